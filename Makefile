@@ -1,0 +1,39 @@
+# lklimg: make builds every command into bin/; make test runs every test.
+GO       ?= go
+export CGO_ENABLED := 0
+CMDS     := $(notdir $(wildcard cmd/*))
+FUZZTIME ?= 30s
+
+.PHONY: all build test bench fuzz lint clean
+
+all: build
+
+build:
+	@mkdir -p bin
+	$(GO) build -trimpath -o bin/ ./cmd/...
+
+# Tests that need a tool or loop devices skip with their reason; under
+# CI=true a skip is a failure (see internal/testutil).
+test: build
+	$(GO) test -count=1 -timeout 30m ./...
+
+# Side-by-side ratios against the peer tools (needs root, the corpus from
+# ../shared/bench-corpus.sh and the peers from ../shared/peers/install.sh).
+bench: build
+	./bench/run.sh
+
+# Runs every fuzz target for FUZZTIME each.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+lint:
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,69 @@
+// Package testutil holds what tests across the project share: finding the
+// oracle tools (mkfs.ext4, e2fsck, debugfs, sfdisk, ...), and the rule that a
+// test missing one skips locally but fails under CI=true.
+package testutil
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// InCI reports whether the tests run under CI (CI=true), where every test
+// must run: a skip is a failure.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Skip skips the test with its reason, or fails it under CI.
+func Skip(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("CI=true and the test cannot run: "+format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// Need returns the path of each named tool, skipping the test (failing it
+// under CI) if one is not installed. sbin directories are searched too,
+// since e2fsprogs installs there.
+func Need(t testing.TB, tools ...string) []string {
+	t.Helper()
+	paths := make([]string, len(tools))
+	for i, tool := range tools {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			for _, dir := range []string{"/usr/sbin/", "/sbin/"} {
+				if _, err2 := os.Stat(dir + tool); err2 == nil {
+					p, err = dir+tool, nil
+					break
+				}
+			}
+		}
+		if err != nil {
+			Skip(t, "%s is not installed", tool)
+		}
+		paths[i] = p
+	}
+	return paths
+}
+
+// NeedLoop skips the test (fails it under CI) unless it runs as root with
+// loop devices, as a test that mounts an image with the host kernel needs.
+func NeedLoop(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		Skip(t, "not root: cannot loop-mount images")
+	}
+	if _, err := os.Stat("/dev/loop-control"); err != nil {
+		Skip(t, "no loop devices: %v", err)
+	}
+}
+
+// Run runs a command and fails the test with its output if it fails.
+func Run(t testing.TB, name string, args ...string) []byte {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return out
+}
