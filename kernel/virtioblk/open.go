@@ -1,0 +1,49 @@
+package virtioblk
+
+import (
+	"errors"
+	"io/fs"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/mm"
+	"github.com/lklimg/lklimg/virtio"
+)
+
+// Open attaches the raw image file at path: a raw-file backend, a
+// virtio-blk device over it, and this driver on the device, with its
+// queue in arena. A read-only disk opens the file O_RDONLY and offers
+// VIRTIO_BLK_F_RO. Close closes all three. Errors from the host carry
+// an errno: ENOENT, EACCES, EINVAL (not a file or block device), else EIO.
+func Open(path string, readOnly bool, arena *mm.Arena) (*Disk, error) {
+	be, err := virtio.OpenRaw(path, readOnly)
+	if err != nil {
+		return nil, hostErrno(err)
+	}
+	dev, err := virtio.NewBlkDevice(be, virtio.BlkConfig{})
+	if err != nil {
+		be.Close()
+		return nil, err
+	}
+	d, err := New(dev, arena, Options{})
+	if err != nil {
+		dev.Close()
+		return nil, err
+	}
+	d.owned = dev
+	return d, nil
+}
+
+// hostErrno gives a host error the errno the kernel reports for it,
+// keeping the host's message.
+func hostErrno(err error) error {
+	errno := abi.EIO
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		errno = abi.ENOENT
+	case errors.Is(err, fs.ErrPermission):
+		errno = abi.EACCES
+	case !errors.As(err, new(*fs.PathError)):
+		errno = abi.EINVAL // OpenRaw's own refusal of the file's type
+	}
+	return abi.Errorf(errno, "%v", err)
+}
