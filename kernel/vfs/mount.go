@@ -1,0 +1,286 @@
+package vfs
+
+import (
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// Mount is struct mount (and the struct vfsmount inside it): a mounted
+// Superblock, its root Dentry and where it is attached.
+type Mount struct {
+	// Immutable after creation.
+	sb     Superblock
+	fstype string
+	source string      // "/dev/vda1", or "rootfs"
+	dev    BlockDevice // nil for the ramfs
+	devt   uint64      // st_dev of its files
+	flags  uint64      // MS_*
+	root   *Dentry
+
+	// Guarded by VFS.mu.
+	parent     *Mount  // nil for the root of the namespace
+	mountpoint *Dentry // in parent; holds a reference while mounted
+	refs       int     // references on dentries of this mount
+	submounts  int
+	detached   bool
+}
+
+// Root returns the root dentry of the mount.
+func (m *Mount) Root() *Dentry { return m.root }
+
+// Superblock returns the mounted filesystem.
+func (m *Mount) Superblock() Superblock { return m.sb }
+
+// Type returns the filesystem type's name ("ext4").
+func (m *Mount) Type() string { return m.fstype }
+
+// Source returns what was mounted ("/dev/vda1").
+func (m *Mount) Source() string { return m.source }
+
+// Device returns the block device mounted, nil for a ramfs.
+func (m *Mount) Device() BlockDevice { return m.dev }
+
+// Dev returns the device number its files report as st_dev.
+func (m *Mount) Dev() uint64 { return m.devt }
+
+// Flags returns the MS_* flags it was mounted with.
+func (m *Mount) Flags() uint64 { return m.flags }
+
+// ReadOnly reports whether the mount refuses writes (MS_RDONLY).
+func (m *Mount) ReadOnly() bool { return m.flags&abi.MS_RDONLY != 0 }
+
+// newMount builds a Mount over sb with its root dentry. devt 0 asks for an
+// anonymous device number (major 0, as get_anon_bdev gives).
+func (v *VFS) newMount(sb Superblock, fstype, source string, dev BlockDevice, devt, flags uint64) (*Mount, error) {
+	rootInode, err := sb.Root()
+	if err != nil {
+		return nil, err
+	}
+	m := &Mount{sb: sb, fstype: fstype, source: source, dev: dev, devt: devt, flags: flags}
+	root, err := newDentry("/", nil, m, rootInode)
+	if err != nil {
+		return nil, err
+	}
+	if !root.IsDir() {
+		return nil, abi.Errorf(abi.EUCLEAN, "%s: root inode %d is not a directory", source, root.ino)
+	}
+	m.root = root
+	if devt == 0 {
+		v.mu.Lock()
+		m.devt = abi.Makedev(0, v.nextAnon)
+		v.nextAnon++
+		v.mu.Unlock()
+	}
+	return m, nil
+}
+
+// MountInfo describes a mount for Mount.
+type MountInfo struct {
+	Type   FilesystemType
+	Source string      // "/dev/vda1"
+	Device BlockDevice // may be nil for a filesystem without a device
+	Dev    uint64      // st_dev for its files; 0 picks an anonymous one
+	Flags  uint64      // MS_*
+	Data   string      // the option string
+}
+
+// Mount mounts a filesystem of type mi.Type from mi.Device on the directory
+// target (do_new_mount + graft_tree). The caller holds a reference on
+// target, found by a walk that followed mounts to the top.
+//
+// Errors: ENOTDIR if target is not a directory; EBUSY if the device is
+// already mounted, or target became a mountpoint meanwhile; whatever the
+// driver's Mount returns (EINVAL, EUCLEAN, ...).
+func (v *VFS) Mount(target *Dentry, mi MountInfo) (*Mount, error) {
+	if !target.IsDir() {
+		return nil, abi.ENOTDIR
+	}
+	if mi.Device != nil && v.deviceMounted(mi.Device) != nil {
+		return nil, abi.Errorf(abi.EBUSY, "%s is already mounted", mi.Source)
+	}
+	sb, err := mi.Type.Mount(mi.Device, mi.Flags, mi.Data, v.log)
+	if err != nil {
+		return nil, err
+	}
+	m, err := v.newMount(sb, mi.Type.Name(), mi.Source, mi.Device, mi.Dev, mi.Flags)
+	if err != nil {
+		sb.Unmount()
+		return nil, err
+	}
+	v.mu.Lock()
+	busy := target.mounted != nil || target.dead || target.mnt.detached
+	if !busy && mi.Device != nil {
+		busy = v.deviceMountedLocked(mi.Device) != nil
+	}
+	if busy {
+		v.mu.Unlock()
+		sb.Unmount()
+		return nil, abi.Errorf(abi.EBUSY, "%s: mount raced with another", mi.Source)
+	}
+	m.parent = target.mnt
+	m.mountpoint = target
+	v.getLocked(target)
+	target.mounted = m
+	target.mnt.submounts++
+	v.mounts = append(v.mounts, m)
+	v.mu.Unlock()
+	return m, nil
+}
+
+// deviceMounted returns the mount of dev, or nil.
+func (v *VFS) deviceMounted(dev BlockDevice) *Mount {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.deviceMountedLocked(dev)
+}
+
+func (v *VFS) deviceMountedLocked(dev BlockDevice) *Mount {
+	for _, m := range v.mounts {
+		if m.dev != nil && m.dev.Name() == dev.Name() {
+			return m
+		}
+	}
+	return nil
+}
+
+// Umount detaches the mount whose root is d and unmounts its superblock
+// (umount2 without MNT_DETACH). The caller holds one reference on d, from
+// the walk that found it; it stays valid to Put afterwards.
+//
+// Errors: EINVAL if d is not the root of a mount, or is the root of the
+// namespace; EBUSY if files are open on the mount, a walk is in it, or
+// another filesystem is mounted under it. The superblock's Unmount error,
+// if any, is returned after the mount is gone.
+func (v *VFS) Umount(d *Dentry) error {
+	v.mu.Lock()
+	m := d.mnt
+	if m.root != d || m.parent == nil || m.detached {
+		v.mu.Unlock()
+		return abi.Errorf(abi.EINVAL, "not a mountpoint")
+	}
+	if m.refs > 1 || m.submounts > 0 {
+		v.mu.Unlock()
+		return abi.Errorf(abi.EBUSY, "%s: target is busy", m.source)
+	}
+	v.detachLocked(m)
+	v.mu.Unlock()
+	return m.sb.Unmount()
+}
+
+// detachLocked removes m from the namespace and drops its dentries.
+func (v *VFS) detachLocked(m *Mount) {
+	m.detached = true
+	mp := m.mountpoint
+	mp.mounted = nil
+	m.parent.submounts--
+	v.putLocked(mp)
+	for i, x := range v.mounts {
+		if x == m {
+			v.mounts = append(v.mounts[:i], v.mounts[i+1:]...)
+			break
+		}
+	}
+	var drop func(d *Dentry)
+	drop = func(d *Dentry) {
+		for _, c := range d.children {
+			drop(c)
+		}
+		if d.lruElem != nil {
+			v.lru.Remove(d.lruElem)
+			d.lruElem = nil
+		}
+		d.children = nil
+		d.dead = true
+	}
+	drop(m.root)
+}
+
+// Mounts returns the mounts of the namespace, the root first, each after
+// the mount it is attached to.
+func (v *VFS) Mounts() []*Mount {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]*Mount(nil), v.mounts...)
+}
+
+// UmountAll unmounts every mount but the root, children first, whether or
+// not files are open on them: the last step of halting the kernel, when
+// the caller has closed every file. It returns the first error.
+func (v *VFS) UmountAll() error {
+	var first error
+	for {
+		v.mu.Lock()
+		var m *Mount
+		for i := len(v.mounts) - 1; i > 0; i-- {
+			if v.mounts[i].submounts == 0 {
+				m = v.mounts[i]
+				break
+			}
+		}
+		if m == nil {
+			v.mu.Unlock()
+			return first
+		}
+		v.detachLocked(m)
+		v.mu.Unlock()
+		if err := m.sb.Unmount(); err != nil && first == nil {
+			first = err
+		}
+	}
+}
+
+// followMountsLocked returns the root of the topmost mount on d, or d
+// (follow_mount). The caller holds v.mu.
+func (v *VFS) followMountsLocked(d *Dentry) *Dentry {
+	for d.mounted != nil {
+		d = d.mounted.root
+	}
+	return d
+}
+
+// parentLocked returns the parent of d in the namespace (follow_dotdot):
+// from the root of a mount it first climbs to the mountpoint; the root of
+// the namespace is its own parent. The caller holds v.mu.
+func (v *VFS) parentLocked(d *Dentry) *Dentry {
+	for d == d.mnt.root && d.mnt.parent != nil {
+		d = d.mnt.mountpoint
+	}
+	if d.parent == nil {
+		return d
+	}
+	return v.followMountsLocked(d.parent)
+}
+
+// Parent returns the parent of d in the namespace, with a reference, as
+// ".." resolves it. It is the ".." getdents64 reports.
+func (v *VFS) Parent(d *Dentry) *Dentry {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	p := v.parentLocked(d)
+	v.getLocked(p)
+	return p
+}
+
+// PathOf returns the absolute path of d in the namespace (d_path).
+func (v *VFS) PathOf(d *Dentry) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var parts []string
+	for {
+		for d == d.mnt.root && d.mnt.parent != nil {
+			d = d.mnt.mountpoint
+		}
+		if d.parent == nil {
+			break
+		}
+		parts = append(parts, d.name)
+		d = d.parent
+	}
+	s := ""
+	for i := len(parts) - 1; i >= 0; i-- {
+		s += "/" + parts[i]
+	}
+	if s == "" {
+		s = "/"
+	}
+	return s
+}

@@ -1,0 +1,136 @@
+package vfs
+
+import (
+	"container/list"
+	"sync"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// DefaultMaxUnusedDentries bounds the unused dentries kept in the cache
+// when Options.MaxUnusedDentries is zero.
+const DefaultMaxUnusedDentries = 8192
+
+// Options configures a VFS.
+type Options struct {
+	// MaxUnusedDentries is how many unused dentries the cache keeps
+	// (DefaultMaxUnusedDentries if zero).
+	MaxUnusedDentries int
+	// Log receives the VFS's messages and is handed to drivers at mount.
+	Log Logger
+}
+
+// VFS is the namespace of the library kernel: its filesystem types, its
+// mount table rooted in a ramfs, and the dentry cache (see the package
+// documentation for the locking rules).
+type VFS struct {
+	log       Logger
+	maxUnused int
+
+	typesMu sync.RWMutex
+	types   map[string]FilesystemType // by name and alias; guarded by typesMu
+	order   []FilesystemType          // registration order, no aliases; guarded by typesMu
+
+	mu       sync.Mutex
+	root     *Mount    // the ramfs at "/"; immutable after New
+	mounts   []*Mount  // every live mount in mount order; guarded by mu
+	lru      list.List // unused dentries, least recently used at the front; guarded by mu
+	nextAnon uint32    // next minor of an anonymous device (major 0); guarded by mu
+}
+
+// New returns a VFS whose root is a fresh ramfs holding the directories
+// /dev and /mnt.
+func New(opts Options) (*VFS, error) {
+	if opts.MaxUnusedDentries <= 0 {
+		opts.MaxUnusedDentries = DefaultMaxUnusedDentries
+	}
+	if opts.Log == nil {
+		opts.Log = discardLogger{}
+	}
+	v := &VFS{
+		log:       opts.Log,
+		maxUnused: opts.MaxUnusedDentries,
+		types:     make(map[string]FilesystemType),
+		nextAnon:  1,
+	}
+	rt := ramfsType{}
+	sb, err := rt.Mount(nil, 0, "", v.log)
+	if err != nil {
+		return nil, err
+	}
+	root, err := v.newMount(sb, rt.Name(), "rootfs", nil, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	v.root = root
+	v.mounts = append(v.mounts, root)
+	for _, dir := range []string{"/dev", "/mnt"} {
+		if err := v.Mkdirat(nil, dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(string, ...any) {}
+
+// RegisterFilesystem adds t to the registry (register_filesystem) under its
+// Name and the given aliases ("ext2" and "ext3" for the ext4 driver, as
+// CONFIG_EXT4_USE_FOR_EXT2 does). It returns EBUSY if a name is taken.
+func (v *VFS) RegisterFilesystem(t FilesystemType, aliases ...string) error {
+	v.typesMu.Lock()
+	defer v.typesMu.Unlock()
+	names := append([]string{t.Name()}, aliases...)
+	for _, n := range names {
+		if _, ok := v.types[n]; ok {
+			return abi.Errorf(abi.EBUSY, "filesystem type %q already registered", n)
+		}
+	}
+	for _, n := range names {
+		v.types[n] = t
+	}
+	v.order = append(v.order, t)
+	return nil
+}
+
+// FilesystemType returns the type registered under name, or ENODEV
+// ("unknown filesystem type") as get_fs_type's callers report it.
+func (v *VFS) FilesystemType(name string) (FilesystemType, error) {
+	v.typesMu.RLock()
+	defer v.typesMu.RUnlock()
+	if t, ok := v.types[name]; ok {
+		return t, nil
+	}
+	return nil, abi.Errorf(abi.ENODEV, "unknown filesystem type %q", name)
+}
+
+// FilesystemTypes returns the registered types in registration order, each
+// once whatever its aliases.
+func (v *VFS) FilesystemTypes() []FilesystemType {
+	v.typesMu.RLock()
+	defer v.typesMu.RUnlock()
+	return append([]FilesystemType(nil), v.order...)
+}
+
+// Probe returns the first registered type whose Probe recognises dev, or
+// ENODEV.
+func (v *VFS) Probe(dev BlockDevice) (FilesystemType, error) {
+	for _, t := range v.FilesystemTypes() {
+		if t.Probe(dev) {
+			return t, nil
+		}
+	}
+	return nil, abi.Errorf(abi.ENODEV, "%s: unknown filesystem type", dev.Name())
+}
+
+// Root returns the root of the namespace with a reference the caller must
+// Put.
+func (v *VFS) Root() *Dentry {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	d := v.followMountsLocked(v.root.root)
+	v.getLocked(d)
+	return d
+}

@@ -1,0 +1,263 @@
+// Package vfstest is an in-memory filesystem driver for tests of the VFS
+// and the syscall layer: it implements every interface of the driver
+// contract (kernel/vfs/fs.go) over a tree of Nodes built by the test, and a
+// fake block device to mount it from.
+package vfstest
+
+import (
+	"bytes"
+	"io"
+	"sort"
+	"sync/atomic"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/vfs"
+)
+
+// Node is a file of the fake filesystem. The tree must not change once
+// mounted.
+type Node struct {
+	Mode     uint32 // S_IF* type and permissions
+	Data     []byte // a regular file's contents
+	Target   string // a symlink's target
+	Rdev     uint64
+	Xattrs   map[string][]byte
+	Children map[string]*Node // a directory's entries
+	Mtime    abi.Timespec
+	Btime    *abi.Timespec // birth time, if the fs reports one
+	// Sparse makes all-zero 4096-byte blocks of Data holes for
+	// SEEK_DATA and SEEK_HOLE.
+	Sparse bool
+
+	ino uint64
+}
+
+// Dir returns a directory node.
+func Dir(children map[string]*Node) *Node {
+	if children == nil {
+		children = map[string]*Node{}
+	}
+	return &Node{Mode: abi.S_IFDIR | 0o755, Children: children}
+}
+
+// File returns a regular file node.
+func File(data string) *Node { return &Node{Mode: abi.S_IFREG | 0o644, Data: []byte(data)} }
+
+// Symlink returns a symlink node.
+func Symlink(target string) *Node { return &Node{Mode: abi.S_IFLNK | 0o777, Target: target} }
+
+// Device is a fake block device with a name.
+type Device struct {
+	DevName string
+	Bytes   int64
+	RO      bool
+}
+
+func (d *Device) Name() string   { return d.DevName }
+func (d *Device) Size() int64    { return d.Bytes }
+func (d *Device) ReadOnly() bool { return d.RO }
+
+// ReadAt reads zeros.
+func (d *Device) ReadAt(p []byte, off int64) (int, error) {
+	if off >= d.Bytes {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(p)), d.Bytes-off))
+	clear(p[:n])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// Type is a fake filesystem type: a device holds the tree Images has under
+// its name. NoXattrs makes its inodes lack the Xattrer interface.
+type Type struct {
+	TypeName string
+	Images   map[string]*Node
+	NoXattrs bool
+
+	// Mounted counts live superblocks, Unmounts the Unmount calls.
+	Mounted  atomic.Int64
+	Unmounts atomic.Int64
+}
+
+func (t *Type) Name() string { return t.TypeName }
+
+// Probe recognises a device whose name is in Images.
+func (t *Type) Probe(dev vfs.BlockDevice) bool { return dev != nil && t.Images[dev.Name()] != nil }
+
+// Mount returns EINVAL for a device not in Images.
+func (t *Type) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logger) (vfs.Superblock, error) {
+	if !t.Probe(dev) {
+		return nil, abi.Errorf(abi.EINVAL, "%s: no %s filesystem", dev.Name(), t.TypeName)
+	}
+	root := t.Images[dev.Name()]
+	next := uint64(2)
+	var number func(n *Node)
+	number = func(n *Node) {
+		if n.ino == 0 {
+			n.ino = next
+			next++
+		}
+		names := make([]string, 0, len(n.Children))
+		for name := range n.Children {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			number(n.Children[name])
+		}
+	}
+	number(root)
+	log.Printf("%s: mounted %s filesystem", dev.Name(), t.TypeName)
+	t.Mounted.Add(1)
+	return &super{t: t, root: root}, nil
+}
+
+type super struct {
+	t    *Type
+	root *Node
+}
+
+func (s *super) Root() (vfs.Inode, error) { return s.inode(s.root), nil }
+
+func (s *super) Statfs() (abi.Statfs, error) {
+	return abi.Statfs{Type: 0x7e57, Bsize: 4096, Namelen: 255}, nil
+}
+
+func (s *super) Unmount() error {
+	s.t.Mounted.Add(-1)
+	s.t.Unmounts.Add(1)
+	return nil
+}
+
+func (s *super) inode(n *Node) vfs.Inode {
+	in := &inode{n: n, s: s}
+	if s.t.NoXattrs {
+		return in
+	}
+	return &xinode{in}
+}
+
+type inode struct {
+	n *Node
+	s *super
+}
+
+type xinode struct{ *inode }
+
+func (in *inode) Ino() uint64 { return in.n.ino }
+
+func (in *inode) Getattr() (vfs.Attr, error) {
+	n := in.n
+	a := vfs.Attr{
+		Ino: n.ino, Mode: n.Mode, Nlink: 1, Rdev: n.Rdev, Blksize: 4096,
+		Mtime: n.Mtime, Atime: n.Mtime, Ctime: n.Mtime,
+	}
+	switch n.Mode & abi.S_IFMT {
+	case abi.S_IFREG:
+		a.Size = int64(len(n.Data))
+	case abi.S_IFLNK:
+		a.Size = int64(len(n.Target))
+	case abi.S_IFDIR:
+		a.Size = 4096
+		a.Nlink = 2
+		for _, c := range n.Children {
+			if c.Mode&abi.S_IFMT == abi.S_IFDIR {
+				a.Nlink++
+			}
+		}
+	}
+	a.Blocks = (a.Size + 511) / 512
+	if n.Btime != nil {
+		a.Btime, a.HasBtime = *n.Btime, true
+	}
+	return a, nil
+}
+
+func (in *inode) Lookup(name string) (vfs.Inode, error) {
+	if in.n.Mode&abi.S_IFMT != abi.S_IFDIR {
+		return nil, abi.ENOTDIR
+	}
+	c, ok := in.n.Children[name]
+	if !ok {
+		return nil, abi.ENOENT
+	}
+	return in.s.inode(c), nil
+}
+
+func (in *inode) ReadDir(pos int64, emit func(vfs.DirEntry) bool) error {
+	names := make([]string, 0, len(in.n.Children))
+	for name := range in.n.Children {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	// Positions are 10*(index+1): not consecutive, as ext4's byte
+	// offsets are not.
+	for i := pos / 10; i >= 0 && i < int64(len(names)); i++ {
+		c := in.n.Children[names[i]]
+		if !emit(vfs.DirEntry{Name: names[i], Ino: c.ino, Type: abi.DTFromMode(c.Mode), Next: (i + 1) * 10}) {
+			break
+		}
+	}
+	return nil
+}
+
+func (in *inode) ReadAt(p []byte, off int64) (int, error) {
+	if off >= int64(len(in.n.Data)) {
+		return 0, io.EOF
+	}
+	n := copy(p, in.n.Data[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (in *inode) block(off int64) bool {
+	end := min(off/4096*4096+4096, int64(len(in.n.Data)))
+	return !bytes.Equal(in.n.Data[off/4096*4096:end], make([]byte, end-off/4096*4096))
+}
+
+func (in *inode) SeekData(off int64) (int64, error) {
+	for ; off < int64(len(in.n.Data)); off = off/4096*4096 + 4096 {
+		if !in.n.Sparse || in.block(off) {
+			return off, nil
+		}
+	}
+	return 0, abi.ENXIO
+}
+
+func (in *inode) SeekHole(off int64) (int64, error) {
+	for ; off < int64(len(in.n.Data)); off = off/4096*4096 + 4096 {
+		if in.n.Sparse && !in.block(off) {
+			return off, nil
+		}
+	}
+	return int64(len(in.n.Data)), nil
+}
+
+func (in *inode) Readlink() (string, error) {
+	if in.n.Mode&abi.S_IFMT != abi.S_IFLNK {
+		return "", abi.EINVAL
+	}
+	return in.n.Target, nil
+}
+
+func (in *xinode) Getxattr(name string) ([]byte, error) {
+	v, ok := in.n.Xattrs[name]
+	if !ok {
+		return nil, abi.ENODATA
+	}
+	return append([]byte(nil), v...), nil
+}
+
+func (in *xinode) Listxattr() ([]string, error) {
+	var names []string
+	for k := range in.n.Xattrs {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names, nil
+}
