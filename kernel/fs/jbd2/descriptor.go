@@ -1,0 +1,120 @@
+package jbd2
+
+import (
+	"encoding/binary"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// Descriptor blocks (journal.rst, "Descriptor Block"): a journal_header_t,
+// then block tags, one per data block that follows the descriptor in the
+// log, in order; with checksum v2/v3, a jbd2_journal_block_tail in the
+// block's last 4 bytes.
+
+// Tag flags, t_flags (include/linux/jbd2.h JBD2_FLAG_*).
+const (
+	FlagEscape   = 1 // the data block began with MagicNumber, zeroed in the log
+	FlagSameUUID = 2 // no 16-byte UUID follows this tag
+	FlagDeleted  = 4 // block deleted by this transaction (unused by recovery)
+	FlagLastTag  = 8 // last tag of this descriptor
+)
+
+const uuidSize = 16
+
+// BlockTag is one tag of a descriptor block: journal_block_tag_t, or
+// journal_block_tag3_t with checksum v3.
+type BlockTag struct {
+	Blocknr  uint64 // t_blocknr, | t_blocknr_high<<32 with the 64bit feature
+	Flags    uint16 // t_flags (FlagEscape, ...)
+	Checksum uint32 // t_checksum: 16 bits with checksum v2, 32 with v3
+}
+
+// tagFormat is what the journal's features say about its tags
+// (journal_tag_bytes in include/linux/jbd2.h).
+type tagFormat struct {
+	size   int  // bytes per tag, without the UUID
+	is64   bool // t_blocknr_high is meaningful
+	csumV2 bool // 16-bit t_checksum at offset 4
+	csumV3 bool // journal_block_tag3_t, 32-bit t_checksum at offset 12
+	tail   int  // bytes reserved at the block's end (block tail checksum)
+}
+
+func newTagFormat(sb *Superblock) tagFormat {
+	tf := tagFormat{
+		is64:   sb.Has(FeatureIncompat64bit),
+		csumV2: sb.Has(FeatureIncompatCsumV2),
+		csumV3: sb.Has(FeatureIncompatCsumV3),
+	}
+	switch {
+	case tf.csumV3:
+		tf.size = 16 // journal_block_tag3_t, whatever 64bit says
+	default:
+		tf.size = 12 // journal_block_tag_t
+		if tf.csumV2 {
+			tf.size += 2
+		}
+		if !tf.is64 {
+			tf.size -= 4
+		}
+	}
+	if sb.CsumV2orV3() {
+		tf.tail = blockTailSize
+	}
+	return tf
+}
+
+// decodeTag reads one tag from the start of b, which holds at least
+// tf.size bytes. t_flags is the big-endian 16-bit word at offset 6 in every
+// format: in journal_block_tag3_t it is the low half of a 32-bit field.
+func decodeTag(b []byte, tf tagFormat) BlockTag {
+	be := binary.BigEndian
+	t := BlockTag{
+		Blocknr: uint64(be.Uint32(b[0:])),
+		Flags:   be.Uint16(b[6:]),
+	}
+	if tf.is64 {
+		t.Blocknr |= uint64(be.Uint32(b[8:])) << 32
+	}
+	switch {
+	case tf.csumV3:
+		t.Checksum = be.Uint32(b[12:])
+	case tf.csumV2:
+		t.Checksum = uint32(be.Uint16(b[4:]))
+	}
+	return t
+}
+
+// decodeTags appends to dst the tags of the descriptor block b in log
+// order, walking them as count_tags and do_one_pass do
+// (fs/jbd2/recovery.c): a tag is read while it fits before the block tail;
+// a tag without FlagSameUUID is followed by a 16-byte UUID; FlagLastTag
+// ends the list. The count is bounded by the block size.
+func decodeTags(dst []BlockTag, b []byte, tf tagFormat) []BlockTag {
+	limit := len(b) - tf.tail
+	for off := headerSize; off+tf.size <= limit; {
+		t := decodeTag(b[off:], tf)
+		dst = append(dst, t)
+		off += tf.size
+		if t.Flags&FlagSameUUID == 0 {
+			off += uuidSize
+		}
+		if t.Flags&FlagLastTag != 0 {
+			break
+		}
+	}
+	return dst
+}
+
+// DecodeDescriptor decodes a descriptor block of a journal with the
+// superblock's features: its header and its tags. It checks the header's
+// magic and type, not the checksum (see blockTailOK).
+func DecodeDescriptor(sb *Superblock, b []byte) (Header, []BlockTag, error) {
+	h, err := decodeHeader(b)
+	if err != nil {
+		return h, nil, err
+	}
+	if h.Magic != MagicNumber || h.BlockType != DescriptorBlock {
+		return h, nil, abi.Errorf(abi.EUCLEAN, "jbd2: not a descriptor block (magic %#08x type %d)", h.Magic, h.BlockType)
+	}
+	return h, decodeTags(nil, b, newTagFormat(sb)), nil
+}
