@@ -1,0 +1,116 @@
+package ext4
+
+import (
+	"encoding/binary"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// Block maps of ext2 and ext3 files (Documentation/filesystems/ext4/
+// blockmap.rst; fs/ext4/indirect.c): i_block[0..11] point to the first 12
+// data blocks, i_block[12] to a block of pointers, i_block[13] to a block
+// of pointers to pointer blocks, i_block[14] one level deeper. A zero
+// pointer is a hole, at any level.
+const (
+	ndirBlocks = 12
+	indBlock   = 12
+	dindBlock  = 13
+	tindBlock  = 14
+)
+
+// blockMapWalk holds the state of one walk of an inode's block map.
+type blockMapWalk struct {
+	ip      *inode
+	nblocks uint64 // logical blocks that hold file data (ceil(size/bs))
+	perBlk  uint64 // pointers per block
+	runs    []run
+	budget  int64 // pointer blocks that may still be read
+	bufs    [3][]byte
+}
+
+// blockMapRuns flattens the inode's block map into runs for the blocks
+// below i_size. Pointer blocks count in i_blocks, which bounds the reads.
+func (ip *inode) blockMapRuns() ([]run, error) {
+	f := ip.f
+	w := &blockMapWalk{
+		ip:      ip,
+		nblocks: (uint64(ip.size) + uint64(f.blockSize) - 1) >> f.blockBits,
+		perBlk:  uint64(f.blockSize / 4),
+		budget:  ip.blocks>>(f.blockBits-9) + 1,
+	}
+	le := binary.LittleEndian
+	for i := uint64(0); i < ndirBlocks && i < w.nblocks; i++ {
+		if err := w.data(i, uint64(le.Uint32(ip.iBlock[4*i:]))); err != nil {
+			return nil, err
+		}
+	}
+	base := uint64(ndirBlocks)
+	span := w.perBlk
+	for level := 1; level <= 3 && base < w.nblocks; level++ {
+		ptr := uint64(le.Uint32(ip.iBlock[4*(indBlock+level-1):]))
+		if err := w.indirect(ptr, level, base); err != nil {
+			return nil, err
+		}
+		base += span
+		span *= w.perBlk
+	}
+	return w.runs, nil
+}
+
+// data records that logical block lblk is at physical block p (0: hole).
+func (w *blockMapWalk) data(lblk, p uint64) error {
+	if p == 0 {
+		return nil
+	}
+	f := w.ip.f
+	if p < uint64(f.sb.sFirstDataBlock) || p >= f.sb.sBlocksCount {
+		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: block map: logical block %d maps to block %d outside the filesystem",
+			w.ip.ino, lblk, p)
+	}
+	w.runs = appendRun(w.runs, run{lblk: lblk, pblk: p, n: 1})
+	return nil
+}
+
+// indirect walks a pointer block of the given level (1: its pointers are
+// data blocks) whose first logical block is base.
+func (w *blockMapWalk) indirect(p uint64, level int, base uint64) error {
+	if p == 0 {
+		return nil
+	}
+	ip, f := w.ip, w.ip.f
+	if p < uint64(f.sb.sFirstDataBlock) || p >= f.sb.sBlocksCount {
+		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: block map: indirect block %d outside the filesystem", ip.ino, p)
+	}
+	if w.budget--; w.budget < 0 {
+		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: block map has more blocks than i_blocks counts", ip.ino)
+	}
+	if w.bufs[level-1] == nil {
+		w.bufs[level-1] = make([]byte, f.blockSize)
+	}
+	b := w.bufs[level-1]
+	if err := f.readBlock(b, p); err != nil {
+		return abi.Errorf(abi.EIO, "ext4: inode %d: indirect block %d: %v", ip.ino, p, err)
+	}
+	span := uint64(1)
+	for i := 1; i < level; i++ {
+		span *= w.perBlk
+	}
+	le := binary.LittleEndian
+	for i := uint64(0); i < w.perBlk; i++ {
+		lblk := base + i*span
+		if lblk >= w.nblocks {
+			break
+		}
+		q := uint64(le.Uint32(b[4*i:]))
+		var err error
+		if level == 1 {
+			err = w.data(lblk, q)
+		} else {
+			err = w.indirect(q, level-1, lblk)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,192 @@
+//go:build linux
+
+package ext4
+
+import (
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/vfs"
+)
+
+// debugfsInt runs a debugfs request and returns the first integer the
+// pattern captures.
+func debugfsInt(t *testing.T, img, req, pattern string) int64 {
+	t.Helper()
+	out := string(testutil.Run(t, "debugfs", "-R", req, img))
+	m := regexp.MustCompile(pattern).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("debugfs %q: no %q in\n%s", req, pattern, out)
+	}
+	n, err := strconv.ParseInt(m[1], 0, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// patched copies img and XORs the byte at off with 0xFF.
+func patched(t *testing.T, img string, off int64) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "bad.img")
+	testutil.Run(t, "cp", "--sparse=always", img, p)
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var b [1]byte
+	if _, err := f.ReadAt(b[:], off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xFF
+	if _, err := f.WriteAt(b[:], off); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func wantErr(t *testing.T, what string, err error, errno abi.Errno, substr ...string) {
+	t.Helper()
+	if !errors.Is(err, errno) {
+		t.Errorf("%s: error %v, want %v", what, err, errno)
+		return
+	}
+	for _, s := range substr {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("%s: error %q does not mention %q", what, err, s)
+		}
+	}
+}
+
+// TestChecksums damages one structure at a time in a metadata_csum image
+// and checks the error names it.
+func TestChecksums(t *testing.T) {
+	testutil.Need(t, "mkfs.ext4", "debugfs", "e2fsck", "tune2fs")
+	src := getSource(t)
+	img := makeImage(t, src, variant{name: "csum", index: true})
+	base, _ := mountImage(t, img)
+	st, _ := base.Statfs()
+	bs := st.Bsize
+	mount := func(p string) vfs.Superblock {
+		t.Helper()
+		sb, err := NewType().Mount(openDev(t, p), abi.MS_RDONLY, "", nil)
+		if err != nil {
+			t.Fatalf("mount: %v", err)
+		}
+		return sb
+	}
+
+	t.Run("superblock", func(t *testing.T) {
+		_, err := NewType().Mount(openDev(t, patched(t, img, 1024+0x30)), abi.MS_RDONLY, "", nil)
+		wantErr(t, "mount", err, abi.EUCLEAN, "superblock", "checksum")
+	})
+	t.Run("group descriptor", func(t *testing.T) {
+		// Like Linux, a read-only mount logs the bad checksum and goes
+		// on; the group's inodes are refused.
+		log := &testLog{}
+		sb, err := NewType().Mount(openDev(t, patched(t, img, bs+0x0E)), abi.MS_RDONLY, "", log)
+		if err != nil {
+			t.Fatalf("mount: %v", err)
+		}
+		if !strings.Contains(log.String(), "Checksum for group 0 failed") {
+			t.Errorf("log: %s", log)
+		}
+		_, err = sb.Root()
+		wantErr(t, "root", err, abi.EUCLEAN, "group descriptor 0", "checksum")
+	})
+	t.Run("inode", func(t *testing.T) {
+		blk := debugfsInt(t, img, "imap /small", `located at block (\d+)`)
+		off := debugfsInt(t, img, "imap /small", `offset (0x[0-9a-f]+)`)
+		sb := mount(patched(t, img, blk*bs+off+0x08))
+		_, err := lookupPath(sb, "small")
+		wantErr(t, "lookup", err, abi.EUCLEAN, "inode", "checksum")
+	})
+	t.Run("extent block", func(t *testing.T) {
+		blk := debugfsInt(t, img, "stat /frag", `\(ETB0\):(\d+)`)
+		sb := mount(patched(t, img, blk*bs+20))
+		ip, err := lookupPath(sb, "frag")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = ip.(vfs.FileReader).ReadAt(make([]byte, 10), 0)
+		wantErr(t, "read", err, abi.EUCLEAN, "extent block "+strconv.FormatInt(blk, 10), "checksum")
+	})
+	t.Run("directory block", func(t *testing.T) {
+		blk := debugfsInt(t, img, "blocks /dir/sub", `(?m)^(\d+)`)
+		sb := mount(patched(t, img, blk*bs+8))
+		ip, err := lookupPath(sb, "dir/sub")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = readDirAll(ip)
+		wantErr(t, "readdir", err, abi.EUCLEAN, "directory block 0", "checksum")
+		_, err = ip.(vfs.Lookuper).Lookup("file")
+		wantErr(t, "lookup", err, abi.EUCLEAN, "directory block 0", "checksum")
+	})
+	t.Run("htree block", func(t *testing.T) {
+		blk := debugfsInt(t, img, "blocks /big", `(?m)^(\d+)`)
+		sb := mount(patched(t, img, blk*bs+0x28))
+		ip, err := lookupPath(sb, "big")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = ip.(vfs.Lookuper).Lookup("entry-0001-q")
+		wantErr(t, "lookup", err, abi.EUCLEAN, "htree block 0", "checksum")
+	})
+	t.Run("xattr block", func(t *testing.T) {
+		blk := debugfsInt(t, img, "stat /xattrs", `File ACL: (\d+)`)
+		sb := mount(patched(t, img, blk*bs+bs-10))
+		ip, err := lookupPath(sb, "xattrs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = ip.(vfs.Xattrer).Getxattr("user.big")
+		wantErr(t, "getxattr", err, abi.EUCLEAN, "xattr block", "checksum")
+	})
+}
+
+// TestFeatures checks that an unknown INCOMPAT feature refuses the mount
+// and an unknown RO_COMPAT one is only logged, on an image without
+// metadata_csum (whose superblock checksum would fail first).
+func TestFeatures(t *testing.T) {
+	tools := testutil.Need(t, "mkfs.ext4")
+	img := filepath.Join(t.TempDir(), "f.img")
+	testutil.Run(t, tools[0], "-q", "-F", "-O", "^metadata_csum", img, "8M")
+	b, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := func(off int, bit uint32) string {
+		c := append([]byte(nil), b...)
+		v := binary.LittleEndian.Uint32(c[1024+off:])
+		binary.LittleEndian.PutUint32(c[1024+off:], v|bit)
+		p := filepath.Join(t.TempDir(), "x.img")
+		os.WriteFile(p, c, 0o644)
+		return p
+	}
+	log := &testLog{}
+	_, err = NewType().Mount(openDev(t, set(0x60, 0x80000000)), abi.MS_RDONLY, "", log)
+	wantErr(t, "mount", err, abi.EINVAL, "unsupported optional features (80000000)")
+	if !strings.Contains(log.String(), "unsupported optional features (80000000)") {
+		t.Errorf("log: %s", log)
+	}
+	log = &testLog{}
+	if _, err := NewType().Mount(openDev(t, set(0x64, 0x80000000)), abi.MS_RDONLY, "", log); err != nil {
+		t.Errorf("unknown ro_compat: %v", err)
+	}
+	if !strings.Contains(log.String(), "80000000") {
+		t.Errorf("log does not report the ro_compat feature: %s", log)
+	}
+	if !NewType().Probe(openDev(t, img)) || NewType().Probe(memDev(make([]byte, 4096))) {
+		t.Errorf("probe")
+	}
+}

@@ -1,0 +1,441 @@
+package ext4
+
+import (
+	"encoding/binary"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/vfs"
+)
+
+// Linear directories (Documentation/filesystems/ext4/directory.rst,
+// "Linear (Classic) Directories"): each block is a chain of struct
+// ext4_dir_entry_2 {inode u32, rec_len u16, name_len u8, file_type u8,
+// name}, or without the filetype feature struct ext4_dir_entry with a
+// 16-bit name_len; the last entry's rec_len reaches the end of the block.
+// With metadata_csum each leaf block ends in struct ext4_dir_entry_tail, a
+// fake entry {0, 12, 0, 0xDE, checksum}.
+const (
+	direntHeaderSize = 8
+	dirTailSize      = 12
+	dirTailFt        = 0xDE
+	maxRecLen        = 65535 // EXT4_MAX_REC_LEN
+)
+
+// ext4 file_type values -> d_type (fs_ftype_to_dtype).
+var ftypeToDT = [...]uint8{
+	0: abi.DT_UNKNOWN, 1: abi.DT_REG, 2: abi.DT_DIR, 3: abi.DT_CHR,
+	4: abi.DT_BLK, 5: abi.DT_FIFO, 6: abi.DT_SOCK, 7: abi.DT_LNK,
+}
+
+// dirent is a decoded struct ext4_dir_entry_2; name aliases the block.
+type dirent struct {
+	inode  uint32
+	recLen uint32
+	name   []byte
+	ftype  uint8
+}
+
+// recLenFromDisk decodes rec_len (ext4_rec_len_from_disk): with 64 KiB
+// blocks 65535 or 0 mean the whole block and the low two bits carry bits
+// 16-17.
+func recLenFromDisk(v uint16, blockSize uint32) uint32 {
+	if blockSize < 65536 {
+		return uint32(v)
+	}
+	if v == maxRecLen || v == 0 {
+		return blockSize
+	}
+	return uint32(v&65532) | uint32(v&3)<<16
+}
+
+// dirRecLen is EXT4_DIR_REC_LEN: the room an entry with a name of n bytes
+// needs.
+func dirRecLen(n int) uint32 { return uint32(n+direntHeaderSize+3) &^ 3 }
+
+// parseDirBlock calls fn for each entry of a directory block (inode 0
+// included) with its offset, checking each as ext4_check_dir_entry does. It
+// stops when fn returns false. filetype says whether file_type is valid.
+func parseDirBlock(b []byte, blockSize uint32, filetype bool, fn func(off int, d dirent) bool) error {
+	off := 0
+	for off < len(b) {
+		if len(b)-off < direntHeaderSize {
+			return abi.Errorf(abi.EUCLEAN, "entry at offset %d: truncated", off)
+		}
+		e := b[off:]
+		d := dirent{
+			inode:  binary.LittleEndian.Uint32(e[0:]),
+			recLen: recLenFromDisk(binary.LittleEndian.Uint16(e[4:]), blockSize),
+		}
+		nameLen := int(e[6])
+		if filetype {
+			d.ftype = e[7]
+		}
+		switch {
+		case d.recLen < dirRecLen(1):
+			return abi.Errorf(abi.EUCLEAN, "entry at offset %d: rec_len is smaller than minimal (%d)", off, d.recLen)
+		case d.recLen%4 != 0:
+			return abi.Errorf(abi.EUCLEAN, "entry at offset %d: rec_len %% 4 != 0 (%d)", off, d.recLen)
+		case d.recLen < dirRecLen(nameLen):
+			return abi.Errorf(abi.EUCLEAN, "entry at offset %d: rec_len %d is too small for name_len %d", off, d.recLen, nameLen)
+		case uint64(off)+uint64(d.recLen) > uint64(len(b)):
+			return abi.Errorf(abi.EUCLEAN, "entry at offset %d: directory entry overrun (rec_len %d)", off, d.recLen)
+		}
+		d.name = e[direntHeaderSize : direntHeaderSize+nameLen]
+		if !fn(off, d) {
+			return nil
+		}
+		off += int(d.recLen)
+	}
+	return nil
+}
+
+// isDirTail reports whether the last 12 bytes of b are struct
+// ext4_dir_entry_tail.
+func isDirTail(b []byte) bool {
+	if len(b) < dirTailSize {
+		return false
+	}
+	t := b[len(b)-dirTailSize:]
+	le := binary.LittleEndian
+	return le.Uint32(t[0:]) == 0 && le.Uint16(t[4:]) == dirTailSize && t[6] == 0 && t[7] == dirTailFt
+}
+
+// verifyDirBlock checks a directory block's checksum with metadata_csum:
+// the dx checksum for htree root and node blocks, else the dirent tail,
+// crc32c of the block before the tail seeded per inode
+// (ext4_dirblock_csum_verify).
+func (ip *inode) verifyDirBlock(b []byte, lblk uint64) error {
+	if !ip.f.sb.metadataCsum() {
+		return nil
+	}
+	if ip.isIndexed() {
+		if co, ok := dxCountOffset(b, ip.f.blockSize); ok && (lblk == 0 || co == dxNodeCountOffset) {
+			return ip.verifyDxCsum(b, co, lblk)
+		}
+	}
+	if !isDirTail(b) {
+		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: directory block %d: no space for directory leaf checksum", ip.ino, lblk)
+	}
+	n := len(b) - dirTailSize
+	want := csum32(ip.f.crcTab, ip.csumSeed, b[:n])
+	if got := binary.LittleEndian.Uint32(b[n+8:]); got != want {
+		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: directory block %d: bad checksum %#08x, want %#08x", ip.ino, lblk, got, want)
+	}
+	return nil
+}
+
+// dirBlock reads logical block lblk of the directory into buf and checks
+// its checksum; ok is false for a hole.
+func (ip *inode) dirBlock(runs []run, lblk uint64, buf []byte) (ok bool, err error) {
+	i := findRun(runs, lblk)
+	if i == len(runs) || runs[i].lblk > lblk || runs[i].unwritten {
+		return false, nil
+	}
+	p := runs[i].pblk + lblk - runs[i].lblk
+	if err := ip.f.readBlock(buf, p); err != nil {
+		return false, abi.Errorf(abi.EIO, "ext4: inode %d: directory block %d: %v", ip.ino, lblk, err)
+	}
+	return true, ip.verifyDirBlock(buf, lblk)
+}
+
+// dirBlocks is the number of blocks of the directory.
+func (ip *inode) dirBlocks() uint64 {
+	return (uint64(ip.size) + uint64(ip.f.blockSize) - 1) >> ip.f.blockBits
+}
+
+// dirBlockNumbers yields the mapped logical blocks of the directory from
+// first on, skipping holes without visiting them, so that a damaged i_size
+// cannot make a scan long.
+func (ip *inode) dirBlockNumbers(runs []run, first uint64) func(yield func(uint64) bool) {
+	return func(yield func(uint64) bool) {
+		end := ip.dirBlocks()
+		for i := findRun(runs, first); i < len(runs); i++ {
+			r := runs[i]
+			for b := max(r.lblk, first); b < r.lblk+r.n && b < end; b++ {
+				if !yield(b) {
+					return
+				}
+			}
+			if r.lblk+r.n >= end {
+				return
+			}
+		}
+	}
+}
+
+// dirErr names the directory and block in a parse error.
+func (ip *inode) dirErr(lblk uint64, err error) error {
+	return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: directory block %d: %v", ip.ino, lblk, err)
+}
+
+// checkEntry applies the checks on an entry's inode number.
+func (ip *inode) checkEntry(lblk uint64, off int, d dirent) error {
+	if d.inode > ip.f.sb.sInodesCount {
+		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: directory block %d: entry at offset %d: inode out of bounds (%d)",
+			ip.ino, lblk, off, d.inode)
+	}
+	return nil
+}
+
+func isDot(name []byte) bool {
+	return len(name) == 1 && name[0] == '.' || len(name) == 2 && name[0] == '.' && name[1] == '.'
+}
+
+// ReadDir emits the directory's entries from position pos (ext4_readdir):
+// in hash order, positions being hash2pos values, when Linux reads the
+// directory that way (dir_index, and the directory indexed, one block long
+// or inline), else in block order, positions being byte offsets. Each
+// entry's Next is the position of the entry after it. Errors: EUCLEAN
+// naming the directory and block for a damaged entry or checksum, ENOKEY
+// for an encrypted directory, EIO from the device.
+func (di dirInode) ReadDir(pos int64, emit func(vfs.DirEntry) bool) error {
+	ip := di.inode
+	if pos < 0 {
+		return abi.EINVAL
+	}
+	if ip.flags&inodeEncryptFl != 0 {
+		return abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted directory", ip.ino)
+	}
+	if ip.usesHashOrder() {
+		if err := ip.readDirHashOrder(pos, emit); err != errBadDx {
+			return err
+		}
+	}
+	if ip.flags&inodeInlineDataFl != 0 {
+		return ip.readInlineDir(pos, emit)
+	}
+	runs, err := ip.blockRuns()
+	if err != nil {
+		return err
+	}
+	f := ip.f
+	filetype := f.sb.hasIncompat(incompatFiletype)
+	buf := f.getBlock()
+	defer f.putBlock(buf)
+	for lblk := range ip.dirBlockNumbers(runs, uint64(pos)>>f.blockBits) {
+		ok, err := ip.dirBlock(runs, lblk, buf)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		base := int64(lblk) << f.blockBits
+		stop := false
+		var entErr error
+		perr := parseDirBlock(buf, f.blockSize, filetype, func(off int, d dirent) bool {
+			if base+int64(off) < pos || d.inode == 0 || isDot(d.name) {
+				return true
+			}
+			if entErr = ip.checkEntry(lblk, off, d); entErr != nil {
+				return false
+			}
+			de := vfs.DirEntry{Name: string(d.name), Ino: uint64(d.inode), Next: base + int64(off) + int64(d.recLen)}
+			if int(d.ftype) < len(ftypeToDT) {
+				de.Type = ftypeToDT[d.ftype]
+			}
+			if !emit(de) {
+				stop = true
+				return false
+			}
+			return true
+		})
+		if entErr != nil {
+			return entErr
+		}
+		if perr != nil {
+			return ip.dirErr(lblk, perr)
+		}
+		if stop {
+			return nil
+		}
+	}
+	return nil
+}
+
+// Lookup finds name in the directory (ext4_lookup): through the htree index
+// when the directory has one, else by a linear scan. Errors: ENOENT,
+// EUCLEAN for a damaged directory, and the errors of reading the inode.
+func (di dirInode) Lookup(name string) (vfs.Inode, error) {
+	ip := di.inode
+	if len(name) == 0 || len(name) > abi.NAME_MAX {
+		return nil, abi.ENOENT
+	}
+	if ip.flags&inodeEncryptFl != 0 {
+		return nil, abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted directory", ip.ino)
+	}
+	var ino uint32
+	var err error
+	switch {
+	case ip.flags&inodeInlineDataFl != 0:
+		ino, err = ip.lookupInline(name)
+	case ip.isIndexed():
+		ino, err = ip.dxLookup(name)
+		if err == errBadDx {
+			ino, err = ip.lookupLinear(name)
+		}
+	default:
+		ino, err = ip.lookupLinear(name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// ext4_lookup: only the root and inodes from s_first_ino on may be
+	// linked from a directory (ext4_valid_inum).
+	if ino != rootIno && ino < ip.f.sb.sFirstIno {
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: lookup %q: bad inode number %d", ip.ino, name, ino)
+	}
+	child, err := ip.f.iget(ino)
+	if err != nil {
+		return nil, err
+	}
+	return child.vfsInode(), nil
+}
+
+// lookupLinear scans the blocks of the directory for name. Like
+// ext4_find_entry it starts at the block where the previous lookup
+// succeeded (i_dir_start_lookup) and wraps around, so that looking up the
+// names in the order readdir returned them reads each block about once.
+func (ip *inode) lookupLinear(name string) (uint32, error) {
+	runs, err := ip.blockRuns()
+	if err != nil {
+		return 0, err
+	}
+	buf := ip.f.getBlock()
+	defer ip.f.putBlock(buf)
+	start := ip.lookupStart.Load()
+	search := func(lblk uint64) (uint32, error) {
+		ok, err := ip.dirBlock(runs, lblk, buf)
+		if err != nil || !ok {
+			return 0, err
+		}
+		ino, err := ip.searchDirBlock(buf, lblk, name)
+		if ino != 0 {
+			ip.lookupStart.Store(lblk)
+		}
+		return ino, err
+	}
+	for lblk := range ip.dirBlockNumbers(runs, start) {
+		if ino, err := search(lblk); err != nil || ino != 0 {
+			return ino, err
+		}
+	}
+	for lblk := range ip.dirBlockNumbers(runs, 0) {
+		if lblk >= start {
+			break
+		}
+		if ino, err := search(lblk); err != nil || ino != 0 {
+			return ino, err
+		}
+	}
+	return 0, abi.ENOENT
+}
+
+// searchDirBlock looks for name in one block; 0 means not there.
+func (ip *inode) searchDirBlock(b []byte, lblk uint64, name string) (uint32, error) {
+	var found uint32
+	var entErr error
+	err := parseDirBlock(b, ip.f.blockSize, ip.f.sb.hasIncompat(incompatFiletype), func(off int, d dirent) bool {
+		if d.inode != 0 && string(d.name) == name {
+			if entErr = ip.checkEntry(lblk, off, d); entErr == nil {
+				found = d.inode
+			}
+			return false
+		}
+		return true
+	})
+	if entErr != nil {
+		return 0, entErr
+	}
+	if err != nil {
+		return 0, ip.dirErr(lblk, err)
+	}
+	return found, nil
+}
+
+// Inline directories (Documentation/filesystems/ext4/inlinedata.rst): the
+// parent's inode number in i_block[0..3], entries in the rest of i_block,
+// more entries in the system.data attribute. Positions are byte offsets
+// into i_block followed by system.data.
+
+// inlineDirRegions returns the entry areas of an inline directory and the
+// position of each area's first byte.
+func (ip *inode) inlineDirRegions() ([2][]byte, [2]int64, error) {
+	data, err := ip.inlineData()
+	if err != nil {
+		return [2][]byte{}, [2]int64{}, err
+	}
+	return [2][]byte{data[4:iBlockLen], data[iBlockLen:]}, [2]int64{4, iBlockLen}, nil
+}
+
+// readInlineDir is ReadDir for an inline directory.
+func (ip *inode) readInlineDir(pos int64, emit func(vfs.DirEntry) bool) error {
+	regions, bases, err := ip.inlineDirRegions()
+	if err != nil {
+		return err
+	}
+	filetype := ip.f.sb.hasIncompat(incompatFiletype)
+	for r, b := range regions {
+		if len(b) == 0 {
+			continue
+		}
+		base := bases[r]
+		stop := false
+		var entErr error
+		perr := parseDirBlock(b, uint32(len(b)), filetype, func(off int, d dirent) bool {
+			if base+int64(off) < pos || d.inode == 0 || isDot(d.name) {
+				return true
+			}
+			if entErr = ip.checkEntry(0, off, d); entErr != nil {
+				return false
+			}
+			de := vfs.DirEntry{Name: string(d.name), Ino: uint64(d.inode), Next: base + int64(off) + int64(d.recLen)}
+			if int(d.ftype) < len(ftypeToDT) {
+				de.Type = ftypeToDT[d.ftype]
+			}
+			stop = !emit(de)
+			return !stop
+		})
+		if entErr != nil {
+			return entErr
+		}
+		if perr != nil {
+			return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: inline directory: %v", ip.ino, perr)
+		}
+		if stop {
+			return nil
+		}
+	}
+	return nil
+}
+
+// lookupInline is Lookup for an inline directory.
+func (ip *inode) lookupInline(name string) (uint32, error) {
+	regions, _, err := ip.inlineDirRegions()
+	if err != nil {
+		return 0, err
+	}
+	for _, b := range regions {
+		if len(b) == 0 {
+			continue
+		}
+		var found uint32
+		perr := parseDirBlock(b, uint32(len(b)), ip.f.sb.hasIncompat(incompatFiletype), func(off int, d dirent) bool {
+			if d.inode != 0 && string(d.name) == name {
+				found = d.inode
+				return false
+			}
+			return true
+		})
+		if perr != nil {
+			return 0, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: inline directory: %v", ip.ino, perr)
+		}
+		if found > ip.f.sb.sInodesCount {
+			return 0, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: inline directory: inode out of bounds (%d)", ip.ino, found)
+		}
+		if found != 0 {
+			return found, nil
+		}
+	}
+	return 0, abi.ENOENT
+}

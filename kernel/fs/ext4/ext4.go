@@ -1,0 +1,371 @@
+// Package ext4 is the library kernel's ext4 driver, read side: it mounts
+// ext4, ext3 and ext2 images, as Linux's ext4 driver does, and serves the
+// VFS's inode operations (kernel/vfs/fs.go) from the on-disk structures.
+//
+// The format is described in the kernel's Documentation/filesystems/ext4/
+// and in e2fsprogs lib/ext2fs/ext2_fs.h; each structure is decoded in the
+// file named after it (superblock.go, group.go, inode.go, extent.go,
+// blockmap.go, dir.go, htree.go, xattr.go, acl.go, symlink.go, file.go) with
+// the document section cited beside it.
+//
+// What is implemented: 1, 2, 4 and 64 KiB blocks; 128 and 256+ byte
+// inodes; 32 and 64 bit group descriptors, meta_bg, flex_bg, sparse_super
+// and sparse_super2; extent trees and ext2/ext3 block maps with holes and
+// unwritten extents; journal replay in memory for a filesystem that needs
+// recovery (journal.go); linear and htree directories (lookups hash the name
+// when the directory is indexed; readdir returns entries in the order and
+// with the positions Linux's getdents gives: hash order whenever Linux uses
+// it, block order otherwise); fast and slow symlinks; inline data; extended
+// attributes in the inode, in a block and in ea_inodes, with POSIX ACLs
+// converted to the generic xattr format getxattr(2) returns; bigalloc;
+// metadata_csum and gdt_csum verification (superblock, group descriptors,
+// inodes, extent blocks, directory leaves and htree nodes, xattr blocks;
+// not bitmaps). Writes, external journals, fast-commit replay, encryption
+// and casefolding are not implemented: a mount is always read-only,
+// encrypted contents and directories report ENOKEY, and lookups in
+// casefolded directories are exact-case.
+//
+// Positions in directories: a byte offset into the directory for linear
+// reads; hash2pos(hash, minor_hash) = (hash>>1)<<32 | minor_hash for hash
+// order, ending at 0x7fffffffffffffff, as ext4's 64-bit positions are.
+//
+// Concurrency: a mounted fsys is immutable after Mount except for its inode
+// cache, which has its own lock; inodes are immutable except for their
+// lazily built block maps, guarded by a per-inode lock. Any method may be
+// called from many goroutines at once.
+package ext4
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+	"sync"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/vfs"
+)
+
+const (
+	rootIno = 2
+	// inodeCacheSize bounds the number of decoded inodes kept by number.
+	inodeCacheSize = 4096
+)
+
+// fsType is the registered "ext4" filesystem type (ext4_fs_type).
+type fsType struct{}
+
+// NewType returns the ext4 filesystem type. It mounts ext2, ext3 and ext4.
+func NewType() vfs.FilesystemType { return fsType{} }
+
+func (fsType) Name() string { return "ext4" }
+
+// Probe checks the superblock magic at byte 1024+0x38, as blkid does.
+func (fsType) Probe(dev vfs.BlockDevice) bool {
+	var m [2]byte
+	if n, _ := dev.ReadAt(m[:], superblockOffset+offSMagic); n < len(m) {
+		return false
+	}
+	return uint16(m[0])|uint16(m[1])<<8 == ext4SuperMagic
+}
+
+// fsys is a mounted filesystem (struct ext4_sb_info).
+type fsys struct {
+	dev       vfs.BlockDevice
+	ra        vfs.Readaheader // nil when the device has no readahead
+	log       vfs.Logger
+	sb        *superblock
+	blockSize uint32
+	// blockBits is log2(blockSize).
+	blockBits        uint32
+	groups           []groupDesc
+	descPerBlock     uint32
+	inodeSize        uint32
+	inodeTableBlocks uint64
+	crcTab           *crc32.Table
+	csumSeed         uint32 // s_csum_seed: crc32c(~0, uuid) or s_checksum_seed
+	hashSigned       bool   // directory hashes use signed chars (s_flags)
+	overheadBlocks   uint64 // metadata blocks, as ext4_calculate_overhead counts them
+	replayed         bool   // the journal was replayed into an overlay of dev
+
+	blockPool sync.Pool // of *[]byte, block-sized buffers for directory reads
+
+	mu     sync.Mutex // guards inodes
+	inodes map[uint32]*inode
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Printf(string, ...any) {}
+
+// Mount reads and checks the superblock and the group descriptors (the
+// parts of ext4_fill_super a read-only mount needs).
+func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logger) (vfs.Superblock, error) {
+	if log == nil {
+		log = nopLogger{}
+	}
+	name := dev.Name()
+	raw := make([]byte, superblockSize)
+	if _, err := dev.ReadAt(raw, superblockOffset); err != nil {
+		log.Printf("EXT4-fs (%s): unable to read superblock", name)
+		return nil, abi.Errorf(abi.EIO, "ext4: superblock: %v", err)
+	}
+	// The superblock checksum is checked before the geometry and the
+	// features, as ext4_fill_super does.
+	var crcTab *crc32.Table
+	le := binary.LittleEndian
+	if le.Uint16(raw[offSMagic:]) == ext4SuperMagic && le.Uint32(raw[0x4C:]) != revGoodOld &&
+		le.Uint32(raw[0x64:])&roCompatMetadataCsum != 0 {
+		crcTab = crc32.MakeTable(crc32.Castagnoli)
+		if got, c := le.Uint32(raw[offSChecksum:]), csum32(crcTab, ^uint32(0), raw[:offSChecksum]); c != got {
+			log.Printf("EXT4-fs (%s): VFS: Found ext4 filesystem with invalid superblock checksum.  Run e2fsck?", name)
+			return nil, abi.Errorf(abi.EUCLEAN, "ext4: superblock: bad checksum %#08x, want %#08x", got, c)
+		}
+	}
+	sb, err := decodeSuperblock(raw)
+	if err != nil {
+		log.Printf("EXT4-fs (%s): %v", name, err)
+		return nil, err
+	}
+	if u := sb.sFeatureIncompat &^ incompatSupported; u != 0 {
+		log.Printf("EXT4-fs (%s): Couldn't mount because of unsupported optional features (%x)", name, u)
+		return nil, abi.Errorf(abi.EINVAL, "ext4: couldn't mount because of unsupported optional features (%x)", u)
+	}
+	f := &fsys{
+		dev:       dev,
+		log:       log,
+		sb:        sb,
+		blockSize: sb.blockSize(),
+		blockBits: 10 + sb.sLogBlockSize,
+		inodeSize: uint32(sb.sInodeSize),
+		inodes:    make(map[uint32]*inode),
+		crcTab:    crcTab,
+	}
+	if crcTab != nil {
+		if sb.hasIncompat(incompatCsumSeed) {
+			f.csumSeed = sb.sChecksumSeed
+		} else {
+			f.csumSeed = csum32(crcTab, ^uint32(0), sb.sUUID[:])
+		}
+	}
+	f.ra, _ = dev.(vfs.Readaheader)
+	f.descPerBlock = f.blockSize / sb.descSize()
+	f.inodeTableBlocks = (uint64(sb.sInodesPerGroup)*uint64(f.inodeSize) + uint64(f.blockSize) - 1) / uint64(f.blockSize)
+	if sb.sBlocksCount > uint64(dev.Size())>>f.blockBits {
+		log.Printf("EXT4-fs (%s): bad geometry: block count %d exceeds size of device (%d blocks)",
+			name, sb.sBlocksCount, uint64(dev.Size())>>f.blockBits)
+		return nil, abi.Errorf(abi.EINVAL, "ext4: bad geometry: block count %d exceeds size of device", sb.sBlocksCount)
+	}
+	// Directory hashes treat names as signed chars unless s_flags says
+	// unsigned; with neither flag the kernel takes the CPU's char, signed
+	// on x86 (ext4_fill_super).
+	f.hashSigned = sb.sFlags&flagUnsignedHash == 0
+	if err := f.loadGroupDescs(); err != nil {
+		log.Printf("EXT4-fs (%s): %v", name, err)
+		return nil, err
+	}
+	if err := f.recover(); err != nil {
+		log.Printf("EXT4-fs (%s): error loading journal: %v", name, err)
+		return nil, err
+	}
+	clusterShift := uint32(0)
+	if sb.hasRoCompat(roCompatBigalloc) {
+		clusterShift = sb.sLogClusterSize - sb.sLogBlockSize // checked by decodeSuperblock
+	}
+	f.overheadBlocks = f.overhead(clusterShift)
+	f.logMount(flags)
+	return f, nil
+}
+
+// recover replays the journal when the filesystem needs recovery, then
+// reads the superblock and group descriptors again through the replayed
+// blocks, as ext4_load_journal does before the rest of the mount.
+func (f *fsys) recover() error {
+	if f.sb.hasCompat(compatHasJournal) && f.sb.hasIncompat(incompatRecover) {
+		f.log.Printf("EXT4-fs (%s): INFO: recovery required on readonly filesystem", f.dev.Name())
+	}
+	d, err := f.replayJournal()
+	if err != nil || d == nil {
+		return err
+	}
+	raw := make([]byte, superblockSize)
+	if _, err := d.ReadAt(raw, superblockOffset); err != nil {
+		return abi.Errorf(abi.EIO, "ext4: superblock: %v", err)
+	}
+	sb, err := decodeSuperblock(raw)
+	if err != nil {
+		return err
+	}
+	if sb.blockSize() != f.blockSize || uint32(sb.sInodeSize) != f.inodeSize || sb.descSize() != f.sb.descSize() ||
+		sb.groupCount() != f.sb.groupCount() || sb.sInodesPerGroup != f.sb.sInodesPerGroup {
+		return abi.Errorf(abi.EUCLEAN, "ext4: the journal changes the filesystem's geometry")
+	}
+	f.dev = d
+	f.sb = sb
+	f.replayed = true
+	f.mu.Lock()
+	f.inodes = make(map[uint32]*inode)
+	f.mu.Unlock()
+	return f.loadGroupDescs()
+}
+
+// logMount writes the messages Linux's ext4 prints on a mount.
+func (f *fsys) logMount(flags uint64) {
+	sb, name := f.sb, f.dev.Name()
+	if !sb.hasIncompat(incompatExtents) && !sb.hasCompat(compatHasJournal) {
+		f.log.Printf("EXT4-fs (%s): mounting ext2 file system using the ext4 subsystem", name)
+	} else if !sb.hasIncompat(incompatExtents) {
+		f.log.Printf("EXT4-fs (%s): mounting ext3 file system using the ext4 subsystem", name)
+	}
+	if flags&abi.MS_RDONLY == 0 {
+		f.log.Printf("EXT4-fs (%s): write support not available, mounting read-only", name)
+	}
+	if sb.sState&0x2 != 0 {
+		f.log.Printf("EXT4-fs (%s): warning: mounting fs with errors, running e2fsck is recommended", name)
+	}
+	if u := sb.sFeatureRoCompat &^ roCompatKnown(); u != 0 {
+		f.log.Printf("EXT4-fs (%s): unsupported ro_compat features (%x) ignored on a read-only mount", name, u)
+	}
+	f.log.Printf("EXT4-fs (%s): features: %s", name, sb.featureString())
+	journal := "without journal"
+	if sb.hasCompat(compatHasJournal) {
+		journal = "with ordered data mode"
+	}
+	f.log.Printf("EXT4-fs (%s): mounted filesystem %s r/o %s. Quota mode: none.", name, sb.uuidString(), journal)
+}
+
+func roCompatKnown() uint32 {
+	var k uint32
+	for _, f := range roCompatNames {
+		k |= f.bit
+	}
+	return k
+}
+
+// Root returns the root directory, inode 2.
+func (f *fsys) Root() (vfs.Inode, error) {
+	ip, err := f.iget(rootIno)
+	if err != nil {
+		return nil, err
+	}
+	if !ip.isDir() {
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: root inode is not a directory")
+	}
+	return ip.vfsInode(), nil
+}
+
+// Unmount drops the caches.
+func (f *fsys) Unmount() error {
+	f.mu.Lock()
+	f.inodes = nil
+	f.mu.Unlock()
+	return nil
+}
+
+// Statfs returns what ext4_statfs reports with the default bsddf option:
+// the blocks not taken by metadata (superblocks, descriptors, bitmaps, inode
+// tables, the journal), the free blocks counted from the group descriptors,
+// and as available the free blocks less the root reserve and the kernel's
+// own reserve (2% of the blocks, at most 4096 clusters, with extents).
+func (f *fsys) Statfs() (abi.Statfs, error) {
+	sb := f.sb
+	var bfree, ffree uint64
+	for i := range f.groups {
+		bfree += uint64(f.groups[i].bgFreeBlocksCount)
+		ffree += uint64(f.groups[i].bgFreeInodesCount)
+	}
+	clusterShift := uint32(0)
+	if sb.hasRoCompat(roCompatBigalloc) && sb.sLogClusterSize > sb.sLogBlockSize && sb.sLogClusterSize-sb.sLogBlockSize < 32 {
+		clusterShift = sb.sLogClusterSize - sb.sLogBlockSize
+	}
+	bfree <<= clusterShift
+	overhead := f.overheadBlocks
+	blocks := sb.sBlocksCount
+	if overhead < blocks {
+		blocks -= overhead
+	}
+	var resv uint64
+	if sb.hasIncompat(incompatExtents) {
+		resv = min((sb.sBlocksCount>>clusterShift)/50, 4096) << clusterShift
+	}
+	avail := uint64(0)
+	if bfree > sb.sRBlocksCount+resv {
+		avail = bfree - sb.sRBlocksCount - resv
+	}
+	u := sb.sUUID
+	le := func(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 }
+	return abi.Statfs{
+		Type:    abi.EXT4_SUPER_MAGIC,
+		Bsize:   int64(f.blockSize),
+		Blocks:  blocks,
+		Bfree:   bfree,
+		Bavail:  avail,
+		Files:   uint64(sb.sInodesCount),
+		Ffree:   ffree,
+		Fsid:    [2]int32{int32(le(u[0:]) ^ le(u[8:])), int32(le(u[4:]) ^ le(u[12:]))},
+		Namelen: abi.NAME_MAX,
+		Frsize:  int64(f.blockSize),
+		Flags:   abi.MS_RDONLY | 0x20, // ST_RDONLY | ST_VALID
+	}, nil
+}
+
+// overhead counts the metadata blocks as ext4_calculate_overhead does, or
+// takes s_overhead_clusters when mkfs recorded it.
+func (f *fsys) overhead(clusterShift uint32) uint64 {
+	sb := f.sb
+	if sb.sOverheadClusters != 0 {
+		return uint64(sb.sOverheadClusters) << clusterShift
+	}
+	ngroups := sb.groupCount()
+	o := uint64(sb.sFirstDataBlock)
+	descBlocks := (ngroups + uint64(f.descPerBlock) - 1) / uint64(f.descPerBlock)
+	for g := uint64(0); g < ngroups; g++ {
+		// ext4_num_base_meta_blocks: the superblock backup and, without
+		// meta_bg, the descriptor table and its reserve; with meta_bg, one
+		// descriptor block in the first, second and last group of a meta
+		// group.
+		metaBG := sb.hasIncompat(incompatMetaBG)
+		if sb.hasSuper(g) {
+			o++
+			if !metaBG || g/uint64(f.descPerBlock) < uint64(sb.sFirstMetaBG) {
+				gdb := descBlocks
+				if metaBG {
+					gdb = uint64(sb.sFirstMetaBG)
+				}
+				o += gdb + uint64(sb.sReservedGdtBlocks)
+			}
+		}
+		if metaBG && g/uint64(f.descPerBlock) >= uint64(sb.sFirstMetaBG) {
+			if r := g % uint64(f.descPerBlock); r == 0 || r == 1 || r == uint64(f.descPerBlock)-1 {
+				o++
+			}
+		}
+		o += 2 + f.inodeTableBlocks
+	}
+	if sb.hasCompat(compatHasJournal) && sb.sJournalInum != 0 {
+		if j, err := f.iget(sb.sJournalInum); err == nil {
+			o += uint64(j.size) >> f.blockBits
+		}
+	}
+	return o
+}
+
+// getBlock returns a block-sized buffer from the mount's pool; putBlock
+// gives it back once nothing refers to it.
+func (f *fsys) getBlock() []byte {
+	if p, ok := f.blockPool.Get().(*[]byte); ok {
+		return *p
+	}
+	return make([]byte, f.blockSize)
+}
+
+func (f *fsys) putBlock(b []byte) {
+	f.blockPool.Put(&b)
+}
+
+// readBlock reads block blk into buf (len(buf) == block size).
+func (f *fsys) readBlock(buf []byte, blk uint64) error {
+	if blk >= f.sb.sBlocksCount {
+		return abi.Errorf(abi.EUCLEAN, "block %d beyond end of filesystem", blk)
+	}
+	_, err := f.dev.ReadAt(buf, int64(blk)<<f.blockBits)
+	return err
+}

@@ -1,0 +1,233 @@
+package ext4
+
+import (
+	"io"
+	"sort"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// Regular file data: the extent tree or block map flattened into runs of
+// contiguous blocks, read straight into the caller's buffer with one device
+// read per physically contiguous run.
+
+// run maps n logical blocks from lblk to physical blocks from pblk.
+// unwritten runs (preallocated extents) read as zeros.
+type run struct {
+	lblk, pblk, n uint64
+	unwritten     bool
+}
+
+// appendRun appends r to runs, merging it into the last run when both are
+// logically and physically contiguous and of the same kind.
+func appendRun(runs []run, r run) []run {
+	if k := len(runs) - 1; k >= 0 {
+		l := &runs[k]
+		if l.lblk+l.n == r.lblk && l.pblk+l.n == r.pblk && l.unwritten == r.unwritten {
+			l.n += r.n
+			return runs
+		}
+	}
+	return append(runs, r)
+}
+
+// blockRuns returns the inode's block map, building it on first use.
+func (ip *inode) blockRuns() ([]run, error) {
+	ip.mapMu.Lock()
+	defer ip.mapMu.Unlock()
+	if ip.mapped {
+		return ip.runs, nil
+	}
+	var runs []run
+	var err error
+	switch {
+	case ip.flags&inodeInlineDataFl != 0:
+		return nil, nil
+	case ip.flags&inodeExtentsFl != 0:
+		runs, err = ip.extentRuns()
+	default:
+		runs, err = ip.blockMapRuns()
+	}
+	if err != nil {
+		return nil, err
+	}
+	ip.runs, ip.mapped = runs, true
+	return runs, nil
+}
+
+// findRun returns the index of the first run that ends after lblk.
+func findRun(runs []run, lblk uint64) int {
+	return sort.Search(len(runs), func(i int) bool { return runs[i].lblk+runs[i].n > lblk })
+}
+
+// ReadAt reads file data at off (ext4_file_read_iter). Holes and unwritten
+// extents read as zeros; it returns io.EOF with the bytes read at the end of
+// the file. Errors: ENOKEY for encrypted contents, EUCLEAN for a damaged
+// block map, EIO from the device.
+func (fi fileInode) ReadAt(p []byte, off int64) (int, error) {
+	return fi.readData(p, off)
+}
+
+// readData reads the inode's data (a file's, or a slow symlink's).
+func (ip *inode) readData(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, abi.EINVAL
+	}
+	if off >= ip.size {
+		return 0, io.EOF
+	}
+	if ip.flags&inodeEncryptFl != 0 {
+		return 0, abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted contents", ip.ino)
+	}
+	n := len(p)
+	var eof error
+	if int64(n) > ip.size-off {
+		n = int(ip.size - off)
+		eof = io.EOF
+	}
+	p = p[:n]
+	if ip.flags&inodeInlineDataFl != 0 {
+		data, err := ip.inlineData()
+		if err != nil {
+			return 0, err
+		}
+		c := 0
+		if off < int64(len(data)) {
+			c = copy(p, data[off:])
+		}
+		clear(p[c:])
+		return n, eof
+	}
+	runs, err := ip.blockRuns()
+	if err != nil {
+		return 0, err
+	}
+	f := ip.f
+	bits := f.blockBits
+	pos, end := off, off+int64(n)
+	i := findRun(runs, uint64(pos)>>bits)
+	for pos < end {
+		lblk := uint64(pos) >> bits
+		for i < len(runs) && runs[i].lblk+runs[i].n <= lblk {
+			i++
+		}
+		dst := p[pos-off:]
+		if i == len(runs) || runs[i].lblk > lblk {
+			// A hole up to the next run.
+			stop := end
+			if i < len(runs) {
+				stop = min(stop, int64(runs[i].lblk<<bits))
+			}
+			clear(dst[:stop-pos])
+			pos = stop
+			continue
+		}
+		r := runs[i]
+		stop := min(end, int64((r.lblk+r.n)<<bits))
+		seg := dst[:stop-pos]
+		if r.unwritten {
+			clear(seg)
+		} else {
+			phys := int64(r.pblk+lblk-r.lblk)<<bits + pos&int64(f.blockSize-1)
+			if _, err := f.dev.ReadAt(seg, phys); err != nil {
+				return int(pos - off), abi.Errorf(abi.EIO, "ext4: inode %d: read block %d: %v", ip.ino, phys>>bits, err)
+			}
+		}
+		pos = stop
+		i++
+	}
+	if f.ra != nil {
+		ip.readahead(runs, end, n)
+	}
+	return n, eof
+}
+
+// readahead asks the device to start reading the file's next blocks, after
+// a read that ended at end, over a window of several read sizes.
+func (ip *inode) readahead(runs []run, end int64, n int) {
+	f := ip.f
+	window := min(max(int64(n)*4, 256<<10), 4<<20)
+	if end+window > ip.size {
+		window = ip.size - end
+	}
+	if window <= 0 {
+		return
+	}
+	// Skip the call while an earlier readahead still covers half the
+	// window; after a seek elsewhere, start again from end.
+	from := end
+	if ra := ip.raEnd.Load(); ra >= end && ra <= end+2*window {
+		if ra >= end+window/2 {
+			return
+		}
+		from = ra
+	}
+	ip.raEnd.Store(end + window)
+	bits := f.blockBits
+	first := uint64(from) >> bits
+	last := uint64(end+window-1) >> bits
+	for i := findRun(runs, first); i < len(runs) && runs[i].lblk <= last; i++ {
+		r := runs[i]
+		if r.unwritten {
+			continue
+		}
+		lo := max(r.lblk, first)
+		hi := min(r.lblk+r.n-1, last)
+		f.ra.Readahead(int64(r.pblk+lo-r.lblk)<<bits, int64(hi-lo+1)<<bits)
+	}
+}
+
+// SeekData returns the first offset at or after off inside a written
+// extent (unwritten extents count as holes, as iomap_seek_data sees them
+// without cached pages), or ENXIO.
+func (fi fileInode) SeekData(off int64) (int64, error) {
+	ip := fi.inode
+	if off < 0 || off >= ip.size {
+		return 0, abi.ENXIO
+	}
+	if ip.flags&inodeInlineDataFl != 0 {
+		return off, nil
+	}
+	runs, err := ip.blockRuns()
+	if err != nil {
+		return 0, err
+	}
+	bits := ip.f.blockBits
+	for i := findRun(runs, uint64(off)>>bits); i < len(runs); i++ {
+		if runs[i].unwritten {
+			continue
+		}
+		d := max(off, int64(runs[i].lblk<<bits))
+		if d >= ip.size {
+			break
+		}
+		return d, nil
+	}
+	return 0, abi.ENXIO
+}
+
+// SeekHole returns the first offset at or after off in a hole; the end of
+// the file counts as one.
+func (fi fileInode) SeekHole(off int64) (int64, error) {
+	ip := fi.inode
+	if off < 0 || off >= ip.size {
+		return 0, abi.ENXIO
+	}
+	if ip.flags&inodeInlineDataFl != 0 {
+		return ip.size, nil
+	}
+	runs, err := ip.blockRuns()
+	if err != nil {
+		return 0, err
+	}
+	bits := ip.f.blockBits
+	pos := off
+	for i := findRun(runs, uint64(off)>>bits); i < len(runs); i++ {
+		r := runs[i]
+		if r.unwritten || int64(r.lblk<<bits) > pos {
+			break
+		}
+		pos = int64((r.lblk + r.n) << bits)
+	}
+	return min(pos, ip.size), nil
+}

@@ -1,0 +1,363 @@
+package ext4
+
+import (
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/vfs"
+)
+
+// Inodes (Documentation/filesystems/ext4/inodes.rst; struct ext4_inode).
+// The first 128 bytes are the ext2 inode; from byte 128, i_extra_isize
+// bytes of extra fields follow (checksum high half, nanosecond times,
+// creation time), then in-inode extended attributes up to s_inode_size.
+const (
+	offIMode        = 0x00
+	offIUid         = 0x02
+	offISizeLo      = 0x04
+	offIAtime       = 0x08
+	offICtime       = 0x0C
+	offIMtime       = 0x10
+	offIGid         = 0x18
+	offILinksCount  = 0x1A
+	offIBlocksLo    = 0x1C
+	offIFlags       = 0x20
+	offIBlock       = 0x28
+	iBlockLen       = 60 // EXT4_N_BLOCKS * 4
+	offIGeneration  = 0x64
+	offIFileACLLo   = 0x68
+	offISizeHigh    = 0x6C
+	offIBlocksHigh  = 0x74
+	offIFileACLHigh = 0x76
+	offIUidHigh     = 0x78
+	offIGidHigh     = 0x7A
+	offIChecksumLo  = 0x7C
+	offIExtraIsize  = 0x80
+	offIChecksumHi  = 0x82
+	offICtimeExtra  = 0x84
+	offIMtimeExtra  = 0x88
+	offIAtimeExtra  = 0x8C
+	offICrtime      = 0x90
+	offICrtimeExtra = 0x94
+)
+
+// i_flags bits (EXT4_*_FL).
+const (
+	inodeSecrmFl      = 0x00000001
+	inodeComprFl      = 0x00000004
+	inodeImmutableFl  = 0x00000010
+	inodeAppendFl     = 0x00000020
+	inodeNodumpFl     = 0x00000040
+	inodeEncryptFl    = 0x00000800
+	inodeIndexFl      = 0x00001000
+	inodeHugeFileFl   = 0x00040000
+	inodeExtentsFl    = 0x00080000
+	inodeVerityFl     = 0x00100000
+	inodeEAInodeFl    = 0x00200000
+	inodeInlineDataFl = 0x10000000
+	inodeCasefoldFl   = 0x40000000
+)
+
+// inode is a decoded struct ext4_inode (the parts of struct ext4_inode_info
+// the driver uses). Its fields do not change after iget; the block map is
+// built on first use under mapMu.
+type inode struct {
+	f          *fsys
+	ino        uint32
+	mode       uint16
+	uid, gid   uint32
+	size       int64
+	links      uint16
+	atime      abi.Timespec
+	ctime      abi.Timespec
+	mtime      abi.Timespec
+	crtime     abi.Timespec
+	hasCrtime  bool
+	blocks     int64 // in 512-byte units
+	flags      uint32
+	iBlock     [iBlockLen]byte
+	generation uint32
+	fileACL    uint64
+	rdev       uint64
+	csumSeed   uint32 // crc32c(s_csum_seed, ino, generation)
+	// ibody holds the in-inode extended attribute area (after i_extra_isize,
+	// starting at its magic), or nil.
+	ibody []byte
+
+	mapMu sync.Mutex
+	runs  []run // the file's block map, when mapped is set
+	// mapped is set once runs is built.
+	mapped bool
+	// lookupStart is the directory block where the last linear lookup
+	// found its name.
+	lookupStart atomic.Uint64
+	// raEnd is the file offset up to which readahead was requested.
+	raEnd atomic.Int64
+}
+
+// iget returns inode ino, from the cache or the inode table (ext4_iget).
+func (f *fsys) iget(ino uint32) (*inode, error) {
+	f.mu.Lock()
+	if ip, ok := f.inodes[ino]; ok {
+		f.mu.Unlock()
+		return ip, nil
+	}
+	f.mu.Unlock()
+	ip, err := f.readInode(ino)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	if f.inodes != nil {
+		if old, ok := f.inodes[ino]; ok {
+			ip = old
+		} else {
+			if len(f.inodes) >= inodeCacheSize {
+				// Evict an arbitrary entry: map order is random enough
+				// to keep the cache bounded without bookkeeping.
+				for k := range f.inodes {
+					delete(f.inodes, k)
+					break
+				}
+			}
+			f.inodes[ino] = ip
+		}
+	}
+	f.mu.Unlock()
+	return ip, nil
+}
+
+// readInode reads and decodes inode ino from its group's inode table.
+func (f *fsys) readInode(ino uint32) (*inode, error) {
+	sb := f.sb
+	if ino < 1 || ino > sb.sInodesCount {
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: invalid inode number", ino)
+	}
+	g := (ino - 1) / sb.sInodesPerGroup
+	idx := (ino - 1) % sb.sInodesPerGroup
+	if uint64(g) >= uint64(len(f.groups)) {
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: group %d out of range", ino, g)
+	}
+	if f.groups[g].badCsum {
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: group descriptor %d: bad checksum", ino, g)
+	}
+	off := int64(f.groups[g].bgInodeTable)<<f.blockBits + int64(idx)*int64(f.inodeSize)
+	raw := make([]byte, f.inodeSize)
+	if _, err := f.dev.ReadAt(raw, off); err != nil {
+		return nil, abi.Errorf(abi.EIO, "ext4: inode %d: read: %v", ino, err)
+	}
+	return f.decodeInode(ino, raw)
+}
+
+// decodeInode decodes and checks one on-disk inode of s_inode_size bytes.
+func (f *fsys) decodeInode(ino uint32, raw []byte) (*inode, error) {
+	if uint32(len(raw)) < f.inodeSize || len(raw) < goodOldInodeSize {
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: short", ino)
+	}
+	le := binary.LittleEndian
+	sb := f.sb
+	ip := &inode{
+		f:          f,
+		ino:        ino,
+		mode:       le.Uint16(raw[offIMode:]),
+		uid:        uint32(le.Uint16(raw[offIUid:])) | uint32(le.Uint16(raw[offIUidHigh:]))<<16,
+		gid:        uint32(le.Uint16(raw[offIGid:])) | uint32(le.Uint16(raw[offIGidHigh:]))<<16,
+		links:      le.Uint16(raw[offILinksCount:]),
+		flags:      le.Uint32(raw[offIFlags:]),
+		generation: le.Uint32(raw[offIGeneration:]),
+		fileACL:    uint64(le.Uint32(raw[offIFileACLLo:])),
+	}
+	copy(ip.iBlock[:], raw[offIBlock:offIBlock+iBlockLen])
+	if sb.hasIncompat(incompat64bit) {
+		ip.fileACL |= uint64(le.Uint16(raw[offIFileACLHigh:])) << 32
+	}
+	size := uint64(le.Uint32(raw[offISizeLo:])) | uint64(le.Uint32(raw[offISizeHigh:]))<<32
+	if size > 1<<62 {
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: bad i_size %d", ino, size)
+	}
+	ip.size = int64(size)
+
+	// i_blocks: 512-byte units, or filesystem blocks with
+	// EXT4_HUGE_FILE_FL; the high 16 bits only with huge_file.
+	blocks := uint64(le.Uint32(raw[offIBlocksLo:]))
+	if sb.hasRoCompat(roCompatHugeFile) {
+		blocks |= uint64(le.Uint16(raw[offIBlocksHigh:])) << 32
+		if ip.flags&inodeHugeFileFl != 0 {
+			blocks <<= f.blockBits - 9
+		}
+	}
+	ip.blocks = int64(blocks)
+
+	// The extra fields exist when the inode is larger than 128 bytes and
+	// i_extra_isize covers them (EXT4_FITS_IN_INODE).
+	extra := uint32(0)
+	if f.inodeSize > goodOldInodeSize {
+		extra = uint32(le.Uint16(raw[offIExtraIsize:]))
+		if extra&3 != 0 || goodOldInodeSize+extra > f.inodeSize {
+			return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: bad extra_isize %d (inode size %d)", ino, extra, f.inodeSize)
+		}
+	}
+	fits := func(off, n uint32) bool { return f.inodeSize > goodOldInodeSize && off+n <= goodOldInodeSize+extra }
+
+	if sb.metadataCsum() {
+		var le32 [4]byte
+		le.PutUint32(le32[:], ino)
+		ip.csumSeed = csum32(f.crcTab, f.csumSeed, le32[:])
+		le.PutUint32(le32[:], ip.generation)
+		ip.csumSeed = csum32(f.crcTab, ip.csumSeed, le32[:])
+		if err := f.verifyInodeCsum(ip, raw, fits(offIChecksumHi, 2)); err != nil {
+			return nil, err
+		}
+	}
+
+	ts := func(off, extraOff uint32) abi.Timespec {
+		t := abi.Timespec{Sec: int64(int32(le.Uint32(raw[off:])))}
+		if fits(extraOff, 4) {
+			x := le.Uint32(raw[extraOff:])
+			// Documentation/filesystems/ext4/inodes.rst, "Inode
+			// Timestamps": the low two bits extend the seconds past
+			// 2038, the upper 30 bits are nanoseconds.
+			t.Sec += int64(x&3) << 32
+			t.Nsec = int64(x >> 2)
+		}
+		return t
+	}
+	ip.atime = ts(offIAtime, offIAtimeExtra)
+	ip.ctime = ts(offICtime, offICtimeExtra)
+	ip.mtime = ts(offIMtime, offIMtimeExtra)
+	if fits(offICrtime, 4) {
+		ip.hasCrtime = true
+		ip.crtime = ts(offICrtime, offICrtimeExtra)
+	}
+
+	if ip.links == 0 && (ip.mode == 0 || ino >= sb.sFirstIno) {
+		return nil, abi.Errorf(abi.ESTALE, "ext4: inode %d: deleted inode referenced", ino)
+	}
+	switch ip.mode & abi.S_IFMT {
+	case abi.S_IFREG, abi.S_IFDIR, abi.S_IFLNK:
+	case abi.S_IFCHR, abi.S_IFBLK:
+		// ext4_iget: the old 16-bit encoding in i_block[0] if set, else
+		// the new encoding in i_block[1] (old/new_decode_dev).
+		if d := le.Uint32(ip.iBlock[0:]); d != 0 {
+			ip.rdev = abi.Makedev((d>>8)&0xff, d&0xff)
+		} else {
+			d := le.Uint32(ip.iBlock[4:])
+			ip.rdev = abi.Makedev((d&0xfff00)>>8, (d&0xff)|((d>>12)&0xfff00))
+		}
+	case abi.S_IFIFO, abi.S_IFSOCK:
+	default:
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: bogus i_mode (%o)", ino, ip.mode)
+	}
+
+	// In-inode extended attributes start after the extra fields with
+	// their magic (Documentation/filesystems/ext4/attributes.rst).
+	if f.inodeSize > goodOldInodeSize {
+		start := goodOldInodeSize + extra
+		if start+4 <= f.inodeSize && le.Uint32(raw[start:]) == xattrMagic {
+			ip.ibody = raw[start:f.inodeSize]
+		}
+	}
+	return ip, nil
+}
+
+// verifyInodeCsum checks the inode checksum (ext4_inode_csum): crc32c of
+// the inode with both checksum fields taken as zero, seeded per inode; only
+// the low 16 bits are stored when the inode has no room for the high half.
+func (f *fsys) verifyInodeCsum(ip *inode, raw []byte, hasHi bool) error {
+	le := binary.LittleEndian
+	var zero [2]byte
+	c := csum32(f.crcTab, ip.csumSeed, raw[:offIChecksumLo])
+	c = csum32(f.crcTab, c, zero[:])
+	c = csum32(f.crcTab, c, raw[offIChecksumLo+2:goodOldInodeSize])
+	stored := uint32(le.Uint16(raw[offIChecksumLo:]))
+	if f.inodeSize > goodOldInodeSize {
+		if hasHi {
+			c = csum32(f.crcTab, c, raw[goodOldInodeSize:offIChecksumHi])
+			c = csum32(f.crcTab, c, zero[:])
+			c = csum32(f.crcTab, c, raw[offIChecksumHi+2:f.inodeSize])
+			stored |= uint32(le.Uint16(raw[offIChecksumHi:])) << 16
+		} else {
+			c = csum32(f.crcTab, c, raw[goodOldInodeSize:f.inodeSize])
+		}
+	}
+	if !hasHi {
+		c &= 0xFFFF
+	}
+	if c != stored {
+		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: bad checksum %#x, want %#x", ip.ino, stored, c)
+	}
+	return nil
+}
+
+func (ip *inode) isDir() bool { return ip.mode&abi.S_IFMT == abi.S_IFDIR }
+func (ip *inode) isReg() bool { return ip.mode&abi.S_IFMT == abi.S_IFREG }
+func (ip *inode) isLnk() bool { return ip.mode&abi.S_IFMT == abi.S_IFLNK }
+
+// Ino returns the inode number.
+func (ip *inode) Ino() uint64 { return uint64(ip.ino) }
+
+// Getattr returns the inode's attributes (ext4_getattr). It never fails.
+func (ip *inode) Getattr() (vfs.Attr, error) {
+	a := vfs.Attr{
+		Ino:      uint64(ip.ino),
+		Mode:     uint32(ip.mode),
+		Nlink:    uint32(ip.links),
+		Uid:      ip.uid,
+		Gid:      ip.gid,
+		Rdev:     ip.rdev,
+		Size:     ip.size,
+		Blocks:   ip.blocks,
+		Blksize:  ip.f.blockSize,
+		Atime:    ip.atime,
+		Mtime:    ip.mtime,
+		Ctime:    ip.ctime,
+		Btime:    ip.crtime,
+		HasBtime: ip.hasCrtime,
+	}
+	// ext4_file_getattr: an inline regular file reports at least the
+	// sectors its data would take, so that tools do not think it sparse.
+	if ip.isReg() && ip.flags&inodeInlineDataFl != 0 {
+		a.Blocks += (ip.size + 511) >> 9
+	}
+	for _, m := range [...]struct {
+		fl   uint32
+		attr uint64
+	}{
+		{inodeAppendFl, abi.STATX_ATTR_APPEND},
+		{inodeComprFl, abi.STATX_ATTR_COMPRESSED},
+		{inodeEncryptFl, abi.STATX_ATTR_ENCRYPTED},
+		{inodeImmutableFl, abi.STATX_ATTR_IMMUTABLE},
+		{inodeNodumpFl, abi.STATX_ATTR_NODUMP},
+		{inodeVerityFl, abi.STATX_ATTR_VERITY},
+	} {
+		if ip.flags&m.fl != 0 {
+			a.Attributes |= m.attr
+		}
+	}
+	return a, nil
+}
+
+// The VFS finds an inode's operations by type assertion, so each file type
+// gets its own type carrying only its operations.
+type (
+	dirInode     struct{ *inode }
+	fileInode    struct{ *inode }
+	symlinkInode struct{ *inode }
+	// specialInode is a device, FIFO or socket: attributes and xattrs.
+	specialInode struct{ *inode }
+)
+
+// vfsInode wraps ip in the type that offers its file type's operations.
+func (ip *inode) vfsInode() vfs.Inode {
+	switch ip.mode & abi.S_IFMT {
+	case abi.S_IFDIR:
+		return dirInode{ip}
+	case abi.S_IFREG:
+		return fileInode{ip}
+	case abi.S_IFLNK:
+		return symlinkInode{ip}
+	}
+	return specialInode{ip}
+}

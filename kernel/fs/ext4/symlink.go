@@ -1,0 +1,60 @@
+package ext4
+
+import (
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// Symbolic links (Documentation/filesystems/ext4/inodes.rst, i_block): a
+// fast symlink keeps its target in i_block; a slow one in data blocks
+// mapped like a file's; with inline_data, in i_block and system.data.
+
+// isFastSymlink is ext4_inode_is_fast_symlink: no blocks besides an
+// extended attribute block, and no inline data; for an EA inode, a size
+// that fits in i_block.
+func (ip *inode) isFastSymlink() bool {
+	if ip.flags&inodeEAInodeFl != 0 {
+		return ip.size > 0 && ip.size < iBlockLen
+	}
+	if ip.flags&inodeInlineDataFl != 0 {
+		return false
+	}
+	var eaBlocks int64
+	if ip.fileACL != 0 {
+		eaBlocks = int64(ip.f.blockSize) >> 9
+		if ip.f.sb.hasRoCompat(roCompatBigalloc) && ip.f.sb.sLogClusterSize >= ip.f.sb.sLogBlockSize &&
+			ip.f.sb.sLogClusterSize-ip.f.sb.sLogBlockSize < 20 {
+			eaBlocks <<= ip.f.sb.sLogClusterSize - ip.f.sb.sLogBlockSize
+		}
+	}
+	return ip.blocks-eaBlocks == 0
+}
+
+// Readlink returns the link's target (ext4_get_link). Errors: EUCLEAN for
+// a target longer than its room or empty, ENOKEY for an encrypted link.
+func (si symlinkInode) Readlink() (string, error) {
+	ip := si.inode
+	if ip.flags&inodeEncryptFl != 0 {
+		return "", abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted symlink", ip.ino)
+	}
+	if ip.size <= 0 || ip.size >= abi.PATH_MAX {
+		return "", abi.Errorf(abi.EUCLEAN, "ext4: inode %d: symlink: bad size %d", ip.ino, ip.size)
+	}
+	if ip.isFastSymlink() {
+		if ip.size >= iBlockLen {
+			return "", abi.Errorf(abi.EUCLEAN, "ext4: inode %d: fast symlink: size %d too large", ip.ino, ip.size)
+		}
+		return string(ip.iBlock[:ip.size]), nil
+	}
+	buf := make([]byte, ip.size)
+	if _, err := ip.readData(buf, 0); err != nil {
+		return "", err
+	}
+	// The kernel's page-based link stops at a NUL (nd_terminate_link).
+	for i, c := range buf {
+		if c == 0 {
+			buf = buf[:i]
+			break
+		}
+	}
+	return string(buf), nil
+}
