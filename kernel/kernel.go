@@ -5,18 +5,47 @@
 // a VFS and filesystem drivers, all inside the process and bounded by
 // Config.Memory.
 //
-// Every syscall is safe for concurrent callers.
+// # The process
+//
+// The kernel serves one process: one fd table (lowest free descriptor
+// first, at most MaxFiles), and a current directory that is always "/", so
+// AT_FDCWD and relative paths resolve from the root of the namespace. The
+// namespace starts as a ramfs with /dev (a block device node per disk and
+// partition, made by AddDisk) and /mnt (where MountDev mounts).
+//
+// # Errors
+//
+// Every syscall returns an abi.Errno, or an *abi.Error wrapping one with the
+// reason, so errors.Is(err, abi.ENOENT) and errors.Is(err, fs.ErrNotExist)
+// both work; abi.ErrnoOf extracts the number.
+//
+// # Concurrency
+//
+// Every syscall is safe for concurrent callers. The fd table has its own lock;
+// each open file description has a mutex for its offset, so reads on one fd
+// are serialised as read(2)'s are, while preads on it and reads on different
+// fds run in parallel, down to the disk; path walks take the VFS's namespace
+// lock only for short cache steps, never across a disk read (see package vfs
+// for the lock order). AddDisk, Mount, MountDev, Umount and Halt are
+// serialised with each other by one kernel mutex taken before any VFS lock.
+// Halt must not race with other calls: the Kernel is not used after it.
 package kernel
 
 import (
 	"io"
+	"sync"
 
-	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/mm"
+	"github.com/lklimg/lklimg/kernel/vfs"
 )
 
 // DefaultMemory is the kernel's memory when Config.Memory is zero, as LKL's
 // default mem=.
 const DefaultMemory = 32 << 20
+
+// MaxFiles is the number of file descriptors the process may hold open
+// (RLIMIT_NOFILE): openat returns EMFILE beyond it.
+const MaxFiles = 1024
 
 // Config describes the kernel to boot.
 type Config struct {
@@ -38,98 +67,25 @@ type DiskOptions struct {
 
 // Kernel is a booted library kernel.
 type Kernel struct {
-	cfg Config
+	cfg   Config
+	log   *printk
+	arena *mm.Arena // nil in tests without a block layer
+	devs  devices
+	vfs   *vfs.VFS
+	fds   *vfs.FDTable
+
+	// mountMu serialises AddDisk, Mount, Umount and Halt, and guards
+	// devNames, nextExt and halted.
+	mountMu  sync.Mutex
+	devNames map[uint64]string // /dev node rdev -> device name
+	nextExt  uint32            // next minor of the extended major
+	halted   bool
 }
 
-// Boot starts a kernel.
-func Boot(cfg Config) (*Kernel, error) {
-	if cfg.Memory == 0 {
-		cfg.Memory = DefaultMemory
-	}
-	return &Kernel{cfg: cfg}, nil
-}
+// Dmesg returns the kernel log kept in the ring buffer (the last
+// LogBufSize bytes, whole lines).
+func (k *Kernel) Dmesg() string { return k.log.String() }
 
-// Halt unmounts every filesystem, stops the devices and releases the
-// kernel's memory. The Kernel is not used afterwards.
-func (k *Kernel) Halt() error { return abi.ENOSYS }
-
-// AddDisk attaches the image file at path as the next virtio disk and
-// returns its device name ("vda"); its partitions appear as "vda1", ...
-func (k *Kernel) AddDisk(path string, opts DiskOptions) (string, error) { return "", abi.ENOSYS }
-
-// Partitions returns the names of the partitions found on disk ("vda1",
-// ...), in table order; none for a disk without a partition table.
-func (k *Kernel) Partitions(disk string) ([]string, error) { return nil, abi.ENOSYS }
-
-// Probe returns the filesystem type found on the block device dev ("vda1"),
-// from its superblock magic, or ENODEV ("unknown filesystem type").
-func (k *Kernel) Probe(dev string) (string, error) { return "", abi.ENOSYS }
-
-// Mount is mount(2): it mounts the filesystem on block device source
-// ("/dev/vda1") of type fstype ("" probes it) on the directory target.
-func (k *Kernel) Mount(source, target, fstype string, flags uint64, data string) error {
-	return abi.ENOSYS
-}
-
-// MountDev mounts block device dev ("vda1") on a new directory /mnt/<dev>,
-// as LKL's lkl_mount_dev does, and returns that directory.
-func (k *Kernel) MountDev(dev, fstype string, flags uint64, data string) (string, error) {
-	return "", abi.ENOSYS
-}
-
-// Umount is umount2(2).
-func (k *Kernel) Umount(target string, flags int) error { return abi.ENOSYS }
-
-// Openat is openat(2) and returns a file descriptor.
-func (k *Kernel) Openat(dirfd int, path string, flags int, mode uint32) (int, error) {
-	return -1, abi.ENOSYS
-}
-
-// Close is close(2).
-func (k *Kernel) Close(fd int) error { return abi.ENOSYS }
-
-// Read is read(2): 0 bytes and a nil error at the end of the file.
-func (k *Kernel) Read(fd int, p []byte) (int, error) { return 0, abi.ENOSYS }
-
-// Pread is pread64(2).
-func (k *Kernel) Pread(fd int, p []byte, off int64) (int, error) { return 0, abi.ENOSYS }
-
-// Lseek is lseek(2), with SEEK_DATA and SEEK_HOLE.
-func (k *Kernel) Lseek(fd int, off int64, whence int) (int64, error) { return 0, abi.ENOSYS }
-
-// Getdents64 is getdents64(2): it fills buf with linux_dirent64 records
-// (abi.ParseDirents decodes them) and returns the bytes used, 0 at the end.
-func (k *Kernel) Getdents64(fd int, buf []byte) (int, error) { return 0, abi.ENOSYS }
-
-// Fstatat is newfstatat(2).
-func (k *Kernel) Fstatat(dirfd int, path string, st *abi.Stat, flags int) error {
-	return abi.ENOSYS
-}
-
-// Statx is statx(2).
-func (k *Kernel) Statx(dirfd int, path string, flags int, mask uint32, stx *abi.Statx) error {
-	return abi.ENOSYS
-}
-
-// Readlinkat is readlinkat(2): it returns the bytes of the target copied
-// into buf, truncated to len(buf) as Linux does.
-func (k *Kernel) Readlinkat(dirfd int, path string, buf []byte) (int, error) {
-	return 0, abi.ENOSYS
-}
-
-// Getxattr is getxattr(2): with an empty dest it returns the value's size;
-// ERANGE if dest is too small; ENODATA if there is no such attribute.
-func (k *Kernel) Getxattr(path, name string, dest []byte) (int, error) { return 0, abi.ENOSYS }
-
-// Lgetxattr is lgetxattr(2): Getxattr without following a final symlink.
-func (k *Kernel) Lgetxattr(path, name string, dest []byte) (int, error) { return 0, abi.ENOSYS }
-
-// Listxattr is listxattr(2): NUL-terminated names; with an empty dest it
-// returns the size needed; ERANGE if dest is too small.
-func (k *Kernel) Listxattr(path string, dest []byte) (int, error) { return 0, abi.ENOSYS }
-
-// Llistxattr is llistxattr(2).
-func (k *Kernel) Llistxattr(path string, dest []byte) (int, error) { return 0, abi.ENOSYS }
-
-// Dmesg returns the kernel log kept in the ring buffer.
-func (k *Kernel) Dmesg() string { return "" }
+// Logger returns the kernel log as drivers see it; messages logged there
+// appear in Dmesg.
+func (k *Kernel) Logger() vfs.Logger { return k.log }

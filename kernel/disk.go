@@ -1,0 +1,96 @@
+package kernel
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/block"
+	"github.com/lklimg/lklimg/kernel/mm"
+	"github.com/lklimg/lklimg/kernel/vfs"
+	"github.com/lklimg/lklimg/kernel/virtioblk"
+)
+
+// blockLayer is the real block layer: virtio-blk disks on image files,
+// behind a block.Manager and the page cache. mu guards disks and arena
+// (nil once closed, so the memory can be freed).
+type blockLayer struct {
+	cache *block.Cache
+	mgr   *block.Manager
+
+	mu    sync.Mutex
+	arena *mm.Arena
+	disks []*virtioblk.Disk
+}
+
+func (b *blockLayer) addDisk(path string, readOnly bool) (string, error) {
+	b.mu.Lock()
+	arena := b.arena
+	b.mu.Unlock()
+	if arena == nil {
+		return "", abi.Errorf(abi.ENXIO, "block layer closed")
+	}
+	d, err := virtioblk.Open(path, readOnly, arena)
+	if err != nil {
+		return "", hostErr(err)
+	}
+	dev, err := b.mgr.AddDisk(d)
+	if err != nil {
+		d.Close()
+		return "", err
+	}
+	b.mu.Lock()
+	b.disks = append(b.disks, d)
+	b.mu.Unlock()
+	return dev.Name(), nil
+}
+
+// hostErr keeps an errno already in err, and gives the host's error
+// otherwise as EIO with its text.
+func hostErr(err error) error {
+	var e abi.Errno
+	if errors.As(err, &e) {
+		return err
+	}
+	return abi.Errorf(abi.EIO, "%v", err)
+}
+
+func (b *blockLayer) device(name string) (vfs.BlockDevice, error) {
+	d, err := b.mgr.Device(name)
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (b *blockLayer) partitions(disk string) ([]string, error) {
+	if _, err := b.mgr.Device(disk); err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, p := range b.mgr.Partitions(disk) {
+		names = append(names, p.Name())
+	}
+	return names, nil
+}
+
+func (b *blockLayer) close() error {
+	var errs []error
+	if err := b.mgr.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	b.mu.Lock()
+	disks := b.disks
+	b.disks, b.arena = nil, nil
+	b.mu.Unlock()
+	for _, d := range disks {
+		if err := d.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", d.ID(), err))
+		}
+	}
+	if err := b.cache.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

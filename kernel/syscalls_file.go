@@ -1,0 +1,159 @@
+package kernel
+
+import (
+	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/vfs"
+)
+
+// at returns the dentry a *at syscall starts from, with the reference to
+// release by calling done: nil (the root, which is the current directory)
+// for AT_FDCWD or an absolute path, else dirfd's dentry.
+//
+// Errors: EBADF for a dirfd not open; ENOTDIR if path is relative and not
+// empty and dirfd is not a directory.
+func (k *Kernel) at(dirfd int, path string) (start *vfs.Dentry, done func(), err error) {
+	if (path != "" && path[0] == '/') || dirfd == abi.AT_FDCWD {
+		return nil, func() {}, nil
+	}
+	f, err := k.fds.Get(dirfd)
+	if err != nil {
+		return nil, nil, err
+	}
+	d := f.Dentry()
+	if path != "" && !d.IsDir() {
+		f.DecRef()
+		return nil, nil, abi.ENOTDIR
+	}
+	return d, f.DecRef, nil
+}
+
+// walkAt resolves path from dirfd with vfs.Walk flags, returning the
+// dentry with a reference the caller must Put.
+func (k *Kernel) walkAt(dirfd int, path string, flags int) (*vfs.Dentry, error) {
+	start, done, err := k.at(dirfd, path)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return k.vfs.Walk(start, path, flags)
+}
+
+// Openat is openat(2) and returns the lowest free file descriptor.
+//
+// flags: the access mode, O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY,
+// O_NOFOLLOW, O_PATH (then only O_DIRECTORY, O_NOFOLLOW and O_CLOEXEC
+// count), O_CLOEXEC; the rest are accepted and ignored. A symlink at the
+// end of path is followed unless O_NOFOLLOW.
+//
+// Errors: EBADF/ENOTDIR for a bad dirfd; the path walk's ENOENT, ENOTDIR,
+// ELOOP, ENAMETOOLONG; ENOTDIR for O_DIRECTORY on a non-directory; ELOOP
+// for O_NOFOLLOW on a symlink (without O_PATH); EISDIR for write access to
+// a directory; EROFS for write access, or creating a file, on a read-only
+// mount; EEXIST for O_CREAT|O_EXCL on an existing name; EINVAL for
+// O_CREAT|O_DIRECTORY; ENXIO for device nodes, FIFOs and sockets; ENOSYS
+// for creating or truncating on a writable mount (no write path yet);
+// EMFILE when MaxFiles descriptors are open.
+func (k *Kernel) Openat(dirfd int, path string, flags int, mode uint32) (int, error) {
+	start, done, err := k.at(dirfd, path)
+	if err != nil {
+		return -1, err
+	}
+	f, err := k.vfs.Openat(start, path, flags, mode)
+	done()
+	if err != nil {
+		return -1, err
+	}
+	fd, err := k.fds.Install(f)
+	if err != nil {
+		f.DecRef()
+		return -1, err
+	}
+	return fd, nil
+}
+
+// Close is close(2). Errors: EBADF for a descriptor not open.
+func (k *Kernel) Close(fd int) error {
+	f, err := k.fds.Remove(fd)
+	if err != nil {
+		return err
+	}
+	f.DecRef()
+	return nil
+}
+
+// Read is read(2): it reads from the file offset and advances it; 0 bytes
+// and a nil error at the end of the file.
+//
+// Errors: EBADF for a descriptor not open, opened with O_PATH or
+// write-only; EISDIR for a directory; EINVAL if the file cannot be read
+// (a device node); EIO/EUCLEAN from the filesystem.
+func (k *Kernel) Read(fd int, p []byte) (int, error) {
+	f, err := k.fds.Get(fd)
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	return f.Read(p)
+}
+
+// Pread is pread64(2): Read at off, leaving the file offset alone.
+// Errors: as Read; EINVAL for a negative offset.
+func (k *Kernel) Pread(fd int, p []byte, off int64) (int, error) {
+	f, err := k.fds.Get(fd)
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	return f.Pread(p, off)
+}
+
+// Lseek is lseek(2), with SEEK_DATA and SEEK_HOLE (from the filesystem's
+// extent map where it has one; otherwise the whole file is data). On a
+// directory, SEEK_SET to 0 rewinds getdents64 and SEEK_SET to a d_off
+// resumes after that entry.
+//
+// Errors: EBADF for a descriptor not open or O_PATH; EINVAL for a bad
+// whence or a negative result; ENXIO for SEEK_DATA/SEEK_HOLE at or past
+// the end of the file, or SEEK_DATA in a final hole; EOVERFLOW if the
+// result overflows.
+func (k *Kernel) Lseek(fd int, off int64, whence int) (int64, error) {
+	f, err := k.fds.Get(fd)
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	return f.Seek(off, whence)
+}
+
+// Getdents64 is getdents64(2): it fills buf with linux_dirent64 records
+// (abi.ParseDirents decodes them) and returns the bytes used, 0 at the end.
+// "." and ".." come first, then the directory's entries in its own order;
+// ".." of a mounted filesystem's root is the directory holding the
+// mountpoint. Each record's d_off resumes after it.
+//
+// Errors: EBADF for a descriptor not open or O_PATH; ENOTDIR if fd is not
+// a directory; EINVAL if buf is too small for the next record; EIO/EUCLEAN
+// from the filesystem when no record could be returned.
+func (k *Kernel) Getdents64(fd int, buf []byte) (int, error) {
+	f, err := k.fds.Get(fd)
+	if err != nil {
+		return 0, err
+	}
+	defer f.DecRef()
+	return f.Getdents64(buf)
+}
+
+// Mkdirat is mkdirat(2). Only the ramfs at "/" makes directories for now
+// (mountpoints under /mnt); drivers have no write path yet.
+//
+// Errors: EBADF/ENOTDIR for a bad dirfd; the path walk's ENOENT, ENOTDIR,
+// ELOOP, ENAMETOOLONG for the parent; EEXIST if the name exists; EROFS on a
+// read-only mount; EPERM if the filesystem cannot make directories.
+func (k *Kernel) Mkdirat(dirfd int, path string, mode uint32) error {
+	start, done, err := k.at(dirfd, path)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return k.vfs.Mkdirat(start, path, mode)
+}

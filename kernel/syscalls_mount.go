@@ -1,0 +1,217 @@
+package kernel
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/vfs"
+)
+
+// extMajor is BLOCK_EXT_MAJOR: device numbers of partitions beyond the 15
+// a disk's minors hold, as Linux numbers them (259:n).
+const extMajor = 259
+
+// AddDisk attaches the image file at path as the next virtio disk and
+// returns its device name ("vda"); its partitions appear as "vda1", ...,
+// and block device nodes /dev/vda, /dev/vda1, ... are made for them.
+//
+// Errors: what opening the image returns (ENOENT, EACCES, as errnos with
+// the host's reason); EIO after Halt.
+func (k *Kernel) AddDisk(path string, opts DiskOptions) (string, error) {
+	k.mountMu.Lock()
+	defer k.mountMu.Unlock()
+	if k.halted {
+		return "", abi.Errorf(abi.EIO, "kernel halted")
+	}
+	name, err := k.devs.addDisk(path, opts.ReadOnly)
+	if err != nil {
+		return "", err
+	}
+	parts, err := k.devs.partitions(name)
+	if err != nil {
+		return "", err
+	}
+	for _, n := range append([]string{name}, parts...) {
+		rdev, ok := devNumber(n)
+		if !ok {
+			rdev = abi.Makedev(extMajor, k.nextExt)
+			k.nextExt++
+		}
+		if err := k.vfs.Mknodat(nil, "/dev/"+n, abi.S_IFBLK|0o660, rdev); err != nil && !errors.Is(err, abi.EEXIST) {
+			return "", err
+		}
+		k.devNames[rdev] = n
+	}
+	return name, nil
+}
+
+// Partitions returns the names of the partitions found on disk ("vda" or
+// "/dev/vda") as "vda1", ..., in table order; none for a disk without a
+// partition table. Errors: ENXIO for an unknown disk.
+func (k *Kernel) Partitions(disk string) ([]string, error) {
+	return k.devs.partitions(strings.TrimPrefix(disk, "/dev/"))
+}
+
+// Probe returns the filesystem type found on the block device dev ("vda1"
+// or "/dev/vda1"), from its superblock magic, or ENODEV ("unknown
+// filesystem type"). Errors: ENXIO for an unknown device.
+func (k *Kernel) Probe(dev string) (string, error) {
+	bd, err := k.devs.device(strings.TrimPrefix(dev, "/dev/"))
+	if err != nil {
+		return "", err
+	}
+	t, err := k.vfs.Probe(bd)
+	if err != nil {
+		return "", err
+	}
+	return t.Name(), nil
+}
+
+// sourceDevice resolves mount(2)'s source to a block device: a path to a
+// block device node ("/dev/vda1"), or, as a convenience, a bare device
+// name ("vda1") that is not a path that exists.
+func (k *Kernel) sourceDevice(source string) (vfs.BlockDevice, error) {
+	d, err := k.vfs.Walk(nil, source, 0)
+	if err != nil {
+		if errors.Is(err, abi.ENOENT) && source != "" && !strings.Contains(source, "/") {
+			if bd, err2 := k.devs.device(source); err2 == nil {
+				return bd, nil
+			}
+		}
+		return nil, err
+	}
+	defer k.vfs.Put(d)
+	if d.Mode() != abi.S_IFBLK {
+		return nil, abi.Errorf(abi.ENOTBLK, "%s is not a block device", source)
+	}
+	attr, err := k.vfs.Getattr(d)
+	if err != nil {
+		return nil, err
+	}
+	name, ok := k.devNames[attr.Rdev]
+	if !ok {
+		return nil, abi.Errorf(abi.ENXIO, "%s: no such device", source)
+	}
+	return k.devs.device(name)
+}
+
+// Mount is mount(2): it mounts the filesystem on block device source
+// ("/dev/vda1"; a bare "vda1" is accepted too) of type fstype on the
+// directory target. fstype "" tries every registered type's Probe in
+// registration order; "ext2" and "ext3" are served by the ext4 driver. A
+// read-only device is mounted read-only whatever flags say, as Linux does
+// for a write-protected disk.
+//
+// Errors: ENOENT if source or target does not exist; ENOTBLK if source is
+// not a block device; ENXIO if its device is gone; ENODEV for an unknown
+// fstype or when no type recognises the device; ENOTDIR if target is not a
+// directory; EBUSY if the device is already mounted; what the driver
+// returns (EINVAL, EUCLEAN, EIO); EIO after Halt.
+func (k *Kernel) Mount(source, target, fstype string, flags uint64, data string) error {
+	k.mountMu.Lock()
+	defer k.mountMu.Unlock()
+	if k.halted {
+		return abi.Errorf(abi.EIO, "kernel halted")
+	}
+	_, err := k.mountLocked(source, target, fstype, flags, data)
+	return err
+}
+
+func (k *Kernel) mountLocked(source, target, fstype string, flags uint64, data string) (*vfs.Mount, error) {
+	dev, err := k.sourceDevice(source)
+	if err != nil {
+		return nil, err
+	}
+	var t vfs.FilesystemType
+	if fstype == "" {
+		t, err = k.vfs.Probe(dev)
+	} else {
+		t, err = k.vfs.FilesystemType(fstype)
+	}
+	if err != nil {
+		return nil, err
+	}
+	forcedRO := dev.ReadOnly() && flags&abi.MS_RDONLY == 0
+	if forcedRO {
+		flags |= abi.MS_RDONLY
+	}
+	d, err := k.vfs.Walk(nil, target, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer k.vfs.Put(d)
+	devt, _ := devNumber(dev.Name())
+	for rdev, n := range k.devNames {
+		if n == dev.Name() {
+			devt = rdev
+		}
+	}
+	m, err := k.vfs.Mount(d, vfs.MountInfo{
+		Type: t, Source: "/dev/" + dev.Name(), Device: dev, Dev: devt, Flags: flags, Data: data,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if forcedRO {
+		k.log.Printf("%s: write-protected, mounted read-only", dev.Name())
+	}
+	mode := "rw"
+	if m.ReadOnly() {
+		mode = "ro"
+	}
+	k.log.Printf("VFS: mounted /dev/%s on %s type %s (%s)", dev.Name(), k.vfs.PathOf(m.Root()), t.Name(), mode)
+	return m, nil
+}
+
+// MountDev mounts block device dev ("vda1" or "/dev/vda1") on the
+// directory /mnt/<dev>, made if missing, as LKL's lkl_mount_dev does, and
+// returns that directory. Errors: as Mount.
+func (k *Kernel) MountDev(dev, fstype string, flags uint64, data string) (string, error) {
+	name := strings.TrimPrefix(dev, "/dev/")
+	if name == "" || strings.Contains(name, "/") {
+		return "", abi.Errorf(abi.ENOENT, "bad device name %q", dev)
+	}
+	dir := "/mnt/" + name
+	k.mountMu.Lock()
+	defer k.mountMu.Unlock()
+	if k.halted {
+		return "", abi.Errorf(abi.EIO, "kernel halted")
+	}
+	if _, err := k.devs.device(name); err != nil {
+		return "", err
+	}
+	if err := k.vfs.Mkdirat(nil, dir, 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
+		return "", err
+	}
+	if _, err := k.mountLocked("/dev/"+name, dir, fstype, flags, data); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// Umount is umount2(2): it unmounts the filesystem mounted on target.
+// flags may hold MNT_FORCE, which changes nothing (no I/O is ever stuck),
+// and MNT_DETACH, which is refused (no lazy unmount): EINVAL.
+//
+// Errors: ENOENT/ENOTDIR as path walk gives them; EINVAL if target is not
+// the root of a mount, is "/", or flags are unknown; EBUSY if files are
+// open on the mount or another filesystem is mounted under it.
+func (k *Kernel) Umount(target string, flags int) error {
+	if flags&^abi.MNT_FORCE != 0 {
+		return abi.EINVAL
+	}
+	k.mountMu.Lock()
+	defer k.mountMu.Unlock()
+	d, err := k.vfs.Walk(nil, target, 0)
+	if err != nil {
+		return err
+	}
+	defer k.vfs.Put(d)
+	m := d.Mount()
+	if err := k.vfs.Umount(d); err != nil {
+		return err
+	}
+	k.log.Printf("VFS: unmounted %s from %s", m.Source(), target)
+	return nil
+}
