@@ -1,0 +1,357 @@
+package archive
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// Syscalls is the part of the kernel's syscall API the exporter uses, with
+// the kernel's contracts (Linux errno values, linux_dirent64 records).
+// *kernel.Kernel implements it (cmd/fs2tar passes one); tests also run
+// the exporter on the host's own kernel through it.
+type Syscalls interface {
+	Openat(dirfd int, path string, flags int, mode uint32) (int, error)
+	Close(fd int) error
+	Read(fd int, p []byte) (int, error)
+	Lseek(fd int, off int64, whence int) (int64, error)
+	Getdents64(fd int, buf []byte) (int, error)
+	Fstatat(dirfd int, path string, st *abi.Stat, flags int) error
+	Readlinkat(dirfd int, path string, buf []byte) (int, error)
+	Llistxattr(path string, dest []byte) (int, error)
+	Lgetxattr(path, name string, dest []byte) (int, error)
+}
+
+// Options tunes Export.
+type Options struct {
+	// SELinuxFile, when set, receives a line "PATH CONTEXT" for every
+	// entry with a security.selinux xattr (PATH as "/etc/passwd", the
+	// context without its trailing NUL), as LKL's fs2tar -s writes.
+	SELinuxFile io.Writer
+	// Report, when set, is told of every entry skipped on purpose (a
+	// socket: errors.Is(err, ErrSocket)) and of every failure that did
+	// not stop the export, each a *PathError.
+	Report func(err error)
+	// Times adds atime and ctime records to every entry; they are left
+	// out by default, for reproducible archives.
+	Times bool
+	// BufferSize is the output buffer, which file data is read into in
+	// one copy; zero means DefaultBufferSize.
+	BufferSize int
+}
+
+// ErrIncomplete is returned (wrapped, with a count) by Export when some
+// entries failed: each was reported, the others were archived.
+var ErrIncomplete = errors.New("some entries could not be archived")
+
+// ErrSocket is reported for a socket, which tar cannot hold.
+var ErrSocket = errors.New("socket ignored")
+
+// PathError is a failure on one entry: the path inside the filesystem
+// ("/etc/shadow"), the operation ("read", "readlink", "listxattr", ...)
+// and the kernel's error, which keeps its errno for errors.Is.
+type PathError struct {
+	Path string
+	Op   string
+	Err  error
+}
+
+func (e *PathError) Error() string {
+	if e.Op == "" {
+		return e.Path + ": " + e.Err.Error()
+	}
+	return e.Path + ": " + e.Op + ": " + e.Err.Error()
+}
+func (e *PathError) Unwrap() error { return e.Err }
+
+// Export writes the tree under root (a directory of the kernel, usually a
+// mount point) to w as a tar archive: first "./" for root itself, then
+// every entry depth-first, the entries of each directory sorted bytewise
+// by name, so that a directory precedes its contents and the output does
+// not depend on the order of the directory's blocks.
+//
+// Entries carry numeric owners, mode, mtime (with nanoseconds), every
+// xattr, device numbers and link targets; a file (any type but a
+// directory) already archived under another name (same st_dev and st_ino)
+// becomes a hard link entry naming the first; a file with holes (SEEK_HOLE finds one before its end) is a
+// GNU sparse 1.0 entry holding only its data regions. Sockets are skipped.
+//
+// A failure on one entry does not stop the export: it is reported
+// (Options.Report) and Export goes on, returning an error wrapping
+// ErrIncomplete at the end. An entry that cannot be stat'ed, opened or
+// read before its header is written is left out; one whose xattrs cannot
+// be read is archived with those that could; one whose data fails midway
+// keeps its place, filled with zeros from the failure on (as GNU tar does
+// when a file shrinks), so the archive stays well-formed; a directory that
+// cannot be listed is archived empty. A failure to write w, or to stat
+// root itself, stops the export at once.
+func Export(sys Syscalls, root string, w io.Writer, opts Options) error {
+	size := opts.BufferSize
+	if size == 0 {
+		size = DefaultBufferSize
+	}
+	x := &exporter{
+		sys:   sys,
+		root:  strings.TrimSuffix(root, "/"),
+		opts:  opts,
+		tw:    NewWriterSize(w, size),
+		links: map[fileID]string{},
+		dents: make([]byte, 64<<10),
+	}
+	var st abi.Stat
+	if err := sys.Fstatat(abi.AT_FDCWD, root, &st, 0); err != nil {
+		return &PathError{Path: root, Op: "stat", Err: err}
+	}
+	if st.Mode&abi.S_IFMT != abi.S_IFDIR {
+		return &PathError{Path: root, Op: "export", Err: abi.ENOTDIR}
+	}
+	if err := x.entry("", &st); err != nil {
+		return err
+	}
+	if err := x.walk(""); err != nil {
+		return err
+	}
+	if err := x.tw.Close(); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if x.failed > 0 {
+		return fmt.Errorf("%w: %d failed", ErrIncomplete, x.failed)
+	}
+	return nil
+}
+
+// fileID identifies a file for hard-link detection.
+type fileID struct{ dev, ino uint64 }
+
+type exporter struct {
+	sys    Syscalls
+	root   string // the kernel path of the tree's root, without a trailing "/"
+	opts   Options
+	tw     *Writer
+	links  map[fileID]string // tar name of the first entry of each multiply linked file
+	dents  []byte            // getdents64 buffer
+	failed int
+}
+
+// kpath returns the kernel path of rel ("" for the root, else "/a/b").
+func (x *exporter) kpath(rel string) string {
+	if rel == "" {
+		if x.root == "" {
+			return "/"
+		}
+		return x.root
+	}
+	return x.root + rel
+}
+
+// showPath is rel as the user knows it: a path inside the filesystem.
+func showPath(rel string) string {
+	if rel == "" {
+		return "/"
+	}
+	return rel
+}
+
+// fail reports a failure on one entry; the export goes on.
+func (x *exporter) fail(rel, op string, err error) {
+	x.failed++
+	x.report(&PathError{Path: showPath(rel), Op: op, Err: err})
+}
+
+func (x *exporter) report(err error) {
+	if x.opts.Report != nil {
+		x.opts.Report(err)
+	}
+}
+
+// fatal returns the writer's error, which stops the export.
+func (x *exporter) fatal() error {
+	if x.tw.err != nil {
+		return fmt.Errorf("write: %w", x.tw.err)
+	}
+	return nil
+}
+
+// walk archives the entries of directory rel, sorted, recursing into
+// subdirectories after their own entry.
+func (x *exporter) walk(rel string) error {
+	names, err := x.readDir(rel)
+	if err != nil {
+		x.fail(rel, "readdir", err)
+		return nil
+	}
+	for _, name := range names {
+		child := rel + "/" + name
+		var st abi.Stat
+		if err := x.sys.Fstatat(abi.AT_FDCWD, x.kpath(child), &st, abi.AT_SYMLINK_NOFOLLOW); err != nil {
+			x.fail(child, "stat", err)
+			continue
+		}
+		if err := x.entry(child, &st); err != nil {
+			return err
+		}
+		if st.Mode&abi.S_IFMT == abi.S_IFDIR {
+			if err := x.walk(child); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// readDir returns the names in directory rel, without "." and "..",
+// sorted bytewise.
+func (x *exporter) readDir(rel string) ([]string, error) {
+	flags := abi.O_RDONLY | abi.O_DIRECTORY | abi.O_CLOEXEC
+	if rel != "" {
+		flags |= abi.O_NOFOLLOW // a symlink that replaced a directory
+	}
+	fd, err := x.sys.Openat(abi.AT_FDCWD, x.kpath(rel), flags, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer x.sys.Close(fd)
+	var names []string
+	var ds []abi.Dirent
+	for {
+		n, err := x.sys.Getdents64(fd, x.dents)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			break
+		}
+		ds = abi.ParseDirents(x.dents[:n], ds[:0])
+		for _, d := range ds {
+			if d.Name != "." && d.Name != ".." {
+				names = append(names, d.Name)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// tarName is the archive name of rel: "./" for the root, "./a/b" below.
+func tarName(rel string) string { return "." + rel }
+
+// entry archives one entry whose lstat is st. It returns only errors that
+// stop the export.
+func (x *exporter) entry(rel string, st *abi.Stat) error {
+	h := &Header{
+		Name:  tarName(rel),
+		Mode:  st.Mode & 0o7777,
+		Uid:   st.Uid,
+		Gid:   st.Gid,
+		Mtime: Time{Sec: st.Mtim.Sec, Nsec: st.Mtim.Nsec},
+	}
+	if x.opts.Times {
+		h.Atime = &Time{Sec: st.Atim.Sec, Nsec: st.Atim.Nsec}
+		h.Ctime = &Time{Sec: st.Ctim.Sec, Nsec: st.Ctim.Nsec}
+	}
+	typ := st.Mode & abi.S_IFMT
+	switch typ {
+	case abi.S_IFSOCK:
+		x.report(&PathError{Path: showPath(rel), Err: ErrSocket})
+		return nil
+	case abi.S_IFDIR:
+		h.Typeflag = TypeDir
+		if rel == "" {
+			h.Name = "./"
+		}
+	case abi.S_IFREG:
+		h.Typeflag = TypeReg
+		h.Size = st.Size
+	case abi.S_IFLNK:
+		h.Typeflag = TypeSymlink
+		target, err := x.readlink(rel)
+		if err != nil {
+			x.fail(rel, "readlink", err)
+			return nil
+		}
+		h.Linkname = target
+	case abi.S_IFCHR, abi.S_IFBLK:
+		h.Typeflag = TypeChar
+		if typ == abi.S_IFBLK {
+			h.Typeflag = TypeBlock
+		}
+		h.Devmajor, h.Devminor = abi.Major(st.Rdev), abi.Minor(st.Rdev)
+	case abi.S_IFIFO:
+		h.Typeflag = TypeFifo
+	default:
+		x.fail(rel, "stat", fmt.Errorf("unknown file type %#o", typ))
+		return nil
+	}
+
+	// A file seen before under another name: a link entry, which carries
+	// nothing but the name of the first (GNU tar writes the same).
+	id := fileID{st.Dev, st.Ino}
+	if typ != abi.S_IFDIR && st.Nlink > 1 {
+		if first, ok := x.links[id]; ok {
+			link := &Header{Name: h.Name, Typeflag: TypeLink, Linkname: first,
+				Mode: h.Mode, Uid: h.Uid, Gid: h.Gid, Mtime: h.Mtime}
+			if err := x.tw.WriteHeader(link); err != nil {
+				if f := x.fatal(); f != nil {
+					return f
+				}
+				x.fail(rel, "archive", err)
+			}
+			return nil
+		}
+	}
+
+	xattrs, err := x.xattrs(rel)
+	if err != nil {
+		x.fail(rel, "xattrs", err) // archived with the xattrs that could be read
+	}
+	h.Xattrs = xattrs
+	if err := x.selinux(rel, xattrs); err != nil {
+		return err
+	}
+
+	if typ == abi.S_IFREG {
+		return x.file(rel, h, id, st.Nlink > 1)
+	}
+	if err := x.tw.WriteHeader(h); err != nil {
+		if f := x.fatal(); f != nil {
+			return f
+		}
+		x.fail(rel, "archive", err)
+		return nil
+	}
+	if typ != abi.S_IFDIR && st.Nlink > 1 {
+		x.links[id] = h.Name
+	}
+	return nil
+}
+
+// readlink returns a symlink's target, whatever its length up to
+// PATH_MAX.
+func (x *exporter) readlink(rel string) (string, error) {
+	buf := make([]byte, abi.PATH_MAX)
+	n, err := x.sys.Readlinkat(abi.AT_FDCWD, x.kpath(rel), buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
+}
+
+// selinux writes the entry's SELinux context to Options.SELinuxFile.
+func (x *exporter) selinux(rel string, xattrs []Xattr) error {
+	if x.opts.SELinuxFile == nil {
+		return nil
+	}
+	for _, xa := range xattrs {
+		if xa.Name == "security.selinux" {
+			ctx := strings.TrimRight(string(xa.Value), "\x00")
+			if _, err := fmt.Fprintf(x.opts.SELinuxFile, "%s %s\n", showPath(rel), ctx); err != nil {
+				return fmt.Errorf("selinux file: %w", err)
+			}
+		}
+	}
+	return nil
+}

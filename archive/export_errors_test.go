@@ -1,0 +1,94 @@
+//go:build linux
+
+package archive
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// faultySys is the host's kernel with failures injected on chosen paths,
+// as a corrupt image gives them.
+type faultySys struct {
+	hostSys
+	root      string
+	openFail  string // Openat of this path returns EACCES
+	readFail  string // Read of this file returns EIO after its first call
+	xattrFail string // Llistxattr of this path returns EUCLEAN
+	fds       map[int]string
+	reads     map[int]int
+}
+
+func (f *faultySys) Openat(dirfd int, path string, flags int, mode uint32) (int, error) {
+	if path == filepath.Join(f.root, f.openFail) {
+		return -1, abi.EACCES
+	}
+	fd, err := f.hostSys.Openat(dirfd, path, flags, mode)
+	if err == nil {
+		f.fds[fd] = path
+	}
+	return fd, err
+}
+
+func (f *faultySys) Read(fd int, p []byte) (int, error) {
+	if f.fds[fd] == filepath.Join(f.root, f.readFail) {
+		f.reads[fd]++
+		if f.reads[fd] > 1 {
+			return 0, abi.Errorf(abi.EIO, "ext4: inode 12: extent block 3421: bad checksum")
+		}
+		return f.hostSys.Read(fd, p[:min(len(p), 1000)])
+	}
+	return f.hostSys.Read(fd, p)
+}
+
+func (f *faultySys) Llistxattr(path string, dest []byte) (int, error) {
+	if path == filepath.Join(f.root, f.xattrFail) {
+		return 0, abi.EUCLEAN
+	}
+	return f.hostSys.Llistxattr(path, dest)
+}
+
+// TestExportErrors: failing entries are reported with their path,
+// operation and the kernel's reason; the others are all archived; the
+// archive stays readable; Export returns ErrIncomplete.
+func TestExportErrors(t *testing.T) {
+	src := t.TempDir()
+	for name, size := range map[string]int{"a-unreadable": 10, "b-fails-midway": 5000, "c-ok": 3, "d-bad-xattrs": 4} {
+		if err := os.WriteFile(filepath.Join(src, name), bytes.Repeat([]byte{'x'}, size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sys := &faultySys{root: src, openFail: "a-unreadable", readFail: "b-fails-midway", xattrFail: "d-bad-xattrs",
+		fds: map[int]string{}, reads: map[int]int{}}
+	var reports []string
+	var out bytes.Buffer
+	err := Export(sys, src, &out, Options{Report: func(err error) { reports = append(reports, err.Error()) }})
+	if !errors.Is(err, ErrIncomplete) || !strings.Contains(err.Error(), "3 failed") {
+		t.Errorf("Export: %v, want ErrIncomplete with 3 failed", err)
+	}
+	want := []string{
+		"/a-unreadable: open: EACCES",
+		"/b-fails-midway: read: EIO (ext4: inode 12: extent block 3421: bad checksum)",
+		"/d-bad-xattrs: xattrs: EUCLEAN",
+	}
+	if strings.Join(reports, "\n") != strings.Join(want, "\n") {
+		t.Errorf("reports:\n%s\nwant:\n%s", strings.Join(reports, "\n"), strings.Join(want, "\n"))
+	}
+	tree, err := testutil.ScanTar(&out)
+	if err != nil {
+		t.Fatalf("the archive is not readable: %v", err)
+	}
+	if got := strings.Join(tree.Paths(), " "); got != ". b-fails-midway c-ok d-bad-xattrs" {
+		t.Errorf("entries: %s", got)
+	}
+	if e := tree["b-fails-midway"]; e == nil || e.Size != 5000 {
+		t.Errorf("b-fails-midway: %+v, want its place kept (5000 bytes, zero-filled)", e)
+	}
+}

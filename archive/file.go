@@ -1,0 +1,133 @@
+package archive
+
+import (
+	"errors"
+	"io"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// file archives a regular file: it opens it, finds its data regions, writes
+// the header (sparse when there is a hole) and the data, read from the
+// kernel straight into the output buffer.
+func (x *exporter) file(rel string, h *Header, id fileID, linked bool) error {
+	fd, err := x.sys.Openat(abi.AT_FDCWD, x.kpath(rel), abi.O_RDONLY|abi.O_NOFOLLOW|abi.O_CLOEXEC, 0)
+	if err != nil {
+		x.fail(rel, "open", err)
+		return nil
+	}
+	defer x.sys.Close(fd)
+	if h.Size > 0 {
+		ext, err := dataExtents(x.sys, fd, h.Size)
+		if err != nil {
+			x.fail(rel, "lseek", err)
+			return nil
+		}
+		if ext != nil {
+			h.Sparse = AlignExtents(ext, h.Size)
+		}
+	}
+	if err := x.tw.WriteHeader(h); err != nil {
+		if f := x.fatal(); f != nil {
+			return f
+		}
+		x.fail(rel, "archive", err)
+		return nil
+	}
+	if linked {
+		x.links[id] = h.Name
+	}
+	r := &fdReader{sys: x.sys, fd: fd}
+	regions := h.Sparse
+	if regions == nil {
+		regions = []Extent{{0, h.Size}}
+	}
+	for _, e := range regions {
+		// SEEK_DATA and SEEK_HOLE moved the file position: set it.
+		if _, err := x.sys.Lseek(fd, e.Offset, abi.SEEK_SET); err != nil {
+			return x.dataFailed(rel, "lseek", err)
+		}
+		n, err := x.tw.ReadFrom(io.LimitReader(r, e.Length))
+		if f := x.fatal(); f != nil {
+			return f
+		}
+		if err != nil {
+			return x.dataFailed(rel, "read", err)
+		}
+		if n < e.Length {
+			return x.dataFailed(rel, "read", errShrank)
+		}
+	}
+	return nil
+}
+
+var errShrank = errors.New("file shrank while read; padded with zeros")
+
+// dataFailed reports a failure in an entry's data, whose header is
+// already written, and fills the rest of the entry with zeros.
+func (x *exporter) dataFailed(rel, op string, err error) error {
+	x.fail(rel, op, err)
+	x.tw.ZeroFill()
+	return x.fatal()
+}
+
+// dataExtents returns the data regions of an open file of size bytes, or
+// nil if it has no hole: SEEK_HOLE finds the first hole (the end of the
+// file if there is none), then SEEK_DATA and SEEK_HOLE alternate. A
+// filesystem without them (EINVAL) has no holes to keep.
+func dataExtents(sys Syscalls, fd int, size int64) ([]Extent, error) {
+	hole, err := sys.Lseek(fd, 0, abi.SEEK_HOLE)
+	if errors.Is(err, abi.EINVAL) || errors.Is(err, abi.ENOSYS) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if hole >= size {
+		return nil, nil
+	}
+	ext := []Extent{}
+	for off := int64(0); off < size; {
+		data, err := sys.Lseek(fd, off, abi.SEEK_DATA)
+		if errors.Is(err, abi.ENXIO) {
+			break // only a hole remains
+		}
+		if err != nil {
+			return nil, err
+		}
+		if data >= size {
+			break
+		}
+		end, err := sys.Lseek(fd, data, abi.SEEK_HOLE)
+		if err != nil {
+			return nil, err
+		}
+		end = min(end, size)
+		if end <= data {
+			return nil, abi.Errorf(abi.EIO, "SEEK_HOLE from %d returned %d", data, end)
+		}
+		ext = append(ext, Extent{Offset: data, Length: end - data})
+		off = end
+	}
+	return ext, nil
+}
+
+// fdReader reads a kernel file descriptor: read(2) as an io.Reader.
+type fdReader struct {
+	sys Syscalls
+	fd  int
+}
+
+func (r *fdReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, err := r.sys.Read(r.fd, p)
+	if err != nil {
+		return n, err
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
