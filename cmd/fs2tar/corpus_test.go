@@ -1,0 +1,59 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/lklimg/lklimg/internal/testutil"
+)
+
+// TestCorpus runs the acceptance comparison on the realistic corpus of
+// ../shared/bench-corpus.sh (a Debian root filesystem in rootfs.ext4),
+// when LKLIMG_CORPUS names its directory: fs2tar's archive must be what
+// the host kernel shows of the image, and the source tree (less the
+// corpus's own marker file).
+func TestCorpus(t *testing.T) {
+	dir := os.Getenv("LKLIMG_CORPUS")
+	if dir == "" {
+		testutil.Skip(t, "LKLIMG_CORPUS is not set (see ../shared/bench-corpus.sh; .ci/run sets it)")
+	}
+	img := filepath.Join(dir, "rootfs.ext4")
+	before := fileSum(t, img)
+	got, err := testutil.ScanTar(bytes.NewReader(mustExport(t, img)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fileSum(t, img) != before {
+		t.Fatal("the image changed")
+	}
+	src, err := testutil.ScanDir(filepath.Join(dir, "rootfs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := testutil.CompareOptions{SkipPaths: []string{".", "lost+found", ".complete"},
+		SkipTypes: []string{testutil.TypeSocket}, Ignore: []string{"mtime"}} // mkfs.ext4 1.47.0 -d keeps whole seconds
+	for _, d := range testutil.Compare(src, got, opts) {
+		t.Errorf("rootfs vs fs2tar: %s", d)
+	}
+	t.Run("loop", func(t *testing.T) {
+		testutil.NeedLoop(t)
+		mnt := t.TempDir()
+		testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
+		defer testutil.Run(t, "umount", mnt)
+		kernelView, err := testutil.ScanDir(mnt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		diffs := testutil.Compare(kernelView, got, testutil.CompareOptions{SkipTypes: []string{testutil.TypeSocket}})
+		for _, d := range diffs {
+			t.Errorf("mount -o loop vs fs2tar: %s", d)
+		}
+		if len(diffs) == 0 {
+			t.Logf("%d entries of the loop-mounted view matched fs2tar's archive", len(kernelView))
+		}
+	})
+}

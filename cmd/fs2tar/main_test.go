@@ -1,0 +1,448 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lklimg/lklimg/internal/testutil"
+	"golang.org/x/sys/unix"
+)
+
+// bin is the fs2tar binary built for the tests, as `make` builds it
+// (CGO_ENABLED=0), so that exit statuses and streams are the real ones.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "fs2tar-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "fs2tar")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building fs2tar: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// result is one run of fs2tar.
+type result struct {
+	stdout []byte
+	stderr string
+	code   int
+}
+
+func fs2tar(t *testing.T, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{stdout.Bytes(), stderr.String(), code}
+}
+
+// mustExport runs fs2tar and fails the test unless it succeeds with no
+// message but the warning for a socket (mkfs.ext4 -d 1.47 copies them).
+func mustExport(t *testing.T, args ...string) []byte {
+	t.Helper()
+	r := fs2tar(t, args...)
+	for _, line := range strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n") {
+		if line != "" && !(strings.HasPrefix(line, "fs2tar: /") && strings.HasSuffix(line, ": socket ignored")) {
+			t.Errorf("fs2tar %q: %s", args, line)
+		}
+	}
+	if r.code != 0 {
+		t.Fatalf("fs2tar %q: exit %d", args, r.code)
+	}
+	return r.stdout
+}
+
+// mkfs makes an ext4 image of size bytes from the directory src.
+func mkfs(t *testing.T, img, src, size string, opts ...string) {
+	t.Helper()
+	mke2fs := testutil.Need(t, "mkfs.ext4")[0]
+	testutil.Run(t, "truncate", "-s", size, img)
+	args := append([]string{"-q", "-F", "-d", src, "-E", "root_owner=0:0"}, opts...)
+	testutil.Run(t, mke2fs, append(args, img)...)
+}
+
+func fileSum(t *testing.T, path string) [32]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
+
+// variants are the ext4 layouts fs2tar must read: mkfs.ext4 options, and
+// what the layout cannot keep of a source tree.
+var variants = []struct {
+	name string
+	opts []string
+	noNS bool // 128-byte inodes: whole seconds, 32-bit times only
+}{
+	{name: "default"},
+	{name: "ext2", opts: []string{"-t", "ext2"}},
+	{name: "ext3", opts: []string{"-t", "ext3"}},
+	{name: "blocksize-1024", opts: []string{"-b", "1024"}},
+	{name: "inode-128", opts: []string{"-I", "128"}, noNS: true},
+	{name: "no-64bit", opts: []string{"-O", "^64bit"}},
+	{name: "no-metadata_csum", opts: []string{"-O", "^metadata_csum"}},
+	{name: "meta_bg", opts: []string{"-O", "meta_bg,^resize_inode"}},
+}
+
+// TestExt4Variants is the acceptance test: the full test tree goes into
+// an image with mkfs.ext4 -d, in every layout; fs2tar's archive must hold
+// the source tree (less what mkfs or the layout cannot keep) and exactly
+// what the host kernel shows of the image when it mounts it; GNU tar
+// extracting the archive must restore the holes the host kernel shows.
+func TestExt4Variants(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testutil.MakeTree(t, src)
+	want, err := testutil.ScanDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			img := filepath.Join(t.TempDir(), "fs.img")
+			mkfs(t, img, src, "64M", v.opts...)
+			retimed := retime(t, img, src, want)
+			before := fileSum(t, img)
+			start := time.Now()
+			out := mustExport(t, img)
+			t.Logf("fs2tar: %d bytes in %v", len(out), time.Since(start))
+			if fileSum(t, img) != before {
+				t.Fatal("the image changed")
+			}
+			got, err := testutil.ScanTar(bytes.NewReader(out))
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			// Against the source: mkfs.ext4 -d leaves sockets out and
+			// adds lost+found; the root is the image's own.
+			opts := testutil.CompareOptions{
+				SkipPaths: []string{"lost+found", "."},
+				SkipTypes: []string{testutil.TypeSocket},
+			}
+			if v.noNS || !retimed {
+				opts.Ignore = append(opts.Ignore, "mtime")
+			}
+			for _, d := range testutil.Compare(want, got, opts) {
+				t.Errorf("source vs fs2tar: %s", d)
+			}
+
+			t.Run("loop", func(t *testing.T) {
+				testutil.NeedLoop(t)
+				mnt := t.TempDir()
+				testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
+				defer testutil.Run(t, "umount", mnt)
+				kernelView, err := testutil.ScanDir(mnt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				noSockets := testutil.CompareOptions{SkipTypes: []string{testutil.TypeSocket}}
+				for _, d := range testutil.Compare(kernelView, got, noSockets) {
+					t.Errorf("mount -o loop vs fs2tar: %s", d)
+				}
+				tarPath := testutil.Need(t, "tar")[0]
+				dst := t.TempDir()
+				tarFile := filepath.Join(t.TempDir(), "out.tar")
+				if err := os.WriteFile(tarFile, out, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				testutil.Run(t, tarPath, "--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpf", tarFile, "-C", dst)
+				extracted, err := testutil.ScanDir(dst)
+				if err != nil {
+					t.Fatal(err)
+				}
+				noSockets.HoleUnit = 4096
+				for _, d := range testutil.Compare(kernelView, extracted, noSockets) {
+					t.Errorf("mount -o loop vs GNU tar -x of fs2tar: %s", d)
+				}
+			})
+			if fileSum(t, img) != before {
+				t.Fatal("the image changed")
+			}
+		})
+	}
+}
+
+// retime gives every entry of the image the source's mtime, through the
+// host kernel (mount -o loop), and reports whether it could: mkfs.ext4 -d
+// of e2fsprogs 1.47.0 stores whole seconds in 32 bits only, so without
+// this nanoseconds and times past 2038 would never reach the image. Needs
+// root and loop devices; without them the source comparison leaves mtimes
+// out (the loop comparison, which needs the same, is the exact one).
+func retime(t *testing.T, img, src string, tree testutil.Tree) bool {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return false
+	}
+	if _, err := os.Stat("/dev/loop-control"); err != nil {
+		return false
+	}
+	mnt := t.TempDir()
+	testutil.Run(t, "mount", "-o", "loop", img, mnt)
+	paths := tree.Paths()
+	for i := len(paths) - 1; i >= 0; i-- { // children before their directory
+		e := tree[paths[i]]
+		if e.Type == testutil.TypeSocket || paths[i] == "." {
+			continue
+		}
+		ts := unix.NsecToTimespec(e.Mtime)
+		if err := unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(mnt, e.Path), []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			t.Errorf("retime %s: %v", e.Path, err)
+		}
+	}
+	testutil.Run(t, "umount", mnt)
+	return true
+}
+
+// smallTree makes a few files for the tests that are not about content.
+func smallTree(t *testing.T) string {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "small")
+	for _, d := range []string{"etc", "usr/bin"} {
+		if err := os.MkdirAll(filepath.Join(src, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, data := range map[string]string{"etc/hostname": "box\n", "usr/bin/tool": "#!/bin/sh\n"} {
+		if err := os.WriteFile(filepath.Join(src, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("usr/bin", filepath.Join(src, "bin")); err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// TestPartitions puts the same filesystem in partition 2 of a GPT and of
+// an MBR disk: -P 2 gives the same archive as the bare image; without -P
+// the error says to choose; a missing partition is an error.
+func TestPartitions(t *testing.T) {
+	sfdisk := testutil.Need(t, "sfdisk")[0]
+	dir := t.TempDir()
+	fsImg := filepath.Join(dir, "fs.img")
+	mkfs(t, fsImg, smallTree(t), "4M")
+	bare := mustExport(t, fsImg)
+	for _, label := range []string{"gpt", "dos"} {
+		t.Run(label, func(t *testing.T) {
+			disk := filepath.Join(t.TempDir(), "disk.img")
+			testutil.Run(t, "truncate", "-s", "16M", disk)
+			table := "label: " + label + "\nstart=2048, size=2048\nstart=4096, size=8192\nstart=12288, size=2048\n"
+			cmd := exec.Command(sfdisk, "-q", disk)
+			cmd.Stdin = strings.NewReader(table)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("sfdisk: %v\n%s", err, out)
+			}
+			testutil.Run(t, "dd", "if="+fsImg, "of="+disk, "bs=512", "seek=4096", "conv=notrunc,sparse", "status=none")
+
+			if got := mustExport(t, "-P", "2", disk); !bytes.Equal(got, bare) {
+				t.Error("-P 2: the archive differs from the bare filesystem's")
+			}
+			r := fs2tar(t, disk)
+			if r.code != 2 || !strings.Contains(r.stderr, "3 partitions (partitions 1, 2 and 3): choose one with -P N") || len(r.stdout) != 0 {
+				t.Errorf("no -P: exit %d, stderr %q, %d bytes out", r.code, r.stderr, len(r.stdout))
+			}
+			r = fs2tar(t, "-P", "7", disk)
+			if r.code != 2 || !strings.Contains(r.stderr, "-P 7: no such partition") {
+				t.Errorf("-P 7: exit %d, stderr %q", r.code, r.stderr)
+			}
+			r = fs2tar(t, "-P", "1", disk)
+			if r.code != 2 || !strings.Contains(r.stderr, "no filesystem found on vda1") {
+				t.Errorf("-P 1 (empty partition): exit %d, stderr %q", r.code, r.stderr)
+			}
+		})
+	}
+}
+
+// TestErrors checks the exit status and message of what cannot work.
+func TestErrors(t *testing.T) {
+	dir := t.TempDir()
+	fsImg := filepath.Join(dir, "fs.img")
+	mkfs(t, fsImg, smallTree(t), "4M")
+	junk := filepath.Join(dir, "junk.img")
+	if err := os.WriteFile(junk, bytes.Repeat([]byte("not a filesystem "), 100000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{filepath.Join(dir, "missing.img")}, 2, "fs2tar: stat " + filepath.Join(dir, "missing.img") + ": no such file or directory"},
+		{[]string{junk}, 2, "no filesystem found on vda"},
+		{[]string{"-P", "2", fsImg}, 2, "-P 2: the disk has no partition table"},
+		{[]string{"-P", "-1", fsImg}, 2, "-P -1"},
+		{[]string{"-t", "nosuchfs", fsImg}, 2, "mount vda (nosuchfs)"},
+		{[]string{}, 2, "usage: fs2tar"},
+		{[]string{"a", "b", "c"}, 2, "usage: fs2tar"},
+		{[]string{"--no-such-flag", fsImg}, 2, "flag provided but not defined"},
+		{[]string{dir}, 2, "is a directory"},
+	} {
+		r := fs2tar(t, tc.args...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.stderr) || !strings.HasPrefix(r.stderr, "fs2tar: ") {
+			t.Errorf("fs2tar %q: exit %d, stderr %q; want %d and %q", tc.args, r.code, r.stderr, tc.code, tc.stderr)
+		}
+		if len(r.stdout) != 0 {
+			t.Errorf("fs2tar %q: %d bytes on stdout", tc.args, len(r.stdout))
+		}
+	}
+}
+
+// TestOutputs: the archive is the same on stdout, with "-" and in a file,
+// run after run; -t and -m change nothing of it; the SELinux contexts
+// file lists each labelled entry.
+func TestOutputs(t *testing.T) {
+	dir := t.TempDir()
+	src := smallTree(t)
+	if err := exec.Command("setfattr", "-n", "security.selinux", "-v", "system_u:object_r:etc_t:s0", filepath.Join(src, "etc/hostname")).Run(); err != nil {
+		testutil.Skip(t, "setfattr security.selinux: %v", err)
+	}
+	img := filepath.Join(dir, "fs.img")
+	mkfs(t, img, src, "4M")
+	before := fileSum(t, img)
+	first := mustExport(t, img)
+	for _, args := range [][]string{{img, "-"}, {"-t", "ext4", img}, {"-m", "8", img}, {"--mb", "64", "-p", img}} {
+		r := fs2tar(t, args...)
+		if r.code != 0 || !bytes.Equal(r.stdout, first) {
+			t.Errorf("fs2tar %q: exit %d, archive equal: %v\n%s", args, r.code, bytes.Equal(r.stdout, first), r.stderr)
+		}
+	}
+	out := filepath.Join(dir, "out.tar")
+	contexts := filepath.Join(dir, "contexts")
+	if r := fs2tar(t, "-s", contexts, img, out); r.code != 0 || len(r.stdout) != 0 {
+		t.Fatalf("fs2tar IMAGE FILE: exit %d, %d bytes on stdout\n%s", r.code, len(r.stdout), r.stderr)
+	}
+	if b, _ := os.ReadFile(out); !bytes.Equal(b, first) {
+		t.Error("the archive written to a file differs from stdout's")
+	}
+	if b, _ := os.ReadFile(contexts); string(b) != "/etc/hostname system_u:object_r:etc_t:s0\n" {
+		t.Errorf("SELinux contexts file: %q", b)
+	}
+	if fileSum(t, img) != before {
+		t.Error("the image changed")
+	}
+}
+
+// TestClosedPipe: a reader that goes away ends fs2tar without a message.
+func TestClosedPipe(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no SIGPIPE")
+	}
+	dir := t.TempDir()
+	src := smallTree(t)
+	big := make([]byte, 8<<20)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(filepath.Join(src, "big"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(dir, "fs.img")
+	mkfs(t, img, src, "32M")
+	cmd := exec.Command(bin, img)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	io.ReadFull(pipe, make([]byte, 1024))
+	pipe.Close()
+	err = cmd.Wait()
+	if err == nil {
+		t.Fatal("fs2tar succeeded with its reader gone")
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("stderr: %q", stderr.String())
+	}
+}
+
+// TestSmallImage checks testdata/small.ext4, the quick start's image:
+// testdata/mkimage.sh makes it again bit for bit, and fs2tar shows its
+// entries, owners, hard link and SELinux label.
+func TestSmallImage(t *testing.T) {
+	testutil.Need(t, "mke2fs", "debugfs", "e2fsck")
+	img := filepath.Join("..", "..", "testdata", "small.ext4")
+	again := filepath.Join(t.TempDir(), "small.ext4")
+	testutil.Run(t, "sh", filepath.Join("..", "..", "testdata", "mkimage.sh"), again)
+	if fileSum(t, img) != fileSum(t, again) {
+		t.Error("testdata/mkimage.sh does not make testdata/small.ext4 again: run it and commit the image")
+	}
+	contexts := filepath.Join(t.TempDir(), "contexts")
+	out := mustExport(t, "-s", contexts, img)
+	tree, err := testutil.ScanTar(bytes.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(tree.Paths(), " "); got != ". bin etc etc/hostname etc/localtime etc/passwd home home/user home/user/README home/user/README.link lost+found usr usr/bin usr/bin/hello" {
+		t.Errorf("entries: %s", got)
+	}
+	readme, link := tree["home/user/README"], tree["home/user/README.link"]
+	if readme == nil || link == nil || readme.Ino != link.Ino || readme.Uid != 1000 || readme.Mode != 0o640 ||
+		string(readme.Xattrs["user.comment"]) != "hello" {
+		t.Errorf("README: %+v, link: %+v", readme, link)
+	}
+	if b, _ := os.ReadFile(contexts); string(b) != "/usr/bin/hello system_u:object_r:bin_t:s0\n" {
+		t.Errorf("SELinux contexts: %q", b)
+	}
+}
+
+// TestCorruptEntry breaks one file's extent tree: fs2tar reports that file
+// by path with the kernel's reason, archives the rest, and exits 1.
+func TestCorruptEntry(t *testing.T) {
+	debugfs := testutil.Need(t, "debugfs")[0]
+	src := smallTree(t)
+	if err := os.WriteFile(filepath.Join(src, "etc/broken"), bytes.Repeat([]byte("data"), 5000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(t.TempDir(), "fs.img")
+	mkfs(t, img, src, "4M")
+	testutil.Run(t, debugfs, "-w", "-R", "sif /etc/broken block[0] 0", img)
+	r := fs2tar(t, img)
+	if r.code != 1 || !strings.Contains(r.stderr, "fs2tar: /etc/broken: ") || !strings.Contains(r.stderr, "EUCLEAN") ||
+		!strings.Contains(r.stderr, "fs2tar: some entries could not be archived: 1 failed") {
+		t.Errorf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	tree, err := testutil.ScanTar(bytes.NewReader(r.stdout))
+	if err != nil {
+		t.Fatalf("the archive is not readable: %v", err)
+	}
+	if tree["etc/hostname"] == nil || tree["usr/bin/tool"] == nil {
+		t.Errorf("entries missing: %v", tree.Paths())
+	}
+}

@@ -1,0 +1,149 @@
+// Package cliflags defines the command-line flags the commands share (-P,
+// -t, -m, -p) once, and what they mean: booting the kernel and mounting
+// the chosen filesystem of an image.
+package cliflags
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/lklimg/lklimg/kernel"
+	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/urfave/cli/v2"
+)
+
+// Disk holds the flags that say which filesystem of an image to use and
+// how to boot the kernel for it, as LKL's tools spell them.
+type Disk struct {
+	// Partition is the partition number (-P); 0 means the whole disk.
+	Partition int
+	// FSType is the filesystem type (-t); empty means probe it.
+	FSType string
+	// MemoryMB is the kernel's memory in MiB (-m).
+	MemoryMB int
+	// Printk sends the kernel log to stderr (-p).
+	Printk bool
+}
+
+// Flags returns the flag definitions, bound to d.
+func (d *Disk) Flags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "partition", Aliases: []string{"P"}, Destination: &d.Partition,
+			Usage: "use partition `N` of a partitioned disk (0: the whole disk)"},
+		&cli.StringFlag{Name: "filesystem-type", Aliases: []string{"t"}, Destination: &d.FSType,
+			Usage: "filesystem `TYPE` (ext4, ...); probed when not given"},
+		&cli.IntFlag{Name: "mb", Aliases: []string{"m"}, Value: kernel.DefaultMemory >> 20, Destination: &d.MemoryMB,
+			Usage: "kernel memory in `MB` (page cache and queues live in it)"},
+		&cli.BoolFlag{Name: "enable-printk", Aliases: []string{"p"}, Destination: &d.Printk,
+			Usage: "show the kernel log on stderr"},
+	}
+}
+
+// Mounted is an image's filesystem mounted in a booted kernel.
+type Mounted struct {
+	Kernel *kernel.Kernel
+	// Dir is the mount point in the kernel.
+	Dir string
+	// Device is the block device mounted ("vda", "vda2") and FSType its
+	// filesystem type.
+	Device, FSType string
+}
+
+// Mount boots a kernel (its log to printk when -p is set), attaches image
+// (read-only if readOnly: the file is then never written), chooses the
+// device by -P and mounts it by -t or by probing. Errors name the image
+// and say what to do; the kernel is halted on an error.
+//
+// With -P 0 on a partitioned disk, the whole disk is used only if it holds
+// a filesystem itself; otherwise the error lists the partitions.
+func (d *Disk) Mount(image string, readOnly bool, printk io.Writer) (*Mounted, error) {
+	if d.Partition < 0 {
+		return nil, fmt.Errorf("-P %d: a partition number is 1 or more (0: the whole disk)", d.Partition)
+	}
+	if d.MemoryMB <= 0 {
+		return nil, fmt.Errorf("-m %d: the kernel needs some memory", d.MemoryMB)
+	}
+	if fi, err := os.Stat(image); err != nil {
+		return nil, err
+	} else if fi.IsDir() {
+		return nil, fmt.Errorf("%s: is a directory, not a disk image", image)
+	}
+	cfg := kernel.Config{Memory: int64(d.MemoryMB) << 20}
+	if d.Printk {
+		cfg.Printk = printk
+	}
+	k, err := kernel.Boot(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("boot: %w", err)
+	}
+	m, err := d.mount(k, image, readOnly)
+	if err != nil {
+		k.Halt()
+		return nil, err
+	}
+	return m, nil
+}
+
+func (d *Disk) mount(k *kernel.Kernel, image string, readOnly bool) (*Mounted, error) {
+	disk, err := k.AddDisk(image, kernel.DiskOptions{ReadOnly: readOnly})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", image, err)
+	}
+	parts, err := k.Partitions(disk)
+	if err != nil {
+		return nil, fmt.Errorf("%s: partition table: %w", image, err)
+	}
+	dev := disk
+	switch {
+	case d.Partition > 0 && len(parts) == 0:
+		return nil, fmt.Errorf("%s: -P %d: the disk has no partition table", image, d.Partition)
+	case d.Partition > 0:
+		dev = disk + strconv.Itoa(d.Partition)
+		if !slices.Contains(parts, dev) {
+			return nil, fmt.Errorf("%s: -P %d: no such partition (the disk has %s)", image, d.Partition, partList(disk, parts))
+		}
+	case len(parts) > 0 && d.FSType == "":
+		// A filesystem on the whole disk wins over a table that only
+		// looks like one (a FAT boot sector ends like an MBR).
+		if _, err := k.Probe(disk); err != nil {
+			return nil, fmt.Errorf("%s: a partitioned disk with %d partitions (%s): choose one with -P N",
+				image, len(parts), partList(disk, parts))
+		}
+	}
+	fstype := d.FSType
+	if fstype == "" {
+		fstype, err = k.Probe(dev)
+		if errors.Is(err, abi.ENODEV) {
+			return nil, fmt.Errorf("%s: no filesystem found on %s (unknown type; not a filesystem image?)", image, dev)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: probe %s: %w", image, dev, err)
+		}
+	}
+	var flags uint64
+	if readOnly {
+		flags = abi.MS_RDONLY
+	}
+	dir, err := k.MountDev(dev, fstype, flags, "")
+	if err != nil {
+		return nil, fmt.Errorf("%s: mount %s (%s): %w", image, dev, fstype, err)
+	}
+	return &Mounted{Kernel: k, Dir: dir, Device: dev, FSType: fstype}, nil
+}
+
+// partList shows partition names as their numbers: "1, 2 and 5".
+func partList(disk string, parts []string) string {
+	nums := make([]string, len(parts))
+	for i, p := range parts {
+		nums[i] = strings.TrimPrefix(p, disk)
+	}
+	if len(nums) == 1 {
+		return "partition " + nums[0]
+	}
+	return "partitions " + strings.Join(nums[:len(nums)-1], ", ") + " and " + nums[len(nums)-1]
+}

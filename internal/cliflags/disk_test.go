@@ -1,0 +1,41 @@
+package cliflags
+
+import (
+	"testing"
+
+	"github.com/urfave/cli/v2"
+)
+
+func TestPartList(t *testing.T) {
+	for _, tc := range []struct {
+		parts []string
+		want  string
+	}{
+		{[]string{"vda1"}, "partition 1"},
+		{[]string{"vda1", "vda2"}, "partitions 1 and 2"},
+		{[]string{"vda1", "vda2", "vda5"}, "partitions 1, 2 and 5"},
+	} {
+		if got := partList("vda", tc.parts); got != tc.want {
+			t.Errorf("partList(%q) = %q, want %q", tc.parts, got, tc.want)
+		}
+	}
+}
+
+// TestFlags parses the short and long spellings LKL's tools use.
+func TestFlags(t *testing.T) {
+	var d Disk
+	app := &cli.App{Flags: d.Flags(), Action: func(*cli.Context) error { return nil }}
+	if err := app.Run([]string{"x", "-P", "2", "-t", "ext4", "--mb", "64", "-p"}); err != nil {
+		t.Fatal(err)
+	}
+	if d != (Disk{Partition: 2, FSType: "ext4", MemoryMB: 64, Printk: true}) {
+		t.Errorf("parsed %+v", d)
+	}
+	d = Disk{}
+	if err := app.Run([]string{"x"}); err != nil {
+		t.Fatal(err)
+	}
+	if d.MemoryMB != 32 || d.Partition != 0 || d.FSType != "" {
+		t.Errorf("defaults %+v", d)
+	}
+}
