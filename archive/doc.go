@@ -30,5 +30,8 @@
 // Fstatat, Readlinkat, Llistxattr, Lgetxattr, Read/Pread and Lseek
 // (SEEK_DATA/SEEK_HOLE), never through a filesystem driver, and writes
 // what the kernel shows: every owner, mode, time, xattr, hard link, device
-// number and hole.
+// number and hole. Options.Exclude leaves entries out (GNU tar's
+// --exclude rules, Excluder); Options.Rewrite changes owners, names, times
+// and xattrs in one step before each header is written; Resolve finds a
+// subtree to export as a chrooted process would.
 package archive
