@@ -89,7 +89,11 @@ func export(disk *cliflags.Disk, image, output, selinuxPath string, stdout, stde
 	if output != "" && output != "-" {
 		file, err = os.Create(output)
 		if err != nil {
-			return fail(exitEntries, err)
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return fail(exitEntries, fmt.Errorf("%s: cannot create the output: %w", output, err))
 		}
 		defer file.Close() // on early returns; the normal path checks Close
 		out = file
