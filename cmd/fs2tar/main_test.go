@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -431,33 +432,38 @@ func TestClosedPipe(t *testing.T) {
 	}
 	dir := t.TempDir()
 	src := smallTree(t)
+	// Incompressible: compressed, it still fills the pipe many times.
 	big := make([]byte, 8<<20)
+	rnd := rand.New(rand.NewPCG(7, 7))
 	for i := range big {
-		big[i] = byte(i * 7)
+		big[i] = byte(rnd.Uint32())
 	}
 	if err := os.WriteFile(filepath.Join(src, "big"), big, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	img := filepath.Join(dir, "fs.img")
 	mkfs(t, img, src, "32M")
-	cmd := exec.Command(bin, img)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	pipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	io.ReadFull(pipe, make([]byte, 1024))
-	pipe.Close()
-	err = cmd.Wait()
-	if err == nil {
-		t.Fatal("fs2tar succeeded with its reader gone")
-	}
-	if stderr.Len() != 0 {
-		t.Errorf("stderr: %q", stderr.String())
+	// Compressed, the writes come from the compressors' goroutines.
+	for _, args := range [][]string{{img}, {"-z", img}, {"--zstd", img}, {"-J", img}} {
+		cmd := exec.Command(bin, args...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		pipe, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		io.ReadFull(pipe, make([]byte, 1024))
+		pipe.Close()
+		err = cmd.Wait()
+		if err == nil {
+			t.Errorf("%q: fs2tar succeeded with its reader gone", args)
+		}
+		if stderr.Len() != 0 {
+			t.Errorf("%q: stderr: %q", args, stderr.String())
+		}
 	}
 }
 

@@ -47,10 +47,11 @@ func New(w io.Writer, total int64, width int, now func() time.Time) *Bar {
 		quit: make(chan struct{}), done: make(chan struct{})}
 }
 
-// Start redraws the bar every Interval until Stop.
+// Start draws the bar, then redraws it every Interval until Stop.
 func (b *Bar) Start() {
 	b.mu.Lock()
 	b.started = true
+	b.draw()
 	b.mu.Unlock()
 	go func() {
 		defer close(b.done)
