@@ -48,6 +48,9 @@ type Options struct {
 	Exclude []string
 	// Rewrite changes owners, times and xattrs of every entry.
 	Rewrite Rewrite
+	// Format is the tar format written: FormatPAX (the default) or
+	// FormatGNU, which has no place for xattrs and nanoseconds.
+	Format Format
 	// OnEntry, when set, is called with each entry's header (as
 	// rewritten) once it is written: tar -v's listing, progress.
 	OnEntry func(h *Header)
@@ -116,6 +119,7 @@ func Export(sys Syscalls, root string, w io.Writer, opts Options) error {
 		dents: make([]byte, 64<<10),
 	}
 	x.exclude = exclude
+	x.tw.SetFormat(opts.Format)
 	var st abi.Stat
 	if err := sys.Fstatat(abi.AT_FDCWD, root, &st, 0); err != nil {
 		return &PathError{Path: root, Op: "stat", Err: err}

@@ -30,7 +30,12 @@ type Writer struct {
 	name   string // the current entry, for error messages
 	err    error
 	closed bool
+	format Format
 }
+
+// SetFormat chooses the format of the entries written from now on;
+// FormatPAX is the default. Call it before the first WriteHeader.
+func (tw *Writer) SetFormat(f Format) { tw.format = f }
 
 // NewWriter returns a Writer on w with a buffer of DefaultBufferSize.
 func NewWriter(w io.Writer) *Writer { return NewWriterSize(w, DefaultBufferSize) }
@@ -55,6 +60,16 @@ func (tw *Writer) WriteHeader(h *Header) error {
 	}
 	if err := validate(h); err != nil {
 		return err
+	}
+	if tw.format == FormatGNU {
+		pre, blk, ext := encodeGNU(h)
+		tw.write(pre)
+		tw.write(blk[:])
+		tw.write(ext)
+		tw.name = h.Name
+		tw.remain = h.dataSize()
+		tw.pad = padding(tw.remain)
+		return tw.err
 	}
 	pax, blk, smap := encodeHeader(h)
 	if len(pax) > 0 {
