@@ -345,3 +345,36 @@ func TestProgress(t *testing.T) {
 		t.Errorf("the archive written under a terminal differs (%v)", err)
 	}
 }
+
+// TestFormatGNU: --format gnu writes GNU headers for the same entries,
+// and says once that xattrs were left out.
+func TestFormatGNU(t *testing.T) {
+	img := filepath.Join("..", "..", "testdata", "small.ext4")
+	pax := mustExport(t, img)
+	r := fs2tar(t, "--format", "gnu", img)
+	if r.code != 0 || r.stderr != "fs2tar: --format gnu cannot hold extended attributes: those of 2 entries were left out (--format pax keeps them; --no-xattrs silences this)\n" {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	if !slices.Equal(names(t, r.stdout), names(t, pax)) {
+		t.Errorf("entries %q, pax has %q", names(t, r.stdout), names(t, pax))
+	}
+	for name, h := range headers(t, r.stdout) {
+		if h.Format != tar.FormatGNU || len(h.PAXRecords) != 0 {
+			t.Errorf("%s: format %v, records %v", name, h.Format, h.PAXRecords)
+		}
+	}
+	got, err := testutil.ScanTar(bytes.NewReader(r.stdout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := testutil.ScanTar(bytes.NewReader(pax))
+	for _, d := range testutil.Compare(want, got, testutil.CompareOptions{Ignore: []string{"xattrs"}}) {
+		t.Errorf("pax vs gnu: %s", d)
+	}
+	if r := fs2tar(t, "--format", "gnu", "--no-xattrs", img); r.code != 0 || r.stderr != "" {
+		t.Errorf("--no-xattrs: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := fs2tar(t, "--format", "v7", img); r.code != 2 || !strings.HasPrefix(r.stderr, "fs2tar: --format: unknown tar format \"v7\"") {
+		t.Errorf("--format v7: exit %d, stderr %q", r.code, r.stderr)
+	}
+}

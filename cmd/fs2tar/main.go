@@ -113,6 +113,10 @@ func export(f *flags, image, output string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(exitImage, err)
 	}
+	format, err := f.rewrite.TarFormat()
+	if err != nil {
+		return fail(exitImage, err)
+	}
 	m, err := f.disk.Mount(image, true, stderr)
 	if err != nil {
 		return fail(exitImage, err)
@@ -154,6 +158,7 @@ func export(f *flags, image, output string, stdout, stderr io.Writer) int {
 	opts := archive.Options{
 		Exclude: f.exclude,
 		Rewrite: rewrite,
+		Format:  format,
 	}
 	var tarOut io.Writer = zw
 	if bar := newBar(f, m, stderr); bar != nil {
@@ -183,6 +188,20 @@ func export(f *flags, image, output string, stdout, stderr io.Writer) int {
 			list(name)
 		}
 	}
+	// GNU format has no place for xattrs: say once how many entries
+	// lost theirs (GNU tar says nothing).
+	lostXattrs := 0
+	if format == archive.FormatGNU {
+		next := opts.OnEntry
+		opts.OnEntry = func(h *archive.Header) {
+			if len(h.Xattrs) > 0 {
+				lostXattrs++
+			}
+			if next != nil {
+				next(h)
+			}
+		}
+	}
 	var contexts *bufio.Writer // one write per line would be one syscall per file
 	if f.selinux != "" {
 		sf, err := os.Create(f.selinux)
@@ -195,6 +214,9 @@ func export(f *flags, image, output string, stdout, stderr io.Writer) int {
 	}
 
 	err = archive.Export(m.Kernel, root, tarOut, opts)
+	if lostXattrs > 0 {
+		say(fmt.Sprintf("fs2tar: --format gnu cannot hold extended attributes: those of %d entries were left out (--format pax keeps them; --no-xattrs silences this)", lostXattrs))
+	}
 	if cerr := zw.Close(); cerr != nil && (err == nil || errors.Is(err, archive.ErrIncomplete)) {
 		err = fmt.Errorf("write: %w", cerr)
 	}

@@ -25,6 +25,8 @@ type Rewrite struct {
 	MtimeClamp string
 	// NoXattrs, NoACLs and NoSELinux leave those attributes out.
 	NoXattrs, NoACLs, NoSELinux bool
+	// Format is the tar format: "pax" (the default) or "gnu".
+	Format string
 }
 
 // Flags returns the flag definitions, bound to r.
@@ -43,6 +45,8 @@ func (r *Rewrite) Flags() []cli.Flag {
 		&cli.BoolFlag{Name: "no-xattrs", Destination: &r.NoXattrs, Usage: "leave out extended attributes"},
 		&cli.BoolFlag{Name: "no-acls", Destination: &r.NoACLs, Usage: "leave out POSIX ACLs (system.posix_acl_*)"},
 		&cli.BoolFlag{Name: "no-selinux", Destination: &r.NoSELinux, Usage: "leave out SELinux labels (security.selinux)"},
+		&cli.StringFlag{Name: "format", Value: "pax", Destination: &r.Format,
+			Usage: "tar `FORMAT`: pax, or gnu (no xattrs, whole-second times) for old readers"},
 	}
 }
 
@@ -101,6 +105,15 @@ func (r *Rewrite) Options(getenv func(string) string, names func() (users, group
 		rw.MtimeClamp = &archive.Time{Sec: sec}
 	}
 	return rw, nil
+}
+
+// TarFormat returns the --format asked for.
+func (r *Rewrite) TarFormat() (archive.Format, error) {
+	f, err := archive.ParseFormat(r.Format)
+	if err != nil {
+		return f, fmt.Errorf("--format: %w", err)
+	}
+	return f, nil
 }
 
 // ParseOwner parses "N" or "NAME:N" (GNU tar's --owner=NAME:UID).

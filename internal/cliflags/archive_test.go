@@ -116,6 +116,15 @@ func TestRewriteOptions(t *testing.T) {
 	if _, err = parseRewrite(t, "--owner", "root").Options(env(""), noNames); err == nil || !strings.HasPrefix(err.Error(), "--owner root: ") {
 		t.Errorf("--owner root: %v", err)
 	}
+	if f, err := parseRewrite(t).TarFormat(); f != archive.FormatPAX || err != nil {
+		t.Errorf("default format %v %v", f, err)
+	}
+	if f, err := parseRewrite(t, "--format", "gnu").TarFormat(); f != archive.FormatGNU || err != nil {
+		t.Errorf("--format gnu: %v %v", f, err)
+	}
+	if _, err := parseRewrite(t, "--format", "v7").TarFormat(); err == nil || !strings.HasPrefix(err.Error(), "--format: unknown tar format") {
+		t.Errorf("--format v7: %v", err)
+	}
 }
 
 func TestCompressionMethod(t *testing.T) {
