@@ -203,6 +203,9 @@ func TestSelection(t *testing.T) {
 		}
 	}
 
+	if r := fs2tar(t, "-e", "", img); r.code != 2 || r.stderr != "fs2tar: exclude: empty pattern\n" {
+		t.Errorf("-e '': exit %d, %q", r.code, r.stderr)
+	}
 	got := names(t, mustExport(t, "-e", "*.bak", "--exclude", "usr/bin/*.o", "-e", "lost+found", "-e", "keep,comma", img))
 	want := []string{"./", "./bin", "./etc/", "./etc/hostname", "./usr/", "./usr/bin/", "./usr/bin/tool"}
 	if !slices.Equal(got, want) {
@@ -337,6 +340,12 @@ func TestProgress(t *testing.T) {
 	screen := term(img, out)
 	if !strings.Contains(screen, "\r0 B / ") || !strings.Contains(screen, " entries ") || !strings.HasSuffix(screen, "\r\x1b[K") {
 		t.Errorf("no bar drawn and erased: %q", screen)
+	}
+	// -v to a file: the listing on stdout, the same terminal: each name
+	// on a line of its own, the bar erased before it.
+	screen = term("-v", img, out)
+	if !strings.Contains(screen, "\r\x1b[K./etc/passwd\r\n") {
+		t.Errorf("-v under the bar: %q", screen)
 	}
 	if screen := term("--no-progress", img, out); screen != "" {
 		t.Errorf("--no-progress: %q", screen)

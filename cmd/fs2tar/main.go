@@ -117,6 +117,9 @@ func export(f *flags, image, output string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(exitImage, err)
 	}
+	if _, err := archive.NewExcluder(f.exclude); err != nil {
+		return fail(exitImage, err)
+	}
 	m, err := f.disk.Mount(image, true, stderr)
 	if err != nil {
 		return fail(exitImage, err)
@@ -161,21 +164,22 @@ func export(f *flags, image, output string, stdout, stderr io.Writer) int {
 		Format:  format,
 	}
 	var tarOut io.Writer = zw
+	// As GNU tar: the -v listing goes to stdout, unless the archive does.
+	list := func(name string) { fmt.Fprintln(stdout, name) }
 	if bar := newBar(f, m, stderr); bar != nil {
 		bar.Start()
 		defer bar.Stop()
 		say = bar.Println
+		// stdout may be the bar's terminal too.
+		list = func(name string) { bar.PrintlnTo(stdout, name) }
 		tarOut = bar.Writer(zw)
 		opts.OnEntry = func(*archive.Header) { bar.Entry() }
 	}
 	opts.Report = func(err error) { say("fs2tar: " + err.Error()) }
+	if toStdout {
+		list = func(name string) { say(name) }
+	}
 	if f.verbosity.Verbose {
-		// As GNU tar: the listing goes to stdout, unless the archive
-		// does.
-		list := func(name string) { fmt.Fprintln(stdout, name) }
-		if toStdout {
-			list = func(name string) { say(name) }
-		}
 		counted := opts.OnEntry
 		opts.OnEntry = func(h *archive.Header) {
 			if counted != nil {

@@ -94,10 +94,20 @@ func (c *counter) Write(p []byte) (int, error) {
 
 // Println prints a line above the bar (a message, a -v listing), on the
 // bar's writer, without tearing it.
-func (b *Bar) Println(line string) {
+func (b *Bar) Println(line string) { b.PrintlnTo(b.w, line) }
+
+// PrintlnTo prints a line on w, another stream on the bar's terminal
+// (stdout beside a bar on stderr): the bar is erased first and drawn
+// again after, so the line does not land in the middle of it.
+func (b *Bar) PrintlnTo(w io.Writer, line string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	fmt.Fprintf(b.w, "\r\x1b[K%s\n", line)
+	if w == b.w {
+		fmt.Fprintf(b.w, "\r\x1b[K%s\n", line)
+	} else {
+		fmt.Fprint(b.w, "\r\x1b[K")
+		fmt.Fprintln(w, line)
+	}
 	if !b.stopped {
 		b.draw()
 	}

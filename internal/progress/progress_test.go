@@ -79,6 +79,14 @@ func TestBar(t *testing.T) {
 		!strings.HasSuffix(out, "] 1 entries  512 B/s  ETA 0:06\x1b[K") {
 		t.Errorf("after Println: %q", out)
 	}
+	var stdout bytes.Buffer
+	b.PrintlnTo(&stdout, "./usr/")
+	if stdout.String() != "./usr/\n" {
+		t.Errorf("PrintlnTo: %q", stdout.String())
+	}
+	if got := term.String()[len(out):]; !strings.HasPrefix(got, "\r\x1b[K\r1.0 KiB / 4.0 KiB") {
+		t.Errorf("PrintlnTo: the bar not erased and drawn again: %q", got)
+	}
 	if sink.Len() != 1024 {
 		t.Errorf("the writer passed %d bytes", sink.Len())
 	}
@@ -89,7 +97,12 @@ func TestBar(t *testing.T) {
 	if strings.Count(out, "\r1.0 KiB") < 2 || !strings.HasSuffix(out, "\r\x1b[K") {
 		t.Errorf("redraws, then erased: %q", out)
 	}
-	n := len(out)
+	stdout.Reset()
+	b.PrintlnTo(&stdout, "./other")
+	if stdout.String() != "./other\n" || !strings.HasSuffix(term.String(), "\r\x1b[K") {
+		t.Errorf("PrintlnTo after Stop: %q, terminal %q", stdout.String(), term.String())
+	}
+	n := len(term.String())
 	b.Println("late")
 	time.Sleep(2 * Interval)
 	if got := term.String()[n:]; got != "\r\x1b[Klate\n" {
