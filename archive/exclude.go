@@ -14,38 +14,59 @@ import (
 //     one character, both including '/'; "[...]" a set ("[!...]" or
 //     "[^...]" its complement, "a-z" ranges); '\' quotes the next
 //     character;
-//   - unanchored: a pattern matches a name if it matches the whole name
-//     ("./etc/passwd") or any part of it that begins after a '/'
-//     ("etc/passwd", "passwd"), so "passwd" matches a file of that name
-//     in any directory and "etc/*.conf" matches below any etc;
+//   - unanchored: a pattern matches a name if it matches the whole path
+//     ("etc/passwd") or any part of it that begins after a '/'
+//     ("passwd"), so "passwd" matches a file of that name in any
+//     directory and "etc/*.conf" matches below any etc;
 //   - an excluded directory is not descended into: its contents go too.
 //
-// A trailing '/' of a pattern is dropped: "cache/" names the directory
-// cache. The zero Excluder excludes nothing.
+// Paths are matched as GNU tar matches members named relative to the
+// root, "etc/passwd" as in `tar -C root -cf - etc usr`: the "./" the
+// archive puts before every name is not part of what patterns see, and a
+// pattern's own leading "./" or "/" is dropped ("/etc/shadow" and
+// "./etc/shadow" mean etc/shadow). Were "./" matched, as when GNU tar
+// archives ".", a pattern starting with '.', '?' or '*' would match every
+// name ('.*' would empty the archive: a known trap of GNU tar). The root
+// itself is never excluded. One more difference: a trailing '/' of a
+// pattern is dropped, so "cache/" names the directory cache (in GNU tar
+// it matches nothing, names having no trailing '/'). The zero Excluder
+// excludes nothing.
 type Excluder struct {
 	patterns []string
 }
 
-// NewExcluder returns the Excluder of patterns. An empty pattern is an
-// error (it would match nothing, surely not what was meant). As in
+// NewExcluder returns the Excluder of patterns. An empty pattern, or one
+// that names only the root ("/", "./"), is an error: it would match
+// nothing, surely not what was meant. As in
 // fnmatch(3), a '[' without its ']' and a final '\' stand for themselves.
 func NewExcluder(patterns []string) (*Excluder, error) {
 	e := &Excluder{}
 	for _, p := range patterns {
-		if p == "" {
-			return nil, fmt.Errorf("exclude: empty pattern")
+		q := trimDirSlash(p)
+		for {
+			if t, ok := strings.CutPrefix(q, "./"); ok {
+				q = t
+			} else if t, ok := strings.CutPrefix(q, "/"); ok {
+				q = t
+			} else {
+				break
+			}
 		}
-		e.patterns = append(e.patterns, trimDirSlash(p))
+		if q == "" || q == "." {
+			return nil, fmt.Errorf("exclude: pattern %q names no entry (the root is never excluded)", p)
+		}
+		e.patterns = append(e.patterns, q)
 	}
 	return e, nil
 }
 
-// Match reports whether name ("./a/b", as the archive names entries)
-// matches a pattern, unanchored.
+// Match reports whether name ("./a/b", as the archive names entries, or
+// "a/b") matches a pattern, unanchored.
 func (e *Excluder) Match(name string) bool {
 	if e == nil {
 		return false
 	}
+	name = strings.TrimPrefix(name, "./")
 	for _, p := range e.patterns {
 		if wildMatch(p, name) {
 			return true

@@ -55,10 +55,10 @@ func TestExcluderMatch(t *testing.T) {
 		"./etc/sub/a.conf":    true, // '*' matches '/'
 		"./etc/a.confx":       false,
 		"./var/cache":         true, // trailing '/' dropped
-		"./usr/var/cache":     false,
+		"./usr/var/cache":     true, // unanchored, once "./" is dropped
 		"./src/main.o":        true,
 		"./src/main.c":        false,
-		"./abs":               false, // no name starts with '/'
+		"./abs":               true, // a leading '/' is dropped
 		"./xetc/a.conf":       false,
 		"./a/b/passwd-backup": false,
 	} {
@@ -66,8 +66,23 @@ func TestExcluderMatch(t *testing.T) {
 			t.Errorf("Match(%q) = %v, want %v", name, got, want)
 		}
 	}
-	if _, err := NewExcluder([]string{""}); err == nil {
-		t.Error("empty pattern accepted")
+	// "./" is not matched: '.*' is not every name, '?' not every name
+	// under the root.
+	e, err = NewExcluder([]string{".*", "?"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{
+		"./.hidden": true, "./usr/.hidden": true, "./usr": false, "./usr/x": true, "usr/lib/x": true, "./usr/lib": false,
+	} {
+		if got := e.Match(name); got != want {
+			t.Errorf(".* ?: Match(%q) = %v, want %v", name, got, want)
+		}
+	}
+	for _, p := range []string{"", "/", "./", ".", ".//"} {
+		if _, err := NewExcluder([]string{p}); err == nil {
+			t.Errorf("pattern %q accepted", p)
+		}
 	}
 	var none *Excluder
 	if none.Match("./x") {

@@ -203,8 +203,10 @@ func TestSelection(t *testing.T) {
 		}
 	}
 
-	if r := fs2tar(t, "-e", "", img); r.code != 2 || r.stderr != "fs2tar: exclude: empty pattern\n" {
-		t.Errorf("-e '': exit %d, %q", r.code, r.stderr)
+	for _, p := range []string{"", "/", "./"} {
+		if r := fs2tar(t, "-e", p, img); r.code != 2 || r.stderr != fmt.Sprintf("fs2tar: exclude: pattern %q names no entry (the root is never excluded)\n", p) {
+			t.Errorf("-e %q: exit %d, %q", p, r.code, r.stderr)
+		}
 	}
 	got := names(t, mustExport(t, "-e", "*.bak", "--exclude", "usr/bin/*.o", "-e", "lost+found", "-e", "keep,comma", img))
 	want := []string{"./", "./bin", "./etc/", "./etc/hostname", "./usr/", "./usr/bin/", "./usr/bin/tool"}
@@ -385,5 +387,69 @@ func TestFormatGNU(t *testing.T) {
 	}
 	if r := fs2tar(t, "--format", "v7", img); r.code != 2 || !strings.HasPrefix(r.stderr, "fs2tar: --format: unknown tar format \"v7\"") {
 		t.Errorf("--format v7: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestExcludeLikeGNUTar: the oracle for -e is GNU tar's --exclude on the
+// same tree, its members named relative to the root (tar -C src -cf -
+// etc usr ...: fs2tar matches paths without their "./", see
+// archive.Excluder): the same patterns leave out the same entries.
+// Patterns with a leading "./" or "/" or a trailing '/', which match
+// nothing there and are taken as meant here, are tested apart.
+func TestExcludeLikeGNUTar(t *testing.T) {
+	tarPath := testutil.Need(t, "tar")[0]
+	src := filepath.Join(t.TempDir(), "src")
+	for _, d := range []string{"etc/sub", "usr/etc", "a/b", "var/cache/x", "lost+found", "[odd]"} {
+		if err := os.MkdirAll(filepath.Join(src, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"etc/a.conf", "etc/sub/b.conf", "usr/etc/c.conf", "etc/passwd", "a/b/c",
+		"passwd-x", "var/cache/x/y", ".hidden", "a/.b", "[odd]/q", "usr/x?y", "usr/x*y"} {
+		if err := os.WriteFile(filepath.Join(src, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := filepath.Join(t.TempDir(), "fs.img")
+	mkfs(t, img, src, "4M")
+	for _, patterns := range [][]string{
+		{"etc/*.conf", "a*c", "passwd"},
+		{"*/cache", ".*"},
+		{"usr/x\\?y"},
+		{"[[]odd]", "*b"},
+		{"?", "*/c*"},
+		{"[!a-z]*", "usr/*"},
+		{"var/cache", "a"},
+	} {
+		top, err := os.ReadDir(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"-cf", "-", "-C", src}
+		fsArgs := []string{}
+		for _, p := range patterns {
+			args = append(args, "--exclude="+p)
+			fsArgs = append(fsArgs, "-e", p)
+		}
+		for _, d := range top {
+			args = append(args, d.Name())
+		}
+		var gnu, ours []string
+		for _, n := range names(t, testutil.Run(t, tarPath, args...)) {
+			gnu = append(gnu, strings.TrimSuffix(n, "/"))
+		}
+		for _, n := range names(t, mustExport(t, append(fsArgs, img)...))[1:] { // less "./"
+			ours = append(ours, strings.TrimSuffix(strings.TrimPrefix(n, "./"), "/"))
+		}
+		slices.Sort(gnu)
+		slices.Sort(ours)
+		if !slices.Equal(gnu, ours) {
+			t.Errorf("-e %q:\nGNU tar: %q\nfs2tar:  %q", patterns, gnu, ours)
+		}
+	}
+	got := names(t, mustExport(t, "-e", "var/cache/", "-e", "/etc/passwd", "-e", "./usr/etc", img))
+	if !slices.Contains(got, "./var/") || slices.Contains(got, "./var/cache/") || slices.Contains(got, "./etc/passwd") ||
+		slices.Contains(got, "./usr/etc/") || !slices.Contains(got, "./etc/a.conf") || len(got) < 15 {
+		t.Errorf("-e var/cache/ -e /etc/passwd -e ./usr/etc: %q", got)
 	}
 }
