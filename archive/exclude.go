@@ -3,6 +3,7 @@ package archive
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Excluder matches entry names against exclusion patterns with the rules
@@ -81,26 +82,28 @@ func (e *Excluder) Match(name string) bool {
 }
 
 // wildMatch is fnmatch(3) without FNM_PATHNAME or FNM_PERIOD: '*' and '?'
-// match '/' and leading dots too. As '*' matches anything, retrying from
-// the last '*' seen is enough (no deeper backtracking).
+// match '/' and leading dots too. Characters are UTF-8 sequences, as in
+// GNU tar under a UTF-8 locale ('?' matches "é", two bytes); a byte that
+// is not valid UTF-8 is a character of its own. As '*' matches anything,
+// retrying from the last '*' seen is enough (no deeper backtracking).
 func wildMatch(pattern, name string) bool {
 	p, n := 0, 0
 	starP, starN := -1, 0
 	for n < len(name) {
+		c, cn := char(name, n)
 		if p < len(pattern) {
-			switch c := pattern[p]; c {
+			switch pattern[p] {
 			case '*':
 				starP, starN = p, n
 				p++
 				continue
 			case '?':
-				p++
-				n++
+				p, n = p+1, n+cn
 				continue
 			case '[':
-				if ok, next, valid := matchClass(pattern, p, name[n]); valid {
+				if ok, next, valid := matchClass(pattern, p, c); valid {
 					if ok {
-						p, n = next, n+1
+						p, n = next, n+cn
 						continue
 					}
 					break
@@ -110,17 +113,19 @@ func wildMatch(pattern, name string) bool {
 					continue
 				}
 			case '\\':
-				lit := byte('\\')
+				lit, adv := "\\", 1 // a final '\' is itself
 				if p+1 < len(pattern) {
-					lit = pattern[p+1]
+					_, l := char(pattern, p+1)
+					lit, adv = pattern[p+1:p+1+l], 1+l
 				}
-				if name[n] == lit {
-					p, n = min(p+2, len(pattern)), n+1
+				if strings.HasPrefix(name[n:], lit) {
+					p, n = p+adv, n+len(lit)
 					continue
 				}
 			default:
-				if name[n] == c {
-					p, n = p+1, n+1
+				_, l := char(pattern, p)
+				if name[n:n+cn] == pattern[p:p+l] {
+					p, n = p+l, n+cn
 					continue
 				}
 			}
@@ -128,7 +133,8 @@ func wildMatch(pattern, name string) bool {
 		if starP < 0 {
 			return false
 		}
-		starN++
+		_, sn := char(name, starN)
+		starN += sn
 		p, n = starP+1, starN
 	}
 	for p < len(pattern) && pattern[p] == '*' {
@@ -137,11 +143,22 @@ func wildMatch(pattern, name string) bool {
 	return p == len(pattern)
 }
 
+// char returns the character at s[i]: its code point and length in
+// bytes. A byte that does not start valid UTF-8 is one character, its
+// value the byte's (so ranges of such bytes work as in the C locale).
+func char(s string, i int) (rune, int) {
+	r, n := utf8.DecodeRuneInString(s[i:])
+	if r == utf8.RuneError && n <= 1 {
+		return rune(s[i]), 1
+	}
+	return r, n
+}
+
 // matchClass matches c against the set that opens at pattern[open] ('['):
 // whether it matched, the index after the closing ']', and whether the
 // set is well-formed (closed). A ']' right after "[", "[!" or "[^" is a
-// member, as in fnmatch(3).
-func matchClass(pattern string, open int, c byte) (matched bool, next int, valid bool) {
+// member, as in fnmatch(3); '\' quotes the next character.
+func matchClass(pattern string, open int, c rune) (matched bool, next int, valid bool) {
 	i := open + 1
 	negate := i < len(pattern) && (pattern[i] == '!' || pattern[i] == '^')
 	if negate {
@@ -149,28 +166,27 @@ func matchClass(pattern string, open int, c byte) (matched bool, next int, valid
 	}
 	first := true
 	for i < len(pattern) {
-		lo := pattern[i]
-		if lo == ']' && !first {
+		if pattern[i] == ']' && !first {
 			return matched != negate, i + 1, true
 		}
 		first = false
-		if lo == '\\' && i+1 < len(pattern) {
+		if pattern[i] == '\\' && i+1 < len(pattern) {
 			i++
-			lo = pattern[i]
 		}
+		lo, l := char(pattern, i)
+		i += l
 		hi := lo
-		if i+2 < len(pattern) && pattern[i+1] == '-' && pattern[i+2] != ']' {
-			hi = pattern[i+2]
-			if hi == '\\' && i+3 < len(pattern) {
+		if i+1 < len(pattern) && pattern[i] == '-' && pattern[i+1] != ']' {
+			i++
+			if pattern[i] == '\\' && i+1 < len(pattern) {
 				i++
-				hi = pattern[i+2]
 			}
-			i += 2
+			hi, l = char(pattern, i)
+			i += l
 		}
 		if lo <= c && c <= hi {
 			matched = true
 		}
-		i++
 	}
 	return false, 0, false
 }

@@ -1,6 +1,11 @@
 package archive
 
-import "testing"
+import (
+	"path"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
 
 func TestWildMatch(t *testing.T) {
 	for _, tc := range []struct {
@@ -31,6 +36,12 @@ func TestWildMatch(t *testing.T) {
 		{"a*b*c", "axxbyyc", true},
 		{"a*b*c", "axxbyy", false},
 		{"**x", "abx", true},
+		{"caf?", "café", true}, // '?' is one character, not one byte
+		{"??", "é", false},
+		{"[à-ü]", "é", true},
+		{"?", "\xe9", true}, // a byte that is not UTF-8 is a character
+		{"[\xe0-\xfc]", "\xe9", true},
+		{"*\xa9", "é", false}, // no match inside a character
 	} {
 		if got := wildMatch(tc.pattern, tc.name); got != tc.want {
 			t.Errorf("wildMatch(%q, %q) = %v, want %v", tc.pattern, tc.name, got, tc.want)
@@ -88,4 +99,33 @@ func TestExcluderMatch(t *testing.T) {
 	if none.Match("./x") {
 		t.Error("nil Excluder matched")
 	}
+}
+
+// FuzzWildMatch checks wildMatch against Go's path.Match where the two
+// agree on the rules: names and patterns without '/' (path.Match's '*'
+// stops at '/', ours does not), patterns path.Match accepts (it rejects an
+// unterminated '[', which fnmatch takes literally) and without "[!" (a
+// complement for fnmatch, a '!' member for path.Match), in valid UTF-8
+// (path.Match lets '*' stop inside a character, before a stray byte).
+func FuzzWildMatch(f *testing.F) {
+	for _, s := range [][2]string{
+		{"*.conf", "a.conf"}, {"[a-c]?x*", "bzxq"}, {"[!a]", "b"}, {`\*x`, "*x"},
+		{"a*b*c*d", "aXbYcZd"}, {"[^x-z]*", "w"}, {"?*?", "ab"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, name string) {
+		got := wildMatch(pattern, name) // must not panic, whatever the input
+		if strings.Contains(pattern+name, "/") || strings.Contains(pattern, "[!") ||
+			!utf8.ValidString(pattern) || !utf8.ValidString(name) {
+			return
+		}
+		want, err := path.Match(pattern, name)
+		if err != nil {
+			return
+		}
+		if got != want {
+			t.Errorf("wildMatch(%q, %q) = %v, path.Match says %v", pattern, name, got, want)
+		}
+	})
 }
