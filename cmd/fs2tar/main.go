@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -154,58 +155,6 @@ func export(f *flags, image, output string, stdout, stderr io.Writer) int {
 		defer file.Close() // on early returns; the normal path checks Close
 		out = file
 	}
-	zw, err := compress.NewWriter(out, method, compress.Options{})
-	if err != nil {
-		return fail(exitImage, err)
-	}
-	opts := archive.Options{
-		Exclude: f.exclude,
-		Rewrite: rewrite,
-		Format:  format,
-	}
-	var tarOut io.Writer = zw
-	// As GNU tar: the -v listing goes to stdout, unless the archive does.
-	list := func(name string) { fmt.Fprintln(stdout, name) }
-	if bar := newBar(f, m, stderr); bar != nil {
-		bar.Start()
-		defer bar.Stop()
-		say = bar.Println
-		// stdout may be the bar's terminal too.
-		list = func(name string) { bar.PrintlnTo(stdout, name) }
-		tarOut = bar.Writer(zw)
-		opts.OnEntry = func(*archive.Header) { bar.Entry() }
-	}
-	opts.Report = func(err error) { say("fs2tar: " + err.Error()) }
-	if toStdout {
-		list = func(name string) { say(name) }
-	}
-	if f.verbosity.Verbose {
-		counted := opts.OnEntry
-		opts.OnEntry = func(h *archive.Header) {
-			if counted != nil {
-				counted(h)
-			}
-			name := h.Name
-			if h.Typeflag == archive.TypeDir && name[len(name)-1] != '/' {
-				name += "/"
-			}
-			list(name)
-		}
-	}
-	// GNU format has no place for xattrs: say once how many entries
-	// lost theirs (GNU tar says nothing).
-	lostXattrs := 0
-	if format == archive.FormatGNU {
-		next := opts.OnEntry
-		opts.OnEntry = func(h *archive.Header) {
-			if len(h.Xattrs) > 0 {
-				lostXattrs++
-			}
-			if next != nil {
-				next(h)
-			}
-		}
-	}
 	var contexts *bufio.Writer // one write per line would be one syscall per file
 	if f.selinux != "" {
 		sf, err := os.Create(f.selinux)
@@ -214,11 +163,52 @@ func export(f *flags, image, output string, stdout, stderr io.Writer) int {
 		}
 		defer sf.Close()
 		contexts = bufio.NewWriter(sf)
+	}
+	zw, err := compress.NewWriter(out, method, compress.Options{})
+	if err != nil {
+		return fail(exitImage, err)
+	}
+	var tarOut io.Writer = zw
+
+	// As GNU tar: the -v listing goes to stdout, unless the archive does.
+	list := func(name string) { fmt.Fprintln(stdout, name) }
+	bar := newBar(f, m, stderr)
+	if bar != nil {
+		bar.Start()
+		defer bar.Stop()
+		say = bar.Println
+		list = func(name string) { bar.PrintlnTo(stdout, name) } // stdout may be the bar's terminal too
+		tarOut = bar.Writer(zw)
+	}
+	if toStdout {
+		list = say
+	}
+	lostXattrs := 0 // entries whose xattrs --format gnu cannot hold
+	opts := archive.Options{
+		Exclude: f.exclude,
+		Rewrite: rewrite,
+		Format:  format,
+		Report:  func(err error) { say("fs2tar: " + err.Error()) },
+		OnEntry: func(h *archive.Header) {
+			if bar != nil {
+				bar.Entry()
+			}
+			if format == archive.FormatGNU && len(h.Xattrs) > 0 {
+				lostXattrs++
+			}
+			if f.verbosity.Verbose {
+				list(listName(h))
+			}
+		},
+	}
+	if contexts != nil {
 		opts.SELinuxFile = contexts
 	}
 
 	err = archive.Export(m.Kernel, root, tarOut, opts)
 	if lostXattrs > 0 {
+		// GNU tar says nothing; a rootfs without its capabilities and
+		// labels would only show at boot.
 		say(fmt.Sprintf("fs2tar: --format gnu cannot hold extended attributes: those of %d entries were left out (--format pax keeps them; --no-xattrs silences this)", lostXattrs))
 	}
 	if cerr := zw.Close(); cerr != nil && (err == nil || errors.Is(err, archive.ErrIncomplete)) {
@@ -241,6 +231,15 @@ func export(f *flags, image, output string, stdout, stderr io.Writer) int {
 		// ErrIncomplete (entries reported above) or the output failed.
 		return fail(exitEntries, err)
 	}
+}
+
+// listName is an entry as tar -cv lists it: its name, a directory's with
+// a trailing '/'.
+func listName(h *archive.Header) string {
+	if h.Typeflag == archive.TypeDir && !strings.HasSuffix(h.Name, "/") {
+		return h.Name + "/"
+	}
+	return h.Name
 }
 
 // subtree resolves -C PATH inside the mounted image and checks that it
