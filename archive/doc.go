@@ -7,7 +7,7 @@
 // headers, with a pax extended header ('x') before any entry whose fields do
 // not fit ustar. It implements this subset:
 //
-//   - pax records path, linkpath, uid, gid, size, mtime (and atime, ctime on
+//   - pax records path, linkpath, uid, gid, uname, gname, size, mtime (and atime, ctime on
 //     request), and hdrcharset=BINARY when a name is not UTF-8: its bytes
 //     are kept, libarchive accepts them only with that record (GNU tar
 //     1.34 reads them either way, but warns it does not know hdrcharset);
@@ -22,7 +22,7 @@
 //     region of length zero at the file's size, as GNU tar writes it.
 //
 // Output is deterministic by construction: pax records are sorted by key,
-// uname and gname are empty (owners are numeric), atime and ctime are left
+// uname and gname are empty unless asked for (owners are numeric), atime and ctime are left
 // out unless asked for, and the names of pax and sparse pseudo-entries do
 // not depend on the process id.
 //
@@ -30,5 +30,8 @@
 // Fstatat, Readlinkat, Llistxattr, Lgetxattr, Read/Pread and Lseek
 // (SEEK_DATA/SEEK_HOLE), never through a filesystem driver, and writes
 // what the kernel shows: every owner, mode, time, xattr, hard link, device
-// number and hole.
+// number and hole. Options.Exclude leaves entries out (GNU tar's
+// --exclude rules, Excluder); Options.Rewrite changes owners, names, times
+// and xattrs in one step before each header is written; Resolve finds a
+// subtree to export as a chrooted process would.
 package archive

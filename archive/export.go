@@ -42,6 +42,18 @@ type Options struct {
 	// BufferSize is the output buffer, which file data is read into in
 	// one copy; zero means DefaultBufferSize.
 	BufferSize int
+	// Exclude lists patterns of entries to leave out, with GNU tar's
+	// --exclude rules (see Excluder); an excluded directory is not
+	// descended into.
+	Exclude []string
+	// Rewrite changes owners, times and xattrs of every entry.
+	Rewrite Rewrite
+	// Format is the tar format written: FormatPAX (the default) or
+	// FormatGNU, which has no place for xattrs and nanoseconds.
+	Format Format
+	// OnEntry, when set, is called with each entry's header (as
+	// rewritten) once it is written: tar -v's listing, progress.
+	OnEntry func(h *Header)
 }
 
 // ErrIncomplete is returned (wrapped, with a count) by Export when some
@@ -94,6 +106,10 @@ func Export(sys Syscalls, root string, w io.Writer, opts Options) error {
 	if size == 0 {
 		size = DefaultBufferSize
 	}
+	exclude, err := NewExcluder(opts.Exclude)
+	if err != nil {
+		return err
+	}
 	x := &exporter{
 		sys:   sys,
 		root:  strings.TrimSuffix(root, "/"),
@@ -102,6 +118,8 @@ func Export(sys Syscalls, root string, w io.Writer, opts Options) error {
 		links: map[fileID]string{},
 		dents: make([]byte, 64<<10),
 	}
+	x.exclude = exclude
+	x.tw.SetFormat(opts.Format)
 	var st abi.Stat
 	if err := sys.Fstatat(abi.AT_FDCWD, root, &st, 0); err != nil {
 		return &PathError{Path: root, Op: "stat", Err: err}
@@ -135,6 +153,8 @@ type exporter struct {
 	links  map[fileID]string // tar name of the first entry of each multiply linked file
 	dents  []byte            // getdents64 buffer
 	failed int
+
+	exclude *Excluder // Options.Exclude
 }
 
 // kpath returns the kernel path of rel ("" for the root, else "/a/b").
@@ -186,6 +206,9 @@ func (x *exporter) walk(rel string) error {
 	}
 	for _, name := range names {
 		child := rel + "/" + name
+		if x.excluded(child) {
+			continue
+		}
 		var st abi.Stat
 		if err := x.sys.Fstatat(abi.AT_FDCWD, x.kpath(child), &st, abi.AT_SYMLINK_NOFOLLOW); err != nil {
 			x.fail(child, "stat", err)
@@ -294,7 +317,7 @@ func (x *exporter) entry(rel string, st *abi.Stat) error {
 		if first, ok := x.links[id]; ok {
 			link := &Header{Name: h.Name, Typeflag: TypeLink, Linkname: first,
 				Mode: h.Mode, Uid: h.Uid, Gid: h.Gid, Mtime: h.Mtime}
-			if err := x.tw.WriteHeader(link); err != nil {
+			if err := x.writeHeader(link); err != nil {
 				if f := x.fatal(); f != nil {
 					return f
 				}
@@ -316,7 +339,7 @@ func (x *exporter) entry(rel string, st *abi.Stat) error {
 	if typ == abi.S_IFREG {
 		return x.file(rel, h, id, st.Nlink > 1)
 	}
-	if err := x.tw.WriteHeader(h); err != nil {
+	if err := x.writeHeader(h); err != nil {
 		if f := x.fatal(); f != nil {
 			return f
 		}

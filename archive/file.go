@@ -27,7 +27,7 @@ func (x *exporter) file(rel string, h *Header, id fileID, linked bool) error {
 			h.Sparse = AlignExtents(ext, h.Size)
 		}
 	}
-	if err := x.tw.WriteHeader(h); err != nil {
+	if err := x.writeHeader(h); err != nil {
 		if f := x.fatal(); f != nil {
 			return f
 		}

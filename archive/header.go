@@ -41,6 +41,9 @@ type Header struct {
 	// Mode holds the permission bits with setuid, setgid and sticky (07777).
 	Mode     uint32
 	Uid, Gid uint32
+	// Uname and Gname are the owner's names; empty (the default) means
+	// numeric owners only, which extraction then uses as they are.
+	Uname, Gname string
 	// Size is the size of a regular file (its apparent size when sparse);
 	// it is ignored for other types, which have no data.
 	Size  int64

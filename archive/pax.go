@@ -13,6 +13,8 @@ const (
 	paxLinkpath   = "linkpath"
 	paxUid        = "uid"
 	paxGid        = "gid"
+	paxUname      = "uname"
+	paxGname      = "gname"
 	paxSize       = "size"
 	paxMtime      = "mtime"
 	paxAtime      = "atime"

@@ -30,7 +30,12 @@ type Writer struct {
 	name   string // the current entry, for error messages
 	err    error
 	closed bool
+	format Format
 }
+
+// SetFormat chooses the format of the entries written from now on;
+// FormatPAX is the default. Call it before the first WriteHeader.
+func (tw *Writer) SetFormat(f Format) { tw.format = f }
 
 // NewWriter returns a Writer on w with a buffer of DefaultBufferSize.
 func NewWriter(w io.Writer) *Writer { return NewWriterSize(w, DefaultBufferSize) }
@@ -55,6 +60,16 @@ func (tw *Writer) WriteHeader(h *Header) error {
 	}
 	if err := validate(h); err != nil {
 		return err
+	}
+	if tw.format == FormatGNU {
+		pre, blk, ext := encodeGNU(h)
+		tw.write(pre)
+		tw.write(blk[:])
+		tw.write(ext)
+		tw.name = h.Name
+		tw.remain = h.dataSize()
+		tw.pad = padding(tw.remain)
+		return tw.err
 	}
 	pax, blk, smap := encodeHeader(h)
 	if len(pax) > 0 {
@@ -92,7 +107,8 @@ func validate(h *Header) error {
 	switch {
 	case h.Name == "":
 		return errors.New("archive: empty entry name")
-	case strings.IndexByte(h.Name, 0) >= 0 || strings.IndexByte(h.Linkname, 0) >= 0:
+	case strings.IndexByte(h.Name, 0) >= 0 || strings.IndexByte(h.Linkname, 0) >= 0 ||
+		strings.IndexByte(h.Uname, 0) >= 0 || strings.IndexByte(h.Gname, 0) >= 0:
 		return bad("NUL in a name")
 	case h.Mtime.Nsec < 0 || h.Mtime.Nsec >= 1e9:
 		return bad("bad mtime nanoseconds %d", h.Mtime.Nsec)
@@ -167,6 +183,17 @@ func encodeHeader(h *Header) (pax paxRecords, blk [blockSize]byte, smap []byte) 
 	}
 	putID(offUid, lenUid, paxUid, h.Uid)
 	putID(offGid, lenGid, paxGid, h.Gid)
+	putName := func(off, width int, key, v string) {
+		// The field is NUL-terminated: width-1 bytes at most.
+		if len(v) < width && isASCII(v) {
+			putString(blk[off:off+width], v)
+			return
+		}
+		pax[key] = v
+		binary = binary || !utf8.ValidString(v)
+	}
+	putName(offUname, lenUname, paxUname, h.Uname)
+	putName(offGname, lenGname, paxGname, h.Gname)
 	if fitsOctal(size, lenSize) {
 		putOctal(blk[offSize:offSize+lenSize], size)
 	} else {

@@ -125,6 +125,8 @@ func testEntries() []entry {
 		{h: Header{Name: "./", Typeflag: TypeDir, Mode: 0o755, Mtime: Time{1600000000, 0}}, data: nil},
 		{h: Header{Name: "./file", Typeflag: TypeReg, Mode: 0o4755, Uid: 1000, Gid: 100, Size: 6,
 			Mtime: Time{1700000000, 123456789}}, data: []byte("hello\n")},
+		{h: Header{Name: "./named", Typeflag: TypeReg, Mode: 0o644, Uid: 1000, Gid: 100,
+			Uname: "user", Gname: "a-group-name-longer-than-31-bytes"}},
 		{h: Header{Name: "./big-ids", Typeflag: TypeReg, Mode: 0o644, Uid: 3000000, Gid: 1 << 31,
 			Mtime: Time{4102444800, 0}}, data: nil},
 		{h: Header{Name: "./before-1970", Typeflag: TypeReg, Mtime: Time{-86400, 250000000}}},
@@ -173,8 +175,8 @@ func TestWriterGoReader(t *testing.T) {
 		if want := time.Unix(e.h.Mtime.Sec, e.h.Mtime.Nsec); !hdr.ModTime.Equal(want) {
 			t.Errorf("%s: mtime %v, want %v", name, hdr.ModTime, want)
 		}
-		if hdr.Uname != "" || hdr.Gname != "" || !hdr.AccessTime.IsZero() || !hdr.ChangeTime.IsZero() {
-			t.Errorf("%s: uname/gname/atime/ctime set: %+v", name, hdr)
+		if hdr.Uname != e.h.Uname || hdr.Gname != e.h.Gname || !hdr.AccessTime.IsZero() || !hdr.ChangeTime.IsZero() {
+			t.Errorf("%s: uname/gname/atime/ctime: %+v", name, hdr)
 		}
 		xattrs := map[string]string{}
 		for k, v := range hdr.PAXRecords {

@@ -22,6 +22,8 @@ const (
 	offTypeflag              = 156
 	offLinkname, lenLinkname = 157, 100
 	offMagic                 = 257 // "ustar\x00" then version "00"
+	offUname, lenUname       = 265, 32
+	offGname, lenGname       = 297, 32
 	offDevmajor, lenDevmajor = 329, 8
 	offDevminor, lenDevminor = 337, 8
 	offPrefix, lenPrefix     = 345, 155

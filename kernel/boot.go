@@ -71,6 +71,16 @@ func boot(cfg Config, log *printk, devs devices, types []fsType) (*Kernel, error
 	return k, nil
 }
 
+// Filesystems returns the names of the registered filesystem types, in
+// registration order (aliases such as ext2 and ext3 are not listed).
+func (k *Kernel) Filesystems() []string {
+	var names []string
+	for _, t := range k.vfs.FilesystemTypes() {
+		names = append(names, t.Name())
+	}
+	return names
+}
+
 func (k *Kernel) fsNames() string {
 	s := ""
 	for i, t := range k.vfs.FilesystemTypes() {

@@ -110,6 +110,15 @@ func TestBoot(t *testing.T) {
 	if parts, err := k.Partitions("vda"); err != nil || len(parts) != 0 {
 		t.Errorf("Partitions(vda): %v %v", parts, err)
 	}
+	if label, parts, err := k.PartitionTable("vda"); label != "" || len(parts) != 0 || err != nil {
+		t.Errorf("PartitionTable(vda): %q %v %v", label, parts, err)
+	}
+	if _, _, err := k.PartitionTable("vdz"); err == nil {
+		t.Error("PartitionTable(vdz): no error")
+	}
+	if got := k.Filesystems(); !slices.Equal(got, []string{"ext4"}) {
+		t.Errorf("Filesystems: %v", got)
+	}
 	if typ, err := k.Probe("vda"); err != nil || typ != "ext4" {
 		t.Errorf("Probe(vda): %q %v", typ, err)
 	}
@@ -202,6 +211,9 @@ func TestBootPartitioned(t *testing.T) {
 	parts, err := k.Partitions("vda")
 	if err != nil || !slices.Equal(parts, []string{"vda1", "vda2"}) {
 		t.Fatalf("Partitions: %v %v\n%s", parts, err, k.Dmesg())
+	}
+	if label, parts, err := k.PartitionTable("/dev/vda"); label != "dos" || len(parts) != 2 || err != nil {
+		t.Errorf("PartitionTable: %q %v %v", label, parts, err)
 	}
 	if typ, err := k.Probe("/dev/vda1"); err != nil || typ != "ext4" {
 		t.Errorf("Probe(vda1): %q %v", typ, err)

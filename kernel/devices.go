@@ -30,6 +30,9 @@ type devices interface {
 	// partitions returns the partition names of a disk, in table order,
 	// or ENXIO for an unknown disk.
 	partitions(disk string) ([]string, error)
+	// tableLabel returns the type of a disk's partition table as sfdisk
+	// names it ("dos", "gpt"), "" for none, or ENXIO for an unknown disk.
+	tableLabel(disk string) (string, error)
 	// close detaches every disk and frees the cache.
 	close() error
 }

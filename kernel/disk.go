@@ -3,6 +3,7 @@ package kernel
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -73,6 +74,32 @@ func (b *blockLayer) partitions(disk string) ([]string, error) {
 		names = append(names, p.Name())
 	}
 	return names, nil
+}
+
+func (b *blockLayer) tableLabel(disk string) (string, error) {
+	t, err := b.mgr.Table(disk)
+	if err != nil || t == nil {
+		return "", err
+	}
+	return t.Label, nil
+}
+
+// PartitionTable returns the type of disk's partition table ("vda" or
+// "/dev/vda") as sfdisk names it, "dos" (MBR) or "gpt", and its partitions
+// as Partitions returns them; "" and none for a disk without a table. It
+// lets a tool say what a disk is when no filesystem is found on it.
+// Errors: ENXIO or ENOENT for an unknown disk.
+func (k *Kernel) PartitionTable(disk string) (label string, parts []string, err error) {
+	disk = strings.TrimPrefix(disk, "/dev/")
+	parts, err = k.devs.partitions(disk)
+	if err != nil {
+		return "", nil, err
+	}
+	label, err = k.devs.tableLabel(disk)
+	if err != nil {
+		return "", nil, err
+	}
+	return label, parts, nil
 }
 
 func (b *blockLayer) close() error {

@@ -57,6 +57,14 @@ func (f *fakeDevices) partitions(disk string) ([]string, error) {
 	return f.parts[disk], nil
 }
 
+func (f *fakeDevices) tableLabel(disk string) (string, error) {
+	parts, err := f.partitions(disk)
+	if err != nil || len(parts) == 0 {
+		return "", err
+	}
+	return "gpt", nil
+}
+
 func (f *fakeDevices) close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -7,11 +7,13 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +28,11 @@ var bin string
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "fs2tar-test")
 	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	// Others may run it: TestErrors runs it as nobody.
+	if err := os.Chmod(dir, 0o755); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -271,7 +278,8 @@ func TestPartitions(t *testing.T) {
 				t.Error("-P 2: the archive differs from the bare filesystem's")
 			}
 			r := fs2tar(t, disk)
-			if r.code != 2 || !strings.Contains(r.stderr, "3 partitions (partitions 1, 2 and 3): choose one with -P N") || len(r.stdout) != 0 {
+			name := map[string]string{"gpt": "a GPT", "dos": "an MBR (dos)"}[label]
+			if r.code != 2 || !strings.Contains(r.stderr, ": "+name+" disk with 3 partitions (1, 2 and 3): choose one with -P N") || len(r.stdout) != 0 {
 				t.Errorf("no -P: exit %d, stderr %q, %d bytes out", r.code, r.stderr, len(r.stdout))
 			}
 			r = fs2tar(t, "-P", "7", disk)
@@ -286,25 +294,37 @@ func TestPartitions(t *testing.T) {
 	}
 }
 
-// TestErrors checks the exit status and message of what cannot work.
+// TestErrors checks the exit status and message of what cannot work: each
+// says what is wrong with which file, and what to do when there is
+// something to do.
 func TestErrors(t *testing.T) {
 	dir := t.TempDir()
 	fsImg := filepath.Join(dir, "fs.img")
 	mkfs(t, fsImg, smallTree(t), "4M")
-	junk := filepath.Join(dir, "junk.img")
-	if err := os.WriteFile(junk, bytes.Repeat([]byte("not a filesystem "), 100000), 0o644); err != nil {
-		t.Fatal(err)
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
 	}
+	junk := write("junk.img", bytes.Repeat([]byte("not a filesystem "), 100000))
+	zeros := write("zeros.img", make([]byte, 1<<20))
+	gz := filepath.Join(dir, "fs.img.gz")
+	testutil.Run(t, "sh", "-c", "gzip -c < "+fsImg+" > "+gz)
+	missing := filepath.Join(dir, "missing.img")
 	for _, tc := range []struct {
 		args   []string
 		code   int
 		stderr string
 	}{
-		{[]string{filepath.Join(dir, "missing.img")}, 2, "fs2tar: stat " + filepath.Join(dir, "missing.img") + ": no such file or directory"},
-		{[]string{junk}, 2, "no filesystem found on vda"},
+		{[]string{missing}, 2, "fs2tar: " + missing + ": no such file or directory\n"},
+		{[]string{junk}, 2, "fs2tar: " + junk + `: not a filesystem this kernel reads (ext4): no filesystem or partition table found (first bytes: 6e 6f 74 20 61 20 66 69 6c 65 73 79 73 74 65 6d "not a filesystem")` + "\n"},
+		{[]string{zeros}, 2, ": not a filesystem this kernel reads (ext4): only zeros in its first 69632 bytes (a blank image?)"},
+		{[]string{gz}, 2, ": not a filesystem this kernel reads (ext4): gzip-compressed data, not a disk image: decompress it first"},
 		{[]string{"-P", "2", fsImg}, 2, "-P 2: the disk has no partition table"},
 		{[]string{"-P", "-1", fsImg}, 2, "-P -1"},
-		{[]string{"-t", "nosuchfs", fsImg}, 2, "mount vda (nosuchfs)"},
+		{[]string{"-t", "nosuchfs", fsImg}, 2, "fs2tar: -t nosuchfs: unknown filesystem type (this kernel reads ext4)\n"},
 		{[]string{}, 2, "usage: fs2tar"},
 		{[]string{"a", "b", "c"}, 2, "usage: fs2tar"},
 		{[]string{"--no-such-flag", fsImg}, 2, "flag provided but not defined"},
@@ -317,6 +337,56 @@ func TestErrors(t *testing.T) {
 		if len(r.stdout) != 0 {
 			t.Errorf("fs2tar %q: %d bytes on stdout", tc.args, len(r.stdout))
 		}
+	}
+}
+
+// TestUnreadableImage: an image the user may not read is EACCES, said so.
+// As root, permission bits do not stop a read, so fs2tar runs as nobody
+// on a mode-000 image; otherwise as the user.
+func TestUnreadableImage(t *testing.T) {
+	dir, err := os.MkdirTemp("", "fs2tar-eacces")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(dir, "fs.img")
+	if err := os.WriteFile(img, make([]byte, 1<<20), 0o000); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, img)
+	if os.Geteuid() == 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 2 || stderr.String() != "fs2tar: "+img+": cannot read the image: permission denied\n" || stdout.Len() != 0 {
+		t.Errorf("%v, stderr %q, %d bytes out", err, stderr.String(), stdout.Len())
+	}
+}
+
+// TestUnwritableOutput: an output that cannot be created is an error
+// naming it, exit 1, and the image is not left half-read.
+func TestUnwritableOutput(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "fs.img")
+	mkfs(t, img, smallTree(t), "4M")
+	out := filepath.Join(dir, "no-such-dir", "out.tar")
+	r := fs2tar(t, img, out)
+	if r.code != 1 || r.stderr != "fs2tar: "+out+": cannot create the output: no such file or directory\n" {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = fs2tar(t, img, dir) // a directory
+	if r.code != 1 || r.stderr != "fs2tar: "+dir+": cannot create the output: is a directory\n" {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = fs2tar(t, img, "/dev/full")
+	if r.code != 1 || !strings.Contains(r.stderr, "no space left on device") {
+		t.Errorf("/dev/full: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
 
@@ -362,33 +432,38 @@ func TestClosedPipe(t *testing.T) {
 	}
 	dir := t.TempDir()
 	src := smallTree(t)
+	// Incompressible: compressed, it still fills the pipe many times.
 	big := make([]byte, 8<<20)
+	rnd := rand.New(rand.NewPCG(7, 7))
 	for i := range big {
-		big[i] = byte(i * 7)
+		big[i] = byte(rnd.Uint32())
 	}
 	if err := os.WriteFile(filepath.Join(src, "big"), big, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	img := filepath.Join(dir, "fs.img")
 	mkfs(t, img, src, "32M")
-	cmd := exec.Command(bin, img)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	pipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	io.ReadFull(pipe, make([]byte, 1024))
-	pipe.Close()
-	err = cmd.Wait()
-	if err == nil {
-		t.Fatal("fs2tar succeeded with its reader gone")
-	}
-	if stderr.Len() != 0 {
-		t.Errorf("stderr: %q", stderr.String())
+	// Compressed, the writes come from the compressors' goroutines.
+	for _, args := range [][]string{{img}, {"-z", img}, {"--zstd", img}, {"-J", img}} {
+		cmd := exec.Command(bin, args...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		pipe, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		io.ReadFull(pipe, make([]byte, 1024))
+		pipe.Close()
+		err = cmd.Wait()
+		if err == nil {
+			t.Errorf("%q: fs2tar succeeded with its reader gone", args)
+		}
+		if stderr.Len() != 0 {
+			t.Errorf("%q: stderr: %q", args, stderr.String())
+		}
 	}
 }
 

@@ -68,11 +68,17 @@ func (d *Disk) Mount(image string, readOnly bool, printk io.Writer) (*Mounted, e
 	if d.MemoryMB <= 0 {
 		return nil, fmt.Errorf("-m %d: the kernel needs some memory", d.MemoryMB)
 	}
+	// The host's view first: its errors are clearer than the kernel's.
 	if fi, err := os.Stat(image); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", image, unwrapPath(err))
 	} else if fi.IsDir() {
 		return nil, fmt.Errorf("%s: is a directory, not a disk image", image)
 	}
+	f, err := os.Open(image)
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot read the image: %w", image, unwrapPath(err))
+	}
+	f.Close()
 	cfg := kernel.Config{Memory: int64(d.MemoryMB) << 20}
 	if d.Printk {
 		cfg.Printk = printk
@@ -111,15 +117,21 @@ func (d *Disk) mount(k *kernel.Kernel, image string, readOnly bool) (*Mounted, e
 		// A filesystem on the whole disk wins over a table that only
 		// looks like one (a FAT boot sector ends like an MBR).
 		if _, err := k.Probe(disk); err != nil {
-			return nil, fmt.Errorf("%s: a partitioned disk with %d partitions (%s): choose one with -P N",
-				image, len(parts), partList(disk, parts))
+			label, _, _ := k.PartitionTable(disk)
+			return nil, fmt.Errorf("%s: %s disk with %s: choose one with -P N",
+				image, tableName(label), partCount(disk, parts))
 		}
 	}
 	fstype := d.FSType
 	if fstype == "" {
 		fstype, err = k.Probe(dev)
+		if errors.Is(err, abi.ENODEV) && dev == disk {
+			return nil, fmt.Errorf("%s: not a filesystem this kernel reads (%s): %s", image,
+				strings.Join(k.Filesystems(), ", "), describe(image))
+		}
 		if errors.Is(err, abi.ENODEV) {
-			return nil, fmt.Errorf("%s: no filesystem found on %s (unknown type; not a filesystem image?)", image, dev)
+			return nil, fmt.Errorf("%s: no filesystem found on %s (an empty partition, or a type this kernel does not read: it reads %s)",
+				image, dev, strings.Join(k.Filesystems(), ", "))
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: probe %s: %w", image, dev, err)
@@ -130,10 +142,49 @@ func (d *Disk) mount(k *kernel.Kernel, image string, readOnly bool) (*Mounted, e
 		flags = abi.MS_RDONLY
 	}
 	dir, err := k.MountDev(dev, fstype, flags, "")
+	if errors.Is(err, abi.ENODEV) && d.FSType != "" {
+		return nil, fmt.Errorf("-t %s: unknown filesystem type (this kernel reads %s)",
+			d.FSType, strings.Join(k.Filesystems(), ", "))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: mount %s (%s): %w", image, dev, fstype, err)
 	}
 	return &Mounted{Kernel: k, Dir: dir, Device: dev, FSType: fstype}, nil
+}
+
+// tableName names a partition table label for a person: "a GPT", "an
+// MBR (dos)".
+func tableName(label string) string {
+	switch label {
+	case "gpt":
+		return "a GPT"
+	case "dos":
+		return "an MBR (dos)"
+	case "":
+		return "a partitioned"
+	}
+	return "a " + label
+}
+
+// unwrapPath drops the operation and path of an *os.PathError ("stat
+// x: no such file" becomes "no such file"): the message names the image
+// itself.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// partCount says how many partitions there are, and which: "1 partition
+// (2)", "3 partitions (1, 2 and 5)".
+func partCount(disk string, parts []string) string {
+	list := partList(disk, parts)
+	if len(parts) == 1 {
+		return "1 partition (" + strings.TrimPrefix(list, "partition ") + ")"
+	}
+	return fmt.Sprintf("%d partitions (%s)", len(parts), strings.TrimPrefix(list, "partitions "))
 }
 
 // partList shows partition names as their numbers: "1, 2 and 5".

@@ -19,6 +19,17 @@ func TestPartList(t *testing.T) {
 			t.Errorf("partList(%q) = %q, want %q", tc.parts, got, tc.want)
 		}
 	}
+	for _, tc := range []struct {
+		parts []string
+		want  string
+	}{
+		{[]string{"vda2"}, "1 partition (2)"},
+		{[]string{"vda1", "vda2", "vda5"}, "3 partitions (1, 2 and 5)"},
+	} {
+		if got := partCount("vda", tc.parts); got != tc.want {
+			t.Errorf("partCount(%q) = %q, want %q", tc.parts, got, tc.want)
+		}
+	}
 }
 
 // TestFlags parses the short and long spellings LKL's tools use.

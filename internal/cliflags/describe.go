@@ -1,0 +1,92 @@
+package cliflags
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/lklimg/lklimg/internal/compress"
+)
+
+// describeSize is how much of an image describe reads: enough to reach
+// the ISO 9660 volume descriptor (32 KiB + 6) and the btrfs superblock
+// (64 KiB + 64).
+const describeSize = 68 << 10
+
+// describe says what the file at path seems to be, for the error when no
+// filesystem the kernel knows and no partition table was found on it:
+// a format we do not read (with what to do about it), blank space, or
+// else its first bytes. The magic numbers are those of the formats' own
+// documents (RFC 1952, RFC 8878, the xz and qcow2 specifications,
+// ECMA-119, and the superblock layouts of squashfs, XFS, btrfs, FAT,
+// LUKS), as blkid(8) and file(1) use them.
+func describe(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "cannot read it: " + err.Error()
+	}
+	defer f.Close()
+	head := make([]byte, describeSize)
+	n, err := io.ReadFull(f, head)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return "cannot read it: " + err.Error()
+	}
+	return describeBytes(head[:n])
+}
+
+// describeBytes is describe on the first bytes of a file.
+func describeBytes(b []byte) string {
+	at := func(off int, magic string) bool {
+		return len(b) >= off+len(magic) && string(b[off:off+len(magic)]) == magic
+	}
+	if m := compress.Detect(b); m != compress.None {
+		return fmt.Sprintf("%s-compressed data, not a disk image: decompress it first", m)
+	}
+	switch {
+	case len(b) == 0:
+		return "an empty file"
+	case at(0, "QFI\xfb"):
+		return "a qcow2 image: convert it to a raw image first (qemu-img convert -O raw)"
+	case at(0, "LUKS\xba\xbe"):
+		return "a LUKS encrypted volume"
+	case at(0, "hsqs"):
+		return "a squashfs filesystem, which this kernel does not read yet"
+	case at(0, "XFSB"):
+		return "an XFS filesystem, which this kernel does not read yet"
+	case at(0x10040, "_BHRfS_M"):
+		return "a btrfs filesystem, which this kernel does not read yet"
+	case at(0x8001, "CD001"):
+		return "an ISO 9660 filesystem, which this kernel does not read yet"
+	case at(257, "ustar"):
+		return "a tar archive, not a disk image"
+	case at(510, "\x55\xaa") && (at(54, "FAT") || at(82, "FAT32")):
+		return "a FAT filesystem, which this kernel does not read yet"
+	case bytes.Count(b, []byte{0}) == len(b):
+		return fmt.Sprintf("only zeros in its first %d bytes (a blank image?)", len(b))
+	}
+	return "no filesystem or partition table found (first bytes: " + firstBytes(b, 16) + ")"
+}
+
+// firstBytes shows up to n bytes in hex, and as text when they are
+// printable: `6e 6f 74 20 ("not ")`.
+func firstBytes(b []byte, n int) string {
+	b = b[:min(len(b), n)]
+	var hex, text strings.Builder
+	printable := true
+	for i, c := range b {
+		if i > 0 {
+			hex.WriteByte(' ')
+		}
+		fmt.Fprintf(&hex, "%02x", c)
+		if c < 0x20 || c >= 0x7f {
+			printable = false
+		}
+		text.WriteByte(c)
+	}
+	if printable {
+		return fmt.Sprintf("%s %q", hex.String(), text.String())
+	}
+	return hex.String()
+}
