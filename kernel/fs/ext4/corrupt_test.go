@@ -175,7 +175,7 @@ func TestFeatures(t *testing.T) {
 	}
 	log := &testLog{}
 	_, err = NewType().Mount(openDev(t, set(0x60, 0x80000000)), abi.MS_RDONLY, "", log)
-	wantErr(t, "mount", err, abi.EINVAL, "unsupported optional features (80000000)")
+	wantErr(t, "mount", err, abi.EINVAL, "unsupported optional features (80000000: FEATURE_I31)")
 	if !strings.Contains(log.String(), "unsupported optional features (80000000)") {
 		t.Errorf("log: %s", log)
 	}

@@ -126,8 +126,11 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		return nil, err
 	}
 	if u := sb.sFeatureIncompat &^ incompatSupported; u != 0 {
+		// Linux prints the bits in hex; the names say which feature
+		// (unknown bits as e2fsprogs spells them, FEATURE_I<bit>).
 		log.Printf("EXT4-fs (%s): Couldn't mount because of unsupported optional features (%x)", name, u)
-		return nil, abi.Errorf(abi.EINVAL, "ext4: couldn't mount because of unsupported optional features (%x)", u)
+		return nil, abi.Errorf(abi.EINVAL, "ext4: couldn't mount because of unsupported optional features (%x: %s)",
+			u, incompatString(u))
 	}
 	f := &fsys{
 		dev:       dev,

@@ -381,6 +381,26 @@ func (s *superblock) featureString() string {
 	return strings.Join(names, " ")
 }
 
+// incompatString names the INCOMPAT bits of v, known ones by their
+// dumpe2fs names, unknown ones as e2fsprogs shows them ("FEATURE_I27").
+func incompatString(v uint32) string {
+	var names []string
+	for bit := 0; bit < 32; bit++ {
+		m := uint32(1) << bit
+		if v&m == 0 {
+			continue
+		}
+		name := fmt.Sprintf("FEATURE_I%d", bit)
+		for _, f := range incompatNames {
+			if f.bit == m {
+				name = f.name
+			}
+		}
+		names = append(names, name)
+	}
+	return strings.Join(names, " ")
+}
+
 // hasSuper reports whether group g holds a superblock backup (and so the
 // descriptor table after it): every group without sparse_super; groups 0,
 // 1 and powers of 3, 5 and 7 with it; group 0 and s_backup_bgs with
