@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/urfave/cli/v2 v2.27.7
 	golang.org/x/sys v0.50.0
+	golang.org/x/text v0.31.0
 )
 
 require (

@@ -75,9 +75,8 @@ const (
 	incompatEncrypt     = 0x10000
 	incompatCasefold    = 0x20000
 
-	// incompatSupported is what this driver reads. Encrypted and casefolded
-	// directories are mounted as the kernel mounts them without a key or
-	// with exact-case lookups; their special inodes report errors instead.
+	// incompatSupported is what this driver reads. Encrypted inodes are
+	// mounted as the kernel mounts them without a key: they report ENOKEY.
 	incompatSupported = incompatFiletype | incompatRecover | incompatMetaBG |
 		incompatExtents | incompat64bit | incompatMMP | incompatFlexBG |
 		incompatEAInode | incompatCsumSeed | incompatLargedir |
