@@ -63,6 +63,12 @@ var ErrIncomplete = errors.New("some entries could not be archived")
 // ErrSocket is reported for a socket, which tar cannot hold.
 var ErrSocket = errors.New("socket ignored")
 
+// ErrEncrypted is reported for an encrypted file, directory or symlink
+// whose key the kernel does not have (it returned ENOKEY): the entry, and
+// a directory's contents, are left out, and Export goes on. It counts as a
+// failed entry: the archive does not hold all the image holds.
+var ErrEncrypted = errors.New("encrypted, no key: skipped")
+
 // PathError is a failure on one entry: the path inside the filesystem
 // ("/etc/shadow"), the operation ("read", "readlink", "listxattr", ...)
 // and the kernel's error, which keeps its errno for errors.Is.
@@ -99,7 +105,9 @@ func (e *PathError) Unwrap() error { return e.Err }
 // be read is archived with those that could; one whose data fails midway
 // keeps its place, filled with zeros from the failure on (as GNU tar does
 // when a file shrinks), so the archive stays well-formed; a directory that
-// cannot be listed is archived empty. A failure to write w, or to stat
+// cannot be listed is archived empty. An encrypted entry the kernel has no
+// key for (ENOKEY) is reported as ErrEncrypted and left out, with all that
+// is under it. A failure to write w, or to stat
 // root itself, stops the export at once.
 func Export(sys Syscalls, root string, w io.Writer, opts Options) error {
 	size := opts.BufferSize
@@ -127,10 +135,14 @@ func Export(sys Syscalls, root string, w io.Writer, opts Options) error {
 	if st.Mode&abi.S_IFMT != abi.S_IFDIR {
 		return &PathError{Path: root, Op: "export", Err: abi.ENOTDIR}
 	}
+	names, err := x.readDir("")
+	if err != nil {
+		x.fail("", "readdir", err) // archived empty
+	}
 	if err := x.entry("", &st); err != nil {
 		return err
 	}
-	if err := x.walk(""); err != nil {
+	if err := x.walk("", names); err != nil {
 		return err
 	}
 	if err := x.tw.Close(); err != nil {
@@ -176,9 +188,14 @@ func showPath(rel string) string {
 	return rel
 }
 
-// fail reports a failure on one entry; the export goes on.
+// fail reports a failure on one entry; the export goes on. ENOKEY, an
+// encrypted entry, is reported as ErrEncrypted.
 func (x *exporter) fail(rel, op string, err error) {
 	x.failed++
+	if errors.Is(err, abi.ENOKEY) {
+		x.report(&PathError{Path: showPath(rel), Err: ErrEncrypted})
+		return
+	}
 	x.report(&PathError{Path: showPath(rel), Op: op, Err: err})
 }
 
@@ -196,14 +213,12 @@ func (x *exporter) fatal() error {
 	return nil
 }
 
-// walk archives the entries of directory rel, sorted, recursing into
-// subdirectories after their own entry.
-func (x *exporter) walk(rel string) error {
-	names, err := x.readDir(rel)
-	if err != nil {
-		x.fail(rel, "readdir", err)
-		return nil
-	}
+// walk archives the entries names (sorted) of directory rel, recursing
+// into subdirectories after their own entry. A subdirectory is listed
+// before its entry is written, so that one that cannot be listed because
+// it is encrypted (ENOKEY) is left out whole; one that cannot be listed
+// for another reason is archived empty.
+func (x *exporter) walk(rel string, names []string) error {
 	for _, name := range names {
 		child := rel + "/" + name
 		if x.excluded(child) {
@@ -214,11 +229,21 @@ func (x *exporter) walk(rel string) error {
 			x.fail(child, "stat", err)
 			continue
 		}
+		var sub []string
+		if st.Mode&abi.S_IFMT == abi.S_IFDIR {
+			var err error
+			if sub, err = x.readDir(child); err != nil {
+				x.fail(child, "readdir", err)
+				if errors.Is(err, abi.ENOKEY) {
+					continue
+				}
+			}
+		}
 		if err := x.entry(child, &st); err != nil {
 			return err
 		}
 		if st.Mode&abi.S_IFMT == abi.S_IFDIR {
-			if err := x.walk(child); err != nil {
+			if err := x.walk(child, sub); err != nil {
 				return err
 			}
 		}

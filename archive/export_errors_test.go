@@ -22,13 +22,21 @@ type faultySys struct {
 	openFail  string // Openat of this path returns EACCES
 	readFail  string // Read of this file returns EIO after its first call
 	xattrFail string // Llistxattr of this path returns EUCLEAN
-	fds       map[int]string
-	reads     map[int]int
+	// noKey are encrypted paths: Openat of a file, Getdents64 of a
+	// directory return ENOKEY, as Linux without the key.
+	noKey []string
+	fds   map[int]string
+	reads map[int]int
 }
 
 func (f *faultySys) Openat(dirfd int, path string, flags int, mode uint32) (int, error) {
 	if path == filepath.Join(f.root, f.openFail) {
 		return -1, abi.EACCES
+	}
+	for _, p := range f.noKey {
+		if path == filepath.Join(f.root, p) && flags&abi.O_DIRECTORY == 0 {
+			return -1, abi.Errorf(abi.ENOKEY, "ext4: inode 13: encrypted file, no key")
+		}
 	}
 	fd, err := f.hostSys.Openat(dirfd, path, flags, mode)
 	if err == nil {
@@ -46,6 +54,15 @@ func (f *faultySys) Read(fd int, p []byte) (int, error) {
 		return f.hostSys.Read(fd, p[:min(len(p), 1000)])
 	}
 	return f.hostSys.Read(fd, p)
+}
+
+func (f *faultySys) Getdents64(fd int, buf []byte) (int, error) {
+	for _, p := range f.noKey {
+		if f.fds[fd] == filepath.Join(f.root, p) {
+			return 0, abi.Errorf(abi.ENOKEY, "ext4: inode 14: encrypted directory")
+		}
+	}
+	return f.hostSys.Getdents64(fd, buf)
 }
 
 func (f *faultySys) Llistxattr(path string, dest []byte) (int, error) {
@@ -90,5 +107,43 @@ func TestExportErrors(t *testing.T) {
 	}
 	if e := tree["b-fails-midway"]; e == nil || e.Size != 5000 {
 		t.Errorf("b-fails-midway: %+v, want its place kept (5000 bytes, zero-filled)", e)
+	}
+}
+
+// TestExportEncrypted: an encrypted file or directory (ENOKEY) is reported
+// as such and left out whole, and the export goes on.
+func TestExportEncrypted(t *testing.T) {
+	src := t.TempDir()
+	for _, d := range []string{"secret/sub", "z"} {
+		if err := os.MkdirAll(filepath.Join(src, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"secret/file", "locked", "z/ok"} {
+		if err := os.WriteFile(filepath.Join(src, f), []byte("data"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sys := &faultySys{root: src, noKey: []string{"secret", "locked"}, openFail: "-", readFail: "-", xattrFail: "-", fds: map[int]string{}, reads: map[int]int{}}
+	var reports []string
+	var out bytes.Buffer
+	err := Export(sys, src, &out, Options{Report: func(err error) {
+		if !errors.Is(err, ErrEncrypted) {
+			t.Errorf("%v is not ErrEncrypted", err)
+		}
+		reports = append(reports, err.Error())
+	}})
+	if !errors.Is(err, ErrIncomplete) || !strings.Contains(err.Error(), "2 failed") {
+		t.Errorf("Export: %v, want ErrIncomplete with 2 failed", err)
+	}
+	if got := strings.Join(reports, "\n"); got != "/locked: encrypted, no key: skipped\n/secret: encrypted, no key: skipped" {
+		t.Errorf("reports:\n%s", got)
+	}
+	tree, err := testutil.ScanTar(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(tree.Paths(), " "); got != ". z z/ok" {
+		t.Errorf("entries: %s", got)
 	}
 }

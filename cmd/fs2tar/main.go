@@ -6,7 +6,9 @@
 //
 // OUTPUT omitted or "-" is stdout. See README.md for the options. Exit status: 0 when every entry was
 // archived; 1 when some entries could not be (each is reported on stderr,
-// the archive holds the others) or the output failed; 2 when the image
+// the archive holds the others; an encrypted file or directory, which
+// cannot be read without its key, is one of them: "fs2tar: PATH:
+// encrypted, no key: skipped") or the output failed; 2 when the image
 // cannot be opened or mounted, or the command line is wrong. A reader
 // that stops reading (a closed pipe) ends fs2tar quietly, with status 141
 // as a program killed by SIGPIPE.

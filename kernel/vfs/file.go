@@ -105,7 +105,8 @@ func (v *VFS) Openat(start *Dentry, path string, flags int, mode uint32) (*File,
 }
 
 // Open opens d (vfs_open after may_open), taking its own reference on d.
-// Errors: as Openat, for the checks that concern an existing file.
+// Errors: as Openat, for the checks that concern an existing file; what
+// the inode's Open returns (Opener), such as ENOKEY.
 func (v *VFS) Open(d *Dentry, flags int) (*File, error) {
 	if flags&abi.O_PATH == 0 {
 		write := flags&abi.O_ACCMODE != abi.O_RDONLY || flags&abi.O_TRUNC != 0
@@ -129,6 +130,11 @@ func (v *VFS) Open(d *Dentry, flags int) (*File, error) {
 	}
 	if flags&abi.O_DIRECTORY != 0 && !d.IsDir() {
 		return nil, abi.ENOTDIR
+	}
+	if o, ok := d.inode.(Opener); ok && flags&abi.O_PATH == 0 {
+		if err := o.Open(flags); err != nil {
+			return nil, err
+		}
 	}
 	v.Get(d)
 	f := &File{v: v, d: d, flags: flags}

@@ -129,3 +129,18 @@ func TestFileOps(t *testing.T) {
 		t.Errorf("%d fds after RemoveAll", tab.Len())
 	}
 }
+
+// TestOpener: an inode's own open error (an encrypted file without its
+// key) fails open(2), but not an O_PATH open, which does not reach it.
+func TestOpener(t *testing.T) {
+	e := newEnv(t, vfs.Options{})
+	e.typ.Images["vda"].Children["file"].OpenErr = abi.ENOKEY
+	if _, err := e.v.Openat(nil, "/mnt/a/file", abi.O_RDONLY, 0); !errors.Is(err, abi.ENOKEY) {
+		t.Errorf("open: %v, want ENOKEY", err)
+	}
+	f, err := e.v.Openat(nil, "/mnt/a/file", abi.O_PATH, 0)
+	if err != nil {
+		t.Fatalf("O_PATH open: %v", err)
+	}
+	f.DecRef()
+}

@@ -138,6 +138,15 @@ type Seeker interface {
 	SeekHole(off int64) (int64, error)
 }
 
+// Opener is implemented by inodes whose open can fail for a reason of the
+// filesystem's own (file_operations.open), such as an encrypted regular
+// file whose key is not loaded (ENOKEY, as fscrypt_file_open refuses it).
+type Opener interface {
+	// Open is called for every open of the inode but O_PATH ones, after
+	// the VFS's own checks; flags are open(2)'s.
+	Open(flags int) error
+}
+
 // Readlinker is implemented by symbolic links (inode_operations.get_link).
 type Readlinker interface {
 	// Readlink returns the link's target.

@@ -175,7 +175,7 @@ func TestFeatures(t *testing.T) {
 	}
 	log := &testLog{}
 	_, err = NewType().Mount(openDev(t, set(0x60, 0x80000000)), abi.MS_RDONLY, "", log)
-	wantErr(t, "mount", err, abi.EINVAL, "unsupported optional features (80000000)")
+	wantErr(t, "mount", err, abi.EINVAL, "unsupported optional features (80000000: FEATURE_I31)")
 	if !strings.Contains(log.String(), "unsupported optional features (80000000)") {
 		t.Errorf("log: %s", log)
 	}
@@ -189,4 +189,35 @@ func TestFeatures(t *testing.T) {
 	if !NewType().Probe(openDev(t, img)) || NewType().Probe(memDev(make([]byte, 4096))) {
 		t.Errorf("probe")
 	}
+}
+
+// TestEncryptedNoKey: encrypted inodes (EXT4_ENCRYPT_FL, set here with
+// debugfs) report ENOKEY at open, readdir and lookup, as Linux does
+// without the key, and statx shows them encrypted.
+func TestEncryptedNoKey(t *testing.T) {
+	debugfs := testutil.Need(t, "debugfs")[0]
+	img := filepath.Join(t.TempDir(), "enc.img")
+	if err := os.WriteFile(img, smallImage(t, "-O", "encrypt"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, debugfs, "-w", "-R", "sif /f flags 0x80800", img)
+	testutil.Run(t, debugfs, "-w", "-R", "sif /e flags 0x80800", img)
+	sb, _ := mountImage(t, img)
+	f, err := lookupPath(sb, "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "open", f.(vfs.Opener).Open(abi.O_RDONLY), abi.ENOKEY, "encrypted")
+	_, err = f.(vfs.FileReader).ReadAt(make([]byte, 10), 0)
+	wantErr(t, "read", err, abi.ENOKEY, "encrypted")
+	if a, _ := f.Getattr(); a.Attributes&abi.STATX_ATTR_ENCRYPTED == 0 {
+		t.Errorf("attributes %#x: not encrypted", a.Attributes)
+	}
+	e, err := lookupPath(sb, "e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "readdir", e.(vfs.DirReader).ReadDir(0, func(vfs.DirEntry) bool { return true }), abi.ENOKEY, "encrypted")
+	_, err = e.(vfs.Lookuper).Lookup("x")
+	wantErr(t, "lookup", err, abi.ENOKEY, "encrypted")
 }

@@ -335,8 +335,9 @@ func (ip *inode) lookupLinear(name string) (uint32, error) {
 func (ip *inode) searchDirBlock(b []byte, lblk uint64, name string) (uint32, error) {
 	var found uint32
 	var entErr error
+	match := ip.nameMatcher(name)
 	err := parseDirBlock(b, ip.f.blockSize, ip.f.sb.hasIncompat(incompatFiletype), func(off int, d dirent) bool {
-		if d.inode != 0 && string(d.name) == name {
+		if d.inode != 0 && match(d.name) {
 			if entErr = ip.checkEntry(lblk, off, d); entErr == nil {
 				found = d.inode
 			}
@@ -415,13 +416,14 @@ func (ip *inode) lookupInline(name string) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
+	match := ip.nameMatcher(name)
 	for _, b := range regions {
 		if len(b) == 0 {
 			continue
 		}
 		var found uint32
 		perr := parseDirBlock(b, uint32(len(b)), ip.f.sb.hasIncompat(incompatFiletype), func(off int, d dirent) bool {
-			if d.inode != 0 && string(d.name) == name {
+			if d.inode != 0 && match(d.name) {
 				found = d.inode
 				return false
 			}

@@ -20,10 +20,11 @@
 // converted to the generic xattr format getxattr(2) returns; bigalloc;
 // metadata_csum and gdt_csum verification (superblock, group descriptors,
 // inodes, extent blocks, directory leaves and htree nodes, xattr blocks;
-// not bitmaps). Writes, external journals, fast-commit replay, encryption
-// and casefolding are not implemented: a mount is always read-only,
-// encrypted contents and directories report ENOKEY, and lookups in
-// casefolded directories are exact-case.
+// not bitmaps); casefolded directories (casefold.go: names as stored,
+// lookups and htree hashes on the casefolded name, as Linux's utf8-12.1).
+// Writes, external journals, fast-commit replay and encryption are not
+// implemented: a mount is always read-only, and encrypted files (at open),
+// directories (at readdir and lookup) and symlinks report ENOKEY.
 //
 // Positions in directories: a byte offset into the directory for linear
 // reads; hash2pos(hash, minor_hash) = (hash>>1)<<32 | minor_hash for hash
@@ -126,8 +127,15 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		return nil, err
 	}
 	if u := sb.sFeatureIncompat &^ incompatSupported; u != 0 {
+		// Linux prints the bits in hex; the names say which feature
+		// (unknown bits as e2fsprogs spells them, FEATURE_I<bit>).
 		log.Printf("EXT4-fs (%s): Couldn't mount because of unsupported optional features (%x)", name, u)
-		return nil, abi.Errorf(abi.EINVAL, "ext4: couldn't mount because of unsupported optional features (%x)", u)
+		return nil, abi.Errorf(abi.EINVAL, "ext4: couldn't mount because of unsupported optional features (%x: %s)",
+			u, incompatString(u))
+	}
+	if err := sb.checkEncoding(); err != nil {
+		log.Printf("EXT4-fs (%s): Encoding requested by superblock is unknown", name)
+		return nil, err
 	}
 	f := &fsys{
 		dev:       dev,

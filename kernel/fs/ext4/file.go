@@ -60,6 +60,15 @@ func findRun(runs []run, lblk uint64) int {
 	return sort.Search(len(runs), func(i int) bool { return runs[i].lblk+runs[i].n > lblk })
 }
 
+// Open refuses an encrypted file, whose key the driver never has: ENOKEY,
+// as fscrypt_file_open returns without the key (ext4_file_open).
+func (fi fileInode) Open(flags int) error {
+	if fi.flags&inodeEncryptFl != 0 {
+		return abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted file, no key", fi.ino)
+	}
+	return nil
+}
+
 // ReadAt reads file data at off (ext4_file_read_iter). Holes and unwritten
 // extents read as zeros; it returns io.EOF with the bytes read at the end of
 // the file. Errors: ENOKEY for encrypted contents, EUCLEAN for a damaged

@@ -98,7 +98,11 @@ func (f *fsys) descBlock(nr uint64) uint64 {
 	sb := f.sb
 	first := uint64(sb.sFirstDataBlock)
 	if !sb.hasIncompat(incompatMetaBG) || nr < uint64(sb.sFirstMetaBG) {
-		return first + 1 + nr
+		// The table follows the superblock's own block (descriptor_loc's
+		// logical_sb_block), not s_first_data_block: with bigalloc and
+		// 1 KiB blocks the first data block is 0, yet the superblock is
+		// in block 1 and the table from block 2.
+		return superblockOffset/uint64(f.blockSize) + 1 + nr
 	}
 	g := nr * uint64(f.descPerBlock)
 	b := g*uint64(sb.sBlocksPerGroup) + first

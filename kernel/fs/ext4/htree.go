@@ -203,9 +203,11 @@ func (ip *inode) dxHash(version uint8, name []byte) (uint32, bool) {
 	return h, ok
 }
 
-// dxHash2 is dxHash returning the minor hash too (ext4fs_dirhash).
+// dxHash2 is dxHash returning the minor hash too (ext4fs_dirhash); in a
+// casefolded directory it hashes the casefolded name.
 func (ip *inode) dxHash2(version uint8, name []byte) (hash, minor uint32, ok bool) {
 	f := ip.f
+	name = ip.hashName(name)
 	if version <= hashTea && !f.hashSigned {
 		version += 3
 	}

@@ -75,9 +75,8 @@ const (
 	incompatEncrypt     = 0x10000
 	incompatCasefold    = 0x20000
 
-	// incompatSupported is what this driver reads. Encrypted and casefolded
-	// directories are mounted as the kernel mounts them without a key or
-	// with exact-case lookups; their special inodes report errors instead.
+	// incompatSupported is what this driver reads. Encrypted inodes are
+	// mounted as the kernel mounts them without a key: they report ENOKEY.
 	incompatSupported = incompatFiletype | incompatRecover | incompatMetaBG |
 		incompatExtents | incompat64bit | incompatMMP | incompatFlexBG |
 		incompatEAInode | incompatCsumSeed | incompatLargedir |
@@ -378,6 +377,26 @@ func (s *superblock) featureString() string {
 	add(s.sFeatureCompat, compatNames[:], "compat")
 	add(s.sFeatureIncompat, incompatNames[:], "incompat")
 	add(s.sFeatureRoCompat, roCompatNames[:], "ro_compat")
+	return strings.Join(names, " ")
+}
+
+// incompatString names the INCOMPAT bits of v, known ones by their
+// dumpe2fs names, unknown ones as e2fsprogs shows them ("FEATURE_I27").
+func incompatString(v uint32) string {
+	var names []string
+	for bit := 0; bit < 32; bit++ {
+		m := uint32(1) << bit
+		if v&m == 0 {
+			continue
+		}
+		name := fmt.Sprintf("FEATURE_I%d", bit)
+		for _, f := range incompatNames {
+			if f.bit == m {
+				name = f.name
+			}
+		}
+		names = append(names, name)
+	}
 	return strings.Join(names, " ")
 }
 

@@ -28,6 +28,9 @@ type Node struct {
 	// Sparse makes all-zero 4096-byte blocks of Data holes for
 	// SEEK_DATA and SEEK_HOLE.
 	Sparse bool
+	// OpenErr, when set, is what every open of the file returns
+	// (vfs.Opener), such as ENOKEY for an encrypted file.
+	OpenErr error
 
 	ino uint64
 }
@@ -175,6 +178,9 @@ func (in *inode) Getattr() (vfs.Attr, error) {
 	}
 	return a, nil
 }
+
+// Open returns the node's OpenErr.
+func (in *inode) Open(flags int) error { return in.n.OpenErr }
 
 func (in *inode) Lookup(name string) (vfs.Inode, error) {
 	if in.n.Mode&abi.S_IFMT != abi.S_IFDIR {

@@ -1,0 +1,110 @@
+package ext4
+
+import (
+	"bytes"
+	"unicode/utf8"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
+)
+
+// Casefolded directories (Documentation/filesystems/ext4/directory.rst,
+// "Hash Tree Directories" and the casefold feature; fs/ext4/namei.c
+// ext4_match, fs/ext4/hash.c ext4fs_dirhash; fs/unicode). A directory with
+// EXT4_CASEFOLD_FL on a filesystem with the casefold feature stores names
+// as they were created, but looks them up ignoring case: a name matches an
+// entry when both casefold to the same bytes, and its htree hash is the
+// hash of the casefolded name. The only encoding is s_encoding 1,
+// "utf8-12.1": casefolding is Unicode's full case folding followed by
+// canonical decomposition (NFD), which Linux's utf8data tables call
+// "nfdicf". A name that is not valid UTF-8 is hashed and compared as its
+// bytes, as Linux does when the filesystem is not in strict mode.
+//
+// The folding here is golang.org/x/text's (a newer Unicode than 12.1): the
+// two agree on every character Unicode 12.1 assigns, which is what names
+// made by Linux hold. Linux's tables before 6.12 also dropped the
+// Default_Ignorable code points (zero width joiners, ...); names with them
+// may then hash differently.
+const (
+	// encodingUTF8_12_1 is s_encoding's only value (EXT4_ENC_UTF8_12_1).
+	encodingUTF8_12_1 = 1
+)
+
+// isCasefolded reports whether lookups in the directory ignore case.
+func (ip *inode) isCasefolded() bool {
+	return ip.flags&inodeCasefoldFl != 0 && ip.f.sb.hasIncompat(incompatCasefold)
+}
+
+// casefold returns name casefolded (utf8_casefold), or false when name is
+// not valid UTF-8.
+func casefold(name []byte) ([]byte, bool) {
+	ascii := true
+	for _, c := range name {
+		if c >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		// ASCII folds to lower case and has no decomposition.
+		out := make([]byte, len(name))
+		for i, c := range name {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			out[i] = c
+		}
+		return out, true
+	}
+	if !utf8.Valid(name) {
+		return nil, false
+	}
+	// Decompose first, so that the folding sees the base letters (as the
+	// tables map each character to the folding of its decomposition),
+	// then decompose again what the folding composed (U+0130 folds to
+	// "i" + U+0307).
+	s := norm.NFD.Bytes(name)
+	s = cases.Fold().Bytes(s) // a Caser has state: one per call
+	return norm.NFD.Bytes(s), true
+}
+
+// nameMatcher returns the test a directory entry's name must pass to be
+// name (ext4_match): equal bytes, or in a casefolded directory equal
+// casefolded names.
+func (ip *inode) nameMatcher(name string) func(entry []byte) bool {
+	if !ip.isCasefolded() {
+		return func(entry []byte) bool { return string(entry) == name }
+	}
+	cf, ok := casefold([]byte(name))
+	if !ok {
+		return func(entry []byte) bool { return string(entry) == name }
+	}
+	return func(entry []byte) bool {
+		if string(entry) == name {
+			return true
+		}
+		ecf, ok := casefold(entry)
+		return ok && bytes.Equal(ecf, cf)
+	}
+}
+
+// hashName is the name the htree hash is computed on: casefolded in a
+// casefolded directory.
+func (ip *inode) hashName(name []byte) []byte {
+	if ip.isCasefolded() {
+		if cf, ok := casefold(name); ok {
+			return cf
+		}
+	}
+	return name
+}
+
+// checkEncoding refuses a casefold filesystem whose encoding the driver
+// does not know, as ext4_fill_super does.
+func (s *superblock) checkEncoding() error {
+	if s.hasIncompat(incompatCasefold) && s.sEncoding != encodingUTF8_12_1 {
+		return abi.Errorf(abi.EINVAL, "ext4: filesystem with casefold feature has unknown encoding %d", s.sEncoding)
+	}
+	return nil
+}
