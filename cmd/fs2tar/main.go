@@ -33,7 +33,12 @@ const (
 	exitPipe    = 128 + 13
 )
 
-func main() { os.Exit(run(os.Args, os.Stdout, os.Stderr)) }
+func main() {
+	stop := startProfile(os.Getenv, os.Stderr)
+	status := run(os.Args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(status)
+}
 
 // run is the command with its streams, so tests can call it.
 func run(args []string, stdout, stderr io.Writer) int {

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime/pprof"
+)
+
+// profileEnv names a file to write a CPU profile of the run to. It is for
+// the developers' benchmarks (bench/run.sh, README's Performance section),
+// so it is an environment variable and not in the user-facing help.
+const profileEnv = "FS2TAR_CPUPROFILE"
+
+// startProfile starts the CPU profile asked for by profileEnv and returns
+// the function that stops it; problems are reported on stderr and do not
+// stop the command.
+func startProfile(getenv func(string) string, stderr io.Writer) (stop func()) {
+	path := getenv(profileEnv)
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "fs2tar: %s: %v\n", profileEnv, err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintf(stderr, "fs2tar: %s: %v\n", profileEnv, err)
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(stderr, "fs2tar: %s: %v\n", profileEnv, err)
+		}
+	}
+}
