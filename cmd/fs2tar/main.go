@@ -83,6 +83,7 @@ func export(disk *cliflags.Disk, image, output, selinuxPath string, stdout, stde
 		fmt.Fprintf(stderr, "fs2tar: %v\n", err)
 		return status
 	}
+	disk.LimitHeap(os.Getenv) // peak RSS bounded by -m, whatever the image
 	m, err := disk.Mount(image, true, stderr)
 	if err != nil {
 		return fail(exitImage, err)
@@ -114,6 +115,7 @@ func export(disk *cliflags.Disk, image, output, selinuxPath string, stdout, stde
 	}
 
 	err = archive.Export(m.Kernel, m.Dir, out, opts)
+	writeHeapProfile(os.Getenv, stderr)
 	if err == nil && file != nil {
 		err = file.Close() // an NFS or quota failure may show only here
 	}
