@@ -91,6 +91,9 @@ func export(disk *cliflags.Disk, image, output, selinuxPath string, stdout, stde
 	defer m.Kernel.Halt()
 
 	out := stdout
+	if f, ok := stdout.(*os.File); ok {
+		growPipe(f)
+	}
 	var file *os.File
 	if output != "" && output != "-" {
 		file, err = os.Create(output)
