@@ -27,7 +27,8 @@
 // not depend on the process id.
 //
 // The exporter (Export) walks a mounted tree with Openat, Getdents64,
-// Fstatat, Readlinkat, Llistxattr, Lgetxattr, Read/Pread and Lseek
+// Fstatat, Readlinkat, Flistxattr/Fgetxattr (Llistxattr/Lgetxattr for
+// what it does not open), Read/Pread and Lseek
 // (SEEK_DATA/SEEK_HOLE), never through a filesystem driver, and writes
 // what the kernel shows: every owner, mode, time, xattr, hard link, device
 // number and hole. Options.Exclude leaves entries out (GNU tar's

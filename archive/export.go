@@ -24,6 +24,8 @@ type Syscalls interface {
 	Readlinkat(dirfd int, path string, buf []byte) (int, error)
 	Llistxattr(path string, dest []byte) (int, error)
 	Lgetxattr(path, name string, dest []byte) (int, error)
+	Flistxattr(fd int, dest []byte) (int, error)
+	Fgetxattr(fd int, name string, dest []byte) (int, error)
 }
 
 // Options tunes Export.
@@ -135,14 +137,7 @@ func Export(sys Syscalls, root string, w io.Writer, opts Options) error {
 	if st.Mode&abi.S_IFMT != abi.S_IFDIR {
 		return &PathError{Path: root, Op: "export", Err: abi.ENOTDIR}
 	}
-	names, err := x.readDir("")
-	if err != nil {
-		x.fail("", "readdir", err) // archived empty
-	}
-	if err := x.entry("", &st); err != nil {
-		return err
-	}
-	if err := x.walk("", names); err != nil {
+	if err := x.entry(dir{fd: abi.AT_FDCWD}, "", "", &st); err != nil {
 		return err
 	}
 	if err := x.tw.Close(); err != nil {
@@ -164,9 +159,36 @@ type exporter struct {
 	tw     *Writer
 	links  map[fileID]string // tar name of the first entry of each multiply linked file
 	dents  []byte            // getdents64 buffer
+	xlist  []byte            // listxattr buffer, XATTR_LIST_MAX bytes once needed
+	xval   []byte            // getxattr buffer, XATTR_SIZE_MAX bytes once needed
+	link   []byte            // readlink buffer, PATH_MAX bytes once needed
+	depth  int               // directories open in dir.fd above the current entry
 	failed int
 
 	exclude *Excluder // Options.Exclude
+}
+
+// maxDirFDs bounds the directory descriptors the walk keeps open, one per
+// level of the tree it is in (the kernel allows MaxFiles); deeper levels
+// are reached by their full path, as they all were before.
+const maxDirFDs = 64
+
+// dir is a directory being walked: its entries are reached by name from
+// its descriptor, so that each syscall resolves one path component
+// instead of the whole path from the root (the walk is the largest cost
+// per entry). fd is AT_FDCWD when the directory is not open; its entries
+// are then reached by their kernel path.
+type dir struct {
+	fd  int
+	rel string
+}
+
+// at returns the dirfd and path that name the entry rel, called name in d.
+func (x *exporter) at(d dir, rel, name string) (int, string) {
+	if d.fd == abi.AT_FDCWD {
+		return abi.AT_FDCWD, x.kpath(rel)
+	}
+	return d.fd, name
 }
 
 // kpath returns the kernel path of rel ("" for the root, else "/a/b").
@@ -213,56 +235,43 @@ func (x *exporter) fatal() error {
 	return nil
 }
 
-// walk archives the entries names (sorted) of directory rel, recursing
-// into subdirectories after their own entry. A subdirectory is listed
-// before its entry is written, so that one that cannot be listed because
-// it is encrypted (ENOKEY) is left out whole; one that cannot be listed
-// for another reason is archived empty.
-func (x *exporter) walk(rel string, names []string) error {
+// walk archives the entries names (sorted) of directory d, recursing into
+// subdirectories after their own entry.
+func (x *exporter) walk(d dir, names []string) error {
 	for _, name := range names {
-		child := rel + "/" + name
+		child := d.rel + "/" + name
 		if x.excluded(child) {
 			continue
 		}
+		dirfd, path := x.at(d, child, name)
 		var st abi.Stat
-		if err := x.sys.Fstatat(abi.AT_FDCWD, x.kpath(child), &st, abi.AT_SYMLINK_NOFOLLOW); err != nil {
+		if err := x.sys.Fstatat(dirfd, path, &st, abi.AT_SYMLINK_NOFOLLOW); err != nil {
 			x.fail(child, "stat", err)
 			continue
 		}
-		var sub []string
-		if st.Mode&abi.S_IFMT == abi.S_IFDIR {
-			var err error
-			if sub, err = x.readDir(child); err != nil {
-				x.fail(child, "readdir", err)
-				if errors.Is(err, abi.ENOKEY) {
-					continue
-				}
-			}
-		}
-		if err := x.entry(child, &st); err != nil {
+		if err := x.entry(d, child, name, &st); err != nil {
 			return err
-		}
-		if st.Mode&abi.S_IFMT == abi.S_IFDIR {
-			if err := x.walk(child, sub); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
 }
 
-// readDir returns the names in directory rel, without "." and "..",
+// readDir returns the names in directory d, without "." and "..",
 // sorted bytewise.
-func (x *exporter) readDir(rel string) ([]string, error) {
-	flags := abi.O_RDONLY | abi.O_DIRECTORY | abi.O_CLOEXEC
-	if rel != "" {
-		flags |= abi.O_NOFOLLOW // a symlink that replaced a directory
+func (x *exporter) readDir(d dir) ([]string, error) {
+	fd := d.fd
+	if fd == abi.AT_FDCWD {
+		flags := abi.O_RDONLY | abi.O_DIRECTORY | abi.O_CLOEXEC
+		if d.rel != "" {
+			flags |= abi.O_NOFOLLOW // a symlink that replaced a directory
+		}
+		var err error
+		fd, err = x.sys.Openat(abi.AT_FDCWD, x.kpath(d.rel), flags, 0)
+		if err != nil {
+			return nil, err
+		}
+		defer x.sys.Close(fd)
 	}
-	fd, err := x.sys.Openat(abi.AT_FDCWD, x.kpath(rel), flags, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer x.sys.Close(fd)
 	var names []string
 	var ds []abi.Dirent
 	for {
@@ -287,9 +296,10 @@ func (x *exporter) readDir(rel string) ([]string, error) {
 // tarName is the archive name of rel: "./" for the root, "./a/b" below.
 func tarName(rel string) string { return "." + rel }
 
-// entry archives one entry whose lstat is st. It returns only errors that
-// stop the export.
-func (x *exporter) entry(rel string, st *abi.Stat) error {
+// entry archives one entry, rel, called name in directory d, whose lstat
+// is st, and the tree under it if it is a directory. It returns only
+// errors that stop the export.
+func (x *exporter) entry(d dir, rel, name string, st *abi.Stat) error {
 	h := &Header{
 		Name:  tarName(rel),
 		Mode:  st.Mode & 0o7777,
@@ -316,7 +326,7 @@ func (x *exporter) entry(rel string, st *abi.Stat) error {
 		h.Size = st.Size
 	case abi.S_IFLNK:
 		h.Typeflag = TypeSymlink
-		target, err := x.readlink(rel)
+		target, err := x.readlink(d, rel, name)
 		if err != nil {
 			x.fail(rel, "readlink", err)
 			return nil
@@ -352,7 +362,48 @@ func (x *exporter) entry(rel string, st *abi.Stat) error {
 		}
 	}
 
-	xattrs, err := x.xattrs(rel)
+	// A file or directory is opened first: its xattrs are then read from
+	// the descriptor, its data or entries too.
+	fd := abi.AT_FDCWD
+	var openErr error
+	switch {
+	case typ == abi.S_IFREG:
+		dirfd, path := x.at(d, rel, name)
+		fd, openErr = x.sys.Openat(dirfd, path, abi.O_RDONLY|abi.O_NOFOLLOW|abi.O_CLOEXEC, 0)
+		if openErr != nil {
+			x.fail(rel, "open", openErr)
+			return nil
+		}
+		defer x.sys.Close(fd)
+	case typ == abi.S_IFDIR && x.depth < maxDirFDs:
+		dirfd, path := x.at(d, rel, name)
+		flags := abi.O_RDONLY | abi.O_DIRECTORY | abi.O_CLOEXEC
+		if rel != "" {
+			flags |= abi.O_NOFOLLOW // a symlink that replaced a directory
+		}
+		fd, openErr = x.sys.Openat(dirfd, path, flags, 0)
+		if openErr != nil {
+			fd = abi.AT_FDCWD // readDir fails again, and reports it
+		} else {
+			defer x.sys.Close(fd)
+		}
+	}
+
+	// A directory is listed before its entry is written, so that one that
+	// cannot be listed because it is encrypted (ENOKEY) is left out whole;
+	// one that cannot be listed for another reason is archived empty.
+	var names []string
+	if typ == abi.S_IFDIR {
+		var err error
+		if names, err = x.readDir(dir{fd: fd, rel: rel}); err != nil {
+			x.fail(rel, "readdir", err)
+			if errors.Is(err, abi.ENOKEY) {
+				return nil
+			}
+		}
+	}
+
+	xattrs, err := x.xattrs(fd, rel)
 	if err != nil {
 		x.fail(rel, "xattrs", err) // archived with the xattrs that could be read
 	}
@@ -362,7 +413,7 @@ func (x *exporter) entry(rel string, st *abi.Stat) error {
 	}
 
 	if typ == abi.S_IFREG {
-		return x.file(rel, h, id, st.Nlink > 1)
+		return x.file(fd, rel, h, id, st.Nlink > 1)
 	}
 	if err := x.writeHeader(h); err != nil {
 		if f := x.fatal(); f != nil {
@@ -374,18 +425,26 @@ func (x *exporter) entry(rel string, st *abi.Stat) error {
 	if typ != abi.S_IFDIR && st.Nlink > 1 {
 		x.links[id] = h.Name
 	}
+	if typ == abi.S_IFDIR {
+		x.depth++
+		defer func() { x.depth-- }()
+		return x.walk(dir{fd: fd, rel: rel}, names)
+	}
 	return nil
 }
 
 // readlink returns a symlink's target, whatever its length up to
 // PATH_MAX.
-func (x *exporter) readlink(rel string) (string, error) {
-	buf := make([]byte, abi.PATH_MAX)
-	n, err := x.sys.Readlinkat(abi.AT_FDCWD, x.kpath(rel), buf)
+func (x *exporter) readlink(d dir, rel, name string) (string, error) {
+	if x.link == nil {
+		x.link = make([]byte, abi.PATH_MAX)
+	}
+	dirfd, path := x.at(d, rel, name)
+	n, err := x.sys.Readlinkat(dirfd, path, x.link)
 	if err != nil {
 		return "", err
 	}
-	return string(buf[:n]), nil
+	return string(x.link[:n]), nil
 }
 
 // selinux writes the entry's SELinux context to Options.SELinuxFile.

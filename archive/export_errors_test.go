@@ -21,15 +21,19 @@ type faultySys struct {
 	root      string
 	openFail  string // Openat of this path returns EACCES
 	readFail  string // Read of this file returns EIO after its first call
-	xattrFail string // Llistxattr of this path returns EUCLEAN
+	xattrFail string // Llistxattr or Flistxattr of this path returns EUCLEAN
 	// noKey are encrypted paths: Openat of a file, Getdents64 of a
 	// directory return ENOKEY, as Linux without the key.
 	noKey []string
-	fds   map[int]string
+	fds   map[int]string // the path each descriptor was opened with
 	reads map[int]int
 }
 
 func (f *faultySys) Openat(dirfd int, path string, flags int, mode uint32) (int, error) {
+	if dirfd != abi.AT_FDCWD {
+		path = filepath.Join(f.fds[dirfd], path)
+		dirfd = abi.AT_FDCWD
+	}
 	if path == filepath.Join(f.root, f.openFail) {
 		return -1, abi.EACCES
 	}
@@ -70,6 +74,13 @@ func (f *faultySys) Llistxattr(path string, dest []byte) (int, error) {
 		return 0, abi.EUCLEAN
 	}
 	return f.hostSys.Llistxattr(path, dest)
+}
+
+func (f *faultySys) Flistxattr(fd int, dest []byte) (int, error) {
+	if f.fds[fd] == filepath.Join(f.root, f.xattrFail) {
+		return 0, abi.EUCLEAN
+	}
+	return f.hostSys.Flistxattr(fd, dest)
 }
 
 // TestExportErrors: failing entries are reported with their path,

@@ -7,16 +7,10 @@ import (
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
-// file archives a regular file: it opens it, finds its data regions, writes
-// the header (sparse when there is a hole) and the data, read from the
-// kernel straight into the output buffer.
-func (x *exporter) file(rel string, h *Header, id fileID, linked bool) error {
-	fd, err := x.sys.Openat(abi.AT_FDCWD, x.kpath(rel), abi.O_RDONLY|abi.O_NOFOLLOW|abi.O_CLOEXEC, 0)
-	if err != nil {
-		x.fail(rel, "open", err)
-		return nil
-	}
-	defer x.sys.Close(fd)
+// file archives a regular file open as fd: it finds its data regions,
+// writes the header (sparse when there is a hole) and the data, read from
+// the kernel straight into the output buffer.
+func (x *exporter) file(fd int, rel string, h *Header, id fileID, linked bool) error {
 	if h.Size > 0 {
 		ext, err := dataExtents(x.sys, fd, h.Size)
 		if err != nil {

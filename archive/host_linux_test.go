@@ -83,3 +83,11 @@ func (hostSys) Lgetxattr(path, name string, dest []byte) (int, error) {
 	n, err := unix.Lgetxattr(path, name, dest)
 	return n, errno(err)
 }
+func (hostSys) Flistxattr(fd int, dest []byte) (int, error) {
+	n, err := unix.Flistxattr(fd, dest)
+	return n, errno(err)
+}
+func (hostSys) Fgetxattr(fd int, name string, dest []byte) (int, error) {
+	n, err := unix.Fgetxattr(fd, name, dest)
+	return n, errno(err)
+}

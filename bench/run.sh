@@ -23,28 +23,80 @@ mkdir -p "$work/m"
 
 # median TIMES...: the middle value
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-# timeit CMD: prints the median wall time in seconds of RUNS runs of CMD
-timeit() {
-  local ts=() s e
+# timeall NAME CMD [NAME CMD]...: runs the commands in turn, RUNS rounds
+# of all of them (interleaved, so that a change in the machine's load hits
+# every command alike), and sets T[NAME] to each one's median wall time in
+# seconds.
+declare -A T
+timeall() {
+  local -A cmd=() ts=()
+  local names=() n s e
+  while [ $# -gt 0 ]; do names+=("$1"); cmd[$1]=$2; shift 2; done
   for _ in $(seq "$RUNS"); do
-    s=$(date +%s.%N); bash -c "$1" >/dev/null; e=$(date +%s.%N)
-    ts+=("$(echo "$e - $s" | bc -l)")
+    for n in "${names[@]}"; do
+      s=$(date +%s.%N); bash -c "${cmd[$n]}" >/dev/null; e=$(date +%s.%N)
+      ts[$n]+=" $(echo "$e - $s" | bc -l)"
+    done
   done
-  median "${ts[@]}"
+  for n in "${names[@]}"; do
+    # shellcheck disable=SC2086 # the list of times
+    T[$n]=$(median ${ts[$n]})
+  done
 }
 
+# ratio A B: A/B with two decimals
+ratio() { printf '%.2f' "$(echo "$1 / $2" | bc -l)"; }
+# goal RATIO OP LIMIT: "ok" or "MISSED"
+goal() { if [ "$(echo "$1 $2 $3" | bc -l)" = 1 ]; then echo ok; else echo MISSED; fi; }
+
 cat "$img" >/dev/null # warm the host page cache
-t_cat=$(timeit "cat '$img' >/dev/null")
-t_ours=$(timeit "'$fs2tar' '$img' - | cat >/dev/null")
 echo "image: $img ($(du -h --apparent-size "$img" | cut -f1), $(find "$corpus/rootfs" | wc -l) entries in the source tree)"
-printf '%-44s %8.3fs\n' "cat IMAGE (the floor)" "$t_cat"
-printf '%-44s %8.3fs\n' "fs2tar IMAGE | cat" "$t_ours"
+echo "wall times, median of $RUNS interleaved runs, page cache warm; tar output through a pipe to cat"
+peers=(cat "cat '$img' >/dev/null" ours "'$fs2tar' '$img' - | cat >/dev/null")
 if [ "$(id -u)" = 0 ]; then
-  t_loop=$(timeit "mount -o loop,ro '$img' '$work/m' && tar -C '$work/m' -cf - . | cat >/dev/null; umount '$work/m'")
-  printf '%-44s %8.3fs   fs2tar/loop = %.2f (goal <= 0.5)\n' "mount -o loop,ro + tar | cat" "$t_loop" "$(echo "$t_ours / $t_loop" | bc -l)"
+  peers+=(loop "mount -o loop,ro '$img' '$work/m' && tar -C '$work/m' -cf - . | cat >/dev/null; umount '$work/m'")
 fi
 if command -v debugfs >/dev/null; then
-  t_dbg=$(timeit "rm -rf '$work/d'; mkdir '$work/d'; debugfs -R 'rdump / $work/d' '$img' 2>/dev/null; tar -C '$work/d' -cf - . | cat >/dev/null")
-  printf '%-44s %8.3fs   fs2tar/debugfs = %.2f\n' "debugfs rdump + tar | cat" "$t_dbg" "$(echo "$t_ours / $t_dbg" | bc -l)"
+  peers+=(debugfs "rm -rf '$work/d'; mkdir '$work/d'; debugfs -R 'rdump / $work/d' '$img' 2>/dev/null; tar -C '$work/d' -cf - . | cat >/dev/null")
 fi
-printf '%-44s %8s    fs2tar/cat = %.2f\n' "" "" "$(echo "$t_ours / $t_cat" | bc -l)"
+timeall "${peers[@]}"
+printf '%-44s %8.3fs\n' "cat IMAGE >/dev/null (the floor)" "${T[cat]}"
+printf '%-44s %8.3fs\n' "fs2tar IMAGE - | cat" "${T[ours]}"
+if [ -n "${T[loop]:-}" ]; then
+  r=$(ratio "${T[ours]}" "${T[loop]}")
+  printf '%-44s %8.3fs   fs2tar/loop = %s (goal <= 0.5: %s)\n' "mount -o loop,ro + tar | cat" "${T[loop]}" "$r" "$(goal "$r" '<=' 0.5)"
+fi
+if [ -n "${T[debugfs]:-}" ]; then
+  printf '%-44s %8.3fs   fs2tar/debugfs = %s\n' "debugfs rdump + tar | cat" "${T[debugfs]}" "$(ratio "${T[ours]}" "${T[debugfs]}")"
+fi
+printf '%-44s %8s    fs2tar/cat = %s\n' "" "" "$(ratio "${T[ours]}" "${T[cat]}")"
+
+# The large images (bench/big-images.sh makes them once, ~11 GiB of disk):
+# a 3 GiB file streamed alone, and peak RSS on a 4 GiB image that also
+# holds 100,000 small files. BIG=0 skips them.
+if [ "${BIG:-1}" != 0 ]; then
+  "$here/bench/big-images.sh" "$corpus"
+  cat "$corpus/large.bin" "$corpus/large.ext4" "$corpus/big.ext4" >/dev/null
+  echo
+  echo "large.ext4: one 3 GiB file of incompressible data"
+  # The same bytes two ways: written to /dev/null (the read path alone,
+  # as cat FILE >/dev/null reads), and through a pipe to cat.
+  timeall lcat "cat '$corpus/large.bin' >/dev/null" lnull "'$fs2tar' '$corpus/large.ext4' /dev/null" \
+    lpipe "cat '$corpus/large.bin' | cat >/dev/null" lours "'$fs2tar' '$corpus/large.ext4' - | cat >/dev/null"
+  mbs() { printf '%5.0f MB/s' "$(echo "3221.225472 / $1" | bc -l)"; }
+  printf '%-44s %8.3fs  %s\n' "cat FILE >/dev/null" "${T[lcat]}" "$(mbs "${T[lcat]}")"
+  r=$(ratio "${T[lcat]}" "${T[lnull]}")
+  printf '%-44s %8.3fs  %s   speed/cat = %s (goal >= 0.5: %s)\n' "fs2tar IMAGE /dev/null" "${T[lnull]}" \
+    "$(mbs "${T[lnull]}")" "$r" "$(goal "$r" '>=' 0.5)"
+  printf '%-44s %8.3fs  %s\n' "cat FILE | cat" "${T[lpipe]}" "$(mbs "${T[lpipe]}")"
+  r=$(ratio "${T[lpipe]}" "${T[lours]}")
+  printf '%-44s %8.3fs  %s   speed/(cat|cat) = %s (goal >= 0.5: %s)\n' "fs2tar IMAGE - | cat" "${T[lours]}" \
+    "$(mbs "${T[lours]}")" "$r" "$(goal "$r" '>=' 0.5)"
+  echo
+  echo "big.ext4: 4 GiB, the 3 GiB file and 100,000 small files, default settings"
+  /usr/bin/time -v "$fs2tar" "$corpus/big.ext4" - 2>"$work/time" | cat >/dev/null
+  rss=$(awk -F: '/Maximum resident set size/ {print $2+0}' "$work/time")
+  wall=$(awk '/Elapsed \(wall clock\)/ {print $NF}' "$work/time")
+  r=$(echo "$rss / 1024" | bc -l)
+  printf '%-44s %8.1f MiB (goal <= 64: %s), wall %s\n' "fs2tar peak RSS (/usr/bin/time -v)" "$r" "$(goal "$r" '<=' 64)" "$wall"
+fi

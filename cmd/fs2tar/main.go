@@ -40,7 +40,12 @@ const (
 	exitPipe    = 128 + 13
 )
 
-func main() { os.Exit(run(os.Args, os.Stdout, os.Stderr)) }
+func main() {
+	stop := startProfile(os.Getenv, os.Stderr)
+	status := run(os.Args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(status)
+}
 
 // flags are the command line, bound by its flag definitions.
 type flags struct {
@@ -123,6 +128,7 @@ func export(f *flags, image, output string, stdout, stderr io.Writer) int {
 	if _, err := archive.NewExcluder(f.exclude); err != nil {
 		return fail(exitImage, err)
 	}
+	f.disk.LimitHeap(os.Getenv) // peak RSS bounded by -m, whatever the image
 	m, err := f.disk.Mount(image, true, stderr)
 	if err != nil {
 		return fail(exitImage, err)
@@ -144,6 +150,9 @@ func export(f *flags, image, output string, stdout, stderr io.Writer) int {
 	}
 
 	out := stdout
+	if so, ok := stdout.(*os.File); ok {
+		growPipe(so)
+	}
 	var file *os.File
 	if !toStdout {
 		file, err = os.Create(output)
@@ -208,6 +217,7 @@ func export(f *flags, image, output string, stdout, stderr io.Writer) int {
 	}
 
 	err = archive.Export(m.Kernel, root, tarOut, opts)
+	writeHeapProfile(os.Getenv, stderr)
 	if lostXattrs > 0 {
 		// GNU tar says nothing; a rootfs without its capabilities and
 		// labels would only show at boot.

@@ -21,10 +21,13 @@ import (
 // descriptor, as Linux's page lock and writeback bit do. Disk I/O is always
 // done without Cache.mu held.
 
-// pageKey names a cached page: page index of the disk whose cache id is
-// disk.
+// pageKey names a cached page: page index of the disk whose part of the
+// cache is m. The index of hashed pages is per disk (mapping.index), keyed
+// by the page index alone: an int64 key takes the Go map's fast path,
+// where a struct key is hashed and compared by generic code (the profile
+// of a 3 GiB file's export had 16% of its CPU in that hashing).
 type pageKey struct {
-	disk  uint32
+	m     *mapping
 	index int64
 }
 
@@ -100,13 +103,12 @@ type Cache struct {
 	waiters int
 	pages   []page // len max; [0, nalloc) own arena memory
 	nalloc  int
-	grow    bool              // arena.Alloc may still succeed
-	free    []int32           // descriptors owning memory but not hashed
-	index   map[pageKey]int32 // hashed pages
-	hand    int               // the CLOCK hand, in [0, nalloc)
+	grow    bool    // arena.Alloc may still succeed
+	free    []int32 // descriptors owning memory but not hashed
+	nhashed int     // pages in the mappings' indexes
+	hand    int     // the CLOCK hand, in [0, nalloc)
 	ndirty  int
 	nunused int // pages with pgUnused
-	nextID  uint32
 	stats   CacheStats
 
 	raQueue   [raQueueLen]raJob // ring of pending asynchronous readahead
@@ -126,7 +128,6 @@ func NewCache(arena *mm.Arena, maxPages int) *Cache {
 		pages: make([]page, maxPages),
 		grow:  true,
 		free:  make([]int32, 0, maxPages),
-		index: make(map[pageKey]int32, maxPages),
 	}
 	c.cond.L = &c.mu
 	return c
@@ -142,7 +143,7 @@ func (c *Cache) Stats() CacheStats {
 	s := c.stats
 	s.MaxPages = c.max
 	s.Pages = c.nalloc
-	s.Cached = len(c.index)
+	s.Cached = c.nhashed
 	s.Dirty = c.ndirty
 	return s
 }
@@ -152,8 +153,8 @@ func (c *Cache) Stats() CacheStats {
 func (c *Cache) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.index) != 0 {
-		return abi.Errorf(abi.EBUSY, "block: cache closed with %d pages still cached", len(c.index))
+	if c.nhashed != 0 {
+		return abi.Errorf(abi.EBUSY, "block: cache closed with %d pages still cached", c.nhashed)
 	}
 	for i := 0; i < c.nalloc; i++ {
 		c.arena.Free(c.pages[i].addr, 1)
@@ -233,7 +234,8 @@ func (c *Cache) allocPage(ra bool) (i int32, sawBusy bool) {
 // unhash removes a clean, unreferenced page from the index. c.mu is held.
 func (c *Cache) unhash(pg *page) {
 	if pg.flags&pgHashed != 0 {
-		delete(c.index, pg.key)
+		delete(pg.key.m.index, pg.key.index)
+		c.nhashed--
 	}
 	if pg.flags&pgUnused != 0 {
 		c.nunused--
@@ -251,8 +253,7 @@ func (c *Cache) release(i int32) {
 func (c *Cache) attach(d Disk) *mapping {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.nextID++
-	m := &mapping{c: c, disk: d, id: c.nextID, size: d.Size() &^ 511}
+	m := &mapping{c: c, disk: d, size: d.Size() &^ 511, index: map[int64]int32{}}
 	m.pages = (m.size + mm.PageSize - 1) / mm.PageSize
 	m.maxReq, m.maxSegs, m.maxSegLen = maxRequestPages, maxSegments, 1<<20
 	if l, ok := d.(Limiter); ok {
@@ -281,10 +282,10 @@ type Limiter interface {
 type mapping struct {
 	c         *Cache
 	disk      Disk
-	id        uint32
-	size      int64 // bytes, whole sectors
-	pages     int64 // pages covering size; the last may be partial
-	maxReq    int   // pages per request
+	index     map[int64]int32 // the disk's hashed pages by page index; guarded by Cache.mu
+	size      int64           // bytes, whole sectors
+	pages     int64           // pages covering size; the last may be partial
+	maxReq    int             // pages per request
 	maxSegs   int
 	maxSegLen int
 	raMax     int64 // largest readahead window, in pages
@@ -339,7 +340,7 @@ func (m *mapping) getPages(idx, want int64, out []int32) (int, error) {
 	defer c.mu.Unlock()
 	n := 0
 	for n < len(out) && int64(n) < want {
-		i, ok := c.index[pageKey{m.id, idx + int64(n)}]
+		i, ok := m.index[idx+int64(n)]
 		if !ok {
 			if n > 0 {
 				break
@@ -417,8 +418,8 @@ func (m *mapping) allocRun(idx, n int64, ra bool) ([]int32, error) {
 	segs := 0
 	var prev mm.Addr
 	for k := int64(0); k < n; k++ {
-		key := pageKey{m.id, idx + k}
-		if _, ok := c.index[key]; ok {
+		key := pageKey{m, idx + k}
+		if _, ok := m.index[key.index]; ok {
 			break
 		}
 		if ra && c.nunused >= c.max/2 {
@@ -446,7 +447,8 @@ func (m *mapping) allocRun(idx, n int64, ra bool) ([]int32, error) {
 			pg.flags |= pgUnused | pgReferenced
 			c.nunused++
 		}
-		c.index[key] = i
+		m.index[key.index] = i
+		c.nhashed++
 		if run == nil {
 			run = make([]int32, 0, n)
 		}
@@ -563,9 +565,9 @@ func (m *mapping) lockPage(idx int64, whole bool) (int32, error) {
 	c := m.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	key := pageKey{m.id, idx}
+	key := pageKey{m, idx}
 	for {
-		i, ok := c.index[key]
+		i, ok := m.index[idx]
 		if !ok && whole {
 			j, sawBusy := c.allocPage(false)
 			if j < 0 {
@@ -578,7 +580,8 @@ func (m *mapping) lockPage(idx int64, whole bool) (int32, error) {
 			pg := &c.pages[j]
 			pg.key = key
 			pg.flags = pgHashed | pgLocked
-			c.index[key] = j
+			m.index[idx] = j
+			c.nhashed++
 			return j, nil
 		}
 		if !ok {
@@ -612,7 +615,7 @@ func (m *mapping) writeback() error {
 		list = list[:0]
 		for i := 0; i < c.nalloc; i++ {
 			pg := &c.pages[i]
-			if pg.flags&pgDirty == 0 || pg.key.disk != m.id {
+			if pg.flags&pgDirty == 0 || pg.key.m != m {
 				continue
 			}
 			if pg.flags&pgLocked != 0 {
@@ -722,7 +725,7 @@ func (m *mapping) detachPages() {
 	// arena order again and they merge into large segments.
 	for i := c.nalloc - 1; i >= 0; i-- {
 		pg := &c.pages[i]
-		if pg.flags&pgHashed == 0 || pg.key.disk != m.id {
+		if pg.flags&pgHashed == 0 || pg.key.m != m {
 			continue
 		}
 		if pg.flags&pgDirty != 0 {
@@ -756,13 +759,13 @@ func (m *mapping) invalidate(first, last int64) {
 		if last-first+1 > int64(c.nalloc) {
 			for i := 0; i < c.nalloc; i++ {
 				pg := &c.pages[i]
-				if pg.flags&pgHashed != 0 && pg.key.disk == m.id && pg.key.index >= first && pg.key.index <= last {
+				if pg.flags&pgHashed != 0 && pg.key.m == m && pg.key.index >= first && pg.key.index <= last {
 					drop(int32(i))
 				}
 			}
 		} else {
 			for idx := first; idx <= last; idx++ {
-				if i, ok := c.index[pageKey{m.id, idx}]; ok {
+				if i, ok := m.index[idx]; ok {
 					drop(i)
 				}
 			}

@@ -175,7 +175,7 @@ func (m *mapping) readahead(j raJob) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for pos < end && !m.closed {
-		if _, ok := c.index[pageKey{m.id, pos}]; ok {
+		if _, ok := m.index[pos]; ok {
 			pos++
 			continue
 		}
