@@ -86,6 +86,7 @@ type fsys struct {
 	hashSigned       bool   // directory hashes use signed chars (s_flags)
 	overheadBlocks   uint64 // metadata blocks, as ext4_calculate_overhead counts them
 	replayed         bool   // the journal was replayed into an overlay of dev
+	noload           bool   // mounted with noload: the journal was not loaded
 
 	blockPool sync.Pool // of *[]byte, block-sized buffers for directory reads
 
@@ -168,6 +169,7 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		log.Printf("EXT4-fs (%s): %v", name, err)
 		return nil, err
 	}
+	f.noload = opts.noload
 	if err := f.recover(opts); err != nil {
 		log.Printf("EXT4-fs (%s): error loading journal: %v", name, err)
 		return nil, err
@@ -200,7 +202,7 @@ func (f *fsys) logMount(flags uint64) {
 	}
 	f.log.Printf("EXT4-fs (%s): features: %s", name, sb.featureString())
 	journal := "without journal"
-	if sb.hasCompat(compatHasJournal) {
+	if sb.hasCompat(compatHasJournal) && !f.noload {
 		journal = "with ordered data mode"
 	}
 	f.log.Printf("EXT4-fs (%s): mounted filesystem %s r/o %s. Quota mode: none.", name, sb.uuidString(), journal)

@@ -3,6 +3,7 @@ package ext4
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"hash/crc32"
 	"os"
 	"os/exec"
@@ -671,6 +672,29 @@ func TestJournalSynthetic(t *testing.T) {
 	}
 	if !bytes.Equal(img, orig) {
 		t.Errorf("the image was changed")
+	}
+}
+
+// TestJournalNoload mounts the image of TestJournalSynthetic with noload:
+// the journal is not replayed, and the log warns about it.
+func TestJournalNoload(t *testing.T) {
+	img := journalImage(t)
+	log := &testLog{}
+	sb, err := NewType().Mount(memDev(img), abi.MS_RDONLY, "noload", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lookupPath(sb, "f"); err != nil {
+		t.Errorf("noload: the on-disk name is not seen: %v", err)
+	}
+	if _, err := lookupPath(sb, "g"); err == nil {
+		t.Errorf("noload: the journal was replayed")
+	}
+	if !strings.Contains(log.String(), "noload") || strings.Contains(log.String(), "recovery complete") {
+		t.Errorf("noload: log:\n%s", log)
+	}
+	if _, err := NewType().Mount(memDev(img), abi.MS_RDONLY, "noload,bogus=1", nil); !errors.Is(err, abi.EINVAL) {
+		t.Errorf("unknown mount option: %v, want EINVAL", err)
 	}
 }
 
