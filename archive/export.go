@@ -42,6 +42,13 @@ type Options struct {
 	// BufferSize is the output buffer, which file data is read into in
 	// one copy; zero means DefaultBufferSize.
 	BufferSize int
+	// Strict stops the export at the first failure on an entry, after
+	// reporting it, instead of going on with the others. The archive is
+	// still closed: it is a valid tar holding every entry before the
+	// failure (and the failed entry itself if its header was already
+	// written, its data zero-filled from the failure on), and Export
+	// returns an error wrapping ErrIncomplete and the entry's *PathError.
+	Strict bool
 }
 
 // ErrIncomplete is returned (wrapped, with a count) by Export when some
@@ -95,12 +102,13 @@ func Export(sys Syscalls, root string, w io.Writer, opts Options) error {
 		size = DefaultBufferSize
 	}
 	x := &exporter{
-		sys:   sys,
-		root:  strings.TrimSuffix(root, "/"),
-		opts:  opts,
-		tw:    NewWriterSize(w, size),
-		links: map[fileID]string{},
-		dents: make([]byte, 64<<10),
+		sys:    sys,
+		root:   strings.TrimSuffix(root, "/"),
+		opts:   opts,
+		tw:     NewWriterSize(w, size),
+		links:  map[fileID]string{},
+		onPath: map[fileID]bool{},
+		dents:  make([]byte, 64<<10),
 	}
 	var st abi.Stat
 	if err := sys.Fstatat(abi.AT_FDCWD, root, &st, 0); err != nil {
@@ -112,11 +120,16 @@ func Export(sys Syscalls, root string, w io.Writer, opts Options) error {
 	if err := x.entry("", &st); err != nil {
 		return err
 	}
-	if err := x.walk(""); err != nil {
-		return err
+	if x.stopped == nil {
+		if err := x.walk("", fileID{st.Dev, st.Ino}); err != nil && err != errStopped {
+			return err
+		}
 	}
 	if err := x.tw.Close(); err != nil {
 		return fmt.Errorf("write: %w", err)
+	}
+	if x.stopped != nil {
+		return fmt.Errorf("%w: stopped at the first failure: %w", ErrIncomplete, x.stopped)
 	}
 	if x.failed > 0 {
 		return fmt.Errorf("%w: %d failed", ErrIncomplete, x.failed)
@@ -133,9 +146,16 @@ type exporter struct {
 	opts   Options
 	tw     *Writer
 	links  map[fileID]string // tar name of the first entry of each multiply linked file
+	onPath map[fileID]bool   // the directories being walked, root to current
 	dents  []byte            // getdents64 buffer
 	failed int
+	// stopped is the first failure under Options.Strict; the walk then
+	// unwinds with errStopped.
+	stopped *PathError
 }
+
+// errStopped unwinds the walk after a failure under Options.Strict.
+var errStopped = errors.New("stopped at the first failure")
 
 // kpath returns the kernel path of rel ("" for the root, else "/a/b").
 func (x *exporter) kpath(rel string) string {
@@ -159,7 +179,19 @@ func showPath(rel string) string {
 // fail reports a failure on one entry; the export goes on.
 func (x *exporter) fail(rel, op string, err error) {
 	x.failed++
-	x.report(&PathError{Path: showPath(rel), Op: op, Err: err})
+	pe := &PathError{Path: showPath(rel), Op: op, Err: err}
+	if x.opts.Strict && x.stopped == nil {
+		x.stopped = pe
+	}
+	x.report(pe)
+}
+
+// stop returns errStopped once a failure has stopped a strict export.
+func (x *exporter) stop() error {
+	if x.stopped != nil {
+		return errStopped
+	}
+	return nil
 }
 
 func (x *exporter) report(err error) {
@@ -176,26 +208,49 @@ func (x *exporter) fatal() error {
 	return nil
 }
 
-// walk archives the entries of directory rel, sorted, recursing into
-// subdirectories after their own entry.
-func (x *exporter) walk(rel string) error {
+// walk archives the entries of directory rel, whose identity is id,
+// sorted, recursing into subdirectories after their own entry.
+//
+// A directory that is its own ancestor (on a damaged filesystem, a
+// directory linked into its own subtree) would make the walk endless: it
+// is reported with ELOOP and left out, as Linux's lookup refuses it
+// (d_splice_alias: "would have caused loop"). Depth is thus bounded by the
+// number of distinct directories.
+func (x *exporter) walk(rel string, id fileID) error {
+	x.onPath[id] = true
+	defer delete(x.onPath, id)
 	names, err := x.readDir(rel)
 	if err != nil {
 		x.fail(rel, "readdir", err)
-		return nil
+		return x.stop()
 	}
 	for _, name := range names {
 		child := rel + "/" + name
 		var st abi.Stat
 		if err := x.sys.Fstatat(abi.AT_FDCWD, x.kpath(child), &st, abi.AT_SYMLINK_NOFOLLOW); err != nil {
 			x.fail(child, "stat", err)
+			if err := x.stop(); err != nil {
+				return err
+			}
+			continue
+		}
+		isDir := st.Mode&abi.S_IFMT == abi.S_IFDIR
+		cid := fileID{st.Dev, st.Ino}
+		if isDir && x.onPath[cid] {
+			x.fail(child, "walk", abi.Errorf(abi.ELOOP, "directory cycle: inode %d is an ancestor of itself", st.Ino))
+			if err := x.stop(); err != nil {
+				return err
+			}
 			continue
 		}
 		if err := x.entry(child, &st); err != nil {
 			return err
 		}
-		if st.Mode&abi.S_IFMT == abi.S_IFDIR {
-			if err := x.walk(child); err != nil {
+		if err := x.stop(); err != nil {
+			return err
+		}
+		if isDir {
+			if err := x.walk(child, cid); err != nil {
 				return err
 			}
 		}

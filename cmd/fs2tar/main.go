@@ -6,7 +6,8 @@
 //
 // OUTPUT omitted or "-" is stdout. Exit status: 0 when every entry was
 // archived; 1 when some entries could not be (each is reported on stderr,
-// the archive holds the others) or the output failed; 2 when the image
+// the archive holds the others; with --strict, the first one ends the
+// archive, which stays a valid tar) or the output failed; 2 when the image
 // cannot be opened or mounted, or the command line is wrong. A reader
 // that stops reading (a closed pipe) ends fs2tar quietly, with status 141
 // as a program killed by SIGPIPE.
@@ -39,6 +40,7 @@ func main() { os.Exit(run(os.Args, os.Stdout, os.Stderr)) }
 func run(args []string, stdout, stderr io.Writer) int {
 	var disk cliflags.Disk
 	var selinux string
+	var strict bool
 	status := exitOK
 	app := &cli.App{
 		Name:      "fs2tar",
@@ -49,7 +51,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			"output failed; 2 the image cannot be opened or mounted, or a usage error.",
 		Flags: append(disk.Flags(),
 			&cli.StringFlag{Name: "selinux", Aliases: []string{"s", "selinux-contexts"}, Destination: &selinux,
-				Usage: "write the SELinux context of every entry to `FILE` (\"PATH CONTEXT\" lines)"}),
+				Usage: "write the SELinux context of every entry to `FILE` (\"PATH CONTEXT\" lines)"},
+			&cli.BoolFlag{Name: "strict", Destination: &strict,
+				Usage: "stop at the first entry that cannot be archived (exit 1; the archive is a valid tar of the entries before it)"}),
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		HideHelpCommand: true,
@@ -60,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			if c.NArg() < 1 || c.NArg() > 2 {
 				return fmt.Errorf("usage: fs2tar [options] IMAGE [OUTPUT|-]")
 			}
-			status = export(&disk, c.Args().Get(0), c.Args().Get(1), selinux, stdout, stderr)
+			status = export(&disk, c.Args().Get(0), c.Args().Get(1), selinux, strict, stdout, stderr)
 			return nil
 		},
 	}
@@ -73,7 +77,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // export is the one library call, wrapped in opening the image and the
 // output; it returns the exit status.
-func export(disk *cliflags.Disk, image, output, selinuxPath string, stdout, stderr io.Writer) int {
+func export(disk *cliflags.Disk, image, output, selinuxPath string, strict bool, stdout, stderr io.Writer) int {
 	fail := func(status int, err error) int {
 		fmt.Fprintf(stderr, "fs2tar: %v\n", err)
 		return status
@@ -96,6 +100,7 @@ func export(disk *cliflags.Disk, image, output, selinuxPath string, stdout, stde
 	}
 	opts := archive.Options{
 		Report: func(err error) { fmt.Fprintf(stderr, "fs2tar: %v\n", err) },
+		Strict: strict,
 	}
 	var contexts *bufio.Writer // one write per line would be one syscall per file
 	if selinuxPath != "" {
