@@ -93,9 +93,9 @@ func (e *PathError) Unwrap() error { return e.Err }
 // read before its header is written is left out; one whose xattrs cannot
 // be read is archived with those that could; one whose data fails midway
 // keeps its place, filled with zeros from the failure on (as GNU tar does
-// when a file shrinks), so the archive stays well-formed; a directory that
-// cannot be listed is archived empty. A failure to write w, or to stat
-// root itself, stops the export at once.
+// when a file shrinks), so the archive stays well-formed; a directory whose
+// listing fails is archived with the entries listed before the failure.
+// A failure to write w, or to stat root itself, stops the export at once.
 func Export(sys Syscalls, root string, w io.Writer, opts Options) error {
 	size := opts.BufferSize
 	if size == 0 {
@@ -221,8 +221,11 @@ func (x *exporter) walk(rel string, id fileID) error {
 	defer delete(x.onPath, id)
 	names, err := x.readDir(rel)
 	if err != nil {
+		// The entries listed before the failure are still archived.
 		x.fail(rel, "readdir", err)
-		return x.stop()
+		if err := x.stop(); err != nil {
+			return err
+		}
 	}
 	for _, name := range names {
 		child := rel + "/" + name
@@ -259,7 +262,8 @@ func (x *exporter) walk(rel string, id fileID) error {
 }
 
 // readDir returns the names in directory rel, without "." and "..",
-// sorted bytewise.
+// sorted bytewise. On a failure it returns the names listed before it
+// with the error.
 func (x *exporter) readDir(rel string) ([]string, error) {
 	flags := abi.O_RDONLY | abi.O_DIRECTORY | abi.O_CLOEXEC
 	if rel != "" {
@@ -275,7 +279,8 @@ func (x *exporter) readDir(rel string) ([]string, error) {
 	for {
 		n, err := x.sys.Getdents64(fd, x.dents)
 		if err != nil {
-			return nil, err
+			slices.Sort(names)
+			return names, err
 		}
 		if n == 0 {
 			break
