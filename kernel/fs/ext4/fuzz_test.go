@@ -739,3 +739,63 @@ func FuzzJournal(f *testing.F) {
 		}
 	})
 }
+
+// TestDamagedDirBlock breaks an entry in the first block of a linear
+// directory: as ext4_readdir does, the listing skips the rest of that
+// block, lists the other blocks, then reports the damage; a lookup of a
+// name in another block, or before the bad entry, still works, as
+// ext4_search_dir steps over the entries that do not match.
+func TestDamagedDirBlock(t *testing.T) {
+	img := smallImage(t, "-O", "^dir_index,^metadata_csum")
+	sb, err := NewType().Mount(memDev(img), abi.MS_RDONLY, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := lookupPath(sb, "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := readDirAll(d)
+	if err != nil || len(all) != 60 {
+		t.Fatalf("readdir d: %d entries, %v", len(all), err)
+	}
+	f := sb.(*fsys)
+	ip, _ := f.iget(uint32(d.(dirInode).ino))
+	runs, _ := ip.blockRuns()
+	if ip.dirBlocks() < 2 {
+		t.Fatalf("d has %d blocks, want several", ip.dirBlocks())
+	}
+	blk := int64(runs[0].pblk) << f.blockBits
+	le := binary.LittleEndian
+	// Entries: ".", "..", then the names; the third one gets rec_len 5.
+	off := blk
+	for range 3 {
+		off += int64(le.Uint16(img[off+4:]))
+	}
+	victim := string(img[off+8 : off+8+int64(img[off+6])])
+	first := string(img[blk+12+12+8 : blk+12+12+8+int64(img[blk+12+12+6])])
+	le.PutUint16(img[off+4:], 5)
+	sb, err = NewType().Mount(memDev(img), abi.MS_RDONLY, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ = lookupPath(sb, "d")
+	got, err := readDirAll(d)
+	if !errors.Is(err, abi.EUCLEAN) {
+		t.Errorf("readdir of a damaged directory: %v, want EUCLEAN after the entries", err)
+	}
+	names := map[string]bool{}
+	for _, e := range got {
+		names[e.Name] = true
+	}
+	if names[victim] || !names[first] || !names[all[len(all)-1].Name] || len(got) >= 60 || len(got) < 30 {
+		t.Errorf("readdir: %d entries (victim %q listed: %v, first %q: %v); want the other blocks' entries",
+			len(got), victim, names[victim], first, names[first])
+	}
+	if _, err := lookupPath(sb, "d/"+all[len(all)-1].Name); err != nil {
+		t.Errorf("lookup in another block: %v", err)
+	}
+	if _, err := lookupPath(sb, "d/"+first); err != nil {
+		t.Errorf("lookup before the bad entry: %v", err)
+	}
+}
