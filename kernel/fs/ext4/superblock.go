@@ -239,6 +239,16 @@ func (s *superblock) check() error {
 	if s.sFirstIno < goodOldFirstIno && s.sRevLevel != revGoodOld {
 		return abi.Errorf(abi.EINVAL, "ext4: superblock: invalid first ino %d", s.sFirstIno)
 	}
+	// ext4_fill_super and ext4_handle_clustersize: the cluster size is
+	// bounded, and equals the block size without bigalloc (an ext2
+	// fragment size other than the block size was never supported).
+	if s.sLogClusterSize > 20 {
+		return abi.Errorf(abi.EINVAL, "ext4: superblock: invalid log cluster size %d", s.sLogClusterSize)
+	}
+	if s.sFeatureRoCompat&roCompatBigalloc == 0 && s.sLogClusterSize != s.sLogBlockSize {
+		return abi.Errorf(abi.EINVAL, "ext4: superblock: fragment/cluster size (%d) != block size (%d)",
+			uint64(1024)<<s.sLogClusterSize, uint64(1024)<<s.sLogBlockSize)
+	}
 	if s.sFeatureRoCompat&roCompatBigalloc != 0 {
 		// With bigalloc the bitmaps count clusters: clusters per group
 		// is bounded, and blocks per group follows from it.
