@@ -799,3 +799,28 @@ func TestDamagedDirBlock(t *testing.T) {
 		t.Errorf("lookup before the bad entry: %v", err)
 	}
 }
+
+// TestSymlinkHugeSize: a damaged i_size does not hide a symlink's target;
+// Linux cuts it at the room it has and at the first NUL.
+func TestSymlinkHugeSize(t *testing.T) {
+	img := smallImage(t, "-O", "^metadata_csum")
+	sb, err := NewType().Mount(memDev(img), abi.MS_RDONLY, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []struct{ name, want string }{{"l", "f"}, {"slow", strings.Repeat("t/", 40)}} {
+		vi, err := lookupPath(sb, l.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ip := vi.(symlinkInode).inode
+		ip.size = 1<<43 + 6
+		if got, err := vi.(vfs.Readlinker).Readlink(); got != l.want || err != nil {
+			t.Errorf("readlink %s with i_size %d = %q, %v; want %q", l.name, ip.size, got, err, l.want)
+		}
+		ip.size = 0
+		if _, err := vi.(vfs.Readlinker).Readlink(); !errors.Is(err, abi.EUCLEAN) {
+			t.Errorf("readlink %s with i_size 0: %v, want EUCLEAN", l.name, err)
+		}
+	}
+}
