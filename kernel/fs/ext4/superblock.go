@@ -278,6 +278,15 @@ func (s *superblock) check() error {
 	if s.groupCount() > uint64(1)<<32 {
 		return abi.Errorf(abi.EINVAL, "ext4: superblock: too many groups (%d)", s.groupCount())
 	}
+	// ext4_fill_super: every group holds s_inodes_per_group inodes.
+	if want := s.groupCount() * uint64(s.sInodesPerGroup); uint64(s.sInodesCount) != want {
+		return abi.Errorf(abi.EINVAL, "ext4: superblock: inodes count not valid: %d vs %d", s.sInodesCount, want)
+	}
+	// ext4_hash_info_init: a default hash beyond the known ones (and
+	// SipHash, which is only for casefolded directories) is refused.
+	if s.sDefHashVersion >= 6 {
+		return abi.Errorf(abi.EINVAL, "ext4: superblock: invalid default hash %d", s.sDefHashVersion)
+	}
 	if uint64(s.sInodesCount) > s.groupCount()*uint64(s.sInodesPerGroup) {
 		return abi.Errorf(abi.EINVAL, "ext4: superblock: inodes count %d exceeds groups*inodes per group", s.sInodesCount)
 	}
