@@ -44,6 +44,13 @@ type Options struct {
 	// BufferSize is the output buffer, which file data is read into in
 	// one copy; zero means DefaultBufferSize.
 	BufferSize int
+	// Strict stops the export at the first failure on an entry, after
+	// reporting it, instead of going on with the others. The archive is
+	// still closed: it is a valid tar holding every entry before the
+	// failure (and the failed entry itself if its header was already
+	// written, its data zero-filled from the failure on), and Export
+	// returns an error wrapping ErrIncomplete and the entry's *PathError.
+	Strict bool
 	// Exclude lists patterns of entries to leave out, with GNU tar's
 	// --exclude rules (see Excluder); an excluded directory is not
 	// descended into.
@@ -106,11 +113,11 @@ func (e *PathError) Unwrap() error { return e.Err }
 // read before its header is written is left out; one whose xattrs cannot
 // be read is archived with those that could; one whose data fails midway
 // keeps its place, filled with zeros from the failure on (as GNU tar does
-// when a file shrinks), so the archive stays well-formed; a directory that
-// cannot be listed is archived empty. An encrypted entry the kernel has no
-// key for (ENOKEY) is reported as ErrEncrypted and left out, with all that
-// is under it. A failure to write w, or to stat
-// root itself, stops the export at once.
+// when a file shrinks), so the archive stays well-formed; a directory whose
+// listing fails is archived with the entries listed before the failure. An
+// encrypted entry the kernel has no key for (ENOKEY) is reported as
+// ErrEncrypted and left out, with all that is under it. A failure to write
+// w, or to stat root itself, stops the export at once.
 func Export(sys Syscalls, root string, w io.Writer, opts Options) error {
 	size := opts.BufferSize
 	if size == 0 {
@@ -121,12 +128,13 @@ func Export(sys Syscalls, root string, w io.Writer, opts Options) error {
 		return err
 	}
 	x := &exporter{
-		sys:   sys,
-		root:  strings.TrimSuffix(root, "/"),
-		opts:  opts,
-		tw:    NewWriterSize(w, size),
-		links: map[fileID]string{},
-		dents: make([]byte, 64<<10),
+		sys:    sys,
+		root:   strings.TrimSuffix(root, "/"),
+		opts:   opts,
+		tw:     NewWriterSize(w, size),
+		links:  map[fileID]string{},
+		onPath: map[fileID]bool{},
+		dents:  make([]byte, 64<<10),
 	}
 	x.exclude = exclude
 	x.tw.SetFormat(opts.Format)
@@ -137,11 +145,14 @@ func Export(sys Syscalls, root string, w io.Writer, opts Options) error {
 	if st.Mode&abi.S_IFMT != abi.S_IFDIR {
 		return &PathError{Path: root, Op: "export", Err: abi.ENOTDIR}
 	}
-	if err := x.entry(dir{fd: abi.AT_FDCWD}, "", "", &st); err != nil {
+	if err := x.entry(dir{fd: abi.AT_FDCWD}, "", "", &st); err != nil && err != errStopped {
 		return err
 	}
 	if err := x.tw.Close(); err != nil {
 		return fmt.Errorf("write: %w", err)
+	}
+	if x.stopped != nil {
+		return fmt.Errorf("%w: stopped at the first failure: %w", ErrIncomplete, x.stopped)
 	}
 	if x.failed > 0 {
 		return fmt.Errorf("%w: %d failed", ErrIncomplete, x.failed)
@@ -158,15 +169,22 @@ type exporter struct {
 	opts   Options
 	tw     *Writer
 	links  map[fileID]string // tar name of the first entry of each multiply linked file
+	onPath map[fileID]bool   // the directories being walked, root to current
 	dents  []byte            // getdents64 buffer
 	xlist  []byte            // listxattr buffer, XATTR_LIST_MAX bytes once needed
 	xval   []byte            // getxattr buffer, XATTR_SIZE_MAX bytes once needed
 	link   []byte            // readlink buffer, PATH_MAX bytes once needed
 	depth  int               // directories open in dir.fd above the current entry
 	failed int
+	// stopped is the first failure under Options.Strict; the walk then
+	// unwinds with errStopped.
+	stopped *PathError
 
 	exclude *Excluder // Options.Exclude
 }
+
+// errStopped unwinds the walk after a failure under Options.Strict.
+var errStopped = errors.New("stopped at the first failure")
 
 // maxDirFDs bounds the directory descriptors the walk keeps open, one per
 // level of the tree it is in (the kernel allows MaxFiles); deeper levels
@@ -210,15 +228,27 @@ func showPath(rel string) string {
 	return rel
 }
 
-// fail reports a failure on one entry; the export goes on. ENOKEY, an
-// encrypted entry, is reported as ErrEncrypted.
+// fail reports a failure on one entry; the export goes on unless
+// Options.Strict (see stop). ENOKEY, an encrypted entry, is reported as
+// ErrEncrypted.
 func (x *exporter) fail(rel, op string, err error) {
 	x.failed++
+	pe := &PathError{Path: showPath(rel), Op: op, Err: err}
 	if errors.Is(err, abi.ENOKEY) {
-		x.report(&PathError{Path: showPath(rel), Err: ErrEncrypted})
-		return
+		pe = &PathError{Path: showPath(rel), Err: ErrEncrypted}
 	}
-	x.report(&PathError{Path: showPath(rel), Op: op, Err: err})
+	if x.opts.Strict && x.stopped == nil {
+		x.stopped = pe
+	}
+	x.report(pe)
+}
+
+// stop returns errStopped once a failure has stopped a strict export.
+func (x *exporter) stop() error {
+	if x.stopped != nil {
+		return errStopped
+	}
+	return nil
 }
 
 func (x *exporter) report(err error) {
@@ -237,6 +267,12 @@ func (x *exporter) fatal() error {
 
 // walk archives the entries names (sorted) of directory d, recursing into
 // subdirectories after their own entry.
+//
+// A directory that is its own ancestor (on a damaged filesystem, a
+// directory linked into its own subtree) would make the walk endless: it
+// is reported with ELOOP and left out, as Linux's lookup refuses it
+// (d_splice_alias: "would have caused loop"). Depth is thus bounded by the
+// number of distinct directories.
 func (x *exporter) walk(d dir, names []string) error {
 	for _, name := range names {
 		child := d.rel + "/" + name
@@ -247,9 +283,22 @@ func (x *exporter) walk(d dir, names []string) error {
 		var st abi.Stat
 		if err := x.sys.Fstatat(dirfd, path, &st, abi.AT_SYMLINK_NOFOLLOW); err != nil {
 			x.fail(child, "stat", err)
+			if err := x.stop(); err != nil {
+				return err
+			}
+			continue
+		}
+		if st.Mode&abi.S_IFMT == abi.S_IFDIR && x.onPath[fileID{st.Dev, st.Ino}] {
+			x.fail(child, "walk", abi.Errorf(abi.ELOOP, "directory cycle: inode %d is an ancestor of itself", st.Ino))
+			if err := x.stop(); err != nil {
+				return err
+			}
 			continue
 		}
 		if err := x.entry(d, child, name, &st); err != nil {
+			return err
+		}
+		if err := x.stop(); err != nil {
 			return err
 		}
 	}
@@ -257,7 +306,8 @@ func (x *exporter) walk(d dir, names []string) error {
 }
 
 // readDir returns the names in directory d, without "." and "..",
-// sorted bytewise.
+// sorted bytewise. On a failure it returns the names listed before it
+// with the error.
 func (x *exporter) readDir(d dir) ([]string, error) {
 	fd := d.fd
 	if fd == abi.AT_FDCWD {
@@ -277,7 +327,8 @@ func (x *exporter) readDir(d dir) ([]string, error) {
 	for {
 		n, err := x.sys.Getdents64(fd, x.dents)
 		if err != nil {
-			return nil, err
+			slices.Sort(names)
+			return names, err
 		}
 		if n == 0 {
 			break
@@ -391,7 +442,8 @@ func (x *exporter) entry(d dir, rel, name string, st *abi.Stat) error {
 
 	// A directory is listed before its entry is written, so that one that
 	// cannot be listed because it is encrypted (ENOKEY) is left out whole;
-	// one that cannot be listed for another reason is archived empty.
+	// one whose listing fails for another reason is archived with the
+	// entries listed before the failure.
 	var names []string
 	if typ == abi.S_IFDIR {
 		var err error
@@ -399,6 +451,9 @@ func (x *exporter) entry(d dir, rel, name string, st *abi.Stat) error {
 			x.fail(rel, "readdir", err)
 			if errors.Is(err, abi.ENOKEY) {
 				return nil
+			}
+			if err := x.stop(); err != nil {
+				return err
 			}
 		}
 	}
@@ -427,7 +482,8 @@ func (x *exporter) entry(d dir, rel, name string, st *abi.Stat) error {
 	}
 	if typ == abi.S_IFDIR {
 		x.depth++
-		defer func() { x.depth-- }()
+		x.onPath[id] = true
+		defer func() { x.depth--; delete(x.onPath, id) }()
 		return x.walk(dir{fd: fd, rel: rel}, names)
 	}
 	return nil

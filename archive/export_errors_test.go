@@ -22,6 +22,7 @@ type faultySys struct {
 	openFail  string // Openat of this path returns EACCES
 	readFail  string // Read of this file returns EIO after its first call
 	xattrFail string // Llistxattr or Flistxattr of this path returns EUCLEAN
+	cycle     string // Fstatat of this directory answers with the root's identity
 	// noKey are encrypted paths: Openat of a file, Getdents64 of a
 	// directory return ENOKEY, as Linux without the key.
 	noKey []string
@@ -34,7 +35,7 @@ func (f *faultySys) Openat(dirfd int, path string, flags int, mode uint32) (int,
 		path = filepath.Join(f.fds[dirfd], path)
 		dirfd = abi.AT_FDCWD
 	}
-	if path == filepath.Join(f.root, f.openFail) {
+	if f.openFail != "" && path == filepath.Join(f.root, f.openFail) {
 		return -1, abi.EACCES
 	}
 	for _, p := range f.noKey {
@@ -50,7 +51,7 @@ func (f *faultySys) Openat(dirfd int, path string, flags int, mode uint32) (int,
 }
 
 func (f *faultySys) Read(fd int, p []byte) (int, error) {
-	if f.fds[fd] == filepath.Join(f.root, f.readFail) {
+	if f.readFail != "" && f.fds[fd] == filepath.Join(f.root, f.readFail) {
 		f.reads[fd]++
 		if f.reads[fd] > 1 {
 			return 0, abi.Errorf(abi.EIO, "ext4: inode 12: extent block 3421: bad checksum")
@@ -69,15 +70,28 @@ func (f *faultySys) Getdents64(fd int, buf []byte) (int, error) {
 	return f.hostSys.Getdents64(fd, buf)
 }
 
+func (f *faultySys) Fstatat(dirfd int, path string, st *abi.Stat, flags int) error {
+	full := path
+	if dirfd != abi.AT_FDCWD {
+		full = filepath.Join(f.fds[dirfd], path)
+	}
+	if f.cycle != "" && filepath.Base(full) == f.cycle {
+		// The directory, wherever it is found, is the root: a
+		// directory linked into its own subtree.
+		return f.hostSys.Fstatat(abi.AT_FDCWD, f.root, st, flags)
+	}
+	return f.hostSys.Fstatat(dirfd, path, st, flags)
+}
+
 func (f *faultySys) Llistxattr(path string, dest []byte) (int, error) {
-	if path == filepath.Join(f.root, f.xattrFail) {
+	if f.xattrFail != "" && path == filepath.Join(f.root, f.xattrFail) {
 		return 0, abi.EUCLEAN
 	}
 	return f.hostSys.Llistxattr(path, dest)
 }
 
 func (f *faultySys) Flistxattr(fd int, dest []byte) (int, error) {
-	if f.fds[fd] == filepath.Join(f.root, f.xattrFail) {
+	if f.xattrFail != "" && f.fds[fd] == filepath.Join(f.root, f.xattrFail) {
 		return 0, abi.EUCLEAN
 	}
 	return f.hostSys.Flistxattr(fd, dest)
@@ -135,7 +149,7 @@ func TestExportEncrypted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sys := &faultySys{root: src, noKey: []string{"secret", "locked"}, openFail: "-", readFail: "-", xattrFail: "-", fds: map[int]string{}, reads: map[int]int{}}
+	sys := &faultySys{root: src, noKey: []string{"secret", "locked"}, fds: map[int]string{}, reads: map[int]int{}}
 	var reports []string
 	var out bytes.Buffer
 	err := Export(sys, src, &out, Options{Report: func(err error) {
@@ -156,5 +170,66 @@ func TestExportEncrypted(t *testing.T) {
 	}
 	if got := strings.Join(tree.Paths(), " "); got != ". z z/ok" {
 		t.Errorf("entries: %s", got)
+	}
+}
+
+// TestExportStrict: with Strict the first failure stops the export, and
+// the archive is still a valid tar with the entries before it.
+func TestExportStrict(t *testing.T) {
+	src := t.TempDir()
+	for _, name := range []string{"a-ok", "b-unreadable", "c-ok"} {
+		if err := os.WriteFile(filepath.Join(src, name), []byte(name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sys := &faultySys{root: src, openFail: "b-unreadable", fds: map[int]string{}, reads: map[int]int{}}
+	var reports []string
+	var out bytes.Buffer
+	err := Export(sys, src, &out, Options{Strict: true, Report: func(err error) { reports = append(reports, err.Error()) }})
+	var pe *PathError
+	if !errors.Is(err, ErrIncomplete) || !errors.As(err, &pe) || pe.Path != "/b-unreadable" {
+		t.Errorf("Export: %v, want ErrIncomplete naming /b-unreadable", err)
+	}
+	if strings.Join(reports, "\n") != "/b-unreadable: open: EACCES" {
+		t.Errorf("reports: %q", reports)
+	}
+	tree, err := testutil.ScanTar(&out)
+	if err != nil {
+		t.Fatalf("the archive is not readable: %v", err)
+	}
+	if got := strings.Join(tree.Paths(), " "); got != ". a-ok" {
+		t.Errorf("entries: %s, want . a-ok", got)
+	}
+}
+
+// TestExportDirCycle: a directory that is its own ancestor (same st_dev
+// and st_ino as the root) is reported with ELOOP and left out, instead of
+// being walked forever.
+func TestExportDirCycle(t *testing.T) {
+	src := t.TempDir()
+	for _, d := range []string{"a", "a/loop", "b"} {
+		if err := os.Mkdir(filepath.Join(src, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(src, "b", "f"), []byte("f"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sys := &faultySys{root: src, cycle: "loop", fds: map[int]string{}, reads: map[int]int{}}
+	var reports []string
+	var out bytes.Buffer
+	err := Export(sys, src, &out, Options{Report: func(err error) { reports = append(reports, err.Error()) }})
+	if !errors.Is(err, ErrIncomplete) {
+		t.Errorf("Export: %v, want ErrIncomplete", err)
+	}
+	if len(reports) != 1 || !strings.HasPrefix(reports[0], "/a/loop: walk: ELOOP") {
+		t.Errorf("reports: %q, want one ELOOP for /a/loop", reports)
+	}
+	tree, err := testutil.ScanTar(&out)
+	if err != nil {
+		t.Fatalf("the archive is not readable: %v", err)
+	}
+	if got := strings.Join(tree.Paths(), " "); got != ". a b b/f" {
+		t.Errorf("entries: %s, want . a b b/f", got)
 	}
 }

@@ -8,7 +8,8 @@
 // archived; 1 when some entries could not be (each is reported on stderr,
 // the archive holds the others; an encrypted file or directory, which
 // cannot be read without its key, is one of them: "fs2tar: PATH:
-// encrypted, no key: skipped") or the output failed; 2 when the image
+// encrypted, no key: skipped"; with --strict, the first one ends the
+// archive, which stays a valid tar) or the output failed; 2 when the image
 // cannot be opened or mounted, or the command line is wrong. A reader
 // that stops reading (a closed pipe) ends fs2tar quietly, with status 141
 // as a program killed by SIGPIPE.
@@ -56,6 +57,7 @@ type flags struct {
 	selinux   string
 	directory string
 	exclude   cliflags.Patterns
+	strict    bool
 }
 
 // run is the command with its streams, so tests can call it.
@@ -77,6 +79,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			f.rewrite.Flags(), f.verbosity.Flags(), []cli.Flag{
 				&cli.StringFlag{Name: "selinux", Aliases: []string{"s", "selinux-contexts"}, Destination: &f.selinux,
 					Usage: "write the SELinux context of every entry to `FILE` (\"PATH CONTEXT\" lines)"},
+				&cli.BoolFlag{Name: "strict", Destination: &f.strict,
+					Usage: "stop at the first entry that cannot be archived (exit 1; the archive is a valid tar of the entries before it)"},
 			}),
 		Writer:          stdout,
 		ErrWriter:       stderr,
@@ -200,6 +204,7 @@ func export(f *flags, image, output string, stdout, stderr io.Writer) int {
 		Rewrite: rewrite,
 		Format:  format,
 		Report:  func(err error) { say("fs2tar: " + err.Error()) },
+		Strict:  f.strict,
 		OnEntry: func(h *archive.Header) {
 			if bar != nil {
 				bar.Entry()

@@ -520,4 +520,18 @@ func TestCorruptEntry(t *testing.T) {
 	if tree["etc/hostname"] == nil || tree["usr/bin/tool"] == nil {
 		t.Errorf("entries missing: %v", tree.Paths())
 	}
+
+	// --strict stops there: exit 1, a valid archive holding what came
+	// before /etc/broken and nothing after it.
+	r = fs2tar(t, "--strict", img)
+	if r.code != 1 || !strings.Contains(r.stderr, "fs2tar: /etc/broken: ") || !strings.Contains(r.stderr, "stopped at the first failure") {
+		t.Errorf("--strict: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	strictTree, err := testutil.ScanTar(bytes.NewReader(r.stdout))
+	if err != nil {
+		t.Fatalf("--strict: the archive is not readable: %v", err)
+	}
+	if strictTree["etc"] == nil || strictTree["usr/bin/tool"] != nil || len(strictTree) >= len(tree) {
+		t.Errorf("--strict: entries %v, want those before /etc/broken only", strictTree.Paths())
+	}
 }

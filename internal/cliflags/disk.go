@@ -28,6 +28,19 @@ type Disk struct {
 	MemoryMB int
 	// Printk sends the kernel log to stderr (-p).
 	Printk bool
+	// NoJournal mounts without loading the journal (--no-journal): a
+	// filesystem that needs recovery is read as the device holds it,
+	// without replaying its journal, as Linux's "noload" mount option.
+	NoJournal bool
+}
+
+// MountData returns the filesystem-specific mount options (mount(2)'s
+// data string) the flags ask for.
+func (d *Disk) MountData() string {
+	if d.NoJournal {
+		return "noload"
+	}
+	return ""
 }
 
 // Flags returns the flag definitions, bound to d.
@@ -41,6 +54,8 @@ func (d *Disk) Flags() []cli.Flag {
 			Usage: "kernel memory in `MB` (page cache and queues live in it)"},
 		&cli.BoolFlag{Name: "enable-printk", Aliases: []string{"p"}, Destination: &d.Printk,
 			Usage: "show the kernel log on stderr"},
+		&cli.BoolFlag{Name: "no-journal", Destination: &d.NoJournal,
+			Usage: "do not replay the journal of a filesystem that needs recovery (mount option noload)"},
 	}
 }
 
@@ -141,7 +156,7 @@ func (d *Disk) mount(k *kernel.Kernel, image string, readOnly bool) (*Mounted, e
 	if readOnly {
 		flags = abi.MS_RDONLY
 	}
-	dir, err := k.MountDev(dev, fstype, flags, "")
+	dir, err := k.MountDev(dev, fstype, flags, d.MountData())
 	if errors.Is(err, abi.ENODEV) && d.FSType != "" {
 		return nil, fmt.Errorf("-t %s: unknown filesystem type (this kernel reads %s)",
 			d.FSType, strings.Join(k.Filesystems(), ", "))

@@ -36,17 +36,24 @@ func TestPartList(t *testing.T) {
 func TestFlags(t *testing.T) {
 	var d Disk
 	app := &cli.App{Flags: d.Flags(), Action: func(*cli.Context) error { return nil }}
-	if err := app.Run([]string{"x", "-P", "2", "-t", "ext4", "--mb", "64", "-p"}); err != nil {
+	if err := app.Run([]string{"x", "-P", "2", "-t", "ext4", "--mb", "64", "-p", "--no-journal"}); err != nil {
 		t.Fatal(err)
 	}
-	if d != (Disk{Partition: 2, FSType: "ext4", MemoryMB: 64, Printk: true}) {
+	if d != (Disk{Partition: 2, FSType: "ext4", MemoryMB: 64, Printk: true, NoJournal: true}) {
 		t.Errorf("parsed %+v", d)
 	}
 	d = Disk{}
 	if err := app.Run([]string{"x"}); err != nil {
 		t.Fatal(err)
 	}
-	if d.MemoryMB != 32 || d.Partition != 0 || d.FSType != "" {
+	if d.MemoryMB != 32 || d.Partition != 0 || d.FSType != "" || d.NoJournal {
 		t.Errorf("defaults %+v", d)
+	}
+	if got := d.MountData(); got != "" {
+		t.Errorf("MountData() = %q without --no-journal", got)
+	}
+	d.NoJournal = true
+	if got := d.MountData(); got != "noload" {
+		t.Errorf("MountData() = %q with --no-journal, want noload", got)
 	}
 }

@@ -25,6 +25,10 @@ type File struct {
 	// d_off values can be handed back to lseek.
 	mu  sync.Mutex
 	pos int64
+	// dirErr is a driver's readdir error that came after records were
+	// written: the call returned them, the next call returns the error
+	// (guarded by mu).
+	dirErr error
 }
 
 // dirDotEntries is the directory position of the driver's first entry.
@@ -277,7 +281,9 @@ func (f *File) Seek(off int64, whence int) (int64, error) {
 //
 // Errors: EBADF for an O_PATH or write-only file; ENOTDIR if f is not a
 // directory; EINVAL if buf cannot hold the next record; what the driver
-// returns, if no record was written before it failed.
+// returns: at once if no record was written before it failed, else from
+// the next call, which returns it alone (a damaged directory then lists
+// every entry the driver could read, and still says it was damaged).
 func (f *File) Getdents64(buf []byte) (int, error) {
 	if err := f.readable(); err != nil {
 		return 0, err
@@ -288,6 +294,10 @@ func (f *File) Getdents64(buf []byte) (int, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.dirErr; err != nil {
+		f.dirErr = nil
+		return 0, err
+	}
 	n := 0
 	full := false
 	put := func(ino uint64, next int64, typ uint8, name string) bool {
@@ -331,6 +341,9 @@ func (f *File) Getdents64(buf []byte) (int, error) {
 	})
 	if err == nil {
 		err = stuck
+	}
+	if n > 0 && err != nil {
+		f.dirErr = err
 	}
 	if n == 0 {
 		if err != nil {

@@ -91,7 +91,8 @@ func TestChecksums(t *testing.T) {
 	})
 	t.Run("group descriptor", func(t *testing.T) {
 		// Like Linux, a read-only mount logs the bad checksum and goes
-		// on; the group's inodes are refused.
+		// on, and reads the group's inodes all the same (the host
+		// kernel does: see cmd/fs2tar's damage sweep).
 		log := &testLog{}
 		sb, err := NewType().Mount(openDev(t, patched(t, img, bs+0x0E)), abi.MS_RDONLY, "", log)
 		if err != nil {
@@ -100,8 +101,9 @@ func TestChecksums(t *testing.T) {
 		if !strings.Contains(log.String(), "Checksum for group 0 failed") {
 			t.Errorf("log: %s", log)
 		}
-		_, err = sb.Root()
-		wantErr(t, "root", err, abi.EUCLEAN, "group descriptor 0", "checksum")
+		if _, err = lookupPath(sb, "small"); err != nil {
+			t.Errorf("lookup in group 0: %v", err)
+		}
 	})
 	t.Run("inode", func(t *testing.T) {
 		blk := debugfsInt(t, img, "imap /small", `located at block (\d+)`)

@@ -1,7 +1,9 @@
 package ext4
 
 import (
+	"cmp"
 	"encoding/binary"
+	"errors"
 
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
@@ -58,35 +60,45 @@ func dirRecLen(n int) uint32 { return uint32(n+direntHeaderSize+3) &^ 3 }
 func parseDirBlock(b []byte, blockSize uint32, filetype bool, fn func(off int, d dirent) bool) error {
 	off := 0
 	for off < len(b) {
-		if len(b)-off < direntHeaderSize {
-			return abi.Errorf(abi.EUCLEAN, "entry at offset %d: truncated", off)
+		d, err := decodeDirent(b, off, blockSize, filetype)
+		if err != nil {
+			return err
 		}
-		e := b[off:]
-		d := dirent{
-			inode:  binary.LittleEndian.Uint32(e[0:]),
-			recLen: recLenFromDisk(binary.LittleEndian.Uint16(e[4:]), blockSize),
-		}
-		nameLen := int(e[6])
-		if filetype {
-			d.ftype = e[7]
-		}
-		switch {
-		case d.recLen < dirRecLen(1):
-			return abi.Errorf(abi.EUCLEAN, "entry at offset %d: rec_len is smaller than minimal (%d)", off, d.recLen)
-		case d.recLen%4 != 0:
-			return abi.Errorf(abi.EUCLEAN, "entry at offset %d: rec_len %% 4 != 0 (%d)", off, d.recLen)
-		case d.recLen < dirRecLen(nameLen):
-			return abi.Errorf(abi.EUCLEAN, "entry at offset %d: rec_len %d is too small for name_len %d", off, d.recLen, nameLen)
-		case uint64(off)+uint64(d.recLen) > uint64(len(b)):
-			return abi.Errorf(abi.EUCLEAN, "entry at offset %d: directory entry overrun (rec_len %d)", off, d.recLen)
-		}
-		d.name = e[direntHeaderSize : direntHeaderSize+nameLen]
 		if !fn(off, d) {
 			return nil
 		}
 		off += int(d.recLen)
 	}
 	return nil
+}
+
+// decodeDirent decodes the entry at off in directory block b with the
+// checks of ext4_check_dir_entry.
+func decodeDirent(b []byte, off int, blockSize uint32, filetype bool) (dirent, error) {
+	if len(b)-off < direntHeaderSize {
+		return dirent{}, abi.Errorf(abi.EUCLEAN, "entry at offset %d: truncated", off)
+	}
+	e := b[off:]
+	d := dirent{
+		inode:  binary.LittleEndian.Uint32(e[0:]),
+		recLen: recLenFromDisk(binary.LittleEndian.Uint16(e[4:]), blockSize),
+	}
+	nameLen := int(e[6])
+	if filetype {
+		d.ftype = e[7]
+	}
+	switch {
+	case d.recLen < dirRecLen(1):
+		return d, abi.Errorf(abi.EUCLEAN, "entry at offset %d: rec_len is smaller than minimal (%d)", off, d.recLen)
+	case d.recLen%4 != 0:
+		return d, abi.Errorf(abi.EUCLEAN, "entry at offset %d: rec_len %% 4 != 0 (%d)", off, d.recLen)
+	case d.recLen < dirRecLen(nameLen):
+		return d, abi.Errorf(abi.EUCLEAN, "entry at offset %d: rec_len %d is too small for name_len %d", off, d.recLen, nameLen)
+	case uint64(off)+uint64(d.recLen) > uint64(len(b)):
+		return d, abi.Errorf(abi.EUCLEAN, "entry at offset %d: directory entry overrun (rec_len %d)", off, d.recLen)
+	}
+	d.name = e[direntHeaderSize : direntHeaderSize+nameLen]
+	return d, nil
 }
 
 // isDirTail reports whether the last 12 bytes of b are struct
@@ -212,10 +224,20 @@ func (di dirInode) ReadDir(pos int64, emit func(vfs.DirEntry) bool) error {
 	filetype := f.sb.hasIncompat(incompatFiletype)
 	buf := f.getBlock()
 	defer f.putBlock(buf)
-	for lblk := range ip.dirBlockNumbers(runs, uint64(pos)>>f.blockBits) {
+	// A damaged block does not end the listing: as ext4_readdir does,
+	// a block that fails its checksum is skipped, and so is the rest of
+	// a block after a bad entry; the first such error is returned after
+	// the last entry (the VFS hands it to the next getdents call).
+	var damaged error
+	first := uint64(pos) >> f.blockBits
+	for lblk := range ip.dirBlockNumbers(runs, first) {
 		ok, err := ip.dirBlock(runs, lblk, buf)
-		if err != nil {
+		if err != nil && !errors.Is(err, abi.EUCLEAN) {
 			return err
+		}
+		if err != nil {
+			damaged = cmp.Or(damaged, err)
+			continue
 		}
 		if !ok {
 			continue
@@ -240,14 +262,51 @@ func (di dirInode) ReadDir(pos int64, emit func(vfs.DirEntry) bool) error {
 			}
 			return true
 		})
+		if stop {
+			return nil
+		}
+		if entErr != nil {
+			damaged = cmp.Or(damaged, entErr)
+		} else if perr != nil {
+			damaged = cmp.Or(damaged, ip.dirErr(lblk, perr))
+		}
+	}
+	if damaged == nil && first > 0 {
+		// The listing ends in this call: report damage in the blocks
+		// an earlier call went past, which it could not return.
+		damaged = ip.dirDamage(runs, 0, first)
+	}
+	return damaged
+}
+
+// dirDamage returns the first damage (bad checksum, bad entry) in the
+// directory's blocks [from, to), or nil.
+func (ip *inode) dirDamage(runs []run, from, to uint64) error {
+	f := ip.f
+	filetype := f.sb.hasIncompat(incompatFiletype)
+	buf := f.getBlock()
+	defer f.putBlock(buf)
+	for lblk := range ip.dirBlockNumbers(runs, from) {
+		if lblk >= to {
+			break
+		}
+		ok, err := ip.dirBlock(runs, lblk, buf)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		var entErr error
+		perr := parseDirBlock(buf, f.blockSize, filetype, func(off int, d dirent) bool {
+			entErr = ip.checkEntry(lblk, off, d)
+			return entErr == nil
+		})
 		if entErr != nil {
 			return entErr
 		}
 		if perr != nil {
 			return ip.dirErr(lblk, perr)
-		}
-		if stop {
-			return nil
 		}
 	}
 	return nil
@@ -332,26 +391,35 @@ func (ip *inode) lookupLinear(name string) (uint32, error) {
 }
 
 // searchDirBlock looks for name in one block; 0 means not there.
+//
+// As ext4_search_dir does, only the matching entry is checked in full; the
+// others are only stepped over by their rec_len, so a damaged entry
+// elsewhere in the block does not hide the name (the kernel finds it too).
+// A zero rec_len ends the search with EUCLEAN.
 func (ip *inode) searchDirBlock(b []byte, lblk uint64, name string) (uint32, error) {
-	var found uint32
-	var entErr error
+	le := binary.LittleEndian
 	match := ip.nameMatcher(name)
-	err := parseDirBlock(b, ip.f.blockSize, ip.f.sb.hasIncompat(incompatFiletype), func(off int, d dirent) bool {
-		if d.inode != 0 && match(d.name) {
-			if entErr = ip.checkEntry(lblk, off, d); entErr == nil {
-				found = d.inode
+	for off := 0; off < len(b)-direntHeaderSize; {
+		e := b[off:]
+		nameLen := int(e[6])
+		if off+direntHeaderSize+nameLen <= len(b) && le.Uint32(e) != 0 &&
+			match(e[direntHeaderSize:direntHeaderSize+nameLen]) {
+			d, err := decodeDirent(b, off, ip.f.blockSize, ip.f.sb.hasIncompat(incompatFiletype))
+			if err != nil {
+				return 0, ip.dirErr(lblk, err)
 			}
-			return false
+			if err := ip.checkEntry(lblk, off, d); err != nil {
+				return 0, err
+			}
+			return d.inode, nil
 		}
-		return true
-	})
-	if entErr != nil {
-		return 0, entErr
+		recLen := recLenFromDisk(le.Uint16(e[4:]), ip.f.blockSize)
+		if recLen == 0 {
+			return 0, ip.dirErr(lblk, abi.Errorf(abi.EUCLEAN, "entry at offset %d: rec_len 0", off))
+		}
+		off += int(recLen)
 	}
-	if err != nil {
-		return 0, ip.dirErr(lblk, err)
-	}
-	return found, nil
+	return 0, nil
 }
 
 // Inline directories (Documentation/filesystems/ext4/inlinedata.rst): the

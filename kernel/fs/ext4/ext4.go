@@ -11,8 +11,9 @@
 // What is implemented: 1, 2, 4 and 64 KiB blocks; 128 and 256+ byte
 // inodes; 32 and 64 bit group descriptors, meta_bg, flex_bg, sparse_super
 // and sparse_super2; extent trees and ext2/ext3 block maps with holes and
-// unwritten extents; journal replay in memory for a filesystem that needs
-// recovery (journal.go); linear and htree directories (lookups hash the name
+// unwritten extents; journal replay in memory, by kernel/fs/jbd2, for a
+// filesystem that needs recovery, unless mounted with "noload"
+// (journal.go); linear and htree directories (lookups hash the name
 // when the directory is indexed; readdir returns entries in the order and
 // with the positions Linux's getdents gives: hash order whenever Linux uses
 // it, block order otherwise); fast and slow symlinks; inline data; extended
@@ -86,6 +87,7 @@ type fsys struct {
 	hashSigned       bool   // directory hashes use signed chars (s_flags)
 	overheadBlocks   uint64 // metadata blocks, as ext4_calculate_overhead counts them
 	replayed         bool   // the journal was replayed into an overlay of dev
+	noload           bool   // mounted with noload: the journal was not loaded
 
 	blockPool sync.Pool // of *[]byte, block-sized buffers for directory reads
 
@@ -104,6 +106,11 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		log = nopLogger{}
 	}
 	name := dev.Name()
+	opts, err := parseMountOptions(data)
+	if err != nil {
+		log.Printf("EXT4-fs (%s): %v", name, err)
+		return nil, err
+	}
 	raw := make([]byte, superblockSize)
 	if _, err := dev.ReadAt(raw, superblockOffset); err != nil {
 		log.Printf("EXT4-fs (%s): unable to read superblock", name)
@@ -170,7 +177,8 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		log.Printf("EXT4-fs (%s): %v", name, err)
 		return nil, err
 	}
-	if err := f.recover(); err != nil {
+	f.noload = opts.noload
+	if err := f.recover(opts); err != nil {
 		log.Printf("EXT4-fs (%s): error loading journal: %v", name, err)
 		return nil, err
 	}
@@ -181,38 +189,6 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	f.overheadBlocks = f.overhead(clusterShift)
 	f.logMount(flags)
 	return f, nil
-}
-
-// recover replays the journal when the filesystem needs recovery, then
-// reads the superblock and group descriptors again through the replayed
-// blocks, as ext4_load_journal does before the rest of the mount.
-func (f *fsys) recover() error {
-	if f.sb.hasCompat(compatHasJournal) && f.sb.hasIncompat(incompatRecover) {
-		f.log.Printf("EXT4-fs (%s): INFO: recovery required on readonly filesystem", f.dev.Name())
-	}
-	d, err := f.replayJournal()
-	if err != nil || d == nil {
-		return err
-	}
-	raw := make([]byte, superblockSize)
-	if _, err := d.ReadAt(raw, superblockOffset); err != nil {
-		return abi.Errorf(abi.EIO, "ext4: superblock: %v", err)
-	}
-	sb, err := decodeSuperblock(raw)
-	if err != nil {
-		return err
-	}
-	if sb.blockSize() != f.blockSize || uint32(sb.sInodeSize) != f.inodeSize || sb.descSize() != f.sb.descSize() ||
-		sb.groupCount() != f.sb.groupCount() || sb.sInodesPerGroup != f.sb.sInodesPerGroup {
-		return abi.Errorf(abi.EUCLEAN, "ext4: the journal changes the filesystem's geometry")
-	}
-	f.dev = d
-	f.sb = sb
-	f.replayed = true
-	f.mu.Lock()
-	f.inodes = make(map[uint32]*inode)
-	f.mu.Unlock()
-	return f.loadGroupDescs()
 }
 
 // logMount writes the messages Linux's ext4 prints on a mount.
@@ -234,7 +210,7 @@ func (f *fsys) logMount(flags uint64) {
 	}
 	f.log.Printf("EXT4-fs (%s): features: %s", name, sb.featureString())
 	journal := "without journal"
-	if sb.hasCompat(compatHasJournal) {
+	if sb.hasCompat(compatHasJournal) && !f.noload {
 		journal = "with ordered data mode"
 	}
 	f.log.Printf("EXT4-fs (%s): mounted filesystem %s r/o %s. Quota mode: none.", name, sb.uuidString(), journal)

@@ -3,6 +3,7 @@ package ext4
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"hash/crc32"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/fs/jbd2"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
 
@@ -638,17 +640,17 @@ func journalImage(t testing.TB) []byte {
 	}
 	desc := b[phys(jruns, first) : phys(jruns, first)+bs]
 	clear(desc)
-	be.PutUint32(desc[0:], jbd2Magic)
-	be.PutUint32(desc[4:], jbd2Descriptor)
+	be.PutUint32(desc[0:], jbd2.MagicNumber)
+	be.PutUint32(desc[4:], jbd2.DescriptorBlock)
 	be.PutUint32(desc[8:], 7)
-	tag := desc[jbd2HeaderSize:]
+	tag := desc[12:] // after journal_header_t
 	be.PutUint32(tag[0:], uint32(dirBlk))
-	be.PutUint16(tag[6:], jbd2FlagLastTag) // a new UUID follows (zeros)
+	be.PutUint16(tag[6:], jbd2.FlagLastTag) // a new UUID follows (zeros)
 	copy(b[phys(jruns, first+1):], logged)
 	commit := b[phys(jruns, first+2) : phys(jruns, first+2)+bs]
 	clear(commit)
-	be.PutUint32(commit[0:], jbd2Magic)
-	be.PutUint32(commit[4:], jbd2Commit)
+	be.PutUint32(commit[0:], jbd2.MagicNumber)
+	be.PutUint32(commit[4:], jbd2.CommitBlock)
 	be.PutUint32(commit[8:], 7)
 	le := binary.LittleEndian
 	le.PutUint32(b[1024+0x60:], le.Uint32(b[1024+0x60:])|incompatRecover)
@@ -672,6 +674,29 @@ func TestJournalSynthetic(t *testing.T) {
 	}
 	if !bytes.Equal(img, orig) {
 		t.Errorf("the image was changed")
+	}
+}
+
+// TestJournalNoload mounts the image of TestJournalSynthetic with noload:
+// the journal is not replayed, and the log warns about it.
+func TestJournalNoload(t *testing.T) {
+	img := journalImage(t)
+	log := &testLog{}
+	sb, err := NewType().Mount(memDev(img), abi.MS_RDONLY, "noload", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lookupPath(sb, "f"); err != nil {
+		t.Errorf("noload: the on-disk name is not seen: %v", err)
+	}
+	if _, err := lookupPath(sb, "g"); err == nil {
+		t.Errorf("noload: the journal was replayed")
+	}
+	if !strings.Contains(log.String(), "noload") || strings.Contains(log.String(), "recovery complete") {
+		t.Errorf("noload: log:\n%s", log)
+	}
+	if _, err := NewType().Mount(memDev(img), abi.MS_RDONLY, "noload,bogus=1", nil); !errors.Is(err, abi.EINVAL) {
+		t.Errorf("unknown mount option: %v, want EINVAL", err)
 	}
 }
 
@@ -715,4 +740,89 @@ func FuzzJournal(f *testing.F) {
 			exerciseInode(root, 2)
 		}
 	})
+}
+
+// TestDamagedDirBlock breaks an entry in the first block of a linear
+// directory: as ext4_readdir does, the listing skips the rest of that
+// block, lists the other blocks, then reports the damage; a lookup of a
+// name in another block, or before the bad entry, still works, as
+// ext4_search_dir steps over the entries that do not match.
+func TestDamagedDirBlock(t *testing.T) {
+	img := smallImage(t, "-O", "^dir_index,^metadata_csum")
+	sb, err := NewType().Mount(memDev(img), abi.MS_RDONLY, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := lookupPath(sb, "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := readDirAll(d)
+	if err != nil || len(all) != 60 {
+		t.Fatalf("readdir d: %d entries, %v", len(all), err)
+	}
+	f := sb.(*fsys)
+	ip, _ := f.iget(uint32(d.(dirInode).ino))
+	runs, _ := ip.blockRuns()
+	if ip.dirBlocks() < 2 {
+		t.Fatalf("d has %d blocks, want several", ip.dirBlocks())
+	}
+	blk := int64(runs[0].pblk) << f.blockBits
+	le := binary.LittleEndian
+	// Entries: ".", "..", then the names; the third one gets rec_len 5.
+	off := blk
+	for range 3 {
+		off += int64(le.Uint16(img[off+4:]))
+	}
+	victim := string(img[off+8 : off+8+int64(img[off+6])])
+	first := string(img[blk+12+12+8 : blk+12+12+8+int64(img[blk+12+12+6])])
+	le.PutUint16(img[off+4:], 5)
+	sb, err = NewType().Mount(memDev(img), abi.MS_RDONLY, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ = lookupPath(sb, "d")
+	got, err := readDirAll(d)
+	if !errors.Is(err, abi.EUCLEAN) {
+		t.Errorf("readdir of a damaged directory: %v, want EUCLEAN after the entries", err)
+	}
+	names := map[string]bool{}
+	for _, e := range got {
+		names[e.Name] = true
+	}
+	if names[victim] || !names[first] || !names[all[len(all)-1].Name] || len(got) >= 60 || len(got) < 30 {
+		t.Errorf("readdir: %d entries (victim %q listed: %v, first %q: %v); want the other blocks' entries",
+			len(got), victim, names[victim], first, names[first])
+	}
+	if _, err := lookupPath(sb, "d/"+all[len(all)-1].Name); err != nil {
+		t.Errorf("lookup in another block: %v", err)
+	}
+	if _, err := lookupPath(sb, "d/"+first); err != nil {
+		t.Errorf("lookup before the bad entry: %v", err)
+	}
+}
+
+// TestSymlinkHugeSize: a damaged i_size does not hide a symlink's target;
+// Linux cuts it at the room it has and at the first NUL.
+func TestSymlinkHugeSize(t *testing.T) {
+	img := smallImage(t, "-O", "^metadata_csum")
+	sb, err := NewType().Mount(memDev(img), abi.MS_RDONLY, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []struct{ name, want string }{{"l", "f"}, {"slow", strings.Repeat("t/", 40)}} {
+		vi, err := lookupPath(sb, l.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ip := vi.(symlinkInode).inode
+		ip.size = 1<<43 + 6
+		if got, err := vi.(vfs.Readlinker).Readlink(); got != l.want || err != nil {
+			t.Errorf("readlink %s with i_size %d = %q, %v; want %q", l.name, ip.size, got, err, l.want)
+		}
+		ip.size = 0
+		if _, err := vi.(vfs.Readlinker).Readlink(); !errors.Is(err, abi.EUCLEAN) {
+			t.Errorf("readlink %s with i_size 0: %v, want EUCLEAN", l.name, err)
+		}
+	}
 }

@@ -29,7 +29,8 @@ type groupDesc struct {
 	bgFlags           uint16
 	bgItableUnused    uint32
 	bgChecksum        uint16
-	// badCsum is set when bg_checksum did not match at mount.
+	// badCsum is set when bg_checksum did not match at mount (logged;
+	// the group is used all the same, as on a read-only Linux mount).
 	badCsum bool
 }
 
@@ -146,8 +147,10 @@ func (f *fsys) loadGroupDescs() error {
 			}
 			if csum {
 				// A read-only mount goes on past a bad descriptor
-				// checksum, as ext4_check_descriptors does; the inodes
-				// of the group are refused (see readInode).
+				// checksum, as ext4_check_descriptors does, and
+				// __ext4_get_inode_loc reads the group's inodes all
+				// the same: a wrong inode table fails the inodes'
+				// own checks (their checksums, with metadata_csum).
 				if want := f.groupDescCsum(uint32(g), raw); want != d.bgChecksum {
 					f.log.Printf("EXT4-fs (%s): ext4_check_descriptors: Checksum for group %d failed (%d!=%d)",
 						f.dev.Name(), g, want, d.bgChecksum)

@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"math/bits"
@@ -495,11 +496,14 @@ func (ip *inode) hashBlockEntries(b []byte, lblk uint64, version uint8, startHas
 		out = append(out, dxDirent{hash: h, minor: m, de: vfsDirent{name: string(d.name), ino: d.inode, ftype: d.ftype}})
 		return true
 	})
+	// After a bad entry the rest of the block is ignored, as
+	// htree_dirblock_to_tree does; the entries before it are kept and
+	// the damage is returned with them.
 	if entErr != nil {
-		return nil, entErr
+		return out, entErr
 	}
 	if perr != nil {
-		return nil, ip.dirErr(lblk, perr)
+		return out, ip.dirErr(lblk, perr)
 	}
 	return out, nil
 }
@@ -521,6 +525,7 @@ func (ip *inode) readDirHashOrder(pos int64, emit func(vfs.DirEntry) bool) error
 	// The batches of entries in hash order: each is sorted and holds
 	// every entry of its hash range.
 	var batches func(yield func([]dxDirent) bool) error
+	var damaged error // a bad entry: the rest of its block is skipped
 	switch {
 	case ip.flags&inodeInlineDataFl != 0:
 		regions, _, err := ip.inlineDirRegions()
@@ -533,9 +538,8 @@ func (ip *inode) readDirHashOrder(pos int64, emit func(vfs.DirEntry) bool) error
 				if len(r) == 0 {
 					continue
 				}
-				if all, err = ip.hashBlockEntries(r, 0, version, startHash, startMinor, all); err != nil {
-					return err
-				}
+				all, err = ip.hashBlockEntries(r, 0, version, startHash, startMinor, all)
+				damaged = cmp.Or(damaged, err)
 			}
 			yield(all)
 			return nil
@@ -576,9 +580,8 @@ func (ip *inode) readDirHashOrder(pos int64, emit func(vfs.DirEntry) bool) error
 						return err
 					}
 					if ok {
-						if batch, err = ip.hashBlockEntries(buf, leaves[i].blk, version, startHash, startMinor, batch); err != nil {
-							return err
-						}
+						batch, err = ip.hashBlockEntries(buf, leaves[i].blk, version, startHash, startMinor, batch)
+						damaged = cmp.Or(damaged, err)
 					}
 					i++
 				}
@@ -615,7 +618,18 @@ func (ip *inode) readDirHashOrder(pos int64, emit func(vfs.DirEntry) bool) error
 		return err
 	}
 	if !stopped && pending != nil {
-		send(pending, htreeEOF64)
+		stopped = !send(pending, htreeEOF64)
 	}
-	return nil
+	if stopped {
+		return nil
+	}
+	if damaged == nil && pos > 0 && ip.flags&inodeInlineDataFl == 0 {
+		// The listing ends in this call: report damage an earlier call
+		// went past. Hash order visits every leaf, so a linear pass
+		// over the blocks finds it.
+		if runs, err := ip.blockRuns(); err == nil {
+			damaged = ip.dirDamage(runs, 0, ip.dirBlocks())
+		}
+	}
+	return damaged
 }

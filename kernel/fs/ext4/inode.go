@@ -140,9 +140,6 @@ func (f *fsys) readInode(ino uint32) (*inode, error) {
 	if uint64(g) >= uint64(len(f.groups)) {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: group %d out of range", ino, g)
 	}
-	if f.groups[g].badCsum {
-		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: group descriptor %d: bad checksum", ino, g)
-	}
 	off := int64(f.groups[g].bgInodeTable)<<f.blockBits + int64(idx)*int64(f.inodeSize)
 	raw := make([]byte, f.inodeSize)
 	if _, err := f.dev.ReadAt(raw, off); err != nil {

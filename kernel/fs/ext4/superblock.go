@@ -238,6 +238,16 @@ func (s *superblock) check() error {
 	if s.sFirstIno < goodOldFirstIno && s.sRevLevel != revGoodOld {
 		return abi.Errorf(abi.EINVAL, "ext4: superblock: invalid first ino %d", s.sFirstIno)
 	}
+	// ext4_fill_super and ext4_handle_clustersize: the cluster size is
+	// bounded, and equals the block size without bigalloc (an ext2
+	// fragment size other than the block size was never supported).
+	if s.sLogClusterSize > 20 {
+		return abi.Errorf(abi.EINVAL, "ext4: superblock: invalid log cluster size %d", s.sLogClusterSize)
+	}
+	if s.sFeatureRoCompat&roCompatBigalloc == 0 && s.sLogClusterSize != s.sLogBlockSize {
+		return abi.Errorf(abi.EINVAL, "ext4: superblock: fragment/cluster size (%d) != block size (%d)",
+			uint64(1024)<<s.sLogClusterSize, uint64(1024)<<s.sLogBlockSize)
+	}
 	if s.sFeatureRoCompat&roCompatBigalloc != 0 {
 		// With bigalloc the bitmaps count clusters: clusters per group
 		// is bounded, and blocks per group follows from it.
@@ -266,6 +276,15 @@ func (s *superblock) check() error {
 	}
 	if s.groupCount() > uint64(1)<<32 {
 		return abi.Errorf(abi.EINVAL, "ext4: superblock: too many groups (%d)", s.groupCount())
+	}
+	// ext4_fill_super: every group holds s_inodes_per_group inodes.
+	if want := s.groupCount() * uint64(s.sInodesPerGroup); uint64(s.sInodesCount) != want {
+		return abi.Errorf(abi.EINVAL, "ext4: superblock: inodes count not valid: %d vs %d", s.sInodesCount, want)
+	}
+	// ext4_hash_info_init: a default hash beyond the known ones (and
+	// SipHash, which is only for casefolded directories) is refused.
+	if s.sDefHashVersion >= 6 {
+		return abi.Errorf(abi.EINVAL, "ext4: superblock: invalid default hash %d", s.sDefHashVersion)
 	}
 	if uint64(s.sInodesCount) > s.groupCount()*uint64(s.sInodesPerGroup) {
 		return abi.Errorf(abi.EINVAL, "ext4: superblock: inodes count %d exceeds groups*inodes per group", s.sInodesCount)

@@ -36,18 +36,21 @@ func (si symlinkInode) Readlink() (string, error) {
 	if ip.flags&inodeEncryptFl != 0 {
 		return "", abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted symlink", ip.ino)
 	}
-	if ip.size <= 0 || ip.size >= abi.PATH_MAX {
+	if ip.size <= 0 {
 		return "", abi.Errorf(abi.EUCLEAN, "ext4: inode %d: symlink: bad size %d", ip.ino, ip.size)
 	}
+	// A damaged i_size does not hide the target: like ext4_iget (fast
+	// links) and ext4_get_link (slow ones), nd_terminate_link cuts the
+	// target at i_size or at the room it has, whichever is shorter, and
+	// readlink returns it up to its first NUL.
+	var buf []byte
 	if ip.isFastSymlink() {
-		if ip.size >= iBlockLen {
-			return "", abi.Errorf(abi.EUCLEAN, "ext4: inode %d: fast symlink: size %d too large", ip.ino, ip.size)
+		buf = ip.iBlock[:min(ip.size, iBlockLen-1)]
+	} else {
+		buf = make([]byte, min(ip.size, int64(ip.f.blockSize)-1))
+		if _, err := ip.readData(buf, 0); err != nil {
+			return "", err
 		}
-		return string(ip.iBlock[:ip.size]), nil
-	}
-	buf := make([]byte, ip.size)
-	if _, err := ip.readData(buf, 0); err != nil {
-		return "", err
 	}
 	// The kernel's page-based link stops at a NUL (nd_terminate_link).
 	for i, c := range buf {
