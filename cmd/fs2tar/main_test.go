@@ -26,6 +26,7 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
+	testutil.UTF8Locale() // the test trees hold UTF-8 names for bsdtar to extract
 	dir, err := os.MkdirTemp("", "fs2tar-test")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -67,3 +67,11 @@ func Run(t testing.TB, name string, args ...string) []byte {
 	}
 	return out
 }
+
+// UTF8Locale makes the tools a test runs (bsdtar above all, which refuses
+// to extract names it cannot convert to the locale's charset) see a UTF-8
+// locale even when the test's environment has none, as under env -i or a
+// bare CI shell. Call it from TestMain, before tests start.
+func UTF8Locale() {
+	os.Setenv("LC_ALL", "C.UTF-8")
+}
