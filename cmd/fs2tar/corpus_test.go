@@ -40,14 +40,7 @@ func TestCorpus(t *testing.T) {
 		t.Errorf("rootfs vs fs2tar: %s", d)
 	}
 	t.Run("loop", func(t *testing.T) {
-		testutil.NeedLoop(t)
-		mnt := t.TempDir()
-		testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
-		defer testutil.Run(t, "umount", mnt)
-		kernelView, err := testutil.ScanDir(mnt)
-		if err != nil {
-			t.Fatal(err)
-		}
+		kernelView := loopView(t, img)
 		diffs := testutil.Compare(kernelView, got, testutil.CompareOptions{SkipTypes: []string{testutil.TypeSocket}})
 		for _, d := range diffs {
 			t.Errorf("mount -o loop vs fs2tar: %s", d)

@@ -17,23 +17,6 @@ import (
 	"github.com/lklimg/lklimg/internal/testutil"
 )
 
-// fs2tarEnv runs fs2tar with extra environment variables.
-func fs2tarEnv(t *testing.T, env []string, args ...string) result {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{stdout.Bytes(), stderr.String(), code}
-}
-
 // headers reads an archive's headers (names without "./").
 func headers(t *testing.T, archive []byte) map[string]*tar.Header {
 	t.Helper()

@@ -58,7 +58,14 @@ type result struct {
 
 func fs2tar(t *testing.T, args ...string) result {
 	t.Helper()
+	return fs2tarEnv(t, nil, args...)
+}
+
+// fs2tarEnv runs fs2tar with extra environment variables.
+func fs2tarEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -69,6 +76,21 @@ func fs2tar(t *testing.T, args ...string) result {
 		t.Fatal(err)
 	}
 	return result{stdout.Bytes(), stderr.String(), code}
+}
+
+// loopView returns what the host kernel shows of img, mounted loop,ro:
+// the oracle every comparison ends with.
+func loopView(t *testing.T, img string) testutil.Tree {
+	t.Helper()
+	testutil.NeedLoop(t)
+	mnt := t.TempDir()
+	testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
+	defer testutil.Run(t, "umount", mnt)
+	view, err := testutil.ScanDir(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return view
 }
 
 // mustExport runs fs2tar and fails the test unless it succeeds with no
@@ -168,14 +190,7 @@ func TestExt4Variants(t *testing.T) {
 			}
 
 			t.Run("loop", func(t *testing.T) {
-				testutil.NeedLoop(t)
-				mnt := t.TempDir()
-				testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
-				defer testutil.Run(t, "umount", mnt)
-				kernelView, err := testutil.ScanDir(mnt)
-				if err != nil {
-					t.Fatal(err)
-				}
+				kernelView := loopView(t, img)
 				noSockets := testutil.CompareOptions{SkipTypes: []string{testutil.TypeSocket}}
 				for _, d := range testutil.Compare(kernelView, got, noSockets) {
 					t.Errorf("mount -o loop vs fs2tar: %s", d)
