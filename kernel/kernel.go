@@ -35,6 +35,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/mm"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
@@ -56,6 +57,13 @@ type Config struct {
 	// at a time (LKL's printk on stderr). The log is kept in a ring buffer
 	// either way (Kernel.Dmesg).
 	Printk io.Writer
+	// Now is the kernel's clock (current_time): the time stamp of every
+	// change. Nil means the host's clock. A fixed clock (SOURCE_DATE_EPOCH)
+	// makes images reproducible.
+	Now func() abi.Timespec
+	// Uid and Gid own the files the kernel's process creates (its fsuid
+	// and fsgid); 0 is root.
+	Uid, Gid uint32
 }
 
 // DiskOptions describes a disk to attach.

@@ -161,3 +161,161 @@ type Xattrer interface {
 	// Listxattr returns the full names of all attributes.
 	Listxattr() ([]string, error)
 }
+
+// ---- The write side ----
+//
+// A filesystem mounted read-write implements these on its inodes and
+// superblock. The VFS does every check that does not need the filesystem
+// before calling them (the name is one valid component, not "." or "..";
+// the mount is writable; the types are right: Unlink is never called on a
+// directory nor Rmdir on a non-directory; a name Create, Mkdir, Mknod,
+// Symlink and Link are given does not exist in the dentry cache), and
+// serialises all namespace changes in one directory (and renames across
+// directories) as Linux's i_rwsem and s_vfs_rename_mutex do. Permission
+// bits are not checked: the library kernel's one process has root's
+// capabilities (CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_CHOWN).
+
+// Ctx carries what a write operation takes from the calling task: the owner
+// of new inodes (current_fsuid/fsgid, already adjusted by the VFS for a
+// set-group-ID parent directory) and the time stamp to set (current_time,
+// from Config.Now, so that builds can be reproducible).
+type Ctx struct {
+	Uid, Gid uint32
+	Now      abi.Timespec
+}
+
+// Which fields of SetAttr apply (struct iattr's ia_valid, ATTR_*).
+const (
+	SetMode  = 1 << iota // permission bits (07777)
+	SetUid               // owner
+	SetGid               // group
+	SetSize              // truncate or extend (regular files)
+	SetAtime             // access time
+	SetMtime             // modification time
+	SetCtime             // change time; the VFS sets it with every change
+)
+
+// SetAttr is a change of attributes (struct iattr).
+type SetAttr struct {
+	Valid        uint32 // Set* bits
+	Mode         uint32 // permission bits only: the type never changes
+	Uid, Gid     uint32
+	Size         int64
+	Atime, Mtime abi.Timespec
+	Ctime        abi.Timespec
+}
+
+// Setattrer is implemented by every inode of a writable filesystem
+// (inode_operations.setattr). Setattr applies the fields of a that Valid
+// names, durably at the next Sync. The VFS has already applied Linux's
+// rules: chown clears S_ISUID and S_ISGID (the latter only with group
+// execute), utimensat's UTIME_NOW became ctx time and UTIME_OMIT is
+// absent from Valid.
+type Setattrer interface {
+	Setattr(ctx Ctx, a SetAttr) error
+}
+
+// DirWriter is implemented by the directories of a writable filesystem
+// (inode_operations create, mkdir, mknod, symlink, link, unlink, rmdir,
+// rename). mode holds the type bits and the permission bits after the
+// umask; new inodes are owned by ctx.Uid and ctx.Gid and stamped ctx.Now,
+// and so is the directory's mtime and ctime.
+type DirWriter interface {
+	// Create makes an empty regular file (mode is S_IFREG|perm).
+	Create(ctx Ctx, name string, mode uint32) (Inode, error)
+	// Mkdir makes an empty directory (mode is S_IFDIR|perm).
+	Mkdir(ctx Ctx, name string, mode uint32) (Inode, error)
+	// Mknod makes a device node, FIFO or socket (mode holds its type);
+	// rdev is abi.Makedev(major, minor) for devices.
+	Mknod(ctx Ctx, name string, mode uint32, rdev uint64) (Inode, error)
+	// Symlink makes a symbolic link to target (1 to PATH_MAX-1 bytes).
+	Symlink(ctx Ctx, name, target string) (Inode, error)
+	// Link adds name for old, an inode of the same filesystem that is not
+	// a directory. EMLINK when old has the most links the format allows.
+	Link(ctx Ctx, name string, old Inode) error
+	// Unlink removes name, which is not a directory. An inode whose last
+	// link goes is freed when the VFS evicts it (Evicter), so that open
+	// files can still be read and written.
+	Unlink(ctx Ctx, name string) error
+	// Rmdir removes the directory name: ENOTEMPTY unless it is empty.
+	Rmdir(ctx Ctx, name string) error
+	// Rename moves old to newDir (a directory of the same filesystem,
+	// maybe this one) as newName (renameat2). flags may hold
+	// abi.RENAME_NOREPLACE (the VFS has checked newName is missing) and
+	// abi.RENAME_EXCHANGE (both exist; they swap). Otherwise an existing
+	// newName is replaced: the VFS has checked the types agree (EISDIR,
+	// ENOTDIR) and that old is not an ancestor of newDir (EINVAL); the
+	// driver returns ENOTEMPTY for a non-empty directory being replaced.
+	Rename(ctx Ctx, oldName string, newDir Inode, newName string, flags uint32) error
+}
+
+// FileWriter is implemented by the regular files of a writable filesystem
+// (file_operations.write_iter, fallocate). Truncation is Setattr with
+// SetSize.
+type FileWriter interface {
+	// WriteAt writes p at off, extending the file as needed, and updates
+	// the file's mtime and ctime to ctx.Now (file_update_time). It returns
+	// the bytes written; ENOSPC or EDQUOT (with the count written) when
+	// the filesystem fills; EFBIG past the largest file the format holds.
+	WriteAt(ctx Ctx, p []byte, off int64) (int, error)
+	// Fallocate is fallocate(2): mode 0 or FALLOC_FL_KEEP_SIZE allocates
+	// (as unwritten extents where the format has them, reading as zeros);
+	// FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE frees whole blocks and
+	// zeroes partial ones; FALLOC_FL_ZERO_RANGE zeroes. EOPNOTSUPP for a
+	// mode the format cannot do (ext2 has no unwritten extents).
+	Fallocate(ctx Ctx, mode uint32, off, n int64) error
+}
+
+// XattrWriter is implemented by inodes whose extended attributes can be
+// changed (setxattr and removexattr handlers).
+type XattrWriter interface {
+	// Setxattr sets the attribute with the full name to value. flags may
+	// hold abi.XATTR_CREATE (EEXIST if it exists) or abi.XATTR_REPLACE
+	// (ENODATA if it does not). ENOSPC when the value does not fit;
+	// EOPNOTSUPP for a namespace the filesystem does not store. ACLs come
+	// as getxattr returns them (the generic posix_acl_xattr format).
+	Setxattr(ctx Ctx, name string, value []byte, flags int) error
+	// Removexattr removes it, or returns ENODATA.
+	Removexattr(ctx Ctx, name string) error
+}
+
+// Evicter is implemented by inodes that must learn when the VFS forgets
+// them (super_operations.evict_inode): an inode with no link left and no
+// open file is freed there.
+type Evicter interface {
+	Evict() error
+}
+
+// Fsyncer is implemented by inodes that can be written back alone
+// (file_operations.fsync). Without it fsync syncs the whole filesystem.
+type Fsyncer interface {
+	Fsync(datasync bool) error
+}
+
+// Syncer is implemented by the superblocks of writable filesystems
+// (super_operations.sync_fs): Sync makes every change so far durable on
+// the device (on a journaled filesystem: committed, so that a crash after
+// it loses nothing). Unmount of a writable filesystem syncs first and
+// leaves it clean (no recovery needed).
+type Syncer interface {
+	Sync() error
+}
+
+// ReadOnlyer is implemented by superblocks that can refuse a read-write
+// mount they were asked for (a feature the driver cannot write, an error
+// state): the VFS then marks the mount read-only, as Linux does when
+// ext4_fill_super sets SB_RDONLY. The driver logs why.
+type ReadOnlyer interface {
+	ReadOnly() bool
+}
+
+// BlockWriter is implemented by block devices that can be written (a
+// kernel/block Device on a read-write disk). A driver mounts read-write
+// only on such a device.
+type BlockWriter interface {
+	// WriteAt writes p at off, as io.WriterAt, through the page cache.
+	WriteAt(p []byte, off int64) (int, error)
+	// Sync writes back every dirty page and flushes the disk's cache:
+	// what was written before it is durable when it returns.
+	Sync() error
+}

@@ -101,6 +101,10 @@ func (v *VFS) Mount(target *Dentry, mi MountInfo) (*Mount, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ro, ok := sb.(ReadOnlyer); ok && ro.ReadOnly() {
+		// The driver refused to write (it logged why): SB_RDONLY.
+		mi.Flags |= abi.MS_RDONLY
+	}
 	m, err := v.newMount(sb, mi.Type.Name(), mi.Source, mi.Device, mi.Dev, mi.Flags)
 	if err != nil {
 		sb.Unmount()

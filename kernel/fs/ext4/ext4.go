@@ -93,6 +93,8 @@ type fsys struct {
 
 	mu     sync.Mutex // guards inodes
 	inodes map[uint32]*inode
+
+	writeState // a read-write mount's (txn.go, write.go)
 }
 
 type nopLogger struct{}
@@ -187,6 +189,9 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		clusterShift = sb.sLogClusterSize - sb.sLogBlockSize // checked by decodeSuperblock
 	}
 	f.overheadBlocks = f.overhead(clusterShift)
+	if flags&abi.MS_RDONLY == 0 {
+		f.mountWritable()
+	}
 	f.logMount(flags)
 	return f, nil
 }
@@ -199,9 +204,6 @@ func (f *fsys) logMount(flags uint64) {
 	} else if !sb.hasIncompat(incompatExtents) {
 		f.log.Printf("EXT4-fs (%s): mounting ext3 file system using the ext4 subsystem", name)
 	}
-	if flags&abi.MS_RDONLY == 0 {
-		f.log.Printf("EXT4-fs (%s): write support not available, mounting read-only", name)
-	}
 	if sb.sState&0x2 != 0 {
 		f.log.Printf("EXT4-fs (%s): warning: mounting fs with errors, running e2fsck is recommended", name)
 	}
@@ -213,7 +215,11 @@ func (f *fsys) logMount(flags uint64) {
 	if sb.hasCompat(compatHasJournal) && !f.noload {
 		journal = "with ordered data mode"
 	}
-	f.log.Printf("EXT4-fs (%s): mounted filesystem %s r/o %s. Quota mode: none.", name, sb.uuidString(), journal)
+	mode := "r/o"
+	if f.rw {
+		mode = "r/w"
+	}
+	f.log.Printf("EXT4-fs (%s): mounted filesystem %s %s %s. Quota mode: none.", name, sb.uuidString(), mode, journal)
 }
 
 func roCompatKnown() uint32 {
@@ -236,8 +242,14 @@ func (f *fsys) Root() (vfs.Inode, error) {
 	return ip.vfsInode(), nil
 }
 
-// Unmount drops the caches.
+// Unmount commits what a read-write mount changed and leaves the
+// filesystem clean (write.go), then drops the caches.
 func (f *fsys) Unmount() error {
+	if f.rw {
+		if err := f.unmountWritable(); err != nil {
+			return err
+		}
+	}
 	f.mu.Lock()
 	f.inodes = nil
 	f.mu.Unlock()
@@ -287,7 +299,7 @@ func (f *fsys) Statfs() (abi.Statfs, error) {
 		Fsid:    [2]int32{int32(le(u[0:]) ^ le(u[8:])), int32(le(u[4:]) ^ le(u[12:]))},
 		Namelen: abi.NAME_MAX,
 		Frsize:  int64(f.blockSize),
-		Flags:   abi.MS_RDONLY | 0x20, // ST_RDONLY | ST_VALID
+		Flags:   f.statfsFlags(),
 	}, nil
 }
 

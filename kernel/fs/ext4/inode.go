@@ -61,8 +61,11 @@ const (
 )
 
 // inode is a decoded struct ext4_inode (the parts of struct ext4_inode_info
-// the driver uses). Its fields do not change after iget; the block map is
-// built on first use under mapMu.
+// the driver uses). On a read-only mount its fields do not change after
+// iget; on a read-write mount they change only under the mount's write
+// lock (txn.go), and each change is written back to the inode table in
+// the same handle (writeInode). The block map is built on first use under
+// mapMu; writers that change the map drop it (or update it) in the handle.
 type inode struct {
 	f          *fsys
 	ino        uint32
@@ -95,6 +98,14 @@ type inode struct {
 	lookupStart atomic.Uint64
 	// raEnd is the file offset up to which readahead was requested.
 	raEnd atomic.Int64
+
+	// Read-write mounts only, under the write lock:
+	// refs counts the times the inode was handed to the VFS (Lookup,
+	// Root, the DirWriter methods) less the VFS's Evict calls; an inode
+	// with no link is freed when it drops to zero.
+	refs int32
+	// orphan is set while the inode is on the orphan list (orphan.go).
+	orphan bool
 }
 
 // iget returns inode ino, from the cache or the inode table (ext4_iget).
@@ -114,7 +125,7 @@ func (f *fsys) iget(ino uint32) (*inode, error) {
 		if old, ok := f.inodes[ino]; ok {
 			ip = old
 		} else {
-			if len(f.inodes) >= inodeCacheSize {
+			if !f.rw && len(f.inodes) >= inodeCacheSize {
 				// Evict an arbitrary entry: map order is random enough
 				// to keep the cache bounded without bookkeeping.
 				for k := range f.inodes {

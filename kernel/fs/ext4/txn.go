@@ -1,0 +1,296 @@
+package ext4
+
+import (
+	"encoding/binary"
+	"slices"
+	"sync"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/vfs"
+)
+
+// Transactions: how a read-write mount changes the disk.
+//
+// Every change to the filesystem is made inside a handle (handle_t): begin
+// takes the mount's write lock, the operation gets the metadata blocks it
+// changes from the handle (metaBlock, newMetaBlock), changes them in place
+// and stop ends it. A handle's blocks join the running transaction, kept in
+// memory (heap buffers owned by the transaction) until it commits; until
+// then the device still holds the old contents, so a crash loses the whole
+// transaction, never part of it. Reads on a read-write mount go through
+// txnDevice, which shows the transaction's blocks over the device's.
+//
+// Metadata is every block the format describes (superblock, descriptors,
+// bitmaps, inode tables, extent tree blocks, indirect blocks, directory
+// blocks, xattr blocks, slow symlink blocks). File data does not go through
+// the transaction: writeData puts it in the page cache straight away, and
+// commit writes it back before the metadata that points at it (the
+// journal's ordered mode). Blocks freed in a transaction are not reused
+// before it commits (freeLater), so data written into a reused block can
+// never land on a block the old, committed metadata still points at.
+//
+// commit writes the transaction: with a journal, first to the log, then
+// (checkpoint) to the blocks' places; without one, straight to their
+// places. It runs when the transaction holds maxTxnBlocks, at Sync and at
+// Unmount.
+//
+// Locking: wmu is taken for writing by begin and held until stop; every
+// read entry point of a read-write mount takes it for reading (rlock), so
+// inode fields and the transaction map change only while nobody reads.
+// A read-only mount never takes it.
+
+var le = binary.LittleEndian
+
+// maxTxnBlocksCap bounds a transaction's blocks whatever the journal's size
+// (4096 blocks are 16 MiB with 4 KiB blocks).
+const maxTxnBlocksCap = 4096
+
+// txn is the running transaction (transaction_t).
+type txn struct {
+	blocks map[uint64][]byte // changed metadata blocks by block number
+	order  []uint64          // the same, in the order first changed
+	freed  []blockRange      // blocks freed here, reusable after commit
+}
+
+// blockRange is n blocks from start.
+type blockRange struct{ start, n uint64 }
+
+// handle is one operation's part of the running transaction (handle_t).
+type handle struct {
+	f   *fsys
+	err error // the first error of the operation; stop returns it
+}
+
+// writeState is the part of fsys a read-write mount adds.
+type writeState struct {
+	rw      bool         // mounted read-write
+	wmu     sync.RWMutex // see "Locking" above
+	raw     vfs.BlockDevice
+	out     vfs.BlockWriter // raw's write side
+	txn     txn
+	max     int  // commit when the transaction holds this many blocks
+	sbDirty bool // free counts or state changed: write the superblock at commit
+}
+
+// rlock takes the read side of wmu on a read-write mount and returns the
+// function that releases it.
+func (f *fsys) rlock() func() {
+	if !f.rw {
+		return func() {}
+	}
+	f.wmu.RLock()
+	return f.wmu.RUnlock
+}
+
+// begin starts an operation that changes the filesystem (ext4_journal_start).
+// EROFS on a read-only mount.
+func (f *fsys) begin() (*handle, error) {
+	if !f.rw {
+		return nil, abi.EROFS
+	}
+	f.wmu.Lock()
+	if f.txn.blocks == nil {
+		f.txn.blocks = make(map[uint64][]byte)
+	}
+	return &handle{f: f}, nil
+}
+
+// stop ends the operation (ext4_journal_stop): it commits the transaction
+// when it is full and returns the operation's first error, or the commit's.
+func (h *handle) stop() error {
+	f := h.f
+	err := h.err
+	if len(f.txn.order) >= f.max {
+		if cerr := f.commitLocked(); err == nil {
+			err = cerr
+		}
+	}
+	f.wmu.Unlock()
+	return err
+}
+
+// fail records err as the operation's error (the first one wins) and
+// returns it.
+func (h *handle) fail(err error) error {
+	if h.err == nil {
+		h.err = err
+	}
+	return err
+}
+
+// metaBlock returns the transaction's copy of metadata block blk, read
+// from the device (through the transaction) the first time, for the caller
+// to change in place (jbd2_journal_get_write_access plus
+// ext4_handle_dirty_metadata: every block returned is written at commit).
+// The buffer stays valid until the handle stops. The caller updates the
+// block's checksum itself after its change.
+func (h *handle) metaBlock(blk uint64) ([]byte, error) {
+	f := h.f
+	if b, ok := f.txn.blocks[blk]; ok {
+		return b, nil
+	}
+	if blk >= f.sb.sBlocksCount {
+		return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: metadata block %d beyond end of filesystem", blk))
+	}
+	b := make([]byte, f.blockSize)
+	if _, err := f.raw.ReadAt(b, int64(blk)<<f.blockBits); err != nil {
+		return nil, h.fail(abi.Errorf(abi.EIO, "ext4: block %d: %v", blk, err))
+	}
+	f.txn.add(blk, b)
+	return b, nil
+}
+
+// newMetaBlock returns a zeroed transaction buffer for metadata block blk,
+// which the caller has just allocated (sb_getblk without a read).
+func (h *handle) newMetaBlock(blk uint64) ([]byte, error) {
+	f := h.f
+	if b, ok := f.txn.blocks[blk]; ok {
+		clear(b)
+		return b, nil
+	}
+	if blk >= f.sb.sBlocksCount {
+		return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: metadata block %d beyond end of filesystem", blk))
+	}
+	b := make([]byte, f.blockSize)
+	f.txn.add(blk, b)
+	return b, nil
+}
+
+func (t *txn) add(blk uint64, b []byte) {
+	t.blocks[blk] = b
+	t.order = append(t.order, blk)
+}
+
+// forget drops metadata block blk from the transaction: it was freed, and
+// its contents must not be written (jbd2_journal_forget).
+func (h *handle) forget(blk uint64) {
+	t := &h.f.txn
+	if _, ok := t.blocks[blk]; !ok {
+		return
+	}
+	delete(t.blocks, blk)
+	if i := slices.Index(t.order, blk); i >= 0 {
+		t.order = slices.Delete(t.order, i, i+1)
+	}
+}
+
+// freeLater records that blocks [start, start+n) were freed in this
+// transaction: the allocator must not hand them out before it commits.
+func (h *handle) freeLater(start, n uint64) {
+	h.f.txn.freed = append(h.f.txn.freed, blockRange{start, n})
+}
+
+// writeData writes file data p at byte off of the device, through the page
+// cache, outside the transaction (ordered mode: commit writes it back
+// before the metadata).
+func (h *handle) writeData(p []byte, off int64) error {
+	if _, err := h.f.out.WriteAt(p, off); err != nil {
+		return h.fail(abi.Errorf(abi.ErrnoOf(err), "ext4: data write at %d: %v", off, err))
+	}
+	return nil
+}
+
+// commitLocked writes the running transaction to the device and makes it
+// durable; wmu is held for writing. Without a journal: data and metadata
+// are written back in place, then flushed.
+func (f *fsys) commitLocked() error {
+	if f.sbDirty {
+		if err := f.writeSuperCounts(); err != nil {
+			return err
+		}
+	}
+	t := &f.txn
+	for _, blk := range t.order {
+		if _, err := f.out.WriteAt(t.blocks[blk], int64(blk)<<f.blockBits); err != nil {
+			return abi.Errorf(abi.EIO, "ext4: commit: block %d: %v", blk, err)
+		}
+	}
+	if err := f.out.Sync(); err != nil {
+		return abi.Errorf(abi.EIO, "ext4: commit: %v", err)
+	}
+	clear(t.blocks)
+	t.order = t.order[:0]
+	t.freed = t.freed[:0]
+	f.releaseFreed()
+	return nil
+}
+
+// releaseFreed is called after a commit: blocks freed by the committed
+// transaction become allocatable. The allocator (alloc.go) keeps them apart
+// until then.
+var releaseFreedHook func(f *fsys)
+
+func (f *fsys) releaseFreed() {
+	if releaseFreedHook != nil {
+		releaseFreedHook(f)
+	}
+}
+
+// writeSuperCounts puts the free block and inode counts, summed from the
+// group descriptors, into the superblock (as ext4_commit_super does from
+// its percpu counters), with its checksum.
+func (f *fsys) writeSuperCounts() error {
+	h := &handle{f: f}
+	var bfree, ifree uint64
+	for i := range f.groups {
+		bfree += uint64(f.groups[i].bgFreeBlocksCount)
+		ifree += uint64(f.groups[i].bgFreeInodesCount)
+	}
+	blk := uint64(superblockOffset) >> f.blockBits
+	b, err := h.metaBlock(blk)
+	if err != nil {
+		return err
+	}
+	s := b[superblockOffset-int(blk<<f.blockBits):][:superblockSize]
+	le.PutUint32(s[0x0C:], uint32(bfree))
+	if f.sb.hasIncompat(incompat64bit) {
+		le.PutUint32(s[0x158:], uint32(bfree>>32))
+	}
+	le.PutUint32(s[0x10:], uint32(ifree))
+	f.sb.sFreeBlocksCount, f.sb.sFreeInodesCount = bfree, uint32(ifree)
+	f.setSuperCsum(s)
+	f.sbDirty = false
+	return nil
+}
+
+// setSuperCsum sets s_checksum of the 1024-byte superblock s.
+func (f *fsys) setSuperCsum(s []byte) {
+	if f.sb.metadataCsum() {
+		le.PutUint32(s[offSChecksum:], csum32(f.crcTab, ^uint32(0), s[:offSChecksum]))
+	}
+}
+
+// txnDevice is the device as a read-write mount reads it: the running
+// transaction's blocks over raw's. It is used with wmu held (read side by
+// readers, write side by the writer), so the map is stable while it reads.
+type txnDevice struct {
+	f *fsys
+	vfs.BlockDevice
+}
+
+func (d txnDevice) ReadAt(p []byte, off int64) (int, error) {
+	n, err := d.BlockDevice.ReadAt(p, off)
+	t := &d.f.txn
+	if len(t.blocks) == 0 || n == 0 {
+		return n, err
+	}
+	bits := d.f.blockBits
+	end := off + int64(n)
+	for blk := uint64(off) >> bits; int64(blk<<bits) < end; blk++ {
+		b, ok := t.blocks[blk]
+		if !ok {
+			continue
+		}
+		bo := int64(blk << bits)
+		lo, hi := max(bo, off), min(bo+int64(len(b)), end)
+		copy(p[lo-off:hi-off], b[lo-bo:hi-bo])
+	}
+	return n, err
+}
+
+// Readahead passes through to the device when it has readahead.
+func (d txnDevice) Readahead(off, n int64) {
+	if ra, ok := d.BlockDevice.(vfs.Readaheader); ok {
+		ra.Readahead(off, n)
+	}
+}
