@@ -229,3 +229,70 @@ func lines(s string) []string {
 	}
 	return out
 }
+
+// TestErrors checks the exit status and message of what cannot work, for
+// both names: each says what is wrong with which file, and what to do when
+// there is something to do.
+func TestErrors(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "fs.img")
+	mkfs(t, img, smallTree(t), "4M")
+	junk := filepath.Join(dir, "junk.img")
+	writeFile(t, junk, strings.Repeat("not a filesystem ", 100000))
+	missing := filepath.Join(dir, "missing.img")
+	out := t.TempDir()
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"-i", missing, "/etc", out}, 2, ": " + missing + ": no such file or directory\n"},
+		{[]string{"-i", junk, "/etc", out}, 2, ": " + junk + ": not a filesystem this kernel reads (ext4): no filesystem or partition table found"},
+		{[]string{"-i", dir, "/etc", out}, 2, "is a directory, not a disk image"},
+		{[]string{"-P", "2", "-i", img, "/etc", out}, 2, "-P 2: the disk has no partition table"},
+		{[]string{"-t", "nosuchfs", "-i", img, "/etc", out}, 2, ": -t nosuchfs: unknown filesystem type (this kernel reads ext4)\n"},
+		{[]string{"/etc", out}, 2, ": -i IMAGE is required\n"},
+		{[]string{"-i", img, out}, 2, "usage: "},
+		{[]string{"--no-such-flag", "-i", img, "/etc", out}, 2, "flag provided but not defined"},
+		{[]string{"-o", "root", "-i", img, "/etc", out}, 2, ": -o root: want a number"},
+	} {
+		for _, cmd := range []struct {
+			name string
+			run  func(*testing.T, ...string) result
+		}{{"cptofs", cptofs}, {"cpfromfs", cpfromfs}} {
+			r := cmd.run(t, tc.args...)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.stderr) || !strings.HasPrefix(r.stderr, cmd.name+": ") {
+				t.Errorf("%s %q: exit %d, stderr %q; want %d and %q", cmd.name, tc.args, r.code, r.stderr, tc.code, tc.stderr)
+			}
+		}
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Errorf("failed runs created %v", entries)
+	}
+}
+
+// TestPartitions: -P picks the partition of a GPT disk; without it the
+// error says to choose.
+func TestPartitions(t *testing.T) {
+	sfdisk := testutil.Need(t, "sfdisk")[0]
+	dir := t.TempDir()
+	fsImg := filepath.Join(dir, "fs.img")
+	mkfs(t, fsImg, smallTree(t), "4M")
+	disk := filepath.Join(dir, "disk.img")
+	testutil.Run(t, "truncate", "-s", "16M", disk)
+	cmd := exec.Command(sfdisk, "-q", disk)
+	cmd.Stdin = strings.NewReader("label: gpt\nstart=2048, size=2048\nstart=4096, size=8192\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v\n%s", err, out)
+	}
+	testutil.Run(t, "dd", "if="+fsImg, "of="+disk, "bs=512", "seek=4096", "conv=notrunc,sparse", "status=none")
+	out := t.TempDir()
+	r := cpfromfs(t, "-i", disk, "/etc", out)
+	if r.code != 2 || !strings.Contains(r.stderr, ": a GPT disk with 2 partitions (1 and 2): choose one with -P N") {
+		t.Errorf("no -P: exit %d, stderr %q", r.code, r.stderr)
+	}
+	mustRun(t, cpfromfs(t, "-P", "2", "-i", disk, "/etc/hostname", out), "-P 2")
+	if readFile(t, filepath.Join(out, "hostname")) != "box\n" {
+		t.Error("-P 2: hostname not copied")
+	}
+}
