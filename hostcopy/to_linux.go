@@ -47,7 +47,7 @@ func To(k Kernel, root string, srcs []string, dst string, opts Options) error {
 		if into && it.name != "" {
 			kp = join(target, it.name)
 		}
-		c.copy(it.path, kp)
+		c.copy(it.path, kp, false)
 		if c.stopped() {
 			break
 		}
@@ -127,8 +127,9 @@ type toCopier struct {
 }
 
 // copy copies the host entry src, and the tree under it, to the kernel
-// path kp.
-func (c *toCopier) copy(src, kp string) {
+// path kp. fresh says kp's directory was just made by the copy: nothing
+// is in the way, which saves a lookup per entry.
+func (c *toCopier) copy(src, kp string, fresh bool) {
 	var st unix.Stat_t
 	if err := unix.Lstat(src, &st); err != nil {
 		c.fail(src, "lstat", err)
@@ -139,7 +140,7 @@ func (c *toCopier) copy(src, kp string) {
 	c.entry(src, kp)
 	if c.opts.DryRun {
 		if isDir {
-			c.dir(src, kp)
+			c.dir(src, kp, true)
 		}
 		return
 	}
@@ -147,7 +148,7 @@ func (c *toCopier) copy(src, kp string) {
 	id := hostID{st.Dev, st.Ino}
 	if !isDir && st.Nlink > 1 {
 		if first, ok := c.links[id]; ok {
-			if !c.clear(src, kp, false) {
+			if !fresh && !c.clear(src, kp, false) {
 				return
 			}
 			if err := c.k.Linkat(abi.AT_FDCWD, first, abi.AT_FDCWD, kp, 0); err != nil {
@@ -160,7 +161,7 @@ func (c *toCopier) copy(src, kp string) {
 	// What is there already: a directory is merged into, anything else
 	// replaced.
 	var old abi.Stat
-	exists := c.k.Fstatat(abi.AT_FDCWD, kp, &old, abi.AT_SYMLINK_NOFOLLOW) == nil
+	exists := !fresh && c.k.Fstatat(abi.AT_FDCWD, kp, &old, abi.AT_SYMLINK_NOFOLLOW) == nil
 	if exists && !(isDir && old.Mode&abi.S_IFMT == abi.S_IFDIR) {
 		if !c.clear(src, kp, isDir) {
 			return
@@ -175,7 +176,7 @@ func (c *toCopier) copy(src, kp string) {
 			err = c.k.Mkdirat(abi.AT_FDCWD, kp, 0o700)
 		}
 		if err == nil {
-			c.dir(src, kp)
+			c.dir(src, kp, !exists)
 		}
 	case unix.S_IFREG:
 		if !c.file(src, kp, st.Size) {
@@ -245,8 +246,9 @@ func (c *toCopier) clear(src, kp string, srcIsDir bool) bool {
 	return true
 }
 
-// dir copies the entries of the host directory src into kp.
-func (c *toCopier) dir(src, kp string) {
+// dir copies the entries of the host directory src into kp, which is
+// empty when fresh.
+func (c *toCopier) dir(src, kp string, fresh bool) {
 	f, err := os.Open(src)
 	if err != nil {
 		c.fail(src, "open", unwrapPath(err))
@@ -259,7 +261,7 @@ func (c *toCopier) dir(src, kp string) {
 	}
 	slices.Sort(names)
 	for _, n := range names {
-		c.copy(filepath.Join(src, n), join(kp, n))
+		c.copy(filepath.Join(src, n), join(kp, n), fresh)
 		if c.stopped() {
 			return
 		}
