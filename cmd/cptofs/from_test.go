@@ -3,13 +3,17 @@
 package main
 
 import (
+	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // TestFromTree is cpfromfs's acceptance test: the full test tree (every
@@ -283,5 +287,100 @@ func TestFromOwners(t *testing.T) {
 		if e.Path != "." && (e.Uid != 7 || e.Gid != 8) {
 			t.Errorf("%s: owner %d:%d, want 7:8", e.Path, e.Uid, e.Gid)
 		}
+	}
+}
+
+// TestProgress: with stderr on a terminal (script(1) gives it one), the
+// bar is drawn there and erased at the end, -v lines land above it;
+// --no-progress turns it off. Every other test checks that nothing
+// reaches a stderr that is not a terminal.
+func TestProgress(t *testing.T) {
+	script := testutil.Need(t, "script")[0]
+	img := filepath.Join(t.TempDir(), "fs.img")
+	mkfs(t, img, smallTree(t), "8M")
+	term := func(args ...string) string {
+		cmdline := cpfromfsBin
+		for _, a := range args {
+			cmdline += " '" + a + "'"
+		}
+		cmd := exec.Command(script, "-q", "-e", "-c", cmdline, "/dev/null")
+		cmd.Env = append(os.Environ(), "COLUMNS=100", "LINES=30")
+		b, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("script -c %s: %v\n%q", cmdline, err, b)
+		}
+		return string(b)
+	}
+	screen := term("-i", img, "/etc", t.TempDir())
+	if !strings.Contains(screen, "\r0 B") || !strings.Contains(screen, " entries") || !strings.HasSuffix(screen, "\r\x1b[K") {
+		t.Errorf("no bar drawn and erased: %q", screen)
+	}
+	out := t.TempDir()
+	screen = term("-v", "-i", img, "/etc", out)
+	if !strings.Contains(screen, "\r\x1b[K/etc/hosts -> "+out+"/etc/hosts\r\n") {
+		t.Errorf("-v under the bar: %q", screen)
+	}
+	if screen := term("--no-progress", "-i", img, "/etc", t.TempDir()); screen != "" {
+		t.Errorf("--no-progress: %q", screen)
+	}
+}
+
+// TestFromAsUser: run by a user (nobody), cpfromfs makes the files the
+// user's own and chowns nothing; the attributes a user may not set
+// (trusted.*) are left without a word, a device node it may not make is
+// reported; with --preserve it tries the owners and says it could not.
+func TestFromAsUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testutil.Skip(t, "not root: cannot run as another user")
+	}
+	src := smallTree(t)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(unix.Lsetxattr(filepath.Join(src, "etc/hosts"), "trusted.x", []byte("t"), 0))
+	must(unix.Lsetxattr(filepath.Join(src, "etc/hosts"), "user.x", []byte("u"), 0))
+	must(unix.Mknod(filepath.Join(src, "etc/null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))))
+	must(os.Lchown(filepath.Join(src, "etc/passwd"), 1234, 1234))
+	base, err := os.MkdirTemp("", "cpfromfs-user")
+	must(err)
+	t.Cleanup(func() { os.RemoveAll(base) })
+	must(os.Chmod(base, 0o777))
+	img := filepath.Join(base, "fs.img")
+	mkfs(t, img, src, "8M")
+	must(os.Chmod(img, 0o644))
+	asNobody := func(args ...string) result {
+		cmd := exec.Command(cpfromfsBin, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return result{stdout.String(), stderr.String(), code}
+	}
+	out := filepath.Join(base, "out")
+	r := asNobody("-i", img, "/etc", out)
+	if r.code != 1 || strings.TrimSpace(r.stderr) != "cpfromfs: /etc/null: mknod "+out+"/null: EPERM\ncpfromfs: some entries could not be copied: 1 failed" {
+		t.Errorf("as nobody: exit %d, stderr %q", r.code, r.stderr)
+	}
+	tree := scan(t, out)
+	for _, e := range tree {
+		if e.Uid != 65534 || e.Gid != 65534 {
+			t.Errorf("%s: owner %d:%d, want nobody's", e.Path, e.Uid, e.Gid)
+		}
+	}
+	if x := tree["hosts"].Xattrs; string(x["user.x"]) != "u" || x["trusted.x"] != nil {
+		t.Errorf("hosts: xattrs %q", x)
+	}
+	r = asNobody("--preserve", "-i", img, "/etc/passwd", filepath.Join(base, "passwd"))
+	if r.code != 1 || !strings.Contains(r.stderr, "cpfromfs: /etc/passwd: chown: EPERM") {
+		t.Errorf("--preserve as nobody: exit %d, stderr %q", r.code, r.stderr)
 	}
 }

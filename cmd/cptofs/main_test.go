@@ -27,6 +27,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Others may run it: TestFromAsUser runs it as nobody.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	cptofsBin = filepath.Join(dir, "cptofs")
 	cpfromfsBin = filepath.Join(dir, "cpfromfs")
 	build := exec.Command("go", "build", "-trimpath", "-o", cptofsBin, ".")
