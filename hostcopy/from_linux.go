@@ -193,28 +193,11 @@ func (c *fromCopier) copy(kp string, dirfd int, name, rel string) {
 // clear removes the existing host non-directory name in dirfd so that kp
 // can take its place; directories clash as in toCopier.clear.
 func (c *fromCopier) clear(kp string, dirfd int, name, rel string, srcIsDir bool) bool {
-	var old unix.Stat_t
-	err := unix.Fstatat(dirfd, name, &old, unix.AT_SYMLINK_NOFOLLOW)
-	if errors.Is(err, unix.ENOENT) {
-		return true
-	}
-	if err != nil {
-		c.fail(kp, "stat destination", hostErr(err))
-		return false
-	}
-	if old.Mode&unix.S_IFMT == unix.S_IFDIR {
-		c.fail(kp, "", &clashError{abi.EISDIR, c.show(rel)})
-		return false
-	}
-	if srcIsDir {
-		c.fail(kp, "", &clashError{abi.ENOTDIR, c.show(rel)})
-		return false
-	}
-	if err := unix.Unlinkat(dirfd, name, 0); err != nil {
-		c.fail(kp, "unlink destination", hostErr(err))
-		return false
-	}
-	return true
+	return c.replace(kp, c.show(rel), srcIsDir, func() (bool, error) {
+		var old unix.Stat_t
+		err := unix.Fstatat(dirfd, name, &old, unix.AT_SYMLINK_NOFOLLOW)
+		return old.Mode&unix.S_IFMT == unix.S_IFDIR, hostErr(err)
+	}, func() error { return hostErr(unix.Unlinkat(dirfd, name, 0)) })
 }
 
 // hardLink links name in dirfd to first, the host path (under top) of the

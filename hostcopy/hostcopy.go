@@ -258,6 +258,36 @@ func (c *copier) withSELinux(xs []xattr) []xattr {
 	return append(xs, xattr{"security.selinux", c.selinuxValue()})
 }
 
+// replace clears the way for the source src at the destination dst
+// (shown so in messages): stat says whether something is there (an ENOENT
+// error: nothing) and whether it is a directory; unlink removes it. A
+// directory in the way of a non-directory, or a non-directory in the way
+// of a directory (srcIsDir), is an error, as cp's "cannot overwrite". It
+// reports its failures and returns whether the way is clear.
+func (c *copier) replace(src, dst string, srcIsDir bool, stat func() (bool, error), unlink func() error) bool {
+	isDir, err := stat()
+	if errors.Is(err, abi.ENOENT) {
+		return true
+	}
+	if err != nil {
+		c.fail(src, "stat destination", err)
+		return false
+	}
+	if isDir {
+		c.fail(src, "", &clashError{abi.EISDIR, dst})
+		return false
+	}
+	if srcIsDir {
+		c.fail(src, "", &clashError{abi.ENOTDIR, dst})
+		return false
+	}
+	if err := unlink(); err != nil {
+		c.fail(src, "unlink destination", err)
+		return false
+	}
+	return true
+}
+
 // clashError is a directory in the way of a non-directory, or the
 // reverse: cp's "cannot overwrite". It carries EISDIR or ENOTDIR.
 type clashError struct {

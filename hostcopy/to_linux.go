@@ -222,28 +222,11 @@ func (c *toCopier) show(kp string) string {
 // place; a directory in the way of a non-directory (or the reverse, when
 // srcIsDir) is an error, as cp's "cannot overwrite".
 func (c *toCopier) clear(src, kp string, srcIsDir bool) bool {
-	var old abi.Stat
-	err := c.k.Fstatat(abi.AT_FDCWD, kp, &old, abi.AT_SYMLINK_NOFOLLOW)
-	if errors.Is(err, abi.ENOENT) {
-		return true
-	}
-	if err != nil {
-		c.fail(src, "stat destination", err)
-		return false
-	}
-	if old.Mode&abi.S_IFMT == abi.S_IFDIR {
-		c.fail(src, "", &clashError{abi.EISDIR, c.show(kp)})
-		return false
-	}
-	if srcIsDir {
-		c.fail(src, "", &clashError{abi.ENOTDIR, c.show(kp)})
-		return false
-	}
-	if err := c.k.Unlinkat(abi.AT_FDCWD, kp, 0); err != nil {
-		c.fail(src, "unlink destination", err)
-		return false
-	}
-	return true
+	return c.replace(src, c.show(kp), srcIsDir, func() (bool, error) {
+		var old abi.Stat
+		err := c.k.Fstatat(abi.AT_FDCWD, kp, &old, abi.AT_SYMLINK_NOFOLLOW)
+		return old.Mode&abi.S_IFMT == abi.S_IFDIR, err
+	}, func() error { return c.k.Unlinkat(abi.AT_FDCWD, kp, 0) })
 }
 
 // dir copies the entries of the host directory src into kp, which is

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -354,16 +353,7 @@ func TestFromAsUser(t *testing.T) {
 	asNobody := func(args ...string) result {
 		cmd := exec.Command(cpfromfsBin, args...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return result{stdout.String(), stderr.String(), code}
+		return runCmd(t, cmd)
 	}
 	out := filepath.Join(base, "out")
 	r := asNobody("-i", img, "/etc", out)
