@@ -314,7 +314,7 @@ func (c *fromCopier) region(kp string, kfd, fd int, start, end int64, rel string
 		if n == 0 {
 			return false // the file shrank
 		}
-		if _, err := unix.Pwrite(fd, c.data[:n], off); err != nil {
+		if err := pwriteFull(func(p []byte, off int64) (int, error) { return unix.Pwrite(fd, p, off) }, c.data[:n], off); err != nil {
 			c.fail(kp, "write "+c.show(rel), hostErr(err))
 			return false
 		}

@@ -131,8 +131,9 @@ func (hostKernel) Lsetxattr(path, name string, value []byte, flags int) error {
 	return errno(unix.Lsetxattr(path, name, value, flags))
 }
 
-// failing is hostKernel with one syscall failing: Pwrite with ENOSPC once
-// budget bytes are written, every creation with ENOSYS when noWrite.
+// failing is hostKernel with one syscall failing: Pwrite writes short
+// when it reaches budget bytes, as a filling filesystem does, then fails
+// with ENOSPC; every creation fails with ENOSYS when noWrite.
 type failing struct {
 	hostKernel
 	budget  int64
@@ -140,11 +141,13 @@ type failing struct {
 }
 
 func (f *failing) Pwrite(fd int, p []byte, off int64) (int, error) {
-	if int64(len(p)) > f.budget {
+	if f.budget == 0 {
 		return 0, abi.ENOSPC
 	}
-	f.budget -= int64(len(p))
-	return f.hostKernel.Pwrite(fd, p, off)
+	p = p[:min(int64(len(p)), f.budget)]
+	n, err := f.hostKernel.Pwrite(fd, p, off)
+	f.budget -= int64(n)
+	return n, err
 }
 
 func (f *failing) Openat(dirfd int, path string, flags int, mode uint32) (int, error) {

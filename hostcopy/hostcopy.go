@@ -288,6 +288,22 @@ func (c *copier) replace(src, dst string, srcIsDir bool, stat func() (bool, erro
 	return true
 }
 
+// pwriteFull writes all of p at off with pwrite, which may write less
+// than asked (a filesystem filling up does, before it says ENOSPC).
+func pwriteFull(pwrite func(p []byte, off int64) (int, error), p []byte, off int64) error {
+	for len(p) > 0 {
+		n, err := pwrite(p, off)
+		if err != nil {
+			return err
+		}
+		if n <= 0 {
+			return abi.Errorf(abi.EIO, "pwrite wrote nothing")
+		}
+		p, off = p[n:], off+int64(n)
+	}
+	return nil
+}
+
 // clashError is a directory in the way of a non-directory, or the
 // reverse: cp's "cannot overwrite". It carries EISDIR or ENOTDIR.
 type clashError struct {

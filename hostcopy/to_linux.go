@@ -276,7 +276,7 @@ func (c *toCopier) file(src, kp string, size int64) bool {
 				}
 				return &PathError{Path: src, Op: "read", Err: unwrapPath(err)}
 			}
-			if _, err := c.k.Pwrite(kfd, c.data[:n], off); err != nil {
+			if err := pwriteFull(func(p []byte, off int64) (int, error) { return c.k.Pwrite(kfd, p, off) }, c.data[:n], off); err != nil {
 				return &PathError{Path: src, Op: "write", Err: err}
 			}
 			c.bytes(n)
