@@ -244,6 +244,9 @@ func readOnlyReason(m *cliflags.Mounted) string {
 	why := "the driver mounted it read-only"
 	for _, line := range strings.Split(m.Kernel.Dmesg(), "\n") {
 		if strings.Contains(line, "read-only") && strings.Contains(line, m.Device) {
+			if _, msg, ok := strings.Cut(line, "] "); ok { // after printk's "[    0.006421] "
+				line = msg
+			}
 			why = strings.TrimSpace(line)
 		}
 	}

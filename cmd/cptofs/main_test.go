@@ -279,6 +279,12 @@ func TestErrors(t *testing.T) {
 	if entries, _ := os.ReadDir(out); len(entries) != 0 {
 		t.Errorf("failed runs created %v", entries)
 	}
+	// A filesystem the kernel mounts only read-only is refused before
+	// anything is copied, with the kernel's reason.
+	r := cptofs(t, "--no-journal", "-i", img, out, "/")
+	if r.code != 2 || r.stderr != "cptofs: "+img+": the filesystem cannot be written: EXT4-fs (vda): noload: mounting read-only\n" {
+		t.Errorf("--no-journal: exit %d, stderr %q", r.code, r.stderr)
+	}
 }
 
 // TestPartitions: -P picks the partition of a GPT disk; without it the
