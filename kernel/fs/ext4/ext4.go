@@ -184,6 +184,9 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		log.Printf("EXT4-fs (%s): error loading journal: %v", name, err)
 		return nil, err
 	}
+	if err := f.checkSystemZone(); err != nil {
+		return nil, err
+	}
 	clusterShift := uint32(0)
 	if sb.hasRoCompat(roCompatBigalloc) {
 		clusterShift = sb.sLogClusterSize - sb.sLogBlockSize // checked by decodeSuperblock
