@@ -564,39 +564,47 @@ func (f *File) Truncate(size int64) error {
 
 // fallocate mode bits beyond those in abi (include/uapi/linux/falloc.h).
 const (
-	fallocNoHideStale   = 0x04
-	fallocUnshareRange  = 0x40
-	fallocSupportedMask = abi.FALLOC_FL_KEEP_SIZE | abi.FALLOC_FL_PUNCH_HOLE | fallocNoHideStale |
-		abi.FALLOC_FL_COLLAPSE_RANGE | abi.FALLOC_FL_ZERO_RANGE | abi.FALLOC_FL_INSERT_RANGE | fallocUnshareRange
+	fallocUnshareRange = 0x40
+	fallocWriteZeroes  = 0x80
+	// fallocModeMask is FALLOC_FL_MODE_MASK: the bits that choose the
+	// operation, at most one of which may be set.
+	fallocModeMask = abi.FALLOC_FL_PUNCH_HOLE | abi.FALLOC_FL_COLLAPSE_RANGE | abi.FALLOC_FL_ZERO_RANGE |
+		abi.FALLOC_FL_INSERT_RANGE | fallocUnshareRange | fallocWriteZeroes
 )
 
-// Fallocate is fallocate(2) (vfs_fallocate): it checks mode and range as
-// Linux does and passes them to the driver.
+// Fallocate is fallocate(2) (vfs_fallocate as Linux 6.12 and later check
+// it): it checks mode and range and passes them to the driver. mode is one
+// operation (0 allocates; PUNCH_HOLE, ZERO_RANGE, COLLAPSE_RANGE,
+// INSERT_RANGE, UNSHARE_RANGE, WRITE_ZEROES) and maybe KEEP_SIZE.
 //
 // Errors, in Linux's order: EINVAL for a negative offset or a length not
-// positive; EOPNOTSUPP for unknown mode bits, PUNCH_HOLE with ZERO_RANGE,
-// or PUNCH_HOLE without KEEP_SIZE; EINVAL for COLLAPSE_RANGE,
-// INSERT_RANGE or UNSHARE_RANGE mixed with others; EBADF for a file not
-// open for writing; EISDIR for a directory, ENODEV for what is not a
-// regular file; EFBIG if the end overflows; EOPNOTSUPP if the filesystem
-// cannot allocate, or not in this mode; ENOSPC and what the driver
-// returns.
+// positive; EOPNOTSUPP for unknown bits (FALLOC_FL_NO_HIDE_STALE
+// included), two operations, PUNCH_HOLE without KEEP_SIZE, or KEEP_SIZE
+// with COLLAPSE_RANGE, INSERT_RANGE or WRITE_ZEROES; EBADF for a file not
+// open for writing; ESPIPE for a FIFO, EISDIR for a directory, ENODEV for
+// what is not a regular file; EFBIG if the end overflows; EOPNOTSUPP if
+// the filesystem cannot allocate, or not in this mode; ENOSPC and what the
+// driver returns.
 func (f *File) Fallocate(mode uint32, off, n int64) error {
-	switch {
-	case off < 0 || n <= 0:
+	if off < 0 || n <= 0 {
 		return abi.EINVAL
-	case mode&^fallocSupportedMask != 0:
+	}
+	if mode&^(fallocModeMask|abi.FALLOC_FL_KEEP_SIZE) != 0 {
 		return abi.EOPNOTSUPP
-	case mode&(abi.FALLOC_FL_PUNCH_HOLE|abi.FALLOC_FL_ZERO_RANGE) == abi.FALLOC_FL_PUNCH_HOLE|abi.FALLOC_FL_ZERO_RANGE:
+	}
+	keep := mode&abi.FALLOC_FL_KEEP_SIZE != 0
+	switch mode & fallocModeMask {
+	case 0, fallocUnshareRange, abi.FALLOC_FL_ZERO_RANGE:
+	case abi.FALLOC_FL_PUNCH_HOLE:
+		if !keep {
+			return abi.EOPNOTSUPP
+		}
+	case abi.FALLOC_FL_COLLAPSE_RANGE, abi.FALLOC_FL_INSERT_RANGE, fallocWriteZeroes:
+		if keep {
+			return abi.EOPNOTSUPP
+		}
+	default:
 		return abi.EOPNOTSUPP
-	case mode&abi.FALLOC_FL_PUNCH_HOLE != 0 && mode&abi.FALLOC_FL_KEEP_SIZE == 0:
-		return abi.EOPNOTSUPP
-	case mode&abi.FALLOC_FL_COLLAPSE_RANGE != 0 && mode&^abi.FALLOC_FL_COLLAPSE_RANGE != 0:
-		return abi.EINVAL
-	case mode&abi.FALLOC_FL_INSERT_RANGE != 0 && mode&^abi.FALLOC_FL_INSERT_RANGE != 0:
-		return abi.EINVAL
-	case mode&fallocUnshareRange != 0 && mode&^(fallocUnshareRange|abi.FALLOC_FL_KEEP_SIZE) != 0:
-		return abi.EINVAL
 	}
 	if err := f.writable(); err != nil {
 		return err
