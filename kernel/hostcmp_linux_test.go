@@ -138,8 +138,8 @@ func (s *kernelSys) Utimens(p string, times *[2]abi.Timespec, flags int) error {
 	return s.k.Utimensat(abi.AT_FDCWD, s.p(p), times, flags)
 }
 func (s *kernelSys) Futimens(fd int, times *[2]abi.Timespec) error { return s.k.Futimens(fd, times) }
-func (s *kernelSys) Truncate(p string, size int64) error         { return s.k.Truncate(s.p(p), size) }
-func (s *kernelSys) Ftruncate(fd int, size int64) error          { return s.k.Ftruncate(fd, size) }
+func (s *kernelSys) Truncate(p string, size int64) error           { return s.k.Truncate(s.p(p), size) }
+func (s *kernelSys) Ftruncate(fd int, size int64) error            { return s.k.Ftruncate(fd, size) }
 func (s *kernelSys) Fallocate(fd int, mode uint32, off, n int64) error {
 	return s.k.Fallocate(fd, mode, off, n)
 }
@@ -182,10 +182,10 @@ func (s *kernelSys) Readlink(p string) (string, error) {
 	n, err := s.k.Readlinkat(abi.AT_FDCWD, s.p(p), b)
 	return string(b[:n]), err
 }
-func (s *kernelSys) Fsync(fd int) error       { return s.k.Fsync(fd) }
-func (s *kernelSys) Fdatasync(fd int) error   { return s.k.Fdatasync(fd) }
-func (s *kernelSys) Syncfs(fd int) error      { return s.k.Syncfs(fd) }
-func (s *kernelSys) Umask(m uint32) uint32    { return s.k.Umask(m) }
+func (s *kernelSys) Fsync(fd int) error     { return s.k.Fsync(fd) }
+func (s *kernelSys) Fdatasync(fd int) error { return s.k.Fdatasync(fd) }
+func (s *kernelSys) Syncfs(fd int) error    { return s.k.Syncfs(fd) }
+func (s *kernelSys) Umask(m uint32) uint32  { return s.k.Umask(m) }
 func (s *kernelSys) List(p string) ([]string, error) {
 	fd, err := s.k.Openat(abi.AT_FDCWD, s.p(p), abi.O_RDONLY|abi.O_DIRECTORY, 0)
 	if err != nil {
