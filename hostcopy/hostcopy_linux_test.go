@@ -101,6 +101,22 @@ func TestToFromHost(t *testing.T) {
 		t.Fatalf("From: %v %q", err, errs)
 	}
 	compare(t, "source vs To+From", want, scan(t, out), o)
+
+	// Access times too (testutil compares mtimes only), on entries no
+	// scan reads (readlink, getdents and read set atimes): a FIFO, a
+	// socket.
+	for _, p := range []string{"special/fifo", "special/socket"} {
+		var a, b unix.Stat_t
+		if err := unix.Lstat(filepath.Join(src, p), &a); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Lstat(filepath.Join(out, p), &b); err != nil {
+			t.Fatal(err)
+		}
+		if a.Atim != b.Atim {
+			t.Errorf("%s: atime %v, want %v", p, b.Atim, a.Atim)
+		}
+	}
 }
 
 // TestToMerge: To into an existing tree replaces files (a hard link to
