@@ -253,7 +253,7 @@ func (c *fromCopier) dir(kp string, fd int, rel string) {
 	for _, n := range names {
 		child := join(kp, n)
 		if !plainName(n) {
-			c.fail(child, "", abi.Errorf(abi.EINVAL, "the name %q cannot be made on the host", n))
+			c.fail(child, "", abi.Errorf(abi.EINVAL, "the name %q in the image is not a plain name", n))
 			continue
 		}
 		c.copy(child, fd, n, filepath.Join(rel, n))

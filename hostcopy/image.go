@@ -115,6 +115,10 @@ func imageSources(k Kernel, root string, srcs []string, buf []byte, report func(
 			continue
 		}
 		for _, n := range matched {
+			if !plainName(n) {
+				report(src, abi.Errorf(abi.EINVAL, "the name %q in the image is not a plain name", n))
+				continue
+			}
 			out = append(out, source{path: join(parent, n), name: n})
 		}
 	}

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -372,5 +373,59 @@ func TestFromAsUser(t *testing.T) {
 	r = asNobody("--preserve", "-i", img, "/etc/passwd", filepath.Join(base, "passwd"))
 	if r.code != 1 || !strings.Contains(r.stderr, "cpfromfs: /etc/passwd: chown: EPERM") {
 		t.Errorf("--preserve as nobody: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestFromCraftedNames: an image whose directory holds names no kernel
+// would make ("../escape", "a/b": bytes patched into a directory block
+// of an image without checksums) gets them refused, by the walk and by a
+// pattern never matches them; nothing is written outside DST.
+func TestFromCraftedNames(t *testing.T) {
+	base := t.TempDir()
+	src := filepath.Join(base, "src")
+	writeFile(t, filepath.Join(src, "d/..Xescape"), "escaped\n")
+	writeFile(t, filepath.Join(src, "d/aXb"), "escaped\n")
+	writeFile(t, filepath.Join(src, "d/fine"), "fine\n")
+	img := filepath.Join(base, "fs.img")
+	mkfs(t, img, src, "8M", "-O", "^metadata_csum")
+	b, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for old, repl := range map[string]string{"..Xescape": "../escape", "aXb": "a/b"} {
+		if bytes.Count(b, []byte(old)) != 1 {
+			t.Fatalf("%q appears %d times in the image", old, bytes.Count(b, []byte(old)))
+		}
+		b = bytes.Replace(b, []byte(old), []byte(repl), 1)
+	}
+	if err := os.WriteFile(img, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(base, "dst", "inner")
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := cpfromfs(t, "-i", img, "/d", dst)
+	if r.code != 1 || !strings.Contains(r.stderr, `"../escape" in the image is not a plain name`) ||
+		!strings.Contains(r.stderr, `"a/b" in the image is not a plain name`) {
+		t.Errorf("walk: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if got := readFile(t, filepath.Join(dst, "d/fine")); got != "fine\n" {
+		t.Errorf("d/fine: %q", got)
+	}
+	// A pattern's "*" never matches a '/' (and a "[/]" class splits the
+	// source path before it): only "fine" is copied.
+	r = cpfromfs(t, "-i", img, "/d/*", dst)
+	if r.code != 0 || r.stderr != "" {
+		t.Errorf("pattern: exit %d, stderr %q", r.code, r.stderr)
+	}
+	for _, p := range []string{filepath.Join(base, "dst", "escape"), filepath.Join(dst, "escape"), filepath.Join(dst, "a")} {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("%s was made", p)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(base, "dst"))
+	if len(entries) != 1 {
+		t.Errorf("beside DST: %v", entries)
 	}
 }
