@@ -255,7 +255,9 @@ func (c *toCopier) dir(src, kp string, fresh bool) {
 // it, leaving its holes unwritten, then sets its size. It reports its own
 // failures, and returns whether the file was made.
 func (c *toCopier) file(src, kp string, size int64) bool {
-	in, err := os.Open(src)
+	// O_NOFOLLOW: src was a regular file when lstat saw it; if a symlink
+	// has taken its place since, it is not followed.
+	in, err := os.OpenFile(src, os.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		c.fail(src, "open", unwrapPath(err))
 		return false

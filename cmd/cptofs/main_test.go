@@ -311,4 +311,27 @@ func TestPartitions(t *testing.T) {
 	if readFile(t, filepath.Join(out, "hostname")) != "box\n" {
 		t.Error("-P 2: hostname not copied")
 	}
+
+	// cptofs writes into partition 2 only: the filesystem there stays
+	// clean, partition 1 and the table are untouched.
+	t.Run("cptofs", func(t *testing.T) {
+		needWritePath(t)
+		before := readFile(t, disk)
+		writeFile(t, filepath.Join(dir, "new/motd"), "hello\n")
+		mustRun(t, cptofs(t, "-P", "2", "-i", disk, filepath.Join(dir, "new/motd"), "/etc"), "cptofs -P 2")
+		after := readFile(t, disk)
+		if after[:4096*512] != before[:4096*512] || after[12288*512:] != before[12288*512:] {
+			t.Error("cptofs -P 2 wrote outside partition 2")
+		}
+		part := filepath.Join(dir, "part2.img")
+		if err := os.WriteFile(part, []byte(after[4096*512:12288*512]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		e2fsckClean(t, part)
+		out := t.TempDir()
+		mustRun(t, cpfromfs(t, "-P", "2", "-i", disk, "/etc/motd", out), "cpfromfs -P 2")
+		if readFile(t, filepath.Join(out, "motd")) != "hello\n" {
+			t.Error("/etc/motd not in partition 2")
+		}
+	})
 }
