@@ -10,10 +10,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lklimg/lklimg/internal/cliflags"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/abi"
+	"golang.org/x/sys/unix"
 )
 
 // needWritePath skips the test while the kernel cannot create a file on
@@ -210,5 +212,58 @@ func TestToDryRun(t *testing.T) {
 	}
 	if readFile(t, img) != before {
 		t.Error("--dry-run changed the image")
+	}
+}
+
+// TestToVariants: cptofs into every ext4 layout mkfs makes by default
+// options (ext2 and ext3 without extents, 1 KiB blocks, 128-byte inodes,
+// no 64bit, no metadata_csum, meta_bg): e2fsck -fn finds nothing and the
+// host kernel shows the source tree.
+func TestToVariants(t *testing.T) {
+	needWritePath(t)
+	src := smallTree(t)
+	f, err := os.Create(filepath.Join(src, "usr/lib/sparse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("data after a hole"), 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Link(filepath.Join(src, "etc/hosts"), filepath.Join(src, "usr/hosts")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(strings.Repeat("long/", 30), filepath.Join(src, "usr/long-link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Lsetxattr(filepath.Join(src, "etc/passwd"), "user.note", []byte("kept"), 0); err != nil {
+		t.Fatal(err)
+	}
+	want := scan(t, src)
+	for _, v := range []struct {
+		name string
+		opts []string
+		noNS bool // 128-byte inodes: whole seconds
+	}{
+		{name: "default"},
+		{name: "ext2", opts: []string{"-t", "ext2"}},
+		{name: "ext3", opts: []string{"-t", "ext3"}},
+		{name: "blocksize-1024", opts: []string{"-b", "1024"}},
+		{name: "inode-128", opts: []string{"-I", "128"}, noNS: true},
+		{name: "no-64bit", opts: []string{"-O", "^64bit"}},
+		{name: "no-metadata_csum", opts: []string{"-O", "^metadata_csum"}},
+		{name: "meta_bg", opts: []string{"-O", "meta_bg,^resize_inode"}},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			img := filepath.Join(t.TempDir(), "fs.img")
+			mkfs(t, img, "", "16M", v.opts...)
+			mustRun(t, cptofs(t, "-i", img, src+"/.", "/"), "cptofs")
+			e2fsckClean(t, img)
+			opts := testutil.CompareOptions{SkipPaths: []string{"lost+found"}, HoleUnit: 4096}
+			if v.noNS {
+				opts.MtimeUnit = time.Second
+			}
+			compare(t, "source vs mount -o loop", want, loopView(t, img), opts)
+		})
 	}
 }
