@@ -164,6 +164,17 @@ func TestToMerge(t *testing.T) {
 	if tree["a"].Ino != tree["b"].Ino {
 		t.Error("a and b (two sources, one file) are not linked")
 	}
+
+	// "link/." is the contents of the directory a symlink names, as cp's.
+	if err := os.Symlink("one", filepath.Join(src, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := To(hostKernel{}, img, []string{src + "/link/."}, "/etc", collect(&errs)); err != nil {
+		t.Errorf("link/.: %v %q", err, errs)
+	}
+	if b, err := os.ReadFile(filepath.Join(img, "etc/a")); err != nil || string(b) != "shared\n" {
+		t.Errorf("link/.: etc/a: %q %v", b, err)
+	}
 }
 
 // TestFatal: ENOSPC stops To at the file that did not fit, ENOSYS at the

@@ -62,7 +62,10 @@ func hostSources(src string) ([]source, error) {
 	if err == nil {
 		clean := filepath.Clean(src)
 		if filepath.Base(src) == "." || src == "." {
-			return []source{{path: clean, name: ""}}, nil
+			// The contents of the directory; "dir/." keeps its "/." so
+			// that a symlink dir is followed to the directory, as the
+			// shell's cp does.
+			return []source{{path: clean + "/.", name: ""}}, nil
 		}
 		return []source{{path: clean, name: filepath.Base(clean)}}, nil
 	}
