@@ -99,14 +99,15 @@ func hostSources(src string) ([]source, error) {
 	return out, nil
 }
 
-// unwrapPath drops an *os.PathError's operation and path: the caller names
-// the entry.
+// unwrapPath drops an *os.PathError's operation and path (the caller
+// names the entry) and gives the errno the kernel's type (hostErr), so
+// that host and image failures read alike.
 func unwrapPath(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
-		return pe.Err
+		return hostErr(pe.Err)
 	}
-	return err
+	return hostErr(err)
 }
 
 // hostErr turns the host's errno into the kernel's (the values are
@@ -135,7 +136,7 @@ type toCopier struct {
 func (c *toCopier) copy(src, kp string, fresh bool) {
 	var st unix.Stat_t
 	if err := unix.Lstat(src, &st); err != nil {
-		c.fail(src, "lstat", err)
+		c.fail(src, "lstat", hostErr(err))
 		return
 	}
 	typ := st.Mode & unix.S_IFMT
@@ -272,6 +273,7 @@ func (c *toCopier) file(src, kp string, size int64) bool {
 		return false
 	}
 	defer c.k.Close(kfd)
+	var written int64 // the end of the data written
 	err = hostRegions(in, size, func(start, end int64) error {
 		for off := start; off < end; {
 			n, err := in.ReadAt(c.data[:min(int64(len(c.data)), end-off)], off)
@@ -286,6 +288,7 @@ func (c *toCopier) file(src, kp string, size int64) bool {
 			}
 			c.bytes(n)
 			off += int64(n)
+			written = off
 		}
 		return nil
 	})
@@ -294,8 +297,12 @@ func (c *toCopier) file(src, kp string, size int64) bool {
 		c.fail(src, pe.Op, pe.Err)
 		return true // made, with what could be written
 	}
-	if err := c.k.Ftruncate(kfd, size); err != nil {
-		c.fail(src, "truncate", err)
+	// A file ending in a hole (or all hole) gets its size from
+	// ftruncate; one whose data reach its end has it already.
+	if written != size {
+		if err := c.k.Ftruncate(kfd, size); err != nil {
+			c.fail(src, "truncate", err)
+		}
 	}
 	return true
 }
