@@ -6,12 +6,58 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"golang.org/x/sys/unix"
 )
+
+// shared is testutil.MakeTree's tree, made once for the package's tests
+// (making and scanning it is the slow part of each) and never changed by
+// them: its directory and its scan.
+var shared struct {
+	once sync.Once
+	dir  string
+	tree testutil.Tree
+}
+
+// sourceTree returns the shared tree's root and scan, making it on the
+// first call. A first call that fails or skips leaves it unmade: the
+// later ones skip (fail under CI) with that said.
+func sourceTree(t *testing.T) (string, testutil.Tree) {
+	t.Helper()
+	shared.once.Do(func() {
+		dir, err := os.MkdirTemp("", "hostcopy-tree")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		shared.dir = dir
+		src := filepath.Join(dir, "src")
+		if err := os.Mkdir(src, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		testutil.MakeTree(t, src)
+		tree := scan(t, src)
+		shared.tree = tree
+	})
+	if shared.tree == nil {
+		testutil.Skip(t, "the shared source tree could not be made (see the first test that tried)")
+	}
+	return filepath.Join(shared.dir, "src"), shared.tree
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.dir != "" {
+		os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
 
 func scan(t *testing.T, dir string) testutil.Tree {
 	t.Helper()
@@ -55,12 +101,7 @@ func treeOpts() testutil.CompareOptions {
 // roots' metadata too ("src/." and "/" merge into the destination).
 func TestToFromHost(t *testing.T) {
 	base := t.TempDir()
-	src := filepath.Join(base, "src")
-	if err := os.Mkdir(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	testutil.MakeTree(t, src)
-	want := scan(t, src)
+	src, want := sourceTree(t)
 
 	img := filepath.Join(base, "img")
 	if err := os.Mkdir(img, 0o700); err != nil {

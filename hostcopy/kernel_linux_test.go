@@ -2,11 +2,9 @@ package hostcopy
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
@@ -36,12 +34,7 @@ func TestKernelRamfs(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	src := filepath.Join(t.TempDir(), "src")
-	if err := os.Mkdir(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	testutil.MakeTree(t, src)
-	want := scan(t, src)
+	src, want := sourceTree(t)
 	var errs []string
 	if err := To(k, "/img", []string{src + "/."}, "/", collect(&errs)); err != nil || len(errs) > 0 {
 		t.Fatalf("To: %v %q", err, errs)

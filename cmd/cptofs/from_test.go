@@ -23,12 +23,7 @@ import (
 // symlinks, devices, xattrs, hard-link groups, holes) and what the host
 // kernel shows of the image when it mounts it. The image is not changed.
 func TestFromTree(t *testing.T) {
-	src := filepath.Join(t.TempDir(), "src")
-	if err := os.Mkdir(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	testutil.MakeTree(t, src)
-	want := scan(t, src)
+	src, want := sourceTree(t)
 	img := filepath.Join(t.TempDir(), "fs.img")
 	mkfs(t, img, src, "64M")
 	retimed := retime(t, img, want)

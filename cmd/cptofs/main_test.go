@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/testutil"
@@ -46,6 +47,9 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	if shared.dir != "" {
+		os.RemoveAll(shared.dir)
+	}
 	os.Exit(code)
 }
 
@@ -161,6 +165,43 @@ func retime(t *testing.T, img string, tree testutil.Tree) bool {
 	}
 	testutil.Run(t, "umount", mnt)
 	return true
+}
+
+// shared is testutil.MakeTree's tree, made once for the package's tests
+// (making and scanning it is the slow part of each) and never changed by
+// them: its directory and its scan.
+var shared struct {
+	once sync.Once
+	dir  string
+	tree testutil.Tree
+}
+
+// sourceTree returns the shared tree's root and scan, making it on the
+// first call. A first call that fails or skips leaves it unmade: the
+// later ones skip (fail under CI) with that said.
+func sourceTree(t *testing.T) (string, testutil.Tree) {
+	t.Helper()
+	shared.once.Do(func() {
+		dir, err := os.MkdirTemp("", "cptofs-tree")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		shared.dir = dir
+		src := filepath.Join(dir, "src")
+		if err := os.Mkdir(src, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		testutil.MakeTree(t, src)
+		tree := scan(t, src)
+		shared.tree = tree
+	})
+	if shared.tree == nil {
+		testutil.Skip(t, "the shared source tree could not be made (see the first test that tried)")
+	}
+	return filepath.Join(shared.dir, "src"), shared.tree
 }
 
 // scan is testutil.ScanDir, failing the test on an error.

@@ -54,12 +54,7 @@ func needWritePath(t *testing.T) {
 // the source tree (the round trip).
 func TestToTree(t *testing.T) {
 	needWritePath(t)
-	src := filepath.Join(t.TempDir(), "src")
-	if err := os.Mkdir(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	testutil.MakeTree(t, src)
-	want := scan(t, src)
+	src, want := sourceTree(t)
 	img := filepath.Join(t.TempDir(), "fs.img")
 	mkfs(t, img, "", "64M")
 
