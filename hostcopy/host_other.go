@@ -13,3 +13,6 @@ func To(k Kernel, root string, srcs []string, dst string, opts Options) error { 
 
 // From copies the kernel's files to the host (see from_linux.go).
 func From(k Kernel, root string, srcs []string, dst string, opts Options) error { return errHost }
+
+// SourceBytes estimates the data To would copy (see to_linux.go).
+func SourceBytes(srcs []string) int64 { return 0 }

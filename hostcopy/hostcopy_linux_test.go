@@ -136,6 +136,10 @@ func TestToFromHost(t *testing.T) {
 	if bytes != data {
 		t.Errorf("OnBytes: %d bytes, the data regions hold %d: holes written?", bytes, data)
 	}
+	// The progress bar's estimate: allocated bytes, near the data.
+	if est := SourceBytes([]string{src + "/."}); est < data*99/100 || est > data*101/100+64<<10 {
+		t.Errorf("SourceBytes: %d, the data regions hold %d", est, data)
+	}
 
 	out := filepath.Join(base, "out")
 	if err := From(hostKernel{}, img, []string{"/"}, out, collect(&errs)); err != nil || len(errs) > 0 {

@@ -99,6 +99,47 @@ func hostSources(src string) ([]source, error) {
 	return out, nil
 }
 
+// SourceBytes estimates the file data To would copy from srcs (expanded
+// as To expands them): the allocated bytes of each regular file, at most
+// its size, hard links counted once. It is a progress bar's total; what
+// cannot be read counts nothing.
+func SourceBytes(srcs []string) int64 {
+	var total int64
+	seen := map[hostID]bool{}
+	var walk func(p string)
+	walk = func(p string) {
+		var st unix.Stat_t
+		if unix.Lstat(p, &st) != nil {
+			return
+		}
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFREG:
+			id := hostID{st.Dev, st.Ino}
+			if !seen[id] {
+				seen[id] = true
+				total += min(st.Size, st.Blocks*512)
+			}
+		case unix.S_IFDIR:
+			f, err := os.Open(p)
+			if err != nil {
+				return
+			}
+			names, _ := f.Readdirnames(-1)
+			f.Close()
+			for _, n := range names {
+				walk(filepath.Join(p, n))
+			}
+		}
+	}
+	for _, src := range srcs {
+		found, _ := hostSources(src)
+		for _, s := range found {
+			walk(s.path)
+		}
+	}
+	return total
+}
+
 // unwrapPath drops an *os.PathError's operation and path (the caller
 // names the entry) and gives the errno the kernel's type (hostErr), so
 // that host and image failures read alike.

@@ -173,7 +173,7 @@ func copyFiles(f *flags, srcs []string, dst string, stdout, stderr io.Writer) in
 	}
 
 	list := func(line string) { fmt.Fprintln(stdout, line) }
-	if bar := newBar(f, stderr); bar != nil {
+	if bar := newBar(f, srcs, stderr); bar != nil {
 		bar.Start()
 		defer bar.Stop()
 		say = bar.Println
@@ -281,9 +281,11 @@ func imagePath(m *cliflags.Mounted, p string) string {
 }
 
 // newBar returns a progress bar on stderr if it is a terminal and the bar
-// is not turned off, or nil. The total is unknown (bytes and entries are
-// counted, without a percentage).
-func newBar(f *flags, stderr io.Writer) *progress.Bar {
+// is not turned off, or nil. Its total is the data of the host files for
+// cptofs (a walk of the sources first: lstat is cheap beside the writes);
+// unknown for cpfromfs (bytes and entries are counted, without a
+// percentage).
+func newBar(f *flags, srcs []string, stderr io.Writer) *progress.Bar {
 	file, ok := stderr.(*os.File)
 	if f.verbosity.NoProgress || !ok {
 		return nil
@@ -292,5 +294,9 @@ func newBar(f *flags, stderr io.Writer) *progress.Bar {
 	if !term {
 		return nil
 	}
-	return progress.New(stderr, 0, width, time.Now)
+	var total int64
+	if !f.from && !f.dryRun {
+		total = hostcopy.SourceBytes(srcs)
+	}
+	return progress.New(stderr, total, width, time.Now)
 }
