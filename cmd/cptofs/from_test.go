@@ -294,17 +294,7 @@ func TestProgress(t *testing.T) {
 	img := filepath.Join(t.TempDir(), "fs.img")
 	mkfs(t, img, smallTree(t), "8M")
 	term := func(args ...string) string {
-		cmdline := cpfromfsBin
-		for _, a := range args {
-			cmdline += " '" + a + "'"
-		}
-		cmd := exec.Command(script, "-q", "-e", "-c", cmdline, "/dev/null")
-		cmd.Env = append(os.Environ(), "COLUMNS=100", "LINES=30")
-		b, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("script -c %s: %v\n%q", cmdline, err, b)
-		}
-		return string(b)
+		return onTerminal(t, script, cpfromfsBin, args...)
 	}
 	screen := term("-i", img, "/etc", t.TempDir())
 	if !strings.Contains(screen, "\r0 B") || !strings.Contains(screen, " entries") || !strings.HasSuffix(screen, "\r\x1b[K") {
@@ -318,6 +308,34 @@ func TestProgress(t *testing.T) {
 	if screen := term("--no-progress", "-i", img, "/etc", t.TempDir()); screen != "" {
 		t.Errorf("--no-progress: %q", screen)
 	}
+
+	// cptofs knows its total: the sources' data.
+	t.Run("cptofs", func(t *testing.T) {
+		needWritePath(t)
+		dst := filepath.Join(t.TempDir(), "fs.img")
+		mkfs(t, dst, "", "8M")
+		screen := onTerminal(t, script, cptofsBin, "-i", dst, smallTree(t), "/")
+		if !strings.Contains(screen, " B / ") || !strings.Contains(screen, "%") || !strings.HasSuffix(screen, "\r\x1b[K") {
+			t.Errorf("no bar with a total: %q", screen)
+		}
+	})
+}
+
+// onTerminal runs bin with args under script(1), stderr and stdout on a
+// terminal 100 columns wide, and returns what it printed there.
+func onTerminal(t *testing.T, script, bin string, args ...string) string {
+	t.Helper()
+	cmdline := bin
+	for _, a := range args {
+		cmdline += " '" + a + "'"
+	}
+	cmd := exec.Command(script, "-q", "-e", "-c", cmdline, "/dev/null")
+	cmd.Env = append(os.Environ(), "COLUMNS=100", "LINES=30")
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("script -c %s: %v\n%q", cmdline, err, b)
+	}
+	return string(b)
 }
 
 // TestFromAsUser: run by a user (nobody), cpfromfs makes the files the
