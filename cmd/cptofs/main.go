@@ -228,9 +228,9 @@ func status(f *flags, m *cliflags.Mounted, err error, fail func(int, error) int)
 		return fail(exitEntries, fmt.Errorf("%s: this kernel cannot write %s yet (ENOSYS) while copying %s", f.image, m.FSType, fe.Path))
 	case errors.As(err, &fe):
 		return fail(exitEntries, fmt.Errorf("%s: stopped while copying %s: %w", f.image, fe.Path, fe.Err))
-	case errors.Is(err, hostcopy.ErrIncomplete):
-		return fail(exitEntries, err)
 	}
+	// ErrIncomplete (entries reported above), a DST that cannot be used,
+	// or the unmount failed.
 	return fail(exitEntries, err)
 }
 
