@@ -226,6 +226,8 @@ func status(f *flags, m *cliflags.Mounted, err error, fail func(int, error) int)
 		return fail(exitEntries, fmt.Errorf("no space left on device on the host while copying %s", showSrc(f, m, fe.Path)))
 	case errors.As(err, &fe) && errors.Is(fe.Err, abi.ENOSYS):
 		return fail(exitEntries, fmt.Errorf("%s: this kernel cannot write %s yet (ENOSYS) while copying %s", f.image, m.FSType, fe.Path))
+	case errors.As(err, &fe) && f.from:
+		return fail(exitEntries, fmt.Errorf("stopped while copying %s to the host: %w", showSrc(f, m, fe.Path), fe.Err))
 	case errors.As(err, &fe):
 		return fail(exitEntries, fmt.Errorf("%s: stopped while copying %s: %w", f.image, fe.Path, fe.Err))
 	}
