@@ -442,3 +442,30 @@ func TestFromCraftedNames(t *testing.T) {
 		t.Errorf("beside DST: %v", entries)
 	}
 }
+
+// TestFromNoSpace: a host filesystem that fills up stops the copy, said
+// so; nothing is left mounted.
+func TestFromNoSpace(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testutil.Skip(t, "not root: cannot mount a small tmpfs")
+	}
+	src := t.TempDir()
+	big := make([]byte, 2<<20)
+	for i := range big {
+		big[i] = byte(i*31 + i>>10)
+	}
+	for _, n := range []string{"a", "b"} {
+		if err := os.WriteFile(filepath.Join(src, n), big, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := filepath.Join(t.TempDir(), "fs.img")
+	mkfs(t, img, src, "16M")
+	mnt := t.TempDir()
+	testutil.Run(t, "mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt)
+	defer testutil.Run(t, "umount", mnt)
+	r := cpfromfs(t, "-i", img, "/a", "/b", mnt)
+	if r.code != 1 || r.stderr != "cpfromfs: no space left on device on the host while copying /b\n" {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}
