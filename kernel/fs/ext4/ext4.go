@@ -43,6 +43,7 @@ import (
 	"sync"
 
 	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/fs/jbd2"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
 
@@ -87,6 +88,11 @@ type fsys struct {
 	hashSigned       bool   // directory hashes use signed chars (s_flags)
 	overheadBlocks   uint64 // metadata blocks, as ext4_calculate_overhead counts them
 	replayed         bool   // the journal was replayed into an overlay of dev
+	// The replay's overlay, the journal it reads and the device under it,
+	// kept for a read-write mount to write the replay home (write.go).
+	ovl    *jbd2.Overlay
+	jinode *journalInode
+	base   vfs.BlockDevice
 	noload           bool   // mounted with noload: the journal was not loaded
 
 	blockPool sync.Pool // of *[]byte, block-sized buffers for directory reads
@@ -232,6 +238,7 @@ func roCompatKnown() uint32 {
 
 // Root returns the root directory, inode 2.
 func (f *fsys) Root() (vfs.Inode, error) {
+	defer f.rlock()()
 	ip, err := f.iget(rootIno)
 	if err != nil {
 		return nil, err
@@ -262,6 +269,7 @@ func (f *fsys) Unmount() error {
 // and as available the free blocks less the root reserve and the kernel's
 // own reserve (2% of the blocks, at most 4096 clusters, with extents).
 func (f *fsys) Statfs() (abi.Statfs, error) {
+	defer f.rlock()()
 	sb := f.sb
 	var bfree, ffree uint64
 	for i := range f.groups {

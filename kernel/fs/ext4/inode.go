@@ -308,6 +308,7 @@ func (ip *inode) Ino() uint64 { return uint64(ip.ino) }
 
 // Getattr returns the inode's attributes (ext4_getattr). It never fails.
 func (ip *inode) Getattr() (vfs.Attr, error) {
+	defer ip.f.rlock()()
 	a := vfs.Attr{
 		Ino:      uint64(ip.ino),
 		Mode:     uint32(ip.mode),

@@ -57,31 +57,69 @@ func parseMountOptions(data string) (mountOptions, error) {
 // describes the journal is never itself taken from the journal
 // (ext4_get_journal_inode reads it before jbd2_journal_load). It
 // implements jbd2.Journal.
+//
+// On a read-write mount it is also the jbd2.Device the journal is written
+// through (out, the device's write side, set by loadJournalRW).
 type journalInode struct {
 	f      *fsys
 	dev    vfs.BlockDevice // the device without the overlay
+	out    vfs.BlockWriter // dev's write side on a read-write mount
 	runs   []run
 	blocks uint32
 }
 
-// ReadBlock reads journal block n: ENXIO past the journal, EUCLEAN for a
-// hole in the journal inode (jbd2_journal_bmap fails there too).
-func (j *journalInode) ReadBlock(n uint32, p []byte) error {
+// bmap maps journal block n to its disk block (jbd2_journal_bmap): ENXIO
+// past the journal, EUCLEAN for a hole in the journal inode.
+func (j *journalInode) bmap(n uint32) (uint64, error) {
 	if n >= j.blocks {
-		return abi.Errorf(abi.ENXIO, "ext4: journal block %d beyond the journal's %d", n, j.blocks)
+		return 0, abi.Errorf(abi.ENXIO, "ext4: journal block %d beyond the journal's %d", n, j.blocks)
 	}
 	i := findRun(j.runs, uint64(n))
 	if i == len(j.runs) || j.runs[i].lblk > uint64(n) {
-		return abi.Errorf(abi.EUCLEAN, "ext4: journal block %d is a hole in the journal inode", n)
+		return 0, abi.Errorf(abi.EUCLEAN, "ext4: journal block %d is a hole in the journal inode", n)
 	}
 	pblk := j.runs[i].pblk + uint64(n) - j.runs[i].lblk
 	if pblk >= j.f.sb.sBlocksCount {
-		return abi.Errorf(abi.EUCLEAN, "ext4: journal block %d maps to block %d beyond the filesystem", n, pblk)
+		return 0, abi.Errorf(abi.EUCLEAN, "ext4: journal block %d maps to block %d beyond the filesystem", n, pblk)
+	}
+	return pblk, nil
+}
+
+// ReadBlock reads journal block n; errors are bmap's, or EIO.
+func (j *journalInode) ReadBlock(n uint32, p []byte) error {
+	pblk, err := j.bmap(n)
+	if err != nil {
+		return err
 	}
 	if _, err := j.dev.ReadAt(p, int64(pblk)<<j.f.blockBits); err != nil {
 		return abi.Errorf(abi.EIO, "ext4: journal block %d (block %d): %v", n, pblk, err)
 	}
 	return nil
+}
+
+// WriteBlock writes journal block n (jbd2.Device); EROFS on a read-only
+// mount.
+func (j *journalInode) WriteBlock(n uint32, p []byte) error {
+	if j.out == nil {
+		return abi.EROFS
+	}
+	pblk, err := j.bmap(n)
+	if err != nil {
+		return err
+	}
+	if _, err := j.out.WriteAt(p, int64(pblk)<<j.f.blockBits); err != nil {
+		return abi.Errorf(abi.EIO, "ext4: journal block %d (block %d): %v", n, pblk, err)
+	}
+	return nil
+}
+
+// Flush makes every write to the device durable (jbd2.Device): the
+// journal shares the filesystem's device.
+func (j *journalInode) Flush() error {
+	if j.out == nil {
+		return abi.EROFS
+	}
+	return j.out.Sync()
 }
 
 // Blocks is the journal's length: i_size in blocks, as jbd2_journal_init_inode
@@ -147,6 +185,7 @@ func (f *fsys) recover(opts mountOptions) error {
 	if err != nil {
 		return err
 	}
+	f.ovl, f.jinode, f.base = o, j, f.dev
 	if o.Clean() {
 		return nil
 	}

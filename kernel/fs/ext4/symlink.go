@@ -32,6 +32,7 @@ func (ip *inode) isFastSymlink() bool {
 // Readlink returns the link's target (ext4_get_link). Errors: EUCLEAN for
 // a target longer than its room or empty, ENOKEY for an encrypted link.
 func (si symlinkInode) Readlink() (string, error) {
+	defer si.f.rlock()()
 	ip := si.inode
 	if ip.flags&inodeEncryptFl != 0 {
 		return "", abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted symlink", ip.ino)

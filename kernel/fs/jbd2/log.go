@@ -349,3 +349,48 @@ func (l *Log) MarkEmpty() error {
 
 // Err returns the error that aborted the Log, or nil.
 func (l *Log) Err() error { return l.err }
+
+// Checkpoint finishes a recovery on a writable journal, as the kernel's
+// read-write mount does: it writes each block the overlay replays to its
+// home through home (in ascending order), flushes, then marks the log
+// empty (s_start = 0, s_sequence = the transaction after the last one
+// found, as jbd2_journal_recover leaves j_transaction_sequence) and
+// flushes again. With a nil home nothing is replayed: the log is only
+// skipped (jbd2_journal_skip_recovery, for a journal whose filesystem
+// does not ask for recovery). A clean journal is left alone. After it,
+// OpenLog can write the journal.
+func (o *Overlay) Checkpoint(dev Device, home func(fsBlock uint64, p []byte) error) error {
+	if o.Clean() {
+		return nil
+	}
+	p := make([]byte, o.blockSize)
+	if home != nil {
+		for _, b := range o.Blocks() {
+			if _, err := o.Read(b, p); err != nil {
+				return err
+			}
+			if err := home(b, p); err != nil {
+				return fmt.Errorf("jbd2: replaying block %d: %w", b, err)
+			}
+		}
+		if err := dev.Flush(); err != nil {
+			return fmt.Errorf("jbd2: flush: %w", err)
+		}
+	}
+	if err := dev.ReadBlock(0, p); err != nil {
+		return fmt.Errorf("jbd2: reading journal superblock: %w", err)
+	}
+	be := binary.BigEndian
+	be.PutUint32(p[0x18:], o.end+1)
+	be.PutUint32(p[0x1C:], 0)
+	if o.sb.CsumV2orV3() {
+		be.PutUint32(p[sbChecksumOff:], superblockCsum(p))
+	}
+	if err := dev.WriteBlock(0, p); err != nil {
+		return fmt.Errorf("jbd2: writing journal superblock: %w", err)
+	}
+	if err := dev.Flush(); err != nil {
+		return fmt.Errorf("jbd2: flush: %w", err)
+	}
+	return nil
+}
