@@ -93,7 +93,7 @@ type fsys struct {
 	ovl    *jbd2.Overlay
 	jinode *journalInode
 	base   vfs.BlockDevice
-	noload           bool   // mounted with noload: the journal was not loaded
+	noload bool // mounted with noload: the journal was not loaded
 
 	blockPool sync.Pool // of *[]byte, block-sized buffers for directory reads
 
