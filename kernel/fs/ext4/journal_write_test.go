@@ -1,0 +1,495 @@
+package ext4
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/fs/jbd2"
+)
+
+// Tests of the write side's crash safety: the journal (or its absence)
+// and the superblock's state across mounts, crashes and replays.
+
+// crashDev is a writable device that loses every write after the first
+// limit ones (0: none lost), as a power cut would: the writes before it
+// are on the disk, in order, and none after. Sync does nothing, since
+// writes reach the file at once.
+type crashDev struct {
+	rwDev
+	limit  int
+	writes *int
+}
+
+func (d crashDev) WriteAt(p []byte, off int64) (int, error) {
+	*d.writes++
+	if d.limit > 0 && *d.writes > d.limit {
+		return len(p), nil
+	}
+	return d.rwDev.WriteAt(p, off)
+}
+
+func (d crashDev) Sync() error { return nil }
+
+// setLabel sets the volume label (s_volume_name) in the transaction's copy
+// of the superblock, with its checksum.
+func setLabel(h *handle, label string) error {
+	f := h.f
+	blk := uint64(superblockOffset) >> f.blockBits
+	b, err := h.metaBlock(blk)
+	if err != nil {
+		return err
+	}
+	s := b[superblockOffset-int(blk<<f.blockBits):][:superblockSize]
+	clear(s[0x78:0x88])
+	copy(s[0x78:0x88], label)
+	f.setSuperCsum(s)
+	return nil
+}
+
+// setMtime sets i_mtime of inode ino in the transaction's copy of its
+// inode table block, with the inode's checksum.
+func setMtime(h *handle, ino uint32, sec uint32) error {
+	f := h.f
+	ip, err := f.iget(ino)
+	if err != nil {
+		return err
+	}
+	g, idx := (ino-1)/f.sb.sInodesPerGroup, (ino-1)%f.sb.sInodesPerGroup
+	off := uint64(idx) * uint64(f.inodeSize)
+	b, err := h.metaBlock(f.groups[g].bgInodeTable + off>>f.blockBits)
+	if err != nil {
+		return err
+	}
+	raw := b[off&uint64(f.blockSize-1):][:f.inodeSize]
+	le.PutUint32(raw[0x10:], sec)
+	if !f.sb.metadataCsum() {
+		return nil
+	}
+	// The inode checksum (Documentation/filesystems/ext4/inodes.rst):
+	// crc32c over the inode with both checksum fields read as zero,
+	// seeded with the inode's seed.
+	hasHi := f.inodeSize > goodOldInodeSize && le.Uint16(raw[goodOldInodeSize:]) >= 4
+	le.PutUint16(raw[offIChecksumLo:], 0)
+	if hasHi {
+		le.PutUint16(raw[offIChecksumHi:], 0)
+	}
+	c := csum32(f.crcTab, ip.csumSeed, raw)
+	le.PutUint16(raw[offIChecksumLo:], uint16(c))
+	if hasHi {
+		le.PutUint16(raw[offIChecksumHi:], uint16(c>>16))
+	}
+	return nil
+}
+
+// crashState is what the test's transactions change: the label and the
+// root directory's mtime.
+type crashState struct {
+	label string
+	mtime int64
+}
+
+// crashSteps are the changes, each in its own transaction.
+var crashSteps = []crashState{{"first", 1111111}, {"second", 2222222}}
+
+// crashWorkload mounts img read-write on a device that keeps only the
+// first limit writes, makes crashSteps (Sync after each) and unmounts. It
+// returns how many writes the run made. Errors after the crash point are
+// not the test's business: the disk no longer answers as the driver
+// expects.
+func crashWorkload(t *testing.T, img string, limit int) int {
+	t.Helper()
+	writes := 0
+	dev := crashDev{rwDev: openDevRW(t, img), limit: limit, writes: &writes}
+	log := &testLog{}
+	sb, err := NewType().Mount(dev, 0, "", log)
+	if err != nil {
+		t.Fatalf("mount: %v\n%s", err, log)
+	}
+	f := sb.(*fsys)
+	if f.ReadOnly() {
+		t.Fatalf("mounted read-only:\n%s", log)
+	}
+	fail := func(err error) int {
+		if limit == 0 {
+			t.Fatalf("%v\nlog:\n%s", err, log)
+		}
+		return writes
+	}
+	for _, st := range crashSteps {
+		h, err := f.begin()
+		if err != nil {
+			return fail(err)
+		}
+		if err := setLabel(h, st.label); err != nil {
+			h.fail(err)
+		}
+		if err := setMtime(h, rootIno, uint32(st.mtime)); err != nil {
+			h.fail(err)
+		}
+		if err := h.stop(); err != nil {
+			return fail(err)
+		}
+		if err := f.Sync(); err != nil {
+			return fail(err)
+		}
+	}
+	if err := f.Unmount(); err != nil {
+		return fail(err)
+	}
+	return writes
+}
+
+// readState mounts img read-only and returns its label and root mtime.
+func readState(t *testing.T, img string) crashState {
+	t.Helper()
+	sb, log := mountImage(t, img)
+	f := sb.(*fsys)
+	if strings.Contains(log.String(), "recovery") {
+		t.Errorf("the image still needs recovery:\n%s", log)
+	}
+	ip, err := f.iget(rootIno)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return crashState{string(bytes.TrimRight(f.sb.sVolumeName[:], "\x00")), ip.mtime.Sec}
+}
+
+var fixedRE = regexp.MustCompile(`\? yes`)
+
+// TestCrashAfterEveryWrite runs crashWorkload once whole, then once for
+// every N from 1 to its count of writes, keeping only the first N writes
+// (a crash after the Nth). After each, e2fsck -fy recovers the image (a
+// journal replay, or a check without a journal) and e2fsck -fn then finds
+// it clean; with a journal each transaction is there wholly or not at
+// all, and the steps appear in order. The count of images e2fsck had to
+// repair beyond the replay is logged (and must be 0 with a journal).
+func TestCrashAfterEveryWrite(t *testing.T) {
+	tools := testutil.Need(t, "mkfs.ext4", "e2fsck")
+	for _, v := range []struct {
+		name    string
+		args    []string
+		journal bool
+	}{
+		{"ext4", []string{"-b", "4096"}, true},
+		{"ext3-1k-nocsum", []string{"-t", "ext3", "-b", "1024"}, true},
+		{"ext4-1k-32bit", []string{"-b", "1024", "-O", "^64bit"}, true},
+		{"ext2", []string{"-t", "ext2"}, false},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			dir := t.TempDir()
+			pristine := filepath.Join(dir, "pristine.img")
+			args := append(append([]string{"-q", "-F", "-L", "orig", "-E", "lazy_itable_init=0"}, v.args...), pristine, "8M")
+			testutil.Run(t, tools[0], args...)
+			orig := readState(t, pristine)
+			img := filepath.Join(dir, "crash.img")
+			copyImage(t, pristine, img)
+			total := crashWorkload(t, img, 0)
+			e2fsckClean(t, img)
+			if got, want := readState(t, img), crashSteps[len(crashSteps)-1]; got != want {
+				t.Fatalf("after a clean run: %+v, want %+v", got, want)
+			}
+			checkCleanUnmount(t, img, v.journal)
+			t.Logf("%d writes in a run", total)
+
+			repaired := 0
+			for n := 1; n <= total; n++ {
+				copyImage(t, pristine, img)
+				crashWorkload(t, img, n)
+				out, err := exec.Command(tools[1], "-fy", img).CombinedOutput()
+				var ee *exec.ExitError
+				if err != nil && !(errors.As(err, &ee) && ee.ExitCode() < 4) {
+					t.Fatalf("crash after write %d: e2fsck -fy: %v\n%s", n, err, out)
+				}
+				if fixedRE.Match(out) {
+					repaired++
+					if v.journal {
+						t.Errorf("crash after write %d: e2fsck repaired more than the journal:\n%s", n, out)
+					}
+				}
+				if out, err := exec.Command(tools[1], "-fn", img).CombinedOutput(); err != nil {
+					t.Fatalf("crash after write %d: e2fsck -fn after -fy: %v\n%s", n, err, out)
+				}
+				if !v.journal {
+					continue
+				}
+				got := readState(t, img)
+				ok := got == orig
+				for _, st := range crashSteps {
+					ok = ok || got == st
+				}
+				if !ok {
+					t.Errorf("crash after write %d: label %q mtime %d: a transaction is partly there", n, got.label, got.mtime)
+				}
+			}
+			t.Logf("%d crash points, %d images repaired by e2fsck beyond a journal replay", total, repaired)
+		})
+	}
+}
+
+func copyImage(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// superOf reads the on-disk ext4 superblock of img.
+func superOf(t *testing.T, img string) *superblock {
+	t.Helper()
+	b, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := decodeSuperblock(b[superblockOffset : superblockOffset+superblockSize])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sb
+}
+
+// journalSuper reads the journal superblock of img through a read-only
+// mount.
+func journalSuper(t *testing.T, img string) *jbd2.Superblock {
+	t.Helper()
+	sb, _ := mountImage(t, img)
+	f := sb.(*fsys)
+	j, err := f.openJournal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := make([]byte, f.blockSize)
+	if err := j.ReadBlock(0, p); err != nil {
+		t.Fatal(err)
+	}
+	jsb, err := jbd2.DecodeSuperblock(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jsb
+}
+
+// checkCleanUnmount checks what a clean unmount leaves: the journal empty
+// (s_start 0), needs_recovery clear, EXT4_VALID_FS set, the times
+// stamped.
+func checkCleanUnmount(t *testing.T, img string, journal bool) {
+	t.Helper()
+	sb := superOf(t, img)
+	if sb.hasIncompat(incompatRecover) {
+		t.Error("needs_recovery set after a clean unmount")
+	}
+	if sb.sState&superStateValid == 0 {
+		t.Errorf("s_state %#x without EXT4_VALID_FS after a clean unmount", sb.sState)
+	}
+	if sb.sMtime == 0 || sb.sWtime == 0 {
+		t.Errorf("s_mtime %d s_wtime %d not stamped", sb.sMtime, sb.sWtime)
+	}
+	if journal {
+		if jsb := journalSuper(t, img); jsb.Start != 0 {
+			t.Errorf("journal s_start %d after a clean unmount, want 0 (%v)", jsb.Start, jsb)
+		}
+	}
+}
+
+// TestMountStateWhileMounted checks the superblock while a read-write
+// mount is up, after a Sync: needs_recovery set (with a journal) or
+// EXT4_VALID_FS clear (without), s_mnt_count one up; and after the
+// unmount the state is back, the mount counted, the journal empty, and
+// s_kbytes_written up.
+func TestMountStateWhileMounted(t *testing.T) {
+	testutil.Need(t, "mkfs.ext4", "e2fsck")
+	for _, v := range []struct {
+		name    string
+		args    []string
+		journal bool
+	}{
+		{"ext4", nil, true},
+		{"ext2", []string{"-t", "ext2"}, false},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			img := filepath.Join(t.TempDir(), "x.img")
+			testutil.Run(t, "mkfs.ext4", append(append([]string{"-q", "-F"}, v.args...), img, "8M")...)
+			before := superOf(t, img)
+			kb := le.Uint64(readAt(t, img, superblockOffset+0x178, 8))
+			f, log := mountImageRW(t, img)
+			h, err := f.begin()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := setLabel(h, "mounted"); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.stop(); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			during := superOf(t, img)
+			if v.journal && !during.hasIncompat(incompatRecover) {
+				t.Error("needs_recovery clear while mounted read-write")
+			}
+			if !v.journal && during.sState&superStateValid != 0 {
+				t.Error("EXT4_VALID_FS set while mounted read-write without a journal")
+			}
+			if string(bytes.TrimRight(during.sVolumeName[:], "\x00")) != "mounted" {
+				t.Errorf("label %q after Sync", during.sVolumeName)
+			}
+			if v.journal && !strings.Contains(log.String(), "with ordered data mode") {
+				t.Errorf("log:\n%s", log)
+			}
+			umountRW(t, f)
+			after := superOf(t, img)
+			if after.sState != before.sState {
+				t.Errorf("s_state %#x after unmount, %#x before", after.sState, before.sState)
+			}
+			if got := le.Uint16(readAt(t, img, superblockOffset+0x34, 2)); got != 1 {
+				t.Errorf("s_mnt_count %d, want 1", got)
+			}
+			if got := le.Uint64(readAt(t, img, superblockOffset+0x178, 8)); got <= kb {
+				t.Errorf("s_kbytes_written %d, was %d", got, kb)
+			}
+			checkCleanUnmount(t, img, v.journal)
+			e2fsckClean(t, img)
+		})
+	}
+}
+
+func readAt(t *testing.T, img string, off int64, n int) []byte {
+	t.Helper()
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestMountRWReplays makes a dirty journal with debugfs (journal_open,
+// journal_write, journal_close): a copy of the superblock block with a new
+// label, and a free block beginning with the jbd2 magic (escaped in the
+// log). A read-write mount replays them onto the disk before anything
+// else: the blocks are home and the journal empty while still mounted;
+// after the unmount e2fsck -fn finds the image clean.
+func TestMountRWReplays(t *testing.T) {
+	tools := testutil.Need(t, "mkfs.ext4", "debugfs", "e2fsck")
+	for _, v := range []struct {
+		name string
+		args []string
+	}{
+		{"ext4-4k", nil},
+		{"ext4-1k-csum", []string{"-b", "1024", "-O", "metadata_csum"}},
+		{"ext3-1k", []string{"-t", "ext3", "-b", "1024"}},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			dir := t.TempDir()
+			img := filepath.Join(dir, "x.img")
+			testutil.Run(t, tools[0], append(append([]string{"-q", "-F", "-L", "before"}, v.args...), img, "8M")...)
+			sb := superOf(t, img)
+			bs := int64(sb.blockSize())
+			sbBlk := int64(superblockOffset) / bs
+			free := int64(sb.sBlocksCount) - 10 // a free block near the end
+			// The journaled copies: the superblock block with a new label
+			// and checksum, and a block starting with the magic.
+			sbCopy := readAt(t, img, sbBlk*bs, int(bs))
+			s := sbCopy[superblockOffset-sbBlk*bs:][:superblockSize]
+			clear(s[0x78:0x88])
+			copy(s[0x78:], "replayed")
+			if sb.metadataCsum() {
+				tab := crc32.MakeTable(crc32.Castagnoli)
+				le.PutUint32(s[offSChecksum:], csum32(tab, ^uint32(0), s[:offSChecksum]))
+			}
+			data := bytes.Repeat([]byte("jbd2"), int(bs)/4)
+			binary.BigEndian.PutUint32(data, jbd2.MagicNumber)
+			payload := filepath.Join(dir, "payload")
+			if err := os.WriteFile(payload, append(append([]byte(nil), sbCopy...), data...), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmds := filepath.Join(dir, "cmds")
+			script := fmt.Sprintf("jo\njw -b %d,%d %s\njc\n", sbBlk, free, payload)
+			if err := os.WriteFile(cmds, []byte(script), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			testutil.Run(t, tools[1], "-w", "-f", cmds, img)
+			if !superOf(t, img).hasIncompat(incompatRecover) {
+				t.Fatal("debugfs left no needs_recovery")
+			}
+			if js := journalSuper2(t, img); js.Start == 0 {
+				t.Fatal("debugfs left an empty journal")
+			}
+
+			f, log := mountImageRW(t, img)
+			if !strings.Contains(log.String(), "recovery complete: 2 blocks written") {
+				t.Errorf("no replay in the log:\n%s", log)
+			}
+			if got := string(bytes.TrimRight(f.sb.sVolumeName[:], "\x00")); got != "replayed" {
+				t.Errorf("mounted label %q", got)
+			}
+			// On disk while mounted: the blocks home, the journal empty.
+			if got := readAt(t, img, free*bs, int(bs)); !bytes.Equal(got, data) {
+				t.Error("the escaped block is not home after the mount")
+			}
+			if js := journalSuper2(t, img); js.Start != 0 {
+				t.Errorf("journal s_start %d while mounted after the replay", js.Start)
+			}
+			umountRW(t, f)
+			e2fsckClean(t, img)
+			checkCleanUnmount(t, img, true)
+			if got := readState(t, img).label; got != "replayed" {
+				t.Errorf("label %q after unmount", got)
+			}
+		})
+	}
+}
+
+// journalSuper2 reads the journal superblock of img as debugfs sees it
+// (logdump's first line), without mounting: the image may need recovery.
+func journalSuper2(t *testing.T, img string) *jbd2.Superblock {
+	t.Helper()
+	out := string(testutil.Run(t, "debugfs", "-R", "logdump", img))
+	var start, seq uint32
+	m := regexp.MustCompile(`Journal starts at block (\d+), transaction (\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("debugfs logdump:\n%s", out)
+	}
+	fmt.Sscan(m[1], &start)
+	fmt.Sscan(m[2], &seq)
+	return &jbd2.Superblock{Start: start, Sequence: seq}
+}
+
+// TestAbortedMount checks that a failed commit aborts the mount: later
+// handles fail with EROFS and the image keeps needs_recovery.
+func TestAbortedMount(t *testing.T) {
+	testutil.Need(t, "mkfs.ext4")
+	img := filepath.Join(t.TempDir(), "x.img")
+	testutil.Run(t, "mkfs.ext4", "-q", "-F", img, "8M")
+	f, _ := mountImageRW(t, img)
+	f.aborted = abi.Errorf(abi.EIO, "test")
+	if _, err := f.begin(); !errors.Is(err, abi.EROFS) {
+		t.Errorf("begin after an abort: %v, want EROFS", err)
+	}
+	if err := f.Unmount(); err == nil {
+		t.Error("Unmount after an abort succeeded")
+	}
+	if !superOf(t, img).hasIncompat(incompatRecover) {
+		t.Error("needs_recovery cleared after an aborted mount")
+	}
+}
