@@ -22,24 +22,69 @@ import (
 // and the superblock's state across mounts, crashes and replays.
 
 // crashDev is a writable device that loses every write after the first
-// limit ones (0: none lost), as a power cut would: the writes before it
-// are on the disk, in order, and none after. Sync does nothing, since
-// writes reach the file at once.
+// limit ones (0: none lost), as a power cut would. Writes reach the file
+// at once, so that reads see them (as a page cache would); each one made
+// since the last Sync keeps the contents it overwrote, so that crash can
+// take back the ones a disk cache could still have lost.
 type crashDev struct {
 	rwDev
-	limit  int
-	writes *int
+	st *crashRun
+}
+
+type crashRun struct {
+	limit   int
+	writes  int
+	pending []pendingWrite // writes since the last Sync, in order
+}
+
+type pendingWrite struct {
+	off      int64
+	old, new []byte
 }
 
 func (d crashDev) WriteAt(p []byte, off int64) (int, error) {
-	*d.writes++
-	if d.limit > 0 && *d.writes > d.limit {
+	st := d.st
+	st.writes++
+	if st.limit > 0 && st.writes > st.limit {
 		return len(p), nil
 	}
+	old := make([]byte, len(p))
+	if _, err := d.f.ReadAt(old, off); err != nil {
+		return 0, err
+	}
+	st.pending = append(st.pending, pendingWrite{off, old, append([]byte(nil), p...)})
 	return d.rwDev.WriteAt(p, off)
 }
 
-func (d crashDev) Sync() error { return nil }
+// Sync makes the writes so far durable, unless the crash came.
+func (d crashDev) Sync() error {
+	if d.st.limit == 0 || d.st.writes < d.st.limit {
+		d.st.pending = d.st.pending[:0]
+	}
+	return nil
+}
+
+// Crash modes: which of the writes made since the last Sync before the
+// crash survive it.
+const (
+	keepAll  = iota // all of them, in order: the disk wrote as asked
+	keepNone        // none: the disk's cache was lost
+	keepLast        // only the last one: the disk wrote out of order
+)
+
+// crash takes back the unflushed writes the mode loses.
+func (d crashDev) crash(mode int) {
+	p := d.st.pending
+	if mode == keepAll || len(p) == 0 {
+		return
+	}
+	for i := len(p) - 1; i >= 0; i-- {
+		d.f.WriteAt(p[i].old, p[i].off)
+	}
+	if mode == keepLast {
+		d.f.WriteAt(p[len(p)-1].new, p[len(p)-1].off)
+	}
+}
 
 // setLabel sets the volume label (s_volume_name) in the transaction's copy
 // of the superblock, with its checksum.
@@ -102,19 +147,29 @@ type crashState struct {
 // crashSteps are the changes, each in its own transaction.
 var crashSteps = []crashState{{"first", 1111111}, {"second", 2222222}}
 
+// crashData is the file data step k writes (ordered mode: it must be on
+// the disk whenever the step's metadata is), and the block it goes to.
+func crashData(f *fsys, k int) ([]byte, uint64) {
+	return bytes.Repeat([]byte{byte('A' + k)}, int(f.blockSize)), f.sb.sBlocksCount - 20 - uint64(k)
+}
+
 // crashWorkload mounts img read-write on a device that keeps only the
-// first limit writes, makes crashSteps (Sync after each) and unmounts. It
-// returns how many writes the run made. Errors after the crash point are
-// not the test's business: the disk no longer answers as the driver
-// expects.
-func crashWorkload(t *testing.T, img string, limit int) int {
+// first limit writes, makes crashSteps (Sync after each) and unmounts; then
+// crashes in mode. Each step writes data to a free block with writeData
+// and changes the label and the root's mtime in one handle. It returns how
+// many writes the run made. Errors after the crash point are not the
+// test's business: the disk no longer answers as the driver expects.
+func crashWorkload(t *testing.T, img string, limit, mode int) int {
 	t.Helper()
-	writes := 0
-	dev := crashDev{rwDev: openDevRW(t, img), limit: limit, writes: &writes}
+	dev := crashDev{rwDev: openDevRW(t, img), st: &crashRun{limit: limit}}
+	defer dev.crash(mode)
 	log := &testLog{}
 	sb, err := NewType().Mount(dev, 0, "", log)
 	if err != nil {
-		t.Fatalf("mount: %v\n%s", err, log)
+		if limit == 0 {
+			t.Fatalf("mount: %v\n%s", err, log)
+		}
+		return dev.st.writes
 	}
 	f := sb.(*fsys)
 	if f.ReadOnly() {
@@ -124,13 +179,15 @@ func crashWorkload(t *testing.T, img string, limit int) int {
 		if limit == 0 {
 			t.Fatalf("%v\nlog:\n%s", err, log)
 		}
-		return writes
+		return dev.st.writes
 	}
-	for _, st := range crashSteps {
+	for k, st := range crashSteps {
 		h, err := f.begin()
 		if err != nil {
 			return fail(err)
 		}
+		data, blk := crashData(f, k)
+		h.writeData(data, int64(blk)<<f.blockBits)
 		if err := setLabel(h, st.label); err != nil {
 			h.fail(err)
 		}
@@ -147,10 +204,12 @@ func crashWorkload(t *testing.T, img string, limit int) int {
 	if err := f.Unmount(); err != nil {
 		return fail(err)
 	}
-	return writes
+	return dev.st.writes
 }
 
-// readState mounts img read-only and returns its label and root mtime.
+// readState mounts img read-only and returns its label and root mtime,
+// and checks the ordered data: the data of every step the image shows is
+// on the disk.
 func readState(t *testing.T, img string) crashState {
 	t.Helper()
 	sb, log := mountImage(t, img)
@@ -162,14 +221,26 @@ func readState(t *testing.T, img string) crashState {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return crashState{string(bytes.TrimRight(f.sb.sVolumeName[:], "\x00")), ip.mtime.Sec}
+	st := crashState{string(bytes.TrimRight(f.sb.sVolumeName[:], "\x00")), ip.mtime.Sec}
+	for k := range crashSteps {
+		if st == crashSteps[k] {
+			for i := 0; i <= k; i++ {
+				data, blk := crashData(f, i)
+				if !bytes.Equal(readAt(t, img, int64(blk)<<f.blockBits, len(data)), data) {
+					t.Errorf("step %d is on the disk but not the data of step %d", k, i)
+				}
+			}
+		}
+	}
+	return st
 }
 
 var fixedRE = regexp.MustCompile(`\? yes`)
 
 // TestCrashAfterEveryWrite runs crashWorkload once whole, then once for
 // every N from 1 to its count of writes, keeping only the first N writes
-// (a crash after the Nth). After each, e2fsck -fy recovers the image (a
+// (a crash after the Nth), of which the ones since the last flush may be
+// kept all, none, or only the last (a disk that reorders its cache). After each, e2fsck -fy recovers the image (a
 // journal replay, or a check without a journal) and e2fsck -fn then finds
 // it clean; with a journal each transaction is there wholly or not at
 // all, and the steps appear in order. The count of images e2fsck had to
@@ -180,11 +251,12 @@ func TestCrashAfterEveryWrite(t *testing.T) {
 		name    string
 		args    []string
 		journal bool
+		modes   []int
 	}{
-		{"ext4", []string{"-b", "4096"}, true},
-		{"ext3-1k-nocsum", []string{"-t", "ext3", "-b", "1024"}, true},
-		{"ext4-1k-32bit", []string{"-b", "1024", "-O", "^64bit"}, true},
-		{"ext2", []string{"-t", "ext2"}, false},
+		{"ext4", []string{"-b", "4096"}, true, []int{keepAll, keepNone, keepLast}},
+		{"ext3-1k-nocsum", []string{"-t", "ext3", "-b", "1024"}, true, []int{keepAll, keepLast}},
+		{"ext4-1k-32bit", []string{"-b", "1024", "-O", "^64bit"}, true, []int{keepAll}},
+		{"ext2", []string{"-t", "ext2"}, false, []int{keepAll, keepLast}},
 	} {
 		t.Run(v.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -194,7 +266,7 @@ func TestCrashAfterEveryWrite(t *testing.T) {
 			orig := readState(t, pristine)
 			img := filepath.Join(dir, "crash.img")
 			copyImage(t, pristine, img)
-			total := crashWorkload(t, img, 0)
+			total := crashWorkload(t, img, 0, keepAll)
 			e2fsckClean(t, img)
 			if got, want := readState(t, img), crashSteps[len(crashSteps)-1]; got != want {
 				t.Fatalf("after a clean run: %+v, want %+v", got, want)
@@ -202,37 +274,40 @@ func TestCrashAfterEveryWrite(t *testing.T) {
 			checkCleanUnmount(t, img, v.journal)
 			t.Logf("%d writes in a run", total)
 
-			repaired := 0
+			repaired, points := 0, 0
 			for n := 1; n <= total; n++ {
-				copyImage(t, pristine, img)
-				crashWorkload(t, img, n)
-				out, err := exec.Command(tools[1], "-fy", img).CombinedOutput()
-				var ee *exec.ExitError
-				if err != nil && !(errors.As(err, &ee) && ee.ExitCode() < 4) {
-					t.Fatalf("crash after write %d: e2fsck -fy: %v\n%s", n, err, out)
-				}
-				if fixedRE.Match(out) {
-					repaired++
-					if v.journal {
-						t.Errorf("crash after write %d: e2fsck repaired more than the journal:\n%s", n, out)
+				for _, mode := range v.modes {
+					points++
+					copyImage(t, pristine, img)
+					crashWorkload(t, img, n, mode)
+					out, err := exec.Command(tools[1], "-fy", img).CombinedOutput()
+					var ee *exec.ExitError
+					if err != nil && !(errors.As(err, &ee) && ee.ExitCode() < 4) {
+						t.Fatalf("crash after write %d (mode %d): e2fsck -fy: %v\n%s", n, mode, err, out)
+					}
+					if fixedRE.Match(out) {
+						repaired++
+						if v.journal {
+							t.Errorf("crash after write %d (mode %d): e2fsck repaired more than the journal:\n%s", n, mode, out)
+						}
+					}
+					if out, err := exec.Command(tools[1], "-fn", img).CombinedOutput(); err != nil {
+						t.Fatalf("crash after write %d (mode %d): e2fsck -fn after -fy: %v\n%s", n, mode, err, out)
+					}
+					if !v.journal {
+						continue
+					}
+					got := readState(t, img)
+					ok := got == orig
+					for _, st := range crashSteps {
+						ok = ok || got == st
+					}
+					if !ok {
+						t.Errorf("crash after write %d (mode %d): label %q mtime %d: a transaction is partly there", n, mode, got.label, got.mtime)
 					}
 				}
-				if out, err := exec.Command(tools[1], "-fn", img).CombinedOutput(); err != nil {
-					t.Fatalf("crash after write %d: e2fsck -fn after -fy: %v\n%s", n, err, out)
-				}
-				if !v.journal {
-					continue
-				}
-				got := readState(t, img)
-				ok := got == orig
-				for _, st := range crashSteps {
-					ok = ok || got == st
-				}
-				if !ok {
-					t.Errorf("crash after write %d: label %q mtime %d: a transaction is partly there", n, got.label, got.mtime)
-				}
 			}
-			t.Logf("%d crash points, %d images repaired by e2fsck beyond a journal replay", total, repaired)
+			t.Logf("%d crash images (%d writes, %d modes), %d repaired by e2fsck beyond a journal replay", points, total, len(v.modes), repaired)
 		})
 	}
 }
