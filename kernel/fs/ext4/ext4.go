@@ -11,9 +11,9 @@
 // What is implemented: 1, 2, 4 and 64 KiB blocks; 128 and 256+ byte
 // inodes; 32 and 64 bit group descriptors, meta_bg, flex_bg, sparse_super
 // and sparse_super2; extent trees and ext2/ext3 block maps with holes and
-// unwritten extents; journal replay in memory, by kernel/fs/jbd2, for a
-// filesystem that needs recovery, unless mounted with "noload"
-// (journal.go); linear and htree directories (lookups hash the name
+// unwritten extents; journal replay, by kernel/fs/jbd2, for a filesystem
+// that needs recovery, unless mounted with "noload" (journal.go): in
+// memory on a read-only mount, onto the disk on a read-write one; linear and htree directories (lookups hash the name
 // when the directory is indexed; readdir returns entries in the order and
 // with the positions Linux's getdents gives: hash order whenever Linux uses
 // it, block order otherwise); fast and slow symlinks; inline data; extended
@@ -26,16 +26,20 @@
 // Encrypted directories and symlinks read as Linux shows them without the
 // key (fscrypt.go: no-key names); encrypted files report ENOKEY at open.
 // External journals and fast-commit replay are not implemented. Writing
-// is described in txn.go and write.go.
+// is described in txn.go (transactions, committed through the journal in
+// ordered mode) and write.go (which images mount read-write, the
+// superblock's state while mounted).
 //
 // Positions in directories: a byte offset into the directory for linear
 // reads; hash2pos(hash, minor_hash) = (hash>>1)<<32 | minor_hash for hash
 // order, ending at 0x7fffffffffffffff, as ext4's 64-bit positions are.
 //
-// Concurrency: a mounted fsys is immutable after Mount except for its inode
-// cache, which has its own lock; inodes are immutable except for their
-// lazily built block maps, guarded by a per-inode lock. Any method may be
-// called from many goroutines at once.
+// Concurrency: a read-only fsys is immutable after Mount except for its
+// inode cache, which has its own lock; inodes are immutable except for
+// their lazily built block maps, guarded by a per-inode lock. On a
+// read-write mount every read entry point also takes the read side of the
+// mount's write lock, which handles hold for writing (txn.go, "Locking").
+// Any method may be called from many goroutines at once.
 package ext4
 
 import (
@@ -89,12 +93,12 @@ type fsys struct {
 	hashSigned       bool   // directory hashes use signed chars (s_flags)
 	overheadBlocks   uint64 // metadata blocks, as ext4_calculate_overhead counts them
 	replayed         bool   // the journal was replayed into an overlay of dev
+	noload           bool   // mounted with noload: the journal was not loaded
 	// The replay's overlay, the journal it reads and the device under it,
 	// kept for a read-write mount to write the replay home (write.go).
 	ovl    *jbd2.Overlay
 	jinode *journalInode
 	base   vfs.BlockDevice
-	noload bool // mounted with noload: the journal was not loaded
 
 	blockPool sync.Pool // of *[]byte, block-sized buffers for directory reads
 
@@ -187,7 +191,7 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		return nil, err
 	}
 	f.noload = opts.noload
-	if err := f.recover(opts); err != nil {
+	if err := f.recover(opts, flags&abi.MS_RDONLY != 0); err != nil {
 		log.Printf("EXT4-fs (%s): error loading journal: %v", name, err)
 		return nil, err
 	}

@@ -14,11 +14,14 @@ import (
 // and decides what a recovery result means for the mount.
 //
 // When the superblock has needs_recovery (and the mount is not noload),
-// Linux replays the journal before reading anything else. A mount here is
-// read-only, so the replay is done in memory: jbd2.Recover returns an
-// overlay that maps each replayed filesystem block to the journal block
-// holding its newest copy, and every later read of the device goes
-// through it. The image is never written.
+// Linux replays the journal before reading anything else. Here the replay
+// is first done in memory: jbd2.Recover returns an overlay that maps each
+// replayed filesystem block to the journal block holding its newest copy,
+// and every later read of the device goes through it. A read-only mount
+// stops there and never writes the image; a read-write mount then writes
+// the overlay's blocks home and empties the log (write.go, loadJournalRW)
+// before its first transaction, and writes the journal through
+// journalInode, the jbd2.Device of the internal journal.
 
 // mountOptions are the mount data options the read-only driver knows
 // (Documentation/admin-guide/ext4.rst, "Mount options").
@@ -163,7 +166,7 @@ func (f *fsys) openJournal() (*journalInode, error) {
 // error for a data block with a bad checksum, and ext4 says "error loading
 // journal". With noload the journal is not read at all; the kernel then
 // warns that the filesystem is read without its journal.
-func (f *fsys) recover(opts mountOptions) error {
+func (f *fsys) recover(opts mountOptions, rdonly bool) error {
 	sb, name := f.sb, f.dev.Name()
 	if !sb.hasCompat(compatHasJournal) || !sb.hasIncompat(incompatRecover) {
 		return nil
@@ -174,7 +177,9 @@ func (f *fsys) recover(opts mountOptions) error {
 			"recent changes are missing and the filesystem may look inconsistent", name)
 		return nil
 	}
-	f.log.Printf("EXT4-fs (%s): INFO: recovery required on readonly filesystem", name)
+	if rdonly {
+		f.log.Printf("EXT4-fs (%s): INFO: recovery required on readonly filesystem", name)
+	}
 	j, err := f.openJournal()
 	if err != nil {
 		return err

@@ -37,9 +37,10 @@ import (
 // j_max_transaction_buffers, a quarter of the journal, at most
 // maxTxnBlocksCap), at Sync and at Unmount. A handle may take the
 // transaction past f.max before its stop commits it; the log holds up to
-// about four times f.max, and a transaction that does not fit fails to
-// commit (ENOSPC), which aborts the mount: operations must stay small
-// against the journal, as Linux's handle credits keep them.
+// about four times f.max. A transaction that does not fit in the log at
+// all is written in place without the journal, with a warning: a crash
+// there needs e2fsck. Operations must stay small against the journal, as
+// Linux's handle credits keep them.
 //
 // With a journal, the order of one commit is Linux's ordered mode
 // (fs/jbd2/commit.c, checkpoint.c; kernel/fs/jbd2 Log):
@@ -296,7 +297,16 @@ func (f *fsys) commitTxn() error {
 		}
 	}
 	t := &f.txn
-	if f.jlog != nil {
+	journaled := f.jlog != nil
+	if journaled && !f.jlog.Fits(len(t.order)) {
+		// A handle took the transaction far past f.max: rather than
+		// failing the operation, the transaction is written in place as
+		// without a journal; a crash in it needs e2fsck.
+		f.log.Printf("EXT4-fs warning (%s): transaction of %d blocks does not fit in the journal: written without it",
+			f.raw.Name(), len(t.order))
+		journaled = false
+	}
+	if journaled {
 		f.jblocks = f.jblocks[:0]
 		for _, blk := range t.order {
 			f.jblocks = append(f.jblocks, jbd2.Block{Nr: blk, Data: t.blocks[blk]})

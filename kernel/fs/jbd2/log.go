@@ -153,6 +153,9 @@ func (l *Log) LogBlocks(n int) int {
 	return n + (n+per-1)/per + 1
 }
 
+// Fits reports whether a transaction of n blocks fits in the log area.
+func (l *Log) Fits(n int) bool { return l.LogBlocks(n) <= int(l.last-l.first) }
+
 // next returns the log block to write next and advances j_head, wrapping
 // at the end of the log area.
 func (l *Log) next() uint32 {
@@ -212,8 +215,9 @@ func (l *Log) Commit(blocks []Block, sec uint64, nsec uint32) error {
 	if len(blocks) == 0 {
 		return nil
 	}
-	if n := l.LogBlocks(len(blocks)); n > int(l.last-l.first) {
-		return abi.Errorf(abi.ENOSPC, "jbd2: transaction of %d blocks needs %d log blocks, the log has %d", len(blocks), n, l.last-l.first)
+	if !l.Fits(len(blocks)) {
+		return abi.Errorf(abi.ENOSPC, "jbd2: transaction of %d blocks needs %d log blocks, the log has %d",
+			len(blocks), l.LogBlocks(len(blocks)), l.last-l.first)
 	}
 	for _, b := range blocks {
 		if len(b.Data) != l.bs {
