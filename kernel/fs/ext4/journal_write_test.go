@@ -568,3 +568,41 @@ func TestAbortedMount(t *testing.T) {
 		t.Error("needs_recovery cleared after an aborted mount")
 	}
 }
+
+// TestTransactionLargerThanJournal: a handle that takes more blocks than
+// the log holds is committed in place, with a warning, and the image stays
+// clean; the transaction bound is a quarter of the journal.
+func TestTransactionLargerThanJournal(t *testing.T) {
+	testutil.Need(t, "mkfs.ext4", "e2fsck")
+	img := filepath.Join(t.TempDir(), "x.img")
+	testutil.Run(t, "mkfs.ext4", "-q", "-F", "-b", "1024", "-J", "size=1", img, "8M")
+	f, log := mountImageRW(t, img)
+	if f.max != 1024/4 {
+		t.Errorf("transaction bound %d, want %d", f.max, 1024/4)
+	}
+	h, err := f.begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Unchanged copies of 1100 blocks past the metadata, and the label.
+	for b := uint64(4000); b < 5100; b++ {
+		if _, err := h.metaBlock(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := setLabel(h, "big"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	umountRW(t, f)
+	if !strings.Contains(log.String(), "does not fit in the journal") {
+		t.Errorf("no warning:\n%s", log)
+	}
+	e2fsckClean(t, img)
+	checkCleanUnmount(t, img, true)
+	if got := readState(t, img).label; got != "big" {
+		t.Errorf("label %q", got)
+	}
+}

@@ -384,3 +384,69 @@ func TestLogAgainstE2fsck(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckpointRecovery writes home what Recover found, through
+// Overlay.Checkpoint: every replayed block once, a flush before the log is
+// marked empty, then the log opens for writing with a later sequence. With
+// a nil home the log is only skipped.
+func TestCheckpointRecovery(t *testing.T) {
+	for _, home := range []bool{true, false} {
+		s := newSynth(1024, 64, 0, FeatureIncompatCsumV3, 1)
+		r := rand.New(rand.NewPCG(3, 4))
+		a, b := randomTxn(r, 1024, 10, 5), randomTxn(r, 1024, 10, 3)
+		for _, tx := range [][]Block{a, b} {
+			nrs, data := make([]uint64, len(tx)), make([][]byte, len(tx))
+			for i, x := range tx {
+				nrs[i], data[i] = x.Nr, x.Data
+			}
+			s.txn(nrs, data, nil, true)
+		}
+		dev := &recDevice{memJournal: *s.finish(1)}
+		ov, err := Recover(dev, 1024, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantReplay(t, ov, append(append([]Block(nil), a...), b...))
+		got := map[uint64][]byte{}
+		var fn func(uint64, []byte) error
+		if home {
+			fn = func(nr uint64, p []byte) error {
+				if _, dup := got[nr]; dup {
+					t.Errorf("block %d written twice", nr)
+				}
+				got[nr] = append([]byte(nil), p...)
+				dev.ops = append(dev.ops, op{n: -2}) // a home write
+				return nil
+			}
+		}
+		if err := ov.Checkpoint(dev, fn); err != nil {
+			t.Fatal(err)
+		}
+		if home && len(got) != ov.Len() {
+			t.Errorf("%d blocks written home, want %d", len(got), ov.Len())
+		}
+		// The superblock write comes after a flush that follows the
+		// last home write.
+		var kinds []int
+		for _, o := range dev.ops {
+			kinds = append(kinds, o.n)
+		}
+		want := []int{0, -1}
+		if home {
+			want = []int{-2, -2, -2, -2, -2, -1, 0, -1}
+		}
+		if fmt.Sprint(kinds) != fmt.Sprint(want) {
+			t.Errorf("operations %v, want %v (-2 home, 0 the superblock, -1 a flush)", kinds, want)
+		}
+		l, err := OpenLog(dev, 1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, end := ov.Transactions(); int32(l.Sequence()-end) <= 0 {
+			t.Errorf("next sequence %d not after the replayed ones (end %d)", l.Sequence(), end)
+		}
+		if ov2, err := Recover(dev, 1024, nil); err != nil || !ov2.Clean() {
+			t.Errorf("after Checkpoint: clean %v, %v", ov2.Clean(), err)
+		}
+	}
+}
