@@ -16,6 +16,7 @@ import (
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/fs/jbd2"
+	"github.com/lklimg/lklimg/kernel/vfs"
 )
 
 // Tests of the write side's crash safety: the journal (or its absence)
@@ -604,5 +605,70 @@ func TestTransactionLargerThanJournal(t *testing.T) {
 	checkCleanUnmount(t, img, true)
 	if got := readState(t, img).label; got != "big" {
 		t.Errorf("label %q", got)
+	}
+}
+
+// TestReadersDuringCommits reads the tree from several goroutines while
+// handles change metadata and commit: run with -race, the read lock keeps
+// readers off the transaction's map and buffers while they change.
+func TestReadersDuringCommits(t *testing.T) {
+	testutil.Need(t, "mkfs.ext4", "e2fsck")
+	img := filepath.Join(t.TempDir(), "x.img")
+	testutil.Run(t, "mkfs.ext4", "-q", "-F", img, "8M")
+	f, _ := mountImageRW(t, img)
+	stop := make(chan struct{})
+	errs := make(chan error, 4)
+	for range 3 {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				root, err := f.Root()
+				if err == nil {
+					_, err = root.Getattr()
+				}
+				if err == nil {
+					_, err = root.(vfs.Lookuper).Lookup("lost+found")
+				}
+				if err == nil {
+					_, err = f.Statfs()
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range 50 {
+		h, err := f.begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		setLabel(h, fmt.Sprint("l", i))
+		setMtime(h, rootIno, uint32(1000+i))
+		if err := h.stop(); err != nil {
+			t.Fatal(err)
+		}
+		if i%10 == 0 {
+			if err := f.Sync(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	close(stop)
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	umountRW(t, f)
+	e2fsckClean(t, img)
+	if got := readState(t, img); got.label != "l49" || got.mtime != 1049 {
+		t.Errorf("state %+v after the run", got)
 	}
 }
