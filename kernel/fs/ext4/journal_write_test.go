@@ -392,9 +392,11 @@ func TestMountStateWhileMounted(t *testing.T) {
 		name    string
 		args    []string
 		journal bool
+		jfeat   uint32 // journal incompat features after the mount
 	}{
-		{"ext4", nil, true},
-		{"ext2", []string{"-t", "ext2"}, false},
+		{"ext4", nil, true, jbd2.FeatureIncompatCsumV3 | jbd2.FeatureIncompat64bit},
+		{"ext3", []string{"-t", "ext3"}, true, 0},
+		{"ext2", []string{"-t", "ext2"}, false, 0},
 	} {
 		t.Run(v.name, func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "x.img")
@@ -441,6 +443,11 @@ func TestMountStateWhileMounted(t *testing.T) {
 			}
 			checkCleanUnmount(t, img, v.journal)
 			e2fsckClean(t, img)
+			if v.journal {
+				if got := journalSuper(t, img).FeatureIncompat; got != v.jfeat {
+					t.Errorf("journal incompat features %#x, want %#x", got, v.jfeat)
+				}
+			}
 		})
 	}
 }

@@ -114,6 +114,21 @@ func (f *fsys) loadJournalRW() error {
 	if err != nil {
 		return err
 	}
+	// The journal's features as ext4 sets them at every load
+	// (set_journal_csum_feature_set, ext4_fill_super): checksum v3 with
+	// metadata_csum (which turns journal_checksum on), no checksum
+	// otherwise; 64-bit tags on a 64bit filesystem.
+	var setIncompat uint32
+	if f.sb.metadataCsum() {
+		setIncompat = jbd2.FeatureIncompatCsumV3
+	}
+	if f.sb.hasIncompat(incompat64bit) {
+		setIncompat |= jbd2.FeatureIncompat64bit
+	}
+	if err := l.SetFeatures(0, setIncompat, jbd2.FeatureCompatChecksum,
+		jbd2.FeatureIncompatAsyncCommit|jbd2.FeatureIncompatCsumV2|jbd2.FeatureIncompatCsumV3); err != nil {
+		return err
+	}
 	f.jlog = l
 	f.max = min(l.MaxTransactionBlocks(), maxTxnBlocksCap)
 	return nil

@@ -127,6 +127,43 @@ func OpenLog(dev Device, blockSize int) (*Log, error) {
 	return l, nil
 }
 
+// SetFeatures sets and clears feature flags of the journal, as
+// jbd2_journal_set_features and jbd2_journal_clear_features do when ext4
+// loads a journal (set_journal_csum_feature_set): the tag format and the
+// checksums follow from the next transaction on. The flags reach the disk
+// with the superblock's next write, the first commit's, before any block
+// logged with them. EINVAL for a flag this package does not know, or for
+// checksums v2 and v3 together or with v1; the Log must be empty.
+func (l *Log) SetFeatures(setCompat, setIncompat, clearCompat, clearIncompat uint32) error {
+	if l.err != nil {
+		return l.err
+	}
+	if !l.empty {
+		return abi.Errorf(abi.EBUSY, "jbd2: features change on a log with transactions")
+	}
+	sb := *l.sb
+	sb.FeatureCompat = sb.FeatureCompat&^clearCompat | setCompat
+	sb.FeatureIncompat = sb.FeatureIncompat&^clearIncompat | setIncompat
+	switch {
+	case sb.FeatureCompat&^FeatureCompatChecksum != 0 || sb.FeatureIncompat&^knownIncompat != 0:
+		return abi.Errorf(abi.EINVAL, "jbd2: unknown features compat %#x incompat %#x", sb.FeatureCompat, sb.FeatureIncompat)
+	case sb.Has(FeatureIncompatCsumV2) && sb.Has(FeatureIncompatCsumV3),
+		sb.CsumV2orV3() && sb.csumV1():
+		return abi.Errorf(abi.EINVAL, "jbd2: more than one checksum version")
+	}
+	be := binary.BigEndian
+	be.PutUint32(l.sbBuf[0x24:], sb.FeatureCompat)
+	be.PutUint32(l.sbBuf[0x28:], sb.FeatureIncompat)
+	if sb.CsumV2orV3() {
+		sb.ChecksumType = crc32cChksumType
+		l.sbBuf[0x50] = crc32cChksumType
+		l.seed = csumSeed(sb.UUID)
+	}
+	*l.sb = sb
+	l.tf = newTagFormat(l.sb)
+	return nil
+}
+
 // Superblock returns the journal superblock as last written.
 func (l *Log) Superblock() *Superblock { return l.sb }
 

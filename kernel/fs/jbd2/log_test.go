@@ -450,3 +450,40 @@ func TestCheckpointRecovery(t *testing.T) {
 		}
 	}
 }
+
+// TestSetFeatures switches a journal's checksums and tag format on an
+// empty log, as ext4 does at load, and checks that Recover reads the next
+// transaction with the new format; bad combinations and a busy log are
+// refused.
+func TestSetFeatures(t *testing.T) {
+	s := newSynth(1024, 128, FeatureCompatChecksum, 0, 1)
+	dev := &recDevice{memJournal: *s.finish(0)}
+	l, err := OpenLog(dev, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetFeatures(0, FeatureIncompatCsumV2, 0, 0); err == nil {
+		t.Error("checksum v1 and v2 together accepted")
+	}
+	if err := l.SetFeatures(0, 0x1000, 0, 0); err == nil {
+		t.Error("an unknown feature accepted")
+	}
+	if err := l.SetFeatures(0, FeatureIncompatCsumV3|FeatureIncompat64bit, FeatureCompatChecksum, 0); err != nil {
+		t.Fatal(err)
+	}
+	tx := randomTxn(rand.New(rand.NewPCG(5, 6)), 1024, 1<<33, 10)
+	if err := l.Commit(tx, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetFeatures(0, 0, 0, FeatureIncompatCsumV3); err == nil {
+		t.Error("features changed on a log with a transaction")
+	}
+	ov, err := Recover(dev, 1024, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb := ov.Superblock(); sb.FeatureCompat != 0 || sb.FeatureIncompat != FeatureIncompatCsumV3|FeatureIncompat64bit || sb.ChecksumType != crc32cChksumType {
+		t.Errorf("journal superblock after the switch: %v", sb)
+	}
+	wantReplay(t, ov, tx)
+}
