@@ -167,13 +167,7 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		inodes:    make(map[uint32]*inode),
 		crcTab:    crcTab,
 	}
-	if crcTab != nil {
-		if sb.hasIncompat(incompatCsumSeed) {
-			f.csumSeed = sb.sChecksumSeed
-		} else {
-			f.csumSeed = csum32(crcTab, ^uint32(0), sb.sUUID[:])
-		}
-	}
+	f.setCsumSeed()
 	f.ra, _ = dev.(vfs.Readaheader)
 	f.descPerBlock = f.blockSize / sb.descSize()
 	f.inodeTableBlocks = (uint64(sb.sInodesPerGroup)*uint64(f.inodeSize) + uint64(f.blockSize) - 1) / uint64(f.blockSize)
@@ -208,6 +202,23 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	}
 	f.logMount(flags)
 	return f, nil
+}
+
+// setCsumSeed sets the checksum table and seed (s_csum_seed) from the
+// superblock, when it has metadata_csum.
+func (f *fsys) setCsumSeed() {
+	sb := f.sb
+	if !sb.metadataCsum() {
+		return
+	}
+	if f.crcTab == nil {
+		f.crcTab = crc32.MakeTable(crc32.Castagnoli)
+	}
+	if sb.hasIncompat(incompatCsumSeed) {
+		f.csumSeed = sb.sChecksumSeed
+	} else {
+		f.csumSeed = csum32(f.crcTab, ^uint32(0), sb.sUUID[:])
+	}
 }
 
 // logMount writes the messages Linux's ext4 prints on a mount.

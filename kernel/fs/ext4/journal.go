@@ -216,6 +216,7 @@ func (f *fsys) recover(opts mountOptions, rdonly bool) error {
 	}
 	f.dev = d
 	f.sb = nsb
+	f.setCsumSeed() // from the replayed superblock, as Linux reads it after the replay
 	f.replayed = true
 	f.mu.Lock()
 	f.inodes = make(map[uint32]*inode)

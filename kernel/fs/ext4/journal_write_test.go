@@ -466,14 +466,11 @@ func readAt(t *testing.T, img string, off int64, n int) []byte {
 	return b
 }
 
-// TestMountRWReplays makes a dirty journal with debugfs (journal_open,
-// journal_write, journal_close): a copy of the superblock block with a new
-// label, and a free block beginning with the jbd2 magic (escaped in the
-// log). A read-write mount replays them onto the disk before anything
+// TestMountRWReplays makes a dirty journal with debugfs (dirtyImage). A read-write mount replays them onto the disk before anything
 // else: the blocks are home and the journal empty while still mounted;
 // after the unmount e2fsck -fn finds the image clean.
 func TestMountRWReplays(t *testing.T) {
-	tools := testutil.Need(t, "mkfs.ext4", "debugfs", "e2fsck")
+	testutil.Need(t, "mkfs.ext4", "debugfs", "e2fsck")
 	for _, v := range []struct {
 		name string
 		args []string
@@ -484,41 +481,8 @@ func TestMountRWReplays(t *testing.T) {
 	} {
 		t.Run(v.name, func(t *testing.T) {
 			dir := t.TempDir()
-			img := filepath.Join(dir, "x.img")
-			testutil.Run(t, tools[0], append(append([]string{"-q", "-F", "-L", "before"}, v.args...), img, "8M")...)
-			sb := superOf(t, img)
-			bs := int64(sb.blockSize())
-			sbBlk := int64(superblockOffset) / bs
-			free := int64(sb.sBlocksCount) - 10 // a free block near the end
-			// The journaled copies: the superblock block with a new label
-			// and checksum, and a block starting with the magic.
-			sbCopy := readAt(t, img, sbBlk*bs, int(bs))
-			s := sbCopy[superblockOffset-sbBlk*bs:][:superblockSize]
-			clear(s[0x78:0x88])
-			copy(s[0x78:], "replayed")
-			if sb.metadataCsum() {
-				tab := crc32.MakeTable(crc32.Castagnoli)
-				le.PutUint32(s[offSChecksum:], csum32(tab, ^uint32(0), s[:offSChecksum]))
-			}
-			data := bytes.Repeat([]byte("jbd2"), int(bs)/4)
-			binary.BigEndian.PutUint32(data, jbd2.MagicNumber)
-			payload := filepath.Join(dir, "payload")
-			if err := os.WriteFile(payload, append(append([]byte(nil), sbCopy...), data...), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			cmds := filepath.Join(dir, "cmds")
-			script := fmt.Sprintf("jo\njw -b %d,%d %s\njc\n", sbBlk, free, payload)
-			if err := os.WriteFile(cmds, []byte(script), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			testutil.Run(t, tools[1], "-w", "-f", cmds, img)
-			if !superOf(t, img).hasIncompat(incompatRecover) {
-				t.Fatal("debugfs left no needs_recovery")
-			}
-			if js := journalSuper2(t, img); js.Start == 0 {
-				t.Fatal("debugfs left an empty journal")
-			}
-
+			img, free, data := dirtyImage(t, dir, v.args)
+			bs := int64(len(data))
 			f, log := mountImageRW(t, img)
 			if !strings.Contains(log.String(), "recovery complete: 2 blocks written") {
 				t.Errorf("no replay in the log:\n%s", log)
@@ -541,6 +505,105 @@ func TestMountRWReplays(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dirtyImage makes an image whose journal needs recovery, with debugfs
+// (journal_open, journal_write, journal_close): a copy of the superblock
+// block with the label "replayed" (the label on disk is "before"), and a
+// free block holding data that begins with the jbd2 magic (escaped in the
+// log). It returns the image, the free block and its data.
+func dirtyImage(t *testing.T, dir string, mkfsArgs []string) (string, int64, []byte) {
+	t.Helper()
+	tools := testutil.Need(t, "mkfs.ext4", "debugfs")
+	img := filepath.Join(dir, "dirty.img")
+	testutil.Run(t, tools[0], append(append([]string{"-q", "-F", "-L", "before"}, mkfsArgs...), img, "8M")...)
+	sb := superOf(t, img)
+	bs := int64(sb.blockSize())
+	sbBlk := int64(superblockOffset) / bs
+	free := int64(sb.sBlocksCount) - 10 // a free block near the end
+	sbCopy := readAt(t, img, sbBlk*bs, int(bs))
+	s := sbCopy[superblockOffset-sbBlk*bs:][:superblockSize]
+	clear(s[0x78:0x88])
+	copy(s[0x78:], "replayed")
+	if sb.metadataCsum() {
+		tab := crc32.MakeTable(crc32.Castagnoli)
+		le.PutUint32(s[offSChecksum:], csum32(tab, ^uint32(0), s[:offSChecksum]))
+	}
+	data := bytes.Repeat([]byte("jbd2"), int(bs)/4)
+	binary.BigEndian.PutUint32(data, jbd2.MagicNumber)
+	payload := filepath.Join(dir, "payload")
+	if err := os.WriteFile(payload, append(append([]byte(nil), sbCopy...), data...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmds := filepath.Join(dir, "cmds")
+	script := fmt.Sprintf("jo\njw -b %d,%d %s\njc\n", sbBlk, free, payload)
+	if err := os.WriteFile(cmds, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, tools[1], "-w", "-f", cmds, img)
+	if !superOf(t, img).hasIncompat(incompatRecover) {
+		t.Fatal("debugfs left no needs_recovery")
+	}
+	if js := journalSuper2(t, img); js.Start == 0 {
+		t.Fatal("debugfs left an empty journal")
+	}
+	return img, free, data
+}
+
+// TestCrashDuringReplay crashes a read-write mount of a dirty journal
+// after each of its writes (the replay, the log emptied, the superblock
+// marked), and then unmount: e2fsck -fy replays what is left and e2fsck
+// -fn finds the image clean, with the journaled label, every time.
+func TestCrashDuringReplay(t *testing.T) {
+	tools := testutil.Need(t, "mkfs.ext4", "debugfs", "e2fsck")
+	dir := t.TempDir()
+	dirty, _, _ := dirtyImage(t, dir, []string{"-b", "1024"})
+	img := filepath.Join(dir, "crash.img")
+	copyImage(t, dirty, img)
+	total := mountUnmount(t, img, 0, keepAll)
+	points := 0
+	for n := 1; n <= total; n++ {
+		for _, mode := range []int{keepAll, keepLast} {
+			points++
+			copyImage(t, dirty, img)
+			mountUnmount(t, img, n, mode)
+			out, err := exec.Command(tools[2], "-fy", img).CombinedOutput()
+			var ee *exec.ExitError
+			if err != nil && !(errors.As(err, &ee) && ee.ExitCode() < 4) {
+				t.Fatalf("crash after write %d: e2fsck -fy: %v\n%s", n, err, out)
+			}
+			if fixedRE.Match(out) {
+				t.Errorf("crash after write %d (mode %d): e2fsck repaired more than the journal:\n%s", n, mode, out)
+			}
+			if out, err := exec.Command(tools[2], "-fn", img).CombinedOutput(); err != nil {
+				t.Fatalf("crash after write %d (mode %d): e2fsck -fn: %v\n%s", n, mode, err, out)
+			}
+			if got := readState(t, img).label; got != "replayed" {
+				t.Errorf("crash after write %d (mode %d): label %q", n, mode, got)
+			}
+		}
+	}
+	t.Logf("%d crash images (%d writes)", points, total)
+}
+
+// mountUnmount mounts img read-write and unmounts it on a crashDev that
+// keeps limit writes, then crashes in mode; it returns the writes made.
+func mountUnmount(t *testing.T, img string, limit, mode int) int {
+	t.Helper()
+	dev := crashDev{rwDev: openDevRW(t, img), st: &crashRun{limit: limit}}
+	defer dev.crash(mode)
+	log := &testLog{}
+	sb, err := NewType().Mount(dev, 0, "", log)
+	if err != nil || sb.(*fsys).ReadOnly() {
+		if limit == 0 {
+			t.Fatalf("mount: %v\n%s", err, log)
+		}
+		return dev.st.writes
+	}
+	if err := sb.Unmount(); err != nil && limit == 0 {
+		t.Fatal(err)
+	}
+	return dev.st.writes
 }
 
 // journalSuper2 reads the journal superblock of img as debugfs sees it

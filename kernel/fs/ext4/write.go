@@ -95,9 +95,21 @@ func (f *fsys) loadJournalRW() error {
 	}
 	var home func(uint64, []byte) error
 	if replay {
+		sbBlk := uint64(superblockOffset) >> f.blockBits
 		home = func(blk uint64, p []byte) error {
 			if blk >= f.sb.sBlocksCount {
 				return abi.Errorf(abi.EUCLEAN, "ext4: journal replays block %d beyond the filesystem", blk)
+			}
+			if blk == sbBlk {
+				// A logged superblock without needs_recovery (debugfs
+				// logs such copies; Linux's always have it) would leave
+				// a crash before the log is emptied with a journal that
+				// Linux wipes unreplayed: the flag stays until then.
+				s := p[superblockOffset-int(sbBlk<<f.blockBits):][:superblockSize]
+				if le.Uint32(s[0x60:])&incompatRecover == 0 {
+					le.PutUint32(s[0x60:], le.Uint32(s[0x60:])|incompatRecover)
+					f.setSuperCsum(s)
+				}
 			}
 			_, err := f.out.WriteAt(p, int64(blk)<<f.blockBits)
 			return err
