@@ -162,19 +162,10 @@ func crashData(f *fsys, k int) ([]byte, uint64) {
 // test's business: the disk no longer answers as the driver expects.
 func crashWorkload(t *testing.T, img string, limit, mode int) int {
 	t.Helper()
-	dev := crashDev{rwDev: openDevRW(t, img), st: &crashRun{limit: limit}}
+	dev, f, log := crashMount(t, img, limit)
 	defer dev.crash(mode)
-	log := &testLog{}
-	sb, err := NewType().Mount(dev, 0, "", log)
-	if err != nil {
-		if limit == 0 {
-			t.Fatalf("mount: %v\n%s", err, log)
-		}
+	if f == nil {
 		return dev.st.writes
-	}
-	f := sb.(*fsys)
-	if f.ReadOnly() {
-		t.Fatalf("mounted read-only:\n%s", log)
 	}
 	fail := func(err error) int {
 		if limit == 0 {
@@ -590,20 +581,32 @@ func TestCrashDuringReplay(t *testing.T) {
 // keeps limit writes, then crashes in mode; it returns the writes made.
 func mountUnmount(t *testing.T, img string, limit, mode int) int {
 	t.Helper()
-	dev := crashDev{rwDev: openDevRW(t, img), st: &crashRun{limit: limit}}
+	dev, f, _ := crashMount(t, img, limit)
 	defer dev.crash(mode)
+	if f == nil {
+		return dev.st.writes
+	}
+	if err := f.Unmount(); err != nil && limit == 0 {
+		t.Fatal(err)
+	}
+	return dev.st.writes
+}
+
+// crashMount mounts img read-write on a crashDev that keeps limit writes.
+// The mount is nil if it failed after the crash point (the test fails if
+// it fails without a crash).
+func crashMount(t *testing.T, img string, limit int) (crashDev, *fsys, *testLog) {
+	t.Helper()
+	dev := crashDev{rwDev: openDevRW(t, img), st: &crashRun{limit: limit}}
 	log := &testLog{}
 	sb, err := NewType().Mount(dev, 0, "", log)
 	if err != nil || sb.(*fsys).ReadOnly() {
 		if limit == 0 {
 			t.Fatalf("mount: %v\n%s", err, log)
 		}
-		return dev.st.writes
+		return dev, nil, log
 	}
-	if err := sb.Unmount(); err != nil && limit == 0 {
-		t.Fatal(err)
-	}
-	return dev.st.writes
+	return dev, sb.(*fsys), log
 }
 
 // journalSuper2 reads the journal superblock of img as debugfs sees it

@@ -240,21 +240,28 @@ type imageDevice struct {
 	n uint32
 }
 
-func (d *imageDevice) ReadBlock(n uint32, p []byte) error {
+// offset is the byte offset in the image of journal block n.
+func (d *imageDevice) offset(n uint32) (int64, error) {
 	phys, ok := d.e.extents[n]
 	if !ok {
-		return fmt.Errorf("journal block %d not mapped", n)
+		return 0, fmt.Errorf("journal block %d not mapped", n)
 	}
-	_, err := d.f.ReadAt(p, phys*int64(d.e.bs))
+	return phys * int64(d.e.bs), nil
+}
+
+func (d *imageDevice) ReadBlock(n uint32, p []byte) error {
+	off, err := d.offset(n)
+	if err == nil {
+		_, err = d.f.ReadAt(p, off)
+	}
 	return err
 }
 
 func (d *imageDevice) WriteBlock(n uint32, p []byte) error {
-	phys, ok := d.e.extents[n]
-	if !ok {
-		return fmt.Errorf("journal block %d not mapped", n)
+	off, err := d.offset(n)
+	if err == nil {
+		_, err = d.f.WriteAt(p, off)
 	}
-	_, err := d.f.WriteAt(p, phys*int64(d.e.bs))
 	return err
 }
 
