@@ -494,3 +494,58 @@ func TestSetFeatures(t *testing.T) {
 	}
 	wantReplay(t, ov, tx)
 }
+
+// FuzzLogRoundTrip commits transactions made from the input (the format,
+// block numbers, sizes, contents that may begin with the magic) and
+// checks that Recover replays the last ones block for block.
+func FuzzLogRoundTrip(f *testing.F) {
+	f.Add([]byte{0, 3, 1, 2, 3})
+	f.Add([]byte{6, 40, 0xC0, 0x3B, 0x39, 0x98, 7, 7, 7})
+	f.Add([]byte{2, 100, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 200, 3})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) < 2 {
+			return
+		}
+		c := logConfigs[int(in[0])%len(logConfigs)]
+		s := newSynth(1024, 96, c.compat, c.incompat, 1)
+		dev := &recDevice{memJournal: *s.finish(0)}
+		l, err := OpenLog(dev, 1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in = in[1:]
+		var last []Block
+		for len(in) > 0 {
+			n := int(in[0])%30 + 1
+			in = in[1:]
+			tx := make([]Block, 0, n)
+			seen := map[uint64]bool{}
+			for i := 0; i < n; i++ {
+				d := make([]byte, 1024)
+				nr := uint64(i)
+				if len(in) > 0 {
+					nr = uint64(in[0]) * 3
+					copy(d, in)
+					in = in[1:]
+				}
+				if seen[nr] {
+					continue
+				}
+				seen[nr] = true
+				tx = append(tx, Block{Nr: nr, Data: d})
+			}
+			if err := l.MarkEmpty(); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Commit(tx, 1, 0); err != nil {
+				t.Fatal(err)
+			}
+			last = tx
+		}
+		ov, err := Recover(dev, 1024, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantReplay(t, ov, last)
+	})
+}
