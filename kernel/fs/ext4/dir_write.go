@@ -283,10 +283,10 @@ func (f *fsys) removeDirent(b []byte, off int) error {
 	return nil
 }
 
-// addEntry adds name -> ino to the directory (ext4_add_entry). The caller
-// updates the directory's times; addEntry writes the inode when the
+// addDirEntry adds name -> ino to the directory (ext4_add_entry). The caller
+// updates the directory's times; addDirEntry writes the inode when the
 // directory grows.
-func (h *handle) addEntry(dir *inode, name string, ino uint32, ftype uint8) error {
+func (h *handle) addDirEntry(dir *inode, name string, ino uint32, ftype uint8) error {
 	f := h.f
 	if err := dir.checkDirWritable(); err != nil {
 		return err
@@ -370,8 +370,8 @@ func (h *handle) appendDirBlock(dir *inode) (uint64, []byte, error) {
 	return lblk, b, nil
 }
 
-// removeEntry removes the entry at s (ext4_delete_entry).
-func (h *handle) removeEntry(dir *inode, s dirSlot) error {
+// removeDirEntry removes the entry at s (ext4_delete_entry).
+func (h *handle) removeDirEntry(dir *inode, s dirSlot) error {
 	b, err := h.metaBlock(s.pblk)
 	if err != nil {
 		return err
@@ -383,8 +383,8 @@ func (h *handle) removeEntry(dir *inode, s dirSlot) error {
 	return nil
 }
 
-// setEntry points the entry at s to ino with file type ftype (ext4_setent).
-func (h *handle) setEntry(dir *inode, s dirSlot, ino uint32, ftype uint8) error {
+// setDirEntry points the entry at s to ino with file type ftype (ext4_setent).
+func (h *handle) setDirEntry(dir *inode, s dirSlot, ino uint32, ftype uint8) error {
 	b, err := h.metaBlock(s.pblk)
 	if err != nil {
 		return err

@@ -135,7 +135,7 @@ func (di dirInode) newChildLocked(h *handle, ctx vfs.Ctx, name string, mode uint
 		err = h.writeInode(ip)
 	}
 	if err == nil {
-		err = h.addEntry(dir, name, ip.ino, modeToFtype(mode))
+		err = h.addDirEntry(dir, name, ip.ino, modeToFtype(mode))
 	}
 	if err != nil {
 		// Undo the inode, as ext4's error paths drop its link and iput
@@ -274,7 +274,7 @@ func (di dirInode) Link(ctx vfs.Ctx, name string, old vfs.Inode) error {
 		if err := dir.checkAbsent(name); err != nil {
 			return err
 		}
-		if err := h.addEntry(dir, name, ip.ino, modeToFtype(uint32(ip.mode))); err != nil {
+		if err := h.addDirEntry(dir, name, ip.ino, modeToFtype(uint32(ip.mode))); err != nil {
 			return err
 		}
 		ip.links++
@@ -309,7 +309,7 @@ func (di dirInode) Unlink(ctx vfs.Ctx, name string) error {
 		if ip.isDir() {
 			return abi.EISDIR
 		}
-		if err := h.removeEntry(dir, s); err != nil {
+		if err := h.removeDirEntry(dir, s); err != nil {
 			return err
 		}
 		if err := h.touchDir(dir, ctx.Now); err != nil {
@@ -330,7 +330,7 @@ func (h *handle) dropLink(ip *inode) error {
 		return h.writeInode(ip)
 	}
 	if atomic.LoadInt32(&ip.refs) <= 0 {
-		return h.freeInode(ip)
+		return h.reapInode(ip)
 	}
 	if err := h.writeInode(ip); err != nil {
 		return err
@@ -364,7 +364,7 @@ func (di dirInode) Rmdir(ctx vfs.Ctx, name string) error {
 		if empty, err := ip.isEmptyDir(); err != nil || !empty {
 			return cmpErr(err, abi.ENOTEMPTY)
 		}
-		if err := h.removeEntry(dir, s); err != nil {
+		if err := h.removeDirEntry(dir, s); err != nil {
 			return err
 		}
 		dir.decCount()
@@ -460,10 +460,10 @@ func (h *handle) rename(ctx vfs.Ctx, oldDir *inode, oldName string, newDir *inod
 
 	ftype := modeToFtype(uint32(old.mode))
 	if target != nil {
-		if err := h.setEntry(newDir, dst, old.ino, ftype); err != nil {
+		if err := h.setDirEntry(newDir, dst, old.ino, ftype); err != nil {
 			return err
 		}
-	} else if err := h.addEntry(newDir, newName, old.ino, ftype); err != nil {
+	} else if err := h.addDirEntry(newDir, newName, old.ino, ftype); err != nil {
 		return err
 	}
 	// Adding may have moved entries (a split, a new index): find the old
@@ -473,7 +473,7 @@ func (h *handle) rename(ctx vfs.Ctx, oldDir *inode, oldName string, newDir *inod
 			return h.fail(err)
 		}
 	}
-	if err := h.removeEntry(oldDir, src); err != nil {
+	if err := h.removeDirEntry(oldDir, src); err != nil {
 		return err
 	}
 	old.ctime = ctx.Now
@@ -521,10 +521,10 @@ func (h *handle) exchange(ctx vfs.Ctx, oldDir *inode, src dirSlot, old *inode, n
 			return abi.EMLINK
 		}
 	}
-	if err := h.setEntry(newDir, dst, old.ino, modeToFtype(uint32(old.mode))); err != nil {
+	if err := h.setDirEntry(newDir, dst, old.ino, modeToFtype(uint32(old.mode))); err != nil {
 		return err
 	}
-	if err := h.setEntry(oldDir, src, target.ino, modeToFtype(uint32(target.mode))); err != nil {
+	if err := h.setDirEntry(oldDir, src, target.ino, modeToFtype(uint32(target.mode))); err != nil {
 		return err
 	}
 	if cross {

@@ -23,8 +23,8 @@ import (
 // offSLastOrphan is s_last_orphan in the superblock.
 const offSLastOrphan = 0xE8
 
-// offIDtime is i_dtime in the inode.
-const offIDtime = 0x14
+// offINextOrphan is i_dtime, which holds the next orphan on the list.
+const offINextOrphan = 0x14
 
 // superField returns the superblock's bytes in the transaction.
 func (h *handle) superBytes() ([]byte, error) {
@@ -59,9 +59,9 @@ func (h *handle) setLastOrphan(ino uint32) error {
 	return nil
 }
 
-// inodeSlot returns the block of the inode table holding inode ino and
+// inodeTablePos returns the block of the inode table holding inode ino and
 // the inode's offset in it.
-func (f *fsys) inodeSlot(ino uint32) (uint64, int, error) {
+func (f *fsys) inodeTablePos(ino uint32) (uint64, int, error) {
 	sb := f.sb
 	if ino < 1 || ino > sb.sInodesCount {
 		return 0, 0, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: invalid inode number", ino)
@@ -76,12 +76,12 @@ func (f *fsys) inodeSlot(ino uint32) (uint64, int, error) {
 
 // dtime reads i_dtime of inode ino as the transaction holds it.
 func (f *fsys) dtime(ino uint32) (uint32, error) {
-	blk, off, err := f.inodeSlot(ino)
+	blk, off, err := f.inodeTablePos(ino)
 	if err != nil {
 		return 0, err
 	}
 	var b [4]byte
-	if _, err := f.dev.ReadAt(b[:], int64(blk)<<f.blockBits+int64(off)+offIDtime); err != nil {
+	if _, err := f.dev.ReadAt(b[:], int64(blk)<<f.blockBits+int64(off)+offINextOrphan); err != nil {
 		return 0, abi.Errorf(abi.EIO, "ext4: inode %d: read: %v", ino, err)
 	}
 	return le.Uint32(b[:]), nil
@@ -90,7 +90,7 @@ func (f *fsys) dtime(ino uint32) (uint32, error) {
 // setDtime sets i_dtime of ip in its table slot, then writes the inode
 // (which keeps i_dtime, a field it does not decode) to set its checksum.
 func (h *handle) setDtime(ip *inode, v uint32) error {
-	blk, off, err := h.f.inodeSlot(ip.ino)
+	blk, off, err := h.f.inodeTablePos(ip.ino)
 	if err != nil {
 		return h.fail(err)
 	}
@@ -98,7 +98,7 @@ func (h *handle) setDtime(ip *inode, v uint32) error {
 	if err != nil {
 		return err
 	}
-	le.PutUint32(b[off+offIDtime:], v)
+	le.PutUint32(b[off+offINextOrphan:], v)
 	return h.writeInode(ip)
 }
 
@@ -172,9 +172,9 @@ func (h *handle) orphanDel(ip *inode) error {
 	return h.setDtime(ip, 0)
 }
 
-// freeInode frees an inode with no link that nobody holds: off the orphan
+// reapInode frees an inode with no link that nobody holds: off the orphan
 // list, then deleteInode (ext4_evict_inode), then out of the cache.
-func (h *handle) freeInode(ip *inode) error {
+func (h *handle) reapInode(ip *inode) error {
 	if err := h.orphanDel(ip); err != nil {
 		return err
 	}
@@ -210,7 +210,7 @@ func (ip *inode) Evict() error {
 	if atomic.AddInt32(&ip.refs, -1) <= 0 {
 		atomic.StoreInt32(&ip.refs, 0)
 		if ip.links == 0 {
-			err = h.freeInode(ip)
+			err = h.reapInode(ip)
 		}
 	}
 	return finish(h, err)
@@ -236,7 +236,7 @@ func (f *fsys) releaseOrphans() error {
 		return err
 	}
 	for _, ip := range gone {
-		if err = h.freeInode(ip); err != nil {
+		if err = h.reapInode(ip); err != nil {
 			break
 		}
 	}
