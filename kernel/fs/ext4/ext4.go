@@ -94,7 +94,8 @@ type fsys struct {
 	mu     sync.Mutex // guards inodes
 	inodes map[uint32]*inode
 
-	writeState // a read-write mount's (txn.go, write.go)
+	writeState            // a read-write mount's (txn.go, write.go)
+	alloc      allocState // the allocator's (alloc.go)
 }
 
 type nopLogger struct{}
