@@ -142,7 +142,6 @@ func (di dirInode) newChildLocked(h *handle, ctx vfs.Ctx, name string, mode uint
 		// it; the handle keeps the first error.
 		ip.links = 0
 		h.deleteInode(ip)
-		h.uncache(ip)
 		return nil, err
 	}
 	if ip.isDir() {
@@ -231,7 +230,19 @@ func (di dirInode) Symlink(ctx vfs.Ctx, name, target string) (vfs.Inode, error) 
 			ip.dropMap()
 			return nil
 		}
-		pblk, _, err := h.mapBlocks(ip, 0, 1, true)
+		var pblk uint64
+		var err error
+		if ip.flags&inodeExtentsFl != 0 {
+			pblk, _, err = h.mapBlocks(ip, 0, 1, true)
+		} else {
+			// A block-mapped link: its one block is the first direct
+			// pointer. (mapBlocks takes a link without blocks for a
+			// fast one, as ext4_inode_is_fast_symlink would.)
+			if pblk, err = h.allocBlock(ip, 0); err == nil {
+				ip.iBlock = [iBlockLen]byte{}
+				le.PutUint32(ip.iBlock[0:], uint32(pblk))
+			}
+		}
 		ip.dropMap()
 		if err != nil {
 			return err

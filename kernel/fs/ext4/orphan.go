@@ -59,46 +59,23 @@ func (h *handle) setLastOrphan(ino uint32) error {
 	return nil
 }
 
-// inodeTablePos returns the block of the inode table holding inode ino and
-// the inode's offset in it.
-func (f *fsys) inodeTablePos(ino uint32) (uint64, int, error) {
-	sb := f.sb
-	if ino < 1 || ino > sb.sInodesCount {
-		return 0, 0, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: invalid inode number", ino)
-	}
-	g := (ino - 1) / sb.sInodesPerGroup
-	if uint64(g) >= uint64(len(f.groups)) {
-		return 0, 0, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: group %d out of range", ino, g)
-	}
-	byteOff := uint64((ino-1)%sb.sInodesPerGroup) * uint64(f.inodeSize)
-	return f.groups[g].bgInodeTable + byteOff>>f.blockBits, int(byteOff & uint64(f.blockSize-1)), nil
-}
-
-// dtime reads i_dtime of inode ino as the transaction holds it.
-func (f *fsys) dtime(ino uint32) (uint32, error) {
-	blk, off, err := f.inodeTablePos(ino)
+// dtime reads i_dtime of inode ino from its table slot in the handle.
+func (h *handle) dtime(ino uint32) (uint32, error) {
+	raw, err := h.inodeSlot(ino)
 	if err != nil {
 		return 0, err
 	}
-	var b [4]byte
-	if _, err := f.dev.ReadAt(b[:], int64(blk)<<f.blockBits+int64(off)+offINextOrphan); err != nil {
-		return 0, abi.Errorf(abi.EIO, "ext4: inode %d: read: %v", ino, err)
-	}
-	return le.Uint32(b[:]), nil
+	return le.Uint32(raw[offINextOrphan:]), nil
 }
 
 // setDtime sets i_dtime of ip in its table slot, then writes the inode
 // (which keeps i_dtime, a field it does not decode) to set its checksum.
 func (h *handle) setDtime(ip *inode, v uint32) error {
-	blk, off, err := h.f.inodeTablePos(ip.ino)
-	if err != nil {
-		return h.fail(err)
-	}
-	b, err := h.metaBlock(blk)
+	raw, err := h.inodeSlot(ip.ino)
 	if err != nil {
 		return err
 	}
-	le.PutUint32(b[off+offINextOrphan:], v)
+	le.PutUint32(raw[offINextOrphan:], v)
 	return h.writeInode(ip)
 }
 
@@ -132,7 +109,7 @@ func (h *handle) orphanDel(ip *inode) error {
 	if !ip.orphan {
 		return nil
 	}
-	next, err := f.dtime(ip.ino)
+	next, err := h.dtime(ip.ino)
 	if err != nil {
 		return h.fail(err)
 	}
@@ -151,7 +128,7 @@ func (h *handle) orphanDel(ip *inode) error {
 			if cur == 0 || n > f.sb.sInodesCount {
 				return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: not on the orphan list", ip.ino))
 			}
-			d, err := f.dtime(cur)
+			d, err := h.dtime(cur)
 			if err != nil {
 				return h.fail(err)
 			}
@@ -178,21 +155,7 @@ func (h *handle) reapInode(ip *inode) error {
 	if err := h.orphanDel(ip); err != nil {
 		return err
 	}
-	if err := h.deleteInode(ip); err != nil {
-		return err
-	}
-	h.uncache(ip)
-	return nil
-}
-
-// uncache drops a freed inode from the inode cache.
-func (h *handle) uncache(ip *inode) {
-	f := h.f
-	f.mu.Lock()
-	if f.inodes != nil && f.inodes[ip.ino] == ip {
-		delete(f.inodes, ip.ino)
-	}
-	f.mu.Unlock()
+	return h.deleteInode(ip)
 }
 
 // Evict is called when the VFS forgets one reference to the inode

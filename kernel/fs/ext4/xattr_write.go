@@ -149,24 +149,20 @@ func xattrCmp(a, b xattrItem) int {
 	return strings.Compare(a.name, b.name)
 }
 
-// ibodySpace returns the bytes for entries and values of the in-inode
-// area (after its magic), 0 when the inode has none (128-byte inodes, or
-// i_extra_isize 0: ext4_xattr_ibody_set's ENOSPC).
+// ibodyLayout returns the inode's slot in the table (in the handle) and
+// where its in-inode xattr area starts, or a nil slot when the inode has
+// no such area (128-byte inodes, or i_extra_isize 0: ext4_xattr_ibody_set's
+// ENOSPC).
 func (h *handle) ibodyLayout(ip *inode) (slot []byte, start int, err error) {
 	f := h.f
 	if f.inodeSize <= goodOldInodeSize {
 		return nil, 0, nil
 	}
-	blk, off, err := f.inodeTablePos(ip.ino)
-	if err != nil {
-		return nil, 0, h.fail(err)
-	}
-	b, err := h.metaBlock(blk)
+	slot, err = h.inodeSlot(ip.ino)
 	if err != nil {
 		return nil, 0, err
 	}
-	slot = b[off : off+int(f.inodeSize)]
-	extra := int(le.Uint16(slot[offIExtraIsize:]))
+	extra := int(f.extraIsize(slot))
 	start = goodOldInodeSize + extra
 	if extra == 0 || start+4+4 > len(slot) {
 		return nil, 0, nil
@@ -226,36 +222,35 @@ func (f *fsys) setXattrCsumOnly(b []byte, blk uint64) {
 
 // writeXattrBlock makes the inode's block hold items (sorted, fitting):
 // in place when the inode is its only user, else in a new block; with no
-// items the inode's reference goes.
+// items the inode's reference goes (releaseXattrBlock).
 func (h *handle) writeXattrBlock(ip *inode, items []xattrItem) error {
 	f := h.f
+	if len(items) == 0 {
+		return h.releaseXattrBlock(ip)
+	}
 	old := ip.fileACL
-	refcount := uint32(0)
+	blk := old
 	if old != 0 {
 		b, err := h.metaBlock(old)
 		if err != nil {
 			return err
 		}
-		refcount = le.Uint32(b[4:])
-	}
-	if len(items) == 0 {
-		if old != 0 {
-			ip.fileACL = 0
-			return h.unrefXattrBlock(ip, old, refcount)
+		if le.Uint32(b[4:]) > 1 {
+			blk = 0 // shared: copy on write
 		}
-		return nil
 	}
-	blk := old
-	if old == 0 || refcount > 1 {
-		nb, err := h.allocBlock(ip, f.xattrBlockGoal(ip))
-		if err != nil {
+	var b []byte
+	var err error
+	if blk == 0 {
+		if blk, err = h.allocBlock(ip, f.xattrBlockGoal(ip)); err != nil {
 			return err
 		}
-		blk = nb
+		b, err = h.newMetaBlock(blk)
+	} else {
+		b, err = h.metaBlock(blk)
 	}
-	b := h.metaOrNew(blk, blk != old)
-	if b == nil {
-		return h.err
+	if err != nil {
+		return err
 	}
 	clear(b)
 	le.PutUint32(b[0:], xattrMagic)
@@ -264,45 +259,11 @@ func (h *handle) writeXattrBlock(ip *inode, items []xattrItem) error {
 	hashes := encodeXattrArea(b, xattrBlockHdrSize, 0, items)
 	f.setXattrBlockCsum(b, blk, hashes)
 	if blk != old {
-		ip.fileACL = blk
-		if old != 0 {
-			return h.unrefXattrBlock(ip, old, refcount)
+		if err := h.releaseXattrBlock(ip); err != nil {
+			return err
 		}
+		ip.fileACL = blk
 	}
-	return nil
-}
-
-// metaOrNew returns the transaction's buffer of blk, zeroed when the block
-// is new; nil after an error (in h.err).
-func (h *handle) metaOrNew(blk uint64, isNew bool) []byte {
-	var b []byte
-	var err error
-	if isNew {
-		b, err = h.newMetaBlock(blk)
-	} else {
-		b, err = h.metaBlock(blk)
-	}
-	if err != nil {
-		return nil
-	}
-	return b
-}
-
-// unrefXattrBlock drops ip's reference to xattr block blk
-// (ext4_xattr_release_block): the last user frees it; otherwise its
-// h_refcount goes down and ip no longer counts it in i_blocks.
-func (h *handle) unrefXattrBlock(ip *inode, blk uint64, refcount uint32) error {
-	f := h.f
-	if refcount <= 1 {
-		return h.freeBlocks(ip, blk, 1)
-	}
-	b, err := h.metaBlock(blk)
-	if err != nil {
-		return err
-	}
-	le.PutUint32(b[4:], refcount-1)
-	f.setXattrCsumOnly(b, blk)
-	ip.blocks -= int64(f.blockSize) >> 9
 	return nil
 }
 
