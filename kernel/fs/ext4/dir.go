@@ -202,6 +202,7 @@ func isDot(name []byte) bool {
 // for an encrypted directory, EIO from the device.
 func (di dirInode) ReadDir(pos int64, emit func(vfs.DirEntry) bool) error {
 	ip := di.inode
+	defer ip.f.rlock()()
 	if pos < 0 {
 		return abi.EINVAL
 	}
@@ -317,6 +318,7 @@ func (ip *inode) dirDamage(runs []run, from, to uint64) error {
 // EUCLEAN for a damaged directory, and the errors of reading the inode.
 func (di dirInode) Lookup(name string) (vfs.Inode, error) {
 	ip := di.inode
+	defer ip.f.rlock()()
 	if len(name) == 0 || len(name) > abi.NAME_MAX {
 		return nil, abi.ENOENT
 	}

@@ -2,6 +2,7 @@ package ext4
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -351,6 +352,64 @@ func TestLinkMax(t *testing.T) {
 	if err := f.Sync(); err != nil {
 		t.Fatal(err)
 	}
+	umountRW(t, f)
+	e2fsckClean(t, img)
+}
+
+// TestDirNlink makes more than EXT4_LINK_MAX subdirectories in one
+// directory: with dir_nlink its link count becomes 1 ("many") and stays
+// so, as ext4_inc_count and ext4_dec_count keep it; e2fsck and the host
+// kernel accept it. Without dir_nlink the next mkdir is EMLINK.
+func TestDirNlink(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	img := mkfsTree(t, "128M", []string{"-b", "1024", "-N", "70000"}, func(src string) {
+		os.Mkdir(filepath.Join(src, "p"), 0o755)
+	})
+	f, _ := mountImageRW(t, img)
+	p := rwDir(t, f, "p")
+	for i := range linkMax - 2 {
+		in, err := p.Mkdir(nowCtx, fmt.Sprint(i), 0o755)
+		if err != nil {
+			t.Fatalf("mkdir %d: %v", i, err)
+		}
+		in.(vfs.Evicter).Evict()
+	}
+	if a, _ := p.Getattr(); a.Nlink != linkMax {
+		t.Fatalf("nlink %d after %d subdirectories, want %d", a.Nlink, linkMax-2, linkMax)
+	}
+	_, err := p.Mkdir(nowCtx, "one-more", 0o755)
+	wantErrno(t, "mkdir past EXT4_LINK_MAX", err, 0)
+	if a, _ := p.Getattr(); a.Nlink != 1 {
+		t.Errorf("nlink %d past EXT4_LINK_MAX, want 1", a.Nlink)
+	}
+	wantErrno(t, "rmdir", p.Rmdir(nowCtx, "7"), 0)
+	if a, _ := p.Getattr(); a.Nlink != 1 {
+		t.Errorf("nlink %d after rmdir, want 1", a.Nlink)
+	}
+	umountRW(t, f)
+	e2fsckClean(t, img)
+	if st, ok := hostStat(t, filepath.Join(loopMount(t, img), "p")); !ok || st.nlink != 1 {
+		t.Errorf("host: nlink %d, want 1", st.nlink)
+	}
+}
+
+// TestDirNlinkOff checks EMLINK at EXT4_LINK_MAX without dir_nlink.
+func TestDirNlinkOff(t *testing.T) {
+	img := mkfsTree(t, "8M", []string{"-O", "^dir_nlink"}, func(src string) {
+		os.Mkdir(filepath.Join(src, "p"), 0o755)
+		os.Mkdir(filepath.Join(src, "q"), 0o755)
+	})
+	f, _ := mountImageRW(t, img)
+	p := rwDir(t, f, "p")
+	p.links = linkMax // as if it had the subdirectories
+	_, err := p.Mkdir(nowCtx, "x", 0o755)
+	wantErrno(t, "mkdir", err, abi.EMLINK)
+	wantErrno(t, "rename a directory in", rwDir(t, f, "").Rename(nowCtx, "q", p, "q", 0), abi.EMLINK)
+	p.links = 2
+	_, err = p.Mkdir(nowCtx, "x", 0o755)
+	wantErrno(t, "mkdir", err, 0)
 	umountRW(t, f)
 	e2fsckClean(t, img)
 }

@@ -33,6 +33,7 @@ func (ip *inode) isFastSymlink() bool {
 // a target longer than its room or empty, ENOKEY for an encrypted link.
 func (si symlinkInode) Readlink() (string, error) {
 	ip := si.inode
+	defer ip.f.rlock()()
 	if ip.flags&inodeEncryptFl != 0 {
 		return "", abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted symlink", ip.ino)
 	}
