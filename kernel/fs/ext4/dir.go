@@ -359,7 +359,7 @@ func (di dirInode) Lookup(name string) (vfs.Inode, error) {
 	if err != nil {
 		return nil, err
 	}
-	return child.vfsInode(), nil
+	return child.handOut(), nil
 }
 
 // lookupLinear scans the blocks of the directory for name. Like

@@ -105,7 +105,8 @@ type fsys struct {
 	mu     sync.Mutex // guards inodes
 	inodes map[uint32]*inode
 
-	writeState // a read-write mount's (txn.go, write.go)
+	writeState            // a read-write mount's (txn.go, write.go)
+	alloc      allocState // the allocator's (alloc.go)
 }
 
 type nopLogger struct{}
@@ -265,13 +266,16 @@ func (f *fsys) Root() (vfs.Inode, error) {
 	if !ip.isDir() {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: root inode is not a directory")
 	}
-	return ip.vfsInode(), nil
+	return ip.handOut(), nil
 }
 
 // Unmount commits what a read-write mount changed and leaves the
 // filesystem clean (write.go), then drops the caches.
 func (f *fsys) Unmount() error {
 	if f.rw {
+		if err := f.releaseOrphans(); err != nil {
+			return err
+		}
 		if err := f.unmountWritable(); err != nil {
 			return err
 		}

@@ -333,7 +333,7 @@ func (ip *inode) Getattr() (vfs.Attr, error) {
 	// fscrypt_symlink_getattr: an encrypted link's size is that of the
 	// target readlink returns (its no-key form), not of its ciphertext.
 	if ip.isLnk() && ip.isEncrypted() {
-		if t, err := (symlinkInode{ip}).Readlink(); err == nil {
+		if t, err := ip.readlink(); err == nil {
 			a.Size = int64(len(t))
 		}
 	}

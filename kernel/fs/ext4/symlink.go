@@ -34,7 +34,11 @@ func (ip *inode) isFastSymlink() bool {
 // target longer than its room or empty.
 func (si symlinkInode) Readlink() (string, error) {
 	defer si.f.rlock()()
-	ip := si.inode
+	return si.readlink()
+}
+
+// readlink is Readlink under the read lock the caller holds.
+func (ip *inode) readlink() (string, error) {
 	if ip.size <= 0 {
 		return "", abi.Errorf(abi.EUCLEAN, "ext4: inode %d: symlink: bad size %d", ip.ino, ip.size)
 	}
