@@ -20,14 +20,15 @@ var writeLayouts = []struct {
 	name string
 	args []string
 }{
-	{"ext4", nil},
-	{"nocsum", []string{"-O", "^metadata_csum"}},
-	{"ext2", []string{"-t", "ext2"}},
-	{"ext3", []string{"-t", "ext3"}},
+	{"ext4", []string{"-b", "4096"}},
+	{"nocsum", []string{"-b", "4096", "-O", "^metadata_csum"}},
+	{"ext2", []string{"-b", "4096", "-t", "ext2"}},
+	{"ext3", []string{"-b", "4096", "-t", "ext3"}},
 	{"1k", []string{"-b", "1024"}},
 	{"ext2-1k", []string{"-t", "ext2", "-b", "1024"}},
-	{"noflex", []string{"-O", "^flex_bg"}},
-	{"no64", []string{"-O", "^64bit,^metadata_csum,uninit_bg"}},
+	{"noflex", []string{"-b", "4096", "-O", "^flex_bg"}},
+	{"no64", []string{"-b", "4096", "-O", "^64bit,^metadata_csum,uninit_bg"}},
+	{"smallgroups", []string{"-b", "4096", "-g", "1024"}},
 }
 
 var testCtx = vfs.Ctx{Uid: 0, Gid: 0, Now: abi.Timespec{Sec: 1700000000, Nsec: 123456789}}
@@ -190,6 +191,8 @@ func TestWriteFile(t *testing.T) {
 			m.zero(base+3*bs+100, 5*bs)
 			falloc(abi.FALLOC_FL_PUNCH_HOLE|abi.FALLOC_FL_KEEP_SIZE, 1000, 20) // inside one block
 			m.zero(1000, 20)
+			falloc(abi.FALLOC_FL_PUNCH_HOLE|abi.FALLOC_FL_KEEP_SIZE, 40000, 3*bs) // splits an extent
+			m.zero(40000, 3*bs)
 			if extents {
 				falloc(abi.FALLOC_FL_KEEP_SIZE, int64(len(m.data)), 10*bs) // past EOF
 				falloc(0, 20<<20, 3*bs+5)                                  // in a hole
@@ -226,9 +229,9 @@ func TestWriteFile(t *testing.T) {
 // TestWriteENOSPC fills small images: the write stops with ENOSPC and the
 // bytes written, which read back, and the image is clean.
 func TestWriteENOSPC(t *testing.T) {
-	for _, lay := range writeLayouts[:4] {
+	for _, lay := range writeLayouts {
 		t.Run(lay.name, func(t *testing.T) {
-			img := makeWriteImage(t, lay.args, "4M", map[string][]byte{"a": []byte("x")})
+			img := makeWriteImage(t, lay.args, "12M", map[string][]byte{"a": []byte("x")})
 			f, _ := mountImageRW(t, img)
 			fi := rwFile(t, f, "a")
 			m := &fileModel{data: []byte("x")}
@@ -326,6 +329,14 @@ func TestNewDeleteInode(t *testing.T) {
 			if n, err := (fileInode{file}).WriteAt(testCtx, data, 5000); err != nil || n != len(data) {
 				t.Fatalf("write: %d, %v", n, err)
 			}
+			// Fragments enough for a tree of depth 2 (or double indirect
+			// blocks), all freed by the delete.
+			bs := int64(f.blockSize)
+			for i := int64(0); i < 4*(bs-12)/12+50; i++ {
+				if _, err := (fileInode{file}).WriteAt(testCtx, data[:10], (1<<20)+2*i*bs); err != nil {
+					t.Fatal(err)
+				}
+			}
 			mid, _ := f.Statfs()
 			if mid.Bfree >= before.Bfree || mid.Ffree != before.Ffree-2 {
 				t.Errorf("after allocation: bfree %d ffree %d, before %d %d", mid.Bfree, mid.Ffree, before.Bfree, before.Ffree)
@@ -349,7 +360,7 @@ func TestNewDeleteInode(t *testing.T) {
 // TestSetattr changes mode, owner and times (nanoseconds, before 1970,
 // after 2038) and checks them as the host kernel sees them.
 func TestSetattr(t *testing.T) {
-	img := makeWriteImage(t, nil, "16M", map[string][]byte{"a": []byte("hello")})
+	img := makeWriteImage(t, []string{"-b", "4096"}, "16M", map[string][]byte{"a": []byte("hello")})
 	f, _ := mountImageRW(t, img)
 	fi := rwFile(t, f, "a")
 	a := vfs.SetAttr{
@@ -417,4 +428,78 @@ func TestGroupDescRoundTrip(t *testing.T) {
 			t.Errorf("size %d: %x, want %x", size, out, raw)
 		}
 	}
+}
+
+// TestAllocLayout checks where blocks go: a file written in order, in
+// pieces, is one extent (one run); blocks freed in a transaction are not
+// reused before it commits, and are after.
+func TestAllocLayout(t *testing.T) {
+	img := makeWriteImage(t, []string{"-b", "4096"}, "32M", map[string][]byte{"a": nil, "b": []byte("y")})
+	f, _ := mountImageRW(t, img)
+	a, b := rwFile(t, f, "a"), rwFile(t, f, "b")
+	chunk := make([]byte, 12345)
+	for i := int64(0); i < 40; i++ {
+		if _, err := a.WriteAt(testCtx, chunk, i*int64(len(chunk))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runs, err := a.blockRuns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 {
+		t.Errorf("file written in order has %d runs, want 1: %v", len(runs), runs)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	old := append([]run(nil), runs...)
+	if err := a.Setattr(testCtx, vfs.SetAttr{Valid: vfs.SetSize, Size: 0}); err != nil {
+		t.Fatal(err)
+	}
+	overlaps := func(rs []run) bool {
+		for _, r := range rs {
+			for _, o := range old {
+				if r.pblk < o.pblk+o.n && o.pblk < r.pblk+r.n {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if _, err := b.WriteAt(testCtx, chunk, 0); err != nil {
+		t.Fatal(err)
+	}
+	rb, _ := b.blockRuns()
+	if overlaps(rb) {
+		t.Errorf("blocks freed in the running transaction reused: %v (freed %v)", rb, old)
+	}
+	// Straight at the allocator: a freed block is no goal before the
+	// commit, and is after it.
+	goal := old[0].pblk
+	alloc := func() uint64 {
+		h, err := f.begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk, _, err := h.allocBlocks(nil, goal, 1, true)
+		if err == nil {
+			err = h.freeBlocks(nil, blk, 1)
+		}
+		if err := h.stop(); err != nil {
+			t.Fatal(err)
+		}
+		return blk
+	}
+	if blk := alloc(); overlaps([]run{{pblk: blk, n: 1}}) {
+		t.Errorf("freed block %d handed out before the commit", blk)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if blk := alloc(); blk != goal {
+		t.Errorf("allocation at the free goal %d after the commit gave %d", goal, blk)
+	}
+	umountRW(t, f)
+	e2fsckClean(t, img)
 }
