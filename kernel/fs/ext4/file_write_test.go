@@ -355,6 +355,38 @@ func TestNewDeleteInode(t *testing.T) {
 			if after.Bfree != before.Bfree || after.Ffree != before.Ffree {
 				t.Errorf("after delete: bfree %d ffree %d, want %d %d", after.Bfree, after.Ffree, before.Bfree, before.Ffree)
 			}
+			// More inodes than a group holds, files and directories: the
+			// next groups' INODE_UNINIT bitmaps come into use, and a
+			// full filesystem says ENOSPC.
+			var made []*inode
+			h, _ = f.begin()
+			for i := uint32(0); i < f.sb.sInodesPerGroup+5; i++ {
+				mode := uint32(abi.S_IFREG | 0o644)
+				if i%3 == 0 {
+					mode = abi.S_IFDIR | 0o755
+				}
+				ip, err := h.newInode(root, testCtx, mode)
+				if err != nil {
+					if uint64(len(made)) != before.Ffree || !errors.Is(err, abi.ENOSPC) {
+						t.Fatalf("inode %d of %d free: %v", len(made), before.Ffree, err)
+					}
+					h.err = nil
+					break
+				}
+				made = append(made, ip)
+			}
+			for _, ip := range made {
+				if err := h.deleteInode(ip); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := h.stop(); err != nil {
+				t.Fatal(err)
+			}
+			after, _ = f.Statfs()
+			if after.Ffree != before.Ffree {
+				t.Errorf("after deleting %d inodes: ffree %d, want %d", len(made), after.Ffree, before.Ffree)
+			}
 			umountRW(t, f)
 			e2fsckClean(t, img)
 		})
