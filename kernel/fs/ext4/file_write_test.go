@@ -127,6 +127,21 @@ func checkContent(t *testing.T, ino vfs.Inode, m *fileModel, when string) {
 	}
 }
 
+// umountAndCheck unmounts a read-write mount, runs e2fsck -fn on the
+// image, mounts it read-only and compares file name with the model.
+func umountAndCheck(t *testing.T, f *fsys, img, name string, m *fileModel) vfs.Inode {
+	t.Helper()
+	umountRW(t, f)
+	e2fsckClean(t, img)
+	sb, _ := mountImage(t, img)
+	ino, err := lookupPath(sb, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkContent(t, ino, m, "after remount")
+	return ino
+}
+
 // TestWriteFile writes, extends, punches, preallocates and truncates a
 // file on every layout, checking the content through the driver before
 // and after a remount, e2fsck -fn, and (with loop devices) what the host
@@ -212,15 +227,7 @@ func TestWriteFile(t *testing.T) {
 			}
 			setSize(int64(len(m.data)) + 5*bs + 3) // truncate up: a hole
 			checkContent(t, fi, m, "before unmount")
-			umountRW(t, f)
-			e2fsckClean(t, img)
-
-			sb, _ := mountImage(t, img)
-			ino, err := lookupPath(sb, "a")
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkContent(t, ino, m, "after remount")
+			ino := umountAndCheck(t, f, img, "a", m)
 			attr, _ := ino.Getattr()
 			if attr.Size != int64(len(m.data)) {
 				t.Errorf("size %d, want %d", attr.Size, len(m.data))
@@ -272,14 +279,7 @@ func TestWriteENOSPC(t *testing.T) {
 				t.Fatalf("write after truncate: %d, %v", n, err)
 			}
 			m.write(chunk, 1000)
-			umountRW(t, f)
-			e2fsckClean(t, img)
-			sb, _ := mountImage(t, img)
-			ino, err := lookupPath(sb, "a")
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkContent(t, ino, m, "after remount")
+			umountAndCheck(t, f, img, "a", m)
 		})
 	}
 }
