@@ -539,3 +539,76 @@ func TestAllocLayout(t *testing.T) {
 	umountRW(t, f)
 	e2fsckClean(t, img)
 }
+
+// TestWriteRandomOps applies random writes, punches, preallocations, zero
+// ranges and truncations to a file, with commits in between, and checks
+// the content against a model along the way, then e2fsck -fn and the
+// host kernel's view. Small blocks and short extents keep the tree busy:
+// merges, splits, removals across leaves.
+func TestWriteRandomOps(t *testing.T) {
+	for _, lay := range []struct {
+		name string
+		args []string
+	}{
+		{"ext4-1k", []string{"-b", "1024"}},
+		{"ext4-4k-nocsum", []string{"-b", "4096", "-O", "^metadata_csum"}},
+		{"ext2-1k", []string{"-t", "ext2", "-b", "1024"}},
+	} {
+		t.Run(lay.name, func(t *testing.T) {
+			img := makeWriteImage(t, lay.args, 24, map[string][]byte{"a": nil})
+			f, _ := mountImageRW(t, img)
+			fi := rwFile(t, f, "a")
+			extents := fi.flags&inodeExtentsFl != 0
+			bs := int64(f.blockSize)
+			span := 3000 * bs
+			rnd := rand.New(rand.NewSource(3))
+			m := &fileModel{}
+			buf := make([]byte, 8*bs)
+			for op := 0; op < 2500; op++ {
+				off := rnd.Int63n(span)
+				n := 1 + rnd.Int63n(2*bs)
+				var err error
+				k := rnd.Intn(100)
+				if !extents && k >= 70 && k < 90 {
+					k = 0 // no fallocate on block maps
+				}
+				switch {
+				case k < 55:
+					rnd.Read(buf[:n])
+					_, err = fi.WriteAt(testCtx, buf[:n], off)
+					m.write(buf[:n], off)
+				case k < 70:
+					err = fi.Fallocate(testCtx, abi.FALLOC_FL_PUNCH_HOLE|abi.FALLOC_FL_KEEP_SIZE, off, n)
+					m.zero(off, n)
+				case k < 78:
+					err = fi.Fallocate(testCtx, abi.FALLOC_FL_KEEP_SIZE, off, n)
+				case k < 83:
+					err = fi.Fallocate(testCtx, 0, off, n)
+					m.grow(off + n)
+				case k < 90:
+					err = fi.Fallocate(testCtx, abi.FALLOC_FL_ZERO_RANGE, off, n)
+					m.zero(off, n)
+					m.grow(off + n)
+				case k < 91:
+					size := span/2 + rnd.Int63n(span/2)
+					err = fi.Setattr(testCtx, vfs.SetAttr{Valid: vfs.SetSize, Size: size})
+					m.truncate(size)
+				default:
+					err = f.Sync()
+				}
+				if err != nil {
+					t.Fatalf("op %d: %v", op, err)
+				}
+				if op%250 == 0 {
+					checkContent(t, fi, m, "random ops")
+				}
+			}
+			checkContent(t, fi, m, "random ops")
+			runs, _ := fi.blockRuns()
+			t.Logf("%d runs, depth %d, %d blocks", len(runs), le.Uint16(fi.iBlock[6:]), fi.blocks)
+			ino := umountAndCheck(t, f, img, "a", m)
+			attr, _ := ino.Getattr()
+			checkHost(t, img, "a", m, attr.Blocks, nil)
+		})
+	}
+}
