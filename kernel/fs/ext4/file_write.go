@@ -106,6 +106,9 @@ func (h *handle) mapRange(ip *inode, lblk, n uint64, how int) (uint64, uint64, i
 		got = k
 		if err = h.insertExtent(ip, extent{eeBlock: uint32(lblk), eeLen: uint32(k), eeStart: pblk, unwritten: unwritten}); err != nil {
 			h.freeBlocks(ip, pblk, k)
+			ip.invalidateMap()
+		} else {
+			ip.addRun(run{lblk: lblk, pblk: pblk, n: k, unwritten: unwritten})
 		}
 		if unwritten {
 			state = mapUnwritten
@@ -115,8 +118,8 @@ func (h *handle) mapRange(ip *inode, lblk, n uint64, how int) (uint64, uint64, i
 			return 0, 0, mapHole, h.fail(abi.Errorf(abi.EOPNOTSUPP, "ext4: inode %d: no unwritten extents in a block map", ip.ino))
 		}
 		pblk, got, err = h.bmapAlloc(ip, lblk, got, goal)
+		ip.invalidateMap()
 	}
-	ip.invalidateMap()
 	if werr := h.writeInode(ip); err == nil {
 		err = werr
 	}
@@ -276,7 +279,7 @@ func (h *handle) writeFile(ip *inode, ctx vfs.Ctx, p []byte, off int64) (int, er
 		pos = segEnd
 		if pos > ip.size {
 			ip.size = pos
-			ip.invalidateMap() // a block map's runs stop at i_size
+			ip.sizeChanged()
 		}
 	}
 	if pos > off {
@@ -361,7 +364,7 @@ func (h *handle) setSizeAfter(ip *inode, ctx vfs.Ctx, end int64, keep bool) erro
 		}
 		ip.size = end
 		ip.mtime = ctx.Now
-		ip.invalidateMap()
+		ip.sizeChanged()
 	}
 	return h.writeInode(ip)
 }
@@ -489,7 +492,7 @@ func (h *handle) setattr(ip *inode, ctx vfs.Ctx, a vfs.SetAttr) error {
 				return err
 			}
 			ip.size = size
-			ip.invalidateMap()
+			ip.sizeChanged()
 		} else {
 			if err := h.zeroBlockTail(ip, size, old); err != nil {
 				return err
@@ -498,7 +501,7 @@ func (h *handle) setattr(ip *inode, ctx vfs.Ctx, a vfs.SetAttr) error {
 				return err
 			}
 			ip.size = size
-			ip.invalidateMap()
+			ip.sizeChanged()
 		}
 		if size != old {
 			ip.mtime, ip.ctime = ctx.Now, ctx.Now
