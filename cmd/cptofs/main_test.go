@@ -80,6 +80,9 @@ func runCmd(t *testing.T, cmd *exec.Cmd) result {
 }
 
 func cptofs(t *testing.T, args ...string) result { t.Helper(); return runBin(t, cptofsBin, args...) }
+
+// cptofsCmd prepares a run of cptofs (to set its directory or environment).
+func cptofsCmd(args ...string) *exec.Cmd { return exec.Command(cptofsBin, args...) }
 func cpfromfs(t *testing.T, args ...string) result {
 	t.Helper()
 	return runBin(t, cpfromfsBin, args...)
