@@ -877,6 +877,73 @@ var hostcmpScenarios = []struct {
 		r.ls("g2")
 		r.ls("g2/b")
 	}},
+	{"rename-nlink", func(r *tracer) {
+		s := r.s
+		for _, d := range []string{"p1", "p2", "p1/a", "p1/a/deep", "p3"} {
+			r.e("mkdir "+d, s.Mkdir(d, 0o755))
+		}
+		r.close(r.open("p2/b", abi.O_CREAT|abi.O_WRONLY, 0o644))
+		r.e("exchange dir and file across parents", s.Rename("p1/a", "p2/b", abi.RENAME_EXCHANGE))
+		for _, p := range []string{"p1", "p2", "p1/a", "p2/b", "p2/b/deep"} {
+			r.stat(p, 0)
+		}
+		r.e("move dir across parents", s.Rename("p2/b", "p3/c", 0))
+		r.e("move dir onto empty dir across parents", s.Rename("p3/c/deep", "p1/a", abi.RENAME_NOREPLACE))
+		r.e("mkdir p1/e", s.Mkdir("p1/e", 0o755))
+		r.e("move dir onto empty dir", s.Rename("p3/c/deep", "p1/e", 0))
+		r.e("both trailing slashes", s.Rename("p1/e/", "p3/e/", 0))
+		for _, p := range []string{".", "p1", "p2", "p3", "p3/c", "p3/e"} {
+			r.stat(p, 0)
+		}
+		r.e("rmdir p3/e", s.Unlink("p3/e", abi.AT_REMOVEDIR))
+		r.stat("p3", 0)
+		r.ls("p1")
+		r.ls("p3")
+	}},
+	{"open-flags", func(r *tracer) {
+		s := r.s
+		mk := func() {
+			fd := r.open("f", abi.O_CREAT|abi.O_WRONLY|abi.O_TRUNC, 0o644)
+			r.write(fd, "0123456789")
+			r.close(fd)
+		}
+		mk()
+		r.close(r.open("f", abi.O_CREAT|abi.O_WRONLY, 0o600))
+		r.stat("f", 0)
+		r.close(r.open("f", abi.O_CREAT|abi.O_TRUNC|abi.O_WRONLY, 0o600))
+		r.stat("f", 0)
+		mk()
+		fd := r.open("f", abi.O_APPEND|abi.O_TRUNC|abi.O_RDWR, 0)
+		r.write(fd, "ab")
+		r.pwrite(fd, "c", 0)
+		r.seek(fd, 0, abi.SEEK_CUR)
+		r.fdata("f", fd)
+		r.close(fd)
+		mk()
+		fd = r.open("f", abi.O_WRONLY, 0)
+		r.seek(fd, 20, abi.SEEK_SET)
+		r.write(fd, "x")
+		r.fstat("f", fd)
+		r.seek(fd, 0, abi.SEEK_DATA)
+		r.seek(fd, 0, abi.SEEK_HOLE)
+		r.close(fd)
+		r.data("f")
+		path := r.open("f", abi.O_PATH, 0)
+		r.e("link O_PATH fd", s.LinkFd(path, "g", abi.AT_EMPTY_PATH))
+		r.e("chown O_PATH fd empty path", s.ChownFd(path, 3, 3, abi.AT_EMPTY_PATH))
+		r.stat("g", 0)
+		r.close(path)
+		dfd := r.open(".", abi.O_RDONLY|abi.O_DIRECTORY, 0)
+		fd2, err := s.OpenAt(dfd, "h", abi.O_CREAT|abi.O_EXCL|abi.O_WRONLY, 0o640)
+		r.e("openat relative create", err)
+		if err == nil {
+			s.Close(fd2)
+		}
+		r.e("unlinkat relative", s.UnlinkAt(dfd, "g", 0))
+		r.close(dfd)
+		r.stat("h", 0)
+		r.ls(".")
+	}},
 	{"chmod-chown", func(r *tracer) {
 		s := r.s
 		r.close(r.open("f", abi.O_CREAT|abi.O_WRONLY, 0o644))
