@@ -292,6 +292,19 @@ func (v *VFS) followMountsLocked(d *Dentry) *Dentry {
 	return d
 }
 
+// followMounts returns the root of the topmost mount on d, or d, with
+// the caller's reference on d moved to it.
+func (v *VFS) followMounts(d *Dentry) *Dentry {
+	v.mu.Lock()
+	defer v.unlock()
+	if top := v.followMountsLocked(d); top != d {
+		v.getLocked(top)
+		v.putLocked(d)
+		return top
+	}
+	return d
+}
+
 // parentLocked returns the parent of d in the namespace (follow_dotdot):
 // from the root of a mount it first climbs to the mountpoint; the root of
 // the namespace is its own parent. The caller holds v.mu.
