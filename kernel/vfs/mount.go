@@ -126,8 +126,9 @@ func (v *VFS) Mount(target *Dentry, mi MountInfo) (*Mount, error) {
 		busy = v.deviceMountedLocked(mi.Device) != nil
 	}
 	if busy {
-		v.mu.Unlock()
-		v.release(m, m.evictAllLocked())
+		evicts := m.evictAllLocked()
+		v.unlock()
+		v.release(m, evicts)
 		return nil, abi.Errorf(abi.EBUSY, "%s: mount raced with another", mi.Source)
 	}
 	m.parent = target.mnt
