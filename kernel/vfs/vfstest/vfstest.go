@@ -31,6 +31,9 @@ type Node struct {
 	// OpenErr, when set, is what every open of the file returns
 	// (vfs.Opener), such as ENOKEY for an encrypted file.
 	OpenErr error
+	// GetattrErr, when set, is what Getattr returns, as for an inode
+	// whose attributes are damaged.
+	GetattrErr error
 
 	ino uint64
 }
@@ -173,6 +176,9 @@ func (in *inode) Evict() error {
 
 func (in *inode) Getattr() (vfs.Attr, error) {
 	n := in.n
+	if n.GetattrErr != nil {
+		return vfs.Attr{}, n.GetattrErr
+	}
 	a := vfs.Attr{
 		Ino: n.ino, Mode: n.Mode, Nlink: 1, Rdev: n.Rdev, Blksize: 4096,
 		Mtime: n.Mtime, Atime: n.Mtime, Ctime: n.Mtime,
