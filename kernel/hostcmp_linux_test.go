@@ -59,6 +59,8 @@ type sysAPI interface {
 	Lsetxattr(p, name string, value []byte, flags int) error
 	Fsetxattr(fd int, name string, value []byte, flags int) error
 	Getxattr(p, name string) ([]byte, error)
+	Fgetxattr(fd int, name string) ([]byte, error)
+	Flistxattr(fd int) (int, error)
 	Lgetxattr(p, name string) ([]byte, error)
 	Removexattr(p, name string) error
 	Lremovexattr(p, name string) error
@@ -157,6 +159,12 @@ func (s *kernelSys) Getxattr(p, name string) ([]byte, error) {
 	n, err := s.k.Getxattr(s.p(p), name, b)
 	return b[:n], err
 }
+func (s *kernelSys) Fgetxattr(fd int, name string) ([]byte, error) {
+	b := make([]byte, 70000)
+	n, err := s.k.Fgetxattr(fd, name, b)
+	return b[:n], err
+}
+func (s *kernelSys) Flistxattr(fd int) (int, error) { return s.k.Flistxattr(fd, nil) }
 func (s *kernelSys) Lgetxattr(p, name string) ([]byte, error) {
 	b := make([]byte, 70000)
 	n, err := s.k.Lgetxattr(s.p(p), name, b)
@@ -324,6 +332,15 @@ func (s *hostSys) Getxattr(p, name string) ([]byte, error) {
 	}
 	return b[:n], nil
 }
+func (s *hostSys) Fgetxattr(fd int, name string) ([]byte, error) {
+	b := make([]byte, 70000)
+	n, err := unix.Fgetxattr(fd, name, b)
+	if err != nil {
+		return nil, err
+	}
+	return b[:n], nil
+}
+func (s *hostSys) Flistxattr(fd int) (int, error) { return unix.Flistxattr(fd, nil) }
 func (s *hostSys) Lgetxattr(p, name string) ([]byte, error) {
 	b := make([]byte, 70000)
 	n, err := unix.Lgetxattr(s.p(p), name, b)
@@ -1059,6 +1076,16 @@ var hostcmpScenarios = []struct {
 		r.e("fremove", s.Fremovexattr(fd, "user.fd"))
 		r.e("fremove missing", s.Fremovexattr(fd, "user.fd"))
 		r.close(fd)
+		path := r.open("f", abi.O_PATH, 0)
+		v, err := s.Fgetxattr(path, "user.a")
+		r.add("fgetxattr O_PATH: %q %s", v, errName(err))
+		n, err := s.Flistxattr(path)
+		r.count("flistxattr O_PATH", n, err)
+		fd = r.open("f", abi.O_RDONLY, 0)
+		n, err = s.Flistxattr(fd)
+		r.count("flistxattr", n, err)
+		r.close(fd)
+		r.close(path)
 	}},
 	{"umask", func(r *tracer) {
 		s := r.s
