@@ -29,6 +29,10 @@ type groupDesc struct {
 	bgFlags           uint16
 	bgItableUnused    uint32
 	bgChecksum        uint16
+	// bg_block_bitmap_csum and bg_inode_bitmap_csum (metadata_csum; the
+	// high halves only in 64-byte descriptors).
+	bgBlockBitmapCsum uint32
+	bgInodeBitmapCsum uint32
 	// badCsum is set when bg_checksum did not match at mount (logged;
 	// the group is used all the same, as on a read-only Linux mount).
 	badCsum bool
@@ -51,8 +55,12 @@ func decodeGroupDesc(b []byte, descSize uint32) (groupDesc, error) {
 		bgFlags:           le.Uint16(b[0x12:]),
 		bgItableUnused:    uint32(le.Uint16(b[0x1C:])),
 		bgChecksum:        le.Uint16(b[offBgChecksum:]),
+		bgBlockBitmapCsum: uint32(le.Uint16(b[0x18:])),
+		bgInodeBitmapCsum: uint32(le.Uint16(b[0x1A:])),
 	}
 	if descSize >= minDescSize64 {
+		d.bgBlockBitmapCsum |= uint32(le.Uint16(b[0x38:])) << 16
+		d.bgInodeBitmapCsum |= uint32(le.Uint16(b[0x3A:])) << 16
 		d.bgBlockBitmap |= uint64(le.Uint32(b[0x20:])) << 32
 		d.bgInodeBitmap |= uint64(le.Uint32(b[0x24:])) << 32
 		d.bgInodeTable |= uint64(le.Uint32(b[0x28:])) << 32
@@ -62,6 +70,36 @@ func decodeGroupDesc(b []byte, descSize uint32) (groupDesc, error) {
 		d.bgItableUnused |= uint32(le.Uint16(b[0x32:])) << 16
 	}
 	return d, nil
+}
+
+// encodeGroupDesc is decodeGroupDesc's mirror: it writes d's fields into
+// the descriptor b in place, leaving the fields it does not hold
+// (bg_exclude_bitmap, the reserved bytes) as they are. bg_checksum is the
+// caller's (groupDescCsum).
+func encodeGroupDesc(b []byte, d *groupDesc, descSize uint32) {
+	le := binary.LittleEndian
+	le.PutUint32(b[0x0:], uint32(d.bgBlockBitmap))
+	le.PutUint32(b[0x4:], uint32(d.bgInodeBitmap))
+	le.PutUint32(b[0x8:], uint32(d.bgInodeTable))
+	le.PutUint16(b[0xC:], uint16(d.bgFreeBlocksCount))
+	le.PutUint16(b[0xE:], uint16(d.bgFreeInodesCount))
+	le.PutUint16(b[0x10:], uint16(d.bgUsedDirsCount))
+	le.PutUint16(b[0x12:], d.bgFlags)
+	le.PutUint16(b[0x18:], uint16(d.bgBlockBitmapCsum))
+	le.PutUint16(b[0x1A:], uint16(d.bgInodeBitmapCsum))
+	le.PutUint16(b[0x1C:], uint16(d.bgItableUnused))
+	le.PutUint16(b[offBgChecksum:], d.bgChecksum)
+	if descSize >= minDescSize64 {
+		le.PutUint32(b[0x20:], uint32(d.bgBlockBitmap>>32))
+		le.PutUint32(b[0x24:], uint32(d.bgInodeBitmap>>32))
+		le.PutUint32(b[0x28:], uint32(d.bgInodeTable>>32))
+		le.PutUint16(b[0x2C:], uint16(d.bgFreeBlocksCount>>16))
+		le.PutUint16(b[0x2E:], uint16(d.bgFreeInodesCount>>16))
+		le.PutUint16(b[0x30:], uint16(d.bgUsedDirsCount>>16))
+		le.PutUint16(b[0x32:], uint16(d.bgItableUnused>>16))
+		le.PutUint16(b[0x38:], uint16(d.bgBlockBitmapCsum>>16))
+		le.PutUint16(b[0x3A:], uint16(d.bgInodeBitmapCsum>>16))
+	}
 }
 
 // groupDescCsum computes bg_checksum for descriptor b of group g

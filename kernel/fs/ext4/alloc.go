@@ -1,0 +1,703 @@
+package ext4
+
+import (
+	"math/bits"
+	"sort"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// Block and inode allocation (fs/ext4/balloc.c, ialloc.c, mballoc.c; the
+// bitmaps in Documentation/filesystems/ext4/bitmaps.rst, the descriptors
+// in group_descr.rst). The allocator is simpler than mballoc but keeps
+// its rules:
+//
+//   - The bitmaps say which blocks and inodes are used. A group whose
+//     block bitmap was never written (BLOCK_UNINIT, with uninit_bg or
+//     metadata_csum) has its bitmap computed from the group's metadata, as
+//     ext4_init_block_bitmap does, and written out the first time the
+//     group changes; likewise INODE_UNINIT inode bitmaps start empty.
+//   - Every change to a bitmap updates its group descriptor (free counts,
+//     used directories, bg_itable_unused, flags), the bitmap's checksum
+//     with metadata_csum and the descriptor's checksum (crc32c with
+//     metadata_csum, crc16 with uninit_bg), all in the running
+//     transaction; the superblock's counts follow at commit (sbDirty).
+//   - Blocks are taken near a goal (the block after the file's previous
+//     block, or the start of the inode's flex group), as many contiguous
+//     ones as asked for and free there, so that a file written in order
+//     stays in one extent.
+//   - Blocks freed in the running transaction are not handed out again
+//     before it commits (pending, emptied by releaseFreedHook): the old,
+//     committed metadata may still point at them.
+//   - Data allocations leave the kernel's reserve (2% of the blocks, at
+//     most 4096, on extent filesystems: s_resv_clusters) to metadata, so
+//     that an extent tree can still grow when data filled the disk.
+
+// allocState is the allocator's part of a read-write mount, used under the
+// write lock.
+type allocState struct {
+	// pending holds the blocks freed in the running transaction, sorted
+	// by start and merged.
+	pending []blockRange
+	// freeBlocks is the sum of the groups' free block counts, once
+	// counted (haveFree).
+	freeBlocks uint64
+	haveFree   bool
+	// gen numbers the inodes allocated by this mount, for generations.
+	gen uint32
+	// scratch is a block-sized buffer for bitmap reads.
+	scratch []byte
+}
+
+func init() {
+	releaseFreedHook = func(f *fsys) { f.alloc.pending = f.alloc.pending[:0] }
+}
+
+// Bitmap bits: bit i of a bitmap is bit i%8 of byte i/8.
+func testBit(b []byte, i uint64) bool { return b[i>>3]&(1<<(i&7)) != 0 }
+func setBit(b []byte, i uint64)       { b[i>>3] |= 1 << (i & 7) }
+func clearBit(b []byte, i uint64)     { b[i>>3] &^= 1 << (i & 7) }
+
+// findZero returns the first clear bit in [from, to), or to.
+func findZero(b []byte, from, to uint64) uint64 {
+	for i := from; i < to; {
+		if i&7 == 0 && i+8 <= to && b[i>>3] == 0xFF {
+			i += 8
+			continue
+		}
+		if !testBit(b, i) {
+			return i
+		}
+		i++
+	}
+	return to
+}
+
+// setBits marks bits [from, to).
+func setBits(b []byte, from, to uint64) {
+	for i := from; i < to; i++ {
+		setBit(b, i)
+	}
+}
+
+// groupOfBlock returns the group of block blk and its bit in the group's
+// bitmap.
+func (f *fsys) groupOfBlock(blk uint64) (uint32, uint64) {
+	r := blk - uint64(f.sb.sFirstDataBlock)
+	return uint32(r / uint64(f.sb.sBlocksPerGroup)), r % uint64(f.sb.sBlocksPerGroup)
+}
+
+// groupFirst is the first block of group g.
+func (f *fsys) groupFirst(g uint32) uint64 {
+	return uint64(f.sb.sFirstDataBlock) + uint64(g)*uint64(f.sb.sBlocksPerGroup)
+}
+
+// groupBlocks is the number of blocks in group g (the last one may be
+// short).
+func (f *fsys) groupBlocks(g uint32) uint64 {
+	return min(uint64(f.sb.sBlocksPerGroup), f.sb.sBlocksCount-f.groupFirst(g))
+}
+
+// hasGroupCsum reports whether descriptors carry checksums and the
+// uninit flags mean anything (ext4_has_group_desc_csum).
+func (f *fsys) hasGroupCsum() bool {
+	return f.sb.metadataCsum() || f.sb.hasRoCompat(roCompatGdtCsum)
+}
+
+// flexSize is the number of groups in a flex group (1 without flex_bg).
+func (f *fsys) flexSize() uint32 {
+	if !f.sb.hasIncompat(incompatFlexBG) || f.sb.sLogGroupsPerFlex > 31 {
+		return 1
+	}
+	return 1 << f.sb.sLogGroupsPerFlex
+}
+
+// baseMetaBlocks counts the blocks at the start of group g that hold the
+// superblock backup, the descriptor table and its reserve, or a meta_bg
+// descriptor block (ext4_num_base_meta_blocks).
+func (f *fsys) baseMetaBlocks(g uint32) uint64 {
+	sb := f.sb
+	n := uint64(0)
+	super := sb.hasSuper(uint64(g))
+	if super {
+		n = 1
+	}
+	dpb := uint64(f.descPerBlock)
+	if !sb.hasIncompat(incompatMetaBG) || uint64(g)/dpb < uint64(sb.sFirstMetaBG) {
+		if super {
+			gdb := (uint64(len(f.groups)) + dpb - 1) / dpb
+			if sb.hasIncompat(incompatMetaBG) {
+				gdb = uint64(sb.sFirstMetaBG)
+			}
+			n += gdb + uint64(sb.sReservedGdtBlocks)
+		}
+	} else if r := uint64(g) % dpb; r == 0 || r == 1 || r == dpb-1 {
+		n++
+	}
+	return n
+}
+
+// initBlockBitmap computes the block bitmap of a BLOCK_UNINIT group into b
+// (ext4_init_block_bitmap): the base metadata at the group's start, every
+// group's bitmaps and inode table that lie in it (with flex_bg they are
+// packed into the first groups of a flex group), and the bits past the
+// group's last block.
+func (f *fsys) initBlockBitmap(g uint32, b []byte) {
+	clear(b)
+	setBits(b, 0, f.baseMetaBlocks(g))
+	first, n := f.groupFirst(g), f.groupBlocks(g)
+	mark := func(start, count uint64) {
+		for blk := start; blk < start+count; blk++ {
+			if blk >= first && blk < first+n {
+				setBit(b, blk-first)
+			}
+		}
+	}
+	for i := range f.groups {
+		d := &f.groups[i]
+		mark(d.bgBlockBitmap, 1)
+		mark(d.bgInodeBitmap, 1)
+		mark(d.bgInodeTable, f.inodeTableBlocks)
+	}
+	setBits(b, n, uint64(f.blockSize)*8)
+}
+
+// readBlockBitmap reads group g's block bitmap into b without adding it to
+// the transaction.
+func (h *handle) readBlockBitmap(g uint32, b []byte) error {
+	f := h.f
+	d := &f.groups[g]
+	if f.hasGroupCsum() && d.bgFlags&bgBlockUninit != 0 {
+		f.initBlockBitmap(g, b)
+		return nil
+	}
+	if err := f.readBlock(b, d.bgBlockBitmap); err != nil {
+		return h.fail(abi.Errorf(abi.EIO, "ext4: group %d: block bitmap %d: %v", g, d.bgBlockBitmap, err))
+	}
+	return nil
+}
+
+// blockBitmap returns the transaction's copy of group g's block bitmap,
+// first writing out a BLOCK_UNINIT group's computed bitmap (and clearing
+// the flag, as ext4_read_block_bitmap_nowait does).
+func (h *handle) blockBitmap(g uint32) ([]byte, error) {
+	f := h.f
+	d := &f.groups[g]
+	if !f.hasGroupCsum() || d.bgFlags&bgBlockUninit == 0 {
+		return h.metaBlock(d.bgBlockBitmap)
+	}
+	b, err := h.newMetaBlock(d.bgBlockBitmap)
+	if err != nil {
+		return nil, err
+	}
+	f.initBlockBitmap(g, b)
+	d.bgFlags &^= bgBlockUninit
+	free := uint64(0)
+	for i := uint64(0); i < f.groupBlocks(g); i++ {
+		if !testBit(b, i) {
+			free++
+		}
+	}
+	if uint32(free) != d.bgFreeBlocksCount {
+		f.adjustFree(int64(free) - int64(d.bgFreeBlocksCount))
+		d.bgFreeBlocksCount = uint32(free)
+	}
+	return b, nil
+}
+
+// inodeBitmap returns the transaction's copy of group g's inode bitmap; an
+// INODE_UNINIT bitmap starts empty but for the bits past the group's
+// inodes, and the flag goes.
+func (h *handle) inodeBitmap(g uint32) ([]byte, error) {
+	f := h.f
+	d := &f.groups[g]
+	if !f.hasGroupCsum() || d.bgFlags&bgInodeUninit == 0 {
+		return h.metaBlock(d.bgInodeBitmap)
+	}
+	b, err := h.newMetaBlock(d.bgInodeBitmap)
+	if err != nil {
+		return nil, err
+	}
+	setBits(b, uint64(f.sb.sInodesPerGroup), uint64(f.blockSize)*8)
+	d.bgFlags &^= bgInodeUninit
+	return b, nil
+}
+
+// dirtyGroup writes group g's descriptor into its descriptor block in the
+// transaction, with the bitmap checksums from bb and ib (either may be
+// nil: unchanged) and the descriptor checksum (ext4_group_desc_csum_set,
+// ext4_block_bitmap_csum_set, ext4_inode_bitmap_csum_set).
+func (h *handle) dirtyGroup(g uint32, bb, ib []byte) error {
+	f := h.f
+	d := &f.groups[g]
+	if f.sb.metadataCsum() {
+		if bb != nil {
+			d.bgBlockBitmapCsum = csum32(f.crcTab, f.csumSeed, bb[:f.sb.sClustersPerGroup/8])
+		}
+		if ib != nil {
+			d.bgInodeBitmapCsum = csum32(f.crcTab, f.csumSeed, ib[:f.sb.sInodesPerGroup/8])
+		}
+		if f.sb.descSize() < minDescSize64 {
+			d.bgBlockBitmapCsum &= 0xFFFF
+			d.bgInodeBitmapCsum &= 0xFFFF
+		}
+	}
+	ds := f.sb.descSize()
+	blk := f.descBlock(uint64(g) / uint64(f.descPerBlock))
+	b, err := h.metaBlock(blk)
+	if err != nil {
+		return err
+	}
+	raw := b[(g%f.descPerBlock)*ds:][:ds]
+	encodeGroupDesc(raw, d, ds)
+	if f.hasGroupCsum() {
+		d.bgChecksum = f.groupDescCsum(g, raw)
+		le.PutUint16(raw[offBgChecksum:], d.bgChecksum)
+	}
+	f.sbDirty = true
+	return nil
+}
+
+// totalFree returns the free blocks of all groups.
+func (f *fsys) totalFree() uint64 {
+	if !f.alloc.haveFree {
+		var n uint64
+		for i := range f.groups {
+			n += uint64(f.groups[i].bgFreeBlocksCount)
+		}
+		f.alloc.freeBlocks, f.alloc.haveFree = n, true
+	}
+	return f.alloc.freeBlocks
+}
+
+func (f *fsys) adjustFree(d int64) {
+	if f.alloc.haveFree {
+		f.alloc.freeBlocks = uint64(int64(f.alloc.freeBlocks) + d)
+	}
+}
+
+// resvBlocks is the kernel's own reserve, kept from data allocations
+// (ext4_calculate_resv_clusters: 2% of the blocks, at most 4096, with
+// extents only).
+func (f *fsys) resvBlocks() uint64 {
+	if !f.sb.hasIncompat(incompatExtents) {
+		return 0
+	}
+	return min(f.sb.sBlocksCount/50, 4096)
+}
+
+// pendingEnd returns the end of the pending range holding blk, or 0 when
+// blk is not pending.
+func (f *fsys) pendingEnd(blk uint64) uint64 {
+	p := f.alloc.pending
+	i := sort.Search(len(p), func(i int) bool { return p[i].start+p[i].n > blk })
+	if i < len(p) && p[i].start <= blk {
+		return p[i].start + p[i].n
+	}
+	return 0
+}
+
+// addPending records [start, start+n) as freed in this transaction.
+func (f *fsys) addPending(start, n uint64) {
+	p := f.alloc.pending
+	i := sort.Search(len(p), func(i int) bool { return p[i].start >= start })
+	p = append(p, blockRange{})
+	copy(p[i+1:], p[i:])
+	p[i] = blockRange{start, n}
+	// Merge with the neighbours.
+	if i+1 < len(p) && p[i].start+p[i].n == p[i+1].start {
+		p[i].n += p[i+1].n
+		p = append(p[:i+1], p[i+2:]...)
+	}
+	if i > 0 && p[i-1].start+p[i-1].n == p[i].start {
+		p[i-1].n += p[i].n
+		p = append(p[:i], p[i+1:]...)
+	}
+	f.alloc.pending = p
+}
+
+// goalBlock is where an inode's blocks go when nothing better is known
+// (ext4_inode_to_goal_block): the start of its group, or with flex groups
+// of four or more, of its flex group, one group further for regular files
+// so that their data stays apart from the flex group's metadata.
+func (f *fsys) goalBlock(ip *inode) uint64 {
+	if ip == nil {
+		return uint64(f.sb.sFirstDataBlock)
+	}
+	g := (ip.ino - 1) / f.sb.sInodesPerGroup
+	if fs := f.flexSize(); fs >= 4 {
+		g &^= fs - 1
+		if ip.isReg() {
+			g++
+		}
+	}
+	if uint64(g) >= uint64(len(f.groups)) {
+		g = 0
+	}
+	return f.groupFirst(g)
+}
+
+// allocBlocks allocates up to n contiguous blocks at or after goal (in
+// goal's group, then the following groups, wrapping), marks them used,
+// counts them in ip's i_blocks (ip may be nil) and returns the first and
+// how many. Data allocations (meta false) leave the kernel's reserve
+// alone. ENOSPC when no block is free.
+func (h *handle) allocBlocks(ip *inode, goal, n uint64, meta bool) (uint64, uint64, error) {
+	f := h.f
+	sb := f.sb
+	if n == 0 {
+		return 0, 0, nil
+	}
+	free := f.totalFree()
+	if !meta {
+		resv := f.resvBlocks()
+		if free <= resv {
+			return 0, 0, h.fail(abi.Errorf(abi.ENOSPC, "ext4: no free blocks"))
+		}
+		n = min(n, free-resv)
+	} else if free == 0 {
+		return 0, 0, h.fail(abi.Errorf(abi.ENOSPC, "ext4: no free blocks"))
+	}
+	n = min(n, uint64(sb.sBlocksPerGroup))
+	if goal < uint64(sb.sFirstDataBlock) || goal >= sb.sBlocksCount {
+		goal = uint64(sb.sFirstDataBlock)
+	}
+	if f.alloc.scratch == nil {
+		f.alloc.scratch = make([]byte, f.blockSize)
+	}
+	buf := f.alloc.scratch
+	g0, off0 := f.groupOfBlock(goal)
+	ngroups := uint32(len(f.groups))
+	for i := uint32(0); i <= ngroups; i++ {
+		g := (g0 + i) % ngroups
+		if f.groups[g].bgFreeBlocksCount == 0 {
+			continue
+		}
+		if err := h.readBlockBitmap(g, buf); err != nil {
+			return 0, 0, err
+		}
+		// In the goal's group, search from the goal first, then (on the
+		// last round) from the group's start.
+		from, to := uint64(0), f.groupBlocks(g)
+		switch {
+		case i == 0:
+			from = off0
+		case i == ngroups:
+			to = min(to, off0)
+		}
+		start, got := f.findFreeRun(g, buf, from, to, n)
+		if got == 0 {
+			continue
+		}
+		if err := h.markBlocks(g, start, got); err != nil {
+			return 0, 0, err
+		}
+		blk := f.groupFirst(g) + start
+		if ip != nil {
+			ip.blocks += int64(got << (f.blockBits - 9))
+		}
+		return blk, got, nil
+	}
+	return 0, 0, h.fail(abi.Errorf(abi.ENOSPC, "ext4: no free blocks"))
+}
+
+// findFreeRun finds the first free bit in [from, to) of group g's bitmap b
+// whose block is not pending, and returns it with the number of free,
+// not pending blocks that follow it (at most n).
+func (f *fsys) findFreeRun(g uint32, b []byte, from, to, n uint64) (uint64, uint64) {
+	first := f.groupFirst(g)
+	for i := from; i < to; {
+		i = findZero(b, i, to)
+		if i == to {
+			break
+		}
+		if e := f.pendingEnd(first + i); e != 0 {
+			i = e - first
+			continue
+		}
+		j := i + 1
+		for j < to && j-i < n && !testBit(b, j) && f.pendingEnd(first+j) == 0 {
+			j++
+		}
+		return i, j - i
+	}
+	return 0, 0
+}
+
+// markBlocks marks bits [start, start+n) of group g used.
+func (h *handle) markBlocks(g uint32, start, n uint64) error {
+	f := h.f
+	// The bitmap said these are free; refuse to hand out the group's own
+	// metadata all the same, as ext4_mb_mark_diskspace_used checks.
+	blk := f.groupFirst(g) + start
+	if start < f.baseMetaBlocks(g) || f.overlapsGroupMeta(g, blk, n) {
+		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: group %d: allocating blocks %d+%d which overlap filesystem metadata", g, blk, n))
+	}
+	b, err := h.blockBitmap(g)
+	if err != nil {
+		return err
+	}
+	for i := start; i < start+n; i++ {
+		if testBit(b, i) {
+			return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: group %d: block %d already in use", g, f.groupFirst(g)+i))
+		}
+	}
+	for i := start; i < start+n; i++ {
+		setBit(b, i)
+	}
+	f.groups[g].bgFreeBlocksCount -= uint32(n)
+	f.adjustFree(-int64(n))
+	return h.dirtyGroup(g, b, nil)
+}
+
+// overlapsGroupMeta reports whether blocks [blk, blk+n) hold a bitmap or
+// inode table of a group of g's flex group.
+func (f *fsys) overlapsGroupMeta(g uint32, blk, n uint64) bool {
+	fs := f.flexSize()
+	lo := g &^ (fs - 1)
+	hi := min(uint64(lo)+uint64(fs), uint64(len(f.groups)))
+	in := func(start, count uint64) bool { return start < blk+n && blk < start+count }
+	for j := uint64(lo); j < hi; j++ {
+		d := &f.groups[j]
+		if in(d.bgBlockBitmap, 1) || in(d.bgInodeBitmap, 1) || in(d.bgInodeTable, f.inodeTableBlocks) {
+			return true
+		}
+	}
+	return false
+}
+
+// freeRange clears the bits of blocks [start, start+n), which may span
+// groups, forgets them from the transaction and keeps them from reuse
+// until it commits.
+func (h *handle) freeRange(start, n uint64) error {
+	f := h.f
+	sb := f.sb
+	if start < uint64(sb.sFirstDataBlock) || start+n > sb.sBlocksCount || start+n < start {
+		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: freeing blocks %d+%d outside the filesystem", start, n))
+	}
+	for n > 0 {
+		g, bit := f.groupOfBlock(start)
+		k := min(n, f.groupBlocks(g)-bit)
+		if bit < f.baseMetaBlocks(g) || f.overlapsGroupMeta(g, start, k) {
+			return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: freeing blocks %d+%d which overlap filesystem metadata", start, k))
+		}
+		b, err := h.blockBitmap(g)
+		if err != nil {
+			return err
+		}
+		for i := bit; i < bit+k; i++ {
+			if !testBit(b, i) {
+				return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: group %d: freeing block %d, already free", g, start+i-bit))
+			}
+		}
+		for i := bit; i < bit+k; i++ {
+			clearBit(b, i)
+			h.forget(start + i - bit)
+		}
+		f.groups[g].bgFreeBlocksCount += uint32(k)
+		f.adjustFree(int64(k))
+		if err := h.dirtyGroup(g, b, nil); err != nil {
+			return err
+		}
+		h.freeLater(start, k)
+		f.addPending(start, k)
+		start += k
+		n -= k
+	}
+	return nil
+}
+
+// allocBlock allocates one block near goal (near ip's blocks when goal is
+// 0) for metadata (an xattr block, a tree node) and returns it, counted
+// in ip's i_blocks (ip may be nil); its contents are the caller's
+// (newMetaBlock), and so is writing ip. Metadata may use the kernel's
+// reserve. ENOSPC when none is free.
+func (h *handle) allocBlock(ip *inode, goal uint64) (uint64, error) {
+	if goal == 0 {
+		goal = h.f.goalBlock(ip)
+	}
+	blk, _, err := h.allocBlocks(ip, goal, 1, true)
+	return blk, err
+}
+
+// freeBlocks frees n blocks from start, owned by ip (whose i_blocks it
+// lowers; ip may be nil), that held metadata or data: it clears their
+// bits, forgets them from the transaction and keeps them from reuse until
+// commit. Writing ip is the caller's.
+func (h *handle) freeBlocks(ip *inode, start, n uint64) error {
+	if n == 0 {
+		return nil
+	}
+	if err := h.freeRange(start, n); err != nil {
+		return err
+	}
+	if ip != nil {
+		ip.blocks -= int64(n << (h.f.blockBits - 9))
+		if ip.blocks < 0 {
+			ip.blocks = 0
+		}
+	}
+	return nil
+}
+
+// Inodes.
+
+// inodeGroup chooses the group of a new inode (find_group_orlov for a
+// directory made in the root, find_group_other otherwise, simplified): a
+// top-level directory goes to the (flex) group with the fewest
+// directories among those with at least the average free inodes and
+// blocks, spreading the tree over the disk; anything else goes to its
+// parent's (flex) group, or the next one with a free inode.
+func (f *fsys) inodeGroup(dir *inode, isDir bool) (uint32, bool) {
+	ngroups := uint32(len(f.groups))
+	fs := f.flexSize()
+	units := (ngroups + fs - 1) / fs
+	type unit struct{ freei, freeb, dirs uint64 }
+	count := func(u uint32) unit {
+		var c unit
+		for g := u * fs; g < min(u*fs+fs, ngroups); g++ {
+			d := &f.groups[g]
+			c.freei += uint64(d.bgFreeInodesCount)
+			c.freeb += uint64(d.bgFreeBlocksCount)
+			c.dirs += uint64(d.bgUsedDirsCount)
+		}
+		return c
+	}
+	firstFree := func(u uint32) (uint32, bool) {
+		for g := u * fs; g < min(u*fs+fs, ngroups); g++ {
+			if f.groups[g].bgFreeInodesCount > 0 {
+				return g, true
+			}
+		}
+		return 0, false
+	}
+	parent := uint32(0)
+	if dir != nil {
+		parent = (dir.ino - 1) / f.sb.sInodesPerGroup
+	}
+	if isDir && (dir == nil || dir.ino == rootIno) {
+		var tot unit
+		for u := uint32(0); u < units; u++ {
+			c := count(u)
+			tot.freei += c.freei
+			tot.freeb += c.freeb
+		}
+		avei, aveb := tot.freei/uint64(units), tot.freeb/uint64(units)
+		best, found := uint32(0), false
+		var bestDirs uint64
+		for u := uint32(0); u < units; u++ {
+			c := count(u)
+			if c.freei == 0 || c.freei < avei || c.freeb < aveb {
+				continue
+			}
+			if !found || c.dirs < bestDirs {
+				best, bestDirs, found = u, c.dirs, true
+			}
+		}
+		if found {
+			if g, ok := firstFree(best); ok {
+				return g, true
+			}
+		}
+	}
+	pu := parent / fs
+	for i := uint32(0); i < units; i++ {
+		if g, ok := firstFree((pu + i) % units); ok {
+			return g, true
+		}
+	}
+	return 0, false
+}
+
+// allocInode takes a free inode for a new file near dir and marks it used
+// (the bitmap part of __ext4_new_inode). ENOSPC when none is free.
+func (h *handle) allocInode(dir *inode, isDir bool) (uint32, error) {
+	f := h.f
+	sb := f.sb
+	g, ok := f.inodeGroup(dir, isDir)
+	if !ok {
+		return 0, h.fail(abi.Errorf(abi.ENOSPC, "ext4: no free inodes"))
+	}
+	ipg := uint64(sb.sInodesPerGroup)
+	b, err := h.inodeBitmap(g)
+	if err != nil {
+		return 0, err
+	}
+	// Reserved inodes (below s_first_ino) are never handed out.
+	from := uint64(0)
+	if base := uint64(g) * ipg; base+1 < uint64(sb.sFirstIno) {
+		from = min(uint64(sb.sFirstIno)-1-base, ipg)
+	}
+	idx := findZero(b, from, ipg)
+	if idx == ipg {
+		return 0, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: group %d: free inodes count %d but no free inode",
+			g, f.groups[g].bgFreeInodesCount))
+	}
+	setBit(b, idx)
+	d := &f.groups[g]
+	d.bgFreeInodesCount--
+	if isDir {
+		d.bgUsedDirsCount++
+	}
+	if f.hasGroupCsum() {
+		// bg_itable_unused counts the never used inodes at the end of
+		// the table, which e2fsck need not read.
+		if used := ipg - uint64(d.bgItableUnused); idx >= used {
+			d.bgItableUnused = uint32(ipg - idx - 1)
+		}
+		// The group's block bitmap is written once an inode is used in
+		// it, as __ext4_new_inode does.
+		if d.bgFlags&bgBlockUninit != 0 {
+			bb, err := h.blockBitmap(g)
+			if err != nil {
+				return 0, err
+			}
+			if err := h.dirtyGroup(g, bb, nil); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if err := h.dirtyGroup(g, nil, b); err != nil {
+		return 0, err
+	}
+	return uint32(uint64(g)*ipg + idx + 1), nil
+}
+
+// freeInode clears inode ino's bit (ext4_free_inode).
+func (h *handle) freeInode(ino uint32, isDir bool) error {
+	f := h.f
+	ipg := f.sb.sInodesPerGroup
+	if ino < f.sb.sFirstIno || ino > f.sb.sInodesCount {
+		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: freeing reserved or nonexistent inode %d", ino))
+	}
+	g, idx := (ino-1)/ipg, uint64((ino-1)%ipg)
+	d := &f.groups[g]
+	if f.hasGroupCsum() && d.bgFlags&bgInodeUninit != 0 {
+		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: freeing inode %d of an uninitialised group", ino))
+	}
+	b, err := h.inodeBitmap(g)
+	if err != nil {
+		return err
+	}
+	if !testBit(b, idx) {
+		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: freeing inode %d, already free", ino))
+	}
+	clearBit(b, idx)
+	d.bgFreeInodesCount++
+	if isDir && d.bgUsedDirsCount > 0 {
+		d.bgUsedDirsCount--
+	}
+	return h.dirtyGroup(g, nil, b)
+}
+
+// newGeneration returns an i_generation for a new inode: Linux takes a
+// random number; a counter mixed with the inode number and the volume's
+// UUID keeps images reproducible.
+func (f *fsys) newGeneration(ino uint32) uint32 {
+	f.alloc.gen++
+	x := uint64(ino)<<32 | uint64(f.alloc.gen)
+	x ^= uint64(le.Uint32(f.sb.sUUID[:])) * 0x9E3779B97F4A7C15
+	x ^= x >> 29
+	x *= 0xBF58476D1CE4E5B9
+	return uint32(x>>32) ^ bits.RotateLeft32(uint32(x), 7)
+}

@@ -1,0 +1,495 @@
+package ext4
+
+import (
+	"sort"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// Changing extent trees (fs/ext4/extents.c; the format in extent.go). Every
+// change is one of two steps, each keeping the tree valid on its own:
+//
+//   - insertExtent puts one extent where no other maps: merged with a
+//     neighbour in the same leaf when logically and physically contiguous
+//     and of the same kind (ext4_ext_try_to_merge), else into its leaf;
+//     a full leaf is split (ext4_ext_split: at the insertion point when
+//     appending, so that a file written in order fills its leaves, in
+//     half otherwise), up to the first ancestor with room, and when the
+//     root in i_block is full too the tree grows one level
+//     (ext4_ext_grow_indepth).
+//   - removeRange unmaps logical blocks [from, to): extents inside go,
+//     extents across an end are trimmed, an extent across both is split;
+//     a node left empty is freed with its index entry, and a root left
+//     empty becomes an empty leaf again (ext4_ext_remove_space).
+//
+// Every index entry's ei_block equals the first key of its child, as
+// e2fsck requires (ext4_ext_correct_indexes keeps it so); tree blocks
+// carry the tail checksum with metadata_csum and count in i_blocks.
+
+// extNode is one node: the root in i_block (blk 0) or a tree block (the
+// transaction's copy).
+type extNode struct {
+	blk uint64
+	b   []byte
+}
+
+func (n extNode) entries() int     { return int(le.Uint16(n.b[2:])) }
+func (n extNode) setEntries(k int) { le.PutUint16(n.b[2:], uint16(k)) }
+func (n extNode) max() int         { return int(le.Uint16(n.b[4:])) }
+func (n extNode) depth() int       { return int(le.Uint16(n.b[6:])) }
+func (n extNode) entry(i int) []byte {
+	return n.b[extentHeaderSize+i*extentEntrySize:][:extentEntrySize]
+}
+func (n extNode) key(i int) uint32       { return le.Uint32(n.entry(i)) }
+func (n extNode) setKey(i int, k uint32) { le.PutUint32(n.entry(i), k) }
+
+// putExtent encodes x as leaf entry i.
+func (n extNode) putExtent(i int, x extent) {
+	e := n.entry(i)
+	l := x.eeLen
+	if x.unwritten {
+		l += extentInitMaxLen
+	}
+	le.PutUint32(e[0:], x.eeBlock)
+	le.PutUint16(e[4:], uint16(l))
+	le.PutUint16(e[6:], uint16(x.eeStart>>32))
+	le.PutUint32(e[8:], uint32(x.eeStart))
+}
+
+// putIdx encodes an index entry i.
+func (n extNode) putIdx(i int, key uint32, leaf uint64) {
+	e := n.entry(i)
+	le.PutUint32(e[0:], key)
+	le.PutUint32(e[4:], uint32(leaf))
+	le.PutUint16(e[8:], uint16(leaf>>32))
+	le.PutUint16(e[10:], 0)
+}
+
+// insertAt opens a slot at i, moving the entries from i one up.
+func (n extNode) insertAt(i int) {
+	k := n.entries()
+	copy(n.b[extentHeaderSize+(i+1)*extentEntrySize:], n.b[extentHeaderSize+i*extentEntrySize:extentHeaderSize+k*extentEntrySize])
+	n.setEntries(k + 1)
+}
+
+// deleteAt removes entry i, clearing the freed slot.
+func (n extNode) deleteAt(i int) {
+	k := n.entries()
+	copy(n.b[extentHeaderSize+i*extentEntrySize:], n.b[extentHeaderSize+(i+1)*extentEntrySize:extentHeaderSize+k*extentEntrySize])
+	clear(n.entry(k - 1))
+	n.setEntries(k - 1)
+}
+
+// initExtentNode writes an empty node header (eh_generation 0).
+func initExtentNode(b []byte, max, depth int) {
+	le.PutUint16(b[0:], extentMagic)
+	le.PutUint16(b[2:], 0)
+	le.PutUint16(b[4:], uint16(max))
+	le.PutUint16(b[6:], uint16(depth))
+	le.PutUint32(b[8:], 0)
+}
+
+// extentRootMax is the root's room: (60-12)/12 entries.
+const extentRootMax = (iBlockLen - extentHeaderSize) / extentEntrySize
+
+// blockMax is a tree block's room (ext4_ext_space_block).
+func (f *fsys) extentBlockMax() int { return int(f.blockSize-extentHeaderSize) / extentEntrySize }
+
+// extLevel is a node on the path from the root to a leaf and the entry
+// followed there: the last whose key is at most the key sought, or -1 in
+// a leaf when the key lies before every entry.
+type extLevel struct {
+	extNode
+	i int
+}
+
+// dirtyNode sets a tree block's tail checksum after a change; the root is
+// written with the inode.
+func (h *handle) dirtyNode(ip *inode, n extNode) {
+	f := h.f
+	if n.blk == 0 || !f.sb.metadataCsum() {
+		return
+	}
+	off := extentHeaderSize + n.max()*extentEntrySize
+	le.PutUint32(n.b[off:], csum32(f.crcTab, ip.csumSeed, n.b[:off]))
+}
+
+// extentPath descends from the root to the leaf where key belongs
+// (ext4_find_extent), taking each tree block into the transaction.
+func (h *handle) extentPath(ip *inode, key uint32) ([]extLevel, error) {
+	f := h.f
+	var path []extLevel
+	n := extNode{0, ip.iBlock[:]}
+	for {
+		hd, err := decodeExtentNode(n.b)
+		if err != nil {
+			return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: %v", ip.ino, n.blk, err))
+		}
+		if len(path) > 0 && int(hd.ehDepth) != path[len(path)-1].depth()-1 || len(path) > extentMaxDepth {
+			return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: bad depth %d", ip.ino, n.blk, hd.ehDepth))
+		}
+		k := int(hd.ehEntries)
+		i := sort.Search(k, func(i int) bool { return n.key(i) > key }) - 1
+		if hd.ehDepth == 0 {
+			return append(path, extLevel{n, i}), nil
+		}
+		if k == 0 {
+			return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: empty index node", ip.ino, n.blk))
+		}
+		i = max(i, 0)
+		path = append(path, extLevel{n, i})
+		child := extentIdxAt(n.b, i).eiLeaf
+		if child < uint64(f.sb.sFirstDataBlock) || child >= f.sb.sBlocksCount {
+			return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent index points to block %d outside the filesystem", ip.ino, child))
+		}
+		b, err := h.metaBlock(child)
+		if err != nil {
+			return nil, err
+		}
+		n = extNode{child, b}
+	}
+}
+
+// fixIndexes makes the index entries above level l agree with the first
+// key of the node at l, going up while the entry changed is a node's
+// first (ext4_ext_correct_indexes).
+func (h *handle) fixIndexes(ip *inode, path []extLevel, l int) {
+	for ; l > 0; l-- {
+		if path[l].entries() == 0 {
+			return
+		}
+		k := path[l].key(0)
+		p := path[l-1]
+		if p.key(p.i) == k {
+			return
+		}
+		p.setKey(p.i, k)
+		h.dirtyNode(ip, p.extNode)
+		if p.i != 0 {
+			return
+		}
+	}
+}
+
+// maxExtentLen is the longest extent of a kind (EXT_INIT_MAX_LEN,
+// EXT_UNWRITTEN_MAX_LEN).
+func maxExtentLen(unwritten bool) uint32 {
+	if unwritten {
+		return extentInitMaxLen - 1
+	}
+	return extentInitMaxLen
+}
+
+// canMerge reports whether b follows a directly, on disk too, with the
+// same kind and a length that fits.
+func canMerge(a, b extent) bool {
+	return a.eeBlock+a.eeLen == b.eeBlock && a.eeStart+uint64(a.eeLen) == b.eeStart &&
+		a.unwritten == b.unwritten && a.eeLen+b.eeLen <= maxExtentLen(a.unwritten)
+}
+
+// insertExtent maps x, whose logical blocks map nothing yet, into ip's
+// tree (ext4_ext_insert_extent). It may allocate tree blocks (ENOSPC).
+func (h *handle) insertExtent(ip *inode, x extent) error {
+	// Each round either inserts or makes room one level up; a tree of
+	// depth d needs at most d+1 rounds of making room.
+	for round := 0; round < 2*extentMaxDepth+2; round++ {
+		path, err := h.extentPath(ip, x.eeBlock)
+		if err != nil {
+			return err
+		}
+		leaf := path[len(path)-1]
+		n, i := leaf.entries(), leaf.i
+		if i >= 0 {
+			if l := extentAt(leaf.b, i); canMerge(l, x) {
+				l.eeLen += x.eeLen
+				if i+1 < n {
+					if r := extentAt(leaf.b, i+1); canMerge(l, r) {
+						l.eeLen += r.eeLen
+						leaf.deleteAt(i + 1)
+					}
+				}
+				leaf.putExtent(i, l)
+				h.dirtyNode(ip, leaf.extNode)
+				return nil
+			}
+		}
+		if i+1 < n {
+			if r := extentAt(leaf.b, i+1); canMerge(x, r) {
+				r.eeBlock, r.eeStart, r.eeLen = x.eeBlock, x.eeStart, r.eeLen+x.eeLen
+				leaf.putExtent(i+1, r)
+				h.dirtyNode(ip, leaf.extNode)
+				h.fixIndexes(ip, path, len(path)-1)
+				return nil
+			}
+		}
+		if n < leaf.max() {
+			leaf.insertAt(i + 1)
+			leaf.putExtent(i+1, x)
+			h.dirtyNode(ip, leaf.extNode)
+			h.fixIndexes(ip, path, len(path)-1)
+			return nil
+		}
+		if err := h.makeRoom(ip, path, x.eeBlock); err != nil {
+			return err
+		}
+	}
+	return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent tree insertion does not converge", ip.ino))
+}
+
+// makeRoom splits the full node under the deepest ancestor of the leaf
+// that has room, or grows the tree when even the root is full.
+func (h *handle) makeRoom(ip *inode, path []extLevel, key uint32) error {
+	for l := len(path) - 2; l >= 0; l-- {
+		if path[l].entries() < path[l].max() {
+			return h.splitNode(ip, path, l+1, key)
+		}
+	}
+	return h.growDepth(ip)
+}
+
+// treeGoal is where a new tree block goes: near the inode's blocks.
+func (h *handle) treeGoal(ip *inode, near uint64) uint64 {
+	if near != 0 {
+		return near + 1
+	}
+	return h.f.goalBlock(ip)
+}
+
+// growDepth moves the root's entries into a new block and makes the root
+// an index of that one block (ext4_ext_grow_indepth).
+func (h *handle) growDepth(ip *inode) error {
+	f := h.f
+	root := extNode{0, ip.iBlock[:]}
+	d := root.depth()
+	if d+1 > extentMaxDepth {
+		return h.fail(abi.Errorf(abi.EFBIG, "ext4: inode %d: extent tree too deep", ip.ino))
+	}
+	nb, err := h.allocBlock(ip, h.treeGoal(ip, 0))
+	if err != nil {
+		return err
+	}
+	b, err := h.newMetaBlock(nb)
+	if err != nil {
+		return err
+	}
+	k := root.entries()
+	initExtentNode(b, f.extentBlockMax(), d)
+	copy(b[extentHeaderSize:], root.b[extentHeaderSize:extentHeaderSize+k*extentEntrySize])
+	child := extNode{nb, b}
+	child.setEntries(k)
+	h.dirtyNode(ip, child)
+	first := uint32(0)
+	if k > 0 {
+		first = child.key(0)
+	}
+	clear(root.b[extentHeaderSize:])
+	initExtentNode(root.b, extentRootMax, d+1)
+	root.setEntries(1)
+	root.putIdx(0, first, nb)
+	return nil
+}
+
+// splitNode splits the full node at level l of path, whose parent has
+// room, moving its upper entries into a new block (ext4_ext_split). A
+// leaf into which key is appended keeps its entries: the new, empty leaf
+// starts at key.
+func (h *handle) splitNode(ip *inode, path []extLevel, l int, key uint32) error {
+	f := h.f
+	nd, p := path[l], path[l-1]
+	n := nd.entries()
+	m := n / 2
+	border := uint32(0)
+	switch {
+	case nd.depth() == 0 && nd.i == n-1:
+		m, border = n, key
+	case nd.i == n-1:
+		m = n - 1
+	}
+	if m < n {
+		border = nd.key(m)
+	}
+	nb, err := h.allocBlock(ip, h.treeGoal(ip, nd.blk))
+	if err != nil {
+		return err
+	}
+	b, err := h.newMetaBlock(nb)
+	if err != nil {
+		return err
+	}
+	initExtentNode(b, f.extentBlockMax(), nd.depth())
+	nn := extNode{nb, b}
+	copy(b[extentHeaderSize:], nd.b[extentHeaderSize+m*extentEntrySize:extentHeaderSize+n*extentEntrySize])
+	nn.setEntries(n - m)
+	clear(nd.b[extentHeaderSize+m*extentEntrySize : extentHeaderSize+n*extentEntrySize])
+	nd.setEntries(m)
+	h.dirtyNode(ip, nn)
+	h.dirtyNode(ip, nd.extNode)
+	p.insertAt(p.i + 1)
+	p.putIdx(p.i+1, border, nb)
+	h.dirtyNode(ip, p.extNode)
+	return nil
+}
+
+// removeEntry deletes entry i of the leaf at the end of path; a node left
+// empty goes, with its index entry, up to the root, which becomes an
+// empty leaf when nothing is left.
+func (h *handle) removeEntry(ip *inode, path []extLevel, i int) error {
+	l := len(path) - 1
+	path[l].deleteAt(i)
+	for l > 0 && path[l].entries() == 0 {
+		if err := h.freeBlocks(ip, path[l].blk, 1); err != nil {
+			return err
+		}
+		l--
+		path[l].deleteAt(path[l].i)
+		i = path[l].i
+	}
+	if l == 0 && path[0].entries() == 0 {
+		initExtentNode(path[0].b, extentRootMax, 0)
+		return nil
+	}
+	h.dirtyNode(ip, path[l].extNode)
+	if i == 0 {
+		h.fixIndexes(ip, path, l)
+	}
+	return nil
+}
+
+// nextLeafKey returns the first key after the subtree path leads to, when
+// there is one.
+func nextLeafKey(path []extLevel) (uint32, bool) {
+	for l := len(path) - 2; l >= 0; l-- {
+		if path[l].i+1 < path[l].entries() {
+			return path[l].key(path[l].i + 1), true
+		}
+	}
+	return 0, false
+}
+
+// findExtent returns the first extent that ends after start and begins
+// before to, with its path and index, or ok false.
+func (h *handle) findExtent(ip *inode, start, to uint64) (path []extLevel, i int, x extent, ok bool, err error) {
+	for {
+		path, err = h.extentPath(ip, uint32(min(start, 1<<32-1)))
+		if err != nil {
+			return nil, 0, extent{}, false, err
+		}
+		leaf := path[len(path)-1]
+		i = leaf.i
+		if i < 0 || uint64(extentAt(leaf.b, i).eeBlock)+uint64(extentAt(leaf.b, i).eeLen) <= start {
+			i++
+		}
+		if i < leaf.entries() {
+			x = extentAt(leaf.b, i)
+			return path, i, x, uint64(x.eeBlock) < to, nil
+		}
+		k, more := nextLeafKey(path)
+		if !more || uint64(k) >= to || uint64(k) <= start {
+			return nil, 0, extent{}, false, nil
+		}
+		start = uint64(k)
+	}
+}
+
+// removeRange unmaps logical blocks [from, to) of ip, freeing the data
+// blocks when free is set (a conversion keeps them).
+func (h *handle) removeRange(ip *inode, from, to uint64, free bool) error {
+	start := from
+	for start < to {
+		path, i, x, ok, err := h.findExtent(ip, start, to)
+		if err != nil || !ok {
+			return err
+		}
+		leaf := path[len(path)-1]
+		xs, xe := uint64(x.eeBlock), uint64(x.eeBlock)+uint64(x.eeLen)
+		a, b := max(xs, from), min(xe, to)
+		pa := x.eeStart + (a - xs)
+		switch {
+		case a == xs && b == xe:
+			if err := h.removeEntry(ip, path, i); err != nil {
+				return err
+			}
+		case a == xs:
+			y := x
+			y.eeBlock, y.eeStart, y.eeLen = uint32(b), x.eeStart+(b-xs), uint32(xe-b)
+			leaf.putExtent(i, y)
+			h.dirtyNode(ip, leaf.extNode)
+			if i == 0 {
+				h.fixIndexes(ip, path, len(path)-1)
+			}
+		case b == xe:
+			y := x
+			y.eeLen = uint32(a - xs)
+			leaf.putExtent(i, y)
+			h.dirtyNode(ip, leaf.extNode)
+		default:
+			// The range lies inside x: keep its head, insert its tail.
+			y := x
+			y.eeLen = uint32(a - xs)
+			leaf.putExtent(i, y)
+			h.dirtyNode(ip, leaf.extNode)
+			tail := extent{eeBlock: uint32(b), eeLen: uint32(xe - b), eeStart: x.eeStart + (b - xs), unwritten: x.unwritten}
+			if err := h.insertExtent(ip, tail); err != nil {
+				// Put x back whole, so that nothing leaks.
+				if p2, j, y2, ok2, err2 := h.findExtent(ip, xs, xs+1); err2 == nil && ok2 && uint64(y2.eeBlock) == xs {
+					p2[len(p2)-1].putExtent(j, x)
+					h.dirtyNode(ip, p2[len(p2)-1].extNode)
+				}
+				return err
+			}
+		}
+		if free {
+			if err := h.freeBlocks(ip, pa, b-a); err != nil {
+				return err
+			}
+		}
+		start = b
+	}
+	return nil
+}
+
+// setExtentKind makes the mapped blocks of [from, to) written or
+// unwritten (ext4_convert_unwritten_extents; the reverse for ZERO_RANGE).
+func (h *handle) setExtentKind(ip *inode, from, to uint64, unwritten bool) error {
+	start := from
+	for start < to {
+		path, i, x, ok, err := h.findExtent(ip, start, to)
+		if err != nil || !ok {
+			return err
+		}
+		xs, xe := uint64(x.eeBlock), uint64(x.eeBlock)+uint64(x.eeLen)
+		a, b := max(xs, from), min(xe, to)
+		if x.unwritten != unwritten {
+			if a == xs && b == xe && x.eeLen <= maxExtentLen(unwritten) {
+				leaf := path[len(path)-1]
+				x.unwritten = unwritten
+				leaf.putExtent(i, x)
+				h.dirtyNode(ip, leaf.extNode)
+			} else {
+				if err := h.removeRange(ip, a, b, false); err != nil {
+					return err
+				}
+				y := extent{eeBlock: uint32(a), eeLen: uint32(b - a), eeStart: x.eeStart + (a - xs), unwritten: unwritten}
+				if err := h.insertExtent(ip, y); err != nil {
+					return err
+				}
+			}
+		}
+		start = b
+	}
+	return nil
+}
+
+// extentTruncate frees every block of ip from logical block from on.
+func (h *handle) extentTruncate(ip *inode, from uint64) error {
+	if from >= 1<<32 {
+		return nil
+	}
+	return h.removeRange(ip, from, 1<<32, true)
+}
+
+// initExtentRoot makes i_block an empty extent root (ext4_ext_tree_init).
+func (ip *inode) initExtentRoot() {
+	clear(ip.iBlock[:])
+	initExtentNode(ip.iBlock[:], extentRootMax, 0)
+}

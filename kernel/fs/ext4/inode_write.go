@@ -1,0 +1,443 @@
+package ext4
+
+import (
+	"math"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/vfs"
+)
+
+// Writing inodes (fs/ext4/inode.c ext4_do_update_inode, ialloc.c
+// __ext4_new_inode, ext4_evict_inode). The encoder is decodeInode's
+// mirror: it writes the fields the driver holds into the inode's slot of
+// the inode table (the transaction's copy) and leaves the rest of the
+// slot as it is (i_dtime, which the orphan list uses, i_extra_isize,
+// i_projid, the reserved fields).
+
+// Flags a new inode takes from its directory (a subset of
+// EXT4_FL_INHERITED: sync, nodump, noatime, and dirsync for directories).
+const (
+	inodeSyncFl    = 0x00000008
+	inodeNoatimeFl = 0x00000080
+	inodeDirsyncFl = 0x00010000
+	offIDtime      = 0x14
+)
+
+// inodeSlot returns inode ino's bytes in the transaction's copy of its
+// inode table block.
+func (h *handle) inodeSlot(ino uint32) ([]byte, error) {
+	f := h.f
+	sb := f.sb
+	if ino < 1 || ino > sb.sInodesCount {
+		return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: invalid inode number", ino))
+	}
+	g, idx := (ino-1)/sb.sInodesPerGroup, uint64((ino-1)%sb.sInodesPerGroup)
+	off := idx * uint64(f.inodeSize)
+	b, err := h.metaBlock(f.groups[g].bgInodeTable + off>>f.blockBits)
+	if err != nil {
+		return nil, err
+	}
+	return b[off&uint64(f.blockSize-1):][:f.inodeSize], nil
+}
+
+// extraIsize returns the slot's i_extra_isize (0 for 128-byte inodes).
+func (f *fsys) extraIsize(raw []byte) uint32 {
+	if f.inodeSize <= goodOldInodeSize {
+		return 0
+	}
+	x := uint32(le.Uint16(raw[offIExtraIsize:]))
+	if x&3 != 0 || goodOldInodeSize+x > f.inodeSize {
+		return 0
+	}
+	return x
+}
+
+// encodeTime splits t into the 32-bit seconds field and the extra field
+// (Documentation/filesystems/ext4/inodes.rst, "Inode Timestamps": two
+// epoch bits extending the seconds, then nanoseconds), clamped to what
+// the fields can hold, as ext4_encode_extra_time and the superblock's
+// time range do.
+func encodeTime(t abi.Timespec, extra bool) (uint32, uint32) {
+	sec, nsec := t.Sec, t.Nsec
+	lo, hi := int64(math.MinInt32), int64(math.MaxInt32)
+	if extra {
+		hi += 3 << 32
+	}
+	switch {
+	case sec < lo:
+		sec, nsec = lo, 0
+	case sec > hi:
+		sec, nsec = hi, 999999999
+	}
+	if nsec < 0 || nsec > 999999999 {
+		nsec = 0
+	}
+	x := uint32((sec-int64(int32(sec)))>>32)&3 | uint32(nsec)<<2
+	return uint32(int32(sec)), x
+}
+
+// encodeInode writes ip's fields into its slot raw and sets the checksum.
+func (f *fsys) encodeInode(ip *inode, raw []byte) error {
+	sb := f.sb
+	le.PutUint16(raw[offIMode:], ip.mode)
+	le.PutUint16(raw[offIUid:], uint16(ip.uid))
+	le.PutUint16(raw[offIUidHigh:], uint16(ip.uid>>16))
+	le.PutUint16(raw[offIGid:], uint16(ip.gid))
+	le.PutUint16(raw[offIGidHigh:], uint16(ip.gid>>16))
+	le.PutUint32(raw[offISizeLo:], uint32(ip.size))
+	le.PutUint32(raw[offISizeHigh:], uint32(uint64(ip.size)>>32))
+	le.PutUint16(raw[offILinksCount:], ip.links)
+
+	// i_blocks (ext4_inode_blocks_set): 512-byte units in 32 bits, 48
+	// with huge_file, beyond that filesystem blocks with
+	// EXT4_HUGE_FILE_FL.
+	blocks := uint64(max(ip.blocks, 0))
+	ip.flags &^= inodeHugeFileFl
+	switch {
+	case blocks <= math.MaxUint32:
+		le.PutUint32(raw[offIBlocksLo:], uint32(blocks))
+		le.PutUint16(raw[offIBlocksHigh:], 0)
+	case !sb.hasRoCompat(roCompatHugeFile):
+		return abi.Errorf(abi.EFBIG, "ext4: inode %d: %d sectors do not fit i_blocks", ip.ino, blocks)
+	case blocks <= 1<<48-1:
+		le.PutUint32(raw[offIBlocksLo:], uint32(blocks))
+		le.PutUint16(raw[offIBlocksHigh:], uint16(blocks>>32))
+	default:
+		ip.flags |= inodeHugeFileFl
+		blocks >>= f.blockBits - 9
+		le.PutUint32(raw[offIBlocksLo:], uint32(blocks))
+		le.PutUint16(raw[offIBlocksHigh:], uint16(blocks>>32))
+	}
+	le.PutUint32(raw[offIFlags:], ip.flags)
+
+	// Devices keep their number in i_block (ext4_do_update_inode): the
+	// old 16-bit encoding when it fits, else the new one in i_block[1].
+	if t := ip.mode & abi.S_IFMT; t == abi.S_IFCHR || t == abi.S_IFBLK {
+		clear(ip.iBlock[:])
+		ma, mi := abi.Major(ip.rdev), abi.Minor(ip.rdev)
+		if ma < 256 && mi < 256 {
+			le.PutUint32(ip.iBlock[0:], ma<<8|mi)
+		} else {
+			le.PutUint32(ip.iBlock[4:], mi&0xff|ma<<8|(mi&^0xff)<<12)
+		}
+	}
+	copy(raw[offIBlock:], ip.iBlock[:])
+	le.PutUint32(raw[offIGeneration:], ip.generation)
+	le.PutUint32(raw[offIFileACLLo:], uint32(ip.fileACL))
+	if sb.hasIncompat(incompat64bit) {
+		le.PutUint16(raw[offIFileACLHigh:], uint16(ip.fileACL>>32))
+	}
+
+	extra := f.extraIsize(raw)
+	fits := func(off, n uint32) bool { return f.inodeSize > goodOldInodeSize && off+n <= goodOldInodeSize+extra }
+	put := func(off, extraOff uint32, t abi.Timespec) {
+		s, x := encodeTime(t, fits(extraOff, 4))
+		le.PutUint32(raw[off:], s)
+		if fits(extraOff, 4) {
+			le.PutUint32(raw[extraOff:], x)
+		}
+	}
+	put(offIAtime, offIAtimeExtra, ip.atime)
+	put(offICtime, offICtimeExtra, ip.ctime)
+	put(offIMtime, offIMtimeExtra, ip.mtime)
+	if fits(offICrtime, 4) && ip.hasCrtime {
+		put(offICrtime, offICrtimeExtra, ip.crtime)
+	}
+	if ip.ibody != nil && goodOldInodeSize+extra < f.inodeSize {
+		copy(raw[goodOldInodeSize+extra:], ip.ibody)
+	}
+	f.setInodeCsum(ip, raw, fits(offIChecksumHi, 2))
+	return nil
+}
+
+// setInodeCsum sets the inode checksum (ext4_inode_csum_set), the mirror
+// of verifyInodeCsum.
+func (f *fsys) setInodeCsum(ip *inode, raw []byte, hasHi bool) {
+	if !f.sb.metadataCsum() {
+		return
+	}
+	var zero [2]byte
+	c := csum32(f.crcTab, ip.csumSeed, raw[:offIChecksumLo])
+	c = csum32(f.crcTab, c, zero[:])
+	c = csum32(f.crcTab, c, raw[offIChecksumLo+2:goodOldInodeSize])
+	if f.inodeSize > goodOldInodeSize {
+		if hasHi {
+			c = csum32(f.crcTab, c, raw[goodOldInodeSize:offIChecksumHi])
+			c = csum32(f.crcTab, c, zero[:])
+			c = csum32(f.crcTab, c, raw[offIChecksumHi+2:f.inodeSize])
+		} else {
+			c = csum32(f.crcTab, c, raw[goodOldInodeSize:f.inodeSize])
+		}
+	}
+	le.PutUint16(raw[offIChecksumLo:], uint16(c))
+	if hasHi {
+		le.PutUint16(raw[offIChecksumHi:], uint16(c>>16))
+	}
+}
+
+// inodeCsumSeed computes an inode's checksum seed, crc32c(s_csum_seed,
+// ino, generation).
+func (f *fsys) inodeCsumSeed(ino, gen uint32) uint32 {
+	if !f.sb.metadataCsum() {
+		return 0
+	}
+	var b [4]byte
+	le.PutUint32(b[:], ino)
+	c := csum32(f.crcTab, f.csumSeed, b[:])
+	le.PutUint32(b[:], gen)
+	return csum32(f.crcTab, c, b[:])
+}
+
+// writeInode encodes ip's fields into its slot of the inode table (the
+// transaction's copy), keeping the fields the driver does not decode, and
+// sets its checksum (ext4_mark_inode_dirty). ip.ibody, when set, is
+// written back at its place after i_extra_isize.
+func (h *handle) writeInode(ip *inode) error {
+	raw, err := h.inodeSlot(ip.ino)
+	if err != nil {
+		return err
+	}
+	if err := h.f.encodeInode(ip, raw); err != nil {
+		return h.fail(err)
+	}
+	return nil
+}
+
+// newExtraIsize is i_extra_isize for new inodes: s_want_extra_isize, at
+// least the 32 bytes of today's fields, within the inode.
+func (f *fsys) newExtraIsize() uint16 {
+	if f.inodeSize <= goodOldInodeSize {
+		return 0
+	}
+	x := max(uint32(f.sb.sWantExtraIsize), uint32(f.sb.sMinExtraIsize), 32)
+	x = min(x, f.inodeSize-goodOldInodeSize) &^ 3
+	return uint16(x)
+}
+
+// newInode allocates an inode for a new file of mode (S_IF* and
+// permissions) near its parent dir, as ext4's __ext4_new_inode does (Orlov
+// spreading for directories, the parent's group otherwise), and
+// initialises it: owner ctx.Uid/ctx.Gid, all times and crtime ctx.Now, one
+// link (two for a directory, whose caller adds the parent's), size 0, the
+// extents flag and an empty extent root on an extent filesystem for
+// regular files, directories and symlinks (the caller clears both for a
+// fast symlink, as ext4_symlink does), i_extra_isize from
+// s_want_extra_isize, a new generation, the checksum seed. It marks the
+// inode used in its bitmap and group descriptor (free count, used dirs,
+// itable_unused, checksums), writes it to its table and puts it in the
+// inode cache.
+func (h *handle) newInode(dir *inode, ctx vfs.Ctx, mode uint32) (*inode, error) {
+	f := h.f
+	typ := mode & abi.S_IFMT
+	isDir := typ == abi.S_IFDIR
+	ino, err := h.allocInode(dir, isDir)
+	if err != nil {
+		return nil, err
+	}
+	ip := &inode{
+		f:          f,
+		ino:        ino,
+		mode:       uint16(mode),
+		uid:        ctx.Uid,
+		gid:        ctx.Gid,
+		links:      1,
+		atime:      ctx.Now,
+		ctime:      ctx.Now,
+		mtime:      ctx.Now,
+		crtime:     ctx.Now,
+		generation: f.newGeneration(ino),
+		mapped:     true,
+	}
+	if isDir {
+		ip.links = 2
+	}
+	if dir != nil {
+		inherit := uint32(inodeSyncFl | inodeNodumpFl | inodeNoatimeFl)
+		if isDir {
+			inherit |= inodeDirsyncFl
+		}
+		ip.flags = dir.flags & inherit
+	}
+	if f.sb.hasIncompat(incompatExtents) && (typ == abi.S_IFREG || isDir || typ == abi.S_IFLNK) {
+		ip.flags |= inodeExtentsFl
+		ip.initExtentRoot()
+	}
+	ip.csumSeed = f.inodeCsumSeed(ino, ip.generation)
+	raw, err := h.inodeSlot(ino)
+	if err != nil {
+		return nil, err
+	}
+	// A new inode starts from a zeroed slot (the table may hold an old
+	// inode, or nothing initialised past bg_itable_unused).
+	clear(raw)
+	if x := f.newExtraIsize(); x > 0 {
+		le.PutUint16(raw[offIExtraIsize:], x)
+		ip.hasCrtime = goodOldInodeSize+uint32(x) >= offICrtime+4
+	}
+	if err := f.encodeInode(ip, raw); err != nil {
+		return nil, h.fail(err)
+	}
+	f.mu.Lock()
+	if f.inodes != nil {
+		f.inodes[ino] = ip
+	}
+	f.mu.Unlock()
+	return ip, nil
+}
+
+// hasBlockMap reports whether ip's i_block maps blocks (regular files,
+// directories, slow symlinks) rather than holding a device number or a
+// fast symlink's target (ext4_inode_is_fast_symlink).
+func (ip *inode) hasBlockMap() bool {
+	switch ip.mode & abi.S_IFMT {
+	case abi.S_IFREG, abi.S_IFDIR:
+		return ip.flags&inodeInlineDataFl == 0
+	case abi.S_IFLNK:
+		if ip.flags&(inodeExtentsFl) != 0 {
+			return true
+		}
+		if ip.flags&inodeInlineDataFl != 0 {
+			return false
+		}
+		ea := int64(0)
+		if ip.fileACL != 0 {
+			ea = int64(ip.f.blockSize >> 9)
+		}
+		return ip.blocks-ea > 0
+	}
+	return false
+}
+
+// invalidateMap drops the cached block map after a change to it.
+func (ip *inode) invalidateMap() {
+	ip.mapMu.Lock()
+	ip.runs, ip.mapped = nil, false
+	ip.mapMu.Unlock()
+}
+
+// addRun records a new mapping in the cached block map, when there is
+// one, instead of dropping it: r covers what was a hole.
+func (ip *inode) addRun(r run) {
+	ip.mapMu.Lock()
+	defer ip.mapMu.Unlock()
+	if !ip.mapped {
+		return
+	}
+	runs := ip.runs
+	i := findRun(runs, r.lblk)
+	runs = append(runs, run{})
+	copy(runs[i+1:], runs[i:])
+	runs[i] = r
+	contig := func(a, b run) bool {
+		return a.lblk+a.n == b.lblk && a.pblk+a.n == b.pblk && a.unwritten == b.unwritten
+	}
+	if i+1 < len(runs) && contig(runs[i], runs[i+1]) {
+		runs[i].n += runs[i+1].n
+		runs = append(runs[:i+1], runs[i+2:]...)
+	}
+	if i > 0 && contig(runs[i-1], runs[i]) {
+		runs[i-1].n += runs[i].n
+		runs = append(runs[:i], runs[i+1:]...)
+	}
+	ip.runs = runs
+}
+
+// sizeChanged drops the cached map of a block-mapped file, whose runs
+// stop at i_size (extent maps do not depend on it).
+func (ip *inode) sizeChanged() {
+	if ip.flags&inodeExtentsFl == 0 {
+		ip.invalidateMap()
+	}
+}
+
+// truncateBlocks frees ip's blocks from logical block from to the end
+// (and the extent tree or indirect blocks that no longer map anything),
+// updating i_blocks and writing the inode; i_size is the caller's.
+func (h *handle) truncateBlocks(ip *inode, from uint64) error {
+	if !ip.hasBlockMap() {
+		return nil
+	}
+	var err error
+	if ip.flags&inodeExtentsFl != 0 {
+		err = h.extentTruncate(ip, from)
+	} else {
+		err = h.bmapRemove(ip, from, 1<<32)
+	}
+	ip.invalidateMap()
+	if werr := h.writeInode(ip); err == nil {
+		err = werr
+	}
+	return err
+}
+
+// releaseXattrBlock drops ip's reference to its attribute block: the
+// block is freed with its last reference, else its h_refcount goes down
+// (ext4_xattr_release_block).
+func (h *handle) releaseXattrBlock(ip *inode) error {
+	f := h.f
+	blk := ip.fileACL
+	if blk == 0 {
+		return nil
+	}
+	if blk < uint64(f.sb.sFirstDataBlock) || blk >= f.sb.sBlocksCount {
+		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr block %d outside the filesystem", ip.ino, blk))
+	}
+	b, err := h.metaBlock(blk)
+	if err != nil {
+		return err
+	}
+	if le.Uint32(b[0:]) != xattrMagic {
+		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr block %d: bad magic", ip.ino, blk))
+	}
+	ip.fileACL = 0
+	if ref := le.Uint32(b[4:]); ref > 1 {
+		le.PutUint32(b[4:], ref-1)
+		if f.sb.metadataCsum() {
+			var le64 [8]byte
+			le.PutUint64(le64[:], blk)
+			var zero [4]byte
+			c := csum32(f.crcTab, f.csumSeed, le64[:])
+			c = csum32(f.crcTab, c, b[:offXattrHChecksum])
+			c = csum32(f.crcTab, c, zero[:])
+			c = csum32(f.crcTab, c, b[offXattrHChecksum+4:])
+			le.PutUint32(b[offXattrHChecksum:], c)
+		}
+		ip.blocks -= int64(f.blockSize >> 9)
+		return nil
+	}
+	return h.freeBlocks(ip, blk, 1)
+}
+
+// deleteInode frees an inode whose last link went and that nobody uses
+// (ext4_evict_inode): its blocks, its xattr block reference, then its bit
+// in the inode bitmap, with i_dtime set (to its ctime, the time of the
+// unlink, where Linux takes the clock) and the mode kept, as Linux leaves
+// a deleted inode. It leaves the inode cache.
+func (h *handle) deleteInode(ip *inode) error {
+	f := h.f
+	if err := h.truncateBlocks(ip, 0); err != nil {
+		return err
+	}
+	if err := h.releaseXattrBlock(ip); err != nil {
+		return err
+	}
+	ip.links, ip.size, ip.blocks = 0, 0, 0
+	raw, err := h.inodeSlot(ip.ino)
+	if err != nil {
+		return err
+	}
+	s, _ := encodeTime(ip.ctime, false)
+	le.PutUint32(raw[offIDtime:], s)
+	if err := f.encodeInode(ip, raw); err != nil {
+		return h.fail(err)
+	}
+	if err := h.freeInode(ip.ino, ip.isDir()); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	if f.inodes[ip.ino] == ip {
+		delete(f.inodes, ip.ino)
+	}
+	f.mu.Unlock()
+	return nil
+}
