@@ -254,3 +254,76 @@ func TestCrashDuringOperations(t *testing.T) {
 		})
 	}
 }
+
+// TestReadersDuringOperations walks the tree from several goroutines while
+// the driver's own operations change it and commit: with -race, the read
+// lock keeps the walks off half-done handles; every walk must succeed,
+// but for ENOENT from a name unlinked between ReadDir and Lookup.
+func TestReadersDuringOperations(t *testing.T) {
+	testutil.Need(t, "mkfs.ext4", "e2fsck")
+	img := filepath.Join(t.TempDir(), "x.img")
+	testutil.Run(t, "mkfs.ext4", "-q", "-F", img, "8M")
+	f, _ := mountImageRW(t, img)
+	root, err := f.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dw, ok := root.(vfs.DirWriter)
+	if !ok {
+		umountRW(t, f)
+		t.Skip("the driver has no directory operations on this branch yet")
+	}
+	ctx := vfs.Ctx{Now: abi.Timespec{Sec: 1700000000}}
+	stop := make(chan struct{})
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				var lines []string
+				if err := treeDigest(t, root, "", &lines); err != nil && !errors.Is(err, abi.ENOENT) {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range 200 {
+		name := fmt.Sprint("f", i)
+		ip, err := dw.Create(ctx, name, abi.S_IFREG|0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ip.(vfs.FileWriter).WriteAt(ctx, []byte(name), 0); err != nil {
+			t.Fatal(err)
+		}
+		if i%3 == 0 {
+			if err := dw.Unlink(ctx, name); err != nil {
+				t.Fatal(err)
+			}
+			if ev, ok := ip.(vfs.Evicter); ok {
+				if err := ev.Evict(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if i%50 == 0 {
+			if err := f.Sync(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	close(stop)
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	umountRW(t, f)
+	e2fsckClean(t, img)
+}
