@@ -229,12 +229,66 @@ func readState(t *testing.T, img string) crashState {
 
 var fixedRE = regexp.MustCompile(`\? yes`)
 
+// fsckAfterCrash checks an image crashed after write n in mode: e2fsck -fy
+// must exit below 4, then e2fsck -fn must find nothing. It reports whether
+// -fy repaired anything beyond a journal replay (a "? yes" answer), which
+// fails the test when journaled.
+func fsckAfterCrash(t *testing.T, img string, n, mode int, journaled bool) (repaired bool) {
+	t.Helper()
+	out, err := exec.Command("e2fsck", "-fy", img).CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() < 4) {
+		t.Fatalf("crash after write %d (mode %d): e2fsck -fy: %v\n%s", n, mode, err, out)
+	}
+	repaired = fixedRE.Match(out)
+	if repaired && journaled {
+		t.Errorf("crash after write %d (mode %d): e2fsck repaired more than the journal:\n%s", n, mode, out)
+	}
+	if out, err := exec.Command("e2fsck", "-fn", img).CombinedOutput(); err != nil {
+		t.Fatalf("crash after write %d (mode %d): e2fsck -fn after -fy: %v\n%s", n, mode, err, out)
+	}
+	return repaired
+}
+
+// whileReading runs read in n goroutines, over and over, until the stop
+// it returns is called; stop returns the first error a reader met.
+func whileReading(n int, read func() error) (stop func() error) {
+	done := make(chan struct{})
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				if err := read(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	return func() error {
+		close(done)
+		var first error
+		for range n {
+			if err := <-errs; err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	}
+}
+
 // TestCrashAfterEveryWrite runs crashWorkload once whole, then once for
 // every N from 1 to its count of writes, keeping only the first N writes
 // (a crash after the Nth), of which the ones since the last flush may be
-// kept all, none, or only the last (a disk that reorders its cache). After each, e2fsck -fy recovers the image (a
-// journal replay, or a check without a journal) and e2fsck -fn then finds
-// it clean; with a journal each transaction is there wholly or not at
+// kept all, none, or only the last (a disk that reorders its cache).
+// After each, e2fsck -fy recovers the image (a journal replay, or a check
+// without a journal) and e2fsck -fn then finds it clean; with a journal each transaction is there wholly or not at
 // all, and the steps appear in order. The count of images e2fsck had to
 // repair beyond the replay is logged (and must be 0 with a journal).
 func TestCrashAfterEveryWrite(t *testing.T) {
@@ -272,19 +326,8 @@ func TestCrashAfterEveryWrite(t *testing.T) {
 					points++
 					copyImage(t, pristine, img)
 					crashWorkload(t, img, n, mode)
-					out, err := exec.Command(tools[1], "-fy", img).CombinedOutput()
-					var ee *exec.ExitError
-					if err != nil && !(errors.As(err, &ee) && ee.ExitCode() < 4) {
-						t.Fatalf("crash after write %d (mode %d): e2fsck -fy: %v\n%s", n, mode, err, out)
-					}
-					if fixedRE.Match(out) {
+					if fsckAfterCrash(t, img, n, mode, v.journal) {
 						repaired++
-						if v.journal {
-							t.Errorf("crash after write %d (mode %d): e2fsck repaired more than the journal:\n%s", n, mode, out)
-						}
-					}
-					if out, err := exec.Command(tools[1], "-fn", img).CombinedOutput(); err != nil {
-						t.Fatalf("crash after write %d (mode %d): e2fsck -fn after -fy: %v\n%s", n, mode, err, out)
 					}
 					if !v.journal {
 						continue
@@ -546,7 +589,7 @@ func dirtyImage(t *testing.T, dir string, mkfsArgs []string) (string, int64, []b
 // marked), and then unmount: e2fsck -fy replays what is left and e2fsck
 // -fn finds the image clean, with the journaled label, every time.
 func TestCrashDuringReplay(t *testing.T) {
-	tools := testutil.Need(t, "mkfs.ext4", "debugfs", "e2fsck")
+	testutil.Need(t, "mkfs.ext4", "debugfs", "e2fsck")
 	dir := t.TempDir()
 	dirty, _, _ := dirtyImage(t, dir, []string{"-b", "1024"})
 	img := filepath.Join(dir, "crash.img")
@@ -558,17 +601,7 @@ func TestCrashDuringReplay(t *testing.T) {
 			points++
 			copyImage(t, dirty, img)
 			mountUnmount(t, img, n, mode)
-			out, err := exec.Command(tools[2], "-fy", img).CombinedOutput()
-			var ee *exec.ExitError
-			if err != nil && !(errors.As(err, &ee) && ee.ExitCode() < 4) {
-				t.Fatalf("crash after write %d: e2fsck -fy: %v\n%s", n, err, out)
-			}
-			if fixedRE.Match(out) {
-				t.Errorf("crash after write %d (mode %d): e2fsck repaired more than the journal:\n%s", n, mode, out)
-			}
-			if out, err := exec.Command(tools[2], "-fn", img).CombinedOutput(); err != nil {
-				t.Fatalf("crash after write %d (mode %d): e2fsck -fn: %v\n%s", n, mode, err, out)
-			}
+			fsckAfterCrash(t, img, n, mode, true)
 			if got := readState(t, img).label; got != "replayed" {
 				t.Errorf("crash after write %d (mode %d): label %q", n, mode, got)
 			}
@@ -689,34 +722,19 @@ func TestReadersDuringCommits(t *testing.T) {
 	img := filepath.Join(t.TempDir(), "x.img")
 	testutil.Run(t, "mkfs.ext4", "-q", "-F", img, "8M")
 	f, _ := mountImageRW(t, img)
-	stop := make(chan struct{})
-	errs := make(chan error, 4)
-	for range 3 {
-		go func() {
-			for {
-				select {
-				case <-stop:
-					errs <- nil
-					return
-				default:
-				}
-				root, err := f.Root()
-				if err == nil {
-					_, err = root.Getattr()
-				}
-				if err == nil {
-					_, err = root.(vfs.Lookuper).Lookup("lost+found")
-				}
-				if err == nil {
-					_, err = f.Statfs()
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
+	stop := whileReading(3, func() error {
+		root, err := f.Root()
+		if err == nil {
+			_, err = root.Getattr()
+		}
+		if err == nil {
+			_, err = root.(vfs.Lookuper).Lookup("lost+found")
+		}
+		if err == nil {
+			_, err = f.Statfs()
+		}
+		return err
+	})
 	for i := range 50 {
 		h, err := f.begin()
 		if err != nil {
@@ -733,11 +751,8 @@ func TestReadersDuringCommits(t *testing.T) {
 			}
 		}
 	}
-	close(stop)
-	for range 3 {
-		if err := <-errs; err != nil {
-			t.Error(err)
-		}
+	if err := stop(); err != nil {
+		t.Error(err)
 	}
 	umountRW(t, f)
 	e2fsckClean(t, img)

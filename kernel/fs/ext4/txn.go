@@ -70,7 +70,16 @@ import (
 // Locking: wmu is taken for writing by begin and held until stop; every
 // read entry point of a read-write mount takes it for reading (rlock), so
 // inode fields and the transaction map change only while nobody reads.
-// A read-only mount never takes it.
+// A read-only mount never takes it. wmu is not reentrant: code inside a
+// handle must never call a read entry point (the VFS methods Lookup,
+// ReadDir, Getattr, ReadAt, Getxattr, ...), only the unlocked helpers they
+// use (iget, lookupLinear, readData, xattrs, ...); and an entry point must
+// not call another.
+//
+// Time: the journal's commit times and the superblock's s_mtime and
+// s_wtime come from now(): the kernel's clock when given (SetClock), else
+// the newest ctx.Now a handle carried (beginCtx), else the host's clock.
+// Reproducible builds need one of the first two.
 
 var le = binary.LittleEndian
 

@@ -9,8 +9,18 @@ import (
 )
 
 // A read-write mount: which images are written, and what mounting and
-// unmounting read-write do to the superblock. The changes themselves go
-// through transactions (txn.go).
+// unmounting read-write do to the superblock and the journal. The changes
+// themselves go through transactions (txn.go).
+//
+// Mount (ext4_fill_super, ext4_load_journal, ext4_setup_super): a journal
+// that needs recovery is replayed onto the disk and emptied; the journal
+// is opened for writing, with the features Linux sets; then the
+// superblock gets needs_recovery (with a journal) or loses EXT4_VALID_FS
+// (without), and s_mnt_count goes up, written and flushed before any
+// transaction. Unmount (ext4_put_super): the last transaction is
+// committed and checkpointed and the journal left empty; then
+// needs_recovery is cleared, s_state put back, s_mtime and s_wtime
+// stamped. s_kbytes_written counts every byte the mount wrote.
 
 // Features the writer keeps valid. An image with another feature mounts
 // read-only, naming it, as ext4_fill_super refuses a read-write mount for

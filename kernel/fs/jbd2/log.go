@@ -78,6 +78,7 @@ type Log struct {
 	head        uint32 // j_head: the next log block to write
 	seq         uint32 // j_transaction_sequence: the next transaction's id
 	empty       bool   // s_start is 0 on disk (JBD2_FLUSHED)
+	used        int    // log blocks of the transactions not yet checkpointed
 	err         error  // sticky: the journal is aborted after a failed write
 	desc, esc   []byte // scratch blocks: a descriptor or commit block; an escaped copy
 }
@@ -190,7 +191,8 @@ func (l *Log) LogBlocks(n int) int {
 	return n + (n+per-1)/per + 1
 }
 
-// Fits reports whether a transaction of n blocks fits in the log area.
+// Fits reports whether a transaction of n blocks fits in the log area
+// once the log is empty.
 func (l *Log) Fits(n int) bool { return l.LogBlocks(n) <= int(l.last-l.first) }
 
 // next returns the log block to write next and advances j_head, wrapping
@@ -252,9 +254,15 @@ func (l *Log) Commit(blocks []Block, sec uint64, nsec uint32) error {
 	if len(blocks) == 0 {
 		return nil
 	}
+	need := l.LogBlocks(len(blocks))
 	if !l.Fits(len(blocks)) {
 		return abi.Errorf(abi.ENOSPC, "jbd2: transaction of %d blocks needs %d log blocks, the log has %d",
-			len(blocks), l.LogBlocks(len(blocks)), l.last-l.first)
+			len(blocks), need, l.last-l.first)
+	}
+	if l.used+need > int(l.last-l.first) {
+		// The kernel would checkpoint here (jbd2_log_do_checkpoint);
+		// the caller checkpoints and calls MarkEmpty between commits.
+		return abi.Errorf(abi.ENOSPC, "jbd2: log full: %d of %d blocks hold transactions not checkpointed", l.used, l.last-l.first)
 	}
 	for _, b := range blocks {
 		if len(b.Data) != l.bs {
@@ -352,6 +360,7 @@ func (l *Log) Commit(blocks []Block, sec uint64, nsec uint32) error {
 		return err
 	}
 	l.seq++
+	l.used += need
 	return nil
 }
 
@@ -384,7 +393,7 @@ func (l *Log) MarkEmpty() error {
 	if err := l.flush(); err != nil {
 		return err
 	}
-	l.empty = true
+	l.empty, l.used = true, 0
 	return nil
 }
 

@@ -227,6 +227,11 @@ func TestLogLimits(t *testing.T) {
 	if err := l.Commit(randomTxn(r, 1024, 10, 3), 1, 0); err != nil {
 		t.Fatal(err)
 	}
+	// 5 log blocks used of 63: 60 more blocks do not fit until the log
+	// is emptied.
+	if err := l.Commit(randomTxn(r, 1024, 10, 60), 1, 0); err == nil {
+		t.Error("a commit over transactions not checkpointed was accepted")
+	}
 	if _, err := OpenLog(dev, 1024); err == nil {
 		t.Error("OpenLog of a log that needs recovery succeeded")
 	}
