@@ -334,6 +334,14 @@ type Syncer interface {
 	Sync() error
 }
 
+// Clocker is implemented by superblocks that stamp times of their own
+// (a superblock's mount and write times, a journal's commit times): the
+// VFS gives them the kernel's clock (Config.Now) right after the mount,
+// so that a fixed clock makes the whole image reproducible.
+type Clocker interface {
+	SetClock(now func() abi.Timespec)
+}
+
 // ReadOnlyer is implemented by superblocks that can refuse a read-write
 // mount they were asked for (a feature the driver cannot write, an error
 // state): the VFS then marks the mount read-only, as Linux does when

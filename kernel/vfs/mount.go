@@ -115,6 +115,9 @@ func (v *VFS) Mount(target *Dentry, mi MountInfo) (*Mount, error) {
 		// The driver refused to write (it logged why): SB_RDONLY.
 		mi.Flags |= abi.MS_RDONLY
 	}
+	if c, ok := sb.(Clocker); ok {
+		c.SetClock(v.now)
+	}
 	m, err := v.newMount(sb, mi.Type.Name(), mi.Source, mi.Device, mi.Dev, mi.Flags)
 	if err != nil {
 		sb.Unmount()
