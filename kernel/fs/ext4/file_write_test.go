@@ -333,8 +333,12 @@ func TestNewDeleteInode(t *testing.T) {
 			if n, err := (fileInode{file}).WriteAt(testCtx, data, 5000); err != nil || n != len(data) {
 				t.Fatalf("write: %d, %v", n, err)
 			}
-			// Fragments enough for a tree of depth 2 (or double indirect
+			// A block far out (triple indirect with 1 KiB blocks), and
+			// fragments enough for a tree of depth 2 (or double indirect
 			// blocks), all freed by the delete.
+			if _, err := (fileInode{file}).WriteAt(testCtx, data[:10], 70<<20); err != nil {
+				t.Fatal(err)
+			}
 			bs := int64(f.blockSize)
 			for i := int64(0); i < 4*(bs-12)/12+50; i++ {
 				if _, err := (fileInode{file}).WriteAt(testCtx, data[:10], (1<<20)+2*i*bs); err != nil {
