@@ -615,3 +615,56 @@ func TestWriteRandomOps(t *testing.T) {
 		})
 	}
 }
+
+// TestDeleteXattrBlock deletes two new inodes sharing an attribute block:
+// the first delete lowers h_refcount, the second frees the block.
+func TestDeleteXattrBlock(t *testing.T) {
+	for _, lay := range writeLayouts[:3] {
+		t.Run(lay.name, func(t *testing.T) {
+			img := makeWriteImage(t, lay.args, 16, map[string][]byte{"a": nil})
+			f, _ := mountImageRW(t, img)
+			before, _ := f.Statfs()
+			root, _ := f.iget(rootIno)
+			h, _ := f.begin()
+			x, err1 := h.newInode(root, testCtx, abi.S_IFREG|0o600)
+			y, err2 := h.newInode(root, testCtx, abi.S_IFREG|0o600)
+			if err1 != nil || err2 != nil {
+				t.Fatal(err1, err2)
+			}
+			blk, err := h.allocBlock(x, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := h.newMetaBlock(blk)
+			le.PutUint32(b[0:], xattrMagic)
+			le.PutUint32(b[4:], 2) // h_refcount
+			le.PutUint32(b[8:], 1) // h_blocks
+			f.setXattrBlockCsum(b, blk)
+			x.fileACL, y.fileACL = blk, blk
+			y.blocks += int64(f.blockSize >> 9)
+			h.writeInode(x)
+			h.writeInode(y)
+			if err := h.deleteInode(x); err != nil {
+				t.Fatal(err)
+			}
+			if got := le.Uint32(b[4:]); got != 1 {
+				t.Errorf("h_refcount %d after the first delete, want 1", got)
+			}
+			if _, err := f.decodeXattrBlock(b, blk); err != nil {
+				t.Errorf("xattr block after the first delete: %v", err)
+			}
+			if err := h.deleteInode(y); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.stop(); err != nil {
+				t.Fatal(err)
+			}
+			after, _ := f.Statfs()
+			if after.Bfree != before.Bfree || after.Ffree != before.Ffree {
+				t.Errorf("free blocks %d inodes %d, want %d %d", after.Bfree, after.Ffree, before.Bfree, before.Ffree)
+			}
+			umountRW(t, f)
+			e2fsckClean(t, img)
+		})
+	}
+}
