@@ -11,6 +11,7 @@ all: build
 build:
 	@mkdir -p bin
 	$(GO) build -trimpath -o bin/ ./cmd/...
+	ln -sf cptofs bin/cpfromfs # one binary: cpfromfs is cptofs called by that name
 
 # Tests that need a tool or loop devices skip with their reason; under
 # CI=true a skip is a failure (see internal/testutil).

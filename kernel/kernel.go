@@ -13,6 +13,16 @@
 // namespace starts as a ramfs with /dev (a block device node per disk and
 // partition, made by AddDisk) and /mnt (where MountDev mounts).
 //
+// # Writing
+//
+// A filesystem mounted without MS_RDONLY is writable unless its disk is
+// read-only or its driver refuses (then it is mounted read-only and the
+// log says why). The write syscalls (syscalls_write.go) act as root, own
+// new files by Config.Uid/Gid, stamp changes with Config.Now (so that
+// images can be reproducible) and apply the umask (Umask, 022 at boot).
+// Changes are durable after Fsync, Syncfs, Sync, Umount or Halt. The ramfs
+// at "/" is writable too: files made there live in memory.
+//
 // # Errors
 //
 // Every syscall returns an abi.Errno, or an *abi.Error wrapping one with the

@@ -147,7 +147,7 @@ func TestNoXattrs(t *testing.T) {
 }
 
 func TestWritableMount(t *testing.T) {
-	k, _ := bootFake(t, false)
+	k, typ := bootFake(t, false)
 	mnt, err := k.MountDev("vda1", "", 0, "")
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +167,21 @@ func TestWritableMount(t *testing.T) {
 	if _, err := k.Read(fd, make([]byte, 1)); !errors.Is(err, abi.EBADF) {
 		t.Errorf("read of O_WRONLY: %v", err)
 	}
+	// Sync(2), fsync(2) and Halt sync the writable mount; the read-only
+	// one never.
+	if _, err := k.MountDev("vda3", "", abi.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Sync(); err != nil || typ.Syncs.Load() != 1 {
+		t.Errorf("sync: %d syncs, %v", typ.Syncs.Load(), err)
+	}
+	if err := k.Fsync(fd); err != nil || typ.Syncs.Load() != 2 {
+		t.Errorf("fsync: %d syncs, %v", typ.Syncs.Load(), err)
+	}
 	k.Close(fd)
+	if err := k.Halt(); err != nil || typ.Syncs.Load() != 3 {
+		t.Errorf("halt: %d syncs, %v", typ.Syncs.Load(), err)
+	}
 }
 
 func TestEMFILE(t *testing.T) {

@@ -26,6 +26,32 @@ func (k *Kernel) fdget(fd int) (*vfs.File, error) {
 	return f, nil
 }
 
+// withFd calls fn on the file of fd, refusing what fdget refuses (EBADF
+// for a descriptor not open or O_PATH).
+func (k *Kernel) withFd(fd int, fn func(f *vfs.File) error) error {
+	f, err := k.fdget(fd)
+	if err != nil {
+		return err
+	}
+	defer f.DecRef()
+	return fn(f)
+}
+
+// withAt resolves path from dirfd as fchmodat, fchownat and utimensat do
+// (flags: AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH; EINVAL for others) and calls
+// fn on what it names.
+func (k *Kernel) withAt(dirfd int, path string, flags int, fn func(d *vfs.Dentry) error) error {
+	if flags&^(abi.AT_SYMLINK_NOFOLLOW|abi.AT_EMPTY_PATH) != 0 {
+		return abi.EINVAL
+	}
+	d, err := k.walkAt(dirfd, path, walkFlags(flags))
+	if err != nil {
+		return err
+	}
+	defer k.vfs.Put(d)
+	return fn(d)
+}
+
 // Write is write(2): at the file's offset, or at its end with O_APPEND;
 // it advances the offset. A count short of len(p) with no error means the
 // filesystem filled (the next write returns ENOSPC).
@@ -106,12 +132,7 @@ func (k *Kernel) Truncate(path string, size int64) error {
 // file; EFBIG if off+n overflows; EOPNOTSUPP for a mode the filesystem
 // cannot do; ENOSPC; EIO.
 func (k *Kernel) Fallocate(fd int, mode uint32, off, n int64) error {
-	f, err := k.fdget(fd)
-	if err != nil {
-		return err
-	}
-	defer f.DecRef()
-	return f.Fallocate(mode, off, n)
+	return k.withFd(fd, func(f *vfs.File) error { return f.Fallocate(mode, off, n) })
 }
 
 // Mknodat is mknodat(2): block and character devices, FIFOs, sockets,
@@ -166,16 +187,11 @@ func (k *Kernel) Linkat(olddirfd int, oldpath string, newdirfd int, newpath stri
 	if flags&^(abi.AT_SYMLINK_FOLLOW|abi.AT_EMPTY_PATH) != 0 {
 		return abi.EINVAL
 	}
-	ostart, odone, err := k.at(olddirfd, oldpath)
+	ostart, nstart, done, err := k.at2(olddirfd, oldpath, newdirfd, newpath)
 	if err != nil {
 		return err
 	}
-	defer odone()
-	nstart, ndone, err := k.at(newdirfd, newpath)
-	if err != nil {
-		return err
-	}
-	defer ndone()
+	defer done()
 	return k.vfs.Linkat(ostart, oldpath, nstart, newpath, flags)
 }
 
@@ -218,17 +234,26 @@ func (k *Kernel) Unlinkat(dirfd int, path string, flags int) error {
 // directory; EISDIR for a non-directory onto a directory, ENOTDIR for the
 // reverse; EBUSY for a mountpoint; EMLINK; ENOSPC; EIO.
 func (k *Kernel) Renameat2(olddirfd int, oldpath string, newdirfd int, newpath string, flags uint32) error {
+	ostart, nstart, done, err := k.at2(olddirfd, oldpath, newdirfd, newpath)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return k.vfs.Renameat2(ostart, oldpath, nstart, newpath, flags)
+}
+
+// at2 is at for the two paths of linkat and renameat2.
+func (k *Kernel) at2(olddirfd int, oldpath string, newdirfd int, newpath string) (ostart, nstart *vfs.Dentry, done func(), err error) {
 	ostart, odone, err := k.at(olddirfd, oldpath)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	defer odone()
 	nstart, ndone, err := k.at(newdirfd, newpath)
 	if err != nil {
-		return err
+		odone()
+		return nil, nil, nil, err
 	}
-	defer ndone()
-	return k.vfs.Renameat2(ostart, oldpath, nstart, newpath, flags)
+	return ostart, nstart, func() { ndone(); odone() }, nil
 }
 
 // Fchmodat is fchmodat2(2): the permission bits become mode&07777.
@@ -239,26 +264,13 @@ func (k *Kernel) Renameat2(olddirfd int, oldpath string, newdirfd int, newpath s
 // Errors: EINVAL for other flags; EBADF/ENOTDIR for a bad dirfd; the path
 // walk's errors; EROFS; EOPNOTSUPP for a symlink; EIO.
 func (k *Kernel) Fchmodat(dirfd int, path string, mode uint32, flags int) error {
-	if flags&^(abi.AT_SYMLINK_NOFOLLOW|abi.AT_EMPTY_PATH) != 0 {
-		return abi.EINVAL
-	}
-	d, err := k.walkAt(dirfd, path, walkFlags(flags))
-	if err != nil {
-		return err
-	}
-	defer k.vfs.Put(d)
-	return k.vfs.Chmod(d, mode)
+	return k.withAt(dirfd, path, flags, func(d *vfs.Dentry) error { return k.vfs.Chmod(d, mode) })
 }
 
 // Fchmod is fchmod(2).
 // Errors: EBADF for a descriptor not open or O_PATH; EROFS; EIO.
 func (k *Kernel) Fchmod(fd int, mode uint32) error {
-	f, err := k.fdget(fd)
-	if err != nil {
-		return err
-	}
-	defer f.DecRef()
-	return k.vfs.Chmod(f.Dentry(), mode)
+	return k.withFd(fd, func(f *vfs.File) error { return k.vfs.Chmod(f.Dentry(), mode) })
 }
 
 // Fchownat is fchownat(2): -1 leaves the owner or group unchanged. As
@@ -270,26 +282,13 @@ func (k *Kernel) Fchmod(fd int, mode uint32) error {
 // uint32; EBADF/ENOTDIR for a bad dirfd; the path walk's errors; EROFS;
 // EIO.
 func (k *Kernel) Fchownat(dirfd int, path string, uid, gid int, flags int) error {
-	if flags&^(abi.AT_SYMLINK_NOFOLLOW|abi.AT_EMPTY_PATH) != 0 {
-		return abi.EINVAL
-	}
-	d, err := k.walkAt(dirfd, path, walkFlags(flags))
-	if err != nil {
-		return err
-	}
-	defer k.vfs.Put(d)
-	return k.vfs.Chown(d, uid, gid)
+	return k.withAt(dirfd, path, flags, func(d *vfs.Dentry) error { return k.vfs.Chown(d, uid, gid) })
 }
 
 // Fchown is fchown(2).
 // Errors: EBADF for a descriptor not open or O_PATH; as Fchownat.
 func (k *Kernel) Fchown(fd int, uid, gid int) error {
-	f, err := k.fdget(fd)
-	if err != nil {
-		return err
-	}
-	defer f.DecRef()
-	return k.vfs.Chown(f.Dentry(), uid, gid)
+	return k.withFd(fd, func(f *vfs.File) error { return k.vfs.Chown(f.Dentry(), uid, gid) })
 }
 
 // bothOmitted reports whether times leaves both times alone, when
@@ -310,15 +309,7 @@ func (k *Kernel) Utimensat(dirfd int, path string, times *[2]abi.Timespec, flags
 	if bothOmitted(times) {
 		return nil
 	}
-	if flags&^(abi.AT_SYMLINK_NOFOLLOW|abi.AT_EMPTY_PATH) != 0 {
-		return abi.EINVAL
-	}
-	d, err := k.walkAt(dirfd, path, walkFlags(flags))
-	if err != nil {
-		return err
-	}
-	defer k.vfs.Put(d)
-	return k.vfs.Utimens(d, times)
+	return k.withAt(dirfd, path, flags, func(d *vfs.Dentry) error { return k.vfs.Utimens(d, times) })
 }
 
 // Futimens is futimens(3), utimensat(fd, NULL, times, 0).
@@ -327,12 +318,7 @@ func (k *Kernel) Futimens(fd int, times *[2]abi.Timespec) error {
 	if bothOmitted(times) {
 		return nil
 	}
-	f, err := k.fdget(fd)
-	if err != nil {
-		return err
-	}
-	defer f.DecRef()
-	return k.vfs.Utimens(f.Dentry(), times)
+	return k.withFd(fd, func(f *vfs.File) error { return k.vfs.Utimens(f.Dentry(), times) })
 }
 
 // Setxattr is setxattr(2); flags: XATTR_CREATE (EEXIST if the attribute
@@ -371,12 +357,7 @@ func (k *Kernel) Fsetxattr(fd int, name string, value []byte, flags int) error {
 	if err := vfs.CheckSetxattr(name, value, flags); err != nil {
 		return err
 	}
-	f, err := k.fdget(fd)
-	if err != nil {
-		return err
-	}
-	defer f.DecRef()
-	return k.vfs.Setxattr(f.Dentry(), name, value, flags)
+	return k.withFd(fd, func(f *vfs.File) error { return k.vfs.Setxattr(f.Dentry(), name, value, flags) })
 }
 
 // Removexattr is removexattr(2).
@@ -410,12 +391,7 @@ func (k *Kernel) Fremovexattr(fd int, name string) error {
 	if err := vfs.CheckXattrName(name); err != nil {
 		return err
 	}
-	f, err := k.fdget(fd)
-	if err != nil {
-		return err
-	}
-	defer f.DecRef()
-	return k.vfs.Removexattr(f.Dentry(), name)
+	return k.withFd(fd, func(f *vfs.File) error { return k.vfs.Removexattr(f.Dentry(), name) })
 }
 
 // Fsync is fsync(2): the file's data and metadata are durable when it
@@ -427,23 +403,13 @@ func (k *Kernel) Fsync(fd int) error { return k.fsync(fd, false) }
 func (k *Kernel) Fdatasync(fd int) error { return k.fsync(fd, true) }
 
 func (k *Kernel) fsync(fd int, datasync bool) error {
-	f, err := k.fdget(fd)
-	if err != nil {
-		return err
-	}
-	defer f.DecRef()
-	return f.Fsync(datasync)
+	return k.withFd(fd, func(f *vfs.File) error { return f.Fsync(datasync) })
 }
 
 // Syncfs is syncfs(2): it syncs the filesystem fd is on.
 // Errors: EBADF for a descriptor not open or O_PATH; EIO.
 func (k *Kernel) Syncfs(fd int) error {
-	f, err := k.fdget(fd)
-	if err != nil {
-		return err
-	}
-	defer f.DecRef()
-	return k.vfs.Syncfs(f.Dentry().Mount())
+	return k.withFd(fd, func(f *vfs.File) error { return k.vfs.Syncfs(f.Dentry().Mount()) })
 }
 
 // Sync is sync(2): every writable filesystem is synced, which flushes

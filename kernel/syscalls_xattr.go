@@ -21,11 +21,11 @@ func (k *Kernel) Lgetxattr(path, name string, dest []byte) (int, error) {
 	return k.getxattr(path, vfs.WalkNoFollow, name, dest)
 }
 
-// Fgetxattr is fgetxattr(2): Getxattr on an open descriptor (O_PATH
-// included). Errors: EBADF for a descriptor not open; the rest as
-// Getxattr.
+// Fgetxattr is fgetxattr(2): Getxattr on an open descriptor. Errors:
+// EBADF for a descriptor not open or O_PATH (as fdget refuses it); the
+// rest as Getxattr.
 func (k *Kernel) Fgetxattr(fd int, name string, dest []byte) (int, error) {
-	f, err := k.fds.Get(fd)
+	f, err := k.fdget(fd)
 	if err != nil {
 		return 0, err
 	}
@@ -76,9 +76,10 @@ func (k *Kernel) Llistxattr(path string, dest []byte) (int, error) {
 }
 
 // Flistxattr is flistxattr(2): Listxattr on an open descriptor.
-// Errors: EBADF for a descriptor not open; the rest as Listxattr.
+// Errors: EBADF for a descriptor not open or O_PATH; the rest as
+// Listxattr.
 func (k *Kernel) Flistxattr(fd int, dest []byte) (int, error) {
-	f, err := k.fds.Get(fd)
+	f, err := k.fdget(fd)
 	if err != nil {
 		return 0, err
 	}

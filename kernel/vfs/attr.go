@@ -10,7 +10,8 @@ import (
 // fs/open.c, fs/utimes.c, fs/xattr.c) and sync (fs/sync.c).
 
 // setattr is notify_change: it stamps the change time and hands a to the
-// driver. The caller holds d's inode lock for a size change.
+// driver. SetMtime with a zero Mtime means now (a truncation's mtime).
+// The caller holds d's inode lock for a size change.
 //
 // Errors: EROFS on a read-only mount; EPERM if the inode cannot change;
 // what the driver returns.

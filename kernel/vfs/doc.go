@@ -21,7 +21,24 @@
 //
 // The root of the namespace is a ramfs (ramfs.go) holding "/", "/dev" and
 // "/mnt", so that there is always somewhere to mount and to put the device
-// nodes of the disks.
+// nodes of the disks. The ramfs is a complete writable filesystem, and the
+// test double that proves the VFS's write side without a disk.
+//
+// # Changes
+//
+// The namespace changes (namespace.go: mkdir, mknod, symlink, link,
+// unlink, rmdir, rename, and O_CREAT in file.go) check what Linux's
+// fs/namei.c checks, in its order, then call the driver (DirWriter) and
+// keep the dentry cache in step: a new name gets a dentry from the inode
+// the driver handed out; a removed or replaced name's dentry is dropped
+// (dead), and lives on while open files use it; a renamed dentry moves to
+// its new parent and name with its subtree. The cache holds no negative
+// dentries, so a missing name is always asked of the driver. Attribute
+// changes (attr.go) follow fs/attr.c's notify_change: the change time is
+// stamped with every change, from Options.Now, and new inodes are owned
+// by Options.Uid/Gid (or a set-group-ID directory's group). When the VFS
+// drops an inode the driver handed out, it calls Evict (see Evicter in
+// fs.go).
 //
 // # Locking
 //
@@ -36,11 +53,27 @@
 // does for d_alloc_parallel), so that two walks missing the same name do not
 // create two dentries for it. It is taken before VFS.mu, never after.
 //
+// Dentry.lookupMu is also the directory's lock for changes (i_rwsem):
+// create, unlink and rename hold it across the driver call, so that a
+// lookup never sees a half-made change. VFS.renameMu (s_vfs_rename_mutex)
+// is taken by every rename before the lookupMu of its one or two
+// directories; as only renames hold two lookupMus, they cannot deadlock.
+// A Dentry's name and parent change only under VFS.mu, by rename.
+//
+// VFS.inodeMu, striped by inode number, is a regular file's i_rwsem: a
+// write (with its O_APPEND positioning), a truncation or a fallocate
+// holds it across the driver call.
+//
 // File.mu guards a File's offset and directory position; it is taken before
 // VFS.mu and may be held across driver calls (reads), as f_pos_lock is.
 // FDTable.mu guards the descriptor slots only.
 //
-// Lock order: File.mu -> Dentry.lookupMu -> VFS.mu -> FDTable.mu.
+// Drivers' Evict calls are queued while VFS.mu is held and made after it
+// is released (VFS.unlock); they may be made with a lookupMu or File.mu
+// held, never VFS.mu.
+//
+// Lock order: File.mu -> renameMu -> Dentry.lookupMu -> inodeMu -> VFS.mu
+// -> FDTable.mu.
 //
 // # References and the dentry LRU
 //
@@ -56,5 +89,10 @@
 //
 // Every reference to a Dentry also counts on its Mount; umount refuses with
 // EBUSY while any remains other than the caller's own, which is how files
-// open under a mountpoint, walks in progress and submounts keep it busy.
+// open under a mountpoint (unlinked ones included), walks in progress and
+// submounts keep it busy.
+//
+// A dead dentry (evicted, unlinked, replaced by a rename, or of an
+// unmounted filesystem) is out of its parent's children and never found
+// again; its inode is evicted when its last reference goes.
 package vfs

@@ -178,13 +178,7 @@ func (v *VFS) openCreate(start *Dentry, path string, flags int, mode uint32) (d 
 		v.Get(dir)
 		return nil, false, symlinkTarget{dir: dir, path: target}, nil
 	}
-	v.mu.Lock()
-	if top := v.followMountsLocked(c); top != c {
-		v.getLocked(top)
-		v.putLocked(c)
-		c = top
-	}
-	v.unlock()
+	c = v.followMounts(c)
 	if c.IsDir() {
 		v.Put(c)
 		return nil, false, link, abi.EISDIR

@@ -169,11 +169,14 @@ type Xattrer interface {
 // before calling them (the name is one valid component, not "." or "..";
 // the mount is writable; the types are right: Unlink is never called on a
 // directory nor Rmdir on a non-directory; a name Create, Mkdir, Mknod,
-// Symlink and Link are given does not exist in the dentry cache), and
-// serialises all namespace changes in one directory (and renames across
-// directories) as Linux's i_rwsem and s_vfs_rename_mutex do. Permission
-// bits are not checked: the library kernel's one process has root's
-// capabilities (CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_CHOWN).
+// Symlink and Link are given was just looked up and is missing; nothing is
+// mounted on a name removed or renamed), and serialises all namespace
+// changes in one directory (and renames across directories) as Linux's
+// i_rwsem and s_vfs_rename_mutex do, and the writes, truncations and
+// fallocates of one regular file as its i_rwsem does. Permission bits are
+// not checked: the library kernel's one process has root's capabilities
+// (CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_CHOWN, CAP_FSETID), so no write or
+// truncate clears S_ISUID; only chown does (see Setattrer).
 
 // Ctx carries what a write operation takes from the calling task: the owner
 // of new inodes (current_fsuid/fsgid, already adjusted by the VFS for a
@@ -210,7 +213,11 @@ type SetAttr struct {
 // names, durably at the next Sync. The VFS has already applied Linux's
 // rules: chown clears S_ISUID and S_ISGID (the latter only with group
 // execute), utimensat's UTIME_NOW became ctx time and UTIME_OMIT is
-// absent from Valid.
+// absent from Valid, and SetCtime is always set, to ctx.Now. A size
+// change comes with SetMtime when Linux changes the times (ftruncate and
+// O_TRUNC always, truncate(2) when the size differs); its errors are
+// EISDIR for a directory, EINVAL for what is not a regular file, EFBIG
+// past the largest file.
 type Setattrer interface {
 	Setattr(ctx Ctx, a SetAttr) error
 }
@@ -280,8 +287,32 @@ type XattrWriter interface {
 }
 
 // Evicter is implemented by inodes that must learn when the VFS forgets
-// them (super_operations.evict_inode): an inode with no link left and no
-// open file is freed there.
+// them (super_operations.evict_inode, iput's last reference).
+//
+// The protocol: every inode a driver returns from Superblock.Root,
+// Lookuper.Lookup or DirWriter's Create, Mkdir, Mknod and Symlink is a
+// handout, and the VFS calls Evict on it exactly once for each handout,
+// when it drops that reference for good:
+//
+//   - the dentry holding it is evicted from the dentry cache's LRU with
+//     no users;
+//   - its name was unlinked, removed by rmdir or replaced by a rename,
+//     and its last reference goes (open files included: an unlinked file
+//     stays readable and writable through its descriptors until the last
+//     is closed);
+//   - its mount is unmounted (every inode the cache still holds, before
+//     the superblock's Sync and Unmount);
+//   - the VFS could not use it (Getattr failed right after the handout,
+//     or the directory was removed meanwhile): at once.
+//
+// A driver may hand out one inode several times (two names of a hard
+// link, a lookup after an eviction, a new lookup of a name whose Link the
+// VFS did not cache): it counts handouts less Evicts, and when the count
+// falls to zero it may drop the in-memory inode, and must free an inode
+// with no link left (its blocks, its orphan entry). Evict is never called
+// with a VFS lock held, never after Unmount, and never concurrently with
+// another call on the same handout; it may run concurrently with a new
+// Lookup of the same inode, which the driver's own locking orders.
 type Evicter interface {
 	Evict() error
 }
@@ -295,8 +326,10 @@ type Fsyncer interface {
 // Syncer is implemented by the superblocks of writable filesystems
 // (super_operations.sync_fs): Sync makes every change so far durable on
 // the device (on a journaled filesystem: committed, so that a crash after
-// it loses nothing). Unmount of a writable filesystem syncs first and
-// leaves it clean (no recovery needed).
+// it loses nothing). The VFS calls it for sync(2), syncfs(2), fsync(2) of
+// an inode without Fsyncer, and before Unmount of a writable mount (umount
+// and Halt); Unmount of a writable filesystem syncs too and leaves it
+// clean (no recovery needed). It is never called on a read-only mount.
 type Syncer interface {
 	Sync() error
 }

@@ -126,8 +126,9 @@ func (v *VFS) Mount(target *Dentry, mi MountInfo) (*Mount, error) {
 		busy = v.deviceMountedLocked(mi.Device) != nil
 	}
 	if busy {
-		v.mu.Unlock()
-		v.release(m, m.evictAllLocked())
+		evicts := m.evictAllLocked()
+		v.unlock()
+		v.release(m, evicts)
 		return nil, abi.Errorf(abi.EBUSY, "%s: mount raced with another", mi.Source)
 	}
 	m.parent = target.mnt
@@ -288,6 +289,19 @@ func (v *VFS) UmountAll() error {
 func (v *VFS) followMountsLocked(d *Dentry) *Dentry {
 	for d.mounted != nil {
 		d = d.mounted.root
+	}
+	return d
+}
+
+// followMounts returns the root of the topmost mount on d, or d, with
+// the caller's reference on d moved to it.
+func (v *VFS) followMounts(d *Dentry) *Dentry {
+	v.mu.Lock()
+	defer v.unlock()
+	if top := v.followMountsLocked(d); top != d {
+		v.getLocked(top)
+		v.putLocked(d)
+		return top
 	}
 	return d
 }

@@ -137,13 +137,7 @@ func (nd *nameidata) walk(rest string, followLast bool) error {
 		if err != nil {
 			return err
 		}
-		v.mu.Lock()
-		if top := v.followMountsLocked(child); top != child {
-			v.getLocked(top)
-			v.putLocked(child)
-			child = top
-		}
-		v.unlock()
+		child = v.followMounts(child)
 		if child.IsSymlink() && (!last || followLast || trailingSlash) {
 			nd.links++
 			if nd.links > abi.MAXSYMLINKS {

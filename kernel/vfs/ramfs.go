@@ -577,24 +577,16 @@ func (in *ramfsInode) removeLocked(ctx Ctx, name string) {
 
 // Unlink returns ENOENT for a missing name, EISDIR for a directory.
 func (in *ramfsInode) Unlink(ctx Ctx, name string) error {
-	in.sb.mu.Lock()
-	defer in.sb.mu.Unlock()
-	if err := in.dirLocked(); err != nil {
-		return err
-	}
-	e, ok := in.children[name]
-	switch {
-	case !ok:
-		return abi.ENOENT
-	case e.in.isDir():
-		return abi.EISDIR
-	}
-	in.removeLocked(ctx, name)
-	return nil
+	return in.remove(ctx, name, false)
 }
 
 // Rmdir returns ENOENT, ENOTDIR or ENOTEMPTY as rmdir(2).
 func (in *ramfsInode) Rmdir(ctx Ctx, name string) error {
+	return in.remove(ctx, name, true)
+}
+
+// remove is Unlink, or Rmdir when dir is set.
+func (in *ramfsInode) remove(ctx Ctx, name string, dir bool) error {
 	in.sb.mu.Lock()
 	defer in.sb.mu.Unlock()
 	if err := in.dirLocked(); err != nil {
@@ -604,7 +596,9 @@ func (in *ramfsInode) Rmdir(ctx Ctx, name string) error {
 	switch {
 	case !ok:
 		return abi.ENOENT
-	case !e.in.isDir():
+	case !dir && e.in.isDir():
+		return abi.EISDIR
+	case dir && !e.in.isDir():
 		return abi.ENOTDIR
 	case len(e.in.children) > 0:
 		return abi.ENOTEMPTY

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
+	"github.com/lklimg/lklimg/kernel/vfs/vfstest"
 )
 
 // mountRamfs mounts a fresh ramfs on the directory path (made if missing).
@@ -235,6 +236,16 @@ func TestEvictBalanceReadOnly(t *testing.T) {
 	}
 	if _, err := v.Walk(nil, "/mnt/a/missing", 0); !errors.Is(err, abi.ENOENT) {
 		t.Fatal(err)
+	}
+	// An inode whose Getattr fails is evicted as soon as it is handed
+	// out.
+	e.typ.Images["vda"].Children["bad"] = &vfstest.Node{Mode: abi.S_IFREG, GetattrErr: abi.EUCLEAN}
+	before := e.typ.Evicts.Load()
+	if _, err := v.Walk(nil, "/mnt/a/bad", 0); !errors.Is(err, abi.EUCLEAN) {
+		t.Errorf("walk to a bad inode: %v", err)
+	}
+	if n := e.typ.Evicts.Load() - before; n != 1 {
+		t.Errorf("a failed handout was evicted %d times", n)
 	}
 	wantErr(t, "umount", umount(t, v, "/mnt/a"), 0)
 	if h, ev := e.typ.Handouts.Load(), e.typ.Evicts.Load(); h != ev || h == 0 {

@@ -201,6 +201,7 @@ func isDot(name []byte) bool {
 // naming the directory and block for a damaged entry or checksum, ENOKEY
 // for an encrypted directory, EIO from the device.
 func (di dirInode) ReadDir(pos int64, emit func(vfs.DirEntry) bool) error {
+	defer di.f.rlock()()
 	ip := di.inode
 	if pos < 0 {
 		return abi.EINVAL
@@ -323,6 +324,7 @@ func (ip *inode) dirDamage(runs []run, from, to uint64) error {
 // when the directory has one, else by a linear scan. Errors: ENOENT,
 // EUCLEAN for a damaged directory, and the errors of reading the inode.
 func (di dirInode) Lookup(name string) (vfs.Inode, error) {
+	defer di.f.rlock()()
 	ip := di.inode
 	if len(name) == 0 || len(name) > abi.NAME_MAX {
 		return nil, abi.ENOENT
@@ -357,7 +359,7 @@ func (di dirInode) Lookup(name string) (vfs.Inode, error) {
 	if err != nil {
 		return nil, err
 	}
-	return child.vfsInode(), nil
+	return child.handOut(), nil
 }
 
 // lookupLinear scans the blocks of the directory for name. Like

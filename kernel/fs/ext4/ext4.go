@@ -11,9 +11,9 @@
 // What is implemented: 1, 2, 4 and 64 KiB blocks; 128 and 256+ byte
 // inodes; 32 and 64 bit group descriptors, meta_bg, flex_bg, sparse_super
 // and sparse_super2; extent trees and ext2/ext3 block maps with holes and
-// unwritten extents; journal replay in memory, by kernel/fs/jbd2, for a
-// filesystem that needs recovery, unless mounted with "noload"
-// (journal.go); linear and htree directories (lookups hash the name
+// unwritten extents; journal replay, by kernel/fs/jbd2, for a filesystem
+// that needs recovery, unless mounted with "noload" (journal.go): in
+// memory on a read-only mount, onto the disk on a read-write one; linear and htree directories (lookups hash the name
 // when the directory is indexed; readdir returns entries in the order and
 // with the positions Linux's getdents gives: hash order whenever Linux uses
 // it, block order otherwise); fast and slow symlinks; inline data; extended
@@ -26,16 +26,20 @@
 // Encrypted directories and symlinks read as Linux shows them without the
 // key (fscrypt.go: no-key names); encrypted files report ENOKEY at open.
 // External journals and fast-commit replay are not implemented. Writing
-// is described in txn.go and write.go.
+// is described in txn.go (transactions, committed through the journal in
+// ordered mode) and write.go (which images mount read-write, the
+// superblock's state while mounted).
 //
 // Positions in directories: a byte offset into the directory for linear
 // reads; hash2pos(hash, minor_hash) = (hash>>1)<<32 | minor_hash for hash
 // order, ending at 0x7fffffffffffffff, as ext4's 64-bit positions are.
 //
-// Concurrency: a mounted fsys is immutable after Mount except for its inode
-// cache, which has its own lock; inodes are immutable except for their
-// lazily built block maps, guarded by a per-inode lock. Any method may be
-// called from many goroutines at once.
+// Concurrency: a read-only fsys is immutable after Mount except for its
+// inode cache, which has its own lock; inodes are immutable except for
+// their lazily built block maps, guarded by a per-inode lock. On a
+// read-write mount every read entry point also takes the read side of the
+// mount's write lock, which handles hold for writing (txn.go, "Locking").
+// Any method may be called from many goroutines at once.
 package ext4
 
 import (
@@ -44,6 +48,7 @@ import (
 	"sync"
 
 	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/fs/jbd2"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
 
@@ -89,6 +94,11 @@ type fsys struct {
 	overheadBlocks   uint64 // metadata blocks, as ext4_calculate_overhead counts them
 	replayed         bool   // the journal was replayed into an overlay of dev
 	noload           bool   // mounted with noload: the journal was not loaded
+	// The replay's overlay, the journal it reads and the device under it,
+	// kept for a read-write mount to write the replay home (write.go).
+	ovl    *jbd2.Overlay
+	jinode *journalInode
+	base   vfs.BlockDevice
 
 	blockPool sync.Pool // of *[]byte, block-sized buffers for directory reads
 
@@ -158,13 +168,7 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		inodes:    make(map[uint32]*inode),
 		crcTab:    crcTab,
 	}
-	if crcTab != nil {
-		if sb.hasIncompat(incompatCsumSeed) {
-			f.csumSeed = sb.sChecksumSeed
-		} else {
-			f.csumSeed = csum32(crcTab, ^uint32(0), sb.sUUID[:])
-		}
-	}
+	f.setCsumSeed()
 	f.ra, _ = dev.(vfs.Readaheader)
 	f.descPerBlock = f.blockSize / sb.descSize()
 	f.inodeTableBlocks = (uint64(sb.sInodesPerGroup)*uint64(f.inodeSize) + uint64(f.blockSize) - 1) / uint64(f.blockSize)
@@ -182,7 +186,7 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		return nil, err
 	}
 	f.noload = opts.noload
-	if err := f.recover(opts); err != nil {
+	if err := f.recover(opts, flags&abi.MS_RDONLY != 0); err != nil {
 		log.Printf("EXT4-fs (%s): error loading journal: %v", name, err)
 		return nil, err
 	}
@@ -199,6 +203,23 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	}
 	f.logMount(flags)
 	return f, nil
+}
+
+// setCsumSeed sets the checksum table and seed (s_csum_seed) from the
+// superblock, when it has metadata_csum.
+func (f *fsys) setCsumSeed() {
+	sb := f.sb
+	if !sb.metadataCsum() {
+		return
+	}
+	if f.crcTab == nil {
+		f.crcTab = crc32.MakeTable(crc32.Castagnoli)
+	}
+	if sb.hasIncompat(incompatCsumSeed) {
+		f.csumSeed = sb.sChecksumSeed
+	} else {
+		f.csumSeed = csum32(f.crcTab, ^uint32(0), sb.sUUID[:])
+	}
 }
 
 // logMount writes the messages Linux's ext4 prints on a mount.
@@ -237,6 +258,7 @@ func roCompatKnown() uint32 {
 
 // Root returns the root directory, inode 2.
 func (f *fsys) Root() (vfs.Inode, error) {
+	defer f.rlock()()
 	ip, err := f.iget(rootIno)
 	if err != nil {
 		return nil, err
@@ -244,13 +266,16 @@ func (f *fsys) Root() (vfs.Inode, error) {
 	if !ip.isDir() {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: root inode is not a directory")
 	}
-	return ip.vfsInode(), nil
+	return ip.handOut(), nil
 }
 
 // Unmount commits what a read-write mount changed and leaves the
 // filesystem clean (write.go), then drops the caches.
 func (f *fsys) Unmount() error {
 	if f.rw {
+		if err := f.releaseOrphans(); err != nil {
+			return err
+		}
 		if err := f.unmountWritable(); err != nil {
 			return err
 		}
@@ -267,6 +292,7 @@ func (f *fsys) Unmount() error {
 // and as available the free blocks less the root reserve and the kernel's
 // own reserve (2% of the blocks, at most 4096 clusters, with extents).
 func (f *fsys) Statfs() (abi.Statfs, error) {
+	defer f.rlock()()
 	sb := f.sb
 	var bfree, ffree uint64
 	for i := range f.groups {

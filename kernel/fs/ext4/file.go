@@ -63,6 +63,7 @@ func findRun(runs []run, lblk uint64) int {
 // Open refuses an encrypted file, whose key the driver never has: ENOKEY,
 // as fscrypt_file_open returns without the key (ext4_file_open).
 func (fi fileInode) Open(flags int) error {
+	defer fi.f.rlock()()
 	if fi.flags&inodeEncryptFl != 0 {
 		return abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted file, no key", fi.ino)
 	}
@@ -74,6 +75,7 @@ func (fi fileInode) Open(flags int) error {
 // the file. Errors: ENOKEY for encrypted contents, EUCLEAN for a damaged
 // block map, EIO from the device.
 func (fi fileInode) ReadAt(p []byte, off int64) (int, error) {
+	defer fi.f.rlock()()
 	return fi.readData(p, off)
 }
 
@@ -204,6 +206,7 @@ func (ip *inode) readahead(runs []run, end int64, n int) {
 // extent (unwritten extents count as holes, as iomap_seek_data sees them
 // without cached pages), or ENXIO.
 func (fi fileInode) SeekData(off int64) (int64, error) {
+	defer fi.f.rlock()()
 	ip := fi.inode
 	if off < 0 || off >= ip.size {
 		return 0, abi.ENXIO
@@ -232,6 +235,7 @@ func (fi fileInode) SeekData(off int64) (int64, error) {
 // SeekHole returns the first offset at or after off in a hole; the end of
 // the file counts as one.
 func (fi fileInode) SeekHole(off int64) (int64, error) {
+	defer fi.f.rlock()()
 	ip := fi.inode
 	if off < 0 || off >= ip.size {
 		return 0, abi.ENXIO

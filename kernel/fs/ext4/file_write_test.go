@@ -639,7 +639,7 @@ func TestDeleteXattrBlock(t *testing.T) {
 			le.PutUint32(b[0:], xattrMagic)
 			le.PutUint32(b[4:], 2) // h_refcount
 			le.PutUint32(b[8:], 1) // h_blocks
-			f.setXattrBlockCsum(b, blk)
+			f.setXattrCsumOnly(b, blk)
 			x.fileACL, y.fileACL = blk, blk
 			y.blocks += int64(f.blockSize >> 9)
 			h.writeInode(x)

@@ -308,6 +308,7 @@ func (ip *inode) Ino() uint64 { return uint64(ip.ino) }
 
 // Getattr returns the inode's attributes (ext4_getattr). It never fails.
 func (ip *inode) Getattr() (vfs.Attr, error) {
+	defer ip.f.rlock()()
 	a := vfs.Attr{
 		Ino:      uint64(ip.ino),
 		Mode:     uint32(ip.mode),
@@ -332,7 +333,7 @@ func (ip *inode) Getattr() (vfs.Attr, error) {
 	// fscrypt_symlink_getattr: an encrypted link's size is that of the
 	// target readlink returns (its no-key form), not of its ciphertext.
 	if ip.isLnk() && ip.isEncrypted() {
-		if t, err := (symlinkInode{ip}).Readlink(); err == nil {
+		if t, err := ip.readlink(); err == nil {
 			a.Size = int64(len(t))
 		}
 	}

@@ -370,20 +370,6 @@ func (h *handle) truncateBlocks(ip *inode, from uint64) error {
 	return err
 }
 
-// setXattrBlockCsum sets h_checksum of attribute block b at blk with
-// metadata_csum: crc32c(s_csum_seed, le64 blk, the block with the
-// checksum zeroed) (ext4_xattr_block_csum).
-func (f *fsys) setXattrBlockCsum(b []byte, blk uint64) {
-	if !f.sb.metadataCsum() {
-		return
-	}
-	var le64 [8]byte
-	le.PutUint64(le64[:], blk)
-	le.PutUint32(b[offXattrHChecksum:], 0)
-	c := csum32(f.crcTab, f.csumSeed, le64[:])
-	le.PutUint32(b[offXattrHChecksum:], csum32(f.crcTab, c, b))
-}
-
 // releaseXattrBlock drops ip's reference to its attribute block: the
 // block is freed with its last reference, else its h_refcount goes down
 // (ext4_xattr_release_block).
@@ -406,7 +392,7 @@ func (h *handle) releaseXattrBlock(ip *inode) error {
 	ip.fileACL = 0
 	if ref := le.Uint32(b[4:]); ref > 1 {
 		le.PutUint32(b[4:], ref-1)
-		f.setXattrBlockCsum(b, blk)
+		f.setXattrCsumOnly(b, blk)
 		ip.blocks -= int64(f.blockSize >> 9)
 		return nil
 	}

@@ -14,11 +14,14 @@ import (
 // and decides what a recovery result means for the mount.
 //
 // When the superblock has needs_recovery (and the mount is not noload),
-// Linux replays the journal before reading anything else. A mount here is
-// read-only, so the replay is done in memory: jbd2.Recover returns an
-// overlay that maps each replayed filesystem block to the journal block
-// holding its newest copy, and every later read of the device goes
-// through it. The image is never written.
+// Linux replays the journal before reading anything else. Here the replay
+// is first done in memory: jbd2.Recover returns an overlay that maps each
+// replayed filesystem block to the journal block holding its newest copy,
+// and every later read of the device goes through it. A read-only mount
+// stops there and never writes the image; a read-write mount then writes
+// the overlay's blocks home and empties the log (write.go, loadJournalRW)
+// before its first transaction, and writes the journal through
+// journalInode, the jbd2.Device of the internal journal.
 
 // mountOptions are the mount data options the read-only driver knows
 // (Documentation/admin-guide/ext4.rst, "Mount options").
@@ -57,31 +60,69 @@ func parseMountOptions(data string) (mountOptions, error) {
 // describes the journal is never itself taken from the journal
 // (ext4_get_journal_inode reads it before jbd2_journal_load). It
 // implements jbd2.Journal.
+//
+// On a read-write mount it is also the jbd2.Device the journal is written
+// through (out, the device's write side, set by loadJournalRW).
 type journalInode struct {
 	f      *fsys
 	dev    vfs.BlockDevice // the device without the overlay
+	out    vfs.BlockWriter // dev's write side on a read-write mount
 	runs   []run
 	blocks uint32
 }
 
-// ReadBlock reads journal block n: ENXIO past the journal, EUCLEAN for a
-// hole in the journal inode (jbd2_journal_bmap fails there too).
-func (j *journalInode) ReadBlock(n uint32, p []byte) error {
+// bmap maps journal block n to its disk block (jbd2_journal_bmap): ENXIO
+// past the journal, EUCLEAN for a hole in the journal inode.
+func (j *journalInode) bmap(n uint32) (uint64, error) {
 	if n >= j.blocks {
-		return abi.Errorf(abi.ENXIO, "ext4: journal block %d beyond the journal's %d", n, j.blocks)
+		return 0, abi.Errorf(abi.ENXIO, "ext4: journal block %d beyond the journal's %d", n, j.blocks)
 	}
 	i := findRun(j.runs, uint64(n))
 	if i == len(j.runs) || j.runs[i].lblk > uint64(n) {
-		return abi.Errorf(abi.EUCLEAN, "ext4: journal block %d is a hole in the journal inode", n)
+		return 0, abi.Errorf(abi.EUCLEAN, "ext4: journal block %d is a hole in the journal inode", n)
 	}
 	pblk := j.runs[i].pblk + uint64(n) - j.runs[i].lblk
 	if pblk >= j.f.sb.sBlocksCount {
-		return abi.Errorf(abi.EUCLEAN, "ext4: journal block %d maps to block %d beyond the filesystem", n, pblk)
+		return 0, abi.Errorf(abi.EUCLEAN, "ext4: journal block %d maps to block %d beyond the filesystem", n, pblk)
+	}
+	return pblk, nil
+}
+
+// ReadBlock reads journal block n; errors are bmap's, or EIO.
+func (j *journalInode) ReadBlock(n uint32, p []byte) error {
+	pblk, err := j.bmap(n)
+	if err != nil {
+		return err
 	}
 	if _, err := j.dev.ReadAt(p, int64(pblk)<<j.f.blockBits); err != nil {
 		return abi.Errorf(abi.EIO, "ext4: journal block %d (block %d): %v", n, pblk, err)
 	}
 	return nil
+}
+
+// WriteBlock writes journal block n (jbd2.Device); EROFS on a read-only
+// mount.
+func (j *journalInode) WriteBlock(n uint32, p []byte) error {
+	if j.out == nil {
+		return abi.EROFS
+	}
+	pblk, err := j.bmap(n)
+	if err != nil {
+		return err
+	}
+	if _, err := j.out.WriteAt(p, int64(pblk)<<j.f.blockBits); err != nil {
+		return abi.Errorf(abi.EIO, "ext4: journal block %d (block %d): %v", n, pblk, err)
+	}
+	return nil
+}
+
+// Flush makes every write to the device durable (jbd2.Device): the
+// journal shares the filesystem's device.
+func (j *journalInode) Flush() error {
+	if j.out == nil {
+		return abi.EROFS
+	}
+	return j.out.Sync()
 }
 
 // Blocks is the journal's length: i_size in blocks, as jbd2_journal_init_inode
@@ -125,7 +166,7 @@ func (f *fsys) openJournal() (*journalInode, error) {
 // error for a data block with a bad checksum, and ext4 says "error loading
 // journal". With noload the journal is not read at all; the kernel then
 // warns that the filesystem is read without its journal.
-func (f *fsys) recover(opts mountOptions) error {
+func (f *fsys) recover(opts mountOptions, rdonly bool) error {
 	sb, name := f.sb, f.dev.Name()
 	if !sb.hasCompat(compatHasJournal) || !sb.hasIncompat(incompatRecover) {
 		return nil
@@ -136,7 +177,9 @@ func (f *fsys) recover(opts mountOptions) error {
 			"recent changes are missing and the filesystem may look inconsistent", name)
 		return nil
 	}
-	f.log.Printf("EXT4-fs (%s): INFO: recovery required on readonly filesystem", name)
+	if rdonly {
+		f.log.Printf("EXT4-fs (%s): INFO: recovery required on readonly filesystem", name)
+	}
 	j, err := f.openJournal()
 	if err != nil {
 		return err
@@ -147,6 +190,7 @@ func (f *fsys) recover(opts mountOptions) error {
 	if err != nil {
 		return err
 	}
+	f.ovl, f.jinode, f.base = o, j, f.dev
 	if o.Clean() {
 		return nil
 	}
@@ -172,6 +216,7 @@ func (f *fsys) recover(opts mountOptions) error {
 	}
 	f.dev = d
 	f.sb = nsb
+	f.setCsumSeed() // from the replayed superblock, as Linux reads it after the replay
 	f.replayed = true
 	f.mu.Lock()
 	f.inodes = make(map[uint32]*inode)

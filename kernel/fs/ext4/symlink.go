@@ -33,7 +33,12 @@ func (ip *inode) isFastSymlink() bool {
 // link the no-key form of its target (fscrypt.go). Errors: EUCLEAN for a
 // target longer than its room or empty.
 func (si symlinkInode) Readlink() (string, error) {
-	ip := si.inode
+	defer si.f.rlock()()
+	return si.readlink()
+}
+
+// readlink is Readlink under the read lock the caller holds.
+func (ip *inode) readlink() (string, error) {
 	if ip.size <= 0 {
 		return "", abi.Errorf(abi.EUCLEAN, "ext4: inode %d: symlink: bad size %d", ip.ino, ip.size)
 	}

@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/fs/jbd2"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
 
@@ -31,8 +33,39 @@ import (
 //
 // commit writes the transaction: with a journal, first to the log, then
 // (checkpoint) to the blocks' places; without one, straight to their
-// places. It runs when the transaction holds maxTxnBlocks, at Sync and at
-// Unmount.
+// places. It runs when the transaction holds f.max blocks (the journal's
+// j_max_transaction_buffers, a quarter of the journal, at most
+// maxTxnBlocksCap), at Sync and at Unmount. A handle may take the
+// transaction past f.max before its stop commits it; the log holds up to
+// about four times f.max. A transaction that does not fit in the log at
+// all is written in place without the journal, with a warning: a crash
+// there needs e2fsck. Operations must stay small against the journal, as
+// Linux's handle credits keep them.
+//
+// With a journal, the order of one commit is Linux's ordered mode
+// (fs/jbd2/commit.c, checkpoint.c; kernel/fs/jbd2 Log):
+//
+//  1. the journal superblock gets the log's tail (s_start) when the log
+//     was empty;
+//  2. the descriptor blocks and the copies of the metadata blocks go to
+//     the log;
+//  3. flush: file data written by writeData (the page cache's dirty
+//     pages) and the log's blocks are durable;
+//  4. the commit block, flushed: from here a crash replays the
+//     transaction;
+//  5. checkpoint: the blocks are written to their places, and flushed;
+//  6. the log is marked empty (s_start = 0, the next sequence), flushed.
+//
+// Without a journal, the blocks are written in place and flushed: a crash
+// in between can leave part of a transaction, as with Linux's nojournal
+// mode, and the superblock says the filesystem is not clean (s_state
+// without EXT4_VALID_FS) while it is mounted read-write, so that e2fsck
+// checks it after a crash.
+//
+// After a failed commit the mount is aborted, as jbd2 aborts the journal:
+// every later begin fails with EROFS and Sync and Unmount return the
+// error; the image keeps needs_recovery (or s_state without VALID_FS) for
+// e2fsck or the next mount.
 //
 // Locking: wmu is taken for writing by begin and held until stop; every
 // read entry point of a read-write mount takes it for reading (rlock), so
@@ -66,10 +99,52 @@ type writeState struct {
 	rw      bool         // mounted read-write
 	wmu     sync.RWMutex // see "Locking" above
 	raw     vfs.BlockDevice
-	out     vfs.BlockWriter // raw's write side
+	out     vfs.BlockWriter // raw's write side, counting into written
 	txn     txn
 	max     int  // commit when the transaction holds this many blocks
 	sbDirty bool // free counts or state changed: write the superblock at commit
+
+	jlog    *jbd2.Log           // the journal's writer; nil without a journal
+	jblocks []jbd2.Block        // commit's list of the transaction's blocks, reused
+	aborted error               // the commit that failed; the mount refuses changes
+	written uint64              // bytes written to the device (s_kbytes_written)
+	kbytes  uint64              // s_kbytes_written at mount
+	state   uint16              // s_state at mount (sbi->s_mount_state), put back at unmount
+	clock   func() abi.Timespec // SetClock's; nil if not set
+	lastNow abi.Timespec        // the newest ctx time of a handle (beginCtx)
+}
+
+// SetClock gives the mount the kernel's clock (Config.Now): the superblock's
+// write and mount times and the journal's commit times come from it. Without
+// it they come from the newest time a handle carried (beginCtx), and if
+// there is none from the host's clock; a reproducible build (a fixed
+// Config.Now) should set it right after the mount.
+func (f *fsys) SetClock(now func() abi.Timespec) {
+	f.wmu.Lock()
+	f.clock = now
+	f.wmu.Unlock()
+}
+
+// now is the mount's clock (see SetClock); wmu is held.
+func (f *fsys) now() abi.Timespec {
+	switch {
+	case f.clock != nil:
+		return f.clock()
+	case f.lastNow != (abi.Timespec{}):
+		return f.lastNow
+	}
+	t := time.Now()
+	return abi.Timespec{Sec: t.Unix(), Nsec: int64(t.Nanosecond())}
+}
+
+// beginCtx is begin for an operation with a calling task: it also notes
+// ctx.Now as the mount's time when no clock is set (see SetClock).
+func (f *fsys) beginCtx(ctx vfs.Ctx) (*handle, error) {
+	h, err := f.begin()
+	if err == nil && ctx.Now != (abi.Timespec{}) {
+		f.lastNow = ctx.Now
+	}
+	return h, err
 }
 
 // rlock takes the read side of wmu on a read-write mount and returns the
@@ -89,6 +164,10 @@ func (f *fsys) begin() (*handle, error) {
 		return nil, abi.EROFS
 	}
 	f.wmu.Lock()
+	if f.aborted != nil {
+		f.wmu.Unlock()
+		return nil, abi.Errorf(abi.EROFS, "ext4: aborted after a failed commit: %v", f.aborted)
+	}
 	if f.txn.blocks == nil {
 		f.txn.blocks = make(map[uint64][]byte)
 	}
@@ -191,15 +270,56 @@ func (h *handle) writeData(p []byte, off int64) error {
 }
 
 // commitLocked writes the running transaction to the device and makes it
-// durable; wmu is held for writing. Without a journal: data and metadata
-// are written back in place, then flushed.
+// durable (see "commit" above for the order); wmu is held for writing.
+// Without a journal: data and metadata are written back in place, then
+// flushed. A failure aborts the mount (f.aborted).
 func (f *fsys) commitLocked() error {
+	if f.aborted != nil {
+		return f.aborted
+	}
+	if err := f.commitTxn(); err != nil {
+		f.aborted = err
+		f.log.Printf("EXT4-fs error (%s): commit failed, the filesystem is aborted: %v", f.raw.Name(), err)
+		return err
+	}
+	t := &f.txn
+	clear(t.blocks)
+	t.order = t.order[:0]
+	t.freed = t.freed[:0]
+	f.releaseFreed()
+	return nil
+}
+
+func (f *fsys) commitTxn() error {
 	if f.sbDirty {
 		if err := f.writeSuperCounts(); err != nil {
 			return err
 		}
 	}
 	t := &f.txn
+	journaled := f.jlog != nil
+	if journaled && !f.jlog.Fits(len(t.order)) {
+		// A handle took the transaction far past f.max: rather than
+		// failing the operation, the transaction is written in place as
+		// without a journal; a crash in it needs e2fsck.
+		f.log.Printf("EXT4-fs warning (%s): transaction of %d blocks does not fit in the journal: written without it",
+			f.raw.Name(), len(t.order))
+		journaled = false
+	}
+	if journaled {
+		f.jblocks = f.jblocks[:0]
+		for _, blk := range t.order {
+			f.jblocks = append(f.jblocks, jbd2.Block{Nr: blk, Data: t.blocks[blk]})
+		}
+		now := f.now()
+		// Steps 1 to 4; the data written by writeData is in the page
+		// cache, and the Log's flush before the commit block writes it.
+		if err := f.jlog.Commit(f.jblocks, uint64(now.Sec), uint32(now.Nsec)); err != nil {
+			return abi.Errorf(abi.ErrnoOf(err), "ext4: commit: %v", err)
+		}
+		clear(f.jblocks) // drop the references to the buffers
+	}
+	// Checkpoint (with a journal) or write in place (without).
 	for _, blk := range t.order {
 		if _, err := f.out.WriteAt(t.blocks[blk], int64(blk)<<f.blockBits); err != nil {
 			return abi.Errorf(abi.EIO, "ext4: commit: block %d: %v", blk, err)
@@ -208,10 +328,11 @@ func (f *fsys) commitLocked() error {
 	if err := f.out.Sync(); err != nil {
 		return abi.Errorf(abi.EIO, "ext4: commit: %v", err)
 	}
-	clear(t.blocks)
-	t.order = t.order[:0]
-	t.freed = t.freed[:0]
-	f.releaseFreed()
+	if f.jlog != nil {
+		if err := f.jlog.MarkEmpty(); err != nil {
+			return abi.Errorf(abi.ErrnoOf(err), "ext4: commit: %v", err)
+		}
+	}
 	return nil
 }
 

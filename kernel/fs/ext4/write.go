@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/fs/jbd2"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
 
@@ -24,11 +25,19 @@ const (
 )
 
 // mountWritable makes f a read-write mount when it can be one, and logs
-// why not otherwise (the mount then stays read-only: ReadOnly).
+// why not otherwise (the mount then stays read-only: ReadOnly). As
+// ext4_fill_super and ext4_load_journal do for a read-write mount: a
+// journal that needs recovery is replayed onto the disk (the in-memory
+// replay of recover, written home), the journal is loaded for writing,
+// then the superblock is marked in use (ext4_setup_super).
 func (f *fsys) mountWritable() {
 	name := f.dev.Name()
-	out, ok := f.dev.(vfs.BlockWriter)
-	if !ok || f.dev.ReadOnly() {
+	base := f.dev
+	if f.base != nil {
+		base = f.base // the device under the replay's overlay
+	}
+	out, ok := base.(vfs.BlockWriter)
+	if !ok || base.ReadOnly() {
 		f.log.Printf("EXT4-fs (%s): write access unavailable, mounting read-only", name)
 		return
 	}
@@ -36,10 +45,105 @@ func (f *fsys) mountWritable() {
 		f.log.Printf("EXT4-fs (%s): %s: mounting read-only", name, why)
 		return
 	}
-	f.raw, f.out = f.dev, out
-	f.dev = txnDevice{f: f, BlockDevice: f.dev}
-	f.max = maxTxnBlocksCap
+	f.raw, f.out = base, countingWriter{out, f}
+	if f.sb.hasCompat(compatHasJournal) {
+		if err := f.loadJournalRW(); err != nil {
+			f.log.Printf("EXT4-fs (%s): error loading journal for writing: %v: mounting read-only", name, err)
+			f.raw, f.out, f.jlog = nil, nil, nil
+			return
+		}
+	} else {
+		f.max = maxTxnBlocksCap
+	}
+	if err := f.setupSuper(); err != nil {
+		f.log.Printf("EXT4-fs (%s): writing the superblock: %v: mounting read-only", name, err)
+		f.raw, f.out, f.jlog = nil, nil, nil
+		return
+	}
+	f.dev = txnDevice{f: f, BlockDevice: base}
 	f.rw = true
+}
+
+// loadJournalRW readies the journal for writing: a replay made in memory
+// at mount (recover) is written home and the log emptied (the writes
+// jbd2_journal_recover makes on a read-write mount); a log with
+// transactions that the superblock does not ask to recover is skipped
+// (ext4_load_journal's jbd2_journal_wipe). Then the Log is opened and the
+// transaction bound taken from it.
+func (f *fsys) loadJournalRW() error {
+	name := f.raw.Name()
+	j := f.jinode
+	if j == nil {
+		var err error
+		if j, err = f.openJournal(); err != nil {
+			return err
+		}
+	}
+	j.dev, j.out = f.raw, f.out
+	o := f.ovl
+	replay := true
+	if o == nil {
+		// needs_recovery clear: a log left with transactions is wiped.
+		var err error
+		if o, err = jbd2.Recover(j, int(f.blockSize), nil); err != nil && o == nil {
+			return err
+		}
+		replay = false
+		if !o.Clean() {
+			f.log.Printf("JBD2: ignoring recovery information on journal")
+		}
+	}
+	var home func(uint64, []byte) error
+	if replay {
+		sbBlk := uint64(superblockOffset) >> f.blockBits
+		home = func(blk uint64, p []byte) error {
+			if blk >= f.sb.sBlocksCount {
+				return abi.Errorf(abi.EUCLEAN, "ext4: journal replays block %d beyond the filesystem", blk)
+			}
+			if blk == sbBlk {
+				// A logged superblock without needs_recovery (debugfs
+				// logs such copies; Linux's always have it) would leave
+				// a crash before the log is emptied with a journal that
+				// Linux wipes unreplayed: the flag stays until then.
+				s := p[superblockOffset-int(sbBlk<<f.blockBits):][:superblockSize]
+				if le.Uint32(s[0x60:])&incompatRecover == 0 {
+					le.PutUint32(s[0x60:], le.Uint32(s[0x60:])|incompatRecover)
+					f.setSuperCsum(s)
+				}
+			}
+			_, err := f.out.WriteAt(p, int64(blk)<<f.blockBits)
+			return err
+		}
+	}
+	if err := o.Checkpoint(j, home); err != nil {
+		return err
+	}
+	if replay && !o.Clean() {
+		f.log.Printf("EXT4-fs (%s): recovery complete: %d blocks written to the disk", name, o.Len())
+	}
+	f.ovl, f.base, f.replayed = nil, nil, false
+	l, err := jbd2.OpenLog(j, int(f.blockSize))
+	if err != nil {
+		return err
+	}
+	// The journal's features as ext4 sets them at every load
+	// (set_journal_csum_feature_set, ext4_fill_super): checksum v3 with
+	// metadata_csum (which turns journal_checksum on), no checksum
+	// otherwise; 64-bit tags on a 64bit filesystem.
+	var setIncompat uint32
+	if f.sb.metadataCsum() {
+		setIncompat = jbd2.FeatureIncompatCsumV3
+	}
+	if f.sb.hasIncompat(incompat64bit) {
+		setIncompat |= jbd2.FeatureIncompat64bit
+	}
+	if err := l.SetFeatures(0, setIncompat, jbd2.FeatureCompatChecksum,
+		jbd2.FeatureIncompatAsyncCommit|jbd2.FeatureIncompatCsumV2|jbd2.FeatureIncompatCsumV3); err != nil {
+		return err
+	}
+	f.jlog = l
+	f.max = min(l.MaxTransactionBlocks(), maxTxnBlocksCap)
+	return nil
 }
 
 // notWritable says why f cannot be written, or "".
@@ -66,8 +170,6 @@ func (f *fsys) notWritable() string {
 		return "write support for feature(s) " + strings.Join(u, ",") + " not available"
 	case f.noload:
 		return "noload"
-	case sb.hasIncompat(incompatRecover):
-		return "journal recovery on a read-write mount not available yet"
 	case sb.sState&0x2 != 0:
 		return "filesystem has errors"
 	}
@@ -94,13 +196,100 @@ func (f *fsys) Sync() error {
 	return f.commitLocked()
 }
 
-// unmountWritable commits and leaves the filesystem clean.
+// unmountWritable commits and leaves the filesystem clean (ext4_put_super):
+// the last transaction is checkpointed and the journal left empty, then
+// the superblock loses needs_recovery and gets back the state it had at
+// mount (EXT4_VALID_FS).
 func (f *fsys) unmountWritable() error {
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
 	if err := f.commitLocked(); err != nil {
 		return err
 	}
+	now := f.now()
+	err := f.editSuper(func(s []byte) {
+		if f.jlog != nil {
+			le.PutUint32(s[0x60:], le.Uint32(s[0x60:])&^incompatRecover)
+		}
+		le.PutUint16(s[0x3A:], f.state)
+		// The mount time is stamped here rather than at mount, where no
+		// time of the caller's clock is known yet (see SetClock).
+		putSuperTime(s, 0x2C, 0x275, now.Sec) // s_mtime
+		putSuperTime(s, 0x30, 0x274, now.Sec) // s_wtime
+	})
+	if err != nil {
+		f.aborted = err
+		return err
+	}
 	f.rw = false
 	return nil
+}
+
+// Superblock fields a read-write mount changes directly (super.rst).
+const (
+	superStateValid       = 0x0001 // EXT4_VALID_FS in s_state
+	superDefaultMaxMounts = 20     // EXT4_DFL_MAX_MNT_COUNT
+)
+
+// setupSuper marks the superblock in use by a read-write mount, as
+// ext4_setup_super does, written and flushed before any transaction: with
+// a journal needs_recovery is set, so that a crash leaves the journal
+// replayed; without one EXT4_VALID_FS is cleared, so that e2fsck checks the
+// filesystem after a crash. s_mnt_count goes up (and a zero
+// s_max_mnt_count becomes 20). The times are stamped at unmount.
+func (f *fsys) setupSuper() error {
+	return f.editSuper(func(s []byte) {
+		f.state = le.Uint16(s[0x3A:])
+		f.kbytes = le.Uint64(s[0x178:])
+		if f.jlog != nil {
+			le.PutUint32(s[0x60:], le.Uint32(s[0x60:])|incompatRecover)
+		} else {
+			le.PutUint16(s[0x3A:], f.state&^superStateValid)
+		}
+		if int16(le.Uint16(s[0x36:])) == 0 {
+			le.PutUint16(s[0x36:], superDefaultMaxMounts)
+		}
+		le.PutUint16(s[0x34:], le.Uint16(s[0x34:])+1)
+	})
+}
+
+// editSuper changes the superblock on the device outside any transaction
+// (ext4_commit_super): it reads it, lets edit change it, sets
+// s_kbytes_written and the checksum, writes it and flushes. Only at mount
+// and unmount, when no transaction holds the superblock's block.
+func (f *fsys) editSuper(edit func(s []byte)) error {
+	s := make([]byte, superblockSize)
+	if _, err := f.raw.ReadAt(s, superblockOffset); err != nil {
+		return abi.Errorf(abi.EIO, "ext4: superblock: %v", err)
+	}
+	edit(s)
+	le.PutUint64(s[0x178:], f.kbytes+f.written>>10)
+	f.setSuperCsum(s)
+	if _, err := f.out.WriteAt(s, superblockOffset); err != nil {
+		return abi.Errorf(abi.EIO, "ext4: superblock: %v", err)
+	}
+	if err := f.out.Sync(); err != nil {
+		return abi.Errorf(abi.EIO, "ext4: superblock: %v", err)
+	}
+	return nil
+}
+
+// putSuperTime stores a time as the superblock keeps it: the low 32 bits
+// at off, the next 8 in the _hi byte at hi (ext4_update_tstamp).
+func putSuperTime(s []byte, off, hi int, sec int64) {
+	le.PutUint32(s[off:], uint32(sec))
+	s[hi] = byte(sec >> 32)
+}
+
+// countingWriter counts the bytes written to the device, for
+// s_kbytes_written; every write is made with wmu held.
+type countingWriter struct {
+	vfs.BlockWriter
+	f *fsys
+}
+
+func (c countingWriter) WriteAt(p []byte, off int64) (int, error) {
+	n, err := c.BlockWriter.WriteAt(p, off)
+	c.f.written += uint64(n)
+	return n, err
 }

@@ -199,6 +199,7 @@ func (ip *inode) xattrs() ([]xattrEntry, error) {
 // Errors: ENODATA if absent, EOPNOTSUPP for a name without a handler or a
 // value in an ea_inode, EUCLEAN for a damaged attribute area.
 func (ip *inode) Getxattr(name string) ([]byte, error) {
+	defer ip.f.rlock()()
 	if !xattrNameSupported(name) {
 		return nil, abi.EOPNOTSUPP
 	}
@@ -270,6 +271,7 @@ func xattrNameSupported(name string) bool {
 // Listxattr returns the full names of the attributes, in-inode ones first
 // (ext4_listxattr).
 func (ip *inode) Listxattr() ([]string, error) {
+	defer ip.f.rlock()()
 	ents, err := ip.xattrs()
 	if err != nil {
 		return nil, err

@@ -53,3 +53,10 @@ func DecodeCommit(b []byte) (CommitHeader, error) {
 		CommitNsec: be.Uint32(b[commitNsecOff:]),
 	}, nil
 }
+
+// putHeader writes journal_header_t at the start of b.
+func putHeader(b []byte, typ, seq uint32) {
+	binary.BigEndian.PutUint32(b[0:], MagicNumber)
+	binary.BigEndian.PutUint32(b[4:], typ)
+	binary.BigEndian.PutUint32(b[8:], seq)
+}

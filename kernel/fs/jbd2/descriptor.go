@@ -118,3 +118,21 @@ func DecodeDescriptor(sb *Superblock, b []byte) (Header, []BlockTag, error) {
 	}
 	return h, decodeTags(nil, b, newTagFormat(sb)), nil
 }
+
+// encodeTag writes t at the start of b, which holds at least tf.size bytes:
+// the mirror of decodeTag.
+func encodeTag(b []byte, t BlockTag, tf tagFormat) {
+	be := binary.BigEndian
+	clear(b[:tf.size])
+	be.PutUint32(b[0:], uint32(t.Blocknr))
+	be.PutUint16(b[6:], t.Flags)
+	if tf.is64 {
+		be.PutUint32(b[8:], uint32(t.Blocknr>>32))
+	}
+	switch {
+	case tf.csumV3:
+		be.PutUint32(b[12:], t.Checksum)
+	case tf.csumV2:
+		be.PutUint16(b[4:], uint16(t.Checksum))
+	}
+}

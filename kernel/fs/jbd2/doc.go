@@ -1,10 +1,15 @@
 // Package jbd2 replays a jbd2 journal (the journal of ext3/ext4) in memory,
-// as a read-only mount of Linux does, without writing the image.
+// as a read-only mount of Linux does, without writing the image; and
+// writes transactions to it (Log, log.go), as fs/jbd2/commit.c does, for
+// a read-write mount.
 //
 // Linux splits journaling into fs/jbd2, the journal engine, and the
 // filesystem that uses it; recovery lives in fs/jbd2/recovery.c and ext4
 // calls it from ext4_load_journal when the superblock has needs_recovery.
-// This package plays fs/jbd2's part for the recovery side only.
+// This package plays fs/jbd2's part: recovery (Recover, then
+// Overlay.Checkpoint to write a replay home) and the commit of one
+// transaction at a time, checkpointed by the filesystem before the next
+// (the log is emptied after each: see log.go for the order of writes).
 //
 // # What is implemented
 //
@@ -24,7 +29,9 @@
 // Not implemented: fast commits (JBD2_FEATURE_INCOMPAT_FAST_COMMIT). Their
 // blocks hold ext4-specific tags that ext4's own replay callback applies;
 // Recover replays the normal transactions and reports that the fast commit
-// area was ignored. Writing a journal is not implemented either.
+// area was ignored. The writer writes no revoke blocks (none are needed
+// with a log emptied after each transaction), no fast commits and no
+// async commits.
 //
 // # The overlay
 //

@@ -28,7 +28,7 @@ func FuzzSuperblock(f *testing.F) {
 		f.Add(sampleJournal(i).b[:1024])
 	}
 	v1 := make([]byte, 1024)
-	header(v1, SuperblockV1, 0)
+	putHeader(v1, SuperblockV1, 0)
 	f.Add(v1)
 	f.Add(make([]byte, 1024))
 	f.Add([]byte{0xC0, 0x3B, 0x39, 0x98})

@@ -304,28 +304,37 @@ func Recover(j Journal, blockSize int, log func(string, ...any)) (*Overlay, erro
 // size, as e2fsck_journal_load and the kernel's journal_load do, and sets
 // the log area: [s_first, s_maxlen), or up to the fast commit area.
 func (r *recovery) geometry(blockSize int) error {
-	sb := r.sb
+	var err error
+	r.maxlen = r.sb.Maxlen
+	r.first, r.last, err = logArea(r.sb, r.j, blockSize)
+	return err
+}
+
+// logArea checks the superblock against the journal's size and block size
+// and returns the log area [first, last): [s_first, s_maxlen), or up to
+// the fast commit area. Recovery and the writer (Log) use the same area.
+func logArea(sb *Superblock, j Journal, blockSize int) (first, last uint32, err error) {
 	if sb.Blocksize != uint32(blockSize) {
-		return abi.Errorf(abi.EUCLEAN, "jbd2: journal block size %d, filesystem block size %d", sb.Blocksize, blockSize)
+		return 0, 0, abi.Errorf(abi.EUCLEAN, "jbd2: journal block size %d, filesystem block size %d", sb.Blocksize, blockSize)
 	}
-	if sb.Maxlen > r.j.Blocks() {
-		return abi.Errorf(abi.EUCLEAN, "jbd2: journal too short: s_maxlen %d, %d blocks", sb.Maxlen, r.j.Blocks())
+	if sb.Maxlen > j.Blocks() {
+		return 0, 0, abi.Errorf(abi.EUCLEAN, "jbd2: journal too short: s_maxlen %d, %d blocks", sb.Maxlen, j.Blocks())
 	}
 	if sb.First == 0 || sb.First >= sb.Maxlen {
-		return abi.Errorf(abi.EUCLEAN, "jbd2: bad log start s_first %d (s_maxlen %d)", sb.First, sb.Maxlen)
+		return 0, 0, abi.Errorf(abi.EUCLEAN, "jbd2: bad log start s_first %d (s_maxlen %d)", sb.First, sb.Maxlen)
 	}
-	r.maxlen, r.first, r.last = sb.Maxlen, sb.First, sb.Maxlen
+	first, last = sb.First, sb.Maxlen
 	if sb.Has(FeatureIncompatFastCommit) {
 		n := sb.numFCBlocks()
 		if sb.Maxlen < n || sb.Maxlen-n < minFCBlocks {
-			return abi.Errorf(abi.EUCLEAN, "jbd2: incorrect fast commit blocks: %d of %d", n, sb.Maxlen)
+			return 0, 0, abi.Errorf(abi.EUCLEAN, "jbd2: incorrect fast commit blocks: %d of %d", n, sb.Maxlen)
 		}
-		r.last = sb.Maxlen - n
+		last = sb.Maxlen - n
 	}
-	if r.first >= r.last {
-		return abi.Errorf(abi.EUCLEAN, "jbd2: empty log area [%d, %d)", r.first, r.last)
+	if first >= last {
+		return 0, 0, abi.Errorf(abi.EUCLEAN, "jbd2: empty log area [%d, %d)", first, last)
 	}
-	return nil
+	return first, last, nil
 }
 
 // jread reads journal block n (recovery.c jread): past s_maxlen the

@@ -49,12 +49,6 @@ func (s *synth) sb() *Superblock {
 	return &Superblock{FeatureCompat: s.compat, FeatureIncompat: s.incompat}
 }
 
-func header(b []byte, typ, seq uint32) {
-	binary.BigEndian.PutUint32(b[0:], MagicNumber)
-	binary.BigEndian.PutUint32(b[4:], typ)
-	binary.BigEndian.PutUint32(b[8:], seq)
-}
-
 func (s *synth) tail(b []byte) {
 	if s.sb().CsumV2orV3() {
 		binary.BigEndian.PutUint32(b[len(b)-4:], crc32cHole(s.seed, b, len(b)-4))
@@ -70,7 +64,7 @@ func (s *synth) txn(blocks []uint64, data [][]byte, revokes []uint64, commit boo
 	var where []uint32
 	for i := 0; i < len(blocks); {
 		desc := s.next()
-		header(desc, DescriptorBlock, s.seq)
+		putHeader(desc, DescriptorBlock, s.seq)
 		off := headerSize
 		var batch []int
 		var escaped []bool
@@ -133,7 +127,7 @@ func (s *synth) txn(blocks []uint64, data [][]byte, revokes []uint64, commit boo
 	}
 	for i := 0; i < len(revokes); {
 		r := s.next()
-		header(r, RevokeBlock, s.seq)
+		putHeader(r, RevokeBlock, s.seq)
 		off := revokeHeaderSize
 		for ; i < len(revokes) && off+rl <= s.bs-tf.tail; i++ {
 			if tf.is64 {
@@ -148,7 +142,7 @@ func (s *synth) txn(blocks []uint64, data [][]byte, revokes []uint64, commit boo
 	}
 	if commit {
 		c := s.next()
-		header(c, CommitBlock, s.seq)
+		putHeader(c, CommitBlock, s.seq)
 		s.time++
 		binary.BigEndian.PutUint64(c[commitSecOff:], s.time)
 		if s.compat&FeatureCompatChecksum != 0 {
@@ -167,7 +161,7 @@ func (s *synth) txn(blocks []uint64, data [][]byte, revokes []uint64, commit boo
 func (s *synth) finish(start uint32) *memJournal {
 	b := s.block(0)
 	clear(b)
-	header(b, SuperblockV2, 0)
+	putHeader(b, SuperblockV2, 0)
 	be := binary.BigEndian
 	be.PutUint32(b[0x0C:], uint32(s.bs))
 	be.PutUint32(b[0x10:], s.n)

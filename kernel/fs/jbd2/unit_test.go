@@ -131,7 +131,7 @@ func TestRecoverCorrupt(t *testing.T) {
 	s3 := newSynth(bs, 16, 0, FeatureIncompatRevoke, 1)
 	for i := 0; i < 15; i++ {
 		r := s3.next()
-		header(r, RevokeBlock, 1)
+		putHeader(r, RevokeBlock, 1)
 		binary.BigEndian.PutUint32(r[revokeCountOff:], revokeHeaderSize)
 	}
 	ov, err := Recover(s3.finish(1), bs, t.Logf)

@@ -31,6 +31,9 @@ type Node struct {
 	// OpenErr, when set, is what every open of the file returns
 	// (vfs.Opener), such as ENOKEY for an encrypted file.
 	OpenErr error
+	// GetattrErr, when set, is what Getattr returns, as for an inode
+	// whose attributes are damaged.
+	GetattrErr error
 
 	ino uint64
 }
@@ -89,6 +92,8 @@ type Type struct {
 	Handouts          atomic.Int64
 	Evicts            atomic.Int64
 	EvictAfterUnmount atomic.Int64
+	// Syncs counts the Sync calls (vfs.Syncer).
+	Syncs atomic.Int64
 }
 
 func (t *Type) Name() string { return t.TypeName }
@@ -136,6 +141,12 @@ func (s *super) Statfs() (abi.Statfs, error) {
 	return abi.Statfs{Type: 0x7e57, Bsize: 4096, Namelen: 255}, nil
 }
 
+// Sync counts the call: the tree has nothing to write.
+func (s *super) Sync() error {
+	s.t.Syncs.Add(1)
+	return nil
+}
+
 func (s *super) Unmount() error {
 	s.unmounted.Store(true)
 	s.t.Mounted.Add(-1)
@@ -173,6 +184,9 @@ func (in *inode) Evict() error {
 
 func (in *inode) Getattr() (vfs.Attr, error) {
 	n := in.n
+	if n.GetattrErr != nil {
+		return vfs.Attr{}, n.GetattrErr
+	}
 	a := vfs.Attr{
 		Ino: n.ino, Mode: n.Mode, Nlink: 1, Rdev: n.Rdev, Blksize: 4096,
 		Mtime: n.Mtime, Atime: n.Mtime, Ctime: n.Mtime,

@@ -1,0 +1,381 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/lklimg/lklimg/internal/testutil"
+	"golang.org/x/sys/unix"
+)
+
+// cptofsBin and cpfromfsBin are the command built for the tests, as `make`
+// builds it (CGO_ENABLED=0), and its cpfromfs name (a symlink), so that
+// exit statuses, streams and the choice by argv[0] are the real ones.
+var cptofsBin, cpfromfsBin string
+
+func TestMain(m *testing.M) {
+	testutil.UTF8Locale()
+	dir, err := os.MkdirTemp("", "cptofs-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	// Others may run it: TestFromAsUser runs it as nobody.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	cptofsBin = filepath.Join(dir, "cptofs")
+	cpfromfsBin = filepath.Join(dir, "cpfromfs")
+	build := exec.Command("go", "build", "-trimpath", "-o", cptofsBin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building cptofs: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	if err := os.Symlink("cptofs", cpfromfsBin); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	if shared.dir != "" {
+		os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
+
+// result is one run of the command.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func runBin(t *testing.T, bin string, args ...string) result {
+	t.Helper()
+	return runCmd(t, exec.Command(bin, args...))
+}
+
+// runCmd runs a prepared command and returns its streams and status.
+func runCmd(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{stdout.String(), stderr.String(), code}
+}
+
+func cptofs(t *testing.T, args ...string) result { t.Helper(); return runBin(t, cptofsBin, args...) }
+
+// cptofsCmd prepares a run of cptofs (to set its directory or environment).
+func cptofsCmd(args ...string) *exec.Cmd { return exec.Command(cptofsBin, args...) }
+func cpfromfs(t *testing.T, args ...string) result {
+	t.Helper()
+	return runBin(t, cpfromfsBin, args...)
+}
+
+// mustRun fails the test unless the run succeeded without a message.
+func mustRun(t *testing.T, r result, what string) {
+	t.Helper()
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("%s: exit %d, stderr:\n%s", what, r.code, r.stderr)
+	}
+}
+
+// mkfs makes an ext4 image of size bytes, from the directory src if it
+// is not "".
+func mkfs(t *testing.T, img, src, size string, opts ...string) {
+	t.Helper()
+	mke2fs := testutil.Need(t, "mkfs.ext4")[0]
+	testutil.Run(t, "truncate", "-s", size, img)
+	args := []string{"-q", "-F", "-E", "root_owner=0:0"}
+	if src != "" {
+		args = append(args, "-d", src)
+	}
+	testutil.Run(t, mke2fs, append(append(args, opts...), img)...)
+}
+
+// e2fsckClean runs e2fsck -fn on img and fails the test unless it finds
+// nothing.
+func e2fsckClean(t *testing.T, img string) {
+	t.Helper()
+	e2fsck := testutil.Need(t, "e2fsck")[0]
+	out, err := exec.Command(e2fsck, "-fn", img).CombinedOutput()
+	if err != nil {
+		t.Fatalf("e2fsck -fn: %v\n%s", err, out)
+	}
+}
+
+// loopView returns what the host kernel shows of img, mounted loop,ro:
+// the oracle every comparison ends with.
+func loopView(t *testing.T, img string) testutil.Tree {
+	t.Helper()
+	testutil.NeedLoop(t)
+	mnt := t.TempDir()
+	testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
+	defer testutil.Run(t, "umount", mnt)
+	view, err := testutil.ScanDir(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return view
+}
+
+// canLoop reports whether the test may loop-mount images.
+func canLoop() bool {
+	if os.Geteuid() != 0 {
+		return false
+	}
+	_, err := os.Stat("/dev/loop-control")
+	return err == nil
+}
+
+// retime gives every entry of the image the source's atime and mtime
+// through the host kernel (mount -o loop): mkfs.ext4 -d of e2fsprogs
+// 1.47.0 stores whole seconds in 32 bits only. It reports whether it
+// could (root and loop devices).
+func retime(t *testing.T, img string, tree testutil.Tree) bool {
+	t.Helper()
+	if !canLoop() {
+		return false
+	}
+	mnt := t.TempDir()
+	testutil.Run(t, "mount", "-o", "loop", img, mnt)
+	paths := tree.Paths()
+	for i := len(paths) - 1; i >= 0; i-- { // children before their directory
+		e := tree[paths[i]]
+		if paths[i] == "." {
+			continue
+		}
+		ts := unix.NsecToTimespec(e.Mtime)
+		if err := unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(mnt, e.Path), []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			t.Errorf("retime %s: %v", e.Path, err)
+		}
+	}
+	testutil.Run(t, "umount", mnt)
+	return true
+}
+
+// shared is testutil.MakeTree's tree, made once for the package's tests
+// (making and scanning it is the slow part of each) and never changed by
+// them: its directory and its scan.
+var shared struct {
+	once sync.Once
+	dir  string
+	tree testutil.Tree
+}
+
+// sourceTree returns the shared tree's root and scan, making it on the
+// first call. A first call that fails or skips leaves it unmade: the
+// later ones skip (fail under CI) with that said.
+func sourceTree(t *testing.T) (string, testutil.Tree) {
+	t.Helper()
+	shared.once.Do(func() {
+		dir, err := os.MkdirTemp("", "cptofs-tree")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		shared.dir = dir
+		src := filepath.Join(dir, "src")
+		if err := os.Mkdir(src, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		testutil.MakeTree(t, src)
+		tree := scan(t, src)
+		shared.tree = tree
+	})
+	if shared.tree == nil {
+		testutil.Skip(t, "the shared source tree could not be made (see the first test that tried)")
+	}
+	return filepath.Join(shared.dir, "src"), shared.tree
+}
+
+// scan is testutil.ScanDir, failing the test on an error.
+func scan(t *testing.T, dir string) testutil.Tree {
+	t.Helper()
+	tree, err := testutil.ScanDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tree
+}
+
+// compare fails the test with each difference between two trees.
+func compare(t *testing.T, what string, a, b testutil.Tree, opts testutil.CompareOptions) {
+	t.Helper()
+	diffs := testutil.Compare(a, b, opts)
+	for i, d := range diffs {
+		if i == 50 {
+			t.Errorf("%s: ... %d more", what, len(diffs)-i)
+			break
+		}
+		t.Errorf("%s: %s", what, d)
+	}
+}
+
+// smallTree makes a few files for the tests that are not about content.
+func smallTree(t *testing.T) string {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "small")
+	for _, d := range []string{"etc", "usr/bin", "usr/lib"} {
+		if err := os.MkdirAll(filepath.Join(src, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, data := range map[string]string{
+		"etc/hostname": "box\n", "etc/hosts": "127.0.0.1 localhost\n", "etc/passwd": "root:x:0:0::/root:/bin/sh\n",
+		"usr/bin/tool": "#!/bin/sh\n", "usr/lib/libc.so": "ELF",
+	} {
+		if err := os.WriteFile(filepath.Join(src, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("usr/bin", filepath.Join(src, "bin")); err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// writeFile writes a host file, failing the test on an error.
+func writeFile(t *testing.T, p, data string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// lines returns the non-empty lines of s.
+func lines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// TestErrors checks the exit status and message of what cannot work, for
+// both names: each says what is wrong with which file, and what to do when
+// there is something to do.
+func TestErrors(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "fs.img")
+	mkfs(t, img, smallTree(t), "4M")
+	junk := filepath.Join(dir, "junk.img")
+	writeFile(t, junk, strings.Repeat("not a filesystem ", 100000))
+	missing := filepath.Join(dir, "missing.img")
+	out := t.TempDir()
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"-i", missing, "/etc", out}, 2, ": " + missing + ": no such file or directory\n"},
+		{[]string{"-i", junk, "/etc", out}, 2, ": " + junk + ": not a filesystem this kernel reads (ext4): no filesystem or partition table found"},
+		{[]string{"-i", dir, "/etc", out}, 2, "is a directory, not a disk image"},
+		{[]string{"-P", "2", "-i", img, "/etc", out}, 2, "-P 2: the disk has no partition table"},
+		{[]string{"-t", "nosuchfs", "-i", img, "/etc", out}, 2, ": -t nosuchfs: unknown filesystem type (this kernel reads ext4)\n"},
+		{[]string{"/etc", out}, 2, ": -i IMAGE is required\n"},
+		{[]string{"-i", img, out}, 2, "usage: "},
+		{[]string{"--no-such-flag", "-i", img, "/etc", out}, 2, "flag provided but not defined"},
+		{[]string{"-o", "root", "-i", img, "/etc", out}, 2, ": -o root: want a number"},
+	} {
+		for _, cmd := range []struct {
+			name string
+			run  func(*testing.T, ...string) result
+		}{{"cptofs", cptofs}, {"cpfromfs", cpfromfs}} {
+			r := cmd.run(t, tc.args...)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.stderr) || !strings.HasPrefix(r.stderr, cmd.name+": ") {
+				t.Errorf("%s %q: exit %d, stderr %q; want %d and %q", cmd.name, tc.args, r.code, r.stderr, tc.code, tc.stderr)
+			}
+		}
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Errorf("failed runs created %v", entries)
+	}
+	// A filesystem the kernel mounts only read-only is refused before
+	// anything is copied, with the kernel's reason.
+	r := cptofs(t, "--no-journal", "-i", img, out, "/")
+	if r.code != 2 || r.stderr != "cptofs: "+img+": the filesystem cannot be written: EXT4-fs (vda): noload: mounting read-only\n" {
+		t.Errorf("--no-journal: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestPartitions: -P picks the partition of a GPT disk; without it the
+// error says to choose.
+func TestPartitions(t *testing.T) {
+	sfdisk := testutil.Need(t, "sfdisk")[0]
+	dir := t.TempDir()
+	fsImg := filepath.Join(dir, "fs.img")
+	mkfs(t, fsImg, smallTree(t), "4M")
+	disk := filepath.Join(dir, "disk.img")
+	testutil.Run(t, "truncate", "-s", "16M", disk)
+	cmd := exec.Command(sfdisk, "-q", disk)
+	cmd.Stdin = strings.NewReader("label: gpt\nstart=2048, size=2048\nstart=4096, size=8192\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v\n%s", err, out)
+	}
+	testutil.Run(t, "dd", "if="+fsImg, "of="+disk, "bs=512", "seek=4096", "conv=notrunc,sparse", "status=none")
+	out := t.TempDir()
+	r := cpfromfs(t, "-i", disk, "/etc", out)
+	if r.code != 2 || !strings.Contains(r.stderr, ": a GPT disk with 2 partitions (1 and 2): choose one with -P N") {
+		t.Errorf("no -P: exit %d, stderr %q", r.code, r.stderr)
+	}
+	mustRun(t, cpfromfs(t, "-P", "2", "-i", disk, "/etc/hostname", out), "-P 2")
+	if readFile(t, filepath.Join(out, "hostname")) != "box\n" {
+		t.Error("-P 2: hostname not copied")
+	}
+
+	// cptofs writes into partition 2 only: the filesystem there stays
+	// clean, partition 1 and the table are untouched.
+	t.Run("cptofs", func(t *testing.T) {
+		needWritePath(t)
+		before := readFile(t, disk)
+		writeFile(t, filepath.Join(dir, "new/motd"), "hello\n")
+		mustRun(t, cptofs(t, "-P", "2", "-i", disk, filepath.Join(dir, "new/motd"), "/etc"), "cptofs -P 2")
+		after := readFile(t, disk)
+		if after[:4096*512] != before[:4096*512] || after[12288*512:] != before[12288*512:] {
+			t.Error("cptofs -P 2 wrote outside partition 2")
+		}
+		part := filepath.Join(dir, "part2.img")
+		if err := os.WriteFile(part, []byte(after[4096*512:12288*512]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		e2fsckClean(t, part)
+		out := t.TempDir()
+		mustRun(t, cpfromfs(t, "-P", "2", "-i", disk, "/etc/motd", out), "cpfromfs -P 2")
+		if readFile(t, filepath.Join(out, "motd")) != "hello\n" {
+			t.Error("/etc/motd not in partition 2")
+		}
+	})
+}

@@ -1,0 +1,18 @@
+//go:build !linux
+
+package hostcopy
+
+import "errors"
+
+// errHost is what To and From return off Linux: the host side uses Linux's
+// lstat, xattr, mknod, utimensat and SEEK_DATA calls.
+var errHost = errors.New("hostcopy: copying between the host and an image works only on linux for now")
+
+// To copies host files into the kernel's tree (see to_linux.go).
+func To(k Kernel, root string, srcs []string, dst string, opts Options) error { return errHost }
+
+// From copies the kernel's files to the host (see from_linux.go).
+func From(k Kernel, root string, srcs []string, dst string, opts Options) error { return errHost }
+
+// SourceBytes estimates the data To would copy (see to_linux.go).
+func SourceBytes(srcs []string) int64 { return 0 }

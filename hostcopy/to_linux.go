@@ -1,0 +1,412 @@
+package hostcopy
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+	"golang.org/x/sys/unix"
+)
+
+// To copies the host paths srcs into the kernel's tree at root (a mount
+// point), to dst (a path inside that tree, resolved as a process chrooted
+// at root would). As cp: when dst is an existing directory each source is
+// copied into it under its own name; otherwise the one source is copied
+// as dst. A source whose last component holds a shell pattern, and names
+// nothing itself, stands for the names of its directory it matches
+// (path.Match); "dir/." stands for the contents of dir, merged into dst.
+//
+// It returns nil when every entry was copied; an error wrapping
+// ErrIncomplete when some were not (each reported); a *FatalError when
+// the copy stopped (ENOSPC, ENOSYS, EROFS); another error when dst cannot
+// be used.
+func To(k Kernel, root string, srcs []string, dst string, opts Options) error {
+	c := &toCopier{copier: newCopier(opts), k: k, root: strings.TrimSuffix(root, "/"), links: map[hostID]string{}}
+	var items []source
+	for _, src := range srcs {
+		found, err := hostSources(src)
+		if err != nil {
+			c.fail(src, "", err)
+			continue
+		}
+		items = append(items, found...)
+	}
+	if len(items) == 0 {
+		return c.result()
+	}
+	target, into, err := imageDest(k, root, dst, len(items))
+	if err != nil {
+		return &PathError{Path: dst, Err: err}
+	}
+	for _, it := range items {
+		kp := target
+		if into && it.name != "" {
+			kp = join(target, it.name)
+		}
+		c.copy(it.path, kp, false)
+		if c.stopped() {
+			break
+		}
+	}
+	return c.result()
+}
+
+// hostSources expands one host source as To describes.
+func hostSources(src string) ([]source, error) {
+	var st unix.Stat_t
+	err := unix.Lstat(src, &st)
+	if err == nil {
+		clean := filepath.Clean(src)
+		if filepath.Base(src) == "." || src == "." {
+			// The contents of the directory; "dir/." keeps its "/." so
+			// that a symlink dir is followed to the directory, as the
+			// shell's cp does.
+			return []source{{path: clean + "/.", name: ""}}, nil
+		}
+		return []source{{path: clean, name: filepath.Base(clean)}}, nil
+	}
+	dir, base := filepath.Split(src)
+	if !errors.Is(err, unix.ENOENT) || !hasMeta(base) {
+		return nil, err
+	}
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, unwrapPath(err)
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return nil, unwrapPath(err)
+	}
+	matched, err := match(base, names)
+	if err == nil && len(matched) == 0 {
+		err = errors.New("no match")
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]source, len(matched))
+	for i, n := range matched {
+		out[i] = source{path: filepath.Join(dir, n), name: n}
+	}
+	return out, nil
+}
+
+// SourceBytes estimates the file data To would copy from srcs (expanded
+// as To expands them): the allocated bytes of each regular file, at most
+// its size, hard links counted once. It is a progress bar's total; what
+// cannot be read counts nothing.
+func SourceBytes(srcs []string) int64 {
+	var total int64
+	seen := map[hostID]bool{}
+	var walk func(p string)
+	walk = func(p string) {
+		var st unix.Stat_t
+		if unix.Lstat(p, &st) != nil {
+			return
+		}
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFREG:
+			id := hostID{st.Dev, st.Ino}
+			if !seen[id] {
+				seen[id] = true
+				total += min(st.Size, st.Blocks*512)
+			}
+		case unix.S_IFDIR:
+			f, err := os.Open(p)
+			if err != nil {
+				return
+			}
+			names, _ := f.Readdirnames(-1)
+			f.Close()
+			for _, n := range names {
+				walk(filepath.Join(p, n))
+			}
+		}
+	}
+	for _, src := range srcs {
+		found, _ := hostSources(src)
+		for _, s := range found {
+			walk(s.path)
+		}
+	}
+	return total
+}
+
+// unwrapPath drops an *os.PathError's operation and path (the caller
+// names the entry) and gives the errno the kernel's type (hostErr), so
+// that host and image failures read alike.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return hostErr(pe.Err)
+	}
+	return hostErr(err)
+}
+
+// hostErr turns the host's errno into the kernel's (the values are
+// Linux's on both sides), so that one errors.Is test sees either.
+func hostErr(err error) error {
+	var e unix.Errno
+	if errors.As(err, &e) {
+		return abi.Errno(e)
+	}
+	return err
+}
+
+// hostID identifies a host file for hard links.
+type hostID struct{ dev, ino uint64 }
+
+type toCopier struct {
+	*copier
+	k     Kernel
+	root  string            // the mount point, without a trailing "/"
+	links map[hostID]string // kernel path of the first copy of each multiply linked file
+}
+
+// copy copies the host entry src, and the tree under it, to the kernel
+// path kp. fresh says kp's directory was just made by the copy: nothing
+// is in the way, which saves a lookup per entry.
+func (c *toCopier) copy(src, kp string, fresh bool) {
+	var st unix.Stat_t
+	if err := unix.Lstat(src, &st); err != nil {
+		c.fail(src, "lstat", hostErr(err))
+		return
+	}
+	typ := st.Mode & unix.S_IFMT
+	isDir := typ == unix.S_IFDIR
+	c.entry(src, kp)
+	if c.opts.DryRun {
+		if isDir {
+			c.dir(src, kp, true)
+		}
+		return
+	}
+
+	id := hostID{st.Dev, st.Ino}
+	if !isDir && st.Nlink > 1 {
+		if first, ok := c.links[id]; ok {
+			if !fresh && !c.clear(src, kp, false) {
+				return
+			}
+			if err := c.k.Linkat(abi.AT_FDCWD, first, abi.AT_FDCWD, kp, 0); err != nil {
+				c.fail(src, "link", err)
+			}
+			return
+		}
+	}
+
+	// What is there already: a directory is merged into, anything else
+	// replaced.
+	var old abi.Stat
+	exists := !fresh && c.k.Fstatat(abi.AT_FDCWD, kp, &old, abi.AT_SYMLINK_NOFOLLOW) == nil
+	if exists && !(isDir && old.Mode&abi.S_IFMT == abi.S_IFDIR) {
+		if !c.clear(src, kp, isDir) {
+			return
+		}
+		exists = false
+	}
+
+	var err error
+	switch typ {
+	case unix.S_IFDIR:
+		if !exists {
+			err = c.k.Mkdirat(abi.AT_FDCWD, kp, 0o700)
+		}
+		if err == nil {
+			c.dir(src, kp, !exists)
+		}
+	case unix.S_IFREG:
+		if !c.file(src, kp, st.Size) {
+			return
+		}
+	case unix.S_IFLNK:
+		var target string
+		target, err = os.Readlink(src)
+		if err != nil {
+			c.fail(src, "readlink", unwrapPath(err))
+			return
+		}
+		err = c.k.Symlinkat(target, abi.AT_FDCWD, kp)
+	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO, unix.S_IFSOCK:
+		dev := abi.Makedev(unix.Major(st.Rdev), unix.Minor(st.Rdev))
+		err = c.k.Mknodat(abi.AT_FDCWD, kp, st.Mode&(abi.S_IFMT|0o7777), dev)
+	default:
+		c.fail(src, "", errors.New("unknown file type"))
+		return
+	}
+	if err != nil {
+		c.fail(src, "create", err)
+		return
+	}
+	if c.stopped() {
+		return
+	}
+	if !isDir && st.Nlink > 1 {
+		c.links[id] = kp
+	}
+	c.meta(src, kp, &st)
+}
+
+// show is the kernel path kp as a path inside the image.
+func (c *toCopier) show(kp string) string {
+	if rel, ok := strings.CutPrefix(kp, c.root); ok && strings.HasPrefix(rel, "/") {
+		return rel
+	}
+	return kp
+}
+
+// clear removes the existing non-directory at kp so that src can take its
+// place; a directory in the way of a non-directory (or the reverse, when
+// srcIsDir) is an error, as cp's "cannot overwrite".
+func (c *toCopier) clear(src, kp string, srcIsDir bool) bool {
+	return c.replace(src, c.show(kp), srcIsDir, func() (bool, error) {
+		var old abi.Stat
+		err := c.k.Fstatat(abi.AT_FDCWD, kp, &old, abi.AT_SYMLINK_NOFOLLOW)
+		return old.Mode&abi.S_IFMT == abi.S_IFDIR, err
+	}, func() error { return c.k.Unlinkat(abi.AT_FDCWD, kp, 0) })
+}
+
+// dir copies the entries of the host directory src into kp, which is
+// empty when fresh.
+func (c *toCopier) dir(src, kp string, fresh bool) {
+	f, err := os.Open(src)
+	if err != nil {
+		c.fail(src, "open", unwrapPath(err))
+		return
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		c.fail(src, "readdir", unwrapPath(err))
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		c.copy(filepath.Join(src, n), join(kp, n), fresh)
+		if c.stopped() {
+			return
+		}
+	}
+}
+
+// file creates kp and writes the data regions of the host file src into
+// it, leaving its holes unwritten, then sets its size. It reports its own
+// failures, and returns whether the file was made.
+func (c *toCopier) file(src, kp string, size int64) bool {
+	// O_NOFOLLOW: src was a regular file when lstat saw it; if a symlink
+	// has taken its place since, it is not followed.
+	in, err := os.OpenFile(src, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		c.fail(src, "open", unwrapPath(err))
+		return false
+	}
+	defer in.Close()
+	kfd, err := c.k.Openat(abi.AT_FDCWD, kp, abi.O_WRONLY|abi.O_CREAT|abi.O_EXCL|abi.O_NOFOLLOW|abi.O_CLOEXEC, 0o600)
+	if err != nil {
+		c.fail(src, "create", err)
+		return false
+	}
+	defer c.k.Close(kfd)
+	var written int64 // the end of the data written
+	err = hostRegions(in, size, func(start, end int64) error {
+		for off := start; off < end; {
+			n, err := in.ReadAt(c.data[:min(int64(len(c.data)), end-off)], off)
+			if n == 0 && err != nil {
+				if err == io.EOF {
+					return nil // the file shrank under us
+				}
+				return &PathError{Path: src, Op: "read", Err: unwrapPath(err)}
+			}
+			if err := pwriteFull(func(p []byte, off int64) (int, error) { return c.k.Pwrite(kfd, p, off) }, c.data[:n], off); err != nil {
+				return &PathError{Path: src, Op: "write", Err: err}
+			}
+			c.bytes(n)
+			off += int64(n)
+			written = off
+		}
+		return nil
+	})
+	var pe *PathError
+	if errors.As(err, &pe) {
+		c.fail(src, pe.Op, pe.Err)
+		return true // made, with what could be written
+	}
+	// A file ending in a hole (or all hole) gets its size from
+	// ftruncate; one whose data reach its end has it already.
+	if written != size {
+		if err := c.k.Ftruncate(kfd, size); err != nil {
+			c.fail(src, "truncate", err)
+		}
+	}
+	return true
+}
+
+// hostRegions calls data with each data region of the open host file f,
+// of size bytes, found with SEEK_DATA and SEEK_HOLE; a filesystem without
+// them is all data.
+func hostRegions(f *os.File, size int64, data func(start, end int64) error) error {
+	fd := int(f.Fd())
+	for off := int64(0); off < size; {
+		start, err := unix.Seek(fd, off, unix.SEEK_DATA)
+		if errors.Is(err, unix.ENXIO) {
+			return nil // a hole to the end
+		}
+		if err != nil {
+			return data(off, size) // no SEEK_DATA here
+		}
+		end, err := unix.Seek(fd, start, unix.SEEK_HOLE)
+		if err != nil || end > size {
+			end = size
+		}
+		if err := data(start, end); err != nil {
+			return err
+		}
+		off = end
+	}
+	return nil
+}
+
+// meta gives kp the owner, mode, xattrs and times of src, in that order:
+// chown clears setuid bits and security.capability, so both come after it;
+// times come last, as every other change sets ctime and may set mtime.
+func (c *toCopier) meta(src, kp string, st *unix.Stat_t) {
+	nofollow := abi.AT_SYMLINK_NOFOLLOW
+	if uid, gid, ok := c.owner(st.Uid, st.Gid); ok {
+		if err := c.k.Fchownat(abi.AT_FDCWD, kp, uid, gid, nofollow); err != nil {
+			c.fail(src, "chown", err)
+		}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+		if err := c.k.Fchmodat(abi.AT_FDCWD, kp, st.Mode&0o7777, 0); err != nil {
+			c.fail(src, "chmod", err)
+		}
+	}
+	xs, err := c.readXattrs(
+		func(b []byte) (int, error) { n, err := unix.Llistxattr(src, b); return n, hostErr(err) },
+		func(name string, b []byte) (int, error) {
+			n, err := unix.Lgetxattr(src, name, b)
+			return n, hostErr(err)
+		})
+	if err != nil {
+		c.fail(src, "read xattrs", err)
+	}
+	for _, x := range c.withSELinux(xs) {
+		if err := c.k.Lsetxattr(kp, x.name, x.value, 0); err != nil {
+			c.fail(src, "setxattr "+x.name, err)
+		}
+	}
+	times := [2]abi.Timespec{
+		{Sec: st.Atim.Sec, Nsec: st.Atim.Nsec},
+		{Sec: st.Mtim.Sec, Nsec: st.Mtim.Nsec},
+	}
+	if err := c.k.Utimensat(abi.AT_FDCWD, kp, &times, nofollow); err != nil {
+		c.fail(src, "utimensat", err)
+	}
+}

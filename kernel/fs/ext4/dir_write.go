@@ -1,0 +1,469 @@
+package ext4
+
+import (
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// Writing directory entries (fs/ext4/namei.c: ext4_add_entry,
+// ext4_find_dest_de, ext4_insert_dentry, ext4_generic_delete_entry,
+// ext4_init_new_dir; Documentation/filesystems/ext4/directory.rst).
+//
+// A linear directory block is a chain of entries whose rec_len covers the
+// block (less the 12-byte ext4_dir_entry_tail with metadata_csum). A new
+// name goes into the first entry with room after its own name: the entry
+// is split, the new one taking the rest of its rec_len. A removed entry is
+// merged into the one before it, or, first in its block, keeps its rec_len
+// with inode 0. When no block has room the directory grows by a block; on
+// a filesystem with dir_index a directory outgrowing its first block is
+// made indexed (htree_write.go), as make_indexed_dir does.
+//
+// Blocks are read through the transaction (the device view of txnDevice)
+// to search them, and taken into the handle (metaBlock) only to change
+// them, so that a search touching many blocks does not fill the
+// transaction.
+
+// dirSlot is where an entry was found: logical and physical block, offset
+// in the block, and the entry's inode and file type.
+type dirSlot struct {
+	lblk, pblk uint64
+	off        int
+	ino        uint32
+	ftype      uint8
+}
+
+// ext4 file_type values for the S_IF* types (fs_umode_to_ftype).
+func modeToFtype(mode uint32) uint8 {
+	switch mode & abi.S_IFMT {
+	case abi.S_IFREG:
+		return 1
+	case abi.S_IFDIR:
+		return 2
+	case abi.S_IFCHR:
+		return 3
+	case abi.S_IFBLK:
+		return 4
+	case abi.S_IFIFO:
+		return 5
+	case abi.S_IFSOCK:
+		return 6
+	case abi.S_IFLNK:
+		return 7
+	}
+	return 0
+}
+
+// recLenToDisk encodes rec_len (ext4_rec_len_to_disk): a whole 64 KiB
+// block is 65535.
+func recLenToDisk(n uint32) uint16 {
+	if n >= 65536 {
+		return maxRecLen
+	}
+	return uint16(n)
+}
+
+// dirTailLen is the room reserved for the checksum tail at the end of a
+// leaf block.
+func (f *fsys) dirTailLen() int {
+	if f.sb.metadataCsum() {
+		return dirTailSize
+	}
+	return 0
+}
+
+// dirUsable is the part of a leaf block that holds entries.
+func (f *fsys) dirUsable() int { return int(f.blockSize) - f.dirTailLen() }
+
+// putDirent writes an entry header and name at off. Without the filetype
+// feature the type byte is the high byte of a 16-bit name_len (0).
+func (f *fsys) putDirent(b []byte, off int, ino uint32, recLen uint32, name []byte, ftype uint8) {
+	e := b[off:]
+	le.PutUint32(e[0:], ino)
+	le.PutUint16(e[4:], recLenToDisk(recLen))
+	e[6] = uint8(len(name))
+	if !f.sb.hasIncompat(incompatFiletype) {
+		ftype = 0
+	}
+	e[7] = ftype
+	copy(e[direntHeaderSize:], name)
+}
+
+// initDirTail writes struct ext4_dir_entry_tail at the end of a leaf
+// block when metadata_csum is on (ext4_initialize_dirent_tail).
+func (f *fsys) initDirTail(b []byte) {
+	if !f.sb.metadataCsum() {
+		return
+	}
+	t := b[len(b)-dirTailSize:]
+	clear(t)
+	le.PutUint16(t[4:], dirTailSize)
+	t[7] = dirTailFt
+}
+
+// setDirBlockCsum sets the checksum of a changed directory block: the dx
+// tail of an htree root or node, the dirent tail of a leaf (the mirror of
+// verifyDirBlock; ext4_handle_dirty_dirblock and ext4_handle_dirty_dx_node).
+func (ip *inode) setDirBlockCsum(b []byte, lblk uint64) {
+	if !ip.f.sb.metadataCsum() {
+		return
+	}
+	if ip.isIndexed() {
+		if co, ok := dxCountOffset(b, ip.f.blockSize); ok && (lblk == 0 || co == dxNodeCountOffset) {
+			ip.setDxCsum(b, co)
+			return
+		}
+	}
+	if !isDirTail(b) {
+		return // verifyDirBlock refused it when it was read
+	}
+	n := len(b) - dirTailSize
+	le.PutUint32(b[n+8:], csum32(ip.f.crcTab, ip.csumSeed, b[:n]))
+}
+
+// pblkOf returns the physical block of logical block lblk, or 0 for a hole.
+func pblkOf(runs []run, lblk uint64) uint64 {
+	i := findRun(runs, lblk)
+	if i == len(runs) || runs[i].lblk > lblk || runs[i].unwritten {
+		return 0
+	}
+	return runs[i].pblk + lblk - runs[i].lblk
+}
+
+// dropMap forgets the cached block map after the allocator changed it.
+func (ip *inode) dropMap() {
+	ip.mapMu.Lock()
+	ip.runs, ip.mapped = nil, false
+	ip.mapMu.Unlock()
+}
+
+// checkDirWritable refuses directories the writer does not change: an
+// encrypted one (no key: ENOKEY, as fscrypt_prepare_lookup), an inline
+// one (not written yet: the mount refuses inline_data anyway).
+func (ip *inode) checkDirWritable() error {
+	if ip.flags&inodeEncryptFl != 0 {
+		return abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted directory", ip.ino)
+	}
+	if ip.flags&inodeInlineDataFl != 0 {
+		return abi.Errorf(abi.EOPNOTSUPP, "ext4: inode %d: writing inline directories is not implemented", ip.ino)
+	}
+	return nil
+}
+
+// findEntry finds name in the directory for a change (ext4_find_entry):
+// through the index when the directory has a usable one, else by a linear
+// scan. ENOENT when it is not there.
+func (ip *inode) findEntry(name string) (dirSlot, error) {
+	if ip.isIndexed() {
+		s, err := ip.dxFindEntry(name)
+		if err != errBadDx {
+			return s, err
+		}
+	}
+	return ip.findEntryLinear(name, 0, ^uint64(0))
+}
+
+// findEntryLinear scans blocks [from, to) for name.
+func (ip *inode) findEntryLinear(name string, from, to uint64) (dirSlot, error) {
+	runs, err := ip.blockRuns()
+	if err != nil {
+		return dirSlot{}, err
+	}
+	buf := ip.f.getBlock()
+	defer ip.f.putBlock(buf)
+	for lblk := range ip.dirBlockNumbers(runs, from) {
+		if lblk >= to {
+			break
+		}
+		s, ok, err := ip.searchBlockSlot(runs, lblk, buf, name)
+		if err != nil || ok {
+			return s, err
+		}
+	}
+	return dirSlot{}, abi.ENOENT
+}
+
+// searchBlockSlot reads block lblk and looks for name in it.
+func (ip *inode) searchBlockSlot(runs []run, lblk uint64, buf []byte, name string) (dirSlot, bool, error) {
+	ok, err := ip.dirBlock(runs, lblk, buf)
+	if err != nil || !ok {
+		return dirSlot{}, false, err
+	}
+	s := dirSlot{lblk: lblk, pblk: pblkOf(runs, lblk), off: -1}
+	filetype := ip.f.sb.hasIncompat(incompatFiletype)
+	perr := parseDirBlock(buf, ip.f.blockSize, filetype, func(off int, d dirent) bool {
+		if d.inode != 0 && string(d.name) == name && !isDot(d.name) {
+			s.off, s.ino, s.ftype = off, d.inode, d.ftype
+			return false
+		}
+		return true
+	})
+	if s.off >= 0 {
+		if err := ip.checkEntry(lblk, s.off, dirent{inode: s.ino}); err != nil {
+			return dirSlot{}, false, err
+		}
+		return s, true, nil
+	}
+	if perr != nil {
+		return dirSlot{}, false, ip.dirErr(lblk, perr)
+	}
+	return dirSlot{}, false, nil
+}
+
+// insertDirent puts a new entry into a leaf block if it has room
+// (ext4_find_dest_de, ext4_insert_dentry): into the first entry whose
+// rec_len has room after its own name (or an unused entry). It returns
+// EEXIST when the name is already there.
+func (f *fsys) insertDirent(b []byte, name []byte, ino uint32, ftype uint8) (bool, error) {
+	usable := b[:f.dirUsable()]
+	need := dirRecLen(len(name))
+	filetype := f.sb.hasIncompat(incompatFiletype)
+	at, used, recLen := -1, uint32(0), uint32(0)
+	exists := false
+	err := parseDirBlock(usable, f.blockSize, filetype, func(off int, d dirent) bool {
+		if d.inode != 0 && string(d.name) == string(name) {
+			exists = true
+			return false
+		}
+		u := uint32(0)
+		if d.inode != 0 {
+			u = dirRecLen(len(d.name))
+		}
+		if at < 0 && d.recLen >= u+need {
+			at, used, recLen = off, u, d.recLen
+		}
+		return true
+	})
+	if err != nil {
+		return false, abi.Errorf(abi.EUCLEAN, "%v", err)
+	}
+	if exists {
+		return false, abi.EEXIST
+	}
+	if at < 0 {
+		return false, nil
+	}
+	if used > 0 {
+		le.PutUint16(b[at+4:], recLenToDisk(used))
+		at += int(used)
+		recLen -= used
+	}
+	clear(b[at : at+int(recLen)])
+	f.putDirent(b, at, ino, recLen, name, ftype)
+	return true, nil
+}
+
+// removeDirent removes the entry at off from a block
+// (ext4_generic_delete_entry): the previous entry takes its rec_len and it
+// is wiped, or, first in the block, it keeps its rec_len with inode 0.
+func (f *fsys) removeDirent(b []byte, off int) error {
+	usable := b[:f.dirUsable()]
+	filetype := f.sb.hasIncompat(incompatFiletype)
+	prev, found := -1, false
+	var recLen, prevLen uint32
+	err := parseDirBlock(b[:len(usable)], f.blockSize, filetype, func(o int, d dirent) bool {
+		if o == off {
+			found, recLen = true, d.recLen
+			return false
+		}
+		prev, prevLen = o, d.recLen
+		return true
+	})
+	if err != nil {
+		return abi.Errorf(abi.EUCLEAN, "%v", err)
+	}
+	if !found {
+		return abi.Errorf(abi.EUCLEAN, "entry at offset %d vanished", off)
+	}
+	if prev >= 0 {
+		le.PutUint16(b[prev+4:], recLenToDisk(prevLen+recLen))
+		clear(b[off : off+int(recLen)])
+		return nil
+	}
+	le.PutUint32(b[off:], 0)
+	clear(b[off+6 : off+int(recLen)])
+	return nil
+}
+
+// addDirEntry adds name -> ino to the directory (ext4_add_entry). The caller
+// updates the directory's times; addDirEntry writes the inode when the
+// directory grows.
+func (h *handle) addDirEntry(dir *inode, name string, ino uint32, ftype uint8) error {
+	f := h.f
+	if err := dir.checkDirWritable(); err != nil {
+		return err
+	}
+	if dir.isIndexed() {
+		err := h.dxAddEntry(dir, name, ino, ftype)
+		if err != errBadDx {
+			return err
+		}
+		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: damaged htree index", dir.ino)
+	}
+	runs, err := dir.blockRuns()
+	if err != nil {
+		return err
+	}
+	buf := f.getBlock()
+	defer f.putBlock(buf)
+	nblocks := dir.dirBlocks()
+	for lblk := range dir.dirBlockNumbers(runs, 0) {
+		ok, err := dir.dirBlock(runs, lblk, buf)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		// Try on a copy: only a block that takes the name joins the
+		// transaction.
+		fits, err := f.insertDirent(buf, []byte(name), ino, ftype)
+		if err != nil {
+			return dir.dirErr(lblk, err)
+		}
+		if !fits {
+			continue
+		}
+		b, err := h.metaBlock(pblkOf(runs, lblk))
+		if err != nil {
+			return err
+		}
+		copy(b, buf)
+		dir.setDirBlockCsum(b, lblk)
+		return nil
+	}
+	if nblocks == 1 && f.sb.hasCompat(compatDirIndex) {
+		return h.makeIndexedDir(dir, name, ino, ftype)
+	}
+	_, b, err := h.appendDirBlock(dir)
+	if err != nil {
+		return err
+	}
+	f.putDirent(b, 0, ino, uint32(f.dirUsable()), []byte(name), ftype)
+	dir.setDirBlockCsum(b, 0)
+	return nil
+}
+
+// appendDirBlock adds a block at the end of the directory (ext4_append):
+// mapped through the allocator, i_size grown, written as one empty entry
+// (and the tail); its checksum is the caller's to set after filling it.
+func (h *handle) appendDirBlock(dir *inode) (uint64, []byte, error) {
+	f := h.f
+	lblk := dir.dirBlocks()
+	if lblk >= 1<<32 || (!f.sb.hasIncompat(incompatLargedir) && uint64(dir.size)+uint64(f.blockSize) > 1<<32-1) {
+		// ext4_append refuses a directory beyond 2 GiB without large_dir.
+		return 0, nil, h.fail(abi.Errorf(abi.ENOSPC, "ext4: inode %d: directory index full", dir.ino))
+	}
+	pblk, _, err := h.mapBlocks(dir, lblk, 1, true)
+	dir.dropMap()
+	if err != nil {
+		return 0, nil, err
+	}
+	b, err := h.newMetaBlock(pblk)
+	if err != nil {
+		return 0, nil, err
+	}
+	dir.size = int64(lblk+1) << f.blockBits
+	f.putDirent(b, 0, 0, uint32(f.dirUsable()), nil, 0)
+	f.initDirTail(b)
+	if err := h.writeInode(dir); err != nil {
+		return 0, nil, err
+	}
+	return lblk, b, nil
+}
+
+// removeDirEntry removes the entry at s (ext4_delete_entry).
+func (h *handle) removeDirEntry(dir *inode, s dirSlot) error {
+	b, err := h.metaBlock(s.pblk)
+	if err != nil {
+		return err
+	}
+	if err := h.f.removeDirent(b, s.off); err != nil {
+		return h.fail(dir.dirErr(s.lblk, err))
+	}
+	dir.setDirBlockCsum(b, s.lblk)
+	return nil
+}
+
+// setDirEntry points the entry at s to ino with file type ftype (ext4_setent).
+func (h *handle) setDirEntry(dir *inode, s dirSlot, ino uint32, ftype uint8) error {
+	b, err := h.metaBlock(s.pblk)
+	if err != nil {
+		return err
+	}
+	le.PutUint32(b[s.off:], ino)
+	if h.f.sb.hasIncompat(incompatFiletype) {
+		b[s.off+7] = ftype
+	}
+	dir.setDirBlockCsum(b, s.lblk)
+	return nil
+}
+
+// setDotDot points the ".." entry of directory ip to parent
+// (ext4_rename_dir_finish): the second entry of block 0, after ".".
+func (h *handle) setDotDot(ip *inode, parent uint32) error {
+	runs, err := ip.blockRuns()
+	if err != nil {
+		return err
+	}
+	pblk := pblkOf(runs, 0)
+	if pblk == 0 {
+		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: directory without block 0", ip.ino))
+	}
+	b, err := h.metaBlock(pblk)
+	if err != nil {
+		return err
+	}
+	dot, err := decodeDirent(b, 0, h.f.blockSize, false)
+	if err == nil && string(dot.name) == "." {
+		var dd dirent
+		if dd, err = decodeDirent(b, int(dot.recLen), h.f.blockSize, false); err == nil && string(dd.name) == ".." {
+			le.PutUint32(b[dot.recLen:], parent)
+			ip.setDirBlockCsum(b, 0)
+			return nil
+		}
+	}
+	return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: directory block 0 without \".\" and \"..\"", ip.ino))
+}
+
+// initDirBlock writes the first block of a new directory
+// (ext4_init_new_dir): "." and "..", the latter spanning the block.
+func (f *fsys) initDirBlock(b []byte, ino, parent uint32) {
+	clear(b)
+	f.putDirent(b, 0, ino, dirRecLen(1), []byte("."), 2)
+	f.putDirent(b, int(dirRecLen(1)), parent, uint32(f.dirUsable())-dirRecLen(1), []byte(".."), 2)
+	f.initDirTail(b)
+}
+
+// isEmptyDir reports whether a directory holds nothing but "." and ".."
+// (ext4_empty_dir).
+func (ip *inode) isEmptyDir() (bool, error) {
+	runs, err := ip.blockRuns()
+	if err != nil {
+		return false, err
+	}
+	buf := ip.f.getBlock()
+	defer ip.f.putBlock(buf)
+	filetype := ip.f.sb.hasIncompat(incompatFiletype)
+	for lblk := range ip.dirBlockNumbers(runs, 0) {
+		ok, err := ip.dirBlock(runs, lblk, buf)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			continue
+		}
+		empty := true
+		perr := parseDirBlock(buf, ip.f.blockSize, filetype, func(off int, d dirent) bool {
+			if d.inode != 0 && !isDot(d.name) {
+				empty = false
+			}
+			return empty
+		})
+		if perr != nil {
+			return false, ip.dirErr(lblk, perr)
+		}
+		if !empty {
+			return false, nil
+		}
+	}
+	return true, nil
+}

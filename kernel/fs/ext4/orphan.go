@@ -1,0 +1,207 @@
+package ext4
+
+import (
+	"sync/atomic"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// The orphan list (fs/ext4/orphan.c ext4_orphan_add, ext4_orphan_del;
+// Documentation/filesystems/ext4/super.rst s_last_orphan, and inodes.rst
+// i_dtime). An inode whose last link goes while it is still in use is
+// freed only when the VFS lets it go (Evict); until then a crash must not
+// leak it, so with a journal it is put on a list that e2fsck and the next
+// mount walk: s_last_orphan holds the first inode's number, and each
+// orphan's i_dtime holds the next one's (0 ends the list). The change is
+// made in the handle that dropped the last link. Without a journal, as
+// Linux, no list is kept: the inode is freed at Evict or at unmount.
+//
+// The list lives on disk only (in the transaction's blocks): removing an
+// inode from its middle walks it from s_last_orphan, which is short (the
+// inodes unlinked while open).
+
+// offSLastOrphan is s_last_orphan in the superblock.
+const offSLastOrphan = 0xE8
+
+// offINextOrphan is i_dtime, which holds the next orphan on the list.
+const offINextOrphan = 0x14
+
+// superField returns the superblock's bytes in the transaction.
+func (h *handle) superBytes() ([]byte, error) {
+	f := h.f
+	blk := uint64(superblockOffset) >> f.blockBits
+	b, err := h.metaBlock(blk)
+	if err != nil {
+		return nil, err
+	}
+	return b[superblockOffset-int(blk<<f.blockBits):][:superblockSize], nil
+}
+
+// lastOrphan reads s_last_orphan as the transaction holds it.
+func (f *fsys) lastOrphan() (uint32, error) {
+	blk := uint64(superblockOffset) >> f.blockBits
+	b := f.getBlock()
+	defer f.putBlock(b)
+	if err := f.readBlock(b, blk); err != nil {
+		return 0, abi.Errorf(abi.EIO, "ext4: superblock: %v", err)
+	}
+	return le.Uint32(b[superblockOffset-int(blk<<f.blockBits)+offSLastOrphan:]), nil
+}
+
+// setLastOrphan sets s_last_orphan and the superblock checksum.
+func (h *handle) setLastOrphan(ino uint32) error {
+	s, err := h.superBytes()
+	if err != nil {
+		return err
+	}
+	le.PutUint32(s[offSLastOrphan:], ino)
+	h.f.setSuperCsum(s)
+	return nil
+}
+
+// dtime reads i_dtime of inode ino from its table slot in the handle.
+func (h *handle) dtime(ino uint32) (uint32, error) {
+	raw, err := h.inodeSlot(ino)
+	if err != nil {
+		return 0, err
+	}
+	return le.Uint32(raw[offINextOrphan:]), nil
+}
+
+// setDtime sets i_dtime of ip in its table slot, then writes the inode
+// (which keeps i_dtime, a field it does not decode) to set its checksum.
+func (h *handle) setDtime(ip *inode, v uint32) error {
+	raw, err := h.inodeSlot(ip.ino)
+	if err != nil {
+		return err
+	}
+	le.PutUint32(raw[offINextOrphan:], v)
+	return h.writeInode(ip)
+}
+
+// journaled reports whether the orphan list is kept (ext4_orphan_add does
+// nothing without a journal).
+func (f *fsys) journaled() bool { return f.sb.hasCompat(compatHasJournal) && !f.noload }
+
+// orphanAdd puts ip at the head of the orphan list (ext4_orphan_add).
+func (h *handle) orphanAdd(ip *inode) error {
+	f := h.f
+	if ip.orphan || !f.journaled() {
+		return nil
+	}
+	head, err := f.lastOrphan()
+	if err != nil {
+		return h.fail(err)
+	}
+	if err := h.setDtime(ip, head); err != nil {
+		return err
+	}
+	if err := h.setLastOrphan(ip.ino); err != nil {
+		return err
+	}
+	ip.orphan = true
+	return nil
+}
+
+// orphanDel takes ip off the orphan list (ext4_orphan_del).
+func (h *handle) orphanDel(ip *inode) error {
+	f := h.f
+	if !ip.orphan {
+		return nil
+	}
+	next, err := h.dtime(ip.ino)
+	if err != nil {
+		return h.fail(err)
+	}
+	cur, err := f.lastOrphan()
+	if err != nil {
+		return h.fail(err)
+	}
+	if cur == ip.ino {
+		if err := h.setLastOrphan(next); err != nil {
+			return err
+		}
+	} else {
+		// Find the orphan before ip; the list cannot be longer than
+		// the inode count.
+		for n := uint32(0); ; n++ {
+			if cur == 0 || n > f.sb.sInodesCount {
+				return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: not on the orphan list", ip.ino))
+			}
+			d, err := h.dtime(cur)
+			if err != nil {
+				return h.fail(err)
+			}
+			if d == ip.ino {
+				break
+			}
+			cur = d
+		}
+		prev, err := f.iget(cur)
+		if err != nil {
+			return h.fail(err)
+		}
+		if err := h.setDtime(prev, next); err != nil {
+			return err
+		}
+	}
+	ip.orphan = false
+	return h.setDtime(ip, 0)
+}
+
+// reapInode frees an inode with no link that nobody holds: off the orphan
+// list, then deleteInode (ext4_evict_inode), then out of the cache.
+func (h *handle) reapInode(ip *inode) error {
+	if err := h.orphanDel(ip); err != nil {
+		return err
+	}
+	return h.deleteInode(ip)
+}
+
+// Evict is called when the VFS forgets one reference to the inode
+// (vfs.Evicter; super_operations.evict_inode at the last one): an inode
+// with no link and no reference left is freed.
+func (ip *inode) Evict() error {
+	f := ip.f
+	if !f.rw {
+		return nil
+	}
+	h, err := f.begin()
+	if err != nil {
+		return err
+	}
+	if atomic.AddInt32(&ip.refs, -1) <= 0 {
+		atomic.StoreInt32(&ip.refs, 0)
+		if ip.links == 0 {
+			err = h.reapInode(ip)
+		}
+	}
+	return finish(h, err)
+}
+
+// releaseOrphans frees, at unmount, the inodes whose last link went while
+// the VFS held them: the VFS holds none after Unmount, as Linux evicts
+// every inode at umount.
+func (f *fsys) releaseOrphans() error {
+	f.mu.Lock()
+	var gone []*inode
+	for _, ip := range f.inodes {
+		if ip.links == 0 && ip.mode != 0 && ip.ino >= f.sb.sFirstIno {
+			gone = append(gone, ip)
+		}
+	}
+	f.mu.Unlock()
+	if len(gone) == 0 {
+		return nil
+	}
+	h, err := f.begin()
+	if err != nil {
+		return err
+	}
+	for _, ip := range gone {
+		if err = h.reapInode(ip); err != nil {
+			break
+		}
+	}
+	return finish(h, err)
+}
