@@ -1,6 +1,8 @@
 package ext4
 
 import (
+	"errors"
+
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
@@ -208,15 +210,27 @@ func (fi fileInode) WriteAt(ctx vfs.Ctx, p []byte, off int64) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	h, err := f.begin()
-	if err != nil {
-		return 0, err
+	done := 0
+	for retried := false; ; retried = true {
+		h, err := f.begin()
+		if err != nil {
+			return done, err
+		}
+		n, err := h.writeFile(ip, ctx, p[done:], off+int64(done))
+		done += n
+		pending := len(f.alloc.pending) > 0
+		if serr := h.stop(); err == nil {
+			err = serr
+		}
+		if !errors.Is(err, abi.ENOSPC) || retried || !pending {
+			return done, err
+		}
+		// Blocks freed by the running transaction become free at its
+		// commit: commit and try once more (ext4_should_retry_alloc).
+		if err := f.Sync(); err != nil {
+			return done, err
+		}
 	}
-	n, err := h.writeFile(ip, ctx, p, off)
-	if serr := h.stop(); err == nil {
-		err = serr
-	}
-	return n, err
 }
 
 func (h *handle) writeFile(ip *inode, ctx vfs.Ctx, p []byte, off int64) (int, error) {

@@ -267,14 +267,13 @@ func TestWriteENOSPC(t *testing.T) {
 				t.Errorf("ENOSPC with %d blocks available", st.Bavail)
 			}
 			checkContent(t, fi, m, "full")
-			// Freeing makes room again, after the commit.
+			// Freeing makes room again.
 			if err := fi.Setattr(testCtx, vfs.SetAttr{Valid: vfs.SetSize, Size: 1000}); err != nil {
 				t.Fatal(err)
 			}
 			m.truncate(1000)
-			if err := f.Sync(); err != nil {
-				t.Fatal(err)
-			}
+			// The freed blocks are free once the transaction commits:
+			// the write commits and retries (no Sync here).
 			if n, err := fi.WriteAt(testCtx, chunk, 1000); err != nil || n != len(chunk) {
 				t.Fatalf("write after truncate: %d, %v", n, err)
 			}
@@ -333,8 +332,12 @@ func TestNewDeleteInode(t *testing.T) {
 			if n, err := (fileInode{file}).WriteAt(testCtx, data, 5000); err != nil || n != len(data) {
 				t.Fatalf("write: %d, %v", n, err)
 			}
-			// Fragments enough for a tree of depth 2 (or double indirect
+			// A block far out (triple indirect with 1 KiB blocks), and
+			// fragments enough for a tree of depth 2 (or double indirect
 			// blocks), all freed by the delete.
+			if _, err := (fileInode{file}).WriteAt(testCtx, data[:10], 70<<20); err != nil {
+				t.Fatal(err)
+			}
 			bs := int64(f.blockSize)
 			for i := int64(0); i < 4*(bs-12)/12+50; i++ {
 				if _, err := (fileInode{file}).WriteAt(testCtx, data[:10], (1<<20)+2*i*bs); err != nil {
@@ -609,6 +612,59 @@ func TestWriteRandomOps(t *testing.T) {
 			ino := umountAndCheck(t, f, img, "a", m)
 			attr, _ := ino.Getattr()
 			checkHost(t, img, "a", m, attr.Blocks, nil)
+		})
+	}
+}
+
+// TestDeleteXattrBlock deletes two new inodes sharing an attribute block:
+// the first delete lowers h_refcount, the second frees the block.
+func TestDeleteXattrBlock(t *testing.T) {
+	for _, lay := range writeLayouts[:3] {
+		t.Run(lay.name, func(t *testing.T) {
+			img := makeWriteImage(t, lay.args, 16, map[string][]byte{"a": nil})
+			f, _ := mountImageRW(t, img)
+			before, _ := f.Statfs()
+			root, _ := f.iget(rootIno)
+			h, _ := f.begin()
+			x, err1 := h.newInode(root, testCtx, abi.S_IFREG|0o600)
+			y, err2 := h.newInode(root, testCtx, abi.S_IFREG|0o600)
+			if err1 != nil || err2 != nil {
+				t.Fatal(err1, err2)
+			}
+			blk, err := h.allocBlock(x, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := h.newMetaBlock(blk)
+			le.PutUint32(b[0:], xattrMagic)
+			le.PutUint32(b[4:], 2) // h_refcount
+			le.PutUint32(b[8:], 1) // h_blocks
+			f.setXattrCsumOnly(b, blk)
+			x.fileACL, y.fileACL = blk, blk
+			y.blocks += int64(f.blockSize >> 9)
+			h.writeInode(x)
+			h.writeInode(y)
+			if err := h.deleteInode(x); err != nil {
+				t.Fatal(err)
+			}
+			if got := le.Uint32(b[4:]); got != 1 {
+				t.Errorf("h_refcount %d after the first delete, want 1", got)
+			}
+			if _, err := f.decodeXattrBlock(b, blk); err != nil {
+				t.Errorf("xattr block after the first delete: %v", err)
+			}
+			if err := h.deleteInode(y); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.stop(); err != nil {
+				t.Fatal(err)
+			}
+			after, _ := f.Statfs()
+			if after.Bfree != before.Bfree || after.Ffree != before.Ffree {
+				t.Errorf("free blocks %d inodes %d, want %d %d", after.Bfree, after.Ffree, before.Bfree, before.Ffree)
+			}
+			umountRW(t, f)
+			e2fsckClean(t, img)
 		})
 	}
 }

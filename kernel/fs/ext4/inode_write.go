@@ -392,16 +392,7 @@ func (h *handle) releaseXattrBlock(ip *inode) error {
 	ip.fileACL = 0
 	if ref := le.Uint32(b[4:]); ref > 1 {
 		le.PutUint32(b[4:], ref-1)
-		if f.sb.metadataCsum() {
-			var le64 [8]byte
-			le.PutUint64(le64[:], blk)
-			var zero [4]byte
-			c := csum32(f.crcTab, f.csumSeed, le64[:])
-			c = csum32(f.crcTab, c, b[:offXattrHChecksum])
-			c = csum32(f.crcTab, c, zero[:])
-			c = csum32(f.crcTab, c, b[offXattrHChecksum+4:])
-			le.PutUint32(b[offXattrHChecksum:], c)
-		}
+		f.setXattrCsumOnly(b, blk)
 		ip.blocks -= int64(f.blockSize >> 9)
 		return nil
 	}
