@@ -86,8 +86,15 @@ func finish(h *handle, err error) error {
 	return err
 }
 
-// checkAbsent checks that name is not in dir: EEXIST if it is.
+// checkAbsent checks that name is not in dir: EEXIST if it is. The VFS
+// has looked the name up already; this guards the directory against a
+// second entry of one name. An indexed directory needs no search here: the
+// name can only be in the leaf its hash leads to, where adding it looks
+// (insertDirent's EEXIST).
 func (dir *inode) checkAbsent(name string) error {
+	if dir.isIndexed() {
+		return nil
+	}
 	_, err := dir.findEntry(name)
 	switch {
 	case err == nil:
@@ -298,8 +305,20 @@ func (di dirInode) Link(ctx vfs.Ctx, name string, old vfs.Inode) error {
 }
 
 // Unlink removes name (ext4_unlink); its inode loses a link and, with
-// none left, goes on the orphan list until the VFS evicts it.
+// none left, goes on the orphan list until the VFS evicts it. EISDIR for
+// a directory.
 func (di dirInode) Unlink(ctx vfs.Ctx, name string) error {
+	return di.removeName(ctx, name, false)
+}
+
+// Rmdir removes the empty directory name (ext4_rmdir): ENOTEMPTY unless
+// it holds only "." and "..", ENOTDIR for another type.
+func (di dirInode) Rmdir(ctx vfs.Ctx, name string) error {
+	return di.removeName(ctx, name, true)
+}
+
+// removeName is Unlink (isDir false) and Rmdir (isDir true).
+func (di dirInode) removeName(ctx vfs.Ctx, name string, isDir bool) error {
 	dir := di.inode
 	h, err := dir.f.begin()
 	if err != nil {
@@ -317,17 +336,30 @@ func (di dirInode) Unlink(ctx vfs.Ctx, name string) error {
 		if err != nil {
 			return err
 		}
-		if ip.isDir() {
+		switch {
+		case !isDir && ip.isDir():
 			return abi.EISDIR
+		case isDir && !ip.isDir():
+			return abi.ENOTDIR
+		case isDir:
+			if empty, err := ip.isEmptyDir(); err != nil || !empty {
+				return cmpErr(err, abi.ENOTEMPTY)
+			}
 		}
 		if err := h.removeDirEntry(dir, s); err != nil {
 			return err
 		}
+		if isDir {
+			// The directory's own link and its "." go; so does the
+			// parent's link from "..". Its blocks go at eviction
+			// (i_size 0 marks it gone, as ext4_rmdir does).
+			dir.decCount()
+			ip.links, ip.size = 0, 0
+		} else if ip.links > 0 {
+			ip.links--
+		}
 		if err := h.touchDir(dir, ctx.Now); err != nil {
 			return err
-		}
-		if ip.links > 0 {
-			ip.links--
 		}
 		ip.ctime = ctx.Now
 		return h.dropLink(ip)
@@ -347,46 +379,6 @@ func (h *handle) dropLink(ip *inode) error {
 		return err
 	}
 	return h.orphanAdd(ip)
-}
-
-// Rmdir removes the empty directory name (ext4_rmdir): ENOTEMPTY unless
-// it holds only "." and "..".
-func (di dirInode) Rmdir(ctx vfs.Ctx, name string) error {
-	dir := di.inode
-	h, err := dir.f.begin()
-	if err != nil {
-		return err
-	}
-	return finish(h, func() error {
-		if err := dir.checkDirWritable(); err != nil {
-			return err
-		}
-		s, err := dir.findEntry(name)
-		if err != nil {
-			return err
-		}
-		ip, err := dir.f.iget(s.ino)
-		if err != nil {
-			return err
-		}
-		if !ip.isDir() {
-			return abi.ENOTDIR
-		}
-		if empty, err := ip.isEmptyDir(); err != nil || !empty {
-			return cmpErr(err, abi.ENOTEMPTY)
-		}
-		if err := h.removeDirEntry(dir, s); err != nil {
-			return err
-		}
-		dir.decCount()
-		if err := h.touchDir(dir, ctx.Now); err != nil {
-			return err
-		}
-		ip.links = 0
-		ip.size = 0
-		ip.ctime = ctx.Now
-		return h.dropLink(ip)
-	}())
 }
 
 // Rename moves oldName to newDir's newName (ext4_rename,

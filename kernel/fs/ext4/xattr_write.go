@@ -203,21 +203,9 @@ func (f *fsys) setXattrBlockCsum(b []byte, blk uint64, hashes []uint32) {
 		hash = hash<<blockShift ^ hash>>(32-blockShift) ^ eh
 	}
 	le.PutUint32(b[12:], hash)
-	f.setXattrCsumOnly(b, blk)
-}
-
-func (f *fsys) setXattrCsumOnly(b []byte, blk uint64) {
-	if !f.sb.metadataCsum() {
-		return
+	if f.sb.metadataCsum() {
+		le.PutUint32(b[offXattrHChecksum:], f.xattrBlockCsum(b, blk))
 	}
-	var le64 [8]byte
-	le.PutUint64(le64[:], blk)
-	var zero [4]byte
-	c := csum32(f.crcTab, f.csumSeed, le64[:])
-	c = csum32(f.crcTab, c, b[:offXattrHChecksum])
-	c = csum32(f.crcTab, c, zero[:])
-	c = csum32(f.crcTab, c, b[offXattrHChecksum+4:])
-	le.PutUint32(b[offXattrHChecksum:], c)
 }
 
 // writeXattrBlock makes the inode's block hold items (sorted, fitting):
