@@ -413,3 +413,43 @@ func TestDirNlinkOff(t *testing.T) {
 	umountRW(t, f)
 	e2fsckClean(t, img)
 }
+
+// TestOrphanCleanup leaves an unlinked, still held file on the orphan
+// list as a crash would (the transaction committed, no unmount), checks
+// that e2fsck sees the orphan, and that the next read-write mount deletes
+// it (ext4_orphan_cleanup), leaving the image clean.
+func TestOrphanCleanup(t *testing.T) {
+	for _, v := range []nameiVariant{{"ext4", nil}, {"ext3", []string{"-t", "ext3"}}, {"1k", []string{"-b", "1024"}}} {
+		t.Run(v.name, func(t *testing.T) { testOrphanCleanup(t, v) })
+	}
+}
+
+func testOrphanCleanup(t *testing.T, v nameiVariant) {
+	img := mkfsTree(t, "16M", v.args, func(src string) {
+		mustWrite(t, filepath.Join(src, "f"), strings.Repeat("data", 30000))
+		mustWrite(t, filepath.Join(src, "g"), "g")
+	})
+	f, _ := mountImageRW(t, img)
+	held, err := lookupPath(f, "f")
+	wantErrno(t, "lookup", err, 0)
+	wantErrno(t, "unlink", rwDir(t, f, "").Unlink(nowCtx, "f"), 0)
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := f.lastOrphan(); o != uint32(held.Ino()) {
+		t.Fatalf("s_last_orphan %d, want %d", o, held.Ino())
+	}
+	// The "crash": the mount is dropped without unmounting.
+	if out, err := exec.Command("e2fsck", "-fn", img).CombinedOutput(); err == nil {
+		t.Fatalf("e2fsck finds nothing with an orphan on the list:\n%s", out)
+	}
+	f2, log := mountImageRW(t, img)
+	if !strings.Contains(log.String(), "1 orphan inodes deleted") {
+		t.Errorf("log:\n%s", log)
+	}
+	if o, _ := f2.lastOrphan(); o != 0 {
+		t.Errorf("s_last_orphan %d after cleanup", o)
+	}
+	umountRW(t, f2)
+	e2fsckClean(t, img)
+}
