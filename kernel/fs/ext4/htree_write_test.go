@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
@@ -50,6 +51,16 @@ func checkHostNames(t *testing.T, dir string, want map[string]bool) {
 	}
 	if got != len(want) {
 		t.Errorf("host sees %d of the %d names", got, len(want))
+	}
+	// Looking names up goes through the index (a readdir does not).
+	i := 0
+	for name := range want {
+		if i++; len(want) > 2000 && i%97 != 0 {
+			continue
+		}
+		if _, err := os.Lstat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("host lookup: %v", err)
+		}
 	}
 }
 
@@ -173,18 +184,33 @@ func TestHtreeLevels(t *testing.T) {
 // layout: the directory is made indexed (with dir_index) or gets linear
 // blocks (without), and names stay found.
 func TestMakeIndexed(t *testing.T) {
-	for _, v := range append(slices.Clone(nameiVariants), nameiVariant{"nodirindex", []string{"-O", "^dir_index"}}) {
+	for _, v := range append(slices.Clone(nameiVariants),
+		nameiVariant{"nodirindex", []string{"-O", "^dir_index"}},
+		nameiVariant{"tea", nil},
+		nameiVariant{"legacy", nil},
+		nameiVariant{"unsigned", nil}) {
 		t.Run(v.name, func(t *testing.T) {
 			img := mkfsTree(t, "32M", v.args, func(src string) {
 				os.Mkdir(filepath.Join(src, "d"), 0o755)
 				os.Mkdir(filepath.Join(src, "e"), 0o755)
 				os.Mkdir(filepath.Join(src, "other"), 0o755)
 			})
+			switch v.name {
+			case "unsigned":
+				// As mkfs leaves it on a machine whose char is unsigned.
+				testutil.Run(t, "debugfs", "-w", "-R", "ssv flags 2", img)
+			case "tea", "legacy":
+				testutil.Run(t, "tune2fs", "-E", "hash_alg="+v.name, img)
+			}
 			f, _ := mountImageRW(t, img)
+			if v.name == "unsigned" && f.hashSigned {
+				t.Fatal("hash still signed")
+			}
 			fill := func(d dirInode) map[string]bool {
 				want := map[string]bool{}
 				for i := 0; i < 300; i++ {
-					nm := fmt.Sprintf("entry-%d-%s", i, strings.Repeat("q", i%40))
+					// Bytes past 0x7f hash apart with signed and unsigned chars.
+					nm := fmt.Sprintf("entry-%d-%s-é", i, strings.Repeat("q", i%40))
 					var err error
 					if i%3 == 0 {
 						_, err = d.Mkdir(nowCtx, nm, 0o755)
