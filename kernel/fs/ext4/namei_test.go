@@ -453,3 +453,67 @@ func testOrphanCleanup(t *testing.T, v nameiVariant) {
 	umountRW(t, f2)
 	e2fsckClean(t, img)
 }
+
+// TestConcurrentReadWrite reads a directory (lookups, readdir, xattrs)
+// while another goroutine adds and removes names in it: readers take the
+// mount's read lock, so they see each operation whole (run with -race).
+func TestConcurrentReadWrite(t *testing.T) {
+	img := mkfsTree(t, "32M", nil, func(src string) {
+		for i := range 50 {
+			mustWrite(t, filepath.Join(src, "d", fmt.Sprint("keep", i)), "k")
+		}
+	})
+	f, _ := mountImageRW(t, img)
+	d := rwDir(t, f, "d")
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	for range 3 {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				for i := range 50 {
+					in, err := d.Lookup(fmt.Sprint("keep", i))
+					if err != nil {
+						errs <- err
+						return
+					}
+					in.(vfs.Evicter).Evict()
+				}
+				n := 0
+				if err := d.ReadDir(0, func(vfs.DirEntry) bool { n++; return true }); err != nil || n < 50 {
+					errs <- fmt.Errorf("readdir: %d entries, %v", n, err)
+					return
+				}
+				if _, err := d.Listxattr(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range 400 {
+		name := fmt.Sprint("tmp", i)
+		in, err := d.Create(nowCtx, name, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.(vfs.Evicter).Evict()
+		wantErrno(t, "setxattr", d.Setxattr(nowCtx, "user.n", []byte(name), 0), 0)
+		if i%2 == 0 {
+			wantErrno(t, "unlink", d.Unlink(nowCtx, name), 0)
+		}
+	}
+	close(done)
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	umountRW(t, f)
+	e2fsckClean(t, img)
+}
