@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -516,4 +517,39 @@ func TestConcurrentReadWrite(t *testing.T) {
 	}
 	umountRW(t, f)
 	e2fsckClean(t, img)
+}
+
+// TestReadOnlyRefuses checks that a read-only mount refuses every
+// namespace and xattr write with EROFS and leaves the image unchanged.
+func TestReadOnlyRefuses(t *testing.T) {
+	img := mkfsTree(t, "8M", nil, func(src string) { mustWrite(t, filepath.Join(src, "f"), "f") })
+	before, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, _ := mountImage(t, img)
+	rv, err := sb.Root()
+	wantErrno(t, "root", err, 0)
+	root := rv.(dirInode)
+	fv, err := root.Lookup("f")
+	wantErrno(t, "lookup", err, 0)
+	for what, err := range map[string]error{
+		"create":   func() error { _, err := root.Create(nowCtx, "x", 0o644); return err }(),
+		"mkdir":    func() error { _, err := root.Mkdir(nowCtx, "x", 0o755); return err }(),
+		"mknod":    func() error { _, err := root.Mknod(nowCtx, "x", abi.S_IFIFO|0o644, 0); return err }(),
+		"symlink":  func() error { _, err := root.Symlink(nowCtx, "x", "y"); return err }(),
+		"link":     root.Link(nowCtx, "x", fv),
+		"unlink":   root.Unlink(nowCtx, "f"),
+		"rmdir":    root.Rmdir(nowCtx, "lost+found"),
+		"rename":   root.Rename(nowCtx, "f", root, "g", 0),
+		"setxattr": fv.(vfs.XattrWriter).Setxattr(nowCtx, "user.x", []byte("y"), 0),
+		"remove":   fv.(vfs.XattrWriter).Removexattr(nowCtx, "user.x"),
+	} {
+		wantErrno(t, what, err, abi.EROFS)
+	}
+	wantErrno(t, "evict", fv.(vfs.Evicter).Evict(), 0)
+	sb.Unmount()
+	if after, _ := os.ReadFile(img); !bytes.Equal(before, after) {
+		t.Error("a read-only mount changed the image")
+	}
 }
