@@ -71,6 +71,22 @@ if [ -n "${T[debugfs]:-}" ]; then
 fi
 printf '%-44s %8s    fs2tar/cat = %s\n' "" "" "$(ratio "${T[ours]}" "${T[cat]}")"
 
+# Writing (issue 5): the corpus tree put into a fresh 1 GiB image by
+# mkfs.ext4 + cptofs, against mke2fs -d of the same tree into the same
+# size (the peer: e2fsprogs writing without a kernel). Both images are
+# journaled, metadata_csum ext4 with mkfs.ext4's defaults.
+cptofs=$here/bin/cptofs
+if [ -x "$cptofs" ]; then
+  src=$corpus/rootfs
+  echo
+  echo "writing: the corpus tree ($(du -sh "$src" | cut -f1)) into a fresh 1 GiB ext4 image"
+  timeall mke2fs "rm -f '$work/w.img'; truncate -s 1G '$work/w.img'; mke2fs -q -F -t ext4 -E root_owner=0:0 -d '$src' '$work/w.img'" \
+    cptofs "rm -f '$work/w.img'; truncate -s 1G '$work/w.img'; mkfs.ext4 -q -F -E root_owner=0:0 '$work/w.img' && cd '$src' && '$cptofs' -i '$work/w.img' . /"
+  printf '%-44s %8.3fs\n' "mke2fs -d TREE" "${T[mke2fs]}"
+  r=$(ratio "${T[cptofs]}" "${T[mke2fs]}")
+  printf '%-44s %8.3fs   cptofs/mke2fs-d = %s (goal <= 1: %s)\n' "mkfs.ext4 + cptofs TREE" "${T[cptofs]}" "$r" "$(goal "$r" '<=' 1)"
+fi
+
 # The large images (bench/big-images.sh makes them once, ~11 GiB of disk):
 # a 3 GiB file streamed alone, and peak RSS on a 4 GiB image that also
 # holds 100,000 small files. BIG=0 skips them.

@@ -57,7 +57,8 @@ func boot(cfg Config, log *printk, devs devices, types []fsType) (*Kernel, error
 		fds:      vfs.NewFDTable(MaxFiles),
 		devNames: make(map[uint64]string),
 	}
-	v, err := vfs.New(vfs.Options{Log: log})
+	k.umask.Store(0o022)
+	v, err := vfs.New(vfs.Options{Log: log, Now: cfg.Now, Uid: cfg.Uid, Gid: cfg.Gid})
 	if err != nil {
 		return nil, err
 	}

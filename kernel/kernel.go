@@ -34,6 +34,7 @@ package kernel
 import (
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/mm"
@@ -81,6 +82,7 @@ type Kernel struct {
 	devs  devices
 	vfs   *vfs.VFS
 	fds   *vfs.FDTable
+	umask atomic.Uint32 // the process's umask (fs_struct.umask)
 
 	// mountMu serialises AddDisk, Mount, Umount and Halt, and guards
 	// devNames, nextExt and halted.

@@ -40,25 +40,29 @@ func (k *Kernel) walkAt(dirfd int, path string, flags int) (*vfs.Dentry, error) 
 
 // Openat is openat(2) and returns the lowest free file descriptor.
 //
-// flags: the access mode, O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY,
-// O_NOFOLLOW, O_PATH (then only O_DIRECTORY, O_NOFOLLOW and O_CLOEXEC
-// count), O_CLOEXEC; the rest are accepted and ignored. A symlink at the
-// end of path is followed unless O_NOFOLLOW.
+// flags: the access mode, O_CREAT (a missing regular file is made with
+// permissions mode &^ umask, even where a dangling symlink points unless
+// O_EXCL), O_EXCL, O_TRUNC (an existing regular file is emptied),
+// O_APPEND (writes go to the end), O_DIRECTORY, O_NOFOLLOW, O_PATH (then
+// only O_DIRECTORY, O_NOFOLLOW and O_CLOEXEC count), O_CLOEXEC; the rest
+// are accepted and ignored. A symlink at the end of path is followed
+// unless O_NOFOLLOW.
 //
 // Errors: EBADF/ENOTDIR for a bad dirfd; the path walk's ENOENT, ENOTDIR,
 // ELOOP, ENAMETOOLONG; ENOTDIR for O_DIRECTORY on a non-directory; ELOOP
 // for O_NOFOLLOW on a symlink (without O_PATH); EISDIR for write access to
-// a directory; EROFS for write access, or creating a file, on a read-only
-// mount; EEXIST for O_CREAT|O_EXCL on an existing name; EINVAL for
-// O_CREAT|O_DIRECTORY; ENXIO for device nodes, FIFOs and sockets; ENOSYS
-// for creating or truncating on a writable mount (no write path yet);
-// EMFILE when MaxFiles descriptors are open.
+// a directory, O_CREAT of one, or O_CREAT with a trailing slash; EROFS for
+// write access or O_TRUNC, or creating a file, on a read-only mount;
+// EEXIST for O_CREAT|O_EXCL on an existing name; EINVAL for
+// O_CREAT|O_DIRECTORY; ENXIO for device nodes, FIFOs and sockets; ENOENT
+// for O_CREAT in a removed directory; ENOSPC; EMFILE when MaxFiles
+// descriptors are open.
 func (k *Kernel) Openat(dirfd int, path string, flags int, mode uint32) (int, error) {
 	start, done, err := k.at(dirfd, path)
 	if err != nil {
 		return -1, err
 	}
-	f, err := k.vfs.Openat(start, path, flags, mode)
+	f, err := k.vfs.Openat(start, path, flags, mode&^k.umask.Load())
 	done()
 	if err != nil {
 		return -1, err
@@ -143,17 +147,19 @@ func (k *Kernel) Getdents64(fd int, buf []byte) (int, error) {
 	return f.Getdents64(buf)
 }
 
-// Mkdirat is mkdirat(2). Only the ramfs at "/" makes directories for now
-// (mountpoints under /mnt); drivers have no write path yet.
+// Mkdirat is mkdirat(2): the permissions are mode&(0777|S_ISVTX) &^
+// umask; a directory made in a set-group-ID directory takes its group and
+// S_ISGID.
 //
 // Errors: EBADF/ENOTDIR for a bad dirfd; the path walk's ENOENT, ENOTDIR,
-// ELOOP, ENAMETOOLONG for the parent; EEXIST if the name exists; EROFS on a
-// read-only mount; EPERM if the filesystem cannot make directories.
+// ELOOP, ENAMETOOLONG for the parent; EEXIST if the name exists (or is
+// ".", ".." or "/"); ENOENT in a removed directory; EROFS on a read-only
+// mount; EPERM if the filesystem cannot make directories; EMLINK; ENOSPC.
 func (k *Kernel) Mkdirat(dirfd int, path string, mode uint32) error {
 	start, done, err := k.at(dirfd, path)
 	if err != nil {
 		return err
 	}
 	defer done()
-	return k.vfs.Mkdirat(start, path, mode)
+	return k.vfs.Mkdirat(start, path, mode&^k.umask.Load())
 }

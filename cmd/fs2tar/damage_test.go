@@ -595,6 +595,14 @@ func errorPaths(stderr string) []string {
 }
 
 // TestDamagedImages is the sweep (see the comment at the top of the file).
+// keepImage copies a damaged image aside for the post-mortem and returns
+// where.
+func keepImage(img, what string, i int) string {
+	keep := filepath.Join(os.TempDir(), fmt.Sprintf("lklimg-%s-%d.img", what, i))
+	exec.Command("cp", img, keep).Run()
+	return keep
+}
+
 func TestDamagedImages(t *testing.T) {
 	tools := testutil.Need(t, "mkfs.ext4", "debugfs", "dumpe2fs", "/usr/bin/time", "prlimit")
 	n := damageDefault
@@ -659,10 +667,7 @@ func TestDamagedImages(t *testing.T) {
 		}
 		if bad != "" {
 			t.Errorf("damaged image %d (%v): %s\n%.3000s", i, d, bad, r.stderr)
-			// Keep the image for the post-mortem.
-			keep := filepath.Join(os.TempDir(), fmt.Sprintf("lklimg-damaged-%d.img", i))
-			exec.Command("cp", img, keep).Run()
-			t.Logf("kept as %s", keep)
+			t.Logf("kept as %s", keepImage(img, "damaged", i))
 			continue
 		}
 		selfExit++
@@ -674,7 +679,8 @@ func TestDamagedImages(t *testing.T) {
 			// The kernel refused the image: fs2tar must have refused it
 			// or reported errors.
 			if r.code == 0 {
-				mismatches = append(mismatches, fmt.Sprintf("%d %v: the kernel refuses the mount, fs2tar exits 0", i, d))
+				mismatches = append(mismatches, fmt.Sprintf("%d %v: the kernel refuses the mount, fs2tar exits 0 (image kept as %s)",
+					i, d, keepImage(img, "mismatch", i)))
 			} else {
 				refusedBoth++
 				matched++

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,6 +48,10 @@ type featureSet struct {
 	// skipped are paths the kernel shows and fs2tar reports and leaves
 	// out (encrypted ones): fs2tar then exits 1.
 	skipped []string
+	// encrypted is a directory encrypted by rw: the kernel lists it
+	// without the key (no-key names) and so does fs2tar, but its regular
+	// files cannot be opened: they are the skipped ones.
+	encrypted string
 	// check runs feature-specific checks on the image and the archive.
 	check func(t *testing.T, img string, got testutil.Tree)
 }
@@ -91,13 +96,17 @@ func TestFeatures(t *testing.T) {
 			if out, err := exec.Command(tools[1], "-fn", img).CombinedOutput(); err != nil {
 				t.Fatalf("e2fsck -fn: %v\n%s", err, out)
 			}
+			skipped := fs.skipped
+			if fs.encrypted != "" {
+				skipped = encryptedFiles(t, img, fs.encrypted)
+			}
 			before := fileSum(t, img)
 			r := fs2tar(t, img)
 			if fileSum(t, img) != before {
 				t.Error("the image changed")
 			}
 			wantCode := 0
-			if len(fs.skipped) > 0 {
+			if len(skipped) > 0 {
 				wantCode = 1
 			}
 			if r.code != wantCode {
@@ -108,14 +117,14 @@ func TestFeatures(t *testing.T) {
 					continue
 				}
 				expected := strings.HasPrefix(line, "fs2tar: some entries could not be archived") && wantCode == 1
-				for _, p := range fs.skipped {
+				for _, p := range skipped {
 					expected = expected || line == "fs2tar: /"+p+": encrypted, no key: skipped"
 				}
 				if !expected {
 					t.Errorf("stderr: %s", line)
 				}
 			}
-			for _, p := range fs.skipped {
+			for _, p := range skipped {
 				if !strings.Contains(r.stderr, "fs2tar: /"+p+": encrypted, no key: skipped\n") {
 					t.Errorf("%s is not reported as encrypted:\n%s", p, r.stderr)
 				}
@@ -149,20 +158,20 @@ func TestFeatures(t *testing.T) {
 			} else {
 				testutil.NeedLoop(t)
 				mnt := loopMount(t, img, "loop,ro")
-				for _, p := range fs.skipped {
+				for _, p := range skipped {
 					if _, err := os.Lstat(filepath.Join(mnt, p)); err != nil {
 						t.Errorf("%s: not in the kernel's view: %v", p, err)
 					}
 				}
 				// The kernel lists an encrypted directory without the
 				// key (with encoded names) but opens none of its files.
-				kernelView, err := testutil.ScanDirExcept(mnt, fs.skipped...)
+				kernelView, err := testutil.ScanDirExcept(mnt, skipped...)
 				umount(t, mnt)
 				if err != nil {
 					t.Fatal(err)
 				}
 				opts := testutil.CompareOptions{SkipTypes: []string{testutil.TypeSocket}}
-				for _, p := range fs.skipped {
+				for _, p := range skipped {
 					if got[p] != nil {
 						t.Errorf("%s: encrypted, yet archived", p)
 					}
@@ -237,7 +246,7 @@ func featureSets() []featureSet {
 		{name: "metadata_csum_seed", mkfs: []string{"-O", "metadata_csum_seed", "-U", "6b33f586-a183-4383-921d-30da7f8f1a0c"}},
 		{name: "64k-blocks", mkfs: []string{"-b", "65536"}, size: "256M",
 			noKernel: "Linux on x86-64 mounts no block size above the 4 KiB page size (\"bad block size 65536\")"},
-		{name: "encrypt", mkfs: []string{"-O", "encrypt"}, rw: encryptDir, skipped: []string{"secret"}},
+		{name: "encrypt", mkfs: []string{"-O", "encrypt"}, rw: encryptDir, encrypted: "secret"},
 		{name: "casefold", mkfs: []string{"-O", "casefold"}, craft: craftCasefold, expect: expectCasefold,
 			noKernel: "the host kernel is built without CONFIG_UNICODE when it refuses the mount", check: checkCasefold},
 		{name: "verity", mkfs: []string{"-O", "verity"}, craft: craftVerity, expect: expectVerity,
@@ -357,6 +366,32 @@ func setProjectIDs(t *testing.T, img string) {
 	}
 }
 
+// encryptedFiles returns the regular files under dir (relative to the
+// image's root) as the host kernel lists them without the key.
+func encryptedFiles(t *testing.T, img, dir string) []string {
+	testutil.NeedLoop(t)
+	mnt := loopMount(t, img, "loop,ro")
+	defer umount(t, mnt)
+	var files []string
+	err := filepath.WalkDir(filepath.Join(mnt, dir), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			rel, _ := filepath.Rel(mnt, p)
+			files = append(files, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 2 {
+		t.Fatalf("the kernel lists %d files under the encrypted %s", len(files), dir)
+	}
+	return files
+}
+
 // encryptDir makes /secret an encrypted directory (fscrypt v2 policy, a
 // key added to the filesystem's keyring, gone at umount) holding a file,
 // a directory and a symlink.
@@ -398,6 +433,14 @@ func encryptDir(t *testing.T, mnt string) {
 	must(t, os.Mkdir(filepath.Join(dir, "sub"), 0o700))
 	must(t, os.WriteFile(filepath.Join(dir, "sub", "deeper"), bytes.Repeat([]byte("s"), 10000), 0o600))
 	must(t, os.Symlink("plans.txt", filepath.Join(dir, "link")))
+	// A target and a name longer than 149 bytes once encrypted: the slow
+	// symlink, and the no-key name that ends in a SHA-256.
+	must(t, os.Symlink(strings.Repeat("t", 300), filepath.Join(dir, "longlink")))
+	must(t, os.WriteFile(filepath.Join(dir, strings.Repeat("n", 200)), nil, 0o600))
+	// Enough names for an indexed directory, listed in hash order.
+	for i := range 150 {
+		must(t, os.Mkdir(filepath.Join(dir, "sub", fmt.Sprintf("d%03d", i)), 0o700))
+	}
 }
 
 // Casefolding: the host kernel may lack CONFIG_UNICODE, and then can

@@ -12,26 +12,39 @@ import (
 // package documentation for when they are freed.
 type Dentry struct {
 	// Immutable after creation.
-	name   string
-	parent *Dentry // nil for the root of a mount
-	mnt    *Mount
-	inode  Inode
-	ino    uint64
-	mode   uint32 // S_IF* type bits: an inode never changes type
+	mnt   *Mount
+	inode Inode
+	ino   uint64
+	mode  uint32 // S_IF* type bits: an inode never changes type
 
-	// lookupMu serialises driver lookups of children (see doc.go).
+	// lookupMu serialises driver lookups of children and every change
+	// of the directory's entries (see doc.go), as i_rwsem does.
 	lookupMu sync.Mutex
 
 	// Guarded by VFS.mu.
+	name     string  // changed by rename (d_move)
+	parent   *Dentry // nil for the root of a mount; changed by rename
 	children map[string]*Dentry
 	refs     int
 	mounted  *Mount        // the mount whose mountpoint this is, if any
 	lruElem  *list.Element // set while on the unused list
-	dead     bool          // evicted, or its mount is gone
+	// dead is set once the dentry is out of its parent's children
+	// (d_drop): evicted from the LRU, unlinked, replaced by a rename, or
+	// its mount is gone. A dead dentry is never found again; it lives
+	// while it has references.
+	dead bool
+	// evicted is set once the VFS has dropped the driver's inode
+	// (Evicter): the dentry is dead and unreferenced, or its mount gone.
+	evicted bool
 }
 
-// Name returns the dentry's name in its parent ("/" for a mount root).
-func (d *Dentry) Name() string { return d.name }
+// Name returns the dentry's name in its parent ("/" for a mount root); a
+// rename changes it.
+func (d *Dentry) Name() string {
+	d.mnt.v.mu.Lock()
+	defer d.mnt.v.mu.Unlock()
+	return d.name
+}
 
 // Inode returns the inode the dentry names.
 func (d *Dentry) Inode() Inode { return d.inode }
@@ -82,7 +95,7 @@ func (v *VFS) Put(d *Dentry) {
 	}
 	v.mu.Lock()
 	v.putLocked(d)
-	v.mu.Unlock()
+	v.unlock()
 }
 
 // getLocked takes a reference. The caller holds v.mu.
@@ -95,15 +108,88 @@ func (v *VFS) getLocked(d *Dentry) {
 	d.mnt.refs++
 }
 
-// putLocked drops a reference. The caller holds v.mu.
+// putLocked drops a reference. The caller holds v.mu and releases it with
+// unlock, which evicts the inodes of dentries that die here. A dead dentry
+// losing its last reference (an open file of an unlinked file closing)
+// has its inode evicted.
 func (v *VFS) putLocked(d *Dentry) {
 	if d.refs <= 0 {
 		panic("vfs: dentry reference count underflow: " + d.name)
 	}
 	d.refs--
 	d.mnt.refs--
+	if d.refs == 0 && d.dead {
+		delete(d.mnt.orphans, d)
+		v.evictInodeLocked(d)
+	}
 	v.maybeUnusedLocked(d)
 	v.trimLocked()
+}
+
+// unlock releases v.mu, then calls Evict on the inodes whose dentries died
+// meanwhile: drivers are never called with v.mu held (dput calls iput
+// after dropping d_lock, likewise).
+func (v *VFS) unlock() {
+	evicts := v.evicts
+	v.evicts = nil
+	v.mu.Unlock()
+	v.evict(evicts)
+}
+
+// evict calls Evict on each inode, logging failures (evict_inode cannot
+// fail in Linux either: a driver that cannot free an inode reports it).
+// It returns the first error.
+func (v *VFS) evict(inodes []Inode) error {
+	var first error
+	for _, in := range inodes {
+		e, ok := in.(Evicter)
+		if !ok {
+			continue
+		}
+		if err := e.Evict(); err != nil {
+			v.log.Printf("VFS: evict inode %d: %v", in.Ino(), err)
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}
+
+// evictInodeLocked queues d's inode for Evict, once: the driver's handout
+// of it is dropped for good. The caller holds v.mu.
+func (v *VFS) evictInodeLocked(d *Dentry) {
+	if d.evicted {
+		return
+	}
+	d.evicted = true
+	v.evicts = append(v.evicts, d.inode)
+}
+
+// dropLocked takes d out of its parent's children (d_drop, as unlink and
+// rename do to the name they remove); its inode is evicted when its last
+// reference goes, at once if it has none. The caller holds v.mu.
+func (v *VFS) dropLocked(d *Dentry) {
+	if d.dead {
+		return
+	}
+	d.dead = true
+	if d.lruElem != nil {
+		v.lru.Remove(d.lruElem)
+		d.lruElem = nil
+	}
+	if p := d.parent; p != nil && p.children[d.name] == d {
+		delete(p.children, d.name)
+		v.maybeUnusedLocked(p)
+	}
+	if d.refs == 0 {
+		v.evictInodeLocked(d)
+		return
+	}
+	if d.mnt.orphans == nil {
+		d.mnt.orphans = make(map[*Dentry]struct{})
+	}
+	d.mnt.orphans[d] = struct{}{}
 }
 
 // evictable reports whether d can be freed: cached under a parent and
@@ -131,17 +217,10 @@ func (v *VFS) trimLocked() {
 	}
 }
 
-// evictLocked unlinks an unused dentry from its parent (d_kill).
+// evictLocked frees an unused dentry (d_kill): it leaves its parent and
+// its inode is evicted.
 func (v *VFS) evictLocked(d *Dentry) {
-	d.dead = true
-	p := d.parent
-	if p == nil {
-		return
-	}
-	if p.children[d.name] == d {
-		delete(p.children, d.name)
-	}
-	v.maybeUnusedLocked(p)
+	v.dropLocked(d)
 }
 
 // UnusedDentries returns the number of dentries on the LRU.
@@ -172,10 +251,20 @@ func (v *VFS) CachedDentries() int {
 
 // lookupChild returns the child called name of directory d, with a
 // reference, from the cache or from the driver (d_lookup, then
-// inode_operations.lookup). It returns ENOTDIR if d cannot be searched and
-// whatever the driver returns (ENOENT for a missing name). The caller holds
-// a reference on d and no lock.
+// inode_operations.lookup). It returns ENOTDIR if d cannot be searched,
+// ENOENT in a removed directory, and whatever the driver returns (ENOENT
+// for a missing name). The caller holds a reference on d and no lock.
 func (v *VFS) lookupChild(d *Dentry, name string) (*Dentry, error) {
+	if c := v.cachedChild(d, name); c != nil {
+		return c, nil
+	}
+	d.lookupMu.Lock()
+	defer d.lookupMu.Unlock()
+	return v.lookupChildLocked(d, name)
+}
+
+// lookupChildLocked is lookupChild for a caller holding d.lookupMu.
+func (v *VFS) lookupChildLocked(d *Dentry, name string) (*Dentry, error) {
 	if c := v.cachedChild(d, name); c != nil {
 		return c, nil
 	}
@@ -183,25 +272,39 @@ func (v *VFS) lookupChild(d *Dentry, name string) (*Dentry, error) {
 	if !ok || !d.IsDir() {
 		return nil, abi.ENOTDIR
 	}
-	d.lookupMu.Lock()
-	defer d.lookupMu.Unlock()
-	if c := v.cachedChild(d, name); c != nil {
-		return c, nil
+	if v.isDead(d) {
+		// IS_DEADDIR: a removed directory has no entries.
+		return nil, abi.ENOENT
 	}
 	inode, err := lk.Lookup(name)
 	if err != nil {
 		return nil, err
 	}
+	return v.addChild(d, name, inode)
+}
+
+// addChild caches inode, just handed out by the driver (Lookup or a
+// DirWriter method), as d's child name and returns its dentry with a
+// reference. If that fails the inode is evicted at once, so that every
+// handout is matched by one Evict. The caller holds d.lookupMu.
+func (v *VFS) addChild(d *Dentry, name string, inode Inode) (*Dentry, error) {
 	c, err := newDentry(name, d, d.mnt, inode)
 	if err != nil {
+		v.evict([]Inode{inode})
 		return nil, err
 	}
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	if d.dead {
-		// The directory was freed under us: it cannot be, since the
-		// caller holds a reference; this guards the invariant.
+		// The directory was removed meanwhile (by a rename replacing
+		// it, which holds only the lock of its parent).
+		v.mu.Unlock()
+		v.evict([]Inode{inode})
 		return nil, abi.ENOENT
+	}
+	if old := d.children[name]; old != nil {
+		// Cannot happen while d.lookupMu serialises changes; keep the
+		// cache consistent anyway.
+		v.dropLocked(old)
 	}
 	if d.children == nil {
 		d.children = make(map[string]*Dentry)
@@ -212,7 +315,15 @@ func (v *VFS) lookupChild(d *Dentry, name string) (*Dentry, error) {
 		d.lruElem = nil
 	}
 	v.getLocked(c)
+	v.unlock()
 	return c, nil
+}
+
+// isDead reports whether d has been removed from the cache.
+func (v *VFS) isDead(d *Dentry) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return d.dead
 }
 
 // cachedChild returns the cached child called name with a reference, or nil.

@@ -57,61 +57,152 @@ func (f *File) DecRef() {
 }
 
 // Openat resolves path from start as openat(2) does and opens it
-// (do_filp_open). The returned File has one reference.
+// (do_filp_open). The returned File has one reference. With O_CREAT a
+// missing regular file is made with permissions mode (the caller has
+// applied the umask), even through a dangling symlink (unless O_EXCL);
+// O_TRUNC empties an existing regular file.
 //
 // Errors: those of Walk; ENOTDIR for O_DIRECTORY on a non-directory; ELOOP
 // for O_NOFOLLOW on a symlink (O_PATH|O_NOFOLLOW opens the link itself);
-// EISDIR for write access to, or O_CREAT of, a directory; EROFS for write
-// access on a read-only mount, or O_CREAT of a missing file there; EEXIST
-// for O_CREAT|O_EXCL on an existing name; EINVAL for O_CREAT|O_DIRECTORY;
-// ENXIO for a device, FIFO or socket (no drivers for them); ENOSYS for
-// creating or truncating a file on a writable mount (no write path yet).
+// EISDIR for write access to, or O_CREAT of, a directory, and for O_CREAT
+// with a trailing slash; EROFS for write access or O_TRUNC on a read-only
+// mount, or O_CREAT of a missing file there; EEXIST for O_CREAT|O_EXCL on
+// an existing name (a symlink included); EINVAL for O_CREAT|O_DIRECTORY;
+// ENXIO for a device, FIFO or socket (no drivers for them); ENOENT for
+// O_CREAT in a removed directory; EACCES if the filesystem cannot create;
+// what the driver returns (ENOSPC).
 func (v *VFS) Openat(start *Dentry, path string, flags int, mode uint32) (*File, error) {
 	if flags&abi.O_PATH != 0 {
 		flags &= abi.O_PATH | abi.O_DIRECTORY | abi.O_NOFOLLOW | abi.O_CLOEXEC
 	}
-	creat := flags&abi.O_CREAT != 0
-	if creat && flags&abi.O_DIRECTORY != 0 {
+	if flags&abi.O_CREAT == 0 {
+		wf := 0
+		if flags&abi.O_NOFOLLOW != 0 {
+			wf |= WalkNoFollow
+		}
+		d, err := v.Walk(start, path, wf)
+		if err != nil {
+			return nil, err
+		}
+		defer v.Put(d)
+		return v.open(d, flags, false)
+	}
+	if flags&abi.O_DIRECTORY != 0 {
 		return nil, abi.EINVAL
 	}
-	wf := 0
-	if flags&abi.O_NOFOLLOW != 0 || (creat && flags&abi.O_EXCL != 0) {
-		wf |= WalkNoFollow
-	}
-	d, err := v.Walk(start, path, wf)
-	if errors.Is(err, abi.ENOENT) && creat {
-		dir, name, trailing, perr := v.WalkParent(start, path)
-		if perr != nil {
-			return nil, perr
+	// open_last_lookups with O_CREAT: a symlink as the last component is
+	// followed (unless O_EXCL or O_NOFOLLOW) and the name it points to
+	// created if missing, each link counting towards MAXSYMLINKS.
+	for links := 0; ; links++ {
+		d, created, target, err := v.openCreate(start, path, flags, mode)
+		if start != nil && links > 0 {
+			v.Put(start)
 		}
-		defer v.Put(dir)
-		switch {
-		case trailing || name == "":
-			return nil, abi.EISDIR
-		case dir.mnt.ReadOnly():
-			return nil, abi.EROFS
+		if err != nil {
+			return nil, err
 		}
-		return nil, abi.Errorf(abi.ENOSYS, "creating %q: no write support", name)
+		if d != nil {
+			defer v.Put(d)
+			return v.open(d, flags, created)
+		}
+		// A symlink to follow: target is relative to its directory.
+		if links >= abi.MAXSYMLINKS {
+			v.Put(target.dir)
+			return nil, abi.ELOOP
+		}
+		start, path = target.dir, target.path
 	}
+}
+
+// symlinkTarget is a symlink met as the last component of an O_CREAT
+// open: its directory (with a reference) and target.
+type symlinkTarget struct {
+	dir  *Dentry
+	path string
+}
+
+// openCreate is one step of an O_CREAT open: it returns the dentry to
+// open (created reports it is new), or a symlink to follow.
+func (v *VFS) openCreate(start *Dentry, path string, flags int, mode uint32) (d *Dentry, created bool, link symlinkTarget, err error) {
+	dir, name, trailing, err := v.WalkParent(start, path)
 	if err != nil {
-		return nil, err
+		return nil, false, link, err
 	}
-	defer v.Put(d)
-	if creat {
+	defer v.Put(dir)
+	if lastType(name) != lastNorm {
+		// "/", "." and "..": the directory itself.
+		d, err := v.Walk(start, path, 0)
+		if err != nil {
+			return nil, false, link, err
+		}
 		if flags&abi.O_EXCL != 0 {
-			return nil, abi.EEXIST
+			v.Put(d)
+			return nil, false, link, abi.EEXIST
 		}
-		if d.IsDir() {
-			return nil, abi.EISDIR
-		}
+		v.Put(d)
+		return nil, false, link, abi.EISDIR
 	}
-	return v.Open(d, flags)
+	if trailing {
+		return nil, false, link, abi.EISDIR
+	}
+	dir.lookupMu.Lock()
+	defer dir.lookupMu.Unlock()
+	c, err := v.lookupChildLocked(dir, name)
+	switch {
+	case err == nil:
+	case !errors.Is(err, abi.ENOENT):
+		return nil, false, link, err
+	case dir.mnt.ReadOnly():
+		return nil, false, link, abi.EROFS
+	default:
+		n := &newName{v: v, dir: dir, name: name}
+		c, err = n.make(abi.S_IFREG|mode&0o7777, abi.EACCES,
+			func(w DirWriter, ctx Ctx, name string, mode uint32) (Inode, error) {
+				return w.Create(ctx, name, mode)
+			})
+		return c, err == nil, link, err
+	}
+	if flags&abi.O_EXCL != 0 {
+		v.Put(c)
+		return nil, false, link, abi.EEXIST
+	}
+	if c.IsSymlink() && flags&abi.O_NOFOLLOW == 0 {
+		target, err := readlink(c)
+		v.Put(c)
+		if err != nil {
+			return nil, false, link, err
+		}
+		if target == "" {
+			return nil, false, link, abi.ENOENT
+		}
+		v.Get(dir)
+		return nil, false, symlinkTarget{dir: dir, path: target}, nil
+	}
+	v.mu.Lock()
+	if top := v.followMountsLocked(c); top != c {
+		v.getLocked(top)
+		v.putLocked(c)
+		c = top
+	}
+	v.unlock()
+	if c.IsDir() {
+		v.Put(c)
+		return nil, false, link, abi.EISDIR
+	}
+	return c, false, link, nil
 }
 
 // Open opens d (vfs_open after may_open), taking its own reference on d.
+// O_TRUNC empties a regular file.
 // Errors: as Openat, for the checks that concern an existing file; what
 // the inode's Open returns (Opener), such as ENOKEY.
 func (v *VFS) Open(d *Dentry, flags int) (*File, error) {
+	return v.open(d, flags, false)
+}
+
+// open is Open; created says d was just made by this open, which then
+// does not truncate it.
+func (v *VFS) open(d *Dentry, flags int, created bool) (*File, error) {
 	if flags&abi.O_PATH == 0 {
 		write := flags&abi.O_ACCMODE != abi.O_RDONLY || flags&abi.O_TRUNC != 0
 		switch d.mode {
@@ -125,9 +216,6 @@ func (v *VFS) Open(d *Dentry, flags int) (*File, error) {
 			if write && d.mnt.ReadOnly() {
 				return nil, abi.EROFS
 			}
-			if flags&abi.O_TRUNC != 0 {
-				return nil, abi.Errorf(abi.ENOSYS, "truncate: no write support")
-			}
 		default:
 			return nil, abi.ENXIO
 		}
@@ -137,6 +225,16 @@ func (v *VFS) Open(d *Dentry, flags int) (*File, error) {
 	}
 	if o, ok := d.inode.(Opener); ok && flags&abi.O_PATH == 0 {
 		if err := o.Open(flags); err != nil {
+			return nil, err
+		}
+	}
+	if flags&abi.O_TRUNC != 0 && flags&abi.O_PATH == 0 && d.mode == abi.S_IFREG && !created {
+		// handle_truncate: the times change even if the file was
+		// empty already.
+		unlock := v.lockInode(d)
+		err := v.setattr(d, SetAttr{Valid: SetSize | SetMtime, Size: 0})
+		unlock()
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -354,4 +452,198 @@ func (f *File) Getdents64(buf []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// writable returns EBADF unless f was opened for writing.
+func (f *File) writable() error {
+	if f.IsPath() || f.flags&abi.O_ACCMODE == abi.O_RDONLY {
+		return abi.EBADF
+	}
+	return nil
+}
+
+// maxRWCount is MAX_RW_COUNT: the most one read or write moves.
+const maxRWCount = 0x7ffff000
+
+// Write writes p at the file's offset, or at the end of the file with
+// O_APPEND, and advances the offset (write(2)). A short count, with no
+// error, means the filesystem filled after writing some.
+//
+// Errors: EBADF for an O_PATH or read-only file; EINVAL if the inode
+// cannot be written or the offset would overflow; EFBIG past the largest
+// file the filesystem holds; ENOSPC, EDQUOT, EIO from the driver.
+func (f *File) Write(p []byte) (int, error) {
+	if err := f.writable(); err != nil {
+		return 0, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n, end, err := f.pwrite(p, f.pos, f.flags&abi.O_APPEND != 0)
+	if n > 0 {
+		f.pos = end
+	}
+	return n, err
+}
+
+// Pwrite writes p at off without moving the offset (pwrite64(2)); as on
+// Linux, a file opened with O_APPEND is written at its end whatever off
+// says.
+//
+// Errors: EINVAL for a negative offset (before EBADF, as ksys_pwrite64
+// checks it first); as Write.
+func (f *File) Pwrite(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, abi.EINVAL
+	}
+	if err := f.writable(); err != nil {
+		return 0, err
+	}
+	n, _, err := f.pwrite(p, off, f.flags&abi.O_APPEND != 0)
+	return n, err
+}
+
+// pwrite writes p at off, or at the end for appends, under the inode's
+// write lock, and returns the count and the offset after the bytes
+// written.
+func (f *File) pwrite(p []byte, off int64, appending bool) (int, int64, error) {
+	w, ok := f.d.inode.(FileWriter)
+	if !ok || f.d.mode != abi.S_IFREG {
+		return 0, off, abi.EINVAL
+	}
+	if len(p) > maxRWCount {
+		p = p[:maxRWCount]
+	}
+	unlock := f.v.lockInode(f.d)
+	defer unlock()
+	if appending {
+		attr, err := f.d.inode.Getattr()
+		if err != nil {
+			return 0, off, err
+		}
+		off = attr.Size
+	}
+	if off > math.MaxInt64-int64(len(p)) {
+		// rw_verify_area: the end would wrap.
+		return 0, off, abi.EINVAL
+	}
+	if len(p) == 0 {
+		return 0, off, nil
+	}
+	n, err := w.WriteAt(f.v.ctx(), p, off)
+	if n < 0 || n > len(p) {
+		return 0, off, abi.Errorf(abi.EIO, "driver write returned %d of %d bytes", n, len(p))
+	}
+	if n > 0 {
+		// A short write returns its count; the error, if it lasts,
+		// comes with the next write (generic_perform_write).
+		err = nil
+	}
+	return n, off + int64(n), err
+}
+
+// Truncate sets the size of the file (ftruncate(2)); mtime and ctime
+// change even when the size does not.
+//
+// Errors: EINVAL for a negative size; EBADF for an O_PATH file; EINVAL for
+// a file not opened for writing or not regular; EFBIG and what the driver
+// returns.
+func (f *File) Truncate(size int64) error {
+	if size < 0 {
+		return abi.EINVAL
+	}
+	if f.IsPath() {
+		return abi.EBADF
+	}
+	if f.flags&abi.O_ACCMODE == abi.O_RDONLY || f.d.mode != abi.S_IFREG {
+		return abi.EINVAL
+	}
+	unlock := f.v.lockInode(f.d)
+	defer unlock()
+	return f.v.setattr(f.d, SetAttr{Valid: SetSize | SetMtime, Size: size})
+}
+
+// fallocate mode bits beyond those in abi (include/uapi/linux/falloc.h).
+const (
+	fallocUnshareRange = 0x40
+	fallocWriteZeroes  = 0x80
+	// fallocModeMask is FALLOC_FL_MODE_MASK: the bits that choose the
+	// operation, at most one of which may be set.
+	fallocModeMask = abi.FALLOC_FL_PUNCH_HOLE | abi.FALLOC_FL_COLLAPSE_RANGE | abi.FALLOC_FL_ZERO_RANGE |
+		abi.FALLOC_FL_INSERT_RANGE | fallocUnshareRange | fallocWriteZeroes
+)
+
+// Fallocate is fallocate(2) (vfs_fallocate as Linux 6.12 and later check
+// it): it checks mode and range and passes them to the driver. mode is one
+// operation (0 allocates; PUNCH_HOLE, ZERO_RANGE, COLLAPSE_RANGE,
+// INSERT_RANGE, UNSHARE_RANGE, WRITE_ZEROES) and maybe KEEP_SIZE.
+//
+// Errors, in Linux's order: EINVAL for a negative offset or a length not
+// positive; EOPNOTSUPP for unknown bits (FALLOC_FL_NO_HIDE_STALE
+// included), two operations, PUNCH_HOLE without KEEP_SIZE, or KEEP_SIZE
+// with COLLAPSE_RANGE, INSERT_RANGE or WRITE_ZEROES; EBADF for a file not
+// open for writing; ESPIPE for a FIFO, EISDIR for a directory, ENODEV for
+// what is not a regular file; EFBIG if the end overflows; EOPNOTSUPP if
+// the filesystem cannot allocate, or not in this mode; ENOSPC and what the
+// driver returns.
+func (f *File) Fallocate(mode uint32, off, n int64) error {
+	if off < 0 || n <= 0 {
+		return abi.EINVAL
+	}
+	if mode&^(fallocModeMask|abi.FALLOC_FL_KEEP_SIZE) != 0 {
+		return abi.EOPNOTSUPP
+	}
+	keep := mode&abi.FALLOC_FL_KEEP_SIZE != 0
+	switch mode & fallocModeMask {
+	case 0, fallocUnshareRange, abi.FALLOC_FL_ZERO_RANGE:
+	case abi.FALLOC_FL_PUNCH_HOLE:
+		if !keep {
+			return abi.EOPNOTSUPP
+		}
+	case abi.FALLOC_FL_COLLAPSE_RANGE, abi.FALLOC_FL_INSERT_RANGE, fallocWriteZeroes:
+		if keep {
+			return abi.EOPNOTSUPP
+		}
+	default:
+		return abi.EOPNOTSUPP
+	}
+	if err := f.writable(); err != nil {
+		return err
+	}
+	switch f.d.mode {
+	case abi.S_IFIFO:
+		return abi.ESPIPE
+	case abi.S_IFDIR:
+		return abi.EISDIR
+	case abi.S_IFREG:
+	default:
+		return abi.ENODEV
+	}
+	if off > math.MaxInt64-n {
+		return abi.EFBIG
+	}
+	w, ok := f.d.inode.(FileWriter)
+	if !ok {
+		return abi.EOPNOTSUPP
+	}
+	unlock := f.v.lockInode(f.d)
+	defer unlock()
+	return w.Fallocate(f.v.ctx(), mode, off, n)
+}
+
+// Fsync writes the file's changes back (fsync(2), fdatasync(2) with
+// datasync): the inode alone if the driver can (Fsyncer), else the whole
+// filesystem (Syncer). A file of a read-only mount has nothing to write.
+//
+// Errors: EBADF for an O_PATH file; what the driver returns (EIO).
+func (f *File) Fsync(datasync bool) error {
+	if f.IsPath() {
+		return abi.EBADF
+	}
+	if f.d.mnt.ReadOnly() {
+		return nil
+	}
+	if s, ok := f.d.inode.(Fsyncer); ok {
+		return s.Fsync(datasync)
+	}
+	return f.v.Syncfs(f.d.mnt)
 }

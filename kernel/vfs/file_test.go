@@ -48,7 +48,6 @@ func TestFileOps(t *testing.T) {
 		{"/mnt/a/file", abi.O_WRONLY, abi.EROFS},
 		{"/mnt/a/dir", abi.O_RDWR, abi.EISDIR},
 		{"/mnt/a/new", abi.O_CREAT | abi.O_WRONLY, abi.EROFS},
-		{"/mnt/new", abi.O_CREAT | abi.O_WRONLY, abi.ENOSYS},
 		{"/mnt/new/", abi.O_CREAT | abi.O_WRONLY, abi.EISDIR},
 		{"/mnt", abi.O_CREAT | abi.O_DIRECTORY, abi.EINVAL},
 		{"/mnt/a/file", abi.O_CREAT | abi.O_EXCL, abi.EEXIST},

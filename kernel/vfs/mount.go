@@ -8,6 +8,7 @@ import (
 // Superblock, its root Dentry and where it is attached.
 type Mount struct {
 	// Immutable after creation.
+	v      *VFS
 	sb     Superblock
 	fstype string
 	source string      // "/dev/vda1", or "rootfs"
@@ -22,6 +23,9 @@ type Mount struct {
 	refs       int     // references on dentries of this mount
 	submounts  int
 	detached   bool
+	// orphans are dead dentries with references: unlinked files still
+	// open, removed directories still in use. Umount evicts them.
+	orphans map[*Dentry]struct{}
 }
 
 // Root returns the root dentry of the mount.
@@ -45,7 +49,8 @@ func (m *Mount) Dev() uint64 { return m.devt }
 // Flags returns the MS_* flags it was mounted with.
 func (m *Mount) Flags() uint64 { return m.flags }
 
-// ReadOnly reports whether the mount refuses writes (MS_RDONLY).
+// ReadOnly reports whether the mount refuses writes (MS_RDONLY): it was
+// asked for, the device is read-only, or the driver refused to write.
 func (m *Mount) ReadOnly() bool { return m.flags&abi.MS_RDONLY != 0 }
 
 // newMount builds a Mount over sb with its root dentry. devt 0 asks for an
@@ -55,12 +60,14 @@ func (v *VFS) newMount(sb Superblock, fstype, source string, dev BlockDevice, de
 	if err != nil {
 		return nil, err
 	}
-	m := &Mount{sb: sb, fstype: fstype, source: source, dev: dev, devt: devt, flags: flags}
+	m := &Mount{v: v, sb: sb, fstype: fstype, source: source, dev: dev, devt: devt, flags: flags}
 	root, err := newDentry("/", nil, m, rootInode)
 	if err != nil {
+		v.evict([]Inode{rootInode})
 		return nil, err
 	}
 	if !root.IsDir() {
+		v.evict([]Inode{rootInode})
 		return nil, abi.Errorf(abi.EUCLEAN, "%s: root inode %d is not a directory", source, root.ino)
 	}
 	m.root = root
@@ -101,6 +108,9 @@ func (v *VFS) Mount(target *Dentry, mi MountInfo) (*Mount, error) {
 	if err != nil {
 		return nil, err
 	}
+	if mi.Device != nil && mi.Device.ReadOnly() {
+		mi.Flags |= abi.MS_RDONLY
+	}
 	if ro, ok := sb.(ReadOnlyer); ok && ro.ReadOnly() {
 		// The driver refused to write (it logged why): SB_RDONLY.
 		mi.Flags |= abi.MS_RDONLY
@@ -117,7 +127,7 @@ func (v *VFS) Mount(target *Dentry, mi MountInfo) (*Mount, error) {
 	}
 	if busy {
 		v.mu.Unlock()
-		sb.Unmount()
+		v.release(m, m.evictAllLocked())
 		return nil, abi.Errorf(abi.EBUSY, "%s: mount raced with another", mi.Source)
 	}
 	m.parent = target.mnt
@@ -147,13 +157,15 @@ func (v *VFS) deviceMountedLocked(dev BlockDevice) *Mount {
 }
 
 // Umount detaches the mount whose root is d and unmounts its superblock
-// (umount2 without MNT_DETACH). The caller holds one reference on d, from
-// the walk that found it; it stays valid to Put afterwards.
+// (umount2 without MNT_DETACH): every inode of it the cache holds is
+// evicted, a writable filesystem is synced (Syncer), then Unmount is
+// called. The caller holds one reference on d, from the walk that found
+// it; it stays valid to Put afterwards.
 //
 // Errors: EINVAL if d is not the root of a mount, or is the root of the
 // namespace; EBUSY if files are open on the mount, a walk is in it, or
-// another filesystem is mounted under it. The superblock's Unmount error,
-// if any, is returned after the mount is gone.
+// another filesystem is mounted under it. The errors of Evict, Sync and
+// Unmount, if any, are returned after the mount is gone.
 func (v *VFS) Umount(d *Dentry) error {
 	v.mu.Lock()
 	m := d.mnt
@@ -165,13 +177,31 @@ func (v *VFS) Umount(d *Dentry) error {
 		v.mu.Unlock()
 		return abi.Errorf(abi.EBUSY, "%s: target is busy", m.source)
 	}
-	v.detachLocked(m)
-	v.mu.Unlock()
-	return m.sb.Unmount()
+	evicts := v.detachLocked(m)
+	v.unlock()
+	return v.release(m, evicts)
 }
 
-// detachLocked removes m from the namespace and drops its dentries.
-func (v *VFS) detachLocked(m *Mount) {
+// release finishes a mount taken out of the namespace: it evicts the
+// inodes its dentries held, syncs it if writable, and unmounts its
+// superblock, returning the first error.
+func (v *VFS) release(m *Mount, evicts []Inode) error {
+	err := v.evict(evicts)
+	if s, ok := m.sb.(Syncer); ok && !m.ReadOnly() {
+		if serr := s.Sync(); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	if uerr := m.sb.Unmount(); uerr != nil && err == nil {
+		err = uerr
+	}
+	return err
+}
+
+// detachLocked removes m from the namespace and drops its dentries. It
+// returns the inodes to evict, the root's included, whatever references
+// remain on the dentries: nothing of the filesystem is used afterwards.
+func (v *VFS) detachLocked(m *Mount) []Inode {
 	m.detached = true
 	mp := m.mountpoint
 	mp.mounted = nil
@@ -183,6 +213,15 @@ func (v *VFS) detachLocked(m *Mount) {
 			break
 		}
 	}
+	return m.evictAllLocked()
+}
+
+// evictAllLocked marks every cached dentry of m dead and evicted and
+// returns their inodes which were not evicted yet (those of unlinked
+// files still open among them). The caller holds v.mu.
+func (m *Mount) evictAllLocked() []Inode {
+	v := m.v
+	var inodes []Inode
 	var drop func(d *Dentry)
 	drop = func(d *Dentry) {
 		for _, c := range d.children {
@@ -194,8 +233,20 @@ func (v *VFS) detachLocked(m *Mount) {
 		}
 		d.children = nil
 		d.dead = true
+		if !d.evicted {
+			d.evicted = true
+			inodes = append(inodes, d.inode)
+		}
 	}
 	drop(m.root)
+	for d := range m.orphans {
+		if !d.evicted {
+			d.evicted = true
+			inodes = append(inodes, d.inode)
+		}
+	}
+	m.orphans = nil
+	return inodes
 }
 
 // Mounts returns the mounts of the namespace, the root first, each after
@@ -224,9 +275,9 @@ func (v *VFS) UmountAll() error {
 			v.mu.Unlock()
 			return first
 		}
-		v.detachLocked(m)
-		v.mu.Unlock()
-		if err := m.sb.Unmount(); err != nil && first == nil {
+		evicts := v.detachLocked(m)
+		v.unlock()
+		if err := v.release(m, evicts); err != nil && first == nil {
 			first = err
 		}
 	}

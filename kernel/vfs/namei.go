@@ -129,7 +129,7 @@ func (nd *nameidata) walk(rest string, followLast bool) error {
 			p := v.parentLocked(nd.cur)
 			v.getLocked(p)
 			v.putLocked(nd.cur)
-			v.mu.Unlock()
+			v.unlock()
 			nd.cur = p
 			continue
 		}
@@ -143,7 +143,7 @@ func (nd *nameidata) walk(rest string, followLast bool) error {
 			v.putLocked(child)
 			child = top
 		}
-		v.mu.Unlock()
+		v.unlock()
 		if child.IsSymlink() && (!last || followLast || trailingSlash) {
 			nd.links++
 			if nd.links > abi.MAXSYMLINKS {

@@ -3,6 +3,7 @@ package vfs
 import (
 	"container/list"
 	"sync"
+	"time"
 
 	"github.com/lklimg/lklimg/kernel/abi"
 )
@@ -18,6 +19,10 @@ type Options struct {
 	MaxUnusedDentries int
 	// Log receives the VFS's messages and is handed to drivers at mount.
 	Log Logger
+	// Now is the clock of changes (current_time); nil is the host's.
+	Now func() abi.Timespec
+	// Uid and Gid own new inodes (the task's fsuid and fsgid).
+	Uid, Gid uint32
 }
 
 // VFS is the namespace of the library kernel: its filesystem types, its
@@ -26,6 +31,16 @@ type Options struct {
 type VFS struct {
 	log       Logger
 	maxUnused int
+	now       func() abi.Timespec
+	uid, gid  uint32
+
+	// renameMu serialises renames (s_vfs_rename_mutex), so that the
+	// shape of the tree does not change while one checks for loops and
+	// holds the locks of two directories.
+	renameMu sync.Mutex
+	// inodeMu serialises writes, truncations and O_APPEND positioning of
+	// one inode (i_rwsem of a regular file), striped by inode number.
+	inodeMu [64]sync.Mutex
 
 	typesMu sync.RWMutex
 	types   map[string]FilesystemType // by name and alias; guarded by typesMu
@@ -35,6 +50,7 @@ type VFS struct {
 	root     *Mount    // the ramfs at "/"; immutable after New
 	mounts   []*Mount  // every live mount in mount order; guarded by mu
 	lru      list.List // unused dentries, least recently used at the front; guarded by mu
+	evicts   []Inode   // inodes to Evict once mu is released (see unlock); guarded by mu
 	nextAnon uint32    // next minor of an anonymous device (major 0); guarded by mu
 }
 
@@ -47,13 +63,19 @@ func New(opts Options) (*VFS, error) {
 	if opts.Log == nil {
 		opts.Log = discardLogger{}
 	}
+	if opts.Now == nil {
+		opts.Now = hostNow
+	}
 	v := &VFS{
 		log:       opts.Log,
 		maxUnused: opts.MaxUnusedDentries,
+		now:       opts.Now,
+		uid:       opts.Uid,
+		gid:       opts.Gid,
 		types:     make(map[string]FilesystemType),
 		nextAnon:  1,
 	}
-	rt := ramfsType{}
+	rt := RamfsType()
 	sb, err := rt.Mount(nil, 0, "", v.log)
 	if err != nil {
 		return nil, err
@@ -70,6 +92,24 @@ func New(opts Options) (*VFS, error) {
 		}
 	}
 	return v, nil
+}
+
+// hostNow is current_time from the host's clock.
+func hostNow() abi.Timespec {
+	t := time.Now()
+	return abi.Timespec{Sec: t.Unix(), Nsec: int64(t.Nanosecond())}
+}
+
+// ctx returns the context of a write: the task's owner and the time now.
+func (v *VFS) ctx() Ctx {
+	return Ctx{Uid: v.uid, Gid: v.gid, Now: v.now()}
+}
+
+// lockInode takes the write lock of d's inode and returns its unlock.
+func (v *VFS) lockInode(d *Dentry) func() {
+	mu := &v.inodeMu[(d.ino^d.mnt.devt)%uint64(len(v.inodeMu))]
+	mu.Lock()
+	return mu.Unlock
 }
 
 type discardLogger struct{}

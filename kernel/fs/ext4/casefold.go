@@ -73,6 +73,9 @@ func casefold(name []byte) ([]byte, bool) {
 // name (ext4_match): equal bytes, or in a casefolded directory equal
 // casefolded names.
 func (ip *inode) nameMatcher(name string) func(entry []byte) bool {
+	if ip.isEncrypted() {
+		return noKeyMatcher(name)
+	}
 	if !ip.isCasefolded() {
 		return func(entry []byte) bool { return string(entry) == name }
 	}

@@ -3,6 +3,7 @@
 package ext4
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"os"
@@ -219,7 +220,37 @@ func TestEncryptedNoKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantErr(t, "readdir", e.(vfs.DirReader).ReadDir(0, func(vfs.DirEntry) bool { return true }), abi.ENOKEY, "encrypted")
+	// The directory's names were never encrypted: shorter than a cipher
+	// block, they have no no-key form (fscrypt_fname_disk_to_usr).
+	wantErr(t, "readdir", e.(vfs.DirReader).ReadDir(0, func(vfs.DirEntry) bool { return true }), abi.EUCLEAN, "shorter than 16")
 	_, err = e.(vfs.Lookuper).Lookup("x")
-	wantErr(t, "lookup", err, abi.ENOKEY, "encrypted")
+	wantErr(t, "lookup", err, abi.ENOENT, "")
+}
+
+// TestNoKeyNames: no-key names encode the ciphertext (and the hash), and
+// the matcher finds exactly the entry a name encodes, long names by their
+// SHA-256 (the kernel agreement is in cmd/fs2tar's TestFeatures/encrypt).
+func TestNoKeyNames(t *testing.T) {
+	short := bytes.Repeat([]byte{0xA5}, 32)
+	long := bytes.Repeat([]byte{0x5A}, 200)
+	longOther := append(bytes.Clone(long[:199]), 0)
+	for _, c := range []struct {
+		name   []byte
+		length int
+	}{{short, 54}, {long, 252}} {
+		n, err := noKeyName(c.name, 0x12345678, 0x9abcdef0)
+		if err != nil || len(n) != c.length {
+			t.Fatalf("noKeyName(%d bytes) = %q (%d), %v; want %d characters", len(c.name), n, len(n), err, c.length)
+		}
+		m := noKeyMatcher(n)
+		if !m(c.name) || m(short[:31]) || m(longOther) {
+			t.Errorf("matcher of %q: wrong matches", n)
+		}
+	}
+	if _, err := noKeyName(short[:15], 0, 0); !errors.Is(err, abi.EUCLEAN) {
+		t.Errorf("15-byte name: %v, want EUCLEAN", err)
+	}
+	if noKeyMatcher("not base64!")(short) || noKeyMatcher("AAAA")(short) {
+		t.Error("a bad no-key name matched")
+	}
 }

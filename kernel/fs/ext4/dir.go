@@ -206,8 +206,10 @@ func (di dirInode) ReadDir(pos int64, emit func(vfs.DirEntry) bool) error {
 	if pos < 0 {
 		return abi.EINVAL
 	}
-	if ip.flags&inodeEncryptFl != 0 {
-		return abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted directory", ip.ino)
+	if ip.isEncrypted() && ip.isCasefolded() {
+		// Encrypted and casefolded names keep their hash in the entry
+		// (dirdata), which this driver does not read.
+		return abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted casefolded directory", ip.ino)
 	}
 	if ip.usesHashOrder() {
 		if err := ip.readDirHashOrder(pos, emit); err != errBadDx {
@@ -253,7 +255,12 @@ func (di dirInode) ReadDir(pos int64, emit func(vfs.DirEntry) bool) error {
 			if entErr = ip.checkEntry(lblk, off, d); entErr != nil {
 				return false
 			}
-			de := vfs.DirEntry{Name: string(d.name), Ino: uint64(d.inode), Next: base + int64(off) + int64(d.recLen)}
+			name, err := ip.userName(d.name, 0, 0)
+			if err != nil {
+				entErr = ip.dirErr(lblk, err)
+				return false
+			}
+			de := vfs.DirEntry{Name: name, Ino: uint64(d.inode), Next: base + int64(off) + int64(d.recLen)}
 			if int(d.ftype) < len(ftypeToDT) {
 				de.Type = ftypeToDT[d.ftype]
 			}
@@ -322,15 +329,17 @@ func (di dirInode) Lookup(name string) (vfs.Inode, error) {
 	if len(name) == 0 || len(name) > abi.NAME_MAX {
 		return nil, abi.ENOENT
 	}
-	if ip.flags&inodeEncryptFl != 0 {
-		return nil, abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted directory", ip.ino)
+	if ip.isEncrypted() && ip.isCasefolded() {
+		return nil, abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted casefolded directory", ip.ino)
 	}
 	var ino uint32
 	var err error
 	switch {
 	case ip.flags&inodeInlineDataFl != 0:
 		ino, err = ip.lookupInline(name)
-	case ip.isIndexed():
+	case ip.isIndexed() && !ip.isEncrypted():
+		// A no-key name's hash is not the entry's hash of its
+		// ciphertext for long names: scan instead.
 		ino, err = ip.dxLookup(name)
 		if err == errBadDx {
 			ino, err = ip.lookupLinear(name)
@@ -460,7 +469,12 @@ func (ip *inode) readInlineDir(pos int64, emit func(vfs.DirEntry) bool) error {
 			if entErr = ip.checkEntry(0, off, d); entErr != nil {
 				return false
 			}
-			de := vfs.DirEntry{Name: string(d.name), Ino: uint64(d.inode), Next: base + int64(off) + int64(d.recLen)}
+			name, err := ip.userName(d.name, 0, 0)
+			if err != nil {
+				entErr = ip.dirErr(0, err)
+				return false
+			}
+			de := vfs.DirEntry{Name: name, Ino: uint64(d.inode), Next: base + int64(off) + int64(d.recLen)}
 			if int(d.ftype) < len(ftypeToDT) {
 				de.Type = ftypeToDT[d.ftype]
 			}

@@ -23,9 +23,10 @@
 // inodes, extent blocks, directory leaves and htree nodes, xattr blocks;
 // not bitmaps); casefolded directories (casefold.go: names as stored,
 // lookups and htree hashes on the casefolded name, as Linux's utf8-12.1).
-// Writes, external journals, fast-commit replay and encryption are not
-// implemented: a mount is always read-only, and encrypted files (at open),
-// directories (at readdir and lookup) and symlinks report ENOKEY.
+// Encrypted directories and symlinks read as Linux shows them without the
+// key (fscrypt.go: no-key names); encrypted files report ENOKEY at open.
+// External journals and fast-commit replay are not implemented. Writing
+// is described in txn.go and write.go.
 //
 // Positions in directories: a byte offset into the directory for linear
 // reads; hash2pos(hash, minor_hash) = (hash>>1)<<32 | minor_hash for hash
@@ -183,6 +184,9 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	f.noload = opts.noload
 	if err := f.recover(opts); err != nil {
 		log.Printf("EXT4-fs (%s): error loading journal: %v", name, err)
+		return nil, err
+	}
+	if err := f.checkSystemZone(); err != nil {
 		return nil, err
 	}
 	clusterShift := uint32(0)

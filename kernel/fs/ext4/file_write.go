@@ -1,6 +1,8 @@
 package ext4
 
 import (
+	"errors"
+
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
@@ -106,6 +108,9 @@ func (h *handle) mapRange(ip *inode, lblk, n uint64, how int) (uint64, uint64, i
 		got = k
 		if err = h.insertExtent(ip, extent{eeBlock: uint32(lblk), eeLen: uint32(k), eeStart: pblk, unwritten: unwritten}); err != nil {
 			h.freeBlocks(ip, pblk, k)
+			ip.invalidateMap()
+		} else {
+			ip.addRun(run{lblk: lblk, pblk: pblk, n: k, unwritten: unwritten})
 		}
 		if unwritten {
 			state = mapUnwritten
@@ -115,8 +120,8 @@ func (h *handle) mapRange(ip *inode, lblk, n uint64, how int) (uint64, uint64, i
 			return 0, 0, mapHole, h.fail(abi.Errorf(abi.EOPNOTSUPP, "ext4: inode %d: no unwritten extents in a block map", ip.ino))
 		}
 		pblk, got, err = h.bmapAlloc(ip, lblk, got, goal)
+		ip.invalidateMap()
 	}
-	ip.invalidateMap()
 	if werr := h.writeInode(ip); err == nil {
 		err = werr
 	}
@@ -205,15 +210,27 @@ func (fi fileInode) WriteAt(ctx vfs.Ctx, p []byte, off int64) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	h, err := f.begin()
-	if err != nil {
-		return 0, err
+	done := 0
+	for retried := false; ; retried = true {
+		h, err := f.begin()
+		if err != nil {
+			return done, err
+		}
+		n, err := h.writeFile(ip, ctx, p[done:], off+int64(done))
+		done += n
+		pending := len(f.alloc.pending) > 0
+		if serr := h.stop(); err == nil {
+			err = serr
+		}
+		if !errors.Is(err, abi.ENOSPC) || retried || !pending {
+			return done, err
+		}
+		// Blocks freed by the running transaction become free at its
+		// commit: commit and try once more (ext4_should_retry_alloc).
+		if err := f.Sync(); err != nil {
+			return done, err
+		}
 	}
-	n, err := h.writeFile(ip, ctx, p, off)
-	if serr := h.stop(); err == nil {
-		err = serr
-	}
-	return n, err
 }
 
 func (h *handle) writeFile(ip *inode, ctx vfs.Ctx, p []byte, off int64) (int, error) {
@@ -276,7 +293,7 @@ func (h *handle) writeFile(ip *inode, ctx vfs.Ctx, p []byte, off int64) (int, er
 		pos = segEnd
 		if pos > ip.size {
 			ip.size = pos
-			ip.invalidateMap() // a block map's runs stop at i_size
+			ip.sizeChanged()
 		}
 	}
 	if pos > off {
@@ -361,7 +378,7 @@ func (h *handle) setSizeAfter(ip *inode, ctx vfs.Ctx, end int64, keep bool) erro
 		}
 		ip.size = end
 		ip.mtime = ctx.Now
-		ip.invalidateMap()
+		ip.sizeChanged()
 	}
 	return h.writeInode(ip)
 }
@@ -489,7 +506,7 @@ func (h *handle) setattr(ip *inode, ctx vfs.Ctx, a vfs.SetAttr) error {
 				return err
 			}
 			ip.size = size
-			ip.invalidateMap()
+			ip.sizeChanged()
 		} else {
 			if err := h.zeroBlockTail(ip, size, old); err != nil {
 				return err
@@ -498,7 +515,7 @@ func (h *handle) setattr(ip *inode, ctx vfs.Ctx, a vfs.SetAttr) error {
 				return err
 			}
 			ip.size = size
-			ip.invalidateMap()
+			ip.sizeChanged()
 		}
 		if size != old {
 			ip.mtime, ip.ctime = ctx.Now, ctx.Now

@@ -16,18 +16,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// hostMount loop-mounts an image read-only with the host kernel until the
+// test ends.
+func hostMount(t *testing.T, img string) string {
+	t.Helper()
+	testutil.NeedLoop(t)
+	mnt := t.TempDir()
+	testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
+	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
+	return mnt
+}
+
 // checkHost loop-mounts the image read-only and compares the file with
 // the model, st_blocks with the driver's count, and checks that the
 // given offsets lie in holes.
 func checkHost(t *testing.T, img, name string, m *fileModel, blocks int64, holes []int64) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		return
-	}
-	testutil.NeedLoop(t)
-	mnt := t.TempDir()
-	testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
-	defer exec.Command("umount", mnt).Run()
+	mnt := hostMount(t, img)
 	path := filepath.Join(mnt, name)
 	got, err := os.ReadFile(path)
 	if err != nil {
@@ -59,13 +64,7 @@ func checkHost(t *testing.T, img, name string, m *fileModel, blocks int64, holes
 // attributes the host kernel shows with those set.
 func checkHostAttr(t *testing.T, img, name string, a vfs.SetAttr) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		return
-	}
-	testutil.NeedLoop(t)
-	mnt := t.TempDir()
-	testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
-	defer exec.Command("umount", mnt).Run()
+	mnt := hostMount(t, img)
 	var st unix.Stat_t
 	if err := unix.Lstat(filepath.Join(mnt, name), &st); err != nil {
 		t.Fatal(err)

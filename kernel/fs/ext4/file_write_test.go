@@ -20,22 +20,25 @@ var writeLayouts = []struct {
 	name string
 	args []string
 }{
-	{"ext4", nil},
-	{"nocsum", []string{"-O", "^metadata_csum"}},
-	{"ext2", []string{"-t", "ext2"}},
-	{"ext3", []string{"-t", "ext3"}},
+	{"ext4", []string{"-b", "4096"}},
+	{"nocsum", []string{"-b", "4096", "-O", "^metadata_csum"}},
+	{"ext2", []string{"-b", "4096", "-t", "ext2"}},
+	{"ext3", []string{"-b", "4096", "-t", "ext3"}},
 	{"1k", []string{"-b", "1024"}},
 	{"ext2-1k", []string{"-t", "ext2", "-b", "1024"}},
-	{"noflex", []string{"-O", "^flex_bg"}},
-	{"no64", []string{"-O", "^64bit,^metadata_csum,uninit_bg"}},
+	{"noflex", []string{"-b", "4096", "-O", "^flex_bg"}},
+	{"no64", []string{"-b", "4096", "-O", "^64bit,^metadata_csum,uninit_bg"}},
+	{"smallgroups", []string{"-b", "4096", "-g", "1024"}},
+	{"metabg", []string{"-b", "1024", "-O", "meta_bg,^resize_inode"}},
 }
 
 var testCtx = vfs.Ctx{Uid: 0, Gid: 0, Now: abi.Timespec{Sec: 1700000000, Nsec: 123456789}}
 
-// makeWriteImage builds an image of size with mkfs.ext4 -d from a tree
+// makeWriteImage builds an image of mib MiB with mkfs.ext4 -d from a tree
 // holding the given files, filled with random bytes first so that no
-// field the writer forgets can pass by luck.
-func makeWriteImage(t *testing.T, args []string, size string, files map[string][]byte) string {
+// field the writer forgets can pass by luck (and allocated whole, which
+// keeps the host's unlink of the image fast after scattered writes).
+func makeWriteImage(t *testing.T, args []string, mib int, files map[string][]byte) string {
 	t.Helper()
 	testutil.Need(t, "mkfs.ext4", "e2fsck")
 	dir := t.TempDir()
@@ -55,12 +58,12 @@ func makeWriteImage(t *testing.T, args []string, size string, files map[string][
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 8; i++ {
+	for i := 0; i < mib; i++ {
 		fh.Write(junk)
 	}
 	fh.Close()
 	all := append([]string{"-q", "-F", "-E", "lazy_itable_init=1,nodiscard", "-d", src}, args...)
-	if out, err := exec.Command("mkfs.ext4", append(all, img, size)...).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mkfs.ext4", append(all, img)...).CombinedOutput(); err != nil {
 		t.Fatalf("mkfs: %v\n%s", err, out)
 	}
 	return img
@@ -124,6 +127,21 @@ func checkContent(t *testing.T, ino vfs.Inode, m *fileModel, when string) {
 	}
 }
 
+// umountAndCheck unmounts a read-write mount, runs e2fsck -fn on the
+// image, mounts it read-only and compares file name with the model.
+func umountAndCheck(t *testing.T, f *fsys, img, name string, m *fileModel) vfs.Inode {
+	t.Helper()
+	umountRW(t, f)
+	e2fsckClean(t, img)
+	sb, _ := mountImage(t, img)
+	ino, err := lookupPath(sb, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkContent(t, ino, m, "after remount")
+	return ino
+}
+
 // TestWriteFile writes, extends, punches, preallocates and truncates a
 // file on every layout, checking the content through the driver before
 // and after a remount, e2fsck -fn, and (with loop devices) what the host
@@ -134,7 +152,7 @@ func TestWriteFile(t *testing.T) {
 			rnd := rand.New(rand.NewSource(42))
 			buf := func(n int) []byte { b := make([]byte, n); rnd.Read(b); return b }
 			initial := buf(100000)
-			img := makeWriteImage(t, lay.args, "64M", map[string][]byte{"a": initial})
+			img := makeWriteImage(t, lay.args, 32, map[string][]byte{"a": initial})
 			m := &fileModel{data: append([]byte(nil), initial...)}
 
 			f, _ := mountImageRW(t, img)
@@ -167,16 +185,18 @@ func TestWriteFile(t *testing.T) {
 			write(buf(10000), int64(len(m.data))-100) // extend
 			write(buf(10), int64(len(m.data))+50)     // past EOF inside the last block
 			write(buf(3*int(bs)+5), 300000)           // past EOF across blocks
-			// Every other block: more extents than a depth-1 tree holds.
 			base := int64(8 << 20)
+			// Every other block: more extents than a depth-1 tree holds
+			// on two layouts, more than one leaf holds on the others.
 			nfrag := 4*int((bs-12)/12) + 50
-			if !extents {
-				nfrag = 300
+			deep := extents && (lay.name == "ext4" || lay.name == "1k")
+			if !deep {
+				nfrag = 400
 			}
 			for i := 0; i < nfrag; i++ {
 				write(buf(int(bs)), base+2*int64(i)*bs)
 			}
-			if extents {
+			if deep {
 				if d := le.Uint16(fi.iBlock[6:]); d < 2 {
 					t.Errorf("extent tree depth %d after %d fragments, want 2 or more", d, nfrag)
 				}
@@ -190,6 +210,8 @@ func TestWriteFile(t *testing.T) {
 			m.zero(base+3*bs+100, 5*bs)
 			falloc(abi.FALLOC_FL_PUNCH_HOLE|abi.FALLOC_FL_KEEP_SIZE, 1000, 20) // inside one block
 			m.zero(1000, 20)
+			falloc(abi.FALLOC_FL_PUNCH_HOLE|abi.FALLOC_FL_KEEP_SIZE, 40000, 3*bs) // splits an extent
+			m.zero(40000, 3*bs)
 			if extents {
 				falloc(abi.FALLOC_FL_KEEP_SIZE, int64(len(m.data)), 10*bs) // past EOF
 				falloc(0, 20<<20, 3*bs+5)                                  // in a hole
@@ -205,15 +227,7 @@ func TestWriteFile(t *testing.T) {
 			}
 			setSize(int64(len(m.data)) + 5*bs + 3) // truncate up: a hole
 			checkContent(t, fi, m, "before unmount")
-			umountRW(t, f)
-			e2fsckClean(t, img)
-
-			sb, _ := mountImage(t, img)
-			ino, err := lookupPath(sb, "a")
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkContent(t, ino, m, "after remount")
+			ino := umountAndCheck(t, f, img, "a", m)
 			attr, _ := ino.Getattr()
 			if attr.Size != int64(len(m.data)) {
 				t.Errorf("size %d, want %d", attr.Size, len(m.data))
@@ -226,9 +240,9 @@ func TestWriteFile(t *testing.T) {
 // TestWriteENOSPC fills small images: the write stops with ENOSPC and the
 // bytes written, which read back, and the image is clean.
 func TestWriteENOSPC(t *testing.T) {
-	for _, lay := range writeLayouts[:4] {
+	for _, lay := range writeLayouts {
 		t.Run(lay.name, func(t *testing.T) {
-			img := makeWriteImage(t, lay.args, "4M", map[string][]byte{"a": []byte("x")})
+			img := makeWriteImage(t, lay.args, 12, map[string][]byte{"a": []byte("x")})
 			f, _ := mountImageRW(t, img)
 			fi := rwFile(t, f, "a")
 			m := &fileModel{data: []byte("x")}
@@ -253,26 +267,18 @@ func TestWriteENOSPC(t *testing.T) {
 				t.Errorf("ENOSPC with %d blocks available", st.Bavail)
 			}
 			checkContent(t, fi, m, "full")
-			// Freeing makes room again, after the commit.
+			// Freeing makes room again.
 			if err := fi.Setattr(testCtx, vfs.SetAttr{Valid: vfs.SetSize, Size: 1000}); err != nil {
 				t.Fatal(err)
 			}
 			m.truncate(1000)
-			if err := f.Sync(); err != nil {
-				t.Fatal(err)
-			}
+			// The freed blocks are free once the transaction commits:
+			// the write commits and retries (no Sync here).
 			if n, err := fi.WriteAt(testCtx, chunk, 1000); err != nil || n != len(chunk) {
 				t.Fatalf("write after truncate: %d, %v", n, err)
 			}
 			m.write(chunk, 1000)
-			umountRW(t, f)
-			e2fsckClean(t, img)
-			sb, _ := mountImage(t, img)
-			ino, err := lookupPath(sb, "a")
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkContent(t, ino, m, "after remount")
+			umountAndCheck(t, f, img, "a", m)
 		})
 	}
 }
@@ -282,7 +288,7 @@ func TestWriteENOSPC(t *testing.T) {
 func TestNewDeleteInode(t *testing.T) {
 	for _, lay := range writeLayouts {
 		t.Run(lay.name, func(t *testing.T) {
-			img := makeWriteImage(t, lay.args, "16M", map[string][]byte{"a": []byte("hello")})
+			img := makeWriteImage(t, lay.args, 16, map[string][]byte{"a": []byte("hello")})
 			f, _ := mountImageRW(t, img)
 			before, _ := f.Statfs()
 			root, err := f.iget(rootIno)
@@ -326,6 +332,18 @@ func TestNewDeleteInode(t *testing.T) {
 			if n, err := (fileInode{file}).WriteAt(testCtx, data, 5000); err != nil || n != len(data) {
 				t.Fatalf("write: %d, %v", n, err)
 			}
+			// A block far out (triple indirect with 1 KiB blocks), and
+			// fragments enough for a tree of depth 2 (or double indirect
+			// blocks), all freed by the delete.
+			if _, err := (fileInode{file}).WriteAt(testCtx, data[:10], 70<<20); err != nil {
+				t.Fatal(err)
+			}
+			bs := int64(f.blockSize)
+			for i := int64(0); i < 4*(bs-12)/12+50; i++ {
+				if _, err := (fileInode{file}).WriteAt(testCtx, data[:10], (1<<20)+2*i*bs); err != nil {
+					t.Fatal(err)
+				}
+			}
 			mid, _ := f.Statfs()
 			if mid.Bfree >= before.Bfree || mid.Ffree != before.Ffree-2 {
 				t.Errorf("after allocation: bfree %d ffree %d, before %d %d", mid.Bfree, mid.Ffree, before.Bfree, before.Ffree)
@@ -340,6 +358,38 @@ func TestNewDeleteInode(t *testing.T) {
 			if after.Bfree != before.Bfree || after.Ffree != before.Ffree {
 				t.Errorf("after delete: bfree %d ffree %d, want %d %d", after.Bfree, after.Ffree, before.Bfree, before.Ffree)
 			}
+			// More inodes than a group holds, files and directories: the
+			// next groups' INODE_UNINIT bitmaps come into use, and a
+			// full filesystem says ENOSPC.
+			var made []*inode
+			h, _ = f.begin()
+			for i := uint32(0); i < f.sb.sInodesPerGroup+5; i++ {
+				mode := uint32(abi.S_IFREG | 0o644)
+				if i%3 == 0 {
+					mode = abi.S_IFDIR | 0o755
+				}
+				ip, err := h.newInode(root, testCtx, mode)
+				if err != nil {
+					if uint64(len(made)) != before.Ffree || !errors.Is(err, abi.ENOSPC) {
+						t.Fatalf("inode %d of %d free: %v", len(made), before.Ffree, err)
+					}
+					h.err = nil
+					break
+				}
+				made = append(made, ip)
+			}
+			for _, ip := range made {
+				if err := h.deleteInode(ip); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := h.stop(); err != nil {
+				t.Fatal(err)
+			}
+			after, _ = f.Statfs()
+			if after.Ffree != before.Ffree {
+				t.Errorf("after deleting %d inodes: ffree %d, want %d", len(made), after.Ffree, before.Ffree)
+			}
 			umountRW(t, f)
 			e2fsckClean(t, img)
 		})
@@ -349,7 +399,7 @@ func TestNewDeleteInode(t *testing.T) {
 // TestSetattr changes mode, owner and times (nanoseconds, before 1970,
 // after 2038) and checks them as the host kernel sees them.
 func TestSetattr(t *testing.T) {
-	img := makeWriteImage(t, nil, "16M", map[string][]byte{"a": []byte("hello")})
+	img := makeWriteImage(t, []string{"-b", "4096"}, 16, map[string][]byte{"a": []byte("hello")})
 	f, _ := mountImageRW(t, img)
 	fi := rwFile(t, f, "a")
 	a := vfs.SetAttr{
@@ -416,5 +466,152 @@ func TestGroupDescRoundTrip(t *testing.T) {
 		if !bytes.Equal(out, raw) {
 			t.Errorf("size %d: %x, want %x", size, out, raw)
 		}
+	}
+}
+
+// TestAllocLayout checks where blocks go: a file written in order, in
+// pieces, is one extent (one run); blocks freed in a transaction are not
+// reused before it commits, and are after.
+func TestAllocLayout(t *testing.T) {
+	img := makeWriteImage(t, []string{"-b", "4096"}, 32, map[string][]byte{"a": nil, "b": []byte("y")})
+	f, _ := mountImageRW(t, img)
+	a, b := rwFile(t, f, "a"), rwFile(t, f, "b")
+	chunk := make([]byte, 12345)
+	for i := int64(0); i < 40; i++ {
+		if _, err := a.WriteAt(testCtx, chunk, i*int64(len(chunk))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runs, err := a.blockRuns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 {
+		t.Errorf("file written in order has %d runs, want 1: %v", len(runs), runs)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	old := append([]run(nil), runs...)
+	if err := a.Setattr(testCtx, vfs.SetAttr{Valid: vfs.SetSize, Size: 0}); err != nil {
+		t.Fatal(err)
+	}
+	overlaps := func(rs []run) bool {
+		for _, r := range rs {
+			for _, o := range old {
+				if r.pblk < o.pblk+o.n && o.pblk < r.pblk+r.n {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if _, err := b.WriteAt(testCtx, chunk, 0); err != nil {
+		t.Fatal(err)
+	}
+	rb, _ := b.blockRuns()
+	if overlaps(rb) {
+		t.Errorf("blocks freed in the running transaction reused: %v (freed %v)", rb, old)
+	}
+	// Straight at the allocator: a freed block is no goal before the
+	// commit, and is after it.
+	goal := old[0].pblk
+	alloc := func() uint64 {
+		h, err := f.begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk, _, err := h.allocBlocks(nil, goal, 1, true)
+		if err == nil {
+			err = h.freeBlocks(nil, blk, 1)
+		}
+		if err := h.stop(); err != nil {
+			t.Fatal(err)
+		}
+		return blk
+	}
+	if blk := alloc(); overlaps([]run{{pblk: blk, n: 1}}) {
+		t.Errorf("freed block %d handed out before the commit", blk)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if blk := alloc(); blk != goal {
+		t.Errorf("allocation at the free goal %d after the commit gave %d", goal, blk)
+	}
+	umountRW(t, f)
+	e2fsckClean(t, img)
+}
+
+// TestWriteRandomOps applies random writes, punches, preallocations, zero
+// ranges and truncations to a file, with commits in between, and checks
+// the content against a model along the way, then e2fsck -fn and the
+// host kernel's view. Small blocks and short extents keep the tree busy:
+// merges, splits, removals across leaves.
+func TestWriteRandomOps(t *testing.T) {
+	for _, lay := range []struct {
+		name string
+		args []string
+	}{
+		{"ext4-1k", []string{"-b", "1024"}},
+		{"ext4-4k-nocsum", []string{"-b", "4096", "-O", "^metadata_csum"}},
+		{"ext2-1k", []string{"-t", "ext2", "-b", "1024"}},
+	} {
+		t.Run(lay.name, func(t *testing.T) {
+			img := makeWriteImage(t, lay.args, 24, map[string][]byte{"a": nil})
+			f, _ := mountImageRW(t, img)
+			fi := rwFile(t, f, "a")
+			extents := fi.flags&inodeExtentsFl != 0
+			bs := int64(f.blockSize)
+			span := 3000 * bs
+			rnd := rand.New(rand.NewSource(3))
+			m := &fileModel{}
+			buf := make([]byte, 8*bs)
+			for op := 0; op < 2500; op++ {
+				off := rnd.Int63n(span)
+				n := 1 + rnd.Int63n(2*bs)
+				var err error
+				k := rnd.Intn(100)
+				if !extents && k >= 70 && k < 90 {
+					k = 0 // no fallocate on block maps
+				}
+				switch {
+				case k < 55:
+					rnd.Read(buf[:n])
+					_, err = fi.WriteAt(testCtx, buf[:n], off)
+					m.write(buf[:n], off)
+				case k < 70:
+					err = fi.Fallocate(testCtx, abi.FALLOC_FL_PUNCH_HOLE|abi.FALLOC_FL_KEEP_SIZE, off, n)
+					m.zero(off, n)
+				case k < 78:
+					err = fi.Fallocate(testCtx, abi.FALLOC_FL_KEEP_SIZE, off, n)
+				case k < 83:
+					err = fi.Fallocate(testCtx, 0, off, n)
+					m.grow(off + n)
+				case k < 90:
+					err = fi.Fallocate(testCtx, abi.FALLOC_FL_ZERO_RANGE, off, n)
+					m.zero(off, n)
+					m.grow(off + n)
+				case k < 91:
+					size := span/2 + rnd.Int63n(span/2)
+					err = fi.Setattr(testCtx, vfs.SetAttr{Valid: vfs.SetSize, Size: size})
+					m.truncate(size)
+				default:
+					err = f.Sync()
+				}
+				if err != nil {
+					t.Fatalf("op %d: %v", op, err)
+				}
+				if op%250 == 0 {
+					checkContent(t, fi, m, "random ops")
+				}
+			}
+			checkContent(t, fi, m, "random ops")
+			runs, _ := fi.blockRuns()
+			t.Logf("%d runs, depth %d, %d blocks", len(runs), le.Uint16(fi.iBlock[6:]), fi.blocks)
+			ino := umountAndCheck(t, f, img, "a", m)
+			attr, _ := ino.Getattr()
+			checkHost(t, img, "a", m, attr.Blocks, nil)
+		})
 	}
 }

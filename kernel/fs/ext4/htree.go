@@ -493,7 +493,12 @@ func (ip *inode) hashBlockEntries(b []byte, lblk uint64, version uint8, startHas
 		if h < startHash || h == startHash && m < startMinor {
 			return true
 		}
-		out = append(out, dxDirent{hash: h, minor: m, de: vfsDirent{name: string(d.name), ino: d.inode, ftype: d.ftype}})
+		name, err := ip.userName(d.name, h, m)
+		if err != nil {
+			entErr = ip.dirErr(lblk, err)
+			return false
+		}
+		out = append(out, dxDirent{hash: h, minor: m, de: vfsDirent{name: name, ino: d.inode, ftype: d.ftype}})
 		return true
 	})
 	// After a bad entry the rest of the block is ignored, as

@@ -329,6 +329,13 @@ func (ip *inode) Getattr() (vfs.Attr, error) {
 	if ip.isReg() && ip.flags&inodeInlineDataFl != 0 {
 		a.Blocks += (ip.size + 511) >> 9
 	}
+	// fscrypt_symlink_getattr: an encrypted link's size is that of the
+	// target readlink returns (its no-key form), not of its ciphertext.
+	if ip.isLnk() && ip.isEncrypted() {
+		if t, err := (symlinkInode{ip}).Readlink(); err == nil {
+			a.Size = int64(len(t))
+		}
+	}
 	for _, m := range [...]struct {
 		fl   uint32
 		attr uint64

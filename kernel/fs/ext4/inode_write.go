@@ -315,6 +315,41 @@ func (ip *inode) invalidateMap() {
 	ip.mapMu.Unlock()
 }
 
+// addRun records a new mapping in the cached block map, when there is
+// one, instead of dropping it: r covers what was a hole.
+func (ip *inode) addRun(r run) {
+	ip.mapMu.Lock()
+	defer ip.mapMu.Unlock()
+	if !ip.mapped {
+		return
+	}
+	runs := ip.runs
+	i := findRun(runs, r.lblk)
+	runs = append(runs, run{})
+	copy(runs[i+1:], runs[i:])
+	runs[i] = r
+	contig := func(a, b run) bool {
+		return a.lblk+a.n == b.lblk && a.pblk+a.n == b.pblk && a.unwritten == b.unwritten
+	}
+	if i+1 < len(runs) && contig(runs[i], runs[i+1]) {
+		runs[i].n += runs[i+1].n
+		runs = append(runs[:i+1], runs[i+2:]...)
+	}
+	if i > 0 && contig(runs[i-1], runs[i]) {
+		runs[i-1].n += runs[i].n
+		runs = append(runs[:i], runs[i+1:]...)
+	}
+	ip.runs = runs
+}
+
+// sizeChanged drops the cached map of a block-mapped file, whose runs
+// stop at i_size (extent maps do not depend on it).
+func (ip *inode) sizeChanged() {
+	if ip.flags&inodeExtentsFl == 0 {
+		ip.invalidateMap()
+	}
+}
+
 // truncateBlocks frees ip's blocks from logical block from to the end
 // (and the extent tree or indirect blocks that no longer map anything),
 // updating i_blocks and writing the inode; i_size is the caller's.

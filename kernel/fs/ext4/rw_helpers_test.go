@@ -67,4 +67,3 @@ func e2fsckClean(t testing.TB, path string) {
 		t.Fatalf("e2fsck -fn %s: %v\n%s", path, err, out)
 	}
 }
-

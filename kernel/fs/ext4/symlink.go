@@ -29,14 +29,12 @@ func (ip *inode) isFastSymlink() bool {
 	return ip.blocks-eaBlocks == 0
 }
 
-// Readlink returns the link's target (ext4_get_link). Errors: EUCLEAN for
-// a target longer than its room or empty, ENOKEY for an encrypted link.
+// Readlink returns the link's target (ext4_get_link), or for an encrypted
+// link the no-key form of its target (fscrypt.go). Errors: EUCLEAN for a
+// target longer than its room or empty.
 func (si symlinkInode) Readlink() (string, error) {
 	ip := si.inode
 	defer ip.f.rlock()()
-	if ip.flags&inodeEncryptFl != 0 {
-		return "", abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted symlink", ip.ino)
-	}
 	if ip.size <= 0 {
 		return "", abi.Errorf(abi.EUCLEAN, "ext4: inode %d: symlink: bad size %d", ip.ino, ip.size)
 	}
@@ -49,9 +47,12 @@ func (si symlinkInode) Readlink() (string, error) {
 		buf = ip.iBlock[:min(ip.size, iBlockLen-1)]
 	} else {
 		buf = make([]byte, min(ip.size, int64(ip.f.blockSize)-1))
-		if _, err := ip.readData(buf, 0); err != nil {
+		if _, err := ip.readRaw(buf, 0); err != nil {
 			return "", err
 		}
+	}
+	if ip.isEncrypted() {
+		return ip.encryptedLink(buf)
 	}
 	// The kernel's page-based link stops at a NUL (nd_terminate_link).
 	for i, c := range buf {

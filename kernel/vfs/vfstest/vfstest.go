@@ -83,6 +83,12 @@ type Type struct {
 	// Mounted counts live superblocks, Unmounts the Unmount calls.
 	Mounted  atomic.Int64
 	Unmounts atomic.Int64
+	// Handouts counts the inodes handed to the VFS (Root, Lookup),
+	// Evicts the Evict calls: they must balance once every mount is gone.
+	// EvictAfterUnmount counts Evict calls on an unmounted superblock.
+	Handouts          atomic.Int64
+	Evicts            atomic.Int64
+	EvictAfterUnmount atomic.Int64
 }
 
 func (t *Type) Name() string { return t.TypeName }
@@ -119,8 +125,9 @@ func (t *Type) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Log
 }
 
 type super struct {
-	t    *Type
-	root *Node
+	t         *Type
+	root      *Node
+	unmounted atomic.Bool
 }
 
 func (s *super) Root() (vfs.Inode, error) { return s.inode(s.root), nil }
@@ -130,12 +137,15 @@ func (s *super) Statfs() (abi.Statfs, error) {
 }
 
 func (s *super) Unmount() error {
+	s.unmounted.Store(true)
 	s.t.Mounted.Add(-1)
 	s.t.Unmounts.Add(1)
 	return nil
 }
 
+// inode hands out the inode of n.
 func (s *super) inode(n *Node) vfs.Inode {
+	s.t.Handouts.Add(1)
 	in := &inode{n: n, s: s}
 	if s.t.NoXattrs {
 		return in
@@ -151,6 +161,15 @@ type inode struct {
 type xinode struct{ *inode }
 
 func (in *inode) Ino() uint64 { return in.n.ino }
+
+// Evict counts the VFS dropping a handout.
+func (in *inode) Evict() error {
+	in.s.t.Evicts.Add(1)
+	if in.s.unmounted.Load() {
+		in.s.t.EvictAfterUnmount.Add(1)
+	}
+	return nil
+}
 
 func (in *inode) Getattr() (vfs.Attr, error) {
 	n := in.n

@@ -1,0 +1,25 @@
+package ext4
+
+import (
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// checkSystemZone does the part of ext4_setup_system_zone (block_validity,
+// on by default) that can refuse a mount: the journal inode of a
+// filesystem with has_journal is read even when the journal is not loaded
+// (noload), to protect its blocks, and a journal inode that cannot be read
+// (an illegal inode number, a deleted or corrupt inode) fails the mount
+// with "failed to initialize system zone".
+func (f *fsys) checkSystemZone() error {
+	sb := f.sb
+	if !sb.hasCompat(compatHasJournal) || sb.sJournalInum == 0 {
+		return nil
+	}
+	if _, err := f.iget(sb.sJournalInum); err != nil {
+		f.log.Printf("EXT4-fs (%s): failed to initialize system zone: journal inode %d: %v",
+			f.dev.Name(), sb.sJournalInum, err)
+		return abi.Errorf(abi.ErrnoOf(err), "ext4: failed to initialize system zone: journal inode %d: %v",
+			sb.sJournalInum, err)
+	}
+	return nil
+}
