@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	"errors"
 	"sync/atomic"
 
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -99,7 +100,7 @@ func (dir *inode) checkAbsent(name string) error {
 	switch {
 	case err == nil:
 		return abi.EEXIST
-	case err == abi.ENOENT:
+	case errors.Is(err, abi.ENOENT):
 		return nil
 	}
 	return err
@@ -114,10 +115,19 @@ func (di dirInode) newChild(ctx vfs.Ctx, name string, mode uint32, init func(h *
 		return nil, err
 	}
 	ip, err := di.newChildLocked(h, ctx, name, mode, init)
+	var vi vfs.Inode
+	if err == nil {
+		// Handed out under the lock: nobody can unlink and free it
+		// before the VFS holds it.
+		vi = ip.handOut()
+	}
 	if err = finish(h, err); err != nil {
+		if vi != nil {
+			atomic.AddInt32(&ip.refs, -1)
+		}
 		return nil, err
 	}
-	return ip.handOut(), nil
+	return vi, nil
 }
 
 func (di dirInode) newChildLocked(h *handle, ctx vfs.Ctx, name string, mode uint32, init func(h *handle, ip *inode) error) (*inode, error) {
@@ -431,7 +441,7 @@ func (h *handle) rename(ctx vfs.Ctx, oldDir *inode, oldName string, newDir *inod
 		if target, err = f.iget(dst.ino); err != nil {
 			return err
 		}
-	case err == abi.ENOENT:
+	case errors.Is(err, abi.ENOENT):
 		if flags&abi.RENAME_EXCHANGE != 0 {
 			return abi.ENOENT
 		}

@@ -2,6 +2,7 @@ package ext4
 
 import (
 	"bytes"
+	"errors"
 	"slices"
 	"strings"
 
@@ -410,7 +411,7 @@ func (h *handle) setACL(ip *inode, index uint8, value []byte, flags int, now abi
 	}
 	if ents == nil {
 		err = h.setXattr(ip, index, "", nil, 0, now)
-		if err == abi.ENODATA && flags&abi.XATTR_REPLACE == 0 {
+		if errors.Is(err, abi.ENODATA) && flags&abi.XATTR_REPLACE == 0 {
 			err = nil
 		}
 	} else {
