@@ -27,7 +27,7 @@ const offSLastOrphan = 0xE8
 // offINextOrphan is i_dtime, which holds the next orphan on the list.
 const offINextOrphan = 0x14
 
-// superField returns the superblock's bytes in the transaction.
+// superBytes returns the superblock's 1024 bytes in the transaction.
 func (h *handle) superBytes() ([]byte, error) {
 	f := h.f
 	blk := uint64(superblockOffset) >> f.blockBits

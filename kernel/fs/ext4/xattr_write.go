@@ -24,13 +24,19 @@ import (
 // h_hash and checksum.
 //
 // An xattr block with h_refcount above 1 is shared by several inodes
-// (mkfs.ext4 -d and ext4's mbcache make them): it is never changed in
+// (Linux's mbcache makes them; mkfs.ext4 -d does not): it is never changed in
 // place; the inode gets a new block, and the old one loses a reference
 // (ext4_xattr_release_block). A block whose last entry goes is freed.
 // Blocks are not shared on write (no mbcache).
 //
 // Values in ea_inodes are not written: the ea_inode feature keeps the
-// mount read-only (write.go), so none are met.
+// mount read-only (write.go), so none are met (EOPNOTSUPP if one were).
+//
+// POSIX ACLs arrive in the generic xattr form and are stored in ext4's
+// (acl.go's reverse); an access ACL also sets the mode, as ext4_set_acl
+// does. New inodes do not inherit their directory's default ACL here
+// (ext4_init_acl): that needs the VFS to skip the umask for such
+// directories, as Linux does.
 
 // xattrItem is an attribute to write, its value in the on-disk form.
 type xattrItem struct {
