@@ -349,7 +349,8 @@ func (h *handle) appendDirBlock(dir *inode) (uint64, []byte, error) {
 	f := h.f
 	lblk := dir.dirBlocks()
 	if lblk >= 1<<32 || (!f.sb.hasIncompat(incompatLargedir) && uint64(dir.size)+uint64(f.blockSize) > 1<<32-1) {
-		// ext4_append refuses a directory beyond 2 GiB without large_dir.
+		// Without large_dir a directory's size has 32 bits (i_size_high
+		// was i_dir_acl), and its logical blocks have 32 bits anyway.
 		return 0, nil, h.fail(abi.Errorf(abi.ENOSPC, "ext4: inode %d: directory index full", dir.ino))
 	}
 	pblk, _, err := h.mapBlocks(dir, lblk, 1, true)

@@ -200,6 +200,12 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	f.overheadBlocks = f.overhead(clusterShift)
 	if flags&abi.MS_RDONLY == 0 {
 		f.mountWritable()
+		if f.rw {
+			if err := f.orphanCleanup(); err != nil {
+				log.Printf("EXT4-fs (%s): orphan cleanup: %v", name, err)
+				return nil, err
+			}
+		}
 	}
 	f.logMount(flags)
 	return f, nil

@@ -237,6 +237,21 @@ func (ip *inode) leafEntries(b []byte, lblk uint64, version uint8, out []dxEnt) 
 	return out, nil
 }
 
+// splitWith adds the new name to the entries of a full leaf and returns
+// them sorted by hash, where the upper half starts and the hash the index
+// gets for it, with the "continued" bit when the lower half ends with the
+// same hash.
+func (ip *inode) splitWith(ents []dxEnt, version uint8, name string, ino uint32, ftype uint8) ([]dxEnt, int, uint32) {
+	hash, _ := ip.dxHash(version, []byte(name))
+	ents = append(ents, dxEnt{hash: hash, ino: ino, ftype: ftype, name: []byte(name)})
+	split := ip.f.dxSplitPoint(ents)
+	hash2 := ents[split].hash
+	if ents[split-1].hash == hash2 {
+		hash2 |= 1
+	}
+	return ents, split, hash2
+}
+
 // dxSplitPoint sorts ents by hash and returns where the upper half starts
 // (do_split): entries are moved from the top while they take less than
 // half the block, and at least one stays and one moves.
@@ -283,13 +298,7 @@ func (h *handle) dxSplitLeaf(dir *inode, runs []run, parent dxFrame, leaf uint64
 	if err != nil {
 		return err
 	}
-	hash, _ := dir.dxHash(version, []byte(name))
-	ents = append(ents, dxEnt{hash: hash, ino: ino, ftype: ftype, name: []byte(name)})
-	split := f.dxSplitPoint(ents)
-	hash2 := ents[split].hash
-	if ents[split-1].hash == hash2 {
-		hash2 |= 1
-	}
+	ents, split, hash2 := dir.splitWith(ents, version, name, ino, ftype)
 	newLblk, nb, err := h.appendDirBlock(dir)
 	if err != nil {
 		return err
@@ -420,13 +429,7 @@ func (h *handle) makeIndexedDir(dir *inode, name string, ino uint32, ftype uint8
 	if err != nil {
 		return err
 	}
-	hash, _ := dir.dxHash(version, []byte(name))
-	ents = append(ents, dxEnt{hash: hash, ino: ino, ftype: ftype, name: []byte(name)})
-	split := f.dxSplitPoint(ents)
-	hash2 := ents[split].hash
-	if ents[split-1].hash == hash2 {
-		hash2 |= 1
-	}
+	ents, split, hash2 := dir.splitWith(ents, version, name, ino, ftype)
 	l1, b1, err := h.appendDirBlock(dir)
 	if err != nil {
 		return err

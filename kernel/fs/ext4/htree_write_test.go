@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
@@ -50,6 +51,16 @@ func checkHostNames(t *testing.T, dir string, want map[string]bool) {
 	}
 	if got != len(want) {
 		t.Errorf("host sees %d of the %d names", got, len(want))
+	}
+	// Looking names up goes through the index (a readdir does not).
+	i := 0
+	for name := range want {
+		if i++; len(want) > 2000 && i%97 != 0 {
+			continue
+		}
+		if _, err := os.Lstat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("host lookup: %v", err)
+		}
 	}
 }
 
@@ -173,38 +184,78 @@ func TestHtreeLevels(t *testing.T) {
 // layout: the directory is made indexed (with dir_index) or gets linear
 // blocks (without), and names stay found.
 func TestMakeIndexed(t *testing.T) {
-	for _, v := range append(slices.Clone(nameiVariants), nameiVariant{"nodirindex", []string{"-O", "^dir_index"}}) {
+	for _, v := range append(slices.Clone(nameiVariants),
+		nameiVariant{"nodirindex", []string{"-O", "^dir_index"}},
+		nameiVariant{"tea", nil},
+		nameiVariant{"legacy", nil},
+		nameiVariant{"unsigned", nil}) {
 		t.Run(v.name, func(t *testing.T) {
-			img := mkfsTree(t, "32M", v.args, func(src string) { os.Mkdir(filepath.Join(src, "d"), 0o755) })
+			img := mkfsTree(t, "32M", v.args, func(src string) {
+				os.Mkdir(filepath.Join(src, "d"), 0o755)
+				os.Mkdir(filepath.Join(src, "e"), 0o755)
+				os.Mkdir(filepath.Join(src, "other"), 0o755)
+			})
+			switch v.name {
+			case "unsigned":
+				// As mkfs leaves it on a machine whose char is unsigned.
+				testutil.Run(t, "debugfs", "-w", "-R", "ssv flags 2", img)
+			case "tea", "legacy":
+				testutil.Run(t, "tune2fs", "-E", "hash_alg="+v.name, img)
+			}
 			f, _ := mountImageRW(t, img)
-			d := rwDir(t, f, "d")
-			want := map[string]bool{}
-			for i := 0; i < 300; i++ {
-				nm := fmt.Sprintf("entry-%d-%s", i, strings.Repeat("q", i%40))
-				if i%3 == 0 {
-					_, err := d.Mkdir(nowCtx, nm, 0o755)
-					wantErrno(t, "mkdir", err, 0)
+			if v.name == "unsigned" && f.hashSigned {
+				t.Fatal("hash still signed")
+			}
+			fill := func(d dirInode) map[string]bool {
+				want := map[string]bool{}
+				for i := 0; i < 300; i++ {
+					// Bytes past 0x7f hash apart with signed and unsigned chars.
+					nm := fmt.Sprintf("entry-%d-%s-é", i, strings.Repeat("q", i%40))
+					var err error
+					if i%3 == 0 {
+						_, err = d.Mkdir(nowCtx, nm, 0o755)
+					} else {
+						_, err = d.Create(nowCtx, nm, 0o644)
+					}
+					wantErrno(t, "add "+nm, err, 0)
+					want[nm] = true
+				}
+				for nm := range want {
+					if _, err := d.Lookup(nm); err != nil {
+						t.Fatalf("lookup %s: %v", nm, err)
+					}
+				}
+				if d.isIndexed() != f.sb.hasCompat(compatDirIndex) {
+					t.Errorf("indexed %v with dir_index %v", d.isIndexed(), f.sb.hasCompat(compatDirIndex))
+				}
+				if a, _ := d.Getattr(); a.Nlink != 2+100 {
+					t.Errorf("nlink %d, want 102", a.Nlink)
+				}
+				return want
+			}
+			want := fill(rwDir(t, f, "d"))
+			// Move the grown directory: its ".." (in the dx root when
+			// indexed) names the new parent.
+			wantErrno(t, "move d", rwDir(t, f, "").Rename(nowCtx, "d", rwDir(t, f, "other"), "d", 0), 0)
+			// Empty another one name by name, then remove it.
+			e := rwDir(t, f, "e")
+			names := fill(e)
+			wantErrno(t, "rmdir full e", rwDir(t, f, "").Rmdir(nowCtx, "e"), abi.ENOTEMPTY)
+			for nm := range names {
+				if err := e.Rmdir(nowCtx, nm); errors.Is(err, abi.ENOTDIR) {
+					wantErrno(t, "unlink e/"+nm, e.Unlink(nowCtx, nm), 0)
 				} else {
-					_, err := d.Create(nowCtx, nm, 0o644)
-					wantErrno(t, "create", err, 0)
-				}
-				want[nm] = true
-			}
-			for nm := range want {
-				if _, err := d.Lookup(nm); err != nil {
-					t.Fatalf("lookup %s: %v", nm, err)
+					wantErrno(t, "rmdir e/"+nm, err, 0)
 				}
 			}
-			indexed := d.isIndexed()
-			if indexed != f.sb.hasCompat(compatDirIndex) {
-				t.Errorf("indexed %v with dir_index %v", indexed, f.sb.hasCompat(compatDirIndex))
-			}
-			if a, _ := d.Getattr(); a.Nlink != 2+100 {
-				t.Errorf("nlink %d, want 102", a.Nlink)
-			}
+			wantErrno(t, "rmdir emptied e", rwDir(t, f, "").Rmdir(nowCtx, "e"), 0)
 			umountRW(t, f)
 			e2fsckClean(t, img)
-			checkHostNames(t, filepath.Join(loopMount(t, img), "d"), want)
+			mnt := loopMount(t, img)
+			checkHostNames(t, filepath.Join(mnt, "other/d"), want)
+			if _, ok := hostStat(t, filepath.Join(mnt, "e")); ok {
+				t.Errorf("host: e still there")
+			}
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	"errors"
 	"sync/atomic"
 
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -86,13 +87,20 @@ func finish(h *handle, err error) error {
 	return err
 }
 
-// checkAbsent checks that name is not in dir: EEXIST if it is.
+// checkAbsent checks that name is not in dir: EEXIST if it is. The VFS
+// has looked the name up already; this guards the directory against a
+// second entry of one name. An indexed directory needs no search here: the
+// name can only be in the leaf its hash leads to, where adding it looks
+// (insertDirent's EEXIST).
 func (dir *inode) checkAbsent(name string) error {
+	if dir.isIndexed() {
+		return nil
+	}
 	_, err := dir.findEntry(name)
 	switch {
 	case err == nil:
 		return abi.EEXIST
-	case err == abi.ENOENT:
+	case errors.Is(err, abi.ENOENT):
 		return nil
 	}
 	return err
@@ -107,10 +115,19 @@ func (di dirInode) newChild(ctx vfs.Ctx, name string, mode uint32, init func(h *
 		return nil, err
 	}
 	ip, err := di.newChildLocked(h, ctx, name, mode, init)
+	var vi vfs.Inode
+	if err == nil {
+		// Handed out under the lock: nobody can unlink and free it
+		// before the VFS holds it.
+		vi = ip.handOut()
+	}
 	if err = finish(h, err); err != nil {
+		if vi != nil {
+			atomic.AddInt32(&ip.refs, -1)
+		}
 		return nil, err
 	}
-	return ip.handOut(), nil
+	return vi, nil
 }
 
 func (di dirInode) newChildLocked(h *handle, ctx vfs.Ctx, name string, mode uint32, init func(h *handle, ip *inode) error) (*inode, error) {
@@ -298,8 +315,20 @@ func (di dirInode) Link(ctx vfs.Ctx, name string, old vfs.Inode) error {
 }
 
 // Unlink removes name (ext4_unlink); its inode loses a link and, with
-// none left, goes on the orphan list until the VFS evicts it.
+// none left, goes on the orphan list until the VFS evicts it. EISDIR for
+// a directory.
 func (di dirInode) Unlink(ctx vfs.Ctx, name string) error {
+	return di.removeName(ctx, name, false)
+}
+
+// Rmdir removes the empty directory name (ext4_rmdir): ENOTEMPTY unless
+// it holds only "." and "..", ENOTDIR for another type.
+func (di dirInode) Rmdir(ctx vfs.Ctx, name string) error {
+	return di.removeName(ctx, name, true)
+}
+
+// removeName is Unlink (isDir false) and Rmdir (isDir true).
+func (di dirInode) removeName(ctx vfs.Ctx, name string, isDir bool) error {
 	dir := di.inode
 	h, err := dir.f.begin()
 	if err != nil {
@@ -317,17 +346,30 @@ func (di dirInode) Unlink(ctx vfs.Ctx, name string) error {
 		if err != nil {
 			return err
 		}
-		if ip.isDir() {
+		switch {
+		case !isDir && ip.isDir():
 			return abi.EISDIR
+		case isDir && !ip.isDir():
+			return abi.ENOTDIR
+		case isDir:
+			if empty, err := ip.isEmptyDir(); err != nil || !empty {
+				return cmpErr(err, abi.ENOTEMPTY)
+			}
 		}
 		if err := h.removeDirEntry(dir, s); err != nil {
 			return err
 		}
+		if isDir {
+			// The directory's own link and its "." go; so does the
+			// parent's link from "..". Its blocks go at eviction
+			// (i_size 0 marks it gone, as ext4_rmdir does).
+			dir.decCount()
+			ip.links, ip.size = 0, 0
+		} else if ip.links > 0 {
+			ip.links--
+		}
 		if err := h.touchDir(dir, ctx.Now); err != nil {
 			return err
-		}
-		if ip.links > 0 {
-			ip.links--
 		}
 		ip.ctime = ctx.Now
 		return h.dropLink(ip)
@@ -347,46 +389,6 @@ func (h *handle) dropLink(ip *inode) error {
 		return err
 	}
 	return h.orphanAdd(ip)
-}
-
-// Rmdir removes the empty directory name (ext4_rmdir): ENOTEMPTY unless
-// it holds only "." and "..".
-func (di dirInode) Rmdir(ctx vfs.Ctx, name string) error {
-	dir := di.inode
-	h, err := dir.f.begin()
-	if err != nil {
-		return err
-	}
-	return finish(h, func() error {
-		if err := dir.checkDirWritable(); err != nil {
-			return err
-		}
-		s, err := dir.findEntry(name)
-		if err != nil {
-			return err
-		}
-		ip, err := dir.f.iget(s.ino)
-		if err != nil {
-			return err
-		}
-		if !ip.isDir() {
-			return abi.ENOTDIR
-		}
-		if empty, err := ip.isEmptyDir(); err != nil || !empty {
-			return cmpErr(err, abi.ENOTEMPTY)
-		}
-		if err := h.removeDirEntry(dir, s); err != nil {
-			return err
-		}
-		dir.decCount()
-		if err := h.touchDir(dir, ctx.Now); err != nil {
-			return err
-		}
-		ip.links = 0
-		ip.size = 0
-		ip.ctime = ctx.Now
-		return h.dropLink(ip)
-	}())
 }
 
 // Rename moves oldName to newDir's newName (ext4_rename,
@@ -439,7 +441,7 @@ func (h *handle) rename(ctx vfs.Ctx, oldDir *inode, oldName string, newDir *inod
 		if target, err = f.iget(dst.ino); err != nil {
 			return err
 		}
-	case err == abi.ENOENT:
+	case errors.Is(err, abi.ENOENT):
 		if flags&abi.RENAME_EXCHANGE != 0 {
 			return abi.ENOENT
 		}

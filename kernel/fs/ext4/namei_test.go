@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -412,4 +413,143 @@ func TestDirNlinkOff(t *testing.T) {
 	wantErrno(t, "mkdir", err, 0)
 	umountRW(t, f)
 	e2fsckClean(t, img)
+}
+
+// TestOrphanCleanup leaves an unlinked, still held file on the orphan
+// list as a crash would (the transaction committed, no unmount), checks
+// that e2fsck sees the orphan, and that the next read-write mount deletes
+// it (ext4_orphan_cleanup), leaving the image clean.
+func TestOrphanCleanup(t *testing.T) {
+	for _, v := range []nameiVariant{{"ext4", nil}, {"ext3", []string{"-t", "ext3"}}, {"1k", []string{"-b", "1024"}}} {
+		t.Run(v.name, func(t *testing.T) { testOrphanCleanup(t, v) })
+	}
+}
+
+func testOrphanCleanup(t *testing.T, v nameiVariant) {
+	img := mkfsTree(t, "16M", v.args, func(src string) {
+		mustWrite(t, filepath.Join(src, "f"), strings.Repeat("data", 30000))
+		mustWrite(t, filepath.Join(src, "g"), "g")
+	})
+	f, _ := mountImageRW(t, img)
+	held, err := lookupPath(f, "f")
+	wantErrno(t, "lookup", err, 0)
+	wantErrno(t, "unlink", rwDir(t, f, "").Unlink(nowCtx, "f"), 0)
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := f.lastOrphan(); o != uint32(held.Ino()) {
+		t.Fatalf("s_last_orphan %d, want %d", o, held.Ino())
+	}
+	// The "crash": the mount is dropped without unmounting.
+	if out, err := exec.Command("e2fsck", "-fn", img).CombinedOutput(); err == nil {
+		t.Fatalf("e2fsck finds nothing with an orphan on the list:\n%s", out)
+	}
+	f2, log := mountImageRW(t, img)
+	if !strings.Contains(log.String(), "1 orphan inodes deleted") {
+		t.Errorf("log:\n%s", log)
+	}
+	if o, _ := f2.lastOrphan(); o != 0 {
+		t.Errorf("s_last_orphan %d after cleanup", o)
+	}
+	umountRW(t, f2)
+	e2fsckClean(t, img)
+}
+
+// TestConcurrentReadWrite reads a directory (lookups, readdir, xattrs)
+// while another goroutine adds and removes names in it: readers take the
+// mount's read lock, so they see each operation whole (run with -race).
+func TestConcurrentReadWrite(t *testing.T) {
+	img := mkfsTree(t, "32M", nil, func(src string) {
+		for i := range 50 {
+			mustWrite(t, filepath.Join(src, "d", fmt.Sprint("keep", i)), "k")
+		}
+	})
+	f, _ := mountImageRW(t, img)
+	d := rwDir(t, f, "d")
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	for range 3 {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				for i := range 50 {
+					in, err := d.Lookup(fmt.Sprint("keep", i))
+					if err != nil {
+						errs <- err
+						return
+					}
+					in.(vfs.Evicter).Evict()
+				}
+				n := 0
+				if err := d.ReadDir(0, func(vfs.DirEntry) bool { n++; return true }); err != nil || n < 50 {
+					errs <- fmt.Errorf("readdir: %d entries, %v", n, err)
+					return
+				}
+				if _, err := d.Listxattr(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range 400 {
+		name := fmt.Sprint("tmp", i)
+		in, err := d.Create(nowCtx, name, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.(vfs.Evicter).Evict()
+		wantErrno(t, "setxattr", d.Setxattr(nowCtx, "user.n", []byte(name), 0), 0)
+		if i%2 == 0 {
+			wantErrno(t, "unlink", d.Unlink(nowCtx, name), 0)
+		}
+	}
+	close(done)
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	umountRW(t, f)
+	e2fsckClean(t, img)
+}
+
+// TestReadOnlyRefuses checks that a read-only mount refuses every
+// namespace and xattr write with EROFS and leaves the image unchanged.
+func TestReadOnlyRefuses(t *testing.T) {
+	img := mkfsTree(t, "8M", nil, func(src string) { mustWrite(t, filepath.Join(src, "f"), "f") })
+	before, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, _ := mountImage(t, img)
+	rv, err := sb.Root()
+	wantErrno(t, "root", err, 0)
+	root := rv.(dirInode)
+	fv, err := root.Lookup("f")
+	wantErrno(t, "lookup", err, 0)
+	for what, err := range map[string]error{
+		"create":   func() error { _, err := root.Create(nowCtx, "x", 0o644); return err }(),
+		"mkdir":    func() error { _, err := root.Mkdir(nowCtx, "x", 0o755); return err }(),
+		"mknod":    func() error { _, err := root.Mknod(nowCtx, "x", abi.S_IFIFO|0o644, 0); return err }(),
+		"symlink":  func() error { _, err := root.Symlink(nowCtx, "x", "y"); return err }(),
+		"link":     root.Link(nowCtx, "x", fv),
+		"unlink":   root.Unlink(nowCtx, "f"),
+		"rmdir":    root.Rmdir(nowCtx, "lost+found"),
+		"rename":   root.Rename(nowCtx, "f", root, "g", 0),
+		"setxattr": fv.(vfs.XattrWriter).Setxattr(nowCtx, "user.x", []byte("y"), 0),
+		"remove":   fv.(vfs.XattrWriter).Removexattr(nowCtx, "user.x"),
+	} {
+		wantErrno(t, what, err, abi.EROFS)
+	}
+	wantErrno(t, "evict", fv.(vfs.Evicter).Evict(), 0)
+	sb.Unmount()
+	if after, _ := os.ReadFile(img); !bytes.Equal(before, after) {
+		t.Error("a read-only mount changed the image")
+	}
 }

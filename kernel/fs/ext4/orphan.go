@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	"bytes"
 	"sync/atomic"
 
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -26,7 +27,7 @@ const offSLastOrphan = 0xE8
 // offINextOrphan is i_dtime, which holds the next orphan on the list.
 const offINextOrphan = 0x14
 
-// superField returns the superblock's bytes in the transaction.
+// superBytes returns the superblock's 1024 bytes in the transaction.
 func (h *handle) superBytes() ([]byte, error) {
 	f := h.f
 	blk := uint64(superblockOffset) >> f.blockBits
@@ -204,4 +205,96 @@ func (f *fsys) releaseOrphans() error {
 		}
 	}
 	return finish(h, err)
+}
+
+// orphanCleanup finishes, when a filesystem is mounted read-write, what its
+// orphan list says a crash left undone (ext4_orphan_cleanup): an inode
+// with no link left is deleted, one with links (an interrupted truncate)
+// loses its blocks past i_size; then the list is empty.
+func (f *fsys) orphanCleanup() error {
+	head, err := f.lastOrphan()
+	if err != nil || head == 0 {
+		return err
+	}
+	h, err := f.begin()
+	if err != nil {
+		return err
+	}
+	deleted, truncated := 0, 0
+	err = func() error {
+		for ino, n := head, uint32(0); ino != 0; n++ {
+			if n > f.sb.sInodesCount {
+				return abi.Errorf(abi.EUCLEAN, "ext4: orphan list loops")
+			}
+			next, err := h.dtime(ino)
+			if err != nil {
+				return err
+			}
+			ip, err := h.orphanInode(ino)
+			if err != nil {
+				return err
+			}
+			ip.orphan = false
+			if ip.links == 0 {
+				if err := h.deleteInode(ip); err != nil {
+					return err
+				}
+				deleted++
+			} else {
+				bs := int64(f.blockSize)
+				if err := h.truncateBlocks(ip, uint64((ip.size+bs-1)/bs)); err != nil {
+					return err
+				}
+				if err := h.setDtime(ip, 0); err != nil {
+					return err
+				}
+				truncated++
+			}
+			ino = next
+		}
+		return h.setLastOrphan(0)
+	}()
+	if err == nil {
+		if deleted > 0 {
+			f.log.Printf("EXT4-fs (%s): %d orphan inodes deleted", f.dev.Name(), deleted)
+		}
+		if truncated > 0 {
+			f.log.Printf("EXT4-fs (%s): %d truncates cleaned up", f.dev.Name(), truncated)
+		}
+	}
+	return finish(h, err)
+}
+
+// orphanInode reads an inode of the orphan list. One with no link left is
+// refused by iget (a deleted inode referenced): it is decoded from a copy
+// of its slot counting one link (checksummed again), and the count put
+// back. Its checksum is checked first on the slot as it is.
+func (h *handle) orphanInode(ino uint32) (*inode, error) {
+	f := h.f
+	if ino < f.sb.sFirstIno || ino > f.sb.sInodesCount {
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: orphan list: bad inode number %d", ino)
+	}
+	raw, err := h.inodeSlot(ino)
+	if err != nil {
+		return nil, err
+	}
+	if le.Uint16(raw[offILinksCount:]) != 0 {
+		return f.iget(ino)
+	}
+	c := bytes.Clone(raw)
+	le.PutUint16(c[offILinksCount:], 1)
+	if f.sb.metadataCsum() {
+		seed := &inode{ino: ino, csumSeed: f.inodeCsumSeed(ino, le.Uint32(c[offIGeneration:]))}
+		hasHi := f.inodeSize > goodOldInodeSize && offIChecksumHi+2 <= goodOldInodeSize+f.extraIsize(c)
+		if err := f.verifyInodeCsum(seed, raw, hasHi); err != nil {
+			return nil, err
+		}
+		f.setInodeCsum(seed, c, hasHi)
+	}
+	ip, err := f.decodeInode(ino, c)
+	if err != nil {
+		return nil, err
+	}
+	ip.links = 0
+	return ip, nil
 }

@@ -167,18 +167,23 @@ func (f *fsys) decodeXattrBlock(b []byte, blk uint64) ([]xattrEntry, error) {
 		return nil, abi.Errorf(abi.EUCLEAN, "bad h_blocks %d", n)
 	}
 	if f.sb.metadataCsum() {
-		var le64 [8]byte
-		le.PutUint64(le64[:], blk)
-		var zero [4]byte
-		c := csum32(f.crcTab, f.csumSeed, le64[:])
-		c = csum32(f.crcTab, c, b[:offXattrHChecksum])
-		c = csum32(f.crcTab, c, zero[:])
-		c = csum32(f.crcTab, c, b[offXattrHChecksum+4:])
-		if got := le.Uint32(b[offXattrHChecksum:]); got != c {
+		if got, c := le.Uint32(b[offXattrHChecksum:]), f.xattrBlockCsum(b, blk); got != c {
 			return nil, abi.Errorf(abi.EUCLEAN, "bad checksum %#08x, want %#08x", got, c)
 		}
 	}
 	return decodeXattrEntries(b, xattrBlockHdrSize, 0)
+}
+
+// xattrBlockCsum is ext4_xattr_block_csum: crc32c of the block number
+// and the block with h_checksum taken as zero.
+func (f *fsys) xattrBlockCsum(b []byte, blk uint64) uint32 {
+	var le64 [8]byte
+	binary.LittleEndian.PutUint64(le64[:], blk)
+	var zero [4]byte
+	c := csum32(f.crcTab, f.csumSeed, le64[:])
+	c = csum32(f.crcTab, c, b[:offXattrHChecksum])
+	c = csum32(f.crcTab, c, zero[:])
+	return csum32(f.crcTab, c, b[offXattrHChecksum+4:])
 }
 
 // xattrs returns the in-inode entries, then the block's.

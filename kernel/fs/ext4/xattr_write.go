@@ -2,6 +2,7 @@ package ext4
 
 import (
 	"bytes"
+	"errors"
 	"slices"
 	"strings"
 
@@ -23,13 +24,19 @@ import (
 // h_hash and checksum.
 //
 // An xattr block with h_refcount above 1 is shared by several inodes
-// (mkfs.ext4 -d and ext4's mbcache make them): it is never changed in
+// (Linux's mbcache makes them; mkfs.ext4 -d does not): it is never changed in
 // place; the inode gets a new block, and the old one loses a reference
 // (ext4_xattr_release_block). A block whose last entry goes is freed.
 // Blocks are not shared on write (no mbcache).
 //
 // Values in ea_inodes are not written: the ea_inode feature keeps the
-// mount read-only (write.go), so none are met.
+// mount read-only (write.go), so none are met (EOPNOTSUPP if one were).
+//
+// POSIX ACLs arrive in the generic xattr form and are stored in ext4's
+// (acl.go's reverse); an access ACL also sets the mode, as ext4_set_acl
+// does. New inodes do not inherit their directory's default ACL here
+// (ext4_init_acl): that needs the VFS to skip the umask for such
+// directories, as Linux does.
 
 // xattrItem is an attribute to write, its value in the on-disk form.
 type xattrItem struct {
@@ -206,18 +213,12 @@ func (f *fsys) setXattrBlockCsum(b []byte, blk uint64, hashes []uint32) {
 	f.setXattrCsumOnly(b, blk)
 }
 
+// setXattrCsumOnly sets h_checksum of block blk alone, after a change that
+// leaves the hashes as they are (h_refcount).
 func (f *fsys) setXattrCsumOnly(b []byte, blk uint64) {
-	if !f.sb.metadataCsum() {
-		return
+	if f.sb.metadataCsum() {
+		le.PutUint32(b[offXattrHChecksum:], f.xattrBlockCsum(b, blk))
 	}
-	var le64 [8]byte
-	le.PutUint64(le64[:], blk)
-	var zero [4]byte
-	c := csum32(f.crcTab, f.csumSeed, le64[:])
-	c = csum32(f.crcTab, c, b[:offXattrHChecksum])
-	c = csum32(f.crcTab, c, zero[:])
-	c = csum32(f.crcTab, c, b[offXattrHChecksum+4:])
-	le.PutUint32(b[offXattrHChecksum:], c)
 }
 
 // writeXattrBlock makes the inode's block hold items (sorted, fitting):
@@ -422,7 +423,7 @@ func (h *handle) setACL(ip *inode, index uint8, value []byte, flags int, now abi
 	}
 	if ents == nil {
 		err = h.setXattr(ip, index, "", nil, 0, now)
-		if err == abi.ENODATA && flags&abi.XATTR_REPLACE == 0 {
+		if errors.Is(err, abi.ENODATA) && flags&abi.XATTR_REPLACE == 0 {
 			err = nil
 		}
 	} else {

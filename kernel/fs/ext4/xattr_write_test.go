@@ -32,22 +32,9 @@ func aclXattr(ents ...[3]uint32) []byte {
 // hostXattrMap reads every attribute of a file of the loop-mounted image.
 func hostXattrMap(t *testing.T, path string) map[string]string {
 	t.Helper()
-	buf := make([]byte, 64<<10)
-	n, err := unix.Llistxattr(path, buf)
-	if err != nil {
-		t.Fatalf("listxattr %s: %v", path, err)
-	}
 	m := map[string]string{}
-	for _, name := range strings.Split(string(buf[:n]), "\x00") {
-		if name == "" {
-			continue
-		}
-		v := make([]byte, 64<<10)
-		k, err := unix.Lgetxattr(path, name, v)
-		if err != nil {
-			t.Fatalf("getxattr %s %s: %v", path, name, err)
-		}
-		m[name] = string(v[:k])
+	for k, v := range hostXattrs(t, path) {
+		m[k] = string(v)
 	}
 	return m
 }
