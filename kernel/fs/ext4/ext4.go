@@ -1,6 +1,7 @@
-// Package ext4 is the library kernel's ext4 driver, read side: it mounts
-// ext4, ext3 and ext2 images, as Linux's ext4 driver does, and serves the
-// VFS's inode operations (kernel/vfs/fs.go) from the on-disk structures.
+// Package ext4 is the library kernel's ext4 driver: it mounts ext4, ext3
+// and ext2 images, as Linux's ext4 driver does, and serves the VFS's inode
+// operations (kernel/vfs/fs.go) from the on-disk structures, reading and,
+// on a read-write mount, writing them.
 //
 // The format is described in the kernel's Documentation/filesystems/ext4/
 // and in e2fsprogs lib/ext2fs/ext2_fs.h; each structure is decoded in the
@@ -13,8 +14,9 @@
 // and sparse_super2; extent trees and ext2/ext3 block maps with holes and
 // unwritten extents; journal replay, by kernel/fs/jbd2, for a filesystem
 // that needs recovery, unless mounted with "noload" (journal.go): in
-// memory on a read-only mount, onto the disk on a read-write one; linear and htree directories (lookups hash the name
-// when the directory is indexed; readdir returns entries in the order and
+// memory on a read-only mount, onto the disk on a read-write one; linear
+// and htree directories (lookups hash the name when the directory is
+// indexed; readdir returns entries in the order and
 // with the positions Linux's getdents gives: hash order whenever Linux uses
 // it, block order otherwise); fast and slow symlinks; inline data; extended
 // attributes in the inode, in a block and in ea_inodes, with POSIX ACLs
@@ -28,7 +30,10 @@
 // External journals and fast-commit replay are not implemented. Writing
 // is described in txn.go (transactions, committed through the journal in
 // ordered mode) and write.go (which images mount read-write, the
-// superblock's state while mounted).
+// superblock's state while mounted); the writers are alloc.go (bitmaps,
+// group descriptors), inode_write.go, extent_write.go, blockmap_write.go,
+// file_write.go, dir_write.go, htree_write.go, namei.go, xattr_write.go
+// and orphan.go.
 //
 // Positions in directories: a byte offset into the directory for linear
 // reads; hash2pos(hash, minor_hash) = (hash>>1)<<32 | minor_hash for hash
