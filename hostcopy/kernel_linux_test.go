@@ -1,7 +1,6 @@
 package hostcopy
 
 import (
-	"errors"
 	"path/filepath"
 	"testing"
 
@@ -11,8 +10,7 @@ import (
 
 // TestKernelRamfs copies the full test tree into the library kernel's own
 // ramfs with To and back out with From: the real write syscalls, without
-// a disk filesystem; the copy must equal the source. It skips only while
-// the kernel's create returns ENOSYS (no write path yet).
+// a disk filesystem; the copy must equal the source.
 func TestKernelRamfs(t *testing.T) {
 	k, err := kernel.Boot(kernel.Config{})
 	if err != nil {
@@ -23,9 +21,6 @@ func TestKernelRamfs(t *testing.T) {
 		t.Fatal(err)
 	}
 	fd, err := k.Openat(abi.AT_FDCWD, "/img/probe", abi.O_WRONLY|abi.O_CREAT|abi.O_EXCL, 0o644)
-	if errors.Is(err, abi.ENOSYS) {
-		t.Skip("write path not on main yet")
-	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,6 @@ const crashPointsDefault = 12
 // journal replay alone must be enough, at any moment.
 func TestCrash(t *testing.T) {
 	testutil.NeedLoop(t)
-	needWritePath(t)
 	testutil.Need(t, "dumpe2fs")
 	n := crashPointsDefault
 	if s := os.Getenv("LKLIMG_CRASH_POINTS"); s != "" {

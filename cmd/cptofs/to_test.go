@@ -3,8 +3,6 @@
 package main
 
 import (
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,48 +10,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lklimg/lklimg/internal/cliflags"
 	"github.com/lklimg/lklimg/internal/testutil"
-	"github.com/lklimg/lklimg/kernel/abi"
 	"golang.org/x/sys/unix"
 )
-
-// needWritePath skips the test while the kernel cannot create a file on
-// an ext4 image, and only then: while the write syscalls were stubs they
-// returned ENOSYS; since the VFS's write side, a filesystem without a
-// create operation gives EACCES (vfs.Openat, as Linux's may_o_create for a
-// missing ->create), which as root in a fresh image's root directory
-// (0755, root's) can mean nothing else. Any other failure of the probe
-// fails the test. The probe runs on a scratch image of its own.
-func needWritePath(t *testing.T) {
-	t.Helper()
-	img := filepath.Join(t.TempDir(), "probe.img")
-	mkfs(t, img, "", "4M")
-	d := cliflags.Disk{MemoryMB: 32}
-	m, err := d.Mount(img, false, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Kernel.Halt()
-	fd, err := m.Kernel.Openat(abi.AT_FDCWD, m.Dir+"/probe", abi.O_WRONLY|abi.O_CREAT|abi.O_EXCL, 0o644)
-	if errors.Is(err, abi.ENOSYS) || errors.Is(err, abi.EACCES) {
-		t.Skipf("write path not on main yet (ext4 create: %v)", err)
-	}
-	if err != nil {
-		t.Fatalf("probe: create a file: %v", err)
-	}
-	m.Kernel.Close(fd)
-	if err := m.Kernel.Umount(m.Dir, 0); err != nil {
-		t.Fatalf("probe: umount: %v", err)
-	}
-}
 
 // TestToTree is cptofs's acceptance test: the full test tree goes into
 // an empty image; e2fsck -fn finds nothing; the host kernel, mounting
 // the image, shows the source tree entry by entry; cpfromfs brings back
 // the source tree (the round trip).
 func TestToTree(t *testing.T) {
-	needWritePath(t)
 	src, want := sourceTree(t)
 	img := filepath.Join(t.TempDir(), "fs.img")
 	mkfs(t, img, "", "64M")
@@ -78,7 +43,6 @@ func TestToTree(t *testing.T) {
 // source to a new name; -s labels every entry; -o/-g set owners; -v
 // lists.
 func TestToSources(t *testing.T) {
-	needWritePath(t)
 	src := smallTree(t)
 	if err := os.Link(filepath.Join(src, "etc/hosts"), filepath.Join(src, "usr/lib/hosts-link")); err != nil {
 		t.Fatal(err)
@@ -135,7 +99,6 @@ func TestToSources(t *testing.T) {
 // source does not hold, reports directory/non-directory clashes; the
 // image stays clean.
 func TestToOverwrite(t *testing.T) {
-	needWritePath(t)
 	src := smallTree(t)
 	img := filepath.Join(t.TempDir(), "fs.img")
 	mkfs(t, img, "", "16M")
@@ -172,7 +135,6 @@ func TestToOverwrite(t *testing.T) {
 // TestToNoSpace: a tree larger than the image stops with ENOSPC, named
 // with the image and the file; the image is unmounted clean.
 func TestToNoSpace(t *testing.T) {
-	needWritePath(t)
 	src := t.TempDir()
 	big := make([]byte, 3<<20)
 	for i := range big {
@@ -215,7 +177,6 @@ func TestToDryRun(t *testing.T) {
 // no 64bit, no metadata_csum, meta_bg): e2fsck -fn finds nothing and the
 // host kernel shows the source tree.
 func TestToVariants(t *testing.T) {
-	needWritePath(t)
 	src := smallTree(t)
 	f, err := os.Create(filepath.Join(src, "usr/lib/sparse"))
 	if err != nil {
