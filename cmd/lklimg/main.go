@@ -1,0 +1,179 @@
+// Command lklimg looks inside the filesystem of a disk image without root,
+// loop devices or FUSE: it boots the library kernel on the image,
+// read-only, and answers as the GNU tool of the same name would on the
+// image mounted at "/".
+//
+//	lklimg ls [-l] [-a] [-R] [options] IMAGE [PATH...]
+//	lklimg cat      [options] IMAGE PATH...
+//	lklimg stat     [options] IMAGE PATH...
+//	lklimg df       [options] IMAGE
+//	lklimg getfattr [options] IMAGE PATH...
+//	lklimg info     [options] IMAGE
+//
+// The options are the shared disk flags (-P, -t, -m, -p, --no-journal).
+// Every subcommand goes through the kernel's syscalls only (openat,
+// getdents64, statx, readlinkat, read, listxattr, getxattr, statfs), as
+// the GNU tool does through the host's, so what it shows is what Linux
+// would show. Paths are inside the image; "/" is its root. Absolute
+// symlink targets resolve outside the image, as they would on a mount.
+//
+// Exit status: as the GNU tool (ls: 1 for a problem inside a listing, 2
+// for a command-line PATH it cannot access; the others: 1 for any PATH
+// that failed); 2 when the image cannot be opened or mounted, or the
+// command line is wrong.
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"syscall"
+
+	"github.com/lklimg/lklimg/internal/cliflags"
+	"github.com/lklimg/lklimg/kernel"
+	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/urfave/cli/v2"
+)
+
+// Exit statuses shared by the subcommands.
+const (
+	exitOK    = 0
+	exitFail  = 1 // some PATH failed
+	exitImage = 2 // the image cannot be used, or a usage error
+)
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// session is one subcommand's view of the mounted image: the kernel, the
+// mount point and the streams. Its status is the exit status so far.
+type session struct {
+	k      *kernel.Kernel
+	root   string // the mount point in the kernel
+	dev    string // the device mounted ("vda", "vda2")
+	out    *bufio.Writer
+	stderr io.Writer
+	status int
+}
+
+// kpath turns a path inside the image into the kernel's path under the
+// mount point. It is cleaned lexically first, so that ".." cannot leave
+// the image; a trailing "/" is kept, since it asks for a directory.
+func (s *session) kpath(p string) string {
+	kp := s.root + path.Clean("/"+p)
+	if strings.HasSuffix(p, "/") && !strings.HasSuffix(kp, "/") {
+		kp += "/"
+	}
+	return kp
+}
+
+// warn prints "lklimg: MSG" on stderr, after what stdout holds so far,
+// and raises the exit status to status.
+func (s *session) warn(status int, format string, args ...any) {
+	s.out.Flush()
+	fmt.Fprintf(s.stderr, "lklimg: "+format+"\n", args...)
+	s.status = max(s.status, status)
+}
+
+// strerror is the C library's message for the errno err carries ("No such
+// file or directory"), as the GNU tools print it, followed by the
+// kernel's reason when it gave one.
+func strerror(err error) string {
+	errno := abi.ErrnoOf(err)
+	msg := syscall.Errno(errno).Error()
+	if msg != "" {
+		msg = strings.ToUpper(msg[:1]) + msg[1:]
+	}
+	var e *abi.Error
+	if errors.As(err, &e) {
+		msg += " (" + e.Detail + ")"
+	}
+	return msg
+}
+
+// subcommand is one of lklimg's commands: its name, flags and body. The
+// body runs with the image mounted read-only; minArgs counts the
+// arguments after IMAGE it needs.
+type subcommand struct {
+	name, usage, args string
+	minArgs, maxArgs  int // maxArgs < 0: no limit
+	flags             []cli.Flag
+	body              func(s *session, args []string)
+}
+
+// command turns a subcommand into a cli.Command with the disk flags.
+func (sc subcommand) command(stdout, stderr io.Writer, status *int) *cli.Command {
+	var disk cliflags.Disk
+	return &cli.Command{
+		Name:                   sc.name,
+		Usage:                  sc.usage,
+		ArgsUsage:              sc.args,
+		Flags:                  append(sc.flags, disk.Flags()...),
+		UseShortOptionHandling: true,
+		Action: func(c *cli.Context) error {
+			n := c.NArg() - 1
+			if n < sc.minArgs || (sc.maxArgs >= 0 && n > sc.maxArgs) {
+				return fmt.Errorf("usage: lklimg %s [options] %s", sc.name, sc.args)
+			}
+			disk.LimitHeap(os.Getenv)
+			m, err := disk.Mount(c.Args().First(), true, stderr)
+			if err != nil {
+				return err
+			}
+			defer m.Kernel.Halt()
+			s := &session{k: m.Kernel, root: m.Dir, dev: m.Device, out: bufio.NewWriter(stdout), stderr: stderr}
+			sc.body(s, c.Args().Slice()[1:])
+			if err := s.out.Flush(); err != nil {
+				s.warn(exitFail, "write error: %v", err)
+			}
+			*status = s.status
+			return nil
+		},
+	}
+}
+
+// run is the command with its streams, so tests can call it.
+func run(args []string, stdout, stderr io.Writer) int {
+	status := exitOK
+	var cmds []*cli.Command
+	for _, sc := range subcommands() {
+		cmds = append(cmds, sc.command(stdout, stderr, &status))
+	}
+	app := &cli.App{
+		Name:  "lklimg",
+		Usage: "look inside the filesystem of a disk image, as GNU ls, cat, stat, df and getfattr would on it mounted",
+		Description: "IMAGE is opened read-only; PATHs are inside it (\"/\" is its root).\n" +
+			"Exit status: as the GNU tool; 2 when the image cannot be opened or mounted, or a usage error.",
+		Commands:        cmds,
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		HideHelpCommand: true,
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return err
+		},
+	}
+	if err := app.Run(args); err != nil {
+		fmt.Fprintf(stderr, "lklimg: %v\n", err)
+		return exitImage
+	}
+	return status
+}
+
+func subcommands() []subcommand {
+	return []subcommand{
+		lsCommand(),
+		{name: "cat", usage: "write files' bytes to stdout, as cat", args: "IMAGE PATH...",
+			minArgs: 1, maxArgs: -1, body: cat},
+		{name: "stat", usage: "show files' status, as GNU stat", args: "IMAGE PATH...",
+			minArgs: 1, maxArgs: -1, body: stat},
+		{name: "df", usage: "show the filesystem's space, as df -B1", args: "IMAGE",
+			minArgs: 0, maxArgs: 0, body: df},
+		{name: "getfattr", usage: "dump files' extended attributes, as getfattr -d -m - --absolute-names",
+			args: "IMAGE PATH...", minArgs: 1, maxArgs: -1, body: getfattr},
+	}
+}
