@@ -51,12 +51,12 @@ func getfattr(s *session, args []string) {
 }
 
 // encodeValue is getfattr's choice of encoding: text in double quotes
-// when at most one byte in eight is not printable ASCII (a trailing NUL
-// is dropped; NUL, LF and CR become octal escapes, \ and " are
+// when at most one byte in eight is not printable ASCII (a trailing NUL,
+// C's string end, is not counted and is dropped; NUL, LF and CR become octal escapes, \ and " are
 // backslashed), base64 after "0s" otherwise.
 func encodeValue(v []byte) string {
 	nonPrint := 0
-	for _, c := range v {
+	for _, c := range bytes.TrimSuffix(v, []byte{0}) {
 		if c < 0x20 || c > 0x7e {
 			nonPrint++
 		}

@@ -191,13 +191,10 @@ func (s *session) lsDir(f *lsFlags, dir string, header bool) {
 	}
 }
 
-// attach joins a directory and a name as ls does: no "./" before names
-// in ".", and no doubled "/".
+// attach joins a directory and a name as ls -R shows it: "./d" in ".",
+// no doubled "/" after "/".
 func attach(dir, name string) string {
-	switch {
-	case dir == ".":
-		return name
-	case dir[len(dir)-1] == '/':
+	if dir[len(dir)-1] == '/' {
 		return dir + name
 	}
 	return dir + "/" + name
