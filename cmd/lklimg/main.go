@@ -144,6 +144,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, sc := range subcommands() {
 		cmds = append(cmds, sc.command(stdout, stderr, &status))
 	}
+	cmds = append(cmds, infoCommand(stdout, stderr, &status))
 	app := &cli.App{
 		Name:  "lklimg",
 		Usage: "look inside the filesystem of a disk image, as GNU ls, cat, stat, df and getfattr would on it mounted",
