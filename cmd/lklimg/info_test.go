@@ -1,0 +1,95 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lklimg/lklimg/internal/testutil"
+)
+
+// TestInfo puts an ext4 filesystem in partition 2 of a GPT disk, with an
+// empty partition 1, and checks that info shows the table, "none found"
+// for partition 1 and, for partition 2, the figures GNU `stat -f` shows
+// for the filesystem loop-mounted; that -P 2 shows only it; that ls with
+// -P 2 reads it and without -P says to choose.
+func TestInfo(t *testing.T) {
+	testutil.NeedLoop(t)
+	tools := testutil.Need(t, "mkfs.ext4", "sfdisk", "stat")
+	dir := t.TempDir()
+	src, fsImg, disk, mnt := filepath.Join(dir, "src"), filepath.Join(dir, "fs.img"), filepath.Join(dir, "disk.img"), filepath.Join(dir, "mnt")
+	for _, d := range []string{src + "/sub", mnt} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Run(t, "truncate", "-s", "8M", fsImg)
+	testutil.Run(t, tools[0], "-q", "-F", "-E", "root_owner=0:0", "-d", src, fsImg)
+	testutil.Run(t, "truncate", "-s", "12M", disk)
+	sfdisk := exec.Command(tools[1], "-q", disk)
+	sfdisk.Stdin = strings.NewReader("label: gpt\nstart=2048, size=2048\nstart=4096, size=16384\n")
+	if out, err := sfdisk.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v\n%s", err, out)
+	}
+	testutil.Run(t, "dd", "if="+fsImg, "of="+disk, "bs=512", "seek=4096", "conv=notrunc,sparse", "status=none")
+
+	testutil.Run(t, "mount", "-o", "loop,ro", fsImg, mnt)
+	var bs, blocks, bfree, bavail, files, ffree uint64
+	out := string(testutil.Run(t, tools[2], "-f", "-c", "%S %b %f %a %c %d", mnt))
+	exec.Command("umount", mnt).Run()
+	if _, err := fmt.Sscan(out, &bs, &blocks, &bfree, &bavail, &files, &ffree); err != nil {
+		t.Fatalf("stat -f: %q: %v", out, err)
+	}
+	fsLines := fmt.Sprintf("  Filesystem: ext4\n  Block size: %d\n  Size:       %d bytes (%d blocks)\n"+
+		"  Free:       %d bytes (%d blocks; %d available to users)\n  Inodes:     %d (%d free)\n",
+		bs, blocks*bs, blocks, bfree*bs, bfree, bavail, files, ffree)
+	head := "Image: " + disk + "\nPartition table: gpt, 2 partitions\n"
+
+	r := runCmd(t, exec.Command(lklimgBin, "info", disk))
+	want := head + "\nPartition 1 (vda1)\n  Filesystem: none found\n\nPartition 2 (vda2)\n" + fsLines
+	if r.code != 0 || r.stderr != "" || r.stdout != want {
+		t.Errorf("info: exit %d, stderr %q, stdout:\n%s\nwant:\n%s", r.code, r.stderr, r.stdout, want)
+	}
+	r = runCmd(t, exec.Command(lklimgBin, "info", "-P", "2", disk))
+	if want := head + "\nPartition 2 (vda2)\n" + fsLines; r.code != 0 || r.stdout != want {
+		t.Errorf("info -P 2: exit %d, stderr %q, stdout:\n%s\nwant:\n%s", r.code, r.stderr, r.stdout, want)
+	}
+	r = runCmd(t, exec.Command(lklimgBin, "info", fsImg))
+	if want := "Image: " + fsImg + "\nPartition table: none\n\nWhole disk (vda)\n" + fsLines; r.code != 0 || r.stdout != want {
+		t.Errorf("info on a bare filesystem: exit %d, stderr %q, stdout:\n%s\nwant:\n%s", r.code, r.stderr, r.stdout, want)
+	}
+	r = runCmd(t, exec.Command(lklimgBin, "ls", "-P", "2", disk))
+	if r.code != 0 || r.stdout != "lost+found\nsub\n" {
+		t.Errorf("ls -P 2: exit %d, stderr %q, stdout %q", r.code, r.stderr, r.stdout)
+	}
+	r = runCmd(t, exec.Command(lklimgBin, "ls", disk))
+	if r.code != 2 || !strings.Contains(r.stderr, "choose one with -P N") || r.stdout != "" {
+		t.Errorf("ls without -P: exit %d, stderr %q, stdout %q", r.code, r.stderr, r.stdout)
+	}
+}
+
+// TestUsage checks the exit status and message of a command line that
+// cannot work.
+func TestUsage(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing.img")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ls", missing}, "lklimg: " + missing + ": no such file or directory\n"},
+		{[]string{"info", missing}, "lklimg: " + missing + ": no such file or directory\n"},
+		{[]string{"cat", missing}, "lklimg: usage: lklimg cat [options] IMAGE PATH...\n"},
+		{[]string{"df", missing, "x"}, "lklimg: usage: lklimg df [options] IMAGE\n"},
+		{[]string{"ls"}, "lklimg: usage: lklimg ls [options] IMAGE [PATH...]\n"},
+	} {
+		r := runCmd(t, exec.Command(lklimgBin, c.args...))
+		if r.code != 2 || r.stderr != c.want || r.stdout != "" {
+			t.Errorf("lklimg %v: exit %d, stderr %q, stdout %q; want exit 2, stderr %q", c.args, r.code, r.stderr, r.stdout, c.want)
+		}
+	}
+}
