@@ -41,7 +41,9 @@ type lsEntry struct {
 // ls lists as GNU ls does: the PATHs that are not directories first, in
 // one group, then each directory's entries, sorted by name in the C
 // locale's byte order, with a "PATH:" header when there is more than one
-// thing to show.
+// thing to show. One difference stays: the ".." of the image's root is
+// the root itself, where on a mount it is the host's directory above.
+// The ACL/SELinux mark after the mode (ls's "+" and ".") is not shown.
 func ls(s *session, f *lsFlags, args []string) {
 	if len(args) == 0 {
 		args = []string{"."}
