@@ -257,21 +257,10 @@ func isDevice(mode uint16) bool {
 // setuid, setgid and sticky folded into the x places.
 func modeString(mode uint32) string {
 	b := []byte("?rwxrwxrwx")
-	switch mode & abi.S_IFMT {
-	case abi.S_IFREG:
-		b[0] = '-'
-	case abi.S_IFDIR:
-		b[0] = 'd'
-	case abi.S_IFLNK:
-		b[0] = 'l'
-	case abi.S_IFCHR:
-		b[0] = 'c'
-	case abi.S_IFBLK:
-		b[0] = 'b'
-	case abi.S_IFIFO:
-		b[0] = 'p'
-	case abi.S_IFSOCK:
-		b[0] = 's'
+	for _, ft := range fileTypes {
+		if mode&abi.S_IFMT == ft.ifmt {
+			b[0] = ft.letter
+		}
 	}
 	for i := range 9 {
 		if mode&(1<<(8-i)) == 0 {
@@ -292,4 +281,20 @@ func modeString(mode uint32) string {
 	special(0o2000, 6, 's', 'S')
 	special(0o1000, 9, 't', 'T')
 	return string(b)
+}
+
+// fileTypes are the file types with the letter ls shows for each and the
+// name stat's %F gives it (coreutils' filemodestring and file_type).
+var fileTypes = []struct {
+	ifmt   uint32
+	letter byte
+	name   string
+}{
+	{abi.S_IFREG, '-', "regular file"},
+	{abi.S_IFDIR, 'd', "directory"},
+	{abi.S_IFLNK, 'l', "symbolic link"},
+	{abi.S_IFCHR, 'c', "character special file"},
+	{abi.S_IFBLK, 'b', "block special file"},
+	{abi.S_IFIFO, 'p', "fifo"},
+	{abi.S_IFSOCK, 's', "socket"},
 }

@@ -80,24 +80,14 @@ func statTime(t abi.StatxTimestamp) string {
 
 // fileType is stat's %F.
 func fileType(stx *abi.Statx) string {
-	switch uint32(stx.Mode) & abi.S_IFMT {
-	case abi.S_IFREG:
-		if stx.Size == 0 {
-			return "regular empty file"
+	t := uint32(stx.Mode) & abi.S_IFMT
+	if t == abi.S_IFREG && stx.Size == 0 {
+		return "regular empty file"
+	}
+	for _, ft := range fileTypes {
+		if t == ft.ifmt {
+			return ft.name
 		}
-		return "regular file"
-	case abi.S_IFDIR:
-		return "directory"
-	case abi.S_IFLNK:
-		return "symbolic link"
-	case abi.S_IFCHR:
-		return "character special file"
-	case abi.S_IFBLK:
-		return "block special file"
-	case abi.S_IFIFO:
-		return "fifo"
-	case abi.S_IFSOCK:
-		return "socket"
 	}
 	return "weird file"
 }
