@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -52,13 +53,20 @@ func ls(s *session, f *lsFlags, args []string) {
 	for _, a := range args {
 		e := lsEntry{name: a, path: a}
 		// Without -l, ls follows a symlink named on the command line
-		// (to list the directory it points to); with -l it shows the
-		// symlink itself.
-		flags := 0
-		if f.long {
-			flags = abi.AT_SYMLINK_NOFOLLOW
+		// to list the directory it points to; it shows the symlink
+		// itself when that is not a directory, or is dangling or a
+		// loop (ENOENT, ELOOP), as ls.c's gobble_file does. With -l it
+		// always shows the symlink itself.
+		var err error = abi.ENOENT
+		if !f.long {
+			err = s.statx(a, 0, &e.stx)
 		}
-		if err := s.statx(a, flags, &e.stx); err != nil {
+		needLstat := f.long || errors.Is(err, abi.ENOENT) || errors.Is(err, abi.ELOOP) ||
+			(err == nil && e.stx.Mode&abi.S_IFMT != abi.S_IFDIR)
+		if needLstat {
+			err = s.statx(a, abi.AT_SYMLINK_NOFOLLOW, &e.stx)
+		}
+		if err != nil {
 			s.warn(2, "cannot access '%s': %s", a, strerror(err))
 			continue
 		}

@@ -138,7 +138,7 @@ func TestAgainstGNU(t *testing.T) {
 		fix  func(string) string
 	}{
 		{"ls", []string{"ls", "IMAGE"}, []string{"ls"}, nil},
-		{"ls paths", []string{"ls", "IMAGE", "link", "d", "a", "nope", "empty", "dirlink"}, []string{"ls", "link", "d", "a", "nope", "empty", "dirlink"}, nil},
+		{"ls paths", []string{"ls", "IMAGE", "link", "d", "a", "nope", "empty", "dirlink", "a/", "d/", "abs", "\u00e9"}, []string{"ls", "link", "d", "a", "nope", "empty", "dirlink", "a/", "d/", "abs", "\u00e9"}, nil},
 		{"ls -a", []string{"ls", "-a", "IMAGE", "d"}, []string{"ls", "-a", "d"}, nil},
 		{"ls -R", []string{"ls", "-R", "IMAGE"}, []string{"ls", "-R"}, nil},
 		{"ls -l", []string{"ls", "-l", "IMAGE"}, []string{"ls", "-l", "--time-style=long-iso", "-n"}, nil},
@@ -151,7 +151,7 @@ func TestAgainstGNU(t *testing.T) {
 		}},
 		{"ls -laR", []string{"ls", "-laR", "IMAGE", "d"}, []string{"ls", "-laR", "--time-style=long-iso", "-n", "d"}, nil},
 		{"ls -lR", []string{"ls", "-lR", "IMAGE"}, []string{"ls", "-lR", "--time-style=long-iso", "-n"}, nil},
-		{"cat", []string{"cat", "IMAGE", "a", "bin", "nope", "d", "link", "d/sub/deep/f", "/../a"}, []string{"cat", "a", "bin", "nope", "d", "link", "d/sub/deep/f", "a"}, nil},
+		{"cat", []string{"cat", "IMAGE", "a", "bin", "nope", "d", "link", "d/sub/deep/f", "a/", "a/x", "abs", "/../a"}, []string{"cat", "a", "bin", "nope", "d", "link", "d/sub/deep/f", "a/", "a/x", "abs", "a"}, nil},
 		{"stat", []string{"stat", "IMAGE", "a", "B", "_x", "d", "d/cdev", "d/bdev", "fifo", "link", "abs", "sticky", "nope", "d/e", "d/sub/deep/f"}, []string{"stat", "a", "B", "_x", "d", "d/cdev", "d/bdev", "fifo", "link", "abs", "sticky", "nope", "d/e", "d/sub/deep/f"}, sameDevice},
 		{"getfattr", []string{"getfattr", "IMAGE", "a", "d", "link", "B", "nope", "abs"}, []string{"getfattr", "-d", "-m", "-", "--absolute-names", "a", "d", "link", "B", "nope", "abs"}, nil},
 		{"df", []string{"df", "IMAGE"}, []string{"df", "-B1", "."}, func(s string) string {
