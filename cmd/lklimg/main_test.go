@@ -88,6 +88,12 @@ func makeTree(t *testing.T, dir string) {
 	must(unix.Chmod(filepath.Join(dir, "sticky"), 0o1777))
 	must(unix.Chmod(filepath.Join(dir, "empty"), 0o3751))
 	must(os.Chown(filepath.Join(dir, "B"), 1234, 56789))
+	// Enough names that a listing takes several getdents64 calls and
+	// the directory is an htree.
+	must(os.Mkdir(filepath.Join(dir, "many"), 0o755))
+	for i := range 1500 {
+		must(os.WriteFile(filepath.Join(dir, "many", fmt.Sprintf("entry-with-a-longish-name-%05d", i*7919%10007)), nil, 0o644))
+	}
 	must(os.Link(filepath.Join(dir, "a"), filepath.Join(dir, "hard")))
 	must(os.Symlink("a", filepath.Join(dir, "link")))
 	must(os.Symlink("/nonexistent/target", filepath.Join(dir, "abs")))
@@ -139,6 +145,7 @@ func TestAgainstGNU(t *testing.T) {
 	}{
 		{"ls", []string{"ls", "IMAGE"}, []string{"ls"}, nil},
 		{"ls paths", []string{"ls", "IMAGE", "link", "d", "a", "nope", "empty", "dirlink", "a/", "d/", "abs", "\u00e9"}, []string{"ls", "link", "d", "a", "nope", "empty", "dirlink", "a/", "d/", "abs", "\u00e9"}, nil},
+		{"ls -l many", []string{"ls", "-l", "IMAGE", "many"}, []string{"ls", "-l", "--time-style=long-iso", "-n", "many"}, nil},
 		{"ls -a", []string{"ls", "-a", "IMAGE", "d"}, []string{"ls", "-a", "d"}, nil},
 		{"ls -R", []string{"ls", "-R", "IMAGE"}, []string{"ls", "-R"}, nil},
 		{"ls -l", []string{"ls", "-l", "IMAGE"}, []string{"ls", "-l", "--time-style=long-iso", "-n"}, nil},
