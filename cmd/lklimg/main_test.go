@@ -159,7 +159,7 @@ func TestAgainstGNU(t *testing.T) {
 		{"ls -laR", []string{"ls", "-laR", "IMAGE", "d"}, []string{"ls", "-laR", "--time-style=long-iso", "-n", "d"}, nil},
 		{"ls -lR", []string{"ls", "-lR", "IMAGE"}, []string{"ls", "-lR", "--time-style=long-iso", "-n"}, nil},
 		{"cat", []string{"cat", "IMAGE", "a", "bin", "nope", "d", "link", "d/sub/deep/f", "a/", "a/x", "abs", "/../a"}, []string{"cat", "a", "bin", "nope", "d", "link", "d/sub/deep/f", "a/", "a/x", "abs", "a"}, nil},
-		{"stat", []string{"stat", "IMAGE", "a", "B", "_x", "d", "d/cdev", "d/bdev", "fifo", "link", "abs", "sticky", "nope", "d/e", "d/sub/deep/f"}, []string{"stat", "a", "B", "_x", "d", "d/cdev", "d/bdev", "fifo", "link", "abs", "sticky", "nope", "d/e", "d/sub/deep/f"}, sameDevice},
+		{"stat", []string{"stat", "IMAGE", "a", "B", "_x", "d", "d/cdev", "d/bdev", "fifo", "link", "abs", "sticky", "nope", "d/e", "d/sub/deep/f", ".", "dirlink/", "many", "a/"}, []string{"stat", "a", "B", "_x", "d", "d/cdev", "d/bdev", "fifo", "link", "abs", "sticky", "nope", "d/e", "d/sub/deep/f", ".", "dirlink/", "many", "a/"}, sameDevice},
 		{"getfattr", []string{"getfattr", "IMAGE", "a", "d", "link", "B", "nope", "abs"}, []string{"getfattr", "-d", "-m", "-", "--absolute-names", "a", "d", "link", "B", "nope", "abs"}, nil},
 		{"df", []string{"df", "IMAGE"}, []string{"df", "-B1", "."}, func(s string) string {
 			s = regexp.MustCompile(`(?m)^/dev/loop[0-9]+`).ReplaceAllStringFunc(s, func(dev string) string {
