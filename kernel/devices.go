@@ -33,6 +33,9 @@ type devices interface {
 	// tableLabel returns the type of a disk's partition table as sfdisk
 	// names it ("dos", "gpt"), "" for none, or ENXIO for an unknown disk.
 	tableLabel(disk string) (string, error)
+	// partitionInfo returns a disk's size and partition table, or ENOENT
+	// for an unknown disk.
+	partitionInfo(disk string) (PartitionTableInfo, error)
 	// close detaches every disk and frees the cache.
 	close() error
 }

@@ -65,6 +65,22 @@ func (f *fakeDevices) tableLabel(disk string) (string, error) {
 	return "gpt", nil
 }
 
+func (f *fakeDevices) partitionInfo(disk string) (PartitionTableInfo, error) {
+	parts, err := f.partitions(disk)
+	if err != nil {
+		return PartitionTableInfo{}, err
+	}
+	info := PartitionTableInfo{Disk: disk, Size: 1 << 30, SectorSize: 512, Sectors: 1 << 21}
+	if len(parts) > 0 {
+		info.Label = "gpt"
+	}
+	for i, p := range parts {
+		info.Partitions = append(info.Partitions, PartitionInfo{Number: i + 1, Device: p,
+			Start: uint64(2048 * (i + 1)), Sectors: 2048, Offset: int64(2048*(i+1)) * 512, Size: 1 << 20})
+	}
+	return info, nil
+}
+
 func (f *fakeDevices) close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
