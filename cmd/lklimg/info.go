@@ -69,12 +69,13 @@ func info(d *cliflags.Disk, image string, stdout, stderr io.Writer) (int, error)
 	if err != nil {
 		return 0, fmt.Errorf("%s: partition table: %w", image, err)
 	}
-	fmt.Fprintf(stdout, "Image: %s\n", image)
+	table, err := k.PartitionInfo(dev)
+	if err != nil {
+		return 0, fmt.Errorf("%s: partition table: %w", image, err)
+	}
+	printPartitionTable(stdout, image, table)
 	devs := []string{dev}
-	if label == "" {
-		fmt.Fprintf(stdout, "Partition table: none\n")
-	} else {
-		fmt.Fprintf(stdout, "Partition table: %s, %d partitions\n", label, len(parts))
+	if label != "" {
 		// A filesystem on the whole disk is shown too: a FAT boot
 		// sector ends like an MBR.
 		devs = append(devs, parts...)

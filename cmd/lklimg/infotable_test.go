@@ -1,0 +1,102 @@
+//go:build linux
+
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/lklimg/lklimg/internal/testutil"
+)
+
+// splitInfo cuts info's output into the partition table (up to the first
+// blank line before a device section) and the rest.
+func splitInfo(t *testing.T, out string) (table, rest string) {
+	t.Helper()
+	if loc := sectionRE.FindStringIndex(out); loc != nil {
+		return out[:loc[0]+1], out[loc[0]+1:]
+	}
+	return out, ""
+}
+
+// sectionRE finds the first device section of info's output.
+var sectionRE = regexp.MustCompile(`\n\n(Partition [0-9]+ \(|Whole disk \()`)
+
+// compareSfdiskList checks info's partition table against `sfdisk -l`
+// (LC_ALL=C) on image, whose partitions info calls dev1, dev2...: the
+// header lines exactly, less the I/O size line info leaves out; the
+// partition lines field by field, the Device column renamed, as info's
+// column widths are its own (libsmartcols widens some to fixed hints).
+func compareSfdiskList(t *testing.T, sfdisk, image, dev, got string) {
+	t.Helper()
+	cmd := exec.Command(sfdisk, "-l", image)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("sfdisk -l: %v", err)
+	}
+	var want []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if !strings.HasPrefix(l, "I/O size") {
+			want = append(want, l)
+		}
+	}
+	have := strings.Split(got, "\n")
+	if len(have) != len(want) {
+		t.Fatalf("info's table has %d lines, sfdisk -l %d:\n%s\nsfdisk -l:\n%s", len(have), len(want), got, out)
+	}
+	inTable := false
+	for i := range want {
+		w, h := want[i], have[i]
+		if strings.HasPrefix(w, "Device ") {
+			inTable = true
+		}
+		if inTable {
+			wf, hf := strings.Fields(w), strings.Fields(h)
+			if len(wf) > 0 && strings.HasPrefix(wf[0], image) {
+				wf[0] = dev + strings.TrimPrefix(wf[0], image)
+			}
+			w, h = strings.Join(wf, " "), strings.Join(hf, " ")
+		}
+		if w != h {
+			t.Errorf("line %d: info %q, sfdisk -l %q", i+1, have[i], want[i])
+		}
+	}
+}
+
+// TestInfoTable lists an MBR disk with a boot flag, a FAT partition and
+// logical partitions in an extended one, and a GPT disk with named
+// partitions of several types, and compares the table with sfdisk -l.
+func TestInfoTable(t *testing.T) {
+	sfdisk := testutil.Need(t, "sfdisk")[0]
+	for _, c := range []struct {
+		name, size, script string
+	}{
+		{"dos", "40M", "label: dos\nstart=2048, size=4096, type=83, bootable\nstart=6144, size=3000, type=c\n" +
+			"start=10240, size=61440, type=5\nstart=12288, size=4096, type=82\nstart=18432, size=8192, type=8e\n" +
+			"start=28672, size=2048, type=fd\nstart=71680, size=8192, type=ef\n"},
+		{"gpt", "2G", "label: gpt\nstart=2048, size=2048, type=uefi, name=\"esp\"\n" +
+			"start=4096, size=2048, type=21686148-6449-6E6F-744E-656564454649\nstart=6144, size=3145728, type=linux\n" +
+			"start=3151872, size=4096, type=swap\nstart=3155968, size=2048, type=lvm\nstart=3158016, type=raid\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			img := filepath.Join(t.TempDir(), "disk.img")
+			testutil.Run(t, "truncate", "-s", c.size, img)
+			cmd := exec.Command(sfdisk, "-q", img)
+			cmd.Stdin = strings.NewReader(c.script)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("sfdisk: %v\n%s", err, out)
+			}
+			r := runCmd(t, exec.Command(lklimgBin, "info", img))
+			if r.code != 0 || r.stderr != "" {
+				t.Fatalf("info: exit %d, stderr %q", r.code, r.stderr)
+			}
+			table, _ := splitInfo(t, r.stdout)
+			compareSfdiskList(t, sfdisk, img, "vda", table)
+		})
+	}
+}
