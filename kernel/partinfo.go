@@ -131,7 +131,8 @@ func partitionInfo(disk string, p *block.Partition) PartitionInfo {
 	}
 	pi.TypeGUID, pi.UUID = p.TypeGUID.String(), p.UniqueGUID.String()
 	pi.Attributes, pi.Name = p.Attributes, p.Name
-	pi.TypeName = gptTypeNames[pi.TypeGUID]
+	// The block layer's names of GPT types are fdisk's.
+	pi.TypeName = p.TypeName()
 	return pi
 }
 
@@ -154,22 +155,4 @@ var mbrTypeNames = map[byte]string{
 	0xee: "GPT",
 	0xef: "EFI (FAT-12/16/32)",
 	0xfd: "Linux raid autodetect",
-}
-
-// gptTypeNames names the common GPT partition type GUIDs as fdisk does:
-// UEFI 2.10 §5.3.3 and the Discoverable Partitions Specification.
-var gptTypeNames = map[string]string{
-	"C12A7328-F81F-11D2-BA4B-00A0C93EC93B": "EFI System",
-	"21686148-6449-6E6F-744E-656564454649": "BIOS boot",
-	"0FC63DAF-8483-4772-8E79-3D69D8477DE4": "Linux filesystem",
-	"0657FD6D-A4AB-43C4-84E5-0933C84B4F4F": "Linux swap",
-	"E6D6D379-F507-44C2-A23C-238F2A3DF928": "Linux LVM",
-	"A19D880F-05FC-4D3B-A006-743F0F84911E": "Linux RAID",
-	"4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709": "Linux root (x86-64)",
-	"44479540-F297-41B2-9AF7-D131D5F0458A": "Linux root (x86)",
-	"B921B045-1DF0-41C3-AF44-4C6F280D3FAE": "Linux root (ARM-64)",
-	"BC13C2FF-59E6-4262-A352-B275FD6F7172": "Linux extended boot",
-	"933AC7E1-2EB4-4F13-B844-0E14E2AEF915": "Linux home",
-	"EBD0A0A2-B9E5-4433-87C0-68B6B72699C7": "Microsoft basic data",
-	"E3C9E316-0B5C-4DB8-817D-F92DF00215AE": "Microsoft reserved",
 }
