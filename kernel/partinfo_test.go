@@ -49,6 +49,22 @@ func sfdiskTypeNames(t *testing.T, sfdisk, label string) map[string]string {
 	return names
 }
 
+// bootImage boots a kernel with img attached read-only, halted when the
+// test ends, and returns it with the disk's name.
+func bootImage(t *testing.T, img string) (*Kernel, string) {
+	t.Helper()
+	k, err := Boot(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k.Halt() })
+	dev, err := k.AddDisk(img, DiskOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, dev
+}
+
 // TestPartitionInfo partitions images with sfdisk (GPT with names and
 // attributes; MBR with a boot flag and logical partitions in an extended
 // one) and compares PartitionInfo with `sfdisk --json` and, for the type
@@ -101,15 +117,7 @@ func TestPartitionInfo(t *testing.T) {
 			want := sf.PartitionTable
 			names := sfdiskTypeNames(t, sfdisk, c.name)
 
-			k, err := Boot(Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer k.Halt()
-			dev, err := k.AddDisk(img, DiskOptions{ReadOnly: true})
-			if err != nil {
-				t.Fatal(err)
-			}
+			k, dev := bootImage(t, img)
 			info, err := k.PartitionInfo("/dev/" + dev)
 			if err != nil {
 				t.Fatal(err)
@@ -175,15 +183,7 @@ func TestPartitionInfo(t *testing.T) {
 	if err := os.WriteFile(img, make([]byte, 1<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	k, err := Boot(Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Halt()
-	dev, err := k.AddDisk(img, DiskOptions{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, dev := bootImage(t, img)
 	if info, err := k.PartitionInfo(dev); err != nil || info.Label != "" || info.Size != 1<<20 || info.Sectors != 2048 || len(info.Partitions) != 0 {
 		t.Errorf("bare disk: %+v %v", info, err)
 	}
