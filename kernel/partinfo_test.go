@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/lklimg/lklimg/kernel/abi"
 )
 
 // sfdiskJSON is the part of `sfdisk --json` PartitionInfo is compared with.
@@ -189,5 +190,52 @@ func TestPartitionInfo(t *testing.T) {
 	}
 	if _, err := k.PartitionInfo("vdq"); err == nil {
 		t.Errorf("PartitionInfo of an unknown disk: no error")
+	}
+}
+
+// TestPartitionInfoBeyondEnd cuts an MBR disk after sfdisk partitioned
+// it, so that partition 2 runs past the end and partition 3 starts beyond
+// it: PartitionInfo gives the table's figures, as sfdisk does, while the
+// devices are cut or left out, as Linux does.
+func TestPartitionInfoBeyondEnd(t *testing.T) {
+	sfdisk := testutil.Need(t, "sfdisk")[0]
+	img := filepath.Join(t.TempDir(), "disk.img")
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 40<<20); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(sfdisk, "-q", "--no-reread", "--no-tell-kernel", img)
+	cmd.Stdin = strings.NewReader("label: dos\nstart=2048, size=4096\nstart=30000, size=20000\nstart=60000, size=8000\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v\n%s", err, out)
+	}
+	if err := os.Truncate(img, 20<<20); err != nil {
+		t.Fatal(err)
+	}
+	var sf sfdiskJSON
+	if err := json.Unmarshal(testutil.Run(t, sfdisk, "--json", img), &sf); err != nil {
+		t.Fatal(err)
+	}
+	k, dev := bootImage(t, img)
+	info, err := k.PartitionInfo(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Partitions) != len(sf.PartitionTable.Partitions) {
+		t.Fatalf("%d partitions, sfdisk says %d", len(info.Partitions), len(sf.PartitionTable.Partitions))
+	}
+	for i, wp := range sf.PartitionTable.Partitions {
+		if p := info.Partitions[i]; p.Start != wp.Start || p.Sectors != wp.Size {
+			t.Errorf("%s: start %d sectors %d, sfdisk says %d %d", p.Device, p.Start, p.Sectors, wp.Start, wp.Size)
+		}
+	}
+	if parts, err := k.Partitions(dev); err != nil || !slices.Equal(parts, []string{"vda1", "vda2"}) {
+		t.Errorf("Partitions: %v %v", parts, err)
+	}
+	var st abi.Stat
+	if err := k.Fstatat(abi.AT_FDCWD, "/dev/vda3", &st, 0); err == nil {
+		t.Errorf("/dev/vda3 exists for a partition beyond the end of the disk")
 	}
 }
