@@ -70,18 +70,22 @@ func compareSfdiskList(t *testing.T, sfdisk, image, dev, got string) {
 
 // TestInfoTable lists an MBR disk with a boot flag, a FAT partition and
 // logical partitions in an extended one, and a GPT disk with named
-// partitions of several types, and compares the table with sfdisk -l.
+// partitions of several types, and an MBR disk cut short after its first
+// partition, and compares the table with sfdisk -l.
 func TestInfoTable(t *testing.T) {
 	sfdisk := testutil.Need(t, "sfdisk")[0]
 	for _, c := range []struct {
 		name, size, script string
+		// cut, if set, is the size the image is cut to after sfdisk.
+		cut string
 	}{
 		{"dos", "40M", "label: dos\nstart=2048, size=4096, type=83, bootable\nstart=6144, size=3000, type=c\n" +
 			"start=10240, size=61440, type=5\nstart=12288, size=4096, type=82\nstart=18432, size=8192, type=8e\n" +
-			"start=28672, size=2048, type=fd\nstart=71680, size=8192, type=ef\n"},
+			"start=28672, size=2048, type=fd\nstart=71680, size=8192, type=ef\n", ""},
 		{"gpt", "2G", "label: gpt\nstart=2048, size=2048, type=uefi, name=\"esp\"\n" +
 			"start=4096, size=2048, type=21686148-6449-6E6F-744E-656564454649\nstart=6144, size=3145728, type=linux\n" +
-			"start=3151872, size=4096, type=swap\nstart=3155968, size=2048, type=lvm\nstart=3158016, type=raid\n"},
+			"start=3151872, size=4096, type=swap\nstart=3155968, size=2048, type=lvm\nstart=3158016, type=raid\n", ""},
+		{"dos-cut", "40M", "label: dos\nstart=2048, size=4096\nstart=30000, size=20000\nstart=60000, size=8000\n", "20M"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "disk.img")
@@ -90,6 +94,9 @@ func TestInfoTable(t *testing.T) {
 			cmd.Stdin = strings.NewReader(c.script)
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("sfdisk: %v\n%s", err, out)
+			}
+			if c.cut != "" {
+				testutil.Run(t, "truncate", "-s", c.cut, img)
 			}
 			r := runCmd(t, exec.Command(lklimgBin, "info", img))
 			if r.code != 0 || r.stderr != "" {
