@@ -14,7 +14,8 @@ import (
 // the Disk line, the units, the label and identifier, then one line per
 // partition. Differences from sfdisk: the Device column names the
 // kernel's devices (vda1, the names -P and the sections below use), not
-// IMAGE1; the I/O size line, a property of the host's device, is left
+// IMAGE1; types the kernel does not name (it knows the common ones) are
+// "unknown", where fdisk may have a name; the I/O size line, a property of the host's device, is left
 // out; column widths are the widest cell or header, where libsmartcols
 // also widens some columns to fixed hints.
 func printPartitionTable(w io.Writer, image string, info kernel.PartitionTableInfo) {
@@ -49,14 +50,14 @@ func printPartitionTable(w io.Writer, image string, info kernel.PartitionTableIn
 		}
 		row = append(row, strconv.FormatUint(p.Start, 10), strconv.FormatUint(p.End(), 10),
 			strconv.FormatUint(p.Sectors, 10), humanSize(p.Size, false))
-		typ := p.TypeName
 		if dos {
 			row = append(row, strconv.FormatUint(uint64(p.Type), 16))
-			if typ == "" {
-				typ = "unknown"
-			}
-		} else if typ == "" {
-			typ = p.TypeGUID // as fdisk shows a GPT type it has no name for
+		}
+		typ := p.TypeName
+		if typ == "" {
+			// fdisk's word for a type it has no name for; the kernel
+			// names fewer types than fdisk.
+			typ = "unknown"
 		}
 		rows = append(rows, append(row, typ))
 	}

@@ -85,6 +85,8 @@ func TestInfoTable(t *testing.T) {
 		{"gpt", "2G", "label: gpt\nstart=2048, size=2048, type=uefi, name=\"esp\"\n" +
 			"start=4096, size=2048, type=21686148-6449-6E6F-744E-656564454649\nstart=6144, size=3145728, type=linux\n" +
 			"start=3151872, size=4096, type=swap\nstart=3155968, size=2048, type=lvm\nstart=3158016, type=raid\n", ""},
+		{"unknown-gpt-type", "12M", "label: gpt\nstart=2048, size=2048, type=11111111-2222-3333-4444-555555555555\n", ""},
+		{"unknown-dos-type", "12M", "label: dos\nstart=2048, size=2048, type=99\n", ""},
 		{"dos-cut", "40M", "label: dos\nstart=2048, size=4096\nstart=30000, size=20000\nstart=60000, size=8000\n", "20M"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
