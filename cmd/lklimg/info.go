@@ -73,7 +73,7 @@ func info(d *cliflags.Disk, image string, stdout, stderr io.Writer) (int, error)
 	if err != nil {
 		return 0, fmt.Errorf("%s: partition table: %w", image, err)
 	}
-	printPartitionTable(stdout, image, table)
+	printPartitionTable(stdout, stderr, image, table)
 	devs := []string{dev}
 	if label != "" {
 		// A filesystem on the whole disk is shown too: a FAT boot

@@ -18,7 +18,7 @@ import (
 // "unknown", where fdisk may have a name; the I/O size line, a property of the host's device, is left
 // out; column widths are the widest cell or header, where libsmartcols
 // also widens some columns to fixed hints.
-func printPartitionTable(w io.Writer, image string, info kernel.PartitionTableInfo) {
+func printPartitionTable(w, warn io.Writer, image string, info kernel.PartitionTableInfo) {
 	fmt.Fprintf(w, "Disk %s: %s, %d bytes, %d sectors\n", image, humanSize(info.Size, true), info.Size, info.Sectors)
 	fmt.Fprintf(w, "Units: sectors of 1 * %d = %d bytes\n", info.SectorSize, info.SectorSize)
 	fmt.Fprintf(w, "Sector size (logical/physical): %d bytes / %d bytes\n", info.SectorSize, info.SectorSize)
@@ -28,7 +28,8 @@ func printPartitionTable(w io.Writer, image string, info kernel.PartitionTableIn
 	fmt.Fprintf(w, "Disklabel type: %s\n", info.Label)
 	fmt.Fprintf(w, "Disk identifier: %s\n", info.ID)
 	if info.Backup {
-		fmt.Fprintf(w, "The primary GPT table is corrupt, but the backup appears OK, so that will be used.\n")
+		// sfdisk's warning, on stderr as sfdisk prints it.
+		fmt.Fprintf(warn, "lklimg: %s: the primary GPT table is corrupt, but the backup appears OK, so that will be used.\n", image)
 	}
 	if len(info.Partitions) == 0 {
 		return

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,24 +71,28 @@ func compareSfdiskList(t *testing.T, sfdisk, image, dev, got string) {
 
 // TestInfoTable lists an MBR disk with a boot flag, a FAT partition and
 // logical partitions in an extended one, and a GPT disk with named
-// partitions of several types, and an MBR disk cut short after its first
-// partition, and compares the table with sfdisk -l.
+// partitions of several types, types fdisk has no name for, an MBR disk
+// cut short after its first partition and a GPT disk whose primary header
+// is corrupt, and compares the table with sfdisk -l.
 func TestInfoTable(t *testing.T) {
 	sfdisk := testutil.Need(t, "sfdisk")[0]
 	for _, c := range []struct {
 		name, size, script string
 		// cut, if set, is the size the image is cut to after sfdisk.
 		cut string
+		// corrupt, if set, overwrites the primary GPT header's signature.
+		corrupt bool
 	}{
 		{"dos", "40M", "label: dos\nstart=2048, size=4096, type=83, bootable\nstart=6144, size=3000, type=c\n" +
 			"start=10240, size=61440, type=5\nstart=12288, size=4096, type=82\nstart=18432, size=8192, type=8e\n" +
-			"start=28672, size=2048, type=fd\nstart=71680, size=8192, type=ef\n", ""},
+			"start=28672, size=2048, type=fd\nstart=71680, size=8192, type=ef\n", "", false},
 		{"gpt", "2G", "label: gpt\nstart=2048, size=2048, type=uefi, name=\"esp\"\n" +
 			"start=4096, size=2048, type=21686148-6449-6E6F-744E-656564454649\nstart=6144, size=3145728, type=linux\n" +
-			"start=3151872, size=4096, type=swap\nstart=3155968, size=2048, type=lvm\nstart=3158016, type=raid\n", ""},
-		{"unknown-gpt-type", "12M", "label: gpt\nstart=2048, size=2048, type=11111111-2222-3333-4444-555555555555\n", ""},
-		{"unknown-dos-type", "12M", "label: dos\nstart=2048, size=2048, type=99\n", ""},
-		{"dos-cut", "40M", "label: dos\nstart=2048, size=4096\nstart=30000, size=20000\nstart=60000, size=8000\n", "20M"},
+			"start=3151872, size=4096, type=swap\nstart=3155968, size=2048, type=lvm\nstart=3158016, type=raid\n", "", false},
+		{"unknown-gpt-type", "12M", "label: gpt\nstart=2048, size=2048, type=11111111-2222-3333-4444-555555555555\n", "", false},
+		{"unknown-dos-type", "12M", "label: dos\nstart=2048, size=2048, type=99\n", "", false},
+		{"dos-cut", "40M", "label: dos\nstart=2048, size=4096\nstart=30000, size=20000\nstart=60000, size=8000\n", "20M", false},
+		{"gpt-backup", "12M", "label: gpt\nstart=2048, size=2048, name=\"a\"\nstart=4096, size=4096, type=swap\n", "", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "disk.img")
@@ -100,9 +105,21 @@ func TestInfoTable(t *testing.T) {
 			if c.cut != "" {
 				testutil.Run(t, "truncate", "-s", c.cut, img)
 			}
+			wantErr := ""
+			if c.corrupt {
+				f, err := os.OpenFile(img, os.O_WRONLY, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = f.WriteAt([]byte("XXXXXXXX"), 512)
+				if err := errors.Join(err, f.Close()); err != nil {
+					t.Fatal(err)
+				}
+				wantErr = "lklimg: " + img + ": the primary GPT table is corrupt, but the backup appears OK, so that will be used.\n"
+			}
 			r := runCmd(t, exec.Command(lklimgBin, "info", img))
-			if r.code != 0 || r.stderr != "" {
-				t.Fatalf("info: exit %d, stderr %q", r.code, r.stderr)
+			if r.code != 0 || r.stderr != wantErr {
+				t.Fatalf("info: exit %d, stderr %q, want %q", r.code, r.stderr, wantErr)
 			}
 			table, _ := splitInfo(t, r.stdout)
 			compareSfdiskList(t, sfdisk, img, "vda", table)
