@@ -12,12 +12,13 @@ import (
 // printPartitionTable prints the disk and its partition table as
 // `sfdisk -l` (util-linux fdisk-list.c) does, for the image file image:
 // the Disk line, the units, the label and identifier, then one line per
-// partition. Differences from sfdisk: the Device column names the
-// kernel's devices (vda1, the names -P and the sections below use), not
-// IMAGE1; types the kernel does not name (it knows the common ones) are
-// "unknown", where fdisk may have a name; the I/O size line, a property of the host's device, is left
-// out; column widths are the widest cell or header, where libsmartcols
-// also widens some columns to fixed hints.
+// partition; warnings go to warn. Differences from sfdisk: the Device
+// column names the kernel's devices (vda1, the names -P and the sections
+// below use), not IMAGE1; a type the kernel does not name (it knows the
+// common ones) is "unknown", where fdisk may have a name for it; the I/O
+// size line, a property of the host's device, is left out; a column is
+// as wide as its widest cell or header, where libsmartcols also widens
+// some columns towards fdisk's width hints.
 func printPartitionTable(w, warn io.Writer, image string, info kernel.PartitionTableInfo) {
 	fmt.Fprintf(w, "Disk %s: %s, %d bytes, %d sectors\n", image, humanSize(info.Size, true), info.Size, info.Sectors)
 	fmt.Fprintf(w, "Units: sectors of 1 * %d = %d bytes\n", info.SectorSize, info.SectorSize)
