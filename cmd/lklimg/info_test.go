@@ -22,7 +22,7 @@ func TestInfo(t *testing.T) {
 	testutil.NeedLoop(t)
 	tools := testutil.Need(t, "mkfs.ext4", "sfdisk", "stat")
 	dir := t.TempDir()
-	src, fsImg, disk, mnt := filepath.Join(dir, "src"), filepath.Join(dir, "fs.img"), filepath.Join(dir, "disk.img"), filepath.Join(dir, "mnt")
+	src, fsImg, disk, mnt := filepath.Join(dir, "src"), filepath.Join(dir, "fs.img"), filepath.Join(dir, "vda"), filepath.Join(dir, "mnt")
 	for _, d := range []string{src + "/sub", mnt} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -50,21 +50,28 @@ func TestInfo(t *testing.T) {
 		bs, blocks*bs, blocks, bfree*bs, bfree, bavail, files, ffree)
 	// The partition table, as sfdisk -l shows it (see compareSfdiskList),
 	// then each partition's filesystem.
-	r := runCmd(t, exec.Command(lklimgBin, "info", disk))
+	// (The disk is called vda, and info runs in its directory, for
+	// sfdisk to name it and its partitions as info does.)
+	inDir := func(args ...string) *exec.Cmd {
+		cmd := exec.Command(lklimgBin, args...)
+		cmd.Dir = dir
+		return cmd
+	}
+	r := runCmd(t, inDir("info", "vda"))
 	head, rest := splitInfo(t, r.stdout)
-	compareSfdiskList(t, tools[1], disk, "vda", head)
+	compareSfdiskList(t, tools[1], dir, "vda", head)
 	want := "\nPartition 1 (vda1)\n  Filesystem: none found\n\nPartition 2 (vda2)\n" + fsLines
 	if r.code != 0 || r.stderr != "" || rest != want {
 		t.Errorf("info: exit %d, stderr %q, stdout:\n%s\nwant:\n%s", r.code, r.stderr, r.stdout, want)
 	}
-	r = runCmd(t, exec.Command(lklimgBin, "info", "-P", "2", disk))
+	r = runCmd(t, inDir("info", "-P", "2", "vda"))
 	if want := head + "\nPartition 2 (vda2)\n" + fsLines; r.code != 0 || r.stdout != want {
 		t.Errorf("info -P 2: exit %d, stderr %q, stdout:\n%s\nwant:\n%s", r.code, r.stderr, r.stdout, want)
 	}
 	// A disk without a table: sfdisk -l's lines about the disk only.
-	r = runCmd(t, exec.Command(lklimgBin, "info", fsImg))
+	r = runCmd(t, inDir("info", "fs.img"))
 	head, rest = splitInfo(t, r.stdout)
-	compareSfdiskList(t, tools[1], fsImg, "vda", head)
+	compareSfdiskList(t, tools[1], dir, "fs.img", head)
 	if want := "\nWhole disk (vda)\n" + fsLines; r.code != 0 || rest != want {
 		t.Errorf("info on a bare filesystem: exit %d, stderr %q, stdout:\n%s\nwant:\n%s", r.code, r.stderr, r.stdout, want)
 	}

@@ -16,9 +16,7 @@ import (
 // column names the kernel's devices (vda1, the names -P and the sections
 // below use), not IMAGE1; a type the kernel does not name (it knows the
 // common ones) is "unknown", where fdisk may have a name for it; the I/O
-// size line, a property of the host's device, is left out; a column is
-// as wide as its widest cell or header, where libsmartcols also widens
-// some columns towards fdisk's width hints.
+// size line, a property of the host's device, is left out.
 func printPartitionTable(w, warn io.Writer, image string, info kernel.PartitionTableInfo) {
 	fmt.Fprintf(w, "Disk %s: %s, %d bytes, %d sectors\n", image, humanSize(info.Size, true), info.Size, info.Sectors)
 	fmt.Fprintf(w, "Units: sectors of 1 * %d = %d bytes\n", info.SectorSize, info.SectorSize)
@@ -36,9 +34,13 @@ func printPartitionTable(w, warn io.Writer, image string, info kernel.PartitionT
 		return
 	}
 	dos := info.Label == "dos"
+	// The columns and their width hints, as libfdisk's gpt_fields and
+	// dos_fields (the Type column's hint is relative: none here).
 	header := []string{"Device", "Start", "End", "Sectors", "Size", "Type"}
+	hints := []int{10, 5, 5, 5, 5, 0}
 	if dos {
 		header = []string{"Device", "Boot", "Start", "End", "Sectors", "Size", "Id", "Type"}
+		hints = []int{10, 1, 5, 5, 5, 5, 2, 0}
 	}
 	rows := [][]string{header}
 	for _, p := range info.Partitions {
@@ -64,7 +66,7 @@ func printPartitionTable(w, warn io.Writer, image string, info kernel.PartitionT
 		rows = append(rows, append(row, typ))
 	}
 	fmt.Fprintln(w)
-	writeColumns(w, rows, dos)
+	writeColumns(w, rows, hints, dos)
 	// As fdisk_table_wrong_order: a partition starting before the one
 	// numbered before it.
 	for i := 1; i < len(info.Partitions); i++ {
@@ -75,14 +77,23 @@ func printPartitionTable(w, warn io.Writer, image string, info kernel.PartitionT
 	}
 }
 
-// writeColumns prints rows as columns one space apart: the device, boot
-// flag and type names left-aligned, the numbers right-aligned; the last
-// column is not padded.
-func writeColumns(w io.Writer, rows [][]string, dos bool) {
+// writeColumns prints rows (the header first) as columns one space
+// apart: the device, boot flag and type names left-aligned, the numbers
+// right-aligned; the last column is not padded. A column's width is as
+// libsmartcols computes it for output that is not a terminal
+// (count_column_width): the widest cell below the header; at least the
+// header; and the hint instead when the widest cell is at least the
+// header but narrower than the hint.
+func writeColumns(w io.Writer, rows [][]string, hints []int, dos bool) {
 	widths := make([]int, len(rows[0]))
-	for _, r := range rows {
-		for i, c := range r {
-			widths[i] = max(widths[i], len(c))
+	for i, h := range rows[0] {
+		for _, r := range rows[1:] {
+			widths[i] = max(widths[i], len(r[i]))
+		}
+		if widths[i] < len(h) {
+			widths[i] = len(h)
+		} else if widths[i] < hints[i] {
+			widths[i] = hints[i]
 		}
 	}
 	left := func(i int) bool { return i == 0 || i == len(widths)-1 || (dos && i == 1) }
