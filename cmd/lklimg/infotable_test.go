@@ -54,7 +54,8 @@ func compareSfdiskList(t *testing.T, sfdisk, dir, name, got string) {
 
 // TestInfoTable lists an MBR disk with a boot flag, a FAT partition and
 // logical partitions in an extended one, and a GPT disk with named
-// partitions of several types, types fdisk has no name for, an MBR disk
+// partitions of several types, a 3 TiB sparse GPT disk (sizes in T and
+// in M with a decimal), types fdisk has no name for, an MBR disk
 // cut short after its first partition and a GPT disk whose primary header
 // is corrupt, and compares the table with sfdisk -l.
 func TestInfoTable(t *testing.T) {
@@ -72,6 +73,7 @@ func TestInfoTable(t *testing.T) {
 		{"gpt", "2G", "label: gpt\nstart=2048, size=2048, type=uefi, name=\"esp\"\n" +
 			"start=4096, size=2048, type=21686148-6449-6E6F-744E-656564454649\nstart=6144, size=3145728, type=linux\n" +
 			"start=3151872, size=4096, type=swap\nstart=3155968, size=2048, type=lvm\nstart=3158016, type=raid\n", "", false},
+		{"gpt-big", "3T", "label: gpt\nstart=2048, size=2576980378, name=\"big\"\nstart=2576982426, size=1000000\n", "", false},
 		{"unknown-gpt-type", "12M", "label: gpt\nstart=2048, size=2048, type=11111111-2222-3333-4444-555555555555\n", "", false},
 		{"unknown-dos-type", "12M", "label: dos\nstart=2048, size=2048, type=99\n", "", false},
 		{"dos-cut", "40M", "label: dos\nstart=2048, size=4096\nstart=30000, size=20000\nstart=60000, size=8000\n", "20M", false},
