@@ -104,6 +104,12 @@ type subcommand struct {
 	minArgs, maxArgs  int // maxArgs < 0: no limit
 	flags             []cli.Flag
 	body              func(s *session, args []string)
+	// write mounts the image read-write; the body's changes are then
+	// committed by unmounting before the kernel halts.
+	write bool
+	// before counts the arguments that come before IMAGE (chmod's MODE,
+	// chown's OWNER); the body receives them first.
+	before int
 }
 
 // command turns a subcommand into a cli.Command with the disk flags.
@@ -120,16 +126,29 @@ func (sc subcommand) command(stdout, stderr io.Writer, status *int) *cli.Command
 			if n < sc.minArgs || (sc.maxArgs >= 0 && n > sc.maxArgs) {
 				return fmt.Errorf("usage: lklimg %s [options] %s", sc.name, sc.args)
 			}
+			args := c.Args().Slice()
+			image := args[sc.before]
+			args = append(args[:sc.before:sc.before], args[sc.before+1:]...)
 			disk.LimitHeap(os.Getenv)
-			m, err := disk.Mount(c.Args().First(), true, stderr)
+			m, err := disk.Mount(image, !sc.write, stderr)
 			if err != nil {
 				return err
 			}
 			defer m.Kernel.Halt()
 			s := &session{k: m.Kernel, root: m.Dir, dev: m.Device, out: bufio.NewWriter(stdout), stderr: stderr}
-			sc.body(s, c.Args().Slice()[1:])
+			sc.body(s, args)
 			if err := s.out.Flush(); err != nil {
 				s.warn(exitFail, "write error: %v", err)
+			}
+			if sc.write {
+				// Unmounting writes back what the body changed and
+				// leaves the filesystem clean.
+				if err := m.Kernel.Umount(m.Dir, 0); err != nil {
+					s.warn(exitFail, "%s: unmount: %s", image, strerror(err))
+				}
+				if err := m.Kernel.Halt(); err != nil {
+					s.warn(exitFail, "%s: %s", image, strerror(err))
+				}
 			}
 			*status = s.status
 			return nil
@@ -166,7 +185,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func subcommands() []subcommand {
-	return []subcommand{
+	return append([]subcommand{
 		lsCommand(),
 		{name: "cat", usage: "write files' bytes to stdout, as cat", args: "IMAGE PATH...",
 			minArgs: 1, maxArgs: -1, body: cat},
@@ -176,5 +195,5 @@ func subcommands() []subcommand {
 			minArgs: 0, maxArgs: 0, body: df},
 		{name: "getfattr", usage: "dump files' extended attributes, as getfattr -d -m - --absolute-names",
 			args: "IMAGE PATH...", minArgs: 1, maxArgs: -1, body: getfattr},
-	}
+	}, writeCommands()...)
 }
