@@ -312,7 +312,11 @@ func setfattr(s *session, f *setfattrFlags, args []string) {
 		} else {
 			err = s.k.Setxattr(s.kpath(p), f.name, value, 0)
 		}
-		if err != nil {
+		switch {
+		case abi.ErrnoOf(err) == abi.ENODATA:
+			// attr's tools print ENODATA as ENOATTR, "No such attribute".
+			s.warn(exitFail, "%s: No such attribute", p)
+		case err != nil:
 			s.warn(exitFail, "%s: %s", p, strerror(err))
 		}
 	}

@@ -119,7 +119,7 @@ func (sc subcommand) command(stdout, stderr io.Writer, status *int) *cli.Command
 		Name:                   sc.name,
 		Usage:                  sc.usage,
 		ArgsUsage:              sc.args,
-		Flags:                  append(sc.flags, disk.Flags()...),
+		Flags:                  append(sc.flags, withoutShort(disk.Flags(), sc.flags)...),
 		UseShortOptionHandling: true,
 		Action: func(c *cli.Context) error {
 			n := c.NArg() - 1
@@ -154,6 +154,38 @@ func (sc subcommand) command(stdout, stderr io.Writer, status *int) *cli.Command
 			return nil
 		},
 	}
+}
+
+// withoutShort drops from disk the aliases a subcommand's own flags use
+// (mkdir's -p and -m are GNU's, not -P's neighbours -p and -m): those disk
+// flags keep their long names.
+func withoutShort(disk, own []cli.Flag) []cli.Flag {
+	taken := map[string]bool{}
+	for _, f := range own {
+		for _, n := range f.Names() {
+			taken[n] = true
+		}
+	}
+	keep := func(aliases []string) []string {
+		var out []string
+		for _, a := range aliases {
+			if !taken[a] {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	for _, f := range disk {
+		switch f := f.(type) {
+		case *cli.IntFlag:
+			f.Aliases = keep(f.Aliases)
+		case *cli.BoolFlag:
+			f.Aliases = keep(f.Aliases)
+		case *cli.StringFlag:
+			f.Aliases = keep(f.Aliases)
+		}
+	}
+	return disk
 }
 
 // run is the command with its streams, so tests can call it.

@@ -255,11 +255,10 @@ func mv(s *session, args []string) {
 	dmode, derr := s.stat(dst)
 	into := derr == nil && isDir(dmode)
 	if !into && len(srcs) > 1 {
-		if derr != nil {
-			s.warn(exitFail, "target '%s': %s", dst, strerror(derr))
-		} else {
-			s.warn(exitFail, "target '%s' is not a directory", dst)
+		if derr == nil {
+			derr = abi.ENOTDIR
 		}
+		s.warn(exitFail, "target '%s': %s", dst, strerror(derr))
 		return
 	}
 	for _, src := range srcs {
@@ -327,7 +326,7 @@ func ln(s *session, f *lnFlags, args []string) {
 		if f.symbolic {
 			s.warn(exitFail, "failed to create symbolic link '%s': %s", name, strerror(err))
 		} else {
-			s.warn(exitFail, "failed to create hard link '%s' => '%s': %s", name, target, strerror(err))
+			s.warn(exitFail, "failed to create hard link '%s': %s", name, strerror(err))
 		}
 	}
 }

@@ -1,0 +1,167 @@
+//go:build linux
+
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/lklimg/lklimg/internal/testutil"
+	"golang.org/x/sys/unix"
+)
+
+// writeBase makes the image every write case starts from: files, a
+// directory with contents, an empty one, symlinks, an xattr to remove,
+// and an /etc/passwd and /etc/group naming "daemon" as the host does (so
+// GNU chown, which reads the host's names, and lklimg chown, which reads
+// the image's, agree).
+func writeBase(t *testing.T, mke2fs, dir string) string {
+	t.Helper()
+	src := filepath.Join(dir, "src")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{"d/sub", "d2", "empty", "etc", "full/x/y"} {
+		must(os.MkdirAll(filepath.Join(src, d), 0o755))
+	}
+	for _, f := range []string{"f1", "f2", "f3", "f4", "f5", "d/g", "d/sub/h", "full/x/y/z"} {
+		must(os.WriteFile(filepath.Join(src, f), []byte("data of "+f+"\n"), 0o644))
+	}
+	must(os.WriteFile(filepath.Join(src, "etc/passwd"), []byte("root:x:0:0::/root:/bin/sh\ndaemon:x:1:1::/:/bin/false\n"), 0o644))
+	must(os.WriteFile(filepath.Join(src, "etc/group"), []byte("root:x:0:\ndaemon:x:1:\n"), 0o644))
+	must(os.Symlink("f1", filepath.Join(src, "link")))
+	must(os.Symlink("d", filepath.Join(src, "dlink")))
+	must(unix.Lsetxattr(filepath.Join(src, "f4"), "user.old", []byte("old"), 0))
+	img := filepath.Join(dir, "base.img")
+	testutil.Run(t, "truncate", "-s", "8M", img)
+	testutil.Run(t, mke2fs, "-q", "-F", "-E", "root_owner=0:0", "-I", "256", "-d", src, img)
+	return img
+}
+
+// TestWriteAgainstGNU runs each write subcommand's steps with the GNU tool
+// on a loop-mounted copy of an image and with lklimg on another copy, and
+// requires the same stdout, stderr (the tool's name aside) and exit
+// statuses, two images e2fsck finds clean, and the same trees (modes,
+// owners, contents, links, xattrs; mtimes only where the steps set them
+// all).
+func TestWriteAgainstGNU(t *testing.T) {
+	testutil.NeedLoop(t)
+	tools := testutil.Need(t, "mkfs.ext4", "e2fsck", "setfattr", "mkdir", "rm", "rmdir", "mv", "ln", "chmod", "chown", "touch")
+	mke2fs, e2fsck := tools[0], tools[1]
+	tmp := t.TempDir()
+	base := writeBase(t, mke2fs, tmp)
+	mnt := filepath.Join(tmp, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		steps  [][]string // GNU's command lines; lklimg's insert IMAGE after the flags (and MODE/OWNER)
+		before int        // arguments after the flags that come before IMAGE
+		mtime  bool       // compare mtimes too
+	}{
+		{name: "mkdir", steps: [][]string{
+			{"mkdir", "a/x/y"}, {"mkdir", "-p", "a/x/y", "d/sub/n", "f1/q"}, {"mkdir", "-m", "0750", "m1"},
+			{"mkdir", "-m", "u=rwx,g=rx", "m2"}, {"mkdir", "d", "new", "f1/q"}, {"mkdir", "-m", "2711", "m3"},
+		}},
+		{name: "rm", steps: [][]string{
+			{"rm", "f1", "nope", "d", "link"}, {"rm", "-f", "nope", "f2"}, {"rm", "-r", "d", "dlink"},
+			{"rm", "-rf", "full/.", "full/x/y", "empty"}, {"rm", "-r", "nope2"},
+		}},
+		{name: "rmdir", steps: [][]string{{"rmdir", "empty", "d", "nope", "f1"}}},
+		{name: "mv", steps: [][]string{
+			{"mv", "f1", "f9"}, {"mv", "f2", "link", "d"}, {"mv", "nope", "x"}, {"mv", "f3", "f4", "f5"},
+			{"mv", "d", "d2"}, {"mv", "empty", "d2/d/sub"},
+		}},
+		{name: "ln", steps: [][]string{
+			{"ln", "f1", "h1"}, {"ln", "-s", "f1", "s1"}, {"ln", "-s", "other", "s1"}, {"ln", "-sf", "f2", "s1"},
+			{"ln", "f2", "d"}, {"ln", "nope", "x"}, {"ln", "f1", "f3"}, {"ln", "-f", "f1", "f4"}, {"ln", "-s", "/abs/t", "empty"},
+		}},
+		{name: "chmod", before: 1, steps: [][]string{
+			{"chmod", "0640", "f1"}, {"chmod", "u+x,go-w", "f2"}, {"chmod", "a=r,u+w", "d"}, {"chmod", "4755", "f3"},
+			{"chmod", "g+s", "d2"}, {"chmod", "o=", "f4", "link"}, {"chmod", "644", "nope"}, {"chmod", "u=g", "f5"},
+			{"chmod", "+t,a+X", "empty"}, {"chmod", "755", "d2"},
+		}},
+		{name: "chown", before: 1, steps: [][]string{
+			{"chown", "123:456", "f1"}, {"chown", "daemon", "f2"}, {"chown", ":daemon", "f3", "d"},
+			{"chown", "7", "link"}, {"chown", "1", "nope"}, {"chown", "daemon:0", "empty"},
+		}},
+		{name: "touch", mtime: true, steps: [][]string{
+			{"touch", "-d", "2020-01-02 03:04:05", "f1", "new"}, {"touch", "-d", "@1600000000", "f2"},
+			{"touch", "-d", "2021-06-07T08:09:10Z", "f3", "nodir/x"}, {"touch", "-d", "@1500000000", "etc", "d", "d/sub", "d2", "empty", "full", "full/x", "full/x/y", "."},
+		}},
+		{name: "setfattr", steps: [][]string{
+			{"setfattr", "-n", "user.a", "-v", "hello", "f1"}, {"setfattr", "-n", "user.b", "-v", "0x414243", "f1"},
+			{"setfattr", "-n", "user.c", "-v", "0sQUJD", "f2", "d"}, {"setfattr", "-n", "user.d", "-v", `"q\012x"`, "f2"},
+			{"setfattr", "-n", "user.e", "f3"}, {"setfattr", "-x", "user.old", "f4"}, {"setfattr", "-x", "user.none", "f1"},
+			{"setfattr", "-n", "user.a", "-v", "x", "nope"}, {"setfattr", "-n", "user.l", "-v", "via", "link"},
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			gnuImg, ourImg := filepath.Join(tmp, c.name+"-gnu.img"), filepath.Join(tmp, c.name+"-ours.img")
+			testutil.Run(t, "cp", "--sparse=always", base, gnuImg)
+			testutil.Run(t, "cp", "--sparse=always", base, ourImg)
+
+			var want, got []result
+			testutil.Run(t, "mount", "-o", "loop", gnuImg, mnt)
+			for _, step := range c.steps {
+				cmd := exec.Command("sh", "-c", `umask 022; exec "$@"`, "sh")
+				cmd.Args = append(cmd.Args, step...)
+				cmd.Dir = mnt
+				cmd.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC")
+				r := runCmd(t, cmd)
+				r.stderr = strings.ReplaceAll(r.stderr, step[0]+": ", "lklimg: ")
+				want = append(want, r)
+			}
+			testutil.Run(t, "umount", mnt)
+			for _, step := range c.steps {
+				args := slices.Clone(step)
+				i := 1
+				for i < len(args) && strings.HasPrefix(args[i], "-") {
+					i++
+					if args[i-1] == "-m" || args[i-1] == "-d" || args[i-1] == "-n" || args[i-1] == "-v" || args[i-1] == "-x" {
+						i++
+					}
+				}
+				args = slices.Insert(args, i+c.before, ourImg)
+				got = append(got, runCmd(t, exec.Command(lklimgBin, args...)))
+			}
+			for i := range c.steps {
+				if got[i] != want[i] {
+					t.Errorf("%q: lklimg: exit %d, stdout %q, stderr:\n%s\nGNU: exit %d, stdout %q, stderr:\n%s",
+						c.steps[i], got[i].code, got[i].stdout, got[i].stderr, want[i].code, want[i].stdout, want[i].stderr)
+				}
+			}
+			for _, img := range []string{gnuImg, ourImg} {
+				if out, err := exec.Command(e2fsck, "-fn", img).CombinedOutput(); err != nil {
+					t.Errorf("e2fsck -fn %s: %v\n%s", filepath.Base(img), err, out)
+				}
+			}
+			scan := func(img string) testutil.Tree {
+				testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
+				defer testutil.Run(t, "umount", mnt)
+				tree, err := testutil.ScanDir(mnt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return tree
+			}
+			opts := testutil.CompareOptions{}
+			if !c.mtime {
+				opts.Ignore = []string{"mtime"}
+			}
+			for _, d := range testutil.Compare(scan(ourImg), scan(gnuImg), opts) {
+				t.Errorf("lklimg vs GNU: %s", d)
+			}
+			os.Remove(gnuImg)
+			os.Remove(ourImg)
+		})
+	}
+}
