@@ -94,8 +94,10 @@ func parseMode(mode string, old uint32, dir bool, umask uint32) (uint32, bool) {
 			case '-':
 				cur &^= perm
 			case '=':
-				// = clears the class's bits (but not a directory's
-				// set-ID bits unless named, as coreutils).
+				// = clears the class's bits, whatever the umask
+				// (which only narrows what is set), but not a
+				// directory's set-ID bits unless named, as
+				// coreutils' mode_adjust.
 				clear := who &^ 0o7000 & 0o777
 				if who&0o4000 != 0 && (!dir || perm&0o4000 != 0) {
 					clear |= 0o4000
@@ -105,9 +107,6 @@ func parseMode(mode string, old uint32, dir bool, umask uint32) (uint32, bool) {
 				}
 				if who&0o1000 != 0 {
 					clear |= 0o1000
-				}
-				if mask != ^uint32(0) {
-					clear &= mask
 				}
 				cur = cur&^clear | perm
 			}

@@ -78,11 +78,12 @@ func TestWriteAgainstGNU(t *testing.T) {
 		{name: "rmdir", steps: [][]string{{"rmdir", "empty", "d", "nope", "f1"}}},
 		{name: "mv", steps: [][]string{
 			{"mv", "f1", "f9"}, {"mv", "f2", "link", "d"}, {"mv", "nope", "x"}, {"mv", "f3", "f4", "f5"},
-			{"mv", "d", "d2"}, {"mv", "empty", "d2/d/sub"},
+			{"mv", "d", "d/sub"}, {"mv", "d", "d2"}, {"mv", "empty", "d2/d/sub"}, {"mv", "f9", "d2/d/"},
 		}},
 		{name: "ln", steps: [][]string{
 			{"ln", "f1", "h1"}, {"ln", "-s", "f1", "s1"}, {"ln", "-s", "other", "s1"}, {"ln", "-sf", "f2", "s1"},
 			{"ln", "f2", "d"}, {"ln", "nope", "x"}, {"ln", "f1", "f3"}, {"ln", "-f", "f1", "f4"}, {"ln", "-s", "/abs/t", "empty"},
+			{"ln", "-s", "f1", "d"}, {"ln", "-f", "f5", "d2"}, {"ln", "-sf", "x", "d2"},
 		}},
 		{name: "chmod", before: 1, steps: [][]string{
 			{"chmod", "0640", "f1"}, {"chmod", "u+x,go-w", "f2"}, {"chmod", "a=r,u+w", "d"}, {"chmod", "4755", "f3"},
@@ -92,10 +93,11 @@ func TestWriteAgainstGNU(t *testing.T) {
 		{name: "chown", before: 1, steps: [][]string{
 			{"chown", "123:456", "f1"}, {"chown", "daemon", "f2"}, {"chown", ":daemon", "f3", "d"},
 			{"chown", "7", "link"}, {"chown", "1", "nope"}, {"chown", "daemon:0", "empty"},
+			{"chown", "nosuch", "f1"}, {"chown", ":nosuch", "f1"}, {"chown", "daemon:daemon", "f5", "nope", "f4"},
 		}},
 		{name: "touch", mtime: true, steps: [][]string{
 			{"touch", "-d", "2020-01-02 03:04:05", "f1", "new"}, {"touch", "-d", "@1600000000", "f2"},
-			{"touch", "-d", "2021-06-07T08:09:10Z", "f3", "nodir/x"}, {"touch", "-d", "@1500000000", "etc", "d", "d/sub", "d2", "empty", "full", "full/x", "full/x/y", "."},
+			{"touch", "-d", "2021-06-07T08:09:10Z", "f3", "nodir/x"}, {"touch", "-d", "@1400000000.25", "f4", "link"}, {"touch", "-d", "xyz", "f5"}, {"touch", "-d", "@1500000000", "etc", "d", "d/sub", "d2", "empty", "full", "full/x", "full/x/y", "."},
 		}},
 		{name: "setfattr", steps: [][]string{
 			{"setfattr", "-n", "user.a", "-v", "hello", "f1"}, {"setfattr", "-n", "user.b", "-v", "0x414243", "f1"},
@@ -163,5 +165,53 @@ func TestWriteAgainstGNU(t *testing.T) {
 			os.Remove(gnuImg)
 			os.Remove(ourImg)
 		})
+	}
+}
+
+// TestParseModeAgainstChmod applies modes with parseMode and with GNU
+// chmod on host files and directories of several starting modes, umask
+// 022, and requires the same result; and refuses what chmod refuses.
+func TestParseModeAgainstChmod(t *testing.T) {
+	chmodBin := testutil.Need(t, "chmod")[0]
+	dir := t.TempDir()
+	old := unix.Umask(0o022)
+	defer unix.Umask(old)
+	modes := []string{"u+x", "go-w", "a=r", "=", "u=g", "g=u", "o=u", "+t", "a+X", "+X", "g+s", "u+s,g-s",
+		"u=rwx,g=rx,o=", "o+t,u-s", "+x", "=w", "+rwx", "ug=rw", "a-x,u+X", "u+", "+",
+		"755", "0", "4755", "2755", "02755", "00755", "000755", "7777", "1", "ugo+rw,o-r"}
+	for _, start := range []uint32{0o644, 0o755, 0o4751, 0o2700, 0o1777, 0o000, 0o6711} {
+		for _, isDir := range []bool{false, true} {
+			for _, mode := range modes {
+				p := filepath.Join(dir, "x")
+				os.RemoveAll(p)
+				if isDir {
+					if err := os.Mkdir(p, 0o700); err != nil {
+						t.Fatal(err)
+					}
+				} else if err := os.WriteFile(p, nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := unix.Chmod(p, start); err != nil {
+					t.Fatal(err)
+				}
+				if out, err := exec.Command(chmodBin, mode, p).CombinedOutput(); err != nil {
+					t.Fatalf("chmod %s: %v %s", mode, err, out)
+				}
+				var st unix.Stat_t
+				if err := unix.Stat(p, &st); err != nil {
+					t.Fatal(err)
+				}
+				got, ok := parseMode(mode, start, isDir, 0o022)
+				if !ok || got != st.Mode&0o7777 {
+					t.Errorf("mode %q on %#o (dir %v): got %#o %v, chmod gives %#o", mode, start, isDir, got, ok, st.Mode&0o7777)
+				}
+			}
+		}
+	}
+	for _, bad := range []string{"", "u", "u+z", "8", "0x7", "rwx", "u+x,", "77777", "a+=r,"} {
+		want := exec.Command(chmodBin, bad, filepath.Join(dir, "x")).Run() == nil
+		if _, ok := parseMode(bad, 0o644, false, 0o022); ok != want {
+			t.Errorf("mode %q: parses %v, chmod accepts %v", bad, ok, want)
+		}
 	}
 }
