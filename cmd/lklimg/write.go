@@ -179,8 +179,17 @@ func (f *rmFlags) flags() []cli.Flag {
 // component; -f silences missing files.
 func rm(s *session, f *rmFlags, args []string) {
 	for _, p := range args {
-		base := path.Base(strings.TrimRight(p, "/"))
-		if base == "." || base == ".." {
+		trimmed := strings.TrimRight(p, "/")
+		if trimmed == "" && !f.recursive {
+			s.warn(exitFail, "cannot remove '%s': Is a directory", p)
+			continue
+		}
+		if trimmed == "" {
+			s.warn(exitFail, "it is dangerous to operate recursively on '%s'", p)
+			s.warn(exitFail, "use --no-preserve-root to override this failsafe")
+			continue
+		}
+		if base := path.Base(trimmed); base == "." || base == ".." {
 			s.warn(exitFail, "refusing to remove '.' or '..' directory: skipping '%s'", p)
 			continue
 		}
@@ -199,11 +208,6 @@ func rm(s *session, f *rmFlags, args []string) {
 		}
 		if !f.recursive {
 			s.warn(exitFail, "cannot remove '%s': Is a directory", p)
-			continue
-		}
-		if path.Clean("/"+p) == "/" {
-			s.warn(exitFail, "it is dangerous to operate recursively on '%s'", p)
-			s.warn(exitFail, "use --no-preserve-root to override this failsafe")
 			continue
 		}
 		s.removeTree(p)

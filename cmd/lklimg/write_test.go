@@ -215,3 +215,91 @@ func TestParseModeAgainstChmod(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteOwnNames checks what GNU cannot be run on: chown by names only
+// the image's /etc/passwd and /etc/group hold, and rm's refusal of the
+// image's root, whose GNU messages are written out here (coreutils 9's
+// rm -r / and rm /).
+func TestWriteOwnNames(t *testing.T) {
+	testutil.NeedLoop(t)
+	tools := testutil.Need(t, "mkfs.ext4", "e2fsck")
+	tmp := t.TempDir()
+	src := filepath.Join(tmp, "src")
+	for _, d := range []string{"etc", "d"} {
+		if err := os.MkdirAll(filepath.Join(src, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{
+		"etc/passwd": "# comment\nimguser:x:4321:4321::/home:/bin/sh\nroot:x:0:0::/root:/bin/sh\n",
+		"etc/group":  "imggroup:x:876:\n",
+		"f":          "data\n",
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(src, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := filepath.Join(tmp, "img")
+	testutil.Run(t, "truncate", "-s", "8M", img)
+	testutil.Run(t, tools[0], "-q", "-F", "-E", "root_owner=0:0", "-d", src, img)
+
+	for _, c := range []struct {
+		args []string
+		want result
+	}{
+		{[]string{"chown", "imguser:imggroup", img, "f"}, result{"", "", 0}},
+		{[]string{"chown", "4321:imguser", img, "d"}, result{"", "lklimg: invalid group: '4321:imguser'\n", 1}},
+		{[]string{"rm", "-r", img, "/"}, result{"", "lklimg: it is dangerous to operate recursively on '/'\nlklimg: use --no-preserve-root to override this failsafe\n", 1}},
+		{[]string{"rm", "-rf", img, "//"}, result{"", "lklimg: it is dangerous to operate recursively on '//'\nlklimg: use --no-preserve-root to override this failsafe\n", 1}},
+		{[]string{"rm", img, "/"}, result{"", "lklimg: cannot remove '/': Is a directory\n", 1}},
+		{[]string{"rm", "-r", img, "d/..", "."}, result{"", "lklimg: refusing to remove '.' or '..' directory: skipping 'd/..'\nlklimg: refusing to remove '.' or '..' directory: skipping '.'\n", 1}},
+	} {
+		if got := runCmd(t, exec.Command(lklimgBin, c.args...)); got != c.want {
+			t.Errorf("lklimg %q: %+v, want %+v", c.args, got, c.want)
+		}
+	}
+	if out, err := exec.Command(tools[1], "-fn", img).CombinedOutput(); err != nil {
+		t.Fatalf("e2fsck -fn: %v\n%s", err, out)
+	}
+	mnt := filepath.Join(tmp, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
+	defer testutil.Run(t, "umount", mnt)
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(mnt, "f"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid != 4321 || st.Gid != 876 {
+		t.Errorf("f: owner %d:%d, want 4321:876", st.Uid, st.Gid)
+	}
+	if _, err := os.Stat(filepath.Join(mnt, "etc/passwd")); err != nil {
+		t.Errorf("rm removed what it refused to: %v", err)
+	}
+}
+
+// TestDecodeValue checks setfattr's value syntax on the forms getfattr
+// prints.
+func TestDecodeValue(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"plain", "plain", true},
+		{`"quoted \"x\" \\ \012 end"`, "quoted \"x\" \\ \n end", true},
+		{"0x00ff41", "\x00\xffA", true},
+		{"0X4142", "AB", true},
+		{"0sAAEC", "\x00\x01\x02", true},
+		{"0x4", "", false},
+		{"0s!!", "", false},
+		{"", "", true},
+	} {
+		got, err := decodeValue(c.in)
+		if (err == nil) != c.ok || (c.ok && string(got) != c.want) {
+			t.Errorf("decodeValue(%q) = %q, %v; want %q ok=%v", c.in, got, err, c.want, c.ok)
+		}
+	}
+}
