@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -115,11 +116,13 @@ func parseMode(mode string, old uint32, dir bool, umask uint32) (uint32, bool) {
 	return cur, true
 }
 
-// chmod sets each PATH's mode (symlinks followed, as chmod does).
+// chmod sets each PATH's mode (symlinks followed, as chmod does). A MODE
+// that starts with "-" ("-w") follows "--", as the flags would take it.
 func chmod(s *session, args []string) {
 	mode, paths := args[0], args[1:]
 	if _, ok := parseMode(mode, 0, false, 0); !ok {
 		s.warn(exitFail, "invalid mode: '%s'", mode)
+		fmt.Fprintln(s.stderr, "Try 'lklimg chmod --help' for more information.")
 		return
 	}
 	for _, p := range paths {

@@ -1,6 +1,6 @@
-// Command lklimg looks inside the filesystem of a disk image without root,
-// loop devices or FUSE: it boots the library kernel on the image,
-// read-only, and answers as the GNU tool of the same name would on the
+// Command lklimg looks inside the filesystem of a disk image, and changes
+// it, without root, loop devices or FUSE: it boots the library kernel on
+// the image and answers as the GNU tool of the same name would on the
 // image mounted at "/".
 //
 //	lklimg ls [-l] [-a] [-R] [options] IMAGE [PATH...]
@@ -10,11 +10,25 @@
 //	lklimg getfattr [options] IMAGE PATH...
 //	lklimg info     [options] IMAGE
 //
-// The options are the shared disk flags (-P, -t, -m, -p, --no-journal).
+// and, with the image mounted read-write and unmounted cleanly after:
+//
+//	lklimg mkdir [-p] [-m MODE] [options] IMAGE PATH...
+//	lklimg rmdir    [options] IMAGE PATH...
+//	lklimg rm [-r] [-f] [options] IMAGE PATH...
+//	lklimg mv       [options] IMAGE SRC... DST
+//	lklimg ln [-s] [-f] [options] IMAGE TARGET LINKNAME
+//	lklimg chmod    [options] MODE IMAGE PATH...
+//	lklimg chown    [options] OWNER[:GROUP] IMAGE PATH...
+//	lklimg touch [-d DATE] [options] IMAGE PATH...
+//	lklimg setfattr {-n NAME [-v VALUE] | -x NAME} [options] IMAGE PATH...
+//
+// The options are the shared disk flags (-P, -t, -m, -p, --no-journal;
+// mkdir's own -m and -p leave those two as --mb and --enable-printk).
 // Every subcommand goes through the kernel's syscalls only (openat,
-// getdents64, statx, readlinkat, read, listxattr, getxattr, statfs), as
-// the GNU tool does through the host's, so what it shows is what Linux
-// would show. Paths are inside the image; "/" is its root. Absolute
+// getdents64, statx, readlinkat, read, listxattr, getxattr, statfs;
+// mkdirat, unlinkat, renameat2, linkat, symlinkat, fchmodat, fchownat,
+// utimensat, setxattr, removexattr), as the GNU tool does through the
+// host's, so what it shows or does is what Linux would. Paths are inside the image; "/" is its root. Absolute
 // symlink targets resolve outside the image, as they would on a mount.
 //
 // Exit status: as the GNU tool (ls: 1 for a problem inside a listing, 2
@@ -198,8 +212,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmds = append(cmds, infoCommand(stdout, stderr, &status))
 	app := &cli.App{
 		Name:  "lklimg",
-		Usage: "look inside the filesystem of a disk image, as GNU ls, cat, stat, df and getfattr would on it mounted",
-		Description: "IMAGE is opened read-only; PATHs are inside it (\"/\" is its root).\n" +
+		Usage: "look inside or change the filesystem of a disk image, as the GNU tools would on it mounted",
+		Description: "IMAGE is opened read-only by ls, cat, stat, df, getfattr and info, read-write by the others;\n" +
+			"PATHs are inside it (\"/\" is its root).\n" +
 			"Exit status: as the GNU tool; 2 when the image cannot be opened or mounted, or a usage error.",
 		Commands:        cmds,
 		Writer:          stdout,

@@ -69,7 +69,7 @@ func TestWriteAgainstGNU(t *testing.T) {
 	}{
 		{name: "mkdir", steps: [][]string{
 			{"mkdir", "a/x/y"}, {"mkdir", "-p", "a/x/y", "d/sub/n", "f1/q"}, {"mkdir", "-m", "0750", "m1"},
-			{"mkdir", "-m", "u=rwx,g=rx", "m2"}, {"mkdir", "d", "new", "f1/q"}, {"mkdir", "-m", "2711", "m3"},
+			{"mkdir", "-m", "u=rwx,g=rx", "m2"}, {"mkdir", "d", "new", "f1/q"}, {"mkdir", "-m", "2711", "m3"}, {"mkdir", "-m", "0x7", "m4"},
 		}},
 		{name: "rm", steps: [][]string{
 			{"rm", "f1", "nope", "d", "link"}, {"rm", "-f", "nope", "f2"}, {"rm", "-r", "d", "dlink"},
@@ -88,7 +88,7 @@ func TestWriteAgainstGNU(t *testing.T) {
 		{name: "chmod", before: 1, steps: [][]string{
 			{"chmod", "0640", "f1"}, {"chmod", "u+x,go-w", "f2"}, {"chmod", "a=r,u+w", "d"}, {"chmod", "4755", "f3"},
 			{"chmod", "g+s", "d2"}, {"chmod", "o=", "f4", "link"}, {"chmod", "644", "nope"}, {"chmod", "u=g", "f5"},
-			{"chmod", "+t,a+X", "empty"}, {"chmod", "755", "d2"},
+			{"chmod", "+t,a+X", "empty"}, {"chmod", "755", "d2"}, {"chmod", "u+z", "f1"},
 		}},
 		{name: "chown", before: 1, steps: [][]string{
 			{"chown", "123:456", "f1"}, {"chown", "daemon", "f2"}, {"chown", ":daemon", "f3", "d"},
@@ -120,6 +120,7 @@ func TestWriteAgainstGNU(t *testing.T) {
 				cmd.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC")
 				r := runCmd(t, cmd)
 				r.stderr = strings.ReplaceAll(r.stderr, step[0]+": ", "lklimg: ")
+				r.stderr = strings.ReplaceAll(r.stderr, "Try '"+step[0], "Try 'lklimg "+step[0])
 				want = append(want, r)
 			}
 			testutil.Run(t, "umount", mnt)
