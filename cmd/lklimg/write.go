@@ -266,13 +266,26 @@ func mv(s *session, args []string) {
 		return
 	}
 	for _, src := range srcs {
-		if _, err := s.lstat(src); err != nil {
+		smode, err := s.lstat(src)
+		if err != nil {
 			s.warn(exitFail, "cannot stat '%s': %s", src, strerror(err))
 			continue
 		}
 		to := dst
 		if into {
 			to = attach(dst, path.Base(strings.TrimRight(src, "/")))
+		}
+		// rename(2) would say ENOTDIR or EISDIR; mv says which
+		// replacement it refuses (coreutils' copy.c).
+		if tmode, err := s.lstat(to); err == nil {
+			if isDir(smode) && !isDir(tmode) {
+				s.warn(exitFail, "cannot overwrite non-directory '%s' with directory '%s'", to, src)
+				continue
+			}
+			if !isDir(smode) && isDir(tmode) {
+				s.warn(exitFail, "cannot overwrite directory '%s' with non-directory", to)
+				continue
+			}
 		}
 		if err := s.k.Renameat2(abi.AT_FDCWD, s.kpath(src), abi.AT_FDCWD, s.kpath(to), 0); err != nil {
 			if abi.ErrnoOf(err) == abi.EINVAL {

@@ -28,10 +28,10 @@ func writeBase(t *testing.T, mke2fs, dir string) string {
 			t.Fatal(err)
 		}
 	}
-	for _, d := range []string{"d/sub", "d2", "empty", "etc", "full/x/y"} {
+	for _, d := range []string{"d/sub", "d2/y", "empty", "etc", "full/x/y"} {
 		must(os.MkdirAll(filepath.Join(src, d), 0o755))
 	}
-	for _, f := range []string{"f1", "f2", "f3", "f4", "f5", "d/g", "d/sub/h", "full/x/y/z"} {
+	for _, f := range []string{"f1", "f2", "f3", "f4", "f5", "d/g", "d/sub/h", "full/x/y/z", "d2/y/keep", "y"} {
 		must(os.WriteFile(filepath.Join(src, f), []byte("data of "+f+"\n"), 0o644))
 	}
 	must(os.WriteFile(filepath.Join(src, "etc/passwd"), []byte("root:x:0:0::/root:/bin/sh\ndaemon:x:1:1::/:/bin/false\n"), 0o644))
@@ -79,6 +79,7 @@ func TestWriteAgainstGNU(t *testing.T) {
 		{name: "mv", steps: [][]string{
 			{"mv", "f1", "f9"}, {"mv", "f2", "link", "d"}, {"mv", "nope", "x"}, {"mv", "f3", "f4", "f5"},
 			{"mv", "d", "d/sub"}, {"mv", "d", "d2"}, {"mv", "empty", "d2/d/sub"}, {"mv", "f9", "d2/d/"},
+			{"mv", "full/x/y", "d2"}, {"mv", "full/x", "f5"}, {"mv", "f5", "d2/y"}, {"mv", "etc/passwd", "full"}, {"mv", "y", "d2"},
 		}},
 		{name: "ln", steps: [][]string{
 			{"ln", "f1", "h1"}, {"ln", "-s", "f1", "s1"}, {"ln", "-s", "other", "s1"}, {"ln", "-sf", "f2", "s1"},
