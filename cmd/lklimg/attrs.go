@@ -3,13 +3,13 @@ package main
 import (
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/lklimg/lklimg/archive"
+	"github.com/lklimg/lklimg/internal/cliflags"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/urfave/cli/v2"
 )
@@ -196,30 +196,15 @@ func (f *touchFlags) flags() []cli.Flag {
 	}
 }
 
-// parseDate reads touch -d's forms this command accepts.
+// parseDate reads touch -d's forms this command accepts: the archive
+// tools' @SECONDS[.FRAC] and RFC 3339 (cliflags.ParseTime), and
+// "YYYY-MM-DD HH:MM:SS[.FRAC]" in UTC.
 func parseDate(d string) (abi.Timespec, error) {
-	if rest, ok := strings.CutPrefix(d, "@"); ok {
-		whole, frac, _ := strings.Cut(rest, ".")
-		sec, err := strconv.ParseInt(whole, 10, 64)
-		if err != nil || len(frac) > 9 {
-			return abi.Timespec{}, errors.New("bad")
-		}
-		var nsec int64
-		if frac != "" {
-			n, err := strconv.ParseUint(frac+strings.Repeat("0", 9-len(frac)), 10, 64)
-			if err != nil {
-				return abi.Timespec{}, errors.New("bad")
-			}
-			nsec = int64(n)
-		}
-		return abi.Timespec{Sec: sec, Nsec: nsec}, nil
+	if t, err := time.ParseInLocation("2006-01-02 15:04:05.999999999", d, time.UTC); err == nil {
+		return abi.Timespec{Sec: t.Unix(), Nsec: int64(t.Nanosecond())}, nil
 	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999", time.DateOnly} {
-		if t, err := time.ParseInLocation(layout, d, time.UTC); err == nil {
-			return abi.Timespec{Sec: t.Unix(), Nsec: int64(t.Nanosecond())}, nil
-		}
-	}
-	return abi.Timespec{}, errors.New("bad")
+	t, err := cliflags.ParseTime(d)
+	return abi.Timespec{Sec: t.Sec, Nsec: t.Nsec}, err
 }
 
 // touch creates each missing PATH (an empty file, mode 0666 - umask) and
