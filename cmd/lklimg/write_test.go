@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -53,8 +54,8 @@ func writeBase(t *testing.T, mke2fs, dir string) string {
 // all).
 func TestWriteAgainstGNU(t *testing.T) {
 	testutil.NeedLoop(t)
-	tools := testutil.Need(t, "mkfs.ext4", "e2fsck", "setfattr", "mkdir", "rm", "rmdir", "mv", "ln", "chmod", "chown", "touch")
-	mke2fs, e2fsck := tools[0], tools[1]
+	tools := testutil.Need(t, "mkfs.ext4", "e2fsck", "dumpe2fs", "setfattr", "mkdir", "rm", "rmdir", "mv", "ln", "chmod", "chown", "touch")
+	mke2fs, e2fsck, dumpe2fs := tools[0], tools[1], tools[2]
 	tmp := t.TempDir()
 	base := writeBase(t, mke2fs, tmp)
 	mnt := filepath.Join(tmp, "mnt")
@@ -147,6 +148,11 @@ func TestWriteAgainstGNU(t *testing.T) {
 				if out, err := exec.Command(e2fsck, "-fn", img).CombinedOutput(); err != nil {
 					t.Errorf("e2fsck -fn %s: %v\n%s", filepath.Base(img), err, out)
 				}
+			}
+			// Unmounted cleanly: no journal left to replay.
+			sb := string(testutil.Run(t, dumpe2fs, "-h", ourImg))
+			if !regexp.MustCompile(`(?m)^Filesystem state: +clean$`).MatchString(sb) || strings.Contains(sb, "needs_recovery") {
+				t.Errorf("lklimg left the image unclean:\n%s", sb)
 			}
 			scan := func(img string) testutil.Tree {
 				testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
