@@ -316,8 +316,13 @@ func ln(s *session, f *lnFlags, args []string) {
 		name = attach(name, path.Base(strings.TrimRight(target, "/")))
 	}
 	if !f.symbolic {
-		if _, err := s.lstat(target); err != nil {
+		m, err := s.lstat(target)
+		if err != nil {
 			s.warn(exitFail, "failed to access '%s': %s", target, strerror(err))
+			return
+		}
+		if isDir(m) {
+			s.warn(exitFail, "%s: hard link not allowed for directory", target)
 			return
 		}
 	}
