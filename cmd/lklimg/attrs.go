@@ -147,7 +147,13 @@ func chown(s *session, args []string) {
 	if err != nil {
 		users, groups = nil, nil
 	}
-	owner, group, _ := strings.Cut(spec, ":")
+	owner, group, colon := strings.Cut(spec, ":")
+	if colon && group == "" && owner != "" {
+		// GNU chown takes OWNER's login group here, which needs the
+		// passwd file's group field; not read yet.
+		s.warn(exitFail, "'%s': OWNER: (the owner's login group) is not supported; name the group", spec)
+		return
+	}
 	uid, ok := lookupID(owner, users)
 	if !ok {
 		s.warn(exitFail, "invalid user: '%s'", spec)
@@ -257,20 +263,19 @@ func decodeValue(v string) ([]byte, error) {
 		return hex.DecodeString(v[2:])
 	case len(v) >= 2 && (v[:2] == "0s" || v[:2] == "0S"):
 		return base64.StdEncoding.DecodeString(v[2:])
-	case len(v) >= 1 && v[0] == '"':
+	case len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"':
+		// Only a value quoted at both ends is unquoted; setfattr
+		// stores `"abc` as it is.
 		var b []byte
-		for i := 1; i < len(v); i++ {
+		for i := 1; i < len(v)-1; i++ {
 			c := v[i]
-			if c == '"' {
-				break
-			}
-			if c == '\\' && i+3 < len(v) && strings.Trim(v[i+1:i+4], "01234567") == "" {
+			if c == '\\' && i+3 < len(v)-1 && strings.Trim(v[i+1:i+4], "01234567") == "" {
 				n, _ := strconv.ParseUint(v[i+1:i+4], 8, 8)
 				b = append(b, byte(n))
 				i += 3
 				continue
 			}
-			if c == '\\' && i+1 < len(v) {
+			if c == '\\' && i+1 < len(v)-1 {
 				i++
 				c = v[i]
 			}
@@ -290,7 +295,10 @@ func setfattr(s *session, f *setfattrFlags, args []string) {
 	}
 	value, err := decodeValue(f.value)
 	if err != nil {
-		s.warn(exitFail, "bad input encoding")
+		// setfattr says this without its name.
+		s.out.Flush()
+		fmt.Fprintln(s.stderr, "bad input encoding")
+		s.status = max(s.status, exitFail)
 		return
 	}
 	for _, p := range args {

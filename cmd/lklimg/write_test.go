@@ -106,6 +106,8 @@ func TestWriteAgainstGNU(t *testing.T) {
 			{"setfattr", "-n", "user.c", "-v", "0sQUJD", "f2", "d"}, {"setfattr", "-n", "user.d", "-v", `"q\012x"`, "f2"},
 			{"setfattr", "-n", "user.e", "f3"}, {"setfattr", "-x", "user.old", "f4"}, {"setfattr", "-x", "user.none", "f1"},
 			{"setfattr", "-n", "user.a", "-v", "x", "nope"}, {"setfattr", "-n", "user.l", "-v", "via", "link"},
+			{"setfattr", "-n", "user.bad", "-v", "0x4", "f1"}, {"setfattr", "-n", "bogus", "-v", "1", "f1"},
+			{"setfattr", "-n", "user.q", "-v", `"abc`, "f5"}, {"setfattr", "-n", "user.r", "-v", `"a\"b\\c\101"`, "f5"},
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -303,6 +305,9 @@ func TestDecodeValue(t *testing.T) {
 		{"0sAAEC", "\x00\x01\x02", true},
 		{"0x4", "", false},
 		{"0s!!", "", false},
+		{`"abc`, `"abc`, true},
+		{`"`, `"`, true},
+		{`""`, "", true},
 		{"", "", true},
 	} {
 		got, err := decodeValue(c.in)
