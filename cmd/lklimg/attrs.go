@@ -140,7 +140,8 @@ func chmod(s *session, args []string) {
 
 // chown sets each PATH's owner and group (symlinks followed). OWNER and
 // GROUP are numbers or names from the image's /etc/passwd and /etc/group;
-// an empty one is left unchanged.
+// an empty one is left unchanged, except that "OWNER:" takes OWNER's
+// login group from the image's /etc/passwd.
 func chown(s *session, args []string) {
 	spec, paths := args[0], args[1:]
 	users, groups, err := archive.IDNames(s.k, s.root)
@@ -148,12 +149,6 @@ func chown(s *session, args []string) {
 		users, groups = nil, nil
 	}
 	owner, group, colon := strings.Cut(spec, ":")
-	if colon && group == "" && owner != "" {
-		// GNU chown takes OWNER's login group here, which needs the
-		// passwd file's group field; not read yet.
-		s.warn(exitFail, "'%s': OWNER: (the owner's login group) is not supported; name the group", spec)
-		return
-	}
 	uid, ok := lookupID(owner, users)
 	if !ok {
 		s.warn(exitFail, "invalid user: '%s'", spec)
@@ -164,6 +159,13 @@ func chown(s *session, args []string) {
 		s.warn(exitFail, "invalid group: '%s'", spec)
 		return
 	}
+	if colon && group == "" && owner != "" {
+		// "OWNER:" is OWNER and OWNER's login group (chown(1)).
+		if gid, ok = s.loginGroup(owner); !ok {
+			s.warn(exitFail, "invalid spec: '%s'", spec)
+			return
+		}
+	}
 	for _, p := range paths {
 		if err := s.k.Fchownat(abi.AT_FDCWD, s.kpath(p), uid, gid, 0); err != nil {
 			if abi.ErrnoOf(err) == abi.ENOENT {
@@ -173,6 +175,43 @@ func chown(s *session, args []string) {
 			}
 		}
 	}
+}
+
+// loginGroup is the group ID (field 4) of the image's /etc/passwd line
+// for user, by name (GNU chown refuses "1:"); ok is false when there is
+// none.
+func (s *session) loginGroup(user string) (int, bool) {
+	p, err := archive.Resolve(s.k, s.root, "/etc/passwd")
+	if err != nil {
+		return 0, false
+	}
+	fd, err := s.k.Openat(abi.AT_FDCWD, p, abi.O_RDONLY, 0)
+	if err != nil {
+		return 0, false
+	}
+	defer s.k.Close(fd)
+	// A real passwd file is kilobytes; 1 MiB is plenty to find a line.
+	buf := make([]byte, 1<<20)
+	n := 0
+	for n < len(buf) {
+		m, err := s.k.Read(fd, buf[n:])
+		if err != nil || m == 0 {
+			break
+		}
+		n += m
+	}
+	for _, line := range strings.Split(string(buf[:n]), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) < 4 || f[0] != user {
+			continue
+		}
+		gid, err := strconv.ParseUint(f[3], 10, 32)
+		if err != nil {
+			return 0, false
+		}
+		return int(gid), true
+	}
+	return 0, false
 }
 
 // lookupID is a name's ID in names (ID to name), else the number it is;

@@ -80,7 +80,7 @@ func TestWriteAgainstGNU(t *testing.T) {
 		{name: "mv", steps: [][]string{
 			{"mv", "f1", "f9"}, {"mv", "f2", "link", "d"}, {"mv", "nope", "x"}, {"mv", "f3", "f4", "f5"},
 			{"mv", "d", "d/sub"}, {"mv", "d", "d2"}, {"mv", "empty", "d2/d/sub"}, {"mv", "f9", "d2/d/"},
-			{"mv", "full/x/y", "d2"}, {"mv", "full/x", "f5"}, {"mv", "f5", "d2/y"}, {"mv", "etc/passwd", "full"}, {"mv", "y", "d2"},
+			{"mv", "full/x/y", "d2"}, {"mv", "full/x", "f5"}, {"mv", "f5", "d2/y"}, {"mv", "etc/passwd", "full"}, {"mv", "y", "d2"}, {"mv", "y", "etc", "missing"},
 		}},
 		{name: "ln", steps: [][]string{
 			{"ln", "f1", "h1"}, {"ln", "-s", "f1", "s1"}, {"ln", "-s", "other", "s1"}, {"ln", "-sf", "f2", "s1"},
@@ -96,6 +96,7 @@ func TestWriteAgainstGNU(t *testing.T) {
 			{"chown", "123:456", "f1"}, {"chown", "daemon", "f2"}, {"chown", ":daemon", "f3", "d"},
 			{"chown", "7", "link"}, {"chown", "1", "nope"}, {"chown", "daemon:0", "empty"},
 			{"chown", "nosuch", "f1"}, {"chown", ":nosuch", "f1"}, {"chown", "daemon:daemon", "f5", "nope", "f4"},
+			{"chown", "0:0", "y", "f2"}, {"chown", "daemon:", "y"}, {"chown", "1:", "f2"},
 		}},
 		{name: "touch", mtime: true, steps: [][]string{
 			{"touch", "-d", "2020-01-02 03:04:05", "f1", "new"}, {"touch", "-d", "@1600000000", "f2"},
