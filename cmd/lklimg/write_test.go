@@ -63,20 +63,24 @@ func TestWriteAgainstGNU(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
-		name   string
-		steps  [][]string // GNU's command lines; lklimg's insert IMAGE after the flags (and MODE/OWNER)
-		before int        // arguments after the flags that come before IMAGE
-		mtime  bool       // compare mtimes too
+		name string
+		// steps are GNU's command lines, run in the mount point: no
+		// absolute path operands, which would reach the host's files.
+		// lklimg's insert IMAGE after the flags (and MODE/OWNER).
+		steps  [][]string
+		before int  // arguments after the flags that come before IMAGE
+		mtime  bool // compare mtimes too
 	}{
 		{name: "mkdir", steps: [][]string{
 			{"mkdir", "a/x/y"}, {"mkdir", "-p", "a/x/y", "d/sub/n", "f1/q"}, {"mkdir", "-m", "0750", "m1"},
 			{"mkdir", "-m", "u=rwx,g=rx", "m2"}, {"mkdir", "d", "new", "f1/q"}, {"mkdir", "-m", "2711", "m3"}, {"mkdir", "-m", "0x7", "m4"},
+			{"mkdir", "trail/"}, {"mkdir", "-p", "p//q/./r/", "y/z"},
 		}},
 		{name: "rm", steps: [][]string{
 			{"rm", "f1", "nope", "d", "link"}, {"rm", "-f", "nope", "f2"}, {"rm", "-r", "d", "dlink"},
-			{"rm", "-rf", "full/.", "full/x/y", "empty"}, {"rm", "-r", "nope2"},
+			{"rm", "-rf", "full/.", "full/x/y", "empty"}, {"rm", "-r", "nope2"}, {"rm", "f3/", "d2/y/"}, {"rm", "-r", "d2/y/", "f4", "f5/"},
 		}},
-		{name: "rmdir", steps: [][]string{{"rmdir", "empty", "d", "nope", "f1"}}},
+		{name: "rmdir", steps: [][]string{{"rmdir", "empty", "d", "nope", "f1"}, {"rmdir", "d/sub/", "f2/", "d2/y/"}}},
 		{name: "mv", steps: [][]string{
 			{"mv", "f1", "f9"}, {"mv", "f2", "link", "d"}, {"mv", "nope", "x"}, {"mv", "f3", "f4", "f5"},
 			{"mv", "d", "d/sub"}, {"mv", "d", "d2"}, {"mv", "empty", "d2/d/sub"}, {"mv", "f9", "d2/d/"},
