@@ -3,6 +3,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lklimg/lklimg/internal/testutil"
 	"golang.org/x/sys/unix"
@@ -34,6 +36,11 @@ func writeBase(t *testing.T, mke2fs, dir string) string {
 	}
 	for _, f := range []string{"f1", "f2", "f3", "f4", "f5", "d/g", "d/sub/h", "full/x/y/z", "d2/y/keep", "y"} {
 		must(os.WriteFile(filepath.Join(src, f), []byte("data of "+f+"\n"), 0o644))
+	}
+	// Enough names for an htree directory, for rm -r and mv into it.
+	must(os.Mkdir(filepath.Join(src, "many"), 0o755))
+	for i := range 600 {
+		must(os.WriteFile(filepath.Join(src, "many", fmt.Sprintf("a-fairly-long-file-name-%04d", i)), []byte{byte(i)}, 0o644))
 	}
 	must(os.WriteFile(filepath.Join(src, "etc/passwd"), []byte("root:x:0:0::/root:/bin/sh\ndaemon:x:1:1::/:/bin/false\n"), 0o644))
 	must(os.WriteFile(filepath.Join(src, "etc/group"), []byte("root:x:0:\ndaemon:x:1:\n"), 0o644))
@@ -78,13 +85,13 @@ func TestWriteAgainstGNU(t *testing.T) {
 		}},
 		{name: "rm", steps: [][]string{
 			{"rm", "f1", "nope", "d", "link"}, {"rm", "-f", "nope", "f2"}, {"rm", "-r", "d", "dlink"},
-			{"rm", "-rf", "full/.", "full/x/y", "empty"}, {"rm", "-r", "nope2"}, {"rm", "f3/", "d2/y/"}, {"rm", "-r", "d2/y/", "f4", "f5/"},
+			{"rm", "-rf", "full/.", "full/x/y", "empty"}, {"rm", "-r", "nope2"}, {"rm", "f3/", "d2/y/"}, {"rm", "-r", "d2/y/", "f4", "f5/"}, {"rm", "-r", "many"},
 		}},
 		{name: "rmdir", steps: [][]string{{"rmdir", "empty", "d", "nope", "f1"}, {"rmdir", "d/sub/", "f2/", "d2/y/"}}},
 		{name: "mv", steps: [][]string{
 			{"mv", "f1", "f9"}, {"mv", "f2", "link", "d"}, {"mv", "nope", "x"}, {"mv", "f3", "f4", "f5"},
 			{"mv", "d", "d/sub"}, {"mv", "d", "d2"}, {"mv", "empty", "d2/d/sub"}, {"mv", "f9", "d2/d/"},
-			{"mv", "full/x/y", "d2"}, {"mv", "full/x", "f5"}, {"mv", "f5", "d2/y"}, {"mv", "etc/passwd", "full"}, {"mv", "y", "d2"}, {"mv", "y", "etc", "missing"},
+			{"mv", "full/x/y", "d2"}, {"mv", "full/x", "f5"}, {"mv", "f5", "d2/y"}, {"mv", "etc/passwd", "full"}, {"mv", "y", "d2"}, {"mv", "y", "etc", "missing"}, {"mv", "etc", "many"}, {"mv", "many/a-fairly-long-file-name-0007", "many/a-fairly-long-file-name-0008"},
 		}},
 		{name: "ln", steps: [][]string{
 			{"ln", "f1", "h1"}, {"ln", "-s", "f1", "s1"}, {"ln", "-s", "other", "s1"}, {"ln", "-sf", "f2", "s1"},
@@ -265,6 +272,7 @@ func TestWriteOwnNames(t *testing.T) {
 	}{
 		{[]string{"chown", "imguser:imggroup", img, "f"}, result{"", "", 0}},
 		{[]string{"chown", "4321:imguser", img, "d"}, result{"", "lklimg: invalid group: '4321:imguser'\n", 1}},
+		{[]string{"touch", img, "new", "d/new2"}, result{"", "", 0}},
 		{[]string{"rm", "-r", img, "/"}, result{"", "lklimg: it is dangerous to operate recursively on '/'\nlklimg: use --no-preserve-root to override this failsafe\n", 1}},
 		{[]string{"rm", "-rf", img, "//"}, result{"", "lklimg: it is dangerous to operate recursively on '//'\nlklimg: use --no-preserve-root to override this failsafe\n", 1}},
 		{[]string{"rm", img, "/"}, result{"", "lklimg: cannot remove '/': Is a directory\n", 1}},
@@ -289,6 +297,15 @@ func TestWriteOwnNames(t *testing.T) {
 	}
 	if st.Uid != 4321 || st.Gid != 876 {
 		t.Errorf("f: owner %d:%d, want 4321:876", st.Uid, st.Gid)
+	}
+	for _, p := range []string{"new", "d/new2"} {
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(mnt, p), &st); err != nil {
+			t.Fatal(err)
+		}
+		if age := time.Since(time.Unix(st.Mtim.Unix())); st.Mode != unix.S_IFREG|0o644 || st.Size != 0 || age < 0 || age > time.Minute {
+			t.Errorf("touch %s: mode %#o, size %d, mtime %v ago; want an empty 0644 file just made", p, st.Mode, st.Size, age)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(mnt, "etc/passwd")); err != nil {
 		t.Errorf("rm removed what it refused to: %v", err)
