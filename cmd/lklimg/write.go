@@ -157,10 +157,41 @@ func (s *session) mkdirParents(p string) bool {
 // rmdir removes each empty directory PATH.
 func rmdir(s *session, args []string) {
 	for _, p := range args {
-		if err := s.k.Unlinkat(abi.AT_FDCWD, s.kpath(p), abi.AT_REMOVEDIR); err != nil {
+		err := s.lastDot(p, abi.EINVAL, abi.ENOTEMPTY)
+		if err == nil {
+			err = s.k.Unlinkat(abi.AT_FDCWD, s.kpath(p), abi.AT_REMOVEDIR)
+		}
+		if abi.ErrnoOf(err) == abi.ENOTDIR && strings.HasSuffix(p, "/") {
+			// GNU rmdir's words for "symlink-to-dir/".
+			if m, lerr := s.lstat(strings.TrimRight(p, "/")); lerr == nil && m&abi.S_IFMT == abi.S_IFLNK {
+				if m, serr := s.stat(p); serr == nil && isDir(m) {
+					s.warn(exitFail, "failed to remove '%s': Symbolic link not followed", p)
+					continue
+				}
+			}
+		}
+		if err != nil {
 			s.warn(exitFail, "failed to remove '%s': %s", p, strerror(err))
 		}
 	}
+}
+
+// lastDot is rmdir(2)'s answer for a path whose last component is "." or
+// "..", which kpath's lexical cleaning would otherwise turn into another
+// directory: Linux's do_rmdir refuses them (LAST_DOT: EINVAL, LAST_DOTDOT:
+// ENOTEMPTY) before looking at what they name.
+func (s *session) lastDot(p string, dot, dotdot abi.Errno) error {
+	trimmed := strings.TrimRight(p, "/")
+	if trimmed == "" {
+		return nil // the root: the kernel's EBUSY, as for a mount point
+	}
+	switch path.Base(trimmed) {
+	case ".":
+		return dot
+	case "..":
+		return dotdot
+	}
+	return nil
 }
 
 type rmFlags struct{ recursive, force bool }
@@ -179,20 +210,6 @@ func (f *rmFlags) flags() []cli.Flag {
 // component; -f silences missing files.
 func rm(s *session, f *rmFlags, args []string) {
 	for _, p := range args {
-		trimmed := strings.TrimRight(p, "/")
-		if trimmed == "" && !f.recursive {
-			s.warn(exitFail, "cannot remove '%s': Is a directory", p)
-			continue
-		}
-		if trimmed == "" {
-			s.warn(exitFail, "it is dangerous to operate recursively on '%s'", p)
-			s.warn(exitFail, "use --no-preserve-root to override this failsafe")
-			continue
-		}
-		if base := path.Base(trimmed); base == "." || base == ".." {
-			s.warn(exitFail, "refusing to remove '.' or '..' directory: skipping '%s'", p)
-			continue
-		}
 		mode, err := s.lstat(p)
 		if err != nil {
 			if !(f.force && abi.ErrnoOf(err) == abi.ENOENT) {
@@ -206,8 +223,20 @@ func rm(s *session, f *rmFlags, args []string) {
 			}
 			continue
 		}
+		// GNU rm's order: a directory needs -r; then "." and ".."
+		// and the root are refused.
 		if !f.recursive {
 			s.warn(exitFail, "cannot remove '%s': Is a directory", p)
+			continue
+		}
+		trimmed := strings.TrimRight(p, "/")
+		if trimmed == "" {
+			s.warn(exitFail, "it is dangerous to operate recursively on '%s'", p)
+			s.warn(exitFail, "use --no-preserve-root to override this failsafe")
+			continue
+		}
+		if base := path.Base(trimmed); base == "." || base == ".." {
+			s.warn(exitFail, "refusing to remove '.' or '..' directory: skipping '%s'", p)
 			continue
 		}
 		s.removeTree(p)

@@ -81,13 +81,13 @@ func TestWriteAgainstGNU(t *testing.T) {
 		{name: "mkdir", steps: [][]string{
 			{"mkdir", "a/x/y"}, {"mkdir", "-p", "a/x/y", "d/sub/n", "f1/q"}, {"mkdir", "-m", "0750", "m1"},
 			{"mkdir", "-m", "u=rwx,g=rx", "m2"}, {"mkdir", "d", "new", "f1/q"}, {"mkdir", "-m", "2711", "m3"}, {"mkdir", "-m", "0x7", "m4"},
-			{"mkdir", "trail/"}, {"mkdir", "-p", "p//q/./r/", "y/z"},
+			{"mkdir", "trail/"}, {"mkdir", "-p", "p//q/./r/", "y/z"}, {"mkdir", "-p", "f1", "link/x", "dlink/n"}, {"mkdir", ".", "dlink"},
 		}},
 		{name: "rm", steps: [][]string{
 			{"rm", "f1", "nope", "d", "link"}, {"rm", "-f", "nope", "f2"}, {"rm", "-r", "d", "dlink"},
-			{"rm", "-rf", "full/.", "full/x/y", "empty"}, {"rm", "-r", "nope2"}, {"rm", "f3/", "d2/y/"}, {"rm", "-r", "d2/y/", "f4", "f5/"}, {"rm", "-r", "many"},
+			{"rm", "-rf", "full/.", "full/x/y", "empty"}, {"rm", "-r", "nope2"}, {"rm", "f3/", "d2/y/"}, {"rm", "-r", "d2/y/", "f4", "f5/"}, {"rm", "-r", "many"}, {"rm", "-r", "dlink/"}, {"rm", "etc/.."},
 		}},
-		{name: "rmdir", steps: [][]string{{"rmdir", "empty", "d", "nope", "f1"}, {"rmdir", "d/sub/", "f2/", "d2/y/"}}},
+		{name: "rmdir", steps: [][]string{{"rmdir", "empty", "d", "nope", "f1"}, {"rmdir", "d/sub/", "f2/", "d2/y/"}, {"rmdir", ".", "d/..", "dlink", "dlink/"}}},
 		{name: "mv", steps: [][]string{
 			{"mv", "f1", "f9"}, {"mv", "f2", "link", "d"}, {"mv", "nope", "x"}, {"mv", "f3", "f4", "f5"},
 			{"mv", "d", "d/sub"}, {"mv", "d", "d2"}, {"mv", "empty", "d2/d/sub"}, {"mv", "f9", "d2/d/"},
@@ -96,12 +96,12 @@ func TestWriteAgainstGNU(t *testing.T) {
 		{name: "ln", steps: [][]string{
 			{"ln", "f1", "h1"}, {"ln", "-s", "f1", "s1"}, {"ln", "-s", "other", "s1"}, {"ln", "-sf", "f2", "s1"},
 			{"ln", "f2", "d"}, {"ln", "nope", "x"}, {"ln", "f1", "f3"}, {"ln", "-f", "f1", "f4"}, {"ln", "-s", "/abs/t", "empty"},
-			{"ln", "-s", "f1", "d"}, {"ln", "-f", "f5", "d2"}, {"ln", "-sf", "x", "d2"}, {"ln", "d", "dd"},
+			{"ln", "-s", "f1", "d"}, {"ln", "-f", "f5", "d2"}, {"ln", "-sf", "x", "d2"}, {"ln", "d", "dd"}, {"ln", "-s", "x", "."}, {"ln", "-s", "f1", "dlink"},
 		}},
 		{name: "chmod", before: 1, steps: [][]string{
 			{"chmod", "0640", "f1"}, {"chmod", "u+x,go-w", "f2"}, {"chmod", "a=r,u+w", "d"}, {"chmod", "4755", "f3"},
 			{"chmod", "g+s", "d2"}, {"chmod", "o=", "f4", "link"}, {"chmod", "644", "nope"}, {"chmod", "u=g", "f5"},
-			{"chmod", "+t,a+X", "empty"}, {"chmod", "755", "d2"}, {"chmod", "u+z", "f1"},
+			{"chmod", "+t,a+X", "empty"}, {"chmod", "755", "d2"}, {"chmod", "u+z", "f1"}, {"chmod", "600", "dlink", "."},
 		}},
 		{name: "chown", before: 1, steps: [][]string{
 			{"chown", "123:456", "f1"}, {"chown", "daemon", "f2"}, {"chown", ":daemon", "f3", "d"},
@@ -275,6 +275,7 @@ func TestWriteOwnNames(t *testing.T) {
 		{[]string{"touch", img, "new", "d/new2"}, result{"", "", 0}},
 		{[]string{"rm", "-r", img, "/"}, result{"", "lklimg: it is dangerous to operate recursively on '/'\nlklimg: use --no-preserve-root to override this failsafe\n", 1}},
 		{[]string{"rm", "-rf", img, "//"}, result{"", "lklimg: it is dangerous to operate recursively on '//'\nlklimg: use --no-preserve-root to override this failsafe\n", 1}},
+		{[]string{"rmdir", img, "/", "//"}, result{"", "lklimg: failed to remove '/': Device or resource busy\nlklimg: failed to remove '//': Device or resource busy\n", 1}},
 		{[]string{"rm", img, "/"}, result{"", "lklimg: cannot remove '/': Is a directory\n", 1}},
 		{[]string{"rm", "-r", img, "d/..", "."}, result{"", "lklimg: refusing to remove '.' or '..' directory: skipping 'd/..'\nlklimg: refusing to remove '.' or '..' directory: skipping '.'\n", 1}},
 	} {
