@@ -24,6 +24,7 @@
 //
 // The options are the shared disk flags (-P, -t, -m, -p, --no-journal;
 // mkdir's own -m and -p leave those two as --mb and --enable-printk).
+// Options may follow operands, as with GNU getopt; "--" ends them.
 // Every subcommand goes through the kernel's syscalls only (openat,
 // getdents64, statx, readlinkat, read, listxattr, getxattr, statfs;
 // mkdirat, unlinkat, renameat2, linkat, symlinkat, fchmodat, fchownat,
@@ -44,6 +45,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -202,6 +204,70 @@ func withoutShort(disk, own []cli.Flag) []cli.Flag {
 	return disk
 }
 
+// permute moves the options that follow operands ("rm dir -r") before
+// them, as GNU getopt does, since the flag parser stops at the first
+// operand; a flag's value moves with it, and "--" ends the options.
+func permute(args []string, cmds []*cli.Command) []string {
+	if len(args) < 3 {
+		return args
+	}
+	var cmd *cli.Command
+	for _, c := range cmds {
+		if c.HasName(args[1]) {
+			cmd = c
+		}
+	}
+	if cmd == nil {
+		return args
+	}
+	takesValue := map[string]bool{}
+	for _, f := range cmd.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			takesValue[n] = !isBool
+		}
+	}
+	var opts, operands []string
+	rest := args[2:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		switch {
+		case a == "--":
+			operands = append(operands, rest[i+1:]...)
+			i = len(rest)
+		case len(a) > 1 && a[0] == '-':
+			opts = append(opts, a)
+			if needsValue(a, takesValue) && i+1 < len(rest) {
+				i++
+				opts = append(opts, rest[i])
+			}
+		default:
+			operands = append(operands, a)
+		}
+	}
+	out := append(slices.Clip(args[:2]), opts...)
+	if len(operands) > 0 {
+		out = append(out, "--")
+	}
+	return append(out, operands...)
+}
+
+// needsValue says whether option a takes the next argument as its value:
+// "--mode" does, "--mode=755" does not; of grouped short options ("-pm"),
+// a value-taking letter takes the rest of the group, or the next argument
+// when it is last.
+func needsValue(a string, takesValue map[string]bool) bool {
+	if name, ok := strings.CutPrefix(a, "--"); ok {
+		return takesValue[name] && !strings.Contains(name, "=")
+	}
+	for j := 1; j < len(a); j++ {
+		if takesValue[a[j:j+1]] {
+			return j == len(a)-1
+		}
+	}
+	return false
+}
+
 // run is the command with its streams, so tests can call it.
 func run(args []string, stdout, stderr io.Writer) int {
 	status := exitOK
@@ -224,7 +290,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return err
 		},
 	}
-	if err := app.Run(args); err != nil {
+	if err := app.Run(permute(args, cmds)); err != nil {
 		fmt.Fprintf(stderr, "lklimg: %v\n", err)
 		return exitImage
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -81,11 +82,11 @@ func TestWriteAgainstGNU(t *testing.T) {
 		{name: "mkdir", steps: [][]string{
 			{"mkdir", "a/x/y"}, {"mkdir", "-p", "a/x/y", "d/sub/n", "f1/q"}, {"mkdir", "-m", "0750", "m1"},
 			{"mkdir", "-m", "u=rwx,g=rx", "m2"}, {"mkdir", "d", "new", "f1/q"}, {"mkdir", "-m", "2711", "m3"}, {"mkdir", "-m", "0x7", "m4"},
-			{"mkdir", "trail/"}, {"mkdir", "-p", "p//q/./r/", "y/z"}, {"mkdir", "-p", "f1", "link/x", "dlink/n"}, {"mkdir", ".", "dlink"},
+			{"mkdir", "trail/"}, {"mkdir", "-p", "p//q/./r/", "y/z"}, {"mkdir", "-p", "f1", "link/x", "dlink/n"}, {"mkdir", ".", "dlink"}, {"mkdir", "q1/q2", "-pm", "0700"}, {"mkdir", "q3", "--mode=0711", "--", "-p"},
 		}},
 		{name: "rm", steps: [][]string{
 			{"rm", "f1", "nope", "d", "link"}, {"rm", "-f", "nope", "f2"}, {"rm", "-r", "d", "dlink"},
-			{"rm", "-rf", "full/.", "full/x/y", "empty"}, {"rm", "-r", "nope2"}, {"rm", "f3/", "d2/y/"}, {"rm", "-r", "d2/y/", "f4", "f5/"}, {"rm", "-r", "many"}, {"rm", "-r", "dlink/"}, {"rm", "etc/.."},
+			{"rm", "-rf", "full/.", "full/x/y", "empty"}, {"rm", "-r", "nope2"}, {"rm", "f3/", "d2/y/"}, {"rm", "-r", "d2/y/", "f4", "f5/"}, {"rm", "-r", "many"}, {"rm", "-r", "dlink/"}, {"rm", "etc/.."}, {"rm", "d2", "-r", "nope3", "-f"},
 		}},
 		{name: "rmdir", steps: [][]string{{"rmdir", "empty", "d", "nope", "f1"}, {"rmdir", "d/sub/", "f2/", "d2/y/"}, {"rmdir", ".", "d/..", "dlink", "dlink/"}}},
 		{name: "mv", steps: [][]string{
@@ -336,6 +337,30 @@ func TestDecodeValue(t *testing.T) {
 		got, err := decodeValue(c.in)
 		if (err == nil) != c.ok || (c.ok && string(got) != c.want) {
 			t.Errorf("decodeValue(%q) = %q, %v; want %q ok=%v", c.in, got, err, c.want, c.ok)
+		}
+	}
+}
+
+// TestPermute checks that options after operands move before them, with
+// their values, as GNU getopt takes them.
+func TestPermute(t *testing.T) {
+	var cmds []*cli.Command
+	status := 0
+	for _, sc := range subcommands() {
+		cmds = append(cmds, sc.command(nil, nil, &status))
+	}
+	for _, c := range []struct{ in, want string }{
+		{"lklimg rm img d -r", "lklimg rm -r -- img d"},
+		{"lklimg mkdir img a -pm 700 b", "lklimg mkdir -pm 700 -- img a b"},
+		{"lklimg mkdir img a -m700 --mode 711 --mode=1 b", "lklimg mkdir -m700 --mode 711 --mode=1 -- img a b"},
+		{"lklimg chmod -- -w img f", "lklimg chmod -- -w img f"},
+		{"lklimg touch img f -d @5 -- -d", "lklimg touch -d @5 -- img f -d"},
+		{"lklimg ls -l img", "lklimg ls -l -- img"},
+		{"lklimg nosuch a -b", "lklimg nosuch a -b"},
+		{"lklimg rm", "lklimg rm"},
+	} {
+		if got := strings.Join(permute(strings.Fields(c.in), cmds), " "); got != c.want {
+			t.Errorf("permute(%s) = %s, want %s", c.in, got, c.want)
 		}
 	}
 }
