@@ -134,6 +134,12 @@ func chmod(s *session, args []string) {
 		m, _ := parseMode(mode, old, isDir(old), s.umask())
 		if err := s.k.Fchmodat(abi.AT_FDCWD, s.kpath(p), m, 0); err != nil {
 			s.warn(exitFail, "changing permissions of '%s': %s", p, strerror(err))
+			continue
+		}
+		// A clause without "who" is narrowed by the umask; GNU chmod
+		// then says what it could not do, and fails.
+		if asked, _ := parseMode(mode, old, isDir(old), 0); asked != m {
+			s.warn(exitFail, "%s: new permissions are %s, not %s", p, modeString(m)[1:], modeString(asked)[1:])
 		}
 	}
 }

@@ -235,6 +235,10 @@ func permute(args []string, cmds []*cli.Command) []string {
 		case a == "--":
 			operands = append(operands, rest[i+1:]...)
 			i = len(rest)
+		case cmd.Name == "chmod" && isModeOption(a, takesValue):
+			// GNU chmod takes "-w" anywhere as the MODE, its first
+			// operand.
+			operands = append([]string{a}, operands...)
 		case len(a) > 1 && a[0] == '-':
 			opts = append(opts, a)
 			if needsValue(a, takesValue) && i+1 < len(rest) {
@@ -250,6 +254,20 @@ func permute(args []string, cmds []*cli.Command) []string {
 		out = append(out, "--")
 	}
 	return append(out, operands...)
+}
+
+// isModeOption says whether chmod's argument a, which starts with "-"
+// like an option, is a MODE ("-w", "-rwx,o+t"), as GNU chmod takes it: a
+// flag of lklimg's own ("-t", "-P") stays one.
+func isModeOption(a string, flags map[string]bool) bool {
+	if len(a) < 2 || a[0] != '-' || a[1] == '-' {
+		return false
+	}
+	if _, known := flags[a[1:2]]; known {
+		return false
+	}
+	_, ok := parseMode(a, 0, false, 0)
+	return ok
 }
 
 // needsValue says whether option a takes the next argument as its value:

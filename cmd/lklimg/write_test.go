@@ -103,6 +103,7 @@ func TestWriteAgainstGNU(t *testing.T) {
 			{"chmod", "0640", "f1"}, {"chmod", "u+x,go-w", "f2"}, {"chmod", "a=r,u+w", "d"}, {"chmod", "4755", "f3"},
 			{"chmod", "g+s", "d2"}, {"chmod", "o=", "f4", "link"}, {"chmod", "644", "nope"}, {"chmod", "u=g", "f5"},
 			{"chmod", "+t,a+X", "empty"}, {"chmod", "755", "d2"}, {"chmod", "u+z", "f1"}, {"chmod", "600", "dlink", "."},
+			{"chmod", "-w", "f1", "f2"}, {"chmod", "666", "f5"}, {"chmod", "-w", "f5"}, {"chmod", "+x,g+s", "f5", "d2"}, {"chmod", "-x,o+t", "f3", "d"},
 		}},
 		{name: "chown", before: 1, steps: [][]string{
 			{"chown", "123:456", "f1"}, {"chown", "daemon", "f2"}, {"chown", ":daemon", "f3", "d"},
@@ -144,7 +145,7 @@ func TestWriteAgainstGNU(t *testing.T) {
 			for _, step := range c.steps {
 				args := slices.Clone(step)
 				i := 1
-				for i < len(args) && strings.HasPrefix(args[i], "-") {
+				for i < len(args) && strings.HasPrefix(args[i], "-") && step[0] != "chmod" {
 					i++
 					if args[i-1] == "-m" || args[i-1] == "-d" || args[i-1] == "-n" || args[i-1] == "-v" || args[i-1] == "-x" {
 						i++
@@ -354,6 +355,9 @@ func TestPermute(t *testing.T) {
 		{"lklimg mkdir img a -pm 700 b", "lklimg mkdir -pm 700 -- img a b"},
 		{"lklimg mkdir img a -m700 --mode 711 --mode=1 b", "lklimg mkdir -m700 --mode 711 --mode=1 -- img a b"},
 		{"lklimg chmod -- -w img f", "lklimg chmod -- -w img f"},
+		{"lklimg chmod -w img f -P 1", "lklimg chmod -P 1 -- -w img f"},
+		{"lklimg chmod img f -w", "lklimg chmod -- -w img f"},
+		{"lklimg chmod u+x img -t ext4 f", "lklimg chmod -t ext4 -- u+x img f"},
 		{"lklimg touch img f -d @5 -- -d", "lklimg touch -d @5 -- img f -d"},
 		{"lklimg ls -l img", "lklimg ls -l -- img"},
 		{"lklimg nosuch a -b", "lklimg nosuch a -b"},
