@@ -128,7 +128,11 @@ func chmod(s *session, args []string) {
 	for _, p := range paths {
 		old, err := s.stat(p)
 		if err != nil {
-			s.warn(exitFail, "cannot access '%s': %s", p, strerror(err))
+			if s.dangling(p, err) {
+				s.warn(exitFail, "cannot operate on dangling symlink '%s'", p)
+			} else {
+				s.warn(exitFail, "cannot access '%s': %s", p, strerror(err))
+			}
 			continue
 		}
 		m, _ := parseMode(mode, old, isDir(old), s.umask())
@@ -174,7 +178,9 @@ func chown(s *session, args []string) {
 	}
 	for _, p := range paths {
 		if err := s.k.Fchownat(abi.AT_FDCWD, s.kpath(p), uid, gid, 0); err != nil {
-			if abi.ErrnoOf(err) == abi.ENOENT {
+			if s.dangling(p, err) {
+				s.warn(exitFail, "cannot dereference '%s': %s", p, strerror(err))
+			} else if abi.ErrnoOf(err) == abi.ENOENT {
 				s.warn(exitFail, "cannot access '%s': %s", p, strerror(err))
 			} else {
 				s.warn(exitFail, "changing ownership of '%s': %s", p, strerror(err))
@@ -218,6 +224,17 @@ func (s *session) loginGroup(user string) (int, bool) {
 		return int(gid), true
 	}
 	return 0, false
+}
+
+// dangling says whether err, from following p, is ENOENT for a symlink
+// whose target is missing, which chmod and chown report in words of
+// their own.
+func (s *session) dangling(p string, err error) bool {
+	if abi.ErrnoOf(err) != abi.ENOENT {
+		return false
+	}
+	m, lerr := s.lstat(p)
+	return lerr == nil && m&abi.S_IFMT == abi.S_IFLNK
 }
 
 // lookupID is a name's ID in names (ID to name), else the number it is;

@@ -47,6 +47,7 @@ func writeBase(t *testing.T, mke2fs, dir string) string {
 	must(os.WriteFile(filepath.Join(src, "etc/group"), []byte("root:x:0:\ndaemon:x:1:\n"), 0o644))
 	must(os.Symlink("f1", filepath.Join(src, "link")))
 	must(os.Symlink("d", filepath.Join(src, "dlink")))
+	must(os.Symlink("d/made", filepath.Join(src, "dangling")))
 	must(unix.Lsetxattr(filepath.Join(src, "f4"), "user.old", []byte("old"), 0))
 	img := filepath.Join(dir, "base.img")
 	testutil.Run(t, "truncate", "-s", "8M", img)
@@ -102,24 +103,24 @@ func TestWriteAgainstGNU(t *testing.T) {
 		{name: "chmod", before: 1, steps: [][]string{
 			{"chmod", "0640", "f1"}, {"chmod", "u+x,go-w", "f2"}, {"chmod", "a=r,u+w", "d"}, {"chmod", "4755", "f3"},
 			{"chmod", "g+s", "d2"}, {"chmod", "o=", "f4", "link"}, {"chmod", "644", "nope"}, {"chmod", "u=g", "f5"},
-			{"chmod", "+t,a+X", "empty"}, {"chmod", "755", "d2"}, {"chmod", "u+z", "f1"}, {"chmod", "600", "dlink", "."},
+			{"chmod", "+t,a+X", "empty"}, {"chmod", "755", "d2"}, {"chmod", "u+z", "f1"}, {"chmod", "600", "dlink", ".", "dangling"},
 			{"chmod", "-w", "f1", "f2"}, {"chmod", "666", "f5"}, {"chmod", "-w", "f5"}, {"chmod", "+x,g+s", "f5", "d2"}, {"chmod", "-x,o+t", "f3", "d"},
 		}},
 		{name: "chown", before: 1, steps: [][]string{
 			{"chown", "123:456", "f1"}, {"chown", "daemon", "f2"}, {"chown", ":daemon", "f3", "d"},
-			{"chown", "7", "link"}, {"chown", "1", "nope"}, {"chown", "daemon:0", "empty"},
+			{"chown", "7", "link", "dangling"}, {"chown", "1", "nope"}, {"chown", "daemon:0", "empty"},
 			{"chown", "nosuch", "f1"}, {"chown", ":nosuch", "f1"}, {"chown", "daemon:daemon", "f5", "nope", "f4"},
 			{"chown", "0:0", "y", "f2"}, {"chown", "daemon:", "y"}, {"chown", "1:", "f2"},
 		}},
 		{name: "touch", mtime: true, steps: [][]string{
 			{"touch", "-d", "2020-01-02 03:04:05", "f1", "new"}, {"touch", "-d", "@1600000000", "f2"},
-			{"touch", "-d", "2021-06-07T08:09:10Z", "f3", "nodir/x"}, {"touch", "-d", "@1400000000.25", "f4", "link"}, {"touch", "-d", "xyz", "f5"}, {"touch", "-d", "2019-05-06", "f5", "y"}, {"touch", "-d", "@1500000000", "etc", "d", "d/sub", "d2", "empty", "full", "full/x", "full/x/y", "."},
+			{"touch", "-d", "2021-06-07T08:09:10Z", "f3", "nodir/x"}, {"touch", "-d", "@1400000000.25", "f4", "link"}, {"touch", "-d", "xyz", "f5"}, {"touch", "-d", "@1300000000", "dangling"}, {"touch", "-d", "2019-05-06", "f5", "y"}, {"touch", "-d", "@1500000000", "etc", "d", "d/sub", "d2", "empty", "full", "full/x", "full/x/y", "."},
 		}},
 		{name: "setfattr", steps: [][]string{
 			{"setfattr", "-n", "user.a", "-v", "hello", "f1"}, {"setfattr", "-n", "user.b", "-v", "0x414243", "f1"},
 			{"setfattr", "-n", "user.c", "-v", "0sQUJD", "f2", "d"}, {"setfattr", "-n", "user.d", "-v", `"q\012x"`, "f2"},
 			{"setfattr", "-n", "user.e", "f3"}, {"setfattr", "-x", "user.old", "f4"}, {"setfattr", "-x", "user.none", "f1"},
-			{"setfattr", "-n", "user.a", "-v", "x", "nope"}, {"setfattr", "-n", "user.l", "-v", "via", "link"},
+			{"setfattr", "-n", "user.a", "-v", "x", "nope"}, {"setfattr", "-n", "user.l", "-v", "via", "link"}, {"setfattr", "-n", "user.l", "-v", "via", "dangling"},
 			{"setfattr", "-n", "user.bad", "-v", "0x4", "f1"}, {"setfattr", "-n", "bogus", "-v", "1", "f1"},
 			{"setfattr", "-n", "user.q", "-v", `"abc`, "f5"}, {"setfattr", "-n", "user.r", "-v", `"a\"b\\c\101"`, "f5"},
 		}},
