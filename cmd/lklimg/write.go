@@ -304,6 +304,10 @@ func mv(s *session, args []string) {
 		if into {
 			to = attach(dst, path.Base(strings.TrimRight(src, "/")))
 		}
+		if s.kpath(src) == s.kpath(to) {
+			s.warn(exitFail, "'%s' and '%s' are the same file", src, to)
+			continue
+		}
 		// rename(2) would say ENOTDIR or EISDIR; mv says which
 		// replacement it refuses (coreutils' copy.c).
 		if tmode, err := s.lstat(to); err == nil {
@@ -361,6 +365,14 @@ func ln(s *session, f *lnFlags, args []string) {
 		}
 		return s.k.Linkat(abi.AT_FDCWD, s.kpath(target), abi.AT_FDCWD, s.kpath(name), 0)
 	}
+	src := lnSource(target, name, f.symbolic)
+	_, nerr := s.lstat(name)
+	if f.force && nerr == nil && (s.kpath(src) == s.kpath(name) || f.symbolic && s.sameFile(src, name)) {
+		// Removing LINKNAME would remove what TARGET names (a second
+		// hard link to one file is only replaced, as GNU ln does).
+		s.warn(exitFail, "'%s' and '%s' are the same file", target, name)
+		return
+	}
 	err := link()
 	if err != nil && f.force && abi.ErrnoOf(err) == abi.EEXIST {
 		if m, serr := s.lstat(name); serr == nil && isDir(m) {
@@ -380,4 +392,23 @@ func ln(s *session, f *lnFlags, args []string) {
 			s.warn(exitFail, "failed to create hard link '%s': %s", name, strerror(err))
 		}
 	}
+}
+
+// lnSource is the path of the file a new link would name: TARGET itself
+// for a hard link, a relative symlink's target from LINKNAME's directory.
+func lnSource(target, name string, symbolic bool) string {
+	if symbolic && !strings.HasPrefix(target, "/") {
+		return path.Join(path.Dir(name), target)
+	}
+	return target
+}
+
+// sameFile says whether a (followed) and b (not followed) are one inode.
+func (s *session) sameFile(a, b string) bool {
+	var sa, sb abi.Statx
+	if s.k.Statx(abi.AT_FDCWD, s.kpath(a), 0, abi.STATX_INO, &sa) != nil ||
+		s.k.Statx(abi.AT_FDCWD, s.kpath(b), abi.AT_SYMLINK_NOFOLLOW, abi.STATX_INO, &sb) != nil {
+		return false
+	}
+	return sa.Ino == sb.Ino && sa.DevMajor == sb.DevMajor && sa.DevMinor == sb.DevMinor
 }

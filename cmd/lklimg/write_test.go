@@ -91,14 +91,14 @@ func TestWriteAgainstGNU(t *testing.T) {
 		}},
 		{name: "rmdir", steps: [][]string{{"rmdir", "empty", "d", "nope", "f1"}, {"rmdir", "d/sub/", "f2/", "d2/y/"}, {"rmdir", ".", "d/..", "dlink", "dlink/"}}},
 		{name: "mv", steps: [][]string{
-			{"mv", "f1", "f9"}, {"mv", "f2", "link", "d"}, {"mv", "nope", "x"}, {"mv", "f3", "f4", "f5"},
+			{"mv", "f1", "f9"}, {"mv", "f9", "f9"}, {"mv", "f9", "./f9"}, {"mv", "d", "d"}, {"mv", "f2", "link", "d"}, {"mv", "nope", "x"}, {"mv", "f3", "f4", "f5"},
 			{"mv", "d", "d/sub"}, {"mv", "d", "d2"}, {"mv", "empty", "d2/d/sub"}, {"mv", "f9", "d2/d/"},
 			{"mv", "full/x/y", "d2"}, {"mv", "full/x", "f5"}, {"mv", "f5", "d2/y"}, {"mv", "etc/passwd", "full"}, {"mv", "y", "d2"}, {"mv", "y", "etc", "missing"}, {"mv", "etc", "many"}, {"mv", "many/a-fairly-long-file-name-0007", "many/a-fairly-long-file-name-0008"},
 		}},
 		{name: "ln", steps: [][]string{
 			{"ln", "f1", "h1"}, {"ln", "-s", "f1", "s1"}, {"ln", "-s", "other", "s1"}, {"ln", "-sf", "f2", "s1"},
 			{"ln", "f2", "d"}, {"ln", "nope", "x"}, {"ln", "f1", "f3"}, {"ln", "-f", "f1", "f4"}, {"ln", "-s", "/abs/t", "empty"},
-			{"ln", "-s", "f1", "d"}, {"ln", "-f", "f5", "d2"}, {"ln", "-sf", "x", "d2"}, {"ln", "d", "dd"}, {"ln", "-s", "x", "."}, {"ln", "-s", "f1", "dlink"},
+			{"ln", "-s", "f1", "d"}, {"ln", "-f", "f5", "d2"}, {"ln", "-sf", "x", "d2"}, {"ln", "d", "dd"}, {"ln", "f1", "f1"}, {"ln", "-f", "f1", "h1"}, {"ln", "-sf", "f2", "f2"}, {"ln", "-f", "f1", "./f1"}, {"ln", "-sf", "../f3", "d/f3"}, {"ln", "-sf", "f3", "hf3"}, {"ln", "-s", "x", "."}, {"ln", "-s", "f1", "dlink"},
 		}},
 		{name: "chmod", before: 1, steps: [][]string{
 			{"chmod", "0640", "f1"}, {"chmod", "u+x,go-w", "f2"}, {"chmod", "a=r,u+w", "d"}, {"chmod", "4755", "f3"},
