@@ -1,6 +1,6 @@
-// Command lklimg looks inside the filesystem of a disk image without root,
-// loop devices or FUSE: it boots the library kernel on the image,
-// read-only, and answers as the GNU tool of the same name would on the
+// Command lklimg looks inside the filesystem of a disk image, and changes
+// it, without root, loop devices or FUSE: it boots the library kernel on
+// the image and answers as the GNU tool of the same name would on the
 // image mounted at "/".
 //
 //	lklimg ls [-l] [-a] [-R] [options] IMAGE [PATH...]
@@ -10,11 +10,26 @@
 //	lklimg getfattr [options] IMAGE PATH...
 //	lklimg info     [options] IMAGE
 //
-// The options are the shared disk flags (-P, -t, -m, -p, --no-journal).
+// and, with the image mounted read-write and unmounted cleanly after:
+//
+//	lklimg mkdir [-p] [-m MODE] [options] IMAGE PATH...
+//	lklimg rmdir    [options] IMAGE PATH...
+//	lklimg rm [-r] [-f] [options] IMAGE PATH...
+//	lklimg mv       [options] IMAGE SRC... DST
+//	lklimg ln [-s] [-f] [options] IMAGE TARGET LINKNAME
+//	lklimg chmod    [options] MODE IMAGE PATH...
+//	lklimg chown    [options] OWNER[:GROUP] IMAGE PATH...
+//	lklimg touch [-d DATE] [options] IMAGE PATH...
+//	lklimg setfattr {-n NAME [-v VALUE] | -x NAME} [options] IMAGE PATH...
+//
+// The options are the shared disk flags (-P, -t, -m, -p, --no-journal;
+// mkdir's own -m and -p leave those two as --mb and --enable-printk).
+// Options may follow operands, as with GNU getopt; "--" ends them.
 // Every subcommand goes through the kernel's syscalls only (openat,
-// getdents64, statx, readlinkat, read, listxattr, getxattr, statfs), as
-// the GNU tool does through the host's, so what it shows is what Linux
-// would show. Paths are inside the image; "/" is its root. Absolute
+// getdents64, statx, readlinkat, read, listxattr, getxattr, statfs;
+// mkdirat, unlinkat, renameat2, linkat, symlinkat, fchmodat, fchownat,
+// utimensat, setxattr, removexattr), as the GNU tool does through the
+// host's, so what it shows or does is what Linux would. Paths are inside the image; "/" is its root. Absolute
 // symlink targets resolve outside the image, as they would on a mount.
 //
 // Exit status: as the GNU tool (ls: 1 for a problem inside a listing, 2
@@ -30,6 +45,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -104,6 +120,12 @@ type subcommand struct {
 	minArgs, maxArgs  int // maxArgs < 0: no limit
 	flags             []cli.Flag
 	body              func(s *session, args []string)
+	// write mounts the image read-write; the body's changes are then
+	// committed by unmounting before the kernel halts.
+	write bool
+	// before counts the arguments that come before IMAGE (chmod's MODE,
+	// chown's OWNER); the body receives them first.
+	before int
 }
 
 // command turns a subcommand into a cli.Command with the disk flags.
@@ -113,28 +135,155 @@ func (sc subcommand) command(stdout, stderr io.Writer, status *int) *cli.Command
 		Name:                   sc.name,
 		Usage:                  sc.usage,
 		ArgsUsage:              sc.args,
-		Flags:                  append(sc.flags, disk.Flags()...),
+		Flags:                  append(sc.flags, withoutShort(disk.Flags(), sc.flags)...),
 		UseShortOptionHandling: true,
 		Action: func(c *cli.Context) error {
 			n := c.NArg() - 1
 			if n < sc.minArgs || (sc.maxArgs >= 0 && n > sc.maxArgs) {
 				return fmt.Errorf("usage: lklimg %s [options] %s", sc.name, sc.args)
 			}
+			args := c.Args().Slice()
+			image := args[sc.before]
+			args = append(args[:sc.before:sc.before], args[sc.before+1:]...)
 			disk.LimitHeap(os.Getenv)
-			m, err := disk.Mount(c.Args().First(), true, stderr)
+			m, err := disk.Mount(image, !sc.write, stderr)
 			if err != nil {
 				return err
 			}
 			defer m.Kernel.Halt()
 			s := &session{k: m.Kernel, root: m.Dir, dev: m.Device, out: bufio.NewWriter(stdout), stderr: stderr}
-			sc.body(s, c.Args().Slice()[1:])
+			sc.body(s, args)
 			if err := s.out.Flush(); err != nil {
 				s.warn(exitFail, "write error: %v", err)
+			}
+			if sc.write {
+				// Unmounting writes back what the body changed and
+				// leaves the filesystem clean.
+				if err := m.Kernel.Umount(m.Dir, 0); err != nil {
+					s.warn(exitFail, "%s: unmount: %s", image, strerror(err))
+				}
+				if err := m.Kernel.Halt(); err != nil {
+					s.warn(exitFail, "%s: %s", image, strerror(err))
+				}
 			}
 			*status = s.status
 			return nil
 		},
 	}
+}
+
+// withoutShort drops from disk the aliases a subcommand's own flags use
+// (mkdir's -p and -m are GNU's, not -P's neighbours -p and -m): those disk
+// flags keep their long names.
+func withoutShort(disk, own []cli.Flag) []cli.Flag {
+	taken := map[string]bool{}
+	for _, f := range own {
+		for _, n := range f.Names() {
+			taken[n] = true
+		}
+	}
+	keep := func(aliases []string) []string {
+		var out []string
+		for _, a := range aliases {
+			if !taken[a] {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	for _, f := range disk {
+		switch f := f.(type) {
+		case *cli.IntFlag:
+			f.Aliases = keep(f.Aliases)
+		case *cli.BoolFlag:
+			f.Aliases = keep(f.Aliases)
+		case *cli.StringFlag:
+			f.Aliases = keep(f.Aliases)
+		}
+	}
+	return disk
+}
+
+// permute moves the options that follow operands ("rm dir -r") before
+// them, as GNU getopt does, since the flag parser stops at the first
+// operand; a flag's value moves with it, and "--" ends the options.
+func permute(args []string, cmds []*cli.Command) []string {
+	if len(args) < 3 {
+		return args
+	}
+	var cmd *cli.Command
+	for _, c := range cmds {
+		if c.HasName(args[1]) {
+			cmd = c
+		}
+	}
+	if cmd == nil {
+		return args
+	}
+	takesValue := map[string]bool{}
+	for _, f := range cmd.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			takesValue[n] = !isBool
+		}
+	}
+	var opts, operands []string
+	rest := args[2:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		switch {
+		case a == "--":
+			operands = append(operands, rest[i+1:]...)
+			i = len(rest)
+		case cmd.Name == "chmod" && isModeOption(a, takesValue):
+			// GNU chmod takes "-w" anywhere as the MODE, its first
+			// operand.
+			operands = append([]string{a}, operands...)
+		case len(a) > 1 && a[0] == '-':
+			opts = append(opts, a)
+			if needsValue(a, takesValue) && i+1 < len(rest) {
+				i++
+				opts = append(opts, rest[i])
+			}
+		default:
+			operands = append(operands, a)
+		}
+	}
+	out := append(slices.Clip(args[:2]), opts...)
+	if len(operands) > 0 {
+		out = append(out, "--")
+	}
+	return append(out, operands...)
+}
+
+// isModeOption says whether chmod's argument a, which starts with "-"
+// like an option, is a MODE ("-w", "-rwx,o+t"), as GNU chmod takes it: a
+// flag of lklimg's own ("-t", "-P") stays one.
+func isModeOption(a string, flags map[string]bool) bool {
+	if len(a) < 2 || a[0] != '-' || a[1] == '-' {
+		return false
+	}
+	if _, known := flags[a[1:2]]; known {
+		return false
+	}
+	_, ok := parseMode(a, 0, false, 0)
+	return ok
+}
+
+// needsValue says whether option a takes the next argument as its value:
+// "--mode" does, "--mode=755" does not; of grouped short options ("-pm"),
+// a value-taking letter takes the rest of the group, or the next argument
+// when it is last.
+func needsValue(a string, takesValue map[string]bool) bool {
+	if name, ok := strings.CutPrefix(a, "--"); ok {
+		return takesValue[name] && !strings.Contains(name, "=")
+	}
+	for j := 1; j < len(a); j++ {
+		if takesValue[a[j:j+1]] {
+			return j == len(a)-1
+		}
+	}
+	return false
 }
 
 // run is the command with its streams, so tests can call it.
@@ -147,8 +296,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmds = append(cmds, infoCommand(stdout, stderr, &status))
 	app := &cli.App{
 		Name:  "lklimg",
-		Usage: "look inside the filesystem of a disk image, as GNU ls, cat, stat, df and getfattr would on it mounted",
-		Description: "IMAGE is opened read-only; PATHs are inside it (\"/\" is its root).\n" +
+		Usage: "look inside or change the filesystem of a disk image, as the GNU tools would on it mounted",
+		Description: "IMAGE is opened read-only by ls, cat, stat, df, getfattr and info, read-write by the others;\n" +
+			"PATHs are inside it (\"/\" is its root).\n" +
 			"Exit status: as the GNU tool; 2 when the image cannot be opened or mounted, or a usage error.",
 		Commands:        cmds,
 		Writer:          stdout,
@@ -158,7 +308,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return err
 		},
 	}
-	if err := app.Run(args); err != nil {
+	if err := app.Run(permute(args, cmds)); err != nil {
 		fmt.Fprintf(stderr, "lklimg: %v\n", err)
 		return exitImage
 	}
@@ -166,7 +316,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func subcommands() []subcommand {
-	return []subcommand{
+	return append([]subcommand{
 		lsCommand(),
 		{name: "cat", usage: "write files' bytes to stdout, as cat", args: "IMAGE PATH...",
 			minArgs: 1, maxArgs: -1, body: cat},
@@ -176,5 +326,5 @@ func subcommands() []subcommand {
 			minArgs: 0, maxArgs: 0, body: df},
 		{name: "getfattr", usage: "dump files' extended attributes, as getfattr -d -m - --absolute-names",
 			args: "IMAGE PATH...", minArgs: 1, maxArgs: -1, body: getfattr},
-	}
+	}, writeCommands()...)
 }

@@ -1,0 +1,371 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+)
+
+// writeBase makes the image every write case starts from: files, a
+// directory with contents, an empty one, symlinks, an xattr to remove,
+// and an /etc/passwd and /etc/group naming "daemon" as the host does (so
+// GNU chown, which reads the host's names, and lklimg chown, which reads
+// the image's, agree).
+func writeBase(t *testing.T, mke2fs, dir string) string {
+	t.Helper()
+	src := filepath.Join(dir, "src")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{"d/sub", "d2/y", "empty", "etc", "full/x/y"} {
+		must(os.MkdirAll(filepath.Join(src, d), 0o755))
+	}
+	for _, f := range []string{"f1", "f2", "f3", "f4", "f5", "d/g", "d/sub/h", "full/x/y/z", "d2/y/keep", "y"} {
+		must(os.WriteFile(filepath.Join(src, f), []byte("data of "+f+"\n"), 0o644))
+	}
+	// Enough names for an htree directory, for rm -r and mv into it.
+	must(os.Mkdir(filepath.Join(src, "many"), 0o755))
+	for i := range 600 {
+		must(os.WriteFile(filepath.Join(src, "many", fmt.Sprintf("a-fairly-long-file-name-%04d", i)), []byte{byte(i)}, 0o644))
+	}
+	must(os.WriteFile(filepath.Join(src, "etc/passwd"), []byte("root:x:0:0::/root:/bin/sh\ndaemon:x:1:1::/:/bin/false\n"), 0o644))
+	must(os.WriteFile(filepath.Join(src, "etc/group"), []byte("root:x:0:\ndaemon:x:1:\n"), 0o644))
+	must(os.Symlink("f1", filepath.Join(src, "link")))
+	must(os.Symlink("d", filepath.Join(src, "dlink")))
+	must(os.Symlink("d/made", filepath.Join(src, "dangling")))
+	must(unix.Lsetxattr(filepath.Join(src, "f4"), "user.old", []byte("old"), 0))
+	img := filepath.Join(dir, "base.img")
+	testutil.Run(t, "truncate", "-s", "8M", img)
+	testutil.Run(t, mke2fs, "-q", "-F", "-E", "root_owner=0:0", "-I", "256", "-d", src, img)
+	return img
+}
+
+// TestWriteAgainstGNU runs each write subcommand's steps with the GNU tool
+// on a loop-mounted copy of an image and with lklimg on another copy, and
+// requires the same stdout, stderr (the tool's name aside) and exit
+// statuses, two images e2fsck finds clean, and the same trees (modes,
+// owners, contents, links, xattrs; mtimes only where the steps set them
+// all).
+func TestWriteAgainstGNU(t *testing.T) {
+	testutil.NeedLoop(t)
+	tools := testutil.Need(t, "mkfs.ext4", "e2fsck", "dumpe2fs", "setfattr", "mkdir", "rm", "rmdir", "mv", "ln", "chmod", "chown", "touch")
+	mke2fs, e2fsck, dumpe2fs := tools[0], tools[1], tools[2]
+	tmp := t.TempDir()
+	base := writeBase(t, mke2fs, tmp)
+	mnt := filepath.Join(tmp, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		// steps are GNU's command lines, run in the mount point: no
+		// absolute path operands, which would reach the host's files.
+		// lklimg's insert IMAGE after the flags (and MODE/OWNER).
+		steps  [][]string
+		before int  // arguments after the flags that come before IMAGE
+		mtime  bool // compare mtimes too
+	}{
+		{name: "mkdir", steps: [][]string{
+			{"mkdir", "a/x/y"}, {"mkdir", "-p", "a/x/y", "d/sub/n", "f1/q"}, {"mkdir", "-m", "0750", "m1"},
+			{"mkdir", "-m", "u=rwx,g=rx", "m2"}, {"mkdir", "d", "new", "f1/q"}, {"mkdir", "-m", "2711", "m3"}, {"mkdir", "-m", "0x7", "m4"},
+			{"mkdir", "trail/"}, {"mkdir", "-p", "p//q/./r/", "y/z"}, {"mkdir", "-p", "f1", "link/x", "dlink/n"}, {"mkdir", ".", "dlink"}, {"mkdir", "q1/q2", "-pm", "0700"}, {"mkdir", "q3", "--mode=0711", "--", "-p"},
+		}},
+		{name: "rm", steps: [][]string{
+			{"rm", "f1", "nope", "d", "link"}, {"rm", "-f", "nope", "f2"}, {"rm", "-r", "d", "dlink"},
+			{"rm", "-rf", "full/.", "full/x/y", "empty"}, {"rm", "-r", "nope2"}, {"rm", "f3/", "d2/y/"}, {"rm", "-r", "d2/y/", "f4", "f5/"}, {"rm", "-r", "many"}, {"rm", "-r", "dlink/"}, {"rm", "etc/.."}, {"rm", "d2", "-r", "nope3", "-f"},
+		}},
+		{name: "rmdir", steps: [][]string{{"rmdir", "empty", "d", "nope", "f1"}, {"rmdir", "d/sub/", "f2/", "d2/y/"}, {"rmdir", ".", "d/..", "dlink", "dlink/"}}},
+		{name: "mv", steps: [][]string{
+			{"mv", "f1", "f9"}, {"mv", "f9", "f9"}, {"mv", "f9", "./f9"}, {"mv", "d", "d"}, {"mv", "f2", "link", "d"}, {"mv", "nope", "x"}, {"mv", "f3", "f4", "f5"},
+			{"mv", "d", "d/sub"}, {"mv", "d", "d2"}, {"mv", "empty", "d2/d/sub"}, {"mv", "f9", "d2/d/"},
+			{"mv", "full/x/y", "d2"}, {"mv", "full/x", "f5"}, {"mv", "f5", "d2/y"}, {"mv", "etc/passwd", "full"}, {"mv", "y", "d2"}, {"mv", "y", "etc", "missing"}, {"mv", "etc", "many"}, {"mv", "many/a-fairly-long-file-name-0007", "many/a-fairly-long-file-name-0008"},
+		}},
+		{name: "ln", steps: [][]string{
+			{"ln", "f1", "h1"}, {"ln", "-s", "f1", "s1"}, {"ln", "-s", "other", "s1"}, {"ln", "-sf", "f2", "s1"},
+			{"ln", "f2", "d"}, {"ln", "nope", "x"}, {"ln", "f1", "f3"}, {"ln", "-f", "f1", "f4"}, {"ln", "-s", "/abs/t", "empty"},
+			{"ln", "-s", "f1", "d"}, {"ln", "-f", "f5", "d2"}, {"ln", "-sf", "x", "d2"}, {"ln", "d", "dd"}, {"ln", "f1", "f1"}, {"ln", "-f", "f1", "h1"}, {"ln", "-sf", "f2", "f2"}, {"ln", "-f", "f1", "./f1"}, {"ln", "-sf", "../f3", "d/f3"}, {"ln", "-sf", "f3", "hf3"}, {"ln", "-s", "x", "."}, {"ln", "-s", "f1", "dlink"},
+		}},
+		{name: "chmod", before: 1, steps: [][]string{
+			{"chmod", "0640", "f1"}, {"chmod", "u+x,go-w", "f2"}, {"chmod", "a=r,u+w", "d"}, {"chmod", "4755", "f3"},
+			{"chmod", "g+s", "d2"}, {"chmod", "o=", "f4", "link"}, {"chmod", "644", "nope"}, {"chmod", "u=g", "f5"},
+			{"chmod", "+t,a+X", "empty"}, {"chmod", "755", "d2"}, {"chmod", "u+z", "f1"}, {"chmod", "600", "dlink", ".", "dangling"},
+			{"chmod", "-w", "f1", "f2"}, {"chmod", "666", "f5"}, {"chmod", "-w", "f5"}, {"chmod", "+x,g+s", "f5", "d2"}, {"chmod", "-x,o+t", "f3", "d"},
+		}},
+		{name: "chown", before: 1, steps: [][]string{
+			{"chown", "123:456", "f1"}, {"chown", "daemon", "f2"}, {"chown", ":daemon", "f3", "d"},
+			{"chown", "7", "link", "dangling"}, {"chown", "1", "nope"}, {"chown", "daemon:0", "empty"},
+			{"chown", "nosuch", "f1"}, {"chown", ":nosuch", "f1"}, {"chown", "daemon:daemon", "f5", "nope", "f4"},
+			{"chown", "0:0", "y", "f2"}, {"chown", "daemon:", "y"}, {"chown", "1:", "f2"},
+		}},
+		{name: "touch", mtime: true, steps: [][]string{
+			{"touch", "-d", "2020-01-02 03:04:05", "f1", "new"}, {"touch", "-d", "@1600000000", "f2"},
+			{"touch", "-d", "2021-06-07T08:09:10Z", "f3", "nodir/x"}, {"touch", "-d", "@1400000000.25", "f4", "link"}, {"touch", "-d", "xyz", "f5"}, {"touch", "-d", "@1300000000", "dangling"}, {"touch", "-d", "2019-05-06", "f5", "y"}, {"touch", "-d", "@1500000000", "etc", "d", "d/sub", "d2", "empty", "full", "full/x", "full/x/y", "."},
+		}},
+		{name: "setfattr", steps: [][]string{
+			{"setfattr", "-n", "user.a", "-v", "hello", "f1"}, {"setfattr", "-n", "user.b", "-v", "0x414243", "f1"},
+			{"setfattr", "-n", "user.c", "-v", "0sQUJD", "f2", "d"}, {"setfattr", "-n", "user.d", "-v", `"q\012x"`, "f2"},
+			{"setfattr", "-n", "user.e", "f3"}, {"setfattr", "-x", "user.old", "f4"}, {"setfattr", "-x", "user.none", "f1"},
+			{"setfattr", "-n", "user.a", "-v", "x", "nope"}, {"setfattr", "-n", "user.l", "-v", "via", "link"}, {"setfattr", "-n", "user.l", "-v", "via", "dangling"},
+			{"setfattr", "-n", "user.bad", "-v", "0x4", "f1"}, {"setfattr", "-n", "bogus", "-v", "1", "f1"},
+			{"setfattr", "-n", "user.q", "-v", `"abc`, "f5"}, {"setfattr", "-n", "user.r", "-v", `"a\"b\\c\101"`, "f5"},
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			gnuImg, ourImg := filepath.Join(tmp, c.name+"-gnu.img"), filepath.Join(tmp, c.name+"-ours.img")
+			testutil.Run(t, "cp", "--sparse=always", base, gnuImg)
+			testutil.Run(t, "cp", "--sparse=always", base, ourImg)
+
+			var want, got []result
+			testutil.Run(t, "mount", "-o", "loop", gnuImg, mnt)
+			for _, step := range c.steps {
+				cmd := exec.Command("sh", "-c", `umask 022; exec "$@"`, "sh")
+				cmd.Args = append(cmd.Args, step...)
+				cmd.Dir = mnt
+				cmd.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC")
+				r := runCmd(t, cmd)
+				r.stderr = strings.ReplaceAll(r.stderr, step[0]+": ", "lklimg: ")
+				r.stderr = strings.ReplaceAll(r.stderr, "Try '"+step[0], "Try 'lklimg "+step[0])
+				want = append(want, r)
+			}
+			testutil.Run(t, "umount", mnt)
+			for _, step := range c.steps {
+				args := slices.Clone(step)
+				i := 1
+				for i < len(args) && strings.HasPrefix(args[i], "-") && step[0] != "chmod" {
+					i++
+					if args[i-1] == "-m" || args[i-1] == "-d" || args[i-1] == "-n" || args[i-1] == "-v" || args[i-1] == "-x" {
+						i++
+					}
+				}
+				args = slices.Insert(args, i+c.before, ourImg)
+				got = append(got, runCmd(t, exec.Command(lklimgBin, args...)))
+			}
+			for i := range c.steps {
+				if got[i] != want[i] {
+					t.Errorf("%q: lklimg: exit %d, stdout %q, stderr:\n%s\nGNU: exit %d, stdout %q, stderr:\n%s",
+						c.steps[i], got[i].code, got[i].stdout, got[i].stderr, want[i].code, want[i].stdout, want[i].stderr)
+				}
+			}
+			for _, img := range []string{gnuImg, ourImg} {
+				if out, err := exec.Command(e2fsck, "-fn", img).CombinedOutput(); err != nil {
+					t.Errorf("e2fsck -fn %s: %v\n%s", filepath.Base(img), err, out)
+				}
+			}
+			// Unmounted cleanly: no journal left to replay.
+			sb := string(testutil.Run(t, dumpe2fs, "-h", ourImg))
+			if !regexp.MustCompile(`(?m)^Filesystem state: +clean$`).MatchString(sb) || strings.Contains(sb, "needs_recovery") {
+				t.Errorf("lklimg left the image unclean:\n%s", sb)
+			}
+			scan := func(img string) testutil.Tree {
+				testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
+				defer testutil.Run(t, "umount", mnt)
+				tree, err := testutil.ScanDir(mnt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return tree
+			}
+			opts := testutil.CompareOptions{}
+			if !c.mtime {
+				opts.Ignore = []string{"mtime"}
+			}
+			for _, d := range testutil.Compare(scan(ourImg), scan(gnuImg), opts) {
+				t.Errorf("lklimg vs GNU: %s", d)
+			}
+			os.Remove(gnuImg)
+			os.Remove(ourImg)
+		})
+	}
+}
+
+// TestParseModeAgainstChmod applies modes with parseMode and with GNU
+// chmod on host files and directories of several starting modes, umask
+// 022, and requires the same result; and refuses what chmod refuses.
+func TestParseModeAgainstChmod(t *testing.T) {
+	chmodBin := testutil.Need(t, "chmod")[0]
+	dir := t.TempDir()
+	old := unix.Umask(0o022)
+	defer unix.Umask(old)
+	modes := []string{"u+x", "go-w", "a=r", "=", "u=g", "g=u", "o=u", "+t", "a+X", "+X", "g+s", "u+s,g-s",
+		"u=rwx,g=rx,o=", "o+t,u-s", "+x", "=w", "+rwx", "ug=rw", "a-x,u+X", "u+", "+",
+		"755", "0", "4755", "2755", "02755", "00755", "000755", "7777", "1", "ugo+rw,o-r"}
+	for _, start := range []uint32{0o644, 0o755, 0o4751, 0o2700, 0o1777, 0o000, 0o6711} {
+		for _, isDir := range []bool{false, true} {
+			for _, mode := range modes {
+				p := filepath.Join(dir, "x")
+				os.RemoveAll(p)
+				if isDir {
+					if err := os.Mkdir(p, 0o700); err != nil {
+						t.Fatal(err)
+					}
+				} else if err := os.WriteFile(p, nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := unix.Chmod(p, start); err != nil {
+					t.Fatal(err)
+				}
+				if out, err := exec.Command(chmodBin, mode, p).CombinedOutput(); err != nil {
+					t.Fatalf("chmod %s: %v %s", mode, err, out)
+				}
+				var st unix.Stat_t
+				if err := unix.Stat(p, &st); err != nil {
+					t.Fatal(err)
+				}
+				got, ok := parseMode(mode, start, isDir, 0o022)
+				if !ok || got != st.Mode&0o7777 {
+					t.Errorf("mode %q on %#o (dir %v): got %#o %v, chmod gives %#o", mode, start, isDir, got, ok, st.Mode&0o7777)
+				}
+			}
+		}
+	}
+	for _, bad := range []string{"", "u", "u+z", "8", "0x7", "rwx", "u+x,", "77777", "a+=r,"} {
+		want := exec.Command(chmodBin, bad, filepath.Join(dir, "x")).Run() == nil
+		if _, ok := parseMode(bad, 0o644, false, 0o022); ok != want {
+			t.Errorf("mode %q: parses %v, chmod accepts %v", bad, ok, want)
+		}
+	}
+}
+
+// TestWriteOwnNames checks what GNU cannot be run on: chown by names only
+// the image's /etc/passwd and /etc/group hold, and rm's refusal of the
+// image's root, whose GNU messages are written out here (coreutils 9's
+// rm -r / and rm /).
+func TestWriteOwnNames(t *testing.T) {
+	testutil.NeedLoop(t)
+	tools := testutil.Need(t, "mkfs.ext4", "e2fsck")
+	tmp := t.TempDir()
+	src := filepath.Join(tmp, "src")
+	for _, d := range []string{"etc", "d"} {
+		if err := os.MkdirAll(filepath.Join(src, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{
+		"etc/passwd": "# comment\nimguser:x:4321:4321::/home:/bin/sh\nroot:x:0:0::/root:/bin/sh\n",
+		"etc/group":  "imggroup:x:876:\n",
+		"f":          "data\n",
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(src, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := filepath.Join(tmp, "img")
+	testutil.Run(t, "truncate", "-s", "8M", img)
+	testutil.Run(t, tools[0], "-q", "-F", "-E", "root_owner=0:0", "-d", src, img)
+
+	for _, c := range []struct {
+		args []string
+		want result
+	}{
+		{[]string{"chown", "imguser:imggroup", img, "f"}, result{"", "", 0}},
+		{[]string{"chown", "4321:imguser", img, "d"}, result{"", "lklimg: invalid group: '4321:imguser'\n", 1}},
+		{[]string{"touch", img, "new", "d/new2"}, result{"", "", 0}},
+		{[]string{"rm", "-r", img, "/"}, result{"", "lklimg: it is dangerous to operate recursively on '/'\nlklimg: use --no-preserve-root to override this failsafe\n", 1}},
+		{[]string{"rm", "-rf", img, "//"}, result{"", "lklimg: it is dangerous to operate recursively on '//'\nlklimg: use --no-preserve-root to override this failsafe\n", 1}},
+		{[]string{"rmdir", img, "/", "//"}, result{"", "lklimg: failed to remove '/': Device or resource busy\nlklimg: failed to remove '//': Device or resource busy\n", 1}},
+		{[]string{"rm", img, "/"}, result{"", "lklimg: cannot remove '/': Is a directory\n", 1}},
+		{[]string{"rm", "-r", img, "d/..", "."}, result{"", "lklimg: refusing to remove '.' or '..' directory: skipping 'd/..'\nlklimg: refusing to remove '.' or '..' directory: skipping '.'\n", 1}},
+	} {
+		if got := runCmd(t, exec.Command(lklimgBin, c.args...)); got != c.want {
+			t.Errorf("lklimg %q: %+v, want %+v", c.args, got, c.want)
+		}
+	}
+	if out, err := exec.Command(tools[1], "-fn", img).CombinedOutput(); err != nil {
+		t.Fatalf("e2fsck -fn: %v\n%s", err, out)
+	}
+	mnt := filepath.Join(tmp, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
+	defer testutil.Run(t, "umount", mnt)
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(mnt, "f"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid != 4321 || st.Gid != 876 {
+		t.Errorf("f: owner %d:%d, want 4321:876", st.Uid, st.Gid)
+	}
+	for _, p := range []string{"new", "d/new2"} {
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(mnt, p), &st); err != nil {
+			t.Fatal(err)
+		}
+		if age := time.Since(time.Unix(st.Mtim.Unix())); st.Mode != unix.S_IFREG|0o644 || st.Size != 0 || age < 0 || age > time.Minute {
+			t.Errorf("touch %s: mode %#o, size %d, mtime %v ago; want an empty 0644 file just made", p, st.Mode, st.Size, age)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(mnt, "etc/passwd")); err != nil {
+		t.Errorf("rm removed what it refused to: %v", err)
+	}
+}
+
+// TestDecodeValue checks setfattr's value syntax on the forms getfattr
+// prints.
+func TestDecodeValue(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"plain", "plain", true},
+		{`"quoted \"x\" \\ \012 end"`, "quoted \"x\" \\ \n end", true},
+		{"0x00ff41", "\x00\xffA", true},
+		{"0X4142", "AB", true},
+		{"0sAAEC", "\x00\x01\x02", true},
+		{"0x4", "", false},
+		{"0s!!", "", false},
+		{`"abc`, `"abc`, true},
+		{`"`, `"`, true},
+		{`""`, "", true},
+		{"", "", true},
+	} {
+		got, err := decodeValue(c.in)
+		if (err == nil) != c.ok || (c.ok && string(got) != c.want) {
+			t.Errorf("decodeValue(%q) = %q, %v; want %q ok=%v", c.in, got, err, c.want, c.ok)
+		}
+	}
+}
+
+// TestPermute checks that options after operands move before them, with
+// their values, as GNU getopt takes them.
+func TestPermute(t *testing.T) {
+	var cmds []*cli.Command
+	status := 0
+	for _, sc := range subcommands() {
+		cmds = append(cmds, sc.command(nil, nil, &status))
+	}
+	for _, c := range []struct{ in, want string }{
+		{"lklimg rm img d -r", "lklimg rm -r -- img d"},
+		{"lklimg mkdir img a -pm 700 b", "lklimg mkdir -pm 700 -- img a b"},
+		{"lklimg mkdir img a -m700 --mode 711 --mode=1 b", "lklimg mkdir -m700 --mode 711 --mode=1 -- img a b"},
+		{"lklimg chmod -- -w img f", "lklimg chmod -- -w img f"},
+		{"lklimg chmod -w img f -P 1", "lklimg chmod -P 1 -- -w img f"},
+		{"lklimg chmod img f -w", "lklimg chmod -- -w img f"},
+		{"lklimg chmod u+x img -t ext4 f", "lklimg chmod -t ext4 -- u+x img f"},
+		{"lklimg touch img f -d @5 -- -d", "lklimg touch -d @5 -- img f -d"},
+		{"lklimg ls -l img", "lklimg ls -l -- img"},
+		{"lklimg nosuch a -b", "lklimg nosuch a -b"},
+		{"lklimg rm", "lklimg rm"},
+	} {
+		if got := strings.Join(permute(strings.Fields(c.in), cmds), " "); got != c.want {
+			t.Errorf("permute(%s) = %s, want %s", c.in, got, c.want)
+		}
+	}
+}
