@@ -167,7 +167,7 @@ func copyFiles(f *flags, srcs []string, dst string, stdout, stderr io.Writer) in
 	}
 	defer m.Kernel.Halt()
 	if !readOnly {
-		if why := readOnlyReason(m); why != "" {
+		if why := m.ReadOnlyReason(); why != "" {
 			return fail(exitImage, fmt.Errorf("%s: the filesystem cannot be written: %s", f.image, why))
 		}
 	}
@@ -234,25 +234,6 @@ func status(f *flags, m *cliflags.Mounted, err error, fail func(int, error) int)
 	// ErrIncomplete (entries reported above), a DST that cannot be used,
 	// or the unmount failed.
 	return fail(exitEntries, err)
-}
-
-// readOnlyReason says why a filesystem mounted read-write refuses writes
-// (the driver keeps such a mount read-only and logs why), or "".
-func readOnlyReason(m *cliflags.Mounted) string {
-	var st abi.Statfs
-	if err := m.Kernel.Statfs(m.Dir, &st); err != nil || st.Flags&abi.MS_RDONLY == 0 {
-		return ""
-	}
-	why := "the driver mounted it read-only"
-	for _, line := range strings.Split(m.Kernel.Dmesg(), "\n") {
-		if strings.Contains(line, "read-only") && strings.Contains(line, m.Device) {
-			if _, msg, ok := strings.Cut(line, "] "); ok { // after printk's "[    0.006421] "
-				line = msg
-			}
-			why = strings.TrimSpace(line)
-		}
-	}
-	return why
 }
 
 // showSrc and showDst name a path as the user knows it: an image path

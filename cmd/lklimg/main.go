@@ -151,6 +151,11 @@ func (sc subcommand) command(stdout, stderr io.Writer, status *int) *cli.Command
 				return err
 			}
 			defer m.Kernel.Halt()
+			if sc.write {
+				if why := m.ReadOnlyReason(); why != "" {
+					return fmt.Errorf("%s: the filesystem cannot be written: %s", image, why)
+				}
+			}
 			s := &session{k: m.Kernel, root: m.Dir, dev: m.Device, out: bufio.NewWriter(stdout), stderr: stderr}
 			sc.body(s, args)
 			if err := s.out.Flush(); err != nil {

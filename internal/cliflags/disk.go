@@ -213,3 +213,23 @@ func partList(disk string, parts []string) string {
 	}
 	return "partitions " + strings.Join(nums[:len(nums)-1], ", ") + " and " + nums[len(nums)-1]
 }
+
+// ReadOnlyReason says why a filesystem mounted read-write refuses writes
+// (the driver keeps such a mount read-only and logs why: an unknown
+// feature, errors), or "" when it is writable.
+func (m *Mounted) ReadOnlyReason() string {
+	var st abi.Statfs
+	if err := m.Kernel.Statfs(m.Dir, &st); err != nil || st.Flags&abi.MS_RDONLY == 0 {
+		return ""
+	}
+	why := "the driver mounted it read-only"
+	for _, line := range strings.Split(m.Kernel.Dmesg(), "\n") {
+		if strings.Contains(line, "read-only") && strings.Contains(line, m.Device) {
+			if _, msg, ok := strings.Cut(line, "] "); ok { // after printk's "[    0.006421] "
+				line = msg
+			}
+			why = strings.TrimSpace(line)
+		}
+	}
+	return why
+}
