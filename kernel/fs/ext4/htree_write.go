@@ -107,6 +107,16 @@ func (ip *inode) dxProbe(runs []run, name string, buf []byte) (frames []dxFrame,
 		if err != nil {
 			return nil, 0, 0, 0, 0, err
 		}
+		// An insert trusts limit as the room in the block: it must be
+		// the one the geometry gives, or the dx_tail would be
+		// overwritten (dx_probe's "limit != root limit" check).
+		want := f.dxNodeLimit()
+		if level == 0 {
+			want = f.dxRootLimit()
+		}
+		if int(le.Uint16(buf[co:])) != want {
+			return nil, 0, 0, 0, 0, errBadDx
+		}
 		lo, hi := 1, count-1
 		for lo <= hi {
 			m := lo + (hi-lo)/2
@@ -118,7 +128,7 @@ func (ip *inode) dxProbe(runs []run, name string, buf []byte) (frames []dxFrame,
 		}
 		at := lo - 1
 		frames = append(frames, dxFrame{lblk: lblk, pblk: pblkOf(runs, lblk), co: co, at: at,
-			count: count, limit: int(le.Uint16(buf[co:]))})
+			count: count, limit: want})
 		blk := uint64(le.Uint32(ents[at*dxEntrySize+4:]) & 0x0fffffff)
 		if blk >= nblocks || blk == 0 {
 			return nil, 0, 0, 0, 0, errBadDx
