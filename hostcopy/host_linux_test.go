@@ -1,135 +1,16 @@
 package hostcopy
 
 import (
-	"errors"
-
+	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/abi"
-	"golang.org/x/sys/unix"
 )
 
 // hostKernel runs the copies on the host's own kernel: the same
 // syscalls, so To and From can be tested host directory to host
-// directory, with the host's idea of every entry as the oracle, whatever
-// the library kernel can write yet.
-type hostKernel struct{}
+// directory, with the host's idea of every entry as the oracle.
+type hostKernel = testutil.HostSys
 
 var _ Kernel = hostKernel{}
-
-// errno turns a host errno into the kernel ABI's (the numbers are the same
-// on Linux; the type is what errors.Is looks at).
-func errno(err error) error {
-	var e unix.Errno
-	if errors.As(err, &e) {
-		return abi.Errno(e)
-	}
-	return err
-}
-
-// openFlags translates the abi's open flags to the host's, whose values
-// differ on some architectures.
-func openFlags(f int) int {
-	h := f & abi.O_ACCMODE
-	for _, m := range [][2]int{
-		{abi.O_DIRECTORY, unix.O_DIRECTORY}, {abi.O_NOFOLLOW, unix.O_NOFOLLOW},
-		{abi.O_CLOEXEC, unix.O_CLOEXEC}, {abi.O_CREAT, unix.O_CREAT},
-		{abi.O_EXCL, unix.O_EXCL}, {abi.O_TRUNC, unix.O_TRUNC},
-	} {
-		if f&m[0] != 0 {
-			h |= m[1]
-		}
-	}
-	return h
-}
-
-func (hostKernel) Openat(dirfd int, path string, flags int, mode uint32) (int, error) {
-	fd, err := unix.Openat(dirfd, path, openFlags(flags), mode)
-	return fd, errno(err)
-}
-func (hostKernel) Close(fd int) error { return errno(unix.Close(fd)) }
-func (hostKernel) Read(fd int, p []byte) (int, error) {
-	n, err := unix.Read(fd, p)
-	return n, errno(err)
-}
-func (hostKernel) Pread(fd int, p []byte, off int64) (int, error) {
-	n, err := unix.Pread(fd, p, off)
-	return n, errno(err)
-}
-func (hostKernel) Pwrite(fd int, p []byte, off int64) (int, error) {
-	n, err := unix.Pwrite(fd, p, off)
-	return n, errno(err)
-}
-func (hostKernel) Ftruncate(fd int, size int64) error { return errno(unix.Ftruncate(fd, size)) }
-func (hostKernel) Lseek(fd int, off int64, whence int) (int64, error) {
-	n, err := unix.Seek(fd, off, whence)
-	return n, errno(err)
-}
-func (hostKernel) Getdents64(fd int, buf []byte) (int, error) {
-	n, err := unix.Getdents(fd, buf)
-	return n, errno(err)
-}
-func (hostKernel) Fstatat(dirfd int, path string, st *abi.Stat, flags int) error {
-	var s unix.Stat_t
-	if err := unix.Fstatat(dirfd, path, &s, flags); err != nil {
-		return errno(err)
-	}
-	*st = abi.Stat{
-		Dev: uint64(s.Dev), Ino: s.Ino, Nlink: uint64(s.Nlink), Mode: s.Mode,
-		Uid: s.Uid, Gid: s.Gid, Rdev: abi.Makedev(unix.Major(s.Rdev), unix.Minor(s.Rdev)), Size: s.Size,
-		Blksize: int64(s.Blksize), Blocks: s.Blocks,
-		Atim: abi.Timespec{Sec: s.Atim.Sec, Nsec: s.Atim.Nsec},
-		Mtim: abi.Timespec{Sec: s.Mtim.Sec, Nsec: s.Mtim.Nsec},
-		Ctim: abi.Timespec{Sec: s.Ctim.Sec, Nsec: s.Ctim.Nsec},
-	}
-	return nil
-}
-func (hostKernel) Readlinkat(dirfd int, path string, buf []byte) (int, error) {
-	n, err := unix.Readlinkat(dirfd, path, buf)
-	return n, errno(err)
-}
-func (hostKernel) Llistxattr(path string, dest []byte) (int, error) {
-	n, err := unix.Llistxattr(path, dest)
-	return n, errno(err)
-}
-func (hostKernel) Lgetxattr(path, name string, dest []byte) (int, error) {
-	n, err := unix.Lgetxattr(path, name, dest)
-	return n, errno(err)
-}
-func (hostKernel) Flistxattr(fd int, dest []byte) (int, error) {
-	n, err := unix.Flistxattr(fd, dest)
-	return n, errno(err)
-}
-func (hostKernel) Fgetxattr(fd int, name string, dest []byte) (int, error) {
-	n, err := unix.Fgetxattr(fd, name, dest)
-	return n, errno(err)
-}
-func (hostKernel) Mkdirat(dirfd int, path string, mode uint32) error {
-	return errno(unix.Mkdirat(dirfd, path, mode))
-}
-func (hostKernel) Mknodat(dirfd int, path string, mode uint32, dev uint64) error {
-	return errno(unix.Mknodat(dirfd, path, mode, int(unix.Mkdev(abi.Major(dev), abi.Minor(dev)))))
-}
-func (hostKernel) Symlinkat(target string, dirfd int, path string) error {
-	return errno(unix.Symlinkat(target, dirfd, path))
-}
-func (hostKernel) Linkat(olddirfd int, oldpath string, newdirfd int, newpath string, flags int) error {
-	return errno(unix.Linkat(olddirfd, oldpath, newdirfd, newpath, flags))
-}
-func (hostKernel) Unlinkat(dirfd int, path string, flags int) error {
-	return errno(unix.Unlinkat(dirfd, path, flags))
-}
-func (hostKernel) Fchmodat(dirfd int, path string, mode uint32, flags int) error {
-	return errno(unix.Fchmodat(dirfd, path, mode, flags))
-}
-func (hostKernel) Fchownat(dirfd int, path string, uid, gid int, flags int) error {
-	return errno(unix.Fchownat(dirfd, path, uid, gid, flags))
-}
-func (hostKernel) Utimensat(dirfd int, path string, times *[2]abi.Timespec, flags int) error {
-	ts := []unix.Timespec{{Sec: times[0].Sec, Nsec: times[0].Nsec}, {Sec: times[1].Sec, Nsec: times[1].Nsec}}
-	return errno(unix.UtimesNanoAt(dirfd, path, ts, flags))
-}
-func (hostKernel) Lsetxattr(path, name string, value []byte, flags int) error {
-	return errno(unix.Lsetxattr(path, name, value, flags))
-}
 
 // failing is hostKernel with one syscall failing: Pwrite writes short
 // when it reaches budget bytes, as a filling filesystem does, then fails

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,24 +22,13 @@ var cptofsBin, cpfromfsBin string
 
 func TestMain(m *testing.M) {
 	testutil.UTF8Locale()
-	dir, err := os.MkdirTemp("", "cptofs-test")
-	if err != nil {
+	var dir string
+	var err error
+	if cptofsBin, dir, err = testutil.BuildCommand("cptofs"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	// Others may run it: TestFromAsUser runs it as nobody.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	cptofsBin = filepath.Join(dir, "cptofs")
 	cpfromfsBin = filepath.Join(dir, "cpfromfs")
-	build := exec.Command("go", "build", "-trimpath", "-o", cptofsBin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building cptofs: %v\n%s", err, out)
-		os.Exit(1)
-	}
 	if err := os.Symlink("cptofs", cpfromfsBin); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -67,16 +55,8 @@ func runBin(t *testing.T, bin string, args ...string) result {
 // runCmd runs a prepared command and returns its streams and status.
 func runCmd(t *testing.T, cmd *exec.Cmd) result {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{stdout.String(), stderr.String(), code}
+	r := testutil.RunCommand(t, cmd)
+	return result{string(r.Stdout), string(r.Stderr), r.Code}
 }
 
 func cptofs(t *testing.T, args ...string) result { t.Helper(); return runBin(t, cptofsBin, args...) }

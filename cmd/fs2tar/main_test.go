@@ -27,21 +27,10 @@ var bin string
 
 func TestMain(m *testing.M) {
 	testutil.UTF8Locale() // the test trees hold UTF-8 names for bsdtar to extract
-	dir, err := os.MkdirTemp("", "fs2tar-test")
-	if err != nil {
+	var dir string
+	var err error
+	if bin, dir, err = testutil.BuildCommand("fs2tar"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	// Others may run it: TestErrors runs it as nobody.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "fs2tar")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building fs2tar: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -66,16 +55,8 @@ func fs2tarEnv(t *testing.T, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{stdout.Bytes(), stderr.String(), code}
+	r := testutil.RunCommand(t, cmd)
+	return result{r.Stdout, string(r.Stderr), r.Code}
 }
 
 // loopView returns what the host kernel shows of img, mounted loop,ro:

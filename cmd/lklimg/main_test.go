@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -22,16 +21,10 @@ import (
 var lklimgBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "lklimg-test")
-	if err != nil {
+	var dir string
+	var err error
+	if lklimgBin, dir, err = testutil.BuildCommand("lklimg"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	lklimgBin = filepath.Join(dir, "lklimg")
-	build := exec.Command("go", "build", "-trimpath", "-o", lklimgBin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building lklimg: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -47,16 +40,8 @@ type result struct {
 
 func runCmd(t *testing.T, cmd *exec.Cmd) result {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{stdout.String(), stderr.String(), code}
+	r := testutil.RunCommand(t, cmd)
+	return result{string(r.Stdout), string(r.Stderr), r.Code}
 }
 
 // makeTree fills dir with one of each kind of file, names whose C-locale

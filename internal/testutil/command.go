@@ -1,0 +1,55 @@
+package testutil
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// BuildCommand builds the command in the current directory (a TestMain's
+// package) as `make` builds it (CGO_ENABLED=0, -trimpath) into a new
+// directory any user may enter (tests run it as nobody too), and returns
+// the binary's path and the directory, which the caller removes.
+func BuildCommand(name string) (bin, dir string, err error) {
+	dir, err = os.MkdirTemp("", name+"-test")
+	if err != nil {
+		return "", "", err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		os.RemoveAll(dir)
+		return "", "", err
+	}
+	bin = filepath.Join(dir, name)
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return "", "", fmt.Errorf("building %s: %v\n%s", name, err, out)
+	}
+	return bin, dir, nil
+}
+
+// Result is one run of a command: its streams and exit status.
+type Result struct {
+	Stdout, Stderr []byte
+	Code           int
+}
+
+// RunCommand runs a prepared command and returns its streams and exit
+// status; a command that cannot start fails the test.
+func RunCommand(t testing.TB, cmd *exec.Cmd) Result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return Result{stdout.Bytes(), stderr.Bytes(), code}
+}
