@@ -1,0 +1,96 @@
+package ext4
+
+import (
+	"io"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// Making a filesystem (mke2fs): the layout writer. Mkfs lays out an empty
+// ext2, ext3 or ext4 on a device as mke2fs 1.47 does with the same
+// parameters: the superblock and its backups, the group descriptors, the
+// reserved GDT blocks and the resize inode, the bitmaps and inode tables
+// (placed by flex_bg as ext2fs_allocate_group_table does), the journal,
+// the root directory and lost+found.
+
+// MkfsParams is what mke2fs takes from its command line and mke2fs.conf.
+// DefaultMkfsParams fills it as mke2fs would for a device of a size.
+type MkfsParams struct {
+	FsType     string // "ext2", "ext3" or "ext4": the feature defaults' base
+	BlockSize  uint32 // 1024, 2048, 4096 or 65536
+	Blocks     uint64 // s_blocks_count
+	InodeSize  uint16 // s_inode_size, 128 or more
+	Inodes     uint32 // s_inodes_count wanted; 0: from InodeRatio
+	InodeRatio uint32 // bytes per inode (-i)
+	// ReservedPercent is the share of blocks reserved for root (-m), 5.
+	ReservedPercent float64
+	// The feature bits (-O; SetFeatures edits them by name).
+	Compat, Incompat, RoCompat uint32
+	// JournalBlocks is the journal's size in blocks (-J size=); 0 gives
+	// ext2fs_default_journal_size's. Ignored without has_journal.
+	JournalBlocks uint32
+	// ReservedGDTBlocks is s_reserved_gdt_blocks (-E resize=); 0 gives
+	// calc_reserved_gdt_blocks's (room to grow 1024 times). Ignored
+	// without resize_inode.
+	ReservedGDTBlocks uint32
+	FlexBGSize        uint32 // groups per flex group (-G), 16
+	Label             string // s_volume_name (-L)
+	UUID              [16]byte
+	HashSeed          [16]byte // s_hash_seed (-E hash_seed=)
+	// Time is every time stamp Mkfs writes (s_mkfs_time, the root's and
+	// lost+found's times), in seconds since the epoch: mke2fs's
+	// E2FSPROGS_FAKE_TIME, SOURCE_DATE_EPOCH for lklimg.
+	Time             int64
+	RootUID, RootGID uint32 // -E root_owner=
+	// Zeroed says the device reads as zeros (a new sparse file): inode
+	// tables and the journal need not be written, and the groups get
+	// ITABLE_ZEROED, as mke2fs's lazy_itable_init on a discarded device.
+	Zeroed bool
+}
+
+// DefaultMkfsParams returns mke2fs 1.47's parameters for a filesystem of
+// fsType ("ext2", "ext3", "ext4") filling size bytes: the size type of
+// mke2fs.conf (floppy, small, default, big, huge) picks the block size
+// and inode ratio; the features are mke2fs.conf's base_features and the
+// type's features. UUID and HashSeed are left zero for the caller.
+func DefaultMkfsParams(size int64, fsType string) (MkfsParams, error) {
+	return MkfsParams{}, abi.Errorf(abi.ENOSYS, "ext4: mkfs: not implemented")
+}
+
+// SetFeatures edits p's features as mke2fs -O does: a comma-separated
+// list of names, each to set, or to clear with a leading '^' ("none"
+// clears all).
+func (p *MkfsParams) SetFeatures(spec string) error {
+	return abi.Errorf(abi.ENOSYS, "ext4: mkfs: not implemented")
+}
+
+// Mkfs writes an empty filesystem with parameters p onto dev, whose first
+// p.Blocks blocks it owns.
+func Mkfs(dev io.WriterAt, p MkfsParams) error {
+	return abi.Errorf(abi.ENOSYS, "ext4: mkfs: not implemented")
+}
+
+// DefaultJournalBlocks is ext2fs_default_journal_size: the journal mke2fs
+// gives a filesystem of blocks blocks, in blocks; 0 when it is too small
+// for one (under 2048 blocks).
+func DefaultJournalBlocks(blocks uint64) uint32 {
+	switch {
+	case blocks < 2048:
+		return 0
+	case blocks < 32768:
+		return 1024
+	case blocks < 256*1024:
+		return 4096
+	case blocks < 512*1024:
+		return 8192
+	case blocks < 4096*1024:
+		return 16384
+	case blocks < 8192*1024:
+		return 32768
+	case blocks < 16384*1024:
+		return 65536
+	case blocks < 32768*1024:
+		return 131072
+	}
+	return 262144
+}
