@@ -293,7 +293,11 @@ type mapping struct {
 	streams [raStreams]raStream
 	tick    uint64
 	closed  bool
-	jobs    sync.WaitGroup // asynchronous readahead queued or running
+	// flushing: a background writeback runs (backgroundWriteback).
+	flushing bool
+	// jobs counts asynchronous readahead and background writeback queued
+	// or running.
+	jobs sync.WaitGroup
 }
 
 // pageLen returns how many bytes of page idx lie on the disk.
@@ -546,11 +550,19 @@ func (m *mapping) writeAt(p []byte, off int64) (int, error) {
 		}
 		c.wake()
 		throttle := c.ndirty > c.max/2
+		background := !throttle && c.ndirty > c.max/4 && !m.flushing && !m.closed
+		if background {
+			m.flushing = true
+			m.jobs.Add(1)
+		}
 		c.mu.Unlock()
+		if background {
+			go m.backgroundWriteback()
+		}
 		if throttle {
 			// balance_dirty_pages: a writer pays for its dirt before the
 			// cache fills with pages nobody can evict.
-			if err := m.writeback(); err != nil {
+			if err := m.writeback(true); err != nil {
 				return done, err
 			}
 		}
@@ -604,11 +616,34 @@ func (m *mapping) lockPage(idx int64, whole bool) (int32, error) {
 	}
 }
 
+// backgroundWriteback is the flusher (Linux's writeback work, started at
+// dirty_background_ratio): once a quarter of the cache is dirty it writes
+// the dirty pages back while the writer goes on, so that the writer's own
+// writeback at half (writeAt's throttle) is seldom needed and the copy in
+// and the writes out overlap. A failed write leaves its pages dirty: the
+// next sync writes them again and reports the error.
+func (m *mapping) backgroundWriteback() {
+	defer m.jobs.Done()
+	m.writeback(false)
+	m.c.mu.Lock()
+	m.flushing = false
+	m.c.wake()
+	m.c.mu.Unlock()
+}
+
 // writeback writes the disk's dirty pages in requests of consecutive
-// pages, in disk order. Pages written again meanwhile stay dirty.
-func (m *mapping) writeback() error {
+// pages, in disk order. Pages written again meanwhile stay dirty. With
+// wait, a page a writer holds locked is waited for, so that everything
+// dirty when it was called is written when it returns (sync); without,
+// such a page is left for later (the flusher).
+func (m *mapping) writeback(wait bool) error {
 	c := m.c
 	c.mu.Lock()
+	// Pages the flusher took are clean but maybe not written yet: a
+	// writeback that must cover them waits for it.
+	for wait && m.flushing {
+		c.wait()
+	}
 	var list []int32
 	for {
 		locked := false
@@ -619,6 +654,9 @@ func (m *mapping) writeback() error {
 				continue
 			}
 			if pg.flags&pgLocked != 0 {
+				if !wait {
+					continue
+				}
 				locked = true
 				break
 			}
@@ -689,7 +727,7 @@ func (m *mapping) writeback() error {
 
 // sync writes back the disk's dirty pages and flushes the disk's cache.
 func (m *mapping) sync() error {
-	if err := m.writeback(); err != nil {
+	if err := m.writeback(true); err != nil {
 		return err
 	}
 	if err := m.disk.Flush(); err != nil {

@@ -778,3 +778,55 @@ func TestCloseWritesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBackgroundWriteback: once more than a quarter of the cache is dirty
+// the flusher writes pages back while the writer goes on, without a flush
+// of the disk; Writeback writes the rest back, still without flushing; a
+// Sync after it flushes, and the disk holds every byte.
+func TestBackgroundWriteback(t *testing.T) {
+	const pages = 256
+	r := newRig(t, 2*pages, pages, 4<<20, 30)
+	want := r.disk.bytes()
+	// 3/8 of the cache: past the flusher's quarter, short of the half at
+	// which the writer writes back itself.
+	p := randomBytes(3*pages/8*4096, 31)
+	if _, err := r.dev.WriteAt(p, 8192); err != nil {
+		t.Fatal(err)
+	}
+	copy(want[8192:], p)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, writes := r.disk.requests()
+		if len(writes) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no write reached the disk without a Sync: no background writeback")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := r.dev.Writeback(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(r.disk.bytes(), want) {
+		t.Fatal("disk after Writeback: wrong bytes")
+	}
+	if s := r.cache.Stats(); s.Dirty != 0 {
+		t.Errorf("%d dirty pages after Writeback", s.Dirty)
+	}
+	r.disk.mu.Lock()
+	flushes := r.disk.flushes
+	r.disk.mu.Unlock()
+	if flushes != 0 {
+		t.Errorf("%d flushes before Sync: background writeback and Writeback must not flush", flushes)
+	}
+	if err := r.dev.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	r.disk.mu.Lock()
+	flushes = r.disk.flushes
+	r.disk.mu.Unlock()
+	if flushes != 1 {
+		t.Errorf("%d flushes after Sync, want 1", flushes)
+	}
+}

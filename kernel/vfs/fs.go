@@ -360,3 +360,10 @@ type BlockWriter interface {
 	// what was written before it is durable when it returns.
 	Sync() error
 }
+
+// Writebacker is implemented by block devices that can write their dirty
+// pages back without flushing the disk's cache (Sync without the flush):
+// what a filesystem mounted with nobarrier does where it would flush.
+type Writebacker interface {
+	Writeback() error
+}
