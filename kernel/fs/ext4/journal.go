@@ -30,6 +30,10 @@ type mountOptions struct {
 	// the filesystem needs recovery (the filesystem is read as the device
 	// holds it, possibly inconsistent).
 	noload bool
+	// noBarrier (nobarrier, barrier=0): commits write their blocks back
+	// but never flush the disk's cache, so nothing is durable before the
+	// host writes it out; for a build that is thrown away if interrupted.
+	noBarrier bool
 }
 
 // parseMountOptions parses the comma-separated mount data string. Options
@@ -44,8 +48,13 @@ func parseMountOptions(data string) (mountOptions, error) {
 		case "":
 		case "noload", "norecovery":
 			o.noload = true
+		case "nobarrier":
+			o.noBarrier = true
+		case "barrier":
+			// barrier, barrier=1 (the default) or barrier=0.
+			o.noBarrier = opt == "barrier=0"
 		case "ro", "rw", "defaults", "noatime", "relatime", "strictatime", "nodiratime",
-			"errors", "data", "barrier", "nobarrier", "user_xattr", "nouser_xattr",
+			"errors", "data", "user_xattr", "nouser_xattr",
 			"acl", "noacl", "commit", "journal_checksum", "nojournal_checksum":
 			// No effect on a read-only mount without writes.
 		default:
@@ -122,7 +131,7 @@ func (j *journalInode) Flush() error {
 	if j.out == nil {
 		return abi.EROFS
 	}
-	return j.out.Sync()
+	return j.f.flush(j.out)
 }
 
 // Blocks is the journal's length: i_size in blocks, as jbd2_journal_init_inode

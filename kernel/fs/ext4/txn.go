@@ -112,6 +112,9 @@ type writeState struct {
 	txn     txn
 	max     int  // commit when the transaction holds this many blocks
 	sbDirty bool // free counts or state changed: write the superblock at commit
+	// noBarrier: flushes write back without flushing the disk's cache
+	// (the nobarrier mount option; see flush).
+	noBarrier bool
 
 	jlog    *jbd2.Log           // the journal's writer; nil without a journal
 	jblocks []jbd2.Block        // commit's list of the transaction's blocks, reused
@@ -334,7 +337,7 @@ func (f *fsys) commitTxn() error {
 			return abi.Errorf(abi.EIO, "ext4: commit: block %d: %v", blk, err)
 		}
 	}
-	if err := f.out.Sync(); err != nil {
+	if err := f.flush(f.out); err != nil {
 		return abi.Errorf(abi.EIO, "ext4: commit: %v", err)
 	}
 	if f.jlog != nil {
@@ -343,6 +346,18 @@ func (f *fsys) commitTxn() error {
 		}
 	}
 	return nil
+}
+
+// flush makes what was written through out durable, as a cache flush
+// request (REQ_PREFLUSH) does; on a nobarrier mount it only writes the
+// dirty pages back, as Linux then leaves out the flush.
+func (f *fsys) flush(out vfs.BlockWriter) error {
+	if f.noBarrier {
+		if wb, ok := f.raw.(vfs.Writebacker); ok {
+			return wb.Writeback()
+		}
+	}
+	return out.Sync()
 }
 
 // releaseFreed is called after a commit: blocks freed by the committed

@@ -278,7 +278,7 @@ func (f *fsys) editSuper(edit func(s []byte)) error {
 	if _, err := f.out.WriteAt(s, superblockOffset); err != nil {
 		return abi.Errorf(abi.EIO, "ext4: superblock: %v", err)
 	}
-	if err := f.out.Sync(); err != nil {
+	if err := f.flush(f.out); err != nil {
 		return abi.Errorf(abi.EIO, "ext4: superblock: %v", err)
 	}
 	return nil
