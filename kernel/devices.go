@@ -23,7 +23,7 @@ const minorsPerDisk = 16
 // real one is blockLayer (disk.go); tests substitute fakes.
 type devices interface {
 	// addDisk attaches an image file and returns the disk's name ("vda").
-	addDisk(path string, readOnly bool) (string, error)
+	addDisk(path string, opts DiskOptions) (string, error)
 	// device returns a disk or partition by name ("vda1" or "/dev/vda1"),
 	// or ENXIO.
 	device(name string) (vfs.BlockDevice, error)

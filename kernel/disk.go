@@ -25,14 +25,14 @@ type blockLayer struct {
 	disks []*virtioblk.Disk
 }
 
-func (b *blockLayer) addDisk(path string, readOnly bool) (string, error) {
+func (b *blockLayer) addDisk(path string, opts DiskOptions) (string, error) {
 	b.mu.Lock()
 	arena := b.arena
 	b.mu.Unlock()
 	if arena == nil {
 		return "", abi.Errorf(abi.ENXIO, "block layer closed")
 	}
-	d, err := virtioblk.Open(path, readOnly, arena)
+	d, err := virtioblk.Open(path, virtioblk.OpenOptions{ReadOnly: opts.ReadOnly, CacheUnsafe: opts.CacheUnsafe}, arena)
 	if err != nil {
 		return "", hostErr(err)
 	}

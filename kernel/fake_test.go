@@ -21,7 +21,8 @@ type fakeDevices struct {
 	closed bool
 }
 
-func (f *fakeDevices) addDisk(path string, ro bool) (string, error) {
+func (f *fakeDevices) addDisk(path string, opts DiskOptions) (string, error) {
+	ro := opts.ReadOnly
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var nparts int

@@ -82,6 +82,12 @@ type DiskOptions struct {
 	// ReadOnly opens the image file read-only and offers the disk as
 	// VIRTIO_BLK_F_RO: nothing is ever written to the file.
 	ReadOnly bool
+	// CacheUnsafe makes the disk's flush requests succeed without
+	// flushing the image file to the host's disk (QEMU's cache=unsafe):
+	// for an image built from scratch, which is thrown away if the build
+	// is interrupted, so that nothing waits for the host's disk. What was
+	// written is in the file when the kernel halts either way.
+	CacheUnsafe bool
 }
 
 // Kernel is a booted library kernel.

@@ -24,7 +24,7 @@ func (k *Kernel) AddDisk(path string, opts DiskOptions) (string, error) {
 	if k.halted {
 		return "", abi.Errorf(abi.EIO, "kernel halted")
 	}
-	name, err := k.devs.addDisk(path, opts.ReadOnly)
+	name, err := k.devs.addDisk(path, opts)
 	if err != nil {
 		return "", err
 	}

@@ -18,7 +18,15 @@ type RawFile struct {
 	ro    bool
 	size  int64
 	zeros []byte // a run of zeros to write when the host cannot zero a range; never written
+	// unsafe: Flush does not flush (SetCacheUnsafe).
+	unsafe bool
 }
+
+// SetCacheUnsafe makes Flush a no-op, as QEMU's cache=unsafe ignores the
+// guest's flushes: writes still reach the file (the host's page cache)
+// when they complete, but nothing waits for the host's disk. For images
+// built from scratch, where a crash means building again.
+func (r *RawFile) SetCacheUnsafe() { r.unsafe = true }
 
 // OpenRaw opens the image at path. A read-only backend opens the file
 // O_RDONLY, so nothing can ever be written to it.
@@ -81,7 +89,7 @@ func (r *RawFile) WriteAt(bufs [][]byte, off int64) error {
 
 // Flush implements Backend.
 func (r *RawFile) Flush() error {
-	if r.ro {
+	if r.ro || r.unsafe {
 		return nil
 	}
 	return datasync(r)

@@ -249,7 +249,7 @@ func tempFile(t *testing.T, size int64) string {
 func TestParallel(t *testing.T) {
 	a := newArena(t)
 	p := tempFile(t, 64<<20)
-	d, err := Open(p, false, a)
+	d, err := Open(p, OpenOptions{}, a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +309,7 @@ func TestBeyond2TiB(t *testing.T) {
 	a := newArena(t)
 	const size = 3 << 40
 	p := tempFile(t, size)
-	d, err := Open(p, false, a)
+	d, err := Open(p, OpenOptions{}, a)
 	if err != nil {
 		t.Skipf("sparse 3 TiB file: %v", err)
 	}
@@ -365,7 +365,7 @@ func TestReadOnlyFile(t *testing.T) {
 	if err := os.Chtimes(p, old, old); err != nil {
 		t.Fatal(err)
 	}
-	d, err := Open(p, true, a)
+	d, err := Open(p, OpenOptions{ReadOnly: true}, a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +412,7 @@ func TestDiscardPunchesHole(t *testing.T) {
 	if err := os.WriteFile(p, bytes.Repeat([]byte{0x5a}, 4<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d, err := Open(p, false, a)
+	d, err := Open(p, OpenOptions{}, a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,7 +451,7 @@ func TestWriteZeroes(t *testing.T) {
 		if err := os.WriteFile(p, bytes.Repeat([]byte{0xee}, 1<<20), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		d, err := Open(p, false, a)
+		d, err := Open(p, OpenOptions{}, a)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -546,7 +546,7 @@ func TestCloseNoLeak(t *testing.T) {
 	before := runtime.NumGoroutine()
 	free := a.FreePages()
 	for i := 0; i < 5; i++ {
-		d, err := Open(p, false, a)
+		d, err := Open(p, OpenOptions{}, a)
 		if err != nil {
 			t.Fatal(err)
 		}

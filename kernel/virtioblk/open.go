@@ -9,15 +9,26 @@ import (
 	"github.com/lklimg/lklimg/virtio"
 )
 
+// OpenOptions says how Open attaches an image file.
+type OpenOptions struct {
+	ReadOnly bool
+	// CacheUnsafe: flush requests do not flush the file (see
+	// virtio.RawFile.SetCacheUnsafe).
+	CacheUnsafe bool
+}
+
 // Open attaches the raw image file at path: a raw-file backend, a
 // virtio-blk device over it, and this driver on the device, with its
 // queue in arena. A read-only disk opens the file O_RDONLY and offers
 // VIRTIO_BLK_F_RO. Close closes all three. Errors from the host carry
 // an errno: ENOENT, EACCES, EINVAL (not a file or block device), else EIO.
-func Open(path string, readOnly bool, arena *mm.Arena) (*Disk, error) {
-	be, err := virtio.OpenRaw(path, readOnly)
+func Open(path string, o OpenOptions, arena *mm.Arena) (*Disk, error) {
+	be, err := virtio.OpenRaw(path, o.ReadOnly)
 	if err != nil {
 		return nil, hostErrno(err)
+	}
+	if o.CacheUnsafe {
+		be.SetCacheUnsafe()
 	}
 	dev, err := virtio.NewBlkDevice(be, virtio.BlkConfig{})
 	if err != nil {
