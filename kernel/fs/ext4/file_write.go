@@ -254,11 +254,9 @@ func (h *handle) writeFile(ip *inode, ctx vfs.Ctx, p []byte, off int64) (int, er
 		}
 	}
 	bits := f.blockBits
-	bs := int64(f.blockSize)
 	end := off + int64(len(p))
-	zero := f.getBlock()
-	defer f.putBlock(zero)
-	clear(zero)
+	scratch := f.getBlock()
+	defer f.putBlock(scratch)
 	pos := off
 	var err error
 	for pos < end {
@@ -274,20 +272,11 @@ func (h *handle) writeFile(ip *inode, ctx vfs.Ctx, p []byte, off int64) (int, er
 		segEnd := min(end, int64((lblk+got)<<bits))
 		phys := int64(pblk) << bits
 		if st == mapFresh {
-			// Zeros before the data in the first block and after it in
-			// the last.
-			if pos > segStart {
-				if err = h.writeData(zero[:pos-segStart], phys); err != nil {
-					break
-				}
-			}
-			if tail := segEnd & (bs - 1); tail != 0 {
-				if err = h.writeData(zero[:bs-tail], phys+segEnd-segStart); err != nil {
-					break
-				}
-			}
+			err = h.writeFresh(p[pos-off:segEnd-off], phys, pos-segStart, scratch)
+		} else {
+			err = h.writeData(p[pos-off:segEnd-off], phys+pos-segStart)
 		}
-		if err = h.writeData(p[pos-off:segEnd-off], phys+pos-segStart); err != nil {
+		if err != nil {
 			break
 		}
 		pos = segEnd
@@ -303,6 +292,36 @@ func (h *handle) writeFile(ip *inode, ctx vfs.Ctx, p []byte, off int64) (int, er
 		err = werr
 	}
 	return int(pos - off), err
+}
+
+// writeFresh writes data at byte lead of the newly allocated blocks that
+// start at disk byte phys: the bytes of those blocks before and after the
+// data read as zeros (they were a hole). A partial first or last block is
+// put together in buf, a block-sized scratch buffer, and written whole, so
+// that the page cache never reads a block only to overwrite it (as Linux's
+// block_write_begin zeroes a new buffer instead of reading it).
+func (h *handle) writeFresh(data []byte, phys, lead int64, buf []byte) error {
+	bs := int64(len(buf))
+	if lead > 0 || int64(len(data)) < bs {
+		clear(buf)
+		n := copy(buf[lead:], data)
+		if err := h.writeData(buf, phys); err != nil {
+			return err
+		}
+		data, phys = data[n:], phys+bs
+	}
+	if whole := int64(len(data)) &^ (bs - 1); whole > 0 {
+		if err := h.writeData(data[:whole], phys); err != nil {
+			return err
+		}
+		data, phys = data[whole:], phys+whole
+	}
+	if len(data) > 0 {
+		clear(buf)
+		copy(buf, data)
+		return h.writeData(buf, phys)
+	}
+	return nil
 }
 
 // Fallocate is fallocate(2) (ext4_fallocate): mode 0 or KEEP_SIZE
