@@ -22,14 +22,24 @@ func BuildCommand(name string) (bin, dir string, err error) {
 		os.RemoveAll(dir)
 		return "", "", err
 	}
-	bin = filepath.Join(dir, name)
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
+	if bin, err = BuildInto(dir, ".", name); err != nil {
 		os.RemoveAll(dir)
-		return "", "", fmt.Errorf("building %s: %v\n%s", name, err, out)
+		return "", "", err
 	}
 	return bin, dir, nil
+}
+
+// BuildInto builds the command package pkg (a directory, "../fs2tar") as
+// `make` builds it into dir/name, and returns that path: for a test that
+// compares its command with another one.
+func BuildInto(dir, pkg, name string) (string, error) {
+	bin := filepath.Join(dir, name)
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, pkg)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building %s: %v\n%s", name, err, out)
+	}
+	return bin, nil
 }
 
 // Result is one run of a command: its streams and exit status.
