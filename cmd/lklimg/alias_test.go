@@ -52,10 +52,7 @@ func TestAliases(t *testing.T) {
 	testutil.Run(t, "truncate", "-s", "16M", full, empty)
 	testutil.Run(t, mke2fs, "-q", "-F", "-E", "root_owner=0:0", "-I", "256", "-d", src, full)
 	testutil.Run(t, mke2fs, "-q", "-F", "-E", "root_owner=0:0", "-I", "256", empty)
-	srcTree, err := testutil.ScanDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srcTree := testutil.MustScanDir(t, src)
 
 	type step struct {
 		alias string
@@ -142,17 +139,10 @@ func TestAliases(t *testing.T) {
 				}
 			}
 			for _, name := range c.trees {
-				a, errA := testutil.ScanDir(filepath.Join(ours, name))
-				b, errB := testutil.ScanDir(filepath.Join(theirs, name))
-				if errA != nil || errB != nil {
-					t.Fatalf("%s: %v, %v", name, errA, errB)
-				}
-				for _, d := range testutil.Compare(a, b, testutil.CompareOptions{}) {
-					t.Errorf("%s, lklimg vs the commands: %s", name, d)
-				}
-				for _, d := range testutil.Compare(a, srcTree, testutil.CompareOptions{}) {
-					t.Errorf("%s, lklimg vs the source: %s", name, d)
-				}
+				a := testutil.MustScanDir(t, filepath.Join(ours, name))
+				b := testutil.MustScanDir(t, filepath.Join(theirs, name))
+				testutil.ExpectSame(t, name+", lklimg vs the commands", a, b, testutil.CompareOptions{})
+				testutil.ExpectSame(t, name+", lklimg vs the source", a, srcTree, testutil.CompareOptions{})
 			}
 		})
 	}
@@ -166,9 +156,7 @@ func checkTar(t *testing.T, archive []byte, src testutil.Tree) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range testutil.Compare(got, src, testutil.CompareOptions{SkipPaths: []string{"lost+found"}, MtimeUnit: time.Second}) {
-		t.Errorf("the archive vs the source: %s", d)
-	}
+	testutil.ExpectSame(t, "the archive vs the source", got, src, testutil.CompareOptions{SkipPaths: []string{"lost+found"}, MtimeUnit: time.Second})
 }
 
 // TestAliasesListed: lklimg's help lists the aliases, each with the

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -62,4 +63,26 @@ func RunCommand(t testing.TB, cmd *exec.Cmd) Result {
 		t.Fatal(err)
 	}
 	return Result{stdout.Bytes(), stderr.Bytes(), code}
+}
+
+// OnTerminal runs bin with args under script(1) (its path: script), with
+// stdout and stderr on a terminal 100 columns wide, and returns what it
+// printed there: how a test sees a progress bar. An arg must not hold a
+// single quote.
+func OnTerminal(t testing.TB, script, bin string, args ...string) string {
+	t.Helper()
+	cmdline := bin
+	for _, a := range args {
+		if strings.Contains(a, "'") {
+			t.Fatalf("OnTerminal: %q holds a quote", a)
+		}
+		cmdline += " '" + a + "'"
+	}
+	cmd := exec.Command(script, "-q", "-e", "-c", cmdline, "/dev/null")
+	cmd.Env = append(os.Environ(), "COLUMNS=100", "LINES=30")
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("script -c %s: %v\n%q", cmdline, err, b)
+	}
+	return string(b)
 }
