@@ -71,7 +71,8 @@ func TestAliases(t *testing.T) {
 		{"fs2tar to a file", full, []step{
 			{"fs2tar", []string{"-v", "--format", "gnu", "img", "out.tar"}, 0},
 			{"fs2tar", []string{"-C", "d", "--numeric-owner", "--exclude", "sub", "img", "d.tar"}, 0},
-		}, []string{"out.tar", "d.tar"}, nil},
+			{"fs2tar", []string{"--zstd", "img", "out.tar.zst"}, 0},
+		}, []string{"out.tar", "d.tar", "out.tar.zst"}, nil},
 		{"fs2tar failing", full, []step{
 			{"fs2tar", nil, 2},
 			{"fs2tar", []string{"missing.img"}, 2},
@@ -87,6 +88,8 @@ func TestAliases(t *testing.T) {
 			{"cp-in", []string{"-v", "-i", "img", src + "/.", "/dst"}, 0},
 			{"cp-out", []string{"-i", "img", "/dst", "out"}, 0},
 			{"cp-out", []string{"-v", "-i", "img", "/dst/a", "/dst/d", "."}, 0},
+			{"cp-in", []string{"--from", "-i", "img", "/dst/B", "B-from"}, 0},
+			{"cp-in", []string{"--dry-run", "-i", "img", src + "/a", "/dry"}, 0},
 		}, nil, []string{"out"}},
 		{"cp failing", full, []step{
 			{"cp-in", []string{src, "/dst"}, 2},
