@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/testutil"
@@ -14,70 +13,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// shared is testutil.MakeTree's tree, made once for the package's tests
-// (making and scanning it is the slow part of each) and never changed by
-// them: its directory and its scan.
-var shared struct {
-	once sync.Once
-	dir  string
-	tree testutil.Tree
-}
-
-// sourceTree returns the shared tree's root and scan, making it on the
-// first call. A first call that fails or skips leaves it unmade: the
-// later ones skip (fail under CI) with that said.
-func sourceTree(t *testing.T) (string, testutil.Tree) {
-	t.Helper()
-	shared.once.Do(func() {
-		dir, err := os.MkdirTemp("", "hostcopy-tree")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		shared.dir = dir
-		src := filepath.Join(dir, "src")
-		if err := os.Mkdir(src, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		testutil.MakeTree(t, src)
-		tree := scan(t, src)
-		shared.tree = tree
-	})
-	if shared.tree == nil {
-		testutil.Skip(t, "the shared source tree could not be made (see the first test that tried)")
-	}
-	return filepath.Join(shared.dir, "src"), shared.tree
-}
+// shared is the source tree the tests copy, made by the first one that asks.
+var shared testutil.SharedTree
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.dir != "" {
-		os.RemoveAll(shared.dir)
-	}
+	shared.Remove()
 	os.Exit(code)
-}
-
-func scan(t *testing.T, dir string) testutil.Tree {
-	t.Helper()
-	tree, err := testutil.ScanDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tree
-}
-
-func compare(t *testing.T, what string, a, b testutil.Tree, opts testutil.CompareOptions) {
-	t.Helper()
-	diffs := testutil.Compare(a, b, opts)
-	for i, d := range diffs {
-		if i == 50 {
-			t.Errorf("%s: ... %d more", what, len(diffs)-i)
-			break
-		}
-		t.Errorf("%s: %s", what, d)
-	}
 }
 
 // collect returns Options that keep every reported error.
@@ -101,7 +43,7 @@ func treeOpts() testutil.CompareOptions {
 // roots' metadata too ("src/." and "/" merge into the destination).
 func TestToFromHost(t *testing.T) {
 	base := t.TempDir()
-	src, want := sourceTree(t)
+	src, want := shared.Get(t)
 
 	img := filepath.Join(base, "img")
 	if err := os.Mkdir(img, 0o700); err != nil {
@@ -118,7 +60,7 @@ func TestToFromHost(t *testing.T) {
 	}
 	o := treeOpts()
 	o.HoleUnit = 1
-	compare(t, "source vs To", want, scan(t, img), o)
+	testutil.ExpectSame(t, "source vs To", want, testutil.MustScanDir(t, img), o)
 	if entries != len(want) {
 		t.Errorf("OnEntry: %d entries, want %d", entries, len(want))
 	}
@@ -145,7 +87,7 @@ func TestToFromHost(t *testing.T) {
 	if err := From(hostKernel{}, img, []string{"/"}, out, collect(&errs)); err != nil || len(errs) > 0 {
 		t.Fatalf("From: %v %q", err, errs)
 	}
-	compare(t, "source vs To+From", want, scan(t, out), o)
+	testutil.ExpectSame(t, "source vs To+From", want, testutil.MustScanDir(t, out), o)
 
 	// Access times too (testutil compares mtimes only), on entries no
 	// scan reads (readlink, getdents and read set atimes): a FIFO, a
@@ -205,7 +147,7 @@ func TestToMerge(t *testing.T) {
 			t.Errorf("%s: %q %v, want %q", p, b, err, want)
 		}
 	}
-	tree := scan(t, img)
+	tree := testutil.MustScanDir(t, img)
 	if tree["a"].Ino != tree["b"].Ino {
 		t.Error("a and b (two sources, one file) are not linked")
 	}

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
@@ -29,7 +30,7 @@ func TestKernelRamfs(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	src, want := sourceTree(t)
+	src, want := shared.Get(t)
 	var errs []string
 	if err := To(k, "/img", []string{src + "/."}, "/", collect(&errs)); err != nil || len(errs) > 0 {
 		t.Fatalf("To: %v %q", err, errs)
@@ -40,5 +41,5 @@ func TestKernelRamfs(t *testing.T) {
 	}
 	o := treeOpts()
 	o.HoleUnit = 4096
-	compare(t, "source vs To+From through the kernel's ramfs", want, scan(t, out), o)
+	testutil.ExpectSame(t, "source vs To+From through the kernel's ramfs", want, testutil.MustScanDir(t, out), o)
 }

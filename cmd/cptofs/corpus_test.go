@@ -17,10 +17,7 @@ import (
 // tree entry by entry (owners, modes, mtimes with ns, contents, symlinks,
 // devices, xattrs, hard links, holes); cpfromfs brings it back equal.
 func TestCorpus(t *testing.T) {
-	dir := os.Getenv("LKLIMG_CORPUS")
-	if dir == "" {
-		testutil.Skip(t, "LKLIMG_CORPUS is not set (see ../shared/bench-corpus.sh; .ci/run sets it)")
-	}
+	dir := testutil.NeedCorpus(t)
 	src := filepath.Join(dir, "rootfs")
 	img := filepath.Join(t.TempDir(), "rootfs.img")
 	mkfs(t, img, "", "1G")
@@ -29,11 +26,11 @@ func TestCorpus(t *testing.T) {
 	mustRun(t, runCmd(t, cmd), "cptofs")
 	e2fsckClean(t, img)
 
-	want := scan(t, src)
+	want := testutil.MustScanDir(t, src)
 	opts := testutil.CompareOptions{SkipPaths: []string{".", "lost+found", ".complete"},
 		SkipTypes: []string{testutil.TypeSocket}}
-	got := loopView(t, img)
-	compare(t, "rootfs vs mount -o loop", want, got, opts)
+	got := testutil.LoopView(t, img)
+	testutil.ExpectSame(t, "rootfs vs mount -o loop", want, got, opts)
 	t.Logf("%d entries of the source tree compared with the loop-mounted image", len(want))
 
 	out := filepath.Join(t.TempDir(), "out")
@@ -41,5 +38,5 @@ func TestCorpus(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustRun(t, cpfromfs(t, "-i", img, "/.", out), "cpfromfs")
-	compare(t, "rootfs vs cpfromfs", want, scan(t, out), opts)
+	testutil.ExpectSame(t, "rootfs vs cpfromfs", want, testutil.MustScanDir(t, out), opts)
 }

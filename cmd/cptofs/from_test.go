@@ -23,10 +23,10 @@ import (
 // symlinks, devices, xattrs, hard-link groups, holes) and what the host
 // kernel shows of the image when it mounts it. The image is not changed.
 func TestFromTree(t *testing.T) {
-	src, want := sourceTree(t)
+	src, want := shared.Get(t)
 	img := filepath.Join(t.TempDir(), "fs.img")
 	mkfs(t, img, src, "64M")
-	retimed := retime(t, img, want)
+	retimed := testutil.Retime(t, img, want)
 	before := readFile(t, img)
 
 	out := filepath.Join(t.TempDir(), "out")
@@ -34,7 +34,7 @@ func TestFromTree(t *testing.T) {
 	if readFile(t, img) != before {
 		t.Fatal("the image changed")
 	}
-	got := scan(t, out)
+	got := testutil.MustScanDir(t, out)
 
 	opts := testutil.CompareOptions{SkipPaths: []string{"lost+found", "."}, HoleUnit: 4096}
 	if os.Geteuid() != 0 {
@@ -44,7 +44,7 @@ func TestFromTree(t *testing.T) {
 	if !retimed {
 		opts.Ignore = append(opts.Ignore, "mtime")
 	}
-	compare(t, "source vs cpfromfs", want, got, opts)
+	testutil.ExpectSame(t, "source vs cpfromfs", want, got, opts)
 	if _, ok := got["lost+found"]; !ok {
 		t.Error("lost+found was not copied")
 	}
@@ -56,8 +56,8 @@ func TestFromTree(t *testing.T) {
 	}
 
 	t.Run("loop", func(t *testing.T) {
-		view := loopView(t, img)
-		compare(t, "mount -o loop vs cpfromfs", view, got, testutil.CompareOptions{SkipPaths: []string{"."}, HoleUnit: 4096})
+		view := testutil.LoopView(t, img)
+		testutil.ExpectSame(t, "mount -o loop vs cpfromfs", view, got, testutil.CompareOptions{SkipPaths: []string{"."}, HoleUnit: 4096})
 	})
 }
 
@@ -77,7 +77,7 @@ func TestFromSources(t *testing.T) {
 	r := cpfromfs(t, "-v", "-i", img, "/etc/host*", "/bin/tool", "usr/lib/.", out)
 	mustRun(t, r, "cpfromfs patterns")
 	var names []string
-	for _, e := range scan(t, out) {
+	for _, e := range testutil.MustScanDir(t, out) {
 		names = append(names, e.Path)
 	}
 	slices.Sort(names)
@@ -96,7 +96,7 @@ func TestFromSources(t *testing.T) {
 	if got := lines(r.stdout); !slices.Equal(got, wantList) {
 		t.Errorf("-v listed\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantList, "\n"))
 	}
-	tree := scan(t, out)
+	tree := testutil.MustScanDir(t, out)
 	if tree["hosts"].Ino != tree["hosts-link"].Ino {
 		t.Error("hosts and hosts-link (two sources) are not one file")
 	}
@@ -167,12 +167,12 @@ func TestFromMerge(t *testing.T) {
 	}
 	// A second copy over the first changes nothing and says nothing
 	// but the same clashes.
-	before := scan(t, out)
+	before := testutil.MustScanDir(t, out)
 	r2 := cpfromfs(t, "-i", img, "/", out)
 	if r2.code != 1 || r2.stderr != r.stderr {
 		t.Errorf("second run: exit %d, stderr %q", r2.code, r2.stderr)
 	}
-	compare(t, "first vs second copy", before, scan(t, out), testutil.CompareOptions{Ignore: []string{"links"}})
+	testutil.ExpectSame(t, "first vs second copy", before, testutil.MustScanDir(t, out), testutil.CompareOptions{Ignore: []string{"links"}})
 }
 
 // TestFromEscape: nothing an image holds makes cpfromfs write outside
@@ -273,12 +273,12 @@ func TestFromOwners(t *testing.T) {
 	mkfs(t, img, src, "8M")
 	out := t.TempDir()
 	mustRun(t, cpfromfs(t, "-i", img, "/etc", out), "cpfromfs")
-	if e := scan(t, out)["etc/hosts"]; e.Uid != 1234 || e.Gid != 5678 {
+	if e := testutil.MustScanDir(t, out)["etc/hosts"]; e.Uid != 1234 || e.Gid != 5678 {
 		t.Errorf("owner %d:%d, want 1234:5678", e.Uid, e.Gid)
 	}
 	out = t.TempDir()
 	mustRun(t, cpfromfs(t, "-o", "7", "-g", "8", "-i", img, "/etc", out), "cpfromfs -o -g")
-	for _, e := range scan(t, out) {
+	for _, e := range testutil.MustScanDir(t, out) {
 		if e.Path != "." && (e.Uid != 7 || e.Gid != 8) {
 			t.Errorf("%s: owner %d:%d, want 7:8", e.Path, e.Uid, e.Gid)
 		}
@@ -294,7 +294,7 @@ func TestProgress(t *testing.T) {
 	img := filepath.Join(t.TempDir(), "fs.img")
 	mkfs(t, img, smallTree(t), "8M")
 	term := func(args ...string) string {
-		return onTerminal(t, script, cpfromfsBin, args...)
+		return testutil.OnTerminal(t, script, cpfromfsBin, args...)
 	}
 	screen := term("-i", img, "/etc", t.TempDir())
 	if !strings.Contains(screen, "\r0 B") || !strings.Contains(screen, " entries") || !strings.HasSuffix(screen, "\r\x1b[K") {
@@ -313,28 +313,11 @@ func TestProgress(t *testing.T) {
 	t.Run("cptofs", func(t *testing.T) {
 		dst := filepath.Join(t.TempDir(), "fs.img")
 		mkfs(t, dst, "", "8M")
-		screen := onTerminal(t, script, cptofsBin, "-i", dst, smallTree(t), "/")
+		screen := testutil.OnTerminal(t, script, cptofsBin, "-i", dst, smallTree(t), "/")
 		if !strings.Contains(screen, " B / ") || !strings.Contains(screen, "%") || !strings.HasSuffix(screen, "\r\x1b[K") {
 			t.Errorf("no bar with a total: %q", screen)
 		}
 	})
-}
-
-// onTerminal runs bin with args under script(1), stderr and stdout on a
-// terminal 100 columns wide, and returns what it printed there.
-func onTerminal(t *testing.T, script, bin string, args ...string) string {
-	t.Helper()
-	cmdline := bin
-	for _, a := range args {
-		cmdline += " '" + a + "'"
-	}
-	cmd := exec.Command(script, "-q", "-e", "-c", cmdline, "/dev/null")
-	cmd.Env = append(os.Environ(), "COLUMNS=100", "LINES=30")
-	b, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("script -c %s: %v\n%q", cmdline, err, b)
-	}
-	return string(b)
 }
 
 // TestFromAsUser: run by a user (nobody), cpfromfs makes the files the
@@ -373,7 +356,7 @@ func TestFromAsUser(t *testing.T) {
 	if r.code != 1 || strings.TrimSpace(r.stderr) != "cpfromfs: /etc/null: mknod "+out+"/null: EPERM\ncpfromfs: some entries could not be copied: 1 failed" {
 		t.Errorf("as nobody: exit %d, stderr %q", r.code, r.stderr)
 	}
-	tree := scan(t, out)
+	tree := testutil.MustScanDir(t, out)
 	for _, e := range tree {
 		if e.Uid != 65534 || e.Gid != 65534 {
 			t.Errorf("%s: owner %d:%d, want nobody's", e.Path, e.Uid, e.Gid)

@@ -8,17 +8,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/testutil"
-	"golang.org/x/sys/unix"
 )
 
 // cptofsBin and cpfromfsBin are the command built for the tests, as `make`
 // builds it (CGO_ENABLED=0), and its cpfromfs name (a symlink), so that
 // exit statuses, streams and the choice by argv[0] are the real ones.
 var cptofsBin, cpfromfsBin string
+
+// shared is the source tree the tests copy, made by the first one that asks.
+var shared testutil.SharedTree
 
 func TestMain(m *testing.M) {
 	testutil.UTF8Locale()
@@ -35,9 +36,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
-	if shared.dir != "" {
-		os.RemoveAll(shared.dir)
-	}
+	shared.Remove()
 	os.Exit(code)
 }
 
@@ -97,116 +96,6 @@ func e2fsckClean(t *testing.T, img string) {
 	out, err := exec.Command(e2fsck, "-fn", img).CombinedOutput()
 	if err != nil {
 		t.Fatalf("e2fsck -fn: %v\n%s", err, out)
-	}
-}
-
-// loopView returns what the host kernel shows of img, mounted loop,ro:
-// the oracle every comparison ends with.
-func loopView(t *testing.T, img string) testutil.Tree {
-	t.Helper()
-	testutil.NeedLoop(t)
-	mnt := t.TempDir()
-	testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
-	defer testutil.Run(t, "umount", mnt)
-	view, err := testutil.ScanDir(mnt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return view
-}
-
-// canLoop reports whether the test may loop-mount images.
-func canLoop() bool {
-	if os.Geteuid() != 0 {
-		return false
-	}
-	_, err := os.Stat("/dev/loop-control")
-	return err == nil
-}
-
-// retime gives every entry of the image the source's atime and mtime
-// through the host kernel (mount -o loop): mkfs.ext4 -d of e2fsprogs
-// 1.47.0 stores whole seconds in 32 bits only. It reports whether it
-// could (root and loop devices).
-func retime(t *testing.T, img string, tree testutil.Tree) bool {
-	t.Helper()
-	if !canLoop() {
-		return false
-	}
-	mnt := t.TempDir()
-	testutil.Run(t, "mount", "-o", "loop", img, mnt)
-	paths := tree.Paths()
-	for i := len(paths) - 1; i >= 0; i-- { // children before their directory
-		e := tree[paths[i]]
-		if paths[i] == "." {
-			continue
-		}
-		ts := unix.NsecToTimespec(e.Mtime)
-		if err := unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(mnt, e.Path), []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			t.Errorf("retime %s: %v", e.Path, err)
-		}
-	}
-	testutil.Run(t, "umount", mnt)
-	return true
-}
-
-// shared is testutil.MakeTree's tree, made once for the package's tests
-// (making and scanning it is the slow part of each) and never changed by
-// them: its directory and its scan.
-var shared struct {
-	once sync.Once
-	dir  string
-	tree testutil.Tree
-}
-
-// sourceTree returns the shared tree's root and scan, making it on the
-// first call. A first call that fails or skips leaves it unmade: the
-// later ones skip (fail under CI) with that said.
-func sourceTree(t *testing.T) (string, testutil.Tree) {
-	t.Helper()
-	shared.once.Do(func() {
-		dir, err := os.MkdirTemp("", "cptofs-tree")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		shared.dir = dir
-		src := filepath.Join(dir, "src")
-		if err := os.Mkdir(src, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		testutil.MakeTree(t, src)
-		tree := scan(t, src)
-		shared.tree = tree
-	})
-	if shared.tree == nil {
-		testutil.Skip(t, "the shared source tree could not be made (see the first test that tried)")
-	}
-	return filepath.Join(shared.dir, "src"), shared.tree
-}
-
-// scan is testutil.ScanDir, failing the test on an error.
-func scan(t *testing.T, dir string) testutil.Tree {
-	t.Helper()
-	tree, err := testutil.ScanDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tree
-}
-
-// compare fails the test with each difference between two trees.
-func compare(t *testing.T, what string, a, b testutil.Tree, opts testutil.CompareOptions) {
-	t.Helper()
-	diffs := testutil.Compare(a, b, opts)
-	for i, d := range diffs {
-		if i == 50 {
-			t.Errorf("%s: ... %d more", what, len(diffs)-i)
-			break
-		}
-		t.Errorf("%s: %s", what, d)
 	}
 }
 

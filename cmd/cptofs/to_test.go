@@ -19,7 +19,7 @@ import (
 // the image, shows the source tree entry by entry; cpfromfs brings back
 // the source tree (the round trip).
 func TestToTree(t *testing.T) {
-	src, want := sourceTree(t)
+	src, want := shared.Get(t)
 	img := filepath.Join(t.TempDir(), "fs.img")
 	mkfs(t, img, "", "64M")
 
@@ -30,12 +30,12 @@ func TestToTree(t *testing.T) {
 		opts.Ignore = append(opts.Ignore, "uid", "gid") // owned by the kernel's 0:0
 	}
 	t.Run("loop", func(t *testing.T) {
-		compare(t, "source vs mount -o loop", want, loopView(t, img), opts)
+		testutil.ExpectSame(t, "source vs mount -o loop", want, testutil.LoopView(t, img), opts)
 	})
 
 	out := filepath.Join(t.TempDir(), "out")
 	mustRun(t, cpfromfs(t, "-i", img, "/", out), "cpfromfs / OUT")
-	compare(t, "source vs cptofs+cpfromfs", want, scan(t, out), opts)
+	testutil.ExpectSame(t, "source vs cptofs+cpfromfs", want, testutil.MustScanDir(t, out), opts)
 }
 
 // TestToSources: several sources (a file, a directory, a pattern, a
@@ -67,7 +67,7 @@ func TestToSources(t *testing.T) {
 	e2fsckClean(t, img)
 	out := t.TempDir()
 	mustRun(t, cpfromfs(t, "-i", img, "/etc", out), "cpfromfs")
-	tree := scan(t, out)
+	tree := testutil.MustScanDir(t, out)
 	if tree["etc/hosts"].Ino != tree["etc/lib/hosts-link"].Ino {
 		t.Error("hosts and lib/hosts-link (two sources) are not one file")
 	}
@@ -195,31 +195,18 @@ func TestToVariants(t *testing.T) {
 	if err := unix.Lsetxattr(filepath.Join(src, "etc/passwd"), "user.note", []byte("kept"), 0); err != nil {
 		t.Fatal(err)
 	}
-	want := scan(t, src)
-	for _, v := range []struct {
-		name string
-		opts []string
-		noNS bool // 128-byte inodes: whole seconds
-	}{
-		{name: "default"},
-		{name: "ext2", opts: []string{"-t", "ext2"}},
-		{name: "ext3", opts: []string{"-t", "ext3"}},
-		{name: "blocksize-1024", opts: []string{"-b", "1024"}},
-		{name: "inode-128", opts: []string{"-I", "128"}, noNS: true},
-		{name: "no-64bit", opts: []string{"-O", "^64bit"}},
-		{name: "no-metadata_csum", opts: []string{"-O", "^metadata_csum"}},
-		{name: "meta_bg", opts: []string{"-O", "meta_bg,^resize_inode"}},
-	} {
-		t.Run(v.name, func(t *testing.T) {
+	want := testutil.MustScanDir(t, src)
+	for _, v := range testutil.Ext4Layouts() {
+		t.Run(v.Name, func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "fs.img")
-			mkfs(t, img, "", "16M", v.opts...)
+			mkfs(t, img, "", "16M", v.Opts...)
 			mustRun(t, cptofs(t, "-i", img, src+"/.", "/"), "cptofs")
 			e2fsckClean(t, img)
 			opts := testutil.CompareOptions{SkipPaths: []string{"lost+found"}, HoleUnit: 4096}
-			if v.noNS {
+			if v.NoNS {
 				opts.MtimeUnit = time.Second
 			}
-			compare(t, "source vs mount -o loop", want, loopView(t, img), opts)
+			testutil.ExpectSame(t, "source vs mount -o loop", want, testutil.LoopView(t, img), opts)
 		})
 	}
 }

@@ -4,7 +4,6 @@ package main
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -17,10 +16,7 @@ import (
 // the host kernel shows of the image, and the source tree (less the
 // corpus's own marker file).
 func TestCorpus(t *testing.T) {
-	dir := os.Getenv("LKLIMG_CORPUS")
-	if dir == "" {
-		testutil.Skip(t, "LKLIMG_CORPUS is not set (see ../shared/bench-corpus.sh; .ci/run sets it)")
-	}
+	dir := testutil.NeedCorpus(t)
 	img := filepath.Join(dir, "rootfs.ext4")
 	before := fileSum(t, img)
 	got, err := testutil.ScanTar(bytes.NewReader(mustExport(t, img)))
@@ -40,7 +36,7 @@ func TestCorpus(t *testing.T) {
 		t.Errorf("rootfs vs fs2tar: %s", d)
 	}
 	t.Run("loop", func(t *testing.T) {
-		kernelView := loopView(t, img)
+		kernelView := testutil.LoopView(t, img)
 		diffs := testutil.Compare(kernelView, got, testutil.CompareOptions{SkipTypes: []string{testutil.TypeSocket}})
 		for _, d := range diffs {
 			t.Errorf("mount -o loop vs fs2tar: %s", d)

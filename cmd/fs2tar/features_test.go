@@ -309,19 +309,7 @@ func TestProgress(t *testing.T) {
 	script := testutil.Need(t, "script")[0]
 	img := filepath.Join("..", "..", "testdata", "small.ext4")
 	out := filepath.Join(t.TempDir(), "a.tar")
-	term := func(args ...string) string {
-		cmdline := bin
-		for _, a := range args {
-			cmdline += " '" + a + "'"
-		}
-		cmd := exec.Command(script, "-q", "-e", "-c", cmdline, "/dev/null")
-		cmd.Env = append(os.Environ(), "COLUMNS=100", "LINES=30")
-		b, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("script -c %s: %v\n%q", cmdline, err, b)
-		}
-		return string(b)
-	}
+	term := func(args ...string) string { return testutil.OnTerminal(t, script, bin, args...) }
 	screen := term(img, out)
 	if !strings.Contains(screen, "\r0 B / ") || !strings.Contains(screen, " entries ") || !strings.HasSuffix(screen, "\r\x1b[K") {
 		t.Errorf("no bar drawn and erased: %q", screen)

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/lklimg/lklimg/internal/testutil"
-	"golang.org/x/sys/unix"
 )
 
 // bin is the fs2tar binary built for the tests, as `make` builds it
@@ -59,21 +58,6 @@ func fs2tarEnv(t *testing.T, env []string, args ...string) result {
 	return result{r.Stdout, string(r.Stderr), r.Code}
 }
 
-// loopView returns what the host kernel shows of img, mounted loop,ro:
-// the oracle every comparison ends with.
-func loopView(t *testing.T, img string) testutil.Tree {
-	t.Helper()
-	testutil.NeedLoop(t)
-	mnt := t.TempDir()
-	testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
-	defer testutil.Run(t, "umount", mnt)
-	view, err := testutil.ScanDir(mnt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return view
-}
-
 // mustExport runs fs2tar and fails the test unless it succeeds with no
 // message but the warning for a socket (mkfs.ext4 -d 1.47 copies them).
 func mustExport(t *testing.T, args ...string) []byte {
@@ -108,23 +92,6 @@ func fileSum(t *testing.T, path string) [32]byte {
 	return sha256.Sum256(b)
 }
 
-// variants are the ext4 layouts fs2tar must read: mkfs.ext4 options, and
-// what the layout cannot keep of a source tree.
-var variants = []struct {
-	name string
-	opts []string
-	noNS bool // 128-byte inodes: whole seconds, 32-bit times only
-}{
-	{name: "default"},
-	{name: "ext2", opts: []string{"-t", "ext2"}},
-	{name: "ext3", opts: []string{"-t", "ext3"}},
-	{name: "blocksize-1024", opts: []string{"-b", "1024"}},
-	{name: "inode-128", opts: []string{"-I", "128"}, noNS: true},
-	{name: "no-64bit", opts: []string{"-O", "^64bit"}},
-	{name: "no-metadata_csum", opts: []string{"-O", "^metadata_csum"}},
-	{name: "meta_bg", opts: []string{"-O", "meta_bg,^resize_inode"}},
-}
-
 // TestExt4Variants is the acceptance test: the full test tree goes into
 // an image with mkfs.ext4 -d, in every layout; fs2tar's archive must hold
 // the source tree (less what mkfs or the layout cannot keep) and exactly
@@ -140,11 +107,11 @@ func TestExt4Variants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range variants {
-		t.Run(v.name, func(t *testing.T) {
+	for _, v := range testutil.Ext4Layouts() {
+		t.Run(v.Name, func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "fs.img")
-			mkfs(t, img, src, "64M", v.opts...)
-			retimed := retime(t, img, src, want)
+			mkfs(t, img, src, "64M", v.Opts...)
+			retimed := testutil.Retime(t, img, want)
 			before := fileSum(t, img)
 			start := time.Now()
 			out := mustExport(t, img)
@@ -163,7 +130,7 @@ func TestExt4Variants(t *testing.T) {
 				SkipPaths: []string{"lost+found", "."},
 				SkipTypes: []string{testutil.TypeSocket},
 			}
-			if v.noNS || !retimed {
+			if v.NoNS || !retimed {
 				opts.Ignore = append(opts.Ignore, "mtime")
 			}
 			for _, d := range testutil.Compare(want, got, opts) {
@@ -171,7 +138,7 @@ func TestExt4Variants(t *testing.T) {
 			}
 
 			t.Run("loop", func(t *testing.T) {
-				kernelView := loopView(t, img)
+				kernelView := testutil.LoopView(t, img)
 				noSockets := testutil.CompareOptions{SkipTypes: []string{testutil.TypeSocket}}
 				for _, d := range testutil.Compare(kernelView, got, noSockets) {
 					t.Errorf("mount -o loop vs fs2tar: %s", d)
@@ -197,37 +164,6 @@ func TestExt4Variants(t *testing.T) {
 			}
 		})
 	}
-}
-
-// retime gives every entry of the image the source's mtime, through the
-// host kernel (mount -o loop), and reports whether it could: mkfs.ext4 -d
-// of e2fsprogs 1.47.0 stores whole seconds in 32 bits only, so without
-// this nanoseconds and times past 2038 would never reach the image. Needs
-// root and loop devices; without them the source comparison leaves mtimes
-// out (the loop comparison, which needs the same, is the exact one).
-func retime(t *testing.T, img, src string, tree testutil.Tree) bool {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		return false
-	}
-	if _, err := os.Stat("/dev/loop-control"); err != nil {
-		return false
-	}
-	mnt := t.TempDir()
-	testutil.Run(t, "mount", "-o", "loop", img, mnt)
-	paths := tree.Paths()
-	for i := len(paths) - 1; i >= 0; i-- { // children before their directory
-		e := tree[paths[i]]
-		if e.Type == testutil.TypeSocket || paths[i] == "." {
-			continue
-		}
-		ts := unix.NsecToTimespec(e.Mtime)
-		if err := unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(mnt, e.Path), []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			t.Errorf("retime %s: %v", e.Path, err)
-		}
-	}
-	testutil.Run(t, "umount", mnt)
-	return true
 }
 
 // smallTree makes a few files for the tests that are not about content.

@@ -22,6 +22,13 @@
 //	lklimg touch [-d DATE] [options] IMAGE PATH...
 //	lklimg setfattr {-n NAME [-v VALUE] | -x NAME} [options] IMAGE PATH...
 //
+// and, as the commands named, with their own options (before the
+// operands, as there), messages and exit statuses (alias.go):
+//
+//	lklimg fs2tar [options] IMAGE [OUTPUT|-]      (fs2tar)
+//	lklimg cp-in  [options] -i IMAGE SRC... DST   (cptofs)
+//	lklimg cp-out [options] -i IMAGE SRC... DST   (cpfromfs)
+//
 // The options are the shared disk flags (-P, -t, -m, -p, --no-journal;
 // mkdir's own -m and -p leave those two as --mb and --enable-printk).
 // Options may follow operands, as with GNU getopt; "--" ends them.
@@ -222,7 +229,7 @@ func permute(args []string, cmds []*cli.Command) []string {
 			cmd = c
 		}
 	}
-	if cmd == nil {
+	if cmd == nil || cmd.SkipFlagParsing { // an alias parses its own
 		return args
 	}
 	takesValue := map[string]bool{}
@@ -299,10 +306,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cmds = append(cmds, sc.command(stdout, stderr, &status))
 	}
 	cmds = append(cmds, infoCommand(stdout, stderr, &status))
+	cmds = append(cmds, aliasCommands(stdout, stderr, &status)...)
 	app := &cli.App{
 		Name:  "lklimg",
 		Usage: "look inside or change the filesystem of a disk image, as the GNU tools would on it mounted",
-		Description: "IMAGE is opened read-only by ls, cat, stat, df, getfattr and info, read-write by the others;\n" +
+		Description: "IMAGE is opened read-only by ls, cat, stat, df, getfattr, info, fs2tar and cp-out, read-write by the others;\n" +
 			"PATHs are inside it (\"/\" is its root).\n" +
 			"Exit status: as the GNU tool; 2 when the image cannot be opened or mounted, or a usage error.",
 		Commands:        cmds,

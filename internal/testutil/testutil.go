@@ -46,6 +46,16 @@ func Need(t testing.TB, tools ...string) []string {
 	return paths
 }
 
+// CanLoop reports whether the test may loop-mount images: it runs as
+// root, with loop devices.
+func CanLoop() bool {
+	if os.Geteuid() != 0 {
+		return false
+	}
+	_, err := os.Stat("/dev/loop-control")
+	return err == nil
+}
+
 // NeedLoop skips the test (fails it under CI) unless it runs as root with
 // loop devices, as a test that mounts an image with the host kernel needs.
 func NeedLoop(t testing.TB) {
@@ -56,6 +66,19 @@ func NeedLoop(t testing.TB) {
 	if _, err := os.Stat("/dev/loop-control"); err != nil {
 		Skip(t, "no loop devices: %v", err)
 	}
+}
+
+// NeedCorpus returns the directory of the realistic corpus that
+// ../shared/bench-corpus.sh makes (a Debian root filesystem as rootfs/
+// and rootfs.ext4), named by LKLIMG_CORPUS, and skips the test (fails it
+// under CI) when that is not set.
+func NeedCorpus(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("LKLIMG_CORPUS")
+	if dir == "" {
+		Skip(t, "LKLIMG_CORPUS is not set (see ../shared/bench-corpus.sh; .ci/run sets it)")
+	}
+	return dir
 }
 
 // Run runs a command and fails the test with its output if it fails.

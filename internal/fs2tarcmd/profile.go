@@ -1,4 +1,4 @@
-package main
+package fs2tarcmd
 
 import (
 	"fmt"
