@@ -1,0 +1,487 @@
+//go:build linux
+
+package archive
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/lklimg/lklimg/kernel"
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+var _ ImportSyscalls = hostSys{}
+var _ ImportSyscalls = (*kernel.Kernel)(nil)
+
+// importFile imports the archive file into root through sys and returns
+// Import's error and the reports.
+func importFile(t *testing.T, sys ImportSyscalls, root, archive string, opts ImportOptions) (error, []string) {
+	t.Helper()
+	f, err := os.Open(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var reports []string
+	opts.Report = func(err error) { reports = append(reports, err.Error()) }
+	return Import(sys, root, f, opts), reports
+}
+
+// formatOptions is what the comparison with the source tree leaves out
+// for an archive in format: what the format cannot hold. GNU tar does not
+// archive a FIFO's second name as a hard link.
+func formatOptions(format string) testutil.CompareOptions {
+	o := testutil.CompareOptions{SkipTypes: []string{testutil.TypeSocket}, HoleUnit: 4096}
+	if !strings.HasPrefix(format, "bsdtar") {
+		o.SkipPaths = []string{"hard/fifo-link"}
+	}
+	switch format {
+	case "gnu", "oldgnu", "bsdtar-gnu":
+		o.Ignore = []string{"xattrs"}
+		o.MtimeUnit = time.Second
+	}
+	if format == "bsdtar-gnu" {
+		o.HoleUnit = 0 // bsdtar writes no sparse entries in GNU format
+	}
+	return o
+}
+
+// TestImportHost imports the tools' archives of the source tree into a
+// host directory through the host's own kernel (the same syscalls the
+// library kernel answers): the result is the source tree, entry by entry,
+// holes included; and GNU tar's extraction of the same archive agrees.
+func TestImportHost(t *testing.T) {
+	testutil.NeedLoop(t) // root: owners, devices, trusted.* xattrs
+	_, want := sourceTree(t)
+	for _, format := range []string{"pax", "pax-0.0", "pax-0.1", "pax-1.0", "gnu", "oldgnu", "bsdtar", "bsdtar-gnu"} {
+		t.Run(format, func(t *testing.T) {
+			archive := toolArchive(t, format)
+			dst := t.TempDir()
+			err, reports := importFile(t, hostSys{}, dst, archive, ImportOptions{})
+			if err != nil || len(reports) > 0 {
+				t.Fatalf("Import: %v\n%s", err, strings.Join(reports, "\n"))
+			}
+			got, err := testutil.ScanDir(dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := formatOptions(format)
+			if strings.HasPrefix(format, "bsdtar") {
+				o.SkipPaths = append(o.SkipPaths, bsdtarQuirks(got, want, format)...)
+			}
+			for _, d := range testutil.Compare(want, got, o) {
+				t.Errorf("source vs Import: %s", d)
+			}
+		})
+	}
+}
+
+// hostExtract extracts an archive with GNU tar as root keeps everything.
+func hostExtract(t *testing.T, archive, dst string) {
+	t.Helper()
+	tar := testutil.Need(t, "tar")[0]
+	out, err := exec.Command(tar, "-x", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner", "-p",
+		"-f", archive, "-C", dst).CombinedOutput()
+	if err != nil {
+		t.Logf("GNU tar -x: %v\n%s", err, out)
+	}
+}
+
+// writeEntries writes an archive of entries with Writer to a file.
+func writeEntries(t *testing.T, entries []entry) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "a.tar")
+	if err := os.WriteFile(p, writeArchive(t, entries), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// replaceEntries are archives where later entries replace earlier ones:
+// a file over a file (a hard link to the first keeps its content), a
+// directory over a directory (merged, the second's metadata), a file
+// over an empty directory, a directory over a file, a symlink over a
+// file and the reverse, a device over a FIFO, a hard link over a file,
+// a hard link to a file replaced since.
+func replaceEntries() []entry {
+	reg := func(name, data string, mode uint32, sec int64) entry {
+		return entry{h: Header{Name: name, Typeflag: TypeReg, Mode: mode, Size: int64(len(data)), Mtime: Time{sec, 0}, Uid: 7, Gid: 8}, data: []byte(data)}
+	}
+	dir := func(name string, mode uint32, sec int64, uid uint32) entry {
+		return entry{h: Header{Name: name, Typeflag: TypeDir, Mode: mode, Mtime: Time{sec, 5}, Uid: uid, Gid: uid,
+			Xattrs: []Xattr{{"user.dir", []byte(name)}}}}
+	}
+	return []entry{
+		dir("./", 0o755, 1000, 0),
+		reg("./f", "first", 0o644, 2000),
+		{h: Header{Name: "./f-link", Typeflag: TypeLink, Linkname: "./f"}},
+		reg("./f", "second, longer", 0o600, 3000),
+		dir("./d", 0o700, 4000, 1),
+		reg("./d/in", "in d", 0o644, 4500),
+		dir("./d", 0o751, 5000, 2),
+		dir("./empty", 0o755, 5500, 0),
+		reg("./empty", "now a file", 0o640, 6000),
+		reg("./was-file", "a file", 0o644, 6500),
+		dir("./was-file", 0o711, 7000, 3),
+		reg("./s", "file", 0o644, 7500),
+		{h: Header{Name: "./s", Typeflag: TypeSymlink, Linkname: "target", Mtime: Time{8000, 0}, Uid: 4, Gid: 5}},
+		{h: Header{Name: "./s2", Typeflag: TypeSymlink, Linkname: "target2", Mtime: Time{8000, 0}}},
+		reg("./s2", "over a symlink", 0o644, 8500),
+		{h: Header{Name: "./node", Typeflag: TypeFifo, Mode: 0o600, Mtime: Time{9000, 0}}},
+		{h: Header{Name: "./node", Typeflag: TypeChar, Mode: 0o620, Devmajor: 4, Devminor: 64, Mtime: Time{9500, 0}}},
+		reg("./g", "g", 0o644, 10000),
+		reg("./h", "h", 0o644, 10500),
+		{h: Header{Name: "./h", Typeflag: TypeLink, Linkname: "./g"}},
+		reg("./k", "k1", 0o644, 11000),
+		{h: Header{Name: "./k2", Typeflag: TypeLink, Linkname: "k"}},
+		reg("./k", "k2", 0o644, 11500),
+		{h: Header{Name: "./k3", Typeflag: TypeLink, Linkname: "k"}},
+		reg("./d/setuid", "suid", 0o4755, 12000),
+		reg("missing/parents/made", "deep", 0o644, 12500),
+	}
+}
+
+// TestImportReplaceHost: the replacement cases give what GNU tar's
+// extraction of the same archive gives, on the host.
+func TestImportReplaceHost(t *testing.T) {
+	testutil.NeedLoop(t)
+	archive := writeEntries(t, replaceEntries())
+	want := t.TempDir()
+	hostExtract(t, archive, want)
+	got := t.TempDir()
+	if err, reports := importFile(t, hostSys{}, got, archive, ImportOptions{}); err != nil || len(reports) > 0 {
+		t.Fatalf("Import: %v %q", err, reports)
+	}
+	compareReplace(t, scanOrFail(t, want), scanOrFail(t, got))
+}
+
+func scanOrFail(t *testing.T, dir string) testutil.Tree {
+	t.Helper()
+	tree, err := testutil.ScanDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tree
+}
+
+// compareReplace compares GNU tar's extraction with Import's; the
+// parents GNU tar and Import make for "missing/parents" are stamped with
+// the time they were made.
+func compareReplace(t *testing.T, want, got testutil.Tree) {
+	t.Helper()
+	for _, p := range []string{"missing", "missing/parents"} {
+		if got[p] != nil && want[p] != nil {
+			got[p].Mtime = want[p].Mtime
+		}
+	}
+	// GNU tar sets a directory's times once an entry outside it comes:
+	// d, whose second entry is followed by others, then by d/setuid,
+	// keeps the time d/setuid was made. Import sets them at the end: d
+	// has its last entry's time.
+	if e := got["d"]; e == nil || e.Mtime != 5000_000000005 {
+		t.Errorf("d: %+v: not the time of its last entry", e)
+	} else if want["d"] != nil {
+		e.Mtime = want["d"].Mtime
+	}
+	for _, d := range testutil.Compare(want, got, testutil.CompareOptions{SkipPaths: []string{"lost+found"}}) {
+		t.Errorf("GNU tar -x vs Import: %s", d)
+	}
+	if e := got["f-link"]; e == nil || e.Size != 5 {
+		t.Errorf("f-link: %+v: the first f's content is lost", e)
+	}
+}
+
+// TestImportNames: absolute names are made relative, ".." refused, a
+// symlink among the parents is followed inside root only, a link to an
+// unknown entry fails; each failure is reported and the rest imported.
+func TestImportNames(t *testing.T) {
+	testutil.NeedLoop(t)
+	outside := t.TempDir()
+	entries := []entry{
+		{h: Header{Name: "/abs/file", Typeflag: TypeReg, Mode: 0o644, Size: 3}, data: []byte("abs")},
+		{h: Header{Name: "a/../../escape", Typeflag: TypeReg, Mode: 0o644, Size: 3}, data: []byte("esc")},
+		{h: Header{Name: "real/", Typeflag: TypeDir, Mode: 0o755}},
+		{h: Header{Name: "up", Typeflag: TypeSymlink, Linkname: "../../../../../../../real"}},
+		{h: Header{Name: "up/through-symlink", Typeflag: TypeReg, Mode: 0o644, Size: 3}, data: []byte("sym")},
+		{h: Header{Name: "out", Typeflag: TypeSymlink, Linkname: outside}},
+		{h: Header{Name: "out/x", Typeflag: TypeReg, Mode: 0o644, Size: 3}, data: []byte("out")},
+		{h: Header{Name: "root", Typeflag: TypeSymlink, Linkname: "/"}},
+		{h: Header{Name: "root/via-root", Typeflag: TypeReg, Mode: 0o644, Size: 3}, data: []byte("via")},
+		{h: Header{Name: "nolink", Typeflag: TypeLink, Linkname: "not/there"}},
+		{h: Header{Name: "./", Typeflag: TypeReg}},
+		{h: Header{Name: "last", Typeflag: TypeReg, Mode: 0o644, Size: 4}, data: []byte("last")},
+	}
+	dst := t.TempDir()
+	err, reports := importFile(t, hostSys{}, dst, writeEntries(t, entries), ImportOptions{})
+	var inc *ImportIncompleteError
+	if !errors.As(err, &inc) || !errors.Is(err, ErrIncomplete) || inc.Failed != 4 {
+		t.Errorf("Import: %v", err)
+	}
+	// out/x: "out" names the outside directory, which inside root (as
+	// a chrooted process sees it) does not exist.
+	wantReports := []string{"a/../../escape: member name contains '..'",
+		"out/x: parent directory: ENOENT",
+		`nolink: link: no earlier entry "not/there" to link to: ENOENT`,
+		"./: EEXIST (the root can only be a directory)"}
+	if strings.Join(reports, "\n") != strings.Join(wantReports, "\n") {
+		t.Errorf("reports:\n%s\nwant:\n%s", strings.Join(reports, "\n"), strings.Join(wantReports, "\n"))
+	}
+	for p, want := range map[string]string{"abs/file": "abs", "real/through-symlink": "sym", "via-root": "via", "last": "last"} {
+		if b, err := os.ReadFile(filepath.Join(dst, p)); err != nil || string(b) != want {
+			t.Errorf("%s: %q %v", p, b, err)
+		}
+	}
+	if names, _ := os.ReadDir(outside); len(names) != 0 {
+		t.Errorf("written outside root: %v", names)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(dst), "escape")); err == nil {
+		t.Error("escape written outside root")
+	}
+}
+
+// TestImportWhiteoutsHost: with "overlay", ".wh.NAME" replaces NAME (a
+// file, or a directory with its contents) by a 0:0 character device, and
+// ".wh..wh..opq" makes its directory opaque; without it they are files.
+func TestImportWhiteoutsHost(t *testing.T) {
+	testutil.NeedLoop(t)
+	entries := whiteoutEntries()
+	for _, mode := range []string{"overlay", ""} {
+		dst := t.TempDir()
+		if err, reports := importFile(t, hostSys{}, dst, writeEntries(t, entries), ImportOptions{Whiteouts: mode}); err != nil || len(reports) > 0 {
+			t.Fatalf("%q: Import: %v %q", mode, err, reports)
+		}
+		checkWhiteouts(t, mode, scanOrFail(t, dst))
+	}
+}
+
+func whiteoutEntries() []entry {
+	return []entry{
+		{h: Header{Name: "etc/", Typeflag: TypeDir, Mode: 0o755, Mtime: Time{100, 0}}},
+		{h: Header{Name: "etc/gone", Typeflag: TypeReg, Mode: 0o644, Size: 1}, data: []byte("x")},
+		{h: Header{Name: "etc/tree/", Typeflag: TypeDir, Mode: 0o755}},
+		{h: Header{Name: "etc/tree/sub/f", Typeflag: TypeReg, Mode: 0o644}},
+		{h: Header{Name: "etc/.wh.gone", Typeflag: TypeReg, Mode: 0o644, Uid: 5, Gid: 6, Mtime: Time{200, 0}}},
+		{h: Header{Name: "etc/.wh.tree", Typeflag: TypeReg, Mode: 0o644, Mtime: Time{300, 0}}},
+		{h: Header{Name: "etc/.wh.never-there", Typeflag: TypeReg, Mode: 0o644, Mtime: Time{400, 0}}},
+		{h: Header{Name: "opaque/.wh..wh..opq", Typeflag: TypeReg, Mode: 0o644}},
+		{h: Header{Name: "opaque/kept", Typeflag: TypeReg, Mode: 0o644}},
+	}
+}
+
+func checkWhiteouts(t *testing.T, mode string, got testutil.Tree) {
+	t.Helper()
+	if mode == "" {
+		for _, p := range []string{"etc/.wh.gone", "etc/gone", "etc/tree/sub/f", "opaque/.wh..wh..opq"} {
+			if got[p] == nil || got[p].Type != testutil.TypeFile {
+				t.Errorf("no whiteouts: %s: %+v", p, got[p])
+			}
+		}
+		return
+	}
+	for p, owner := range map[string]uint32{"etc/gone": 5, "etc/tree": 0, "etc/never-there": 0} {
+		e := got[p]
+		if e == nil || e.Type != testutil.TypeChar || e.RdevMajor != 0 || e.RdevMinor != 0 || e.Mode != 0 || e.Uid != owner {
+			t.Errorf("whiteout %s: %+v", p, e)
+		}
+	}
+	for _, p := range []string{"etc/.wh.gone", "etc/tree/sub/f", "etc/tree/sub", "opaque/.wh..wh..opq"} {
+		if got[p] != nil {
+			t.Errorf("%s: still there", p)
+		}
+	}
+	if e := got["opaque"]; e == nil || string(e.Xattrs["trusted.overlay.opaque"]) != "y" || got["opaque/kept"] == nil {
+		t.Errorf("opaque: %+v", e)
+	}
+	if e := got["etc"]; e == nil || e.Mtime != 100e9 {
+		t.Errorf("etc: %+v: its time is not the archive's", e)
+	}
+}
+
+// TestImportDamaged: an archive cut in a file's data stops the import
+// with the reader's error, naming the entry; the directories imported
+// still get their metadata.
+func TestImportDamaged(t *testing.T) {
+	entries := []entry{
+		{h: Header{Name: "d/", Typeflag: TypeDir, Mode: 0o700, Mtime: Time{1234, 0}}},
+		{h: Header{Name: "d/f", Typeflag: TypeReg, Mode: 0o644, Size: 3000}, data: make([]byte, 3000)},
+	}
+	data := writeArchive(t, entries)
+	p := filepath.Join(t.TempDir(), "cut.tar")
+	if err := os.WriteFile(p, data[:3*blockSize], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := t.TempDir()
+	err, reports := importFile(t, hostSys{}, dst, p, ImportOptions{})
+	var stop *ImportStoppedError
+	if !errors.As(err, &stop) || !errors.Is(err, ErrFormat) || stop.Path != "d/f" || len(reports) != 0 {
+		t.Fatalf("Import: %v, reports %q", err, reports)
+	}
+	if !strings.Contains(err.Error(), "ends inside the entry") {
+		t.Errorf("message: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Join(dst, "d")); err != nil || fi.ModTime().Unix() != 1234 || fi.Mode().Perm() != 0o700 {
+		t.Errorf("d: %v %v", fi, err)
+	}
+}
+
+// The library kernel, on an ext4 image made by the host's mkfs.ext4.
+
+// mkfsImage makes an empty ext4 image of size bytes with the host's
+// mkfs.ext4.
+func mkfsImage(t *testing.T, size string, opts ...string) string {
+	t.Helper()
+	mke2fs := testutil.Need(t, "mkfs.ext4")[0]
+	img := filepath.Join(t.TempDir(), "img")
+	testutil.Run(t, "truncate", "-s", size, img)
+	testutil.Run(t, mke2fs, append(append([]string{"-q", "-F", "-E", "root_owner=0:0"}, opts...), img)...)
+	return img
+}
+
+// bootImage boots a kernel with img attached read-write and mounted; the
+// caller unmounts (umountImage) before checking the image.
+func bootImage(t *testing.T, img string) (*kernel.Kernel, string) {
+	t.Helper()
+	k, err := kernel.Boot(kernel.Config{Memory: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k.Halt() })
+	dev, err := k.AddDisk(img, kernel.DiskOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := k.MountDev(dev, "ext4", 0, "")
+	if err != nil {
+		t.Fatalf("mount: %v\n%s", err, k.Dmesg())
+	}
+	var st abi.Statfs
+	if err := k.Statfs(dir, &st); err != nil || st.Flags&abi.MS_RDONLY != 0 {
+		t.Fatalf("mounted read-only (%v)\n%s", err, k.Dmesg())
+	}
+	return k, dir
+}
+
+func umountImage(t *testing.T, k *kernel.Kernel, dir string) {
+	t.Helper()
+	if err := k.Umount(dir, 0); err != nil {
+		t.Fatalf("umount: %v\n%s", err, k.Dmesg())
+	}
+	if err := k.Halt(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fsckAndView runs e2fsck -fn on img (it must find nothing) and returns
+// what the host kernel shows of it, loop-mounted read-only.
+func fsckAndView(t *testing.T, img string) testutil.Tree {
+	t.Helper()
+	e2fsck := testutil.Need(t, "e2fsck")[0]
+	if out, err := exec.Command(e2fsck, "-fn", img).CombinedOutput(); err != nil {
+		t.Fatalf("e2fsck -fn: %v\n%s", err, out)
+	}
+	testutil.NeedLoop(t)
+	mnt := t.TempDir()
+	testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
+	defer testutil.Run(t, "umount", mnt)
+	return scanOrFail(t, mnt)
+}
+
+// TestImportExt4 imports GNU tar's and bsdtar's archives of the source
+// tree into fresh ext4 images through the library kernel; e2fsck finds
+// nothing, and the host kernel shows the source tree, holes included.
+func TestImportExt4(t *testing.T) {
+	_, want := sourceTree(t)
+	for _, format := range []string{"pax", "oldgnu", "bsdtar"} {
+		t.Run(format, func(t *testing.T) {
+			archive := toolArchive(t, format)
+			img := mkfsImage(t, "96M")
+			k, dir := bootImage(t, img)
+			var entries int
+			var written int64
+			err, reports := importFile(t, k, dir, archive, ImportOptions{
+				OnEntry: func(*Header) { entries++ },
+				OnBytes: func(n int64) { written += n },
+			})
+			if err != nil || len(reports) > 0 {
+				t.Fatalf("Import: %v\n%s\n%s", err, strings.Join(reports, "\n"), k.Dmesg())
+			}
+			umountImage(t, k, dir)
+			got := fsckAndView(t, img)
+			o := formatOptions(format)
+			o.SkipPaths = append(o.SkipPaths, "lost+found")
+			if strings.HasPrefix(format, "bsdtar") {
+				o.SkipPaths = append(o.SkipPaths, bsdtarQuirks(got, want, format)...)
+			}
+			for _, d := range testutil.Compare(want, got, o) {
+				t.Errorf("source vs ext4 image: %s", d)
+			}
+			if entries < len(want)-2 {
+				t.Errorf("OnEntry: %d entries", entries)
+			}
+			var data int64
+			seen := map[uint64]bool{}
+			for _, e := range want {
+				if e.Type == testutil.TypeFile && !seen[e.Ino] {
+					seen[e.Ino] = true
+					for _, r := range e.Data {
+						data += r.End - r.Start
+					}
+				}
+			}
+			if written < data || written > data+64<<10 {
+				t.Errorf("OnBytes: %d bytes written, the data regions hold %d: holes written?", written, data)
+			}
+		})
+	}
+}
+
+// TestImportReplaceExt4: the replacement cases and the whiteouts through
+// the library kernel on ext4 give what GNU tar gives on the host.
+func TestImportReplaceExt4(t *testing.T) {
+	testutil.NeedLoop(t)
+	archive := writeEntries(t, replaceEntries())
+	want := t.TempDir()
+	hostExtract(t, archive, want)
+	img := mkfsImage(t, "16M")
+	k, dir := bootImage(t, img)
+	if err, reports := importFile(t, k, dir, archive, ImportOptions{}); err != nil || len(reports) > 0 {
+		t.Fatalf("Import: %v %q", err, reports)
+	}
+	umountImage(t, k, dir)
+	compareReplace(t, scanOrFail(t, want), fsckAndView(t, img))
+
+	img = mkfsImage(t, "16M")
+	k, dir = bootImage(t, img)
+	if err, reports := importFile(t, k, dir, writeEntries(t, whiteoutEntries()), ImportOptions{Whiteouts: "overlay"}); err != nil || len(reports) > 0 {
+		t.Fatalf("Import: %v %q", err, reports)
+	}
+	umountImage(t, k, dir)
+	checkWhiteouts(t, "overlay", fsckAndView(t, img))
+}
+
+// TestImportENOSPC: an archive larger than the filesystem stops the
+// import at the file that did not fit, with ENOSPC said plainly; the
+// image is still consistent.
+func TestImportENOSPC(t *testing.T) {
+	var entries []entry
+	for i := range 8 {
+		entries = append(entries, entry{h: Header{Name: "f" + string(rune('0'+i)), Typeflag: TypeReg, Mode: 0o644, Size: 1 << 20},
+			data: make([]byte, 1<<20)})
+	}
+	img := mkfsImage(t, "4M")
+	k, dir := bootImage(t, img)
+	err, reports := importFile(t, k, dir, writeEntries(t, entries), ImportOptions{})
+	var stop *ImportStoppedError
+	if !errors.As(err, &stop) || !errors.Is(err, abi.ENOSPC) || len(reports) != 0 ||
+		!strings.Contains(err.Error(), "the filesystem is full") || stop.Imported == 0 || stop.Imported >= 8 {
+		t.Fatalf("Import: %v, reports %q", err, reports)
+	}
+	umountImage(t, k, dir)
+	fsckAndView(t, img)
+}
