@@ -22,6 +22,11 @@
 //	lklimg touch [-d DATE] [options] IMAGE PATH...
 //	lklimg setfattr {-n NAME [-v VALUE] | -x NAME} [options] IMAGE PATH...
 //
+// and, making a new image:
+//
+//	lklimg tar2fs [-t TYPE] [-s SIZE] [--free SIZE] [-b BS] [-N INODES] [-L LABEL]
+//	              [-U UUID] [-E OPTS] [-O FEATURES] [--whiteouts overlay] [-q] TAR|- IMAGE
+//
 // The options are the shared disk flags (-P, -t, -m, -p, --no-journal;
 // mkdir's own -m and -p leave those two as --mb and --enable-printk).
 // Options may follow operands, as with GNU getopt; "--" ends them.
@@ -299,6 +304,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cmds = append(cmds, sc.command(stdout, stderr, &status))
 	}
 	cmds = append(cmds, infoCommand(stdout, stderr, &status))
+	cmds = append(cmds, tar2fsCommand(os.Stdin, stdout, stderr, &status))
 	app := &cli.App{
 		Name:  "lklimg",
 		Usage: "look inside or change the filesystem of a disk image, as the GNU tools would on it mounted",
