@@ -572,9 +572,15 @@ func shrinkImage(out *os.File, plan *tar2fsPlan, used uint64) error {
 }
 
 // estimateBlocks is the size in blocks of a filesystem with p's geometry
-// whose files take data blocks: those, and each group's bitmaps and
-// inode table (statfs leaves this overhead out of its used blocks).
+// whose files take data blocks: those, and what statfs leaves out of its
+// used blocks: each group's bitmaps and inode table, and the superblock,
+// group descriptors and reserved GDT blocks of group 0 and of the backup
+// groups (sparse_super: 1 and the powers of 3, 5 and 7) among those kept.
 func estimateBlocks(p *ext4.MkfsParams, data uint64) uint64 {
+	const (
+		compatResizeInode = 0x0010
+		incompat64bit     = 0x0080
+	)
 	bs := uint64(p.BlockSize)
 	perGroup := 8 * bs // a block bitmap's bits
 	groups := max((p.Blocks+perGroup-1)/perGroup, 1)
@@ -583,8 +589,36 @@ func estimateBlocks(p *ext4.MkfsParams, data uint64) uint64 {
 		inodes = p.Blocks * bs / uint64(p.InodeRatio)
 	}
 	tableBlocks := (inodes/groups*uint64(max(p.InodeSize, 128)) + bs - 1) / bs
+	descPerBlock := bs / 32
+	if p.Incompat&incompat64bit != 0 {
+		descPerBlock = bs / 64
+	}
+	gdt := (groups + descPerBlock - 1) / descPerBlock
+	var reserved uint64
+	if p.Compat&compatResizeInode != 0 {
+		// calc_reserved_gdt_blocks: room for 1024 times the size, within
+		// 2^32 blocks and one block of pointers.
+		most := min(p.Blocks*1024, 1<<32-1)
+		want := ((most+perGroup-1)/perGroup + descPerBlock - 1) / descPerBlock
+		if want > gdt {
+			reserved = min(want-gdt, bs/4)
+		}
+	}
 	need := max((data+perGroup-1)/perGroup, 1)
-	return data + need*(tableBlocks+2)
+	copies := uint64(0)
+	for g := uint64(0); g < need; g++ {
+		if g <= 1 || isPowerOf(g, 3) || isPowerOf(g, 5) || isPowerOf(g, 7) {
+			copies++
+		}
+	}
+	return data + need*(tableBlocks+2) + copies*(1+gdt+reserved)
+}
+
+func isPowerOf(n, b uint64) bool {
+	for n > 1 && n%b == 0 {
+		n /= b
+	}
+	return n == 1
 }
 
 // tar2fsBar returns a progress bar over the input's bytes (total: the
