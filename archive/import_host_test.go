@@ -3,10 +3,12 @@
 package archive
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
+	"golang.org/x/sys/unix"
 )
 
 var _ ImportSyscalls = hostSys{}
@@ -55,11 +58,12 @@ func formatOptions(format string) testutil.CompareOptions {
 // TestImportHost imports the tools' archives of the source tree into a
 // host directory through the host's own kernel (the same syscalls the
 // library kernel answers): the result is the source tree, entry by entry,
-// holes included; and GNU tar's extraction of the same archive agrees.
+// holes included. (TestReaderTools reads every format; TestImportExt4
+// imports GNU tar's default pax through the library kernel.)
 func TestImportHost(t *testing.T) {
 	testutil.NeedLoop(t) // root: owners, devices, trusted.* xattrs
 	_, want := sourceTree(t)
-	for _, format := range []string{"pax", "pax-0.0", "pax-0.1", "pax-1.0", "gnu", "oldgnu", "bsdtar", "bsdtar-gnu"} {
+	for _, format := range []string{"pax-0.1", "oldgnu", "bsdtar"} {
 		t.Run(format, func(t *testing.T) {
 			archive := toolArchive(t, format)
 			dst := t.TempDir()
@@ -484,4 +488,87 @@ func TestImportENOSPC(t *testing.T) {
 	}
 	umountImage(t, k, dir)
 	fsckAndView(t, img)
+}
+
+// TestImportHugeSparse: a 10 GiB sparse file (its size base-256 in GNU
+// format, a pax record in pax) with a few KiB of data fits a 16 MiB
+// image: only the data is written, the holes stay holes.
+func TestImportHugeSparse(t *testing.T) {
+	const size = 10 << 30
+	data := bytes.Repeat([]byte("0123456789abcdef"), 256) // 4 KiB
+	regions := []Extent{{0, 4096}, {5 << 30, 4096}, {size - 4096, 4096}}
+	for _, format := range []Format{FormatPAX, FormatGNU} {
+		var buf bytes.Buffer
+		tw := NewWriter(&buf)
+		tw.SetFormat(format)
+		if err := tw.WriteHeader(&Header{Name: "./huge", Typeflag: TypeReg, Mode: 0o644, Size: size, Sparse: regions}); err != nil {
+			t.Fatal(err)
+		}
+		for range regions {
+			tw.Write(data)
+		}
+		if err := tw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(t.TempDir(), "huge.tar")
+		if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		img := mkfsImage(t, "16M")
+		k, dir := bootImage(t, img)
+		if err, reports := importFile(t, k, dir, p, ImportOptions{}); err != nil || len(reports) > 0 {
+			t.Fatalf("format %d: Import: %v %q", format, err, reports)
+		}
+		umountImage(t, k, dir)
+		// e2fsck, then the host's view of the data regions (not a scan:
+		// it would hash 10 GiB of zeros).
+		e2fsck := testutil.Need(t, "e2fsck")[0]
+		if out, err := exec.Command(e2fsck, "-fn", img).CombinedOutput(); err != nil {
+			t.Fatalf("e2fsck -fn: %v\n%s", err, out)
+		}
+		testutil.NeedLoop(t)
+		mnt := t.TempDir()
+		testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
+		got, gotSize, content := hostRegions(t, filepath.Join(mnt, "huge"))
+		testutil.Run(t, "umount", mnt)
+		want := []testutil.Range{{Start: 0, End: 4096}, {Start: 5 << 30, End: 5<<30 + 4096}, {Start: size - 4096, End: size}}
+		if gotSize != size || !slices.Equal(got, want) || !bytes.Equal(content, bytes.Repeat(data, 3)) {
+			t.Errorf("format %d: huge: size %d, data regions %v", format, gotSize, got)
+		}
+	}
+}
+
+// hostRegions returns the data regions of a host file (SEEK_DATA,
+// SEEK_HOLE), its size and the regions' bytes.
+func hostRegions(t *testing.T, p string) ([]testutil.Range, int64, []byte) {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rs []testutil.Range
+	var content []byte
+	for off := int64(0); off < fi.Size(); {
+		start, err := unix.Seek(int(f.Fd()), off, unix.SEEK_DATA)
+		if err != nil {
+			break
+		}
+		end, err := unix.Seek(int(f.Fd()), start, unix.SEEK_HOLE)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, end-start)
+		if _, err := f.ReadAt(b, start); err != nil {
+			t.Fatal(err)
+		}
+		content = append(content, b...)
+		rs = append(rs, testutil.Range{Start: start, End: end})
+		off = end
+	}
+	return rs, fi.Size(), content
 }
