@@ -385,6 +385,15 @@ func umountImage(t *testing.T, k *kernel.Kernel, dir string) {
 // what the host kernel shows of it, loop-mounted read-only.
 func fsckAndView(t *testing.T, img string) testutil.Tree {
 	t.Helper()
+	var tree testutil.Tree
+	fsckAndMount(t, img, func(mnt string) { tree = scanOrFail(t, mnt) })
+	return tree
+}
+
+// fsckAndMount runs e2fsck -fn on img (it must find nothing), then look
+// on img loop-mounted read-only.
+func fsckAndMount(t *testing.T, img string, look func(mnt string)) {
+	t.Helper()
 	e2fsck := testutil.Need(t, "e2fsck")[0]
 	if out, err := exec.Command(e2fsck, "-fn", img).CombinedOutput(); err != nil {
 		t.Fatalf("e2fsck -fn: %v\n%s", err, out)
@@ -393,7 +402,7 @@ func fsckAndView(t *testing.T, img string) testutil.Tree {
 	mnt := t.TempDir()
 	testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
 	defer testutil.Run(t, "umount", mnt)
-	return scanOrFail(t, mnt)
+	look(mnt)
 }
 
 // TestImportExt4 imports GNU tar's and bsdtar's archives of the source
@@ -520,17 +529,12 @@ func TestImportHugeSparse(t *testing.T) {
 			t.Fatalf("format %d: Import: %v %q", format, err, reports)
 		}
 		umountImage(t, k, dir)
-		// e2fsck, then the host's view of the data regions (not a scan:
-		// it would hash 10 GiB of zeros).
-		e2fsck := testutil.Need(t, "e2fsck")[0]
-		if out, err := exec.Command(e2fsck, "-fn", img).CombinedOutput(); err != nil {
-			t.Fatalf("e2fsck -fn: %v\n%s", err, out)
-		}
-		testutil.NeedLoop(t)
-		mnt := t.TempDir()
-		testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
-		got, gotSize, content := hostRegions(t, filepath.Join(mnt, "huge"))
-		testutil.Run(t, "umount", mnt)
+		// The host's view of the data regions (not a scan: it would hash
+		// 10 GiB of zeros).
+		var got []testutil.Range
+		var gotSize int64
+		var content []byte
+		fsckAndMount(t, img, func(mnt string) { got, gotSize, content = hostRegions(t, filepath.Join(mnt, "huge")) })
 		want := []testutil.Range{{Start: 0, End: 4096}, {Start: 5 << 30, End: 5<<30 + 4096}, {Start: size - 4096, End: size}}
 		if gotSize != size || !slices.Equal(got, want) || !bytes.Equal(content, bytes.Repeat(data, 3)) {
 			t.Errorf("format %d: huge: size %d, data regions %v", format, gotSize, got)
