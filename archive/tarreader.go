@@ -28,7 +28,9 @@ import (
 //     they name) and old GNU sparse files ('S': four regions in the
 //     header, more in extension blocks);
 //   - pax extended headers, per entry ('x') and global ('g', for every
-//     entry after it; a record with an empty value deletes the key):
+//     entry after it, but for the records only one entry can mean: path,
+//     linkpath, size, a sparse map; a record with an empty value deletes
+//     the key):
 //     path, linkpath, size, uid, gid, uname, gname, mtime, atime, ctime
 //     (decimal seconds with a fraction), SCHILY.devmajor, SCHILY.devminor,
 //     SCHILY.xattr.NAME (the value's bytes), LIBARCHIVE.xattr.NAME (the
@@ -397,7 +399,7 @@ func (tr *Reader) entry(size int64, pax []paxRecord, longName, longLink *string)
 		own[r.key] = true
 	}
 	for _, k := range sortedKeys(tr.global) {
-		if own[k] {
+		if own[k] || !globalKey(k) {
 			continue
 		}
 		if err := x.apply(k, tr.global[k]); err != nil {
@@ -452,6 +454,17 @@ func (tr *Reader) entry(size int64, pax []paxRecord, longName, longLink *string)
 		tr.skip = size + padding(size)
 	}
 	return h, nil
+}
+
+// globalKey reports whether a pax record may apply to every entry from a
+// global header: not those that describe one entry (its name, link
+// target, size or sparse map), which a global header cannot mean for all.
+func globalKey(k string) bool {
+	switch k {
+	case paxPath, paxLinkpath, paxSize:
+		return false
+	}
+	return !strings.HasPrefix(k, "GNU.sparse.")
 }
 
 // isHeaderOnly reports the types that have no data whatever their size

@@ -167,6 +167,7 @@ func TestReaderDialects(t *testing.T) {
 	// 0.1, LIBARCHIVE xattrs, ACL text (star's, with ids).
 	g := appendPAXRecord(nil, "uid", "77")
 	g = appendPAXRecord(g, "mtime", "-1.25")
+	g = appendPAXRecord(g, "path", "not/for/every/entry")
 	a = append(a, block(map[int]string{offName: "global", offSize: octal(len(g)), offTypeflag: "g", offMagic: "ustar\x0000"}, false)...)
 	a = append(a, pad(g)...)
 	x := appendPAXRecord(nil, "GNU.sparse.map", "0,3,1024,2")
