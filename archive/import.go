@@ -647,8 +647,10 @@ func (im *importer) whiteout(h *Header, rel string) bool {
 		return true
 	}
 	name := strings.TrimPrefix(base, whiteoutPrefix)
-	if name == "." || name == ".." {
-		im.fail(h.Name, "", errDotDot)
+	if name == "" || name == "." || name == ".." {
+		// ".wh." alone, or a whiteout of the directory itself or of its
+		// parent: nothing a layer can mean.
+		im.fail(h.Name, "", abi.Errorf(abi.EINVAL, "a whiteout of %q", name))
 		return true
 	}
 	parent, err := im.parent(rel)
