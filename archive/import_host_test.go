@@ -45,7 +45,7 @@ func formatOptions(format string) testutil.CompareOptions {
 		o.SkipPaths = []string{"hard/fifo-link"}
 	}
 	switch format {
-	case "gnu", "oldgnu", "bsdtar-gnu":
+	case "gnu", "gnu-incremental", "oldgnu", "bsdtar-gnu":
 		o.Ignore = []string{"xattrs"}
 		o.MtimeUnit = time.Second
 	}
