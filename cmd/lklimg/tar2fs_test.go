@@ -342,3 +342,45 @@ func TestDerivedIdentity(t *testing.T) {
 		t.Errorf("%x is not a version 4 UUID", a)
 	}
 }
+
+// TestTar2fsImportStepFails: a filesystem too small stops the import
+// with ENOSPC said plainly (the image stays consistent), and one the
+// driver will not write is refused before anything is imported.
+func TestTar2fsImportStepFails(t *testing.T) {
+	archive, _ := tar2fsSource(t)
+	mke2fs := testutil.Need(t, "mkfs.ext4")[0]
+	mkfs := func(size string, opts ...string) string {
+		img := filepath.Join(t.TempDir(), "img")
+		testutil.Run(t, "truncate", "-s", size, img)
+		testutil.Run(t, mke2fs, append(append([]string{"-q", "-F"}, opts...), img)...)
+		return img
+	}
+	f := &tar2fsFlags{fsType: "ext4", memoryMB: 32}
+	run := func(img string) (int, uint64, error, string) {
+		in, err := os.Open(archive)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer in.Close()
+		var stdout, stderr bytes.Buffer
+		status, used, err := tar2fsImport(f, &tar2fsPlan{}, img, in, &stdout, &stderr, nil)
+		return status, used, err, stderr.String()
+	}
+
+	img := mkfs("2M")
+	status, used, err, stderr := run(img)
+	if err == nil || !errors.Is(err, abi.ENOSPC) || !strings.Contains(err.Error(), "the filesystem is full") ||
+		!strings.Contains(err.Error(), "import stopped after") || used == 0 || stderr != "" {
+		t.Errorf("2M: status %d, used %d, %v, stderr %q", status, used, err, stderr)
+	}
+	e2fsck := testutil.Need(t, "e2fsck")[0]
+	if out, err := exec.Command(e2fsck, "-fn", img).CombinedOutput(); err != nil {
+		t.Errorf("e2fsck -fn after ENOSPC: %v\n%s", err, out)
+	}
+
+	img = mkfs("16M", "-O", "ea_inode")
+	status, used, err, _ = run(img)
+	if status != exitImage || used != 0 || err == nil || !strings.Contains(err.Error(), "the new filesystem cannot be written") {
+		t.Errorf("ea_inode: status %d, used %d, %v", status, used, err)
+	}
+}
