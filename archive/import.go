@@ -243,10 +243,13 @@ func (im *importer) fail(name, op string, err error) {
 
 // kpath is the kernel path of rel.
 func (im *importer) kpath(rel string) string {
-	if rel == "" {
-		return im.root
+	switch {
+	case rel != "":
+		return im.root + "/" + rel
+	case im.root == "":
+		return "/" // the kernel's own root
 	}
-	return im.root + "/" + rel
+	return im.root
 }
 
 // cleanName turns an entry's name into a path relative to root ("" for
@@ -505,11 +508,7 @@ func (im *importer) finishDirs() {
 			continue // removed since
 		}
 		delete(im.pending, rel)
-		kp := im.kpath(rel)
-		if rel == "" {
-			kp = im.root
-		}
-		im.meta(h, kp)
+		im.meta(h, im.kpath(rel))
 	}
 }
 

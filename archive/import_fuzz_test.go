@@ -113,3 +113,27 @@ func FuzzImport(f *testing.F) {
 		}
 	})
 }
+
+// TestImportKernelRoot imports into the kernel's own root ("/", its
+// ramfs): the root entry's metadata lands on "/", files below it.
+func TestImportKernelRoot(t *testing.T) {
+	k, err := kernel.Boot(kernel.Config{Memory: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Halt()
+	a := writeArchive(t, []entry{
+		{h: Header{Name: "./", Typeflag: TypeDir, Mode: 0o711, Mtime: Time{1234, 5}}},
+		{h: Header{Name: "./a/b", Typeflag: TypeReg, Mode: 0o640, Size: 2, Uid: 3}, data: []byte("hi")},
+	})
+	if err := Import(k, "/", bytes.NewReader(a), ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var st abi.Stat
+	if err := k.Fstatat(abi.AT_FDCWD, "/", &st, 0); err != nil || st.Mode&0o7777 != 0o711 || st.Mtim.Sec != 1234 {
+		t.Errorf("/: %+v %v", st, err)
+	}
+	if err := k.Fstatat(abi.AT_FDCWD, "/a/b", &st, 0); err != nil || st.Size != 2 || st.Uid != 3 || st.Mode&0o7777 != 0o640 {
+		t.Errorf("/a/b: %+v %v", st, err)
+	}
+}
