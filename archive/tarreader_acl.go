@@ -141,7 +141,8 @@ func parseACLEntry(s string) (aclEntry, error) {
 		}
 		id, err := strconv.ParseUint(idText, 10, 32)
 		if err != nil || id == aclUndefinedID {
-			return aclEntry{}, fmt.Errorf("ACL entry %q names %q without its number", s, f[1])
+			return aclEntry{}, fmt.Errorf("ACL entry %q names %q without its number "+
+				"(GNU tar --acls writes names; with --xattrs --xattrs-include='*' it also keeps the ACL's numbers)", s, f[1])
 		}
 		e.id = uint32(id)
 	}

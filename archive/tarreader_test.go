@@ -348,3 +348,36 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// TestACLText converts ACL text as star, bsdtar and GNU tar write it.
+func TestACLText(t *testing.T) {
+	entry := func(tag, perm uint16, id uint32) []byte {
+		b := binary.LittleEndian.AppendUint16(nil, tag)
+		b = binary.LittleEndian.AppendUint16(b, perm)
+		return binary.LittleEndian.AppendUint32(b, id)
+	}
+	none := uint32(aclUndefinedID)
+	want := slices.Concat([]byte{2, 0, 0, 0}, entry(aclTagUserObj, 7, none), entry(aclTagUser, 5, 1000),
+		entry(aclTagUser, 4, 1001), entry(aclTagGroupObj, 5, none), entry(aclTagMask, 7, none), entry(aclTagOther, 0, none))
+	for _, text := range []string{
+		"user::rwx,user:b:r--:1001,user:a:r-x:1000,group::r-x,mask::rwx,other::---",                    // star, bsdtar: unsorted, with ids
+		"user::rwx\nuser:1000:r-x\nuser:1001:r--\ngroup::r-x\t#effective:r-x\nmask::rwx\nother::---\n", // numeric names
+		"u::rwx,u:1000:rx,u:1001:r,g::rx,m:rwx,o::",                                                    // short forms
+	} {
+		got, err := aclXattr(text, true)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%q: %x %v\nwant %x", text, got, err, want)
+		}
+	}
+	if got, err := aclXattr("user::rw-\ngroup::r--\nother::r--\n", true); got != nil || err != nil {
+		t.Errorf("a minimal access ACL: %x %v, want none", got, err)
+	}
+	if got, err := aclXattr("user::rwx,group::r-x,other::---", false); len(got) != 4+3*8 || err != nil {
+		t.Errorf("a minimal default ACL: %x %v", got, err)
+	}
+	for _, bad := range []string{"user:joe:rwx", "user::rwz", "bogus::rwx", "user"} {
+		if _, err := aclXattr(bad, true); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
