@@ -531,8 +531,9 @@ func tar2fsImport(f *tar2fsFlags, plan *tar2fsPlan, image string, in io.Reader, 
 
 	var st abi.Statfs
 	var used uint64
-	if err := k.Statfs(dir, &st); err == nil {
-		used = max(st.Blocks-st.Bfree, 1)
+	used = 1 // mounted: something is there
+	if err := k.Statfs(dir, &st); err == nil && st.Bfree < st.Blocks {
+		used = st.Blocks - st.Bfree
 	}
 	// Unmounting writes everything back and leaves the filesystem clean.
 	if err := k.Umount(dir, 0); err != nil {
