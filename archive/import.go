@@ -113,6 +113,9 @@ const (
 type ImportIncompleteError struct{ Failed int }
 
 func (e *ImportIncompleteError) Error() string {
+	if e.Failed == 1 {
+		return "1 entry of the archive could not be imported"
+	}
 	return fmt.Sprintf("%d entries of the archive could not be imported", e.Failed)
 }
 func (e *ImportIncompleteError) Unwrap() error { return ErrIncomplete }

@@ -384,3 +384,39 @@ func TestTar2fsImportStepFails(t *testing.T) {
 		t.Errorf("ea_inode: status %d, used %d, %v", status, used, err)
 	}
 }
+
+// TestTar2fsImportStepReports: -v lists every entry on stdout; an entry
+// that fails is said on stderr with the count at the end, and the status
+// is 1, the rest imported.
+func TestTar2fsImportStepReports(t *testing.T) {
+	src := t.TempDir()
+	for _, p := range []string{"a", "d/b", "d/c"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(src, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(src, p), []byte(p), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tarPath := testutil.Need(t, "tar")[0]
+	archive := filepath.Join(t.TempDir(), "a.tar")
+	// GNU tar keeps a member name with ".." when told --absolute-names.
+	testutil.Run(t, tarPath, "--sort=name", "-cf", archive, "-C", src, "--absolute-names", ".", "d/../a")
+	img := filepath.Join(t.TempDir(), "img")
+	testutil.Run(t, "truncate", "-s", "8M", img)
+	testutil.Run(t, testutil.Need(t, "mkfs.ext4")[0], "-q", "-F", img)
+	in, err := os.Open(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	var stdout, stderr bytes.Buffer
+	f := &tar2fsFlags{fsType: "ext4", memoryMB: 32, verbose: true}
+	status, _, err := tar2fsImport(f, &tar2fsPlan{}, img, in, &stdout, &stderr, nil)
+	wantOut := "./\n./a\n./d/\n./d/b\n./d/c\nd/../a\n"
+	wantErr := "lklimg: tar2fs: d/../a: member name contains '..'\n" +
+		"lklimg: tar2fs: 1 entry of the archive could not be imported\n"
+	if err != nil || status != exitFail || stdout.String() != wantOut || stderr.String() != wantErr {
+		t.Errorf("status %d, %v\nstdout:\n%s\nstderr:\n%s", status, err, stdout.String(), stderr.String())
+	}
+}
