@@ -86,14 +86,16 @@ func TestImportHost(t *testing.T) {
 	}
 }
 
-// hostExtract extracts an archive with GNU tar as root keeps everything.
+// hostExtract extracts an archive with GNU tar as root keeps everything;
+// its one complaint allowed is the replacement cases' file over a
+// directory that is not empty.
 func hostExtract(t *testing.T, archive, dst string) {
 	t.Helper()
 	tar := testutil.Need(t, "tar")[0]
 	out, err := exec.Command(tar, "-x", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner", "-p",
 		"-f", archive, "-C", dst).CombinedOutput()
-	if err != nil {
-		t.Logf("GNU tar -x: %v\n%s", err, out)
+	if err != nil && !strings.Contains(string(out), "./full: Cannot open: File exists") {
+		t.Errorf("GNU tar -x: %v\n%s", err, out)
 	}
 }
 
@@ -107,50 +109,6 @@ func writeEntries(t *testing.T, entries []entry) string {
 	return p
 }
 
-// replaceEntries are archives where later entries replace earlier ones:
-// a file over a file (a hard link to the first keeps its content), a
-// directory over a directory (merged, the second's metadata), a file
-// over an empty directory, a directory over a file, a symlink over a
-// file and the reverse, a device over a FIFO, a hard link over a file,
-// a hard link to a file replaced since.
-func replaceEntries() []entry {
-	reg := func(name, data string, mode uint32, sec int64) entry {
-		return entry{h: Header{Name: name, Typeflag: TypeReg, Mode: mode, Size: int64(len(data)), Mtime: Time{sec, 0}, Uid: 7, Gid: 8}, data: []byte(data)}
-	}
-	dir := func(name string, mode uint32, sec int64, uid uint32) entry {
-		return entry{h: Header{Name: name, Typeflag: TypeDir, Mode: mode, Mtime: Time{sec, 5}, Uid: uid, Gid: uid,
-			Xattrs: []Xattr{{"user.dir", []byte(name)}}}}
-	}
-	return []entry{
-		dir("./", 0o755, 1000, 0),
-		reg("./f", "first", 0o644, 2000),
-		{h: Header{Name: "./f-link", Typeflag: TypeLink, Linkname: "./f"}},
-		reg("./f", "second, longer", 0o600, 3000),
-		dir("./d", 0o700, 4000, 1),
-		reg("./d/in", "in d", 0o644, 4500),
-		dir("./d", 0o751, 5000, 2),
-		dir("./empty", 0o755, 5500, 0),
-		reg("./empty", "now a file", 0o640, 6000),
-		reg("./was-file", "a file", 0o644, 6500),
-		dir("./was-file", 0o711, 7000, 3),
-		reg("./s", "file", 0o644, 7500),
-		{h: Header{Name: "./s", Typeflag: TypeSymlink, Linkname: "target", Mtime: Time{8000, 0}, Uid: 4, Gid: 5}},
-		{h: Header{Name: "./s2", Typeflag: TypeSymlink, Linkname: "target2", Mtime: Time{8000, 0}}},
-		reg("./s2", "over a symlink", 0o644, 8500),
-		{h: Header{Name: "./node", Typeflag: TypeFifo, Mode: 0o600, Mtime: Time{9000, 0}}},
-		{h: Header{Name: "./node", Typeflag: TypeChar, Mode: 0o620, Devmajor: 4, Devminor: 64, Mtime: Time{9500, 0}}},
-		reg("./g", "g", 0o644, 10000),
-		reg("./h", "h", 0o644, 10500),
-		{h: Header{Name: "./h", Typeflag: TypeLink, Linkname: "./g"}},
-		reg("./k", "k1", 0o644, 11000),
-		{h: Header{Name: "./k2", Typeflag: TypeLink, Linkname: "k"}},
-		reg("./k", "k2", 0o644, 11500),
-		{h: Header{Name: "./k3", Typeflag: TypeLink, Linkname: "k"}},
-		reg("./d/setuid", "suid", 0o4755, 12000),
-		reg("missing/parents/made", "deep", 0o644, 12500),
-	}
-}
-
 // TestImportReplaceHost: the replacement cases give what GNU tar's
 // extraction of the same archive gives, on the host.
 func TestImportReplaceHost(t *testing.T) {
@@ -159,10 +117,19 @@ func TestImportReplaceHost(t *testing.T) {
 	want := t.TempDir()
 	hostExtract(t, archive, want)
 	got := t.TempDir()
-	if err, reports := importFile(t, hostSys{}, got, archive, ImportOptions{}); err != nil || len(reports) > 0 {
-		t.Fatalf("Import: %v %q", err, reports)
-	}
+	err, reports := importFile(t, hostSys{}, got, archive, ImportOptions{})
+	checkReplaceReports(t, err, reports)
 	compareReplace(t, scanOrFail(t, want), scanOrFail(t, got))
+}
+
+// checkReplaceReports: of the replacement cases, only the file over a
+// directory that is not empty fails, as with GNU tar ("Cannot open: File
+// exists").
+func checkReplaceReports(t *testing.T, err error, reports []string) {
+	t.Helper()
+	if !errors.Is(err, ErrIncomplete) || len(reports) != 1 || !strings.HasPrefix(reports[0], "./full: create: ENOTEMPTY") {
+		t.Errorf("Import: %v %q", err, reports)
+	}
 }
 
 func scanOrFail(t *testing.T, dir string) testutil.Tree {
@@ -280,20 +247,6 @@ func TestImportWhiteoutsHost(t *testing.T) {
 			t.Fatalf("%q: Import: %v %q", mode, err, reports)
 		}
 		checkWhiteouts(t, mode, scanOrFail(t, dst))
-	}
-}
-
-func whiteoutEntries() []entry {
-	return []entry{
-		{h: Header{Name: "etc/", Typeflag: TypeDir, Mode: 0o755, Mtime: Time{100, 0}}},
-		{h: Header{Name: "etc/gone", Typeflag: TypeReg, Mode: 0o644, Size: 1}, data: []byte("x")},
-		{h: Header{Name: "etc/tree/", Typeflag: TypeDir, Mode: 0o755}},
-		{h: Header{Name: "etc/tree/sub/f", Typeflag: TypeReg, Mode: 0o644}},
-		{h: Header{Name: "etc/.wh.gone", Typeflag: TypeReg, Mode: 0o644, Uid: 5, Gid: 6, Mtime: Time{200, 0}}},
-		{h: Header{Name: "etc/.wh.tree", Typeflag: TypeReg, Mode: 0o644, Mtime: Time{300, 0}}},
-		{h: Header{Name: "etc/.wh.never-there", Typeflag: TypeReg, Mode: 0o644, Mtime: Time{400, 0}}},
-		{h: Header{Name: "opaque/.wh..wh..opq", Typeflag: TypeReg, Mode: 0o644}},
-		{h: Header{Name: "opaque/kept", Typeflag: TypeReg, Mode: 0o644}},
 	}
 }
 
@@ -482,9 +435,8 @@ func TestImportReplaceExt4(t *testing.T) {
 	hostExtract(t, archive, want)
 	img := mkfsImage(t, "16M")
 	k, dir := bootImage(t, img)
-	if err, reports := importFile(t, k, dir, archive, ImportOptions{}); err != nil || len(reports) > 0 {
-		t.Fatalf("Import: %v %q", err, reports)
-	}
+	err, reports := importFile(t, k, dir, archive, ImportOptions{})
+	checkReplaceReports(t, err, reports)
 	umountImage(t, k, dir)
 	compareReplace(t, scanOrFail(t, want), fsckAndView(t, img))
 
