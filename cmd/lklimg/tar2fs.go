@@ -128,6 +128,7 @@ type tar2fsPlan struct {
 	wantJournal bool // the type has a journal: added after Minimize
 	epoch       *int64
 	mountData   string
+	whiteouts   string
 }
 
 // tar2fs makes image from the archive input ("-": stdin). It returns the
@@ -203,7 +204,7 @@ func planTar2fs(f *tar2fsFlags, getenv func(string) string) (*tar2fsPlan, error)
 	if f.whiteouts != "" && f.whiteouts != "overlay" {
 		return nil, fmt.Errorf("--whiteouts %s: the mode is overlay", f.whiteouts)
 	}
-	plan := &tar2fsPlan{fileSize: tar2fsVirtualSize, minimize: true}
+	plan := &tar2fsPlan{fileSize: tar2fsVirtualSize, minimize: true, whiteouts: f.whiteouts}
 	if f.size != "" {
 		n, err := parseSize(f.size)
 		if err != nil || n <= 0 {
@@ -385,9 +386,9 @@ func (plan *tar2fsPlan) identity(f *tar2fsFlags, in *os.File, input string) erro
 func (plan *tar2fsPlan) derive(what string, digest []byte) [16]byte {
 	p := &plan.params
 	h := sha256.New()
-	fmt.Fprintf(h, "lklimg tar2fs %s\x00%d\x00%s\x00%d %d %d %d %d %x %x %x %d %d %v\x00", what, p.Time, p.FsType,
+	fmt.Fprintf(h, "lklimg tar2fs %s\x00%d\x00%s\x00%d %d %d %d %d %x %x %x %d %d %v %d %q\x00", what, p.Time, p.FsType,
 		p.BlockSize, p.Blocks, p.InodeSize, p.Inodes, p.InodeRatio, p.Compat, p.Incompat, p.RoCompat,
-		p.RootUID, p.RootGID, plan.minimize)
+		p.RootUID, p.RootGID, plan.minimize, plan.free, plan.whiteouts)
 	h.Write([]byte(p.Label))
 	h.Write([]byte{0})
 	if what == "hash_seed" {

@@ -338,6 +338,19 @@ func TestDerivedIdentity(t *testing.T) {
 	if a == plan.derive("uuid", []byte("x")) {
 		t.Error("the time changes nothing")
 	}
+	plan.params.Time--
+	plan.free = 1 << 20
+	if a == plan.derive("uuid", []byte("x")) {
+		t.Error("--free changes nothing")
+	}
+	plan.free, plan.whiteouts = 0, "overlay"
+	if a == plan.derive("uuid", []byte("x")) {
+		t.Error("--whiteouts changes nothing")
+	}
+	plan.whiteouts = ""
+	if a != plan.derive("uuid", []byte("x")) {
+		t.Error("not deterministic after the changes are undone")
+	}
 	if a[6]>>4 != 4 || a[8]>>6 != 2 {
 		t.Errorf("%x is not a version 4 UUID", a)
 	}
