@@ -165,36 +165,18 @@ func TestReaderDialects(t *testing.T) {
 	a = append(a, b256...)
 	// A global header, then an entry with its own records: GNU sparse
 	// 0.1, LIBARCHIVE xattrs, ACL text (star's, with ids).
-	g := appendPAXRecord(nil, "uid", "77")
-	g = appendPAXRecord(g, "mtime", "-1.25")
-	g = appendPAXRecord(g, "path", "not/for/every/entry")
-	a = append(a, block(map[int]string{offName: "global", offSize: octal(len(g)), offTypeflag: "g", offMagic: "ustar\x0000"}, false)...)
-	a = append(a, pad(g)...)
-	x := appendPAXRecord(nil, "GNU.sparse.map", "0,3,1024,2")
-	x = appendPAXRecord(x, "GNU.sparse.size", "2000")
-	x = appendPAXRecord(x, "GNU.sparse.name", "real/name")
-	x = appendPAXRecord(x, "LIBARCHIVE.xattr.user.a%3Db", "AAEC")
-	x = appendPAXRecord(x, "SCHILY.acl.access", "user::rw-,group::r--,other::r--,user:joe:rwx:1000,group:2000:r-x,mask::rwx")
-	x = appendPAXRecord(x, "SCHILY.acl.default", "user::rwx\ngroup::r-x\nother::---\n")
-	x = appendPAXRecord(x, "atime", "5.5")
-	a = append(a, block(map[int]string{offName: "x", offSize: octal(len(x)), offTypeflag: "x", offMagic: "ustar\x0000"}, false)...)
-	a = append(a, pad(x)...)
-	a = append(a, block(map[int]string{offName: "GNUSparseFile/name", offMode: "0000600\x00", offSize: octal(5),
-		offTypeflag: "0", offMagic: "ustar\x0000"}, false)...)
-	a = append(a, pad([]byte("abcde"))...)
-	// GNU sparse 0.0, and a minimal access ACL (no xattr).
-	x = appendPAXRecord(nil, "GNU.sparse.size", "4096")
-	x = appendPAXRecord(x, "GNU.sparse.numblocks", "2")
-	x = appendPAXRecord(x, "GNU.sparse.offset", "512")
-	x = appendPAXRecord(x, "GNU.sparse.numbytes", "1")
-	x = appendPAXRecord(x, "GNU.sparse.offset", "4096")
-	x = appendPAXRecord(x, "GNU.sparse.numbytes", "0")
-	x = appendPAXRecord(x, "SCHILY.acl.access", "user::rw-\ngroup::r--\nother::r--\n")
-	x = appendPAXRecord(x, "uid", "") // deletes the global uid: the header's 0 again
-	a = append(a, block(map[int]string{offName: "x", offSize: octal(len(x)), offTypeflag: "x", offMagic: "ustar\x0000"}, false)...)
-	a = append(a, pad(x)...)
-	a = append(a, block(map[int]string{offName: "s00", offSize: octal(1), offTypeflag: "0", offMagic: "ustar\x0000"}, false)...)
-	a = append(a, pad([]byte("z"))...)
+	a = withPAX(a, 'g', "uid", "77", "mtime", "-1.25", "path", "not/for/every/entry")
+	a = withPAX(a, 'x', "GNU.sparse.map", "0,3,1024,2", "GNU.sparse.size", "2000", "GNU.sparse.name", "real/name",
+		"LIBARCHIVE.xattr.user.a%3Db", "AAEC",
+		"SCHILY.acl.access", "user::rw-,group::r--,other::r--,user:joe:rwx:1000,group:2000:r-x,mask::rwx",
+		"SCHILY.acl.default", "user::rwx\ngroup::r-x\nother::---\n", "atime", "5.5")
+	a = withData(a, "GNUSparseFile/name", "0000600\x00", "abcde")
+	// GNU sparse 0.0, a minimal access ACL (no xattr), and an empty
+	// record that deletes the global uid: the header's 0 again.
+	a = withPAX(a, 'x', "GNU.sparse.size", "4096", "GNU.sparse.numblocks", "2",
+		"GNU.sparse.offset", "512", "GNU.sparse.numbytes", "1", "GNU.sparse.offset", "4096", "GNU.sparse.numbytes", "0",
+		"SCHILY.acl.access", "user::rw-\ngroup::r--\nother::r--\n", "uid", "")
+	a = withData(a, "s00", "", "z")
 	a = append(a, make([]byte, 2*blockSize)...)
 
 	tr := NewReader(bytes.NewReader(a))
@@ -246,6 +228,23 @@ func TestReaderDialects(t *testing.T) {
 	if _, err := tr.Next(); err != io.EOF {
 		t.Errorf("end: %v", err)
 	}
+}
+
+// withPAX appends a pax extended header of type typ ('x' or 'g') holding
+// the records kv (key, value, key, value, ...).
+func withPAX(a []byte, typ byte, kv ...string) []byte {
+	var recs []byte
+	for i := 0; i < len(kv); i += 2 {
+		recs = appendPAXRecord(recs, kv[i], kv[i+1])
+	}
+	a = append(a, block(map[int]string{offName: "pax", offSize: octal(len(recs)), offTypeflag: string(typ), offMagic: "ustar\x0000"}, false)...)
+	return append(a, pad(recs)...)
+}
+
+// withData appends a ustar regular file's header and data.
+func withData(a []byte, name, mode, data string) []byte {
+	a = append(a, block(map[int]string{offName: name, offMode: mode, offSize: octal(len(data)), offTypeflag: "0", offMagic: "ustar\x0000"}, false)...)
+	return append(a, pad([]byte(data))...)
 }
 
 func octal(n int) string {
