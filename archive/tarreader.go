@@ -113,8 +113,8 @@ func (tr *Reader) formatErr(format string, args ...any) error {
 
 // Next skips what is left of the current entry and returns the next
 // entry's header; io.EOF at the end of the archive. Errors about the
-// archive's bytes wrap ErrFormat; an archive cut short is
-// io.ErrUnexpectedEOF (wrapped in a *FormatError).
+// archive's bytes, an archive cut short among them, are *FormatErrors
+// (wrapping ErrFormat); the input's own errors are returned as they are.
 func (tr *Reader) Next() (*Header, error) {
 	if tr.err != nil {
 		return nil, tr.err
@@ -170,25 +170,34 @@ func (tr *Reader) truncated() error {
 
 // discard skips n bytes of the archive.
 func (tr *Reader) discard(n int64) error {
-	for n > 0 {
+	for idle := 0; n > 0; {
 		if tr.scratch == nil {
 			tr.scratch = make([]byte, 64<<10)
 		}
 		m, err := tr.r.Read(tr.scratch[:min(n, int64(len(tr.scratch)))])
+		if m < 0 || m > len(tr.scratch) {
+			return fmt.Errorf("tar: the input returned %d bytes for %d", m, len(tr.scratch))
+		}
 		n -= int64(m)
 		tr.off += int64(m)
-		if err == io.EOF && n > 0 {
+		switch {
+		case err == io.EOF && n > 0:
 			return tr.truncated()
-		}
-		if err != nil && err != io.EOF {
+		case err != nil && err != io.EOF:
 			return err
+		case m == 0:
+			if idle++; idle == 100 {
+				return io.ErrNoProgress
+			}
+		default:
+			idle = 0
 		}
 	}
 	return nil
 }
 
-// readBlock reads the next 512 bytes into tr.blk. At the very end of the
-// input it returns io.EOF when atBoundary allows it (nothing read).
+// readBlock reads the next 512 bytes into tr.blk; io.EOF when the input
+// ends before it (nothing read), a *FormatError when it ends inside it.
 func (tr *Reader) readBlock() error {
 	n, err := io.ReadFull(tr.r, tr.blk[:])
 	tr.off += int64(n)
