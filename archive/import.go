@@ -310,7 +310,7 @@ func (im *importer) entry(h *Header) {
 	case TypeLink:
 		im.link(h, kp)
 	case TypeSymlink:
-		if err := im.create(kp, false, func() error { return im.sys.Symlinkat(h.Linkname, abi.AT_FDCWD, kp) }); err != nil {
+		if err := im.create(kp, func() error { return im.sys.Symlinkat(h.Linkname, abi.AT_FDCWD, kp) }); err != nil {
 			im.fail(h.Name, "symlink", err)
 			return
 		}
@@ -321,7 +321,7 @@ func (im *importer) entry(h *Header) {
 		if h.Typeflag == TypeFifo {
 			dev = 0
 		}
-		if err := im.create(kp, false, func() error { return im.sys.Mknodat(abi.AT_FDCWD, kp, mode|h.Mode&0o7777, dev) }); err != nil {
+		if err := im.create(kp, func() error { return im.sys.Mknodat(abi.AT_FDCWD, kp, mode|h.Mode&0o7777, dev) }); err != nil {
 			im.fail(h.Name, "mknod", err)
 			return
 		}
@@ -388,7 +388,7 @@ func (im *importer) parent(rel string) (string, error) {
 
 // create makes an entry with mk; when something is in the way (EEXIST) it
 // is removed (a non-directory, or an empty directory) and mk tried again.
-func (im *importer) create(kp string, isDir bool, mk func() error) error {
+func (im *importer) create(kp string, mk func() error) error {
 	err := mk()
 	if !errors.Is(err, abi.EEXIST) {
 		return err
@@ -480,7 +480,7 @@ func (im *importer) dir(h *Header, rel, kp string) {
 	if errors.Is(err, abi.EEXIST) {
 		var st abi.Stat
 		if err = im.sys.Fstatat(abi.AT_FDCWD, kp, &st, abi.AT_SYMLINK_NOFOLLOW); err == nil && st.Mode&abi.S_IFMT != abi.S_IFDIR {
-			err = im.create(kp, true, func() error { return im.sys.Mkdirat(abi.AT_FDCWD, kp, 0o700) })
+			err = im.create(kp, func() error { return im.sys.Mkdirat(abi.AT_FDCWD, kp, 0o700) })
 		}
 	}
 	if err != nil {
@@ -518,7 +518,7 @@ func (im *importer) finishDirs() {
 // file creates a regular file and writes its data.
 func (im *importer) file(h *Header, kp string) {
 	var fd int
-	err := im.create(kp, false, func() error {
+	err := im.create(kp, func() error {
 		var err error
 		fd, err = im.sys.Openat(abi.AT_FDCWD, kp, abi.O_WRONLY|abi.O_CREAT|abi.O_EXCL|abi.O_NOFOLLOW|abi.O_CLOEXEC, 0o600)
 		return err
@@ -621,7 +621,7 @@ func (im *importer) link(h *Header, kp string) {
 			im.sys.Fstatat(abi.AT_FDCWD, kp, &b, abi.AT_SYMLINK_NOFOLLOW) == nil && a.Dev == b.Dev && a.Ino == b.Ino {
 			return // already that file
 		}
-		err = im.create(kp, false, func() error { return im.sys.Linkat(abi.AT_FDCWD, target, abi.AT_FDCWD, kp, 0) })
+		err = im.create(kp, func() error { return im.sys.Linkat(abi.AT_FDCWD, target, abi.AT_FDCWD, kp, 0) })
 	}
 	if errors.Is(err, abi.ENOENT) {
 		err = fmt.Errorf("no earlier entry %q to link to: %w", h.Linkname, err)
