@@ -56,17 +56,17 @@ func formatOptions(format string) testutil.CompareOptions {
 	return o
 }
 
-// TestImportHost imports the tools' archives of the source tree into a
+// testImportHost imports the tools' archives of the source tree into a
 // host directory through the host's own kernel (the same syscalls the
 // library kernel answers): the result is the source tree, entry by entry,
-// holes included. (TestReaderTools reads every format; TestImportExt4
-// imports GNU tar's default pax through the library kernel.)
-func TestImportHost(t *testing.T) {
+// holes included. (The reader's test reads every format; the ext4 test
+// imports every format through the library kernel.)
+func testImportHost(t *testing.T, s *toolTree) {
 	testutil.NeedLoop(t) // root: owners, devices, trusted.* xattrs
-	_, want := sourceTree(t)
+	want := s.tree
 	for _, format := range []string{"pax-0.1", "oldgnu", "bsdtar"} {
 		t.Run(format, func(t *testing.T) {
-			archive := toolArchive(t, format)
+			archive := s.archive(t, format)
 			dst := t.TempDir()
 			err, reports := importFile(t, hostSys{}, dst, archive, ImportOptions{})
 			if err != nil || len(reports) > 0 {
@@ -378,18 +378,17 @@ func fsckAndMount(t *testing.T, img string, look func(mnt string)) {
 	look(mnt)
 }
 
-// TestImportExt4 imports GNU tar's and bsdtar's archives of the source
+// testImportExt4 imports GNU tar's and bsdtar's archives of the source
 // tree, in every format, into fresh ext4 images through the library
 // kernel; e2fsck finds nothing, and the host kernel shows the source tree
 // (what the format keeps of it), holes included; for ustar and v7, which
 // leave entries out, what Reader reads of the archive. Only the stored
 // data is written: a sparse entry's regions, never its holes.
-func TestImportExt4(t *testing.T) {
-	_, source := sourceTree(t)
-	formats := slices.Sorted(maps.Keys(toolFormats))
-	for _, format := range formats {
+func testImportExt4(t *testing.T, s *toolTree) {
+	source := s.tree
+	for _, format := range slices.Sorted(maps.Keys(toolFormats)) {
 		t.Run(format, func(t *testing.T) {
-			archive := toolArchive(t, format)
+			archive := s.archive(t, format)
 			raw, err := os.ReadFile(archive)
 			if err != nil {
 				t.Fatal(err)

@@ -7,54 +7,49 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/testutil"
 )
 
-// The source tree for the reader's and the importer's tests: MakeTree's,
-// made once for the package and never changed; the archives the tools
-// make of it, each made once.
-var source struct {
-	once     sync.Once
+// toolTree is the source tree of the reader's and the importer's tests
+// (MakeTree's, never changed by them) and the archives the tools make of
+// it, each made once. TestTools makes it in its own temporary directory
+// and runs those tests as its subtests, so that it is made once and
+// removed at the end.
+type toolTree struct {
 	dir      string // holds src/ and the archives
 	tree     testutil.Tree
-	mu       sync.Mutex
 	archives map[string]string
 }
 
-// sourceTree returns the shared tree's root and its scan.
-func sourceTree(t *testing.T) (string, testutil.Tree) {
-	t.Helper()
-	source.once.Do(func() {
-		dir, err := os.MkdirTemp("", "archive-import")
-		if err != nil {
-			t.Fatal(err)
-		}
-		source.dir = dir
-		src := filepath.Join(dir, "src")
-		if err := os.Mkdir(src, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		testutil.MakeTree(t, src)
-		tree, err := testutil.ScanDir(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		source.tree = tree
-		source.archives = map[string]string{}
-	})
-	if source.tree == nil {
-		testutil.Skip(t, "the shared source tree could not be made (see the first test that tried)")
+// TestTools runs the tests that need the source tree.
+func TestTools(t *testing.T) {
+	s := &toolTree{dir: t.TempDir(), archives: map[string]string{}}
+	if err := os.Chmod(s.dir, 0o755); err != nil {
+		t.Fatal(err)
 	}
-	return filepath.Join(source.dir, "src"), source.tree
+	if err := os.Mkdir(s.src(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testutil.MakeTree(t, s.src())
+	tree, err := testutil.ScanDir(s.src())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.tree = tree
+	t.Run("Reader", func(t *testing.T) { testReaderTools(t, s) })
+	t.Run("ImportHost", func(t *testing.T) { testImportHost(t, s) })
+	t.Run("ImportExt4", func(t *testing.T) { testImportExt4(t, s) })
 }
+
+func (s *toolTree) src() string { return filepath.Join(s.dir, "src") }
 
 // toolFormats are the archives of the source tree the tools make: GNU tar
 // in each of its formats (sparse files found with -S; the pax ones in each
@@ -77,34 +72,30 @@ var toolFormats = map[string][]string{
 	"bsdtar-gnu":      {"bsdtar", "--format=gnutar"},
 }
 
-// toolArchive returns the path of the source tree's archive in format,
+// archive returns the path of the source tree's archive in format,
 // made with the tool on the first call. GNU tar's complaints about what
 // a format cannot hold (long names in ustar, big ids in v7) leave those
 // entries out, with exit status 2: the archive is still read.
-func toolArchive(t *testing.T, format string) string {
+func (s *toolTree) archive(t *testing.T, format string) string {
 	t.Helper()
-	src, _ := sourceTree(t)
-	source.mu.Lock()
-	defer source.mu.Unlock()
-	if p, ok := source.archives[format]; ok {
+	if p, ok := s.archives[format]; ok {
 		return p
 	}
-	args := toolFormats[format]
+	args := slices.Clone(toolFormats[format])
 	tool := testutil.Need(t, args[0])[0]
-	out := filepath.Join(source.dir, format+".tar")
-	args = slices.Clone(args)
+	out := filepath.Join(s.dir, format+".tar")
 	for i, a := range args {
-		args[i] = strings.ReplaceAll(a, "%SNAPSHOT%", filepath.Join(source.dir, format+".snapshot"))
+		args[i] = strings.ReplaceAll(a, "%SNAPSHOT%", filepath.Join(s.dir, format+".snapshot"))
 	}
-	cmd := exec.Command(tool, append(append(args[1:], "--numeric-owner", "-cf", out, "-C", src), ".")...)
+	cmd := exec.Command(tool, append(append(args[1:], "--numeric-owner", "-cf", out, "-C", s.src()), ".")...)
 	msg, err := cmd.CombinedOutput()
-	if err != nil && !strings.HasPrefix(format, "ustar") && format != "v7" && !strings.HasPrefix(format, "bsdtar") {
+	if err != nil && format != "ustar" && format != "v7" && !strings.HasPrefix(format, "bsdtar") {
 		t.Fatalf("%s: %v\n%s", cmd, err, msg)
 	}
 	if _, serr := os.Stat(out); serr != nil {
 		t.Fatalf("%s: %v\n%s", cmd, err, msg)
 	}
-	source.archives[format] = out
+	s.archives[format] = out
 	return out
 }
 
@@ -200,16 +191,16 @@ func readerTree(t *testing.T, archive []byte) testutil.Tree {
 	}
 }
 
-// TestReaderTools reads the archives GNU tar and bsdtar make of the
+// testReaderTools reads the archives GNU tar and bsdtar make of the
 // source tree, in every format: Reader must see what Go's archive/tar
 // sees (which knows pax, GNU and the GNU sparse formats), and, for the
 // formats that hold everything, the source tree itself, data regions
 // included.
-func TestReaderTools(t *testing.T) {
-	_, want := sourceTree(t)
-	for format := range toolFormats {
+func testReaderTools(t *testing.T, s *toolTree) {
+	want := s.tree
+	for _, format := range slices.Sorted(maps.Keys(toolFormats)) {
 		t.Run(format, func(t *testing.T) {
-			data, err := os.ReadFile(toolArchive(t, format))
+			data, err := os.ReadFile(s.archive(t, format))
 			if err != nil {
 				t.Fatal(err)
 			}
