@@ -352,10 +352,14 @@ func (plan *tar2fsPlan) identity(f *tar2fsFlags, in *os.File, input string) erro
 	if !reproducible || f.uuid == "random" {
 		if !uuidGiven {
 			p.UUID = randomUUID()
+			uuidGiven = true
 		}
-		if !seedGiven {
-			p.HashSeed = randomUUID()
-		}
+	}
+	if !reproducible && !seedGiven {
+		p.HashSeed = randomUUID()
+		seedGiven = true
+	}
+	if uuidGiven && seedGiven {
 		return nil
 	}
 	var digest []byte

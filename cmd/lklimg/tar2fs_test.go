@@ -433,3 +433,66 @@ func TestTar2fsImportStepReports(t *testing.T) {
 		t.Errorf("status %d, %v\nstdout:\n%s\nstderr:\n%s", status, err, stdout.String(), stderr.String())
 	}
 }
+
+// TestIdentity: the UUID and the hash seed are random unless the run is
+// reproducible (SOURCE_DATE_EPOCH, or -U or hash_seed given); then what
+// is not given is derived, from the input file's bytes among the rest.
+func TestIdentity(t *testing.T) {
+	dir := t.TempDir()
+	in1, in2 := filepath.Join(dir, "1.tar"), filepath.Join(dir, "2.tar")
+	os.WriteFile(in1, []byte("one"), 0o644)
+	os.WriteFile(in2, []byte("two"), 0o644)
+	epoch := int64(1700000000)
+	given, _ := parseUUID("01234567-89ab-cdef-0123-456789abcdef")
+	run := func(f tar2fsFlags, withEpoch bool, seed [16]byte, input string) ([16]byte, [16]byte) {
+		t.Helper()
+		plan := &tar2fsPlan{}
+		plan.params.HashSeed = seed
+		if withEpoch {
+			plan.epoch = &epoch
+			plan.params.Time = epoch
+		}
+		in, err := os.Open(input)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer in.Close()
+		if err := plan.identity(&f, in, input); err != nil {
+			t.Fatal(err)
+		}
+		if pos, _ := in.Seek(0, io.SeekCurrent); pos != 0 {
+			t.Errorf("the input is left at %d, not at its start", pos)
+		}
+		return plan.params.UUID, plan.params.HashSeed
+	}
+	var none [16]byte
+	u1, s1 := run(tar2fsFlags{}, false, none, in1)
+	u2, s2 := run(tar2fsFlags{}, false, none, in1)
+	if u1 == u2 || s1 == s2 || u1 == s1 {
+		t.Errorf("not reproducible, yet the same identity: %x %x %x %x", u1, u2, s1, s2)
+	}
+	u1, s1 = run(tar2fsFlags{}, true, none, in1)
+	u2, s2 = run(tar2fsFlags{}, true, none, in1)
+	u3, s3 := run(tar2fsFlags{}, true, none, in2)
+	if u1 != u2 || s1 != s2 || u1 == u3 || s1 == s3 || u1 == s1 {
+		t.Errorf("SOURCE_DATE_EPOCH: %x %x %x / %x %x %x", u1, u2, u3, s1, s2, s3)
+	}
+	u1, s1 = run(tar2fsFlags{uuid: "01234567-89ab-cdef-0123-456789abcdef"}, false, none, in1)
+	_, s2 = run(tar2fsFlags{uuid: "01234567-89ab-cdef-0123-456789abcdef"}, false, none, in1)
+	if u1 != given || s1 != s2 {
+		t.Errorf("-U: %x, seeds %x %x", u1, s1, s2)
+	}
+	u1, s1 = run(tar2fsFlags{}, true, given, in1)
+	u2, _ = run(tar2fsFlags{}, true, given, in1)
+	if s1 != given || u1 != u2 {
+		t.Errorf("hash_seed: %x, UUIDs %x %x", s1, u1, u2)
+	}
+	u1, _ = run(tar2fsFlags{uuid: "random"}, true, none, in1)
+	u2, _ = run(tar2fsFlags{uuid: "random"}, true, none, in1)
+	if u1 == u2 {
+		t.Errorf("-U random: %x twice", u1)
+	}
+	if u, _ := run(tar2fsFlags{uuid: "clear"}, false, none, in1); u != none {
+		t.Errorf("-U clear: %x", u)
+	}
+}
