@@ -40,8 +40,10 @@ import (
 //
 // A later entry replaces an earlier one of the same name: a non-directory
 // is unlinked and made anew (a hard link to the old one keeps its
-// content); an empty directory is removed for a non-directory; a
-// directory over a directory merges, the later one's metadata winning.
+// content); an empty directory is removed for a non-directory, one that
+// is not empty stays and the entry fails (as GNU tar's "Cannot open: File
+// exists"); a directory over a directory merges, the later one's
+// metadata winning; a directory over a non-directory replaces it.
 //
 // Names: leading "/" are removed and "." components dropped; a name with a
 // ".." component is refused (GNU tar's "Member name contains '..'"), as is
