@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -63,7 +64,9 @@ import (
 // then returns an error wrapping ErrIncomplete. A full filesystem
 // (ENOSPC), a filesystem that cannot be written (EROFS, ENOSYS), and a
 // damaged archive stop the import at once: directories' metadata is still
-// set for what was imported, and the error says where it stopped.
+// set for what was imported, and the error says where it stopped. (An
+// xattr too large to sit beside its inode is ENOSPC too, in ext4: that
+// fails its entry only.)
 
 // ImportSyscalls is the part of the kernel's syscall API Import uses.
 // *kernel.Kernel implements it.
@@ -240,6 +243,12 @@ func (im *importer) fail(name, op string, err error) {
 		}
 		return
 	}
+	im.report(name, op, err)
+}
+
+// report reports a failure on the entry named name, which does not stop
+// the import whatever its errno.
+func (im *importer) report(name, op string, err error) {
 	im.failed++
 	if im.opts.Report != nil {
 		im.opts.Report(&PathError{Path: name, Op: op, Err: err})
@@ -696,11 +705,26 @@ func (im *importer) meta(h *Header, kp string) {
 			return
 		}
 	}
+	var tooBig []string // the names of the attributes that did not fit
+	var tooBigErr error
 	for _, x := range h.Xattrs {
-		if err := im.sys.Lsetxattr(kp, x.Name, x.Value, 0); err != nil {
+		err := im.sys.Lsetxattr(kp, x.Name, x.Value, 0)
+		if errors.Is(err, abi.ENOSPC) {
+			// ext4 says ENOSPC for an attribute that does not fit in
+			// the inode and its one xattr block: this entry's trouble,
+			// not a full filesystem (which the next allocation says).
+			// The others may fit.
+			tooBig = append(tooBig, x.Name)
+			tooBigErr = cmp.Or(tooBigErr, err)
+			continue
+		}
+		if err != nil {
 			im.fail(h.Name, "setxattr "+x.Name, err)
 			return
 		}
+	}
+	if tooBig != nil {
+		im.report(h.Name, "setxattr "+strings.Join(tooBig, ", "), tooBigErr)
 	}
 	atime := h.Mtime
 	if h.Atime != nil {

@@ -564,3 +564,30 @@ func hostRegions(t *testing.T, p string) ([]testutil.Range, int64, []byte) {
 	}
 	return rs, fi.Size(), content
 }
+
+// TestImportXattrTooBig: xattrs that do not fit beside an inode (ext4
+// says ENOSPC) fail their entry, reported once, not the import: the
+// others of the entry, its times and the next entries are set.
+func TestImportXattrTooBig(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), 3000) // more than a 1 KiB block holds
+	a := writeEntries(t, []entry{
+		{h: Header{Name: "big", Typeflag: TypeReg, Mode: 0o640, Mtime: Time{1234, 0}, Xattrs: []Xattr{
+			{"user.a-big", big}, {"user.b-small", []byte("fits")}, {"user.c-big", big}}}},
+		{h: Header{Name: "after", Typeflag: TypeReg, Mode: 0o644}},
+	})
+	img := mkfsImage(t, "16M", "-b", "1024")
+	k, dir := bootImage(t, img)
+	err, reports := importFile(t, k, dir, a, ImportOptions{})
+	if !errors.Is(err, ErrIncomplete) || len(reports) != 1 ||
+		!strings.HasPrefix(reports[0], "big: setxattr user.a-big, user.c-big: ENOSPC") {
+		t.Errorf("Import: %v %q", err, reports)
+	}
+	umountImage(t, k, dir)
+	got := fsckAndView(t, img)
+	if e := got["big"]; e == nil || e.Mtime != 1234e9 || e.Mode != 0o640 || string(e.Xattrs["user.b-small"]) != "fits" || len(e.Xattrs) != 1 {
+		t.Errorf("big: %+v", e)
+	}
+	if got["after"] == nil {
+		t.Error("the import stopped")
+	}
+}
