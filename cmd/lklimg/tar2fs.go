@@ -533,6 +533,15 @@ func tar2fsImport(f *tar2fsFlags, plan *tar2fsPlan, image string, in io.Reader, 
 	case importErr != nil:
 		importErr = fmt.Errorf("%s: %w", image, importErr)
 	}
+	if importErr == nil {
+		// The rest of the input after the archive's end (the record's
+		// padding): read, so that a compressed stream's checksum, which
+		// closes it, is verified, and a program writing into a pipe sees
+		// its input taken, not a broken pipe.
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			importErr = fmt.Errorf("input: after the archive's end: %w (the image holds what was read before)", err)
+		}
+	}
 
 	var st abi.Statfs
 	var used uint64

@@ -496,3 +496,38 @@ func TestIdentity(t *testing.T) {
 		t.Errorf("-U clear: %x", u)
 	}
 }
+
+// TestTar2fsImportStepChecksum: a compressed input whose checksum does
+// not match (the gzip trailer's CRC-32, read after the archive's end) is
+// an error, though every entry was read.
+func TestTar2fsImportStepChecksum(t *testing.T) {
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "f"), []byte("some data\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tarPath := testutil.Need(t, "tar")[0]
+	archive := filepath.Join(t.TempDir(), "a.tar")
+	testutil.Run(t, tarPath, "-cf", archive, "-C", src, ".")
+	gz, err := os.ReadFile(compressed(t, archive, "gzip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gz[len(gz)-8] ^= 0xff // the CRC-32's first byte
+	img := filepath.Join(t.TempDir(), "img")
+	testutil.Run(t, "truncate", "-s", "8M", img)
+	testutil.Run(t, testutil.Need(t, "mkfs.ext4")[0], "-q", "-F", img)
+	var stdout, stderr bytes.Buffer
+	f := &tar2fsFlags{fsType: "ext4", memoryMB: 32}
+	status, used, err := tar2fsImport(f, &tar2fsPlan{}, img, bytes.NewReader(gz), &stdout, &stderr, nil)
+	if err == nil || !strings.Contains(err.Error(), "input: after the archive's end") || used == 0 {
+		t.Errorf("status %d, used %d, %v", status, used, err)
+	}
+	// Intact, it goes through.
+	gz[len(gz)-8] ^= 0xff
+	img2 := filepath.Join(t.TempDir(), "img")
+	testutil.Run(t, "truncate", "-s", "8M", img2)
+	testutil.Run(t, testutil.Need(t, "mkfs.ext4")[0], "-q", "-F", img2)
+	if status, _, err := tar2fsImport(f, &tar2fsPlan{}, img2, bytes.NewReader(gz), &stdout, &stderr, nil); err != nil || status != exitOK {
+		t.Errorf("intact: status %d, %v", status, err)
+	}
+}
