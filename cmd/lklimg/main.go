@@ -22,7 +22,8 @@
 //	lklimg touch [-d DATE] [options] IMAGE PATH...
 //	lklimg setfattr {-n NAME [-v VALUE] | -x NAME} [options] IMAGE PATH...
 //
-// and, making a new image:
+// and, making a new image from a tar archive, with options of its own
+// (tar2fs.go):
 //
 //	lklimg tar2fs [-t TYPE] [-s SIZE] [--free SIZE] [-b BS] [-N INODES] [-L LABEL]
 //	              [-U UUID] [-E OPTS] [-O FEATURES] [--whiteouts overlay] [-q] TAR|- IMAGE
