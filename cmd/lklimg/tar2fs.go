@@ -150,6 +150,8 @@ func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr
 		defer inFile.Close()
 		if fi, err := inFile.Stat(); err == nil && fi.Mode().IsRegular() {
 			inSize = fi.Size()
+		} else if err == nil && fi.IsDir() {
+			return exitImage, fmt.Errorf("%s: is a directory, not a tar archive", input)
 		}
 		in = inFile
 	}

@@ -298,6 +298,10 @@ func TestTar2fsUsage(t *testing.T) {
 		if _, err := os.Stat(img); err == nil {
 			t.Error("missing input: the image was made")
 		}
+		r = lklimg(t, nil, nil, "tar2fs", dir, img)
+		if r.code != exitImage || !strings.Contains(r.stderr, "is a directory, not a tar archive") {
+			t.Errorf("a directory as input: exit %d, %q", r.code, r.stderr)
+		}
 	}
 }
 
