@@ -29,6 +29,12 @@
 //	lklimg cp-in  [options] -i IMAGE SRC... DST   (cptofs)
 //	lklimg cp-out [options] -i IMAGE SRC... DST   (cpfromfs)
 //
+// and, making a new image from a tar archive, with options of its own
+// (tar2fs.go):
+//
+//	lklimg tar2fs [-t TYPE] [-s SIZE] [--free SIZE] [-b BS] [-N INODES] [-L LABEL]
+//	              [-U UUID] [-E OPTS] [-O FEATURES] [--whiteouts overlay] [-q] TAR|- IMAGE
+//
 // The options are the shared disk flags (-P, -t, -m, -p, --no-journal;
 // mkdir's own -m and -p leave those two as --mb and --enable-printk).
 // Options may follow operands, as with GNU getopt; "--" ends them.
@@ -306,6 +312,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cmds = append(cmds, sc.command(stdout, stderr, &status))
 	}
 	cmds = append(cmds, infoCommand(stdout, stderr, &status))
+	cmds = append(cmds, tar2fsCommand(os.Stdin, stdout, stderr, &status))
 	cmds = append(cmds, aliasCommands(stdout, stderr, &status)...)
 	app := &cli.App{
 		Name:  "lklimg",

@@ -1,6 +1,7 @@
 // Package compress wraps a stream in gzip, zstd or xz compression, and
 // unwraps one by its magic number: fs2tar writes compressed archives with
-// it, and tar2fs will read them.
+// it, and tar2fs reads them (bzip2 too, which is read only: Go's
+// compress/bzip2 has no writer).
 //
 // Output is reproducible: the same input gives the same bytes whatever the
 // number of cores, as reproducible archives need. So:
@@ -22,6 +23,7 @@ package compress
 import (
 	"bufio"
 	"bytes"
+	"compress/bzip2"
 	"fmt"
 	"io"
 	"runtime"
@@ -42,6 +44,8 @@ const (
 	Gzip Method = "gzip"
 	Zstd Method = "zstd"
 	Xz   Method = "xz"
+	// Bzip2 is read only (NewReader); NewWriter refuses it.
+	Bzip2 Method = "bzip2"
 )
 
 // BlockSize is the size of the input blocks gzip compresses in parallel:
@@ -131,9 +135,12 @@ func (nopCloser) Close() error { return nil }
 
 // Detect returns the method whose magic number head starts with, or None:
 // RFC 1952 section 2.3.1 (gzip), RFC 8878 section 3.1.1 (zstd), the xz
-// file format section 2.1.1.1.
+// file format section 2.1.1.1, and bzip2's stream header: "BZh" and the
+// block size, a digit 1 to 9.
 func Detect(head []byte) Method {
 	switch {
+	case len(head) >= 4 && bytes.HasPrefix(head, []byte("BZh")) && head[3] >= '1' && head[3] <= '9':
+		return Bzip2
 	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
 		return Gzip
 	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
@@ -173,6 +180,8 @@ func NewReader(r io.Reader) (io.ReadCloser, Method, error) {
 			return nil, m, err
 		}
 		return io.NopCloser(z), m, nil
+	case Bzip2:
+		return io.NopCloser(bzip2.NewReader(br)), m, nil
 	}
 	return io.NopCloser(br), None, nil
 }

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"io"
 	"math/rand/v2"
+	"os/exec"
 	"testing"
+
+	"github.com/lklimg/lklimg/internal/testutil"
 )
 
 // testInput is size bytes that compress somewhat.
@@ -115,5 +118,39 @@ func TestFromSuffix(t *testing.T) {
 func TestUnknown(t *testing.T) {
 	if _, err := NewWriter(io.Discard, "lz4", Options{}); err == nil {
 		t.Error("lz4: no error")
+	}
+}
+
+// TestBzip2 reads what the bzip2 tool writes (several streams, as pbzip2
+// and `cat a.bz2 b.bz2` make), found by its magic; writing it is refused.
+func TestBzip2(t *testing.T) {
+	bzip2 := testutil.Need(t, "bzip2")[0]
+	in := testInput(300 << 10)
+	var streams []byte
+	for _, part := range [][]byte{in[:100<<10], in[100<<10:]} {
+		cmd := exec.Command(bzip2, "-c", "-1")
+		cmd.Stdin = bytes.NewReader(part)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, out...)
+	}
+	if got := Detect(streams); got != Bzip2 {
+		t.Fatalf("Detect = %q", got)
+	}
+	if got := Detect([]byte("BZh0")); got != None {
+		t.Errorf("Detect(BZh0) = %q", got)
+	}
+	r, m, err := NewReader(bytes.NewReader(streams))
+	if err != nil || m != Bzip2 {
+		t.Fatalf("NewReader: %q %v", m, err)
+	}
+	out, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(out, in) {
+		t.Errorf("read %d bytes (%v), want %d", len(out), err, len(in))
+	}
+	if _, err := NewWriter(io.Discard, Bzip2, Options{}); err == nil {
+		t.Error("NewWriter(bzip2) did not refuse")
 	}
 }
