@@ -59,7 +59,7 @@ const (
 type tar2fsFlags struct {
 	fsType, size, free, label, uuid, extended, features, whiteouts, timestamp string
 	blockSize, inodes                                                         int
-	quiet, verbose, printk                                                    bool
+	quiet, verbose, printk, sync                                              bool
 	memoryMB                                                                  int
 }
 
@@ -98,6 +98,8 @@ func tar2fsCommand(stdin io.Reader, stdout, stderr io.Writer, status *int) *cli.
 				Usage: "`MODE` for OCI whiteouts (.wh. names): overlay makes overlayfs whiteouts"},
 			&cli.StringFlag{Name: "timestamp", Destination: &f.timestamp,
 				Usage: "the `TIME` of every stamp (@SECONDS or a date), as SOURCE_DATE_EPOCH"},
+			&cli.BoolFlag{Name: "sync", Destination: &f.sync,
+				Usage: "flush the image to the disk before exiting, as mke2fs does (tar and cp do not)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Destination: &f.quiet,
 				Usage: "no progress bar"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Destination: &f.verbose,
@@ -127,7 +129,7 @@ type tar2fsPlan struct {
 	free        uint64
 	wantJournal bool // the type has a journal: added after Minimize
 	epoch       *int64
-	mountData   string
+	mountData   string // "nobarrier", and "alloc=pack" when cut to fit
 	whiteouts   string
 }
 
@@ -187,8 +189,10 @@ func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr
 			return exitImage, fmt.Errorf("%s: %w", image, err)
 		}
 	}
-	if err := out.Sync(); err != nil {
-		return exitImage, fmt.Errorf("%s: %w", image, unwrapPathErr(err))
+	if f.sync {
+		if err := out.Sync(); err != nil {
+			return exitImage, fmt.Errorf("%s: %w", image, unwrapPathErr(err))
+		}
 	}
 	if importErr != nil {
 		return exitImage, importErr
@@ -286,6 +290,7 @@ func planTar2fs(f *tar2fsFlags, getenv func(string) string) (*tar2fsPlan, error)
 		}
 		plan.mountData = "alloc=pack"
 	}
+	plan.mountData = strings.Trim(plan.mountData+",nobarrier", ",")
 	p.Zeroed = true // a new file, truncated: it reads as zeros
 	p.Time = time.Now().Unix()
 	if plan.epoch != nil {
@@ -473,7 +478,11 @@ func tar2fsImport(f *tar2fsFlags, plan *tar2fsPlan, image string, in io.Reader, 
 		return exitImage, 0, fmt.Errorf("boot: %w", err)
 	}
 	defer k.Halt()
-	dev, err := k.AddDisk(image, kernel.DiskOptions{})
+	// The image is new: if the build is interrupted it is of no use
+	// whatever was flushed, so nothing waits for the host's disk while it
+	// is filled (the disk ignores flushes, the filesystem asks for none);
+	// --sync flushes the file once at the end.
+	dev, err := k.AddDisk(image, kernel.DiskOptions{CacheUnsafe: true})
 	if err != nil {
 		return exitImage, 0, fmt.Errorf("%s: %w", image, err)
 	}
