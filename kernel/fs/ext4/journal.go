@@ -30,6 +30,11 @@ type mountOptions struct {
 	// the filesystem needs recovery (the filesystem is read as the device
 	// holds it, possibly inconsistent).
 	noload bool
+	// pack ("alloc=pack", this driver's own): every new inode and block
+	// goes to the lowest free one, so that a filesystem filled from
+	// empty uses only its first groups and can then be cut to size
+	// (Minimize). See alloc.go.
+	pack bool
 }
 
 // parseMountOptions parses the comma-separated mount data string. Options
@@ -44,6 +49,12 @@ func parseMountOptions(data string) (mountOptions, error) {
 		case "":
 		case "noload", "norecovery":
 			o.noload = true
+		case "alloc":
+			// Only "pack": the default policy has no name to ask for.
+			if _, v, _ := strings.Cut(opt, "="); v != "pack" {
+				return o, abi.Errorf(abi.EINVAL, "ext4: bad value for mount option %q", opt)
+			}
+			o.pack = true
 		case "ro", "rw", "defaults", "noatime", "relatime", "strictatime", "nodiratime",
 			"errors", "data", "barrier", "nobarrier", "user_xattr", "nouser_xattr",
 			"acl", "noacl", "commit", "journal_checksum", "nojournal_checksum":

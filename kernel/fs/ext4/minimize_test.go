@@ -1,0 +1,328 @@
+//go:build linux
+
+package ext4_test
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/lklimg/lklimg/kernel"
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// The tests of alloc=pack, Minimize and AddJournal. Their oracles are
+// e2fsprogs: e2fsck -fn after every step, dumpe2fs for where the blocks
+// and inodes in use lie (parsed by readDump, independently of the
+// driver's own bitmap code), resize2fs and tune2fs on copies for what the
+// results should agree on, and the host kernel for mounting them.
+
+// dump is what dumpe2fs -h and its group listing say about an image.
+type dump struct {
+	head   map[string]string // "Block count" -> "16777216"
+	groups []dumpGroup
+}
+
+type dumpGroup struct {
+	first, last uint64      // the group's blocks
+	meta        [][2]uint64 // superblock, descriptors, reserved GDT, bitmaps, inode table (inclusive ranges)
+	freeBlocks  [][2]uint64
+	freeInodes  [][2]uint64
+	flags       string
+}
+
+var (
+	reGroup  = regexp.MustCompile(`^Group (\d+): \(Blocks (\d+)-(\d+)\)(.*)$`)
+	reMeta   = regexp.MustCompile(`(?:superblock at|Group descriptors at|Reserved GDT blocks at|bitmap at|Inode table at) (\d+)(?:-(\d+))?`)
+	reRanges = regexp.MustCompile(`(\d+)(?:-(\d+))?`)
+)
+
+// readDump runs dumpe2fs on img and parses its output.
+func readDump(t *testing.T, img string) *dump {
+	t.Helper()
+	out, err := exec.Command("dumpe2fs", img).Output()
+	if err != nil {
+		t.Fatalf("dumpe2fs %s: %v", img, err)
+	}
+	d := &dump{head: map[string]string{}}
+	ranges := func(s string) [][2]uint64 {
+		var r [][2]uint64
+		for _, m := range reRanges.FindAllStringSubmatch(s, -1) {
+			a, _ := strconv.ParseUint(m[1], 10, 64)
+			b := a
+			if m[2] != "" {
+				b, _ = strconv.ParseUint(m[2], 10, 64)
+			}
+			r = append(r, [2]uint64{a, b})
+		}
+		return r
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if m := reGroup.FindStringSubmatch(line); m != nil {
+			a, _ := strconv.ParseUint(m[2], 10, 64)
+			b, _ := strconv.ParseUint(m[3], 10, 64)
+			d.groups = append(d.groups, dumpGroup{first: a, last: b, flags: m[4]})
+			continue
+		}
+		if len(d.groups) == 0 {
+			if k, v, ok := strings.Cut(line, ":"); ok {
+				d.head[k] = strings.TrimSpace(v)
+			}
+			continue
+		}
+		g := &d.groups[len(d.groups)-1]
+		s := strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(s, "Free blocks: "):
+			g.freeBlocks = ranges(strings.TrimPrefix(s, "Free blocks: "))
+		case strings.HasPrefix(s, "Free inodes: "):
+			g.freeInodes = ranges(strings.TrimPrefix(s, "Free inodes: "))
+		default:
+			for _, m := range reMeta.FindAllStringSubmatch(s, -1) {
+				a, _ := strconv.ParseUint(m[1], 10, 64)
+				b := a
+				if m[2] != "" {
+					b, _ = strconv.ParseUint(m[2], 10, 64)
+				}
+				if strings.Contains(m[0], "Inode table") {
+					n, _ := strconv.ParseUint(d.head["Inode blocks per group"], 10, 64)
+					b = a + n - 1
+				}
+				g.meta = append(g.meta, [2]uint64{a, b})
+			}
+		}
+	}
+	return d
+}
+
+func (d *dump) num(t *testing.T, key string) uint64 {
+	t.Helper()
+	v, err := strconv.ParseUint(strings.Fields(d.head[key] + " x")[0], 10, 64)
+	if err != nil {
+		t.Fatalf("dumpe2fs: %q: %q", key, d.head[key])
+	}
+	return v
+}
+
+// usage is where an image's data (every block in use that is not a
+// group's superblock, descriptors, reserved GDT blocks, bitmaps or inode
+// table) and inodes lie, by dumpe2fs.
+type usage struct {
+	highBlock  uint64 // the highest data block
+	dataBlocks uint64 // data blocks in use
+	holes      uint64 // free blocks below highBlock
+	highInode  uint64 // the highest inode in use
+	freeBelow  uint64 // free inodes below highInode
+}
+
+func (d *dump) usage(t *testing.T) usage {
+	t.Helper()
+	blocks := d.num(t, "Block count")
+	first := d.num(t, "First block")
+	inodes := d.num(t, "Inode count")
+	used := make([]bool, blocks)
+	for i := first; i < blocks; i++ {
+		used[i] = true
+	}
+	meta := make([]bool, blocks)
+	iused := make([]bool, inodes+1)
+	for i := range iused {
+		iused[i] = true
+	}
+	for _, g := range d.groups {
+		for _, r := range g.freeBlocks {
+			for b := r[0]; b <= r[1] && b < blocks; b++ {
+				used[b] = false
+			}
+		}
+		for _, r := range g.meta {
+			for b := r[0]; b <= r[1] && b < blocks; b++ {
+				meta[b] = true
+			}
+		}
+		for _, r := range g.freeInodes {
+			for i := r[0]; i <= r[1] && i <= inodes; i++ {
+				iused[i] = false
+			}
+		}
+	}
+	var u usage
+	for b := first; b < blocks; b++ {
+		if used[b] && !meta[b] {
+			u.highBlock = b
+			u.dataBlocks++
+		}
+	}
+	for b := first; b < u.highBlock; b++ {
+		if !used[b] {
+			u.holes++
+		}
+	}
+	for i := uint64(1); i <= inodes; i++ {
+		if iused[i] {
+			u.highInode = i
+		}
+	}
+	for i := uint64(1); i < u.highInode; i++ {
+		if !iused[i] {
+			u.freeBelow++
+		}
+	}
+	return u
+}
+
+// e2fsck runs e2fsck -fn on img and fails the test unless it finds
+// nothing.
+func e2fsck(t *testing.T, img string) {
+	t.Helper()
+	if out, err := exec.Command("e2fsck", "-fn", img).CombinedOutput(); err != nil {
+		t.Fatalf("e2fsck -fn %s: %v\n%s", img, err, out)
+	}
+}
+
+// sparseImage makes a sparse file of size bytes holding an ext4 made by
+// mke2fs with args (before the device).
+func sparseImage(t *testing.T, size string, args ...string) string {
+	t.Helper()
+	testutil.Need(t, "mke2fs", "e2fsck", "dumpe2fs")
+	img := filepath.Join(t.TempDir(), "img")
+	a := append([]string{"-q", "-F", "-t", "ext4"}, args...)
+	testutil.Run(t, "mke2fs", append(a, img, size)...)
+	return img
+}
+
+// withKernel boots a kernel, mounts img read-write on /mnt with the mount
+// data opts, runs fill, unmounts and halts.
+func withKernel(t *testing.T, img, opts string, fill func(k *kernel.Kernel, must func(string, error))) {
+	t.Helper()
+	k, err := kernel.Boot(kernel.Config{Now: func() abi.Timespec { return abi.Timespec{Sec: 1700000000} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Halt()
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", what, err, k.Dmesg())
+		}
+	}
+	_, err = k.AddDisk(img, kernel.DiskOptions{})
+	must("add disk", err)
+	if err := k.Mkdirat(abi.AT_FDCWD, "/mnt", 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
+		t.Fatal(err)
+	}
+	must("mount", k.Mount("/dev/vda", "/mnt", "ext4", 0, opts))
+	fill(k, must)
+	must("umount", k.Umount("/mnt", 0))
+	must("halt", k.Halt())
+}
+
+// writeMix writes, through the syscalls, what makes every kind of block
+// the allocator hands out: top-level directories (which the default
+// policy spreads over the disk), files of varied sizes, a directory big
+// enough for an htree, a file of many extents (an extent tree block) and
+// an xattr too big for the inode (an xattr block). It returns the number
+// of inodes it made.
+func writeMix(k *kernel.Kernel, must func(string, error)) int {
+	n := 0
+	write := func(path string, data []byte, off int64) {
+		fd, err := k.Openat(abi.AT_FDCWD, path, abi.O_CREAT|abi.O_WRONLY, 0o644)
+		must("create "+path, err)
+		for len(data) > 0 {
+			w, err := k.Pwrite(fd, data, off)
+			must("write "+path, err)
+			data, off = data[w:], off+int64(w)
+		}
+		must("close", k.Close(fd))
+	}
+	pattern := func(size int, seed byte) []byte {
+		b := make([]byte, size)
+		for i := range b {
+			b[i] = seed + byte(i*7+i/4096)
+		}
+		return b
+	}
+	sizes := []int{0, 1, 100, 4095, 4096, 4097, 65536, 300000, 1 << 20, 3<<20 + 5}
+	for d := range 6 {
+		dir := fmt.Sprintf("/mnt/top%d", d)
+		must("mkdir", k.Mkdirat(abi.AT_FDCWD, dir, 0o755))
+		n++
+		for i, s := range sizes {
+			write(fmt.Sprintf("%s/f%d", dir, i), pattern(s, byte(d+i)), 0)
+			n++
+		}
+		must("mkdir", k.Mkdirat(abi.AT_FDCWD, dir+"/sub", 0o755))
+		n++
+	}
+	must("mkdir", k.Mkdirat(abi.AT_FDCWD, "/mnt/big", 0o755))
+	n++
+	for i := range 400 {
+		write(fmt.Sprintf("/mnt/big/a-rather-long-file-name-%04d", i), pattern(i%3*1000, byte(i)), 0)
+		n++
+	}
+	// Every other block: one extent each, past the four in the inode.
+	for i := range 40 {
+		write("/mnt/sparse", pattern(4096, byte(i)), int64(i)*8192)
+	}
+	n++
+	must("setxattr", k.Setxattr("/mnt/top0/f1", "user.big", pattern(800, 9), 0))
+	return n
+}
+
+// TestAllocPack fills two copies of a 64 GiB filesystem with the same
+// files, with and without alloc=pack: with it, the data and inodes must
+// lie at the start, without holes; without it, the default policy must
+// still spread the top-level directories over the flex groups.
+func TestAllocPack(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"4k", []string{"-O", "^has_journal"}},
+		{"1k-noflex-32bit", []string{"-b", "1024", "-O", "^has_journal,^flex_bg,^64bit"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			packed := sparseImage(t, "64G", tc.args...)
+			spread := sparseImage(t, "64G", tc.args...)
+			var made int
+			withKernel(t, packed, "alloc=pack", func(k *kernel.Kernel, must func(string, error)) { made = writeMix(k, must) })
+			withKernel(t, spread, "", func(k *kernel.Kernel, must func(string, error)) { writeMix(k, must) })
+			e2fsck(t, packed)
+			e2fsck(t, spread)
+			dp, ds := readDump(t, packed), readDump(t, spread)
+			p, s := dp.usage(t), ds.usage(t)
+			t.Logf("packed: %+v", p)
+			t.Logf("default: %+v", s)
+			// The same files, in about as many blocks (a file split by the
+			// packing may take an extent tree block more).
+			if a, b := dp.num(t, "Free blocks"), ds.num(t, "Free blocks"); a+8 < b || b+8 < a {
+				t.Errorf("packed leaves %d free blocks, default %d", a, b)
+			}
+			// Packed: few free blocks below the last data block (those a
+			// run that did not fit skipped, and the disk gaps of the
+			// sparse file), no free inode below the last one in use.
+			if p.holes > 64+p.dataBlocks/100 {
+				t.Errorf("packed: %d free blocks below the last data block %d", p.holes, p.highBlock)
+			}
+			if first := dp.num(t, "First inode"); p.freeBelow != 0 || p.highInode != first-1+uint64(made)+1 {
+				// +1: lost+found.
+				t.Errorf("packed: highest inode %d with %d free below, want %d", p.highInode, p.freeBelow, first+uint64(made))
+			}
+			bpg := dp.num(t, "Blocks per group")
+			if s.highBlock < 4*bpg {
+				t.Errorf("default policy: last data block %d, expected spread beyond group 4", s.highBlock)
+			}
+		})
+	}
+}
