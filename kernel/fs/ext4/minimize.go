@@ -10,6 +10,16 @@ import (
 // with the "alloc=pack" mount option so that everything lies in its
 // first groups, then cuts the groups nothing uses and adds the journal
 // sized for what is left.
+//
+// Both work on an unmounted, clean filesystem through an offImage: the
+// superblock and descriptors decoded by the mount's own code (an fsys
+// that is never mounted), the bitmaps read and written directly, and at
+// the end the descriptor table and superblock written to the primary
+// location and every backup, as ext2fs_close does. What they support:
+// 1, 2, 4 and 64 KiB blocks, 32 and 64 bit descriptors, flex_bg,
+// sparse_super and sparse_super2, resize_inode, uninit_bg and
+// metadata_csum. Not bigalloc, meta_bg (Minimize), MMP, or a filesystem
+// that needs recovery or has errors.
 
 // ImageDevice is an unmounted filesystem's device, read and written in
 // place: an *os.File, or a section of one.
@@ -18,12 +28,696 @@ type ImageDevice interface {
 	WriteAt(p []byte, off int64) (int, error)
 }
 
+// offImage is an unmounted filesystem opened by Minimize or AddJournal.
+type offImage struct {
+	f   *fsys
+	dev ImageDevice
+	raw []byte // the primary superblock's 1024 bytes
+	// The group count and second sparse_super2 backup as opened.
+	origGroups, origBackup1 uint32
+}
+
+// imageBlockDev shows an ImageDevice to the mount's decoders as a
+// vfs.BlockDevice of the filesystem's size.
+type imageBlockDev struct {
+	ImageDevice
+	size int64
+}
+
+func (d imageBlockDev) Name() string   { return "image" }
+func (d imageBlockDev) Size() int64    { return d.size }
+func (d imageBlockDev) ReadOnly() bool { return true }
+
+// Features the offline tools keep valid; others are refused with
+// EOPNOTSUPP (incompat, ro_compat) before anything is written.
+const (
+	offIncompatOK = incompatFiletype | incompatExtents | incompat64bit | incompatFlexBG | incompatEAInode |
+		incompatCsumSeed | incompatLargedir | incompatInlineData | incompatEncrypt | incompatCasefold | incompatMetaBG
+	offRoCompatOK = roCompatSparseSuper | roCompatLargeFile | roCompatHugeFile | roCompatGdtCsum |
+		roCompatDirNlink | roCompatExtraIsize | roCompatMetadataCsum | roCompatQuota | roCompatProject |
+		roCompatVerity | roCompatBtreeDir
+)
+
+// openOffline reads and checks the superblock and the group descriptors
+// of the filesystem on dev: it must be clean (EUCLEAN otherwise, as
+// resize2fs asks for e2fsck first) and of features the tools handle.
+func openOffline(dev ImageDevice, what string) (*offImage, error) {
+	raw := make([]byte, superblockSize)
+	if _, err := dev.ReadAt(raw, superblockOffset); err != nil {
+		return nil, abi.Errorf(abi.EIO, "ext4: %s: superblock: %v", what, err)
+	}
+	sb, err := decodeSuperblock(raw)
+	if err != nil {
+		return nil, err
+	}
+	f := &fsys{
+		sb:        sb,
+		log:       nopLogger{},
+		blockSize: sb.blockSize(),
+		blockBits: 10 + sb.sLogBlockSize,
+		inodeSize: uint32(sb.sInodeSize),
+	}
+	f.setCsumSeed()
+	if sb.metadataCsum() {
+		if c := csum32(f.crcTab, ^uint32(0), raw[:offSChecksum]); c != sb.sChecksum {
+			return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: superblock: bad checksum", what)
+		}
+	}
+	if u := sb.sFeatureIncompat &^ offIncompatOK; u&^incompatRecover != 0 {
+		return nil, abi.Errorf(abi.EOPNOTSUPP, "ext4: %s: unsupported features %s", what, incompatString(u&^incompatRecover))
+	}
+	if u := sb.sFeatureRoCompat &^ offRoCompatOK; u != 0 {
+		return nil, abi.Errorf(abi.EOPNOTSUPP, "ext4: %s: unsupported ro_compat features %#x", what, u)
+	}
+	if sb.hasIncompat(incompatRecover) || sb.sState&superStateValid == 0 || sb.sState&0x2 != 0 {
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: the filesystem is not clean (needs recovery, in use or with errors): run e2fsck", what)
+	}
+	f.descPerBlock = f.blockSize / sb.descSize()
+	f.inodeTableBlocks = (uint64(sb.sInodesPerGroup)*uint64(f.inodeSize) + uint64(f.blockSize) - 1) / uint64(f.blockSize)
+	f.dev = imageBlockDev{dev, int64(sb.sBlocksCount << f.blockBits)}
+	if err := f.loadGroupDescs(); err != nil {
+		return nil, err
+	}
+	for g := range f.groups {
+		if f.groups[g].badCsum {
+			return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: group %d: bad descriptor checksum: run e2fsck", what, g)
+		}
+	}
+	return &offImage{f: f, dev: dev, raw: raw, origGroups: uint32(len(f.groups)), origBackup1: sb.sBackupBGs[1]}, nil
+}
+
+// read and write move whole blocks.
+func (im *offImage) read(blk uint64, b []byte) error {
+	if _, err := im.dev.ReadAt(b, int64(blk<<im.f.blockBits)); err != nil {
+		return abi.Errorf(abi.EIO, "ext4: block %d: %v", blk, err)
+	}
+	return nil
+}
+
+func (im *offImage) write(blk uint64, b []byte) error {
+	if _, err := im.dev.WriteAt(b, int64(blk<<im.f.blockBits)); err != nil {
+		return abi.Errorf(abi.EIO, "ext4: block %d: %v", blk, err)
+	}
+	return nil
+}
+
+// blockBitmap reads group g's block bitmap into b, or computes it for a
+// BLOCK_UNINIT group from the geometry im.f holds now.
+func (im *offImage) blockBitmap(g uint32, b []byte) error {
+	f := im.f
+	if f.hasGroupCsum() && f.groups[g].bgFlags&bgBlockUninit != 0 {
+		f.initBlockBitmap(g, b)
+		return nil
+	}
+	return im.read(f.groups[g].bgBlockBitmap, b)
+}
+
+// putBlockBitmap writes b as group g's block bitmap, with the bits past
+// the group's end set, and sets the descriptor's free count, bitmap
+// checksum and flags to match (the descriptor itself is written by
+// writeMeta).
+func (im *offImage) putBlockBitmap(g uint32, b []byte) error {
+	f := im.f
+	n := f.groupBlocks(g)
+	setBits(b, n, uint64(f.blockSize)*8)
+	d := &f.groups[g]
+	free := uint64(0)
+	for i := uint64(0); i < n; i++ {
+		if !testBit(b, i) {
+			free++
+		}
+	}
+	d.bgFreeBlocksCount = uint32(free)
+	d.bgFlags &^= bgBlockUninit
+	if f.sb.metadataCsum() {
+		d.bgBlockBitmapCsum = csum32(f.crcTab, f.csumSeed, b[:f.sb.sClustersPerGroup/8])
+		if f.sb.descSize() < minDescSize64 {
+			d.bgBlockBitmapCsum &= 0xFFFF
+		}
+	}
+	return im.write(d.bgBlockBitmap, b)
+}
+
+// allClear reports whether bits [0, n) of b are all clear.
+func allClear(b []byte, n uint64) bool {
+	for i := uint64(0); i < n; i++ {
+		if testBit(b, i) {
+			return false
+		}
+	}
+	return true
+}
+
+// countFree counts the clear bits among group g's blocks in b.
+func (f *fsys) countFree(g uint32, b []byte) uint32 {
+	n := uint32(0)
+	for i := uint64(0); i < f.groupBlocks(g); i++ {
+		if !testBit(b, i) {
+			n++
+		}
+	}
+	return n
+}
+
+// superBlockNr is the block holding the primary superblock.
+func (f *fsys) superBlockNr() uint64 { return superblockOffset >> f.blockBits }
+
+// descBlocks is the number of blocks of the descriptor table (without
+// meta_bg; with it, the blocks before s_first_meta_bg).
+func (f *fsys) descBlocks() uint64 {
+	n := (uint64(len(f.groups)) + uint64(f.descPerBlock) - 1) / uint64(f.descPerBlock)
+	if f.sb.hasIncompat(incompatMetaBG) {
+		n = min(n, uint64(f.sb.sFirstMetaBG))
+	}
+	return n
+}
+
+// writeMeta writes the descriptor table and the superblock, with the
+// counts summed from the descriptors, to their primary places and to
+// every backup (ext2fs_flush): backups of the superblock carry their
+// group's number in s_block_group_nr. edit, when set, changes the
+// superblock's other fields first.
+func (im *offImage) writeMeta(edit func(s []byte)) error {
+	f := im.f
+	sb := f.sb
+	bs := uint64(f.blockSize)
+	ds := sb.descSize()
+	var bfree, ifree uint64
+	for g := range f.groups {
+		bfree += uint64(f.groups[g].bgFreeBlocksCount)
+		ifree += uint64(f.groups[g].bgFreeInodesCount)
+	}
+	// The descriptor blocks: each descriptor encoded over its old bytes
+	// (keeping the fields groupDesc does not hold), slots past the last
+	// group zeroed, as mke2fs leaves them.
+	nblocks := (uint64(len(f.groups)) + uint64(f.descPerBlock) - 1) / uint64(f.descPerBlock)
+	table := make([]byte, bs)
+	for nr := uint64(0); nr < nblocks; nr++ {
+		primary := f.descBlock(nr)
+		if err := im.read(primary, table); err != nil {
+			return err
+		}
+		for i := uint64(0); i < uint64(f.descPerBlock); i++ {
+			raw := table[i*uint64(ds):][:ds]
+			g := nr*uint64(f.descPerBlock) + i
+			if g >= uint64(len(f.groups)) {
+				clear(raw)
+				continue
+			}
+			d := &f.groups[g]
+			encodeGroupDesc(raw, d, ds)
+			if f.hasGroupCsum() {
+				d.bgChecksum = f.groupDescCsum(uint32(g), raw)
+				le.PutUint16(raw[offBgChecksum:], d.bgChecksum)
+			}
+		}
+		for _, blk := range im.descCopies(nr) {
+			if err := im.write(blk, table); err != nil {
+				return err
+			}
+		}
+	}
+	s := im.raw
+	if edit != nil {
+		edit(s)
+	}
+	le.PutUint32(s[0x0C:], uint32(bfree))
+	le.PutUint32(s[0x10:], uint32(ifree))
+	if sb.hasIncompat(incompat64bit) {
+		le.PutUint32(s[0x158:], uint32(bfree>>32))
+	}
+	sb.sFreeBlocksCount, sb.sFreeInodesCount = bfree, uint32(ifree)
+	for g := range uint64(len(f.groups)) {
+		if !sb.hasSuper(g) {
+			continue
+		}
+		le.PutUint16(s[0x5A:], uint16(g)) // s_block_group_nr
+		f.setSuperCsum(s)
+		if g == 0 {
+			if _, err := im.dev.WriteAt(s, superblockOffset); err != nil {
+				return abi.Errorf(abi.EIO, "ext4: superblock: %v", err)
+			}
+			continue
+		}
+		// A backup starts its group's first block, whatever the block
+		// size.
+		blk := make([]byte, bs)
+		first := f.groupFirst(uint32(g))
+		if err := im.read(first, blk); err != nil {
+			return err
+		}
+		copy(blk, s)
+		if err := im.write(first, blk); err != nil {
+			return err
+		}
+	}
+	le.PutUint16(s[0x5A:], 0)
+	f.setSuperCsum(s)
+	return nil
+}
+
+// descCopies lists the blocks holding descriptor block nr: the primary,
+// then the backups after each backup superblock (or, with meta_bg, in the
+// second and last groups of its meta group).
+func (im *offImage) descCopies(nr uint64) []uint64 {
+	f := im.f
+	sb := f.sb
+	out := []uint64{f.descBlock(nr)}
+	if sb.hasIncompat(incompatMetaBG) && nr >= uint64(sb.sFirstMetaBG) {
+		dpb := uint64(f.descPerBlock)
+		for _, g := range []uint64{nr*dpb + 1, nr*dpb + dpb - 1} {
+			if g < uint64(len(f.groups)) {
+				blk := f.groupFirst(uint32(g))
+				if sb.hasSuper(g) {
+					blk++
+				}
+				out = append(out, blk)
+			}
+		}
+		return out
+	}
+	for g := uint64(1); g < uint64(len(f.groups)); g++ {
+		if sb.hasSuper(g) {
+			out = append(out, f.groupFirst(uint32(g))+1+nr)
+		}
+	}
+	return out
+}
+
 // Minimize shrinks the unmounted filesystem on dev to the fewest blocks
 // that hold everything it uses, plus free more free blocks, when no block
 // or inode in use has to move; otherwise it leaves the filesystem as it
 // is. It returns the new s_blocks_count.
+//
+// What it does, as resize2fs does when it shrinks without moving
+// anything (resize/resize2fs.c adjust_fs_info, free_gdp_blocks,
+// fix_resize_inode):
+//
+//  1. The end: past the highest block in use that is not a group's
+//     superblock, descriptors, reserved GDT blocks, bitmap or inode table
+//     (those of the groups cut go with them, wherever flex_bg put them),
+//     and past the last group holding an inode in use; then free more
+//     blocks that are free (not counting the metadata of the groups kept
+//     that lies among them); a last group smaller than its overhead + 50
+//     blocks is made that large (resize2fs drops it instead, as it can
+//     move blocks), and every group kept must hold its own bitmaps and
+//     inode table.
+//  2. The groups past the end are dropped: s_blocks_count,
+//     s_inodes_count, s_r_blocks_count (the same share), the free counts;
+//     s_overhead_clusters is cleared (the kernel counts it again);
+//     sparse_super2 backups in cut groups are dropped.
+//  3. The descriptor table gets shorter: with resize_inode the blocks it
+//     no longer needs join the reserved GDT blocks (up to a block's worth
+//     of addresses, adjust_reserved_gdt_blocks), and the resize inode is
+//     rebuilt for them (ext2fs_create_resize_inode); without it they are
+//     freed.
+//  4. Block bitmaps: the cut groups' bitmaps and inode tables in the kept
+//     groups are freed, the freed descriptor blocks too, and the last
+//     group's bits past the end are set; then every descriptor and
+//     superblock copy is written.
+//
+// A filesystem that is not clean gives EUCLEAN; bigalloc, meta_bg and
+// MMP give EOPNOTSUPP.
 func Minimize(dev ImageDevice, free uint64) (uint64, error) {
-	return 0, abi.Errorf(abi.ENOSYS, "ext4: minimize: not implemented")
+	im, err := openOffline(dev, "minimize")
+	if err != nil {
+		return 0, err
+	}
+	f := im.f
+	sb := f.sb
+	if sb.hasIncompat(incompatMetaBG) {
+		return 0, abi.Errorf(abi.EOPNOTSUPP, "ext4: minimize: meta_bg is not supported")
+	}
+	oldBlocks := sb.sBlocksCount
+	end, err := im.minimalEnd(free)
+	if err != nil || end >= oldBlocks {
+		return oldBlocks, err
+	}
+	return end, im.cut(end)
+}
+
+// minimalEnd computes Minimize's new block count (step 1).
+func (im *offImage) minimalEnd(free uint64) (uint64, error) {
+	f := im.f
+	sb := f.sb
+	first := uint64(sb.sFirstDataBlock)
+	bpg := uint64(sb.sBlocksPerGroup)
+	ngroups := uint32(len(f.groups))
+	bb := make([]byte, f.blockSize)
+	mb := make([]byte, f.blockSize)
+
+	// The last group with an inode in use (the inode bitmaps are
+	// trusted: the filesystem is clean).
+	inodeGroups := uint32(1)
+	for g := ngroups - 1; g > 0; g-- {
+		d := &f.groups[g]
+		if d.bgFreeInodesCount < sb.sInodesPerGroup && (!f.hasGroupCsum() || d.bgFlags&bgInodeUninit == 0) {
+			inodeGroups = g + 1
+			break
+		}
+	}
+	// The highest block in use that is not group metadata: from the top,
+	// the first group whose bitmap has a bit its metadata does not
+	// explain.
+	high := first
+	for g := ngroups - 1; ; g-- {
+		if !f.hasGroupCsum() || f.groups[g].bgFlags&bgBlockUninit == 0 {
+			if err := im.read(f.groups[g].bgBlockBitmap, bb); err != nil {
+				return 0, err
+			}
+			f.initBlockBitmap(g, mb)
+			found := false
+			for i := f.groupBlocks(g); i > 0; i-- {
+				if testBit(bb, i-1) && !testBit(mb, i-1) {
+					high, found = f.groupFirst(g)+i-1, true
+					break
+				}
+			}
+			if found {
+				break
+			}
+		}
+		if g == 0 {
+			break
+		}
+	}
+	base := max(high+1, first+uint64(inodeGroups-1)*bpg+1)
+	end := base + free
+	for range 64 {
+		if end >= sb.sBlocksCount {
+			return sb.sBlocksCount, nil
+		}
+		next := im.roundEnd(end)
+		// The free blocks asked for: count the kept groups' metadata
+		// between base and the end as not free.
+		if m := im.metaBetween(base, next); next-base-m < free {
+			next = base + free + m
+		}
+		// Every group kept holds its own bitmaps and inode table.
+		n := uint32((next - first + bpg - 1) / bpg)
+		for g := range min(n, ngroups) {
+			d := &f.groups[g]
+			next = max(next, d.bgBlockBitmap+1, d.bgInodeBitmap+1, d.bgInodeTable+f.inodeTableBlocks)
+		}
+		if next == end {
+			return end, nil
+		}
+		end = next
+	}
+	return sb.sBlocksCount, nil
+}
+
+// newGeometry is what the groups, the descriptor table and the reserved
+// GDT blocks would be with end blocks.
+func (im *offImage) newGeometry(end uint64) (groups uint32, gdb, rsv uint64) {
+	f := im.f
+	sb := f.sb
+	bpg := uint64(sb.sBlocksPerGroup)
+	groups = uint32((end - uint64(sb.sFirstDataBlock) + bpg - 1) / bpg)
+	dpb := uint64(f.descPerBlock)
+	gdb = (uint64(groups) + dpb - 1) / dpb
+	rsv = uint64(sb.sReservedGdtBlocks)
+	if sb.hasCompat(compatResizeInode) {
+		rsv = min(rsv+f.descBlocks()-gdb, uint64(f.blockSize/4))
+	}
+	return groups, gdb, rsv
+}
+
+// newHasSuper is hasSuper after the cut to groups groups: sparse_super2
+// backups in cut groups are dropped, but for one in the last group, which
+// moves to the new last group (movesBackup).
+func (im *offImage) newHasSuper(g uint64, groups uint32) bool {
+	if g == uint64(groups-1) && im.movesBackup(groups) {
+		return true
+	}
+	return g < uint64(groups) && im.f.sb.hasSuper(g)
+}
+
+// movesBackup reports whether the cut to groups groups moves the second
+// sparse_super2 backup from the old last group to the new one, as
+// adjust_fs_info does (when its blocks there are free: cut checks).
+func (im *offImage) movesBackup(groups uint32) bool {
+	sb := im.f.sb
+	return sb.hasCompat(compatSparseSuper2) && im.origBackup1 == im.origGroups-1 &&
+		groups < im.origGroups && groups-1 > 1 && groups-1 != sb.sBackupBGs[0]
+}
+
+// roundEnd grows end so that the last group is not smaller than its
+// overhead + 50 blocks (adjust_fs_info's rule, which drops such a group:
+// here it is grown, as no block may move), nor past a whole group.
+func (im *offImage) roundEnd(end uint64) uint64 {
+	f := im.f
+	sb := f.sb
+	first := uint64(sb.sFirstDataBlock)
+	bpg := uint64(sb.sBlocksPerGroup)
+	groups, gdb, rsv := im.newGeometry(end)
+	rem := (end - first) % bpg
+	if rem == 0 {
+		return end
+	}
+	overhead := 2 + f.inodeTableBlocks
+	if im.newHasSuper(uint64(groups-1), groups) {
+		overhead += 1 + gdb + rsv
+	}
+	if groups == 1 {
+		return max(end, first+min(bpg, overhead))
+	}
+	if rem < overhead+50 {
+		end += min(bpg, overhead+50) - rem
+	}
+	return end
+}
+
+// metaBetween counts the blocks in [lo, hi) that the groups kept with hi
+// blocks use for their own superblock backups, descriptors and reserved
+// GDT blocks, bitmaps and inode tables.
+func (im *offImage) metaBetween(lo, hi uint64) uint64 {
+	f := im.f
+	groups, gdb, rsv := im.newGeometry(hi)
+	n := uint64(0)
+	overlap := func(start, count uint64) {
+		a, b := max(start, lo), min(start+count, hi)
+		if a < b {
+			n += b - a
+		}
+	}
+	for g := range groups {
+		if im.newHasSuper(uint64(g), groups) {
+			overlap(f.groupFirst(g), 1+gdb+rsv)
+		}
+		if int(g) < len(f.groups) {
+			d := &f.groups[g]
+			overlap(d.bgBlockBitmap, 1)
+			overlap(d.bgInodeBitmap, 1)
+			overlap(d.bgInodeTable, f.inodeTableBlocks)
+		}
+	}
+	return n
+}
+
+// cut shrinks the filesystem to end blocks (steps 2 to 4).
+func (im *offImage) cut(end uint64) error {
+	f := im.f
+	sb := f.sb
+	old := *sb
+	oldGroups := f.groups
+	oldGdb := f.descBlocks()
+	groups, gdb, rsv := im.newGeometry(end)
+	bs := uint64(f.blockSize)
+
+	// The bitmaps as they are now, for the groups kept whose bitmap was
+	// written (the others are computed again under the new geometry).
+	bitmaps := make(map[uint32][]byte)
+	for g := range groups {
+		if f.hasGroupCsum() && oldGroups[g].bgFlags&bgBlockUninit != 0 {
+			continue
+		}
+		b := make([]byte, bs)
+		if err := im.read(oldGroups[g].bgBlockBitmap, b); err != nil {
+			return err
+		}
+		bitmaps[g] = b
+	}
+
+	// Step 2: the new geometry.
+	newSB := old
+	newSB.sBlocksCount = end
+	newSB.sInodesCount = groups * sb.sInodesPerGroup
+	newSB.sReservedGdtBlocks = uint16(rsv)
+	newSB.sOverheadClusters = 0
+	if sb.hasCompat(compatSparseSuper2) {
+		for i := range newSB.sBackupBGs {
+			if newSB.sBackupBGs[i] >= groups {
+				newSB.sBackupBGs[i] = 0
+			}
+		}
+	}
+	// resize2fs keeps the reserved share as a percentage, in floating
+	// point (adjust_fs_info).
+	percent := float64(old.sRBlocksCount) * 100 / float64(old.sBlocksCount)
+	newSB.sRBlocksCount = uint64(percent * float64(end) / 100)
+	*sb = newSB
+	f.groups = oldGroups[:groups:groups]
+
+	// Step 4: the bitmaps of the kept groups.
+	clearIn := func(b []byte, g uint32, start, count uint64) {
+		first, n := f.groupFirst(g), uint64(sb.sBlocksPerGroup)
+		for blk := max(start, first); blk < start+count && blk < first+n; blk++ {
+			clearBit(b, blk-first)
+		}
+	}
+	for g := range groups {
+		b, ok := bitmaps[g]
+		last := g == groups-1
+		if !ok && !last {
+			// Still BLOCK_UNINIT: only the count follows the geometry.
+			mb := make([]byte, bs)
+			f.initBlockBitmap(g, mb)
+			f.groups[g].bgFreeBlocksCount = f.countFree(g, mb)
+			continue
+		}
+		if !ok {
+			b = make([]byte, bs)
+			f.initBlockBitmap(g, b)
+		} else {
+			for j := groups; j < uint32(len(oldGroups)); j++ {
+				d := &oldGroups[j]
+				clearIn(b, g, d.bgBlockBitmap, 1)
+				clearIn(b, g, d.bgInodeBitmap, 1)
+				clearIn(b, g, d.bgInodeTable, f.inodeTableBlocks)
+			}
+			if old.hasSuper(uint64(g)) {
+				// The descriptor blocks and reserved GDT blocks no longer
+				// needed (a backup dropped with sparse_super2: all).
+				keep := uint64(0)
+				if im.newHasSuper(uint64(g), groups) {
+					keep = 1 + gdb + rsv
+				}
+				from := f.groupFirst(g)
+				clearIn(b, g, from+keep, 1+oldGdb+uint64(old.sReservedGdtBlocks)-keep)
+			}
+		}
+		if last && im.movesBackup(groups) {
+			// The second sparse_super2 backup moves here when its blocks
+			// are free; otherwise it is dropped.
+			n := 1 + gdb + rsv
+			if n <= f.groupBlocks(g) && allClear(b, n) {
+				sb.sBackupBGs[1] = g
+				setBits(b, 0, n)
+			}
+		}
+		if err := im.putBlockBitmap(g, b); err != nil {
+			return err
+		}
+	}
+
+	// Step 3: the resize inode for the new reserved GDT blocks.
+	if sb.hasCompat(compatResizeInode) {
+		if err := im.rebuildResizeInode(gdb, rsv); err != nil {
+			return err
+		}
+	}
+	return im.writeMeta(func(s []byte) {
+		le.PutUint32(s[0x0:], sb.sInodesCount)
+		le.PutUint32(s[0x4:], uint32(end))
+		le.PutUint32(s[0x8:], uint32(sb.sRBlocksCount))
+		if sb.hasIncompat(incompat64bit) {
+			le.PutUint32(s[0x150:], uint32(end>>32))
+			le.PutUint32(s[0x154:], uint32(sb.sRBlocksCount>>32))
+		}
+		le.PutUint16(s[0xCE:], sb.sReservedGdtBlocks)
+		le.PutUint32(s[0x248:], 0)
+		le.PutUint32(s[0x24C:], sb.sBackupBGs[0])
+		le.PutUint32(s[0x250:], sb.sBackupBGs[1])
+	})
+}
+
+// The resize inode (inode 7, EXT2_RESIZE_INO; lib/ext2fs/res_gdt.c): a
+// block-mapped file whose double indirect block lists the primary
+// reserved GDT blocks, each of which is an indirect block listing its own
+// copies in the backup groups. e2fsck (check_resize_inode) wants entry
+// (gdb+i) % (block size/4) of the double indirect block to be the i-th
+// reserved block after the gdb descriptor blocks, and its list to be the
+// backup groups in order.
+const (
+	resizeIno    = 7
+	dindBlockIdx = 13 // EXT2_DIND_BLOCK
+)
+
+// rebuildResizeInode writes the resize inode's double indirect block and
+// reserved GDT blocks for gdb descriptor blocks and rsv reserved ones in
+// the current geometry, and its i_blocks (fix_resize_inode, then
+// ext2fs_create_resize_inode).
+func (im *offImage) rebuildResizeInode(gdb, rsv uint64) error {
+	f := im.f
+	raw, pos, err := im.readInodeRaw(resizeIno)
+	if err != nil {
+		return err
+	}
+	dind := uint64(le.Uint32(raw[offIBlock+4*dindBlockIdx:]))
+	if dind < uint64(f.sb.sFirstDataBlock) || dind >= f.sb.sBlocksCount {
+		return abi.Errorf(abi.EUCLEAN, "ext4: resize inode: bad double indirect block %d: run e2fsck", dind)
+	}
+	bs := uint64(f.blockSize)
+	apb := bs / 4
+	var backups []uint64
+	for g := uint64(1); g < uint64(len(f.groups)); g++ {
+		if f.sb.hasSuper(g) {
+			backups = append(backups, g)
+		}
+	}
+	dbuf := make([]byte, bs)
+	ibuf := make([]byte, bs)
+	nblocks := uint64(1)
+	pblk := f.superBlockNr() + 1 + gdb
+	for i := uint64(0); i < rsv; i, pblk = i+1, pblk+1 {
+		le.PutUint32(dbuf[4*((gdb+i)%apb):], uint32(pblk))
+		clear(ibuf)
+		for k, g := range backups {
+			if uint64(k) < apb {
+				le.PutUint32(ibuf[4*k:], uint32(pblk+g*uint64(f.sb.sBlocksPerGroup)))
+			}
+		}
+		if err := im.write(pblk, ibuf); err != nil {
+			return err
+		}
+		nblocks += 1 + uint64(len(backups))
+	}
+	if err := im.write(dind, dbuf); err != nil {
+		return err
+	}
+	le.PutUint32(raw[offIBlocksLo:], uint32(nblocks*(bs/512)))
+	le.PutUint16(raw[offIBlocksHigh:], uint16(nblocks*(bs/512)>>32))
+	return im.writeInodeRaw(resizeIno, raw, pos)
+}
+
+// readInodeRaw reads inode ino's bytes, and returns its byte position.
+func (im *offImage) readInodeRaw(ino uint32) ([]byte, int64, error) {
+	f := im.f
+	ipg := f.sb.sInodesPerGroup
+	g, idx := (ino-1)/ipg, uint64((ino-1)%ipg)
+	if ino < 1 || int(g) >= len(f.groups) {
+		return nil, 0, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: out of range", ino)
+	}
+	pos := int64(f.groups[g].bgInodeTable<<f.blockBits + idx*uint64(f.inodeSize))
+	raw := make([]byte, f.inodeSize)
+	if _, err := im.dev.ReadAt(raw, pos); err != nil {
+		return nil, 0, abi.Errorf(abi.EIO, "ext4: inode %d: %v", ino, err)
+	}
+	return raw, pos, nil
+}
+
+// writeInodeRaw sets inode ino's checksum and writes it at pos.
+func (im *offImage) writeInodeRaw(ino uint32, raw []byte, pos int64) error {
+	f := im.f
+	extra := f.extraIsize(raw)
+	hasHi := f.inodeSize > goodOldInodeSize && offIChecksumHi+2 <= goodOldInodeSize+extra
+	ip := &inode{ino: ino, csumSeed: f.inodeCsumSeed(ino, le.Uint32(raw[offIGeneration:]))}
+	f.setInodeCsum(ip, raw, hasHi)
+	if _, err := im.dev.WriteAt(raw, pos); err != nil {
+		return abi.Errorf(abi.EIO, "ext4: inode %d: %v", ino, err)
+	}
+	return nil
 }
 
 // AddJournal gives the unmounted filesystem on dev, which has none, an

@@ -5,11 +5,15 @@ package ext4_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +21,8 @@ import (
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/fs/ext4"
+	"golang.org/x/sys/unix"
 )
 
 // The tests of alloc=pack, Minimize and AddJournal. Their oracles are
@@ -197,7 +203,11 @@ func sparseImage(t *testing.T, size string, args ...string) string {
 	t.Helper()
 	testutil.Need(t, "mke2fs", "e2fsck", "dumpe2fs")
 	img := filepath.Join(t.TempDir(), "img")
-	a := append([]string{"-q", "-F", "-t", "ext4"}, args...)
+	a := []string{"-q", "-F"}
+	if !slices.Contains(args, "-t") {
+		a = append(a, "-t", "ext4")
+	}
+	a = append(a, args...)
 	testutil.Run(t, "mke2fs", append(a, img, size)...)
 	return img
 }
@@ -325,4 +335,227 @@ func TestAllocPack(t *testing.T) {
 			}
 		})
 	}
+}
+
+// minimizeCases are the layouts Minimize is tried on: mke2fs's defaults
+// and the features that change where metadata lies.
+var minimizeCases = []struct {
+	name, size string
+	args       []string
+}{
+	{"4k", "64G", []string{"-O", "^has_journal"}},
+	{"4k-noresize", "16G", []string{"-O", "^has_journal,^resize_inode"}},
+	{"4k-noflex", "16G", []string{"-O", "^has_journal,^flex_bg"}},
+	{"4k-uninit_bg", "16G", []string{"-O", "^has_journal,^metadata_csum,uninit_bg"}},
+	{"4k-sparse_super2", "16G", []string{"-O", "^has_journal,sparse_super2"}},
+	{"1k-noflex-32bit", "8G", []string{"-b", "1024", "-O", "^has_journal,^flex_bg,^64bit"}},
+	{"1k", "8G", []string{"-b", "1024", "-O", "^has_journal"}},
+	{"ext2", "8G", []string{"-t", "ext2"}},
+	{"journal", "16G", nil},
+	// Small groups, so that several are kept: backups, a flex group cut
+	// in its middle, descriptor blocks dropped.
+	{"4k-g2048", "4G", []string{"-g", "2048", "-O", "^has_journal"}},
+	{"4k-g2048-G4", "4G", []string{"-g", "2048", "-G", "4", "-O", "^has_journal"}},
+	{"4k-g1024-noresize-32bit", "4G", []string{"-g", "1024", "-O", "^has_journal,^resize_inode,^64bit"}},
+	{"4k-g2048-noflex-uninit_bg", "4G", []string{"-g", "2048", "-O", "^has_journal,^flex_bg,^metadata_csum,uninit_bg"}},
+	{"1k-g1024-sparse_super2", "2G", []string{"-b", "1024", "-g", "1024", "-O", "^has_journal,sparse_super2"}},
+	{"1k-g1024-G64-sparse_super2", "2G", []string{"-b", "1024", "-g", "1024", "-G", "64", "-O", "^has_journal,sparse_super2"}},
+	{"2k-g4096-ext2", "2G", []string{"-t", "ext2", "-b", "2048", "-g", "4096"}},
+}
+
+// minimizeFile runs Minimize on the image file img.
+func minimizeFile(t *testing.T, img string, free uint64) uint64 {
+	t.Helper()
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	n, err := ext4.Minimize(f, free)
+	if err != nil {
+		t.Fatalf("Minimize: %v", err)
+	}
+	return n
+}
+
+// copyImage copies an image file, keeping it sparse.
+func copyImage(t *testing.T, img string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "copy")
+	testutil.Run(t, "cp", "--sparse=always", img, out)
+	return out
+}
+
+// TestMinimize fills each layout with alloc=pack, minimizes it, and
+// checks the result with e2fsck, against resize2fs shrinking a copy to
+// the same size, and by mounting it in the host kernel and writing.
+func TestMinimize(t *testing.T) {
+	for _, tc := range minimizeCases {
+		t.Run(tc.name, func(t *testing.T) {
+			img := sparseImage(t, tc.size, tc.args...)
+			withKernel(t, img, "alloc=pack", func(k *kernel.Kernel, must func(string, error)) { writeMix(k, must) })
+			before := readDump(t, img)
+			ref := copyImage(t, img)
+			const free = 1000
+			n := minimizeFile(t, img, free)
+			e2fsck(t, img)
+			after := readDump(t, img)
+			bs := after.num(t, "Block size")
+			if got := after.num(t, "Block count"); got != n || n >= before.num(t, "Block count") {
+				t.Fatalf("Minimize returned %d; block count %d, was %d", n, got, before.num(t, "Block count"))
+			}
+			ub, ua := before.usage(t), after.usage(t)
+			if ua.dataBlocks != ub.dataBlocks || ua.highInode != ub.highInode {
+				t.Errorf("data before %+v, after %+v", ub, ua)
+			}
+			if fb := after.num(t, "Free blocks"); fb < free {
+				t.Errorf("%d free blocks, asked for %d more", fb, free)
+			}
+			// The end is no further than the data, the free blocks asked
+			// for, the last group's minimum and the metadata between.
+			bpg := after.num(t, "Blocks per group")
+			if n > ua.highBlock+free+bpg/2+1 {
+				t.Errorf("end %d, last data block %d: not minimal", n, ua.highBlock)
+			}
+			t.Logf("%d blocks (%d groups) -> %d (%d groups); last data block %d",
+				before.num(t, "Block count"), len(before.groups), n, len(after.groups), ua.highBlock)
+
+			// resize2fs to the same size on the copy: the geometry and the
+			// counts must agree.
+			testutil.Need(t, "resize2fs")
+			if out, err := exec.Command("resize2fs", "-f", ref, strconv.FormatUint(n, 10)).CombinedOutput(); err != nil {
+				t.Fatalf("resize2fs: %v\n%s", err, out)
+			}
+			want := readDump(t, ref)
+			for _, k := range []string{"Block count", "Inode count", "Reserved block count", "Free blocks",
+				"Free inodes", "Reserved GDT blocks", "Overhead clusters", "Backup block groups"} {
+				if k == "Free blocks" && after.head["Backup block groups"] != want.head["Backup block groups"] {
+					// resize2fs moves the last group's bitmaps to put the
+					// sparse_super2 backup there; Minimize moves nothing
+					// and drops that backup when its place is taken.
+					t.Logf("backup groups %q, resize2fs %q", after.head["Backup block groups"], want.head["Backup block groups"])
+					continue
+				}
+				if k == "Backup block groups" {
+					continue
+				}
+				if after.head[k] != want.head[k] {
+					t.Errorf("%s: %q, resize2fs %q", k, after.head[k], want.head[k])
+				}
+			}
+			if len(after.groups) != len(want.groups) {
+				t.Errorf("%d groups, resize2fs %d", len(after.groups), len(want.groups))
+			}
+
+			// The file cut to the new size still checks, and the host
+			// kernel writes to it.
+			if err := os.Truncate(img, int64(n*bs)); err != nil {
+				t.Fatal(err)
+			}
+			e2fsck(t, img)
+			hostWrite(t, img)
+			e2fsck(t, img)
+		})
+	}
+}
+
+// hostWrite mounts img in the host kernel, fills most of the free space
+// with a file and removes another, and unmounts (skipped without loop
+// devices).
+func hostWrite(t *testing.T, img string) {
+	t.Helper()
+	if testutil.NeedLoop(t); t.Skipped() {
+		return
+	}
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, "mount", "-o", "loop", img, mnt)
+	defer exec.Command("umount", mnt).Run()
+	if err := os.WriteFile(filepath.Join(mnt, "host-file"), bytes.Repeat([]byte("h"), 256<<10), 0o644); err != nil {
+		t.Error(err)
+	}
+	if err := os.RemoveAll(filepath.Join(mnt, "top1")); err != nil {
+		t.Error(err)
+	}
+	testutil.Run(t, "umount", mnt)
+}
+
+// TestMinimizeRefuses: a filesystem that is not clean, or of a layout
+// Minimize does not handle, is refused with the errno that says so and
+// left unchanged; a minimized one is not shrunk further.
+func TestMinimizeRefuses(t *testing.T) {
+	sum := func(img string) string { return sparseSum(t, img) }
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		debug string // a debugfs -w request that makes it unclean
+		want  error
+	}{
+		{"not-clean", []string{"-O", "^has_journal"}, "ssv state 0", abi.EUCLEAN},
+		{"errors", []string{"-O", "^has_journal"}, "ssv state 3", abi.EUCLEAN},
+		{"needs_recovery", nil, "feature needs_recovery", abi.EUCLEAN},
+		{"meta_bg", []string{"-O", "^has_journal,^resize_inode,meta_bg"}, "", abi.EOPNOTSUPP},
+		{"bigalloc", []string{"-O", "^has_journal,bigalloc", "-C", "16384"}, "", abi.EOPNOTSUPP},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			img := sparseImage(t, "1G", tc.args...)
+			if tc.debug != "" {
+				testutil.Run(t, "debugfs", "-w", "-R", tc.debug, img)
+			}
+			before := sum(img)
+			f, err := os.OpenFile(img, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := ext4.Minimize(f, 0); !errors.Is(err, tc.want) {
+				t.Errorf("Minimize: %v, want %v", err, tc.want)
+			}
+			if sum(img) != before {
+				t.Errorf("the image changed")
+			}
+		})
+	}
+	t.Run("twice", func(t *testing.T) {
+		img := sparseImage(t, "4G", "-g", "2048", "-O", "^has_journal")
+		withKernel(t, img, "alloc=pack", func(k *kernel.Kernel, must func(string, error)) { writeMix(k, must) })
+		n := minimizeFile(t, img, 0)
+		before := sum(img)
+		if m := minimizeFile(t, img, 0); m != n || sum(img) != before {
+			t.Errorf("second Minimize: %d (first %d), image changed %v", m, n, sum(img) != before)
+		}
+		e2fsck(t, img)
+	})
+}
+
+// sparseSum hashes the data segments of a sparse file (SEEK_DATA,
+// SEEK_HOLE) with their offsets: reading the holes of a large image
+// would take long.
+func sparseSum(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	fd := int(f.Fd())
+	for off := int64(0); ; {
+		start, err := unix.Seek(fd, off, unix.SEEK_DATA)
+		if err != nil {
+			break // ENXIO: no data after off
+		}
+		end, err := unix.Seek(fd, start, unix.SEEK_HOLE)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(h, "%d-%d:", start, end)
+		if _, err := io.Copy(h, io.NewSectionReader(f, start, end-start)); err != nil {
+			t.Fatal(err)
+		}
+		off = end
+	}
+	return fmt.Sprintf("%x", h.Sum(nil))
 }
