@@ -1,7 +1,10 @@
 package ext4
 
 import (
+	"encoding/binary"
+
 	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/fs/jbd2"
 )
 
 // Shrinking a filesystem to what it holds (resize2fs -M, for the case
@@ -723,6 +726,414 @@ func (im *offImage) writeInodeRaw(ino uint32, raw []byte, pos int64) error {
 // AddJournal gives the unmounted filesystem on dev, which has none, an
 // internal journal of blocks blocks (0: DefaultJournalBlocks for its
 // size), as tune2fs -j does, in the first free run that holds it.
+//
+// As ext2fs_add_journal_inode makes it (lib/ext2fs/mkjournal.c): inode 8,
+// a regular file of mode 0600 and one link, mapped by extents (with the
+// extent feature: up to four in the inode, more in one leaf block) or by
+// a block map, its times the superblock's s_wtime (tune2fs takes the
+// clock; the image's own time keeps builds reproducible); a version 2
+// journal superblock in its first block with no feature set (the kernel
+// sets the checksum and 64-bit features at its first mount, as after
+// mke2fs), the other blocks zero; then s_journal_inum, s_jnl_blocks (the
+// inode's i_block and size, s_jnl_backup_type 1) and has_journal in the
+// superblock, and the bitmaps, counts and checksums. Free blocks that
+// already read as zero are not written, so that a sparse image stays
+// sparse.
+//
+// EEXIST when the filesystem has a journal; EINVAL for a journal under
+// 1024 blocks (JBD2_MIN_JOURNAL_BLOCKS) or a filesystem too small for the
+// default one; ENOSPC when no free run holds it (Minimize's free must
+// leave room for it).
 func AddJournal(dev ImageDevice, blocks uint32) error {
-	return abi.Errorf(abi.ENOSYS, "ext4: add journal: not implemented")
+	im, err := openOffline(dev, "add journal")
+	if err != nil {
+		return err
+	}
+	f := im.f
+	sb := f.sb
+	if sb.hasCompat(compatHasJournal) || sb.sJournalInum != 0 {
+		return abi.Errorf(abi.EEXIST, "ext4: add journal: the filesystem has a journal")
+	}
+	if blocks == 0 {
+		if blocks = DefaultJournalBlocks(sb.sBlocksCount); blocks == 0 {
+			return abi.Errorf(abi.EINVAL, "ext4: add journal: %d blocks are too few for a journal", sb.sBlocksCount)
+		}
+	}
+	if blocks < jbd2MinJournalBlocks {
+		return abi.Errorf(abi.EINVAL, "ext4: add journal: %d blocks: a journal has at least %d", blocks, jbd2MinJournalBlocks)
+	}
+	raw, pos, err := im.readInodeRaw(journalIno)
+	if err != nil {
+		return err
+	}
+	if le.Uint32(raw[offIBlocksLo:]) != 0 || le.Uint16(raw[offIBlocksHigh:]) != 0 {
+		return abi.Errorf(abi.EEXIST, "ext4: add journal: inode %d is in use", journalIno)
+	}
+	n := uint64(blocks)
+	bs := uint64(f.blockSize)
+	apb := bs / 4
+	extents := sb.hasIncompat(incompatExtents)
+	// The blocks: one free run when one holds them all, else the lowest
+	// free runs; an extent tree needs a leaf block (the first) for more
+	// than four extents, a block map its indirect blocks.
+	var mapBlocks uint64
+	if !extents {
+		mapBlocks = bmapMetaBlocks(n, apb)
+	}
+	runs, err := im.freeRuns(n + mapBlocks)
+	if err != nil {
+		return err
+	}
+	if extents && len(extentsOf(runs)) > extentRootMax {
+		mapBlocks = 1
+		if runs, err = im.freeRuns(n + 1); err != nil {
+			return err
+		}
+		if len(extentsOf(skipBlocks(runs, 1))) > f.extentBlockMax() {
+			return abi.Errorf(abi.ENOSPC, "ext4: add journal: the free space is too fragmented for %d blocks", n)
+		}
+	}
+	for _, r := range runs {
+		if err := im.markUsed(r.start, r.n); err != nil {
+			return err
+		}
+	}
+	total := n + mapBlocks
+
+	// The inode, new (ext2fs_write_new_inode).
+	clear(raw)
+	now := le.Uint32(im.raw[0x30:]) // s_wtime
+	le.PutUint16(raw[offIMode:], abi.S_IFREG|0o600)
+	le.PutUint16(raw[offILinksCount:], 1)
+	size := n * bs
+	le.PutUint32(raw[offISizeLo:], uint32(size))
+	le.PutUint32(raw[offISizeHigh:], uint32(size>>32))
+	iblocks := total * (bs / 512)
+	le.PutUint32(raw[offIBlocksLo:], uint32(iblocks))
+	le.PutUint16(raw[offIBlocksHigh:], uint16(iblocks>>32))
+	for _, off := range []int{offIAtime, offICtime, offIMtime} {
+		le.PutUint32(raw[off:], now)
+	}
+	if extra := uint32(f.newExtraIsize()); extra > 0 {
+		le.PutUint16(raw[offIExtraIsize:], uint16(extra))
+		if offICrtime+4 <= goodOldInodeSize+extra {
+			le.PutUint32(raw[offICrtime:], now)
+		}
+	}
+	iblock := raw[offIBlock : offIBlock+iBlockLen]
+	data := runs // the journal's own blocks
+	if extents {
+		le.PutUint32(raw[offIFlags:], inodeExtentsFl)
+		if mapBlocks == 1 {
+			leafBlk := runs[0].start
+			data = skipBlocks(runs, 1)
+			leaf := make([]byte, bs)
+			putExtents(leaf, f.extentBlockMax(), extentsOf(data))
+			if sb.metadataCsum() {
+				off := extentHeaderSize + f.extentBlockMax()*extentEntrySize
+				le.PutUint32(leaf[off:], csum32(f.crcTab, f.inodeCsumSeed(journalIno, 0), leaf[:off]))
+			}
+			if err := im.write(leafBlk, leaf); err != nil {
+				return err
+			}
+			root := extNode{0, iblock}
+			initExtentNode(iblock, extentRootMax, 1)
+			root.setEntries(1)
+			root.putIdx(0, 0, leafBlk)
+		} else {
+			putExtents(iblock, extentRootMax, extentsOf(data))
+		}
+	} else {
+		var err error
+		if data, err = im.putBlockMap(iblock, runs, n); err != nil {
+			return err
+		}
+	}
+	if err := im.writeInodeRaw(journalIno, raw, pos); err != nil {
+		return err
+	}
+
+	// The journal's blocks: zero, but for its superblock
+	// (ext2fs_create_journal_superblock2).
+	for _, r := range data {
+		if err := im.zeroBlocks(r.start, r.n); err != nil {
+			return err
+		}
+	}
+	jsb := make([]byte, bs)
+	be := binary.BigEndian
+	be.PutUint32(jsb[0x0:], jbd2.MagicNumber)
+	be.PutUint32(jsb[0x4:], jbd2.SuperblockV2)
+	be.PutUint32(jsb[0xC:], uint32(bs)) // s_blocksize
+	be.PutUint32(jsb[0x10:], blocks)    // s_maxlen
+	be.PutUint32(jsb[0x14:], 1)         // s_first
+	be.PutUint32(jsb[0x18:], 1)         // s_sequence
+	copy(jsb[0x30:0x40], sb.sUUID[:])   // s_uuid
+	be.PutUint32(jsb[0x40:], 1)         // s_nr_users
+	if err := im.write(data[0].start, jsb); err != nil {
+		return err
+	}
+	return im.writeMeta(func(s []byte) {
+		le.PutUint32(s[0x5C:], le.Uint32(s[0x5C:])|compatHasJournal)
+		le.PutUint32(s[0xE0:], journalIno) // s_journal_inum
+		// s_jnl_blocks: i_block, then i_size_high and i_size.
+		copy(s[0x10C:0x10C+iBlockLen], iblock)
+		le.PutUint32(s[0x10C+60:], uint32(size>>32))
+		le.PutUint32(s[0x10C+64:], uint32(size))
+		s[0xFD] = 1 // s_jnl_backup_type: EXT3_JNL_BACKUP_BLOCKS
+	})
+}
+
+const (
+	journalIno           = 8    // EXT2_JOURNAL_INO
+	jbd2MinJournalBlocks = 1024 // JBD2_MIN_JOURNAL_BLOCKS
+)
+
+// extentsOf splits runs into extents of at most extentInitMaxLen blocks,
+// numbered from logical block 0.
+func extentsOf(runs []blockRange) []extent {
+	var xs []extent
+	l := uint64(0)
+	for _, r := range runs {
+		for o := uint64(0); o < r.n; o += extentInitMaxLen {
+			k := min(extentInitMaxLen, r.n-o)
+			xs = append(xs, extent{eeBlock: uint32(l), eeLen: uint32(k), eeStart: r.start + o})
+			l += k
+		}
+	}
+	return xs
+}
+
+// skipBlocks returns runs without their first k blocks.
+func skipBlocks(runs []blockRange, k uint64) []blockRange {
+	out := []blockRange{}
+	for _, r := range runs {
+		d := min(k, r.n)
+		k -= d
+		if r.n > d {
+			out = append(out, blockRange{r.start + d, r.n - d})
+		}
+	}
+	return out
+}
+
+// putExtents writes the leaf node (an extent root of room max, or a leaf
+// block) holding xs.
+func putExtents(node []byte, max int, xs []extent) {
+	nd := extNode{0, node}
+	initExtentNode(node, max, 0)
+	for i, x := range xs {
+		nd.putExtent(i, x)
+	}
+	nd.setEntries(len(xs))
+}
+
+// bmapMetaBlocks counts the indirect blocks a block map of n blocks needs,
+// with apb addresses a block.
+func bmapMetaBlocks(n, apb uint64) uint64 {
+	ceil := func(a, b uint64) uint64 { return (a + b - 1) / b }
+	if n <= ndirBlocks {
+		return 0
+	}
+	n -= ndirBlocks
+	m := uint64(1) // the indirect block
+	if n <= apb {
+		return m
+	}
+	n -= apb
+	if d := min(n, apb*apb); d > 0 { // the double indirect block
+		m += 1 + ceil(d, apb)
+		n -= d
+	}
+	if n > 0 { // the triple indirect block
+		m += 1 + ceil(n, apb*apb) + ceil(n, apb)
+	}
+	return m
+}
+
+// putBlockMap maps n blocks in i_block (a block map), taking the data
+// and indirect blocks from runs in order, an indirect block before the
+// blocks it lists (as ext2fs_bmap allocates them); it writes the
+// indirect blocks and returns the data blocks as runs.
+func (im *offImage) putBlockMap(iblock []byte, runs []blockRange, n uint64) ([]blockRange, error) {
+	bs := uint64(im.f.blockSize)
+	apb := bs / 4
+	var data []blockRange
+	ri, ro := 0, uint64(0)
+	next := func() uint64 {
+		for ro == runs[ri].n {
+			ri, ro = ri+1, 0
+		}
+		ro++
+		return runs[ri].start + ro - 1
+	}
+	addData := func() uint64 {
+		blk := next()
+		if k := len(data); k > 0 && data[k-1].start+data[k-1].n == blk {
+			data[k-1].n++
+		} else {
+			data = append(data, blockRange{blk, 1})
+		}
+		n--
+		return blk
+	}
+	var err error
+	// fill writes an indirect block of the given level (1: it lists data
+	// blocks) and returns its number.
+	var fill func(level int) uint64
+	fill = func(level int) uint64 {
+		blk := next()
+		b := make([]byte, bs)
+		for i := uint64(0); i < apb && n > 0; i++ {
+			if level == 1 {
+				le.PutUint32(b[4*i:], uint32(addData()))
+			} else {
+				le.PutUint32(b[4*i:], uint32(fill(level-1)))
+			}
+		}
+		if werr := im.write(blk, b); werr != nil && err == nil {
+			err = werr
+		}
+		return blk
+	}
+	for i := 0; i < ndirBlocks && n > 0; i++ {
+		le.PutUint32(iblock[4*i:], uint32(addData()))
+	}
+	for level := 1; level <= 3 && n > 0; level++ {
+		le.PutUint32(iblock[4*(ndirBlocks+level-1):], uint32(fill(level)))
+	}
+	if n > 0 {
+		return nil, abi.Errorf(abi.EFBIG, "ext4: add journal: too many blocks for a block map")
+	}
+	return data, err
+}
+
+// freeRuns returns free blocks for n: one run when one holds them all
+// (findFreeRun), else the lowest free runs. ENOSPC when too few are free.
+func (im *offImage) freeRuns(n uint64) ([]blockRange, error) {
+	if start, err := im.findFreeRun(n); err == nil {
+		return []blockRange{{start, n}}, nil
+	}
+	f := im.f
+	b := make([]byte, f.blockSize)
+	var runs []blockRange
+	need := n
+	for g := range uint32(len(f.groups)) {
+		if err := im.blockBitmap(g, b); err != nil {
+			return nil, err
+		}
+		first, size := f.groupFirst(g), f.groupBlocks(g)
+		for i := findZero(b, 0, size); i < size && need > 0; i = findZero(b, i, size) {
+			j := i + 1
+			for j < size && !testBit(b, j) && j-i < need {
+				j++
+			}
+			if k := len(runs); k > 0 && runs[k-1].start+runs[k-1].n == first+i {
+				runs[k-1].n += j - i
+			} else {
+				runs = append(runs, blockRange{first + i, j - i})
+			}
+			need -= j - i
+			i = j
+		}
+		if need == 0 {
+			return runs, nil
+		}
+	}
+	return nil, abi.Errorf(abi.ENOSPC, "ext4: add journal: %d free blocks wanted, %d free", n, n-need)
+}
+
+// findFreeRun returns the first run of n free blocks, which may span
+// groups. ENOSPC when there is none.
+func (im *offImage) findFreeRun(n uint64) (uint64, error) {
+	f := im.f
+	b := make([]byte, f.blockSize)
+	runStart, runLen := uint64(0), uint64(0)
+	for g := range uint32(len(f.groups)) {
+		if err := im.blockBitmap(g, b); err != nil {
+			return 0, err
+		}
+		first, size := f.groupFirst(g), f.groupBlocks(g)
+		for i := uint64(0); i < size; {
+			if testBit(b, i) {
+				runLen = 0
+				i++
+				continue
+			}
+			j := i + 1
+			for j < size && !testBit(b, j) && runLen+j-i < n {
+				j++
+			}
+			if runLen == 0 {
+				runStart = first + i
+			}
+			runLen += j - i
+			if runLen >= n {
+				return runStart, nil
+			}
+			i = j
+		}
+	}
+	return 0, abi.Errorf(abi.ENOSPC, "ext4: add journal: no run of %d free blocks", n)
+}
+
+// markUsed marks blocks [start, start+n) used in their groups' bitmaps.
+func (im *offImage) markUsed(start, n uint64) error {
+	f := im.f
+	b := make([]byte, f.blockSize)
+	for n > 0 {
+		g, bit := f.groupOfBlock(start)
+		k := min(n, f.groupBlocks(g)-bit)
+		if err := im.blockBitmap(g, b); err != nil {
+			return err
+		}
+		for i := bit; i < bit+k; i++ {
+			if testBit(b, i) {
+				return abi.Errorf(abi.EUCLEAN, "ext4: block %d: already in use", start+i-bit)
+			}
+			setBit(b, i)
+		}
+		if err := im.putBlockBitmap(g, b); err != nil {
+			return err
+		}
+		start += k
+		n -= k
+	}
+	return nil
+}
+
+// zeroBlocks makes blocks [start, start+n) read as zero, writing only
+// those that do not already.
+func (im *offImage) zeroBlocks(start, n uint64) error {
+	const chunk = 256
+	bs := uint64(im.f.blockSize)
+	buf := make([]byte, chunk*bs)
+	for n > 0 {
+		k := min(n, chunk)
+		p := buf[:k*bs]
+		if _, err := im.dev.ReadAt(p, int64(start*bs)); err != nil {
+			return abi.Errorf(abi.EIO, "ext4: blocks %d+%d: %v", start, k, err)
+		}
+		for i := uint64(0); i < k; i++ {
+			blk := p[i*bs : (i+1)*bs]
+			if !allZero(blk) {
+				clear(blk)
+				if err := im.write(start+i, blk); err != nil {
+					return err
+				}
+			}
+		}
+		start += k
+		n -= k
+	}
+	return nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
