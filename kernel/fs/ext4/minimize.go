@@ -2,6 +2,7 @@ package ext4
 
 import (
 	"encoding/binary"
+	"math/bits"
 
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/fs/jbd2"
@@ -308,9 +309,11 @@ func (im *offImage) descCopies(nr uint64) []uint64 {
 }
 
 // Minimize shrinks the unmounted filesystem on dev to the fewest blocks
-// that hold everything it uses, plus free more free blocks, when no block
-// or inode in use has to move; otherwise it leaves the filesystem as it
-// is. It returns the new s_blocks_count.
+// that hold everything it uses and leave at least free blocks free (for a
+// journal AddJournal adds next, and room to write), without moving any
+// block or inode in use: it shrinks as far as what is in use allows, and
+// leaves the filesystem as it is when that is not at all. It returns the
+// new s_blocks_count, to which the caller cuts the image file.
 //
 // What it does, as resize2fs does when it shrinks without moving
 // anything (resize/resize2fs.c adjust_fs_info, free_gdp_blocks,
@@ -319,9 +322,12 @@ func (im *offImage) descCopies(nr uint64) []uint64 {
 //  1. The end: past the highest block in use that is not a group's
 //     superblock, descriptors, reserved GDT blocks, bitmap or inode table
 //     (those of the groups cut go with them, wherever flex_bg put them),
-//     and past the last group holding an inode in use; then free more
-//     blocks that are free (not counting the metadata of the groups kept
-//     that lies among them); a last group smaller than its overhead + 50
+//     and past the last group holding an inode in use; then as many more
+//     as it takes for free blocks to be free, counting those below the
+//     end (the cut groups' bitmaps and inode tables that a flex group's
+//     first group held are free after the cut, and AddJournal takes the
+//     first free run) and not the kept groups' metadata; a last group
+//     smaller than its overhead + 50
 //     blocks is made that large (resize2fs drops it instead, as it can
 //     move blocks), and every group kept must hold its own bitmaps and
 //     inode table.
@@ -379,43 +385,63 @@ func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 			break
 		}
 	}
-	// The highest block in use that is not group metadata: from the top,
-	// the first group whose bitmap has a bit its metadata does not
-	// explain.
-	high := first
-	for g := ngroups - 1; ; g-- {
-		if !f.hasGroupCsum() || f.groups[g].bgFlags&bgBlockUninit == 0 {
-			if err := im.read(f.groups[g].bgBlockBitmap, bb); err != nil {
-				return 0, err
-			}
-			f.initBlockBitmap(g, mb)
-			found := false
-			for i := f.groupBlocks(g); i > 0; i-- {
-				if testBit(bb, i-1) && !testBit(mb, i-1) {
-					high, found = f.groupFirst(g)+i-1, true
-					break
-				}
-			}
-			if found {
-				break
-			}
-		}
-		if g == 0 {
-			break
+	// The blocks in use that are not group metadata (data): how many, and
+	// the highest. The metadata of every group, sorted by the group it
+	// lies in (with flex_bg, not its own).
+	metaIn := make([][]blockRange, ngroups)
+	add := func(start, count uint64) {
+		for count > 0 && start < sb.sBlocksCount {
+			g, bit := f.groupOfBlock(start)
+			k := min(count, f.groupBlocks(g)-bit)
+			metaIn[g] = append(metaIn[g], blockRange{start, k})
+			start, count = start+k, count-k
 		}
 	}
-	base := max(high+1, first+uint64(inodeGroups-1)*bpg+1)
-	end := base + free
-	for range 64 {
+	for g := range f.groups {
+		d := &f.groups[g]
+		add(d.bgBlockBitmap, 1)
+		add(d.bgInodeBitmap, 1)
+		add(d.bgInodeTable, f.inodeTableBlocks)
+	}
+	var data uint64
+	high := first
+	for g := range ngroups {
+		if f.hasGroupCsum() && f.groups[g].bgFlags&bgBlockUninit != 0 {
+			continue // its bitmap is all metadata
+		}
+		if err := im.read(f.groups[g].bgBlockBitmap, bb); err != nil {
+			return 0, err
+		}
+		gfirst, size := f.groupFirst(g), f.groupBlocks(g)
+		clear(mb)
+		setBits(mb, 0, f.baseMetaBlocks(g))
+		for _, r := range metaIn[g] {
+			setBits(mb, r.start-gfirst, r.start-gfirst+r.n)
+		}
+		setBits(mb, size, uint64(f.blockSize)*8)
+		for i := range bb {
+			if x := bb[i] &^ mb[i]; x != 0 {
+				data += uint64(bits.OnesCount8(x))
+				high = gfirst + uint64(i)*8 + uint64(7-bits.LeadingZeros8(x))
+			}
+		}
+	}
+	// The end: past the data and the inodes' groups, with free blocks
+	// free (counting those below the data: the cut groups' tables a
+	// flex group's first group held are free after the cut).
+	newFree := func(e uint64) int64 {
+		return int64(e-first) - int64(data) - int64(im.metaBetween(first, e))
+	}
+	end := max(high+1, first+uint64(inodeGroups-1)*bpg+1)
+	for range 1000 {
 		if end >= sb.sBlocksCount {
 			return sb.sBlocksCount, nil
 		}
-		next := im.roundEnd(end)
-		// The free blocks asked for: count the kept groups' metadata
-		// between base and the end as not free.
-		if m := im.metaBetween(base, next); next-base-m < free {
-			next = base + free + m
+		next := end
+		if d := int64(free) - newFree(next); d > 0 {
+			next += uint64(d)
 		}
+		next = im.roundEnd(next)
 		// Every group kept holds its own bitmaps and inode table.
 		n := uint32((next - first + bpg - 1) / bpg)
 		for g := range min(n, ngroups) {

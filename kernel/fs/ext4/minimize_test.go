@@ -18,6 +18,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lklimg/lklimg/hostcopy"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -647,4 +648,89 @@ func TestAddJournal(t *testing.T) {
 			e2fsck(t, img)
 		})
 	}
+}
+
+// TestMinimizeEndToEnd is what lklimg tar2fs does: a 64 GiB sparse
+// filesystem made without a journal, filled through the kernel with
+// alloc=pack (hostcopy.To of testutil.MakeTree's tree), minimized with
+// free blocks for the journal and some more, given its journal, and the
+// file cut to the new size. e2fsck must be clean, the host kernel must
+// show the same tree as the source, and the file must be small.
+func TestMinimizeEndToEnd(t *testing.T) {
+	testutil.Need(t, "mke2fs", "e2fsck", "dumpe2fs")
+	src := filepath.Join(t.TempDir(), "src")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testutil.MakeTree(t, src)
+	want, err := testutil.ScanDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := sparseImage(t, "64G", "-O", "^has_journal")
+	withKernel(t, img, "alloc=pack", func(k *kernel.Kernel, must func(string, error)) {
+		var errs []string
+		opts := hostcopy.Options{Owners: os.Geteuid() == 0, Report: func(err error) { errs = append(errs, err.Error()) }}
+		if err := hostcopy.To(k, "/mnt", []string{src + "/."}, "/", opts); err != nil || len(errs) > 0 {
+			t.Fatalf("hostcopy.To: %v %q", err, errs)
+		}
+	})
+	e2fsck(t, img)
+	// Room for the journal (at most 4096 blocks below 1 GiB) and more.
+	const free = 8192
+	n := minimizeFile(t, img, free)
+	e2fsck(t, img)
+	if err := addJournalFile(t, img, 0); err != nil {
+		t.Fatalf("AddJournal: %v", err)
+	}
+	d := readDump(t, img)
+	bs := d.num(t, "Block size")
+	if err := os.Truncate(img, int64(n*bs)); err != nil {
+		t.Fatal(err)
+	}
+	e2fsck(t, img)
+	d = readDump(t, img)
+	used, left := d.num(t, "Block count")-d.num(t, "Free blocks"), d.num(t, "Free blocks")
+	journal := uint64(ext4.DefaultJournalBlocks(n))
+	t.Logf("%d blocks (file %d MiB): %d used (data, metadata and a %d-block journal), %d free",
+		n, n*bs>>20, used, journal, left)
+	// Small: the blocks in use and the free ones asked for, but for the
+	// journal taken from them and at most the last group's minimum
+	// (its overhead + 50 blocks) more.
+	if left+journal < free || left+journal > free+1024 {
+		t.Errorf("%d free blocks and a %d-block journal, asked for %d free", left, journal, free)
+	}
+
+	if testutil.NeedLoop(t); t.Skipped() {
+		return
+	}
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
+	defer exec.Command("umount", mnt).Run()
+	got, err := testutil.ScanDir(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) < 100 || len(got) < len(want) {
+		t.Errorf("the image shows %d entries, the source %d", len(got), len(want))
+	}
+	var o testutil.CompareOptions
+	o.SkipPaths = []string{"lost+found"}
+	o.HoleUnit = int64(bs)
+	if os.Geteuid() != 0 {
+		o.Ignore = []string{"uid", "gid"}
+	}
+	for i, diff := range testutil.Compare(want, got, o) {
+		if i == 30 {
+			t.Error("...")
+			break
+		}
+		t.Errorf("source vs image: %s", diff)
+	}
+	testutil.Run(t, "umount", mnt)
+	hostWrite(t, img)
+	e2fsck(t, img)
 }
