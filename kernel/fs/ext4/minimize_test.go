@@ -217,6 +217,12 @@ func sparseImage(t *testing.T, size string, args ...string) string {
 // data opts, runs fill, unmounts and halts.
 func withKernel(t *testing.T, img, opts string, fill func(k *kernel.Kernel, must func(string, error))) {
 	t.Helper()
+	withKernelFlags(t, img, 0, opts, fill)
+}
+
+// withKernelFlags is withKernel with mount flags.
+func withKernelFlags(t *testing.T, img string, flags uint64, opts string, fill func(k *kernel.Kernel, must func(string, error))) {
+	t.Helper()
 	k, err := kernel.Boot(kernel.Config{Now: func() abi.Timespec { return abi.Timespec{Sec: 1700000000} }})
 	if err != nil {
 		t.Fatal(err)
@@ -233,7 +239,7 @@ func withKernel(t *testing.T, img, opts string, fill func(k *kernel.Kernel, must
 	if err := k.Mkdirat(abi.AT_FDCWD, "/mnt", 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
 		t.Fatal(err)
 	}
-	must("mount", k.Mount("/dev/vda", "/mnt", "ext4", 0, opts))
+	must("mount", k.Mount("/dev/vda", "/mnt", "ext4", flags, opts))
 	fill(k, must)
 	must("umount", k.Umount("/mnt", 0))
 	must("halt", k.Halt())
@@ -732,5 +738,72 @@ func TestMinimizeEndToEnd(t *testing.T) {
 	}
 	testutil.Run(t, "umount", mnt)
 	hostWrite(t, img)
+	e2fsck(t, img)
+}
+
+// TestAddJournalReplay writes a transaction into the journal AddJournal
+// made (debugfs's journal writer, as a crash would leave it: needs_recovery
+// set) that overwrites a file's block; the driver's read-only mount must
+// show the replayed block, and the host kernel must replay it onto the
+// disk, leaving e2fsck clean.
+func TestAddJournalReplay(t *testing.T) {
+	img := sparseImage(t, "1G", "-O", "^has_journal")
+	old := bytes.Repeat([]byte("a"), 4096)
+	withKernel(t, img, "alloc=pack", func(k *kernel.Kernel, must func(string, error)) {
+		fd, err := k.Openat(abi.AT_FDCWD, "/mnt/f", abi.O_CREAT|abi.O_WRONLY, 0o644)
+		must("create", err)
+		_, err = k.Write(fd, old)
+		must("write", err)
+		must("close", k.Close(fd))
+	})
+	if err := addJournalFile(t, img, 0); err != nil {
+		t.Fatalf("AddJournal: %v", err)
+	}
+	e2fsck(t, img)
+	out, err := exec.Command("debugfs", "-R", "bmap /f 0", img).Output()
+	if err != nil {
+		t.Fatalf("debugfs bmap: %v", err)
+	}
+	blk := strings.TrimSpace(string(out))
+	dir := t.TempDir()
+	data := bytes.Repeat([]byte("J"), 4096)
+	if err := os.WriteFile(filepath.Join(dir, "blk"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmds := filepath.Join(dir, "cmds")
+	if err := os.WriteFile(cmds, []byte("jo\njw -b "+blk+" "+filepath.Join(dir, "blk")+"\njc\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, "debugfs", "-w", "-f", cmds, img)
+	if h := readDump(t, img).head["Filesystem features"]; !strings.Contains(h, "needs_recovery") {
+		t.Fatalf("debugfs left no transaction to replay: %s", h)
+	}
+	read := func(k *kernel.Kernel, must func(string, error)) []byte {
+		fd, err := k.Openat(abi.AT_FDCWD, "/mnt/f", abi.O_RDONLY, 0)
+		must("open", err)
+		defer k.Close(fd)
+		b := make([]byte, 8192)
+		n, err := k.Read(fd, b)
+		must("read", err)
+		return b[:n]
+	}
+	withKernelFlags(t, img, abi.MS_RDONLY, "", func(k *kernel.Kernel, must func(string, error)) {
+		if got := read(k, must); !bytes.Equal(got, data) {
+			t.Errorf("driver, read-only: /f holds %.16q..., want the journal's block", got)
+		}
+	})
+	if testutil.NeedLoop(t); t.Skipped() {
+		return
+	}
+	mnt := filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, "mount", "-o", "loop", img, mnt)
+	got, err := os.ReadFile(filepath.Join(mnt, "f"))
+	testutil.Run(t, "umount", mnt)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Errorf("host: /f holds %.16q... (%v), want the journal's block", got, err)
+	}
 	e2fsck(t, img)
 }
