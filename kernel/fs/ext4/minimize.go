@@ -21,9 +21,9 @@ import (
 // the end the descriptor table and superblock written to the primary
 // location and every backup, as ext2fs_close does. What they support:
 // 1, 2, 4 and 64 KiB blocks, 32 and 64 bit descriptors, flex_bg,
-// sparse_super and sparse_super2, resize_inode, uninit_bg and
-// metadata_csum. Not bigalloc, meta_bg (Minimize), MMP, or a filesystem
-// that needs recovery or has errors.
+// sparse_super and sparse_super2, resize_inode, meta_bg (without
+// resize_inode, as e2fsck wants it), uninit_bg and metadata_csum. Not
+// bigalloc, MMP, or a filesystem that needs recovery or has errors.
 
 // ImageDevice is an unmounted filesystem's device, read and written in
 // place: an *os.File, or a section of one.
@@ -345,8 +345,8 @@ func (im *offImage) descCopies(nr uint64) []uint64 {
 //     group's bits past the end are set; then every descriptor and
 //     superblock copy is written.
 //
-// A filesystem that is not clean gives EUCLEAN; bigalloc, meta_bg and
-// MMP give EOPNOTSUPP.
+// A filesystem that is not clean gives EUCLEAN; bigalloc, MMP and
+// meta_bg with resize_inode give EOPNOTSUPP.
 func Minimize(dev ImageDevice, free uint64) (uint64, error) {
 	im, err := openOffline(dev, "minimize")
 	if err != nil {
@@ -354,8 +354,9 @@ func Minimize(dev ImageDevice, free uint64) (uint64, error) {
 	}
 	f := im.f
 	sb := f.sb
-	if sb.hasIncompat(incompatMetaBG) {
-		return 0, abi.Errorf(abi.EOPNOTSUPP, "ext4: minimize: meta_bg is not supported")
+	if sb.hasIncompat(incompatMetaBG) && sb.hasCompat(compatResizeInode) {
+		// e2fsck turns the resize inode off on a meta_bg filesystem.
+		return 0, abi.Errorf(abi.EOPNOTSUPP, "ext4: minimize: meta_bg with resize_inode is not supported")
 	}
 	oldBlocks := sb.sBlocksCount
 	end, err := im.minimalEnd(free)
@@ -472,6 +473,32 @@ func (im *offImage) newGeometry(end uint64) (groups uint32, gdb, rsv uint64) {
 	return groups, gdb, rsv
 }
 
+// newBaseMeta is baseMetaBlocks for group g after the cut to groups
+// groups with gdb descriptor blocks and rsv reserved GDT blocks: the
+// superblock backup and the descriptor table and its reserve, or with
+// meta_bg past s_first_meta_bg the meta group's descriptor block.
+func (im *offImage) newBaseMeta(g uint64, groups uint32, gdb, rsv uint64) uint64 {
+	f := im.f
+	sb := f.sb
+	n := uint64(0)
+	super := im.newHasSuper(g, groups)
+	if super {
+		n = 1
+	}
+	dpb := uint64(f.descPerBlock)
+	if !sb.hasIncompat(incompatMetaBG) || g/dpb < uint64(sb.sFirstMetaBG) {
+		if super {
+			if sb.hasIncompat(incompatMetaBG) {
+				gdb = uint64(sb.sFirstMetaBG)
+			}
+			n += gdb + rsv
+		}
+	} else if r := g % dpb; r == 0 || r == 1 || r == dpb-1 {
+		n++
+	}
+	return n
+}
+
 // newHasSuper is hasSuper after the cut to groups groups: sparse_super2
 // backups in cut groups are dropped, but for one in the last group, which
 // moves to the new last group (movesBackup).
@@ -531,9 +558,7 @@ func (im *offImage) metaBetween(lo, hi uint64) uint64 {
 		}
 	}
 	for g := range groups {
-		if im.newHasSuper(uint64(g), groups) {
-			overlap(f.groupFirst(g), 1+gdb+rsv)
-		}
+		overlap(f.groupFirst(g), im.newBaseMeta(uint64(g), groups, gdb, rsv))
 		if int(g) < len(f.groups) {
 			d := &f.groups[g]
 			overlap(d.bgBlockBitmap, 1)
@@ -550,14 +575,15 @@ func (im *offImage) cut(end uint64) error {
 	sb := f.sb
 	old := *sb
 	oldGroups := f.groups
-	oldGdb := f.descBlocks()
 	groups, gdb, rsv := im.newGeometry(end)
 	bs := uint64(f.blockSize)
 
 	// The bitmaps as they are now, for the groups kept whose bitmap was
 	// written (the others are computed again under the new geometry).
 	bitmaps := make(map[uint32][]byte)
+	oldBase := make([]uint64, groups)
 	for g := range groups {
+		oldBase[g] = f.baseMetaBlocks(g)
 		if f.hasGroupCsum() && oldGroups[g].bgFlags&bgBlockUninit != 0 {
 			continue
 		}
@@ -615,15 +641,10 @@ func (im *offImage) cut(end uint64) error {
 				clearIn(b, g, d.bgInodeBitmap, 1)
 				clearIn(b, g, d.bgInodeTable, f.inodeTableBlocks)
 			}
-			if old.hasSuper(uint64(g)) {
-				// The descriptor blocks and reserved GDT blocks no longer
-				// needed (a backup dropped with sparse_super2: all).
-				keep := uint64(0)
-				if im.newHasSuper(uint64(g), groups) {
-					keep = 1 + gdb + rsv
-				}
-				from := f.groupFirst(g)
-				clearIn(b, g, from+keep, 1+oldGdb+uint64(old.sReservedGdtBlocks)-keep)
+			// The descriptor blocks and reserved GDT blocks no longer
+			// needed (a backup dropped with sparse_super2: all).
+			if keep := im.newBaseMeta(uint64(g), groups, gdb, rsv); keep < oldBase[g] {
+				clearIn(b, g, f.groupFirst(g)+keep, oldBase[g]-keep)
 			}
 		}
 		if last && im.movesBackup(groups) {
