@@ -477,22 +477,40 @@ func TestMinimize(t *testing.T) {
 // devices).
 func hostWrite(t *testing.T, img string) {
 	t.Helper()
-	if testutil.NeedLoop(t); t.Skipped() {
-		return
-	}
-	mnt := filepath.Join(t.TempDir(), "mnt")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Run(t, "mount", "-o", "loop", img, mnt)
-	defer exec.Command("umount", mnt).Run()
+	mnt, umount := hostMount(t, img, "rw")
+	defer umount()
 	if err := os.WriteFile(filepath.Join(mnt, "host-file"), bytes.Repeat([]byte("h"), 256<<10), 0o644); err != nil {
 		t.Error(err)
 	}
 	if err := os.RemoveAll(filepath.Join(mnt, "top1")); err != nil {
 		t.Error(err)
 	}
-	testutil.Run(t, "umount", mnt)
+}
+
+// hostMount mounts img in the host kernel (mount -o loop,opts) and
+// returns the mount point and the function that unmounts it, which the
+// test's cleanup calls too when it was not; it skips the test without
+// loop devices (fails under CI).
+func hostMount(t *testing.T, img, opts string) (string, func()) {
+	t.Helper()
+	testutil.NeedLoop(t)
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, "mount", "-o", "loop,"+opts, img, mnt)
+	mounted := true
+	t.Cleanup(func() {
+		if mounted {
+			exec.Command("umount", mnt).Run()
+		}
+	})
+	return mnt, func() {
+		if mounted {
+			mounted = false
+			testutil.Run(t, "umount", mnt)
+		}
+	}
 }
 
 // TestMinimizeRefuses: a filesystem that is not clean, or of a layout
@@ -713,15 +731,7 @@ func TestMinimizeEndToEnd(t *testing.T) {
 		t.Errorf("%d free blocks and a %d-block journal, asked for %d free", left, journal, free)
 	}
 
-	if testutil.NeedLoop(t); t.Skipped() {
-		return
-	}
-	mnt := filepath.Join(t.TempDir(), "mnt")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
-	defer exec.Command("umount", mnt).Run()
+	mnt, umount := hostMount(t, img, "ro")
 	got, err := testutil.ScanDir(mnt)
 	if err != nil {
 		t.Fatal(err)
@@ -742,7 +752,7 @@ func TestMinimizeEndToEnd(t *testing.T) {
 		}
 		t.Errorf("source vs image: %s", diff)
 	}
-	testutil.Run(t, "umount", mnt)
+	umount()
 	hostWrite(t, img)
 	e2fsck(t, img)
 }
@@ -798,16 +808,9 @@ func TestAddJournalReplay(t *testing.T) {
 			t.Errorf("driver, read-only: /f holds %.16q..., want the journal's block", got)
 		}
 	})
-	if testutil.NeedLoop(t); t.Skipped() {
-		return
-	}
-	mnt := filepath.Join(dir, "mnt")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Run(t, "mount", "-o", "loop", img, mnt)
+	mnt, umount := hostMount(t, img, "rw")
 	got, err := os.ReadFile(filepath.Join(mnt, "f"))
-	testutil.Run(t, "umount", mnt)
+	umount()
 	if err != nil || !bytes.Equal(got, data) {
 		t.Errorf("host: /f holds %.16q... (%v), want the journal's block", got, err)
 	}
