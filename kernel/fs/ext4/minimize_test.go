@@ -349,28 +349,32 @@ func TestAllocPack(t *testing.T) {
 var minimizeCases = []struct {
 	name, size string
 	args       []string
+	free       uint64 // 0: 1000
 }{
-	{"4k", "64G", []string{"-O", "^has_journal"}},
-	{"4k-noresize", "16G", []string{"-O", "^has_journal,^resize_inode"}},
-	{"4k-noflex", "16G", []string{"-O", "^has_journal,^flex_bg"}},
-	{"4k-uninit_bg", "16G", []string{"-O", "^has_journal,^metadata_csum,uninit_bg"}},
-	{"4k-sparse_super2", "16G", []string{"-O", "^has_journal,sparse_super2"}},
-	{"1k-noflex-32bit", "8G", []string{"-b", "1024", "-O", "^has_journal,^flex_bg,^64bit"}},
-	{"1k", "8G", []string{"-b", "1024", "-O", "^has_journal"}},
-	{"ext2", "8G", []string{"-t", "ext2"}},
-	{"journal", "16G", nil},
+	{"4k", "64G", []string{"-O", "^has_journal"}, 0},
+	{"4k-noresize", "16G", []string{"-O", "^has_journal,^resize_inode"}, 0},
+	{"4k-noflex", "16G", []string{"-O", "^has_journal,^flex_bg"}, 0},
+	{"4k-uninit_bg", "16G", []string{"-O", "^has_journal,^metadata_csum,uninit_bg"}, 0},
+	{"4k-sparse_super2", "16G", []string{"-O", "^has_journal,sparse_super2"}, 0},
+	{"1k-noflex-32bit", "8G", []string{"-b", "1024", "-O", "^has_journal,^flex_bg,^64bit"}, 0},
+	{"1k", "8G", []string{"-b", "1024", "-O", "^has_journal"}, 0},
+	{"ext2", "8G", []string{"-t", "ext2"}, 0},
+	{"journal", "16G", nil, 0},
 	// Small groups, so that several are kept: backups, a flex group cut
 	// in its middle, descriptor blocks dropped.
-	{"4k-g2048", "4G", []string{"-g", "2048", "-O", "^has_journal"}},
-	{"4k-g2048-G4", "4G", []string{"-g", "2048", "-G", "4", "-O", "^has_journal"}},
-	{"4k-g1024-noresize-32bit", "4G", []string{"-g", "1024", "-O", "^has_journal,^resize_inode,^64bit"}},
-	{"4k-g2048-noflex-uninit_bg", "4G", []string{"-g", "2048", "-O", "^has_journal,^flex_bg,^metadata_csum,uninit_bg"}},
-	{"1k-g1024-sparse_super2", "2G", []string{"-b", "1024", "-g", "1024", "-O", "^has_journal,sparse_super2"}},
-	{"1k-g1024-G64-sparse_super2", "2G", []string{"-b", "1024", "-g", "1024", "-G", "64", "-O", "^has_journal,sparse_super2"}},
-	{"4k-g1024-meta_bg", "4G", []string{"-g", "1024", "-O", "^has_journal,^resize_inode,meta_bg"}},
-	{"1k-g256-meta_bg-32bit", "1G", []string{"-b", "1024", "-g", "256", "-O", "^has_journal,^resize_inode,meta_bg,^64bit"}},
-	{"64k", "16G", []string{"-b", "65536", "-O", "^has_journal"}},
-	{"2k-g4096-ext2", "2G", []string{"-t", "ext2", "-b", "2048", "-g", "4096"}},
+	{"4k-g2048", "4G", []string{"-g", "2048", "-O", "^has_journal"}, 0},
+	{"4k-g2048-G4", "4G", []string{"-g", "2048", "-G", "4", "-O", "^has_journal"}, 0},
+	{"4k-g1024-noresize-32bit", "4G", []string{"-g", "1024", "-O", "^has_journal,^resize_inode,^64bit"}, 0},
+	{"4k-g2048-noflex-uninit_bg", "4G", []string{"-g", "2048", "-O", "^has_journal,^flex_bg,^metadata_csum,uninit_bg"}, 0},
+	{"1k-g1024-sparse_super2", "2G", []string{"-b", "1024", "-g", "1024", "-O", "^has_journal,sparse_super2"}, 0},
+	{"1k-g1024-G64-sparse_super2", "2G", []string{"-b", "1024", "-g", "1024", "-G", "64", "-O", "^has_journal,sparse_super2"}, 0},
+	// The end two groups past the data: the last group's start is free,
+	// and the second backup moves there.
+	{"1k-g1024-G64-sparse_super2-move", "2G", []string{"-b", "1024", "-g", "1024", "-G", "64", "-O", "^has_journal,sparse_super2"}, 8000},
+	{"4k-g1024-meta_bg", "4G", []string{"-g", "1024", "-O", "^has_journal,^resize_inode,meta_bg"}, 0},
+	{"1k-g256-meta_bg-32bit", "1G", []string{"-b", "1024", "-g", "256", "-O", "^has_journal,^resize_inode,meta_bg,^64bit"}, 0},
+	{"64k", "16G", []string{"-b", "65536", "-O", "^has_journal"}, 0},
+	{"2k-g4096-ext2", "2G", []string{"-t", "ext2", "-b", "2048", "-g", "4096"}, 0},
 }
 
 // minimizeFile runs Minimize on the image file img.
@@ -406,7 +410,10 @@ func TestMinimize(t *testing.T) {
 			withKernel(t, img, "alloc=pack", func(k *kernel.Kernel, must func(string, error)) { writeMix(k, must) })
 			before := readDump(t, img)
 			ref := copyImage(t, img)
-			const free = 1000
+			free := tc.free
+			if free == 0 {
+				free = 1000
+			}
 			n := minimizeFile(t, img, free)
 			e2fsck(t, img)
 			after := readDump(t, img)
@@ -427,8 +434,8 @@ func TestMinimize(t *testing.T) {
 			if n > ua.highBlock+free+bpg/2+1 {
 				t.Errorf("end %d, last data block %d: not minimal", n, ua.highBlock)
 			}
-			t.Logf("%d blocks (%d groups) -> %d (%d groups); last data block %d",
-				before.num(t, "Block count"), len(before.groups), n, len(after.groups), ua.highBlock)
+			t.Logf("%d blocks (%d groups) -> %d (%d groups, %s free); last data block %d",
+				before.num(t, "Block count"), len(before.groups), n, len(after.groups), after.head["Free blocks"], ua.highBlock)
 
 			// resize2fs to the same size on the copy: the geometry and the
 			// counts must agree.
