@@ -93,6 +93,12 @@ func openOffline(dev ImageDevice, what string) (*offImage, error) {
 	if u := sb.sFeatureRoCompat &^ offRoCompatOK; u != 0 {
 		return nil, abi.Errorf(abi.EOPNOTSUPP, "ext4: %s: unsupported ro_compat features %#x", what, u)
 	}
+	if sb.sClustersPerGroup != sb.sBlocksPerGroup {
+		// Without bigalloc (refused above) they are equal
+		// (ext4_fill_super); the bitmap checksums cover the former.
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: blocks per group %d != clusters per group %d",
+			what, sb.sBlocksPerGroup, sb.sClustersPerGroup)
+	}
 	if sb.hasIncompat(incompatRecover) || sb.sState&superStateValid == 0 || sb.sState&0x2 != 0 {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: the filesystem is not clean (needs recovery, in use or with errors): run e2fsck", what)
 	}
