@@ -244,7 +244,10 @@ func (h *handle) dirtyGroup(g uint32, bb, ib []byte) error {
 	d := &f.groups[g]
 	if f.sb.metadataCsum() {
 		if bb != nil {
-			d.bgBlockBitmapCsum = csum32(f.crcTab, f.csumSeed, bb[:f.sb.sClustersPerGroup/8])
+			// s_clusters_per_group is not checked against the block
+			// size without bigalloc: bound it by the bitmap.
+			n := min(uint64(f.sb.sClustersPerGroup/8), uint64(len(bb)))
+			d.bgBlockBitmapCsum = csum32(f.crcTab, f.csumSeed, bb[:n])
 		}
 		if ib != nil {
 			d.bgInodeBitmapCsum = csum32(f.crcTab, f.csumSeed, ib[:f.sb.sInodesPerGroup/8])

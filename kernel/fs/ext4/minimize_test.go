@@ -344,6 +344,33 @@ func TestAllocPack(t *testing.T) {
 	}
 }
 
+// TestAllocBadClustersPerGroup: a superblock whose s_clusters_per_group
+// exceeds what a bitmap block holds (without bigalloc, where the mount
+// does not check it) must not make a write panic.
+func TestAllocBadClustersPerGroup(t *testing.T) {
+	img := sparseImage(t, "64M")
+	testutil.Run(t, "debugfs", "-w", "-R", "ssv clusters_per_group 99999", img)
+	k, err := kernel.Boot(kernel.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Halt()
+	if _, err := k.AddDisk(img, kernel.DiskOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Mkdirat(abi.AT_FDCWD, "/mnt", 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
+		t.Fatal(err)
+	}
+	if err := k.Mount("/dev/vda", "/mnt", "ext4", 0, ""); err != nil {
+		return // refused: as good
+	}
+	if fd, err := k.Openat(abi.AT_FDCWD, "/mnt/x", abi.O_CREAT|abi.O_WRONLY, 0o644); err == nil {
+		k.Write(fd, []byte("x"))
+		k.Close(fd)
+	}
+	k.Umount("/mnt", 0)
+}
+
 // minimizeCases are the layouts Minimize is tried on: mke2fs's defaults
 // and the features that change where metadata lies.
 var minimizeCases = []struct {
