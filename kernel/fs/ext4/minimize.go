@@ -151,13 +151,7 @@ func (im *offImage) putBlockBitmap(g uint32, b []byte) error {
 	n := f.groupBlocks(g)
 	setBits(b, n, uint64(f.blockSize)*8)
 	d := &f.groups[g]
-	free := uint64(0)
-	for i := uint64(0); i < n; i++ {
-		if !testBit(b, i) {
-			free++
-		}
-	}
-	d.bgFreeBlocksCount = uint32(free)
+	d.bgFreeBlocksCount = f.countFree(g, b)
 	d.bgFlags &^= bgBlockUninit
 	if f.sb.metadataCsum() {
 		d.bgBlockBitmapCsum = csum32(f.crcTab, f.csumSeed, b[:f.sb.sClustersPerGroup/8])
