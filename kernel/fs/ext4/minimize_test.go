@@ -740,12 +740,17 @@ func TestMinimizeEndToEnd(t *testing.T) {
 		}
 	})
 	e2fsck(t, img)
+	twin := copyImage(t, img)
 	// Room for the journal (at most 4096 blocks below 1 GiB) and more.
 	const free = 8192
 	n := minimizeFile(t, img, free)
 	e2fsck(t, img)
 	if err := addJournalFile(t, img, 0); err != nil {
 		t.Fatalf("AddJournal: %v", err)
+	}
+	// The same image in, the same image out.
+	if m := minimizeFile(t, twin, free); m != n || addJournalFile(t, twin, 0) != nil || sparseSum(t, twin) != sparseSum(t, img) {
+		t.Errorf("Minimize and AddJournal on a copy: %d blocks (first %d), or another image", m, n)
 	}
 	d := readDump(t, img)
 	bs := d.num(t, "Block size")
