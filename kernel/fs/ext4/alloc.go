@@ -32,6 +32,16 @@ import (
 //   - Data allocations leave the kernel's reserve (2% of the blocks, at
 //     most 4096, on extent filesystems: s_resv_clusters) to metadata, so
 //     that an extent tree can still grow when data filled the disk.
+//
+// The "alloc=pack" mount option (this driver's own, for building images
+// that are then cut to size: Minimize) replaces the placement policy, not
+// the rules: a new inode takes the lowest free inode number; a file's
+// data continues right after its previous block when that one is free,
+// and otherwise, like every metadata block (extent tree, block map,
+// xattr, directory and htree blocks alike), goes to the lowest free run
+// that holds the whole request, or failing one, the lowest free blocks.
+// A filesystem filled from empty so uses only its first groups, each
+// file still in as few extents as the free space allows.
 
 // allocState is the allocator's part of a read-write mount, used under the
 // write lock.
@@ -47,6 +57,8 @@ type allocState struct {
 	gen uint32
 	// scratch is a block-sized buffer for bitmap reads.
 	scratch []byte
+	// pack is the alloc=pack mount option: lowest free first.
+	pack bool
 }
 
 func init() {
@@ -232,7 +244,10 @@ func (h *handle) dirtyGroup(g uint32, bb, ib []byte) error {
 	d := &f.groups[g]
 	if f.sb.metadataCsum() {
 		if bb != nil {
-			d.bgBlockBitmapCsum = csum32(f.crcTab, f.csumSeed, bb[:f.sb.sClustersPerGroup/8])
+			// s_clusters_per_group is not checked against the block
+			// size without bigalloc: bound it by the bitmap.
+			n := min(uint64(f.sb.sClustersPerGroup/8), uint64(len(bb)))
+			d.bgBlockBitmapCsum = csum32(f.crcTab, f.csumSeed, bb[:n])
 		}
 		if ib != nil {
 			d.bgInodeBitmapCsum = csum32(f.crcTab, f.csumSeed, ib[:f.sb.sInodesPerGroup/8])
@@ -321,7 +336,7 @@ func (f *fsys) addPending(start, n uint64) {
 // of four or more, of its flex group, one group further for regular files
 // so that their data stays apart from the flex group's metadata.
 func (f *fsys) goalBlock(ip *inode) uint64 {
-	if ip == nil {
+	if ip == nil || f.alloc.pack {
 		return uint64(f.sb.sFirstDataBlock)
 	}
 	g := (ip.ino - 1) / f.sb.sInodesPerGroup
@@ -366,6 +381,9 @@ func (h *handle) allocBlocks(ip *inode, goal, n uint64, meta bool) (uint64, uint
 		f.alloc.scratch = make([]byte, f.blockSize)
 	}
 	buf := f.alloc.scratch
+	if f.alloc.pack {
+		return h.allocPacked(ip, goal, n, meta)
+	}
 	g0, off0 := f.groupOfBlock(goal)
 	ngroups := uint32(len(f.groups))
 	for i := uint32(0); i <= ngroups; i++ {
@@ -397,6 +415,60 @@ func (h *handle) allocBlocks(ip *inode, goal, n uint64, meta bool) (uint64, uint
 			ip.blocks += int64(got << (f.blockBits - 9))
 		}
 		return blk, got, nil
+	}
+	return 0, 0, h.fail(abi.Errorf(abi.ENOSPC, "ext4: no free blocks"))
+}
+
+// allocPacked is allocBlocks under alloc=pack: data continues at goal
+// when goal is free (goal is then the block after the file's previous
+// one); otherwise the blocks come from the lowest free run of n, or, when
+// no group has one, the lowest free blocks. Metadata (meta) ignores goal.
+func (h *handle) allocPacked(ip *inode, goal, n uint64, meta bool) (uint64, uint64, error) {
+	f := h.f
+	buf := f.alloc.scratch
+	take := func(g uint32, start, got uint64) (uint64, uint64, error) {
+		if err := h.markBlocks(g, start, got); err != nil {
+			return 0, 0, err
+		}
+		if ip != nil {
+			ip.blocks += int64(got << (f.blockBits - 9))
+		}
+		return f.groupFirst(g) + start, got, nil
+	}
+	if !meta && goal > uint64(f.sb.sFirstDataBlock) {
+		g, off := f.groupOfBlock(goal)
+		if f.groups[g].bgFreeBlocksCount > 0 {
+			if err := h.readBlockBitmap(g, buf); err != nil {
+				return 0, 0, err
+			}
+			if start, got := f.findFreeRun(g, buf, off, f.groupBlocks(g), n); got > 0 && start == off {
+				return take(g, start, got)
+			}
+		}
+	}
+	// Two passes from the first group: a run of n (a group with fewer
+	// free blocks cannot hold one), then any free block.
+	for pass := 0; pass < 2; pass++ {
+		for g := range uint32(len(f.groups)) {
+			free := uint64(f.groups[g].bgFreeBlocksCount)
+			if free == 0 || pass == 0 && free < n {
+				continue
+			}
+			if err := h.readBlockBitmap(g, buf); err != nil {
+				return 0, 0, err
+			}
+			to := f.groupBlocks(g)
+			for from := uint64(0); from < to; {
+				start, got := f.findFreeRun(g, buf, from, to, n)
+				if got == 0 {
+					break
+				}
+				if pass == 1 || got == n {
+					return take(g, start, got)
+				}
+				from = start + got
+			}
+		}
 	}
 	return 0, 0, h.fail(abi.Errorf(abi.ENOSPC, "ext4: no free blocks"))
 }
@@ -565,6 +637,15 @@ func (f *fsys) inodeGroup(dir *inode, isDir bool) (uint32, bool) {
 	}
 	firstFree := func(u uint32) (uint32, bool) {
 		for g := u * fs; g < min(u*fs+fs, ngroups); g++ {
+			if f.groups[g].bgFreeInodesCount > 0 {
+				return g, true
+			}
+		}
+		return 0, false
+	}
+	if f.alloc.pack {
+		// alloc=pack: the lowest free inode.
+		for g := range ngroups {
 			if f.groups[g].bgFreeInodesCount > 0 {
 				return g, true
 			}

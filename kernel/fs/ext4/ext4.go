@@ -192,6 +192,7 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	}
 	f.noload = opts.noload
 	f.noBarrier = opts.noBarrier
+	f.alloc.pack = opts.pack
 	if err := f.recover(opts, flags&abi.MS_RDONLY != 0); err != nil {
 		log.Printf("EXT4-fs (%s): error loading journal: %v", name, err)
 		return nil, err

@@ -34,6 +34,11 @@ type mountOptions struct {
 	// but never flush the disk's cache, so nothing is durable before the
 	// host writes it out; for a build that is thrown away if interrupted.
 	noBarrier bool
+	// pack ("alloc=pack", this driver's own): every new inode and block
+	// goes to the lowest free one, so that a filesystem filled from
+	// empty uses only its first groups and can then be cut to size
+	// (Minimize). See alloc.go.
+	pack bool
 }
 
 // parseMountOptions parses the comma-separated mount data string. Options
@@ -53,6 +58,12 @@ func parseMountOptions(data string) (mountOptions, error) {
 		case "barrier":
 			// barrier, barrier=1 (the default) or barrier=0.
 			o.noBarrier = opt == "barrier=0"
+		case "alloc":
+			// Only "pack": the default policy has no name to ask for.
+			if _, v, _ := strings.Cut(opt, "="); v != "pack" {
+				return o, abi.Errorf(abi.EINVAL, "ext4: bad value for mount option %q", opt)
+			}
+			o.pack = true
 		case "ro", "rw", "defaults", "noatime", "relatime", "strictatime", "nodiratime",
 			"errors", "data", "user_xattr", "nouser_xattr",
 			"acl", "noacl", "commit", "journal_checksum", "nojournal_checksum":

@@ -1,7 +1,11 @@
 package ext4
 
 import (
+	"encoding/binary"
+	"math/bits"
+
 	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/fs/jbd2"
 )
 
 // Shrinking a filesystem to what it holds (resize2fs -M, for the case
@@ -10,6 +14,16 @@ import (
 // with the "alloc=pack" mount option so that everything lies in its
 // first groups, then cuts the groups nothing uses and adds the journal
 // sized for what is left.
+//
+// Both work on an unmounted, clean filesystem through an offImage: the
+// superblock and descriptors decoded by the mount's own code (an fsys
+// that is never mounted), the bitmaps read and written directly, and at
+// the end the descriptor table and superblock written to the primary
+// location and every backup, as ext2fs_close does. What they support:
+// 1, 2, 4 and 64 KiB blocks, 32 and 64 bit descriptors, flex_bg,
+// sparse_super and sparse_super2, resize_inode, meta_bg (without
+// resize_inode, as e2fsck wants it), uninit_bg and metadata_csum. Not
+// bigalloc, MMP, or a filesystem that needs recovery or has errors.
 
 // ImageDevice is an unmounted filesystem's device, read and written in
 // place: an *os.File, or a section of one.
@@ -18,17 +32,1155 @@ type ImageDevice interface {
 	WriteAt(p []byte, off int64) (int, error)
 }
 
+// offImage is an unmounted filesystem opened by Minimize or AddJournal.
+type offImage struct {
+	f   *fsys
+	dev ImageDevice
+	raw []byte // the primary superblock's 1024 bytes
+	// The group count and second sparse_super2 backup as opened.
+	origGroups, origBackup1 uint32
+}
+
+// imageBlockDev shows an ImageDevice to the mount's decoders as a
+// vfs.BlockDevice of the filesystem's size.
+type imageBlockDev struct {
+	ImageDevice
+	size int64
+}
+
+func (d imageBlockDev) Name() string   { return "image" }
+func (d imageBlockDev) Size() int64    { return d.size }
+func (d imageBlockDev) ReadOnly() bool { return true }
+
+// Features the offline tools keep valid; others are refused with
+// EOPNOTSUPP (incompat, ro_compat) before anything is written.
+const (
+	offIncompatOK = incompatFiletype | incompatExtents | incompat64bit | incompatFlexBG | incompatEAInode |
+		incompatCsumSeed | incompatLargedir | incompatInlineData | incompatEncrypt | incompatCasefold | incompatMetaBG
+	offRoCompatOK = roCompatSparseSuper | roCompatLargeFile | roCompatHugeFile | roCompatGdtCsum |
+		roCompatDirNlink | roCompatExtraIsize | roCompatMetadataCsum | roCompatQuota | roCompatProject |
+		roCompatVerity | roCompatBtreeDir
+)
+
+// openOffline reads and checks the superblock and the group descriptors
+// of the filesystem on dev: it must be clean (EUCLEAN otherwise, as
+// resize2fs asks for e2fsck first) and of features the tools handle.
+func openOffline(dev ImageDevice, what string) (*offImage, error) {
+	raw := make([]byte, superblockSize)
+	if _, err := dev.ReadAt(raw, superblockOffset); err != nil {
+		return nil, abi.Errorf(abi.EIO, "ext4: %s: superblock: %v", what, err)
+	}
+	sb, err := decodeSuperblock(raw)
+	if err != nil {
+		return nil, err
+	}
+	f := &fsys{
+		sb:        sb,
+		log:       nopLogger{},
+		blockSize: sb.blockSize(),
+		blockBits: 10 + sb.sLogBlockSize,
+		inodeSize: uint32(sb.sInodeSize),
+	}
+	f.setCsumSeed()
+	if sb.metadataCsum() {
+		if c := csum32(f.crcTab, ^uint32(0), raw[:offSChecksum]); c != sb.sChecksum {
+			return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: superblock: bad checksum", what)
+		}
+	}
+	if u := sb.sFeatureIncompat &^ offIncompatOK; u&^incompatRecover != 0 {
+		return nil, abi.Errorf(abi.EOPNOTSUPP, "ext4: %s: unsupported features %s", what, incompatString(u&^incompatRecover))
+	}
+	if u := sb.sFeatureRoCompat &^ offRoCompatOK; u != 0 {
+		return nil, abi.Errorf(abi.EOPNOTSUPP, "ext4: %s: unsupported ro_compat features %#x", what, u)
+	}
+	if sb.sClustersPerGroup != sb.sBlocksPerGroup {
+		// Without bigalloc (refused above) they are equal
+		// (ext4_fill_super); the bitmap checksums cover the former.
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: blocks per group %d != clusters per group %d",
+			what, sb.sBlocksPerGroup, sb.sClustersPerGroup)
+	}
+	if sb.hasIncompat(incompatRecover) || sb.sState&superStateValid == 0 || sb.sState&0x2 != 0 {
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: the filesystem is not clean (needs recovery, in use or with errors): run e2fsck", what)
+	}
+	f.descPerBlock = f.blockSize / sb.descSize()
+	f.inodeTableBlocks = (uint64(sb.sInodesPerGroup)*uint64(f.inodeSize) + uint64(f.blockSize) - 1) / uint64(f.blockSize)
+	f.dev = imageBlockDev{dev, int64(sb.sBlocksCount << f.blockBits)}
+	if err := f.loadGroupDescs(); err != nil {
+		return nil, err
+	}
+	for g := range f.groups {
+		if f.groups[g].badCsum {
+			return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: group %d: bad descriptor checksum: run e2fsck", what, g)
+		}
+	}
+	return &offImage{f: f, dev: dev, raw: raw, origGroups: uint32(len(f.groups)), origBackup1: sb.sBackupBGs[1]}, nil
+}
+
+// read and write move whole blocks.
+func (im *offImage) read(blk uint64, b []byte) error {
+	if _, err := im.dev.ReadAt(b, int64(blk<<im.f.blockBits)); err != nil {
+		return abi.Errorf(abi.EIO, "ext4: block %d: %v", blk, err)
+	}
+	return nil
+}
+
+func (im *offImage) write(blk uint64, b []byte) error {
+	if _, err := im.dev.WriteAt(b, int64(blk<<im.f.blockBits)); err != nil {
+		return abi.Errorf(abi.EIO, "ext4: block %d: %v", blk, err)
+	}
+	return nil
+}
+
+// blockBitmap reads group g's block bitmap into b, or computes it for a
+// BLOCK_UNINIT group from the geometry im.f holds now.
+func (im *offImage) blockBitmap(g uint32, b []byte) error {
+	f := im.f
+	if f.hasGroupCsum() && f.groups[g].bgFlags&bgBlockUninit != 0 {
+		f.initBlockBitmap(g, b)
+		return nil
+	}
+	return im.read(f.groups[g].bgBlockBitmap, b)
+}
+
+// putBlockBitmap writes b as group g's block bitmap, with the bits past
+// the group's end set, and sets the descriptor's free count, bitmap
+// checksum and flags to match (the descriptor itself is written by
+// writeMeta).
+func (im *offImage) putBlockBitmap(g uint32, b []byte) error {
+	f := im.f
+	n := f.groupBlocks(g)
+	setBits(b, n, uint64(f.blockSize)*8)
+	d := &f.groups[g]
+	d.bgFreeBlocksCount = f.countFree(g, b)
+	d.bgFlags &^= bgBlockUninit
+	if f.sb.metadataCsum() {
+		d.bgBlockBitmapCsum = csum32(f.crcTab, f.csumSeed, b[:f.sb.sClustersPerGroup/8])
+		if f.sb.descSize() < minDescSize64 {
+			d.bgBlockBitmapCsum &= 0xFFFF
+		}
+	}
+	return im.write(d.bgBlockBitmap, b)
+}
+
+// allClear reports whether bits [0, n) of b are all clear.
+func allClear(b []byte, n uint64) bool {
+	for i := uint64(0); i < n; i++ {
+		if testBit(b, i) {
+			return false
+		}
+	}
+	return true
+}
+
+// countFree counts the clear bits among group g's blocks in b.
+func (f *fsys) countFree(g uint32, b []byte) uint32 {
+	n := uint32(0)
+	for i := uint64(0); i < f.groupBlocks(g); i++ {
+		if !testBit(b, i) {
+			n++
+		}
+	}
+	return n
+}
+
+// superBlockNr is the block holding the primary superblock.
+func (f *fsys) superBlockNr() uint64 { return superblockOffset >> f.blockBits }
+
+// descBlocks is the number of blocks of the descriptor table (without
+// meta_bg; with it, the blocks before s_first_meta_bg).
+func (f *fsys) descBlocks() uint64 {
+	n := (uint64(len(f.groups)) + uint64(f.descPerBlock) - 1) / uint64(f.descPerBlock)
+	if f.sb.hasIncompat(incompatMetaBG) {
+		n = min(n, uint64(f.sb.sFirstMetaBG))
+	}
+	return n
+}
+
+// writeMeta writes the descriptor table and the superblock, with the
+// counts summed from the descriptors, to their primary places and to
+// every backup (ext2fs_flush): backups of the superblock carry their
+// group's number in s_block_group_nr. edit, when set, changes the
+// superblock's other fields first.
+func (im *offImage) writeMeta(edit func(s []byte)) error {
+	f := im.f
+	sb := f.sb
+	bs := uint64(f.blockSize)
+	ds := sb.descSize()
+	var bfree, ifree uint64
+	for g := range f.groups {
+		bfree += uint64(f.groups[g].bgFreeBlocksCount)
+		ifree += uint64(f.groups[g].bgFreeInodesCount)
+	}
+	// The descriptor blocks: each descriptor encoded over its old bytes
+	// (keeping the fields groupDesc does not hold), slots past the last
+	// group zeroed, as mke2fs leaves them.
+	nblocks := (uint64(len(f.groups)) + uint64(f.descPerBlock) - 1) / uint64(f.descPerBlock)
+	table := make([]byte, bs)
+	for nr := uint64(0); nr < nblocks; nr++ {
+		primary := f.descBlock(nr)
+		if err := im.read(primary, table); err != nil {
+			return err
+		}
+		for i := uint64(0); i < uint64(f.descPerBlock); i++ {
+			raw := table[i*uint64(ds):][:ds]
+			g := nr*uint64(f.descPerBlock) + i
+			if g >= uint64(len(f.groups)) {
+				clear(raw)
+				continue
+			}
+			d := &f.groups[g]
+			encodeGroupDesc(raw, d, ds)
+			if f.hasGroupCsum() {
+				d.bgChecksum = f.groupDescCsum(uint32(g), raw)
+				le.PutUint16(raw[offBgChecksum:], d.bgChecksum)
+			}
+		}
+		for _, blk := range im.descCopies(nr) {
+			if err := im.write(blk, table); err != nil {
+				return err
+			}
+		}
+	}
+	s := im.raw
+	if edit != nil {
+		edit(s)
+	}
+	le.PutUint32(s[0x0C:], uint32(bfree))
+	le.PutUint32(s[0x10:], uint32(ifree))
+	if sb.hasIncompat(incompat64bit) {
+		le.PutUint32(s[0x158:], uint32(bfree>>32))
+	}
+	sb.sFreeBlocksCount, sb.sFreeInodesCount = bfree, uint32(ifree)
+	for g := range uint64(len(f.groups)) {
+		if !sb.hasSuper(g) {
+			continue
+		}
+		le.PutUint16(s[0x5A:], uint16(g)) // s_block_group_nr
+		f.setSuperCsum(s)
+		if g == 0 {
+			if _, err := im.dev.WriteAt(s, superblockOffset); err != nil {
+				return abi.Errorf(abi.EIO, "ext4: superblock: %v", err)
+			}
+			continue
+		}
+		// A backup starts its group's first block, whatever the block
+		// size.
+		blk := make([]byte, bs)
+		first := f.groupFirst(uint32(g))
+		if err := im.read(first, blk); err != nil {
+			return err
+		}
+		copy(blk, s)
+		if err := im.write(first, blk); err != nil {
+			return err
+		}
+	}
+	le.PutUint16(s[0x5A:], 0)
+	f.setSuperCsum(s)
+	return nil
+}
+
+// descCopies lists the blocks holding descriptor block nr: the primary,
+// then the backups after each backup superblock (or, with meta_bg, in the
+// second and last groups of its meta group).
+func (im *offImage) descCopies(nr uint64) []uint64 {
+	f := im.f
+	sb := f.sb
+	out := []uint64{f.descBlock(nr)}
+	if sb.hasIncompat(incompatMetaBG) && nr >= uint64(sb.sFirstMetaBG) {
+		dpb := uint64(f.descPerBlock)
+		for _, g := range []uint64{nr*dpb + 1, nr*dpb + dpb - 1} {
+			if g < uint64(len(f.groups)) {
+				blk := f.groupFirst(uint32(g))
+				if sb.hasSuper(g) {
+					blk++
+				}
+				out = append(out, blk)
+			}
+		}
+		return out
+	}
+	for g := uint64(1); g < uint64(len(f.groups)); g++ {
+		if sb.hasSuper(g) {
+			out = append(out, f.groupFirst(uint32(g))+1+nr)
+		}
+	}
+	return out
+}
+
 // Minimize shrinks the unmounted filesystem on dev to the fewest blocks
-// that hold everything it uses, plus free more free blocks, when no block
-// or inode in use has to move; otherwise it leaves the filesystem as it
-// is. It returns the new s_blocks_count.
+// that hold everything it uses and leave at least free blocks free (for a
+// journal AddJournal adds next, and room to write), without moving any
+// block or inode in use: it shrinks as far as what is in use allows, and
+// leaves the filesystem as it is when that is not at all. It returns the
+// new s_blocks_count, to which the caller cuts the image file.
+//
+// What it does, as resize2fs does when it shrinks without moving
+// anything (resize/resize2fs.c adjust_fs_info, free_gdp_blocks,
+// fix_resize_inode):
+//
+//  1. The end: past the highest block in use that is not a group's
+//     superblock, descriptors, reserved GDT blocks, bitmap or inode table
+//     (those of the groups cut go with them, wherever flex_bg put them),
+//     and past the last group holding an inode in use; then as many more
+//     as it takes for free blocks to be free, counting those below the
+//     end (the cut groups' bitmaps and inode tables that a flex group's
+//     first group held are free after the cut, and AddJournal takes the
+//     first free run) and not the kept groups' metadata; a last group
+//     smaller than its overhead + 50
+//     blocks is made that large (resize2fs drops it instead, as it can
+//     move blocks), and every group kept must hold its own bitmaps and
+//     inode table.
+//  2. The groups past the end are dropped: s_blocks_count,
+//     s_inodes_count, s_r_blocks_count (the same share), the free counts;
+//     s_overhead_clusters is cleared (the kernel counts it again);
+//     sparse_super2 backups in cut groups are dropped.
+//  3. The descriptor table gets shorter: with resize_inode the blocks it
+//     no longer needs join the reserved GDT blocks (up to a block's worth
+//     of addresses, adjust_reserved_gdt_blocks), and the resize inode is
+//     rebuilt for them (ext2fs_create_resize_inode); without it they are
+//     freed.
+//  4. Block bitmaps: the cut groups' bitmaps and inode tables in the kept
+//     groups are freed, the freed descriptor blocks too, and the last
+//     group's bits past the end are set; then every descriptor and
+//     superblock copy is written.
+//
+// A filesystem that is not clean gives EUCLEAN; bigalloc, MMP and
+// meta_bg with resize_inode give EOPNOTSUPP.
 func Minimize(dev ImageDevice, free uint64) (uint64, error) {
-	return 0, abi.Errorf(abi.ENOSYS, "ext4: minimize: not implemented")
+	im, err := openOffline(dev, "minimize")
+	if err != nil {
+		return 0, err
+	}
+	f := im.f
+	sb := f.sb
+	if sb.hasIncompat(incompatMetaBG) && sb.hasCompat(compatResizeInode) {
+		// e2fsck turns the resize inode off on a meta_bg filesystem.
+		return 0, abi.Errorf(abi.EOPNOTSUPP, "ext4: minimize: meta_bg with resize_inode is not supported")
+	}
+	oldBlocks := sb.sBlocksCount
+	end, err := im.minimalEnd(free)
+	if err != nil || end >= oldBlocks {
+		return oldBlocks, err
+	}
+	return end, im.cut(end)
+}
+
+// minimalEnd computes Minimize's new block count (step 1).
+func (im *offImage) minimalEnd(free uint64) (uint64, error) {
+	f := im.f
+	sb := f.sb
+	first := uint64(sb.sFirstDataBlock)
+	bpg := uint64(sb.sBlocksPerGroup)
+	ngroups := uint32(len(f.groups))
+	bb := make([]byte, f.blockSize)
+	mb := make([]byte, f.blockSize)
+
+	// The last group with an inode in use (the inode bitmaps are
+	// trusted: the filesystem is clean).
+	inodeGroups := uint32(1)
+	for g := ngroups - 1; g > 0; g-- {
+		d := &f.groups[g]
+		if d.bgFreeInodesCount < sb.sInodesPerGroup && (!f.hasGroupCsum() || d.bgFlags&bgInodeUninit == 0) {
+			inodeGroups = g + 1
+			break
+		}
+	}
+	// The blocks in use that are not group metadata (data): how many, and
+	// the highest. The metadata of every group, sorted by the group it
+	// lies in (with flex_bg, not its own).
+	metaIn := make([][]blockRange, ngroups)
+	add := func(start, count uint64) {
+		for count > 0 && start < sb.sBlocksCount {
+			g, bit := f.groupOfBlock(start)
+			k := min(count, f.groupBlocks(g)-bit)
+			metaIn[g] = append(metaIn[g], blockRange{start, k})
+			start, count = start+k, count-k
+		}
+	}
+	for g := range f.groups {
+		d := &f.groups[g]
+		add(d.bgBlockBitmap, 1)
+		add(d.bgInodeBitmap, 1)
+		add(d.bgInodeTable, f.inodeTableBlocks)
+	}
+	var data uint64
+	high := first
+	for g := range ngroups {
+		if f.hasGroupCsum() && f.groups[g].bgFlags&bgBlockUninit != 0 {
+			continue // its bitmap is all metadata
+		}
+		if err := im.read(f.groups[g].bgBlockBitmap, bb); err != nil {
+			return 0, err
+		}
+		gfirst, size := f.groupFirst(g), f.groupBlocks(g)
+		clear(mb)
+		setBits(mb, 0, f.baseMetaBlocks(g))
+		for _, r := range metaIn[g] {
+			setBits(mb, r.start-gfirst, r.start-gfirst+r.n)
+		}
+		setBits(mb, size, uint64(f.blockSize)*8)
+		for i := range bb {
+			if x := bb[i] &^ mb[i]; x != 0 {
+				data += uint64(bits.OnesCount8(x))
+				high = gfirst + uint64(i)*8 + uint64(7-bits.LeadingZeros8(x))
+			}
+		}
+	}
+	// The end: past the data and the inodes' groups, with free blocks
+	// free (counting those below the data: the cut groups' tables a
+	// flex group's first group held are free after the cut).
+	newFree := func(e uint64) int64 {
+		return int64(e-first) - int64(data) - int64(im.metaBetween(first, e))
+	}
+	end := max(high+1, first+uint64(inodeGroups-1)*bpg+1)
+	for range 1000 {
+		if end >= sb.sBlocksCount {
+			return sb.sBlocksCount, nil
+		}
+		next := end
+		if d := int64(free) - newFree(next); d > 0 {
+			next += uint64(d)
+		}
+		next = im.roundEnd(next)
+		// Every group kept holds its own bitmaps and inode table.
+		n := uint32((next - first + bpg - 1) / bpg)
+		for g := range min(n, ngroups) {
+			d := &f.groups[g]
+			next = max(next, d.bgBlockBitmap+1, d.bgInodeBitmap+1, d.bgInodeTable+f.inodeTableBlocks)
+		}
+		if next == end {
+			return end, nil
+		}
+		end = next
+	}
+	return sb.sBlocksCount, nil
+}
+
+// newGeometry is what the groups, the descriptor table and the reserved
+// GDT blocks would be with end blocks.
+func (im *offImage) newGeometry(end uint64) (groups uint32, gdb, rsv uint64) {
+	f := im.f
+	sb := f.sb
+	bpg := uint64(sb.sBlocksPerGroup)
+	groups = uint32((end - uint64(sb.sFirstDataBlock) + bpg - 1) / bpg)
+	dpb := uint64(f.descPerBlock)
+	gdb = (uint64(groups) + dpb - 1) / dpb
+	rsv = uint64(sb.sReservedGdtBlocks)
+	if sb.hasCompat(compatResizeInode) {
+		rsv = min(rsv+f.descBlocks()-gdb, uint64(f.blockSize/4))
+	}
+	return groups, gdb, rsv
+}
+
+// newBaseMeta is baseMetaBlocks for group g after the cut to groups
+// groups with gdb descriptor blocks and rsv reserved GDT blocks: the
+// superblock backup and the descriptor table and its reserve, or with
+// meta_bg past s_first_meta_bg the meta group's descriptor block.
+func (im *offImage) newBaseMeta(g uint64, groups uint32, gdb, rsv uint64) uint64 {
+	f := im.f
+	sb := f.sb
+	n := uint64(0)
+	super := im.newHasSuper(g, groups)
+	if super {
+		n = 1
+	}
+	dpb := uint64(f.descPerBlock)
+	if !sb.hasIncompat(incompatMetaBG) || g/dpb < uint64(sb.sFirstMetaBG) {
+		if super {
+			if sb.hasIncompat(incompatMetaBG) {
+				gdb = uint64(sb.sFirstMetaBG)
+			}
+			n += gdb + rsv
+		}
+	} else if r := g % dpb; r == 0 || r == 1 || r == dpb-1 {
+		n++
+	}
+	return n
+}
+
+// newHasSuper is hasSuper after the cut to groups groups: sparse_super2
+// backups in cut groups are dropped, but for one in the last group, which
+// moves to the new last group (movesBackup).
+func (im *offImage) newHasSuper(g uint64, groups uint32) bool {
+	if g == uint64(groups-1) && im.movesBackup(groups) {
+		return true
+	}
+	return g < uint64(groups) && im.f.sb.hasSuper(g)
+}
+
+// movesBackup reports whether the cut to groups groups moves the second
+// sparse_super2 backup from the old last group to the new one, as
+// adjust_fs_info does (when its blocks there are free: cut checks).
+func (im *offImage) movesBackup(groups uint32) bool {
+	sb := im.f.sb
+	return sb.hasCompat(compatSparseSuper2) && im.origBackup1 == im.origGroups-1 &&
+		groups < im.origGroups && groups-1 > 1 && groups-1 != sb.sBackupBGs[0]
+}
+
+// roundEnd grows end so that the last group is not smaller than its
+// overhead + 50 blocks (adjust_fs_info's rule, which drops such a group:
+// here it is grown, as no block may move), nor past a whole group.
+func (im *offImage) roundEnd(end uint64) uint64 {
+	f := im.f
+	sb := f.sb
+	first := uint64(sb.sFirstDataBlock)
+	bpg := uint64(sb.sBlocksPerGroup)
+	groups, gdb, rsv := im.newGeometry(end)
+	rem := (end - first) % bpg
+	if rem == 0 {
+		return end
+	}
+	overhead := 2 + f.inodeTableBlocks
+	if im.newHasSuper(uint64(groups-1), groups) {
+		overhead += 1 + gdb + rsv
+	}
+	if groups == 1 {
+		return max(end, first+min(bpg, overhead))
+	}
+	if rem < overhead+50 {
+		end += min(bpg, overhead+50) - rem
+	}
+	return end
+}
+
+// metaBetween counts the blocks in [lo, hi) that the groups kept with hi
+// blocks use for their own superblock backups, descriptors and reserved
+// GDT blocks, bitmaps and inode tables.
+func (im *offImage) metaBetween(lo, hi uint64) uint64 {
+	f := im.f
+	groups, gdb, rsv := im.newGeometry(hi)
+	n := uint64(0)
+	overlap := func(start, count uint64) {
+		a, b := max(start, lo), min(start+count, hi)
+		if a < b {
+			n += b - a
+		}
+	}
+	for g := range groups {
+		overlap(f.groupFirst(g), im.newBaseMeta(uint64(g), groups, gdb, rsv))
+		if int(g) < len(f.groups) {
+			d := &f.groups[g]
+			overlap(d.bgBlockBitmap, 1)
+			overlap(d.bgInodeBitmap, 1)
+			overlap(d.bgInodeTable, f.inodeTableBlocks)
+		}
+	}
+	return n
+}
+
+// cut shrinks the filesystem to end blocks (steps 2 to 4).
+func (im *offImage) cut(end uint64) error {
+	f := im.f
+	sb := f.sb
+	old := *sb
+	oldGroups := f.groups
+	groups, gdb, rsv := im.newGeometry(end)
+	bs := uint64(f.blockSize)
+
+	// The bitmaps as they are now, for the groups kept whose bitmap was
+	// written (the others are computed again under the new geometry).
+	bitmaps := make(map[uint32][]byte)
+	oldBase := make([]uint64, groups)
+	for g := range groups {
+		oldBase[g] = f.baseMetaBlocks(g)
+		if f.hasGroupCsum() && oldGroups[g].bgFlags&bgBlockUninit != 0 {
+			continue
+		}
+		b := make([]byte, bs)
+		if err := im.read(oldGroups[g].bgBlockBitmap, b); err != nil {
+			return err
+		}
+		bitmaps[g] = b
+	}
+
+	// Step 2: the new geometry.
+	newSB := old
+	newSB.sBlocksCount = end
+	newSB.sInodesCount = groups * sb.sInodesPerGroup
+	newSB.sReservedGdtBlocks = uint16(rsv)
+	newSB.sOverheadClusters = 0
+	if sb.hasCompat(compatSparseSuper2) {
+		for i := range newSB.sBackupBGs {
+			if newSB.sBackupBGs[i] >= groups {
+				newSB.sBackupBGs[i] = 0
+			}
+		}
+	}
+	// resize2fs keeps the reserved share as a percentage, in floating
+	// point (adjust_fs_info).
+	percent := float64(old.sRBlocksCount) * 100 / float64(old.sBlocksCount)
+	newSB.sRBlocksCount = uint64(percent * float64(end) / 100)
+	*sb = newSB
+	f.groups = oldGroups[:groups:groups]
+
+	// Step 4: the bitmaps of the kept groups.
+	clearIn := func(b []byte, g uint32, start, count uint64) {
+		first, n := f.groupFirst(g), uint64(sb.sBlocksPerGroup)
+		for blk := max(start, first); blk < start+count && blk < first+n; blk++ {
+			clearBit(b, blk-first)
+		}
+	}
+	for g := range groups {
+		b, ok := bitmaps[g]
+		last := g == groups-1
+		if !ok && !last {
+			// Still BLOCK_UNINIT: only the count follows the geometry.
+			mb := make([]byte, bs)
+			f.initBlockBitmap(g, mb)
+			f.groups[g].bgFreeBlocksCount = f.countFree(g, mb)
+			continue
+		}
+		if !ok {
+			b = make([]byte, bs)
+			f.initBlockBitmap(g, b)
+		} else {
+			for j := groups; j < uint32(len(oldGroups)); j++ {
+				d := &oldGroups[j]
+				clearIn(b, g, d.bgBlockBitmap, 1)
+				clearIn(b, g, d.bgInodeBitmap, 1)
+				clearIn(b, g, d.bgInodeTable, f.inodeTableBlocks)
+			}
+			// The descriptor blocks and reserved GDT blocks no longer
+			// needed (a backup dropped with sparse_super2: all).
+			if keep := im.newBaseMeta(uint64(g), groups, gdb, rsv); keep < oldBase[g] {
+				clearIn(b, g, f.groupFirst(g)+keep, oldBase[g]-keep)
+			}
+		}
+		if last && im.movesBackup(groups) {
+			// The second sparse_super2 backup moves here when its blocks
+			// are free; otherwise it is dropped.
+			n := 1 + gdb + rsv
+			if n <= f.groupBlocks(g) && allClear(b, n) {
+				sb.sBackupBGs[1] = g
+				setBits(b, 0, n)
+			}
+		}
+		if err := im.putBlockBitmap(g, b); err != nil {
+			return err
+		}
+	}
+
+	// Step 3: the resize inode for the new reserved GDT blocks.
+	if sb.hasCompat(compatResizeInode) {
+		if err := im.rebuildResizeInode(gdb, rsv); err != nil {
+			return err
+		}
+	}
+	return im.writeMeta(func(s []byte) {
+		le.PutUint32(s[0x0:], sb.sInodesCount)
+		le.PutUint32(s[0x4:], uint32(end))
+		le.PutUint32(s[0x8:], uint32(sb.sRBlocksCount))
+		if sb.hasIncompat(incompat64bit) {
+			le.PutUint32(s[0x150:], uint32(end>>32))
+			le.PutUint32(s[0x154:], uint32(sb.sRBlocksCount>>32))
+		}
+		le.PutUint16(s[0xCE:], sb.sReservedGdtBlocks)
+		le.PutUint32(s[0x248:], 0)
+		le.PutUint32(s[0x24C:], sb.sBackupBGs[0])
+		le.PutUint32(s[0x250:], sb.sBackupBGs[1])
+	})
+}
+
+// The resize inode (inode 7, EXT2_RESIZE_INO; lib/ext2fs/res_gdt.c): a
+// block-mapped file whose double indirect block lists the primary
+// reserved GDT blocks, each of which is an indirect block listing its own
+// copies in the backup groups. e2fsck (check_resize_inode) wants entry
+// (gdb+i) % (block size/4) of the double indirect block to be the i-th
+// reserved block after the gdb descriptor blocks, and its list to be the
+// backup groups in order.
+const (
+	resizeIno    = 7
+	dindBlockIdx = 13 // EXT2_DIND_BLOCK
+)
+
+// rebuildResizeInode writes the resize inode's double indirect block and
+// reserved GDT blocks for gdb descriptor blocks and rsv reserved ones in
+// the current geometry, and its i_blocks (fix_resize_inode, then
+// ext2fs_create_resize_inode).
+func (im *offImage) rebuildResizeInode(gdb, rsv uint64) error {
+	f := im.f
+	raw, pos, err := im.readInodeRaw(resizeIno)
+	if err != nil {
+		return err
+	}
+	dind := uint64(le.Uint32(raw[offIBlock+4*dindBlockIdx:]))
+	if dind < uint64(f.sb.sFirstDataBlock) || dind >= f.sb.sBlocksCount {
+		return abi.Errorf(abi.EUCLEAN, "ext4: resize inode: bad double indirect block %d: run e2fsck", dind)
+	}
+	bs := uint64(f.blockSize)
+	apb := bs / 4
+	var backups []uint64
+	for g := uint64(1); g < uint64(len(f.groups)); g++ {
+		if f.sb.hasSuper(g) {
+			backups = append(backups, g)
+		}
+	}
+	dbuf := make([]byte, bs)
+	ibuf := make([]byte, bs)
+	nblocks := uint64(1)
+	pblk := f.superBlockNr() + 1 + gdb
+	for i := uint64(0); i < rsv; i, pblk = i+1, pblk+1 {
+		le.PutUint32(dbuf[4*((gdb+i)%apb):], uint32(pblk))
+		clear(ibuf)
+		for k, g := range backups {
+			if uint64(k) < apb {
+				le.PutUint32(ibuf[4*k:], uint32(pblk+g*uint64(f.sb.sBlocksPerGroup)))
+			}
+		}
+		if err := im.write(pblk, ibuf); err != nil {
+			return err
+		}
+		nblocks += 1 + uint64(len(backups))
+	}
+	if err := im.write(dind, dbuf); err != nil {
+		return err
+	}
+	le.PutUint32(raw[offIBlocksLo:], uint32(nblocks*(bs/512)))
+	le.PutUint16(raw[offIBlocksHigh:], uint16(nblocks*(bs/512)>>32))
+	return im.writeInodeRaw(resizeIno, raw, pos)
+}
+
+// readInodeRaw reads inode ino's bytes, and returns its byte position.
+func (im *offImage) readInodeRaw(ino uint32) ([]byte, int64, error) {
+	f := im.f
+	ipg := f.sb.sInodesPerGroup
+	g, idx := (ino-1)/ipg, uint64((ino-1)%ipg)
+	if ino < 1 || int(g) >= len(f.groups) {
+		return nil, 0, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: out of range", ino)
+	}
+	pos := int64(f.groups[g].bgInodeTable<<f.blockBits + idx*uint64(f.inodeSize))
+	raw := make([]byte, f.inodeSize)
+	if _, err := im.dev.ReadAt(raw, pos); err != nil {
+		return nil, 0, abi.Errorf(abi.EIO, "ext4: inode %d: %v", ino, err)
+	}
+	return raw, pos, nil
+}
+
+// writeInodeRaw sets inode ino's checksum and writes it at pos.
+func (im *offImage) writeInodeRaw(ino uint32, raw []byte, pos int64) error {
+	f := im.f
+	extra := f.extraIsize(raw)
+	hasHi := f.inodeSize > goodOldInodeSize && offIChecksumHi+2 <= goodOldInodeSize+extra
+	ip := &inode{ino: ino, csumSeed: f.inodeCsumSeed(ino, le.Uint32(raw[offIGeneration:]))}
+	f.setInodeCsum(ip, raw, hasHi)
+	if _, err := im.dev.WriteAt(raw, pos); err != nil {
+		return abi.Errorf(abi.EIO, "ext4: inode %d: %v", ino, err)
+	}
+	return nil
 }
 
 // AddJournal gives the unmounted filesystem on dev, which has none, an
 // internal journal of blocks blocks (0: DefaultJournalBlocks for its
 // size), as tune2fs -j does, in the first free run that holds it.
+//
+// As ext2fs_add_journal_inode makes it (lib/ext2fs/mkjournal.c): inode 8,
+// a regular file of mode 0600 and one link, mapped by extents (with the
+// extent feature: up to four in the inode, more in one leaf block) or by
+// a block map, its times the superblock's s_wtime (tune2fs takes the
+// clock; the image's own time keeps builds reproducible); a version 2
+// journal superblock in its first block with no feature set (the kernel
+// sets the checksum and 64-bit features at its first mount, as after
+// mke2fs), the other blocks zero; then s_journal_inum, s_jnl_blocks (the
+// inode's i_block and size, s_jnl_backup_type 1) and has_journal in the
+// superblock, and the bitmaps, counts and checksums. Free blocks that
+// already read as zero are not written, so that a sparse image stays
+// sparse.
+//
+// EEXIST when the filesystem has a journal; EINVAL for a journal under
+// 1024 blocks (JBD2_MIN_JOURNAL_BLOCKS) or a filesystem too small for the
+// default one; ENOSPC when no free run holds it (Minimize's free must
+// leave room for it).
 func AddJournal(dev ImageDevice, blocks uint32) error {
-	return abi.Errorf(abi.ENOSYS, "ext4: add journal: not implemented")
+	im, err := openOffline(dev, "add journal")
+	if err != nil {
+		return err
+	}
+	f := im.f
+	sb := f.sb
+	if sb.hasCompat(compatHasJournal) || sb.sJournalInum != 0 {
+		return abi.Errorf(abi.EEXIST, "ext4: add journal: the filesystem has a journal")
+	}
+	if blocks == 0 {
+		if blocks = DefaultJournalBlocks(sb.sBlocksCount); blocks == 0 {
+			return abi.Errorf(abi.EINVAL, "ext4: add journal: %d blocks are too few for a journal", sb.sBlocksCount)
+		}
+	}
+	if blocks < jbd2MinJournalBlocks {
+		return abi.Errorf(abi.EINVAL, "ext4: add journal: %d blocks: a journal has at least %d", blocks, jbd2MinJournalBlocks)
+	}
+	raw, pos, err := im.readInodeRaw(journalIno)
+	if err != nil {
+		return err
+	}
+	if le.Uint32(raw[offIBlocksLo:]) != 0 || le.Uint16(raw[offIBlocksHigh:]) != 0 {
+		return abi.Errorf(abi.EEXIST, "ext4: add journal: inode %d is in use", journalIno)
+	}
+	n := uint64(blocks)
+	bs := uint64(f.blockSize)
+	apb := bs / 4
+	extents := sb.hasIncompat(incompatExtents)
+	// The blocks: one free run when one holds them all, else the lowest
+	// free runs; an extent tree needs a leaf block (the first) for more
+	// than four extents, a block map its indirect blocks.
+	var mapBlocks uint64
+	if !extents {
+		mapBlocks = bmapMetaBlocks(n, apb)
+	}
+	runs, err := im.freeRuns(n + mapBlocks)
+	if err != nil {
+		return err
+	}
+	if extents && len(extentsOf(runs)) > extentRootMax {
+		mapBlocks = 1
+		if runs, err = im.freeRuns(n + 1); err != nil {
+			return err
+		}
+		if len(extentsOf(skipBlocks(runs, 1))) > f.extentBlockMax() {
+			return abi.Errorf(abi.ENOSPC, "ext4: add journal: the free space is too fragmented for %d blocks", n)
+		}
+	}
+	for _, r := range runs {
+		if err := im.markUsed(r.start, r.n); err != nil {
+			return err
+		}
+	}
+	total := n + mapBlocks
+
+	// The inode, new (ext2fs_write_new_inode).
+	clear(raw)
+	now := le.Uint32(im.raw[0x30:]) // s_wtime
+	le.PutUint16(raw[offIMode:], abi.S_IFREG|0o600)
+	le.PutUint16(raw[offILinksCount:], 1)
+	size := n * bs
+	le.PutUint32(raw[offISizeLo:], uint32(size))
+	le.PutUint32(raw[offISizeHigh:], uint32(size>>32))
+	iblocks := total * (bs / 512)
+	le.PutUint32(raw[offIBlocksLo:], uint32(iblocks))
+	le.PutUint16(raw[offIBlocksHigh:], uint16(iblocks>>32))
+	for _, off := range []int{offIAtime, offICtime, offIMtime} {
+		le.PutUint32(raw[off:], now)
+	}
+	if extra := uint32(f.newExtraIsize()); extra > 0 {
+		le.PutUint16(raw[offIExtraIsize:], uint16(extra))
+		if offICrtime+4 <= goodOldInodeSize+extra {
+			le.PutUint32(raw[offICrtime:], now)
+		}
+	}
+	iblock := raw[offIBlock : offIBlock+iBlockLen]
+	data := runs // the journal's own blocks
+	if extents {
+		le.PutUint32(raw[offIFlags:], inodeExtentsFl)
+		if mapBlocks == 1 {
+			leafBlk := runs[0].start
+			data = skipBlocks(runs, 1)
+			leaf := make([]byte, bs)
+			putExtents(leaf, f.extentBlockMax(), extentsOf(data))
+			if sb.metadataCsum() {
+				off := extentHeaderSize + f.extentBlockMax()*extentEntrySize
+				le.PutUint32(leaf[off:], csum32(f.crcTab, f.inodeCsumSeed(journalIno, 0), leaf[:off]))
+			}
+			if err := im.write(leafBlk, leaf); err != nil {
+				return err
+			}
+			root := extNode{0, iblock}
+			initExtentNode(iblock, extentRootMax, 1)
+			root.setEntries(1)
+			root.putIdx(0, 0, leafBlk)
+		} else {
+			putExtents(iblock, extentRootMax, extentsOf(data))
+		}
+	} else {
+		var err error
+		if data, err = im.putBlockMap(iblock, runs, n); err != nil {
+			return err
+		}
+	}
+	if err := im.writeInodeRaw(journalIno, raw, pos); err != nil {
+		return err
+	}
+
+	// The journal's blocks: zero, but for its superblock
+	// (ext2fs_create_journal_superblock2).
+	for _, r := range data {
+		if err := im.zeroBlocks(r.start, r.n); err != nil {
+			return err
+		}
+	}
+	jsb := make([]byte, bs)
+	be := binary.BigEndian
+	be.PutUint32(jsb[0x0:], jbd2.MagicNumber)
+	be.PutUint32(jsb[0x4:], jbd2.SuperblockV2)
+	be.PutUint32(jsb[0xC:], uint32(bs)) // s_blocksize
+	be.PutUint32(jsb[0x10:], blocks)    // s_maxlen
+	be.PutUint32(jsb[0x14:], 1)         // s_first
+	be.PutUint32(jsb[0x18:], 1)         // s_sequence
+	copy(jsb[0x30:0x40], sb.sUUID[:])   // s_uuid
+	be.PutUint32(jsb[0x40:], 1)         // s_nr_users
+	if err := im.write(data[0].start, jsb); err != nil {
+		return err
+	}
+	return im.writeMeta(func(s []byte) {
+		le.PutUint32(s[0x5C:], le.Uint32(s[0x5C:])|compatHasJournal)
+		le.PutUint32(s[0xE0:], journalIno) // s_journal_inum
+		// s_jnl_blocks: i_block, then i_size_high and i_size.
+		copy(s[0x10C:0x10C+iBlockLen], iblock)
+		le.PutUint32(s[0x10C+60:], uint32(size>>32))
+		le.PutUint32(s[0x10C+64:], uint32(size))
+		s[0xFD] = 1 // s_jnl_backup_type: EXT3_JNL_BACKUP_BLOCKS
+	})
+}
+
+const (
+	journalIno           = 8    // EXT2_JOURNAL_INO
+	jbd2MinJournalBlocks = 1024 // JBD2_MIN_JOURNAL_BLOCKS
+)
+
+// extentsOf splits runs into extents of at most extentInitMaxLen blocks,
+// numbered from logical block 0.
+func extentsOf(runs []blockRange) []extent {
+	var xs []extent
+	l := uint64(0)
+	for _, r := range runs {
+		for o := uint64(0); o < r.n; o += extentInitMaxLen {
+			k := min(extentInitMaxLen, r.n-o)
+			xs = append(xs, extent{eeBlock: uint32(l), eeLen: uint32(k), eeStart: r.start + o})
+			l += k
+		}
+	}
+	return xs
+}
+
+// skipBlocks returns runs without their first k blocks.
+func skipBlocks(runs []blockRange, k uint64) []blockRange {
+	out := []blockRange{}
+	for _, r := range runs {
+		d := min(k, r.n)
+		k -= d
+		if r.n > d {
+			out = append(out, blockRange{r.start + d, r.n - d})
+		}
+	}
+	return out
+}
+
+// putExtents writes the leaf node (an extent root of room max, or a leaf
+// block) holding xs.
+func putExtents(node []byte, max int, xs []extent) {
+	nd := extNode{0, node}
+	initExtentNode(node, max, 0)
+	for i, x := range xs {
+		nd.putExtent(i, x)
+	}
+	nd.setEntries(len(xs))
+}
+
+// bmapMetaBlocks counts the indirect blocks a block map of n blocks needs,
+// with apb addresses a block.
+func bmapMetaBlocks(n, apb uint64) uint64 {
+	ceil := func(a, b uint64) uint64 { return (a + b - 1) / b }
+	if n <= ndirBlocks {
+		return 0
+	}
+	n -= ndirBlocks
+	m := uint64(1) // the indirect block
+	if n <= apb {
+		return m
+	}
+	n -= apb
+	if d := min(n, apb*apb); d > 0 { // the double indirect block
+		m += 1 + ceil(d, apb)
+		n -= d
+	}
+	if n > 0 { // the triple indirect block
+		m += 1 + ceil(n, apb*apb) + ceil(n, apb)
+	}
+	return m
+}
+
+// putBlockMap maps n blocks in i_block (a block map), taking the data
+// and indirect blocks from runs in order, an indirect block before the
+// blocks it lists (as ext2fs_bmap allocates them); it writes the
+// indirect blocks and returns the data blocks as runs.
+func (im *offImage) putBlockMap(iblock []byte, runs []blockRange, n uint64) ([]blockRange, error) {
+	bs := uint64(im.f.blockSize)
+	apb := bs / 4
+	var data []blockRange
+	ri, ro := 0, uint64(0)
+	next := func() uint64 {
+		for ro == runs[ri].n {
+			ri, ro = ri+1, 0
+		}
+		ro++
+		return runs[ri].start + ro - 1
+	}
+	addData := func() uint64 {
+		blk := next()
+		if k := len(data); k > 0 && data[k-1].start+data[k-1].n == blk {
+			data[k-1].n++
+		} else {
+			data = append(data, blockRange{blk, 1})
+		}
+		n--
+		return blk
+	}
+	var err error
+	// fill writes an indirect block of the given level (1: it lists data
+	// blocks) and returns its number.
+	var fill func(level int) uint64
+	fill = func(level int) uint64 {
+		blk := next()
+		b := make([]byte, bs)
+		for i := uint64(0); i < apb && n > 0; i++ {
+			if level == 1 {
+				le.PutUint32(b[4*i:], uint32(addData()))
+			} else {
+				le.PutUint32(b[4*i:], uint32(fill(level-1)))
+			}
+		}
+		if werr := im.write(blk, b); werr != nil && err == nil {
+			err = werr
+		}
+		return blk
+	}
+	for i := 0; i < ndirBlocks && n > 0; i++ {
+		le.PutUint32(iblock[4*i:], uint32(addData()))
+	}
+	for level := 1; level <= 3 && n > 0; level++ {
+		le.PutUint32(iblock[4*(ndirBlocks+level-1):], uint32(fill(level)))
+	}
+	if n > 0 {
+		return nil, abi.Errorf(abi.EFBIG, "ext4: add journal: too many blocks for a block map")
+	}
+	return data, err
+}
+
+// freeRuns returns free blocks for n: one run when one holds them all
+// (findFreeRun), else the lowest free runs. ENOSPC when too few are free.
+func (im *offImage) freeRuns(n uint64) ([]blockRange, error) {
+	if start, err := im.findFreeRun(n); err == nil {
+		return []blockRange{{start, n}}, nil
+	}
+	f := im.f
+	b := make([]byte, f.blockSize)
+	var runs []blockRange
+	need := n
+	for g := range uint32(len(f.groups)) {
+		if err := im.blockBitmap(g, b); err != nil {
+			return nil, err
+		}
+		first, size := f.groupFirst(g), f.groupBlocks(g)
+		for i := findZero(b, 0, size); i < size && need > 0; i = findZero(b, i, size) {
+			j := i + 1
+			for j < size && !testBit(b, j) && j-i < need {
+				j++
+			}
+			if k := len(runs); k > 0 && runs[k-1].start+runs[k-1].n == first+i {
+				runs[k-1].n += j - i
+			} else {
+				runs = append(runs, blockRange{first + i, j - i})
+			}
+			need -= j - i
+			i = j
+		}
+		if need == 0 {
+			return runs, nil
+		}
+	}
+	return nil, abi.Errorf(abi.ENOSPC, "ext4: add journal: %d free blocks wanted, %d free", n, n-need)
+}
+
+// findFreeRun returns the first run of n free blocks, which may span
+// groups. ENOSPC when there is none.
+func (im *offImage) findFreeRun(n uint64) (uint64, error) {
+	f := im.f
+	b := make([]byte, f.blockSize)
+	runStart, runLen := uint64(0), uint64(0)
+	for g := range uint32(len(f.groups)) {
+		if err := im.blockBitmap(g, b); err != nil {
+			return 0, err
+		}
+		first, size := f.groupFirst(g), f.groupBlocks(g)
+		for i := uint64(0); i < size; {
+			if testBit(b, i) {
+				runLen = 0
+				i++
+				continue
+			}
+			j := i + 1
+			for j < size && !testBit(b, j) && runLen+j-i < n {
+				j++
+			}
+			if runLen == 0 {
+				runStart = first + i
+			}
+			runLen += j - i
+			if runLen >= n {
+				return runStart, nil
+			}
+			i = j
+		}
+	}
+	return 0, abi.Errorf(abi.ENOSPC, "ext4: add journal: no run of %d free blocks", n)
+}
+
+// markUsed marks blocks [start, start+n) used in their groups' bitmaps.
+func (im *offImage) markUsed(start, n uint64) error {
+	f := im.f
+	b := make([]byte, f.blockSize)
+	for n > 0 {
+		g, bit := f.groupOfBlock(start)
+		k := min(n, f.groupBlocks(g)-bit)
+		if err := im.blockBitmap(g, b); err != nil {
+			return err
+		}
+		for i := bit; i < bit+k; i++ {
+			if testBit(b, i) {
+				return abi.Errorf(abi.EUCLEAN, "ext4: block %d: already in use", start+i-bit)
+			}
+			setBit(b, i)
+		}
+		if err := im.putBlockBitmap(g, b); err != nil {
+			return err
+		}
+		start += k
+		n -= k
+	}
+	return nil
+}
+
+// zeroBlocks makes blocks [start, start+n) read as zero, writing only
+// those that do not already.
+func (im *offImage) zeroBlocks(start, n uint64) error {
+	const chunk = 256
+	bs := uint64(im.f.blockSize)
+	buf := make([]byte, chunk*bs)
+	for n > 0 {
+		k := min(n, chunk)
+		p := buf[:k*bs]
+		if _, err := im.dev.ReadAt(p, int64(start*bs)); err != nil {
+			return abi.Errorf(abi.EIO, "ext4: blocks %d+%d: %v", start, k, err)
+		}
+		for i := uint64(0); i < k; i++ {
+			blk := p[i*bs : (i+1)*bs]
+			if !allZero(blk) {
+				clear(blk)
+				if err := im.write(start+i, blk); err != nil {
+					return err
+				}
+			}
+		}
+		start += k
+		n -= k
+	}
+	return nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
