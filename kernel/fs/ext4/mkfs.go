@@ -1,11 +1,5 @@
 package ext4
 
-import (
-	"io"
-
-	"github.com/lklimg/lklimg/kernel/abi"
-)
-
 // Making a filesystem (mke2fs): the layout writer. Mkfs lays out an empty
 // ext2, ext3 or ext4 on a device as mke2fs 1.47 does with the same
 // parameters: the superblock and its backups, the group descriptors, the
@@ -46,28 +40,6 @@ type MkfsParams struct {
 	// tables and the journal need not be written, and the groups get
 	// ITABLE_ZEROED, as mke2fs's lazy_itable_init on a discarded device.
 	Zeroed bool
-}
-
-// DefaultMkfsParams returns mke2fs 1.47's parameters for a filesystem of
-// fsType ("ext2", "ext3", "ext4") filling size bytes: the size type of
-// mke2fs.conf (floppy, small, default, big, huge) picks the block size
-// and inode ratio; the features are mke2fs.conf's base_features and the
-// type's features. UUID and HashSeed are left zero for the caller.
-func DefaultMkfsParams(size int64, fsType string) (MkfsParams, error) {
-	return MkfsParams{}, abi.Errorf(abi.ENOSYS, "ext4: mkfs: not implemented")
-}
-
-// SetFeatures edits p's features as mke2fs -O does: a comma-separated
-// list of names, each to set, or to clear with a leading '^' ("none"
-// clears all).
-func (p *MkfsParams) SetFeatures(spec string) error {
-	return abi.Errorf(abi.ENOSYS, "ext4: mkfs: not implemented")
-}
-
-// Mkfs writes an empty filesystem with parameters p onto dev, whose first
-// p.Blocks blocks it owns.
-func Mkfs(dev io.WriterAt, p MkfsParams) error {
-	return abi.Errorf(abi.ENOSYS, "ext4: mkfs: not implemented")
 }
 
 // DefaultJournalBlocks is ext2fs_default_journal_size: the journal mke2fs
