@@ -110,6 +110,10 @@ type mkfsLayout struct {
 	indBlocks      map[uint64][]byte // resize inode and journal indirect blocks
 	extentLeaves   map[uint64][]byte
 	lostFoundBlock []uint64
+
+	// The block accesses mke2fs's I/O makes, for mkfs_iomodel.go.
+	trace  []mkfsAccess
+	bufBlk uint64 // the inode table block libext2fs's inode buffer holds
 }
 
 // sb returns the superblock fields the shared helpers look at
@@ -202,6 +206,12 @@ func planMkfs(p MkfsParams) (*mkfsLayout, error) {
 	l.dirBlocks = make(map[uint64][]byte)
 	l.indBlocks = make(map[uint64][]byte)
 	l.extentLeaves = make(map[uint64][]byte)
+	if l.roCompat&roCompatMetadataCsum != 0 {
+		// write_reserved_inodes.
+		for ino := uint32(1); ino < goodOldFirstIno; ino++ {
+			l.itW(ino)
+		}
+	}
 	if err := l.makeRoot(); err != nil {
 		return nil, err
 	}
@@ -213,6 +223,8 @@ func planMkfs(p MkfsParams) (*mkfsLayout, error) {
 		l.inodeAllocStats(ino, false)
 	}
 	l.inodeAllocStats(badIno, false)
+	l.itR(badIno)
+	l.itW(badIno)
 	t := uint32(p.Time)
 	l.inodeTab[badIno] = &mkfsInode{ino: badIno, atime: t, mtime: t, ctime: t}
 	if l.compat&compatResizeInode != 0 {
@@ -812,6 +824,11 @@ func (l *mkfsLayout) mkdir(ino, parent uint32, mode uint16) (*mkfsInode, error) 
 	ip := &mkfsInode{ino: ino, mode: mode, size: l.bs, links: 2, blocks: l.bs / 512,
 		atime: t, ctime: t, mtime: t, crtime: t, large: true}
 	l.dirBlocks[blk] = l.newDirBlock(ino, parent)
+	l.itW(ino)
+	l.ioW(blk)
+	if l.incompat&incompatExtents != 0 {
+		l.itW(ino)
+	}
 	ip.dataBlocks = append(ip.dataBlocks, blk)
 	l.blockAllocStats(blk)
 	l.inodeAllocStats(ino, true)
@@ -825,6 +842,9 @@ func (l *mkfsLayout) makeRoot() error {
 		return err
 	}
 	ip.uid, ip.gid = l.p.RootUID, l.p.RootGID
+	if ip.uid != 0 || ip.gid != 0 {
+		l.itW(rootIno)
+	}
 	return nil
 }
 
@@ -843,6 +863,13 @@ func (l *mkfsLayout) makeLostFound() error {
 	// ext2fs_link: the new entry takes the room after "..".
 	root := l.inodeTab[rootIno]
 	rb := l.dirBlocks[root.dataBlocks[0]]
+	// The lookup for an existing name, ext2fs_link's read and write of
+	// the block, the parent's link count, create_lost_and_found's lookup.
+	l.ioR(root.dataBlocks[0])
+	l.ioR(root.dataBlocks[0])
+	l.ioW(root.dataBlocks[0])
+	l.itW(rootIno)
+	l.ioR(root.dataBlocks[0])
 	end := l.bs - l.dirTail()
 	le.PutUint16(rb[16:], 12)
 	e := rb[24:]
@@ -868,6 +895,9 @@ func (l *mkfsLayout) makeLostFound() error {
 		}
 		l.blockAllocStats(blk)
 		l.dirBlocks[blk] = l.newDirBlock(0, 0)
+		l.ioW(blk)
+		l.itW(ino)
+		l.itW(ino)
 		ip.dataBlocks = append(ip.dataBlocks, blk)
 		ip.size += l.bs
 		ip.blocks += l.bs / 512
@@ -913,6 +943,7 @@ func (l *mkfsLayout) mapDir(ip *mkfsInode) error {
 func (l *mkfsLayout) makeResizeInode() error {
 	sbBlk := l.firstData
 	apb := l.bs / 4
+	l.itR(resizeIno)
 	goal := sbBlk + l.descBlocks + uint64(l.rsvGdt) + 2 + l.itb
 	dind, err := l.newBlock(goal)
 	if err != nil {
@@ -937,7 +968,10 @@ func (l *mkfsLayout) makeResizeInode() error {
 			ip.blocks += l.bs / 512
 		}
 		l.indBlocks[gdtBlk] = gbuf
+		l.ioW(gdtBlk)
 	}
+	l.ioW(dind)
+	l.itW(resizeIno)
 	l.inodeTab[resizeIno] = ip
 	return nil
 }
@@ -1042,6 +1076,7 @@ func (l *mkfsLayout) makeJournal() error {
 	t := uint32(l.p.Time)
 	ip := &mkfsInode{ino: journalIno, mode: 0o100600, links: 1, size: uint64(n) * l.bs,
 		atime: t, ctime: t, mtime: t, crtime: t, large: true}
+	l.itR(journalIno)
 	var err error
 	if l.incompat&incompatExtents != 0 {
 		ip.flags = extentsFl
@@ -1053,6 +1088,9 @@ func (l *mkfsLayout) makeJournal() error {
 		return err
 	}
 	l.journalSB = l.journalRuns[0].pblk
+	l.itW(journalIno)
+	l.itW(journalIno)
+	l.ioW(l.journalSB)
 	l.inodeTab[journalIno] = ip
 	return nil
 }
@@ -1207,6 +1245,10 @@ func (l *mkfsLayout) allocJournalMapped(ip *mkfsInode, n uint32) error {
 			return err
 		}
 		le.PutUint32(slot, uint32(b))
+		if lb >= ext2NDirBlocks {
+			l.ioR(l.journalMeta[len(l.journalMeta)-1])
+			l.ioW(l.journalMeta[len(l.journalMeta)-1])
+		}
 		if k := len(l.journalRuns); k > 0 && l.journalRuns[k-1].pblk+l.journalRuns[k-1].n == b {
 			l.journalRuns[k-1].n++
 		} else {
