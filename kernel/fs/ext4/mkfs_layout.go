@@ -1098,14 +1098,26 @@ func (l *mkfsLayout) makeJournal() error {
 // extentsFl is EXT4_EXTENTS_FL.
 const extentsFl = 0x80000
 
-// allocJournalExtents allocates n blocks in runs from the midpoint goal
-// and writes the extent tree: in the inode for up to 4 extents, else one
-// leaf block after the last run.
+// allocJournalExtents allocates n blocks in runs of at most 32768 from
+// the midpoint goal, each from where the last ended, and writes the
+// extent tree: in the inode for up to 4 extents; else, as
+// ext2fs_extent_node_split does when the fifth is inserted, the extents
+// move to a leaf block allocated from the block before the first one.
 func (l *mkfsLayout) allocJournalExtents(ip *mkfsInode, n uint32) error {
 	goal := l.midpointJournalBlock()
 	left := uint64(n)
 	lblk := uint64(0)
+	leaf := uint64(0)
 	for left > 0 {
+		if len(l.journalRuns) == extentRootMax {
+			b, err := l.newBlock(l.journalRuns[0].pblk - 1)
+			if err != nil {
+				return err
+			}
+			l.blockAllocStats(b)
+			leaf = b
+			ip.blocks += l.bs / 512
+		}
 		b, err := l.newBlock(goal)
 		if err != nil {
 			return err
@@ -1116,32 +1128,34 @@ func (l *mkfsLayout) allocJournalExtents(ip *mkfsInode, n uint32) error {
 			k++
 		}
 		l.journalRuns = append(l.journalRuns, run{lblk: lblk, pblk: b, n: k})
+		if leaf != 0 {
+			l.ioW(leaf)
+		}
 		lblk += k
 		left -= k
 		goal = b + k
 	}
-	ip.blocks = uint64(n) * l.bs / 512
-	if len(l.journalRuns) <= extentRootMax {
+	ip.blocks += uint64(n) * l.bs / 512
+	if leaf == 0 {
 		l.putExtents(ip.iblock[:], l.journalRuns, extentRootMax, 0)
 		return nil
 	}
 	if len(l.journalRuns) > int(l.bs-extentHeaderSize)/extentEntrySize {
 		return abi.Errorf(abi.ENOSPC, "ext4: mkfs: journal too fragmented")
 	}
-	leaf, err := l.newBlock(goal)
-	if err != nil {
-		return err
-	}
-	l.blockAllocStats(leaf)
-	ip.blocks += l.bs / 512
 	lb := make([]byte, l.bs)
 	l.putExtents(lb, l.journalRuns, int(l.bs-extentHeaderSize)/extentEntrySize, 0)
 	l.extentLeaves[leaf] = lb
-	initExtentNode(ip.iblock[:], extentRootMax, 1)
+	// The root becomes an index of one entry over the leaf; the split
+	// leaves the old extents 1 to 3 in its unused slots (and so in
+	// s_jnl_blocks).
+	l.putExtents(ip.iblock[:], l.journalRuns[:extentRootMax], extentRootMax, 0)
 	le.PutUint16(ip.iblock[2:], 1)
+	le.PutUint16(ip.iblock[6:], 1)
 	le.PutUint32(ip.iblock[12:], 0)
 	le.PutUint32(ip.iblock[16:], uint32(leaf))
 	le.PutUint16(ip.iblock[20:], uint16(leaf>>32))
+	le.PutUint16(ip.iblock[22:], 0)
 	return nil
 }
 

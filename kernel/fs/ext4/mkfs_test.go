@@ -29,6 +29,7 @@ type mkfsCase struct {
 	size   int64
 	fsType string
 	args   []string                // mke2fs options
+	eopts  string                  // more of mke2fs's -E options
 	edit   func(*MkfsParams) error // the same for Mkfs
 }
 
@@ -55,7 +56,7 @@ func mkfsOracle(t testing.TB, path string, c mkfsCase) {
 		t.Fatal(err)
 	}
 	args := append([]string{"-q", "-F", "-t", c.fsType, "-U", mkfsTestUUID,
-		"-E", "hash_seed=" + mkfsTestSeed + ",root_owner=0:0"}, c.args...)
+		"-E", "hash_seed=" + mkfsTestSeed + ",root_owner=0:0" + c.eopts}, c.args...)
 	cmd := exec.Command("mke2fs", append(args, path)...)
 	cmd.Env = append(os.Environ(), fmt.Sprintf("E2FSPROGS_FAKE_TIME=%d", mkfsTestTime), "MKE2FS_CONFIG=/etc/mke2fs.conf")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -202,11 +203,59 @@ func TestMkfsMatchesMke2fs(t *testing.T) {
 	}
 }
 
+func features(spec string) func(*MkfsParams) error {
+	return func(p *MkfsParams) error { return p.SetFeatures(spec) }
+}
+
+func blockSize(size int64, bs uint32) func(*MkfsParams) error {
+	return func(p *MkfsParams) error { return p.SetBlockSize(size, bs) }
+}
+
 var mkfsCases = []mkfsCase{
 	{name: "ext4-1G", size: 1 << 30, fsType: "ext4"},
 	{name: "ext4-64M", size: 64 << 20, fsType: "ext4"},
 	{name: "ext4-4G", size: 4 << 30, fsType: "ext4"},
 	{name: "ext4-20G", size: 20 << 30, fsType: "ext4"},
+	{name: "ext4-3M-small", size: 3 << 20, fsType: "ext4"},
+	{name: "ext4-2M-floppy", size: 2 << 20, fsType: "ext4"},
+	{name: "ext4-odd-size", size: 300<<20 + 12345, fsType: "ext4"},
 	{name: "ext3-256M", size: 256 << 20, fsType: "ext3"},
 	{name: "ext2-256M", size: 256 << 20, fsType: "ext2"},
+	{name: "ext2-1G", size: 1 << 30, fsType: "ext2"},
+	{name: "no-64bit", size: 1 << 30, fsType: "ext4", args: []string{"-O", "^64bit"}, edit: features("^64bit")},
+	{name: "no-metadata_csum", size: 1 << 30, fsType: "ext4", args: []string{"-O", "^metadata_csum"}, edit: features("^metadata_csum")},
+	{name: "uninit_bg", size: 1 << 30, fsType: "ext4", args: []string{"-O", "^metadata_csum,uninit_bg"}, edit: features("^metadata_csum,uninit_bg")},
+	{name: "no-flex_bg", size: 1 << 30, fsType: "ext4", args: []string{"-O", "^flex_bg"}, edit: features("^flex_bg")},
+	{name: "no-resize_inode", size: 1 << 30, fsType: "ext4", args: []string{"-O", "^resize_inode"}, edit: features("^resize_inode")},
+	{name: "no-has_journal", size: 1 << 30, fsType: "ext4", args: []string{"-O", "^has_journal"}, edit: features("^has_journal")},
+	{name: "sparse_super2", size: 1 << 30, fsType: "ext4", args: []string{"-O", "sparse_super2"}, edit: features("sparse_super2")},
+	{name: "meta_bg", size: 1 << 30, fsType: "ext4", args: []string{"-O", "^resize_inode,meta_bg"}, edit: features("^resize_inode,meta_bg")},
+	{name: "csum_seed", size: 256 << 20, fsType: "ext4", args: []string{"-O", "metadata_csum_seed"}, edit: features("metadata_csum_seed")},
+	{name: "b1024", size: 1 << 30, fsType: "ext4", args: []string{"-b", "1024"}, edit: blockSize(1<<30, 1024)},
+	{name: "b2048", size: 1 << 30, fsType: "ext4", args: []string{"-b", "2048"}, edit: blockSize(1<<30, 2048)},
+	{name: "b4096-small", size: 64 << 20, fsType: "ext4", args: []string{"-b", "4096"}, edit: blockSize(64<<20, 4096)},
+	{name: "b2048-ext3", size: 200 << 20, fsType: "ext3", args: []string{"-b", "2048"}, edit: blockSize(200<<20, 2048)},
+	{name: "N", size: 1 << 30, fsType: "ext4", args: []string{"-N", "1000"},
+		edit: func(p *MkfsParams) error { p.Inodes = 1000; return nil }},
+	{name: "i", size: 1 << 30, fsType: "ext4", args: []string{"-i", "65536"},
+		edit: func(p *MkfsParams) error { p.InodeRatio = 65536; return nil }},
+	{name: "I128", size: 1 << 30, fsType: "ext4", args: []string{"-I", "128"},
+		edit: func(p *MkfsParams) error { p.InodeSize = 128; return nil }},
+	{name: "I128-1k", size: 64 << 20, fsType: "ext3", args: []string{"-I", "128"},
+		edit: func(p *MkfsParams) error { p.InodeSize = 128; return nil }},
+	{name: "I1024", size: 256 << 20, fsType: "ext4", args: []string{"-I", "1024"},
+		edit: func(p *MkfsParams) error { p.InodeSize = 1024; return nil }},
+	{name: "label-m1", size: 1 << 30, fsType: "ext4", args: []string{"-L", "rootfs", "-m", "1"},
+		edit: func(p *MkfsParams) error { p.Label = "rootfs"; p.ReservedPercent = 1; return nil }},
+	{name: "J", size: 1 << 30, fsType: "ext4", args: []string{"-J", "size=100"},
+		edit: func(p *MkfsParams) error { p.JournalBlocks = 100 << 20 / p.BlockSize; return nil }},
+	{name: "J-3extents", size: 2 << 30, fsType: "ext4", args: []string{"-J", "size=300"},
+		edit: func(p *MkfsParams) error { p.JournalBlocks = 300 << 20 / p.BlockSize; return nil }},
+	{name: "J-leaf", size: 8 << 30, fsType: "ext4", args: []string{"-J", "size=700"},
+		edit: func(p *MkfsParams) error { p.JournalBlocks = 700 << 20 / p.BlockSize; return nil }},
+	{name: "J-ext3-big", size: 3 << 30, fsType: "ext3", args: []string{"-J", "size=1100"},
+		edit: func(p *MkfsParams) error { p.JournalBlocks = 1100 << 20 / p.BlockSize; return nil }},
+	{name: "b65536", size: 1 << 30, fsType: "ext4", args: []string{"-b", "65536"}, edit: blockSize(1<<30, 65536)},
+	{name: "root-owner", size: 256 << 20, fsType: "ext4", eopts: ",root_owner=1000:100",
+		edit: func(p *MkfsParams) error { p.RootUID, p.RootGID = 1000, 100; return nil }},
 }
