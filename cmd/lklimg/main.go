@@ -10,6 +10,14 @@
 //	lklimg getfattr [options] IMAGE PATH...
 //	lklimg info     [options] IMAGE
 //
+// and, making a new filesystem (as mke2fs 1.47 lays it out; -d copies a
+// host directory in, as mke2fs -d):
+//
+//	lklimg mkfs [-t ext4|ext3|ext2] [-s SIZE] [-b BLOCKSIZE] [-N INODES] [-I INODE_SIZE]
+//	            [-i BYTES_PER_INODE] [-m PERCENT] [-L LABEL] [-U UUID]
+//	            [-E hash_seed=UUID,root_owner=UID:GID] [-O FEATURES] [-J size=MiB]
+//	            [-d DIR] [-q] [-F] IMAGE
+//
 // and, with the image mounted read-write and unmounted cleanly after:
 //
 //	lklimg mkdir [-p] [-m MODE] [options] IMAGE PATH...
@@ -298,7 +306,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, sc := range subcommands() {
 		cmds = append(cmds, sc.command(stdout, stderr, &status))
 	}
-	cmds = append(cmds, infoCommand(stdout, stderr, &status))
+	cmds = append(cmds, infoCommand(stdout, stderr, &status), mkfsCommand(stdout, stderr, &status))
 	app := &cli.App{
 		Name:  "lklimg",
 		Usage: "look inside or change the filesystem of a disk image, as the GNU tools would on it mounted",

@@ -66,3 +66,30 @@ func DefaultJournalBlocks(blocks uint64) uint32 {
 	}
 	return 262144
 }
+
+// MkfsSummary is what mke2fs reports of the filesystem it makes.
+type MkfsSummary struct {
+	Blocks        uint64 // s_blocks_count (a short last group dropped)
+	BlockSize     uint32
+	Inodes        uint32
+	Groups        uint32
+	Backups       []uint64 // the blocks of the superblock backups
+	JournalBlocks uint32   // 0: no journal
+	UUID          [16]byte
+}
+
+// PlanMkfs returns what Mkfs would make with p, without writing.
+func PlanMkfs(p MkfsParams) (MkfsSummary, error) {
+	l, err := planMkfs(p)
+	if err != nil {
+		return MkfsSummary{}, err
+	}
+	s := MkfsSummary{Blocks: l.blocks, BlockSize: uint32(l.bs), Inodes: l.inodes, Groups: l.ngroups,
+		JournalBlocks: l.journalBlocks, UUID: p.UUID}
+	for g := uint32(1); g < l.ngroups; g++ {
+		if l.hasSuper(g) {
+			s.Backups = append(s.Backups, l.groupFirst(g))
+		}
+	}
+	return s, nil
+}

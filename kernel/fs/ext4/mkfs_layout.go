@@ -339,6 +339,11 @@ retry:
 		break
 	}
 	l.inodes = l.ipg * l.ngroups
+	if l.inodes < goodOldFirstIno {
+		// No room for the reserved inodes and lost+found (mke2fs fails
+		// writing the reserved inodes).
+		return abi.Errorf(abi.EINVAL, "ext4: mkfs: filesystem too small (%d inodes)", l.inodes)
+	}
 	l.rsvGdt = 0
 	if l.compat&compatResizeInode != 0 {
 		l.rsvGdt = l.p.ReservedGDTBlocks

@@ -1,0 +1,507 @@
+package main
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lklimg/lklimg/hostcopy"
+	"github.com/lklimg/lklimg/kernel"
+	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/fs/ext4"
+	"github.com/urfave/cli/v2"
+)
+
+// mkfsFlags are mkfs's options, mke2fs's letters.
+type mkfsFlags struct {
+	fsType, size, label, uuid, ext, features, journal, dir string
+	blockSize, inodes, inodeSize, inodeRatio               int
+	reserved                                               float64
+	quiet, force                                           bool
+	memoryMB                                               int
+}
+
+// mkfsCommand is `lklimg mkfs IMAGE`: an empty ext2, ext3 or ext4 laid
+// out as mke2fs 1.47 lays it out, optionally filled from a host
+// directory. Unlike the other subcommands it mounts nothing to start
+// with: it makes the filesystem.
+func mkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
+	var f mkfsFlags
+	return &cli.Command{
+		Name:  "mkfs",
+		Usage: "make an ext2/ext3/ext4 filesystem on IMAGE, as mke2fs does (-d DIR copies DIR in)",
+		Description: "SIZE is bytes, or a number with K, M, G or T (powers of 1024, as truncate's and mke2fs's;\n" +
+			"KB, MB, GB, TB are powers of 1000). With -s the file is created or resized, and reads as zeros;\n" +
+			"without it the filesystem fills the existing file or device.\n" +
+			"With SOURCE_DATE_EPOCH set, every time stamp is that time and the UUID and hash seed not given\n" +
+			"are derived from the parameters, so the same inputs make the same image.",
+		ArgsUsage:              "IMAGE",
+		UseShortOptionHandling: true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "t", Value: "ext4", Destination: &f.fsType, Usage: "filesystem `TYPE`: ext4, ext3 or ext2"},
+			&cli.StringFlag{Name: "s", Destination: &f.size, Usage: "make IMAGE `SIZE` bytes (a regular file)"},
+			&cli.IntFlag{Name: "b", Destination: &f.blockSize, Usage: "block size in bytes (1024, 2048, 4096, 65536)"},
+			&cli.IntFlag{Name: "N", Destination: &f.inodes, Usage: "number of inodes"},
+			&cli.IntFlag{Name: "I", Destination: &f.inodeSize, Usage: "inode size in bytes"},
+			&cli.IntFlag{Name: "i", Destination: &f.inodeRatio, Usage: "bytes per inode"},
+			&cli.Float64Flag{Name: "m", Value: -1, Destination: &f.reserved, Usage: "percentage of blocks reserved for root (5)"},
+			&cli.StringFlag{Name: "L", Destination: &f.label, Usage: "volume `LABEL` (16 bytes at most)"},
+			&cli.StringFlag{Name: "U", Destination: &f.uuid, Usage: "filesystem `UUID` (or random)"},
+			&cli.StringFlag{Name: "E", Destination: &f.ext, Usage: "extended options: hash_seed=`UUID`,root_owner=UID:GID"},
+			&cli.StringFlag{Name: "O", Destination: &f.features, Usage: "`FEATURES` to set, or clear with ^ (mke2fs's names)"},
+			&cli.StringFlag{Name: "J", Destination: &f.journal, Usage: "journal options: size=`MiB`"},
+			&cli.StringFlag{Name: "d", Destination: &f.dir, Usage: "copy the host `DIR`'s contents into the new filesystem"},
+			&cli.BoolFlag{Name: "q", Destination: &f.quiet, Usage: "print nothing"},
+			&cli.BoolFlag{Name: "F", Destination: &f.force, Usage: "overwrite an existing filesystem"},
+			&cli.IntFlag{Name: "mb", Value: kernel.DefaultMemory >> 20, Destination: &f.memoryMB,
+				Usage: "kernel memory in `MB` for -d"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return errors.New("usage: lklimg mkfs [options] IMAGE")
+			}
+			var err error
+			*status, err = mkfs(&f, c.Args().First(), os.Getenv, stdout, stderr)
+			return err
+		},
+	}
+}
+
+// parseSize reads SIZE: bytes, or a number with a suffix K, M, G, T
+// (also KiB...; powers of 1024) or KB, MB, GB, TB (powers of 1000).
+func parseSize(s string) (int64, error) {
+	num := strings.TrimRight(s, "KMGTPBkmgtpib")
+	suffix := strings.ToUpper(s[len(num):])
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("invalid size %q", s)
+	}
+	mult := int64(1)
+	if suffix != "" {
+		base, exp := int64(1024), strings.Index("KMGTP", suffix[:1])
+		switch {
+		case exp < 0:
+			return 0, fmt.Errorf("invalid size %q", s)
+		case suffix[1:] == "" || suffix[1:] == "IB":
+		case suffix[1:] == "B":
+			base = 1000
+		default:
+			return 0, fmt.Errorf("invalid size %q", s)
+		}
+		for range exp + 1 {
+			mult *= base
+		}
+	}
+	if n > (1<<63-1)/mult {
+		return 0, fmt.Errorf("size %q too large", s)
+	}
+	return n * mult, nil
+}
+
+// parseUUID reads the usual 8-4-4-4-12 hex form.
+func parseUUID(s string) ([16]byte, error) {
+	var u [16]byte
+	h := strings.ReplaceAll(s, "-", "")
+	b, err := hex.DecodeString(h)
+	if err != nil || len(b) != 16 || len(s) != 36 {
+		return u, fmt.Errorf("could not parse UUID: %s", s)
+	}
+	copy(u[:], b)
+	return u, nil
+}
+
+func formatUUID(u [16]byte) string {
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+}
+
+// v4 gives 16 bytes the shape of a random (version 4) UUID.
+func v4(u [16]byte) [16]byte {
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return u
+}
+
+// mkfsParams turns the flags into ext4.MkfsParams for a device of size
+// bytes. epoch, when set, is SOURCE_DATE_EPOCH: the time stamps, and the
+// seed of the UUID and hash seed the flags do not give.
+func mkfsParams(f *mkfsFlags, size int64, epoch *int64) (ext4.MkfsParams, error) {
+	p, err := ext4.DefaultMkfsParams(size, f.fsType)
+	if err != nil {
+		return p, fmt.Errorf("-t %s: not ext2, ext3 or ext4", f.fsType)
+	}
+	if f.blockSize != 0 {
+		if err := p.SetBlockSize(size, uint32(f.blockSize)); err != nil {
+			return p, fmt.Errorf("-b %d: invalid block size (1024, 2048, 4096 or 65536)", f.blockSize)
+		}
+	}
+	if f.features != "" {
+		if err := p.SetFeatures(f.features); err != nil {
+			return p, fmt.Errorf("-O %s: %w", f.features, err)
+		}
+	}
+	if f.inodeRatio != 0 {
+		if f.inodeRatio < 1024 || f.inodeRatio > 65536*1024 {
+			return p, fmt.Errorf("-i %d: invalid inode ratio (1024-67108864)", f.inodeRatio)
+		}
+		p.InodeRatio = uint32(max(f.inodeRatio, int(p.BlockSize)))
+	}
+	if f.inodes < 0 || f.inodes > 1<<32-1 {
+		return p, fmt.Errorf("-N %d: invalid number of inodes", f.inodes)
+	}
+	p.Inodes = uint32(f.inodes)
+	if f.inodeSize != 0 {
+		p.InodeSize = uint16(f.inodeSize)
+		if f.inodeSize < 128 || f.inodeSize > int(p.BlockSize) || f.inodeSize&(f.inodeSize-1) != 0 {
+			return p, fmt.Errorf("-I %d: invalid inode size (min 128/max %d)", f.inodeSize, p.BlockSize)
+		}
+	}
+	if f.reserved >= 0 {
+		if f.reserved > 50 {
+			return p, fmt.Errorf("-m %v: invalid reserved blocks percent", f.reserved)
+		}
+		p.ReservedPercent = f.reserved
+	}
+	if len(f.label) > 16 {
+		return p, fmt.Errorf("-L %s: a label has 16 bytes at most", f.label)
+	}
+	p.Label = f.label
+	if f.journal != "" {
+		v, ok := strings.CutPrefix(f.journal, "size=")
+		mib, err := strconv.ParseUint(v, 10, 32)
+		if !ok || err != nil {
+			return p, fmt.Errorf("-J %s: only size=MiB is supported", f.journal)
+		}
+		p.JournalBlocks = uint32(mib << 20 / uint64(p.BlockSize))
+		if err := p.SetFeatures("has_journal"); err != nil { // -J asks for one
+			return p, err
+		}
+		if p.JournalBlocks == 0 {
+			return p, fmt.Errorf("-J %s: journal too small", f.journal)
+		}
+	}
+	var hashSeedSet bool
+	if f.ext != "" {
+		for _, o := range strings.Split(f.ext, ",") {
+			k, v, _ := strings.Cut(o, "=")
+			switch k {
+			case "hash_seed":
+				u, err := parseUUID(v)
+				if err != nil {
+					return p, fmt.Errorf("-E %s: %w", o, err)
+				}
+				p.HashSeed, hashSeedSet = u, true
+			case "root_owner":
+				us, gs, ok := strings.Cut(v, ":")
+				uid, err1 := strconv.ParseUint(us, 10, 32)
+				gid, err2 := strconv.ParseUint(gs, 10, 32)
+				if !ok || err1 != nil || err2 != nil {
+					return p, fmt.Errorf("-E %s: root_owner is UID:GID", o)
+				}
+				p.RootUID, p.RootGID = uint32(uid), uint32(gid)
+			default:
+				return p, fmt.Errorf("-E %s: unknown extended option (hash_seed=UUID, root_owner=UID:GID)", o)
+			}
+		}
+	}
+	// The seed of what the flags leave to chance: random, or with
+	// SOURCE_DATE_EPOCH a hash of the parameters and the time, so that
+	// the same inputs give the same image.
+	var seed [32]byte
+	if epoch != nil {
+		p.Time = *epoch
+		seed = sha256.Sum256(fmt.Appendf(nil, "lklimg mkfs %d %+v", *epoch, p))
+	} else {
+		p.Time = time.Now().Unix()
+		if _, err := rand.Read(seed[:]); err != nil {
+			return p, err
+		}
+	}
+	switch f.uuid {
+	case "", "random":
+		p.UUID = v4([16]byte(seed[:16]))
+	default:
+		u, err := parseUUID(f.uuid)
+		if err != nil {
+			return p, fmt.Errorf("-U %s: %w", f.uuid, err)
+		}
+		p.UUID = u
+	}
+	if !hashSeedSet {
+		p.HashSeed = v4([16]byte(seed[16:]))
+	}
+	return p, nil
+}
+
+// sourceDateEpoch reads SOURCE_DATE_EPOCH (nil when unset).
+func sourceDateEpoch(getenv func(string) string) (*int64, error) {
+	v := getenv("SOURCE_DATE_EPOCH")
+	if v == "" {
+		return nil, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > 1<<32-1 {
+		return nil, fmt.Errorf("SOURCE_DATE_EPOCH=%s: not a time ext4 stores (seconds, 0 to 2^32-1)", v)
+	}
+	return &n, nil
+}
+
+// openImage opens (creating) the image and returns it with its size and
+// whether it reads as zeros: with -s a regular file is cut to nothing and
+// extended to SIZE; without it, a regular file is cleared the same way
+// (mke2fs discards the whole device first, which leaves a file's blocks
+// as holes), and a device is used as it is.
+func openImage(image, sizeFlag string, force bool) (*os.File, int64, bool, error) {
+	var size int64 = -1
+	if sizeFlag != "" {
+		var err error
+		if size, err = parseSize(sizeFlag); err != nil {
+			return nil, 0, false, fmt.Errorf("-s %s: %w", sizeFlag, err)
+		}
+	}
+	fl, err := os.OpenFile(image, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("%s: %w", image, unwrapPathErr(err))
+	}
+	fi, err := fl.Stat()
+	if err != nil {
+		fl.Close()
+		return nil, 0, false, err
+	}
+	if !force {
+		// mke2fs asks before overwriting a filesystem; lklimg refuses.
+		var magic [2]byte
+		if n, _ := fl.ReadAt(magic[:], 1024+0x38); n == 2 && magic == [2]byte{0x53, 0xEF} {
+			fl.Close()
+			return nil, 0, false, fmt.Errorf("%s contains an ext2/ext3/ext4 file system: use -F to overwrite it", image)
+		}
+	}
+	if !fi.Mode().IsRegular() {
+		end, err := fl.Seek(0, io.SeekEnd)
+		if err != nil {
+			fl.Close()
+			return nil, 0, false, fmt.Errorf("%s: size: %w", image, err)
+		}
+		if size < 0 || size > end {
+			if size > end {
+				fl.Close()
+				return nil, 0, false, fmt.Errorf("%s: -s %s is larger than the device (%d bytes)", image, sizeFlag, end)
+			}
+			size = end
+		}
+		return fl, size, false, nil
+	}
+	if size < 0 {
+		size = fi.Size()
+	}
+	if err := fl.Truncate(0); err == nil {
+		err = fl.Truncate(size)
+	}
+	if err != nil {
+		fl.Close()
+		return nil, 0, false, fmt.Errorf("%s: %w", image, unwrapPathErr(err))
+	}
+	return fl, size, true, nil
+}
+
+func unwrapPathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// mkfs makes the filesystem and, with -d, copies the directory in; it
+// returns the exit status.
+func mkfs(f *mkfsFlags, image string, getenv func(string) string, stdout, stderr io.Writer) (int, error) {
+	epoch, err := sourceDateEpoch(getenv)
+	if err != nil {
+		return exitImage, err
+	}
+	if f.dir != "" {
+		if fi, err := os.Stat(f.dir); err != nil {
+			return exitImage, fmt.Errorf("-d %s: %w", f.dir, unwrapPathErr(err))
+		} else if !fi.IsDir() {
+			return exitImage, fmt.Errorf("-d %s: not a directory", f.dir)
+		}
+	}
+	fl, size, zeroed, err := openImage(image, f.size, f.force)
+	if err != nil {
+		return exitImage, err
+	}
+	p, err := mkfsParams(f, size, epoch)
+	if err != nil {
+		fl.Close()
+		return exitImage, err
+	}
+	p.Zeroed = zeroed
+	sum, err := ext4.PlanMkfs(p)
+	if err != nil {
+		fl.Close()
+		return exitImage, fmt.Errorf("%s: %w", image, err)
+	}
+	if !f.quiet {
+		printSummary(stdout, &sum)
+	}
+	err = ext4.Mkfs(fl, p)
+	if err == nil {
+		err = fl.Sync()
+	}
+	if cerr := fl.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return exitFail, fmt.Errorf("%s: %w", image, err)
+	}
+	if f.dir == "" {
+		return exitOK, nil
+	}
+	if !f.quiet {
+		fmt.Fprint(stdout, "Copying files into the device: ")
+	}
+	status, err := populate(f, image, epoch, stderr)
+	if err == nil && !f.quiet {
+		fmt.Fprintln(stdout, "done")
+	}
+	return status, err
+}
+
+// printSummary prints what mke2fs prints of the new filesystem.
+func printSummary(w io.Writer, s *ext4.MkfsSummary) {
+	fmt.Fprintf(w, "Creating filesystem with %d %dk blocks and %d inodes\n", s.Blocks, s.BlockSize>>10, s.Inodes)
+	fmt.Fprintf(w, "Filesystem UUID: %s\n", formatUUID(s.UUID))
+	if len(s.Backups) > 0 {
+		fmt.Fprint(w, "Superblock backups stored on blocks: \n\t")
+		for i, b := range s.Backups {
+			switch {
+			case i == 0:
+			case i%5 == 0:
+				fmt.Fprint(w, ",\n\t")
+			default:
+				fmt.Fprint(w, ", ")
+			}
+			fmt.Fprint(w, b)
+		}
+		fmt.Fprintln(w)
+	}
+	if s.JournalBlocks > 0 {
+		fmt.Fprintf(w, "Creating journal (%d blocks): done\n", s.JournalBlocks)
+	}
+}
+
+// populate is mke2fs -d: the kernel mounts the new filesystem read-write
+// and the directory's contents are copied to its root with their owners,
+// modes, times and extended attributes (hostcopy.To, as cptofs copies),
+// the kernel's clock at SOURCE_DATE_EPOCH when it is set.
+func populate(f *mkfsFlags, image string, epoch *int64, stderr io.Writer) (int, error) {
+	cfg := kernel.Config{Memory: int64(f.memoryMB) << 20}
+	if epoch != nil {
+		now := abi.Timespec{Sec: *epoch}
+		cfg.Now = func() abi.Timespec { return now }
+	}
+	k, err := kernel.Boot(cfg)
+	if err != nil {
+		return exitImage, fmt.Errorf("boot: %w", err)
+	}
+	defer k.Halt()
+	dev, err := k.AddDisk(image, kernel.DiskOptions{})
+	if err != nil {
+		return exitImage, fmt.Errorf("%s: %w", image, err)
+	}
+	dir, err := k.MountDev(dev, "ext4", 0, "")
+	if err != nil {
+		return exitImage, fmt.Errorf("%s: mount: %w", image, err)
+	}
+	status := exitOK
+	opts := hostcopy.Options{
+		Owners: true,
+		Report: func(err error) {
+			fmt.Fprintf(stderr, "lklimg: mkfs: %v\n", err)
+			status = exitFail
+		},
+	}
+	src := strings.TrimRight(f.dir, "/") + "/."
+	cerr := hostcopy.To(k, dir, []string{src}, "/", opts)
+	if epoch != nil && cerr == nil {
+		// hostcopy keeps the sources' access times, which reading them
+		// for the copy changes (relatime): they are not an input of
+		// the image. Each entry's becomes its modification time.
+		cerr = atimeToMtime(k, dir, make([]byte, 32<<10))
+	}
+	if uerr := k.Umount(dir, 0); uerr != nil {
+		cerr = errors.Join(cerr, fmt.Errorf("%s: unmount: %w", image, uerr))
+	}
+	if herr := k.Halt(); herr != nil {
+		cerr = errors.Join(cerr, fmt.Errorf("%s: %w", image, herr))
+	}
+	if errors.Is(cerr, hostcopy.ErrIncomplete) && status == exitFail {
+		return exitFail, nil // each failure was reported
+	}
+	if cerr != nil {
+		return exitFail, fmt.Errorf("-d %s: %w", f.dir, cerr)
+	}
+	return status, nil
+}
+
+// atimeToMtime sets the access time of every entry under the kernel
+// directory dir, and of dir, to its modification time.
+func atimeToMtime(k *kernel.Kernel, dir string, buf []byte) error {
+	fd, err := k.Openat(abi.AT_FDCWD, dir, abi.O_RDONLY|abi.O_DIRECTORY|abi.O_NOFOLLOW|abi.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("%s: %w", dir, err)
+	}
+	var names []string
+	var ds []abi.Dirent
+	for {
+		n, err := k.Getdents64(fd, buf)
+		if err != nil {
+			k.Close(fd)
+			return fmt.Errorf("%s: %w", dir, err)
+		}
+		if n == 0 {
+			break
+		}
+		for _, d := range abi.ParseDirents(buf[:n], ds[:0]) {
+			if d.Name != "." && d.Name != ".." {
+				names = append(names, d.Name)
+			}
+		}
+	}
+	k.Close(fd)
+	for _, name := range names {
+		p := strings.TrimSuffix(dir, "/") + "/" + name
+		var st abi.Stat
+		if err := k.Fstatat(abi.AT_FDCWD, p, &st, abi.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		if st.Mode&abi.S_IFMT == abi.S_IFDIR {
+			if err := atimeToMtime(k, p, buf); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := setAtime(k, p, &st); err != nil {
+			return err
+		}
+	}
+	var st abi.Stat
+	if err := k.Fstatat(abi.AT_FDCWD, dir, &st, abi.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("%s: %w", dir, err)
+	}
+	return setAtime(k, dir, &st)
+}
+
+func setAtime(k *kernel.Kernel, p string, st *abi.Stat) error {
+	times := [2]abi.Timespec{st.Mtim, {Nsec: abi.UTIME_OMIT}}
+	if err := k.Utimensat(abi.AT_FDCWD, p, &times, abi.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("%s: utimensat: %w", p, err)
+	}
+	return nil
+}
