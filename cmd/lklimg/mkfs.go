@@ -39,7 +39,8 @@ func mkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 		Usage: "make an ext2/ext3/ext4 filesystem on IMAGE, as mke2fs does (-d DIR copies DIR in)",
 		Description: "SIZE is bytes, or a number with K, M, G or T (powers of 1024, as truncate's and mke2fs's;\n" +
 			"KB, MB, GB, TB are powers of 1000). With -s the file is created or resized, and reads as zeros;\n" +
-			"without it the filesystem fills the existing file or device.\n" +
+			"without it the filesystem fills the existing file (whose contents are discarded, as mke2fs\n" +
+			"discards a device's) or device.\n" +
 			"With SOURCE_DATE_EPOCH set, every time stamp is that time and the UUID and hash seed not given\n" +
 			"are derived from the parameters, so the same inputs make the same image.",
 		ArgsUsage:              "IMAGE",
@@ -47,16 +48,17 @@ func mkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "t", Value: "ext4", Destination: &f.fsType, Usage: "filesystem `TYPE`: ext4, ext3 or ext2"},
 			&cli.StringFlag{Name: "s", Destination: &f.size, Usage: "make IMAGE `SIZE` bytes (a regular file)"},
-			&cli.IntFlag{Name: "b", Destination: &f.blockSize, Usage: "block size in bytes (1024, 2048, 4096, 65536)"},
-			&cli.IntFlag{Name: "N", Destination: &f.inodes, Usage: "number of inodes"},
-			&cli.IntFlag{Name: "I", Destination: &f.inodeSize, Usage: "inode size in bytes"},
-			&cli.IntFlag{Name: "i", Destination: &f.inodeRatio, Usage: "bytes per inode"},
-			&cli.Float64Flag{Name: "m", Value: -1, Destination: &f.reserved, Usage: "percentage of blocks reserved for root (5)"},
+			&cli.IntFlag{Name: "b", Destination: &f.blockSize, DefaultText: "by size", Usage: "block size in `BYTES` (1024, 2048, 4096, 65536; as mke2fs.conf)"},
+			&cli.IntFlag{Name: "N", Destination: &f.inodes, DefaultText: "from -i", Usage: "`N` inodes"},
+			&cli.IntFlag{Name: "I", Destination: &f.inodeSize, DefaultText: "256", Usage: "inode size in `BYTES`"},
+			&cli.IntFlag{Name: "i", Destination: &f.inodeRatio, DefaultText: "by size", Usage: "`BYTES` per inode (as mke2fs.conf)"},
+			&cli.Float64Flag{Name: "m", Value: -1, Destination: &f.reserved, DefaultText: "5",
+				Usage: "`PERCENT` of blocks reserved for root"},
 			&cli.StringFlag{Name: "L", Destination: &f.label, Usage: "volume `LABEL` (16 bytes at most)"},
 			&cli.StringFlag{Name: "U", Destination: &f.uuid, Usage: "filesystem `UUID` (or random)"},
-			&cli.StringFlag{Name: "E", Destination: &f.ext, Usage: "extended options: hash_seed=`UUID`,root_owner=UID:GID"},
+			&cli.StringFlag{Name: "E", Destination: &f.ext, Usage: "extended `OPTIONS`: hash_seed=UUID,root_owner=UID:GID"},
 			&cli.StringFlag{Name: "O", Destination: &f.features, Usage: "`FEATURES` to set, or clear with ^ (mke2fs's names)"},
-			&cli.StringFlag{Name: "J", Destination: &f.journal, Usage: "journal options: size=`MiB`"},
+			&cli.StringFlag{Name: "J", Destination: &f.journal, Usage: "journal `OPTIONS`: size=MiB"},
 			&cli.StringFlag{Name: "d", Destination: &f.dir, Usage: "copy the host `DIR`'s contents into the new filesystem"},
 			&cli.BoolFlag{Name: "q", Destination: &f.quiet, Usage: "print nothing"},
 			&cli.BoolFlag{Name: "F", Destination: &f.force, Usage: "overwrite an existing filesystem"},

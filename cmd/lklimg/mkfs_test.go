@@ -181,7 +181,7 @@ func TestParseSize(t *testing.T) {
 }
 
 // TestMkfsDir: -d copies a tree in; the host kernel sees it as it is on
-// the host.
+// the host; with SOURCE_DATE_EPOCH two runs make the same image.
 func TestMkfsDir(t *testing.T) {
 	testutil.Need(t, "e2fsck")
 	testutil.NeedLoop(t)
@@ -191,11 +191,18 @@ func TestMkfsDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.MakeTree(t, src)
-	img := filepath.Join(dir, "x.img")
-	if r := lklimgMkfs(t, nil, "-q", "-s", "512M", "-d", src, img); r.code != 0 || r.stderr != "" {
-		t.Fatalf("mkfs -d: %+v", r)
+	// Twice with SOURCE_DATE_EPOCH: the same bytes.
+	img, again := filepath.Join(dir, "x.img"), filepath.Join(dir, "y.img")
+	for _, i := range []string{img, again} {
+		r := lklimgMkfs(t, []string{"SOURCE_DATE_EPOCH=1700000000"}, "-q", "-s", "512M", "-d", src, i)
+		if r.code != 0 || r.stderr != "" {
+			t.Fatalf("mkfs -d: %+v", r)
+		}
+		e2fsckClean(t, i)
 	}
-	e2fsckClean(t, img)
+	if !sameFiles(t, img, again) {
+		t.Errorf("two runs of mkfs -d with SOURCE_DATE_EPOCH made different images")
+	}
 	mnt := filepath.Join(dir, "mnt")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)

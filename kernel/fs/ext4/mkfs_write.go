@@ -104,11 +104,11 @@ func Mkfs(dev io.WriterAt, p MkfsParams) error {
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // zeroes clears what mke2fs clears on a device that does not read as
-// zeros: the sectors after the boot sector (zap_sector 2-7), the end of
-// the device (old RAID superblocks), the used part of each inode table
-// (lazy_itable_init's) and the journal.
+// zeros: the first 4 KiB (zap_sector 0-1, the boot sector, and 2-7),
+// the end of the device (old RAID superblocks), the used part of each
+// inode table (lazy_itable_init's) and the journal.
 func (o *mkfsOutput) zeroes(w *mkfsWriter) error {
-	if err := w.zero(1024, 3072); err != nil {
+	if err := w.zero(0, 4096); err != nil {
 		return err
 	}
 	rsv := 65536 / o.bs
