@@ -97,8 +97,11 @@ type mkfsLayout struct {
 	minExtra                       uint16
 
 	groups []mkfsGroup
-	bmap   []uint64 // block bitmap: bit b for block b
-	imap   []uint64 // inode bitmap: bit i-1 for inode i
+	// bmap is the block bitmap, one slice of bpg bits per group, nil
+	// for a group with no block in use (most of a large filesystem's).
+	bmap [][]uint64
+	// inodesUsed are the inodes in use (a few of group 0's).
+	inodesUsed map[uint32]bool
 
 	overhead       uint64 // s_overhead_clusters
 	journalBlocks  uint32
@@ -489,8 +492,20 @@ func (l *mkfsLayout) oldDescBlocks() uint64 {
 }
 
 // Block bitmap helpers.
-func (l *mkfsLayout) used(b uint64) bool { return l.bmap[b/64]&(1<<(b%64)) != 0 }
-func (l *mkfsLayout) mark(b uint64)      { l.bmap[b/64] |= 1 << (b % 64) }
+func (l *mkfsLayout) used(b uint64) bool {
+	g := l.groupOf(b)
+	i := b - l.groupFirst(g)
+	return l.bmap[g] != nil && l.bmap[g][i/64]&(1<<(i%64)) != 0
+}
+
+func (l *mkfsLayout) mark(b uint64) {
+	g := l.groupOf(b)
+	if l.bmap[g] == nil {
+		l.bmap[g] = make([]uint64, (l.bpg+63)/64)
+	}
+	i := b - l.groupFirst(g)
+	l.bmap[g][i/64] |= 1 << (i % 64)
+}
 
 func (l *mkfsLayout) markRange(b, n uint64) {
 	for i := b; i < b+n; i++ {
@@ -511,8 +526,8 @@ func (l *mkfsLayout) rangeFree(b, n uint64) bool {
 // reserveGroups marks each group's superblock and descriptors in use
 // and sets the initial flags (the loop at the end of ext2fs_initialize).
 func (l *mkfsLayout) reserveGroups() {
-	l.bmap = make([]uint64, (l.blocks+63)/64)
-	l.imap = make([]uint64, (uint64(l.inodes)+63)/64)
+	l.bmap = make([][]uint64, l.ngroups)
+	l.inodesUsed = make(map[uint32]bool)
 	l.groups = make([]mkfsGroup, l.ngroups)
 	reservedInos := uint32(goodOldFirstIno)
 	for g := uint32(0); g < l.ngroups; g++ {
@@ -717,19 +732,19 @@ func (l *mkfsLayout) allocateGroupTable(g uint32) error {
 // the whole filesystem).
 func (l *mkfsLayout) usedBlocks() uint64 {
 	n := uint64(0)
-	for _, w := range l.bmap {
-		n += uint64(bits.OnesCount64(w))
+	for _, m := range l.bmap {
+		for _, w := range m {
+			n += uint64(bits.OnesCount64(w))
+		}
 	}
 	return n
 }
 
 // groupFree counts the free blocks of group g.
 func (l *mkfsLayout) groupFree(g uint32) uint64 {
-	n := uint64(0)
-	for b := l.groupFirst(g); b <= l.groupLast(g); b++ {
-		if !l.used(b) {
-			n++
-		}
+	n := l.groupLast(g) - l.groupFirst(g) + 1
+	for _, w := range l.bmap[g] {
+		n -= uint64(bits.OnesCount64(w))
 	}
 	return n
 }
@@ -759,7 +774,7 @@ func (l *mkfsLayout) blockAllocStats(b uint64) {
 
 // inodeAllocStats is ext2fs_inode_alloc_stats2 for an allocation.
 func (l *mkfsLayout) inodeAllocStats(ino uint32, dir bool) {
-	l.imap[(ino-1)/64] |= 1 << ((ino - 1) % 64)
+	l.inodesUsed[ino] = true
 	g := (ino - 1) / l.ipg
 	gd := &l.groups[g]
 	if dir {
@@ -858,7 +873,7 @@ func (l *mkfsLayout) makeRoot() error {
 // to 16 KiB and at least 2 blocks, at most 12 (ext2fs_expand_dir).
 func (l *mkfsLayout) makeLostFound() error {
 	ino := uint32(lostFoundNo)
-	for ino <= l.inodes && l.imap[(ino-1)/64]&(1<<((ino-1)%64)) != 0 {
+	for ino <= l.inodes && l.inodesUsed[ino] {
 		ino++
 	}
 	ip, err := l.mkdir(ino, rootIno, 0o40700)

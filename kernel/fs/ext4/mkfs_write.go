@@ -160,10 +160,10 @@ func (o *mkfsOutput) summarize() {
 	o.ibCsum = make([]uint32, o.ngroups)
 	for g := uint32(0); g < o.ngroups; g++ {
 		o.freeBlocks[g] = uint32(o.groupFree(g))
-		n := uint32(0)
-		for i := g * o.ipg; i < (g+1)*o.ipg; i++ {
-			if o.imap[i/64]&(1<<(i%64)) == 0 {
-				n++
+		n := o.ipg
+		for ino := range o.inodesUsed {
+			if (ino-1)/o.ipg == g {
+				n--
 			}
 		}
 		o.freeInodes[g] = n
@@ -185,11 +185,10 @@ func (o *mkfsOutput) blockBitmap(g uint32) []byte {
 	clear(b[:nbytes])
 	first := o.groupFirst(g)
 	last := o.groupLast(g)
-	for blk := first; blk <= last; blk++ {
-		if o.used(blk) {
-			i := blk - first
-			b[i/8] |= 1 << (i % 8)
-		}
+	for i, w := range o.bmap[g] {
+		var le8 [8]byte
+		binary.LittleEndian.PutUint64(le8[:], w)
+		copy(b[i*8:nbytes], le8[:])
 	}
 	for i := last - first + 1; i < o.bs*8; i++ {
 		b[i/8] |= 1 << (i % 8)
@@ -204,9 +203,9 @@ func (o *mkfsOutput) inodeBitmap(g uint32) []byte {
 	for i := nbytes; i < o.bs; i++ {
 		b[i] = 0xff
 	}
-	for i := uint32(0); i < o.ipg; i++ {
-		ino := g*o.ipg + i
-		if o.imap[ino/64]&(1<<(ino%64)) != 0 {
+	for ino := range o.inodesUsed {
+		if (ino-1)/o.ipg == g {
+			i := (ino - 1) % o.ipg
 			b[i/8] |= 1 << (i % 8)
 		}
 	}
