@@ -6,6 +6,25 @@ package ext4
 // reserved GDT blocks and the resize inode, the bitmaps and inode tables
 // (placed by flex_bg as ext2fs_allocate_group_table does), the journal,
 // the root directory and lost+found.
+//
+// With the same UUID, hash seed and time (mke2fs -U, -E hash_seed= and
+// E2FSPROGS_FAKE_TIME) on a device that reads as zeros (Zeroed; mke2fs
+// discards a regular file first), the image is mke2fs 1.47.0's byte for
+// byte, s_kbytes_written included (mkfs_iomodel.go): mkfs_test.go checks
+// it for the size types, block sizes, inode sizes and counts, and the
+// features below. The plan (mkfs_layout.go) follows mke2fs's decisions
+// step by step; the writer (mkfs_write.go) writes what ext2fs_close
+// leaves on the device.
+//
+// Features Mkfs makes: has_journal (an internal journal, extents or block
+// map), ext_attr, resize_inode, dir_index, sparse_super, sparse_super2,
+// filetype, extent, 64bit, flex_bg, meta_bg, large_file, huge_file,
+// dir_nlink, extra_isize, uninit_bg, metadata_csum, metadata_csum_seed,
+// large_dir. Not made (refused): bigalloc, inline_data, quota, project,
+// casefold, encrypt, mmp, orphan_file, fast_commit, journal_dev and the
+// rest, which need more than the layout. mke2fs.conf is Debian's
+// (mkfs_params.go), not read from the host; the directory hash is signed,
+// as mke2fs built for x86 makes it.
 
 // MkfsParams is what mke2fs takes from its command line and mke2fs.conf.
 // DefaultMkfsParams fills it as mke2fs would for a device of a size.

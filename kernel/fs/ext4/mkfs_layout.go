@@ -1193,96 +1193,90 @@ func (l *mkfsLayout) putExtents(b []byte, runs []run, maxEntries, depth int) {
 }
 
 // allocJournalMapped allocates a block-mapped journal as ext2fs_bmap2
-// does block by block: each block the first free after the previous
-// one, an indirect block just before the first data block it maps.
+// does block by block (lib/ext2fs/bmap.c): each block the first free
+// after the previous one, zeroed through the I/O cache as
+// ext2fs_alloc_block writes it, an indirect block allocated just before
+// the first block it maps.
 func (l *mkfsLayout) allocJournalMapped(ip *mkfsInode, n uint32) error {
 	apb := l.bs / 4
 	goal := l.inodeGoal(journalIno)
-	next := func() (uint64, error) {
+	alloc := func() (uint64, error) {
 		b, err := l.newBlock(goal)
 		if err != nil {
 			return 0, err
 		}
 		l.blockAllocStats(b)
+		l.ioW(b)
 		goal = b
 		ip.blocks += l.bs / 512
 		return b, nil
 	}
-	var ind, dind, tind []byte // the indirect blocks being filled
-	var dindIdx, tindIdx uint64
-	for lb := uint64(0); lb < uint64(n); lb++ {
-		var slot []byte
-		switch {
-		case lb < ext2NDirBlocks:
-			slot = ip.iblock[lb*4:]
-		case lb < ext2NDirBlocks+apb:
-			if lb == ext2NDirBlocks {
-				b, err := next()
-				if err != nil {
-					return err
-				}
-				le.PutUint32(ip.iblock[ext2NDirBlocks*4:], uint32(b))
-				ind = l.newInd(b)
-			}
-			slot = ind[(lb-ext2NDirBlocks)*4:]
-		case lb < ext2NDirBlocks+apb+apb*apb:
-			r := lb - ext2NDirBlocks - apb
-			if r == 0 {
-				b, err := next()
-				if err != nil {
-					return err
-				}
-				le.PutUint32(ip.iblock[ext2DindBlock*4:], uint32(b))
-				dind = l.newInd(b)
-			}
-			if r%apb == 0 {
-				b, err := next()
-				if err != nil {
-					return err
-				}
-				dindIdx = r / apb
-				le.PutUint32(dind[dindIdx*4:], uint32(b))
-				ind = l.newInd(b)
-			}
-			slot = ind[(r%apb)*4:]
-		default:
-			r := lb - ext2NDirBlocks - apb - apb*apb
-			if r == 0 {
-				b, err := next()
-				if err != nil {
-					return err
-				}
-				le.PutUint32(ip.iblock[(ext2DindBlock+1)*4:], uint32(b))
-				tind = l.newInd(b)
-			}
-			if r%(apb*apb) == 0 {
-				b, err := next()
-				if err != nil {
-					return err
-				}
-				tindIdx = r / (apb * apb)
-				le.PutUint32(tind[tindIdx*4:], uint32(b))
-				dind = l.newInd(b)
-			}
-			if r%apb == 0 {
-				b, err := next()
-				if err != nil {
-					return err
-				}
-				le.PutUint32(dind[(r/apb%apb)*4:], uint32(b))
-				ind = l.newInd(b)
-			}
-			slot = ind[(r%apb)*4:]
+	// top returns the indirect block in i_block[slot], allocating it.
+	top := func(slot uint64) (uint64, error) {
+		if b := le.Uint32(ip.iblock[slot*4:]); b != 0 {
+			return uint64(b), nil
 		}
-		b, err := next()
+		b, err := alloc()
+		if err != nil {
+			return 0, err
+		}
+		le.PutUint32(ip.iblock[slot*4:], uint32(b))
+		l.newInd(b)
+		return b, nil
+	}
+	// child returns entry i of indirect block blk, allocating it, an
+	// indirect block itself unless leaf (block_ind_bmap).
+	child := func(blk, i uint64, leaf bool) (uint64, error) {
+		buf := l.indBlocks[blk]
+		l.ioR(blk)
+		if c := le.Uint32(buf[i*4:]); c != 0 {
+			return uint64(c), nil
+		}
+		c, err := alloc()
+		if err != nil {
+			return 0, err
+		}
+		le.PutUint32(buf[i*4:], uint32(c))
+		l.ioW(blk)
+		if !leaf {
+			l.newInd(c)
+		}
+		return c, nil
+	}
+	for lb := uint64(0); lb < uint64(n); lb++ {
+		var b, t, mid uint64
+		var err error
+		switch r := lb - ext2NDirBlocks; {
+		case lb < ext2NDirBlocks:
+			if b, err = alloc(); err == nil {
+				le.PutUint32(ip.iblock[lb*4:], uint32(b))
+			}
+		case r < apb:
+			if t, err = top(ext2NDirBlocks); err == nil {
+				b, err = child(t, r, true)
+			}
+		case r-apb < apb*apb:
+			r -= apb
+			if t, err = top(ext2DindBlock); err == nil {
+				if mid, err = child(t, r/apb, false); err == nil {
+					b, err = child(mid, r%apb, true)
+				}
+			}
+		default:
+			r -= apb + apb*apb
+			var d uint64
+			if t, err = top(ext2DindBlock + 1); err == nil {
+				if d, err = child(t, r/(apb*apb), false); err == nil {
+					if mid, err = child(d, r/apb%apb, false); err == nil {
+						b, err = child(mid, r%apb, true)
+					}
+				}
+			}
+		}
 		if err != nil {
 			return err
 		}
-		le.PutUint32(slot, uint32(b))
-		if lb >= ext2NDirBlocks {
-			l.ioR(l.journalMeta[len(l.journalMeta)-1])
-			l.ioW(l.journalMeta[len(l.journalMeta)-1])
-		}
+		l.itW(journalIno)
 		if k := len(l.journalRuns); k > 0 && l.journalRuns[k-1].pblk+l.journalRuns[k-1].n == b {
 			l.journalRuns[k-1].n++
 		} else {
@@ -1293,9 +1287,7 @@ func (l *mkfsLayout) allocJournalMapped(ip *mkfsInode, n uint32) error {
 }
 
 // newInd starts an indirect block of the journal at b.
-func (l *mkfsLayout) newInd(b uint64) []byte {
-	buf := make([]byte, l.bs)
-	l.indBlocks[b] = buf
+func (l *mkfsLayout) newInd(b uint64) {
+	l.indBlocks[b] = make([]byte, l.bs)
 	l.journalMeta = append(l.journalMeta, b)
-	return buf
 }
