@@ -105,9 +105,8 @@ type mkfsLayout struct {
 
 	overhead       uint64 // s_overhead_clusters
 	journalBlocks  uint32
-	journalRuns    []run    // the journal's data blocks
-	journalMeta    []uint64 // its indirect blocks (block-mapped journals)
-	journalSB      uint64   // where its superblock goes (journal block 0)
+	journalRuns    []run  // the journal's data blocks
+	journalSB      uint64 // where its superblock goes (journal block 0)
 	inodeTab       map[uint32]*mkfsInode
 	dirBlocks      map[uint64][]byte // directory blocks by block number
 	indBlocks      map[uint64][]byte // resize inode and journal indirect blocks
@@ -1289,5 +1288,4 @@ func (l *mkfsLayout) allocJournalMapped(ip *mkfsInode, n uint32) error {
 // newInd starts an indirect block of the journal at b.
 func (l *mkfsLayout) newInd(b uint64) {
 	l.indBlocks[b] = make([]byte, l.bs)
-	l.journalMeta = append(l.journalMeta, b)
 }
