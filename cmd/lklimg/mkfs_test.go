@@ -263,3 +263,39 @@ func TestMkfsReproducible(t *testing.T) {
 		t.Errorf("a run without SOURCE_DATE_EPOCH made the same image")
 	}
 }
+
+// TestMkfsBlockDevice: on a device (a loop device over random bytes) the
+// filesystem fills it, and what mke2fs would zero is zeroed.
+func TestMkfsBlockDevice(t *testing.T) {
+	testutil.Need(t, "losetup", "e2fsck")
+	testutil.NeedLoop(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "disk")
+	junk := make([]byte, 40<<20)
+	for i := range junk {
+		junk[i] = byte(i*7 + i>>9)
+	}
+	if err := os.WriteFile(file, junk, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dev := strings.TrimSpace(string(testutil.Run(t, "losetup", "-f", "--show", file)))
+	defer exec.Command("losetup", "-d", dev).Run()
+	if r := lklimgMkfs(t, nil, "-t", "ext4", "-L", "dev", dev); r.code != 0 || !strings.Contains(r.stdout, "40960 1k blocks") {
+		t.Fatalf("mkfs %s: %+v", dev, r)
+	}
+	e2fsckClean(t, dev)
+	mnt := filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, "mount", dev, mnt)
+	werr := os.WriteFile(filepath.Join(mnt, "f"), junk[:1<<20], 0o644)
+	testutil.Run(t, "umount", mnt)
+	if werr != nil {
+		t.Fatal(werr)
+	}
+	e2fsckClean(t, dev)
+	if r := lklimgMkfs(t, nil, "-q", dev); r.code != exitImage || !strings.Contains(r.stderr, "-F") {
+		t.Errorf("mkfs over a filesystem without -F: %+v", r)
+	}
+}
