@@ -152,7 +152,7 @@ func mkfsParams(f *mkfsFlags, size int64, epoch *int64) (ext4.MkfsParams, error)
 		if f.inodeRatio < 1024 || f.inodeRatio > 65536*1024 {
 			return p, fmt.Errorf("-i %d: invalid inode ratio (1024-67108864)", f.inodeRatio)
 		}
-		p.InodeRatio = uint32(max(f.inodeRatio, int(p.BlockSize)))
+		p.InodeRatio = uint32(f.inodeRatio)
 	}
 	if f.inodes < 0 || f.inodes > 1<<32-1 {
 		return p, fmt.Errorf("-N %d: invalid number of inodes", f.inodes)

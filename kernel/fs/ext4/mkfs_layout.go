@@ -173,6 +173,9 @@ func checkMkfsParams(p *MkfsParams) error {
 	if p.Blocks > math.MaxUint32 && p.Incompat&incompat64bit == 0 {
 		return abi.Errorf(abi.EFBIG, "ext4: mkfs: %d blocks too big to be expressed in 32 bits", p.Blocks)
 	}
+	if p.Inodes == 0 && (p.InodeRatio < 1024 || p.InodeRatio > 65536*1024) {
+		return abi.Errorf(abi.EINVAL, "ext4: mkfs: invalid inode ratio %d (min 1024/max 67108864)", p.InodeRatio)
+	}
 	if p.ReservedPercent < 0 || p.ReservedPercent > 50 {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: invalid reserved blocks percent %v", p.ReservedPercent)
 	}
@@ -268,7 +271,7 @@ func (l *mkfsLayout) geometry() error {
 	}
 	inodesParam := uint64(p.Inodes)
 	if inodesParam == 0 {
-		ratio := uint64(max(p.InodeRatio, p.BlockSize))
+		ratio := uint64(p.InodeRatio)
 		inodesParam = blocksParam * l.bs / ratio
 		if inodesParam > math.MaxUint32 {
 			if l.incompat&incompat64bit == 0 {
@@ -811,7 +814,7 @@ func (l *mkfsLayout) dirTail() uint64 {
 func (l *mkfsLayout) newDirBlock(dir, parent uint32) []byte {
 	b := make([]byte, l.bs)
 	end := l.bs - l.dirTail()
-	le.PutUint16(b[4:], uint16(end))
+	le.PutUint16(b[4:], recLenToDisk(uint32(end)))
 	if dir != 0 {
 		var ft byte
 		if l.incompat&incompatFiletype != 0 {
@@ -821,7 +824,7 @@ func (l *mkfsLayout) newDirBlock(dir, parent uint32) []byte {
 		le.PutUint16(b[4:], 12)
 		b[6], b[7], b[8] = 1, ft, '.'
 		le.PutUint32(b[12:], parent)
-		le.PutUint16(b[16:], uint16(end-12))
+		le.PutUint16(b[16:], recLenToDisk(uint32(end-12)))
 		b[18], b[19], b[20], b[21] = 2, ft, '.', '.'
 	}
 	if l.dirTail() != 0 {
@@ -875,6 +878,12 @@ func (l *mkfsLayout) makeLostFound() error {
 	for ino <= l.inodes && l.inodesUsed[ino] {
 		ino++
 	}
+	// ext2fs_new_inode's check_inode_uninit on the group it looks in
+	// (the first free inode from 11 is in it): an INODE_UNINIT group
+	// loses both uninit flags, as the kernel's allocator clears them.
+	if gd := &l.groups[(ino-1)/l.ipg]; l.csum && gd.flags&bgInodeUninit != 0 {
+		gd.flags &^= bgInodeUninit | bgBlockUninit
+	}
 	ip, err := l.mkdir(ino, rootIno, 0o40700)
 	if err != nil {
 		return err
@@ -893,7 +902,7 @@ func (l *mkfsLayout) makeLostFound() error {
 	le.PutUint16(rb[16:], 12)
 	e := rb[24:]
 	le.PutUint32(e[0:], ino)
-	le.PutUint16(e[4:], uint16(end-24))
+	le.PutUint16(e[4:], recLenToDisk(uint32(end-24)))
 	name := "lost+found"
 	e[6] = byte(len(name))
 	if l.incompat&incompatFiletype != 0 {
@@ -1120,23 +1129,16 @@ const extentsFl = 0x80000
 // allocJournalExtents allocates n blocks in runs of at most 32768 from
 // the midpoint goal, each from where the last ended, and writes the
 // extent tree: in the inode for up to 4 extents; else, as
-// ext2fs_extent_node_split does when the fifth is inserted, the extents
-// move to a leaf block allocated from the block before the first one.
+// ext2fs_extent_node_split does when the fifth is inserted (its blocks
+// already claimed), the extents move to a leaf block allocated from the
+// block before the first one.
 func (l *mkfsLayout) allocJournalExtents(ip *mkfsInode, n uint32) error {
 	goal := l.midpointJournalBlock()
 	left := uint64(n)
 	lblk := uint64(0)
 	leaf := uint64(0)
 	for left > 0 {
-		if len(l.journalRuns) == extentRootMax {
-			b, err := l.newBlock(l.journalRuns[0].pblk - 1)
-			if err != nil {
-				return err
-			}
-			l.blockAllocStats(b)
-			leaf = b
-			ip.blocks += l.bs / 512
-		}
+		// ext_falloc_helper claims the run, then inserts its extent.
 		b, err := l.newBlock(goal)
 		if err != nil {
 			return err
@@ -1145,6 +1147,14 @@ func (l *mkfsLayout) allocJournalExtents(ip *mkfsInode, n uint32) error {
 		for k < left && k < extentInitMaxLen && b+k < l.blocks && !l.used(b+k) {
 			l.blockAllocStats(b + k)
 			k++
+		}
+		if len(l.journalRuns) == extentRootMax {
+			leaf, err = l.newBlock(l.journalRuns[0].pblk - 1)
+			if err != nil {
+				return err
+			}
+			l.blockAllocStats(leaf)
+			ip.blocks += l.bs / 512
 		}
 		l.journalRuns = append(l.journalRuns, run{lblk: lblk, pblk: b, n: k})
 		if leaf != 0 {

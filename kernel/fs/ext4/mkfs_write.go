@@ -275,29 +275,41 @@ func (o *mkfsOutput) inodeCsum(ino uint32, raw []byte, hasHi bool) {
 	o.f.setInodeCsum(&inode{csumSeed: o.f.inodeCsumSeed(ino, 0)}, raw, hasHi)
 }
 
-// writeInodes writes the start of group 0's inode table: inodes 1 to
-// lost+found's (the reserved ones zero, with their checksums, as
-// write_reserved_inodes leaves them with metadata_csum).
+// writeInodes writes the inodes mke2fs writes: the reserved ones (zero,
+// with their checksums with metadata_csum, as write_reserved_inodes
+// leaves them), the bad blocks, root, resize, journal and lost+found
+// inodes; for each group holding some, the start of its inode table up
+// to the last of them.
 func (o *mkfsOutput) writeInodes(w *mkfsWriter) error {
 	isz := uint64(o.p.InodeSize)
-	last := uint32(goodOldFirstIno)
+	last := map[uint32]uint32{} // group -> its last inode written
+	note := func(ino uint32) {
+		g := (ino - 1) / o.ipg
+		last[g] = max(last[g], ino)
+	}
+	for ino := uint32(1); ino < goodOldFirstIno; ino++ {
+		note(ino)
+	}
 	for ino := range o.inodeTab {
-		last = max(last, ino)
+		note(ino)
 	}
-	if last > o.ipg {
-		return abi.Errorf(abi.ENOSPC, "ext4: mkfs: too few inodes per group (%d)", o.ipg)
-	}
-	n := (uint64(last)*isz + o.bs - 1) / o.bs
-	buf := make([]byte, n*o.bs)
-	for ino := uint32(1); ino <= last; ino++ {
-		raw := buf[uint64(ino-1)*isz : uint64(ino)*isz]
-		if ip, ok := o.inodeTab[ino]; ok {
-			o.encodeInode(ip, raw)
-		} else if ino < goodOldFirstIno {
-			o.inodeCsum(ino, raw, false)
+	for g, lastIno := range last {
+		first := g*o.ipg + 1
+		n := (uint64(lastIno-first+1)*isz + o.bs - 1) / o.bs
+		buf := make([]byte, n*o.bs)
+		for ino := first; ino <= lastIno; ino++ {
+			raw := buf[uint64(ino-first)*isz : uint64(ino-first+1)*isz]
+			if ip, ok := o.inodeTab[ino]; ok {
+				o.encodeInode(ip, raw)
+			} else if ino < goodOldFirstIno {
+				o.inodeCsum(ino, raw, false)
+			}
+		}
+		if err := w.put(int64(o.groups[g].inodeTable*o.bs), buf); err != nil {
+			return err
 		}
 	}
-	return w.put(int64(o.groups[0].inodeTable*o.bs), buf)
+	return nil
 }
 
 // writeBlocks writes the directory blocks (with their checksum tails),
