@@ -519,3 +519,41 @@ func TestMkfsRandomAgainstMke2fs(t *testing.T) {
 		})
 	}
 }
+
+// discardDev is a device that takes every write and keeps nothing.
+type discardDev struct{ size int64 }
+
+func (d discardDev) WriteAt(p []byte, off int64) (int, error) {
+	if off < 0 || off+int64(len(p)) > d.size {
+		return 0, fmt.Errorf("write [%d, %d) beyond the device (%d)", off, off+int64(len(p)), d.size)
+	}
+	return len(p), nil
+}
+
+// FuzzMkfs: any parameters are refused with an error or laid out and
+// written inside the device, without a panic.
+func FuzzMkfs(f *testing.F) {
+	f.Add(uint32(65536), uint8(0), uint16(256), uint32(0), uint32(4096), uint32(0x3c), uint32(0x2c2), uint32(0x46b), uint32(16), uint32(0), uint32(0), uint8(5))
+	f.Add(uint32(3000), uint8(2), uint16(128), uint32(20), uint32(1024), uint32(0x234), uint32(0x10), uint32(0x3), uint32(0), uint32(1024), uint32(0), uint8(0))
+	f.Add(uint32(100), uint8(0), uint16(1024), uint32(1000000), uint32(0), uint32(0xffffffff), uint32(0xffffffff), uint32(0xffffffff), uint32(3), uint32(1<<31), uint32(9999), uint8(60))
+	f.Add(uint32(1<<20), uint8(3), uint16(512), uint32(0), uint32(65536), uint32(0x214), uint32(0x2d0), uint32(0x401), uint32(1<<31), uint32(4096), uint32(1), uint8(50))
+	f.Fuzz(func(t *testing.T, blocks uint32, bsIdx uint8, isz uint16, inodes, ratio, compat, incompat, roCompat, flex, journal, rsvGdt uint32, reserved uint8) {
+		bs := []uint32{1024, 2048, 4096, 65536, 512}[int(bsIdx)%5]
+		if uint64(blocks)*uint64(bs) > 4<<30 {
+			return // keep the bitmaps small
+		}
+		p := MkfsParams{FsType: "ext4", BlockSize: bs, Blocks: uint64(blocks), InodeSize: isz, Inodes: inodes,
+			InodeRatio: ratio, ReservedPercent: float64(reserved), Compat: compat, Incompat: incompat, RoCompat: roCompat,
+			JournalBlocks: journal, ReservedGDTBlocks: rsvGdt, FlexBGSize: flex, Label: "fuzz", Time: 1, Zeroed: true}
+		sum, err := PlanMkfs(p)
+		if err != nil {
+			return
+		}
+		if sum.Blocks > p.Blocks || sum.Inodes == 0 {
+			t.Fatalf("plan: %+v for %d blocks", sum, p.Blocks)
+		}
+		if err := Mkfs(discardDev{int64(p.Blocks) * int64(bs)}, p); err != nil {
+			t.Fatalf("Mkfs after a plan: %v", err)
+		}
+	})
+}
