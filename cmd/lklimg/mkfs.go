@@ -22,7 +22,7 @@ import (
 // mkfsFlags are mkfs's options, mke2fs's letters.
 type mkfsFlags struct {
 	fsType, size, label, uuid, ext, features, journal, dir string
-	blockSize, inodes, inodeSize, inodeRatio               int
+	blockSize, inodes, inodeSize, inodeRatio, flexSize     int
 	reserved                                               float64
 	quiet, force                                           bool
 	memoryMB                                               int
@@ -54,6 +54,7 @@ func mkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 			&cli.IntFlag{Name: "i", Destination: &f.inodeRatio, DefaultText: "by size", Usage: "`BYTES` per inode (as mke2fs.conf)"},
 			&cli.Float64Flag{Name: "m", Value: -1, Destination: &f.reserved, DefaultText: "5",
 				Usage: "`PERCENT` of blocks reserved for root"},
+			&cli.IntFlag{Name: "G", Destination: &f.flexSize, DefaultText: "16", Usage: "`N` groups per flex group (flex_bg)"},
 			&cli.StringFlag{Name: "L", Destination: &f.label, Usage: "volume `LABEL` (16 bytes at most)"},
 			&cli.StringFlag{Name: "U", Destination: &f.uuid, Usage: "filesystem `UUID` (or random)"},
 			&cli.StringFlag{Name: "E", Destination: &f.ext, Usage: "extended `OPTIONS`: hash_seed=UUID,root_owner=UID:GID"},
@@ -147,6 +148,15 @@ func mkfsParams(f *mkfsFlags, size int64, epoch *int64) (ext4.MkfsParams, error)
 		if err := p.SetFeatures(f.features); err != nil {
 			return p, fmt.Errorf("-O %s: %w", f.features, err)
 		}
+	}
+	if f.flexSize != 0 {
+		if f.flexSize < 1 || f.flexSize&(f.flexSize-1) != 0 || f.flexSize > 1<<31 {
+			return p, fmt.Errorf("-G %d: flex_bg size must be a power of 2", f.flexSize)
+		}
+		if !p.HasFeature("flex_bg") {
+			return p, fmt.Errorf("-G %d: flex_bg feature not enabled, so flex_bg size may not be specified", f.flexSize)
+		}
+		p.FlexBGSize = uint32(f.flexSize)
 	}
 	if f.inodeRatio != 0 {
 		if f.inodeRatio < 1024 || f.inodeRatio > 65536*1024 {
@@ -254,62 +264,96 @@ func sourceDateEpoch(getenv func(string) string) (*int64, error) {
 	return &n, nil
 }
 
-// openImage opens (creating) the image and returns it with its size and
-// whether it reads as zeros: with -s a regular file is cut to nothing and
-// extended to SIZE; without it, a regular file is cleared the same way
-// (mke2fs discards the whole device first, which leaves a file's blocks
-// as holes), and a device is used as it is.
-func openImage(image, sizeFlag string, force bool) (*os.File, int64, bool, error) {
+// mkfsImage is the image being made: the open file, its size, whether
+// it is a regular file (cleared to zeros before the filesystem is
+// written), and whether mkfs created it.
+type mkfsImage struct {
+	f        *os.File
+	size     int64
+	regular  bool
+	created  bool
+	name     string
+	sizeFlag string
+}
+
+// openImage opens (creating) the image and finds the filesystem's size:
+// -s SIZE, else the file's or device's. It changes nothing yet.
+func openImage(image, sizeFlag string, force bool) (*mkfsImage, error) {
 	var size int64 = -1
 	if sizeFlag != "" {
 		var err error
 		if size, err = parseSize(sizeFlag); err != nil {
-			return nil, 0, false, fmt.Errorf("-s %s: %w", sizeFlag, err)
+			return nil, fmt.Errorf("-s %s: %w", sizeFlag, err)
 		}
 	}
+	_, statErr := os.Lstat(image)
 	fl, err := os.OpenFile(image, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, 0, false, fmt.Errorf("%s: %w", image, unwrapPathErr(err))
+		return nil, fmt.Errorf("%s: %w", image, unwrapPathErr(err))
+	}
+	img := &mkfsImage{f: fl, name: image, sizeFlag: sizeFlag, created: os.IsNotExist(statErr)}
+	fail := func(err error) (*mkfsImage, error) {
+		img.abandon()
+		return nil, err
 	}
 	fi, err := fl.Stat()
 	if err != nil {
-		fl.Close()
-		return nil, 0, false, err
+		return fail(err)
 	}
 	if !force {
 		// mke2fs asks before overwriting a filesystem; lklimg refuses.
 		var magic [2]byte
 		if n, _ := fl.ReadAt(magic[:], 1024+0x38); n == 2 && magic == [2]byte{0x53, 0xEF} {
-			fl.Close()
-			return nil, 0, false, fmt.Errorf("%s contains an ext2/ext3/ext4 file system: use -F to overwrite it", image)
+			return fail(fmt.Errorf("%s contains an ext2/ext3/ext4 file system: use -F to overwrite it", image))
 		}
 	}
-	if !fi.Mode().IsRegular() {
-		end, err := fl.Seek(0, io.SeekEnd)
-		if err != nil {
-			fl.Close()
-			return nil, 0, false, fmt.Errorf("%s: size: %w", image, err)
+	img.regular = fi.Mode().IsRegular()
+	if img.regular {
+		if size < 0 {
+			size = fi.Size()
 		}
-		if size < 0 || size > end {
-			if size > end {
-				fl.Close()
-				return nil, 0, false, fmt.Errorf("%s: -s %s is larger than the device (%d bytes)", image, sizeFlag, end)
-			}
-			size = end
-		}
-		return fl, size, false, nil
+		img.size = size
+		return img, nil
+	}
+	end, err := fl.Seek(0, io.SeekEnd)
+	if err != nil {
+		return fail(fmt.Errorf("%s: size: %w", image, err))
+	}
+	if size > end {
+		return fail(fmt.Errorf("%s: -s %s is larger than the device (%d bytes)", image, sizeFlag, end))
 	}
 	if size < 0 {
-		size = fi.Size()
+		size = end
 	}
-	if err := fl.Truncate(0); err == nil {
-		err = fl.Truncate(size)
+	img.size = size
+	return img, nil
+}
+
+// abandon closes the image after a failure before anything was written,
+// removing it if mkfs created it.
+func (img *mkfsImage) abandon() {
+	img.f.Close()
+	if img.created {
+		os.Remove(img.name)
+	}
+}
+
+// clear makes a regular file read as zeros at its new size: cut to
+// nothing, then extended (mke2fs discards the whole device first, which
+// leaves a file's blocks as holes). It reports whether the image now
+// reads as zeros.
+func (img *mkfsImage) clear() (bool, error) {
+	if !img.regular {
+		return false, nil
+	}
+	err := img.f.Truncate(0)
+	if err == nil {
+		err = img.f.Truncate(img.size)
 	}
 	if err != nil {
-		fl.Close()
-		return nil, 0, false, fmt.Errorf("%s: %w", image, unwrapPathErr(err))
+		return false, fmt.Errorf("%s: %w", img.name, unwrapPathErr(err))
 	}
-	return fl, size, true, nil
+	return true, nil
 }
 
 func unwrapPathErr(err error) error {
@@ -334,24 +378,31 @@ func mkfs(f *mkfsFlags, image string, getenv func(string) string, stdout, stderr
 			return exitImage, fmt.Errorf("-d %s: not a directory", f.dir)
 		}
 	}
-	fl, size, zeroed, err := openImage(image, f.size, f.force)
+	img, err := openImage(image, f.size, f.force)
 	if err != nil {
 		return exitImage, err
 	}
-	p, err := mkfsParams(f, size, epoch)
+	p, err := mkfsParams(f, img.size, epoch)
 	if err != nil {
-		fl.Close()
+		img.abandon()
 		return exitImage, err
 	}
-	p.Zeroed = zeroed
 	sum, err := ext4.PlanMkfs(p)
 	if err != nil {
-		fl.Close()
+		img.abandon()
 		return exitImage, fmt.Errorf("%s: %w", image, err)
+	}
+	if p.Zeroed, err = img.clear(); err != nil {
+		img.abandon()
+		return exitFail, err
+	}
+	if p.HasFeature("has_journal") && sum.JournalBlocks == 0 {
+		fmt.Fprintln(stderr, "Filesystem too small for a journal") // mke2fs's words; it goes on without
 	}
 	if !f.quiet {
 		printSummary(stdout, &sum)
 	}
+	fl := img.f
 	err = ext4.Mkfs(fl, p)
 	if err == nil {
 		err = fl.Sync()

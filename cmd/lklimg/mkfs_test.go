@@ -117,6 +117,9 @@ func TestMkfsAsMkfsExt4(t *testing.T) {
 		{"64M", []string{"-t", "ext4", "-L", "boot", "-m", "0"}},
 		{"300M", []string{"-t", "ext3", "-b", "4096", "-I", "128"}},
 		{"100M", []string{"-t", "ext2", "-N", "5000"}},
+		{"2G", []string{"-t", "ext4", "-G", "4", "-i", "65536", "-J", "size=16", "-O", "^has_journal"}},
+		{"1M", []string{"-t", "ext4"}}, // too small for a journal
+		{"256M", []string{"-t", "ext4", "-O", "^metadata_csum,uninit_bg,sparse_super2"}},
 	} {
 		const uuid, seed = "0a0b0c0d-1111-4222-8333-444455556666", "99998888-7777-4666-9555-444433332222"
 		opts := append([]string{"-U", uuid, "-E", "hash_seed=" + seed + ",root_owner=0:0"}, c.args...)
@@ -143,6 +146,10 @@ func TestMkfsErrors(t *testing.T) {
 	if r := lklimgMkfs(t, nil, "-q", "-s", "64M", img); r.code != 0 {
 		t.Fatalf("mkfs: %+v", r)
 	}
+	before, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		args []string
 		want string
@@ -156,11 +163,26 @@ func TestMkfsErrors(t *testing.T) {
 		{[]string{"-q", "-F", "-U", "xyz", img}, "could not parse UUID"},
 		{[]string{"-q", "-F", "-d", filepath.Join(dir, "missing"), img}, "no such file"},
 		{[]string{"-q", "-F", "-s", "100K", img}, "too small"},
+		{[]string{"-q", "-F", "-G", "3", img}, "power of 2"},
+		{[]string{"-q", "-F", "-G", "4", "-O", "^flex_bg", img}, "flex_bg feature not enabled"},
+		{[]string{"-q", "-F", "-J", "size=1000", img}, "journal size too big"},
 	} {
 		r := lklimgMkfs(t, nil, c.args...)
 		if r.code != exitImage || !strings.Contains(strings.ToLower(r.stderr), strings.ToLower(c.want)) {
 			t.Errorf("mkfs %v: status %d, stderr %q; want 2 and %q", c.args, r.code, r.stderr, c.want)
 		}
+		// A refused mkfs leaves the image as it was.
+		if after, err := os.ReadFile(img); err != nil || !bytes.Equal(before, after) {
+			t.Errorf("mkfs %v changed the image (%v)", c.args, err)
+		}
+	}
+	// Nor does it leave a file it created.
+	fresh := filepath.Join(dir, "fresh.img")
+	if r := lklimgMkfs(t, nil, "-q", "-s", "10K", fresh); r.code != exitImage {
+		t.Errorf("mkfs -s 10K: %+v", r)
+	}
+	if _, err := os.Stat(fresh); !os.IsNotExist(err) {
+		t.Errorf("a refused mkfs left %s: %v", fresh, err)
 	}
 }
 

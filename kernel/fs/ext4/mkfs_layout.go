@@ -104,6 +104,7 @@ type mkfsLayout struct {
 	inodesUsed map[uint32]bool
 
 	overhead       uint64 // s_overhead_clusters
+	initFree       uint64 // s_free_blocks_count as ext2fs_initialize leaves it
 	journalBlocks  uint32
 	journalRuns    []run  // the journal's data blocks
 	journalSB      uint64 // where its superblock goes (journal block 0)
@@ -553,6 +554,20 @@ func (l *mkfsLayout) reserveGroups() {
 			gd.itableUnused = n
 		}
 		super, oldDesc, newDesc := l.superAndBgd(g)
+		// ext2fs_reserve_super_and_bgd's count of the group's free
+		// blocks, which assumes the bitmaps and table are in it unless
+		// flex_bg places them.
+		free := l.groupLast(g) - l.groupFirst(g) + 1
+		if l.hasSuper(g) {
+			free -= 1 + l.oldDescBlocks()
+		}
+		if newDesc != 0 {
+			free--
+		}
+		if l.logFlex == 0 {
+			free -= 2 + l.itb
+		}
+		l.initFree += free
 		if super != 0 || g == 0 {
 			l.mark(super)
 		}
@@ -1090,12 +1105,11 @@ func (l *mkfsLayout) makeJournal() error {
 			return nil
 		}
 	} else {
-		free := l.blocks - l.usedBlocks()
 		if n < minJournalBlocks || n > maxJournalBlocks {
 			return abi.Errorf(abi.EINVAL, "ext4: mkfs: the journal size is %d blocks; it must be between %d and %d blocks",
 				n, minJournalBlocks, maxJournalBlocks)
 		}
-		if uint64(n) > free/2 {
+		if uint64(n) > l.initFree/2 { // figure_journal_size's check
 			return abi.Errorf(abi.ENOSPC, "ext4: mkfs: total journal size too big for filesystem")
 		}
 	}

@@ -169,3 +169,9 @@ func (p *MkfsParams) SetFeatures(spec string) error {
 	}
 	return nil
 }
+
+// HasFeature reports whether the feature of e2fsprogs's name is set.
+func (p *MkfsParams) HasFeature(name string) bool {
+	word, bit, ok := mkfsFeature(name)
+	return ok && [...]uint32{p.Compat, p.Incompat, p.RoCompat}[word]&bit != 0
+}
