@@ -103,16 +103,15 @@ type mkfsLayout struct {
 	// inodesUsed are the inodes in use (a few of group 0's).
 	inodesUsed map[uint32]bool
 
-	overhead       uint64 // s_overhead_clusters
-	initFree       uint64 // s_free_blocks_count as ext2fs_initialize leaves it
-	journalBlocks  uint32
-	journalRuns    []run  // the journal's data blocks
-	journalSB      uint64 // where its superblock goes (journal block 0)
-	inodeTab       map[uint32]*mkfsInode
-	dirBlocks      map[uint64][]byte // directory blocks by block number
-	indBlocks      map[uint64][]byte // resize inode and journal indirect blocks
-	extentLeaves   map[uint64][]byte
-	lostFoundBlock []uint64
+	overhead      uint64 // s_overhead_clusters
+	initFree      uint64 // s_free_blocks_count as ext2fs_initialize leaves it
+	journalBlocks uint32
+	journalRuns   []run  // the journal's data blocks
+	journalSB     uint64 // where its superblock goes (journal block 0)
+	inodeTab      map[uint32]*mkfsInode
+	dirBlocks     map[uint64][]byte // directory blocks by block number
+	indBlocks     map[uint64][]byte // resize inode and journal indirect blocks
+	extentLeaves  map[uint64][]byte
 
 	// The block accesses mke2fs's I/O makes, for mkfs_iomodel.go.
 	trace  []mkfsAccess
@@ -257,8 +256,9 @@ func (l *mkfsLayout) geometry() error {
 		l.firstData = 1
 	}
 	l.bpg = l.bs * 8
-	// EXT2_MAX_BLOCKS_PER_GROUP: a group's count fits in 16 bits.
-	if maxBpg := uint64(1<<16-8) * 1; l.bpg > maxBpg {
+	// EXT2_MAX_BLOCKS_PER_GROUP: a group's free count fits in 16 bits
+	// (64 KiB blocks have 65528 a group, not 8 times the block size).
+	if maxBpg := uint64(1<<16 - 8); l.bpg > maxBpg {
 		l.bpg = maxBpg
 	}
 	if p.Blocks == 0 {
@@ -945,7 +945,6 @@ func (l *mkfsLayout) makeLostFound() error {
 		ip.size += l.bs
 		ip.blocks += l.bs / 512
 	}
-	l.lostFoundBlock = ip.dataBlocks
 	for _, ino := range [...]uint32{rootIno, ino} {
 		if err := l.mapDir(l.inodeTab[ino]); err != nil {
 			return err
