@@ -63,6 +63,7 @@ type mkfsOutput struct {
 	freeInodes []uint32
 	bbCsum     []uint32
 	ibCsum     []uint32
+	sbBase     []byte // the primary superblock without its checksum (super)
 }
 
 // Mkfs writes an empty filesystem with parameters p onto dev, whose first
@@ -399,6 +400,22 @@ func (o *mkfsOutput) descTable() []byte {
 // super encodes the superblock as ext2fs_flush writes it for group g:
 // the primary valid, the backups with s_state 0 and their group number.
 func (o *mkfsOutput) super(g uint32) []byte {
+	if o.sbBase == nil {
+		o.sbBase = o.superBase()
+	}
+	s := append([]byte(nil), o.sbBase...)
+	if g != 0 {
+		le.PutUint16(s[offSState:], 0)
+	}
+	le.PutUint16(s[offSBlockGroupNr:], uint16(min(g, 0xFFFF)))
+	if o.roCompat&roCompatMetadataCsum != 0 {
+		le.PutUint32(s[offSChecksum:], csum32(castagnoli, ^uint32(0), s[:offSChecksum]))
+	}
+	return s
+}
+
+// superBase encodes the primary superblock, but for its checksum.
+func (o *mkfsOutput) superBase() []byte {
 	s := make([]byte, superblockSize)
 	p := &o.p
 	t := uint32(p.Time)
@@ -428,15 +445,12 @@ func (o *mkfsOutput) super(g uint32) []byte {
 	put32(offSWtime, t)
 	put16(offSMaxMntCount, 0xFFFF) // -1: no mount-count checks
 	put16(offSMagic, ext4SuperMagic)
-	if g == 0 {
-		put16(offSState, stateValid)
-	}
+	put16(offSState, stateValid)
 	put16(offSErrors, errorsContinue)
 	put32(offSLastcheck, t)
 	put32(offSRevLevel, revDynamic)
 	put32(offSFirstIno, goodOldFirstIno)
 	put16(offSInodeSize, p.InodeSize)
-	put16(offSBlockGroupNr, uint16(min(g, 0xFFFF)))
 	put32(0x5C, o.compat)
 	put32(0x60, o.incompat)
 	put32(0x64, o.roCompat)
@@ -476,9 +490,6 @@ func (o *mkfsOutput) super(g uint32) []byte {
 	put32(offSBackupBGs+4, o.backupBGs[1])
 	if o.incompat&incompatCsumSeed != 0 {
 		put32(offSChecksumSeed, o.f.sb.sChecksumSeed)
-	}
-	if o.roCompat&roCompatMetadataCsum != 0 {
-		put32(offSChecksum, csum32(castagnoli, ^uint32(0), s[:offSChecksum]))
 	}
 	return s
 }
