@@ -18,6 +18,10 @@
 //	            [-E hash_seed=UUID,root_owner=UID:GID] [-O FEATURES] [-J size=MiB]
 //	            [-d DIR] [-q] [-F] IMAGE
 //
+// mkfs exits 2 when it refuses (a wrong option, parameters mke2fs would
+// refuse, an existing filesystem without -F), leaving IMAGE as it was; 1
+// when writing failed or -d could not copy some entries.
+//
 // and, with the image mounted read-write and unmounted cleanly after:
 //
 //	lklimg mkdir [-p] [-m MODE] [options] IMAGE PATH...
@@ -310,7 +314,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app := &cli.App{
 		Name:  "lklimg",
 		Usage: "look inside or change the filesystem of a disk image, as the GNU tools would on it mounted",
-		Description: "IMAGE is opened read-only by ls, cat, stat, df, getfattr and info, read-write by the others;\n" +
+		Description: "IMAGE is opened read-only by ls, cat, stat, df, getfattr and info, read-write by the others\n" +
+			"(mkfs makes a new filesystem on it);\n" +
 			"PATHs are inside it (\"/\" is its root).\n" +
 			"Exit status: as the GNU tool; 2 when the image cannot be opened or mounted, or a usage error.",
 		Commands:        cmds,
