@@ -419,7 +419,7 @@ func mkfs(f *mkfsFlags, image string, getenv func(string) string, stdout, stderr
 	if !f.quiet {
 		fmt.Fprint(stdout, "Copying files into the device: ")
 	}
-	status, err := populate(f, image, epoch, stderr)
+	status, err := populate(f, image, &p, epoch, stderr)
 	if err == nil && !f.quiet {
 		fmt.Fprintln(stdout, "done")
 	}
@@ -452,8 +452,12 @@ func printSummary(w io.Writer, s *ext4.MkfsSummary) {
 // populate is mke2fs -d: the kernel mounts the new filesystem read-write
 // and the directory's contents are copied to its root with their owners,
 // modes, times and extended attributes (hostcopy.To, as cptofs copies),
-// the kernel's clock at SOURCE_DATE_EPOCH when it is set.
-func populate(f *mkfsFlags, image string, epoch *int64, stderr io.Writer) (int, error) {
+// the kernel's clock at SOURCE_DATE_EPOCH when it is set. As with mke2fs
+// -d, the root keeps the mode, owner and times mkfs gave it (only the
+// directory's extended attributes are copied to it), and with
+// SOURCE_DATE_EPOCH no time stamp is later than it (mke2fs 1.47.1's
+// clamping).
+func populate(f *mkfsFlags, image string, p *ext4.MkfsParams, epoch *int64, stderr io.Writer) (int, error) {
 	cfg := kernel.Config{Memory: int64(f.memoryMB) << 20}
 	if epoch != nil {
 		now := abi.Timespec{Sec: *epoch}
@@ -485,8 +489,12 @@ func populate(f *mkfsFlags, image string, epoch *int64, stderr io.Writer) (int, 
 	if epoch != nil && cerr == nil {
 		// hostcopy keeps the sources' access times, which reading them
 		// for the copy changes (relatime): they are not an input of
-		// the image. Each entry's becomes its modification time.
-		cerr = atimeToMtime(k, dir, make([]byte, 32<<10))
+		// the image. Each entry's becomes its modification time, both
+		// clamped to SOURCE_DATE_EPOCH.
+		cerr = clampTimes(k, dir, *epoch, make([]byte, 32<<10))
+	}
+	if cerr == nil {
+		cerr = restoreRoot(k, dir, p)
 	}
 	if uerr := k.Umount(dir, 0); uerr != nil {
 		cerr = errors.Join(cerr, fmt.Errorf("%s: unmount: %w", image, uerr))
@@ -503,9 +511,26 @@ func populate(f *mkfsFlags, image string, epoch *int64, stderr io.Writer) (int, 
 	return status, nil
 }
 
-// atimeToMtime sets the access time of every entry under the kernel
-// directory dir, and of dir, to its modification time.
-func atimeToMtime(k *kernel.Kernel, dir string, buf []byte) error {
+// restoreRoot gives the root back the mode, owner and times Mkfs made it
+// with, which the copy of "DIR/." took from DIR.
+func restoreRoot(k *kernel.Kernel, root string, p *ext4.MkfsParams) error {
+	if err := k.Fchmodat(abi.AT_FDCWD, root, 0o755, 0); err != nil {
+		return fmt.Errorf("/: chmod: %w", err)
+	}
+	if err := k.Fchownat(abi.AT_FDCWD, root, int(p.RootUID), int(p.RootGID), 0); err != nil {
+		return fmt.Errorf("/: chown: %w", err)
+	}
+	t := abi.Timespec{Sec: p.Time}
+	if err := k.Utimensat(abi.AT_FDCWD, root, &[2]abi.Timespec{t, t}, 0); err != nil {
+		return fmt.Errorf("/: utimensat: %w", err)
+	}
+	return nil
+}
+
+// clampTimes sets the access and modification times of every entry under
+// the kernel directory dir, and of dir, to its modification time or
+// epoch, whichever is earlier.
+func clampTimes(k *kernel.Kernel, dir string, epoch int64, buf []byte) error {
 	fd, err := k.Openat(abi.AT_FDCWD, dir, abi.O_RDONLY|abi.O_DIRECTORY|abi.O_NOFOLLOW|abi.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("%s: %w", dir, err)
@@ -535,12 +560,12 @@ func atimeToMtime(k *kernel.Kernel, dir string, buf []byte) error {
 			return fmt.Errorf("%s: %w", p, err)
 		}
 		if st.Mode&abi.S_IFMT == abi.S_IFDIR {
-			if err := atimeToMtime(k, p, buf); err != nil {
+			if err := clampTimes(k, p, epoch, buf); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := setAtime(k, p, &st); err != nil {
+		if err := setTimes(k, p, &st, epoch); err != nil {
 			return err
 		}
 	}
@@ -548,11 +573,15 @@ func atimeToMtime(k *kernel.Kernel, dir string, buf []byte) error {
 	if err := k.Fstatat(abi.AT_FDCWD, dir, &st, abi.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("%s: %w", dir, err)
 	}
-	return setAtime(k, dir, &st)
+	return setTimes(k, dir, &st, epoch)
 }
 
-func setAtime(k *kernel.Kernel, p string, st *abi.Stat) error {
-	times := [2]abi.Timespec{st.Mtim, {Nsec: abi.UTIME_OMIT}}
+func setTimes(k *kernel.Kernel, p string, st *abi.Stat, epoch int64) error {
+	t := st.Mtim
+	if t.Sec >= epoch {
+		t = abi.Timespec{Sec: epoch}
+	}
+	times := [2]abi.Timespec{t, t}
 	if err := k.Utimensat(abi.AT_FDCWD, p, &times, abi.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("%s: utimensat: %w", p, err)
 	}

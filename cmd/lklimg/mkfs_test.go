@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -213,10 +214,15 @@ func TestMkfsDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.MakeTree(t, src)
-	// Twice with SOURCE_DATE_EPOCH: the same bytes.
+	if err := os.Chmod(src, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	// Twice with SOURCE_DATE_EPOCH: the same bytes. The epoch is after
+	// every time in the tree (times past it would be clamped to it).
+	const epoch = 1<<32 - 1
 	img, again := filepath.Join(dir, "x.img"), filepath.Join(dir, "y.img")
 	for _, i := range []string{img, again} {
-		r := lklimgMkfs(t, []string{"SOURCE_DATE_EPOCH=1700000000"}, "-q", "-s", "512M", "-d", src, i)
+		r := lklimgMkfs(t, []string{fmt.Sprintf("SOURCE_DATE_EPOCH=%d", epoch)}, "-q", "-s", "512M", "-d", src, i)
 		if r.code != 0 || r.stderr != "" {
 			t.Fatalf("mkfs -d: %+v", r)
 		}
@@ -231,7 +237,13 @@ func TestMkfsDir(t *testing.T) {
 	}
 	testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
 	got, err := testutil.ScanDir(mnt)
+	var root unix.Stat_t
+	serr := unix.Stat(mnt, &root)
 	testutil.Run(t, "umount", mnt)
+	// The root is mkfs's, as mke2fs -d leaves it: not the source's.
+	if serr != nil || root.Mode&0o7777 != 0o755 || root.Uid != 0 || root.Mtim.Sec != epoch {
+		t.Errorf("root: mode %o uid %d mtime %d (%v); want 755, 0, %d", root.Mode, root.Uid, root.Mtim.Sec, serr, epoch)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,6 +289,15 @@ func TestMkfsReproducible(t *testing.T) {
 	}
 	if !sameFiles(t, imgs[0], imgs[1]) {
 		t.Errorf("two runs with SOURCE_DATE_EPOCH made different images")
+	}
+	// Times past SOURCE_DATE_EPOCH are clamped to it (the files were
+	// made now, after 2023).
+	testutil.Need(t, "debugfs")
+	out := string(testutil.Run(t, "debugfs", "-R", "stat /etc/hostname", imgs[0]))
+	for _, field := range []string{"ctime", "atime", "mtime"} {
+		if !strings.Contains(out, field+": 0x6553f100:00000000") { // 1700000000
+			t.Errorf("/etc/hostname's %s is not SOURCE_DATE_EPOCH:\n%s", field, out)
+		}
 	}
 	if r := lklimgMkfs(t, nil, "-q", "-s", "64M", "-d", src, imgs[2]); r.code != 0 {
 		t.Fatalf("mkfs: %+v", r)

@@ -69,8 +69,8 @@ type mkfsInode struct {
 	blocks              uint64 // i_blocks, in 512-byte sectors
 	flags               uint32
 	iblock              [iBlockLen]byte
-	ctime, atime, mtime uint32
-	crtime              uint32
+	ctime, atime, mtime int64 // seconds since the epoch
+	crtime              int64
 	large               bool // written by ext2fs_write_new_inode: i_extra_isize and i_crtime set
 	dataBlocks          []uint64
 }
@@ -173,6 +173,11 @@ func checkMkfsParams(p *MkfsParams) error {
 	if p.Blocks > math.MaxUint32 && p.Incompat&incompat64bit == 0 {
 		return abi.Errorf(abi.EFBIG, "ext4: mkfs: %d blocks too big to be expressed in 32 bits", p.Blocks)
 	}
+	if p.Time < 0 || p.Time > math.MaxUint32 {
+		// The superblock's times are 32 bits unsigned (without the
+		// _hi bytes mke2fs 1.47.0 does not write).
+		return abi.Errorf(abi.EINVAL, "ext4: mkfs: time %d out of range (0 to 2^32-1)", p.Time)
+	}
 	if p.Inodes == 0 && (p.InodeRatio < 1024 || p.InodeRatio > 65536*1024) {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: invalid inode ratio %d (min 1024/max 67108864)", p.InodeRatio)
 	}
@@ -230,7 +235,7 @@ func planMkfs(p MkfsParams) (*mkfsLayout, error) {
 	l.inodeAllocStats(badIno, false)
 	l.itR(badIno)
 	l.itW(badIno)
-	t := uint32(p.Time)
+	t := p.Time
 	l.inodeTab[badIno] = &mkfsInode{ino: badIno, atime: t, mtime: t, ctime: t}
 	if l.compat&compatResizeInode != 0 {
 		if err := l.makeResizeInode(); err != nil {
@@ -857,7 +862,7 @@ func (l *mkfsLayout) mkdir(ino, parent uint32, mode uint16) (*mkfsInode, error) 
 	if err != nil {
 		return nil, err
 	}
-	t := uint32(l.p.Time)
+	t := l.p.Time
 	ip := &mkfsInode{ino: ino, mode: mode, size: l.bs, links: 2, blocks: l.bs / 512,
 		atime: t, ctime: t, mtime: t, crtime: t, large: true}
 	l.dirBlocks[blk] = l.newDirBlock(ino, parent)
@@ -992,7 +997,7 @@ func (l *mkfsLayout) makeResizeInode() error {
 		return err
 	}
 	l.blockAllocStats(dind)
-	t := uint32(l.p.Time)
+	t := l.p.Time
 	ip := &mkfsInode{ino: resizeIno, mode: 0o100600, links: 1, blocks: l.bs / 512,
 		size: (apb*apb + apb + ext2NDirBlocks) * l.bs, atime: t, ctime: t, mtime: t, crtime: t, large: true}
 	le.PutUint32(ip.iblock[ext2DindBlock*4:], uint32(dind))
@@ -1114,7 +1119,7 @@ func (l *mkfsLayout) makeJournal() error {
 	}
 	l.journalBlocks = n
 	l.overhead += uint64(n)
-	t := uint32(l.p.Time)
+	t := l.p.Time
 	ip := &mkfsInode{ino: journalIno, mode: 0o100600, links: 1, size: uint64(n) * l.bs,
 		atime: t, ctime: t, mtime: t, crtime: t, large: true}
 	l.itR(journalIno)

@@ -557,3 +557,42 @@ func FuzzMkfs(f *testing.F) {
 		}
 	})
 }
+
+// TestMkfsLateTime: a time from 2038 on is kept in the inodes' epoch
+// bits (the root and lost+found read it back), and a time ext4's
+// superblock cannot hold is refused.
+func TestMkfsLateTime(t *testing.T) {
+	testutil.Need(t, "e2fsck")
+	img := filepath.Join(t.TempDir(), "img")
+	c := mkfsCase{size: 32 << 20, fsType: "ext4", edit: func(p *MkfsParams) error { p.Time = 3000000000; return nil }}
+	mkfsOurs(t, img, c)
+	e2fsckClean(t, img)
+	f, _ := mountImageRW(t, img)
+	root, err := f.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{".", "lost+found"} {
+		ino := root
+		if name != "." {
+			if ino, err = root.(vfs.Lookuper).Lookup(name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a, err := ino.Getattr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := abi.Timespec{Sec: 3000000000}
+		if a.Mtime != want || a.Atime != want || a.Ctime != want || a.Btime != want {
+			t.Errorf("%s: times %v %v %v %v, want %v", name, a.Atime, a.Mtime, a.Ctime, a.Btime, want)
+		}
+	}
+	umountRW(t, f)
+	e2fsckClean(t, img)
+	p, _ := DefaultMkfsParams(32<<20, "ext4")
+	p.Time = 1 << 32
+	if err := Mkfs(discardDev{32 << 20}, p); err == nil {
+		t.Errorf("Mkfs took the time 2^32")
+	}
+}

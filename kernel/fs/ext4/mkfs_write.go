@@ -247,9 +247,6 @@ func (o *mkfsOutput) encodeInode(ip *mkfsInode, raw []byte) {
 	le.PutUint16(raw[offIMode:], ip.mode)
 	le.PutUint16(raw[offIUid:], uint16(ip.uid))
 	le.PutUint32(raw[offISizeLo:], uint32(ip.size))
-	le.PutUint32(raw[offIAtime:], ip.atime)
-	le.PutUint32(raw[offICtime:], ip.ctime)
-	le.PutUint32(raw[offIMtime:], ip.mtime)
 	le.PutUint16(raw[offIGid:], uint16(ip.gid))
 	le.PutUint16(raw[offILinksCount:], ip.links)
 	le.PutUint32(raw[offIBlocksLo:], uint32(ip.blocks))
@@ -260,9 +257,21 @@ func (o *mkfsOutput) encodeInode(ip *mkfsInode, raw []byte) {
 	le.PutUint16(raw[offIUidHigh:], uint16(ip.uid>>16))
 	le.PutUint16(raw[offIGidHigh:], uint16(ip.gid>>16))
 	large := ip.large && len(raw) > goodOldInodeSize
+	// A time from 2038 on needs the epoch bits of the extra fields,
+	// which only a large inode has (mke2fs 1.47.0 writes 32 bits).
+	putTime := func(off, extraOff int, sec int64) {
+		lo, x := encodeTime(abi.Timespec{Sec: sec}, large)
+		le.PutUint32(raw[off:], lo)
+		if large {
+			le.PutUint32(raw[extraOff:], x)
+		}
+	}
+	putTime(offIAtime, offIAtimeExtra, ip.atime)
+	putTime(offICtime, offICtimeExtra, ip.ctime)
+	putTime(offIMtime, offIMtimeExtra, ip.mtime)
 	if large {
 		le.PutUint16(raw[offIExtraIsize:], largeInodeExtra)
-		le.PutUint32(raw[offICrtime:], ip.crtime)
+		putTime(offICrtime, offICrtimeExtra, ip.crtime)
 	}
 	o.inodeCsum(ip.ino, raw, large)
 }
