@@ -41,8 +41,9 @@ func mkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 			"KB, MB, GB, TB are powers of 1000). With -s the file is created or resized, and reads as zeros;\n" +
 			"without it the filesystem fills the existing file (whose contents are discarded, as mke2fs\n" +
 			"discards a device's) or device.\n" +
-			"With SOURCE_DATE_EPOCH set, every time stamp is that time and the UUID and hash seed not given\n" +
-			"are derived from the parameters, so the same inputs make the same image.",
+			"With SOURCE_DATE_EPOCH set, every time stamp mkfs makes is that time, the times -d copies are\n" +
+			"clamped to it (access times become modification times), and the UUID and hash seed not given\n" +
+			"are derived from the parameters: the same inputs make the same image.",
 		ArgsUsage:              "IMAGE",
 		UseShortOptionHandling: true,
 		Flags: []cli.Flag{
