@@ -10,6 +10,18 @@
 //	lklimg getfattr [options] IMAGE PATH...
 //	lklimg info     [options] IMAGE
 //
+// and, making a new filesystem (as mke2fs 1.47 lays it out; -d copies a
+// host directory in, as mke2fs -d):
+//
+//	lklimg mkfs [-t ext4|ext3|ext2] [-s SIZE] [-b BLOCKSIZE] [-N INODES] [-I INODE_SIZE]
+//	            [-i BYTES_PER_INODE] [-m PERCENT] [-L LABEL] [-U UUID]
+//	            [-E hash_seed=UUID,root_owner=UID:GID] [-O FEATURES] [-J size=MiB]
+//	            [-d DIR] [-q] [-F] IMAGE
+//
+// mkfs exits 2 when it refuses (a wrong option, parameters mke2fs would
+// refuse, an existing filesystem without -F), leaving IMAGE as it was; 1
+// when writing failed or -d could not copy some entries.
+//
 // and, with the image mounted read-write and unmounted cleanly after:
 //
 //	lklimg mkdir [-p] [-m MODE] [options] IMAGE PATH...
@@ -311,13 +323,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, sc := range subcommands() {
 		cmds = append(cmds, sc.command(stdout, stderr, &status))
 	}
-	cmds = append(cmds, infoCommand(stdout, stderr, &status))
+	cmds = append(cmds, infoCommand(stdout, stderr, &status), mkfsCommand(stdout, stderr, &status))
 	cmds = append(cmds, tar2fsCommand(os.Stdin, stdout, stderr, &status))
 	cmds = append(cmds, aliasCommands(stdout, stderr, &status)...)
 	app := &cli.App{
 		Name:  "lklimg",
 		Usage: "look inside or change the filesystem of a disk image, as the GNU tools would on it mounted",
-		Description: "IMAGE is opened read-only by ls, cat, stat, df, getfattr, info, fs2tar and cp-out, read-write by the others;\n" +
+		Description: "IMAGE is opened read-only by ls, cat, stat, df, getfattr, info, fs2tar and cp-out, read-write by the others\n" +
+			"(mkfs and tar2fs make a new filesystem on it);\n" +
 			"PATHs are inside it (\"/\" is its root).\n" +
 			"Exit status: as the GNU tool; 2 when the image cannot be opened or mounted, or a usage error.",
 		Commands:        cmds,

@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -421,45 +420,6 @@ func randomUUID() [16]byte {
 	return u
 }
 
-// parseUUID parses "01234567-89ab-cdef-0123-456789abcdef".
-func parseUUID(s string) ([16]byte, error) {
-	var u [16]byte
-	h := strings.ReplaceAll(s, "-", "")
-	b, err := hex.DecodeString(h)
-	if err != nil || len(b) != 16 || len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return u, errors.New("not a UUID (01234567-89ab-cdef-0123-456789abcdef)")
-	}
-	copy(u[:], b)
-	return u, nil
-}
-
-// parseSize parses a size in bytes with an optional binary suffix: K, M,
-// G, T (also KiB, MiB, ...), as truncate -s and mke2fs take them.
-func parseSize(s string) (int64, error) {
-	mult := int64(1)
-	t := strings.TrimSuffix(strings.TrimSuffix(s, "iB"), "B")
-	if n := len(t); n > 0 {
-		switch t[n-1] {
-		case 'k', 'K':
-			mult = 1 << 10
-		case 'm', 'M':
-			mult = 1 << 20
-		case 'g', 'G':
-			mult = 1 << 30
-		case 't', 'T':
-			mult = 1 << 40
-		}
-		if mult != 1 {
-			t = t[:n-1]
-		}
-	}
-	v, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || v < 0 || v > (1<<62)/mult {
-		return 0, errors.New("not a size")
-	}
-	return v * mult, nil
-}
-
 // tar2fsImport boots the kernel on the new image, mounts it read-write,
 // imports the archive and unmounts. It returns the exit status so far,
 // the blocks the filesystem uses (statfs, before the unmount; 0 when it
@@ -671,14 +631,4 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.bar.Add(int64(n))
 	return n, err
-}
-
-// unwrapPathErr drops an *os.PathError's operation and path: the message
-// names the file itself.
-func unwrapPathErr(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }

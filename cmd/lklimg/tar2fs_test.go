@@ -305,17 +305,7 @@ func TestTar2fsUsage(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
-	for s, want := range map[string]int64{"512": 512, "4K": 4096, "4KiB": 4096, "3M": 3 << 20, "2G": 2 << 30, "1T": 1 << 40, "10MB": 10 << 20} {
-		if got, err := parseSize(s); err != nil || got != want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", s, got, err, want)
-		}
-	}
-	for _, s := range []string{"", "K", "-1", "1.5G", "12Q", "99999999999T"} {
-		if _, err := parseSize(s); err == nil {
-			t.Errorf("parseSize(%q): no error", s)
-		}
-	}
+func TestParseUUID(t *testing.T) {
 	u, err := parseUUID("01234567-89ab-cdef-0123-456789abcdef")
 	if err != nil || u[0] != 0x01 || u[15] != 0xef {
 		t.Errorf("parseUUID: %x %v", u, err)

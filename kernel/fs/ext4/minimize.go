@@ -689,10 +689,7 @@ func (im *offImage) cut(end uint64) error {
 // (gdb+i) % (block size/4) of the double indirect block to be the i-th
 // reserved block after the gdb descriptor blocks, and its list to be the
 // backup groups in order.
-const (
-	resizeIno    = 7
-	dindBlockIdx = 13 // EXT2_DIND_BLOCK
-)
+const dindBlockIdx = 13 // EXT2_DIND_BLOCK
 
 // rebuildResizeInode writes the resize inode's double indirect block and
 // reserved GDT blocks for gdb descriptor blocks and rsv reserved ones in
@@ -931,10 +928,7 @@ func AddJournal(dev ImageDevice, blocks uint32) error {
 	})
 }
 
-const (
-	journalIno           = 8    // EXT2_JOURNAL_INO
-	jbd2MinJournalBlocks = 1024 // JBD2_MIN_JOURNAL_BLOCKS
-)
+const jbd2MinJournalBlocks = 1024 // JBD2_MIN_JOURNAL_BLOCKS
 
 // extentsOf splits runs into extents of at most extentInitMaxLen blocks,
 // numbered from logical block 0.

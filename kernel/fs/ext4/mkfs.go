@@ -1,17 +1,30 @@
 package ext4
 
-import (
-	"io"
-
-	"github.com/lklimg/lklimg/kernel/abi"
-)
-
 // Making a filesystem (mke2fs): the layout writer. Mkfs lays out an empty
 // ext2, ext3 or ext4 on a device as mke2fs 1.47 does with the same
 // parameters: the superblock and its backups, the group descriptors, the
 // reserved GDT blocks and the resize inode, the bitmaps and inode tables
 // (placed by flex_bg as ext2fs_allocate_group_table does), the journal,
 // the root directory and lost+found.
+//
+// With the same UUID, hash seed and time (mke2fs -U, -E hash_seed= and
+// E2FSPROGS_FAKE_TIME) on a device that reads as zeros (Zeroed; mke2fs
+// discards a regular file first), the image is mke2fs 1.47.0's byte for
+// byte, s_kbytes_written included (mkfs_iomodel.go): mkfs_test.go checks
+// it for the size types, block sizes, inode sizes and counts, and the
+// features below. The plan (mkfs_layout.go) follows mke2fs's decisions
+// step by step; the writer (mkfs_write.go) writes what ext2fs_close
+// leaves on the device.
+//
+// Features Mkfs makes: has_journal (an internal journal, extents or block
+// map), ext_attr, resize_inode, dir_index, sparse_super, sparse_super2,
+// filetype, extent, 64bit, flex_bg, meta_bg, large_file, huge_file,
+// dir_nlink, extra_isize, uninit_bg, metadata_csum, metadata_csum_seed,
+// large_dir. Not made (refused): bigalloc, inline_data, quota, project,
+// casefold, encrypt, mmp, orphan_file, fast_commit, journal_dev and the
+// rest, which need more than the layout. mke2fs.conf is Debian's
+// (mkfs_params.go), not read from the host; the directory hash is signed,
+// as mke2fs built for x86 makes it.
 
 // MkfsParams is what mke2fs takes from its command line and mke2fs.conf.
 // DefaultMkfsParams fills it as mke2fs would for a device of a size.
@@ -48,28 +61,6 @@ type MkfsParams struct {
 	Zeroed bool
 }
 
-// DefaultMkfsParams returns mke2fs 1.47's parameters for a filesystem of
-// fsType ("ext2", "ext3", "ext4") filling size bytes: the size type of
-// mke2fs.conf (floppy, small, default, big, huge) picks the block size
-// and inode ratio; the features are mke2fs.conf's base_features and the
-// type's features. UUID and HashSeed are left zero for the caller.
-func DefaultMkfsParams(size int64, fsType string) (MkfsParams, error) {
-	return MkfsParams{}, abi.Errorf(abi.ENOSYS, "ext4: mkfs: not implemented")
-}
-
-// SetFeatures edits p's features as mke2fs -O does: a comma-separated
-// list of names, each to set, or to clear with a leading '^' ("none"
-// clears all).
-func (p *MkfsParams) SetFeatures(spec string) error {
-	return abi.Errorf(abi.ENOSYS, "ext4: mkfs: not implemented")
-}
-
-// Mkfs writes an empty filesystem with parameters p onto dev, whose first
-// p.Blocks blocks it owns.
-func Mkfs(dev io.WriterAt, p MkfsParams) error {
-	return abi.Errorf(abi.ENOSYS, "ext4: mkfs: not implemented")
-}
-
 // DefaultJournalBlocks is ext2fs_default_journal_size: the journal mke2fs
 // gives a filesystem of blocks blocks, in blocks; 0 when it is too small
 // for one (under 2048 blocks).
@@ -93,4 +84,31 @@ func DefaultJournalBlocks(blocks uint64) uint32 {
 		return 131072
 	}
 	return 262144
+}
+
+// MkfsSummary is what mke2fs reports of the filesystem it makes.
+type MkfsSummary struct {
+	Blocks        uint64 // s_blocks_count (a short last group dropped)
+	BlockSize     uint32
+	Inodes        uint32
+	Groups        uint32
+	Backups       []uint64 // the blocks of the superblock backups
+	JournalBlocks uint32   // 0: no journal
+	UUID          [16]byte
+}
+
+// PlanMkfs returns what Mkfs would make with p, without writing.
+func PlanMkfs(p MkfsParams) (MkfsSummary, error) {
+	l, err := planMkfs(p)
+	if err != nil {
+		return MkfsSummary{}, err
+	}
+	s := MkfsSummary{Blocks: l.blocks, BlockSize: uint32(l.bs), Inodes: l.inodes, Groups: l.ngroups,
+		JournalBlocks: l.journalBlocks, UUID: p.UUID}
+	for g := uint32(1); g < l.ngroups; g++ {
+		if l.hasSuper(g) {
+			s.Backups = append(s.Backups, l.groupFirst(g))
+		}
+	}
+	return s, nil
 }

@@ -1,0 +1,344 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lklimg/lklimg/internal/testutil"
+	"golang.org/x/sys/unix"
+)
+
+func lklimgMkfs(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(lklimgBin, append([]string{"mkfs"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	return runCmd(t, cmd)
+}
+
+func e2fsckClean(t *testing.T, img string) {
+	t.Helper()
+	if out, err := exec.Command("e2fsck", "-fn", img).CombinedOutput(); err != nil {
+		t.Fatalf("e2fsck -fn %s: %v\n%s", img, err, out)
+	}
+}
+
+// sameFiles compares two files of the same size, reading only the data
+// extents either has (SEEK_DATA, SEEK_HOLE): the images are sparse.
+func sameFiles(t *testing.T, a, b string) bool {
+	t.Helper()
+	fa, err := os.Open(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fb.Close()
+	sa, _ := fa.Stat()
+	sb, _ := fb.Stat()
+	if sa.Size() != sb.Size() {
+		return false
+	}
+	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
+	for _, f := range []*os.File{fa, fb} {
+		for off := int64(0); off < sa.Size(); {
+			d, err := unix.Seek(int(f.Fd()), off, unix.SEEK_DATA)
+			if err != nil {
+				break // ENXIO: no data after off
+			}
+			h, err := unix.Seek(int(f.Fd()), d, unix.SEEK_HOLE)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for p := d; p < h; p += int64(len(ba)) {
+				n := min(int64(len(ba)), h-p)
+				if _, err := fa.ReadAt(ba[:n], p); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := fb.ReadAt(bb[:n], p); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(ba[:n], bb[:n]) {
+					return false
+				}
+			}
+			off = h
+		}
+	}
+	return true
+}
+
+func featuresLine(t *testing.T, img string) string {
+	t.Helper()
+	out, err := exec.Command("dumpe2fs", "-h", img).Output()
+	if err != nil {
+		t.Fatalf("dumpe2fs %s: %v", img, err)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "Filesystem features:") {
+			return l
+		}
+	}
+	t.Fatalf("dumpe2fs %s: no features line", img)
+	return ""
+}
+
+// TestMkfsAsMkfsExt4: the defaults are mkfs.ext4's, and with the same
+// UUID, hash seed and time (SOURCE_DATE_EPOCH for lklimg,
+// E2FSPROGS_FAKE_TIME for mke2fs) the images are the same bytes.
+func TestMkfsAsMkfsExt4(t *testing.T) {
+	testutil.Need(t, "mkfs.ext4", "e2fsck", "dumpe2fs")
+	dir := t.TempDir()
+	ours, ref := filepath.Join(dir, "x.img"), filepath.Join(dir, "ref.img")
+	r := lklimgMkfs(t, nil, "-t", "ext4", "-s", "1G", ours)
+	if r.code != 0 || !strings.Contains(r.stdout, "Creating filesystem with 262144 4k blocks and 65536 inodes") {
+		t.Fatalf("lklimg mkfs: %+v", r)
+	}
+	e2fsckClean(t, ours)
+	testutil.Run(t, "truncate", "-s", "1G", ref)
+	testutil.Run(t, "mkfs.ext4", "-q", "-F", ref)
+	if a, b := featuresLine(t, ours), featuresLine(t, ref); a != b {
+		t.Errorf("features:\n  lklimg:    %s\n  mkfs.ext4: %s", a, b)
+	}
+
+	for _, c := range []struct {
+		size string
+		args []string
+	}{
+		{"1G", []string{"-t", "ext4"}},
+		{"64M", []string{"-t", "ext4", "-L", "boot", "-m", "0"}},
+		{"300M", []string{"-t", "ext3", "-b", "4096", "-I", "128"}},
+		{"100M", []string{"-t", "ext2", "-N", "5000"}},
+		{"2G", []string{"-t", "ext4", "-G", "4", "-i", "65536", "-J", "size=16", "-O", "^has_journal"}},
+		{"1M", []string{"-t", "ext4"}}, // too small for a journal
+		{"256M", []string{"-t", "ext4", "-O", "^metadata_csum,uninit_bg,sparse_super2"}},
+	} {
+		const uuid, seed = "0a0b0c0d-1111-4222-8333-444455556666", "99998888-7777-4666-9555-444433332222"
+		opts := append([]string{"-U", uuid, "-E", "hash_seed=" + seed + ",root_owner=0:0"}, c.args...)
+		os.Remove(ours)
+		if r := lklimgMkfs(t, []string{"SOURCE_DATE_EPOCH=1600000000"}, append(append([]string{"-q", "-s", c.size}, opts...), ours)...); r.code != 0 || r.stdout != "" {
+			t.Fatalf("lklimg mkfs %v: %+v", c, r)
+		}
+		os.Remove(ref)
+		testutil.Run(t, "truncate", "-s", c.size, ref)
+		cmd := exec.Command("mke2fs", append(append([]string{"-q", "-F"}, opts...), ref)...)
+		cmd.Env = append(os.Environ(), "E2FSPROGS_FAKE_TIME=1600000000", "MKE2FS_CONFIG=/etc/mke2fs.conf")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("mke2fs: %v\n%s", err, out)
+		}
+		if !sameFiles(t, ours, ref) {
+			t.Errorf("%v: the image differs from mke2fs's", c)
+		}
+	}
+}
+
+func TestMkfsErrors(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "x.img")
+	if r := lklimgMkfs(t, nil, "-q", "-s", "64M", img); r.code != 0 {
+		t.Fatalf("mkfs: %+v", r)
+	}
+	before, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-q", img}, "use -F to overwrite"},
+		{[]string{"-q", "-F", "-t", "xfs", img}, "-t xfs"},
+		{[]string{"-q", "-F", "-s", "12Q", img}, "invalid size"},
+		{[]string{"-q", "-F", "-O", "nosuch", img}, "invalid filesystem option"},
+		{[]string{"-q", "-F", "-b", "3000", img}, "invalid block size"},
+		{[]string{"-q", "-F", "-E", "stride=4", img}, "unknown extended option"},
+		{[]string{"-q", "-F", "-U", "xyz", img}, "could not parse UUID"},
+		{[]string{"-q", "-F", "-d", filepath.Join(dir, "missing"), img}, "no such file"},
+		{[]string{"-q", "-F", "-s", "100K", img}, "too small"},
+		{[]string{"-q", "-F", "-G", "3", img}, "power of 2"},
+		{[]string{"-q", "-F", "-G", "4", "-O", "^flex_bg", img}, "flex_bg feature not enabled"},
+		{[]string{"-q", "-F", "-J", "size=1000", img}, "journal size too big"},
+	} {
+		r := lklimgMkfs(t, nil, c.args...)
+		if r.code != exitImage || !strings.Contains(strings.ToLower(r.stderr), strings.ToLower(c.want)) {
+			t.Errorf("mkfs %v: status %d, stderr %q; want 2 and %q", c.args, r.code, r.stderr, c.want)
+		}
+		// A refused mkfs leaves the image as it was.
+		if after, err := os.ReadFile(img); err != nil || !bytes.Equal(before, after) {
+			t.Errorf("mkfs %v changed the image (%v)", c.args, err)
+		}
+	}
+	// Nor does it leave a file it created.
+	fresh := filepath.Join(dir, "fresh.img")
+	if r := lklimgMkfs(t, nil, "-q", "-s", "10K", fresh); r.code != exitImage {
+		t.Errorf("mkfs -s 10K: %+v", r)
+	}
+	if _, err := os.Stat(fresh); !os.IsNotExist(err) {
+		t.Errorf("a refused mkfs left %s: %v", fresh, err)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{
+		"4096": 4096, "100K": 100 << 10, "512M": 512 << 20, "1G": 1 << 30, "2T": 2 << 40,
+		"1g": 1 << 30, "3MiB": 3 << 20, "1MB": 1000000, "5KB": 5000,
+	} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "G", "1X", "1GG", "-5", "99999999999T"} {
+		if _, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) succeeded", in)
+		}
+	}
+}
+
+// TestMkfsDir: -d copies a tree in; the host kernel sees it as it is on
+// the host; with SOURCE_DATE_EPOCH two runs make the same image.
+func TestMkfsDir(t *testing.T) {
+	testutil.Need(t, "e2fsck")
+	testutil.NeedLoop(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testutil.MakeTree(t, src)
+	if err := os.Chmod(src, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	// Twice with SOURCE_DATE_EPOCH: the same bytes. The epoch is after
+	// every time in the tree (times past it would be clamped to it).
+	const epoch = 1<<32 - 1
+	img, again := filepath.Join(dir, "x.img"), filepath.Join(dir, "y.img")
+	for _, i := range []string{img, again} {
+		r := lklimgMkfs(t, []string{fmt.Sprintf("SOURCE_DATE_EPOCH=%d", epoch)}, "-q", "-s", "512M", "-d", src, i)
+		if r.code != 0 || r.stderr != "" {
+			t.Fatalf("mkfs -d: %+v", r)
+		}
+		e2fsckClean(t, i)
+	}
+	if !sameFiles(t, img, again) {
+		t.Errorf("two runs of mkfs -d with SOURCE_DATE_EPOCH made different images")
+	}
+	mnt := filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
+	got, err := testutil.ScanDir(mnt)
+	var root unix.Stat_t
+	serr := unix.Stat(mnt, &root)
+	testutil.Run(t, "umount", mnt)
+	// The root is mkfs's, as mke2fs -d leaves it: not the source's.
+	if serr != nil || root.Mode&0o7777 != 0o755 || root.Uid != 0 || root.Mtim.Sec != epoch {
+		t.Errorf("root: mode %o uid %d mtime %d (%v); want 755, 0, %d", root.Mode, root.Uid, root.Mtim.Sec, serr, epoch)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := testutil.ScanDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The root is the new filesystem's own, as with mke2fs -d.
+	if diffs := testutil.Compare(want, got, testutil.CompareOptions{SkipPaths: []string{"lost+found", "."}}); len(diffs) > 0 {
+		t.Errorf("the image's tree differs from the source:\n%s", strings.Join(diffs[:min(len(diffs), 30)], "\n"))
+	}
+}
+
+// TestMkfsReproducible: with SOURCE_DATE_EPOCH, the same command on the
+// same tree makes the same bytes; without it, the UUIDs differ.
+func TestMkfsReproducible(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	for _, d := range []string{"src/etc", "src/usr/bin"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, data := range map[string][]byte{
+		"etc/hostname": []byte("box\n"),
+		"usr/bin/tool": bytes.Repeat([]byte{0x7f, 'E', 'L', 'F'}, 30000),
+		"empty":        nil,
+	} {
+		if err := os.WriteFile(filepath.Join(src, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("usr/bin", filepath.Join(src, "bin")); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"SOURCE_DATE_EPOCH=1700000000"}
+	imgs := []string{filepath.Join(dir, "a.img"), filepath.Join(dir, "b.img"), filepath.Join(dir, "c.img")}
+	for _, img := range imgs[:2] {
+		if r := lklimgMkfs(t, env, "-q", "-s", "64M", "-d", src, img); r.code != 0 || r.stderr != "" {
+			t.Fatalf("mkfs: %+v", r)
+		}
+		e2fsckClean(t, img)
+	}
+	if !sameFiles(t, imgs[0], imgs[1]) {
+		t.Errorf("two runs with SOURCE_DATE_EPOCH made different images")
+	}
+	// Times past SOURCE_DATE_EPOCH are clamped to it (the files were
+	// made now, after 2023).
+	testutil.Need(t, "debugfs")
+	out := string(testutil.Run(t, "debugfs", "-R", "stat /etc/hostname", imgs[0]))
+	for _, field := range []string{"ctime", "atime", "mtime"} {
+		if !strings.Contains(out, field+": 0x6553f100:00000000") { // 1700000000
+			t.Errorf("/etc/hostname's %s is not SOURCE_DATE_EPOCH:\n%s", field, out)
+		}
+	}
+	if r := lklimgMkfs(t, nil, "-q", "-s", "64M", "-d", src, imgs[2]); r.code != 0 {
+		t.Fatalf("mkfs: %+v", r)
+	}
+	if sameFiles(t, imgs[0], imgs[2]) {
+		t.Errorf("a run without SOURCE_DATE_EPOCH made the same image")
+	}
+}
+
+// TestMkfsBlockDevice: on a device (a loop device over random bytes) the
+// filesystem fills it, and what mke2fs would zero is zeroed.
+func TestMkfsBlockDevice(t *testing.T) {
+	testutil.Need(t, "losetup", "e2fsck")
+	testutil.NeedLoop(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "disk")
+	junk := make([]byte, 40<<20)
+	for i := range junk {
+		junk[i] = byte(i*7 + i>>9)
+	}
+	if err := os.WriteFile(file, junk, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dev := strings.TrimSpace(string(testutil.Run(t, "losetup", "-f", "--show", file)))
+	defer exec.Command("losetup", "-d", dev).Run()
+	if r := lklimgMkfs(t, nil, "-t", "ext4", "-L", "dev", dev); r.code != 0 || !strings.Contains(r.stdout, "40960 1k blocks") {
+		t.Fatalf("mkfs %s: %+v", dev, r)
+	}
+	e2fsckClean(t, dev)
+	mnt := filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, "mount", dev, mnt)
+	werr := os.WriteFile(filepath.Join(mnt, "f"), junk[:1<<20], 0o644)
+	testutil.Run(t, "umount", mnt)
+	if werr != nil {
+		t.Fatal(werr)
+	}
+	e2fsckClean(t, dev)
+	if r := lklimgMkfs(t, nil, "-q", dev); r.code != exitImage || !strings.Contains(r.stderr, "-F") {
+		t.Errorf("mkfs over a filesystem without -F: %+v", r)
+	}
+}

@@ -1,0 +1,98 @@
+package ext4
+
+// s_kbytes_written as mke2fs leaves it counts the bytes its unix I/O
+// manager (lib/ext2fs/unix_io.c) had written when ext2fs_close2 read its
+// statistics, after write_bitmaps and before the superblocks and
+// descriptors are flushed. Most of mke2fs's writes go through that
+// manager's cache of 8 blocks, written back when an entry is reused for
+// another block (least recently used first): what counts is the blocks
+// evicted by then, plus the direct writes of zap_sector (the first 4 KiB
+// of the device), while zeroing is done by fallocate and counts nothing.
+// The planner records the block accesses mke2fs's library calls make, in
+// order (mkfsLayout.trace); this replays them through such a cache.
+
+// mkfsAccess is one block read or write through the I/O cache.
+type mkfsAccess struct {
+	blk   uint64
+	write bool
+}
+
+const (
+	mkfsIOCacheSize = 8    // unix_io.c CACHE_SIZE
+	mkfsZapBytes    = 4096 // zap_sector(fs, 2, 6) and zap_sector(fs, 0, 2)
+)
+
+func (l *mkfsLayout) ioR(b uint64) { l.trace = append(l.trace, mkfsAccess{b, false}) }
+func (l *mkfsLayout) ioW(b uint64) { l.trace = append(l.trace, mkfsAccess{b, true}) }
+
+// itBlk is the inode table block holding inode ino.
+func (l *mkfsLayout) itBlk(ino uint32) uint64 {
+	g := (ino - 1) / l.ipg
+	return l.groups[g].inodeTable + uint64((ino-1)%l.ipg)*uint64(l.p.InodeSize)/l.bs
+}
+
+// itR and itW are ext2fs_read_inode and ext2fs_write_inode: the library
+// reads an inode table block through the cache only when its own
+// one-block buffer holds another.
+func (l *mkfsLayout) itR(ino uint32) {
+	if b := l.itBlk(ino); b != l.bufBlk {
+		l.ioR(b)
+		l.bufBlk = b
+	}
+}
+
+func (l *mkfsLayout) itW(ino uint32) {
+	l.itR(ino)
+	l.ioW(l.itBlk(ino))
+}
+
+// ioModelBytes replays the trace, then write_bitmaps's writes, through
+// the cache and returns the bytes written.
+func (o *mkfsOutput) ioModelBytes() uint64 {
+	type entry struct {
+		blk          uint64
+		inUse, dirty bool
+		atime        uint64
+	}
+	var cache [mkfsIOCacheSize]entry
+	var clock, written uint64
+	access := func(a mkfsAccess) {
+		clock++
+		var victim *entry
+		for i := range cache {
+			e := &cache[i]
+			if e.inUse && e.blk == a.blk {
+				e.atime = clock
+				e.dirty = e.dirty || a.write
+				return
+			}
+		}
+		for i := range cache {
+			e := &cache[i]
+			if !e.inUse {
+				victim = e
+				break
+			}
+			if victim == nil || e.atime < victim.atime {
+				victim = e
+			}
+		}
+		if victim.inUse && victim.dirty {
+			written += o.bs
+		}
+		*victim = entry{blk: a.blk, inUse: true, dirty: a.write, atime: clock}
+	}
+	for _, a := range o.trace {
+		access(a)
+	}
+	for g := uint32(0); g < o.ngroups; g++ {
+		gd := &o.groups[g]
+		if !o.csum || gd.flags&bgBlockUninit == 0 {
+			access(mkfsAccess{gd.blockBitmap, true})
+		}
+		if !o.csum || gd.flags&bgInodeUninit == 0 {
+			access(mkfsAccess{gd.inodeBitmap, true})
+		}
+	}
+	return written + mkfsZapBytes
+}

@@ -1,0 +1,177 @@
+package ext4
+
+import (
+	"strings"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// mke2fs's defaults, as Debian's /etc/mke2fs.conf (e2fsprogs 1.47.0)
+// gives them, and the size types of misc/mke2fs.c parse_fs_type: a
+// device under 3 MiB is "floppy", under 512 MiB "small", under 4 TiB
+// "default", under 16 TiB "big", else "huge". The type picks the block
+// size (1 KiB for floppy and small, else 4 KiB) and the inode ratio.
+const (
+	mkfsFloppyMax  = 3 << 20
+	mkfsSmallMax   = 512 << 20
+	mkfsDefaultMax = 4 << 40
+	mkfsBigMax     = 16 << 40
+
+	// mkfsPageSize is the host page size mke2fs rounds a device's block
+	// count down to when blocks are smaller (misc/mke2fs.c PRS: a
+	// 1 KiB-block filesystem has a multiple of 4 blocks). Linux's
+	// x86 and arm64 page size, 4 KiB, for an output independent of
+	// the host.
+	mkfsPageSize = 4096
+)
+
+// mke2fs.conf's [defaults] base_features and [fs_types] features.
+const (
+	mkfsBaseFeatures = "sparse_super,large_file,filetype,resize_inode,dir_index,ext_attr"
+	mkfsExt3Features = "has_journal"
+	mkfsExt4Features = "has_journal,extent,huge_file,flex_bg,metadata_csum,64bit,dir_nlink,extra_isize"
+)
+
+// MkfsBlocks is the block count mke2fs gives a device of size bytes with
+// blocks of blockSize: whole blocks, and whole pages when a block is
+// smaller than a page.
+func MkfsBlocks(size int64, blockSize uint32) uint64 {
+	if size <= 0 || blockSize == 0 {
+		return 0
+	}
+	n := uint64(size) / uint64(blockSize)
+	if blockSize < mkfsPageSize {
+		n &^= uint64(mkfsPageSize/blockSize) - 1
+	}
+	return n
+}
+
+// mkfsSizeType returns mke2fs.conf's size type for a device of size
+// bytes, and its block size and inode ratio.
+func mkfsSizeType(size int64) (name string, blockSize, inodeRatio uint32) {
+	switch {
+	case size < mkfsFloppyMax:
+		return "floppy", 1024, 8192
+	case size < mkfsSmallMax:
+		return "small", 1024, 4096
+	case size < mkfsDefaultMax:
+		return "default", 4096, 16384
+	case size < mkfsBigMax:
+		return "big", 4096, 32768
+	}
+	return "huge", 4096, 65536
+}
+
+// DefaultMkfsParams returns mke2fs 1.47's parameters for a filesystem of
+// fsType ("ext2", "ext3", "ext4") filling size bytes: the size type of
+// mke2fs.conf (floppy, small, default, big, huge) picks the block size
+// and inode ratio; the features are mke2fs.conf's base_features and the
+// type's features. UUID and HashSeed are left zero for the caller.
+func DefaultMkfsParams(size int64, fsType string) (MkfsParams, error) {
+	var features string
+	switch fsType {
+	case "ext2":
+		features = mkfsBaseFeatures
+	case "ext3":
+		features = mkfsBaseFeatures + "," + mkfsExt3Features
+	case "ext4":
+		features = mkfsBaseFeatures + "," + mkfsExt4Features
+	default:
+		return MkfsParams{}, abi.Errorf(abi.EINVAL, "ext4: mkfs: unknown filesystem type %q", fsType)
+	}
+	_, bs, ratio := mkfsSizeType(size)
+	p := MkfsParams{
+		FsType:          fsType,
+		BlockSize:       bs,
+		Blocks:          MkfsBlocks(size, bs),
+		InodeSize:       256,
+		InodeRatio:      max(ratio, bs),
+		ReservedPercent: 5,
+		FlexBGSize:      16,
+	}
+	if err := p.SetFeatures(features); err != nil {
+		return MkfsParams{}, err
+	}
+	return p, nil
+}
+
+// SetBlockSize changes the block size (mke2fs -b) of parameters made by
+// DefaultMkfsParams for a device of size bytes: the block count follows,
+// and the inode ratio is at least a block, as mke2fs's.
+func (p *MkfsParams) SetBlockSize(size int64, blockSize uint32) error {
+	switch blockSize {
+	case 1024, 2048, 4096, 65536:
+	default:
+		return abi.Errorf(abi.EINVAL, "ext4: mkfs: invalid block size %d", blockSize)
+	}
+	p.BlockSize = blockSize
+	p.Blocks = MkfsBlocks(size, blockSize)
+	_, _, ratio := mkfsSizeType(size)
+	p.InodeRatio = max(ratio, blockSize)
+	return nil
+}
+
+// mkfsFeature finds a feature by its e2fsprogs name (lib/e2p/feature.c),
+// returning which word it is in (0 compat, 1 incompat, 2 ro_compat).
+func mkfsFeature(name string) (word int, bit uint32, ok bool) {
+	for _, f := range compatNames {
+		if f.name == name {
+			return 0, f.bit, true
+		}
+	}
+	for _, f := range incompatNames {
+		if f.name == name {
+			return 1, f.bit, true
+		}
+	}
+	for _, f := range roCompatNames {
+		if f.name == name {
+			return 2, f.bit, true
+		}
+	}
+	// e2p's other spellings of the same bits.
+	switch name {
+	case "extents":
+		return 1, incompatExtents, true
+	case "gdt_csum":
+		return 2, roCompatGdtCsum, true
+	case "journal":
+		return 0, compatHasJournal, true
+	}
+	return 0, 0, false
+}
+
+// SetFeatures edits p's features as mke2fs -O does: a comma-separated
+// list of names, each to set, or to clear with a leading '^' ("none"
+// clears all).
+func (p *MkfsParams) SetFeatures(spec string) error {
+	for _, name := range strings.FieldsFunc(spec, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+		clear := false
+		if name[0] == '^' || name[0] == '-' {
+			clear, name = true, name[1:]
+		} else if name[0] == '+' {
+			name = name[1:]
+		}
+		if strings.EqualFold(name, "none") || strings.EqualFold(name, "clear") {
+			p.Compat, p.Incompat, p.RoCompat = 0, 0, 0
+			continue
+		}
+		word, bit, ok := mkfsFeature(strings.ToLower(name))
+		if !ok {
+			return abi.Errorf(abi.EINVAL, "ext4: mkfs: invalid filesystem option set: %s", spec)
+		}
+		w := [...]*uint32{&p.Compat, &p.Incompat, &p.RoCompat}[word]
+		if clear {
+			*w &^= bit
+		} else {
+			*w |= bit
+		}
+	}
+	return nil
+}
+
+// HasFeature reports whether the feature of e2fsprogs's name is set.
+func (p *MkfsParams) HasFeature(name string) bool {
+	word, bit, ok := mkfsFeature(name)
+	return ok && [...]uint32{p.Compat, p.Incompat, p.RoCompat}[word]&bit != 0
+}

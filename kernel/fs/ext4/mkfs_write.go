@@ -1,0 +1,630 @@
+package ext4
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+	"io"
+	"slices"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// Writing the planned layout out, as ext2fs_close (lib/ext2fs/closefs.c)
+// and mke2fs's earlier writes leave it: the superblock and descriptors at
+// group 0 and at every backup group (backups with s_state 0 and their
+// group number in s_block_group_nr), the bitmaps of the initialized
+// groups with the padding of the last one (rw_bitmaps.c write_bitmaps),
+// the inodes mke2fs writes, the directory blocks, the resize inode's
+// blocks and the journal superblock. Pieces are gathered and written in
+// as few, large writes as their placement allows.
+
+// Offsets of struct ext2_super_block fields (lib/ext2fs/ext2_fs.h) the
+// writer sets beyond those superblock.go decodes.
+const (
+	offSRBlocksCount     = 0x08
+	offSFreeBlocksCount  = 0x0C
+	offSFreeInodesCount  = 0x10
+	offSWtime            = 0x30
+	offSMaxMntCount      = 0x36
+	offSState            = 0x3A
+	offSErrors           = 0x3C
+	offSLastcheck        = 0x40
+	offSRevLevel         = 0x4C
+	offSFirstIno         = 0x54
+	offSInodeSize        = 0x58
+	offSBlockGroupNr     = 0x5A
+	offSReservedGdt      = 0xCE
+	offSJournalInum      = 0xE0
+	offSHashSeed         = 0xEC
+	offSDefHashVersion   = 0xFC
+	offSJnlBackupType    = 0xFD
+	offSDescSize         = 0xFE
+	offSDefaultMountOpts = 0x100
+	offSMkfsTime         = 0x108
+	offSJnlBlocks        = 0x10C
+	offSMinExtraIsize    = 0x15C
+	offSFlags            = 0x160
+	offSLogGroupsPerFlex = 0x174
+	offSChecksumType     = 0x175
+	offSKbytesWritten    = 0x178
+	offSBackupBGs        = 0x24C
+	offSOverheadClusters = 0x248
+	offSChecksumSeed     = 0x270
+	stateValid           = 1 // EXT2_VALID_FS
+	revDynamic           = 1 // EXT2_DYNAMIC_REV
+)
+
+// mkfsOutput is the planned filesystem with the checksum context the
+// shared encoders need.
+type mkfsOutput struct {
+	*mkfsLayout
+	f          *fsys // superblock fields and checksum seed, for groupDescCsum and setInodeCsum
+	freeBlocks []uint32
+	freeInodes []uint32
+	bbCsum     []uint32
+	ibCsum     []uint32
+	sbBase     []byte // the primary superblock without its checksum (super)
+}
+
+// Mkfs writes an empty filesystem with parameters p onto dev, whose first
+// p.Blocks blocks it owns.
+func Mkfs(dev io.WriterAt, p MkfsParams) error {
+	l, err := planMkfs(p)
+	if err != nil {
+		return err
+	}
+	o := &mkfsOutput{mkfsLayout: l}
+	o.f = &fsys{sb: &superblock{
+		sFeatureCompat: l.compat, sFeatureIncompat: l.incompat, sFeatureRoCompat: l.roCompat,
+		sUUID: l.p.UUID, sChecksumSeed: csum32(castagnoli, ^uint32(0), l.p.UUID[:]),
+	}, blockSize: uint32(l.bs), inodeSize: uint32(l.p.InodeSize), descPerBlock: l.descPerBlock}
+	o.f.setCsumSeed()
+	w := &mkfsWriter{dev: dev}
+	if !p.Zeroed {
+		if err := o.zeroes(w); err != nil {
+			return err
+		}
+	}
+	o.summarize()
+	if err := o.writeBitmaps(w); err != nil {
+		return err
+	}
+	if err := o.writeInodes(w); err != nil {
+		return err
+	}
+	if err := o.writeBlocks(w); err != nil {
+		return err
+	}
+	if err := o.writeSupers(w); err != nil {
+		return err
+	}
+	return w.flush()
+}
+
+// castagnoli is the crc32c table (read only).
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// zeroes clears what mke2fs clears on a device that does not read as
+// zeros: the first 4 KiB (zap_sector 0-1, the boot sector, and 2-7),
+// the end of the device (old RAID superblocks), the used part of each
+// inode table (lazy_itable_init's) and the journal.
+func (o *mkfsOutput) zeroes(w *mkfsWriter) error {
+	if err := w.zero(0, 4096); err != nil {
+		return err
+	}
+	rsv := 65536 / o.bs
+	start := o.blocks &^ (rsv - 1)
+	if start > rsv {
+		start -= rsv
+	}
+	if start > 0 {
+		if err := w.zero(int64(start*o.bs), int64((o.blocks-start)*o.bs)); err != nil {
+			return err
+		}
+	}
+	for g := range o.groups {
+		gd := &o.groups[g]
+		unused := o.initUnused(uint32(g))
+		n := (uint64(o.ipg-unused)*uint64(o.p.InodeSize) + o.bs - 1) / o.bs
+		if err := w.zero(int64(gd.inodeTable*o.bs), int64(n*o.bs)); err != nil {
+			return err
+		}
+	}
+	for _, r := range o.journalRuns {
+		if err := w.zero(int64(r.pblk*o.bs), int64(r.n*o.bs)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// initUnused is group g's bg_itable_unused as ext2fs_initialize set it,
+// which decides how much of the table write_inode_tables zeroes.
+func (o *mkfsOutput) initUnused(g uint32) uint32 {
+	if !o.csum {
+		return 0
+	}
+	before := uint64(g) * uint64(o.ipg) // reserved inodes the earlier groups took
+	if before >= goodOldFirstIno {
+		return o.ipg
+	}
+	return o.ipg - min(o.ipg, uint32(goodOldFirstIno-before))
+}
+
+// summarize counts each group's free blocks and inodes (what the
+// allocation statistics of libext2fs kept) and sets the flags that
+// write_inode_tables sets.
+func (o *mkfsOutput) summarize() {
+	o.freeBlocks = make([]uint32, o.ngroups)
+	o.freeInodes = make([]uint32, o.ngroups)
+	o.bbCsum = make([]uint32, o.ngroups)
+	o.ibCsum = make([]uint32, o.ngroups)
+	for g := uint32(0); g < o.ngroups; g++ {
+		o.freeBlocks[g] = uint32(o.groupFree(g))
+		n := o.ipg
+		for ino := range o.inodesUsed {
+			if (ino-1)/o.ipg == g {
+				n--
+			}
+		}
+		o.freeInodes[g] = n
+		if o.p.Zeroed {
+			o.groups[g].flags |= bgInodeZeroed
+		}
+	}
+}
+
+// blockBitmap returns group g's block bitmap block, padded as
+// write_bitmaps pads it: bytes past the group's bits are 0xff, and the
+// last group's bits past the end of the filesystem are set.
+func (o *mkfsOutput) blockBitmap(g uint32) []byte {
+	b := make([]byte, o.bs)
+	for i := range b {
+		b[i] = 0xff
+	}
+	nbytes := o.bpg / 8
+	clear(b[:nbytes])
+	first := o.groupFirst(g)
+	last := o.groupLast(g)
+	for i, w := range o.bmap[g] {
+		var le8 [8]byte
+		binary.LittleEndian.PutUint64(le8[:], w)
+		copy(b[i*8:nbytes], le8[:])
+	}
+	for i := last - first + 1; i < o.bs*8; i++ {
+		b[i/8] |= 1 << (i % 8)
+	}
+	return b
+}
+
+// inodeBitmap returns group g's inode bitmap block (0xff past its bits).
+func (o *mkfsOutput) inodeBitmap(g uint32) []byte {
+	b := make([]byte, o.bs)
+	nbytes := uint64(o.ipg+7) / 8
+	for i := nbytes; i < o.bs; i++ {
+		b[i] = 0xff
+	}
+	for ino := range o.inodesUsed {
+		if (ino-1)/o.ipg == g {
+			i := (ino - 1) % o.ipg
+			b[i/8] |= 1 << (i % 8)
+		}
+	}
+	return b
+}
+
+// writeBitmaps writes the bitmaps of the groups without the uninit flags
+// (all of them without group checksums), noting their checksums.
+func (o *mkfsOutput) writeBitmaps(w *mkfsWriter) error {
+	meta := o.roCompat&roCompatMetadataCsum != 0
+	for g := uint32(0); g < o.ngroups; g++ {
+		gd := &o.groups[g]
+		if !o.csum || gd.flags&bgBlockUninit == 0 {
+			b := o.blockBitmap(g)
+			if meta {
+				o.bbCsum[g] = csum32(castagnoli, o.f.csumSeed, b[:o.bpg/8])
+			}
+			if err := w.put(int64(gd.blockBitmap*o.bs), b); err != nil {
+				return err
+			}
+		}
+		if !o.csum || gd.flags&bgInodeUninit == 0 {
+			b := o.inodeBitmap(g)
+			if meta {
+				o.ibCsum[g] = csum32(castagnoli, o.f.csumSeed, b[:(o.ipg+7)/8])
+			}
+			if err := w.put(int64(gd.inodeBitmap*o.bs), b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// encodeInode writes ip into the inode slot raw (zeroed), with its
+// checksum.
+func (o *mkfsOutput) encodeInode(ip *mkfsInode, raw []byte) {
+	le.PutUint16(raw[offIMode:], ip.mode)
+	le.PutUint16(raw[offIUid:], uint16(ip.uid))
+	le.PutUint32(raw[offISizeLo:], uint32(ip.size))
+	le.PutUint16(raw[offIGid:], uint16(ip.gid))
+	le.PutUint16(raw[offILinksCount:], ip.links)
+	le.PutUint32(raw[offIBlocksLo:], uint32(ip.blocks))
+	le.PutUint32(raw[offIFlags:], ip.flags)
+	copy(raw[offIBlock:offIBlock+iBlockLen], ip.iblock[:])
+	le.PutUint32(raw[offISizeHigh:], uint32(ip.size>>32))
+	le.PutUint16(raw[offIBlocksHigh:], uint16(ip.blocks>>32))
+	le.PutUint16(raw[offIUidHigh:], uint16(ip.uid>>16))
+	le.PutUint16(raw[offIGidHigh:], uint16(ip.gid>>16))
+	large := ip.large && len(raw) > goodOldInodeSize
+	// A time from 2038 on needs the epoch bits of the extra fields,
+	// which only a large inode has (mke2fs 1.47.0 writes 32 bits).
+	putTime := func(off, extraOff int, sec int64) {
+		lo, x := encodeTime(abi.Timespec{Sec: sec}, large)
+		le.PutUint32(raw[off:], lo)
+		if large {
+			le.PutUint32(raw[extraOff:], x)
+		}
+	}
+	putTime(offIAtime, offIAtimeExtra, ip.atime)
+	putTime(offICtime, offICtimeExtra, ip.ctime)
+	putTime(offIMtime, offIMtimeExtra, ip.mtime)
+	if large {
+		le.PutUint16(raw[offIExtraIsize:], largeInodeExtra)
+		putTime(offICrtime, offICrtimeExtra, ip.crtime)
+	}
+	o.inodeCsum(ip.ino, raw, large)
+}
+
+// inodeCsum sets the checksum of inode ino's slot raw; the high half
+// only when i_extra_isize covers it.
+func (o *mkfsOutput) inodeCsum(ino uint32, raw []byte, hasHi bool) {
+	if o.roCompat&roCompatMetadataCsum == 0 {
+		return
+	}
+	o.f.setInodeCsum(&inode{csumSeed: o.f.inodeCsumSeed(ino, 0)}, raw, hasHi)
+}
+
+// writeInodes writes the inodes mke2fs writes: the reserved ones (zero,
+// with their checksums with metadata_csum, as write_reserved_inodes
+// leaves them), the bad blocks, root, resize, journal and lost+found
+// inodes; for each group holding some, the start of its inode table up
+// to the last of them.
+func (o *mkfsOutput) writeInodes(w *mkfsWriter) error {
+	isz := uint64(o.p.InodeSize)
+	last := map[uint32]uint32{} // group -> its last inode written
+	note := func(ino uint32) {
+		g := (ino - 1) / o.ipg
+		last[g] = max(last[g], ino)
+	}
+	for ino := uint32(1); ino < goodOldFirstIno; ino++ {
+		note(ino)
+	}
+	for ino := range o.inodeTab {
+		note(ino)
+	}
+	for g, lastIno := range last {
+		first := g*o.ipg + 1
+		n := (uint64(lastIno-first+1)*isz + o.bs - 1) / o.bs
+		buf := make([]byte, n*o.bs)
+		for ino := first; ino <= lastIno; ino++ {
+			raw := buf[uint64(ino-first)*isz : uint64(ino-first+1)*isz]
+			if ip, ok := o.inodeTab[ino]; ok {
+				o.encodeInode(ip, raw)
+			} else if ino < goodOldFirstIno {
+				o.inodeCsum(ino, raw, false)
+			}
+		}
+		if err := w.put(int64(o.groups[g].inodeTable*o.bs), buf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeBlocks writes the directory blocks (with their checksum tails),
+// the indirect blocks, the journal's extent leaf and its superblock.
+func (o *mkfsOutput) writeBlocks(w *mkfsWriter) error {
+	meta := o.roCompat&roCompatMetadataCsum != 0
+	for _, ip := range o.inodeTab {
+		if ip.mode&0o170000 != 0o40000 {
+			continue
+		}
+		seed := o.f.inodeCsumSeed(ip.ino, 0)
+		for _, b := range ip.dataBlocks {
+			d := o.dirBlocks[b]
+			if meta {
+				n := len(d) - dirTailSize
+				le.PutUint32(d[n+8:], csum32(castagnoli, seed, d[:n]))
+			}
+			if err := w.put(int64(b*o.bs), d); err != nil {
+				return err
+			}
+		}
+	}
+	for b, d := range o.indBlocks {
+		if err := w.put(int64(b*o.bs), d); err != nil {
+			return err
+		}
+	}
+	for b, d := range o.extentLeaves {
+		if meta {
+			maxEntries := int(le.Uint16(d[4:]))
+			t := extentHeaderSize + maxEntries*extentEntrySize
+			le.PutUint32(d[t:], csum32(castagnoli, o.f.inodeCsumSeed(journalIno, 0), d[:t]))
+		}
+		if err := w.put(int64(b*o.bs), d); err != nil {
+			return err
+		}
+	}
+	if o.compat&compatHasJournal != 0 {
+		if err := w.put(int64(o.journalSB*o.bs), o.journalSuper()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// journalSuper is ext2fs_create_journal_superblock2's block: a v2
+// superblock (big-endian, kernel/fs/jbd2) with no features; the kernel
+// sets csum v3 and 64bit when it first loads the journal.
+func (o *mkfsOutput) journalSuper() []byte {
+	b := make([]byte, o.bs)
+	be := binary.BigEndian
+	be.PutUint32(b[0x0:], 0xC03B3998) // JBD2_MAGIC_NUMBER
+	be.PutUint32(b[0x4:], 4)          // JBD2_SUPERBLOCK_V2
+	be.PutUint32(b[0xC:], uint32(o.bs))
+	be.PutUint32(b[0x10:], o.journalBlocks) // s_maxlen
+	be.PutUint32(b[0x14:], 1)               // s_first
+	be.PutUint32(b[0x18:], 1)               // s_sequence
+	copy(b[0x30:0x40], o.p.UUID[:])
+	be.PutUint32(b[0x40:], 1) // s_nr_users
+	return b
+}
+
+// descTable encodes every group descriptor, with their checksums.
+func (o *mkfsOutput) descTable() []byte {
+	buf := make([]byte, o.descBlocks*o.bs)
+	ds := o.descSize
+	for g := uint32(0); g < o.ngroups; g++ {
+		gd := &o.groups[g]
+		d := groupDesc{
+			bgBlockBitmap: gd.blockBitmap, bgInodeBitmap: gd.inodeBitmap, bgInodeTable: gd.inodeTable,
+			bgFreeBlocksCount: o.freeBlocks[g], bgFreeInodesCount: o.freeInodes[g],
+			bgUsedDirsCount: gd.usedDirs, bgFlags: gd.flags, bgItableUnused: gd.itableUnused,
+			bgBlockBitmapCsum: o.bbCsum[g], bgInodeBitmapCsum: o.ibCsum[g],
+		}
+		if !o.csum {
+			d.bgFlags &^= bgBlockUninit | bgInodeUninit
+		}
+		raw := buf[uint64(g)*uint64(ds) : uint64(g+1)*uint64(ds)]
+		encodeGroupDesc(raw, &d, ds)
+		if o.csum {
+			le.PutUint16(raw[offBgChecksum:], o.f.groupDescCsum(g, raw))
+		}
+	}
+	return buf
+}
+
+// super encodes the superblock as ext2fs_flush writes it for group g:
+// the primary valid, the backups with s_state 0 and their group number.
+func (o *mkfsOutput) super(g uint32) []byte {
+	if o.sbBase == nil {
+		o.sbBase = o.superBase()
+	}
+	s := append([]byte(nil), o.sbBase...)
+	if g != 0 {
+		le.PutUint16(s[offSState:], 0)
+	}
+	le.PutUint16(s[offSBlockGroupNr:], uint16(min(g, 0xFFFF)))
+	if o.roCompat&roCompatMetadataCsum != 0 {
+		le.PutUint32(s[offSChecksum:], csum32(castagnoli, ^uint32(0), s[:offSChecksum]))
+	}
+	return s
+}
+
+// superBase encodes the primary superblock, but for its checksum.
+func (o *mkfsOutput) superBase() []byte {
+	s := make([]byte, superblockSize)
+	p := &o.p
+	t := uint32(p.Time)
+	var freeBlocks uint64
+	var freeInodes uint32
+	for i := range o.freeBlocks {
+		freeBlocks += uint64(o.freeBlocks[i])
+		freeInodes += o.freeInodes[i]
+	}
+	put32 := func(off int, v uint32) { le.PutUint32(s[off:], v) }
+	put16 := func(off int, v uint16) { le.PutUint16(s[off:], v) }
+	put32(0x0, o.inodes)
+	put32(0x4, uint32(o.blocks))
+	put32(offSRBlocksCount, uint32(o.rBlocks))
+	put32(offSFreeBlocksCount, uint32(freeBlocks))
+	put32(offSFreeInodesCount, freeInodes)
+	put32(0x14, uint32(o.firstData))
+	logBS := uint32(0)
+	for 1024<<logBS < o.bs {
+		logBS++
+	}
+	put32(0x18, logBS)
+	put32(0x1C, logBS)
+	put32(0x20, uint32(o.bpg))
+	put32(0x24, uint32(o.bpg))
+	put32(0x28, o.ipg)
+	put32(offSWtime, t)
+	put16(offSMaxMntCount, 0xFFFF) // -1: no mount-count checks
+	put16(offSMagic, ext4SuperMagic)
+	put16(offSState, stateValid)
+	put16(offSErrors, errorsContinue)
+	put32(offSLastcheck, t)
+	put32(offSRevLevel, revDynamic)
+	put32(offSFirstIno, goodOldFirstIno)
+	put16(offSInodeSize, p.InodeSize)
+	put32(0x5C, o.compat)
+	put32(0x60, o.incompat)
+	put32(0x64, o.roCompat)
+	copy(s[0x68:0x78], p.UUID[:])
+	copy(s[0x78:0x88], p.Label)
+	put16(offSReservedGdt, uint16(o.rsvGdt))
+	if o.compat&compatHasJournal != 0 {
+		put32(offSJournalInum, journalIno)
+		s[offSJnlBackupType] = jnlBackupBlocks
+		j := o.inodeTab[journalIno]
+		copy(s[offSJnlBlocks:], j.iblock[:])
+		put32(offSJnlBlocks+15*4, uint32(j.size>>32))
+		put32(offSJnlBlocks+16*4, uint32(j.size))
+	}
+	copy(s[offSHashSeed:offSHashSeed+16], p.HashSeed[:])
+	s[offSDefHashVersion] = hashHalfMD4
+	put16(offSDescSize, o.sDescSize)
+	put32(offSDefaultMountOpts, defMountOpts)
+	put32(offSMkfsTime, t)
+	if o.incompat&incompat64bit != 0 {
+		put32(0x150, uint32(o.blocks>>32))
+		put32(0x154, uint32(o.rBlocks>>32))
+		put32(0x158, uint32(freeBlocks>>32))
+	}
+	put16(offSMinExtraIsize, o.minExtra)
+	put16(offSMinExtraIsize+2, o.minExtra)
+	// ext2fs_initialize: the directory hash is signed where char is
+	// (x86, the platform whose mke2fs this mirrors).
+	put32(offSFlags, flagSignedHash)
+	s[offSLogGroupsPerFlex] = o.logFlex
+	if o.roCompat&roCompatMetadataCsum != 0 {
+		s[offSChecksumType] = checksumTypeCrc32c
+	}
+	le.PutUint64(s[offSKbytesWritten:], o.kbytesWritten())
+	put32(offSOverheadClusters, uint32(o.overhead))
+	put32(offSBackupBGs, o.backupBGs[0])
+	put32(offSBackupBGs+4, o.backupBGs[1])
+	if o.incompat&incompatCsumSeed != 0 {
+		put32(offSChecksumSeed, o.f.sb.sChecksumSeed)
+	}
+	return s
+}
+
+// kbytesWritten is s_kbytes_written as mke2fs leaves it: 1 when a
+// feature marks the filesystem as ext4 (so that the kernel keeps the
+// count), plus what its I/O manager wrote before closing (see
+// mkfsIOModel), plus ext2fs_close's allowance for the descriptors it is
+// about to write.
+func (o *mkfsOutput) kbytesWritten() uint64 {
+	const ext4ish = roCompatHugeFile | roCompatGdtCsum | roCompatDirNlink | roCompatMetadataCsum | roCompatExtraIsize
+	if o.incompat&incompatFlexBG == 0 && o.roCompat&ext4ish == 0 {
+		return 0
+	}
+	return 1 + o.ioModelBytes()>>10 + (o.descBlocks+1)/(o.bs/1024)
+}
+
+// writeSupers writes the superblock and the descriptor table at group 0
+// and at each group with a backup (ext2fs_flush2), and the meta_bg
+// descriptor blocks.
+func (o *mkfsOutput) writeSupers(w *mkfsWriter) error {
+	table := o.descTable()
+	oldDesc := o.descBlocks
+	if o.incompat&incompatMetaBG != 0 {
+		oldDesc = 0
+	}
+	for g := uint32(0); g < o.ngroups; g++ {
+		super, old, newDesc := o.superAndBgd(g)
+		if g == 0 {
+			// The primary at byte 1024, then the table from the
+			// next block (a 4 KiB block 0 keeps its boot sector).
+			if err := w.put(superblockOffset, o.super(0)); err != nil {
+				return err
+			}
+		} else if super != 0 {
+			if err := w.put(int64(super*o.bs), o.super(g)); err != nil {
+				return err
+			}
+		}
+		if old != 0 && oldDesc > 0 {
+			if err := w.put(int64(old*o.bs), table[:oldDesc*o.bs]); err != nil {
+				return err
+			}
+		}
+		if newDesc != 0 {
+			mb := uint64(g / o.descPerBlock)
+			if err := w.put(int64(newDesc*o.bs), table[mb*o.bs:(mb+1)*o.bs]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// mkfsWriter gathers pieces of the image and writes them sorted, merged
+// where they touch, in writes of at most mkfsMaxIO bytes.
+type mkfsWriter struct {
+	dev     io.WriterAt
+	pieces  []mkfsPiece
+	pending int
+	zeros   []byte
+}
+
+type mkfsPiece struct {
+	off  int64
+	data []byte
+}
+
+const mkfsMaxIO = 4 << 20
+
+// put queues data for offset off. The caller must not change data after.
+func (w *mkfsWriter) put(off int64, data []byte) error {
+	w.pieces = append(w.pieces, mkfsPiece{off, data})
+	w.pending += len(data)
+	if w.pending >= 8*mkfsMaxIO {
+		return w.flush()
+	}
+	return nil
+}
+
+// flush writes the queued pieces.
+func (w *mkfsWriter) flush() error {
+	slices.SortStableFunc(w.pieces, func(a, b mkfsPiece) int {
+		switch {
+		case a.off < b.off:
+			return -1
+		case a.off > b.off:
+			return 1
+		}
+		return 0
+	})
+	ps := w.pieces
+	for i := 0; i < len(ps); {
+		j, end := i+1, ps[i].off+int64(len(ps[i].data))
+		for j < len(ps) && ps[j].off == end && end-ps[i].off+int64(len(ps[j].data)) <= mkfsMaxIO {
+			end += int64(len(ps[j].data))
+			j++
+		}
+		buf := ps[i].data
+		if j > i+1 {
+			buf = make([]byte, 0, end-ps[i].off)
+			for _, p := range ps[i:j] {
+				buf = append(buf, p.data...)
+			}
+		}
+		if _, err := w.dev.WriteAt(buf, ps[i].off); err != nil {
+			return abi.Errorf(abi.EIO, "ext4: mkfs: write at %d: %v", ps[i].off, err)
+		}
+		i = j
+	}
+	w.pieces, w.pending = w.pieces[:0], 0
+	return nil
+}
+
+// zero writes n zero bytes at off, at once (before any queued piece).
+func (w *mkfsWriter) zero(off, n int64) error {
+	if w.zeros == nil {
+		w.zeros = make([]byte, 1<<20)
+	}
+	for n > 0 {
+		k := min(n, int64(len(w.zeros)))
+		if _, err := w.dev.WriteAt(w.zeros[:k], off); err != nil {
+			return abi.Errorf(abi.EIO, "ext4: mkfs: zero at %d: %v", off, err)
+		}
+		off += k
+		n -= k
+	}
+	return nil
+}
