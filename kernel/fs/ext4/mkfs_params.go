@@ -175,3 +175,33 @@ func (p *MkfsParams) HasFeature(name string) bool {
 	word, bit, ok := mkfsFeature(name)
 	return ok && [...]uint32{p.Compat, p.Incompat, p.RoCompat}[word]&bit != 0
 }
+
+// OverheadBlocks is the metadata Mkfs lays out with p in the groups
+// that hold the first blocks blocks (p.Blocks when larger), which a
+// filesystem cut to that size by Minimize keeps: each group's bitmaps
+// and inode table, and the superblock copies with their descriptor and
+// reserved GDT blocks (and meta_bg's descriptor blocks), as in
+// s_overhead_clusters; not the journal, the root directory or
+// lost+found. Minimize shortens the descriptor table (step 3), so for a
+// cut filesystem this is an estimate from above by the descriptor
+// blocks it frees.
+func OverheadBlocks(p MkfsParams, blocks uint64) (uint64, error) {
+	p.Compat &^= compatHasJournal // not counted: no need to lay it out
+	l, err := planMkfs(p)
+	if err != nil {
+		return 0, err
+	}
+	blocks = max(min(blocks, l.blocks), l.firstData+1)
+	n := l.firstData
+	for g := uint32(0); g <= l.groupOf(blocks-1); g++ {
+		n += 2 + l.itb // block and inode bitmaps, inode table
+		super, _, newDesc := l.superAndBgd(g)
+		if super != 0 || (g == 0 && l.hasSuper(0)) {
+			n += 1 + l.oldDescBlocks()
+		}
+		if newDesc != 0 {
+			n++
+		}
+	}
+	return n, nil
+}
