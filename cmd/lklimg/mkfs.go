@@ -1,16 +1,12 @@
 package main
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/lklimg/lklimg/hostcopy"
 	"github.com/lklimg/lklimg/kernel"
@@ -21,11 +17,10 @@ import (
 
 // mkfsFlags are mkfs's options, mke2fs's letters.
 type mkfsFlags struct {
-	fsType, size, label, uuid, ext, features, journal, dir string
-	blockSize, inodes, inodeSize, inodeRatio, flexSize     int
-	reserved                                               float64
-	quiet, force                                           bool
-	memoryMB                                               int
+	fsFlags
+	size, dir    string
+	quiet, force bool
+	memoryMB     int
 }
 
 // mkfsCommand is `lklimg mkfs IMAGE`: an empty ext2, ext3 or ext4 laid
@@ -36,37 +31,25 @@ func mkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 	var f mkfsFlags
 	return &cli.Command{
 		Name:  "mkfs",
-		Usage: "make an ext2/ext3/ext4 filesystem on IMAGE, as mke2fs does (-d DIR copies DIR in)",
+		Usage: "make an ext2/ext3/ext4 filesystem on IMAGE, as mke2fs does (-d DIR|TAR fills it)",
 		Description: "SIZE is bytes, or a number with K, M, G or T (powers of 1024, as truncate's and mke2fs's;\n" +
 			"KB, MB, GB, TB are powers of 1000). With -s the file is created or resized, and reads as zeros;\n" +
 			"without it the filesystem fills the existing file (whose contents are discarded, as mke2fs\n" +
 			"discards a device's) or device.\n" +
-			"With SOURCE_DATE_EPOCH set, every time stamp mkfs makes is that time, the times -d copies are\n" +
-			"clamped to it (access times become modification times), and the UUID and hash seed not given\n" +
-			"are derived from the parameters: the same inputs make the same image.",
+			"-d TAR extracts a tar archive (gzip, zstd, xz or bzip2 compressed, or not) as tar2fs does.\n" +
+			identityHelp + "\n" +
+			"The times -d copies or extracts are then clamped to that time (access times become modification times).",
 		ArgsUsage:              "IMAGE",
 		UseShortOptionHandling: true,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "t", Value: "ext4", Destination: &f.fsType, Usage: "filesystem `TYPE`: ext4, ext3 or ext2"},
+		Flags: append(f.cliFlags(), f.reservedFlag(),
 			&cli.StringFlag{Name: "s", Destination: &f.size, Usage: "make IMAGE `SIZE` bytes (a regular file)"},
-			&cli.IntFlag{Name: "b", Destination: &f.blockSize, DefaultText: "by size", Usage: "block size in `BYTES` (1024, 2048, 4096, 65536; as mke2fs.conf)"},
-			&cli.IntFlag{Name: "N", Destination: &f.inodes, DefaultText: "from -i", Usage: "`N` inodes"},
-			&cli.IntFlag{Name: "I", Destination: &f.inodeSize, DefaultText: "256", Usage: "inode size in `BYTES`"},
-			&cli.IntFlag{Name: "i", Destination: &f.inodeRatio, DefaultText: "by size", Usage: "`BYTES` per inode (as mke2fs.conf)"},
-			&cli.Float64Flag{Name: "m", Value: -1, Destination: &f.reserved, DefaultText: "5",
-				Usage: "`PERCENT` of blocks reserved for root"},
-			&cli.IntFlag{Name: "G", Destination: &f.flexSize, DefaultText: "16", Usage: "`N` groups per flex group (flex_bg)"},
-			&cli.StringFlag{Name: "L", Destination: &f.label, Usage: "volume `LABEL` (16 bytes at most)"},
-			&cli.StringFlag{Name: "U", Destination: &f.uuid, Usage: "filesystem `UUID` (or random)"},
-			&cli.StringFlag{Name: "E", Destination: &f.ext, Usage: "extended `OPTIONS`: hash_seed=UUID,root_owner=UID:GID"},
-			&cli.StringFlag{Name: "O", Destination: &f.features, Usage: "`FEATURES` to set, or clear with ^ (mke2fs's names)"},
-			&cli.StringFlag{Name: "J", Destination: &f.journal, Usage: "journal `OPTIONS`: size=MiB"},
-			&cli.StringFlag{Name: "d", Destination: &f.dir, Usage: "copy the host `DIR`'s contents into the new filesystem"},
+			&cli.StringFlag{Name: "d", Destination: &f.dir,
+				Usage: "copy the host directory's contents, or extract the tar archive, `DIR|TAR` into the new filesystem"},
 			&cli.BoolFlag{Name: "q", Destination: &f.quiet, Usage: "print nothing"},
 			&cli.BoolFlag{Name: "F", Destination: &f.force, Usage: "overwrite an existing filesystem"},
 			&cli.IntFlag{Name: "mb", Value: kernel.DefaultMemory >> 20, Destination: &f.memoryMB,
 				Usage: "kernel memory in `MB` for -d"},
-		},
+		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return errors.New("usage: lklimg mkfs [options] IMAGE")
@@ -107,162 +90,6 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("size %q too large", s)
 	}
 	return n * mult, nil
-}
-
-// parseUUID reads the usual 8-4-4-4-12 hex form.
-func parseUUID(s string) ([16]byte, error) {
-	var u [16]byte
-	h := strings.ReplaceAll(s, "-", "")
-	b, err := hex.DecodeString(h)
-	if err != nil || len(b) != 16 || len(s) != 36 {
-		return u, fmt.Errorf("could not parse UUID: %s", s)
-	}
-	copy(u[:], b)
-	return u, nil
-}
-
-func formatUUID(u [16]byte) string {
-	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
-}
-
-// v4 gives 16 bytes the shape of a random (version 4) UUID.
-func v4(u [16]byte) [16]byte {
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	return u
-}
-
-// mkfsParams turns the flags into ext4.MkfsParams for a device of size
-// bytes. epoch, when set, is SOURCE_DATE_EPOCH: the time stamps, and the
-// seed of the UUID and hash seed the flags do not give.
-func mkfsParams(f *mkfsFlags, size int64, epoch *int64) (ext4.MkfsParams, error) {
-	p, err := ext4.DefaultMkfsParams(size, f.fsType)
-	if err != nil {
-		return p, fmt.Errorf("-t %s: not ext2, ext3 or ext4", f.fsType)
-	}
-	if f.blockSize != 0 {
-		if err := p.SetBlockSize(size, uint32(f.blockSize)); err != nil {
-			return p, fmt.Errorf("-b %d: invalid block size (1024, 2048, 4096 or 65536)", f.blockSize)
-		}
-	}
-	if f.features != "" {
-		if err := p.SetFeatures(f.features); err != nil {
-			return p, fmt.Errorf("-O %s: %w", f.features, err)
-		}
-	}
-	if f.flexSize != 0 {
-		if f.flexSize < 1 || f.flexSize&(f.flexSize-1) != 0 || f.flexSize > 1<<31 {
-			return p, fmt.Errorf("-G %d: flex_bg size must be a power of 2", f.flexSize)
-		}
-		if !p.HasFeature("flex_bg") {
-			return p, fmt.Errorf("-G %d: flex_bg feature not enabled, so flex_bg size may not be specified", f.flexSize)
-		}
-		p.FlexBGSize = uint32(f.flexSize)
-	}
-	if f.inodeRatio != 0 {
-		if f.inodeRatio < 1024 || f.inodeRatio > 65536*1024 {
-			return p, fmt.Errorf("-i %d: invalid inode ratio (1024-67108864)", f.inodeRatio)
-		}
-		p.InodeRatio = uint32(f.inodeRatio)
-	}
-	if f.inodes < 0 || f.inodes > 1<<32-1 {
-		return p, fmt.Errorf("-N %d: invalid number of inodes", f.inodes)
-	}
-	p.Inodes = uint32(f.inodes)
-	if f.inodeSize != 0 {
-		p.InodeSize = uint16(f.inodeSize)
-		if f.inodeSize < 128 || f.inodeSize > int(p.BlockSize) || f.inodeSize&(f.inodeSize-1) != 0 {
-			return p, fmt.Errorf("-I %d: invalid inode size (min 128/max %d)", f.inodeSize, p.BlockSize)
-		}
-	}
-	if f.reserved >= 0 {
-		if f.reserved > 50 {
-			return p, fmt.Errorf("-m %v: invalid reserved blocks percent", f.reserved)
-		}
-		p.ReservedPercent = f.reserved
-	}
-	if len(f.label) > 16 {
-		return p, fmt.Errorf("-L %s: a label has 16 bytes at most", f.label)
-	}
-	p.Label = f.label
-	if f.journal != "" {
-		v, ok := strings.CutPrefix(f.journal, "size=")
-		mib, err := strconv.ParseUint(v, 10, 32)
-		if !ok || err != nil {
-			return p, fmt.Errorf("-J %s: only size=MiB is supported", f.journal)
-		}
-		p.JournalBlocks = uint32(mib << 20 / uint64(p.BlockSize))
-		if err := p.SetFeatures("has_journal"); err != nil { // -J asks for one
-			return p, err
-		}
-		if p.JournalBlocks == 0 {
-			return p, fmt.Errorf("-J %s: journal too small", f.journal)
-		}
-	}
-	var hashSeedSet bool
-	if f.ext != "" {
-		for _, o := range strings.Split(f.ext, ",") {
-			k, v, _ := strings.Cut(o, "=")
-			switch k {
-			case "hash_seed":
-				u, err := parseUUID(v)
-				if err != nil {
-					return p, fmt.Errorf("-E %s: %w", o, err)
-				}
-				p.HashSeed, hashSeedSet = u, true
-			case "root_owner":
-				us, gs, ok := strings.Cut(v, ":")
-				uid, err1 := strconv.ParseUint(us, 10, 32)
-				gid, err2 := strconv.ParseUint(gs, 10, 32)
-				if !ok || err1 != nil || err2 != nil {
-					return p, fmt.Errorf("-E %s: root_owner is UID:GID", o)
-				}
-				p.RootUID, p.RootGID = uint32(uid), uint32(gid)
-			default:
-				return p, fmt.Errorf("-E %s: unknown extended option (hash_seed=UUID, root_owner=UID:GID)", o)
-			}
-		}
-	}
-	// The seed of what the flags leave to chance: random, or with
-	// SOURCE_DATE_EPOCH a hash of the parameters and the time, so that
-	// the same inputs give the same image.
-	var seed [32]byte
-	if epoch != nil {
-		p.Time = *epoch
-		seed = sha256.Sum256(fmt.Appendf(nil, "lklimg mkfs %d %+v", *epoch, p))
-	} else {
-		p.Time = time.Now().Unix()
-		if _, err := rand.Read(seed[:]); err != nil {
-			return p, err
-		}
-	}
-	switch f.uuid {
-	case "", "random":
-		p.UUID = v4([16]byte(seed[:16]))
-	default:
-		u, err := parseUUID(f.uuid)
-		if err != nil {
-			return p, fmt.Errorf("-U %s: %w", f.uuid, err)
-		}
-		p.UUID = u
-	}
-	if !hashSeedSet {
-		p.HashSeed = v4([16]byte(seed[16:]))
-	}
-	return p, nil
-}
-
-// sourceDateEpoch reads SOURCE_DATE_EPOCH (nil when unset).
-func sourceDateEpoch(getenv func(string) string) (*int64, error) {
-	v := getenv("SOURCE_DATE_EPOCH")
-	if v == "" {
-		return nil, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 || n > 1<<32-1 {
-		return nil, fmt.Errorf("SOURCE_DATE_EPOCH=%s: not a time ext4 stores (seconds, 0 to 2^32-1)", v)
-	}
-	return &n, nil
 }
 
 // mkfsImage is the image being made: the open file, its size, whether
@@ -365,25 +192,43 @@ func unwrapPathErr(err error) error {
 	return err
 }
 
-// mkfs makes the filesystem and, with -d, copies the directory in; it
-// returns the exit status.
+// mkfs makes the filesystem and, with -d, fills it; it returns the exit
+// status.
 func mkfs(f *mkfsFlags, image string, getenv func(string) string, stdout, stderr io.Writer) (int, error) {
-	epoch, err := sourceDateEpoch(getenv)
+	epoch, err := fixedTime(&f.fsFlags, getenv)
 	if err != nil {
 		return exitImage, err
 	}
+	// -d's argument first: a missing one is said before the image is
+	// touched. A regular file is a tar archive (as mke2fs 1.47.1's -d).
+	var tarFile *os.File
 	if f.dir != "" {
-		if fi, err := os.Stat(f.dir); err != nil {
+		fi, err := os.Stat(f.dir)
+		switch {
+		case err != nil:
 			return exitImage, fmt.Errorf("-d %s: %w", f.dir, unwrapPathErr(err))
-		} else if !fi.IsDir() {
-			return exitImage, fmt.Errorf("-d %s: not a directory", f.dir)
+		case fi.IsDir():
+		case fi.Mode().IsRegular():
+			if tarFile, err = os.Open(f.dir); err != nil {
+				return exitImage, fmt.Errorf("-d %s: %w", f.dir, unwrapPathErr(err))
+			}
+			defer tarFile.Close()
+		default:
+			return exitImage, fmt.Errorf("-d %s: not a directory or a tar archive", f.dir)
 		}
 	}
 	img, err := openImage(image, f.size, f.force)
 	if err != nil {
 		return exitImage, err
 	}
-	p, err := mkfsParams(f, img.size, epoch)
+	p, g, err := mkfsParams(&f.fsFlags, img.size, epoch)
+	if err == nil {
+		var digest func() ([]byte, error)
+		if tarFile != nil {
+			digest = fileDigest(tarFile, f.dir)
+		}
+		err = identity(&p, g, epoch, "mkfs", digest)
+	}
 	if err != nil {
 		img.abandon()
 		return exitImage, err
@@ -404,27 +249,33 @@ func mkfs(f *mkfsFlags, image string, getenv func(string) string, stdout, stderr
 		printSummary(stdout, &sum)
 	}
 	fl := img.f
-	err = ext4.Mkfs(fl, p)
-	if err == nil {
-		err = fl.Sync()
+	if err := ext4.Mkfs(fl, p); err != nil {
+		fl.Close()
+		return exitFail, fmt.Errorf("%s: %w", image, err)
 	}
+	status := exitOK
+	if f.dir != "" {
+		if !f.quiet {
+			fmt.Fprint(stdout, "Copying files into the device: ")
+		}
+		if status, err = populate(f, image, &p, epoch, tarFile, stdout, stderr); err != nil {
+			fl.Close()
+			return status, err
+		}
+		if !f.quiet {
+			fmt.Fprintln(stdout, "done")
+		}
+	}
+	// mke2fs flushes the device before it exits; -d's filling did not
+	// wait for the host's disk (newFS.fill).
+	err = fl.Sync()
 	if cerr := fl.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return exitFail, fmt.Errorf("%s: %w", image, err)
 	}
-	if f.dir == "" {
-		return exitOK, nil
-	}
-	if !f.quiet {
-		fmt.Fprint(stdout, "Copying files into the device: ")
-	}
-	status, err := populate(f, image, &p, epoch, stderr)
-	if err == nil && !f.quiet {
-		fmt.Fprintln(stdout, "done")
-	}
-	return status, err
+	return status, nil
 }
 
 // printSummary prints what mke2fs prints of the new filesystem.
@@ -451,63 +302,55 @@ func printSummary(w io.Writer, s *ext4.MkfsSummary) {
 }
 
 // populate is mke2fs -d: the kernel mounts the new filesystem read-write
-// and the directory's contents are copied to its root with their owners,
-// modes, times and extended attributes (hostcopy.To, as cptofs copies),
-// the kernel's clock at SOURCE_DATE_EPOCH when it is set. As with mke2fs
-// -d, the root keeps the mode, owner and times mkfs gave it (only the
-// directory's extended attributes are copied to it), and with
-// SOURCE_DATE_EPOCH no time stamp is later than it (mke2fs 1.47.1's
+// (newFS.fill) and fills it, the kernel's clock at SOURCE_DATE_EPOCH when
+// it is set:
+//   - from a tar archive (tarFile), extracted as tar2fs extracts it
+//     (importTar), the root's metadata the archive's "./" entry's;
+//   - from a directory, whose contents are copied to the root with their
+//     owners, modes, times and extended attributes (hostcopy.To, as
+//     cptofs copies); as with mke2fs -d, the root keeps the mode, owner
+//     and times mkfs gave it (only the directory's extended attributes
+//     are copied to it).
+//
+// With SOURCE_DATE_EPOCH no time stamp is later than it (mke2fs 1.47.1's
 // clamping).
-func populate(f *mkfsFlags, image string, p *ext4.MkfsParams, epoch *int64, stderr io.Writer) (int, error) {
-	cfg := kernel.Config{Memory: int64(f.memoryMB) << 20}
-	if epoch != nil {
-		now := abi.Timespec{Sec: *epoch}
-		cfg.Now = func() abi.Timespec { return now }
-	}
-	k, err := kernel.Boot(cfg)
-	if err != nil {
-		return exitImage, fmt.Errorf("boot: %w", err)
-	}
-	defer k.Halt()
-	dev, err := k.AddDisk(image, kernel.DiskOptions{})
-	if err != nil {
-		return exitImage, fmt.Errorf("%s: %w", image, err)
-	}
-	dir, err := k.MountDev(dev, "ext4", 0, "")
-	if err != nil {
-		return exitImage, fmt.Errorf("%s: mount: %w", image, err)
-	}
+func populate(f *mkfsFlags, image string, p *ext4.MkfsParams, epoch *int64, tarFile *os.File, stdout, stderr io.Writer) (int, error) {
+	n := &newFS{image: image, fsType: "ext4", memoryMB: f.memoryMB, epoch: epoch}
 	status := exitOK
-	opts := hostcopy.Options{
-		Owners: true,
-		Report: func(err error) {
-			fmt.Fprintf(stderr, "lklimg: mkfs: %v\n", err)
-			status = exitFail
-		},
-	}
-	src := strings.TrimRight(f.dir, "/") + "/."
-	cerr := hostcopy.To(k, dir, []string{src}, "/", opts)
-	if epoch != nil && cerr == nil {
-		// hostcopy keeps the sources' access times, which reading them
-		// for the copy changes (relatime): they are not an input of
-		// the image. Each entry's becomes its modification time, both
-		// clamped to SOURCE_DATE_EPOCH.
-		cerr = clampTimes(k, dir, *epoch, make([]byte, 32<<10))
-	}
-	if cerr == nil {
-		cerr = restoreRoot(k, dir, p)
-	}
-	if uerr := k.Umount(dir, 0); uerr != nil {
-		cerr = errors.Join(cerr, fmt.Errorf("%s: unmount: %w", image, uerr))
-	}
-	if herr := k.Halt(); herr != nil {
-		cerr = errors.Join(cerr, fmt.Errorf("%s: %w", image, herr))
-	}
-	if errors.Is(cerr, hostcopy.ErrIncomplete) && status == exitFail {
+	used, err := n.fill(func(k *kernel.Kernel, dir string) error {
+		var err error
+		if tarFile != nil {
+			imp := &importTar{who: "mkfs", image: image, stdout: stdout, stderr: stderr}
+			status, err = imp.run(k, dir, tarFile)
+		} else {
+			opts := hostcopy.Options{
+				Owners: true,
+				Report: func(err error) {
+					fmt.Fprintf(stderr, "lklimg: mkfs: %v\n", err)
+					status = exitFail
+				},
+			}
+			err = hostcopy.To(k, dir, []string{strings.TrimRight(f.dir, "/") + "/."}, "/", opts)
+		}
+		if epoch != nil && err == nil {
+			// The sources' access times are not an input of the image
+			// (hostcopy keeps them, and reading the sources for the
+			// copy changes them): each entry's becomes its modification
+			// time, both clamped to SOURCE_DATE_EPOCH.
+			err = clampTimes(k, dir, *epoch, make([]byte, 32<<10))
+		}
+		if err == nil && tarFile == nil {
+			err = restoreRoot(k, dir, p)
+		}
+		return err
+	})
+	switch {
+	case used == 0:
+		return exitImage, err
+	case errors.Is(err, hostcopy.ErrIncomplete) && status == exitFail:
 		return exitFail, nil // each failure was reported
-	}
-	if cerr != nil {
-		return exitFail, fmt.Errorf("-d %s: %w", f.dir, cerr)
+	case err != nil:
+		return exitFail, fmt.Errorf("-d %s: %w", f.dir, err)
 	}
 	return status, nil
 }

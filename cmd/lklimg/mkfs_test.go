@@ -342,3 +342,42 @@ func TestMkfsBlockDevice(t *testing.T) {
 		t.Errorf("mkfs over a filesystem without -F: %+v", r)
 	}
 }
+
+// TestMkfsTar: -d TAR extracts a tar archive (here gzip-compressed) as
+// tar2fs does: e2fsck finds nothing, the host kernel sees the archive's
+// source tree (the root too: the archive's "./"), and with
+// SOURCE_DATE_EPOCH two runs make the same bytes.
+func TestMkfsTar(t *testing.T) {
+	archive, want := tar2fsSource(t)
+	gz := compressed(t, archive, "gzip")
+	dir := t.TempDir()
+	img, again := filepath.Join(dir, "x.img"), filepath.Join(dir, "y.img")
+	// The epoch is after every time in the tree: nothing is clamped.
+	env := []string{fmt.Sprintf("SOURCE_DATE_EPOCH=%d", 1<<32-1)}
+	for _, i := range []string{img, again} {
+		r := lklimgMkfs(t, env, "-s", "64M", "-d", gz, i)
+		if r.code != 0 || r.stderr != "" || !strings.Contains(r.stdout, "Copying files into the device: done") {
+			t.Fatalf("mkfs -d TAR: %+v", r)
+		}
+	}
+	compareTrees(t, "source vs mkfs -d TAR", want, fsckView(t, img))
+	if !sameFiles(t, img, again) {
+		t.Errorf("two runs of mkfs -d TAR with SOURCE_DATE_EPOCH made different images")
+	}
+	// Without SOURCE_DATE_EPOCH, uncompressed.
+	plain := filepath.Join(dir, "z.img")
+	if r := lklimgMkfs(t, nil, "-q", "-s", "64M", "-d", archive, plain); r.code != 0 || r.stderr != "" || r.stdout != "" {
+		t.Fatalf("mkfs -q -d TAR: %+v", r)
+	}
+	compareTrees(t, "source vs mkfs -d TAR (no epoch)", want, fsckView(t, plain))
+	// Not an archive: said, status 1 or 2, and e2fsck still finds nothing.
+	junk := filepath.Join(dir, "junk")
+	if err := os.WriteFile(junk, bytes.Repeat([]byte("not a tar\n"), 100), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.img")
+	if r := lklimgMkfs(t, nil, "-q", "-s", "16M", "-d", junk, bad); r.code == 0 || r.stderr == "" {
+		t.Errorf("mkfs -d junk: %+v", r)
+	}
+	e2fsckClean(t, bad)
+}

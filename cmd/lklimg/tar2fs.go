@@ -1,22 +1,15 @@
 package main
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/lklimg/lklimg/archive"
 	"github.com/lklimg/lklimg/internal/cliflags"
-	"github.com/lklimg/lklimg/internal/compress"
 	"github.com/lklimg/lklimg/internal/progress"
 	"github.com/lklimg/lklimg/kernel"
-	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/fs/ext4"
 	"github.com/urfave/cli/v2"
 )
@@ -34,15 +27,9 @@ import (
 // (ext4.Minimize), given the journal mke2fs would give its final size
 // (ext4.AddJournal, when the type has one), and the file truncated to it.
 //
-// Reproducible images: with SOURCE_DATE_EPOCH (or --timestamp) every time
-// stamp is that time (mkfs's, and the kernel's clock), and the UUID and
-// the directory hash seed, unless given (-U, -E hash_seed=), are derived
-// from the time, the parameters and the input: a SHA-256 of the input
-// file's bytes, read once more for it; stdin, which cannot be read twice,
-// counts by the parameters only. The hash seed has to be fixed before
-// any directory is indexed, and the UUID seeds metadata checksums, so
-// both are known at mkfs time. Two runs on the same input then write the
-// same bytes.
+// Reproducible images: see identity (mkfsflags.go). The input's digest
+// is a SHA-256 of the input file's bytes, read once more for it; stdin,
+// which cannot be read twice, counts by the parameters only.
 
 // tar2fsVirtualSize is the size of the sparse file a filesystem is made
 // on when -s is not given: 1 TiB, which ext4 with 4 KiB blocks holds
@@ -50,16 +37,12 @@ import (
 // limit for a file is 16 TiB). Only what is written takes room.
 const tar2fsVirtualSize = 1 << 40
 
-// Feature bits tar2fs looks at (the ext4 superblock's s_feature_compat).
-const (
-	compatHasJournal = 0x0004
-)
-
+// tar2fsFlags are tar2fs's options: mke2fs's (fsFlags) and its own.
 type tar2fsFlags struct {
-	fsType, size, free, label, uuid, extended, features, whiteouts, timestamp string
-	blockSize, inodes                                                         int
-	quiet, verbose, printk, sync                                              bool
-	memoryMB                                                                  int
+	fsFlags
+	size, free, whiteouts        string
+	quiet, verbose, printk, sync bool
+	memoryMB                     int
 }
 
 // tar2fsCommand is `lklimg tar2fs [options] TAR|- IMAGE`.
@@ -71,32 +54,16 @@ func tar2fsCommand(stdin io.Reader, stdout, stderr io.Writer, status *int) *cli.
 		ArgsUsage: "TAR|- IMAGE",
 		Description: "IMAGE is made anew: SIZE bytes with -s, else the smallest that holds the archive (plus --free).\n" +
 			"Entries are extracted as GNU tar -x --xattrs --acls --numeric-owner -p would as root.\n" +
-			"SOURCE_DATE_EPOCH (or --timestamp) makes the image reproducible.\n" +
+			identityHelp + "\n" +
 			"Exit status: 0; 1 when some entries could not be extracted (each said); 2 when the image could not be made.",
 		UseShortOptionHandling: true,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "type", Aliases: []string{"t"}, Value: "ext4", Destination: &f.fsType,
-				Usage: "filesystem `TYPE`: ext4, ext3 or ext2"},
+		Flags: append(f.cliFlags(),
 			&cli.StringFlag{Name: "size", Aliases: []string{"s"}, Destination: &f.size,
 				Usage: "image `SIZE` (bytes, or with K, M, G, T); the smallest that fits when not given"},
 			&cli.StringFlag{Name: "free", Destination: &f.free,
 				Usage: "free space `SIZE` to leave in the smallest image (without -s)"},
-			&cli.IntFlag{Name: "block-size", Aliases: []string{"b"}, Destination: &f.blockSize,
-				Usage: "block size in `BYTES` (1024, 2048, 4096), as mke2fs -b"},
-			&cli.IntFlag{Name: "inodes", Aliases: []string{"N"}, Destination: &f.inodes,
-				Usage: "number of `INODES`, as mke2fs -N (with -s only)"},
-			&cli.StringFlag{Name: "label", Aliases: []string{"L"}, Destination: &f.label,
-				Usage: "volume `LABEL`, as mke2fs -L"},
-			&cli.StringFlag{Name: "uuid", Aliases: []string{"U"}, Destination: &f.uuid,
-				Usage: "filesystem `UUID`, as mke2fs -U (random, clear, or a UUID)"},
-			&cli.StringFlag{Name: "extended", Aliases: []string{"E"}, Destination: &f.extended,
-				Usage: "extended `OPTIONS`, as mke2fs -E: hash_seed=UUID, root_owner=UID:GID"},
-			&cli.StringFlag{Name: "features", Aliases: []string{"O"}, Destination: &f.features,
-				Usage: "`FEATURES` to set (or ^clear), as mke2fs -O"},
 			&cli.StringFlag{Name: "whiteouts", Destination: &f.whiteouts,
 				Usage: "`MODE` for OCI whiteouts (.wh. names): overlay makes overlayfs whiteouts"},
-			&cli.StringFlag{Name: "timestamp", Destination: &f.timestamp,
-				Usage: "the `TIME` of every stamp (@SECONDS or a date), as SOURCE_DATE_EPOCH"},
 			&cli.BoolFlag{Name: "sync", Destination: &f.sync,
 				Usage: "flush the image to the disk before exiting, as mke2fs does (tar and cp do not)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Destination: &f.quiet,
@@ -107,7 +74,7 @@ func tar2fsCommand(stdin io.Reader, stdout, stderr io.Writer, status *int) *cli.
 				Usage: "kernel memory in `MB` (page cache and queues live in it)"},
 			&cli.BoolFlag{Name: "enable-printk", Aliases: []string{"p"}, Destination: &f.printk,
 				Usage: "show the kernel log on stderr"},
-		},
+		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
 				return errors.New("usage: lklimg tar2fs [options] TAR|- IMAGE")
@@ -123,12 +90,13 @@ func tar2fsCommand(stdin io.Reader, stdout, stderr io.Writer, status *int) *cli.
 // tar2fsPlan is what the flags decide before anything is written.
 type tar2fsPlan struct {
 	params      ext4.MkfsParams
+	given       given // what of the identity the flags give
 	fileSize    int64 // the image file's size while it is filled
 	minimize    bool  // no -s: cut to fit afterwards
 	free        uint64
 	wantJournal bool // the type has a journal: added after Minimize
 	epoch       *int64
-	mountData   string // "nobarrier", and "alloc=pack" when cut to fit
+	mountData   string // "alloc=pack" when cut to fit
 	whiteouts   string
 }
 
@@ -142,10 +110,11 @@ func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr
 	// The input first: a missing file is said before the image is
 	// touched.
 	var in io.Reader = stdin
-	var inFile *os.File
+	var digest func() ([]byte, error)
 	var inSize int64
 	if input != "-" {
-		if inFile, err = os.Open(input); err != nil {
+		inFile, err := os.Open(input)
+		if err != nil {
 			return exitImage, fmt.Errorf("%s: %w", input, unwrapPathErr(err))
 		}
 		defer inFile.Close()
@@ -154,9 +123,10 @@ func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr
 		} else if err == nil && fi.IsDir() {
 			return exitImage, fmt.Errorf("%s: is a directory, not a tar archive", input)
 		}
-		in = inFile
+		in, digest = inFile, fileDigest(inFile, input)
 	}
-	if err := plan.identity(f, inFile, input); err != nil {
+	what := fmt.Sprintf("tar2fs minimize=%t free=%d whiteouts=%q", plan.minimize, plan.free, plan.whiteouts)
+	if err := identity(&plan.params, plan.given, plan.epoch, what, digest); err != nil {
 		return exitImage, err
 	}
 
@@ -199,13 +169,9 @@ func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr
 	return status, nil
 }
 
-// planTar2fs turns the flags into mkfs parameters.
+// planTar2fs turns the flags into mkfs parameters (mkfsParams, as mkfs's)
+// and the rest of the plan.
 func planTar2fs(f *tar2fsFlags, getenv func(string) string) (*tar2fsPlan, error) {
-	switch f.fsType {
-	case "ext2", "ext3", "ext4":
-	default:
-		return nil, fmt.Errorf("-t %s: tar2fs makes ext2, ext3 or ext4", f.fsType)
-	}
 	if f.whiteouts != "" && f.whiteouts != "overlay" {
 		return nil, fmt.Errorf("--whiteouts %s: the mode is overlay", f.whiteouts)
 	}
@@ -230,58 +196,19 @@ func planTar2fs(f *tar2fsFlags, getenv func(string) string) (*tar2fsPlan, error)
 	if f.inodes != 0 && plan.minimize {
 		return nil, errors.New("-N needs -s: the smallest image's inodes are those of the groups it keeps")
 	}
-	if f.inodes < 0 {
-		return nil, fmt.Errorf("-N %d: not a number of inodes", f.inodes)
+	var err error
+	if plan.epoch, err = fixedTime(&f.fsFlags, getenv); err != nil {
+		return nil, err
 	}
-	switch f.blockSize {
-	case 0, 1024, 2048, 4096:
-	default:
-		return nil, fmt.Errorf("-b %d: the block size is 1024, 2048 or 4096", f.blockSize)
-	}
-	if len(f.label) > 16 {
-		return nil, fmt.Errorf("-L %q: a label is at most 16 bytes", f.label)
-	}
-	ext, err := parseExtended(f.extended)
+	p, g, err := mkfsParams(&f.fsFlags, plan.fileSize, plan.epoch)
 	if err != nil {
 		return nil, err
 	}
-	if f.timestamp != "" {
-		t, err := cliflags.ParseTime(f.timestamp)
-		if err != nil {
-			return nil, fmt.Errorf("--timestamp %s: %v", f.timestamp, err)
-		}
-		plan.epoch = &t.Sec
-	} else if s := getenv("SOURCE_DATE_EPOCH"); s != "" {
-		sec, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("SOURCE_DATE_EPOCH=%q: not a number of seconds", s)
-		}
-		plan.epoch = &sec
-	}
-
-	p, err := ext4.DefaultMkfsParams(plan.fileSize, f.fsType)
-	if err != nil {
-		return nil, fmt.Errorf("mkfs: %w", err)
-	}
-	if f.blockSize != 0 {
-		p.BlockSize = uint32(f.blockSize)
-	}
-	p.Blocks = uint64(plan.fileSize) / uint64(p.BlockSize)
-	p.Inodes = uint32(f.inodes)
-	p.Label = f.label
-	p.HashSeed = ext.hashSeed
-	if ext.rootOwner {
-		p.RootUID, p.RootGID = ext.uid, ext.gid
-	}
-	if f.features != "" {
-		if err := p.SetFeatures(f.features); err != nil {
-			return nil, fmt.Errorf("-O %s: %w", f.features, err)
-		}
-	}
+	plan.given = g
 	if plan.minimize {
 		// The journal is added once the size is known (AddJournal), as
-		// large as mke2fs would make it for that size.
-		plan.wantJournal = p.Compat&compatHasJournal != 0
+		// large as mke2fs would make it for that size, or as -J says.
+		plan.wantJournal = p.HasFeature("has_journal")
 		if plan.wantJournal {
 			if err := p.SetFeatures("^has_journal"); err != nil {
 				return nil, fmt.Errorf("mkfs: %w", err)
@@ -289,245 +216,32 @@ func planTar2fs(f *tar2fsFlags, getenv func(string) string) (*tar2fsPlan, error)
 		}
 		plan.mountData = "alloc=pack"
 	}
-	plan.mountData = strings.Trim(plan.mountData+",nobarrier", ",")
 	p.Zeroed = true // a new file, truncated: it reads as zeros
-	p.Time = time.Now().Unix()
-	if plan.epoch != nil {
-		p.Time = *plan.epoch
-	}
 	plan.params = p
 	return plan, nil
 }
 
-// extendedOptions are the mke2fs -E options tar2fs knows.
-type extendedOptions struct {
-	hashSeed  [16]byte
-	rootOwner bool
-	uid, gid  uint32
-}
-
-// parseExtended parses -E: hash_seed=UUID, root_owner=UID:GID.
-func parseExtended(s string) (extendedOptions, error) {
-	var o extendedOptions
-	if s == "" {
-		return o, nil
-	}
-	for _, opt := range strings.Split(s, ",") {
-		name, value, _ := strings.Cut(opt, "=")
-		switch name {
-		case "hash_seed":
-			u, err := parseUUID(value)
-			if err != nil {
-				return o, fmt.Errorf("-E hash_seed=%s: %v", value, err)
-			}
-			o.hashSeed = u
-		case "root_owner":
-			u, g, ok := strings.Cut(value, ":")
-			uid, err1 := strconv.ParseUint(u, 10, 32)
-			gid, err2 := strconv.ParseUint(g, 10, 32)
-			if !ok || err1 != nil || err2 != nil {
-				return o, fmt.Errorf("-E root_owner=%s: want UID:GID", value)
-			}
-			o.rootOwner, o.uid, o.gid = true, uint32(uid), uint32(gid)
-		default:
-			return o, fmt.Errorf("-E %s: unknown option (hash_seed=UUID, root_owner=UID:GID)", opt)
-		}
-	}
-	return o, nil
-}
-
-// identity sets the UUID and the hash seed: given, derived (reproducible
-// runs: see the file's comment) or random.
-func (plan *tar2fsPlan) identity(f *tar2fsFlags, in *os.File, input string) error {
-	p := &plan.params
-	var zero [16]byte
-	uuidGiven := f.uuid != "" && f.uuid != "random"
-	if uuidGiven {
-		if f.uuid == "clear" || f.uuid == "null" {
-			p.UUID = zero
-		} else {
-			u, err := parseUUID(f.uuid)
-			if err != nil {
-				return fmt.Errorf("-U %s: %v", f.uuid, err)
-			}
-			p.UUID = u
-		}
-	}
-	seedGiven := p.HashSeed != zero
-	reproducible := plan.epoch != nil || uuidGiven || seedGiven
-	if !reproducible || f.uuid == "random" {
-		if !uuidGiven {
-			p.UUID = randomUUID()
-			uuidGiven = true
-		}
-	}
-	if !reproducible && !seedGiven {
-		p.HashSeed = randomUUID()
-		seedGiven = true
-	}
-	if uuidGiven && seedGiven {
-		return nil
-	}
-	var digest []byte
-	if in != nil {
-		if fi, err := in.Stat(); err == nil && fi.Mode().IsRegular() {
-			h := sha256.New()
-			if _, err := io.Copy(h, in); err != nil {
-				return fmt.Errorf("%s: %w", input, unwrapPathErr(err))
-			}
-			if _, err := in.Seek(0, io.SeekStart); err != nil {
-				return fmt.Errorf("%s: %w", input, unwrapPathErr(err))
-			}
-			digest = h.Sum(nil)
-		}
-	}
-	if !uuidGiven {
-		p.UUID = plan.derive("uuid", digest)
-	}
-	if !seedGiven {
-		p.HashSeed = plan.derive("hash_seed", digest)
-	}
-	return nil
-}
-
-// derive makes a version 4 UUID (RFC 9562 section 5.4's layout, its
-// random bits a hash) from what the image depends on: the time, the
-// parameters and the input's digest.
-func (plan *tar2fsPlan) derive(what string, digest []byte) [16]byte {
-	p := &plan.params
-	h := sha256.New()
-	fmt.Fprintf(h, "lklimg tar2fs %s\x00%d\x00%s\x00%d %d %d %d %d %x %x %x %d %d %v %d %q\x00", what, p.Time, p.FsType,
-		p.BlockSize, p.Blocks, p.InodeSize, p.Inodes, p.InodeRatio, p.Compat, p.Incompat, p.RoCompat,
-		p.RootUID, p.RootGID, plan.minimize, plan.free, plan.whiteouts)
-	h.Write([]byte(p.Label))
-	h.Write([]byte{0})
-	if what == "hash_seed" {
-		h.Write(p.UUID[:])
-	}
-	h.Write(digest)
-	var u [16]byte
-	copy(u[:], h.Sum(nil))
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	return u
-}
-
-func randomUUID() [16]byte {
-	var u [16]byte
-	rand.Read(u[:])
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	return u
-}
-
 // tar2fsImport boots the kernel on the new image, mounts it read-write,
-// imports the archive and unmounts. It returns the exit status so far,
-// the blocks the filesystem uses (statfs, before the unmount; 0 when it
-// could not be mounted) and an error that stopped the import.
+// imports the archive and unmounts (newFS.fill, importTar). It returns
+// the exit status so far, the blocks the filesystem uses (0 when it could
+// not be mounted) and an error that stopped the import.
 func tar2fsImport(f *tar2fsFlags, plan *tar2fsPlan, image string, in io.Reader, stdout, stderr io.Writer, bar *progress.Bar) (int, uint64, error) {
-	cfg := kernel.Config{Memory: int64(f.memoryMB) << 20}
+	n := &newFS{image: image, fsType: f.fsType, mountData: plan.mountData, memoryMB: f.memoryMB, epoch: plan.epoch}
 	if f.printk {
-		cfg.Printk = stderr
+		n.printk = stderr
 	}
-	if plan.epoch != nil {
-		now := abi.Timespec{Sec: *plan.epoch}
-		cfg.Now = func() abi.Timespec { return now }
-	}
-	k, err := kernel.Boot(cfg)
-	if err != nil {
-		return exitImage, 0, fmt.Errorf("boot: %w", err)
-	}
-	defer k.Halt()
-	// The image is new: if the build is interrupted it is of no use
-	// whatever was flushed, so nothing waits for the host's disk while it
-	// is filled (the disk ignores flushes, the filesystem asks for none);
-	// --sync flushes the file once at the end.
-	dev, err := k.AddDisk(image, kernel.DiskOptions{CacheUnsafe: true})
-	if err != nil {
-		return exitImage, 0, fmt.Errorf("%s: %w", image, err)
-	}
-	dir, err := k.MountDev(dev, f.fsType, 0, plan.mountData)
-	if err != nil {
-		return exitImage, 0, fmt.Errorf("%s: mount the new filesystem: %w", image, err)
-	}
-	m := &cliflags.Mounted{Kernel: k, Dir: dir, Device: dev, FSType: f.fsType}
-	if why := m.ReadOnlyReason(); why != "" {
-		return exitImage, 0, fmt.Errorf("%s: the new filesystem cannot be written: %s", image, why)
-	}
-
-	r, _, err := compress.NewReader(in)
-	if err != nil {
-		return exitImage, 0, fmt.Errorf("input: %w", err)
-	}
-	defer r.Close()
+	imp := &importTar{who: "tar2fs", image: image, whiteouts: f.whiteouts, verbose: f.verbose, bar: bar,
+		stdout: stdout, stderr: stderr}
 	status := exitOK
-	say := func(line string) {
-		if bar != nil {
-			bar.PrintlnTo(stderr, line)
-		} else {
-			fmt.Fprintln(stderr, line)
-		}
+	used, err := n.fill(func(k *kernel.Kernel, dir string) error {
+		var err error
+		status, err = imp.run(k, dir, in)
+		return err
+	})
+	if used == 0 {
+		status = exitImage
 	}
-	opts := archive.ImportOptions{
-		Whiteouts: f.whiteouts,
-		Report: func(err error) {
-			say("lklimg: tar2fs: " + err.Error())
-			status = exitFail
-		},
-		OnEntry: func(h *archive.Header) {
-			if bar != nil {
-				bar.Entry()
-			}
-			if f.verbose {
-				if bar != nil {
-					bar.PrintlnTo(stdout, h.Name)
-				} else {
-					fmt.Fprintln(stdout, h.Name)
-				}
-			}
-		},
-	}
-	if bar != nil {
-		bar.Start()
-	}
-	importErr := archive.Import(k, dir, r, opts)
-	if bar != nil {
-		bar.Stop()
-	}
-	var stopped *archive.ImportStoppedError
-	switch {
-	case errors.As(importErr, &stopped):
-		importErr = fmt.Errorf("%s: %w", image, importErr)
-	case errors.Is(importErr, archive.ErrIncomplete):
-		say("lklimg: tar2fs: " + importErr.Error())
-		importErr, status = nil, exitFail
-	case importErr != nil:
-		importErr = fmt.Errorf("%s: %w", image, importErr)
-	}
-	if importErr == nil {
-		// The rest of the input after the archive's end (the record's
-		// padding): read, so that a compressed stream's checksum, which
-		// closes it, is verified, and a program writing into a pipe sees
-		// its input taken, not a broken pipe.
-		if _, err := io.Copy(io.Discard, r); err != nil {
-			importErr = fmt.Errorf("input: after the archive's end: %w (the image holds what was read before)", err)
-		}
-	}
-
-	var st abi.Statfs
-	var used uint64
-	used = 1 // mounted: something is there
-	if err := k.Statfs(dir, &st); err == nil && st.Bfree < st.Blocks {
-		used = st.Blocks - st.Bfree
-	}
-	// Unmounting writes everything back and leaves the filesystem clean.
-	if err := k.Umount(dir, 0); err != nil {
-		return exitImage, 0, fmt.Errorf("%s: unmount: %w", image, err)
-	}
-	if err := k.Halt(); err != nil {
-		return exitImage, 0, fmt.Errorf("%s: %w", image, err)
-	}
-	return status, used, importErr
+	return status, used, err
 }
 
 // shrinkImage cuts the filesystem on out to what it uses plus the free
@@ -537,10 +251,12 @@ func shrinkImage(out *os.File, plan *tar2fsPlan, used uint64) error {
 	p := &plan.params
 	bs := uint64(p.BlockSize)
 	free := (plan.free + bs - 1) / bs
-	var journal uint32
-	if plan.wantJournal {
-		journal = ext4.DefaultJournalBlocks(estimateBlocks(p, used+free))
-		journal = max(journal, ext4.DefaultJournalBlocks(estimateBlocks(p, used+free+uint64(journal))))
+	journal := p.JournalBlocks // -J size=
+	if plan.wantJournal && journal == 0 {
+		var err error
+		if journal, err = defaultJournal(p, used+free); err != nil {
+			return err
+		}
 	}
 	blocks, err := ext4.Minimize(out, free+uint64(journal))
 	if err != nil {
@@ -557,54 +273,24 @@ func shrinkImage(out *os.File, plan *tar2fsPlan, used uint64) error {
 	return nil
 }
 
-// estimateBlocks is the size in blocks of a filesystem with p's geometry
-// whose files take data blocks: those, and what statfs leaves out of its
-// used blocks: each group's bitmaps and inode table, and the superblock,
-// group descriptors and reserved GDT blocks of group 0 and of the backup
-// groups (sparse_super: 1 and the powers of 3, 5 and 7) among those kept.
-func estimateBlocks(p *ext4.MkfsParams, data uint64) uint64 {
-	const (
-		compatResizeInode = 0x0010
-		incompat64bit     = 0x0080
-	)
-	bs := uint64(p.BlockSize)
-	perGroup := 8 * bs // a block bitmap's bits
-	groups := max((p.Blocks+perGroup-1)/perGroup, 1)
-	inodes := uint64(p.Inodes)
-	if inodes == 0 && p.InodeRatio > 0 {
-		inodes = p.Blocks * bs / uint64(p.InodeRatio)
-	}
-	tableBlocks := (inodes/groups*uint64(max(p.InodeSize, 128)) + bs - 1) / bs
-	descPerBlock := bs / 32
-	if p.Incompat&incompat64bit != 0 {
-		descPerBlock = bs / 64
-	}
-	gdt := (groups + descPerBlock - 1) / descPerBlock
-	var reserved uint64
-	if p.Compat&compatResizeInode != 0 {
-		// calc_reserved_gdt_blocks: room for 1024 times the size, within
-		// 2^32 blocks and one block of pointers.
-		most := min(p.Blocks*1024, 1<<32-1)
-		want := ((most+perGroup-1)/perGroup + descPerBlock - 1) / descPerBlock
-		if want > gdt {
-			reserved = min(want-gdt, bs/4)
+// defaultJournal is the journal mke2fs would give the filesystem the
+// smallest image holds: used blocks (statfs's, which leave the metadata
+// out), the journal, and the metadata of the groups that holds
+// (ext4.OverheadBlocks of the filesystem made on the large file, which
+// Minimize cuts). The size and the journal depend on each other: a few
+// rounds settle them (the journal's size is a step function of the
+// size).
+func defaultJournal(p *ext4.MkfsParams, used uint64) (uint32, error) {
+	var journal uint32
+	for range 3 {
+		size := used + uint64(journal)
+		overhead, err := ext4.OverheadBlocks(*p, size)
+		if err != nil {
+			return 0, fmt.Errorf("journal size: %w", err)
 		}
+		journal = ext4.DefaultJournalBlocks(size + overhead)
 	}
-	need := max((data+perGroup-1)/perGroup, 1)
-	copies := uint64(0)
-	for g := uint64(0); g < need; g++ {
-		if g <= 1 || isPowerOf(g, 3) || isPowerOf(g, 5) || isPowerOf(g, 7) {
-			copies++
-		}
-	}
-	return data + need*(tableBlocks+2) + copies*(1+gdt+reserved)
-}
-
-func isPowerOf(n, b uint64) bool {
-	for n > 1 && n%b == 0 {
-		n /= b
-	}
-	return n == 1
+	return journal, nil
 }
 
 // tar2fsBar returns a progress bar over the input's bytes (total: the

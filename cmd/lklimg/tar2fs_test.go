@@ -120,7 +120,7 @@ func TestTar2fsImportStep(t *testing.T) {
 	}
 	epoch := int64(1700000000)
 	plan := &tar2fsPlan{epoch: &epoch}
-	f := &tar2fsFlags{fsType: "ext4", memoryMB: 64}
+	f := &tar2fsFlags{fsFlags: fsFlags{fsType: "ext4"}, memoryMB: 64}
 	var first []byte
 	for _, tool := range []string{"", "gzip", "zstd", "xz", "bzip2"} {
 		t.Run("compress="+tool, func(t *testing.T) {
@@ -269,16 +269,20 @@ func TestTar2fsUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, []string{"-t", "xfs", "a.tar", img}, "-t xfs: tar2fs makes ext2, ext3 or ext4"},
+		{nil, []string{"-t", "xfs", "a.tar", img}, "-t xfs: not ext2, ext3 or ext4"},
 		{nil, []string{"-s", "12Q", "a.tar", img}, "-s 12Q: not a size"},
 		{nil, []string{"-s", "1G", "--free", "1M", "a.tar", img}, "--free is for the smallest image"},
 		{nil, []string{"-N", "100", "a.tar", img}, "-N needs -s"},
-		{nil, []string{"-b", "3000", "a.tar", img}, "-b 3000: the block size is 1024, 2048 or 4096"},
-		{nil, []string{"-E", "stride=4", "a.tar", img}, "-E stride=4: unknown option"},
-		{nil, []string{"-E", "hash_seed=xyz", "a.tar", img}, "-E hash_seed=xyz: not a UUID"},
+		{nil, []string{"-b", "3000", "a.tar", img}, "-b 3000: invalid block size (1024, 2048, 4096 or 65536)"},
+		{nil, []string{"-E", "stride=4", "a.tar", img}, "-E stride=4: unknown extended option"},
+		{nil, []string{"-E", "hash_seed=xyz", "a.tar", img}, "-E hash_seed=xyz: could not parse UUID"},
 		{nil, []string{"--whiteouts", "aufs", "a.tar", img}, "--whiteouts aufs: the mode is overlay"},
-		{[]string{"SOURCE_DATE_EPOCH=soon"}, []string{"a.tar", img}, `SOURCE_DATE_EPOCH="soon": not a number of seconds`},
-		{nil, []string{"-L", "a-label-of-17-byt", "a.tar", img}, "-L \"a-label-of-17-byt\": a label is at most 16 bytes"},
+		{[]string{"SOURCE_DATE_EPOCH=soon"}, []string{"a.tar", img}, "SOURCE_DATE_EPOCH=soon: not a time ext4 stores"},
+		{nil, []string{"-L", "a-label-of-17-byt", "a.tar", img}, "-L \"a-label-of-17-byt\": a label has 16 bytes at most"},
+		{nil, []string{"--timestamp", "soon", "a.tar", img}, "--timestamp soon: not a time ext4 stores"},
+		{nil, []string{"-G", "3", "a.tar", img}, "-G 3: flex_bg size must be a power of 2"},
+		{nil, []string{"-J", "size=x", "a.tar", img}, "-J size=x: only size=MiB is supported"},
+		{nil, []string{"-U", "xyz", "a.tar", img}, "-U xyz: could not parse UUID"},
 		{nil, []string{"only-one"}, "usage: lklimg tar2fs"},
 	} {
 		r := lklimg(t, c.env, nil, append([]string{"tar2fs"}, c.args...)...)
@@ -305,51 +309,6 @@ func TestTar2fsUsage(t *testing.T) {
 	}
 }
 
-func TestParseUUID(t *testing.T) {
-	u, err := parseUUID("01234567-89ab-cdef-0123-456789abcdef")
-	if err != nil || u[0] != 0x01 || u[15] != 0xef {
-		t.Errorf("parseUUID: %x %v", u, err)
-	}
-	if _, err := parseUUID("0123456789abcdef0123456789abcdef"); err == nil {
-		t.Error("parseUUID took a UUID without dashes")
-	}
-}
-
-// TestDerivedIdentity: in a reproducible run the UUID and hash seed
-// depend on the time, the parameters and the input's digest; they are
-// version 4 UUIDs.
-func TestDerivedIdentity(t *testing.T) {
-	plan := &tar2fsPlan{}
-	plan.params.Time = 1700000000
-	a := plan.derive("uuid", []byte("x"))
-	if a != plan.derive("uuid", []byte("x")) {
-		t.Error("not deterministic")
-	}
-	if a == plan.derive("uuid", []byte("y")) || a == plan.derive("hash_seed", []byte("x")) {
-		t.Error("the input or the purpose changes nothing")
-	}
-	plan.params.Time++
-	if a == plan.derive("uuid", []byte("x")) {
-		t.Error("the time changes nothing")
-	}
-	plan.params.Time--
-	plan.free = 1 << 20
-	if a == plan.derive("uuid", []byte("x")) {
-		t.Error("--free changes nothing")
-	}
-	plan.free, plan.whiteouts = 0, "overlay"
-	if a == plan.derive("uuid", []byte("x")) {
-		t.Error("--whiteouts changes nothing")
-	}
-	plan.whiteouts = ""
-	if a != plan.derive("uuid", []byte("x")) {
-		t.Error("not deterministic after the changes are undone")
-	}
-	if a[6]>>4 != 4 || a[8]>>6 != 2 {
-		t.Errorf("%x is not a version 4 UUID", a)
-	}
-}
-
 // TestTar2fsImportStepFails: a filesystem too small stops the import
 // with ENOSPC said plainly (the image stays consistent), and one the
 // driver will not write is refused before anything is imported.
@@ -362,7 +321,7 @@ func TestTar2fsImportStepFails(t *testing.T) {
 		testutil.Run(t, mke2fs, append(append([]string{"-q", "-F"}, opts...), img)...)
 		return img
 	}
-	f := &tar2fsFlags{fsType: "ext4", memoryMB: 32}
+	f := &tar2fsFlags{fsFlags: fsFlags{fsType: "ext4"}, memoryMB: 32}
 	run := func(img string) (int, uint64, error, string) {
 		in, err := os.Open(archive)
 		if err != nil {
@@ -418,76 +377,13 @@ func TestTar2fsImportStepReports(t *testing.T) {
 	}
 	defer in.Close()
 	var stdout, stderr bytes.Buffer
-	f := &tar2fsFlags{fsType: "ext4", memoryMB: 32, verbose: true}
+	f := &tar2fsFlags{fsFlags: fsFlags{fsType: "ext4"}, memoryMB: 32, verbose: true}
 	status, _, err := tar2fsImport(f, &tar2fsPlan{}, img, in, &stdout, &stderr, nil)
 	wantOut := "./\n./a\n./d/\n./d/b\n./d/c\nd/../a\n"
 	wantErr := "lklimg: tar2fs: d/../a: member name contains '..'\n" +
 		"lklimg: tar2fs: 1 entry of the archive could not be imported\n"
 	if err != nil || status != exitFail || stdout.String() != wantOut || stderr.String() != wantErr {
 		t.Errorf("status %d, %v\nstdout:\n%s\nstderr:\n%s", status, err, stdout.String(), stderr.String())
-	}
-}
-
-// TestIdentity: the UUID and the hash seed are random unless the run is
-// reproducible (SOURCE_DATE_EPOCH, or -U or hash_seed given); then what
-// is not given is derived, from the input file's bytes among the rest.
-func TestIdentity(t *testing.T) {
-	dir := t.TempDir()
-	in1, in2 := filepath.Join(dir, "1.tar"), filepath.Join(dir, "2.tar")
-	os.WriteFile(in1, []byte("one"), 0o644)
-	os.WriteFile(in2, []byte("two"), 0o644)
-	epoch := int64(1700000000)
-	given, _ := parseUUID("01234567-89ab-cdef-0123-456789abcdef")
-	run := func(f tar2fsFlags, withEpoch bool, seed [16]byte, input string) ([16]byte, [16]byte) {
-		t.Helper()
-		plan := &tar2fsPlan{}
-		plan.params.HashSeed = seed
-		if withEpoch {
-			plan.epoch = &epoch
-			plan.params.Time = epoch
-		}
-		in, err := os.Open(input)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer in.Close()
-		if err := plan.identity(&f, in, input); err != nil {
-			t.Fatal(err)
-		}
-		if pos, _ := in.Seek(0, io.SeekCurrent); pos != 0 {
-			t.Errorf("the input is left at %d, not at its start", pos)
-		}
-		return plan.params.UUID, plan.params.HashSeed
-	}
-	var none [16]byte
-	u1, s1 := run(tar2fsFlags{}, false, none, in1)
-	u2, s2 := run(tar2fsFlags{}, false, none, in1)
-	if u1 == u2 || s1 == s2 || u1 == s1 {
-		t.Errorf("not reproducible, yet the same identity: %x %x %x %x", u1, u2, s1, s2)
-	}
-	u1, s1 = run(tar2fsFlags{}, true, none, in1)
-	u2, s2 = run(tar2fsFlags{}, true, none, in1)
-	u3, s3 := run(tar2fsFlags{}, true, none, in2)
-	if u1 != u2 || s1 != s2 || u1 == u3 || s1 == s3 || u1 == s1 {
-		t.Errorf("SOURCE_DATE_EPOCH: %x %x %x / %x %x %x", u1, u2, u3, s1, s2, s3)
-	}
-	u1, s1 = run(tar2fsFlags{uuid: "01234567-89ab-cdef-0123-456789abcdef"}, false, none, in1)
-	_, s2 = run(tar2fsFlags{uuid: "01234567-89ab-cdef-0123-456789abcdef"}, false, none, in1)
-	if u1 != given || s1 != s2 {
-		t.Errorf("-U: %x, seeds %x %x", u1, s1, s2)
-	}
-	u1, s1 = run(tar2fsFlags{}, true, given, in1)
-	u2, _ = run(tar2fsFlags{}, true, given, in1)
-	if s1 != given || u1 != u2 {
-		t.Errorf("hash_seed: %x, UUIDs %x %x", s1, u1, u2)
-	}
-	u1, _ = run(tar2fsFlags{uuid: "random"}, true, none, in1)
-	u2, _ = run(tar2fsFlags{uuid: "random"}, true, none, in1)
-	if u1 == u2 {
-		t.Errorf("-U random: %x twice", u1)
-	}
-	if u, _ := run(tar2fsFlags{uuid: "clear"}, false, none, in1); u != none {
-		t.Errorf("-U clear: %x", u)
 	}
 }
 
@@ -511,7 +407,7 @@ func TestTar2fsImportStepChecksum(t *testing.T) {
 	testutil.Run(t, "truncate", "-s", "8M", img)
 	testutil.Run(t, testutil.Need(t, "mkfs.ext4")[0], "-q", "-F", img)
 	var stdout, stderr bytes.Buffer
-	f := &tar2fsFlags{fsType: "ext4", memoryMB: 32}
+	f := &tar2fsFlags{fsFlags: fsFlags{fsType: "ext4"}, memoryMB: 32}
 	status, used, err := tar2fsImport(f, &tar2fsPlan{}, img, bytes.NewReader(gz), &stdout, &stderr, nil)
 	if err == nil || !strings.Contains(err.Error(), "input: after the archive's end") || used == 0 {
 		t.Errorf("status %d, used %d, %v", status, used, err)
