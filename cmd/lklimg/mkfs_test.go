@@ -381,3 +381,24 @@ func TestMkfsTar(t *testing.T) {
 	}
 	e2fsckClean(t, bad)
 }
+
+// TestMkfsTimestamp: --timestamp fixes the time as SOURCE_DATE_EPOCH
+// does, and wins over it.
+func TestMkfsTimestamp(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	if r := lklimgMkfs(t, nil, "-q", "-s", "64M", "--timestamp", "@1700000000", a); r.code != 0 || r.stderr != "" {
+		t.Fatalf("--timestamp: %+v", r)
+	}
+	if r := lklimgMkfs(t, []string{"SOURCE_DATE_EPOCH=1"}, "-q", "-s", "64M", "--timestamp", "@1700000000", b); r.code != 0 {
+		t.Fatalf("--timestamp with SOURCE_DATE_EPOCH: %+v", r)
+	}
+	if !sameFiles(t, a, b) {
+		t.Errorf("--timestamp did not make the same image twice, or SOURCE_DATE_EPOCH won over it")
+	}
+	e2fsckClean(t, a)
+	if r := lklimgMkfs(t, nil, "-q", "-F", "-s", "64M", "--timestamp", "soon", a); r.code != exitImage ||
+		!strings.Contains(r.stderr, "--timestamp soon: not a time ext4 stores") {
+		t.Errorf("--timestamp soon: %+v", r)
+	}
+}

@@ -68,7 +68,8 @@ func (f *fsFlags) reservedFlag() cli.Flag {
 // identity.
 const identityHelp = "With SOURCE_DATE_EPOCH set (or --timestamp), every time stamp the filesystem is made with is\n" +
 	"that time, and the UUID and hash seed not given (-U, -E hash_seed=) are derived from the time,\n" +
-	"the parameters and the input archive's bytes: the same inputs make the same image. Without it they are random."
+	"the parameters and the input archive's bytes: the same inputs make the same image. Without it,\n" +
+	"they are random."
 
 // given says what of the filesystem's identity the flags give: the
 // UUID (-U UUID, or clear), the hash seed (-E hash_seed=), or a random

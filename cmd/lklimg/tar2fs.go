@@ -288,7 +288,11 @@ func defaultJournal(p *ext4.MkfsParams, used uint64) (uint32, error) {
 		if err != nil {
 			return 0, fmt.Errorf("journal size: %w", err)
 		}
-		journal = ext4.DefaultJournalBlocks(size + overhead)
+		next := ext4.DefaultJournalBlocks(size + overhead)
+		if next == journal {
+			break
+		}
+		journal = next
 	}
 	return journal, nil
 }

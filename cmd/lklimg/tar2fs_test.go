@@ -421,3 +421,36 @@ func TestTar2fsImportStepChecksum(t *testing.T) {
 		t.Errorf("intact: status %d, %v", status, err)
 	}
 }
+
+// TestTar2fsMkfsFlags: tar2fs takes mkfs's options (here -I, -i, -G, -J,
+// -L, -E root_owner=, --timestamp) for the smallest image: the image has
+// what they ask, is clean and holds the tree, and --timestamp makes it
+// reproducible as SOURCE_DATE_EPOCH does.
+func TestTar2fsMkfsFlags(t *testing.T) {
+	mkfsImplemented(t)
+	archive, want := tar2fsSource(t)
+	dir := t.TempDir()
+	imgs := []string{filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "c")}
+	args := []string{"tar2fs", "-q", "-I", "512", "-i", "8192", "-G", "4", "-J", "size=4", "-L", "lbl", "-E", "root_owner=0:0"}
+	for i, img := range imgs {
+		var env []string
+		a := append(append([]string{}, args...), "--timestamp", "@1700000000", archive, img)
+		if i == 2 {
+			env, a = []string{"SOURCE_DATE_EPOCH=1700000000"}, append(append([]string{}, args...), archive, img)
+		}
+		if r := lklimg(t, env, nil, a...); r.code != 0 || r.stderr != "" {
+			t.Fatalf("%q: %+v", a, r)
+		}
+	}
+	if !sameFiles(t, imgs[0], imgs[1]) || !sameFiles(t, imgs[0], imgs[2]) {
+		t.Errorf("--timestamp: not the same image twice, or not SOURCE_DATE_EPOCH's")
+	}
+	compareTrees(t, "source vs image", want, fsckView(t, imgs[0]))
+	out := string(testutil.Run(t, testutil.Need(t, "dumpe2fs")[0], "-h", imgs[0]))
+	for _, line := range []string{"Inode size:\t          512", "Flex block group size:    4", "Total journal blocks:     1024",
+		"Filesystem volume name:   lbl", "Inodes per group:         16384", "Filesystem created:       Tue Nov 14 22:13:20 2023"} {
+		if !strings.Contains(out, line) {
+			t.Errorf("dumpe2fs: no %q in\n%s", line, out)
+		}
+	}
+}
