@@ -414,6 +414,9 @@ type txnDevice struct {
 }
 
 func (d txnDevice) ReadAt(p []byte, off int64) (int, error) {
+	if d.fromTxn(p, off) {
+		return len(p), nil
+	}
 	n, err := d.BlockDevice.ReadAt(p, off)
 	t := &d.f.txn
 	if len(t.blocks) == 0 || n == 0 {
@@ -431,6 +434,31 @@ func (d txnDevice) ReadAt(p []byte, off int64) (int, error) {
 		copy(p[lo-off:hi-off], b[lo-bo:hi-bo])
 	}
 	return n, err
+}
+
+// fromTxn fills p, the whole blocks at off, from the running
+// transaction when it holds every one of them: a block the transaction
+// made (a new directory block, a new inode table block) is then never read
+// from the device only to be overwritten, which for a block not yet in the
+// page cache would be a synchronous read of the disk.
+func (d txnDevice) fromTxn(p []byte, off int64) bool {
+	t := &d.f.txn
+	bits := d.f.blockBits
+	bs := int64(1) << bits
+	if len(t.blocks) == 0 || len(p) == 0 || off&(bs-1) != 0 || int64(len(p))&(bs-1) != 0 {
+		return false
+	}
+	first := uint64(off) >> bits
+	n := uint64(len(p)) >> bits
+	for i := uint64(0); i < n; i++ {
+		if _, ok := t.blocks[first+i]; !ok {
+			return false
+		}
+	}
+	for i := uint64(0); i < n; i++ {
+		copy(p[i<<bits:(i+1)<<bits], t.blocks[first+i])
+	}
+	return true
 }
 
 // Readahead passes through to the device when it has readahead.
