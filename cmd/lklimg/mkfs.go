@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/lklimg/lklimg/hostcopy"
+	"github.com/lklimg/lklimg/internal/cliflags"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/fs/ext4"
@@ -53,6 +54,9 @@ func mkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return errors.New("usage: lklimg mkfs [options] IMAGE")
+			}
+			if f.dir != "" {
+				(&cliflags.Disk{MemoryMB: f.memoryMB}).LimitHeap(os.Getenv, true)
 			}
 			var err error
 			*status, err = mkfs(&f, c.Args().First(), os.Getenv, stdout, stderr)

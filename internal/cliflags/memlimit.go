@@ -11,18 +11,30 @@ import (
 // the tar buffer, and the garbage made between two collections.
 const HeapHeadroom = 20 << 20
 
+// WriteHeadroom is the Go heap a command that writes needs on top of
+// HeapHeadroom: the ext4 driver's running transaction keeps up to 4,096
+// metadata blocks in memory (16 MiB of 4 KiB blocks) until it commits,
+// plus what the commit builds. Without it a long write (tar2fs's import)
+// has its live heap at the limit, and the collector runs back to back: a
+// third of tar2fs's CPU went there.
+const WriteHeadroom = 24 << 20
+
 // LimitHeap sets the Go runtime's soft memory limit to the kernel's memory
-// plus HeapHeadroom, unless the user set GOMEMLIMIT, and returns the limit
-// in force. The arena is a live 32 MiB (by default) of the Go heap, so the
+// plus HeapHeadroom (and WriteHeadroom when the command writes), unless
+// the user set GOMEMLIMIT, and returns the limit in force. The arena is a live 32 MiB (by default) of the Go heap, so the
 // default GOGC=100 lets the heap grow to twice that before it collects:
 // with the limit, a command's peak RSS stays near -m + 28 MiB whatever the
 // size of the image, at the cost of a collection every few tens of MiB of
 // garbage (cheap: the arena holds no pointers and is not scanned).
-func (d *Disk) LimitHeap(getenv func(string) string) int64 {
-	if getenv("GOMEMLIMIT") != "" || d.MemoryMB <= 0 || d.MemoryMB > (math.MaxInt64-HeapHeadroom)>>20 {
+func (d *Disk) LimitHeap(getenv func(string) string, write bool) int64 {
+	headroom := int64(HeapHeadroom)
+	if write {
+		headroom += WriteHeadroom
+	}
+	if getenv("GOMEMLIMIT") != "" || d.MemoryMB <= 0 || int64(d.MemoryMB) > (math.MaxInt64-headroom)>>20 {
 		return debug.SetMemoryLimit(-1)
 	}
-	limit := int64(d.MemoryMB)<<20 + HeapHeadroom
+	limit := int64(d.MemoryMB)<<20 + headroom
 	debug.SetMemoryLimit(limit)
 	return limit
 }
