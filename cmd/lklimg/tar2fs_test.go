@@ -454,3 +454,29 @@ func TestTar2fsMkfsFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestVirtualSize: an uncompressed archive of n bytes gets a filesystem of
+// 32 n (its entries' inodes at 16 KiB each) plus 256 MiB, at least 1 GiB
+// (mke2fs.conf's default size type) and at most tar2fsVirtualSize, which
+// is also what an archive of unknown size gets.
+func TestVirtualSize(t *testing.T) {
+	for _, c := range []struct {
+		n     int64
+		ratio int
+		want  int64
+	}{
+		{0, 0, tar2fsVirtualSize},
+		{-1, 0, tar2fsVirtualSize},
+		{10 << 20, 0, 1 << 30},
+		{200 << 20, 0, 200<<20*32 + 256<<20},
+		{200 << 20, 4096, 200<<20*8 + 256<<20},
+		{200 << 20, 1024, 1 << 30},
+		{200 << 20, 65536, 200<<20*128 + 256<<20},
+		{40 << 30, 0, tar2fsVirtualSize},
+		{1 << 62, 0, tar2fsVirtualSize},
+	} {
+		if got := virtualSize(c.n, c.ratio); got != c.want {
+			t.Errorf("virtualSize(%d, -i %d) = %d, want %d", c.n, c.ratio, got, c.want)
+		}
+	}
+}
