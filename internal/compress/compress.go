@@ -153,7 +153,9 @@ func Detect(head []byte) Method {
 
 // NewReader returns a reader of r's content, decompressed by the method
 // its first bytes name (uncompressed input is returned as it is), and that
-// method. Close releases the decoder (it does not close r).
+// method. Close releases the decoder (it does not close r). Uncompressed
+// input is read ahead on a goroutine of its own (ReadAhead); gzip's and
+// zstd's decoders read ahead themselves.
 func NewReader(r io.Reader) (io.ReadCloser, Method, error) {
 	br := bufio.NewReader(r)
 	head, err := br.Peek(6)
@@ -183,5 +185,5 @@ func NewReader(r io.Reader) (io.ReadCloser, Method, error) {
 	case Bzip2:
 		return io.NopCloser(bzip2.NewReader(br)), m, nil
 	}
-	return io.NopCloser(br), None, nil
+	return ReadAhead(br), None, nil
 }
