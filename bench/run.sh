@@ -87,6 +87,34 @@ if [ -x "$cptofs" ]; then
   printf '%-44s %8.3fs   cptofs/mke2fs-d = %s (goal <= 1: %s)\n' "mkfs.ext4 + cptofs TREE" "${T[cptofs]}" "$r" "$(goal "$r" '<=' 1)"
 fi
 
+# Images from tars (issue 6): the corpus tar into the smallest image that
+# holds it, by lklimg tar2fs (journaled, metadata_csum ext4 with mkfs.ext4's
+# defaults) against hcsshim's tar2ext4 (../shared/peers/install.sh builds
+# it; no journal, no checksums), and the same tar as a zstd stream on
+# stdin. Neither syncs the image to the disk.
+lklimg=$here/bin/lklimg
+tar=$corpus/rootfs.tar
+if [ -x "$lklimg" ] && [ -e "$tar" ]; then
+  command -v tar2ext4 >/dev/null || bash "$here/../shared/peers/install.sh" >/dev/null 2>&1 || true
+  echo
+  echo "images from a tar: $tar ($(du -h --apparent-size "$tar" | cut -f1), $(tar -tf "$tar" | wc -l) entries)"
+  cat "$tar" >/dev/null
+  zstd -q -1 -f -o "$work/rootfs.tar.zst" "$tar"
+  peers=(tar2fs "rm -f '$work/f.img'; '$lklimg' tar2fs -q '$tar' '$work/f.img'"
+    zstdin "rm -f '$work/z.img'; '$lklimg' tar2fs -q - '$work/z.img' <'$work/rootfs.tar.zst'")
+  if command -v tar2ext4 >/dev/null; then
+    peers+=(tar2ext4 "rm -f '$work/t.img'; tar2ext4 -i '$tar' -o '$work/t.img'")
+  fi
+  timeall "${peers[@]}"
+  printf '%-44s %8.3fs   image %s\n' "lklimg tar2fs TAR IMAGE" "${T[tar2fs]}" "$(du -h --apparent-size "$work/f.img" | cut -f1)"
+  printf '%-44s %8.3fs\n' "lklimg tar2fs - IMAGE <TAR.zst" "${T[zstdin]}"
+  if [ -n "${T[tar2ext4]:-}" ]; then
+    r=$(ratio "${T[tar2fs]}" "${T[tar2ext4]}")
+    printf '%-44s %8.3fs   image %s   tar2fs/tar2ext4 = %s (goal <= 1: %s)\n' "tar2ext4 -i TAR -o IMAGE" "${T[tar2ext4]}" \
+      "$(du -h --apparent-size "$work/t.img" | cut -f1)" "$r" "$(goal "$r" '<=' 1)"
+  fi
+fi
+
 # The large images (bench/big-images.sh makes them once, ~11 GiB of disk):
 # a 3 GiB file streamed alone, and peak RSS on a 4 GiB image that also
 # holds 100,000 small files. BIG=0 skips them.
