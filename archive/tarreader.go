@@ -85,6 +85,7 @@ type Reader struct {
 	r       io.Reader
 	blk     [blockSize]byte
 	scratch []byte            // for skipping data nobody reads
+	meta    []byte            // readMeta's buffer for small entries
 	off     int64             // bytes consumed from r
 	global  map[string]string // pax 'g' records in force
 	remain  int64             // data bytes of the entry Read still gives
@@ -216,8 +217,25 @@ func (tr *Reader) readMeta(size int64, what string) ([]byte, error) {
 	if size > maxMetaSize {
 		return nil, tr.formatErr("%s of %d bytes (at most %d)", what, size, maxMetaSize)
 	}
-	// The buffer grows with what arrives, not with what the size field
-	// claims.
+	// A small entry (a pax header is usually a few hundred bytes) is read
+	// into tr.meta, reused: the result is only valid until the next call,
+	// and its callers copy what they keep. A large one grows with what
+	// arrives, not with what the size field claims.
+	if size <= smallMeta {
+		if int64(cap(tr.meta)) < size {
+			tr.meta = make([]byte, smallMeta)
+		}
+		b := tr.meta[:size]
+		n, err := io.ReadFull(tr.r, b)
+		tr.off += int64(n)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil, tr.truncated()
+		}
+		if err != nil {
+			return nil, err
+		}
+		return b, tr.discard(padding(size))
+	}
 	var buf bytes.Buffer
 	n, err := io.CopyN(&buf, tr.r, size)
 	tr.off += n
@@ -229,6 +247,9 @@ func (tr *Reader) readMeta(size int64, what string) ([]byte, error) {
 	}
 	return buf.Bytes(), tr.discard(padding(size))
 }
+
+// smallMeta is the size of metadata entries read into a reused buffer.
+const smallMeta = 64 << 10
 
 // paxRecord is one record of a pax extended header, kept in order: the
 // GNU sparse 0.0 map is a sequence of repeated keys.
