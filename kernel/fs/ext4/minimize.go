@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math/bits"
 
@@ -1171,10 +1172,8 @@ func (im *offImage) zeroBlocks(start, n uint64) error {
 }
 
 func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
+	// Every byte equal to the one before it, and the first zero: one
+	// bytes.Equal, which compares with vector instructions, instead of a
+	// loop over the bytes (the journal's 16 MiB were 30 ms of tar2fs).
+	return len(b) == 0 || b[0] == 0 && bytes.Equal(b[1:], b[:len(b)-1])
 }
