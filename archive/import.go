@@ -169,11 +169,11 @@ func Import(sys ImportSyscalls, root string, r io.Reader, opts ImportOptions) er
 		sys:     sys,
 		root:    strings.TrimSuffix(root, "/"),
 		opts:    opts,
-		tr:      NewReader(r),
-		buf:     make([]byte, size),
+		feed:    newFeed(NewReader(r), size),
 		dirs:    map[string]bool{"": true},
 		pending: map[string]*Header{},
 	}
+	defer im.feed.stop()
 	var st abi.Stat
 	if err := sys.Fstatat(abi.AT_FDCWD, root, &st, 0); err != nil {
 		return &ImportStoppedError{Path: root, Op: "stat", Err: err}
@@ -182,7 +182,7 @@ func Import(sys ImportSyscalls, root string, r io.Reader, opts ImportOptions) er
 		return &ImportStoppedError{Path: root, Err: abi.ENOTDIR}
 	}
 	for im.stop == nil {
-		h, err := im.tr.Next()
+		h, warnings, err := im.feed.next()
 		if err == io.EOF {
 			break
 		}
@@ -193,7 +193,7 @@ func Import(sys ImportSyscalls, root string, r io.Reader, opts ImportOptions) er
 		if opts.OnEntry != nil {
 			opts.OnEntry(h)
 		}
-		for _, w := range im.tr.Warnings() {
+		for _, w := range warnings {
 			im.fail(h.Name, "", w)
 		}
 		im.entry(h)
@@ -216,8 +216,7 @@ type importer struct {
 	sys  ImportSyscalls
 	root string // without a trailing "/"
 	opts ImportOptions
-	tr   *Reader
-	buf  []byte
+	feed *feed // the archive, read on a goroutine of its own
 	// dirs holds the paths (relative to root, "" for root) known to be
 	// directories reached without a symlink: made or seen by the import.
 	dirs map[string]bool
@@ -568,21 +567,20 @@ func (im *importer) file(h *Header, kp string) {
 	}
 }
 
-// region copies one data region from the archive to the file: reads fill
-// the buffer, each full buffer is one pwrite.
+// region copies one data region from the archive to the file: each chunk
+// of it the feed read (up to the buffer size) is one pwrite, from the
+// feed's buffer.
 func (im *importer) region(h *Header, fd int, r Extent) bool {
 	for off, left := r.Offset, r.Length; left > 0; {
-		n, err := io.ReadFull(im.tr, im.buf[:min(int64(len(im.buf)), left)])
+		chunk, err := im.feed.chunk(int(min(left, 1<<30)))
 		if err != nil {
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				err = im.tr.truncated()
-			}
 			if im.stop == nil {
 				im.stop = &ImportStoppedError{Path: h.Name, Op: "read archive", Err: err}
 			}
 			return false
 		}
-		for p := im.buf[:n]; len(p) > 0; {
+		n := len(chunk)
+		for p := chunk; len(p) > 0; {
 			w, err := im.sys.Pwrite(fd, p, off)
 			if err == nil && w <= 0 {
 				err = abi.Errorf(abi.EIO, "pwrite wrote nothing")
