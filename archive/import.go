@@ -169,11 +169,9 @@ func Import(sys ImportSyscalls, root string, r io.Reader, opts ImportOptions) er
 		sys:     sys,
 		root:    strings.TrimSuffix(root, "/"),
 		opts:    opts,
-		feed:    newFeed(NewReader(r), size),
 		dirs:    map[string]bool{"": true},
 		pending: map[string]*Header{},
 	}
-	defer im.feed.stop()
 	var st abi.Stat
 	if err := sys.Fstatat(abi.AT_FDCWD, root, &st, 0); err != nil {
 		return &ImportStoppedError{Path: root, Op: "stat", Err: err}
@@ -181,6 +179,8 @@ func Import(sys ImportSyscalls, root string, r io.Reader, opts ImportOptions) er
 	if st.Mode&abi.S_IFMT != abi.S_IFDIR {
 		return &ImportStoppedError{Path: root, Err: abi.ENOTDIR}
 	}
+	im.feed = newFeed(NewReader(r), size)
+	defer im.feed.stop()
 	for im.stop == nil {
 		h, warnings, err := im.feed.next()
 		if err == io.EOF {

@@ -12,8 +12,11 @@ import "io"
 // which cost more than the parsing saved).
 //
 // The buffers come from a pool of feedBuffers of the import's buffer
-// size: at most that much of the archive is read ahead. A batch's buffer
-// goes back to the pool when the importer moves past the batch.
+// size: at most feedBuffers times that (4 MiB by default) of the archive
+// is read ahead. A batch's buffer goes back to the pool when the importer
+// moves past the batch. stop waits for the reading goroutine to end, so
+// that the caller may close the archive's reader (a decompressor) after
+// Import returns.
 
 // feedBuffers is the number of buffers in flight; feedBatchItems bounds
 // the items of a batch.
@@ -42,6 +45,7 @@ type feed struct {
 	batches chan *feedBatch
 	free    chan []byte
 	done    chan struct{} // closed by stop: the importer wants no more
+	exited  chan struct{} // closed by run when it returns
 
 	// The importer's side: the batch being consumed and the next item.
 	cur  *feedBatch
@@ -55,6 +59,7 @@ func newFeed(tr *Reader, bufSize int) *feed {
 		batches: make(chan *feedBatch, feedBuffers),
 		free:    make(chan []byte, feedBuffers),
 		done:    make(chan struct{}),
+		exited:  make(chan struct{}),
 	}
 	for range feedBuffers {
 		f.free <- make([]byte, bufSize)
@@ -63,12 +68,27 @@ func newFeed(tr *Reader, bufSize int) *feed {
 	return f
 }
 
-// run is the reading goroutine.
+// stopped reports whether stop was called.
+func (f *feed) stopped() bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// run is the reading goroutine. It looks at done before every read of the
+// archive, not only when it waits: once stop is called it reads no more.
 func (f *feed) run() {
+	defer close(f.exited)
 	var b *feedBatch
 	used := 0
 	// start begins a batch with a buffer from the pool.
 	start := func() bool {
+		if f.stopped() {
+			return false
+		}
 		select {
 		case buf := <-f.free:
 			b, used = &feedBatch{buf: buf}, 0
@@ -79,6 +99,9 @@ func (f *feed) run() {
 	}
 	// flush hands the batch over.
 	flush := func() bool {
+		if f.stopped() {
+			return false
+		}
 		select {
 		case f.batches <- b:
 			b = nil
@@ -91,6 +114,9 @@ func (f *feed) run() {
 		return
 	}
 	for {
+		if f.stopped() {
+			return
+		}
 		h, err := f.tr.Next()
 		if err != nil {
 			b.items = append(b.items, feedItem{err: err})
@@ -106,6 +132,9 @@ func (f *feed) run() {
 			}
 		}
 		for n > 0 {
+			if f.stopped() {
+				return
+			}
 			k := int(min(n, int64(len(b.buf)-used)))
 			got, err := io.ReadFull(f.tr, b.buf[used:used+k])
 			if got > 0 {
@@ -186,12 +215,11 @@ func (f *feed) chunk(max int) ([]byte, error) {
 	return b, nil
 }
 
-// stop ends the reading goroutine (it may be in a read: it is not waited
-// for).
+// stop ends the reading goroutine and waits for it (for at most the read
+// it is in).
 func (f *feed) stop() {
-	select {
-	case <-f.done:
-	default:
+	if !f.stopped() {
 		close(f.done)
 	}
+	<-f.exited
 }
