@@ -639,13 +639,14 @@ func (m *mapping) backgroundWriteback() {
 func (m *mapping) writeback(wait bool) error {
 	c := m.c
 	c.mu.Lock()
-	// Pages the flusher took are clean but maybe not written yet: a
-	// writeback that must cover them waits for it.
-	for wait && m.flushing {
-		c.wait()
-	}
 	var list []int32
 	for {
+		// Pages the flusher took are clean but maybe not written yet: a
+		// writeback that must cover them waits for it, again after every
+		// wait below (a writer may start a flusher meanwhile).
+		for wait && m.flushing {
+			c.wait()
+		}
 		locked := false
 		list = list[:0]
 		for i := 0; i < c.nalloc; i++ {

@@ -551,7 +551,10 @@ func testWriteZeroesDiscard(t *testing.T, noWZ bool) {
 // syncs and checks the disk, then checks the writes were merged.
 func TestWriteBack(t *testing.T) {
 	const size = 4 << 20
-	r := newRig(t, 1024, 1024, size, 12)
+	// A cache four times the disk: a quarter of it is the whole disk, so
+	// the flusher (TestBackgroundWriteback) never starts and the pages
+	// stay dirty until Sync.
+	r := newRig(t, 4096, 4096, size, 12)
 	want := r.disk.bytes()
 	rnd := rand.New(rand.NewPCG(13, 13))
 	for i := 0; i < 50; i++ {
