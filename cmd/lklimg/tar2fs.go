@@ -41,23 +41,29 @@ const tar2fsVirtualSize = 1 << 40
 
 // virtualSize is the size of the sparse file the filesystem is made on
 // when -s is not given. An uncompressed archive file of n bytes bounds
-// what it can hold: at most n bytes of data, and at most one entry (one
-// inode) per 512-byte header; a filesystem of 32 n bytes has room for
-// both at mke2fs's 16 KiB per inode (ratio/512 times n for another -i).
-// A filesystem that much smaller than tar2fsVirtualSize has fewer groups
-// to lay out, cut and search: on the 200 MiB bench archive, mkfs went
-// from 0.1 s to nothing. It stays at least 1 GiB, so that mke2fs.conf's
-// size type (block size, inode ratio) is the default one, as for the
-// large file. n is 0 when the archive's size is not known (stdin, or
-// compressed): then tar2fsVirtualSize.
-func virtualSize(n int64, inodeRatio int) int64 {
+// what it can hold: at most n bytes of data, and at most one entry per
+// 512-byte header, each of which may take an inode (16 KiB of the
+// filesystem at mke2fs's ratio: 32 n; ratio/512 times n for another -i)
+// and up to two blocks (a directory's, or a small file's, and an
+// extent or xattr block: 2 blockSize/512 times n). A filesystem that much
+// smaller than tar2fsVirtualSize has fewer groups to lay out, cut and
+// search: on the 200 MiB bench archive, mkfs went from 0.1 s to nothing.
+// It stays at least 1 GiB, so that mke2fs.conf's size type (block size,
+// inode ratio) is the default one, as for the large file. n is 0 when the
+// archive's size is not known (stdin, or compressed): then
+// tar2fsVirtualSize. inodeRatio and blockSize are -i and -b, 0 when not
+// given (16 KiB and 4 KiB, the default size type's).
+func virtualSize(n int64, inodeRatio, blockSize int) int64 {
 	if n <= 0 {
 		return tar2fsVirtualSize
 	}
-	factor := int64(32)
-	if inodeRatio != 0 {
-		factor = max(int64(inodeRatio)/512, 2)
+	if inodeRatio == 0 {
+		inodeRatio = 16 << 10
 	}
+	if blockSize == 0 {
+		blockSize = 4 << 10
+	}
+	factor := max(int64(inodeRatio)/512, 2) + 2*int64(blockSize)/512
 	if n > (tar2fsVirtualSize-256<<20)/factor {
 		return tar2fsVirtualSize
 	}
@@ -192,7 +198,8 @@ func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr
 	}
 	if plan.minimize {
 		if err := shrinkImage(out, plan, used); err != nil {
-			return exitImage, fmt.Errorf("%s: %w", image, err)
+			// What stopped the import first: it explains the rest.
+			return exitImage, errors.Join(importErr, fmt.Errorf("%s: %w (the image is not usable)", image, err))
 		}
 	}
 	if f.sync {
@@ -214,7 +221,7 @@ func planTar2fs(f *tar2fsFlags, getenv func(string) string, plainSize int64) (*t
 	if f.whiteouts != "" && f.whiteouts != "overlay" {
 		return nil, fmt.Errorf("--whiteouts %s: the mode is overlay", f.whiteouts)
 	}
-	plan := &tar2fsPlan{fileSize: virtualSize(plainSize, f.inodeRatio), minimize: true, whiteouts: f.whiteouts}
+	plan := &tar2fsPlan{fileSize: virtualSize(plainSize, f.inodeRatio, f.blockSize), minimize: true, whiteouts: f.whiteouts}
 	if f.size != "" {
 		n, err := parseSize(f.size)
 		if err != nil || n <= 0 {

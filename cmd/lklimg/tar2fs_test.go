@@ -3,8 +3,10 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -456,27 +458,67 @@ func TestTar2fsMkfsFlags(t *testing.T) {
 }
 
 // TestVirtualSize: an uncompressed archive of n bytes gets a filesystem of
-// 32 n (its entries' inodes at 16 KiB each) plus 256 MiB, at least 1 GiB
-// (mke2fs.conf's default size type) and at most tar2fsVirtualSize, which
-// is also what an archive of unknown size gets.
+// (32 + 16) n (its entries' inodes at 16 KiB each, two 4 KiB blocks each)
+// plus 256 MiB, at least 1 GiB (mke2fs.conf's default size type) and at
+// most tar2fsVirtualSize, which is also what an archive of unknown size
+// gets.
 func TestVirtualSize(t *testing.T) {
 	for _, c := range []struct {
-		n     int64
-		ratio int
-		want  int64
+		n         int64
+		ratio, bs int
+		want      int64
 	}{
-		{0, 0, tar2fsVirtualSize},
-		{-1, 0, tar2fsVirtualSize},
-		{10 << 20, 0, 1 << 30},
-		{200 << 20, 0, 200<<20*32 + 256<<20},
-		{200 << 20, 4096, 200<<20*8 + 256<<20},
-		{200 << 20, 1024, 1 << 30},
-		{200 << 20, 65536, 200<<20*128 + 256<<20},
-		{40 << 30, 0, tar2fsVirtualSize},
-		{1 << 62, 0, tar2fsVirtualSize},
+		{0, 0, 0, tar2fsVirtualSize},
+		{-1, 0, 0, tar2fsVirtualSize},
+		{10 << 20, 0, 0, 1 << 30},
+		{200 << 20, 0, 0, 200<<20*(32+16) + 256<<20},
+		{200 << 20, 4096, 0, 200<<20*(8+16) + 256<<20},
+		{20 << 20, 1024, 1024, 1 << 30},
+		{200 << 20, 65536, 0, 200<<20*(128+16) + 256<<20},
+		{100 << 20, 0, 65536, 100<<20*(32+256) + 256<<20},
+		{30 << 30, 0, 0, tar2fsVirtualSize},
+		{1 << 62, 0, 0, tar2fsVirtualSize},
 	} {
-		if got := virtualSize(c.n, c.ratio); got != c.want {
-			t.Errorf("virtualSize(%d, -i %d) = %d, want %d", c.n, c.ratio, got, c.want)
+		if got := virtualSize(c.n, c.ratio, c.bs); got != c.want {
+			t.Errorf("virtualSize(%d, -i %d, -b %d) = %d, want %d", c.n, c.ratio, c.bs, got, c.want)
 		}
+	}
+}
+
+// TestTar2fsManySmallEntries: the filesystem a plain archive is filled in
+// holds it even when every entry takes a whole large block: 20,000
+// one-byte files with -b 65536 (1.3 GB of blocks for a 20 MB archive;
+// an estimate by inodes alone made 1 GiB, and the import ran out of
+// space).
+func TestTar2fsManySmallEntries(t *testing.T) {
+	mkfsImplemented(t)
+	fsck := testutil.Need(t, "e2fsck")[0]
+	dir := t.TempDir()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	const n = 20000
+	for i := range n {
+		if err := tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("d%02d/f%05d", i%50, i), Mode: 0o644, Size: 1, Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte{byte(i)})
+	}
+	tw.Close()
+	archive := filepath.Join(dir, "small.tar")
+	if err := os.WriteFile(archive, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(dir, "img")
+	if r := lklimg(t, nil, nil, "tar2fs", "-q", "-b", "65536", archive, img); r.code != 0 || r.stderr != "" {
+		t.Fatalf("tar2fs -b 65536: exit %d\n%s", r.code, r.stderr)
+	}
+	out, err := exec.Command(fsck, "-fn", img).CombinedOutput()
+	if err != nil {
+		t.Fatalf("e2fsck -fn: %v\n%s", err, out)
+	}
+	// 20,000 files, 50 directories, the root, lost+found and the
+	// reserved inodes up to 10.
+	if want := fmt.Sprintf("%d/", n+50+1+1+9); !bytes.Contains(out, []byte(want)) {
+		t.Errorf("e2fsck counts another number of inodes in use (want %s...):\n%s", want, out)
 	}
 }
