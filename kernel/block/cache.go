@@ -295,6 +295,7 @@ type mapping struct {
 	closed  bool
 	// flushing: a background writeback runs (backgroundWriteback).
 	flushing bool
+	ndirty   int // the disk's dirty pages (of Cache.ndirty)
 	// jobs counts asynchronous readahead and background writeback queued
 	// or running.
 	jobs sync.WaitGroup
@@ -547,10 +548,13 @@ func (m *mapping) writeAt(p []byte, off int64) (int, error) {
 		if pg.flags&pgDirty == 0 {
 			pg.flags |= pgDirty
 			c.ndirty++
+			m.ndirty++
 		}
 		c.wake()
 		throttle := c.ndirty > c.max/2
-		background := !throttle && c.ndirty > c.max/4 && !m.flushing && !m.closed
+		// The flusher starts on this disk's own dirty pages, so that
+		// another disk's do not start one for every page written here.
+		background := !throttle && m.ndirty > c.max/4 && !m.flushing && !m.closed
 		if background {
 			m.flushing = true
 			m.jobs.Add(1)
@@ -674,6 +678,7 @@ func (m *mapping) writeback(wait bool) error {
 		pg.ref++
 		pg.flags &^= pgDirty
 		c.ndirty--
+		m.ndirty--
 	}
 	c.mu.Unlock()
 	if len(list) == 0 {
@@ -714,6 +719,7 @@ func (m *mapping) writeback(wait bool) error {
 				// Keep the data: a later sync may succeed.
 				pg.flags |= pgDirty
 				c.ndirty++
+				m.ndirty++
 			}
 		}
 		c.wake()
@@ -769,6 +775,7 @@ func (m *mapping) detachPages() {
 		}
 		if pg.flags&pgDirty != 0 {
 			c.ndirty--
+			m.ndirty--
 		}
 		c.release(int32(i))
 	}
@@ -792,6 +799,7 @@ func (m *mapping) invalidate(first, last int64) {
 			}
 			if pg.flags&pgDirty != 0 {
 				c.ndirty--
+				m.ndirty--
 			}
 			c.release(i)
 		}

@@ -817,6 +817,11 @@ func TestBackgroundWriteback(t *testing.T) {
 	if s := r.cache.Stats(); s.Dirty != 0 {
 		t.Errorf("%d dirty pages after Writeback", s.Dirty)
 	}
+	r.cache.mu.Lock()
+	if n := r.dev.m.ndirty; n != 0 {
+		t.Errorf("the disk counts %d dirty pages after Writeback", n)
+	}
+	r.cache.mu.Unlock()
 	r.disk.mu.Lock()
 	flushes := r.disk.flushes
 	r.disk.mu.Unlock()
