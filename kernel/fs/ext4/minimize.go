@@ -103,6 +103,15 @@ func openOffline(dev ImageDevice, what string) (*offImage, error) {
 	if sb.hasIncompat(incompatRecover) || sb.sState&superStateValid == 0 || sb.sState&0x2 != 0 {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: the filesystem is not clean (needs recovery, in use or with errors): run e2fsck", what)
 	}
+	// The device must hold every block the superblock counts, as the
+	// mount's "bad geometry" check wants; ImageDevice has no size, so its
+	// last block is read (FuzzMinimize: a count one past the device end
+	// was cut and then reported larger than the device).
+	if last := make([]byte, 1); sb.sBlocksCount == 0 || sb.sBlocksCount > 1<<(63-f.blockBits) {
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: bad geometry: block count %d", what, sb.sBlocksCount)
+	} else if _, err := dev.ReadAt(last, int64(sb.sBlocksCount<<f.blockBits)-1); err != nil {
+		return nil, abi.Errorf(abi.EINVAL, "ext4: %s: bad geometry: block count %d exceeds the device", what, sb.sBlocksCount)
+	}
 	f.descPerBlock = f.blockSize / sb.descSize()
 	f.inodeTableBlocks = (uint64(sb.sInodesPerGroup)*uint64(f.inodeSize) + uint64(f.blockSize) - 1) / uint64(f.blockSize)
 	f.dev = imageBlockDev{dev, int64(sb.sBlocksCount << f.blockBits)}
