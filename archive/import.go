@@ -452,30 +452,10 @@ func (im *importer) forgetDir(kp string) {
 
 // removeContents removes everything in the directory kp.
 func (im *importer) removeContents(kp string) error {
-	fd, err := im.sys.Openat(abi.AT_FDCWD, kp, abi.O_RDONLY|abi.O_DIRECTORY|abi.O_NOFOLLOW|abi.O_CLOEXEC, 0)
+	names, err := ReadDirNames(im.sys, kp, make([]byte, 32<<10))
 	if err != nil {
 		return err
 	}
-	var names []string
-	buf := make([]byte, 32<<10)
-	var ds []abi.Dirent
-	for {
-		n, err := im.sys.Getdents64(fd, buf)
-		if err != nil {
-			im.sys.Close(fd)
-			return err
-		}
-		if n == 0 {
-			break
-		}
-		ds = abi.ParseDirents(buf[:n], ds[:0])
-		for _, d := range ds {
-			if d.Name != "." && d.Name != ".." {
-				names = append(names, d.Name)
-			}
-		}
-	}
-	im.sys.Close(fd)
 	for _, n := range names {
 		if err := im.remove(kp+"/"+n, true); err != nil {
 			return err

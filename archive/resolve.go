@@ -73,3 +73,31 @@ func Resolve(sys Syscalls, root, p string) (string, error) {
 	}
 	return root + "/" + strings.Join(done, "/"), nil
 }
+
+// ReadDirNames returns the names in the kernel directory dir (opened
+// without following a symlink), without "." and "..", in the order
+// getdents64 gives them. buf is the getdents64 buffer.
+func ReadDirNames(sys Syscalls, dir string, buf []byte) ([]string, error) {
+	fd, err := sys.Openat(abi.AT_FDCWD, dir, abi.O_RDONLY|abi.O_DIRECTORY|abi.O_NOFOLLOW|abi.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer sys.Close(fd)
+	var names []string
+	var ds []abi.Dirent
+	for {
+		n, err := sys.Getdents64(fd, buf)
+		if err != nil {
+			return names, err
+		}
+		if n == 0 {
+			return names, nil
+		}
+		ds = abi.ParseDirents(buf[:n], ds[:0])
+		for _, d := range ds {
+			if d.Name != "." && d.Name != ".." {
+				names = append(names, d.Name)
+			}
+		}
+	}
+}

@@ -47,19 +47,11 @@ import (
 // Kernel is the part of the kernel's syscall API the copies use, with
 // Linux's contracts. *kernel.Kernel implements it.
 type Kernel interface {
-	archive.Syscalls // Openat Close Read Lseek Getdents64 Fstatat Readlinkat *xattr reads
+	// The reads of archive.Syscalls and the writes tar import makes
+	// (Pwrite, Ftruncate, Mkdirat, Mknodat, Symlinkat, Linkat, Unlinkat,
+	// Fchmodat, Fchownat, Utimensat, Lsetxattr).
+	archive.ImportSyscalls
 	Pread(fd int, p []byte, off int64) (int, error)
-	Pwrite(fd int, p []byte, off int64) (int, error)
-	Ftruncate(fd int, size int64) error
-	Mkdirat(dirfd int, path string, mode uint32) error
-	Mknodat(dirfd int, path string, mode uint32, dev uint64) error
-	Symlinkat(target string, dirfd int, path string) error
-	Linkat(olddirfd int, oldpath string, newdirfd int, newpath string, flags int) error
-	Unlinkat(dirfd int, path string, flags int) error
-	Fchmodat(dirfd int, path string, mode uint32, flags int) error
-	Fchownat(dirfd int, path string, uid, gid int, flags int) error
-	Utimensat(dirfd int, path string, times *[2]abi.Timespec, flags int) error
-	Lsetxattr(path, name string, value []byte, flags int) error
 }
 
 // Options tunes To and From.
@@ -93,20 +85,9 @@ type Options struct {
 var ErrIncomplete = errors.New("some entries could not be copied")
 
 // PathError is a failure on one entry: its source path, the operation and
-// the error, which keeps its errno for errors.Is.
-type PathError struct {
-	Path string
-	Op   string
-	Err  error
-}
-
-func (e *PathError) Error() string {
-	if e.Op == "" {
-		return e.Path + ": " + e.Err.Error()
-	}
-	return e.Path + ": " + e.Op + ": " + e.Err.Error()
-}
-func (e *PathError) Unwrap() error { return e.Err }
+// the error, which keeps its errno for errors.Is. It is the archive's,
+// which reports failed entries the same way.
+type PathError = archive.PathError
 
 // FatalError stops a copy: the filesystem is full (ENOSPC) or cannot be
 // written at all (ENOSYS, EROFS). Path is the source entry being copied.

@@ -18,27 +18,9 @@ import (
 // readDir returns the names in the kernel directory dir, without "." and
 // "..", sorted bytewise. buf is the getdents64 buffer.
 func readDir(k Kernel, dir string, buf []byte) ([]string, error) {
-	fd, err := k.Openat(abi.AT_FDCWD, dir, abi.O_RDONLY|abi.O_DIRECTORY|abi.O_NOFOLLOW|abi.O_CLOEXEC, 0)
+	names, err := archive.ReadDirNames(k, dir, buf)
 	if err != nil {
-		return nil, err
-	}
-	defer k.Close(fd)
-	var names []string
-	var ds []abi.Dirent
-	for {
-		n, err := k.Getdents64(fd, buf)
-		if err != nil {
-			return names, err
-		}
-		if n == 0 {
-			break
-		}
-		ds = abi.ParseDirents(buf[:n], ds[:0])
-		for _, d := range ds {
-			if d.Name != "." && d.Name != ".." {
-				names = append(names, d.Name)
-			}
-		}
+		return names, err
 	}
 	slices.Sort(names)
 	return names, nil

@@ -143,16 +143,7 @@ func (ip *inode) dxLookup(name string) (uint32, error) {
 		if err != nil {
 			return 0, err
 		}
-		lo, hi := 1, count-1
-		for lo <= hi {
-			m := lo + (hi-lo)/2
-			if le.Uint32(ents[m*dxEntrySize:]) > hash {
-				hi = m - 1
-			} else {
-				lo = m + 1
-			}
-		}
-		at := lo - 1
+		at := dxFind(ents, count, hash)
 		blk := uint64(le.Uint32(ents[at*dxEntrySize+4:]) & 0x0fffffff)
 		if blk >= nblocks {
 			return 0, errBadDx
@@ -637,4 +628,21 @@ func (ip *inode) readDirHashOrder(pos int64, emit func(vfs.DirEntry) bool) error
 		}
 	}
 	return damaged
+}
+
+// dxFind returns the index of the entry of a dx node (count entries at
+// ents) whose range holds hash: the last whose hash is <= hash, entry 0
+// (the node's first block, with no hash) when none is, as dx_probe's
+// binary search.
+func dxFind(ents []byte, count int, hash uint32) int {
+	lo, hi := 1, count-1
+	for lo <= hi {
+		m := lo + (hi-lo)/2
+		if le.Uint32(ents[m*dxEntrySize:]) > hash {
+			hi = m - 1
+		} else {
+			lo = m + 1
+		}
+	}
+	return lo - 1
 }

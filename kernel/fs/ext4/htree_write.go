@@ -117,16 +117,7 @@ func (ip *inode) dxProbe(runs []run, name string, buf []byte) (frames []dxFrame,
 		if int(le.Uint16(buf[co:])) != want {
 			return nil, 0, 0, 0, 0, errBadDx
 		}
-		lo, hi := 1, count-1
-		for lo <= hi {
-			m := lo + (hi-lo)/2
-			if le.Uint32(ents[m*dxEntrySize:]) > hash {
-				hi = m - 1
-			} else {
-				lo = m + 1
-			}
-		}
-		at := lo - 1
+		at := dxFind(ents, count, hash)
 		frames = append(frames, dxFrame{lblk: lblk, pblk: pblkOf(runs, lblk), co: co, at: at,
 			count: count, limit: want})
 		blk := uint64(le.Uint32(ents[at*dxEntrySize+4:]) & 0x0fffffff)
