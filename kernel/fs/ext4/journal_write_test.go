@@ -2,6 +2,7 @@ package ext4
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -758,5 +759,103 @@ func TestReadersDuringCommits(t *testing.T) {
 	e2fsckClean(t, img)
 	if got := readState(t, img); got.label != "l49" || got.mtime != 1049 {
 		t.Errorf("state %+v after the run", got)
+	}
+}
+
+// TestRevokeReusedBlock leaves a log of several transactions: the first
+// logs a metadata block, the second frees it, the third reuses it for file
+// data (never logged), the fourth frees it again; then the machine stops
+// without an unmount. Every replay (ours in memory, debugfs's, the host
+// kernel's) must leave the data: the second transaction's revoke record
+// keeps the first one's copy from being written over it. Without the
+// record (the control run) the copy comes back, so the scenario reaches
+// the case it is about.
+func TestRevokeReusedBlock(t *testing.T) {
+	testutil.Need(t, "mkfs.ext4", "e2fsck", "debugfs")
+	for _, revoke := range []bool{true, false} {
+		t.Run(fmt.Sprintf("revoke=%v", revoke), func(t *testing.T) {
+			img := filepath.Join(t.TempDir(), "x.img")
+			testutil.Run(t, "mkfs.ext4", "-q", "-F", "-b", "1024", img, "8M")
+			dev, f, log := crashMount(t, img, 0)
+			meta := bytes.Repeat([]byte{'M'}, int(f.blockSize))
+			data := bytes.Repeat([]byte{'D'}, int(f.blockSize))
+			step := func(what string, op func(h *handle) error) {
+				t.Helper()
+				h, err := f.begin()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := op(h); err != nil {
+					h.fail(err)
+				}
+				if err := h.stop(); err != nil {
+					t.Fatalf("%s: %v\n%s", what, err, log)
+				}
+				if err := f.Sync(); err != nil {
+					t.Fatalf("%s: sync: %v", what, err)
+				}
+			}
+			var blk uint64
+			step("log a metadata block", func(h *handle) error {
+				var err error
+				if blk, err = h.allocBlock(nil, f.sb.sBlocksCount/2); err != nil {
+					return err
+				}
+				b, err := h.newMetaBlock(blk)
+				copy(b, meta)
+				return err
+			})
+			if !revoke {
+				clear(f.logged)
+			}
+			step("free it", func(h *handle) error { return h.freeBlocks(nil, blk, 1) })
+			step("reuse it for data", func(h *handle) error {
+				got, _, err := h.allocBlocks(nil, blk, 1, false)
+				if err == nil && got != blk {
+					t.Fatalf("the allocator gave block %d, not the freed %d", got, blk)
+				}
+				return cmp.Or(err, h.writeData(data, int64(blk)<<f.blockBits))
+			})
+			step("free it again", func(h *handle) error { return h.freeBlocks(nil, blk, 1) })
+			dev.crash(keepAll) // no unmount: the log keeps the four transactions
+			if sb := journalSuper2(t, img); sb.Start == 0 {
+				t.Fatal("the log is empty: the transactions were checkpointed")
+			}
+			want := data
+			if !revoke {
+				want = meta
+			}
+			// Ours: a read-only mount replays in memory.
+			sb, _ := mountImage(t, img)
+			got := make([]byte, len(want))
+			if _, err := sb.(*fsys).dev.ReadAt(got, int64(blk)<<f.blockBits); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("our replay: block %d holds %q..., want %q...", blk, got[:4], want[:4])
+			}
+			// debugfs's recovery, then the host kernel's.
+			replayers := [][]string{{"debugfs", "-w", "-R", "jr"}}
+			if testutil.CanLoop() {
+				replayers = append(replayers, []string{"mount"})
+			} else {
+				testutil.NeedLoop(t) // skips the rest (fails in CI) with the reason
+			}
+			for _, r := range replayers {
+				c := filepath.Join(t.TempDir(), "c.img")
+				copyImage(t, img, c)
+				if r[0] == "mount" {
+					mnt := t.TempDir()
+					testutil.Run(t, "mount", "-o", "loop", c, mnt)
+					testutil.Run(t, "umount", mnt)
+				} else {
+					testutil.Run(t, r[0], append(r[1:], c)...)
+				}
+				if got := readAt(t, c, int64(blk)<<f.blockBits, len(want)); !bytes.Equal(got, want) {
+					t.Errorf("%s's replay: block %d holds %q..., want %q...", r[0], blk, got[:4], want[:4])
+				}
+				e2fsckClean(t, c)
+			}
+		})
 	}
 }

@@ -31,30 +31,39 @@ import (
 // before it commits (freeLater), so data written into a reused block can
 // never land on a block the old, committed metadata still points at.
 //
-// commit writes the transaction: with a journal, first to the log, then
-// (checkpoint) to the blocks' places; without one, straight to their
-// places. It runs when the transaction holds f.max blocks (the journal's
-// j_max_transaction_buffers, a quarter of the journal, at most
-// maxTxnBlocksCap), at Sync and at Unmount. A handle may take the
-// transaction past f.max before its stop commits it; the log holds up to
-// about four times f.max. A transaction that does not fit in the log at
-// all is written in place without the journal, with a warning: a crash
-// there needs e2fsck. Operations must stay small against the journal, as
+// commit writes the transaction: with a journal, to the log, then to the
+// blocks' places through the page cache, where the log covers them until
+// a checkpoint; without one, straight to their places. It runs when the
+// transaction holds f.max blocks (the journal's j_max_transaction_buffers,
+// a quarter of the journal, at most maxTxnBlocksCap), at Sync and at
+// Unmount. A handle may take the transaction past f.max before its stop
+// commits it. A transaction that does not fit in the log at all is
+// written in place without the journal, with a warning: a crash there
+// needs e2fsck. Operations must stay small against the journal, as
 // Linux's handle credits keep them.
 //
 // With a journal, the order of one commit is Linux's ordered mode
 // (fs/jbd2/commit.c, checkpoint.c; kernel/fs/jbd2 Log):
 //
-//  1. the journal superblock gets the log's tail (s_start) when the log
+//  1. when the log has no room for the transaction beside the committed
+//     ones it holds, a checkpoint: their blocks, written home at their
+//     commits, are flushed, and the log is marked empty (s_start = 0);
+//  2. the journal superblock gets the log's tail (s_start) when the log
 //     was empty;
-//  2. the descriptor blocks and the copies of the metadata blocks go to
-//     the log;
-//  3. flush: file data written by writeData (the page cache's dirty
+//  3. the revoke records (below), the descriptor blocks and the copies
+//     of the metadata blocks go to the log;
+//  4. flush: file data written by writeData (the page cache's dirty
 //     pages) and the log's blocks are durable;
-//  4. the commit block, flushed: from here a crash replays the
+//  5. the commit block, flushed: from here a crash replays the
 //     transaction;
-//  5. checkpoint: the blocks are written to their places, and flushed;
-//  6. the log is marked empty (s_start = 0, the next sequence), flushed.
+//  6. the blocks are written to their places, without a flush.
+//
+// Unmount checkpoints what the log holds and leaves it empty. So the log
+// holds several transactions at a time, as jbd2's does, and a commit costs
+// two flushes. A block that a transaction in the log carries and that a
+// later one frees gets a revoke record in the freeing transaction
+// (freeLater): once reused for file data, which is never logged, a replay
+// of the old copy would destroy it.
 //
 // Without a journal, the blocks are written in place and flushed: a crash
 // in between can leave part of a transaction, as with Linux's nojournal
@@ -89,9 +98,10 @@ const maxTxnBlocksCap = 4096
 
 // txn is the running transaction (transaction_t).
 type txn struct {
-	blocks map[uint64][]byte // changed metadata blocks by block number
-	order  []uint64          // the same, in the order first changed
-	freed  []blockRange      // blocks freed here, reusable after commit
+	blocks  map[uint64][]byte // changed metadata blocks by block number
+	order   []uint64          // the same, in the order first changed
+	freed   []blockRange      // blocks freed here, reusable after commit
+	revoked []uint64          // freed blocks the log holds copies of (revoke records)
 }
 
 // blockRange is n blocks from start.
@@ -118,6 +128,7 @@ type writeState struct {
 
 	jlog    *jbd2.Log           // the journal's writer; nil without a journal
 	jblocks []jbd2.Block        // commit's list of the transaction's blocks, reused
+	logged  map[uint64]struct{} // blocks the log's committed transactions carry (freeLater)
 	aborted error               // the commit that failed; the mount refuses changes
 	written uint64              // bytes written to the device (s_kbytes_written)
 	kbytes  uint64              // s_kbytes_written at mount
@@ -267,8 +278,23 @@ func (h *handle) forget(blk uint64) {
 
 // freeLater records that blocks [start, start+n) were freed in this
 // transaction: the allocator must not hand them out before it commits.
+// A block that a transaction still in the log carries is revoked
+// (jbd2_journal_revoke), so that a replay cannot write the old copy over
+// what the block holds once reused. The allocator never hands out a block
+// in the transaction that freed it, so a block is never both revoked and
+// logged by one transaction (which would make recovery skip the copy:
+// Linux cancels the revoke there, jbd2_journal_cancel_revoke).
 func (h *handle) freeLater(start, n uint64) {
-	h.f.txn.freed = append(h.f.txn.freed, blockRange{start, n})
+	t := &h.f.txn
+	t.freed = append(t.freed, blockRange{start, n})
+	if logged := h.f.logged; len(logged) > 0 {
+		for b := start; b < start+n; b++ {
+			if _, ok := logged[b]; ok {
+				t.revoked = append(t.revoked, b)
+				delete(logged, b)
+			}
+		}
+	}
 }
 
 // writeData writes file data p at byte off of the device, through the page
@@ -298,7 +324,26 @@ func (f *fsys) commitLocked() error {
 	clear(t.blocks)
 	t.order = t.order[:0]
 	t.freed = t.freed[:0]
+	t.revoked = t.revoked[:0]
 	f.releaseFreed()
+	return nil
+}
+
+// checkpointLocked makes the blocks of every committed transaction durable
+// at home and empties the log (jbd2_log_do_checkpoint, then
+// jbd2_mark_journal_empty): the homes were written at commit, through the
+// page cache, so one flush suffices. wmu is held for writing.
+func (f *fsys) checkpointLocked() error {
+	if f.jlog == nil || len(f.logged) == 0 && f.jlog.Superblock().Start == 0 {
+		return nil
+	}
+	if err := f.flush(f.out); err != nil {
+		return abi.Errorf(abi.EIO, "ext4: checkpoint: %v", err)
+	}
+	if err := f.jlog.MarkEmpty(); err != nil {
+		return abi.Errorf(abi.ErrnoOf(err), "ext4: checkpoint: %v", err)
+	}
+	clear(f.logged)
 	return nil
 }
 
@@ -310,15 +355,27 @@ func (f *fsys) commitTxn() error {
 	}
 	t := &f.txn
 	journaled := f.jlog != nil
-	if journaled && !f.jlog.Fits(len(t.order)) {
+	if journaled && !f.jlog.Fits(len(t.order), len(t.revoked)) {
 		// A handle took the transaction far past f.max: rather than
 		// failing the operation, the transaction is written in place as
-		// without a journal; a crash in it needs e2fsck.
+		// without a journal, once the log is checkpointed; a crash in
+		// it needs e2fsck.
 		f.log.Printf("EXT4-fs warning (%s): transaction of %d blocks does not fit in the journal: written without it",
 			f.raw.Name(), len(t.order))
+		if err := f.checkpointLocked(); err != nil {
+			return err
+		}
 		journaled = false
 	}
 	if journaled {
+		if !f.jlog.HasRoom(len(t.order), len(t.revoked)) {
+			// The log is full of committed transactions: checkpoint
+			// them. Their blocks then need no revoke records.
+			if err := f.checkpointLocked(); err != nil {
+				return err
+			}
+			t.revoked = t.revoked[:0]
+		}
 		f.jblocks = f.jblocks[:0]
 		for _, blk := range t.order {
 			f.jblocks = append(f.jblocks, jbd2.Block{Nr: blk, Data: t.blocks[blk]})
@@ -326,23 +383,27 @@ func (f *fsys) commitTxn() error {
 		now := f.now()
 		// Steps 1 to 4; the data written by writeData is in the page
 		// cache, and the Log's flush before the commit block writes it.
-		if err := f.jlog.Commit(f.jblocks, uint64(now.Sec), uint32(now.Nsec)); err != nil {
+		if err := f.jlog.Commit(f.jblocks, t.revoked, uint64(now.Sec), uint32(now.Nsec)); err != nil {
 			return abi.Errorf(abi.ErrnoOf(err), "ext4: commit: %v", err)
 		}
 		clear(f.jblocks) // drop the references to the buffers
+		if f.logged == nil {
+			f.logged = make(map[uint64]struct{})
+		}
+		for _, blk := range t.order {
+			f.logged[blk] = struct{}{}
+		}
 	}
-	// Checkpoint (with a journal) or write in place (without).
+	// Write the blocks home: with a journal they are checkpointed later
+	// (the log holds them until then); without one they are flushed now.
 	for _, blk := range t.order {
 		if _, err := f.out.WriteAt(t.blocks[blk], int64(blk)<<f.blockBits); err != nil {
 			return abi.Errorf(abi.EIO, "ext4: commit: block %d: %v", blk, err)
 		}
 	}
-	if err := f.flush(f.out); err != nil {
-		return abi.Errorf(abi.EIO, "ext4: commit: %v", err)
-	}
-	if f.jlog != nil {
-		if err := f.jlog.MarkEmpty(); err != nil {
-			return abi.Errorf(abi.ErrnoOf(err), "ext4: commit: %v", err)
+	if !journaled {
+		if err := f.flush(f.out); err != nil {
+			return abi.Errorf(abi.EIO, "ext4: commit: %v", err)
 		}
 	}
 	return nil

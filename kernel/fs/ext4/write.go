@@ -207,13 +207,17 @@ func (f *fsys) Sync() error {
 }
 
 // unmountWritable commits and leaves the filesystem clean (ext4_put_super):
-// the last transaction is checkpointed and the journal left empty, then
+// the transactions in the log are checkpointed and the journal left empty, then
 // the superblock loses needs_recovery and gets back the state it had at
 // mount (EXT4_VALID_FS).
 func (f *fsys) unmountWritable() error {
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
 	if err := f.commitLocked(); err != nil {
+		return err
+	}
+	if err := f.checkpointLocked(); err != nil {
+		f.aborted = err
 		return err
 	}
 	now := f.now()

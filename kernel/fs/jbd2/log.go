@@ -11,34 +11,42 @@ import (
 // fs/jbd2/commit.c lays them out, so that Recover here, the kernel and
 // e2fsck replay them.
 //
-// The filesystem drives it in this order for each transaction (ext4's
-// txn.go does):
+// The filesystem drives it in this order (ext4's txn.go does):
 //
-//  1. Commit: the log records where it starts in the journal superblock if
-//     the log was empty (s_start, s_sequence: the first commit after
-//     jbd2_mark_journal_empty updates the log tail before writing, as
-//     jbd2_journal_commit_transaction does under JBD2_FLUSHED); writes the
-//     descriptor blocks, each followed by the copies it tags (escaped when
-//     they begin with MagicNumber); flushes the device, so that the copies
-//     and the filesystem's ordered data written before Commit are durable
-//     before the commit block can be; writes the commit block and flushes
-//     again (the kernel's REQ_PREFLUSH|REQ_FUA commit write).
-//  2. Checkpoint: the filesystem writes the blocks to their homes and
-//     flushes (jbd2_log_do_checkpoint, then the flush of
-//     jbd2_cleanup_journal_tail).
-//  3. MarkEmpty: s_start = 0 and s_sequence = the next transaction id,
-//     flushed (jbd2_mark_journal_empty).
+//  1. Commit, for each transaction: the log records where it starts in
+//     the journal superblock if the log was empty (s_start, s_sequence:
+//     the first commit after jbd2_mark_journal_empty updates the log tail
+//     before writing, as jbd2_journal_commit_transaction does under
+//     JBD2_FLUSHED); writes the transaction's revoke blocks, then the
+//     descriptor blocks, each followed by the copies it tags (escaped
+//     when they begin with MagicNumber); flushes the device, so that the
+//     copies and the filesystem's ordered data written before Commit are
+//     durable before the commit block can be; writes the commit block and
+//     flushes again (the kernel's REQ_PREFLUSH|REQ_FUA commit write). The
+//     filesystem then writes the blocks to their homes, without a flush:
+//     until they are checkpointed, the log holds them.
+//  2. Checkpoint, when the next transaction would not fit in the log
+//     (HasRoom), and at unmount: the filesystem flushes what it wrote
+//     home (jbd2_log_do_checkpoint, then the flush of
+//     jbd2_cleanup_journal_tail), then calls MarkEmpty: s_start = 0 and
+//     s_sequence = the next transaction id, flushed
+//     (jbd2_mark_journal_empty).
 //
-// A crash at any point leaves either the log empty (the homes hold the
-// old or, after step 2, the new contents) or a committed transaction
-// that recovery replays, or a torn one that recovery ignores: the
-// transaction is applied wholly or not at all.
+// So the log holds several transactions between checkpoints, as the
+// kernel's does, and a commit costs two flushes. A crash at any point
+// leaves committed transactions that recovery replays, in order, then
+// perhaps a torn one that it ignores: each transaction is applied wholly
+// or not at all.
 //
-// Since the log is emptied after each checkpoint, no block ever has an
-// older copy in the log than the transaction being written: revoke
-// records are never needed, and none are written. The log keeps moving
-// round the log area (j_head is not reset when the log empties), wrapping
-// from its end to s_first, as the kernel's does.
+// Revoke records: a block logged by a transaction still in the log, then
+// freed, may be reused for file data, which is never logged; replaying
+// the old copy would overwrite that data. The transaction that frees such
+// a block revokes it (jbd2_journal_revoke): recovery skips every copy of
+// the block in that transaction and the ones before it. Revoke blocks
+// are written first in their transaction, as
+// jbd2_journal_write_revoke_records does. The log keeps moving round the
+// log area (j_head is not reset when the log empties), wrapping from its
+// end to s_first, as the kernel's does.
 //
 // Not written: fast commits (a journal with the feature is used, its fast
 // commit area left alone), async_commit (the commit block is written after
@@ -64,8 +72,8 @@ type Block struct {
 	Data []byte
 }
 
-// Log writes transactions to a journal whose log is empty (journal_t on
-// the writing side). It is not safe for concurrent use: the filesystem
+// Log writes transactions to a journal whose log was empty when it was
+// opened (journal_t on the writing side). It is not safe for concurrent use: the filesystem
 // commits one transaction at a time.
 type Log struct {
 	dev         Device
@@ -184,16 +192,30 @@ func (l *Log) tagsPerDescriptor() int {
 	return room / l.tf.size
 }
 
-// LogBlocks returns how many log blocks a transaction of n blocks takes:
-// its copies, its descriptor blocks and its commit block.
-func (l *Log) LogBlocks(n int) int {
-	per := l.tagsPerDescriptor()
-	return n + (n+per-1)/per + 1
+// revokesPerBlock is how many revoke records one revoke block holds: after
+// its header, with the block tail kept free.
+func (l *Log) revokesPerBlock() int {
+	return (l.bs - revokeHeaderSize - l.tf.tail) / revokeRecordSize(l.tf.is64)
 }
 
-// Fits reports whether a transaction of n blocks fits in the log area
-// once the log is empty.
-func (l *Log) Fits(n int) bool { return l.LogBlocks(n) <= int(l.last-l.first) }
+// LogBlocks returns how many log blocks a transaction of n blocks and r
+// revoke records takes: its revoke blocks, its copies, its descriptor
+// blocks and its commit block.
+func (l *Log) LogBlocks(n, r int) int {
+	per, rper := l.tagsPerDescriptor(), l.revokesPerBlock()
+	return (r+rper-1)/rper + n + (n+per-1)/per + 1
+}
+
+// Fits reports whether a transaction of n blocks and r revoke records fits
+// in the log area once the log is empty.
+func (l *Log) Fits(n, r int) bool { return l.LogBlocks(n, r) <= int(l.last-l.first) }
+
+// HasRoom reports whether a transaction of n blocks and r revoke records
+// fits beside the transactions in the log now; if not, the filesystem
+// checkpoints them and calls MarkEmpty before its Commit.
+func (l *Log) HasRoom(n, r int) bool {
+	return l.used+l.LogBlocks(n, r) <= int(l.last-l.first)
+}
 
 // next returns the log block to write next and advances j_head, wrapping
 // at the end of the log area.
@@ -237,32 +259,39 @@ func (l *Log) writeSuper(sequence, start uint32) error {
 	return l.write(0, l.sbBuf)
 }
 
-// Commit writes one transaction of blocks to the log and makes it durable
-// (steps 1 of the order above): when it returns nil, a crash replays the
-// transaction. sec and nsec are the commit time (h_commit_sec, nsec). The
+// Commit writes one transaction of blocks, and its revoke records, to the
+// log and makes it durable (step 1 of the order above): when it returns
+// nil, a crash replays the transaction. revoked are blocks that earlier
+// transactions in the log hold and that this one freed. sec and nsec are the commit time (h_commit_sec, nsec). The
 // filesystem's ordered data must have been written to the device before
 // the call: Commit's first flush makes it durable before the commit block.
 //
 // An empty transaction writes nothing. ENOSPC if the transaction does not
-// fit in the log area, EINVAL for a block number the tags cannot hold (past
-// 2^32 without the 64bit feature) or a block of the wrong size; write and
-// flush errors abort the Log (every later call fails with the same error).
-func (l *Log) Commit(blocks []Block, sec uint64, nsec uint32) error {
+// fit in the log area, or not beside the transactions not yet checkpointed
+// (HasRoom); EINVAL for a block number the tags cannot hold (past 2^32
+// without the 64bit feature) or a block of the wrong size; write and flush
+// errors abort the Log (every later call fails with the same error).
+func (l *Log) Commit(blocks []Block, revoked []uint64, sec uint64, nsec uint32) error {
 	if l.err != nil {
 		return l.err
 	}
-	if len(blocks) == 0 {
+	if len(blocks) == 0 && len(revoked) == 0 {
 		return nil
 	}
-	need := l.LogBlocks(len(blocks))
-	if !l.Fits(len(blocks)) {
+	need := l.LogBlocks(len(blocks), len(revoked))
+	if !l.Fits(len(blocks), len(revoked)) {
 		return abi.Errorf(abi.ENOSPC, "jbd2: transaction of %d blocks needs %d log blocks, the log has %d",
 			len(blocks), need, l.last-l.first)
 	}
-	if l.used+need > int(l.last-l.first) {
+	if !l.HasRoom(len(blocks), len(revoked)) {
 		// The kernel would checkpoint here (jbd2_log_do_checkpoint);
 		// the caller checkpoints and calls MarkEmpty between commits.
 		return abi.Errorf(abi.ENOSPC, "jbd2: log full: %d of %d blocks hold transactions not checkpointed", l.used, l.last-l.first)
+	}
+	for _, nr := range revoked {
+		if !l.tf.is64 && nr > 1<<32-1 {
+			return abi.Errorf(abi.EINVAL, "jbd2: revoke of block %d needs the 64bit journal feature", nr)
+		}
 	}
 	for _, b := range blocks {
 		if len(b.Data) != l.bs {
@@ -273,12 +302,27 @@ func (l *Log) Commit(blocks []Block, sec uint64, nsec uint32) error {
 		}
 	}
 	tid := l.seq
+	revokeFeature := len(revoked) > 0 && !l.sb.Has(FeatureIncompatRevoke)
+	if revokeFeature {
+		// The first revoke record sets the feature for good, as
+		// jbd2_journal_revoke does; the superblock carrying it is
+		// durable before the commit block.
+		l.sb.FeatureIncompat |= FeatureIncompatRevoke
+		binary.BigEndian.PutUint32(l.sbBuf[0x28:], l.sb.FeatureIncompat)
+	}
 	if l.empty {
 		// The log tail goes to disk before any block of the log.
 		if err := l.writeSuper(tid, l.head); err != nil {
 			return err
 		}
 		l.empty = false
+	} else if revokeFeature {
+		if err := l.writeSuper(l.sb.Sequence, l.sb.Start); err != nil {
+			return err
+		}
+	}
+	if err := l.writeRevokes(tid, revoked); err != nil {
+		return err
 	}
 	crc := ^uint32(0) // checksum v1: crc32_be over descriptors and copies
 	per := l.tagsPerDescriptor()
@@ -361,6 +405,40 @@ func (l *Log) Commit(blocks []Block, sec uint64, nsec uint32) error {
 	}
 	l.seq++
 	l.used += need
+	return nil
+}
+
+// writeRevokes writes the revoke blocks of transaction tid (revoke.go has
+// the layout): r_count is the bytes in use, header included; under
+// checksum v2/v3 the block tail holds the seeded crc32c of the block
+// (jbd2_revoke_csum_set). They are not part of the v1 commit checksum,
+// which covers descriptors and copies only.
+func (l *Log) writeRevokes(tid uint32, revoked []uint64) error {
+	rl := revokeRecordSize(l.tf.is64)
+	per := l.revokesPerBlock()
+	be := binary.BigEndian
+	for i := 0; i < len(revoked); i += per {
+		batch := revoked[i:min(i+per, len(revoked))]
+		d := l.desc
+		clear(d)
+		putHeader(d, RevokeBlock, tid)
+		off := revokeHeaderSize
+		for _, nr := range batch {
+			if l.tf.is64 {
+				be.PutUint64(d[off:], nr)
+			} else {
+				be.PutUint32(d[off:], uint32(nr))
+			}
+			off += rl
+		}
+		be.PutUint32(d[revokeCountOff:], uint32(off))
+		if l.tf.tail > 0 {
+			be.PutUint32(d[l.bs-blockTailSize:], crc32cHole(l.seed, d, l.bs-blockTailSize))
+		}
+		if err := l.write(l.next(), d); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -135,7 +135,7 @@ func TestLogRoundTrip(t *testing.T) {
 				// Go round the log more than once, checkpointing.
 				for k := 0; k < 8; k++ {
 					tx := randomTxn(r, bs, 100+uint64(k), 70)
-					if err := l.Commit(tx, uint64(1000+k), 0); err != nil {
+					if err := l.Commit(tx, nil, uint64(1000+k), 0); err != nil {
 						t.Fatal(err)
 					}
 					ov, err := Recover(dev, bs, nil)
@@ -151,17 +151,17 @@ func TestLogRoundTrip(t *testing.T) {
 					}
 				}
 				ring := int(l.last - l.first)
-				if used := 8 * l.LogBlocks(70); used <= ring || l.head != l.first+uint32(used%ring) || l.Sequence() != 2+8 {
+				if used := 8 * l.LogBlocks(70, 0); used <= ring || l.head != l.first+uint32(used%ring) || l.Sequence() != 2+8 {
 					t.Fatalf("head %d sequence %d after %d log blocks: the log did not wrap", l.head, l.Sequence(), used)
 				}
 				// Two transactions in the log, the second overwriting
 				// part of the first.
 				a := randomTxn(r, bs, 5000, 40)
 				b := randomTxn(r, bs, 5000+7*20, 40)
-				if err := l.Commit(a, 2000, 1); err != nil {
+				if err := l.Commit(a, nil, 2000, 1); err != nil {
 					t.Fatal(err)
 				}
-				if err := l.Commit(b, 2000, 2); err != nil {
+				if err := l.Commit(b, nil, 2000, 2); err != nil {
 					t.Fatal(err)
 				}
 				ov, err := Recover(dev, bs, nil)
@@ -177,7 +177,7 @@ func TestLogRoundTrip(t *testing.T) {
 				base := append([]byte(nil), dev.b...)
 				dev.ops = nil
 				tx := randomTxn(r, bs, 9000, 100)
-				if err := l.Commit(tx, 3000, 0); err != nil {
+				if err := l.Commit(tx, nil, 3000, 0); err != nil {
 					t.Fatal(err)
 				}
 				commitAt := -1
@@ -218,18 +218,18 @@ func TestLogLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(1, 2))
-	if err := l.Commit(randomTxn(r, 1024, 10, 63), 1, 0); err == nil {
+	if err := l.Commit(randomTxn(r, 1024, 10, 63), nil, 1, 0); err == nil {
 		t.Error("a transaction larger than the log was accepted")
 	}
-	if err := l.Commit([]Block{{Nr: 1 << 33, Data: make([]byte, 1024)}}, 1, 0); err == nil {
+	if err := l.Commit([]Block{{Nr: 1 << 33, Data: make([]byte, 1024)}}, nil, 1, 0); err == nil {
 		t.Error("a 33-bit block number was accepted without the 64bit feature")
 	}
-	if err := l.Commit(randomTxn(r, 1024, 10, 3), 1, 0); err != nil {
+	if err := l.Commit(randomTxn(r, 1024, 10, 3), nil, 1, 0); err != nil {
 		t.Fatal(err)
 	}
 	// 5 log blocks used of 63: 60 more blocks do not fit until the log
 	// is emptied.
-	if err := l.Commit(randomTxn(r, 1024, 10, 60), 1, 0); err == nil {
+	if err := l.Commit(randomTxn(r, 1024, 10, 60), nil, 1, 0); err == nil {
 		t.Error("a commit over transactions not checkpointed was accepted")
 	}
 	if _, err := OpenLog(dev, 1024); err == nil {
@@ -325,7 +325,7 @@ func TestLogAgainstE2fsck(t *testing.T) {
 			}
 			r := rand.New(rand.NewPCG(7, uint64(sc.bs)))
 			for k := 0; k < sc.rounds; k++ {
-				if err := l.Commit(randomTxn(r, e.bs, e.base, 20), uint64(100+k), 0); err != nil {
+				if err := l.Commit(randomTxn(r, e.bs, e.base, 20), nil, uint64(100+k), 0); err != nil {
 					t.Fatal(err)
 				}
 				if err := l.MarkEmpty(); err != nil {
@@ -333,14 +333,35 @@ func TestLogAgainstE2fsck(t *testing.T) {
 				}
 			}
 			startHead := l.head
-			// Two transactions, the second over part of the first.
+			// Four transactions: the third revokes five blocks of the
+			// first (and would skip its own copy of one, as the kernel's
+			// recovery does), the fourth logs one of them again.
 			a := randomTxn(r, e.bs, e.base, 20)
 			b := randomTxn(r, e.bs, e.base+1, 15)
-			if err := l.Commit(a, 500, 1); err != nil {
+			c := randomTxn(r, e.bs, e.base+3, 4)
+			revoked := []uint64{a[2].Nr, a[4].Nr, a[5].Nr, a[11].Nr, a[19].Nr}
+			d := []Block{{Nr: a[11].Nr, Data: c[1].Data}}
+			home := map[uint64][]byte{} // what the revoked blocks hold now
+			for _, nr := range revoked {
+				home[nr] = make([]byte, e.bs)
+				if _, err := f.ReadAt(home[nr], int64(nr)*int64(e.bs)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := l.Commit(a, nil, 500, 1); err != nil {
 				t.Fatal(err)
 			}
-			if err := l.Commit(b, 500, 2); err != nil {
+			if err := l.Commit(b, nil, 500, 2); err != nil {
 				t.Fatal(err)
+			}
+			if err := l.Commit(c, revoked, 500, 3); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Commit(d, nil, 500, 4); err != nil {
+				t.Fatal(err)
+			}
+			if !l.Superblock().Has(FeatureIncompatRevoke) {
+				t.Error("the journal has revoke records but not the revoke feature")
 			}
 			if sc.rounds > 0 && l.head >= startHead {
 				t.Fatalf("the log did not wrap: head %d from %d", l.head, startHead)
@@ -349,12 +370,18 @@ func TestLogAgainstE2fsck(t *testing.T) {
 			for _, x := range append(append([]Block(nil), a...), b...) {
 				final[x.Nr] = x.Data
 			}
+			for _, nr := range revoked {
+				final[nr] = home[nr]
+			}
+			for _, x := range append(c, d...) {
+				final[x.Nr] = x.Data
+			}
 			ov, err := Recover(dev, e.bs, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ov.Len() != len(final) {
-				t.Fatalf("Recover replays %d blocks, want %d", ov.Len(), len(final))
+			if ov.Len() != len(final)-len(revoked)+1 {
+				t.Fatalf("Recover replays %d blocks, want %d", ov.Len(), len(final)-len(revoked)+1)
 			}
 			run(t, e.tools[1], "-w", "-R", "feature needs_recovery", e.img)
 
@@ -379,8 +406,11 @@ func TestLogAgainstE2fsck(t *testing.T) {
 					t.Errorf("logdump does not list block %d:\n%s", nr, out)
 				}
 			}
-			if n := strings.Count(out, "(commit block)"); n != 2 {
-				t.Errorf("logdump shows %d commit blocks, want 2:\n%s", n, out)
+			if n := strings.Count(out, "(commit block)"); n != 4 {
+				t.Errorf("logdump shows %d commit blocks, want 4:\n%s", n, out)
+			}
+			if n := strings.Count(out, "Revoke FS block"); n != len(revoked) {
+				t.Errorf("logdump shows %d revoke records, want %d:\n%s", n, len(revoked), out)
 			}
 
 			rep := e.replayed(t, "e2fsck")
@@ -389,8 +419,8 @@ func TestLogAgainstE2fsck(t *testing.T) {
 					t.Errorf("block %d: e2fsck replayed other contents", nr)
 				}
 			}
-			c := e.dir + "/replayed-e2fsck"
-			if out, err := exec.Command(e.tools[2], "-fn", c).CombinedOutput(); err != nil {
+			img := e.dir + "/replayed-e2fsck"
+			if out, err := exec.Command(e.tools[2], "-fn", img).CombinedOutput(); err != nil {
 				t.Errorf("e2fsck -fn after the replay: %v\n%s", err, out)
 			}
 		})
@@ -484,7 +514,7 @@ func TestSetFeatures(t *testing.T) {
 		t.Fatal(err)
 	}
 	tx := randomTxn(rand.New(rand.NewPCG(5, 6)), 1024, 1<<33, 10)
-	if err := l.Commit(tx, 1, 0); err != nil {
+	if err := l.Commit(tx, nil, 1, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.SetFeatures(0, 0, 0, FeatureIncompatCsumV3); err == nil {
@@ -542,7 +572,7 @@ func FuzzLogRoundTrip(f *testing.F) {
 			if err := l.MarkEmpty(); err != nil {
 				t.Fatal(err)
 			}
-			if err := l.Commit(tx, 1, 0); err != nil {
+			if err := l.Commit(tx, nil, 1, 0); err != nil {
 				t.Fatal(err)
 			}
 			last = tx

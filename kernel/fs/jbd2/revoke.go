@@ -17,6 +17,15 @@ const (
 	revokeHeaderSize = 16 // sizeof(jbd2_journal_revoke_header_t)
 )
 
+// revokeRecordSize is the bytes of one revoke record: a block number of 8
+// bytes with the 64bit feature, 4 without.
+func revokeRecordSize(is64 bool) int {
+	if is64 {
+		return 8
+	}
+	return 4
+}
+
 // decodeRevoke appends to dst the block numbers a revoke block revokes. An
 // r_count larger than the block (less its tail) is corrupt: the kernel fails
 // recovery with EINVAL there, so this returns an EINVAL error. The record
@@ -29,10 +38,7 @@ func decodeRevoke(dst []uint64, b []byte, is64 bool, tail int) ([]uint64, error)
 	if uint64(rcount) > uint64(len(b)-tail) {
 		return dst, abi.Errorf(abi.EINVAL, "jbd2: revoke block: r_count %d larger than the block", rcount)
 	}
-	rl := 4
-	if is64 {
-		rl = 8
-	}
+	rl := revokeRecordSize(is64)
 	for off := revokeHeaderSize; off+rl <= int(rcount); off += rl {
 		if is64 {
 			dst = append(dst, binary.BigEndian.Uint64(b[off:]))
