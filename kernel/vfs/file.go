@@ -386,9 +386,10 @@ func (f *File) Seek(off int64, whence int) (int64, error) {
 }
 
 // Getdents64 fills buf with linux_dirent64 records from the directory
-// position and advances it (getdents64(2)). "." and ".." come first; ".."
-// of the root of a mount is the directory above its mountpoint. It returns
-// 0 at the end of the directory.
+// position and advances it (getdents64(2)). "." and ".." come first, or
+// where a DotsReader driver lists them; ".." of the root of a mount is the
+// directory above its mountpoint. It returns 0 at the end of the
+// directory.
 //
 // Entries sharing a position (a run, see DirReader) all report it as d_off
 // but the last; a call that fills mid-run resumes at the run's next member.
@@ -429,14 +430,20 @@ func (f *File) Getdents64(buf []byte) (int, error) {
 		}
 		return true
 	}
-	if f.pos == 0 && !put(f.d.ino, 1, abi.DT_DIR, ".") {
-		return 0, abi.EINVAL
-	}
-	if f.pos == 1 {
-		p := f.v.Parent(f.d)
-		ino := p.ino
-		f.v.Put(p)
-		if !put(ino, dirDotEntries, abi.DT_DIR, "..") {
+	read := dr.ReadDir
+	base := int64(dirDotEntries) // the driver's position 0
+	// The inode of "..", found before the driver runs: emit is called
+	// under the driver's locks, where the VFS's must not be taken.
+	p := f.v.Parent(f.d)
+	dotdot := p.ino
+	f.v.Put(p)
+	if ddr, ok := f.d.inode.(DotsReader); ok {
+		read, base = ddr.ReadDirDots, 0
+	} else {
+		if f.pos == 0 && !put(f.d.ino, 1, abi.DT_DIR, ".") {
+			return 0, abi.EINVAL
+		}
+		if f.pos == 1 && !put(dotdot, dirDotEntries, abi.DT_DIR, "..") {
 			return n, nil
 		}
 	}
@@ -444,12 +451,12 @@ func (f *File) Getdents64(buf []byte) (int, error) {
 	// The first dirRepeat entries at f.pos were returned by an earlier
 	// call: the driver emits them again and they are dropped.
 	drop := f.dirRepeat
-	err := dr.ReadDir(f.pos-dirDotEntries, func(e DirEntry) bool {
+	err := read(f.pos-base, func(e DirEntry) bool {
 		next := e.Next
-		if next < 0 || next > math.MaxInt64-dirDotEntries {
-			next = math.MaxInt64 - dirDotEntries
+		if next < 0 || next > math.MaxInt64-base {
+			next = math.MaxInt64 - base
 		}
-		next += dirDotEntries
+		next += base
 		if e.Name == "" || len(e.Name) > abi.NAME_MAX {
 			stuck = abi.Errorf(abi.EUCLEAN, "directory inode %d: entry name of %d bytes", f.d.ino, len(e.Name))
 			return false
@@ -473,7 +480,13 @@ func (f *File) Getdents64(buf []byte) (int, error) {
 			}
 			return true
 		}
-		return put(e.Ino, next, e.Type, e.Name)
+		ino := e.Ino
+		if e.Name == ".." {
+			// The directory above a mount's root is the
+			// mountpoint's parent, whatever the disk says.
+			ino = dotdot
+		}
+		return put(ino, next, e.Type, e.Name)
 	})
 	if err == nil {
 		err = stuck

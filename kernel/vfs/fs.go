@@ -136,6 +136,19 @@ type DirReader interface {
 	ReadDir(pos int64, emit func(DirEntry) bool) error
 }
 
+// DotsReader is implemented by directories that list "." and ".." among
+// their entries, at positions of their own, as Linux's ext4 does (from the
+// directory's blocks, or by their hashes in hash order): the VFS then
+// passes ReadDirDots's positions to getdents64 and lseek unchanged rather
+// than adding "." and ".." before ReadDir's entries. The inode of ".." is
+// the VFS's parent all the same (the mountpoint's parent at a mount's
+// root).
+type DotsReader interface {
+	// ReadDirDots is ReadDir with "." and ".." emitted where the
+	// directory has them; the same position contract holds.
+	ReadDirDots(pos int64, emit func(DirEntry) bool) error
+}
+
 // FileReader is implemented by regular files (file_operations.read_iter).
 type FileReader interface {
 	// ReadAt reads into p from offset off, as io.ReaderAt does: it returns
