@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,7 +39,14 @@ type htreeDirCase struct {
 	// deleted entries are skipped and merged into their neighbours.
 	unlink int
 	big    bool // skipped with -short
+	// continued requires a leaf that continues a hash (debugfs htree
+	// shows an odd hash in the index).
+	continued bool
 }
+
+// continuedHash matches an index entry of debugfs's htree listing whose
+// hash has the continuation bit.
+var continuedHash = regexp.MustCompile(`Hash 0x[0-9a-f]*[13579bdf][ ,]`)
 
 // seqNames returns n names; every seventh has a byte above 0x7f, where
 // signed and unsigned hashes differ.
@@ -55,7 +64,7 @@ func seqNames(prefix string, n int) []string {
 func TestHtreeReaddirHost(t *testing.T) {
 	testutil.NeedLoop(t)
 	tools := testutil.Need(t, "mkfs.ext4", "debugfs", "tune2fs")
-	collide := testutil.LegacyCollisions(1 << 21)
+	collide := testutil.LegacyCollisions("", 1<<21)
 	var triples int
 	for i := 2; i < len(collide); i++ {
 		if testutil.LegacyHash(collide[i]) == testutil.LegacyHash(collide[i-2]) {
@@ -65,8 +74,28 @@ func TestHtreeReaddirHost(t *testing.T) {
 	if triples == 0 {
 		t.Fatalf("no three names share a legacy hash among %d colliding ones", len(collide))
 	}
+	// The first name of each group first, then the second ones...: a
+	// full leaf then splits between two names of one hash.
+	var longCollide []string
+	groups := testutil.LegacyCollisions(strings.Repeat("x", 240), 1<<20)
+	for round := 0; len(longCollide) < len(groups); round++ {
+		for i := 0; i < len(groups); {
+			j := i + 1
+			for j < len(groups) && testutil.LegacyHash(groups[j]) == testutil.LegacyHash(groups[i]) {
+				j++
+			}
+			if i+round < j {
+				longCollide = append(longCollide, groups[i+round])
+			}
+			i = j
+		}
+	}
 	cases := []htreeDirCase{
 		{name: "legacy-collisions", hash: "legacy", names: append(collide, seqNames("f", 3000)...)},
+		// Names of 250 bytes, three to a 1 KiB leaf: pairs and triples
+		// that share a hash are split across leaves, the later ones
+		// marked as continuing the hash (low bit set in the index).
+		{name: "legacy-continued", mkfs: []string{"-b", "1024"}, hash: "legacy", names: longCollide, continued: true},
 		{name: "legacy", hash: "legacy", flags: "1", names: seqNames("file_", 50000), big: true},
 		{name: "legacy-small", hash: "legacy", flags: "2", names: seqNames("file_", 5000)},
 		{name: "half_md4", hash: "half_md4", flags: "1", names: seqNames("n", 5000)},
@@ -88,6 +117,9 @@ func TestHtreeReaddirHost(t *testing.T) {
 			start := time.Now()
 			img := buildHtreeImage(t, tools, c)
 			built := time.Since(start)
+			if c.continued && !continuedHash.Match(testutil.Run(t, tools[1], "-R", "htree /d", img)) {
+				t.Fatal("no leaf continues a hash")
+			}
 			host := hostListings(t, img)
 			ours := kernelListings(t, img)
 			compareListings(t, host, ours)

@@ -24,7 +24,7 @@ func TestHashCollisions(t *testing.T) {
 	img := filepath.Join(t.TempDir(), "fs.img")
 	mkfs(t, img, t.TempDir(), "64M")
 	testutil.Run(t, tools[0], "-E", "hash_alg=legacy", img)
-	names := testutil.LegacyCollisions(1 << 20)
+	names := testutil.LegacyCollisions("", 1<<20)
 	for i := range 3000 {
 		names = append(names, fmt.Sprintf("file-%05d", i))
 	}

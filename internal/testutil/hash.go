@@ -20,16 +20,16 @@ func LegacyHash(name string) uint32 {
 	return h0 << 1
 }
 
-// LegacyCollisions returns the names among n short ASCII candidates ("c"
+// LegacyCollisions returns the names among n ASCII candidates (prefix, "c"
 // and a base-36 number) that share their legacy hash with another, each
-// group together: the hash is weak, and 2^20 candidates give about 700
-// groups (one of three names), 2^21 about 2000 (five of three). The result
-// depends on n only.
-func LegacyCollisions(n int) []string {
+// group together: the hash is weak, and with an empty prefix 2^20
+// candidates give about 700 groups (one of three names), 2^21 about 2000
+// (five of three). The result depends on prefix and n only.
+func LegacyCollisions(prefix string, n int) []string {
 	keys := make([]uint64, n)
-	buf := []byte{'c'}
+	buf := []byte(prefix + "c")
 	for i := range keys {
-		buf = strconv.AppendInt(buf[:1], int64(i), 36)
+		buf = strconv.AppendInt(buf[:len(prefix)+1], int64(i), 36)
 		keys[i] = uint64(LegacyHash(string(buf)))<<32 | uint64(i)
 	}
 	slices.Sort(keys)
@@ -41,7 +41,7 @@ func LegacyCollisions(n int) []string {
 		}
 		if j-i > 1 {
 			for _, k := range keys[i:j] {
-				out = append(out, "c"+strconv.FormatInt(int64(uint32(k)), 36))
+				out = append(out, prefix+"c"+strconv.FormatInt(int64(uint32(k)), 36))
 			}
 		}
 		i = j
