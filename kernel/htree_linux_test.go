@@ -185,8 +185,12 @@ func buildHtreeImage(t *testing.T, tools []string, c htreeDirCase) string {
 // listings are the records of /d read several ways.
 type listings struct {
 	small, big []abi.Dirent
+	// reseek is read with the small buffer, each call followed by an
+	// lseek to the d_off of its last record (the file's position: a
+	// cursor inside a collision chain stays there, as on Linux).
+	reseek []abi.Dirent
 	// seeks[i] are the records after lseek to the d_off of record
-	// seekAt(i) of the big listing, read with the small buffer.
+	// seekPoints(big)[i] of the big listing, read with the small buffer.
 	seeks [][]abi.Dirent
 }
 
@@ -197,13 +201,22 @@ const (
 	bigBuf   = 32 << 10
 )
 
-// seekPoints are the indexes of records whose d_off the tests seek to.
-func seekPoints(n int) []int {
+// seekPoints are the indexes of records whose d_off the tests seek to:
+// some spread over the listing, and a few inside collision chains (a
+// d_off shared with the next record), where Linux restarts the chain.
+func seekPoints(ds []abi.Dirent) []int {
 	var out []int
-	for i := 0; i < n; i += max(n/13, 1) {
+	for i := 0; i < len(ds); i += max(len(ds)/13, 1) {
 		out = append(out, i)
 	}
-	return append(out, n-1)
+	chains := 0
+	for i := 0; i+1 < len(ds) && chains < 8; i++ {
+		if ds[i].Off == ds[i+1].Off {
+			out = append(out, i)
+			chains++
+		}
+	}
+	return append(out, len(ds)-1)
 }
 
 // dirLister is getdents64 and lseek on one open directory.
@@ -212,7 +225,7 @@ type dirLister struct {
 	lseek    func(off int64) error
 }
 
-func (l dirLister) read(t *testing.T, size, max int) []abi.Dirent {
+func (l dirLister) read(t *testing.T, size, max int, reseek bool) []abi.Dirent {
 	t.Helper()
 	var ds []abi.Dirent
 	buf := make([]byte, size)
@@ -225,6 +238,11 @@ func (l dirLister) read(t *testing.T, size, max int) []abi.Dirent {
 			break
 		}
 		ds = abi.ParseDirents(buf[:n], ds)
+		if reseek {
+			if err := l.lseek(ds[len(ds)-1].Off); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	return ds
 }
@@ -232,16 +250,22 @@ func (l dirLister) read(t *testing.T, size, max int) []abi.Dirent {
 func (l dirLister) listings(t *testing.T) listings {
 	t.Helper()
 	var ls listings
-	ls.small = l.read(t, smallBuf, 1<<30)
-	if err := l.lseek(0); err != nil {
-		t.Fatal(err)
+	ls.small = l.read(t, smallBuf, 1<<30, false)
+	for _, out := range []*[]abi.Dirent{&ls.big, &ls.reseek} {
+		if err := l.lseek(0); err != nil {
+			t.Fatal(err)
+		}
+		if out == &ls.big {
+			*out = l.read(t, bigBuf, 1<<30, false)
+		} else {
+			*out = l.read(t, smallBuf, 1<<30, true)
+		}
 	}
-	ls.big = l.read(t, bigBuf, 1<<30)
-	for _, i := range seekPoints(len(ls.big)) {
+	for _, i := range seekPoints(ls.big) {
 		if err := l.lseek(ls.big[i].Off); err != nil {
 			t.Fatal(err)
 		}
-		ls.seeks = append(ls.seeks, l.read(t, smallBuf, 4))
+		ls.seeks = append(ls.seeks, l.read(t, smallBuf, 4, false))
 	}
 	return ls
 }
@@ -309,8 +333,11 @@ func compareListings(t *testing.T, host, ours listings) {
 	}
 	same("small buffer", host.small, ours.small)
 	same("big buffer", host.big, ours.big)
+	same("small buffer, lseek to each call's end", host.reseek, ours.reseek)
 	same("host small vs big buffer", host.small, host.big)
+	same("host reseek vs big buffer", host.reseek, host.big)
+	points := seekPoints(host.big)
 	for i := range min(len(host.seeks), len(ours.seeks)) {
-		same(fmt.Sprintf("after lseek to d_off of record %d", seekPoints(len(host.big))[i]), host.seeks[i], ours.seeks[i])
+		same(fmt.Sprintf("after lseek to d_off of record %d", points[i]), host.seeks[i], ours.seeks[i])
 	}
 }
