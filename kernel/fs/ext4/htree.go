@@ -351,7 +351,8 @@ func teaTransform(buf *[4]uint32, in *[4]uint32) {
 // whenever the filesystem has dir_index and the directory is indexed, is
 // one block long, or is inline (is_dx_dir); its positions are
 // hash2pos(hash, minor_hash) = (hash>>1)<<32 | minor_hash, and the end is
-// EXT4_HTREE_EOF_64BIT.
+// EXT4_HTREE_EOF_64BIT: those of the 64-bit API (a 32-bit caller, or NFS
+// with FMODE_32BITHASH, would get hash>>1 and EXT4_HTREE_EOF_32BIT).
 //
 // Linux fills an rbtree of names from a few blocks at a time (a "fill")
 // and emits it in (hash, minor_hash) order. Names with equal hashes form a
