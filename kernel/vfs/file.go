@@ -25,6 +25,12 @@ type File struct {
 	// d_off values can be handed back to lseek.
 	mu  sync.Mutex
 	pos int64
+	// dirRepeat is how many of the driver's entries at position pos the
+	// file has already returned: the directory cursor is (pos,
+	// dirRepeat), as Linux's ext4 keeps the rest of a hash collision
+	// chain in the file's dir_private_info (extra_fname) while f_pos
+	// stays put (guarded by mu; see DirReader).
+	dirRepeat int
 	// dirErr is a driver's readdir error that came after records were
 	// written: the call returned them, the next call returns the error
 	// (guarded by mu).
@@ -33,6 +39,13 @@ type File struct {
 
 // dirDotEntries is the directory position of the driver's first entry.
 const dirDotEntries = 2
+
+// maxDirRepeat bounds how many entries may share one directory position
+// (see DirReader), so that a driver that never advances ends in EUCLEAN
+// rather than a readdir that never ends. Linux's longest runs are ext4
+// hash collision chains; a million names with one 63-bit hash is far past
+// any real directory.
+const maxDirRepeat = 1 << 20
 
 // Dentry returns the file's dentry.
 func (f *File) Dentry() *Dentry { return f.d }
@@ -362,17 +375,28 @@ func (f *File) Seek(off int64, whence int) (int64, error) {
 	if pos < 0 {
 		return 0, abi.EINVAL
 	}
-	f.pos = pos
+	if pos != f.pos {
+		// A new position restarts at its first entry; seeking to
+		// the current one keeps the cursor, as vfs_setpos leaves
+		// f_pos and ext4's last_pos alone then.
+		f.pos = pos
+		f.dirRepeat = 0
+	}
 	return pos, nil
 }
 
 // Getdents64 fills buf with linux_dirent64 records from the directory
-// position and advances it (getdents64(2)). "." and ".." come first; ".."
-// of the root of a mount is the directory above its mountpoint. It returns
-// 0 at the end of the directory.
+// position and advances it (getdents64(2)). "." and ".." come first, or
+// where a DotsReader driver lists them; ".." of the root of a mount is the
+// directory above its mountpoint. It returns 0 at the end of the
+// directory.
+//
+// Entries sharing a position (a run, see DirReader) all report it as d_off
+// but the last; a call that fills mid-run resumes at the run's next member.
 //
 // Errors: EBADF for an O_PATH or write-only file; ENOTDIR if f is not a
-// directory; EINVAL if buf cannot hold the next record; what the driver
+// directory; EINVAL if buf cannot hold the next record; EUCLEAN for a
+// driver whose positions go back or repeat without end; what the driver
 // returns: at once if no record was written before it failed, else from
 // the next call, which returns it alone (a damaged directory then lists
 // every entry the driver could read, and still says it was damaged).
@@ -399,37 +423,70 @@ func (f *File) Getdents64(buf []byte) (int, error) {
 			return false
 		}
 		n += l
-		f.pos = next
+		if next == f.pos {
+			f.dirRepeat++
+		} else {
+			f.pos, f.dirRepeat = next, 0
+		}
 		return true
 	}
-	if f.pos == 0 && !put(f.d.ino, 1, abi.DT_DIR, ".") {
-		return 0, abi.EINVAL
-	}
-	if f.pos == 1 {
-		p := f.v.Parent(f.d)
-		ino := p.ino
-		f.v.Put(p)
-		if !put(ino, dirDotEntries, abi.DT_DIR, "..") {
+	read := dr.ReadDir
+	base := int64(dirDotEntries) // the driver's position 0
+	// The inode of "..", found before the driver runs: emit is called
+	// under the driver's locks, where the VFS's must not be taken.
+	p := f.v.Parent(f.d)
+	dotdot := p.ino
+	f.v.Put(p)
+	if ddr, ok := f.d.inode.(DotsReader); ok {
+		read, base = ddr.ReadDirDots, 0
+	} else {
+		if f.pos == 0 && !put(f.d.ino, 1, abi.DT_DIR, ".") {
+			return 0, abi.EINVAL
+		}
+		if f.pos == 1 && !put(dotdot, dirDotEntries, abi.DT_DIR, "..") {
 			return n, nil
 		}
 	}
 	var stuck error // a driver's entry the VFS refuses
-	err := dr.ReadDir(f.pos-dirDotEntries, func(e DirEntry) bool {
+	// The first dirRepeat entries at f.pos were returned by an earlier
+	// call: the driver emits them again and they are dropped.
+	drop := f.dirRepeat
+	err := read(f.pos-base, func(e DirEntry) bool {
 		next := e.Next
-		if next < 0 || next > math.MaxInt64-dirDotEntries {
-			next = math.MaxInt64 - dirDotEntries
+		if next < 0 || next > math.MaxInt64-base {
+			next = math.MaxInt64 - base
 		}
+		next += base
 		if e.Name == "" || len(e.Name) > abi.NAME_MAX {
 			stuck = abi.Errorf(abi.EUCLEAN, "directory inode %d: entry name of %d bytes", f.d.ino, len(e.Name))
 			return false
 		}
-		if next+dirDotEntries <= f.pos {
+		if next < f.pos {
+			stuck = abi.Errorf(abi.EUCLEAN, "directory inode %d: position %d goes back", f.d.ino, e.Next)
+			return false
+		}
+		if next == f.pos && f.dirRepeat >= maxDirRepeat {
 			// A driver that does not move forward would have
 			// readdir loop for ever.
 			stuck = abi.Errorf(abi.EUCLEAN, "directory inode %d: position %d does not advance", f.d.ino, e.Next)
 			return false
 		}
-		return put(e.Ino, next+dirDotEntries, e.Type, e.Name)
+		if drop > 0 {
+			drop--
+			if next != f.pos {
+				// The run at f.pos is shorter than it was
+				// (the directory changed): go on after it.
+				f.pos, f.dirRepeat, drop = next, 0, 0
+			}
+			return true
+		}
+		ino := e.Ino
+		if e.Name == ".." {
+			// The directory above a mount's root is the
+			// mountpoint's parent, whatever the disk says.
+			ino = dotdot
+		}
+		return put(ino, next, e.Type, e.Name)
 	})
 	if err == nil {
 		err = stuck

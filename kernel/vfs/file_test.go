@@ -2,10 +2,13 @@ package vfs_test
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
+	"github.com/lklimg/lklimg/kernel/vfs/vfstest"
 )
 
 func TestFileOps(t *testing.T) {
@@ -142,4 +145,120 @@ func TestOpener(t *testing.T) {
 		t.Fatalf("O_PATH open: %v", err)
 	}
 	f.DecRef()
+}
+
+// TestGetdentsRuns reads a directory whose entries share positions in runs
+// (as ext4's hash collision chains do): every entry once whatever the
+// buffer, d_off the run's position inside it, lseek to a run's d_off
+// restarting at its first member, and a driver that never advances
+// stopped with EUCLEAN.
+func TestGetdentsRuns(t *testing.T) {
+	kids := map[string]*vfstest.Node{}
+	for i := range 10 {
+		kids[fmt.Sprintf("n%d", i)] = vfstest.File("")
+	}
+	runs := vfstest.Dir(kids)
+	runs.Run = 3
+	stuck := vfstest.Dir(map[string]*vfstest.Node{"x": vfstest.File("")})
+	stuck.Stuck = true
+	v, err := vfs.New(vfs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	typ := &vfstest.Type{TypeName: "fake", Images: map[string]*vfstest.Node{
+		"vda": vfstest.Dir(map[string]*vfstest.Node{"runs": runs, "stuck": stuck}),
+	}}
+	if err := v.RegisterFilesystem(typ); err != nil {
+		t.Fatal(err)
+	}
+	root := mustWalk(t, v, nil, "/", 0)
+	defer v.Put(root)
+	if _, err := v.Mount(root, vfs.MountInfo{Type: typ, Source: "/dev/vda", Device: &vfstest.Device{DevName: "vda", Bytes: 1 << 20}, Flags: abi.MS_RDONLY}); err != nil {
+		t.Fatal(err)
+	}
+	open := func(path string) *vfs.File {
+		t.Helper()
+		f, err := v.Openat(nil, path, abi.O_RDONLY|abi.O_DIRECTORY, 0)
+		if err != nil {
+			t.Fatalf("open %s: %v", path, err)
+		}
+		t.Cleanup(f.DecRef)
+		return f
+	}
+	read := func(f *vfs.File, size, max int) []abi.Dirent {
+		t.Helper()
+		var ds []abi.Dirent
+		buf := make([]byte, size)
+		for len(ds) < max {
+			n, err := f.Getdents64(buf)
+			if err != nil {
+				t.Fatalf("getdents64: %v", err)
+			}
+			if n == 0 {
+				break
+			}
+			ds = abi.ParseDirents(buf[:n], ds)
+		}
+		return ds
+	}
+	// Entry i (after . and ..) is at 2+10*(i/3); its d_off is the
+	// position of the entry after it.
+	var want []abi.Dirent
+	for i := range 10 {
+		off := int64(2 + 10*((i+1)/3))
+		if i == 9 {
+			off = 2 + 40
+		}
+		want = append(want, abi.Dirent{Name: fmt.Sprintf("n%d", i), Off: off})
+	}
+	names := func(ds []abi.Dirent) []abi.Dirent {
+		var out []abi.Dirent
+		for _, d := range ds {
+			if d.Name != "." && d.Name != ".." {
+				out = append(out, abi.Dirent{Name: d.Name, Off: d.Off})
+			}
+		}
+		return out
+	}
+	big := names(read(open("/runs"), 4096, 100))
+	small := names(read(open("/runs"), 24, 100)) // one record a call
+	if !slices.Equal(big, want) || !slices.Equal(small, want) {
+		t.Errorf("runs:\n big   %v\n small %v\n want  %v", big, small, want)
+	}
+
+	// Stop inside the second run (after n4), seek away and back to the
+	// run's d_off: the run starts again at n3, as Linux restarts a
+	// collision chain. Seeking to the current position keeps the cursor.
+	f := open("/runs")
+	got := names(read(f, 24, 7)) // . .. n0..n4
+	if len(got) != 5 || got[4].Name != "n4" {
+		t.Fatalf("first records: %v", got)
+	}
+	cur, _ := f.Seek(0, abi.SEEK_CUR)
+	if _, err := f.Seek(cur, abi.SEEK_SET); err != nil {
+		t.Fatal(err)
+	}
+	if next := names(read(f, 24, 1)); len(next) != 1 || next[0].Name != "n5" {
+		t.Errorf("after seeking to the current position: %v, want n5", next)
+	}
+	if _, err := f.Seek(0, abi.SEEK_SET); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Seek(want[2].Off, abi.SEEK_SET); err != nil {
+		t.Fatal(err)
+	}
+	if next := names(read(f, 24, 1)); len(next) != 1 || next[0].Name != "n3" {
+		t.Errorf("after seeking to the d_off of n2: %v, want n3", next)
+	}
+
+	// A driver stuck at one position: a million entries, then EUCLEAN.
+	f = open("/stuck")
+	buf := make([]byte, 32<<20)
+	n, err := f.Getdents64(buf)
+	if err != nil || n == 0 {
+		t.Fatalf("stuck directory, first call: %d %v", n, err)
+	}
+	if _, err := f.Getdents64(buf); !errors.Is(err, abi.EUCLEAN) {
+		t.Errorf("stuck directory: %v, want EUCLEAN", err)
+	}
 }

@@ -100,6 +100,7 @@ type DirEntry struct {
 	Type uint8 // abi.DT_*
 	// Next is the position to resume reading after this entry: getdents64
 	// reports it as d_off, and lseek on the directory may return to it.
+	// It equals the entry's own position inside a run (see DirReader).
 	Next int64
 }
 
@@ -111,11 +112,41 @@ type Lookuper interface {
 }
 
 // DirReader is implemented by directories (file_operations.iterate_shared).
+//
+// Positions: every entry has a position, the Next of the entry before it
+// (pos for the first one emitted). Positions never go down, and usually
+// go up by each entry; several entries may share one position (a run),
+// as ext4 entries whose names share a 63-bit hash share hash2pos. The
+// driver must then emit a run whole, from its first member, in the same
+// order every time ReadDir starts at it: the open file's cursor is
+// (position, entries of the run already returned), as Linux's ext4 keeps
+// the rest of a collision chain (extra_fname) in the file's private
+// state, and the VFS drops the members it returned before. lseek to a
+// run's position (a d_off) restarts at its first member, as Linux does. A
+// run longer than a million entries, or a Next below the entry's own
+// position, makes getdents64 fail with EUCLEAN, so that a broken driver
+// cannot make readdir loop for ever.
 type DirReader interface {
 	// ReadDir calls emit for each entry from position pos (0 is the
 	// start), in the directory's own order, until emit returns false or the
 	// directory ends. "." and ".." are not emitted: the VFS adds them.
+	// Errors: EUCLEAN for a damaged directory (after emitting the
+	// entries it could read), EIO from the device, ENOKEY for names it
+	// cannot show.
 	ReadDir(pos int64, emit func(DirEntry) bool) error
+}
+
+// DotsReader is implemented by directories that list "." and ".." among
+// their entries, at positions of their own, as Linux's ext4 does (from the
+// directory's blocks, or by their hashes in hash order): the VFS then
+// passes ReadDirDots's positions to getdents64 and lseek unchanged rather
+// than adding "." and ".." before ReadDir's entries. The inode of ".." is
+// the VFS's parent all the same (the mountpoint's parent at a mount's
+// root).
+type DotsReader interface {
+	// ReadDirDots is ReadDir with "." and ".." emitted where the
+	// directory has them; the same position contract holds.
+	ReadDirDots(pos int64, emit func(DirEntry) bool) error
 }
 
 // FileReader is implemented by regular files (file_operations.read_iter).

@@ -193,14 +193,69 @@ func isDot(name []byte) bool {
 	return len(name) == 1 && name[0] == '.' || len(name) == 2 && name[0] == '.' && name[1] == '.'
 }
 
-// ReadDir emits the directory's entries from position pos (ext4_readdir):
-// in hash order, positions being hash2pos values, when Linux reads the
-// directory that way (dir_index, and the directory indexed, one block long
-// or inline), else in block order, positions being byte offsets. Each
-// entry's Next is the position of the entry after it. Errors: EUCLEAN
-// naming the directory and block for a damaged entry or checksum, ENOKEY
-// for an encrypted directory, EIO from the device.
+// ReadDir emits the directory's entries from position pos (ext4_readdir),
+// "." and ".." left out: in hash order, positions being hash2pos values,
+// when Linux reads the directory that way (dir_index, and the directory
+// indexed, one block long or inline), else in block order, positions being
+// byte offsets (shifted as ext4_read_inline_dir does for an inline
+// directory). Each entry's Next is the position of the next entry Linux
+// would emit, or where its listing ends, as getdents64 reports d_off.
+// Errors: EUCLEAN naming the directory and block for a damaged entry or
+// checksum, ENOKEY for an encrypted directory, EIO from the device.
 func (di dirInode) ReadDir(pos int64, emit func(vfs.DirEntry) bool) error {
+	return di.readDir(pos, false, emit)
+}
+
+// ReadDirDots is ReadDir with "." and ".." where Linux lists them: first
+// in block order; by their hashes in hash order (at hashes 0 and 2 in an
+// indexed directory, from the dx_root), so that d_off values are Linux's.
+func (di dirInode) ReadDirDots(pos int64, emit func(vfs.DirEntry) bool) error {
+	return di.readDir(pos, true, emit)
+}
+
+// dirEmitter emits entries each with the position of the next one
+// emitted, as filldir64 writes d_off when the next record comes, and the
+// last with the position the listing ends at.
+type dirEmitter struct {
+	emit    func(vfs.DirEntry) bool
+	pending vfs.DirEntry
+	have    bool
+}
+
+// add queues an entry at position pos; false means emit refused the
+// previous one and the listing stops.
+func (e *dirEmitter) add(pos int64, de vfs.DirEntry) bool {
+	if e.have {
+		e.pending.Next = pos
+		if !e.emit(e.pending) {
+			e.have = false
+			return false
+		}
+	}
+	e.pending, e.have = de, true
+	return true
+}
+
+// end emits the last entry with the end position; false as for add.
+func (e *dirEmitter) end(pos int64) bool {
+	if !e.have {
+		return true
+	}
+	e.have = false
+	e.pending.Next = pos
+	return e.emit(e.pending)
+}
+
+// direntOf is the vfs.DirEntry of an entry with its user-visible name.
+func direntOf(name string, ino uint32, ftype uint8) vfs.DirEntry {
+	de := vfs.DirEntry{Name: name, Ino: uint64(ino)}
+	if int(ftype) < len(ftypeToDT) {
+		de.Type = ftypeToDT[ftype]
+	}
+	return de
+}
+
+func (di dirInode) readDir(pos int64, dots bool, emit func(vfs.DirEntry) bool) error {
 	defer di.f.rlock()()
 	ip := di.inode
 	if pos < 0 {
@@ -211,13 +266,14 @@ func (di dirInode) ReadDir(pos int64, emit func(vfs.DirEntry) bool) error {
 		// (dirdata), which this driver does not read.
 		return abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted casefolded directory", ip.ino)
 	}
+	em := &dirEmitter{emit: emit}
 	if ip.usesHashOrder() {
-		if err := ip.readDirHashOrder(pos, emit); err != errBadDx {
+		if err := ip.readDirHashOrder(pos, dots, em); err != errBadDx {
 			return err
 		}
 	}
 	if ip.flags&inodeInlineDataFl != 0 {
-		return ip.readInlineDir(pos, emit)
+		return ip.readInlineDir(pos, dots, em)
 	}
 	runs, err := ip.blockRuns()
 	if err != nil {
@@ -249,7 +305,7 @@ func (di dirInode) ReadDir(pos int64, emit func(vfs.DirEntry) bool) error {
 		stop := false
 		var entErr error
 		perr := parseDirBlock(buf, f.blockSize, filetype, func(off int, d dirent) bool {
-			if base+int64(off) < pos || d.inode == 0 || isDot(d.name) {
+			if base+int64(off) < pos || d.inode == 0 || !dots && isDot(d.name) {
 				return true
 			}
 			if entErr = ip.checkEntry(lblk, off, d); entErr != nil {
@@ -260,15 +316,8 @@ func (di dirInode) ReadDir(pos int64, emit func(vfs.DirEntry) bool) error {
 				entErr = ip.dirErr(lblk, err)
 				return false
 			}
-			de := vfs.DirEntry{Name: name, Ino: uint64(d.inode), Next: base + int64(off) + int64(d.recLen)}
-			if int(d.ftype) < len(ftypeToDT) {
-				de.Type = ftypeToDT[d.ftype]
-			}
-			if !emit(de) {
-				stop = true
-				return false
-			}
-			return true
+			stop = !em.add(base+int64(off), direntOf(name, d.inode, d.ftype))
+			return !stop
 		})
 		if stop {
 			return nil
@@ -278,6 +327,10 @@ func (di dirInode) ReadDir(pos int64, emit func(vfs.DirEntry) bool) error {
 		} else if perr != nil {
 			damaged = cmp.Or(damaged, ip.dirErr(lblk, perr))
 		}
+	}
+	// ext4_readdir walks on to i_size, its position at the end.
+	if !em.end(max(int64(ip.size), pos)) {
+		return nil
 	}
 	if damaged == nil && first > 0 {
 		// The listing ends in this call: report damage in the blocks
@@ -448,18 +501,37 @@ func (ip *inode) inlineDirRegions() ([2][]byte, [2]int64, error) {
 	return [2][]byte{data[4:iBlockLen], data[iBlockLen:]}, [2]int64{4, iBlockLen}, nil
 }
 
+// Positions in an inline directory (ext4_read_inline_dir): "." at 0, ".."
+// at EXT4_DIR_REC_LEN(1), and an entry at byte o of the inline data (i_block
+// then system.data) at o plus inlineDirShift, as if "." and ".." took
+// their usual 24 bytes in place of the 4-byte parent inode number.
+const (
+	inlineDotdotPos = 12
+	inlineDirShift  = 24 - 4
+)
+
 // readInlineDir is ReadDir for an inline directory.
-func (ip *inode) readInlineDir(pos int64, emit func(vfs.DirEntry) bool) error {
+func (ip *inode) readInlineDir(pos int64, dots bool, em *dirEmitter) error {
 	regions, bases, err := ip.inlineDirRegions()
 	if err != nil {
 		return err
 	}
+	if dots {
+		if pos == 0 && !em.add(0, direntOf(".", ip.ino, ip.dotFtype())) {
+			return nil
+		}
+		if pos <= inlineDotdotPos && !em.add(inlineDotdotPos, direntOf("..", ip.inlineParent(), ip.dotFtype())) {
+			return nil
+		}
+	}
 	filetype := ip.f.sb.hasIncompat(incompatFiletype)
+	end := int64(inlineDirShift)
 	for r, b := range regions {
+		base := bases[r] + inlineDirShift
+		end = base + int64(len(b))
 		if len(b) == 0 {
 			continue
 		}
-		base := bases[r]
 		stop := false
 		var entErr error
 		perr := parseDirBlock(b, uint32(len(b)), filetype, func(off int, d dirent) bool {
@@ -474,11 +546,7 @@ func (ip *inode) readInlineDir(pos int64, emit func(vfs.DirEntry) bool) error {
 				entErr = ip.dirErr(0, err)
 				return false
 			}
-			de := vfs.DirEntry{Name: name, Ino: uint64(d.inode), Next: base + int64(off) + int64(d.recLen)}
-			if int(d.ftype) < len(ftypeToDT) {
-				de.Type = ftypeToDT[d.ftype]
-			}
-			stop = !emit(de)
+			stop = !em.add(base+int64(off), direntOf(name, d.inode, d.ftype))
 			return !stop
 		})
 		if entErr != nil {
@@ -491,7 +559,21 @@ func (ip *inode) readInlineDir(pos int64, emit func(vfs.DirEntry) bool) error {
 			return nil
 		}
 	}
+	em.end(max(end, pos))
 	return nil
+}
+
+// inlineParent is the inode number of ".." of an inline directory: the
+// first four bytes of i_block.
+func (ip *inode) inlineParent() uint32 { return binary.LittleEndian.Uint32(ip.iBlock[:4]) }
+
+// dotFtype is the file type of a "." or ".." Linux makes up (an inline
+// directory's): EXT4_FT_DIR with the filetype feature, else unknown.
+func (ip *inode) dotFtype() uint8 {
+	if ip.f.sb.hasIncompat(incompatFiletype) {
+		return modeToFtype(abi.S_IFDIR)
+	}
+	return 0
 }
 
 // lookupInline is Lookup for an inline directory.

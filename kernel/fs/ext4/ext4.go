@@ -16,9 +16,10 @@
 // that needs recovery, unless mounted with "noload" (journal.go): in
 // memory on a read-only mount, onto the disk on a read-write one; linear
 // and htree directories (lookups hash the name when the directory is
-// indexed; readdir returns entries in the order and
-// with the positions Linux's getdents gives: hash order whenever Linux uses
-// it, block order otherwise); fast and slow symlinks; inline data; extended
+// indexed; readdir returns entries, "." and ".." included, in the order
+// and with the d_off values Linux's getdents64 gives: hash order whenever
+// Linux uses it, names sharing a hash in Linux's chain order, block order
+// otherwise); fast and slow symlinks; inline data; extended
 // attributes in the inode, in a block and in ea_inodes, with POSIX ACLs
 // converted to the generic xattr format getxattr(2) returns; bigalloc;
 // metadata_csum and gdt_csum verification (superblock, group descriptors,

@@ -5,10 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/bits"
+	"slices"
 	"sort"
 
 	"github.com/lklimg/lklimg/kernel/abi"
-	"github.com/lklimg/lklimg/kernel/vfs"
 )
 
 // Hash tree directories (Documentation/filesystems/ext4/directory.rst,
@@ -346,18 +346,33 @@ func teaTransform(buf *[4]uint32, in *[4]uint32) {
 	buf[1] += b1
 }
 
-// Hash-order readdir (ext4_dx_readdir, ext4_htree_fill_tree). Linux reads
-// a directory in hash order whenever the filesystem has dir_index and the
-// directory is indexed, is one block long, or is inline (is_dx_dir); its
-// positions are hash2pos(hash, minor_hash) = (hash>>1)<<32 | minor_hash,
-// and the end is EXT4_HTREE_EOF_64BIT. The driver does the same, without
-// per-open state: each call finds its starting leaf through the index.
+// Hash-order readdir (ext4_dx_readdir, ext4_htree_fill_tree in
+// fs/ext4/dir.c and namei.c). Linux reads a directory in hash order
+// whenever the filesystem has dir_index and the directory is indexed, is
+// one block long, or is inline (is_dx_dir); its positions are
+// hash2pos(hash, minor_hash) = (hash>>1)<<32 | minor_hash, and the end is
+// EXT4_HTREE_EOF_64BIT: those of the 64-bit API (a 32-bit caller, or NFS
+// with FMODE_32BITHASH, would get hash>>1 and EXT4_HTREE_EOF_32BIT).
+//
+// Linux fills an rbtree of names from a few blocks at a time (a "fill")
+// and emits it in (hash, minor_hash) order. Names with equal hashes form a
+// chain on one tree node, emitted together at one position: the first
+// name stored heads the chain and each later one is linked right after
+// the head (ext4_htree_store_dirent), so a chain of names stored a, b, c,
+// d reads a, d, c, b. The driver keeps no per-open state: each call
+// redoes the fill its position falls in, which stores a chain's names in
+// the same order, and the VFS's cursor resumes inside a chain (see
+// vfs.DirReader).
 const htreeEOF64 = 0x7fffffffffffffff
 
 // dxDirent is one entry with its hashes, for sorting.
 type dxDirent struct {
 	hash, minor uint32
 	de          vfsDirent
+	// dot marks "." and "..": Linux stores them in the tree, where
+	// they head their chains; ReadDir leaves them out, ReadDirDots
+	// emits them.
+	dot bool
 }
 
 // vfsDirent is the part of an entry ReadDir reports.
@@ -371,6 +386,22 @@ func (e *dxDirent) pos() int64 { return int64(e.hash>>1)<<32 | int64(e.minor) }
 
 func dxLess(a, b *dxDirent) bool {
 	return a.hash < b.hash || a.hash == b.hash && a.minor < b.minor
+}
+
+// dxChainOrder sorts the entries of one fill, given in the order Linux
+// stores them, into the order it emits them: by (hash, minor_hash), and
+// inside a chain the first stored, then the others from the last stored
+// back (ext4_htree_store_dirent links each new one after the head).
+func dxChainOrder(ents []dxDirent) {
+	sort.SliceStable(ents, func(a, b int) bool { return dxLess(&ents[a], &ents[b]) })
+	for i := 0; i < len(ents); {
+		j := i + 1
+		for j < len(ents) && !dxLess(&ents[i], &ents[j]) {
+			j++
+		}
+		slices.Reverse(ents[i+1 : j])
+		i = j
+	}
 }
 
 // usesHashOrder reports whether Linux reads this directory in hash order.
@@ -388,19 +419,30 @@ type dxLeaf struct {
 	blk  uint64
 }
 
-// dxLeaves reads the index and returns its leaves in hash order and the
-// hash version, or errBadDx.
-func (ip *inode) dxLeaves(runs []run) ([]dxLeaf, uint8, error) {
+// dxLeaves reads the index and returns its leaves in hash order, the hash
+// version and the root's "." and ".." (at hashes 0 and 2, as
+// ext4_htree_fill_tree stores them), or errBadDx.
+func (ip *inode) dxLeaves(runs []run) ([]dxLeaf, uint8, [2]dxDirent, error) {
 	f := ip.f
 	le := binary.LittleEndian
 	buf := make([]byte, f.blockSize)
+	var dots [2]dxDirent
 	ok, err := ip.dirBlock(runs, 0, buf)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, dots, err
 	}
 	co, isDx := dxCountOffset(buf, f.blockSize)
 	if !ok || !isDx || co != dxRootCountOffset {
-		return nil, 0, errBadDx
+		return nil, 0, dots, errBadDx
+	}
+	// struct dx_root: "." at 0 and ".." at 12, each {inode u32,
+	// rec_len u16, name_len u8, file_type u8, name[4]}.
+	for i, name := range []string{".", ".."} {
+		e := buf[12*i:]
+		dots[i] = dxDirent{hash: uint32(2 * i), dot: true, de: vfsDirent{name: name, ino: le.Uint32(e), ftype: e[7]}}
+		if !f.sb.hasIncompat(incompatFiletype) {
+			dots[i].de.ftype = 0
+		}
 	}
 	version := buf[dxRootInfoOffset+4]
 	levels := int(buf[dxRootInfoOffset+6])
@@ -409,7 +451,7 @@ func (ip *inode) dxLeaves(runs []run) ([]dxLeaf, uint8, error) {
 		maxLevels = 3
 	}
 	if levels >= maxLevels {
-		return nil, 0, errBadDx
+		return nil, 0, dots, errBadDx
 	}
 	nblocks := ip.dirBlocks()
 	budget := int(nblocks) // index blocks that may be read
@@ -463,18 +505,19 @@ func (ip *inode) dxLeaves(runs []run) ([]dxLeaf, uint8, error) {
 		return nil
 	}
 	if err := walk(buf, co, 0, 0); err != nil {
-		return nil, 0, err
+		return nil, 0, dots, err
 	}
-	return leaves, version, nil
+	return leaves, version, dots, nil
 }
 
 // hashBlockEntries collects the entries of one directory block (or inline
-// area) whose position is at or after (startHash, startMinor).
+// area) whose position is at or after (startHash, startMinor), in block
+// order, as htree_dirblock_to_tree stores them.
 func (ip *inode) hashBlockEntries(b []byte, lblk uint64, version uint8, startHash, startMinor uint32, out []dxDirent) ([]dxDirent, error) {
 	filetype := ip.f.sb.hasIncompat(incompatFiletype)
 	var entErr error
 	perr := parseDirBlock(b, uint32(len(b)), filetype, func(off int, d dirent) bool {
-		if d.inode == 0 || isDot(d.name) {
+		if d.inode == 0 {
 			return true
 		}
 		if entErr = ip.checkEntry(lblk, off, d); entErr != nil {
@@ -482,6 +525,10 @@ func (ip *inode) hashBlockEntries(b []byte, lblk uint64, version uint8, startHas
 		}
 		h, m, _ := ip.dxHash2(version, d.name)
 		if h < startHash || h == startHash && m < startMinor {
+			return true
+		}
+		if isDot(d.name) {
+			out = append(out, dxDirent{hash: h, minor: m, dot: true, de: vfsDirent{name: string(d.name), ino: d.inode, ftype: d.ftype}})
 			return true
 		}
 		name, err := ip.userName(d.name, h, m)
@@ -504,119 +551,147 @@ func (ip *inode) hashBlockEntries(b []byte, lblk uint64, version uint8, startHas
 	return out, nil
 }
 
-// readDirHashOrder is ReadDir in hash order. It returns errBadDx when the
-// index cannot be used, and the caller reads the directory linearly, as
-// ext4_readdir does after clearing the index flag.
-func (ip *inode) readDirHashOrder(pos int64, emit func(vfs.DirEntry) bool) error {
+// dxFill returns the entries one ext4_htree_fill_tree call stores from
+// (startHash, startMinor), in the order it stores them, and the hash the
+// next fill starts from (^0 when none follows). damaged is a bad entry
+// or block found on the way (its block's other entries are kept).
+type dxFill func(startHash, startMinor uint32, out []dxDirent) (ents []dxDirent, next uint32, damaged, err error)
+
+// dxFiller returns the fill function of the directory and its hash
+// version, or errBadDx.
+func (ip *inode) dxFiller() (dxFill, uint8, error) {
+	f := ip.f
+	version := f.sb.sDefHashVersion
+	if ip.flags&inodeInlineDataFl != 0 {
+		regions, _, err := ip.inlineDirRegions()
+		if err != nil {
+			return nil, 0, err
+		}
+		// htree_inlinedir_to_tree stores a fake "." and ".." (hashed
+		// as names), then the entries.
+		return func(startHash, startMinor uint32, out []dxDirent) ([]dxDirent, uint32, error, error) {
+			var damaged error
+			for i, dot := range []string{".", ".."} {
+				if h, m, _ := ip.dxHash2(version, []byte(dot)); h > startHash || h == startHash && m >= startMinor {
+					ino := [2]uint32{ip.ino, ip.inlineParent()}[i]
+					out = append(out, dxDirent{hash: h, minor: m, dot: true, de: vfsDirent{name: dot, ino: ino, ftype: ip.dotFtype()}})
+				}
+			}
+			for _, r := range regions {
+				if len(r) > 0 {
+					var err error
+					out, err = ip.hashBlockEntries(r, 0, version, startHash, startMinor, out)
+					damaged = cmp.Or(damaged, err)
+				}
+			}
+			return out, ^uint32(0), damaged, nil
+		}, version, nil
+	}
+	runs, err := ip.blockRuns()
+	if err != nil {
+		return nil, 0, err
+	}
+	if ip.flags&inodeIndexFl == 0 {
+		// One block, not indexed: its entries, "." and ".." hashed as
+		// names.
+		return func(startHash, startMinor uint32, out []dxDirent) ([]dxDirent, uint32, error, error) {
+			buf := f.getBlock()
+			defer f.putBlock(buf)
+			ok, err := ip.dirBlock(runs, 0, buf)
+			if err != nil || !ok {
+				return out, ^uint32(0), nil, err
+			}
+			out, damaged := ip.hashBlockEntries(buf, 0, version, startHash, startMinor, out)
+			return out, ^uint32(0), damaged, nil
+		}, version, nil
+	}
+	leaves, version, dots, err := ip.dxLeaves(runs)
+	if err != nil {
+		return nil, 0, err
+	}
+	return func(startHash, startMinor uint32, out []dxDirent) ([]dxDirent, uint32, error, error) {
+		// dx_probe: the last leaf whose hash (continuation bit
+		// included) is at most startHash.
+		i := max(sort.Search(len(leaves), func(i int) bool { return leaves[i].hash > startHash })-1, 0)
+		// "." and ".." come from the root, at hashes 0 and 2.
+		if startHash == 0 && startMinor == 0 {
+			out = append(out, dots[0])
+		}
+		if startHash < 2 || startHash == 2 && startMinor == 0 {
+			out = append(out, dots[1])
+		}
+		buf := f.getBlock()
+		defer f.putBlock(buf)
+		var damaged error
+		// Read leaves until one entry is stored and the next leaf does
+		// not continue a hash (low bit clear).
+		for ; i < len(leaves); i++ {
+			ok, err := ip.dirBlock(runs, leaves[i].blk, buf)
+			if err != nil {
+				return out, 0, damaged, err
+			}
+			if ok {
+				out, err = ip.hashBlockEntries(buf, leaves[i].blk, version, startHash, startMinor, out)
+				damaged = cmp.Or(damaged, err)
+			}
+			if i+1 < len(leaves) && len(out) > 0 && leaves[i+1].hash&1 == 0 {
+				return out, leaves[i+1].hash, damaged, nil
+			}
+		}
+		return out, ^uint32(0), damaged, nil
+	}, version, nil
+}
+
+// readDirHashOrder is ReadDir in hash order, with "." and ".." if dots. It
+// returns errBadDx when the index cannot be used, and the caller reads the
+// directory linearly, as ext4_readdir does after clearing the index flag.
+func (ip *inode) readDirHashOrder(pos int64, dots bool, em *dirEmitter) error {
 	if pos == htreeEOF64 || pos < 0 {
 		return nil
 	}
-	f := ip.f
-	startHash := uint32(pos>>32) << 1
-	startMinor := uint32(pos)
-	version := f.sb.sDefHashVersion
-	if _, _, ok := ip.dxHash2(version, []byte("x")); !ok && ip.flags&inodeIndexFl == 0 {
+	if _, _, ok := ip.dxHash2(ip.f.sb.sDefHashVersion, []byte("x")); !ok && ip.flags&inodeIndexFl == 0 {
 		return errBadDx
 	}
-	// The batches of entries in hash order: each is sorted and holds
-	// every entry of its hash range.
-	var batches func(yield func([]dxDirent) bool) error
-	var damaged error // a bad entry: the rest of its block is skipped
-	switch {
-	case ip.flags&inodeInlineDataFl != 0:
-		regions, _, err := ip.inlineDirRegions()
-		if err != nil {
-			return err
-		}
-		batches = func(yield func([]dxDirent) bool) error {
-			var all []dxDirent
-			for _, r := range regions {
-				if len(r) == 0 {
-					continue
-				}
-				all, err = ip.hashBlockEntries(r, 0, version, startHash, startMinor, all)
-				damaged = cmp.Or(damaged, err)
-			}
-			yield(all)
-			return nil
-		}
-	default:
-		runs, err := ip.blockRuns()
-		if err != nil {
-			return err
-		}
-		var leaves []dxLeaf
-		if ip.flags&inodeIndexFl != 0 {
-			if leaves, version, err = ip.dxLeaves(runs); err != nil {
-				return err
-			}
-			if _, _, ok := ip.dxHash2(version, []byte("x")); !ok {
-				return errBadDx
-			}
-		} else {
-			leaves = []dxLeaf{{blk: 0}}
-		}
-		// Start at the last leaf whose range begins at or before
-		// startHash, backing up over leaves that continue a hash
-		// (low bit set) into the previous one.
-		i := sort.Search(len(leaves), func(i int) bool { return leaves[i].hash&^1 > startHash }) - 1
-		for i > 0 && leaves[i].hash&1 != 0 {
-			i--
-		}
-		i = max(i, 0)
-		buf := f.getBlock()
-		defer f.putBlock(buf)
-		batches = func(yield func([]dxDirent) bool) error {
-			for i < len(leaves) {
-				var batch []dxDirent
-				// A batch is a leaf and the leaves continuing its hash.
-				for first := true; i < len(leaves) && (first || leaves[i].hash&1 != 0); first = false {
-					ok, err := ip.dirBlock(runs, leaves[i].blk, buf)
-					if err != nil {
-						return err
-					}
-					if ok {
-						batch, err = ip.hashBlockEntries(buf, leaves[i].blk, version, startHash, startMinor, batch)
-						damaged = cmp.Or(damaged, err)
-					}
-					i++
-				}
-				if !yield(batch) {
-					return nil
-				}
-			}
-			return nil
-		}
-	}
-	// Emit each entry with the position of the one after it, which may be
-	// in the next batch.
-	var pending *dxDirent
-	stopped := false
-	send := func(e *dxDirent, next int64) bool {
-		de := vfs.DirEntry{Name: e.de.name, Ino: uint64(e.de.ino), Next: next}
-		if int(e.de.ftype) < len(ftypeToDT) {
-			de.Type = ftypeToDT[e.de.ftype]
-		}
-		return emit(de)
-	}
-	err := batches(func(batch []dxDirent) bool {
-		sort.SliceStable(batch, func(a, b int) bool { return dxLess(&batch[a], &batch[b]) })
-		for k := range batch {
-			if pending != nil && !send(pending, batch[k].pos()) {
-				stopped = true
-				return false
-			}
-			pending = &batch[k]
-		}
-		return true
-	})
+	fill, version, err := ip.dxFiller()
 	if err != nil {
 		return err
 	}
-	if !stopped && pending != nil {
-		stopped = !send(pending, htreeEOF64)
+	if _, _, ok := ip.dxHash2(version, []byte("x")); !ok {
+		return errBadDx
 	}
-	if stopped {
+	var damaged error // a bad entry: the rest of its block is skipped
+	hash, minor := uint32(pos>>32)<<1, uint32(pos)
+	var ents []dxDirent
+	for {
+		var next uint32
+		var bad error
+		ents, next, bad, err = fill(hash, minor, ents[:0])
+		if err != nil {
+			return err
+		}
+		damaged = cmp.Or(damaged, bad)
+		dxChainOrder(ents)
+		for k := range ents {
+			e := &ents[k]
+			if e.dot && !dots {
+				continue
+			}
+			if !em.add(e.pos(), direntOf(e.de.name, e.de.ino, e.de.ftype)) {
+				return nil
+			}
+		}
+		if next == ^uint32(0) {
+			break
+		}
+		if next <= hash {
+			// Leaves out of hash order would have the fills go
+			// round for ever.
+			damaged = cmp.Or(damaged, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: htree leaves out of hash order", ip.ino))
+			break
+		}
+		hash, minor = next, 0
+	}
+	if !em.end(htreeEOF64) {
 		return nil
 	}
 	if damaged == nil && pos > 0 && ip.flags&inodeInlineDataFl == 0 {

@@ -34,6 +34,12 @@ type Node struct {
 	// GetattrErr, when set, is what Getattr returns, as for an inode
 	// whose attributes are damaged.
 	GetattrErr error
+	// Run, for a directory, makes its entries share positions in runs
+	// of Run entries, as ext4's hash collision chains do; with Stuck it
+	// emits its first entry for ever at one position, as a broken
+	// driver would.
+	Run   int
+	Stuck bool
 
 	ino uint64
 }
@@ -232,11 +238,27 @@ func (in *inode) ReadDir(pos int64, emit func(vfs.DirEntry) bool) error {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	if in.n.Stuck && len(names) > 0 {
+		c := in.n.Children[names[0]]
+		for emit(vfs.DirEntry{Name: names[0], Ino: c.ino, Type: abi.DTFromMode(c.Mode), Next: pos}) {
+		}
+		return nil
+	}
 	// Positions are 10*(index+1): not consecutive, as ext4's byte
-	// offsets are not.
-	for i := pos / 10; i >= 0 && i < int64(len(names)); i++ {
+	// offsets are not. With runs, entry i is at 10*(i/Run) and a run
+	// is read whole from its first member.
+	run := int64(max(in.n.Run, 1))
+	first := pos / 10
+	if run > 1 {
+		first = (pos + 9) / 10 * run
+	}
+	for i := first; i >= 0 && i < int64(len(names)); i++ {
 		c := in.n.Children[names[i]]
-		if !emit(vfs.DirEntry{Name: names[i], Ino: c.ino, Type: abi.DTFromMode(c.Mode), Next: (i + 1) * 10}) {
+		next := (i + 1) / run * 10
+		if i+1 == int64(len(names)) {
+			next = (i/run + 1) * 10
+		}
+		if !emit(vfs.DirEntry{Name: names[i], Ino: c.ino, Type: abi.DTFromMode(c.Mode), Next: next}) {
 			break
 		}
 	}
