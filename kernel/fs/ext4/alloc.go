@@ -590,7 +590,7 @@ func (h *handle) freeRange(start, n uint64) error {
 	if start < uint64(sb.sFirstDataBlock) || start+n > sb.sBlocksCount || start+n < start {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: freeing blocks %d+%d outside the filesystem", start, n))
 	}
-	if (start|n)&f.clusterMask() != 0 && start+n != sb.sBlocksCount {
+	if start&f.clusterMask() != 0 || n&f.clusterMask() != 0 && start+n != sb.sBlocksCount {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: freeing blocks %d+%d, not whole clusters", start, n))
 	}
 	for n > 0 {

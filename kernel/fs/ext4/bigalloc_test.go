@@ -15,16 +15,18 @@ import (
 )
 
 // bigallocLayouts are the bigalloc filesystems TestBigallocTree fills:
-// clusters of 16 blocks of 4 KiB and of 4 and 16 blocks of 1 KiB (4 KiB
-// blocks in clusters of 4 are TestWriteFile's bigalloc layout),
-// with and without flex_bg and metadata_csum (uninit_bg in its place).
+// 4 KiB blocks in clusters of 16, 1 KiB blocks in clusters of 4 (4 KiB
+// blocks in clusters of 4 are TestWriteFile's bigalloc layout, 1 KiB ones
+// in clusters of 16 TestWriteRandomOps's), without flex_bg (metadata in
+// every group), with uninit_bg for metadata_csum and with the allocator's
+// alloc=pack policy. In both 1 KiB layouts groups start BLOCK_UNINIT.
 var bigallocLayouts = []struct {
-	name string
-	args []string
+	name, opts string
+	args       []string
 }{
-	{"4k-C64k", []string{"-b", "4096", "-O", "bigalloc", "-C", "65536"}},
-	{"1k-C4k-noflex", []string{"-b", "1024", "-O", "bigalloc,^flex_bg", "-C", "4096"}},
-	{"1k-C16k-uninit", []string{"-b", "1024", "-O", "bigalloc,^metadata_csum,uninit_bg", "-C", "16384"}},
+	{"4k-C64k", "", []string{"-b", "4096", "-O", "bigalloc", "-C", "65536"}},
+	{"1k-C4k-noflex", "", []string{"-b", "1024", "-O", "bigalloc,^flex_bg", "-C", "4096"}},
+	{"1k-C4k-uninit-pack", "alloc=pack", []string{"-b", "1024", "-O", "bigalloc,^metadata_csum,uninit_bg", "-C", "4096"}},
 }
 
 // TestBigallocTree copies testutil.MakeTree's tree into bigalloc images
@@ -47,7 +49,7 @@ func TestBigallocTree(t *testing.T) {
 			twin := filepath.Join(t.TempDir(), "twin")
 			testutil.Run(t, "cp", "-a", src, twin) // holes kept, zeros written
 			var df abi.Statfs
-			withKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
+			withKernel(t, img, lay.opts, func(k *kernel.Kernel, must func(string, error)) {
 				var errs []string
 				opts := hostcopy.Options{Owners: true, Report: func(err error) { errs = append(errs, err.Error()) }}
 				if err := hostcopy.To(k, "/mnt", []string{src + "/."}, "/", opts); err != nil || len(errs) > 0 {
@@ -57,115 +59,213 @@ func TestBigallocTree(t *testing.T) {
 			})
 			checkBigalloc(t, img, twin, df, "after the copy", testutil.CompareOptions{})
 
-			withKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
-				bigallocOps(t, k, must, twin)
+			withKernel(t, img, lay.opts, func(k *kernel.Kernel, must func(string, error)) {
+				bigallocOps(twinOps{t: t, k: k, must: must, twin: twin})
 				must("statfs", k.Statfs("/mnt", &df))
 			})
 			// The kernel's clock is not the host's.
-			checkBigalloc(t, img, twin, df, "after the changes", testutil.CompareOptions{Ignore: []string{"mtime"}})
+			noMtime := testutil.CompareOptions{Ignore: []string{"mtime"}}
+			checkBigalloc(t, img, twin, df, "after the changes", noMtime)
+
+			// Files the host kernel wrote, changed by ours.
+			mnt, umount := hostMount(t, img, "rw")
+			linuxOps(twinOps{t: t, mnt: mnt, twin: twin})
+			umount()
+			e2fsck(t, img)
+			withKernel(t, img, lay.opts, func(k *kernel.Kernel, must func(string, error)) {
+				changeLinuxFiles(twinOps{t: t, k: k, must: must, twin: twin})
+				must("statfs", k.Statfs("/mnt", &df))
+			})
+			checkBigalloc(t, img, twin, df, "after changing the host's files", noMtime)
 		})
 	}
 }
 
-// bigallocOps changes the image mounted at /mnt in k and the host tree
-// twin alike, in the ways that free or share parts of clusters: whole
-// files and a directory of 2000 entries removed, a file cut inside a
-// cluster, holes punched across and inside clusters, blocks preallocated
-// and written into, new files written into the space freed, and xattrs
-// large enough for an xattr block.
-func bigallocOps(t *testing.T, k *kernel.Kernel, must func(string, error), twin string) {
-	t.Helper()
-	host := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("host: %s: %v", what, err)
+// twinOps makes each change on an image and on a host tree, twin, alike:
+// on the image through the kernel k (mounted at /mnt) or, when k is nil,
+// through the host kernel, which has it mounted at mnt.
+type twinOps struct {
+	t    *testing.T
+	k    *kernel.Kernel
+	must func(string, error)
+	mnt  string
+	twin string
+}
+
+// host applies op to name under the twin, and under the host's mount of
+// the image when the host writes it.
+func (o twinOps) host(what, name string, op func(path string) error) {
+	o.t.Helper()
+	roots := []string{o.twin}
+	if o.k == nil {
+		roots = append(roots, o.mnt)
+	}
+	for _, r := range roots {
+		if err := op(filepath.Join(r, name)); err != nil {
+			o.t.Fatalf("host: %s %s: %v", what, name, err)
 		}
 	}
-	open := func(name string) (int, *os.File) {
-		fd, err := k.Openat(abi.AT_FDCWD, "/mnt/"+name, abi.O_RDWR|abi.O_CREAT, 0o644)
-		must("open "+name, err)
-		fh, err := os.OpenFile(filepath.Join(twin, name), os.O_RDWR|os.O_CREATE, 0o644)
-		host("open "+name, err)
-		return fd, fh
+}
+
+// onFile opens name (creating it) on both sides and runs the two halves
+// of an operation on the file descriptors.
+func (o twinOps) onFile(what, name string, ours func(fd int) error, host func(fh *os.File) error) {
+	o.t.Helper()
+	if o.k != nil {
+		fd, err := o.k.Openat(abi.AT_FDCWD, "/mnt/"+name, abi.O_RDWR|abi.O_CREAT, 0o644)
+		o.must("open "+name, err)
+		o.must(what+" "+name, ours(fd))
+		o.must("close "+name, o.k.Close(fd))
 	}
-	done := func(fd int, fh *os.File) {
-		must("close", k.Close(fd))
-		host("close", fh.Close())
-	}
-	remove := func(name string, dir bool) {
+	o.host(what, name, func(path string) error {
+		fh, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			return err
+		}
+		if err := host(fh); err != nil {
+			fh.Close()
+			return err
+		}
+		return fh.Close()
+	})
+}
+
+func (o twinOps) write(name string, off int64, p []byte) {
+	o.t.Helper()
+	o.onFile("pwrite", name, func(fd int) error {
+		n, err := o.k.Pwrite(fd, p, off)
+		if err == nil && n != len(p) {
+			o.t.Fatalf("pwrite %s: %d of %d bytes", name, n, len(p))
+		}
+		return err
+	}, func(fh *os.File) error {
+		_, err := fh.WriteAt(p, off)
+		return err
+	})
+}
+
+func (o twinOps) falloc(name string, mode uint32, off, n int64) {
+	o.t.Helper()
+	o.onFile("fallocate", name, func(fd int) error { return o.k.Fallocate(fd, mode, off, n) },
+		func(fh *os.File) error { return unix.Fallocate(int(fh.Fd()), mode, off, n) })
+}
+
+func (o twinOps) remove(name string, dir bool) {
+	o.t.Helper()
+	if o.k != nil {
 		flags := 0
 		if dir {
 			flags = abi.AT_REMOVEDIR
 		}
-		must("unlink "+name, k.Unlinkat(abi.AT_FDCWD, "/mnt/"+name, flags))
-		host("unlink "+name, os.Remove(filepath.Join(twin, name)))
+		o.must("unlink "+name, o.k.Unlinkat(abi.AT_FDCWD, "/mnt/"+name, flags))
 	}
-	falloc := func(name string, mode uint32, off, n int64) {
-		fd, fh := open(name)
-		must("fallocate "+name, k.Fallocate(fd, mode, off, n))
-		host("fallocate "+name, unix.Fallocate(int(fh.Fd()), mode, off, n))
-		done(fd, fh)
-	}
-	write := func(name string, off int64, p []byte) {
-		fd, fh := open(name)
-		n, err := k.Pwrite(fd, p, off)
-		if err == nil && n != len(p) {
-			t.Fatalf("pwrite %s: %d of %d bytes", name, n, len(p))
-		}
-		must("pwrite "+name, err)
-		_, err = fh.WriteAt(p, off)
-		host("pwrite "+name, err)
-		done(fd, fh)
-	}
-	truncate := func(name string, size int64) {
-		must("truncate "+name, k.Truncate("/mnt/"+name, size))
-		host("truncate "+name, os.Truncate(filepath.Join(twin, name), size))
-	}
-	setxattr := func(name, attr string, value []byte) {
-		must("setxattr "+name, k.Setxattr("/mnt/"+name, attr, value, 0))
-		host("setxattr "+name, unix.Setxattr(filepath.Join(twin, name), attr, value, 0))
-	}
-	pattern := func(n int, seed byte) []byte {
-		p := make([]byte, n)
-		for i := range p {
-			p[i] = seed + byte(i*7+i>>9)
-		}
-		return p
-	}
-	const K, M = 1 << 10, 1 << 20
+	o.host("unlink", name, os.Remove)
+}
 
-	// A directory of 2000 entries (an htree) and a file of 3 MiB go.
-	ents, err := os.ReadDir(filepath.Join(twin, "many"))
-	host("readdir many", err)
-	for _, e := range ents {
-		remove("many/"+e.Name(), false)
+func (o twinOps) truncate(name string, size int64) {
+	o.t.Helper()
+	if o.k != nil {
+		o.must("truncate "+name, o.k.Truncate("/mnt/"+name, size))
 	}
-	remove("many", true)
-	remove("big.bin", false)
+	o.host("truncate", name, func(path string) error { return os.Truncate(path, size) })
+}
+
+func (o twinOps) setxattr(name, attr string, value []byte) {
+	o.t.Helper()
+	if o.k != nil {
+		o.must("setxattr "+name, o.k.Setxattr("/mnt/"+name, attr, value, 0))
+	}
+	o.host("setxattr", name, func(path string) error { return unix.Setxattr(path, attr, value, 0) })
+}
+
+// pattern is n bytes of a pattern that differs with seed.
+func pattern(n int, seed byte) []byte {
+	p := make([]byte, n)
+	for i := range p {
+		p[i] = seed + byte(i*7+i>>9)
+	}
+	return p
+}
+
+const kib, mib = 1 << 10, 1 << 20
+
+// bigallocOps changes the image and its twin in the ways that free or
+// share parts of clusters: whole files and a directory of 2000 entries
+// removed, a file cut inside a cluster, holes punched across and inside
+// clusters, blocks preallocated and written into, new files written into
+// the space freed, and xattrs large enough for an xattr block.
+func bigallocOps(o twinOps) {
+	o.t.Helper()
+	const K, M = kib, mib
+	// A directory of 2000 entries (an htree) and a file of 3 MiB go.
+	ents, err := os.ReadDir(filepath.Join(o.twin, "many"))
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	for _, e := range ents {
+		o.remove("many/"+e.Name(), false)
+	}
+	o.remove("many", true)
+	o.remove("big.bin", false)
 	// A cut inside a cluster keeps the cluster; the data after it goes.
-	truncate("sparse/hole-middle", M+5000)
+	o.truncate("sparse/hole-middle", M+5000)
 	// Holes across clusters and inside one, in a file whose 4 KiB
 	// pieces of data lie 16 KiB apart (4 to a 64 KiB cluster).
-	falloc("sparse/many-holes", unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 20*K, 80*K)
-	falloc("sparse/many-holes", unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 128*K, 4*K)
-	falloc("sparse/many-holes", unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 200*K+512, 3*K)
+	o.falloc("sparse/many-holes", unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 20*K, 80*K)
+	o.falloc("sparse/many-holes", unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 128*K, 4*K)
+	o.falloc("sparse/many-holes", unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 200*K+512, 3*K)
 	// Preallocated past EOF, then written in part.
-	falloc("zeros.bin", unix.FALLOC_FL_KEEP_SIZE, 70000, 300*K)
-	write("zeros.bin", 100000, pattern(5000, 1))
-	falloc("sparse/hole-end", 0, 5*M, 64*K)
+	o.falloc("zeros.bin", unix.FALLOC_FL_KEEP_SIZE, 70000, 300*K)
+	o.write("zeros.bin", 100000, pattern(5000, 1))
+	o.falloc("sparse/hole-end", 0, 5*M, 64*K)
 	// New files in the space freed: single blocks at scattered offsets
-	// (several to a cluster), and a run of 1 MiB.
-	for i := int64(0); i < 40; i++ {
-		write("scatter", i*i*3*K+i*100, pattern(700, byte(i)))
-	}
-	write("run", 12345, pattern(M, 9))
+	// (several to a cluster), a run of 1 MiB and a large file.
+	scatter(o, "scatter", 0)
+	o.write("run", 12345, pattern(M, 9))
+	// 40 MiB: into the groups after the first (BLOCK_UNINIT in the 1 KiB
+	// layouts, whose groups hold 32 MiB).
+	o.write("large", 0, pattern(40*M, 5))
 	// A hole punched over all of a file's blocks but the last.
-	falloc("run", unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 0, M)
+	o.falloc("run", unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 0, M)
 	// Xattrs that need a block of their own, on new and old files.
 	for _, name := range []string{"scatter", "run", "small.txt", "sparse/many-holes"} {
-		setxattr(name, "user.bigalloc", pattern(600, 3))
+		o.setxattr(name, "user.bigalloc", pattern(600, 3))
 	}
-	remove("small.txt", false)
+	o.remove("small.txt", false)
+}
+
+// scatter writes 700 bytes at 40 offsets of name, i*i*3 KiB + i*100 for
+// the i-th: several to a cluster at first, then further apart.
+func scatter(o twinOps, name string, seed byte) {
+	o.t.Helper()
+	for i := int64(0); i < 40; i++ {
+		o.write(name, i*i*3*kib+i*100, pattern(700, seed+byte(i)))
+	}
+}
+
+// linuxOps has the host kernel write files whose clusters it shares out
+// in its own way, for ours to change in changeLinuxFiles.
+func linuxOps(o twinOps) {
+	o.t.Helper()
+	scatter(o, "linux-scatter", 50)
+	o.write("linux-run", 3000, pattern(2*mib, 7))
+	o.falloc("linux-run", unix.FALLOC_FL_KEEP_SIZE, 2*mib, 200*kib)
+	o.write("linux-gone", 0, pattern(300*kib, 8))
+	o.falloc("linux-prealloc", 0, 5*kib, 100*kib)
+}
+
+// changeLinuxFiles changes, through our kernel, the files linuxOps had the
+// host kernel write.
+func changeLinuxFiles(o twinOps) {
+	o.t.Helper()
+	o.remove("linux-gone", false)
+	o.truncate("linux-scatter", 20*kib+100)
+	scatter(o, "linux-scatter", 90) // into the holes and clusters left
+	o.falloc("linux-run", unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 5000, 70*kib)
+	o.falloc("linux-run", unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, mib+1, 3*kib)
+	o.write("linux-run", 2*mib+50*kib, pattern(20*kib, 4)) // into the preallocation
+	o.truncate("linux-run", mib+7000)
+	o.write("linux-prealloc", 9*kib, pattern(kib, 6))
 }
 
 // checkBigalloc checks an image against the host tree twin: e2fsck -fn,
@@ -181,6 +281,7 @@ func checkBigalloc(t *testing.T, img, twin string, df abi.Statfs, when string, o
 		t.Fatal(err)
 	}
 	o.SkipPaths, o.HoleUnit = []string{"lost+found"}, 4096
+	evictPages(t, twin)
 	testutil.ExpectSame(t, when, testutil.MustScanDir(t, twin), got, o)
 	var st unix.Statfs_t
 	if err := unix.Statfs(mnt, &st); err != nil {
@@ -189,5 +290,30 @@ func checkBigalloc(t *testing.T, img, twin string, df abi.Statfs, when string, o
 	if st.Blocks != df.Blocks || st.Bfree != df.Bfree || st.Bavail != df.Bavail || st.Files != df.Files || st.Ffree != df.Ffree {
 		t.Errorf("%s: host statfs blocks %d free %d avail %d files %d free %d; ours %d %d %d %d %d", when,
 			st.Blocks, st.Bfree, st.Bavail, st.Files, st.Ffree, df.Blocks, df.Bfree, df.Bavail, df.Files, df.Ffree)
+	}
+}
+
+// evictPages drops the host's cached pages of the files under dir: the
+// host's ext4 reports the unwritten blocks of a file as data once their
+// pages are cached (the last scan read them), as holes otherwise, which
+// is what the freshly mounted image shows.
+func evictPages(t *testing.T, dir string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		fh, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer fh.Close()
+		if err := fh.Sync(); err != nil {
+			return err
+		}
+		return unix.Fadvise(int(fh.Fd()), 0, 0, unix.FADV_DONTNEED)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
