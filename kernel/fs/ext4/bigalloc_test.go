@@ -3,8 +3,10 @@
 package ext4_test
 
 import (
+	"math/rand"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/lklimg/lklimg/hostcopy"
@@ -35,6 +37,8 @@ var bigallocLayouts = []struct {
 // way, on a copy of the tree on the host. After each stage e2fsck -fn must
 // be clean, the host kernel must show the tree as the host has it, and our
 // statfs must count the blocks and inodes the host kernel counts (df).
+// Then the host kernel writes files that ours changes, checked the same
+// way. With -short, the first layout only.
 func TestBigallocTree(t *testing.T) {
 	testutil.Need(t, "mke2fs", "e2fsck", "cp")
 	testutil.NeedLoop(t)
@@ -43,7 +47,11 @@ func TestBigallocTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.MakeTree(t, src)
-	for _, lay := range bigallocLayouts {
+	layouts := bigallocLayouts
+	if testing.Short() {
+		layouts = layouts[:1]
+	}
+	for _, lay := range layouts {
 		t.Run(lay.name, func(t *testing.T) {
 			img := sparseImage(t, "256M", lay.args...)
 			twin := filepath.Join(t.TempDir(), "twin")
@@ -57,14 +65,14 @@ func TestBigallocTree(t *testing.T) {
 				}
 				must("statfs", k.Statfs("/mnt", &df))
 			})
-			checkBigalloc(t, img, twin, df, "after the copy", testutil.CompareOptions{})
+			checkBigalloc(t, img, twin, df, "after the copy", testutil.CompareOptions{HoleUnit: 4096})
 
 			withKernel(t, img, lay.opts, func(k *kernel.Kernel, must func(string, error)) {
 				bigallocOps(twinOps{t: t, k: k, must: must, twin: twin})
 				must("statfs", k.Statfs("/mnt", &df))
 			})
 			// The kernel's clock is not the host's.
-			noMtime := testutil.CompareOptions{Ignore: []string{"mtime"}}
+			noMtime := testutil.CompareOptions{Ignore: []string{"mtime"}, HoleUnit: 4096}
 			checkBigalloc(t, img, twin, df, "after the changes", noMtime)
 
 			// Files the host kernel wrote, changed by ours.
@@ -77,6 +85,77 @@ func TestBigallocTree(t *testing.T) {
 				must("statfs", k.Statfs("/mnt", &df))
 			})
 			checkBigalloc(t, img, twin, df, "after changing the host's files", noMtime)
+		})
+	}
+}
+
+// TestBigallocRandomOps makes random changes to a few files of a bigalloc
+// image and of a host directory alike: writes, holes punched, space
+// preallocated or zeroed, truncations, unlinks, xattrs set and removed,
+// commits. Every 300 changes the image is unmounted and checked as in
+// TestBigallocTree (but for holes, which ZERO_RANGE makes where the host's
+// ext4, with other block sizes, may write zeros).
+func TestBigallocRandomOps(t *testing.T) {
+	testutil.Need(t, "mke2fs", "e2fsck")
+	testutil.NeedLoop(t)
+	layouts := [][]string{
+		{"-b", "1024", "-O", "bigalloc", "-C", "8192"},
+		{"-b", "4096", "-O", "bigalloc,^metadata_csum", "-C", "32768"},
+	}
+	if testing.Short() {
+		layouts = layouts[:1]
+	}
+	for _, args := range layouts {
+		t.Run(args[1]+"-"+args[5], func(t *testing.T) {
+			img := sparseImage(t, "128M", args...)
+			twin := t.TempDir()
+			rnd := rand.New(rand.NewSource(11))
+			exists := map[string]bool{}
+			xattr := map[string]bool{}
+			var df abi.Statfs
+			for round := 0; round < 3; round++ {
+				withKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
+					o := twinOps{t: t, k: k, must: must, twin: twin}
+					for range 300 {
+						name := "f" + strconv.Itoa(rnd.Intn(6))
+						off, n := rnd.Int63n(3*mib/2), 1+rnd.Int63n(20*kib)
+						op := rnd.Intn(100)
+						if !exists[name] && op >= 62 {
+							op = 0 // the rest need the file
+						}
+						switch {
+						case op < 40:
+							o.write(name, off, pattern(int(n), byte(op)))
+						case op < 50:
+							o.falloc(name, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
+						case op < 56:
+							o.falloc(name, unix.FALLOC_FL_KEEP_SIZE, off, n)
+						case op < 62:
+							o.falloc(name, 0, off, n)
+						case op < 67:
+							o.falloc(name, unix.FALLOC_FL_ZERO_RANGE, off, n)
+						case op < 73:
+							o.truncate(name, rnd.Int63n(3*mib/2))
+						case op < 78:
+							o.remove(name, false)
+							delete(exists, name)
+							delete(xattr, name)
+							continue
+						case op < 86:
+							o.setxattr(name, "user.x", pattern(100+rnd.Intn(600), byte(op)))
+							xattr[name] = true
+						case op < 90 && xattr[name]:
+							o.removexattr(name, "user.x")
+							delete(xattr, name)
+						default:
+							must("sync", k.Sync())
+						}
+						exists[name] = true
+					}
+					must("statfs", k.Statfs("/mnt", &df))
+				})
+				checkBigalloc(t, img, twin, df, "round "+strconv.Itoa(round), testutil.CompareOptions{Ignore: []string{"mtime"}})
+			}
 		})
 	}
 }
@@ -168,6 +247,14 @@ func (o twinOps) truncate(name string, size int64) {
 		o.must("truncate "+name, o.k.Truncate("/mnt/"+name, size))
 	}
 	o.host("truncate", name, func(path string) error { return os.Truncate(path, size) })
+}
+
+func (o twinOps) removexattr(name, attr string) {
+	o.t.Helper()
+	if o.k != nil {
+		o.must("removexattr "+name, o.k.Removexattr("/mnt/"+name, attr))
+	}
+	o.host("removexattr", name, func(path string) error { return unix.Removexattr(path, attr) })
 }
 
 func (o twinOps) setxattr(name, attr string, value []byte) {
@@ -269,8 +356,8 @@ func changeLinuxFiles(o twinOps) {
 }
 
 // checkBigalloc checks an image against the host tree twin: e2fsck -fn,
-// the host kernel's view of the image (compared with o), and its df
-// against ours.
+// the host kernel's view of the image (compared with o; HoleUnit 4096
+// compares holes a page wide), and its df against ours.
 func checkBigalloc(t *testing.T, img, twin string, df abi.Statfs, when string, o testutil.CompareOptions) {
 	t.Helper()
 	e2fsck(t, img)
@@ -280,7 +367,7 @@ func checkBigalloc(t *testing.T, img, twin string, df abi.Statfs, when string, o
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.SkipPaths, o.HoleUnit = []string{"lost+found"}, 4096
+	o.SkipPaths = []string{"lost+found"}
 	evictPages(t, twin)
 	testutil.ExpectSame(t, when, testutil.MustScanDir(t, twin), got, o)
 	var st unix.Statfs_t
