@@ -160,10 +160,10 @@ func (f *fsys) baseMetaBlocks(g uint32) uint64 {
 	super := sb.hasSuper(uint64(g))
 	if super {
 		n = 1
-		if g == 0 {
+		if sbBlk := uint64(superblockOffset >> f.blockBits); g == 0 && sbBlk > uint64(sb.sFirstDataBlock) {
 			// With 1 KiB blocks and bigalloc, s_first_data_block is 0
 			// and the superblock is block 1: block 0 is the group's too.
-			n += superblockOffset>>f.blockBits - uint64(sb.sFirstDataBlock)
+			n += sbBlk - uint64(sb.sFirstDataBlock)
 		}
 	}
 	dpb := uint64(f.descPerBlock)
