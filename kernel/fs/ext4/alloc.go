@@ -42,6 +42,19 @@ import (
 // that holds the whole request, or failing one, the lowest free blocks.
 // A filesystem filled from empty so uses only its first groups, each
 // file still in as few extents as the free space allows.
+//
+// With bigalloc (Documentation/filesystems/ext4/bigalloc.rst) the unit of
+// allocation is the cluster, 2^clusterBits blocks: a bit of a block bitmap
+// is a cluster, s_clusters_per_group of them a group, bg_free_blocks_count
+// and the allocator's counts are clusters, while s_free_blocks_count
+// stays in blocks (ext4_commit_super stores EXT4_C2B of the free
+// clusters; e2fsck's pass 5 compares it so). A cluster belongs to one
+// inode, which is charged the whole cluster in i_blocks (mballoc's
+// dquot_alloc_block of EXT4_C2B(len)); a tree or xattr block takes a
+// cluster of its own. allocBlocks and freeBlocks take and give whole
+// clusters; which block of a cluster a file's block uses is mapRange's
+// and removeRange's business (file_write.go, extent_write.go). Without
+// bigalloc a cluster is a block and nothing changes.
 
 // allocState is the allocator's part of a read-write mount, used under the
 // write lock.
@@ -93,11 +106,18 @@ func setBits(b []byte, from, to uint64) {
 }
 
 // groupOfBlock returns the group of block blk and its bit in the group's
-// bitmap.
+// bitmap (its cluster's, with bigalloc: EXT4_B2C of the offset).
 func (f *fsys) groupOfBlock(blk uint64) (uint32, uint64) {
 	r := blk - uint64(f.sb.sFirstDataBlock)
-	return uint32(r / uint64(f.sb.sBlocksPerGroup)), r % uint64(f.sb.sBlocksPerGroup)
+	return uint32(r / uint64(f.sb.sBlocksPerGroup)), r % uint64(f.sb.sBlocksPerGroup) >> f.clusterBits
 }
+
+// clusterMask is the mask of a block's offset in its cluster
+// (EXT4_CLUSTER_MASK): 0 without bigalloc.
+func (f *fsys) clusterMask() uint64 { return 1<<f.clusterBits - 1 }
+
+// clusterSectors is what one cluster counts in i_blocks (512-byte units).
+func (f *fsys) clusterSectors() int64 { return int64(1) << (f.blockBits - 9 + f.clusterBits) }
 
 // groupFirst is the first block of group g.
 func (f *fsys) groupFirst(g uint32) uint64 {
@@ -108,6 +128,13 @@ func (f *fsys) groupFirst(g uint32) uint64 {
 // short).
 func (f *fsys) groupBlocks(g uint32) uint64 {
 	return min(uint64(f.sb.sBlocksPerGroup), f.sb.sBlocksCount-f.groupFirst(g))
+}
+
+// groupClusters is the number of bits of group g's block bitmap that
+// stand for clusters (ext4_num_clusters_in_group: EXT4_NUM_B2C of its
+// blocks); the others are set.
+func (f *fsys) groupClusters(g uint32) uint64 {
+	return (f.groupBlocks(g) + f.clusterMask()) >> f.clusterBits
 }
 
 // hasGroupCsum reports whether descriptors carry checksums and the
@@ -133,6 +160,11 @@ func (f *fsys) baseMetaBlocks(g uint32) uint64 {
 	super := sb.hasSuper(uint64(g))
 	if super {
 		n = 1
+		if sbBlk := uint64(superblockOffset >> f.blockBits); g == 0 && sbBlk > uint64(sb.sFirstDataBlock) {
+			// With 1 KiB blocks and bigalloc, s_first_data_block is 0
+			// and the superblock is block 1: block 0 is the group's too.
+			n += sbBlk - uint64(sb.sFirstDataBlock)
+		}
 	}
 	dpb := uint64(f.descPerBlock)
 	if !sb.hasIncompat(incompatMetaBG) || uint64(g)/dpb < uint64(sb.sFirstMetaBG) {
@@ -149,19 +181,25 @@ func (f *fsys) baseMetaBlocks(g uint32) uint64 {
 	return n
 }
 
+// baseMetaClusters is baseMetaBlocks in clusters
+// (ext4_num_base_meta_clusters: EXT4_NUM_B2C).
+func (f *fsys) baseMetaClusters(g uint32) uint64 {
+	return (f.baseMetaBlocks(g) + f.clusterMask()) >> f.clusterBits
+}
+
 // initBlockBitmap computes the block bitmap of a BLOCK_UNINIT group into b
 // (ext4_init_block_bitmap): the base metadata at the group's start, every
 // group's bitmaps and inode table that lie in it (with flex_bg they are
 // packed into the first groups of a flex group), and the bits past the
-// group's last block.
+// group's last cluster.
 func (f *fsys) initBlockBitmap(g uint32, b []byte) {
 	clear(b)
-	setBits(b, 0, f.baseMetaBlocks(g))
+	setBits(b, 0, f.baseMetaClusters(g))
 	first, n := f.groupFirst(g), f.groupBlocks(g)
 	mark := func(start, count uint64) {
 		for blk := start; blk < start+count; blk++ {
 			if blk >= first && blk < first+n {
-				setBit(b, blk-first)
+				setBit(b, (blk-first)>>f.clusterBits)
 			}
 		}
 	}
@@ -171,7 +209,7 @@ func (f *fsys) initBlockBitmap(g uint32, b []byte) {
 		mark(d.bgInodeBitmap, 1)
 		mark(d.bgInodeTable, f.inodeTableBlocks)
 	}
-	setBits(b, n, uint64(f.blockSize)*8)
+	setBits(b, f.groupClusters(g), uint64(f.blockSize)*8)
 }
 
 // readBlockBitmap reads group g's block bitmap into b without adding it to
@@ -205,7 +243,7 @@ func (h *handle) blockBitmap(g uint32) ([]byte, error) {
 	f.initBlockBitmap(g, b)
 	d.bgFlags &^= bgBlockUninit
 	free := uint64(0)
-	for i := uint64(0); i < f.groupBlocks(g); i++ {
+	for i := uint64(0); i < f.groupClusters(g); i++ {
 		if !testBit(b, i) {
 			free++
 		}
@@ -273,7 +311,7 @@ func (h *handle) dirtyGroup(g uint32, bb, ib []byte) error {
 	return nil
 }
 
-// totalFree returns the free blocks of all groups.
+// totalFree returns the free clusters of all groups.
 func (f *fsys) totalFree() uint64 {
 	if !f.alloc.haveFree {
 		var n uint64
@@ -291,14 +329,14 @@ func (f *fsys) adjustFree(d int64) {
 	}
 }
 
-// resvBlocks is the kernel's own reserve, kept from data allocations
-// (ext4_calculate_resv_clusters: 2% of the blocks, at most 4096, with
+// resvClusters is the kernel's own reserve, kept from data allocations
+// (ext4_calculate_resv_clusters: 2% of the clusters, at most 4096, with
 // extents only).
-func (f *fsys) resvBlocks() uint64 {
+func (f *fsys) resvClusters() uint64 {
 	if !f.sb.hasIncompat(incompatExtents) {
 		return 0
 	}
-	return min(f.sb.sBlocksCount/50, 4096)
+	return min(f.sb.sBlocksCount>>f.clusterBits/50, 4096)
 }
 
 // pendingEnd returns the end of the pending range holding blk, or 0 when
@@ -355,17 +393,21 @@ func (f *fsys) goalBlock(ip *inode) uint64 {
 // allocBlocks allocates up to n contiguous blocks at or after goal (in
 // goal's group, then the following groups, wrapping), marks them used,
 // counts them in ip's i_blocks (ip may be nil) and returns the first and
-// how many. Data allocations (meta false) leave the kernel's reserve
-// alone. ENOSPC when no block is free.
+// how many. With bigalloc it takes whole clusters, enough to hold n
+// blocks: the first block returned starts a cluster and the count is a
+// multiple of the cluster size. Data allocations (meta false) leave the
+// kernel's reserve alone. ENOSPC when no block is free.
 func (h *handle) allocBlocks(ip *inode, goal, n uint64, meta bool) (uint64, uint64, error) {
 	f := h.f
 	sb := f.sb
 	if n == 0 {
 		return 0, 0, nil
 	}
+	// From here on n, like the bitmaps, counts clusters.
+	n = (n + f.clusterMask()) >> f.clusterBits
 	free := f.totalFree()
 	if !meta {
-		resv := f.resvBlocks()
+		resv := f.resvClusters()
 		if free <= resv {
 			return 0, 0, h.fail(abi.Errorf(abi.ENOSPC, "ext4: no free blocks"))
 		}
@@ -373,7 +415,7 @@ func (h *handle) allocBlocks(ip *inode, goal, n uint64, meta bool) (uint64, uint
 	} else if free == 0 {
 		return 0, 0, h.fail(abi.Errorf(abi.ENOSPC, "ext4: no free blocks"))
 	}
-	n = min(n, uint64(sb.sBlocksPerGroup))
+	n = min(n, uint64(sb.sClustersPerGroup))
 	if goal < uint64(sb.sFirstDataBlock) || goal >= sb.sBlocksCount {
 		goal = uint64(sb.sFirstDataBlock)
 	}
@@ -396,7 +438,7 @@ func (h *handle) allocBlocks(ip *inode, goal, n uint64, meta bool) (uint64, uint
 		}
 		// In the goal's group, search from the goal first, then (on the
 		// last round) from the group's start.
-		from, to := uint64(0), f.groupBlocks(g)
+		from, to := uint64(0), f.groupClusters(g)
 		switch {
 		case i == 0:
 			from = off0
@@ -407,42 +449,41 @@ func (h *handle) allocBlocks(ip *inode, goal, n uint64, meta bool) (uint64, uint
 		if got == 0 {
 			continue
 		}
-		if err := h.markBlocks(g, start, got); err != nil {
-			return 0, 0, err
-		}
-		blk := f.groupFirst(g) + start
-		if ip != nil {
-			ip.blocks += int64(got << (f.blockBits - 9))
-		}
-		return blk, got, nil
+		return h.takeClusters(ip, g, start, got)
 	}
 	return 0, 0, h.fail(abi.Errorf(abi.ENOSPC, "ext4: no free blocks"))
 }
 
-// allocPacked is allocBlocks under alloc=pack: data continues at goal
-// when goal is free (goal is then the block after the file's previous
-// one); otherwise the blocks come from the lowest free run of n, or, when
-// no group has one, the lowest free blocks. Metadata (meta) ignores goal.
+// takeClusters marks bits [start, start+n) of group g used for ip (may be
+// nil), charging them to its i_blocks, and returns the first block and
+// the number of blocks.
+func (h *handle) takeClusters(ip *inode, g uint32, start, n uint64) (uint64, uint64, error) {
+	f := h.f
+	if err := h.markBlocks(g, start, n); err != nil {
+		return 0, 0, err
+	}
+	if ip != nil {
+		ip.blocks += int64(n) * f.clusterSectors()
+	}
+	return f.groupFirst(g) + start<<f.clusterBits, n << f.clusterBits, nil
+}
+
+// allocPacked is allocBlocks under alloc=pack, n counting clusters: data
+// continues at goal when goal is free (goal is then the block after the
+// file's previous one); otherwise the blocks come from the lowest free run
+// of n, or, when no group has one, the lowest free blocks. Metadata (meta)
+// ignores goal.
 func (h *handle) allocPacked(ip *inode, goal, n uint64, meta bool) (uint64, uint64, error) {
 	f := h.f
 	buf := f.alloc.scratch
-	take := func(g uint32, start, got uint64) (uint64, uint64, error) {
-		if err := h.markBlocks(g, start, got); err != nil {
-			return 0, 0, err
-		}
-		if ip != nil {
-			ip.blocks += int64(got << (f.blockBits - 9))
-		}
-		return f.groupFirst(g) + start, got, nil
-	}
 	if !meta && goal > uint64(f.sb.sFirstDataBlock) {
 		g, off := f.groupOfBlock(goal)
 		if f.groups[g].bgFreeBlocksCount > 0 {
 			if err := h.readBlockBitmap(g, buf); err != nil {
 				return 0, 0, err
 			}
-			if start, got := f.findFreeRun(g, buf, off, f.groupBlocks(g), n); got > 0 && start == off {
-				return take(g, start, got)
+			if start, got := f.findFreeRun(g, buf, off, f.groupClusters(g), n); got > 0 && start == off {
+				return h.takeClusters(ip, g, start, got)
 			}
 		}
 	}
@@ -457,14 +498,14 @@ func (h *handle) allocPacked(ip *inode, goal, n uint64, meta bool) (uint64, uint
 			if err := h.readBlockBitmap(g, buf); err != nil {
 				return 0, 0, err
 			}
-			to := f.groupBlocks(g)
+			to := f.groupClusters(g)
 			for from := uint64(0); from < to; {
 				start, got := f.findFreeRun(g, buf, from, to, n)
 				if got == 0 {
 					break
 				}
 				if pass == 1 || got == n {
-					return take(g, start, got)
+					return h.takeClusters(ip, g, start, got)
 				}
 				from = start + got
 			}
@@ -474,21 +515,22 @@ func (h *handle) allocPacked(ip *inode, goal, n uint64, meta bool) (uint64, uint
 }
 
 // findFreeRun finds the first free bit in [from, to) of group g's bitmap b
-// whose block is not pending, and returns it with the number of free,
-// not pending blocks that follow it (at most n).
+// whose cluster is not pending, and returns it with the number of free,
+// not pending clusters that follow it (at most n).
 func (f *fsys) findFreeRun(g uint32, b []byte, from, to, n uint64) (uint64, uint64) {
 	first := f.groupFirst(g)
+	cb := f.clusterBits
 	for i := from; i < to; {
 		i = findZero(b, i, to)
 		if i == to {
 			break
 		}
-		if e := f.pendingEnd(first + i); e != 0 {
-			i = e - first
+		if e := f.pendingEnd(first + i<<cb); e != 0 {
+			i = (e - first + f.clusterMask()) >> cb
 			continue
 		}
 		j := i + 1
-		for j < to && j-i < n && !testBit(b, j) && f.pendingEnd(first+j) == 0 {
+		for j < to && j-i < n && !testBit(b, j) && f.pendingEnd(first+j<<cb) == 0 {
 			j++
 		}
 		return i, j - i
@@ -501,9 +543,9 @@ func (h *handle) markBlocks(g uint32, start, n uint64) error {
 	f := h.f
 	// The bitmap said these are free; refuse to hand out the group's own
 	// metadata all the same, as ext4_mb_mark_diskspace_used checks.
-	blk := f.groupFirst(g) + start
-	if start < f.baseMetaBlocks(g) || f.overlapsGroupMeta(g, blk, n) {
-		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: group %d: allocating blocks %d+%d which overlap filesystem metadata", g, blk, n))
+	blk := f.groupFirst(g) + start<<f.clusterBits
+	if start < f.baseMetaClusters(g) || f.overlapsGroupMeta(g, blk, n<<f.clusterBits) {
+		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: group %d: allocating blocks %d+%d which overlap filesystem metadata", g, blk, n<<f.clusterBits))
 	}
 	b, err := h.blockBitmap(g)
 	if err != nil {
@@ -511,7 +553,7 @@ func (h *handle) markBlocks(g uint32, start, n uint64) error {
 	}
 	for i := start; i < start+n; i++ {
 		if testBit(b, i) {
-			return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: group %d: block %d already in use", g, f.groupFirst(g)+i))
+			return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: group %d: block %d already in use", g, f.groupFirst(g)+i<<f.clusterBits))
 		}
 	}
 	for i := start; i < start+n; i++ {
@@ -540,34 +582,41 @@ func (f *fsys) overlapsGroupMeta(g uint32, blk, n uint64) bool {
 
 // freeRange clears the bits of blocks [start, start+n), which may span
 // groups, forgets them from the transaction and keeps them from reuse
-// until it commits.
+// until it commits. With bigalloc the range is whole clusters.
 func (h *handle) freeRange(start, n uint64) error {
 	f := h.f
 	sb := f.sb
+	cb := f.clusterBits
 	if start < uint64(sb.sFirstDataBlock) || start+n > sb.sBlocksCount || start+n < start {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: freeing blocks %d+%d outside the filesystem", start, n))
 	}
+	if start&f.clusterMask() != 0 || n&f.clusterMask() != 0 && start+n != sb.sBlocksCount {
+		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: freeing blocks %d+%d, not whole clusters", start, n))
+	}
 	for n > 0 {
 		g, bit := f.groupOfBlock(start)
-		k := min(n, f.groupBlocks(g)-bit)
-		if bit < f.baseMetaBlocks(g) || f.overlapsGroupMeta(g, start, k) {
+		k := min(n, f.groupBlocks(g)-bit<<cb) // blocks
+		kc := (k + f.clusterMask()) >> cb     // bits
+		if bit < f.baseMetaClusters(g) || f.overlapsGroupMeta(g, start, k) {
 			return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: freeing blocks %d+%d which overlap filesystem metadata", start, k))
 		}
 		b, err := h.blockBitmap(g)
 		if err != nil {
 			return err
 		}
-		for i := bit; i < bit+k; i++ {
+		for i := bit; i < bit+kc; i++ {
 			if !testBit(b, i) {
-				return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: group %d: freeing block %d, already free", g, start+i-bit))
+				return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: group %d: freeing block %d, already free", g, start+(i-bit)<<cb))
 			}
 		}
-		for i := bit; i < bit+k; i++ {
+		for i := bit; i < bit+kc; i++ {
 			clearBit(b, i)
-			h.forget(start + i - bit)
 		}
-		f.groups[g].bgFreeBlocksCount += uint32(k)
-		f.adjustFree(int64(k))
+		for blk := start; blk < start+k; blk++ {
+			h.forget(blk)
+		}
+		f.groups[g].bgFreeBlocksCount += uint32(kc)
+		f.adjustFree(int64(kc))
 		if err := h.dirtyGroup(g, b, nil); err != nil {
 			return err
 		}
@@ -595,16 +644,23 @@ func (h *handle) allocBlock(ip *inode, goal uint64) (uint64, error) {
 // freeBlocks frees n blocks from start, owned by ip (whose i_blocks it
 // lowers; ip may be nil), that held metadata or data: it clears their
 // bits, forgets them from the transaction and keeps them from reuse until
-// commit. Writing ip is the caller's.
+// commit. Writing ip is the caller's. With bigalloc it frees the clusters
+// that hold the blocks, whole: the caller knows that no other block of
+// them is in use (a tree or xattr block has its cluster to itself;
+// removeRange frees a file's partial cluster only with its last block).
 func (h *handle) freeBlocks(ip *inode, start, n uint64) error {
 	if n == 0 {
 		return nil
 	}
-	if err := h.freeRange(start, n); err != nil {
+	f := h.f
+	m := f.clusterMask()
+	end := min((start+n+m)&^m, f.sb.sBlocksCount)
+	start &^= m
+	if err := h.freeRange(start, end-start); err != nil {
 		return err
 	}
 	if ip != nil {
-		ip.blocks -= int64(n << (h.f.blockBits - 9))
+		ip.blocks -= int64((end-start+m)>>f.clusterBits) * f.clusterSectors()
 		if ip.blocks < 0 {
 			ip.blocks = 0
 		}

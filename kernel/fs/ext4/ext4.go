@@ -89,7 +89,10 @@ type fsys struct {
 	sb        *superblock
 	blockSize uint32
 	// blockBits is log2(blockSize).
-	blockBits        uint32
+	blockBits uint32
+	// clusterBits is log2 of the blocks per cluster: s_log_cluster_size
+	// less s_log_block_size with bigalloc, 0 without.
+	clusterBits      uint32
 	groups           []groupDesc
 	descPerBlock     uint32
 	inodeSize        uint32
@@ -174,6 +177,9 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		inodes:    make(map[uint32]*inode),
 		crcTab:    crcTab,
 	}
+	if sb.hasRoCompat(roCompatBigalloc) {
+		f.clusterBits = sb.sLogClusterSize - sb.sLogBlockSize // checked by decodeSuperblock
+	}
 	f.setCsumSeed()
 	f.ra, _ = dev.(vfs.Readaheader)
 	f.descPerBlock = f.blockSize / sb.descSize()
@@ -201,11 +207,7 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	if err := f.checkSystemZone(); err != nil {
 		return nil, err
 	}
-	clusterShift := uint32(0)
-	if sb.hasRoCompat(roCompatBigalloc) {
-		clusterShift = sb.sLogClusterSize - sb.sLogBlockSize // checked by decodeSuperblock
-	}
-	f.overheadBlocks = f.overhead(clusterShift)
+	f.overheadBlocks = f.overhead(f.clusterBits)
 	if flags&abi.MS_RDONLY == 0 {
 		f.mountWritable()
 		if f.rw {

@@ -439,13 +439,59 @@ func (h *handle) removeRange(ip *inode, from, to uint64, free bool) error {
 			}
 		}
 		if free {
-			if err := h.freeBlocks(ip, pa, b-a); err != nil {
+			if err := h.freeUnmapped(ip, a, b, pa); err != nil {
 				return err
 			}
 		}
 		start = b
 	}
 	return nil
+}
+
+// freeUnmapped frees the blocks of logical [a, b), mapped from pa and
+// just unmapped. With bigalloc it frees whole clusters, as
+// ext4_ext_rm_leaf does with its partial cluster: the clusters inside the
+// range, and each cluster at its ends once no block of its logical
+// cluster is mapped any more (a cluster shared with blocks of the file
+// still mapped is freed with the last of them).
+func (h *handle) freeUnmapped(ip *inode, a, b, pa uint64) error {
+	f := h.f
+	m := f.clusterMask()
+	if m == 0 {
+		return h.freeBlocks(ip, pa, b-a)
+	}
+	if (a^pa)&m != 0 {
+		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent at block %d maps into its cluster at another offset (%d)", ip.ino, a, pa))
+	}
+	// Logical [fa, fb) is what goes: a and b rounded inwards to clusters,
+	// then outwards again at an end whose cluster is no longer used.
+	fa, fb := (a+m)&^m, b&^m
+	unused := func(c uint64) (bool, error) {
+		_, _, _, used, err := h.findExtent(ip, c, c+m+1)
+		return !used, err
+	}
+	if fa != a {
+		ok, err := unused(a &^ m)
+		if err != nil {
+			return err
+		}
+		if ok {
+			fa = a &^ m
+		}
+	}
+	if fb != b && fb >= fa {
+		ok, err := unused(fb)
+		if err != nil {
+			return err
+		}
+		if ok {
+			fb += m + 1
+		}
+	}
+	if fb <= fa {
+		return nil
+	}
+	return h.freeBlocks(ip, pa-a+fa, fb-fa)
 }
 
 // setExtentKind makes the mapped blocks of [from, to) written or

@@ -100,22 +100,36 @@ func (h *handle) mapRange(ip *inode, lblk, n uint64, how int) (uint64, uint64, i
 	state := mapFresh
 	if ip.flags&inodeExtentsFl != 0 {
 		unwritten := how == mapPrealloc
-		var k uint64
-		pblk, k, err = h.allocBlocks(ip, goal, min(got, uint64(maxExtentLen(unwritten))), false)
+		got = min(got, uint64(maxExtentLen(unwritten)))
+		var left, right *run
+		if i > 0 {
+			left = &runs[i-1]
+		}
+		if i < len(runs) {
+			right = &runs[i]
+		}
+		var alloc, k uint64 // the clusters allocated, in blocks
+		if pblk, got, err = h.impliedCluster(ip, lblk, got, left, right); err == nil && pblk == 0 {
+			off := lblk & f.clusterMask()
+			alloc, k, err = h.allocBlocks(ip, goal, off+got, false)
+			pblk, got = alloc+off, min(got, k-off)
+		}
 		if err != nil {
 			return 0, 0, mapHole, err
 		}
-		got = k
-		if err = h.insertExtent(ip, extent{eeBlock: uint32(lblk), eeLen: uint32(k), eeStart: pblk, unwritten: unwritten}); err != nil {
-			h.freeBlocks(ip, pblk, k)
+		if err = h.insertExtent(ip, extent{eeBlock: uint32(lblk), eeLen: uint32(got), eeStart: pblk, unwritten: unwritten}); err != nil {
+			h.freeBlocks(ip, alloc, k)
 			ip.invalidateMap()
 		} else {
-			ip.addRun(run{lblk: lblk, pblk: pblk, n: k, unwritten: unwritten})
+			ip.addRun(run{lblk: lblk, pblk: pblk, n: got, unwritten: unwritten})
 		}
 		if unwritten {
 			state = mapUnwritten
 		}
 	} else {
+		if f.clusterBits != 0 {
+			return 0, 0, mapHole, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: block map on a bigalloc filesystem", ip.ino))
+		}
 		if how == mapPrealloc {
 			return 0, 0, mapHole, h.fail(abi.Errorf(abi.EOPNOTSUPP, "ext4: inode %d: no unwritten extents in a block map", ip.ino))
 		}
@@ -129,6 +143,40 @@ func (h *handle) mapRange(ip *inode, lblk, n uint64, how int) (uint64, uint64, i
 		return 0, 0, mapHole, err
 	}
 	return pblk, got, state, nil
+}
+
+// impliedCluster handles a hole at lblk (got blocks long, between the
+// runs left and right, either nil) with bigalloc, as
+// get_implied_cluster_alloc does in ext4_ext_map_blocks: a logical cluster
+// maps into one physical cluster, at the same offsets (e2fsck's
+// has_unaligned_cluster_map), so when a neighbour already maps a block of
+// lblk's logical cluster, lblk goes into that neighbour's physical cluster,
+// already allocated and charged, and it returns that block and how many
+// blocks to map there (to the cluster's end at most). Otherwise it returns
+// pblk 0 and got shortened so that the blocks to allocate stop before the
+// right neighbour's cluster. Without bigalloc it returns 0 and got.
+func (h *handle) impliedCluster(ip *inode, lblk, got uint64, left, right *run) (uint64, uint64, error) {
+	f := h.f
+	m := f.clusterMask()
+	if m == 0 {
+		return 0, got, nil
+	}
+	for _, r := range []*run{left, right} {
+		if r != nil && (r.lblk^r.pblk)&m != 0 {
+			return 0, 0, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent at block %d maps into its cluster at another offset (%d)",
+				ip.ino, r.lblk, r.pblk))
+		}
+	}
+	lc := lblk &^ m
+	switch {
+	case left != nil && (left.lblk+left.n-1)&^m == lc:
+		return (left.pblk+left.n-1)&^m + lblk&m, min(got, lc+m+1-lblk), nil
+	case right != nil && right.lblk&^m == lc:
+		return right.pblk&^m + lblk&m, min(got, lc+m+1-lblk), nil
+	case right != nil:
+		got = min(got, right.lblk&^m-lblk)
+	}
+	return 0, got, nil
 }
 
 // mapBlocks maps logical block lblk of ip to disk (ext4_map_blocks): it

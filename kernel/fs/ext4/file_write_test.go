@@ -30,6 +30,8 @@ var writeLayouts = []struct {
 	{"no64", []string{"-b", "4096", "-O", "^64bit,^metadata_csum,uninit_bg"}},
 	{"smallgroups", []string{"-b", "4096", "-g", "1024"}},
 	{"metabg", []string{"-b", "1024", "-O", "meta_bg,^resize_inode"}},
+	{"bigalloc", []string{"-b", "4096", "-O", "bigalloc", "-C", "16384"}},
+	{"bigalloc-1k", []string{"-b", "1024", "-O", "bigalloc,^flex_bg,^metadata_csum", "-C", "8192"}},
 }
 
 var testCtx = vfs.Ctx{Uid: 0, Gid: 0, Now: abi.Timespec{Sec: 1700000000, Nsec: 123456789}}
@@ -556,6 +558,8 @@ func TestWriteRandomOps(t *testing.T) {
 		{"ext4-1k", []string{"-b", "1024"}},
 		{"ext4-4k-nocsum", []string{"-b", "4096", "-O", "^metadata_csum"}},
 		{"ext2-1k", []string{"-t", "ext2", "-b", "1024"}},
+		{"bigalloc-16k", []string{"-b", "1024", "-O", "bigalloc", "-C", "16384"}},
+		{"bigalloc-64k-nocsum", []string{"-b", "4096", "-O", "bigalloc,^metadata_csum", "-C", "65536"}},
 	} {
 		t.Run(lay.name, func(t *testing.T) {
 			img := makeWriteImage(t, lay.args, 24, map[string][]byte{"a": nil})

@@ -301,7 +301,7 @@ func (ip *inode) hasBlockMap() bool {
 		}
 		ea := int64(0)
 		if ip.fileACL != 0 {
-			ea = int64(ip.f.blockSize >> 9)
+			ea = ip.f.clusterSectors()
 		}
 		return ip.blocks-ea > 0
 	}
@@ -393,7 +393,7 @@ func (h *handle) releaseXattrBlock(ip *inode) error {
 	if ref := le.Uint32(b[4:]); ref > 1 {
 		le.PutUint32(b[4:], ref-1)
 		f.setXattrCsumOnly(b, blk)
-		ip.blocks -= int64(f.blockSize >> 9)
+		ip.blocks -= f.clusterSectors()
 		return nil
 	}
 	return h.freeBlocks(ip, blk, 1)

@@ -434,7 +434,8 @@ func (f *fsys) releaseFreed() {
 
 // writeSuperCounts puts the free block and inode counts, summed from the
 // group descriptors, into the superblock (as ext4_commit_super does from
-// its percpu counters), with its checksum.
+// its percpu counters), with its checksum. The descriptors count clusters,
+// the superblock blocks (EXT4_C2B).
 func (f *fsys) writeSuperCounts() error {
 	h := &handle{f: f}
 	var bfree, ifree uint64
@@ -442,6 +443,7 @@ func (f *fsys) writeSuperCounts() error {
 		bfree += uint64(f.groups[i].bgFreeBlocksCount)
 		ifree += uint64(f.groups[i].bgFreeInodesCount)
 	}
+	bfree <<= f.clusterBits
 	blk := uint64(superblockOffset) >> f.blockBits
 	b, err := h.metaBlock(blk)
 	if err != nil {

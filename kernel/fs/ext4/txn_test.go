@@ -21,7 +21,8 @@ func TestMountReadWrite(t *testing.T) {
 	}{
 		{"ext4", nil, ""},
 		{"ext2", []string{"-t", "ext2"}, ""},
-		{"bigalloc", []string{"-O", "bigalloc", "-C", "16384"}, "bigalloc"},
+		{"bigalloc", []string{"-O", "bigalloc", "-C", "16384"}, ""},
+		{"mmp", []string{"-O", "mmp"}, "mmp"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "x.img")

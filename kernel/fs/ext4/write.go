@@ -29,7 +29,7 @@ const (
 	compatWritable = compatDirPrealloc | compatImagicInodes | compatHasJournal | compatExtAttr |
 		compatResizeInode | compatDirIndex | compatLazyBG | compatSparseSuper2 | compatStableInodes
 	roCompatWritable = roCompatSparseSuper | roCompatLargeFile | roCompatHugeFile | roCompatGdtCsum |
-		roCompatDirNlink | roCompatExtraIsize | roCompatMetadataCsum
+		roCompatDirNlink | roCompatExtraIsize | roCompatMetadataCsum | roCompatBigalloc
 	incompatWritable = incompatFiletype | incompatRecover | incompatMetaBG | incompatExtents |
 		incompat64bit | incompatFlexBG | incompatCsumSeed | incompatLargedir
 )
@@ -178,6 +178,10 @@ func (f *fsys) notWritable() string {
 	switch {
 	case len(u) > 0:
 		return "write support for feature(s) " + strings.Join(u, ",") + " not available"
+	case sb.hasRoCompat(roCompatBigalloc) && !sb.hasIncompat(incompatExtents):
+		// ext4_fill_super refuses this mount outright; files whose
+		// clusters a block map would place are not written here.
+		return "bigalloc without extents"
 	case f.noload:
 		return "noload"
 	case sb.sState&0x2 != 0:
