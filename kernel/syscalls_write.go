@@ -137,7 +137,7 @@ func (k *Kernel) Fallocate(fd int, mode uint32, off, n int64) error {
 
 // Mknodat is mknodat(2): block and character devices, FIFOs, sockets,
 // and regular files (type S_IFREG or 0). The permissions are mode &^
-// umask; dev is abi.Makedev(major, minor).
+// umask (or as a default ACL says: see Mkdirat); dev is abi.Makedev(major, minor).
 //
 // Errors: EPERM for S_IFDIR, EINVAL for an unknown type (before the
 // path); EBADF/ENOTDIR for a bad dirfd; the walk's errors for the parent;
@@ -153,7 +153,7 @@ func (k *Kernel) Mknodat(dirfd int, path string, mode uint32, dev uint64) error 
 		return err
 	}
 	defer done()
-	return k.vfs.Mknodat(start, path, mode&^k.umask.Load(), dev)
+	return k.vfs.Mknodat(start, path, mode, dev)
 }
 
 // Symlinkat is symlinkat(2): path becomes a symbolic link to target, with

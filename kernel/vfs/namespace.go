@@ -95,7 +95,9 @@ type makeFunc func(w DirWriter, ctx Ctx, name string, mode uint32) (Inode, error
 // reference. The new inode is owned as inode_init_owner owns it: by the
 // task's fsuid, and its fsgid unless the directory is set-group-ID, when
 // it takes the directory's group, and a new directory inherits S_ISGID.
-// mode holds the type bits and the permission bits after the umask.
+// mode holds the type bits and the permission bits; the task's umask is
+// taken from them here unless the filesystem applies it itself
+// (PosixACLer; mode_strip_umask), and never from a symlink's.
 //
 // Errors: ENOENT in a removed directory; eperm if the filesystem cannot
 // make names (Linux's errno for a missing operation: EACCES for create,
@@ -120,6 +122,9 @@ func (n *newName) make(mode uint32, eperm abi.Errno, fn makeFunc) (*Dentry, erro
 			mode |= abi.S_ISGID
 		}
 	}
+	if acl, ok := dir.mnt.sb.(PosixACLer); mode&abi.S_IFMT != abi.S_IFLNK && !(ok && acl.PosixACL()) {
+		mode &^= ctx.Umask
+	}
 	inode, err := fn(w, ctx, n.name, mode)
 	if err != nil {
 		return nil, err
@@ -142,8 +147,8 @@ func (v *VFS) makeAt(start *Dentry, path string, mode uint32, eperm abi.Errno, f
 	return nil
 }
 
-// Mkdirat creates the directory path with permissions mode (mkdirat(2));
-// the caller has applied the umask. Only the permission bits and S_ISVTX
+// Mkdirat creates the directory path with permissions mode (mkdirat(2)),
+// less the umask (see make). Only the permission bits and S_ISVTX
 // of mode count (vfs_prepare_mode); S_ISGID comes from the parent.
 //
 // Errors: those of lockNew (EEXIST, ENOENT, EROFS) and make (EPERM,
@@ -156,7 +161,7 @@ func (v *VFS) Mkdirat(start *Dentry, path string, mode uint32) error {
 }
 
 // Mknodat creates the node path of type and permissions mode with device
-// number rdev (mknodat(2)); the caller has applied the umask. A type of 0
+// number rdev (mknodat(2)), less the umask (see make). A type of 0
 // or S_IFREG makes an empty regular file (through Create).
 //
 // Errors: EPERM for S_IFDIR, EINVAL for an unknown type (may_mknod,

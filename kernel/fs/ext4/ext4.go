@@ -99,6 +99,7 @@ type fsys struct {
 	overheadBlocks   uint64 // metadata blocks, as ext4_calculate_overhead counts them
 	replayed         bool   // the journal was replayed into an overlay of dev
 	noload           bool   // mounted with noload: the journal was not loaded
+	posixACL         bool   // SB_POSIXACL: new inodes inherit default ACLs (acl.go)
 	// The replay's overlay, the journal it reads and the device under it,
 	// kept for a read-write mount to write the replay home (write.go).
 	ovl    *jbd2.Overlay
@@ -191,6 +192,7 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		return nil, err
 	}
 	f.noload = opts.noload
+	f.posixACL = opts.acl > 0 || opts.acl == 0 && le.Uint32(raw[offSDefaultMountOpts:])&defmACL != 0
 	f.noBarrier = opts.noBarrier
 	f.alloc.pack = opts.pack
 	if err := f.recover(opts, flags&abi.MS_RDONLY != 0); err != nil {

@@ -486,7 +486,7 @@ func (h *handle) zeroFileRange(ip *inode, ctx vfs.Ctx, off, n int64, keep bool) 
 // a truncation zeroes the rest of the new last block and frees the blocks
 // past it (preallocated ones too, even at the same size), an extension
 // leaves a hole; mtime and ctime become ctx.Now when the size changes.
-// EINVAL for a size on another file type or a negative size, EFBIG past
+// A new mode rewrites the access ACL to agree (posix_acl_chmod). EINVAL for a size on another file type or a negative size, EFBIG past
 // the largest file, EPERM for a size change of an immutable or
 // append-only file.
 func (ip *inode) Setattr(ctx vfs.Ctx, a vfs.SetAttr) error {
@@ -558,5 +558,11 @@ func (h *handle) setattr(ip *inode, ctx vfs.Ctx, a vfs.SetAttr) error {
 	if a.Valid&vfs.SetCtime != 0 {
 		ip.ctime = a.Ctime
 	}
-	return h.writeInode(ip)
+	if err := h.writeInode(ip); err != nil {
+		return err
+	}
+	if a.Valid&vfs.SetMode != 0 {
+		return h.aclChmod(ip, ctx.Now)
+	}
+	return nil
 }

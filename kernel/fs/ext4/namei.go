@@ -141,11 +141,16 @@ func (di dirInode) newChildLocked(h *handle, ctx vfs.Ctx, name string, mode uint
 	if mode&abi.S_IFMT == abi.S_IFDIR && dir.dirLinkMax() {
 		return nil, abi.EMLINK
 	}
+	mode, acls, err := dir.aclCreate(mode, ctx.Umask)
+	if err != nil {
+		return nil, err
+	}
 	ip, err := h.newInode(dir, ctx, mode)
 	if err != nil {
 		return nil, err
 	}
-	if init != nil {
+	err = h.setNewACLs(ip, acls, ctx.Now)
+	if init != nil && err == nil {
 		err = init(h, ip)
 	}
 	if err == nil {

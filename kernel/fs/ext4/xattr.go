@@ -205,7 +205,7 @@ func (ip *inode) xattrs() ([]xattrEntry, error) {
 // value in an ea_inode, EUCLEAN for a damaged attribute area.
 func (ip *inode) Getxattr(name string) ([]byte, error) {
 	defer ip.f.rlock()()
-	if !xattrNameSupported(name) {
+	if !xattrNameSupported(name) || isACLName(name) && !ip.hasACLs() {
 		return nil, abi.EOPNOTSUPP
 	}
 	ents, err := ip.xattrs()

@@ -34,9 +34,8 @@ import (
 //
 // POSIX ACLs arrive in the generic xattr form and are stored in ext4's
 // (acl.go's reverse); an access ACL also sets the mode, as ext4_set_acl
-// does. New inodes do not inherit their directory's default ACL here
-// (ext4_init_acl): that needs the VFS to skip the umask for such
-// directories, as Linux does.
+// does. New inodes inherit their directory's default ACL (acl.go
+// aclCreate, ext4_init_acl).
 
 // xattrItem is an attribute to write, its value in the on-disk form.
 type xattrItem struct {
@@ -361,10 +360,11 @@ func xattrItemEqual(a, b xattrItem) bool {
 // than 255 bytes, E2BIG for a value over XATTR_SIZE_MAX, EEXIST and
 // ENODATA for XATTR_CREATE and XATTR_REPLACE, ENOSPC when it fits neither
 // in the inode nor in the block, EINVAL for a malformed ACL, EACCES for a
-// default ACL on a file that is not a directory.
+// default ACL on a file that is not a directory, EOPNOTSUPP for an ACL on
+// a symlink or on a mount without ACLs (hasACLs).
 func (ip *inode) Setxattr(ctx vfs.Ctx, name string, value []byte, flags int) error {
 	index, suffix, ok := splitXattrName(name)
-	if !ok {
+	if !ok || isACLName(name) && !ip.hasACLs() {
 		return abi.EOPNOTSUPP
 	}
 	if len(suffix) > abi.XATTR_NAME_MAX {
@@ -390,7 +390,7 @@ func (ip *inode) Setxattr(ctx vfs.Ctx, name string, value []byte, flags int) err
 // returns ENODATA.
 func (ip *inode) Removexattr(ctx vfs.Ctx, name string) error {
 	index, suffix, ok := splitXattrName(name)
-	if !ok {
+	if !ok || isACLName(name) && !ip.hasACLs() {
 		return abi.EOPNOTSUPP
 	}
 	h, err := ip.f.begin()

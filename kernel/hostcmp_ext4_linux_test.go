@@ -1,0 +1,107 @@
+//go:build linux
+
+package kernel
+
+import (
+	"encoding/binary"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// hostcmpExt4Scenarios run only on the ext4 twins of
+// TestWriteSyscallsOnExt4AgainstHost: they need what the ramfs lacks
+// (POSIX ACLs, whiteouts, extents).
+var hostcmpExt4Scenarios = []hostcmpScenario{
+	{"default-acl", func(r *tracer) {
+		s := r.s
+		const (
+			userObj, user, groupObj, group, mask, other = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+		)
+		full := posixACL(userObj, 7, user, 5, 1000, groupObj, 5, group, 3, 2000, mask, 7, other, 0)
+		r.e("mkdir d", s.Mkdir("d", 0o755))
+		r.e("set default d", s.Setxattr("d", "system.posix_acl_default", full, 0))
+		r.getxattr("d", "system.posix_acl_default")
+		r.stat("d", 0)
+		look := func(p string) {
+			r.stat(p, abi.AT_SYMLINK_NOFOLLOW)
+			for _, n := range []string{"system.posix_acl_access", "system.posix_acl_default"} {
+				v, err := s.Lgetxattr(p, n)
+				r.add("lgetxattr %s %s: %q %s", p, n, v, errName(err))
+			}
+		}
+		r.close(r.open("d/f", abi.O_CREAT|abi.O_WRONLY, 0o666))
+		look("d/f")
+		r.close(r.open("d/x", abi.O_CREAT|abi.O_WRONLY, 0o751))
+		look("d/x")
+		r.e("mkdir d/sub", s.Mkdir("d/sub", 0o777))
+		look("d/sub")
+		r.close(r.open("d/sub/g", abi.O_CREAT|abi.O_WRONLY, 0o640))
+		look("d/sub/g")
+		r.e("mkdir d/sub/deeper", s.Mkdir("d/sub/deeper", 0o1750))
+		look("d/sub/deeper")
+		r.e("mknod d/fifo", s.Mknod("d/fifo", abi.S_IFIFO|0o644, 0))
+		look("d/fifo")
+		r.e("mknod d/null", s.Mknod("d/null", abi.S_IFCHR|0o666, abi.Makedev(1, 3)))
+		look("d/null")
+		r.e("symlink d/l", s.Symlink("f", "d/l"))
+		look("d/l")
+		// No umask where a default ACL rules; the umask elsewhere.
+		old := s.Umask(0o077)
+		r.close(r.open("d/masked", abi.O_CREAT|abi.O_WRONLY, 0o666))
+		look("d/masked")
+		r.e("mkdir plain", s.Mkdir("plain", 0o777))
+		look("plain")
+		r.close(r.open("plain/f", abi.O_CREAT|abi.O_WRONLY, 0o666))
+		look("plain/f")
+		s.Umask(old)
+		// A default ACL the mode can say: no access ACL follows.
+		r.e("mkdir e", s.Mkdir("e", 0o755))
+		r.e("set default e", s.Setxattr("e", "system.posix_acl_default", posixACL(userObj, 6, groupObj, 4, other, 0), 0))
+		r.close(r.open("e/f", abi.O_CREAT|abi.O_WRONLY, 0o777))
+		look("e/f")
+		r.e("mkdir e/sub", s.Mkdir("e/sub", 0o777))
+		look("e/sub")
+		// A set-group-ID directory with a default ACL.
+		r.e("mkdir g", s.Mkdir("g", 0o2775))
+		r.e("chown g", s.Chown("g", 0, 42, 0))
+		r.e("chmod g", s.Chmod("g", 0o2775, 0))
+		r.e("set default g", s.Setxattr("g", "system.posix_acl_default", posixACL(userObj, 7, groupObj, 7, mask, 5, other, 1), 0))
+		r.e("mkdir g/sub", s.Mkdir("g/sub", 0o777))
+		look("g/sub")
+		r.close(r.open("g/f", abi.O_CREAT|abi.O_WRONLY, 0o4777))
+		look("g/f")
+		// chmod rewrites the access ACL (posix_acl_chmod).
+		r.e("chmod d/f", s.Chmod("d/f", 0o604, 0))
+		look("d/f")
+		r.e("chmod d/sub", s.Chmod("d/sub", 0o1777, 0))
+		look("d/sub")
+		r.e("chmod g/f", s.Chmod("g/f", 0o640, 0))
+		look("g/f")
+		r.e("chmod d/l", s.Chmod("d/l", 0o600, abi.AT_SYMLINK_NOFOLLOW))
+		// Removing the default ACL gives the umask back.
+		r.e("remove default d", s.Removexattr("d", "system.posix_acl_default"))
+		r.close(r.open("d/after", abi.O_CREAT|abi.O_WRONLY, 0o666))
+		look("d/after")
+		r.ls("d")
+	}},
+}
+
+// posixACL builds the xattr form of an ACL (posix_acl_xattr_header, then
+// entries) from tag, perm pairs, USER and GROUP ones followed by their id.
+func posixACL(fields ...int) []byte {
+	le := binary.LittleEndian
+	b := le.AppendUint32(nil, 2)
+	for i := 0; i < len(fields); {
+		tag, perm := fields[i], fields[i+1]
+		i += 2
+		id := uint32(0xFFFFFFFF)
+		if tag == 0x02 || tag == 0x08 {
+			id = uint32(fields[i])
+			i++
+		}
+		b = le.AppendUint16(b, uint16(tag))
+		b = le.AppendUint16(b, uint16(perm))
+		b = le.AppendUint32(b, id)
+	}
+	return b
+}
