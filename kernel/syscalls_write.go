@@ -219,12 +219,13 @@ func (k *Kernel) Unlinkat(dirfd int, path string, flags int) error {
 }
 
 // Renameat2 is renameat2(2); flags: RENAME_NOREPLACE (EEXIST rather than
-// replace), RENAME_EXCHANGE (swap two existing names). RENAME_WHITEOUT
-// is refused. Renaming onto another name of the same file does nothing,
-// and both names stay.
+// replace), RENAME_EXCHANGE (swap two existing names), RENAME_WHITEOUT
+// (leave a whiteout, a character device 0:0, at oldpath, as overlayfs
+// wants: on ext4; EINVAL on the ramfs, after the other checks). Renaming
+// onto another name of the same file does nothing, and both names stay.
 //
-// Errors: EINVAL for unknown flags, EXCHANGE with another flag, or
-// RENAME_WHITEOUT (first); EBADF/ENOTDIR for a bad dirfd; the walks'
+// Errors: EINVAL for unknown flags, or EXCHANGE with another flag
+// (first); EBADF/ENOTDIR for a bad dirfd; the walks'
 // errors for the parents; EXDEV across mounts; EBUSY for ".", ".." or
 // "/" as either last component (EEXIST for the new one with NOREPLACE);
 // EROFS; ENOENT for a missing oldpath (or newpath with EXCHANGE); EEXIST

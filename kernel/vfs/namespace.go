@@ -367,13 +367,16 @@ func (v *VFS) isMountpoint(d *Dentry) bool {
 
 // Renameat2 renames oldPath to newPath (renameat2(2)). flags:
 // RENAME_NOREPLACE fails with EEXIST rather than replace newPath;
-// RENAME_EXCHANGE swaps the two names, which must both exist. Renaming a
-// name onto another name of the same inode does nothing. The dentry cache
-// follows: the renamed dentry moves to its new parent and name (its
-// children with it), a replaced one is dropped as by unlink.
+// RENAME_EXCHANGE swaps the two names, which must both exist;
+// RENAME_WHITEOUT leaves a whiteout (a character device 0:0) at oldPath,
+// where the driver can make one (EINVAL where not, after the checks
+// below, as Linux's simple_rename says). Renaming a name onto another
+// name of the same inode does nothing. The dentry cache follows: the
+// renamed dentry moves to its new parent and name (its children with it),
+// a replaced one is dropped as by unlink.
 //
-// Errors, in Linux's order: EINVAL for unknown flags, EXCHANGE with
-// another flag, or RENAME_WHITEOUT (no whiteouts here); the walks'
+// Errors, in Linux's order: EINVAL for unknown flags, or EXCHANGE with
+// another flag; the walks'
 // errors for both parents; EXDEV across mounts; EBUSY if either last
 // component is ".", ".." or "/" (EEXIST for the new one with NOREPLACE);
 // EROFS on a read-only mount; ENOENT for a missing oldPath, or a missing
@@ -386,8 +389,7 @@ func (v *VFS) isMountpoint(d *Dentry) bool {
 // the driver returns.
 func (v *VFS) Renameat2(oldStart *Dentry, oldPath string, newStart *Dentry, newPath string, flags uint32) error {
 	if flags&^(abi.RENAME_NOREPLACE|abi.RENAME_EXCHANGE|abi.RENAME_WHITEOUT) != 0 ||
-		flags&abi.RENAME_EXCHANGE != 0 && flags&(abi.RENAME_NOREPLACE|abi.RENAME_WHITEOUT) != 0 ||
-		flags&abi.RENAME_WHITEOUT != 0 {
+		flags&abi.RENAME_EXCHANGE != 0 && flags&(abi.RENAME_NOREPLACE|abi.RENAME_WHITEOUT) != 0 {
 		return abi.EINVAL
 	}
 	odir, oname, otrail, err := v.WalkParent(oldStart, oldPath)
