@@ -111,6 +111,7 @@ type fsys struct {
 	mu     sync.Mutex // guards inodes
 	inodes map[uint32]*inode
 
+	xcache     xattrCache // attribute blocks to share (xattr_cache.go)
 	writeState            // a read-write mount's (txn.go, write.go)
 	alloc      allocState // the allocator's (alloc.go)
 }

@@ -24,10 +24,10 @@ import (
 // h_hash and checksum.
 //
 // An xattr block with h_refcount above 1 is shared by several inodes
-// (Linux's mbcache makes them; mkfs.ext4 -d does not): it is never changed in
-// place; the inode gets a new block, and the old one loses a reference
-// (ext4_xattr_release_block). A block whose last entry goes is freed.
-// Blocks are not shared on write (no mbcache).
+// (xattr_cache.go, as Linux's mbcache shares them; mkfs.ext4 -d does
+// not): it is never changed in place; the inode gets another block, and
+// the old one loses a reference (ext4_xattr_release_block). A block
+// whose last entry goes is freed.
 //
 // Values in ea_inodes are not written: the ea_inode feature keeps the
 // mount read-only (write.go), so none are met (EOPNOTSUPP if one were).
@@ -199,16 +199,7 @@ func (f *fsys) xattrBlockGoal(ip *inode) uint64 {
 // setXattrBlockCsum sets h_hash (ext4_xattr_rehash) and h_checksum
 // (ext4_xattr_block_csum) of block blk.
 func (f *fsys) setXattrBlockCsum(b []byte, blk uint64, hashes []uint32) {
-	const blockShift = 16
-	var hash uint32
-	for _, eh := range hashes {
-		if eh == 0 {
-			hash = 0
-			break
-		}
-		hash = hash<<blockShift ^ hash>>(32-blockShift) ^ eh
-	}
-	le.PutUint32(b[12:], hash)
+	le.PutUint32(b[12:], xattrBlockHash(hashes))
 	f.setXattrCsumOnly(b, blk)
 }
 
@@ -221,8 +212,10 @@ func (f *fsys) setXattrCsumOnly(b []byte, blk uint64) {
 }
 
 // writeXattrBlock makes the inode's block hold items (sorted, fitting):
-// in place when the inode is its only user, else in a new block; with no
-// items the inode's reference goes (releaseXattrBlock).
+// a block of the cache that holds the same is shared (xattr_cache.go);
+// else the inode's own block is rewritten in place when the inode is its
+// only user, or a new block is written; with no items the inode's
+// reference goes (releaseXattrBlock).
 func (h *handle) writeXattrBlock(ip *inode, items []xattrItem) error {
 	f := h.f
 	if len(items) == 0 {
@@ -237,10 +230,24 @@ func (h *handle) writeXattrBlock(ip *inode, items []xattrItem) error {
 		}
 		if le.Uint32(b[4:]) > 1 {
 			blk = 0 // shared: copy on write
+		} else {
+			// Changed in place: no longer what the cache says.
+			f.xcache.remove(le.Uint32(b[12:]), old)
 		}
 	}
+	hashes := make([]uint32, len(items))
+	for i, it := range items {
+		hashes[i] = xattrHashEntry(it.name, it.value)
+	}
+	hash := xattrBlockHash(hashes)
+	shared, err := h.findSharedXattrBlock(hash, items)
+	if err != nil || shared == old && old != 0 {
+		return err
+	}
+	if shared != 0 {
+		return h.shareXattrBlock(ip, shared)
+	}
 	var b []byte
-	var err error
 	if blk == 0 {
 		if blk, err = h.allocBlock(ip, f.xattrBlockGoal(ip)); err != nil {
 			return err
@@ -256,14 +263,35 @@ func (h *handle) writeXattrBlock(ip *inode, items []xattrItem) error {
 	le.PutUint32(b[0:], xattrMagic)
 	le.PutUint32(b[4:], 1) // h_refcount
 	le.PutUint32(b[8:], 1) // h_blocks
-	hashes := encodeXattrArea(b, xattrBlockHdrSize, 0, items)
+	encodeXattrArea(b, xattrBlockHdrSize, 0, items)
 	f.setXattrBlockCsum(b, blk, hashes)
+	f.xcache.insert(hash, blk)
 	if blk != old {
 		if err := h.releaseXattrBlock(ip); err != nil {
 			return err
 		}
 		ip.fileACL = blk
 	}
+	return nil
+}
+
+// shareXattrBlock makes ip use block blk, which holds what ip's block
+// must: one more reference in its h_refcount, a block more in ip's
+// i_blocks, and ip's old block released (the "reusing" case of
+// ext4_xattr_block_set).
+func (h *handle) shareXattrBlock(ip *inode, blk uint64) error {
+	f := h.f
+	b, err := h.metaBlock(blk)
+	if err != nil {
+		return err
+	}
+	le.PutUint32(b[4:], le.Uint32(b[4:])+1)
+	f.setXattrCsumOnly(b, blk)
+	ip.blocks += int64(f.blockSize >> 9)
+	if err := h.releaseXattrBlock(ip); err != nil {
+		return err
+	}
+	ip.fileACL = blk
 	return nil
 }
 
