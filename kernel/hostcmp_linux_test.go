@@ -1201,9 +1201,7 @@ func TestWriteSyscallsOnExt4AgainstHost(t *testing.T) {
 // ext4Gaps are the steps of the scenarios where the kernel's ext4 driver
 // is known to differ from Linux's, by the host's line: they are logged,
 // not failed.
-var ext4Gaps = map[string]string{
-	"collapse: ok": "FALLOC_FL_COLLAPSE_RANGE is not implemented (EOPNOTSUPP)",
-}
+var ext4Gaps = map[string]string{}
 
 // compareTraces reports every step where the host's trace and the
 // kernel's differ, but for the host lines in gaps, which are logged.
