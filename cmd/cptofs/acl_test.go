@@ -15,9 +15,16 @@ import (
 // ACL ends as cp -a does on the host kernel into the same directory of a
 // twin image: the copies have exactly the sources' ACLs (none inherited
 // where the source has none, the source's own where it has one), and new
-// entries made in the image there without cptofs inherit.
+// entries made in the image there without cptofs inherit. With 128-byte
+// inodes the ACLs live in (shared) attribute blocks.
 func TestToDefaultACL(t *testing.T) {
 	testutil.NeedLoop(t)
+	for _, inodeSize := range []string{"256", "128"} {
+		t.Run(inodeSize, func(t *testing.T) { testToDefaultACL(t, inodeSize) })
+	}
+}
+
+func testToDefaultACL(t *testing.T, inodeSize string) {
 	dir := t.TempDir()
 	base := filepath.Join(dir, "base")
 	// u::rwx u:1000:r-x g::r-x m::rwx o::---, as setfacl -d would set it.
@@ -42,7 +49,7 @@ func TestToDefaultACL(t *testing.T) {
 	}
 	kimg, himg := filepath.Join(dir, "k.img"), filepath.Join(dir, "h.img")
 	for _, img := range []string{kimg, himg} {
-		mkfs(t, img, base, "16M", "-U", "0b3f4c1e-9c5a-4a8e-8f1d-2a6b7c8d9e0f")
+		mkfs(t, img, base, "16M", "-I", inodeSize, "-U", "0b3f4c1e-9c5a-4a8e-8f1d-2a6b7c8d9e0f")
 	}
 	mustRun(t, cptofs(t, "-i", kimg, src+"/.", "/dst"), "cptofs SRC/. /dst")
 	mnt := filepath.Join(dir, "mnt")

@@ -129,38 +129,59 @@ func (dir *inode) aclCreate(mode, umask uint32) (uint32, newACLs, error) {
 }
 
 // defaultACL returns dir's default ACL (ext4_get_acl of
-// ACL_TYPE_DEFAULT), nil without one or for an empty one. A malformed one
-// is EUCLEAN.
-func (dir *inode) defaultACL() ([]aclEntry, error) {
-	ents, err := dir.xattrs()
+// ACL_TYPE_DEFAULT), nil without one or for an empty one.
+func (dir *inode) defaultACL() ([]aclEntry, error) { return dir.getACL(xattrIndexACLDef) }
+
+// getACL returns ip's ACL of index (xattrIndexACLAcc or
+// xattrIndexACLDef), nil without one or for an empty one; a malformed one
+// is EUCLEAN. It runs for every inode made and every chmod, so the
+// attribute block is read into a pooled buffer.
+func (ip *inode) getACL(index uint8) ([]aclEntry, error) {
+	ents, err := ip.ibodyXattrs()
 	if err != nil {
 		return nil, err
 	}
-	for i := range ents {
-		e := &ents[i]
-		if e.index != xattrIndexACLDef {
-			continue
-		}
-		v := e.value
-		if e.inum != 0 {
-			if v, err = dir.eaInodeValue(e); err != nil {
-				return nil, err
-			}
-		}
-		x, err := aclToXattr(v)
-		if errors.Is(err, abi.ENODATA) {
-			return nil, nil
-		}
-		var acl []aclEntry
-		if err == nil {
-			acl, err = parseACLXattr(x)
-		}
-		if err != nil {
-			return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: default ACL: %v", dir.ino, err)
-		}
-		return acl, nil
+	acl, found, err := ip.findACL(ents, index)
+	if found || err != nil || ip.fileACL == 0 {
+		return acl, err
 	}
-	return nil, nil
+	f := ip.f
+	blk := ip.fileACL
+	b := f.getBlock()
+	defer f.putBlock(b)
+	if err := f.readBlock(b, blk); err != nil {
+		return nil, abi.Errorf(abi.EIO, "ext4: inode %d: xattr block %d: %v", ip.ino, blk, err)
+	}
+	if ents, err = f.decodeXattrBlock(b, blk); err != nil {
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr block %d: %v", ip.ino, blk, err)
+	}
+	acl, _, err = ip.findACL(ents, index)
+	return acl, err
+}
+
+// findACL decodes the ACL of index among ents, if it is there.
+func (ip *inode) findACL(ents []xattrEntry, index uint8) (acl []aclEntry, found bool, err error) {
+	i := slices.IndexFunc(ents, func(e xattrEntry) bool { return e.index == index })
+	if i < 0 {
+		return nil, false, nil
+	}
+	v := ents[i].value
+	if ents[i].inum != 0 {
+		if v, err = ip.eaInodeValue(&ents[i]); err != nil {
+			return nil, true, err
+		}
+	}
+	x, err := aclToXattr(v)
+	if errors.Is(err, abi.ENODATA) {
+		return nil, true, nil
+	}
+	if err == nil {
+		acl, err = parseACLXattr(x)
+	}
+	if err != nil {
+		return nil, true, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: ACL: %v", ip.ino, err)
+	}
+	return acl, true, nil
 }
 
 // aclCreateMasq is posix_acl_create_masq: it masks the entries of acl
@@ -222,24 +243,9 @@ func (h *handle) aclChmod(ip *inode, now abi.Timespec) error {
 	if !ip.hasACLs() {
 		return nil
 	}
-	ents, err := ip.xattrs()
-	if err != nil {
+	acl, err := ip.getACL(xattrIndexACLAcc)
+	if err != nil || acl == nil {
 		return err
-	}
-	i := slices.IndexFunc(ents, func(e xattrEntry) bool { return e.index == xattrIndexACLAcc })
-	if i < 0 {
-		return nil
-	}
-	x, err := aclToXattr(ents[i].value)
-	if errors.Is(err, abi.ENODATA) {
-		return nil
-	}
-	var acl []aclEntry
-	if err == nil {
-		acl, err = parseACLXattr(x)
-	}
-	if err != nil {
-		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: access ACL: %v", ip.ino, err))
 	}
 	mode := uint16(ip.mode)
 	var group *aclEntry
