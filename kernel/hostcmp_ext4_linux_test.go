@@ -3,12 +3,16 @@
 package kernel
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"testing"
 
+	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -253,4 +257,74 @@ func posixACL(fields ...int) []byte {
 		b = le.AppendUint32(b, id)
 	}
 	return b
+}
+
+// TestNoACLMount: mounted with noacl (which Linux 6.x refuses, older
+// kernels took), ext4 neither shows nor keeps nor applies ACLs, as
+// Linux's ext4 without SB_POSIXACL: the ACL names give EOPNOTSUPP and are
+// not listed, and a new file in a directory with a default ACL takes the
+// umask; mounted again (ACLs on, as Linux 6.x has them whatever
+// s_default_mount_opts says), the ACL is there as it was.
+func TestNoACLMount(t *testing.T) {
+	tools := testutil.Need(t, "mkfs.ext4", "tune2fs")
+	img := t.TempDir() + "/fs.img"
+	testutil.Run(t, tools[0], "-q", "-F", img, "8M")
+	// Without acl in s_default_mount_opts, ACLs are on all the same.
+	testutil.Run(t, tools[1], "-o", "^acl", img)
+	k, err := Boot(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Halt()
+	if _, err := k.AddDisk(img, DiskOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	def := posixACL(0x01, 7, 0x02, 7, 1000, 0x04, 7, 0x10, 7, 0x20, 7)
+	mnt, err := k.MountDev("vda", "ext4", 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Mkdirat(abi.AT_FDCWD, mnt+"/d", 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Setxattr(mnt+"/d", "system.posix_acl_default", def, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Umount(mnt, 0); err != nil {
+		t.Fatal(err)
+	}
+	if mnt, err = k.MountDev("vda", "ext4", 0, "noacl"); err != nil {
+		t.Fatal(err)
+	}
+	k.Umask(0o022)
+	fd, err := k.Openat(abi.AT_FDCWD, mnt+"/d/f", abi.O_CREAT|abi.O_WRONLY, 0o666)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Close(fd)
+	var st abi.Stat
+	if err := k.Fstatat(abi.AT_FDCWD, mnt+"/d/f", &st, 0); err != nil || st.Mode&0o7777 != 0o644 {
+		t.Errorf("new file under noacl: mode %#o (%v), want 0644", st.Mode&0o7777, err)
+	}
+	for _, p := range []string{"/d", "/d/f"} {
+		if _, err := k.Getxattr(mnt+p, "system.posix_acl_default", nil); !errors.Is(err, abi.EOPNOTSUPP) {
+			t.Errorf("getxattr %s under noacl: %v, want EOPNOTSUPP", p, err)
+		}
+		if n, err := k.Listxattr(mnt+p, nil); n != 0 || err != nil {
+			t.Errorf("listxattr %s under noacl: %d bytes (%v), want none", p, n, err)
+		}
+	}
+	if err := k.Setxattr(mnt+"/d/f", "system.posix_acl_access", def, 0); !errors.Is(err, abi.EOPNOTSUPP) {
+		t.Errorf("setxattr under noacl: %v, want EOPNOTSUPP", err)
+	}
+	if err := k.Umount(mnt, 0); err != nil {
+		t.Fatal(err)
+	}
+	if mnt, err = k.MountDev("vda", "ext4", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 256)
+	if n, err := k.Getxattr(mnt+"/d", "system.posix_acl_default", buf); err != nil || !bytes.Equal(buf[:n], def) {
+		t.Errorf("default ACL after noacl: %x (%v), want %x", buf[:n], err, def)
+	}
 }

@@ -76,9 +76,9 @@ func aclToXattr(b []byte) ([]byte, error) {
 }
 
 // PosixACL reports whether the mount keeps POSIX ACLs (vfs.PosixACLer;
-// SB_POSIXACL): with the acl mount option, or without acl or noacl when
-// s_default_mount_opts has EXT4_DEFM_ACL, as mke2fs sets it. The VFS then
-// leaves the umask to aclCreate.
+// SB_POSIXACL): always, as Linux 6.x's ext4 does whatever
+// s_default_mount_opts says, but with noacl (which older kernels took,
+// and 6.x refuses). The VFS then leaves the umask to aclCreate.
 func (f *fsys) PosixACL() bool { return f.posixACL }
 
 // hasACLs reports whether ip can have POSIX ACLs: on a mount that keeps
@@ -90,9 +90,6 @@ func (ip *inode) hasACLs() bool { return ip.f.posixACL && !ip.isLnk() }
 func isACLName(name string) bool {
 	return name == "system.posix_acl_access" || name == "system.posix_acl_default"
 }
-
-// defmACL is EXT4_DEFM_ACL of s_default_mount_opts.
-const defmACL = 0x0008
 
 // newACLs is what a new inode inherits from its directory's default ACL
 // (posix_acl_create): its access ACL and, for a directory, the default

@@ -193,7 +193,7 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		return nil, err
 	}
 	f.noload = opts.noload
-	f.posixACL = opts.acl > 0 || opts.acl == 0 && le.Uint32(raw[offSDefaultMountOpts:])&defmACL != 0
+	f.posixACL = opts.acl >= 0
 	f.noBarrier = opts.noBarrier
 	f.alloc.pack = opts.pack
 	if err := f.recover(opts, flags&abi.MS_RDONLY != 0); err != nil {

@@ -39,8 +39,8 @@ type mountOptions struct {
 	// empty uses only its first groups and can then be cut to size
 	// (Minimize). See alloc.go.
 	pack bool
-	// acl is +1 for "acl", -1 for "noacl", 0 for neither: POSIX ACLs are
-	// then on when s_default_mount_opts says so (EXT4_DEFM_ACL).
+	// acl is -1 for "noacl" (POSIX ACLs off, as kernels before 6.x
+	// allowed), else 0 or +1 ("acl"): on.
 	acl int8
 }
 

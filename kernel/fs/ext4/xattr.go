@@ -298,7 +298,9 @@ func (ip *inode) Listxattr() ([]string, error) {
 	}
 	names := make([]string, 0, len(ents))
 	for i := range ents {
-		if ents[i].listed() {
+		// ACLs are listed only where they are kept (posix_acl_xattr_list).
+		acl := ents[i].index == xattrIndexACLAcc || ents[i].index == xattrIndexACLDef
+		if ents[i].listed() && (!acl || ip.f.posixACL) {
 			names = append(names, ents[i].fullName())
 		}
 	}
