@@ -31,9 +31,11 @@
 // is described in txn.go (transactions, committed through the journal in
 // ordered mode) and write.go (which images mount read-write, the
 // superblock's state while mounted); the writers are alloc.go (bitmaps,
-// group descriptors), inode_write.go, extent_write.go, blockmap_write.go,
-// file_write.go, dir_write.go, htree_write.go, namei.go, xattr_write.go
-// and orphan.go.
+// group descriptors), inode_write.go, extent_write.go, extent_shift.go
+// (collapse and insert range), blockmap_write.go, file_write.go,
+// dir_write.go, htree_write.go, namei.go, xattr_write.go, xattr_cache.go
+// (identical attribute blocks shared), acl.go (default ACLs inherited) and
+// orphan.go.
 //
 // Positions in directories: a byte offset into the directory for linear
 // reads; hash2pos(hash, minor_hash) = (hash>>1)<<32 | minor_hash for hash
