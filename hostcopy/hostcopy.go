@@ -52,6 +52,8 @@ type Kernel interface {
 	// Fchmodat, Fchownat, Utimensat, Lsetxattr).
 	archive.ImportSyscalls
 	Pread(fd int, p []byte, off int64) (int, error)
+	// Lremovexattr drops the ACLs a copy inherited and its source lacks.
+	Lremovexattr(path, name string) error
 }
 
 // Options tunes To and From.

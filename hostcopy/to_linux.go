@@ -373,6 +373,31 @@ func hostRegions(f *os.File, size int64, data func(start, end int64) error) erro
 	return nil
 }
 
+// dropInheritedACLs removes from kp the ACLs src does not have, which kp
+// inherited from a default ACL of its directory in the image: cp -a
+// leaves a copy with exactly the source's ACLs (libacl's perm_copy sets
+// the access ACL from the mode and removes the default one). A target
+// that lists no more names than src's xs has none to drop, which one
+// listing tells.
+func (c *toCopier) dropInheritedACLs(src, kp string, xs []xattr) {
+	want := 0
+	for _, x := range xs {
+		want += len(x.name) + 1
+	}
+	if n, err := c.k.Llistxattr(kp, nil); err != nil || n <= want {
+		return
+	}
+	for _, name := range []string{"system.posix_acl_access", "system.posix_acl_default"} {
+		if slices.ContainsFunc(xs, func(x xattr) bool { return x.name == name }) {
+			continue
+		}
+		err := c.k.Lremovexattr(kp, name)
+		if err != nil && !errors.Is(err, abi.ENODATA) && !errors.Is(err, abi.EOPNOTSUPP) {
+			c.fail(src, "removexattr "+name, err)
+		}
+	}
+}
+
 // meta gives kp the owner, mode, xattrs and times of src, in that order:
 // chown clears setuid bits and security.capability, so both come after it;
 // times come last, as every other change sets ctime and may set mtime.
@@ -397,10 +422,14 @@ func (c *toCopier) meta(src, kp string, st *unix.Stat_t) {
 	if err != nil {
 		c.fail(src, "read xattrs", err)
 	}
-	for _, x := range c.withSELinux(xs) {
+	xs = c.withSELinux(xs)
+	for _, x := range xs {
 		if err := c.k.Lsetxattr(kp, x.name, x.value, 0); err != nil {
 			c.fail(src, "setxattr "+x.name, err)
 		}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+		c.dropInheritedACLs(src, kp, xs)
 	}
 	times := [2]abi.Timespec{
 		{Sec: st.Atim.Sec, Nsec: st.Atim.Nsec},

@@ -553,12 +553,15 @@ func (r *tracer) getxattr(p, name string) {
 	r.add("getxattr %s %s: %q %s", p, name, v, errName(err))
 }
 
-// hostcmpScenarios are the scenarios, by name. Each starts in an empty
-// directory with umask 022.
-var hostcmpScenarios = []struct {
+// hostcmpScenario is a scenario: a name, and the calls it makes.
+type hostcmpScenario struct {
 	name string
 	run  func(r *tracer)
-}{
+}
+
+// hostcmpScenarios are the scenarios, by name. Each starts in an empty
+// directory with umask 022.
+var hostcmpScenarios = []hostcmpScenario{
 	{"open-creat", func(r *tracer) {
 		s := r.s
 		r.e("mkdir d", s.Mkdir("d", 0o777))
@@ -1118,17 +1121,17 @@ func hostTmpfs(t *testing.T) string {
 func TestWriteSyscallsAgainstHost(t *testing.T) {
 	host := hostTmpfs(t)
 	k := bootRamfs(t, Config{})
-	runScenarios(t, host, k, "", nil)
+	runScenarios(t, hostcmpScenarios, host, k, "", nil)
 }
 
 // runScenarios runs every scenario under the host directory host and the
 // kernel's directory kdir (of k), each in a directory of its own with
 // umask 022, and compares their traces.
-func runScenarios(t *testing.T, host string, k *Kernel, kdir string, gaps map[string]string) {
+func runScenarios(t *testing.T, scenarios []hostcmpScenario, host string, k *Kernel, kdir string, gaps map[string]string) {
 	oldMask := unix.Umask(0o022)
 	defer unix.Umask(oldMask)
 	k.Umask(0o022)
-	for _, sc := range hostcmpScenarios {
+	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			hdir := host + "/" + sc.name
 			if err := os.Mkdir(hdir, 0o755); err != nil {
@@ -1185,7 +1188,7 @@ func TestWriteSyscallsOnExt4AgainstHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runScenarios(t, host, k, mnt, ext4Gaps)
+	runScenarios(t, append(slices.Clone(hostcmpScenarios), hostcmpExt4Scenarios...), host, k, mnt, ext4Gaps)
 	halted = true
 	if err := k.Halt(); err != nil {
 		t.Fatalf("halt: %v", err)
@@ -1198,9 +1201,7 @@ func TestWriteSyscallsOnExt4AgainstHost(t *testing.T) {
 // ext4Gaps are the steps of the scenarios where the kernel's ext4 driver
 // is known to differ from Linux's, by the host's line: they are logged,
 // not failed.
-var ext4Gaps = map[string]string{
-	"collapse: ok": "FALLOC_FL_COLLAPSE_RANGE is not implemented (EOPNOTSUPP)",
-}
+var ext4Gaps = map[string]string{}
 
 // compareTraces reports every step where the host's trace and the
 // kernel's differ, but for the host lines in gaps, which are logged.

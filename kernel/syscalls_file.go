@@ -41,7 +41,8 @@ func (k *Kernel) walkAt(dirfd int, path string, flags int) (*vfs.Dentry, error) 
 // Openat is openat(2) and returns the lowest free file descriptor.
 //
 // flags: the access mode, O_CREAT (a missing regular file is made with
-// permissions mode &^ umask, even where a dangling symlink points unless
+// permissions mode &^ umask, or as the directory's default ACL says (see
+// Mkdirat), even where a dangling symlink points unless
 // O_EXCL), O_EXCL, O_TRUNC (an existing regular file is emptied),
 // O_APPEND (writes go to the end), O_DIRECTORY, O_NOFOLLOW, O_PATH (then
 // only O_DIRECTORY, O_NOFOLLOW and O_CLOEXEC count), O_CLOEXEC; the rest
@@ -62,7 +63,7 @@ func (k *Kernel) Openat(dirfd int, path string, flags int, mode uint32) (int, er
 	if err != nil {
 		return -1, err
 	}
-	f, err := k.vfs.Openat(start, path, flags, mode&^k.umask.Load())
+	f, err := k.vfs.Openat(start, path, flags, mode)
 	done()
 	if err != nil {
 		return -1, err
@@ -149,7 +150,10 @@ func (k *Kernel) Getdents64(fd int, buf []byte) (int, error) {
 
 // Mkdirat is mkdirat(2): the permissions are mode&(0777|S_ISVTX) &^
 // umask; a directory made in a set-group-ID directory takes its group and
-// S_ISGID.
+// S_ISGID. On a filesystem with POSIX ACLs, a directory with a default
+// ACL takes the umask's place: the new inode's permissions are mode
+// masked by that ACL, which it inherits (posix_acl_create), and so for
+// the files Openat and Mknodat make.
 //
 // Errors: EBADF/ENOTDIR for a bad dirfd; the path walk's ENOENT, ENOTDIR,
 // ELOOP, ENAMETOOLONG for the parent; EEXIST if the name exists (or is
@@ -161,5 +165,5 @@ func (k *Kernel) Mkdirat(dirfd int, path string, mode uint32) error {
 		return err
 	}
 	defer done()
-	return k.vfs.Mkdirat(start, path, mode&^k.umask.Load())
+	return k.vfs.Mkdirat(start, path, mode)
 }

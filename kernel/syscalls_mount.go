@@ -38,7 +38,7 @@ func (k *Kernel) AddDisk(path string, opts DiskOptions) (string, error) {
 			rdev = abi.Makedev(extMajor, k.nextExt)
 			k.nextExt++
 		}
-		if err := k.vfs.Mknodat(nil, "/dev/"+n, abi.S_IFBLK|0o660, rdev); err != nil && !errors.Is(err, abi.EEXIST) {
+		if err := k.devNode("/dev/"+n, rdev); err != nil {
 			return "", err
 		}
 		k.devNames[rdev] = n
@@ -214,4 +214,22 @@ func (k *Kernel) Umount(target string, flags int) error {
 	}
 	k.log.Printf("VFS: unmounted %s from %s", m.Source(), target)
 	return nil
+}
+
+// devNode makes the block device node p, rw-rw---- whatever the umask
+// (as devtmpfs makes nodes), unless it exists.
+func (k *Kernel) devNode(p string, rdev uint64) error {
+	err := k.vfs.Mknodat(nil, p, abi.S_IFBLK|0o660, rdev)
+	if errors.Is(err, abi.EEXIST) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	d, err := k.vfs.Walk(nil, p, vfs.WalkNoFollow)
+	if err != nil {
+		return err
+	}
+	defer k.vfs.Put(d)
+	return k.vfs.Chmod(d, 0o660)
 }

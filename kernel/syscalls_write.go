@@ -137,7 +137,7 @@ func (k *Kernel) Fallocate(fd int, mode uint32, off, n int64) error {
 
 // Mknodat is mknodat(2): block and character devices, FIFOs, sockets,
 // and regular files (type S_IFREG or 0). The permissions are mode &^
-// umask; dev is abi.Makedev(major, minor).
+// umask (or as a default ACL says: see Mkdirat); dev is abi.Makedev(major, minor).
 //
 // Errors: EPERM for S_IFDIR, EINVAL for an unknown type (before the
 // path); EBADF/ENOTDIR for a bad dirfd; the walk's errors for the parent;
@@ -153,7 +153,7 @@ func (k *Kernel) Mknodat(dirfd int, path string, mode uint32, dev uint64) error 
 		return err
 	}
 	defer done()
-	return k.vfs.Mknodat(start, path, mode&^k.umask.Load(), dev)
+	return k.vfs.Mknodat(start, path, mode, dev)
 }
 
 // Symlinkat is symlinkat(2): path becomes a symbolic link to target, with
@@ -219,12 +219,13 @@ func (k *Kernel) Unlinkat(dirfd int, path string, flags int) error {
 }
 
 // Renameat2 is renameat2(2); flags: RENAME_NOREPLACE (EEXIST rather than
-// replace), RENAME_EXCHANGE (swap two existing names). RENAME_WHITEOUT
-// is refused. Renaming onto another name of the same file does nothing,
-// and both names stay.
+// replace), RENAME_EXCHANGE (swap two existing names), RENAME_WHITEOUT
+// (leave a whiteout, a character device 0:0, at oldpath, as overlayfs
+// wants: on ext4; EINVAL on the ramfs, after the other checks). Renaming
+// onto another name of the same file does nothing, and both names stay.
 //
-// Errors: EINVAL for unknown flags, EXCHANGE with another flag, or
-// RENAME_WHITEOUT (first); EBADF/ENOTDIR for a bad dirfd; the walks'
+// Errors: EINVAL for unknown flags, or EXCHANGE with another flag
+// (first); EBADF/ENOTDIR for a bad dirfd; the walks'
 // errors for the parents; EXDEV across mounts; EBUSY for ".", ".." or
 // "/" as either last component (EEXIST for the new one with NOREPLACE);
 // EROFS; ENOENT for a missing oldpath (or newpath with EXCHANGE); EEXIST

@@ -131,3 +131,6 @@ func (HostSys) Utimensat(dirfd int, path string, times *[2]abi.Timespec, flags i
 func (HostSys) Lsetxattr(path, name string, value []byte, flags int) error {
 	return errno(unix.Lsetxattr(path, name, value, flags))
 }
+func (HostSys) Lremovexattr(path, name string) error {
+	return errno(unix.Lremovexattr(path, name))
+}

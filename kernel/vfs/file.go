@@ -71,8 +71,8 @@ func (f *File) DecRef() {
 
 // Openat resolves path from start as openat(2) does and opens it
 // (do_filp_open). The returned File has one reference. With O_CREAT a
-// missing regular file is made with permissions mode (the caller has
-// applied the umask), even through a dangling symlink (unless O_EXCL);
+// missing regular file is made with permissions mode, less the umask
+// (see make), even through a dangling symlink (unless O_EXCL);
 // O_TRUNC empties an existing regular file.
 //
 // Errors: those of Walk; ENOTDIR for O_DIRECTORY on a non-directory; ELOOP

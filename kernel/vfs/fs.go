@@ -211,10 +211,12 @@ type Xattrer interface {
 
 // Ctx carries what a write operation takes from the calling task: the owner
 // of new inodes (current_fsuid/fsgid, already adjusted by the VFS for a
-// set-group-ID parent directory) and the time stamp to set (current_time,
+// set-group-ID parent directory), the umask (current_umask(), which a
+// PosixACLer applies itself) and the time stamp to set (current_time,
 // from Config.Now, so that builds can be reproducible).
 type Ctx struct {
 	Uid, Gid uint32
+	Umask    uint32
 	Now      abi.Timespec
 }
 
@@ -253,10 +255,19 @@ type Setattrer interface {
 	Setattr(ctx Ctx, a SetAttr) error
 }
 
+// PosixACLer is implemented by the superblocks of filesystems that keep
+// POSIX ACLs (SB_POSIXACL). The VFS then leaves the umask to the driver
+// (mode_strip_umask): a new inode in a directory with a default ACL takes
+// its permissions from that ACL instead (posix_acl_create), the others
+// lose ctx.Umask's bits.
+type PosixACLer interface {
+	PosixACL() bool
+}
+
 // DirWriter is implemented by the directories of a writable filesystem
 // (inode_operations create, mkdir, mknod, symlink, link, unlink, rmdir,
 // rename). mode holds the type bits and the permission bits after the
-// umask; new inodes are owned by ctx.Uid and ctx.Gid and stamped ctx.Now,
+// umask (before it on a PosixACLer, which applies it); new inodes are owned by ctx.Uid and ctx.Gid and stamped ctx.Now,
 // and so is the directory's mtime and ctime.
 type DirWriter interface {
 	// Create makes an empty regular file (mode is S_IFREG|perm).
@@ -279,8 +290,10 @@ type DirWriter interface {
 	Rmdir(ctx Ctx, name string) error
 	// Rename moves old to newDir (a directory of the same filesystem,
 	// maybe this one) as newName (renameat2). flags may hold
-	// abi.RENAME_NOREPLACE (the VFS has checked newName is missing) and
-	// abi.RENAME_EXCHANGE (both exist; they swap). Otherwise an existing
+	// abi.RENAME_NOREPLACE (the VFS has checked newName is missing),
+	// abi.RENAME_EXCHANGE (both exist; they swap) and abi.RENAME_WHITEOUT
+	// (oldName is left naming a new whiteout, a character device 0:0,
+	// as the union filesystems want; EINVAL where the driver cannot). Otherwise an existing
 	// newName is replaced: the VFS has checked the types agree (EISDIR,
 	// ENOTDIR) and that old is not an ancestor of newDir (EINVAL); the
 	// driver returns ENOTEMPTY for a non-empty directory being replaced.

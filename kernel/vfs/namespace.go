@@ -95,7 +95,9 @@ type makeFunc func(w DirWriter, ctx Ctx, name string, mode uint32) (Inode, error
 // reference. The new inode is owned as inode_init_owner owns it: by the
 // task's fsuid, and its fsgid unless the directory is set-group-ID, when
 // it takes the directory's group, and a new directory inherits S_ISGID.
-// mode holds the type bits and the permission bits after the umask.
+// mode holds the type bits and the permission bits; the task's umask is
+// taken from them here unless the filesystem applies it itself
+// (PosixACLer; mode_strip_umask), and never from a symlink's.
 //
 // Errors: ENOENT in a removed directory; eperm if the filesystem cannot
 // make names (Linux's errno for a missing operation: EACCES for create,
@@ -120,6 +122,9 @@ func (n *newName) make(mode uint32, eperm abi.Errno, fn makeFunc) (*Dentry, erro
 			mode |= abi.S_ISGID
 		}
 	}
+	if acl, ok := dir.mnt.sb.(PosixACLer); mode&abi.S_IFMT != abi.S_IFLNK && !(ok && acl.PosixACL()) {
+		mode &^= ctx.Umask
+	}
 	inode, err := fn(w, ctx, n.name, mode)
 	if err != nil {
 		return nil, err
@@ -142,8 +147,8 @@ func (v *VFS) makeAt(start *Dentry, path string, mode uint32, eperm abi.Errno, f
 	return nil
 }
 
-// Mkdirat creates the directory path with permissions mode (mkdirat(2));
-// the caller has applied the umask. Only the permission bits and S_ISVTX
+// Mkdirat creates the directory path with permissions mode (mkdirat(2)),
+// less the umask (see make). Only the permission bits and S_ISVTX
 // of mode count (vfs_prepare_mode); S_ISGID comes from the parent.
 //
 // Errors: those of lockNew (EEXIST, ENOENT, EROFS) and make (EPERM,
@@ -156,7 +161,7 @@ func (v *VFS) Mkdirat(start *Dentry, path string, mode uint32) error {
 }
 
 // Mknodat creates the node path of type and permissions mode with device
-// number rdev (mknodat(2)); the caller has applied the umask. A type of 0
+// number rdev (mknodat(2)), less the umask (see make). A type of 0
 // or S_IFREG makes an empty regular file (through Create).
 //
 // Errors: EPERM for S_IFDIR, EINVAL for an unknown type (may_mknod,
@@ -362,13 +367,16 @@ func (v *VFS) isMountpoint(d *Dentry) bool {
 
 // Renameat2 renames oldPath to newPath (renameat2(2)). flags:
 // RENAME_NOREPLACE fails with EEXIST rather than replace newPath;
-// RENAME_EXCHANGE swaps the two names, which must both exist. Renaming a
-// name onto another name of the same inode does nothing. The dentry cache
-// follows: the renamed dentry moves to its new parent and name (its
-// children with it), a replaced one is dropped as by unlink.
+// RENAME_EXCHANGE swaps the two names, which must both exist;
+// RENAME_WHITEOUT leaves a whiteout (a character device 0:0) at oldPath,
+// where the driver can make one (EINVAL where not, after the checks
+// below, as Linux's simple_rename says). Renaming a name onto another
+// name of the same inode does nothing. The dentry cache follows: the
+// renamed dentry moves to its new parent and name (its children with it),
+// a replaced one is dropped as by unlink.
 //
-// Errors, in Linux's order: EINVAL for unknown flags, EXCHANGE with
-// another flag, or RENAME_WHITEOUT (no whiteouts here); the walks'
+// Errors, in Linux's order: EINVAL for unknown flags, or EXCHANGE with
+// another flag; the walks'
 // errors for both parents; EXDEV across mounts; EBUSY if either last
 // component is ".", ".." or "/" (EEXIST for the new one with NOREPLACE);
 // EROFS on a read-only mount; ENOENT for a missing oldPath, or a missing
@@ -381,8 +389,7 @@ func (v *VFS) isMountpoint(d *Dentry) bool {
 // the driver returns.
 func (v *VFS) Renameat2(oldStart *Dentry, oldPath string, newStart *Dentry, newPath string, flags uint32) error {
 	if flags&^(abi.RENAME_NOREPLACE|abi.RENAME_EXCHANGE|abi.RENAME_WHITEOUT) != 0 ||
-		flags&abi.RENAME_EXCHANGE != 0 && flags&(abi.RENAME_NOREPLACE|abi.RENAME_WHITEOUT) != 0 ||
-		flags&abi.RENAME_WHITEOUT != 0 {
+		flags&abi.RENAME_EXCHANGE != 0 && flags&(abi.RENAME_NOREPLACE|abi.RENAME_WHITEOUT) != 0 {
 		return abi.EINVAL
 	}
 	odir, oname, otrail, err := v.WalkParent(oldStart, oldPath)

@@ -607,11 +607,15 @@ func (in *ramfsInode) remove(ctx Ctx, name string, dir bool) error {
 	return nil
 }
 
-// Rename checks again the types the VFS checked: ENOENT, EEXIST
+// Rename checks again the types the VFS checked: EINVAL for
+// RENAME_WHITEOUT; ENOENT, EEXIST
 // (RENAME_NOREPLACE), EISDIR, ENOTDIR; ENOTEMPTY for a directory replaced
 // that has entries; EXDEV for a directory of another filesystem. Moving a
 // directory under itself is the VFS's to refuse.
 func (in *ramfsInode) Rename(ctx Ctx, oldName string, newDir Inode, newName string, flags uint32) error {
+	if flags&abi.RENAME_WHITEOUT != 0 {
+		return abi.EINVAL // no whiteouts: ramfs's simple_rename
+	}
 	nd, ok := newDir.(*ramfsInode)
 	if !ok || nd.sb != in.sb {
 		return abi.EXDEV

@@ -23,6 +23,9 @@ type Options struct {
 	Now func() abi.Timespec
 	// Uid and Gid own new inodes (the task's fsuid and fsgid).
 	Uid, Gid uint32
+	// Umask is the task's umask (current_umask()), taken from the
+	// permissions of new inodes; nil is none.
+	Umask func() uint32
 }
 
 // VFS is the namespace of the library kernel: its filesystem types, its
@@ -33,6 +36,7 @@ type VFS struct {
 	maxUnused int
 	now       func() abi.Timespec
 	uid, gid  uint32
+	umask     func() uint32
 
 	// renameMu serialises renames (s_vfs_rename_mutex), so that the
 	// shape of the tree does not change while one checks for loops and
@@ -66,12 +70,16 @@ func New(opts Options) (*VFS, error) {
 	if opts.Now == nil {
 		opts.Now = hostNow
 	}
+	if opts.Umask == nil {
+		opts.Umask = func() uint32 { return 0 }
+	}
 	v := &VFS{
 		log:       opts.Log,
 		maxUnused: opts.MaxUnusedDentries,
 		now:       opts.Now,
 		uid:       opts.Uid,
 		gid:       opts.Gid,
+		umask:     opts.Umask,
 		types:     make(map[string]FilesystemType),
 		nextAnon:  1,
 	}
@@ -100,9 +108,10 @@ func hostNow() abi.Timespec {
 	return abi.Timespec{Sec: t.Unix(), Nsec: int64(t.Nanosecond())}
 }
 
-// ctx returns the context of a write: the task's owner and the time now.
+// ctx returns the context of a write: the task's owner, umask and the
+// time now.
 func (v *VFS) ctx() Ctx {
-	return Ctx{Uid: v.uid, Gid: v.gid, Now: v.now()}
+	return Ctx{Uid: v.uid, Gid: v.gid, Umask: v.umask() & 0o777, Now: v.now()}
 }
 
 // lockInode takes the write lock of d's inode and returns its unlock.

@@ -2,6 +2,8 @@ package ext4
 
 import (
 	"encoding/binary"
+	"errors"
+	"slices"
 
 	"github.com/lklimg/lklimg/kernel/abi"
 )
@@ -71,4 +73,193 @@ func aclToXattr(b []byte) ([]byte, error) {
 		out = le.AppendUint32(out, id)
 	}
 	return out, nil
+}
+
+// PosixACL reports whether the mount keeps POSIX ACLs (vfs.PosixACLer;
+// SB_POSIXACL): always, as Linux 6.x's ext4 does whatever
+// s_default_mount_opts says, but with noacl (which older kernels took,
+// and 6.x refuses). The VFS then leaves the umask to aclCreate.
+func (f *fsys) PosixACL() bool { return f.posixACL }
+
+// hasACLs reports whether ip can have POSIX ACLs: on a mount that keeps
+// them, and not a symlink, whose ACL names give EOPNOTSUPP
+// (posix_acl_xattr_get, vfs_set_acl).
+func (ip *inode) hasACLs() bool { return ip.f.posixACL && !ip.isLnk() }
+
+// isACLName reports whether name is one of the POSIX ACL attributes.
+func isACLName(name string) bool {
+	return name == "system.posix_acl_access" || name == "system.posix_acl_default"
+}
+
+// newACLs is what a new inode inherits from its directory's default ACL
+// (posix_acl_create): its access ACL and, for a directory, the default
+// ACL itself; nil where there is none to store.
+type newACLs struct {
+	def, acc []aclEntry
+}
+
+// aclCreate is posix_acl_create for a new inode of mode (type and
+// permissions, the umask not taken yet) in dir: without a default ACL in
+// dir (or on a mount without POSIX ACLs, where the VFS took the umask
+// already) the umask goes; with one, mode keeps only what the ACL grants
+// and the new inode gets the ACL masked the same way as its access ACL
+// (posix_acl_create_masq), unless the mode says all of it, and a
+// directory also the default ACL. Symlinks take nothing.
+func (dir *inode) aclCreate(mode, umask uint32) (uint32, newACLs, error) {
+	if mode&abi.S_IFMT == abi.S_IFLNK || !dir.f.posixACL {
+		return mode, newACLs{}, nil
+	}
+	def, err := dir.defaultACL()
+	if err != nil || def == nil {
+		return mode &^ umask, newACLs{}, err
+	}
+	acc := slices.Clone(def)
+	mode, equiv := aclCreateMasq(acc, mode)
+	acls := newACLs{acc: acc}
+	if equiv {
+		acls.acc = nil
+	}
+	if mode&abi.S_IFMT == abi.S_IFDIR {
+		acls.def = def
+	}
+	return mode, acls, nil
+}
+
+// defaultACL returns dir's default ACL (ext4_get_acl of
+// ACL_TYPE_DEFAULT), nil without one or for an empty one.
+func (dir *inode) defaultACL() ([]aclEntry, error) { return dir.getACL(xattrIndexACLDef) }
+
+// getACL returns ip's ACL of index (xattrIndexACLAcc or
+// xattrIndexACLDef), nil without one or for an empty one; a malformed one
+// is EUCLEAN. It runs for every inode made and every chmod, so the
+// attribute block is read into a pooled buffer.
+func (ip *inode) getACL(index uint8) ([]aclEntry, error) {
+	ents, err := ip.ibodyXattrs()
+	if err != nil {
+		return nil, err
+	}
+	acl, found, err := ip.findACL(ents, index)
+	if found || err != nil || ip.fileACL == 0 {
+		return acl, err
+	}
+	f := ip.f
+	blk := ip.fileACL
+	b := f.getBlock()
+	defer f.putBlock(b)
+	if err := f.readBlock(b, blk); err != nil {
+		return nil, abi.Errorf(abi.EIO, "ext4: inode %d: xattr block %d: %v", ip.ino, blk, err)
+	}
+	if ents, err = f.decodeXattrBlock(b, blk); err != nil {
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr block %d: %v", ip.ino, blk, err)
+	}
+	acl, _, err = ip.findACL(ents, index)
+	return acl, err
+}
+
+// findACL decodes the ACL of index among ents, if it is there.
+func (ip *inode) findACL(ents []xattrEntry, index uint8) (acl []aclEntry, found bool, err error) {
+	i := slices.IndexFunc(ents, func(e xattrEntry) bool { return e.index == index })
+	if i < 0 {
+		return nil, false, nil
+	}
+	v := ents[i].value
+	if ents[i].inum != 0 {
+		if v, err = ip.eaInodeValue(&ents[i]); err != nil {
+			return nil, true, err
+		}
+	}
+	x, err := aclToXattr(v)
+	if errors.Is(err, abi.ENODATA) {
+		return nil, true, nil
+	}
+	if err == nil {
+		acl, err = parseACLXattr(x)
+	}
+	if err != nil {
+		return nil, true, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: ACL: %v", ip.ino, err)
+	}
+	return acl, true, nil
+}
+
+// aclCreateMasq is posix_acl_create_masq: it masks the entries of acl
+// (changed in place) and the permission bits of mode by each other, the
+// owner's with USER_OBJ, the group's with MASK (GROUP_OBJ without one),
+// the others' with OTHER. It returns the new mode and whether the ACL
+// says no more than it (no named entries, no MASK). The ACL was checked
+// by parseACLXattr, so it has USER_OBJ, GROUP_OBJ and OTHER.
+func aclCreateMasq(acl []aclEntry, mode uint32) (uint32, bool) {
+	perm := mode & 0o777
+	var groupObj, mask *aclEntry
+	equiv := true
+	for i := range acl {
+		e := &acl[i]
+		switch e.tag {
+		case aclUserObj:
+			e.perm &= uint16(perm >> 6 & 7)
+			perm &= uint32(e.perm)<<6 | 0o077
+		case aclUser, aclGroup:
+			equiv = false
+		case aclGroupObj:
+			groupObj = e
+		case aclOther:
+			e.perm &= uint16(perm & 7)
+			perm &= uint32(e.perm) | 0o770
+		case aclMask:
+			mask, equiv = e, false
+		}
+	}
+	g := mask
+	if g == nil {
+		g = groupObj
+	}
+	if g != nil {
+		g.perm &= uint16(perm >> 3 & 7)
+		perm &= uint32(g.perm)<<3 | 0o707
+	}
+	return mode&^0o777 | perm, equiv
+}
+
+// setNewACLs stores the ACLs a new inode inherits (ext4_init_acl): the
+// default ACL first, then the access ACL.
+func (h *handle) setNewACLs(ip *inode, acls newACLs, now abi.Timespec) error {
+	if acls.def != nil {
+		if err := h.setXattr(ip, xattrIndexACLDef, "", aclToDisk(acls.def), abi.XATTR_CREATE, now); err != nil {
+			return err
+		}
+	}
+	if acls.acc != nil {
+		return h.setXattr(ip, xattrIndexACLAcc, "", aclToDisk(acls.acc), abi.XATTR_CREATE, now)
+	}
+	return nil
+}
+
+// aclChmod is posix_acl_chmod, after a chmod of ip: its access ACL, if it
+// has one, takes the new owner and other permissions, and the group ones
+// in its MASK entry (GROUP_OBJ without one); named entries stay.
+func (h *handle) aclChmod(ip *inode, now abi.Timespec) error {
+	if !ip.hasACLs() {
+		return nil
+	}
+	acl, err := ip.getACL(xattrIndexACLAcc)
+	if err != nil || acl == nil {
+		return err
+	}
+	mode := uint16(ip.mode)
+	var group *aclEntry
+	for j := range acl {
+		switch e := &acl[j]; e.tag {
+		case aclUserObj:
+			e.perm = mode >> 6 & 7
+		case aclGroupObj:
+			if group == nil {
+				group = e
+			}
+		case aclMask:
+			group = e
+		case aclOther:
+			e.perm = mode & 7
+		}
+	}
+	group.perm = mode >> 3 & 7
+	return h.setXattr(ip, xattrIndexACLAcc, "", aclToDisk(acl), abi.XATTR_REPLACE, now)
 }

@@ -32,9 +32,11 @@
 // is described in txn.go (transactions, committed through the journal in
 // ordered mode) and write.go (which images mount read-write, the
 // superblock's state while mounted); the writers are alloc.go (bitmaps,
-// group descriptors), inode_write.go, extent_write.go, blockmap_write.go,
-// file_write.go, dir_write.go, htree_write.go, namei.go, xattr_write.go
-// and orphan.go.
+// group descriptors), inode_write.go, extent_write.go, extent_shift.go
+// (collapse and insert range), blockmap_write.go, file_write.go,
+// dir_write.go, htree_write.go, namei.go, xattr_write.go, xattr_cache.go
+// (identical attribute blocks shared), acl.go (default ACLs inherited) and
+// orphan.go.
 //
 // Positions in directories: a byte offset into the directory for linear
 // reads; hash2pos(hash, minor_hash) = (hash>>1)<<32 | minor_hash for hash
@@ -103,6 +105,7 @@ type fsys struct {
 	overheadBlocks   uint64 // metadata blocks, as ext4_calculate_overhead counts them
 	replayed         bool   // the journal was replayed into an overlay of dev
 	noload           bool   // mounted with noload: the journal was not loaded
+	posixACL         bool   // SB_POSIXACL: new inodes inherit default ACLs (acl.go)
 	// The replay's overlay, the journal it reads and the device under it,
 	// kept for a read-write mount to write the replay home (write.go).
 	ovl    *jbd2.Overlay
@@ -114,6 +117,7 @@ type fsys struct {
 	mu     sync.Mutex // guards inodes
 	inodes map[uint32]*inode
 
+	xcache     xattrCache // attribute blocks to share (xattr_cache.go)
 	writeState            // a read-write mount's (txn.go, write.go)
 	alloc      allocState // the allocator's (alloc.go)
 }
@@ -198,6 +202,7 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		return nil, err
 	}
 	f.noload = opts.noload
+	f.posixACL = opts.acl >= 0
 	f.noBarrier = opts.noBarrier
 	f.alloc.pack = opts.pack
 	if err := f.recover(opts, flags&abi.MS_RDONLY != 0); err != nil {

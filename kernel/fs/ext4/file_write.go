@@ -378,7 +378,9 @@ func (h *handle) writeFresh(data []byte, phys, lead int64, buf []byte) error {
 // frees the whole blocks of the range (within i_size) and zeroes the
 // partial ones; ZERO_RANGE (with or without KEEP_SIZE) makes the range
 // read as zeros with its blocks allocated: whole blocks become unwritten,
-// partial ones are zeroed. EOPNOTSUPP for other modes, and for all but
+// partial ones are zeroed; COLLAPSE_RANGE and INSERT_RANGE (alone) take
+// blocks out of the file or put a hole into it, moving what follows
+// (extent_shift.go). EOPNOTSUPP for other modes, and for all but
 // PUNCH_HOLE on block-mapped (ext2/ext3) files; EINVAL for a bad range;
 // EFBIG past the largest file; ENOSPC when the disk fills (what was
 // allocated stays).
@@ -388,14 +390,20 @@ func (fi fileInode) Fallocate(ctx vfs.Ctx, mode uint32, off, n int64) error {
 	if off < 0 || n <= 0 {
 		return abi.EINVAL
 	}
-	const known = abi.FALLOC_FL_KEEP_SIZE | abi.FALLOC_FL_PUNCH_HOLE | abi.FALLOC_FL_ZERO_RANGE
+	const known = abi.FALLOC_FL_KEEP_SIZE | abi.FALLOC_FL_PUNCH_HOLE | abi.FALLOC_FL_ZERO_RANGE |
+		abi.FALLOC_FL_COLLAPSE_RANGE | abi.FALLOC_FL_INSERT_RANGE
+	shift := mode&(abi.FALLOC_FL_COLLAPSE_RANGE|abi.FALLOC_FL_INSERT_RANGE) != 0
 	switch {
 	case mode&^known != 0:
 		return abi.EOPNOTSUPP
 	case mode&abi.FALLOC_FL_PUNCH_HOLE != 0 && mode != abi.FALLOC_FL_PUNCH_HOLE|abi.FALLOC_FL_KEEP_SIZE:
 		return abi.EOPNOTSUPP
+	case shift && mode != abi.FALLOC_FL_COLLAPSE_RANGE && mode != abi.FALLOC_FL_INSERT_RANGE:
+		return abi.EOPNOTSUPP
 	case mode&abi.FALLOC_FL_PUNCH_HOLE == 0 && ip.flags&inodeExtentsFl == 0:
 		return abi.Errorf(abi.EOPNOTSUPP, "ext4: inode %d: fallocate needs extents", ip.ino)
+	case shift && ip.flags&inodeInlineDataFl != 0:
+		return abi.Errorf(abi.EOPNOTSUPP, "ext4: inode %d: collapse or insert on inline data", ip.ino)
 	}
 	if n > ip.maxBytes()-off {
 		return abi.Errorf(abi.EFBIG, "ext4: inode %d: fallocate past the largest file", ip.ino)
@@ -408,6 +416,13 @@ func (fi fileInode) Fallocate(ctx vfs.Ctx, mode uint32, off, n int64) error {
 		err = abi.EPERM
 	} else {
 		switch {
+		case shift:
+			collapse := mode == abi.FALLOC_FL_COLLAPSE_RANGE
+			if err = ip.checkShiftRange(collapse, off, n); err == nil && collapse {
+				err = h.collapseRange(ip, ctx, off, n)
+			} else if err == nil {
+				err = h.insertRange(ip, ctx, off, n)
+			}
 		case mode&abi.FALLOC_FL_PUNCH_HOLE != 0:
 			err = h.punchHole(ip, ctx, off, n)
 		case mode&abi.FALLOC_FL_ZERO_RANGE != 0:
@@ -534,7 +549,7 @@ func (h *handle) zeroFileRange(ip *inode, ctx vfs.Ctx, off, n int64, keep bool) 
 // a truncation zeroes the rest of the new last block and frees the blocks
 // past it (preallocated ones too, even at the same size), an extension
 // leaves a hole; mtime and ctime become ctx.Now when the size changes.
-// EINVAL for a size on another file type or a negative size, EFBIG past
+// A new mode rewrites the access ACL to agree (posix_acl_chmod). EINVAL for a size on another file type or a negative size, EFBIG past
 // the largest file, EPERM for a size change of an immutable or
 // append-only file.
 func (ip *inode) Setattr(ctx vfs.Ctx, a vfs.SetAttr) error {
@@ -606,5 +621,11 @@ func (h *handle) setattr(ip *inode, ctx vfs.Ctx, a vfs.SetAttr) error {
 	if a.Valid&vfs.SetCtime != 0 {
 		ip.ctime = a.Ctime
 	}
-	return h.writeInode(ip)
+	if err := h.writeInode(ip); err != nil {
+		return err
+	}
+	if a.Valid&vfs.SetMode != 0 {
+		return h.aclChmod(ip, ctx.Now)
+	}
+	return nil
 }

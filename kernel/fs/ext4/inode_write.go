@@ -396,6 +396,7 @@ func (h *handle) releaseXattrBlock(ip *inode) error {
 		ip.blocks -= f.clusterSectors()
 		return nil
 	}
+	f.xcache.remove(le.Uint32(b[12:]), blk)
 	return h.freeBlocks(ip, blk, 1)
 }
 

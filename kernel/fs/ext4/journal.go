@@ -39,6 +39,9 @@ type mountOptions struct {
 	// empty uses only its first groups and can then be cut to size
 	// (Minimize). See alloc.go.
 	pack bool
+	// acl is -1 for "noacl" (POSIX ACLs off, as kernels before 6.x
+	// allowed), else 0 or +1 ("acl"): on.
+	acl int8
 }
 
 // parseMountOptions parses the comma-separated mount data string. Options
@@ -64,9 +67,12 @@ func parseMountOptions(data string) (mountOptions, error) {
 				return o, abi.Errorf(abi.EINVAL, "ext4: bad value for mount option %q", opt)
 			}
 			o.pack = true
+		case "acl":
+			o.acl = 1
+		case "noacl":
+			o.acl = -1
 		case "ro", "rw", "defaults", "noatime", "relatime", "strictatime", "nodiratime",
-			"errors", "data", "user_xattr", "nouser_xattr",
-			"acl", "noacl", "commit", "journal_checksum", "nojournal_checksum":
+			"errors", "data", "user_xattr", "nouser_xattr", "commit", "journal_checksum", "nojournal_checksum":
 			// No effect on a read-only mount without writes.
 		default:
 			return o, abi.Errorf(abi.EINVAL, "ext4: unrecognized mount option %q", opt)

@@ -141,11 +141,16 @@ func (di dirInode) newChildLocked(h *handle, ctx vfs.Ctx, name string, mode uint
 	if mode&abi.S_IFMT == abi.S_IFDIR && dir.dirLinkMax() {
 		return nil, abi.EMLINK
 	}
+	mode, acls, err := dir.aclCreate(mode, ctx.Umask)
+	if err != nil {
+		return nil, err
+	}
 	ip, err := h.newInode(dir, ctx, mode)
 	if err != nil {
 		return nil, err
 	}
-	if init != nil {
+	err = h.setNewACLs(ip, acls, ctx.Now)
+	if init != nil && err == nil {
 		err = init(h, ip)
 	}
 	if err == nil {
@@ -393,7 +398,9 @@ func (h *handle) dropLink(ip *inode) error {
 
 // Rename moves oldName to newDir's newName (ext4_rename,
 // ext4_cross_rename): see vfs.DirWriter. A directory moved to another
-// parent gets its ".." changed and the parents' link counts follow.
+// parent gets its ".." changed and the parents' link counts follow. With
+// RENAME_WHITEOUT the old entry is pointed at a new whiteout inode
+// (newWhiteout) instead of removed.
 func (di dirInode) Rename(ctx vfs.Ctx, oldName string, newDirV vfs.Inode, newName string, flags uint32) error {
 	oldDir := di.inode
 	f := oldDir.f
@@ -404,8 +411,8 @@ func (di dirInode) Rename(ctx vfs.Ctx, oldName string, newDirV vfs.Inode, newNam
 	if !newDir.isDir() {
 		return abi.ENOTDIR
 	}
-	if flags&^(abi.RENAME_NOREPLACE|abi.RENAME_EXCHANGE) != 0 ||
-		flags&abi.RENAME_NOREPLACE != 0 && flags&abi.RENAME_EXCHANGE != 0 {
+	if flags&^(abi.RENAME_NOREPLACE|abi.RENAME_EXCHANGE|abi.RENAME_WHITEOUT) != 0 ||
+		flags&abi.RENAME_EXCHANGE != 0 && flags&(abi.RENAME_NOREPLACE|abi.RENAME_WHITEOUT) != 0 {
 		return abi.EINVAL
 	}
 	h, err := f.begin()
@@ -471,6 +478,12 @@ func (h *handle) rename(ctx vfs.Ctx, oldDir *inode, oldName string, newDir *inod
 		return abi.EMLINK
 	}
 
+	var whiteout *inode
+	if flags&abi.RENAME_WHITEOUT != 0 {
+		if whiteout, err = h.newWhiteout(ctx, oldDir); err != nil {
+			return err
+		}
+	}
 	ftype := modeToFtype(uint32(old.mode))
 	if target != nil {
 		if err := h.setDirEntry(newDir, dst, old.ino, ftype); err != nil {
@@ -486,7 +499,12 @@ func (h *handle) rename(ctx vfs.Ctx, oldDir *inode, oldName string, newDir *inod
 			return h.fail(err)
 		}
 	}
-	if err := h.removeDirEntry(oldDir, src); err != nil {
+	if whiteout != nil {
+		err = h.setDirEntry(oldDir, src, whiteout.ino, modeToFtype(abi.S_IFCHR))
+	} else {
+		err = h.removeDirEntry(oldDir, src)
+	}
+	if err != nil {
 		return err
 	}
 	old.ctime = ctx.Now
@@ -523,6 +541,27 @@ func (h *handle) rename(ctx vfs.Ctx, oldDir *inode, oldName string, newDir *inod
 		return h.dropLink(target)
 	}
 	return nil
+}
+
+// newWhiteout makes the inode a RENAME_WHITEOUT leaves at the old name
+// (ext4_whiteout_for_rename): a character device 0:0 with no permission
+// bits, owned as a new inode of dir is (its group if dir is set-group-ID,
+// inode_init_owner), with the ACL dir's default ACL gives it. Linux makes
+// it before checking the target and drops it on failure; it is made here
+// once nothing can refuse the rename, so there is nothing to undo.
+func (h *handle) newWhiteout(ctx vfs.Ctx, dir *inode) (*inode, error) {
+	if dir.mode&abi.S_ISGID != 0 {
+		ctx.Gid = dir.gid
+	}
+	mode, acls, err := dir.aclCreate(abi.S_IFCHR, ctx.Umask)
+	if err != nil {
+		return nil, err
+	}
+	ip, err := h.newInode(dir, ctx, mode)
+	if err != nil {
+		return nil, err
+	}
+	return ip, h.setNewACLs(ip, acls, ctx.Now)
 }
 
 // exchange swaps two names (RENAME_EXCHANGE, ext4_cross_rename).

@@ -133,7 +133,11 @@ func (ip *inode) ibodyXattrs() ([]xattrEntry, error) {
 
 // blockXattrs reads and decodes the attribute block (ext4_xattr_block_get):
 // magic, h_blocks == 1, the checksum with metadata_csum.
-func (ip *inode) blockXattrs() ([]xattrEntry, error) {
+func (ip *inode) blockXattrs() ([]xattrEntry, error) { return ip.readXattrBlock(false) }
+
+// readXattrBlock is blockXattrs; cache offers the block for sharing
+// (xattr_cache.go).
+func (ip *inode) readXattrBlock(cache bool) ([]xattrEntry, error) {
 	if ip.fileACL == 0 {
 		return nil, nil
 	}
@@ -149,6 +153,13 @@ func (ip *inode) blockXattrs() ([]xattrEntry, error) {
 	ents, err := f.decodeXattrBlock(b, blk)
 	if err != nil {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr block %d: %v", ip.ino, blk, err)
+	}
+	if cache && f.rw {
+		// A block getxattr or listxattr read may be shared by the next
+		// inode with the same attributes (ext4_xattr_block_get's and
+		// ext4_xattr_block_list's cache insert; a write's own read,
+		// ext4_xattr_block_find, does not insert).
+		f.xcache.insert(le.Uint32(b[12:]), blk)
 	}
 	return ents, nil
 }
@@ -187,12 +198,16 @@ func (f *fsys) xattrBlockCsum(b []byte, blk uint64) uint32 {
 }
 
 // xattrs returns the in-inode entries, then the block's.
-func (ip *inode) xattrs() ([]xattrEntry, error) {
+func (ip *inode) xattrs() ([]xattrEntry, error) { return ip.readXattrs(false) }
+
+// readXattrs is xattrs; cache is readXattrBlock's, true for getxattr and
+// listxattr.
+func (ip *inode) readXattrs(cache bool) ([]xattrEntry, error) {
 	in, err := ip.ibodyXattrs()
 	if err != nil {
 		return nil, err
 	}
-	blk, err := ip.blockXattrs()
+	blk, err := ip.readXattrBlock(cache)
 	if err != nil {
 		return nil, err
 	}
@@ -205,10 +220,10 @@ func (ip *inode) xattrs() ([]xattrEntry, error) {
 // value in an ea_inode, EUCLEAN for a damaged attribute area.
 func (ip *inode) Getxattr(name string) ([]byte, error) {
 	defer ip.f.rlock()()
-	if !xattrNameSupported(name) {
+	if !xattrNameSupported(name) || isACLName(name) && !ip.hasACLs() {
 		return nil, abi.EOPNOTSUPP
 	}
-	ents, err := ip.xattrs()
+	ents, err := ip.readXattrs(true)
 	if err != nil {
 		return nil, err
 	}
@@ -277,13 +292,15 @@ func xattrNameSupported(name string) bool {
 // (ext4_listxattr).
 func (ip *inode) Listxattr() ([]string, error) {
 	defer ip.f.rlock()()
-	ents, err := ip.xattrs()
+	ents, err := ip.readXattrs(true)
 	if err != nil {
 		return nil, err
 	}
 	names := make([]string, 0, len(ents))
 	for i := range ents {
-		if ents[i].listed() {
+		// ACLs are listed only where they are kept (posix_acl_xattr_list).
+		acl := ents[i].index == xattrIndexACLAcc || ents[i].index == xattrIndexACLDef
+		if ents[i].listed() && (!acl || ip.f.posixACL) {
 			names = append(names, ents[i].fullName())
 		}
 	}

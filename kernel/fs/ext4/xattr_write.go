@@ -24,19 +24,18 @@ import (
 // h_hash and checksum.
 //
 // An xattr block with h_refcount above 1 is shared by several inodes
-// (Linux's mbcache makes them; mkfs.ext4 -d does not): it is never changed in
-// place; the inode gets a new block, and the old one loses a reference
-// (ext4_xattr_release_block). A block whose last entry goes is freed.
-// Blocks are not shared on write (no mbcache).
+// (xattr_cache.go, as Linux's mbcache shares them; mkfs.ext4 -d does
+// not): it is never changed in place; the inode gets another block, and
+// the old one loses a reference (ext4_xattr_release_block). A block
+// whose last entry goes is freed.
 //
 // Values in ea_inodes are not written: the ea_inode feature keeps the
 // mount read-only (write.go), so none are met (EOPNOTSUPP if one were).
 //
 // POSIX ACLs arrive in the generic xattr form and are stored in ext4's
 // (acl.go's reverse); an access ACL also sets the mode, as ext4_set_acl
-// does. New inodes do not inherit their directory's default ACL here
-// (ext4_init_acl): that needs the VFS to skip the umask for such
-// directories, as Linux does.
+// does. New inodes inherit their directory's default ACL (acl.go
+// aclCreate, ext4_init_acl).
 
 // xattrItem is an attribute to write, its value in the on-disk form.
 type xattrItem struct {
@@ -200,16 +199,7 @@ func (f *fsys) xattrBlockGoal(ip *inode) uint64 {
 // setXattrBlockCsum sets h_hash (ext4_xattr_rehash) and h_checksum
 // (ext4_xattr_block_csum) of block blk.
 func (f *fsys) setXattrBlockCsum(b []byte, blk uint64, hashes []uint32) {
-	const blockShift = 16
-	var hash uint32
-	for _, eh := range hashes {
-		if eh == 0 {
-			hash = 0
-			break
-		}
-		hash = hash<<blockShift ^ hash>>(32-blockShift) ^ eh
-	}
-	le.PutUint32(b[12:], hash)
+	le.PutUint32(b[12:], xattrBlockHash(hashes))
 	f.setXattrCsumOnly(b, blk)
 }
 
@@ -222,8 +212,10 @@ func (f *fsys) setXattrCsumOnly(b []byte, blk uint64) {
 }
 
 // writeXattrBlock makes the inode's block hold items (sorted, fitting):
-// in place when the inode is its only user, else in a new block; with no
-// items the inode's reference goes (releaseXattrBlock).
+// a block of the cache that holds the same is shared (xattr_cache.go);
+// else the inode's own block is rewritten in place when the inode is its
+// only user, or a new block is written; with no items the inode's
+// reference goes (releaseXattrBlock).
 func (h *handle) writeXattrBlock(ip *inode, items []xattrItem) error {
 	f := h.f
 	if len(items) == 0 {
@@ -238,10 +230,24 @@ func (h *handle) writeXattrBlock(ip *inode, items []xattrItem) error {
 		}
 		if le.Uint32(b[4:]) > 1 {
 			blk = 0 // shared: copy on write
+		} else {
+			// Changed in place: no longer what the cache says.
+			f.xcache.remove(le.Uint32(b[12:]), old)
 		}
 	}
+	hashes := make([]uint32, len(items))
+	for i, it := range items {
+		hashes[i] = xattrHashEntry(it.name, it.value)
+	}
+	hash := xattrBlockHash(hashes)
+	shared, err := h.findSharedXattrBlock(hash, items)
+	if err != nil || shared == old && old != 0 {
+		return err
+	}
+	if shared != 0 {
+		return h.shareXattrBlock(ip, shared)
+	}
 	var b []byte
-	var err error
 	if blk == 0 {
 		if blk, err = h.allocBlock(ip, f.xattrBlockGoal(ip)); err != nil {
 			return err
@@ -257,14 +263,35 @@ func (h *handle) writeXattrBlock(ip *inode, items []xattrItem) error {
 	le.PutUint32(b[0:], xattrMagic)
 	le.PutUint32(b[4:], 1) // h_refcount
 	le.PutUint32(b[8:], 1) // h_blocks
-	hashes := encodeXattrArea(b, xattrBlockHdrSize, 0, items)
+	encodeXattrArea(b, xattrBlockHdrSize, 0, items)
 	f.setXattrBlockCsum(b, blk, hashes)
+	f.xcache.insert(hash, blk)
 	if blk != old {
 		if err := h.releaseXattrBlock(ip); err != nil {
 			return err
 		}
 		ip.fileACL = blk
 	}
+	return nil
+}
+
+// shareXattrBlock makes ip use block blk, which holds what ip's block
+// must: one more reference in its h_refcount, a block more in ip's
+// i_blocks, and ip's old block released (the "reusing" case of
+// ext4_xattr_block_set).
+func (h *handle) shareXattrBlock(ip *inode, blk uint64) error {
+	f := h.f
+	b, err := h.metaBlock(blk)
+	if err != nil {
+		return err
+	}
+	le.PutUint32(b[4:], le.Uint32(b[4:])+1)
+	f.setXattrCsumOnly(b, blk)
+	ip.blocks += int64(f.blockSize >> 9)
+	if err := h.releaseXattrBlock(ip); err != nil {
+		return err
+	}
+	ip.fileACL = blk
 	return nil
 }
 
@@ -361,10 +388,11 @@ func xattrItemEqual(a, b xattrItem) bool {
 // than 255 bytes, E2BIG for a value over XATTR_SIZE_MAX, EEXIST and
 // ENODATA for XATTR_CREATE and XATTR_REPLACE, ENOSPC when it fits neither
 // in the inode nor in the block, EINVAL for a malformed ACL, EACCES for a
-// default ACL on a file that is not a directory.
+// default ACL on a file that is not a directory, EOPNOTSUPP for an ACL on
+// a symlink or on a mount without ACLs (hasACLs).
 func (ip *inode) Setxattr(ctx vfs.Ctx, name string, value []byte, flags int) error {
 	index, suffix, ok := splitXattrName(name)
-	if !ok {
+	if !ok || isACLName(name) && !ip.hasACLs() {
 		return abi.EOPNOTSUPP
 	}
 	if len(suffix) > abi.XATTR_NAME_MAX {
@@ -390,7 +418,7 @@ func (ip *inode) Setxattr(ctx vfs.Ctx, name string, value []byte, flags int) err
 // returns ENODATA.
 func (ip *inode) Removexattr(ctx vfs.Ctx, name string) error {
 	index, suffix, ok := splitXattrName(name)
-	if !ok {
+	if !ok || isACLName(name) && !ip.hasACLs() {
 		return abi.EOPNOTSUPP
 	}
 	h, err := ip.f.begin()
