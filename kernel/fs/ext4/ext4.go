@@ -32,8 +32,8 @@
 // ordered mode) and write.go (which images mount read-write, the
 // superblock's state while mounted); the writers are alloc.go (bitmaps,
 // group descriptors), inode_write.go, extent_write.go, blockmap_write.go,
-// file_write.go, dir_write.go, htree_write.go, namei.go, xattr_write.go
-// and orphan.go.
+// file_write.go, dir_write.go, htree_write.go, namei.go, xattr_write.go,
+// inline_write.go and orphan.go.
 //
 // Positions in directories: a byte offset into the directory for linear
 // reads; hash2pos(hash, minor_hash) = (hash>>1)<<32 | minor_hash for hash

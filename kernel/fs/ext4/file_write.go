@@ -238,8 +238,18 @@ func (h *handle) writeFile(ip *inode, ctx vfs.Ctx, p []byte, off int64) (int, er
 	if ip.flags&inodeImmutableFl != 0 || ip.flags&inodeAppendFl != 0 && off != ip.size {
 		return 0, abi.EPERM
 	}
-	if ip.flags&inodeInlineDataFl != 0 || ip.flags&inodeEncryptFl != 0 {
-		return 0, abi.Errorf(abi.EOPNOTSUPP, "ext4: inode %d: writing inline or encrypted data is not supported", ip.ino)
+	if ip.flags&inodeEncryptFl != 0 {
+		return 0, abi.Errorf(abi.EOPNOTSUPP, "ext4: inode %d: writing encrypted data is not supported", ip.ino)
+	}
+	if ip.mayInline || ip.flags&inodeInlineDataFl != 0 {
+		done, err := h.writeInline(ip, p, off)
+		if err != nil {
+			return 0, err
+		}
+		if done {
+			ip.mtime, ip.ctime = ctx.Now, ctx.Now
+			return len(p), h.writeInode(ip)
+		}
 	}
 	limit := ip.maxBytes()
 	if off >= limit {
@@ -332,6 +342,7 @@ func (h *handle) writeFresh(data []byte, phys, lead int64, buf []byte) error {
 // read as zeros with its blocks allocated: whole blocks become unwritten,
 // partial ones are zeroed. EOPNOTSUPP for other modes, and for all but
 // PUNCH_HOLE on block-mapped (ext2/ext3) files; EINVAL for a bad range;
+// an inline file's data move to a block first, in every mode;
 // EFBIG past the largest file; ENOSPC when the disk fills (what was
 // allocated stays).
 func (fi fileInode) Fallocate(ctx vfs.Ctx, mode uint32, off, n int64) error {
@@ -346,7 +357,7 @@ func (fi fileInode) Fallocate(ctx vfs.Ctx, mode uint32, off, n int64) error {
 		return abi.EOPNOTSUPP
 	case mode&abi.FALLOC_FL_PUNCH_HOLE != 0 && mode != abi.FALLOC_FL_PUNCH_HOLE|abi.FALLOC_FL_KEEP_SIZE:
 		return abi.EOPNOTSUPP
-	case mode&abi.FALLOC_FL_PUNCH_HOLE == 0 && ip.flags&inodeExtentsFl == 0:
+	case mode&abi.FALLOC_FL_PUNCH_HOLE == 0 && ip.flags&(inodeExtentsFl|inodeInlineDataFl) == 0:
 		return abi.Errorf(abi.EOPNOTSUPP, "ext4: inode %d: fallocate needs extents", ip.ino)
 	}
 	if n > ip.maxBytes()-off {
@@ -356,22 +367,31 @@ func (fi fileInode) Fallocate(ctx vfs.Ctx, mode uint32, off, n int64) error {
 	if err != nil {
 		return err
 	}
-	if ip.flags&(inodeImmutableFl|inodeAppendFl) != 0 {
-		err = abi.EPERM
-	} else {
-		switch {
-		case mode&abi.FALLOC_FL_PUNCH_HOLE != 0:
-			err = h.punchHole(ip, ctx, off, n)
-		case mode&abi.FALLOC_FL_ZERO_RANGE != 0:
-			err = h.zeroFileRange(ip, ctx, off, n, mode&abi.FALLOC_FL_KEEP_SIZE != 0)
-		default:
-			err = h.preallocate(ip, ctx, off, n, mode&abi.FALLOC_FL_KEEP_SIZE != 0)
-		}
-	}
+	err = h.fallocate(ip, ctx, mode, off, n)
 	if serr := h.stop(); err == nil {
 		err = serr
 	}
 	return err
+}
+
+func (h *handle) fallocate(ip *inode, ctx vfs.Ctx, mode uint32, off, n int64) error {
+	if ip.flags&(inodeImmutableFl|inodeAppendFl) != 0 {
+		return abi.EPERM
+	}
+	// Inline data move to a block first, whatever the mode
+	// (ext4_fallocate's ext4_convert_inline_data).
+	if err := h.uninline(ip); err != nil {
+		return err
+	}
+	switch {
+	case mode&abi.FALLOC_FL_PUNCH_HOLE != 0:
+		return h.punchHole(ip, ctx, off, n)
+	case ip.flags&inodeExtentsFl == 0:
+		return abi.Errorf(abi.EOPNOTSUPP, "ext4: inode %d: fallocate needs extents", ip.ino)
+	case mode&abi.FALLOC_FL_ZERO_RANGE != 0:
+		return h.zeroFileRange(ip, ctx, off, n, mode&abi.FALLOC_FL_KEEP_SIZE != 0)
+	}
+	return h.preallocate(ip, ctx, off, n, mode&abi.FALLOC_FL_KEEP_SIZE != 0)
 }
 
 // allocUnwritten fills the holes of logical blocks [from, to) with
@@ -520,13 +540,22 @@ func (h *handle) setattr(ip *inode, ctx vfs.Ctx, a vfs.SetAttr) error {
 		}
 		old, size := ip.size, a.Size
 		bs := int64(f.blockSize)
-		if size > old {
+		inline := false
+		if ip.flags&inodeInlineDataFl != 0 {
+			var err error
+			if inline, err = h.truncateInline(ip, size); err != nil {
+				return err
+			}
+		}
+		switch {
+		case inline:
+		case size > old:
 			if err := h.zeroBlockTail(ip, old, size); err != nil {
 				return err
 			}
 			ip.size = size
 			ip.sizeChanged()
-		} else {
+		default:
 			if err := h.zeroBlockTail(ip, size, old); err != nil {
 				return err
 			}
