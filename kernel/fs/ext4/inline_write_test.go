@@ -252,6 +252,7 @@ type fsOps interface {
 	unlink(path string)
 	rmdir(path string)
 	rename(from, to string)
+	exchange(a, b string) // renameat2 RENAME_EXCHANGE
 	link(from, to string)
 	symlink(target, path string)
 	setxattr(path, name string, value []byte)
@@ -303,6 +304,9 @@ func (o kernelOps) rmdir(path string) {
 func (o kernelOps) rename(from, to string) {
 	o.must("rename "+from, o.k.Renameat2(abi.AT_FDCWD, o.p(from), abi.AT_FDCWD, o.p(to), 0))
 }
+func (o kernelOps) exchange(a, b string) {
+	o.must("exchange "+a, o.k.Renameat2(abi.AT_FDCWD, o.p(a), abi.AT_FDCWD, o.p(b), abi.RENAME_EXCHANGE))
+}
 func (o kernelOps) link(from, to string) {
 	o.must("link "+from, o.k.Linkat(abi.AT_FDCWD, o.p(from), abi.AT_FDCWD, o.p(to), 0))
 }
@@ -347,6 +351,9 @@ func (o hostOps) unlink(path string)     { o.must(os.Remove(o.p(path))) }
 func (o hostOps) rmdir(path string)      { o.must(os.Remove(o.p(path))) }
 func (o hostOps) rename(from, to string) { o.must(os.Rename(o.p(from), o.p(to))) }
 func (o hostOps) link(from, to string)   { o.must(os.Link(o.p(from), o.p(to))) }
+func (o hostOps) exchange(a, b string) {
+	o.must(unix.Renameat2(unix.AT_FDCWD, o.p(a), unix.AT_FDCWD, o.p(b), unix.RENAME_EXCHANGE))
+}
 func (o hostOps) symlink(target, path string) {
 	o.must(os.Symlink(target, o.p(path)))
 }
@@ -390,6 +397,13 @@ func inlineEdits(o fsOps) {
 	o.link("grown", "p2/hard")
 	o.rename("p2/hard", "p2/hard2")
 	o.symlink("../grown", "p2/soft")
+	o.mkdir("x1")
+	o.mkdir("x1/d")
+	o.write("x1/f", 0, []byte("f"))
+	o.mkdir("x2")
+	o.write("x2/g", 0, []byte("g"))
+	o.exchange("x1/d", "x2/g") // a directory and a file across inline parents
+	o.exchange("x1/f", "x1/d") // within one
 	o.setxattr("p2", "user.small", []byte("v"))
 	o.setxattr("p2", "user.big", bytes.Repeat([]byte("w"), 200))
 	o.setxattr("up50", "user.k", []byte("value"))
@@ -430,7 +444,7 @@ func TestInlineEdits(t *testing.T) {
 			}
 			umount()
 			sameInline(t, img, twin, "grown", "shrunk70", "full/shrunk20", "up100", "up50", "falloc",
-				"punched", "gap", "dd", "p2", "p2/sub", "p2/sub/f", "full", "full/name-007")
+				"punched", "gap", "dd", "p2", "p2/sub", "p2/sub/f", "full", "full/name-007", "x1", "x2", "x2/g")
 			// What the edits are there for, lest both images agree on
 			// something else.
 			wantInline(t, img, "grown", 0)
