@@ -230,7 +230,9 @@ func (f *fsys) insertDirentIn(b []byte, name []byte, ino uint32, ftype uint8) (b
 		}
 		u := uint32(0)
 		if d.inode != 0 {
-			u = dirRecLen(len(d.name))
+			// A live entry without a name (damage) keeps the minimal
+			// rec_len, so that the split leaves a well-formed entry.
+			u = dirRecLen(max(len(d.name), 1))
 		}
 		if at < 0 && d.recLen >= u+need {
 			at, used, recLen = off, u, d.recLen
