@@ -80,6 +80,8 @@ func inlineImage(t *testing.T, args ...string) string {
 	img := filepath.Join(t.TempDir(), "img")
 	a := append([]string{"-q", "-F", "-t", "ext4", "-O", "inline_data"}, args...)
 	testutil.Run(t, "mke2fs", append(a, img, "64M")...)
+	// mke2fs refuses inline_data with 128-byte inodes; debugfs sets it.
+	testutil.Run(t, "debugfs", "-w", "-R", "feature inline_data", img)
 	return img
 }
 
@@ -96,6 +98,8 @@ var inlineLayouts = []struct {
 	{"blocksize-1024", []string{"-b", "1024"}, 128},
 	{"no-metadata_csum", []string{"-b", "4096", "-O", "^metadata_csum"}, 128},
 	{"no-extents", []string{"-b", "4096", "-O", "^extent,^64bit"}, 128},
+	// No in-inode xattr area: nothing is ever inline.
+	{"inode-128", []string{"-b", "4096", "-I", "128", "-O", "^inline_data"}, 0},
 }
 
 // inlineSizes are the file sizes around the inline limits.
@@ -202,6 +206,9 @@ func sameInline(t *testing.T, img, twin string, paths ...string) {
 // a block directory, and past one block an htree.
 func TestInlineCopyTree(t *testing.T) {
 	for i, l := range inlineLayouts {
+		if l.max == 0 {
+			continue // TestInlineEdits has it
+		}
 		t.Run(l.name, func(t *testing.T) {
 			src := filepath.Join(t.TempDir(), "src")
 			makeInlineTree(t, src, l.max)
@@ -424,7 +431,7 @@ func inlineEdits(o fsOps) {
 // each: the host kernel must show both the same, and each file must be
 // inline where Linux left it inline, with the inline size it gave it.
 func TestInlineEdits(t *testing.T) {
-	for _, l := range []int{0, 1, len(inlineLayouts) - 1} {
+	for _, l := range []int{0, 1, len(inlineLayouts) - 2, len(inlineLayouts) - 1} {
 		l := inlineLayouts[l]
 		t.Run(l.name, func(t *testing.T) {
 			img := inlineImage(t, l.args...)
@@ -447,6 +454,11 @@ func TestInlineEdits(t *testing.T) {
 				"punched", "gap", "dd", "p2", "p2/sub", "p2/sub/f", "full", "full/name-007", "x1", "x2", "x2/g")
 			// What the edits are there for, lest both images agree on
 			// something else.
+			if l.max == 0 {
+				wantInline(t, img, "shrunk70", 0)
+				wantInline(t, img, "p2/sub", 0)
+				return
+			}
 			wantInline(t, img, "grown", 0)
 			wantInline(t, img, "shrunk70", 70)
 			wantInline(t, img, "full/shrunk20", 60)
