@@ -1,6 +1,8 @@
 package ext4
 
 import (
+	"errors"
+
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -196,7 +198,8 @@ func (h *handle) uninline(ip *inode) error {
 
 // convertInline moves an inline inode's data into a block of its own
 // (ext4_convert_inline_data_nolock): block 0 is mapped (an extent, or the
-// block map's first pointer) and gets a file's data, or a directory's
+// block map's first pointer), even for an empty file, and gets a file's
+// data, or a directory's
 // entries after "." and ".." (convertInlineDir). buf is the inline data
 // (inlineBuf). The inode is written.
 func (h *handle) convertInline(ip *inode, buf []byte) error {
@@ -227,9 +230,11 @@ func (h *handle) convertInline(ip *inode, buf []byte) error {
 		}
 		ip.size = int64(f.blockSize)
 		ip.setDirBlockCsum(b, 0)
-	} else if ip.size > 0 {
-		// File data goes through the page cache, as the converted page
-		// does on Linux; the bytes past i_size stay zero.
+	} else {
+		// File data go through the page cache, as the converted page
+		// does on Linux; the block is written whole, even for an empty
+		// file, so that the bytes past i_size are zeros (an extension
+		// by truncate uncovers them).
 		blk := f.getBlock()
 		defer f.putBlock(blk)
 		clear(blk)
@@ -422,7 +427,7 @@ func (h *handle) addInlineEntry(dir *inode, name string, ino uint32, ftype uint8
 // stored and the inode written when changed is set.
 func (h *handle) storeDirInline(dir *inode, buf []byte, changed bool, err error) (bool, error) {
 	if err != nil {
-		if err == abi.EEXIST {
+		if errors.Is(err, abi.EEXIST) {
 			return false, err
 		}
 		return false, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: inline directory: %v", dir.ino, err))
