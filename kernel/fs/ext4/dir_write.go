@@ -26,9 +26,10 @@ import (
 // in the block, and the entry's inode and file type.
 type dirSlot struct {
 	lblk, pblk uint64
-	off        int
+	off        int // in the block, or in the inline data when inline
 	ino        uint32
 	ftype      uint8
+	inline     bool // in an inline directory (inline_write.go)
 }
 
 // ext4 file_type values for the S_IF* types (fs_umode_to_ftype).
@@ -136,14 +137,10 @@ func (ip *inode) dropMap() {
 }
 
 // checkDirWritable refuses directories the writer does not change: an
-// encrypted one (no key: ENOKEY, as fscrypt_prepare_lookup), an inline
-// one (not written yet: the mount refuses inline_data anyway).
+// encrypted one (no key: ENOKEY, as fscrypt_prepare_lookup).
 func (ip *inode) checkDirWritable() error {
 	if ip.flags&inodeEncryptFl != 0 {
 		return abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted directory", ip.ino)
-	}
-	if ip.flags&inodeInlineDataFl != 0 {
-		return abi.Errorf(abi.EOPNOTSUPP, "ext4: inode %d: writing inline directories is not implemented", ip.ino)
 	}
 	return nil
 }
@@ -152,6 +149,9 @@ func (ip *inode) checkDirWritable() error {
 // through the index when the directory has a usable one, else by a linear
 // scan. ENOENT when it is not there.
 func (ip *inode) findEntry(name string) (dirSlot, error) {
+	if ip.flags&inodeInlineDataFl != 0 {
+		return ip.findInlineEntry(name)
+	}
 	if ip.isIndexed() {
 		s, err := ip.dxFindEntry(name)
 		if err != errBadDx {
@@ -213,19 +213,26 @@ func (ip *inode) searchBlockSlot(runs []run, lblk uint64, buf []byte, name strin
 // rec_len has room after its own name (or an unused entry). It returns
 // EEXIST when the name is already there.
 func (f *fsys) insertDirent(b []byte, name []byte, ino uint32, ftype uint8) (bool, error) {
-	usable := b[:f.dirUsable()]
+	return f.insertDirentIn(b[:f.dirUsable()], name, ino, ftype)
+}
+
+// insertDirentIn is insertDirent in a chain of entries covering b (a
+// leaf block less its tail, or an inline directory's area).
+func (f *fsys) insertDirentIn(b []byte, name []byte, ino uint32, ftype uint8) (bool, error) {
 	need := dirRecLen(len(name))
 	filetype := f.sb.hasIncompat(incompatFiletype)
 	at, used, recLen := -1, uint32(0), uint32(0)
 	exists := false
-	err := parseDirBlock(usable, f.blockSize, filetype, func(off int, d dirent) bool {
+	err := parseDirBlock(b, f.blockSize, filetype, func(off int, d dirent) bool {
 		if d.inode != 0 && string(d.name) == string(name) {
 			exists = true
 			return false
 		}
 		u := uint32(0)
 		if d.inode != 0 {
-			u = dirRecLen(len(d.name))
+			// A live entry without a name (damage) keeps the minimal
+			// rec_len, so that the split leaves a well-formed entry.
+			u = dirRecLen(max(len(d.name), 1))
 		}
 		if at < 0 && d.recLen >= u+need {
 			at, used, recLen = off, u, d.recLen
@@ -255,11 +262,15 @@ func (f *fsys) insertDirent(b []byte, name []byte, ino uint32, ftype uint8) (boo
 // (ext4_generic_delete_entry): the previous entry takes its rec_len and it
 // is wiped, or, first in the block, it keeps its rec_len with inode 0.
 func (f *fsys) removeDirent(b []byte, off int) error {
-	usable := b[:f.dirUsable()]
+	return f.removeDirentIn(b[:f.dirUsable()], off)
+}
+
+// removeDirentIn is removeDirent in a chain of entries covering b.
+func (f *fsys) removeDirentIn(b []byte, off int) error {
 	filetype := f.sb.hasIncompat(incompatFiletype)
 	prev, found := -1, false
 	var recLen, prevLen uint32
-	err := parseDirBlock(b[:len(usable)], f.blockSize, filetype, func(o int, d dirent) bool {
+	err := parseDirBlock(b, f.blockSize, filetype, func(o int, d dirent) bool {
 		if o == off {
 			found, recLen = true, d.recLen
 			return false
@@ -290,6 +301,13 @@ func (h *handle) addDirEntry(dir *inode, name string, ino uint32, ftype uint8) e
 	f := h.f
 	if err := dir.checkDirWritable(); err != nil {
 		return err
+	}
+	if dir.flags&inodeInlineDataFl != 0 {
+		// Inline first; a directory with no room left there has become
+		// one block, where the name goes as below.
+		if ok, err := h.addInlineEntry(dir, name, ino, ftype); ok || err != nil {
+			return err
+		}
 	}
 	if dir.isIndexed() {
 		err := h.dxAddEntry(dir, name, ino, ftype)
@@ -373,6 +391,9 @@ func (h *handle) appendDirBlock(dir *inode) (uint64, []byte, error) {
 
 // removeDirEntry removes the entry at s (ext4_delete_entry).
 func (h *handle) removeDirEntry(dir *inode, s dirSlot) error {
+	if s.inline {
+		return h.changeInlineEntry(dir, s, h.f.removeDirentIn)
+	}
 	b, err := h.metaBlock(s.pblk)
 	if err != nil {
 		return err
@@ -386,21 +407,38 @@ func (h *handle) removeDirEntry(dir *inode, s dirSlot) error {
 
 // setDirEntry points the entry at s to ino with file type ftype (ext4_setent).
 func (h *handle) setDirEntry(dir *inode, s dirSlot, ino uint32, ftype uint8) error {
+	if s.inline {
+		return h.changeInlineEntry(dir, s, func(b []byte, off int) error {
+			h.f.setDirentInode(b, off, ino, ftype)
+			return nil
+		})
+	}
 	b, err := h.metaBlock(s.pblk)
 	if err != nil {
 		return err
 	}
-	le.PutUint32(b[s.off:], ino)
-	if h.f.sb.hasIncompat(incompatFiletype) {
-		b[s.off+7] = ftype
-	}
+	h.f.setDirentInode(b, s.off, ino, ftype)
 	dir.setDirBlockCsum(b, s.lblk)
 	return nil
+}
+
+// setDirentInode points the entry at off of b to ino with file type ftype.
+func (f *fsys) setDirentInode(b []byte, off int, ino uint32, ftype uint8) {
+	le.PutUint32(b[off:], ino)
+	if f.sb.hasIncompat(incompatFiletype) {
+		b[off+7] = ftype
+	}
 }
 
 // setDotDot points the ".." entry of directory ip to parent
 // (ext4_rename_dir_finish): the second entry of block 0, after ".".
 func (h *handle) setDotDot(ip *inode, parent uint32) error {
+	if ip.flags&inodeInlineDataFl != 0 {
+		// An inline directory keeps only the parent's number, in
+		// i_block[0..3] (ext4_get_first_dir_block's inlined case).
+		le.PutUint32(ip.iBlock[0:], parent)
+		return h.writeInode(ip)
+	}
 	runs, err := ip.blockRuns()
 	if err != nil {
 		return err
@@ -437,6 +475,9 @@ func (f *fsys) initDirBlock(b []byte, ino, parent uint32) {
 // isEmptyDir reports whether a directory holds nothing but "." and ".."
 // (ext4_empty_dir).
 func (ip *inode) isEmptyDir() (bool, error) {
+	if ip.flags&inodeInlineDataFl != 0 {
+		return ip.isEmptyInlineDir()
+	}
 	runs, err := ip.blockRuns()
 	if err != nil {
 		return false, err

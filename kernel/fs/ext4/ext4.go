@@ -34,9 +34,9 @@
 // superblock's state while mounted); the writers are alloc.go (bitmaps,
 // group descriptors), inode_write.go, extent_write.go, extent_shift.go
 // (collapse and insert range), blockmap_write.go, file_write.go,
-// dir_write.go, htree_write.go, namei.go, xattr_write.go, xattr_cache.go
-// (identical attribute blocks shared), acl.go (default ACLs inherited) and
-// orphan.go.
+// dir_write.go, htree_write.go, inline_write.go (inline data written and
+// moved out), namei.go, xattr_write.go, xattr_cache.go (identical
+// attribute blocks shared), acl.go (default ACLs inherited) and orphan.go.
 //
 // Positions in directories: a byte offset into the directory for linear
 // reads; hash2pos(hash, minor_hash) = (hash>>1)<<32 | minor_hash for hash

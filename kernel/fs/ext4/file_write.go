@@ -286,8 +286,18 @@ func (h *handle) writeFile(ip *inode, ctx vfs.Ctx, p []byte, off int64) (int, er
 	if ip.flags&inodeImmutableFl != 0 || ip.flags&inodeAppendFl != 0 && off != ip.size {
 		return 0, abi.EPERM
 	}
-	if ip.flags&inodeInlineDataFl != 0 || ip.flags&inodeEncryptFl != 0 {
-		return 0, abi.Errorf(abi.EOPNOTSUPP, "ext4: inode %d: writing inline or encrypted data is not supported", ip.ino)
+	if ip.flags&inodeEncryptFl != 0 {
+		return 0, abi.Errorf(abi.EOPNOTSUPP, "ext4: inode %d: writing encrypted data is not supported", ip.ino)
+	}
+	if ip.mayInline || ip.flags&inodeInlineDataFl != 0 {
+		done, err := h.writeInline(ip, p, off)
+		if err != nil {
+			return 0, err
+		}
+		if done {
+			ip.mtime, ip.ctime = ctx.Now, ctx.Now
+			return len(p), h.writeInode(ip)
+		}
 	}
 	limit := ip.maxBytes()
 	if off >= limit {
@@ -382,6 +392,7 @@ func (h *handle) writeFresh(data []byte, phys, lead int64, buf []byte) error {
 // blocks out of the file or put a hole into it, moving what follows
 // (extent_shift.go). EOPNOTSUPP for other modes, and for all but
 // PUNCH_HOLE on block-mapped (ext2/ext3) files; EINVAL for a bad range;
+// an inline file's data move to a block first, in every mode;
 // EFBIG past the largest file; ENOSPC when the disk fills (what was
 // allocated stays).
 func (fi fileInode) Fallocate(ctx vfs.Ctx, mode uint32, off, n int64) error {
@@ -400,10 +411,8 @@ func (fi fileInode) Fallocate(ctx vfs.Ctx, mode uint32, off, n int64) error {
 		return abi.EOPNOTSUPP
 	case shift && mode != abi.FALLOC_FL_COLLAPSE_RANGE && mode != abi.FALLOC_FL_INSERT_RANGE:
 		return abi.EOPNOTSUPP
-	case mode&abi.FALLOC_FL_PUNCH_HOLE == 0 && ip.flags&inodeExtentsFl == 0:
+	case mode&abi.FALLOC_FL_PUNCH_HOLE == 0 && ip.flags&(inodeExtentsFl|inodeInlineDataFl) == 0:
 		return abi.Errorf(abi.EOPNOTSUPP, "ext4: inode %d: fallocate needs extents", ip.ino)
-	case shift && ip.flags&inodeInlineDataFl != 0:
-		return abi.Errorf(abi.EOPNOTSUPP, "ext4: inode %d: collapse or insert on inline data", ip.ino)
 	}
 	if n > ip.maxBytes()-off {
 		return abi.Errorf(abi.EFBIG, "ext4: inode %d: fallocate past the largest file", ip.ino)
@@ -412,29 +421,40 @@ func (fi fileInode) Fallocate(ctx vfs.Ctx, mode uint32, off, n int64) error {
 	if err != nil {
 		return err
 	}
-	if ip.flags&(inodeImmutableFl|inodeAppendFl) != 0 {
-		err = abi.EPERM
-	} else {
-		switch {
-		case shift:
-			collapse := mode == abi.FALLOC_FL_COLLAPSE_RANGE
-			if err = ip.checkShiftRange(collapse, off, n); err == nil && collapse {
-				err = h.collapseRange(ip, ctx, off, n)
-			} else if err == nil {
-				err = h.insertRange(ip, ctx, off, n)
-			}
-		case mode&abi.FALLOC_FL_PUNCH_HOLE != 0:
-			err = h.punchHole(ip, ctx, off, n)
-		case mode&abi.FALLOC_FL_ZERO_RANGE != 0:
-			err = h.zeroFileRange(ip, ctx, off, n, mode&abi.FALLOC_FL_KEEP_SIZE != 0)
-		default:
-			err = h.preallocate(ip, ctx, off, n, mode&abi.FALLOC_FL_KEEP_SIZE != 0)
-		}
-	}
+	err = h.fallocate(ip, ctx, mode, off, n)
 	if serr := h.stop(); err == nil {
 		err = serr
 	}
 	return err
+}
+
+func (h *handle) fallocate(ip *inode, ctx vfs.Ctx, mode uint32, off, n int64) error {
+	if ip.flags&(inodeImmutableFl|inodeAppendFl) != 0 {
+		return abi.EPERM
+	}
+	// Inline data move to a block first, whatever the mode
+	// (ext4_fallocate's ext4_convert_inline_data).
+	if err := h.uninline(ip); err != nil {
+		return err
+	}
+	switch {
+	case mode&abi.FALLOC_FL_PUNCH_HOLE != 0:
+		return h.punchHole(ip, ctx, off, n)
+	case ip.flags&inodeExtentsFl == 0:
+		return abi.Errorf(abi.EOPNOTSUPP, "ext4: inode %d: fallocate needs extents", ip.ino)
+	case mode&(abi.FALLOC_FL_COLLAPSE_RANGE|abi.FALLOC_FL_INSERT_RANGE) != 0:
+		collapse := mode == abi.FALLOC_FL_COLLAPSE_RANGE
+		if err := ip.checkShiftRange(collapse, off, n); err != nil {
+			return err
+		}
+		if collapse {
+			return h.collapseRange(ip, ctx, off, n)
+		}
+		return h.insertRange(ip, ctx, off, n)
+	case mode&abi.FALLOC_FL_ZERO_RANGE != 0:
+		return h.zeroFileRange(ip, ctx, off, n, mode&abi.FALLOC_FL_KEEP_SIZE != 0)
+	}
+	return h.preallocate(ip, ctx, off, n, mode&abi.FALLOC_FL_KEEP_SIZE != 0)
 }
 
 // allocUnwritten fills the holes of logical blocks [from, to) with
@@ -583,13 +603,22 @@ func (h *handle) setattr(ip *inode, ctx vfs.Ctx, a vfs.SetAttr) error {
 		}
 		old, size := ip.size, a.Size
 		bs := int64(f.blockSize)
-		if size > old {
+		inline := false
+		if ip.flags&inodeInlineDataFl != 0 {
+			var err error
+			if inline, err = h.truncateInline(ip, size); err != nil {
+				return err
+			}
+		}
+		switch {
+		case inline:
+		case size > old:
 			if err := h.zeroBlockTail(ip, old, size); err != nil {
 				return err
 			}
 			ip.size = size
 			ip.sizeChanged()
-		} else {
+		default:
 			if err := h.zeroBlockTail(ip, size, old); err != nil {
 				return err
 			}

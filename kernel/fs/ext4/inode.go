@@ -106,6 +106,11 @@ type inode struct {
 	refs int32
 	// orphan is set while the inode is on the orphan list (orphan.go).
 	orphan bool
+	// mayInline is EXT4_STATE_MAY_INLINE_DATA: the inode's data may be
+	// (or stay) inline (inline_write.go). Set for an inline inode and for
+	// a new file or directory on an inline_data filesystem; cleared when
+	// the data move to blocks.
+	mayInline bool
 }
 
 // iget returns inode ino, from the cache or the inode table (ext4_iget).
@@ -267,6 +272,7 @@ func (f *fsys) decodeInode(ino uint32, raw []byte) (*inode, error) {
 			ip.ibody = raw[start:f.inodeSize]
 		}
 	}
+	ip.mayInline = ip.flags&inodeInlineDataFl != 0
 	return ip, nil
 }
 

@@ -222,7 +222,8 @@ func (f *fsys) newExtraIsize() uint16 {
 // extents flag and an empty extent root on an extent filesystem for
 // regular files, directories and symlinks (the caller clears both for a
 // fast symlink, as ext4_symlink does), i_extra_isize from
-// s_want_extra_isize, a new generation, the checksum seed. It marks the
+// s_want_extra_isize, a new generation, the checksum seed, and for a file
+// or directory on an inline_data filesystem mayInline. It marks the
 // inode used in its bitmap and group descriptor (free count, used dirs,
 // itable_unused, checksums), writes it to its table and puts it in the
 // inode cache.
@@ -262,6 +263,8 @@ func (h *handle) newInode(dir *inode, ctx vfs.Ctx, mode uint32) (*inode, error) 
 		ip.flags |= inodeExtentsFl
 		ip.initExtentRoot()
 	}
+	// __ext4_new_inode: files and directories may go inline.
+	ip.mayInline = f.sb.hasIncompat(incompatInlineData) && (typ == abi.S_IFREG || isDir)
 	ip.csumSeed = f.inodeCsumSeed(ino, ip.generation)
 	raw, err := h.inodeSlot(ino)
 	if err != nil {

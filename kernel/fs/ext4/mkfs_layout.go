@@ -72,7 +72,10 @@ type mkfsInode struct {
 	ctime, atime, mtime int64 // seconds since the epoch
 	crtime              int64
 	large               bool // written by ext2fs_write_new_inode: i_extra_isize and i_crtime set
-	dataBlocks          []uint64
+	// ibodyMagic: the in-inode xattr area keeps its header, emptied (an
+	// inline directory's system.data removed by ext2fs_inline_data_expand).
+	ibodyMagic bool
+	dataBlocks []uint64
 }
 
 // mkfsLayout is the planned filesystem.
@@ -131,8 +134,7 @@ func (l *mkfsLayout) sb() *superblock {
 }
 
 // checkMkfsParams refuses what mke2fs refuses, and what Mkfs does not
-// make (bigalloc, inline_data and other features that need more than the
-// layout).
+// make (bigalloc and other features that need more than the layout).
 func checkMkfsParams(p *MkfsParams) error {
 	switch p.BlockSize {
 	case 1024, 2048, 4096, 65536:
@@ -145,7 +147,7 @@ func checkMkfsParams(p *MkfsParams) error {
 	}
 	const (
 		compatOK   = compatHasJournal | compatExtAttr | compatResizeInode | compatDirIndex | compatSparseSuper2
-		incompatOK = incompatFiletype | incompatMetaBG | incompatExtents | incompat64bit | incompatFlexBG | incompatCsumSeed | incompatLargedir
+		incompatOK = incompatFiletype | incompatMetaBG | incompatExtents | incompat64bit | incompatFlexBG | incompatCsumSeed | incompatLargedir | incompatInlineData
 		roCompatOK = roCompatSparseSuper | roCompatLargeFile | roCompatHugeFile | roCompatGdtCsum | roCompatDirNlink |
 			roCompatExtraIsize | roCompatMetadataCsum
 	)
@@ -157,6 +159,9 @@ func checkMkfsParams(p *MkfsParams) error {
 	}
 	if u := p.RoCompat &^ roCompatOK; u != 0 {
 		return abi.Errorf(abi.EOPNOTSUPP, "ext4: mkfs: ro_compat features %#x not supported", u)
+	}
+	if p.Incompat&incompatInlineData != 0 && is == goodOldInodeSize {
+		return abi.Errorf(abi.EINVAL, "ext4: mkfs: %d byte inodes are too small for inline data; specify larger size", is)
 	}
 	if p.Incompat&incompat64bit != 0 && p.Incompat&incompatExtents == 0 {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: extents must be enabled for a 64-bit filesystem")
@@ -910,6 +915,56 @@ func (l *mkfsLayout) mkdir(ino, parent uint32, mode uint16) (*mkfsInode, error) 
 	return ip, nil
 }
 
+// mkdirInline is ext2fs_mkdir for an inline directory (inline_data, an
+// inode from s_first_ino on): the parent in i_block[0..3], one empty entry
+// over the rest, an empty system.data (ext2fs_inline_data_init); no block.
+func (l *mkfsLayout) mkdirInline(ino, parent uint32, mode uint16) *mkfsInode {
+	t := l.p.Time
+	ip := &mkfsInode{ino: ino, mode: mode, size: iBlockLen, links: 2, flags: inodeInlineDataFl,
+		atime: t, ctime: t, mtime: t, crtime: t, large: true}
+	le.PutUint32(ip.iblock[0:], parent)
+	le.PutUint16(ip.iblock[inlineDotdotSize+4:], iBlockLen-inlineDotdotSize)
+	l.itW(ino) // ext2fs_write_new_inode
+	l.itW(ino) // system.data, by ext2fs_xattrs_write
+	l.inodeAllocStats(ino, true)
+	l.inodeTab[ino] = ip
+	return ip
+}
+
+// expandInlineDir is ext2fs_inline_data_expand of an empty inline
+// directory: i_block cleared and system.data removed (the in-inode area
+// keeps its header), then one block from the first free one with "." and
+// ".." of minimal length and the inline area's empty entry stretched over
+// the rest (ext2fs_inline_data_convert_dir).
+func (l *mkfsLayout) expandInlineDir(ip *mkfsInode, parent uint32) error {
+	l.itW(ip.ino) // i_block cleared
+	l.itW(ip.ino) // system.data removed
+	blk, err := l.newBlock(0)
+	if err != nil {
+		return err
+	}
+	b := l.newDirBlock(ip.ino, parent)
+	end := l.bs - l.dirTail()
+	le.PutUint16(b[16:], uint16(dirRecLen(2)))
+	le.PutUint16(b[24+4:], recLenToDisk(uint32(end-24)))
+	l.dirBlocks[blk] = b
+	l.ioW(blk)
+	if l.incompat&incompatExtents != 0 {
+		l.itW(ip.ino) // ext2fs_bmap2
+	}
+	l.itW(ip.ino)
+	l.blockAllocStats(blk)
+	ip.flags &^= inodeInlineDataFl
+	if l.incompat&incompatExtents != 0 {
+		ip.flags |= inodeExtentsFl
+	}
+	ip.iblock = [iBlockLen]byte{}
+	ip.ibodyMagic = true
+	ip.size, ip.blocks = l.bs, l.bs/512
+	ip.dataBlocks = append(ip.dataBlocks, blk)
+	return nil
+}
+
 func (l *mkfsLayout) makeRoot() error {
 	ip, err := l.mkdir(rootIno, rootIno, 0o40755)
 	if err != nil {
@@ -936,8 +991,13 @@ func (l *mkfsLayout) makeLostFound() error {
 	if gd := &l.groups[(ino-1)/l.ipg]; l.csum && gd.flags&bgInodeUninit != 0 {
 		gd.flags &^= bgInodeUninit | bgBlockUninit
 	}
-	ip, err := l.mkdir(ino, rootIno, 0o40700)
-	if err != nil {
+	// With inline_data, ext2fs_mkdir makes lost+found inline; its first
+	// expansion below moves it into a block.
+	var ip *mkfsInode
+	var err error
+	if l.incompat&incompatInlineData != 0 {
+		ip = l.mkdirInline(ino, rootIno, 0o40700)
+	} else if ip, err = l.mkdir(ino, rootIno, 0o40700); err != nil {
 		return err
 	}
 	// ext2fs_link: the new entry takes the room after "..".
@@ -967,6 +1027,12 @@ func (l *mkfsLayout) makeLostFound() error {
 		size += l.bs
 		if size >= lostFoundMinBytes && size >= 2*l.bs {
 			break
+		}
+		if len(ip.dataBlocks) == 0 {
+			if err := l.expandInlineDir(ip, rootIno); err != nil {
+				return err
+			}
+			continue
 		}
 		goal := ip.dataBlocks[len(ip.dataBlocks)-1]
 		blk, err := l.newBlock(goal)

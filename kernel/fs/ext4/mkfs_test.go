@@ -2,6 +2,7 @@ package ext4
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand"
 	"os"
@@ -258,6 +259,17 @@ var mkfsCases = []mkfsCase{
 	{name: "no-extent", size: 256 << 20, fsType: "ext4", args: []string{"-O", "^extent,^64bit"}, edit: features("^extent,^64bit")},
 	{name: "minimal", size: 256 << 20, fsType: "ext4", args: []string{"-O", "^has_journal,^ext_attr,^dir_index,^huge_file,^dir_nlink,^extra_isize,^large_file"}, edit: features("^has_journal,^ext_attr,^dir_index,^huge_file,^dir_nlink,^extra_isize,^large_file")},
 	{name: "csum_seed", size: 256 << 20, fsType: "ext4", args: []string{"-O", "metadata_csum_seed"}, edit: features("metadata_csum_seed")},
+	{name: "inline_data", size: 256 << 20, fsType: "ext4", args: []string{"-O", "inline_data"}, edit: features("inline_data")},
+	{name: "inline_data-1k", size: 64 << 20, fsType: "ext4", args: []string{"-O", "inline_data", "-b", "1024"}, edit: func(p *MkfsParams) error {
+		if err := p.SetBlockSize(64<<20, 1024); err != nil {
+			return err
+		}
+		return p.SetFeatures("inline_data")
+	}},
+	{name: "inline_data-I1024", size: 256 << 20, fsType: "ext4", args: []string{"-O", "inline_data", "-I", "1024"},
+		edit: func(p *MkfsParams) error { p.InodeSize = 1024; return p.SetFeatures("inline_data") }},
+	{name: "inline_data-no-extent", size: 256 << 20, fsType: "ext4", args: []string{"-O", "inline_data,^extent,^64bit,^metadata_csum"}, edit: features("inline_data,^extent,^64bit,^metadata_csum")},
+	{name: "inline_data-ext2", size: 3 << 20, fsType: "ext2", args: []string{"-O", "inline_data"}, edit: features("inline_data")},
 	{name: "b1024", size: 1 << 30, fsType: "ext4", args: []string{"-b", "1024"}, edit: blockSize(1<<30, 1024)},
 	{name: "b2048", size: 1 << 30, fsType: "ext4", args: []string{"-b", "2048"}, edit: blockSize(1<<30, 2048)},
 	{name: "b4096-small", size: 64 << 20, fsType: "ext4", args: []string{"-b", "4096"}, edit: blockSize(64<<20, 4096)},
@@ -594,5 +606,27 @@ func TestMkfsLateTime(t *testing.T) {
 	p.Time = 1 << 32
 	if err := Mkfs(discardDev{32 << 20}, p); err == nil {
 		t.Errorf("Mkfs took the time 2^32")
+	}
+}
+
+// TestMkfsInlineDataInode128: mke2fs refuses inline_data with 128-byte
+// inodes, which have no room for system.data; so does Mkfs.
+func TestMkfsInlineDataInode128(t *testing.T) {
+	testutil.Need(t, "mke2fs")
+	img := filepath.Join(t.TempDir(), "img")
+	cmd := exec.Command("mke2fs", "-q", "-F", "-t", "ext4", "-O", "inline_data", "-I", "128", img, "64M")
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Fatalf("mke2fs made inline_data with 128-byte inodes: %s", out)
+	}
+	p, err := DefaultMkfsParams(64<<20, "ext4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.InodeSize = 128
+	if err := p.SetFeatures("inline_data"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := planMkfs(p); !errors.Is(err, abi.EINVAL) {
+		t.Errorf("Mkfs with inline_data and 128-byte inodes: %v, want EINVAL", err)
 	}
 }

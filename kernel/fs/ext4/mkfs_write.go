@@ -272,6 +272,9 @@ func (o *mkfsOutput) encodeInode(ip *mkfsInode, raw []byte) {
 	if large {
 		le.PutUint16(raw[offIExtraIsize:], largeInodeExtra)
 		putTime(offICrtime, offICrtimeExtra, ip.crtime)
+		if ip.ibodyMagic && len(raw) >= goodOldInodeSize+largeInodeExtra+4 {
+			le.PutUint32(raw[goodOldInodeSize+largeInodeExtra:], xattrMagic)
+		}
 	}
 	o.inodeCsum(ip.ino, raw, large)
 }

@@ -181,11 +181,18 @@ func (di dirInode) Create(ctx vfs.Ctx, name string, mode uint32) (vfs.Inode, err
 }
 
 // Mkdir makes a directory with "." and ".." in its first block
-// (ext4_mkdir, ext4_init_new_dir). EMLINK when dir has EXT4_LINK_MAX links
+// (ext4_mkdir, ext4_init_new_dir), or inline on an inline_data filesystem
+// (inline_write.go). EMLINK when dir has EXT4_LINK_MAX links
 // and cannot count more (no dir_nlink, or not indexed).
 func (di dirInode) Mkdir(ctx vfs.Ctx, name string, mode uint32) (vfs.Inode, error) {
 	parent := di.inode.ino
 	return di.newChild(ctx, name, abi.S_IFDIR|mode&^abi.S_IFMT, func(h *handle, ip *inode) error {
+		if ip.mayInline {
+			// ext4_init_new_dir: inline when the inode has room.
+			if ok, err := h.inlineDirInit(ip, parent); ok || err != nil {
+				return err
+			}
+		}
 		pblk, _, err := h.mapBlocks(ip, 0, 1, true)
 		ip.dropMap()
 		if err != nil {

@@ -189,22 +189,21 @@ func opsWorkload(t *testing.T, img string, limit, mode int, synced func()) (int,
 // the journal's replay, and the tree must be the one before the run or
 // after one of the phases (each Sync's commit is whole or absent).
 // LKLIMG_CRASH_FULL=1 crashes after every write in both modes, and adds
-// a 1 KiB ext3 image and a bigalloc one (some minutes).
+// a 1 KiB ext3 image, a bigalloc one and an inline_data one, whose
+// directory d starts inline and becomes a block (some minutes).
 func TestCrashDuringOperations(t *testing.T) {
 	tools := testutil.Need(t, "mkfs.ext4", "e2fsck")
 	full := os.Getenv("LKLIMG_CRASH_FULL") != ""
-	variants := []struct {
+	type variant struct {
 		name string
 		args []string
-	}{{"ext4", nil}}
+	}
+	variants := []variant{{"ext4", nil}}
 	if full {
-		variants = append(variants, struct {
-			name string
-			args []string
-		}{"ext3-1k", []string{"-t", "ext3", "-b", "1024"}}, struct {
-			name string
-			args []string
-		}{"bigalloc", []string{"-O", "bigalloc", "-C", "16384"}})
+		variants = append(variants,
+			variant{"ext3-1k", []string{"-t", "ext3", "-b", "1024"}},
+			variant{"bigalloc", []string{"-O", "bigalloc", "-C", "16384"}},
+			variant{"inline_data", []string{"-O", "inline_data"}})
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {

@@ -353,7 +353,9 @@ func (h *handle) setXattr(ip *inode, index uint8, name string, value []byte, fla
 		}
 		newBlk = without(blk, bi)
 		if slot == nil || !xattrAreaFits(newIn, len(slot)-start-4) {
-			// Then in the block, leaving the inode.
+			// Then in the block, leaving the inode; the other in-inode
+			// attributes stay, system.data of inline data above all
+			// (inline_write.go).
 			newIn = without(in, ii)
 			newBlk = slices.Clone(blk)
 			if bi >= 0 {
