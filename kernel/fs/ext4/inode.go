@@ -106,6 +106,9 @@ type inode struct {
 	refs int32
 	// orphan is set while the inode is on the orphan list (orphan.go).
 	orphan bool
+	// orphanSlot is 1 + the index of the inode's entry in the orphan
+	// file (i_orphan_idx with EXT4_STATE_ORPHAN_FILE), 0 when it has none.
+	orphanSlot uint32
 }
 
 // iget returns inode ino, from the cache or the inode table (ext4_iget).

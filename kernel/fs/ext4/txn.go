@@ -117,6 +117,7 @@ type writeState struct {
 	noBarrier bool
 
 	jlog    *jbd2.Log           // the journal's writer; nil without a journal
+	ofile   orphanFile          // the orphan file, when the filesystem has one
 	jblocks []jbd2.Block        // commit's list of the transaction's blocks, reused
 	aborted error               // the commit that failed; the mount refuses changes
 	written uint64              // bytes written to the device (s_kbytes_written)
