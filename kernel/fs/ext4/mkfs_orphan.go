@@ -14,10 +14,11 @@ import "github.com/lklimg/lklimg/kernel/abi"
 // more than 4 runs, which needs a leaf block, is not made); with a block
 // map, the indirect blocks come each before the blocks it maps.
 
-// defaultOrphanFileBlocks is ext2fs_default_orphan_file_blocks: 32 blocks
+// DefaultOrphanFileBlocks is ext2fs_default_orphan_file_blocks, the
+// orphan file's size in blocks for a filesystem of blocks blocks: 32 blocks
 // under 128 Ki blocks, a 4096th of the filesystem under 2 Mi blocks, 512
 // from there (no cluster rounding: bigalloc is not made).
-func defaultOrphanFileBlocks(blocks uint64) uint64 {
+func DefaultOrphanFileBlocks(blocks uint64) uint64 {
 	switch {
 	case blocks < 128*1024:
 		return 32
@@ -49,7 +50,7 @@ func (l *mkfsLayout) newInodeFromRoot() (uint32, error) {
 // default size).
 func (l *mkfsLayout) makeOrphanFile(n uint64) error {
 	if n == 0 {
-		n = defaultOrphanFileBlocks(l.blocks)
+		n = DefaultOrphanFileBlocks(l.blocks)
 	}
 	ino, err := l.newInodeFromRoot()
 	if err != nil {
@@ -192,8 +193,6 @@ func (a *orphanAlloc) indirect(level int) (uint64, error) {
 // orphanBlock is the content of an empty orphan file block at blk.
 func (o *mkfsOutput) orphanBlock(blk uint64) []byte {
 	b := make([]byte, o.bs)
-	of := orphanFile{perBlock: uint32(o.bs-orphanTailSize) / 4, seed: o.f.inodeCsumSeed(o.orphanIno, 0)}
-	le.PutUint32(b[o.bs-orphanTailSize:], orphanBlockMagic)
-	of.setCsum(o.f, b, blk)
+	o.f.putEmptyOrphanBlock(b, blk, o.f.inodeCsumSeed(o.orphanIno, 0))
 	return b
 }

@@ -127,6 +127,16 @@ func (o *orphanFile) setCsum(f *fsys, b []byte, blk uint64) {
 	}
 }
 
+// putEmptyOrphanBlock fills b as an orphan file block at blk with no
+// entry: zeros, the tail's magic and, with metadata_csum, its checksum
+// from seed, the orphan file inode's checksum seed (mke2fs's mkorphan_proc).
+func (f *fsys) putEmptyOrphanBlock(b []byte, blk uint64, seed uint32) {
+	clear(b)
+	le.PutUint32(b[len(b)-orphanTailSize:], orphanBlockMagic)
+	o := orphanFile{perBlock: (f.blockSize - orphanTailSize) / 4, seed: seed}
+	o.setCsum(f, b, blk)
+}
+
 // pending reports whether some entry of the orphan file is taken.
 func (o *orphanFile) pending() bool {
 	return slices.ContainsFunc(o.free, func(n uint32) bool { return n != o.perBlock })
