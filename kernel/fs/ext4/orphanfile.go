@@ -54,13 +54,16 @@ func (f *fsys) loadOrphanFile() error {
 	if !sb.hasCompat(compatOrphanFile) {
 		return nil
 	}
+	if ino := sb.sOrphanFileInum; ino < 1 || ino > sb.sInodesCount {
+		return abi.Errorf(abi.EUCLEAN, "ext4: orphan file: bad inode number %d", ino)
+	}
 	ip, err := f.iget(sb.sOrphanFileInum)
 	if err != nil {
-		return abi.Errorf(abi.ErrnoOf(err), "ext4: orphan file: %v", err)
+		return err
 	}
 	runs, err := ip.blockRuns()
 	if err != nil {
-		return abi.Errorf(abi.ErrnoOf(err), "ext4: orphan file: %v", err)
+		return err
 	}
 	// The block count is i_size's, checked against what the block map
 	// covers before anything is sized by it.

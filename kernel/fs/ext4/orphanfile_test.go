@@ -1,8 +1,10 @@
 package ext4
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -152,4 +154,60 @@ func orphanFileEntries(t *testing.T, img string, f *fsys) []uint32 {
 		}
 	}
 	return inos
+}
+
+// TestOrphanFileCorrupt: an orphan file with a bad block (its tail's magic
+// or checksum, an entry changed under the checksum) or a bad inode number
+// keeps the mount read-only, with a message naming what is wrong, as
+// ext4_init_orphan_info refuses it; the image is not written.
+func TestOrphanFileCorrupt(t *testing.T) {
+	testutil.Need(t, "debugfs")
+	img := mkfsTree(t, "16M", []string{"-O", "orphan_file"}, nil)
+	out, err := exec.Command("debugfs", "-R", "bmap <12> 1", img).Output()
+	if err != nil {
+		t.Fatalf("debugfs bmap: %v", err)
+	}
+	var blk int64
+	if _, err := fmt.Sscan(string(out), &blk); err != nil || blk == 0 {
+		t.Fatalf("debugfs bmap <12> 1: %q", out)
+	}
+	orig, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := int64(1024) // mke2fs's block size for 16 MiB
+	for _, c := range []struct {
+		name, want string
+		off        int64
+		val        uint32
+	}{
+		{"magic", "orphan file block 1: bad magic", blk*bs + bs - 8, 0x12345678},
+		{"checksum", "orphan file block 1: bad checksum", blk*bs + bs - 4, 0},
+		{"entry", "orphan file block 1: bad checksum", blk * bs, 13},
+		{"inode number", "orphan file: bad inode number 99999999", superblockOffset + 0x280, 99999999},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := bytes.Clone(orig)
+			binary.LittleEndian.PutUint32(b[c.off:], c.val)
+			if c.off >= superblockOffset+0x100 && c.off < superblockOffset+superblockSize {
+				s := b[superblockOffset : superblockOffset+superblockSize]
+				binary.LittleEndian.PutUint32(s[offSChecksum:], csum32(crc32.MakeTable(crc32.Castagnoli), ^uint32(0), s[:offSChecksum]))
+			}
+			p := filepath.Join(t.TempDir(), "img")
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			log := &testLog{}
+			sb, err := NewType().Mount(openDevRW(t, p), 0, "", log)
+			if err != nil {
+				t.Fatalf("mount: %v\n%s", err, log)
+			}
+			if !sb.(*fsys).ReadOnly() || !strings.Contains(log.String(), c.want) {
+				t.Errorf("read-only %v, log:\n%s", sb.(*fsys).ReadOnly(), log)
+			}
+			if after, _ := os.ReadFile(p); !bytes.Equal(after, b) {
+				t.Errorf("the image was written")
+			}
+		})
+	}
 }
