@@ -2,14 +2,12 @@ package ext4_test
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,36 +39,6 @@ func bootRW(t *testing.T, img string) *kernel.Kernel {
 		t.Fatalf("mount: %v\n%s", err, k.Dmesg())
 	}
 	return k
-}
-
-// orphanEntries reads img's orphan file with debugfs (its inode and block
-// size from dumpe2fs) and returns its nonzero entries.
-func orphanEntries(t *testing.T, img string) []uint32 {
-	t.Helper()
-	tools := testutil.Need(t, "dumpe2fs", "debugfs")
-	hdr, _ := exec.Command(tools[0], "-h", img).Output()
-	field := func(name string) int {
-		m := regexp.MustCompile(`(?m)^` + name + `:\s+(\d+)$`).FindSubmatch(hdr)
-		if m == nil {
-			t.Fatalf("dumpe2fs -h: no %s in\n%s", name, hdr)
-		}
-		n, _ := strconv.Atoi(string(m[1]))
-		return n
-	}
-	ino, bs := field("Orphan file inode"), field("Block size")
-	out, err := exec.Command(tools[1], "-R", fmt.Sprintf("cat <%d>", ino), img).Output()
-	if err != nil || len(out) == 0 || len(out)%bs != 0 {
-		t.Fatalf("debugfs cat <%d>: %d bytes, %v", ino, len(out), err)
-	}
-	var inos []uint32
-	for b := out; len(b) > 0; b = b[bs:] {
-		for j := 0; j+8 < bs; j += 4 {
-			if n := binary.LittleEndian.Uint32(b[j:]); n != 0 {
-				inos = append(inos, n)
-			}
-		}
-	}
-	return inos
 }
 
 // TestOrphanFileSyscalls opens files, unlinks them while open and writes
@@ -105,7 +73,7 @@ func TestOrphanFileSyscalls(t *testing.T) {
 		fds = append(fds, fd)
 	}
 	must("sync", k.Sync())
-	got := orphanEntries(t, img)
+	got := testutil.Ext4OrphanFileEntries(t, img)
 	if len(got) != len(want) {
 		t.Errorf("orphan file holds %v, want %v", got, want)
 	}
@@ -131,7 +99,7 @@ func TestOrphanFileSyscalls(t *testing.T) {
 		must("close", k.Close(fd))
 	}
 	must("sync", k.Sync())
-	if got := orphanEntries(t, img); len(got) != 0 {
+	if got := testutil.Ext4OrphanFileEntries(t, img); len(got) != 0 {
 		t.Errorf("orphan file after close holds %v", got)
 	}
 	must("umount", k.Umount("/mnt", 0))
@@ -238,7 +206,7 @@ func TestOrphanCrash(t *testing.T) {
 			t.Fatalf("kill %d: the workload ended by itself (%v):\n%s", i, cmd.ProcessState, out.Bytes())
 		}
 		testutil.Run(t, "cp", "--sparse=always", img, ours)
-		if len(orphanEntries(t, img)) > 0 {
+		if len(testutil.Ext4OrphanFileEntries(t, img)) > 0 {
 			withOrphans++
 		}
 		if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {

@@ -61,7 +61,7 @@ func testOrphanFile(t *testing.T, v nameiVariant) {
 	if err := f.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	got := orphanFileEntries(t, img, f)
+	got := testutil.Ext4OrphanFileEntries(t, img)
 	inFile := min(n, len(f.ofile.blocks)*int(f.ofile.perBlock))
 	if !slices.Equal(got, inos[:inFile]) {
 		t.Errorf("orphan file holds %d inodes %v..., want %d from %d", len(got), got[:min(len(got), 5)], inFile, inos[0])
@@ -87,7 +87,7 @@ func testOrphanFile(t *testing.T, v nameiVariant) {
 	}
 	umountRW(t, f2)
 	e2fsckClean(t, crashed)
-	if got := orphanFileEntries(t, crashed, f); len(got) != 0 {
+	if got := testutil.Ext4OrphanFileEntries(t, crashed); len(got) != 0 {
 		t.Errorf("orphan file after cleanup holds %v", got)
 	}
 
@@ -95,7 +95,7 @@ func testOrphanFile(t *testing.T, v nameiVariant) {
 	// read-write mount deletes the orphans.
 	hostMountRW(t, hostCrashed)
 	e2fsckClean(t, hostCrashed)
-	if got := orphanFileEntries(t, hostCrashed, f); len(got) != 0 {
+	if got := testutil.Ext4OrphanFileEntries(t, hostCrashed); len(got) != 0 {
 		t.Errorf("orphan file after the host's cleanup holds %v", got)
 	}
 
@@ -106,7 +106,7 @@ func testOrphanFile(t *testing.T, v nameiVariant) {
 	if err := f.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	if got := orphanFileEntries(t, img, f); len(got) != inFile-min(inFile, n/2) {
+	if got := testutil.Ext4OrphanFileEntries(t, img); len(got) != inFile-min(inFile, n/2) {
 		t.Errorf("orphan file holds %d after %d evictions", len(got), n/2)
 	}
 	umountRW(t, f)
@@ -114,7 +114,7 @@ func testOrphanFile(t *testing.T, v nameiVariant) {
 	if superOf(t, img).hasRoCompat(roCompatOrphanPresent) {
 		t.Errorf("orphan_present left set by unmount")
 	}
-	if got := orphanFileEntries(t, img, f); len(got) != 0 {
+	if got := testutil.Ext4OrphanFileEntries(t, img); len(got) != 0 {
 		t.Errorf("orphan file after unmount holds %v", got)
 	}
 }
@@ -130,30 +130,6 @@ func hostMountRW(t *testing.T, img string) {
 	}
 	testutil.Run(t, "mount", "-o", "loop", img, mnt)
 	testutil.Run(t, "umount", mnt)
-}
-
-// orphanFileEntries reads the orphan file of img with debugfs and returns
-// its nonzero entries in order; the tails' magic is checked.
-func orphanFileEntries(t *testing.T, img string, f *fsys) []uint32 {
-	t.Helper()
-	testutil.Need(t, "debugfs")
-	out, err := exec.Command("debugfs", "-R", fmt.Sprintf("cat <%d>", f.sb.sOrphanFileInum), img).Output()
-	if err != nil || len(out) == 0 || len(out)%int(f.blockSize) != 0 {
-		t.Fatalf("debugfs cat of the orphan file: %d bytes, %v", len(out), err)
-	}
-	var inos []uint32
-	bs := int(f.blockSize)
-	for b := out; len(b) > 0; b = b[bs:] {
-		if m := binary.LittleEndian.Uint32(b[bs-8:]); m != orphanBlockMagic {
-			t.Fatalf("orphan block magic %#x", m)
-		}
-		for j := 0; j+8 < bs; j += 4 {
-			if ino := binary.LittleEndian.Uint32(b[j:]); ino != 0 {
-				inos = append(inos, ino)
-			}
-		}
-	}
-	return inos
 }
 
 // TestOrphanFileCorrupt: an orphan file with a bad block (its tail's magic
