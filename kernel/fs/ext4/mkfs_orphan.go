@@ -159,6 +159,9 @@ func (a *orphanAlloc) mapped() error {
 		}
 		le.PutUint32(a.ip.iblock[4*(ext2NDirBlocks+level-1):], uint32(b))
 	}
+	if a.left > 0 {
+		return abi.Errorf(abi.EFBIG, "ext4: mkfs: orphan file too big for a block map")
+	}
 	l.itW(a.ip.ino)
 	return nil
 }
