@@ -48,7 +48,7 @@ func (f *fsFlags) cliFlags() []cli.Flag {
 		&cli.StringFlag{Name: "U", Aliases: []string{"uuid"}, Destination: &f.uuid,
 			Usage: "filesystem `UUID`, random or clear (not given: see SOURCE_DATE_EPOCH)"},
 		&cli.StringFlag{Name: "E", Aliases: []string{"extended"}, Destination: &f.ext,
-			Usage: "extended `OPTIONS`: hash_seed=UUID,root_owner=UID:GID"},
+			Usage: "extended `OPTIONS`: hash_seed=UUID,root_owner=UID:GID,orphan_file_size=BLOCKS"},
 		&cli.StringFlag{Name: "O", Aliases: []string{"features"}, Destination: &f.features,
 			Usage: "`FEATURES` to set, or clear with ^ (mke2fs's names)"},
 		&cli.StringFlag{Name: "J", Aliases: []string{"journal"}, Destination: &f.journal,
@@ -161,8 +161,22 @@ func mkfsParams(f *fsFlags, size int64, epoch *int64) (p ext4.MkfsParams, g give
 					return p, g, fmt.Errorf("-E %s: root_owner is UID:GID", o)
 				}
 				p.RootUID, p.RootGID = uint32(uid), uint32(gid)
+			case "orphan_file_size":
+				// Blocks, or bytes with a suffix (mke2fs's parse_num_blocks2).
+				n, err := strconv.ParseUint(v, 10, 32)
+				if err != nil {
+					b, serr := parseSize(v)
+					if serr != nil {
+						return p, g, fmt.Errorf("-E %s: orphan_file_size is BLOCKS or SIZE", o)
+					}
+					n = uint64(b) / uint64(p.BlockSize)
+				}
+				if n == 0 {
+					return p, g, fmt.Errorf("-E %s: invalid size of orphan file", o)
+				}
+				p.OrphanFileBlocks = n
 			default:
-				return p, g, fmt.Errorf("-E %s: unknown extended option (hash_seed=UUID, root_owner=UID:GID)", o)
+				return p, g, fmt.Errorf("-E %s: unknown extended option (hash_seed=UUID, root_owner=UID:GID, orphan_file_size=BLOCKS)", o)
 			}
 		}
 	}

@@ -128,9 +128,11 @@ type tar2fsPlan struct {
 	minimize    bool  // no -s: cut to fit afterwards
 	free        uint64
 	wantJournal bool // the type has a journal: added after Minimize
-	epoch       *int64
-	mountData   string // "alloc=pack" when cut to fit
-	whiteouts   string
+	// wantOrphanFile: -O orphan_file, added after the journal.
+	wantOrphanFile bool
+	epoch          *int64
+	mountData      string // "alloc=pack" when cut to fit
+	whiteouts      string
 }
 
 // tar2fs makes image from the archive input ("-": stdin). It returns the
@@ -255,8 +257,9 @@ func planTar2fs(f *tar2fsFlags, getenv func(string) string, plainSize int64) (*t
 		// The journal is added once the size is known (AddJournal), as
 		// large as mke2fs would make it for that size, or as -J says.
 		plan.wantJournal = p.HasFeature("has_journal")
+		plan.wantOrphanFile = p.HasFeature("orphan_file")
 		if plan.wantJournal {
-			if err := p.SetFeatures("^has_journal"); err != nil {
+			if err := p.SetFeatures("^has_journal,^orphan_file"); err != nil {
 				return nil, fmt.Errorf("mkfs: %w", err)
 			}
 		}
@@ -304,13 +307,28 @@ func shrinkImage(out *os.File, plan *tar2fsPlan, used uint64) error {
 			return err
 		}
 	}
-	blocks, err := ext4.Minimize(out, free+uint64(journal))
+	// The orphan file, as mke2fs makes it with the journal (none when
+	// there is no journal), sized for the filesystem's estimated size;
+	// its mapping takes 3 blocks at most (a leaf, or the indirect blocks
+	// of 512 blocks).
+	orphan := uint64(0)
+	if plan.wantOrphanFile && plan.wantJournal && journal > 0 {
+		if orphan = p.OrphanFileBlocks; orphan == 0 {
+			orphan = ext4.DefaultOrphanFileBlocks(used + free + uint64(journal))
+		}
+	}
+	blocks, err := ext4.Minimize(out, free+uint64(journal)+orphan+3)
 	if err != nil {
 		return fmt.Errorf("shrink: %w", err)
 	}
 	if plan.wantJournal && journal > 0 {
 		if err := ext4.AddJournal(out, journal); err != nil {
 			return fmt.Errorf("add the journal: %w", err)
+		}
+	}
+	if orphan > 0 {
+		if err := ext4.AddOrphanFile(out, orphan); err != nil {
+			return fmt.Errorf("add the orphan file: %w", err)
 		}
 	}
 	if err := out.Truncate(int64(blocks * bs)); err != nil {

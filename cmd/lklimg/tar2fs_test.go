@@ -522,3 +522,45 @@ func TestTar2fsManySmallEntries(t *testing.T) {
 		t.Errorf("e2fsck counts another number of inodes in use (want %s...):\n%s", want, out)
 	}
 }
+
+// TestTar2fsOrphanFile: tar2fs -O orphan_file gives the smallest image
+// (-t ext4, extents; -t ext3, a block map) an orphan file after its
+// journal, and a fixed size one the orphan file mkfs makes: each image is
+// clean, has the orphan file and holds the tree, and the host kernel
+// mounts it read-write (it reads the orphan file) and leaves it clean.
+func TestTar2fsOrphanFile(t *testing.T) {
+	mkfsImplemented(t)
+	archive, want := tar2fsSource(t)
+	dumpe2fs := testutil.Need(t, "dumpe2fs")[0]
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"smallest", []string{"--free", "40M", "-O", "orphan_file,metadata_csum_seed"}},
+		{"smallest-ext3", []string{"--free", "40M", "-t", "ext3", "-O", "orphan_file"}},
+		{"sized", []string{"-s", "96M", "-O", "orphan_file"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			img := filepath.Join(t.TempDir(), "img")
+			a := append(append([]string{"tar2fs", "-q"}, c.args...), "--timestamp", "@1700000000", archive, img)
+			if r := lklimg(t, nil, nil, a...); r.code != 0 || r.stderr != "" {
+				t.Fatalf("%q: %+v", a, r)
+			}
+			out := string(testutil.Run(t, dumpe2fs, "-h", img))
+			for _, s := range []string{"orphan_file", "Orphan file inode:", "has_journal"} {
+				if !strings.Contains(out, s) {
+					t.Errorf("dumpe2fs -h: no %q in\n%s", s, out)
+				}
+			}
+			compareTrees(t, "source vs image", want, fsckView(t, img))
+			mnt := t.TempDir()
+			testutil.Run(t, "mount", "-o", "loop", img, mnt)
+			werr := os.WriteFile(filepath.Join(mnt, "host-file"), []byte("x"), 0o644)
+			testutil.Run(t, "umount", mnt)
+			if werr != nil {
+				t.Fatal(werr)
+			}
+			fsckView(t, img)
+		})
+	}
+}

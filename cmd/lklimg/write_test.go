@@ -60,151 +60,195 @@ func writeBase(t *testing.T, mke2fs, dir string, mkfsArgs ...string) string {
 // requires the same stdout, stderr (the tool's name aside) and exit
 // statuses, two images e2fsck finds clean, and the same trees (modes,
 // owners, contents, links, xattrs; mtimes only where the steps set them
-// all). The namespace and xattr commands run again on an inline_data
-// image, whose small files and directories mkfs.ext4 -d made inline.
+// all).
 func TestWriteAgainstGNU(t *testing.T) {
-	testWriteAgainstGNU(t, nil, nil)
-}
-
-func TestWriteAgainstGNUInline(t *testing.T) {
-	testWriteAgainstGNU(t, []string{"-O", "inline_data"}, []string{"mkdir", "rm", "rmdir", "mv", "ln", "setfattr"})
-}
-
-// testWriteAgainstGNU is TestWriteAgainstGNU on an image made with
-// mkfsArgs, for the commands only (all when nil).
-func testWriteAgainstGNU(t *testing.T, mkfsArgs, only []string) {
 	testutil.NeedLoop(t)
 	tools := testutil.Need(t, "mkfs.ext4", "e2fsck", "dumpe2fs", "setfattr", "mkdir", "rm", "rmdir", "mv", "ln", "chmod", "chown", "touch")
-	mke2fs, e2fsck, dumpe2fs := tools[0], tools[1], tools[2]
 	tmp := t.TempDir()
-	base := writeBase(t, mke2fs, tmp, mkfsArgs...)
+	base := writeBase(t, tools[0], tmp)
 	mnt := filepath.Join(tmp, "mnt")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct {
-		name string
-		// steps are GNU's command lines, run in the mount point: no
-		// absolute path operands, which would reach the host's files.
-		// lklimg's insert IMAGE after the flags (and MODE/OWNER).
-		steps  [][]string
-		before int  // arguments after the flags that come before IMAGE
-		mtime  bool // compare mtimes too
-	}{
-		{name: "mkdir", steps: [][]string{
-			{"mkdir", "a/x/y"}, {"mkdir", "-p", "a/x/y", "d/sub/n", "f1/q"}, {"mkdir", "-m", "0750", "m1"},
-			{"mkdir", "-m", "u=rwx,g=rx", "m2"}, {"mkdir", "d", "new", "f1/q"}, {"mkdir", "-m", "2711", "m3"}, {"mkdir", "-m", "0x7", "m4"},
-			{"mkdir", "trail/"}, {"mkdir", "-p", "p//q/./r/", "y/z"}, {"mkdir", "-p", "f1", "link/x", "dlink/n"}, {"mkdir", ".", "dlink"}, {"mkdir", "q1/q2", "-pm", "0700"}, {"mkdir", "q3", "--mode=0711", "--", "-p"},
-		}},
-		{name: "rm", steps: [][]string{
-			{"rm", "f1", "nope", "d", "link"}, {"rm", "-f", "nope", "f2"}, {"rm", "-r", "d", "dlink"},
-			{"rm", "-rf", "full/.", "full/x/y", "empty"}, {"rm", "-r", "nope2"}, {"rm", "f3/", "d2/y/"}, {"rm", "-r", "d2/y/", "f4", "f5/"}, {"rm", "-r", "many"}, {"rm", "-r", "dlink/"}, {"rm", "etc/.."}, {"rm", "d2", "-r", "nope3", "-f"},
-		}},
-		{name: "rmdir", steps: [][]string{{"rmdir", "empty", "d", "nope", "f1"}, {"rmdir", "d/sub/", "f2/", "d2/y/"}, {"rmdir", ".", "d/..", "dlink", "dlink/"}}},
-		{name: "mv", steps: [][]string{
-			{"mv", "f1", "f9"}, {"mv", "f9", "f9"}, {"mv", "f9", "./f9"}, {"mv", "d", "d"}, {"mv", "f2", "link", "d"}, {"mv", "nope", "x"}, {"mv", "f3", "f4", "f5"},
-			{"mv", "d", "d/sub"}, {"mv", "d", "d2"}, {"mv", "empty", "d2/d/sub"}, {"mv", "f9", "d2/d/"},
-			{"mv", "full/x/y", "d2"}, {"mv", "full/x", "f5"}, {"mv", "f5", "d2/y"}, {"mv", "etc/passwd", "full"}, {"mv", "y", "d2"}, {"mv", "y", "etc", "missing"}, {"mv", "etc", "many"}, {"mv", "many/a-fairly-long-file-name-0007", "many/a-fairly-long-file-name-0008"},
-		}},
-		{name: "ln", steps: [][]string{
-			{"ln", "f1", "h1"}, {"ln", "-s", "f1", "s1"}, {"ln", "-s", "other", "s1"}, {"ln", "-sf", "f2", "s1"},
-			{"ln", "f2", "d"}, {"ln", "nope", "x"}, {"ln", "f1", "f3"}, {"ln", "-f", "f1", "f4"}, {"ln", "-s", "/abs/t", "empty"},
-			{"ln", "-s", "f1", "d"}, {"ln", "-f", "f5", "d2"}, {"ln", "-sf", "x", "d2"}, {"ln", "d", "dd"}, {"ln", "f1", "f1"}, {"ln", "-f", "f1", "h1"}, {"ln", "-sf", "f2", "f2"}, {"ln", "-f", "f1", "./f1"}, {"ln", "-sf", "../f3", "d/f3"}, {"ln", "-sf", "f3", "hf3"}, {"ln", "-s", "x", "."}, {"ln", "-s", "f1", "dlink"},
-		}},
-		{name: "chmod", before: 1, steps: [][]string{
-			{"chmod", "0640", "f1"}, {"chmod", "u+x,go-w", "f2"}, {"chmod", "a=r,u+w", "d"}, {"chmod", "4755", "f3"},
-			{"chmod", "g+s", "d2"}, {"chmod", "o=", "f4", "link"}, {"chmod", "644", "nope"}, {"chmod", "u=g", "f5"},
-			{"chmod", "+t,a+X", "empty"}, {"chmod", "755", "d2"}, {"chmod", "u+z", "f1"}, {"chmod", "600", "dlink", ".", "dangling"},
-			{"chmod", "-w", "f1", "f2"}, {"chmod", "666", "f5"}, {"chmod", "-w", "f5"}, {"chmod", "+x,g+s", "f5", "d2"}, {"chmod", "-x,o+t", "f3", "d"},
-		}},
-		{name: "chown", before: 1, steps: [][]string{
-			{"chown", "123:456", "f1"}, {"chown", "daemon", "f2"}, {"chown", ":daemon", "f3", "d"},
-			{"chown", "7", "link", "dangling"}, {"chown", "1", "nope"}, {"chown", "daemon:0", "empty"},
-			{"chown", "nosuch", "f1"}, {"chown", ":nosuch", "f1"}, {"chown", "daemon:daemon", "f5", "nope", "f4"},
-			{"chown", "0:0", "y", "f2"}, {"chown", "daemon:", "y"}, {"chown", "1:", "f2"},
-		}},
-		{name: "touch", mtime: true, steps: [][]string{
-			{"touch", "-d", "2020-01-02 03:04:05", "f1", "new"}, {"touch", "-d", "@1600000000", "f2"},
-			{"touch", "-d", "2021-06-07T08:09:10Z", "f3", "nodir/x"}, {"touch", "-d", "@1400000000.25", "f4", "link"}, {"touch", "-d", "xyz", "f5"}, {"touch", "-d", "@1300000000", "dangling"}, {"touch", "-d", "2019-05-06", "f5", "y"}, {"touch", "-d", "@1500000000", "etc", "d", "d/sub", "d2", "empty", "full", "full/x", "full/x/y", "."},
-		}},
-		{name: "setfattr", steps: [][]string{
-			{"setfattr", "-n", "user.a", "-v", "hello", "f1"}, {"setfattr", "-n", "user.b", "-v", "0x414243", "f1"},
-			{"setfattr", "-n", "user.c", "-v", "0sQUJD", "f2", "d"}, {"setfattr", "-n", "user.d", "-v", `"q\012x"`, "f2"},
-			{"setfattr", "-n", "user.e", "f3"}, {"setfattr", "-x", "user.old", "f4"}, {"setfattr", "-x", "user.none", "f1"},
-			{"setfattr", "-n", "user.a", "-v", "x", "nope"}, {"setfattr", "-n", "user.l", "-v", "via", "link"}, {"setfattr", "-n", "user.l", "-v", "via", "dangling"},
-			{"setfattr", "-n", "user.bad", "-v", "0x4", "f1"}, {"setfattr", "-n", "bogus", "-v", "1", "f1"},
-			{"setfattr", "-n", "user.q", "-v", `"abc`, "f5"}, {"setfattr", "-n", "user.r", "-v", `"a\"b\\c\101"`, "f5"},
-		}},
-	} {
-		if only != nil && !slices.Contains(only, c.name) {
-			continue
-		}
-		t.Run(c.name, func(t *testing.T) {
-			gnuImg, ourImg := filepath.Join(tmp, c.name+"-gnu.img"), filepath.Join(tmp, c.name+"-ours.img")
-			testutil.Run(t, "cp", "--sparse=always", base, gnuImg)
-			testutil.Run(t, "cp", "--sparse=always", base, ourImg)
-
-			var want, got []result
-			testutil.Run(t, "mount", "-o", "loop", gnuImg, mnt)
-			for _, step := range c.steps {
-				cmd := exec.Command("sh", "-c", `umask 022; exec "$@"`, "sh")
-				cmd.Args = append(cmd.Args, step...)
-				cmd.Dir = mnt
-				cmd.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC")
-				r := runCmd(t, cmd)
-				r.stderr = strings.ReplaceAll(r.stderr, step[0]+": ", "lklimg: ")
-				r.stderr = strings.ReplaceAll(r.stderr, "Try '"+step[0], "Try 'lklimg "+step[0])
-				want = append(want, r)
-			}
-			testutil.Run(t, "umount", mnt)
-			for _, step := range c.steps {
-				args := slices.Clone(step)
-				i := 1
-				for i < len(args) && strings.HasPrefix(args[i], "-") && step[0] != "chmod" {
-					i++
-					if args[i-1] == "-m" || args[i-1] == "-d" || args[i-1] == "-n" || args[i-1] == "-v" || args[i-1] == "-x" {
-						i++
-					}
-				}
-				args = slices.Insert(args, i+c.before, ourImg)
-				got = append(got, runCmd(t, exec.Command(lklimgBin, args...)))
-			}
-			for i := range c.steps {
-				if got[i] != want[i] {
-					t.Errorf("%q: lklimg: exit %d, stdout %q, stderr:\n%s\nGNU: exit %d, stdout %q, stderr:\n%s",
-						c.steps[i], got[i].code, got[i].stdout, got[i].stderr, want[i].code, want[i].stdout, want[i].stderr)
-				}
-			}
-			for _, img := range []string{gnuImg, ourImg} {
-				if out, err := exec.Command(e2fsck, "-fn", img).CombinedOutput(); err != nil {
-					t.Errorf("e2fsck -fn %s: %v\n%s", filepath.Base(img), err, out)
-				}
-			}
-			// Unmounted cleanly: no journal left to replay.
-			sb := string(testutil.Run(t, dumpe2fs, "-h", ourImg))
-			if !regexp.MustCompile(`(?m)^Filesystem state: +clean$`).MatchString(sb) || strings.Contains(sb, "needs_recovery") {
-				t.Errorf("lklimg left the image unclean:\n%s", sb)
-			}
-			scan := func(img string) testutil.Tree {
-				testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
-				defer testutil.Run(t, "umount", mnt)
-				tree, err := testutil.ScanDir(mnt)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return tree
-			}
-			opts := testutil.CompareOptions{}
-			if !c.mtime {
-				opts.Ignore = []string{"mtime"}
-			}
-			for _, d := range testutil.Compare(scan(ourImg), scan(gnuImg), opts) {
-				t.Errorf("lklimg vs GNU: %s", d)
-			}
-			os.Remove(gnuImg)
-			os.Remove(ourImg)
-		})
+	for _, c := range writeCases {
+		t.Run(c.name, func(t *testing.T) { runWriteCase(t, tools, tmp, base, mnt, c) })
 	}
+}
+
+// TestWriteOrphanFileCsumSeed runs the first steps of each write case of
+// TestWriteAgainstGNU on an image with what e2fsprogs now makes by
+// default, an orphan file and metadata_csum_seed, whose UUID tune2fs -U
+// then changed (so that the checksum seed is not the UUID's).
+func TestWriteOrphanFileCsumSeed(t *testing.T) {
+	testutil.NeedLoop(t)
+	tools := testutil.Need(t, "mkfs.ext4", "e2fsck", "dumpe2fs", "tune2fs", "setfattr", "mkdir", "rm", "rmdir", "mv", "ln", "chmod", "chown", "touch")
+	tmp := t.TempDir()
+	base := writeBase(t, tools[0], tmp, "-O", "orphan_file,metadata_csum_seed", "-U", "11111111-2222-4333-8444-555555555555")
+	testutil.Run(t, tools[3], "-U", "99999999-2222-4333-8444-555555555555", base)
+	sb := string(testutil.Run(t, tools[2], "-h", base))
+	for _, want := range []string{"orphan_file", "metadata_csum_seed", "99999999-2222-4333-8444-555555555555"} {
+		if !strings.Contains(sb, want) {
+			t.Fatalf("dumpe2fs -h: no %q in\n%s", want, sb)
+		}
+	}
+	mnt := filepath.Join(tmp, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range writeCases {
+		if !c.mtime { // touch's last step sets the times the others change
+			c.steps = c.steps[:min(len(c.steps), 3)]
+		}
+		t.Run(c.name, func(t *testing.T) { runWriteCase(t, tools, tmp, base, mnt, c) })
+	}
+}
+
+// TestWriteAgainstGNUInline runs the namespace and xattr cases of
+// TestWriteAgainstGNU on an inline_data image, whose small files and
+// directories mkfs.ext4 -d made inline.
+func TestWriteAgainstGNUInline(t *testing.T) {
+	testutil.NeedLoop(t)
+	tools := testutil.Need(t, "mkfs.ext4", "e2fsck", "dumpe2fs", "setfattr", "mkdir", "rm", "rmdir", "mv", "ln", "chmod", "chown", "touch")
+	tmp := t.TempDir()
+	base := writeBase(t, tools[0], tmp, "-O", "inline_data")
+	mnt := filepath.Join(tmp, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range writeCases {
+		if slices.Contains([]string{"mkdir", "rm", "rmdir", "mv", "ln", "setfattr"}, c.name) {
+			t.Run(c.name, func(t *testing.T) { runWriteCase(t, tools, tmp, base, mnt, c) })
+		}
+	}
+}
+
+// writeCase is one write subcommand's steps for TestWriteAgainstGNU.
+type writeCase struct {
+	name string
+	// steps are GNU's command lines, run in the mount point: no
+	// absolute path operands, which would reach the host's files.
+	// lklimg's insert IMAGE after the flags (and MODE/OWNER).
+	steps  [][]string
+	before int  // arguments after the flags that come before IMAGE
+	mtime  bool // compare mtimes too
+}
+
+var writeCases = []writeCase{
+	{name: "mkdir", steps: [][]string{
+		{"mkdir", "a/x/y"}, {"mkdir", "-p", "a/x/y", "d/sub/n", "f1/q"}, {"mkdir", "-m", "0750", "m1"},
+		{"mkdir", "-m", "u=rwx,g=rx", "m2"}, {"mkdir", "d", "new", "f1/q"}, {"mkdir", "-m", "2711", "m3"}, {"mkdir", "-m", "0x7", "m4"},
+		{"mkdir", "trail/"}, {"mkdir", "-p", "p//q/./r/", "y/z"}, {"mkdir", "-p", "f1", "link/x", "dlink/n"}, {"mkdir", ".", "dlink"}, {"mkdir", "q1/q2", "-pm", "0700"}, {"mkdir", "q3", "--mode=0711", "--", "-p"},
+	}},
+	{name: "rm", steps: [][]string{
+		{"rm", "f1", "nope", "d", "link"}, {"rm", "-f", "nope", "f2"}, {"rm", "-r", "d", "dlink"},
+		{"rm", "-rf", "full/.", "full/x/y", "empty"}, {"rm", "-r", "nope2"}, {"rm", "f3/", "d2/y/"}, {"rm", "-r", "d2/y/", "f4", "f5/"}, {"rm", "-r", "many"}, {"rm", "-r", "dlink/"}, {"rm", "etc/.."}, {"rm", "d2", "-r", "nope3", "-f"},
+	}},
+	{name: "rmdir", steps: [][]string{{"rmdir", "empty", "d", "nope", "f1"}, {"rmdir", "d/sub/", "f2/", "d2/y/"}, {"rmdir", ".", "d/..", "dlink", "dlink/"}}},
+	{name: "mv", steps: [][]string{
+		{"mv", "f1", "f9"}, {"mv", "f9", "f9"}, {"mv", "f9", "./f9"}, {"mv", "d", "d"}, {"mv", "f2", "link", "d"}, {"mv", "nope", "x"}, {"mv", "f3", "f4", "f5"},
+		{"mv", "d", "d/sub"}, {"mv", "d", "d2"}, {"mv", "empty", "d2/d/sub"}, {"mv", "f9", "d2/d/"},
+		{"mv", "full/x/y", "d2"}, {"mv", "full/x", "f5"}, {"mv", "f5", "d2/y"}, {"mv", "etc/passwd", "full"}, {"mv", "y", "d2"}, {"mv", "y", "etc", "missing"}, {"mv", "etc", "many"}, {"mv", "many/a-fairly-long-file-name-0007", "many/a-fairly-long-file-name-0008"},
+	}},
+	{name: "ln", steps: [][]string{
+		{"ln", "f1", "h1"}, {"ln", "-s", "f1", "s1"}, {"ln", "-s", "other", "s1"}, {"ln", "-sf", "f2", "s1"},
+		{"ln", "f2", "d"}, {"ln", "nope", "x"}, {"ln", "f1", "f3"}, {"ln", "-f", "f1", "f4"}, {"ln", "-s", "/abs/t", "empty"},
+		{"ln", "-s", "f1", "d"}, {"ln", "-f", "f5", "d2"}, {"ln", "-sf", "x", "d2"}, {"ln", "d", "dd"}, {"ln", "f1", "f1"}, {"ln", "-f", "f1", "h1"}, {"ln", "-sf", "f2", "f2"}, {"ln", "-f", "f1", "./f1"}, {"ln", "-sf", "../f3", "d/f3"}, {"ln", "-sf", "f3", "hf3"}, {"ln", "-s", "x", "."}, {"ln", "-s", "f1", "dlink"},
+	}},
+	{name: "chmod", before: 1, steps: [][]string{
+		{"chmod", "0640", "f1"}, {"chmod", "u+x,go-w", "f2"}, {"chmod", "a=r,u+w", "d"}, {"chmod", "4755", "f3"},
+		{"chmod", "g+s", "d2"}, {"chmod", "o=", "f4", "link"}, {"chmod", "644", "nope"}, {"chmod", "u=g", "f5"},
+		{"chmod", "+t,a+X", "empty"}, {"chmod", "755", "d2"}, {"chmod", "u+z", "f1"}, {"chmod", "600", "dlink", ".", "dangling"},
+		{"chmod", "-w", "f1", "f2"}, {"chmod", "666", "f5"}, {"chmod", "-w", "f5"}, {"chmod", "+x,g+s", "f5", "d2"}, {"chmod", "-x,o+t", "f3", "d"},
+	}},
+	{name: "chown", before: 1, steps: [][]string{
+		{"chown", "123:456", "f1"}, {"chown", "daemon", "f2"}, {"chown", ":daemon", "f3", "d"},
+		{"chown", "7", "link", "dangling"}, {"chown", "1", "nope"}, {"chown", "daemon:0", "empty"},
+		{"chown", "nosuch", "f1"}, {"chown", ":nosuch", "f1"}, {"chown", "daemon:daemon", "f5", "nope", "f4"},
+		{"chown", "0:0", "y", "f2"}, {"chown", "daemon:", "y"}, {"chown", "1:", "f2"},
+	}},
+	{name: "touch", mtime: true, steps: [][]string{
+		{"touch", "-d", "2020-01-02 03:04:05", "f1", "new"}, {"touch", "-d", "@1600000000", "f2"},
+		{"touch", "-d", "2021-06-07T08:09:10Z", "f3", "nodir/x"}, {"touch", "-d", "@1400000000.25", "f4", "link"}, {"touch", "-d", "xyz", "f5"}, {"touch", "-d", "@1300000000", "dangling"}, {"touch", "-d", "2019-05-06", "f5", "y"}, {"touch", "-d", "@1500000000", "etc", "d", "d/sub", "d2", "empty", "full", "full/x", "full/x/y", "."},
+	}},
+	{name: "setfattr", steps: [][]string{
+		{"setfattr", "-n", "user.a", "-v", "hello", "f1"}, {"setfattr", "-n", "user.b", "-v", "0x414243", "f1"},
+		{"setfattr", "-n", "user.c", "-v", "0sQUJD", "f2", "d"}, {"setfattr", "-n", "user.d", "-v", `"q\012x"`, "f2"},
+		{"setfattr", "-n", "user.e", "f3"}, {"setfattr", "-x", "user.old", "f4"}, {"setfattr", "-x", "user.none", "f1"},
+		{"setfattr", "-n", "user.a", "-v", "x", "nope"}, {"setfattr", "-n", "user.l", "-v", "via", "link"}, {"setfattr", "-n", "user.l", "-v", "via", "dangling"},
+		{"setfattr", "-n", "user.bad", "-v", "0x4", "f1"}, {"setfattr", "-n", "bogus", "-v", "1", "f1"},
+		{"setfattr", "-n", "user.q", "-v", `"abc`, "f5"}, {"setfattr", "-n", "user.r", "-v", `"a\"b\\c\101"`, "f5"},
+	}},
+}
+
+// runWriteCase runs c's steps with GNU's tools on a loop-mounted copy of
+// base and with lklimg on another (see TestWriteAgainstGNU); tools are
+// mkfs.ext4, e2fsck and dumpe2fs.
+func runWriteCase(t *testing.T, tools []string, tmp, base, mnt string, c writeCase) {
+	t.Helper()
+	e2fsck, dumpe2fs := tools[1], tools[2]
+	gnuImg, ourImg := filepath.Join(tmp, c.name+"-gnu.img"), filepath.Join(tmp, c.name+"-ours.img")
+	testutil.Run(t, "cp", "--sparse=always", base, gnuImg)
+	testutil.Run(t, "cp", "--sparse=always", base, ourImg)
+
+	var want, got []result
+	testutil.Run(t, "mount", "-o", "loop", gnuImg, mnt)
+	for _, step := range c.steps {
+		cmd := exec.Command("sh", "-c", `umask 022; exec "$@"`, "sh")
+		cmd.Args = append(cmd.Args, step...)
+		cmd.Dir = mnt
+		cmd.Env = append(os.Environ(), "LC_ALL=C", "TZ=UTC")
+		r := runCmd(t, cmd)
+		r.stderr = strings.ReplaceAll(r.stderr, step[0]+": ", "lklimg: ")
+		r.stderr = strings.ReplaceAll(r.stderr, "Try '"+step[0], "Try 'lklimg "+step[0])
+		want = append(want, r)
+	}
+	testutil.Run(t, "umount", mnt)
+	for _, step := range c.steps {
+		args := slices.Clone(step)
+		i := 1
+		for i < len(args) && strings.HasPrefix(args[i], "-") && step[0] != "chmod" {
+			i++
+			if args[i-1] == "-m" || args[i-1] == "-d" || args[i-1] == "-n" || args[i-1] == "-v" || args[i-1] == "-x" {
+				i++
+			}
+		}
+		args = slices.Insert(args, i+c.before, ourImg)
+		got = append(got, runCmd(t, exec.Command(lklimgBin, args...)))
+	}
+	for i := range c.steps {
+		if got[i] != want[i] {
+			t.Errorf("%q: lklimg: exit %d, stdout %q, stderr:\n%s\nGNU: exit %d, stdout %q, stderr:\n%s",
+				c.steps[i], got[i].code, got[i].stdout, got[i].stderr, want[i].code, want[i].stdout, want[i].stderr)
+		}
+	}
+	for _, img := range []string{gnuImg, ourImg} {
+		if out, err := exec.Command(e2fsck, "-fn", img).CombinedOutput(); err != nil {
+			t.Errorf("e2fsck -fn %s: %v\n%s", filepath.Base(img), err, out)
+		}
+	}
+	// Unmounted cleanly: no journal left to replay.
+	sb := string(testutil.Run(t, dumpe2fs, "-h", ourImg))
+	if !regexp.MustCompile(`(?m)^Filesystem state: +clean$`).MatchString(sb) || strings.Contains(sb, "needs_recovery") {
+		t.Errorf("lklimg left the image unclean:\n%s", sb)
+	}
+	scan := func(img string) testutil.Tree {
+		testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
+		defer testutil.Run(t, "umount", mnt)
+		tree, err := testutil.ScanDir(mnt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tree
+	}
+	opts := testutil.CompareOptions{}
+	if !c.mtime {
+		opts.Ignore = []string{"mtime"}
+	}
+	for _, d := range testutil.Compare(scan(ourImg), scan(gnuImg), opts) {
+		t.Errorf("lklimg vs GNU: %s", d)
+	}
+	os.Remove(gnuImg)
+	os.Remove(ourImg)
 }
 
 // TestParseModeAgainstChmod applies modes with parseMode and with GNU

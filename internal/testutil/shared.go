@@ -97,9 +97,10 @@ type Ext4Layout struct {
 }
 
 // Ext4Layouts are the layouts the commands' acceptance tests make with
-// mkfs.ext4: the default, ext2 and ext3, small blocks, small inodes, and
-// without the features that change the block maps and group
-// descriptors.
+// mkfs.ext4: the default, ext2 and ext3, small blocks, small inodes,
+// without the features that change the block maps and group descriptors,
+// and with an orphan file and metadata_csum_seed (newer e2fsprogs'
+// defaults).
 func Ext4Layouts() []Ext4Layout {
 	return []Ext4Layout{
 		{Name: "default"},
@@ -110,5 +111,6 @@ func Ext4Layouts() []Ext4Layout {
 		{Name: "no-64bit", Opts: []string{"-O", "^64bit"}},
 		{Name: "no-metadata_csum", Opts: []string{"-O", "^metadata_csum"}},
 		{Name: "meta_bg", Opts: []string{"-O", "meta_bg,^resize_inode"}},
+		{Name: "orphan_file", Opts: []string{"-O", "orphan_file,metadata_csum_seed"}},
 	}
 }

@@ -111,6 +111,9 @@ type inode struct {
 	// a new file or directory on an inline_data filesystem; cleared when
 	// the data move to blocks.
 	mayInline bool
+	// orphanSlot is 1 + the index of the inode's entry in the orphan
+	// file (i_orphan_idx with EXT4_STATE_ORPHAN_FILE), 0 when it has none.
+	orphanSlot uint32
 }
 
 // iget returns inode ino, from the cache or the inode table (ext4_iget).

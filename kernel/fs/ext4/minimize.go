@@ -825,87 +825,11 @@ func AddJournal(dev ImageDevice, blocks uint32) error {
 	}
 	n := uint64(blocks)
 	bs := uint64(f.blockSize)
-	apb := bs / 4
-	extents := sb.hasIncompat(incompatExtents)
-	// The blocks: one free run when one holds them all, else the lowest
-	// free runs; an extent tree needs a leaf block (the first) for more
-	// than four extents, a block map its indirect blocks.
-	var mapBlocks uint64
-	if !extents {
-		mapBlocks = bmapMetaBlocks(n, apb)
-	}
-	runs, err := im.freeRuns(n + mapBlocks)
+	data, iblock, err := im.newSystemFile(journalIno, raw, pos, n, "add journal")
 	if err != nil {
 		return err
 	}
-	if extents && len(extentsOf(runs)) > extentRootMax {
-		mapBlocks = 1
-		if runs, err = im.freeRuns(n + 1); err != nil {
-			return err
-		}
-		if len(extentsOf(skipBlocks(runs, 1))) > f.extentBlockMax() {
-			return abi.Errorf(abi.ENOSPC, "ext4: add journal: the free space is too fragmented for %d blocks", n)
-		}
-	}
-	for _, r := range runs {
-		if err := im.markUsed(r.start, r.n); err != nil {
-			return err
-		}
-	}
-	total := n + mapBlocks
-
-	// The inode, new (ext2fs_write_new_inode).
-	clear(raw)
-	now := le.Uint32(im.raw[0x30:]) // s_wtime
-	le.PutUint16(raw[offIMode:], abi.S_IFREG|0o600)
-	le.PutUint16(raw[offILinksCount:], 1)
 	size := n * bs
-	le.PutUint32(raw[offISizeLo:], uint32(size))
-	le.PutUint32(raw[offISizeHigh:], uint32(size>>32))
-	iblocks := total * (bs / 512)
-	le.PutUint32(raw[offIBlocksLo:], uint32(iblocks))
-	le.PutUint16(raw[offIBlocksHigh:], uint16(iblocks>>32))
-	for _, off := range []int{offIAtime, offICtime, offIMtime} {
-		le.PutUint32(raw[off:], now)
-	}
-	if extra := uint32(f.newExtraIsize()); extra > 0 {
-		le.PutUint16(raw[offIExtraIsize:], uint16(extra))
-		if offICrtime+4 <= goodOldInodeSize+extra {
-			le.PutUint32(raw[offICrtime:], now)
-		}
-	}
-	iblock := raw[offIBlock : offIBlock+iBlockLen]
-	data := runs // the journal's own blocks
-	if extents {
-		le.PutUint32(raw[offIFlags:], inodeExtentsFl)
-		if mapBlocks == 1 {
-			leafBlk := runs[0].start
-			data = skipBlocks(runs, 1)
-			leaf := make([]byte, bs)
-			putExtents(leaf, f.extentBlockMax(), extentsOf(data))
-			if sb.metadataCsum() {
-				off := extentHeaderSize + f.extentBlockMax()*extentEntrySize
-				le.PutUint32(leaf[off:], csum32(f.crcTab, f.inodeCsumSeed(journalIno, 0), leaf[:off]))
-			}
-			if err := im.write(leafBlk, leaf); err != nil {
-				return err
-			}
-			root := extNode{0, iblock}
-			initExtentNode(iblock, extentRootMax, 1)
-			root.setEntries(1)
-			root.putIdx(0, 0, leafBlk)
-		} else {
-			putExtents(iblock, extentRootMax, extentsOf(data))
-		}
-	} else {
-		var err error
-		if data, err = im.putBlockMap(iblock, runs, n); err != nil {
-			return err
-		}
-	}
-	if err := im.writeInodeRaw(journalIno, raw, pos); err != nil {
-		return err
-	}
 
 	// The journal's blocks: zero, but for its superblock
 	// (ext2fs_create_journal_superblock2).
@@ -939,6 +863,104 @@ func AddJournal(dev ImageDevice, blocks uint32) error {
 }
 
 const jbd2MinJournalBlocks = 1024 // JBD2_MIN_JOURNAL_BLOCKS
+
+// newSystemFile gives inode ino (its slot raw, at pos) n blocks of data
+// and writes it as a new special file (newSystemInode): the blocks are
+// one free run when one holds them all, else the lowest free runs; an
+// extent tree needs a leaf block (the first) for more than four extents,
+// a block map its indirect blocks. It returns the data blocks and the
+// inode's i_block; what names the tool in errors.
+func (im *offImage) newSystemFile(ino uint32, raw []byte, pos int64, n uint64, what string) ([]blockRange, []byte, error) {
+	f := im.f
+	sb := f.sb
+	bs := uint64(f.blockSize)
+	apb := bs / 4
+	extents := sb.hasIncompat(incompatExtents)
+	var mapBlocks uint64
+	if !extents {
+		mapBlocks = bmapMetaBlocks(n, apb)
+	}
+	runs, err := im.freeRuns(n + mapBlocks)
+	if err != nil {
+		return nil, nil, err
+	}
+	if extents && len(extentsOf(runs)) > extentRootMax {
+		mapBlocks = 1
+		if runs, err = im.freeRuns(n + 1); err != nil {
+			return nil, nil, err
+		}
+		if len(extentsOf(skipBlocks(runs, 1))) > f.extentBlockMax() {
+			return nil, nil, abi.Errorf(abi.ENOSPC, "ext4: %s: the free space is too fragmented for %d blocks", what, n)
+		}
+	}
+	for _, r := range runs {
+		if err := im.markUsed(r.start, r.n); err != nil {
+			return nil, nil, err
+		}
+	}
+	total := n + mapBlocks
+
+	im.newSystemInode(raw, n, total)
+	iblock := raw[offIBlock : offIBlock+iBlockLen]
+	data := runs // the file's own blocks
+	if extents {
+		le.PutUint32(raw[offIFlags:], inodeExtentsFl)
+		if mapBlocks == 1 {
+			leafBlk := runs[0].start
+			data = skipBlocks(runs, 1)
+			leaf := make([]byte, bs)
+			putExtents(leaf, f.extentBlockMax(), extentsOf(data))
+			if sb.metadataCsum() {
+				off := extentHeaderSize + f.extentBlockMax()*extentEntrySize
+				le.PutUint32(leaf[off:], csum32(f.crcTab, f.inodeCsumSeed(ino, 0), leaf[:off]))
+			}
+			if err := im.write(leafBlk, leaf); err != nil {
+				return nil, nil, err
+			}
+			root := extNode{0, iblock}
+			initExtentNode(iblock, extentRootMax, 1)
+			root.setEntries(1)
+			root.putIdx(0, 0, leafBlk)
+		} else {
+			putExtents(iblock, extentRootMax, extentsOf(data))
+		}
+	} else {
+		if data, err = im.putBlockMap(iblock, runs, n); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := im.writeInodeRaw(ino, raw, pos); err != nil {
+		return nil, nil, err
+	}
+	return data, iblock, nil
+}
+
+// newSystemInode fills raw as a new special file of n blocks of data,
+// total with its mapping blocks (ext2fs_write_new_inode): a regular file
+// of mode 0600 and one link, its times the superblock's s_wtime.
+func (im *offImage) newSystemInode(raw []byte, n, total uint64) {
+	f := im.f
+	bs := uint64(f.blockSize)
+	clear(raw)
+	now := le.Uint32(im.raw[0x30:]) // s_wtime
+	le.PutUint16(raw[offIMode:], abi.S_IFREG|0o600)
+	le.PutUint16(raw[offILinksCount:], 1)
+	size := n * bs
+	le.PutUint32(raw[offISizeLo:], uint32(size))
+	le.PutUint32(raw[offISizeHigh:], uint32(size>>32))
+	iblocks := total * (bs / 512)
+	le.PutUint32(raw[offIBlocksLo:], uint32(iblocks))
+	le.PutUint16(raw[offIBlocksHigh:], uint16(iblocks>>32))
+	for _, off := range []int{offIAtime, offICtime, offIMtime} {
+		le.PutUint32(raw[off:], now)
+	}
+	if extra := uint32(f.newExtraIsize()); extra > 0 {
+		le.PutUint16(raw[offIExtraIsize:], uint16(extra))
+		if offICrtime+4 <= goodOldInodeSize+extra {
+			le.PutUint32(raw[offICrtime:], now)
+		}
+	}
+}
 
 // extentsOf splits runs into extents of at most extentInitMaxLen blocks,
 // numbered from logical block 0.

@@ -5,7 +5,7 @@ package ext4
 // parameters: the superblock and its backups, the group descriptors, the
 // reserved GDT blocks and the resize inode, the bitmaps and inode tables
 // (placed by flex_bg as ext2fs_allocate_group_table does), the journal,
-// the root directory and lost+found.
+// the root directory and lost+found, the orphan file.
 //
 // With the same UUID, hash seed and time (mke2fs -U, -E hash_seed= and
 // E2FSPROGS_FAKE_TIME) on a device that reads as zeros (Zeroed; mke2fs
@@ -20,11 +20,11 @@ package ext4
 // map), ext_attr, resize_inode, dir_index, sparse_super, sparse_super2,
 // filetype, extent, 64bit, flex_bg, meta_bg, large_file, huge_file,
 // dir_nlink, extra_isize, uninit_bg, metadata_csum, metadata_csum_seed,
-// large_dir, inline_data (which only changes lost+found: made inline by
-// ext2fs_mkdir, its first expansion moves it to a block with "." and ".."
-// of minimal length, so it ends one block shorter, its inode keeping an
-// empty xattr header). Not made (refused): bigalloc, quota, project,
-// casefold, encrypt, mmp, orphan_file, fast_commit, journal_dev and the
+// large_dir, orphan_file, inline_data (which only changes lost+found:
+// made inline by ext2fs_mkdir, its first expansion moves it to a block
+// with "." and ".." of minimal length, so it ends one block shorter, its
+// inode keeping an empty xattr header). Not made (refused): bigalloc,
+// quota, project, casefold, encrypt, mmp, fast_commit, journal_dev and the
 // rest, which need more than the layout. mke2fs.conf is Debian's
 // (mkfs_params.go), not read from the host; the directory hash is signed,
 // as mke2fs built for x86 makes it.
@@ -45,6 +45,10 @@ type MkfsParams struct {
 	// JournalBlocks is the journal's size in blocks (-J size=); 0 gives
 	// ext2fs_default_journal_size's. Ignored without has_journal.
 	JournalBlocks uint32
+	// OrphanFileBlocks is the orphan file's size in blocks (-E
+	// orphan_file_size=); 0 gives ext2fs_default_orphan_file_blocks's.
+	// Ignored without orphan_file.
+	OrphanFileBlocks uint64
 	// ReservedGDTBlocks is s_reserved_gdt_blocks (-E resize=); 0 gives
 	// calc_reserved_gdt_blocks's (room to grow 1024 times). Ignored
 	// without resize_inode.

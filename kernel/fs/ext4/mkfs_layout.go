@@ -115,6 +115,7 @@ type mkfsLayout struct {
 	dirBlocks     map[uint64][]byte // directory blocks by block number
 	indBlocks     map[uint64][]byte // resize inode and journal indirect blocks
 	extentLeaves  map[uint64][]byte
+	orphanIno     uint32 // the orphan file's inode (mkfs_orphan.go), or 0
 
 	// The block accesses mke2fs's I/O makes, for mkfs_iomodel.go.
 	trace  []mkfsAccess
@@ -146,8 +147,10 @@ func checkMkfsParams(p *MkfsParams) error {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: invalid inode size %d (min %d/max %d)", is, goodOldInodeSize, p.BlockSize)
 	}
 	const (
-		compatOK   = compatHasJournal | compatExtAttr | compatResizeInode | compatDirIndex | compatSparseSuper2
-		incompatOK = incompatFiletype | incompatMetaBG | incompatExtents | incompat64bit | incompatFlexBG | incompatCsumSeed | incompatLargedir | incompatInlineData
+		compatOK = compatHasJournal | compatExtAttr | compatResizeInode | compatDirIndex | compatSparseSuper2 |
+			compatOrphanFile
+		incompatOK = incompatFiletype | incompatMetaBG | incompatExtents | incompat64bit | incompatFlexBG | incompatCsumSeed |
+			incompatLargedir | incompatInlineData
 		roCompatOK = roCompatSparseSuper | roCompatLargeFile | roCompatHugeFile | roCompatGdtCsum | roCompatDirNlink |
 			roCompatExtraIsize | roCompatMetadataCsum
 	)
@@ -171,6 +174,9 @@ func checkMkfsParams(p *MkfsParams) error {
 	}
 	if p.Compat&compatResizeInode != 0 && p.RoCompat&roCompatSparseSuper == 0 {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: reserving resize space requires sparse_super")
+	}
+	if p.Compat&compatOrphanFile != 0 && p.Compat&compatHasJournal == 0 {
+		return abi.Errorf(abi.EINVAL, "ext4: mkfs: cannot set orphan_file feature without a journal")
 	}
 	if p.Incompat&incompatCsumSeed != 0 && p.RoCompat&roCompatMetadataCsum == 0 {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: the metadata_csum_seed feature requires the metadata_csum feature")
@@ -253,6 +259,11 @@ func planMkfs(p MkfsParams) (*mkfsLayout, error) {
 		}
 	}
 	l.overhead += l.firstData
+	if l.compat&compatOrphanFile != 0 {
+		if err := l.makeOrphanFile(p.OrphanFileBlocks); err != nil {
+			return nil, err
+		}
+	}
 	return l, nil
 }
 
@@ -981,20 +992,13 @@ func (l *mkfsLayout) makeRoot() error {
 // the root's group), linked into the root by splitting "..", then grown
 // to 16 KiB and at least 2 blocks, at most 12 (ext2fs_expand_dir).
 func (l *mkfsLayout) makeLostFound() error {
-	ino := uint32(lostFoundNo)
-	for ino <= l.inodes && l.inodesUsed[ino] {
-		ino++
-	}
-	// ext2fs_new_inode's check_inode_uninit on the group it looks in
-	// (the first free inode from 11 is in it): an INODE_UNINIT group
-	// loses both uninit flags, as the kernel's allocator clears them.
-	if gd := &l.groups[(ino-1)/l.ipg]; l.csum && gd.flags&bgInodeUninit != 0 {
-		gd.flags &^= bgInodeUninit | bgBlockUninit
+	ino, err := l.newInodeFromRoot()
+	if err != nil {
+		return err
 	}
 	// With inline_data, ext2fs_mkdir makes lost+found inline; its first
 	// expansion below moves it into a block.
 	var ip *mkfsInode
-	var err error
 	if l.incompat&incompatInlineData != 0 {
 		ip = l.mkdirInline(ino, rootIno, 0o40700)
 	} else if ip, err = l.mkdir(ino, rootIno, 0o40700); err != nil {
@@ -1202,8 +1206,8 @@ func (l *mkfsLayout) makeJournal() error {
 		n = DefaultJournalBlocks(l.blocks)
 		if n == 0 {
 			// "Filesystem too small for a journal": mke2fs goes on
-			// without one.
-			l.compat &^= compatHasJournal
+			// without one, and without the orphan file.
+			l.compat &^= compatHasJournal | compatOrphanFile
 			return nil
 		}
 	} else {

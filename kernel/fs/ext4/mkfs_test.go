@@ -295,6 +295,20 @@ var mkfsCases = []mkfsCase{
 	{name: "J-ext3-big", size: 1 << 30, fsType: "ext3", args: []string{"-J", "size=64"},
 		edit: func(p *MkfsParams) error { p.JournalBlocks = 64 << 20 / p.BlockSize; return nil }},
 	{name: "b65536", size: 1 << 30, fsType: "ext4", args: []string{"-b", "65536"}, edit: blockSize(1<<30, 65536)},
+	{name: "orphan_file", size: 256 << 20, fsType: "ext4", args: []string{"-O", "orphan_file,metadata_csum_seed"}, edit: features("orphan_file,metadata_csum_seed")},
+	{name: "orphan_file-1k", size: 64 << 20, fsType: "ext4", args: []string{"-b", "1024", "-O", "orphan_file"},
+		edit: func(p *MkfsParams) error {
+			return errors.Join(p.SetBlockSize(64<<20, 1024), p.SetFeatures("orphan_file"))
+		}},
+	{name: "orphan_file-big", size: 20 << 30, fsType: "ext4", args: []string{"-O", "orphan_file"}, edit: features("orphan_file")},
+	{name: "orphan_file-nocsum", size: 1 << 30, fsType: "ext4", args: []string{"-O", "orphan_file,^metadata_csum,^flex_bg"}, edit: features("orphan_file,^metadata_csum,^flex_bg")},
+	{name: "orphan_file-size", size: 1 << 30, fsType: "ext4", args: []string{"-O", "orphan_file"}, eopts: ",orphan_file_size=100",
+		edit: func(p *MkfsParams) error { p.OrphanFileBlocks = 100; return p.SetFeatures("orphan_file") }},
+	{name: "orphan_file-ext3", size: 256 << 20, fsType: "ext3", args: []string{"-O", "orphan_file"}, edit: features("orphan_file")},
+	{name: "orphan_file-ext3-dind", size: 3 << 30, fsType: "ext3", args: []string{"-b", "1024", "-O", "orphan_file"},
+		edit: func(p *MkfsParams) error {
+			return errors.Join(p.SetBlockSize(3<<30, 1024), p.SetFeatures("orphan_file"))
+		}},
 	{name: "root-owner", size: 256 << 20, fsType: "ext4", eopts: ",root_owner=1000:100",
 		edit: func(p *MkfsParams) error { p.RootUID, p.RootGID = 1000, 100; return nil }},
 }
@@ -465,7 +479,7 @@ func TestMkfsRandomAgainstMke2fs(t *testing.T) {
 		for _, f := range []string{"^has_journal", "^resize_inode", "^flex_bg", "^64bit", "^metadata_csum",
 			"sparse_super2", "^dir_index", "^huge_file", "^extent,^64bit", "meta_bg,^resize_inode", "uninit_bg",
 			"metadata_csum_seed", "large_dir", "^filetype", "^sparse_super,^resize_inode", "^ext_attr", "^dir_nlink",
-			"^extra_isize"} {
+			"^extra_isize", "orphan_file"} {
 			if rnd.Intn(6) == 0 {
 				feats = append(feats, f)
 			}

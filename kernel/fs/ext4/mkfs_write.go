@@ -50,6 +50,7 @@ const (
 	offSBackupBGs        = 0x24C
 	offSOverheadClusters = 0x248
 	offSChecksumSeed     = 0x270
+	offSOrphanFileInum   = 0x280
 	stateValid           = 1 // EXT2_VALID_FS
 	revDynamic           = 1 // EXT2_DYNAMIC_REV
 )
@@ -365,6 +366,13 @@ func (o *mkfsOutput) writeBlocks(w *mkfsWriter) error {
 			return err
 		}
 	}
+	if o.orphanIno != 0 {
+		for _, b := range o.inodeTab[o.orphanIno].dataBlocks {
+			if err := w.put(int64(b*o.bs), o.orphanBlock(b)); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -503,6 +511,7 @@ func (o *mkfsOutput) superBase() []byte {
 	if o.incompat&incompatCsumSeed != 0 {
 		put32(offSChecksumSeed, o.f.sb.sChecksumSeed)
 	}
+	put32(offSOrphanFileInum, o.orphanIno)
 	return s
 }
 

@@ -15,7 +15,9 @@ import (
 // mount walk: s_last_orphan holds the first inode's number, and each
 // orphan's i_dtime holds the next one's (0 ends the list). The change is
 // made in the handle that dropped the last link. Without a journal, as
-// Linux, no list is kept: the inode is freed at Evict or at unmount.
+// Linux, no list is kept: the inode is freed at Evict or at unmount. A
+// filesystem with an orphan file keeps its orphans there instead, and
+// uses the list only when the file is full (orphanfile.go).
 //
 // The list lives on disk only (in the transaction's blocks): removing an
 // inode from its middle walks it from s_last_orphan, which is short (the
@@ -84,11 +86,16 @@ func (h *handle) setDtime(ip *inode, v uint32) error {
 // nothing without a journal).
 func (f *fsys) journaled() bool { return f.sb.hasCompat(compatHasJournal) && !f.noload }
 
-// orphanAdd puts ip at the head of the orphan list (ext4_orphan_add).
+// orphanAdd records ip as an orphan (ext4_orphan_add): in a free entry of
+// the orphan file when there is one (orphanfile.go), else at the head of
+// the orphan list.
 func (h *handle) orphanAdd(ip *inode) error {
 	f := h.f
-	if ip.orphan || !f.journaled() {
+	if ip.orphan || ip.orphanSlot != 0 || !f.journaled() {
 		return nil
+	}
+	if ok, err := h.orphanFileAdd(ip); ok || err != nil {
+		return err
 	}
 	head, err := f.lastOrphan()
 	if err != nil {
@@ -104,9 +111,13 @@ func (h *handle) orphanAdd(ip *inode) error {
 	return nil
 }
 
-// orphanDel takes ip off the orphan list (ext4_orphan_del).
+// orphanDel takes ip out of the orphan file or off the orphan list
+// (ext4_orphan_del).
 func (h *handle) orphanDel(ip *inode) error {
 	f := h.f
+	if ip.orphanSlot != 0 {
+		return h.orphanFileDel(ip)
+	}
 	if !ip.orphan {
 		return nil
 	}
@@ -208,12 +219,13 @@ func (f *fsys) releaseOrphans() error {
 }
 
 // orphanCleanup finishes, when a filesystem is mounted read-write, what its
-// orphan list says a crash left undone (ext4_orphan_cleanup): an inode
-// with no link left is deleted, one with links (an interrupted truncate)
-// loses its blocks past i_size; then the list is empty.
+// orphan list and orphan file say a crash left undone
+// (ext4_orphan_cleanup): an inode with no link left is deleted, one with
+// links (an interrupted truncate) loses its blocks past i_size; then the
+// list and the file are empty.
 func (f *fsys) orphanCleanup() error {
 	head, err := f.lastOrphan()
-	if err != nil || head == 0 {
+	if err != nil || head == 0 && !f.ofile.pending() {
 		return err
 	}
 	h, err := f.begin()
@@ -235,24 +247,22 @@ func (f *fsys) orphanCleanup() error {
 				return err
 			}
 			ip.orphan = false
-			if ip.links == 0 {
-				if err := h.deleteInode(ip); err != nil {
-					return err
-				}
-				deleted++
-			} else {
-				bs := int64(f.blockSize)
-				if err := h.truncateBlocks(ip, uint64((ip.size+bs-1)/bs)); err != nil {
-					return err
-				}
+			if err := h.processOrphan(ip, &deleted, &truncated); err != nil {
+				return err
+			}
+			if ip.links != 0 {
 				if err := h.setDtime(ip, 0); err != nil {
 					return err
 				}
-				truncated++
 			}
 			ino = next
 		}
-		return h.setLastOrphan(0)
+		if head != 0 {
+			if err := h.setLastOrphan(0); err != nil {
+				return err
+			}
+		}
+		return h.orphanFileCleanup(&deleted, &truncated)
 	}()
 	if err == nil {
 		if deleted > 0 {
@@ -263,6 +273,19 @@ func (f *fsys) orphanCleanup() error {
 		}
 	}
 	return finish(h, err)
+}
+
+// processOrphan finishes what an orphan's entry says (ext4_process_orphan):
+// an inode with no link is deleted, one with links loses its blocks past
+// i_size. The caller clears the entry.
+func (h *handle) processOrphan(ip *inode, deleted, truncated *int) error {
+	if ip.links == 0 {
+		*deleted++
+		return h.deleteInode(ip)
+	}
+	*truncated++
+	bs := int64(h.f.blockSize)
+	return h.truncateBlocks(ip, uint64((ip.size+bs-1)/bs))
 }
 
 // orphanInode reads an inode of the orphan list. One with no link left is

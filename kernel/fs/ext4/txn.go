@@ -127,6 +127,7 @@ type writeState struct {
 	noBarrier bool
 
 	jlog    *jbd2.Log           // the journal's writer; nil without a journal
+	ofile   orphanFile          // the orphan file, when the filesystem has one
 	jblocks []jbd2.Block        // commit's list of the transaction's blocks, reused
 	logged  map[uint64]struct{} // blocks the log's committed transactions carry (freeLater)
 	aborted error               // the commit that failed; the mount refuses changes

@@ -14,22 +14,25 @@ import (
 //
 // Mount (ext4_fill_super, ext4_load_journal, ext4_setup_super): a journal
 // that needs recovery is replayed onto the disk and emptied; the journal
-// is opened for writing, with the features Linux sets; then the
-// superblock gets needs_recovery (with a journal) or loses EXT4_VALID_FS
+// is opened for writing, with the features Linux sets; the orphan file is
+// read (orphanfile.go); then the superblock gets needs_recovery and, with
+// an orphan file, orphan_present (with a journal) or loses EXT4_VALID_FS
 // (without), and s_mnt_count goes up, written and flushed before any
 // transaction. Unmount (ext4_put_super): the last transaction is
 // committed and checkpointed and the journal left empty; then
-// needs_recovery is cleared, s_state put back, s_mtime and s_wtime
-// stamped. s_kbytes_written counts every byte the mount wrote.
+// needs_recovery and orphan_present are cleared, s_state put back,
+// s_mtime and s_wtime stamped. s_kbytes_written counts every byte the
+// mount wrote.
 
 // Features the writer keeps valid. An image with another feature mounts
 // read-only, naming it, as ext4_fill_super refuses a read-write mount for
 // an unknown ro_compat feature.
 const (
 	compatWritable = compatDirPrealloc | compatImagicInodes | compatHasJournal | compatExtAttr |
-		compatResizeInode | compatDirIndex | compatLazyBG | compatSparseSuper2 | compatStableInodes
+		compatResizeInode | compatDirIndex | compatLazyBG | compatSparseSuper2 | compatStableInodes |
+		compatOrphanFile
 	roCompatWritable = roCompatSparseSuper | roCompatLargeFile | roCompatHugeFile | roCompatGdtCsum |
-		roCompatDirNlink | roCompatExtraIsize | roCompatMetadataCsum | roCompatBigalloc
+		roCompatDirNlink | roCompatExtraIsize | roCompatMetadataCsum | roCompatBigalloc | roCompatOrphanPresent
 	incompatWritable = incompatFiletype | incompatRecover | incompatMetaBG | incompatExtents |
 		incompat64bit | incompatFlexBG | incompatCsumSeed | incompatLargedir | incompatInlineData
 )
@@ -64,6 +67,11 @@ func (f *fsys) mountWritable() {
 		}
 	} else {
 		f.max = maxTxnBlocksCap
+	}
+	if err := f.loadOrphanFile(); err != nil {
+		f.log.Printf("EXT4-fs (%s): %v: mounting read-only", name, err)
+		f.raw, f.out, f.jlog = nil, nil, nil
+		return
 	}
 	if err := f.setupSuper(); err != nil {
 		f.log.Printf("EXT4-fs (%s): writing the superblock: %v: mounting read-only", name, err)
@@ -229,6 +237,7 @@ func (f *fsys) unmountWritable() error {
 		if f.jlog != nil {
 			le.PutUint32(s[0x60:], le.Uint32(s[0x60:])&^incompatRecover)
 		}
+		le.PutUint32(s[0x64:], le.Uint32(s[0x64:])&^roCompatOrphanPresent)
 		le.PutUint16(s[0x3A:], f.state)
 		// The mount time is stamped here rather than at mount, where no
 		// time of the caller's clock is known yet (see SetClock).
@@ -252,7 +261,7 @@ const (
 // setupSuper marks the superblock in use by a read-write mount, as
 // ext4_setup_super does, written and flushed before any transaction: with
 // a journal needs_recovery is set, so that a crash leaves the journal
-// replayed; without one EXT4_VALID_FS is cleared, so that e2fsck checks the
+// replayed, and orphan_present with an orphan file (orphanfile.go); without one EXT4_VALID_FS is cleared, so that e2fsck checks the
 // filesystem after a crash. s_mnt_count goes up (and a zero
 // s_max_mnt_count becomes 20). The times are stamped at unmount.
 func (f *fsys) setupSuper() error {
@@ -261,6 +270,9 @@ func (f *fsys) setupSuper() error {
 		f.kbytes = le.Uint64(s[0x178:])
 		if f.jlog != nil {
 			le.PutUint32(s[0x60:], le.Uint32(s[0x60:])|incompatRecover)
+			if f.sb.hasCompat(compatOrphanFile) {
+				le.PutUint32(s[0x64:], le.Uint32(s[0x64:])|roCompatOrphanPresent)
+			}
 		} else {
 			le.PutUint16(s[0x3A:], f.state&^superStateValid)
 		}

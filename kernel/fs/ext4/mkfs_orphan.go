@@ -1,0 +1,201 @@
+package ext4
+
+import "github.com/lklimg/lklimg/kernel/abi"
+
+// The orphan file as mke2fs 1.47.0 makes it (ext2fs_create_orphan_file and
+// ext2fs_default_orphan_file_blocks in lib/ext2fs/orphan.c), last of all,
+// after the journal and s_overhead_clusters: the first free inode from the
+// root's group (12 on a new filesystem), mode 0100600, one link, the
+// blocks appended one by one through ext2fs_block_iterate3, each the first
+// free block from where the last one is (from the first data block for the
+// first one), written as an empty orphan block (zero entries, the tail's
+// magic, with metadata_csum its checksum for generation 0: orphanfile.go).
+// With extents, the extents must fit in the inode (a file spread over
+// more than 4 runs, which needs a leaf block, is not made); with a block
+// map, the indirect blocks come each before the blocks it maps.
+
+// DefaultOrphanFileBlocks is ext2fs_default_orphan_file_blocks, the
+// orphan file's size in blocks for a filesystem of blocks blocks: 32 blocks
+// under 128 Ki blocks, a 4096th of the filesystem under 2 Mi blocks, 512
+// from there (no cluster rounding: bigalloc is not made).
+func DefaultOrphanFileBlocks(blocks uint64) uint64 {
+	switch {
+	case blocks < 128*1024:
+		return 32
+	case blocks < 2*1024*1024:
+		return blocks / 4096
+	}
+	return 512
+}
+
+// newInodeFromRoot is ext2fs_new_inode with the root as the directory:
+// the first inode not in use from s_first_ino in the root's group on. An
+// INODE_UNINIT group it looks in (check_inode_uninit) loses both uninit
+// flags, as the kernel's allocator clears them.
+func (l *mkfsLayout) newInodeFromRoot() (uint32, error) {
+	ino := uint32(goodOldFirstIno)
+	for ino <= l.inodes && l.inodesUsed[ino] {
+		ino++
+	}
+	if ino > l.inodes {
+		return 0, abi.Errorf(abi.ENOSPC, "ext4: mkfs: no free inode")
+	}
+	if gd := &l.groups[(ino-1)/l.ipg]; l.csum && gd.flags&bgInodeUninit != 0 {
+		gd.flags &^= bgInodeUninit | bgBlockUninit
+	}
+	return ino, nil
+}
+
+// makeOrphanFile is ext2fs_create_orphan_file with n blocks (0: the
+// default size).
+func (l *mkfsLayout) makeOrphanFile(n uint64) error {
+	if n == 0 {
+		n = DefaultOrphanFileBlocks(l.blocks)
+	}
+	ino, err := l.newInodeFromRoot()
+	if err != nil {
+		return err
+	}
+	l.inodeAllocStats(ino, false)
+	t := l.p.Time
+	ip := &mkfsInode{ino: ino, mode: 0o100600, links: 1, size: n * l.bs,
+		atime: t, ctime: t, mtime: t, crtime: t, large: true}
+	l.itR(ino)
+	if l.incompat&incompatExtents != 0 {
+		ip.flags = extentsFl
+		l.itW(ino)
+	}
+	l.itR(ino) // ext2fs_block_iterate3's read
+	a := orphanAlloc{l: l, ip: ip, left: n}
+	if l.incompat&incompatExtents != 0 {
+		err = a.extents()
+	} else {
+		err = a.mapped()
+	}
+	if err != nil {
+		return err
+	}
+	ip.blocks = a.allocated * l.bs / 512
+	// The reread after the blocks and ext2fs_write_new_inode.
+	l.itR(ino)
+	l.itW(ino)
+	l.inodeTab[ino] = ip
+	l.orphanIno = ino
+	return nil
+}
+
+// orphanAlloc appends the orphan file's blocks as mkorphan_proc does,
+// called by ext2fs_block_iterate3 with BLOCK_FLAG_APPEND.
+type orphanAlloc struct {
+	l         *mkfsLayout
+	ip        *mkfsInode
+	left      uint64 // data blocks still to append
+	last      uint64 // the block allocated last (the goal)
+	allocated uint64 // blocks allocated, the indirect ones too
+	runs      []run
+	lblk      uint64
+}
+
+// block allocates the next block, the first free from the last one, and
+// writes it: an empty orphan block, or zeros for an indirect block.
+func (a *orphanAlloc) block(data bool) (uint64, error) {
+	l := a.l
+	b, err := l.newBlock(a.last)
+	if err != nil {
+		return 0, err
+	}
+	l.blockAllocStats(b)
+	l.ioW(b)
+	a.last = b
+	a.allocated++
+	if data {
+		a.ip.dataBlocks = append(a.ip.dataBlocks, b)
+		a.left--
+	}
+	return b, nil
+}
+
+// extents appends the blocks to an extent tree in the inode, which
+// ext2fs_extent_set_bmap writes after each.
+func (a *orphanAlloc) extents() error {
+	l := a.l
+	for a.left > 0 {
+		b, err := a.block(true)
+		if err != nil {
+			return err
+		}
+		l.itW(a.ip.ino)
+		if k := len(a.runs) - 1; k >= 0 && a.runs[k].pblk+a.runs[k].n == b && a.runs[k].n < extentInitMaxLen {
+			a.runs[k].n++
+		} else {
+			if len(a.runs) == extentRootMax {
+				return abi.Errorf(abi.EOPNOTSUPP, "ext4: mkfs: orphan file in more than %d extents not supported", extentRootMax)
+			}
+			a.runs = append(a.runs, run{lblk: a.lblk, pblk: b, n: 1})
+		}
+		a.lblk++
+	}
+	l.putExtents(a.ip.iblock[:], a.runs, extentRootMax, 0)
+	return nil
+}
+
+// mapped appends the blocks to a block map: the direct blocks, then each
+// indirect block allocated before the blocks it maps, read, filled and
+// written (block_iterate_ind, _dind, _tind); the inode is written at the
+// end.
+func (a *orphanAlloc) mapped() error {
+	l := a.l
+	for i := 0; i < ext2NDirBlocks && a.left > 0; i++ {
+		b, err := a.block(true)
+		if err != nil {
+			return err
+		}
+		le.PutUint32(a.ip.iblock[4*i:], uint32(b))
+	}
+	for level := 1; level <= 3 && a.left > 0; level++ {
+		b, err := a.indirect(level)
+		if err != nil {
+			return err
+		}
+		le.PutUint32(a.ip.iblock[4*(ext2NDirBlocks+level-1):], uint32(b))
+	}
+	if a.left > 0 {
+		return abi.Errorf(abi.EFBIG, "ext4: mkfs: orphan file too big for a block map")
+	}
+	l.itW(a.ip.ino)
+	return nil
+}
+
+// indirect allocates an indirect block of level (1: it maps data blocks)
+// and what it maps.
+func (a *orphanAlloc) indirect(level int) (uint64, error) {
+	l := a.l
+	b, err := a.block(false)
+	if err != nil {
+		return 0, err
+	}
+	l.ioR(b)
+	buf := make([]byte, l.bs)
+	for i := uint64(0); i < l.bs/4 && a.left > 0; i++ {
+		var c uint64
+		if level == 1 {
+			c, err = a.block(true)
+		} else {
+			c, err = a.indirect(level - 1)
+		}
+		if err != nil {
+			return 0, err
+		}
+		le.PutUint32(buf[4*i:], uint32(c))
+	}
+	l.ioW(b)
+	l.indBlocks[b] = buf
+	return b, nil
+}
+
+// orphanBlock is the content of an empty orphan file block at blk.
+func (o *mkfsOutput) orphanBlock(blk uint64) []byte {
+	b := make([]byte, o.bs)
+	o.f.putEmptyOrphanBlock(b, blk, o.f.inodeCsumSeed(o.orphanIno, 0))
+	return b
+}
