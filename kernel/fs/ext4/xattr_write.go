@@ -287,7 +287,7 @@ func (h *handle) shareXattrBlock(ip *inode, blk uint64) error {
 	}
 	le.PutUint32(b[4:], le.Uint32(b[4:])+1)
 	f.setXattrCsumOnly(b, blk)
-	ip.blocks += int64(f.blockSize >> 9)
+	ip.blocks += f.clusterSectors() // a whole cluster under bigalloc
 	if err := h.releaseXattrBlock(ip); err != nil {
 		return err
 	}
