@@ -110,8 +110,9 @@ type fsys struct {
 	mu     sync.Mutex // guards inodes
 	inodes map[uint32]*inode
 
-	writeState            // a read-write mount's (txn.go, write.go)
-	alloc      allocState // the allocator's (alloc.go)
+	writeState             // a read-write mount's (txn.go, write.go)
+	alloc      allocState  // the allocator's (alloc.go)
+	quota      *quotaState // quota files of a read-write mount (quota.go)
 }
 
 type nopLogger struct{}

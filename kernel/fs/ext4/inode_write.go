@@ -143,6 +143,11 @@ func (f *fsys) encodeInode(ip *inode, raw []byte) error {
 	if fits(offICrtime, 4) && ip.hasCrtime {
 		put(offICrtime, offICrtimeExtra, ip.crtime)
 	}
+	// i_projid (ext4_do_update_inode): with the project feature, where
+	// i_extra_isize covers it.
+	if sb.hasRoCompat(roCompatProject) && fits(offIProjid, 4) {
+		le.PutUint32(raw[offIProjid:], ip.projid)
+	}
 	if ip.ibody != nil && goodOldInodeSize+extra < f.inodeSize {
 		copy(raw[goodOldInodeSize+extra:], ip.ibody)
 	}
@@ -197,7 +202,7 @@ func (h *handle) writeInode(ip *inode) error {
 	if err != nil {
 		return err
 	}
-	if err := h.f.encodeInode(ip, raw); err != nil {
+	if err := h.putInode(ip, raw, true); err != nil {
 		return h.fail(err)
 	}
 	return nil
@@ -257,6 +262,15 @@ func (h *handle) newInode(dir *inode, ctx vfs.Ctx, mode uint32) (*inode, error) 
 			inherit |= inodeDirsyncFl
 		}
 		ip.flags = dir.flags & inherit
+		// A directory's PROJINHERIT_FL passes to its subdirectories (not
+		// to files: EXT4_REG_FLMASK, EXT4_OTHER_FLMASK), and its project
+		// to every new inode (__ext4_new_inode).
+		if f.sb.hasRoCompat(roCompatProject) && dir.flags&inodeProjinheritFl != 0 {
+			ip.projid = dir.projid
+			if isDir {
+				ip.flags |= inodeProjinheritFl
+			}
+		}
 	}
 	if f.sb.hasIncompat(incompatExtents) && (typ == abi.S_IFREG || isDir || typ == abi.S_IFLNK) {
 		ip.flags |= inodeExtentsFl
@@ -274,8 +288,11 @@ func (h *handle) newInode(dir *inode, ctx vfs.Ctx, mode uint32) (*inode, error) 
 		le.PutUint16(raw[offIExtraIsize:], x)
 		ip.hasCrtime = goodOldInodeSize+uint32(x) >= offICrtime+4
 	}
-	if err := f.encodeInode(ip, raw); err != nil {
+	if err := h.putInode(ip, raw, false); err != nil {
 		return nil, h.fail(err)
+	}
+	if err := h.chargeInode(ip, raw, 1); err != nil {
+		return nil, err
 	}
 	f.mu.Lock()
 	if f.inodes != nil {
@@ -419,8 +436,11 @@ func (h *handle) deleteInode(ip *inode) error {
 	}
 	s, _ := encodeTime(ip.ctime, false)
 	le.PutUint32(raw[offIDtime:], s)
-	if err := f.encodeInode(ip, raw); err != nil {
+	if err := h.putInode(ip, raw, true); err != nil {
 		return h.fail(err)
+	}
+	if err := h.chargeInode(ip, raw, -1); err != nil {
+		return err
 	}
 	if err := h.freeInode(ip.ino, ip.isDir()); err != nil {
 		return err

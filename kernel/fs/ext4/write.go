@@ -29,7 +29,7 @@ const (
 	compatWritable = compatDirPrealloc | compatImagicInodes | compatHasJournal | compatExtAttr |
 		compatResizeInode | compatDirIndex | compatLazyBG | compatSparseSuper2 | compatStableInodes
 	roCompatWritable = roCompatSparseSuper | roCompatLargeFile | roCompatHugeFile | roCompatGdtCsum |
-		roCompatDirNlink | roCompatExtraIsize | roCompatMetadataCsum
+		roCompatDirNlink | roCompatExtraIsize | roCompatMetadataCsum | roCompatQuota | roCompatProject
 	incompatWritable = incompatFiletype | incompatRecover | incompatMetaBG | incompatExtents |
 		incompat64bit | incompatFlexBG | incompatCsumSeed | incompatLargedir
 )
@@ -64,6 +64,11 @@ func (f *fsys) mountWritable() {
 		}
 	} else {
 		f.max = maxTxnBlocksCap
+	}
+	if err := f.loadQuota(); err != nil {
+		f.log.Printf("EXT4-fs (%s): cannot load quota files: %v: mounting read-only", name, err)
+		f.raw, f.out, f.jlog = nil, nil, nil
+		return
 	}
 	if err := f.setupSuper(); err != nil {
 		f.log.Printf("EXT4-fs (%s): writing the superblock: %v: mounting read-only", name, err)
