@@ -2,7 +2,9 @@ package ext4
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -100,5 +102,199 @@ func quotaClean(t *testing.T, img string) {
 	out, err := exec.Command("e2fsck", "-fn", img).CombinedOutput()
 	if err != nil || strings.Contains(string(out), "QUOTA") {
 		t.Fatalf("e2fsck -fn: %v\n%s", err, out)
+	}
+}
+
+// setProject sets vi's project and PROJINHERIT_FL (inherit) as
+// FS_IOC_FSSETXATTR does, keeping its other flags.
+func setProject(t *testing.T, vi vfs.Inode, projid uint32, inherit bool) {
+	t.Helper()
+	fi := vi.(vfs.Fileattrer)
+	old, err := fi.GetFileattr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := old.Xflags &^ abi.FS_XFLAG_PROJINHERIT
+	if inherit {
+		x |= abi.FS_XFLAG_PROJINHERIT
+	}
+	fa := vfs.FileattrFromXflags(x)
+	fa.Flags |= old.Flags &^ abi.FS_COMMON_FL
+	fa.Projid = projid
+	if err := fi.SetFileattr(nowCtx, fa); err != nil {
+		t.Fatalf("set project %d: %v", projid, err)
+	}
+}
+
+func projectOf(t *testing.T, f *fsys, path string) (uint32, uint32) {
+	t.Helper()
+	vi, err := lookupPath(f, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa, err := vi.(vfs.Fileattrer).GetFileattr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fa.Projid, fa.Xflags & abi.FS_XFLAG_PROJINHERIT
+}
+
+func TestQuotaProject(t *testing.T) {
+	img := mkfsTree(t, "16M", []string{"-O", "quota,project", "-E", "quotatype=usrquota:grpquota:prjquota"}, nil)
+	f, _ := mountImageRW(t, img)
+	root := rwDir(t, f, "/")
+	for _, n := range []string{"p", "q", "out"} {
+		if _, err := root.Mkdir(nowCtx, n, abi.S_IFDIR|0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, _ := lookupPath(f, "/p")
+	setProject(t, p, 42, true)
+	q, _ := lookupPath(f, "/q")
+	setProject(t, q, 7, true)
+	pd := rwDir(t, f, "/p")
+	writeFileAs(t, pd, 1000, 1000, "a", 10000)
+	if _, err := pd.Mkdir(ownerCtx(1001, 1001), "sub", abi.S_IFDIR|0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFileAs(t, rwDir(t, f, "/p/sub"), 1002, 1002, "b", 70000)
+	if _, err := pd.Symlink(nowCtx, "ln", strings.Repeat("t", 100)); err != nil {
+		t.Fatal(err)
+	}
+	out := writeFileAs(t, rwDir(t, f, "/out"), 1000, 1000, "o", 5000)
+
+	// A file outside the tree cannot get a name in it (ext4_link,
+	// ext4_rename): EXDEV; inside the tree, names move freely.
+	if err := pd.Link(nowCtx, "o", out.handOut()); err != abi.EXDEV {
+		t.Errorf("link into a project tree: %v, want EXDEV", err)
+	}
+	od := rwDir(t, f, "/out")
+	if err := od.Rename(nowCtx, "o", pd.inode.handOut(), "o", 0); err != abi.EXDEV {
+		t.Errorf("rename into a project tree: %v, want EXDEV", err)
+	}
+	qd := rwDir(t, f, "/q")
+	if err := pd.Rename(nowCtx, "a", qd.inode.handOut(), "a", 0); err != abi.EXDEV {
+		t.Errorf("rename across project trees: %v, want EXDEV", err)
+	}
+	if err := pd.Rename(nowCtx, "a", rwDir(t, f, "/p/sub").inode.handOut(), "a2", 0); err != nil {
+		t.Errorf("rename inside a project tree: %v", err)
+	}
+	// Out of the tree is allowed: "out" does not hand a project down.
+	if err := pd.Rename(nowCtx, "ln", od.inode.handOut(), "ln", 0); err != nil {
+		t.Errorf("rename out of a project tree: %v", err)
+	}
+	// A regular file cannot take PROJINHERIT_FL.
+	fa := vfs.FileattrFromXflags(abi.FS_XFLAG_PROJINHERIT)
+	fa.Flags |= out.flags & userVisibleFl &^ abi.FS_COMMON_FL
+	if err := out.SetFileattr(nowCtx, fa); err != abi.EOPNOTSUPP {
+		t.Errorf("PROJINHERIT on a file: %v, want EOPNOTSUPP", err)
+	}
+	// A file's project changes, with its usage.
+	setProject(t, out.handOut(), 9, false)
+	umountRW(t, f)
+	quotaClean(t, img)
+
+	f, _ = mountImageRW(t, img)
+	for _, c := range []struct {
+		path            string
+		projid, inherit uint32
+	}{
+		{"/p", 42, abi.FS_XFLAG_PROJINHERIT},
+		{"/p/sub", 42, abi.FS_XFLAG_PROJINHERIT},
+		{"/p/sub/b", 42, 0},
+		{"/p/sub/a2", 42, 0},
+		{"/out/ln", 42, 0},
+		{"/out/o", 9, 0},
+		{"/q", 7, abi.FS_XFLAG_PROJINHERIT},
+		{"/out", 0, 0},
+	} {
+		if p, i := projectOf(t, f, c.path); p != c.projid || i != c.inherit {
+			t.Errorf("%s: project %d inherit %#x, want %d %#x", c.path, p, i, c.projid, c.inherit)
+		}
+	}
+	// Remove the tree: the project's usage goes back to nothing.
+	sub := rwDir(t, f, "/p/sub")
+	for _, n := range []string{"a2", "b"} {
+		if err := sub.Unlink(nowCtx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rwDir(t, f, "/p").Rmdir(nowCtx, "sub"); err != nil {
+		t.Fatal(err)
+	}
+	umountRW(t, f)
+	quotaClean(t, img)
+}
+
+// TestQuotaFromE2fsprogs continues from quota files e2fsprogs wrote
+// (tune2fs -O quota on a filesystem of 40 owners: trees and data blocks
+// that the driver did not lay out), then checks the usage with e2fsck and
+// the projects the driver set with the host kernel's view (lsattr -p on a
+// read-only loop mount: Linux reads i_projid even without quota support).
+func TestQuotaFromE2fsprogs(t *testing.T) {
+	testutil.Need(t, "mkfs.ext4", "tune2fs", "e2fsck")
+	if os.Geteuid() != 0 {
+		testutil.Skip(t, "not root: cannot chown the source tree")
+	}
+	src := t.TempDir()
+	for i := range 40 {
+		name := filepath.Join(src, fmt.Sprintf("u%d", 1000+i))
+		if err := os.WriteFile(name, make([]byte, 3000*i), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(name, 1000+i, 100+i%5); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(src, "p"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(t.TempDir(), "img")
+	testutil.Run(t, "mkfs.ext4", "-q", "-F", "-E", "root_owner=0:0", "-O", "project", "-d", src, img, "32M")
+	testutil.Run(t, "tune2fs", "-O", "quota", "-Q", "usrquota,grpquota,prjquota", img)
+	quotaClean(t, img)
+
+	f, _ := mountImageRW(t, img)
+	root := rwDir(t, f, "/")
+	p, _ := lookupPath(f, "/p")
+	setProject(t, p, 42, true)
+	pd := rwDir(t, f, "/p")
+	// Empty whole data blocks of e2fsprogs' files, chown, move usage
+	// into a project.
+	for i := 5; i < 35; i++ {
+		if err := root.Unlink(nowCtx, fmt.Sprintf("u%d", 1000+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vi, _ := lookupPath(f, "/u1002")
+	if err := vi.(fileInode).Setattr(nowCtx, vfs.SetAttr{Valid: vfs.SetUid | vfs.SetGid, Uid: 1039, Gid: 7}); err != nil {
+		t.Fatal(err)
+	}
+	setProject(t, vi, 42, false)
+	for i := range 30 {
+		writeFileAs(t, pd, uint32(2000+i), 2000, fmt.Sprintf("n%d", i), 1500*i)
+	}
+	if _, err := pd.Mkdir(ownerCtx(2000, 2000), "sub", abi.S_IFDIR|0o755); err != nil {
+		t.Fatal(err)
+	}
+	umountRW(t, f)
+	quotaClean(t, img)
+
+	// The host kernel sees the projects.
+	testutil.NeedLoop(t)
+	mnt := t.TempDir()
+	testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
+	out, err := exec.Command("lsattr", "-pd", mnt+"/p", mnt+"/p/sub", mnt+"/p/n3", mnt+"/u1002", mnt+"/u1003").CombinedOutput()
+	testutil.Run(t, "umount", mnt)
+	if err != nil {
+		t.Fatalf("lsattr: %v\n%s", err, out)
+	}
+	want := []string{"42", "42", "42", "42", "0"}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for i, l := range lines {
+		if fields := strings.Fields(l); i >= len(want) || len(fields) < 1 || fields[0] != want[i] {
+			t.Errorf("host lsattr -p: %q, want project %v in order", out, want)
+			break
+		}
 	}
 }
