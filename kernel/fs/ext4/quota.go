@@ -98,7 +98,12 @@ type quotaFile struct {
 	// infoDirty: dqi_blocks, dqi_free_blk or dqi_free_entry changed.
 	infoDirty bool
 	dquots    map[uint32]*dquot
-	buf, tmp  []byte // quota-block buffers
+	// dirty holds the changed entries in the order of their first
+	// change, which is the order Linux writes them in (each change is
+	// written at once there): new entries take their places in the
+	// file in that order, the same for the same operations.
+	dirty    []*dquot
+	buf, tmp []byte // quota-block buffers
 }
 
 // Indexes into quotaFile.info.
@@ -288,7 +293,10 @@ func (h *handle) charge(t int, id uint32, space, inodes int64) error {
 			d.itime = 0
 		}
 	}
-	d.dirty = true
+	if !d.dirty {
+		d.dirty = true
+		qf.dirty = append(qf.dirty, d)
+	}
 	h.f.quota.dirty = true
 	return nil
 }
@@ -351,10 +359,7 @@ func (h *handle) flushQuota() error {
 		if qf == nil {
 			continue
 		}
-		for id, d := range qf.dquots {
-			if !d.dirty {
-				continue
-			}
+		for _, d := range qf.dirty {
 			d.dirty = false
 			if d.curspace == 0 && d.curinodes == 0 && d.noLimits() {
 				if d.off != 0 {
@@ -362,7 +367,7 @@ func (h *handle) flushQuota() error {
 						return h.fail(err)
 					}
 				}
-				delete(qf.dquots, id)
+				delete(qf.dquots, d.id)
 				continue
 			}
 			if d.off == 0 {
@@ -376,6 +381,9 @@ func (h *handle) flushQuota() error {
 				return h.fail(err)
 			}
 		}
+		// Writing the entries charges nothing (the quota files are not
+		// counted), so the list did not change under the loop.
+		qf.dirty = qf.dirty[:0]
 		if qf.infoDirty {
 			var b [24]byte
 			for i, v := range qf.info {
