@@ -259,7 +259,16 @@ func (f *fsys) logMount(flags uint64) {
 	if f.rw {
 		mode = "r/w"
 	}
-	f.log.Printf("EXT4-fs (%s): mounted filesystem %s %s %s. Quota mode: none.", name, sb.uuidString(), mode, journal)
+	// ext4_quota_mode: with the quota feature, quota files are
+	// journaled when there is a journal.
+	quota := "none"
+	if sb.hasRoCompat(roCompatQuota) {
+		quota = "writeback"
+		if sb.hasCompat(compatHasJournal) && !f.noload {
+			quota = "journalled"
+		}
+	}
+	f.log.Printf("EXT4-fs (%s): mounted filesystem %s %s %s. Quota mode: %s.", name, sb.uuidString(), mode, journal, quota)
 }
 
 func roCompatKnown() uint32 {

@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -297,4 +298,75 @@ func TestQuotaFromE2fsprogs(t *testing.T) {
 			break
 		}
 	}
+}
+
+// TestQuotaCorrupt damages the user quota file of an image: a bad header
+// keeps the mount read-only, a tree reference outside the file fails the
+// operation that needs it with EUCLEAN, and neither panics.
+func TestQuotaCorrupt(t *testing.T) {
+	testutil.Need(t, "debugfs")
+	img := mkfsTree(t, "16M", []string{"-O", "quota"}, nil)
+	// The quota file's first block (its header and info) and its
+	// tree root, as debugfs maps them.
+	out, err := exec.Command("debugfs", "-R", "bmap <3> 0", img).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hdr int64
+	fmt.Sscan(string(out), &hdr)
+	out, err = exec.Command("debugfs", "-R", "stats", img).Output()
+	if err != nil || hdr == 0 {
+		t.Fatalf("debugfs: %v (header block %d)", err, hdr)
+	}
+	bs := int64(1024)
+	if strings.Contains(string(out), "Block size:               4096") {
+		bs = 4096
+	}
+	patch := func(path string, off int64, b []byte) {
+		t.Helper()
+		fh, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fh.Close()
+		if _, err := fh.WriteAt(b, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	orig, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	patch(img, hdr*bs, []byte{0xde, 0xad})
+	log := &testLog{}
+	sb, err := NewType().Mount(openDevRW(t, img), 0, "", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sb.(*fsys).ReadOnly() || !strings.Contains(log.String(), "quota") {
+		t.Errorf("bad quota header: read-only %v, log:\n%s", sb.(*fsys).ReadOnly(), log)
+	}
+	sb.Unmount()
+
+	// The root's reference for id 1000's first byte (0) points past the
+	// file: a new file of uid 1000 needs it. With 1 KiB blocks the root
+	// is the next block of the file; with 4 KiB, the next quarter.
+	if err := os.WriteFile(img, orig, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root := hdr*bs + 1024
+	if bs == 1024 {
+		out, _ := exec.Command("debugfs", "-R", "bmap <3> 1", img).Output()
+		var b int64
+		fmt.Sscan(string(out), &b)
+		root = b * bs
+	}
+	patch(img, root, []byte{0xff, 0xff, 0, 0})
+	f, _ := mountImageRW(t, img)
+	_, err = rwDir(t, f, "/").Create(ownerCtx(1000, 1000), "x", abi.S_IFREG|0o644)
+	if !errors.Is(err, abi.EUCLEAN) {
+		t.Errorf("create with a bad quota tree: %v, want EUCLEAN", err)
+	}
+	f.Unmount()
 }
