@@ -1,6 +1,9 @@
 package ext4
 
 import (
+	"cmp"
+	"slices"
+
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -98,10 +101,11 @@ type quotaFile struct {
 	// infoDirty: dqi_blocks, dqi_free_blk or dqi_free_entry changed.
 	infoDirty bool
 	dquots    map[uint32]*dquot
-	// dirty holds the changed entries in the order of their first
-	// change, which is the order Linux writes them in (each change is
-	// written at once there): new entries take their places in the
-	// file in that order, the same for the same operations.
+	// dirty holds the entries changed since the last flush, which
+	// writes them in the order of their ids: where new entries go and
+	// which freed blocks are reused then depend on the operations only,
+	// not on the order a handle happened to touch the ids in (Linux
+	// writes each change at once, in the order of the changes).
 	dirty    []*dquot
 	buf, tmp []byte // quota-block buffers
 }
@@ -359,6 +363,7 @@ func (h *handle) flushQuota() error {
 		if qf == nil {
 			continue
 		}
+		slices.SortFunc(qf.dirty, func(a, b *dquot) int { return cmp.Compare(a.id, b.id) })
 		for _, d := range qf.dirty {
 			d.dirty = false
 			if d.curspace == 0 && d.curinodes == 0 && d.noLimits() {

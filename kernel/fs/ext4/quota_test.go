@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -33,7 +34,8 @@ func ownerCtx(uid, gid uint32) vfs.Ctx {
 	return c
 }
 
-// writeFileAs creates name in d owned by uid:gid with n bytes.
+// writeFileAs creates name in d owned by uid:gid with n bytes, and
+// drops the reference Create handed out.
 func writeFileAs(t *testing.T, d dirInode, uid, gid uint32, name string, n int) *inode {
 	t.Helper()
 	ctx := ownerCtx(uid, gid)
@@ -46,6 +48,11 @@ func writeFileAs(t *testing.T, d dirInode, uid, gid uint32, name string, n int) 
 		if _, err := vi.(fileInode).WriteAt(ctx, make([]byte, n), 0); err != nil {
 			t.Fatalf("write %s: %v", name, err)
 		}
+	}
+	// The VFS's reference goes, as when the file is closed and its
+	// dentry forgotten: an unlink then frees it at once.
+	if err := ip.Evict(); err != nil {
+		t.Fatal(err)
 	}
 	return ip
 }
@@ -369,4 +376,70 @@ func TestQuotaCorrupt(t *testing.T) {
 		t.Errorf("create with a bad quota tree: %v, want EUCLEAN", err)
 	}
 	f.Unmount()
+}
+
+// TestQuotaManyIDs fills the quota trees with ids that spread over every
+// level (small ones, ones past 2^16 and 2^24, the largest), removes them
+// all, so that data and tree blocks go to the free list, and fills them
+// again, which must take blocks from that list rather than grow the
+// files. The same operations on a copy of the image give the same bytes.
+func TestQuotaManyIDs(t *testing.T) {
+	img := mkfsTree(t, "32M", []string{"-O", "quota"}, nil)
+	orig, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := func(round int) []uint32 {
+		var out []uint32
+		for i := range 120 {
+			out = append(out, uint32(1000+i+round*500), uint32(70000+i*257+round), uint32(1<<24+i*65537+round), uint32(0xFFFFFFF0+i%15)-uint32(round))
+		}
+		return out
+	}
+	run := func(img string) (grown [2]uint32) {
+		f, _ := mountImageRW(t, img)
+		f.SetClock(func() abi.Timespec { return nowCtx.Now })
+		root := rwDir(t, f, "/")
+		for round := range 2 {
+			for i, id := range ids(round) {
+				writeFileAs(t, root, id, id^0x5a5a, fmt.Sprintf("f%d", i), 100*i)
+			}
+			grown[round] = f.quota.files[quotaUser].info[dqiBlocks]
+			for i := range ids(round) {
+				if err := root.Unlink(nowCtx, fmt.Sprintf("f%d", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if n := len(f.quota.files[quotaUser].dquots); n != 1 {
+			t.Errorf("%d user entries left, want root's only", n)
+		}
+		umountRW(t, f)
+		quotaClean(t, img)
+		return grown
+	}
+	grown := run(img)
+	if grown[1] > grown[0] {
+		t.Errorf("the user quota file grew from %d to %d blocks: freed blocks were not reused", grown[0], grown[1])
+	}
+	twin := filepath.Join(t.TempDir(), "twin")
+	if err := os.WriteFile(twin, orig, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(twin)
+	a, _ := os.ReadFile(img)
+	b, _ := os.ReadFile(twin)
+	if !bytes.Equal(a, b) {
+		for off := 0; off < len(a) && off < len(b); off += 1024 {
+			if !bytes.Equal(a[off:off+1024], b[off:off+1024]) {
+				for i := off; i < off+1024; i++ {
+					if a[i] != b[i] {
+						t.Errorf("the same operations gave different images: first at byte %#x", i)
+						break
+					}
+				}
+				break
+			}
+		}
+	}
 }
