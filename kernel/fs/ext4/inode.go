@@ -83,7 +83,7 @@ type inode struct {
 	flags      uint32
 	iBlock     [iBlockLen]byte
 	generation uint32
-	projid     uint32 // i_projid, 0 when i_extra_isize does not cover it
+	projid     uint32 // i_projid; 0 without the project feature or when i_extra_isize does not cover it
 	fileACL    uint64
 	rdev       uint64
 	csumSeed   uint32 // crc32c(s_csum_seed, ino, generation)

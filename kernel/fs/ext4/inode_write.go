@@ -11,8 +11,10 @@ import (
 // __ext4_new_inode, ext4_evict_inode). The encoder is decodeInode's
 // mirror: it writes the fields the driver holds into the inode's slot of
 // the inode table (the transaction's copy) and leaves the rest of the
-// slot as it is (i_dtime, which the orphan list uses, i_extra_isize,
-// i_projid, the reserved fields).
+// slot as it is (i_dtime, which the orphan list uses, i_extra_isize, the
+// reserved fields). Every write of a slot in a handle goes through
+// putInode, which charges the change of its owners and i_blocks to the
+// quotas (quota.go).
 
 // Flags a new inode takes from its directory (a subset of
 // EXT4_FL_INHERITED: sync, nodump, noatime, and dirsync for directories).
