@@ -61,6 +61,7 @@ func bootExt4RW(t *testing.T, cfg Config, img string) (*Kernel, string, func() e
 // attrAPI is one side of the comparison.
 type attrAPI interface {
 	open(p string, flags int) (int, error)
+	mkdir(p string) error
 	close(fd int)
 	getx(fd int) (abi.Fsxattr, error)
 	setx(fd int, x abi.Fsxattr) error
@@ -72,6 +73,12 @@ type hostAttr struct{ dir string }
 
 func (h hostAttr) open(p string, flags int) (int, error) {
 	return unix.Open(h.dir+"/"+p, flags|unix.O_CLOEXEC, 0o644)
+}
+func (h hostAttr) mkdir(p string) error {
+	if err := unix.Mkdir(h.dir+"/"+p, 0o755); err != nil {
+		return abi.Errno(err.(unix.Errno))
+	}
+	return nil
 }
 func (h hostAttr) close(fd int) { unix.Close(fd) }
 func (h hostAttr) ioctl(fd int, req uintptr, p unsafe.Pointer) error {
@@ -107,6 +114,7 @@ type kernelAttr struct {
 func (s kernelAttr) open(p string, flags int) (int, error) {
 	return s.k.Openat(abi.AT_FDCWD, s.dir+"/"+p, flags, 0o644)
 }
+func (s kernelAttr) mkdir(p string) error             { return s.k.Mkdirat(abi.AT_FDCWD, s.dir+"/"+p, 0o755) }
 func (s kernelAttr) close(fd int)                     { s.k.Close(fd) }
 func (s kernelAttr) getx(fd int) (abi.Fsxattr, error) { return s.k.Fsgetxattr(fd) }
 func (s kernelAttr) setx(fd int, x abi.Fsxattr) error { return s.k.Fssetxattr(fd, x) }
@@ -155,6 +163,17 @@ func attrScenario(t *testing.T, s attrAPI) []string {
 	get("file", f)
 	set("projinherit on a dir", d, abi.Fsxattr{Xflags: abi.FS_XFLAG_PROJINHERIT})
 	get("dir", d)
+	// New entries take the inherited flags (EXT4_FL_INHERITED, masked
+	// by type).
+	tr = append(tr, fmt.Sprintf("mkdir d/sub: %s", errStr(s.mkdir("d/sub"))))
+	if sub, err := s.open("d/sub", unix.O_RDONLY|unix.O_DIRECTORY); err == nil {
+		get("new subdir", sub)
+		s.close(sub)
+	}
+	if nf, err := s.open("d/new", unix.O_CREAT|unix.O_RDWR); err == nil {
+		get("new file", nf)
+		s.close(nf)
+	}
 	set("unknown xflag", f, abi.Fsxattr{Xflags: 0x40000})
 	set("projid -1", f, abi.Fsxattr{Projid: ^uint32(0)})
 	set("extsize flag on a dir", d, abi.Fsxattr{Xflags: abi.FS_XFLAG_EXTSIZE})

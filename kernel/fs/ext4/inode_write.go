@@ -265,12 +265,15 @@ func (h *handle) newInode(dir *inode, ctx vfs.Ctx, mode uint32) (*inode, error) 
 		}
 		ip.flags = dir.flags & inherit
 		// A directory's PROJINHERIT_FL passes to its subdirectories (not
-		// to files: EXT4_REG_FLMASK, EXT4_OTHER_FLMASK), and its project
-		// to every new inode (__ext4_new_inode).
-		if f.sb.hasRoCompat(roCompatProject) && dir.flags&inodeProjinheritFl != 0 {
-			ip.projid = dir.projid
+		// to files: EXT4_REG_FLMASK, EXT4_OTHER_FLMASK), with the
+		// project feature or without, and with it its project to every
+		// new inode (__ext4_new_inode).
+		if dir.flags&inodeProjinheritFl != 0 {
 			if isDir {
 				ip.flags |= inodeProjinheritFl
+			}
+			if f.sb.hasRoCompat(roCompatProject) {
+				ip.projid = dir.projid
 			}
 		}
 	}
