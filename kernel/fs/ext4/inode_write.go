@@ -259,22 +259,15 @@ func (h *handle) newInode(dir *inode, ctx vfs.Ctx, mode uint32) (*inode, error) 
 		ip.links = 2
 	}
 	if dir != nil {
-		inherit := uint32(inodeSyncFl | inodeNodumpFl | inodeNoatimeFl)
-		if isDir {
-			inherit |= inodeDirsyncFl
-		}
-		ip.flags = dir.flags & inherit
-		// A directory's PROJINHERIT_FL passes to its subdirectories (not
-		// to files: EXT4_REG_FLMASK, EXT4_OTHER_FLMASK), with the
-		// project feature or without, and with it its project to every
-		// new inode (__ext4_new_inode).
-		if dir.flags&inodeProjinheritFl != 0 {
-			if isDir {
-				ip.flags |= inodeProjinheritFl
-			}
-			if f.sb.hasRoCompat(roCompatProject) {
-				ip.projid = dir.projid
-			}
+		// The inherited flags, kept to those the new inode's type may
+		// have (ext4_mask_flags): PROJINHERIT_FL and DIRSYNC_FL pass to
+		// directories only, SYNC_FL not to symlinks and devices. With
+		// the project feature, a directory handing its project down
+		// gives it to every new inode (__ext4_new_inode).
+		inherit := uint32(inodeSyncFl | inodeNodumpFl | inodeNoatimeFl | inodeDirsyncFl | inodeProjinheritFl)
+		ip.flags = ip.maskFlags(dir.flags & inherit)
+		if f.sb.hasRoCompat(roCompatProject) && dir.flags&inodeProjinheritFl != 0 {
+			ip.projid = dir.projid
 		}
 	}
 	if f.sb.hasIncompat(incompatExtents) && (typ == abi.S_IFREG || isDir || typ == abi.S_IFLNK) {
