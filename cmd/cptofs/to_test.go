@@ -210,3 +210,32 @@ func TestToVariants(t *testing.T) {
 		})
 	}
 }
+
+// TestToQuota: cptofs into an image with user, group and project quotas,
+// of a tree with several owners (as root), then again over the same
+// files: e2fsck -fn, which recomputes every owner's usage and compares it
+// with the quota files, finds nothing, and the host kernel shows the
+// source tree.
+func TestToQuota(t *testing.T) {
+	src := smallTree(t)
+	writeFile(t, filepath.Join(src, "usr/lib/big"), strings.Repeat("x", 300000))
+	if os.Geteuid() == 0 {
+		for i, p := range []string{"etc/hostname", "etc/hosts", "usr/bin/tool", "usr/lib/big", "usr/lib", "bin"} {
+			if err := os.Lchown(filepath.Join(src, p), 1000+i, 2000+i%3); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want := testutil.MustScanDir(t, src)
+	img := filepath.Join(t.TempDir(), "fs.img")
+	mkfs(t, img, "", "16M", "-O", "quota,project")
+	mustRun(t, cptofs(t, "-i", img, src+"/.", "/"), "cptofs")
+	e2fsckClean(t, img)
+	mustRun(t, cptofs(t, "-i", img, src+"/.", "/"), "cptofs again")
+	e2fsckClean(t, img)
+	opts := testutil.CompareOptions{SkipPaths: []string{"lost+found"}, HoleUnit: 4096}
+	if os.Geteuid() != 0 {
+		opts.Ignore = append(opts.Ignore, "uid", "gid")
+	}
+	testutil.ExpectSame(t, "source vs mount -o loop", want, testutil.LoopView(t, img), opts)
+}

@@ -117,9 +117,10 @@ type fsys struct {
 	mu     sync.Mutex // guards inodes
 	inodes map[uint32]*inode
 
-	xcache     xattrCache // attribute blocks to share (xattr_cache.go)
-	writeState            // a read-write mount's (txn.go, write.go)
-	alloc      allocState // the allocator's (alloc.go)
+	xcache     xattrCache  // attribute blocks to share (xattr_cache.go)
+	writeState             // a read-write mount's (txn.go, write.go)
+	alloc      allocState  // the allocator's (alloc.go)
+	quota      *quotaState // quota files of a read-write mount (quota.go)
 }
 
 type nopLogger struct{}
@@ -266,7 +267,16 @@ func (f *fsys) logMount(flags uint64) {
 	if f.rw {
 		mode = "r/w"
 	}
-	f.log.Printf("EXT4-fs (%s): mounted filesystem %s %s %s. Quota mode: none.", name, sb.uuidString(), mode, journal)
+	// ext4_quota_mode: with the quota feature, quota files are
+	// journaled when there is a journal.
+	quota := "none"
+	if sb.hasRoCompat(roCompatQuota) {
+		quota = "writeback"
+		if sb.hasCompat(compatHasJournal) && !f.noload {
+			quota = "journalled"
+		}
+	}
+	f.log.Printf("EXT4-fs (%s): mounted filesystem %s %s %s. Quota mode: %s.", name, sb.uuidString(), mode, journal, quota)
 }
 
 func roCompatKnown() uint32 {

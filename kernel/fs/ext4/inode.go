@@ -45,19 +45,20 @@ const (
 
 // i_flags bits (EXT4_*_FL).
 const (
-	inodeSecrmFl      = 0x00000001
-	inodeComprFl      = 0x00000004
-	inodeImmutableFl  = 0x00000010
-	inodeAppendFl     = 0x00000020
-	inodeNodumpFl     = 0x00000040
-	inodeEncryptFl    = 0x00000800
-	inodeIndexFl      = 0x00001000
-	inodeHugeFileFl   = 0x00040000
-	inodeExtentsFl    = 0x00080000
-	inodeVerityFl     = 0x00100000
-	inodeEAInodeFl    = 0x00200000
-	inodeInlineDataFl = 0x10000000
-	inodeCasefoldFl   = 0x40000000
+	inodeSecrmFl       = 0x00000001
+	inodeComprFl       = 0x00000004
+	inodeImmutableFl   = 0x00000010
+	inodeAppendFl      = 0x00000020
+	inodeNodumpFl      = 0x00000040
+	inodeEncryptFl     = 0x00000800
+	inodeIndexFl       = 0x00001000
+	inodeHugeFileFl    = 0x00040000
+	inodeExtentsFl     = 0x00080000
+	inodeVerityFl      = 0x00100000
+	inodeEAInodeFl     = 0x00200000
+	inodeInlineDataFl  = 0x10000000
+	inodeProjinheritFl = 0x20000000
+	inodeCasefoldFl    = 0x40000000
 )
 
 // inode is a decoded struct ext4_inode (the parts of struct ext4_inode_info
@@ -82,6 +83,7 @@ type inode struct {
 	flags      uint32
 	iBlock     [iBlockLen]byte
 	generation uint32
+	projid     uint32 // i_projid; 0 without the project feature or when i_extra_isize does not cover it
 	fileACL    uint64
 	rdev       uint64
 	csumSeed   uint32 // crc32c(s_csum_seed, ino, generation)
@@ -195,16 +197,7 @@ func (f *fsys) decodeInode(ino uint32, raw []byte) (*inode, error) {
 	}
 	ip.size = int64(size)
 
-	// i_blocks: 512-byte units, or filesystem blocks with
-	// EXT4_HUGE_FILE_FL; the high 16 bits only with huge_file.
-	blocks := uint64(le.Uint32(raw[offIBlocksLo:]))
-	if sb.hasRoCompat(roCompatHugeFile) {
-		blocks |= uint64(le.Uint16(raw[offIBlocksHigh:])) << 32
-		if ip.flags&inodeHugeFileFl != 0 {
-			blocks <<= f.blockBits - 9
-		}
-	}
-	ip.blocks = int64(blocks)
+	ip.blocks = f.rawBlocks(raw, ip.flags)
 
 	// The extra fields exist when the inode is larger than 128 bytes and
 	// i_extra_isize covers them (EXT4_FITS_IN_INODE).
@@ -247,6 +240,9 @@ func (f *fsys) decodeInode(ino uint32, raw []byte) (*inode, error) {
 		ip.hasCrtime = true
 		ip.crtime = ts(offICrtime, offICrtimeExtra)
 	}
+	if sb.hasRoCompat(roCompatProject) && fits(offIProjid, 4) {
+		ip.projid = le.Uint32(raw[offIProjid:])
+	}
 
 	if ip.links == 0 && (ip.mode == 0 || ino >= sb.sFirstIno) {
 		return nil, abi.Errorf(abi.ESTALE, "ext4: inode %d: deleted inode referenced", ino)
@@ -277,6 +273,20 @@ func (f *fsys) decodeInode(ino uint32, raw []byte) (*inode, error) {
 	}
 	ip.mayInline = ip.flags&inodeInlineDataFl != 0
 	return ip, nil
+}
+
+// rawBlocks decodes i_blocks of an inode slot whose i_flags are flags, in
+// 512-byte units: filesystem blocks with EXT4_HUGE_FILE_FL; the high 16
+// bits only with huge_file.
+func (f *fsys) rawBlocks(raw []byte, flags uint32) int64 {
+	blocks := uint64(le.Uint32(raw[offIBlocksLo:]))
+	if f.sb.hasRoCompat(roCompatHugeFile) {
+		blocks |= uint64(le.Uint16(raw[offIBlocksHigh:])) << 32
+		if flags&inodeHugeFileFl != 0 {
+			blocks <<= f.blockBits - 9
+		}
+	}
+	return int64(blocks)
 }
 
 // verifyInodeCsum checks the inode checksum (ext4_inode_csum): crc32c of

@@ -11,8 +11,10 @@ import (
 // __ext4_new_inode, ext4_evict_inode). The encoder is decodeInode's
 // mirror: it writes the fields the driver holds into the inode's slot of
 // the inode table (the transaction's copy) and leaves the rest of the
-// slot as it is (i_dtime, which the orphan list uses, i_extra_isize,
-// i_projid, the reserved fields).
+// slot as it is (i_dtime, which the orphan list uses, i_extra_isize, the
+// reserved fields). Every write of a slot in a handle goes through
+// putInode, which charges the change of its owners and i_blocks to the
+// quotas (quota.go).
 
 // Flags a new inode takes from its directory (a subset of
 // EXT4_FL_INHERITED: sync, nodump, noatime, and dirsync for directories).
@@ -143,6 +145,11 @@ func (f *fsys) encodeInode(ip *inode, raw []byte) error {
 	if fits(offICrtime, 4) && ip.hasCrtime {
 		put(offICrtime, offICrtimeExtra, ip.crtime)
 	}
+	// i_projid (ext4_do_update_inode): with the project feature, where
+	// i_extra_isize covers it.
+	if sb.hasRoCompat(roCompatProject) && fits(offIProjid, 4) {
+		le.PutUint32(raw[offIProjid:], ip.projid)
+	}
 	if ip.ibody != nil && goodOldInodeSize+extra < f.inodeSize {
 		copy(raw[goodOldInodeSize+extra:], ip.ibody)
 	}
@@ -197,7 +204,7 @@ func (h *handle) writeInode(ip *inode) error {
 	if err != nil {
 		return err
 	}
-	if err := h.f.encodeInode(ip, raw); err != nil {
+	if err := h.putInode(ip, raw, true); err != nil {
 		return h.fail(err)
 	}
 	return nil
@@ -253,11 +260,16 @@ func (h *handle) newInode(dir *inode, ctx vfs.Ctx, mode uint32) (*inode, error) 
 		ip.links = 2
 	}
 	if dir != nil {
-		inherit := uint32(inodeSyncFl | inodeNodumpFl | inodeNoatimeFl)
-		if isDir {
-			inherit |= inodeDirsyncFl
+		// The inherited flags, kept to those the new inode's type may
+		// have (ext4_mask_flags): PROJINHERIT_FL and DIRSYNC_FL pass to
+		// directories only, SYNC_FL not to symlinks and devices. With
+		// the project feature, a directory handing its project down
+		// gives it to every new inode (__ext4_new_inode).
+		inherit := uint32(inodeSyncFl | inodeNodumpFl | inodeNoatimeFl | inodeDirsyncFl | inodeProjinheritFl)
+		ip.flags = ip.maskFlags(dir.flags & inherit)
+		if f.sb.hasRoCompat(roCompatProject) && dir.flags&inodeProjinheritFl != 0 {
+			ip.projid = dir.projid
 		}
-		ip.flags = dir.flags & inherit
 	}
 	if f.sb.hasIncompat(incompatExtents) && (typ == abi.S_IFREG || isDir || typ == abi.S_IFLNK) {
 		ip.flags |= inodeExtentsFl
@@ -277,8 +289,11 @@ func (h *handle) newInode(dir *inode, ctx vfs.Ctx, mode uint32) (*inode, error) 
 		le.PutUint16(raw[offIExtraIsize:], x)
 		ip.hasCrtime = goodOldInodeSize+uint32(x) >= offICrtime+4
 	}
-	if err := f.encodeInode(ip, raw); err != nil {
+	if err := h.putInode(ip, raw, false); err != nil {
 		return nil, h.fail(err)
+	}
+	if err := h.chargeInode(ip, raw, 1); err != nil {
+		return nil, err
 	}
 	f.mu.Lock()
 	if f.inodes != nil {
@@ -423,8 +438,11 @@ func (h *handle) deleteInode(ip *inode) error {
 	}
 	s, _ := encodeTime(ip.ctime, false)
 	le.PutUint32(raw[offIDtime:], s)
-	if err := f.encodeInode(ip, raw); err != nil {
+	if err := h.putInode(ip, raw, true); err != nil {
 		return h.fail(err)
+	}
+	if err := h.chargeInode(ip, raw, -1); err != nil {
+		return err
 	}
 	if err := h.freeInode(ip.ino, ip.isDir()); err != nil {
 		return err

@@ -287,7 +287,8 @@ func (di dirInode) Symlink(ctx vfs.Ctx, name, target string) (vfs.Inode, error) 
 
 // Link adds name for old (ext4_link). EMLINK at EXT4_LINK_MAX links,
 // ENOENT for an inode whose last link went, EXDEV for another
-// filesystem's inode, EPERM for a directory.
+// filesystem's inode or one outside dir's project tree (projectBarrier),
+// EPERM for a directory.
 func (di dirInode) Link(ctx vfs.Ctx, name string, old vfs.Inode) error {
 	dir := di.inode
 	ip, ok := dir.f.toInode(old)
@@ -314,6 +315,9 @@ func (di dirInode) Link(ctx vfs.Ctx, name string, old vfs.Inode) error {
 		if err := dir.checkAbsent(name); err != nil {
 			return err
 		}
+		if dir.projectBarrier(ip) {
+			return abi.EXDEV
+		}
 		if err := h.addDirEntry(dir, name, ip.ino, modeToFtype(uint32(ip.mode))); err != nil {
 			return err
 		}
@@ -324,6 +328,14 @@ func (di dirInode) Link(ctx vfs.Ctx, name string, old vfs.Inode) error {
 		}
 		return h.touchDir(dir, ctx.Now)
 	}())
+}
+
+// projectBarrier reports whether ip may not get a name in dir: dir
+// hands its project down (PROJINHERIT_FL) and ip is in another project,
+// whose usage would then leak into dir's tree (ext4_link, ext4_rename,
+// ext4_cross_rename return EXDEV, so that mv copies instead).
+func (dir *inode) projectBarrier(ip *inode) bool {
+	return dir.flags&inodeProjinheritFl != 0 && dir.projid != ip.projid
 }
 
 // Unlink removes name (ext4_unlink); its inode loses a link and, with
@@ -407,7 +419,8 @@ func (h *handle) dropLink(ip *inode) error {
 // ext4_cross_rename): see vfs.DirWriter. A directory moved to another
 // parent gets its ".." changed and the parents' link counts follow. With
 // RENAME_WHITEOUT the old entry is pointed at a new whiteout inode
-// (newWhiteout) instead of removed.
+// (newWhiteout) instead of removed. EXDEV for an inode outside the project
+// tree of the directory it would enter (projectBarrier).
 func (di dirInode) Rename(ctx vfs.Ctx, oldName string, newDirV vfs.Inode, newName string, flags uint32) error {
 	oldDir := di.inode
 	f := oldDir.f
@@ -469,13 +482,16 @@ func (h *handle) rename(ctx vfs.Ctx, oldDir *inode, oldName string, newDir *inod
 	if flags&abi.RENAME_EXCHANGE != 0 {
 		return h.exchange(ctx, oldDir, src, old, newDir, dst, target)
 	}
-	if target != nil {
-		if old.isDir() != target.isDir() {
-			if old.isDir() {
-				return abi.ENOTDIR
-			}
-			return abi.EISDIR
+	if target != nil && old.isDir() != target.isDir() {
+		if old.isDir() {
+			return abi.ENOTDIR
 		}
+		return abi.EISDIR
+	}
+	if newDir.projectBarrier(old) {
+		return abi.EXDEV
+	}
+	if target != nil {
 		if target.isDir() {
 			if empty, err := target.isEmptyDir(); err != nil || !empty {
 				return cmpErr(err, abi.ENOTEMPTY)
@@ -573,6 +589,9 @@ func (h *handle) newWhiteout(ctx vfs.Ctx, dir *inode) (*inode, error) {
 
 // exchange swaps two names (RENAME_EXCHANGE, ext4_cross_rename).
 func (h *handle) exchange(ctx vfs.Ctx, oldDir *inode, src dirSlot, old *inode, newDir *inode, dst dirSlot, target *inode) error {
+	if newDir.projectBarrier(old) || oldDir.projectBarrier(target) {
+		return abi.EXDEV
+	}
 	cross := oldDir != newDir
 	if cross && old.isDir() != target.isDir() {
 		// The parent that gains a subdirectory must have room for it.

@@ -202,6 +202,10 @@ func (f *fsys) begin() (*handle, error) {
 // when it is full and returns the operation's first error, or the commit's.
 func (h *handle) stop() error {
 	f := h.f
+	// The operation's quota changes join its transaction.
+	if qerr := h.flushQuota(); h.err == nil {
+		h.err = qerr
+	}
 	err := h.err
 	if len(f.txn.order) >= f.max {
 		if cerr := f.commitLocked(); err == nil {

@@ -32,7 +32,8 @@ const (
 		compatResizeInode | compatDirIndex | compatLazyBG | compatSparseSuper2 | compatStableInodes |
 		compatOrphanFile
 	roCompatWritable = roCompatSparseSuper | roCompatLargeFile | roCompatHugeFile | roCompatGdtCsum |
-		roCompatDirNlink | roCompatExtraIsize | roCompatMetadataCsum | roCompatBigalloc | roCompatOrphanPresent
+		roCompatDirNlink | roCompatExtraIsize | roCompatMetadataCsum | roCompatBigalloc | roCompatOrphanPresent |
+		roCompatQuota | roCompatProject
 	incompatWritable = incompatFiletype | incompatRecover | incompatMetaBG | incompatExtents |
 		incompat64bit | incompatFlexBG | incompatCsumSeed | incompatLargedir | incompatInlineData
 )
@@ -70,6 +71,11 @@ func (f *fsys) mountWritable() {
 	}
 	if err := f.loadOrphanFile(); err != nil {
 		f.log.Printf("EXT4-fs (%s): %v: mounting read-only", name, err)
+		f.raw, f.out, f.jlog = nil, nil, nil
+		return
+	}
+	if err := f.loadQuota(); err != nil {
+		f.log.Printf("EXT4-fs (%s): cannot load quota files: %v: mounting read-only", name, err)
 		f.raw, f.out, f.jlog = nil, nil, nil
 		return
 	}

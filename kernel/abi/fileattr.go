@@ -1,0 +1,66 @@
+package abi
+
+// Fsxattr is struct fsxattr (include/uapi/linux/fs.h), the argument of
+// the FS_IOC_FSGETXATTR and FS_IOC_FSSETXATTR ioctls: extended flags
+// (FS_XFLAG_*), extent size hints, the extent count and the project ID.
+type Fsxattr struct {
+	Xflags     uint32
+	Extsize    uint32
+	Nextents   uint32
+	Projid     uint32
+	Cowextsize uint32
+}
+
+// fsx_xflags bits (FS_XFLAG_*, include/uapi/linux/fs.h).
+const (
+	FS_XFLAG_REALTIME     = 0x00000001
+	FS_XFLAG_PREALLOC     = 0x00000002
+	FS_XFLAG_IMMUTABLE    = 0x00000008
+	FS_XFLAG_APPEND       = 0x00000010
+	FS_XFLAG_SYNC         = 0x00000020
+	FS_XFLAG_NOATIME      = 0x00000040
+	FS_XFLAG_NODUMP       = 0x00000080
+	FS_XFLAG_RTINHERIT    = 0x00000100
+	FS_XFLAG_PROJINHERIT  = 0x00000200
+	FS_XFLAG_NOSYMLINKS   = 0x00000400
+	FS_XFLAG_EXTSIZE      = 0x00000800
+	FS_XFLAG_EXTSZINHERIT = 0x00001000
+	FS_XFLAG_NODEFRAG     = 0x00002000
+	FS_XFLAG_FILESTREAM   = 0x00004000
+	FS_XFLAG_DAX          = 0x00008000
+	FS_XFLAG_COWEXTSIZE   = 0x00010000
+	FS_XFLAG_HASATTR      = 0x80000000
+)
+
+// FS_XFLAGS_MASK is the fsx_xflags bits the kernel knows; FSSETXATTR
+// refuses others with EOPNOTSUPP. FS_XFLAG_HASATTR is reported, never
+// set.
+const FS_XFLAGS_MASK = FS_XFLAG_REALTIME | FS_XFLAG_PREALLOC | FS_XFLAG_IMMUTABLE | FS_XFLAG_APPEND |
+	FS_XFLAG_SYNC | FS_XFLAG_NOATIME | FS_XFLAG_NODUMP | FS_XFLAG_RTINHERIT | FS_XFLAG_PROJINHERIT |
+	FS_XFLAG_NOSYMLINKS | FS_XFLAG_EXTSIZE | FS_XFLAG_EXTSZINHERIT | FS_XFLAG_NODEFRAG |
+	FS_XFLAG_FILESTREAM | FS_XFLAG_DAX | FS_XFLAG_COWEXTSIZE | FS_XFLAG_HASATTR
+
+// Inode flags of FS_IOC_GETFLAGS and FS_IOC_SETFLAGS (FS_*_FL,
+// include/uapi/linux/fs.h; ext4's i_flags use the same bits).
+const (
+	FS_SECRM_FL        = 0x00000001
+	FS_UNRM_FL         = 0x00000002
+	FS_COMPR_FL        = 0x00000004
+	FS_SYNC_FL         = 0x00000008
+	FS_IMMUTABLE_FL    = 0x00000010
+	FS_APPEND_FL       = 0x00000020
+	FS_NODUMP_FL       = 0x00000040
+	FS_NOATIME_FL      = 0x00000080
+	FS_JOURNAL_DATA_FL = 0x00004000
+	FS_DIRSYNC_FL      = 0x00010000
+	FS_TOPDIR_FL       = 0x00020000
+	FS_EXTENT_FL       = 0x00080000
+	FS_DAX_FL          = 0x02000000
+	FS_PROJINHERIT_FL  = 0x20000000
+	FS_CASEFOLD_FL     = 0x40000000
+)
+
+// FS_COMMON_FL is the flags that have an fsx_xflags peer; the rest of a
+// file's flags are left alone by FS_IOC_FSSETXATTR.
+const FS_COMMON_FL = FS_SYNC_FL | FS_IMMUTABLE_FL | FS_APPEND_FL | FS_NODUMP_FL | FS_NOATIME_FL |
+	FS_DAX_FL | FS_PROJINHERIT_FL
