@@ -1168,6 +1168,20 @@ func TestWriteSyscallsOnExt4AgainstHost(t *testing.T) {
 	}
 	testutil.Run(t, "mount", "-o", "loop", himg, host)
 	t.Cleanup(func() { testutil.Run(t, "umount", host) })
+	k, mnt, halt := bootExt4(t, kimg)
+	runScenarios(t, host, k, mnt, ext4Gaps)
+	halt()
+	if out, err := exec.Command(tools[1], "-fn", kimg).CombinedOutput(); err != nil {
+		t.Errorf("e2fsck -fn: %v\n%s", err, out)
+	}
+}
+
+// bootExt4 boots a kernel with img as its disk, mounted read-write; it
+// returns the kernel, the mount's directory, and halt, which halts the
+// kernel (failing the test on an error). The kernel halts at the test's
+// end if halt was not called.
+func bootExt4(t *testing.T, img string) (*Kernel, string, func()) {
+	t.Helper()
 	k, err := Boot(Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -1178,20 +1192,19 @@ func TestWriteSyscallsOnExt4AgainstHost(t *testing.T) {
 			k.Halt()
 		}
 	})
-	if _, err := k.AddDisk(kimg, DiskOptions{}); err != nil {
+	if _, err := k.AddDisk(img, DiskOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	mnt, err := k.MountDev("vda", "ext4", 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	runScenarios(t, host, k, mnt, ext4Gaps)
-	halted = true
-	if err := k.Halt(); err != nil {
-		t.Fatalf("halt: %v", err)
-	}
-	if out, err := exec.Command(tools[1], "-fn", kimg).CombinedOutput(); err != nil {
-		t.Errorf("e2fsck -fn: %v\n%s", err, out)
+	return k, mnt, func() {
+		t.Helper()
+		halted = true
+		if err := k.Halt(); err != nil {
+			t.Fatalf("halt: %v\n%s", err, k.Dmesg())
+		}
 	}
 }
 

@@ -254,7 +254,9 @@ func (h *handle) newInode(dir *inode, ctx vfs.Ctx, mode uint32) (*inode, error) 
 	if dir != nil {
 		inherit := uint32(inodeSyncFl | inodeNodumpFl | inodeNoatimeFl)
 		if isDir {
-			inherit |= inodeDirsyncFl
+			// EXT4_FL_INHERITED less EXT4_REG_FLMASK: a directory
+			// made in a casefolded one is casefolded.
+			inherit |= inodeDirsyncFl | inodeCasefoldFl
 		}
 		ip.flags = dir.flags & inherit
 	}

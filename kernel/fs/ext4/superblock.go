@@ -153,6 +153,7 @@ type superblock struct {
 	sBackupBGs         [2]uint32
 	sChecksumSeed      uint32
 	sEncoding          uint16
+	sEncodingFlags     uint16
 	sChecksum          uint32
 }
 
@@ -199,6 +200,7 @@ func decodeSuperblock(b []byte) (*superblock, error) {
 		sOverheadClusters:  le.Uint32(b[0x248:]),
 		sChecksumSeed:      le.Uint32(b[0x270:]),
 		sEncoding:          le.Uint16(b[0x27C:]),
+		sEncodingFlags:     le.Uint16(b[0x27E:]),
 		sChecksum:          le.Uint32(b[offSChecksum:]),
 	}
 	copy(s.sUUID[:], b[0x68:0x78])

@@ -31,7 +31,7 @@ const (
 	roCompatWritable = roCompatSparseSuper | roCompatLargeFile | roCompatHugeFile | roCompatGdtCsum |
 		roCompatDirNlink | roCompatExtraIsize | roCompatMetadataCsum
 	incompatWritable = incompatFiletype | incompatRecover | incompatMetaBG | incompatExtents |
-		incompat64bit | incompatFlexBG | incompatCsumSeed | incompatLargedir
+		incompat64bit | incompatFlexBG | incompatCsumSeed | incompatLargedir | incompatEncrypt
 )
 
 // mountWritable makes f a read-write mount when it can be one, and logs
