@@ -29,7 +29,7 @@ const (
 	compatWritable = compatDirPrealloc | compatImagicInodes | compatHasJournal | compatExtAttr |
 		compatResizeInode | compatDirIndex | compatLazyBG | compatSparseSuper2 | compatStableInodes
 	roCompatWritable = roCompatSparseSuper | roCompatLargeFile | roCompatHugeFile | roCompatGdtCsum |
-		roCompatDirNlink | roCompatExtraIsize | roCompatMetadataCsum
+		roCompatDirNlink | roCompatExtraIsize | roCompatMetadataCsum | roCompatVerity
 	incompatWritable = incompatFiletype | incompatRecover | incompatMetaBG | incompatExtents |
 		incompat64bit | incompatFlexBG | incompatCsumSeed | incompatLargedir | incompatEncrypt
 )
