@@ -209,3 +209,107 @@ func TestVerityWrites(t *testing.T) {
 		t.Errorf("blocks of the unlinked verity file still in use:\n%s", out)
 	}
 }
+
+// TestCasefoldWrites: in a casefolded directory (made by debugfs: the
+// host kernel may lack CONFIG_UNICODE), names are stored as given and
+// found, refused as duplicates, renamed and removed ignoring case, as
+// Linux's ext4_match has it; the directory grows an htree hashed on the
+// casefolded names (e2fsck -fn checks the hashes); a directory made in it
+// is casefolded too. In strict mode a name that is not UTF-8 is EINVAL.
+func TestCasefoldWrites(t *testing.T) {
+	mkfs := testutil.Need(t, "mkfs.ext4")[0]
+	for _, strict := range []bool{false, true} {
+		t.Run(fmt.Sprintf("strict=%v", strict), func(t *testing.T) {
+			img := filepath.Join(t.TempDir(), "img")
+			args := []string{"-q", "-F", "-O", "casefold"}
+			if strict {
+				args = append(args, "-E", "encoding_flags=strict")
+			}
+			testutil.Run(t, mkfs, append(args, img, "32M")...)
+			debugfs(t, img, true, "mkdir cf", "sif cf flags 0x40080000")
+			casefoldScenario(t, img, strict)
+		})
+	}
+}
+
+func casefoldScenario(t *testing.T, img string, strict bool) {
+	k := bootFeatureImage(t, img)
+	stat := func(p string) (abi.Stat, error) {
+		var st abi.Stat
+		err := k.Fstatat(abi.AT_FDCWD, "/mnt/cf/"+p, &st, abi.AT_SYMLINK_NOFOLLOW)
+		return st, err
+	}
+	k.must("create README", k.create("/mnt/cf/README", "read me"))
+	k.want("create readme", k.create("/mnt/cf/readme", "x"), abi.EEXIST)
+	if got, err := k.readFile("/mnt/cf/rEaDmE"); err != nil || string(got) != "read me" {
+		t.Errorf("rEaDmE: %q, %v", got, err)
+	}
+	k.must("create Straße", k.create("/mnt/cf/Straße", "street"))
+	k.want("create STRASSE", k.create("/mnt/cf/STRASSE", "x"), abi.EEXIST)
+	k.want("mkdir straße", k.Mkdirat(abi.AT_FDCWD, "/mnt/cf/straße", 0o755), abi.EEXIST)
+	k.must("mkdir Sub", k.Mkdirat(abi.AT_FDCWD, "/mnt/cf/Sub", 0o755))
+	k.must("create SUB/Inner.txt", k.create("/mnt/cf/SUB/Inner.txt", "inner"))
+	k.want("create sub/INNER.TXT", k.create("/mnt/cf/sub/INNER.TXT", "x"), abi.EEXIST)
+	k.want("link README Readme", k.Linkat(abi.AT_FDCWD, "/mnt/cf/README", abi.AT_FDCWD, "/mnt/cf/Readme", 0), abi.EEXIST)
+	k.must("link README Hard", k.Linkat(abi.AT_FDCWD, "/mnt/cf/README", abi.AT_FDCWD, "/mnt/cf/Hard", 0))
+	// Enough names for the directory to become indexed and split leaves.
+	const many = 200
+	for i := range many {
+		k.must("create", k.create(fmt.Sprintf("/mnt/cf/File-%03d-NAME", i), "f"))
+	}
+	for i := range many {
+		if _, err := stat(fmt.Sprintf("file-%03d-name", i)); err != nil {
+			t.Errorf("stat file-%03d-name: %v", i, err)
+		}
+	}
+	k.want("create FILE-150-NAME", k.create("/mnt/cf/FILE-150-NAME", "x"), abi.EEXIST)
+	k.must("unlink FILE-000-name", k.Unlinkat(abi.AT_FDCWD, "/mnt/cf/FILE-000-name", 0))
+	_, err := stat("File-000-NAME")
+	k.want("stat File-000-NAME after unlink", err, abi.ENOENT)
+	_, err = stat("file-001-NAME") // cached under another spelling
+	k.must("stat file-001-NAME", err)
+	k.must("rename", k.Renameat2(abi.AT_FDCWD, "/mnt/cf/FILE-001-name", abi.AT_FDCWD, "/mnt/cf/Renamed-ONE", 0))
+	_, err = stat("file-001-NAME")
+	k.want("stat file-001-NAME after rename", err, abi.ENOENT)
+	_, err = stat("RENAMED-one")
+	k.must("stat RENAMED-one", err)
+	k.want("rename onto another case, noreplace",
+		k.Renameat2(abi.AT_FDCWD, "/mnt/cf/File-002-NAME", abi.AT_FDCWD, "/mnt/cf/file-003-name", abi.RENAME_NOREPLACE), abi.EEXIST)
+	k.must("rename onto another case", k.Renameat2(abi.AT_FDCWD, "/mnt/cf/File-002-NAME", abi.AT_FDCWD, "/mnt/cf/file-003-name", 0))
+	k.must("rename to its own other case", k.Renameat2(abi.AT_FDCWD, "/mnt/cf/readme", abi.AT_FDCWD, "/mnt/cf/README", 0))
+	k.want("rmdir sub", k.Unlinkat(abi.AT_FDCWD, "/mnt/cf/sub", abi.AT_REMOVEDIR), abi.ENOTEMPTY)
+	k.must("mkdir Deep", k.Mkdirat(abi.AT_FDCWD, "/mnt/cf/Deep", 0o755))
+	k.must("create deep/A", k.create("/mnt/cf/deep/A", "a"))
+	k.want("create DEEP/a", k.create("/mnt/cf/DEEP/a", "x"), abi.EEXIST)
+	bad := "bad-\xff-name"
+	if strict {
+		k.want("create non-UTF-8 name (strict)", k.create("/mnt/cf/"+bad, "x"), abi.EINVAL)
+		k.want("mkdir non-UTF-8 name (strict)", k.Mkdirat(abi.AT_FDCWD, "/mnt/cf/"+bad, 0o755), abi.EINVAL)
+	} else {
+		k.must("create non-UTF-8 name", k.create("/mnt/cf/"+bad, "raw"))
+		_, err = stat(bad)
+		k.must("stat non-UTF-8 name", err)
+	}
+	// Outside casefolded directories, case matters.
+	k.must("create /README", k.create("/mnt/README", "1"))
+	k.must("create /readme", k.create("/mnt/readme", "2"))
+	k.halt()
+	fsckClean(t, img)
+
+	ls := debugfs(t, img, false, "ls -l /cf", "stat /cf/Deep", "stat /cf")
+	// debugfs escapes bytes past ASCII. Renaming onto an entry of
+	// another case keeps the entry's name, as ext4_setent does.
+	for _, n := range []string{" README", ` Stra\xc3\x9fe`, " Sub", " Hard", " Renamed-ONE", " File-003-NAME", " Deep", " File-199-NAME"} {
+		if !strings.Contains(ls, n+"\n") && !strings.Contains(ls, n+" ") {
+			t.Errorf("no entry %q as stored in /cf:\n%s", n, ls)
+		}
+	}
+	for _, n := range []string{" File-000-NAME", " FILE-001-name", " File-002-NAME", " file-003-name", " readme", " Readme", " STRASSE"} {
+		if strings.Contains(ls, n+"\n") {
+			t.Errorf("entry %q in /cf", n)
+		}
+	}
+	if !strings.Contains(ls, "Flags: 0x40080000") || !strings.Contains(ls, "Flags: 0x40081000") {
+		t.Errorf("/cf/Deep not casefolded or /cf not indexed:\n%s", ls)
+	}
+}

@@ -31,7 +31,8 @@ const (
 	roCompatWritable = roCompatSparseSuper | roCompatLargeFile | roCompatHugeFile | roCompatGdtCsum |
 		roCompatDirNlink | roCompatExtraIsize | roCompatMetadataCsum | roCompatVerity
 	incompatWritable = incompatFiletype | incompatRecover | incompatMetaBG | incompatExtents |
-		incompat64bit | incompatFlexBG | incompatCsumSeed | incompatLargedir | incompatEncrypt
+		incompat64bit | incompatFlexBG | incompatCsumSeed | incompatLargedir | incompatEncrypt |
+		incompatCasefold
 )
 
 // mountWritable makes f a read-write mount when it can be one, and logs
