@@ -98,6 +98,18 @@ func TestEncryptWritesAgainstHost(t *testing.T) {
 	compareTraces(t, views[1], views[0], nil)
 }
 
+// TestFeatureWritesAgainstHost runs the write scenarios of
+// TestWriteSyscallsOnExt4AgainstHost on images with features that change
+// nothing for them (or only in encrypted directories, which they do not
+// make), and which the host's Linux mounts read-write: the traces must
+// be equal and e2fsck -fn clean. (verity and casefold need a kernel with
+// CONFIG_FS_VERITY and CONFIG_UNICODE.)
+func TestFeatureWritesAgainstHost(t *testing.T) {
+	for _, feature := range []string{"stable_inodes", "large_dir", "encrypt"} {
+		t.Run(feature, func(t *testing.T) { ext4AgainstHost(t, "-O", feature) })
+	}
+}
+
 // encryptScenario runs the calls on the encrypted directory "secret",
 // whose no-key names it takes from a listing.
 func encryptScenario(r *tracer) {

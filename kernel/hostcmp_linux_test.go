@@ -1155,12 +1155,19 @@ func runScenarios(t *testing.T, host string, k *Kernel, kdir string, gaps map[st
 // by the host's Linux: the traces must be equal, and after Halt the
 // kernel's image must pass e2fsck -fn.
 func TestWriteSyscallsOnExt4AgainstHost(t *testing.T) {
+	ext4AgainstHost(t)
+}
+
+// ext4AgainstHost is TestWriteSyscallsOnExt4AgainstHost on images made
+// with mkfs.ext4's extra arguments mkfsArgs.
+func ext4AgainstHost(t *testing.T, mkfsArgs ...string) {
 	tools := testutil.Need(t, "mkfs.ext4", "e2fsck")
 	testutil.NeedLoop(t)
 	dir := t.TempDir()
 	kimg, himg := dir+"/kernel.img", dir+"/host.img"
 	for _, img := range []string{kimg, himg} {
-		testutil.Run(t, tools[0], "-q", "-F", "-U", "5e6bd9b1-0b1c-4c8e-9f5e-2b8c1a9d3e4f", "-E", "hash_seed=5e6bd9b1-0b1c-4c8e-9f5e-2b8c1a9d3e4f", img, "64M")
+		args := []string{"-q", "-F", "-U", "5e6bd9b1-0b1c-4c8e-9f5e-2b8c1a9d3e4f", "-E", "hash_seed=5e6bd9b1-0b1c-4c8e-9f5e-2b8c1a9d3e4f"}
+		testutil.Run(t, tools[0], append(append(args, mkfsArgs...), img, "64M")...)
 	}
 	host := dir + "/mnt"
 	if err := os.Mkdir(host, 0o755); err != nil {
