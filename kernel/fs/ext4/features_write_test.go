@@ -12,6 +12,7 @@ import (
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
+	"golang.org/x/sys/unix"
 )
 
 // featureKernel is a kernel with one image mounted read-write at /mnt,
@@ -312,4 +313,150 @@ func casefoldScenario(t *testing.T, img string, strict bool) {
 	if !strings.Contains(ls, "Flags: 0x40080000") || !strings.Contains(ls, "Flags: 0x40081000") {
 		t.Errorf("/cf/Deep not casefolded or /cf not indexed:\n%s", ls)
 	}
+}
+
+// TestEAInodeWrites: on an ea_inode image (1 KiB blocks), values too
+// large for the attribute block go to ea_inodes, as Linux puts them
+// there: at once above EXT4_XATTR_MIN_LARGE_EA_SIZE, else when they fit
+// neither in the inode nor in the block; replacing or removing a value
+// and unlinking its file free the ea_inode; ea_inodes Linux shared
+// between two files (its mbcache) lose one reference, then the other.
+// e2fsck -fn checks the flags, hashes and reference counts; the host's
+// Linux reads the values back.
+// Without metadata_csum the value hashes start from the same seed
+// (s_csum_seed is computed for ea_inode too).
+func TestEAInodeWrites(t *testing.T) {
+	for _, features := range []string{"ea_inode", "ea_inode,^metadata_csum"} {
+		t.Run(features, func(t *testing.T) { eaInodeScenario(t, features) })
+	}
+}
+
+func eaInodeScenario(t *testing.T, features string) {
+	mkfs := testutil.Need(t, "mkfs.ext4")[0]
+	testutil.NeedLoop(t)
+	dir := t.TempDir()
+	img := filepath.Join(dir, "img")
+	testutil.Run(t, mkfs, "-q", "-F", "-O", features, "-b", "1024", img, "32M")
+	value := func(n int, seed byte) []byte {
+		v := make([]byte, n)
+		for i := range v {
+			v[i] = byte(i*7) + seed
+		}
+		return v
+	}
+	// Linux shares one ea_inode between the equal values of s1 and s2.
+	mnt := filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, "mount", "-o", "loop", img, mnt)
+	for _, f := range []string{"s1", "s2", "s3"} {
+		p := filepath.Join(mnt, f)
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Setxattr(p, "user.shared", value(5000, 1), 0); err != nil {
+			testutil.Run(t, "umount", mnt)
+			t.Fatal(err)
+		}
+	}
+	testutil.Run(t, "umount", mnt)
+
+	k := bootFeatureImage(t, img)
+	getx := func(p, name string) []byte {
+		t.Helper()
+		buf := make([]byte, 1<<17)
+		n, err := k.Getxattr(p, name, buf)
+		if err != nil {
+			t.Errorf("getxattr %s %s: %v", p, name, err)
+			return nil
+		}
+		return buf[:n]
+	}
+	k.must("create f", k.create("/mnt/f", "f"))
+	k.must("set big", k.Setxattr("/mnt/f", "user.big", value(20000, 2), 0))
+	k.must("set max", k.Setxattr("/mnt/f", "user.max", value(abi.XATTR_SIZE_MAX, 3), 0))
+	k.want("set over max", k.Setxattr("/mnt/f", "user.over", value(abi.XATTR_SIZE_MAX+1, 4), 0), abi.E2BIG)
+	// 900 bytes fit a block but not the inode; the second no longer
+	// fits the block either.
+	k.must("set mid1", k.Setxattr("/mnt/f", "user.mid1", value(900, 5), 0))
+	k.must("set mid2", k.Setxattr("/mnt/f", "user.mid2", value(900, 6), 0))
+	for _, c := range []struct {
+		name string
+		v    []byte
+	}{{"user.big", value(20000, 2)}, {"user.max", value(abi.XATTR_SIZE_MAX, 3)},
+		{"user.mid1", value(900, 5)}, {"user.mid2", value(900, 6)}, {"user.shared", nil}} {
+		if c.v != nil && !bytes.Equal(getx("/mnt/f", c.name), c.v) {
+			t.Errorf("%s: not the value set", c.name)
+		}
+	}
+	k.must("replace big by a small value", k.Setxattr("/mnt/f", "user.big", []byte("small"), abi.XATTR_REPLACE))
+	k.must("replace max by another large one", k.Setxattr("/mnt/f", "user.max", value(30000, 7), 0))
+	k.must("remove mid2", k.Removexattr("/mnt/f", "user.mid2"))
+	k.must("create g", k.create("/mnt/g", "g"))
+	k.must("set g", k.Setxattr("/mnt/g", "user.big", value(8000, 8), 0))
+	k.must("unlink g", k.Unlinkat(abi.AT_FDCWD, "/mnt/g", 0))
+	k.must("remove s1's shared value", k.Removexattr("/mnt/s1", "user.shared"))
+	k.must("replace s2's shared value", k.Setxattr("/mnt/s2", "user.shared", value(5000, 9), 0))
+	if !bytes.Equal(getx("/mnt/s3", "user.shared"), value(5000, 1)) {
+		t.Errorf("s3's shared value changed")
+	}
+	k.halt()
+	fsckClean(t, img)
+
+	got := testutil.LoopView(t, img)
+	want := map[string]map[string][]byte{
+		"f":  {"user.big": []byte("small"), "user.max": value(30000, 7), "user.mid1": value(900, 5)},
+		"s1": nil,
+		"s2": {"user.shared": value(5000, 9)},
+		"s3": {"user.shared": value(5000, 1)},
+	}
+	for p, w := range want {
+		e := got[p]
+		if e == nil {
+			t.Errorf("host: no %s", p)
+			continue
+		}
+		if len(e.Xattrs) != len(w) {
+			t.Errorf("host: %s has %d xattrs, want %d", p, len(e.Xattrs), len(w))
+		}
+		for n, v := range w {
+			if !bytes.Equal(e.Xattrs[n], v) {
+				t.Errorf("host: %s %s: %d bytes, not the value set", p, n, len(e.Xattrs[n]))
+			}
+		}
+	}
+	if _, ok := got["g"]; ok {
+		t.Errorf("host: g still there")
+	}
+
+	// The last references go: every ea_inode is freed.
+	k = bootFeatureImage(t, img)
+	k.must("unlink f", k.Unlinkat(abi.AT_FDCWD, "/mnt/f", 0))
+	k.must("remove s2's", k.Removexattr("/mnt/s2", "user.shared"))
+	k.must("remove s3's", k.Removexattr("/mnt/s3", "user.shared"))
+	k.halt()
+	fsckClean(t, img)
+	if s := debugfs(t, img, false, "stats"); !strings.Contains(s, "Free inodes:") {
+		t.Fatalf("debugfs stats:\n%s", s)
+	} else if used := usedInodes(t, s); used != 14 { // 11 reserved, lost+found, s1..s3
+		t.Errorf("%d inodes in use, want 14 (every ea_inode freed)", used)
+	}
+}
+
+// usedInodes reads "Inode count" and "Free inodes" from debugfs stats.
+func usedInodes(t *testing.T, stats string) int {
+	var count, free int
+	for _, l := range strings.Split(stats, "\n") {
+		if n, ok := strings.CutPrefix(l, "Inode count:"); ok {
+			fmt.Sscan(n, &count)
+		}
+		if n, ok := strings.CutPrefix(l, "Free inodes:"); ok {
+			fmt.Sscan(n, &free)
+		}
+	}
+	if count == 0 {
+		t.Fatalf("no inode count in:\n%s", stats)
+	}
+	return count - free
 }

@@ -32,7 +32,7 @@ const (
 		roCompatDirNlink | roCompatExtraIsize | roCompatMetadataCsum | roCompatVerity
 	incompatWritable = incompatFiletype | incompatRecover | incompatMetaBG | incompatExtents |
 		incompat64bit | incompatFlexBG | incompatCsumSeed | incompatLargedir | incompatEncrypt |
-		incompatCasefold
+		incompatCasefold | incompatEAInode
 )
 
 // mountWritable makes f a read-write mount when it can be one, and logs
