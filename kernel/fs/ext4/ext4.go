@@ -32,8 +32,10 @@
 // ordered mode) and write.go (which images mount read-write, the
 // superblock's state while mounted); the writers are alloc.go (bitmaps,
 // group descriptors), inode_write.go, extent_write.go, blockmap_write.go,
-// file_write.go, dir_write.go, htree_write.go, namei.go, xattr_write.go
-// and orphan.go.
+// file_write.go, dir_write.go, htree_write.go, namei.go, xattr_write.go,
+// xattr_eainode.go and orphan.go. Written without the key, encrypted
+// directories take no new names (ENOKEY) but lose no-key names to unlink
+// and rmdir, as on Linux; verity files refuse writes (EPERM).
 //
 // Positions in directories: a byte offset into the directory for linear
 // reads; hash2pos(hash, minor_hash) = (hash>>1)<<32 | minor_hash for hash

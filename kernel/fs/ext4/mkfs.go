@@ -20,9 +20,11 @@ package ext4
 // map), ext_attr, resize_inode, dir_index, sparse_super, sparse_super2,
 // filetype, extent, 64bit, flex_bg, meta_bg, large_file, huge_file,
 // dir_nlink, extra_isize, uninit_bg, metadata_csum, metadata_csum_seed,
-// large_dir. Not made (refused): bigalloc, inline_data, quota, project,
-// casefold, encrypt, mmp, orphan_file, fast_commit, journal_dev and the
-// rest, which need more than the layout. mke2fs.conf is Debian's
+// large_dir, stable_inodes, verity, ea_inode, encrypt (s_encrypt_algos
+// set as mke2fs sets it), casefold (utf8-12.1, no encoding flags). Not
+// made (refused): bigalloc, inline_data, quota, project, mmp,
+// orphan_file, fast_commit, journal_dev and the rest, which need more
+// than the layout. mke2fs.conf is Debian's
 // (mkfs_params.go), not read from the host; the directory hash is signed,
 // as mke2fs built for x86 makes it.
 

@@ -144,10 +144,12 @@ func checkMkfsParams(p *MkfsParams) error {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: invalid inode size %d (min %d/max %d)", is, goodOldInodeSize, p.BlockSize)
 	}
 	const (
-		compatOK   = compatHasJournal | compatExtAttr | compatResizeInode | compatDirIndex | compatSparseSuper2
-		incompatOK = incompatFiletype | incompatMetaBG | incompatExtents | incompat64bit | incompatFlexBG | incompatCsumSeed | incompatLargedir
+		compatOK = compatHasJournal | compatExtAttr | compatResizeInode | compatDirIndex | compatSparseSuper2 |
+			compatStableInodes
+		incompatOK = incompatFiletype | incompatMetaBG | incompatExtents | incompat64bit | incompatFlexBG | incompatCsumSeed |
+			incompatLargedir | incompatEAInode | incompatEncrypt | incompatCasefold
 		roCompatOK = roCompatSparseSuper | roCompatLargeFile | roCompatHugeFile | roCompatGdtCsum | roCompatDirNlink |
-			roCompatExtraIsize | roCompatMetadataCsum
+			roCompatExtraIsize | roCompatMetadataCsum | roCompatVerity
 	)
 	if u := p.Compat &^ compatOK; u != 0 {
 		return abi.Errorf(abi.EOPNOTSUPP, "ext4: mkfs: compat features %#x not supported", u)
