@@ -401,6 +401,19 @@ func eaInodeScenario(t *testing.T, features string) {
 	if !bytes.Equal(getx("/mnt/s3", "user.shared"), value(5000, 1)) {
 		t.Errorf("s3's shared value changed")
 	}
+	// Small values fill the inode and the block, then go to ea_inodes
+	// until no entry fits: the last ea_inode made is freed again.
+	k.must("create full", k.create("/mnt/full", ""))
+	var err error
+	n := 0
+	for ; err == nil && n < 1000; n++ {
+		err = k.Setxattr("/mnt/full", fmt.Sprintf("user.filler-%03d", n), value(40, byte(n)), 0)
+	}
+	k.want("fill the inode and the block", err, abi.ENOSPC)
+	k.want("a large value with no room for its entry", k.Setxattr("/mnt/full", "user.a-longer-name-than-the-fillers", value(20000, 1), 0), abi.ENOSPC)
+	if !bytes.Equal(getx("/mnt/full", fmt.Sprintf("user.filler-%03d", n-2)), value(40, byte(n-2))) {
+		t.Errorf("the last filler value set does not read back")
+	}
 	k.halt()
 	fsckClean(t, img)
 
@@ -433,6 +446,7 @@ func eaInodeScenario(t *testing.T, features string) {
 	// The last references go: every ea_inode is freed.
 	k = bootFeatureImage(t, img)
 	k.must("unlink f", k.Unlinkat(abi.AT_FDCWD, "/mnt/f", 0))
+	k.must("unlink full", k.Unlinkat(abi.AT_FDCWD, "/mnt/full", 0))
 	k.must("remove s2's", k.Removexattr("/mnt/s2", "user.shared"))
 	k.must("remove s3's", k.Removexattr("/mnt/s3", "user.shared"))
 	k.halt()

@@ -289,7 +289,7 @@ func (h *handle) writeXattrBlock(ip *inode, items []xattrItem) error {
 
 // setXattr sets (value != nil) or removes (value == nil) one attribute,
 // with the flags of setxattr(2) (ext4_xattr_set_handle).
-func (h *handle) setXattr(ip *inode, index uint8, name string, value []byte, flags int, now abi.Timespec) error {
+func (h *handle) setXattr(ip *inode, index uint8, name string, value []byte, flags int, now abi.Timespec) (err error) {
 	f := h.f
 	inEnts, err := ip.ibodyXattrs()
 	if err != nil {
@@ -358,7 +358,12 @@ func (h *handle) setXattr(ip *inode, index uint8, name string, value []byte, fla
 		return newIn, newBlk, nil
 	}
 	var newIn, newBlk []xattrItem
-	var fresh *xattrItem // a new ea_inode's item, freed unless used
+	var fresh *xattrItem // a new ea_inode's item
+	defer func() {
+		if err != nil && fresh != nil {
+			h.eaAddRef(fresh.inum, 0, now) // freed if nothing names it
+		}
+	}()
 	toEAInode := func() error {
 		it, err := h.newEAInode(ip, item, now)
 		if err == nil {
@@ -385,9 +390,6 @@ func (h *handle) setXattr(ip *inode, index uint8, name string, value []byte, fla
 			newIn, newBlk, err = place(item)
 		}
 		if err != nil {
-			if fresh != nil {
-				h.eaAddRef(fresh.inum, 0, now) // no reference: freed
-			}
 			return err
 		}
 	}
