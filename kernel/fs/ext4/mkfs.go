@@ -21,7 +21,7 @@ package ext4
 // filetype, extent, 64bit, flex_bg, meta_bg, large_file, huge_file,
 // dir_nlink, extra_isize, uninit_bg, metadata_csum, metadata_csum_seed,
 // large_dir, stable_inodes, verity, ea_inode, encrypt (s_encrypt_algos
-// set as mke2fs sets it), casefold (utf8-12.1, no encoding flags). Not
+// set as mke2fs sets it), casefold (utf8-12.1, strict or not). Not
 // made (refused): bigalloc, inline_data, quota, project, mmp,
 // orphan_file, fast_commit, journal_dev and the rest, which need more
 // than the layout. mke2fs.conf is Debian's
@@ -52,6 +52,9 @@ type MkfsParams struct {
 	Label             string // s_volume_name (-L)
 	UUID              [16]byte
 	HashSeed          [16]byte // s_hash_seed (-E hash_seed=)
+	// EncodingFlags is s_encoding_flags with casefold (-E
+	// encoding_flags=strict: EXT4_ENC_STRICT_MODE_FL).
+	EncodingFlags uint16
 	// Time is every time stamp Mkfs writes (s_mkfs_time, the root's and
 	// lost+found's times), in seconds since the epoch: mke2fs's
 	// E2FSPROGS_FAKE_TIME, SOURCE_DATE_EPOCH for lklimg.

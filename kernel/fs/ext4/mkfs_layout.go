@@ -160,6 +160,9 @@ func checkMkfsParams(p *MkfsParams) error {
 	if u := p.RoCompat &^ roCompatOK; u != 0 {
 		return abi.Errorf(abi.EOPNOTSUPP, "ext4: mkfs: ro_compat features %#x not supported", u)
 	}
+	if p.EncodingFlags&^encodingStrictFl != 0 || p.EncodingFlags != 0 && p.Incompat&incompatCasefold == 0 {
+		return abi.Errorf(abi.EINVAL, "ext4: mkfs: encoding flags %#x need the casefold feature and are strict or none", p.EncodingFlags)
+	}
 	if p.Incompat&incompat64bit != 0 && p.Incompat&incompatExtents == 0 {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: extents must be enabled for a 64-bit filesystem")
 	}

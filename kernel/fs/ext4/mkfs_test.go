@@ -262,6 +262,8 @@ var mkfsCases = []mkfsCase{
 	{name: "ea_inode", size: 256 << 20, fsType: "ext4", args: []string{"-O", "ea_inode"}, edit: features("ea_inode")},
 	{name: "encrypt", size: 256 << 20, fsType: "ext4", args: []string{"-O", "encrypt"}, edit: features("encrypt")},
 	{name: "casefold", size: 256 << 20, fsType: "ext4", args: []string{"-O", "casefold"}, edit: features("casefold")},
+	{name: "casefold-strict", size: 256 << 20, fsType: "ext4", args: []string{"-O", "casefold"}, eopts: ",encoding_flags=strict",
+		edit: func(p *MkfsParams) error { p.EncodingFlags = encodingStrictFl; return p.SetFeatures("casefold") }},
 	{name: "csum_seed", size: 256 << 20, fsType: "ext4", args: []string{"-O", "metadata_csum_seed"}, edit: features("metadata_csum_seed")},
 	{name: "b1024", size: 1 << 30, fsType: "ext4", args: []string{"-b", "1024"}, edit: blockSize(1<<30, 1024)},
 	{name: "b2048", size: 1 << 30, fsType: "ext4", args: []string{"-b", "2048"}, edit: blockSize(1<<30, 2048)},
@@ -336,7 +338,7 @@ func TestMkfsMounts(t *testing.T) {
 			if c.name == "b65536" {
 				return // Linux mounts blocks up to its page size (4 KiB here)
 			}
-			if _, err := os.Stat("/sys/fs/ext4/features/casefold"); err != nil && c.name == "casefold" {
+			if _, err := os.Stat("/sys/fs/ext4/features/casefold"); err != nil && strings.HasPrefix(c.name, "casefold") {
 				return // a kernel without CONFIG_UNICODE refuses the mount
 			}
 			testutil.NeedLoop(t)

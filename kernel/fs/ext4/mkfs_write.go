@@ -511,9 +511,9 @@ func (o *mkfsOutput) superBase() []byte {
 		s[offSEncryptAlgos+1] = encryptModeAES256CTS
 	}
 	if o.incompat&incompatCasefold != 0 {
-		// The default encoding, utf8 (12.1), with no flags
-		// (s_encoding_flags after it stays 0).
+		// The only encoding, utf8 (12.1), and s_encoding_flags.
 		put16(offSEncoding, encodingUTF8_12_1)
+		put16(offSEncoding+2, p.EncodingFlags)
 	}
 	return s
 }
