@@ -27,7 +27,8 @@ import (
 // EXT4_XATTR_MIN_LARGE_EA_SIZE (a block less its header, one entry with
 // a 3-byte name and the end marker) goes to an ea_inode at once; a
 // smaller one goes there when it fits neither in the inode nor in the
-// block. Every area written counts the entries naming each ea_inode
+// block, where values must leave EXT4_XATTR_BLOCK_RESERVE free
+// (eaBlockReserved). Every area written counts the entries naming each ea_inode
 // before and after (eaRefDelta); an attribute block dropped with its
 // last user drops its entries' references too. Values are not shared on
 // write (Linux finds equal values in its mbcache); existing sharing is
@@ -41,6 +42,22 @@ const offIVersion = 0x24
 func (f *fsys) eaLargeValue(n int) bool {
 	return f.sb.hasIncompat(incompatEAInode) &&
 		xattrValueLen(n) > int(f.blockSize)-xattrEntryLen(3)-xattrBlockHdrSize-4
+}
+
+// eaBlockReserved reports whether putting item's value in the attribute
+// block, making it hold items, leaves less than EXT4_XATTR_BLOCK_RESERVE
+// (an eighth of the block, at most 1 KiB) before the values: with
+// ea_inode, ext4_xattr_set_entry then refuses (ENOSPC) so that the value
+// goes to an ea_inode and the block keeps room for entries.
+func (f *fsys) eaBlockReserved(items []xattrItem, item xattrItem) bool {
+	if !f.sb.hasIncompat(incompatEAInode) || item.inum != 0 || len(item.value) == 0 {
+		return false
+	}
+	free := int(f.blockSize)
+	for _, it := range items {
+		free -= xattrValueLen(len(it.value))
+	}
+	return free < min(int(f.blockSize)/8, 1024)
 }
 
 // eaValueHash is ext4_xattr_inode_hash: crc32c of the value from

@@ -351,7 +351,7 @@ func (h *handle) setXattr(ip *inode, index uint8, name string, value []byte, fla
 				newBlk = append(newBlk, item)
 			}
 			slices.SortStableFunc(newBlk, xattrCmp)
-			if !xattrAreaFits(newBlk, int(f.blockSize)-xattrBlockHdrSize) {
+			if !xattrAreaFits(newBlk, int(f.blockSize)-xattrBlockHdrSize) || f.eaBlockReserved(newBlk, item) {
 				return nil, nil, abi.Errorf(abi.ENOSPC, "ext4: inode %d: no room for xattr %q (%d bytes)", ip.ino, name, len(value))
 			}
 		}
