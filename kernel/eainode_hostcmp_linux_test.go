@@ -34,22 +34,7 @@ func TestEAInodeAgainstHost(t *testing.T) {
 	if err := os.Mkdir(host, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Run(t, "mount", "-o", "loop", himg, host)
-	hostMounted := true
-	t.Cleanup(func() {
-		if hostMounted {
-			exec.Command("umount", host).Run()
-		}
-	})
-	k, mnt, halt := bootExt4(t, kimg)
-	hr := &tracer{s: &hostSys{dir: host}}
-	kr := &tracer{s: &kernelSys{k: k, dir: mnt}}
-	eaInodeScenario(hr)
-	eaInodeScenario(kr)
-	compareTraces(t, hr.trace, kr.trace, nil)
-	halt()
-	testutil.Run(t, "umount", host)
-	hostMounted = false
+	runTwins(t, kimg, himg, host, eaInodeScenario)
 	var counts [2]string
 	for i, img := range []string{kimg, himg} {
 		if out, err := exec.Command(tools[1], "-fn", img).CombinedOutput(); err != nil {

@@ -67,23 +67,7 @@ func TestEncryptWritesAgainstHost(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	testutil.Run(t, "mount", "-o", "loop", himg, host)
-	hostMounted := true
-	t.Cleanup(func() {
-		if hostMounted {
-			exec.Command("umount", host).Run()
-		}
-	})
-	k, mnt, halt := bootExt4(t, kimg)
-	hr := &tracer{s: &hostSys{dir: host}}
-	kr := &tracer{s: &kernelSys{k: k, dir: mnt}}
-	encryptScenario(hr)
-	encryptScenario(kr)
-	compareTraces(t, hr.trace, kr.trace, nil)
-
-	halt()
-	testutil.Run(t, "umount", host)
-	hostMounted = false
+	runTwins(t, kimg, himg, host, encryptScenario)
 	var views [2][]string
 	for i, img := range []string{kimg, himg} {
 		if out, err := exec.Command(tools[1], "-fn", img).CombinedOutput(); err != nil {
@@ -108,6 +92,29 @@ func TestFeatureWritesAgainstHost(t *testing.T) {
 	for _, feature := range []string{"stable_inodes", "large_dir", "encrypt"} {
 		t.Run(feature, func(t *testing.T) { ext4AgainstHost(t, "-O", feature) })
 	}
+}
+
+// runTwins runs scenario on kimg through the kernel's ext4 driver and on
+// himg loop-mounted by the host at host, compares the traces, then halts
+// the kernel and unmounts himg.
+func runTwins(t *testing.T, kimg, himg, host string, scenario func(*tracer)) {
+	t.Helper()
+	testutil.Run(t, "mount", "-o", "loop", himg, host)
+	hostMounted := true
+	defer func() {
+		if hostMounted {
+			exec.Command("umount", host).Run()
+		}
+	}()
+	k, mnt, halt := bootExt4(t, kimg)
+	hr := &tracer{s: &hostSys{dir: host}}
+	kr := &tracer{s: &kernelSys{k: k, dir: mnt}}
+	scenario(hr)
+	scenario(kr)
+	compareTraces(t, hr.trace, kr.trace, nil)
+	halt()
+	testutil.Run(t, "umount", host)
+	hostMounted = false
 }
 
 // encryptScenario runs the calls on the encrypted directory "secret",
