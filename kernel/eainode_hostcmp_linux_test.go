@@ -15,7 +15,7 @@ import (
 )
 
 // TestEAInodeAgainstHost sets and removes xattrs of many sizes on twin
-// ea_inode images (1 KiB blocks), one through the kernel's ext4 driver,
+// ea_inode images (1 and 4 KiB blocks), one through the kernel's ext4 driver,
 // one loop-mounted by the host's Linux: the traces (errnos, values read
 // back) must be equal, both images pass e2fsck -fn, and they use as many
 // inodes and blocks, which they do when each value went where Linux puts
@@ -23,12 +23,18 @@ import (
 // freed was freed on both. No two values are equal: Linux would share
 // their ea_inode, which the driver does not do.
 func TestEAInodeAgainstHost(t *testing.T) {
+	for _, bs := range []string{"1024", "4096"} {
+		t.Run(bs, func(t *testing.T) { eaInodeAgainstHost(t, bs) })
+	}
+}
+
+func eaInodeAgainstHost(t *testing.T, blockSize string) {
 	tools := testutil.Need(t, "mkfs.ext4", "e2fsck", "dumpe2fs", "debugfs")
 	testutil.NeedLoop(t)
 	dir := t.TempDir()
 	kimg, himg := dir+"/kernel.img", dir+"/host.img"
 	for _, img := range []string{kimg, himg} {
-		testutil.Run(t, tools[0], "-q", "-F", "-O", "ea_inode", "-b", "1024", "-U", "5e6bd9b1-0b1c-4c8e-9f5e-2b8c1a9d3e4f", img, "32M")
+		testutil.Run(t, tools[0], "-q", "-F", "-O", "ea_inode", "-b", blockSize, "-U", "5e6bd9b1-0b1c-4c8e-9f5e-2b8c1a9d3e4f", img, "32M")
 	}
 	host := dir + "/mnt"
 	if err := os.Mkdir(host, 0o755); err != nil {
@@ -100,6 +106,7 @@ func eaInodeScenario(r *tracer) {
 		{500, 500, 500},
 		{2000, 30000, abi.XATTR_SIZE_MAX, abi.XATTR_SIZE_MAX + 1},
 		{100, 900, 960, 5000},
+		{3500, 4040, 4041, 3000},
 	} {
 		p := fmt.Sprintf("f%d", i)
 		r.close(r.open(p, abi.O_CREAT|abi.O_WRONLY, 0o644))
@@ -113,7 +120,7 @@ func eaInodeScenario(r *tracer) {
 	r.e("removexattr f4 v0", r.s.Removexattr("f4", "user.v0"))
 	r.e("removexattr f5 v3", r.s.Removexattr("f5", "user.v3"))
 	r.e("unlink f2", r.s.Unlink("f2", 0))
-	for i := range 6 {
+	for i := range 7 {
 		p := fmt.Sprintf("f%d", i)
 		for j := range 4 {
 			v, err := r.s.Getxattr(p, fmt.Sprintf("user.v%d", j))
