@@ -1,8 +1,10 @@
 package ext4
 
 import (
+	"bytes"
 	"encoding/binary"
 	"hash/crc32"
+	"slices"
 
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
@@ -28,11 +30,13 @@ import (
 // a 3-byte name and the end marker) goes to an ea_inode at once; a
 // smaller one goes there when it fits neither in the inode nor in the
 // block, where values must leave EXT4_XATTR_BLOCK_RESERVE free
-// (eaBlockReserved). Every area written counts the entries naming each ea_inode
-// before and after (eaRefDelta); an attribute block dropped with its
-// last user drops its entries' references too. Values are not shared on
-// write (Linux finds equal values in its mbcache); existing sharing is
-// kept by the counts.
+// (eaBlockReserved). Every area written counts the entries naming each
+// ea_inode before and after (eaRefDelta); an attribute block dropped with
+// its last user drops its entries' references too. As Linux finds an
+// ea_inode with the value in its mbcache (ext4_xattr_inode_cache_find),
+// a value equal to one an ea_inode made by this mount holds takes a
+// reference to it instead of a new ea_inode (Linux's cache also holds
+// the ea_inodes it read; this one does not).
 
 // offIVersion is l_i_version, osd1 of struct ext4_inode for Linux.
 const offIVersion = 0x24
@@ -88,6 +92,14 @@ func eaEntryHash(name string, hash uint32) uint32 {
 // names it.
 func (h *handle) newEAInode(ip *inode, item xattrItem, now abi.Timespec) (xattrItem, error) {
 	f := h.f
+	hash := f.eaValueHash(item.value)
+	named := func(ino uint32) xattrItem {
+		return xattrItem{index: item.index, name: item.name, inum: ino, size: uint32(len(item.value)),
+			ehash: eaEntryHash(item.name, hash)}
+	}
+	if ea := h.eaFind(item.value, hash); ea != nil {
+		return named(ea.ino), nil
+	}
 	root, err := f.iget(rootIno)
 	if err != nil {
 		return item, err
@@ -105,13 +117,33 @@ func (h *handle) newEAInode(ip *inode, item xattrItem, now abi.Timespec) (xattrI
 		h.deleteInode(ea)
 		return item, err
 	}
-	hash := f.eaValueHash(item.value)
 	ea.atime = abi.Timespec{Sec: int64(hash)} // ext4_xattr_inode_set_hash
 	if err := h.setEARef(ea, 0); err != nil {
 		return item, err
 	}
-	return xattrItem{index: item.index, name: item.name, inum: ea.ino, size: uint32(len(item.value)),
-		ehash: eaEntryHash(item.name, hash)}, nil
+	if f.eaCache == nil {
+		f.eaCache = make(map[uint32][]uint32)
+	}
+	f.eaCache[hash] = append(f.eaCache[hash], ea.ino)
+	return named(ea.ino), nil
+}
+
+// eaFind returns an ea_inode of eaCache holding value, or nil.
+func (h *handle) eaFind(value []byte, hash uint32) *inode {
+	var buf []byte
+	for _, ino := range h.f.eaCache[hash] {
+		ea, err := h.f.eaInodeOf(ino)
+		if err != nil || ea.links == 0 || ea.size != int64(len(value)) {
+			continue
+		}
+		if buf == nil {
+			buf = make([]byte, len(value)) // at most XATTR_SIZE_MAX
+		}
+		if _, err := ea.readData(buf, 0); (err == nil || len(value) == 0) && bytes.Equal(buf, value) {
+			return ea
+		}
+	}
+	return nil
 }
 
 // eaInodeOf returns the ea_inode ino, or EUCLEAN when it is none.
@@ -157,6 +189,10 @@ func (h *handle) eaAddRef(ino uint32, d int, now abi.Timespec) error {
 	case n < 0:
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: ea_inode %d: reference count %d below zero", ino, n))
 	case n == 0:
+		if c := h.f.eaCache; c != nil {
+			hash := uint32(ea.atime.Sec)
+			c[hash] = slices.DeleteFunc(c[hash], func(i uint32) bool { return i == ino })
+		}
 		ea.links, ea.ctime = 0, now
 		return h.deleteInode(ea)
 	default:
