@@ -1158,12 +1158,19 @@ func runScenarios(t *testing.T, scenarios []hostcmpScenario, host string, k *Ker
 // by the host's Linux: the traces must be equal, and after Halt the
 // kernel's image must pass e2fsck -fn.
 func TestWriteSyscallsOnExt4AgainstHost(t *testing.T) {
+	ext4AgainstHost(t)
+}
+
+// ext4AgainstHost is TestWriteSyscallsOnExt4AgainstHost on images made
+// with mkfs.ext4's extra arguments mkfsArgs.
+func ext4AgainstHost(t *testing.T, mkfsArgs ...string) {
 	tools := testutil.Need(t, "mkfs.ext4", "e2fsck")
 	testutil.NeedLoop(t)
 	dir := t.TempDir()
 	kimg, himg := dir+"/kernel.img", dir+"/host.img"
 	for _, img := range []string{kimg, himg} {
-		testutil.Run(t, tools[0], "-q", "-F", "-U", "5e6bd9b1-0b1c-4c8e-9f5e-2b8c1a9d3e4f", "-E", "hash_seed=5e6bd9b1-0b1c-4c8e-9f5e-2b8c1a9d3e4f", img, "64M")
+		args := []string{"-q", "-F", "-U", "5e6bd9b1-0b1c-4c8e-9f5e-2b8c1a9d3e4f", "-E", "hash_seed=5e6bd9b1-0b1c-4c8e-9f5e-2b8c1a9d3e4f"}
+		testutil.Run(t, tools[0], append(append(args, mkfsArgs...), img, "64M")...)
 	}
 	host := dir + "/mnt"
 	if err := os.Mkdir(host, 0o755); err != nil {
@@ -1171,6 +1178,20 @@ func TestWriteSyscallsOnExt4AgainstHost(t *testing.T) {
 	}
 	testutil.Run(t, "mount", "-o", "loop", himg, host)
 	t.Cleanup(func() { testutil.Run(t, "umount", host) })
+	k, mnt, halt := bootExt4(t, kimg)
+	runScenarios(t, append(slices.Clone(hostcmpScenarios), hostcmpExt4Scenarios...), host, k, mnt, ext4Gaps)
+	halt()
+	if out, err := exec.Command(tools[1], "-fn", kimg).CombinedOutput(); err != nil {
+		t.Errorf("e2fsck -fn: %v\n%s", err, out)
+	}
+}
+
+// bootExt4 boots a kernel with img as its disk, mounted read-write; it
+// returns the kernel, the mount's directory, and halt, which halts the
+// kernel (failing the test on an error). The kernel halts at the test's
+// end if halt was not called.
+func bootExt4(t *testing.T, img string) (*Kernel, string, func()) {
+	t.Helper()
 	k, err := Boot(Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -1181,20 +1202,19 @@ func TestWriteSyscallsOnExt4AgainstHost(t *testing.T) {
 			k.Halt()
 		}
 	})
-	if _, err := k.AddDisk(kimg, DiskOptions{}); err != nil {
+	if _, err := k.AddDisk(img, DiskOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	mnt, err := k.MountDev("vda", "ext4", 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	runScenarios(t, append(slices.Clone(hostcmpScenarios), hostcmpExt4Scenarios...), host, k, mnt, ext4Gaps)
-	halted = true
-	if err := k.Halt(); err != nil {
-		t.Fatalf("halt: %v", err)
-	}
-	if out, err := exec.Command(tools[1], "-fn", kimg).CombinedOutput(); err != nil {
-		t.Errorf("e2fsck -fn: %v\n%s", err, out)
+	return k, mnt, func() {
+		t.Helper()
+		halted = true
+		if err := k.Halt(); err != nil {
+			t.Fatalf("halt: %v\n%s", err, k.Dmesg())
+		}
 	}
 }
 

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/lklimg/lklimg/internal/cliflags"
 	"github.com/lklimg/lklimg/internal/testutil"
@@ -398,37 +397,7 @@ func encryptedFiles(t *testing.T, img, dir string) []string {
 func encryptDir(t *testing.T, mnt string) {
 	dir := filepath.Join(mnt, "secret")
 	must(t, os.Mkdir(dir, 0o755))
-	root, err := os.Open(mnt)
-	must(t, err)
-	defer root.Close()
-	// struct fscrypt_add_key_arg is followed by the raw key.
-	const keySize = 64
-	buf := make([]byte, unsafe.Sizeof(unix.FscryptAddKeyArg{})+keySize)
-	arg := (*unix.FscryptAddKeyArg)(unsafe.Pointer(&buf[0]))
-	arg.Key_spec.Type = unix.FSCRYPT_KEY_SPEC_TYPE_IDENTIFIER
-	arg.Raw_size = keySize
-	for i := range keySize {
-		buf[unsafe.Sizeof(*arg)+uintptr(i)] = byte(i*7 + 1)
-	}
-	if _, _, e := unix.Syscall(unix.SYS_IOCTL, root.Fd(), unix.FS_IOC_ADD_ENCRYPTION_KEY, uintptr(unsafe.Pointer(&buf[0]))); e != 0 {
-		testutil.Skip(t, "FS_IOC_ADD_ENCRYPTION_KEY: %v (a kernel without CONFIG_FS_ENCRYPTION?)", e)
-	}
-	var id [unix.FSCRYPT_KEY_IDENTIFIER_SIZE]byte
-	copy(id[:], arg.Key_spec.U[:])
-	policy := unix.FscryptPolicyV2{
-		Version:                   unix.FSCRYPT_POLICY_V2,
-		Contents_encryption_mode:  unix.FSCRYPT_MODE_AES_256_XTS,
-		Filenames_encryption_mode: unix.FSCRYPT_MODE_AES_256_CTS,
-		Flags:                     unix.FSCRYPT_POLICY_FLAGS_PAD_32,
-		Master_key_identifier:     id,
-	}
-	d, err := os.Open(dir)
-	must(t, err)
-	_, _, e := unix.Syscall(unix.SYS_IOCTL, d.Fd(), unix.FS_IOC_SET_ENCRYPTION_POLICY, uintptr(unsafe.Pointer(&policy)))
-	d.Close()
-	if e != 0 {
-		t.Fatalf("FS_IOC_SET_ENCRYPTION_POLICY: %v", e)
-	}
+	testutil.EncryptDir(t, mnt, dir)
 	must(t, os.WriteFile(filepath.Join(dir, "plans.txt"), []byte("the secret plans\n"), 0o600))
 	must(t, os.Mkdir(filepath.Join(dir, "sub"), 0o700))
 	must(t, os.WriteFile(filepath.Join(dir, "sub", "deeper"), bytes.Repeat([]byte("s"), 10000), 0o600))

@@ -15,7 +15,8 @@
 //
 //	lklimg mkfs [-t ext4|ext3|ext2] [-s SIZE] [-b BLOCKSIZE] [-N INODES] [-I INODE_SIZE]
 //	            [-i BYTES_PER_INODE] [-m PERCENT] [-L LABEL] [-U UUID]
-//	            [-E hash_seed=UUID,root_owner=UID:GID] [-O FEATURES] [-J size=MiB]
+//	            [-E hash_seed=UUID,root_owner=UID:GID,encoding=utf8,encoding_flags=strict]
+//	            [-O FEATURES] [-J size=MiB]
 //	            [-d DIR] [-q] [-F] IMAGE
 //
 // mkfs exits 2 when it refuses (a wrong option, parameters mke2fs would

@@ -113,17 +113,19 @@ func TestMkfsAsMkfsExt4(t *testing.T) {
 	for _, c := range []struct {
 		size string
 		args []string
+		ext  string // more -E options
 	}{
-		{"1G", []string{"-t", "ext4"}},
-		{"64M", []string{"-t", "ext4", "-L", "boot", "-m", "0"}},
-		{"300M", []string{"-t", "ext3", "-b", "4096", "-I", "128"}},
-		{"100M", []string{"-t", "ext2", "-N", "5000"}},
-		{"2G", []string{"-t", "ext4", "-G", "4", "-i", "65536", "-J", "size=16", "-O", "^has_journal"}},
-		{"1M", []string{"-t", "ext4"}}, // too small for a journal
-		{"256M", []string{"-t", "ext4", "-O", "^metadata_csum,uninit_bg,sparse_super2"}},
+		{"1G", []string{"-t", "ext4"}, ""},
+		{"64M", []string{"-t", "ext4", "-L", "boot", "-m", "0"}, ""},
+		{"300M", []string{"-t", "ext3", "-b", "4096", "-I", "128"}, ""},
+		{"100M", []string{"-t", "ext2", "-N", "5000"}, ""},
+		{"2G", []string{"-t", "ext4", "-G", "4", "-i", "65536", "-J", "size=16", "-O", "^has_journal"}, ""},
+		{"1M", []string{"-t", "ext4"}, ""}, // too small for a journal
+		{"256M", []string{"-t", "ext4", "-O", "^metadata_csum,uninit_bg,sparse_super2"}, ""},
+		{"64M", []string{"-t", "ext4", "-O", "encrypt,ea_inode,verity,stable_inodes"}, ",encoding=utf8,encoding_flags=strict"},
 	} {
 		const uuid, seed = "0a0b0c0d-1111-4222-8333-444455556666", "99998888-7777-4666-9555-444433332222"
-		opts := append([]string{"-U", uuid, "-E", "hash_seed=" + seed + ",root_owner=0:0"}, c.args...)
+		opts := append([]string{"-U", uuid, "-E", "hash_seed=" + seed + ",root_owner=0:0" + c.ext}, c.args...)
 		os.Remove(ours)
 		if r := lklimgMkfs(t, []string{"SOURCE_DATE_EPOCH=1600000000"}, append(append([]string{"-q", "-s", c.size}, opts...), ours)...); r.code != 0 || r.stdout != "" {
 			t.Fatalf("lklimg mkfs %v: %+v", c, r)

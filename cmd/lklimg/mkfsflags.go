@@ -48,7 +48,7 @@ func (f *fsFlags) cliFlags() []cli.Flag {
 		&cli.StringFlag{Name: "U", Aliases: []string{"uuid"}, Destination: &f.uuid,
 			Usage: "filesystem `UUID`, random or clear (not given: see SOURCE_DATE_EPOCH)"},
 		&cli.StringFlag{Name: "E", Aliases: []string{"extended"}, Destination: &f.ext,
-			Usage: "extended `OPTIONS`: hash_seed=UUID,root_owner=UID:GID,orphan_file_size=BLOCKS"},
+			Usage: "extended `OPTIONS`: hash_seed=UUID,root_owner=UID:GID,orphan_file_size=BLOCKS,encoding=utf8,encoding_flags=strict"},
 		&cli.StringFlag{Name: "O", Aliases: []string{"features"}, Destination: &f.features,
 			Usage: "`FEATURES` to set, or clear with ^ (mke2fs's names)"},
 		&cli.StringFlag{Name: "J", Aliases: []string{"journal"}, Destination: &f.journal,
@@ -175,8 +175,26 @@ func mkfsParams(f *fsFlags, size int64, epoch *int64) (p ext4.MkfsParams, g give
 					return p, g, fmt.Errorf("-E %s: invalid size of orphan file", o)
 				}
 				p.OrphanFileBlocks = n
+			case "encoding":
+				// mke2fs: naming the encoding turns casefold on;
+				// utf8 (12.1) is the only one.
+				if v != "utf8" && v != "utf8-12.1" {
+					return p, g, fmt.Errorf("-E %s: unknown encoding (utf8)", o)
+				}
+				if err := p.SetFeatures("casefold"); err != nil {
+					return p, g, err
+				}
+			case "encoding_flags":
+				switch v {
+				case "strict":
+					p.EncodingFlags = 1 // EXT4_ENC_STRICT_MODE_FL
+				case "nostrict":
+					p.EncodingFlags = 0
+				default:
+					return p, g, fmt.Errorf("-E %s: unknown encoding flags (strict, nostrict)", o)
+				}
 			default:
-				return p, g, fmt.Errorf("-E %s: unknown extended option (hash_seed=UUID, root_owner=UID:GID, orphan_file_size=BLOCKS)", o)
+				return p, g, fmt.Errorf("-E %s: unknown extended option (hash_seed=UUID, root_owner=UID:GID, orphan_file_size=BLOCKS, encoding=utf8, encoding_flags=strict)", o)
 			}
 		}
 	}

@@ -22,9 +22,10 @@ type Dentry struct {
 	lookupMu sync.Mutex
 
 	// Guarded by VFS.mu.
-	name     string  // changed by rename (d_move)
-	parent   *Dentry // nil for the root of a mount; changed by rename
-	children map[string]*Dentry
+	name     string             // changed by rename (d_move)
+	key      string             // name in the parent's children: childKey(parent, name)
+	parent   *Dentry            // nil for the root of a mount; changed by rename
+	children map[string]*Dentry // by childKey
 	refs     int
 	mounted  *Mount        // the mount whose mountpoint this is, if any
 	lruElem  *list.Element // set while on the unused list
@@ -72,12 +73,33 @@ func newDentry(name string, parent *Dentry, mnt *Mount, inode Inode) (*Dentry, e
 	}
 	return &Dentry{
 		name:   name,
+		key:    childKey(parent, name),
 		parent: parent,
 		mnt:    mnt,
 		inode:  inode,
 		ino:    inode.Ino(),
 		mode:   attr.Mode & abi.S_IFMT,
 	}, nil
+}
+
+// NameFolder is implemented by a directory inode whose names match
+// regardless of case (a casefolded ext4 directory): as Linux's d_hash and
+// d_compare (generic_ci_d_hash, generic_ci_d_compare) make "README" and
+// "readme" one dentry there, the cache keys its children by FoldName, so
+// that removing a name through one spelling leaves no other cached.
+type NameFolder interface {
+	FoldName(name string) string
+}
+
+// childKey is the key of name in dir's children: the name, or its
+// folding in a directory that folds names.
+func childKey(dir *Dentry, name string) string {
+	if dir != nil {
+		if nf, ok := dir.inode.(NameFolder); ok {
+			return nf.FoldName(name)
+		}
+	}
+	return name
 }
 
 // Get takes a reference on d (dget).
@@ -178,8 +200,8 @@ func (v *VFS) dropLocked(d *Dentry) {
 		v.lru.Remove(d.lruElem)
 		d.lruElem = nil
 	}
-	if p := d.parent; p != nil && p.children[d.name] == d {
-		delete(p.children, d.name)
+	if p := d.parent; p != nil && p.children[d.key] == d {
+		delete(p.children, d.key)
 		v.maybeUnusedLocked(p)
 	}
 	if d.refs == 0 {
@@ -301,7 +323,7 @@ func (v *VFS) addChild(d *Dentry, name string, inode Inode) (*Dentry, error) {
 		v.evict([]Inode{inode})
 		return nil, abi.ENOENT
 	}
-	if old := d.children[name]; old != nil {
+	if old := d.children[c.key]; old != nil {
 		// Cannot happen while d.lookupMu serialises changes; keep the
 		// cache consistent anyway.
 		v.dropLocked(old)
@@ -309,7 +331,7 @@ func (v *VFS) addChild(d *Dentry, name string, inode Inode) (*Dentry, error) {
 	if d.children == nil {
 		d.children = make(map[string]*Dentry)
 	}
-	d.children[name] = c
+	d.children[c.key] = c
 	if d.lruElem != nil {
 		v.lru.Remove(d.lruElem)
 		d.lruElem = nil
@@ -330,7 +352,7 @@ func (v *VFS) isDead(d *Dentry) bool {
 func (v *VFS) cachedChild(d *Dentry, name string) *Dentry {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if c := d.children[name]; c != nil {
+	if c := d.children[childKey(d, name)]; c != nil {
 		v.getLocked(c)
 		return c
 	}

@@ -513,14 +513,14 @@ func isAncestorLocked(a, d *Dentry) bool {
 // parent, replacing what dir had under name. The caller holds v.mu.
 func (v *VFS) moveLocked(d, dir *Dentry, name string) {
 	p := d.parent
-	if p.children[d.name] == d {
-		delete(p.children, d.name)
+	if p.children[d.key] == d {
+		delete(p.children, d.key)
 	}
 	if dir.children == nil {
 		dir.children = make(map[string]*Dentry)
 	}
-	d.parent, d.name = dir, name
-	dir.children[name] = d
+	d.parent, d.name, d.key = dir, name, childKey(dir, name)
+	dir.children[d.key] = d
 	if dir.lruElem != nil {
 		v.lru.Remove(dir.lruElem)
 		dir.lruElem = nil

@@ -29,6 +29,9 @@ import (
 const (
 	// encodingUTF8_12_1 is s_encoding's only value (EXT4_ENC_UTF8_12_1).
 	encodingUTF8_12_1 = 1
+	// encodingStrictFl in s_encoding_flags (EXT4_ENC_STRICT_MODE_FL)
+	// refuses new names that are not valid UTF-8.
+	encodingStrictFl = 0x1
 )
 
 // isCasefolded reports whether lookups in the directory ignore case.
@@ -103,6 +106,17 @@ func (ip *inode) hashName(name []byte) []byte {
 	return name
 }
 
+// checkNewName refuses a name that a strict-mode casefolded directory
+// cannot hold: EINVAL for one that is not valid UTF-8, as ext4_add_entry
+// refuses it (generic_ci_validate_strict_name). Outside strict mode such
+// a name is stored, compared and hashed as its bytes.
+func (ip *inode) checkNewName(name string) error {
+	if ip.isCasefolded() && ip.f.sb.sEncodingFlags&encodingStrictFl != 0 && !utf8.ValidString(name) {
+		return abi.Errorf(abi.EINVAL, "ext4: inode %d: name %q is not valid UTF-8 (strict casefold encoding)", ip.ino, name)
+	}
+	return nil
+}
+
 // checkEncoding refuses a casefold filesystem whose encoding the driver
 // does not know, as ext4_fill_super does.
 func (s *superblock) checkEncoding() error {
@@ -110,4 +124,16 @@ func (s *superblock) checkEncoding() error {
 		return abi.Errorf(abi.EINVAL, "ext4: filesystem with casefold feature has unknown encoding %d", s.sEncoding)
 	}
 	return nil
+}
+
+// FoldName is vfs.NameFolder: in a casefolded directory the dentry cache
+// keys a name by its casefolding (generic_ci_d_hash), the name itself
+// when it has none (not UTF-8).
+func (di dirInode) FoldName(name string) string {
+	if di.isCasefolded() {
+		if cf, ok := casefold([]byte(name)); ok {
+			return string(cf)
+		}
+	}
+	return name
 }

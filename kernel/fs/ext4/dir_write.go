@@ -136,10 +136,13 @@ func (ip *inode) dropMap() {
 	ip.mapMu.Unlock()
 }
 
-// checkDirWritable refuses directories the writer does not change: an
-// encrypted one (no key: ENOKEY, as fscrypt_prepare_lookup).
+// checkDirWritable refuses directories the writer adds no name to: an
+// encrypted one (no key: ENOKEY, as fscrypt_prepare_new_inode,
+// fscrypt_prepare_link and fscrypt_prepare_rename refuse it). Names are
+// removed from every directory: Linux unlinks a no-key name without the
+// key (ext4_unlink needs no fscrypt_prepare_*).
 func (ip *inode) checkDirWritable() error {
-	if ip.flags&inodeEncryptFl != 0 {
+	if ip.isEncrypted() {
 		return abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted directory", ip.ino)
 	}
 	return nil
@@ -147,12 +150,15 @@ func (ip *inode) checkDirWritable() error {
 
 // findEntry finds name in the directory for a change (ext4_find_entry):
 // through the index when the directory has a usable one, else by a linear
-// scan. ENOENT when it is not there.
+// scan; names match as ext4_match has them (nameMatcher: ignoring case in
+// a casefolded directory, by their no-key form in an encrypted one, which
+// is scanned: a no-key name does not give the entry's hash). ENOENT when
+// it is not there.
 func (ip *inode) findEntry(name string) (dirSlot, error) {
 	if ip.flags&inodeInlineDataFl != 0 {
 		return ip.findInlineEntry(name)
 	}
-	if ip.isIndexed() {
+	if ip.isIndexed() && !ip.isEncrypted() {
 		s, err := ip.dxFindEntry(name)
 		if err != errBadDx {
 			return s, err
@@ -169,11 +175,12 @@ func (ip *inode) findEntryLinear(name string, from, to uint64) (dirSlot, error) 
 	}
 	buf := ip.f.getBlock()
 	defer ip.f.putBlock(buf)
+	match := ip.nameMatcher(name)
 	for lblk := range ip.dirBlockNumbers(runs, from) {
 		if lblk >= to {
 			break
 		}
-		s, ok, err := ip.searchBlockSlot(runs, lblk, buf, name)
+		s, ok, err := ip.searchBlockSlot(runs, lblk, buf, match)
 		if err != nil || ok {
 			return s, err
 		}
@@ -181,8 +188,9 @@ func (ip *inode) findEntryLinear(name string, from, to uint64) (dirSlot, error) 
 	return dirSlot{}, abi.ENOENT
 }
 
-// searchBlockSlot reads block lblk and looks for name in it.
-func (ip *inode) searchBlockSlot(runs []run, lblk uint64, buf []byte, name string) (dirSlot, bool, error) {
+// searchBlockSlot reads block lblk and looks in it for the entry whose
+// name passes match.
+func (ip *inode) searchBlockSlot(runs []run, lblk uint64, buf []byte, match func([]byte) bool) (dirSlot, bool, error) {
 	ok, err := ip.dirBlock(runs, lblk, buf)
 	if err != nil || !ok {
 		return dirSlot{}, false, err
@@ -190,7 +198,7 @@ func (ip *inode) searchBlockSlot(runs []run, lblk uint64, buf []byte, name strin
 	s := dirSlot{lblk: lblk, pblk: pblkOf(runs, lblk), off: -1}
 	filetype := ip.f.sb.hasIncompat(incompatFiletype)
 	perr := parseDirBlock(buf, ip.f.blockSize, filetype, func(off int, d dirent) bool {
-		if d.inode != 0 && string(d.name) == name && !isDot(d.name) {
+		if d.inode != 0 && !isDot(d.name) && match(d.name) {
 			s.off, s.ino, s.ftype = off, d.inode, d.ftype
 			return false
 		}
@@ -300,6 +308,9 @@ func (f *fsys) removeDirentIn(b []byte, off int) error {
 func (h *handle) addDirEntry(dir *inode, name string, ino uint32, ftype uint8) error {
 	f := h.f
 	if err := dir.checkDirWritable(); err != nil {
+		return err
+	}
+	if err := dir.checkNewName(name); err != nil {
 		return err
 	}
 	if dir.flags&inodeInlineDataFl != 0 {

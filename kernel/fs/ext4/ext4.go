@@ -36,7 +36,10 @@
 // (collapse and insert range), blockmap_write.go, file_write.go,
 // dir_write.go, htree_write.go, inline_write.go (inline data written and
 // moved out), namei.go, xattr_write.go, xattr_cache.go (identical
-// attribute blocks shared), acl.go (default ACLs inherited) and orphan.go.
+// attribute blocks shared), xattr_eainode.go (large values in ea_inodes),
+// acl.go (default ACLs inherited) and orphan.go. Written without the key,
+// encrypted directories take no new names (ENOKEY) but lose no-key names
+// to unlink and rmdir, as on Linux; verity files refuse writes (EPERM).
 //
 // Positions in directories: a byte offset into the directory for linear
 // reads; hash2pos(hash, minor_hash) = (hash>>1)<<32 | minor_hash for hash

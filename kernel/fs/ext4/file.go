@@ -61,11 +61,16 @@ func findRun(runs []run, lblk uint64) int {
 }
 
 // Open refuses an encrypted file, whose key the driver never has: ENOKEY,
-// as fscrypt_file_open returns without the key (ext4_file_open).
+// as fscrypt_file_open returns without the key (ext4_file_open); and a
+// verity file opened for writing: EPERM, as fsverity_file_open refuses
+// it (its Merkle tree past i_size covers the contents as they are).
 func (fi fileInode) Open(flags int) error {
 	defer fi.f.rlock()()
 	if fi.flags&inodeEncryptFl != 0 {
 		return abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted file, no key", fi.ino)
+	}
+	if fi.flags&inodeVerityFl != 0 && flags&abi.O_ACCMODE != abi.O_RDONLY {
+		return abi.Errorf(abi.EPERM, "ext4: inode %d: verity file opened for writing", fi.ino)
 	}
 	return nil
 }

@@ -571,7 +571,9 @@ func (h *handle) zeroFileRange(ip *inode, ctx vfs.Ctx, off, n int64, keep bool) 
 // leaves a hole; mtime and ctime become ctx.Now when the size changes.
 // A new mode rewrites the access ACL to agree (posix_acl_chmod). EINVAL for a size on another file type or a negative size, EFBIG past
 // the largest file, EPERM for a size change of an immutable or
-// append-only file.
+// append-only file. A size change of an encrypted file is ENOKEY
+// (fscrypt_prepare_setattr: it needs the key), of a verity file EPERM
+// (fsverity_prepare_setattr).
 func (ip *inode) Setattr(ctx vfs.Ctx, a vfs.SetAttr) error {
 	f := ip.f
 	if a.Valid&vfs.SetSize != 0 {
@@ -582,6 +584,10 @@ func (ip *inode) Setattr(ctx vfs.Ctx, a vfs.SetAttr) error {
 			return abi.EINVAL
 		case a.Size > ip.maxBytes():
 			return abi.EFBIG
+		case ip.isEncrypted():
+			return abi.Errorf(abi.ENOKEY, "ext4: inode %d: truncating an encrypted file, no key", ip.ino)
+		case ip.flags&inodeVerityFl != 0:
+			return abi.Errorf(abi.EPERM, "ext4: inode %d: truncating a verity file", ip.ino)
 		}
 	}
 	h, err := f.begin()

@@ -155,7 +155,7 @@ func (ip *inode) dxFindEntry(name string) (dirSlot, error) {
 	if err != nil {
 		return dirSlot{}, err
 	}
-	s, ok, err := ip.searchBlockSlot(runs, leaf, buf, name)
+	s, ok, err := ip.searchBlockSlot(runs, leaf, buf, ip.nameMatcher(name))
 	if err != nil || ok {
 		return s, err
 	}

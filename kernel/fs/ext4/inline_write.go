@@ -450,11 +450,12 @@ func (ip *inode) findInlineEntry(name string) (dirSlot, error) {
 		return dirSlot{}, err
 	}
 	filetype := ip.f.sb.hasIncompat(incompatFiletype)
+	match := ip.nameMatcher(name) // ignoring case in a casefolded directory
 	bases := [2]int{inlineDotdotSize, iBlockLen}
 	for r, b := range inlineRegions(buf) {
 		s := dirSlot{inline: true, off: -1}
 		perr := parseDirBlock(b, ip.f.blockSize, filetype, func(off int, d dirent) bool {
-			if d.inode != 0 && string(d.name) == name && !isDot(d.name) {
+			if d.inode != 0 && match(d.name) && !isDot(d.name) {
 				s.off, s.ino, s.ftype = bases[r]+off, d.inode, d.ftype
 				return false
 			}

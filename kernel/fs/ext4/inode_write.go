@@ -260,12 +260,15 @@ func (h *handle) newInode(dir *inode, ctx vfs.Ctx, mode uint32) (*inode, error) 
 		ip.links = 2
 	}
 	if dir != nil {
-		// The inherited flags, kept to those the new inode's type may
-		// have (ext4_mask_flags): PROJINHERIT_FL and DIRSYNC_FL pass to
-		// directories only, SYNC_FL not to symlinks and devices. With
-		// the project feature, a directory handing its project down
-		// gives it to every new inode (__ext4_new_inode).
-		inherit := uint32(inodeSyncFl | inodeNodumpFl | inodeNoatimeFl | inodeDirsyncFl | inodeProjinheritFl)
+		// The inherited flags (EXT4_FL_INHERITED), kept to those the
+		// new inode's type may have (ext4_mask_flags): PROJINHERIT_FL,
+		// DIRSYNC_FL and CASEFOLD_FL pass to directories only (a
+		// directory made in a casefolded one is casefolded), SYNC_FL not
+		// to symlinks and devices. With the project feature, a directory
+		// handing its project down gives it to every new inode
+		// (__ext4_new_inode).
+		inherit := uint32(inodeSyncFl | inodeNodumpFl | inodeNoatimeFl | inodeDirsyncFl | inodeProjinheritFl |
+			inodeCasefoldFl)
 		ip.flags = ip.maskFlags(dir.flags & inherit)
 		if f.sb.hasRoCompat(roCompatProject) && dir.flags&inodeProjinheritFl != 0 {
 			ip.projid = dir.projid
@@ -408,23 +411,40 @@ func (h *handle) releaseXattrBlock(ip *inode) error {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr block %d: bad magic", ip.ino, blk))
 	}
 	ip.fileACL = 0
+	var ea []xattrItem // the entries naming ea_inodes
+	if f.sb.hasIncompat(incompatEAInode) {
+		ents, err := f.decodeXattrBlock(b, blk)
+		if err != nil {
+			return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr block %d: %v", ip.ino, blk, err))
+		}
+		ea = eaItems(ents)
+	}
 	if ref := le.Uint32(b[4:]); ref > 1 {
 		le.PutUint32(b[4:], ref-1)
 		f.setXattrCsumOnly(b, blk)
-		ip.blocks -= f.clusterSectors()
+		ip.blocks -= f.clusterSectors() + f.eaCharge(ea)
 		return nil
 	}
 	f.xcache.remove(le.Uint32(b[12:]), blk)
+	// The block goes: so do its entries' ea_inode references
+	// (ext4_xattr_inode_dec_ref_all).
+	if err := h.eaRefDelta(ip, ea, nil, ip.ctime); err != nil {
+		return err
+	}
 	return h.freeBlocks(ip, blk, 1)
 }
 
 // deleteInode frees an inode whose last link went and that nobody uses
-// (ext4_evict_inode): its blocks, its xattr block reference, then its bit
+// (ext4_evict_inode): the ea_inode references of its own xattrs, its
+// blocks, its xattr block reference, then its bit
 // in the inode bitmap, with i_dtime set (to its ctime, the time of the
 // unlink, where Linux takes the clock) and the mode kept, as Linux leaves
 // a deleted inode. It leaves the inode cache.
 func (h *handle) deleteInode(ip *inode) error {
 	f := h.f
+	if err := h.dropIbodyEARefs(ip); err != nil {
+		return err
+	}
 	if err := h.truncateBlocks(ip, 0); err != nil {
 		return err
 	}

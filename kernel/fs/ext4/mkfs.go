@@ -20,12 +20,14 @@ package ext4
 // map), ext_attr, resize_inode, dir_index, sparse_super, sparse_super2,
 // filetype, extent, 64bit, flex_bg, meta_bg, large_file, huge_file,
 // dir_nlink, extra_isize, uninit_bg, metadata_csum, metadata_csum_seed,
-// large_dir, orphan_file, inline_data (which only changes lost+found:
-// made inline by ext2fs_mkdir, its first expansion moves it to a block
-// with "." and ".." of minimal length, so it ends one block shorter, its
-// inode keeping an empty xattr header). Not made (refused): bigalloc,
-// quota, project, casefold, encrypt, mmp, fast_commit, journal_dev and the
-// rest, which need more than the layout. mke2fs.conf is Debian's
+// large_dir, orphan_file, stable_inodes, verity, ea_inode, encrypt
+// (s_encrypt_algos set as mke2fs sets it), casefold (utf8-12.1, strict or
+// not), inline_data (which only changes lost+found: made inline by
+// ext2fs_mkdir, its first expansion moves it to a block with "." and ".."
+// of minimal length, so it ends one block shorter, its inode keeping an
+// empty xattr header). Not made (refused): bigalloc, quota, project, mmp,
+// fast_commit, journal_dev and the rest, which need more than the layout.
+// mke2fs.conf is Debian's
 // (mkfs_params.go), not read from the host; the directory hash is signed,
 // as mke2fs built for x86 makes it.
 
@@ -57,6 +59,9 @@ type MkfsParams struct {
 	Label             string // s_volume_name (-L)
 	UUID              [16]byte
 	HashSeed          [16]byte // s_hash_seed (-E hash_seed=)
+	// EncodingFlags is s_encoding_flags with casefold (-E
+	// encoding_flags=strict: EXT4_ENC_STRICT_MODE_FL).
+	EncodingFlags uint16
 	// Time is every time stamp Mkfs writes (s_mkfs_time, the root's and
 	// lost+found's times), in seconds since the epoch: mke2fs's
 	// E2FSPROGS_FAKE_TIME, SOURCE_DATE_EPOCH for lklimg.

@@ -148,11 +148,11 @@ func checkMkfsParams(p *MkfsParams) error {
 	}
 	const (
 		compatOK = compatHasJournal | compatExtAttr | compatResizeInode | compatDirIndex | compatSparseSuper2 |
-			compatOrphanFile
+			compatOrphanFile | compatStableInodes
 		incompatOK = incompatFiletype | incompatMetaBG | incompatExtents | incompat64bit | incompatFlexBG | incompatCsumSeed |
-			incompatLargedir | incompatInlineData
+			incompatLargedir | incompatInlineData | incompatEAInode | incompatEncrypt | incompatCasefold
 		roCompatOK = roCompatSparseSuper | roCompatLargeFile | roCompatHugeFile | roCompatGdtCsum | roCompatDirNlink |
-			roCompatExtraIsize | roCompatMetadataCsum
+			roCompatExtraIsize | roCompatMetadataCsum | roCompatVerity
 	)
 	if u := p.Compat &^ compatOK; u != 0 {
 		return abi.Errorf(abi.EOPNOTSUPP, "ext4: mkfs: compat features %#x not supported", u)
@@ -165,6 +165,9 @@ func checkMkfsParams(p *MkfsParams) error {
 	}
 	if p.Incompat&incompatInlineData != 0 && is == goodOldInodeSize {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: %d byte inodes are too small for inline data; specify larger size", is)
+	}
+	if p.EncodingFlags&^encodingStrictFl != 0 || p.EncodingFlags != 0 && p.Incompat&incompatCasefold == 0 {
+		return abi.Errorf(abi.EINVAL, "ext4: mkfs: encoding flags %#x need the casefold feature and are strict or none", p.EncodingFlags)
 	}
 	if p.Incompat&incompat64bit != 0 && p.Incompat&incompatExtents == 0 {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: extents must be enabled for a 64-bit filesystem")

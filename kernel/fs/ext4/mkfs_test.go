@@ -258,6 +258,13 @@ var mkfsCases = []mkfsCase{
 	{name: "no-filetype", size: 256 << 20, fsType: "ext4", args: []string{"-O", "^filetype"}, edit: features("^filetype")},
 	{name: "no-extent", size: 256 << 20, fsType: "ext4", args: []string{"-O", "^extent,^64bit"}, edit: features("^extent,^64bit")},
 	{name: "minimal", size: 256 << 20, fsType: "ext4", args: []string{"-O", "^has_journal,^ext_attr,^dir_index,^huge_file,^dir_nlink,^extra_isize,^large_file"}, edit: features("^has_journal,^ext_attr,^dir_index,^huge_file,^dir_nlink,^extra_isize,^large_file")},
+	{name: "stable_inodes", size: 256 << 20, fsType: "ext4", args: []string{"-O", "stable_inodes"}, edit: features("stable_inodes")},
+	{name: "verity", size: 256 << 20, fsType: "ext4", args: []string{"-O", "verity"}, edit: features("verity")},
+	{name: "ea_inode", size: 256 << 20, fsType: "ext4", args: []string{"-O", "ea_inode"}, edit: features("ea_inode")},
+	{name: "encrypt", size: 256 << 20, fsType: "ext4", args: []string{"-O", "encrypt"}, edit: features("encrypt")},
+	{name: "casefold", size: 256 << 20, fsType: "ext4", args: []string{"-O", "casefold"}, edit: features("casefold")},
+	{name: "casefold-strict", size: 256 << 20, fsType: "ext4", args: []string{"-O", "casefold"}, eopts: ",encoding_flags=strict",
+		edit: func(p *MkfsParams) error { p.EncodingFlags = encodingStrictFl; return p.SetFeatures("casefold") }},
 	{name: "csum_seed", size: 256 << 20, fsType: "ext4", args: []string{"-O", "metadata_csum_seed"}, edit: features("metadata_csum_seed")},
 	{name: "inline_data", size: 256 << 20, fsType: "ext4", args: []string{"-O", "inline_data"}, edit: features("inline_data")},
 	{name: "inline_data-1k", size: 64 << 20, fsType: "ext4", args: []string{"-O", "inline_data", "-b", "1024"}, edit: func(p *MkfsParams) error {
@@ -356,6 +363,9 @@ func TestMkfsMounts(t *testing.T) {
 			e2fsckClean(t, img)
 			if c.name == "b65536" {
 				return // Linux mounts blocks up to its page size (4 KiB here)
+			}
+			if _, err := os.Stat("/sys/fs/ext4/features/casefold"); err != nil && strings.HasPrefix(c.name, "casefold") {
+				return // a kernel without CONFIG_UNICODE refuses the mount
 			}
 			testutil.NeedLoop(t)
 			mnt := filepath.Join(dir, "mnt")

@@ -49,8 +49,12 @@ const (
 	offSKbytesWritten    = 0x178
 	offSBackupBGs        = 0x24C
 	offSOverheadClusters = 0x248
+	offSEncryptAlgos     = 0x254
 	offSChecksumSeed     = 0x270
+	offSEncoding         = 0x27C
 	offSOrphanFileInum   = 0x280
+	encryptModeAES256XTS = 1 // EXT4_ENCRYPTION_MODE_AES_256_XTS
+	encryptModeAES256CTS = 4 // EXT4_ENCRYPTION_MODE_AES_256_CTS
 	stateValid           = 1 // EXT2_VALID_FS
 	revDynamic           = 1 // EXT2_DYNAMIC_REV
 )
@@ -510,6 +514,17 @@ func (o *mkfsOutput) superBase() []byte {
 	put32(offSBackupBGs+4, o.backupBGs[1])
 	if o.incompat&incompatCsumSeed != 0 {
 		put32(offSChecksumSeed, o.f.sb.sChecksumSeed)
+	}
+	if o.incompat&incompatEncrypt != 0 {
+		// mke2fs: s_encrypt_algos names the modes of the first
+		// fscrypt policies, AES-256-XTS contents and AES-256-CTS names.
+		s[offSEncryptAlgos] = encryptModeAES256XTS
+		s[offSEncryptAlgos+1] = encryptModeAES256CTS
+	}
+	if o.incompat&incompatCasefold != 0 {
+		// The only encoding, utf8 (12.1), and s_encoding_flags.
+		put16(offSEncoding, encodingUTF8_12_1)
+		put16(offSEncoding+2, p.EncodingFlags)
 	}
 	put32(offSOrphanFileInum, o.orphanIno)
 	return s

@@ -91,9 +91,10 @@ func finish(h *handle, err error) error {
 // has looked the name up already; this guards the directory against a
 // second entry of one name. An indexed directory needs no search here: the
 // name can only be in the leaf its hash leads to, where adding it looks
-// (insertDirent's EEXIST).
+// (insertDirent's EEXIST), unless the directory is casefolded, where an
+// entry of another case is the same name.
 func (dir *inode) checkAbsent(name string) error {
-	if dir.isIndexed() {
+	if dir.isIndexed() && !dir.isCasefolded() {
 		return nil
 	}
 	_, err := dir.findEntry(name)
@@ -359,9 +360,6 @@ func (di dirInode) removeName(ctx vfs.Ctx, name string, isDir bool) error {
 		return err
 	}
 	return finish(h, func() error {
-		if err := dir.checkDirWritable(); err != nil {
-			return err
-		}
 		s, err := dir.findEntry(name)
 		if err != nil {
 			return err

@@ -153,6 +153,7 @@ type superblock struct {
 	sBackupBGs         [2]uint32
 	sChecksumSeed      uint32
 	sEncoding          uint16
+	sEncodingFlags     uint16
 	sOrphanFileInum    uint32
 	sChecksum          uint32
 }
@@ -200,6 +201,7 @@ func decodeSuperblock(b []byte) (*superblock, error) {
 		sOverheadClusters:  le.Uint32(b[0x248:]),
 		sChecksumSeed:      le.Uint32(b[0x270:]),
 		sEncoding:          le.Uint16(b[0x27C:]),
+		sEncodingFlags:     le.Uint16(b[0x27E:]),
 		sOrphanFileInum:    le.Uint32(b[0x280:]),
 		sChecksum:          le.Uint32(b[offSChecksum:]),
 	}

@@ -136,6 +136,7 @@ type writeState struct {
 	state   uint16              // s_state at mount (sbi->s_mount_state), put back at unmount
 	clock   func() abi.Timespec // SetClock's; nil if not set
 	lastNow abi.Timespec        // the newest ctx time of a handle (beginCtx)
+	eaCache map[uint32][]uint32 // ea_inodes made by this mount, by value hash (xattr_eainode.go)
 }
 
 // SetClock gives the mount the kernel's clock (Config.Now): the superblock's

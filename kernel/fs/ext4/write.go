@@ -33,9 +33,10 @@ const (
 		compatOrphanFile
 	roCompatWritable = roCompatSparseSuper | roCompatLargeFile | roCompatHugeFile | roCompatGdtCsum |
 		roCompatDirNlink | roCompatExtraIsize | roCompatMetadataCsum | roCompatBigalloc | roCompatOrphanPresent |
-		roCompatQuota | roCompatProject
+		roCompatQuota | roCompatProject | roCompatVerity
 	incompatWritable = incompatFiletype | incompatRecover | incompatMetaBG | incompatExtents |
-		incompat64bit | incompatFlexBG | incompatCsumSeed | incompatLargedir | incompatInlineData
+		incompat64bit | incompatFlexBG | incompatCsumSeed | incompatLargedir | incompatInlineData |
+		incompatEncrypt | incompatCasefold | incompatEAInode
 )
 
 // mountWritable makes f a read-write mount when it can be one, and logs

@@ -48,6 +48,7 @@ type xattrEntry struct {
 	value []byte
 	inum  uint32 // e_value_inum: the value is in an ea_inode
 	size  uint32 // e_value_size
+	hash  uint32 // e_hash
 }
 
 // fullName is the entry's name as getxattr(2) takes it, or "" for an index
@@ -97,6 +98,7 @@ func decodeXattrEntries(area []byte, start, valueBase int) ([]xattrEntry, error)
 			index: e[1],
 			name:  string(e[xattrEntryHdrSize : xattrEntryHdrSize+nameLen]),
 			inum:  le.Uint32(e[4:]),
+			hash:  le.Uint32(e[12:]),
 		})
 		x := &ents[len(ents)-1]
 		voff := int(le.Uint16(e[2:]))

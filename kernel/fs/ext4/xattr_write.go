@@ -29,8 +29,7 @@ import (
 // the old one loses a reference (ext4_xattr_release_block). A block
 // whose last entry goes is freed.
 //
-// Values in ea_inodes are not written: the ea_inode feature keeps the
-// mount read-only (write.go), so none are met (EOPNOTSUPP if one were).
+// Values too large for the block go to ea_inodes (xattr_eainode.go).
 //
 // POSIX ACLs arrive in the generic xattr form and are stored in ext4's
 // (acl.go's reverse); an access ACL also sets the mode, as ext4_set_acl
@@ -42,6 +41,9 @@ type xattrItem struct {
 	index uint8
 	name  string
 	value []byte
+	// A value in an ea_inode: e_value_inum, e_value_size and e_hash
+	// (value is nil).
+	inum, size, ehash uint32
 }
 
 // xattrEntryLen is EXT4_XATTR_LEN: the room an entry with a name of n
@@ -74,6 +76,16 @@ func splitXattrName(name string) (uint8, string, bool) {
 
 // xattrHashEntry is ext4_xattr_hash_entry: the name's bytes (unsigned),
 // then the value's 32-bit little-endian words, zero padded.
+// entryHash is the item's e_hash: its name's and value's, or for a value
+// in an ea_inode the hash the entry names it by (ext4_xattr_hash_entry
+// with the ea_inode's value hash).
+func (it *xattrItem) entryHash() uint32 {
+	if it.inum != 0 {
+		return it.ehash
+	}
+	return xattrHashEntry(it.name, it.value)
+}
+
 func xattrHashEntry(name string, value []byte) uint32 {
 	const nameShift, valueShift = 5, 16
 	var hash uint32
@@ -116,9 +128,13 @@ func encodeXattrArea(area []byte, start, valueBase int, items []xattrItem) []uin
 			voff = vend - valueBase
 		}
 		le.PutUint16(e[2:], uint16(voff))
-		le.PutUint32(e[4:], 0) // e_value_inum
-		le.PutUint32(e[8:], uint32(len(it.value)))
-		hashes[i] = xattrHashEntry(it.name, it.value)
+		le.PutUint32(e[4:], it.inum)
+		if it.inum != 0 {
+			le.PutUint32(e[8:], it.size)
+		} else {
+			le.PutUint32(e[8:], uint32(len(it.value)))
+		}
+		hashes[i] = it.entryHash()
 		le.PutUint32(e[12:], hashes[i])
 		copy(e[xattrEntryHdrSize:], it.name)
 		off += xattrEntryLen(len(it.name))
@@ -126,13 +142,17 @@ func encodeXattrArea(area []byte, start, valueBase int, items []xattrItem) []uin
 	return hashes
 }
 
-// xattrItems copies decoded entries into items; ea_inode values are not
-// handled (EOPNOTSUPP).
+// xattrItems copies decoded entries into items; one in an ea_inode keeps
+// naming it, and needs the ea_inode feature.
 func (ip *inode) xattrItems(ents []xattrEntry) ([]xattrItem, error) {
 	items := make([]xattrItem, 0, len(ents)+1)
 	for _, e := range ents {
 		if e.inum != 0 {
-			return nil, abi.Errorf(abi.EOPNOTSUPP, "ext4: inode %d: xattr %s: values in ea_inodes are read-only", ip.ino, e.fullName())
+			if !ip.f.sb.hasIncompat(incompatEAInode) {
+				return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr %s in ea_inode %d without the ea_inode feature", ip.ino, e.fullName(), e.inum)
+			}
+			items = append(items, xattrItem{index: e.index, name: e.name, inum: e.inum, size: e.size, ehash: e.hash})
+			continue
 		}
 		items = append(items, xattrItem{index: e.index, name: e.name, value: bytes.Clone(e.value)})
 	}
@@ -237,7 +257,7 @@ func (h *handle) writeXattrBlock(ip *inode, items []xattrItem) error {
 	}
 	hashes := make([]uint32, len(items))
 	for i, it := range items {
-		hashes[i] = xattrHashEntry(it.name, it.value)
+		hashes[i] = it.entryHash()
 	}
 	hash := xattrBlockHash(hashes)
 	shared, err := h.findSharedXattrBlock(hash, items)
@@ -248,15 +268,23 @@ func (h *handle) writeXattrBlock(ip *inode, items []xattrItem) error {
 		return h.shareXattrBlock(ip, shared)
 	}
 	var b []byte
+	var was []xattrItem // the ea_inodes the block named before
 	if blk == 0 {
 		if blk, err = h.allocBlock(ip, f.xattrBlockGoal(ip)); err != nil {
 			return err
 		}
 		b, err = h.newMetaBlock(blk)
-	} else {
-		b, err = h.metaBlock(blk)
+	} else if b, err = h.metaBlock(blk); err == nil && f.sb.hasIncompat(incompatEAInode) {
+		var ents []xattrEntry
+		if ents, err = f.decodeXattrBlock(b, blk); err != nil {
+			return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr block %d: %v", ip.ino, blk, err))
+		}
+		was = eaItems(ents)
 	}
 	if err != nil {
+		return err
+	}
+	if err := h.eaRefDelta(ip, was, items, ip.ctime); err != nil {
 		return err
 	}
 	clear(b)
@@ -297,7 +325,7 @@ func (h *handle) shareXattrBlock(ip *inode, blk uint64) error {
 
 // setXattr sets (value != nil) or removes (value == nil) one attribute,
 // with the flags of setxattr(2) (ext4_xattr_set_handle).
-func (h *handle) setXattr(ip *inode, index uint8, name string, value []byte, flags int, now abi.Timespec) error {
+func (h *handle) setXattr(ip *inode, index uint8, name string, value []byte, flags int, now abi.Timespec) (err error) {
 	f := h.f
 	inEnts, err := ip.ibodyXattrs()
 	if err != nil {
@@ -325,7 +353,8 @@ func (h *handle) setXattr(ip *inode, index uint8, name string, value []byte, fla
 	case value == nil && !exists:
 		return abi.ENODATA
 	}
-	if value != nil && (ii >= 0 && bytes.Equal(in[ii].value, value) || bi >= 0 && bytes.Equal(blk[bi].value, value)) {
+	if value != nil && (ii >= 0 && in[ii].inum == 0 && bytes.Equal(in[ii].value, value) ||
+		bi >= 0 && blk[bi].inum == 0 && bytes.Equal(blk[bi].value, value)) {
 		return nil // the value did not change: nothing to write
 	}
 	slot, start, err := h.ibodyLayout(ip)
@@ -339,12 +368,9 @@ func (h *handle) setXattr(ip *inode, index uint8, name string, value []byte, fla
 		}
 		return slices.Delete(slices.Clone(items), i, i+1)
 	}
-	var newIn, newBlk []xattrItem
-	switch {
-	case value == nil:
-		newIn, newBlk = without(in, ii), without(blk, bi)
-	default:
-		// In the inode first.
+	// place puts item in the inode if it fits there, else in the block,
+	// leaving the inode.
+	place := func(item xattrItem) (newIn, newBlk []xattrItem, err error) {
 		newIn = slices.Clone(in)
 		if ii >= 0 {
 			newIn[ii] = item
@@ -364,9 +390,46 @@ func (h *handle) setXattr(ip *inode, index uint8, name string, value []byte, fla
 				newBlk = append(newBlk, item)
 			}
 			slices.SortStableFunc(newBlk, xattrCmp)
-			if !xattrAreaFits(newBlk, int(f.blockSize)-xattrBlockHdrSize) {
-				return abi.Errorf(abi.ENOSPC, "ext4: inode %d: no room for xattr %q (%d bytes)", ip.ino, name, len(value))
+			if !xattrAreaFits(newBlk, int(f.blockSize)-xattrBlockHdrSize) || f.eaBlockReserved(newBlk, item) {
+				return nil, nil, abi.Errorf(abi.ENOSPC, "ext4: inode %d: no room for xattr %q (%d bytes)", ip.ino, name, len(value))
 			}
+		}
+		return newIn, newBlk, nil
+	}
+	var newIn, newBlk []xattrItem
+	var fresh *xattrItem // a new ea_inode's item
+	defer func() {
+		if err != nil && fresh != nil {
+			h.eaAddRef(fresh.inum, 0, now) // freed if nothing names it
+		}
+	}()
+	toEAInode := func() error {
+		it, err := h.newEAInode(ip, item, now)
+		if err == nil {
+			item, fresh = it, &it
+		}
+		return err
+	}
+	switch {
+	case value == nil:
+		newIn, newBlk = without(in, ii), without(blk, bi)
+	default:
+		if f.eaLargeValue(len(value)) {
+			if err := toEAInode(); err != nil {
+				return err
+			}
+		}
+		newIn, newBlk, err = place(item)
+		if errors.Is(err, abi.ENOSPC) && fresh == nil && len(value) > 0 && f.sb.hasIncompat(incompatEAInode) {
+			// ext4_xattr_set_handle: in neither, the value goes to
+			// an ea_inode and the entry is placed again.
+			if err := toEAInode(); err != nil {
+				return err
+			}
+			newIn, newBlk, err = place(item)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	if !slices.EqualFunc(newBlk, blk, xattrItemEqual) {
@@ -375,6 +438,9 @@ func (h *handle) setXattr(ip *inode, index uint8, name string, value []byte, fla
 		}
 	}
 	if slot != nil && !slices.EqualFunc(newIn, in, xattrItemEqual) {
+		if err := h.eaRefDelta(ip, in, newIn, now); err != nil {
+			return err
+		}
 		h.writeIbody(ip, slot, start, newIn)
 	}
 	ip.ctime = now
@@ -382,7 +448,7 @@ func (h *handle) setXattr(ip *inode, index uint8, name string, value []byte, fla
 }
 
 func xattrItemEqual(a, b xattrItem) bool {
-	return a.index == b.index && a.name == b.name && bytes.Equal(a.value, b.value)
+	return a.index == b.index && a.name == b.name && bytes.Equal(a.value, b.value) && a.inum == b.inum
 }
 
 // Setxattr sets an attribute (vfs.XattrWriter; ext4_xattr_set). Errors:
