@@ -73,7 +73,10 @@ func diffLayouts() []diffLayout {
 		{name: "huge_file-off", mkfs: []string{"-O", "^huge_file"}},
 		{name: "inode-128", mkfs: []string{"-I", "128"}},
 		{name: "inode-1024", mkfs: []string{"-I", "1024"}},
-		{name: "extra_isize-small", setup: []string{"ssv min_extra_isize 4", "ssv want_extra_isize 4"}},
+		// In-inode xattrs start after i_extra_isize: moving it hides them.
+		{name: "extra_isize-varied", setup: []string{"sif /xattr/user extra_isize 0", "sif /xattr/many extra_isize 4",
+			"sif /xattr/selinux extra_isize 12", "sif /acl/file extra_isize 16", "sif /xattr/symlink extra_isize 28",
+			"sif /small.txt extra_isize 2"}},
 		{name: "inline_data", mkfs: []string{"-O", "inline_data"}},
 		{name: "encrypt-no-key", mkfs: []string{"-O", "encrypt"}, setup: []string{"sif /a flags 0x80800", "sif /small.txt flags 0x80800"}},
 		{name: "casefold", mkfs: []string{"-O", "casefold"},
@@ -135,16 +138,24 @@ func inodeDump(debugfs, img, p string, inodeSize int) ([]byte, error) {
 // honour or reject.
 var diffFlags = []uint32{0x10, 0x20, 0x800, 0x1000, 0x4000, 0x40000, 0x80000, 0x100000, 0x200000, 0x10000000, 0x40000000}
 
-// mutate returns debugfs commands and a description for one seeded
-// mutation of an inode or a global structure; raw patches that must come
-// after debugfs (directory entry types) are returned as dirent paths.
-func mutate(rnd *rand.Rand, ino diffInode, groups int, inodeSize int) (cmds []string, what string, direntDir string) {
+// diffMutation is one seeded change to an image: debugfs commands, or a
+// raw patch made after them (of the directory entry of a path, or of a
+// path's inode bytes, whose checksum debugfs then sets again).
+type diffMutation struct {
+	cmds   []string
+	what   string
+	dirent string // patch the file type of this path's entry
+	bytes  string // flip bits in this path's inode
+}
+
+// mutate returns one seeded mutation of an inode or a global structure.
+func mutate(rnd *rand.Rand, ino diffInode, groups int, inodeSize int) diffMutation {
 	le := binary.LittleEndian
 	q := "\"" + ino.path + "\""
-	switch rnd.IntN(9) {
+	switch rnd.IntN(12) {
 	case 0, 1:
 		fl := le.Uint32(ino.raw[0x20:]) ^ pick(rnd, diffFlags)
-		return []string{fmt.Sprintf("sif %s flags %#x", q, fl)}, fmt.Sprintf("%s flags=%#x", ino.path, fl), ""
+		return diffMutation{cmds: []string{fmt.Sprintf("sif %s flags %#x", q, fl)}, what: fmt.Sprintf("%s flags=%#x", ino.path, fl)}
 	case 2:
 		mode := le.Uint16(ino.raw[0:])
 		if rnd.IntN(2) == 0 {
@@ -152,33 +163,37 @@ func mutate(rnd *rand.Rand, ino diffInode, groups int, inodeSize int) (cmds []st
 		} else {
 			mode ^= 1 << rnd.IntN(12)
 		}
-		return []string{fmt.Sprintf("sif %s mode 0%o", q, mode)}, fmt.Sprintf("%s mode=0%o", ino.path, mode), ""
+		return diffMutation{cmds: []string{fmt.Sprintf("sif %s mode 0%o", q, mode)}, what: fmt.Sprintf("%s mode=0%o", ino.path, mode)}
 	case 3:
 		n := pick(rnd, []int{0, 1, 2, int(le.Uint16(ino.raw[0x1A:])) + 1, 65000})
-		return []string{fmt.Sprintf("sif %s links_count %d", q, n)}, fmt.Sprintf("%s links_count=%d", ino.path, n), ""
+		return diffMutation{cmds: []string{fmt.Sprintf("sif %s links_count %d", q, n)}, what: fmt.Sprintf("%s links_count=%d", ino.path, n)}
 	case 4:
 		// One bit of i_block's first 24 bytes: the extent header and
 		// first entry, or the first direct block pointers.
 		w := rnd.IntN(6)
 		v := le.Uint32(ino.raw[0x28+4*w:]) ^ 1<<rnd.IntN(32)
-		return []string{fmt.Sprintf("sif %s block[%d] %#x", q, w, v)}, fmt.Sprintf("%s block[%d]=%#x", ino.path, w, v), ""
+		return diffMutation{cmds: []string{fmt.Sprintf("sif %s block[%d] %#x", q, w, v)}, what: fmt.Sprintf("%s block[%d]=%#x", ino.path, w, v)}
 	case 5:
 		size := int64(le.Uint32(ino.raw[4:])) + int64(rnd.IntN(20000)) - 5000
 		size = max(size, 0)
-		return []string{fmt.Sprintf("sif %s size %d", q, size)}, fmt.Sprintf("%s size=%d", ino.path, size), ""
+		return diffMutation{cmds: []string{fmt.Sprintf("sif %s size %d", q, size)}, what: fmt.Sprintf("%s size=%d", ino.path, size)}
 	case 6:
 		if inodeSize > 128 {
 			x := pick(rnd, []int{0, 2, 4, 28, 32, 36, inodeSize - 128})
-			return []string{fmt.Sprintf("sif %s extra_isize %d", q, x)}, fmt.Sprintf("%s extra_isize=%d", ino.path, x), ""
+			return diffMutation{cmds: []string{fmt.Sprintf("sif %s extra_isize %d", q, x)}, what: fmt.Sprintf("%s extra_isize=%d", ino.path, x)}
 		}
-		return nil, "", ino.path
+		return diffMutation{dirent: ino.path}
 	case 7:
 		g, fl := rnd.IntN(groups), rnd.IntN(8)
-		return []string{fmt.Sprintf("set_bg %d flags %d", g, fl), fmt.Sprintf("set_bg %d checksum calc", g)},
-			fmt.Sprintf("group %d bg_flags=%d", g, fl), ""
+		return diffMutation{cmds: []string{fmt.Sprintf("set_bg %d flags %d", g, fl), fmt.Sprintf("set_bg %d checksum calc", g)},
+			what: fmt.Sprintf("group %d bg_flags=%d", g, fl)}
+	case 8:
+		return diffMutation{dirent: ino.path}
+	case 9, 10:
+		return diffMutation{bytes: ino.path}
 	default:
 		fl := rnd.IntN(4)
-		return []string{fmt.Sprintf("ssv flags %d", fl)}, fmt.Sprintf("s_flags=%d", fl), ""
+		return diffMutation{cmds: []string{fmt.Sprintf("ssv flags %d", fl)}, what: fmt.Sprintf("s_flags=%d", fl)}
 	}
 }
 
@@ -234,6 +249,54 @@ func direntTypePatch(rnd *rand.Rand, debugfs, img, dir string) (string, error) {
 	return fmt.Sprintf("%s block %d entry %q file_type=%d", dir, blk, b[off+8:off+8+int64(b[off+6])], typ), nil
 }
 
+var reImap = regexp.MustCompile(`Inode (\d+) is part of block group \d+\s+located at block (\d+), offset (0x[0-9a-f]+)`)
+
+// inodeBytesPatch flips one to three bits of the inode of p, in its first
+// 128 bytes or in the extra fields and in-inode xattrs after them, and
+// has debugfs set its checksum again (-n: the stale one is not checked).
+func inodeBytesPatch(rnd *rand.Rand, debugfs, img, p string, inodeSize int) (string, error) {
+	out, err := exec.Command(debugfs, "-R", "imap \""+p+"\"", img).Output()
+	if err != nil {
+		return "", err
+	}
+	m := reImap.FindSubmatch(out)
+	if m == nil {
+		return p + ": no inode location", nil
+	}
+	blk, _ := strconv.ParseInt(string(m[2]), 10, 64)
+	off, _ := strconv.ParseInt(string(m[3]), 0, 64)
+	bs, err := blockSize(debugfs, img)
+	if err != nil {
+		return "", err
+	}
+	lo, hi := 0, 128
+	if inodeSize > 128 && rnd.IntN(2) == 0 {
+		lo, hi = 128, inodeSize
+	}
+	fd, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		return "", err
+	}
+	defer fd.Close()
+	var flipped []string
+	for range 1 + rnd.IntN(3) {
+		at := blk*bs + off + int64(lo+rnd.IntN(hi-lo))
+		var b [1]byte
+		if _, err := fd.ReadAt(b[:], at); err != nil {
+			return "", err
+		}
+		bit := byte(1 << rnd.IntN(8))
+		b[0] ^= bit
+		if _, err := fd.WriteAt(b[:], at); err != nil {
+			return "", err
+		}
+		flipped = append(flipped, fmt.Sprintf("%#x^%#x", at-blk*bs-off, bit))
+	}
+	fd.Close()
+	exec.Command(debugfs, "-w", "-n", "-R", "sif <"+string(m[1])+"> checksum calc", img).Run()
+	return fmt.Sprintf("%s inode bytes %s", p, strings.Join(flipped, ",")), nil
+}
+
 func blockSize(debugfs, img string) (int64, error) {
 	out, err := exec.Command(debugfs, "-R", "stats", img).Output()
 	if err != nil {
@@ -248,8 +311,10 @@ func blockSize(debugfs, img string) (int64, error) {
 
 // diffFigures are the sweep's counts.
 type diffFigures struct {
-	made, mounted, refused, compared, agreed, more int
-	reasons                                        map[string]int
+	made, mounted, refused, compared, agreed, bothFail int
+	// reasons counts the disagreements by kind; refusedBy the images
+	// the kernel would not mount, by layout.
+	reasons, refusedBy map[string]int
 }
 
 func TestDifferential(t *testing.T) {
@@ -274,10 +339,17 @@ func TestDifferential(t *testing.T) {
 	}
 	src := t.TempDir()
 	testutil.MakeTree(t, src)
-	var paths []string
+	// Mutations pick an entry of the big directory once in five times,
+	// else any other entry (of every type).
+	var paths, crowd []string
 	filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
 		if err == nil && p != src && d.Type()&os.ModeSocket == 0 {
-			paths = append(paths, "/"+strings.TrimPrefix(p, src+"/"))
+			rel := "/" + strings.TrimPrefix(p, src+"/")
+			if strings.HasPrefix(rel, "/many/") {
+				crowd = append(crowd, rel)
+			} else {
+				paths = append(paths, rel)
+			}
 		}
 		return nil
 	})
@@ -288,7 +360,7 @@ func TestDifferential(t *testing.T) {
 	}
 	layouts := diffLayouts()
 	rnd := rand.New(rand.NewPCG(seed, uint64(n)))
-	fig := diffFigures{reasons: map[string]int{}}
+	fig := diffFigures{reasons: map[string]int{}, refusedBy: map[string]int{}}
 	var failures, more []string
 	img := filepath.Join(dir, "diff.img")
 	start := time.Now()
@@ -310,23 +382,33 @@ func TestDifferential(t *testing.T) {
 		// A third of the images stay as made; the others get one to
 		// three mutations.
 		if i%3 != 0 {
-			var cmds, whats, dirents []string
+			var cmds, whats []string
+			var raws []diffMutation
 			inodeSize, groups := geometry(t, tools[2], img)
 			for range 1 + rnd.IntN(3) {
 				p := pick(rnd, paths)
+				if rnd.IntN(5) == 0 && len(crowd) > 0 {
+					p = pick(rnd, crowd)
+				}
 				raw, err := inodeDump(tools[1], img, p, inodeSize)
 				if err != nil {
 					t.Fatalf("%d %s: %v", i, what, err)
 				}
-				c, w, d := mutate(rnd, diffInode{p, raw}, groups, inodeSize)
-				cmds, whats = append(cmds, c...), append(whats, w)
-				if d != "" {
-					dirents = append(dirents, pathDir(d))
+				m := mutate(rnd, diffInode{p, raw}, groups, inodeSize)
+				cmds, whats = append(cmds, m.cmds...), append(whats, m.what)
+				if m.dirent != "" || m.bytes != "" {
+					raws = append(raws, m)
 				}
 			}
 			runDebugfs(t, tools[1], img, cmds)
-			for _, d := range dirents {
-				w, err := direntTypePatch(rnd, tools[1], img, d)
+			for _, m := range raws {
+				var w string
+				var err error
+				if m.dirent != "" {
+					w, err = direntTypePatch(rnd, tools[1], img, pathDir(m.dirent))
+				} else {
+					w, err = inodeBytesPatch(rnd, tools[1], img, m.bytes, inodeSize)
+				}
 				if err != nil {
 					t.Fatalf("%d %s: %v", i, what, err)
 				}
@@ -347,6 +429,7 @@ func TestDifferential(t *testing.T) {
 		host, ok := hostMount(t, img, mnt)
 		if !ok {
 			fig.refused++
+			fig.refusedBy[l.name]++
 			continue
 		}
 		fig.mounted++
@@ -361,18 +444,32 @@ func TestDifferential(t *testing.T) {
 			failures = append(failures, fmt.Sprintf("%d %s: the archive is not readable: %v", i, what, err))
 			continue
 		}
-		compared := 0
-		for p, h := range host {
-			if h.err == nil && h.typ != unix.S_IFSOCK {
+		compared, moreBefore := 0, len(more)
+		for _, p := range slices.Sorted(mapsKeys(host)) {
+			switch h := host[p]; {
+			case h.err == nil && h.typ != unix.S_IFSOCK:
 				compared++
-			} else if h.err != nil && tree[p] != nil {
+			case h.err != nil && tree[p] != nil && h.typ != unix.S_IFDIR:
+				// (A directory the kernel lists only in part shows
+				// as its entries, below.)
 				more = append(more, fmt.Sprintf("%d %s: %s: the kernel fails (%v), fs2tar reads it", i, what, p, h.err))
+			case h.err != nil:
+				fig.bothFail++
 			}
 		}
-		for p := range tree {
-			if host[p] == nil {
+		// Entries the kernel did not reach: only the top of each
+		// subtree is logged.
+		for _, p := range slices.Sorted(mapsKeys(tree)) {
+			parent := "."
+			if i := strings.LastIndexByte(p, '/'); i > 0 {
+				parent = p[:i]
+			}
+			if host[p] == nil && host[parent] != nil {
 				more = append(more, fmt.Sprintf("%d %s: %s: in the archive, not reached by the kernel", i, what, p))
 			}
+		}
+		if len(more) > moreBefore {
+			more = append(more, fmt.Sprintf("%d %s: image kept as %s", i, what, keepImage(img, "diff-more", i)))
 		}
 		diffs := compareHost(host, tree)
 		fig.compared += compared
@@ -389,8 +486,10 @@ func TestDifferential(t *testing.T) {
 				i, what, keepImage(img, "diff", i), strings.Join(shown, "\n\t"), r.stderr))
 		}
 	}
-	t.Logf("differential: %d images made in %v; the kernel mounted %d, refused %d; %d entries compared, %d agree; %d entries read by fs2tar only",
-		fig.made, time.Since(start).Round(time.Second), fig.mounted, fig.refused, fig.compared, fig.agreed, len(more))
+	t.Logf("differential: %d images made in %v; the kernel mounted %d, refused %d; %d entries compared, %d agree; "+
+		"%d entries neither reads, %d subtrees read by fs2tar only",
+		fig.made, time.Since(start).Round(time.Second), fig.mounted, fig.refused, fig.compared, fig.agreed, fig.bothFail, len(more))
+	t.Logf("the kernel refused: %v", fig.refusedBy)
 	for _, k := range slices.Sorted(mapsKeys(fig.reasons)) {
 		t.Logf("disagreement: %d x %s", fig.reasons[k], k)
 	}
