@@ -146,13 +146,16 @@ type diffMutation struct {
 	what   string
 	dirent string // patch the file type of this path's entry
 	bytes  string // flip bits in this path's inode
+	// xattrBlock, when not 0, is a block to flip bits in: the path's
+	// xattr block (with metadata_csum, its checksum then fails).
+	xattrBlock int64
 }
 
 // mutate returns one seeded mutation of an inode or a global structure.
 func mutate(rnd *rand.Rand, ino diffInode, groups int, inodeSize int) diffMutation {
 	le := binary.LittleEndian
 	q := "\"" + ino.path + "\""
-	switch rnd.IntN(12) {
+	switch rnd.IntN(13) {
 	case 0, 1:
 		fl := le.Uint32(ino.raw[0x20:]) ^ pick(rnd, diffFlags)
 		return diffMutation{cmds: []string{fmt.Sprintf("sif %s flags %#x", q, fl)}, what: fmt.Sprintf("%s flags=%#x", ino.path, fl)}
@@ -190,6 +193,11 @@ func mutate(rnd *rand.Rand, ino diffInode, groups int, inodeSize int) diffMutati
 	case 8:
 		return diffMutation{dirent: ino.path}
 	case 9, 10:
+		return diffMutation{bytes: ino.path}
+	case 11:
+		if acl := int64(le.Uint32(ino.raw[0x68:])) | int64(le.Uint16(ino.raw[0x76:]))<<32; acl != 0 {
+			return diffMutation{what: ino.path + " xattr block", xattrBlock: acl}
+		}
 		return diffMutation{bytes: ino.path}
 	default:
 		fl := rnd.IntN(4)
@@ -273,28 +281,56 @@ func inodeBytesPatch(rnd *rand.Rand, debugfs, img, p string, inodeSize int) (str
 	if inodeSize > 128 && rnd.IntN(2) == 0 {
 		lo, hi = 128, inodeSize
 	}
+	flipped, err := flipBits(rnd, img, blk*bs+off, 1+rnd.IntN(3), func() int64 { return int64(lo + rnd.IntN(hi-lo)) })
+	if err != nil {
+		return "", err
+	}
+	exec.Command(debugfs, "-w", "-n", "-R", "sif <"+string(m[1])+"> checksum calc", img).Run()
+	return fmt.Sprintf("%s inode bytes %s", p, flipped), nil
+}
+
+// blockFlips flips one to four bits of block blk, most in its first 128
+// bytes (an xattr block's header and first entries).
+func blockFlips(rnd *rand.Rand, debugfs, img string, blk int64) (string, error) {
+	bs, err := blockSize(debugfs, img)
+	if err != nil {
+		return "", err
+	}
+	flipped, err := flipBits(rnd, img, blk*bs, 1+rnd.IntN(4), func() int64 {
+		if rnd.IntN(4) == 0 {
+			return rnd.Int64N(bs)
+		}
+		return int64(rnd.IntN(128))
+	})
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("block %d bytes %s", blk, flipped), nil
+}
+
+// flipBits flips one random bit of the byte at base+at() in img, n times,
+// and returns the flips as "offset^bit" joined by commas.
+func flipBits(rnd *rand.Rand, img string, base int64, n int, at func() int64) (string, error) {
 	fd, err := os.OpenFile(img, os.O_RDWR, 0)
 	if err != nil {
 		return "", err
 	}
 	defer fd.Close()
 	var flipped []string
-	for range 1 + rnd.IntN(3) {
-		at := blk*bs + off + int64(lo+rnd.IntN(hi-lo))
+	for range n {
+		off := at()
 		var b [1]byte
-		if _, err := fd.ReadAt(b[:], at); err != nil {
+		if _, err := fd.ReadAt(b[:], base+off); err != nil {
 			return "", err
 		}
 		bit := byte(1 << rnd.IntN(8))
 		b[0] ^= bit
-		if _, err := fd.WriteAt(b[:], at); err != nil {
+		if _, err := fd.WriteAt(b[:], base+off); err != nil {
 			return "", err
 		}
-		flipped = append(flipped, fmt.Sprintf("%#x^%#x", at-blk*bs-off, bit))
+		flipped = append(flipped, fmt.Sprintf("%#x^%#x", off, bit))
 	}
-	fd.Close()
-	exec.Command(debugfs, "-w", "-n", "-R", "sif <"+string(m[1])+"> checksum calc", img).Run()
-	return fmt.Sprintf("%s inode bytes %s", p, strings.Join(flipped, ",")), nil
+	return strings.Join(flipped, ","), fd.Close()
 }
 
 func blockSize(debugfs, img string) (int64, error) {
@@ -396,7 +432,7 @@ func TestDifferential(t *testing.T) {
 				}
 				m := mutate(rnd, diffInode{p, raw}, groups, inodeSize)
 				cmds, whats = append(cmds, m.cmds...), append(whats, m.what)
-				if m.dirent != "" || m.bytes != "" {
+				if m.dirent != "" || m.bytes != "" || m.xattrBlock != 0 {
 					raws = append(raws, m)
 				}
 			}
@@ -404,9 +440,12 @@ func TestDifferential(t *testing.T) {
 			for _, m := range raws {
 				var w string
 				var err error
-				if m.dirent != "" {
+				switch {
+				case m.dirent != "":
 					w, err = direntTypePatch(rnd, tools[1], img, pathDir(m.dirent))
-				} else {
+				case m.xattrBlock != 0:
+					w, err = blockFlips(rnd, tools[1], img, m.xattrBlock)
+				default:
 					w, err = inodeBytesPatch(rnd, tools[1], img, m.bytes, inodeSize)
 				}
 				if err != nil {
