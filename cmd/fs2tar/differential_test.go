@@ -84,6 +84,14 @@ func diffLayouts() []diffLayout {
 		{name: "large_dir", mkfs: []string{"-O", "large_dir"}, rehash: true},
 		{name: "bigalloc", mkfs: []string{"-O", "bigalloc", "-C", "16384", "-N", "4096"}},
 		{name: "ea_inode", mkfs: []string{"-O", "ea_inode"}},
+		{name: "sparse_super2", mkfs: []string{"-O", "sparse_super2", "-b", "1024"}},
+		{name: "no-sparse_super", mkfs: []string{"-O", "^sparse_super", "-b", "1024"}},
+		{name: "quota-project", mkfs: []string{"-O", "quota,project"}},
+		{name: "orphan_file", mkfs: []string{"-O", "orphan_file"}},
+		{name: "mmp", mkfs: []string{"-O", "mmp"}},
+		{name: "csum_seed-stable_inodes", mkfs: []string{"-O", "metadata_csum_seed,stable_inodes"}},
+		{name: "packed_meta_blocks", mkfs: []string{"-E", "packed_meta_blocks=1", "-O", "^resize_inode"}},
+		{name: "ext3-128-no-dir_index", mkfs: []string{"-t", "ext3", "-I", "128", "-O", "^dir_index"}},
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
 	"golang.org/x/sys/unix"
 )
@@ -154,6 +155,42 @@ func TestSymlinkXattrBlock(t *testing.T) {
 		}
 		if v, err := ip.(vfs.Xattrer).Getxattr("trusted.t"); err != nil || !bytes.Equal(v, val) {
 			t.Errorf("%s: trusted.t: %d bytes, %v", name, len(v), err)
+		}
+	}
+}
+
+// TestSlowSymlinkOddSize: ext4_get_link reads a slow link's block 0
+// whatever i_size says and cuts the target at i_size: a size of 0 is the
+// empty target (Linux's readlink returns 0 bytes); a hole at block 0 is
+// "bad symlink" (EUCLEAN). A fast link of size 0 fails ext4_iget.
+func TestSlowSymlinkOddSize(t *testing.T) {
+	src := t.TempDir()
+	slow := strings.Repeat("s", 80)
+	for _, name := range []string{"empty", "hole", "fast"} {
+		target := slow
+		if name == "fast" {
+			target = "short"
+		}
+		if err := os.Symlink(target, filepath.Join(src, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := craftImage(t, src, "4M", []string{"-t", "ext2"},
+		[]string{"sif /empty size 0", "sif /hole block[0] 0", "sif /fast size 0"})
+	sb, _ := mountImage(t, img)
+	for _, c := range []struct {
+		name, target string
+		err          bool
+	}{{"empty", "", false}, {"hole", "", true}, {"fast", "", true}} {
+		ip, err := lookupPath(sb, c.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ip.(vfs.Readlinker).Readlink()
+		if c.err {
+			wantErr(t, c.name, err, abi.EUCLEAN)
+		} else if err != nil || got != c.target {
+			t.Errorf("%s: readlink %q, %v; want %q", c.name, got, err, c.target)
 		}
 	}
 }
