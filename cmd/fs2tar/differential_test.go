@@ -85,7 +85,7 @@ func diffLayouts() []diffLayout {
 		{name: "bigalloc", mkfs: []string{"-O", "bigalloc", "-C", "16384", "-N", "4096"}},
 		{name: "ea_inode", mkfs: []string{"-O", "ea_inode"}},
 		{name: "sparse_super2", mkfs: []string{"-O", "sparse_super2", "-b", "1024"}},
-		{name: "no-sparse_super", mkfs: []string{"-O", "^sparse_super", "-b", "1024"}},
+		{name: "no-sparse_super", mkfs: []string{"-O", "^sparse_super,^resize_inode", "-b", "1024"}},
 		{name: "quota-project", mkfs: []string{"-O", "quota,project"}},
 		{name: "orphan_file", mkfs: []string{"-O", "orphan_file"}},
 		{name: "mmp", mkfs: []string{"-O", "mmp"}},
