@@ -341,6 +341,7 @@ func flipBits(rnd *rand.Rand, img string, base int64, n int, at func() int64) (s
 	return strings.Join(flipped, ","), fd.Close()
 }
 
+// blockSize returns the image's block size, from debugfs stats.
 func blockSize(debugfs, img string) (int64, error) {
 	out, err := exec.Command(debugfs, "-R", "stats", img).Output()
 	if err != nil {
@@ -361,6 +362,7 @@ type diffFigures struct {
 	reasons, refusedBy map[string]int
 }
 
+// TestDifferential is the sweep described at the top of the file.
 func TestDifferential(t *testing.T) {
 	tools := testutil.Need(t, "mkfs.ext4", "debugfs", "dumpe2fs", "e2fsck", "/usr/bin/time", "prlimit")
 	testutil.NeedLoop(t)
