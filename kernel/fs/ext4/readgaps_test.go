@@ -194,3 +194,34 @@ func TestSlowSymlinkOddSize(t *testing.T) {
 		}
 	}
 }
+
+// TestInlineFlagWithoutData: EXT4_INLINE_DATA_FL without a system.data
+// attribute in the inode is no inline data for Linux (ext4_has_inline_data
+// needs i_inline_off): a block-mapped file and directory read through
+// their block maps, as the host kernel shows them.
+func TestInlineFlagWithoutData(t *testing.T) {
+	src := t.TempDir()
+	data := bytes.Repeat([]byte("block-mapped "), 500)
+	if err := os.WriteFile(filepath.Join(src, "file"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(src, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "d", "f"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := craftImage(t, src, "4M", []string{"-t", "ext3"},
+		[]string{"sif /file flags 0x10000000", "sif /d flags 0x10000000"})
+	sb, _ := mountImage(t, img)
+	ip, err := lookupPath(sb, "file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readAll(ip, 1000); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("file: %d bytes, %v; want its %d bytes", len(got), err, len(data))
+	}
+	if _, err := lookupPath(sb, "d/f"); err != nil {
+		t.Errorf("d/f: %v", err)
+	}
+}
