@@ -404,7 +404,20 @@ type hostEntry struct {
 	sum    string
 	target string
 	rdev   uint64
+	// xattrs lists the extended attributes, "name=sha256 prefix" sorted
+	// by name and joined by spaces (xattrSummary).
+	xattrs string
 	err    error
+}
+
+// xattrSummary is hostEntry.xattrs of a name-to-value map.
+func xattrSummary(x map[string][]byte) string {
+	var s []string
+	for _, k := range slices.Sorted(mapsKeys(x)) {
+		sum := sha256.Sum256(x[k])
+		s = append(s, k+"="+hex.EncodeToString(sum[:6]))
+	}
+	return strings.Join(s, " ")
 }
 
 // scanHostTolerant walks a mount of a damaged image, going on past every
@@ -424,6 +437,12 @@ func scanHostTolerant(root string, deadline time.Time) map[string]*hostEntry {
 			return
 		}
 		e.typ, e.mode, e.uid, e.gid, e.rdev = st.Mode&unix.S_IFMT, st.Mode&0o7777, st.Uid, st.Gid, st.Rdev
+		x, err := testutil.HostXattrs(full)
+		if err != nil {
+			e.err = err
+			return
+		}
+		e.xattrs = xattrSummary(x)
 		switch e.typ {
 		case unix.S_IFREG:
 			e.size = st.Size
@@ -493,6 +512,13 @@ func scanTarLimited(b []byte) (map[string]*hostEntry, error) {
 			return res, fmt.Errorf("%s: link to unknown %s", h.Name, h.Linkname)
 		}
 		e := &hostEntry{mode: uint32(h.Mode) & 0o7777, uid: uint32(h.Uid), gid: uint32(h.Gid)}
+		x := map[string][]byte{}
+		for k, v := range h.PAXRecords {
+			if name, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
+				x[name] = []byte(v)
+			}
+		}
+		e.xattrs = xattrSummary(x)
 		switch h.Typeflag {
 		case tar.TypeReg:
 			e.typ, e.size = unix.S_IFREG, h.Size
@@ -545,6 +571,8 @@ func compareHost(host, tree map[string]*hostEntry) []string {
 			d = append(d, fmt.Sprintf("content %d bytes %.12s, kernel %d bytes %.12s", e.size, e.sum, h.size, h.sum))
 		} else if e.target != h.target || e.rdev != h.rdev {
 			d = append(d, fmt.Sprintf("target %q dev %#x, kernel %q dev %#x", e.target, e.rdev, h.target, h.rdev))
+		} else if e.xattrs != h.xattrs {
+			d = append(d, fmt.Sprintf("xattrs [%s], kernel [%s]", e.xattrs, h.xattrs))
 		}
 		if len(d) > 0 {
 			diffs = append(diffs, p+": "+strings.Join(d, "; "))

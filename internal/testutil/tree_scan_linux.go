@@ -108,7 +108,7 @@ func scanHostEntry(full, rel string) (*Entry, error) {
 	default:
 		return nil, fmt.Errorf("%s: unknown file type %#o", full, st.Mode)
 	}
-	x, err := hostXattrs(full)
+	x, err := HostXattrs(full)
 	if err != nil {
 		return nil, err
 	}
@@ -162,8 +162,8 @@ func hashFile(full string, size int64) (string, []Range, error) {
 	return hex.EncodeToString(h.Sum(nil)), data, nil
 }
 
-// hostXattrs returns every xattr of a host file, not following a symlink.
-func hostXattrs(full string) (map[string][]byte, error) {
+// HostXattrs returns every xattr of a host file, not following a symlink.
+func HostXattrs(full string) (map[string][]byte, error) {
 	sz, err := unix.Llistxattr(full, nil)
 	if errors.Is(err, unix.ENOTSUP) {
 		return nil, nil

@@ -803,7 +803,7 @@ func TestDamagedDirBlock(t *testing.T) {
 }
 
 // TestSymlinkHugeSize: a damaged i_size does not hide a symlink's target;
-// Linux cuts it at the room it has and at the first NUL.
+// Linux cuts it at i_size, at the room it has and at the first NUL.
 func TestSymlinkHugeSize(t *testing.T) {
 	img := smallImage(t, "-O", "^metadata_csum")
 	sb, err := NewType().Mount(memDev(img), abi.MS_RDONLY, "", nil)
@@ -820,9 +820,11 @@ func TestSymlinkHugeSize(t *testing.T) {
 		if got, err := vi.(vfs.Readlinker).Readlink(); got != l.want || err != nil {
 			t.Errorf("readlink %s with i_size %d = %q, %v; want %q", l.name, ip.size, got, err, l.want)
 		}
+		// A fast link of size 0 fails ext4_iget; a slow one is the
+		// empty target (ext4_get_link: see TestSlowSymlinkOddSize).
 		ip.size = 0
-		if _, err := vi.(vfs.Readlinker).Readlink(); !errors.Is(err, abi.EUCLEAN) {
-			t.Errorf("readlink %s with i_size 0: %v, want EUCLEAN", l.name, err)
+		if got, err := vi.(vfs.Readlinker).Readlink(); l.name == "l" && !errors.Is(err, abi.EUCLEAN) || l.name == "slow" && (got != "" || err != nil) {
+			t.Errorf("readlink %s with i_size 0: %q, %v", l.name, got, err)
 		}
 	}
 }

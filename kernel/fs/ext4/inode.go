@@ -2,6 +2,7 @@ package ext4
 
 import (
 	"encoding/binary"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -269,6 +270,16 @@ func (f *fsys) decodeInode(ino uint32, raw []byte) (*inode, error) {
 		start := goodOldInodeSize + extra
 		if start+4 <= f.inodeSize && le.Uint32(raw[start:]) == xattrMagic {
 			ip.ibody = raw[start:f.inodeSize]
+		}
+	}
+	// ext4_has_inline_data: the flag counts only with a system.data
+	// attribute in the inode, which ext4_find_inline_data_nolock looks
+	// for at iget (i_inline_off); without one Linux maps the inode's
+	// blocks as if the flag were clear (an ext2 block map reads as
+	// such; an extent tree ext4_iget refuses, which we read).
+	if ip.flags&inodeInlineDataFl != 0 {
+		if ents, err := ip.ibodyXattrs(); err == nil && !slices.ContainsFunc(ents, isSystemData) {
+			ip.flags &^= inodeInlineDataFl
 		}
 	}
 	ip.mayInline = ip.flags&inodeInlineDataFl != 0

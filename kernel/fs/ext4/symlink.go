@@ -1,6 +1,8 @@
 package ext4
 
 import (
+	"encoding/binary"
+
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -8,11 +10,14 @@ import (
 // fast symlink keeps its target in i_block; a slow one in data blocks
 // mapped like a file's; with inline_data, in i_block and system.data.
 
-// isFastSymlink is ext4_inode_is_fast_symlink: no blocks besides an
-// extended attribute block, and no inline data; for an EA inode, a size
-// that fits in i_block.
+// isFastSymlink is ext4_inode_is_fast_symlink (fs/ext4/inode.c). Without
+// the ea_inode feature: no inline data, and no blocks besides an extended
+// attribute block. With it, the size alone decides, a nonzero size that
+// fits in i_block: an xattr value kept in an ea_inode is charged to its
+// owner's i_blocks, so a fast link may count blocks it has not (Linux
+// commit "ext4: check fast symlink for ea_inode correctly").
 func (ip *inode) isFastSymlink() bool {
-	if ip.flags&inodeEAInodeFl != 0 {
+	if ip.f.sb.hasIncompat(incompatEAInode) {
 		return ip.size > 0 && ip.size < iBlockLen
 	}
 	if ip.flags&inodeInlineDataFl != 0 {
@@ -39,20 +44,35 @@ func (si symlinkInode) Readlink() (string, error) {
 
 // readlink is Readlink under the read lock the caller holds.
 func (ip *inode) readlink() (string, error) {
-	if ip.size <= 0 {
-		return "", abi.Errorf(abi.EUCLEAN, "ext4: inode %d: symlink: bad size %d", ip.ino, ip.size)
-	}
 	// A damaged i_size does not hide the target: like ext4_iget (fast
 	// links) and ext4_get_link (slow ones), nd_terminate_link cuts the
 	// target at i_size or at the room it has, whichever is shorter, and
 	// readlink returns it up to its first NUL.
 	var buf []byte
 	if ip.isFastSymlink() {
+		// ext4_iget: "invalid fast symlink length" for a size of 0.
+		if ip.size == 0 {
+			return "", abi.Errorf(abi.EUCLEAN, "ext4: inode %d: symlink: bad size 0", ip.ino)
+		}
 		buf = ip.iBlock[:min(ip.size, iBlockLen-1)]
 	} else {
+		// ext4_get_link reads block 0 whatever i_size says (a slow
+		// link of size 0 is the empty target), and calls a hole
+		// there a bad symlink.
+		if ip.flags&inodeInlineDataFl == 0 {
+			mapped, err := ip.block0Mapped()
+			if err != nil {
+				return "", err
+			}
+			if !mapped {
+				return "", abi.Errorf(abi.EUCLEAN, "ext4: inode %d: bad symlink: block 0 is a hole", ip.ino)
+			}
+		}
 		buf = make([]byte, min(ip.size, int64(ip.f.blockSize)-1))
-		if _, err := ip.readRaw(buf, 0); err != nil {
-			return "", err
+		if len(buf) > 0 {
+			if _, err := ip.readRaw(buf, 0); err != nil {
+				return "", err
+			}
 		}
 	}
 	if ip.isEncrypted() {
@@ -66,4 +86,19 @@ func (ip *inode) readlink() (string, error) {
 		}
 	}
 	return string(buf), nil
+}
+
+// block0Mapped reports whether logical block 0 has a block, whatever the
+// size: the extent tree maps it regardless, an ext2 block map holds it in
+// i_block[0] (blockMapRuns maps only the blocks below i_size).
+func (ip *inode) block0Mapped() (bool, error) {
+	if ip.flags&inodeExtentsFl == 0 && ip.size == 0 {
+		return binary.LittleEndian.Uint32(ip.iBlock[0:]) != 0, nil
+	}
+	runs, err := ip.blockRuns()
+	if err != nil {
+		return false, err
+	}
+	i := findRun(runs, 0)
+	return i < len(runs) && runs[i].lblk == 0, nil
 }

@@ -318,7 +318,7 @@ func (ip *inode) inlineData() ([]byte, error) {
 	}
 	data := append([]byte(nil), ip.iBlock[:]...)
 	for i := range ents {
-		if ents[i].index == xattrIndexSystem && ents[i].name == "data" {
+		if isSystemData(ents[i]) {
 			data = append(data, ents[i].value...)
 			break
 		}
@@ -328,3 +328,7 @@ func (ip *inode) inlineData() ([]byte, error) {
 	}
 	return data, nil
 }
+
+// isSystemData reports whether e is system.data, the rest of an inline
+// inode's data.
+func isSystemData(e xattrEntry) bool { return e.index == xattrIndexSystem && e.name == "data" }
