@@ -20,6 +20,7 @@ import (
 // by mkfs and tar2fs (each adds its own: the size, the input, -q, -m).
 type fsFlags struct {
 	fsType, label, uuid, ext, features, journal, timestamp string
+	cluster                                                string
 	blockSize, inodes, inodeSize, inodeRatio, flexSize     int
 	// reserved is -m PERCENT, mkfs's only (tar2fs's -m is its memory);
 	// below 0: mke2fs's default.
@@ -35,6 +36,8 @@ func (f *fsFlags) cliFlags() []cli.Flag {
 			Usage: "filesystem `TYPE`: ext4, ext3 or ext2"},
 		&cli.IntFlag{Name: "b", Aliases: []string{"block-size"}, Destination: &f.blockSize, DefaultText: "by size",
 			Usage: "block size in `BYTES` (1024, 2048, 4096, 65536; as mke2fs.conf)"},
+		&cli.StringFlag{Name: "C", Aliases: []string{"cluster-size"}, Destination: &f.cluster, DefaultText: "16 blocks",
+			Usage: "cluster `SIZE` with bigalloc (bytes, or with K, M)"},
 		&cli.IntFlag{Name: "N", Aliases: []string{"inodes"}, Destination: &f.inodes, DefaultText: "from -i",
 			Usage: "`N` inodes"},
 		&cli.IntFlag{Name: "I", Aliases: []string{"inode-size"}, Destination: &f.inodeSize, DefaultText: "256",
@@ -103,6 +106,18 @@ func mkfsParams(f *fsFlags, size int64, epoch *int64) (p ext4.MkfsParams, g give
 		}
 		p.FlexBGSize = uint32(f.flexSize)
 	}
+	if f.cluster != "" {
+		n, err := parseSize(f.cluster)
+		if err != nil || n <= 1024 || n > 1<<29 {
+			return p, g, fmt.Errorf("-C %s: invalid cluster size", f.cluster)
+		}
+		if !p.HasFeature("bigalloc") {
+			return p, g, fmt.Errorf("-C %s: specifying a cluster size requires the bigalloc feature", f.cluster)
+		}
+		p.ClusterSize = uint32(n)
+	}
+	// mke2fs's default inode ratio is at least a cluster.
+	p.InodeRatio = max(p.InodeRatio, p.ClusterBytes())
 	if f.inodeRatio != 0 {
 		if f.inodeRatio < 1024 || f.inodeRatio > 65536*1024 {
 			return p, g, fmt.Errorf("-i %d: invalid inode ratio (1024-67108864)", f.inodeRatio)

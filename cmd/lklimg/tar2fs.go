@@ -314,7 +314,7 @@ func shrinkImage(out *os.File, plan *tar2fsPlan, used uint64) error {
 	orphan := uint64(0)
 	if plan.wantOrphanFile && plan.wantJournal && journal > 0 {
 		if orphan = p.OrphanFileBlocks; orphan == 0 {
-			orphan = ext4.DefaultOrphanFileBlocks(used + free + uint64(journal))
+			orphan = ext4.DefaultOrphanFileBlocks(used+free+uint64(journal), uint64(p.ClusterBytes()/p.BlockSize))
 		}
 	}
 	blocks, err := ext4.Minimize(out, free+uint64(journal)+orphan+3)

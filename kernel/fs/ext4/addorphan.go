@@ -30,7 +30,7 @@ func AddOrphanFile(dev ImageDevice, blocks uint64) error {
 		return abi.Errorf(abi.EINVAL, "ext4: %s: the filesystem has no journal", what)
 	}
 	if blocks == 0 {
-		blocks = DefaultOrphanFileBlocks(sb.sBlocksCount)
+		blocks = DefaultOrphanFileBlocks(sb.sBlocksCount, 1<<f.clusterBits)
 	}
 	ino, err := im.allocInode(what)
 	if err != nil {

@@ -56,9 +56,13 @@ type MkfsParams struct {
 	// without resize_inode.
 	ReservedGDTBlocks uint32
 	FlexBGSize        uint32 // groups per flex group (-G), 16
-	Label             string // s_volume_name (-L)
-	UUID              [16]byte
-	HashSeed          [16]byte // s_hash_seed (-E hash_seed=)
+	// ClusterSize is the allocation unit in bytes with bigalloc (-C),
+	// a power of two multiple of the block size; 0 gives mke2fs.conf's
+	// default, 16 blocks. Ignored without bigalloc.
+	ClusterSize uint32
+	Label       string // s_volume_name (-L)
+	UUID        [16]byte
+	HashSeed    [16]byte // s_hash_seed (-E hash_seed=)
 	// EncodingFlags is s_encoding_flags with casefold (-E
 	// encoding_flags=strict: EXT4_ENC_STRICT_MODE_FL).
 	EncodingFlags uint16

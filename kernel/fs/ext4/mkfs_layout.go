@@ -84,20 +84,24 @@ type mkfsLayout struct {
 
 	bs, blocks, rBlocks, firstData uint64
 	bpg                            uint64
-	ipg                            uint32
-	inodes                         uint32
-	ngroups                        uint32
-	descSize                       uint32 // bytes per descriptor (32 or s_desc_size)
-	sDescSize                      uint16 // s_desc_size as stored (0 without 64bit)
-	descPerBlock                   uint32
-	descBlocks                     uint64
-	itb                            uint64 // inode table blocks per group
-	rsvGdt                         uint32
-	compat, incompat, roCompat     uint32
-	logFlex                        uint8
-	backupBGs                      [2]uint32
-	csum                           bool // group descriptors have checksums (uninit flags mean something)
-	minExtra                       uint16
+	// ratio is the blocks per cluster (EXT2FS_CLUSTER_RATIO, 1 without
+	// bigalloc), logCluster s_log_cluster_size.
+	ratio                      uint64
+	logCluster                 uint32
+	ipg                        uint32
+	inodes                     uint32
+	ngroups                    uint32
+	descSize                   uint32 // bytes per descriptor (32 or s_desc_size)
+	sDescSize                  uint16 // s_desc_size as stored (0 without 64bit)
+	descPerBlock               uint32
+	descBlocks                 uint64
+	itb                        uint64 // inode table blocks per group
+	rsvGdt                     uint32
+	compat, incompat, roCompat uint32
+	logFlex                    uint8
+	backupBGs                  [2]uint32
+	csum                       bool // group descriptors have checksums (uninit flags mean something)
+	minExtra                   uint16
 
 	groups []mkfsGroup
 	// bmap is the block bitmap, one slice of bpg bits per group, nil
@@ -135,7 +139,7 @@ func (l *mkfsLayout) sb() *superblock {
 }
 
 // checkMkfsParams refuses what mke2fs refuses, and what Mkfs does not
-// make (bigalloc and other features that need more than the layout).
+// make (features that need more than the layout).
 func checkMkfsParams(p *MkfsParams) error {
 	switch p.BlockSize {
 	case 1024, 2048, 4096, 65536:
@@ -152,7 +156,7 @@ func checkMkfsParams(p *MkfsParams) error {
 		incompatOK = incompatFiletype | incompatMetaBG | incompatExtents | incompat64bit | incompatFlexBG | incompatCsumSeed |
 			incompatLargedir | incompatInlineData | incompatEAInode | incompatEncrypt | incompatCasefold
 		roCompatOK = roCompatSparseSuper | roCompatLargeFile | roCompatHugeFile | roCompatGdtCsum | roCompatDirNlink |
-			roCompatExtraIsize | roCompatMetadataCsum | roCompatVerity
+			roCompatExtraIsize | roCompatMetadataCsum | roCompatVerity | roCompatBigalloc
 	)
 	if u := p.Compat &^ compatOK; u != 0 {
 		return abi.Errorf(abi.EOPNOTSUPP, "ext4: mkfs: compat features %#x not supported", u)
@@ -168,6 +172,22 @@ func checkMkfsParams(p *MkfsParams) error {
 	}
 	if p.EncodingFlags&^encodingStrictFl != 0 || p.EncodingFlags != 0 && p.Incompat&incompatCasefold == 0 {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: encoding flags %#x need the casefold feature and are strict or none", p.EncodingFlags)
+	}
+	if p.RoCompat&roCompatBigalloc != 0 {
+		if p.Incompat&incompatExtents == 0 {
+			return abi.Errorf(abi.EINVAL, "ext4: mkfs: can't support bigalloc feature without extents feature")
+		}
+		c := p.ClusterSize
+		if c != 0 && (c <= 1024 || c > 1<<29) {
+			return abi.Errorf(abi.EINVAL, "ext4: mkfs: invalid cluster size %d", c)
+		}
+		if c != 0 && c < p.BlockSize {
+			return abi.Errorf(abi.EINVAL, "ext4: mkfs: the cluster size may not be smaller than the block size")
+		}
+		if p.Incompat&incompatInlineData != 0 {
+			// Not laid out in clusters yet (expandInlineDir).
+			return abi.Errorf(abi.EOPNOTSUPP, "ext4: mkfs: bigalloc with inline_data not supported")
+		}
 	}
 	if p.Incompat&incompat64bit != 0 && p.Incompat&incompatExtents == 0 {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: extents must be enabled for a 64-bit filesystem")
@@ -225,7 +245,10 @@ func planMkfs(p MkfsParams) (*mkfsLayout, error) {
 	if err := l.allocateTables(); err != nil {
 		return nil, err
 	}
-	l.overhead = l.usedBlocks()
+	// ext2fs_convert_subcluster_bitmap: the tables were placed block by
+	// block; from here on a cluster is used whole or free.
+	l.clusterBitmap()
+	l.overhead = l.usedBlocks() / l.ratio
 	l.inodeTab = make(map[uint32]*mkfsInode)
 	l.dirBlocks = make(map[uint64][]byte)
 	l.indBlocks = make(map[uint64][]byte)
@@ -276,21 +299,46 @@ func planMkfs(p MkfsParams) (*mkfsLayout, error) {
 func (l *mkfsLayout) geometry() error {
 	p := &l.p
 	l.bs = uint64(p.BlockSize)
-	if l.bs == 1024 {
+	logBlock := uint32(bits.TrailingZeros64(l.bs >> 10))
+	l.logCluster, l.ratio = logBlock, 1
+	bigalloc := l.roCompat&roCompatBigalloc != 0
+	if bigalloc {
+		// PRS: s_log_cluster_size is int_log2(cluster >> 10), 16
+		// blocks by default (mke2fs.conf's cluster_size).
+		c := uint64(p.ClusterSize)
+		if c == 0 {
+			c = 16 * l.bs
+		}
+		l.logCluster = uint32(bits.Len64(c>>10) - 1)
+		if l.logCluster < logBlock {
+			return abi.Errorf(abi.EINVAL, "ext4: mkfs: the cluster size may not be smaller than the block size")
+		}
+		l.ratio = 1 << (l.logCluster - logBlock)
+	}
+	// ext2fs_initialize: the first data block is 1 for 1 KiB clusters.
+	if l.logCluster == 0 {
 		l.firstData = 1
 	}
-	l.bpg = l.bs * 8
-	// EXT2_MAX_BLOCKS_PER_GROUP: a group's free count fits in 16 bits
-	// (64 KiB blocks have 65528 a group, not 8 times the block size).
-	if maxBpg := uint64(1<<16 - 8); l.bpg > maxBpg {
-		l.bpg = maxBpg
+	// EXT2_MAX_BLOCKS_PER_GROUP (and _CLUSTERS_): a group's free count
+	// fits in 16 bits (64 KiB blocks have 65528 a group, not 8 times
+	// the block size). With bigalloc the bitmap's bits are clusters, a
+	// group ratio times as many blocks.
+	const maxPerGroup = 1<<16 - 8
+	cpg := l.bs * 8
+	if l.logCluster+15 >= 32 {
+		cpg = (l.bs - 1) * 8
+	}
+	l.bpg = min(cpg, maxPerGroup) * l.ratio
+	if l.bpg >= 1<<32 {
+		return abi.Errorf(abi.EINVAL, "ext4: mkfs: %d blocks per group do not fit in 32 bits", l.bpg)
 	}
 	if p.Blocks == 0 {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: no blocks")
 	}
 	blocksParam := p.Blocks
 	rParam := uint64(p.ReservedPercent * float64(blocksParam) / 100.0)
-	l.blocks, l.rBlocks = blocksParam, rParam
+	// Whole clusters.
+	l.blocks, l.rBlocks = blocksParam&^(l.ratio-1), rParam
 	if l.rBlocks >= blocksParam {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: reserved blocks %d exceed the filesystem", l.rBlocks)
 	}
@@ -340,7 +388,7 @@ retry:
 	}
 	ipg := (inodes + ngroups - 1) / ngroups
 	if ipg > l.bs*8 {
-		if l.bpg >= 256 {
+		if !bigalloc && l.bpg >= 256 {
 			// Smaller groups, more of them, fewer inodes each.
 			l.bpg -= 8
 			l.blocks = blocksParam
@@ -627,6 +675,9 @@ func (l *mkfsLayout) reserveGroups() {
 		if super != 0 || g == 0 {
 			l.mark(super)
 		}
+		if g == 0 && l.bs == 1024 && l.ratio > 1 {
+			l.mark(0) // block 0 is in the superblock's cluster
+		}
 		if oldDesc != 0 {
 			n := l.oldDescBlocks()
 			if oldDesc+n >= l.blocks {
@@ -638,6 +689,7 @@ func (l *mkfsLayout) reserveGroups() {
 			l.mark(newDesc)
 		}
 	}
+	l.initFree &^= l.ratio - 1
 }
 
 // getFreeBlocks is ext2fs_get_free_blocks2: the first run of num free
@@ -813,6 +865,33 @@ func (l *mkfsLayout) usedBlocks() uint64 {
 	return n
 }
 
+// clusterBitmap marks every block of each cluster that has one in use
+// (ext2fs_convert_subcluster_bitmap), so that the block bitmap reads as
+// the cluster bitmap mke2fs allocates from.
+func (l *mkfsLayout) clusterBitmap() {
+	if l.ratio == 1 {
+		return
+	}
+	for g, m := range l.bmap {
+		if m == nil {
+			continue
+		}
+		first := l.groupFirst(uint32(g))
+		n := l.groupLast(uint32(g)) - first + 1
+		for c := uint64(0); c < n; c += l.ratio {
+			if !l.rangeFree(first+c, l.ratio) {
+				l.markRange(first+c, l.ratio)
+			}
+		}
+	}
+}
+
+// clusterSectors is a cluster's size in 512-byte sectors, what one
+// allocation adds to i_blocks (ext2fs_iblk_add_blocks).
+func (l *mkfsLayout) clusterSectors() uint64 {
+	return l.ratio * l.bs / 512
+}
+
 // groupFree counts the free blocks of group g.
 func (l *mkfsLayout) groupFree(g uint32) uint64 {
 	n := l.groupLast(g) - l.groupFirst(g) + 1
@@ -828,6 +907,7 @@ func (l *mkfsLayout) newBlock(goal uint64) (uint64, error) {
 	if goal == 0 || goal >= l.blocks {
 		goal = l.firstData
 	}
+	goal &^= l.ratio - 1
 	for _, r := range [2][2]uint64{{goal, l.blocks}, {l.firstData, goal}} {
 		for b := r[0]; b < r[1]; b++ {
 			if !l.used(b) {
@@ -839,9 +919,10 @@ func (l *mkfsLayout) newBlock(goal uint64) (uint64, error) {
 	return 0, abi.Errorf(abi.ENOSPC, "ext4: mkfs: could not allocate block")
 }
 
-// blockAllocStats is ext2fs_block_alloc_stats2 for an allocation.
+// blockAllocStats is ext2fs_block_alloc_stats2 for an allocation: the
+// cluster of b.
 func (l *mkfsLayout) blockAllocStats(b uint64) {
-	l.mark(b)
+	l.markRange(b&^(l.ratio-1), l.ratio)
 	l.groups[l.groupOf(b)].flags &^= bgBlockUninit
 }
 
@@ -914,7 +995,7 @@ func (l *mkfsLayout) mkdir(ino, parent uint32, mode uint16) (*mkfsInode, error) 
 		return nil, err
 	}
 	t := l.p.Time
-	ip := &mkfsInode{ino: ino, mode: mode, size: l.bs, links: 2, blocks: l.bs / 512,
+	ip := &mkfsInode{ino: ino, mode: mode, size: l.bs, links: 2, blocks: l.clusterSectors(),
 		atime: t, ctime: t, mtime: t, crtime: t, large: true}
 	l.dirBlocks[blk] = l.newDirBlock(ino, parent)
 	l.itW(ino)
@@ -1041,19 +1122,23 @@ func (l *mkfsLayout) makeLostFound() error {
 			}
 			continue
 		}
+		// expand_dir_proc: the next block of the last one's cluster
+		// is the directory's already.
 		goal := ip.dataBlocks[len(ip.dataBlocks)-1]
-		blk, err := l.newBlock(goal)
-		if err != nil {
-			return err
+		blk := goal + 1
+		if blk&(l.ratio-1) == 0 {
+			if blk, err = l.newBlock(goal); err != nil {
+				return err
+			}
+			l.blockAllocStats(blk)
+			ip.blocks += l.clusterSectors()
 		}
-		l.blockAllocStats(blk)
 		l.dirBlocks[blk] = l.newDirBlock(0, 0)
 		l.ioW(blk)
 		l.itW(ino)
 		l.itW(ino)
 		ip.dataBlocks = append(ip.dataBlocks, blk)
 		ip.size += l.bs
-		ip.blocks += l.bs / 512
 	}
 	for _, ino := range [...]uint32{rootIno, ino} {
 		if err := l.mapDir(l.inodeTab[ino]); err != nil {
@@ -1094,6 +1179,9 @@ func (l *mkfsLayout) mapDir(ip *mkfsInode) error {
 // an indirect block listing its copies in the backup groups.
 func (l *mkfsLayout) makeResizeInode() error {
 	sbBlk := l.firstData
+	if l.bs == 1024 && sbBlk == 0 {
+		sbBlk = 1 // bigalloc: the superblock is block 1 of cluster 0
+	}
 	apb := l.bs / 4
 	l.itR(resizeIno)
 	goal := sbBlk + l.descBlocks + uint64(l.rsvGdt) + 2 + l.itb
@@ -1103,7 +1191,7 @@ func (l *mkfsLayout) makeResizeInode() error {
 	}
 	l.blockAllocStats(dind)
 	t := l.p.Time
-	ip := &mkfsInode{ino: resizeIno, mode: 0o100600, links: 1, blocks: l.bs / 512,
+	ip := &mkfsInode{ino: resizeIno, mode: 0o100600, links: 1, blocks: l.clusterSectors(),
 		size: (apb*apb + apb + ext2NDirBlocks) * l.bs, atime: t, ctime: t, mtime: t, crtime: t, large: true}
 	le.PutUint32(ip.iblock[ext2DindBlock*4:], uint32(dind))
 	dbuf := make([]byte, l.bs)
@@ -1113,11 +1201,11 @@ func (l *mkfsLayout) makeResizeInode() error {
 		gdtOff := (l.descBlocks + off) % apb
 		gdtBlk := sbBlk + 1 + l.descBlocks + off
 		le.PutUint32(dbuf[gdtOff*4:], uint32(gdtBlk))
-		ip.blocks += l.bs / 512
+		ip.blocks += l.clusterSectors()
 		gbuf := make([]byte, l.bs)
 		for i, grp := range backups {
 			le.PutUint32(gbuf[i*4:], uint32(gdtBlk+uint64(grp)*l.bpg))
-			ip.blocks += l.bs / 512
+			ip.blocks += l.clusterSectors()
 		}
 		l.indBlocks[gdtBlk] = gbuf
 		l.ioW(gdtBlk)
@@ -1223,7 +1311,7 @@ func (l *mkfsLayout) makeJournal() error {
 		}
 	}
 	l.journalBlocks = n
-	l.overhead += uint64(n)
+	l.overhead += (uint64(n) + l.ratio - 1) / l.ratio // EXT2FS_NUM_B2C
 	t := l.p.Time
 	ip := &mkfsInode{ino: journalIno, mode: 0o100600, links: 1, size: uint64(n) * l.bs,
 		atime: t, ctime: t, mtime: t, crtime: t, large: true}
@@ -1266,10 +1354,11 @@ func (l *mkfsLayout) allocJournalExtents(ip *mkfsInode, n uint32) error {
 		if err != nil {
 			return err
 		}
+		// A cluster at a time (b is a cluster's first block).
 		k := uint64(0)
 		for k < left && k < extentInitMaxLen && b+k < l.blocks && !l.used(b+k) {
 			l.blockAllocStats(b + k)
-			k++
+			k = min(k+l.ratio, left)
 		}
 		if len(l.journalRuns) == extentRootMax {
 			leaf, err = l.newBlock(l.journalRuns[0].pblk - 1)
@@ -1277,7 +1366,7 @@ func (l *mkfsLayout) allocJournalExtents(ip *mkfsInode, n uint32) error {
 				return err
 			}
 			l.blockAllocStats(leaf)
-			ip.blocks += l.bs / 512
+			ip.blocks += l.clusterSectors()
 		}
 		l.journalRuns = append(l.journalRuns, run{lblk: lblk, pblk: b, n: k})
 		if leaf != 0 {
@@ -1287,7 +1376,7 @@ func (l *mkfsLayout) allocJournalExtents(ip *mkfsInode, n uint32) error {
 		left -= k
 		goal = b + k
 	}
-	ip.blocks += uint64(n) * l.bs / 512
+	ip.blocks += (uint64(n) + l.ratio - 1) / l.ratio * l.clusterSectors()
 	if leaf == 0 {
 		l.putExtents(ip.iblock[:], l.journalRuns, extentRootMax, 0)
 		return nil

@@ -6,9 +6,9 @@ import "github.com/lklimg/lklimg/kernel/abi"
 // ext2fs_default_orphan_file_blocks in lib/ext2fs/orphan.c), last of all,
 // after the journal and s_overhead_clusters: the first free inode from the
 // root's group (12 on a new filesystem), mode 0100600, one link, the
-// blocks appended one by one through ext2fs_block_iterate3, each the first
-// free block from where the last one is (from the first data block for the
-// first one), written as an empty orphan block (zero entries, the tail's
+// blocks appended one by one through ext2fs_block_iterate3, each the next
+// block of the last one's cluster, or the first free block from where the
+// last one is (from the first data block for the first one), written as an empty orphan block (zero entries, the tail's
 // magic, with metadata_csum its checksum for generation 0: orphanfile.go).
 // With extents, the extents must fit in the inode (a file spread over
 // more than 4 runs, which needs a leaf block, is not made); with a block
@@ -17,15 +17,16 @@ import "github.com/lklimg/lklimg/kernel/abi"
 // DefaultOrphanFileBlocks is ext2fs_default_orphan_file_blocks, the
 // orphan file's size in blocks for a filesystem of blocks blocks: 32 blocks
 // under 128 Ki blocks, a 4096th of the filesystem under 2 Mi blocks, 512
-// from there (no cluster rounding: bigalloc is not made).
-func DefaultOrphanFileBlocks(blocks uint64) uint64 {
+// from there; rounded up to whole clusters of ratio blocks.
+func DefaultOrphanFileBlocks(blocks, ratio uint64) uint64 {
+	n := uint64(512)
 	switch {
 	case blocks < 128*1024:
-		return 32
+		n = 32
 	case blocks < 2*1024*1024:
-		return blocks / 4096
+		n = blocks / 4096
 	}
-	return 512
+	return (n + ratio - 1) &^ (ratio - 1)
 }
 
 // newInodeFromRoot is ext2fs_new_inode with the root as the directory:
@@ -50,7 +51,7 @@ func (l *mkfsLayout) newInodeFromRoot() (uint32, error) {
 // default size).
 func (l *mkfsLayout) makeOrphanFile(n uint64) error {
 	if n == 0 {
-		n = DefaultOrphanFileBlocks(l.blocks)
+		n = DefaultOrphanFileBlocks(l.blocks, l.ratio)
 	}
 	ino, err := l.newInodeFromRoot()
 	if err != nil {
@@ -75,7 +76,7 @@ func (l *mkfsLayout) makeOrphanFile(n uint64) error {
 	if err != nil {
 		return err
 	}
-	ip.blocks = a.allocated * l.bs / 512
+	ip.blocks = a.allocated * l.clusterSectors()
 	// The reread after the blocks and ext2fs_write_new_inode.
 	l.itR(ino)
 	l.itW(ino)
@@ -91,23 +92,28 @@ type orphanAlloc struct {
 	ip        *mkfsInode
 	left      uint64 // data blocks still to append
 	last      uint64 // the block allocated last (the goal)
-	allocated uint64 // blocks allocated, the indirect ones too
+	allocated uint64 // clusters allocated, the indirect blocks' too
 	runs      []run
 	lblk      uint64
 }
 
-// block allocates the next block, the first free from the last one, and
-// writes it: an empty orphan block, or zeros for an indirect block.
+// block allocates the next block, the next one of the last one's
+// cluster but for the file's first block, else the first free from the
+// last one, and writes it: an empty orphan block, or zeros for an
+// indirect block.
 func (a *orphanAlloc) block(data bool) (uint64, error) {
 	l := a.l
-	b, err := l.newBlock(a.last)
-	if err != nil {
-		return 0, err
+	b := a.last + 1
+	if first := data && len(a.ip.dataBlocks) == 0; first || b&(l.ratio-1) == 0 {
+		var err error
+		if b, err = l.newBlock(a.last); err != nil {
+			return 0, err
+		}
+		l.blockAllocStats(b)
+		a.allocated++
 	}
-	l.blockAllocStats(b)
 	l.ioW(b)
 	a.last = b
-	a.allocated++
 	if data {
 		a.ip.dataBlocks = append(a.ip.dataBlocks, b)
 		a.left--

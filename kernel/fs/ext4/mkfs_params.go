@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	"math/bits"
 	"strings"
 
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -168,6 +169,19 @@ func (p *MkfsParams) SetFeatures(spec string) error {
 		}
 	}
 	return nil
+}
+
+// ClusterBytes is the allocation unit Mkfs lays out with p: with
+// bigalloc ClusterSize rounded down to a power of two (mke2fs's
+// int_log2), 16 blocks when 0; else the block size.
+func (p *MkfsParams) ClusterBytes() uint32 {
+	if p.RoCompat&roCompatBigalloc == 0 {
+		return p.BlockSize
+	}
+	if p.ClusterSize == 0 {
+		return 16 * p.BlockSize
+	}
+	return 1 << (bits.Len32(p.ClusterSize) - 1)
 }
 
 // HasFeature reports whether the feature of e2fsprogs's name is set.

@@ -233,6 +233,25 @@ func blockSize(size int64, bs uint32) func(*MkfsParams) error {
 	return func(p *MkfsParams) error { return p.SetBlockSize(size, bs) }
 }
 
+// bigalloc sets bigalloc and feats, the block size bs (0: by size) and
+// the cluster size (-C; 0: 16 blocks), and raises the inode ratio to a
+// cluster as mke2fs's default ratio is.
+func bigalloc(size int64, bs, cluster uint32, feats string) func(*MkfsParams) error {
+	return func(p *MkfsParams) error {
+		if bs != 0 {
+			if err := p.SetBlockSize(size, bs); err != nil {
+				return err
+			}
+		}
+		p.ClusterSize = cluster
+		if err := p.SetFeatures("bigalloc," + feats); err != nil {
+			return err
+		}
+		p.InodeRatio = max(p.InodeRatio, p.ClusterBytes())
+		return nil
+	}
+}
+
 var mkfsCases = []mkfsCase{
 	{name: "ext4-1G", size: 1 << 30, fsType: "ext4"},
 	{name: "ext4-64M", size: 64 << 20, fsType: "ext4"},
@@ -316,6 +335,28 @@ var mkfsCases = []mkfsCase{
 		edit: func(p *MkfsParams) error {
 			return errors.Join(p.SetBlockSize(3<<30, 1024), p.SetFeatures("orphan_file"))
 		}},
+	{name: "bigalloc-64M", size: 64 << 20, fsType: "ext4", args: []string{"-O", "bigalloc"}, edit: bigalloc(64<<20, 0, 0, "")},
+	{name: "bigalloc-4k-C16K", size: 1 << 30, fsType: "ext4", args: []string{"-O", "bigalloc", "-C", "16384"},
+		edit: bigalloc(1<<30, 0, 16384, "")},
+	{name: "bigalloc-4k-C64K", size: 1 << 30, fsType: "ext4", args: []string{"-O", "bigalloc", "-C", "65536"},
+		edit: bigalloc(1<<30, 0, 65536, "")},
+	{name: "bigalloc-4k-C1M", size: 2 << 30, fsType: "ext4", args: []string{"-O", "bigalloc", "-C", "1048576"},
+		edit: bigalloc(2<<30, 0, 1<<20, "")},
+	{name: "bigalloc-1k-C4K", size: 256 << 20, fsType: "ext4", args: []string{"-b", "1024", "-O", "bigalloc", "-C", "4096"},
+		edit: bigalloc(256<<20, 1024, 4096, "")},
+	{name: "bigalloc-1k-C16K", size: 1 << 30, fsType: "ext4", args: []string{"-b", "1024", "-O", "bigalloc", "-C", "16384"},
+		edit: bigalloc(1<<30, 1024, 16384, "")},
+	{name: "bigalloc-no-flex_bg", size: 1 << 30, fsType: "ext4", args: []string{"-O", "bigalloc,^flex_bg"},
+		edit: bigalloc(1<<30, 0, 0, "^flex_bg")},
+	{name: "bigalloc-no-csum-64bit", size: 1 << 30, fsType: "ext4", args: []string{"-O", "bigalloc,^metadata_csum,^64bit"},
+		edit: bigalloc(1<<30, 0, 0, "^metadata_csum,^64bit")},
+	{name: "bigalloc-uninit_bg", size: 512 << 20, fsType: "ext4", args: []string{"-b", "1024", "-O", "bigalloc,^metadata_csum,uninit_bg,^flex_bg", "-C", "8192"},
+		edit: bigalloc(512<<20, 1024, 8192, "^metadata_csum,uninit_bg,^flex_bg")},
+	{name: "bigalloc-20G", size: 20 << 30, fsType: "ext4", args: []string{"-O", "bigalloc"}, edit: bigalloc(20<<30, 0, 0, "")},
+	{name: "bigalloc-orphan_file", size: 1 << 30, fsType: "ext4", args: []string{"-O", "bigalloc,orphan_file"},
+		edit: bigalloc(1<<30, 0, 0, "orphan_file")},
+	{name: "bigalloc-orphan_file-1k", size: 256 << 20, fsType: "ext4", args: []string{"-b", "1024", "-O", "bigalloc,orphan_file", "-C", "8192"},
+		edit: bigalloc(256<<20, 1024, 8192, "orphan_file")},
 	{name: "root-owner", size: 256 << 20, fsType: "ext4", eopts: ",root_owner=1000:100",
 		edit: func(p *MkfsParams) error { p.RootUID, p.RootGID = 1000, 100; return nil }},
 }

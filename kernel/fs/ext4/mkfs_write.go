@@ -165,7 +165,7 @@ func (o *mkfsOutput) summarize() {
 	o.bbCsum = make([]uint32, o.ngroups)
 	o.ibCsum = make([]uint32, o.ngroups)
 	for g := uint32(0); g < o.ngroups; g++ {
-		o.freeBlocks[g] = uint32(o.groupFree(g))
+		o.freeBlocks[g] = uint32(o.groupFree(g) / o.ratio) // clusters
 		n := o.ipg
 		for ino := range o.inodesUsed {
 			if (ino-1)/o.ipg == g {
@@ -187,16 +187,26 @@ func (o *mkfsOutput) blockBitmap(g uint32) []byte {
 	for i := range b {
 		b[i] = 0xff
 	}
-	nbytes := o.bpg / 8
+	cpg := o.bpg / o.ratio
+	nbytes := cpg / 8
 	clear(b[:nbytes])
 	first := o.groupFirst(g)
 	last := o.groupLast(g)
-	for i, w := range o.bmap[g] {
-		var le8 [8]byte
-		binary.LittleEndian.PutUint64(le8[:], w)
-		copy(b[i*8:nbytes], le8[:])
+	if o.ratio == 1 {
+		for i, w := range o.bmap[g] {
+			var le8 [8]byte
+			binary.LittleEndian.PutUint64(le8[:], w)
+			copy(b[i*8:nbytes], le8[:])
+		}
+	} else if o.bmap[g] != nil {
+		// One bit a cluster (clusterBitmap marked them whole).
+		for c := uint64(0); c*o.ratio <= last-first; c++ {
+			if o.used(first + c*o.ratio) {
+				b[c/8] |= 1 << (c % 8)
+			}
+		}
 	}
-	for i := last - first + 1; i < o.bs*8; i++ {
+	for i := (last - first + o.ratio) / o.ratio; i < o.bs*8; i++ {
 		b[i/8] |= 1 << (i % 8)
 	}
 	return b
@@ -227,7 +237,7 @@ func (o *mkfsOutput) writeBitmaps(w *mkfsWriter) error {
 		if !o.csum || gd.flags&bgBlockUninit == 0 {
 			b := o.blockBitmap(g)
 			if meta {
-				o.bbCsum[g] = csum32(castagnoli, o.f.csumSeed, b[:o.bpg/8])
+				o.bbCsum[g] = csum32(castagnoli, o.f.csumSeed, b[:o.bpg/o.ratio/8])
 			}
 			if err := w.put(int64(gd.blockBitmap*o.bs), b); err != nil {
 				return err
@@ -446,7 +456,9 @@ func (o *mkfsOutput) superBase() []byte {
 	var freeBlocks uint64
 	var freeInodes uint32
 	for i := range o.freeBlocks {
-		freeBlocks += uint64(o.freeBlocks[i])
+		// fix_cluster_bg_counts: the descriptors count clusters,
+		// the superblock blocks.
+		freeBlocks += uint64(o.freeBlocks[i]) * o.ratio
 		freeInodes += o.freeInodes[i]
 	}
 	put32 := func(off int, v uint32) { le.PutUint32(s[off:], v) }
@@ -462,9 +474,9 @@ func (o *mkfsOutput) superBase() []byte {
 		logBS++
 	}
 	put32(0x18, logBS)
-	put32(0x1C, logBS)
+	put32(0x1C, o.logCluster)
 	put32(0x20, uint32(o.bpg))
-	put32(0x24, uint32(o.bpg))
+	put32(0x24, uint32(o.bpg/o.ratio))
 	put32(0x28, o.ipg)
 	put32(offSWtime, t)
 	put16(offSMaxMntCount, 0xFFFF) // -1: no mount-count checks
