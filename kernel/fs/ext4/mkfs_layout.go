@@ -104,6 +104,11 @@ type mkfsLayout struct {
 	minExtra                   uint16
 
 	groups []mkfsGroup
+	// descFree is each group's bg_free_blocks_count as libext2fs keeps
+	// it while mke2fs allocates, which get_midpoint_journal_block
+	// compares: with bigalloc in mixed units (blocks from
+	// ext2fs_initialize, a cluster less an allocation).
+	descFree []int64
 	// bmap is the block bitmap, one slice of bpg bits per group, nil
 	// for a group with no block in use (most of a large filesystem's).
 	bmap [][]uint64
@@ -636,6 +641,7 @@ func (l *mkfsLayout) reserveGroups() {
 	l.bmap = make([][]uint64, l.ngroups)
 	l.inodesUsed = make(map[uint32]bool)
 	l.groups = make([]mkfsGroup, l.ngroups)
+	l.descFree = make([]int64, l.ngroups)
 	reservedInos := uint32(goodOldFirstIno)
 	for g := uint32(0); g < l.ngroups; g++ {
 		gd := &l.groups[g]
@@ -672,6 +678,7 @@ func (l *mkfsLayout) reserveGroups() {
 			free -= 2 + l.itb
 		}
 		l.initFree += free
+		l.descFree[g] = int64(free)
 		if super != 0 || g == 0 {
 			l.mark(super)
 		}
@@ -764,12 +771,19 @@ func (l *mkfsLayout) allocateTables() error {
 }
 
 // flexTaken clears BLOCK_UNINIT on the groups a flex_bg table lands in
-// (ext2fs_allocate_group_table's accounting).
-func (l *mkfsLayout) flexTaken(b, n uint64) {
+// and counts its blocks off their free counts (ext2fs_allocate_group_table's
+// accounting: a bitmap one, an inode table's part its blocks / the
+// cluster ratio).
+func (l *mkfsLayout) flexTaken(b, n uint64, table bool) {
 	for n > 0 {
 		g := l.groupOf(b)
 		k := min(n, l.groupLast(g)-b+1)
 		l.groups[g].flags &^= bgBlockUninit
+		if table {
+			l.descFree[g] -= int64(k / l.ratio)
+		} else {
+			l.descFree[g]--
+		}
 		b += k
 		n -= k
 	}
@@ -814,7 +828,7 @@ func (l *mkfsLayout) allocateGroupTable(g uint32) error {
 		}
 		l.mark(b)
 		if flex {
-			l.flexTaken(b, 1)
+			l.flexTaken(b, 1, false)
 		}
 		return b, nil
 	}
@@ -847,7 +861,7 @@ func (l *mkfsLayout) allocateGroupTable(g uint32) error {
 	}
 	l.markRange(b, l.itb)
 	if flex {
-		l.flexTaken(b, l.itb)
+		l.flexTaken(b, l.itb, true)
 	}
 	gd.inodeTable = b
 	return nil
@@ -892,6 +906,21 @@ func (l *mkfsLayout) clusterSectors() uint64 {
 	return l.ratio * l.bs / 512
 }
 
+// midFree is group g's free count as get_midpoint_journal_block reads
+// it: the free blocks, or with bigalloc descFree's mixed count as the
+// descriptor holds it (16 bits, 32 with 64-bit descriptors: a group of
+// more than 65535 blocks wraps).
+func (l *mkfsLayout) midFree(g uint32) uint64 {
+	if l.ratio == 1 {
+		return l.groupFree(g)
+	}
+	mask := uint64(math.MaxUint16)
+	if l.descSize >= minDescSize64 {
+		mask = math.MaxUint32
+	}
+	return uint64(l.descFree[g]) & mask
+}
+
 // groupFree counts the free blocks of group g.
 func (l *mkfsLayout) groupFree(g uint32) uint64 {
 	n := l.groupLast(g) - l.groupFirst(g) + 1
@@ -923,6 +952,7 @@ func (l *mkfsLayout) newBlock(goal uint64) (uint64, error) {
 // cluster of b.
 func (l *mkfsLayout) blockAllocStats(b uint64) {
 	l.markRange(b&^(l.ratio-1), l.ratio)
+	l.descFree[l.groupOf(b)]--
 	l.groups[l.groupOf(b)].flags &^= bgBlockUninit
 }
 
@@ -1261,7 +1291,7 @@ func (l *mkfsLayout) midpointJournalBlock() uint64 {
 	logFlex := uint32(1) << l.logFlex
 	if l.logFlex > 0 && g > logFlex {
 		g &^= logFlex - 1
-		for g < l.ngroups && l.groupFree(g) == 0 {
+		for g < l.ngroups && l.midFree(g) == 0 {
 			g++
 		}
 		if g == l.ngroups {
@@ -1279,7 +1309,7 @@ func (l *mkfsLayout) midpointJournalBlock() uint64 {
 	}
 	best := start
 	for i := start + 1; i <= end; i++ {
-		if l.groupFree(i) > l.groupFree(best) {
+		if l.midFree(i) > l.midFree(best) {
 			best = i
 		}
 	}

@@ -530,7 +530,7 @@ func TestMkfsRandomAgainstMke2fs(t *testing.T) {
 		for _, f := range []string{"^has_journal", "^resize_inode", "^flex_bg", "^64bit", "^metadata_csum",
 			"sparse_super2", "^dir_index", "^huge_file", "^extent,^64bit", "meta_bg,^resize_inode", "uninit_bg",
 			"metadata_csum_seed", "large_dir", "^filetype", "^sparse_super,^resize_inode", "^ext_attr", "^dir_nlink",
-			"^extra_isize", "orphan_file"} {
+			"^extra_isize", "orphan_file", "bigalloc"} {
 			if rnd.Intn(6) == 0 {
 				feats = append(feats, f)
 			}
@@ -538,6 +538,16 @@ func TestMkfsRandomAgainstMke2fs(t *testing.T) {
 		if len(feats) > 0 {
 			spec := strings.Join(feats, ",")
 			add([]string{"-O", spec}, features(spec))
+		}
+		if slices.Contains(feats, "bigalloc") {
+			if rnd.Intn(2) == 0 {
+				cs := uint32(2048) << rnd.Intn(10)
+				add([]string{"-C", fmt.Sprint(cs)}, func(p *MkfsParams) error { p.ClusterSize = cs; return nil })
+			}
+			if !slices.Contains(c.args, "-i") {
+				// mke2fs's default inode ratio is at least a cluster.
+				add(nil, func(p *MkfsParams) error { p.InodeRatio = max(p.InodeRatio, p.ClusterBytes()); return nil })
+			}
 		}
 		// -G only with flex_bg (mke2fs refuses it otherwise, a command
 		// line check MkfsParams cannot see).
