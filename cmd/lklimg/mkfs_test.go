@@ -123,6 +123,9 @@ func TestMkfsAsMkfsExt4(t *testing.T) {
 		{"1M", []string{"-t", "ext4"}, ""}, // too small for a journal
 		{"256M", []string{"-t", "ext4", "-O", "^metadata_csum,uninit_bg,sparse_super2"}, ""},
 		{"64M", []string{"-t", "ext4", "-O", "encrypt,ea_inode,verity,stable_inodes"}, ",encoding=utf8,encoding_flags=strict"},
+		{"256M", []string{"-t", "ext4", "-O", "bigalloc"}, ""},
+		{"1G", []string{"-t", "ext4", "-O", "bigalloc", "-C", "64K", "-i", "32768"}, ""},
+		{"64M", []string{"-t", "ext4", "-b", "1024", "-O", "bigalloc,orphan_file", "-C", "4k"}, ""},
 	} {
 		const uuid, seed = "0a0b0c0d-1111-4222-8333-444455556666", "99998888-7777-4666-9555-444433332222"
 		opts := append([]string{"-U", uuid, "-E", "hash_seed=" + seed + ",root_owner=0:0" + c.ext}, c.args...)
@@ -169,6 +172,9 @@ func TestMkfsErrors(t *testing.T) {
 		{[]string{"-q", "-F", "-G", "3", img}, "power of 2"},
 		{[]string{"-q", "-F", "-G", "4", "-O", "^flex_bg", img}, "flex_bg feature not enabled"},
 		{[]string{"-q", "-F", "-J", "size=1000", img}, "journal size too big"},
+		{[]string{"-q", "-F", "-C", "16K", img}, "requires the bigalloc feature"},
+		{[]string{"-q", "-F", "-O", "bigalloc", "-C", "1000", img}, "invalid cluster size"},
+		{[]string{"-q", "-F", "-O", "bigalloc,^extent,^64bit", img}, "without extents"},
 	} {
 		r := lklimgMkfs(t, nil, c.args...)
 		if r.code != exitImage || !strings.Contains(strings.ToLower(r.stderr), strings.ToLower(c.want)) {
@@ -206,10 +212,24 @@ func TestParseSize(t *testing.T) {
 }
 
 // TestMkfsDir: -d copies a tree in; the host kernel sees it as it is on
-// the host; with SOURCE_DATE_EPOCH two runs make the same image.
+// the host; with SOURCE_DATE_EPOCH two runs make the same image. Also
+// into bigalloc images, whose allocations are clusters.
 func TestMkfsDir(t *testing.T) {
 	testutil.Need(t, "e2fsck")
 	testutil.NeedLoop(t)
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"default", nil},
+		{"bigalloc", []string{"-O", "bigalloc", "-C", "64K"}},
+		{"bigalloc-1k", []string{"-b", "1024", "-O", "bigalloc", "-C", "4K"}},
+	} {
+		t.Run(c.name, func(t *testing.T) { testMkfsDir(t, c.args) })
+	}
+}
+
+func testMkfsDir(t *testing.T, args []string) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	if err := os.Mkdir(src, 0o755); err != nil {
@@ -224,7 +244,7 @@ func TestMkfsDir(t *testing.T) {
 	const epoch = 1<<32 - 1
 	img, again := filepath.Join(dir, "x.img"), filepath.Join(dir, "y.img")
 	for _, i := range []string{img, again} {
-		r := lklimgMkfs(t, []string{fmt.Sprintf("SOURCE_DATE_EPOCH=%d", epoch)}, "-q", "-s", "512M", "-d", src, i)
+		r := lklimgMkfs(t, []string{fmt.Sprintf("SOURCE_DATE_EPOCH=%d", epoch)}, append(append([]string{"-q", "-s", "512M", "-d", src}, args...), i)...)
 		if r.code != 0 || r.stderr != "" {
 			t.Fatalf("mkfs -d: %+v", r)
 		}

@@ -253,6 +253,10 @@ func planTar2fs(f *tar2fsFlags, getenv func(string) string, plainSize int64) (*t
 		return nil, err
 	}
 	plan.given = g
+	if plan.minimize && p.HasFeature("bigalloc") {
+		// ext4.Minimize does not cut a filesystem in clusters.
+		return nil, errors.New("-O bigalloc needs -s SIZE: the smallest image is not made with bigalloc")
+	}
 	if plan.minimize {
 		// The journal is added once the size is known (AddJournal), as
 		// large as mke2fs would make it for that size, or as -J says.

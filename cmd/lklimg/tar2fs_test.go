@@ -275,6 +275,7 @@ func TestTar2fsUsage(t *testing.T) {
 		{nil, []string{"-s", "12Q", "a.tar", img}, "-s 12Q: not a size"},
 		{nil, []string{"-s", "1G", "--free", "1M", "a.tar", img}, "--free is for the smallest image"},
 		{nil, []string{"-N", "100", "a.tar", img}, "-N needs -s"},
+		{nil, []string{"-O", "bigalloc", "a.tar", img}, "-O bigalloc needs -s SIZE"},
 		{nil, []string{"-b", "3000", "a.tar", img}, "-b 3000: invalid block size (1024, 2048, 4096 or 65536)"},
 		{nil, []string{"-E", "stride=4", "a.tar", img}, "-E stride=4: unknown extended option"},
 		{nil, []string{"-E", "hash_seed=xyz", "a.tar", img}, "-E hash_seed=xyz: could not parse UUID"},
@@ -454,6 +455,22 @@ func TestTar2fsMkfsFlags(t *testing.T) {
 		if !strings.Contains(out, line) {
 			t.Errorf("dumpe2fs: no %q in\n%s", line, out)
 		}
+	}
+}
+
+// TestTar2fsBigalloc: with -s, tar2fs makes a bigalloc image (-C) that
+// e2fsck passes and the host reads as the archive.
+func TestTar2fsBigalloc(t *testing.T) {
+	mkfsImplemented(t)
+	archive, want := tar2fsSource(t)
+	img := filepath.Join(t.TempDir(), "img")
+	if r := lklimg(t, nil, nil, "tar2fs", "-q", "-O", "bigalloc", "-C", "16K", "-s", "256M", archive, img); r.code != 0 || r.stderr != "" {
+		t.Fatalf("tar2fs -O bigalloc: %+v", r)
+	}
+	compareTrees(t, "source vs image", want, fsckView(t, img))
+	out := string(testutil.Run(t, testutil.Need(t, "dumpe2fs")[0], "-h", img))
+	if !strings.Contains(out, "Cluster size:             16384") {
+		t.Errorf("dumpe2fs: no 16 KiB clusters in\n%s", out)
 	}
 }
 

@@ -189,10 +189,6 @@ func checkMkfsParams(p *MkfsParams) error {
 		if c != 0 && c < p.BlockSize {
 			return abi.Errorf(abi.EINVAL, "ext4: mkfs: the cluster size may not be smaller than the block size")
 		}
-		if p.Incompat&incompatInlineData != 0 {
-			// Not laid out in clusters yet (expandInlineDir).
-			return abi.Errorf(abi.EOPNOTSUPP, "ext4: mkfs: bigalloc with inline_data not supported")
-		}
 	}
 	if p.Incompat&incompat64bit != 0 && p.Incompat&incompatExtents == 0 {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: extents must be enabled for a 64-bit filesystem")
@@ -1085,7 +1081,7 @@ func (l *mkfsLayout) expandInlineDir(ip *mkfsInode, parent uint32) error {
 	}
 	ip.iblock = [iBlockLen]byte{}
 	ip.ibodyMagic = true
-	ip.size, ip.blocks = l.bs, l.bs/512
+	ip.size, ip.blocks = l.bs, l.clusterSectors()
 	ip.dataBlocks = append(ip.dataBlocks, blk)
 	return nil
 }

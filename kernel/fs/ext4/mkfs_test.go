@@ -357,6 +357,10 @@ var mkfsCases = []mkfsCase{
 		edit: bigalloc(1<<30, 0, 0, "orphan_file")},
 	{name: "bigalloc-orphan_file-1k", size: 256 << 20, fsType: "ext4", args: []string{"-b", "1024", "-O", "bigalloc,orphan_file", "-C", "8192"},
 		edit: bigalloc(256<<20, 1024, 8192, "orphan_file")},
+	{name: "bigalloc-inline_data", size: 256 << 20, fsType: "ext4", args: []string{"-O", "bigalloc,inline_data"},
+		edit: bigalloc(256<<20, 0, 0, "inline_data")},
+	{name: "bigalloc-inline_data-1k", size: 64 << 20, fsType: "ext4", args: []string{"-b", "1024", "-O", "bigalloc,inline_data", "-C", "4096"},
+		edit: bigalloc(64<<20, 1024, 4096, "inline_data")},
 	{name: "root-owner", size: 256 << 20, fsType: "ext4", eopts: ",root_owner=1000:100",
 		edit: func(p *MkfsParams) error { p.RootUID, p.RootGID = 1000, 100; return nil }},
 }
@@ -440,6 +444,8 @@ func TestMkfsNotZeroed(t *testing.T) {
 		{name: "ext3", size: 48 << 20, fsType: "ext3"},
 		{name: "ext2", size: 48 << 20, fsType: "ext2"},
 		{name: "no-csum", size: 48 << 20, fsType: "ext4", edit: features("^metadata_csum")},
+		{name: "bigalloc", size: 48 << 20, fsType: "ext4", edit: bigalloc(48<<20, 0, 0, "orphan_file")},
+		{name: "bigalloc-4k", size: 48 << 20, fsType: "ext4", edit: bigalloc(48<<20, 4096, 0, "")},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "img")
