@@ -25,8 +25,12 @@ package ext4
 // not), inline_data (which only changes lost+found: made inline by
 // ext2fs_mkdir, its first expansion moves it to a block with "." and ".."
 // of minimal length, so it ends one block shorter, its inode keeping an
-// empty xattr header). Not made (refused): bigalloc, quota, project, mmp,
-// fast_commit, journal_dev and the rest, which need more than the layout.
+// empty xattr header), bigalloc (-C: the bitmaps and inode tables placed
+// block by block, then every allocation a whole cluster, the next blocks
+// of a directory or of the orphan file taken from its last cluster first;
+// the descriptors count free clusters, the superblock free blocks). Not
+// made (refused): quota, project, mmp, fast_commit, journal_dev and the
+// rest, which need more than the layout.
 // mke2fs.conf is Debian's
 // (mkfs_params.go), not read from the host; the directory hash is signed,
 // as mke2fs built for x86 makes it.

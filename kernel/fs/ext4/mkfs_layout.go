@@ -23,6 +23,12 @@ import (
 //  4. the journal (write_journal_inode in lib/ext2fs/mkjournal.c), from
 //     the goal of get_midpoint_journal_block.
 //
+// With bigalloc, steps 1 and 2 work in blocks (mke2fs's subcluster
+// bitmap, ext2fs_allocate_subcluster_bitmap); then every cluster with a
+// block in use is marked whole (ext2fs_convert_subcluster_bitmap), and
+// steps 3 and 4 allocate whole clusters, one bit each in the bitmap
+// written.
+//
 // Block allocation is libext2fs's: the first free block at or after a
 // goal (ext2fs_new_block2), and the group flags change on the same events
 // as there (ext2fs_block_alloc_stats2, ext2fs_inode_alloc_stats2,
