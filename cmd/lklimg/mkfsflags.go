@@ -117,7 +117,7 @@ func mkfsParams(f *fsFlags, size int64, epoch *int64) (p ext4.MkfsParams, g give
 		p.ClusterSize = uint32(n)
 	}
 	// mke2fs's default inode ratio is at least a cluster.
-	p.InodeRatio = max(p.InodeRatio, p.ClusterBytes())
+	p.RaiseInodeRatio()
 	if f.inodeRatio != 0 {
 		if f.inodeRatio < 1024 || f.inodeRatio > 65536*1024 {
 			return p, g, fmt.Errorf("-i %d: invalid inode ratio (1024-67108864)", f.inodeRatio)

@@ -192,7 +192,7 @@ func checkMkfsParams(p *MkfsParams) error {
 		if c != 0 && (c <= 1024 || c > 1<<29) {
 			return abi.Errorf(abi.EINVAL, "ext4: mkfs: invalid cluster size %d", c)
 		}
-		if c != 0 && c < p.BlockSize {
+		if p.ClusterBytes() < p.BlockSize {
 			return abi.Errorf(abi.EINVAL, "ext4: mkfs: the cluster size may not be smaller than the block size")
 		}
 	}
@@ -310,13 +310,7 @@ func (l *mkfsLayout) geometry() error {
 	l.logCluster, l.ratio = logBlock, 1
 	bigalloc := l.roCompat&roCompatBigalloc != 0
 	if bigalloc {
-		// PRS: s_log_cluster_size is int_log2(cluster >> 10), 16
-		// blocks by default (mke2fs.conf's cluster_size).
-		c := uint64(p.ClusterSize)
-		if c == 0 {
-			c = 16 * l.bs
-		}
-		l.logCluster = uint32(bits.Len64(c>>10) - 1)
+		l.logCluster = uint32(bits.TrailingZeros32(p.ClusterBytes() >> 10))
 		if l.logCluster < logBlock {
 			return abi.Errorf(abi.EINVAL, "ext4: mkfs: the cluster size may not be smaller than the block size")
 		}

@@ -172,16 +172,31 @@ func (p *MkfsParams) SetFeatures(spec string) error {
 }
 
 // ClusterBytes is the allocation unit Mkfs lays out with p: with
-// bigalloc ClusterSize rounded down to a power of two (mke2fs's
-// int_log2), 16 blocks when 0; else the block size.
+// bigalloc ClusterSize rounded down to a power of two, as mke2fs's PRS
+// takes s_log_cluster_size = int_log2(size >> 10), and 16 blocks when
+// that is 0 (no -C, or under 2 KiB), ext2fs_initialize's default; else
+// the block size.
 func (p *MkfsParams) ClusterBytes() uint32 {
 	if p.RoCompat&roCompatBigalloc == 0 {
 		return p.BlockSize
 	}
-	if p.ClusterSize == 0 {
+	if p.ClusterSize>>10 <= 1 {
 		return 16 * p.BlockSize
 	}
-	return 1 << (bits.Len32(p.ClusterSize) - 1)
+	return 1024 << (bits.Len32(p.ClusterSize>>10) - 1)
+}
+
+// RaiseInodeRatio raises the inode ratio to a cluster, as mke2fs's PRS
+// raises its default ratio (not -i's) to EXT2_CLUSTER_SIZE of its
+// parameters, in which a -C under 2 KiB is still 1 KiB (ClusterBytes
+// then gives 16 blocks, and a filesystem with that many inodes is
+// refused as mke2fs refuses it).
+func (p *MkfsParams) RaiseInodeRatio() {
+	c := p.ClusterBytes()
+	if p.RoCompat&roCompatBigalloc != 0 && p.ClusterSize != 0 && p.ClusterSize>>10 <= 1 {
+		c = 1024
+	}
+	p.InodeRatio = max(p.InodeRatio, c)
 }
 
 // HasFeature reports whether the feature of e2fsprogs's name is set.

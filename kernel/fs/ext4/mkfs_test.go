@@ -247,7 +247,7 @@ func bigalloc(size int64, bs, cluster uint32, feats string) func(*MkfsParams) er
 		if err := p.SetFeatures("bigalloc," + feats); err != nil {
 			return err
 		}
-		p.InodeRatio = max(p.InodeRatio, p.ClusterBytes())
+		p.RaiseInodeRatio()
 		return nil
 	}
 }
@@ -547,12 +547,12 @@ func TestMkfsRandomAgainstMke2fs(t *testing.T) {
 		}
 		if slices.Contains(feats, "bigalloc") {
 			if rnd.Intn(2) == 0 {
-				cs := uint32(2048) << rnd.Intn(10)
+				cs := uint32(1500) << rnd.Intn(11)
 				add([]string{"-C", fmt.Sprint(cs)}, func(p *MkfsParams) error { p.ClusterSize = cs; return nil })
 			}
 			if !slices.Contains(c.args, "-i") {
 				// mke2fs's default inode ratio is at least a cluster.
-				add(nil, func(p *MkfsParams) error { p.InodeRatio = max(p.InodeRatio, p.ClusterBytes()); return nil })
+				add(nil, func(p *MkfsParams) error { p.RaiseInodeRatio(); return nil })
 			}
 		}
 		// -G only with flex_bg (mke2fs refuses it otherwise, a command
