@@ -414,7 +414,7 @@ func TestMkfsMounts(t *testing.T) {
 			e2fsckClean(t, img)
 			mkfsWriteTree(t, img)
 			e2fsckClean(t, img)
-			if c.name == "b65536" {
+			if strings.HasSuffix(c.name, "b65536") {
 				return // Linux mounts blocks up to its page size (4 KiB here)
 			}
 			if _, err := os.Stat("/sys/fs/ext4/features/casefold"); err != nil && strings.HasPrefix(c.name, "casefold") {
