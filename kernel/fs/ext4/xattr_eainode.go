@@ -117,7 +117,13 @@ func (h *handle) newEAInode(ip *inode, item xattrItem, now abi.Timespec) (xattrI
 		h.deleteInode(ea)
 		return item, err
 	}
-	ea.atime = abi.Timespec{Sec: int64(hash)} // ext4_xattr_inode_set_hash
+	// ext4_xattr_inode_set_hash: i_atime holds the hash's 32 bits, as
+	// they are, not clamped as a time. Without the extra time fields
+	// (128-byte inodes) a hash from 2^31 on is thus a time before 1970.
+	ea.atime = abi.Timespec{Sec: int64(hash)}
+	if !ea.hasCrtime { // i_atime_extra lies before i_crtime
+		ea.atime.Sec = int64(int32(hash))
+	}
 	if err := h.setEARef(ea, 0); err != nil {
 		return item, err
 	}
