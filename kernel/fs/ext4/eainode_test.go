@@ -3,6 +3,8 @@
 package ext4_test
 
 import (
+	"errors"
+	"os/exec"
 	"strconv"
 	"testing"
 
@@ -30,4 +32,59 @@ func TestEAInodeHashSmallInode(t *testing.T) {
 		}
 	})
 	e2fsck(t, img)
+}
+
+// TestQuotaEAInodeRefs checks the quota charge of values in ea_inodes:
+// as Linux (ext4_xattr_inode_alloc_quota, ext4_get_inode_usage) and
+// e2fsck (check_ext_attr, check_large_ea_inode) count them, every entry
+// naming an ea_inode counts one inode more for the owners of the inode
+// whose entry it is, or of every inode sharing the attribute block that
+// holds it, while the ea_inode itself counts for nobody. Equal values
+// share one ea_inode; a chown moves the entries' inodes with the file's.
+// With 128-byte inodes every entry is in the block, which equal
+// attribute sets share.
+func TestQuotaEAInodeRefs(t *testing.T) {
+	testutil.Need(t, "mke2fs", "e2fsck")
+	big := pattern(9000, 1)
+	steps := []struct {
+		name string
+		do   func(k *kernel.Kernel, must func(string, error))
+	}{
+		{"two files share an ea_inode", func(k *kernel.Kernel, must func(string, error)) {
+			for _, n := range []string{"/mnt/a", "/mnt/b", "/mnt/c"} {
+				fd, err := k.Openat(abi.AT_FDCWD, n, abi.O_RDWR|abi.O_CREAT, 0o644)
+				must("create "+n, err)
+				must("close", k.Close(fd))
+				must("setxattr "+n, k.Setxattr(n, "user.big", big, 0))
+			}
+		}},
+		{"chown", func(k *kernel.Kernel, must func(string, error)) {
+			must("chown", k.Fchownat(abi.AT_FDCWD, "/mnt/b", 1000, 1000, 0))
+			if err := k.FileSetattr(abi.AT_FDCWD, "/mnt/c", abi.Fsxattr{Projid: 7}, 0); !errors.Is(err, abi.EOPNOTSUPP) {
+				must("project", err) // without the project feature, none
+			}
+		}},
+		{"removexattr and unlink", func(k *kernel.Kernel, must func(string, error)) {
+			must("removexattr", k.Removexattr("/mnt/a", "user.big"))
+			must("unlink", k.Unlinkat(abi.AT_FDCWD, "/mnt/b", 0))
+		}},
+		{"unlink the last", func(k *kernel.Kernel, must func(string, error)) {
+			must("unlink", k.Unlinkat(abi.AT_FDCWD, "/mnt/c", 0))
+		}},
+	}
+	for _, args := range [][]string{
+		{"-b", "4096", "-I", "256", "-O", "quota,project,ea_inode"},
+		{"-b", "1024", "-I", "128", "-O", "quota,ea_inode,^metadata_csum"},
+		{"-b", "4096", "-I", "128", "-O", "quota,ea_inode,bigalloc", "-C", "16384"},
+	} {
+		t.Run(args[1]+"-"+args[3], func(t *testing.T) {
+			img := sparseImage(t, "64M", args...)
+			for _, s := range steps {
+				withKernel(t, img, "", s.do)
+				if out, err := exec.Command("e2fsck", "-fn", img).CombinedOutput(); err != nil {
+					t.Fatalf("after %s: e2fsck -fn: %v\n%s", s.name, err, out)
+				}
+			}
+		})
+	}
 }
