@@ -3,6 +3,7 @@
 package ext4_test
 
 import (
+	"bytes"
 	"errors"
 	"os/exec"
 	"strconv"
@@ -87,4 +88,31 @@ func TestQuotaEAInodeRefs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEAInodeMovesToInode sets again a value in an ea_inode whose entry
+// is in the attribute block while the inode has room for it now: the
+// entry moves to the inode with the same ea_inode, which must outlive the
+// block's reference dropped first (it was freed, and the set failed with
+// ESTALE on the freed inode).
+func TestEAInodeMovesToInode(t *testing.T) {
+	testutil.Need(t, "mke2fs", "e2fsck")
+	img := sparseImage(t, "32M", "-b", "4096", "-I", "256", "-O", "ea_inode,^inline_data")
+	big := pattern(9000, 5)
+	withKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
+		fd, err := k.Openat(abi.AT_FDCWD, "/mnt/a", abi.O_RDWR|abi.O_CREAT, 0o644)
+		must("create", err)
+		must("close", k.Close(fd))
+		must("setxattr pad", k.Setxattr("/mnt/a", "user.pad", pattern(60, 1), 0))
+		must("setxattr big", k.Setxattr("/mnt/a", "user.big", big, 0)) // into the block
+		must("removexattr pad", k.Removexattr("/mnt/a", "user.pad"))
+		must("setxattr big again", k.Setxattr("/mnt/a", "user.big", big, 0)) // into the inode
+		got := make([]byte, len(big))
+		n, err := k.Getxattr("/mnt/a", "user.big", got)
+		must("getxattr", err)
+		if !bytes.Equal(got[:n], big) {
+			t.Errorf("user.big reads %d bytes, not the value set", n)
+		}
+	})
+	e2fsck(t, img)
 }

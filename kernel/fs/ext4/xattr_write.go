@@ -403,18 +403,30 @@ func (h *handle) setXattr(ip *inode, index uint8, name string, value []byte, fla
 		return newIn, newBlk, nil
 	}
 	var newIn, newBlk []xattrItem
-	var fresh *xattrItem // a new ea_inode's item
+	// The ea_inode the value goes to, new or found holding the value,
+	// is held by a reference of its own until both areas are written:
+	// the entry moving from the block to the inode with the same
+	// ea_inode drops the block's reference before the inode's is taken,
+	// which must not free it. Dropped at the end, it frees an ea_inode
+	// that nothing names.
+	var fresh *xattrItem
 	defer func() {
-		if err != nil && fresh != nil {
-			h.eaAddRef(fresh.inum, 0, now) // freed if nothing names it
+		if fresh != nil {
+			if e := h.eaAddRef(fresh.inum, -1, now); err == nil {
+				err = e
+			}
 		}
 	}()
 	toEAInode := func() error {
 		it, err := h.newEAInode(ip, item, now)
-		if err == nil {
-			item, fresh = it, &it
+		if err != nil {
+			return err
 		}
-		return err
+		if err := h.eaAddRef(it.inum, 1, now); err != nil {
+			return err
+		}
+		item, fresh = it, &it
+		return nil
 	}
 	switch {
 	case value == nil:
