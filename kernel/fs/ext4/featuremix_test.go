@@ -84,8 +84,11 @@ func mixOps(t *testing.T, k *kernel.Kernel, must func(string, error), rnd *rand.
 		}
 	}
 	if fd, err := k.Openat(abi.AT_FDCWD, "/mnt/d1", abi.O_RDONLY|abi.O_DIRECTORY, 0); err == nil {
-		// Casefolded where the filesystem can, while d1 is empty.
-		if err := k.Setflags(fd, abi.FS_CASEFOLD_FL); err != nil && !errors.Is(err, abi.EOPNOTSUPP) && !errors.Is(err, abi.ENOTEMPTY) {
+		// Casefolded (chattr +F) where the filesystem can, while d1 is
+		// empty.
+		fl, err := k.Getflags(fd)
+		must("getflags d1", err)
+		if err := k.Setflags(fd, fl|abi.FS_CASEFOLD_FL); err != nil && !errors.Is(err, abi.EOPNOTSUPP) && !errors.Is(err, abi.ENOTEMPTY) {
 			must("casefold d1", err)
 		}
 		must("close", k.Close(fd))
