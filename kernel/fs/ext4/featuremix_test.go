@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math/rand"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,6 +36,9 @@ func TestFeatureMixRandomOps(t *testing.T) {
 		{"-b", "4096", "-I", "256", "-O", "quota,project,bigalloc,inline_data,ea_inode,orphan_file", "-C", "16384"},
 		{"-b", "1024", "-I", "512", "-O", "quota,project,inline_data,ea_inode,orphan_file"},
 		{"-b", "1024", "-I", "256", "-O", "casefold,quota,project,inline_data,ea_inode,bigalloc", "-C", "4096"},
+		// A journal of 1024 blocks: checkpoints when the log fills,
+		// revoke records across many transactions.
+		{"-b", "1024", "-J", "size=1", "-O", "quota,inline_data,ea_inode,orphan_file"},
 	}
 	rounds := 3
 	if testing.Short() {
@@ -43,21 +47,34 @@ func TestFeatureMixRandomOps(t *testing.T) {
 	for i, args := range layouts {
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
 			img := sparseImage(t, "64M", args...)
+			casefold := slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, "casefold") })
 			seed := int64(17 + i)
 			if s, err := strconv.ParseInt(os.Getenv("LKLIMG_MIX_SEED"), 10, 64); err == nil {
 				seed += s
 			}
 			rnd := rand.New(rand.NewSource(seed))
 			for round := 0; round < rounds; round++ {
+				crash := filepath.Join(t.TempDir(), "crash")
 				withKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
-					mixOps(t, k, must, rnd, 1500)
+					mixOps(t, k, must, rnd, 1500, func() {
+						// A crash now: the log holds the last
+						// transactions, unlinked files are open.
+						must("sync", k.Sync())
+						testutil.Run(t, "cp", "--sparse=always", img, crash)
+					})
 				})
 				e2fsck(t, img)
+				// Our kernel replays the crashed image's log and
+				// processes its orphans: e2fsck -fn must be clean. (The
+				// host's kernel mounts no quota read-write without
+				// CONFIG_QUOTA.)
+				withKernel(t, crash, "", func(*kernel.Kernel, func(string, error)) {})
+				e2fsck(t, crash)
 			}
 			// What our kernel reads of the image is what the host's
 			// reads: contents, owners, modes, xattrs, links. (The
 			// host's kernel mounts no casefold without CONFIG_UNICODE.)
-			if slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, "casefold") }) {
+			if casefold {
 				return
 			}
 			var tarball bytes.Buffer
@@ -74,8 +91,9 @@ func TestFeatureMixRandomOps(t *testing.T) {
 	}
 }
 
-// mixOps makes n random changes under /mnt.
-func mixOps(t *testing.T, k *kernel.Kernel, must func(string, error), rnd *rand.Rand, n int) {
+// mixOps makes n random changes under /mnt, then calls crash before it
+// closes the files it kept open.
+func mixOps(t *testing.T, k *kernel.Kernel, must func(string, error), rnd *rand.Rand, n int, crash func()) {
 	t.Helper()
 	dirs := []string{"/mnt", "/mnt/d0", "/mnt/d1", "/mnt/d0/e"}
 	for _, d := range dirs[1:] {
@@ -228,6 +246,7 @@ func mixOps(t *testing.T, k *kernel.Kernel, must func(string, error), rnd *rand.
 			must("sync", k.Sync())
 		}
 	}
+	crash()
 	for _, fd := range open {
 		must("close", k.Close(fd))
 	}
