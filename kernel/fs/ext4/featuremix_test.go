@@ -24,10 +24,12 @@ import (
 // accounting with bigalloc clusters, inline data, ea_inodes and shared
 // xattr blocks, the orphan file (files kept open after their unlink),
 // whiteouts, collapse and insert ranges, default ACLs, a casefolded
-// directory, directories read while they change. After each round the
-// image is unmounted and e2fsck -fn must be clean (it recounts the
-// quotas); at the end our kernel's export of the tree must be what the
-// host kernel shows. Errors the syscalls may give for a random operation
+// directory, directories read while they change, a journal small enough
+// to fill. After each round the image is unmounted and e2fsck -fn must be
+// clean (it recounts the quotas), and so must a copy taken as if the
+// machine crashed before the unmount, once our kernel has replayed its
+// log and processed its orphans; at the end our kernel's export of the
+// tree must be what the host kernel shows. Errors the syscalls may give for a random operation
 // (ENOENT, EEXIST, EINVAL, ...) are allowed; EUCLEAN, EIO, ESTALE and
 // panics are not. LKLIMG_MIX_SEED=n runs other random sequences.
 func TestFeatureMixRandomOps(t *testing.T) {
