@@ -203,10 +203,15 @@ func mixOps(t *testing.T, k *kernel.Kernel, must func(string, error), rnd *rand.
 			must("close", k.Close(fd))
 		case r < 84:
 			d := dirs[1+rnd.Intn(len(dirs)-1)] + "/s" + strconv.Itoa(rnd.Intn(3))
-			if rnd.Intn(2) == 0 {
+			switch rnd.Intn(3) {
+			case 0:
 				allowed("mkdir "+d, k.Mkdirat(abi.AT_FDCWD, d, 0o755))
-			} else {
+			case 1:
 				allowed("rmdir "+d, k.Unlinkat(abi.AT_FDCWD, d, abi.AT_REMOVEDIR))
+			default:
+				// A directory moves: its ".." changes, inline or not.
+				q := dirs[1+rnd.Intn(len(dirs)-1)] + "/s" + strconv.Itoa(rnd.Intn(3))
+				allowed("rename "+d, k.Renameat2(abi.AT_FDCWD, d, abi.AT_FDCWD, q, 0))
 			}
 		case r < 90:
 			// Many entries: inline directories convert to blocks.
