@@ -56,9 +56,11 @@ func (ip *inode) GetFileattr() (vfs.Fileattr, error) {
 // quotas (putInode). Both stamp the ctime.
 //
 // Errors: EOPNOTSUPP for a flag not visible, one ip's type may not have,
-// a change this driver does not make (data journaling, casefold,
-// EOFBLOCKS, extents for a file that maps blocks: see migrate), a project ID other than 0 without
-// the project feature or on 128-byte inodes; EPERM for an immutable
+// a change this driver does not make (data journaling, EOFBLOCKS,
+// extents for a file that maps blocks: see migrate), casefolding without
+// the casefold feature or on an encrypted directory, a project ID other
+// than 0 without the project feature or on 128-byte inodes; ENOTEMPTY
+// for casefolding a directory that is not empty; EPERM for an immutable
 // inode whose other flags or project would change, or a quota file;
 // EOVERFLOW when i_extra_isize does not cover i_projid (Linux would grow
 // it); EROFS.
@@ -99,8 +101,25 @@ func (h *handle) setFileattr(ip *inode, ctx vfs.Ctx, flags, projid uint32) error
 		return abi.EPERM
 	}
 	changed := (ip.flags ^ flags) & userModifiableFl
-	if changed&(inodeJournalData|inodeCasefoldFl) != 0 || flags&inodeEofblocksFl != 0 && ip.flags&inodeEofblocksFl == 0 {
+	if changed&inodeJournalData != 0 || flags&inodeEofblocksFl != 0 && ip.flags&inodeEofblocksFl == 0 {
 		return abi.EOPNOTSUPP
+	}
+	if changed&inodeCasefoldFl != 0 {
+		// ext4_ioctl_setflags: chattr +F or -F, on an empty directory
+		// (maskFlags kept the flag to directories) of a filesystem with
+		// the feature. Not on an encrypted one, whose casefolded names
+		// keep their hash in the entry, which this driver does not
+		// write.
+		if !f.sb.hasIncompat(incompatCasefold) || ip.isEncrypted() {
+			return abi.EOPNOTSUPP
+		}
+		empty, err := ip.isEmptyDir()
+		if err != nil {
+			return err
+		}
+		if !empty {
+			return abi.ENOTEMPTY
+		}
 	}
 	keep := uint32(inodeExtentsFl | inodeJournalData)
 	ip.flags = ip.flags&^(userModifiableFl&^keep) | flags&^keep

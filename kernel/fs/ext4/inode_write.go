@@ -235,6 +235,13 @@ func (f *fsys) newExtraIsize() uint16 {
 // itable_unused, checksums), writes it to its table and puts it in the
 // inode cache.
 func (h *handle) newInode(dir *inode, ctx vfs.Ctx, mode uint32) (*inode, error) {
+	return h.newInodeFlags(dir, ctx, mode, 0)
+}
+
+// newInodeFlags is newInode with flags set from the start, before the
+// inode is first written and charged, as __ext4_new_inode takes i_flags:
+// an ea_inode (EXT4_EA_INODE_FL) counts for no quota.
+func (h *handle) newInodeFlags(dir *inode, ctx vfs.Ctx, mode, flags uint32) (*inode, error) {
 	f := h.f
 	typ := mode & abi.S_IFMT
 	isDir := typ == abi.S_IFDIR
@@ -278,6 +285,7 @@ func (h *handle) newInode(dir *inode, ctx vfs.Ctx, mode uint32) (*inode, error) 
 		ip.flags |= inodeExtentsFl
 		ip.initExtentRoot()
 	}
+	ip.flags |= flags
 	// __ext4_new_inode: files and directories may go inline.
 	ip.mayInline = f.sb.hasIncompat(incompatInlineData) && (typ == abi.S_IFREG || isDir)
 	ip.csumSeed = f.inodeCsumSeed(ino, ip.generation)
@@ -411,19 +419,15 @@ func (h *handle) releaseXattrBlock(ip *inode) error {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr block %d: bad magic", ip.ino, blk))
 	}
 	ip.fileACL = 0
-	var ea []xattrItem // the entries naming ea_inodes
-	if f.sb.hasIncompat(incompatEAInode) {
-		ents, err := f.decodeXattrBlock(b, blk)
-		if err != nil {
-			return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr block %d: %v", ip.ino, blk, err))
-		}
-		ea = eaItems(ents)
+	ea, err := h.blockEAItems(ip, b, blk)
+	if err != nil {
+		return err
 	}
 	if ref := le.Uint32(b[4:]); ref > 1 {
 		le.PutUint32(b[4:], ref-1)
 		f.setXattrCsumOnly(b, blk)
 		ip.blocks -= f.clusterSectors() + f.eaCharge(ea)
-		return nil
+		return h.chargeEARefs(ip, -len(ea))
 	}
 	f.xcache.remove(le.Uint32(b[12:]), blk)
 	// The block goes: so do its entries' ea_inode references

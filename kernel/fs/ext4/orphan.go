@@ -238,11 +238,14 @@ func (f *fsys) orphanCleanup() error {
 			if n > f.sb.sInodesCount {
 				return abi.Errorf(abi.EUCLEAN, "ext4: orphan list loops")
 			}
-			next, err := h.dtime(ino)
-			if err != nil {
-				return err
-			}
 			ip, err := h.orphanInode(ino)
+			if err != nil {
+				// ext4_orphan_cleanup: the rest of the list is
+				// dropped, the mount goes on.
+				f.log.Printf("EXT4-fs error (%s): orphan list: %v", f.dev.Name(), err)
+				break
+			}
+			next, err := h.dtime(ino)
 			if err != nil {
 				return err
 			}
@@ -296,6 +299,23 @@ func (h *handle) orphanInode(ino uint32) (*inode, error) {
 	f := h.f
 	if ino < f.sb.sFirstIno || ino > f.sb.sInodesCount {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: orphan list: bad inode number %d", ino)
+	}
+	// ext4_orphan_get: an inode whose bit is clear is no orphan; e2fsck
+	// released it already (e2fsck -E journal_only frees an orphan and
+	// leaves its entry in the orphan file), or the entry is damaged.
+	// An INODE_UNINIT group has none in use, and its bitmap is left as
+	// it is.
+	g := (ino - 1) / f.sb.sInodesPerGroup
+	used := false
+	if !f.hasGroupCsum() || f.groups[g].bgFlags&bgInodeUninit == 0 {
+		bits, err := h.metaBlock(f.groups[g].bgInodeBitmap)
+		if err != nil {
+			return nil, err
+		}
+		used = testBit(bits, uint64((ino-1)%f.sb.sInodesPerGroup))
+	}
+	if !used {
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: bad orphan inode %d: not in use", ino)
 	}
 	raw, err := h.inodeSlot(ino)
 	if err != nil {

@@ -37,9 +37,14 @@ import (
 // the root or from s_first_ino on, except the project quota inode, the
 // orphan file and EA inodes, counts one inode and i_blocks*512 bytes for
 // its uid, its gid and its i_projid (0 when i_extra_isize does not cover
-// it). The driver charges an inode's change where it is written
-// (putInode: the slot's owners and i_blocks before and after) and its
-// birth and death where they happen (newInode, deleteInode), so every
+// it), and one inode more per entry naming an ea_inode in its own area
+// or in its attribute block, shared or not (check_ext_attr's
+// quota_inodes; Linux's ext4_xattr_inode_alloc_quota and
+// ext4_get_inode_usage, which a chown moves). The driver charges an
+// inode's change where it is written (putInode: the slot's owners and
+// i_blocks before and after), its birth and death where they happen
+// (newInode, deleteInode) and its entries naming ea_inodes where they
+// come and go (eaRefDelta, shareXattrBlock, releaseXattrBlock), so every
 // path that allocates or frees blocks or changes an owner is counted
 // once, with the values on disk.
 //
@@ -230,6 +235,7 @@ func (h *handle) putInode(ip *inode, raw []byte, live bool) error {
 	if old == now {
 		return nil
 	}
+	var err error
 	for t := range quotaTypes {
 		if old.id[t] == now.id[t] {
 			if err := h.charge(t, now.id[t], now.space-old.space, 0); err != nil {
@@ -239,7 +245,12 @@ func (h *handle) putInode(ip *inode, raw []byte, live bool) error {
 		}
 		n := int64(0)
 		if live {
-			n = 1
+			// The inode and its entries naming ea_inodes
+			// (ext4_get_inode_usage).
+			if n, err = ip.eaRefCount(); err != nil {
+				return err
+			}
+			n++
 		}
 		if err := h.charge(t, old.id[t], -old.space, -n); err != nil {
 			return err

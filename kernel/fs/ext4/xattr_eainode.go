@@ -107,17 +107,22 @@ func (h *handle) newEAInode(ip *inode, item xattrItem, now abi.Timespec) (xattrI
 	// ext4_xattr_inode_create: made as a file in the root directory,
 	// owned as the inode.
 	ctx := vfs.Ctx{Uid: ip.uid, Gid: ip.gid, Now: now}
-	ea, err := h.newInode(root, ctx, abi.S_IFREG|0o600)
+	ea, err := h.newInodeFlags(root, ctx, abi.S_IFREG|0o600, inodeEAInodeFl)
 	if err != nil {
 		return item, err
 	}
-	ea.flags |= inodeEAInodeFl
 	if _, err := h.writeFile(ea, ctx, item.value, 0); err != nil {
 		ea.links = 0
 		h.deleteInode(ea)
 		return item, err
 	}
-	ea.atime = abi.Timespec{Sec: int64(hash)} // ext4_xattr_inode_set_hash
+	// ext4_xattr_inode_set_hash: i_atime holds the hash's 32 bits, as
+	// they are, not clamped as a time. Without the extra time fields
+	// (128-byte inodes) a hash from 2^31 on is thus a time before 1970.
+	ea.atime = abi.Timespec{Sec: int64(hash)}
+	if !ea.hasCrtime { // i_atime_extra lies before i_crtime
+		ea.atime.Sec = int64(int32(hash))
+	}
 	if err := h.setEARef(ea, 0); err != nil {
 		return item, err
 	}
@@ -230,7 +235,51 @@ func (h *handle) eaRefDelta(ip *inode, old, new []xattrItem, now abi.Timespec) e
 		}
 	}
 	ip.blocks += h.f.eaCharge(new) - h.f.eaCharge(old)
-	return nil
+	return h.chargeEARefs(ip, eaRefs(new)-eaRefs(old))
+}
+
+// eaRefs is the number of items naming ea_inodes.
+func eaRefs(items []xattrItem) int {
+	n := 0
+	for _, it := range items {
+		if it.inum != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// chargeEARefs counts n entries naming ea_inodes more (or less) for ip's
+// owners: each is one inode to the quotas, as Linux charges it to the
+// inode whose entry it is (ext4_xattr_inode_alloc_quota) and e2fsck
+// counts it (check_ext_attr's quota_inodes).
+func (h *handle) chargeEARefs(ip *inode, n int) error {
+	if n == 0 || h.f.quota == nil {
+		return nil
+	}
+	raw, err := h.inodeSlot(ip.ino)
+	if err != nil {
+		return err
+	}
+	return h.chargeInode(ip, raw, int64(n))
+}
+
+// eaRefCount is the number of entries naming ea_inodes that ip's quota
+// usage holds: those of its own area and of its attribute block, shared
+// or not (ext4_get_inode_usage).
+func (ip *inode) eaRefCount() (int64, error) {
+	if !ip.f.sb.hasIncompat(incompatEAInode) {
+		return 0, nil
+	}
+	in, err := ip.ibodyXattrs()
+	if err != nil {
+		return 0, err
+	}
+	blk, err := ip.blockXattrs()
+	if err != nil {
+		return 0, err
+	}
+	return int64(len(eaItems(in)) + len(eaItems(blk))), nil // small lists, chown only
 }
 
 // eaCharge is what the ea_inode values of items add to their inode's
@@ -258,6 +307,19 @@ func eaItems(ents []xattrEntry) []xattrItem {
 		}
 	}
 	return items
+}
+
+// blockEAItems returns the items naming ea_inodes in ip's attribute
+// block blk, b: none without the ea_inode feature.
+func (h *handle) blockEAItems(ip *inode, b []byte, blk uint64) ([]xattrItem, error) {
+	if !h.f.sb.hasIncompat(incompatEAInode) {
+		return nil, nil
+	}
+	ents, err := h.f.decodeXattrBlock(b, blk)
+	if err != nil {
+		return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr block %d: %v", ip.ino, blk, err))
+	}
+	return eaItems(ents), nil
 }
 
 // dropIbodyEARefs drops the references of the inode's own entries, as

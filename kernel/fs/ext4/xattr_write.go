@@ -274,12 +274,8 @@ func (h *handle) writeXattrBlock(ip *inode, items []xattrItem) error {
 			return err
 		}
 		b, err = h.newMetaBlock(blk)
-	} else if b, err = h.metaBlock(blk); err == nil && f.sb.hasIncompat(incompatEAInode) {
-		var ents []xattrEntry
-		if ents, err = f.decodeXattrBlock(b, blk); err != nil {
-			return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr block %d: %v", ip.ino, blk, err))
-		}
-		was = eaItems(ents)
+	} else if b, err = h.metaBlock(blk); err == nil {
+		was, err = h.blockEAItems(ip, b, blk)
 	}
 	if err != nil {
 		return err
@@ -313,9 +309,19 @@ func (h *handle) shareXattrBlock(ip *inode, blk uint64) error {
 	if err != nil {
 		return err
 	}
+	ea, err := h.blockEAItems(ip, b, blk)
+	if err != nil {
+		return err
+	}
 	le.PutUint32(b[4:], le.Uint32(b[4:])+1)
 	f.setXattrCsumOnly(b, blk)
-	ip.blocks += f.clusterSectors() // a whole cluster under bigalloc
+	// A whole cluster under bigalloc, and the values of the block's
+	// ea_inodes, which every inode sharing it is charged (e2fsck's
+	// check_ext_attr on a block seen before).
+	ip.blocks += f.clusterSectors() + f.eaCharge(ea)
+	if err := h.chargeEARefs(ip, len(ea)); err != nil {
+		return err
+	}
 	if err := h.releaseXattrBlock(ip); err != nil {
 		return err
 	}
@@ -397,18 +403,30 @@ func (h *handle) setXattr(ip *inode, index uint8, name string, value []byte, fla
 		return newIn, newBlk, nil
 	}
 	var newIn, newBlk []xattrItem
-	var fresh *xattrItem // a new ea_inode's item
+	// The ea_inode the value goes to, new or found holding the value,
+	// is held by a reference of its own until both areas are written:
+	// the entry moving from the block to the inode with the same
+	// ea_inode drops the block's reference before the inode's is taken,
+	// which must not free it. Dropped at the end, it frees an ea_inode
+	// that nothing names.
+	var fresh *xattrItem
 	defer func() {
-		if err != nil && fresh != nil {
-			h.eaAddRef(fresh.inum, 0, now) // freed if nothing names it
+		if fresh != nil {
+			if e := h.eaAddRef(fresh.inum, -1, now); err == nil {
+				err = e
+			}
 		}
 	}()
 	toEAInode := func() error {
 		it, err := h.newEAInode(ip, item, now)
-		if err == nil {
-			item, fresh = it, &it
+		if err != nil {
+			return err
 		}
-		return err
+		if err := h.eaAddRef(it.inum, 1, now); err != nil {
+			return err
+		}
+		item, fresh = it, &it
+		return nil
 	}
 	switch {
 	case value == nil:
