@@ -80,10 +80,20 @@ func ExpectSame(t testing.TB, what string, a, b Tree, opts CompareOptions) {
 // it under CI) without loop devices.
 func LoopView(t testing.TB, img string) Tree {
 	t.Helper()
+	return loopView(t, img, nil)
+}
+
+// loopView is LoopView calling prepare, if not nil, on the mount point
+// before the scan.
+func loopView(t testing.TB, img string, prepare func(mnt string)) Tree {
+	t.Helper()
 	NeedLoop(t)
 	mnt := t.TempDir()
 	Run(t, "mount", "-o", "loop,ro", img, mnt)
 	defer Run(t, "umount", mnt)
+	if prepare != nil {
+		prepare(mnt)
+	}
 	return MustScanDir(t, mnt)
 }
 
