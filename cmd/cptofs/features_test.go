@@ -54,7 +54,7 @@ func TestFeatureMatrix(t *testing.T) {
 			mustRun(t, cptofs(t, "-i", img, src+"/.", "/"), "cptofs")
 			e2fsckClean(t, img)
 			opts := testutil.CompareOptions{SkipPaths: []string{"lost+found", "secret"}, HoleUnit: 4096}
-			if f.LogHostView(t, false) {
+			if f.LogHostView(t, false, "compared through cpfromfs only") {
 				got := view(t, img)
 				testutil.ExpectSame(t, "source vs mount -o loop", want, got, opts)
 				if secret != nil {

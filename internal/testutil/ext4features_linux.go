@@ -1,29 +1,33 @@
 package testutil
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
 // Ext4Feature is an ext4 feature the driver writes beyond mke2fs's
 // defaults, as the feature matrix of the commands' tests makes it: the
-// mkfs.ext4 options of an image that has it, and what the host kernel
-// needs to be an oracle for it.
+// mkfs.ext4 options of an image that has it, and how the test prepares
+// such an image.
 type Ext4Feature struct {
 	Name string
 	Opts []string
-	// MountNeeds names the entry of /sys/fs/ext4/features/ without which
-	// the host kernel refuses to mount such an image at all ("" when any
-	// kernel mounts it); WriteNeeds the one without which it mounts it
-	// read-only only (fs/ext4/super.c, ext4_feature_set_ok: casefold
-	// needs CONFIG_UNICODE, a read-write verity mount CONFIG_FS_VERITY).
-	MountNeeds, WriteNeeds string
 	// Encrypted: Prepare makes /secret an encrypted directory with the
 	// host kernel (MakeEncryptedDir), which our writes must leave alone.
 	Encrypted bool
+	// Tune are tune2fs arguments Prepare applies.
+	Tune []string
+	// Repair: Prepare has e2fsck -fy repair the image, since mke2fs -d
+	// (1.47.0) leaves the quota files counting the root and lost+found
+	// only.
+	Repair bool
 	// Casefold: Prepare makes the root and the directories given to it
 	// casefolded, so that every directory made later inherits it.
 	Casefold bool
@@ -37,24 +41,56 @@ type Ext4Feature struct {
 // filesystem holds can be too big for an xattr block.
 func Ext4Features() []Ext4Feature {
 	return []Ext4Feature{
-		{Name: "orphan_file", Opts: []string{"-O", "orphan_file,metadata_csum_seed"}},
+		// tune2fs -U leaves the checksum seed unlike the new UUID's.
+		{Name: "orphan_file", Opts: []string{"-O", "orphan_file,metadata_csum_seed", "-U", "11111111-2222-4333-8444-555555555555"},
+			Tune: []string{"-U", "99999999-2222-4333-8444-555555555555"}},
 		{Name: "inline_data", Opts: []string{"-O", "inline_data"}},
 		{Name: "bigalloc", Opts: []string{"-O", "bigalloc", "-C", "16384"}},
-		{Name: "quota", Opts: []string{"-O", "quota,project"}},
+		{Name: "quota", Opts: []string{"-O", "quota,project"}, Repair: true},
 		{Name: "ea_inode", Opts: []string{"-O", "ea_inode", "-b", "1024"}},
-		{Name: "casefold", Opts: []string{"-O", "casefold"}, MountNeeds: "casefold", Casefold: true},
+		{Name: "casefold", Opts: []string{"-O", "casefold"}, Casefold: true},
 		{Name: "large_dir", Opts: []string{"-O", "large_dir"}},
 		{Name: "stable_inodes", Opts: []string{"-O", "stable_inodes"}},
-		{Name: "verity", Opts: []string{"-O", "verity"}, WriteNeeds: "verity"},
+		{Name: "verity", Opts: []string{"-O", "verity"}},
 		{Name: "encrypt", Opts: []string{"-O", "encrypt"}, Encrypted: true},
 	}
 }
 
-// Prepare gives the image img, just made by mkfs.ext4 with f.Opts, what
+// Prepare applies f.Tune to the image img, just made by mkfs.ext4 with
+// f.Opts, checks that it has the features asked for, and gives it what
 // the feature is for: an encrypted directory, or casefolded directories
 // (the root and dirs, "/"-separated from it). Other features need nothing.
 func (f Ext4Feature) Prepare(t testing.TB, img string, dirs ...string) {
 	t.Helper()
+	tools := Need(t, "tune2fs", "dumpe2fs")
+	if f.Tune != nil {
+		Run(t, tools[0], append(slices.Clone(f.Tune), img)...)
+	}
+	// What mke2fs was asked for is there, lest a matrix line test
+	// nothing (an e2fsprogs that ignores a feature, say).
+	hdr := string(Run(t, tools[1], "-h", img))
+	m := regexp.MustCompile(`(?m)^Filesystem features:(.*)$`).FindStringSubmatch(hdr)
+	for i, o := range f.Opts {
+		if o != "-O" || m == nil {
+			continue
+		}
+		for _, name := range strings.Split(f.Opts[i+1], ",") {
+			if !slices.Contains(strings.Fields(m[1]), name) {
+				t.Fatalf("dumpe2fs -h %s: no %s in\n%s", img, name, hdr)
+			}
+		}
+	}
+	if m == nil {
+		t.Fatalf("dumpe2fs -h %s: no features in\n%s", img, hdr)
+	}
+	for i := 0; i+1 < len(f.Tune); i += 2 {
+		if f.Tune[i] == "-U" && !strings.Contains(hdr, f.Tune[i+1]) {
+			t.Fatalf("dumpe2fs -h %s: tune2fs -U %s did not take:\n%s", img, f.Tune[i+1], hdr)
+		}
+	}
+	if f.Repair {
+		e2fsckRepair(t, img, "-fy")
+	}
 	switch {
 	case f.Encrypted:
 		MakeEncryptedDir(t, img)
@@ -69,49 +105,87 @@ func (f Ext4Feature) Prepare(t testing.TB, img string, dirs ...string) {
 // hashes (as e2fsck does for Linux's casefolded directories).
 func CasefoldDirs(t testing.TB, img string, dirs ...string) {
 	t.Helper()
-	tools := Need(t, "debugfs", "e2fsck")
+	debugfs := Need(t, "debugfs")[0]
 	var cmds strings.Builder
 	for _, d := range dirs {
 		// 0x40080000: EXT4_CASEFOLD_FL | EXT4_EXTENTS_FL.
 		fmt.Fprintf(&cmds, "set_inode_field %s flags 0x40080000\n", d)
 	}
-	cmd := exec.Command(tools[0], "-w", "-f", "-", img)
+	cmd := exec.Command(debugfs, "-w", "-f", "-", img)
 	cmd.Stdin = strings.NewReader(cmds.String())
 	if out, err := cmd.CombinedOutput(); err != nil || strings.Contains(string(out), "set_inode_field:") {
 		t.Fatalf("debugfs: %v\n%s", err, out)
 	}
-	// e2fsck exits 1 when it changed the filesystem, as -D does.
-	if out, err := exec.Command(tools[1], "-fyD", img).CombinedOutput(); err != nil {
+	e2fsckRepair(t, img, "-fyD")
+}
+
+// e2fsckRepair runs e2fsck with flags (-fy...) on img, failing the test
+// unless it leaves the filesystem clean (exit status 0, or 1 when it
+// changed something).
+func e2fsckRepair(t testing.TB, img, flags string) {
+	t.Helper()
+	e2fsck := Need(t, "e2fsck")[0]
+	if out, err := exec.Command(e2fsck, flags, img).CombinedOutput(); err != nil {
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
-			t.Fatalf("e2fsck -fyD: %v\n%s", err, out)
+			t.Fatalf("e2fsck %s %s: %v\n%s", flags, img, err, out)
 		}
 	}
 }
 
 // HostMounts says whether the host kernel mounts an image with the
-// feature, read-write if rw, and if not, what it lacks.
-func (f Ext4Feature) HostMounts(rw bool) (bool, string) {
-	need := f.MountNeeds
-	if need == "" && rw {
-		need = f.WriteNeeds
+// feature, read-write if rw, and if not, why: it tries, on a small image
+// (a kernel may lack CONFIG_UNICODE for casefold, CONFIG_QUOTA for quota,
+// CONFIG_FS_VERITY for a read-write verity mount: fs/ext4/super.c,
+// ext4_feature_set_ok and ext4_enable_quotas). The answer is kept for the
+// test binary's life.
+func (f Ext4Feature) HostMounts(t testing.TB, rw bool) (bool, string) {
+	t.Helper()
+	key := fmt.Sprint(f.Opts, rw)
+	if v, ok := hostMounts.Load(key); ok {
+		why := v.(string)
+		return why == "", why
 	}
-	if need == "" {
-		return true, ""
+	NeedLoop(t)
+	mke2fs := Need(t, "mkfs.ext4")[0]
+	dir := t.TempDir()
+	img, mnt := dir+"/probe.img", dir+"/mnt"
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := os.Stat("/sys/fs/ext4/features/" + need); err != nil {
-		return false, "the host kernel has no /sys/fs/ext4/features/" + need
+	Run(t, "truncate", "-s", "32M", img)
+	Run(t, mke2fs, append(append([]string{"-q", "-F"}, f.Opts...), img)...)
+	opts := "loop,ro"
+	if rw {
+		opts = "loop"
 	}
-	return true, ""
+	why := ""
+	if out, err := exec.Command("mount", "-o", opts, img, mnt).CombinedOutput(); err != nil {
+		// The kernel's reason, if its log can be read, else mount's.
+		why = fmt.Sprintf("the host kernel does not mount it -o %s: %s", opts, bytes.TrimSpace(out))
+		if msg, _ := exec.Command("dmesg").Output(); msg != nil {
+			lines := regexp.MustCompile(`(?m)EXT4-fs \(loop\d+\): (.*)$`).FindAllSubmatch(msg, -1)
+			if len(lines) > 0 {
+				why = fmt.Sprintf("the host kernel does not mount it -o %s: %s", opts, lines[len(lines)-1][1])
+			}
+		}
+	} else {
+		Run(t, "umount", mnt)
+	}
+	hostMounts.Store(key, why)
+	return why == "", why
 }
 
-// LogHostView notes in the test log what an image of the feature is
-// compared with, and returns whether the host kernel can be that oracle
-// (mounting it read-write if rw).
-func (f Ext4Feature) LogHostView(t testing.TB, rw bool) bool {
+// hostMounts holds HostMounts's answers by options and rw.
+var hostMounts sync.Map
+
+// LogHostView says whether the host kernel mounts an image with the
+// feature (read-write if rw) to be the oracle, noting in the test log,
+// when it does not, what is compared instead.
+func (f Ext4Feature) LogHostView(t testing.TB, rw bool, instead string) bool {
 	t.Helper()
-	ok, why := f.HostMounts(rw)
+	ok, why := f.HostMounts(t, rw)
 	if !ok {
-		t.Logf("%s: %s: compared with the source tree, not the host kernel's view", f.Name, why)
+		t.Logf("%s: %s: %s", f.Name, why, instead)
 	}
 	return ok
 }
