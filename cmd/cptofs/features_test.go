@@ -37,7 +37,7 @@ func TestFeatureMatrix(t *testing.T) {
 		t.Run(f.Name, func(t *testing.T) {
 			want := want
 			img := filepath.Join(t.TempDir(), "fs.img")
-			mkfs(t, img, "", "64M", f.Opts...)
+			mkfs(t, img, "", f.Size(64), f.Opts...)
 			f.Prepare(t, img)
 			view := testutil.LoopView
 			var secret testutil.Tree
@@ -53,7 +53,7 @@ func TestFeatureMatrix(t *testing.T) {
 			}
 			mustRun(t, cptofs(t, "-i", img, src+"/.", "/"), "cptofs")
 			e2fsckClean(t, img)
-			opts := testutil.CompareOptions{SkipPaths: []string{"lost+found", "secret"}, HoleUnit: 4096}
+			opts := testutil.CompareOptions{SkipPaths: []string{"lost+found", "secret"}, HoleUnit: f.HoleUnit()}
 			if f.LogHostView(t, false, "compared through cpfromfs only") {
 				got := view(t, img)
 				testutil.ExpectSame(t, "source vs mount -o loop", want, got, opts)

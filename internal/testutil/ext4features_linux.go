@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,9 @@ type Ext4Feature struct {
 	// Encrypted: Prepare makes /secret an encrypted directory with the
 	// host kernel (MakeEncryptedDir), which our writes must leave alone.
 	Encrypted bool
+	// Scale multiplies the size of the images a test makes, for layouts
+	// where each small file takes a large cluster or block (0: 1).
+	Scale int64
 	// Tune are tune2fs arguments Prepare applies.
 	Tune []string
 	// Repair: Prepare has e2fsck -fy repair the image, since mke2fs -d
@@ -34,18 +38,19 @@ type Ext4Feature struct {
 }
 
 // Ext4Features are the features the commands' feature matrix runs over:
-// each incompat or ro_compat feature the driver writes that mke2fs does
-// not set by default, alone (quota with project, metadata_csum_seed with
-// the orphan file, as e2fsprogs 1.47 would make them together). The
-// ea_inode image has 1 KiB blocks, so that an xattr the host's own
-// filesystem holds can be too big for an xattr block.
+// each incompat, ro_compat or compat feature the driver writes that
+// mke2fs does not set by default, alone (quota with project,
+// metadata_csum_seed with the orphan file, as e2fsprogs 1.47 would make
+// them together), and 64 KiB blocks. The ea_inode image has 1 KiB
+// blocks, so that an xattr the host's own filesystem holds can be too
+// big for an xattr block.
 func Ext4Features() []Ext4Feature {
 	return []Ext4Feature{
 		// tune2fs -U leaves the checksum seed unlike the new UUID's.
 		{Name: "orphan_file", Opts: []string{"-O", "orphan_file,metadata_csum_seed", "-U", "11111111-2222-4333-8444-555555555555"},
 			Tune: []string{"-U", "99999999-2222-4333-8444-555555555555"}},
 		{Name: "inline_data", Opts: []string{"-O", "inline_data"}},
-		{Name: "bigalloc", Opts: []string{"-O", "bigalloc", "-C", "16384"}},
+		{Name: "bigalloc", Opts: []string{"-O", "bigalloc", "-C", "16384"}, Scale: 4},
 		{Name: "quota", Opts: []string{"-O", "quota,project"}, Repair: true},
 		{Name: "ea_inode", Opts: []string{"-O", "ea_inode", "-b", "1024"}},
 		{Name: "casefold", Opts: []string{"-O", "casefold"}, Casefold: true},
@@ -53,6 +58,10 @@ func Ext4Features() []Ext4Feature {
 		{Name: "stable_inodes", Opts: []string{"-O", "stable_inodes"}},
 		{Name: "verity", Opts: []string{"-O", "verity"}},
 		{Name: "encrypt", Opts: []string{"-O", "encrypt"}, Encrypted: true},
+		{Name: "sparse_super2", Opts: []string{"-O", "sparse_super2"}},
+		// Not a feature, but a block size only some kernels mount (blocks
+		// larger than their pages).
+		{Name: "blocksize-65536", Opts: []string{"-b", "65536"}, Scale: 16},
 	}
 }
 
@@ -132,6 +141,26 @@ func e2fsckRepair(t testing.TB, img, flags string) {
 	}
 }
 
+// Size returns the size of an image with the feature for a test whose
+// images are usually mib MiB, as truncate -s wants it.
+func (f Ext4Feature) Size(mib int64) string {
+	return fmt.Sprintf("%dM", mib*max(f.Scale, 1))
+}
+
+// HoleUnit is the unit Compare rounds an image's data regions out to: the
+// block size when it is larger than the 4 KiB of the host's and most
+// images' pages (a hole smaller than a block is data).
+func (f Ext4Feature) HoleUnit() int64 {
+	for i := 0; i+1 < len(f.Opts); i++ {
+		if f.Opts[i] == "-b" {
+			if bs, err := strconv.ParseInt(f.Opts[i+1], 10, 64); err == nil {
+				return max(bs, 4096)
+			}
+		}
+	}
+	return 4096
+}
+
 // HostMounts says whether the host kernel mounts an image with the
 // feature, read-write if rw, and if not, why: it tries, on a small image
 // (a kernel may lack CONFIG_UNICODE for casefold, CONFIG_QUOTA for quota,
@@ -152,7 +181,7 @@ func (f Ext4Feature) HostMounts(t testing.TB, rw bool) (bool, string) {
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	Run(t, "truncate", "-s", "32M", img)
+	Run(t, "truncate", "-s", f.Size(8), img)
 	Run(t, mke2fs, append(append([]string{"-q", "-F"}, f.Opts...), img)...)
 	opts := "loop,ro"
 	if rw {
