@@ -17,8 +17,8 @@ import (
 // TestFeatureMatrix is cptofs's part of the feature matrix: for each
 // feature of testutil.Ext4Features, the shared tree goes into an image
 // mke2fs made with it (prepared as the feature wants: an encrypted
-// directory the host kernel made, a casefolded root) and comes back out.
-// e2fsck -fn finds nothing; the host kernel, where it mounts such an
+// directory the host kernel made, a casefolded root), then again over
+// itself, and comes back out. e2fsck -fn finds nothing after each copy; the host kernel, where it mounts such an
 // image, shows the source tree and the encrypted directory as it was
 // before; cpfromfs brings back the source tree (the only view of a
 // casefolded image on a kernel without CONFIG_UNICODE). On the ea_inode
@@ -52,6 +52,9 @@ func TestFeatureMatrix(t *testing.T) {
 				want = withBig
 			}
 			mustRun(t, cptofs(t, "-i", img, src+"/.", "/"), "cptofs")
+			e2fsckClean(t, img)
+			// Again, over the same files: each is replaced.
+			mustRun(t, cptofs(t, "-i", img, src+"/.", "/"), "cptofs again")
 			e2fsckClean(t, img)
 			opts := testutil.CompareOptions{SkipPaths: []string{"lost+found", "secret"}, HoleUnit: f.HoleUnit()}
 			if f.LogHostView(t, false, "compared through cpfromfs only") {
