@@ -121,8 +121,8 @@ func TestWriteFeatureMatrix(t *testing.T) {
 				}
 				cases = append(cases, c)
 			}
-			if f.Encrypted {
-				cases = append(cases, encryptedCase)
+			if c, ok := featureCases[f.Name]; ok {
+				cases = append(cases, c)
 			}
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) { runWriteCase(t, tools, tmp, b, mnt, c) })
@@ -150,16 +150,34 @@ func TestWriteAgainstGNUInline(t *testing.T) {
 	}
 }
 
-// encryptedCase edits, without its key, the encrypted directory /secret
-// that the encrypt line of TestWriteFeatureMatrix has: what Linux refuses
-// there (a new name: ENOKEY; a move in: EXDEV) and what it allows (on
-// the directory itself).
-var encryptedCase = writeCase{name: "encrypted", steps: [][]string{
-	{"mkdir", "secret/new"}, {"touch", "secret/new2"}, {"ln", "-s", "x", "secret/l"}, {"ln", "f1", "secret/h"},
-	{"mv", "f1", "secret/f1"}, {"mv", "f2", "secret"}, {"rm", "secret/plans.txt"}, {"rm", "-r", "secret/sub"},
-	{"rmdir", "secret"}, {"setfattr", "-n", "user.x", "-v", "1", "secret"}, {"touch", "-d", "@1500000000", "secret"},
-	{"mv", "secret", "moved"}, {"ln", "-s", "moved/x", "f3"}, {"rm", "-rf", "moved"},
-}}
+// featureCases are the write cases TestWriteFeatureMatrix runs whole on
+// one feature's image, besides writeCases' first steps:
+//   - encrypt: edits, without its key, of the encrypted directory
+//     /secret: what Linux refuses there (a new name: ENOKEY; a move in:
+//     EXDEV) and what it allows (on the directory itself);
+//   - ea_inode: xattr values too big for an xattr block of 1 KiB, held
+//     by an ea_inode, shared between files with the same value, and
+//     freed with the last file or attribute holding them.
+var featureCases = map[string]writeCase{
+	"encrypt": {name: "encrypted", steps: [][]string{
+		{"mkdir", "secret/new"}, {"touch", "secret/new2"}, {"ln", "-s", "x", "secret/l"}, {"ln", "f1", "secret/h"},
+		{"mv", "f1", "secret/f1"}, {"mv", "f2", "secret"}, {"rm", "secret/plans.txt"}, {"rm", "-r", "secret/sub"},
+		{"rmdir", "secret"}, {"setfattr", "-n", "user.x", "-v", "1", "secret"}, {"touch", "-d", "@1500000000", "secret"},
+		{"mv", "secret", "moved"}, {"ln", "-s", "moved/x", "f3"}, {"rm", "-rf", "moved"},
+	}},
+	"ea_inode": {name: "ea_inode", steps: [][]string{
+		{"setfattr", "-n", "user.big", "-v", bigValue('a'), "f1"}, {"setfattr", "-n", "user.big", "-v", bigValue('a'), "f2"},
+		{"setfattr", "-n", "user.other", "-v", bigValue('b'), "f2"}, {"setfattr", "-x", "user.big", "f1"},
+		{"rm", "f2"}, {"setfattr", "-n", "user.big", "-v", bigValue('c'), "d"}, {"ln", "f3", "d/f3"},
+		{"setfattr", "-n", "user.big", "-v", bigValue('d'), "f3"}, {"rm", "f3"}, {"setfattr", "-n", "user.big", "-v", "small", "d"},
+		{"mv", "d/f3", "f9"}, {"rm", "-r", "d"},
+	}},
+}
+
+// bigValue is a setfattr value of 3000 bytes of c, in hex.
+func bigValue(c byte) string {
+	return "0x" + strings.Repeat(fmt.Sprintf("%02x", c), 3000)
+}
 
 // writeCase is one write subcommand's steps for TestWriteAgainstGNU.
 type writeCase struct {
