@@ -96,6 +96,7 @@ func TestWriteFeatureMatrix(t *testing.T) {
 	tools := testutil.Need(t, "mkfs.ext4", "e2fsck", "dumpe2fs", "setfattr", "mkdir", "rm", "rmdir", "mv", "ln", "chmod", "chown", "touch")
 	for _, f := range testutil.Ext4Features() {
 		t.Run(f.Name, func(t *testing.T) {
+			t.Parallel() // each with its images and mount point
 			tmp := t.TempDir()
 			b := writeBases{ours: writeBase(t, tools[0], tmp, f.Size(8), f.Opts...)}
 			f.Prepare(t, b.ours, "/many", "/d")

@@ -80,7 +80,7 @@ func MakeEncryptedDir(t testing.TB, img string) {
 	NeedLoop(t)
 	mnt := t.TempDir()
 	Run(t, "mount", "-o", "loop", img, mnt)
-	defer Run(t, "umount", mnt)
+	defer umountBusy(t, mnt)
 	dir := mnt + "/secret"
 	for _, step := range []func() error{
 		func() error { return os.Mkdir(dir, 0o755) },

@@ -2,9 +2,11 @@ package testutil
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // SharedTree is MakeTree's tree, made once for a package's tests (making
@@ -90,11 +92,25 @@ func loopView(t testing.TB, img string, prepare func(mnt string)) Tree {
 	NeedLoop(t)
 	mnt := t.TempDir()
 	Run(t, "mount", "-o", "loop,ro", img, mnt)
-	defer Run(t, "umount", mnt)
+	defer umountBusy(t, mnt)
 	if prepare != nil {
 		prepare(mnt)
 	}
 	return MustScanDir(t, mnt)
+}
+
+// umountBusy unmounts mnt, trying again for a while while it is busy: a
+// child another goroutine of a parallel test is forking holds the
+// scan's open files until it execs.
+func umountBusy(t testing.TB, mnt string) {
+	t.Helper()
+	for range 50 {
+		if exec.Command("umount", mnt).Run() == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	Run(t, "umount", mnt)
 }
 
 // Ext4Layout is one ext4 layout a command must handle: the mkfs.ext4
