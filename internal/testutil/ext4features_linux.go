@@ -66,32 +66,16 @@ func Ext4Features() []Ext4Feature {
 }
 
 // Prepare applies f.Tune to the image img, just made by mkfs.ext4 with
-// f.Opts, checks that it has the features asked for, and gives it what
+// f.Opts, checks that it has the features asked for (CheckFeatures), and
+// gives it what
 // the feature is for: an encrypted directory, or casefolded directories
 // (the root and dirs, "/"-separated from it). Other features need nothing.
 func (f Ext4Feature) Prepare(t testing.TB, img string, dirs ...string) {
 	t.Helper()
-	tools := Need(t, "tune2fs", "dumpe2fs")
 	if f.Tune != nil {
-		Run(t, tools[0], append(slices.Clone(f.Tune), img)...)
+		Run(t, Need(t, "tune2fs")[0], append(slices.Clone(f.Tune), img)...)
 	}
-	// What mke2fs was asked for is there, lest a matrix line test
-	// nothing (an e2fsprogs that ignores a feature, say).
-	hdr := string(Run(t, tools[1], "-h", img))
-	m := regexp.MustCompile(`(?m)^Filesystem features:(.*)$`).FindStringSubmatch(hdr)
-	for i, o := range f.Opts {
-		if o != "-O" || m == nil {
-			continue
-		}
-		for _, name := range strings.Split(f.Opts[i+1], ",") {
-			if !slices.Contains(strings.Fields(m[1]), name) {
-				t.Fatalf("dumpe2fs -h %s: no %s in\n%s", img, name, hdr)
-			}
-		}
-	}
-	if m == nil {
-		t.Fatalf("dumpe2fs -h %s: no features in\n%s", img, hdr)
-	}
+	hdr := f.CheckFeatures(t, img)
 	for i := 0; i+1 < len(f.Tune); i += 2 {
 		if f.Tune[i] == "-U" && !strings.Contains(hdr, f.Tune[i+1]) {
 			t.Fatalf("dumpe2fs -h %s: tune2fs -U %s did not take:\n%s", img, f.Tune[i+1], hdr)
@@ -106,6 +90,30 @@ func (f Ext4Feature) Prepare(t testing.TB, img string, dirs ...string) {
 	case f.Casefold:
 		CasefoldDirs(t, img, append([]string{"/"}, dirs...)...)
 	}
+}
+
+// CheckFeatures fails the test unless dumpe2fs -h shows the image img
+// with the features f.Opts ask for, lest a line of the matrix test
+// nothing (a mkfs that ignores a feature, say), and returns what
+// dumpe2fs -h printed.
+func (f Ext4Feature) CheckFeatures(t testing.TB, img string) string {
+	t.Helper()
+	hdr := string(Run(t, Need(t, "dumpe2fs")[0], "-h", img))
+	m := regexp.MustCompile(`(?m)^Filesystem features:(.*)$`).FindStringSubmatch(hdr)
+	for i, o := range f.Opts {
+		if o != "-O" || m == nil {
+			continue
+		}
+		for _, name := range strings.Split(f.Opts[i+1], ",") {
+			if !slices.Contains(strings.Fields(m[1]), name) {
+				t.Fatalf("dumpe2fs -h %s: no %s in\n%s", img, name, hdr)
+			}
+		}
+	}
+	if m == nil {
+		t.Fatalf("dumpe2fs -h %s: no features in\n%s", img, hdr)
+	}
+	return hdr
 }
 
 // CasefoldDirs sets EXT4_CASEFOLD_FL on directories of the ext4 image img
