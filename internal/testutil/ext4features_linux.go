@@ -41,7 +41,7 @@ type Ext4Feature struct {
 // each incompat, ro_compat or compat feature the driver writes that
 // mke2fs does not set by default, alone (quota with project,
 // metadata_csum_seed with the orphan file, as e2fsprogs 1.47 would make
-// them together), and 64 KiB blocks. The ea_inode image has 1 KiB
+// them together), all of them together, and 64 KiB blocks. The ea_inode image has 1 KiB
 // blocks, so that an xattr the host's own filesystem holds can be too
 // big for an xattr block.
 func Ext4Features() []Ext4Feature {
@@ -59,6 +59,9 @@ func Ext4Features() []Ext4Feature {
 		{Name: "verity", Opts: []string{"-O", "verity"}},
 		{Name: "encrypt", Opts: []string{"-O", "encrypt"}, Encrypted: true},
 		{Name: "sparse_super2", Opts: []string{"-O", "sparse_super2"}},
+		// Every one together that the host kernel can read (casefold aside).
+		{Name: "all", Opts: []string{"-O", "orphan_file,metadata_csum_seed,inline_data,bigalloc,quota,project,ea_inode," +
+			"large_dir,stable_inodes,verity,encrypt,sparse_super2", "-C", "16384"}, Scale: 4, Repair: true},
 		// Not a feature, but a block size only some kernels mount (blocks
 		// larger than their pages).
 		{Name: "blocksize-65536", Opts: []string{"-b", "65536"}, Scale: 16},

@@ -423,7 +423,7 @@ func (h *handle) releaseXattrBlock(ip *inode) error {
 		le.PutUint32(b[4:], ref-1)
 		f.setXattrCsumOnly(b, blk)
 		ip.blocks -= f.clusterSectors() + f.eaCharge(ea)
-		return nil
+		return h.chargeEARefs(ip, -len(ea))
 	}
 	f.xcache.remove(le.Uint32(b[12:]), blk)
 	// The block goes: so do its entries' ea_inode references

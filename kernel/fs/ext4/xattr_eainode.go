@@ -111,6 +111,15 @@ func (h *handle) newEAInode(ip *inode, item xattrItem, now abi.Timespec) (xattrI
 	if err != nil {
 		return item, err
 	}
+	// Its own charge is given back (dquot_free_inode): each reference
+	// is charged to the inode holding it instead (eaRefDelta).
+	raw, err := h.inodeSlot(ea.ino)
+	if err != nil {
+		return item, err
+	}
+	if err := h.chargeInode(ea, raw, -1); err != nil {
+		return item, err
+	}
 	ea.flags |= inodeEAInodeFl
 	if _, err := h.writeFile(ea, ctx, item.value, 0); err != nil {
 		ea.links = 0
@@ -203,8 +212,10 @@ func (h *handle) eaAddRef(ino uint32, d int, now abi.Timespec) error {
 // eaRefDelta changes the reference counts of the ea_inodes named by an
 // area of ip that held old and now holds new, and ip's i_blocks: Linux
 // charges each entry's value to the inode whose entry it is, rounded up
-// to a cluster (ext4_xattr_inode_alloc_quota, e2fsck's
-// check_large_ea_inode), as if the inode held it.
+// to a cluster, and one inode to its owners' quotas
+// (ext4_xattr_inode_alloc_quota; e2fsck's check_large_ea_inode and the
+// ea_ibody_quota/ea_block_quota inodes of check_blocks), as if the inode
+// held it.
 func (h *handle) eaRefDelta(ip *inode, old, new []xattrItem, now abi.Timespec) error {
 	var d map[uint32]int
 	count := func(items []xattrItem, by int) {
@@ -230,7 +241,31 @@ func (h *handle) eaRefDelta(ip *inode, old, new []xattrItem, now abi.Timespec) e
 		}
 	}
 	ip.blocks += h.f.eaCharge(new) - h.f.eaCharge(old)
-	return nil
+	return h.chargeEARefs(ip, eaRefs(new)-eaRefs(old))
+}
+
+// eaRefs counts the items naming an ea_inode.
+func eaRefs(items []xattrItem) int {
+	n := 0
+	for _, it := range items {
+		if it.inum != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// chargeEARefs counts n ea_inode references more (or fewer) for ip's
+// owners, one inode each (eaRefDelta).
+func (h *handle) chargeEARefs(ip *inode, n int) error {
+	if n == 0 || h.f.quota == nil {
+		return nil
+	}
+	raw, err := h.inodeSlot(ip.ino)
+	if err != nil {
+		return err
+	}
+	return h.chargeInode(ip, raw, int64(n))
 }
 
 // eaCharge is what the ea_inode values of items add to their inode's
