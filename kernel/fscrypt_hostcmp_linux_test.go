@@ -83,14 +83,19 @@ func TestEncryptWritesAgainstHost(t *testing.T) {
 }
 
 // TestFeatureWritesAgainstHost runs the write scenarios of
-// TestWriteSyscallsOnExt4AgainstHost on images with features that change
-// nothing for them (or only in encrypted directories, which they do not
-// make), and which the host's Linux mounts read-write: the traces must
-// be equal and e2fsck -fn clean. (verity and casefold need a kernel with
-// CONFIG_FS_VERITY and CONFIG_UNICODE.)
+// TestWriteSyscallsOnExt4AgainstHost on an image with each feature of
+// testutil.Ext4Features (the feature matrix) that the host's Linux mounts
+// read-write: the traces must be equal and e2fsck -fn clean. The others
+// (casefold without CONFIG_UNICODE, quota without CONFIG_QUOTA, blocks
+// larger than pages) are named in the log; the encrypted directories'
+// calls are TestEncryptWritesAgainstHost's.
 func TestFeatureWritesAgainstHost(t *testing.T) {
-	for _, feature := range []string{"stable_inodes", "large_dir", "encrypt"} {
-		t.Run(feature, func(t *testing.T) { ext4AgainstHost(t, "-O", feature) })
+	for _, f := range testutil.Ext4Features() {
+		t.Run(f.Name, func(t *testing.T) {
+			if f.LogHostView(t, true, "no oracle for the syscalls' results") {
+				ext4AgainstHost(t, f.Opts...)
+			}
+		})
 	}
 }
 

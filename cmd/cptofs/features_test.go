@@ -1,9 +1,12 @@
+//go:build linux
+
 package main
 
 import (
 	"bytes"
-	"os"
+	"maps"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -11,33 +14,79 @@ import (
 	"github.com/lklimg/lklimg/internal/testutil"
 )
 
-// TestToFeatureImages: cptofs into images made with each feature the
-// driver writes besides the defaults (stable_inodes, large_dir, verity,
-// encrypt, ea_inode, casefold): e2fsck -fn finds nothing and the host
-// kernel shows the source tree. On the ea_inode image (1 KiB blocks) a
-// file carries an xattr of 3000 bytes, which only an ea_inode holds.
-func TestToFeatureImages(t *testing.T) {
-	for _, feature := range []string{"stable_inodes", "large_dir", "verity", "encrypt", "ea_inode", "casefold"} {
-		t.Run(feature, func(t *testing.T) {
-			src := smallTree(t)
-			opts := []string{"-O", feature}
-			if feature == "ea_inode" {
-				opts = append(opts, "-b", "1024")
-				big := bytes.Repeat([]byte("0123456789abcdef"), 3000/16)
-				if err := unix.Lsetxattr(filepath.Join(src, "etc/hosts"), "user.big", big, 0); err != nil {
-					t.Fatal(err)
+// TestFeatureMatrix is cptofs's part of the feature matrix: for each
+// feature of testutil.Ext4Features, the shared tree goes into an image
+// mke2fs made with it (prepared as the feature wants: an encrypted
+// directory the host kernel made, a casefolded root), then again over
+// itself, and comes back out. e2fsck -fn finds nothing after each copy; the host kernel, where it mounts such an
+// image, shows the source tree and the encrypted directory as it was
+// before; cpfromfs brings back the source tree (the only view of a
+// casefolded image on a kernel without CONFIG_UNICODE). On the ea_inode
+// image a file carries an xattr of 3000 bytes, which only an ea_inode
+// holds there (1 KiB blocks).
+func TestFeatureMatrix(t *testing.T) {
+	src, want := shared.Get(t)
+	extra := filepath.Join(t.TempDir(), "big")
+	writeFile(t, extra, "big\n")
+	if err := unix.Lsetxattr(extra, "user.big", bytes.Repeat([]byte("0123456789abcdef"), 3000/16), 0); err != nil {
+		t.Fatal(err)
+	}
+	withBig := maps.Clone(want)
+	withBig["big"] = testutil.MustScanDir(t, filepath.Dir(extra))["big"]
+	for _, f := range testutil.Ext4Features() {
+		t.Run(f.Name, func(t *testing.T) {
+			want := want
+			img := filepath.Join(t.TempDir(), "fs.img")
+			mkfs(t, img, "", f.Size(64), f.Opts...)
+			f.Prepare(t, img)
+			view := testutil.LoopView
+			var secret testutil.Tree
+			if f.Encrypted {
+				view = testutil.LoopViewUnlocked
+				if secret = subtree(view(t, img), "secret"); len(secret) < 5 {
+					t.Fatalf("the host kernel shows %d entries under /secret", len(secret))
 				}
 			}
-			want := testutil.MustScanDir(t, src)
-			img := filepath.Join(t.TempDir(), "fs.img")
-			mkfs(t, img, "", "16M", opts...)
+			if f.Name == "ea_inode" { // first: the tree then sets the root's mtime
+				mustRun(t, cptofs(t, "-i", img, extra, "/big"), "cptofs big")
+				want = withBig
+			}
 			mustRun(t, cptofs(t, "-i", img, src+"/.", "/"), "cptofs")
 			e2fsckClean(t, img)
-			if _, err := os.Stat("/sys/fs/ext4/features/casefold"); err != nil && feature == "casefold" {
-				return // a kernel without CONFIG_UNICODE refuses the mount
+			// Again, over the same files: each is replaced.
+			mustRun(t, cptofs(t, "-i", img, src+"/.", "/"), "cptofs again")
+			e2fsckClean(t, img)
+			opts := testutil.CompareOptions{SkipPaths: []string{"lost+found", "secret"}, HoleUnit: f.HoleUnit()}
+			if f.LogHostView(t, false, "compared through cpfromfs only") {
+				got := view(t, img)
+				testutil.ExpectSame(t, "source vs mount -o loop", want, got, opts)
+				if secret != nil {
+					testutil.ExpectSame(t, "encrypted directory before vs after", secret, subtree(got, "secret"), testutil.CompareOptions{})
+				}
 			}
-			cmp := testutil.CompareOptions{SkipPaths: []string{"lost+found"}, HoleUnit: 4096}
-			testutil.ExpectSame(t, "source vs mount -o loop", want, testutil.LoopView(t, img), cmp)
+			// The source's top level one by one, around the encrypted
+			// directory.
+			out := t.TempDir()
+			args := []string{"-i", img}
+			for p := range want {
+				if p != "." && !strings.Contains(p, "/") {
+					args = append(args, "/"+p)
+				}
+			}
+			mustRun(t, cpfromfs(t, append(args, out)...), "cpfromfs")
+			opts.SkipPaths = append(opts.SkipPaths, ".")
+			testutil.ExpectSame(t, "source vs cpfromfs", want, testutil.MustScanDir(t, out), opts)
 		})
 	}
+}
+
+// subtree returns the entries of tree at dir and under it.
+func subtree(tree testutil.Tree, dir string) testutil.Tree {
+	sub := testutil.Tree{}
+	for p, e := range tree {
+		if p == dir || strings.HasPrefix(p, dir+"/") {
+			sub[p] = e
+		}
+	}
+	return sub
 }

@@ -20,15 +20,17 @@ import (
 // (CGO_ENABLED=0), so that exit statuses and streams are the real ones.
 var lklimgBin string
 
+// binDir holds lklimgBin, and other commands tests build (fs2tarBin).
+var binDir string
+
 func TestMain(m *testing.M) {
-	var dir string
 	var err error
-	if lklimgBin, dir, err = testutil.BuildCommand("lklimg"); err != nil {
+	if lklimgBin, binDir, err = testutil.BuildCommand("lklimg"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	os.RemoveAll(binDir)
 	os.Exit(code)
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -75,19 +76,8 @@ func treeOptions() testutil.CompareOptions {
 // the host kernel shows of it, loop-mounted read-only.
 func fsckView(t *testing.T, img string) testutil.Tree {
 	t.Helper()
-	e2fsck := testutil.Need(t, "e2fsck")[0]
-	if out, err := exec.Command(e2fsck, "-fn", img).CombinedOutput(); err != nil {
-		t.Fatalf("e2fsck -fn: %v\n%s", err, out)
-	}
-	testutil.NeedLoop(t)
-	mnt := t.TempDir()
-	testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
-	defer testutil.Run(t, "umount", mnt)
-	tree, err := testutil.ScanDir(mnt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tree
+	e2fsckClean(t, img)
+	return testutil.LoopView(t, img)
 }
 
 func compareTrees(t *testing.T, what string, want, got testutil.Tree) {
@@ -98,6 +88,42 @@ func compareTrees(t *testing.T, what string, want, got testutil.Tree) {
 			break
 		}
 		t.Errorf("%s: %s", what, d)
+	}
+}
+
+// TestTar2fsFeatureMatrix is tar2fs's part of the feature matrix: the
+// test tree's archive goes into the smallest image (with 16 MiB free)
+// lklimg's mkfs makes with each feature of testutil.Ext4Features: the image has the features,
+// e2fsck -fn finds nothing, and the host kernel (fs2tar where it cannot
+// mount the image) shows the source tree. What our mkfs cannot make yet
+// is said in the log.
+func TestTar2fsFeatureMatrix(t *testing.T) {
+	mkfsImplemented(t)
+	archive, want := tar2fsSource(t)
+	for _, f := range testutil.Ext4Features() {
+		t.Run(f.Name, func(t *testing.T) {
+			img := filepath.Join(t.TempDir(), "img")
+			// Room for a journal, without which mke2fs drops the orphan
+			// file (ext2fs_default_journal_size: none under 2048 blocks).
+			a := append(append([]string{"tar2fs", "-q", "--free", "16M", "-E", "root_owner=0:0"}, f.Opts...), archive, img)
+			r := lklimg(t, nil, nil, a...)
+			if r.code == 2 && regexp.MustCompile(`EOPNOTSUPP|flag provided but not defined`).MatchString(r.stderr) {
+				t.Logf("%s: lklimg's mkfs cannot make it yet: %s", f.Name, strings.SplitN(r.stderr, "\n", 2)[0])
+				return
+			}
+			if r.code != 0 || r.stderr != "" {
+				t.Fatalf("%q: exit %d\n%s", a, r.code, r.stderr)
+			}
+			f.CheckFeatures(t, img)
+			e2fsckClean(t, img)
+			view := testutil.LoopView
+			if !f.LogHostView(t, false, "compared through fs2tar") {
+				view = fs2tarView
+			}
+			opts := treeOptions()
+			opts.HoleUnit = f.HoleUnit()
+			testutil.ExpectSame(t, "source vs image", want, view(t, img), opts)
+		})
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"path"
 	"strings"
 
@@ -386,12 +387,26 @@ func ln(s *session, f *lnFlags, args []string) {
 		err = link()
 	}
 	if err != nil {
-		if f.symbolic {
-			s.warn(exitFail, "failed to create symbolic link '%s': %s", name, strerror(err))
-		} else {
-			s.warn(exitFail, "failed to create hard link '%s': %s", name, strerror(err))
-		}
+		s.warn(exitFail, "%s: %s", lnFailure(f.symbolic, abi.ErrnoOf(err), target, name), strerror(err))
 	}
+}
+
+// lnFailure words ln's failure to make name as coreutils' ln.c (do_link)
+// does by errno: the target is named too where the name alone does not
+// explain the error (an encrypted directory's ENOKEY, EXDEV, EPERM), and
+// alone where a link count is full.
+func lnFailure(symbolic bool, errno abi.Errno, target, name string) string {
+	switch {
+	case symbolic && (errno == abi.ENAMETOOLONG || target == ""):
+		return fmt.Sprintf("failed to create symbolic link '%s' -> '%s'", name, target)
+	case symbolic:
+		return fmt.Sprintf("failed to create symbolic link '%s'", name)
+	case errno == abi.EMLINK:
+		return fmt.Sprintf("failed to create hard link to '%s'", target)
+	case errno == abi.EDQUOT || errno == abi.EEXIST || errno == abi.ENOSPC || errno == abi.EROFS:
+		return fmt.Sprintf("failed to create hard link '%s'", name)
+	}
+	return fmt.Sprintf("failed to create hard link '%s' => '%s'", name, target)
 }
 
 // lnSource is the path of the file a new link would name: TARGET itself

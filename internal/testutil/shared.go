@@ -2,9 +2,11 @@ package testutil
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // SharedTree is MakeTree's tree, made once for a package's tests (making
@@ -80,11 +82,35 @@ func ExpectSame(t testing.TB, what string, a, b Tree, opts CompareOptions) {
 // it under CI) without loop devices.
 func LoopView(t testing.TB, img string) Tree {
 	t.Helper()
+	return loopView(t, img, nil)
+}
+
+// loopView is LoopView calling prepare, if not nil, on the mount point
+// before the scan.
+func loopView(t testing.TB, img string, prepare func(mnt string)) Tree {
+	t.Helper()
 	NeedLoop(t)
 	mnt := t.TempDir()
 	Run(t, "mount", "-o", "loop,ro", img, mnt)
-	defer Run(t, "umount", mnt)
+	defer umountBusy(t, mnt)
+	if prepare != nil {
+		prepare(mnt)
+	}
 	return MustScanDir(t, mnt)
+}
+
+// umountBusy unmounts mnt, trying again for a while while it is busy: a
+// child another goroutine of a parallel test is forking holds the
+// scan's open files until it execs.
+func umountBusy(t testing.TB, mnt string) {
+	t.Helper()
+	for range 50 {
+		if exec.Command("umount", mnt).Run() == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	Run(t, "umount", mnt)
 }
 
 // Ext4Layout is one ext4 layout a command must handle: the mkfs.ext4

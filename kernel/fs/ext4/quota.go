@@ -235,22 +235,19 @@ func (h *handle) putInode(ip *inode, raw []byte, live bool) error {
 	if old == now {
 		return nil
 	}
-	var err error
+	n := int64(0)
+	if live && old.id != now.id {
+		var err error
+		if n, err = f.inodeUsage(ip); err != nil {
+			return err
+		}
+	}
 	for t := range quotaTypes {
 		if old.id[t] == now.id[t] {
 			if err := h.charge(t, now.id[t], now.space-old.space, 0); err != nil {
 				return err
 			}
 			continue
-		}
-		n := int64(0)
-		if live {
-			// The inode and its entries naming ea_inodes
-			// (ext4_get_inode_usage).
-			if n, err = ip.eaRefCount(); err != nil {
-				return err
-			}
-			n++
 		}
 		if err := h.charge(t, old.id[t], -old.space, -n); err != nil {
 			return err
@@ -260,6 +257,25 @@ func (h *handle) putInode(ip *inode, raw []byte, live bool) error {
 		}
 	}
 	return nil
+}
+
+// inodeUsage is the inode count that ip's owners are charged for it:
+// one, and one per reference to an ea_inode its attributes hold in the
+// inode or its block (ext4_get_inode_usage, which __dquot_transfer moves
+// to a new owner; see eaRefDelta).
+func (f *fsys) inodeUsage(ip *inode) (int64, error) {
+	if !f.sb.hasIncompat(incompatEAInode) {
+		return 1, nil
+	}
+	n := int64(1)
+	for _, read := range []func() ([]xattrEntry, error){ip.ibodyXattrs, ip.blockXattrs} {
+		ents, err := read()
+		if err != nil {
+			return 0, err
+		}
+		n += int64(len(eaItems(ents)))
+	}
+	return n, nil
 }
 
 // chargeInode counts ip's slot raw as one inode more (n = 1, a new

@@ -443,3 +443,58 @@ func TestQuotaManyIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestQuotaEAInode: values held by ea_inodes charge one inode each to the
+// owners of the inodes whose entries name them, in the inode or in a
+// shared xattr block, and the ea_inode itself nothing
+// (ext4_xattr_inode_alloc_quota); a chown moves those charges with the
+// inode (ext4_get_inode_usage). e2fsck -fn, which counts them so, finds
+// the quotas right after values are added, shared, replaced and removed,
+// files chowned and unlinked.
+func TestQuotaEAInode(t *testing.T) {
+	img := mkfsTree(t, "16M", []string{"-b", "1024", "-O", "quota,project,ea_inode"}, nil)
+	f, _ := mountImageRW(t, img)
+	root := rwDir(t, f, "/")
+	big := func(c byte) []byte { return bytes.Repeat([]byte{c}, 900) } // an ea_inode's on 1 KiB blocks
+	files := make([]*inode, 4)
+	for i := range files {
+		files[i] = writeFileAs(t, root, uint32(1000+i%2), 100, fmt.Sprintf("f%d", i), 10)
+	}
+	for i, ip := range files {
+		for _, name := range []string{"user.a", "user.c"} { // into a block, shared by equal sets
+			if err := ip.Setxattr(nowCtx, name, bytes.Repeat([]byte("v"), 200), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := ip.Setxattr(nowCtx, "user.big", big(byte('a'+i%2)), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	umountRW(t, f)
+	quotaClean(t, img)
+
+	f, _ = mountImageRW(t, img)
+	root = rwDir(t, f, "/")
+	vi, err := lookupPath(f, "/f1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vi.(fileInode).Setattr(nowCtx, vfs.SetAttr{Valid: vfs.SetUid | vfs.SetGid, Uid: 7, Gid: 8}); err != nil {
+		t.Fatal(err)
+	}
+	ip2 := vi.(fileInode).inode
+	if err := ip2.Setxattr(nowCtx, "user.big", big('z'), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := root.Unlink(nowCtx, "f0"); err != nil {
+		t.Fatal(err)
+	}
+	if vi, err = lookupPath(f, "/f2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := vi.(fileInode).inode.Removexattr(nowCtx, "user.big"); err != nil {
+		t.Fatal(err)
+	}
+	umountRW(t, f)
+	quotaClean(t, img)
+}

@@ -208,8 +208,10 @@ func (h *handle) eaAddRef(ino uint32, d int, now abi.Timespec) error {
 // eaRefDelta changes the reference counts of the ea_inodes named by an
 // area of ip that held old and now holds new, and ip's i_blocks: Linux
 // charges each entry's value to the inode whose entry it is, rounded up
-// to a cluster (ext4_xattr_inode_alloc_quota, e2fsck's
-// check_large_ea_inode), as if the inode held it.
+// to a cluster, and one inode to its owners' quotas
+// (ext4_xattr_inode_alloc_quota; e2fsck's check_large_ea_inode and the
+// ea_ibody_quota/ea_block_quota inodes of check_blocks), as if the inode
+// held it.
 func (h *handle) eaRefDelta(ip *inode, old, new []xattrItem, now abi.Timespec) error {
 	var d map[uint32]int
 	count := func(items []xattrItem, by int) {
@@ -262,24 +264,6 @@ func (h *handle) chargeEARefs(ip *inode, n int) error {
 		return err
 	}
 	return h.chargeInode(ip, raw, int64(n))
-}
-
-// eaRefCount is the number of entries naming ea_inodes that ip's quota
-// usage holds: those of its own area and of its attribute block, shared
-// or not (ext4_get_inode_usage).
-func (ip *inode) eaRefCount() (int64, error) {
-	if !ip.f.sb.hasIncompat(incompatEAInode) {
-		return 0, nil
-	}
-	in, err := ip.ibodyXattrs()
-	if err != nil {
-		return 0, err
-	}
-	blk, err := ip.blockXattrs()
-	if err != nil {
-		return 0, err
-	}
-	return int64(len(eaItems(in)) + len(eaItems(blk))), nil // small lists, chown only
 }
 
 // eaCharge is what the ea_inode values of items add to their inode's
