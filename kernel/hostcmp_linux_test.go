@@ -1192,27 +1192,10 @@ func ext4AgainstHost(t *testing.T, mkfsArgs ...string) {
 // end if halt was not called.
 func bootExt4(t *testing.T, img string) (*Kernel, string, func()) {
 	t.Helper()
-	k, err := Boot(Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	halted := false
-	t.Cleanup(func() {
-		if !halted {
-			k.Halt()
-		}
-	})
-	if _, err := k.AddDisk(img, DiskOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	mnt, err := k.MountDev("vda", "ext4", 0, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, mnt, halt := bootExt4RW(t, Config{}, img)
 	return k, mnt, func() {
 		t.Helper()
-		halted = true
-		if err := k.Halt(); err != nil {
+		if err := halt(); err != nil {
 			t.Fatalf("halt: %v\n%s", err, k.Dmesg())
 		}
 	}
