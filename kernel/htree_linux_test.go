@@ -97,11 +97,11 @@ func TestHtreeReaddirHost(t *testing.T) {
 		// marked as continuing the hash (low bit set in the index).
 		{name: "legacy-continued", mkfs: []string{"-b", "1024"}, hash: "legacy", names: longCollide, continued: true},
 		{name: "legacy", hash: "legacy", flags: "1", names: seqNames("file_", 50000), big: true},
-		{name: "legacy-small", hash: "legacy", flags: "2", names: seqNames("file_", 5000)},
-		{name: "half_md4", hash: "half_md4", flags: "1", names: seqNames("n", 5000)},
-		{name: "half_md4-unsigned", hash: "half_md4", flags: "2", names: seqNames("n", 5000), unlink: 3},
+		{name: "legacy-unsigned", hash: "legacy", flags: "2", names: seqNames("file_", 50000), big: true},
+		{name: "half_md4", hash: "half_md4", flags: "1", names: seqNames("n", 50000), big: true},
+		{name: "half_md4-unsigned", hash: "half_md4", flags: "2", names: seqNames("n", 50000), unlink: 3, big: true},
 		{name: "tea", hash: "tea", flags: "1", names: seqNames("n", 50000), big: true},
-		{name: "tea-unsigned", hash: "tea", flags: "2", names: seqNames("n", 5000)},
+		{name: "tea-unsigned", hash: "tea", flags: "2", names: seqNames("n", 50000), big: true},
 		{name: "single-block", names: seqNames("s", 40)},
 		{name: "inline", mkfs: []string{"-O", "inline_data"}, names: seqNames("i", 3)},
 		// Without dir_index Linux reads in block order, "." and ".."
