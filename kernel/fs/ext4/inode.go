@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	"bytes"
 	"encoding/binary"
 	"slices"
 	"sync"
@@ -283,6 +284,15 @@ func (f *fsys) decodeInode(ino uint32, raw []byte) (*inode, error) {
 		}
 	}
 	ip.mayInline = ip.flags&inodeInlineDataFl != 0
+	// __ext4_iget: an unencrypted fast symlink's target fills i_block up
+	// to i_size and ends there ("invalid fast symlink length"); only an
+	// orphan being released (no links) may have a size of 0 and any
+	// data, which its eviction clears.
+	if ip.mode&abi.S_IFMT == abi.S_IFLNK && ip.links != 0 && !ip.isEncrypted() && ip.isFastSymlink() {
+		if ip.size == 0 || ip.size >= iBlockLen || bytes.IndexByte(ip.iBlock[:ip.size], 0) >= 0 || ip.iBlock[ip.size] != 0 {
+			return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: invalid fast symlink length %d", ino, ip.size)
+		}
+	}
 	return ip, nil
 }
 

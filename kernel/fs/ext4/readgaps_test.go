@@ -162,13 +162,15 @@ func TestSymlinkXattrBlock(t *testing.T) {
 // TestSlowSymlinkOddSize: ext4_get_link reads a slow link's block 0
 // whatever i_size says and cuts the target at i_size: a size of 0 is the
 // empty target (Linux's readlink returns 0 bytes); a hole at block 0 is
-// "bad symlink" (EUCLEAN). A fast link of size 0 fails ext4_iget.
+// "bad symlink" (EUCLEAN). A fast link whose i_size is 0, or is not its
+// target's length, fails ext4_iget ("invalid fast symlink length"): the
+// name is there, its lookup is EUCLEAN.
 func TestSlowSymlinkOddSize(t *testing.T) {
 	src := t.TempDir()
 	slow := strings.Repeat("s", 80)
-	for _, name := range []string{"empty", "hole", "fast"} {
+	for _, name := range []string{"empty", "hole", "fast", "fast-shorter", "fast-longer"} {
 		target := slow
-		if name == "fast" {
+		if strings.HasPrefix(name, "fast") {
 			target = "short"
 		}
 		if err := os.Symlink(target, filepath.Join(src, name)); err != nil {
@@ -176,12 +178,16 @@ func TestSlowSymlinkOddSize(t *testing.T) {
 		}
 	}
 	img := craftImage(t, src, "4M", []string{"-t", "ext2"},
-		[]string{"sif /empty size 0", "sif /hole block[0] 0", "sif /fast size 0"})
+		[]string{"sif /empty size 0", "sif /hole block[0] 0", "sif /fast size 0", "sif /fast-shorter size 3", "sif /fast-longer size 7"})
 	sb, _ := mountImage(t, img)
+	for _, name := range []string{"fast", "fast-shorter", "fast-longer"} {
+		_, err := lookupPath(sb, name)
+		wantErr(t, name, err, abi.EUCLEAN, "invalid fast symlink length")
+	}
 	for _, c := range []struct {
 		name, target string
 		err          bool
-	}{{"empty", "", false}, {"hole", "", true}, {"fast", "", true}} {
+	}{{"empty", "", false}, {"hole", "", true}} {
 		ip, err := lookupPath(sb, c.name)
 		if err != nil {
 			t.Fatal(err)

@@ -44,13 +44,13 @@ func (si symlinkInode) Readlink() (string, error) {
 
 // readlink is Readlink under the read lock the caller holds.
 func (ip *inode) readlink() (string, error) {
-	// A damaged i_size does not hide the target: like ext4_iget (fast
-	// links) and ext4_get_link (slow ones), nd_terminate_link cuts the
-	// target at i_size or at the room it has, whichever is shorter, and
+	// A fast link's length was checked at iget (decodeInode, as
+	// __ext4_iget); a slow one's target, as ext4_get_link reads it, is
+	// cut at i_size or at the room it has, whichever is shorter, and
 	// readlink returns it up to its first NUL.
 	var buf []byte
 	if ip.isFastSymlink() {
-		// ext4_iget: "invalid fast symlink length" for a size of 0.
+		// Only an unlinked inode passes iget with a size of 0.
 		if ip.size == 0 {
 			return "", abi.Errorf(abi.EUCLEAN, "ext4: inode %d: symlink: bad size 0", ip.ino)
 		}
