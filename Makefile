@@ -19,7 +19,7 @@ test: build
 	$(GO) test -count=1 -timeout 30m ./...
 
 # Side-by-side ratios against the peer tools (needs root, the corpus from
-# ../shared/bench-corpus.sh and the peers from ../shared/peers/install.sh).
+# bench/corpus.sh and the peers from bench/peers.sh, which it runs when missing).
 bench: build
 	./bench/run.sh
 

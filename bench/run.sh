@@ -4,19 +4,17 @@
 #
 #   bench/run.sh [CORPUS_DIR]
 #
-# The corpus is a Debian minbase rootfs (../shared/bench-corpus.sh builds it:
+# The corpus is a Debian minbase rootfs (bench/corpus.sh builds it:
 # rootfs/, rootfs.tar, rootfs.ext4). Loop mounting needs root.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${RUNS:-5}
 corpus=${1:-${LKLIMG_CORPUS:-$HOME/.cache/lklimg-corpus}}
 if [ ! -e "$corpus/rootfs.ext4" ]; then
-  for s in "$here/../shared/bench-corpus.sh" "$here/shared/bench-corpus.sh"; do
-    [ -x "$s" ] && { corpus=$(bash "$s" "$corpus"); break; }
-  done
+  corpus=$(bash "$here/bench/corpus.sh" "$corpus")
 fi
 img=$corpus/rootfs.ext4
-[ -e "$img" ] || { echo "bench: no corpus image at $img (run shared/bench-corpus.sh)" >&2; exit 1; }
+[ -e "$img" ] || { echo "bench: no corpus image at $img (run bench/corpus.sh)" >&2; exit 1; }
 fs2tar=$here/bin/fs2tar
 work=$(mktemp -d); trap 'umount -q "$work/m" 2>/dev/null || true; rm -rf "$work"' EXIT
 mkdir -p "$work/m"
@@ -89,13 +87,13 @@ fi
 
 # Images from tars (issue 6): the corpus tar into the smallest image that
 # holds it, by lklimg tar2fs (journaled, metadata_csum ext4 with mkfs.ext4's
-# defaults) against hcsshim's tar2ext4 (../shared/peers/install.sh builds
+# defaults) against hcsshim's tar2ext4 (bench/peers.sh builds
 # it; no journal, no checksums), and the same tar as a zstd stream on
 # stdin. Neither syncs the image to the disk.
 lklimg=$here/bin/lklimg
 tar=$corpus/rootfs.tar
 if [ -x "$lklimg" ] && [ -e "$tar" ]; then
-  command -v tar2ext4 >/dev/null || bash "$here/../shared/peers/install.sh" >/dev/null 2>&1 || true
+  command -v tar2ext4 >/dev/null || bash "$here/bench/peers.sh" >/dev/null 2>&1 || true
   echo
   echo "images from a tar: $tar ($(du -h --apparent-size "$tar" | cut -f1), $(tar -tf "$tar" | wc -l) entries)"
   cat "$tar" >/dev/null

@@ -11,7 +11,7 @@ import (
 )
 
 // TestCorpus is issue 5's acceptance test on the realistic corpus of
-// ../shared/bench-corpus.sh, when LKLIMG_CORPUS names its directory: the
+// bench/corpus.sh, when LKLIMG_CORPUS names its directory: the
 // Debian root filesystem tree, copied by cptofs into an empty image made
 // by mkfs.ext4, passes e2fsck -fn, and the host kernel shows the source
 // tree entry by entry (owners, modes, mtimes with ns, contents, symlinks,

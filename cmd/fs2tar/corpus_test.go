@@ -11,7 +11,7 @@ import (
 )
 
 // TestCorpus runs the acceptance comparison on the realistic corpus of
-// ../shared/bench-corpus.sh (a Debian root filesystem in rootfs.ext4),
+// bench/corpus.sh (a Debian root filesystem in rootfs.ext4),
 // when LKLIMG_CORPUS names its directory: fs2tar's archive must be what
 // the host kernel shows of the image, and the source tree (less the
 // corpus's own marker file).

@@ -13,7 +13,7 @@ import (
 )
 
 // TestTar2fsCorpus is issue 6's acceptance test on the corpus of
-// ../shared/bench-corpus.sh (LKLIMG_CORPUS): the Debian minbase rootfs tar
+// bench/corpus.sh (LKLIMG_CORPUS): the Debian minbase rootfs tar
 // becomes the smallest image by `lklimg tar2fs rootfs.tar x.img`, which
 // passes e2fsck -fn, is a journaled metadata_csum ext4, and shows the
 // tar's entries through the host kernel, one by one (names, types, modes,

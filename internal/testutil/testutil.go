@@ -69,14 +69,14 @@ func NeedLoop(t testing.TB) {
 }
 
 // NeedCorpus returns the directory of the realistic corpus that
-// ../shared/bench-corpus.sh makes (a Debian root filesystem as rootfs/
+// bench/corpus.sh makes (a Debian root filesystem as rootfs/
 // and rootfs.ext4), named by LKLIMG_CORPUS, and skips the test (fails it
 // under CI) when that is not set.
 func NeedCorpus(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("LKLIMG_CORPUS")
 	if dir == "" {
-		Skip(t, "LKLIMG_CORPUS is not set (see ../shared/bench-corpus.sh; .ci/run sets it)")
+		Skip(t, "LKLIMG_CORPUS is not set (see bench/corpus.sh; .ci/run sets it)")
 	}
 	return dir
 }
