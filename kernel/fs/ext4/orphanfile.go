@@ -68,6 +68,9 @@ func (f *fsys) loadOrphanFile() error {
 	// The block count is i_size's, checked against what the block map
 	// covers before anything is sized by it.
 	n := uint64(ip.size) >> f.blockBits
+	if n > sb.sBlocksCount {
+		return abi.Errorf(abi.EUCLEAN, "ext4: orphan file: i_size %d larger than the filesystem", ip.size)
+	}
 	covered := uint64(0)
 	for _, r := range runs {
 		if r.lblk != covered || r.unwritten {
