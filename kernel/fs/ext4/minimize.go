@@ -2,8 +2,10 @@ package ext4
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"math/bits"
+	"slices"
 
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/fs/jbd2"
@@ -23,8 +25,16 @@ import (
 // location and every backup, as ext2fs_close does. What they support:
 // 1, 2, 4 and 64 KiB blocks, 32 and 64 bit descriptors, flex_bg,
 // sparse_super and sparse_super2, resize_inode, meta_bg (without
-// resize_inode, as e2fsck wants it), uninit_bg and metadata_csum. Not
-// bigalloc, MMP, or a filesystem that needs recovery or has errors.
+// resize_inode, as e2fsck wants it), uninit_bg, metadata_csum and
+// bigalloc. Not MMP, or a filesystem that needs recovery or has errors.
+//
+// With bigalloc a bit of a block bitmap is a cluster (alloc.go): the
+// descriptors' free counts are clusters and s_free_blocks_count blocks
+// (EXT4_C2B), the cut ends on a cluster boundary, a cluster holding the
+// metadata of a group kept stays in use though it also held a cut
+// group's (flex_bg packs the bitmaps block by block), and the files the
+// tools add take whole clusters, charged whole in i_blocks, as
+// libext2fs allocates them.
 
 // ImageDevice is an unmounted filesystem's device, read and written in
 // place: an *os.File, or a section of one.
@@ -60,7 +70,7 @@ const (
 		incompatCsumSeed | incompatLargedir | incompatInlineData | incompatEncrypt | incompatCasefold | incompatMetaBG
 	offRoCompatOK = roCompatSparseSuper | roCompatLargeFile | roCompatHugeFile | roCompatGdtCsum |
 		roCompatDirNlink | roCompatExtraIsize | roCompatMetadataCsum | roCompatQuota | roCompatProject |
-		roCompatVerity | roCompatBtreeDir
+		roCompatVerity | roCompatBtreeDir | roCompatBigalloc
 )
 
 // openOffline reads and checks the superblock and the group descriptors
@@ -82,6 +92,9 @@ func openOffline(dev ImageDevice, what string) (*offImage, error) {
 		blockBits: 10 + sb.sLogBlockSize,
 		inodeSize: uint32(sb.sInodeSize),
 	}
+	if sb.hasRoCompat(roCompatBigalloc) {
+		f.clusterBits = sb.sLogClusterSize - sb.sLogBlockSize // checked by decodeSuperblock
+	}
 	f.setCsumSeed()
 	if sb.metadataCsum() {
 		if c := csum32(f.crcTab, ^uint32(0), raw[:offSChecksum]); c != sb.sChecksum {
@@ -94,11 +107,12 @@ func openOffline(dev ImageDevice, what string) (*offImage, error) {
 	if u := sb.sFeatureRoCompat &^ offRoCompatOK; u != 0 {
 		return nil, abi.Errorf(abi.EOPNOTSUPP, "ext4: %s: unsupported ro_compat features %#x", what, u)
 	}
-	if sb.sClustersPerGroup != sb.sBlocksPerGroup {
-		// Without bigalloc (refused above) they are equal
-		// (ext4_fill_super); the bitmap checksums cover the former.
-		return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: blocks per group %d != clusters per group %d",
-			what, sb.sBlocksPerGroup, sb.sClustersPerGroup)
+	if uint64(sb.sClustersPerGroup)<<f.clusterBits != uint64(sb.sBlocksPerGroup) {
+		// ext4_fill_super: a group is s_clusters_per_group clusters of
+		// 2^clusterBits blocks (as many blocks without bigalloc); the
+		// bitmap checksums cover the clusters.
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: blocks per group %d != clusters per group %d of %d blocks",
+			what, sb.sBlocksPerGroup, sb.sClustersPerGroup, 1<<f.clusterBits)
 	}
 	if sb.hasIncompat(incompatRecover) || sb.sState&superStateValid == 0 || sb.sState&0x2 != 0 {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: the filesystem is not clean (needs recovery, in use or with errors): run e2fsck", what)
@@ -153,13 +167,12 @@ func (im *offImage) blockBitmap(g uint32, b []byte) error {
 }
 
 // putBlockBitmap writes b as group g's block bitmap, with the bits past
-// the group's end set, and sets the descriptor's free count, bitmap
-// checksum and flags to match (the descriptor itself is written by
-// writeMeta).
+// the group's last cluster set, and sets the descriptor's free count (in
+// clusters), bitmap checksum and flags to match (the descriptor itself is
+// written by writeMeta).
 func (im *offImage) putBlockBitmap(g uint32, b []byte) error {
 	f := im.f
-	n := f.groupBlocks(g)
-	setBits(b, n, uint64(f.blockSize)*8)
+	setBits(b, f.groupClusters(g), uint64(f.blockSize)*8)
 	d := &f.groups[g]
 	d.bgFreeBlocksCount = f.countFree(g, b)
 	d.bgFlags &^= bgBlockUninit
@@ -182,10 +195,10 @@ func allClear(b []byte, n uint64) bool {
 	return true
 }
 
-// countFree counts the clear bits among group g's blocks in b.
+// countFree counts the clear bits among group g's clusters in b.
 func (f *fsys) countFree(g uint32, b []byte) uint32 {
 	n := uint32(0)
-	for i := uint64(0); i < f.groupBlocks(g); i++ {
+	for i := uint64(0); i < f.groupClusters(g); i++ {
 		if !testBit(b, i) {
 			n++
 		}
@@ -207,7 +220,7 @@ func (f *fsys) descBlocks() uint64 {
 }
 
 // writeMeta writes the descriptor table and the superblock, with the
-// counts summed from the descriptors, to their primary places and to
+// counts summed from the descriptors (clusters, stored as blocks), to their primary places and to
 // every backup (ext2fs_flush): backups of the superblock carry their
 // group's number in s_block_group_nr. edit, when set, changes the
 // superblock's other fields first.
@@ -221,6 +234,7 @@ func (im *offImage) writeMeta(edit func(s []byte)) error {
 		bfree += uint64(f.groups[g].bgFreeBlocksCount)
 		ifree += uint64(f.groups[g].bgFreeInodesCount)
 	}
+	bfree <<= f.clusterBits
 	// The descriptor blocks: each descriptor encoded over its old bytes
 	// (keeping the fields groupDesc does not hold), slots past the last
 	// group zeroed, as mke2fs leaves them.
@@ -414,6 +428,9 @@ func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 		add(d.bgInodeBitmap, 1)
 		add(d.bgInodeTable, f.inodeTableBlocks)
 	}
+	// Bits are clusters: data counts clusters, high is the last block
+	// of the highest cluster of data.
+	cb := f.clusterBits
 	var data uint64
 	high := first
 	for g := range ngroups {
@@ -423,25 +440,27 @@ func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 		if err := im.read(f.groups[g].bgBlockBitmap, bb); err != nil {
 			return 0, err
 		}
-		gfirst, size := f.groupFirst(g), f.groupBlocks(g)
+		gfirst := f.groupFirst(g)
 		clear(mb)
-		setBits(mb, 0, f.baseMetaBlocks(g))
+		setBits(mb, 0, f.baseMetaClusters(g))
 		for _, r := range metaIn[g] {
-			setBits(mb, r.start-gfirst, r.start-gfirst+r.n)
+			setBits(mb, (r.start-gfirst)>>cb, (r.start-gfirst+r.n-1)>>cb+1)
 		}
-		setBits(mb, size, uint64(f.blockSize)*8)
+		setBits(mb, f.groupClusters(g), uint64(f.blockSize)*8)
 		for i := range bb {
 			if x := bb[i] &^ mb[i]; x != 0 {
 				data += uint64(bits.OnesCount8(x))
-				high = gfirst + uint64(i)*8 + uint64(7-bits.LeadingZeros8(x))
+				c := uint64(i)*8 + uint64(7-bits.LeadingZeros8(x))
+				high = gfirst + (c+1)<<cb - 1
 			}
 		}
 	}
 	// The end: past the data and the inodes' groups, with free blocks
 	// free (counting those below the data: the cut groups' tables a
-	// flex group's first group held are free after the cut).
+	// flex group's first group held are free after the cut), in whole
+	// clusters.
 	newFree := func(e uint64) int64 {
-		return int64(e-first) - int64(data) - int64(im.metaBetween(first, e))
+		return (int64((e-first)>>cb) - int64(data) - int64(im.metaBetween(first, e))) << cb
 	}
 	end := max(high+1, first+uint64(inodeGroups-1)*bpg+1)
 	for range 1000 {
@@ -494,6 +513,9 @@ func (im *offImage) newBaseMeta(g uint64, groups uint32, gdb, rsv uint64) uint64
 	super := im.newHasSuper(g, groups)
 	if super {
 		n = 1
+		if sbBlk := f.superBlockNr(); g == 0 && sbBlk > uint64(sb.sFirstDataBlock) {
+			n += sbBlk - uint64(sb.sFirstDataBlock) // as baseMetaBlocks
+		}
 	}
 	dpb := uint64(f.descPerBlock)
 	if !sb.hasIncompat(incompatMetaBG) || g/dpb < uint64(sb.sFirstMetaBG) {
@@ -530,12 +552,15 @@ func (im *offImage) movesBackup(groups uint32) bool {
 
 // roundEnd grows end so that the last group is not smaller than its
 // overhead + 50 blocks (adjust_fs_info's rule, which drops such a group:
-// here it is grown, as no block may move), nor past a whole group.
+// here it is grown, as no block may move), nor past a whole group, and
+// ends on a cluster (adjust_fs_info rounds the count to clusters, as
+// ext2fs_initialize does).
 func (im *offImage) roundEnd(end uint64) uint64 {
 	f := im.f
 	sb := f.sb
 	first := uint64(sb.sFirstDataBlock)
 	bpg := uint64(sb.sBlocksPerGroup)
+	end = first + (end-first+f.clusterMask())&^f.clusterMask()
 	groups, gdb, rsv := im.newGeometry(end)
 	rem := (end - first) % bpg
 	if rem == 0 {
@@ -546,37 +571,56 @@ func (im *offImage) roundEnd(end uint64) uint64 {
 		overhead += 1 + gdb + rsv
 	}
 	if groups == 1 {
-		return max(end, first+min(bpg, overhead))
-	}
-	if rem < overhead+50 {
+		end = max(end, first+min(bpg, overhead))
+	} else if rem < overhead+50 {
 		end += min(bpg, overhead+50) - rem
 	}
-	return end
+	return first + (end-first+f.clusterMask())&^f.clusterMask()
 }
 
-// metaBetween counts the blocks in [lo, hi) that the groups kept with hi
-// blocks use for their own superblock backups, descriptors and reserved
-// GDT blocks, bitmaps and inode tables.
+// metaBetween counts the clusters in [lo, hi) that the groups kept with
+// hi blocks use for their own superblock backups, descriptors and
+// reserved GDT blocks, bitmaps and inode tables (keptMeta); a cluster
+// two of them share counts once.
 func (im *offImage) metaBetween(lo, hi uint64) uint64 {
-	f := im.f
-	groups, gdb, rsv := im.newGeometry(hi)
-	n := uint64(0)
-	overlap := func(start, count uint64) {
-		a, b := max(start, lo), min(start+count, hi)
+	cb := im.f.clusterBits
+	var cs []blockRange // cluster ranges
+	for _, r := range im.keptMeta(hi) {
+		a, b := max(r.start, lo), min(r.start+r.n, hi)
 		if a < b {
-			n += b - a
+			cs = append(cs, blockRange{a >> cb, (b-1)>>cb + 1 - a>>cb})
 		}
 	}
-	for g := range groups {
-		overlap(f.groupFirst(g), im.newBaseMeta(uint64(g), groups, gdb, rsv))
-		if int(g) < len(f.groups) {
-			d := &f.groups[g]
-			overlap(d.bgBlockBitmap, 1)
-			overlap(d.bgInodeBitmap, 1)
-			overlap(d.bgInodeTable, f.inodeTableBlocks)
+	slices.SortFunc(cs, func(x, y blockRange) int { return cmp.Compare(x.start, y.start) })
+	n, next := uint64(0), uint64(0)
+	for _, c := range cs {
+		a := max(c.start, next)
+		if e := c.start + c.n; e > a {
+			n += e - a
+			next = e
 		}
 	}
 	return n
+}
+
+// keptMeta lists the blocks the groups kept with end blocks use for their
+// own superblock backups, descriptors and reserved GDT blocks
+// (newBaseMeta), bitmaps and inode tables.
+func (im *offImage) keptMeta(end uint64) []blockRange {
+	f := im.f
+	groups, gdb, rsv := im.newGeometry(end)
+	out := make([]blockRange, 0, 4*groups)
+	for g := range groups {
+		if n := im.newBaseMeta(uint64(g), groups, gdb, rsv); n > 0 {
+			out = append(out, blockRange{f.groupFirst(g), n})
+		}
+		if int(g) < len(f.groups) {
+			d := &f.groups[g]
+			out = append(out, blockRange{d.bgBlockBitmap, 1}, blockRange{d.bgInodeBitmap, 1},
+				blockRange{d.bgInodeTable, f.inodeTableBlocks})
+		}
+	}
+	return out
 }
 
 // cut shrinks the filesystem to end blocks (steps 2 to 4).
@@ -624,13 +668,21 @@ func (im *offImage) cut(end uint64) error {
 	*sb = newSB
 	f.groups = oldGroups[:groups:groups]
 
-	// Step 4: the bitmaps of the kept groups.
-	clearIn := func(b []byte, g uint32, start, count uint64) {
+	// Step 4: the bitmaps of the kept groups. The cut groups' metadata
+	// is cleared, then the clusters of the kept groups' metadata set
+	// again (with bigalloc one cluster may hold both).
+	kept := im.keptMeta(end)
+	inGroup := func(b []byte, g uint32, start, count uint64, set bool) {
 		first, n := f.groupFirst(g), uint64(sb.sBlocksPerGroup)
 		for blk := max(start, first); blk < start+count && blk < first+n; blk++ {
-			clearBit(b, blk-first)
+			if set {
+				setBit(b, (blk-first)>>f.clusterBits)
+			} else {
+				clearBit(b, (blk-first)>>f.clusterBits)
+			}
 		}
 	}
+	clearIn := func(b []byte, g uint32, start, count uint64) { inGroup(b, g, start, count, false) }
 	for g := range groups {
 		b, ok := bitmaps[g]
 		last := g == groups-1
@@ -656,14 +708,20 @@ func (im *offImage) cut(end uint64) error {
 			if keep := im.newBaseMeta(uint64(g), groups, gdb, rsv); keep < oldBase[g] {
 				clearIn(b, g, f.groupFirst(g)+keep, oldBase[g]-keep)
 			}
+			if f.clusterBits != 0 {
+				for _, r := range kept {
+					inGroup(b, g, r.start, r.n, true)
+				}
+			}
 		}
 		if last && im.movesBackup(groups) {
 			// The second sparse_super2 backup moves here when its blocks
 			// are free; otherwise it is dropped.
 			n := 1 + gdb + rsv
-			if n <= f.groupBlocks(g) && allClear(b, n) {
+			nc := (n + f.clusterMask()) >> f.clusterBits
+			if n <= f.groupBlocks(g) && allClear(b, nc) {
 				sb.sBackupBGs[1] = g
-				setBits(b, 0, n)
+				setBits(b, 0, nc)
 			}
 		}
 		if err := im.putBlockBitmap(g, b); err != nil {
@@ -743,8 +801,12 @@ func (im *offImage) rebuildResizeInode(gdb, rsv uint64) error {
 	if err := im.write(dind, dbuf); err != nil {
 		return err
 	}
-	le.PutUint32(raw[offIBlocksLo:], uint32(nblocks*(bs/512)))
-	le.PutUint16(raw[offIBlocksHigh:], uint16(nblocks*(bs/512)>>32))
+	// Each block is charged a whole cluster, as ext2fs_iblk_add_blocks
+	// does with bigalloc (mke2fs's resize inode on a 4 KiB-block
+	// filesystem of 16-block clusters: 190 blocks, 24,320 sectors).
+	iblocks := nblocks << f.clusterBits * (bs / 512)
+	le.PutUint32(raw[offIBlocksLo:], uint32(iblocks))
+	le.PutUint16(raw[offIBlocksHigh:], uint16(iblocks>>32))
 	return im.writeInodeRaw(resizeIno, raw, pos)
 }
 
@@ -868,14 +930,20 @@ const jbd2MinJournalBlocks = 1024 // JBD2_MIN_JOURNAL_BLOCKS
 // and writes it as a new special file (newSystemInode): the blocks are
 // one free run when one holds them all, else the lowest free runs; an
 // extent tree needs a leaf block (the first) for more than four extents,
-// a block map its indirect blocks. It returns the data blocks and the
-// inode's i_block; what names the tool in errors.
+// a block map its indirect blocks. With bigalloc (extents only) every
+// piece takes whole clusters, the leaf one of its own, and i_blocks
+// counts them whole (ext2fs_iblk_add_blocks); the data's last cluster
+// may be mapped in part. It returns the data blocks and the inode's
+// i_block; what names the tool in errors.
 func (im *offImage) newSystemFile(ino uint32, raw []byte, pos int64, n uint64, what string) ([]blockRange, []byte, error) {
 	f := im.f
 	sb := f.sb
 	bs := uint64(f.blockSize)
 	apb := bs / 4
 	extents := sb.hasIncompat(incompatExtents)
+	if !extents && f.clusterBits != 0 {
+		return nil, nil, abi.Errorf(abi.EOPNOTSUPP, "ext4: %s: bigalloc without extents", what)
+	}
 	var mapBlocks uint64
 	if !extents {
 		mapBlocks = bmapMetaBlocks(n, apb)
@@ -884,30 +952,35 @@ func (im *offImage) newSystemFile(ino uint32, raw []byte, pos int64, n uint64, w
 	if err != nil {
 		return nil, nil, err
 	}
-	if extents && len(extentsOf(runs)) > extentRootMax {
+	data := runs // the file's own blocks
+	if extents {
+		data = firstBlocks(runs, n)
+	}
+	if extents && len(extentsOf(data)) > extentRootMax {
 		mapBlocks = 1
-		if runs, err = im.freeRuns(n + 1); err != nil {
+		cluster := uint64(1) << f.clusterBits
+		if runs, err = im.freeRuns(cluster + n); err != nil {
 			return nil, nil, err
 		}
-		if len(extentsOf(skipBlocks(runs, 1))) > f.extentBlockMax() {
+		data = firstBlocks(skipBlocks(runs, cluster), n)
+		if len(extentsOf(data)) > f.extentBlockMax() {
 			return nil, nil, abi.Errorf(abi.ENOSPC, "ext4: %s: the free space is too fragmented for %d blocks", what, n)
 		}
 	}
+	total := uint64(0)
 	for _, r := range runs {
 		if err := im.markUsed(r.start, r.n); err != nil {
 			return nil, nil, err
 		}
+		total += r.n
 	}
-	total := n + mapBlocks
 
 	im.newSystemInode(raw, n, total)
 	iblock := raw[offIBlock : offIBlock+iBlockLen]
-	data := runs // the file's own blocks
 	if extents {
 		le.PutUint32(raw[offIFlags:], inodeExtentsFl)
 		if mapBlocks == 1 {
 			leafBlk := runs[0].start
-			data = skipBlocks(runs, 1)
 			leaf := make([]byte, bs)
 			putExtents(leaf, f.extentBlockMax(), extentsOf(data))
 			if sb.metadataCsum() {
@@ -975,6 +1048,20 @@ func extentsOf(runs []blockRange) []extent {
 		}
 	}
 	return xs
+}
+
+// firstBlocks returns the first k blocks of runs.
+func firstBlocks(runs []blockRange, k uint64) []blockRange {
+	out := []blockRange{}
+	for _, r := range runs {
+		if k == 0 {
+			break
+		}
+		d := min(k, r.n)
+		out = append(out, blockRange{r.start, d})
+		k -= d
+	}
+	return out
 }
 
 // skipBlocks returns runs without their first k blocks.
@@ -1081,30 +1168,33 @@ func (im *offImage) putBlockMap(iblock []byte, runs []blockRange, n uint64) ([]b
 	return data, err
 }
 
-// freeRuns returns free blocks for n: one run when one holds them all
-// (findFreeRun), else the lowest free runs. ENOSPC when too few are free.
+// freeRuns returns free clusters for n blocks, as block ranges of whole
+// clusters: one run when one holds them all (findFreeRun), else the
+// lowest free runs. ENOSPC when too few are free.
 func (im *offImage) freeRuns(n uint64) ([]blockRange, error) {
-	if start, err := im.findFreeRun(n); err == nil {
-		return []blockRange{{start, n}}, nil
-	}
 	f := im.f
+	cb := f.clusterBits
+	nc := (n + f.clusterMask()) >> cb
+	if start, err := im.findFreeRun(nc); err == nil {
+		return []blockRange{{start, nc << cb}}, nil
+	}
 	b := make([]byte, f.blockSize)
 	var runs []blockRange
-	need := n
+	need := nc
 	for g := range uint32(len(f.groups)) {
 		if err := im.blockBitmap(g, b); err != nil {
 			return nil, err
 		}
-		first, size := f.groupFirst(g), f.groupBlocks(g)
+		first, size := f.groupFirst(g), f.groupClusters(g)
 		for i := findZero(b, 0, size); i < size && need > 0; i = findZero(b, i, size) {
 			j := i + 1
 			for j < size && !testBit(b, j) && j-i < need {
 				j++
 			}
-			if k := len(runs); k > 0 && runs[k-1].start+runs[k-1].n == first+i {
-				runs[k-1].n += j - i
+			if k := len(runs); k > 0 && runs[k-1].start+runs[k-1].n == first+i<<cb {
+				runs[k-1].n += (j - i) << cb
 			} else {
-				runs = append(runs, blockRange{first + i, j - i})
+				runs = append(runs, blockRange{first + i<<cb, (j - i) << cb})
 			}
 			need -= j - i
 			i = j
@@ -1113,11 +1203,11 @@ func (im *offImage) freeRuns(n uint64) ([]blockRange, error) {
 			return runs, nil
 		}
 	}
-	return nil, abi.Errorf(abi.ENOSPC, "ext4: add journal: %d free blocks wanted, %d free", n, n-need)
+	return nil, abi.Errorf(abi.ENOSPC, "ext4: add journal: %d free clusters wanted, %d free", nc, nc-need)
 }
 
-// findFreeRun returns the first run of n free blocks, which may span
-// groups. ENOSPC when there is none.
+// findFreeRun returns the first block of the first run of n free
+// clusters, which may span groups. ENOSPC when there is none.
 func (im *offImage) findFreeRun(n uint64) (uint64, error) {
 	f := im.f
 	b := make([]byte, f.blockSize)
@@ -1126,7 +1216,7 @@ func (im *offImage) findFreeRun(n uint64) (uint64, error) {
 		if err := im.blockBitmap(g, b); err != nil {
 			return 0, err
 		}
-		first, size := f.groupFirst(g), f.groupBlocks(g)
+		first, size := f.groupFirst(g), f.groupClusters(g)
 		for i := uint64(0); i < size; {
 			if testBit(b, i) {
 				runLen = 0
@@ -1138,7 +1228,7 @@ func (im *offImage) findFreeRun(n uint64) (uint64, error) {
 				j++
 			}
 			if runLen == 0 {
-				runStart = first + i
+				runStart = first + i<<f.clusterBits
 			}
 			runLen += j - i
 			if runLen >= n {
@@ -1147,30 +1237,32 @@ func (im *offImage) findFreeRun(n uint64) (uint64, error) {
 			i = j
 		}
 	}
-	return 0, abi.Errorf(abi.ENOSPC, "ext4: add journal: no run of %d free blocks", n)
+	return 0, abi.Errorf(abi.ENOSPC, "ext4: add journal: no run of %d free clusters", n)
 }
 
-// markUsed marks blocks [start, start+n) used in their groups' bitmaps.
+// markUsed marks the clusters of blocks [start, start+n) used in their
+// groups' bitmaps (freeRuns gives whole clusters).
 func (im *offImage) markUsed(start, n uint64) error {
 	f := im.f
+	cb := f.clusterBits
 	b := make([]byte, f.blockSize)
 	for n > 0 {
 		g, bit := f.groupOfBlock(start)
-		k := min(n, f.groupBlocks(g)-bit)
+		k := min((n+f.clusterMask())>>cb, f.groupClusters(g)-bit)
 		if err := im.blockBitmap(g, b); err != nil {
 			return err
 		}
 		for i := bit; i < bit+k; i++ {
 			if testBit(b, i) {
-				return abi.Errorf(abi.EUCLEAN, "ext4: block %d: already in use", start+i-bit)
+				return abi.Errorf(abi.EUCLEAN, "ext4: block %d: already in use", f.groupFirst(g)+i<<cb)
 			}
 			setBit(b, i)
 		}
 		if err := im.putBlockBitmap(g, b); err != nil {
 			return err
 		}
-		start += k
-		n -= k
+		start += k << cb
+		n -= min(n, k<<cb)
 	}
 	return nil
 }

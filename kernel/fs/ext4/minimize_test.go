@@ -147,9 +147,15 @@ func (d *dump) usage(t *testing.T) usage {
 	for i := range iused {
 		iused[i] = true
 	}
+	// With bigalloc dumpe2fs ends a free range at its last cluster's
+	// first block.
+	ratio := uint64(1)
+	if d.head["Cluster size"] != "" {
+		ratio = d.num(t, "Cluster size") / d.num(t, "Block size")
+	}
 	for _, g := range d.groups {
 		for _, r := range g.freeBlocks {
-			for b := r[0]; b <= r[1] && b < blocks; b++ {
+			for b := r[0]; b < r[1]+ratio && b < blocks; b++ {
 				used[b] = false
 			}
 		}
@@ -161,6 +167,17 @@ func (d *dump) usage(t *testing.T) usage {
 		for _, r := range g.freeInodes {
 			for i := r[0]; i <= r[1] && i <= inodes; i++ {
 				iused[i] = false
+			}
+		}
+	}
+	// With bigalloc a cluster holding a metadata block is metadata
+	// whole (its other blocks are in use and hold nothing).
+	if ratio > 1 {
+		for c := uint64(0); c < blocks; c += ratio {
+			if slices.Contains(meta[c:min(c+ratio, blocks)], true) {
+				for b := c; b < min(c+ratio, blocks); b++ {
+					meta[b] = true
+				}
 			}
 		}
 	}
@@ -398,6 +415,13 @@ var minimizeCases = []struct {
 	// The end two groups past the data: the last group's start is free,
 	// and the second backup moves there.
 	{"1k-g1024-G64-sparse_super2-move", "2G", []string{"-b", "1024", "-g", "1024", "-G", "64", "-O", "^has_journal,sparse_super2"}, 8000},
+	// bigalloc: bitmaps of clusters; with small groups several are kept,
+	// the flex group's bitmaps share clusters with cut groups'; with
+	// 1 KiB blocks block 0 is group 0's (s_first_data_block 0).
+	{"4k-bigalloc", "64G", []string{"-O", "^has_journal,bigalloc"}, 0},
+	{"4k-bigalloc-C16k-g16384", "4G", []string{"-O", "^has_journal,bigalloc", "-C", "16384", "-g", "16384"}, 0},
+	{"4k-bigalloc-C16k-g2048-noresize", "2G", []string{"-O", "^has_journal,bigalloc,^resize_inode", "-C", "16384", "-g", "2048"}, 0},
+	{"1k-bigalloc-C16k", "4G", []string{"-b", "1024", "-O", "^has_journal,bigalloc", "-C", "16384"}, 0},
 	{"4k-g1024-meta_bg", "4G", []string{"-g", "1024", "-O", "^has_journal,^resize_inode,meta_bg"}, 0},
 	{"1k-g256-meta_bg-32bit", "1G", []string{"-b", "1024", "-g", "256", "-O", "^has_journal,^resize_inode,meta_bg,^64bit"}, 0},
 	{"64k", "16G", []string{"-b", "65536", "-O", "^has_journal"}, 0},
@@ -483,6 +507,17 @@ func TestMinimize(t *testing.T) {
 				if k == "Backup block groups" {
 					continue
 				}
+				if k == "Free blocks" && after.head["Cluster size"] != "" {
+					// resize2fs 1.47.0 shrinking a bigalloc filesystem
+					// leaves a free count larger than the filesystem
+					// (510144 free of 44864 blocks), which its own
+					// e2fsck -fn then finds wrong: e2fsck above is the
+					// oracle for the counts.
+					if out, err := exec.Command("e2fsck", "-fn", ref).CombinedOutput(); err == nil {
+						t.Errorf("resize2fs's bigalloc image checks clean: compare the free counts again\n%s", out)
+					}
+					continue
+				}
 				if after.head[k] != want.head[k] {
 					t.Errorf("%s: %q, resize2fs %q", k, after.head[k], want.head[k])
 				}
@@ -561,7 +596,6 @@ func TestMinimizeRefuses(t *testing.T) {
 		{"not-clean", []string{"-O", "^has_journal"}, "ssv state 0", abi.EUCLEAN},
 		{"errors", []string{"-O", "^has_journal"}, "ssv state 3", abi.EUCLEAN},
 		{"needs_recovery", nil, "feature needs_recovery", abi.EUCLEAN},
-		{"bigalloc", []string{"-O", "^has_journal,bigalloc", "-C", "16384"}, "", abi.EOPNOTSUPP},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			img := sparseImage(t, "1G", tc.args...)
@@ -666,6 +700,10 @@ func TestAddJournal(t *testing.T) {
 		{"1k-noflex-fragmented", "256M", []string{"-b", "1024", "-O", "^has_journal,^flex_bg"}, 40 * 1024},
 		{"ext2-blockmap", "256M", []string{"-t", "ext2", "-b", "1024"}, 8192},
 		{"ext2-tind", "256M", []string{"-t", "ext2", "-b", "1024"}, 70 * 1024}, // past the double indirect block
+		// bigalloc: whole clusters, the leaf a cluster of its own.
+		{"4k-bigalloc", "2G", []string{"-O", "^has_journal,bigalloc"}, 0},
+		{"4k-bigalloc-C16k-leaf", "4G", []string{"-O", "^has_journal,bigalloc", "-C", "16384"}, 5 * 32768},
+		{"1k-bigalloc-C16k", "256M", []string{"-b", "1024", "-O", "^has_journal,bigalloc", "-C", "16384"}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			testutil.Need(t, "tune2fs")
