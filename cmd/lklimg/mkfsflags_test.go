@@ -139,6 +139,11 @@ func TestOverheadBlocks(t *testing.T) {
 		{300 << 20, fsFlags{fsType: "ext2", blockSize: 1024}},
 		{2 << 30, fsFlags{fsType: "ext4", features: "^has_journal,^flex_bg"}},
 		{1 << 30, fsFlags{fsType: "ext4", features: "^has_journal,^resize_inode,meta_bg"}},
+		// bigalloc: s_overhead_clusters in clusters, the bitmaps of
+		// a flex group sharing clusters.
+		{4 << 30, fsFlags{fsType: "ext4", features: "^has_journal,bigalloc"}},
+		{1 << 30, fsFlags{fsType: "ext4", features: "^has_journal,bigalloc", cluster: "16K"}},
+		{512 << 20, fsFlags{fsType: "ext4", features: "^has_journal,bigalloc", cluster: "16K", blockSize: 1024}},
 	} {
 		c.opts.reserved = -1
 		p, g, err := mkfsParams(&c.opts, c.size, nil)
@@ -164,8 +169,9 @@ func TestOverheadBlocks(t *testing.T) {
 		_, v, _ := strings.Cut(out, "Overhead clusters:")
 		v, _, _ = strings.Cut(v, "\n")
 		got, err := ext4.OverheadBlocks(p, p.Blocks)
+		got /= uint64(p.ClusterBytes() / p.BlockSize)
 		if err != nil || fmt.Sprint(got) != strings.TrimSpace(v) {
-			t.Errorf("%d %+v: OverheadBlocks %d (%v), s_overhead_clusters %q", c.size, c.opts, got, err, strings.TrimSpace(v))
+			t.Errorf("%d %+v: OverheadBlocks %d clusters (%v), s_overhead_clusters %q", c.size, c.opts, got, err, strings.TrimSpace(v))
 		}
 	}
 	p, g, err := mkfsParams(&fsFlags{fsType: "ext4", reserved: -1}, tar2fsVirtualSize, nil)

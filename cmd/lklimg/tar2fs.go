@@ -52,7 +52,8 @@ const tar2fsVirtualSize = 1 << 40
 // inode ratio) is the default one, as for the large file. n is 0 when the
 // archive's size is not known (stdin, or compressed): then
 // tar2fsVirtualSize. inodeRatio and blockSize are -i and -b, 0 when not
-// given (16 KiB and 4 KiB, the default size type's).
+// given (16 KiB and 4 KiB, the default size type's); with bigalloc
+// blockSize is the cluster's, the unit a block takes.
 func virtualSize(n int64, inodeRatio, blockSize int) int64 {
 	if n <= 0 {
 		return tar2fsVirtualSize
@@ -252,11 +253,17 @@ func planTar2fs(f *tar2fsFlags, getenv func(string) string, plainSize int64) (*t
 	if err != nil {
 		return nil, err
 	}
-	plan.given = g
-	if plan.minimize && p.HasFeature("bigalloc") {
-		// ext4.Minimize does not cut a filesystem in clusters.
-		return nil, errors.New("-O bigalloc needs -s SIZE: the smallest image is not made with bigalloc")
+	if c := int(p.ClusterBytes()); plan.minimize && c > int(p.BlockSize) {
+		// bigalloc: a small file or a directory takes a cluster, not a
+		// block.
+		if size := virtualSize(plainSize, f.inodeRatio, c); size > plan.fileSize {
+			plan.fileSize = size
+			if p, g, err = mkfsParams(&f.fsFlags, plan.fileSize, plan.epoch); err != nil {
+				return nil, err
+			}
+		}
 	}
+	plan.given = g
 	if plan.minimize {
 		// The journal is added once the size is known (AddJournal), as
 		// large as mke2fs would make it for that size, or as -J says.
@@ -315,13 +322,16 @@ func shrinkImage(out *os.File, plan *tar2fsPlan, used uint64) error {
 	// there is no journal), sized for the filesystem's estimated size;
 	// its mapping takes 3 blocks at most (a leaf, or the indirect blocks
 	// of 512 blocks).
+	cluster := uint64(p.ClusterBytes() / p.BlockSize)
 	orphan := uint64(0)
 	if plan.wantOrphanFile && plan.wantJournal && journal > 0 {
 		if orphan = p.OrphanFileBlocks; orphan == 0 {
-			orphan = ext4.DefaultOrphanFileBlocks(used+free+uint64(journal), uint64(p.ClusterBytes()/p.BlockSize))
+			orphan = ext4.DefaultOrphanFileBlocks(used+free+uint64(journal), cluster)
 		}
 	}
-	blocks, err := ext4.Minimize(out, free+uint64(journal)+orphan+3)
+	// With bigalloc each takes whole clusters, a leaf one of its own.
+	up := func(n uint64) uint64 { return (n + cluster - 1) / cluster * cluster }
+	blocks, err := ext4.Minimize(out, up(free)+up(uint64(journal))+up(orphan)+3*cluster)
 	if err != nil {
 		return fmt.Errorf("shrink: %w", err)
 	}

@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -105,12 +107,7 @@ func TestTar2fsFeatureMatrix(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "img")
 			// Room for a journal, without which mke2fs drops the orphan
 			// file (ext2fs_default_journal_size: none under 2048 blocks).
-			// bigalloc needs a size: the smallest image is not cut in
-			// clusters.
 			size := []string{"--free", "16M"}
-			if strings.Contains(strings.Join(f.Opts, " "), "bigalloc") {
-				size = []string{"-s", "256M"}
-			}
 			a := append(append(append([]string{"tar2fs", "-q", "-E", "root_owner=0:0"}, size...), f.Opts...), archive, img)
 			r := lklimg(t, nil, nil, a...)
 			if r.code == 2 && regexp.MustCompile(`EOPNOTSUPP|flag provided but not defined`).MatchString(r.stderr) {
@@ -307,7 +304,6 @@ func TestTar2fsUsage(t *testing.T) {
 		{nil, []string{"-s", "12Q", "a.tar", img}, "-s 12Q: not a size"},
 		{nil, []string{"-s", "1G", "--free", "1M", "a.tar", img}, "--free is for the smallest image"},
 		{nil, []string{"-N", "100", "a.tar", img}, "-N needs -s"},
-		{nil, []string{"-O", "bigalloc", "a.tar", img}, "-O bigalloc needs -s SIZE"},
 		{nil, []string{"-b", "3000", "a.tar", img}, "-b 3000: invalid block size (1024, 2048, 4096 or 65536)"},
 		{nil, []string{"-E", "stride=4", "a.tar", img}, "-E stride=4: unknown extended option"},
 		{nil, []string{"-E", "hash_seed=xyz", "a.tar", img}, "-E hash_seed=xyz: could not parse UUID"},
@@ -490,20 +486,98 @@ func TestTar2fsMkfsFlags(t *testing.T) {
 	}
 }
 
-// TestTar2fsBigalloc: with -s, tar2fs makes a bigalloc image (-C) that
-// e2fsck passes and the host reads as the archive.
+// TestTar2fsBigalloc: tar2fs makes a bigalloc image, of a given size
+// or the smallest (cut on a cluster, the journal and the orphan file in
+// whole clusters), with mke2fs's 16-block clusters or -C: e2fsck passes
+// it, the host kernel reads it as the archive, it has the clusters asked
+// for and a journal, two runs with SOURCE_DATE_EPOCH give the same
+// bytes, and the smallest is no larger than the blocks in use, the
+// journal, --free and the cut groups' inode tables it could not give
+// back.
 func TestTar2fsBigalloc(t *testing.T) {
 	mkfsImplemented(t)
 	archive, want := tar2fsSource(t)
-	img := filepath.Join(t.TempDir(), "img")
-	if r := lklimg(t, nil, nil, "tar2fs", "-q", "-O", "bigalloc", "-C", "16K", "-s", "256M", archive, img); r.code != 0 || r.stderr != "" {
-		t.Fatalf("tar2fs -O bigalloc: %+v", r)
+	dumpe2fs := testutil.Need(t, "dumpe2fs")[0]
+	epoch := []string{"SOURCE_DATE_EPOCH=1700000000"}
+	plain := filepath.Join(t.TempDir(), "plain.img")
+	if r := lklimg(t, epoch, nil, "tar2fs", "-q", archive, plain); r.code != 0 || r.stderr != "" {
+		t.Fatalf("tar2fs: %+v", r)
 	}
-	compareTrees(t, "source vs image", want, fsckView(t, img))
-	out := string(testutil.Run(t, testutil.Need(t, "dumpe2fs")[0], "-h", img))
-	if !strings.Contains(out, "Cluster size:             16384") {
-		t.Errorf("dumpe2fs: no 16 KiB clusters in\n%s", out)
+	plainSize := fileSize(t, plain)
+	for _, c := range []struct {
+		name    string
+		args    []string
+		cluster string
+	}{
+		{"sized-C16K", []string{"-C", "16K", "-s", "256M"}, "16384"},
+		{"smallest", nil, "65536"},
+		{"smallest-C16K", []string{"-C", "16K"}, "16384"},
+		{"smallest-1k-C16K-free", []string{"-b", "1024", "-C", "16K", "--free", "5M"}, "16384"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var imgs [2][]byte
+			for i := range imgs {
+				img := filepath.Join(dir, fmt.Sprint(i))
+				a := append(append([]string{"tar2fs", "-q", "-O", "bigalloc"}, c.args...), archive, img)
+				if r := lklimg(t, epoch, nil, a...); r.code != 0 || r.stderr != "" {
+					t.Fatalf("%q: %+v", a, r)
+				}
+				var err error
+				if imgs[i], err = os.ReadFile(img); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !bytes.Equal(imgs[0], imgs[1]) {
+				t.Errorf("two runs with SOURCE_DATE_EPOCH differ (%d and %d bytes)", len(imgs[0]), len(imgs[1]))
+			}
+			img := filepath.Join(dir, "0")
+			compareTrees(t, "source vs image", want, fsckView(t, img))
+			out := string(testutil.Run(t, dumpe2fs, "-h", img))
+			for _, s := range []string{"Cluster size:             " + c.cluster, "has_journal", "bigalloc"} {
+				if !strings.Contains(out, s) {
+					t.Errorf("dumpe2fs: no %q in\n%s", s, out)
+				}
+			}
+			head := func(key string) uint64 {
+				_, v, _ := strings.Cut(out, "\n"+key+":")
+				n, err := strconv.ParseUint(strings.Fields(v + " x")[0], 10, 64)
+				if err != nil {
+					t.Fatalf("dumpe2fs: %s: %q", key, v)
+				}
+				return n
+			}
+			blocks, free, bs := head("Block count"), head("Free blocks"), head("Block size")
+			if size := fileSize(t, img); size != int64(blocks*bs) {
+				t.Errorf("file of %d bytes, %d blocks of %d", size, blocks, bs)
+			}
+			t.Logf("%d bytes (%d free), without bigalloc %d", len(imgs[0]), free*bs, plainSize)
+			if c.args != nil && c.args[len(c.args)-2] == "-s" {
+				return
+			}
+			// Free: what --free asked for, the last group's minimum and
+			// the inode tables of the groups cut that group 0 held
+			// (flex_bg: 15 at most).
+			var asked uint64
+			if i := slices.Index(c.args, "--free"); i >= 0 {
+				asked = 5 << 20 / bs
+			}
+			itb := head("Inode blocks per group")
+			if free > asked+15*itb+1024 {
+				t.Errorf("%d free blocks: more than %d asked, and 15 inode tables of %d blocks", free, asked, itb)
+			}
+		})
 	}
+}
+
+// fileSize is the size of the file at path.
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
 }
 
 // TestVirtualSize: an uncompressed archive of n bytes gets a filesystem of
@@ -587,6 +661,7 @@ func TestTar2fsOrphanFile(t *testing.T) {
 	}{
 		{"smallest", []string{"--free", "40M", "-O", "orphan_file,metadata_csum_seed"}},
 		{"smallest-ext3", []string{"--free", "40M", "-t", "ext3", "-O", "orphan_file"}},
+		{"smallest-bigalloc", []string{"--free", "40M", "-O", "orphan_file,bigalloc", "-C", "16K"}},
 		{"sized", []string{"-s", "96M", "-O", "orphan_file"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -583,21 +583,31 @@ func (im *offImage) roundEnd(end uint64) uint64 {
 // reserved GDT blocks, bitmaps and inode tables (keptMeta); a cluster
 // two of them share counts once.
 func (im *offImage) metaBetween(lo, hi uint64) uint64 {
-	cb := im.f.clusterBits
-	var cs []blockRange // cluster ranges
+	var in []blockRange
 	for _, r := range im.keptMeta(hi) {
-		a, b := max(r.start, lo), min(r.start+r.n, hi)
-		if a < b {
-			cs = append(cs, blockRange{a >> cb, (b-1)>>cb + 1 - a>>cb})
+		if a, b := max(r.start, lo), min(r.start+r.n, hi); a < b {
+			in = append(in, blockRange{a, b - a})
 		}
 	}
-	slices.SortFunc(cs, func(x, y blockRange) int { return cmp.Compare(x.start, y.start) })
-	n, next := uint64(0), uint64(0)
+	return clustersIn(in, im.f.clusterBits)
+}
+
+// clustersIn counts the clusters of 2^cb blocks that the block ranges rs
+// touch, each once.
+func clustersIn(rs []blockRange, cb uint32) uint64 {
+	type span struct{ first, last uint64 } // clusters
+	var cs []span
+	for _, r := range rs {
+		if r.n > 0 {
+			cs = append(cs, span{r.start >> cb, (r.start + r.n - 1) >> cb})
+		}
+	}
+	slices.SortFunc(cs, func(x, y span) int { return cmp.Compare(x.first, y.first) })
+	n, next := uint64(0), uint64(0) // next: the first cluster not counted yet
 	for _, c := range cs {
-		a := max(c.start, next)
-		if e := c.start + c.n; e > a {
-			n += e - a
-			next = e
+		if a := max(c.first, next); c.last >= a {
+			n += c.last + 1 - a
+			next = c.last + 1
 		}
 	}
 	return n

@@ -211,9 +211,11 @@ func (p *MkfsParams) HasFeature(name string) bool {
 // and inode table, and the superblock copies with their descriptor and
 // reserved GDT blocks (and meta_bg's descriptor blocks), as in
 // s_overhead_clusters; not the journal, the root directory or
-// lost+found. Minimize shortens the descriptor table (step 3), so for a
-// cut filesystem this is an estimate from above by the descriptor
-// blocks it frees.
+// lost+found. With bigalloc it is whole clusters, a cluster two of them
+// share counted once (flex_bg packs the bitmaps block by block), in
+// blocks, as statfs leaves them out. Minimize shortens the descriptor
+// table (step 3), so for a cut filesystem this is an estimate from above
+// by the descriptor blocks it frees.
 func OverheadBlocks(p MkfsParams, blocks uint64) (uint64, error) {
 	p.Compat &^= compatHasJournal // not counted: no need to lay it out
 	l, err := planMkfs(p)
@@ -221,16 +223,18 @@ func OverheadBlocks(p MkfsParams, blocks uint64) (uint64, error) {
 		return 0, err
 	}
 	blocks = max(min(blocks, l.blocks), l.firstData+1)
-	n := l.firstData
+	meta := []blockRange{{0, l.firstData}}
 	for g := uint32(0); g <= l.groupOf(blocks-1); g++ {
-		n += 2 + l.itb // block and inode bitmaps, inode table
+		gd := &l.groups[g]
+		meta = append(meta, blockRange{gd.blockBitmap, 1}, blockRange{gd.inodeBitmap, 1}, blockRange{gd.inodeTable, l.itb})
 		super, _, newDesc := l.superAndBgd(g)
 		if super != 0 || (g == 0 && l.hasSuper(0)) {
-			n += 1 + l.oldDescBlocks()
+			meta = append(meta, blockRange{super, 1 + l.oldDescBlocks()})
 		}
 		if newDesc != 0 {
-			n++
+			meta = append(meta, blockRange{newDesc, 1})
 		}
 	}
-	return n, nil
+	cb := uint32(bits.TrailingZeros64(l.ratio))
+	return clustersIn(meta, cb) << cb, nil
 }
