@@ -32,45 +32,6 @@ import (
 // is a SHA-256 of the input file's bytes, read once more for it; stdin,
 // which cannot be read twice, counts by the parameters only.
 
-// tar2fsVirtualSize is the size of the sparse file a filesystem is made
-// on when -s is not given and the archive's size is not known: 1 TiB,
-// which ext4 with 4 KiB blocks holds without 64bit and every host
-// filesystem holds as a sparse file (ext4's limit for a file is 16 TiB).
-// Only what is written takes room.
-const tar2fsVirtualSize = 1 << 40
-
-// virtualSize is the size of the sparse file the filesystem is made on
-// when -s is not given. An uncompressed archive file of n bytes bounds
-// what it can hold: at most n bytes of data, and at most one entry per
-// 512-byte header, each of which may take an inode (16 KiB of the
-// filesystem at mke2fs's ratio: 32 n; ratio/512 times n for another -i)
-// and up to two blocks (a directory's, or a small file's, and an
-// extent or xattr block: 2 blockSize/512 times n). A filesystem that much
-// smaller than tar2fsVirtualSize has fewer groups to lay out, cut and
-// search: on the 200 MiB bench archive, mkfs went from 0.1 s to nothing.
-// It stays at least 1 GiB, so that mke2fs.conf's size type (block size,
-// inode ratio) is the default one, as for the large file. n is 0 when the
-// archive's size is not known (stdin, or compressed): then
-// tar2fsVirtualSize. inodeRatio and blockSize are -i and -b, 0 when not
-// given (16 KiB and 4 KiB, the default size type's); with bigalloc
-// blockSize is the cluster's, the unit a block takes.
-func virtualSize(n int64, inodeRatio, blockSize int) int64 {
-	if n <= 0 {
-		return tar2fsVirtualSize
-	}
-	if inodeRatio == 0 {
-		inodeRatio = 16 << 10
-	}
-	if blockSize == 0 {
-		blockSize = 4 << 10
-	}
-	factor := max(int64(inodeRatio)/512, 2) + 2*int64(blockSize)/512
-	if n > (tar2fsVirtualSize-256<<20)/factor {
-		return tar2fsVirtualSize
-	}
-	return max(n*factor+256<<20, 1<<30)
-}
-
 // tar2fsFlags are tar2fs's options: mke2fs's (fsFlags) and its own.
 type tar2fsFlags struct {
 	fsFlags
@@ -141,15 +102,16 @@ type tar2fsPlan struct {
 func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) (int, error) {
 	// The options first, then the input: a missing file is said before
 	// the image is touched.
-	plan, err := planTar2fs(f, getenv, 0)
+	plan, err := planTar2fs(f, getenv, archiveSize{})
 	if err != nil {
 		return exitImage, err
 	}
 	var in io.Reader = stdin
 	var digest func() ([]byte, error)
 	var inSize, plainSize int64
+	var inFile *os.File
 	if input != "-" {
-		inFile, err := os.Open(input)
+		inFile, err = os.Open(input)
 		if err != nil {
 			return exitImage, fmt.Errorf("%s: %w", input, unwrapPathErr(err))
 		}
@@ -166,8 +128,12 @@ func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr
 		in, digest = inFile, fileDigest(inFile, input)
 	}
 	if plan.minimize && plainSize > 0 {
-		// Planned again for the archive's size (virtualSize).
-		if plan, err = planTar2fs(f, getenv, plainSize); err != nil {
+		// Planned again for what the archive holds (virtualSize).
+		a, err := scanArchive(inFile, plainSize)
+		if err != nil {
+			return exitImage, fmt.Errorf("%s: %w", input, unwrapPathErr(err))
+		}
+		if plan, err = planTar2fs(f, getenv, a); err != nil {
 			return exitImage, err
 		}
 	}
@@ -218,13 +184,13 @@ func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr
 
 // planTar2fs turns the flags into mkfs parameters (mkfsParams, as mkfs's)
 // and the rest of the plan.
-// plainSize is the size of an uncompressed archive file, 0 if not known
+// a is what an uncompressed archive file holds, zero if not known
 // (virtualSize).
-func planTar2fs(f *tar2fsFlags, getenv func(string) string, plainSize int64) (*tar2fsPlan, error) {
+func planTar2fs(f *tar2fsFlags, getenv func(string) string, a archiveSize) (*tar2fsPlan, error) {
 	if f.whiteouts != "" && f.whiteouts != "overlay" {
 		return nil, fmt.Errorf("--whiteouts %s: the mode is overlay", f.whiteouts)
 	}
-	plan := &tar2fsPlan{fileSize: virtualSize(plainSize, f.inodeRatio, f.blockSize), minimize: true, whiteouts: f.whiteouts}
+	plan := &tar2fsPlan{fileSize: virtualSize(a, f.inodeRatio, f.blockSize), minimize: true, whiteouts: f.whiteouts}
 	if f.size != "" {
 		n, err := parseSize(f.size)
 		if err != nil || n <= 0 {
@@ -256,7 +222,7 @@ func planTar2fs(f *tar2fsFlags, getenv func(string) string, plainSize int64) (*t
 	if c := int(p.ClusterBytes()); plan.minimize && c > int(p.BlockSize) {
 		// bigalloc: a small file or a directory takes a cluster, not a
 		// block.
-		if size := virtualSize(plainSize, f.inodeRatio, c); size > plan.fileSize {
+		if size := virtualSize(a, f.inodeRatio, c); size > plan.fileSize {
 			plan.fileSize = size
 			if p, g, err = mkfsParams(&f.fsFlags, plan.fileSize, plan.epoch); err != nil {
 				return nil, err
