@@ -369,7 +369,7 @@ func (im *offImage) descCopies(nr uint64) []uint64 {
 //     group's bits past the end are set; then every descriptor and
 //     superblock copy is written.
 //
-// A filesystem that is not clean gives EUCLEAN; bigalloc, MMP and
+// A filesystem that is not clean gives EUCLEAN; MMP and
 // meta_bg with resize_inode give EOPNOTSUPP.
 func Minimize(dev ImageDevice, free uint64) (uint64, error) {
 	im, err := openOffline(dev, "minimize")
