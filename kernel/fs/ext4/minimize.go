@@ -136,6 +136,14 @@ func openOffline(dev ImageDevice, what string) (*offImage, error) {
 		if f.groups[g].badCsum {
 			return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: group %d: bad descriptor checksum: run e2fsck", what, g)
 		}
+		// Every group holds its superblock backup and descriptor
+		// table (ext2fs_initialize drops a last group too small for
+		// them); the bitmaps are sized by it (FuzzMinimizeBigalloc: a
+		// huge s_reserved_gdt_blocks).
+		if n := f.baseMetaBlocks(uint32(g)); n > f.groupBlocks(uint32(g)) {
+			return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: group %d: %d blocks of superblock and descriptors in %d: run e2fsck",
+				what, g, n, f.groupBlocks(uint32(g)))
+		}
 	}
 	return &offImage{f: f, dev: dev, raw: raw, origGroups: uint32(len(f.groups)), origBackup1: sb.sBackupBGs[1]}, nil
 }
