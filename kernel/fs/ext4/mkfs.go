@@ -75,6 +75,11 @@ type MkfsParams struct {
 	// E2FSPROGS_FAKE_TIME, SOURCE_DATE_EPOCH for lklimg.
 	Time             int64
 	RootUID, RootGID uint32 // -E root_owner=
+	// QuotaTypes are the quota files made with the quota feature (-E
+	// quotatype=: QuotaUsrBit, QuotaGrpBit, QuotaPrjBit); 0 gives user
+	// and group. Project is made whenever the project feature is set,
+	// and QuotaPrjBit sets it.
+	QuotaTypes uint8
 	// Zeroed says the device reads as zeros (a new sparse file): inode
 	// tables and the journal need not be written, and the groups get
 	// ITABLE_ZEROED, as mke2fs's lazy_itable_init on a discarded device.

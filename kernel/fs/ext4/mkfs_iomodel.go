@@ -15,6 +15,9 @@ package ext4
 type mkfsAccess struct {
 	blk   uint64
 	write bool
+	// flush: a read of more than 4 blocks, which bypasses the cache
+	// after writing its dirty blocks out (flush_cached_blocks).
+	flush bool
 }
 
 const (
@@ -22,8 +25,8 @@ const (
 	mkfsZapBytes    = 4096 // zap_sector(fs, 2, 6) and zap_sector(fs, 0, 2)
 )
 
-func (l *mkfsLayout) ioR(b uint64) { l.trace = append(l.trace, mkfsAccess{b, false}) }
-func (l *mkfsLayout) ioW(b uint64) { l.trace = append(l.trace, mkfsAccess{b, true}) }
+func (l *mkfsLayout) ioR(b uint64) { l.trace = append(l.trace, mkfsAccess{blk: b}) }
+func (l *mkfsLayout) ioW(b uint64) { l.trace = append(l.trace, mkfsAccess{blk: b, write: true}) }
 
 // itBlk is the inode table block holding inode ino.
 func (l *mkfsLayout) itBlk(ino uint32) uint64 {
@@ -57,6 +60,15 @@ func (o *mkfsOutput) ioModelBytes() uint64 {
 	var cache [mkfsIOCacheSize]entry
 	var clock, written uint64
 	access := func(a mkfsAccess) {
+		if a.flush {
+			for i := range cache {
+				if e := &cache[i]; e.inUse && e.dirty {
+					written += o.bs
+					e.dirty = false
+				}
+			}
+			return
+		}
 		clock++
 		var victim *entry
 		for i := range cache {
@@ -87,11 +99,11 @@ func (o *mkfsOutput) ioModelBytes() uint64 {
 	}
 	for g := uint32(0); g < o.ngroups; g++ {
 		gd := &o.groups[g]
-		if !o.csum || gd.flags&bgBlockUninit == 0 {
-			access(mkfsAccess{gd.blockBitmap, true})
+		if o.bbDirty && (!o.csum || gd.flags&bgBlockUninit == 0) {
+			access(mkfsAccess{blk: gd.blockBitmap, write: true})
 		}
-		if !o.csum || gd.flags&bgInodeUninit == 0 {
-			access(mkfsAccess{gd.inodeBitmap, true})
+		if o.ibDirty && (!o.csum || gd.flags&bgInodeUninit == 0) {
+			access(mkfsAccess{blk: gd.inodeBitmap, write: true})
 		}
 	}
 	return written + mkfsZapBytes
