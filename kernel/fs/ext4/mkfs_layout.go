@@ -21,7 +21,9 @@ import (
 //     the reserved inodes, the bad blocks inode, the resize inode
 //     (ext2fs_create_resize_inode in lib/ext2fs/res_gdt.c);
 //  4. the journal (write_journal_inode in lib/ext2fs/mkjournal.c), from
-//     the goal of get_midpoint_journal_block.
+//     the goal of get_midpoint_journal_block;
+//  5. the quota files (create_quota_inodes, mkfs_quota.go), then the
+//     orphan file (mkfs_orphan.go).
 //
 // With bigalloc, steps 1 and 2 work in blocks (mke2fs's subcluster
 // bitmap, ext2fs_allocate_subcluster_bitmap); then every cluster with a

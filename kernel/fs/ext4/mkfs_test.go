@@ -491,6 +491,8 @@ func TestMkfsNotZeroed(t *testing.T) {
 		{name: "no-csum", size: 48 << 20, fsType: "ext4", edit: features("^metadata_csum")},
 		{name: "bigalloc", size: 48 << 20, fsType: "ext4", edit: bigalloc(48<<20, 0, 0, "orphan_file")},
 		{name: "bigalloc-4k", size: 48 << 20, fsType: "ext4", edit: bigalloc(48<<20, 4096, 0, "")},
+		{name: "quota", size: 48 << 20, fsType: "ext4", edit: features("quota,project,orphan_file")},
+		{name: "quota-no-extent", size: 48 << 20, fsType: "ext3", edit: features("quota")},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "img")
@@ -581,7 +583,7 @@ func TestMkfsRandomAgainstMke2fs(t *testing.T) {
 		for _, f := range []string{"^has_journal", "^resize_inode", "^flex_bg", "^64bit", "^metadata_csum",
 			"sparse_super2", "^dir_index", "^huge_file", "^extent,^64bit", "meta_bg,^resize_inode", "uninit_bg",
 			"metadata_csum_seed", "large_dir", "^filetype", "^sparse_super,^resize_inode", "^ext_attr", "^dir_nlink",
-			"^extra_isize", "orphan_file", "bigalloc"} {
+			"^extra_isize", "orphan_file", "bigalloc", "quota", "project"} {
 			if rnd.Intn(6) == 0 {
 				feats = append(feats, f)
 			}
@@ -754,5 +756,38 @@ func TestMkfsInlineDataInode128(t *testing.T) {
 	}
 	if _, err := planMkfs(p); !errors.Is(err, abi.EINVAL) {
 		t.Errorf("Mkfs with inline_data and 128-byte inodes: %v, want EINVAL", err)
+	}
+}
+
+// TestMkfsProjectInode128: mke2fs refuses project quota with 128-byte
+// inodes, which have no i_projid, whether -O project or -E
+// quotatype=prjquota asks for it; so does Mkfs, with its message.
+func TestMkfsProjectInode128(t *testing.T) {
+	testutil.Need(t, "mke2fs")
+	img := filepath.Join(t.TempDir(), "img")
+	for _, c := range []struct {
+		args []string
+		edit func(*MkfsParams) error
+	}{
+		{[]string{"-O", "project"}, features("project")},
+		{[]string{"-O", "quota", "-E", "quotatype=prjquota"},
+			func(p *MkfsParams) error { p.QuotaTypes = QuotaPrjBit; return p.SetFeatures("quota") }},
+	} {
+		args := append([]string{"-q", "-F", "-t", "ext4", "-I", "128"}, c.args...)
+		out, err := exec.Command("mke2fs", append(args, img, "64M")...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "128 byte inodes are too small for project quota") {
+			t.Fatalf("mke2fs %v: %v %s", c.args, err, out)
+		}
+		p, err := DefaultMkfsParams(64<<20, "ext4")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.InodeSize = 128
+		if err := c.edit(&p); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := planMkfs(p); !errors.Is(err, abi.EINVAL) || !strings.Contains(err.Error(), "128 byte inodes are too small for project quota") {
+			t.Errorf("Mkfs %v with 128-byte inodes: %v, want EINVAL as mke2fs's", c.args, err)
+		}
 	}
 }
