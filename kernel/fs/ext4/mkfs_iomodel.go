@@ -7,9 +7,13 @@ package ext4
 // manager's cache of 8 blocks, written back when an entry is reused for
 // another block (least recently used first): what counts is the blocks
 // evicted by then, plus the direct writes of zap_sector (the first 4 KiB
-// of the device), while zeroing is done by fallocate and counts nothing.
-// The planner records the block accesses mke2fs's library calls make, in
-// order (mkfsLayout.trace); this replays them through such a cache.
+// of the device), while zeroing is done by fallocate and counts nothing;
+// a read of more than 4 blocks (the inode scan of the quota code) writes
+// every dirty block out first, keeping them cached. The bitmaps are
+// written at close only if they changed since the last
+// ext2fs_write_bitmaps (the quota code's). The planner records the block
+// accesses mke2fs's library calls make, in order (mkfsLayout.trace);
+// this replays them through such a cache.
 
 // mkfsAccess is one block read or write through the I/O cache.
 type mkfsAccess struct {
@@ -49,8 +53,8 @@ func (l *mkfsLayout) itW(ino uint32) {
 	l.ioW(l.itBlk(ino))
 }
 
-// ioModelBytes replays the trace, then write_bitmaps's writes, through
-// the cache and returns the bytes written.
+// ioModelBytes replays the trace, then write_bitmaps's writes of the
+// dirty bitmaps, through the cache and returns the bytes written.
 func (o *mkfsOutput) ioModelBytes() uint64 {
 	type entry struct {
 		blk          uint64

@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -32,7 +33,10 @@ import (
 // place in that cluster. Every I/O the library does on the way is traced
 // for s_kbytes_written (mkfs_iomodel.go): the file's one-block buffer,
 // the zeroing of each new block, the inode written after each mapping and
-// size change, ext2fs_file_set_size's zeroing past the end.
+// size change, ext2fs_file_set_size's zeroing past the end. The inode is
+// read through the inode table once, when quota_inode_init_new first
+// reads it; every later read finds it in libext2fs's inode cache (as the
+// bad blocks inode the scan starts with), which does no I/O.
 
 // Quota type bits, as mke2fs's -E quotatype= sets them (QUOTA_USR_BIT,
 // QUOTA_GRP_BIT, QUOTA_PRJ_BIT).
@@ -110,7 +114,7 @@ func (l *mkfsLayout) quotaUsage(bits uint8) [quotaTypes][]*dquot {
 		}
 	}
 	for t := range out {
-		slices.SortFunc(out[t], func(a, b *dquot) int { return int(int64(a.id) - int64(b.id)) })
+		slices.SortFunc(out[t], func(a, b *dquot) int { return cmp.Compare(a.id, b.id) })
 	}
 	return out
 }
