@@ -126,6 +126,8 @@ func TestMkfsAsMkfsExt4(t *testing.T) {
 		{"256M", []string{"-t", "ext4", "-O", "bigalloc"}, ""},
 		{"1G", []string{"-t", "ext4", "-O", "bigalloc", "-C", "64K", "-i", "32768"}, ""},
 		{"64M", []string{"-t", "ext4", "-b", "1024", "-O", "bigalloc,orphan_file", "-C", "4k"}, ""},
+		{"1G", []string{"-t", "ext4", "-O", "quota,project,orphan_file"}, ""},
+		{"256M", []string{"-t", "ext4", "-O", "quota"}, ",quotatype=usr:prjquota"},
 	} {
 		const uuid, seed = "0a0b0c0d-1111-4222-8333-444455556666", "99998888-7777-4666-9555-444433332222"
 		opts := append([]string{"-U", uuid, "-E", "hash_seed=" + seed + ",root_owner=0:0" + c.ext}, c.args...)
@@ -224,6 +226,10 @@ func TestMkfsDir(t *testing.T) {
 		{"default", nil},
 		{"bigalloc", []string{"-O", "bigalloc", "-C", "64K"}},
 		{"bigalloc-1k", []string{"-b", "1024", "-O", "bigalloc", "-C", "4K"}},
+		// The kernel charges what it writes: e2fsck finds the usage
+		// exact (mke2fs -d leaves the quota files as they were).
+		{"quota-project", []string{"-O", "quota,project"}},
+		{"quota-bigalloc-no-csum", []string{"-O", "quota,project,bigalloc,^metadata_csum"}},
 	} {
 		t.Run(c.name, func(t *testing.T) { testMkfsDir(t, c.args) })
 	}

@@ -51,7 +51,7 @@ func (f *fsFlags) cliFlags() []cli.Flag {
 		&cli.StringFlag{Name: "U", Aliases: []string{"uuid"}, Destination: &f.uuid,
 			Usage: "filesystem `UUID`, random or clear (not given: see SOURCE_DATE_EPOCH)"},
 		&cli.StringFlag{Name: "E", Aliases: []string{"extended"}, Destination: &f.ext,
-			Usage: "extended `OPTIONS`: hash_seed=UUID,root_owner=UID:GID,orphan_file_size=BLOCKS,encoding=utf8,encoding_flags=strict"},
+			Usage: "extended `OPTIONS`: hash_seed=UUID,root_owner=UID:GID,orphan_file_size=BLOCKS,quotatype=usrquota:grpquota:prjquota,encoding=utf8,encoding_flags=strict"},
 		&cli.StringFlag{Name: "O", Aliases: []string{"features"}, Destination: &f.features,
 			Usage: "`FEATURES` to set, or clear with ^ (mke2fs's names)"},
 		&cli.StringFlag{Name: "J", Aliases: []string{"journal"}, Destination: &f.journal,
@@ -190,6 +190,23 @@ func mkfsParams(f *fsFlags, size int64, epoch *int64) (p ext4.MkfsParams, g give
 					return p, g, fmt.Errorf("-E %s: invalid size of orphan file", o)
 				}
 				p.OrphanFileBlocks = n
+			case "quotatype":
+				// parse_quota_types: usr[quota], grp[quota], prj[quota],
+				// ':'-separated; prjquota turns project on.
+				var bits uint8
+				for _, q := range strings.Split(v, ":") {
+					switch q {
+					case "usr", "usrquota":
+						bits |= ext4.QuotaUsrBit
+					case "grp", "grpquota":
+						bits |= ext4.QuotaGrpBit
+					case "prj", "prjquota":
+						bits |= ext4.QuotaPrjBit
+					default:
+						return p, g, fmt.Errorf("-E %s: unknown quota type %q (usrquota, grpquota, prjquota)", o, q)
+					}
+				}
+				p.QuotaTypes = bits
 			case "encoding":
 				// mke2fs: naming the encoding turns casefold on;
 				// utf8 (12.1) is the only one.
@@ -209,7 +226,7 @@ func mkfsParams(f *fsFlags, size int64, epoch *int64) (p ext4.MkfsParams, g give
 					return p, g, fmt.Errorf("-E %s: unknown encoding flags (strict, nostrict)", o)
 				}
 			default:
-				return p, g, fmt.Errorf("-E %s: unknown extended option (hash_seed=UUID, root_owner=UID:GID, orphan_file_size=BLOCKS, encoding=utf8, encoding_flags=strict)", o)
+				return p, g, fmt.Errorf("-E %s: unknown extended option (hash_seed=UUID, root_owner=UID:GID, orphan_file_size=BLOCKS, quotatype=TYPES, encoding=utf8, encoding_flags=strict)", o)
 			}
 		}
 	}

@@ -5,7 +5,7 @@ package ext4
 // parameters: the superblock and its backups, the group descriptors, the
 // reserved GDT blocks and the resize inode, the bitmaps and inode tables
 // (placed by flex_bg as ext2fs_allocate_group_table does), the journal,
-// the root directory and lost+found, the orphan file.
+// the root directory and lost+found, the quota files, the orphan file.
 //
 // With the same UUID, hash seed and time (mke2fs -U, -E hash_seed= and
 // E2FSPROGS_FAKE_TIME) on a device that reads as zeros (Zeroed; mke2fs
@@ -28,9 +28,11 @@ package ext4
 // empty xattr header), bigalloc (-C: the bitmaps and inode tables placed
 // block by block, then every allocation a whole cluster, the next blocks
 // of a directory or of the orphan file taken from its last cluster first;
-// the descriptors count free clusters, the superblock free blocks). Not
-// made (refused): quota, project, mmp, fast_commit, journal_dev and the
-// rest, which need more than the layout.
+// the descriptors count free clusters, the superblock free blocks), quota
+// and project (the user, group and project quota files holding the root's
+// and lost+found's usage, -E quotatype= choosing them: mkfs_quota.go).
+// Not made (refused): mmp, fast_commit, journal_dev and the rest, which
+// need more than the layout.
 // mke2fs.conf is Debian's
 // (mkfs_params.go), not read from the host; the directory hash is signed,
 // as mke2fs built for x86 makes it.
@@ -75,6 +77,11 @@ type MkfsParams struct {
 	// E2FSPROGS_FAKE_TIME, SOURCE_DATE_EPOCH for lklimg.
 	Time             int64
 	RootUID, RootGID uint32 // -E root_owner=
+	// QuotaTypes are the quota files made with the quota feature (-E
+	// quotatype=: QuotaUsrBit, QuotaGrpBit, QuotaPrjBit); 0 gives user
+	// and group. Project is made whenever the project feature is set,
+	// and QuotaPrjBit sets it.
+	QuotaTypes uint8
 	// Zeroed says the device reads as zeros (a new sparse file): inode
 	// tables and the journal need not be written, and the groups get
 	// ITABLE_ZEROED, as mke2fs's lazy_itable_init on a discarded device.

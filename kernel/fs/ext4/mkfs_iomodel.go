@@ -7,14 +7,21 @@ package ext4
 // manager's cache of 8 blocks, written back when an entry is reused for
 // another block (least recently used first): what counts is the blocks
 // evicted by then, plus the direct writes of zap_sector (the first 4 KiB
-// of the device), while zeroing is done by fallocate and counts nothing.
-// The planner records the block accesses mke2fs's library calls make, in
-// order (mkfsLayout.trace); this replays them through such a cache.
+// of the device), while zeroing is done by fallocate and counts nothing;
+// a read of more than 4 blocks (the inode scan of the quota code) writes
+// every dirty block out first, keeping them cached. The bitmaps are
+// written at close only if they changed since the last
+// ext2fs_write_bitmaps (the quota code's). The planner records the block
+// accesses mke2fs's library calls make, in order (mkfsLayout.trace);
+// this replays them through such a cache.
 
 // mkfsAccess is one block read or write through the I/O cache.
 type mkfsAccess struct {
 	blk   uint64
 	write bool
+	// flush: a read of more than 4 blocks, which bypasses the cache
+	// after writing its dirty blocks out (flush_cached_blocks).
+	flush bool
 }
 
 const (
@@ -22,8 +29,8 @@ const (
 	mkfsZapBytes    = 4096 // zap_sector(fs, 2, 6) and zap_sector(fs, 0, 2)
 )
 
-func (l *mkfsLayout) ioR(b uint64) { l.trace = append(l.trace, mkfsAccess{b, false}) }
-func (l *mkfsLayout) ioW(b uint64) { l.trace = append(l.trace, mkfsAccess{b, true}) }
+func (l *mkfsLayout) ioR(b uint64) { l.trace = append(l.trace, mkfsAccess{blk: b}) }
+func (l *mkfsLayout) ioW(b uint64) { l.trace = append(l.trace, mkfsAccess{blk: b, write: true}) }
 
 // itBlk is the inode table block holding inode ino.
 func (l *mkfsLayout) itBlk(ino uint32) uint64 {
@@ -46,8 +53,8 @@ func (l *mkfsLayout) itW(ino uint32) {
 	l.ioW(l.itBlk(ino))
 }
 
-// ioModelBytes replays the trace, then write_bitmaps's writes, through
-// the cache and returns the bytes written.
+// ioModelBytes replays the trace, then write_bitmaps's writes of the
+// dirty bitmaps, through the cache and returns the bytes written.
 func (o *mkfsOutput) ioModelBytes() uint64 {
 	type entry struct {
 		blk          uint64
@@ -57,6 +64,15 @@ func (o *mkfsOutput) ioModelBytes() uint64 {
 	var cache [mkfsIOCacheSize]entry
 	var clock, written uint64
 	access := func(a mkfsAccess) {
+		if a.flush {
+			for i := range cache {
+				if e := &cache[i]; e.inUse && e.dirty {
+					written += o.bs
+					e.dirty = false
+				}
+			}
+			return
+		}
 		clock++
 		var victim *entry
 		for i := range cache {
@@ -87,11 +103,11 @@ func (o *mkfsOutput) ioModelBytes() uint64 {
 	}
 	for g := uint32(0); g < o.ngroups; g++ {
 		gd := &o.groups[g]
-		if !o.csum || gd.flags&bgBlockUninit == 0 {
-			access(mkfsAccess{gd.blockBitmap, true})
+		if o.bbDirty && (!o.csum || gd.flags&bgBlockUninit == 0) {
+			access(mkfsAccess{blk: gd.blockBitmap, write: true})
 		}
-		if !o.csum || gd.flags&bgInodeUninit == 0 {
-			access(mkfsAccess{gd.inodeBitmap, true})
+		if o.ibDirty && (!o.csum || gd.flags&bgInodeUninit == 0) {
+			access(mkfsAccess{blk: gd.inodeBitmap, write: true})
 		}
 	}
 	return written + mkfsZapBytes

@@ -21,7 +21,9 @@ import (
 //     the reserved inodes, the bad blocks inode, the resize inode
 //     (ext2fs_create_resize_inode in lib/ext2fs/res_gdt.c);
 //  4. the journal (write_journal_inode in lib/ext2fs/mkjournal.c), from
-//     the goal of get_midpoint_journal_block.
+//     the goal of get_midpoint_journal_block;
+//  5. the quota files (create_quota_inodes, mkfs_quota.go), then the
+//     orphan file (mkfs_orphan.go).
 //
 // With bigalloc, steps 1 and 2 work in blocks (mke2fs's subcluster
 // bitmap, ext2fs_allocate_subcluster_bitmap); then every cluster with a
@@ -131,6 +133,13 @@ type mkfsLayout struct {
 	indBlocks     map[uint64][]byte // resize inode and journal indirect blocks
 	extentLeaves  map[uint64][]byte
 	orphanIno     uint32 // the orphan file's inode (mkfs_orphan.go), or 0
+	// quotaIno are the quota files' inodes by type (mkfs_quota.go), 0
+	// for a type not made; quotaData their blocks' contents.
+	quotaIno  [quotaTypes]uint32
+	quotaData map[uint64][]byte
+	// bbDirty and ibDirty say the bitmaps changed since libext2fs last
+	// wrote them (ext2fs_close writes them only then).
+	bbDirty, ibDirty bool
 
 	// The block accesses mke2fs's I/O makes, for mkfs_iomodel.go.
 	trace  []mkfsAccess
@@ -167,7 +176,7 @@ func checkMkfsParams(p *MkfsParams) error {
 		incompatOK = incompatFiletype | incompatMetaBG | incompatExtents | incompat64bit | incompatFlexBG | incompatCsumSeed |
 			incompatLargedir | incompatInlineData | incompatEAInode | incompatEncrypt | incompatCasefold
 		roCompatOK = roCompatSparseSuper | roCompatLargeFile | roCompatHugeFile | roCompatGdtCsum | roCompatDirNlink |
-			roCompatExtraIsize | roCompatMetadataCsum | roCompatVerity | roCompatBigalloc
+			roCompatExtraIsize | roCompatMetadataCsum | roCompatVerity | roCompatBigalloc | roCompatQuota | roCompatProject
 	)
 	if u := p.Compat &^ compatOK; u != 0 {
 		return abi.Errorf(abi.EOPNOTSUPP, "ext4: mkfs: compat features %#x not supported", u)
@@ -177,6 +186,12 @@ func checkMkfsParams(p *MkfsParams) error {
 	}
 	if u := p.RoCompat &^ roCompatOK; u != 0 {
 		return abi.Errorf(abi.EOPNOTSUPP, "ext4: mkfs: ro_compat features %#x not supported", u)
+	}
+	if p.QuotaTypes&^(QuotaUsrBit|QuotaGrpBit|QuotaPrjBit) != 0 {
+		return abi.Errorf(abi.EINVAL, "ext4: mkfs: invalid quota types %#x", p.QuotaTypes)
+	}
+	if p.RoCompat&roCompatProject != 0 && is == goodOldInodeSize {
+		return abi.Errorf(abi.EINVAL, "ext4: mkfs: %d byte inodes are too small for project quota", is)
 	}
 	if p.Incompat&incompatInlineData != 0 && is == goodOldInodeSize {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: %d byte inodes are too small for inline data; specify larger size", is)
@@ -233,6 +248,10 @@ func checkMkfsParams(p *MkfsParams) error {
 
 // planMkfs makes the whole layout.
 func planMkfs(p MkfsParams) (*mkfsLayout, error) {
+	// PRS: a project quota type sets the project feature.
+	if p.QuotaTypes&QuotaPrjBit != 0 {
+		p.RoCompat |= roCompatProject
+	}
 	if err := checkMkfsParams(&p); err != nil {
 		return nil, err
 	}
@@ -244,7 +263,7 @@ func planMkfs(p MkfsParams) (*mkfsLayout, error) {
 	if p.Blocks > math.MaxUint32 {
 		p.Compat &^= compatResizeInode
 	}
-	l := &mkfsLayout{p: p, compat: p.Compat, incompat: p.Incompat, roCompat: p.RoCompat}
+	l := &mkfsLayout{p: p, compat: p.Compat, incompat: p.Incompat, roCompat: p.RoCompat, bbDirty: true, ibDirty: true}
 	if err := l.geometry(); err != nil {
 		return nil, err
 	}
@@ -292,6 +311,11 @@ func planMkfs(p MkfsParams) (*mkfsLayout, error) {
 		}
 	}
 	l.overhead += l.firstData
+	if l.roCompat&roCompatQuota != 0 {
+		if err := l.makeQuota(); err != nil {
+			return nil, err
+		}
+	}
 	if l.compat&compatOrphanFile != 0 {
 		if err := l.makeOrphanFile(p.OrphanFileBlocks); err != nil {
 			return nil, err
@@ -950,11 +974,13 @@ func (l *mkfsLayout) blockAllocStats(b uint64) {
 	l.markRange(b&^(l.ratio-1), l.ratio)
 	l.descFree[l.groupOf(b)]--
 	l.groups[l.groupOf(b)].flags &^= bgBlockUninit
+	l.bbDirty = true
 }
 
 // inodeAllocStats is ext2fs_inode_alloc_stats2 for an allocation.
 func (l *mkfsLayout) inodeAllocStats(ino uint32, dir bool) {
 	l.inodesUsed[ino] = true
+	l.ibDirty = true
 	g := (ino - 1) / l.ipg
 	gd := &l.groups[g]
 	if dir {

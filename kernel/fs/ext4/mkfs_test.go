@@ -371,6 +371,32 @@ var mkfsCases = []mkfsCase{
 	{name: "bigalloc-5T-big", size: 5 << 40, fsType: "ext4", args: []string{"-O", "bigalloc"}, edit: bigalloc(5<<40, 0, 0, ""), big: true},
 	{name: "root-owner", size: 256 << 20, fsType: "ext4", eopts: ",root_owner=1000:100",
 		edit: func(p *MkfsParams) error { p.RootUID, p.RootGID = 1000, 100; return nil }},
+	{name: "quota", size: 1 << 30, fsType: "ext4", args: []string{"-O", "quota"}, edit: features("quota")},
+	{name: "quota-1k", size: 256 << 20, fsType: "ext4", args: []string{"-O", "quota"}, edit: features("quota")},
+	{name: "quota-project", size: 1 << 30, fsType: "ext4", args: []string{"-O", "quota,project"}, edit: features("quota,project")},
+	{name: "quota-project-1k", size: 64 << 20, fsType: "ext4", args: []string{"-O", "quota,project"}, edit: features("quota,project")},
+	{name: "quota-no-extent", size: 256 << 20, fsType: "ext4", args: []string{"-O", "quota,project,^extent,^64bit"}, edit: features("quota,project,^extent,^64bit")},
+	{name: "quota-no-extent-4k", size: 1 << 30, fsType: "ext4", args: []string{"-O", "quota,^extent,^64bit"}, edit: features("quota,^extent,^64bit")},
+	{name: "quota-nocsum", size: 1 << 30, fsType: "ext4", args: []string{"-O", "quota,project,^metadata_csum"}, edit: features("quota,project,^metadata_csum")},
+	{name: "quota-ext3", size: 256 << 20, fsType: "ext3", args: []string{"-O", "quota"}, edit: features("quota")},
+	{name: "quota-bigalloc", size: 1 << 30, fsType: "ext4", args: []string{"-O", "bigalloc,quota,project"}, edit: bigalloc(1<<30, 0, 0, "quota,project")},
+	{name: "quota-bigalloc-1k", size: 256 << 20, fsType: "ext4", args: []string{"-b", "1024", "-O", "bigalloc,quota", "-C", "4096"},
+		edit: bigalloc(256<<20, 1024, 4096, "quota")},
+	{name: "quota-orphan_file", size: 1 << 30, fsType: "ext4", args: []string{"-O", "quota,project,orphan_file"}, edit: features("quota,project,orphan_file")},
+	{name: "quota-root-owner", size: 1 << 30, fsType: "ext4", args: []string{"-O", "quota,project"}, eopts: ",root_owner=1000:100",
+		edit: func(p *MkfsParams) error { p.RootUID, p.RootGID = 1000, 100; return p.SetFeatures("quota,project") }},
+	{name: "quota-root-owner-1k", size: 256 << 20, fsType: "ext4", args: []string{"-O", "quota,project,^extent,^64bit"}, eopts: ",root_owner=1000:1000",
+		edit: func(p *MkfsParams) error {
+			p.RootUID, p.RootGID = 1000, 1000
+			return p.SetFeatures("quota,project,^extent,^64bit")
+		}},
+	{name: "quotatype-usr", size: 1 << 30, fsType: "ext4", args: []string{"-O", "quota"}, eopts: ",quotatype=usrquota",
+		edit: func(p *MkfsParams) error { p.QuotaTypes = QuotaUsrBit; return p.SetFeatures("quota") }},
+	{name: "quotatype-grp-prj", size: 1 << 30, fsType: "ext4", args: []string{"-O", "quota"}, eopts: ",quotatype=grpquota:prjquota",
+		edit: func(p *MkfsParams) error { p.QuotaTypes = QuotaGrpBit | QuotaPrjBit; return p.SetFeatures("quota") }},
+	{name: "project-only", size: 1 << 30, fsType: "ext4", args: []string{"-O", "project"}, edit: features("project")},
+	{name: "quota-I128", size: 1 << 30, fsType: "ext4", args: []string{"-O", "quota", "-I", "128"},
+		edit: func(p *MkfsParams) error { p.InodeSize = 128; return p.SetFeatures("quota") }},
 }
 
 // mkfsWriteTree writes a directory and a file through our driver,
@@ -425,8 +451,19 @@ func TestMkfsMounts(t *testing.T) {
 			if err := os.Mkdir(mnt, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			testutil.Run(t, "mount", "-o", "loop", img, mnt)
-			werr := os.WriteFile(filepath.Join(mnt, "host"), bytes.Repeat([]byte("x"), 100000), 0o644)
+			// A kernel without CONFIG_QUOTA mounts quota and project
+			// images read-only: then it only reads.
+			opts, rw := "loop", true
+			if strings.Contains(strings.Join(c.args, " "), "quota") || strings.Contains(strings.Join(c.args, " "), "project") {
+				if rw, _ = (testutil.Ext4Feature{Name: c.name, Opts: c.args}).HostMounts(t, true); !rw {
+					opts = "loop,ro"
+				}
+			}
+			testutil.Run(t, "mount", "-o", opts, img, mnt)
+			var werr error
+			if rw {
+				werr = os.WriteFile(filepath.Join(mnt, "host"), bytes.Repeat([]byte("x"), 100000), 0o644)
+			}
 			got, rerr := os.ReadFile(filepath.Join(mnt, "ours", "f"))
 			testutil.Run(t, "umount", mnt)
 			if werr != nil || rerr != nil {
@@ -454,6 +491,8 @@ func TestMkfsNotZeroed(t *testing.T) {
 		{name: "no-csum", size: 48 << 20, fsType: "ext4", edit: features("^metadata_csum")},
 		{name: "bigalloc", size: 48 << 20, fsType: "ext4", edit: bigalloc(48<<20, 0, 0, "orphan_file")},
 		{name: "bigalloc-4k", size: 48 << 20, fsType: "ext4", edit: bigalloc(48<<20, 4096, 0, "")},
+		{name: "quota", size: 48 << 20, fsType: "ext4", edit: features("quota,project,orphan_file")},
+		{name: "quota-no-extent", size: 48 << 20, fsType: "ext3", edit: features("quota")},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "img")
@@ -544,7 +583,7 @@ func TestMkfsRandomAgainstMke2fs(t *testing.T) {
 		for _, f := range []string{"^has_journal", "^resize_inode", "^flex_bg", "^64bit", "^metadata_csum",
 			"sparse_super2", "^dir_index", "^huge_file", "^extent,^64bit", "meta_bg,^resize_inode", "uninit_bg",
 			"metadata_csum_seed", "large_dir", "^filetype", "^sparse_super,^resize_inode", "^ext_attr", "^dir_nlink",
-			"^extra_isize", "orphan_file", "bigalloc"} {
+			"^extra_isize", "orphan_file", "bigalloc", "quota", "project"} {
 			if rnd.Intn(6) == 0 {
 				feats = append(feats, f)
 			}
@@ -717,5 +756,38 @@ func TestMkfsInlineDataInode128(t *testing.T) {
 	}
 	if _, err := planMkfs(p); !errors.Is(err, abi.EINVAL) {
 		t.Errorf("Mkfs with inline_data and 128-byte inodes: %v, want EINVAL", err)
+	}
+}
+
+// TestMkfsProjectInode128: mke2fs refuses project quota with 128-byte
+// inodes, which have no i_projid, whether -O project or -E
+// quotatype=prjquota asks for it; so does Mkfs, with its message.
+func TestMkfsProjectInode128(t *testing.T) {
+	testutil.Need(t, "mke2fs")
+	img := filepath.Join(t.TempDir(), "img")
+	for _, c := range []struct {
+		args []string
+		edit func(*MkfsParams) error
+	}{
+		{[]string{"-O", "project"}, features("project")},
+		{[]string{"-O", "quota", "-E", "quotatype=prjquota"},
+			func(p *MkfsParams) error { p.QuotaTypes = QuotaPrjBit; return p.SetFeatures("quota") }},
+	} {
+		args := append([]string{"-q", "-F", "-t", "ext4", "-I", "128"}, c.args...)
+		out, err := exec.Command("mke2fs", append(args, img, "64M")...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "128 byte inodes are too small for project quota") {
+			t.Fatalf("mke2fs %v: %v %s", c.args, err, out)
+		}
+		p, err := DefaultMkfsParams(64<<20, "ext4")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.InodeSize = 128
+		if err := c.edit(&p); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := planMkfs(p); !errors.Is(err, abi.EINVAL) || !strings.Contains(err.Error(), "128 byte inodes are too small for project quota") {
+			t.Errorf("Mkfs %v with 128-byte inodes: %v, want EINVAL as mke2fs's", c.args, err)
+		}
 	}
 }

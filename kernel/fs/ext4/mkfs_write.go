@@ -380,6 +380,11 @@ func (o *mkfsOutput) writeBlocks(w *mkfsWriter) error {
 			return err
 		}
 	}
+	for b, d := range o.quotaData {
+		if err := w.put(int64(b*o.bs), d); err != nil {
+			return err
+		}
+	}
 	if o.orphanIno != 0 {
 		for _, b := range o.inodeTab[o.orphanIno].dataBlocks {
 			if err := w.put(int64(b*o.bs), o.orphanBlock(b)); err != nil {
@@ -539,6 +544,9 @@ func (o *mkfsOutput) superBase() []byte {
 		put16(offSEncoding+2, p.EncodingFlags)
 	}
 	put32(offSOrphanFileInum, o.orphanIno)
+	put32(offSUsrQuotaInum, o.quotaIno[quotaUser])
+	put32(offSGrpQuotaInum, o.quotaIno[quotaGroup])
+	put32(offSPrjQuotaInum, o.quotaIno[quotaProject])
 	return s
 }
 
