@@ -41,7 +41,9 @@ func (k *Kernel) AddDisk(path string, opts DiskOptions) (string, error) {
 		if err := k.devNode("/dev/"+n, rdev); err != nil {
 			return "", err
 		}
+		k.devMu.Lock()
 		k.devNames[rdev] = n
+		k.devMu.Unlock()
 	}
 	return name, nil
 }
