@@ -340,6 +340,8 @@ func (f *File) pread(p []byte, off int64) (int, error) {
 // SEEK_END, SEEK_DATA or SEEK_HOLE (by the driver's Seeker, or treating
 // the whole file as data). For a directory SEEK_SET and SEEK_CUR move the
 // getdents64 position (0 rewinds; d_off values resume after their entry).
+// For a block device see devSeek: no SEEK_DATA or SEEK_HOLE, no position
+// past the end.
 //
 // Errors: EBADF for an O_PATH file; EINVAL for a bad whence or a negative
 // result; ENXIO for SEEK_DATA/SEEK_HOLE at or past the end of the file,
@@ -662,7 +664,8 @@ const (
 // included), two operations, PUNCH_HOLE without KEEP_SIZE, or KEEP_SIZE
 // with COLLAPSE_RANGE, INSERT_RANGE or WRITE_ZEROES; EBADF for a file not
 // open for writing; ESPIPE for a FIFO, EISDIR for a directory, ENODEV for
-// what is not a regular file; EFBIG if the end overflows; EOPNOTSUPP if
+// what is neither a regular file nor a block device (whose DeviceFile
+// does the rest); EFBIG if the end overflows; EOPNOTSUPP if
 // the filesystem cannot allocate, or not in this mode; ENOSPC and what the
 // driver returns.
 func (f *File) Fallocate(mode uint32, off, n int64) error {
