@@ -58,7 +58,8 @@ func boot(cfg Config, log *printk, devs devices, types []fsType) (*Kernel, error
 		devNames: make(map[uint64]string),
 	}
 	k.umask.Store(0o022)
-	v, err := vfs.New(vfs.Options{Log: log, Now: cfg.Now, Uid: cfg.Uid, Gid: cfg.Gid, Umask: k.umask.Load})
+	v, err := vfs.New(vfs.Options{Log: log, Now: cfg.Now, Uid: cfg.Uid, Gid: cfg.Gid, Umask: k.umask.Load,
+		OpenDevice: k.openDevice})
 	if err != nil {
 		return nil, err
 	}

@@ -101,8 +101,11 @@ type Kernel struct {
 	umask atomic.Uint32 // the process's umask (fs_struct.umask)
 
 	// mountMu serialises AddDisk, Mount, Umount and Halt, and guards
-	// devNames, nextExt and halted.
+	// nextExt and halted, and devNames with devMu: a writer of
+	// devNames holds both, a reader either (opens of device nodes take
+	// devMu alone).
 	mountMu  sync.Mutex
+	devMu    sync.RWMutex
 	devNames map[uint64]string // /dev node rdev -> device name
 	nextExt  uint32            // next minor of the extended major
 	halted   bool

@@ -47,7 +47,10 @@ func (k *Kernel) walkAt(dirfd int, path string, flags int) (*vfs.Dentry, error) 
 // O_APPEND (writes go to the end), O_DIRECTORY, O_NOFOLLOW, O_PATH (then
 // only O_DIRECTORY, O_NOFOLLOW and O_CLOEXEC count), O_CLOEXEC; the rest
 // are accepted and ignored. A symlink at the end of path is followed
-// unless O_NOFOLLOW.
+// unless O_NOFOLLOW. A block device node (/dev/vda, /dev/vda1) opens the
+// device itself, as Linux's blkdev_open does (see syscalls_blkdev.go);
+// O_EXCL on it holds the device exclusively until close, as mke2fs opens
+// a device it must not find mounted.
 //
 // Errors: EBADF/ENOTDIR for a bad dirfd; the path walk's ENOENT, ENOTDIR,
 // ELOOP, ENAMETOOLONG; ENOTDIR for O_DIRECTORY on a non-directory; ELOOP
@@ -55,7 +58,9 @@ func (k *Kernel) walkAt(dirfd int, path string, flags int) (*vfs.Dentry, error) 
 // a directory, O_CREAT of one, or O_CREAT with a trailing slash; EROFS for
 // write access or O_TRUNC, or creating a file, on a read-only mount;
 // EEXIST for O_CREAT|O_EXCL on an existing name; EINVAL for
-// O_CREAT|O_DIRECTORY; ENXIO for device nodes, FIFOs and sockets; ENOENT
+// O_CREAT|O_DIRECTORY; ENXIO for a block device node of no device, for
+// character device nodes, FIFOs and sockets; EBUSY for O_EXCL on a block
+// device that is mounted or held, or whose disk or partition is; ENOENT
 // for O_CREAT in a removed directory; ENOSPC; EMFILE when MaxFiles
 // descriptors are open.
 func (k *Kernel) Openat(dirfd int, path string, flags int, mode uint32) (int, error) {
@@ -90,8 +95,9 @@ func (k *Kernel) Close(fd int) error {
 // and a nil error at the end of the file.
 //
 // Errors: EBADF for a descriptor not open, opened with O_PATH or
-// write-only; EISDIR for a directory; EINVAL if the file cannot be read
-// (a device node); EIO/EUCLEAN from the filesystem.
+// write-only; EISDIR for a directory; EINVAL if the file cannot be read;
+// EIO/EUCLEAN from the filesystem or the device. A block device reads 0
+// at and past its end.
 func (k *Kernel) Read(fd int, p []byte) (int, error) {
 	f, err := k.fds.Get(fd)
 	if err != nil {
@@ -115,10 +121,12 @@ func (k *Kernel) Pread(fd int, p []byte, off int64) (int, error) {
 // Lseek is lseek(2), with SEEK_DATA and SEEK_HOLE (from the filesystem's
 // extent map where it has one; otherwise the whole file is data). On a
 // directory, SEEK_SET to 0 rewinds getdents64 and SEEK_SET to a d_off
-// resumes after that entry.
+// resumes after that entry. On a block device SEEK_END counts from the
+// device's size and no position lies past it (fixed_size_llseek).
 //
 // Errors: EBADF for a descriptor not open or O_PATH; EINVAL for a bad
-// whence or a negative result; ENXIO for SEEK_DATA/SEEK_HOLE at or past
+// whence or a negative result, and on a block device for SEEK_DATA,
+// SEEK_HOLE and a position past the end; ENXIO for SEEK_DATA/SEEK_HOLE at or past
 // the end of the file, or SEEK_DATA in a final hole; EOVERFLOW if the
 // result overflows.
 func (k *Kernel) Lseek(fd int, off int64, whence int) (int64, error) {

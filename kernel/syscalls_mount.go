@@ -41,7 +41,9 @@ func (k *Kernel) AddDisk(path string, opts DiskOptions) (string, error) {
 		if err := k.devNode("/dev/"+n, rdev); err != nil {
 			return "", err
 		}
+		k.devMu.Lock()
 		k.devNames[rdev] = n
+		k.devMu.Unlock()
 	}
 	return name, nil
 }
@@ -106,8 +108,10 @@ func (k *Kernel) sourceDevice(source string) (vfs.BlockDevice, error) {
 // Errors: ENOENT if source or target does not exist; ENOTBLK if source is
 // not a block device; ENXIO if its device is gone; ENODEV for an unknown
 // fstype or when no type recognises the device; ENOTDIR if target is not a
-// directory; EBUSY if the device is already mounted; what the driver
-// returns (EINVAL, EUCLEAN, EIO); EIO after Halt.
+// directory; EBUSY if the device is already mounted or is held by an
+// O_EXCL open, or its disk or one of its partitions is (a mount holds
+// its device until Umount, as Linux claims it); what the driver returns
+// (EINVAL, EUCLEAN, EIO); EIO after Halt.
 func (k *Kernel) Mount(source, target, fstype string, flags uint64, data string) error {
 	k.mountMu.Lock()
 	defer k.mountMu.Unlock()

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/block"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
 
@@ -37,6 +38,12 @@ func (k *Kernel) getattrAt(dirfd int, path string, flags int) (vfs.Attr, uint64,
 	}
 	if attr.Blksize == 0 {
 		attr.Blksize = 4096
+	}
+	if attr.Mode&abi.S_IFMT == abi.S_IFBLK && k.deviceOf(attr.Rdev) != nil {
+		// bdev_statx: a node of a device the kernel has reports
+		// the device's minimum I/O size, the 512-byte sector of a
+		// virtio disk without topology.
+		attr.Blksize = block.SectorSize
 	}
 	return attr, d.Mount().Dev(), nil
 }

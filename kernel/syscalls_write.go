@@ -56,9 +56,14 @@ func (k *Kernel) withAt(dirfd int, path string, flags int, fn func(d *vfs.Dentry
 // it advances the offset. A count short of len(p) with no error means the
 // filesystem filled (the next write returns ENOSPC).
 //
+// On a block device the write is cut at the device's end (a short count)
+// and O_APPEND changes nothing, as on Linux.
+//
 // Errors: EBADF for a descriptor not open, O_PATH or read-only; EINVAL for
 // a file that cannot be written or an offset that would overflow; EFBIG
-// past the largest file of the filesystem; ENOSPC, EDQUOT, EIO.
+// past the largest file of the filesystem; ENOSPC, EDQUOT, EIO; on a block
+// device, ENOSPC for a write at or past its end and EPERM on a read-only
+// disk.
 func (k *Kernel) Write(fd int, p []byte) (int, error) {
 	f, err := k.fds.Get(fd)
 	if err != nil {
@@ -130,7 +135,12 @@ func (k *Kernel) Truncate(path string, size int64) error {
 // EOPNOTSUPP for unknown bits, PUNCH_HOLE with ZERO_RANGE, PUNCH_HOLE
 // without KEEP_SIZE); ESPIPE for a FIFO, ENODEV for what is not a regular
 // file; EFBIG if off+n overflows; EOPNOTSUPP for a mode the filesystem
-// cannot do; ENOSPC; EIO.
+// cannot do; ENOSPC; EIO. On a block device (blkdev_fallocate):
+// PUNCH_HOLE|KEEP_SIZE deallocates the range (the image file gets a
+// hole), ZERO_RANGE zeroes it, WRITE_ZEROES too; other modes EOPNOTSUPP;
+// EINVAL for a range not of whole sectors, starting at or past the end,
+// or running past it without KEEP_SIZE (which cuts it there); EPERM on a
+// read-only disk.
 func (k *Kernel) Fallocate(fd int, mode uint32, off, n int64) error {
 	return k.withFd(fd, func(f *vfs.File) error { return f.Fallocate(mode, off, n) })
 }
@@ -396,7 +406,8 @@ func (k *Kernel) Fremovexattr(fd int, name string) error {
 }
 
 // Fsync is fsync(2): the file's data and metadata are durable when it
-// returns (its filesystem is committed).
+// returns (its filesystem is committed; for a block device, the disk's
+// dirty pages are written back and the disk flushed).
 // Errors: EBADF for a descriptor not open or O_PATH; EIO.
 func (k *Kernel) Fsync(fd int) error { return k.fsync(fd, false) }
 

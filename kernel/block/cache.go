@@ -823,3 +823,21 @@ func (m *mapping) invalidate(first, last int64) {
 		c.wait()
 	}
 }
+
+// dropClean drops the disk's clean pages first..last (inclusive) that
+// nobody uses from the cache, leaving dirty and busy ones alone: what
+// invalidate_mapping_pages does for BLKFLSBUF, so that the next reads
+// come from the disk.
+func (m *mapping) dropClean(first, last int64) {
+	c := m.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := 0; i < c.nalloc; i++ {
+		pg := &c.pages[i]
+		if pg.flags&pgHashed == 0 || pg.key.m != m || pg.key.index < first || pg.key.index > last ||
+			pg.flags&pgDirty != 0 || pg.pinned() {
+			continue
+		}
+		c.release(int32(i))
+	}
+}

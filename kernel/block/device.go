@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/mm"
@@ -25,6 +26,12 @@ type Device struct {
 	ro     bool
 	parent *Device    // the whole disk; nil for a disk
 	part   *Partition // the table entry; nil for a disk
+
+	// Exclusive claims (claim.go), guarded by the whole disk's claimMu.
+	claimMu sync.Mutex // used on the whole disk only
+	holder  any        // who holds the device exclusively; nil if nobody
+	holders int        // claims of holder not yet ended
+	parts   int        // on a whole disk: claims on its partitions
 }
 
 // Name returns the device's name without /dev/: "vda", "vda1".
@@ -179,7 +186,23 @@ func (d *Device) Discard(off, n int64) error {
 	return d.zeroRange("discard", off, n, d.m.disk.Discard, false)
 }
 
-// zeroRange is WriteZeroes and Discard: diskOp on the whole pages of the
+// PunchZeroes makes n bytes from off read as zeros by the disk's
+// write-zeroes alone, which may deallocate them: what fallocate's
+// FALLOC_FL_PUNCH_HOLE does on a block device (blkdev_issue_zeroout with
+// BLKDEV_ZERO_NOFALLBACK). Errors as WriteZeroes, and EOPNOTSUPP when the
+// disk cannot write zeroes.
+func (d *Device) PunchZeroes(off, n int64) error {
+	return d.zeroRange("punch hole", off, n, d.m.disk.WriteZeroes, false)
+}
+
+// WriteZeroesUnmap reports whether the disk's write-zeroes may deallocate
+// what it zeroes (VIRTIO_BLK_F_WRITE_ZEROES with write_zeroes_may_unmap).
+func (d *Device) WriteZeroesUnmap() bool {
+	u, ok := d.m.disk.(interface{ WriteZeroesUnmap() bool })
+	return ok && u.WriteZeroesUnmap()
+}
+
+// zeroRange is WriteZeroes, PunchZeroes and Discard: diskOp on the whole pages of the
 // range, with the cache's copies dropped before and after (a reader may
 // bring one back in meanwhile), then zeros written through the cache at
 // the partial pages. fallback writes zero pages when the disk does not

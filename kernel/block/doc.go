@@ -14,6 +14,12 @@
 //     sequential readers in the background (Linux's on-demand readahead).
 //   - Device (device.go) is a block device, a disk or a partition: a byte
 //     window over the disk's pages. Filesystems see it as a vfs.BlockDevice.
+//   - File (fops.go) is an open device, what a block device node opens
+//     (Linux's def_blk_fops and block/ioctl.c): reads and writes cut at the
+//     device's end, fallocate, fsync, discard, zeroout, BLKFLSBUF.
+//   - claim.go holds devices exclusively for mounts and O_EXCL opens
+//     (bd_may_claim): a held partition keeps its disk, a held disk its
+//     partitions, from other holders (EBUSY).
 //   - Manager (manager.go) names disks, reads their partition tables and
 //     registers the partitions, logging what Linux logs.
 //   - table.go, mbr.go and gpt.go decode partition tables.

@@ -15,8 +15,9 @@ import (
 // dropped.
 type File struct {
 	v     *VFS
-	d     *Dentry // immutable
-	flags int     // open flags; immutable
+	d     *Dentry    // immutable
+	flags int        // open flags; immutable
+	dev   DeviceFile // the open device of a block device node; nil otherwise; immutable
 	refs  atomic.Int64
 
 	// mu (f_pos_lock) guards pos. For a regular file pos is the offset of
@@ -63,6 +64,11 @@ func (f *File) IncRef() { f.refs.Add(1) }
 func (f *File) DecRef() {
 	switch n := f.refs.Add(-1); {
 	case n == 0:
+		if f.dev != nil {
+			// blkdev_release's errors, as every release's, do
+			// not reach close(2).
+			_ = f.dev.Release()
+		}
 		f.v.Put(f.d)
 	case n < 0:
 		panic("vfs: file reference count underflow")
@@ -81,7 +87,9 @@ func (f *File) DecRef() {
 // with a trailing slash; EROFS for write access or O_TRUNC on a read-only
 // mount, or O_CREAT of a missing file there; EEXIST for O_CREAT|O_EXCL on
 // an existing name (a symlink included); EINVAL for O_CREAT|O_DIRECTORY;
-// ENXIO for a device, FIFO or socket (no drivers for them); ENOENT for
+// for a block device node, what Options.OpenDevice returns (ENXIO for an
+// unknown device; EBUSY for O_EXCL on a held one); ENXIO for a character
+// device, FIFO or socket (no drivers for them); ENOENT for
 // O_CREAT in a removed directory; EACCES if the filesystem cannot create;
 // what the driver returns (ENOSPC).
 func (v *VFS) Openat(start *Dentry, path string, flags int, mode uint32) (*File, error) {
@@ -223,6 +231,10 @@ func (v *VFS) open(d *Dentry, flags int, created bool) (*File, error) {
 			if write && d.mnt.ReadOnly() {
 				return nil, abi.EROFS
 			}
+		case abi.S_IFBLK:
+			// A device node may be written on a read-only mount
+			// (special_file: the device is written, not the
+			// filesystem), and O_TRUNC means nothing to it.
 		default:
 			return nil, abi.ENXIO
 		}
@@ -245,8 +257,15 @@ func (v *VFS) open(d *Dentry, flags int, created bool) (*File, error) {
 			return nil, err
 		}
 	}
+	var dev DeviceFile
+	if d.mode == abi.S_IFBLK && flags&abi.O_PATH == 0 {
+		var err error
+		if dev, err = v.openDevice(d, flags); err != nil {
+			return nil, err
+		}
+	}
 	v.Get(d)
-	f := &File{v: v, d: d, flags: flags}
+	f := &File{v: v, d: d, flags: flags, dev: dev}
 	f.refs.Store(1)
 	return f, nil
 }
@@ -289,6 +308,9 @@ func (f *File) Pread(p []byte, off int64) (int, error) {
 }
 
 func (f *File) pread(p []byte, off int64) (int, error) {
+	if f.dev != nil {
+		return f.devPread(p, off)
+	}
 	if f.d.IsDir() {
 		return 0, abi.EISDIR
 	}
@@ -318,6 +340,8 @@ func (f *File) pread(p []byte, off int64) (int, error) {
 // SEEK_END, SEEK_DATA or SEEK_HOLE (by the driver's Seeker, or treating
 // the whole file as data). For a directory SEEK_SET and SEEK_CUR move the
 // getdents64 position (0 rewinds; d_off values resume after their entry).
+// For a block device see devSeek: no SEEK_DATA or SEEK_HOLE, no position
+// past the end.
 //
 // Errors: EBADF for an O_PATH file; EINVAL for a bad whence or a negative
 // result; ENXIO for SEEK_DATA/SEEK_HOLE at or past the end of the file,
@@ -329,6 +353,9 @@ func (f *File) Seek(off int64, whence int) (int64, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.dev != nil {
+		return f.devSeek(off, whence)
+	}
 	var base int64
 	switch whence {
 	case abi.SEEK_SET:
@@ -557,6 +584,10 @@ func (f *File) Pwrite(p []byte, off int64) (int, error) {
 // write lock, and returns the count and the offset after the bytes
 // written.
 func (f *File) pwrite(p []byte, off int64, appending bool) (int, int64, error) {
+	if f.dev != nil {
+		n, err := f.devPwrite(p, off)
+		return n, off + int64(n), err
+	}
 	w, ok := f.d.inode.(FileWriter)
 	if !ok || f.d.mode != abi.S_IFREG {
 		return 0, off, abi.EINVAL
@@ -633,7 +664,8 @@ const (
 // included), two operations, PUNCH_HOLE without KEEP_SIZE, or KEEP_SIZE
 // with COLLAPSE_RANGE, INSERT_RANGE or WRITE_ZEROES; EBADF for a file not
 // open for writing; ESPIPE for a FIFO, EISDIR for a directory, ENODEV for
-// what is not a regular file; EFBIG if the end overflows; EOPNOTSUPP if
+// what is neither a regular file nor a block device (whose DeviceFile
+// does the rest); EFBIG if the end overflows; EOPNOTSUPP if
 // the filesystem cannot allocate, or not in this mode; ENOSPC and what the
 // driver returns.
 func (f *File) Fallocate(mode uint32, off, n int64) error {
@@ -665,12 +697,15 @@ func (f *File) Fallocate(mode uint32, off, n int64) error {
 		return abi.ESPIPE
 	case abi.S_IFDIR:
 		return abi.EISDIR
-	case abi.S_IFREG:
+	case abi.S_IFREG, abi.S_IFBLK:
 	default:
 		return abi.ENODEV
 	}
 	if off > math.MaxInt64-n {
 		return abi.EFBIG
+	}
+	if f.dev != nil {
+		return f.dev.Fallocate(mode, off, n)
 	}
 	w, ok := f.d.inode.(FileWriter)
 	if !ok {
@@ -689,6 +724,9 @@ func (f *File) Fallocate(mode uint32, off, n int64) error {
 func (f *File) Fsync(datasync bool) error {
 	if f.IsPath() {
 		return abi.EBADF
+	}
+	if f.dev != nil {
+		return f.dev.Fsync(datasync)
 	}
 	if f.d.mnt.ReadOnly() {
 		return nil

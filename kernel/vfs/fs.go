@@ -411,3 +411,37 @@ type BlockWriter interface {
 type Writebacker interface {
 	Writeback() error
 }
+
+// ---- Device nodes ----
+
+// DeviceFile is an open device node (the file_operations a special inode
+// gets from init_special_inode, def_blk_fops for a block device): what
+// the VFS calls for read, write, lseek, fallocate, fsync and close of a
+// file opened on a device node. Options.OpenDevice makes them; a kernel/block
+// File is one.
+type DeviceFile interface {
+	// ReadAt reads from off as io.ReaderAt does: io.EOF at the end.
+	ReadAt(p []byte, off int64) (int, error)
+	// WriteAt writes p at off and returns the count, short at the end
+	// of the device with no error; ENOSPC at or past the end, EPERM on
+	// a read-only device.
+	WriteAt(p []byte, off int64) (int, error)
+	// Size is the device's size: lseek's SEEK_END and its limit.
+	Size() int64
+	// Fallocate is fallocate(2) once the VFS has checked mode and range.
+	Fallocate(mode uint32, off, n int64) error
+	// Fsync writes what was written back to the device and flushes it.
+	Fsync(datasync bool) error
+	// Release ends the open, when the file's last reference goes.
+	Release() error
+}
+
+// Claimer is implemented by block devices that can be held exclusively
+// (a kernel/block Device, bd_prepare_to_claim): a mount holds its device
+// from before the driver's Mount until Unmount, so that an O_EXCL open of
+// it, or of its whole disk, fails with EBUSY, and a mount of a device
+// held by an O_EXCL open fails with EBUSY.
+type Claimer interface {
+	Claim(holder any) error
+	Unclaim(holder any)
+}

@@ -16,6 +16,7 @@ type Mount struct {
 	devt   uint64      // st_dev of its files
 	flags  uint64      // MS_*
 	root   *Dentry
+	holder *mountHolder // its claim on dev (a Claimer); nil if none
 
 	// Guarded by VFS.mu.
 	parent     *Mount  // nil for the root of the namespace
@@ -94,9 +95,15 @@ type MountInfo struct {
 // target (do_new_mount + graft_tree). The caller holds a reference on
 // target, found by a walk that followed mounts to the top.
 //
+// A device that is a Claimer is held by the mount from before the
+// driver's Mount until after its Unmount, as get_tree_bdev opens it with
+// the superblock as holder.
+//
 // Errors: ENOTDIR if target is not a directory; EBUSY if the device is
-// already mounted, or target became a mountpoint meanwhile; whatever the
-// driver's Mount returns (EINVAL, EUCLEAN, ...).
+// already mounted, is held by another (an O_EXCL open of it, a mount or
+// O_EXCL open of its disk or of one of its partitions), or target became
+// a mountpoint meanwhile; whatever the driver's Mount returns (EINVAL,
+// EUCLEAN, ...).
 func (v *VFS) Mount(target *Dentry, mi MountInfo) (*Mount, error) {
 	if !target.IsDir() {
 		return nil, abi.ENOTDIR
@@ -104,6 +111,45 @@ func (v *VFS) Mount(target *Dentry, mi MountInfo) (*Mount, error) {
 	if mi.Device != nil && v.deviceMounted(mi.Device) != nil {
 		return nil, abi.Errorf(abi.EBUSY, "%s is already mounted", mi.Source)
 	}
+	holder, err := claimDevice(mi.Device)
+	if err != nil {
+		return nil, abi.Errorf(abi.EBUSY, "%s is busy: %v", mi.Source, err)
+	}
+	m, err := v.mountClaimed(target, mi)
+	if err != nil {
+		holder.unclaim()
+		return nil, err
+	}
+	m.holder = holder
+	return m, nil
+}
+
+// mountHolder is a mount's claim on its device.
+type mountHolder struct{ dev Claimer }
+
+// claimDevice claims dev for a mount, if it is a Claimer; the holder is
+// nil otherwise (and unclaim does nothing).
+func claimDevice(dev BlockDevice) (*mountHolder, error) {
+	c, ok := dev.(Claimer)
+	if !ok {
+		return nil, nil
+	}
+	h := &mountHolder{dev: c}
+	if err := c.Claim(h); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// unclaim ends the claim (bdev_fput of the superblock's device file).
+func (h *mountHolder) unclaim() {
+	if h != nil {
+		h.dev.Unclaim(h)
+	}
+}
+
+// mountClaimed is Mount once the device is held.
+func (v *VFS) mountClaimed(target *Dentry, mi MountInfo) (*Mount, error) {
 	sb, err := mi.Type.Mount(mi.Device, mi.Flags, mi.Data, v.log)
 	if err != nil {
 		return nil, err
@@ -199,6 +245,7 @@ func (v *VFS) release(m *Mount, evicts []Inode) error {
 	if uerr := m.sb.Unmount(); uerr != nil && err == nil {
 		err = uerr
 	}
+	m.holder.unclaim()
 	return err
 }
 

@@ -26,6 +26,10 @@ type Options struct {
 	// Umask is the task's umask (current_umask()), taken from the
 	// permissions of new inodes; nil is none.
 	Umask func() uint32
+	// OpenDevice opens the device of a block device node, rdev its
+	// number and flags open(2)'s (blkdev_open): ENXIO for a number no
+	// device has. Nil makes every device node ENXIO.
+	OpenDevice func(rdev uint64, flags int) (DeviceFile, error)
 }
 
 // VFS is the namespace of the library kernel: its filesystem types, its
@@ -37,6 +41,7 @@ type VFS struct {
 	now       func() abi.Timespec
 	uid, gid  uint32
 	umask     func() uint32
+	openDev   func(rdev uint64, flags int) (DeviceFile, error)
 
 	// renameMu serialises renames (s_vfs_rename_mutex), so that the
 	// shape of the tree does not change while one checks for loops and
@@ -80,6 +85,7 @@ func New(opts Options) (*VFS, error) {
 		uid:       opts.Uid,
 		gid:       opts.Gid,
 		umask:     opts.Umask,
+		openDev:   opts.OpenDevice,
 		types:     make(map[string]FilesystemType),
 		nextAnon:  1,
 	}

@@ -161,3 +161,11 @@ func statusErr(err error, st uint8, typ uint32, sector uint64) error {
 	}
 	return abi.Errorf(abi.EIO, "virtio-blk: request type %d at sector %d: status %d", typ, sector, st)
 }
+
+// WriteZeroesUnmap reports whether the disk's write-zeroes may deallocate
+// the range (VIRTIO_BLK_F_WRITE_ZEROES with write_zeroes_may_unmap), as
+// Linux's virtio_blk sets max_hw_wzeroes_unmap_sectors from it: what
+// fallocate's FALLOC_FL_WRITE_ZEROES on the block device requires.
+func (d *Disk) WriteZeroesUnmap() bool {
+	return d.feat.Has(virtio.BlkFWriteZeroes) && d.zeroUnmap
+}
