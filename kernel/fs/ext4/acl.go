@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -127,7 +128,7 @@ func (dir *inode) aclCreate(mode, umask uint32) (uint32, newACLs, error) {
 
 // defaultACL returns dir's default ACL (ext4_get_acl of
 // ACL_TYPE_DEFAULT), nil without one or for an empty one.
-func (dir *inode) defaultACL() ([]aclEntry, error) { return dir.getACL(xattrIndexACLDef) }
+func (dir *inode) defaultACL() ([]aclEntry, error) { return dir.getACL(disk.XattrIndexACLDef) }
 
 // getACL returns ip's ACL of index (xattrIndexACLAcc or
 // xattrIndexACLDef), nil without one or for an empty one; a malformed one
@@ -157,13 +158,13 @@ func (ip *inode) getACL(index uint8) ([]aclEntry, error) {
 }
 
 // findACL decodes the ACL of index among ents, if it is there.
-func (ip *inode) findACL(ents []xattrEntry, index uint8) (acl []aclEntry, found bool, err error) {
-	i := slices.IndexFunc(ents, func(e xattrEntry) bool { return e.index == index })
+func (ip *inode) findACL(ents []disk.XattrEntry, index uint8) (acl []aclEntry, found bool, err error) {
+	i := slices.IndexFunc(ents, func(e disk.XattrEntry) bool { return e.Index == index })
 	if i < 0 {
 		return nil, false, nil
 	}
-	v := ents[i].value
-	if ents[i].inum != 0 {
+	v := ents[i].Value
+	if ents[i].Inum != 0 {
 		if v, err = ip.eaInodeValue(&ents[i]); err != nil {
 			return nil, true, err
 		}
@@ -223,12 +224,12 @@ func aclCreateMasq(acl []aclEntry, mode uint32) (uint32, bool) {
 // default ACL first, then the access ACL.
 func (h *handle) setNewACLs(ip *inode, acls newACLs, now abi.Timespec) error {
 	if acls.def != nil {
-		if err := h.setXattr(ip, xattrIndexACLDef, "", aclToDisk(acls.def), abi.XATTR_CREATE, now); err != nil {
+		if err := h.setXattr(ip, disk.XattrIndexACLDef, "", aclToDisk(acls.def), abi.XATTR_CREATE, now); err != nil {
 			return err
 		}
 	}
 	if acls.acc != nil {
-		return h.setXattr(ip, xattrIndexACLAcc, "", aclToDisk(acls.acc), abi.XATTR_CREATE, now)
+		return h.setXattr(ip, disk.XattrIndexACLAcc, "", aclToDisk(acls.acc), abi.XATTR_CREATE, now)
 	}
 	return nil
 }
@@ -240,7 +241,7 @@ func (h *handle) aclChmod(ip *inode, now abi.Timespec) error {
 	if !ip.hasACLs() {
 		return nil
 	}
-	acl, err := ip.getACL(xattrIndexACLAcc)
+	acl, err := ip.getACL(disk.XattrIndexACLAcc)
 	if err != nil || acl == nil {
 		return err
 	}
@@ -261,5 +262,5 @@ func (h *handle) aclChmod(ip *inode, now abi.Timespec) error {
 		}
 	}
 	group.perm = mode >> 3 & 7
-	return h.setXattr(ip, xattrIndexACLAcc, "", aclToDisk(acl), abi.XATTR_REPLACE, now)
+	return h.setXattr(ip, disk.XattrIndexACLAcc, "", aclToDisk(acl), abi.XATTR_REPLACE, now)
 }

@@ -1,6 +1,9 @@
 package ext4
 
-import "github.com/lklimg/lklimg/kernel/abi"
+import (
+	disk "github.com/lklimg/lklimg/format/ext4"
+	"github.com/lklimg/lklimg/kernel/abi"
+)
 
 // AddOrphanFile gives the unmounted filesystem on dev, which has a journal
 // and no orphan file, an orphan file of blocks blocks (0: the size mke2fs
@@ -23,14 +26,14 @@ func AddOrphanFile(dev ImageDevice, blocks uint64) error {
 	}
 	f := im.f
 	sb := f.sb
-	if sb.hasCompat(compatOrphanFile) || sb.sOrphanFileInum != 0 {
+	if sb.HasCompat(disk.CompatOrphanFile) || sb.SOrphanFileInum != 0 {
 		return abi.Errorf(abi.EEXIST, "ext4: %s: the filesystem has an orphan file", what)
 	}
-	if !sb.hasCompat(compatHasJournal) {
+	if !sb.HasCompat(disk.CompatHasJournal) {
 		return abi.Errorf(abi.EINVAL, "ext4: %s: the filesystem has no journal", what)
 	}
 	if blocks == 0 {
-		blocks = DefaultOrphanFileBlocks(sb.sBlocksCount, 1<<f.clusterBits)
+		blocks = DefaultOrphanFileBlocks(sb.SBlocksCount, 1<<f.clusterBits)
 	}
 	ino, err := im.allocInode(what)
 	if err != nil {
@@ -55,7 +58,7 @@ func AddOrphanFile(dev ImageDevice, blocks uint64) error {
 		}
 	}
 	return im.writeMeta(func(s []byte) {
-		le.PutUint32(s[0x5C:], le.Uint32(s[0x5C:])|compatOrphanFile)
+		le.PutUint32(s[0x5C:], le.Uint32(s[0x5C:])|disk.CompatOrphanFile)
 		le.PutUint32(s[0x280:], ino) // s_orphan_file_inum
 	})
 }
@@ -67,23 +70,23 @@ func AddOrphanFile(dev ImageDevice, blocks uint64) error {
 func (im *offImage) allocInode(what string) (uint32, error) {
 	f := im.f
 	sb := f.sb
-	ipg := uint64(sb.sInodesPerGroup)
+	ipg := uint64(sb.SInodesPerGroup)
 	b := make([]byte, f.blockSize)
 	for g := range f.groups {
 		d := &f.groups[g]
-		if d.bgFreeInodesCount == 0 {
+		if d.BgFreeInodesCount == 0 {
 			continue
 		}
-		uninit := f.hasGroupCsum() && d.bgFlags&bgInodeUninit != 0
+		uninit := f.hasGroupCsum() && d.BgFlags&disk.BgInodeUninit != 0
 		if uninit {
 			clear(b)
 			setBits(b, ipg, uint64(f.blockSize)*8)
-		} else if err := im.read(d.bgInodeBitmap, b); err != nil {
+		} else if err := im.read(d.BgInodeBitmap, b); err != nil {
 			return 0, err
 		}
 		i := uint64(0)
 		if g == 0 {
-			i = uint64(sb.sFirstIno) - 1
+			i = uint64(sb.SFirstIno) - 1
 		}
 		for ; i < ipg && testBit(b, i); i++ {
 		}
@@ -91,18 +94,18 @@ func (im *offImage) allocInode(what string) (uint32, error) {
 			continue
 		}
 		setBit(b, i)
-		d.bgFreeInodesCount--
-		d.bgFlags &^= bgInodeUninit
-		if f.hasGroupCsum() && i >= ipg-uint64(d.bgItableUnused) {
-			d.bgItableUnused = uint32(ipg - i - 1)
+		d.BgFreeInodesCount--
+		d.BgFlags &^= disk.BgInodeUninit
+		if f.hasGroupCsum() && i >= ipg-uint64(d.BgItableUnused) {
+			d.BgItableUnused = uint32(ipg - i - 1)
 		}
-		if sb.metadataCsum() {
-			d.bgInodeBitmapCsum = csum32(f.crcTab, f.csumSeed, b[:ipg/8])
-			if sb.descSize() < minDescSize64 {
-				d.bgInodeBitmapCsum &= 0xFFFF
+		if sb.MetadataCsum() {
+			d.BgInodeBitmapCsum = disk.Csum32(f.crcTab, f.csumSeed, b[:ipg/8])
+			if sb.DescSize() < disk.MinDescSize64 {
+				d.BgInodeBitmapCsum &= 0xFFFF
 			}
 		}
-		if err := im.write(d.bgInodeBitmap, b); err != nil {
+		if err := im.write(d.BgInodeBitmap, b); err != nil {
 			return 0, err
 		}
 		return uint32(uint64(g)*ipg + i + 1), nil

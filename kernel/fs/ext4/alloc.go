@@ -4,6 +4,7 @@ import (
 	"math/bits"
 	"sort"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -108,8 +109,8 @@ func setBits(b []byte, from, to uint64) {
 // groupOfBlock returns the group of block blk and its bit in the group's
 // bitmap (its cluster's, with bigalloc: EXT4_B2C of the offset).
 func (f *fsys) groupOfBlock(blk uint64) (uint32, uint64) {
-	r := blk - uint64(f.sb.sFirstDataBlock)
-	return uint32(r / uint64(f.sb.sBlocksPerGroup)), r % uint64(f.sb.sBlocksPerGroup) >> f.clusterBits
+	r := blk - uint64(f.sb.SFirstDataBlock)
+	return uint32(r / uint64(f.sb.SBlocksPerGroup)), r % uint64(f.sb.SBlocksPerGroup) >> f.clusterBits
 }
 
 // clusterMask is the mask of a block's offset in its cluster
@@ -121,13 +122,13 @@ func (f *fsys) clusterSectors() int64 { return int64(1) << (f.blockBits - 9 + f.
 
 // groupFirst is the first block of group g.
 func (f *fsys) groupFirst(g uint32) uint64 {
-	return uint64(f.sb.sFirstDataBlock) + uint64(g)*uint64(f.sb.sBlocksPerGroup)
+	return uint64(f.sb.SFirstDataBlock) + uint64(g)*uint64(f.sb.SBlocksPerGroup)
 }
 
 // groupBlocks is the number of blocks in group g (the last one may be
 // short).
 func (f *fsys) groupBlocks(g uint32) uint64 {
-	return min(uint64(f.sb.sBlocksPerGroup), f.sb.sBlocksCount-f.groupFirst(g))
+	return min(uint64(f.sb.SBlocksPerGroup), f.sb.SBlocksCount-f.groupFirst(g))
 }
 
 // groupClusters is the number of bits of group g's block bitmap that
@@ -140,15 +141,15 @@ func (f *fsys) groupClusters(g uint32) uint64 {
 // hasGroupCsum reports whether descriptors carry checksums and the
 // uninit flags mean anything (ext4_has_group_desc_csum).
 func (f *fsys) hasGroupCsum() bool {
-	return f.sb.metadataCsum() || f.sb.hasRoCompat(roCompatGdtCsum)
+	return f.sb.MetadataCsum() || f.sb.HasRoCompat(disk.RoCompatGdtCsum)
 }
 
 // flexSize is the number of groups in a flex group (1 without flex_bg).
 func (f *fsys) flexSize() uint32 {
-	if !f.sb.hasIncompat(incompatFlexBG) || f.sb.sLogGroupsPerFlex > 31 {
+	if !f.sb.HasIncompat(disk.IncompatFlexBG) || f.sb.SLogGroupsPerFlex > 31 {
 		return 1
 	}
-	return 1 << f.sb.sLogGroupsPerFlex
+	return 1 << f.sb.SLogGroupsPerFlex
 }
 
 // baseMetaBlocks counts the blocks at the start of group g that hold the
@@ -157,23 +158,23 @@ func (f *fsys) flexSize() uint32 {
 func (f *fsys) baseMetaBlocks(g uint32) uint64 {
 	sb := f.sb
 	n := uint64(0)
-	super := sb.hasSuper(uint64(g))
+	super := sb.HasSuper(uint64(g))
 	if super {
 		n = 1
-		if sbBlk := uint64(superblockOffset >> f.blockBits); g == 0 && sbBlk > uint64(sb.sFirstDataBlock) {
+		if sbBlk := uint64(disk.SuperblockOffset >> f.blockBits); g == 0 && sbBlk > uint64(sb.SFirstDataBlock) {
 			// With 1 KiB blocks and bigalloc, s_first_data_block is 0
 			// and the superblock is block 1: block 0 is the group's too.
-			n += sbBlk - uint64(sb.sFirstDataBlock)
+			n += sbBlk - uint64(sb.SFirstDataBlock)
 		}
 	}
 	dpb := uint64(f.descPerBlock)
-	if !sb.hasIncompat(incompatMetaBG) || uint64(g)/dpb < uint64(sb.sFirstMetaBG) {
+	if !sb.HasIncompat(disk.IncompatMetaBG) || uint64(g)/dpb < uint64(sb.SFirstMetaBG) {
 		if super {
 			gdb := (uint64(len(f.groups)) + dpb - 1) / dpb
-			if sb.hasIncompat(incompatMetaBG) {
-				gdb = uint64(sb.sFirstMetaBG)
+			if sb.HasIncompat(disk.IncompatMetaBG) {
+				gdb = uint64(sb.SFirstMetaBG)
 			}
-			n += gdb + uint64(sb.sReservedGdtBlocks)
+			n += gdb + uint64(sb.SReservedGdtBlocks)
 		}
 	} else if r := uint64(g) % dpb; r == 0 || r == 1 || r == dpb-1 {
 		n++
@@ -205,9 +206,9 @@ func (f *fsys) initBlockBitmap(g uint32, b []byte) {
 	}
 	for i := range f.groups {
 		d := &f.groups[i]
-		mark(d.bgBlockBitmap, 1)
-		mark(d.bgInodeBitmap, 1)
-		mark(d.bgInodeTable, f.inodeTableBlocks)
+		mark(d.BgBlockBitmap, 1)
+		mark(d.BgInodeBitmap, 1)
+		mark(d.BgInodeTable, f.inodeTableBlocks)
 	}
 	setBits(b, f.groupClusters(g), uint64(f.blockSize)*8)
 }
@@ -217,12 +218,12 @@ func (f *fsys) initBlockBitmap(g uint32, b []byte) {
 func (h *handle) readBlockBitmap(g uint32, b []byte) error {
 	f := h.f
 	d := &f.groups[g]
-	if f.hasGroupCsum() && d.bgFlags&bgBlockUninit != 0 {
+	if f.hasGroupCsum() && d.BgFlags&disk.BgBlockUninit != 0 {
 		f.initBlockBitmap(g, b)
 		return nil
 	}
-	if err := f.readBlock(b, d.bgBlockBitmap); err != nil {
-		return h.fail(abi.Errorf(abi.EIO, "ext4: group %d: block bitmap %d: %v", g, d.bgBlockBitmap, err))
+	if err := f.readBlock(b, d.BgBlockBitmap); err != nil {
+		return h.fail(abi.Errorf(abi.EIO, "ext4: group %d: block bitmap %d: %v", g, d.BgBlockBitmap, err))
 	}
 	return nil
 }
@@ -233,24 +234,24 @@ func (h *handle) readBlockBitmap(g uint32, b []byte) error {
 func (h *handle) blockBitmap(g uint32) ([]byte, error) {
 	f := h.f
 	d := &f.groups[g]
-	if !f.hasGroupCsum() || d.bgFlags&bgBlockUninit == 0 {
-		return h.metaBlock(d.bgBlockBitmap)
+	if !f.hasGroupCsum() || d.BgFlags&disk.BgBlockUninit == 0 {
+		return h.metaBlock(d.BgBlockBitmap)
 	}
-	b, err := h.newMetaBlock(d.bgBlockBitmap)
+	b, err := h.newMetaBlock(d.BgBlockBitmap)
 	if err != nil {
 		return nil, err
 	}
 	f.initBlockBitmap(g, b)
-	d.bgFlags &^= bgBlockUninit
+	d.BgFlags &^= disk.BgBlockUninit
 	free := uint64(0)
 	for i := uint64(0); i < f.groupClusters(g); i++ {
 		if !testBit(b, i) {
 			free++
 		}
 	}
-	if uint32(free) != d.bgFreeBlocksCount {
-		f.adjustFree(int64(free) - int64(d.bgFreeBlocksCount))
-		d.bgFreeBlocksCount = uint32(free)
+	if uint32(free) != d.BgFreeBlocksCount {
+		f.adjustFree(int64(free) - int64(d.BgFreeBlocksCount))
+		d.BgFreeBlocksCount = uint32(free)
 	}
 	return b, nil
 }
@@ -261,15 +262,15 @@ func (h *handle) blockBitmap(g uint32) ([]byte, error) {
 func (h *handle) inodeBitmap(g uint32) ([]byte, error) {
 	f := h.f
 	d := &f.groups[g]
-	if !f.hasGroupCsum() || d.bgFlags&bgInodeUninit == 0 {
-		return h.metaBlock(d.bgInodeBitmap)
+	if !f.hasGroupCsum() || d.BgFlags&disk.BgInodeUninit == 0 {
+		return h.metaBlock(d.BgInodeBitmap)
 	}
-	b, err := h.newMetaBlock(d.bgInodeBitmap)
+	b, err := h.newMetaBlock(d.BgInodeBitmap)
 	if err != nil {
 		return nil, err
 	}
-	setBits(b, uint64(f.sb.sInodesPerGroup), uint64(f.blockSize)*8)
-	d.bgFlags &^= bgInodeUninit
+	setBits(b, uint64(f.sb.SInodesPerGroup), uint64(f.blockSize)*8)
+	d.BgFlags &^= disk.BgInodeUninit
 	return b, nil
 }
 
@@ -280,32 +281,32 @@ func (h *handle) inodeBitmap(g uint32) ([]byte, error) {
 func (h *handle) dirtyGroup(g uint32, bb, ib []byte) error {
 	f := h.f
 	d := &f.groups[g]
-	if f.sb.metadataCsum() {
+	if f.sb.MetadataCsum() {
 		if bb != nil {
 			// s_clusters_per_group is not checked against the block
 			// size without bigalloc: bound it by the bitmap.
-			n := min(uint64(f.sb.sClustersPerGroup/8), uint64(len(bb)))
-			d.bgBlockBitmapCsum = csum32(f.crcTab, f.csumSeed, bb[:n])
+			n := min(uint64(f.sb.SClustersPerGroup/8), uint64(len(bb)))
+			d.BgBlockBitmapCsum = disk.Csum32(f.crcTab, f.csumSeed, bb[:n])
 		}
 		if ib != nil {
-			d.bgInodeBitmapCsum = csum32(f.crcTab, f.csumSeed, ib[:f.sb.sInodesPerGroup/8])
+			d.BgInodeBitmapCsum = disk.Csum32(f.crcTab, f.csumSeed, ib[:f.sb.SInodesPerGroup/8])
 		}
-		if f.sb.descSize() < minDescSize64 {
-			d.bgBlockBitmapCsum &= 0xFFFF
-			d.bgInodeBitmapCsum &= 0xFFFF
+		if f.sb.DescSize() < disk.MinDescSize64 {
+			d.BgBlockBitmapCsum &= 0xFFFF
+			d.BgInodeBitmapCsum &= 0xFFFF
 		}
 	}
-	ds := f.sb.descSize()
+	ds := f.sb.DescSize()
 	blk := f.descBlock(uint64(g) / uint64(f.descPerBlock))
 	b, err := h.metaBlock(blk)
 	if err != nil {
 		return err
 	}
 	raw := b[(g%f.descPerBlock)*ds:][:ds]
-	encodeGroupDesc(raw, d, ds)
+	disk.EncodeGroupDesc(raw, d, ds)
 	if f.hasGroupCsum() {
-		d.bgChecksum = f.groupDescCsum(g, raw)
-		le.PutUint16(raw[offBgChecksum:], d.bgChecksum)
+		d.BgChecksum = f.groupDescCsum(g, raw)
+		le.PutUint16(raw[disk.OffBgChecksum:], d.BgChecksum)
 	}
 	f.sbDirty = true
 	return nil
@@ -316,7 +317,7 @@ func (f *fsys) totalFree() uint64 {
 	if !f.alloc.haveFree {
 		var n uint64
 		for i := range f.groups {
-			n += uint64(f.groups[i].bgFreeBlocksCount)
+			n += uint64(f.groups[i].BgFreeBlocksCount)
 		}
 		f.alloc.freeBlocks, f.alloc.haveFree = n, true
 	}
@@ -333,10 +334,10 @@ func (f *fsys) adjustFree(d int64) {
 // (ext4_calculate_resv_clusters: 2% of the clusters, at most 4096, with
 // extents only).
 func (f *fsys) resvClusters() uint64 {
-	if !f.sb.hasIncompat(incompatExtents) {
+	if !f.sb.HasIncompat(disk.IncompatExtents) {
 		return 0
 	}
-	return min(f.sb.sBlocksCount>>f.clusterBits/50, 4096)
+	return min(f.sb.SBlocksCount>>f.clusterBits/50, 4096)
 }
 
 // pendingEnd returns the end of the pending range holding blk, or 0 when
@@ -375,9 +376,9 @@ func (f *fsys) addPending(start, n uint64) {
 // so that their data stays apart from the flex group's metadata.
 func (f *fsys) goalBlock(ip *inode) uint64 {
 	if ip == nil || f.alloc.pack {
-		return uint64(f.sb.sFirstDataBlock)
+		return uint64(f.sb.SFirstDataBlock)
 	}
-	g := (ip.ino - 1) / f.sb.sInodesPerGroup
+	g := (ip.ino - 1) / f.sb.SInodesPerGroup
 	if fs := f.flexSize(); fs >= 4 {
 		g &^= fs - 1
 		if ip.isReg() {
@@ -415,9 +416,9 @@ func (h *handle) allocBlocks(ip *inode, goal, n uint64, meta bool) (uint64, uint
 	} else if free == 0 {
 		return 0, 0, h.fail(abi.Errorf(abi.ENOSPC, "ext4: no free blocks"))
 	}
-	n = min(n, uint64(sb.sClustersPerGroup))
-	if goal < uint64(sb.sFirstDataBlock) || goal >= sb.sBlocksCount {
-		goal = uint64(sb.sFirstDataBlock)
+	n = min(n, uint64(sb.SClustersPerGroup))
+	if goal < uint64(sb.SFirstDataBlock) || goal >= sb.SBlocksCount {
+		goal = uint64(sb.SFirstDataBlock)
 	}
 	if f.alloc.scratch == nil {
 		f.alloc.scratch = make([]byte, f.blockSize)
@@ -430,7 +431,7 @@ func (h *handle) allocBlocks(ip *inode, goal, n uint64, meta bool) (uint64, uint
 	ngroups := uint32(len(f.groups))
 	for i := uint32(0); i <= ngroups; i++ {
 		g := (g0 + i) % ngroups
-		if f.groups[g].bgFreeBlocksCount == 0 {
+		if f.groups[g].BgFreeBlocksCount == 0 {
 			continue
 		}
 		if err := h.readBlockBitmap(g, buf); err != nil {
@@ -476,9 +477,9 @@ func (h *handle) takeClusters(ip *inode, g uint32, start, n uint64) (uint64, uin
 func (h *handle) allocPacked(ip *inode, goal, n uint64, meta bool) (uint64, uint64, error) {
 	f := h.f
 	buf := f.alloc.scratch
-	if !meta && goal > uint64(f.sb.sFirstDataBlock) {
+	if !meta && goal > uint64(f.sb.SFirstDataBlock) {
 		g, off := f.groupOfBlock(goal)
-		if f.groups[g].bgFreeBlocksCount > 0 {
+		if f.groups[g].BgFreeBlocksCount > 0 {
 			if err := h.readBlockBitmap(g, buf); err != nil {
 				return 0, 0, err
 			}
@@ -491,7 +492,7 @@ func (h *handle) allocPacked(ip *inode, goal, n uint64, meta bool) (uint64, uint
 	// free blocks cannot hold one), then any free block.
 	for pass := 0; pass < 2; pass++ {
 		for g := range uint32(len(f.groups)) {
-			free := uint64(f.groups[g].bgFreeBlocksCount)
+			free := uint64(f.groups[g].BgFreeBlocksCount)
 			if free == 0 || pass == 0 && free < n {
 				continue
 			}
@@ -559,7 +560,7 @@ func (h *handle) markBlocks(g uint32, start, n uint64) error {
 	for i := start; i < start+n; i++ {
 		setBit(b, i)
 	}
-	f.groups[g].bgFreeBlocksCount -= uint32(n)
+	f.groups[g].BgFreeBlocksCount -= uint32(n)
 	f.adjustFree(-int64(n))
 	return h.dirtyGroup(g, b, nil)
 }
@@ -573,7 +574,7 @@ func (f *fsys) overlapsGroupMeta(g uint32, blk, n uint64) bool {
 	in := func(start, count uint64) bool { return start < blk+n && blk < start+count }
 	for j := uint64(lo); j < hi; j++ {
 		d := &f.groups[j]
-		if in(d.bgBlockBitmap, 1) || in(d.bgInodeBitmap, 1) || in(d.bgInodeTable, f.inodeTableBlocks) {
+		if in(d.BgBlockBitmap, 1) || in(d.BgInodeBitmap, 1) || in(d.BgInodeTable, f.inodeTableBlocks) {
 			return true
 		}
 	}
@@ -587,10 +588,10 @@ func (h *handle) freeRange(start, n uint64) error {
 	f := h.f
 	sb := f.sb
 	cb := f.clusterBits
-	if start < uint64(sb.sFirstDataBlock) || start+n > sb.sBlocksCount || start+n < start {
+	if start < uint64(sb.SFirstDataBlock) || start+n > sb.SBlocksCount || start+n < start {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: freeing blocks %d+%d outside the filesystem", start, n))
 	}
-	if start&f.clusterMask() != 0 || n&f.clusterMask() != 0 && start+n != sb.sBlocksCount {
+	if start&f.clusterMask() != 0 || n&f.clusterMask() != 0 && start+n != sb.SBlocksCount {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: freeing blocks %d+%d, not whole clusters", start, n))
 	}
 	for n > 0 {
@@ -615,7 +616,7 @@ func (h *handle) freeRange(start, n uint64) error {
 		for blk := start; blk < start+k; blk++ {
 			h.forget(blk)
 		}
-		f.groups[g].bgFreeBlocksCount += uint32(kc)
+		f.groups[g].BgFreeBlocksCount += uint32(kc)
 		f.adjustFree(int64(kc))
 		if err := h.dirtyGroup(g, b, nil); err != nil {
 			return err
@@ -654,7 +655,7 @@ func (h *handle) freeBlocks(ip *inode, start, n uint64) error {
 	}
 	f := h.f
 	m := f.clusterMask()
-	end := min((start+n+m)&^m, f.sb.sBlocksCount)
+	end := min((start+n+m)&^m, f.sb.SBlocksCount)
 	start &^= m
 	if err := h.freeRange(start, end-start); err != nil {
 		return err
@@ -685,15 +686,15 @@ func (f *fsys) inodeGroup(dir *inode, isDir bool) (uint32, bool) {
 		var c unit
 		for g := u * fs; g < min(u*fs+fs, ngroups); g++ {
 			d := &f.groups[g]
-			c.freei += uint64(d.bgFreeInodesCount)
-			c.freeb += uint64(d.bgFreeBlocksCount)
-			c.dirs += uint64(d.bgUsedDirsCount)
+			c.freei += uint64(d.BgFreeInodesCount)
+			c.freeb += uint64(d.BgFreeBlocksCount)
+			c.dirs += uint64(d.BgUsedDirsCount)
 		}
 		return c
 	}
 	firstFree := func(u uint32) (uint32, bool) {
 		for g := u * fs; g < min(u*fs+fs, ngroups); g++ {
-			if f.groups[g].bgFreeInodesCount > 0 {
+			if f.groups[g].BgFreeInodesCount > 0 {
 				return g, true
 			}
 		}
@@ -702,7 +703,7 @@ func (f *fsys) inodeGroup(dir *inode, isDir bool) (uint32, bool) {
 	if f.alloc.pack {
 		// alloc=pack: the lowest free inode.
 		for g := range ngroups {
-			if f.groups[g].bgFreeInodesCount > 0 {
+			if f.groups[g].BgFreeInodesCount > 0 {
 				return g, true
 			}
 		}
@@ -710,7 +711,7 @@ func (f *fsys) inodeGroup(dir *inode, isDir bool) (uint32, bool) {
 	}
 	parent := uint32(0)
 	if dir != nil {
-		parent = (dir.ino - 1) / f.sb.sInodesPerGroup
+		parent = (dir.ino - 1) / f.sb.SInodesPerGroup
 	}
 	if isDir && (dir == nil || dir.ino == rootIno) {
 		var tot unit
@@ -755,36 +756,36 @@ func (h *handle) allocInode(dir *inode, isDir bool) (uint32, error) {
 	if !ok {
 		return 0, h.fail(abi.Errorf(abi.ENOSPC, "ext4: no free inodes"))
 	}
-	ipg := uint64(sb.sInodesPerGroup)
+	ipg := uint64(sb.SInodesPerGroup)
 	b, err := h.inodeBitmap(g)
 	if err != nil {
 		return 0, err
 	}
 	// Reserved inodes (below s_first_ino) are never handed out.
 	from := uint64(0)
-	if base := uint64(g) * ipg; base+1 < uint64(sb.sFirstIno) {
-		from = min(uint64(sb.sFirstIno)-1-base, ipg)
+	if base := uint64(g) * ipg; base+1 < uint64(sb.SFirstIno) {
+		from = min(uint64(sb.SFirstIno)-1-base, ipg)
 	}
 	idx := findZero(b, from, ipg)
 	if idx == ipg {
 		return 0, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: group %d: free inodes count %d but no free inode",
-			g, f.groups[g].bgFreeInodesCount))
+			g, f.groups[g].BgFreeInodesCount))
 	}
 	setBit(b, idx)
 	d := &f.groups[g]
-	d.bgFreeInodesCount--
+	d.BgFreeInodesCount--
 	if isDir {
-		d.bgUsedDirsCount++
+		d.BgUsedDirsCount++
 	}
 	if f.hasGroupCsum() {
 		// bg_itable_unused counts the never used inodes at the end of
 		// the table, which e2fsck need not read.
-		if used := ipg - uint64(d.bgItableUnused); idx >= used {
-			d.bgItableUnused = uint32(ipg - idx - 1)
+		if used := ipg - uint64(d.BgItableUnused); idx >= used {
+			d.BgItableUnused = uint32(ipg - idx - 1)
 		}
 		// The group's block bitmap is written once an inode is used in
 		// it, as __ext4_new_inode does.
-		if d.bgFlags&bgBlockUninit != 0 {
+		if d.BgFlags&disk.BgBlockUninit != 0 {
 			bb, err := h.blockBitmap(g)
 			if err != nil {
 				return 0, err
@@ -803,13 +804,13 @@ func (h *handle) allocInode(dir *inode, isDir bool) (uint32, error) {
 // freeInode clears inode ino's bit (ext4_free_inode).
 func (h *handle) freeInode(ino uint32, isDir bool) error {
 	f := h.f
-	ipg := f.sb.sInodesPerGroup
-	if ino < f.sb.sFirstIno || ino > f.sb.sInodesCount {
+	ipg := f.sb.SInodesPerGroup
+	if ino < f.sb.SFirstIno || ino > f.sb.SInodesCount {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: freeing reserved or nonexistent inode %d", ino))
 	}
 	g, idx := (ino-1)/ipg, uint64((ino-1)%ipg)
 	d := &f.groups[g]
-	if f.hasGroupCsum() && d.bgFlags&bgInodeUninit != 0 {
+	if f.hasGroupCsum() && d.BgFlags&disk.BgInodeUninit != 0 {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: freeing inode %d of an uninitialised group", ino))
 	}
 	b, err := h.inodeBitmap(g)
@@ -820,9 +821,9 @@ func (h *handle) freeInode(ino uint32, isDir bool) error {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: freeing inode %d, already free", ino))
 	}
 	clearBit(b, idx)
-	d.bgFreeInodesCount++
-	if isDir && d.bgUsedDirsCount > 0 {
-		d.bgUsedDirsCount--
+	d.BgFreeInodesCount++
+	if isDir && d.BgUsedDirsCount > 0 {
+		d.BgUsedDirsCount--
 	}
 	return h.dirtyGroup(g, nil, b)
 }
@@ -833,7 +834,7 @@ func (h *handle) freeInode(ino uint32, isDir bool) error {
 func (f *fsys) newGeneration(ino uint32) uint32 {
 	f.alloc.gen++
 	x := uint64(ino)<<32 | uint64(f.alloc.gen)
-	x ^= uint64(le.Uint32(f.sb.sUUID[:])) * 0x9E3779B97F4A7C15
+	x ^= uint64(le.Uint32(f.sb.SUUID[:])) * 0x9E3779B97F4A7C15
 	x ^= x >> 29
 	x *= 0xBF58476D1CE4E5B9
 	return uint32(x>>32) ^ bits.RotateLeft32(uint32(x), 7)

@@ -63,7 +63,7 @@ func (w *blockMapWalk) data(lblk, p uint64) error {
 		return nil
 	}
 	f := w.ip.f
-	if p < uint64(f.sb.sFirstDataBlock) || p >= f.sb.sBlocksCount {
+	if p < uint64(f.sb.SFirstDataBlock) || p >= f.sb.SBlocksCount {
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: block map: logical block %d maps to block %d outside the filesystem",
 			w.ip.ino, lblk, p)
 	}
@@ -78,7 +78,7 @@ func (w *blockMapWalk) indirect(p uint64, level int, base uint64) error {
 		return nil
 	}
 	ip, f := w.ip, w.ip.f
-	if p < uint64(f.sb.sFirstDataBlock) || p >= f.sb.sBlocksCount {
+	if p < uint64(f.sb.SFirstDataBlock) || p >= f.sb.SBlocksCount {
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: block map: indirect block %d outside the filesystem", ip.ino, p)
 	}
 	if w.budget--; w.budget < 0 {

@@ -40,7 +40,7 @@ func (f *fsys) bmapOffsets(lblk uint64) (off [4]uint64, depth int) {
 // checkPtr checks that a block pointer lies inside the filesystem.
 func (h *handle) checkPtr(ip *inode, ptr uint64) error {
 	f := h.f
-	if ptr < uint64(f.sb.sFirstDataBlock) || ptr >= f.sb.sBlocksCount {
+	if ptr < uint64(f.sb.SFirstDataBlock) || ptr >= f.sb.SBlocksCount {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: block map points to block %d outside the filesystem", ip.ino, ptr))
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"unicode/utf8"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
@@ -26,17 +27,10 @@ import (
 // made by Linux hold. Linux's tables before 6.12 also dropped the
 // Default_Ignorable code points (zero width joiners, ...); names with them
 // may then hash differently.
-const (
-	// encodingUTF8_12_1 is s_encoding's only value (EXT4_ENC_UTF8_12_1).
-	encodingUTF8_12_1 = 1
-	// encodingStrictFl in s_encoding_flags (EXT4_ENC_STRICT_MODE_FL)
-	// refuses new names that are not valid UTF-8.
-	encodingStrictFl = 0x1
-)
 
 // isCasefolded reports whether lookups in the directory ignore case.
 func (ip *inode) isCasefolded() bool {
-	return ip.flags&inodeCasefoldFl != 0 && ip.f.sb.hasIncompat(incompatCasefold)
+	return ip.flags&disk.InodeCasefoldFl != 0 && ip.f.sb.HasIncompat(disk.IncompatCasefold)
 }
 
 // casefold returns name casefolded (utf8_casefold), or false when name is
@@ -111,17 +105,8 @@ func (ip *inode) hashName(name []byte) []byte {
 // refuses it (generic_ci_validate_strict_name). Outside strict mode such
 // a name is stored, compared and hashed as its bytes.
 func (ip *inode) checkNewName(name string) error {
-	if ip.isCasefolded() && ip.f.sb.sEncodingFlags&encodingStrictFl != 0 && !utf8.ValidString(name) {
+	if ip.isCasefolded() && ip.f.sb.SEncodingFlags&disk.EncodingStrictFl != 0 && !utf8.ValidString(name) {
 		return abi.Errorf(abi.EINVAL, "ext4: inode %d: name %q is not valid UTF-8 (strict casefold encoding)", ip.ino, name)
-	}
-	return nil
-}
-
-// checkEncoding refuses a casefold filesystem whose encoding the driver
-// does not know, as ext4_fill_super does.
-func (s *superblock) checkEncoding() error {
-	if s.hasIncompat(incompatCasefold) && s.sEncoding != encodingUTF8_12_1 {
-		return abi.Errorf(abi.EINVAL, "ext4: filesystem with casefold feature has unknown encoding %d", s.sEncoding)
 	}
 	return nil
 }

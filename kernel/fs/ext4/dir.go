@@ -5,131 +5,29 @@ import (
 	"encoding/binary"
 	"errors"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
-
-// Linear directories (Documentation/filesystems/ext4/directory.rst,
-// "Linear (Classic) Directories"): each block is a chain of struct
-// ext4_dir_entry_2 {inode u32, rec_len u16, name_len u8, file_type u8,
-// name}, or without the filetype feature struct ext4_dir_entry with a
-// 16-bit name_len; the last entry's rec_len reaches the end of the block.
-// With metadata_csum each leaf block ends in struct ext4_dir_entry_tail, a
-// fake entry {0, 12, 0, 0xDE, checksum}.
-const (
-	direntHeaderSize = 8
-	dirTailSize      = 12
-	dirTailFt        = 0xDE
-	maxRecLen        = 65535 // EXT4_MAX_REC_LEN
-)
-
-// ext4 file_type values -> d_type (fs_ftype_to_dtype).
-var ftypeToDT = [...]uint8{
-	0: abi.DT_UNKNOWN, 1: abi.DT_REG, 2: abi.DT_DIR, 3: abi.DT_CHR,
-	4: abi.DT_BLK, 5: abi.DT_FIFO, 6: abi.DT_SOCK, 7: abi.DT_LNK,
-}
-
-// dirent is a decoded struct ext4_dir_entry_2; name aliases the block.
-type dirent struct {
-	inode  uint32
-	recLen uint32
-	name   []byte
-	ftype  uint8
-}
-
-// recLenFromDisk decodes rec_len (ext4_rec_len_from_disk): with 64 KiB
-// blocks 65535 or 0 mean the whole block and the low two bits carry bits
-// 16-17.
-func recLenFromDisk(v uint16, blockSize uint32) uint32 {
-	if blockSize < 65536 {
-		return uint32(v)
-	}
-	if v == maxRecLen || v == 0 {
-		return blockSize
-	}
-	return uint32(v&65532) | uint32(v&3)<<16
-}
-
-// dirRecLen is EXT4_DIR_REC_LEN: the room an entry with a name of n bytes
-// needs.
-func dirRecLen(n int) uint32 { return uint32(n+direntHeaderSize+3) &^ 3 }
-
-// parseDirBlock calls fn for each entry of a directory block (inode 0
-// included) with its offset, checking each as ext4_check_dir_entry does. It
-// stops when fn returns false. filetype says whether file_type is valid.
-func parseDirBlock(b []byte, blockSize uint32, filetype bool, fn func(off int, d dirent) bool) error {
-	off := 0
-	for off < len(b) {
-		d, err := decodeDirent(b, off, blockSize, filetype)
-		if err != nil {
-			return err
-		}
-		if !fn(off, d) {
-			return nil
-		}
-		off += int(d.recLen)
-	}
-	return nil
-}
-
-// decodeDirent decodes the entry at off in directory block b with the
-// checks of ext4_check_dir_entry.
-func decodeDirent(b []byte, off int, blockSize uint32, filetype bool) (dirent, error) {
-	if len(b)-off < direntHeaderSize {
-		return dirent{}, abi.Errorf(abi.EUCLEAN, "entry at offset %d: truncated", off)
-	}
-	e := b[off:]
-	d := dirent{
-		inode:  binary.LittleEndian.Uint32(e[0:]),
-		recLen: recLenFromDisk(binary.LittleEndian.Uint16(e[4:]), blockSize),
-	}
-	nameLen := int(e[6])
-	if filetype {
-		d.ftype = e[7]
-	}
-	switch {
-	case d.recLen < dirRecLen(1):
-		return d, abi.Errorf(abi.EUCLEAN, "entry at offset %d: rec_len is smaller than minimal (%d)", off, d.recLen)
-	case d.recLen%4 != 0:
-		return d, abi.Errorf(abi.EUCLEAN, "entry at offset %d: rec_len %% 4 != 0 (%d)", off, d.recLen)
-	case d.recLen < dirRecLen(nameLen):
-		return d, abi.Errorf(abi.EUCLEAN, "entry at offset %d: rec_len %d is too small for name_len %d", off, d.recLen, nameLen)
-	case uint64(off)+uint64(d.recLen) > uint64(len(b)):
-		return d, abi.Errorf(abi.EUCLEAN, "entry at offset %d: directory entry overrun (rec_len %d)", off, d.recLen)
-	}
-	d.name = e[direntHeaderSize : direntHeaderSize+nameLen]
-	return d, nil
-}
-
-// isDirTail reports whether the last 12 bytes of b are struct
-// ext4_dir_entry_tail.
-func isDirTail(b []byte) bool {
-	if len(b) < dirTailSize {
-		return false
-	}
-	t := b[len(b)-dirTailSize:]
-	le := binary.LittleEndian
-	return le.Uint32(t[0:]) == 0 && le.Uint16(t[4:]) == dirTailSize && t[6] == 0 && t[7] == dirTailFt
-}
 
 // verifyDirBlock checks a directory block's checksum with metadata_csum:
 // the dx checksum for htree root and node blocks, else the dirent tail,
 // crc32c of the block before the tail seeded per inode
 // (ext4_dirblock_csum_verify).
 func (ip *inode) verifyDirBlock(b []byte, lblk uint64) error {
-	if !ip.f.sb.metadataCsum() {
+	if !ip.f.sb.MetadataCsum() {
 		return nil
 	}
 	if ip.isIndexed() {
-		if co, ok := dxCountOffset(b, ip.f.blockSize); ok && (lblk == 0 || co == dxNodeCountOffset) {
+		if co, ok := disk.DxCountOffset(b, ip.f.blockSize); ok && (lblk == 0 || co == disk.DxNodeCountOffset) {
 			return ip.verifyDxCsum(b, co, lblk)
 		}
 	}
-	if !isDirTail(b) {
+	if !disk.IsDirTail(b) {
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: directory block %d: no space for directory leaf checksum", ip.ino, lblk)
 	}
-	n := len(b) - dirTailSize
-	want := csum32(ip.f.crcTab, ip.csumSeed, b[:n])
+	n := len(b) - disk.DirTailSize
+	want := disk.Csum32(ip.f.crcTab, ip.csumSeed, b[:n])
 	if got := binary.LittleEndian.Uint32(b[n+8:]); got != want {
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: directory block %d: bad checksum %#08x, want %#08x", ip.ino, lblk, got, want)
 	}
@@ -181,16 +79,12 @@ func (ip *inode) dirErr(lblk uint64, err error) error {
 }
 
 // checkEntry applies the checks on an entry's inode number.
-func (ip *inode) checkEntry(lblk uint64, off int, d dirent) error {
-	if d.inode > ip.f.sb.sInodesCount {
+func (ip *inode) checkEntry(lblk uint64, off int, d disk.Dirent) error {
+	if d.Inode > ip.f.sb.SInodesCount {
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: directory block %d: entry at offset %d: inode out of bounds (%d)",
-			ip.ino, lblk, off, d.inode)
+			ip.ino, lblk, off, d.Inode)
 	}
 	return nil
-}
-
-func isDot(name []byte) bool {
-	return len(name) == 1 && name[0] == '.' || len(name) == 2 && name[0] == '.' && name[1] == '.'
 }
 
 // ReadDir emits the directory's entries from position pos (ext4_readdir),
@@ -249,8 +143,8 @@ func (e *dirEmitter) end(pos int64) bool {
 // direntOf is the vfs.DirEntry of an entry with its user-visible name.
 func direntOf(name string, ino uint32, ftype uint8) vfs.DirEntry {
 	de := vfs.DirEntry{Name: name, Ino: uint64(ino)}
-	if int(ftype) < len(ftypeToDT) {
-		de.Type = ftypeToDT[ftype]
+	if int(ftype) < len(disk.FtypeToDT) {
+		de.Type = disk.FtypeToDT[ftype]
 	}
 	return de
 }
@@ -268,11 +162,11 @@ func (di dirInode) readDir(pos int64, dots bool, emit func(vfs.DirEntry) bool) e
 	}
 	em := &dirEmitter{emit: emit}
 	if ip.usesHashOrder() {
-		if err := ip.readDirHashOrder(pos, dots, em); err != errBadDx {
+		if err := ip.readDirHashOrder(pos, dots, em); err != disk.ErrBadDx {
 			return err
 		}
 	}
-	if ip.flags&inodeInlineDataFl != 0 {
+	if ip.flags&disk.InodeInlineDataFl != 0 {
 		return ip.readInlineDir(pos, dots, em)
 	}
 	runs, err := ip.blockRuns()
@@ -280,7 +174,7 @@ func (di dirInode) readDir(pos int64, dots bool, emit func(vfs.DirEntry) bool) e
 		return err
 	}
 	f := ip.f
-	filetype := f.sb.hasIncompat(incompatFiletype)
+	filetype := f.sb.HasIncompat(disk.IncompatFiletype)
 	buf := f.getBlock()
 	defer f.putBlock(buf)
 	// A damaged block does not end the listing: as ext4_readdir does,
@@ -304,19 +198,19 @@ func (di dirInode) readDir(pos int64, dots bool, emit func(vfs.DirEntry) bool) e
 		base := int64(lblk) << f.blockBits
 		stop := false
 		var entErr error
-		perr := parseDirBlock(buf, f.blockSize, filetype, func(off int, d dirent) bool {
-			if base+int64(off) < pos || d.inode == 0 || !dots && isDot(d.name) {
+		perr := disk.ParseDirBlock(buf, f.blockSize, filetype, func(off int, d disk.Dirent) bool {
+			if base+int64(off) < pos || d.Inode == 0 || !dots && disk.IsDot(d.Name) {
 				return true
 			}
 			if entErr = ip.checkEntry(lblk, off, d); entErr != nil {
 				return false
 			}
-			name, err := ip.userName(d.name, 0, 0)
+			name, err := ip.userName(d.Name, 0, 0)
 			if err != nil {
 				entErr = ip.dirErr(lblk, err)
 				return false
 			}
-			stop = !em.add(base+int64(off), direntOf(name, d.inode, d.ftype))
+			stop = !em.add(base+int64(off), direntOf(name, d.Inode, d.Ftype))
 			return !stop
 		})
 		if stop {
@@ -344,7 +238,7 @@ func (di dirInode) readDir(pos int64, dots bool, emit func(vfs.DirEntry) bool) e
 // directory's blocks [from, to), or nil.
 func (ip *inode) dirDamage(runs []run, from, to uint64) error {
 	f := ip.f
-	filetype := f.sb.hasIncompat(incompatFiletype)
+	filetype := f.sb.HasIncompat(disk.IncompatFiletype)
 	buf := f.getBlock()
 	defer f.putBlock(buf)
 	for lblk := range ip.dirBlockNumbers(runs, from) {
@@ -359,7 +253,7 @@ func (ip *inode) dirDamage(runs []run, from, to uint64) error {
 			continue
 		}
 		var entErr error
-		perr := parseDirBlock(buf, f.blockSize, filetype, func(off int, d dirent) bool {
+		perr := disk.ParseDirBlock(buf, f.blockSize, filetype, func(off int, d disk.Dirent) bool {
 			entErr = ip.checkEntry(lblk, off, d)
 			return entErr == nil
 		})
@@ -388,13 +282,13 @@ func (di dirInode) Lookup(name string) (vfs.Inode, error) {
 	var ino uint32
 	var err error
 	switch {
-	case ip.flags&inodeInlineDataFl != 0:
+	case ip.flags&disk.InodeInlineDataFl != 0:
 		ino, err = ip.lookupInline(name)
 	case ip.isIndexed() && !ip.isEncrypted():
 		// A no-key name's hash is not the entry's hash of its
 		// ciphertext for long names: scan instead.
 		ino, err = ip.dxLookup(name)
-		if err == errBadDx {
+		if err == disk.ErrBadDx {
 			ino, err = ip.lookupLinear(name)
 		}
 	default:
@@ -405,7 +299,7 @@ func (di dirInode) Lookup(name string) (vfs.Inode, error) {
 	}
 	// ext4_lookup: only the root and inodes from s_first_ino on may be
 	// linked from a directory (ext4_valid_inum).
-	if ino != rootIno && ino < ip.f.sb.sFirstIno {
+	if ino != rootIno && ino < ip.f.sb.SFirstIno {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: lookup %q: bad inode number %d", ip.ino, name, ino)
 	}
 	child, err := ip.f.iget(ino)
@@ -463,21 +357,21 @@ func (ip *inode) lookupLinear(name string) (uint32, error) {
 func (ip *inode) searchDirBlock(b []byte, lblk uint64, name string) (uint32, error) {
 	le := binary.LittleEndian
 	match := ip.nameMatcher(name)
-	for off := 0; off < len(b)-direntHeaderSize; {
+	for off := 0; off < len(b)-disk.DirentHeaderSize; {
 		e := b[off:]
 		nameLen := int(e[6])
-		if off+direntHeaderSize+nameLen <= len(b) && le.Uint32(e) != 0 &&
-			match(e[direntHeaderSize:direntHeaderSize+nameLen]) {
-			d, err := decodeDirent(b, off, ip.f.blockSize, ip.f.sb.hasIncompat(incompatFiletype))
+		if off+disk.DirentHeaderSize+nameLen <= len(b) && le.Uint32(e) != 0 &&
+			match(e[disk.DirentHeaderSize:disk.DirentHeaderSize+nameLen]) {
+			d, err := disk.DecodeDirent(b, off, ip.f.blockSize, ip.f.sb.HasIncompat(disk.IncompatFiletype))
 			if err != nil {
 				return 0, ip.dirErr(lblk, err)
 			}
 			if err := ip.checkEntry(lblk, off, d); err != nil {
 				return 0, err
 			}
-			return d.inode, nil
+			return d.Inode, nil
 		}
-		recLen := recLenFromDisk(le.Uint16(e[4:]), ip.f.blockSize)
+		recLen := disk.RecLenFromDisk(le.Uint16(e[4:]), ip.f.blockSize)
 		if recLen == 0 {
 			return 0, ip.dirErr(lblk, abi.Errorf(abi.EUCLEAN, "entry at offset %d: rec_len 0", off))
 		}
@@ -498,17 +392,8 @@ func (ip *inode) inlineDirRegions() ([2][]byte, [2]int64, error) {
 	if err != nil {
 		return [2][]byte{}, [2]int64{}, err
 	}
-	return [2][]byte{data[4:iBlockLen], data[iBlockLen:]}, [2]int64{4, iBlockLen}, nil
+	return [2][]byte{data[4:disk.IBlockLen], data[disk.IBlockLen:]}, [2]int64{4, disk.IBlockLen}, nil
 }
-
-// Positions in an inline directory (ext4_read_inline_dir): "." at 0, ".."
-// at EXT4_DIR_REC_LEN(1), and an entry at byte o of the inline data (i_block
-// then system.data) at o plus inlineDirShift, as if "." and ".." took
-// their usual 24 bytes in place of the 4-byte parent inode number.
-const (
-	inlineDotdotPos = 12
-	inlineDirShift  = 24 - 4
-)
 
 // readInlineDir is ReadDir for an inline directory.
 func (ip *inode) readInlineDir(pos int64, dots bool, em *dirEmitter) error {
@@ -520,33 +405,33 @@ func (ip *inode) readInlineDir(pos int64, dots bool, em *dirEmitter) error {
 		if pos == 0 && !em.add(0, direntOf(".", ip.ino, ip.dotFtype())) {
 			return nil
 		}
-		if pos <= inlineDotdotPos && !em.add(inlineDotdotPos, direntOf("..", ip.inlineParent(), ip.dotFtype())) {
+		if pos <= disk.InlineDotdotPos && !em.add(disk.InlineDotdotPos, direntOf("..", ip.inlineParent(), ip.dotFtype())) {
 			return nil
 		}
 	}
-	filetype := ip.f.sb.hasIncompat(incompatFiletype)
-	end := int64(inlineDirShift)
+	filetype := ip.f.sb.HasIncompat(disk.IncompatFiletype)
+	end := int64(disk.InlineDirShift)
 	for r, b := range regions {
-		base := bases[r] + inlineDirShift
+		base := bases[r] + disk.InlineDirShift
 		end = base + int64(len(b))
 		if len(b) == 0 {
 			continue
 		}
 		stop := false
 		var entErr error
-		perr := parseDirBlock(b, uint32(len(b)), filetype, func(off int, d dirent) bool {
-			if base+int64(off) < pos || d.inode == 0 || isDot(d.name) {
+		perr := disk.ParseDirBlock(b, uint32(len(b)), filetype, func(off int, d disk.Dirent) bool {
+			if base+int64(off) < pos || d.Inode == 0 || disk.IsDot(d.Name) {
 				return true
 			}
 			if entErr = ip.checkEntry(0, off, d); entErr != nil {
 				return false
 			}
-			name, err := ip.userName(d.name, 0, 0)
+			name, err := ip.userName(d.Name, 0, 0)
 			if err != nil {
 				entErr = ip.dirErr(0, err)
 				return false
 			}
-			stop = !em.add(base+int64(off), direntOf(name, d.inode, d.ftype))
+			stop = !em.add(base+int64(off), direntOf(name, d.Inode, d.Ftype))
 			return !stop
 		})
 		if entErr != nil {
@@ -570,7 +455,7 @@ func (ip *inode) inlineParent() uint32 { return binary.LittleEndian.Uint32(ip.iB
 // dotFtype is the file type of a "." or ".." Linux makes up (an inline
 // directory's): EXT4_FT_DIR with the filetype feature, else unknown.
 func (ip *inode) dotFtype() uint8 {
-	if ip.f.sb.hasIncompat(incompatFiletype) {
+	if ip.f.sb.HasIncompat(disk.IncompatFiletype) {
 		return modeToFtype(abi.S_IFDIR)
 	}
 	return 0
@@ -588,9 +473,9 @@ func (ip *inode) lookupInline(name string) (uint32, error) {
 			continue
 		}
 		var found uint32
-		perr := parseDirBlock(b, uint32(len(b)), ip.f.sb.hasIncompat(incompatFiletype), func(off int, d dirent) bool {
-			if d.inode != 0 && match(d.name) {
-				found = d.inode
+		perr := disk.ParseDirBlock(b, uint32(len(b)), ip.f.sb.HasIncompat(disk.IncompatFiletype), func(off int, d disk.Dirent) bool {
+			if d.Inode != 0 && match(d.Name) {
+				found = d.Inode
 				return false
 			}
 			return true
@@ -598,7 +483,7 @@ func (ip *inode) lookupInline(name string) (uint32, error) {
 		if perr != nil {
 			return 0, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: inline directory: %v", ip.ino, perr)
 		}
-		if found > ip.f.sb.sInodesCount {
+		if found > ip.f.sb.SInodesCount {
 			return 0, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: inline directory: inode out of bounds (%d)", ip.ino, found)
 		}
 		if found != 0 {

@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -57,7 +58,7 @@ func modeToFtype(mode uint32) uint8 {
 // block is 65535.
 func recLenToDisk(n uint32) uint16 {
 	if n >= 65536 {
-		return maxRecLen
+		return disk.MaxRecLen
 	}
 	return uint16(n)
 }
@@ -65,8 +66,8 @@ func recLenToDisk(n uint32) uint16 {
 // dirTailLen is the room reserved for the checksum tail at the end of a
 // leaf block.
 func (f *fsys) dirTailLen() int {
-	if f.sb.metadataCsum() {
-		return dirTailSize
+	if f.sb.MetadataCsum() {
+		return disk.DirTailSize
 	}
 	return 0
 }
@@ -81,43 +82,43 @@ func (f *fsys) putDirent(b []byte, off int, ino uint32, recLen uint32, name []by
 	le.PutUint32(e[0:], ino)
 	le.PutUint16(e[4:], recLenToDisk(recLen))
 	e[6] = uint8(len(name))
-	if !f.sb.hasIncompat(incompatFiletype) {
+	if !f.sb.HasIncompat(disk.IncompatFiletype) {
 		ftype = 0
 	}
 	e[7] = ftype
-	copy(e[direntHeaderSize:], name)
+	copy(e[disk.DirentHeaderSize:], name)
 }
 
 // initDirTail writes struct ext4_dir_entry_tail at the end of a leaf
 // block when metadata_csum is on (ext4_initialize_dirent_tail).
 func (f *fsys) initDirTail(b []byte) {
-	if !f.sb.metadataCsum() {
+	if !f.sb.MetadataCsum() {
 		return
 	}
-	t := b[len(b)-dirTailSize:]
+	t := b[len(b)-disk.DirTailSize:]
 	clear(t)
-	le.PutUint16(t[4:], dirTailSize)
-	t[7] = dirTailFt
+	le.PutUint16(t[4:], disk.DirTailSize)
+	t[7] = disk.DirTailFt
 }
 
 // setDirBlockCsum sets the checksum of a changed directory block: the dx
 // tail of an htree root or node, the dirent tail of a leaf (the mirror of
 // verifyDirBlock; ext4_handle_dirty_dirblock and ext4_handle_dirty_dx_node).
 func (ip *inode) setDirBlockCsum(b []byte, lblk uint64) {
-	if !ip.f.sb.metadataCsum() {
+	if !ip.f.sb.MetadataCsum() {
 		return
 	}
 	if ip.isIndexed() {
-		if co, ok := dxCountOffset(b, ip.f.blockSize); ok && (lblk == 0 || co == dxNodeCountOffset) {
+		if co, ok := disk.DxCountOffset(b, ip.f.blockSize); ok && (lblk == 0 || co == disk.DxNodeCountOffset) {
 			ip.setDxCsum(b, co)
 			return
 		}
 	}
-	if !isDirTail(b) {
+	if !disk.IsDirTail(b) {
 		return // verifyDirBlock refused it when it was read
 	}
-	n := len(b) - dirTailSize
-	le.PutUint32(b[n+8:], csum32(ip.f.crcTab, ip.csumSeed, b[:n]))
+	n := len(b) - disk.DirTailSize
+	le.PutUint32(b[n+8:], disk.Csum32(ip.f.crcTab, ip.csumSeed, b[:n]))
 }
 
 // pblkOf returns the physical block of logical block lblk, or 0 for a hole.
@@ -155,12 +156,12 @@ func (ip *inode) checkDirWritable() error {
 // is scanned: a no-key name does not give the entry's hash). ENOENT when
 // it is not there.
 func (ip *inode) findEntry(name string) (dirSlot, error) {
-	if ip.flags&inodeInlineDataFl != 0 {
+	if ip.flags&disk.InodeInlineDataFl != 0 {
 		return ip.findInlineEntry(name)
 	}
 	if ip.isIndexed() && !ip.isEncrypted() {
 		s, err := ip.dxFindEntry(name)
-		if err != errBadDx {
+		if err != disk.ErrBadDx {
 			return s, err
 		}
 	}
@@ -196,16 +197,16 @@ func (ip *inode) searchBlockSlot(runs []run, lblk uint64, buf []byte, match func
 		return dirSlot{}, false, err
 	}
 	s := dirSlot{lblk: lblk, pblk: pblkOf(runs, lblk), off: -1}
-	filetype := ip.f.sb.hasIncompat(incompatFiletype)
-	perr := parseDirBlock(buf, ip.f.blockSize, filetype, func(off int, d dirent) bool {
-		if d.inode != 0 && !isDot(d.name) && match(d.name) {
-			s.off, s.ino, s.ftype = off, d.inode, d.ftype
+	filetype := ip.f.sb.HasIncompat(disk.IncompatFiletype)
+	perr := disk.ParseDirBlock(buf, ip.f.blockSize, filetype, func(off int, d disk.Dirent) bool {
+		if d.Inode != 0 && !disk.IsDot(d.Name) && match(d.Name) {
+			s.off, s.ino, s.ftype = off, d.Inode, d.Ftype
 			return false
 		}
 		return true
 	})
 	if s.off >= 0 {
-		if err := ip.checkEntry(lblk, s.off, dirent{inode: s.ino}); err != nil {
+		if err := ip.checkEntry(lblk, s.off, disk.Dirent{Inode: s.ino}); err != nil {
 			return dirSlot{}, false, err
 		}
 		return s, true, nil
@@ -227,23 +228,23 @@ func (f *fsys) insertDirent(b []byte, name []byte, ino uint32, ftype uint8) (boo
 // insertDirentIn is insertDirent in a chain of entries covering b (a
 // leaf block less its tail, or an inline directory's area).
 func (f *fsys) insertDirentIn(b []byte, name []byte, ino uint32, ftype uint8) (bool, error) {
-	need := dirRecLen(len(name))
-	filetype := f.sb.hasIncompat(incompatFiletype)
+	need := disk.DirRecLen(len(name))
+	filetype := f.sb.HasIncompat(disk.IncompatFiletype)
 	at, used, recLen := -1, uint32(0), uint32(0)
 	exists := false
-	err := parseDirBlock(b, f.blockSize, filetype, func(off int, d dirent) bool {
-		if d.inode != 0 && string(d.name) == string(name) {
+	err := disk.ParseDirBlock(b, f.blockSize, filetype, func(off int, d disk.Dirent) bool {
+		if d.Inode != 0 && string(d.Name) == string(name) {
 			exists = true
 			return false
 		}
 		u := uint32(0)
-		if d.inode != 0 {
+		if d.Inode != 0 {
 			// A live entry without a name (damage) keeps the minimal
 			// rec_len, so that the split leaves a well-formed entry.
-			u = dirRecLen(max(len(d.name), 1))
+			u = disk.DirRecLen(max(len(d.Name), 1))
 		}
-		if at < 0 && d.recLen >= u+need {
-			at, used, recLen = off, u, d.recLen
+		if at < 0 && d.RecLen >= u+need {
+			at, used, recLen = off, u, d.RecLen
 		}
 		return true
 	})
@@ -275,15 +276,15 @@ func (f *fsys) removeDirent(b []byte, off int) error {
 
 // removeDirentIn is removeDirent in a chain of entries covering b.
 func (f *fsys) removeDirentIn(b []byte, off int) error {
-	filetype := f.sb.hasIncompat(incompatFiletype)
+	filetype := f.sb.HasIncompat(disk.IncompatFiletype)
 	prev, found := -1, false
 	var recLen, prevLen uint32
-	err := parseDirBlock(b, f.blockSize, filetype, func(o int, d dirent) bool {
+	err := disk.ParseDirBlock(b, f.blockSize, filetype, func(o int, d disk.Dirent) bool {
 		if o == off {
-			found, recLen = true, d.recLen
+			found, recLen = true, d.RecLen
 			return false
 		}
-		prev, prevLen = o, d.recLen
+		prev, prevLen = o, d.RecLen
 		return true
 	})
 	if err != nil {
@@ -313,7 +314,7 @@ func (h *handle) addDirEntry(dir *inode, name string, ino uint32, ftype uint8) e
 	if err := dir.checkNewName(name); err != nil {
 		return err
 	}
-	if dir.flags&inodeInlineDataFl != 0 {
+	if dir.flags&disk.InodeInlineDataFl != 0 {
 		// Inline first; a directory with no room left there has become
 		// one block, where the name goes as below.
 		if ok, err := h.addInlineEntry(dir, name, ino, ftype); ok || err != nil {
@@ -322,7 +323,7 @@ func (h *handle) addDirEntry(dir *inode, name string, ino uint32, ftype uint8) e
 	}
 	if dir.isIndexed() {
 		err := h.dxAddEntry(dir, name, ino, ftype)
-		if err != errBadDx {
+		if err != disk.ErrBadDx {
 			return err
 		}
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: damaged htree index", dir.ino)
@@ -359,7 +360,7 @@ func (h *handle) addDirEntry(dir *inode, name string, ino uint32, ftype uint8) e
 		dir.setDirBlockCsum(b, lblk)
 		return nil
 	}
-	if nblocks == 1 && f.sb.hasCompat(compatDirIndex) {
+	if nblocks == 1 && f.sb.HasCompat(disk.CompatDirIndex) {
 		return h.makeIndexedDir(dir, name, ino, ftype)
 	}
 	_, b, err := h.appendDirBlock(dir)
@@ -377,7 +378,7 @@ func (h *handle) addDirEntry(dir *inode, name string, ino uint32, ftype uint8) e
 func (h *handle) appendDirBlock(dir *inode) (uint64, []byte, error) {
 	f := h.f
 	lblk := dir.dirBlocks()
-	if lblk >= 1<<32 || (!f.sb.hasIncompat(incompatLargedir) && uint64(dir.size)+uint64(f.blockSize) > 1<<32-1) {
+	if lblk >= 1<<32 || (!f.sb.HasIncompat(disk.IncompatLargedir) && uint64(dir.size)+uint64(f.blockSize) > 1<<32-1) {
 		// Without large_dir a directory's size has 32 bits (i_size_high
 		// was i_dir_acl), and its logical blocks have 32 bits anyway.
 		return 0, nil, h.fail(abi.Errorf(abi.ENOSPC, "ext4: inode %d: directory index full", dir.ino))
@@ -436,7 +437,7 @@ func (h *handle) setDirEntry(dir *inode, s dirSlot, ino uint32, ftype uint8) err
 // setDirentInode points the entry at off of b to ino with file type ftype.
 func (f *fsys) setDirentInode(b []byte, off int, ino uint32, ftype uint8) {
 	le.PutUint32(b[off:], ino)
-	if f.sb.hasIncompat(incompatFiletype) {
+	if f.sb.HasIncompat(disk.IncompatFiletype) {
 		b[off+7] = ftype
 	}
 }
@@ -444,7 +445,7 @@ func (f *fsys) setDirentInode(b []byte, off int, ino uint32, ftype uint8) {
 // setDotDot points the ".." entry of directory ip to parent
 // (ext4_rename_dir_finish): the second entry of block 0, after ".".
 func (h *handle) setDotDot(ip *inode, parent uint32) error {
-	if ip.flags&inodeInlineDataFl != 0 {
+	if ip.flags&disk.InodeInlineDataFl != 0 {
 		// An inline directory keeps only the parent's number, in
 		// i_block[0..3] (ext4_get_first_dir_block's inlined case).
 		le.PutUint32(ip.iBlock[0:], parent)
@@ -462,11 +463,11 @@ func (h *handle) setDotDot(ip *inode, parent uint32) error {
 	if err != nil {
 		return err
 	}
-	dot, err := decodeDirent(b, 0, h.f.blockSize, false)
-	if err == nil && string(dot.name) == "." {
-		var dd dirent
-		if dd, err = decodeDirent(b, int(dot.recLen), h.f.blockSize, false); err == nil && string(dd.name) == ".." {
-			le.PutUint32(b[dot.recLen:], parent)
+	dot, err := disk.DecodeDirent(b, 0, h.f.blockSize, false)
+	if err == nil && string(dot.Name) == "." {
+		var dd disk.Dirent
+		if dd, err = disk.DecodeDirent(b, int(dot.RecLen), h.f.blockSize, false); err == nil && string(dd.Name) == ".." {
+			le.PutUint32(b[dot.RecLen:], parent)
 			ip.setDirBlockCsum(b, 0)
 			return nil
 		}
@@ -478,15 +479,15 @@ func (h *handle) setDotDot(ip *inode, parent uint32) error {
 // (ext4_init_new_dir): "." and "..", the latter spanning the block.
 func (f *fsys) initDirBlock(b []byte, ino, parent uint32) {
 	clear(b)
-	f.putDirent(b, 0, ino, dirRecLen(1), []byte("."), 2)
-	f.putDirent(b, int(dirRecLen(1)), parent, uint32(f.dirUsable())-dirRecLen(1), []byte(".."), 2)
+	f.putDirent(b, 0, ino, disk.DirRecLen(1), []byte("."), 2)
+	f.putDirent(b, int(disk.DirRecLen(1)), parent, uint32(f.dirUsable())-disk.DirRecLen(1), []byte(".."), 2)
 	f.initDirTail(b)
 }
 
 // isEmptyDir reports whether a directory holds nothing but "." and ".."
 // (ext4_empty_dir).
 func (ip *inode) isEmptyDir() (bool, error) {
-	if ip.flags&inodeInlineDataFl != 0 {
+	if ip.flags&disk.InodeInlineDataFl != 0 {
 		return ip.isEmptyInlineDir()
 	}
 	runs, err := ip.blockRuns()
@@ -495,7 +496,7 @@ func (ip *inode) isEmptyDir() (bool, error) {
 	}
 	buf := ip.f.getBlock()
 	defer ip.f.putBlock(buf)
-	filetype := ip.f.sb.hasIncompat(incompatFiletype)
+	filetype := ip.f.sb.HasIncompat(disk.IncompatFiletype)
 	for lblk := range ip.dirBlockNumbers(runs, 0) {
 		ok, err := ip.dirBlock(runs, lblk, buf)
 		if err != nil {
@@ -505,8 +506,8 @@ func (ip *inode) isEmptyDir() (bool, error) {
 			continue
 		}
 		empty := true
-		perr := parseDirBlock(buf, ip.f.blockSize, filetype, func(off int, d dirent) bool {
-			if d.inode != 0 && !isDot(d.name) {
+		perr := disk.ParseDirBlock(buf, ip.f.blockSize, filetype, func(off int, d disk.Dirent) bool {
+			if d.Inode != 0 && !disk.IsDot(d.Name) {
 				empty = false
 			}
 			return empty

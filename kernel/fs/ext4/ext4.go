@@ -58,6 +58,7 @@ import (
 	"hash/crc32"
 	"sync"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/fs/jbd2"
 	"github.com/lklimg/lklimg/kernel/vfs"
@@ -80,25 +81,32 @@ func (fsType) Name() string { return "ext4" }
 // Probe checks the superblock magic at byte 1024+0x38, as blkid does.
 func (fsType) Probe(dev vfs.BlockDevice) bool {
 	var m [2]byte
-	if n, _ := dev.ReadAt(m[:], superblockOffset+offSMagic); n < len(m) {
+	if n, _ := dev.ReadAt(m[:], disk.SuperblockOffset+disk.OffSMagic); n < len(m) {
 		return false
 	}
-	return uint16(m[0])|uint16(m[1])<<8 == ext4SuperMagic
+	return uint16(m[0])|uint16(m[1])<<8 == disk.Ext4SuperMagic
 }
+
+// incompatSupported is what this driver reads. Encrypted inodes are
+// mounted as the kernel mounts them without a key: they report ENOKEY.
+const incompatSupported = disk.IncompatFiletype | disk.IncompatRecover | disk.IncompatMetaBG |
+	disk.IncompatExtents | disk.Incompat64bit | disk.IncompatMMP | disk.IncompatFlexBG |
+	disk.IncompatEAInode | disk.IncompatCsumSeed | disk.IncompatLargedir |
+	disk.IncompatInlineData | disk.IncompatEncrypt | disk.IncompatCasefold
 
 // fsys is a mounted filesystem (struct ext4_sb_info).
 type fsys struct {
 	dev       vfs.BlockDevice
 	ra        vfs.Readaheader // nil when the device has no readahead
 	log       vfs.Logger
-	sb        *superblock
+	sb        *disk.Superblock
 	blockSize uint32
 	// blockBits is log2(blockSize).
 	blockBits uint32
 	// clusterBits is log2 of the blocks per cluster: s_log_cluster_size
 	// less s_log_block_size with bigalloc, 0 without.
 	clusterBits      uint32
-	groups           []groupDesc
+	groups           []disk.GroupDesc
 	descPerBlock     uint32
 	inodeSize        uint32
 	inodeTableBlocks uint64
@@ -142,8 +150,8 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		log.Printf("EXT4-fs (%s): %v", name, err)
 		return nil, err
 	}
-	raw := make([]byte, superblockSize)
-	if _, err := dev.ReadAt(raw, superblockOffset); err != nil {
+	raw := make([]byte, disk.SuperblockSize)
+	if _, err := dev.ReadAt(raw, disk.SuperblockOffset); err != nil {
 		log.Printf("EXT4-fs (%s): unable to read superblock", name)
 		return nil, abi.Errorf(abi.EIO, "ext4: superblock: %v", err)
 	}
@@ -151,27 +159,27 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	// features, as ext4_fill_super does.
 	var crcTab *crc32.Table
 	le := binary.LittleEndian
-	if le.Uint16(raw[offSMagic:]) == ext4SuperMagic && le.Uint32(raw[0x4C:]) != revGoodOld &&
-		le.Uint32(raw[0x64:])&roCompatMetadataCsum != 0 {
+	if le.Uint16(raw[disk.OffSMagic:]) == disk.Ext4SuperMagic && le.Uint32(raw[0x4C:]) != disk.RevGoodOld &&
+		le.Uint32(raw[0x64:])&disk.RoCompatMetadataCsum != 0 {
 		crcTab = crc32.MakeTable(crc32.Castagnoli)
-		if got, c := le.Uint32(raw[offSChecksum:]), csum32(crcTab, ^uint32(0), raw[:offSChecksum]); c != got {
+		if got, c := le.Uint32(raw[disk.OffSChecksum:]), disk.Csum32(crcTab, ^uint32(0), raw[:disk.OffSChecksum]); c != got {
 			log.Printf("EXT4-fs (%s): VFS: Found ext4 filesystem with invalid superblock checksum.  Run e2fsck?", name)
 			return nil, abi.Errorf(abi.EUCLEAN, "ext4: superblock: bad checksum %#08x, want %#08x", got, c)
 		}
 	}
-	sb, err := decodeSuperblock(raw)
+	sb, err := disk.DecodeSuperblock(raw)
 	if err != nil {
 		log.Printf("EXT4-fs (%s): %v", name, err)
 		return nil, err
 	}
-	if u := sb.sFeatureIncompat &^ incompatSupported; u != 0 {
+	if u := sb.SFeatureIncompat &^ incompatSupported; u != 0 {
 		// Linux prints the bits in hex; the names say which feature
 		// (unknown bits as e2fsprogs spells them, FEATURE_I<bit>).
 		log.Printf("EXT4-fs (%s): Couldn't mount because of unsupported optional features (%x)", name, u)
 		return nil, abi.Errorf(abi.EINVAL, "ext4: couldn't mount because of unsupported optional features (%x: %s)",
-			u, incompatString(u))
+			u, disk.IncompatString(u))
 	}
-	if err := sb.checkEncoding(); err != nil {
+	if err := sb.CheckEncoding(); err != nil {
 		log.Printf("EXT4-fs (%s): Encoding requested by superblock is unknown", name)
 		return nil, err
 	}
@@ -179,28 +187,28 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		dev:       dev,
 		log:       log,
 		sb:        sb,
-		blockSize: sb.blockSize(),
-		blockBits: 10 + sb.sLogBlockSize,
-		inodeSize: uint32(sb.sInodeSize),
+		blockSize: sb.BlockSize(),
+		blockBits: 10 + sb.SLogBlockSize,
+		inodeSize: uint32(sb.SInodeSize),
 		inodes:    make(map[uint32]*inode),
 		crcTab:    crcTab,
 	}
-	if sb.hasRoCompat(roCompatBigalloc) {
-		f.clusterBits = sb.sLogClusterSize - sb.sLogBlockSize // checked by decodeSuperblock
+	if sb.HasRoCompat(disk.RoCompatBigalloc) {
+		f.clusterBits = sb.SLogClusterSize - sb.SLogBlockSize // checked by decodeSuperblock
 	}
 	f.setCsumSeed()
 	f.ra, _ = dev.(vfs.Readaheader)
-	f.descPerBlock = f.blockSize / sb.descSize()
-	f.inodeTableBlocks = (uint64(sb.sInodesPerGroup)*uint64(f.inodeSize) + uint64(f.blockSize) - 1) / uint64(f.blockSize)
-	if sb.sBlocksCount > uint64(dev.Size())>>f.blockBits {
+	f.descPerBlock = f.blockSize / sb.DescSize()
+	f.inodeTableBlocks = (uint64(sb.SInodesPerGroup)*uint64(f.inodeSize) + uint64(f.blockSize) - 1) / uint64(f.blockSize)
+	if sb.SBlocksCount > uint64(dev.Size())>>f.blockBits {
 		log.Printf("EXT4-fs (%s): bad geometry: block count %d exceeds size of device (%d blocks)",
-			name, sb.sBlocksCount, uint64(dev.Size())>>f.blockBits)
-		return nil, abi.Errorf(abi.EINVAL, "ext4: bad geometry: block count %d exceeds size of device", sb.sBlocksCount)
+			name, sb.SBlocksCount, uint64(dev.Size())>>f.blockBits)
+		return nil, abi.Errorf(abi.EINVAL, "ext4: bad geometry: block count %d exceeds size of device", sb.SBlocksCount)
 	}
 	// Directory hashes treat names as signed chars unless s_flags says
 	// unsigned; with neither flag the kernel takes the CPU's char, signed
 	// on x86 (ext4_fill_super).
-	f.hashSigned = sb.sFlags&flagUnsignedHash == 0
+	f.hashSigned = sb.SFlags&disk.FlagUnsignedHash == 0
 	if err := f.loadGroupDescs(); err != nil {
 		log.Printf("EXT4-fs (%s): %v", name, err)
 		return nil, err
@@ -234,36 +242,36 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 // superblock, when it has metadata_csum.
 func (f *fsys) setCsumSeed() {
 	sb := f.sb
-	if !sb.metadataCsum() {
+	if !sb.MetadataCsum() {
 		return
 	}
 	if f.crcTab == nil {
 		f.crcTab = crc32.MakeTable(crc32.Castagnoli)
 	}
-	if sb.hasIncompat(incompatCsumSeed) {
-		f.csumSeed = sb.sChecksumSeed
+	if sb.HasIncompat(disk.IncompatCsumSeed) {
+		f.csumSeed = sb.SChecksumSeed
 	} else {
-		f.csumSeed = csum32(f.crcTab, ^uint32(0), sb.sUUID[:])
+		f.csumSeed = disk.Csum32(f.crcTab, ^uint32(0), sb.SUUID[:])
 	}
 }
 
 // logMount writes the messages Linux's ext4 prints on a mount.
 func (f *fsys) logMount(flags uint64) {
 	sb, name := f.sb, f.dev.Name()
-	if !sb.hasIncompat(incompatExtents) && !sb.hasCompat(compatHasJournal) {
+	if !sb.HasIncompat(disk.IncompatExtents) && !sb.HasCompat(disk.CompatHasJournal) {
 		f.log.Printf("EXT4-fs (%s): mounting ext2 file system using the ext4 subsystem", name)
-	} else if !sb.hasIncompat(incompatExtents) {
+	} else if !sb.HasIncompat(disk.IncompatExtents) {
 		f.log.Printf("EXT4-fs (%s): mounting ext3 file system using the ext4 subsystem", name)
 	}
-	if sb.sState&0x2 != 0 {
+	if sb.SState&0x2 != 0 {
 		f.log.Printf("EXT4-fs (%s): warning: mounting fs with errors, running e2fsck is recommended", name)
 	}
-	if u := sb.sFeatureRoCompat &^ roCompatKnown(); u != 0 {
+	if u := sb.SFeatureRoCompat &^ roCompatKnown(); u != 0 {
 		f.log.Printf("EXT4-fs (%s): unsupported ro_compat features (%x) ignored on a read-only mount", name, u)
 	}
-	f.log.Printf("EXT4-fs (%s): features: %s", name, sb.featureString())
+	f.log.Printf("EXT4-fs (%s): features: %s", name, sb.FeatureString())
 	journal := "without journal"
-	if sb.hasCompat(compatHasJournal) && !f.noload {
+	if sb.HasCompat(disk.CompatHasJournal) && !f.noload {
 		journal = "with ordered data mode"
 	}
 	mode := "r/o"
@@ -273,19 +281,19 @@ func (f *fsys) logMount(flags uint64) {
 	// ext4_quota_mode: with the quota feature, quota files are
 	// journaled when there is a journal.
 	quota := "none"
-	if sb.hasRoCompat(roCompatQuota) {
+	if sb.HasRoCompat(disk.RoCompatQuota) {
 		quota = "writeback"
-		if sb.hasCompat(compatHasJournal) && !f.noload {
+		if sb.HasCompat(disk.CompatHasJournal) && !f.noload {
 			quota = "journalled"
 		}
 	}
-	f.log.Printf("EXT4-fs (%s): mounted filesystem %s %s %s. Quota mode: %s.", name, sb.uuidString(), mode, journal, quota)
+	f.log.Printf("EXT4-fs (%s): mounted filesystem %s %s %s. Quota mode: %s.", name, sb.UuidString(), mode, journal, quota)
 }
 
 func roCompatKnown() uint32 {
 	var k uint32
-	for _, f := range roCompatNames {
-		k |= f.bit
+	for _, f := range disk.RoCompatNames {
+		k |= f.Bit
 	}
 	return k
 }
@@ -330,28 +338,28 @@ func (f *fsys) Statfs() (abi.Statfs, error) {
 	sb := f.sb
 	var bfree, ffree uint64
 	for i := range f.groups {
-		bfree += uint64(f.groups[i].bgFreeBlocksCount)
-		ffree += uint64(f.groups[i].bgFreeInodesCount)
+		bfree += uint64(f.groups[i].BgFreeBlocksCount)
+		ffree += uint64(f.groups[i].BgFreeInodesCount)
 	}
 	clusterShift := uint32(0)
-	if sb.hasRoCompat(roCompatBigalloc) && sb.sLogClusterSize > sb.sLogBlockSize && sb.sLogClusterSize-sb.sLogBlockSize < 32 {
-		clusterShift = sb.sLogClusterSize - sb.sLogBlockSize
+	if sb.HasRoCompat(disk.RoCompatBigalloc) && sb.SLogClusterSize > sb.SLogBlockSize && sb.SLogClusterSize-sb.SLogBlockSize < 32 {
+		clusterShift = sb.SLogClusterSize - sb.SLogBlockSize
 	}
 	bfree <<= clusterShift
 	overhead := f.overheadBlocks
-	blocks := sb.sBlocksCount
+	blocks := sb.SBlocksCount
 	if overhead < blocks {
 		blocks -= overhead
 	}
 	var resv uint64
-	if sb.hasIncompat(incompatExtents) {
-		resv = min((sb.sBlocksCount>>clusterShift)/50, 4096) << clusterShift
+	if sb.HasIncompat(disk.IncompatExtents) {
+		resv = min((sb.SBlocksCount>>clusterShift)/50, 4096) << clusterShift
 	}
 	avail := uint64(0)
-	if bfree > sb.sRBlocksCount+resv {
-		avail = bfree - sb.sRBlocksCount - resv
+	if bfree > sb.SRBlocksCount+resv {
+		avail = bfree - sb.SRBlocksCount - resv
 	}
-	u := sb.sUUID
+	u := sb.SUUID
 	le := func(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 }
 	return abi.Statfs{
 		Type:    abi.EXT4_SUPER_MAGIC,
@@ -359,7 +367,7 @@ func (f *fsys) Statfs() (abi.Statfs, error) {
 		Blocks:  blocks,
 		Bfree:   bfree,
 		Bavail:  avail,
-		Files:   uint64(sb.sInodesCount),
+		Files:   uint64(sb.SInodesCount),
 		Ffree:   ffree,
 		Fsid:    [2]int32{int32(le(u[0:]) ^ le(u[8:])), int32(le(u[4:]) ^ le(u[12:]))},
 		Namelen: abi.NAME_MAX,
@@ -372,37 +380,37 @@ func (f *fsys) Statfs() (abi.Statfs, error) {
 // takes s_overhead_clusters when mkfs recorded it.
 func (f *fsys) overhead(clusterShift uint32) uint64 {
 	sb := f.sb
-	if sb.sOverheadClusters != 0 {
-		return uint64(sb.sOverheadClusters) << clusterShift
+	if sb.SOverheadClusters != 0 {
+		return uint64(sb.SOverheadClusters) << clusterShift
 	}
-	ngroups := sb.groupCount()
-	o := uint64(sb.sFirstDataBlock)
+	ngroups := sb.GroupCount()
+	o := uint64(sb.SFirstDataBlock)
 	descBlocks := (ngroups + uint64(f.descPerBlock) - 1) / uint64(f.descPerBlock)
 	for g := uint64(0); g < ngroups; g++ {
 		// ext4_num_base_meta_blocks: the superblock backup and, without
 		// meta_bg, the descriptor table and its reserve; with meta_bg, one
 		// descriptor block in the first, second and last group of a meta
 		// group.
-		metaBG := sb.hasIncompat(incompatMetaBG)
-		if sb.hasSuper(g) {
+		metaBG := sb.HasIncompat(disk.IncompatMetaBG)
+		if sb.HasSuper(g) {
 			o++
-			if !metaBG || g/uint64(f.descPerBlock) < uint64(sb.sFirstMetaBG) {
+			if !metaBG || g/uint64(f.descPerBlock) < uint64(sb.SFirstMetaBG) {
 				gdb := descBlocks
 				if metaBG {
-					gdb = uint64(sb.sFirstMetaBG)
+					gdb = uint64(sb.SFirstMetaBG)
 				}
-				o += gdb + uint64(sb.sReservedGdtBlocks)
+				o += gdb + uint64(sb.SReservedGdtBlocks)
 			}
 		}
-		if metaBG && g/uint64(f.descPerBlock) >= uint64(sb.sFirstMetaBG) {
+		if metaBG && g/uint64(f.descPerBlock) >= uint64(sb.SFirstMetaBG) {
 			if r := g % uint64(f.descPerBlock); r == 0 || r == 1 || r == uint64(f.descPerBlock)-1 {
 				o++
 			}
 		}
 		o += 2 + f.inodeTableBlocks
 	}
-	if sb.hasCompat(compatHasJournal) && sb.sJournalInum != 0 {
-		if j, err := f.iget(sb.sJournalInum); err == nil {
+	if sb.HasCompat(disk.CompatHasJournal) && sb.SJournalInum != 0 {
+		if j, err := f.iget(sb.SJournalInum); err == nil {
 			o += uint64(j.size) >> f.blockBits
 		}
 	}
@@ -424,7 +432,7 @@ func (f *fsys) putBlock(b []byte) {
 
 // readBlock reads block blk into buf (len(buf) == block size).
 func (f *fsys) readBlock(buf []byte, blk uint64) error {
-	if blk >= f.sb.sBlocksCount {
+	if blk >= f.sb.SBlocksCount {
 		return abi.Errorf(abi.EUCLEAN, "block %d beyond end of filesystem", blk)
 	}
 	_, err := f.dev.ReadAt(buf, int64(blk)<<f.blockBits)

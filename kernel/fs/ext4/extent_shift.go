@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
@@ -21,8 +22,8 @@ import (
 // clusterBytes is EXT4_CLUSTER_SIZE: the unit collapse and insert work in.
 func (f *fsys) clusterBytes() int64 {
 	bs := int64(f.blockSize)
-	if f.sb.hasRoCompat(roCompatBigalloc) {
-		bs <<= f.sb.sLogClusterSize - f.sb.sLogBlockSize
+	if f.sb.HasRoCompat(disk.RoCompatBigalloc) {
+		bs <<= f.sb.SLogClusterSize - f.sb.SLogBlockSize
 	}
 	return bs
 }
@@ -85,7 +86,7 @@ func (h *handle) insertRange(ip *inode, ctx vfs.Ctx, off, n int64) error {
 	if err != nil {
 		return err
 	}
-	across = across && uint64(x.eeBlock) < lo
+	across = across && uint64(x.EeBlock) < lo
 	if err := h.checkShiftRoom(ip, ln); err != nil {
 		return err
 	}
@@ -127,17 +128,17 @@ func (h *handle) checkShiftRoom(ip *inode, ln uint64) error {
 // stayed while everything after it moved up by ln: x keeps its blocks
 // before lo, and the rest of them is mapped again ln blocks higher. On
 // failure the move is undone, x made whole again.
-func (h *handle) splitMoved(ip *inode, x extent, lo, ln uint64) error {
-	head := x.eeBlock
+func (h *handle) splitMoved(ip *inode, x disk.Extent, lo, ln uint64) error {
+	head := x.EeBlock
 	setLen := func(l uint32) error {
 		path, i, y, ok, err := h.findExtent(ip, uint64(head), uint64(head)+1)
 		if err != nil {
 			return err
 		}
-		if !ok || y.eeBlock != head {
+		if !ok || y.EeBlock != head {
 			return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent at %d lost while inserting a range", ip.ino, head))
 		}
-		y.eeLen = l
+		y.EeLen = l
 		leaf := path[len(path)-1]
 		leaf.putExtent(i, y)
 		h.dirtyNode(ip, leaf.extNode)
@@ -146,11 +147,11 @@ func (h *handle) splitMoved(ip *inode, x extent, lo, ln uint64) error {
 	if err := setLen(uint32(lo - uint64(head))); err != nil {
 		return err
 	}
-	tail := extent{eeBlock: uint32(lo + ln), eeLen: x.eeLen - uint32(lo-uint64(head)),
-		eeStart: x.eeStart + (lo - uint64(head)), unwritten: x.unwritten}
+	tail := disk.Extent{EeBlock: uint32(lo + ln), EeLen: x.EeLen - uint32(lo-uint64(head)),
+		EeStart: x.EeStart + (lo - uint64(head)), Unwritten: x.Unwritten}
 	err := h.insertExtent(ip, tail)
 	if err != nil {
-		if uerr := setLen(x.eeLen); uerr == nil {
+		if uerr := setLen(x.EeLen); uerr == nil {
 			h.shiftExtents(ip, uint32(lo+ln), -int64(ln))
 		}
 	}
@@ -170,19 +171,19 @@ func (h *handle) shiftExtents(ip *inode, start uint32, delta int64) error {
 // hold keys from start on.
 func (h *handle) shiftNode(ip *inode, n extNode, want int, start uint32, delta int64) error {
 	f := h.f
-	hd, err := decodeExtentNode(n.b)
-	if err == nil && want >= 0 && int(hd.ehDepth) != want {
-		err = abi.Errorf(abi.EUCLEAN, "bad depth %d, want %d", hd.ehDepth, want)
+	hd, err := disk.DecodeExtentNode(n.b)
+	if err == nil && want >= 0 && int(hd.EhDepth) != want {
+		err = abi.Errorf(abi.EUCLEAN, "bad depth %d, want %d", hd.EhDepth, want)
 	}
 	if err != nil {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: %v", ip.ino, n.blk, err))
 	}
-	k := int(hd.ehEntries)
+	k := int(hd.EhEntries)
 	changed := false
-	if hd.ehDepth == 0 {
+	if hd.EhDepth == 0 {
 		for i := range k {
-			if x := extentAt(n.b, i); x.eeBlock >= start {
-				x.eeBlock = uint32(int64(x.eeBlock) + delta)
+			if x := disk.ExtentAt(n.b, i); x.EeBlock >= start {
+				x.EeBlock = uint32(int64(x.EeBlock) + delta)
 				n.putExtent(i, x)
 				changed = true
 			}
@@ -192,8 +193,8 @@ func (h *handle) shiftNode(ip *inode, n extNode, want int, start uint32, delta i
 			if i+1 < k && n.key(i+1) <= start {
 				continue // every key under it lies before start
 			}
-			leaf := extentIdxAt(n.b, i).eiLeaf
-			if leaf < uint64(f.sb.sFirstDataBlock) || leaf >= f.sb.sBlocksCount {
+			leaf := disk.ExtentIdxAt(n.b, i).EiLeaf
+			if leaf < uint64(f.sb.SFirstDataBlock) || leaf >= f.sb.SBlocksCount {
 				return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent index points to block %d outside the filesystem", ip.ino, leaf))
 			}
 			b, err := h.metaBlock(leaf)
@@ -201,7 +202,7 @@ func (h *handle) shiftNode(ip *inode, n extNode, want int, start uint32, delta i
 				return err
 			}
 			c := extNode{leaf, b}
-			if err := h.shiftNode(ip, c, int(hd.ehDepth)-1, start, delta); err != nil {
+			if err := h.shiftNode(ip, c, int(hd.EhDepth)-1, start, delta); err != nil {
 				return err
 			}
 			if c.entries() > 0 && n.key(i) != c.key(0) {

@@ -3,6 +3,7 @@ package ext4
 import (
 	"sort"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -38,22 +39,22 @@ func (n extNode) setEntries(k int) { le.PutUint16(n.b[2:], uint16(k)) }
 func (n extNode) max() int         { return int(le.Uint16(n.b[4:])) }
 func (n extNode) depth() int       { return int(le.Uint16(n.b[6:])) }
 func (n extNode) entry(i int) []byte {
-	return n.b[extentHeaderSize+i*extentEntrySize:][:extentEntrySize]
+	return n.b[disk.ExtentHeaderSize+i*disk.ExtentEntrySize:][:disk.ExtentEntrySize]
 }
 func (n extNode) key(i int) uint32       { return le.Uint32(n.entry(i)) }
 func (n extNode) setKey(i int, k uint32) { le.PutUint32(n.entry(i), k) }
 
 // putExtent encodes x as leaf entry i.
-func (n extNode) putExtent(i int, x extent) {
+func (n extNode) putExtent(i int, x disk.Extent) {
 	e := n.entry(i)
-	l := x.eeLen
-	if x.unwritten {
-		l += extentInitMaxLen
+	l := x.EeLen
+	if x.Unwritten {
+		l += disk.ExtentInitMaxLen
 	}
-	le.PutUint32(e[0:], x.eeBlock)
+	le.PutUint32(e[0:], x.EeBlock)
 	le.PutUint16(e[4:], uint16(l))
-	le.PutUint16(e[6:], uint16(x.eeStart>>32))
-	le.PutUint32(e[8:], uint32(x.eeStart))
+	le.PutUint16(e[6:], uint16(x.EeStart>>32))
+	le.PutUint32(e[8:], uint32(x.EeStart))
 }
 
 // putIdx encodes an index entry i.
@@ -68,21 +69,21 @@ func (n extNode) putIdx(i int, key uint32, leaf uint64) {
 // insertAt opens a slot at i, moving the entries from i one up.
 func (n extNode) insertAt(i int) {
 	k := n.entries()
-	copy(n.b[extentHeaderSize+(i+1)*extentEntrySize:], n.b[extentHeaderSize+i*extentEntrySize:extentHeaderSize+k*extentEntrySize])
+	copy(n.b[disk.ExtentHeaderSize+(i+1)*disk.ExtentEntrySize:], n.b[disk.ExtentHeaderSize+i*disk.ExtentEntrySize:disk.ExtentHeaderSize+k*disk.ExtentEntrySize])
 	n.setEntries(k + 1)
 }
 
 // deleteAt removes entry i, clearing the freed slot.
 func (n extNode) deleteAt(i int) {
 	k := n.entries()
-	copy(n.b[extentHeaderSize+i*extentEntrySize:], n.b[extentHeaderSize+(i+1)*extentEntrySize:extentHeaderSize+k*extentEntrySize])
+	copy(n.b[disk.ExtentHeaderSize+i*disk.ExtentEntrySize:], n.b[disk.ExtentHeaderSize+(i+1)*disk.ExtentEntrySize:disk.ExtentHeaderSize+k*disk.ExtentEntrySize])
 	clear(n.entry(k - 1))
 	n.setEntries(k - 1)
 }
 
 // initExtentNode writes an empty node header (eh_generation 0).
 func initExtentNode(b []byte, max, depth int) {
-	le.PutUint16(b[0:], extentMagic)
+	le.PutUint16(b[0:], disk.ExtentMagic)
 	le.PutUint16(b[2:], 0)
 	le.PutUint16(b[4:], uint16(max))
 	le.PutUint16(b[6:], uint16(depth))
@@ -90,10 +91,12 @@ func initExtentNode(b []byte, max, depth int) {
 }
 
 // extentRootMax is the root's room: (60-12)/12 entries.
-const extentRootMax = (iBlockLen - extentHeaderSize) / extentEntrySize
+const extentRootMax = (disk.IBlockLen - disk.ExtentHeaderSize) / disk.ExtentEntrySize
 
 // blockMax is a tree block's room (ext4_ext_space_block).
-func (f *fsys) extentBlockMax() int { return int(f.blockSize-extentHeaderSize) / extentEntrySize }
+func (f *fsys) extentBlockMax() int {
+	return int(f.blockSize-disk.ExtentHeaderSize) / disk.ExtentEntrySize
+}
 
 // extLevel is a node on the path from the root to a leaf and the entry
 // followed there: the last whose key is at most the key sought, or -1 in
@@ -107,11 +110,11 @@ type extLevel struct {
 // written with the inode.
 func (h *handle) dirtyNode(ip *inode, n extNode) {
 	f := h.f
-	if n.blk == 0 || !f.sb.metadataCsum() {
+	if n.blk == 0 || !f.sb.MetadataCsum() {
 		return
 	}
-	off := extentHeaderSize + n.max()*extentEntrySize
-	le.PutUint32(n.b[off:], csum32(f.crcTab, ip.csumSeed, n.b[:off]))
+	off := disk.ExtentHeaderSize + n.max()*disk.ExtentEntrySize
+	le.PutUint32(n.b[off:], disk.Csum32(f.crcTab, ip.csumSeed, n.b[:off]))
 }
 
 // extentPath descends from the root to the leaf where key belongs
@@ -121,16 +124,16 @@ func (h *handle) extentPath(ip *inode, key uint32) ([]extLevel, error) {
 	var path []extLevel
 	n := extNode{0, ip.iBlock[:]}
 	for {
-		hd, err := decodeExtentNode(n.b)
+		hd, err := disk.DecodeExtentNode(n.b)
 		if err != nil {
 			return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: %v", ip.ino, n.blk, err))
 		}
-		if len(path) > 0 && int(hd.ehDepth) != path[len(path)-1].depth()-1 || len(path) > extentMaxDepth {
-			return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: bad depth %d", ip.ino, n.blk, hd.ehDepth))
+		if len(path) > 0 && int(hd.EhDepth) != path[len(path)-1].depth()-1 || len(path) > disk.ExtentMaxDepth {
+			return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: bad depth %d", ip.ino, n.blk, hd.EhDepth))
 		}
-		k := int(hd.ehEntries)
+		k := int(hd.EhEntries)
 		i := sort.Search(k, func(i int) bool { return n.key(i) > key }) - 1
-		if hd.ehDepth == 0 {
+		if hd.EhDepth == 0 {
 			return append(path, extLevel{n, i}), nil
 		}
 		if k == 0 {
@@ -138,8 +141,8 @@ func (h *handle) extentPath(ip *inode, key uint32) ([]extLevel, error) {
 		}
 		i = max(i, 0)
 		path = append(path, extLevel{n, i})
-		child := extentIdxAt(n.b, i).eiLeaf
-		if child < uint64(f.sb.sFirstDataBlock) || child >= f.sb.sBlocksCount {
+		child := disk.ExtentIdxAt(n.b, i).EiLeaf
+		if child < uint64(f.sb.SFirstDataBlock) || child >= f.sb.SBlocksCount {
 			return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent index points to block %d outside the filesystem", ip.ino, child))
 		}
 		b, err := h.metaBlock(child)
@@ -175,36 +178,36 @@ func (h *handle) fixIndexes(ip *inode, path []extLevel, l int) {
 // EXT_UNWRITTEN_MAX_LEN).
 func maxExtentLen(unwritten bool) uint32 {
 	if unwritten {
-		return extentInitMaxLen - 1
+		return disk.ExtentInitMaxLen - 1
 	}
-	return extentInitMaxLen
+	return disk.ExtentInitMaxLen
 }
 
 // canMerge reports whether b follows a directly, on disk too, with the
 // same kind and a length that fits.
-func canMerge(a, b extent) bool {
-	return a.eeBlock+a.eeLen == b.eeBlock && a.eeStart+uint64(a.eeLen) == b.eeStart &&
-		a.unwritten == b.unwritten && a.eeLen+b.eeLen <= maxExtentLen(a.unwritten)
+func canMerge(a, b disk.Extent) bool {
+	return a.EeBlock+a.EeLen == b.EeBlock && a.EeStart+uint64(a.EeLen) == b.EeStart &&
+		a.Unwritten == b.Unwritten && a.EeLen+b.EeLen <= maxExtentLen(a.Unwritten)
 }
 
 // insertExtent maps x, whose logical blocks map nothing yet, into ip's
 // tree (ext4_ext_insert_extent). It may allocate tree blocks (ENOSPC).
-func (h *handle) insertExtent(ip *inode, x extent) error {
+func (h *handle) insertExtent(ip *inode, x disk.Extent) error {
 	// Each round either inserts or makes room one level up; a tree of
 	// depth d needs at most d+1 rounds of making room.
-	for round := 0; round < 2*extentMaxDepth+2; round++ {
-		path, err := h.extentPath(ip, x.eeBlock)
+	for round := 0; round < 2*disk.ExtentMaxDepth+2; round++ {
+		path, err := h.extentPath(ip, x.EeBlock)
 		if err != nil {
 			return err
 		}
 		leaf := path[len(path)-1]
 		n, i := leaf.entries(), leaf.i
 		if i >= 0 {
-			if l := extentAt(leaf.b, i); canMerge(l, x) {
-				l.eeLen += x.eeLen
+			if l := disk.ExtentAt(leaf.b, i); canMerge(l, x) {
+				l.EeLen += x.EeLen
 				if i+1 < n {
-					if r := extentAt(leaf.b, i+1); canMerge(l, r) {
-						l.eeLen += r.eeLen
+					if r := disk.ExtentAt(leaf.b, i+1); canMerge(l, r) {
+						l.EeLen += r.EeLen
 						leaf.deleteAt(i + 1)
 					}
 				}
@@ -214,8 +217,8 @@ func (h *handle) insertExtent(ip *inode, x extent) error {
 			}
 		}
 		if i+1 < n {
-			if r := extentAt(leaf.b, i+1); canMerge(x, r) {
-				r.eeBlock, r.eeStart, r.eeLen = x.eeBlock, x.eeStart, r.eeLen+x.eeLen
+			if r := disk.ExtentAt(leaf.b, i+1); canMerge(x, r) {
+				r.EeBlock, r.EeStart, r.EeLen = x.EeBlock, x.EeStart, r.EeLen+x.EeLen
 				leaf.putExtent(i+1, r)
 				h.dirtyNode(ip, leaf.extNode)
 				h.fixIndexes(ip, path, len(path)-1)
@@ -229,7 +232,7 @@ func (h *handle) insertExtent(ip *inode, x extent) error {
 			h.fixIndexes(ip, path, len(path)-1)
 			return nil
 		}
-		if err := h.makeRoom(ip, path, x.eeBlock); err != nil {
+		if err := h.makeRoom(ip, path, x.EeBlock); err != nil {
 			return err
 		}
 	}
@@ -261,7 +264,7 @@ func (h *handle) growDepth(ip *inode) error {
 	f := h.f
 	root := extNode{0, ip.iBlock[:]}
 	d := root.depth()
-	if d+1 > extentMaxDepth {
+	if d+1 > disk.ExtentMaxDepth {
 		return h.fail(abi.Errorf(abi.EFBIG, "ext4: inode %d: extent tree too deep", ip.ino))
 	}
 	nb, err := h.allocBlock(ip, h.treeGoal(ip, 0))
@@ -274,7 +277,7 @@ func (h *handle) growDepth(ip *inode) error {
 	}
 	k := root.entries()
 	initExtentNode(b, f.extentBlockMax(), d)
-	copy(b[extentHeaderSize:], root.b[extentHeaderSize:extentHeaderSize+k*extentEntrySize])
+	copy(b[disk.ExtentHeaderSize:], root.b[disk.ExtentHeaderSize:disk.ExtentHeaderSize+k*disk.ExtentEntrySize])
 	child := extNode{nb, b}
 	child.setEntries(k)
 	h.dirtyNode(ip, child)
@@ -282,7 +285,7 @@ func (h *handle) growDepth(ip *inode) error {
 	if k > 0 {
 		first = child.key(0)
 	}
-	clear(root.b[extentHeaderSize:])
+	clear(root.b[disk.ExtentHeaderSize:])
 	initExtentNode(root.b, extentRootMax, d+1)
 	root.setEntries(1)
 	root.putIdx(0, first, nb)
@@ -318,9 +321,9 @@ func (h *handle) splitNode(ip *inode, path []extLevel, l int, key uint32) error 
 	}
 	initExtentNode(b, f.extentBlockMax(), nd.depth())
 	nn := extNode{nb, b}
-	copy(b[extentHeaderSize:], nd.b[extentHeaderSize+m*extentEntrySize:extentHeaderSize+n*extentEntrySize])
+	copy(b[disk.ExtentHeaderSize:], nd.b[disk.ExtentHeaderSize+m*disk.ExtentEntrySize:disk.ExtentHeaderSize+n*disk.ExtentEntrySize])
 	nn.setEntries(n - m)
-	clear(nd.b[extentHeaderSize+m*extentEntrySize : extentHeaderSize+n*extentEntrySize])
+	clear(nd.b[disk.ExtentHeaderSize+m*disk.ExtentEntrySize : disk.ExtentHeaderSize+n*disk.ExtentEntrySize])
 	nd.setEntries(m)
 	h.dirtyNode(ip, nn)
 	h.dirtyNode(ip, nd.extNode)
@@ -368,24 +371,24 @@ func nextLeafKey(path []extLevel) (uint32, bool) {
 
 // findExtent returns the first extent that ends after start and begins
 // before to, with its path and index, or ok false.
-func (h *handle) findExtent(ip *inode, start, to uint64) (path []extLevel, i int, x extent, ok bool, err error) {
+func (h *handle) findExtent(ip *inode, start, to uint64) (path []extLevel, i int, x disk.Extent, ok bool, err error) {
 	for {
 		path, err = h.extentPath(ip, uint32(min(start, 1<<32-1)))
 		if err != nil {
-			return nil, 0, extent{}, false, err
+			return nil, 0, disk.Extent{}, false, err
 		}
 		leaf := path[len(path)-1]
 		i = leaf.i
-		if i < 0 || uint64(extentAt(leaf.b, i).eeBlock)+uint64(extentAt(leaf.b, i).eeLen) <= start {
+		if i < 0 || uint64(disk.ExtentAt(leaf.b, i).EeBlock)+uint64(disk.ExtentAt(leaf.b, i).EeLen) <= start {
 			i++
 		}
 		if i < leaf.entries() {
-			x = extentAt(leaf.b, i)
-			return path, i, x, uint64(x.eeBlock) < to, nil
+			x = disk.ExtentAt(leaf.b, i)
+			return path, i, x, uint64(x.EeBlock) < to, nil
 		}
 		k, more := nextLeafKey(path)
 		if !more || uint64(k) >= to || uint64(k) <= start {
-			return nil, 0, extent{}, false, nil
+			return nil, 0, disk.Extent{}, false, nil
 		}
 		start = uint64(k)
 	}
@@ -401,9 +404,9 @@ func (h *handle) removeRange(ip *inode, from, to uint64, free bool) error {
 			return err
 		}
 		leaf := path[len(path)-1]
-		xs, xe := uint64(x.eeBlock), uint64(x.eeBlock)+uint64(x.eeLen)
+		xs, xe := uint64(x.EeBlock), uint64(x.EeBlock)+uint64(x.EeLen)
 		a, b := max(xs, from), min(xe, to)
-		pa := x.eeStart + (a - xs)
+		pa := x.EeStart + (a - xs)
 		switch {
 		case a == xs && b == xe:
 			if err := h.removeEntry(ip, path, i); err != nil {
@@ -411,7 +414,7 @@ func (h *handle) removeRange(ip *inode, from, to uint64, free bool) error {
 			}
 		case a == xs:
 			y := x
-			y.eeBlock, y.eeStart, y.eeLen = uint32(b), x.eeStart+(b-xs), uint32(xe-b)
+			y.EeBlock, y.EeStart, y.EeLen = uint32(b), x.EeStart+(b-xs), uint32(xe-b)
 			leaf.putExtent(i, y)
 			h.dirtyNode(ip, leaf.extNode)
 			if i == 0 {
@@ -419,19 +422,19 @@ func (h *handle) removeRange(ip *inode, from, to uint64, free bool) error {
 			}
 		case b == xe:
 			y := x
-			y.eeLen = uint32(a - xs)
+			y.EeLen = uint32(a - xs)
 			leaf.putExtent(i, y)
 			h.dirtyNode(ip, leaf.extNode)
 		default:
 			// The range lies inside x: keep its head, insert its tail.
 			y := x
-			y.eeLen = uint32(a - xs)
+			y.EeLen = uint32(a - xs)
 			leaf.putExtent(i, y)
 			h.dirtyNode(ip, leaf.extNode)
-			tail := extent{eeBlock: uint32(b), eeLen: uint32(xe - b), eeStart: x.eeStart + (b - xs), unwritten: x.unwritten}
+			tail := disk.Extent{EeBlock: uint32(b), EeLen: uint32(xe - b), EeStart: x.EeStart + (b - xs), Unwritten: x.Unwritten}
 			if err := h.insertExtent(ip, tail); err != nil {
 				// Put x back whole, so that nothing leaks.
-				if p2, j, y2, ok2, err2 := h.findExtent(ip, xs, xs+1); err2 == nil && ok2 && uint64(y2.eeBlock) == xs {
+				if p2, j, y2, ok2, err2 := h.findExtent(ip, xs, xs+1); err2 == nil && ok2 && uint64(y2.EeBlock) == xs {
 					p2[len(p2)-1].putExtent(j, x)
 					h.dirtyNode(ip, p2[len(p2)-1].extNode)
 				}
@@ -503,19 +506,19 @@ func (h *handle) setExtentKind(ip *inode, from, to uint64, unwritten bool) error
 		if err != nil || !ok {
 			return err
 		}
-		xs, xe := uint64(x.eeBlock), uint64(x.eeBlock)+uint64(x.eeLen)
+		xs, xe := uint64(x.EeBlock), uint64(x.EeBlock)+uint64(x.EeLen)
 		a, b := max(xs, from), min(xe, to)
-		if x.unwritten != unwritten {
-			if a == xs && b == xe && x.eeLen <= maxExtentLen(unwritten) {
+		if x.Unwritten != unwritten {
+			if a == xs && b == xe && x.EeLen <= maxExtentLen(unwritten) {
 				leaf := path[len(path)-1]
-				x.unwritten = unwritten
+				x.Unwritten = unwritten
 				leaf.putExtent(i, x)
 				h.dirtyNode(ip, leaf.extNode)
 			} else {
 				if err := h.removeRange(ip, a, b, false); err != nil {
 					return err
 				}
-				y := extent{eeBlock: uint32(a), eeLen: uint32(b - a), eeStart: x.eeStart + (a - xs), unwritten: unwritten}
+				y := disk.Extent{EeBlock: uint32(a), EeLen: uint32(b - a), EeStart: x.EeStart + (a - xs), Unwritten: unwritten}
 				if err := h.insertExtent(ip, y); err != nil {
 					return err
 				}

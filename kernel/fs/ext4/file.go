@@ -4,6 +4,7 @@ import (
 	"io"
 	"sort"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -41,9 +42,9 @@ func (ip *inode) blockRuns() ([]run, error) {
 	var runs []run
 	var err error
 	switch {
-	case ip.flags&inodeInlineDataFl != 0:
+	case ip.flags&disk.InodeInlineDataFl != 0:
 		return nil, nil
-	case ip.flags&inodeExtentsFl != 0:
+	case ip.flags&disk.InodeExtentsFl != 0:
 		runs, err = ip.extentRuns()
 	default:
 		runs, err = ip.blockMapRuns()
@@ -66,10 +67,10 @@ func findRun(runs []run, lblk uint64) int {
 // it (its Merkle tree past i_size covers the contents as they are).
 func (fi fileInode) Open(flags int) error {
 	defer fi.f.rlock()()
-	if fi.flags&inodeEncryptFl != 0 {
+	if fi.flags&disk.InodeEncryptFl != 0 {
 		return abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted file, no key", fi.ino)
 	}
-	if fi.flags&inodeVerityFl != 0 && flags&abi.O_ACCMODE != abi.O_RDONLY {
+	if fi.flags&disk.InodeVerityFl != 0 && flags&abi.O_ACCMODE != abi.O_RDONLY {
 		return abi.Errorf(abi.EPERM, "ext4: inode %d: verity file opened for writing", fi.ino)
 	}
 	return nil
@@ -92,7 +93,7 @@ func (ip *inode) readData(p []byte, off int64) (int, error) {
 	if off >= ip.size {
 		return 0, io.EOF
 	}
-	if ip.flags&inodeEncryptFl != 0 {
+	if ip.flags&disk.InodeEncryptFl != 0 {
 		return 0, abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted contents", ip.ino)
 	}
 	return ip.readRaw(p, off)
@@ -114,7 +115,7 @@ func (ip *inode) readRaw(p []byte, off int64) (int, error) {
 		eof = io.EOF
 	}
 	p = p[:n]
-	if ip.flags&inodeInlineDataFl != 0 {
+	if ip.flags&disk.InodeInlineDataFl != 0 {
 		data, err := ip.inlineData()
 		if err != nil {
 			return 0, err
@@ -216,7 +217,7 @@ func (fi fileInode) SeekData(off int64) (int64, error) {
 	if off < 0 || off >= ip.size {
 		return 0, abi.ENXIO
 	}
-	if ip.flags&inodeInlineDataFl != 0 {
+	if ip.flags&disk.InodeInlineDataFl != 0 {
 		return off, nil
 	}
 	runs, err := ip.blockRuns()
@@ -245,7 +246,7 @@ func (fi fileInode) SeekHole(off int64) (int64, error) {
 	if off < 0 || off >= ip.size {
 		return 0, abi.ENXIO
 	}
-	if ip.flags&inodeInlineDataFl != 0 {
+	if ip.flags&disk.InodeInlineDataFl != 0 {
 		return ip.size, nil
 	}
 	runs, err := ip.blockRuns()

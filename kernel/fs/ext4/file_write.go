@@ -3,6 +3,7 @@ package ext4
 import (
 	"errors"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
@@ -32,7 +33,7 @@ const (
 // maxLblk is the end of the logical blocks ip can map: 2^32-1 with
 // extents (EXT_MAX_BLOCKS), the reach of the block map otherwise.
 func (ip *inode) maxLblk() uint64 {
-	if ip.flags&inodeExtentsFl != 0 {
+	if ip.flags&disk.InodeExtentsFl != 0 {
 		return 1<<32 - 1
 	}
 	return ip.f.bmapLimit()
@@ -98,7 +99,7 @@ func (h *handle) mapRange(ip *inode, lblk, n uint64, how int) (uint64, uint64, i
 	}
 	var pblk uint64
 	state := mapFresh
-	if ip.flags&inodeExtentsFl != 0 {
+	if ip.flags&disk.InodeExtentsFl != 0 {
 		unwritten := how == mapPrealloc
 		got = min(got, uint64(maxExtentLen(unwritten)))
 		var left, right *run
@@ -117,7 +118,7 @@ func (h *handle) mapRange(ip *inode, lblk, n uint64, how int) (uint64, uint64, i
 		if err != nil {
 			return 0, 0, mapHole, err
 		}
-		if err = h.insertExtent(ip, extent{eeBlock: uint32(lblk), eeLen: uint32(got), eeStart: pblk, unwritten: unwritten}); err != nil {
+		if err = h.insertExtent(ip, disk.Extent{EeBlock: uint32(lblk), EeLen: uint32(got), EeStart: pblk, Unwritten: unwritten}); err != nil {
 			h.freeBlocks(ip, alloc, k)
 			ip.invalidateMap()
 		} else {
@@ -283,13 +284,13 @@ func (fi fileInode) WriteAt(ctx vfs.Ctx, p []byte, off int64) (int, error) {
 
 func (h *handle) writeFile(ip *inode, ctx vfs.Ctx, p []byte, off int64) (int, error) {
 	f := h.f
-	if ip.flags&inodeImmutableFl != 0 || ip.flags&inodeAppendFl != 0 && off != ip.size {
+	if ip.flags&disk.InodeImmutableFl != 0 || ip.flags&disk.InodeAppendFl != 0 && off != ip.size {
 		return 0, abi.EPERM
 	}
-	if ip.flags&inodeEncryptFl != 0 {
+	if ip.flags&disk.InodeEncryptFl != 0 {
 		return 0, abi.Errorf(abi.EOPNOTSUPP, "ext4: inode %d: writing encrypted data is not supported", ip.ino)
 	}
-	if ip.mayInline || ip.flags&inodeInlineDataFl != 0 {
+	if ip.mayInline || ip.flags&disk.InodeInlineDataFl != 0 {
 		done, err := h.writeInline(ip, p, off)
 		if err != nil {
 			return 0, err
@@ -411,7 +412,7 @@ func (fi fileInode) Fallocate(ctx vfs.Ctx, mode uint32, off, n int64) error {
 		return abi.EOPNOTSUPP
 	case shift && mode != abi.FALLOC_FL_COLLAPSE_RANGE && mode != abi.FALLOC_FL_INSERT_RANGE:
 		return abi.EOPNOTSUPP
-	case mode&abi.FALLOC_FL_PUNCH_HOLE == 0 && ip.flags&(inodeExtentsFl|inodeInlineDataFl) == 0:
+	case mode&abi.FALLOC_FL_PUNCH_HOLE == 0 && ip.flags&(disk.InodeExtentsFl|disk.InodeInlineDataFl) == 0:
 		return abi.Errorf(abi.EOPNOTSUPP, "ext4: inode %d: fallocate needs extents", ip.ino)
 	}
 	if n > ip.maxBytes()-off {
@@ -429,7 +430,7 @@ func (fi fileInode) Fallocate(ctx vfs.Ctx, mode uint32, off, n int64) error {
 }
 
 func (h *handle) fallocate(ip *inode, ctx vfs.Ctx, mode uint32, off, n int64) error {
-	if ip.flags&(inodeImmutableFl|inodeAppendFl) != 0 {
+	if ip.flags&(disk.InodeImmutableFl|disk.InodeAppendFl) != 0 {
 		return abi.EPERM
 	}
 	// Inline data move to a block first, whatever the mode
@@ -440,7 +441,7 @@ func (h *handle) fallocate(ip *inode, ctx vfs.Ctx, mode uint32, off, n int64) er
 	switch {
 	case mode&abi.FALLOC_FL_PUNCH_HOLE != 0:
 		return h.punchHole(ip, ctx, off, n)
-	case ip.flags&inodeExtentsFl == 0:
+	case ip.flags&disk.InodeExtentsFl == 0:
 		return abi.Errorf(abi.EOPNOTSUPP, "ext4: inode %d: fallocate needs extents", ip.ino)
 	case mode&(abi.FALLOC_FL_COLLAPSE_RANGE|abi.FALLOC_FL_INSERT_RANGE) != 0:
 		collapse := mode == abi.FALLOC_FL_COLLAPSE_RANGE
@@ -519,7 +520,7 @@ func (h *handle) punchHole(ip *inode, ctx vfs.Ctx, off, n int64) error {
 		}
 		if err == nil {
 			lo, hi := uint64(first)>>f.blockBits, uint64(last)>>f.blockBits
-			if ip.flags&inodeExtentsFl != 0 {
+			if ip.flags&disk.InodeExtentsFl != 0 {
 				err = h.removeRange(ip, lo, hi, true)
 			} else {
 				err = h.bmapRemove(ip, lo, hi)
@@ -586,7 +587,7 @@ func (ip *inode) Setattr(ctx vfs.Ctx, a vfs.SetAttr) error {
 			return abi.EFBIG
 		case ip.isEncrypted():
 			return abi.Errorf(abi.ENOKEY, "ext4: inode %d: truncating an encrypted file, no key", ip.ino)
-		case ip.flags&inodeVerityFl != 0:
+		case ip.flags&disk.InodeVerityFl != 0:
 			return abi.Errorf(abi.EPERM, "ext4: inode %d: truncating a verity file", ip.ino)
 		}
 	}
@@ -604,13 +605,13 @@ func (ip *inode) Setattr(ctx vfs.Ctx, a vfs.SetAttr) error {
 func (h *handle) setattr(ip *inode, ctx vfs.Ctx, a vfs.SetAttr) error {
 	f := h.f
 	if a.Valid&vfs.SetSize != 0 {
-		if ip.flags&(inodeImmutableFl|inodeAppendFl) != 0 {
+		if ip.flags&(disk.InodeImmutableFl|disk.InodeAppendFl) != 0 {
 			return abi.EPERM
 		}
 		old, size := ip.size, a.Size
 		bs := int64(f.blockSize)
 		inline := false
-		if ip.flags&inodeInlineDataFl != 0 {
+		if ip.flags&disk.InodeInlineDataFl != 0 {
 			var err error
 			if inline, err = h.truncateInline(ip, size); err != nil {
 				return err

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
@@ -160,7 +161,7 @@ func TestWriteFile(t *testing.T) {
 			f, _ := mountImageRW(t, img)
 			fi := rwFile(t, f, "a")
 			bs := int64(f.blockSize)
-			extents := fi.flags&inodeExtentsFl != 0
+			extents := fi.flags&disk.InodeExtentsFl != 0
 			write := func(p []byte, off int64) {
 				t.Helper()
 				n, err := fi.WriteAt(testCtx, p, off)
@@ -312,8 +313,8 @@ func TestNewDeleteInode(t *testing.T) {
 			if err := h.stop(); err != nil {
 				t.Fatal(err)
 			}
-			if file.ino < f.sb.sFirstIno || dir.ino < f.sb.sFirstIno || file.ino == dir.ino {
-				t.Fatalf("new inodes %d, %d (first ino %d)", file.ino, dir.ino, f.sb.sFirstIno)
+			if file.ino < f.sb.SFirstIno || dir.ino < f.sb.SFirstIno || file.ino == dir.ino {
+				t.Fatalf("new inodes %d, %d (first ino %d)", file.ino, dir.ino, f.sb.SFirstIno)
 			}
 			// The inode table holds what newInode made (checksum included).
 			got, err := f.readInode(file.ino)
@@ -324,7 +325,7 @@ func TestNewDeleteInode(t *testing.T) {
 				got.mtime != testCtx.Now || got.generation != file.generation {
 				t.Errorf("read back %+v", got)
 			}
-			if f.sb.hasIncompat(incompatExtents) != (got.flags&inodeExtentsFl != 0) {
+			if f.sb.HasIncompat(disk.IncompatExtents) != (got.flags&disk.InodeExtentsFl != 0) {
 				t.Errorf("flags %#x", got.flags)
 			}
 			if f.inodeSize > 128 && (!got.hasCrtime || got.crtime != testCtx.Now) {
@@ -365,7 +366,7 @@ func TestNewDeleteInode(t *testing.T) {
 			// full filesystem says ENOSPC.
 			var made []*inode
 			h, _ = f.begin()
-			for i := uint32(0); i < f.sb.sInodesPerGroup+5; i++ {
+			for i := uint32(0); i < f.sb.SInodesPerGroup+5; i++ {
 				mode := uint32(abi.S_IFREG | 0o644)
 				if i%3 == 0 {
 					mode = abi.S_IFDIR | 0o755
@@ -452,7 +453,7 @@ func TestGroupDescRoundTrip(t *testing.T) {
 	for _, size := range []uint32{32, 64} {
 		raw := make([]byte, size)
 		rand.New(rand.NewSource(int64(size))).Read(raw)
-		d, err := decodeGroupDesc(raw, size)
+		d, err := disk.DecodeGroupDesc(raw, size)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -464,7 +465,7 @@ func TestGroupDescRoundTrip(t *testing.T) {
 			clear(out[0x20:0x34])
 			clear(out[0x38:0x3C])
 		}
-		encodeGroupDesc(out, &d, size)
+		disk.EncodeGroupDesc(out, &d, size)
 		if !bytes.Equal(out, raw) {
 			t.Errorf("size %d: %x, want %x", size, out, raw)
 		}
@@ -565,7 +566,7 @@ func TestWriteRandomOps(t *testing.T) {
 			img := makeWriteImage(t, lay.args, 24, map[string][]byte{"a": nil})
 			f, _ := mountImageRW(t, img)
 			fi := rwFile(t, f, "a")
-			extents := fi.flags&inodeExtentsFl != 0
+			extents := fi.flags&disk.InodeExtentsFl != 0
 			bs := int64(f.blockSize)
 			span := 3000 * bs
 			rnd := rand.New(rand.NewSource(3))
@@ -640,7 +641,7 @@ func TestDeleteXattrBlock(t *testing.T) {
 				t.Fatal(err)
 			}
 			b, _ := h.newMetaBlock(blk)
-			le.PutUint32(b[0:], xattrMagic)
+			le.PutUint32(b[0:], disk.XattrMagic)
 			le.PutUint32(b[4:], 2) // h_refcount
 			le.PutUint32(b[8:], 1) // h_blocks
 			f.setXattrCsumOnly(b, blk)

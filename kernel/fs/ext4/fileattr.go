@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
@@ -19,8 +20,8 @@ const (
 	inodeJournalData = 0x00004000
 	inodeDirsyncTop  = 0x00030000 // EXT4_DIRSYNC_FL | EXT4_TOPDIR_FL
 	inodeEofblocksFl = 0x00400000
-	regFlMask        = ^uint32(inodeDirsyncTop | inodeCasefoldFl | inodeProjinheritFl)
-	otherFlMask      = inodeNodumpFl | inodeNoatimeFl
+	regFlMask        = ^uint32(inodeDirsyncTop | disk.InodeCasefoldFl | disk.InodeProjinheritFl)
+	otherFlMask      = disk.InodeNodumpFl | inodeNoatimeFl
 )
 
 // maskFlags keeps the flags ip's type may have (ext4_mask_flags).
@@ -41,10 +42,10 @@ func (ip *inode) GetFileattr() (vfs.Fileattr, error) {
 	defer ip.f.rlock()()
 	flags := ip.flags & userVisibleFl
 	if ip.isReg() {
-		flags &^= inodeProjinheritFl
+		flags &^= disk.InodeProjinheritFl
 	}
 	fa := vfs.FileattrFromFlags(flags)
-	if ip.f.sb.hasRoCompat(roCompatProject) {
+	if ip.f.sb.HasRoCompat(disk.RoCompatProject) {
 		fa.Projid = ip.projid
 	}
 	return fa, nil
@@ -89,12 +90,12 @@ func (ip *inode) SetFileattr(ctx vfs.Ctx, fa vfs.Fileattr) error {
 
 func (h *handle) setFileattr(ip *inode, ctx vfs.Ctx, flags, projid uint32) error {
 	f := h.f
-	project := f.sb.hasRoCompat(roCompatProject)
+	project := f.sb.HasRoCompat(disk.RoCompatProject)
 	// ext4_ioctl_check_immutable: an immutable inode that stays so
 	// keeps its other flags (compared with all of i_flags, as Linux
 	// does) and its project.
-	if ip.flags&inodeImmutableFl != 0 && flags&inodeImmutableFl != 0 &&
-		(ip.flags&^inodeImmutableFl != flags&^inodeImmutableFl || project && ip.projid != projid) {
+	if ip.flags&disk.InodeImmutableFl != 0 && flags&disk.InodeImmutableFl != 0 &&
+		(ip.flags&^disk.InodeImmutableFl != flags&^disk.InodeImmutableFl || project && ip.projid != projid) {
 		return abi.EPERM
 	}
 	if f.isQuotaFile(ip.ino) {
@@ -104,13 +105,13 @@ func (h *handle) setFileattr(ip *inode, ctx vfs.Ctx, flags, projid uint32) error
 	if changed&inodeJournalData != 0 || flags&inodeEofblocksFl != 0 && ip.flags&inodeEofblocksFl == 0 {
 		return abi.EOPNOTSUPP
 	}
-	if changed&inodeCasefoldFl != 0 {
+	if changed&disk.InodeCasefoldFl != 0 {
 		// ext4_ioctl_setflags: chattr +F or -F, on an empty directory
 		// (maskFlags kept the flag to directories) of a filesystem with
 		// the feature. Not on an encrypted one, whose casefolded names
 		// keep their hash in the entry, which this driver does not
 		// write.
-		if !f.sb.hasIncompat(incompatCasefold) || ip.isEncrypted() {
+		if !f.sb.HasIncompat(disk.IncompatCasefold) || ip.isEncrypted() {
 			return abi.EOPNOTSUPP
 		}
 		empty, err := ip.isEmptyDir()
@@ -121,14 +122,14 @@ func (h *handle) setFileattr(ip *inode, ctx vfs.Ctx, flags, projid uint32) error
 			return abi.ENOTEMPTY
 		}
 	}
-	keep := uint32(inodeExtentsFl | inodeJournalData)
+	keep := uint32(disk.InodeExtentsFl | inodeJournalData)
 	ip.flags = ip.flags&^(userModifiableFl&^keep) | flags&^keep
 	ip.ctime = ctx.Now
 	if err := h.writeInode(ip); err != nil {
 		return err
 	}
-	if changed&inodeExtentsFl != 0 {
-		if err := h.migrate(ip, flags&inodeExtentsFl != 0); err != nil {
+	if changed&disk.InodeExtentsFl != 0 {
+		if err := h.migrate(ip, flags&disk.InodeExtentsFl != 0); err != nil {
 			return err
 		}
 	}
@@ -138,7 +139,7 @@ func (h *handle) setFileattr(ip *inode, ctx vfs.Ctx, flags, projid uint32) error
 		return abi.EOPNOTSUPP
 	case !project:
 		return nil
-	case f.inodeSize <= goodOldInodeSize:
+	case f.inodeSize <= disk.GoodOldInodeSize:
 		return abi.EOPNOTSUPP
 	case projid == ip.projid:
 		return nil
@@ -147,7 +148,7 @@ func (h *handle) setFileattr(ip *inode, ctx vfs.Ctx, flags, projid uint32) error
 	if err != nil {
 		return err
 	}
-	if goodOldInodeSize+f.extraIsize(raw) < offIProjid+4 {
+	if disk.GoodOldInodeSize+f.extraIsize(raw) < disk.OffIProjid+4 {
 		return abi.EOVERFLOW
 	}
 	ip.projid = projid
@@ -161,7 +162,7 @@ func (h *handle) setFileattr(ip *inode, ctx vfs.Ctx, flags, projid uint32) error
 // otherwise). EINVAL without the extents feature; a fast symlink stays
 // as it is.
 func (h *handle) migrate(ip *inode, toExtents bool) error {
-	if !h.f.sb.hasIncompat(incompatExtents) {
+	if !h.f.sb.HasIncompat(disk.IncompatExtents) {
 		return abi.EINVAL
 	}
 	if !ip.hasBlockMap() {
@@ -175,10 +176,10 @@ func (h *handle) migrate(ip *inode, toExtents bool) error {
 		return abi.EOPNOTSUPP
 	}
 	if toExtents {
-		ip.flags |= inodeExtentsFl
+		ip.flags |= disk.InodeExtentsFl
 		ip.initExtentRoot()
 	} else {
-		ip.flags &^= inodeExtentsFl
+		ip.flags &^= disk.InodeExtentsFl
 		clear(ip.iBlock[:])
 	}
 	ip.invalidateMap()

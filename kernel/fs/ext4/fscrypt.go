@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -32,7 +33,7 @@ const (
 	fscryptNameMin = 16
 )
 
-func (ip *inode) isEncrypted() bool { return ip.flags&inodeEncryptFl != 0 }
+func (ip *inode) isEncrypted() bool { return ip.flags&disk.InodeEncryptFl != 0 }
 
 // noKeyName returns the no-key form of ciphertext name (its dirhash
 // fields set to hash and minor), or EUCLEAN for a name shorter than a

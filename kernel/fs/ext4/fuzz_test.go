@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/fs/jbd2"
@@ -22,7 +23,7 @@ import (
 // synthSuperblock encodes a plausible superblock: 4 KiB blocks, 256-byte
 // inodes, extents, 64bit, metadata_csum, one group of 32768 blocks.
 func synthSuperblock() []byte {
-	b := make([]byte, superblockSize)
+	b := make([]byte, disk.SuperblockSize)
 	le := binary.LittleEndian
 	le.PutUint32(b[0x0:], 8192)   // s_inodes_count
 	le.PutUint32(b[0x4:], 32768)  // s_blocks_count_lo
@@ -33,58 +34,58 @@ func synthSuperblock() []byte {
 	le.PutUint32(b[0x20:], 32768) // s_blocks_per_group
 	le.PutUint32(b[0x24:], 32768)
 	le.PutUint32(b[0x28:], 8192) // s_inodes_per_group
-	le.PutUint16(b[0x38:], ext4SuperMagic)
+	le.PutUint16(b[0x38:], disk.Ext4SuperMagic)
 	le.PutUint32(b[0x4C:], 1)  // s_rev_level
 	le.PutUint32(b[0x54:], 11) // s_first_ino
 	le.PutUint16(b[0x58:], 256)
-	le.PutUint32(b[0x5C:], compatExtAttr|compatDirIndex)
-	le.PutUint32(b[0x60:], incompatFiletype|incompatExtents|incompat64bit|incompatFlexBG)
-	le.PutUint32(b[0x64:], roCompatSparseSuper|roCompatLargeFile|roCompatHugeFile|roCompatExtraIsize|roCompatMetadataCsum|roCompatDirNlink)
+	le.PutUint32(b[0x5C:], disk.CompatExtAttr|disk.CompatDirIndex)
+	le.PutUint32(b[0x60:], disk.IncompatFiletype|disk.IncompatExtents|disk.Incompat64bit|disk.IncompatFlexBG)
+	le.PutUint32(b[0x64:], disk.RoCompatSparseSuper|disk.RoCompatLargeFile|disk.RoCompatHugeFile|disk.RoCompatExtraIsize|disk.RoCompatMetadataCsum|disk.RoCompatDirNlink)
 	copy(b[0x68:], "0123456789abcdef")
-	b[0xFC] = hashHalfMD4
+	b[0xFC] = disk.HashHalfMD4
 	le.PutUint16(b[0xFE:], 64)
 	le.PutUint16(b[0x15C:], 32)
-	le.PutUint32(b[0x160:], flagSignedHash)
-	b[0x175] = checksumTypeCrc32c
+	le.PutUint32(b[0x160:], disk.FlagSignedHash)
+	b[0x175] = disk.ChecksumTypeCrc32c
 	tab := crc32.MakeTable(crc32.Castagnoli)
-	le.PutUint32(b[offSChecksum:], csum32(tab, ^uint32(0), b[:offSChecksum]))
+	le.PutUint32(b[disk.OffSChecksum:], disk.Csum32(tab, ^uint32(0), b[:disk.OffSChecksum]))
 	return b
 }
 
 // fakeFS returns a mounted-looking fsys over dev, without group
 // descriptors, for the decoders that need the superblock's geometry.
 func fakeFS(t testing.TB, dev []byte) *fsys {
-	sb, err := decodeSuperblock(synthSuperblock())
+	sb, err := disk.DecodeSuperblock(synthSuperblock())
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := &fsys{
-		dev: memDev(dev), log: nopLogger{}, sb: sb, blockSize: sb.blockSize(), blockBits: 10 + sb.sLogBlockSize,
-		inodeSize: uint32(sb.sInodeSize), inodes: map[uint32]*inode{}, crcTab: crc32.MakeTable(crc32.Castagnoli),
+		dev: memDev(dev), log: nopLogger{}, sb: sb, blockSize: sb.BlockSize(), blockBits: 10 + sb.SLogBlockSize,
+		inodeSize: uint32(sb.SInodeSize), inodes: map[uint32]*inode{}, crcTab: crc32.MakeTable(crc32.Castagnoli),
 	}
-	f.csumSeed = csum32(f.crcTab, ^uint32(0), sb.sUUID[:])
-	f.descPerBlock = f.blockSize / sb.descSize()
-	f.groups = []groupDesc{{bgInodeTable: 1}}
+	f.csumSeed = disk.Csum32(f.crcTab, ^uint32(0), sb.SUUID[:])
+	f.descPerBlock = f.blockSize / sb.DescSize()
+	f.groups = []disk.GroupDesc{{BgInodeTable: 1}}
 	return f
 }
 
 func FuzzSuperblock(f *testing.F) {
 	f.Add(synthSuperblock())
-	f.Add(make([]byte, superblockSize))
+	f.Add(make([]byte, disk.SuperblockSize))
 	b := synthSuperblock()
 	b[0x18] = 7
 	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		sb, err := decodeSuperblock(b)
+		sb, err := disk.DecodeSuperblock(b)
 		if err != nil {
 			return
 		}
-		_ = sb.featureString()
-		for g := uint64(0); g < 50 && g < sb.groupCount(); g++ {
-			sb.hasSuper(g)
+		_ = sb.FeatureString()
+		for g := uint64(0); g < 50 && g < sb.GroupCount(); g++ {
+			sb.HasSuper(g)
 		}
-		if sb.blockSize() < 1024 || sb.descSize() < 32 {
-			t.Fatalf("geometry %d %d", sb.blockSize(), sb.descSize())
+		if sb.BlockSize() < 1024 || sb.DescSize() < 32 {
+			t.Fatalf("geometry %d %d", sb.BlockSize(), sb.DescSize())
 		}
 	})
 }
@@ -96,7 +97,7 @@ func FuzzGroupDesc(f *testing.F) {
 	f.Add(d[:32], uint8(32))
 	f.Fuzz(func(t *testing.T, b []byte, size uint8) {
 		fs := fakeFS(t, nil)
-		g, err := decodeGroupDesc(b, uint32(size))
+		g, err := disk.DecodeGroupDesc(b, uint32(size))
 		if err != nil {
 			return
 		}
@@ -110,21 +111,21 @@ func FuzzGroupDesc(f *testing.F) {
 func inodeSeed(f *fsys, ino uint32, mode uint16, flags uint32, iblock []byte, size uint32) []byte {
 	b := make([]byte, 256)
 	le := binary.LittleEndian
-	le.PutUint16(b[offIMode:], mode)
-	le.PutUint32(b[offISizeLo:], size)
-	le.PutUint16(b[offILinksCount:], 1)
-	le.PutUint32(b[offIFlags:], flags)
-	copy(b[offIBlock:], iblock)
-	le.PutUint16(b[offIExtraIsize:], 32)
-	le.PutUint32(b[offIMtimeExtra:], 5<<2|1)
+	le.PutUint16(b[disk.OffIMode:], mode)
+	le.PutUint32(b[disk.OffISizeLo:], size)
+	le.PutUint16(b[disk.OffILinksCount:], 1)
+	le.PutUint32(b[disk.OffIFlags:], flags)
+	copy(b[disk.OffIBlock:], iblock)
+	le.PutUint16(b[disk.OffIExtraIsize:], 32)
+	le.PutUint32(b[disk.OffIMtimeExtra:], 5<<2|1)
 	var le32 [4]byte
 	le.PutUint32(le32[:], ino)
-	seed := csum32(f.crcTab, f.csumSeed, le32[:])
+	seed := disk.Csum32(f.crcTab, f.csumSeed, le32[:])
 	le.PutUint32(le32[:], 0)
-	seed = csum32(f.crcTab, seed, le32[:])
-	c := csum32(f.crcTab, seed, b)
-	le.PutUint16(b[offIChecksumLo:], uint16(c))
-	le.PutUint16(b[offIChecksumHi:], uint16(c>>16))
+	seed = disk.Csum32(f.crcTab, seed, le32[:])
+	c := disk.Csum32(f.crcTab, seed, b)
+	le.PutUint16(b[disk.OffIChecksumLo:], uint16(c))
+	le.PutUint16(b[disk.OffIChecksumHi:], uint16(c>>16))
 	return b
 }
 
@@ -132,7 +133,7 @@ func inodeSeed(f *fsys, ino uint32, mode uint16, flags uint32, iblock []byte, si
 func extentRoot(lblk uint32, n uint16, pblk uint32) []byte {
 	b := make([]byte, 60)
 	le := binary.LittleEndian
-	le.PutUint16(b[0:], extentMagic)
+	le.PutUint16(b[0:], disk.ExtentMagic)
 	le.PutUint16(b[2:], 1)
 	le.PutUint16(b[4:], 4)
 	le.PutUint32(b[12:], lblk)
@@ -143,10 +144,10 @@ func extentRoot(lblk uint32, n uint16, pblk uint32) []byte {
 
 func FuzzInode(f *testing.F) {
 	fs := fakeFS(f, nil)
-	f.Add(inodeSeed(fs, 12, abi.S_IFREG|0o644, inodeExtentsFl, extentRoot(0, 2, 3), 5000))
+	f.Add(inodeSeed(fs, 12, abi.S_IFREG|0o644, disk.InodeExtentsFl, extentRoot(0, 2, 3), 5000))
 	f.Add(inodeSeed(fs, 12, abi.S_IFLNK|0o777, 0, []byte("target"), 6))
 	f.Add(inodeSeed(fs, 12, abi.S_IFCHR|0o600, 0, []byte{3, 1, 0, 0}, 0))
-	f.Add(inodeSeed(fs, 12, abi.S_IFDIR|0o755, inodeInlineDataFl, make([]byte, 60), 60))
+	f.Add(inodeSeed(fs, 12, abi.S_IFDIR|0o755, disk.InodeInlineDataFl, make([]byte, 60), 60))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		if len(raw) < 256 {
 			return
@@ -210,7 +211,7 @@ func FuzzExtentNode(f *testing.F) {
 	f.Add(extentRoot(0, 1, 5), []byte{})
 	idx := make([]byte, 60)
 	le := binary.LittleEndian
-	le.PutUint16(idx[0:], extentMagic)
+	le.PutUint16(idx[0:], disk.ExtentMagic)
 	le.PutUint16(idx[2:], 1)
 	le.PutUint16(idx[4:], 4)
 	le.PutUint16(idx[6:], 1)
@@ -226,13 +227,13 @@ func FuzzExtentNode(f *testing.F) {
 		dev := make([]byte, 16*4096)
 		copy(dev[2*4096:3*4096], blk)
 		fs := fakeFS(t, dev)
-		if h, err := decodeExtentNode(root[:60]); err == nil {
-			for i := 0; i < int(h.ehEntries); i++ {
-				extentAt(root, i)
-				extentIdxAt(root, i)
+		if h, err := disk.DecodeExtentNode(root[:60]); err == nil {
+			for i := 0; i < int(h.EhEntries); i++ {
+				disk.ExtentAt(root, i)
+				disk.ExtentIdxAt(root, i)
 			}
 		}
-		ip := &inode{f: fs, ino: 12, mode: abi.S_IFREG, size: 1 << 40, blocks: 64, flags: inodeExtentsFl}
+		ip := &inode{f: fs, ino: 12, mode: abi.S_IFREG, size: 1 << 40, blocks: 64, flags: disk.InodeExtentsFl}
 		copy(ip.iBlock[:], root)
 		runs, err := ip.extentRuns()
 		if err != nil {
@@ -255,9 +256,9 @@ func dirBlockSeed(bs int, names ...string) []byte {
 	le := binary.LittleEndian
 	off := 0
 	for i, n := range names {
-		rl := int(dirRecLen(len(n)))
+		rl := int(disk.DirRecLen(len(n)))
 		if i == len(names)-1 {
-			rl = bs - dirTailSize - off
+			rl = bs - disk.DirTailSize - off
 		}
 		le.PutUint32(b[off:], uint32(11+i))
 		le.PutUint16(b[off+4:], uint16(rl))
@@ -266,8 +267,8 @@ func dirBlockSeed(bs int, names ...string) []byte {
 		copy(b[off+8:], n)
 		off += rl
 	}
-	le.PutUint16(b[bs-dirTailSize+4:], dirTailSize)
-	b[bs-dirTailSize+7] = dirTailFt
+	le.PutUint16(b[bs-disk.DirTailSize+4:], disk.DirTailSize)
+	b[bs-disk.DirTailSize+7] = disk.DirTailFt
 	return b
 }
 
@@ -279,8 +280,8 @@ func FuzzDirBlock(f *testing.F) {
 			return
 		}
 		n := 0
-		parseDirBlock(b, uint32(len(b)), filetype, func(off int, d dirent) bool {
-			if off < 0 || off+int(d.recLen) > len(b) || len(d.name) > 255 {
+		disk.ParseDirBlock(b, uint32(len(b)), filetype, func(off int, d disk.Dirent) bool {
+			if off < 0 || off+int(d.RecLen) > len(b) || len(d.Name) > 255 {
 				t.Fatalf("entry at %d out of bounds", off)
 			}
 			n++
@@ -289,10 +290,10 @@ func FuzzDirBlock(f *testing.F) {
 		if n > len(b)/12+1 {
 			t.Fatalf("%d entries in %d bytes", n, len(b))
 		}
-		isDirTail(b)
+		disk.IsDirTail(b)
 		if len(b) >= 2 {
 			for _, bs := range []uint32{1024, 65536} {
-				recLenFromDisk(binary.LittleEndian.Uint16(b), bs)
+				disk.RecLenFromDisk(binary.LittleEndian.Uint16(b), bs)
 			}
 		}
 		// The whole directory path, on a one-block directory.
@@ -300,7 +301,7 @@ func FuzzDirBlock(f *testing.F) {
 			dev := make([]byte, 8*4096)
 			copy(dev[4*4096:], b[:4096])
 			fs := fakeFS(t, dev)
-			ip := &inode{f: fs, ino: 12, mode: abi.S_IFDIR, size: 4096, blocks: 8, flags: inodeExtentsFl | inodeIndexFl}
+			ip := &inode{f: fs, ino: 12, mode: abi.S_IFDIR, size: 4096, blocks: 8, flags: disk.InodeExtentsFl | disk.InodeIndexFl}
 			copy(ip.iBlock[:], extentRoot(0, 1, 4))
 			exerciseInode(dirInode{ip}, 0)
 			ip.dxLookup("file")
@@ -320,12 +321,12 @@ func dxRootSeed(bs int) []byte {
 	le.PutUint16(b[16:], uint16(bs-12))
 	b[18] = 2
 	copy(b[20:], "..")
-	b[dxRootInfoOffset+4] = hashHalfMD4
-	b[dxRootInfoOffset+5] = dxRootInfoLen
-	limit := (bs - dxRootCountOffset - dxTailSize) / dxEntrySize
-	le.PutUint16(b[dxRootCountOffset:], uint16(limit))
-	le.PutUint16(b[dxRootCountOffset+2:], 1)
-	le.PutUint32(b[dxRootCountOffset+4:], 1)
+	b[disk.DxRootInfoOffset+4] = disk.HashHalfMD4
+	b[disk.DxRootInfoOffset+5] = disk.DxRootInfoLen
+	limit := (bs - disk.DxRootCountOffset - disk.DxTailSize) / disk.DxEntrySize
+	le.PutUint16(b[disk.DxRootCountOffset:], uint16(limit))
+	le.PutUint16(b[disk.DxRootCountOffset+2:], 1)
+	le.PutUint32(b[disk.DxRootCountOffset+4:], 1)
 	return b
 }
 
@@ -342,11 +343,11 @@ func FuzzDxNode(f *testing.F) {
 		}
 		fs := fakeFS(t, nil)
 		ip := &inode{f: fs, ino: 12}
-		if co, ok := dxCountOffset(b, uint32(len(b))); ok {
-			dxEntries(b, co)
+		if co, ok := disk.DxCountOffset(b, uint32(len(b))); ok {
+			disk.DxEntries(b, co)
 			ip.verifyDxCsum(b, co, 0)
 		}
-		for v := uint8(0); v <= hashSiphash; v++ {
+		for v := uint8(0); v <= disk.HashSiphash; v++ {
 			ip.dxHash(v, []byte(name))
 		}
 		if len(b) >= 4096 {
@@ -354,7 +355,7 @@ func FuzzDxNode(f *testing.F) {
 			copy(dev[4*4096:], b[:4096])
 			copy(dev[5*4096:], dirBlockSeed(4096, "name", "other"))
 			fs := fakeFS(t, dev)
-			ip := &inode{f: fs, ino: 12, mode: abi.S_IFDIR, size: 8192, blocks: 16, flags: inodeExtentsFl | inodeIndexFl}
+			ip := &inode{f: fs, ino: 12, mode: abi.S_IFDIR, size: 8192, blocks: 16, flags: disk.InodeExtentsFl | disk.InodeIndexFl}
 			copy(ip.iBlock[:], extentRoot(0, 2, 4))
 			ip.dxLookup(name)
 		}
@@ -365,21 +366,21 @@ func FuzzDxNode(f *testing.F) {
 func xattrBlockSeed(fs *fsys, blk uint64) []byte {
 	b := make([]byte, 4096)
 	le := binary.LittleEndian
-	le.PutUint32(b[0:], xattrMagic)
+	le.PutUint32(b[0:], disk.XattrMagic)
 	le.PutUint32(b[4:], 1)
 	le.PutUint32(b[8:], 1)
-	e := b[xattrBlockHdrSize:]
+	e := b[disk.XattrBlockHdrSize:]
 	e[0] = 4
-	e[1] = xattrIndexUser
+	e[1] = disk.XattrIndexUser
 	le.PutUint16(e[2:], 4000)
 	le.PutUint32(e[8:], 5)
 	copy(e[16:], "name")
 	copy(b[4000:], "value")
 	var le64 [8]byte
 	le.PutUint64(le64[:], blk)
-	c := csum32(fs.crcTab, fs.csumSeed, le64[:])
-	c = csum32(fs.crcTab, c, b)
-	le.PutUint32(b[offXattrHChecksum:], c)
+	c := disk.Csum32(fs.crcTab, fs.csumSeed, le64[:])
+	c = disk.Csum32(fs.crcTab, c, b)
+	le.PutUint32(b[disk.OffXattrHChecksum:], c)
 	return b
 }
 
@@ -387,9 +388,9 @@ func FuzzXattr(f *testing.F) {
 	fs := fakeFS(f, nil)
 	f.Add(xattrBlockSeed(fs, 7))
 	ib := make([]byte, 96)
-	binary.LittleEndian.PutUint32(ib, xattrMagic)
+	binary.LittleEndian.PutUint32(ib, disk.XattrMagic)
 	ib[4] = 3
-	ib[5] = xattrIndexSecurity
+	ib[5] = disk.XattrIndexSecurity
 	binary.LittleEndian.PutUint16(ib[6:], 40)
 	binary.LittleEndian.PutUint32(ib[12:], 3)
 	copy(ib[20:], "foo")
@@ -397,11 +398,11 @@ func FuzzXattr(f *testing.F) {
 	f.Add(ib)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fs := fakeFS(t, nil)
-		decodeXattrEntries(b, 4, 4)
+		disk.DecodeXattrEntries(b, 4, 4)
 		if ents, err := fs.decodeXattrBlock(b, 7); err == nil {
 			for i := range ents {
-				ents[i].fullName()
-				if len(ents[i].value) > len(b) {
+				ents[i].FullName()
+				if len(ents[i].Value) > len(b) {
 					t.Fatal("value larger than the block")
 				}
 			}
@@ -515,7 +516,7 @@ func FuzzMount(f *testing.F) {
 		// structures behind the checksums.
 		if len(p) > 0 && p[0]&1 != 0 {
 			v := le.Uint32(img[1024+0x64:])
-			le.PutUint32(img[1024+0x64:], v&^roCompatMetadataCsum)
+			le.PutUint32(img[1024+0x64:], v&^disk.RoCompatMetadataCsum)
 		}
 		// A walk of this small image takes milliseconds; one that takes
 		// seconds is a hang in the making.
@@ -611,7 +612,7 @@ func journalImage(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	f := sb.(*fsys)
-	jip, err := f.iget(f.sb.sJournalInum)
+	jip, err := f.iget(f.sb.SJournalInum)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -653,7 +654,7 @@ func journalImage(t testing.TB) []byte {
 	be.PutUint32(commit[4:], jbd2.CommitBlock)
 	be.PutUint32(commit[8:], 7)
 	le := binary.LittleEndian
-	le.PutUint32(b[1024+0x60:], le.Uint32(b[1024+0x60:])|incompatRecover)
+	le.PutUint32(b[1024+0x60:], le.Uint32(b[1024+0x60:])|disk.IncompatRecover)
 	return b
 }
 
@@ -708,7 +709,7 @@ func FuzzJournal(f *testing.F) {
 		f.Fatal(err)
 	}
 	fs := sb.(*fsys)
-	jip, _ := fs.iget(fs.sb.sJournalInum)
+	jip, _ := fs.iget(fs.sb.SJournalInum)
 	jruns, _ := jip.blockRuns()
 	jstart := int64(jruns[0].pblk) << fs.blockBits
 	f.Add([]byte{})

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	disk "github.com/lklimg/lklimg/format/ext4"
 )
 
 // Fuzz targets of the write side's encoders: whatever a damaged block
@@ -22,14 +24,14 @@ func FuzzDirWrite(f *testing.F) {
 		blk := make([]byte, fs.blockSize)
 		copy(blk, b)
 		fs.initDirTail(blk) // the tail is checked before entries are
-		filetype := fs.sb.hasIncompat(incompatFiletype)
+		filetype := fs.sb.HasIncompat(disk.IncompatFiletype)
 		ok, err := fs.insertDirent(blk, []byte(name), ino, 1)
 		if err != nil || !ok {
 			return
 		}
 		at := -1
-		if err := parseDirBlock(blk[:fs.dirUsable()], fs.blockSize, filetype, func(off int, d dirent) bool {
-			if string(d.name) == name && d.inode == ino {
+		if err := disk.ParseDirBlock(blk[:fs.dirUsable()], fs.blockSize, filetype, func(off int, d disk.Dirent) bool {
+			if string(d.Name) == name && d.Inode == ino {
 				at = off
 			}
 			return true
@@ -39,8 +41,8 @@ func FuzzDirWrite(f *testing.F) {
 		if err := fs.removeDirent(blk, at); err != nil {
 			t.Fatalf("remove: %v", err)
 		}
-		if err := parseDirBlock(blk[:fs.dirUsable()], fs.blockSize, filetype, func(off int, d dirent) bool {
-			if off == at && d.inode != 0 {
+		if err := disk.ParseDirBlock(blk[:fs.dirUsable()], fs.blockSize, filetype, func(off int, d disk.Dirent) bool {
+			if off == at && d.Inode != 0 {
 				t.Fatalf("entry at %d still used", at)
 			}
 			return true
@@ -83,26 +85,26 @@ func FuzzACLXattr(f *testing.F) {
 // panic; data they accept stay well formed, and the block made from them
 // holds ".", ".." and every entry.
 func FuzzInlineDir(f *testing.F) {
-	seed := make([]byte, iBlockLen+68)
+	seed := make([]byte, disk.IBlockLen+68)
 	le.PutUint32(seed, 2)
-	le.PutUint16(seed[inlineDotdotSize+4:], iBlockLen-inlineDotdotSize)
-	le.PutUint16(seed[iBlockLen+4:], 68)
+	le.PutUint16(seed[inlineDotdotSize+4:], disk.IBlockLen-inlineDotdotSize)
+	le.PutUint16(seed[disk.IBlockLen+4:], 68)
 	f.Add(seed, "name", uint32(12))
-	f.Add(seed[:iBlockLen], strings.Repeat("n", 60), uint32(13))
-	f.Add(make([]byte, iBlockLen), "z", uint32(1))
+	f.Add(seed[:disk.IBlockLen], strings.Repeat("n", 60), uint32(13))
+	f.Add(make([]byte, disk.IBlockLen), "z", uint32(1))
 	f.Fuzz(func(t *testing.T, buf []byte, name string, ino uint32) {
 		fs := fakeFS(t, make([]byte, 4096))
-		if len(name) == 0 || len(name) > 255 || ino == 0 || len(buf) < iBlockLen || len(buf) > 1024 {
+		if len(name) == 0 || len(name) > 255 || ino == 0 || len(buf) < disk.IBlockLen || len(buf) > 1024 {
 			return
 		}
-		filetype := fs.sb.hasIncompat(incompatFiletype)
+		filetype := fs.sb.HasIncompat(disk.IncompatFiletype)
 		for _, r := range inlineRegions(buf) {
 			if ok, err := fs.insertDirentIn(r, []byte(name), ino, 1); err != nil || !ok {
 				continue
 			}
 			at := -1
-			if err := parseDirBlock(r, fs.blockSize, filetype, func(off int, d dirent) bool {
-				if string(d.name) == name && d.inode == ino && at < 0 {
+			if err := disk.ParseDirBlock(r, fs.blockSize, filetype, func(off int, d disk.Dirent) bool {
+				if string(d.Name) == name && d.Inode == ino && at < 0 {
 					at = off
 				}
 				return true
@@ -112,9 +114,9 @@ func FuzzInlineDir(f *testing.F) {
 			blk := make([]byte, fs.blockSize)
 			if err := fs.convertInlineDir(blk, 11, buf); err == nil {
 				names := map[string]bool{}
-				if err := parseDirBlock(blk[:fs.dirUsable()], fs.blockSize, filetype, func(off int, d dirent) bool {
-					if d.inode != 0 || isDot(d.name) { // ".." is whatever the parent field held
-						names[string(d.name)] = true
+				if err := disk.ParseDirBlock(blk[:fs.dirUsable()], fs.blockSize, filetype, func(off int, d disk.Dirent) bool {
+					if d.Inode != 0 || disk.IsDot(d.Name) { // ".." is whatever the parent field held
+						names[string(d.Name)] = true
 					}
 					return true
 				}); err != nil || !names["."] || !names[".."] || !names[name] {

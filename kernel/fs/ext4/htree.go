@@ -3,62 +3,16 @@ package ext4
 import (
 	"cmp"
 	"encoding/binary"
-	"errors"
-	"math/bits"
 	"slices"
 	"sort"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
-// Hash tree directories (Documentation/filesystems/ext4/directory.rst,
-// "Hash Tree Directories"; struct dx_root, dx_node, dx_entry, dx_tail in
-// fs/ext4/namei.c). Block 0 is dx_root: fake "." and ".." entries, then
-// dx_root_info {reserved_zero u32, hash_version u8, info_length u8,
-// indirect_levels u8, unused_flags u8}, then the dx_entry array whose first
-// slot holds {limit u16, count u16} in place of a hash. Interior dx_node
-// blocks start with a fake empty entry spanning the block, then the array.
-// With metadata_csum a dx_tail {reserved u32, checksum u32} follows limit
-// entries.
-const (
-	dxRootInfoOffset  = 0x18
-	dxRootCountOffset = 0x20 // with info_length 8
-	dxNodeCountOffset = 8
-	dxEntrySize       = 8
-	dxTailSize        = 8
-	dxRootInfoLen     = 8
-)
-
-// errBadDx says the index is not usable and a linear scan must do, as
-// ERR_BAD_DX_DIR makes ext4_find_entry fall back.
-var errBadDx = errors.New("ext4: bad htree index")
-
 // isIndexed reports whether the directory uses its htree index.
 func (ip *inode) isIndexed() bool {
-	return ip.flags&inodeIndexFl != 0 && ip.f.sb.hasCompat(compatDirIndex)
-}
-
-// dxCountOffset returns where dx_countlimit is in a dx root or node block
-// (get_dx_countlimit), or false if b is neither.
-func dxCountOffset(b []byte, blockSize uint32) (int, bool) {
-	le := binary.LittleEndian
-	if len(b) < direntHeaderSize {
-		return 0, false
-	}
-	rl := recLenFromDisk(le.Uint16(b[4:]), blockSize)
-	if rl == blockSize && le.Uint32(b[0:]) == 0 {
-		return dxNodeCountOffset, true
-	}
-	if rl != 12 || len(b) < dxRootCountOffset+4 {
-		return 0, false
-	}
-	if recLenFromDisk(le.Uint16(b[12+4:]), blockSize) != blockSize-12 {
-		return 0, false
-	}
-	if le.Uint32(b[dxRootInfoOffset:]) != 0 || b[dxRootInfoOffset+5] != dxRootInfoLen {
-		return 0, false
-	}
-	return dxRootCountOffset, true
+	return ip.flags&disk.InodeIndexFl != 0 && ip.f.sb.HasCompat(disk.CompatDirIndex)
 }
 
 // verifyDxCsum checks the dx_tail of a root or node block: crc32c over the
@@ -68,33 +22,18 @@ func (ip *inode) verifyDxCsum(b []byte, countOff int, lblk uint64) error {
 	le := binary.LittleEndian
 	limit := int(le.Uint16(b[countOff:]))
 	count := int(le.Uint16(b[countOff+2:]))
-	tail := countOff + limit*dxEntrySize
-	if count > limit || tail+dxTailSize > len(b) {
+	tail := countOff + limit*disk.DxEntrySize
+	if count > limit || tail+disk.DxTailSize > len(b) {
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: htree block %d: no space for tree checksum", ip.ino, lblk)
 	}
-	c := csum32(ip.f.crcTab, ip.csumSeed, b[:countOff+count*dxEntrySize])
-	c = csum32(ip.f.crcTab, c, b[tail:tail+4])
+	c := disk.Csum32(ip.f.crcTab, ip.csumSeed, b[:countOff+count*disk.DxEntrySize])
+	c = disk.Csum32(ip.f.crcTab, c, b[tail:tail+4])
 	var zero [4]byte
-	c = csum32(ip.f.crcTab, c, zero[:])
+	c = disk.Csum32(ip.f.crcTab, c, zero[:])
 	if got := le.Uint32(b[tail+4:]); got != c {
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: htree block %d: bad checksum %#08x, want %#08x", ip.ino, lblk, got, c)
 	}
 	return nil
-}
-
-// dxEntries decodes the dx_countlimit at countOff and checks it; the
-// returned slice holds count entries (entry 0's hash is implicitly 0).
-func dxEntries(b []byte, countOff int) ([]byte, int, error) {
-	le := binary.LittleEndian
-	if countOff+4 > len(b) {
-		return nil, 0, errBadDx
-	}
-	limit := int(le.Uint16(b[countOff:]))
-	count := int(le.Uint16(b[countOff+2:]))
-	if count == 0 || count > limit || countOff+limit*dxEntrySize > len(b) {
-		return nil, 0, errBadDx
-	}
-	return b[countOff : countOff+count*dxEntrySize], count, nil
 }
 
 // dxLookup finds name through the index (dx_probe, then the leaf): it
@@ -115,41 +54,41 @@ func (ip *inode) dxLookup(name string) (uint32, error) {
 		return 0, err
 	}
 	if !ok {
-		return 0, errBadDx
+		return 0, disk.ErrBadDx
 	}
-	co, isDx := dxCountOffset(buf, f.blockSize)
-	if !isDx || co != dxRootCountOffset {
-		return 0, errBadDx
+	co, isDx := disk.DxCountOffset(buf, f.blockSize)
+	if !isDx || co != disk.DxRootCountOffset {
+		return 0, disk.ErrBadDx
 	}
-	info := buf[dxRootInfoOffset:]
+	info := buf[disk.DxRootInfoOffset:]
 	version := info[4]
 	levels := int(info[6])
 	maxLevels := 2
-	if f.sb.hasIncompat(incompatLargedir) {
+	if f.sb.HasIncompat(disk.IncompatLargedir) {
 		maxLevels = 3
 	}
 	if levels >= maxLevels {
-		return 0, errBadDx
+		return 0, disk.ErrBadDx
 	}
 	hash, ok := ip.dxHash(version, []byte(name))
 	if !ok {
-		return 0, errBadDx
+		return 0, disk.ErrBadDx
 	}
 	nblocks := ip.dirBlocks()
 	var next uint32 // hash of the index entry after the one taken, at the last level
 	var leaf uint64
 	for level := 0; ; level++ {
-		ents, count, err := dxEntries(buf, co)
+		ents, count, err := disk.DxEntries(buf, co)
 		if err != nil {
 			return 0, err
 		}
-		at := dxFind(ents, count, hash)
-		blk := uint64(le.Uint32(ents[at*dxEntrySize+4:]) & 0x0fffffff)
+		at := disk.DxFind(ents, count, hash)
+		blk := uint64(le.Uint32(ents[at*disk.DxEntrySize+4:]) & 0x0fffffff)
 		if blk >= nblocks {
-			return 0, errBadDx
+			return 0, disk.ErrBadDx
 		}
 		if at+1 < count {
-			next = le.Uint32(ents[(at+1)*dxEntrySize:])
+			next = le.Uint32(ents[(at+1)*disk.DxEntrySize:])
 		} else {
 			next = 0
 		}
@@ -164,8 +103,8 @@ func (ip *inode) dxLookup(name string) (uint32, error) {
 		if !ok {
 			return 0, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: htree block %d: directory hole", ip.ino, blk)
 		}
-		if co, isDx = dxCountOffset(buf, f.blockSize); !isDx || co != dxNodeCountOffset {
-			return 0, errBadDx
+		if co, isDx = disk.DxCountOffset(buf, f.blockSize); !isDx || co != disk.DxNodeCountOffset {
+			return 0, disk.ErrBadDx
 		}
 	}
 	ok, err = ip.dirBlock(runs, leaf, buf)
@@ -200,31 +139,31 @@ func (ip *inode) dxHash(version uint8, name []byte) (uint32, bool) {
 func (ip *inode) dxHash2(version uint8, name []byte) (hash, minor uint32, ok bool) {
 	f := ip.f
 	name = ip.hashName(name)
-	if version <= hashTea && !f.hashSigned {
+	if version <= disk.HashTea && !f.hashSigned {
 		version += 3
 	}
 	buf := [4]uint32{0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476}
-	if s := f.sb.sHashSeed; s != [4]uint32{} {
+	if s := f.sb.SHashSeed; s != [4]uint32{} {
 		buf = s
 	}
 	switch version {
-	case hashLegacy, hashLegacyUnsigned:
-		hash = dxHackHash(name, version == hashLegacy)
-	case hashHalfMD4, hashHalfMD4Unsigned:
+	case disk.HashLegacy, disk.HashLegacyUnsigned:
+		hash = disk.DxHackHash(name, version == disk.HashLegacy)
+	case disk.HashHalfMD4, disk.HashHalfMD4Unsigned:
 		var in [8]uint32
 		for p := name; ; p = p[32:] {
-			str2hashbuf(p, in[:], version == hashHalfMD4)
-			halfMD4Transform(&buf, &in)
+			disk.Str2hashbuf(p, in[:], version == disk.HashHalfMD4)
+			disk.HalfMD4Transform(&buf, &in)
 			if len(p) <= 32 {
 				break
 			}
 		}
 		hash, minor = buf[1], buf[2]
-	case hashTea, hashTeaUnsigned:
+	case disk.HashTea, disk.HashTeaUnsigned:
 		var in [4]uint32
 		for p := name; ; p = p[16:] {
-			str2hashbuf(p, in[:], version == hashTea)
-			teaTransform(&buf, &in)
+			disk.Str2hashbuf(p, in[:], version == disk.HashTea)
+			disk.TeaTransform(&buf, &in)
 			if len(p) <= 16 {
 				break
 			}
@@ -238,112 +177,6 @@ func (ip *inode) dxHash2(version uint8, name []byte) (hash, minor uint32, ok boo
 		hash = (0x7fffffff - 1) << 1
 	}
 	return hash, minor, true
-}
-
-// char reads a name byte as C's char, signed or unsigned.
-func char(c byte, signed bool) uint32 {
-	if signed {
-		return uint32(int32(int8(c)))
-	}
-	return uint32(c)
-}
-
-// dxHackHash is the legacy hash (dx_hack_hash).
-func dxHackHash(name []byte, signed bool) uint32 {
-	h0, h1 := uint32(0x12a3fe2d), uint32(0x37abe8f9)
-	for _, c := range name {
-		h := h1 + (h0 ^ char(c, signed)*7152373)
-		if h&0x80000000 != 0 {
-			h -= 0x7fffffff
-		}
-		h1, h0 = h0, h
-	}
-	return h0 << 1
-}
-
-// str2hashbuf packs up to 4*len(out) bytes of the name into words, padded
-// with the length (str2hashbuf_signed/unsigned).
-func str2hashbuf(msg []byte, out []uint32, signed bool) {
-	n := len(msg)
-	pad := uint32(n) | uint32(n)<<8
-	pad |= pad << 16
-	val := pad
-	num := len(out)
-	if n > num*4 {
-		n = num * 4
-	}
-	k := 0
-	for i := 0; i < n; i++ {
-		val = char(msg[i], signed) + val<<8
-		if i%4 == 3 {
-			out[k] = val
-			k++
-			val = pad
-		}
-	}
-	if k < num {
-		out[k] = val
-		k++
-	}
-	for ; k < num; k++ {
-		out[k] = pad
-	}
-}
-
-// halfMD4Transform is the half MD4 of fs/ext4/hash.c.
-func halfMD4Transform(buf *[4]uint32, in *[8]uint32) {
-	const k2, k3 = 0o13240474631, 0o15666365641
-	a, b, c, d := buf[0], buf[1], buf[2], buf[3]
-	F := func(x, y, z uint32) uint32 { return z ^ (x & (y ^ z)) }
-	G := func(x, y, z uint32) uint32 { return (x & y) + ((x ^ y) & z) }
-	H := func(x, y, z uint32) uint32 { return x ^ y ^ z }
-	r := bits.RotateLeft32
-	a = r(a+F(b, c, d)+in[0], 3)
-	d = r(d+F(a, b, c)+in[1], 7)
-	c = r(c+F(d, a, b)+in[2], 11)
-	b = r(b+F(c, d, a)+in[3], 19)
-	a = r(a+F(b, c, d)+in[4], 3)
-	d = r(d+F(a, b, c)+in[5], 7)
-	c = r(c+F(d, a, b)+in[6], 11)
-	b = r(b+F(c, d, a)+in[7], 19)
-
-	a = r(a+G(b, c, d)+in[1]+k2, 3)
-	d = r(d+G(a, b, c)+in[3]+k2, 5)
-	c = r(c+G(d, a, b)+in[5]+k2, 9)
-	b = r(b+G(c, d, a)+in[7]+k2, 13)
-	a = r(a+G(b, c, d)+in[0]+k2, 3)
-	d = r(d+G(a, b, c)+in[2]+k2, 5)
-	c = r(c+G(d, a, b)+in[4]+k2, 9)
-	b = r(b+G(c, d, a)+in[6]+k2, 13)
-
-	a = r(a+H(b, c, d)+in[3]+k3, 3)
-	d = r(d+H(a, b, c)+in[7]+k3, 9)
-	c = r(c+H(d, a, b)+in[2]+k3, 11)
-	b = r(b+H(c, d, a)+in[6]+k3, 15)
-	a = r(a+H(b, c, d)+in[1]+k3, 3)
-	d = r(d+H(a, b, c)+in[5]+k3, 9)
-	c = r(c+H(d, a, b)+in[0]+k3, 11)
-	b = r(b+H(c, d, a)+in[4]+k3, 15)
-
-	buf[0] += a
-	buf[1] += b
-	buf[2] += c
-	buf[3] += d
-}
-
-// teaTransform is the TEA of fs/ext4/hash.c (16 rounds).
-func teaTransform(buf *[4]uint32, in *[4]uint32) {
-	const delta = 0x9E3779B9
-	var sum uint32
-	b0, b1 := buf[0], buf[1]
-	a, b, c, d := in[0], in[1], in[2], in[3]
-	for n := 0; n < 16; n++ {
-		sum += delta
-		b0 += ((b1 << 4) + a) ^ (b1 + sum) ^ ((b1 >> 5) + b)
-		b1 += ((b0 << 4) + c) ^ (b0 + sum) ^ ((b0 >> 5) + d)
-	}
-	buf[0] += b0
-	buf[1] += b1
 }
 
 // Hash-order readdir (ext4_dx_readdir, ext4_htree_fill_tree in
@@ -406,10 +239,10 @@ func dxChainOrder(ents []dxDirent) {
 
 // usesHashOrder reports whether Linux reads this directory in hash order.
 func (ip *inode) usesHashOrder() bool {
-	if !ip.f.sb.hasCompat(compatDirIndex) {
+	if !ip.f.sb.HasCompat(disk.CompatDirIndex) {
 		return false
 	}
-	return ip.flags&inodeIndexFl != 0 || ip.flags&inodeInlineDataFl != 0 ||
+	return ip.flags&disk.InodeIndexFl != 0 || ip.flags&disk.InodeInlineDataFl != 0 ||
 		uint64(ip.size)>>ip.f.blockBits == 1
 }
 
@@ -431,27 +264,27 @@ func (ip *inode) dxLeaves(runs []run) ([]dxLeaf, uint8, [2]dxDirent, error) {
 	if err != nil {
 		return nil, 0, dots, err
 	}
-	co, isDx := dxCountOffset(buf, f.blockSize)
-	if !ok || !isDx || co != dxRootCountOffset {
-		return nil, 0, dots, errBadDx
+	co, isDx := disk.DxCountOffset(buf, f.blockSize)
+	if !ok || !isDx || co != disk.DxRootCountOffset {
+		return nil, 0, dots, disk.ErrBadDx
 	}
 	// struct dx_root: "." at 0 and ".." at 12, each {inode u32,
 	// rec_len u16, name_len u8, file_type u8, name[4]}.
 	for i, name := range []string{".", ".."} {
 		e := buf[12*i:]
 		dots[i] = dxDirent{hash: uint32(2 * i), dot: true, de: vfsDirent{name: name, ino: le.Uint32(e), ftype: e[7]}}
-		if !f.sb.hasIncompat(incompatFiletype) {
+		if !f.sb.HasIncompat(disk.IncompatFiletype) {
 			dots[i].de.ftype = 0
 		}
 	}
-	version := buf[dxRootInfoOffset+4]
-	levels := int(buf[dxRootInfoOffset+6])
+	version := buf[disk.DxRootInfoOffset+4]
+	levels := int(buf[disk.DxRootInfoOffset+6])
 	maxLevels := 2
-	if f.sb.hasIncompat(incompatLargedir) {
+	if f.sb.HasIncompat(disk.IncompatLargedir) {
 		maxLevels = 3
 	}
 	if levels >= maxLevels {
-		return nil, 0, dots, errBadDx
+		return nil, 0, dots, disk.ErrBadDx
 	}
 	nblocks := ip.dirBlocks()
 	budget := int(nblocks) // index blocks that may be read
@@ -460,7 +293,7 @@ func (ip *inode) dxLeaves(runs []run) ([]dxLeaf, uint8, [2]dxDirent, error) {
 	// covers from (the parent entry's).
 	var walk func(b []byte, co, level int, firstHash uint32) error
 	walk = func(b []byte, co, level int, firstHash uint32) error {
-		ents, count, err := dxEntries(b, co)
+		ents, count, err := disk.DxEntries(b, co)
 		if err != nil {
 			return err
 		}
@@ -471,14 +304,14 @@ func (ip *inode) dxLeaves(runs []run) ([]dxLeaf, uint8, [2]dxDirent, error) {
 		}
 		list := make([]ent, count)
 		for i := range list {
-			list[i].blk = uint64(le.Uint32(ents[i*dxEntrySize+4:]) & 0x0fffffff)
+			list[i].blk = uint64(le.Uint32(ents[i*disk.DxEntrySize+4:]) & 0x0fffffff)
 			if i > 0 {
-				list[i].hash = le.Uint32(ents[i*dxEntrySize:])
+				list[i].hash = le.Uint32(ents[i*disk.DxEntrySize:])
 			} else {
 				list[i].hash = firstHash
 			}
 			if list[i].blk >= nblocks {
-				return errBadDx
+				return disk.ErrBadDx
 			}
 		}
 		child := make([]byte, f.blockSize)
@@ -488,15 +321,15 @@ func (ip *inode) dxLeaves(runs []run) ([]dxLeaf, uint8, [2]dxDirent, error) {
 				continue
 			}
 			if budget--; budget < 0 {
-				return errBadDx
+				return disk.ErrBadDx
 			}
 			ok, err := ip.dirBlock(runs, e.blk, child)
 			if err != nil {
 				return err
 			}
-			cco, isDx := dxCountOffset(child, f.blockSize)
-			if !ok || !isDx || cco != dxNodeCountOffset {
-				return errBadDx
+			cco, isDx := disk.DxCountOffset(child, f.blockSize)
+			if !ok || !isDx || cco != disk.DxNodeCountOffset {
+				return disk.ErrBadDx
 			}
 			if err := walk(child, cco, level+1, e.hash); err != nil {
 				return err
@@ -514,29 +347,29 @@ func (ip *inode) dxLeaves(runs []run) ([]dxLeaf, uint8, [2]dxDirent, error) {
 // area) whose position is at or after (startHash, startMinor), in block
 // order, as htree_dirblock_to_tree stores them.
 func (ip *inode) hashBlockEntries(b []byte, lblk uint64, version uint8, startHash, startMinor uint32, out []dxDirent) ([]dxDirent, error) {
-	filetype := ip.f.sb.hasIncompat(incompatFiletype)
+	filetype := ip.f.sb.HasIncompat(disk.IncompatFiletype)
 	var entErr error
-	perr := parseDirBlock(b, uint32(len(b)), filetype, func(off int, d dirent) bool {
-		if d.inode == 0 {
+	perr := disk.ParseDirBlock(b, uint32(len(b)), filetype, func(off int, d disk.Dirent) bool {
+		if d.Inode == 0 {
 			return true
 		}
 		if entErr = ip.checkEntry(lblk, off, d); entErr != nil {
 			return false
 		}
-		h, m, _ := ip.dxHash2(version, d.name)
+		h, m, _ := ip.dxHash2(version, d.Name)
 		if h < startHash || h == startHash && m < startMinor {
 			return true
 		}
-		if isDot(d.name) {
-			out = append(out, dxDirent{hash: h, minor: m, dot: true, de: vfsDirent{name: string(d.name), ino: d.inode, ftype: d.ftype}})
+		if disk.IsDot(d.Name) {
+			out = append(out, dxDirent{hash: h, minor: m, dot: true, de: vfsDirent{name: string(d.Name), ino: d.Inode, ftype: d.Ftype}})
 			return true
 		}
-		name, err := ip.userName(d.name, h, m)
+		name, err := ip.userName(d.Name, h, m)
 		if err != nil {
 			entErr = ip.dirErr(lblk, err)
 			return false
 		}
-		out = append(out, dxDirent{hash: h, minor: m, de: vfsDirent{name: name, ino: d.inode, ftype: d.ftype}})
+		out = append(out, dxDirent{hash: h, minor: m, de: vfsDirent{name: name, ino: d.Inode, ftype: d.Ftype}})
 		return true
 	})
 	// After a bad entry the rest of the block is ignored, as
@@ -561,8 +394,8 @@ type dxFill func(startHash, startMinor uint32, out []dxDirent) (ents []dxDirent,
 // version, or errBadDx.
 func (ip *inode) dxFiller() (dxFill, uint8, error) {
 	f := ip.f
-	version := f.sb.sDefHashVersion
-	if ip.flags&inodeInlineDataFl != 0 {
+	version := f.sb.SDefHashVersion
+	if ip.flags&disk.InodeInlineDataFl != 0 {
 		regions, _, err := ip.inlineDirRegions()
 		if err != nil {
 			return nil, 0, err
@@ -591,7 +424,7 @@ func (ip *inode) dxFiller() (dxFill, uint8, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	if ip.flags&inodeIndexFl == 0 {
+	if ip.flags&disk.InodeIndexFl == 0 {
 		// One block, not indexed: its entries, "." and ".." hashed as
 		// names.
 		return func(startHash, startMinor uint32, out []dxDirent) ([]dxDirent, uint32, error, error) {
@@ -649,15 +482,15 @@ func (ip *inode) readDirHashOrder(pos int64, dots bool, em *dirEmitter) error {
 	if pos == htreeEOF64 || pos < 0 {
 		return nil
 	}
-	if _, _, ok := ip.dxHash2(ip.f.sb.sDefHashVersion, []byte("x")); !ok && ip.flags&inodeIndexFl == 0 {
-		return errBadDx
+	if _, _, ok := ip.dxHash2(ip.f.sb.SDefHashVersion, []byte("x")); !ok && ip.flags&disk.InodeIndexFl == 0 {
+		return disk.ErrBadDx
 	}
 	fill, version, err := ip.dxFiller()
 	if err != nil {
 		return err
 	}
 	if _, _, ok := ip.dxHash2(version, []byte("x")); !ok {
-		return errBadDx
+		return disk.ErrBadDx
 	}
 	var damaged error // a bad entry: the rest of its block is skipped
 	hash, minor := uint32(pos>>32)<<1, uint32(pos)
@@ -694,7 +527,7 @@ func (ip *inode) readDirHashOrder(pos int64, dots bool, em *dirEmitter) error {
 	if !em.end(htreeEOF64) {
 		return nil
 	}
-	if damaged == nil && pos > 0 && ip.flags&inodeInlineDataFl == 0 {
+	if damaged == nil && pos > 0 && ip.flags&disk.InodeInlineDataFl == 0 {
 		// The listing ends in this call: report damage an earlier call
 		// went past. Hash order visits every leaf, so a linear pass
 		// over the blocks finds it.
@@ -703,21 +536,4 @@ func (ip *inode) readDirHashOrder(pos int64, dots bool, em *dirEmitter) error {
 		}
 	}
 	return damaged
-}
-
-// dxFind returns the index of the entry of a dx node (count entries at
-// ents) whose range holds hash: the last whose hash is <= hash, entry 0
-// (the node's first block, with no hash) when none is, as dx_probe's
-// binary search.
-func dxFind(ents []byte, count int, hash uint32) int {
-	lo, hi := 1, count-1
-	for lo <= hi {
-		m := lo + (hi-lo)/2
-		if le.Uint32(ents[m*dxEntrySize:]) > hash {
-			hi = m - 1
-		} else {
-			lo = m + 1
-		}
-	}
-	return lo - 1
 }

@@ -3,6 +3,7 @@ package ext4
 import (
 	"sort"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -36,20 +37,20 @@ type dxFrame struct {
 // dxRootLimit is dx_root_limit: the entries that fit in the root after
 // the fake "." and ".." and dx_root_info, less the dx_tail.
 func (f *fsys) dxRootLimit() int {
-	space := int(f.blockSize) - dxRootCountOffset
-	if f.sb.metadataCsum() {
-		space -= dxTailSize
+	space := int(f.blockSize) - disk.DxRootCountOffset
+	if f.sb.MetadataCsum() {
+		space -= disk.DxTailSize
 	}
-	return space / dxEntrySize
+	return space / disk.DxEntrySize
 }
 
 // dxNodeLimit is dx_node_limit: the entries after a node's fake entry.
 func (f *fsys) dxNodeLimit() int {
-	space := int(f.blockSize) - dxNodeCountOffset
-	if f.sb.metadataCsum() {
-		space -= dxTailSize
+	space := int(f.blockSize) - disk.DxNodeCountOffset
+	if f.sb.MetadataCsum() {
+		space -= disk.DxTailSize
 	}
-	return space / dxEntrySize
+	return space / disk.DxEntrySize
 }
 
 // setDxCsum sets the dx_tail checksum of a root or node block
@@ -57,21 +58,21 @@ func (f *fsys) dxNodeLimit() int {
 func (ip *inode) setDxCsum(b []byte, co int) {
 	limit := int(le.Uint16(b[co:]))
 	count := int(le.Uint16(b[co+2:]))
-	tail := co + limit*dxEntrySize
-	if count > limit || tail+dxTailSize > len(b) {
+	tail := co + limit*disk.DxEntrySize
+	if count > limit || tail+disk.DxTailSize > len(b) {
 		return
 	}
-	c := csum32(ip.f.crcTab, ip.csumSeed, b[:co+count*dxEntrySize])
-	c = csum32(ip.f.crcTab, c, b[tail:tail+4])
+	c := disk.Csum32(ip.f.crcTab, ip.csumSeed, b[:co+count*disk.DxEntrySize])
+	c = disk.Csum32(ip.f.crcTab, c, b[tail:tail+4])
 	var zero [4]byte
-	c = csum32(ip.f.crcTab, c, zero[:])
+	c = disk.Csum32(ip.f.crcTab, c, zero[:])
 	le.PutUint32(b[tail+4:], c)
 }
 
 // dxMaxLevels is ext4_dir_htree_level: the levels of index blocks, the
 // root included.
 func (f *fsys) dxMaxLevels() int {
-	if f.sb.hasIncompat(incompatLargedir) {
+	if f.sb.HasIncompat(disk.IncompatLargedir) {
 		return 3
 	}
 	return 2
@@ -87,23 +88,23 @@ func (ip *inode) dxProbe(runs []run, name string, buf []byte) (frames []dxFrame,
 	if err != nil {
 		return nil, 0, 0, 0, 0, err
 	}
-	co, isDx := dxCountOffset(buf, f.blockSize)
-	if !ok || !isDx || co != dxRootCountOffset {
-		return nil, 0, 0, 0, 0, errBadDx
+	co, isDx := disk.DxCountOffset(buf, f.blockSize)
+	if !ok || !isDx || co != disk.DxRootCountOffset {
+		return nil, 0, 0, 0, 0, disk.ErrBadDx
 	}
-	version = buf[dxRootInfoOffset+4]
-	levels := int(buf[dxRootInfoOffset+6])
+	version = buf[disk.DxRootInfoOffset+4]
+	levels := int(buf[disk.DxRootInfoOffset+6])
 	if levels >= f.dxMaxLevels() {
-		return nil, 0, 0, 0, 0, errBadDx
+		return nil, 0, 0, 0, 0, disk.ErrBadDx
 	}
 	hash, ok = ip.dxHash(version, []byte(name))
 	if !ok {
-		return nil, 0, 0, 0, 0, errBadDx
+		return nil, 0, 0, 0, 0, disk.ErrBadDx
 	}
 	nblocks := ip.dirBlocks()
 	lblk := uint64(0)
 	for level := 0; ; level++ {
-		ents, count, err := dxEntries(buf, co)
+		ents, count, err := disk.DxEntries(buf, co)
 		if err != nil {
 			return nil, 0, 0, 0, 0, err
 		}
@@ -115,18 +116,18 @@ func (ip *inode) dxProbe(runs []run, name string, buf []byte) (frames []dxFrame,
 			want = f.dxRootLimit()
 		}
 		if int(le.Uint16(buf[co:])) != want {
-			return nil, 0, 0, 0, 0, errBadDx
+			return nil, 0, 0, 0, 0, disk.ErrBadDx
 		}
-		at := dxFind(ents, count, hash)
+		at := disk.DxFind(ents, count, hash)
 		frames = append(frames, dxFrame{lblk: lblk, pblk: pblkOf(runs, lblk), co: co, at: at,
 			count: count, limit: want})
-		blk := uint64(le.Uint32(ents[at*dxEntrySize+4:]) & 0x0fffffff)
+		blk := uint64(le.Uint32(ents[at*disk.DxEntrySize+4:]) & 0x0fffffff)
 		if blk >= nblocks || blk == 0 {
-			return nil, 0, 0, 0, 0, errBadDx
+			return nil, 0, 0, 0, 0, disk.ErrBadDx
 		}
 		next = 0
 		if at+1 < count {
-			next = le.Uint32(ents[(at+1)*dxEntrySize:])
+			next = le.Uint32(ents[(at+1)*disk.DxEntrySize:])
 		}
 		if level == levels {
 			return frames, blk, version, hash, next, nil
@@ -135,8 +136,8 @@ func (ip *inode) dxProbe(runs []run, name string, buf []byte) (frames []dxFrame,
 		if err != nil {
 			return nil, 0, 0, 0, 0, err
 		}
-		if co, isDx = dxCountOffset(buf, f.blockSize); !ok || !isDx || co != dxNodeCountOffset {
-			return nil, 0, 0, 0, 0, errBadDx
+		if co, isDx = disk.DxCountOffset(buf, f.blockSize); !ok || !isDx || co != disk.DxNodeCountOffset {
+			return nil, 0, 0, 0, 0, disk.ErrBadDx
 		}
 		lblk = blk
 	}
@@ -223,13 +224,13 @@ type dxEnt struct {
 // leafEntries collects the used entries of a leaf block with their hashes
 // (dx_make_map).
 func (ip *inode) leafEntries(b []byte, lblk uint64, version uint8, out []dxEnt) ([]dxEnt, error) {
-	filetype := ip.f.sb.hasIncompat(incompatFiletype)
-	err := parseDirBlock(b[:ip.f.dirUsable()], ip.f.blockSize, filetype, func(off int, d dirent) bool {
-		if d.inode == 0 || isDot(d.name) {
+	filetype := ip.f.sb.HasIncompat(disk.IncompatFiletype)
+	err := disk.ParseDirBlock(b[:ip.f.dirUsable()], ip.f.blockSize, filetype, func(off int, d disk.Dirent) bool {
+		if d.Inode == 0 || disk.IsDot(d.Name) {
 			return true
 		}
-		h, _ := ip.dxHash(version, d.name)
-		out = append(out, dxEnt{hash: h, ino: d.inode, ftype: d.ftype, name: append([]byte(nil), d.name...)})
+		h, _ := ip.dxHash(version, d.Name)
+		out = append(out, dxEnt{hash: h, ino: d.Inode, ftype: d.Ftype, name: append([]byte(nil), d.Name...)})
 		return true
 	})
 	if err != nil {
@@ -260,7 +261,7 @@ func (f *fsys) dxSplitPoint(ents []dxEnt) int {
 	sort.SliceStable(ents, func(i, j int) bool { return ents[i].hash < ents[j].hash })
 	size, move := uint32(0), 0
 	for i := len(ents) - 1; i >= 0; i-- {
-		n := dirRecLen(len(ents[i].name))
+		n := disk.DirRecLen(len(ents[i].name))
 		if size+n/2 > f.blockSize/2 {
 			break
 		}
@@ -278,7 +279,7 @@ func (f *fsys) writeLeaf(b []byte, ents []dxEnt) {
 	usable := f.dirUsable()
 	off := 0
 	for i, e := range ents {
-		n := dirRecLen(len(e.name))
+		n := disk.DirRecLen(len(e.name))
 		if i == len(ents)-1 {
 			n = uint32(usable - off)
 		}
@@ -325,8 +326,8 @@ func (h *handle) dxSplitLeaf(dir *inode, runs []run, parent dxFrame, leaf uint64
 // (dx_insert_block); the block has room.
 func dxInsertEntry(b []byte, co, at int, hash uint32, blk uint64) {
 	count := int(le.Uint16(b[co+2:]))
-	pos := co + (at+1)*dxEntrySize
-	copy(b[pos+dxEntrySize:co+(count+1)*dxEntrySize], b[pos:co+count*dxEntrySize])
+	pos := co + (at+1)*disk.DxEntrySize
+	copy(b[pos+disk.DxEntrySize:co+(count+1)*disk.DxEntrySize], b[pos:co+count*disk.DxEntrySize])
 	le.PutUint32(b[pos:], hash)
 	le.PutUint32(b[pos+4:], uint32(blk))
 	le.PutUint16(b[co+2:], uint16(count+1))
@@ -337,9 +338,9 @@ func dxInsertEntry(b []byte, co, at int, hash uint32, blk uint64) {
 func (f *fsys) initDxNode(b []byte, ents []byte) {
 	clear(b)
 	le.PutUint16(b[4:], recLenToDisk(f.blockSize)) // the fake entry spans the block
-	copy(b[dxNodeCountOffset:], ents)
-	le.PutUint16(b[dxNodeCountOffset:], uint16(f.dxNodeLimit()))
-	le.PutUint16(b[dxNodeCountOffset+2:], uint16(len(ents)/dxEntrySize))
+	copy(b[disk.DxNodeCountOffset:], ents)
+	le.PutUint16(b[disk.DxNodeCountOffset:], uint16(f.dxNodeLimit()))
+	le.PutUint16(b[disk.DxNodeCountOffset+2:], uint16(len(ents)/disk.DxEntrySize))
 }
 
 // dxGrowIndex makes room in the index block above a full leaf (the index
@@ -365,11 +366,11 @@ func (h *handle) dxGrowIndex(dir *inode, frames []dxFrame) error {
 		if err != nil {
 			return err
 		}
-		f.initDxNode(nb, rb[root.co:root.co+root.count*dxEntrySize])
+		f.initDxNode(nb, rb[root.co:root.co+root.count*disk.DxEntrySize])
 		le.PutUint16(rb[root.co+2:], 1)
 		le.PutUint32(rb[root.co+4:], uint32(newLblk))
-		rb[dxRootInfoOffset+6]++
-		dir.setDxCsum(nb, dxNodeCountOffset)
+		rb[disk.DxRootInfoOffset+6]++
+		dir.setDxCsum(nb, disk.DxNodeCountOffset)
 		dir.setDxCsum(rb, root.co)
 		return nil
 	}
@@ -383,10 +384,10 @@ func (h *handle) dxGrowIndex(dir *inode, frames []dxFrame) error {
 		return err
 	}
 	c1 := node.count / 2
-	hash2 := le.Uint32(b[node.co+c1*dxEntrySize:])
-	f.initDxNode(nb, b[node.co+c1*dxEntrySize:node.co+node.count*dxEntrySize])
+	hash2 := le.Uint32(b[node.co+c1*disk.DxEntrySize:])
+	f.initDxNode(nb, b[node.co+c1*disk.DxEntrySize:node.co+node.count*disk.DxEntrySize])
 	le.PutUint16(b[node.co+2:], uint16(c1))
-	dir.setDxCsum(nb, dxNodeCountOffset)
+	dir.setDxCsum(nb, disk.DxNodeCountOffset)
 	dir.setDxCsum(b, node.co)
 	pb, err := h.metaBlock(parent.pblk)
 	if err != nil {
@@ -403,7 +404,7 @@ func (h *handle) dxGrowIndex(dir *inode, frames []dxFrame) error {
 // hash between two new leaf blocks.
 func (h *handle) makeIndexedDir(dir *inode, name string, ino uint32, ftype uint8) error {
 	f := h.f
-	version := f.sb.sDefHashVersion
+	version := f.sb.SDefHashVersion
 	if _, ok := dir.dxHash(version, []byte(name)); !ok {
 		return h.fail(abi.Errorf(abi.EOPNOTSUPP, "ext4: inode %d: hash version %d not supported for writing", dir.ino, version))
 	}
@@ -417,15 +418,15 @@ func (h *handle) makeIndexedDir(dir *inode, name string, ino uint32, ftype uint8
 	if ok, err := dir.dirBlock(runs, 0, buf); err != nil || !ok {
 		return cmpErr(err, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: directory without block 0", dir.ino))
 	}
-	dot, err := decodeDirent(buf, 0, f.blockSize, false)
-	if err != nil || string(dot.name) != "." {
+	dot, err := disk.DecodeDirent(buf, 0, f.blockSize, false)
+	if err != nil || string(dot.Name) != "." {
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: directory block 0 does not start with \".\"", dir.ino)
 	}
-	dotdot, err := decodeDirent(buf, int(dot.recLen), f.blockSize, false)
-	if err != nil || string(dotdot.name) != ".." {
+	dotdot, err := disk.DecodeDirent(buf, int(dot.RecLen), f.blockSize, false)
+	if err != nil || string(dotdot.Name) != ".." {
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: directory block 0 without \"..\"", dir.ino)
 	}
-	parent := dotdot.inode
+	parent := dotdot.Inode
 	ents, err := dir.leafEntries(buf, 0, version, nil)
 	if err != nil {
 		return err
@@ -439,7 +440,7 @@ func (h *handle) makeIndexedDir(dir *inode, name string, ino uint32, ftype uint8
 	if err != nil {
 		return err
 	}
-	dir.flags |= inodeIndexFl
+	dir.flags |= disk.InodeIndexFl
 	f.writeLeaf(b1, ents[:split])
 	f.writeLeaf(b2, ents[split:])
 	dir.setDirBlockCsum(b1, l1)
@@ -450,12 +451,12 @@ func (h *handle) makeIndexedDir(dir *inode, name string, ino uint32, ftype uint8
 		return err
 	}
 	clear(rb)
-	f.putDirent(rb, 0, dir.ino, dirRecLen(1), []byte("."), 2)
-	f.putDirent(rb, int(dirRecLen(1)), parent, f.blockSize-dirRecLen(1), []byte(".."), 2)
-	info := rb[dxRootInfoOffset:]
+	f.putDirent(rb, 0, dir.ino, disk.DirRecLen(1), []byte("."), 2)
+	f.putDirent(rb, int(disk.DirRecLen(1)), parent, f.blockSize-disk.DirRecLen(1), []byte(".."), 2)
+	info := rb[disk.DxRootInfoOffset:]
 	info[4] = version
-	info[5] = dxRootInfoLen
-	co := dxRootCountOffset
+	info[5] = disk.DxRootInfoLen
+	co := disk.DxRootCountOffset
 	le.PutUint16(rb[co:], uint16(f.dxRootLimit()))
 	le.PutUint16(rb[co+2:], 2)
 	le.PutUint32(rb[co+4:], uint32(l1))

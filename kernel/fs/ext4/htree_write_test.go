@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
@@ -30,7 +31,7 @@ func dxLevels(t *testing.T, f *fsys, path string) int {
 	if _, err := d.dirBlock(runs, 0, buf); err != nil {
 		t.Fatal(err)
 	}
-	return int(buf[dxRootInfoOffset+6])
+	return int(buf[disk.DxRootInfoOffset+6])
 }
 
 // checkHostNames compares the names in a directory of the loop-mounted
@@ -225,8 +226,8 @@ func TestMakeIndexed(t *testing.T) {
 						t.Fatalf("lookup %s: %v", nm, err)
 					}
 				}
-				if d.isIndexed() != f.sb.hasCompat(compatDirIndex) {
-					t.Errorf("indexed %v with dir_index %v", d.isIndexed(), f.sb.hasCompat(compatDirIndex))
+				if d.isIndexed() != f.sb.HasCompat(disk.CompatDirIndex) {
+					t.Errorf("indexed %v with dir_index %v", d.isIndexed(), f.sb.HasCompat(disk.CompatDirIndex))
 				}
 				if a, _ := d.Getattr(); a.Nlink != 2+100 {
 					t.Errorf("nlink %d, want 102", a.Nlink)

@@ -3,6 +3,7 @@ package ext4
 import (
 	"errors"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -54,11 +55,11 @@ func (ip *inode) inlineBuf() ([]byte, bool, error) {
 	buf := append([]byte(nil), ip.iBlock[:]...)
 	for i := range ents {
 		e := &ents[i]
-		if e.index == xattrIndexSystem && e.name == inlineDataName {
-			if e.inum != 0 {
+		if e.Index == disk.XattrIndexSystem && e.Name == inlineDataName {
+			if e.Inum != 0 {
 				return nil, false, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: system.data in an ea_inode", ip.ino)
 			}
-			return append(buf, e.value...), true, nil
+			return append(buf, e.Value...), true, nil
 		}
 	}
 	return buf, false, nil
@@ -83,12 +84,12 @@ func (h *handle) maxInlineSize(ip *inode) (int, error) {
 	data := -1
 	for i := range ents {
 		e := &ents[i]
-		entries += xattrEntryLen(len(e.name))
-		if e.inum == 0 {
-			minOffs -= xattrValueLen(int(e.size))
+		entries += xattrEntryLen(len(e.Name))
+		if e.Inum == 0 {
+			minOffs -= xattrValueLen(int(e.Size))
 		}
-		if e.index == xattrIndexSystem && e.name == inlineDataName {
-			data = int(e.size)
+		if e.Index == disk.XattrIndexSystem && e.Name == inlineDataName {
+			data = int(e.Size)
 		}
 	}
 	free := minOffs - entries - 4 // the four zero bytes ending the entries
@@ -103,7 +104,7 @@ func (h *handle) maxInlineSize(ip *inode) (int, error) {
 	if free <= 0 {
 		return 0, nil
 	}
-	return iBlockLen + free, nil
+	return disk.IBlockLen + free, nil
 }
 
 // ibodyItems returns the inode's slot, where its in-inode xattr area
@@ -139,11 +140,11 @@ func (h *handle) storeInline(ip *inode, buf []byte) error {
 		return h.fail(abi.Errorf(abi.ENOSPC, "ext4: inode %d: no in-inode xattr area for inline data", ip.ino))
 	}
 	value := []byte{}
-	if len(buf) > iBlockLen {
-		value = buf[iBlockLen:]
+	if len(buf) > disk.IBlockLen {
+		value = buf[disk.IBlockLen:]
 	}
-	it := xattrItem{index: xattrIndexSystem, name: inlineDataName, value: value}
-	if i := findItem(items, xattrIndexSystem, inlineDataName); i >= 0 {
+	it := xattrItem{index: disk.XattrIndexSystem, name: inlineDataName, value: value}
+	if i := findItem(items, disk.XattrIndexSystem, inlineDataName); i >= 0 {
 		items[i] = it
 	} else {
 		items = append(items, it)
@@ -152,9 +153,9 @@ func (h *handle) storeInline(ip *inode, buf []byte) error {
 		return h.fail(abi.Errorf(abi.ENOSPC, "ext4: inode %d: %d bytes of inline data do not fit", ip.ino, len(buf)))
 	}
 	h.writeIbody(ip, slot, start, items)
-	ip.iBlock = [iBlockLen]byte{}
+	ip.iBlock = [disk.IBlockLen]byte{}
 	copy(ip.iBlock[:], buf)
-	ip.flags = ip.flags&^inodeExtentsFl | inodeInlineDataFl
+	ip.flags = ip.flags&^disk.InodeExtentsFl | disk.InodeInlineDataFl
 	ip.dropMap()
 	return nil
 }
@@ -168,13 +169,13 @@ func (h *handle) destroyInline(ip *inode) error {
 	if err != nil {
 		return err
 	}
-	if i := findItem(items, xattrIndexSystem, inlineDataName); slot != nil && i >= 0 {
+	if i := findItem(items, disk.XattrIndexSystem, inlineDataName); slot != nil && i >= 0 {
 		h.writeIbody(ip, slot, start, append(items[:i], items[i+1:]...))
 	}
-	ip.flags &^= inodeInlineDataFl
-	ip.iBlock = [iBlockLen]byte{}
-	if h.f.sb.hasIncompat(incompatExtents) {
-		ip.flags |= inodeExtentsFl
+	ip.flags &^= disk.InodeInlineDataFl
+	ip.iBlock = [disk.IBlockLen]byte{}
+	if h.f.sb.HasIncompat(disk.IncompatExtents) {
+		ip.flags |= disk.InodeExtentsFl
 		ip.initExtentRoot()
 	}
 	ip.mayInline = false
@@ -186,7 +187,7 @@ func (h *handle) destroyInline(ip *inode) error {
 // the inode will not be inline again.
 func (h *handle) uninline(ip *inode) error {
 	ip.mayInline = false
-	if ip.flags&inodeInlineDataFl == 0 {
+	if ip.flags&disk.InodeInlineDataFl == 0 {
 		return nil
 	}
 	buf, _, err := ip.inlineBuf()
@@ -206,8 +207,8 @@ func (h *handle) convertInline(ip *inode, buf []byte) error {
 	f := h.f
 	if ip.isDir() {
 		// ext4_check_all_de: entries that do not parse stay inline.
-		for _, r := range [2][]byte{buf[inlineDotdotSize:min(len(buf), iBlockLen)], buf[min(len(buf), iBlockLen):]} {
-			if err := parseDirBlock(r, f.blockSize, f.sb.hasIncompat(incompatFiletype), func(int, dirent) bool { return true }); err != nil {
+		for _, r := range [2][]byte{buf[inlineDotdotSize:min(len(buf), disk.IBlockLen)], buf[min(len(buf), disk.IBlockLen):]} {
+			if err := disk.ParseDirBlock(r, f.blockSize, f.sb.HasIncompat(disk.IncompatFiletype), func(int, disk.Dirent) bool { return true }); err != nil {
 				return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: inline directory: %v", ip.ino, err))
 			}
 		}
@@ -254,9 +255,9 @@ func (h *handle) convertInline(ip *inode, buf []byte) error {
 func (f *fsys) convertInlineDir(b []byte, ino uint32, buf []byte) error {
 	clear(b)
 	parent := le.Uint32(buf[0:])
-	hdr := int(dirRecLen(1) + dirRecLen(2))
-	f.putDirent(b, 0, ino, dirRecLen(1), []byte("."), 2)
-	f.putDirent(b, int(dirRecLen(1)), parent, dirRecLen(2), []byte(".."), 2)
+	hdr := int(disk.DirRecLen(1) + disk.DirRecLen(2))
+	f.putDirent(b, 0, ino, disk.DirRecLen(1), []byte("."), 2)
+	f.putDirent(b, int(disk.DirRecLen(1)), parent, disk.DirRecLen(2), []byte(".."), 2)
 	n := copy(b[hdr:], buf[inlineDotdotSize:])
 	end := hdr + n
 	usable := f.dirUsable()
@@ -266,12 +267,12 @@ func (f *fsys) convertInlineDir(b []byte, ino uint32, buf []byte) error {
 	// ext4_update_final_de: the last entry before end takes the rest.
 	last := 0
 	for off := 0; off < end; {
-		d, err := decodeDirent(b[:end], off, f.blockSize, false)
+		d, err := disk.DecodeDirent(b[:end], off, f.blockSize, false)
 		if err != nil {
 			return err
 		}
 		last = off
-		off += int(d.recLen)
+		off += int(d.RecLen)
 	}
 	le.PutUint16(b[last+4:], recLenToDisk(uint32(usable-last)))
 	f.initDirTail(b)
@@ -281,7 +282,7 @@ func (f *fsys) convertInlineDir(b []byte, ino uint32, buf []byte) error {
 // inlineRegions splits inline data into its two entry areas: i_block after
 // the parent, and system.data's value.
 func inlineRegions(buf []byte) [2][]byte {
-	return [2][]byte{buf[inlineDotdotSize:iBlockLen], buf[iBlockLen:]}
+	return [2][]byte{buf[inlineDotdotSize:disk.IBlockLen], buf[disk.IBlockLen:]}
 }
 
 // writeInline is a write to a file that is or may become inline
@@ -295,7 +296,7 @@ func (h *handle) writeInline(ip *inode, p []byte, off int64) (bool, error) {
 	if err != nil {
 		return false, h.fail(err)
 	}
-	inline := ip.flags&inodeInlineDataFl != 0
+	inline := ip.flags&disk.InodeInlineDataFl != 0
 	end := off + int64(len(p))
 	if !inline {
 		// Only a file without blocks becomes inline.
@@ -310,7 +311,7 @@ func (h *handle) writeInline(ip *inode, p []byte, off int64) (bool, error) {
 	if end > int64(limit) || ip.size > int64(limit) {
 		return false, h.uninline(ip)
 	}
-	buf := make([]byte, iBlockLen, limit)
+	buf := make([]byte, disk.IBlockLen, limit)
 	if inline {
 		if buf, _, err = ip.inlineBuf(); err != nil {
 			return false, h.fail(err)
@@ -348,7 +349,7 @@ func (h *handle) truncateInline(ip *inode, size int64) (bool, error) {
 	if size < ip.size {
 		clear(buf[size:])
 		if size < int64(len(buf)) {
-			buf = buf[:max(size, iBlockLen)]
+			buf = buf[:max(size, disk.IBlockLen)]
 		}
 	} else {
 		clear(buf[ip.size:size])
@@ -366,16 +367,16 @@ func (h *handle) truncateInline(ip *inode, size int64) (bool, error) {
 // inline data (the caller gives it a block).
 func (h *handle) inlineDirInit(ip *inode, parent uint32) (bool, error) {
 	limit, err := h.maxInlineSize(ip)
-	if err != nil || limit < iBlockLen {
+	if err != nil || limit < disk.IBlockLen {
 		return false, err
 	}
-	buf := make([]byte, iBlockLen)
+	buf := make([]byte, disk.IBlockLen)
 	le.PutUint32(buf, parent)
-	h.f.putDirent(buf, inlineDotdotSize, 0, iBlockLen-inlineDotdotSize, nil, 0)
+	h.f.putDirent(buf, inlineDotdotSize, 0, disk.IBlockLen-inlineDotdotSize, nil, 0)
 	if err := h.storeInline(ip, buf); err != nil {
 		return false, err
 	}
-	ip.size = iBlockLen
+	ip.size = disk.IBlockLen
 	return true, nil
 }
 
@@ -391,7 +392,7 @@ func (h *handle) addInlineEntry(dir *inode, name string, ino uint32, ftype uint8
 	if err != nil {
 		return false, h.fail(err)
 	}
-	if len(buf) == iBlockLen {
+	if len(buf) == disk.IBlockLen {
 		// No entries in system.data yet: first try i_block, then
 		// grow system.data when that leaves more than a minimal entry.
 		ok, err := f.insertDirentIn(buf[inlineDotdotSize:], []byte(name), ino, ftype)
@@ -402,9 +403,9 @@ func (h *handle) addInlineEntry(dir *inode, name string, ino uint32, ftype uint8
 		if err != nil {
 			return false, h.fail(err)
 		}
-		if grow := limit - iBlockLen; grow > int(dirRecLen(1)) {
+		if grow := limit - disk.IBlockLen; grow > int(disk.DirRecLen(1)) {
 			buf = append(buf, make([]byte, grow)...)
-			f.putDirent(buf, iBlockLen, 0, uint32(grow), nil, 0)
+			f.putDirent(buf, disk.IBlockLen, 0, uint32(grow), nil, 0)
 			if err := h.storeInline(dir, buf); err != nil {
 				return false, err
 			}
@@ -449,20 +450,20 @@ func (ip *inode) findInlineEntry(name string) (dirSlot, error) {
 	if err != nil {
 		return dirSlot{}, err
 	}
-	filetype := ip.f.sb.hasIncompat(incompatFiletype)
+	filetype := ip.f.sb.HasIncompat(disk.IncompatFiletype)
 	match := ip.nameMatcher(name) // ignoring case in a casefolded directory
-	bases := [2]int{inlineDotdotSize, iBlockLen}
+	bases := [2]int{inlineDotdotSize, disk.IBlockLen}
 	for r, b := range inlineRegions(buf) {
 		s := dirSlot{inline: true, off: -1}
-		perr := parseDirBlock(b, ip.f.blockSize, filetype, func(off int, d dirent) bool {
-			if d.inode != 0 && match(d.name) && !isDot(d.name) {
-				s.off, s.ino, s.ftype = bases[r]+off, d.inode, d.ftype
+		perr := disk.ParseDirBlock(b, ip.f.blockSize, filetype, func(off int, d disk.Dirent) bool {
+			if d.Inode != 0 && match(d.Name) && !disk.IsDot(d.Name) {
+				s.off, s.ino, s.ftype = bases[r]+off, d.Inode, d.Ftype
 				return false
 			}
 			return true
 		})
 		if s.off >= 0 {
-			if s.ino > ip.f.sb.sInodesCount {
+			if s.ino > ip.f.sb.SInodesCount {
 				return dirSlot{}, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: inline directory: inode out of bounds (%d)", ip.ino, s.ino)
 			}
 			return s, nil
@@ -481,9 +482,9 @@ func (h *handle) changeInlineEntry(dir *inode, s dirSlot, change func(region []b
 	if err != nil {
 		return h.fail(err)
 	}
-	region, base := buf[inlineDotdotSize:iBlockLen], inlineDotdotSize
-	if s.off >= iBlockLen {
-		region, base = buf[iBlockLen:], iBlockLen
+	region, base := buf[inlineDotdotSize:disk.IBlockLen], inlineDotdotSize
+	if s.off >= disk.IBlockLen {
+		region, base = buf[disk.IBlockLen:], disk.IBlockLen
 	}
 	if s.off < base || s.off-base >= len(region) {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: inline entry at %d vanished", dir.ino, s.off))
@@ -505,8 +506,8 @@ func (ip *inode) isEmptyInlineDir() (bool, error) {
 	}
 	empty := true
 	for _, b := range inlineRegions(buf) {
-		perr := parseDirBlock(b, ip.f.blockSize, ip.f.sb.hasIncompat(incompatFiletype), func(off int, d dirent) bool {
-			empty = d.inode == 0
+		perr := disk.ParseDirBlock(b, ip.f.blockSize, ip.f.sb.HasIncompat(disk.IncompatFiletype), func(off int, d disk.Dirent) bool {
+			empty = d.Inode == 0
 			return empty
 		})
 		if perr != nil {

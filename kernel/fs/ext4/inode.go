@@ -7,60 +7,9 @@ import (
 	"sync"
 	"sync/atomic"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
-)
-
-// Inodes (Documentation/filesystems/ext4/inodes.rst; struct ext4_inode).
-// The first 128 bytes are the ext2 inode; from byte 128, i_extra_isize
-// bytes of extra fields follow (checksum high half, nanosecond times,
-// creation time), then in-inode extended attributes up to s_inode_size.
-const (
-	offIMode        = 0x00
-	offIUid         = 0x02
-	offISizeLo      = 0x04
-	offIAtime       = 0x08
-	offICtime       = 0x0C
-	offIMtime       = 0x10
-	offIGid         = 0x18
-	offILinksCount  = 0x1A
-	offIBlocksLo    = 0x1C
-	offIFlags       = 0x20
-	offIBlock       = 0x28
-	iBlockLen       = 60 // EXT4_N_BLOCKS * 4
-	offIGeneration  = 0x64
-	offIFileACLLo   = 0x68
-	offISizeHigh    = 0x6C
-	offIBlocksHigh  = 0x74
-	offIFileACLHigh = 0x76
-	offIUidHigh     = 0x78
-	offIGidHigh     = 0x7A
-	offIChecksumLo  = 0x7C
-	offIExtraIsize  = 0x80
-	offIChecksumHi  = 0x82
-	offICtimeExtra  = 0x84
-	offIMtimeExtra  = 0x88
-	offIAtimeExtra  = 0x8C
-	offICrtime      = 0x90
-	offICrtimeExtra = 0x94
-)
-
-// i_flags bits (EXT4_*_FL).
-const (
-	inodeSecrmFl       = 0x00000001
-	inodeComprFl       = 0x00000004
-	inodeImmutableFl   = 0x00000010
-	inodeAppendFl      = 0x00000020
-	inodeNodumpFl      = 0x00000040
-	inodeEncryptFl     = 0x00000800
-	inodeIndexFl       = 0x00001000
-	inodeHugeFileFl    = 0x00040000
-	inodeExtentsFl     = 0x00080000
-	inodeVerityFl      = 0x00100000
-	inodeEAInodeFl     = 0x00200000
-	inodeInlineDataFl  = 0x10000000
-	inodeProjinheritFl = 0x20000000
-	inodeCasefoldFl    = 0x40000000
 )
 
 // inode is a decoded struct ext4_inode (the parts of struct ext4_inode_info
@@ -83,7 +32,7 @@ type inode struct {
 	hasCrtime  bool
 	blocks     int64 // in 512-byte units
 	flags      uint32
-	iBlock     [iBlockLen]byte
+	iBlock     [disk.IBlockLen]byte
 	generation uint32
 	projid     uint32 // i_projid; 0 without the project feature or when i_extra_isize does not cover it
 	fileACL    uint64
@@ -155,15 +104,15 @@ func (f *fsys) iget(ino uint32) (*inode, error) {
 // readInode reads and decodes inode ino from its group's inode table.
 func (f *fsys) readInode(ino uint32) (*inode, error) {
 	sb := f.sb
-	if ino < 1 || ino > sb.sInodesCount {
+	if ino < 1 || ino > sb.SInodesCount {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: invalid inode number", ino)
 	}
-	g := (ino - 1) / sb.sInodesPerGroup
-	idx := (ino - 1) % sb.sInodesPerGroup
+	g := (ino - 1) / sb.SInodesPerGroup
+	idx := (ino - 1) % sb.SInodesPerGroup
 	if uint64(g) >= uint64(len(f.groups)) {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: group %d out of range", ino, g)
 	}
-	off := int64(f.groups[g].bgInodeTable)<<f.blockBits + int64(idx)*int64(f.inodeSize)
+	off := int64(f.groups[g].BgInodeTable)<<f.blockBits + int64(idx)*int64(f.inodeSize)
 	raw := make([]byte, f.inodeSize)
 	if _, err := f.dev.ReadAt(raw, off); err != nil {
 		return nil, abi.Errorf(abi.EIO, "ext4: inode %d: read: %v", ino, err)
@@ -173,7 +122,7 @@ func (f *fsys) readInode(ino uint32) (*inode, error) {
 
 // decodeInode decodes and checks one on-disk inode of s_inode_size bytes.
 func (f *fsys) decodeInode(ino uint32, raw []byte) (*inode, error) {
-	if uint32(len(raw)) < f.inodeSize || len(raw) < goodOldInodeSize {
+	if uint32(len(raw)) < f.inodeSize || len(raw) < disk.GoodOldInodeSize {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: short", ino)
 	}
 	le := binary.LittleEndian
@@ -181,19 +130,19 @@ func (f *fsys) decodeInode(ino uint32, raw []byte) (*inode, error) {
 	ip := &inode{
 		f:          f,
 		ino:        ino,
-		mode:       le.Uint16(raw[offIMode:]),
-		uid:        uint32(le.Uint16(raw[offIUid:])) | uint32(le.Uint16(raw[offIUidHigh:]))<<16,
-		gid:        uint32(le.Uint16(raw[offIGid:])) | uint32(le.Uint16(raw[offIGidHigh:]))<<16,
-		links:      le.Uint16(raw[offILinksCount:]),
-		flags:      le.Uint32(raw[offIFlags:]),
-		generation: le.Uint32(raw[offIGeneration:]),
-		fileACL:    uint64(le.Uint32(raw[offIFileACLLo:])),
+		mode:       le.Uint16(raw[disk.OffIMode:]),
+		uid:        uint32(le.Uint16(raw[disk.OffIUid:])) | uint32(le.Uint16(raw[disk.OffIUidHigh:]))<<16,
+		gid:        uint32(le.Uint16(raw[disk.OffIGid:])) | uint32(le.Uint16(raw[disk.OffIGidHigh:]))<<16,
+		links:      le.Uint16(raw[disk.OffILinksCount:]),
+		flags:      le.Uint32(raw[disk.OffIFlags:]),
+		generation: le.Uint32(raw[disk.OffIGeneration:]),
+		fileACL:    uint64(le.Uint32(raw[disk.OffIFileACLLo:])),
 	}
-	copy(ip.iBlock[:], raw[offIBlock:offIBlock+iBlockLen])
-	if sb.hasIncompat(incompat64bit) {
-		ip.fileACL |= uint64(le.Uint16(raw[offIFileACLHigh:])) << 32
+	copy(ip.iBlock[:], raw[disk.OffIBlock:disk.OffIBlock+disk.IBlockLen])
+	if sb.HasIncompat(disk.Incompat64bit) {
+		ip.fileACL |= uint64(le.Uint16(raw[disk.OffIFileACLHigh:])) << 32
 	}
-	size := uint64(le.Uint32(raw[offISizeLo:])) | uint64(le.Uint32(raw[offISizeHigh:]))<<32
+	size := uint64(le.Uint32(raw[disk.OffISizeLo:])) | uint64(le.Uint32(raw[disk.OffISizeHigh:]))<<32
 	if size > 1<<62 {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: bad i_size %d", ino, size)
 	}
@@ -204,21 +153,23 @@ func (f *fsys) decodeInode(ino uint32, raw []byte) (*inode, error) {
 	// The extra fields exist when the inode is larger than 128 bytes and
 	// i_extra_isize covers them (EXT4_FITS_IN_INODE).
 	extra := uint32(0)
-	if f.inodeSize > goodOldInodeSize {
-		extra = uint32(le.Uint16(raw[offIExtraIsize:]))
-		if extra&3 != 0 || goodOldInodeSize+extra > f.inodeSize {
+	if f.inodeSize > disk.GoodOldInodeSize {
+		extra = uint32(le.Uint16(raw[disk.OffIExtraIsize:]))
+		if extra&3 != 0 || disk.GoodOldInodeSize+extra > f.inodeSize {
 			return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: bad extra_isize %d (inode size %d)", ino, extra, f.inodeSize)
 		}
 	}
-	fits := func(off, n uint32) bool { return f.inodeSize > goodOldInodeSize && off+n <= goodOldInodeSize+extra }
+	fits := func(off, n uint32) bool {
+		return f.inodeSize > disk.GoodOldInodeSize && off+n <= disk.GoodOldInodeSize+extra
+	}
 
-	if sb.metadataCsum() {
+	if sb.MetadataCsum() {
 		var le32 [4]byte
 		le.PutUint32(le32[:], ino)
-		ip.csumSeed = csum32(f.crcTab, f.csumSeed, le32[:])
+		ip.csumSeed = disk.Csum32(f.crcTab, f.csumSeed, le32[:])
 		le.PutUint32(le32[:], ip.generation)
-		ip.csumSeed = csum32(f.crcTab, ip.csumSeed, le32[:])
-		if err := f.verifyInodeCsum(ip, raw, fits(offIChecksumHi, 2)); err != nil {
+		ip.csumSeed = disk.Csum32(f.crcTab, ip.csumSeed, le32[:])
+		if err := f.verifyInodeCsum(ip, raw, fits(disk.OffIChecksumHi, 2)); err != nil {
 			return nil, err
 		}
 	}
@@ -235,18 +186,18 @@ func (f *fsys) decodeInode(ino uint32, raw []byte) (*inode, error) {
 		}
 		return t
 	}
-	ip.atime = ts(offIAtime, offIAtimeExtra)
-	ip.ctime = ts(offICtime, offICtimeExtra)
-	ip.mtime = ts(offIMtime, offIMtimeExtra)
-	if fits(offICrtime, 4) {
+	ip.atime = ts(disk.OffIAtime, disk.OffIAtimeExtra)
+	ip.ctime = ts(disk.OffICtime, disk.OffICtimeExtra)
+	ip.mtime = ts(disk.OffIMtime, disk.OffIMtimeExtra)
+	if fits(disk.OffICrtime, 4) {
 		ip.hasCrtime = true
-		ip.crtime = ts(offICrtime, offICrtimeExtra)
+		ip.crtime = ts(disk.OffICrtime, disk.OffICrtimeExtra)
 	}
-	if sb.hasRoCompat(roCompatProject) && fits(offIProjid, 4) {
-		ip.projid = le.Uint32(raw[offIProjid:])
+	if sb.HasRoCompat(disk.RoCompatProject) && fits(disk.OffIProjid, 4) {
+		ip.projid = le.Uint32(raw[disk.OffIProjid:])
 	}
 
-	if ip.links == 0 && (ip.mode == 0 || ino >= sb.sFirstIno) {
+	if ip.links == 0 && (ip.mode == 0 || ino >= sb.SFirstIno) {
 		return nil, abi.Errorf(abi.ESTALE, "ext4: inode %d: deleted inode referenced", ino)
 	}
 	switch ip.mode & abi.S_IFMT {
@@ -267,9 +218,9 @@ func (f *fsys) decodeInode(ino uint32, raw []byte) (*inode, error) {
 
 	// In-inode extended attributes start after the extra fields with
 	// their magic (Documentation/filesystems/ext4/attributes.rst).
-	if f.inodeSize > goodOldInodeSize {
-		start := goodOldInodeSize + extra
-		if start+4 <= f.inodeSize && le.Uint32(raw[start:]) == xattrMagic {
+	if f.inodeSize > disk.GoodOldInodeSize {
+		start := disk.GoodOldInodeSize + extra
+		if start+4 <= f.inodeSize && le.Uint32(raw[start:]) == disk.XattrMagic {
 			ip.ibody = raw[start:f.inodeSize]
 		}
 	}
@@ -278,18 +229,18 @@ func (f *fsys) decodeInode(ino uint32, raw []byte) (*inode, error) {
 	// for at iget (i_inline_off); without one Linux maps the inode's
 	// blocks as if the flag were clear (an ext2 block map reads as
 	// such; an extent tree ext4_iget refuses, which we read).
-	if ip.flags&inodeInlineDataFl != 0 {
-		if ents, err := ip.ibodyXattrs(); err == nil && !slices.ContainsFunc(ents, isSystemData) {
-			ip.flags &^= inodeInlineDataFl
+	if ip.flags&disk.InodeInlineDataFl != 0 {
+		if ents, err := ip.ibodyXattrs(); err == nil && !slices.ContainsFunc(ents, disk.IsSystemData) {
+			ip.flags &^= disk.InodeInlineDataFl
 		}
 	}
-	ip.mayInline = ip.flags&inodeInlineDataFl != 0
+	ip.mayInline = ip.flags&disk.InodeInlineDataFl != 0
 	// __ext4_iget: an unencrypted fast symlink's target fills i_block up
 	// to i_size and ends there ("invalid fast symlink length"); only an
 	// orphan being released (no links) may have a size of 0 and any
 	// data, which its eviction clears.
 	if ip.mode&abi.S_IFMT == abi.S_IFLNK && ip.links != 0 && !ip.isEncrypted() && ip.isFastSymlink() {
-		if ip.size == 0 || ip.size >= iBlockLen || bytes.IndexByte(ip.iBlock[:ip.size], 0) >= 0 || ip.iBlock[ip.size] != 0 {
+		if ip.size == 0 || ip.size >= disk.IBlockLen || bytes.IndexByte(ip.iBlock[:ip.size], 0) >= 0 || ip.iBlock[ip.size] != 0 {
 			return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: invalid fast symlink length %d", ino, ip.size)
 		}
 	}
@@ -300,10 +251,10 @@ func (f *fsys) decodeInode(ino uint32, raw []byte) (*inode, error) {
 // 512-byte units: filesystem blocks with EXT4_HUGE_FILE_FL; the high 16
 // bits only with huge_file.
 func (f *fsys) rawBlocks(raw []byte, flags uint32) int64 {
-	blocks := uint64(le.Uint32(raw[offIBlocksLo:]))
-	if f.sb.hasRoCompat(roCompatHugeFile) {
-		blocks |= uint64(le.Uint16(raw[offIBlocksHigh:])) << 32
-		if flags&inodeHugeFileFl != 0 {
+	blocks := uint64(le.Uint32(raw[disk.OffIBlocksLo:]))
+	if f.sb.HasRoCompat(disk.RoCompatHugeFile) {
+		blocks |= uint64(le.Uint16(raw[disk.OffIBlocksHigh:])) << 32
+		if flags&disk.InodeHugeFileFl != 0 {
 			blocks <<= f.blockBits - 9
 		}
 	}
@@ -316,18 +267,18 @@ func (f *fsys) rawBlocks(raw []byte, flags uint32) int64 {
 func (f *fsys) verifyInodeCsum(ip *inode, raw []byte, hasHi bool) error {
 	le := binary.LittleEndian
 	var zero [2]byte
-	c := csum32(f.crcTab, ip.csumSeed, raw[:offIChecksumLo])
-	c = csum32(f.crcTab, c, zero[:])
-	c = csum32(f.crcTab, c, raw[offIChecksumLo+2:goodOldInodeSize])
-	stored := uint32(le.Uint16(raw[offIChecksumLo:]))
-	if f.inodeSize > goodOldInodeSize {
+	c := disk.Csum32(f.crcTab, ip.csumSeed, raw[:disk.OffIChecksumLo])
+	c = disk.Csum32(f.crcTab, c, zero[:])
+	c = disk.Csum32(f.crcTab, c, raw[disk.OffIChecksumLo+2:disk.GoodOldInodeSize])
+	stored := uint32(le.Uint16(raw[disk.OffIChecksumLo:]))
+	if f.inodeSize > disk.GoodOldInodeSize {
 		if hasHi {
-			c = csum32(f.crcTab, c, raw[goodOldInodeSize:offIChecksumHi])
-			c = csum32(f.crcTab, c, zero[:])
-			c = csum32(f.crcTab, c, raw[offIChecksumHi+2:f.inodeSize])
-			stored |= uint32(le.Uint16(raw[offIChecksumHi:])) << 16
+			c = disk.Csum32(f.crcTab, c, raw[disk.GoodOldInodeSize:disk.OffIChecksumHi])
+			c = disk.Csum32(f.crcTab, c, zero[:])
+			c = disk.Csum32(f.crcTab, c, raw[disk.OffIChecksumHi+2:f.inodeSize])
+			stored |= uint32(le.Uint16(raw[disk.OffIChecksumHi:])) << 16
 		} else {
-			c = csum32(f.crcTab, c, raw[goodOldInodeSize:f.inodeSize])
+			c = disk.Csum32(f.crcTab, c, raw[disk.GoodOldInodeSize:f.inodeSize])
 		}
 	}
 	if !hasHi {
@@ -367,7 +318,7 @@ func (ip *inode) Getattr() (vfs.Attr, error) {
 	}
 	// ext4_file_getattr: an inline regular file reports at least the
 	// sectors its data would take, so that tools do not think it sparse.
-	if ip.isReg() && ip.flags&inodeInlineDataFl != 0 {
+	if ip.isReg() && ip.flags&disk.InodeInlineDataFl != 0 {
 		a.Blocks += (ip.size + 511) >> 9
 	}
 	// fscrypt_symlink_getattr: an encrypted link's size is that of the
@@ -381,12 +332,12 @@ func (ip *inode) Getattr() (vfs.Attr, error) {
 		fl   uint32
 		attr uint64
 	}{
-		{inodeAppendFl, abi.STATX_ATTR_APPEND},
-		{inodeComprFl, abi.STATX_ATTR_COMPRESSED},
-		{inodeEncryptFl, abi.STATX_ATTR_ENCRYPTED},
-		{inodeImmutableFl, abi.STATX_ATTR_IMMUTABLE},
-		{inodeNodumpFl, abi.STATX_ATTR_NODUMP},
-		{inodeVerityFl, abi.STATX_ATTR_VERITY},
+		{disk.InodeAppendFl, abi.STATX_ATTR_APPEND},
+		{disk.InodeComprFl, abi.STATX_ATTR_COMPRESSED},
+		{disk.InodeEncryptFl, abi.STATX_ATTR_ENCRYPTED},
+		{disk.InodeImmutableFl, abi.STATX_ATTR_IMMUTABLE},
+		{disk.InodeNodumpFl, abi.STATX_ATTR_NODUMP},
+		{disk.InodeVerityFl, abi.STATX_ATTR_VERITY},
 	} {
 		if ip.flags&m.fl != 0 {
 			a.Attributes |= m.attr

@@ -3,6 +3,7 @@ package ext4
 import (
 	"math"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
@@ -30,12 +31,12 @@ const (
 func (h *handle) inodeSlot(ino uint32) ([]byte, error) {
 	f := h.f
 	sb := f.sb
-	if ino < 1 || ino > sb.sInodesCount {
+	if ino < 1 || ino > sb.SInodesCount {
 		return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: invalid inode number", ino))
 	}
-	g, idx := (ino-1)/sb.sInodesPerGroup, uint64((ino-1)%sb.sInodesPerGroup)
+	g, idx := (ino-1)/sb.SInodesPerGroup, uint64((ino-1)%sb.SInodesPerGroup)
 	off := idx * uint64(f.inodeSize)
-	b, err := h.metaBlock(f.groups[g].bgInodeTable + off>>f.blockBits)
+	b, err := h.metaBlock(f.groups[g].BgInodeTable + off>>f.blockBits)
 	if err != nil {
 		return nil, err
 	}
@@ -44,11 +45,11 @@ func (h *handle) inodeSlot(ino uint32) ([]byte, error) {
 
 // extraIsize returns the slot's i_extra_isize (0 for 128-byte inodes).
 func (f *fsys) extraIsize(raw []byte) uint32 {
-	if f.inodeSize <= goodOldInodeSize {
+	if f.inodeSize <= disk.GoodOldInodeSize {
 		return 0
 	}
-	x := uint32(le.Uint16(raw[offIExtraIsize:]))
-	if x&3 != 0 || goodOldInodeSize+x > f.inodeSize {
+	x := uint32(le.Uint16(raw[disk.OffIExtraIsize:]))
+	if x&3 != 0 || disk.GoodOldInodeSize+x > f.inodeSize {
 		return 0
 	}
 	return x
@@ -81,36 +82,36 @@ func encodeTime(t abi.Timespec, extra bool) (uint32, uint32) {
 // encodeInode writes ip's fields into its slot raw and sets the checksum.
 func (f *fsys) encodeInode(ip *inode, raw []byte) error {
 	sb := f.sb
-	le.PutUint16(raw[offIMode:], ip.mode)
-	le.PutUint16(raw[offIUid:], uint16(ip.uid))
-	le.PutUint16(raw[offIUidHigh:], uint16(ip.uid>>16))
-	le.PutUint16(raw[offIGid:], uint16(ip.gid))
-	le.PutUint16(raw[offIGidHigh:], uint16(ip.gid>>16))
-	le.PutUint32(raw[offISizeLo:], uint32(ip.size))
-	le.PutUint32(raw[offISizeHigh:], uint32(uint64(ip.size)>>32))
-	le.PutUint16(raw[offILinksCount:], ip.links)
+	le.PutUint16(raw[disk.OffIMode:], ip.mode)
+	le.PutUint16(raw[disk.OffIUid:], uint16(ip.uid))
+	le.PutUint16(raw[disk.OffIUidHigh:], uint16(ip.uid>>16))
+	le.PutUint16(raw[disk.OffIGid:], uint16(ip.gid))
+	le.PutUint16(raw[disk.OffIGidHigh:], uint16(ip.gid>>16))
+	le.PutUint32(raw[disk.OffISizeLo:], uint32(ip.size))
+	le.PutUint32(raw[disk.OffISizeHigh:], uint32(uint64(ip.size)>>32))
+	le.PutUint16(raw[disk.OffILinksCount:], ip.links)
 
 	// i_blocks (ext4_inode_blocks_set): 512-byte units in 32 bits, 48
 	// with huge_file, beyond that filesystem blocks with
 	// EXT4_HUGE_FILE_FL.
 	blocks := uint64(max(ip.blocks, 0))
-	ip.flags &^= inodeHugeFileFl
+	ip.flags &^= disk.InodeHugeFileFl
 	switch {
 	case blocks <= math.MaxUint32:
-		le.PutUint32(raw[offIBlocksLo:], uint32(blocks))
-		le.PutUint16(raw[offIBlocksHigh:], 0)
-	case !sb.hasRoCompat(roCompatHugeFile):
+		le.PutUint32(raw[disk.OffIBlocksLo:], uint32(blocks))
+		le.PutUint16(raw[disk.OffIBlocksHigh:], 0)
+	case !sb.HasRoCompat(disk.RoCompatHugeFile):
 		return abi.Errorf(abi.EFBIG, "ext4: inode %d: %d sectors do not fit i_blocks", ip.ino, blocks)
 	case blocks <= 1<<48-1:
-		le.PutUint32(raw[offIBlocksLo:], uint32(blocks))
-		le.PutUint16(raw[offIBlocksHigh:], uint16(blocks>>32))
+		le.PutUint32(raw[disk.OffIBlocksLo:], uint32(blocks))
+		le.PutUint16(raw[disk.OffIBlocksHigh:], uint16(blocks>>32))
 	default:
-		ip.flags |= inodeHugeFileFl
+		ip.flags |= disk.InodeHugeFileFl
 		blocks >>= f.blockBits - 9
-		le.PutUint32(raw[offIBlocksLo:], uint32(blocks))
-		le.PutUint16(raw[offIBlocksHigh:], uint16(blocks>>32))
+		le.PutUint32(raw[disk.OffIBlocksLo:], uint32(blocks))
+		le.PutUint16(raw[disk.OffIBlocksHigh:], uint16(blocks>>32))
 	}
-	le.PutUint32(raw[offIFlags:], ip.flags)
+	le.PutUint32(raw[disk.OffIFlags:], ip.flags)
 
 	// Devices keep their number in i_block (ext4_do_update_inode): the
 	// old 16-bit encoding when it fits, else the new one in i_block[1].
@@ -123,15 +124,17 @@ func (f *fsys) encodeInode(ip *inode, raw []byte) error {
 			le.PutUint32(ip.iBlock[4:], mi&0xff|ma<<8|(mi&^0xff)<<12)
 		}
 	}
-	copy(raw[offIBlock:], ip.iBlock[:])
-	le.PutUint32(raw[offIGeneration:], ip.generation)
-	le.PutUint32(raw[offIFileACLLo:], uint32(ip.fileACL))
-	if sb.hasIncompat(incompat64bit) {
-		le.PutUint16(raw[offIFileACLHigh:], uint16(ip.fileACL>>32))
+	copy(raw[disk.OffIBlock:], ip.iBlock[:])
+	le.PutUint32(raw[disk.OffIGeneration:], ip.generation)
+	le.PutUint32(raw[disk.OffIFileACLLo:], uint32(ip.fileACL))
+	if sb.HasIncompat(disk.Incompat64bit) {
+		le.PutUint16(raw[disk.OffIFileACLHigh:], uint16(ip.fileACL>>32))
 	}
 
 	extra := f.extraIsize(raw)
-	fits := func(off, n uint32) bool { return f.inodeSize > goodOldInodeSize && off+n <= goodOldInodeSize+extra }
+	fits := func(off, n uint32) bool {
+		return f.inodeSize > disk.GoodOldInodeSize && off+n <= disk.GoodOldInodeSize+extra
+	}
 	put := func(off, extraOff uint32, t abi.Timespec) {
 		s, x := encodeTime(t, fits(extraOff, 4))
 		le.PutUint32(raw[off:], s)
@@ -139,60 +142,60 @@ func (f *fsys) encodeInode(ip *inode, raw []byte) error {
 			le.PutUint32(raw[extraOff:], x)
 		}
 	}
-	put(offIAtime, offIAtimeExtra, ip.atime)
-	put(offICtime, offICtimeExtra, ip.ctime)
-	put(offIMtime, offIMtimeExtra, ip.mtime)
-	if fits(offICrtime, 4) && ip.hasCrtime {
-		put(offICrtime, offICrtimeExtra, ip.crtime)
+	put(disk.OffIAtime, disk.OffIAtimeExtra, ip.atime)
+	put(disk.OffICtime, disk.OffICtimeExtra, ip.ctime)
+	put(disk.OffIMtime, disk.OffIMtimeExtra, ip.mtime)
+	if fits(disk.OffICrtime, 4) && ip.hasCrtime {
+		put(disk.OffICrtime, disk.OffICrtimeExtra, ip.crtime)
 	}
 	// i_projid (ext4_do_update_inode): with the project feature, where
 	// i_extra_isize covers it.
-	if sb.hasRoCompat(roCompatProject) && fits(offIProjid, 4) {
-		le.PutUint32(raw[offIProjid:], ip.projid)
+	if sb.HasRoCompat(disk.RoCompatProject) && fits(disk.OffIProjid, 4) {
+		le.PutUint32(raw[disk.OffIProjid:], ip.projid)
 	}
-	if ip.ibody != nil && goodOldInodeSize+extra < f.inodeSize {
-		copy(raw[goodOldInodeSize+extra:], ip.ibody)
+	if ip.ibody != nil && disk.GoodOldInodeSize+extra < f.inodeSize {
+		copy(raw[disk.GoodOldInodeSize+extra:], ip.ibody)
 	}
-	f.setInodeCsum(ip, raw, fits(offIChecksumHi, 2))
+	f.setInodeCsum(ip, raw, fits(disk.OffIChecksumHi, 2))
 	return nil
 }
 
 // setInodeCsum sets the inode checksum (ext4_inode_csum_set), the mirror
 // of verifyInodeCsum.
 func (f *fsys) setInodeCsum(ip *inode, raw []byte, hasHi bool) {
-	if !f.sb.metadataCsum() {
+	if !f.sb.MetadataCsum() {
 		return
 	}
 	var zero [2]byte
-	c := csum32(f.crcTab, ip.csumSeed, raw[:offIChecksumLo])
-	c = csum32(f.crcTab, c, zero[:])
-	c = csum32(f.crcTab, c, raw[offIChecksumLo+2:goodOldInodeSize])
-	if f.inodeSize > goodOldInodeSize {
+	c := disk.Csum32(f.crcTab, ip.csumSeed, raw[:disk.OffIChecksumLo])
+	c = disk.Csum32(f.crcTab, c, zero[:])
+	c = disk.Csum32(f.crcTab, c, raw[disk.OffIChecksumLo+2:disk.GoodOldInodeSize])
+	if f.inodeSize > disk.GoodOldInodeSize {
 		if hasHi {
-			c = csum32(f.crcTab, c, raw[goodOldInodeSize:offIChecksumHi])
-			c = csum32(f.crcTab, c, zero[:])
-			c = csum32(f.crcTab, c, raw[offIChecksumHi+2:f.inodeSize])
+			c = disk.Csum32(f.crcTab, c, raw[disk.GoodOldInodeSize:disk.OffIChecksumHi])
+			c = disk.Csum32(f.crcTab, c, zero[:])
+			c = disk.Csum32(f.crcTab, c, raw[disk.OffIChecksumHi+2:f.inodeSize])
 		} else {
-			c = csum32(f.crcTab, c, raw[goodOldInodeSize:f.inodeSize])
+			c = disk.Csum32(f.crcTab, c, raw[disk.GoodOldInodeSize:f.inodeSize])
 		}
 	}
-	le.PutUint16(raw[offIChecksumLo:], uint16(c))
+	le.PutUint16(raw[disk.OffIChecksumLo:], uint16(c))
 	if hasHi {
-		le.PutUint16(raw[offIChecksumHi:], uint16(c>>16))
+		le.PutUint16(raw[disk.OffIChecksumHi:], uint16(c>>16))
 	}
 }
 
 // inodeCsumSeed computes an inode's checksum seed, crc32c(s_csum_seed,
 // ino, generation).
 func (f *fsys) inodeCsumSeed(ino, gen uint32) uint32 {
-	if !f.sb.metadataCsum() {
+	if !f.sb.MetadataCsum() {
 		return 0
 	}
 	var b [4]byte
 	le.PutUint32(b[:], ino)
-	c := csum32(f.crcTab, f.csumSeed, b[:])
+	c := disk.Csum32(f.crcTab, f.csumSeed, b[:])
 	le.PutUint32(b[:], gen)
-	return csum32(f.crcTab, c, b[:])
+	return disk.Csum32(f.crcTab, c, b[:])
 }
 
 // writeInode encodes ip's fields into its slot of the inode table (the
@@ -213,11 +216,11 @@ func (h *handle) writeInode(ip *inode) error {
 // newExtraIsize is i_extra_isize for new inodes: s_want_extra_isize, at
 // least the 32 bytes of today's fields, within the inode.
 func (f *fsys) newExtraIsize() uint16 {
-	if f.inodeSize <= goodOldInodeSize {
+	if f.inodeSize <= disk.GoodOldInodeSize {
 		return 0
 	}
-	x := max(uint32(f.sb.sWantExtraIsize), uint32(f.sb.sMinExtraIsize), 32)
-	x = min(x, f.inodeSize-goodOldInodeSize) &^ 3
+	x := max(uint32(f.sb.SWantExtraIsize), uint32(f.sb.SMinExtraIsize), 32)
+	x = min(x, f.inodeSize-disk.GoodOldInodeSize) &^ 3
 	return uint16(x)
 }
 
@@ -274,20 +277,20 @@ func (h *handle) newInodeFlags(dir *inode, ctx vfs.Ctx, mode, flags uint32) (*in
 		// to symlinks and devices. With the project feature, a directory
 		// handing its project down gives it to every new inode
 		// (__ext4_new_inode).
-		inherit := uint32(inodeSyncFl | inodeNodumpFl | inodeNoatimeFl | inodeDirsyncFl | inodeProjinheritFl |
-			inodeCasefoldFl)
+		inherit := uint32(inodeSyncFl | disk.InodeNodumpFl | inodeNoatimeFl | inodeDirsyncFl | disk.InodeProjinheritFl |
+			disk.InodeCasefoldFl)
 		ip.flags = ip.maskFlags(dir.flags & inherit)
-		if f.sb.hasRoCompat(roCompatProject) && dir.flags&inodeProjinheritFl != 0 {
+		if f.sb.HasRoCompat(disk.RoCompatProject) && dir.flags&disk.InodeProjinheritFl != 0 {
 			ip.projid = dir.projid
 		}
 	}
-	if f.sb.hasIncompat(incompatExtents) && (typ == abi.S_IFREG || isDir || typ == abi.S_IFLNK) {
-		ip.flags |= inodeExtentsFl
+	if f.sb.HasIncompat(disk.IncompatExtents) && (typ == abi.S_IFREG || isDir || typ == abi.S_IFLNK) {
+		ip.flags |= disk.InodeExtentsFl
 		ip.initExtentRoot()
 	}
 	ip.flags |= flags
 	// __ext4_new_inode: files and directories may go inline.
-	ip.mayInline = f.sb.hasIncompat(incompatInlineData) && (typ == abi.S_IFREG || isDir)
+	ip.mayInline = f.sb.HasIncompat(disk.IncompatInlineData) && (typ == abi.S_IFREG || isDir)
 	ip.csumSeed = f.inodeCsumSeed(ino, ip.generation)
 	raw, err := h.inodeSlot(ino)
 	if err != nil {
@@ -297,8 +300,8 @@ func (h *handle) newInodeFlags(dir *inode, ctx vfs.Ctx, mode, flags uint32) (*in
 	// inode, or nothing initialised past bg_itable_unused).
 	clear(raw)
 	if x := f.newExtraIsize(); x > 0 {
-		le.PutUint16(raw[offIExtraIsize:], x)
-		ip.hasCrtime = goodOldInodeSize+uint32(x) >= offICrtime+4
+		le.PutUint16(raw[disk.OffIExtraIsize:], x)
+		ip.hasCrtime = disk.GoodOldInodeSize+uint32(x) >= disk.OffICrtime+4
 	}
 	if err := h.putInode(ip, raw, false); err != nil {
 		return nil, h.fail(err)
@@ -320,12 +323,12 @@ func (h *handle) newInodeFlags(dir *inode, ctx vfs.Ctx, mode, flags uint32) (*in
 func (ip *inode) hasBlockMap() bool {
 	switch ip.mode & abi.S_IFMT {
 	case abi.S_IFREG, abi.S_IFDIR:
-		return ip.flags&inodeInlineDataFl == 0
+		return ip.flags&disk.InodeInlineDataFl == 0
 	case abi.S_IFLNK:
-		if ip.flags&(inodeExtentsFl) != 0 {
+		if ip.flags&(disk.InodeExtentsFl) != 0 {
 			return true
 		}
-		if ip.flags&inodeInlineDataFl != 0 {
+		if ip.flags&disk.InodeInlineDataFl != 0 {
 			return false
 		}
 		ea := int64(0)
@@ -374,7 +377,7 @@ func (ip *inode) addRun(r run) {
 // sizeChanged drops the cached map of a block-mapped file, whose runs
 // stop at i_size (extent maps do not depend on it).
 func (ip *inode) sizeChanged() {
-	if ip.flags&inodeExtentsFl == 0 {
+	if ip.flags&disk.InodeExtentsFl == 0 {
 		ip.invalidateMap()
 	}
 }
@@ -387,7 +390,7 @@ func (h *handle) truncateBlocks(ip *inode, from uint64) error {
 		return nil
 	}
 	var err error
-	if ip.flags&inodeExtentsFl != 0 {
+	if ip.flags&disk.InodeExtentsFl != 0 {
 		err = h.extentTruncate(ip, from)
 	} else {
 		err = h.bmapRemove(ip, from, 1<<32)
@@ -408,14 +411,14 @@ func (h *handle) releaseXattrBlock(ip *inode) error {
 	if blk == 0 {
 		return nil
 	}
-	if blk < uint64(f.sb.sFirstDataBlock) || blk >= f.sb.sBlocksCount {
+	if blk < uint64(f.sb.SFirstDataBlock) || blk >= f.sb.SBlocksCount {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr block %d outside the filesystem", ip.ino, blk))
 	}
 	b, err := h.metaBlock(blk)
 	if err != nil {
 		return err
 	}
-	if le.Uint32(b[0:]) != xattrMagic {
+	if le.Uint32(b[0:]) != disk.XattrMagic {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr block %d: bad magic", ip.ino, blk))
 	}
 	ip.fileACL = 0

@@ -3,6 +3,7 @@ package ext4
 import (
 	"strings"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/fs/jbd2"
 	"github.com/lklimg/lklimg/kernel/vfs"
@@ -108,7 +109,7 @@ func (j *journalInode) bmap(n uint32) (uint64, error) {
 		return 0, abi.Errorf(abi.EUCLEAN, "ext4: journal block %d is a hole in the journal inode", n)
 	}
 	pblk := j.runs[i].pblk + uint64(n) - j.runs[i].lblk
-	if pblk >= j.f.sb.sBlocksCount {
+	if pblk >= j.f.sb.SBlocksCount {
 		return 0, abi.Errorf(abi.EUCLEAN, "ext4: journal block %d maps to block %d beyond the filesystem", n, pblk)
 	}
 	return pblk, nil
@@ -159,21 +160,21 @@ func (j *journalInode) Blocks() uint32 { return j.blocks }
 // as ext4_get_journal_inode checks it.
 func (f *fsys) openJournal() (*journalInode, error) {
 	sb := f.sb
-	if sb.sJournalInum == 0 {
+	if sb.SJournalInum == 0 {
 		// s_journal_inum 0 means the journal is on another device
 		// (s_journal_uuid, s_journal_dev), which an image cannot reach.
 		return nil, abi.Errorf(abi.EOPNOTSUPP, "ext4: external journal not supported")
 	}
-	jip, err := f.iget(sb.sJournalInum)
+	jip, err := f.iget(sb.SJournalInum)
 	if err != nil {
-		return nil, abi.Errorf(abi.ErrnoOf(err), "ext4: journal inode %d: %v", sb.sJournalInum, err)
+		return nil, abi.Errorf(abi.ErrnoOf(err), "ext4: journal inode %d: %v", sb.SJournalInum, err)
 	}
 	if !jip.isReg() || jip.links == 0 {
-		return nil, abi.Errorf(abi.EUCLEAN, "ext4: journal inode %d is not a regular file", sb.sJournalInum)
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: journal inode %d is not a regular file", sb.SJournalInum)
 	}
 	runs, err := jip.blockRuns()
 	if err != nil {
-		return nil, abi.Errorf(abi.ErrnoOf(err), "ext4: journal inode %d: %v", sb.sJournalInum, err)
+		return nil, abi.Errorf(abi.ErrnoOf(err), "ext4: journal inode %d: %v", sb.SJournalInum, err)
 	}
 	n := uint64(jip.size) >> f.blockBits
 	if n > 1<<32-1 {
@@ -194,7 +195,7 @@ func (f *fsys) openJournal() (*journalInode, error) {
 // warns that the filesystem is read without its journal.
 func (f *fsys) recover(opts mountOptions, rdonly bool) error {
 	sb, name := f.sb, f.dev.Name()
-	if !sb.hasCompat(compatHasJournal) || !sb.hasIncompat(incompatRecover) {
+	if !sb.HasCompat(disk.CompatHasJournal) || !sb.HasIncompat(disk.IncompatRecover) {
 		return nil
 	}
 	if opts.noload {
@@ -227,17 +228,17 @@ func (f *fsys) recover(opts mountOptions, rdonly bool) error {
 		return nil
 	}
 	d := o.Device(f.dev)
-	raw := make([]byte, superblockSize)
-	if _, err := d.ReadAt(raw, superblockOffset); err != nil {
+	raw := make([]byte, disk.SuperblockSize)
+	if _, err := d.ReadAt(raw, disk.SuperblockOffset); err != nil {
 		return abi.Errorf(abi.EIO, "ext4: superblock after replay: %v", err)
 	}
-	nsb, err := decodeSuperblock(raw)
+	nsb, err := disk.DecodeSuperblock(raw)
 	if err != nil {
 		return abi.Errorf(abi.ErrnoOf(err), "ext4: superblock after replay: %v", err)
 	}
-	if nsb.blockSize() != f.blockSize || uint32(nsb.sInodeSize) != f.inodeSize || nsb.descSize() != sb.descSize() ||
-		nsb.groupCount() != sb.groupCount() || nsb.sInodesPerGroup != sb.sInodesPerGroup ||
-		nsb.sBlocksCount != sb.sBlocksCount || nsb.sInodesCount != sb.sInodesCount {
+	if nsb.BlockSize() != f.blockSize || uint32(nsb.SInodeSize) != f.inodeSize || nsb.DescSize() != sb.DescSize() ||
+		nsb.GroupCount() != sb.GroupCount() || nsb.SInodesPerGroup != sb.SInodesPerGroup ||
+		nsb.SBlocksCount != sb.SBlocksCount || nsb.SInodesCount != sb.SInodesCount {
 		return abi.Errorf(abi.EUCLEAN, "ext4: the journal changes the filesystem's geometry")
 	}
 	f.dev = d

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/fs/jbd2"
@@ -92,12 +93,12 @@ func (d crashDev) crash(mode int) {
 // of the superblock, with its checksum.
 func setLabel(h *handle, label string) error {
 	f := h.f
-	blk := uint64(superblockOffset) >> f.blockBits
+	blk := uint64(disk.SuperblockOffset) >> f.blockBits
 	b, err := h.metaBlock(blk)
 	if err != nil {
 		return err
 	}
-	s := b[superblockOffset-int(blk<<f.blockBits):][:superblockSize]
+	s := b[disk.SuperblockOffset-int(blk<<f.blockBits):][:disk.SuperblockSize]
 	clear(s[0x78:0x88])
 	copy(s[0x78:0x88], label)
 	f.setSuperCsum(s)
@@ -112,29 +113,29 @@ func setMtime(h *handle, ino uint32, sec uint32) error {
 	if err != nil {
 		return err
 	}
-	g, idx := (ino-1)/f.sb.sInodesPerGroup, (ino-1)%f.sb.sInodesPerGroup
+	g, idx := (ino-1)/f.sb.SInodesPerGroup, (ino-1)%f.sb.SInodesPerGroup
 	off := uint64(idx) * uint64(f.inodeSize)
-	b, err := h.metaBlock(f.groups[g].bgInodeTable + off>>f.blockBits)
+	b, err := h.metaBlock(f.groups[g].BgInodeTable + off>>f.blockBits)
 	if err != nil {
 		return err
 	}
 	raw := b[off&uint64(f.blockSize-1):][:f.inodeSize]
 	le.PutUint32(raw[0x10:], sec)
-	if !f.sb.metadataCsum() {
+	if !f.sb.MetadataCsum() {
 		return nil
 	}
 	// The inode checksum (Documentation/filesystems/ext4/inodes.rst):
 	// crc32c over the inode with both checksum fields read as zero,
 	// seeded with the inode's seed.
-	hasHi := f.inodeSize > goodOldInodeSize && le.Uint16(raw[goodOldInodeSize:]) >= 4
-	le.PutUint16(raw[offIChecksumLo:], 0)
+	hasHi := f.inodeSize > disk.GoodOldInodeSize && le.Uint16(raw[disk.GoodOldInodeSize:]) >= 4
+	le.PutUint16(raw[disk.OffIChecksumLo:], 0)
 	if hasHi {
-		le.PutUint16(raw[offIChecksumHi:], 0)
+		le.PutUint16(raw[disk.OffIChecksumHi:], 0)
 	}
-	c := csum32(f.crcTab, ip.csumSeed, raw)
-	le.PutUint16(raw[offIChecksumLo:], uint16(c))
+	c := disk.Csum32(f.crcTab, ip.csumSeed, raw)
+	le.PutUint16(raw[disk.OffIChecksumLo:], uint16(c))
 	if hasHi {
-		le.PutUint16(raw[offIChecksumHi:], uint16(c>>16))
+		le.PutUint16(raw[disk.OffIChecksumHi:], uint16(c>>16))
 	}
 	return nil
 }
@@ -152,7 +153,7 @@ var crashSteps = []crashState{{"first", 1111111}, {"second", 2222222}}
 // crashData is the file data step k writes (ordered mode: it must be on
 // the disk whenever the step's metadata is), and the block it goes to.
 func crashData(f *fsys, k int) ([]byte, uint64) {
-	return bytes.Repeat([]byte{byte('A' + k)}, int(f.blockSize)), f.sb.sBlocksCount - 20 - uint64(k)
+	return bytes.Repeat([]byte{byte('A' + k)}, int(f.blockSize)), f.sb.SBlocksCount - 20 - uint64(k)
 }
 
 // crashWorkload mounts img read-write on a device that keeps only the
@@ -214,7 +215,7 @@ func readState(t *testing.T, img string) crashState {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := crashState{string(bytes.TrimRight(f.sb.sVolumeName[:], "\x00")), ip.mtime.Sec}
+	st := crashState{string(bytes.TrimRight(f.sb.SVolumeName[:], "\x00")), ip.mtime.Sec}
 	for k := range crashSteps {
 		if st == crashSteps[k] {
 			for i := 0; i <= k; i++ {
@@ -360,13 +361,13 @@ func copyImage(t *testing.T, src, dst string) {
 }
 
 // superOf reads the on-disk ext4 superblock of img.
-func superOf(t *testing.T, img string) *superblock {
+func superOf(t *testing.T, img string) *disk.Superblock {
 	t.Helper()
 	b, err := os.ReadFile(img)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sb, err := decodeSuperblock(b[superblockOffset : superblockOffset+superblockSize])
+	sb, err := disk.DecodeSuperblock(b[disk.SuperblockOffset : disk.SuperblockOffset+disk.SuperblockSize])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,14 +401,14 @@ func journalSuper(t *testing.T, img string) *jbd2.Superblock {
 func checkCleanUnmount(t *testing.T, img string, journal bool) {
 	t.Helper()
 	sb := superOf(t, img)
-	if sb.hasIncompat(incompatRecover) {
+	if sb.HasIncompat(disk.IncompatRecover) {
 		t.Error("needs_recovery set after a clean unmount")
 	}
-	if sb.sState&superStateValid == 0 {
-		t.Errorf("s_state %#x without EXT4_VALID_FS after a clean unmount", sb.sState)
+	if sb.SState&superStateValid == 0 {
+		t.Errorf("s_state %#x without EXT4_VALID_FS after a clean unmount", sb.SState)
 	}
-	if sb.sMtime == 0 || sb.sWtime == 0 {
-		t.Errorf("s_mtime %d s_wtime %d not stamped", sb.sMtime, sb.sWtime)
+	if sb.SMtime == 0 || sb.SWtime == 0 {
+		t.Errorf("s_mtime %d s_wtime %d not stamped", sb.SMtime, sb.SWtime)
 	}
 	if journal {
 		if jsb := journalSuper(t, img); jsb.Start != 0 {
@@ -437,7 +438,7 @@ func TestMountStateWhileMounted(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "x.img")
 			testutil.Run(t, "mkfs.ext4", append(append([]string{"-q", "-F"}, v.args...), img, "8M")...)
 			before := superOf(t, img)
-			kb := le.Uint64(readAt(t, img, superblockOffset+0x178, 8))
+			kb := le.Uint64(readAt(t, img, disk.SuperblockOffset+0x178, 8))
 			f, log := mountImageRW(t, img)
 			h, err := f.begin()
 			if err != nil {
@@ -453,27 +454,27 @@ func TestMountStateWhileMounted(t *testing.T) {
 				t.Fatal(err)
 			}
 			during := superOf(t, img)
-			if v.journal && !during.hasIncompat(incompatRecover) {
+			if v.journal && !during.HasIncompat(disk.IncompatRecover) {
 				t.Error("needs_recovery clear while mounted read-write")
 			}
-			if !v.journal && during.sState&superStateValid != 0 {
+			if !v.journal && during.SState&superStateValid != 0 {
 				t.Error("EXT4_VALID_FS set while mounted read-write without a journal")
 			}
-			if string(bytes.TrimRight(during.sVolumeName[:], "\x00")) != "mounted" {
-				t.Errorf("label %q after Sync", during.sVolumeName)
+			if string(bytes.TrimRight(during.SVolumeName[:], "\x00")) != "mounted" {
+				t.Errorf("label %q after Sync", during.SVolumeName)
 			}
 			if v.journal && !strings.Contains(log.String(), "with ordered data mode") {
 				t.Errorf("log:\n%s", log)
 			}
 			umountRW(t, f)
 			after := superOf(t, img)
-			if after.sState != before.sState {
-				t.Errorf("s_state %#x after unmount, %#x before", after.sState, before.sState)
+			if after.SState != before.SState {
+				t.Errorf("s_state %#x after unmount, %#x before", after.SState, before.SState)
 			}
-			if got := le.Uint16(readAt(t, img, superblockOffset+0x34, 2)); got != 1 {
+			if got := le.Uint16(readAt(t, img, disk.SuperblockOffset+0x34, 2)); got != 1 {
 				t.Errorf("s_mnt_count %d, want 1", got)
 			}
-			if got := le.Uint64(readAt(t, img, superblockOffset+0x178, 8)); got <= kb {
+			if got := le.Uint64(readAt(t, img, disk.SuperblockOffset+0x178, 8)); got <= kb {
 				t.Errorf("s_kbytes_written %d, was %d", got, kb)
 			}
 			checkCleanUnmount(t, img, v.journal)
@@ -522,7 +523,7 @@ func TestMountRWReplays(t *testing.T) {
 			if !strings.Contains(log.String(), "recovery complete: 2 blocks written") {
 				t.Errorf("no replay in the log:\n%s", log)
 			}
-			if got := string(bytes.TrimRight(f.sb.sVolumeName[:], "\x00")); got != "replayed" {
+			if got := string(bytes.TrimRight(f.sb.SVolumeName[:], "\x00")); got != "replayed" {
 				t.Errorf("mounted label %q", got)
 			}
 			// On disk while mounted: the blocks home, the journal empty.
@@ -553,16 +554,16 @@ func dirtyImage(t *testing.T, dir string, mkfsArgs []string) (string, int64, []b
 	img := filepath.Join(dir, "dirty.img")
 	testutil.Run(t, tools[0], append(append([]string{"-q", "-F", "-L", "before"}, mkfsArgs...), img, "8M")...)
 	sb := superOf(t, img)
-	bs := int64(sb.blockSize())
-	sbBlk := int64(superblockOffset) / bs
-	free := int64(sb.sBlocksCount) - 10 // a free block near the end
+	bs := int64(sb.BlockSize())
+	sbBlk := int64(disk.SuperblockOffset) / bs
+	free := int64(sb.SBlocksCount) - 10 // a free block near the end
 	sbCopy := readAt(t, img, sbBlk*bs, int(bs))
-	s := sbCopy[superblockOffset-sbBlk*bs:][:superblockSize]
+	s := sbCopy[disk.SuperblockOffset-sbBlk*bs:][:disk.SuperblockSize]
 	clear(s[0x78:0x88])
 	copy(s[0x78:], "replayed")
-	if sb.metadataCsum() {
+	if sb.MetadataCsum() {
 		tab := crc32.MakeTable(crc32.Castagnoli)
-		le.PutUint32(s[offSChecksum:], csum32(tab, ^uint32(0), s[:offSChecksum]))
+		le.PutUint32(s[disk.OffSChecksum:], disk.Csum32(tab, ^uint32(0), s[:disk.OffSChecksum]))
 	}
 	data := bytes.Repeat([]byte("jbd2"), int(bs)/4)
 	binary.BigEndian.PutUint32(data, jbd2.MagicNumber)
@@ -576,7 +577,7 @@ func dirtyImage(t *testing.T, dir string, mkfsArgs []string) (string, int64, []b
 		t.Fatal(err)
 	}
 	testutil.Run(t, tools[1], "-w", "-f", cmds, img)
-	if !superOf(t, img).hasIncompat(incompatRecover) {
+	if !superOf(t, img).HasIncompat(disk.IncompatRecover) {
 		t.Fatal("debugfs left no needs_recovery")
 	}
 	if js := journalSuper2(t, img); js.Start == 0 {
@@ -672,7 +673,7 @@ func TestAbortedMount(t *testing.T) {
 	if err := f.Unmount(); err == nil {
 		t.Error("Unmount after an abort succeeded")
 	}
-	if !superOf(t, img).hasIncompat(incompatRecover) {
+	if !superOf(t, img).HasIncompat(disk.IncompatRecover) {
 		t.Error("needs_recovery cleared after an aborted mount")
 	}
 }
@@ -798,7 +799,7 @@ func TestRevokeReusedBlock(t *testing.T) {
 			var blk uint64
 			step("log a metadata block", func(h *handle) error {
 				var err error
-				if blk, err = h.allocBlock(nil, f.sb.sBlocksCount/2); err != nil {
+				if blk, err = h.allocBlock(nil, f.sb.SBlocksCount/2); err != nil {
 					return err
 				}
 				b, err := h.newMetaBlock(blk)

@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"slices"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/fs/jbd2"
 )
@@ -66,74 +67,74 @@ func (d imageBlockDev) ReadOnly() bool { return true }
 // Features the offline tools keep valid; others are refused with
 // EOPNOTSUPP (incompat, ro_compat) before anything is written.
 const (
-	offIncompatOK = incompatFiletype | incompatExtents | incompat64bit | incompatFlexBG | incompatEAInode |
-		incompatCsumSeed | incompatLargedir | incompatInlineData | incompatEncrypt | incompatCasefold | incompatMetaBG
-	offRoCompatOK = roCompatSparseSuper | roCompatLargeFile | roCompatHugeFile | roCompatGdtCsum |
-		roCompatDirNlink | roCompatExtraIsize | roCompatMetadataCsum | roCompatQuota | roCompatProject |
-		roCompatVerity | roCompatBtreeDir | roCompatBigalloc
+	offIncompatOK = disk.IncompatFiletype | disk.IncompatExtents | disk.Incompat64bit | disk.IncompatFlexBG | disk.IncompatEAInode |
+		disk.IncompatCsumSeed | disk.IncompatLargedir | disk.IncompatInlineData | disk.IncompatEncrypt | disk.IncompatCasefold | disk.IncompatMetaBG
+	offRoCompatOK = disk.RoCompatSparseSuper | disk.RoCompatLargeFile | disk.RoCompatHugeFile | disk.RoCompatGdtCsum |
+		disk.RoCompatDirNlink | disk.RoCompatExtraIsize | disk.RoCompatMetadataCsum | disk.RoCompatQuota | disk.RoCompatProject |
+		disk.RoCompatVerity | disk.RoCompatBtreeDir | disk.RoCompatBigalloc
 )
 
 // openOffline reads and checks the superblock and the group descriptors
 // of the filesystem on dev: it must be clean (EUCLEAN otherwise, as
 // resize2fs asks for e2fsck first) and of features the tools handle.
 func openOffline(dev ImageDevice, what string) (*offImage, error) {
-	raw := make([]byte, superblockSize)
-	if _, err := dev.ReadAt(raw, superblockOffset); err != nil {
+	raw := make([]byte, disk.SuperblockSize)
+	if _, err := dev.ReadAt(raw, disk.SuperblockOffset); err != nil {
 		return nil, abi.Errorf(abi.EIO, "ext4: %s: superblock: %v", what, err)
 	}
-	sb, err := decodeSuperblock(raw)
+	sb, err := disk.DecodeSuperblock(raw)
 	if err != nil {
 		return nil, err
 	}
 	f := &fsys{
 		sb:        sb,
 		log:       nopLogger{},
-		blockSize: sb.blockSize(),
-		blockBits: 10 + sb.sLogBlockSize,
-		inodeSize: uint32(sb.sInodeSize),
+		blockSize: sb.BlockSize(),
+		blockBits: 10 + sb.SLogBlockSize,
+		inodeSize: uint32(sb.SInodeSize),
 	}
-	if sb.hasRoCompat(roCompatBigalloc) {
-		f.clusterBits = sb.sLogClusterSize - sb.sLogBlockSize // checked by decodeSuperblock
+	if sb.HasRoCompat(disk.RoCompatBigalloc) {
+		f.clusterBits = sb.SLogClusterSize - sb.SLogBlockSize // checked by decodeSuperblock
 	}
 	f.setCsumSeed()
-	if sb.metadataCsum() {
-		if c := csum32(f.crcTab, ^uint32(0), raw[:offSChecksum]); c != sb.sChecksum {
+	if sb.MetadataCsum() {
+		if c := disk.Csum32(f.crcTab, ^uint32(0), raw[:disk.OffSChecksum]); c != sb.SChecksum {
 			return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: superblock: bad checksum", what)
 		}
 	}
-	if u := sb.sFeatureIncompat &^ offIncompatOK; u&^incompatRecover != 0 {
-		return nil, abi.Errorf(abi.EOPNOTSUPP, "ext4: %s: unsupported features %s", what, incompatString(u&^incompatRecover))
+	if u := sb.SFeatureIncompat &^ offIncompatOK; u&^disk.IncompatRecover != 0 {
+		return nil, abi.Errorf(abi.EOPNOTSUPP, "ext4: %s: unsupported features %s", what, disk.IncompatString(u&^disk.IncompatRecover))
 	}
-	if u := sb.sFeatureRoCompat &^ offRoCompatOK; u != 0 {
+	if u := sb.SFeatureRoCompat &^ offRoCompatOK; u != 0 {
 		return nil, abi.Errorf(abi.EOPNOTSUPP, "ext4: %s: unsupported ro_compat features %#x", what, u)
 	}
-	if uint64(sb.sClustersPerGroup)<<f.clusterBits != uint64(sb.sBlocksPerGroup) {
+	if uint64(sb.SClustersPerGroup)<<f.clusterBits != uint64(sb.SBlocksPerGroup) {
 		// ext4_fill_super: a group is s_clusters_per_group clusters of
 		// 2^clusterBits blocks (as many blocks without bigalloc); the
 		// bitmap checksums cover the clusters.
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: blocks per group %d != clusters per group %d of %d blocks",
-			what, sb.sBlocksPerGroup, sb.sClustersPerGroup, 1<<f.clusterBits)
+			what, sb.SBlocksPerGroup, sb.SClustersPerGroup, 1<<f.clusterBits)
 	}
-	if sb.hasIncompat(incompatRecover) || sb.sState&superStateValid == 0 || sb.sState&0x2 != 0 {
+	if sb.HasIncompat(disk.IncompatRecover) || sb.SState&superStateValid == 0 || sb.SState&0x2 != 0 {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: the filesystem is not clean (needs recovery, in use or with errors): run e2fsck", what)
 	}
 	// The device must hold every block the superblock counts, as the
 	// mount's "bad geometry" check wants; ImageDevice has no size, so its
 	// last block is read (FuzzMinimize: a count one past the device end
 	// was cut and then reported larger than the device).
-	if last := make([]byte, 1); sb.sBlocksCount == 0 || sb.sBlocksCount > 1<<(63-f.blockBits) {
-		return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: bad geometry: block count %d", what, sb.sBlocksCount)
-	} else if _, err := dev.ReadAt(last, int64(sb.sBlocksCount<<f.blockBits)-1); err != nil {
-		return nil, abi.Errorf(abi.EINVAL, "ext4: %s: bad geometry: block count %d exceeds the device", what, sb.sBlocksCount)
+	if last := make([]byte, 1); sb.SBlocksCount == 0 || sb.SBlocksCount > 1<<(63-f.blockBits) {
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: bad geometry: block count %d", what, sb.SBlocksCount)
+	} else if _, err := dev.ReadAt(last, int64(sb.SBlocksCount<<f.blockBits)-1); err != nil {
+		return nil, abi.Errorf(abi.EINVAL, "ext4: %s: bad geometry: block count %d exceeds the device", what, sb.SBlocksCount)
 	}
-	f.descPerBlock = f.blockSize / sb.descSize()
-	f.inodeTableBlocks = (uint64(sb.sInodesPerGroup)*uint64(f.inodeSize) + uint64(f.blockSize) - 1) / uint64(f.blockSize)
-	f.dev = imageBlockDev{dev, int64(sb.sBlocksCount << f.blockBits)}
+	f.descPerBlock = f.blockSize / sb.DescSize()
+	f.inodeTableBlocks = (uint64(sb.SInodesPerGroup)*uint64(f.inodeSize) + uint64(f.blockSize) - 1) / uint64(f.blockSize)
+	f.dev = imageBlockDev{dev, int64(sb.SBlocksCount << f.blockBits)}
 	if err := f.loadGroupDescs(); err != nil {
 		return nil, err
 	}
 	for g := range f.groups {
-		if f.groups[g].badCsum {
+		if f.groups[g].BadCsum {
 			return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: group %d: bad descriptor checksum: run e2fsck", what, g)
 		}
 		// Every group holds its superblock backup and descriptor
@@ -145,7 +146,7 @@ func openOffline(dev ImageDevice, what string) (*offImage, error) {
 				what, g, n, f.groupBlocks(uint32(g)))
 		}
 	}
-	return &offImage{f: f, dev: dev, raw: raw, origGroups: uint32(len(f.groups)), origBackup1: sb.sBackupBGs[1]}, nil
+	return &offImage{f: f, dev: dev, raw: raw, origGroups: uint32(len(f.groups)), origBackup1: sb.SBackupBGs[1]}, nil
 }
 
 // read and write move whole blocks.
@@ -167,11 +168,11 @@ func (im *offImage) write(blk uint64, b []byte) error {
 // BLOCK_UNINIT group from the geometry im.f holds now.
 func (im *offImage) blockBitmap(g uint32, b []byte) error {
 	f := im.f
-	if f.hasGroupCsum() && f.groups[g].bgFlags&bgBlockUninit != 0 {
+	if f.hasGroupCsum() && f.groups[g].BgFlags&disk.BgBlockUninit != 0 {
 		f.initBlockBitmap(g, b)
 		return nil
 	}
-	return im.read(f.groups[g].bgBlockBitmap, b)
+	return im.read(f.groups[g].BgBlockBitmap, b)
 }
 
 // putBlockBitmap writes b as group g's block bitmap, with the bits past
@@ -182,15 +183,15 @@ func (im *offImage) putBlockBitmap(g uint32, b []byte) error {
 	f := im.f
 	setBits(b, f.groupClusters(g), uint64(f.blockSize)*8)
 	d := &f.groups[g]
-	d.bgFreeBlocksCount = f.countFree(g, b)
-	d.bgFlags &^= bgBlockUninit
-	if f.sb.metadataCsum() {
-		d.bgBlockBitmapCsum = csum32(f.crcTab, f.csumSeed, b[:f.sb.sClustersPerGroup/8])
-		if f.sb.descSize() < minDescSize64 {
-			d.bgBlockBitmapCsum &= 0xFFFF
+	d.BgFreeBlocksCount = f.countFree(g, b)
+	d.BgFlags &^= disk.BgBlockUninit
+	if f.sb.MetadataCsum() {
+		d.BgBlockBitmapCsum = disk.Csum32(f.crcTab, f.csumSeed, b[:f.sb.SClustersPerGroup/8])
+		if f.sb.DescSize() < disk.MinDescSize64 {
+			d.BgBlockBitmapCsum &= 0xFFFF
 		}
 	}
-	return im.write(d.bgBlockBitmap, b)
+	return im.write(d.BgBlockBitmap, b)
 }
 
 // allClear reports whether bits [0, n) of b are all clear.
@@ -215,14 +216,14 @@ func (f *fsys) countFree(g uint32, b []byte) uint32 {
 }
 
 // superBlockNr is the block holding the primary superblock.
-func (f *fsys) superBlockNr() uint64 { return superblockOffset >> f.blockBits }
+func (f *fsys) superBlockNr() uint64 { return disk.SuperblockOffset >> f.blockBits }
 
 // descBlocks is the number of blocks of the descriptor table (without
 // meta_bg; with it, the blocks before s_first_meta_bg).
 func (f *fsys) descBlocks() uint64 {
 	n := (uint64(len(f.groups)) + uint64(f.descPerBlock) - 1) / uint64(f.descPerBlock)
-	if f.sb.hasIncompat(incompatMetaBG) {
-		n = min(n, uint64(f.sb.sFirstMetaBG))
+	if f.sb.HasIncompat(disk.IncompatMetaBG) {
+		n = min(n, uint64(f.sb.SFirstMetaBG))
 	}
 	return n
 }
@@ -236,11 +237,11 @@ func (im *offImage) writeMeta(edit func(s []byte)) error {
 	f := im.f
 	sb := f.sb
 	bs := uint64(f.blockSize)
-	ds := sb.descSize()
+	ds := sb.DescSize()
 	var bfree, ifree uint64
 	for g := range f.groups {
-		bfree += uint64(f.groups[g].bgFreeBlocksCount)
-		ifree += uint64(f.groups[g].bgFreeInodesCount)
+		bfree += uint64(f.groups[g].BgFreeBlocksCount)
+		ifree += uint64(f.groups[g].BgFreeInodesCount)
 	}
 	bfree <<= f.clusterBits
 	// The descriptor blocks: each descriptor encoded over its old bytes
@@ -261,10 +262,10 @@ func (im *offImage) writeMeta(edit func(s []byte)) error {
 				continue
 			}
 			d := &f.groups[g]
-			encodeGroupDesc(raw, d, ds)
+			disk.EncodeGroupDesc(raw, d, ds)
 			if f.hasGroupCsum() {
-				d.bgChecksum = f.groupDescCsum(uint32(g), raw)
-				le.PutUint16(raw[offBgChecksum:], d.bgChecksum)
+				d.BgChecksum = f.groupDescCsum(uint32(g), raw)
+				le.PutUint16(raw[disk.OffBgChecksum:], d.BgChecksum)
 			}
 		}
 		for _, blk := range im.descCopies(nr) {
@@ -279,18 +280,18 @@ func (im *offImage) writeMeta(edit func(s []byte)) error {
 	}
 	le.PutUint32(s[0x0C:], uint32(bfree))
 	le.PutUint32(s[0x10:], uint32(ifree))
-	if sb.hasIncompat(incompat64bit) {
+	if sb.HasIncompat(disk.Incompat64bit) {
 		le.PutUint32(s[0x158:], uint32(bfree>>32))
 	}
-	sb.sFreeBlocksCount, sb.sFreeInodesCount = bfree, uint32(ifree)
+	sb.SFreeBlocksCount, sb.SFreeInodesCount = bfree, uint32(ifree)
 	for g := range uint64(len(f.groups)) {
-		if !sb.hasSuper(g) {
+		if !sb.HasSuper(g) {
 			continue
 		}
 		le.PutUint16(s[0x5A:], uint16(g)) // s_block_group_nr
 		f.setSuperCsum(s)
 		if g == 0 {
-			if _, err := im.dev.WriteAt(s, superblockOffset); err != nil {
+			if _, err := im.dev.WriteAt(s, disk.SuperblockOffset); err != nil {
 				return abi.Errorf(abi.EIO, "ext4: superblock: %v", err)
 			}
 			continue
@@ -319,12 +320,12 @@ func (im *offImage) descCopies(nr uint64) []uint64 {
 	f := im.f
 	sb := f.sb
 	out := []uint64{f.descBlock(nr)}
-	if sb.hasIncompat(incompatMetaBG) && nr >= uint64(sb.sFirstMetaBG) {
+	if sb.HasIncompat(disk.IncompatMetaBG) && nr >= uint64(sb.SFirstMetaBG) {
 		dpb := uint64(f.descPerBlock)
 		for _, g := range []uint64{nr*dpb + 1, nr*dpb + dpb - 1} {
 			if g < uint64(len(f.groups)) {
 				blk := f.groupFirst(uint32(g))
-				if sb.hasSuper(g) {
+				if sb.HasSuper(g) {
 					blk++
 				}
 				out = append(out, blk)
@@ -333,7 +334,7 @@ func (im *offImage) descCopies(nr uint64) []uint64 {
 		return out
 	}
 	for g := uint64(1); g < uint64(len(f.groups)); g++ {
-		if sb.hasSuper(g) {
+		if sb.HasSuper(g) {
 			out = append(out, f.groupFirst(uint32(g))+1+nr)
 		}
 	}
@@ -386,11 +387,11 @@ func Minimize(dev ImageDevice, free uint64) (uint64, error) {
 	}
 	f := im.f
 	sb := f.sb
-	if sb.hasIncompat(incompatMetaBG) && sb.hasCompat(compatResizeInode) {
+	if sb.HasIncompat(disk.IncompatMetaBG) && sb.HasCompat(disk.CompatResizeInode) {
 		// e2fsck turns the resize inode off on a meta_bg filesystem.
 		return 0, abi.Errorf(abi.EOPNOTSUPP, "ext4: minimize: meta_bg with resize_inode is not supported")
 	}
-	oldBlocks := sb.sBlocksCount
+	oldBlocks := sb.SBlocksCount
 	end, err := im.minimalEnd(free)
 	if err != nil || end >= oldBlocks {
 		return oldBlocks, err
@@ -402,8 +403,8 @@ func Minimize(dev ImageDevice, free uint64) (uint64, error) {
 func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 	f := im.f
 	sb := f.sb
-	first := uint64(sb.sFirstDataBlock)
-	bpg := uint64(sb.sBlocksPerGroup)
+	first := uint64(sb.SFirstDataBlock)
+	bpg := uint64(sb.SBlocksPerGroup)
 	ngroups := uint32(len(f.groups))
 	bb := make([]byte, f.blockSize)
 	mb := make([]byte, f.blockSize)
@@ -413,7 +414,7 @@ func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 	inodeGroups := uint32(1)
 	for g := ngroups - 1; g > 0; g-- {
 		d := &f.groups[g]
-		if d.bgFreeInodesCount < sb.sInodesPerGroup && (!f.hasGroupCsum() || d.bgFlags&bgInodeUninit == 0) {
+		if d.BgFreeInodesCount < sb.SInodesPerGroup && (!f.hasGroupCsum() || d.BgFlags&disk.BgInodeUninit == 0) {
 			inodeGroups = g + 1
 			break
 		}
@@ -423,7 +424,7 @@ func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 	// lies in (with flex_bg, not its own).
 	metaIn := make([][]blockRange, ngroups)
 	add := func(start, count uint64) {
-		for count > 0 && start < sb.sBlocksCount {
+		for count > 0 && start < sb.SBlocksCount {
 			g, bit := f.groupOfBlock(start)
 			k := min(count, f.groupBlocks(g)-bit)
 			metaIn[g] = append(metaIn[g], blockRange{start, k})
@@ -432,9 +433,9 @@ func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 	}
 	for g := range f.groups {
 		d := &f.groups[g]
-		add(d.bgBlockBitmap, 1)
-		add(d.bgInodeBitmap, 1)
-		add(d.bgInodeTable, f.inodeTableBlocks)
+		add(d.BgBlockBitmap, 1)
+		add(d.BgInodeBitmap, 1)
+		add(d.BgInodeTable, f.inodeTableBlocks)
 	}
 	// Bits are clusters: data counts clusters, high is the last block
 	// of the highest cluster of data.
@@ -442,10 +443,10 @@ func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 	var data uint64
 	high := first
 	for g := range ngroups {
-		if f.hasGroupCsum() && f.groups[g].bgFlags&bgBlockUninit != 0 {
+		if f.hasGroupCsum() && f.groups[g].BgFlags&disk.BgBlockUninit != 0 {
 			continue // its bitmap is all metadata
 		}
-		if err := im.read(f.groups[g].bgBlockBitmap, bb); err != nil {
+		if err := im.read(f.groups[g].BgBlockBitmap, bb); err != nil {
 			return 0, err
 		}
 		gfirst := f.groupFirst(g)
@@ -472,8 +473,8 @@ func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 	}
 	end := max(high+1, first+uint64(inodeGroups-1)*bpg+1)
 	for range 1000 {
-		if end >= sb.sBlocksCount {
-			return sb.sBlocksCount, nil
+		if end >= sb.SBlocksCount {
+			return sb.SBlocksCount, nil
 		}
 		next := end
 		if d := int64(free) - newFree(next); d > 0 {
@@ -484,14 +485,14 @@ func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 		n := uint32((next - first + bpg - 1) / bpg)
 		for g := range min(n, ngroups) {
 			d := &f.groups[g]
-			next = max(next, d.bgBlockBitmap+1, d.bgInodeBitmap+1, d.bgInodeTable+f.inodeTableBlocks)
+			next = max(next, d.BgBlockBitmap+1, d.BgInodeBitmap+1, d.BgInodeTable+f.inodeTableBlocks)
 		}
 		if next == end {
 			return end, nil
 		}
 		end = next
 	}
-	return sb.sBlocksCount, nil
+	return sb.SBlocksCount, nil
 }
 
 // newGeometry is what the groups, the descriptor table and the reserved
@@ -499,12 +500,12 @@ func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 func (im *offImage) newGeometry(end uint64) (groups uint32, gdb, rsv uint64) {
 	f := im.f
 	sb := f.sb
-	bpg := uint64(sb.sBlocksPerGroup)
-	groups = uint32((end - uint64(sb.sFirstDataBlock) + bpg - 1) / bpg)
+	bpg := uint64(sb.SBlocksPerGroup)
+	groups = uint32((end - uint64(sb.SFirstDataBlock) + bpg - 1) / bpg)
 	dpb := uint64(f.descPerBlock)
 	gdb = (uint64(groups) + dpb - 1) / dpb
-	rsv = uint64(sb.sReservedGdtBlocks)
-	if sb.hasCompat(compatResizeInode) {
+	rsv = uint64(sb.SReservedGdtBlocks)
+	if sb.HasCompat(disk.CompatResizeInode) {
 		rsv = min(rsv+f.descBlocks()-gdb, uint64(f.blockSize/4))
 	}
 	return groups, gdb, rsv
@@ -521,15 +522,15 @@ func (im *offImage) newBaseMeta(g uint64, groups uint32, gdb, rsv uint64) uint64
 	super := im.newHasSuper(g, groups)
 	if super {
 		n = 1
-		if sbBlk := f.superBlockNr(); g == 0 && sbBlk > uint64(sb.sFirstDataBlock) {
-			n += sbBlk - uint64(sb.sFirstDataBlock) // as baseMetaBlocks
+		if sbBlk := f.superBlockNr(); g == 0 && sbBlk > uint64(sb.SFirstDataBlock) {
+			n += sbBlk - uint64(sb.SFirstDataBlock) // as baseMetaBlocks
 		}
 	}
 	dpb := uint64(f.descPerBlock)
-	if !sb.hasIncompat(incompatMetaBG) || g/dpb < uint64(sb.sFirstMetaBG) {
+	if !sb.HasIncompat(disk.IncompatMetaBG) || g/dpb < uint64(sb.SFirstMetaBG) {
 		if super {
-			if sb.hasIncompat(incompatMetaBG) {
-				gdb = uint64(sb.sFirstMetaBG)
+			if sb.HasIncompat(disk.IncompatMetaBG) {
+				gdb = uint64(sb.SFirstMetaBG)
 			}
 			n += gdb + rsv
 		}
@@ -546,7 +547,7 @@ func (im *offImage) newHasSuper(g uint64, groups uint32) bool {
 	if g == uint64(groups-1) && im.movesBackup(groups) {
 		return true
 	}
-	return g < uint64(groups) && im.f.sb.hasSuper(g)
+	return g < uint64(groups) && im.f.sb.HasSuper(g)
 }
 
 // movesBackup reports whether the cut to groups groups moves the second
@@ -554,8 +555,8 @@ func (im *offImage) newHasSuper(g uint64, groups uint32) bool {
 // adjust_fs_info does (when its blocks there are free: cut checks).
 func (im *offImage) movesBackup(groups uint32) bool {
 	sb := im.f.sb
-	return sb.hasCompat(compatSparseSuper2) && im.origBackup1 == im.origGroups-1 &&
-		groups < im.origGroups && groups-1 > 1 && groups-1 != sb.sBackupBGs[0]
+	return sb.HasCompat(disk.CompatSparseSuper2) && im.origBackup1 == im.origGroups-1 &&
+		groups < im.origGroups && groups-1 > 1 && groups-1 != sb.SBackupBGs[0]
 }
 
 // roundEnd grows end so that the last group is not smaller than its
@@ -566,8 +567,8 @@ func (im *offImage) movesBackup(groups uint32) bool {
 func (im *offImage) roundEnd(end uint64) uint64 {
 	f := im.f
 	sb := f.sb
-	first := uint64(sb.sFirstDataBlock)
-	bpg := uint64(sb.sBlocksPerGroup)
+	first := uint64(sb.SFirstDataBlock)
+	bpg := uint64(sb.SBlocksPerGroup)
 	end = first + (end-first+f.clusterMask())&^f.clusterMask()
 	groups, gdb, rsv := im.newGeometry(end)
 	rem := (end - first) % bpg
@@ -634,8 +635,8 @@ func (im *offImage) keptMeta(end uint64) []blockRange {
 		}
 		if int(g) < len(f.groups) {
 			d := &f.groups[g]
-			out = append(out, blockRange{d.bgBlockBitmap, 1}, blockRange{d.bgInodeBitmap, 1},
-				blockRange{d.bgInodeTable, f.inodeTableBlocks})
+			out = append(out, blockRange{d.BgBlockBitmap, 1}, blockRange{d.BgInodeBitmap, 1},
+				blockRange{d.BgInodeTable, f.inodeTableBlocks})
 		}
 	}
 	return out
@@ -656,11 +657,11 @@ func (im *offImage) cut(end uint64) error {
 	oldBase := make([]uint64, groups)
 	for g := range groups {
 		oldBase[g] = f.baseMetaBlocks(g)
-		if f.hasGroupCsum() && oldGroups[g].bgFlags&bgBlockUninit != 0 {
+		if f.hasGroupCsum() && oldGroups[g].BgFlags&disk.BgBlockUninit != 0 {
 			continue
 		}
 		b := make([]byte, bs)
-		if err := im.read(oldGroups[g].bgBlockBitmap, b); err != nil {
+		if err := im.read(oldGroups[g].BgBlockBitmap, b); err != nil {
 			return err
 		}
 		bitmaps[g] = b
@@ -668,21 +669,21 @@ func (im *offImage) cut(end uint64) error {
 
 	// Step 2: the new geometry.
 	newSB := old
-	newSB.sBlocksCount = end
-	newSB.sInodesCount = groups * sb.sInodesPerGroup
-	newSB.sReservedGdtBlocks = uint16(rsv)
-	newSB.sOverheadClusters = 0
-	if sb.hasCompat(compatSparseSuper2) {
-		for i := range newSB.sBackupBGs {
-			if newSB.sBackupBGs[i] >= groups {
-				newSB.sBackupBGs[i] = 0
+	newSB.SBlocksCount = end
+	newSB.SInodesCount = groups * sb.SInodesPerGroup
+	newSB.SReservedGdtBlocks = uint16(rsv)
+	newSB.SOverheadClusters = 0
+	if sb.HasCompat(disk.CompatSparseSuper2) {
+		for i := range newSB.SBackupBGs {
+			if newSB.SBackupBGs[i] >= groups {
+				newSB.SBackupBGs[i] = 0
 			}
 		}
 	}
 	// resize2fs keeps the reserved share as a percentage, in floating
 	// point (adjust_fs_info).
-	percent := float64(old.sRBlocksCount) * 100 / float64(old.sBlocksCount)
-	newSB.sRBlocksCount = uint64(percent * float64(end) / 100)
+	percent := float64(old.SRBlocksCount) * 100 / float64(old.SBlocksCount)
+	newSB.SRBlocksCount = uint64(percent * float64(end) / 100)
 	*sb = newSB
 	f.groups = oldGroups[:groups:groups]
 
@@ -691,7 +692,7 @@ func (im *offImage) cut(end uint64) error {
 	// again (with bigalloc one cluster may hold both).
 	kept := im.keptMeta(end)
 	inGroup := func(b []byte, g uint32, start, count uint64, set bool) {
-		first, n := f.groupFirst(g), uint64(sb.sBlocksPerGroup)
+		first, n := f.groupFirst(g), uint64(sb.SBlocksPerGroup)
 		for blk := max(start, first); blk < start+count && blk < first+n; blk++ {
 			if set {
 				setBit(b, (blk-first)>>f.clusterBits)
@@ -708,7 +709,7 @@ func (im *offImage) cut(end uint64) error {
 			// Still BLOCK_UNINIT: only the count follows the geometry.
 			mb := make([]byte, bs)
 			f.initBlockBitmap(g, mb)
-			f.groups[g].bgFreeBlocksCount = f.countFree(g, mb)
+			f.groups[g].BgFreeBlocksCount = f.countFree(g, mb)
 			continue
 		}
 		if !ok {
@@ -717,9 +718,9 @@ func (im *offImage) cut(end uint64) error {
 		} else {
 			for j := groups; j < uint32(len(oldGroups)); j++ {
 				d := &oldGroups[j]
-				clearIn(b, g, d.bgBlockBitmap, 1)
-				clearIn(b, g, d.bgInodeBitmap, 1)
-				clearIn(b, g, d.bgInodeTable, f.inodeTableBlocks)
+				clearIn(b, g, d.BgBlockBitmap, 1)
+				clearIn(b, g, d.BgInodeBitmap, 1)
+				clearIn(b, g, d.BgInodeTable, f.inodeTableBlocks)
 			}
 			// The descriptor blocks and reserved GDT blocks no longer
 			// needed (a backup dropped with sparse_super2: all).
@@ -738,7 +739,7 @@ func (im *offImage) cut(end uint64) error {
 			n := 1 + gdb + rsv
 			nc := (n + f.clusterMask()) >> f.clusterBits
 			if n <= f.groupBlocks(g) && allClear(b, nc) {
-				sb.sBackupBGs[1] = g
+				sb.SBackupBGs[1] = g
 				setBits(b, 0, nc)
 			}
 		}
@@ -748,23 +749,23 @@ func (im *offImage) cut(end uint64) error {
 	}
 
 	// Step 3: the resize inode for the new reserved GDT blocks.
-	if sb.hasCompat(compatResizeInode) {
+	if sb.HasCompat(disk.CompatResizeInode) {
 		if err := im.rebuildResizeInode(gdb, rsv); err != nil {
 			return err
 		}
 	}
 	return im.writeMeta(func(s []byte) {
-		le.PutUint32(s[0x0:], sb.sInodesCount)
+		le.PutUint32(s[0x0:], sb.SInodesCount)
 		le.PutUint32(s[0x4:], uint32(end))
-		le.PutUint32(s[0x8:], uint32(sb.sRBlocksCount))
-		if sb.hasIncompat(incompat64bit) {
+		le.PutUint32(s[0x8:], uint32(sb.SRBlocksCount))
+		if sb.HasIncompat(disk.Incompat64bit) {
 			le.PutUint32(s[0x150:], uint32(end>>32))
-			le.PutUint32(s[0x154:], uint32(sb.sRBlocksCount>>32))
+			le.PutUint32(s[0x154:], uint32(sb.SRBlocksCount>>32))
 		}
-		le.PutUint16(s[0xCE:], sb.sReservedGdtBlocks)
+		le.PutUint16(s[0xCE:], sb.SReservedGdtBlocks)
 		le.PutUint32(s[0x248:], 0)
-		le.PutUint32(s[0x24C:], sb.sBackupBGs[0])
-		le.PutUint32(s[0x250:], sb.sBackupBGs[1])
+		le.PutUint32(s[0x24C:], sb.SBackupBGs[0])
+		le.PutUint32(s[0x250:], sb.SBackupBGs[1])
 	})
 }
 
@@ -787,15 +788,15 @@ func (im *offImage) rebuildResizeInode(gdb, rsv uint64) error {
 	if err != nil {
 		return err
 	}
-	dind := uint64(le.Uint32(raw[offIBlock+4*dindBlockIdx:]))
-	if dind < uint64(f.sb.sFirstDataBlock) || dind >= f.sb.sBlocksCount {
+	dind := uint64(le.Uint32(raw[disk.OffIBlock+4*dindBlockIdx:]))
+	if dind < uint64(f.sb.SFirstDataBlock) || dind >= f.sb.SBlocksCount {
 		return abi.Errorf(abi.EUCLEAN, "ext4: resize inode: bad double indirect block %d: run e2fsck", dind)
 	}
 	bs := uint64(f.blockSize)
 	apb := bs / 4
 	var backups []uint64
 	for g := uint64(1); g < uint64(len(f.groups)); g++ {
-		if f.sb.hasSuper(g) {
+		if f.sb.HasSuper(g) {
 			backups = append(backups, g)
 		}
 	}
@@ -808,7 +809,7 @@ func (im *offImage) rebuildResizeInode(gdb, rsv uint64) error {
 		clear(ibuf)
 		for k, g := range backups {
 			if uint64(k) < apb {
-				le.PutUint32(ibuf[4*k:], uint32(pblk+g*uint64(f.sb.sBlocksPerGroup)))
+				le.PutUint32(ibuf[4*k:], uint32(pblk+g*uint64(f.sb.SBlocksPerGroup)))
 			}
 		}
 		if err := im.write(pblk, ibuf); err != nil {
@@ -823,20 +824,20 @@ func (im *offImage) rebuildResizeInode(gdb, rsv uint64) error {
 	// does with bigalloc (mke2fs's resize inode on a 4 KiB-block
 	// filesystem of 16-block clusters: 190 blocks, 24,320 sectors).
 	iblocks := nblocks << f.clusterBits * (bs / 512)
-	le.PutUint32(raw[offIBlocksLo:], uint32(iblocks))
-	le.PutUint16(raw[offIBlocksHigh:], uint16(iblocks>>32))
+	le.PutUint32(raw[disk.OffIBlocksLo:], uint32(iblocks))
+	le.PutUint16(raw[disk.OffIBlocksHigh:], uint16(iblocks>>32))
 	return im.writeInodeRaw(resizeIno, raw, pos)
 }
 
 // readInodeRaw reads inode ino's bytes, and returns its byte position.
 func (im *offImage) readInodeRaw(ino uint32) ([]byte, int64, error) {
 	f := im.f
-	ipg := f.sb.sInodesPerGroup
+	ipg := f.sb.SInodesPerGroup
 	g, idx := (ino-1)/ipg, uint64((ino-1)%ipg)
 	if ino < 1 || int(g) >= len(f.groups) {
 		return nil, 0, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: out of range", ino)
 	}
-	pos := int64(f.groups[g].bgInodeTable<<f.blockBits + idx*uint64(f.inodeSize))
+	pos := int64(f.groups[g].BgInodeTable<<f.blockBits + idx*uint64(f.inodeSize))
 	raw := make([]byte, f.inodeSize)
 	if _, err := im.dev.ReadAt(raw, pos); err != nil {
 		return nil, 0, abi.Errorf(abi.EIO, "ext4: inode %d: %v", ino, err)
@@ -848,8 +849,8 @@ func (im *offImage) readInodeRaw(ino uint32) ([]byte, int64, error) {
 func (im *offImage) writeInodeRaw(ino uint32, raw []byte, pos int64) error {
 	f := im.f
 	extra := f.extraIsize(raw)
-	hasHi := f.inodeSize > goodOldInodeSize && offIChecksumHi+2 <= goodOldInodeSize+extra
-	ip := &inode{ino: ino, csumSeed: f.inodeCsumSeed(ino, le.Uint32(raw[offIGeneration:]))}
+	hasHi := f.inodeSize > disk.GoodOldInodeSize && disk.OffIChecksumHi+2 <= disk.GoodOldInodeSize+extra
+	ip := &inode{ino: ino, csumSeed: f.inodeCsumSeed(ino, le.Uint32(raw[disk.OffIGeneration:]))}
 	f.setInodeCsum(ip, raw, hasHi)
 	if _, err := im.dev.WriteAt(raw, pos); err != nil {
 		return abi.Errorf(abi.EIO, "ext4: inode %d: %v", ino, err)
@@ -885,12 +886,12 @@ func AddJournal(dev ImageDevice, blocks uint32) error {
 	}
 	f := im.f
 	sb := f.sb
-	if sb.hasCompat(compatHasJournal) || sb.sJournalInum != 0 {
+	if sb.HasCompat(disk.CompatHasJournal) || sb.SJournalInum != 0 {
 		return abi.Errorf(abi.EEXIST, "ext4: add journal: the filesystem has a journal")
 	}
 	if blocks == 0 {
-		if blocks = DefaultJournalBlocks(sb.sBlocksCount); blocks == 0 {
-			return abi.Errorf(abi.EINVAL, "ext4: add journal: %d blocks are too few for a journal", sb.sBlocksCount)
+		if blocks = DefaultJournalBlocks(sb.SBlocksCount); blocks == 0 {
+			return abi.Errorf(abi.EINVAL, "ext4: add journal: %d blocks are too few for a journal", sb.SBlocksCount)
 		}
 	}
 	if blocks < jbd2MinJournalBlocks {
@@ -900,7 +901,7 @@ func AddJournal(dev ImageDevice, blocks uint32) error {
 	if err != nil {
 		return err
 	}
-	if le.Uint32(raw[offIBlocksLo:]) != 0 || le.Uint16(raw[offIBlocksHigh:]) != 0 {
+	if le.Uint32(raw[disk.OffIBlocksLo:]) != 0 || le.Uint16(raw[disk.OffIBlocksHigh:]) != 0 {
 		return abi.Errorf(abi.EEXIST, "ext4: add journal: inode %d is in use", journalIno)
 	}
 	n := uint64(blocks)
@@ -926,16 +927,16 @@ func AddJournal(dev ImageDevice, blocks uint32) error {
 	be.PutUint32(jsb[0x10:], blocks)    // s_maxlen
 	be.PutUint32(jsb[0x14:], 1)         // s_first
 	be.PutUint32(jsb[0x18:], 1)         // s_sequence
-	copy(jsb[0x30:0x40], sb.sUUID[:])   // s_uuid
+	copy(jsb[0x30:0x40], sb.SUUID[:])   // s_uuid
 	be.PutUint32(jsb[0x40:], 1)         // s_nr_users
 	if err := im.write(data[0].start, jsb); err != nil {
 		return err
 	}
 	return im.writeMeta(func(s []byte) {
-		le.PutUint32(s[0x5C:], le.Uint32(s[0x5C:])|compatHasJournal)
+		le.PutUint32(s[0x5C:], le.Uint32(s[0x5C:])|disk.CompatHasJournal)
 		le.PutUint32(s[0xE0:], journalIno) // s_journal_inum
 		// s_jnl_blocks: i_block, then i_size_high and i_size.
-		copy(s[0x10C:0x10C+iBlockLen], iblock)
+		copy(s[0x10C:0x10C+disk.IBlockLen], iblock)
 		le.PutUint32(s[0x10C+60:], uint32(size>>32))
 		le.PutUint32(s[0x10C+64:], uint32(size))
 		s[0xFD] = 1 // s_jnl_backup_type: EXT3_JNL_BACKUP_BLOCKS
@@ -958,7 +959,7 @@ func (im *offImage) newSystemFile(ino uint32, raw []byte, pos int64, n uint64, w
 	sb := f.sb
 	bs := uint64(f.blockSize)
 	apb := bs / 4
-	extents := sb.hasIncompat(incompatExtents)
+	extents := sb.HasIncompat(disk.IncompatExtents)
 	if !extents && f.clusterBits != 0 {
 		return nil, nil, abi.Errorf(abi.EOPNOTSUPP, "ext4: %s: bigalloc without extents", what)
 	}
@@ -994,16 +995,16 @@ func (im *offImage) newSystemFile(ino uint32, raw []byte, pos int64, n uint64, w
 	}
 
 	im.newSystemInode(raw, n, total)
-	iblock := raw[offIBlock : offIBlock+iBlockLen]
+	iblock := raw[disk.OffIBlock : disk.OffIBlock+disk.IBlockLen]
 	if extents {
-		le.PutUint32(raw[offIFlags:], inodeExtentsFl)
+		le.PutUint32(raw[disk.OffIFlags:], disk.InodeExtentsFl)
 		if mapBlocks == 1 {
 			leafBlk := runs[0].start
 			leaf := make([]byte, bs)
 			putExtents(leaf, f.extentBlockMax(), extentsOf(data))
-			if sb.metadataCsum() {
-				off := extentHeaderSize + f.extentBlockMax()*extentEntrySize
-				le.PutUint32(leaf[off:], csum32(f.crcTab, f.inodeCsumSeed(ino, 0), leaf[:off]))
+			if sb.MetadataCsum() {
+				off := disk.ExtentHeaderSize + f.extentBlockMax()*disk.ExtentEntrySize
+				le.PutUint32(leaf[off:], disk.Csum32(f.crcTab, f.inodeCsumSeed(ino, 0), leaf[:off]))
 			}
 			if err := im.write(leafBlk, leaf); err != nil {
 				return nil, nil, err
@@ -1034,34 +1035,34 @@ func (im *offImage) newSystemInode(raw []byte, n, total uint64) {
 	bs := uint64(f.blockSize)
 	clear(raw)
 	now := le.Uint32(im.raw[0x30:]) // s_wtime
-	le.PutUint16(raw[offIMode:], abi.S_IFREG|0o600)
-	le.PutUint16(raw[offILinksCount:], 1)
+	le.PutUint16(raw[disk.OffIMode:], abi.S_IFREG|0o600)
+	le.PutUint16(raw[disk.OffILinksCount:], 1)
 	size := n * bs
-	le.PutUint32(raw[offISizeLo:], uint32(size))
-	le.PutUint32(raw[offISizeHigh:], uint32(size>>32))
+	le.PutUint32(raw[disk.OffISizeLo:], uint32(size))
+	le.PutUint32(raw[disk.OffISizeHigh:], uint32(size>>32))
 	iblocks := total * (bs / 512)
-	le.PutUint32(raw[offIBlocksLo:], uint32(iblocks))
-	le.PutUint16(raw[offIBlocksHigh:], uint16(iblocks>>32))
-	for _, off := range []int{offIAtime, offICtime, offIMtime} {
+	le.PutUint32(raw[disk.OffIBlocksLo:], uint32(iblocks))
+	le.PutUint16(raw[disk.OffIBlocksHigh:], uint16(iblocks>>32))
+	for _, off := range []int{disk.OffIAtime, disk.OffICtime, disk.OffIMtime} {
 		le.PutUint32(raw[off:], now)
 	}
 	if extra := uint32(f.newExtraIsize()); extra > 0 {
-		le.PutUint16(raw[offIExtraIsize:], uint16(extra))
-		if offICrtime+4 <= goodOldInodeSize+extra {
-			le.PutUint32(raw[offICrtime:], now)
+		le.PutUint16(raw[disk.OffIExtraIsize:], uint16(extra))
+		if disk.OffICrtime+4 <= disk.GoodOldInodeSize+extra {
+			le.PutUint32(raw[disk.OffICrtime:], now)
 		}
 	}
 }
 
 // extentsOf splits runs into extents of at most extentInitMaxLen blocks,
 // numbered from logical block 0.
-func extentsOf(runs []blockRange) []extent {
-	var xs []extent
+func extentsOf(runs []blockRange) []disk.Extent {
+	var xs []disk.Extent
 	l := uint64(0)
 	for _, r := range runs {
-		for o := uint64(0); o < r.n; o += extentInitMaxLen {
-			k := min(extentInitMaxLen, r.n-o)
-			xs = append(xs, extent{eeBlock: uint32(l), eeLen: uint32(k), eeStart: r.start + o})
+		for o := uint64(0); o < r.n; o += disk.ExtentInitMaxLen {
+			k := min(disk.ExtentInitMaxLen, r.n-o)
+			xs = append(xs, disk.Extent{EeBlock: uint32(l), EeLen: uint32(k), EeStart: r.start + o})
 			l += k
 		}
 	}
@@ -1097,7 +1098,7 @@ func skipBlocks(runs []blockRange, k uint64) []blockRange {
 
 // putExtents writes the leaf node (an extent root of room max, or a leaf
 // block) holding xs.
-func putExtents(node []byte, max int, xs []extent) {
+func putExtents(node []byte, max int, xs []disk.Extent) {
 	nd := extNode{0, node}
 	initExtentNode(node, max, 0)
 	for i, x := range xs {

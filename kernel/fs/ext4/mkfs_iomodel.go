@@ -1,5 +1,7 @@
 package ext4
 
+import disk "github.com/lklimg/lklimg/format/ext4"
+
 // s_kbytes_written as mke2fs leaves it counts the bytes its unix I/O
 // manager (lib/ext2fs/unix_io.c) had written when ext2fs_close2 read its
 // statistics, after write_bitmaps and before the superblocks and
@@ -103,10 +105,10 @@ func (o *mkfsOutput) ioModelBytes() uint64 {
 	}
 	for g := uint32(0); g < o.ngroups; g++ {
 		gd := &o.groups[g]
-		if o.bbDirty && (!o.csum || gd.flags&bgBlockUninit == 0) {
+		if o.bbDirty && (!o.csum || gd.flags&disk.BgBlockUninit == 0) {
 			access(mkfsAccess{blk: gd.blockBitmap, write: true})
 		}
-		if o.ibDirty && (!o.csum || gd.flags&bgInodeUninit == 0) {
+		if o.ibDirty && (!o.csum || gd.flags&disk.BgInodeUninit == 0) {
 			access(mkfsAccess{blk: gd.inodeBitmap, write: true})
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/bits"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -76,7 +77,7 @@ type mkfsInode struct {
 	links               uint16
 	blocks              uint64 // i_blocks, in 512-byte sectors
 	flags               uint32
-	iblock              [iBlockLen]byte
+	iblock              [disk.IBlockLen]byte
 	ctime, atime, mtime int64 // seconds since the epoch
 	crtime              int64
 	large               bool // written by ext2fs_write_new_inode: i_extra_isize and i_crtime set
@@ -135,7 +136,7 @@ type mkfsLayout struct {
 	orphanIno     uint32 // the orphan file's inode (mkfs_orphan.go), or 0
 	// quotaIno are the quota files' inodes by type (mkfs_quota.go), 0
 	// for a type not made; quotaData their blocks' contents.
-	quotaIno  [quotaTypes]uint32
+	quotaIno  [disk.QuotaTypes]uint32
 	quotaData map[uint64][]byte
 	// bbDirty and ibDirty say the bitmaps changed since libext2fs last
 	// wrote them (ext2fs_close writes them only then).
@@ -148,13 +149,13 @@ type mkfsLayout struct {
 
 // sb returns the superblock fields the shared helpers look at
 // (hasSuper), for the planned filesystem.
-func (l *mkfsLayout) sb() *superblock {
-	return &superblock{
-		sFeatureCompat:   l.compat,
-		sFeatureIncompat: l.incompat,
-		sFeatureRoCompat: l.roCompat,
-		sBackupBGs:       l.backupBGs,
-		sUUID:            l.p.UUID,
+func (l *mkfsLayout) sb() *disk.Superblock {
+	return &disk.Superblock{
+		SFeatureCompat:   l.compat,
+		SFeatureIncompat: l.incompat,
+		SFeatureRoCompat: l.roCompat,
+		SBackupBGs:       l.backupBGs,
+		SUUID:            l.p.UUID,
 	}
 }
 
@@ -167,22 +168,22 @@ func checkMkfsParams(p *MkfsParams) error {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: invalid block size %d", p.BlockSize)
 	}
 	is := uint32(p.InodeSize)
-	if is < goodOldInodeSize || is > p.BlockSize || is&(is-1) != 0 {
-		return abi.Errorf(abi.EINVAL, "ext4: mkfs: invalid inode size %d (min %d/max %d)", is, goodOldInodeSize, p.BlockSize)
+	if is < disk.GoodOldInodeSize || is > p.BlockSize || is&(is-1) != 0 {
+		return abi.Errorf(abi.EINVAL, "ext4: mkfs: invalid inode size %d (min %d/max %d)", is, disk.GoodOldInodeSize, p.BlockSize)
 	}
 	const (
-		compatOK = compatHasJournal | compatExtAttr | compatResizeInode | compatDirIndex | compatSparseSuper2 |
-			compatOrphanFile | compatStableInodes
-		incompatOK = incompatFiletype | incompatMetaBG | incompatExtents | incompat64bit | incompatFlexBG | incompatCsumSeed |
-			incompatLargedir | incompatInlineData | incompatEAInode | incompatEncrypt | incompatCasefold
-		roCompatOK = roCompatSparseSuper | roCompatLargeFile | roCompatHugeFile | roCompatGdtCsum | roCompatDirNlink |
-			roCompatExtraIsize | roCompatMetadataCsum | roCompatVerity | roCompatBigalloc | roCompatQuota | roCompatProject
+		compatOK = disk.CompatHasJournal | disk.CompatExtAttr | disk.CompatResizeInode | disk.CompatDirIndex | disk.CompatSparseSuper2 |
+			disk.CompatOrphanFile | disk.CompatStableInodes
+		incompatOK = disk.IncompatFiletype | disk.IncompatMetaBG | disk.IncompatExtents | disk.Incompat64bit | disk.IncompatFlexBG | disk.IncompatCsumSeed |
+			disk.IncompatLargedir | disk.IncompatInlineData | disk.IncompatEAInode | disk.IncompatEncrypt | disk.IncompatCasefold
+		roCompatOK = disk.RoCompatSparseSuper | disk.RoCompatLargeFile | disk.RoCompatHugeFile | disk.RoCompatGdtCsum | disk.RoCompatDirNlink |
+			disk.RoCompatExtraIsize | disk.RoCompatMetadataCsum | disk.RoCompatVerity | disk.RoCompatBigalloc | disk.RoCompatQuota | disk.RoCompatProject
 	)
 	if u := p.Compat &^ compatOK; u != 0 {
 		return abi.Errorf(abi.EOPNOTSUPP, "ext4: mkfs: compat features %#x not supported", u)
 	}
 	if u := p.Incompat &^ incompatOK; u != 0 {
-		return abi.Errorf(abi.EOPNOTSUPP, "ext4: mkfs: incompat features %s not supported", incompatString(u))
+		return abi.Errorf(abi.EOPNOTSUPP, "ext4: mkfs: incompat features %s not supported", disk.IncompatString(u))
 	}
 	if u := p.RoCompat &^ roCompatOK; u != 0 {
 		return abi.Errorf(abi.EOPNOTSUPP, "ext4: mkfs: ro_compat features %#x not supported", u)
@@ -190,17 +191,17 @@ func checkMkfsParams(p *MkfsParams) error {
 	if p.QuotaTypes&^(QuotaUsrBit|QuotaGrpBit|QuotaPrjBit) != 0 {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: invalid quota types %#x", p.QuotaTypes)
 	}
-	if p.RoCompat&roCompatProject != 0 && is == goodOldInodeSize {
+	if p.RoCompat&disk.RoCompatProject != 0 && is == disk.GoodOldInodeSize {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: %d byte inodes are too small for project quota", is)
 	}
-	if p.Incompat&incompatInlineData != 0 && is == goodOldInodeSize {
+	if p.Incompat&disk.IncompatInlineData != 0 && is == disk.GoodOldInodeSize {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: %d byte inodes are too small for inline data; specify larger size", is)
 	}
-	if p.EncodingFlags&^encodingStrictFl != 0 || p.EncodingFlags != 0 && p.Incompat&incompatCasefold == 0 {
+	if p.EncodingFlags&^disk.EncodingStrictFl != 0 || p.EncodingFlags != 0 && p.Incompat&disk.IncompatCasefold == 0 {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: encoding flags %#x need the casefold feature and are strict or none", p.EncodingFlags)
 	}
-	if p.RoCompat&roCompatBigalloc != 0 {
-		if p.Incompat&incompatExtents == 0 {
+	if p.RoCompat&disk.RoCompatBigalloc != 0 {
+		if p.Incompat&disk.IncompatExtents == 0 {
 			return abi.Errorf(abi.EINVAL, "ext4: mkfs: can't support bigalloc feature without extents feature")
 		}
 		c := p.ClusterSize
@@ -211,22 +212,22 @@ func checkMkfsParams(p *MkfsParams) error {
 			return abi.Errorf(abi.EINVAL, "ext4: mkfs: the cluster size may not be smaller than the block size")
 		}
 	}
-	if p.Incompat&incompat64bit != 0 && p.Incompat&incompatExtents == 0 {
+	if p.Incompat&disk.Incompat64bit != 0 && p.Incompat&disk.IncompatExtents == 0 {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: extents must be enabled for a 64-bit filesystem")
 	}
-	if p.Incompat&incompatMetaBG != 0 && p.Compat&compatResizeInode != 0 {
+	if p.Incompat&disk.IncompatMetaBG != 0 && p.Compat&disk.CompatResizeInode != 0 {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: the resize_inode and meta_bg features are not compatible")
 	}
-	if p.Compat&compatResizeInode != 0 && p.RoCompat&roCompatSparseSuper == 0 {
+	if p.Compat&disk.CompatResizeInode != 0 && p.RoCompat&disk.RoCompatSparseSuper == 0 {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: reserving resize space requires sparse_super")
 	}
-	if p.Compat&compatOrphanFile != 0 && p.Compat&compatHasJournal == 0 {
+	if p.Compat&disk.CompatOrphanFile != 0 && p.Compat&disk.CompatHasJournal == 0 {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: cannot set orphan_file feature without a journal")
 	}
-	if p.Incompat&incompatCsumSeed != 0 && p.RoCompat&roCompatMetadataCsum == 0 {
+	if p.Incompat&disk.IncompatCsumSeed != 0 && p.RoCompat&disk.RoCompatMetadataCsum == 0 {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: the metadata_csum_seed feature requires the metadata_csum feature")
 	}
-	if p.Blocks > math.MaxUint32 && p.Incompat&incompat64bit == 0 {
+	if p.Blocks > math.MaxUint32 && p.Incompat&disk.Incompat64bit == 0 {
 		return abi.Errorf(abi.EFBIG, "ext4: mkfs: %d blocks too big to be expressed in 32 bits", p.Blocks)
 	}
 	if p.Time < 0 || p.Time > math.MaxUint32 {
@@ -250,18 +251,18 @@ func checkMkfsParams(p *MkfsParams) error {
 func planMkfs(p MkfsParams) (*mkfsLayout, error) {
 	// PRS: a project quota type sets the project feature.
 	if p.QuotaTypes&QuotaPrjBit != 0 {
-		p.RoCompat |= roCompatProject
+		p.RoCompat |= disk.RoCompatProject
 	}
 	if err := checkMkfsParams(&p); err != nil {
 		return nil, err
 	}
 	// PRS: metadata_csum and uninit_bg are not both set; a device over
 	// 2^32 blocks has no resize inode.
-	if p.RoCompat&roCompatMetadataCsum != 0 {
-		p.RoCompat &^= roCompatGdtCsum
+	if p.RoCompat&disk.RoCompatMetadataCsum != 0 {
+		p.RoCompat &^= disk.RoCompatGdtCsum
 	}
 	if p.Blocks > math.MaxUint32 {
-		p.Compat &^= compatResizeInode
+		p.Compat &^= disk.CompatResizeInode
 	}
 	l := &mkfsLayout{p: p, compat: p.Compat, incompat: p.Incompat, roCompat: p.RoCompat, bbDirty: true, ibDirty: true}
 	if err := l.geometry(); err != nil {
@@ -279,9 +280,9 @@ func planMkfs(p MkfsParams) (*mkfsLayout, error) {
 	l.dirBlocks = make(map[uint64][]byte)
 	l.indBlocks = make(map[uint64][]byte)
 	l.extentLeaves = make(map[uint64][]byte)
-	if l.roCompat&roCompatMetadataCsum != 0 {
+	if l.roCompat&disk.RoCompatMetadataCsum != 0 {
 		// write_reserved_inodes.
-		for ino := uint32(1); ino < goodOldFirstIno; ino++ {
+		for ino := uint32(1); ino < disk.GoodOldFirstIno; ino++ {
 			l.itW(ino)
 		}
 	}
@@ -292,7 +293,7 @@ func planMkfs(p MkfsParams) (*mkfsLayout, error) {
 		return nil, err
 	}
 	// reserve_inodes and create_bad_block_inode.
-	for ino := uint32(rootIno + 1); ino < goodOldFirstIno; ino++ {
+	for ino := uint32(rootIno + 1); ino < disk.GoodOldFirstIno; ino++ {
 		l.inodeAllocStats(ino, false)
 	}
 	l.inodeAllocStats(badIno, false)
@@ -300,23 +301,23 @@ func planMkfs(p MkfsParams) (*mkfsLayout, error) {
 	l.itW(badIno)
 	t := p.Time
 	l.inodeTab[badIno] = &mkfsInode{ino: badIno, atime: t, mtime: t, ctime: t}
-	if l.compat&compatResizeInode != 0 {
+	if l.compat&disk.CompatResizeInode != 0 {
 		if err := l.makeResizeInode(); err != nil {
 			return nil, err
 		}
 	}
-	if l.compat&compatHasJournal != 0 {
+	if l.compat&disk.CompatHasJournal != 0 {
 		if err := l.makeJournal(); err != nil {
 			return nil, err
 		}
 	}
 	l.overhead += l.firstData
-	if l.roCompat&roCompatQuota != 0 {
+	if l.roCompat&disk.RoCompatQuota != 0 {
 		if err := l.makeQuota(); err != nil {
 			return nil, err
 		}
 	}
-	if l.compat&compatOrphanFile != 0 {
+	if l.compat&disk.CompatOrphanFile != 0 {
 		if err := l.makeOrphanFile(p.OrphanFileBlocks); err != nil {
 			return nil, err
 		}
@@ -332,7 +333,7 @@ func (l *mkfsLayout) geometry() error {
 	l.bs = uint64(p.BlockSize)
 	logBlock := uint32(bits.TrailingZeros64(l.bs >> 10))
 	l.logCluster, l.ratio = logBlock, 1
-	bigalloc := l.roCompat&roCompatBigalloc != 0
+	bigalloc := l.roCompat&disk.RoCompatBigalloc != 0
 	if bigalloc {
 		l.logCluster = uint32(bits.TrailingZeros32(p.ClusterBytes() >> 10))
 		if l.logCluster < logBlock {
@@ -372,7 +373,7 @@ func (l *mkfsLayout) geometry() error {
 		ratio := uint64(p.InodeRatio)
 		inodesParam = blocksParam * l.bs / ratio
 		if inodesParam > math.MaxUint32 {
-			if l.incompat&incompat64bit == 0 {
+			if l.incompat&disk.Incompat64bit == 0 {
 				return abi.Errorf(abi.EINVAL, "ext4: mkfs: too many inodes (%d), raise inode ratio?", inodesParam)
 			}
 			inodesParam = math.MaxUint32
@@ -383,20 +384,20 @@ func (l *mkfsLayout) geometry() error {
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: inode_size (%d) * inodes_count (%d) too big for a filesystem with %d blocks",
 			isz, inodesParam, blocksParam)
 	}
-	if l.incompat&incompat64bit != 0 {
-		l.sDescSize = minDescSize64
+	if l.incompat&disk.Incompat64bit != 0 {
+		l.sDescSize = disk.MinDescSize64
 	}
-	l.descSize = max(uint32(l.sDescSize), minDescSize)
+	l.descSize = max(uint32(l.sDescSize), disk.MinDescSize)
 	l.descPerBlock = uint32(l.bs) / l.descSize
-	if p.FlexBGSize > 0 && l.incompat&incompatFlexBG != 0 {
+	if p.FlexBGSize > 0 && l.incompat&disk.IncompatFlexBG != 0 {
 		l.logFlex = uint8(bits.TrailingZeros32(p.FlexBGSize))
 	}
-	if l.roCompat&roCompatSparseSuper != 0 || l.compat&compatSparseSuper2 != 0 {
+	if l.roCompat&disk.RoCompatSparseSuper != 0 || l.compat&disk.CompatSparseSuper2 != 0 {
 		// ext2fs_initialize's sparse_super2 test reads mke2fs's
 		// s_backup_bgs (num_backup_sb 2: group 1 and the last).
 		l.backupBGs = [2]uint32{1, math.MaxUint32}
 	}
-	if l.compat&compatSparseSuper2 == 0 {
+	if l.compat&disk.CompatSparseSuper2 == 0 {
 		l.backupBGs = [2]uint32{}
 	}
 	paramBackup := l.backupBGs
@@ -408,8 +409,8 @@ retry:
 	l.ngroups = uint32(ngroups)
 	l.descBlocks = (ngroups + uint64(l.descPerBlock) - 1) / uint64(l.descPerBlock)
 	inodes := inodesParam
-	if inodes < goodOldFirstIno+1 {
-		inodes = goodOldFirstIno + 1
+	if inodes < disk.GoodOldFirstIno+1 {
+		inodes = disk.GoodOldFirstIno + 1
 	}
 	ipg := (inodes + ngroups - 1) / ngroups
 	if ipg > l.bs*8 {
@@ -442,13 +443,13 @@ retry:
 		break
 	}
 	l.inodes = l.ipg * l.ngroups
-	if l.inodes < goodOldFirstIno {
+	if l.inodes < disk.GoodOldFirstIno {
 		// No room for the reserved inodes and lost+found (mke2fs fails
 		// writing the reserved inodes).
 		return abi.Errorf(abi.EINVAL, "ext4: mkfs: filesystem too small (%d inodes)", l.inodes)
 	}
 	l.rsvGdt = 0
-	if l.compat&compatResizeInode != 0 {
+	if l.compat&disk.CompatResizeInode != 0 {
 		l.rsvGdt = l.p.ReservedGDTBlocks
 		if l.rsvGdt == 0 {
 			l.rsvGdt = l.calcReservedGdt()
@@ -460,12 +461,12 @@ retry:
 	// Switch to meta_bg when the descriptors would take over 3/4 of a
 	// group.
 	if uint64(l.rsvGdt)+l.descBlocks > l.bpg*3/4 {
-		l.incompat |= incompatMetaBG
-		l.compat &^= compatResizeInode
+		l.incompat |= disk.IncompatMetaBG
+		l.compat &^= disk.CompatResizeInode
 		l.rsvGdt = 0
 	}
 	overhead := 3 + l.itb + uint64(l.rsvGdt)
-	if l.incompat&incompatMetaBG != 0 {
+	if l.incompat&disk.IncompatMetaBG != 0 {
 		overhead++
 	} else {
 		overhead += l.descBlocks
@@ -476,7 +477,7 @@ retry:
 	// Drop a last group too small for its own metadata (and 50 blocks).
 	overhead = 2 + l.itb
 	var hasBG bool
-	if l.compat&compatSparseSuper2 != 0 {
+	if l.compat&disk.CompatSparseSuper2 != 0 {
 		if l.ngroups == 2 {
 			hasBG = paramBackup[0] != 0
 		} else {
@@ -498,7 +499,7 @@ retry:
 		l.rBlocks = uint64(ratio * float64(l.blocks) / 100.0)
 		goto retry
 	}
-	if l.compat&compatSparseSuper2 != 0 {
+	if l.compat&disk.CompatSparseSuper2 != 0 {
 		b := paramBackup
 		last := l.ngroups - 1
 		b[0], b[1] = min(b[0], last), min(b[1], last)
@@ -510,7 +511,7 @@ retry:
 		}
 		l.backupBGs = b
 	}
-	l.csum = l.roCompat&(roCompatMetadataCsum|roCompatGdtCsum) != 0
+	l.csum = l.roCompat&(disk.RoCompatMetadataCsum|disk.RoCompatGdtCsum) != 0
 	if uint32(p.InodeSize) >= largeInodeSize {
 		l.minExtra = largeInodeExtra
 	}
@@ -536,7 +537,7 @@ func (l *mkfsLayout) calcReservedGdt() uint32 {
 // hasSuper is ext2fs_bg_has_super.
 func (l *mkfsLayout) hasSuper(g uint32) bool {
 	sb := l.sb()
-	return sb.hasSuper(uint64(g))
+	return sb.HasSuper(uint64(g))
 }
 
 func (l *mkfsLayout) groupFirst(g uint32) uint64 {
@@ -566,7 +567,7 @@ func (l *mkfsLayout) superAndBgd(g uint32) (super, oldDesc, newDesc uint64) {
 	if has {
 		super = first
 	}
-	metaBG := l.incompat&incompatMetaBG != 0
+	metaBG := l.incompat&disk.IncompatMetaBG != 0
 	dpb := l.descPerBlock
 	if !metaBG { // with meta_bg, s_first_meta_bg is 0: every group is in a meta group
 		if has {
@@ -585,7 +586,7 @@ func (l *mkfsLayout) superAndBgd(g uint32) (super, oldDesc, newDesc uint64) {
 // descriptor table: the descriptors and the reserved GDT blocks, or with
 // meta_bg s_first_meta_bg (0).
 func (l *mkfsLayout) oldDescBlocks() uint64 {
-	if l.incompat&incompatMetaBG != 0 {
+	if l.incompat&disk.IncompatMetaBG != 0 {
 		return 0
 	}
 	return l.descBlocks + uint64(l.rsvGdt)
@@ -662,15 +663,15 @@ func (l *mkfsLayout) reserveGroups() {
 	l.inodesUsed = make(map[uint32]bool)
 	l.groups = make([]mkfsGroup, l.ngroups)
 	l.descFree = make([]int64, l.ngroups)
-	reservedInos := uint32(goodOldFirstIno)
+	reservedInos := uint32(disk.GoodOldFirstIno)
 	for g := uint32(0); g < l.ngroups; g++ {
 		gd := &l.groups[g]
 		if l.csum {
 			// The last group's bitmap needs its padding written.
 			if g != l.ngroups-1 {
-				gd.flags |= bgBlockUninit
+				gd.flags |= disk.BgBlockUninit
 			}
-			gd.flags |= bgInodeUninit
+			gd.flags |= disk.BgInodeUninit
 			n := l.ipg
 			if reservedInos > 0 {
 				if n > reservedInos {
@@ -798,7 +799,7 @@ func (l *mkfsLayout) flexTaken(b, n uint64, table bool) {
 	for n > 0 {
 		g := l.groupOf(b)
 		k := min(n, l.groupLast(g)-b+1)
-		l.groups[g].flags &^= bgBlockUninit
+		l.groups[g].flags &^= disk.BgBlockUninit
 		if table {
 			l.descFree[g] -= int64(k / l.ratio)
 		} else {
@@ -812,7 +813,7 @@ func (l *mkfsLayout) flexTaken(b, n uint64, table bool) {
 func (l *mkfsLayout) allocateGroupTable(g uint32) error {
 	groupBlk := l.groupFirst(g)
 	lastBlk := l.groupLast(g)
-	flex := l.incompat&incompatFlexBG != 0 && l.logFlex > 0
+	flex := l.incompat&disk.IncompatFlexBG != 0 && l.logFlex > 0
 	var flexSize, lastGrp, remGrps, tableOffset uint32
 	if flex {
 		flexSize = 1 << l.logFlex
@@ -935,7 +936,7 @@ func (l *mkfsLayout) midFree(g uint32) uint64 {
 		return l.groupFree(g)
 	}
 	mask := uint64(math.MaxUint16)
-	if l.descSize >= minDescSize64 {
+	if l.descSize >= disk.MinDescSize64 {
 		mask = math.MaxUint32
 	}
 	return uint64(l.descFree[g]) & mask
@@ -960,7 +961,7 @@ func (l *mkfsLayout) newBlock(goal uint64) (uint64, error) {
 	for _, r := range [2][2]uint64{{goal, l.blocks}, {l.firstData, goal}} {
 		for b := r[0]; b < r[1]; b++ {
 			if !l.used(b) {
-				l.groups[l.groupOf(b)].flags &^= bgBlockUninit
+				l.groups[l.groupOf(b)].flags &^= disk.BgBlockUninit
 				return b, nil
 			}
 		}
@@ -973,7 +974,7 @@ func (l *mkfsLayout) newBlock(goal uint64) (uint64, error) {
 func (l *mkfsLayout) blockAllocStats(b uint64) {
 	l.markRange(b&^(l.ratio-1), l.ratio)
 	l.descFree[l.groupOf(b)]--
-	l.groups[l.groupOf(b)].flags &^= bgBlockUninit
+	l.groups[l.groupOf(b)].flags &^= disk.BgBlockUninit
 	l.bbDirty = true
 }
 
@@ -986,7 +987,7 @@ func (l *mkfsLayout) inodeAllocStats(ino uint32, dir bool) {
 	if dir {
 		gd.usedDirs++
 	}
-	gd.flags &^= bgInodeUninit
+	gd.flags &^= disk.BgInodeUninit
 	if l.csum {
 		firstUnused := l.ipg - gd.itableUnused + g*l.ipg + 1
 		if ino >= firstUnused {
@@ -1007,8 +1008,8 @@ func (l *mkfsLayout) inodeGoal(ino uint32) uint64 {
 
 // dirTail is the size of the checksum tail of a directory leaf.
 func (l *mkfsLayout) dirTail() uint64 {
-	if l.roCompat&roCompatMetadataCsum != 0 {
-		return dirTailSize
+	if l.roCompat&disk.RoCompatMetadataCsum != 0 {
+		return disk.DirTailSize
 	}
 	return 0
 }
@@ -1021,7 +1022,7 @@ func (l *mkfsLayout) newDirBlock(dir, parent uint32) []byte {
 	le.PutUint16(b[4:], recLenToDisk(uint32(end)))
 	if dir != 0 {
 		var ft byte
-		if l.incompat&incompatFiletype != 0 {
+		if l.incompat&disk.IncompatFiletype != 0 {
 			ft = 2 // EXT2_FT_DIR
 		}
 		le.PutUint32(b[0:], dir)
@@ -1033,8 +1034,8 @@ func (l *mkfsLayout) newDirBlock(dir, parent uint32) []byte {
 	}
 	if l.dirTail() != 0 {
 		t := b[end:]
-		le.PutUint16(t[4:], dirTailSize)
-		t[7] = dirTailFt
+		le.PutUint16(t[4:], disk.DirTailSize)
+		t[7] = disk.DirTailFt
 	}
 	return b
 }
@@ -1052,7 +1053,7 @@ func (l *mkfsLayout) mkdir(ino, parent uint32, mode uint16) (*mkfsInode, error) 
 	l.dirBlocks[blk] = l.newDirBlock(ino, parent)
 	l.itW(ino)
 	l.ioW(blk)
-	if l.incompat&incompatExtents != 0 {
+	if l.incompat&disk.IncompatExtents != 0 {
 		l.itW(ino)
 	}
 	ip.dataBlocks = append(ip.dataBlocks, blk)
@@ -1067,10 +1068,10 @@ func (l *mkfsLayout) mkdir(ino, parent uint32, mode uint16) (*mkfsInode, error) 
 // over the rest, an empty system.data (ext2fs_inline_data_init); no block.
 func (l *mkfsLayout) mkdirInline(ino, parent uint32, mode uint16) *mkfsInode {
 	t := l.p.Time
-	ip := &mkfsInode{ino: ino, mode: mode, size: iBlockLen, links: 2, flags: inodeInlineDataFl,
+	ip := &mkfsInode{ino: ino, mode: mode, size: disk.IBlockLen, links: 2, flags: disk.InodeInlineDataFl,
 		atime: t, ctime: t, mtime: t, crtime: t, large: true}
 	le.PutUint32(ip.iblock[0:], parent)
-	le.PutUint16(ip.iblock[inlineDotdotSize+4:], iBlockLen-inlineDotdotSize)
+	le.PutUint16(ip.iblock[inlineDotdotSize+4:], disk.IBlockLen-inlineDotdotSize)
 	l.itW(ino) // ext2fs_write_new_inode
 	l.itW(ino) // system.data, by ext2fs_xattrs_write
 	l.inodeAllocStats(ino, true)
@@ -1092,20 +1093,20 @@ func (l *mkfsLayout) expandInlineDir(ip *mkfsInode, parent uint32) error {
 	}
 	b := l.newDirBlock(ip.ino, parent)
 	end := l.bs - l.dirTail()
-	le.PutUint16(b[16:], uint16(dirRecLen(2)))
+	le.PutUint16(b[16:], uint16(disk.DirRecLen(2)))
 	le.PutUint16(b[24+4:], recLenToDisk(uint32(end-24)))
 	l.dirBlocks[blk] = b
 	l.ioW(blk)
-	if l.incompat&incompatExtents != 0 {
+	if l.incompat&disk.IncompatExtents != 0 {
 		l.itW(ip.ino) // ext2fs_bmap2
 	}
 	l.itW(ip.ino)
 	l.blockAllocStats(blk)
-	ip.flags &^= inodeInlineDataFl
-	if l.incompat&incompatExtents != 0 {
-		ip.flags |= inodeExtentsFl
+	ip.flags &^= disk.InodeInlineDataFl
+	if l.incompat&disk.IncompatExtents != 0 {
+		ip.flags |= disk.InodeExtentsFl
 	}
-	ip.iblock = [iBlockLen]byte{}
+	ip.iblock = [disk.IBlockLen]byte{}
 	ip.ibodyMagic = true
 	ip.size, ip.blocks = l.bs, l.clusterSectors()
 	ip.dataBlocks = append(ip.dataBlocks, blk)
@@ -1135,7 +1136,7 @@ func (l *mkfsLayout) makeLostFound() error {
 	// With inline_data, ext2fs_mkdir makes lost+found inline; its first
 	// expansion below moves it into a block.
 	var ip *mkfsInode
-	if l.incompat&incompatInlineData != 0 {
+	if l.incompat&disk.IncompatInlineData != 0 {
 		ip = l.mkdirInline(ino, rootIno, 0o40700)
 	} else if ip, err = l.mkdir(ino, rootIno, 0o40700); err != nil {
 		return err
@@ -1157,7 +1158,7 @@ func (l *mkfsLayout) makeLostFound() error {
 	le.PutUint16(e[4:], recLenToDisk(uint32(end-24)))
 	name := "lost+found"
 	e[6] = byte(len(name))
-	if l.incompat&incompatFiletype != 0 {
+	if l.incompat&disk.IncompatFiletype != 0 {
 		e[7] = 2
 	}
 	copy(e[8:], name)
@@ -1204,7 +1205,7 @@ func (l *mkfsLayout) makeLostFound() error {
 // (ext2fs_extent_set_bmap merges contiguous blocks) or the direct block
 // pointers.
 func (l *mkfsLayout) mapDir(ip *mkfsInode) error {
-	if l.incompat&incompatExtents == 0 {
+	if l.incompat&disk.IncompatExtents == 0 {
 		for i, b := range ip.dataBlocks {
 			le.PutUint32(ip.iblock[i*4:], uint32(b))
 		}
@@ -1273,7 +1274,7 @@ func (l *mkfsLayout) makeResizeInode() error {
 // sparse_super, s_backup_bgs with sparse_super2.
 func (l *mkfsLayout) backupGroups() []uint32 {
 	var out []uint32
-	if l.compat&compatSparseSuper2 != 0 {
+	if l.compat&disk.CompatSparseSuper2 != 0 {
 		for _, g := range l.backupBGs {
 			if g != 0 && g < l.ngroups {
 				out = append(out, g)
@@ -1281,7 +1282,7 @@ func (l *mkfsLayout) backupGroups() []uint32 {
 		}
 		return out
 	}
-	if l.roCompat&roCompatSparseSuper == 0 {
+	if l.roCompat&disk.RoCompatSparseSuper == 0 {
 		for g := uint32(1); g < l.ngroups; g++ {
 			out = append(out, g)
 		}
@@ -1350,7 +1351,7 @@ func (l *mkfsLayout) makeJournal() error {
 		if n == 0 {
 			// "Filesystem too small for a journal": mke2fs goes on
 			// without one, and without the orphan file.
-			l.compat &^= compatHasJournal | compatOrphanFile
+			l.compat &^= disk.CompatHasJournal | disk.CompatOrphanFile
 			return nil
 		}
 	} else {
@@ -1369,7 +1370,7 @@ func (l *mkfsLayout) makeJournal() error {
 		atime: t, ctime: t, mtime: t, crtime: t, large: true}
 	l.itR(journalIno)
 	var err error
-	if l.incompat&incompatExtents != 0 {
+	if l.incompat&disk.IncompatExtents != 0 {
 		ip.flags = extentsFl
 		err = l.allocJournalExtents(ip, n)
 	} else {
@@ -1408,7 +1409,7 @@ func (l *mkfsLayout) allocJournalExtents(ip *mkfsInode, n uint32) error {
 		}
 		// A cluster at a time (b is a cluster's first block).
 		k := uint64(0)
-		for k < left && k < extentInitMaxLen && b+k < l.blocks && !l.used(b+k) {
+		for k < left && k < disk.ExtentInitMaxLen && b+k < l.blocks && !l.used(b+k) {
 			l.blockAllocStats(b + k)
 			k = min(k+l.ratio, left)
 		}
@@ -1433,11 +1434,11 @@ func (l *mkfsLayout) allocJournalExtents(ip *mkfsInode, n uint32) error {
 		l.putExtents(ip.iblock[:], l.journalRuns, extentRootMax, 0)
 		return nil
 	}
-	if len(l.journalRuns) > int(l.bs-extentHeaderSize)/extentEntrySize {
+	if len(l.journalRuns) > int(l.bs-disk.ExtentHeaderSize)/disk.ExtentEntrySize {
 		return abi.Errorf(abi.ENOSPC, "ext4: mkfs: journal too fragmented")
 	}
 	lb := make([]byte, l.bs)
-	l.putExtents(lb, l.journalRuns, int(l.bs-extentHeaderSize)/extentEntrySize, 0)
+	l.putExtents(lb, l.journalRuns, int(l.bs-disk.ExtentHeaderSize)/disk.ExtentEntrySize, 0)
 	l.extentLeaves[leaf] = lb
 	// The root becomes an index of one entry over the leaf; the split
 	// leaves the old extents 1 to 3 in its unused slots (and so in
@@ -1457,7 +1458,7 @@ func (l *mkfsLayout) putExtents(b []byte, runs []run, maxEntries, depth int) {
 	initExtentNode(b, maxEntries, depth)
 	le.PutUint16(b[2:], uint16(len(runs)))
 	for i, r := range runs {
-		e := b[extentHeaderSize+i*extentEntrySize:]
+		e := b[disk.ExtentHeaderSize+i*disk.ExtentEntrySize:]
 		le.PutUint32(e[0:], uint32(r.lblk))
 		le.PutUint16(e[4:], uint16(r.n))
 		le.PutUint16(e[6:], uint16(r.pblk>>32))

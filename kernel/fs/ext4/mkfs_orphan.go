@@ -1,6 +1,9 @@
 package ext4
 
-import "github.com/lklimg/lklimg/kernel/abi"
+import (
+	disk "github.com/lklimg/lklimg/format/ext4"
+	"github.com/lklimg/lklimg/kernel/abi"
+)
 
 // The orphan file as mke2fs 1.47.0 makes it (ext2fs_create_orphan_file and
 // ext2fs_default_orphan_file_blocks in lib/ext2fs/orphan.c), last of all,
@@ -34,15 +37,15 @@ func DefaultOrphanFileBlocks(blocks, ratio uint64) uint64 {
 // INODE_UNINIT group it looks in (check_inode_uninit) loses both uninit
 // flags, as the kernel's allocator clears them.
 func (l *mkfsLayout) newInodeFromRoot() (uint32, error) {
-	ino := uint32(goodOldFirstIno)
+	ino := uint32(disk.GoodOldFirstIno)
 	for ino <= l.inodes && l.inodesUsed[ino] {
 		ino++
 	}
 	if ino > l.inodes {
 		return 0, abi.Errorf(abi.ENOSPC, "ext4: mkfs: no free inode")
 	}
-	if gd := &l.groups[(ino-1)/l.ipg]; l.csum && gd.flags&bgInodeUninit != 0 {
-		gd.flags &^= bgInodeUninit | bgBlockUninit
+	if gd := &l.groups[(ino-1)/l.ipg]; l.csum && gd.flags&disk.BgInodeUninit != 0 {
+		gd.flags &^= disk.BgInodeUninit | disk.BgBlockUninit
 	}
 	return ino, nil
 }
@@ -62,13 +65,13 @@ func (l *mkfsLayout) makeOrphanFile(n uint64) error {
 	ip := &mkfsInode{ino: ino, mode: 0o100600, links: 1, size: n * l.bs,
 		atime: t, ctime: t, mtime: t, crtime: t, large: true}
 	l.itR(ino)
-	if l.incompat&incompatExtents != 0 {
+	if l.incompat&disk.IncompatExtents != 0 {
 		ip.flags = extentsFl
 		l.itW(ino)
 	}
 	l.itR(ino) // ext2fs_block_iterate3's read
 	a := orphanAlloc{l: l, ip: ip, left: n}
-	if l.incompat&incompatExtents != 0 {
+	if l.incompat&disk.IncompatExtents != 0 {
 		err = a.extents()
 	} else {
 		err = a.mapped()
@@ -131,7 +134,7 @@ func (a *orphanAlloc) extents() error {
 			return err
 		}
 		l.itW(a.ip.ino)
-		if k := len(a.runs) - 1; k >= 0 && a.runs[k].pblk+a.runs[k].n == b && a.runs[k].n < extentInitMaxLen {
+		if k := len(a.runs) - 1; k >= 0 && a.runs[k].pblk+a.runs[k].n == b && a.runs[k].n < disk.ExtentInitMaxLen {
 			a.runs[k].n++
 		} else {
 			if len(a.runs) == extentRootMax {

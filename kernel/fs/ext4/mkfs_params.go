@@ -4,6 +4,7 @@ import (
 	"math/bits"
 	"strings"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -115,29 +116,29 @@ func (p *MkfsParams) SetBlockSize(size int64, blockSize uint32) error {
 // mkfsFeature finds a feature by its e2fsprogs name (lib/e2p/feature.c),
 // returning which word it is in (0 compat, 1 incompat, 2 ro_compat).
 func mkfsFeature(name string) (word int, bit uint32, ok bool) {
-	for _, f := range compatNames {
-		if f.name == name {
-			return 0, f.bit, true
+	for _, f := range disk.CompatNames {
+		if f.Name == name {
+			return 0, f.Bit, true
 		}
 	}
-	for _, f := range incompatNames {
-		if f.name == name {
-			return 1, f.bit, true
+	for _, f := range disk.IncompatNames {
+		if f.Name == name {
+			return 1, f.Bit, true
 		}
 	}
-	for _, f := range roCompatNames {
-		if f.name == name {
-			return 2, f.bit, true
+	for _, f := range disk.RoCompatNames {
+		if f.Name == name {
+			return 2, f.Bit, true
 		}
 	}
 	// e2p's other spellings of the same bits.
 	switch name {
 	case "extents":
-		return 1, incompatExtents, true
+		return 1, disk.IncompatExtents, true
 	case "gdt_csum":
-		return 2, roCompatGdtCsum, true
+		return 2, disk.RoCompatGdtCsum, true
 	case "journal":
-		return 0, compatHasJournal, true
+		return 0, disk.CompatHasJournal, true
 	}
 	return 0, 0, false
 }
@@ -177,7 +178,7 @@ func (p *MkfsParams) SetFeatures(spec string) error {
 // that is 0 (no -C, or under 2 KiB), ext2fs_initialize's default; else
 // the block size.
 func (p *MkfsParams) ClusterBytes() uint32 {
-	if p.RoCompat&roCompatBigalloc == 0 {
+	if p.RoCompat&disk.RoCompatBigalloc == 0 {
 		return p.BlockSize
 	}
 	if p.ClusterSize>>10 <= 1 {
@@ -193,7 +194,7 @@ func (p *MkfsParams) ClusterBytes() uint32 {
 // refused as mke2fs refuses it).
 func (p *MkfsParams) RaiseInodeRatio() {
 	c := p.ClusterBytes()
-	if p.RoCompat&roCompatBigalloc != 0 && p.ClusterSize != 0 && p.ClusterSize>>10 <= 1 {
+	if p.RoCompat&disk.RoCompatBigalloc != 0 && p.ClusterSize != 0 && p.ClusterSize>>10 <= 1 {
 		c = 1024
 	}
 	p.InodeRatio = max(p.InodeRatio, c)
@@ -217,7 +218,7 @@ func (p *MkfsParams) HasFeature(name string) bool {
 // table (step 3), so for a cut filesystem this is an estimate from above
 // by the descriptor blocks it frees.
 func OverheadBlocks(p MkfsParams, blocks uint64) (uint64, error) {
-	p.Compat &^= compatHasJournal // not counted: no need to lay it out
+	p.Compat &^= disk.CompatHasJournal // not counted: no need to lay it out
 	l, err := planMkfs(p)
 	if err != nil {
 		return 0, err

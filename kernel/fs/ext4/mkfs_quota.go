@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -41,9 +42,9 @@ import (
 // Quota type bits, as mke2fs's -E quotatype= sets them (QUOTA_USR_BIT,
 // QUOTA_GRP_BIT, QUOTA_PRJ_BIT).
 const (
-	QuotaUsrBit = 1 << quotaUser
-	QuotaGrpBit = 1 << quotaGroup
-	QuotaPrjBit = 1 << quotaProject
+	QuotaUsrBit = 1 << disk.QuotaUser
+	QuotaGrpBit = 1 << disk.QuotaGroup
+	QuotaPrjBit = 1 << disk.QuotaProject
 )
 
 const (
@@ -59,7 +60,7 @@ func quotaTypeBits(p *MkfsParams) uint8 {
 	if bits == 0 {
 		bits = QuotaUsrBit | QuotaGrpBit
 	}
-	if p.RoCompat&roCompatProject != 0 {
+	if p.RoCompat&disk.RoCompatProject != 0 {
 		bits |= QuotaPrjBit
 	}
 	return bits
@@ -71,7 +72,7 @@ func (l *mkfsLayout) makeQuota() error {
 	usage := l.quotaUsage(bits)
 	l.traceInodeScan()
 	l.quotaData = make(map[uint64][]byte)
-	for t := range quotaTypes {
+	for t := range disk.QuotaTypes {
 		if bits&(1<<t) == 0 {
 			continue
 		}
@@ -87,8 +88,8 @@ func (l *mkfsLayout) makeQuota() error {
 
 // quotaUsage is quota_compute_usage: per type, the entries of the ids in
 // use, sorted by id (the order of the dictionary write_dquots walks).
-func (l *mkfsLayout) quotaUsage(bits uint8) [quotaTypes][]*dquot {
-	var out [quotaTypes][]*dquot
+func (l *mkfsLayout) quotaUsage(bits uint8) [disk.QuotaTypes][]*dquot {
+	var out [disk.QuotaTypes][]*dquot
 	inos := make([]uint32, 0, len(l.inodeTab))
 	for ino := range l.inodeTab {
 		inos = append(inos, ino)
@@ -96,11 +97,11 @@ func (l *mkfsLayout) quotaUsage(bits uint8) [quotaTypes][]*dquot {
 	slices.Sort(inos)
 	for _, ino := range inos {
 		ip := l.inodeTab[ino]
-		if ip.links == 0 || ino != rootIno && ino < goodOldFirstIno {
+		if ip.links == 0 || ino != rootIno && ino < disk.GoodOldFirstIno {
 			continue
 		}
-		ids := [quotaTypes]uint32{ip.uid, ip.gid, 0} // i_projid is 0
-		for t := range quotaTypes {
+		ids := [disk.QuotaTypes]uint32{ip.uid, ip.gid, 0} // i_projid is 0
+		for t := range disk.QuotaTypes {
 			if bits&(1<<t) == 0 {
 				continue
 			}
@@ -129,7 +130,7 @@ func (l *mkfsLayout) traceInodeScan() {
 	isz := uint64(l.p.InodeSize)
 	for g := range l.groups {
 		gd := &l.groups[g]
-		if l.csum && gd.flags&bgInodeUninit != 0 {
+		if l.csum && gd.flags&disk.BgInodeUninit != 0 {
 			continue
 		}
 		left, blocks := uint64(l.ipg), l.itb
@@ -159,10 +160,10 @@ func (l *mkfsLayout) traceInodeScan() {
 func (l *mkfsLayout) traceBitmaps() {
 	for g := range l.groups {
 		gd := &l.groups[g]
-		if !l.csum || gd.flags&bgBlockUninit == 0 {
+		if !l.csum || gd.flags&disk.BgBlockUninit == 0 {
 			l.ioW(gd.blockBitmap)
 		}
-		if !l.csum || gd.flags&bgInodeUninit == 0 {
+		if !l.csum || gd.flags&disk.BgInodeUninit == 0 {
 			l.ioW(gd.inodeBitmap)
 		}
 	}
@@ -171,7 +172,7 @@ func (l *mkfsLayout) traceBitmaps() {
 // makeQuotaFile is quota_file_create, write_dquots and quota_file_close
 // for type t.
 func (l *mkfsLayout) makeQuotaFile(t int, dquots []*dquot) error {
-	ino := [quotaTypes]uint32{3, 4, 0}[t] // EXT4_USR_QUOTA_INO, EXT4_GRP_QUOTA_INO
+	ino := [disk.QuotaTypes]uint32{3, 4, 0}[t] // EXT4_USR_QUOTA_INO, EXT4_GRP_QUOTA_INO
 	if ino == 0 {
 		var err error
 		if ino, err = l.newInodeFromRoot(); err != nil {
@@ -182,17 +183,17 @@ func (l *mkfsLayout) makeQuotaFile(t int, dquots []*dquot) error {
 	tm := l.p.Time
 	ip := &mkfsInode{ino: ino, mode: 0o100600, links: 1, flags: immutableFl,
 		atime: tm, ctime: tm, mtime: tm, crtime: tm, large: true}
-	if l.incompat&incompatExtents != 0 {
+	if l.incompat&disk.IncompatExtents != 0 {
 		ip.flags |= extentsFl
 	}
 	l.itR(ino) // quota_inode_init_new's read, then ext2fs_write_new_inode
 	l.itW(ino)
 	f := &mkfsFile{l: l, ip: ip, buf: make([]byte, l.bs), lmap: map[uint64]uint64{}}
-	q := &mkfsQuotaTree{f: f, info: [6]uint32{quotaMaxTime, quotaMaxTime, 0, quotaTreeOff + 1, 0, 0}}
+	q := &mkfsQuotaTree{f: f, info: [6]uint32{quotaMaxTime, quotaMaxTime, 0, disk.QuotaTreeOff + 1, 0, 0}}
 	// v2_new_io: the header, then the info.
 	var hdr [8]byte
-	le.PutUint32(hdr[0:], quotaMagics[t])
-	le.PutUint32(hdr[4:], quotaVersion)
+	le.PutUint32(hdr[0:], disk.QuotaMagics[t])
+	le.PutUint32(hdr[4:], disk.QuotaVersion)
 	if err := f.write(0, hdr[:]); err != nil {
 		return err
 	}
@@ -203,7 +204,7 @@ func (l *mkfsLayout) makeQuotaFile(t int, dquots []*dquot) error {
 		if err := q.insert(d); err != nil {
 			return err
 		}
-		var e [quotaEntrySize]byte
+		var e [disk.QuotaEntrySize]byte
 		d.encode(e[:])
 		if err := f.write(uint64(d.off), e[:]); err != nil {
 			return err
@@ -350,7 +351,7 @@ func (l *mkfsLayout) quotaBlock(b uint64) []byte {
 // by ext2fs_extent_set_bmap and by ext2fs_bmap2 for i_blocks.
 func (f *mkfsFile) alloc(lblk uint64) (uint64, error) {
 	l := f.l
-	ext := l.incompat&incompatExtents != 0
+	ext := l.incompat&disk.IncompatExtents != 0
 	if ext && l.ratio > 1 {
 		// implied_cluster_alloc: no new cluster, only the mapping.
 		base := lblk &^ (l.ratio - 1)
@@ -399,7 +400,7 @@ func (f *mkfsFile) alloc(lblk uint64) (uint64, error) {
 // merged.
 func (f *mkfsFile) setBmap(lblk, pb uint64) {
 	f.lmap[lblk] = pb
-	if f.l.incompat&incompatExtents == 0 {
+	if f.l.incompat&disk.IncompatExtents == 0 {
 		return
 	}
 	rs := f.runs
@@ -410,11 +411,11 @@ func (f *mkfsFile) setBmap(lblk, pb uint64) {
 	switch {
 	case len(rs) == 0:
 		f.runs = append(f.runs, run{lblk: lblk, pblk: pb, n: 1})
-	case lblk == rs[k].lblk+rs[k].n && pb == rs[k].pblk+rs[k].n && rs[k].n < extentInitMaxLen-1:
+	case lblk == rs[k].lblk+rs[k].n && pb == rs[k].pblk+rs[k].n && rs[k].n < disk.ExtentInitMaxLen-1:
 		rs[k].n++
-	case lblk+1 == rs[k].lblk && pb+1 == rs[k].pblk && rs[k].n < extentInitMaxLen-1:
+	case lblk+1 == rs[k].lblk && pb+1 == rs[k].pblk && rs[k].n < disk.ExtentInitMaxLen-1:
 		rs[k] = run{lblk: lblk, pblk: pb, n: rs[k].n + 1}
-	case k+1 < len(rs) && lblk+1 == rs[k+1].lblk && pb+1 == rs[k+1].pblk && rs[k+1].n < extentInitMaxLen-1:
+	case k+1 < len(rs) && lblk+1 == rs[k+1].lblk && pb+1 == rs[k+1].pblk && rs[k+1].n < disk.ExtentInitMaxLen-1:
 		rs[k+1] = run{lblk: lblk, pblk: pb, n: rs[k+1].n + 1}
 	case lblk < rs[k].lblk:
 		f.runs = slices.Insert(rs, k, run{lblk: lblk, pblk: pb, n: 1})
@@ -426,7 +427,7 @@ func (f *mkfsFile) setBmap(lblk, pb uint64) {
 // mapInode sets i_block: the extents in the inode, or the direct blocks.
 func (f *mkfsFile) mapInode() error {
 	l := f.l
-	if l.incompat&incompatExtents == 0 {
+	if l.incompat&disk.IncompatExtents == 0 {
 		for lb, pb := range f.lmap {
 			le.PutUint32(f.ip.iblock[4*lb:], uint32(pb))
 		}
@@ -452,27 +453,27 @@ func (q *mkfsQuotaTree) writeInfo() error {
 	for i, v := range q.info {
 		le.PutUint32(b[4*i:], v)
 	}
-	return q.f.write(quotaInfoOff, b[:])
+	return q.f.write(disk.QuotaInfoOff, b[:])
 }
 
 func (q *mkfsQuotaTree) readBlk(blk uint32) []byte {
-	b := make([]byte, quotaBlockSize)
-	q.f.read(uint64(blk)*quotaBlockSize, b)
+	b := make([]byte, disk.QuotaBlockSize)
+	q.f.read(uint64(blk)*disk.QuotaBlockSize, b)
 	return b
 }
 
 func (q *mkfsQuotaTree) writeBlk(blk uint32, b []byte) error {
-	return q.f.write(uint64(blk)*quotaBlockSize, b)
+	return q.f.write(uint64(blk)*disk.QuotaBlockSize, b)
 }
 
 // getFreeBlk is get_free_dqblk on a file without free blocks: a zeroed
 // block at the end.
 func (q *mkfsQuotaTree) getFreeBlk() (uint32, error) {
-	blk := q.info[dqiBlocks]
-	if err := q.writeBlk(blk, make([]byte, quotaBlockSize)); err != nil {
+	blk := q.info[disk.DqiBlocks]
+	if err := q.writeBlk(blk, make([]byte, disk.QuotaBlockSize)); err != nil {
 		return 0, err
 	}
-	q.info[dqiBlocks]++
+	q.info[disk.DqiBlocks]++
 	q.infoDirty = true
 	return blk, nil
 }
@@ -480,7 +481,7 @@ func (q *mkfsQuotaTree) getFreeBlk() (uint32, error) {
 // insert is dq_insert_tree: d's path from the root, new tree blocks
 // written after what they point to, d.off set.
 func (q *mkfsQuotaTree) insert(d *dquot) error {
-	root := uint32(quotaTreeOff)
+	root := uint32(disk.QuotaTreeOff)
 	return q.insertTree(d, &root, 0)
 }
 
@@ -492,15 +493,15 @@ func (q *mkfsQuotaTree) insertTree(d *dquot, blk *uint32, depth int) error {
 			return err
 		}
 		*blk = n
-		b = make([]byte, quotaBlockSize)
+		b = make([]byte, disk.QuotaBlockSize)
 	} else {
 		b = q.readBlk(*blk)
 	}
-	i := 4 * treeIndex(d.id, depth)
+	i := 4 * disk.TreeIndex(d.id, depth)
 	next := le.Uint32(b[i:])
 	fresh := next == 0
 	var err error
-	if depth == quotaTreeDepth-1 {
+	if depth == disk.QuotaTreeDepth-1 {
 		next, err = q.findFreeEntry(d)
 	} else {
 		err = q.insertTree(d, &next, depth+1)
@@ -515,7 +516,7 @@ func (q *mkfsQuotaTree) insertTree(d *dquot, blk *uint32, depth int) error {
 // findFreeEntry is find_free_dqentry: a slot in the data block with free
 // entries, or in a new one.
 func (q *mkfsQuotaTree) findFreeEntry(d *dquot) (uint32, error) {
-	blk := q.info[dqiFreeEntry]
+	blk := q.info[disk.DqiFreeEntry]
 	var b []byte
 	if blk != 0 {
 		b = q.readBlk(blk)
@@ -524,22 +525,22 @@ func (q *mkfsQuotaTree) findFreeEntry(d *dquot) (uint32, error) {
 		if blk, err = q.getFreeBlk(); err != nil {
 			return 0, err
 		}
-		b = make([]byte, quotaBlockSize)
-		q.info[dqiFreeEntry] = blk
+		b = make([]byte, disk.QuotaBlockSize)
+		q.info[disk.DqiFreeEntry] = blk
 		q.infoDirty = true
 	}
-	n := dqdhEntries(b)
-	if n+1 >= quotaEntriesPerBk {
-		return 0, abi.Errorf(abi.EOPNOTSUPP, "ext4: mkfs: more than %d quota ids not supported", quotaEntriesPerBk-2)
+	n := disk.DqdhEntries(b)
+	if n+1 >= disk.QuotaEntriesPerBk {
+		return 0, abi.Errorf(abi.EOPNOTSUPP, "ext4: mkfs: more than %d quota ids not supported", disk.QuotaEntriesPerBk-2)
 	}
-	setDqdhEntries(b, n+1)
+	disk.SetDqdhEntries(b, n+1)
 	i := 0
-	for i < quotaEntriesPerBk && !allZero(b[quotaDataHdrSize+i*quotaEntrySize:][:quotaEntrySize]) {
+	for i < disk.QuotaEntriesPerBk && !allZero(b[disk.QuotaDataHdrSize+i*disk.QuotaEntrySize:][:disk.QuotaEntrySize]) {
 		i++
 	}
 	if err := q.writeBlk(blk, b); err != nil {
 		return 0, err
 	}
-	d.off = int64(blk)*quotaBlockSize + int64(quotaDataHdrSize+i*quotaEntrySize)
+	d.off = int64(blk)*disk.QuotaBlockSize + int64(disk.QuotaDataHdrSize+i*disk.QuotaEntrySize)
 	return blk, nil
 }

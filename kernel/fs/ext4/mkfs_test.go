@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
@@ -283,7 +284,7 @@ var mkfsCases = []mkfsCase{
 	{name: "encrypt", size: 256 << 20, fsType: "ext4", args: []string{"-O", "encrypt"}, edit: features("encrypt")},
 	{name: "casefold", size: 256 << 20, fsType: "ext4", args: []string{"-O", "casefold"}, edit: features("casefold")},
 	{name: "casefold-strict", size: 256 << 20, fsType: "ext4", args: []string{"-O", "casefold"}, eopts: ",encoding_flags=strict",
-		edit: func(p *MkfsParams) error { p.EncodingFlags = encodingStrictFl; return p.SetFeatures("casefold") }},
+		edit: func(p *MkfsParams) error { p.EncodingFlags = disk.EncodingStrictFl; return p.SetFeatures("casefold") }},
 	{name: "csum_seed", size: 256 << 20, fsType: "ext4", args: []string{"-O", "metadata_csum_seed"}, edit: features("metadata_csum_seed")},
 	{name: "inline_data", size: 256 << 20, fsType: "ext4", args: []string{"-O", "inline_data"}, edit: features("inline_data")},
 	{name: "inline_data-1k", size: 64 << 20, fsType: "ext4", args: []string{"-O", "inline_data", "-b", "1024"}, edit: func(p *MkfsParams) error {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -79,9 +80,9 @@ func Mkfs(dev io.WriterAt, p MkfsParams) error {
 		return err
 	}
 	o := &mkfsOutput{mkfsLayout: l}
-	o.f = &fsys{sb: &superblock{
-		sFeatureCompat: l.compat, sFeatureIncompat: l.incompat, sFeatureRoCompat: l.roCompat,
-		sUUID: l.p.UUID, sChecksumSeed: csum32(castagnoli, ^uint32(0), l.p.UUID[:]),
+	o.f = &fsys{sb: &disk.Superblock{
+		SFeatureCompat: l.compat, SFeatureIncompat: l.incompat, SFeatureRoCompat: l.roCompat,
+		SUUID: l.p.UUID, SChecksumSeed: disk.Csum32(castagnoli, ^uint32(0), l.p.UUID[:]),
 	}, blockSize: uint32(l.bs), inodeSize: uint32(l.p.InodeSize), descPerBlock: l.descPerBlock}
 	o.f.setCsumSeed()
 	w := &mkfsWriter{dev: dev}
@@ -150,10 +151,10 @@ func (o *mkfsOutput) initUnused(g uint32) uint32 {
 		return 0
 	}
 	before := uint64(g) * uint64(o.ipg) // reserved inodes the earlier groups took
-	if before >= goodOldFirstIno {
+	if before >= disk.GoodOldFirstIno {
 		return o.ipg
 	}
-	return o.ipg - min(o.ipg, uint32(goodOldFirstIno-before))
+	return o.ipg - min(o.ipg, uint32(disk.GoodOldFirstIno-before))
 }
 
 // summarize counts each group's free blocks and inodes (what the
@@ -174,7 +175,7 @@ func (o *mkfsOutput) summarize() {
 		}
 		o.freeInodes[g] = n
 		if o.p.Zeroed {
-			o.groups[g].flags |= bgInodeZeroed
+			o.groups[g].flags |= disk.BgInodeZeroed
 		}
 	}
 }
@@ -231,22 +232,22 @@ func (o *mkfsOutput) inodeBitmap(g uint32) []byte {
 // writeBitmaps writes the bitmaps of the groups without the uninit flags
 // (all of them without group checksums), noting their checksums.
 func (o *mkfsOutput) writeBitmaps(w *mkfsWriter) error {
-	meta := o.roCompat&roCompatMetadataCsum != 0
+	meta := o.roCompat&disk.RoCompatMetadataCsum != 0
 	for g := uint32(0); g < o.ngroups; g++ {
 		gd := &o.groups[g]
-		if !o.csum || gd.flags&bgBlockUninit == 0 {
+		if !o.csum || gd.flags&disk.BgBlockUninit == 0 {
 			b := o.blockBitmap(g)
 			if meta {
-				o.bbCsum[g] = csum32(castagnoli, o.f.csumSeed, b[:o.bpg/o.ratio/8])
+				o.bbCsum[g] = disk.Csum32(castagnoli, o.f.csumSeed, b[:o.bpg/o.ratio/8])
 			}
 			if err := w.put(int64(gd.blockBitmap*o.bs), b); err != nil {
 				return err
 			}
 		}
-		if !o.csum || gd.flags&bgInodeUninit == 0 {
+		if !o.csum || gd.flags&disk.BgInodeUninit == 0 {
 			b := o.inodeBitmap(g)
 			if meta {
-				o.ibCsum[g] = csum32(castagnoli, o.f.csumSeed, b[:(o.ipg+7)/8])
+				o.ibCsum[g] = disk.Csum32(castagnoli, o.f.csumSeed, b[:(o.ipg+7)/8])
 			}
 			if err := w.put(int64(gd.inodeBitmap*o.bs), b); err != nil {
 				return err
@@ -259,19 +260,19 @@ func (o *mkfsOutput) writeBitmaps(w *mkfsWriter) error {
 // encodeInode writes ip into the inode slot raw (zeroed), with its
 // checksum.
 func (o *mkfsOutput) encodeInode(ip *mkfsInode, raw []byte) {
-	le.PutUint16(raw[offIMode:], ip.mode)
-	le.PutUint16(raw[offIUid:], uint16(ip.uid))
-	le.PutUint32(raw[offISizeLo:], uint32(ip.size))
-	le.PutUint16(raw[offIGid:], uint16(ip.gid))
-	le.PutUint16(raw[offILinksCount:], ip.links)
-	le.PutUint32(raw[offIBlocksLo:], uint32(ip.blocks))
-	le.PutUint32(raw[offIFlags:], ip.flags)
-	copy(raw[offIBlock:offIBlock+iBlockLen], ip.iblock[:])
-	le.PutUint32(raw[offISizeHigh:], uint32(ip.size>>32))
-	le.PutUint16(raw[offIBlocksHigh:], uint16(ip.blocks>>32))
-	le.PutUint16(raw[offIUidHigh:], uint16(ip.uid>>16))
-	le.PutUint16(raw[offIGidHigh:], uint16(ip.gid>>16))
-	large := ip.large && len(raw) > goodOldInodeSize
+	le.PutUint16(raw[disk.OffIMode:], ip.mode)
+	le.PutUint16(raw[disk.OffIUid:], uint16(ip.uid))
+	le.PutUint32(raw[disk.OffISizeLo:], uint32(ip.size))
+	le.PutUint16(raw[disk.OffIGid:], uint16(ip.gid))
+	le.PutUint16(raw[disk.OffILinksCount:], ip.links)
+	le.PutUint32(raw[disk.OffIBlocksLo:], uint32(ip.blocks))
+	le.PutUint32(raw[disk.OffIFlags:], ip.flags)
+	copy(raw[disk.OffIBlock:disk.OffIBlock+disk.IBlockLen], ip.iblock[:])
+	le.PutUint32(raw[disk.OffISizeHigh:], uint32(ip.size>>32))
+	le.PutUint16(raw[disk.OffIBlocksHigh:], uint16(ip.blocks>>32))
+	le.PutUint16(raw[disk.OffIUidHigh:], uint16(ip.uid>>16))
+	le.PutUint16(raw[disk.OffIGidHigh:], uint16(ip.gid>>16))
+	large := ip.large && len(raw) > disk.GoodOldInodeSize
 	// A time from 2038 on needs the epoch bits of the extra fields,
 	// which only a large inode has (mke2fs 1.47.0 writes 32 bits).
 	putTime := func(off, extraOff int, sec int64) {
@@ -281,14 +282,14 @@ func (o *mkfsOutput) encodeInode(ip *mkfsInode, raw []byte) {
 			le.PutUint32(raw[extraOff:], x)
 		}
 	}
-	putTime(offIAtime, offIAtimeExtra, ip.atime)
-	putTime(offICtime, offICtimeExtra, ip.ctime)
-	putTime(offIMtime, offIMtimeExtra, ip.mtime)
+	putTime(disk.OffIAtime, disk.OffIAtimeExtra, ip.atime)
+	putTime(disk.OffICtime, disk.OffICtimeExtra, ip.ctime)
+	putTime(disk.OffIMtime, disk.OffIMtimeExtra, ip.mtime)
 	if large {
-		le.PutUint16(raw[offIExtraIsize:], largeInodeExtra)
-		putTime(offICrtime, offICrtimeExtra, ip.crtime)
-		if ip.ibodyMagic && len(raw) >= goodOldInodeSize+largeInodeExtra+4 {
-			le.PutUint32(raw[goodOldInodeSize+largeInodeExtra:], xattrMagic)
+		le.PutUint16(raw[disk.OffIExtraIsize:], largeInodeExtra)
+		putTime(disk.OffICrtime, disk.OffICrtimeExtra, ip.crtime)
+		if ip.ibodyMagic && len(raw) >= disk.GoodOldInodeSize+largeInodeExtra+4 {
+			le.PutUint32(raw[disk.GoodOldInodeSize+largeInodeExtra:], disk.XattrMagic)
 		}
 	}
 	o.inodeCsum(ip.ino, raw, large)
@@ -297,7 +298,7 @@ func (o *mkfsOutput) encodeInode(ip *mkfsInode, raw []byte) {
 // inodeCsum sets the checksum of inode ino's slot raw; the high half
 // only when i_extra_isize covers it.
 func (o *mkfsOutput) inodeCsum(ino uint32, raw []byte, hasHi bool) {
-	if o.roCompat&roCompatMetadataCsum == 0 {
+	if o.roCompat&disk.RoCompatMetadataCsum == 0 {
 		return
 	}
 	o.f.setInodeCsum(&inode{csumSeed: o.f.inodeCsumSeed(ino, 0)}, raw, hasHi)
@@ -315,7 +316,7 @@ func (o *mkfsOutput) writeInodes(w *mkfsWriter) error {
 		g := (ino - 1) / o.ipg
 		last[g] = max(last[g], ino)
 	}
-	for ino := uint32(1); ino < goodOldFirstIno; ino++ {
+	for ino := uint32(1); ino < disk.GoodOldFirstIno; ino++ {
 		note(ino)
 	}
 	for ino := range o.inodeTab {
@@ -329,7 +330,7 @@ func (o *mkfsOutput) writeInodes(w *mkfsWriter) error {
 			raw := buf[uint64(ino-first)*isz : uint64(ino-first+1)*isz]
 			if ip, ok := o.inodeTab[ino]; ok {
 				o.encodeInode(ip, raw)
-			} else if ino < goodOldFirstIno {
+			} else if ino < disk.GoodOldFirstIno {
 				o.inodeCsum(ino, raw, false)
 			}
 		}
@@ -343,7 +344,7 @@ func (o *mkfsOutput) writeInodes(w *mkfsWriter) error {
 // writeBlocks writes the directory blocks (with their checksum tails),
 // the indirect blocks, the journal's extent leaf and its superblock.
 func (o *mkfsOutput) writeBlocks(w *mkfsWriter) error {
-	meta := o.roCompat&roCompatMetadataCsum != 0
+	meta := o.roCompat&disk.RoCompatMetadataCsum != 0
 	for _, ip := range o.inodeTab {
 		if ip.mode&0o170000 != 0o40000 {
 			continue
@@ -352,8 +353,8 @@ func (o *mkfsOutput) writeBlocks(w *mkfsWriter) error {
 		for _, b := range ip.dataBlocks {
 			d := o.dirBlocks[b]
 			if meta {
-				n := len(d) - dirTailSize
-				le.PutUint32(d[n+8:], csum32(castagnoli, seed, d[:n]))
+				n := len(d) - disk.DirTailSize
+				le.PutUint32(d[n+8:], disk.Csum32(castagnoli, seed, d[:n]))
 			}
 			if err := w.put(int64(b*o.bs), d); err != nil {
 				return err
@@ -368,14 +369,14 @@ func (o *mkfsOutput) writeBlocks(w *mkfsWriter) error {
 	for b, d := range o.extentLeaves {
 		if meta {
 			maxEntries := int(le.Uint16(d[4:]))
-			t := extentHeaderSize + maxEntries*extentEntrySize
-			le.PutUint32(d[t:], csum32(castagnoli, o.f.inodeCsumSeed(journalIno, 0), d[:t]))
+			t := disk.ExtentHeaderSize + maxEntries*disk.ExtentEntrySize
+			le.PutUint32(d[t:], disk.Csum32(castagnoli, o.f.inodeCsumSeed(journalIno, 0), d[:t]))
 		}
 		if err := w.put(int64(b*o.bs), d); err != nil {
 			return err
 		}
 	}
-	if o.compat&compatHasJournal != 0 {
+	if o.compat&disk.CompatHasJournal != 0 {
 		if err := w.put(int64(o.journalSB*o.bs), o.journalSuper()); err != nil {
 			return err
 		}
@@ -418,19 +419,19 @@ func (o *mkfsOutput) descTable() []byte {
 	ds := o.descSize
 	for g := uint32(0); g < o.ngroups; g++ {
 		gd := &o.groups[g]
-		d := groupDesc{
-			bgBlockBitmap: gd.blockBitmap, bgInodeBitmap: gd.inodeBitmap, bgInodeTable: gd.inodeTable,
-			bgFreeBlocksCount: o.freeBlocks[g], bgFreeInodesCount: o.freeInodes[g],
-			bgUsedDirsCount: gd.usedDirs, bgFlags: gd.flags, bgItableUnused: gd.itableUnused,
-			bgBlockBitmapCsum: o.bbCsum[g], bgInodeBitmapCsum: o.ibCsum[g],
+		d := disk.GroupDesc{
+			BgBlockBitmap: gd.blockBitmap, BgInodeBitmap: gd.inodeBitmap, BgInodeTable: gd.inodeTable,
+			BgFreeBlocksCount: o.freeBlocks[g], BgFreeInodesCount: o.freeInodes[g],
+			BgUsedDirsCount: gd.usedDirs, BgFlags: gd.flags, BgItableUnused: gd.itableUnused,
+			BgBlockBitmapCsum: o.bbCsum[g], BgInodeBitmapCsum: o.ibCsum[g],
 		}
 		if !o.csum {
-			d.bgFlags &^= bgBlockUninit | bgInodeUninit
+			d.BgFlags &^= disk.BgBlockUninit | disk.BgInodeUninit
 		}
 		raw := buf[uint64(g)*uint64(ds) : uint64(g+1)*uint64(ds)]
-		encodeGroupDesc(raw, &d, ds)
+		disk.EncodeGroupDesc(raw, &d, ds)
 		if o.csum {
-			le.PutUint16(raw[offBgChecksum:], o.f.groupDescCsum(g, raw))
+			le.PutUint16(raw[disk.OffBgChecksum:], o.f.groupDescCsum(g, raw))
 		}
 	}
 	return buf
@@ -447,15 +448,15 @@ func (o *mkfsOutput) super(g uint32) []byte {
 		le.PutUint16(s[offSState:], 0)
 	}
 	le.PutUint16(s[offSBlockGroupNr:], uint16(min(g, 0xFFFF)))
-	if o.roCompat&roCompatMetadataCsum != 0 {
-		le.PutUint32(s[offSChecksum:], csum32(castagnoli, ^uint32(0), s[:offSChecksum]))
+	if o.roCompat&disk.RoCompatMetadataCsum != 0 {
+		le.PutUint32(s[disk.OffSChecksum:], disk.Csum32(castagnoli, ^uint32(0), s[:disk.OffSChecksum]))
 	}
 	return s
 }
 
 // superBase encodes the primary superblock, but for its checksum.
 func (o *mkfsOutput) superBase() []byte {
-	s := make([]byte, superblockSize)
+	s := make([]byte, disk.SuperblockSize)
 	p := &o.p
 	t := uint32(p.Time)
 	var freeBlocks uint64
@@ -485,12 +486,12 @@ func (o *mkfsOutput) superBase() []byte {
 	put32(0x28, o.ipg)
 	put32(offSWtime, t)
 	put16(offSMaxMntCount, 0xFFFF) // -1: no mount-count checks
-	put16(offSMagic, ext4SuperMagic)
+	put16(disk.OffSMagic, disk.Ext4SuperMagic)
 	put16(offSState, stateValid)
 	put16(offSErrors, errorsContinue)
 	put32(offSLastcheck, t)
 	put32(offSRevLevel, revDynamic)
-	put32(offSFirstIno, goodOldFirstIno)
+	put32(offSFirstIno, disk.GoodOldFirstIno)
 	put16(offSInodeSize, p.InodeSize)
 	put32(0x5C, o.compat)
 	put32(0x60, o.incompat)
@@ -498,7 +499,7 @@ func (o *mkfsOutput) superBase() []byte {
 	copy(s[0x68:0x78], p.UUID[:])
 	copy(s[0x78:0x88], p.Label)
 	put16(offSReservedGdt, uint16(o.rsvGdt))
-	if o.compat&compatHasJournal != 0 {
+	if o.compat&disk.CompatHasJournal != 0 {
 		put32(offSJournalInum, journalIno)
 		s[offSJnlBackupType] = jnlBackupBlocks
 		j := o.inodeTab[journalIno]
@@ -507,11 +508,11 @@ func (o *mkfsOutput) superBase() []byte {
 		put32(offSJnlBlocks+16*4, uint32(j.size))
 	}
 	copy(s[offSHashSeed:offSHashSeed+16], p.HashSeed[:])
-	s[offSDefHashVersion] = hashHalfMD4
+	s[offSDefHashVersion] = disk.HashHalfMD4
 	put16(offSDescSize, o.sDescSize)
 	put32(offSDefaultMountOpts, defMountOpts)
 	put32(offSMkfsTime, t)
-	if o.incompat&incompat64bit != 0 {
+	if o.incompat&disk.Incompat64bit != 0 {
 		put32(0x150, uint32(o.blocks>>32))
 		put32(0x154, uint32(o.rBlocks>>32))
 		put32(0x158, uint32(freeBlocks>>32))
@@ -520,33 +521,33 @@ func (o *mkfsOutput) superBase() []byte {
 	put16(offSMinExtraIsize+2, o.minExtra)
 	// ext2fs_initialize: the directory hash is signed where char is
 	// (x86, the platform whose mke2fs this mirrors).
-	put32(offSFlags, flagSignedHash)
+	put32(offSFlags, disk.FlagSignedHash)
 	s[offSLogGroupsPerFlex] = o.logFlex
-	if o.roCompat&roCompatMetadataCsum != 0 {
-		s[offSChecksumType] = checksumTypeCrc32c
+	if o.roCompat&disk.RoCompatMetadataCsum != 0 {
+		s[offSChecksumType] = disk.ChecksumTypeCrc32c
 	}
 	le.PutUint64(s[offSKbytesWritten:], o.kbytesWritten())
 	put32(offSOverheadClusters, uint32(o.overhead))
 	put32(offSBackupBGs, o.backupBGs[0])
 	put32(offSBackupBGs+4, o.backupBGs[1])
-	if o.incompat&incompatCsumSeed != 0 {
-		put32(offSChecksumSeed, o.f.sb.sChecksumSeed)
+	if o.incompat&disk.IncompatCsumSeed != 0 {
+		put32(offSChecksumSeed, o.f.sb.SChecksumSeed)
 	}
-	if o.incompat&incompatEncrypt != 0 {
+	if o.incompat&disk.IncompatEncrypt != 0 {
 		// mke2fs: s_encrypt_algos names the modes of the first
 		// fscrypt policies, AES-256-XTS contents and AES-256-CTS names.
 		s[offSEncryptAlgos] = encryptModeAES256XTS
 		s[offSEncryptAlgos+1] = encryptModeAES256CTS
 	}
-	if o.incompat&incompatCasefold != 0 {
+	if o.incompat&disk.IncompatCasefold != 0 {
 		// The only encoding, utf8 (12.1), and s_encoding_flags.
-		put16(offSEncoding, encodingUTF8_12_1)
+		put16(offSEncoding, disk.EncodingUTF8_12_1)
 		put16(offSEncoding+2, p.EncodingFlags)
 	}
 	put32(offSOrphanFileInum, o.orphanIno)
-	put32(offSUsrQuotaInum, o.quotaIno[quotaUser])
-	put32(offSGrpQuotaInum, o.quotaIno[quotaGroup])
-	put32(offSPrjQuotaInum, o.quotaIno[quotaProject])
+	put32(disk.OffSUsrQuotaInum, o.quotaIno[disk.QuotaUser])
+	put32(disk.OffSGrpQuotaInum, o.quotaIno[disk.QuotaGroup])
+	put32(disk.OffSPrjQuotaInum, o.quotaIno[disk.QuotaProject])
 	return s
 }
 
@@ -556,8 +557,8 @@ func (o *mkfsOutput) superBase() []byte {
 // mkfsIOModel), plus ext2fs_close's allowance for the descriptors it is
 // about to write.
 func (o *mkfsOutput) kbytesWritten() uint64 {
-	const ext4ish = roCompatHugeFile | roCompatGdtCsum | roCompatDirNlink | roCompatMetadataCsum | roCompatExtraIsize
-	if o.incompat&incompatFlexBG == 0 && o.roCompat&ext4ish == 0 {
+	const ext4ish = disk.RoCompatHugeFile | disk.RoCompatGdtCsum | disk.RoCompatDirNlink | disk.RoCompatMetadataCsum | disk.RoCompatExtraIsize
+	if o.incompat&disk.IncompatFlexBG == 0 && o.roCompat&ext4ish == 0 {
 		return 0
 	}
 	return 1 + o.ioModelBytes()>>10 + (o.descBlocks+1)/(o.bs/1024)
@@ -569,7 +570,7 @@ func (o *mkfsOutput) kbytesWritten() uint64 {
 func (o *mkfsOutput) writeSupers(w *mkfsWriter) error {
 	table := o.descTable()
 	oldDesc := o.descBlocks
-	if o.incompat&incompatMetaBG != 0 {
+	if o.incompat&disk.IncompatMetaBG != 0 {
 		oldDesc = 0
 	}
 	for g := uint32(0); g < o.ngroups; g++ {
@@ -577,7 +578,7 @@ func (o *mkfsOutput) writeSupers(w *mkfsWriter) error {
 		if g == 0 {
 			// The primary at byte 1024, then the table from the
 			// next block (a 4 KiB block 0 keeps its boot sector).
-			if err := w.put(superblockOffset, o.super(0)); err != nil {
+			if err := w.put(disk.SuperblockOffset, o.super(0)); err != nil {
 				return err
 			}
 		} else if super != 0 {

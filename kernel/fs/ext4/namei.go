@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sync/atomic"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
@@ -54,7 +55,7 @@ func (ip *inode) isDx() bool { return ip.isIndexed() }
 // link count, and the directory cannot count them as "many" (dir_nlink on
 // an indexed directory).
 func (ip *inode) dirLinkMax() bool {
-	return ip.links >= linkMax && !(ip.f.sb.hasRoCompat(roCompatDirNlink) && ip.isDx())
+	return ip.links >= linkMax && !(ip.f.sb.HasRoCompat(disk.RoCompatDirNlink) && ip.isDx())
 }
 
 // incCount is ext4_inc_count: past EXT4_LINK_MAX an indexed directory's
@@ -223,7 +224,7 @@ func (di dirInode) Mknod(ctx vfs.Ctx, name string, mode uint32, rdev uint64) (vf
 		return nil, abi.EINVAL
 	}
 	return di.newChild(ctx, name, mode, func(h *handle, ip *inode) error {
-		ip.iBlock = [iBlockLen]byte{}
+		ip.iBlock = [disk.IBlockLen]byte{}
 		ip.rdev = 0
 		if mode&abi.S_IFMT != abi.S_IFCHR && mode&abi.S_IFMT != abi.S_IFBLK {
 			return nil
@@ -253,23 +254,23 @@ func (di dirInode) Symlink(ctx vfs.Ctx, name, target string) (vfs.Inode, error) 
 	}
 	return di.newChild(ctx, name, abi.S_IFLNK|0o777, func(h *handle, ip *inode) error {
 		ip.size = int64(len(target))
-		if len(target)+1 <= iBlockLen {
-			ip.flags &^= inodeExtentsFl
-			ip.iBlock = [iBlockLen]byte{}
+		if len(target)+1 <= disk.IBlockLen {
+			ip.flags &^= disk.InodeExtentsFl
+			ip.iBlock = [disk.IBlockLen]byte{}
 			copy(ip.iBlock[:], target)
 			ip.dropMap()
 			return nil
 		}
 		var pblk uint64
 		var err error
-		if ip.flags&inodeExtentsFl != 0 {
+		if ip.flags&disk.InodeExtentsFl != 0 {
 			pblk, _, err = h.mapBlocks(ip, 0, 1, true)
 		} else {
 			// A block-mapped link: its one block is the first direct
 			// pointer. (mapBlocks takes a link without blocks for a
 			// fast one, as ext4_inode_is_fast_symlink would.)
 			if pblk, err = h.allocBlock(ip, 0); err == nil {
-				ip.iBlock = [iBlockLen]byte{}
+				ip.iBlock = [disk.IBlockLen]byte{}
 				le.PutUint32(ip.iBlock[0:], uint32(pblk))
 			}
 		}
@@ -336,7 +337,7 @@ func (di dirInode) Link(ctx vfs.Ctx, name string, old vfs.Inode) error {
 // whose usage would then leak into dir's tree (ext4_link, ext4_rename,
 // ext4_cross_rename return EXDEV, so that mv copies instead).
 func (dir *inode) projectBarrier(ip *inode) bool {
-	return dir.flags&inodeProjinheritFl != 0 && dir.projid != ip.projid
+	return dir.flags&disk.InodeProjinheritFl != 0 && dir.projid != ip.projid
 }
 
 // Unlink removes name (ext4_unlink); its inode loses a link and, with

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
@@ -319,10 +320,10 @@ func TestSymlinkFlags(t *testing.T) {
 	wantErrno(t, "symlink", err, 0)
 	slow, err := root.Symlink(nowCtx, "slow", strings.Repeat("z", 100))
 	wantErrno(t, "symlink", err, 0)
-	if fl := fast.(symlinkInode).flags; fl&inodeExtentsFl != 0 {
+	if fl := fast.(symlinkInode).flags; fl&disk.InodeExtentsFl != 0 {
 		t.Errorf("fast symlink flags %#x", fl)
 	}
-	if fl := slow.(symlinkInode).flags; fl&inodeExtentsFl == 0 {
+	if fl := slow.(symlinkInode).flags; fl&disk.InodeExtentsFl == 0 {
 		t.Errorf("slow symlink flags %#x", fl)
 	}
 	for _, c := range []struct {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"sync/atomic"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -32,23 +33,23 @@ const offINextOrphan = 0x14
 // superBytes returns the superblock's 1024 bytes in the transaction.
 func (h *handle) superBytes() ([]byte, error) {
 	f := h.f
-	blk := uint64(superblockOffset) >> f.blockBits
+	blk := uint64(disk.SuperblockOffset) >> f.blockBits
 	b, err := h.metaBlock(blk)
 	if err != nil {
 		return nil, err
 	}
-	return b[superblockOffset-int(blk<<f.blockBits):][:superblockSize], nil
+	return b[disk.SuperblockOffset-int(blk<<f.blockBits):][:disk.SuperblockSize], nil
 }
 
 // lastOrphan reads s_last_orphan as the transaction holds it.
 func (f *fsys) lastOrphan() (uint32, error) {
-	blk := uint64(superblockOffset) >> f.blockBits
+	blk := uint64(disk.SuperblockOffset) >> f.blockBits
 	b := f.getBlock()
 	defer f.putBlock(b)
 	if err := f.readBlock(b, blk); err != nil {
 		return 0, abi.Errorf(abi.EIO, "ext4: superblock: %v", err)
 	}
-	return le.Uint32(b[superblockOffset-int(blk<<f.blockBits)+offSLastOrphan:]), nil
+	return le.Uint32(b[disk.SuperblockOffset-int(blk<<f.blockBits)+offSLastOrphan:]), nil
 }
 
 // setLastOrphan sets s_last_orphan and the superblock checksum.
@@ -84,7 +85,7 @@ func (h *handle) setDtime(ip *inode, v uint32) error {
 
 // journaled reports whether the orphan list is kept (ext4_orphan_add does
 // nothing without a journal).
-func (f *fsys) journaled() bool { return f.sb.hasCompat(compatHasJournal) && !f.noload }
+func (f *fsys) journaled() bool { return f.sb.HasCompat(disk.CompatHasJournal) && !f.noload }
 
 // orphanAdd records ip as an orphan (ext4_orphan_add): in a free entry of
 // the orphan file when there is one (orphanfile.go), else at the head of
@@ -137,7 +138,7 @@ func (h *handle) orphanDel(ip *inode) error {
 		// Find the orphan before ip; the list cannot be longer than
 		// the inode count.
 		for n := uint32(0); ; n++ {
-			if cur == 0 || n > f.sb.sInodesCount {
+			if cur == 0 || n > f.sb.SInodesCount {
 				return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: not on the orphan list", ip.ino))
 			}
 			d, err := h.dtime(cur)
@@ -198,7 +199,7 @@ func (f *fsys) releaseOrphans() error {
 	f.mu.Lock()
 	var gone []*inode
 	for _, ip := range f.inodes {
-		if ip.links == 0 && ip.mode != 0 && ip.ino >= f.sb.sFirstIno {
+		if ip.links == 0 && ip.mode != 0 && ip.ino >= f.sb.SFirstIno {
 			gone = append(gone, ip)
 		}
 	}
@@ -235,7 +236,7 @@ func (f *fsys) orphanCleanup() error {
 	deleted, truncated := 0, 0
 	err = func() error {
 		for ino, n := head, uint32(0); ino != 0; n++ {
-			if n > f.sb.sInodesCount {
+			if n > f.sb.SInodesCount {
 				return abi.Errorf(abi.EUCLEAN, "ext4: orphan list loops")
 			}
 			ip, err := h.orphanInode(ino)
@@ -297,7 +298,7 @@ func (h *handle) processOrphan(ip *inode, deleted, truncated *int) error {
 // back. Its checksum is checked first on the slot as it is.
 func (h *handle) orphanInode(ino uint32) (*inode, error) {
 	f := h.f
-	if ino < f.sb.sFirstIno || ino > f.sb.sInodesCount {
+	if ino < f.sb.SFirstIno || ino > f.sb.SInodesCount {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: orphan list: bad inode number %d", ino)
 	}
 	// ext4_orphan_get: an inode whose bit is clear is no orphan; e2fsck
@@ -305,14 +306,14 @@ func (h *handle) orphanInode(ino uint32) (*inode, error) {
 	// leaves its entry in the orphan file), or the entry is damaged.
 	// An INODE_UNINIT group has none in use, and its bitmap is left as
 	// it is.
-	g := (ino - 1) / f.sb.sInodesPerGroup
+	g := (ino - 1) / f.sb.SInodesPerGroup
 	used := false
-	if !f.hasGroupCsum() || f.groups[g].bgFlags&bgInodeUninit == 0 {
-		bits, err := h.metaBlock(f.groups[g].bgInodeBitmap)
+	if !f.hasGroupCsum() || f.groups[g].BgFlags&disk.BgInodeUninit == 0 {
+		bits, err := h.metaBlock(f.groups[g].BgInodeBitmap)
 		if err != nil {
 			return nil, err
 		}
-		used = testBit(bits, uint64((ino-1)%f.sb.sInodesPerGroup))
+		used = testBit(bits, uint64((ino-1)%f.sb.SInodesPerGroup))
 	}
 	if !used {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: bad orphan inode %d: not in use", ino)
@@ -321,14 +322,14 @@ func (h *handle) orphanInode(ino uint32) (*inode, error) {
 	if err != nil {
 		return nil, err
 	}
-	if le.Uint16(raw[offILinksCount:]) != 0 {
+	if le.Uint16(raw[disk.OffILinksCount:]) != 0 {
 		return f.iget(ino)
 	}
 	c := bytes.Clone(raw)
-	le.PutUint16(c[offILinksCount:], 1)
-	if f.sb.metadataCsum() {
-		seed := &inode{ino: ino, csumSeed: f.inodeCsumSeed(ino, le.Uint32(c[offIGeneration:]))}
-		hasHi := f.inodeSize > goodOldInodeSize && offIChecksumHi+2 <= goodOldInodeSize+f.extraIsize(c)
+	le.PutUint16(c[disk.OffILinksCount:], 1)
+	if f.sb.MetadataCsum() {
+		seed := &inode{ino: ino, csumSeed: f.inodeCsumSeed(ino, le.Uint32(c[disk.OffIGeneration:]))}
+		hasHi := f.inodeSize > disk.GoodOldInodeSize && disk.OffIChecksumHi+2 <= disk.GoodOldInodeSize+f.extraIsize(c)
 		if err := f.verifyInodeCsum(seed, raw, hasHi); err != nil {
 			return nil, err
 		}

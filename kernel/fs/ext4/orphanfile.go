@@ -3,6 +3,7 @@ package ext4
 import (
 	"slices"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -31,11 +32,6 @@ import (
 // processes the list first, then the orphan file's entries
 // (ext4_orphan_cleanup).
 
-const (
-	orphanBlockMagic = 0x0b10ca04 // EXT4_ORPHAN_BLOCK_MAGIC, ob_magic
-	orphanTailSize   = 8          // struct ext4_orphan_block_tail
-)
-
 // orphanFile is the mount's view of the orphan file (struct
 // ext4_orphan_info); its fields change only under the write lock.
 type orphanFile struct {
@@ -51,13 +47,13 @@ type orphanFile struct {
 // of each block are counted. EUCLEAN names what is wrong.
 func (f *fsys) loadOrphanFile() error {
 	sb := f.sb
-	if !sb.hasCompat(compatOrphanFile) {
+	if !sb.HasCompat(disk.CompatOrphanFile) {
 		return nil
 	}
-	if ino := sb.sOrphanFileInum; ino < 1 || ino > sb.sInodesCount {
+	if ino := sb.SOrphanFileInum; ino < 1 || ino > sb.SInodesCount {
 		return abi.Errorf(abi.EUCLEAN, "ext4: orphan file: bad inode number %d", ino)
 	}
-	ip, err := f.iget(sb.sOrphanFileInum)
+	ip, err := f.iget(sb.SOrphanFileInum)
 	if err != nil {
 		return err
 	}
@@ -68,7 +64,7 @@ func (f *fsys) loadOrphanFile() error {
 	// The block count is i_size's, checked against what the block map
 	// covers before anything is sized by it.
 	n := uint64(ip.size) >> f.blockBits
-	if n > sb.sBlocksCount {
+	if n > sb.SBlocksCount {
 		return abi.Errorf(abi.EUCLEAN, "ext4: orphan file: i_size %d larger than the filesystem", ip.size)
 	}
 	covered := uint64(0)
@@ -84,7 +80,7 @@ func (f *fsys) loadOrphanFile() error {
 	o := orphanFile{
 		blocks:   make([]uint64, 0, n),
 		free:     make([]uint32, n),
-		perBlock: (f.blockSize - orphanTailSize) / 4,
+		perBlock: (f.blockSize - disk.OrphanTailSize) / 4,
 		seed:     ip.csumSeed,
 	}
 	for _, r := range runs {
@@ -95,17 +91,17 @@ func (f *fsys) loadOrphanFile() error {
 	b := f.getBlock()
 	defer f.putBlock(b)
 	for i, blk := range o.blocks {
-		if blk >= sb.sBlocksCount {
+		if blk >= sb.SBlocksCount {
 			return abi.Errorf(abi.EUCLEAN, "ext4: orphan file block %d: block %d beyond end of filesystem", i, blk)
 		}
 		if _, err := f.raw.ReadAt(b, int64(blk)<<f.blockBits); err != nil {
 			return abi.Errorf(abi.EIO, "ext4: orphan file block %d: %v", i, err)
 		}
-		tail := b[f.blockSize-orphanTailSize:]
-		if le.Uint32(tail) != orphanBlockMagic {
+		tail := b[f.blockSize-disk.OrphanTailSize:]
+		if le.Uint32(tail) != disk.OrphanBlockMagic {
 			return abi.Errorf(abi.EUCLEAN, "ext4: orphan file block %d: bad magic", i)
 		}
-		if sb.metadataCsum() && le.Uint32(tail[4:]) != o.csum(f, b, blk) {
+		if sb.MetadataCsum() && le.Uint32(tail[4:]) != o.csum(f, b, blk) {
 			return abi.Errorf(abi.EUCLEAN, "ext4: orphan file block %d: bad checksum", i)
 		}
 		for j := uint32(0); j < o.perBlock; j++ {
@@ -122,14 +118,14 @@ func (f *fsys) loadOrphanFile() error {
 func (o *orphanFile) csum(f *fsys, b []byte, blk uint64) uint32 {
 	var nr [8]byte
 	le.PutUint64(nr[:], blk)
-	c := csum32(f.crcTab, o.seed, nr[:])
-	return csum32(f.crcTab, c, b[:4*o.perBlock])
+	c := disk.Csum32(f.crcTab, o.seed, nr[:])
+	return disk.Csum32(f.crcTab, c, b[:4*o.perBlock])
 }
 
 // setCsum sets the checksum in b's tail, with metadata_csum.
 func (o *orphanFile) setCsum(f *fsys, b []byte, blk uint64) {
-	if f.sb.metadataCsum() {
-		le.PutUint32(b[f.blockSize-orphanTailSize+4:], o.csum(f, b, blk))
+	if f.sb.MetadataCsum() {
+		le.PutUint32(b[f.blockSize-disk.OrphanTailSize+4:], o.csum(f, b, blk))
 	}
 }
 
@@ -138,8 +134,8 @@ func (o *orphanFile) setCsum(f *fsys, b []byte, blk uint64) {
 // from seed, the orphan file inode's checksum seed (mke2fs's mkorphan_proc).
 func (f *fsys) putEmptyOrphanBlock(b []byte, blk uint64, seed uint32) {
 	clear(b)
-	le.PutUint32(b[len(b)-orphanTailSize:], orphanBlockMagic)
-	o := orphanFile{perBlock: (f.blockSize - orphanTailSize) / 4, seed: seed}
+	le.PutUint32(b[len(b)-disk.OrphanTailSize:], disk.OrphanBlockMagic)
+	o := orphanFile{perBlock: (f.blockSize - disk.OrphanTailSize) / 4, seed: seed}
 	o.setCsum(f, b, blk)
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
@@ -45,7 +46,7 @@ func testOrphanFile(t *testing.T, v nameiVariant) {
 		}
 	})
 	f, _ := mountImageRW(t, img)
-	if !superOf(t, img).hasRoCompat(roCompatOrphanPresent) {
+	if !superOf(t, img).HasRoCompat(disk.RoCompatOrphanPresent) {
 		t.Errorf("orphan_present not set by a read-write mount")
 	}
 	root := rwDir(t, f, "")
@@ -111,7 +112,7 @@ func testOrphanFile(t *testing.T, v nameiVariant) {
 	}
 	umountRW(t, f)
 	e2fsckClean(t, img)
-	if superOf(t, img).hasRoCompat(roCompatOrphanPresent) {
+	if superOf(t, img).HasRoCompat(disk.RoCompatOrphanPresent) {
 		t.Errorf("orphan_present left set by unmount")
 	}
 	if got := testutil.Ext4OrphanFileEntries(t, img); len(got) != 0 {
@@ -160,14 +161,14 @@ func TestOrphanFileCorrupt(t *testing.T) {
 		{"magic", "orphan file block 1: bad magic", blk*bs + bs - 8, 0x12345678},
 		{"checksum", "orphan file block 1: bad checksum", blk*bs + bs - 4, 0},
 		{"entry", "orphan file block 1: bad checksum", blk * bs, 13},
-		{"inode number", "orphan file: bad inode number 99999999", superblockOffset + 0x280, 99999999},
+		{"inode number", "orphan file: bad inode number 99999999", disk.SuperblockOffset + 0x280, 99999999},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b := bytes.Clone(orig)
 			binary.LittleEndian.PutUint32(b[c.off:], c.val)
-			if c.off >= superblockOffset+0x100 && c.off < superblockOffset+superblockSize {
-				s := b[superblockOffset : superblockOffset+superblockSize]
-				binary.LittleEndian.PutUint32(s[offSChecksum:], csum32(crc32.MakeTable(crc32.Castagnoli), ^uint32(0), s[:offSChecksum]))
+			if c.off >= disk.SuperblockOffset+0x100 && c.off < disk.SuperblockOffset+disk.SuperblockSize {
+				s := b[disk.SuperblockOffset : disk.SuperblockOffset+disk.SuperblockSize]
+				binary.LittleEndian.PutUint32(s[disk.OffSChecksum:], disk.Csum32(crc32.MakeTable(crc32.Castagnoli), ^uint32(0), s[:disk.OffSChecksum]))
 			}
 			p := filepath.Join(t.TempDir(), "img")
 			if err := os.WriteFile(p, b, 0o644); err != nil {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -55,43 +56,10 @@ import (
 // enforced: Linux enforces them only with the usrquota, grpquota and
 // prjquota mount options, and accounting alone is what the images need.
 
-// Quota types (USRQUOTA, GRPQUOTA, PRJQUOTA).
-const (
-	quotaUser = iota
-	quotaGroup
-	quotaProject
-	quotaTypes
-)
-
-// The v2r1 tree format (quotaio_v2.h, quota_tree.h).
-const (
-	quotaBlockSize    = 1024 // 1 << QT_BLKSIZE_BITS
-	quotaTreeOff      = 1    // QT_TREEOFF: the tree's root block
-	quotaTreeDepth    = 4
-	quotaInfoOff      = 8  // sizeof(struct v2_disk_dqheader)
-	quotaDataHdrSize  = 16 // sizeof(struct qt_disk_dqdbheader)
-	quotaEntrySize    = 72 // sizeof(struct v2r1_disk_dqblk)
-	quotaEntriesPerBk = (quotaBlockSize - quotaDataHdrSize) / quotaEntrySize
-	quotaVersion      = 1 // V2_VERSION_R1
-)
-
-// quotaMagics are the dqh_magic of each type (V2_INITQMAGICS).
-var quotaMagics = [quotaTypes]uint32{0xd9c01f11, 0xd9c01927, 0xd9c03f14}
-
-// Superblock fields of the quota and orphan-file inodes, and i_projid in
-// the inode (super.rst, inodes.rst).
-const (
-	offSUsrQuotaInum  = 0x240
-	offSGrpQuotaInum  = 0x244
-	offSPrjQuotaInum  = 0x26C
-	offSOrphanFileIno = 0x280
-	offIProjid        = 0x9C
-)
-
 // quotaState is a read-write mount's quota files; nil without the quota
 // feature. It is used under the write lock.
 type quotaState struct {
-	files [quotaTypes]*quotaFile // nil: the type is not kept
+	files [disk.QuotaTypes]*quotaFile // nil: the type is not kept
 	// prjIno and orphanIno are inodes e2fsck does not count.
 	prjIno, orphanIno uint32
 	dirty             bool // some dquot or info changed since the last flush
@@ -115,16 +83,6 @@ type quotaFile struct {
 	buf, tmp []byte // quota-block buffers
 }
 
-// Indexes into quotaFile.info.
-const (
-	dqiBgrace = iota
-	dqiIgrace
-	dqiFlags
-	dqiBlocks
-	dqiFreeBlk
-	dqiFreeEntry
-)
-
 // dquot is one id's entry (struct dquot with its v2r1_disk_dqblk).
 type dquot struct {
 	id  uint32
@@ -141,22 +99,22 @@ func (d *dquot) noLimits() bool { return d.ihard|d.isoft|d.bhard|d.bsoft == 0 }
 // mount (ext4_enable_quotas): their header and info are checked and read;
 // entries are read when an id is first charged.
 func (f *fsys) loadQuota() error {
-	if !f.sb.hasRoCompat(roCompatQuota) {
+	if !f.sb.HasRoCompat(disk.RoCompatQuota) {
 		return nil
 	}
-	blk := uint64(superblockOffset) >> f.blockBits
+	blk := uint64(disk.SuperblockOffset) >> f.blockBits
 	b := make([]byte, f.blockSize)
 	if err := f.readBlock(b, blk); err != nil {
 		return abi.Errorf(abi.EIO, "ext4: superblock: %v", err)
 	}
-	s := b[superblockOffset-int(blk<<f.blockBits):][:superblockSize]
+	s := b[disk.SuperblockOffset-int(blk<<f.blockBits):][:disk.SuperblockSize]
 	q := &quotaState{
-		prjIno:    le.Uint32(s[offSPrjQuotaInum:]),
-		orphanIno: le.Uint32(s[offSOrphanFileIno:]),
+		prjIno:    le.Uint32(s[disk.OffSPrjQuotaInum:]),
+		orphanIno: le.Uint32(s[disk.OffSOrphanFileIno:]),
 	}
-	inums := [quotaTypes]uint32{le.Uint32(s[offSUsrQuotaInum:]), le.Uint32(s[offSGrpQuotaInum:]), q.prjIno}
-	if !f.sb.hasRoCompat(roCompatProject) {
-		inums[quotaProject] = 0
+	inums := [disk.QuotaTypes]uint32{le.Uint32(s[disk.OffSUsrQuotaInum:]), le.Uint32(s[disk.OffSGrpQuotaInum:]), q.prjIno}
+	if !f.sb.HasRoCompat(disk.RoCompatProject) {
+		inums[disk.QuotaProject] = 0
 	}
 	for t, ino := range inums {
 		if ino == 0 {
@@ -167,20 +125,20 @@ func (f *fsys) loadQuota() error {
 			return abi.Errorf(abi.ErrnoOf(err), "ext4: quota file (type %d): %v", t, err)
 		}
 		qf := &quotaFile{typ: t, ip: ip, dquots: make(map[uint32]*dquot),
-			buf: make([]byte, quotaBlockSize), tmp: make([]byte, quotaBlockSize)}
+			buf: make([]byte, disk.QuotaBlockSize), tmp: make([]byte, disk.QuotaBlockSize)}
 		if err := qf.read(0, qf.buf); err != nil {
 			return err
 		}
-		if le.Uint32(qf.buf[0:]) != quotaMagics[t] || le.Uint32(qf.buf[4:]) != quotaVersion {
+		if le.Uint32(qf.buf[0:]) != disk.QuotaMagics[t] || le.Uint32(qf.buf[4:]) != disk.QuotaVersion {
 			return abi.Errorf(abi.EUCLEAN, "ext4: quota inode %d: bad header (magic %#x, version %d)",
 				ino, le.Uint32(qf.buf[0:]), le.Uint32(qf.buf[4:]))
 		}
 		for i := range qf.info {
-			qf.info[i] = le.Uint32(qf.buf[quotaInfoOff+4*i:])
+			qf.info[i] = le.Uint32(qf.buf[disk.QuotaInfoOff+4*i:])
 		}
-		if qf.info[dqiBlocks] <= quotaTreeOff || int64(qf.info[dqiBlocks])*quotaBlockSize > ip.size+quotaBlockSize-1 {
+		if qf.info[disk.DqiBlocks] <= disk.QuotaTreeOff || int64(qf.info[disk.DqiBlocks])*disk.QuotaBlockSize > ip.size+disk.QuotaBlockSize-1 {
 			return abi.Errorf(abi.EUCLEAN, "ext4: quota inode %d: dqi_blocks %d does not fit the file (%d bytes)",
-				ino, qf.info[dqiBlocks], ip.size)
+				ino, qf.info[disk.DqiBlocks], ip.size)
 		}
 		q.files[t] = qf
 	}
@@ -191,16 +149,16 @@ func (f *fsys) loadQuota() error {
 // counts reports whether inode ino is charged to quotas (see above).
 func (q *quotaState) counts(f *fsys, ip *inode) bool {
 	ino := ip.ino
-	if ino != rootIno && ino < f.sb.sFirstIno || ino == q.prjIno || ino == q.orphanIno {
+	if ino != rootIno && ino < f.sb.SFirstIno || ino == q.prjIno || ino == q.orphanIno {
 		return false
 	}
-	return ip.flags&inodeEAInodeFl == 0
+	return ip.flags&disk.InodeEAInodeFl == 0
 }
 
 // quotaOwner is what an inode slot charges: its ids per type and its
 // space in bytes.
 type quotaOwner struct {
-	id    [quotaTypes]uint32
+	id    [disk.QuotaTypes]uint32
 	space int64
 }
 
@@ -208,12 +166,12 @@ type quotaOwner struct {
 // i_extra_isize covers it (e2fsprogs get_qid), i_blocks in bytes.
 func (f *fsys) ownerOf(raw []byte) quotaOwner {
 	var o quotaOwner
-	o.id[quotaUser] = uint32(le.Uint16(raw[offIUid:])) | uint32(le.Uint16(raw[offIUidHigh:]))<<16
-	o.id[quotaGroup] = uint32(le.Uint16(raw[offIGid:])) | uint32(le.Uint16(raw[offIGidHigh:]))<<16
-	if extra := f.extraIsize(raw); f.inodeSize > goodOldInodeSize && offIProjid+4 <= goodOldInodeSize+extra {
-		o.id[quotaProject] = le.Uint32(raw[offIProjid:])
+	o.id[disk.QuotaUser] = uint32(le.Uint16(raw[disk.OffIUid:])) | uint32(le.Uint16(raw[disk.OffIUidHigh:]))<<16
+	o.id[disk.QuotaGroup] = uint32(le.Uint16(raw[disk.OffIGid:])) | uint32(le.Uint16(raw[disk.OffIGidHigh:]))<<16
+	if extra := f.extraIsize(raw); f.inodeSize > disk.GoodOldInodeSize && disk.OffIProjid+4 <= disk.GoodOldInodeSize+extra {
+		o.id[disk.QuotaProject] = le.Uint32(raw[disk.OffIProjid:])
 	}
-	o.space = f.rawBlocks(raw, le.Uint32(raw[offIFlags:])) << 9
+	o.space = f.rawBlocks(raw, le.Uint32(raw[disk.OffIFlags:])) << 9
 	return o
 }
 
@@ -242,7 +200,7 @@ func (h *handle) putInode(ip *inode, raw []byte, live bool) error {
 			return err
 		}
 	}
-	for t := range quotaTypes {
+	for t := range disk.QuotaTypes {
 		if old.id[t] == now.id[t] {
 			if err := h.charge(t, now.id[t], now.space-old.space, 0); err != nil {
 				return err
@@ -264,11 +222,11 @@ func (h *handle) putInode(ip *inode, raw []byte, live bool) error {
 // inode or its block (ext4_get_inode_usage, which __dquot_transfer moves
 // to a new owner; see eaRefDelta).
 func (f *fsys) inodeUsage(ip *inode) (int64, error) {
-	if !f.sb.hasIncompat(incompatEAInode) {
+	if !f.sb.HasIncompat(disk.IncompatEAInode) {
 		return 1, nil
 	}
 	n := int64(1)
-	for _, read := range []func() ([]xattrEntry, error){ip.ibodyXattrs, ip.blockXattrs} {
+	for _, read := range []func() ([]disk.XattrEntry, error){ip.ibodyXattrs, ip.blockXattrs} {
 		ents, err := read()
 		if err != nil {
 			return 0, err
@@ -287,7 +245,7 @@ func (h *handle) chargeInode(ip *inode, raw []byte, n int64) error {
 		return nil
 	}
 	o := f.ownerOf(raw)
-	for t := range quotaTypes {
+	for t := range disk.QuotaTypes {
 		if err := h.charge(t, o.id[t], 0, n); err != nil {
 			return err
 		}
@@ -345,10 +303,10 @@ func (h *handle) dquotOf(qf *quotaFile, id uint32) (*dquot, error) {
 	}
 	if off != 0 {
 		b := qf.buf
-		if err := qf.read(uint32(off/quotaBlockSize), b); err != nil {
+		if err := qf.read(uint32(off/disk.QuotaBlockSize), b); err != nil {
 			return nil, h.fail(err)
 		}
-		d.decode(b[off%quotaBlockSize:][:quotaEntrySize])
+		d.decode(b[off%disk.QuotaBlockSize:][:disk.QuotaEntrySize])
 		d.off = off
 	}
 	qf.dquots[id] = d
@@ -407,7 +365,7 @@ func (h *handle) flushQuota() error {
 					return h.fail(err)
 				}
 			}
-			var e [quotaEntrySize]byte
+			var e [disk.QuotaEntrySize]byte
 			d.encode(e[:])
 			if err := qf.writeAt(h, d.off, e[:]); err != nil {
 				return h.fail(err)
@@ -421,7 +379,7 @@ func (h *handle) flushQuota() error {
 			for i, v := range qf.info {
 				le.PutUint32(b[4*i:], v)
 			}
-			if err := qf.writeAt(h, quotaInfoOff, b[:]); err != nil {
+			if err := qf.writeAt(h, disk.QuotaInfoOff, b[:]); err != nil {
 				return h.fail(err)
 			}
 			qf.infoDirty = false
@@ -434,11 +392,11 @@ func (h *handle) flushQuota() error {
 // the file or in a hole reads as zeros.
 func (qf *quotaFile) read(blk uint32, b []byte) error {
 	clear(b)
-	off := int64(blk) * quotaBlockSize
+	off := int64(blk) * disk.QuotaBlockSize
 	if off >= qf.ip.size {
 		return nil
 	}
-	if _, err := qf.ip.readRaw(b, off); err != nil && off+quotaBlockSize <= qf.ip.size {
+	if _, err := qf.ip.readRaw(b, off); err != nil && off+disk.QuotaBlockSize <= qf.ip.size {
 		return abi.Errorf(abi.ErrnoOf(err), "ext4: quota inode %d: block %d: %v", qf.ip.ino, blk, err)
 	}
 	return nil
@@ -482,19 +440,14 @@ func (qf *quotaFile) writeAt(h *handle, off int64, p []byte) error {
 }
 
 func (qf *quotaFile) write(h *handle, blk uint32, b []byte) error {
-	return qf.writeAt(h, int64(blk)*quotaBlockSize, b)
-}
-
-// treeIndex is id's slot in a tree block at depth (get_index).
-func treeIndex(id uint32, depth int) int {
-	return int(id>>(8*(quotaTreeDepth-1-depth))) & 0xff
+	return qf.writeAt(h, int64(blk)*disk.QuotaBlockSize, b)
 }
 
 // checkRef checks a block number read from the tree or a list.
 func (qf *quotaFile) checkRef(blk uint32, what string) error {
-	if blk < quotaTreeOff || blk >= qf.info[dqiBlocks] {
+	if blk < disk.QuotaTreeOff || blk >= qf.info[disk.DqiBlocks] {
 		return abi.Errorf(abi.EUCLEAN, "ext4: quota inode %d: %s block %d outside the file (%d blocks)",
-			qf.ip.ino, what, blk, qf.info[dqiBlocks])
+			qf.ip.ino, what, blk, qf.info[disk.DqiBlocks])
 	}
 	return nil
 }
@@ -503,12 +456,12 @@ func (qf *quotaFile) checkRef(blk uint32, what string) error {
 // (find_tree_dqentry, find_block_dqentry).
 func (qf *quotaFile) find(id uint32) (int64, error) {
 	b := qf.tmp
-	blk := uint32(quotaTreeOff)
-	for depth := range quotaTreeDepth {
+	blk := uint32(disk.QuotaTreeOff)
+	for depth := range disk.QuotaTreeDepth {
 		if err := qf.read(blk, b); err != nil {
 			return 0, err
 		}
-		blk = le.Uint32(b[4*treeIndex(id, depth):])
+		blk = le.Uint32(b[4*disk.TreeIndex(id, depth):])
 		if blk == 0 {
 			return 0, nil
 		}
@@ -519,24 +472,14 @@ func (qf *quotaFile) find(id uint32) (int64, error) {
 	if err := qf.read(blk, b); err != nil {
 		return 0, err
 	}
-	for i := range quotaEntriesPerBk {
-		e := b[quotaDataHdrSize+i*quotaEntrySize:][:quotaEntrySize]
+	for i := range disk.QuotaEntriesPerBk {
+		e := b[disk.QuotaDataHdrSize+i*disk.QuotaEntrySize:][:disk.QuotaEntrySize]
 		if le.Uint32(e) == id && !allZero(e) {
-			return int64(blk)*quotaBlockSize + int64(quotaDataHdrSize+i*quotaEntrySize), nil
+			return int64(blk)*disk.QuotaBlockSize + int64(disk.QuotaDataHdrSize+i*disk.QuotaEntrySize), nil
 		}
 	}
 	return 0, abi.Errorf(abi.EUCLEAN, "ext4: quota inode %d: id %d referenced but not present in block %d",
 		qf.ip.ino, id, blk)
-}
-
-// Data block header fields (struct qt_disk_dqdbheader).
-func dqdhNext(b []byte) uint32       { return le.Uint32(b[0:]) }
-func dqdhPrev(b []byte) uint32       { return le.Uint32(b[4:]) }
-func dqdhEntries(b []byte) int       { return int(le.Uint16(b[8:])) }
-func setDqdhEntries(b []byte, n int) { le.PutUint16(b[8:], uint16(n)) }
-func setDqdhLinks(b []byte, next, prev uint32) {
-	le.PutUint32(b[0:], next)
-	le.PutUint32(b[4:], prev)
 }
 
 func (qf *quotaFile) setInfo(i int, v uint32) {
@@ -547,7 +490,7 @@ func (qf *quotaFile) setInfo(i int, v uint32) {
 // getFreeBlk takes a block for the tree or for entries (get_free_dqblk):
 // the head of the free block list, else a new zeroed block at the end.
 func (qf *quotaFile) getFreeBlk(h *handle) (uint32, error) {
-	if blk := qf.info[dqiFreeBlk]; blk != 0 {
+	if blk := qf.info[disk.DqiFreeBlk]; blk != 0 {
 		if err := qf.checkRef(blk, "free"); err != nil {
 			return 0, err
 		}
@@ -555,34 +498,34 @@ func (qf *quotaFile) getFreeBlk(h *handle) (uint32, error) {
 		if err := qf.read(blk, b); err != nil {
 			return 0, err
 		}
-		qf.setInfo(dqiFreeBlk, dqdhNext(b))
+		qf.setInfo(disk.DqiFreeBlk, disk.DqdhNext(b))
 		return blk, nil
 	}
-	blk := qf.info[dqiBlocks]
+	blk := qf.info[disk.DqiBlocks]
 	clear(qf.tmp)
 	if err := qf.write(h, blk, qf.tmp); err != nil {
 		return 0, err
 	}
-	qf.setInfo(dqiBlocks, blk+1)
+	qf.setInfo(disk.DqiBlocks, blk+1)
 	return blk, nil
 }
 
 // putFreeBlk puts block blk, whose contents are b, on the free block list
 // (put_free_dqblk).
 func (qf *quotaFile) putFreeBlk(h *handle, b []byte, blk uint32) error {
-	setDqdhLinks(b, qf.info[dqiFreeBlk], 0)
-	setDqdhEntries(b, 0)
+	disk.SetDqdhLinks(b, qf.info[disk.DqiFreeBlk], 0)
+	disk.SetDqdhEntries(b, 0)
 	if err := qf.write(h, blk, b); err != nil {
 		return err
 	}
-	qf.setInfo(dqiFreeBlk, blk)
+	qf.setInfo(disk.DqiFreeBlk, blk)
 	return nil
 }
 
 // removeFreeEntry takes data block blk (contents b) off the list of
 // blocks with free entries (remove_free_dqentry).
 func (qf *quotaFile) removeFreeEntry(h *handle, b []byte, blk uint32) error {
-	next, prev := dqdhNext(b), dqdhPrev(b)
+	next, prev := disk.DqdhNext(b), disk.DqdhPrev(b)
 	t := qf.tmp
 	if next != 0 {
 		if err := qf.checkRef(next, "free entry"); err != nil {
@@ -591,7 +534,7 @@ func (qf *quotaFile) removeFreeEntry(h *handle, b []byte, blk uint32) error {
 		if err := qf.read(next, t); err != nil {
 			return err
 		}
-		setDqdhLinks(t, dqdhNext(t), prev)
+		disk.SetDqdhLinks(t, disk.DqdhNext(t), prev)
 		if err := qf.write(h, next, t); err != nil {
 			return err
 		}
@@ -603,22 +546,22 @@ func (qf *quotaFile) removeFreeEntry(h *handle, b []byte, blk uint32) error {
 		if err := qf.read(prev, t); err != nil {
 			return err
 		}
-		setDqdhLinks(t, next, dqdhPrev(t))
+		disk.SetDqdhLinks(t, next, disk.DqdhPrev(t))
 		if err := qf.write(h, prev, t); err != nil {
 			return err
 		}
 	} else {
-		qf.setInfo(dqiFreeEntry, next)
+		qf.setInfo(disk.DqiFreeEntry, next)
 	}
-	setDqdhLinks(b, 0, 0)
+	disk.SetDqdhLinks(b, 0, 0)
 	return qf.write(h, blk, b)
 }
 
 // insertFreeEntry puts data block blk (contents b) at the head of the list
 // of blocks with free entries (insert_free_dqentry).
 func (qf *quotaFile) insertFreeEntry(h *handle, b []byte, blk uint32) error {
-	head := qf.info[dqiFreeEntry]
-	setDqdhLinks(b, head, 0)
+	head := qf.info[disk.DqiFreeEntry]
+	disk.SetDqdhLinks(b, head, 0)
 	if err := qf.write(h, blk, b); err != nil {
 		return err
 	}
@@ -630,12 +573,12 @@ func (qf *quotaFile) insertFreeEntry(h *handle, b []byte, blk uint32) error {
 		if err := qf.read(head, t); err != nil {
 			return err
 		}
-		setDqdhLinks(t, dqdhNext(t), blk)
+		disk.SetDqdhLinks(t, disk.DqdhNext(t), blk)
 		if err := qf.write(h, head, t); err != nil {
 			return err
 		}
 	}
-	qf.setInfo(dqiFreeEntry, blk)
+	qf.setInfo(disk.DqiFreeEntry, blk)
 	return nil
 }
 
@@ -643,8 +586,8 @@ func (qf *quotaFile) insertFreeEntry(h *handle, b []byte, blk uint32) error {
 // one, or in a new block, sets d.off and returns the block
 // (find_free_dqentry).
 func (qf *quotaFile) findFreeEntry(h *handle, d *dquot) (uint32, error) {
-	b := make([]byte, quotaBlockSize)
-	blk := qf.info[dqiFreeEntry]
+	b := make([]byte, disk.QuotaBlockSize)
+	blk := qf.info[disk.DqiFreeEntry]
 	if blk != 0 {
 		if err := qf.checkRef(blk, "free entry"); err != nil {
 			return 0, err
@@ -657,39 +600,39 @@ func (qf *quotaFile) findFreeEntry(h *handle, d *dquot) (uint32, error) {
 		if blk, err = qf.getFreeBlk(h); err != nil {
 			return 0, err
 		}
-		qf.setInfo(dqiFreeEntry, blk)
+		qf.setInfo(disk.DqiFreeEntry, blk)
 	}
-	if dqdhEntries(b)+1 >= quotaEntriesPerBk {
+	if disk.DqdhEntries(b)+1 >= disk.QuotaEntriesPerBk {
 		if err := qf.removeFreeEntry(h, b, blk); err != nil {
 			return 0, err
 		}
 	}
-	setDqdhEntries(b, dqdhEntries(b)+1)
+	disk.SetDqdhEntries(b, disk.DqdhEntries(b)+1)
 	i := 0
-	for ; i < quotaEntriesPerBk; i++ {
-		if allZero(b[quotaDataHdrSize+i*quotaEntrySize:][:quotaEntrySize]) {
+	for ; i < disk.QuotaEntriesPerBk; i++ {
+		if allZero(b[disk.QuotaDataHdrSize+i*disk.QuotaEntrySize:][:disk.QuotaEntrySize]) {
 			break
 		}
 	}
-	if i == quotaEntriesPerBk {
+	if i == disk.QuotaEntriesPerBk {
 		return 0, abi.Errorf(abi.EUCLEAN, "ext4: quota inode %d: data block %d full but on the free entry list", qf.ip.ino, blk)
 	}
 	if err := qf.write(h, blk, b); err != nil {
 		return 0, err
 	}
-	d.off = int64(blk)*quotaBlockSize + int64(quotaDataHdrSize+i*quotaEntrySize)
+	d.off = int64(blk)*disk.QuotaBlockSize + int64(disk.QuotaDataHdrSize+i*disk.QuotaEntrySize)
 	return blk, nil
 }
 
 // insert puts d into the tree, making the tree blocks its id needs
 // (dq_insert_tree, do_insert_tree).
 func (qf *quotaFile) insert(h *handle, d *dquot) error {
-	root := uint32(quotaTreeOff)
+	root := uint32(disk.QuotaTreeOff)
 	return qf.insertTree(h, d, &root, 0)
 }
 
 func (qf *quotaFile) insertTree(h *handle, d *dquot, blk *uint32, depth int) error {
-	b := make([]byte, quotaBlockSize)
+	b := make([]byte, disk.QuotaBlockSize)
 	if *blk == 0 {
 		n, err := qf.getFreeBlk(h)
 		if err != nil {
@@ -699,7 +642,7 @@ func (qf *quotaFile) insertTree(h *handle, d *dquot, blk *uint32, depth int) err
 	} else if err := qf.read(*blk, b); err != nil {
 		return err
 	}
-	i := 4 * treeIndex(d.id, depth)
+	i := 4 * disk.TreeIndex(d.id, depth)
 	next := le.Uint32(b[i:])
 	fresh := next == 0
 	if !fresh {
@@ -707,7 +650,7 @@ func (qf *quotaFile) insertTree(h *handle, d *dquot, blk *uint32, depth int) err
 			return err
 		}
 	}
-	if depth == quotaTreeDepth-1 {
+	if depth == disk.QuotaTreeDepth-1 {
 		if !fresh {
 			return abi.Errorf(abi.EUCLEAN, "ext4: quota inode %d: inserting id %d, already present", qf.ip.ino, d.id)
 		}
@@ -730,21 +673,21 @@ func (qf *quotaFile) insertTree(h *handle, d *dquot, blk *uint32, depth int) err
 // entry is cleared, a data or tree block left empty goes to the free
 // list (never the root).
 func (qf *quotaFile) remove(h *handle, d *dquot) error {
-	root := uint32(quotaTreeOff)
+	root := uint32(disk.QuotaTreeOff)
 	return qf.removeTree(h, d, &root, 0)
 }
 
 func (qf *quotaFile) removeTree(h *handle, d *dquot, blk *uint32, depth int) error {
-	b := make([]byte, quotaBlockSize)
+	b := make([]byte, disk.QuotaBlockSize)
 	if err := qf.read(*blk, b); err != nil {
 		return err
 	}
-	i := 4 * treeIndex(d.id, depth)
+	i := 4 * disk.TreeIndex(d.id, depth)
 	next := le.Uint32(b[i:])
 	if err := qf.checkRef(next, "tree"); err != nil {
 		return err
 	}
-	if depth == quotaTreeDepth-1 {
+	if depth == disk.QuotaTreeDepth-1 {
 		if err := qf.freeEntry(h, d, next); err != nil {
 			return err
 		}
@@ -756,7 +699,7 @@ func (qf *quotaFile) removeTree(h *handle, d *dquot, blk *uint32, depth int) err
 		return nil
 	}
 	le.PutUint32(b[i:], 0)
-	if *blk != quotaTreeOff && allZero(b) {
+	if *blk != disk.QuotaTreeOff && allZero(b) {
 		if err := qf.putFreeBlk(h, b, *blk); err != nil {
 			return err
 		}
@@ -770,27 +713,27 @@ func (qf *quotaFile) removeTree(h *handle, d *dquot, blk *uint32, depth int) err
 // left without entries goes to the free block list, one that was full
 // joins the list of blocks with free entries.
 func (qf *quotaFile) freeEntry(h *handle, d *dquot, blk uint32) error {
-	if uint32(d.off/quotaBlockSize) != blk {
+	if uint32(d.off/disk.QuotaBlockSize) != blk {
 		return abi.Errorf(abi.EUCLEAN, "ext4: quota inode %d: id %d: entry at %d, tree points to block %d",
 			qf.ip.ino, d.id, d.off, blk)
 	}
-	b := make([]byte, quotaBlockSize)
+	b := make([]byte, disk.QuotaBlockSize)
 	if err := qf.read(blk, b); err != nil {
 		return err
 	}
-	n := dqdhEntries(b) - 1
-	setDqdhEntries(b, n)
-	at := d.off % quotaBlockSize
+	n := disk.DqdhEntries(b) - 1
+	disk.SetDqdhEntries(b, n)
+	at := d.off % disk.QuotaBlockSize
 	d.off = 0
 	if n <= 0 {
-		setDqdhEntries(b, 0)
+		disk.SetDqdhEntries(b, 0)
 		if err := qf.removeFreeEntry(h, b, blk); err != nil {
 			return err
 		}
 		return qf.putFreeBlk(h, b, blk)
 	}
-	clear(b[at:][:quotaEntrySize])
-	if n == quotaEntriesPerBk-1 {
+	clear(b[at:][:disk.QuotaEntrySize])
+	if n == disk.QuotaEntriesPerBk-1 {
 		return qf.insertFreeEntry(h, b, blk)
 	}
 	return qf.write(h, blk, b)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
@@ -404,14 +405,14 @@ func TestQuotaManyIDs(t *testing.T) {
 			for i, id := range ids(round) {
 				writeFileAs(t, root, id, id^0x5a5a, fmt.Sprintf("f%d", i), 100*i)
 			}
-			grown[round] = f.quota.files[quotaUser].info[dqiBlocks]
+			grown[round] = f.quota.files[disk.QuotaUser].info[disk.DqiBlocks]
 			for i := range ids(round) {
 				if err := root.Unlink(nowCtx, fmt.Sprintf("f%d", i)); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}
-		if n := len(f.quota.files[quotaUser].dquots); n != 1 {
+		if n := len(f.quota.files[disk.QuotaUser].dquots); n != 1 {
 			t.Errorf("%d user entries left, want root's only", n)
 		}
 		umountRW(t, f)

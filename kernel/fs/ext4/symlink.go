@@ -3,6 +3,7 @@ package ext4
 import (
 	"encoding/binary"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -17,18 +18,18 @@ import (
 // owner's i_blocks, so a fast link may count blocks it has not (Linux
 // commit "ext4: check fast symlink for ea_inode correctly").
 func (ip *inode) isFastSymlink() bool {
-	if ip.f.sb.hasIncompat(incompatEAInode) {
-		return ip.size > 0 && ip.size < iBlockLen
+	if ip.f.sb.HasIncompat(disk.IncompatEAInode) {
+		return ip.size > 0 && ip.size < disk.IBlockLen
 	}
-	if ip.flags&inodeInlineDataFl != 0 {
+	if ip.flags&disk.InodeInlineDataFl != 0 {
 		return false
 	}
 	var eaBlocks int64
 	if ip.fileACL != 0 {
 		eaBlocks = int64(ip.f.blockSize) >> 9
-		if ip.f.sb.hasRoCompat(roCompatBigalloc) && ip.f.sb.sLogClusterSize >= ip.f.sb.sLogBlockSize &&
-			ip.f.sb.sLogClusterSize-ip.f.sb.sLogBlockSize < 20 {
-			eaBlocks <<= ip.f.sb.sLogClusterSize - ip.f.sb.sLogBlockSize
+		if ip.f.sb.HasRoCompat(disk.RoCompatBigalloc) && ip.f.sb.SLogClusterSize >= ip.f.sb.SLogBlockSize &&
+			ip.f.sb.SLogClusterSize-ip.f.sb.SLogBlockSize < 20 {
+			eaBlocks <<= ip.f.sb.SLogClusterSize - ip.f.sb.SLogBlockSize
 		}
 	}
 	return ip.blocks-eaBlocks == 0
@@ -54,12 +55,12 @@ func (ip *inode) readlink() (string, error) {
 		if ip.size == 0 {
 			return "", abi.Errorf(abi.EUCLEAN, "ext4: inode %d: symlink: bad size 0", ip.ino)
 		}
-		buf = ip.iBlock[:min(ip.size, iBlockLen-1)]
+		buf = ip.iBlock[:min(ip.size, disk.IBlockLen-1)]
 	} else {
 		// ext4_get_link reads block 0 whatever i_size says (a slow
 		// link of size 0 is the empty target), and calls a hole
 		// there a bad symlink.
-		if ip.flags&inodeInlineDataFl == 0 {
+		if ip.flags&disk.InodeInlineDataFl == 0 {
 			mapped, err := ip.block0Mapped()
 			if err != nil {
 				return "", err
@@ -92,7 +93,7 @@ func (ip *inode) readlink() (string, error) {
 // size: the extent tree maps it regardless, an ext2 block map holds it in
 // i_block[0] (blockMapRuns maps only the blocks below i_size).
 func (ip *inode) block0Mapped() (bool, error) {
-	if ip.flags&inodeExtentsFl == 0 && ip.size == 0 {
+	if ip.flags&disk.InodeExtentsFl == 0 && ip.size == 0 {
 		return binary.LittleEndian.Uint32(ip.iBlock[0:]) != 0, nil
 	}
 	runs, err := ip.blockRuns()

@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -12,14 +13,14 @@ import (
 // with "failed to initialize system zone".
 func (f *fsys) checkSystemZone() error {
 	sb := f.sb
-	if !sb.hasCompat(compatHasJournal) || sb.sJournalInum == 0 {
+	if !sb.HasCompat(disk.CompatHasJournal) || sb.SJournalInum == 0 {
 		return nil
 	}
-	if _, err := f.iget(sb.sJournalInum); err != nil {
+	if _, err := f.iget(sb.SJournalInum); err != nil {
 		f.log.Printf("EXT4-fs (%s): failed to initialize system zone: journal inode %d: %v",
-			f.dev.Name(), sb.sJournalInum, err)
+			f.dev.Name(), sb.SJournalInum, err)
 		return abi.Errorf(abi.ErrnoOf(err), "ext4: failed to initialize system zone: journal inode %d: %v",
-			sb.sJournalInum, err)
+			sb.SJournalInum, err)
 	}
 	return nil
 }

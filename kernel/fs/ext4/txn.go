@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/fs/jbd2"
 	"github.com/lklimg/lklimg/kernel/vfs"
@@ -237,7 +238,7 @@ func (h *handle) metaBlock(blk uint64) ([]byte, error) {
 	if b, ok := f.txn.blocks[blk]; ok {
 		return b, nil
 	}
-	if blk >= f.sb.sBlocksCount {
+	if blk >= f.sb.SBlocksCount {
 		return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: metadata block %d beyond end of filesystem", blk))
 	}
 	b := make([]byte, f.blockSize)
@@ -256,7 +257,7 @@ func (h *handle) newMetaBlock(blk uint64) ([]byte, error) {
 		clear(b)
 		return b, nil
 	}
-	if blk >= f.sb.sBlocksCount {
+	if blk >= f.sb.SBlocksCount {
 		return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: metadata block %d beyond end of filesystem", blk))
 	}
 	b := make([]byte, f.blockSize)
@@ -446,22 +447,22 @@ func (f *fsys) writeSuperCounts() error {
 	h := &handle{f: f}
 	var bfree, ifree uint64
 	for i := range f.groups {
-		bfree += uint64(f.groups[i].bgFreeBlocksCount)
-		ifree += uint64(f.groups[i].bgFreeInodesCount)
+		bfree += uint64(f.groups[i].BgFreeBlocksCount)
+		ifree += uint64(f.groups[i].BgFreeInodesCount)
 	}
 	bfree <<= f.clusterBits
-	blk := uint64(superblockOffset) >> f.blockBits
+	blk := uint64(disk.SuperblockOffset) >> f.blockBits
 	b, err := h.metaBlock(blk)
 	if err != nil {
 		return err
 	}
-	s := b[superblockOffset-int(blk<<f.blockBits):][:superblockSize]
+	s := b[disk.SuperblockOffset-int(blk<<f.blockBits):][:disk.SuperblockSize]
 	le.PutUint32(s[0x0C:], uint32(bfree))
-	if f.sb.hasIncompat(incompat64bit) {
+	if f.sb.HasIncompat(disk.Incompat64bit) {
 		le.PutUint32(s[0x158:], uint32(bfree>>32))
 	}
 	le.PutUint32(s[0x10:], uint32(ifree))
-	f.sb.sFreeBlocksCount, f.sb.sFreeInodesCount = bfree, uint32(ifree)
+	f.sb.SFreeBlocksCount, f.sb.SFreeInodesCount = bfree, uint32(ifree)
 	f.setSuperCsum(s)
 	f.sbDirty = false
 	return nil
@@ -469,8 +470,8 @@ func (f *fsys) writeSuperCounts() error {
 
 // setSuperCsum sets s_checksum of the 1024-byte superblock s.
 func (f *fsys) setSuperCsum(s []byte) {
-	if f.sb.metadataCsum() {
-		le.PutUint32(s[offSChecksum:], csum32(f.crcTab, ^uint32(0), s[:offSChecksum]))
+	if f.sb.MetadataCsum() {
+		le.PutUint32(s[disk.OffSChecksum:], disk.Csum32(f.crcTab, ^uint32(0), s[:disk.OffSChecksum]))
 	}
 }
 

@@ -3,6 +3,7 @@ package ext4
 import (
 	"strings"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/fs/jbd2"
 	"github.com/lklimg/lklimg/kernel/vfs"
@@ -28,15 +29,15 @@ import (
 // read-only, naming it, as ext4_fill_super refuses a read-write mount for
 // an unknown ro_compat feature.
 const (
-	compatWritable = compatDirPrealloc | compatImagicInodes | compatHasJournal | compatExtAttr |
-		compatResizeInode | compatDirIndex | compatLazyBG | compatSparseSuper2 | compatStableInodes |
-		compatOrphanFile
-	roCompatWritable = roCompatSparseSuper | roCompatLargeFile | roCompatHugeFile | roCompatGdtCsum |
-		roCompatDirNlink | roCompatExtraIsize | roCompatMetadataCsum | roCompatBigalloc | roCompatOrphanPresent |
-		roCompatQuota | roCompatProject | roCompatVerity
-	incompatWritable = incompatFiletype | incompatRecover | incompatMetaBG | incompatExtents |
-		incompat64bit | incompatFlexBG | incompatCsumSeed | incompatLargedir | incompatInlineData |
-		incompatEncrypt | incompatCasefold | incompatEAInode
+	compatWritable = disk.CompatDirPrealloc | disk.CompatImagicInodes | disk.CompatHasJournal | disk.CompatExtAttr |
+		disk.CompatResizeInode | disk.CompatDirIndex | disk.CompatLazyBG | disk.CompatSparseSuper2 | disk.CompatStableInodes |
+		disk.CompatOrphanFile
+	roCompatWritable = disk.RoCompatSparseSuper | disk.RoCompatLargeFile | disk.RoCompatHugeFile | disk.RoCompatGdtCsum |
+		disk.RoCompatDirNlink | disk.RoCompatExtraIsize | disk.RoCompatMetadataCsum | disk.RoCompatBigalloc | disk.RoCompatOrphanPresent |
+		disk.RoCompatQuota | disk.RoCompatProject | disk.RoCompatVerity
+	incompatWritable = disk.IncompatFiletype | disk.IncompatRecover | disk.IncompatMetaBG | disk.IncompatExtents |
+		disk.Incompat64bit | disk.IncompatFlexBG | disk.IncompatCsumSeed | disk.IncompatLargedir | disk.IncompatInlineData |
+		disk.IncompatEncrypt | disk.IncompatCasefold | disk.IncompatEAInode
 )
 
 // mountWritable makes f a read-write mount when it can be one, and logs
@@ -61,7 +62,7 @@ func (f *fsys) mountWritable() {
 		return
 	}
 	f.raw, f.out = base, countingWriter{out, f}
-	if f.sb.hasCompat(compatHasJournal) {
+	if f.sb.HasCompat(disk.CompatHasJournal) {
 		if err := f.loadJournalRW(); err != nil {
 			f.log.Printf("EXT4-fs (%s): error loading journal for writing: %v: mounting read-only", name, err)
 			f.raw, f.out, f.jlog = nil, nil, nil
@@ -120,9 +121,9 @@ func (f *fsys) loadJournalRW() error {
 	}
 	var home func(uint64, []byte) error
 	if replay {
-		sbBlk := uint64(superblockOffset) >> f.blockBits
+		sbBlk := uint64(disk.SuperblockOffset) >> f.blockBits
 		home = func(blk uint64, p []byte) error {
-			if blk >= f.sb.sBlocksCount {
+			if blk >= f.sb.SBlocksCount {
 				return abi.Errorf(abi.EUCLEAN, "ext4: journal replays block %d beyond the filesystem", blk)
 			}
 			if blk == sbBlk {
@@ -130,9 +131,9 @@ func (f *fsys) loadJournalRW() error {
 				// logs such copies; Linux's always have it) would leave
 				// a crash before the log is emptied with a journal that
 				// Linux wipes unreplayed: the flag stays until then.
-				s := p[superblockOffset-int(sbBlk<<f.blockBits):][:superblockSize]
-				if le.Uint32(s[0x60:])&incompatRecover == 0 {
-					le.PutUint32(s[0x60:], le.Uint32(s[0x60:])|incompatRecover)
+				s := p[disk.SuperblockOffset-int(sbBlk<<f.blockBits):][:disk.SuperblockSize]
+				if le.Uint32(s[0x60:])&disk.IncompatRecover == 0 {
+					le.PutUint32(s[0x60:], le.Uint32(s[0x60:])|disk.IncompatRecover)
 					f.setSuperCsum(s)
 				}
 			}
@@ -156,10 +157,10 @@ func (f *fsys) loadJournalRW() error {
 	// metadata_csum (which turns journal_checksum on), no checksum
 	// otherwise; 64-bit tags on a 64bit filesystem.
 	var setIncompat uint32
-	if f.sb.metadataCsum() {
+	if f.sb.MetadataCsum() {
 		setIncompat = jbd2.FeatureIncompatCsumV3
 	}
-	if f.sb.hasIncompat(incompat64bit) {
+	if f.sb.HasIncompat(disk.Incompat64bit) {
 		setIncompat |= jbd2.FeatureIncompat64bit
 	}
 	if err := l.SetFeatures(0, setIncompat, jbd2.FeatureCompatChecksum,
@@ -175,31 +176,31 @@ func (f *fsys) loadJournalRW() error {
 func (f *fsys) notWritable() string {
 	sb := f.sb
 	var u []string
-	for _, n := range compatNames {
-		if sb.sFeatureCompat&n.bit&^compatWritable != 0 {
-			u = append(u, n.name)
+	for _, n := range disk.CompatNames {
+		if sb.SFeatureCompat&n.Bit&^compatWritable != 0 {
+			u = append(u, n.Name)
 		}
 	}
-	for _, n := range roCompatNames {
-		if sb.sFeatureRoCompat&n.bit&^roCompatWritable != 0 {
-			u = append(u, n.name)
+	for _, n := range disk.RoCompatNames {
+		if sb.SFeatureRoCompat&n.Bit&^roCompatWritable != 0 {
+			u = append(u, n.Name)
 		}
 	}
-	for _, n := range incompatNames {
-		if sb.sFeatureIncompat&n.bit&^incompatWritable != 0 {
-			u = append(u, n.name)
+	for _, n := range disk.IncompatNames {
+		if sb.SFeatureIncompat&n.Bit&^incompatWritable != 0 {
+			u = append(u, n.Name)
 		}
 	}
 	switch {
 	case len(u) > 0:
 		return "write support for feature(s) " + strings.Join(u, ",") + " not available"
-	case sb.hasRoCompat(roCompatBigalloc) && !sb.hasIncompat(incompatExtents):
+	case sb.HasRoCompat(disk.RoCompatBigalloc) && !sb.HasIncompat(disk.IncompatExtents):
 		// ext4_fill_super refuses this mount outright; files whose
 		// clusters a block map would place are not written here.
 		return "bigalloc without extents"
 	case f.noload:
 		return "noload"
-	case sb.sState&0x2 != 0:
+	case sb.SState&0x2 != 0:
 		return "filesystem has errors"
 	}
 	return ""
@@ -242,9 +243,9 @@ func (f *fsys) unmountWritable() error {
 	now := f.now()
 	err := f.editSuper(func(s []byte) {
 		if f.jlog != nil {
-			le.PutUint32(s[0x60:], le.Uint32(s[0x60:])&^incompatRecover)
+			le.PutUint32(s[0x60:], le.Uint32(s[0x60:])&^disk.IncompatRecover)
 		}
-		le.PutUint32(s[0x64:], le.Uint32(s[0x64:])&^roCompatOrphanPresent)
+		le.PutUint32(s[0x64:], le.Uint32(s[0x64:])&^disk.RoCompatOrphanPresent)
 		le.PutUint16(s[0x3A:], f.state)
 		// The mount time is stamped here rather than at mount, where no
 		// time of the caller's clock is known yet (see SetClock).
@@ -276,9 +277,9 @@ func (f *fsys) setupSuper() error {
 		f.state = le.Uint16(s[0x3A:])
 		f.kbytes = le.Uint64(s[0x178:])
 		if f.jlog != nil {
-			le.PutUint32(s[0x60:], le.Uint32(s[0x60:])|incompatRecover)
-			if f.sb.hasCompat(compatOrphanFile) {
-				le.PutUint32(s[0x64:], le.Uint32(s[0x64:])|roCompatOrphanPresent)
+			le.PutUint32(s[0x60:], le.Uint32(s[0x60:])|disk.IncompatRecover)
+			if f.sb.HasCompat(disk.CompatOrphanFile) {
+				le.PutUint32(s[0x64:], le.Uint32(s[0x64:])|disk.RoCompatOrphanPresent)
 			}
 		} else {
 			le.PutUint16(s[0x3A:], f.state&^superStateValid)
@@ -295,14 +296,14 @@ func (f *fsys) setupSuper() error {
 // s_kbytes_written and the checksum, writes it and flushes. Only at mount
 // and unmount, when no transaction holds the superblock's block.
 func (f *fsys) editSuper(edit func(s []byte)) error {
-	s := make([]byte, superblockSize)
-	if _, err := f.raw.ReadAt(s, superblockOffset); err != nil {
+	s := make([]byte, disk.SuperblockSize)
+	if _, err := f.raw.ReadAt(s, disk.SuperblockOffset); err != nil {
 		return abi.Errorf(abi.EIO, "ext4: superblock: %v", err)
 	}
 	edit(s)
 	le.PutUint64(s[0x178:], f.kbytes+f.written>>10)
 	f.setSuperCsum(s)
-	if _, err := f.out.WriteAt(s, superblockOffset); err != nil {
+	if _, err := f.out.WriteAt(s, disk.SuperblockOffset); err != nil {
 		return abi.Errorf(abi.EIO, "ext4: superblock: %v", err)
 	}
 	if err := f.flush(f.out); err != nil {

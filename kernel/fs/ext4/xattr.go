@@ -4,129 +4,16 @@ import (
 	"encoding/binary"
 	"strings"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
-// Extended attributes (Documentation/filesystems/ext4/attributes.rst;
-// struct ext4_xattr_header, ext4_xattr_ibody_header, ext4_xattr_entry in
-// fs/ext4/xattr.h). They live after i_extra_isize in the inode (a magic,
-// then entries whose value offsets count from the first entry) and in one
-// block at i_file_acl (a 32-byte header, then entries whose value offsets
-// count from the block start). Entries end with four zero bytes; values are
-// packed at the end of the area.
-const (
-	xattrMagic         = 0xEA020000
-	xattrBlockHdrSize  = 32
-	offXattrHChecksum  = 16
-	xattrEntryHdrSize  = 16
-	xattrIndexUser     = 1
-	xattrIndexACLAcc   = 2
-	xattrIndexACLDef   = 3
-	xattrIndexTrusted  = 4
-	xattrIndexLustre   = 5
-	xattrIndexSecurity = 6
-	xattrIndexSystem   = 7
-	xattrIndexRichACL  = 8
-)
-
-// xattrPrefixes maps e_name_index to the name prefix (ext4_xattr_handler_map
-// and the on-disk index list).
-var xattrPrefixes = [...]string{
-	xattrIndexUser:     "user.",
-	xattrIndexACLAcc:   "system.posix_acl_access",
-	xattrIndexACLDef:   "system.posix_acl_default",
-	xattrIndexTrusted:  "trusted.",
-	xattrIndexSecurity: "security.",
-	xattrIndexSystem:   "system.",
-	xattrIndexRichACL:  "system.richacl",
-}
-
-// xattrEntry is a decoded struct ext4_xattr_entry; value aliases the area.
-type xattrEntry struct {
-	index uint8
-	name  string
-	value []byte
-	inum  uint32 // e_value_inum: the value is in an ea_inode
-	size  uint32 // e_value_size
-	hash  uint32 // e_hash
-}
-
-// fullName is the entry's name as getxattr(2) takes it, or "" for an index
-// without a prefix.
-func (e *xattrEntry) fullName() string {
-	if int(e.index) >= len(xattrPrefixes) || xattrPrefixes[e.index] == "" {
-		return ""
-	}
-	return xattrPrefixes[e.index] + e.name
-}
-
-// listed reports whether listxattr(2) shows the entry: Linux's ext4 has no
-// handler for the "system." index (system.data of inline data) nor richacl.
-func (e *xattrEntry) listed() bool {
-	switch e.index {
-	case xattrIndexUser, xattrIndexACLAcc, xattrIndexACLDef, xattrIndexTrusted, xattrIndexSecurity:
-		return true
-	}
-	return false
-}
-
-// decodeXattrEntries decodes the entries of an area: entries start at
-// area[start:], values are at valueBase+e_value_offs and must lie inside
-// area[valueMin:] (after the entries). It checks every offset and size
-// (ext4_xattr_check_entries).
-func decodeXattrEntries(area []byte, start, valueBase int) ([]xattrEntry, error) {
-	le := binary.LittleEndian
-	var ents []xattrEntry
-	off := start
-	for {
-		if off+4 > len(area) {
-			return nil, abi.Errorf(abi.EUCLEAN, "entry at offset %d: no end marker", off)
-		}
-		if le.Uint32(area[off:]) == 0 {
-			break
-		}
-		if off+xattrEntryHdrSize > len(area) {
-			return nil, abi.Errorf(abi.EUCLEAN, "entry at offset %d: truncated", off)
-		}
-		e := area[off:]
-		nameLen := int(e[0])
-		elen := (nameLen + xattrEntryHdrSize + 3) &^ 3
-		if off+elen > len(area) || off+xattrEntryHdrSize+nameLen > len(area) {
-			return nil, abi.Errorf(abi.EUCLEAN, "entry at offset %d: name overruns the area", off)
-		}
-		ents = append(ents, xattrEntry{
-			index: e[1],
-			name:  string(e[xattrEntryHdrSize : xattrEntryHdrSize+nameLen]),
-			inum:  le.Uint32(e[4:]),
-			hash:  le.Uint32(e[12:]),
-		})
-		x := &ents[len(ents)-1]
-		voff := int(le.Uint16(e[2:]))
-		vsize := int64(le.Uint32(e[8:]))
-		x.size = uint32(vsize)
-		if vsize > abi.XATTR_SIZE_MAX {
-			return nil, abi.Errorf(abi.EUCLEAN, "entry at offset %d: value size %d too large", off, vsize)
-		}
-		if x.inum == 0 && vsize > 0 {
-			vs := valueBase + voff
-			if vs < 0 || int64(vs)+vsize > int64(len(area)) {
-				return nil, abi.Errorf(abi.EUCLEAN, "entry at offset %d: value (offset %d, size %d) overruns the area", off, voff, vsize)
-			}
-			x.value = area[vs : vs+int(vsize)]
-		} else if x.inum == 0 {
-			x.value = []byte{}
-		}
-		off += elen
-	}
-	return ents, nil
-}
-
 // ibodyXattrs decodes the in-inode attributes (ext4_xattr_ibody_get).
-func (ip *inode) ibodyXattrs() ([]xattrEntry, error) {
+func (ip *inode) ibodyXattrs() ([]disk.XattrEntry, error) {
 	if ip.ibody == nil {
 		return nil, nil
 	}
-	ents, err := decodeXattrEntries(ip.ibody, 4, 4)
+	ents, err := disk.DecodeXattrEntries(ip.ibody, 4, 4)
 	if err != nil {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: in-inode xattrs: %v", ip.ino, err)
 	}
@@ -135,17 +22,17 @@ func (ip *inode) ibodyXattrs() ([]xattrEntry, error) {
 
 // blockXattrs reads and decodes the attribute block (ext4_xattr_block_get):
 // magic, h_blocks == 1, the checksum with metadata_csum.
-func (ip *inode) blockXattrs() ([]xattrEntry, error) { return ip.readXattrBlock(false) }
+func (ip *inode) blockXattrs() ([]disk.XattrEntry, error) { return ip.readXattrBlock(false) }
 
 // readXattrBlock is blockXattrs; cache offers the block for sharing
 // (xattr_cache.go).
-func (ip *inode) readXattrBlock(cache bool) ([]xattrEntry, error) {
+func (ip *inode) readXattrBlock(cache bool) ([]disk.XattrEntry, error) {
 	if ip.fileACL == 0 {
 		return nil, nil
 	}
 	f := ip.f
 	blk := ip.fileACL
-	if blk < uint64(f.sb.sFirstDataBlock) || blk >= f.sb.sBlocksCount {
+	if blk < uint64(f.sb.SFirstDataBlock) || blk >= f.sb.SBlocksCount {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr block %d: outside the filesystem", ip.ino, blk)
 	}
 	b := make([]byte, f.blockSize)
@@ -168,23 +55,23 @@ func (ip *inode) readXattrBlock(cache bool) ([]xattrEntry, error) {
 
 // decodeXattrBlock checks the header and checksum of an attribute block
 // and decodes its entries.
-func (f *fsys) decodeXattrBlock(b []byte, blk uint64) ([]xattrEntry, error) {
+func (f *fsys) decodeXattrBlock(b []byte, blk uint64) ([]disk.XattrEntry, error) {
 	le := binary.LittleEndian
-	if len(b) < xattrBlockHdrSize+4 {
+	if len(b) < disk.XattrBlockHdrSize+4 {
 		return nil, abi.Errorf(abi.EUCLEAN, "short block")
 	}
-	if m := le.Uint32(b[0:]); m != xattrMagic {
+	if m := le.Uint32(b[0:]); m != disk.XattrMagic {
 		return nil, abi.Errorf(abi.EUCLEAN, "bad magic %#x", m)
 	}
 	if n := le.Uint32(b[8:]); n != 1 {
 		return nil, abi.Errorf(abi.EUCLEAN, "bad h_blocks %d", n)
 	}
-	if f.sb.metadataCsum() {
-		if got, c := le.Uint32(b[offXattrHChecksum:]), f.xattrBlockCsum(b, blk); got != c {
+	if f.sb.MetadataCsum() {
+		if got, c := le.Uint32(b[disk.OffXattrHChecksum:]), f.xattrBlockCsum(b, blk); got != c {
 			return nil, abi.Errorf(abi.EUCLEAN, "bad checksum %#08x, want %#08x", got, c)
 		}
 	}
-	return decodeXattrEntries(b, xattrBlockHdrSize, 0)
+	return disk.DecodeXattrEntries(b, disk.XattrBlockHdrSize, 0)
 }
 
 // xattrBlockCsum is ext4_xattr_block_csum: crc32c of the block number
@@ -193,18 +80,18 @@ func (f *fsys) xattrBlockCsum(b []byte, blk uint64) uint32 {
 	var le64 [8]byte
 	binary.LittleEndian.PutUint64(le64[:], blk)
 	var zero [4]byte
-	c := csum32(f.crcTab, f.csumSeed, le64[:])
-	c = csum32(f.crcTab, c, b[:offXattrHChecksum])
-	c = csum32(f.crcTab, c, zero[:])
-	return csum32(f.crcTab, c, b[offXattrHChecksum+4:])
+	c := disk.Csum32(f.crcTab, f.csumSeed, le64[:])
+	c = disk.Csum32(f.crcTab, c, b[:disk.OffXattrHChecksum])
+	c = disk.Csum32(f.crcTab, c, zero[:])
+	return disk.Csum32(f.crcTab, c, b[disk.OffXattrHChecksum+4:])
 }
 
 // xattrs returns the in-inode entries, then the block's.
-func (ip *inode) xattrs() ([]xattrEntry, error) { return ip.readXattrs(false) }
+func (ip *inode) xattrs() ([]disk.XattrEntry, error) { return ip.readXattrs(false) }
 
 // readXattrs is xattrs; cache is readXattrBlock's, true for getxattr and
 // listxattr.
-func (ip *inode) readXattrs(cache bool) ([]xattrEntry, error) {
+func (ip *inode) readXattrs(cache bool) ([]disk.XattrEntry, error) {
 	in, err := ip.ibodyXattrs()
 	if err != nil {
 		return nil, err
@@ -231,24 +118,24 @@ func (ip *inode) Getxattr(name string) ([]byte, error) {
 	}
 	for i := range ents {
 		e := &ents[i]
-		if !e.listed() || e.fullName() != name {
+		if !e.Listed() || e.FullName() != name {
 			continue
 		}
-		if e.inum != 0 {
+		if e.Inum != 0 {
 			v, err := ip.eaInodeValue(e)
 			if err != nil {
 				return nil, err
 			}
-			e.value = v
+			e.Value = v
 		}
-		if e.index == xattrIndexACLAcc || e.index == xattrIndexACLDef {
-			v, err := aclToXattr(e.value)
+		if e.Index == disk.XattrIndexACLAcc || e.Index == disk.XattrIndexACLDef {
+			v, err := aclToXattr(e.Value)
 			if err != nil {
 				return nil, abi.Errorf(abi.ErrnoOf(err), "ext4: inode %d: %s: %v", ip.ino, name, err)
 			}
 			return v, nil
 		}
-		return append([]byte(nil), e.value...), nil
+		return append([]byte(nil), e.Value...), nil
 	}
 	return nil, abi.ENODATA
 }
@@ -256,20 +143,20 @@ func (ip *inode) Getxattr(name string) ([]byte, error) {
 // eaInodeValue reads a value stored in an ea_inode (ext4_xattr_inode_get):
 // an inode with EXT4_EA_INODE_FL whose data is the value and whose i_size
 // is e_value_size.
-func (ip *inode) eaInodeValue(e *xattrEntry) ([]byte, error) {
-	if !ip.f.sb.hasIncompat(incompatEAInode) {
-		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr %s in ea_inode %d without the ea_inode feature", ip.ino, e.fullName(), e.inum)
+func (ip *inode) eaInodeValue(e *disk.XattrEntry) ([]byte, error) {
+	if !ip.f.sb.HasIncompat(disk.IncompatEAInode) {
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr %s in ea_inode %d without the ea_inode feature", ip.ino, e.FullName(), e.Inum)
 	}
-	ea, err := ip.f.iget(e.inum)
+	ea, err := ip.f.iget(e.Inum)
 	if err != nil {
 		return nil, err
 	}
-	if ea.flags&inodeEAInodeFl == 0 || !ea.isReg() || ea.size != int64(e.size) {
+	if ea.flags&disk.InodeEAInodeFl == 0 || !ea.isReg() || ea.size != int64(e.Size) {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr %s: inode %d is not its ea_inode (size %d, want %d)",
-			ip.ino, e.fullName(), e.inum, ea.size, e.size)
+			ip.ino, e.FullName(), e.Inum, ea.size, e.Size)
 	}
-	v := make([]byte, e.size) // e_value_size is bounded by XATTR_SIZE_MAX
-	if _, err := ea.readData(v, 0); err != nil && e.size > 0 {
+	v := make([]byte, e.Size) // e_value_size is bounded by XATTR_SIZE_MAX
+	if _, err := ea.readData(v, 0); err != nil && e.Size > 0 {
 		return nil, err
 	}
 	return v, nil
@@ -301,9 +188,9 @@ func (ip *inode) Listxattr() ([]string, error) {
 	names := make([]string, 0, len(ents))
 	for i := range ents {
 		// ACLs are listed only where they are kept (posix_acl_xattr_list).
-		acl := ents[i].index == xattrIndexACLAcc || ents[i].index == xattrIndexACLDef
-		if ents[i].listed() && (!acl || ip.f.posixACL) {
-			names = append(names, ents[i].fullName())
+		acl := ents[i].Index == disk.XattrIndexACLAcc || ents[i].Index == disk.XattrIndexACLDef
+		if ents[i].Listed() && (!acl || ip.f.posixACL) {
+			names = append(names, ents[i].FullName())
 		}
 	}
 	return names, nil
@@ -318,8 +205,8 @@ func (ip *inode) inlineData() ([]byte, error) {
 	}
 	data := append([]byte(nil), ip.iBlock[:]...)
 	for i := range ents {
-		if isSystemData(ents[i]) {
-			data = append(data, ents[i].value...)
+		if disk.IsSystemData(ents[i]) {
+			data = append(data, ents[i].Value...)
 			break
 		}
 	}
@@ -328,7 +215,3 @@ func (ip *inode) inlineData() ([]byte, error) {
 	}
 	return data, nil
 }
-
-// isSystemData reports whether e is system.data, the rest of an inline
-// inode's data.
-func isSystemData(e xattrEntry) bool { return e.index == xattrIndexSystem && e.name == "data" }

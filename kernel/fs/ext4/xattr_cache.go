@@ -151,7 +151,7 @@ func (h *handle) xattrBlockHolds(blk uint64, hash uint32, items []xattrItem) (bo
 	}
 	for i, e := range ents {
 		it := items[i]
-		if e.inum != 0 || e.index != it.index || e.name != it.name || !bytes.Equal(e.value, it.value) {
+		if e.Inum != 0 || e.Index != it.index || e.Name != it.name || !bytes.Equal(e.Value, it.value) {
 			return false, nil
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 	"slices"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
@@ -44,8 +45,8 @@ const offIVersion = 0x24
 // eaLargeValue reports whether a value of n bytes goes to an ea_inode
 // straight away (EXT4_XATTR_MIN_LARGE_EA_SIZE).
 func (f *fsys) eaLargeValue(n int) bool {
-	return f.sb.hasIncompat(incompatEAInode) &&
-		xattrValueLen(n) > int(f.blockSize)-xattrEntryLen(3)-xattrBlockHdrSize-4
+	return f.sb.HasIncompat(disk.IncompatEAInode) &&
+		xattrValueLen(n) > int(f.blockSize)-xattrEntryLen(3)-disk.XattrBlockHdrSize-4
 }
 
 // eaBlockReserved reports whether putting item's value in the attribute
@@ -54,7 +55,7 @@ func (f *fsys) eaLargeValue(n int) bool {
 // ea_inode, ext4_xattr_set_entry then refuses (ENOSPC) so that the value
 // goes to an ea_inode and the block keeps room for entries.
 func (f *fsys) eaBlockReserved(items []xattrItem, item xattrItem) bool {
-	if !f.sb.hasIncompat(incompatEAInode) || item.inum != 0 || len(item.value) == 0 {
+	if !f.sb.HasIncompat(disk.IncompatEAInode) || item.inum != 0 || len(item.value) == 0 {
 		return false
 	}
 	free := int(f.blockSize)
@@ -68,15 +69,15 @@ func (f *fsys) eaBlockReserved(items []xattrItem, item xattrItem) bool {
 // s_csum_seed, which ext4_fill_super computes for ea_inode as for
 // metadata_csum.
 func (f *fsys) eaValueHash(v []byte) uint32 {
-	if f.sb.metadataCsum() {
-		return csum32(f.crcTab, f.csumSeed, v)
+	if f.sb.MetadataCsum() {
+		return disk.Csum32(f.crcTab, f.csumSeed, v)
 	}
 	tab := crc32.MakeTable(crc32.Castagnoli) // Go keeps this table
-	seed := f.sb.sChecksumSeed
-	if !f.sb.hasIncompat(incompatCsumSeed) {
-		seed = csum32(tab, ^uint32(0), f.sb.sUUID[:])
+	seed := f.sb.SChecksumSeed
+	if !f.sb.HasIncompat(disk.IncompatCsumSeed) {
+		seed = disk.Csum32(tab, ^uint32(0), f.sb.SUUID[:])
 	}
-	return csum32(tab, seed, v)
+	return disk.Csum32(tab, seed, v)
 }
 
 // eaEntryHash is e_hash of an entry whose value is in an ea_inode with
@@ -107,7 +108,7 @@ func (h *handle) newEAInode(ip *inode, item xattrItem, now abi.Timespec) (xattrI
 	// ext4_xattr_inode_create: made as a file in the root directory,
 	// owned as the inode.
 	ctx := vfs.Ctx{Uid: ip.uid, Gid: ip.gid, Now: now}
-	ea, err := h.newInodeFlags(root, ctx, abi.S_IFREG|0o600, inodeEAInodeFl)
+	ea, err := h.newInodeFlags(root, ctx, abi.S_IFREG|0o600, disk.InodeEAInodeFl)
 	if err != nil {
 		return item, err
 	}
@@ -153,14 +154,14 @@ func (h *handle) eaFind(value []byte, hash uint32) *inode {
 
 // eaInodeOf returns the ea_inode ino, or EUCLEAN when it is none.
 func (f *fsys) eaInodeOf(ino uint32) (*inode, error) {
-	if ino < f.sb.sFirstIno || ino > f.sb.sInodesCount {
+	if ino < f.sb.SFirstIno || ino > f.sb.SInodesCount {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: ea_inode %d: bad inode number", ino)
 	}
 	ea, err := f.iget(ino)
 	if err != nil {
 		return nil, err
 	}
-	if ea.flags&inodeEAInodeFl == 0 || !ea.isReg() {
+	if ea.flags&disk.InodeEAInodeFl == 0 || !ea.isReg() {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: not an ea_inode", ino)
 	}
 	return ea, nil
@@ -270,8 +271,8 @@ func (h *handle) chargeEARefs(ip *inode, n int) error {
 // i_blocks, in 512-byte units.
 func (f *fsys) eaCharge(items []xattrItem) int64 {
 	cluster := int64(f.blockSize)
-	if f.sb.hasRoCompat(roCompatBigalloc) {
-		cluster <<= f.sb.sLogClusterSize - f.sb.sLogBlockSize // checked by decodeSuperblock
+	if f.sb.HasRoCompat(disk.RoCompatBigalloc) {
+		cluster <<= f.sb.SLogClusterSize - f.sb.SLogBlockSize // checked by decodeSuperblock
 	}
 	var n int64
 	for _, it := range items {
@@ -283,11 +284,11 @@ func (f *fsys) eaCharge(items []xattrItem) int64 {
 }
 
 // eaItems returns the items naming ea_inodes among decoded entries.
-func eaItems(ents []xattrEntry) []xattrItem {
+func eaItems(ents []disk.XattrEntry) []xattrItem {
 	var items []xattrItem
 	for _, e := range ents {
-		if e.inum != 0 {
-			items = append(items, xattrItem{index: e.index, name: e.name, inum: e.inum, size: e.size})
+		if e.Inum != 0 {
+			items = append(items, xattrItem{index: e.Index, name: e.Name, inum: e.Inum, size: e.Size})
 		}
 	}
 	return items
@@ -296,7 +297,7 @@ func eaItems(ents []xattrEntry) []xattrItem {
 // blockEAItems returns the items naming ea_inodes in ip's attribute
 // block blk, b: none without the ea_inode feature.
 func (h *handle) blockEAItems(ip *inode, b []byte, blk uint64) ([]xattrItem, error) {
-	if !h.f.sb.hasIncompat(incompatEAInode) {
+	if !h.f.sb.HasIncompat(disk.IncompatEAInode) {
 		return nil, nil
 	}
 	ents, err := h.f.decodeXattrBlock(b, blk)

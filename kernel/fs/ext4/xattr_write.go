@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
@@ -48,7 +49,7 @@ type xattrItem struct {
 
 // xattrEntryLen is EXT4_XATTR_LEN: the room an entry with a name of n
 // bytes takes.
-func xattrEntryLen(n int) int { return (n + xattrEntryHdrSize + 3) &^ 3 }
+func xattrEntryLen(n int) int { return (n + disk.XattrEntryHdrSize + 3) &^ 3 }
 
 // xattrValueLen is EXT4_XATTR_SIZE: a value's room, padded.
 func xattrValueLen(n int) int { return (n + 3) &^ 3 }
@@ -59,14 +60,14 @@ func xattrValueLen(n int) int { return (n + 3) &^ 3 }
 func splitXattrName(name string) (uint8, string, bool) {
 	switch name {
 	case "system.posix_acl_access":
-		return xattrIndexACLAcc, "", true
+		return disk.XattrIndexACLAcc, "", true
 	case "system.posix_acl_default":
-		return xattrIndexACLDef, "", true
+		return disk.XattrIndexACLDef, "", true
 	}
 	for _, p := range []struct {
 		prefix string
 		index  uint8
-	}{{"user.", xattrIndexUser}, {"trusted.", xattrIndexTrusted}, {"security.", xattrIndexSecurity}} {
+	}{{"user.", disk.XattrIndexUser}, {"trusted.", disk.XattrIndexTrusted}, {"security.", disk.XattrIndexSecurity}} {
 		if rest, ok := strings.CutPrefix(name, p.prefix); ok && rest != "" {
 			return p.index, rest, true
 		}
@@ -136,7 +137,7 @@ func encodeXattrArea(area []byte, start, valueBase int, items []xattrItem) []uin
 		}
 		hashes[i] = it.entryHash()
 		le.PutUint32(e[12:], hashes[i])
-		copy(e[xattrEntryHdrSize:], it.name)
+		copy(e[disk.XattrEntryHdrSize:], it.name)
 		off += xattrEntryLen(len(it.name))
 	}
 	return hashes
@@ -144,17 +145,17 @@ func encodeXattrArea(area []byte, start, valueBase int, items []xattrItem) []uin
 
 // xattrItems copies decoded entries into items; one in an ea_inode keeps
 // naming it, and needs the ea_inode feature.
-func (ip *inode) xattrItems(ents []xattrEntry) ([]xattrItem, error) {
+func (ip *inode) xattrItems(ents []disk.XattrEntry) ([]xattrItem, error) {
 	items := make([]xattrItem, 0, len(ents)+1)
 	for _, e := range ents {
-		if e.inum != 0 {
-			if !ip.f.sb.hasIncompat(incompatEAInode) {
-				return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr %s in ea_inode %d without the ea_inode feature", ip.ino, e.fullName(), e.inum)
+		if e.Inum != 0 {
+			if !ip.f.sb.HasIncompat(disk.IncompatEAInode) {
+				return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr %s in ea_inode %d without the ea_inode feature", ip.ino, e.FullName(), e.Inum)
 			}
-			items = append(items, xattrItem{index: e.index, name: e.name, inum: e.inum, size: e.size, ehash: e.hash})
+			items = append(items, xattrItem{index: e.Index, name: e.Name, inum: e.Inum, size: e.Size, ehash: e.Hash})
 			continue
 		}
-		items = append(items, xattrItem{index: e.index, name: e.name, value: bytes.Clone(e.value)})
+		items = append(items, xattrItem{index: e.Index, name: e.Name, value: bytes.Clone(e.Value)})
 	}
 	return items, nil
 }
@@ -181,7 +182,7 @@ func xattrCmp(a, b xattrItem) int {
 // ENOSPC).
 func (h *handle) ibodyLayout(ip *inode) (slot []byte, start int, err error) {
 	f := h.f
-	if f.inodeSize <= goodOldInodeSize {
+	if f.inodeSize <= disk.GoodOldInodeSize {
 		return nil, 0, nil
 	}
 	slot, err = h.inodeSlot(ip.ino)
@@ -189,7 +190,7 @@ func (h *handle) ibodyLayout(ip *inode) (slot []byte, start int, err error) {
 		return nil, 0, err
 	}
 	extra := int(f.extraIsize(slot))
-	start = goodOldInodeSize + extra
+	start = disk.GoodOldInodeSize + extra
 	if extra == 0 || start+4+4 > len(slot) {
 		return nil, 0, nil
 	}
@@ -204,7 +205,7 @@ func (h *handle) writeIbody(ip *inode, slot []byte, start int, items []xattrItem
 		ip.ibody = nil
 		return
 	}
-	le.PutUint32(area, xattrMagic)
+	le.PutUint32(area, disk.XattrMagic)
 	encodeXattrArea(area, 4, 4, items)
 	ip.ibody = bytes.Clone(area)
 }
@@ -212,8 +213,8 @@ func (h *handle) writeIbody(ip *inode, slot []byte, start int, items []xattrItem
 // xattrBlockGoal is where ext4_xattr_block_set looks for a block: the
 // first block of the inode's group.
 func (f *fsys) xattrBlockGoal(ip *inode) uint64 {
-	g := uint64((ip.ino - 1) / f.sb.sInodesPerGroup)
-	return g*uint64(f.sb.sBlocksPerGroup) + uint64(f.sb.sFirstDataBlock)
+	g := uint64((ip.ino - 1) / f.sb.SInodesPerGroup)
+	return g*uint64(f.sb.SBlocksPerGroup) + uint64(f.sb.SFirstDataBlock)
 }
 
 // setXattrBlockCsum sets h_hash (ext4_xattr_rehash) and h_checksum
@@ -226,8 +227,8 @@ func (f *fsys) setXattrBlockCsum(b []byte, blk uint64, hashes []uint32) {
 // setXattrCsumOnly sets h_checksum of block blk alone, after a change that
 // leaves the hashes as they are (h_refcount).
 func (f *fsys) setXattrCsumOnly(b []byte, blk uint64) {
-	if f.sb.metadataCsum() {
-		le.PutUint32(b[offXattrHChecksum:], f.xattrBlockCsum(b, blk))
+	if f.sb.MetadataCsum() {
+		le.PutUint32(b[disk.OffXattrHChecksum:], f.xattrBlockCsum(b, blk))
 	}
 }
 
@@ -284,10 +285,10 @@ func (h *handle) writeXattrBlock(ip *inode, items []xattrItem) error {
 		return err
 	}
 	clear(b)
-	le.PutUint32(b[0:], xattrMagic)
+	le.PutUint32(b[0:], disk.XattrMagic)
 	le.PutUint32(b[4:], 1) // h_refcount
 	le.PutUint32(b[8:], 1) // h_blocks
-	encodeXattrArea(b, xattrBlockHdrSize, 0, items)
+	encodeXattrArea(b, disk.XattrBlockHdrSize, 0, items)
 	f.setXattrBlockCsum(b, blk, hashes)
 	f.xcache.insert(hash, blk)
 	if blk != old {
@@ -396,7 +397,7 @@ func (h *handle) setXattr(ip *inode, index uint8, name string, value []byte, fla
 				newBlk = append(newBlk, item)
 			}
 			slices.SortStableFunc(newBlk, xattrCmp)
-			if !xattrAreaFits(newBlk, int(f.blockSize)-xattrBlockHdrSize) || f.eaBlockReserved(newBlk, item) {
+			if !xattrAreaFits(newBlk, int(f.blockSize)-disk.XattrBlockHdrSize) || f.eaBlockReserved(newBlk, item) {
 				return nil, nil, abi.Errorf(abi.ENOSPC, "ext4: inode %d: no room for xattr %q (%d bytes)", ip.ino, name, len(value))
 			}
 		}
@@ -438,7 +439,7 @@ func (h *handle) setXattr(ip *inode, index uint8, name string, value []byte, fla
 			}
 		}
 		newIn, newBlk, err = place(item)
-		if errors.Is(err, abi.ENOSPC) && fresh == nil && len(value) > 0 && f.sb.hasIncompat(incompatEAInode) {
+		if errors.Is(err, abi.ENOSPC) && fresh == nil && len(value) > 0 && f.sb.HasIncompat(disk.IncompatEAInode) {
 			// ext4_xattr_set_handle: in neither, the value goes to
 			// an ea_inode and the entry is placed again.
 			if err := toEAInode(); err != nil {
@@ -494,7 +495,7 @@ func (ip *inode) Setxattr(ctx vfs.Ctx, name string, value []byte, flags int) err
 	if err != nil {
 		return err
 	}
-	if index == xattrIndexACLAcc || index == xattrIndexACLDef {
+	if index == disk.XattrIndexACLAcc || index == disk.XattrIndexACLDef {
 		return finish(h, h.setACL(ip, index, value, flags, ctx.Now))
 	}
 	return finish(h, h.setXattr(ip, index, suffix, value, flags, ctx.Now))
@@ -522,14 +523,14 @@ func (h *handle) setACL(ip *inode, index uint8, value []byte, flags int, now abi
 	if err != nil {
 		return err
 	}
-	if index == xattrIndexACLDef && !ip.isDir() {
+	if index == disk.XattrIndexACLDef && !ip.isDir() {
 		if ents == nil {
 			return nil
 		}
 		return abi.EACCES
 	}
 	mode, equiv := uint32(ip.mode), false
-	if index == xattrIndexACLAcc && ents != nil {
+	if index == disk.XattrIndexACLAcc && ents != nil {
 		mode, equiv = aclEquivMode(ents, mode)
 		if equiv {
 			ents = nil

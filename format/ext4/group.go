@@ -1,0 +1,104 @@
+package ext4
+
+import (
+	"encoding/binary"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// Block group descriptors (Documentation/filesystems/ext4/group_descr.rst;
+// struct ext4_group_desc). 32 bytes, or s_desc_size (64 or more) with the
+// 64bit feature, where the _hi halves follow the first 32 bytes.
+const OffBgChecksum = 0x1E
+
+// bg_flags bits.
+const (
+	BgInodeUninit = 0x1
+	BgBlockUninit = 0x2
+	BgInodeZeroed = 0x4
+)
+
+// GroupDesc holds the fields of struct ext4_group_desc that lklimg uses.
+type GroupDesc struct {
+	BgBlockBitmap     uint64
+	BgInodeBitmap     uint64
+	BgInodeTable      uint64
+	BgFreeBlocksCount uint32
+	BgFreeInodesCount uint32
+	BgUsedDirsCount   uint32
+	BgFlags           uint16
+	BgItableUnused    uint32
+	BgChecksum        uint16
+	// bg_block_bitmap_csum and bg_inode_bitmap_csum (metadata_csum; the
+	// high halves only in 64-byte descriptors).
+	BgBlockBitmapCsum uint32
+	BgInodeBitmapCsum uint32
+	// BadCsum is set by a reader that found bg_checksum wrong (the
+	// driver logs it and uses the group all the same, as a read-only
+	// Linux mount does).
+	BadCsum bool
+}
+
+// DecodeGroupDesc decodes one descriptor of descSize bytes (32, or 64 and
+// more with 64bit).
+func DecodeGroupDesc(b []byte, descSize uint32) (GroupDesc, error) {
+	if uint32(len(b)) < descSize || descSize < MinDescSize {
+		return GroupDesc{}, abi.Errorf(abi.EUCLEAN, "ext4: group descriptor: short (%d bytes)", len(b))
+	}
+	le := binary.LittleEndian
+	d := GroupDesc{
+		BgBlockBitmap:     uint64(le.Uint32(b[0x0:])),
+		BgInodeBitmap:     uint64(le.Uint32(b[0x4:])),
+		BgInodeTable:      uint64(le.Uint32(b[0x8:])),
+		BgFreeBlocksCount: uint32(le.Uint16(b[0xC:])),
+		BgFreeInodesCount: uint32(le.Uint16(b[0xE:])),
+		BgUsedDirsCount:   uint32(le.Uint16(b[0x10:])),
+		BgFlags:           le.Uint16(b[0x12:]),
+		BgItableUnused:    uint32(le.Uint16(b[0x1C:])),
+		BgChecksum:        le.Uint16(b[OffBgChecksum:]),
+		BgBlockBitmapCsum: uint32(le.Uint16(b[0x18:])),
+		BgInodeBitmapCsum: uint32(le.Uint16(b[0x1A:])),
+	}
+	if descSize >= MinDescSize64 {
+		d.BgBlockBitmapCsum |= uint32(le.Uint16(b[0x38:])) << 16
+		d.BgInodeBitmapCsum |= uint32(le.Uint16(b[0x3A:])) << 16
+		d.BgBlockBitmap |= uint64(le.Uint32(b[0x20:])) << 32
+		d.BgInodeBitmap |= uint64(le.Uint32(b[0x24:])) << 32
+		d.BgInodeTable |= uint64(le.Uint32(b[0x28:])) << 32
+		d.BgFreeBlocksCount |= uint32(le.Uint16(b[0x2C:])) << 16
+		d.BgFreeInodesCount |= uint32(le.Uint16(b[0x2E:])) << 16
+		d.BgUsedDirsCount |= uint32(le.Uint16(b[0x30:])) << 16
+		d.BgItableUnused |= uint32(le.Uint16(b[0x32:])) << 16
+	}
+	return d, nil
+}
+
+// EncodeGroupDesc is decodeGroupDesc's mirror: it writes d's fields into
+// the descriptor b in place, leaving the fields it does not hold
+// (bg_exclude_bitmap, the reserved bytes) as they are. bg_checksum is the
+// caller's (groupDescCsum).
+func EncodeGroupDesc(b []byte, d *GroupDesc, descSize uint32) {
+	le := binary.LittleEndian
+	le.PutUint32(b[0x0:], uint32(d.BgBlockBitmap))
+	le.PutUint32(b[0x4:], uint32(d.BgInodeBitmap))
+	le.PutUint32(b[0x8:], uint32(d.BgInodeTable))
+	le.PutUint16(b[0xC:], uint16(d.BgFreeBlocksCount))
+	le.PutUint16(b[0xE:], uint16(d.BgFreeInodesCount))
+	le.PutUint16(b[0x10:], uint16(d.BgUsedDirsCount))
+	le.PutUint16(b[0x12:], d.BgFlags)
+	le.PutUint16(b[0x18:], uint16(d.BgBlockBitmapCsum))
+	le.PutUint16(b[0x1A:], uint16(d.BgInodeBitmapCsum))
+	le.PutUint16(b[0x1C:], uint16(d.BgItableUnused))
+	le.PutUint16(b[OffBgChecksum:], d.BgChecksum)
+	if descSize >= MinDescSize64 {
+		le.PutUint32(b[0x20:], uint32(d.BgBlockBitmap>>32))
+		le.PutUint32(b[0x24:], uint32(d.BgInodeBitmap>>32))
+		le.PutUint32(b[0x28:], uint32(d.BgInodeTable>>32))
+		le.PutUint16(b[0x2C:], uint16(d.BgFreeBlocksCount>>16))
+		le.PutUint16(b[0x2E:], uint16(d.BgFreeInodesCount>>16))
+		le.PutUint16(b[0x30:], uint16(d.BgUsedDirsCount>>16))
+		le.PutUint16(b[0x32:], uint16(d.BgItableUnused>>16))
+		le.PutUint16(b[0x38:], uint16(d.BgBlockBitmapCsum>>16))
+		le.PutUint16(b[0x3A:], uint16(d.BgInodeBitmapCsum>>16))
+	}
+}
