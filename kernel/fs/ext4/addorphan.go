@@ -25,7 +25,7 @@ func AddOrphanFile(dev ImageDevice, blocks uint64) error {
 		return err
 	}
 	f := im.f
-	sb := f.sb
+	sb := f.Super
 	if sb.HasCompat(disk.CompatOrphanFile) || sb.SOrphanFileInum != 0 {
 		return abi.Errorf(abi.EEXIST, "ext4: %s: the filesystem has an orphan file", what)
 	}
@@ -33,7 +33,7 @@ func AddOrphanFile(dev ImageDevice, blocks uint64) error {
 		return abi.Errorf(abi.EINVAL, "ext4: %s: the filesystem has no journal", what)
 	}
 	if blocks == 0 {
-		blocks = DefaultOrphanFileBlocks(sb.SBlocksCount, 1<<f.clusterBits)
+		blocks = DefaultOrphanFileBlocks(sb.SBlocksCount, 1<<f.ClusterBits)
 	}
 	ino, err := im.allocInode(what)
 	if err != nil {
@@ -47,7 +47,7 @@ func AddOrphanFile(dev ImageDevice, blocks uint64) error {
 	if err != nil {
 		return err
 	}
-	b := make([]byte, f.blockSize)
+	b := make([]byte, f.BlockSize)
 	seed := f.inodeCsumSeed(ino, 0)
 	for _, r := range data {
 		for blk := r.start; blk < r.start+r.n; blk++ {
@@ -69,18 +69,18 @@ func AddOrphanFile(dev ImageDevice, blocks uint64) error {
 // and bg_itable_unused (the descriptors are written by writeMeta).
 func (im *offImage) allocInode(what string) (uint32, error) {
 	f := im.f
-	sb := f.sb
+	sb := f.Super
 	ipg := uint64(sb.SInodesPerGroup)
-	b := make([]byte, f.blockSize)
-	for g := range f.groups {
-		d := &f.groups[g]
+	b := make([]byte, f.BlockSize)
+	for g := range f.Groups {
+		d := &f.Groups[g]
 		if d.BgFreeInodesCount == 0 {
 			continue
 		}
 		uninit := f.hasGroupCsum() && d.BgFlags&disk.BgInodeUninit != 0
 		if uninit {
 			clear(b)
-			setBits(b, ipg, uint64(f.blockSize)*8)
+			setBits(b, ipg, uint64(f.BlockSize)*8)
 		} else if err := im.read(d.BgInodeBitmap, b); err != nil {
 			return 0, err
 		}
@@ -100,7 +100,7 @@ func (im *offImage) allocInode(what string) (uint32, error) {
 			d.BgItableUnused = uint32(ipg - i - 1)
 		}
 		if sb.MetadataCsum() {
-			d.BgInodeBitmapCsum = disk.Csum32(f.crcTab, f.csumSeed, b[:ipg/8])
+			d.BgInodeBitmapCsum = disk.Csum32(f.CrcTab, f.CsumSeed, b[:ipg/8])
 			if sb.DescSize() < disk.MinDescSize64 {
 				d.BgInodeBitmapCsum &= 0xFFFF
 			}

@@ -109,68 +109,68 @@ func setBits(b []byte, from, to uint64) {
 // groupOfBlock returns the group of block blk and its bit in the group's
 // bitmap (its cluster's, with bigalloc: EXT4_B2C of the offset).
 func (f *fsys) groupOfBlock(blk uint64) (uint32, uint64) {
-	r := blk - uint64(f.sb.SFirstDataBlock)
-	return uint32(r / uint64(f.sb.SBlocksPerGroup)), r % uint64(f.sb.SBlocksPerGroup) >> f.clusterBits
+	r := blk - uint64(f.Super.SFirstDataBlock)
+	return uint32(r / uint64(f.Super.SBlocksPerGroup)), r % uint64(f.Super.SBlocksPerGroup) >> f.ClusterBits
 }
 
 // clusterMask is the mask of a block's offset in its cluster
 // (EXT4_CLUSTER_MASK): 0 without bigalloc.
-func (f *fsys) clusterMask() uint64 { return 1<<f.clusterBits - 1 }
+func (f *fsys) clusterMask() uint64 { return 1<<f.ClusterBits - 1 }
 
 // clusterSectors is what one cluster counts in i_blocks (512-byte units).
-func (f *fsys) clusterSectors() int64 { return int64(1) << (f.blockBits - 9 + f.clusterBits) }
+func (f *fsys) clusterSectors() int64 { return int64(1) << (f.BlockBits - 9 + f.ClusterBits) }
 
 // groupFirst is the first block of group g.
 func (f *fsys) groupFirst(g uint32) uint64 {
-	return uint64(f.sb.SFirstDataBlock) + uint64(g)*uint64(f.sb.SBlocksPerGroup)
+	return uint64(f.Super.SFirstDataBlock) + uint64(g)*uint64(f.Super.SBlocksPerGroup)
 }
 
 // groupBlocks is the number of blocks in group g (the last one may be
 // short).
 func (f *fsys) groupBlocks(g uint32) uint64 {
-	return min(uint64(f.sb.SBlocksPerGroup), f.sb.SBlocksCount-f.groupFirst(g))
+	return min(uint64(f.Super.SBlocksPerGroup), f.Super.SBlocksCount-f.groupFirst(g))
 }
 
 // groupClusters is the number of bits of group g's block bitmap that
 // stand for clusters (ext4_num_clusters_in_group: EXT4_NUM_B2C of its
 // blocks); the others are set.
 func (f *fsys) groupClusters(g uint32) uint64 {
-	return (f.groupBlocks(g) + f.clusterMask()) >> f.clusterBits
+	return (f.groupBlocks(g) + f.clusterMask()) >> f.ClusterBits
 }
 
 // hasGroupCsum reports whether descriptors carry checksums and the
 // uninit flags mean anything (ext4_has_group_desc_csum).
 func (f *fsys) hasGroupCsum() bool {
-	return f.sb.MetadataCsum() || f.sb.HasRoCompat(disk.RoCompatGdtCsum)
+	return f.Super.MetadataCsum() || f.Super.HasRoCompat(disk.RoCompatGdtCsum)
 }
 
 // flexSize is the number of groups in a flex group (1 without flex_bg).
 func (f *fsys) flexSize() uint32 {
-	if !f.sb.HasIncompat(disk.IncompatFlexBG) || f.sb.SLogGroupsPerFlex > 31 {
+	if !f.Super.HasIncompat(disk.IncompatFlexBG) || f.Super.SLogGroupsPerFlex > 31 {
 		return 1
 	}
-	return 1 << f.sb.SLogGroupsPerFlex
+	return 1 << f.Super.SLogGroupsPerFlex
 }
 
 // baseMetaBlocks counts the blocks at the start of group g that hold the
 // superblock backup, the descriptor table and its reserve, or a meta_bg
 // descriptor block (ext4_num_base_meta_blocks).
 func (f *fsys) baseMetaBlocks(g uint32) uint64 {
-	sb := f.sb
+	sb := f.Super
 	n := uint64(0)
 	super := sb.HasSuper(uint64(g))
 	if super {
 		n = 1
-		if sbBlk := uint64(disk.SuperblockOffset >> f.blockBits); g == 0 && sbBlk > uint64(sb.SFirstDataBlock) {
+		if sbBlk := uint64(disk.SuperblockOffset >> f.BlockBits); g == 0 && sbBlk > uint64(sb.SFirstDataBlock) {
 			// With 1 KiB blocks and bigalloc, s_first_data_block is 0
 			// and the superblock is block 1: block 0 is the group's too.
 			n += sbBlk - uint64(sb.SFirstDataBlock)
 		}
 	}
-	dpb := uint64(f.descPerBlock)
+	dpb := uint64(f.DescPerBlock)
 	if !sb.HasIncompat(disk.IncompatMetaBG) || uint64(g)/dpb < uint64(sb.SFirstMetaBG) {
 		if super {
-			gdb := (uint64(len(f.groups)) + dpb - 1) / dpb
+			gdb := (uint64(len(f.Groups)) + dpb - 1) / dpb
 			if sb.HasIncompat(disk.IncompatMetaBG) {
 				gdb = uint64(sb.SFirstMetaBG)
 			}
@@ -185,7 +185,7 @@ func (f *fsys) baseMetaBlocks(g uint32) uint64 {
 // baseMetaClusters is baseMetaBlocks in clusters
 // (ext4_num_base_meta_clusters: EXT4_NUM_B2C).
 func (f *fsys) baseMetaClusters(g uint32) uint64 {
-	return (f.baseMetaBlocks(g) + f.clusterMask()) >> f.clusterBits
+	return (f.baseMetaBlocks(g) + f.clusterMask()) >> f.ClusterBits
 }
 
 // initBlockBitmap computes the block bitmap of a BLOCK_UNINIT group into b
@@ -200,24 +200,24 @@ func (f *fsys) initBlockBitmap(g uint32, b []byte) {
 	mark := func(start, count uint64) {
 		for blk := start; blk < start+count; blk++ {
 			if blk >= first && blk < first+n {
-				setBit(b, (blk-first)>>f.clusterBits)
+				setBit(b, (blk-first)>>f.ClusterBits)
 			}
 		}
 	}
-	for i := range f.groups {
-		d := &f.groups[i]
+	for i := range f.Groups {
+		d := &f.Groups[i]
 		mark(d.BgBlockBitmap, 1)
 		mark(d.BgInodeBitmap, 1)
-		mark(d.BgInodeTable, f.inodeTableBlocks)
+		mark(d.BgInodeTable, f.InodeTableBlocks)
 	}
-	setBits(b, f.groupClusters(g), uint64(f.blockSize)*8)
+	setBits(b, f.groupClusters(g), uint64(f.BlockSize)*8)
 }
 
 // readBlockBitmap reads group g's block bitmap into b without adding it to
 // the transaction.
 func (h *handle) readBlockBitmap(g uint32, b []byte) error {
 	f := h.f
-	d := &f.groups[g]
+	d := &f.Groups[g]
 	if f.hasGroupCsum() && d.BgFlags&disk.BgBlockUninit != 0 {
 		f.initBlockBitmap(g, b)
 		return nil
@@ -233,7 +233,7 @@ func (h *handle) readBlockBitmap(g uint32, b []byte) error {
 // the flag, as ext4_read_block_bitmap_nowait does).
 func (h *handle) blockBitmap(g uint32) ([]byte, error) {
 	f := h.f
-	d := &f.groups[g]
+	d := &f.Groups[g]
 	if !f.hasGroupCsum() || d.BgFlags&disk.BgBlockUninit == 0 {
 		return h.metaBlock(d.BgBlockBitmap)
 	}
@@ -261,7 +261,7 @@ func (h *handle) blockBitmap(g uint32) ([]byte, error) {
 // inodes, and the flag goes.
 func (h *handle) inodeBitmap(g uint32) ([]byte, error) {
 	f := h.f
-	d := &f.groups[g]
+	d := &f.Groups[g]
 	if !f.hasGroupCsum() || d.BgFlags&disk.BgInodeUninit == 0 {
 		return h.metaBlock(d.BgInodeBitmap)
 	}
@@ -269,7 +269,7 @@ func (h *handle) inodeBitmap(g uint32) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	setBits(b, uint64(f.sb.SInodesPerGroup), uint64(f.blockSize)*8)
+	setBits(b, uint64(f.Super.SInodesPerGroup), uint64(f.BlockSize)*8)
 	d.BgFlags &^= disk.BgInodeUninit
 	return b, nil
 }
@@ -280,29 +280,29 @@ func (h *handle) inodeBitmap(g uint32) ([]byte, error) {
 // ext4_block_bitmap_csum_set, ext4_inode_bitmap_csum_set).
 func (h *handle) dirtyGroup(g uint32, bb, ib []byte) error {
 	f := h.f
-	d := &f.groups[g]
-	if f.sb.MetadataCsum() {
+	d := &f.Groups[g]
+	if f.Super.MetadataCsum() {
 		if bb != nil {
 			// s_clusters_per_group is not checked against the block
 			// size without bigalloc: bound it by the bitmap.
-			n := min(uint64(f.sb.SClustersPerGroup/8), uint64(len(bb)))
-			d.BgBlockBitmapCsum = disk.Csum32(f.crcTab, f.csumSeed, bb[:n])
+			n := min(uint64(f.Super.SClustersPerGroup/8), uint64(len(bb)))
+			d.BgBlockBitmapCsum = disk.Csum32(f.CrcTab, f.CsumSeed, bb[:n])
 		}
 		if ib != nil {
-			d.BgInodeBitmapCsum = disk.Csum32(f.crcTab, f.csumSeed, ib[:f.sb.SInodesPerGroup/8])
+			d.BgInodeBitmapCsum = disk.Csum32(f.CrcTab, f.CsumSeed, ib[:f.Super.SInodesPerGroup/8])
 		}
-		if f.sb.DescSize() < disk.MinDescSize64 {
+		if f.Super.DescSize() < disk.MinDescSize64 {
 			d.BgBlockBitmapCsum &= 0xFFFF
 			d.BgInodeBitmapCsum &= 0xFFFF
 		}
 	}
-	ds := f.sb.DescSize()
-	blk := f.descBlock(uint64(g) / uint64(f.descPerBlock))
+	ds := f.Super.DescSize()
+	blk := f.descBlock(uint64(g) / uint64(f.DescPerBlock))
 	b, err := h.metaBlock(blk)
 	if err != nil {
 		return err
 	}
-	raw := b[(g%f.descPerBlock)*ds:][:ds]
+	raw := b[(g%f.DescPerBlock)*ds:][:ds]
 	disk.EncodeGroupDesc(raw, d, ds)
 	if f.hasGroupCsum() {
 		d.BgChecksum = f.groupDescCsum(g, raw)
@@ -316,8 +316,8 @@ func (h *handle) dirtyGroup(g uint32, bb, ib []byte) error {
 func (f *fsys) totalFree() uint64 {
 	if !f.alloc.haveFree {
 		var n uint64
-		for i := range f.groups {
-			n += uint64(f.groups[i].BgFreeBlocksCount)
+		for i := range f.Groups {
+			n += uint64(f.Groups[i].BgFreeBlocksCount)
 		}
 		f.alloc.freeBlocks, f.alloc.haveFree = n, true
 	}
@@ -334,10 +334,10 @@ func (f *fsys) adjustFree(d int64) {
 // (ext4_calculate_resv_clusters: 2% of the clusters, at most 4096, with
 // extents only).
 func (f *fsys) resvClusters() uint64 {
-	if !f.sb.HasIncompat(disk.IncompatExtents) {
+	if !f.Super.HasIncompat(disk.IncompatExtents) {
 		return 0
 	}
-	return min(f.sb.SBlocksCount>>f.clusterBits/50, 4096)
+	return min(f.Super.SBlocksCount>>f.ClusterBits/50, 4096)
 }
 
 // pendingEnd returns the end of the pending range holding blk, or 0 when
@@ -376,16 +376,16 @@ func (f *fsys) addPending(start, n uint64) {
 // so that their data stays apart from the flex group's metadata.
 func (f *fsys) goalBlock(ip *inode) uint64 {
 	if ip == nil || f.alloc.pack {
-		return uint64(f.sb.SFirstDataBlock)
+		return uint64(f.Super.SFirstDataBlock)
 	}
-	g := (ip.ino - 1) / f.sb.SInodesPerGroup
+	g := (ip.ino - 1) / f.Super.SInodesPerGroup
 	if fs := f.flexSize(); fs >= 4 {
 		g &^= fs - 1
 		if ip.isReg() {
 			g++
 		}
 	}
-	if uint64(g) >= uint64(len(f.groups)) {
+	if uint64(g) >= uint64(len(f.Groups)) {
 		g = 0
 	}
 	return f.groupFirst(g)
@@ -400,12 +400,12 @@ func (f *fsys) goalBlock(ip *inode) uint64 {
 // kernel's reserve alone. ENOSPC when no block is free.
 func (h *handle) allocBlocks(ip *inode, goal, n uint64, meta bool) (uint64, uint64, error) {
 	f := h.f
-	sb := f.sb
+	sb := f.Super
 	if n == 0 {
 		return 0, 0, nil
 	}
 	// From here on n, like the bitmaps, counts clusters.
-	n = (n + f.clusterMask()) >> f.clusterBits
+	n = (n + f.clusterMask()) >> f.ClusterBits
 	free := f.totalFree()
 	if !meta {
 		resv := f.resvClusters()
@@ -421,17 +421,17 @@ func (h *handle) allocBlocks(ip *inode, goal, n uint64, meta bool) (uint64, uint
 		goal = uint64(sb.SFirstDataBlock)
 	}
 	if f.alloc.scratch == nil {
-		f.alloc.scratch = make([]byte, f.blockSize)
+		f.alloc.scratch = make([]byte, f.BlockSize)
 	}
 	buf := f.alloc.scratch
 	if f.alloc.pack {
 		return h.allocPacked(ip, goal, n, meta)
 	}
 	g0, off0 := f.groupOfBlock(goal)
-	ngroups := uint32(len(f.groups))
+	ngroups := uint32(len(f.Groups))
 	for i := uint32(0); i <= ngroups; i++ {
 		g := (g0 + i) % ngroups
-		if f.groups[g].BgFreeBlocksCount == 0 {
+		if f.Groups[g].BgFreeBlocksCount == 0 {
 			continue
 		}
 		if err := h.readBlockBitmap(g, buf); err != nil {
@@ -466,7 +466,7 @@ func (h *handle) takeClusters(ip *inode, g uint32, start, n uint64) (uint64, uin
 	if ip != nil {
 		ip.blocks += int64(n) * f.clusterSectors()
 	}
-	return f.groupFirst(g) + start<<f.clusterBits, n << f.clusterBits, nil
+	return f.groupFirst(g) + start<<f.ClusterBits, n << f.ClusterBits, nil
 }
 
 // allocPacked is allocBlocks under alloc=pack, n counting clusters: data
@@ -477,9 +477,9 @@ func (h *handle) takeClusters(ip *inode, g uint32, start, n uint64) (uint64, uin
 func (h *handle) allocPacked(ip *inode, goal, n uint64, meta bool) (uint64, uint64, error) {
 	f := h.f
 	buf := f.alloc.scratch
-	if !meta && goal > uint64(f.sb.SFirstDataBlock) {
+	if !meta && goal > uint64(f.Super.SFirstDataBlock) {
 		g, off := f.groupOfBlock(goal)
-		if f.groups[g].BgFreeBlocksCount > 0 {
+		if f.Groups[g].BgFreeBlocksCount > 0 {
 			if err := h.readBlockBitmap(g, buf); err != nil {
 				return 0, 0, err
 			}
@@ -491,8 +491,8 @@ func (h *handle) allocPacked(ip *inode, goal, n uint64, meta bool) (uint64, uint
 	// Two passes from the first group: a run of n (a group with fewer
 	// free blocks cannot hold one), then any free block.
 	for pass := 0; pass < 2; pass++ {
-		for g := range uint32(len(f.groups)) {
-			free := uint64(f.groups[g].BgFreeBlocksCount)
+		for g := range uint32(len(f.Groups)) {
+			free := uint64(f.Groups[g].BgFreeBlocksCount)
 			if free == 0 || pass == 0 && free < n {
 				continue
 			}
@@ -520,7 +520,7 @@ func (h *handle) allocPacked(ip *inode, goal, n uint64, meta bool) (uint64, uint
 // not pending clusters that follow it (at most n).
 func (f *fsys) findFreeRun(g uint32, b []byte, from, to, n uint64) (uint64, uint64) {
 	first := f.groupFirst(g)
-	cb := f.clusterBits
+	cb := f.ClusterBits
 	for i := from; i < to; {
 		i = findZero(b, i, to)
 		if i == to {
@@ -544,9 +544,9 @@ func (h *handle) markBlocks(g uint32, start, n uint64) error {
 	f := h.f
 	// The bitmap said these are free; refuse to hand out the group's own
 	// metadata all the same, as ext4_mb_mark_diskspace_used checks.
-	blk := f.groupFirst(g) + start<<f.clusterBits
-	if start < f.baseMetaClusters(g) || f.overlapsGroupMeta(g, blk, n<<f.clusterBits) {
-		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: group %d: allocating blocks %d+%d which overlap filesystem metadata", g, blk, n<<f.clusterBits))
+	blk := f.groupFirst(g) + start<<f.ClusterBits
+	if start < f.baseMetaClusters(g) || f.overlapsGroupMeta(g, blk, n<<f.ClusterBits) {
+		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: group %d: allocating blocks %d+%d which overlap filesystem metadata", g, blk, n<<f.ClusterBits))
 	}
 	b, err := h.blockBitmap(g)
 	if err != nil {
@@ -554,13 +554,13 @@ func (h *handle) markBlocks(g uint32, start, n uint64) error {
 	}
 	for i := start; i < start+n; i++ {
 		if testBit(b, i) {
-			return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: group %d: block %d already in use", g, f.groupFirst(g)+i<<f.clusterBits))
+			return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: group %d: block %d already in use", g, f.groupFirst(g)+i<<f.ClusterBits))
 		}
 	}
 	for i := start; i < start+n; i++ {
 		setBit(b, i)
 	}
-	f.groups[g].BgFreeBlocksCount -= uint32(n)
+	f.Groups[g].BgFreeBlocksCount -= uint32(n)
 	f.adjustFree(-int64(n))
 	return h.dirtyGroup(g, b, nil)
 }
@@ -570,11 +570,11 @@ func (h *handle) markBlocks(g uint32, start, n uint64) error {
 func (f *fsys) overlapsGroupMeta(g uint32, blk, n uint64) bool {
 	fs := f.flexSize()
 	lo := g &^ (fs - 1)
-	hi := min(uint64(lo)+uint64(fs), uint64(len(f.groups)))
+	hi := min(uint64(lo)+uint64(fs), uint64(len(f.Groups)))
 	in := func(start, count uint64) bool { return start < blk+n && blk < start+count }
 	for j := uint64(lo); j < hi; j++ {
-		d := &f.groups[j]
-		if in(d.BgBlockBitmap, 1) || in(d.BgInodeBitmap, 1) || in(d.BgInodeTable, f.inodeTableBlocks) {
+		d := &f.Groups[j]
+		if in(d.BgBlockBitmap, 1) || in(d.BgInodeBitmap, 1) || in(d.BgInodeTable, f.InodeTableBlocks) {
 			return true
 		}
 	}
@@ -586,8 +586,8 @@ func (f *fsys) overlapsGroupMeta(g uint32, blk, n uint64) bool {
 // until it commits. With bigalloc the range is whole clusters.
 func (h *handle) freeRange(start, n uint64) error {
 	f := h.f
-	sb := f.sb
-	cb := f.clusterBits
+	sb := f.Super
+	cb := f.ClusterBits
 	if start < uint64(sb.SFirstDataBlock) || start+n > sb.SBlocksCount || start+n < start {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: freeing blocks %d+%d outside the filesystem", start, n))
 	}
@@ -616,7 +616,7 @@ func (h *handle) freeRange(start, n uint64) error {
 		for blk := start; blk < start+k; blk++ {
 			h.forget(blk)
 		}
-		f.groups[g].BgFreeBlocksCount += uint32(kc)
+		f.Groups[g].BgFreeBlocksCount += uint32(kc)
 		f.adjustFree(int64(kc))
 		if err := h.dirtyGroup(g, b, nil); err != nil {
 			return err
@@ -655,13 +655,13 @@ func (h *handle) freeBlocks(ip *inode, start, n uint64) error {
 	}
 	f := h.f
 	m := f.clusterMask()
-	end := min((start+n+m)&^m, f.sb.SBlocksCount)
+	end := min((start+n+m)&^m, f.Super.SBlocksCount)
 	start &^= m
 	if err := h.freeRange(start, end-start); err != nil {
 		return err
 	}
 	if ip != nil {
-		ip.blocks -= int64((end-start+m)>>f.clusterBits) * f.clusterSectors()
+		ip.blocks -= int64((end-start+m)>>f.ClusterBits) * f.clusterSectors()
 		if ip.blocks < 0 {
 			ip.blocks = 0
 		}
@@ -678,14 +678,14 @@ func (h *handle) freeBlocks(ip *inode, start, n uint64) error {
 // blocks, spreading the tree over the disk; anything else goes to its
 // parent's (flex) group, or the next one with a free inode.
 func (f *fsys) inodeGroup(dir *inode, isDir bool) (uint32, bool) {
-	ngroups := uint32(len(f.groups))
+	ngroups := uint32(len(f.Groups))
 	fs := f.flexSize()
 	units := (ngroups + fs - 1) / fs
 	type unit struct{ freei, freeb, dirs uint64 }
 	count := func(u uint32) unit {
 		var c unit
 		for g := u * fs; g < min(u*fs+fs, ngroups); g++ {
-			d := &f.groups[g]
+			d := &f.Groups[g]
 			c.freei += uint64(d.BgFreeInodesCount)
 			c.freeb += uint64(d.BgFreeBlocksCount)
 			c.dirs += uint64(d.BgUsedDirsCount)
@@ -694,7 +694,7 @@ func (f *fsys) inodeGroup(dir *inode, isDir bool) (uint32, bool) {
 	}
 	firstFree := func(u uint32) (uint32, bool) {
 		for g := u * fs; g < min(u*fs+fs, ngroups); g++ {
-			if f.groups[g].BgFreeInodesCount > 0 {
+			if f.Groups[g].BgFreeInodesCount > 0 {
 				return g, true
 			}
 		}
@@ -703,7 +703,7 @@ func (f *fsys) inodeGroup(dir *inode, isDir bool) (uint32, bool) {
 	if f.alloc.pack {
 		// alloc=pack: the lowest free inode.
 		for g := range ngroups {
-			if f.groups[g].BgFreeInodesCount > 0 {
+			if f.Groups[g].BgFreeInodesCount > 0 {
 				return g, true
 			}
 		}
@@ -711,7 +711,7 @@ func (f *fsys) inodeGroup(dir *inode, isDir bool) (uint32, bool) {
 	}
 	parent := uint32(0)
 	if dir != nil {
-		parent = (dir.ino - 1) / f.sb.SInodesPerGroup
+		parent = (dir.ino - 1) / f.Super.SInodesPerGroup
 	}
 	if isDir && (dir == nil || dir.ino == rootIno) {
 		var tot unit
@@ -751,7 +751,7 @@ func (f *fsys) inodeGroup(dir *inode, isDir bool) (uint32, bool) {
 // (the bitmap part of __ext4_new_inode). ENOSPC when none is free.
 func (h *handle) allocInode(dir *inode, isDir bool) (uint32, error) {
 	f := h.f
-	sb := f.sb
+	sb := f.Super
 	g, ok := f.inodeGroup(dir, isDir)
 	if !ok {
 		return 0, h.fail(abi.Errorf(abi.ENOSPC, "ext4: no free inodes"))
@@ -769,10 +769,10 @@ func (h *handle) allocInode(dir *inode, isDir bool) (uint32, error) {
 	idx := findZero(b, from, ipg)
 	if idx == ipg {
 		return 0, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: group %d: free inodes count %d but no free inode",
-			g, f.groups[g].BgFreeInodesCount))
+			g, f.Groups[g].BgFreeInodesCount))
 	}
 	setBit(b, idx)
-	d := &f.groups[g]
+	d := &f.Groups[g]
 	d.BgFreeInodesCount--
 	if isDir {
 		d.BgUsedDirsCount++
@@ -804,12 +804,12 @@ func (h *handle) allocInode(dir *inode, isDir bool) (uint32, error) {
 // freeInode clears inode ino's bit (ext4_free_inode).
 func (h *handle) freeInode(ino uint32, isDir bool) error {
 	f := h.f
-	ipg := f.sb.SInodesPerGroup
-	if ino < f.sb.SFirstIno || ino > f.sb.SInodesCount {
+	ipg := f.Super.SInodesPerGroup
+	if ino < f.Super.SFirstIno || ino > f.Super.SInodesCount {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: freeing reserved or nonexistent inode %d", ino))
 	}
 	g, idx := (ino-1)/ipg, uint64((ino-1)%ipg)
-	d := &f.groups[g]
+	d := &f.Groups[g]
 	if f.hasGroupCsum() && d.BgFlags&disk.BgInodeUninit != 0 {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: freeing inode %d of an uninitialised group", ino))
 	}
@@ -834,7 +834,7 @@ func (h *handle) freeInode(ino uint32, isDir bool) error {
 func (f *fsys) newGeneration(ino uint32) uint32 {
 	f.alloc.gen++
 	x := uint64(ino)<<32 | uint64(f.alloc.gen)
-	x ^= uint64(le.Uint32(f.sb.SUUID[:])) * 0x9E3779B97F4A7C15
+	x ^= uint64(le.Uint32(f.Super.SUUID[:])) * 0x9E3779B97F4A7C15
 	x ^= x >> 29
 	x *= 0xBF58476D1CE4E5B9
 	return uint32(x>>32) ^ bits.RotateLeft32(uint32(x), 7)

@@ -34,9 +34,9 @@ func (ip *inode) blockMapRuns() ([]run, error) {
 	f := ip.f
 	w := &blockMapWalk{
 		ip:      ip,
-		nblocks: (uint64(ip.size) + uint64(f.blockSize) - 1) >> f.blockBits,
-		perBlk:  uint64(f.blockSize / 4),
-		budget:  ip.blocks>>(f.blockBits-9) + 1,
+		nblocks: (uint64(ip.size) + uint64(f.BlockSize) - 1) >> f.BlockBits,
+		perBlk:  uint64(f.BlockSize / 4),
+		budget:  ip.blocks>>(f.BlockBits-9) + 1,
 	}
 	le := binary.LittleEndian
 	for i := uint64(0); i < ndirBlocks && i < w.nblocks; i++ {
@@ -63,7 +63,7 @@ func (w *blockMapWalk) data(lblk, p uint64) error {
 		return nil
 	}
 	f := w.ip.f
-	if p < uint64(f.sb.SFirstDataBlock) || p >= f.sb.SBlocksCount {
+	if p < uint64(f.Super.SFirstDataBlock) || p >= f.Super.SBlocksCount {
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: block map: logical block %d maps to block %d outside the filesystem",
 			w.ip.ino, lblk, p)
 	}
@@ -78,14 +78,14 @@ func (w *blockMapWalk) indirect(p uint64, level int, base uint64) error {
 		return nil
 	}
 	ip, f := w.ip, w.ip.f
-	if p < uint64(f.sb.SFirstDataBlock) || p >= f.sb.SBlocksCount {
+	if p < uint64(f.Super.SFirstDataBlock) || p >= f.Super.SBlocksCount {
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: block map: indirect block %d outside the filesystem", ip.ino, p)
 	}
 	if w.budget--; w.budget < 0 {
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: block map has more blocks than i_blocks counts", ip.ino)
 	}
 	if w.bufs[level-1] == nil {
-		w.bufs[level-1] = make([]byte, f.blockSize)
+		w.bufs[level-1] = make([]byte, f.BlockSize)
 	}
 	b := w.bufs[level-1]
 	if err := f.readBlock(b, p); err != nil {

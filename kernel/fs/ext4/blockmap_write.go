@@ -14,14 +14,14 @@ import (
 // bmapLimit is the number of logical blocks a block map reaches:
 // 12 + p + p^2 + p^3 with p pointers per block, within 2^32.
 func (f *fsys) bmapLimit() uint64 {
-	p := uint64(f.blockSize / 4)
+	p := uint64(f.BlockSize / 4)
 	return min(ndirBlocks+p+p*p+p*p*p, 1<<32-1)
 }
 
 // bmapOffsets returns the slots leading to logical block lblk: the slot
 // in i_block, then one per pointer block; depth is their number less one.
 func (f *fsys) bmapOffsets(lblk uint64) (off [4]uint64, depth int) {
-	p := uint64(f.blockSize / 4)
+	p := uint64(f.BlockSize / 4)
 	if lblk < ndirBlocks {
 		return [4]uint64{lblk}, 0
 	}
@@ -40,7 +40,7 @@ func (f *fsys) bmapOffsets(lblk uint64) (off [4]uint64, depth int) {
 // checkPtr checks that a block pointer lies inside the filesystem.
 func (h *handle) checkPtr(ip *inode, ptr uint64) error {
 	f := h.f
-	if ptr < uint64(f.sb.SFirstDataBlock) || ptr >= f.sb.SBlocksCount {
+	if ptr < uint64(f.Super.SFirstDataBlock) || ptr >= f.Super.SBlocksCount {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: block map points to block %d outside the filesystem", ip.ino, ptr))
 	}
 	return nil
@@ -87,7 +87,7 @@ func (h *handle) bmapAlloc(ip *inode, lblk, n, goal uint64) (uint64, uint64, err
 	slot := off[depth]
 	limit := uint64(ndirBlocks)
 	if depth > 0 {
-		limit = uint64(f.blockSize / 4)
+		limit = uint64(f.BlockSize / 4)
 	}
 	if ptr := uint64(le.Uint32(holder[4*slot:])); ptr != 0 {
 		return ptr, 1, nil
@@ -157,7 +157,7 @@ func (h *handle) bmapRemove(ip *inode, from, to uint64) error {
 			le.PutUint32(ip.iBlock[4*i:], 0)
 		}
 	}
-	p := uint64(f.blockSize / 4)
+	p := uint64(f.BlockSize / 4)
 	base, span := uint64(ndirBlocks), uint64(1)
 	w := &bmapRemover{h: h, ip: ip, fr: fr, from: from, to: to, p: p}
 	for level := 1; level <= 3; level++ {
@@ -209,7 +209,7 @@ func (w *bmapRemover) remove(blk uint64, level int, base uint64) (bool, error) {
 	if whole {
 		// Read it without taking it into the transaction: it goes.
 		if w.bufs[level-1] == nil {
-			w.bufs[level-1] = make([]byte, f.blockSize)
+			w.bufs[level-1] = make([]byte, f.BlockSize)
 		}
 		b = w.bufs[level-1]
 		if err := f.readBlock(b, blk); err != nil {

@@ -30,7 +30,7 @@ import (
 
 // isCasefolded reports whether lookups in the directory ignore case.
 func (ip *inode) isCasefolded() bool {
-	return ip.flags&disk.InodeCasefoldFl != 0 && ip.f.sb.HasIncompat(disk.IncompatCasefold)
+	return ip.flags&disk.InodeCasefoldFl != 0 && ip.f.Super.HasIncompat(disk.IncompatCasefold)
 }
 
 // casefold returns name casefolded (utf8_casefold), or false when name is
@@ -105,7 +105,7 @@ func (ip *inode) hashName(name []byte) []byte {
 // refuses it (generic_ci_validate_strict_name). Outside strict mode such
 // a name is stored, compared and hashed as its bytes.
 func (ip *inode) checkNewName(name string) error {
-	if ip.isCasefolded() && ip.f.sb.SEncodingFlags&disk.EncodingStrictFl != 0 && !utf8.ValidString(name) {
+	if ip.isCasefolded() && ip.f.Super.SEncodingFlags&disk.EncodingStrictFl != 0 && !utf8.ValidString(name) {
 		return abi.Errorf(abi.EINVAL, "ext4: inode %d: name %q is not valid UTF-8 (strict casefold encoding)", ip.ino, name)
 	}
 	return nil

@@ -15,11 +15,11 @@ import (
 // crc32c of the block before the tail seeded per inode
 // (ext4_dirblock_csum_verify).
 func (ip *inode) verifyDirBlock(b []byte, lblk uint64) error {
-	if !ip.f.sb.MetadataCsum() {
+	if !ip.f.Super.MetadataCsum() {
 		return nil
 	}
 	if ip.isIndexed() {
-		if co, ok := disk.DxCountOffset(b, ip.f.blockSize); ok && (lblk == 0 || co == disk.DxNodeCountOffset) {
+		if co, ok := disk.DxCountOffset(b, ip.f.BlockSize); ok && (lblk == 0 || co == disk.DxNodeCountOffset) {
 			return ip.verifyDxCsum(b, co, lblk)
 		}
 	}
@@ -27,7 +27,7 @@ func (ip *inode) verifyDirBlock(b []byte, lblk uint64) error {
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: directory block %d: no space for directory leaf checksum", ip.ino, lblk)
 	}
 	n := len(b) - disk.DirTailSize
-	want := disk.Csum32(ip.f.crcTab, ip.csumSeed, b[:n])
+	want := disk.Csum32(ip.f.CrcTab, ip.csumSeed, b[:n])
 	if got := binary.LittleEndian.Uint32(b[n+8:]); got != want {
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: directory block %d: bad checksum %#08x, want %#08x", ip.ino, lblk, got, want)
 	}
@@ -50,7 +50,7 @@ func (ip *inode) dirBlock(runs []run, lblk uint64, buf []byte) (ok bool, err err
 
 // dirBlocks is the number of blocks of the directory.
 func (ip *inode) dirBlocks() uint64 {
-	return (uint64(ip.size) + uint64(ip.f.blockSize) - 1) >> ip.f.blockBits
+	return (uint64(ip.size) + uint64(ip.f.BlockSize) - 1) >> ip.f.BlockBits
 }
 
 // dirBlockNumbers yields the mapped logical blocks of the directory from
@@ -80,7 +80,7 @@ func (ip *inode) dirErr(lblk uint64, err error) error {
 
 // checkEntry applies the checks on an entry's inode number.
 func (ip *inode) checkEntry(lblk uint64, off int, d disk.Dirent) error {
-	if d.Inode > ip.f.sb.SInodesCount {
+	if d.Inode > ip.f.Super.SInodesCount {
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: directory block %d: entry at offset %d: inode out of bounds (%d)",
 			ip.ino, lblk, off, d.Inode)
 	}
@@ -174,7 +174,7 @@ func (di dirInode) readDir(pos int64, dots bool, emit func(vfs.DirEntry) bool) e
 		return err
 	}
 	f := ip.f
-	filetype := f.sb.HasIncompat(disk.IncompatFiletype)
+	filetype := f.Super.HasIncompat(disk.IncompatFiletype)
 	buf := f.getBlock()
 	defer f.putBlock(buf)
 	// A damaged block does not end the listing: as ext4_readdir does,
@@ -182,7 +182,7 @@ func (di dirInode) readDir(pos int64, dots bool, emit func(vfs.DirEntry) bool) e
 	// a block after a bad entry; the first such error is returned after
 	// the last entry (the VFS hands it to the next getdents call).
 	var damaged error
-	first := uint64(pos) >> f.blockBits
+	first := uint64(pos) >> f.BlockBits
 	for lblk := range ip.dirBlockNumbers(runs, first) {
 		ok, err := ip.dirBlock(runs, lblk, buf)
 		if err != nil && !errors.Is(err, abi.EUCLEAN) {
@@ -195,10 +195,10 @@ func (di dirInode) readDir(pos int64, dots bool, emit func(vfs.DirEntry) bool) e
 		if !ok {
 			continue
 		}
-		base := int64(lblk) << f.blockBits
+		base := int64(lblk) << f.BlockBits
 		stop := false
 		var entErr error
-		perr := disk.ParseDirBlock(buf, f.blockSize, filetype, func(off int, d disk.Dirent) bool {
+		perr := disk.ParseDirBlock(buf, f.BlockSize, filetype, func(off int, d disk.Dirent) bool {
 			if base+int64(off) < pos || d.Inode == 0 || !dots && disk.IsDot(d.Name) {
 				return true
 			}
@@ -238,7 +238,7 @@ func (di dirInode) readDir(pos int64, dots bool, emit func(vfs.DirEntry) bool) e
 // directory's blocks [from, to), or nil.
 func (ip *inode) dirDamage(runs []run, from, to uint64) error {
 	f := ip.f
-	filetype := f.sb.HasIncompat(disk.IncompatFiletype)
+	filetype := f.Super.HasIncompat(disk.IncompatFiletype)
 	buf := f.getBlock()
 	defer f.putBlock(buf)
 	for lblk := range ip.dirBlockNumbers(runs, from) {
@@ -253,7 +253,7 @@ func (ip *inode) dirDamage(runs []run, from, to uint64) error {
 			continue
 		}
 		var entErr error
-		perr := disk.ParseDirBlock(buf, f.blockSize, filetype, func(off int, d disk.Dirent) bool {
+		perr := disk.ParseDirBlock(buf, f.BlockSize, filetype, func(off int, d disk.Dirent) bool {
 			entErr = ip.checkEntry(lblk, off, d)
 			return entErr == nil
 		})
@@ -299,7 +299,7 @@ func (di dirInode) Lookup(name string) (vfs.Inode, error) {
 	}
 	// ext4_lookup: only the root and inodes from s_first_ino on may be
 	// linked from a directory (ext4_valid_inum).
-	if ino != rootIno && ino < ip.f.sb.SFirstIno {
+	if ino != rootIno && ino < ip.f.Super.SFirstIno {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: lookup %q: bad inode number %d", ip.ino, name, ino)
 	}
 	child, err := ip.f.iget(ino)
@@ -362,7 +362,7 @@ func (ip *inode) searchDirBlock(b []byte, lblk uint64, name string) (uint32, err
 		nameLen := int(e[6])
 		if off+disk.DirentHeaderSize+nameLen <= len(b) && le.Uint32(e) != 0 &&
 			match(e[disk.DirentHeaderSize:disk.DirentHeaderSize+nameLen]) {
-			d, err := disk.DecodeDirent(b, off, ip.f.blockSize, ip.f.sb.HasIncompat(disk.IncompatFiletype))
+			d, err := disk.DecodeDirent(b, off, ip.f.BlockSize, ip.f.Super.HasIncompat(disk.IncompatFiletype))
 			if err != nil {
 				return 0, ip.dirErr(lblk, err)
 			}
@@ -371,7 +371,7 @@ func (ip *inode) searchDirBlock(b []byte, lblk uint64, name string) (uint32, err
 			}
 			return d.Inode, nil
 		}
-		recLen := disk.RecLenFromDisk(le.Uint16(e[4:]), ip.f.blockSize)
+		recLen := disk.RecLenFromDisk(le.Uint16(e[4:]), ip.f.BlockSize)
 		if recLen == 0 {
 			return 0, ip.dirErr(lblk, abi.Errorf(abi.EUCLEAN, "entry at offset %d: rec_len 0", off))
 		}
@@ -409,7 +409,7 @@ func (ip *inode) readInlineDir(pos int64, dots bool, em *dirEmitter) error {
 			return nil
 		}
 	}
-	filetype := ip.f.sb.HasIncompat(disk.IncompatFiletype)
+	filetype := ip.f.Super.HasIncompat(disk.IncompatFiletype)
 	end := int64(disk.InlineDirShift)
 	for r, b := range regions {
 		base := bases[r] + disk.InlineDirShift
@@ -455,7 +455,7 @@ func (ip *inode) inlineParent() uint32 { return binary.LittleEndian.Uint32(ip.iB
 // dotFtype is the file type of a "." or ".." Linux makes up (an inline
 // directory's): EXT4_FT_DIR with the filetype feature, else unknown.
 func (ip *inode) dotFtype() uint8 {
-	if ip.f.sb.HasIncompat(disk.IncompatFiletype) {
+	if ip.f.Super.HasIncompat(disk.IncompatFiletype) {
 		return modeToFtype(abi.S_IFDIR)
 	}
 	return 0
@@ -473,7 +473,7 @@ func (ip *inode) lookupInline(name string) (uint32, error) {
 			continue
 		}
 		var found uint32
-		perr := disk.ParseDirBlock(b, uint32(len(b)), ip.f.sb.HasIncompat(disk.IncompatFiletype), func(off int, d disk.Dirent) bool {
+		perr := disk.ParseDirBlock(b, uint32(len(b)), ip.f.Super.HasIncompat(disk.IncompatFiletype), func(off int, d disk.Dirent) bool {
 			if d.Inode != 0 && match(d.Name) {
 				found = d.Inode
 				return false
@@ -483,7 +483,7 @@ func (ip *inode) lookupInline(name string) (uint32, error) {
 		if perr != nil {
 			return 0, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: inline directory: %v", ip.ino, perr)
 		}
-		if found > ip.f.sb.SInodesCount {
+		if found > ip.f.Super.SInodesCount {
 			return 0, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: inline directory: inode out of bounds (%d)", ip.ino, found)
 		}
 		if found != 0 {

@@ -66,14 +66,14 @@ func recLenToDisk(n uint32) uint16 {
 // dirTailLen is the room reserved for the checksum tail at the end of a
 // leaf block.
 func (f *fsys) dirTailLen() int {
-	if f.sb.MetadataCsum() {
+	if f.Super.MetadataCsum() {
 		return disk.DirTailSize
 	}
 	return 0
 }
 
 // dirUsable is the part of a leaf block that holds entries.
-func (f *fsys) dirUsable() int { return int(f.blockSize) - f.dirTailLen() }
+func (f *fsys) dirUsable() int { return int(f.BlockSize) - f.dirTailLen() }
 
 // putDirent writes an entry header and name at off. Without the filetype
 // feature the type byte is the high byte of a 16-bit name_len (0).
@@ -82,7 +82,7 @@ func (f *fsys) putDirent(b []byte, off int, ino uint32, recLen uint32, name []by
 	le.PutUint32(e[0:], ino)
 	le.PutUint16(e[4:], recLenToDisk(recLen))
 	e[6] = uint8(len(name))
-	if !f.sb.HasIncompat(disk.IncompatFiletype) {
+	if !f.Super.HasIncompat(disk.IncompatFiletype) {
 		ftype = 0
 	}
 	e[7] = ftype
@@ -92,7 +92,7 @@ func (f *fsys) putDirent(b []byte, off int, ino uint32, recLen uint32, name []by
 // initDirTail writes struct ext4_dir_entry_tail at the end of a leaf
 // block when metadata_csum is on (ext4_initialize_dirent_tail).
 func (f *fsys) initDirTail(b []byte) {
-	if !f.sb.MetadataCsum() {
+	if !f.Super.MetadataCsum() {
 		return
 	}
 	t := b[len(b)-disk.DirTailSize:]
@@ -105,11 +105,11 @@ func (f *fsys) initDirTail(b []byte) {
 // tail of an htree root or node, the dirent tail of a leaf (the mirror of
 // verifyDirBlock; ext4_handle_dirty_dirblock and ext4_handle_dirty_dx_node).
 func (ip *inode) setDirBlockCsum(b []byte, lblk uint64) {
-	if !ip.f.sb.MetadataCsum() {
+	if !ip.f.Super.MetadataCsum() {
 		return
 	}
 	if ip.isIndexed() {
-		if co, ok := disk.DxCountOffset(b, ip.f.blockSize); ok && (lblk == 0 || co == disk.DxNodeCountOffset) {
+		if co, ok := disk.DxCountOffset(b, ip.f.BlockSize); ok && (lblk == 0 || co == disk.DxNodeCountOffset) {
 			ip.setDxCsum(b, co)
 			return
 		}
@@ -118,7 +118,7 @@ func (ip *inode) setDirBlockCsum(b []byte, lblk uint64) {
 		return // verifyDirBlock refused it when it was read
 	}
 	n := len(b) - disk.DirTailSize
-	le.PutUint32(b[n+8:], disk.Csum32(ip.f.crcTab, ip.csumSeed, b[:n]))
+	le.PutUint32(b[n+8:], disk.Csum32(ip.f.CrcTab, ip.csumSeed, b[:n]))
 }
 
 // pblkOf returns the physical block of logical block lblk, or 0 for a hole.
@@ -197,8 +197,8 @@ func (ip *inode) searchBlockSlot(runs []run, lblk uint64, buf []byte, match func
 		return dirSlot{}, false, err
 	}
 	s := dirSlot{lblk: lblk, pblk: pblkOf(runs, lblk), off: -1}
-	filetype := ip.f.sb.HasIncompat(disk.IncompatFiletype)
-	perr := disk.ParseDirBlock(buf, ip.f.blockSize, filetype, func(off int, d disk.Dirent) bool {
+	filetype := ip.f.Super.HasIncompat(disk.IncompatFiletype)
+	perr := disk.ParseDirBlock(buf, ip.f.BlockSize, filetype, func(off int, d disk.Dirent) bool {
 		if d.Inode != 0 && !disk.IsDot(d.Name) && match(d.Name) {
 			s.off, s.ino, s.ftype = off, d.Inode, d.Ftype
 			return false
@@ -229,10 +229,10 @@ func (f *fsys) insertDirent(b []byte, name []byte, ino uint32, ftype uint8) (boo
 // leaf block less its tail, or an inline directory's area).
 func (f *fsys) insertDirentIn(b []byte, name []byte, ino uint32, ftype uint8) (bool, error) {
 	need := disk.DirRecLen(len(name))
-	filetype := f.sb.HasIncompat(disk.IncompatFiletype)
+	filetype := f.Super.HasIncompat(disk.IncompatFiletype)
 	at, used, recLen := -1, uint32(0), uint32(0)
 	exists := false
-	err := disk.ParseDirBlock(b, f.blockSize, filetype, func(off int, d disk.Dirent) bool {
+	err := disk.ParseDirBlock(b, f.BlockSize, filetype, func(off int, d disk.Dirent) bool {
 		if d.Inode != 0 && string(d.Name) == string(name) {
 			exists = true
 			return false
@@ -276,10 +276,10 @@ func (f *fsys) removeDirent(b []byte, off int) error {
 
 // removeDirentIn is removeDirent in a chain of entries covering b.
 func (f *fsys) removeDirentIn(b []byte, off int) error {
-	filetype := f.sb.HasIncompat(disk.IncompatFiletype)
+	filetype := f.Super.HasIncompat(disk.IncompatFiletype)
 	prev, found := -1, false
 	var recLen, prevLen uint32
-	err := disk.ParseDirBlock(b, f.blockSize, filetype, func(o int, d disk.Dirent) bool {
+	err := disk.ParseDirBlock(b, f.BlockSize, filetype, func(o int, d disk.Dirent) bool {
 		if o == off {
 			found, recLen = true, d.RecLen
 			return false
@@ -360,7 +360,7 @@ func (h *handle) addDirEntry(dir *inode, name string, ino uint32, ftype uint8) e
 		dir.setDirBlockCsum(b, lblk)
 		return nil
 	}
-	if nblocks == 1 && f.sb.HasCompat(disk.CompatDirIndex) {
+	if nblocks == 1 && f.Super.HasCompat(disk.CompatDirIndex) {
 		return h.makeIndexedDir(dir, name, ino, ftype)
 	}
 	_, b, err := h.appendDirBlock(dir)
@@ -378,7 +378,7 @@ func (h *handle) addDirEntry(dir *inode, name string, ino uint32, ftype uint8) e
 func (h *handle) appendDirBlock(dir *inode) (uint64, []byte, error) {
 	f := h.f
 	lblk := dir.dirBlocks()
-	if lblk >= 1<<32 || (!f.sb.HasIncompat(disk.IncompatLargedir) && uint64(dir.size)+uint64(f.blockSize) > 1<<32-1) {
+	if lblk >= 1<<32 || (!f.Super.HasIncompat(disk.IncompatLargedir) && uint64(dir.size)+uint64(f.BlockSize) > 1<<32-1) {
 		// Without large_dir a directory's size has 32 bits (i_size_high
 		// was i_dir_acl), and its logical blocks have 32 bits anyway.
 		return 0, nil, h.fail(abi.Errorf(abi.ENOSPC, "ext4: inode %d: directory index full", dir.ino))
@@ -392,7 +392,7 @@ func (h *handle) appendDirBlock(dir *inode) (uint64, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	dir.size = int64(lblk+1) << f.blockBits
+	dir.size = int64(lblk+1) << f.BlockBits
 	f.putDirent(b, 0, 0, uint32(f.dirUsable()), nil, 0)
 	f.initDirTail(b)
 	if err := h.writeInode(dir); err != nil {
@@ -437,7 +437,7 @@ func (h *handle) setDirEntry(dir *inode, s dirSlot, ino uint32, ftype uint8) err
 // setDirentInode points the entry at off of b to ino with file type ftype.
 func (f *fsys) setDirentInode(b []byte, off int, ino uint32, ftype uint8) {
 	le.PutUint32(b[off:], ino)
-	if f.sb.HasIncompat(disk.IncompatFiletype) {
+	if f.Super.HasIncompat(disk.IncompatFiletype) {
 		b[off+7] = ftype
 	}
 }
@@ -463,10 +463,10 @@ func (h *handle) setDotDot(ip *inode, parent uint32) error {
 	if err != nil {
 		return err
 	}
-	dot, err := disk.DecodeDirent(b, 0, h.f.blockSize, false)
+	dot, err := disk.DecodeDirent(b, 0, h.f.BlockSize, false)
 	if err == nil && string(dot.Name) == "." {
 		var dd disk.Dirent
-		if dd, err = disk.DecodeDirent(b, int(dot.RecLen), h.f.blockSize, false); err == nil && string(dd.Name) == ".." {
+		if dd, err = disk.DecodeDirent(b, int(dot.RecLen), h.f.BlockSize, false); err == nil && string(dd.Name) == ".." {
 			le.PutUint32(b[dot.RecLen:], parent)
 			ip.setDirBlockCsum(b, 0)
 			return nil
@@ -496,7 +496,7 @@ func (ip *inode) isEmptyDir() (bool, error) {
 	}
 	buf := ip.f.getBlock()
 	defer ip.f.putBlock(buf)
-	filetype := ip.f.sb.HasIncompat(disk.IncompatFiletype)
+	filetype := ip.f.Super.HasIncompat(disk.IncompatFiletype)
 	for lblk := range ip.dirBlockNumbers(runs, 0) {
 		ok, err := ip.dirBlock(runs, lblk, buf)
 		if err != nil {
@@ -506,7 +506,7 @@ func (ip *inode) isEmptyDir() (bool, error) {
 			continue
 		}
 		empty := true
-		perr := disk.ParseDirBlock(buf, ip.f.blockSize, filetype, func(off int, d disk.Dirent) bool {
+		perr := disk.ParseDirBlock(buf, ip.f.BlockSize, filetype, func(off int, d disk.Dirent) bool {
 			if d.Inode != 0 && !disk.IsDot(d.Name) {
 				empty = false
 			}

@@ -96,27 +96,15 @@ const incompatSupported = disk.IncompatFiletype | disk.IncompatRecover | disk.In
 
 // fsys is a mounted filesystem (struct ext4_sb_info).
 type fsys struct {
-	dev       vfs.BlockDevice
-	ra        vfs.Readaheader // nil when the device has no readahead
-	log       vfs.Logger
-	sb        *disk.Superblock
-	blockSize uint32
-	// blockBits is log2(blockSize).
-	blockBits uint32
-	// clusterBits is log2 of the blocks per cluster: s_log_cluster_size
-	// less s_log_block_size with bigalloc, 0 without.
-	clusterBits      uint32
-	groups           []disk.GroupDesc
-	descPerBlock     uint32
-	inodeSize        uint32
-	inodeTableBlocks uint64
-	crcTab           *crc32.Table
-	csumSeed         uint32 // s_csum_seed: crc32c(~0, uuid) or s_checksum_seed
-	hashSigned       bool   // directory hashes use signed chars (s_flags)
-	overheadBlocks   uint64 // metadata blocks, as ext4_calculate_overhead counts them
-	replayed         bool   // the journal was replayed into an overlay of dev
-	noload           bool   // mounted with noload: the journal was not loaded
-	posixACL         bool   // SB_POSIXACL: new inodes inherit default ACLs (acl.go)
+	dev            vfs.BlockDevice
+	ra             vfs.Readaheader // nil when the device has no readahead
+	log            vfs.Logger
+	disk.Geometry         // the superblock, descriptors and what they give
+	hashSigned     bool   // directory hashes use signed chars (s_flags)
+	overheadBlocks uint64 // metadata blocks, as ext4_calculate_overhead counts them
+	replayed       bool   // the journal was replayed into an overlay of dev
+	noload         bool   // mounted with noload: the journal was not loaded
+	posixACL       bool   // SB_POSIXACL: new inodes inherit default ACLs (acl.go)
 	// The replay's overlay, the journal it reads and the device under it,
 	// kept for a read-write mount to write the replay home (write.go).
 	ovl    *jbd2.Overlay
@@ -184,25 +172,15 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		return nil, err
 	}
 	f := &fsys{
-		dev:       dev,
-		log:       log,
-		sb:        sb,
-		blockSize: sb.BlockSize(),
-		blockBits: 10 + sb.SLogBlockSize,
-		inodeSize: uint32(sb.SInodeSize),
-		inodes:    make(map[uint32]*inode),
-		crcTab:    crcTab,
+		dev:      dev,
+		log:      log,
+		Geometry: disk.NewGeometry(sb),
+		inodes:   make(map[uint32]*inode),
 	}
-	if sb.HasRoCompat(disk.RoCompatBigalloc) {
-		f.clusterBits = sb.SLogClusterSize - sb.SLogBlockSize // checked by decodeSuperblock
-	}
-	f.setCsumSeed()
 	f.ra, _ = dev.(vfs.Readaheader)
-	f.descPerBlock = f.blockSize / sb.DescSize()
-	f.inodeTableBlocks = (uint64(sb.SInodesPerGroup)*uint64(f.inodeSize) + uint64(f.blockSize) - 1) / uint64(f.blockSize)
-	if sb.SBlocksCount > uint64(dev.Size())>>f.blockBits {
+	if sb.SBlocksCount > uint64(dev.Size())>>f.BlockBits {
 		log.Printf("EXT4-fs (%s): bad geometry: block count %d exceeds size of device (%d blocks)",
-			name, sb.SBlocksCount, uint64(dev.Size())>>f.blockBits)
+			name, sb.SBlocksCount, uint64(dev.Size())>>f.BlockBits)
 		return nil, abi.Errorf(abi.EINVAL, "ext4: bad geometry: block count %d exceeds size of device", sb.SBlocksCount)
 	}
 	// Directory hashes treat names as signed chars unless s_flags says
@@ -224,7 +202,7 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	if err := f.checkSystemZone(); err != nil {
 		return nil, err
 	}
-	f.overheadBlocks = f.overhead(f.clusterBits)
+	f.overheadBlocks = f.overhead(f.ClusterBits)
 	if flags&abi.MS_RDONLY == 0 {
 		f.mountWritable()
 		if f.rw {
@@ -238,26 +216,9 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	return f, nil
 }
 
-// setCsumSeed sets the checksum table and seed (s_csum_seed) from the
-// superblock, when it has metadata_csum.
-func (f *fsys) setCsumSeed() {
-	sb := f.sb
-	if !sb.MetadataCsum() {
-		return
-	}
-	if f.crcTab == nil {
-		f.crcTab = crc32.MakeTable(crc32.Castagnoli)
-	}
-	if sb.HasIncompat(disk.IncompatCsumSeed) {
-		f.csumSeed = sb.SChecksumSeed
-	} else {
-		f.csumSeed = disk.Csum32(f.crcTab, ^uint32(0), sb.SUUID[:])
-	}
-}
-
 // logMount writes the messages Linux's ext4 prints on a mount.
 func (f *fsys) logMount(flags uint64) {
-	sb, name := f.sb, f.dev.Name()
+	sb, name := f.Super, f.dev.Name()
 	if !sb.HasIncompat(disk.IncompatExtents) && !sb.HasCompat(disk.CompatHasJournal) {
 		f.log.Printf("EXT4-fs (%s): mounting ext2 file system using the ext4 subsystem", name)
 	} else if !sb.HasIncompat(disk.IncompatExtents) {
@@ -335,11 +296,11 @@ func (f *fsys) Unmount() error {
 // own reserve (2% of the blocks, at most 4096 clusters, with extents).
 func (f *fsys) Statfs() (abi.Statfs, error) {
 	defer f.rlock()()
-	sb := f.sb
+	sb := f.Super
 	var bfree, ffree uint64
-	for i := range f.groups {
-		bfree += uint64(f.groups[i].BgFreeBlocksCount)
-		ffree += uint64(f.groups[i].BgFreeInodesCount)
+	for i := range f.Groups {
+		bfree += uint64(f.Groups[i].BgFreeBlocksCount)
+		ffree += uint64(f.Groups[i].BgFreeInodesCount)
 	}
 	clusterShift := uint32(0)
 	if sb.HasRoCompat(disk.RoCompatBigalloc) && sb.SLogClusterSize > sb.SLogBlockSize && sb.SLogClusterSize-sb.SLogBlockSize < 32 {
@@ -363,7 +324,7 @@ func (f *fsys) Statfs() (abi.Statfs, error) {
 	le := func(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 }
 	return abi.Statfs{
 		Type:    abi.EXT4_SUPER_MAGIC,
-		Bsize:   int64(f.blockSize),
+		Bsize:   int64(f.BlockSize),
 		Blocks:  blocks,
 		Bfree:   bfree,
 		Bavail:  avail,
@@ -371,7 +332,7 @@ func (f *fsys) Statfs() (abi.Statfs, error) {
 		Ffree:   ffree,
 		Fsid:    [2]int32{int32(le(u[0:]) ^ le(u[8:])), int32(le(u[4:]) ^ le(u[12:]))},
 		Namelen: abi.NAME_MAX,
-		Frsize:  int64(f.blockSize),
+		Frsize:  int64(f.BlockSize),
 		Flags:   f.statfsFlags(),
 	}, nil
 }
@@ -379,13 +340,13 @@ func (f *fsys) Statfs() (abi.Statfs, error) {
 // overhead counts the metadata blocks as ext4_calculate_overhead does, or
 // takes s_overhead_clusters when mkfs recorded it.
 func (f *fsys) overhead(clusterShift uint32) uint64 {
-	sb := f.sb
+	sb := f.Super
 	if sb.SOverheadClusters != 0 {
 		return uint64(sb.SOverheadClusters) << clusterShift
 	}
 	ngroups := sb.GroupCount()
 	o := uint64(sb.SFirstDataBlock)
-	descBlocks := (ngroups + uint64(f.descPerBlock) - 1) / uint64(f.descPerBlock)
+	descBlocks := (ngroups + uint64(f.DescPerBlock) - 1) / uint64(f.DescPerBlock)
 	for g := uint64(0); g < ngroups; g++ {
 		// ext4_num_base_meta_blocks: the superblock backup and, without
 		// meta_bg, the descriptor table and its reserve; with meta_bg, one
@@ -394,7 +355,7 @@ func (f *fsys) overhead(clusterShift uint32) uint64 {
 		metaBG := sb.HasIncompat(disk.IncompatMetaBG)
 		if sb.HasSuper(g) {
 			o++
-			if !metaBG || g/uint64(f.descPerBlock) < uint64(sb.SFirstMetaBG) {
+			if !metaBG || g/uint64(f.DescPerBlock) < uint64(sb.SFirstMetaBG) {
 				gdb := descBlocks
 				if metaBG {
 					gdb = uint64(sb.SFirstMetaBG)
@@ -402,16 +363,16 @@ func (f *fsys) overhead(clusterShift uint32) uint64 {
 				o += gdb + uint64(sb.SReservedGdtBlocks)
 			}
 		}
-		if metaBG && g/uint64(f.descPerBlock) >= uint64(sb.SFirstMetaBG) {
-			if r := g % uint64(f.descPerBlock); r == 0 || r == 1 || r == uint64(f.descPerBlock)-1 {
+		if metaBG && g/uint64(f.DescPerBlock) >= uint64(sb.SFirstMetaBG) {
+			if r := g % uint64(f.DescPerBlock); r == 0 || r == 1 || r == uint64(f.DescPerBlock)-1 {
 				o++
 			}
 		}
-		o += 2 + f.inodeTableBlocks
+		o += 2 + f.InodeTableBlocks
 	}
 	if sb.HasCompat(disk.CompatHasJournal) && sb.SJournalInum != 0 {
 		if j, err := f.iget(sb.SJournalInum); err == nil {
-			o += uint64(j.size) >> f.blockBits
+			o += uint64(j.size) >> f.BlockBits
 		}
 	}
 	return o
@@ -423,7 +384,7 @@ func (f *fsys) getBlock() []byte {
 	if p, ok := f.blockPool.Get().(*[]byte); ok {
 		return *p
 	}
-	return make([]byte, f.blockSize)
+	return make([]byte, f.BlockSize)
 }
 
 func (f *fsys) putBlock(b []byte) {
@@ -432,9 +393,9 @@ func (f *fsys) putBlock(b []byte) {
 
 // readBlock reads block blk into buf (len(buf) == block size).
 func (f *fsys) readBlock(buf []byte, blk uint64) error {
-	if blk >= f.sb.SBlocksCount {
+	if blk >= f.Super.SBlocksCount {
 		return abi.Errorf(abi.EUCLEAN, "block %d beyond end of filesystem", blk)
 	}
-	_, err := f.dev.ReadAt(buf, int64(blk)<<f.blockBits)
+	_, err := f.dev.ReadAt(buf, int64(blk)<<f.BlockBits)
 	return err
 }

@@ -26,7 +26,7 @@ func (ip *inode) extentRuns() ([]run, error) {
 	if err != nil {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent root: %v", ip.ino, err)
 	}
-	w := &extentWalk{ip: ip, budget: ip.blocks>>(f.blockBits-9) + 1}
+	w := &extentWalk{ip: ip, budget: ip.blocks>>(f.BlockBits-9) + 1}
 	if err := w.node(ip.iBlock[:], h, 0); err != nil {
 		return nil, err
 	}
@@ -45,7 +45,7 @@ func (w *extentWalk) node(b []byte, h disk.ExtentHeader, blk uint64) error {
 					ip.ino, blk, e.EeBlock)
 			case e.EeLen == 0:
 				return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: zero-length extent", ip.ino, blk)
-			case e.EeStart < uint64(f.sb.SFirstDataBlock) || e.EeStart+uint64(e.EeLen) > f.sb.SBlocksCount:
+			case e.EeStart < uint64(f.Super.SFirstDataBlock) || e.EeStart+uint64(e.EeLen) > f.Super.SBlocksCount:
 				return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: physical blocks %d+%d outside the filesystem",
 					ip.ino, blk, e.EeStart, e.EeLen)
 			}
@@ -60,7 +60,7 @@ func (w *extentWalk) node(b []byte, h disk.ExtentHeader, blk uint64) error {
 			return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: index at logical block %d out of order",
 				ip.ino, blk, x.EiBlock)
 		}
-		if x.EiLeaf < uint64(f.sb.SFirstDataBlock) || x.EiLeaf >= f.sb.SBlocksCount {
+		if x.EiLeaf < uint64(f.Super.SFirstDataBlock) || x.EiLeaf >= f.Super.SBlocksCount {
 			return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: index points to block %d outside the filesystem",
 				ip.ino, blk, x.EiLeaf)
 		}
@@ -69,7 +69,7 @@ func (w *extentWalk) node(b []byte, h disk.ExtentHeader, blk uint64) error {
 		}
 		lvl := int(h.EhDepth) - 1
 		if w.bufs[lvl] == nil {
-			w.bufs[lvl] = make([]byte, f.blockSize)
+			w.bufs[lvl] = make([]byte, f.BlockSize)
 		}
 		cb := w.bufs[lvl]
 		if err := f.readBlock(cb, x.EiLeaf); err != nil {
@@ -83,7 +83,7 @@ func (w *extentWalk) node(b []byte, h disk.ExtentHeader, blk uint64) error {
 			return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: depth %d, want %d",
 				ip.ino, x.EiLeaf, ch.EhDepth, h.EhDepth-1)
 		}
-		if f.sb.MetadataCsum() {
+		if f.Super.MetadataCsum() {
 			if err := ip.verifyExtentTail(cb, ch, x.EiLeaf); err != nil {
 				return err
 			}
@@ -102,7 +102,7 @@ func (ip *inode) verifyExtentTail(b []byte, h disk.ExtentHeader, blk uint64) err
 	if off+4 > len(b) {
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: no room for checksum", ip.ino, blk)
 	}
-	want := disk.Csum32(ip.f.crcTab, ip.csumSeed, b[:off])
+	want := disk.Csum32(ip.f.CrcTab, ip.csumSeed, b[:off])
 	if got := binary.LittleEndian.Uint32(b[off:]); got != want {
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: bad checksum %#08x, want %#08x", ip.ino, blk, got, want)
 	}

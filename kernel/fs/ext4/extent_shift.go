@@ -21,9 +21,9 @@ import (
 
 // clusterBytes is EXT4_CLUSTER_SIZE: the unit collapse and insert work in.
 func (f *fsys) clusterBytes() int64 {
-	bs := int64(f.blockSize)
-	if f.sb.HasRoCompat(disk.RoCompatBigalloc) {
-		bs <<= f.sb.SLogClusterSize - f.sb.SLogBlockSize
+	bs := int64(f.BlockSize)
+	if f.Super.HasRoCompat(disk.RoCompatBigalloc) {
+		bs <<= f.Super.SLogClusterSize - f.Super.SLogBlockSize
 	}
 	return bs
 }
@@ -57,7 +57,7 @@ func (ip *inode) checkShiftRange(collapse bool, off, n int64) error {
 // are freed and the rest of the file moves down over them; i_size
 // shrinks by n.
 func (h *handle) collapseRange(ip *inode, ctx vfs.Ctx, off, n int64) error {
-	bits := h.f.blockBits
+	bits := h.f.BlockBits
 	lo, hi := uint64(off)>>bits, uint64(off+n)>>bits
 	err := h.removeRange(ip, lo, hi, true)
 	if err == nil {
@@ -80,7 +80,7 @@ func (h *handle) collapseRange(ip *inode, ctx vfs.Ctx, off, n int64) error {
 // extent across off is split there; if the split needs a tree block that
 // cannot be had (ENOSPC), the move is undone.
 func (h *handle) insertRange(ip *inode, ctx vfs.Ctx, off, n int64) error {
-	bits := h.f.blockBits
+	bits := h.f.BlockBits
 	lo, ln := uint64(off)>>bits, uint64(n)>>bits
 	_, _, x, across, err := h.findExtent(ip, lo, lo+1)
 	if err != nil {
@@ -194,7 +194,7 @@ func (h *handle) shiftNode(ip *inode, n extNode, want int, start uint32, delta i
 				continue // every key under it lies before start
 			}
 			leaf := disk.ExtentIdxAt(n.b, i).EiLeaf
-			if leaf < uint64(f.sb.SFirstDataBlock) || leaf >= f.sb.SBlocksCount {
+			if leaf < uint64(f.Super.SFirstDataBlock) || leaf >= f.Super.SBlocksCount {
 				return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent index points to block %d outside the filesystem", ip.ino, leaf))
 			}
 			b, err := h.metaBlock(leaf)

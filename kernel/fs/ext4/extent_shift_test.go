@@ -16,7 +16,7 @@ func TestCollapseInsertDeepTree(t *testing.T) {
 	img := makeWriteImage(t, []string{"-b", "1024"}, 24, map[string][]byte{"a": nil})
 	f, _ := mountImageRW(t, img)
 	fi := rwFile(t, f, "a")
-	bs := int64(f.blockSize)
+	bs := int64(f.BlockSize)
 	rnd := rand.New(rand.NewSource(5))
 	m := &fileModel{}
 	buf := make([]byte, 4*bs)

@@ -95,7 +95,7 @@ const extentRootMax = (disk.IBlockLen - disk.ExtentHeaderSize) / disk.ExtentEntr
 
 // blockMax is a tree block's room (ext4_ext_space_block).
 func (f *fsys) extentBlockMax() int {
-	return int(f.blockSize-disk.ExtentHeaderSize) / disk.ExtentEntrySize
+	return int(f.BlockSize-disk.ExtentHeaderSize) / disk.ExtentEntrySize
 }
 
 // extLevel is a node on the path from the root to a leaf and the entry
@@ -110,11 +110,11 @@ type extLevel struct {
 // written with the inode.
 func (h *handle) dirtyNode(ip *inode, n extNode) {
 	f := h.f
-	if n.blk == 0 || !f.sb.MetadataCsum() {
+	if n.blk == 0 || !f.Super.MetadataCsum() {
 		return
 	}
 	off := disk.ExtentHeaderSize + n.max()*disk.ExtentEntrySize
-	le.PutUint32(n.b[off:], disk.Csum32(f.crcTab, ip.csumSeed, n.b[:off]))
+	le.PutUint32(n.b[off:], disk.Csum32(f.CrcTab, ip.csumSeed, n.b[:off]))
 }
 
 // extentPath descends from the root to the leaf where key belongs
@@ -142,7 +142,7 @@ func (h *handle) extentPath(ip *inode, key uint32) ([]extLevel, error) {
 		i = max(i, 0)
 		path = append(path, extLevel{n, i})
 		child := disk.ExtentIdxAt(n.b, i).EiLeaf
-		if child < uint64(f.sb.SFirstDataBlock) || child >= f.sb.SBlocksCount {
+		if child < uint64(f.Super.SFirstDataBlock) || child >= f.Super.SBlocksCount {
 			return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent index points to block %d outside the filesystem", ip.ino, child))
 		}
 		b, err := h.metaBlock(child)

@@ -132,7 +132,7 @@ func (ip *inode) readRaw(p []byte, off int64) (int, error) {
 		return 0, err
 	}
 	f := ip.f
-	bits := f.blockBits
+	bits := f.BlockBits
 	pos, end := off, off+int64(n)
 	i := findRun(runs, uint64(pos)>>bits)
 	for pos < end {
@@ -157,7 +157,7 @@ func (ip *inode) readRaw(p []byte, off int64) (int, error) {
 		if r.unwritten {
 			clear(seg)
 		} else {
-			phys := int64(r.pblk+lblk-r.lblk)<<bits + pos&int64(f.blockSize-1)
+			phys := int64(r.pblk+lblk-r.lblk)<<bits + pos&int64(f.BlockSize-1)
 			if _, err := f.dev.ReadAt(seg, phys); err != nil {
 				return int(pos - off), abi.Errorf(abi.EIO, "ext4: inode %d: read block %d: %v", ip.ino, phys>>bits, err)
 			}
@@ -194,7 +194,7 @@ func (ip *inode) readahead(runs []run, end int64, n int) {
 		from = ra
 	}
 	ip.raEnd.Store(end + window)
-	bits := f.blockBits
+	bits := f.BlockBits
 	first := uint64(from) >> bits
 	last := uint64(end+window-1) >> bits
 	for i := findRun(runs, first); i < len(runs) && runs[i].lblk <= last; i++ {
@@ -224,7 +224,7 @@ func (fi fileInode) SeekData(off int64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	bits := ip.f.blockBits
+	bits := ip.f.BlockBits
 	for i := findRun(runs, uint64(off)>>bits); i < len(runs); i++ {
 		if runs[i].unwritten {
 			continue
@@ -253,7 +253,7 @@ func (fi fileInode) SeekHole(off int64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	bits := ip.f.blockBits
+	bits := ip.f.BlockBits
 	pos := off
 	for i := findRun(runs, uint64(off)>>bits); i < len(runs); i++ {
 		r := runs[i]

@@ -41,7 +41,7 @@ func (ip *inode) maxLblk() uint64 {
 
 // maxBytes is the largest file size (s_maxbytes for the inode's mapping).
 func (ip *inode) maxBytes() int64 {
-	return int64(ip.maxLblk() << ip.f.blockBits)
+	return int64(ip.maxLblk() << ip.f.BlockBits)
 }
 
 // mapRange maps logical blocks from lblk (at most n) to disk, as
@@ -128,7 +128,7 @@ func (h *handle) mapRange(ip *inode, lblk, n uint64, how int) (uint64, uint64, i
 			state = mapUnwritten
 		}
 	} else {
-		if f.clusterBits != 0 {
+		if f.ClusterBits != 0 {
 			return 0, 0, mapHole, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: block map on a bigalloc filesystem", ip.ino))
 		}
 		if how == mapPrealloc {
@@ -206,7 +206,7 @@ func (h *handle) zeroRange(ip *inode, from, to int64) error {
 	if from >= to {
 		return nil
 	}
-	bits := f.blockBits
+	bits := f.BlockBits
 	zero := f.getBlock()
 	defer f.putBlock(zero)
 	clear(zero)
@@ -236,7 +236,7 @@ func (h *handle) zeroRange(ip *inode, from, to int64) error {
 // zeroBlockTail zeroes the bytes of the block holding byte off from off to
 // the block's end, or to limit when that comes first.
 func (h *handle) zeroBlockTail(ip *inode, off, limit int64) error {
-	bs := int64(h.f.blockSize)
+	bs := int64(h.f.BlockSize)
 	if off&(bs-1) == 0 {
 		return nil
 	}
@@ -312,7 +312,7 @@ func (h *handle) writeFile(ip *inode, ctx vfs.Ctx, p []byte, off int64) (int, er
 			return 0, err
 		}
 	}
-	bits := f.blockBits
+	bits := f.BlockBits
 	end := off + int64(len(p))
 	scratch := f.getBlock()
 	defer f.putBlock(scratch)
@@ -487,7 +487,7 @@ func (h *handle) setSizeAfter(ip *inode, ctx vfs.Ctx, end int64, keep bool) erro
 }
 
 func (h *handle) preallocate(ip *inode, ctx vfs.Ctx, off, n int64, keep bool) error {
-	bits := h.f.blockBits
+	bits := h.f.BlockBits
 	from, to := uint64(off)>>bits, uint64(off+n-1)>>bits+1
 	err := h.allocUnwritten(ip, from, to)
 	if serr := h.setSizeAfter(ip, ctx, off+n, keep); err == nil {
@@ -504,7 +504,7 @@ func (h *handle) punchHole(ip *inode, ctx vfs.Ctx, off, n int64) error {
 	if off >= end {
 		return nil
 	}
-	bs := int64(f.blockSize)
+	bs := int64(f.BlockSize)
 	first := (off + bs - 1) &^ (bs - 1) // first whole block's start
 	last := end &^ (bs - 1)             // end of the last whole block
 	if end == ip.size {
@@ -519,7 +519,7 @@ func (h *handle) punchHole(ip *inode, ctx vfs.Ctx, off, n int64) error {
 			err = h.zeroRange(ip, last, end)
 		}
 		if err == nil {
-			lo, hi := uint64(first)>>f.blockBits, uint64(last)>>f.blockBits
+			lo, hi := uint64(first)>>f.BlockBits, uint64(last)>>f.BlockBits
 			if ip.flags&disk.InodeExtentsFl != 0 {
 				err = h.removeRange(ip, lo, hi, true)
 			} else {
@@ -540,8 +540,8 @@ func (h *handle) punchHole(ip *inode, ctx vfs.Ctx, off, n int64) error {
 // the written parts of partial blocks are zeroed.
 func (h *handle) zeroFileRange(ip *inode, ctx vfs.Ctx, off, n int64, keep bool) error {
 	f := h.f
-	bits := f.blockBits
-	bs := int64(f.blockSize)
+	bits := f.BlockBits
+	bs := int64(f.BlockSize)
 	end := off + n
 	from, to := uint64(off)>>bits, uint64(end-1)>>bits+1
 	err := h.allocUnwritten(ip, from, to)
@@ -609,7 +609,7 @@ func (h *handle) setattr(ip *inode, ctx vfs.Ctx, a vfs.SetAttr) error {
 			return abi.EPERM
 		}
 		old, size := ip.size, a.Size
-		bs := int64(f.blockSize)
+		bs := int64(f.BlockSize)
 		inline := false
 		if ip.flags&disk.InodeInlineDataFl != 0 {
 			var err error
@@ -629,7 +629,7 @@ func (h *handle) setattr(ip *inode, ctx vfs.Ctx, a vfs.SetAttr) error {
 			if err := h.zeroBlockTail(ip, size, old); err != nil {
 				return err
 			}
-			if err := h.truncateBlocks(ip, uint64((size+bs-1)>>f.blockBits)); err != nil {
+			if err := h.truncateBlocks(ip, uint64((size+bs-1)>>f.BlockBits)); err != nil {
 				return err
 			}
 			ip.size = size

@@ -160,7 +160,7 @@ func TestWriteFile(t *testing.T) {
 
 			f, _ := mountImageRW(t, img)
 			fi := rwFile(t, f, "a")
-			bs := int64(f.blockSize)
+			bs := int64(f.BlockSize)
 			extents := fi.flags&disk.InodeExtentsFl != 0
 			write := func(p []byte, off int64) {
 				t.Helper()
@@ -313,8 +313,8 @@ func TestNewDeleteInode(t *testing.T) {
 			if err := h.stop(); err != nil {
 				t.Fatal(err)
 			}
-			if file.ino < f.sb.SFirstIno || dir.ino < f.sb.SFirstIno || file.ino == dir.ino {
-				t.Fatalf("new inodes %d, %d (first ino %d)", file.ino, dir.ino, f.sb.SFirstIno)
+			if file.ino < f.Super.SFirstIno || dir.ino < f.Super.SFirstIno || file.ino == dir.ino {
+				t.Fatalf("new inodes %d, %d (first ino %d)", file.ino, dir.ino, f.Super.SFirstIno)
 			}
 			// The inode table holds what newInode made (checksum included).
 			got, err := f.readInode(file.ino)
@@ -325,10 +325,10 @@ func TestNewDeleteInode(t *testing.T) {
 				got.mtime != testCtx.Now || got.generation != file.generation {
 				t.Errorf("read back %+v", got)
 			}
-			if f.sb.HasIncompat(disk.IncompatExtents) != (got.flags&disk.InodeExtentsFl != 0) {
+			if f.Super.HasIncompat(disk.IncompatExtents) != (got.flags&disk.InodeExtentsFl != 0) {
 				t.Errorf("flags %#x", got.flags)
 			}
-			if f.inodeSize > 128 && (!got.hasCrtime || got.crtime != testCtx.Now) {
+			if f.InodeSize > 128 && (!got.hasCrtime || got.crtime != testCtx.Now) {
 				t.Errorf("crtime %v %v", got.hasCrtime, got.crtime)
 			}
 			data := make([]byte, 70000)
@@ -341,7 +341,7 @@ func TestNewDeleteInode(t *testing.T) {
 			if _, err := (fileInode{file}).WriteAt(testCtx, data[:10], 70<<20); err != nil {
 				t.Fatal(err)
 			}
-			bs := int64(f.blockSize)
+			bs := int64(f.BlockSize)
 			for i := int64(0); i < 4*(bs-12)/12+50; i++ {
 				if _, err := (fileInode{file}).WriteAt(testCtx, data[:10], (1<<20)+2*i*bs); err != nil {
 					t.Fatal(err)
@@ -366,7 +366,7 @@ func TestNewDeleteInode(t *testing.T) {
 			// full filesystem says ENOSPC.
 			var made []*inode
 			h, _ = f.begin()
-			for i := uint32(0); i < f.sb.SInodesPerGroup+5; i++ {
+			for i := uint32(0); i < f.Super.SInodesPerGroup+5; i++ {
 				mode := uint32(abi.S_IFREG | 0o644)
 				if i%3 == 0 {
 					mode = abi.S_IFDIR | 0o755
@@ -567,7 +567,7 @@ func TestWriteRandomOps(t *testing.T) {
 			f, _ := mountImageRW(t, img)
 			fi := rwFile(t, f, "a")
 			extents := fi.flags&disk.InodeExtentsFl != 0
-			bs := int64(f.blockSize)
+			bs := int64(f.BlockSize)
 			span := 3000 * bs
 			rnd := rand.New(rand.NewSource(3))
 			m := &fileModel{}
@@ -646,7 +646,7 @@ func TestDeleteXattrBlock(t *testing.T) {
 			le.PutUint32(b[8:], 1) // h_blocks
 			f.setXattrCsumOnly(b, blk)
 			x.fileACL, y.fileACL = blk, blk
-			y.blocks += int64(f.blockSize >> 9)
+			y.blocks += int64(f.BlockSize >> 9)
 			h.writeInode(x)
 			h.writeInode(y)
 			if err := h.deleteInode(x); err != nil {

@@ -45,7 +45,7 @@ func (ip *inode) GetFileattr() (vfs.Fileattr, error) {
 		flags &^= disk.InodeProjinheritFl
 	}
 	fa := vfs.FileattrFromFlags(flags)
-	if ip.f.sb.HasRoCompat(disk.RoCompatProject) {
+	if ip.f.Super.HasRoCompat(disk.RoCompatProject) {
 		fa.Projid = ip.projid
 	}
 	return fa, nil
@@ -90,7 +90,7 @@ func (ip *inode) SetFileattr(ctx vfs.Ctx, fa vfs.Fileattr) error {
 
 func (h *handle) setFileattr(ip *inode, ctx vfs.Ctx, flags, projid uint32) error {
 	f := h.f
-	project := f.sb.HasRoCompat(disk.RoCompatProject)
+	project := f.Super.HasRoCompat(disk.RoCompatProject)
 	// ext4_ioctl_check_immutable: an immutable inode that stays so
 	// keeps its other flags (compared with all of i_flags, as Linux
 	// does) and its project.
@@ -111,7 +111,7 @@ func (h *handle) setFileattr(ip *inode, ctx vfs.Ctx, flags, projid uint32) error
 		// the feature. Not on an encrypted one, whose casefolded names
 		// keep their hash in the entry, which this driver does not
 		// write.
-		if !f.sb.HasIncompat(disk.IncompatCasefold) || ip.isEncrypted() {
+		if !f.Super.HasIncompat(disk.IncompatCasefold) || ip.isEncrypted() {
 			return abi.EOPNOTSUPP
 		}
 		empty, err := ip.isEmptyDir()
@@ -139,7 +139,7 @@ func (h *handle) setFileattr(ip *inode, ctx vfs.Ctx, flags, projid uint32) error
 		return abi.EOPNOTSUPP
 	case !project:
 		return nil
-	case f.inodeSize <= disk.GoodOldInodeSize:
+	case f.InodeSize <= disk.GoodOldInodeSize:
 		return abi.EOPNOTSUPP
 	case projid == ip.projid:
 		return nil
@@ -162,7 +162,7 @@ func (h *handle) setFileattr(ip *inode, ctx vfs.Ctx, flags, projid uint32) error
 // otherwise). EINVAL without the extents feature; a fast symlink stays
 // as it is.
 func (h *handle) migrate(ip *inode, toExtents bool) error {
-	if !h.f.sb.HasIncompat(disk.IncompatExtents) {
+	if !h.f.Super.HasIncompat(disk.IncompatExtents) {
 		return abi.EINVAL
 	}
 	if !ip.hasBlockMap() {

@@ -59,13 +59,10 @@ func fakeFS(t testing.TB, dev []byte) *fsys {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fsys{
-		dev: memDev(dev), log: nopLogger{}, sb: sb, blockSize: sb.BlockSize(), blockBits: 10 + sb.SLogBlockSize,
-		inodeSize: uint32(sb.SInodeSize), inodes: map[uint32]*inode{}, crcTab: crc32.MakeTable(crc32.Castagnoli),
-	}
-	f.csumSeed = disk.Csum32(f.crcTab, ^uint32(0), sb.SUUID[:])
-	f.descPerBlock = f.blockSize / sb.DescSize()
-	f.groups = []disk.GroupDesc{{BgInodeTable: 1}}
+	f := &fsys{dev: memDev(dev), log: nopLogger{}, Geometry: disk.NewGeometry(sb), inodes: map[uint32]*inode{}}
+	f.CrcTab = crc32.MakeTable(crc32.Castagnoli)
+	f.CsumSeed = disk.Csum32(f.CrcTab, ^uint32(0), sb.SUUID[:])
+	f.Groups = []disk.GroupDesc{{BgInodeTable: 1}}
 	return f
 }
 
@@ -120,10 +117,10 @@ func inodeSeed(f *fsys, ino uint32, mode uint16, flags uint32, iblock []byte, si
 	le.PutUint32(b[disk.OffIMtimeExtra:], 5<<2|1)
 	var le32 [4]byte
 	le.PutUint32(le32[:], ino)
-	seed := disk.Csum32(f.crcTab, f.csumSeed, le32[:])
+	seed := disk.Csum32(f.CrcTab, f.CsumSeed, le32[:])
 	le.PutUint32(le32[:], 0)
-	seed = disk.Csum32(f.crcTab, seed, le32[:])
-	c := disk.Csum32(f.crcTab, seed, b)
+	seed = disk.Csum32(f.CrcTab, seed, le32[:])
+	c := disk.Csum32(f.CrcTab, seed, b)
 	le.PutUint16(b[disk.OffIChecksumLo:], uint16(c))
 	le.PutUint16(b[disk.OffIChecksumHi:], uint16(c>>16))
 	return b
@@ -378,8 +375,8 @@ func xattrBlockSeed(fs *fsys, blk uint64) []byte {
 	copy(b[4000:], "value")
 	var le64 [8]byte
 	le.PutUint64(le64[:], blk)
-	c := disk.Csum32(fs.crcTab, fs.csumSeed, le64[:])
-	c = disk.Csum32(fs.crcTab, c, b)
+	c := disk.Csum32(fs.CrcTab, fs.CsumSeed, le64[:])
+	c = disk.Csum32(fs.CrcTab, c, b)
 	le.PutUint32(b[disk.OffXattrHChecksum:], c)
 	return b
 }
@@ -612,7 +609,7 @@ func journalImage(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	f := sb.(*fsys)
-	jip, err := f.iget(f.sb.SJournalInum)
+	jip, err := f.iget(f.Super.SJournalInum)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -622,7 +619,7 @@ func journalImage(t testing.TB) []byte {
 	}
 	root, _ := f.iget(rootIno)
 	rruns, _ := root.blockRuns()
-	bs := int64(f.blockSize)
+	bs := int64(f.BlockSize)
 	phys := func(runs []run, n uint64) int64 {
 		i := findRun(runs, n)
 		return int64(runs[i].pblk+n-runs[i].lblk) * bs
@@ -709,9 +706,9 @@ func FuzzJournal(f *testing.F) {
 		f.Fatal(err)
 	}
 	fs := sb.(*fsys)
-	jip, _ := fs.iget(fs.sb.SJournalInum)
+	jip, _ := fs.iget(fs.Super.SJournalInum)
 	jruns, _ := jip.blockRuns()
-	jstart := int64(jruns[0].pblk) << fs.blockBits
+	jstart := int64(jruns[0].pblk) << fs.BlockBits
 	f.Add([]byte{})
 	f.Add([]byte{0x1C, 0, 0xff})       // s_start
 	f.Add([]byte{0x10, 0, 0})          // s_maxlen
@@ -722,7 +719,7 @@ func FuzzJournal(f *testing.F) {
 		img := append([]byte(nil), base...)
 		// Patches of (journal block 0..3, offset in it, value).
 		for len(p) >= 3 {
-			off := jstart + int64(p[0]>>6)<<fs.blockBits + int64(p[0]&0x3f)<<4 + int64(p[1])%16
+			off := jstart + int64(p[0]>>6)<<fs.BlockBits + int64(p[0]&0x3f)<<4 + int64(p[1])%16
 			if off < int64(len(img)) {
 				img[off] = p[2]
 			}
@@ -768,7 +765,7 @@ func TestDamagedDirBlock(t *testing.T) {
 	if ip.dirBlocks() < 2 {
 		t.Fatalf("d has %d blocks, want several", ip.dirBlocks())
 	}
-	blk := int64(runs[0].pblk) << f.blockBits
+	blk := int64(runs[0].pblk) << f.BlockBits
 	le := binary.LittleEndian
 	// Entries: ".", "..", then the names; the third one gets rec_len 5.
 	off := blk

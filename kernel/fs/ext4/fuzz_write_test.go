@@ -21,16 +21,16 @@ func FuzzDirWrite(f *testing.F) {
 		if len(name) == 0 || len(name) > 255 || ino == 0 {
 			return
 		}
-		blk := make([]byte, fs.blockSize)
+		blk := make([]byte, fs.BlockSize)
 		copy(blk, b)
 		fs.initDirTail(blk) // the tail is checked before entries are
-		filetype := fs.sb.HasIncompat(disk.IncompatFiletype)
+		filetype := fs.Super.HasIncompat(disk.IncompatFiletype)
 		ok, err := fs.insertDirent(blk, []byte(name), ino, 1)
 		if err != nil || !ok {
 			return
 		}
 		at := -1
-		if err := disk.ParseDirBlock(blk[:fs.dirUsable()], fs.blockSize, filetype, func(off int, d disk.Dirent) bool {
+		if err := disk.ParseDirBlock(blk[:fs.dirUsable()], fs.BlockSize, filetype, func(off int, d disk.Dirent) bool {
 			if string(d.Name) == name && d.Inode == ino {
 				at = off
 			}
@@ -41,7 +41,7 @@ func FuzzDirWrite(f *testing.F) {
 		if err := fs.removeDirent(blk, at); err != nil {
 			t.Fatalf("remove: %v", err)
 		}
-		if err := disk.ParseDirBlock(blk[:fs.dirUsable()], fs.blockSize, filetype, func(off int, d disk.Dirent) bool {
+		if err := disk.ParseDirBlock(blk[:fs.dirUsable()], fs.BlockSize, filetype, func(off int, d disk.Dirent) bool {
 			if off == at && d.Inode != 0 {
 				t.Fatalf("entry at %d still used", at)
 			}
@@ -97,13 +97,13 @@ func FuzzInlineDir(f *testing.F) {
 		if len(name) == 0 || len(name) > 255 || ino == 0 || len(buf) < disk.IBlockLen || len(buf) > 1024 {
 			return
 		}
-		filetype := fs.sb.HasIncompat(disk.IncompatFiletype)
+		filetype := fs.Super.HasIncompat(disk.IncompatFiletype)
 		for _, r := range inlineRegions(buf) {
 			if ok, err := fs.insertDirentIn(r, []byte(name), ino, 1); err != nil || !ok {
 				continue
 			}
 			at := -1
-			if err := disk.ParseDirBlock(r, fs.blockSize, filetype, func(off int, d disk.Dirent) bool {
+			if err := disk.ParseDirBlock(r, fs.BlockSize, filetype, func(off int, d disk.Dirent) bool {
 				if string(d.Name) == name && d.Inode == ino && at < 0 {
 					at = off
 				}
@@ -111,10 +111,10 @@ func FuzzInlineDir(f *testing.F) {
 			}); err != nil || at < 0 {
 				t.Fatalf("after insert: entry at %d, %v", at, err)
 			}
-			blk := make([]byte, fs.blockSize)
+			blk := make([]byte, fs.BlockSize)
 			if err := fs.convertInlineDir(blk, 11, buf); err == nil {
 				names := map[string]bool{}
-				if err := disk.ParseDirBlock(blk[:fs.dirUsable()], fs.blockSize, filetype, func(off int, d disk.Dirent) bool {
+				if err := disk.ParseDirBlock(blk[:fs.dirUsable()], fs.BlockSize, filetype, func(off int, d disk.Dirent) bool {
 					if d.Inode != 0 || disk.IsDot(d.Name) { // ".." is whatever the parent field held
 						names[string(d.Name)] = true
 					}

@@ -15,20 +15,20 @@ func (f *fsys) groupDescCsum(g uint32, b []byte) uint16 {
 	var le32 [4]byte
 	binary.LittleEndian.PutUint32(le32[:], g)
 	n := len(b)
-	if f.sb.MetadataCsum() {
+	if f.Super.MetadataCsum() {
 		var zero [2]byte
-		c := disk.Csum32(f.crcTab, f.csumSeed, le32[:])
-		c = disk.Csum32(f.crcTab, c, b[:disk.OffBgChecksum])
-		c = disk.Csum32(f.crcTab, c, zero[:])
+		c := disk.Csum32(f.CrcTab, f.CsumSeed, le32[:])
+		c = disk.Csum32(f.CrcTab, c, b[:disk.OffBgChecksum])
+		c = disk.Csum32(f.CrcTab, c, zero[:])
 		if n > disk.OffBgChecksum+2 {
-			c = disk.Csum32(f.crcTab, c, b[disk.OffBgChecksum+2:])
+			c = disk.Csum32(f.CrcTab, c, b[disk.OffBgChecksum+2:])
 		}
 		return uint16(c)
 	}
-	c := disk.Crc16(0xFFFF, f.sb.SUUID[:])
+	c := disk.Crc16(0xFFFF, f.Super.SUUID[:])
 	c = disk.Crc16(c, le32[:])
 	c = disk.Crc16(c, b[:disk.OffBgChecksum])
-	if f.sb.HasIncompat(disk.Incompat64bit) && n > disk.OffBgChecksum+2 {
+	if f.Super.HasIncompat(disk.Incompat64bit) && n > disk.OffBgChecksum+2 {
 		c = disk.Crc16(c, b[disk.OffBgChecksum+2:])
 	}
 	return c
@@ -39,21 +39,21 @@ func (f *fsys) groupDescCsum(g uint32, b []byte) uint16 {
 // from s_first_meta_bg on, the first block of each meta group (after its
 // superblock backup, when it has one).
 func (f *fsys) descBlock(nr uint64) uint64 {
-	sb := f.sb
+	sb := f.Super
 	first := uint64(sb.SFirstDataBlock)
 	if !sb.HasIncompat(disk.IncompatMetaBG) || nr < uint64(sb.SFirstMetaBG) {
 		// The table follows the superblock's own block (descriptor_loc's
 		// logical_sb_block), not s_first_data_block: with bigalloc and
 		// 1 KiB blocks the first data block is 0, yet the superblock is
 		// in block 1 and the table from block 2.
-		return disk.SuperblockOffset/uint64(f.blockSize) + 1 + nr
+		return disk.SuperblockOffset/uint64(f.BlockSize) + 1 + nr
 	}
-	g := nr * uint64(f.descPerBlock)
+	g := nr * uint64(f.DescPerBlock)
 	b := g*uint64(sb.SBlocksPerGroup) + first
 	if sb.HasSuper(g) {
 		b++
 	}
-	if f.blockSize == 1024 && nr == 0 && first == 0 {
+	if f.BlockSize == 1024 && nr == 0 && first == 0 {
 		b++
 	}
 	return b
@@ -62,24 +62,24 @@ func (f *fsys) descBlock(nr uint64) uint64 {
 // loadGroupDescs reads and checks every group descriptor at mount, as
 // ext4_check_descriptors does; they stay in memory until unmount.
 func (f *fsys) loadGroupDescs() error {
-	sb := f.sb
+	sb := f.Super
 	ngroups := sb.GroupCount()
 	descSize := sb.DescSize()
-	nblocks := (ngroups + uint64(f.descPerBlock) - 1) / uint64(f.descPerBlock)
+	nblocks := (ngroups + uint64(f.DescPerBlock) - 1) / uint64(f.DescPerBlock)
 	// Bound the allocation by the device: each descriptor block must exist.
-	if nblocks*uint64(f.blockSize) > uint64(f.dev.Size()) {
+	if nblocks*uint64(f.BlockSize) > uint64(f.dev.Size()) {
 		return abi.Errorf(abi.EINVAL, "ext4: %d group descriptor blocks exceed the device", nblocks)
 	}
-	f.groups = make([]disk.GroupDesc, ngroups)
-	buf := make([]byte, f.blockSize)
+	f.Groups = make([]disk.GroupDesc, ngroups)
+	buf := make([]byte, f.BlockSize)
 	csum := sb.MetadataCsum() || sb.HasRoCompat(disk.RoCompatGdtCsum)
 	for nr := uint64(0); nr < nblocks; nr++ {
 		blk := f.descBlock(nr)
 		if err := f.readBlock(buf, blk); err != nil {
 			return abi.Errorf(abi.EIO, "ext4: group descriptor block %d: %v", blk, err)
 		}
-		for i := uint64(0); i < uint64(f.descPerBlock); i++ {
-			g := nr*uint64(f.descPerBlock) + i
+		for i := uint64(0); i < uint64(f.DescPerBlock); i++ {
+			g := nr*uint64(f.DescPerBlock) + i
 			if g >= ngroups {
 				break
 			}
@@ -103,7 +103,7 @@ func (f *fsys) loadGroupDescs() error {
 			if err := f.checkGroupDesc(g, &d); err != nil {
 				return err
 			}
-			f.groups[g] = d
+			f.Groups[g] = d
 		}
 	}
 	return nil
@@ -113,9 +113,9 @@ func (f *fsys) loadGroupDescs() error {
 // the filesystem (ext4_check_descriptors; with flex_bg they may lie in
 // another group).
 func (f *fsys) checkGroupDesc(g uint64, d *disk.GroupDesc) error {
-	last := f.sb.SBlocksCount
-	first := uint64(f.sb.SFirstDataBlock)
-	itb := f.inodeTableBlocks
+	last := f.Super.SBlocksCount
+	first := uint64(f.Super.SFirstDataBlock)
+	itb := f.InodeTableBlocks
 	switch {
 	case d.BgBlockBitmap < first || d.BgBlockBitmap >= last:
 		return abi.Errorf(abi.EUCLEAN, "ext4: group descriptor %d: block bitmap %d not in filesystem", g, d.BgBlockBitmap)

@@ -12,7 +12,7 @@ import (
 
 // isIndexed reports whether the directory uses its htree index.
 func (ip *inode) isIndexed() bool {
-	return ip.flags&disk.InodeIndexFl != 0 && ip.f.sb.HasCompat(disk.CompatDirIndex)
+	return ip.flags&disk.InodeIndexFl != 0 && ip.f.Super.HasCompat(disk.CompatDirIndex)
 }
 
 // verifyDxCsum checks the dx_tail of a root or node block: crc32c over the
@@ -26,10 +26,10 @@ func (ip *inode) verifyDxCsum(b []byte, countOff int, lblk uint64) error {
 	if count > limit || tail+disk.DxTailSize > len(b) {
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: htree block %d: no space for tree checksum", ip.ino, lblk)
 	}
-	c := disk.Csum32(ip.f.crcTab, ip.csumSeed, b[:countOff+count*disk.DxEntrySize])
-	c = disk.Csum32(ip.f.crcTab, c, b[tail:tail+4])
+	c := disk.Csum32(ip.f.CrcTab, ip.csumSeed, b[:countOff+count*disk.DxEntrySize])
+	c = disk.Csum32(ip.f.CrcTab, c, b[tail:tail+4])
 	var zero [4]byte
-	c = disk.Csum32(ip.f.crcTab, c, zero[:])
+	c = disk.Csum32(ip.f.CrcTab, c, zero[:])
 	if got := le.Uint32(b[tail+4:]); got != c {
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: htree block %d: bad checksum %#08x, want %#08x", ip.ino, lblk, got, c)
 	}
@@ -56,7 +56,7 @@ func (ip *inode) dxLookup(name string) (uint32, error) {
 	if !ok {
 		return 0, disk.ErrBadDx
 	}
-	co, isDx := disk.DxCountOffset(buf, f.blockSize)
+	co, isDx := disk.DxCountOffset(buf, f.BlockSize)
 	if !isDx || co != disk.DxRootCountOffset {
 		return 0, disk.ErrBadDx
 	}
@@ -64,7 +64,7 @@ func (ip *inode) dxLookup(name string) (uint32, error) {
 	version := info[4]
 	levels := int(info[6])
 	maxLevels := 2
-	if f.sb.HasIncompat(disk.IncompatLargedir) {
+	if f.Super.HasIncompat(disk.IncompatLargedir) {
 		maxLevels = 3
 	}
 	if levels >= maxLevels {
@@ -103,7 +103,7 @@ func (ip *inode) dxLookup(name string) (uint32, error) {
 		if !ok {
 			return 0, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: htree block %d: directory hole", ip.ino, blk)
 		}
-		if co, isDx = disk.DxCountOffset(buf, f.blockSize); !isDx || co != disk.DxNodeCountOffset {
+		if co, isDx = disk.DxCountOffset(buf, f.BlockSize); !isDx || co != disk.DxNodeCountOffset {
 			return 0, disk.ErrBadDx
 		}
 	}
@@ -143,7 +143,7 @@ func (ip *inode) dxHash2(version uint8, name []byte) (hash, minor uint32, ok boo
 		version += 3
 	}
 	buf := [4]uint32{0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476}
-	if s := f.sb.SHashSeed; s != [4]uint32{} {
+	if s := f.Super.SHashSeed; s != [4]uint32{} {
 		buf = s
 	}
 	switch version {
@@ -239,11 +239,11 @@ func dxChainOrder(ents []dxDirent) {
 
 // usesHashOrder reports whether Linux reads this directory in hash order.
 func (ip *inode) usesHashOrder() bool {
-	if !ip.f.sb.HasCompat(disk.CompatDirIndex) {
+	if !ip.f.Super.HasCompat(disk.CompatDirIndex) {
 		return false
 	}
 	return ip.flags&disk.InodeIndexFl != 0 || ip.flags&disk.InodeInlineDataFl != 0 ||
-		uint64(ip.size)>>ip.f.blockBits == 1
+		uint64(ip.size)>>ip.f.BlockBits == 1
 }
 
 // dxLeaf is a leaf block pointer of the index with the lowest hash it holds.
@@ -258,13 +258,13 @@ type dxLeaf struct {
 func (ip *inode) dxLeaves(runs []run) ([]dxLeaf, uint8, [2]dxDirent, error) {
 	f := ip.f
 	le := binary.LittleEndian
-	buf := make([]byte, f.blockSize)
+	buf := make([]byte, f.BlockSize)
 	var dots [2]dxDirent
 	ok, err := ip.dirBlock(runs, 0, buf)
 	if err != nil {
 		return nil, 0, dots, err
 	}
-	co, isDx := disk.DxCountOffset(buf, f.blockSize)
+	co, isDx := disk.DxCountOffset(buf, f.BlockSize)
 	if !ok || !isDx || co != disk.DxRootCountOffset {
 		return nil, 0, dots, disk.ErrBadDx
 	}
@@ -273,14 +273,14 @@ func (ip *inode) dxLeaves(runs []run) ([]dxLeaf, uint8, [2]dxDirent, error) {
 	for i, name := range []string{".", ".."} {
 		e := buf[12*i:]
 		dots[i] = dxDirent{hash: uint32(2 * i), dot: true, de: vfsDirent{name: name, ino: le.Uint32(e), ftype: e[7]}}
-		if !f.sb.HasIncompat(disk.IncompatFiletype) {
+		if !f.Super.HasIncompat(disk.IncompatFiletype) {
 			dots[i].de.ftype = 0
 		}
 	}
 	version := buf[disk.DxRootInfoOffset+4]
 	levels := int(buf[disk.DxRootInfoOffset+6])
 	maxLevels := 2
-	if f.sb.HasIncompat(disk.IncompatLargedir) {
+	if f.Super.HasIncompat(disk.IncompatLargedir) {
 		maxLevels = 3
 	}
 	if levels >= maxLevels {
@@ -314,7 +314,7 @@ func (ip *inode) dxLeaves(runs []run) ([]dxLeaf, uint8, [2]dxDirent, error) {
 				return disk.ErrBadDx
 			}
 		}
-		child := make([]byte, f.blockSize)
+		child := make([]byte, f.BlockSize)
 		for _, e := range list {
 			if level == levels {
 				leaves = append(leaves, dxLeaf{hash: e.hash, blk: e.blk})
@@ -327,7 +327,7 @@ func (ip *inode) dxLeaves(runs []run) ([]dxLeaf, uint8, [2]dxDirent, error) {
 			if err != nil {
 				return err
 			}
-			cco, isDx := disk.DxCountOffset(child, f.blockSize)
+			cco, isDx := disk.DxCountOffset(child, f.BlockSize)
 			if !ok || !isDx || cco != disk.DxNodeCountOffset {
 				return disk.ErrBadDx
 			}
@@ -347,7 +347,7 @@ func (ip *inode) dxLeaves(runs []run) ([]dxLeaf, uint8, [2]dxDirent, error) {
 // area) whose position is at or after (startHash, startMinor), in block
 // order, as htree_dirblock_to_tree stores them.
 func (ip *inode) hashBlockEntries(b []byte, lblk uint64, version uint8, startHash, startMinor uint32, out []dxDirent) ([]dxDirent, error) {
-	filetype := ip.f.sb.HasIncompat(disk.IncompatFiletype)
+	filetype := ip.f.Super.HasIncompat(disk.IncompatFiletype)
 	var entErr error
 	perr := disk.ParseDirBlock(b, uint32(len(b)), filetype, func(off int, d disk.Dirent) bool {
 		if d.Inode == 0 {
@@ -394,7 +394,7 @@ type dxFill func(startHash, startMinor uint32, out []dxDirent) (ents []dxDirent,
 // version, or errBadDx.
 func (ip *inode) dxFiller() (dxFill, uint8, error) {
 	f := ip.f
-	version := f.sb.SDefHashVersion
+	version := f.Super.SDefHashVersion
 	if ip.flags&disk.InodeInlineDataFl != 0 {
 		regions, _, err := ip.inlineDirRegions()
 		if err != nil {
@@ -482,7 +482,7 @@ func (ip *inode) readDirHashOrder(pos int64, dots bool, em *dirEmitter) error {
 	if pos == htreeEOF64 || pos < 0 {
 		return nil
 	}
-	if _, _, ok := ip.dxHash2(ip.f.sb.SDefHashVersion, []byte("x")); !ok && ip.flags&disk.InodeIndexFl == 0 {
+	if _, _, ok := ip.dxHash2(ip.f.Super.SDefHashVersion, []byte("x")); !ok && ip.flags&disk.InodeIndexFl == 0 {
 		return disk.ErrBadDx
 	}
 	fill, version, err := ip.dxFiller()

@@ -37,8 +37,8 @@ type dxFrame struct {
 // dxRootLimit is dx_root_limit: the entries that fit in the root after
 // the fake "." and ".." and dx_root_info, less the dx_tail.
 func (f *fsys) dxRootLimit() int {
-	space := int(f.blockSize) - disk.DxRootCountOffset
-	if f.sb.MetadataCsum() {
+	space := int(f.BlockSize) - disk.DxRootCountOffset
+	if f.Super.MetadataCsum() {
 		space -= disk.DxTailSize
 	}
 	return space / disk.DxEntrySize
@@ -46,8 +46,8 @@ func (f *fsys) dxRootLimit() int {
 
 // dxNodeLimit is dx_node_limit: the entries after a node's fake entry.
 func (f *fsys) dxNodeLimit() int {
-	space := int(f.blockSize) - disk.DxNodeCountOffset
-	if f.sb.MetadataCsum() {
+	space := int(f.BlockSize) - disk.DxNodeCountOffset
+	if f.Super.MetadataCsum() {
 		space -= disk.DxTailSize
 	}
 	return space / disk.DxEntrySize
@@ -62,17 +62,17 @@ func (ip *inode) setDxCsum(b []byte, co int) {
 	if count > limit || tail+disk.DxTailSize > len(b) {
 		return
 	}
-	c := disk.Csum32(ip.f.crcTab, ip.csumSeed, b[:co+count*disk.DxEntrySize])
-	c = disk.Csum32(ip.f.crcTab, c, b[tail:tail+4])
+	c := disk.Csum32(ip.f.CrcTab, ip.csumSeed, b[:co+count*disk.DxEntrySize])
+	c = disk.Csum32(ip.f.CrcTab, c, b[tail:tail+4])
 	var zero [4]byte
-	c = disk.Csum32(ip.f.crcTab, c, zero[:])
+	c = disk.Csum32(ip.f.CrcTab, c, zero[:])
 	le.PutUint32(b[tail+4:], c)
 }
 
 // dxMaxLevels is ext4_dir_htree_level: the levels of index blocks, the
 // root included.
 func (f *fsys) dxMaxLevels() int {
-	if f.sb.HasIncompat(disk.IncompatLargedir) {
+	if f.Super.HasIncompat(disk.IncompatLargedir) {
 		return 3
 	}
 	return 2
@@ -88,7 +88,7 @@ func (ip *inode) dxProbe(runs []run, name string, buf []byte) (frames []dxFrame,
 	if err != nil {
 		return nil, 0, 0, 0, 0, err
 	}
-	co, isDx := disk.DxCountOffset(buf, f.blockSize)
+	co, isDx := disk.DxCountOffset(buf, f.BlockSize)
 	if !ok || !isDx || co != disk.DxRootCountOffset {
 		return nil, 0, 0, 0, 0, disk.ErrBadDx
 	}
@@ -136,7 +136,7 @@ func (ip *inode) dxProbe(runs []run, name string, buf []byte) (frames []dxFrame,
 		if err != nil {
 			return nil, 0, 0, 0, 0, err
 		}
-		if co, isDx = disk.DxCountOffset(buf, f.blockSize); !ok || !isDx || co != disk.DxNodeCountOffset {
+		if co, isDx = disk.DxCountOffset(buf, f.BlockSize); !ok || !isDx || co != disk.DxNodeCountOffset {
 			return nil, 0, 0, 0, 0, disk.ErrBadDx
 		}
 		lblk = blk
@@ -224,8 +224,8 @@ type dxEnt struct {
 // leafEntries collects the used entries of a leaf block with their hashes
 // (dx_make_map).
 func (ip *inode) leafEntries(b []byte, lblk uint64, version uint8, out []dxEnt) ([]dxEnt, error) {
-	filetype := ip.f.sb.HasIncompat(disk.IncompatFiletype)
-	err := disk.ParseDirBlock(b[:ip.f.dirUsable()], ip.f.blockSize, filetype, func(off int, d disk.Dirent) bool {
+	filetype := ip.f.Super.HasIncompat(disk.IncompatFiletype)
+	err := disk.ParseDirBlock(b[:ip.f.dirUsable()], ip.f.BlockSize, filetype, func(off int, d disk.Dirent) bool {
 		if d.Inode == 0 || disk.IsDot(d.Name) {
 			return true
 		}
@@ -262,7 +262,7 @@ func (f *fsys) dxSplitPoint(ents []dxEnt) int {
 	size, move := uint32(0), 0
 	for i := len(ents) - 1; i >= 0; i-- {
 		n := disk.DirRecLen(len(ents[i].name))
-		if size+n/2 > f.blockSize/2 {
+		if size+n/2 > f.BlockSize/2 {
 			break
 		}
 		size += n
@@ -337,7 +337,7 @@ func dxInsertEntry(b []byte, co, at int, hash uint32, blk uint64) {
 // bytes, the first one's hash slot taken by dx_countlimit).
 func (f *fsys) initDxNode(b []byte, ents []byte) {
 	clear(b)
-	le.PutUint16(b[4:], recLenToDisk(f.blockSize)) // the fake entry spans the block
+	le.PutUint16(b[4:], recLenToDisk(f.BlockSize)) // the fake entry spans the block
 	copy(b[disk.DxNodeCountOffset:], ents)
 	le.PutUint16(b[disk.DxNodeCountOffset:], uint16(f.dxNodeLimit()))
 	le.PutUint16(b[disk.DxNodeCountOffset+2:], uint16(len(ents)/disk.DxEntrySize))
@@ -404,7 +404,7 @@ func (h *handle) dxGrowIndex(dir *inode, frames []dxFrame) error {
 // hash between two new leaf blocks.
 func (h *handle) makeIndexedDir(dir *inode, name string, ino uint32, ftype uint8) error {
 	f := h.f
-	version := f.sb.SDefHashVersion
+	version := f.Super.SDefHashVersion
 	if _, ok := dir.dxHash(version, []byte(name)); !ok {
 		return h.fail(abi.Errorf(abi.EOPNOTSUPP, "ext4: inode %d: hash version %d not supported for writing", dir.ino, version))
 	}
@@ -418,11 +418,11 @@ func (h *handle) makeIndexedDir(dir *inode, name string, ino uint32, ftype uint8
 	if ok, err := dir.dirBlock(runs, 0, buf); err != nil || !ok {
 		return cmpErr(err, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: directory without block 0", dir.ino))
 	}
-	dot, err := disk.DecodeDirent(buf, 0, f.blockSize, false)
+	dot, err := disk.DecodeDirent(buf, 0, f.BlockSize, false)
 	if err != nil || string(dot.Name) != "." {
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: directory block 0 does not start with \".\"", dir.ino)
 	}
-	dotdot, err := disk.DecodeDirent(buf, int(dot.RecLen), f.blockSize, false)
+	dotdot, err := disk.DecodeDirent(buf, int(dot.RecLen), f.BlockSize, false)
 	if err != nil || string(dotdot.Name) != ".." {
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: directory block 0 without \"..\"", dir.ino)
 	}
@@ -452,7 +452,7 @@ func (h *handle) makeIndexedDir(dir *inode, name string, ino uint32, ftype uint8
 	}
 	clear(rb)
 	f.putDirent(rb, 0, dir.ino, disk.DirRecLen(1), []byte("."), 2)
-	f.putDirent(rb, int(disk.DirRecLen(1)), parent, f.blockSize-disk.DirRecLen(1), []byte(".."), 2)
+	f.putDirent(rb, int(disk.DirRecLen(1)), parent, f.BlockSize-disk.DirRecLen(1), []byte(".."), 2)
 	info := rb[disk.DxRootInfoOffset:]
 	info[4] = version
 	info[5] = disk.DxRootInfoLen

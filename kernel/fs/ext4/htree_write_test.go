@@ -27,7 +27,7 @@ func dxLevels(t *testing.T, f *fsys, path string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	buf := make([]byte, f.blockSize)
+	buf := make([]byte, f.BlockSize)
 	if _, err := d.dirBlock(runs, 0, buf); err != nil {
 		t.Fatal(err)
 	}
@@ -226,8 +226,8 @@ func TestMakeIndexed(t *testing.T) {
 						t.Fatalf("lookup %s: %v", nm, err)
 					}
 				}
-				if d.isIndexed() != f.sb.HasCompat(disk.CompatDirIndex) {
-					t.Errorf("indexed %v with dir_index %v", d.isIndexed(), f.sb.HasCompat(disk.CompatDirIndex))
+				if d.isIndexed() != f.Super.HasCompat(disk.CompatDirIndex) {
+					t.Errorf("indexed %v with dir_index %v", d.isIndexed(), f.Super.HasCompat(disk.CompatDirIndex))
 				}
 				if a, _ := d.Getattr(); a.Nlink != 2+100 {
 					t.Errorf("nlink %d, want 102", a.Nlink)

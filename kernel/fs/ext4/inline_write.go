@@ -174,7 +174,7 @@ func (h *handle) destroyInline(ip *inode) error {
 	}
 	ip.flags &^= disk.InodeInlineDataFl
 	ip.iBlock = [disk.IBlockLen]byte{}
-	if h.f.sb.HasIncompat(disk.IncompatExtents) {
+	if h.f.Super.HasIncompat(disk.IncompatExtents) {
 		ip.flags |= disk.InodeExtentsFl
 		ip.initExtentRoot()
 	}
@@ -208,7 +208,7 @@ func (h *handle) convertInline(ip *inode, buf []byte) error {
 	if ip.isDir() {
 		// ext4_check_all_de: entries that do not parse stay inline.
 		for _, r := range [2][]byte{buf[inlineDotdotSize:min(len(buf), disk.IBlockLen)], buf[min(len(buf), disk.IBlockLen):]} {
-			if err := disk.ParseDirBlock(r, f.blockSize, f.sb.HasIncompat(disk.IncompatFiletype), func(int, disk.Dirent) bool { return true }); err != nil {
+			if err := disk.ParseDirBlock(r, f.BlockSize, f.Super.HasIncompat(disk.IncompatFiletype), func(int, disk.Dirent) bool { return true }); err != nil {
 				return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: inline directory: %v", ip.ino, err))
 			}
 		}
@@ -229,7 +229,7 @@ func (h *handle) convertInline(ip *inode, buf []byte) error {
 		if err := f.convertInlineDir(b, ip.ino, buf); err != nil {
 			return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: inline directory: %v", ip.ino, err))
 		}
-		ip.size = int64(f.blockSize)
+		ip.size = int64(f.BlockSize)
 		ip.setDirBlockCsum(b, 0)
 	} else {
 		// File data go through the page cache, as the converted page
@@ -240,7 +240,7 @@ func (h *handle) convertInline(ip *inode, buf []byte) error {
 		defer f.putBlock(blk)
 		clear(blk)
 		copy(blk, buf[:min(int64(len(buf)), ip.size)])
-		if err := h.writeData(blk, int64(pblk)<<f.blockBits); err != nil {
+		if err := h.writeData(blk, int64(pblk)<<f.BlockBits); err != nil {
 			return err
 		}
 	}
@@ -267,7 +267,7 @@ func (f *fsys) convertInlineDir(b []byte, ino uint32, buf []byte) error {
 	// ext4_update_final_de: the last entry before end takes the rest.
 	last := 0
 	for off := 0; off < end; {
-		d, err := disk.DecodeDirent(b[:end], off, f.blockSize, false)
+		d, err := disk.DecodeDirent(b[:end], off, f.BlockSize, false)
 		if err != nil {
 			return err
 		}
@@ -450,12 +450,12 @@ func (ip *inode) findInlineEntry(name string) (dirSlot, error) {
 	if err != nil {
 		return dirSlot{}, err
 	}
-	filetype := ip.f.sb.HasIncompat(disk.IncompatFiletype)
+	filetype := ip.f.Super.HasIncompat(disk.IncompatFiletype)
 	match := ip.nameMatcher(name) // ignoring case in a casefolded directory
 	bases := [2]int{inlineDotdotSize, disk.IBlockLen}
 	for r, b := range inlineRegions(buf) {
 		s := dirSlot{inline: true, off: -1}
-		perr := disk.ParseDirBlock(b, ip.f.blockSize, filetype, func(off int, d disk.Dirent) bool {
+		perr := disk.ParseDirBlock(b, ip.f.BlockSize, filetype, func(off int, d disk.Dirent) bool {
 			if d.Inode != 0 && match(d.Name) && !disk.IsDot(d.Name) {
 				s.off, s.ino, s.ftype = bases[r]+off, d.Inode, d.Ftype
 				return false
@@ -463,7 +463,7 @@ func (ip *inode) findInlineEntry(name string) (dirSlot, error) {
 			return true
 		})
 		if s.off >= 0 {
-			if s.ino > ip.f.sb.SInodesCount {
+			if s.ino > ip.f.Super.SInodesCount {
 				return dirSlot{}, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: inline directory: inode out of bounds (%d)", ip.ino, s.ino)
 			}
 			return s, nil
@@ -506,7 +506,7 @@ func (ip *inode) isEmptyInlineDir() (bool, error) {
 	}
 	empty := true
 	for _, b := range inlineRegions(buf) {
-		perr := disk.ParseDirBlock(b, ip.f.blockSize, ip.f.sb.HasIncompat(disk.IncompatFiletype), func(off int, d disk.Dirent) bool {
+		perr := disk.ParseDirBlock(b, ip.f.BlockSize, ip.f.Super.HasIncompat(disk.IncompatFiletype), func(off int, d disk.Dirent) bool {
 			empty = d.Inode == 0
 			return empty
 		})

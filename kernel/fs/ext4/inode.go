@@ -103,17 +103,17 @@ func (f *fsys) iget(ino uint32) (*inode, error) {
 
 // readInode reads and decodes inode ino from its group's inode table.
 func (f *fsys) readInode(ino uint32) (*inode, error) {
-	sb := f.sb
+	sb := f.Super
 	if ino < 1 || ino > sb.SInodesCount {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: invalid inode number", ino)
 	}
 	g := (ino - 1) / sb.SInodesPerGroup
 	idx := (ino - 1) % sb.SInodesPerGroup
-	if uint64(g) >= uint64(len(f.groups)) {
+	if uint64(g) >= uint64(len(f.Groups)) {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: group %d out of range", ino, g)
 	}
-	off := int64(f.groups[g].BgInodeTable)<<f.blockBits + int64(idx)*int64(f.inodeSize)
-	raw := make([]byte, f.inodeSize)
+	off := int64(f.Groups[g].BgInodeTable)<<f.BlockBits + int64(idx)*int64(f.InodeSize)
+	raw := make([]byte, f.InodeSize)
 	if _, err := f.dev.ReadAt(raw, off); err != nil {
 		return nil, abi.Errorf(abi.EIO, "ext4: inode %d: read: %v", ino, err)
 	}
@@ -122,11 +122,11 @@ func (f *fsys) readInode(ino uint32) (*inode, error) {
 
 // decodeInode decodes and checks one on-disk inode of s_inode_size bytes.
 func (f *fsys) decodeInode(ino uint32, raw []byte) (*inode, error) {
-	if uint32(len(raw)) < f.inodeSize || len(raw) < disk.GoodOldInodeSize {
+	if uint32(len(raw)) < f.InodeSize || len(raw) < disk.GoodOldInodeSize {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: short", ino)
 	}
 	le := binary.LittleEndian
-	sb := f.sb
+	sb := f.Super
 	ip := &inode{
 		f:          f,
 		ino:        ino,
@@ -153,22 +153,22 @@ func (f *fsys) decodeInode(ino uint32, raw []byte) (*inode, error) {
 	// The extra fields exist when the inode is larger than 128 bytes and
 	// i_extra_isize covers them (EXT4_FITS_IN_INODE).
 	extra := uint32(0)
-	if f.inodeSize > disk.GoodOldInodeSize {
+	if f.InodeSize > disk.GoodOldInodeSize {
 		extra = uint32(le.Uint16(raw[disk.OffIExtraIsize:]))
-		if extra&3 != 0 || disk.GoodOldInodeSize+extra > f.inodeSize {
-			return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: bad extra_isize %d (inode size %d)", ino, extra, f.inodeSize)
+		if extra&3 != 0 || disk.GoodOldInodeSize+extra > f.InodeSize {
+			return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: bad extra_isize %d (inode size %d)", ino, extra, f.InodeSize)
 		}
 	}
 	fits := func(off, n uint32) bool {
-		return f.inodeSize > disk.GoodOldInodeSize && off+n <= disk.GoodOldInodeSize+extra
+		return f.InodeSize > disk.GoodOldInodeSize && off+n <= disk.GoodOldInodeSize+extra
 	}
 
 	if sb.MetadataCsum() {
 		var le32 [4]byte
 		le.PutUint32(le32[:], ino)
-		ip.csumSeed = disk.Csum32(f.crcTab, f.csumSeed, le32[:])
+		ip.csumSeed = disk.Csum32(f.CrcTab, f.CsumSeed, le32[:])
 		le.PutUint32(le32[:], ip.generation)
-		ip.csumSeed = disk.Csum32(f.crcTab, ip.csumSeed, le32[:])
+		ip.csumSeed = disk.Csum32(f.CrcTab, ip.csumSeed, le32[:])
 		if err := f.verifyInodeCsum(ip, raw, fits(disk.OffIChecksumHi, 2)); err != nil {
 			return nil, err
 		}
@@ -218,10 +218,10 @@ func (f *fsys) decodeInode(ino uint32, raw []byte) (*inode, error) {
 
 	// In-inode extended attributes start after the extra fields with
 	// their magic (Documentation/filesystems/ext4/attributes.rst).
-	if f.inodeSize > disk.GoodOldInodeSize {
+	if f.InodeSize > disk.GoodOldInodeSize {
 		start := disk.GoodOldInodeSize + extra
-		if start+4 <= f.inodeSize && le.Uint32(raw[start:]) == disk.XattrMagic {
-			ip.ibody = raw[start:f.inodeSize]
+		if start+4 <= f.InodeSize && le.Uint32(raw[start:]) == disk.XattrMagic {
+			ip.ibody = raw[start:f.InodeSize]
 		}
 	}
 	// ext4_has_inline_data: the flag counts only with a system.data
@@ -252,10 +252,10 @@ func (f *fsys) decodeInode(ino uint32, raw []byte) (*inode, error) {
 // bits only with huge_file.
 func (f *fsys) rawBlocks(raw []byte, flags uint32) int64 {
 	blocks := uint64(le.Uint32(raw[disk.OffIBlocksLo:]))
-	if f.sb.HasRoCompat(disk.RoCompatHugeFile) {
+	if f.Super.HasRoCompat(disk.RoCompatHugeFile) {
 		blocks |= uint64(le.Uint16(raw[disk.OffIBlocksHigh:])) << 32
 		if flags&disk.InodeHugeFileFl != 0 {
-			blocks <<= f.blockBits - 9
+			blocks <<= f.BlockBits - 9
 		}
 	}
 	return int64(blocks)
@@ -267,18 +267,18 @@ func (f *fsys) rawBlocks(raw []byte, flags uint32) int64 {
 func (f *fsys) verifyInodeCsum(ip *inode, raw []byte, hasHi bool) error {
 	le := binary.LittleEndian
 	var zero [2]byte
-	c := disk.Csum32(f.crcTab, ip.csumSeed, raw[:disk.OffIChecksumLo])
-	c = disk.Csum32(f.crcTab, c, zero[:])
-	c = disk.Csum32(f.crcTab, c, raw[disk.OffIChecksumLo+2:disk.GoodOldInodeSize])
+	c := disk.Csum32(f.CrcTab, ip.csumSeed, raw[:disk.OffIChecksumLo])
+	c = disk.Csum32(f.CrcTab, c, zero[:])
+	c = disk.Csum32(f.CrcTab, c, raw[disk.OffIChecksumLo+2:disk.GoodOldInodeSize])
 	stored := uint32(le.Uint16(raw[disk.OffIChecksumLo:]))
-	if f.inodeSize > disk.GoodOldInodeSize {
+	if f.InodeSize > disk.GoodOldInodeSize {
 		if hasHi {
-			c = disk.Csum32(f.crcTab, c, raw[disk.GoodOldInodeSize:disk.OffIChecksumHi])
-			c = disk.Csum32(f.crcTab, c, zero[:])
-			c = disk.Csum32(f.crcTab, c, raw[disk.OffIChecksumHi+2:f.inodeSize])
+			c = disk.Csum32(f.CrcTab, c, raw[disk.GoodOldInodeSize:disk.OffIChecksumHi])
+			c = disk.Csum32(f.CrcTab, c, zero[:])
+			c = disk.Csum32(f.CrcTab, c, raw[disk.OffIChecksumHi+2:f.InodeSize])
 			stored |= uint32(le.Uint16(raw[disk.OffIChecksumHi:])) << 16
 		} else {
-			c = disk.Csum32(f.crcTab, c, raw[disk.GoodOldInodeSize:f.inodeSize])
+			c = disk.Csum32(f.CrcTab, c, raw[disk.GoodOldInodeSize:f.InodeSize])
 		}
 	}
 	if !hasHi {
@@ -309,7 +309,7 @@ func (ip *inode) Getattr() (vfs.Attr, error) {
 		Rdev:     ip.rdev,
 		Size:     ip.size,
 		Blocks:   ip.blocks,
-		Blksize:  ip.f.blockSize,
+		Blksize:  ip.f.BlockSize,
 		Atime:    ip.atime,
 		Mtime:    ip.mtime,
 		Ctime:    ip.ctime,

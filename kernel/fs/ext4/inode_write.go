@@ -30,26 +30,26 @@ const (
 // inode table block.
 func (h *handle) inodeSlot(ino uint32) ([]byte, error) {
 	f := h.f
-	sb := f.sb
+	sb := f.Super
 	if ino < 1 || ino > sb.SInodesCount {
 		return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: invalid inode number", ino))
 	}
 	g, idx := (ino-1)/sb.SInodesPerGroup, uint64((ino-1)%sb.SInodesPerGroup)
-	off := idx * uint64(f.inodeSize)
-	b, err := h.metaBlock(f.groups[g].BgInodeTable + off>>f.blockBits)
+	off := idx * uint64(f.InodeSize)
+	b, err := h.metaBlock(f.Groups[g].BgInodeTable + off>>f.BlockBits)
 	if err != nil {
 		return nil, err
 	}
-	return b[off&uint64(f.blockSize-1):][:f.inodeSize], nil
+	return b[off&uint64(f.BlockSize-1):][:f.InodeSize], nil
 }
 
 // extraIsize returns the slot's i_extra_isize (0 for 128-byte inodes).
 func (f *fsys) extraIsize(raw []byte) uint32 {
-	if f.inodeSize <= disk.GoodOldInodeSize {
+	if f.InodeSize <= disk.GoodOldInodeSize {
 		return 0
 	}
 	x := uint32(le.Uint16(raw[disk.OffIExtraIsize:]))
-	if x&3 != 0 || disk.GoodOldInodeSize+x > f.inodeSize {
+	if x&3 != 0 || disk.GoodOldInodeSize+x > f.InodeSize {
 		return 0
 	}
 	return x
@@ -81,7 +81,7 @@ func encodeTime(t abi.Timespec, extra bool) (uint32, uint32) {
 
 // encodeInode writes ip's fields into its slot raw and sets the checksum.
 func (f *fsys) encodeInode(ip *inode, raw []byte) error {
-	sb := f.sb
+	sb := f.Super
 	le.PutUint16(raw[disk.OffIMode:], ip.mode)
 	le.PutUint16(raw[disk.OffIUid:], uint16(ip.uid))
 	le.PutUint16(raw[disk.OffIUidHigh:], uint16(ip.uid>>16))
@@ -107,7 +107,7 @@ func (f *fsys) encodeInode(ip *inode, raw []byte) error {
 		le.PutUint16(raw[disk.OffIBlocksHigh:], uint16(blocks>>32))
 	default:
 		ip.flags |= disk.InodeHugeFileFl
-		blocks >>= f.blockBits - 9
+		blocks >>= f.BlockBits - 9
 		le.PutUint32(raw[disk.OffIBlocksLo:], uint32(blocks))
 		le.PutUint16(raw[disk.OffIBlocksHigh:], uint16(blocks>>32))
 	}
@@ -133,7 +133,7 @@ func (f *fsys) encodeInode(ip *inode, raw []byte) error {
 
 	extra := f.extraIsize(raw)
 	fits := func(off, n uint32) bool {
-		return f.inodeSize > disk.GoodOldInodeSize && off+n <= disk.GoodOldInodeSize+extra
+		return f.InodeSize > disk.GoodOldInodeSize && off+n <= disk.GoodOldInodeSize+extra
 	}
 	put := func(off, extraOff uint32, t abi.Timespec) {
 		s, x := encodeTime(t, fits(extraOff, 4))
@@ -153,7 +153,7 @@ func (f *fsys) encodeInode(ip *inode, raw []byte) error {
 	if sb.HasRoCompat(disk.RoCompatProject) && fits(disk.OffIProjid, 4) {
 		le.PutUint32(raw[disk.OffIProjid:], ip.projid)
 	}
-	if ip.ibody != nil && disk.GoodOldInodeSize+extra < f.inodeSize {
+	if ip.ibody != nil && disk.GoodOldInodeSize+extra < f.InodeSize {
 		copy(raw[disk.GoodOldInodeSize+extra:], ip.ibody)
 	}
 	f.setInodeCsum(ip, raw, fits(disk.OffIChecksumHi, 2))
@@ -163,20 +163,20 @@ func (f *fsys) encodeInode(ip *inode, raw []byte) error {
 // setInodeCsum sets the inode checksum (ext4_inode_csum_set), the mirror
 // of verifyInodeCsum.
 func (f *fsys) setInodeCsum(ip *inode, raw []byte, hasHi bool) {
-	if !f.sb.MetadataCsum() {
+	if !f.Super.MetadataCsum() {
 		return
 	}
 	var zero [2]byte
-	c := disk.Csum32(f.crcTab, ip.csumSeed, raw[:disk.OffIChecksumLo])
-	c = disk.Csum32(f.crcTab, c, zero[:])
-	c = disk.Csum32(f.crcTab, c, raw[disk.OffIChecksumLo+2:disk.GoodOldInodeSize])
-	if f.inodeSize > disk.GoodOldInodeSize {
+	c := disk.Csum32(f.CrcTab, ip.csumSeed, raw[:disk.OffIChecksumLo])
+	c = disk.Csum32(f.CrcTab, c, zero[:])
+	c = disk.Csum32(f.CrcTab, c, raw[disk.OffIChecksumLo+2:disk.GoodOldInodeSize])
+	if f.InodeSize > disk.GoodOldInodeSize {
 		if hasHi {
-			c = disk.Csum32(f.crcTab, c, raw[disk.GoodOldInodeSize:disk.OffIChecksumHi])
-			c = disk.Csum32(f.crcTab, c, zero[:])
-			c = disk.Csum32(f.crcTab, c, raw[disk.OffIChecksumHi+2:f.inodeSize])
+			c = disk.Csum32(f.CrcTab, c, raw[disk.GoodOldInodeSize:disk.OffIChecksumHi])
+			c = disk.Csum32(f.CrcTab, c, zero[:])
+			c = disk.Csum32(f.CrcTab, c, raw[disk.OffIChecksumHi+2:f.InodeSize])
 		} else {
-			c = disk.Csum32(f.crcTab, c, raw[disk.GoodOldInodeSize:f.inodeSize])
+			c = disk.Csum32(f.CrcTab, c, raw[disk.GoodOldInodeSize:f.InodeSize])
 		}
 	}
 	le.PutUint16(raw[disk.OffIChecksumLo:], uint16(c))
@@ -188,14 +188,14 @@ func (f *fsys) setInodeCsum(ip *inode, raw []byte, hasHi bool) {
 // inodeCsumSeed computes an inode's checksum seed, crc32c(s_csum_seed,
 // ino, generation).
 func (f *fsys) inodeCsumSeed(ino, gen uint32) uint32 {
-	if !f.sb.MetadataCsum() {
+	if !f.Super.MetadataCsum() {
 		return 0
 	}
 	var b [4]byte
 	le.PutUint32(b[:], ino)
-	c := disk.Csum32(f.crcTab, f.csumSeed, b[:])
+	c := disk.Csum32(f.CrcTab, f.CsumSeed, b[:])
 	le.PutUint32(b[:], gen)
-	return disk.Csum32(f.crcTab, c, b[:])
+	return disk.Csum32(f.CrcTab, c, b[:])
 }
 
 // writeInode encodes ip's fields into its slot of the inode table (the
@@ -216,11 +216,11 @@ func (h *handle) writeInode(ip *inode) error {
 // newExtraIsize is i_extra_isize for new inodes: s_want_extra_isize, at
 // least the 32 bytes of today's fields, within the inode.
 func (f *fsys) newExtraIsize() uint16 {
-	if f.inodeSize <= disk.GoodOldInodeSize {
+	if f.InodeSize <= disk.GoodOldInodeSize {
 		return 0
 	}
-	x := max(uint32(f.sb.SWantExtraIsize), uint32(f.sb.SMinExtraIsize), 32)
-	x = min(x, f.inodeSize-disk.GoodOldInodeSize) &^ 3
+	x := max(uint32(f.Super.SWantExtraIsize), uint32(f.Super.SMinExtraIsize), 32)
+	x = min(x, f.InodeSize-disk.GoodOldInodeSize) &^ 3
 	return uint16(x)
 }
 
@@ -280,17 +280,17 @@ func (h *handle) newInodeFlags(dir *inode, ctx vfs.Ctx, mode, flags uint32) (*in
 		inherit := uint32(inodeSyncFl | disk.InodeNodumpFl | inodeNoatimeFl | inodeDirsyncFl | disk.InodeProjinheritFl |
 			disk.InodeCasefoldFl)
 		ip.flags = ip.maskFlags(dir.flags & inherit)
-		if f.sb.HasRoCompat(disk.RoCompatProject) && dir.flags&disk.InodeProjinheritFl != 0 {
+		if f.Super.HasRoCompat(disk.RoCompatProject) && dir.flags&disk.InodeProjinheritFl != 0 {
 			ip.projid = dir.projid
 		}
 	}
-	if f.sb.HasIncompat(disk.IncompatExtents) && (typ == abi.S_IFREG || isDir || typ == abi.S_IFLNK) {
+	if f.Super.HasIncompat(disk.IncompatExtents) && (typ == abi.S_IFREG || isDir || typ == abi.S_IFLNK) {
 		ip.flags |= disk.InodeExtentsFl
 		ip.initExtentRoot()
 	}
 	ip.flags |= flags
 	// __ext4_new_inode: files and directories may go inline.
-	ip.mayInline = f.sb.HasIncompat(disk.IncompatInlineData) && (typ == abi.S_IFREG || isDir)
+	ip.mayInline = f.Super.HasIncompat(disk.IncompatInlineData) && (typ == abi.S_IFREG || isDir)
 	ip.csumSeed = f.inodeCsumSeed(ino, ip.generation)
 	raw, err := h.inodeSlot(ino)
 	if err != nil {
@@ -411,7 +411,7 @@ func (h *handle) releaseXattrBlock(ip *inode) error {
 	if blk == 0 {
 		return nil
 	}
-	if blk < uint64(f.sb.SFirstDataBlock) || blk >= f.sb.SBlocksCount {
+	if blk < uint64(f.Super.SFirstDataBlock) || blk >= f.Super.SBlocksCount {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr block %d outside the filesystem", ip.ino, blk))
 	}
 	b, err := h.metaBlock(blk)

@@ -109,7 +109,7 @@ func (j *journalInode) bmap(n uint32) (uint64, error) {
 		return 0, abi.Errorf(abi.EUCLEAN, "ext4: journal block %d is a hole in the journal inode", n)
 	}
 	pblk := j.runs[i].pblk + uint64(n) - j.runs[i].lblk
-	if pblk >= j.f.sb.SBlocksCount {
+	if pblk >= j.f.Super.SBlocksCount {
 		return 0, abi.Errorf(abi.EUCLEAN, "ext4: journal block %d maps to block %d beyond the filesystem", n, pblk)
 	}
 	return pblk, nil
@@ -121,7 +121,7 @@ func (j *journalInode) ReadBlock(n uint32, p []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, err := j.dev.ReadAt(p, int64(pblk)<<j.f.blockBits); err != nil {
+	if _, err := j.dev.ReadAt(p, int64(pblk)<<j.f.BlockBits); err != nil {
 		return abi.Errorf(abi.EIO, "ext4: journal block %d (block %d): %v", n, pblk, err)
 	}
 	return nil
@@ -137,7 +137,7 @@ func (j *journalInode) WriteBlock(n uint32, p []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, err := j.out.WriteAt(p, int64(pblk)<<j.f.blockBits); err != nil {
+	if _, err := j.out.WriteAt(p, int64(pblk)<<j.f.BlockBits); err != nil {
 		return abi.Errorf(abi.EIO, "ext4: journal block %d (block %d): %v", n, pblk, err)
 	}
 	return nil
@@ -159,7 +159,7 @@ func (j *journalInode) Blocks() uint32 { return j.blocks }
 // openJournal returns the internal journal of f (s_journal_inum), checked
 // as ext4_get_journal_inode checks it.
 func (f *fsys) openJournal() (*journalInode, error) {
-	sb := f.sb
+	sb := f.Super
 	if sb.SJournalInum == 0 {
 		// s_journal_inum 0 means the journal is on another device
 		// (s_journal_uuid, s_journal_dev), which an image cannot reach.
@@ -176,7 +176,7 @@ func (f *fsys) openJournal() (*journalInode, error) {
 	if err != nil {
 		return nil, abi.Errorf(abi.ErrnoOf(err), "ext4: journal inode %d: %v", sb.SJournalInum, err)
 	}
-	n := uint64(jip.size) >> f.blockBits
+	n := uint64(jip.size) >> f.BlockBits
 	if n > 1<<32-1 {
 		n = 1<<32 - 1
 	}
@@ -194,7 +194,7 @@ func (f *fsys) openJournal() (*journalInode, error) {
 // journal". With noload the journal is not read at all; the kernel then
 // warns that the filesystem is read without its journal.
 func (f *fsys) recover(opts mountOptions, rdonly bool) error {
-	sb, name := f.sb, f.dev.Name()
+	sb, name := f.Super, f.dev.Name()
 	if !sb.HasCompat(disk.CompatHasJournal) || !sb.HasIncompat(disk.IncompatRecover) {
 		return nil
 	}
@@ -211,7 +211,7 @@ func (f *fsys) recover(opts mountOptions, rdonly bool) error {
 	if err != nil {
 		return err
 	}
-	o, err := jbd2.Recover(j, int(f.blockSize), func(format string, args ...any) {
+	o, err := jbd2.Recover(j, int(f.BlockSize), func(format string, args ...any) {
 		f.log.Printf("JBD2 (%s): "+format, append([]any{name}, args...)...)
 	})
 	if err != nil {
@@ -236,14 +236,14 @@ func (f *fsys) recover(opts mountOptions, rdonly bool) error {
 	if err != nil {
 		return abi.Errorf(abi.ErrnoOf(err), "ext4: superblock after replay: %v", err)
 	}
-	if nsb.BlockSize() != f.blockSize || uint32(nsb.SInodeSize) != f.inodeSize || nsb.DescSize() != sb.DescSize() ||
+	if nsb.BlockSize() != f.BlockSize || uint32(nsb.SInodeSize) != f.InodeSize || nsb.DescSize() != sb.DescSize() ||
 		nsb.GroupCount() != sb.GroupCount() || nsb.SInodesPerGroup != sb.SInodesPerGroup ||
 		nsb.SBlocksCount != sb.SBlocksCount || nsb.SInodesCount != sb.SInodesCount {
 		return abi.Errorf(abi.EUCLEAN, "ext4: the journal changes the filesystem's geometry")
 	}
 	f.dev = d
-	f.sb = nsb
-	f.setCsumSeed() // from the replayed superblock, as Linux reads it after the replay
+	f.Super = nsb
+	f.SetCsumSeed() // from the replayed superblock, as Linux reads it after the replay
 	f.replayed = true
 	f.mu.Lock()
 	f.inodes = make(map[uint32]*inode)

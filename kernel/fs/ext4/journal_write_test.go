@@ -93,12 +93,12 @@ func (d crashDev) crash(mode int) {
 // of the superblock, with its checksum.
 func setLabel(h *handle, label string) error {
 	f := h.f
-	blk := uint64(disk.SuperblockOffset) >> f.blockBits
+	blk := uint64(disk.SuperblockOffset) >> f.BlockBits
 	b, err := h.metaBlock(blk)
 	if err != nil {
 		return err
 	}
-	s := b[disk.SuperblockOffset-int(blk<<f.blockBits):][:disk.SuperblockSize]
+	s := b[disk.SuperblockOffset-int(blk<<f.BlockBits):][:disk.SuperblockSize]
 	clear(s[0x78:0x88])
 	copy(s[0x78:0x88], label)
 	f.setSuperCsum(s)
@@ -113,26 +113,26 @@ func setMtime(h *handle, ino uint32, sec uint32) error {
 	if err != nil {
 		return err
 	}
-	g, idx := (ino-1)/f.sb.SInodesPerGroup, (ino-1)%f.sb.SInodesPerGroup
-	off := uint64(idx) * uint64(f.inodeSize)
-	b, err := h.metaBlock(f.groups[g].BgInodeTable + off>>f.blockBits)
+	g, idx := (ino-1)/f.Super.SInodesPerGroup, (ino-1)%f.Super.SInodesPerGroup
+	off := uint64(idx) * uint64(f.InodeSize)
+	b, err := h.metaBlock(f.Groups[g].BgInodeTable + off>>f.BlockBits)
 	if err != nil {
 		return err
 	}
-	raw := b[off&uint64(f.blockSize-1):][:f.inodeSize]
+	raw := b[off&uint64(f.BlockSize-1):][:f.InodeSize]
 	le.PutUint32(raw[0x10:], sec)
-	if !f.sb.MetadataCsum() {
+	if !f.Super.MetadataCsum() {
 		return nil
 	}
 	// The inode checksum (Documentation/filesystems/ext4/inodes.rst):
 	// crc32c over the inode with both checksum fields read as zero,
 	// seeded with the inode's seed.
-	hasHi := f.inodeSize > disk.GoodOldInodeSize && le.Uint16(raw[disk.GoodOldInodeSize:]) >= 4
+	hasHi := f.InodeSize > disk.GoodOldInodeSize && le.Uint16(raw[disk.GoodOldInodeSize:]) >= 4
 	le.PutUint16(raw[disk.OffIChecksumLo:], 0)
 	if hasHi {
 		le.PutUint16(raw[disk.OffIChecksumHi:], 0)
 	}
-	c := disk.Csum32(f.crcTab, ip.csumSeed, raw)
+	c := disk.Csum32(f.CrcTab, ip.csumSeed, raw)
 	le.PutUint16(raw[disk.OffIChecksumLo:], uint16(c))
 	if hasHi {
 		le.PutUint16(raw[disk.OffIChecksumHi:], uint16(c>>16))
@@ -153,7 +153,7 @@ var crashSteps = []crashState{{"first", 1111111}, {"second", 2222222}}
 // crashData is the file data step k writes (ordered mode: it must be on
 // the disk whenever the step's metadata is), and the block it goes to.
 func crashData(f *fsys, k int) ([]byte, uint64) {
-	return bytes.Repeat([]byte{byte('A' + k)}, int(f.blockSize)), f.sb.SBlocksCount - 20 - uint64(k)
+	return bytes.Repeat([]byte{byte('A' + k)}, int(f.BlockSize)), f.Super.SBlocksCount - 20 - uint64(k)
 }
 
 // crashWorkload mounts img read-write on a device that keeps only the
@@ -181,7 +181,7 @@ func crashWorkload(t *testing.T, img string, limit, mode int) int {
 			return fail(err)
 		}
 		data, blk := crashData(f, k)
-		h.writeData(data, int64(blk)<<f.blockBits)
+		h.writeData(data, int64(blk)<<f.BlockBits)
 		if err := setLabel(h, st.label); err != nil {
 			h.fail(err)
 		}
@@ -215,12 +215,12 @@ func readState(t *testing.T, img string) crashState {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := crashState{string(bytes.TrimRight(f.sb.SVolumeName[:], "\x00")), ip.mtime.Sec}
+	st := crashState{string(bytes.TrimRight(f.Super.SVolumeName[:], "\x00")), ip.mtime.Sec}
 	for k := range crashSteps {
 		if st == crashSteps[k] {
 			for i := 0; i <= k; i++ {
 				data, blk := crashData(f, i)
-				if !bytes.Equal(readAt(t, img, int64(blk)<<f.blockBits, len(data)), data) {
+				if !bytes.Equal(readAt(t, img, int64(blk)<<f.BlockBits, len(data)), data) {
 					t.Errorf("step %d is on the disk but not the data of step %d", k, i)
 				}
 			}
@@ -384,7 +384,7 @@ func journalSuper(t *testing.T, img string) *jbd2.Superblock {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := make([]byte, f.blockSize)
+	p := make([]byte, f.BlockSize)
 	if err := j.ReadBlock(0, p); err != nil {
 		t.Fatal(err)
 	}
@@ -523,7 +523,7 @@ func TestMountRWReplays(t *testing.T) {
 			if !strings.Contains(log.String(), "recovery complete: 2 blocks written") {
 				t.Errorf("no replay in the log:\n%s", log)
 			}
-			if got := string(bytes.TrimRight(f.sb.SVolumeName[:], "\x00")); got != "replayed" {
+			if got := string(bytes.TrimRight(f.Super.SVolumeName[:], "\x00")); got != "replayed" {
 				t.Errorf("mounted label %q", got)
 			}
 			// On disk while mounted: the blocks home, the journal empty.
@@ -778,8 +778,8 @@ func TestRevokeReusedBlock(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "x.img")
 			testutil.Run(t, "mkfs.ext4", "-q", "-F", "-b", "1024", img, "8M")
 			dev, f, log := crashMount(t, img, 0)
-			meta := bytes.Repeat([]byte{'M'}, int(f.blockSize))
-			data := bytes.Repeat([]byte{'D'}, int(f.blockSize))
+			meta := bytes.Repeat([]byte{'M'}, int(f.BlockSize))
+			data := bytes.Repeat([]byte{'D'}, int(f.BlockSize))
 			step := func(what string, op func(h *handle) error) {
 				t.Helper()
 				h, err := f.begin()
@@ -799,7 +799,7 @@ func TestRevokeReusedBlock(t *testing.T) {
 			var blk uint64
 			step("log a metadata block", func(h *handle) error {
 				var err error
-				if blk, err = h.allocBlock(nil, f.sb.SBlocksCount/2); err != nil {
+				if blk, err = h.allocBlock(nil, f.Super.SBlocksCount/2); err != nil {
 					return err
 				}
 				b, err := h.newMetaBlock(blk)
@@ -815,7 +815,7 @@ func TestRevokeReusedBlock(t *testing.T) {
 				if err == nil && got != blk {
 					t.Fatalf("the allocator gave block %d, not the freed %d", got, blk)
 				}
-				return cmp.Or(err, h.writeData(data, int64(blk)<<f.blockBits))
+				return cmp.Or(err, h.writeData(data, int64(blk)<<f.BlockBits))
 			})
 			step("free it again", func(h *handle) error { return h.freeBlocks(nil, blk, 1) })
 			dev.crash(keepAll) // no unmount: the log keeps the four transactions
@@ -829,7 +829,7 @@ func TestRevokeReusedBlock(t *testing.T) {
 			// Ours: a read-only mount replays in memory.
 			sb, _ := mountImage(t, img)
 			got := make([]byte, len(want))
-			if _, err := sb.(*fsys).dev.ReadAt(got, int64(blk)<<f.blockBits); err != nil {
+			if _, err := sb.(*fsys).dev.ReadAt(got, int64(blk)<<f.BlockBits); err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(got, want) {
@@ -852,7 +852,7 @@ func TestRevokeReusedBlock(t *testing.T) {
 				} else {
 					testutil.Run(t, r[0], append(r[1:], c)...)
 				}
-				if got := readAt(t, c, int64(blk)<<f.blockBits, len(want)); !bytes.Equal(got, want) {
+				if got := readAt(t, c, int64(blk)<<f.BlockBits, len(want)); !bytes.Equal(got, want) {
 					t.Errorf("%s's replay: block %d holds %q..., want %q...", r[0], blk, got[:4], want[:4])
 				}
 				e2fsckClean(t, c)

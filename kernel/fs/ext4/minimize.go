@@ -86,19 +86,9 @@ func openOffline(dev ImageDevice, what string) (*offImage, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &fsys{
-		sb:        sb,
-		log:       nopLogger{},
-		blockSize: sb.BlockSize(),
-		blockBits: 10 + sb.SLogBlockSize,
-		inodeSize: uint32(sb.SInodeSize),
-	}
-	if sb.HasRoCompat(disk.RoCompatBigalloc) {
-		f.clusterBits = sb.SLogClusterSize - sb.SLogBlockSize // checked by decodeSuperblock
-	}
-	f.setCsumSeed()
+	f := &fsys{Geometry: disk.NewGeometry(sb), log: nopLogger{}}
 	if sb.MetadataCsum() {
-		if c := disk.Csum32(f.crcTab, ^uint32(0), raw[:disk.OffSChecksum]); c != sb.SChecksum {
+		if c := disk.Csum32(f.CrcTab, ^uint32(0), raw[:disk.OffSChecksum]); c != sb.SChecksum {
 			return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: superblock: bad checksum", what)
 		}
 	}
@@ -108,12 +98,12 @@ func openOffline(dev ImageDevice, what string) (*offImage, error) {
 	if u := sb.SFeatureRoCompat &^ offRoCompatOK; u != 0 {
 		return nil, abi.Errorf(abi.EOPNOTSUPP, "ext4: %s: unsupported ro_compat features %#x", what, u)
 	}
-	if uint64(sb.SClustersPerGroup)<<f.clusterBits != uint64(sb.SBlocksPerGroup) {
+	if uint64(sb.SClustersPerGroup)<<f.ClusterBits != uint64(sb.SBlocksPerGroup) {
 		// ext4_fill_super: a group is s_clusters_per_group clusters of
 		// 2^clusterBits blocks (as many blocks without bigalloc); the
 		// bitmap checksums cover the clusters.
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: blocks per group %d != clusters per group %d of %d blocks",
-			what, sb.SBlocksPerGroup, sb.SClustersPerGroup, 1<<f.clusterBits)
+			what, sb.SBlocksPerGroup, sb.SClustersPerGroup, 1<<f.ClusterBits)
 	}
 	if sb.HasIncompat(disk.IncompatRecover) || sb.SState&superStateValid == 0 || sb.SState&0x2 != 0 {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: the filesystem is not clean (needs recovery, in use or with errors): run e2fsck", what)
@@ -122,19 +112,17 @@ func openOffline(dev ImageDevice, what string) (*offImage, error) {
 	// mount's "bad geometry" check wants; ImageDevice has no size, so its
 	// last block is read (FuzzMinimize: a count one past the device end
 	// was cut and then reported larger than the device).
-	if last := make([]byte, 1); sb.SBlocksCount == 0 || sb.SBlocksCount > 1<<(63-f.blockBits) {
+	if last := make([]byte, 1); sb.SBlocksCount == 0 || sb.SBlocksCount > 1<<(63-f.BlockBits) {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: bad geometry: block count %d", what, sb.SBlocksCount)
-	} else if _, err := dev.ReadAt(last, int64(sb.SBlocksCount<<f.blockBits)-1); err != nil {
+	} else if _, err := dev.ReadAt(last, int64(sb.SBlocksCount<<f.BlockBits)-1); err != nil {
 		return nil, abi.Errorf(abi.EINVAL, "ext4: %s: bad geometry: block count %d exceeds the device", what, sb.SBlocksCount)
 	}
-	f.descPerBlock = f.blockSize / sb.DescSize()
-	f.inodeTableBlocks = (uint64(sb.SInodesPerGroup)*uint64(f.inodeSize) + uint64(f.blockSize) - 1) / uint64(f.blockSize)
-	f.dev = imageBlockDev{dev, int64(sb.SBlocksCount << f.blockBits)}
+	f.dev = imageBlockDev{dev, int64(sb.SBlocksCount << f.BlockBits)}
 	if err := f.loadGroupDescs(); err != nil {
 		return nil, err
 	}
-	for g := range f.groups {
-		if f.groups[g].BadCsum {
+	for g := range f.Groups {
+		if f.Groups[g].BadCsum {
 			return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: group %d: bad descriptor checksum: run e2fsck", what, g)
 		}
 		// Every group holds its superblock backup and descriptor
@@ -146,19 +134,19 @@ func openOffline(dev ImageDevice, what string) (*offImage, error) {
 				what, g, n, f.groupBlocks(uint32(g)))
 		}
 	}
-	return &offImage{f: f, dev: dev, raw: raw, origGroups: uint32(len(f.groups)), origBackup1: sb.SBackupBGs[1]}, nil
+	return &offImage{f: f, dev: dev, raw: raw, origGroups: uint32(len(f.Groups)), origBackup1: sb.SBackupBGs[1]}, nil
 }
 
 // read and write move whole blocks.
 func (im *offImage) read(blk uint64, b []byte) error {
-	if _, err := im.dev.ReadAt(b, int64(blk<<im.f.blockBits)); err != nil {
+	if _, err := im.dev.ReadAt(b, int64(blk<<im.f.BlockBits)); err != nil {
 		return abi.Errorf(abi.EIO, "ext4: block %d: %v", blk, err)
 	}
 	return nil
 }
 
 func (im *offImage) write(blk uint64, b []byte) error {
-	if _, err := im.dev.WriteAt(b, int64(blk<<im.f.blockBits)); err != nil {
+	if _, err := im.dev.WriteAt(b, int64(blk<<im.f.BlockBits)); err != nil {
 		return abi.Errorf(abi.EIO, "ext4: block %d: %v", blk, err)
 	}
 	return nil
@@ -168,11 +156,11 @@ func (im *offImage) write(blk uint64, b []byte) error {
 // BLOCK_UNINIT group from the geometry im.f holds now.
 func (im *offImage) blockBitmap(g uint32, b []byte) error {
 	f := im.f
-	if f.hasGroupCsum() && f.groups[g].BgFlags&disk.BgBlockUninit != 0 {
+	if f.hasGroupCsum() && f.Groups[g].BgFlags&disk.BgBlockUninit != 0 {
 		f.initBlockBitmap(g, b)
 		return nil
 	}
-	return im.read(f.groups[g].BgBlockBitmap, b)
+	return im.read(f.Groups[g].BgBlockBitmap, b)
 }
 
 // putBlockBitmap writes b as group g's block bitmap, with the bits past
@@ -181,13 +169,13 @@ func (im *offImage) blockBitmap(g uint32, b []byte) error {
 // written by writeMeta).
 func (im *offImage) putBlockBitmap(g uint32, b []byte) error {
 	f := im.f
-	setBits(b, f.groupClusters(g), uint64(f.blockSize)*8)
-	d := &f.groups[g]
+	setBits(b, f.groupClusters(g), uint64(f.BlockSize)*8)
+	d := &f.Groups[g]
 	d.BgFreeBlocksCount = f.countFree(g, b)
 	d.BgFlags &^= disk.BgBlockUninit
-	if f.sb.MetadataCsum() {
-		d.BgBlockBitmapCsum = disk.Csum32(f.crcTab, f.csumSeed, b[:f.sb.SClustersPerGroup/8])
-		if f.sb.DescSize() < disk.MinDescSize64 {
+	if f.Super.MetadataCsum() {
+		d.BgBlockBitmapCsum = disk.Csum32(f.CrcTab, f.CsumSeed, b[:f.Super.SClustersPerGroup/8])
+		if f.Super.DescSize() < disk.MinDescSize64 {
 			d.BgBlockBitmapCsum &= 0xFFFF
 		}
 	}
@@ -216,14 +204,14 @@ func (f *fsys) countFree(g uint32, b []byte) uint32 {
 }
 
 // superBlockNr is the block holding the primary superblock.
-func (f *fsys) superBlockNr() uint64 { return disk.SuperblockOffset >> f.blockBits }
+func (f *fsys) superBlockNr() uint64 { return disk.SuperblockOffset >> f.BlockBits }
 
 // descBlocks is the number of blocks of the descriptor table (without
 // meta_bg; with it, the blocks before s_first_meta_bg).
 func (f *fsys) descBlocks() uint64 {
-	n := (uint64(len(f.groups)) + uint64(f.descPerBlock) - 1) / uint64(f.descPerBlock)
-	if f.sb.HasIncompat(disk.IncompatMetaBG) {
-		n = min(n, uint64(f.sb.SFirstMetaBG))
+	n := (uint64(len(f.Groups)) + uint64(f.DescPerBlock) - 1) / uint64(f.DescPerBlock)
+	if f.Super.HasIncompat(disk.IncompatMetaBG) {
+		n = min(n, uint64(f.Super.SFirstMetaBG))
 	}
 	return n
 }
@@ -235,33 +223,33 @@ func (f *fsys) descBlocks() uint64 {
 // superblock's other fields first.
 func (im *offImage) writeMeta(edit func(s []byte)) error {
 	f := im.f
-	sb := f.sb
-	bs := uint64(f.blockSize)
+	sb := f.Super
+	bs := uint64(f.BlockSize)
 	ds := sb.DescSize()
 	var bfree, ifree uint64
-	for g := range f.groups {
-		bfree += uint64(f.groups[g].BgFreeBlocksCount)
-		ifree += uint64(f.groups[g].BgFreeInodesCount)
+	for g := range f.Groups {
+		bfree += uint64(f.Groups[g].BgFreeBlocksCount)
+		ifree += uint64(f.Groups[g].BgFreeInodesCount)
 	}
-	bfree <<= f.clusterBits
+	bfree <<= f.ClusterBits
 	// The descriptor blocks: each descriptor encoded over its old bytes
 	// (keeping the fields groupDesc does not hold), slots past the last
 	// group zeroed, as mke2fs leaves them.
-	nblocks := (uint64(len(f.groups)) + uint64(f.descPerBlock) - 1) / uint64(f.descPerBlock)
+	nblocks := (uint64(len(f.Groups)) + uint64(f.DescPerBlock) - 1) / uint64(f.DescPerBlock)
 	table := make([]byte, bs)
 	for nr := uint64(0); nr < nblocks; nr++ {
 		primary := f.descBlock(nr)
 		if err := im.read(primary, table); err != nil {
 			return err
 		}
-		for i := uint64(0); i < uint64(f.descPerBlock); i++ {
+		for i := uint64(0); i < uint64(f.DescPerBlock); i++ {
 			raw := table[i*uint64(ds):][:ds]
-			g := nr*uint64(f.descPerBlock) + i
-			if g >= uint64(len(f.groups)) {
+			g := nr*uint64(f.DescPerBlock) + i
+			if g >= uint64(len(f.Groups)) {
 				clear(raw)
 				continue
 			}
-			d := &f.groups[g]
+			d := &f.Groups[g]
 			disk.EncodeGroupDesc(raw, d, ds)
 			if f.hasGroupCsum() {
 				d.BgChecksum = f.groupDescCsum(uint32(g), raw)
@@ -284,7 +272,7 @@ func (im *offImage) writeMeta(edit func(s []byte)) error {
 		le.PutUint32(s[0x158:], uint32(bfree>>32))
 	}
 	sb.SFreeBlocksCount, sb.SFreeInodesCount = bfree, uint32(ifree)
-	for g := range uint64(len(f.groups)) {
+	for g := range uint64(len(f.Groups)) {
 		if !sb.HasSuper(g) {
 			continue
 		}
@@ -318,12 +306,12 @@ func (im *offImage) writeMeta(edit func(s []byte)) error {
 // second and last groups of its meta group).
 func (im *offImage) descCopies(nr uint64) []uint64 {
 	f := im.f
-	sb := f.sb
+	sb := f.Super
 	out := []uint64{f.descBlock(nr)}
 	if sb.HasIncompat(disk.IncompatMetaBG) && nr >= uint64(sb.SFirstMetaBG) {
-		dpb := uint64(f.descPerBlock)
+		dpb := uint64(f.DescPerBlock)
 		for _, g := range []uint64{nr*dpb + 1, nr*dpb + dpb - 1} {
-			if g < uint64(len(f.groups)) {
+			if g < uint64(len(f.Groups)) {
 				blk := f.groupFirst(uint32(g))
 				if sb.HasSuper(g) {
 					blk++
@@ -333,7 +321,7 @@ func (im *offImage) descCopies(nr uint64) []uint64 {
 		}
 		return out
 	}
-	for g := uint64(1); g < uint64(len(f.groups)); g++ {
+	for g := uint64(1); g < uint64(len(f.Groups)); g++ {
 		if sb.HasSuper(g) {
 			out = append(out, f.groupFirst(uint32(g))+1+nr)
 		}
@@ -386,7 +374,7 @@ func Minimize(dev ImageDevice, free uint64) (uint64, error) {
 		return 0, err
 	}
 	f := im.f
-	sb := f.sb
+	sb := f.Super
 	if sb.HasIncompat(disk.IncompatMetaBG) && sb.HasCompat(disk.CompatResizeInode) {
 		// e2fsck turns the resize inode off on a meta_bg filesystem.
 		return 0, abi.Errorf(abi.EOPNOTSUPP, "ext4: minimize: meta_bg with resize_inode is not supported")
@@ -402,18 +390,18 @@ func Minimize(dev ImageDevice, free uint64) (uint64, error) {
 // minimalEnd computes Minimize's new block count (step 1).
 func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 	f := im.f
-	sb := f.sb
+	sb := f.Super
 	first := uint64(sb.SFirstDataBlock)
 	bpg := uint64(sb.SBlocksPerGroup)
-	ngroups := uint32(len(f.groups))
-	bb := make([]byte, f.blockSize)
-	mb := make([]byte, f.blockSize)
+	ngroups := uint32(len(f.Groups))
+	bb := make([]byte, f.BlockSize)
+	mb := make([]byte, f.BlockSize)
 
 	// The last group with an inode in use (the inode bitmaps are
 	// trusted: the filesystem is clean).
 	inodeGroups := uint32(1)
 	for g := ngroups - 1; g > 0; g-- {
-		d := &f.groups[g]
+		d := &f.Groups[g]
 		if d.BgFreeInodesCount < sb.SInodesPerGroup && (!f.hasGroupCsum() || d.BgFlags&disk.BgInodeUninit == 0) {
 			inodeGroups = g + 1
 			break
@@ -431,22 +419,22 @@ func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 			start, count = start+k, count-k
 		}
 	}
-	for g := range f.groups {
-		d := &f.groups[g]
+	for g := range f.Groups {
+		d := &f.Groups[g]
 		add(d.BgBlockBitmap, 1)
 		add(d.BgInodeBitmap, 1)
-		add(d.BgInodeTable, f.inodeTableBlocks)
+		add(d.BgInodeTable, f.InodeTableBlocks)
 	}
 	// Bits are clusters: data counts clusters, high is the last block
 	// of the highest cluster of data.
-	cb := f.clusterBits
+	cb := f.ClusterBits
 	var data uint64
 	high := first
 	for g := range ngroups {
-		if f.hasGroupCsum() && f.groups[g].BgFlags&disk.BgBlockUninit != 0 {
+		if f.hasGroupCsum() && f.Groups[g].BgFlags&disk.BgBlockUninit != 0 {
 			continue // its bitmap is all metadata
 		}
-		if err := im.read(f.groups[g].BgBlockBitmap, bb); err != nil {
+		if err := im.read(f.Groups[g].BgBlockBitmap, bb); err != nil {
 			return 0, err
 		}
 		gfirst := f.groupFirst(g)
@@ -455,7 +443,7 @@ func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 		for _, r := range metaIn[g] {
 			setBits(mb, (r.start-gfirst)>>cb, (r.start-gfirst+r.n-1)>>cb+1)
 		}
-		setBits(mb, f.groupClusters(g), uint64(f.blockSize)*8)
+		setBits(mb, f.groupClusters(g), uint64(f.BlockSize)*8)
 		for i := range bb {
 			if x := bb[i] &^ mb[i]; x != 0 {
 				data += uint64(bits.OnesCount8(x))
@@ -484,8 +472,8 @@ func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 		// Every group kept holds its own bitmaps and inode table.
 		n := uint32((next - first + bpg - 1) / bpg)
 		for g := range min(n, ngroups) {
-			d := &f.groups[g]
-			next = max(next, d.BgBlockBitmap+1, d.BgInodeBitmap+1, d.BgInodeTable+f.inodeTableBlocks)
+			d := &f.Groups[g]
+			next = max(next, d.BgBlockBitmap+1, d.BgInodeBitmap+1, d.BgInodeTable+f.InodeTableBlocks)
 		}
 		if next == end {
 			return end, nil
@@ -499,14 +487,14 @@ func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 // GDT blocks would be with end blocks.
 func (im *offImage) newGeometry(end uint64) (groups uint32, gdb, rsv uint64) {
 	f := im.f
-	sb := f.sb
+	sb := f.Super
 	bpg := uint64(sb.SBlocksPerGroup)
 	groups = uint32((end - uint64(sb.SFirstDataBlock) + bpg - 1) / bpg)
-	dpb := uint64(f.descPerBlock)
+	dpb := uint64(f.DescPerBlock)
 	gdb = (uint64(groups) + dpb - 1) / dpb
 	rsv = uint64(sb.SReservedGdtBlocks)
 	if sb.HasCompat(disk.CompatResizeInode) {
-		rsv = min(rsv+f.descBlocks()-gdb, uint64(f.blockSize/4))
+		rsv = min(rsv+f.descBlocks()-gdb, uint64(f.BlockSize/4))
 	}
 	return groups, gdb, rsv
 }
@@ -517,7 +505,7 @@ func (im *offImage) newGeometry(end uint64) (groups uint32, gdb, rsv uint64) {
 // meta_bg past s_first_meta_bg the meta group's descriptor block.
 func (im *offImage) newBaseMeta(g uint64, groups uint32, gdb, rsv uint64) uint64 {
 	f := im.f
-	sb := f.sb
+	sb := f.Super
 	n := uint64(0)
 	super := im.newHasSuper(g, groups)
 	if super {
@@ -526,7 +514,7 @@ func (im *offImage) newBaseMeta(g uint64, groups uint32, gdb, rsv uint64) uint64
 			n += sbBlk - uint64(sb.SFirstDataBlock) // as baseMetaBlocks
 		}
 	}
-	dpb := uint64(f.descPerBlock)
+	dpb := uint64(f.DescPerBlock)
 	if !sb.HasIncompat(disk.IncompatMetaBG) || g/dpb < uint64(sb.SFirstMetaBG) {
 		if super {
 			if sb.HasIncompat(disk.IncompatMetaBG) {
@@ -547,14 +535,14 @@ func (im *offImage) newHasSuper(g uint64, groups uint32) bool {
 	if g == uint64(groups-1) && im.movesBackup(groups) {
 		return true
 	}
-	return g < uint64(groups) && im.f.sb.HasSuper(g)
+	return g < uint64(groups) && im.f.Super.HasSuper(g)
 }
 
 // movesBackup reports whether the cut to groups groups moves the second
 // sparse_super2 backup from the old last group to the new one, as
 // adjust_fs_info does (when its blocks there are free: cut checks).
 func (im *offImage) movesBackup(groups uint32) bool {
-	sb := im.f.sb
+	sb := im.f.Super
 	return sb.HasCompat(disk.CompatSparseSuper2) && im.origBackup1 == im.origGroups-1 &&
 		groups < im.origGroups && groups-1 > 1 && groups-1 != sb.SBackupBGs[0]
 }
@@ -566,7 +554,7 @@ func (im *offImage) movesBackup(groups uint32) bool {
 // ext2fs_initialize does).
 func (im *offImage) roundEnd(end uint64) uint64 {
 	f := im.f
-	sb := f.sb
+	sb := f.Super
 	first := uint64(sb.SFirstDataBlock)
 	bpg := uint64(sb.SBlocksPerGroup)
 	end = first + (end-first+f.clusterMask())&^f.clusterMask()
@@ -575,7 +563,7 @@ func (im *offImage) roundEnd(end uint64) uint64 {
 	if rem == 0 {
 		return end
 	}
-	overhead := 2 + f.inodeTableBlocks
+	overhead := 2 + f.InodeTableBlocks
 	if im.newHasSuper(uint64(groups-1), groups) {
 		overhead += 1 + gdb + rsv
 	}
@@ -598,7 +586,7 @@ func (im *offImage) metaBetween(lo, hi uint64) uint64 {
 			in = append(in, blockRange{a, b - a})
 		}
 	}
-	return clustersIn(in, im.f.clusterBits)
+	return clustersIn(in, im.f.ClusterBits)
 }
 
 // clustersIn counts the clusters of 2^cb blocks that the block ranges rs
@@ -633,10 +621,10 @@ func (im *offImage) keptMeta(end uint64) []blockRange {
 		if n := im.newBaseMeta(uint64(g), groups, gdb, rsv); n > 0 {
 			out = append(out, blockRange{f.groupFirst(g), n})
 		}
-		if int(g) < len(f.groups) {
-			d := &f.groups[g]
+		if int(g) < len(f.Groups) {
+			d := &f.Groups[g]
 			out = append(out, blockRange{d.BgBlockBitmap, 1}, blockRange{d.BgInodeBitmap, 1},
-				blockRange{d.BgInodeTable, f.inodeTableBlocks})
+				blockRange{d.BgInodeTable, f.InodeTableBlocks})
 		}
 	}
 	return out
@@ -645,11 +633,11 @@ func (im *offImage) keptMeta(end uint64) []blockRange {
 // cut shrinks the filesystem to end blocks (steps 2 to 4).
 func (im *offImage) cut(end uint64) error {
 	f := im.f
-	sb := f.sb
+	sb := f.Super
 	old := *sb
-	oldGroups := f.groups
+	oldGroups := f.Groups
 	groups, gdb, rsv := im.newGeometry(end)
-	bs := uint64(f.blockSize)
+	bs := uint64(f.BlockSize)
 
 	// The bitmaps as they are now, for the groups kept whose bitmap was
 	// written (the others are computed again under the new geometry).
@@ -685,7 +673,7 @@ func (im *offImage) cut(end uint64) error {
 	percent := float64(old.SRBlocksCount) * 100 / float64(old.SBlocksCount)
 	newSB.SRBlocksCount = uint64(percent * float64(end) / 100)
 	*sb = newSB
-	f.groups = oldGroups[:groups:groups]
+	f.Groups = oldGroups[:groups:groups]
 
 	// Step 4: the bitmaps of the kept groups. The cut groups' metadata
 	// is cleared, then the clusters of the kept groups' metadata set
@@ -695,9 +683,9 @@ func (im *offImage) cut(end uint64) error {
 		first, n := f.groupFirst(g), uint64(sb.SBlocksPerGroup)
 		for blk := max(start, first); blk < start+count && blk < first+n; blk++ {
 			if set {
-				setBit(b, (blk-first)>>f.clusterBits)
+				setBit(b, (blk-first)>>f.ClusterBits)
 			} else {
-				clearBit(b, (blk-first)>>f.clusterBits)
+				clearBit(b, (blk-first)>>f.ClusterBits)
 			}
 		}
 	}
@@ -709,7 +697,7 @@ func (im *offImage) cut(end uint64) error {
 			// Still BLOCK_UNINIT: only the count follows the geometry.
 			mb := make([]byte, bs)
 			f.initBlockBitmap(g, mb)
-			f.groups[g].BgFreeBlocksCount = f.countFree(g, mb)
+			f.Groups[g].BgFreeBlocksCount = f.countFree(g, mb)
 			continue
 		}
 		if !ok {
@@ -720,14 +708,14 @@ func (im *offImage) cut(end uint64) error {
 				d := &oldGroups[j]
 				clearIn(b, g, d.BgBlockBitmap, 1)
 				clearIn(b, g, d.BgInodeBitmap, 1)
-				clearIn(b, g, d.BgInodeTable, f.inodeTableBlocks)
+				clearIn(b, g, d.BgInodeTable, f.InodeTableBlocks)
 			}
 			// The descriptor blocks and reserved GDT blocks no longer
 			// needed (a backup dropped with sparse_super2: all).
 			if keep := im.newBaseMeta(uint64(g), groups, gdb, rsv); keep < oldBase[g] {
 				clearIn(b, g, f.groupFirst(g)+keep, oldBase[g]-keep)
 			}
-			if f.clusterBits != 0 {
+			if f.ClusterBits != 0 {
 				for _, r := range kept {
 					inGroup(b, g, r.start, r.n, true)
 				}
@@ -737,7 +725,7 @@ func (im *offImage) cut(end uint64) error {
 			// The second sparse_super2 backup moves here when its blocks
 			// are free; otherwise it is dropped.
 			n := 1 + gdb + rsv
-			nc := (n + f.clusterMask()) >> f.clusterBits
+			nc := (n + f.clusterMask()) >> f.ClusterBits
 			if n <= f.groupBlocks(g) && allClear(b, nc) {
 				sb.SBackupBGs[1] = g
 				setBits(b, 0, nc)
@@ -789,14 +777,14 @@ func (im *offImage) rebuildResizeInode(gdb, rsv uint64) error {
 		return err
 	}
 	dind := uint64(le.Uint32(raw[disk.OffIBlock+4*dindBlockIdx:]))
-	if dind < uint64(f.sb.SFirstDataBlock) || dind >= f.sb.SBlocksCount {
+	if dind < uint64(f.Super.SFirstDataBlock) || dind >= f.Super.SBlocksCount {
 		return abi.Errorf(abi.EUCLEAN, "ext4: resize inode: bad double indirect block %d: run e2fsck", dind)
 	}
-	bs := uint64(f.blockSize)
+	bs := uint64(f.BlockSize)
 	apb := bs / 4
 	var backups []uint64
-	for g := uint64(1); g < uint64(len(f.groups)); g++ {
-		if f.sb.HasSuper(g) {
+	for g := uint64(1); g < uint64(len(f.Groups)); g++ {
+		if f.Super.HasSuper(g) {
 			backups = append(backups, g)
 		}
 	}
@@ -809,7 +797,7 @@ func (im *offImage) rebuildResizeInode(gdb, rsv uint64) error {
 		clear(ibuf)
 		for k, g := range backups {
 			if uint64(k) < apb {
-				le.PutUint32(ibuf[4*k:], uint32(pblk+g*uint64(f.sb.SBlocksPerGroup)))
+				le.PutUint32(ibuf[4*k:], uint32(pblk+g*uint64(f.Super.SBlocksPerGroup)))
 			}
 		}
 		if err := im.write(pblk, ibuf); err != nil {
@@ -823,7 +811,7 @@ func (im *offImage) rebuildResizeInode(gdb, rsv uint64) error {
 	// Each block is charged a whole cluster, as ext2fs_iblk_add_blocks
 	// does with bigalloc (mke2fs's resize inode on a 4 KiB-block
 	// filesystem of 16-block clusters: 190 blocks, 24,320 sectors).
-	iblocks := nblocks << f.clusterBits * (bs / 512)
+	iblocks := nblocks << f.ClusterBits * (bs / 512)
 	le.PutUint32(raw[disk.OffIBlocksLo:], uint32(iblocks))
 	le.PutUint16(raw[disk.OffIBlocksHigh:], uint16(iblocks>>32))
 	return im.writeInodeRaw(resizeIno, raw, pos)
@@ -832,13 +820,13 @@ func (im *offImage) rebuildResizeInode(gdb, rsv uint64) error {
 // readInodeRaw reads inode ino's bytes, and returns its byte position.
 func (im *offImage) readInodeRaw(ino uint32) ([]byte, int64, error) {
 	f := im.f
-	ipg := f.sb.SInodesPerGroup
+	ipg := f.Super.SInodesPerGroup
 	g, idx := (ino-1)/ipg, uint64((ino-1)%ipg)
-	if ino < 1 || int(g) >= len(f.groups) {
+	if ino < 1 || int(g) >= len(f.Groups) {
 		return nil, 0, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: out of range", ino)
 	}
-	pos := int64(f.groups[g].BgInodeTable<<f.blockBits + idx*uint64(f.inodeSize))
-	raw := make([]byte, f.inodeSize)
+	pos := int64(f.Groups[g].BgInodeTable<<f.BlockBits + idx*uint64(f.InodeSize))
+	raw := make([]byte, f.InodeSize)
 	if _, err := im.dev.ReadAt(raw, pos); err != nil {
 		return nil, 0, abi.Errorf(abi.EIO, "ext4: inode %d: %v", ino, err)
 	}
@@ -849,7 +837,7 @@ func (im *offImage) readInodeRaw(ino uint32) ([]byte, int64, error) {
 func (im *offImage) writeInodeRaw(ino uint32, raw []byte, pos int64) error {
 	f := im.f
 	extra := f.extraIsize(raw)
-	hasHi := f.inodeSize > disk.GoodOldInodeSize && disk.OffIChecksumHi+2 <= disk.GoodOldInodeSize+extra
+	hasHi := f.InodeSize > disk.GoodOldInodeSize && disk.OffIChecksumHi+2 <= disk.GoodOldInodeSize+extra
 	ip := &inode{ino: ino, csumSeed: f.inodeCsumSeed(ino, le.Uint32(raw[disk.OffIGeneration:]))}
 	f.setInodeCsum(ip, raw, hasHi)
 	if _, err := im.dev.WriteAt(raw, pos); err != nil {
@@ -885,7 +873,7 @@ func AddJournal(dev ImageDevice, blocks uint32) error {
 		return err
 	}
 	f := im.f
-	sb := f.sb
+	sb := f.Super
 	if sb.HasCompat(disk.CompatHasJournal) || sb.SJournalInum != 0 {
 		return abi.Errorf(abi.EEXIST, "ext4: add journal: the filesystem has a journal")
 	}
@@ -905,7 +893,7 @@ func AddJournal(dev ImageDevice, blocks uint32) error {
 		return abi.Errorf(abi.EEXIST, "ext4: add journal: inode %d is in use", journalIno)
 	}
 	n := uint64(blocks)
-	bs := uint64(f.blockSize)
+	bs := uint64(f.BlockSize)
 	data, iblock, err := im.newSystemFile(journalIno, raw, pos, n, "add journal")
 	if err != nil {
 		return err
@@ -956,11 +944,11 @@ const jbd2MinJournalBlocks = 1024 // JBD2_MIN_JOURNAL_BLOCKS
 // i_block; what names the tool in errors.
 func (im *offImage) newSystemFile(ino uint32, raw []byte, pos int64, n uint64, what string) ([]blockRange, []byte, error) {
 	f := im.f
-	sb := f.sb
-	bs := uint64(f.blockSize)
+	sb := f.Super
+	bs := uint64(f.BlockSize)
 	apb := bs / 4
 	extents := sb.HasIncompat(disk.IncompatExtents)
-	if !extents && f.clusterBits != 0 {
+	if !extents && f.ClusterBits != 0 {
 		return nil, nil, abi.Errorf(abi.EOPNOTSUPP, "ext4: %s: bigalloc without extents", what)
 	}
 	var mapBlocks uint64
@@ -977,7 +965,7 @@ func (im *offImage) newSystemFile(ino uint32, raw []byte, pos int64, n uint64, w
 	}
 	if extents && len(extentsOf(data)) > extentRootMax {
 		mapBlocks = 1
-		cluster := uint64(1) << f.clusterBits
+		cluster := uint64(1) << f.ClusterBits
 		if runs, err = im.freeRuns(cluster + n); err != nil {
 			return nil, nil, err
 		}
@@ -1004,7 +992,7 @@ func (im *offImage) newSystemFile(ino uint32, raw []byte, pos int64, n uint64, w
 			putExtents(leaf, f.extentBlockMax(), extentsOf(data))
 			if sb.MetadataCsum() {
 				off := disk.ExtentHeaderSize + f.extentBlockMax()*disk.ExtentEntrySize
-				le.PutUint32(leaf[off:], disk.Csum32(f.crcTab, f.inodeCsumSeed(ino, 0), leaf[:off]))
+				le.PutUint32(leaf[off:], disk.Csum32(f.CrcTab, f.inodeCsumSeed(ino, 0), leaf[:off]))
 			}
 			if err := im.write(leafBlk, leaf); err != nil {
 				return nil, nil, err
@@ -1032,7 +1020,7 @@ func (im *offImage) newSystemFile(ino uint32, raw []byte, pos int64, n uint64, w
 // of mode 0600 and one link, its times the superblock's s_wtime.
 func (im *offImage) newSystemInode(raw []byte, n, total uint64) {
 	f := im.f
-	bs := uint64(f.blockSize)
+	bs := uint64(f.BlockSize)
 	clear(raw)
 	now := le.Uint32(im.raw[0x30:]) // s_wtime
 	le.PutUint16(raw[disk.OffIMode:], abi.S_IFREG|0o600)
@@ -1135,7 +1123,7 @@ func bmapMetaBlocks(n, apb uint64) uint64 {
 // blocks it lists (as ext2fs_bmap allocates them); it writes the
 // indirect blocks and returns the data blocks as runs.
 func (im *offImage) putBlockMap(iblock []byte, runs []blockRange, n uint64) ([]blockRange, error) {
-	bs := uint64(im.f.blockSize)
+	bs := uint64(im.f.BlockSize)
 	apb := bs / 4
 	var data []blockRange
 	ri, ro := 0, uint64(0)
@@ -1192,15 +1180,15 @@ func (im *offImage) putBlockMap(iblock []byte, runs []blockRange, n uint64) ([]b
 // lowest free runs. ENOSPC when too few are free.
 func (im *offImage) freeRuns(n uint64) ([]blockRange, error) {
 	f := im.f
-	cb := f.clusterBits
+	cb := f.ClusterBits
 	nc := (n + f.clusterMask()) >> cb
 	if start, err := im.findFreeRun(nc); err == nil {
 		return []blockRange{{start, nc << cb}}, nil
 	}
-	b := make([]byte, f.blockSize)
+	b := make([]byte, f.BlockSize)
 	var runs []blockRange
 	need := nc
-	for g := range uint32(len(f.groups)) {
+	for g := range uint32(len(f.Groups)) {
 		if err := im.blockBitmap(g, b); err != nil {
 			return nil, err
 		}
@@ -1229,9 +1217,9 @@ func (im *offImage) freeRuns(n uint64) ([]blockRange, error) {
 // clusters, which may span groups. ENOSPC when there is none.
 func (im *offImage) findFreeRun(n uint64) (uint64, error) {
 	f := im.f
-	b := make([]byte, f.blockSize)
+	b := make([]byte, f.BlockSize)
 	runStart, runLen := uint64(0), uint64(0)
-	for g := range uint32(len(f.groups)) {
+	for g := range uint32(len(f.Groups)) {
 		if err := im.blockBitmap(g, b); err != nil {
 			return 0, err
 		}
@@ -1247,7 +1235,7 @@ func (im *offImage) findFreeRun(n uint64) (uint64, error) {
 				j++
 			}
 			if runLen == 0 {
-				runStart = first + i<<f.clusterBits
+				runStart = first + i<<f.ClusterBits
 			}
 			runLen += j - i
 			if runLen >= n {
@@ -1263,8 +1251,8 @@ func (im *offImage) findFreeRun(n uint64) (uint64, error) {
 // groups' bitmaps (freeRuns gives whole clusters).
 func (im *offImage) markUsed(start, n uint64) error {
 	f := im.f
-	cb := f.clusterBits
-	b := make([]byte, f.blockSize)
+	cb := f.ClusterBits
+	b := make([]byte, f.BlockSize)
 	for n > 0 {
 		g, bit := f.groupOfBlock(start)
 		k := min((n+f.clusterMask())>>cb, f.groupClusters(g)-bit)
@@ -1290,7 +1278,7 @@ func (im *offImage) markUsed(start, n uint64) error {
 // those that do not already.
 func (im *offImage) zeroBlocks(start, n uint64) error {
 	const chunk = 256
-	bs := uint64(im.f.blockSize)
+	bs := uint64(im.f.BlockSize)
 	buf := make([]byte, chunk*bs)
 	for n > 0 {
 		k := min(n, chunk)

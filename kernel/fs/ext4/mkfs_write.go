@@ -80,11 +80,11 @@ func Mkfs(dev io.WriterAt, p MkfsParams) error {
 		return err
 	}
 	o := &mkfsOutput{mkfsLayout: l}
-	o.f = &fsys{sb: &disk.Superblock{
+	o.f = &fsys{Geometry: disk.Geometry{Super: &disk.Superblock{
 		SFeatureCompat: l.compat, SFeatureIncompat: l.incompat, SFeatureRoCompat: l.roCompat,
 		SUUID: l.p.UUID, SChecksumSeed: disk.Csum32(castagnoli, ^uint32(0), l.p.UUID[:]),
-	}, blockSize: uint32(l.bs), inodeSize: uint32(l.p.InodeSize), descPerBlock: l.descPerBlock}
-	o.f.setCsumSeed()
+	}, BlockSize: uint32(l.bs), InodeSize: uint32(l.p.InodeSize), DescPerBlock: l.descPerBlock}}
+	o.f.SetCsumSeed()
 	w := &mkfsWriter{dev: dev}
 	if !p.Zeroed {
 		if err := o.zeroes(w); err != nil {
@@ -238,7 +238,7 @@ func (o *mkfsOutput) writeBitmaps(w *mkfsWriter) error {
 		if !o.csum || gd.flags&disk.BgBlockUninit == 0 {
 			b := o.blockBitmap(g)
 			if meta {
-				o.bbCsum[g] = disk.Csum32(castagnoli, o.f.csumSeed, b[:o.bpg/o.ratio/8])
+				o.bbCsum[g] = disk.Csum32(castagnoli, o.f.CsumSeed, b[:o.bpg/o.ratio/8])
 			}
 			if err := w.put(int64(gd.blockBitmap*o.bs), b); err != nil {
 				return err
@@ -247,7 +247,7 @@ func (o *mkfsOutput) writeBitmaps(w *mkfsWriter) error {
 		if !o.csum || gd.flags&disk.BgInodeUninit == 0 {
 			b := o.inodeBitmap(g)
 			if meta {
-				o.ibCsum[g] = disk.Csum32(castagnoli, o.f.csumSeed, b[:(o.ipg+7)/8])
+				o.ibCsum[g] = disk.Csum32(castagnoli, o.f.CsumSeed, b[:(o.ipg+7)/8])
 			}
 			if err := w.put(int64(gd.inodeBitmap*o.bs), b); err != nil {
 				return err
@@ -531,7 +531,7 @@ func (o *mkfsOutput) superBase() []byte {
 	put32(offSBackupBGs, o.backupBGs[0])
 	put32(offSBackupBGs+4, o.backupBGs[1])
 	if o.incompat&disk.IncompatCsumSeed != 0 {
-		put32(offSChecksumSeed, o.f.sb.SChecksumSeed)
+		put32(offSChecksumSeed, o.f.Super.SChecksumSeed)
 	}
 	if o.incompat&disk.IncompatEncrypt != 0 {
 		// mke2fs: s_encrypt_algos names the modes of the first

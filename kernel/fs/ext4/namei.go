@@ -55,7 +55,7 @@ func (ip *inode) isDx() bool { return ip.isIndexed() }
 // link count, and the directory cannot count them as "many" (dir_nlink on
 // an indexed directory).
 func (ip *inode) dirLinkMax() bool {
-	return ip.links >= linkMax && !(ip.f.sb.HasRoCompat(disk.RoCompatDirNlink) && ip.isDx())
+	return ip.links >= linkMax && !(ip.f.Super.HasRoCompat(disk.RoCompatDirNlink) && ip.isDx())
 }
 
 // incCount is ext4_inc_count: past EXT4_LINK_MAX an indexed directory's
@@ -205,7 +205,7 @@ func (di dirInode) Mkdir(ctx vfs.Ctx, name string, mode uint32) (vfs.Inode, erro
 			return err
 		}
 		h.f.initDirBlock(b, ip.ino, parent)
-		ip.size = int64(h.f.blockSize)
+		ip.size = int64(h.f.BlockSize)
 		ip.setDirBlockCsum(b, 0)
 		return nil
 	})
@@ -249,7 +249,7 @@ func (di dirInode) Symlink(ctx vfs.Ctx, name, target string) (vfs.Inode, error) 
 	if len(target) == 0 {
 		return nil, abi.ENOENT
 	}
-	if len(target)+1 > int(f.blockSize) {
+	if len(target)+1 > int(f.BlockSize) {
 		return nil, abi.ENAMETOOLONG
 	}
 	return di.newChild(ctx, name, abi.S_IFLNK|0o777, func(h *handle, ip *inode) error {

@@ -182,7 +182,7 @@ func testNamespaceOps(t *testing.T, v nameiVariant) {
 		wantErrno(t, "evict "+m.name, in.(vfs.Evicter).Evict(), 0) // the VFS lets it go
 	}
 	slow := strings.Repeat("s/", 100) + "end"
-	longest := strings.Repeat("L", int(f.blockSize)-1)
+	longest := strings.Repeat("L", int(f.BlockSize)-1)
 	for name, target := range map[string]string{"fast": "short/target", "fast59": strings.Repeat("x", 59),
 		"slow60": strings.Repeat("y", 60), "slow": slow, "longest": longest} {
 		_, err := a.Symlink(nowCtx, name, target)

@@ -33,23 +33,23 @@ const offINextOrphan = 0x14
 // superBytes returns the superblock's 1024 bytes in the transaction.
 func (h *handle) superBytes() ([]byte, error) {
 	f := h.f
-	blk := uint64(disk.SuperblockOffset) >> f.blockBits
+	blk := uint64(disk.SuperblockOffset) >> f.BlockBits
 	b, err := h.metaBlock(blk)
 	if err != nil {
 		return nil, err
 	}
-	return b[disk.SuperblockOffset-int(blk<<f.blockBits):][:disk.SuperblockSize], nil
+	return b[disk.SuperblockOffset-int(blk<<f.BlockBits):][:disk.SuperblockSize], nil
 }
 
 // lastOrphan reads s_last_orphan as the transaction holds it.
 func (f *fsys) lastOrphan() (uint32, error) {
-	blk := uint64(disk.SuperblockOffset) >> f.blockBits
+	blk := uint64(disk.SuperblockOffset) >> f.BlockBits
 	b := f.getBlock()
 	defer f.putBlock(b)
 	if err := f.readBlock(b, blk); err != nil {
 		return 0, abi.Errorf(abi.EIO, "ext4: superblock: %v", err)
 	}
-	return le.Uint32(b[disk.SuperblockOffset-int(blk<<f.blockBits)+offSLastOrphan:]), nil
+	return le.Uint32(b[disk.SuperblockOffset-int(blk<<f.BlockBits)+offSLastOrphan:]), nil
 }
 
 // setLastOrphan sets s_last_orphan and the superblock checksum.
@@ -85,7 +85,7 @@ func (h *handle) setDtime(ip *inode, v uint32) error {
 
 // journaled reports whether the orphan list is kept (ext4_orphan_add does
 // nothing without a journal).
-func (f *fsys) journaled() bool { return f.sb.HasCompat(disk.CompatHasJournal) && !f.noload }
+func (f *fsys) journaled() bool { return f.Super.HasCompat(disk.CompatHasJournal) && !f.noload }
 
 // orphanAdd records ip as an orphan (ext4_orphan_add): in a free entry of
 // the orphan file when there is one (orphanfile.go), else at the head of
@@ -138,7 +138,7 @@ func (h *handle) orphanDel(ip *inode) error {
 		// Find the orphan before ip; the list cannot be longer than
 		// the inode count.
 		for n := uint32(0); ; n++ {
-			if cur == 0 || n > f.sb.SInodesCount {
+			if cur == 0 || n > f.Super.SInodesCount {
 				return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: not on the orphan list", ip.ino))
 			}
 			d, err := h.dtime(cur)
@@ -199,7 +199,7 @@ func (f *fsys) releaseOrphans() error {
 	f.mu.Lock()
 	var gone []*inode
 	for _, ip := range f.inodes {
-		if ip.links == 0 && ip.mode != 0 && ip.ino >= f.sb.SFirstIno {
+		if ip.links == 0 && ip.mode != 0 && ip.ino >= f.Super.SFirstIno {
 			gone = append(gone, ip)
 		}
 	}
@@ -236,7 +236,7 @@ func (f *fsys) orphanCleanup() error {
 	deleted, truncated := 0, 0
 	err = func() error {
 		for ino, n := head, uint32(0); ino != 0; n++ {
-			if n > f.sb.SInodesCount {
+			if n > f.Super.SInodesCount {
 				return abi.Errorf(abi.EUCLEAN, "ext4: orphan list loops")
 			}
 			ip, err := h.orphanInode(ino)
@@ -288,7 +288,7 @@ func (h *handle) processOrphan(ip *inode, deleted, truncated *int) error {
 		return h.deleteInode(ip)
 	}
 	*truncated++
-	bs := int64(h.f.blockSize)
+	bs := int64(h.f.BlockSize)
 	return h.truncateBlocks(ip, uint64((ip.size+bs-1)/bs))
 }
 
@@ -298,7 +298,7 @@ func (h *handle) processOrphan(ip *inode, deleted, truncated *int) error {
 // back. Its checksum is checked first on the slot as it is.
 func (h *handle) orphanInode(ino uint32) (*inode, error) {
 	f := h.f
-	if ino < f.sb.SFirstIno || ino > f.sb.SInodesCount {
+	if ino < f.Super.SFirstIno || ino > f.Super.SInodesCount {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: orphan list: bad inode number %d", ino)
 	}
 	// ext4_orphan_get: an inode whose bit is clear is no orphan; e2fsck
@@ -306,14 +306,14 @@ func (h *handle) orphanInode(ino uint32) (*inode, error) {
 	// leaves its entry in the orphan file), or the entry is damaged.
 	// An INODE_UNINIT group has none in use, and its bitmap is left as
 	// it is.
-	g := (ino - 1) / f.sb.SInodesPerGroup
+	g := (ino - 1) / f.Super.SInodesPerGroup
 	used := false
-	if !f.hasGroupCsum() || f.groups[g].BgFlags&disk.BgInodeUninit == 0 {
-		bits, err := h.metaBlock(f.groups[g].BgInodeBitmap)
+	if !f.hasGroupCsum() || f.Groups[g].BgFlags&disk.BgInodeUninit == 0 {
+		bits, err := h.metaBlock(f.Groups[g].BgInodeBitmap)
 		if err != nil {
 			return nil, err
 		}
-		used = testBit(bits, uint64((ino-1)%f.sb.SInodesPerGroup))
+		used = testBit(bits, uint64((ino-1)%f.Super.SInodesPerGroup))
 	}
 	if !used {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: bad orphan inode %d: not in use", ino)
@@ -327,9 +327,9 @@ func (h *handle) orphanInode(ino uint32) (*inode, error) {
 	}
 	c := bytes.Clone(raw)
 	le.PutUint16(c[disk.OffILinksCount:], 1)
-	if f.sb.MetadataCsum() {
+	if f.Super.MetadataCsum() {
 		seed := &inode{ino: ino, csumSeed: f.inodeCsumSeed(ino, le.Uint32(c[disk.OffIGeneration:]))}
-		hasHi := f.inodeSize > disk.GoodOldInodeSize && disk.OffIChecksumHi+2 <= disk.GoodOldInodeSize+f.extraIsize(c)
+		hasHi := f.InodeSize > disk.GoodOldInodeSize && disk.OffIChecksumHi+2 <= disk.GoodOldInodeSize+f.extraIsize(c)
 		if err := f.verifyInodeCsum(seed, raw, hasHi); err != nil {
 			return nil, err
 		}

@@ -46,7 +46,7 @@ type orphanFile struct {
 // written, with the tail's magic and checksum right; then the free entries
 // of each block are counted. EUCLEAN names what is wrong.
 func (f *fsys) loadOrphanFile() error {
-	sb := f.sb
+	sb := f.Super
 	if !sb.HasCompat(disk.CompatOrphanFile) {
 		return nil
 	}
@@ -63,7 +63,7 @@ func (f *fsys) loadOrphanFile() error {
 	}
 	// The block count is i_size's, checked against what the block map
 	// covers before anything is sized by it.
-	n := uint64(ip.size) >> f.blockBits
+	n := uint64(ip.size) >> f.BlockBits
 	if n > sb.SBlocksCount {
 		return abi.Errorf(abi.EUCLEAN, "ext4: orphan file: i_size %d larger than the filesystem", ip.size)
 	}
@@ -80,7 +80,7 @@ func (f *fsys) loadOrphanFile() error {
 	o := orphanFile{
 		blocks:   make([]uint64, 0, n),
 		free:     make([]uint32, n),
-		perBlock: (f.blockSize - disk.OrphanTailSize) / 4,
+		perBlock: (f.BlockSize - disk.OrphanTailSize) / 4,
 		seed:     ip.csumSeed,
 	}
 	for _, r := range runs {
@@ -94,10 +94,10 @@ func (f *fsys) loadOrphanFile() error {
 		if blk >= sb.SBlocksCount {
 			return abi.Errorf(abi.EUCLEAN, "ext4: orphan file block %d: block %d beyond end of filesystem", i, blk)
 		}
-		if _, err := f.raw.ReadAt(b, int64(blk)<<f.blockBits); err != nil {
+		if _, err := f.raw.ReadAt(b, int64(blk)<<f.BlockBits); err != nil {
 			return abi.Errorf(abi.EIO, "ext4: orphan file block %d: %v", i, err)
 		}
-		tail := b[f.blockSize-disk.OrphanTailSize:]
+		tail := b[f.BlockSize-disk.OrphanTailSize:]
 		if le.Uint32(tail) != disk.OrphanBlockMagic {
 			return abi.Errorf(abi.EUCLEAN, "ext4: orphan file block %d: bad magic", i)
 		}
@@ -118,14 +118,14 @@ func (f *fsys) loadOrphanFile() error {
 func (o *orphanFile) csum(f *fsys, b []byte, blk uint64) uint32 {
 	var nr [8]byte
 	le.PutUint64(nr[:], blk)
-	c := disk.Csum32(f.crcTab, o.seed, nr[:])
-	return disk.Csum32(f.crcTab, c, b[:4*o.perBlock])
+	c := disk.Csum32(f.CrcTab, o.seed, nr[:])
+	return disk.Csum32(f.CrcTab, c, b[:4*o.perBlock])
 }
 
 // setCsum sets the checksum in b's tail, with metadata_csum.
 func (o *orphanFile) setCsum(f *fsys, b []byte, blk uint64) {
-	if f.sb.MetadataCsum() {
-		le.PutUint32(b[f.blockSize-disk.OrphanTailSize+4:], o.csum(f, b, blk))
+	if f.Super.MetadataCsum() {
+		le.PutUint32(b[f.BlockSize-disk.OrphanTailSize+4:], o.csum(f, b, blk))
 	}
 }
 
@@ -135,7 +135,7 @@ func (o *orphanFile) setCsum(f *fsys, b []byte, blk uint64) {
 func (f *fsys) putEmptyOrphanBlock(b []byte, blk uint64, seed uint32) {
 	clear(b)
 	le.PutUint32(b[len(b)-disk.OrphanTailSize:], disk.OrphanBlockMagic)
-	o := orphanFile{perBlock: (f.blockSize - disk.OrphanTailSize) / 4, seed: seed}
+	o := orphanFile{perBlock: (f.BlockSize - disk.OrphanTailSize) / 4, seed: seed}
 	o.setCsum(f, b, blk)
 }
 

@@ -99,21 +99,21 @@ func (d *dquot) noLimits() bool { return d.ihard|d.isoft|d.bhard|d.bsoft == 0 }
 // mount (ext4_enable_quotas): their header and info are checked and read;
 // entries are read when an id is first charged.
 func (f *fsys) loadQuota() error {
-	if !f.sb.HasRoCompat(disk.RoCompatQuota) {
+	if !f.Super.HasRoCompat(disk.RoCompatQuota) {
 		return nil
 	}
-	blk := uint64(disk.SuperblockOffset) >> f.blockBits
-	b := make([]byte, f.blockSize)
+	blk := uint64(disk.SuperblockOffset) >> f.BlockBits
+	b := make([]byte, f.BlockSize)
 	if err := f.readBlock(b, blk); err != nil {
 		return abi.Errorf(abi.EIO, "ext4: superblock: %v", err)
 	}
-	s := b[disk.SuperblockOffset-int(blk<<f.blockBits):][:disk.SuperblockSize]
+	s := b[disk.SuperblockOffset-int(blk<<f.BlockBits):][:disk.SuperblockSize]
 	q := &quotaState{
 		prjIno:    le.Uint32(s[disk.OffSPrjQuotaInum:]),
 		orphanIno: le.Uint32(s[disk.OffSOrphanFileIno:]),
 	}
 	inums := [disk.QuotaTypes]uint32{le.Uint32(s[disk.OffSUsrQuotaInum:]), le.Uint32(s[disk.OffSGrpQuotaInum:]), q.prjIno}
-	if !f.sb.HasRoCompat(disk.RoCompatProject) {
+	if !f.Super.HasRoCompat(disk.RoCompatProject) {
 		inums[disk.QuotaProject] = 0
 	}
 	for t, ino := range inums {
@@ -149,7 +149,7 @@ func (f *fsys) loadQuota() error {
 // counts reports whether inode ino is charged to quotas (see above).
 func (q *quotaState) counts(f *fsys, ip *inode) bool {
 	ino := ip.ino
-	if ino != rootIno && ino < f.sb.SFirstIno || ino == q.prjIno || ino == q.orphanIno {
+	if ino != rootIno && ino < f.Super.SFirstIno || ino == q.prjIno || ino == q.orphanIno {
 		return false
 	}
 	return ip.flags&disk.InodeEAInodeFl == 0
@@ -168,7 +168,7 @@ func (f *fsys) ownerOf(raw []byte) quotaOwner {
 	var o quotaOwner
 	o.id[disk.QuotaUser] = uint32(le.Uint16(raw[disk.OffIUid:])) | uint32(le.Uint16(raw[disk.OffIUidHigh:]))<<16
 	o.id[disk.QuotaGroup] = uint32(le.Uint16(raw[disk.OffIGid:])) | uint32(le.Uint16(raw[disk.OffIGidHigh:]))<<16
-	if extra := f.extraIsize(raw); f.inodeSize > disk.GoodOldInodeSize && disk.OffIProjid+4 <= disk.GoodOldInodeSize+extra {
+	if extra := f.extraIsize(raw); f.InodeSize > disk.GoodOldInodeSize && disk.OffIProjid+4 <= disk.GoodOldInodeSize+extra {
 		o.id[disk.QuotaProject] = le.Uint32(raw[disk.OffIProjid:])
 	}
 	o.space = f.rawBlocks(raw, le.Uint32(raw[disk.OffIFlags:])) << 9
@@ -222,7 +222,7 @@ func (h *handle) putInode(ip *inode, raw []byte, live bool) error {
 // inode or its block (ext4_get_inode_usage, which __dquot_transfer moves
 // to a new owner; see eaRefDelta).
 func (f *fsys) inodeUsage(ip *inode) (int64, error) {
-	if !f.sb.HasIncompat(disk.IncompatEAInode) {
+	if !f.Super.HasIncompat(disk.IncompatEAInode) {
 		return 1, nil
 	}
 	n := int64(1)
@@ -408,7 +408,7 @@ func (qf *quotaFile) read(blk uint32, b []byte) error {
 func (qf *quotaFile) writeAt(h *handle, off int64, p []byte) error {
 	f := h.f
 	ip := qf.ip
-	lblk := uint64(off) >> f.blockBits
+	lblk := uint64(off) >> f.BlockBits
 	pblk, _, err := h.mapBlocks(ip, lblk, 1, false)
 	if err != nil {
 		return err
@@ -428,7 +428,7 @@ func (qf *quotaFile) writeAt(h *handle, off int64, p []byte) error {
 	if err != nil {
 		return err
 	}
-	copy(b[off&int64(f.blockSize-1):], p)
+	copy(b[off&int64(f.BlockSize-1):], p)
 	if end := off + int64(len(p)); end > ip.size {
 		ip.size = end
 		grown = true

@@ -18,7 +18,7 @@ import (
 // owner's i_blocks, so a fast link may count blocks it has not (Linux
 // commit "ext4: check fast symlink for ea_inode correctly").
 func (ip *inode) isFastSymlink() bool {
-	if ip.f.sb.HasIncompat(disk.IncompatEAInode) {
+	if ip.f.Super.HasIncompat(disk.IncompatEAInode) {
 		return ip.size > 0 && ip.size < disk.IBlockLen
 	}
 	if ip.flags&disk.InodeInlineDataFl != 0 {
@@ -26,10 +26,10 @@ func (ip *inode) isFastSymlink() bool {
 	}
 	var eaBlocks int64
 	if ip.fileACL != 0 {
-		eaBlocks = int64(ip.f.blockSize) >> 9
-		if ip.f.sb.HasRoCompat(disk.RoCompatBigalloc) && ip.f.sb.SLogClusterSize >= ip.f.sb.SLogBlockSize &&
-			ip.f.sb.SLogClusterSize-ip.f.sb.SLogBlockSize < 20 {
-			eaBlocks <<= ip.f.sb.SLogClusterSize - ip.f.sb.SLogBlockSize
+		eaBlocks = int64(ip.f.BlockSize) >> 9
+		if ip.f.Super.HasRoCompat(disk.RoCompatBigalloc) && ip.f.Super.SLogClusterSize >= ip.f.Super.SLogBlockSize &&
+			ip.f.Super.SLogClusterSize-ip.f.Super.SLogBlockSize < 20 {
+			eaBlocks <<= ip.f.Super.SLogClusterSize - ip.f.Super.SLogBlockSize
 		}
 	}
 	return ip.blocks-eaBlocks == 0
@@ -69,7 +69,7 @@ func (ip *inode) readlink() (string, error) {
 				return "", abi.Errorf(abi.EUCLEAN, "ext4: inode %d: bad symlink: block 0 is a hole", ip.ino)
 			}
 		}
-		buf = make([]byte, min(ip.size, int64(ip.f.blockSize)-1))
+		buf = make([]byte, min(ip.size, int64(ip.f.BlockSize)-1))
 		if len(buf) > 0 {
 			if _, err := ip.readRaw(buf, 0); err != nil {
 				return "", err

@@ -12,7 +12,7 @@ import (
 // (an illegal inode number, a deleted or corrupt inode) fails the mount
 // with "failed to initialize system zone".
 func (f *fsys) checkSystemZone() error {
-	sb := f.sb
+	sb := f.Super
 	if !sb.HasCompat(disk.CompatHasJournal) || sb.SJournalInum == 0 {
 		return nil
 	}

@@ -238,11 +238,11 @@ func (h *handle) metaBlock(blk uint64) ([]byte, error) {
 	if b, ok := f.txn.blocks[blk]; ok {
 		return b, nil
 	}
-	if blk >= f.sb.SBlocksCount {
+	if blk >= f.Super.SBlocksCount {
 		return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: metadata block %d beyond end of filesystem", blk))
 	}
-	b := make([]byte, f.blockSize)
-	if _, err := f.raw.ReadAt(b, int64(blk)<<f.blockBits); err != nil {
+	b := make([]byte, f.BlockSize)
+	if _, err := f.raw.ReadAt(b, int64(blk)<<f.BlockBits); err != nil {
 		return nil, h.fail(abi.Errorf(abi.EIO, "ext4: block %d: %v", blk, err))
 	}
 	f.txn.add(blk, b)
@@ -257,10 +257,10 @@ func (h *handle) newMetaBlock(blk uint64) ([]byte, error) {
 		clear(b)
 		return b, nil
 	}
-	if blk >= f.sb.SBlocksCount {
+	if blk >= f.Super.SBlocksCount {
 		return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: metadata block %d beyond end of filesystem", blk))
 	}
-	b := make([]byte, f.blockSize)
+	b := make([]byte, f.BlockSize)
 	f.txn.add(blk, b)
 	return b, nil
 }
@@ -404,7 +404,7 @@ func (f *fsys) commitTxn() error {
 	// Write the blocks home: with a journal they are checkpointed later
 	// (the log holds them until then); without one they are flushed now.
 	for _, blk := range t.order {
-		if _, err := f.out.WriteAt(t.blocks[blk], int64(blk)<<f.blockBits); err != nil {
+		if _, err := f.out.WriteAt(t.blocks[blk], int64(blk)<<f.BlockBits); err != nil {
 			return abi.Errorf(abi.EIO, "ext4: commit: block %d: %v", blk, err)
 		}
 	}
@@ -446,23 +446,23 @@ func (f *fsys) releaseFreed() {
 func (f *fsys) writeSuperCounts() error {
 	h := &handle{f: f}
 	var bfree, ifree uint64
-	for i := range f.groups {
-		bfree += uint64(f.groups[i].BgFreeBlocksCount)
-		ifree += uint64(f.groups[i].BgFreeInodesCount)
+	for i := range f.Groups {
+		bfree += uint64(f.Groups[i].BgFreeBlocksCount)
+		ifree += uint64(f.Groups[i].BgFreeInodesCount)
 	}
-	bfree <<= f.clusterBits
-	blk := uint64(disk.SuperblockOffset) >> f.blockBits
+	bfree <<= f.ClusterBits
+	blk := uint64(disk.SuperblockOffset) >> f.BlockBits
 	b, err := h.metaBlock(blk)
 	if err != nil {
 		return err
 	}
-	s := b[disk.SuperblockOffset-int(blk<<f.blockBits):][:disk.SuperblockSize]
+	s := b[disk.SuperblockOffset-int(blk<<f.BlockBits):][:disk.SuperblockSize]
 	le.PutUint32(s[0x0C:], uint32(bfree))
-	if f.sb.HasIncompat(disk.Incompat64bit) {
+	if f.Super.HasIncompat(disk.Incompat64bit) {
 		le.PutUint32(s[0x158:], uint32(bfree>>32))
 	}
 	le.PutUint32(s[0x10:], uint32(ifree))
-	f.sb.SFreeBlocksCount, f.sb.SFreeInodesCount = bfree, uint32(ifree)
+	f.Super.SFreeBlocksCount, f.Super.SFreeInodesCount = bfree, uint32(ifree)
 	f.setSuperCsum(s)
 	f.sbDirty = false
 	return nil
@@ -470,8 +470,8 @@ func (f *fsys) writeSuperCounts() error {
 
 // setSuperCsum sets s_checksum of the 1024-byte superblock s.
 func (f *fsys) setSuperCsum(s []byte) {
-	if f.sb.MetadataCsum() {
-		le.PutUint32(s[disk.OffSChecksum:], disk.Csum32(f.crcTab, ^uint32(0), s[:disk.OffSChecksum]))
+	if f.Super.MetadataCsum() {
+		le.PutUint32(s[disk.OffSChecksum:], disk.Csum32(f.CrcTab, ^uint32(0), s[:disk.OffSChecksum]))
 	}
 }
 
@@ -492,7 +492,7 @@ func (d txnDevice) ReadAt(p []byte, off int64) (int, error) {
 	if len(t.blocks) == 0 || n == 0 {
 		return n, err
 	}
-	bits := d.f.blockBits
+	bits := d.f.BlockBits
 	end := off + int64(n)
 	for blk := uint64(off) >> bits; int64(blk<<bits) < end; blk++ {
 		b, ok := t.blocks[blk]
@@ -513,7 +513,7 @@ func (d txnDevice) ReadAt(p []byte, off int64) (int, error) {
 // page cache would be a synchronous read of the disk.
 func (d txnDevice) fromTxn(p []byte, off int64) bool {
 	t := &d.f.txn
-	bits := d.f.blockBits
+	bits := d.f.BlockBits
 	bs := int64(1) << bits
 	if len(t.blocks) == 0 || len(p) == 0 || off&(bs-1) != 0 || int64(len(p))&(bs-1) != 0 {
 		return false

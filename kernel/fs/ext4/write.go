@@ -62,7 +62,7 @@ func (f *fsys) mountWritable() {
 		return
 	}
 	f.raw, f.out = base, countingWriter{out, f}
-	if f.sb.HasCompat(disk.CompatHasJournal) {
+	if f.Super.HasCompat(disk.CompatHasJournal) {
 		if err := f.loadJournalRW(); err != nil {
 			f.log.Printf("EXT4-fs (%s): error loading journal for writing: %v: mounting read-only", name, err)
 			f.raw, f.out, f.jlog = nil, nil, nil
@@ -111,7 +111,7 @@ func (f *fsys) loadJournalRW() error {
 	if o == nil {
 		// needs_recovery clear: a log left with transactions is wiped.
 		var err error
-		if o, err = jbd2.Recover(j, int(f.blockSize), nil); err != nil && o == nil {
+		if o, err = jbd2.Recover(j, int(f.BlockSize), nil); err != nil && o == nil {
 			return err
 		}
 		replay = false
@@ -121,9 +121,9 @@ func (f *fsys) loadJournalRW() error {
 	}
 	var home func(uint64, []byte) error
 	if replay {
-		sbBlk := uint64(disk.SuperblockOffset) >> f.blockBits
+		sbBlk := uint64(disk.SuperblockOffset) >> f.BlockBits
 		home = func(blk uint64, p []byte) error {
-			if blk >= f.sb.SBlocksCount {
+			if blk >= f.Super.SBlocksCount {
 				return abi.Errorf(abi.EUCLEAN, "ext4: journal replays block %d beyond the filesystem", blk)
 			}
 			if blk == sbBlk {
@@ -131,13 +131,13 @@ func (f *fsys) loadJournalRW() error {
 				// logs such copies; Linux's always have it) would leave
 				// a crash before the log is emptied with a journal that
 				// Linux wipes unreplayed: the flag stays until then.
-				s := p[disk.SuperblockOffset-int(sbBlk<<f.blockBits):][:disk.SuperblockSize]
+				s := p[disk.SuperblockOffset-int(sbBlk<<f.BlockBits):][:disk.SuperblockSize]
 				if le.Uint32(s[0x60:])&disk.IncompatRecover == 0 {
 					le.PutUint32(s[0x60:], le.Uint32(s[0x60:])|disk.IncompatRecover)
 					f.setSuperCsum(s)
 				}
 			}
-			_, err := f.out.WriteAt(p, int64(blk)<<f.blockBits)
+			_, err := f.out.WriteAt(p, int64(blk)<<f.BlockBits)
 			return err
 		}
 	}
@@ -148,7 +148,7 @@ func (f *fsys) loadJournalRW() error {
 		f.log.Printf("EXT4-fs (%s): recovery complete: %d blocks written to the disk", name, o.Len())
 	}
 	f.ovl, f.base, f.replayed = nil, nil, false
-	l, err := jbd2.OpenLog(j, int(f.blockSize))
+	l, err := jbd2.OpenLog(j, int(f.BlockSize))
 	if err != nil {
 		return err
 	}
@@ -157,10 +157,10 @@ func (f *fsys) loadJournalRW() error {
 	// metadata_csum (which turns journal_checksum on), no checksum
 	// otherwise; 64-bit tags on a 64bit filesystem.
 	var setIncompat uint32
-	if f.sb.MetadataCsum() {
+	if f.Super.MetadataCsum() {
 		setIncompat = jbd2.FeatureIncompatCsumV3
 	}
-	if f.sb.HasIncompat(disk.Incompat64bit) {
+	if f.Super.HasIncompat(disk.Incompat64bit) {
 		setIncompat |= jbd2.FeatureIncompat64bit
 	}
 	if err := l.SetFeatures(0, setIncompat, jbd2.FeatureCompatChecksum,
@@ -174,7 +174,7 @@ func (f *fsys) loadJournalRW() error {
 
 // notWritable says why f cannot be written, or "".
 func (f *fsys) notWritable() string {
-	sb := f.sb
+	sb := f.Super
 	var u []string
 	for _, n := range disk.CompatNames {
 		if sb.SFeatureCompat&n.Bit&^compatWritable != 0 {
@@ -278,7 +278,7 @@ func (f *fsys) setupSuper() error {
 		f.kbytes = le.Uint64(s[0x178:])
 		if f.jlog != nil {
 			le.PutUint32(s[0x60:], le.Uint32(s[0x60:])|disk.IncompatRecover)
-			if f.sb.HasCompat(disk.CompatOrphanFile) {
+			if f.Super.HasCompat(disk.CompatOrphanFile) {
 				le.PutUint32(s[0x64:], le.Uint32(s[0x64:])|disk.RoCompatOrphanPresent)
 			}
 		} else {

@@ -32,10 +32,10 @@ func (ip *inode) readXattrBlock(cache bool) ([]disk.XattrEntry, error) {
 	}
 	f := ip.f
 	blk := ip.fileACL
-	if blk < uint64(f.sb.SFirstDataBlock) || blk >= f.sb.SBlocksCount {
+	if blk < uint64(f.Super.SFirstDataBlock) || blk >= f.Super.SBlocksCount {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr block %d: outside the filesystem", ip.ino, blk)
 	}
-	b := make([]byte, f.blockSize)
+	b := make([]byte, f.BlockSize)
 	if err := f.readBlock(b, blk); err != nil {
 		return nil, abi.Errorf(abi.EIO, "ext4: inode %d: xattr block %d: %v", ip.ino, blk, err)
 	}
@@ -66,7 +66,7 @@ func (f *fsys) decodeXattrBlock(b []byte, blk uint64) ([]disk.XattrEntry, error)
 	if n := le.Uint32(b[8:]); n != 1 {
 		return nil, abi.Errorf(abi.EUCLEAN, "bad h_blocks %d", n)
 	}
-	if f.sb.MetadataCsum() {
+	if f.Super.MetadataCsum() {
 		if got, c := le.Uint32(b[disk.OffXattrHChecksum:]), f.xattrBlockCsum(b, blk); got != c {
 			return nil, abi.Errorf(abi.EUCLEAN, "bad checksum %#08x, want %#08x", got, c)
 		}
@@ -80,10 +80,10 @@ func (f *fsys) xattrBlockCsum(b []byte, blk uint64) uint32 {
 	var le64 [8]byte
 	binary.LittleEndian.PutUint64(le64[:], blk)
 	var zero [4]byte
-	c := disk.Csum32(f.crcTab, f.csumSeed, le64[:])
-	c = disk.Csum32(f.crcTab, c, b[:disk.OffXattrHChecksum])
-	c = disk.Csum32(f.crcTab, c, zero[:])
-	return disk.Csum32(f.crcTab, c, b[disk.OffXattrHChecksum+4:])
+	c := disk.Csum32(f.CrcTab, f.CsumSeed, le64[:])
+	c = disk.Csum32(f.CrcTab, c, b[:disk.OffXattrHChecksum])
+	c = disk.Csum32(f.CrcTab, c, zero[:])
+	return disk.Csum32(f.CrcTab, c, b[disk.OffXattrHChecksum+4:])
 }
 
 // xattrs returns the in-inode entries, then the block's.
@@ -144,7 +144,7 @@ func (ip *inode) Getxattr(name string) ([]byte, error) {
 // an inode with EXT4_EA_INODE_FL whose data is the value and whose i_size
 // is e_value_size.
 func (ip *inode) eaInodeValue(e *disk.XattrEntry) ([]byte, error) {
-	if !ip.f.sb.HasIncompat(disk.IncompatEAInode) {
+	if !ip.f.Super.HasIncompat(disk.IncompatEAInode) {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr %s in ea_inode %d without the ea_inode feature", ip.ino, e.FullName(), e.Inum)
 	}
 	ea, err := ip.f.iget(e.Inum)

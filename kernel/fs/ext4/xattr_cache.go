@@ -134,7 +134,7 @@ func (h *handle) xattrBlockHolds(blk uint64, hash uint32, items []xattrItem) (bo
 	if !ok {
 		b = f.getBlock()
 		defer f.putBlock(b)
-		if _, err := f.raw.ReadAt(b, int64(blk)<<f.blockBits); err != nil {
+		if _, err := f.raw.ReadAt(b, int64(blk)<<f.BlockBits); err != nil {
 			return false, h.fail(abi.Errorf(abi.EIO, "ext4: xattr block %d: %v", blk, err))
 		}
 	}

@@ -45,8 +45,8 @@ const offIVersion = 0x24
 // eaLargeValue reports whether a value of n bytes goes to an ea_inode
 // straight away (EXT4_XATTR_MIN_LARGE_EA_SIZE).
 func (f *fsys) eaLargeValue(n int) bool {
-	return f.sb.HasIncompat(disk.IncompatEAInode) &&
-		xattrValueLen(n) > int(f.blockSize)-xattrEntryLen(3)-disk.XattrBlockHdrSize-4
+	return f.Super.HasIncompat(disk.IncompatEAInode) &&
+		xattrValueLen(n) > int(f.BlockSize)-xattrEntryLen(3)-disk.XattrBlockHdrSize-4
 }
 
 // eaBlockReserved reports whether putting item's value in the attribute
@@ -55,27 +55,27 @@ func (f *fsys) eaLargeValue(n int) bool {
 // ea_inode, ext4_xattr_set_entry then refuses (ENOSPC) so that the value
 // goes to an ea_inode and the block keeps room for entries.
 func (f *fsys) eaBlockReserved(items []xattrItem, item xattrItem) bool {
-	if !f.sb.HasIncompat(disk.IncompatEAInode) || item.inum != 0 || len(item.value) == 0 {
+	if !f.Super.HasIncompat(disk.IncompatEAInode) || item.inum != 0 || len(item.value) == 0 {
 		return false
 	}
-	free := int(f.blockSize)
+	free := int(f.BlockSize)
 	for _, it := range items {
 		free -= xattrValueLen(len(it.value))
 	}
-	return free < min(int(f.blockSize)/8, 1024)
+	return free < min(int(f.BlockSize)/8, 1024)
 }
 
 // eaValueHash is ext4_xattr_inode_hash: crc32c of the value from
 // s_csum_seed, which ext4_fill_super computes for ea_inode as for
 // metadata_csum.
 func (f *fsys) eaValueHash(v []byte) uint32 {
-	if f.sb.MetadataCsum() {
-		return disk.Csum32(f.crcTab, f.csumSeed, v)
+	if f.Super.MetadataCsum() {
+		return disk.Csum32(f.CrcTab, f.CsumSeed, v)
 	}
 	tab := crc32.MakeTable(crc32.Castagnoli) // Go keeps this table
-	seed := f.sb.SChecksumSeed
-	if !f.sb.HasIncompat(disk.IncompatCsumSeed) {
-		seed = disk.Csum32(tab, ^uint32(0), f.sb.SUUID[:])
+	seed := f.Super.SChecksumSeed
+	if !f.Super.HasIncompat(disk.IncompatCsumSeed) {
+		seed = disk.Csum32(tab, ^uint32(0), f.Super.SUUID[:])
 	}
 	return disk.Csum32(tab, seed, v)
 }
@@ -154,7 +154,7 @@ func (h *handle) eaFind(value []byte, hash uint32) *inode {
 
 // eaInodeOf returns the ea_inode ino, or EUCLEAN when it is none.
 func (f *fsys) eaInodeOf(ino uint32) (*inode, error) {
-	if ino < f.sb.SFirstIno || ino > f.sb.SInodesCount {
+	if ino < f.Super.SFirstIno || ino > f.Super.SInodesCount {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: ea_inode %d: bad inode number", ino)
 	}
 	ea, err := f.iget(ino)
@@ -270,9 +270,9 @@ func (h *handle) chargeEARefs(ip *inode, n int) error {
 // eaCharge is what the ea_inode values of items add to their inode's
 // i_blocks, in 512-byte units.
 func (f *fsys) eaCharge(items []xattrItem) int64 {
-	cluster := int64(f.blockSize)
-	if f.sb.HasRoCompat(disk.RoCompatBigalloc) {
-		cluster <<= f.sb.SLogClusterSize - f.sb.SLogBlockSize // checked by decodeSuperblock
+	cluster := int64(f.BlockSize)
+	if f.Super.HasRoCompat(disk.RoCompatBigalloc) {
+		cluster <<= f.Super.SLogClusterSize - f.Super.SLogBlockSize // checked by decodeSuperblock
 	}
 	var n int64
 	for _, it := range items {
@@ -297,7 +297,7 @@ func eaItems(ents []disk.XattrEntry) []xattrItem {
 // blockEAItems returns the items naming ea_inodes in ip's attribute
 // block blk, b: none without the ea_inode feature.
 func (h *handle) blockEAItems(ip *inode, b []byte, blk uint64) ([]xattrItem, error) {
-	if !h.f.sb.HasIncompat(disk.IncompatEAInode) {
+	if !h.f.Super.HasIncompat(disk.IncompatEAInode) {
 		return nil, nil
 	}
 	ents, err := h.f.decodeXattrBlock(b, blk)

@@ -149,7 +149,7 @@ func (ip *inode) xattrItems(ents []disk.XattrEntry) ([]xattrItem, error) {
 	items := make([]xattrItem, 0, len(ents)+1)
 	for _, e := range ents {
 		if e.Inum != 0 {
-			if !ip.f.sb.HasIncompat(disk.IncompatEAInode) {
+			if !ip.f.Super.HasIncompat(disk.IncompatEAInode) {
 				return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr %s in ea_inode %d without the ea_inode feature", ip.ino, e.FullName(), e.Inum)
 			}
 			items = append(items, xattrItem{index: e.Index, name: e.Name, inum: e.Inum, size: e.Size, ehash: e.Hash})
@@ -182,7 +182,7 @@ func xattrCmp(a, b xattrItem) int {
 // ENOSPC).
 func (h *handle) ibodyLayout(ip *inode) (slot []byte, start int, err error) {
 	f := h.f
-	if f.inodeSize <= disk.GoodOldInodeSize {
+	if f.InodeSize <= disk.GoodOldInodeSize {
 		return nil, 0, nil
 	}
 	slot, err = h.inodeSlot(ip.ino)
@@ -213,8 +213,8 @@ func (h *handle) writeIbody(ip *inode, slot []byte, start int, items []xattrItem
 // xattrBlockGoal is where ext4_xattr_block_set looks for a block: the
 // first block of the inode's group.
 func (f *fsys) xattrBlockGoal(ip *inode) uint64 {
-	g := uint64((ip.ino - 1) / f.sb.SInodesPerGroup)
-	return g*uint64(f.sb.SBlocksPerGroup) + uint64(f.sb.SFirstDataBlock)
+	g := uint64((ip.ino - 1) / f.Super.SInodesPerGroup)
+	return g*uint64(f.Super.SBlocksPerGroup) + uint64(f.Super.SFirstDataBlock)
 }
 
 // setXattrBlockCsum sets h_hash (ext4_xattr_rehash) and h_checksum
@@ -227,7 +227,7 @@ func (f *fsys) setXattrBlockCsum(b []byte, blk uint64, hashes []uint32) {
 // setXattrCsumOnly sets h_checksum of block blk alone, after a change that
 // leaves the hashes as they are (h_refcount).
 func (f *fsys) setXattrCsumOnly(b []byte, blk uint64) {
-	if f.sb.MetadataCsum() {
+	if f.Super.MetadataCsum() {
 		le.PutUint32(b[disk.OffXattrHChecksum:], f.xattrBlockCsum(b, blk))
 	}
 }
@@ -397,7 +397,7 @@ func (h *handle) setXattr(ip *inode, index uint8, name string, value []byte, fla
 				newBlk = append(newBlk, item)
 			}
 			slices.SortStableFunc(newBlk, xattrCmp)
-			if !xattrAreaFits(newBlk, int(f.blockSize)-disk.XattrBlockHdrSize) || f.eaBlockReserved(newBlk, item) {
+			if !xattrAreaFits(newBlk, int(f.BlockSize)-disk.XattrBlockHdrSize) || f.eaBlockReserved(newBlk, item) {
 				return nil, nil, abi.Errorf(abi.ENOSPC, "ext4: inode %d: no room for xattr %q (%d bytes)", ip.ino, name, len(value))
 			}
 		}
@@ -439,7 +439,7 @@ func (h *handle) setXattr(ip *inode, index uint8, name string, value []byte, fla
 			}
 		}
 		newIn, newBlk, err = place(item)
-		if errors.Is(err, abi.ENOSPC) && fresh == nil && len(value) > 0 && f.sb.HasIncompat(disk.IncompatEAInode) {
+		if errors.Is(err, abi.ENOSPC) && fresh == nil && len(value) > 0 && f.Super.HasIncompat(disk.IncompatEAInode) {
 			// ext4_xattr_set_handle: in neither, the value goes to
 			// an ea_inode and the entry is placed again.
 			if err := toEAInode(); err != nil {

@@ -98,7 +98,7 @@ func testXattrWrite(t *testing.T, v nameiVariant) {
 	set(fi, "f", "other.x", "x", 0, abi.EOPNOTSUPP)
 	set(fi, "f", "user."+strings.Repeat("n", 256), "x", 0, abi.ERANGE)
 	set(fi, "f", "user.huge", strings.Repeat("h", abi.XATTR_SIZE_MAX+1), 0, abi.E2BIG)
-	set(fi, "f", "user.toolarge", strings.Repeat("h", int(f.blockSize)), 0, abi.ENOSPC)
+	set(fi, "f", "user.toolarge", strings.Repeat("h", int(f.BlockSize)), 0, abi.ENOSPC)
 	remove(fi, "f", "user.missing", abi.ENODATA)
 	// Fill g's block until ENOSPC, then empty it again but one.
 	var names []string
@@ -125,7 +125,7 @@ func testXattrWrite(t *testing.T, v nameiVariant) {
 	set(pi, "plain", "user.only", strings.Repeat("p", 500), 0, 0)
 	blocks := pi.blocks
 	remove(pi, "plain", "user.only", 0)
-	if pi.fileACL != 0 || (blocks == pi.blocks && pi.ibody == nil && f.inodeSize == 128) {
+	if pi.fileACL != 0 || (blocks == pi.blocks && pi.ibody == nil && f.InodeSize == 128) {
 		t.Errorf("plain: block %d, i_blocks %d -> %d after removing its only xattr", pi.fileACL, blocks, pi.blocks)
 	}
 
@@ -235,7 +235,7 @@ func TestXattrSharedBlock(t *testing.T) {
 		t.Skipf("the host kernel did not share the block (%d %d %d)", ips["a"].fileACL, ips["b"].fileACL, ips["c"].fileACL)
 	}
 	refcount := func(blk uint64) uint32 {
-		b := make([]byte, f.blockSize)
+		b := make([]byte, f.BlockSize)
 		if err := f.readBlock(b, blk); err != nil {
 			t.Fatal(err)
 		}
