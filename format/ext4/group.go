@@ -102,3 +102,55 @@ func EncodeGroupDesc(b []byte, d *GroupDesc, descSize uint32) {
 		le.PutUint16(b[0x3A:], uint16(d.BgInodeBitmapCsum>>16))
 	}
 }
+
+// GroupDescCsum computes bg_checksum for descriptor b of group g
+// (ext4_group_desc_csum): with metadata_csum the low 16 bits of
+// crc32c(seed, le32 group, descriptor with the checksum zeroed); with
+// gdt_csum crc16(~0, uuid, le32 group, descriptor without the checksum).
+func (fs *Geometry) GroupDescCsum(g uint32, b []byte) uint16 {
+	var le32 [4]byte
+	binary.LittleEndian.PutUint32(le32[:], g)
+	n := len(b)
+	if fs.Super.MetadataCsum() {
+		var zero [2]byte
+		c := Csum32(fs.CrcTab, fs.CsumSeed, le32[:])
+		c = Csum32(fs.CrcTab, c, b[:OffBgChecksum])
+		c = Csum32(fs.CrcTab, c, zero[:])
+		if n > OffBgChecksum+2 {
+			c = Csum32(fs.CrcTab, c, b[OffBgChecksum+2:])
+		}
+		return uint16(c)
+	}
+	c := Crc16(0xFFFF, fs.Super.SUUID[:])
+	c = Crc16(c, le32[:])
+	c = Crc16(c, b[:OffBgChecksum])
+	if fs.Super.HasIncompat(Incompat64bit) && n > OffBgChecksum+2 {
+		c = Crc16(c, b[OffBgChecksum+2:])
+	}
+	return c
+}
+
+// DescBlock returns the block holding descriptor block nr (descriptor_loc
+// in fs/ext4/super.c): the blocks after the superblock, or with meta_bg,
+// from s_first_meta_bg on, the first block of each meta group (after its
+// superblock backup, when it has one).
+func (fs *Geometry) DescBlock(nr uint64) uint64 {
+	sb := fs.Super
+	first := uint64(sb.SFirstDataBlock)
+	if !sb.HasIncompat(IncompatMetaBG) || nr < uint64(sb.SFirstMetaBG) {
+		// The table follows the superblock's own block (descriptor_loc's
+		// logical_sb_block), not s_first_data_block: with bigalloc and
+		// 1 KiB blocks the first data block is 0, yet the superblock is
+		// in block 1 and the table from block 2.
+		return SuperblockOffset/uint64(fs.BlockSize) + 1 + nr
+	}
+	g := nr * uint64(fs.DescPerBlock)
+	b := g*uint64(sb.SBlocksPerGroup) + first
+	if sb.HasSuper(g) {
+		b++
+	}
+	if fs.BlockSize == 1024 && nr == 0 && first == 0 {
+		b++
+	}
+	return b
+}

@@ -51,3 +51,64 @@ const (
 	InodeProjinheritFl = 0x20000000
 	InodeCasefoldFl    = 0x40000000
 )
+
+// ExtraIsize returns the slot's i_extra_isize (0 for 128-byte inodes).
+func (fs *Geometry) ExtraIsize(raw []byte) uint32 {
+	if fs.InodeSize <= GoodOldInodeSize {
+		return 0
+	}
+	x := uint32(le.Uint16(raw[OffIExtraIsize:]))
+	if x&3 != 0 || GoodOldInodeSize+x > fs.InodeSize {
+		return 0
+	}
+	return x
+}
+
+// SetInodeCsum sets the checksum of the inode raw, whose checksum seed is
+// seed (ext4_inode_csum_set), the mirror of verifyInodeCsum.
+func (fs *Geometry) SetInodeCsum(seed uint32, raw []byte, hasHi bool) {
+	if !fs.Super.MetadataCsum() {
+		return
+	}
+	var zero [2]byte
+	c := Csum32(fs.CrcTab, seed, raw[:OffIChecksumLo])
+	c = Csum32(fs.CrcTab, c, zero[:])
+	c = Csum32(fs.CrcTab, c, raw[OffIChecksumLo+2:GoodOldInodeSize])
+	if fs.InodeSize > GoodOldInodeSize {
+		if hasHi {
+			c = Csum32(fs.CrcTab, c, raw[GoodOldInodeSize:OffIChecksumHi])
+			c = Csum32(fs.CrcTab, c, zero[:])
+			c = Csum32(fs.CrcTab, c, raw[OffIChecksumHi+2:fs.InodeSize])
+		} else {
+			c = Csum32(fs.CrcTab, c, raw[GoodOldInodeSize:fs.InodeSize])
+		}
+	}
+	le.PutUint16(raw[OffIChecksumLo:], uint16(c))
+	if hasHi {
+		le.PutUint16(raw[OffIChecksumHi:], uint16(c>>16))
+	}
+}
+
+// InodeCsumSeed computes an inode's checksum seed, crc32c(s_csum_seed,
+// ino, generation).
+func (fs *Geometry) InodeCsumSeed(ino, gen uint32) uint32 {
+	if !fs.Super.MetadataCsum() {
+		return 0
+	}
+	var b [4]byte
+	le.PutUint32(b[:], ino)
+	c := Csum32(fs.CrcTab, fs.CsumSeed, b[:])
+	le.PutUint32(b[:], gen)
+	return Csum32(fs.CrcTab, c, b[:])
+}
+
+// NewExtraIsize is i_extra_isize for new inodes: s_want_extra_isize, at
+// least the 32 bytes of today's fields, within the inode.
+func (fs *Geometry) NewExtraIsize() uint16 {
+	if fs.InodeSize <= GoodOldInodeSize {
+		return 0
+	}
+	x := max(uint32(fs.Super.SWantExtraIsize), uint32(fs.Super.SMinExtraIsize), 32)
+	x = min(x, fs.InodeSize-GoodOldInodeSize) &^ 3
+	return uint16(x)
+}

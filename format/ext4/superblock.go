@@ -442,3 +442,10 @@ func IsPower(n, b uint64) bool {
 	}
 	return n == 1
 }
+
+// SetSuperCsum sets s_checksum of the 1024-byte superblock s.
+func (fs *Geometry) SetSuperCsum(s []byte) {
+	if fs.Super.MetadataCsum() {
+		le.PutUint32(s[OffSChecksum:], Csum32(fs.CrcTab, ^uint32(0), s[:OffSChecksum]))
+	}
+}

@@ -48,10 +48,10 @@ func AddOrphanFile(dev ImageDevice, blocks uint64) error {
 		return err
 	}
 	b := make([]byte, f.BlockSize)
-	seed := f.inodeCsumSeed(ino, 0)
+	seed := f.InodeCsumSeed(ino, 0)
 	for _, r := range data {
 		for blk := r.start; blk < r.start+r.n; blk++ {
-			f.putEmptyOrphanBlock(b, blk, seed)
+			f.PutEmptyOrphanBlock(b, blk, seed)
 			if err := im.write(blk, b); err != nil {
 				return err
 			}
@@ -77,10 +77,10 @@ func (im *offImage) allocInode(what string) (uint32, error) {
 		if d.BgFreeInodesCount == 0 {
 			continue
 		}
-		uninit := f.hasGroupCsum() && d.BgFlags&disk.BgInodeUninit != 0
+		uninit := f.HasGroupCsum() && d.BgFlags&disk.BgInodeUninit != 0
 		if uninit {
 			clear(b)
-			setBits(b, ipg, uint64(f.BlockSize)*8)
+			disk.SetBits(b, ipg, uint64(f.BlockSize)*8)
 		} else if err := im.read(d.BgInodeBitmap, b); err != nil {
 			return 0, err
 		}
@@ -88,15 +88,15 @@ func (im *offImage) allocInode(what string) (uint32, error) {
 		if g == 0 {
 			i = uint64(sb.SFirstIno) - 1
 		}
-		for ; i < ipg && testBit(b, i); i++ {
+		for ; i < ipg && disk.TestBit(b, i); i++ {
 		}
 		if i == ipg {
 			continue
 		}
-		setBit(b, i)
+		disk.SetBit(b, i)
 		d.BgFreeInodesCount--
 		d.BgFlags &^= disk.BgInodeUninit
-		if f.hasGroupCsum() && i >= ipg-uint64(d.BgItableUnused) {
+		if f.HasGroupCsum() && i >= ipg-uint64(d.BgItableUnused) {
 			d.BgItableUnused = uint32(ipg - i - 1)
 		}
 		if sb.MetadataCsum() {

@@ -79,147 +79,13 @@ func init() {
 	releaseFreedHook = func(f *fsys) { f.alloc.pending = f.alloc.pending[:0] }
 }
 
-// Bitmap bits: bit i of a bitmap is bit i%8 of byte i/8.
-func testBit(b []byte, i uint64) bool { return b[i>>3]&(1<<(i&7)) != 0 }
-func setBit(b []byte, i uint64)       { b[i>>3] |= 1 << (i & 7) }
-func clearBit(b []byte, i uint64)     { b[i>>3] &^= 1 << (i & 7) }
-
-// findZero returns the first clear bit in [from, to), or to.
-func findZero(b []byte, from, to uint64) uint64 {
-	for i := from; i < to; {
-		if i&7 == 0 && i+8 <= to && b[i>>3] == 0xFF {
-			i += 8
-			continue
-		}
-		if !testBit(b, i) {
-			return i
-		}
-		i++
-	}
-	return to
-}
-
-// setBits marks bits [from, to).
-func setBits(b []byte, from, to uint64) {
-	for i := from; i < to; i++ {
-		setBit(b, i)
-	}
-}
-
-// groupOfBlock returns the group of block blk and its bit in the group's
-// bitmap (its cluster's, with bigalloc: EXT4_B2C of the offset).
-func (f *fsys) groupOfBlock(blk uint64) (uint32, uint64) {
-	r := blk - uint64(f.Super.SFirstDataBlock)
-	return uint32(r / uint64(f.Super.SBlocksPerGroup)), r % uint64(f.Super.SBlocksPerGroup) >> f.ClusterBits
-}
-
-// clusterMask is the mask of a block's offset in its cluster
-// (EXT4_CLUSTER_MASK): 0 without bigalloc.
-func (f *fsys) clusterMask() uint64 { return 1<<f.ClusterBits - 1 }
-
-// clusterSectors is what one cluster counts in i_blocks (512-byte units).
-func (f *fsys) clusterSectors() int64 { return int64(1) << (f.BlockBits - 9 + f.ClusterBits) }
-
-// groupFirst is the first block of group g.
-func (f *fsys) groupFirst(g uint32) uint64 {
-	return uint64(f.Super.SFirstDataBlock) + uint64(g)*uint64(f.Super.SBlocksPerGroup)
-}
-
-// groupBlocks is the number of blocks in group g (the last one may be
-// short).
-func (f *fsys) groupBlocks(g uint32) uint64 {
-	return min(uint64(f.Super.SBlocksPerGroup), f.Super.SBlocksCount-f.groupFirst(g))
-}
-
-// groupClusters is the number of bits of group g's block bitmap that
-// stand for clusters (ext4_num_clusters_in_group: EXT4_NUM_B2C of its
-// blocks); the others are set.
-func (f *fsys) groupClusters(g uint32) uint64 {
-	return (f.groupBlocks(g) + f.clusterMask()) >> f.ClusterBits
-}
-
-// hasGroupCsum reports whether descriptors carry checksums and the
-// uninit flags mean anything (ext4_has_group_desc_csum).
-func (f *fsys) hasGroupCsum() bool {
-	return f.Super.MetadataCsum() || f.Super.HasRoCompat(disk.RoCompatGdtCsum)
-}
-
-// flexSize is the number of groups in a flex group (1 without flex_bg).
-func (f *fsys) flexSize() uint32 {
-	if !f.Super.HasIncompat(disk.IncompatFlexBG) || f.Super.SLogGroupsPerFlex > 31 {
-		return 1
-	}
-	return 1 << f.Super.SLogGroupsPerFlex
-}
-
-// baseMetaBlocks counts the blocks at the start of group g that hold the
-// superblock backup, the descriptor table and its reserve, or a meta_bg
-// descriptor block (ext4_num_base_meta_blocks).
-func (f *fsys) baseMetaBlocks(g uint32) uint64 {
-	sb := f.Super
-	n := uint64(0)
-	super := sb.HasSuper(uint64(g))
-	if super {
-		n = 1
-		if sbBlk := uint64(disk.SuperblockOffset >> f.BlockBits); g == 0 && sbBlk > uint64(sb.SFirstDataBlock) {
-			// With 1 KiB blocks and bigalloc, s_first_data_block is 0
-			// and the superblock is block 1: block 0 is the group's too.
-			n += sbBlk - uint64(sb.SFirstDataBlock)
-		}
-	}
-	dpb := uint64(f.DescPerBlock)
-	if !sb.HasIncompat(disk.IncompatMetaBG) || uint64(g)/dpb < uint64(sb.SFirstMetaBG) {
-		if super {
-			gdb := (uint64(len(f.Groups)) + dpb - 1) / dpb
-			if sb.HasIncompat(disk.IncompatMetaBG) {
-				gdb = uint64(sb.SFirstMetaBG)
-			}
-			n += gdb + uint64(sb.SReservedGdtBlocks)
-		}
-	} else if r := uint64(g) % dpb; r == 0 || r == 1 || r == dpb-1 {
-		n++
-	}
-	return n
-}
-
-// baseMetaClusters is baseMetaBlocks in clusters
-// (ext4_num_base_meta_clusters: EXT4_NUM_B2C).
-func (f *fsys) baseMetaClusters(g uint32) uint64 {
-	return (f.baseMetaBlocks(g) + f.clusterMask()) >> f.ClusterBits
-}
-
-// initBlockBitmap computes the block bitmap of a BLOCK_UNINIT group into b
-// (ext4_init_block_bitmap): the base metadata at the group's start, every
-// group's bitmaps and inode table that lie in it (with flex_bg they are
-// packed into the first groups of a flex group), and the bits past the
-// group's last cluster.
-func (f *fsys) initBlockBitmap(g uint32, b []byte) {
-	clear(b)
-	setBits(b, 0, f.baseMetaClusters(g))
-	first, n := f.groupFirst(g), f.groupBlocks(g)
-	mark := func(start, count uint64) {
-		for blk := start; blk < start+count; blk++ {
-			if blk >= first && blk < first+n {
-				setBit(b, (blk-first)>>f.ClusterBits)
-			}
-		}
-	}
-	for i := range f.Groups {
-		d := &f.Groups[i]
-		mark(d.BgBlockBitmap, 1)
-		mark(d.BgInodeBitmap, 1)
-		mark(d.BgInodeTable, f.InodeTableBlocks)
-	}
-	setBits(b, f.groupClusters(g), uint64(f.BlockSize)*8)
-}
-
 // readBlockBitmap reads group g's block bitmap into b without adding it to
 // the transaction.
 func (h *handle) readBlockBitmap(g uint32, b []byte) error {
 	f := h.f
 	d := &f.Groups[g]
-	if f.hasGroupCsum() && d.BgFlags&disk.BgBlockUninit != 0 {
-		f.initBlockBitmap(g, b)
+	if f.HasGroupCsum() && d.BgFlags&disk.BgBlockUninit != 0 {
+		f.InitBlockBitmap(g, b)
 		return nil
 	}
 	if err := f.readBlock(b, d.BgBlockBitmap); err != nil {
@@ -234,18 +100,18 @@ func (h *handle) readBlockBitmap(g uint32, b []byte) error {
 func (h *handle) blockBitmap(g uint32) ([]byte, error) {
 	f := h.f
 	d := &f.Groups[g]
-	if !f.hasGroupCsum() || d.BgFlags&disk.BgBlockUninit == 0 {
+	if !f.HasGroupCsum() || d.BgFlags&disk.BgBlockUninit == 0 {
 		return h.metaBlock(d.BgBlockBitmap)
 	}
 	b, err := h.newMetaBlock(d.BgBlockBitmap)
 	if err != nil {
 		return nil, err
 	}
-	f.initBlockBitmap(g, b)
+	f.InitBlockBitmap(g, b)
 	d.BgFlags &^= disk.BgBlockUninit
 	free := uint64(0)
-	for i := uint64(0); i < f.groupClusters(g); i++ {
-		if !testBit(b, i) {
+	for i := uint64(0); i < f.GroupClusters(g); i++ {
+		if !disk.TestBit(b, i) {
 			free++
 		}
 	}
@@ -262,14 +128,14 @@ func (h *handle) blockBitmap(g uint32) ([]byte, error) {
 func (h *handle) inodeBitmap(g uint32) ([]byte, error) {
 	f := h.f
 	d := &f.Groups[g]
-	if !f.hasGroupCsum() || d.BgFlags&disk.BgInodeUninit == 0 {
+	if !f.HasGroupCsum() || d.BgFlags&disk.BgInodeUninit == 0 {
 		return h.metaBlock(d.BgInodeBitmap)
 	}
 	b, err := h.newMetaBlock(d.BgInodeBitmap)
 	if err != nil {
 		return nil, err
 	}
-	setBits(b, uint64(f.Super.SInodesPerGroup), uint64(f.BlockSize)*8)
+	disk.SetBits(b, uint64(f.Super.SInodesPerGroup), uint64(f.BlockSize)*8)
 	d.BgFlags &^= disk.BgInodeUninit
 	return b, nil
 }
@@ -297,15 +163,15 @@ func (h *handle) dirtyGroup(g uint32, bb, ib []byte) error {
 		}
 	}
 	ds := f.Super.DescSize()
-	blk := f.descBlock(uint64(g) / uint64(f.DescPerBlock))
+	blk := f.DescBlock(uint64(g) / uint64(f.DescPerBlock))
 	b, err := h.metaBlock(blk)
 	if err != nil {
 		return err
 	}
 	raw := b[(g%f.DescPerBlock)*ds:][:ds]
 	disk.EncodeGroupDesc(raw, d, ds)
-	if f.hasGroupCsum() {
-		d.BgChecksum = f.groupDescCsum(g, raw)
+	if f.HasGroupCsum() {
+		d.BgChecksum = f.GroupDescCsum(g, raw)
 		le.PutUint16(raw[disk.OffBgChecksum:], d.BgChecksum)
 	}
 	f.sbDirty = true
@@ -379,7 +245,7 @@ func (f *fsys) goalBlock(ip *inode) uint64 {
 		return uint64(f.Super.SFirstDataBlock)
 	}
 	g := (ip.ino - 1) / f.Super.SInodesPerGroup
-	if fs := f.flexSize(); fs >= 4 {
+	if fs := f.FlexSize(); fs >= 4 {
 		g &^= fs - 1
 		if ip.isReg() {
 			g++
@@ -388,7 +254,7 @@ func (f *fsys) goalBlock(ip *inode) uint64 {
 	if uint64(g) >= uint64(len(f.Groups)) {
 		g = 0
 	}
-	return f.groupFirst(g)
+	return f.GroupFirst(g)
 }
 
 // allocBlocks allocates up to n contiguous blocks at or after goal (in
@@ -405,7 +271,7 @@ func (h *handle) allocBlocks(ip *inode, goal, n uint64, meta bool) (uint64, uint
 		return 0, 0, nil
 	}
 	// From here on n, like the bitmaps, counts clusters.
-	n = (n + f.clusterMask()) >> f.ClusterBits
+	n = (n + f.ClusterMask()) >> f.ClusterBits
 	free := f.totalFree()
 	if !meta {
 		resv := f.resvClusters()
@@ -427,7 +293,7 @@ func (h *handle) allocBlocks(ip *inode, goal, n uint64, meta bool) (uint64, uint
 	if f.alloc.pack {
 		return h.allocPacked(ip, goal, n, meta)
 	}
-	g0, off0 := f.groupOfBlock(goal)
+	g0, off0 := f.GroupOfBlock(goal)
 	ngroups := uint32(len(f.Groups))
 	for i := uint32(0); i <= ngroups; i++ {
 		g := (g0 + i) % ngroups
@@ -439,7 +305,7 @@ func (h *handle) allocBlocks(ip *inode, goal, n uint64, meta bool) (uint64, uint
 		}
 		// In the goal's group, search from the goal first, then (on the
 		// last round) from the group's start.
-		from, to := uint64(0), f.groupClusters(g)
+		from, to := uint64(0), f.GroupClusters(g)
 		switch {
 		case i == 0:
 			from = off0
@@ -464,9 +330,9 @@ func (h *handle) takeClusters(ip *inode, g uint32, start, n uint64) (uint64, uin
 		return 0, 0, err
 	}
 	if ip != nil {
-		ip.blocks += int64(n) * f.clusterSectors()
+		ip.blocks += int64(n) * f.ClusterSectors()
 	}
-	return f.groupFirst(g) + start<<f.ClusterBits, n << f.ClusterBits, nil
+	return f.GroupFirst(g) + start<<f.ClusterBits, n << f.ClusterBits, nil
 }
 
 // allocPacked is allocBlocks under alloc=pack, n counting clusters: data
@@ -478,12 +344,12 @@ func (h *handle) allocPacked(ip *inode, goal, n uint64, meta bool) (uint64, uint
 	f := h.f
 	buf := f.alloc.scratch
 	if !meta && goal > uint64(f.Super.SFirstDataBlock) {
-		g, off := f.groupOfBlock(goal)
+		g, off := f.GroupOfBlock(goal)
 		if f.Groups[g].BgFreeBlocksCount > 0 {
 			if err := h.readBlockBitmap(g, buf); err != nil {
 				return 0, 0, err
 			}
-			if start, got := f.findFreeRun(g, buf, off, f.groupClusters(g), n); got > 0 && start == off {
+			if start, got := f.findFreeRun(g, buf, off, f.GroupClusters(g), n); got > 0 && start == off {
 				return h.takeClusters(ip, g, start, got)
 			}
 		}
@@ -499,7 +365,7 @@ func (h *handle) allocPacked(ip *inode, goal, n uint64, meta bool) (uint64, uint
 			if err := h.readBlockBitmap(g, buf); err != nil {
 				return 0, 0, err
 			}
-			to := f.groupClusters(g)
+			to := f.GroupClusters(g)
 			for from := uint64(0); from < to; {
 				start, got := f.findFreeRun(g, buf, from, to, n)
 				if got == 0 {
@@ -519,19 +385,19 @@ func (h *handle) allocPacked(ip *inode, goal, n uint64, meta bool) (uint64, uint
 // whose cluster is not pending, and returns it with the number of free,
 // not pending clusters that follow it (at most n).
 func (f *fsys) findFreeRun(g uint32, b []byte, from, to, n uint64) (uint64, uint64) {
-	first := f.groupFirst(g)
+	first := f.GroupFirst(g)
 	cb := f.ClusterBits
 	for i := from; i < to; {
-		i = findZero(b, i, to)
+		i = disk.FindZero(b, i, to)
 		if i == to {
 			break
 		}
 		if e := f.pendingEnd(first + i<<cb); e != 0 {
-			i = (e - first + f.clusterMask()) >> cb
+			i = (e - first + f.ClusterMask()) >> cb
 			continue
 		}
 		j := i + 1
-		for j < to && j-i < n && !testBit(b, j) && f.pendingEnd(first+j<<cb) == 0 {
+		for j < to && j-i < n && !disk.TestBit(b, j) && f.pendingEnd(first+j<<cb) == 0 {
 			j++
 		}
 		return i, j - i
@@ -544,8 +410,8 @@ func (h *handle) markBlocks(g uint32, start, n uint64) error {
 	f := h.f
 	// The bitmap said these are free; refuse to hand out the group's own
 	// metadata all the same, as ext4_mb_mark_diskspace_used checks.
-	blk := f.groupFirst(g) + start<<f.ClusterBits
-	if start < f.baseMetaClusters(g) || f.overlapsGroupMeta(g, blk, n<<f.ClusterBits) {
+	blk := f.GroupFirst(g) + start<<f.ClusterBits
+	if start < f.BaseMetaClusters(g) || f.overlapsGroupMeta(g, blk, n<<f.ClusterBits) {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: group %d: allocating blocks %d+%d which overlap filesystem metadata", g, blk, n<<f.ClusterBits))
 	}
 	b, err := h.blockBitmap(g)
@@ -553,12 +419,12 @@ func (h *handle) markBlocks(g uint32, start, n uint64) error {
 		return err
 	}
 	for i := start; i < start+n; i++ {
-		if testBit(b, i) {
-			return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: group %d: block %d already in use", g, f.groupFirst(g)+i<<f.ClusterBits))
+		if disk.TestBit(b, i) {
+			return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: group %d: block %d already in use", g, f.GroupFirst(g)+i<<f.ClusterBits))
 		}
 	}
 	for i := start; i < start+n; i++ {
-		setBit(b, i)
+		disk.SetBit(b, i)
 	}
 	f.Groups[g].BgFreeBlocksCount -= uint32(n)
 	f.adjustFree(-int64(n))
@@ -568,7 +434,7 @@ func (h *handle) markBlocks(g uint32, start, n uint64) error {
 // overlapsGroupMeta reports whether blocks [blk, blk+n) hold a bitmap or
 // inode table of a group of g's flex group.
 func (f *fsys) overlapsGroupMeta(g uint32, blk, n uint64) bool {
-	fs := f.flexSize()
+	fs := f.FlexSize()
 	lo := g &^ (fs - 1)
 	hi := min(uint64(lo)+uint64(fs), uint64(len(f.Groups)))
 	in := func(start, count uint64) bool { return start < blk+n && blk < start+count }
@@ -591,14 +457,14 @@ func (h *handle) freeRange(start, n uint64) error {
 	if start < uint64(sb.SFirstDataBlock) || start+n > sb.SBlocksCount || start+n < start {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: freeing blocks %d+%d outside the filesystem", start, n))
 	}
-	if start&f.clusterMask() != 0 || n&f.clusterMask() != 0 && start+n != sb.SBlocksCount {
+	if start&f.ClusterMask() != 0 || n&f.ClusterMask() != 0 && start+n != sb.SBlocksCount {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: freeing blocks %d+%d, not whole clusters", start, n))
 	}
 	for n > 0 {
-		g, bit := f.groupOfBlock(start)
-		k := min(n, f.groupBlocks(g)-bit<<cb) // blocks
-		kc := (k + f.clusterMask()) >> cb     // bits
-		if bit < f.baseMetaClusters(g) || f.overlapsGroupMeta(g, start, k) {
+		g, bit := f.GroupOfBlock(start)
+		k := min(n, f.GroupBlocks(g)-bit<<cb) // blocks
+		kc := (k + f.ClusterMask()) >> cb     // bits
+		if bit < f.BaseMetaClusters(g) || f.overlapsGroupMeta(g, start, k) {
 			return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: freeing blocks %d+%d which overlap filesystem metadata", start, k))
 		}
 		b, err := h.blockBitmap(g)
@@ -606,12 +472,12 @@ func (h *handle) freeRange(start, n uint64) error {
 			return err
 		}
 		for i := bit; i < bit+kc; i++ {
-			if !testBit(b, i) {
+			if !disk.TestBit(b, i) {
 				return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: group %d: freeing block %d, already free", g, start+(i-bit)<<cb))
 			}
 		}
 		for i := bit; i < bit+kc; i++ {
-			clearBit(b, i)
+			disk.ClearBit(b, i)
 		}
 		for blk := start; blk < start+k; blk++ {
 			h.forget(blk)
@@ -654,14 +520,14 @@ func (h *handle) freeBlocks(ip *inode, start, n uint64) error {
 		return nil
 	}
 	f := h.f
-	m := f.clusterMask()
+	m := f.ClusterMask()
 	end := min((start+n+m)&^m, f.Super.SBlocksCount)
 	start &^= m
 	if err := h.freeRange(start, end-start); err != nil {
 		return err
 	}
 	if ip != nil {
-		ip.blocks -= int64((end-start+m)>>f.ClusterBits) * f.clusterSectors()
+		ip.blocks -= int64((end-start+m)>>f.ClusterBits) * f.ClusterSectors()
 		if ip.blocks < 0 {
 			ip.blocks = 0
 		}
@@ -679,7 +545,7 @@ func (h *handle) freeBlocks(ip *inode, start, n uint64) error {
 // parent's (flex) group, or the next one with a free inode.
 func (f *fsys) inodeGroup(dir *inode, isDir bool) (uint32, bool) {
 	ngroups := uint32(len(f.Groups))
-	fs := f.flexSize()
+	fs := f.FlexSize()
 	units := (ngroups + fs - 1) / fs
 	type unit struct{ freei, freeb, dirs uint64 }
 	count := func(u uint32) unit {
@@ -766,18 +632,18 @@ func (h *handle) allocInode(dir *inode, isDir bool) (uint32, error) {
 	if base := uint64(g) * ipg; base+1 < uint64(sb.SFirstIno) {
 		from = min(uint64(sb.SFirstIno)-1-base, ipg)
 	}
-	idx := findZero(b, from, ipg)
+	idx := disk.FindZero(b, from, ipg)
 	if idx == ipg {
 		return 0, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: group %d: free inodes count %d but no free inode",
 			g, f.Groups[g].BgFreeInodesCount))
 	}
-	setBit(b, idx)
+	disk.SetBit(b, idx)
 	d := &f.Groups[g]
 	d.BgFreeInodesCount--
 	if isDir {
 		d.BgUsedDirsCount++
 	}
-	if f.hasGroupCsum() {
+	if f.HasGroupCsum() {
 		// bg_itable_unused counts the never used inodes at the end of
 		// the table, which e2fsck need not read.
 		if used := ipg - uint64(d.BgItableUnused); idx >= used {
@@ -810,17 +676,17 @@ func (h *handle) freeInode(ino uint32, isDir bool) error {
 	}
 	g, idx := (ino-1)/ipg, uint64((ino-1)%ipg)
 	d := &f.Groups[g]
-	if f.hasGroupCsum() && d.BgFlags&disk.BgInodeUninit != 0 {
+	if f.HasGroupCsum() && d.BgFlags&disk.BgInodeUninit != 0 {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: freeing inode %d of an uninitialised group", ino))
 	}
 	b, err := h.inodeBitmap(g)
 	if err != nil {
 		return err
 	}
-	if !testBit(b, idx) {
+	if !disk.TestBit(b, idx) {
 		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: freeing inode %d, already free", ino))
 	}
-	clearBit(b, idx)
+	disk.ClearBit(b, idx)
 	d.BgFreeInodesCount++
 	if isDir && d.BgUsedDirsCount > 0 {
 		d.BgUsedDirsCount--

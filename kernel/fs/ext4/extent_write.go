@@ -93,11 +93,6 @@ func initExtentNode(b []byte, max, depth int) {
 // extentRootMax is the root's room: (60-12)/12 entries.
 const extentRootMax = (disk.IBlockLen - disk.ExtentHeaderSize) / disk.ExtentEntrySize
 
-// blockMax is a tree block's room (ext4_ext_space_block).
-func (f *fsys) extentBlockMax() int {
-	return int(f.BlockSize-disk.ExtentHeaderSize) / disk.ExtentEntrySize
-}
-
 // extLevel is a node on the path from the root to a leaf and the entry
 // followed there: the last whose key is at most the key sought, or -1 in
 // a leaf when the key lies before every entry.
@@ -276,7 +271,7 @@ func (h *handle) growDepth(ip *inode) error {
 		return err
 	}
 	k := root.entries()
-	initExtentNode(b, f.extentBlockMax(), d)
+	initExtentNode(b, f.ExtentBlockMax(), d)
 	copy(b[disk.ExtentHeaderSize:], root.b[disk.ExtentHeaderSize:disk.ExtentHeaderSize+k*disk.ExtentEntrySize])
 	child := extNode{nb, b}
 	child.setEntries(k)
@@ -319,7 +314,7 @@ func (h *handle) splitNode(ip *inode, path []extLevel, l int, key uint32) error 
 	if err != nil {
 		return err
 	}
-	initExtentNode(b, f.extentBlockMax(), nd.depth())
+	initExtentNode(b, f.ExtentBlockMax(), nd.depth())
 	nn := extNode{nb, b}
 	copy(b[disk.ExtentHeaderSize:], nd.b[disk.ExtentHeaderSize+m*disk.ExtentEntrySize:disk.ExtentHeaderSize+n*disk.ExtentEntrySize])
 	nn.setEntries(n - m)
@@ -459,7 +454,7 @@ func (h *handle) removeRange(ip *inode, from, to uint64, free bool) error {
 // still mapped is freed with the last of them).
 func (h *handle) freeUnmapped(ip *inode, a, b, pa uint64) error {
 	f := h.f
-	m := f.clusterMask()
+	m := f.ClusterMask()
 	if m == 0 {
 		return h.freeBlocks(ip, pa, b-a)
 	}

@@ -111,7 +111,7 @@ func (h *handle) mapRange(ip *inode, lblk, n uint64, how int) (uint64, uint64, i
 		}
 		var alloc, k uint64 // the clusters allocated, in blocks
 		if pblk, got, err = h.impliedCluster(ip, lblk, got, left, right); err == nil && pblk == 0 {
-			off := lblk & f.clusterMask()
+			off := lblk & f.ClusterMask()
 			alloc, k, err = h.allocBlocks(ip, goal, off+got, false)
 			pblk, got = alloc+off, min(got, k-off)
 		}
@@ -158,7 +158,7 @@ func (h *handle) mapRange(ip *inode, lblk, n uint64, how int) (uint64, uint64, i
 // right neighbour's cluster. Without bigalloc it returns 0 and got.
 func (h *handle) impliedCluster(ip *inode, lblk, got uint64, left, right *run) (uint64, uint64, error) {
 	f := h.f
-	m := f.clusterMask()
+	m := f.ClusterMask()
 	if m == 0 {
 		return 0, got, nil
 	}

@@ -148,7 +148,7 @@ func (h *handle) setFileattr(ip *inode, ctx vfs.Ctx, flags, projid uint32) error
 	if err != nil {
 		return err
 	}
-	if disk.GoodOldInodeSize+f.extraIsize(raw) < disk.OffIProjid+4 {
+	if disk.GoodOldInodeSize+f.ExtraIsize(raw) < disk.OffIProjid+4 {
 		return abi.EOVERFLOW
 	}
 	ip.projid = projid

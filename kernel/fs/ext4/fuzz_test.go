@@ -98,7 +98,7 @@ func FuzzGroupDesc(f *testing.F) {
 		if err != nil {
 			return
 		}
-		fs.groupDescCsum(3, b[:size])
+		fs.GroupDescCsum(3, b[:size])
 		fs.checkGroupDesc(0, &g)
 	})
 }

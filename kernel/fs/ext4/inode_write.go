@@ -43,18 +43,6 @@ func (h *handle) inodeSlot(ino uint32) ([]byte, error) {
 	return b[off&uint64(f.BlockSize-1):][:f.InodeSize], nil
 }
 
-// extraIsize returns the slot's i_extra_isize (0 for 128-byte inodes).
-func (f *fsys) extraIsize(raw []byte) uint32 {
-	if f.InodeSize <= disk.GoodOldInodeSize {
-		return 0
-	}
-	x := uint32(le.Uint16(raw[disk.OffIExtraIsize:]))
-	if x&3 != 0 || disk.GoodOldInodeSize+x > f.InodeSize {
-		return 0
-	}
-	return x
-}
-
 // encodeTime splits t into the 32-bit seconds field and the extra field
 // (Documentation/filesystems/ext4/inodes.rst, "Inode Timestamps": two
 // epoch bits extending the seconds, then nanoseconds), clamped to what
@@ -131,7 +119,7 @@ func (f *fsys) encodeInode(ip *inode, raw []byte) error {
 		le.PutUint16(raw[disk.OffIFileACLHigh:], uint16(ip.fileACL>>32))
 	}
 
-	extra := f.extraIsize(raw)
+	extra := f.ExtraIsize(raw)
 	fits := func(off, n uint32) bool {
 		return f.InodeSize > disk.GoodOldInodeSize && off+n <= disk.GoodOldInodeSize+extra
 	}
@@ -156,46 +144,8 @@ func (f *fsys) encodeInode(ip *inode, raw []byte) error {
 	if ip.ibody != nil && disk.GoodOldInodeSize+extra < f.InodeSize {
 		copy(raw[disk.GoodOldInodeSize+extra:], ip.ibody)
 	}
-	f.setInodeCsum(ip, raw, fits(disk.OffIChecksumHi, 2))
+	f.SetInodeCsum(ip.csumSeed, raw, fits(disk.OffIChecksumHi, 2))
 	return nil
-}
-
-// setInodeCsum sets the inode checksum (ext4_inode_csum_set), the mirror
-// of verifyInodeCsum.
-func (f *fsys) setInodeCsum(ip *inode, raw []byte, hasHi bool) {
-	if !f.Super.MetadataCsum() {
-		return
-	}
-	var zero [2]byte
-	c := disk.Csum32(f.CrcTab, ip.csumSeed, raw[:disk.OffIChecksumLo])
-	c = disk.Csum32(f.CrcTab, c, zero[:])
-	c = disk.Csum32(f.CrcTab, c, raw[disk.OffIChecksumLo+2:disk.GoodOldInodeSize])
-	if f.InodeSize > disk.GoodOldInodeSize {
-		if hasHi {
-			c = disk.Csum32(f.CrcTab, c, raw[disk.GoodOldInodeSize:disk.OffIChecksumHi])
-			c = disk.Csum32(f.CrcTab, c, zero[:])
-			c = disk.Csum32(f.CrcTab, c, raw[disk.OffIChecksumHi+2:f.InodeSize])
-		} else {
-			c = disk.Csum32(f.CrcTab, c, raw[disk.GoodOldInodeSize:f.InodeSize])
-		}
-	}
-	le.PutUint16(raw[disk.OffIChecksumLo:], uint16(c))
-	if hasHi {
-		le.PutUint16(raw[disk.OffIChecksumHi:], uint16(c>>16))
-	}
-}
-
-// inodeCsumSeed computes an inode's checksum seed, crc32c(s_csum_seed,
-// ino, generation).
-func (f *fsys) inodeCsumSeed(ino, gen uint32) uint32 {
-	if !f.Super.MetadataCsum() {
-		return 0
-	}
-	var b [4]byte
-	le.PutUint32(b[:], ino)
-	c := disk.Csum32(f.CrcTab, f.CsumSeed, b[:])
-	le.PutUint32(b[:], gen)
-	return disk.Csum32(f.CrcTab, c, b[:])
 }
 
 // writeInode encodes ip's fields into its slot of the inode table (the
@@ -211,17 +161,6 @@ func (h *handle) writeInode(ip *inode) error {
 		return h.fail(err)
 	}
 	return nil
-}
-
-// newExtraIsize is i_extra_isize for new inodes: s_want_extra_isize, at
-// least the 32 bytes of today's fields, within the inode.
-func (f *fsys) newExtraIsize() uint16 {
-	if f.InodeSize <= disk.GoodOldInodeSize {
-		return 0
-	}
-	x := max(uint32(f.Super.SWantExtraIsize), uint32(f.Super.SMinExtraIsize), 32)
-	x = min(x, f.InodeSize-disk.GoodOldInodeSize) &^ 3
-	return uint16(x)
 }
 
 // newInode allocates an inode for a new file of mode (S_IF* and
@@ -291,7 +230,7 @@ func (h *handle) newInodeFlags(dir *inode, ctx vfs.Ctx, mode, flags uint32) (*in
 	ip.flags |= flags
 	// __ext4_new_inode: files and directories may go inline.
 	ip.mayInline = f.Super.HasIncompat(disk.IncompatInlineData) && (typ == abi.S_IFREG || isDir)
-	ip.csumSeed = f.inodeCsumSeed(ino, ip.generation)
+	ip.csumSeed = f.InodeCsumSeed(ino, ip.generation)
 	raw, err := h.inodeSlot(ino)
 	if err != nil {
 		return nil, err
@@ -299,7 +238,7 @@ func (h *handle) newInodeFlags(dir *inode, ctx vfs.Ctx, mode, flags uint32) (*in
 	// A new inode starts from a zeroed slot (the table may hold an old
 	// inode, or nothing initialised past bg_itable_unused).
 	clear(raw)
-	if x := f.newExtraIsize(); x > 0 {
+	if x := f.NewExtraIsize(); x > 0 {
 		le.PutUint16(raw[disk.OffIExtraIsize:], x)
 		ip.hasCrtime = disk.GoodOldInodeSize+uint32(x) >= disk.OffICrtime+4
 	}
@@ -333,7 +272,7 @@ func (ip *inode) hasBlockMap() bool {
 		}
 		ea := int64(0)
 		if ip.fileACL != 0 {
-			ea = ip.f.clusterSectors()
+			ea = ip.f.ClusterSectors()
 		}
 		return ip.blocks-ea > 0
 	}
@@ -429,7 +368,7 @@ func (h *handle) releaseXattrBlock(ip *inode) error {
 	if ref := le.Uint32(b[4:]); ref > 1 {
 		le.PutUint32(b[4:], ref-1)
 		f.setXattrCsumOnly(b, blk)
-		ip.blocks -= f.clusterSectors() + f.eaCharge(ea)
+		ip.blocks -= f.ClusterSectors() + f.eaCharge(ea)
 		return h.chargeEARefs(ip, -len(ea))
 	}
 	f.xcache.remove(le.Uint32(b[12:]), blk)

@@ -101,7 +101,7 @@ func setLabel(h *handle, label string) error {
 	s := b[disk.SuperblockOffset-int(blk<<f.BlockBits):][:disk.SuperblockSize]
 	clear(s[0x78:0x88])
 	copy(s[0x78:0x88], label)
-	f.setSuperCsum(s)
+	f.SetSuperCsum(s)
 	return nil
 }
 

@@ -129,9 +129,9 @@ func openOffline(dev ImageDevice, what string) (*offImage, error) {
 		// table (ext2fs_initialize drops a last group too small for
 		// them); the bitmaps are sized by it (FuzzMinimizeBigalloc: a
 		// huge s_reserved_gdt_blocks).
-		if n := f.baseMetaBlocks(uint32(g)); n > f.groupBlocks(uint32(g)) {
+		if n := f.BaseMetaBlocks(uint32(g)); n > f.GroupBlocks(uint32(g)) {
 			return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: group %d: %d blocks of superblock and descriptors in %d: run e2fsck",
-				what, g, n, f.groupBlocks(uint32(g)))
+				what, g, n, f.GroupBlocks(uint32(g)))
 		}
 	}
 	return &offImage{f: f, dev: dev, raw: raw, origGroups: uint32(len(f.Groups)), origBackup1: sb.SBackupBGs[1]}, nil
@@ -156,8 +156,8 @@ func (im *offImage) write(blk uint64, b []byte) error {
 // BLOCK_UNINIT group from the geometry im.f holds now.
 func (im *offImage) blockBitmap(g uint32, b []byte) error {
 	f := im.f
-	if f.hasGroupCsum() && f.Groups[g].BgFlags&disk.BgBlockUninit != 0 {
-		f.initBlockBitmap(g, b)
+	if f.HasGroupCsum() && f.Groups[g].BgFlags&disk.BgBlockUninit != 0 {
+		f.InitBlockBitmap(g, b)
 		return nil
 	}
 	return im.read(f.Groups[g].BgBlockBitmap, b)
@@ -169,9 +169,9 @@ func (im *offImage) blockBitmap(g uint32, b []byte) error {
 // written by writeMeta).
 func (im *offImage) putBlockBitmap(g uint32, b []byte) error {
 	f := im.f
-	setBits(b, f.groupClusters(g), uint64(f.BlockSize)*8)
+	disk.SetBits(b, f.GroupClusters(g), uint64(f.BlockSize)*8)
 	d := &f.Groups[g]
-	d.BgFreeBlocksCount = f.countFree(g, b)
+	d.BgFreeBlocksCount = f.CountFree(g, b)
 	d.BgFlags &^= disk.BgBlockUninit
 	if f.Super.MetadataCsum() {
 		d.BgBlockBitmapCsum = disk.Csum32(f.CrcTab, f.CsumSeed, b[:f.Super.SClustersPerGroup/8])
@@ -185,35 +185,11 @@ func (im *offImage) putBlockBitmap(g uint32, b []byte) error {
 // allClear reports whether bits [0, n) of b are all clear.
 func allClear(b []byte, n uint64) bool {
 	for i := uint64(0); i < n; i++ {
-		if testBit(b, i) {
+		if disk.TestBit(b, i) {
 			return false
 		}
 	}
 	return true
-}
-
-// countFree counts the clear bits among group g's clusters in b.
-func (f *fsys) countFree(g uint32, b []byte) uint32 {
-	n := uint32(0)
-	for i := uint64(0); i < f.groupClusters(g); i++ {
-		if !testBit(b, i) {
-			n++
-		}
-	}
-	return n
-}
-
-// superBlockNr is the block holding the primary superblock.
-func (f *fsys) superBlockNr() uint64 { return disk.SuperblockOffset >> f.BlockBits }
-
-// descBlocks is the number of blocks of the descriptor table (without
-// meta_bg; with it, the blocks before s_first_meta_bg).
-func (f *fsys) descBlocks() uint64 {
-	n := (uint64(len(f.Groups)) + uint64(f.DescPerBlock) - 1) / uint64(f.DescPerBlock)
-	if f.Super.HasIncompat(disk.IncompatMetaBG) {
-		n = min(n, uint64(f.Super.SFirstMetaBG))
-	}
-	return n
 }
 
 // writeMeta writes the descriptor table and the superblock, with the
@@ -238,7 +214,7 @@ func (im *offImage) writeMeta(edit func(s []byte)) error {
 	nblocks := (uint64(len(f.Groups)) + uint64(f.DescPerBlock) - 1) / uint64(f.DescPerBlock)
 	table := make([]byte, bs)
 	for nr := uint64(0); nr < nblocks; nr++ {
-		primary := f.descBlock(nr)
+		primary := f.DescBlock(nr)
 		if err := im.read(primary, table); err != nil {
 			return err
 		}
@@ -251,8 +227,8 @@ func (im *offImage) writeMeta(edit func(s []byte)) error {
 			}
 			d := &f.Groups[g]
 			disk.EncodeGroupDesc(raw, d, ds)
-			if f.hasGroupCsum() {
-				d.BgChecksum = f.groupDescCsum(uint32(g), raw)
+			if f.HasGroupCsum() {
+				d.BgChecksum = f.GroupDescCsum(uint32(g), raw)
 				le.PutUint16(raw[disk.OffBgChecksum:], d.BgChecksum)
 			}
 		}
@@ -277,7 +253,7 @@ func (im *offImage) writeMeta(edit func(s []byte)) error {
 			continue
 		}
 		le.PutUint16(s[0x5A:], uint16(g)) // s_block_group_nr
-		f.setSuperCsum(s)
+		f.SetSuperCsum(s)
 		if g == 0 {
 			if _, err := im.dev.WriteAt(s, disk.SuperblockOffset); err != nil {
 				return abi.Errorf(abi.EIO, "ext4: superblock: %v", err)
@@ -287,7 +263,7 @@ func (im *offImage) writeMeta(edit func(s []byte)) error {
 		// A backup starts its group's first block, whatever the block
 		// size.
 		blk := make([]byte, bs)
-		first := f.groupFirst(uint32(g))
+		first := f.GroupFirst(uint32(g))
 		if err := im.read(first, blk); err != nil {
 			return err
 		}
@@ -297,7 +273,7 @@ func (im *offImage) writeMeta(edit func(s []byte)) error {
 		}
 	}
 	le.PutUint16(s[0x5A:], 0)
-	f.setSuperCsum(s)
+	f.SetSuperCsum(s)
 	return nil
 }
 
@@ -307,12 +283,12 @@ func (im *offImage) writeMeta(edit func(s []byte)) error {
 func (im *offImage) descCopies(nr uint64) []uint64 {
 	f := im.f
 	sb := f.Super
-	out := []uint64{f.descBlock(nr)}
+	out := []uint64{f.DescBlock(nr)}
 	if sb.HasIncompat(disk.IncompatMetaBG) && nr >= uint64(sb.SFirstMetaBG) {
 		dpb := uint64(f.DescPerBlock)
 		for _, g := range []uint64{nr*dpb + 1, nr*dpb + dpb - 1} {
 			if g < uint64(len(f.Groups)) {
-				blk := f.groupFirst(uint32(g))
+				blk := f.GroupFirst(uint32(g))
 				if sb.HasSuper(g) {
 					blk++
 				}
@@ -323,7 +299,7 @@ func (im *offImage) descCopies(nr uint64) []uint64 {
 	}
 	for g := uint64(1); g < uint64(len(f.Groups)); g++ {
 		if sb.HasSuper(g) {
-			out = append(out, f.groupFirst(uint32(g))+1+nr)
+			out = append(out, f.GroupFirst(uint32(g))+1+nr)
 		}
 	}
 	return out
@@ -402,7 +378,7 @@ func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 	inodeGroups := uint32(1)
 	for g := ngroups - 1; g > 0; g-- {
 		d := &f.Groups[g]
-		if d.BgFreeInodesCount < sb.SInodesPerGroup && (!f.hasGroupCsum() || d.BgFlags&disk.BgInodeUninit == 0) {
+		if d.BgFreeInodesCount < sb.SInodesPerGroup && (!f.HasGroupCsum() || d.BgFlags&disk.BgInodeUninit == 0) {
 			inodeGroups = g + 1
 			break
 		}
@@ -413,8 +389,8 @@ func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 	metaIn := make([][]blockRange, ngroups)
 	add := func(start, count uint64) {
 		for count > 0 && start < sb.SBlocksCount {
-			g, bit := f.groupOfBlock(start)
-			k := min(count, f.groupBlocks(g)-bit)
+			g, bit := f.GroupOfBlock(start)
+			k := min(count, f.GroupBlocks(g)-bit)
 			metaIn[g] = append(metaIn[g], blockRange{start, k})
 			start, count = start+k, count-k
 		}
@@ -431,19 +407,19 @@ func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 	var data uint64
 	high := first
 	for g := range ngroups {
-		if f.hasGroupCsum() && f.Groups[g].BgFlags&disk.BgBlockUninit != 0 {
+		if f.HasGroupCsum() && f.Groups[g].BgFlags&disk.BgBlockUninit != 0 {
 			continue // its bitmap is all metadata
 		}
 		if err := im.read(f.Groups[g].BgBlockBitmap, bb); err != nil {
 			return 0, err
 		}
-		gfirst := f.groupFirst(g)
+		gfirst := f.GroupFirst(g)
 		clear(mb)
-		setBits(mb, 0, f.baseMetaClusters(g))
+		disk.SetBits(mb, 0, f.BaseMetaClusters(g))
 		for _, r := range metaIn[g] {
-			setBits(mb, (r.start-gfirst)>>cb, (r.start-gfirst+r.n-1)>>cb+1)
+			disk.SetBits(mb, (r.start-gfirst)>>cb, (r.start-gfirst+r.n-1)>>cb+1)
 		}
-		setBits(mb, f.groupClusters(g), uint64(f.BlockSize)*8)
+		disk.SetBits(mb, f.GroupClusters(g), uint64(f.BlockSize)*8)
 		for i := range bb {
 			if x := bb[i] &^ mb[i]; x != 0 {
 				data += uint64(bits.OnesCount8(x))
@@ -494,7 +470,7 @@ func (im *offImage) newGeometry(end uint64) (groups uint32, gdb, rsv uint64) {
 	gdb = (uint64(groups) + dpb - 1) / dpb
 	rsv = uint64(sb.SReservedGdtBlocks)
 	if sb.HasCompat(disk.CompatResizeInode) {
-		rsv = min(rsv+f.descBlocks()-gdb, uint64(f.BlockSize/4))
+		rsv = min(rsv+f.DescBlocks()-gdb, uint64(f.BlockSize/4))
 	}
 	return groups, gdb, rsv
 }
@@ -510,7 +486,7 @@ func (im *offImage) newBaseMeta(g uint64, groups uint32, gdb, rsv uint64) uint64
 	super := im.newHasSuper(g, groups)
 	if super {
 		n = 1
-		if sbBlk := f.superBlockNr(); g == 0 && sbBlk > uint64(sb.SFirstDataBlock) {
+		if sbBlk := f.SuperBlockNr(); g == 0 && sbBlk > uint64(sb.SFirstDataBlock) {
 			n += sbBlk - uint64(sb.SFirstDataBlock) // as baseMetaBlocks
 		}
 	}
@@ -557,7 +533,7 @@ func (im *offImage) roundEnd(end uint64) uint64 {
 	sb := f.Super
 	first := uint64(sb.SFirstDataBlock)
 	bpg := uint64(sb.SBlocksPerGroup)
-	end = first + (end-first+f.clusterMask())&^f.clusterMask()
+	end = first + (end-first+f.ClusterMask())&^f.ClusterMask()
 	groups, gdb, rsv := im.newGeometry(end)
 	rem := (end - first) % bpg
 	if rem == 0 {
@@ -572,7 +548,7 @@ func (im *offImage) roundEnd(end uint64) uint64 {
 	} else if rem < overhead+50 {
 		end += min(bpg, overhead+50) - rem
 	}
-	return first + (end-first+f.clusterMask())&^f.clusterMask()
+	return first + (end-first+f.ClusterMask())&^f.ClusterMask()
 }
 
 // metaBetween counts the clusters in [lo, hi) that the groups kept with
@@ -619,7 +595,7 @@ func (im *offImage) keptMeta(end uint64) []blockRange {
 	out := make([]blockRange, 0, 4*groups)
 	for g := range groups {
 		if n := im.newBaseMeta(uint64(g), groups, gdb, rsv); n > 0 {
-			out = append(out, blockRange{f.groupFirst(g), n})
+			out = append(out, blockRange{f.GroupFirst(g), n})
 		}
 		if int(g) < len(f.Groups) {
 			d := &f.Groups[g]
@@ -644,8 +620,8 @@ func (im *offImage) cut(end uint64) error {
 	bitmaps := make(map[uint32][]byte)
 	oldBase := make([]uint64, groups)
 	for g := range groups {
-		oldBase[g] = f.baseMetaBlocks(g)
-		if f.hasGroupCsum() && oldGroups[g].BgFlags&disk.BgBlockUninit != 0 {
+		oldBase[g] = f.BaseMetaBlocks(g)
+		if f.HasGroupCsum() && oldGroups[g].BgFlags&disk.BgBlockUninit != 0 {
 			continue
 		}
 		b := make([]byte, bs)
@@ -680,12 +656,12 @@ func (im *offImage) cut(end uint64) error {
 	// again (with bigalloc one cluster may hold both).
 	kept := im.keptMeta(end)
 	inGroup := func(b []byte, g uint32, start, count uint64, set bool) {
-		first, n := f.groupFirst(g), uint64(sb.SBlocksPerGroup)
+		first, n := f.GroupFirst(g), uint64(sb.SBlocksPerGroup)
 		for blk := max(start, first); blk < start+count && blk < first+n; blk++ {
 			if set {
-				setBit(b, (blk-first)>>f.ClusterBits)
+				disk.SetBit(b, (blk-first)>>f.ClusterBits)
 			} else {
-				clearBit(b, (blk-first)>>f.ClusterBits)
+				disk.ClearBit(b, (blk-first)>>f.ClusterBits)
 			}
 		}
 	}
@@ -696,13 +672,13 @@ func (im *offImage) cut(end uint64) error {
 		if !ok && !last {
 			// Still BLOCK_UNINIT: only the count follows the geometry.
 			mb := make([]byte, bs)
-			f.initBlockBitmap(g, mb)
-			f.Groups[g].BgFreeBlocksCount = f.countFree(g, mb)
+			f.InitBlockBitmap(g, mb)
+			f.Groups[g].BgFreeBlocksCount = f.CountFree(g, mb)
 			continue
 		}
 		if !ok {
 			b = make([]byte, bs)
-			f.initBlockBitmap(g, b)
+			f.InitBlockBitmap(g, b)
 		} else {
 			for j := groups; j < uint32(len(oldGroups)); j++ {
 				d := &oldGroups[j]
@@ -713,7 +689,7 @@ func (im *offImage) cut(end uint64) error {
 			// The descriptor blocks and reserved GDT blocks no longer
 			// needed (a backup dropped with sparse_super2: all).
 			if keep := im.newBaseMeta(uint64(g), groups, gdb, rsv); keep < oldBase[g] {
-				clearIn(b, g, f.groupFirst(g)+keep, oldBase[g]-keep)
+				clearIn(b, g, f.GroupFirst(g)+keep, oldBase[g]-keep)
 			}
 			if f.ClusterBits != 0 {
 				for _, r := range kept {
@@ -725,10 +701,10 @@ func (im *offImage) cut(end uint64) error {
 			// The second sparse_super2 backup moves here when its blocks
 			// are free; otherwise it is dropped.
 			n := 1 + gdb + rsv
-			nc := (n + f.clusterMask()) >> f.ClusterBits
-			if n <= f.groupBlocks(g) && allClear(b, nc) {
+			nc := (n + f.ClusterMask()) >> f.ClusterBits
+			if n <= f.GroupBlocks(g) && allClear(b, nc) {
 				sb.SBackupBGs[1] = g
-				setBits(b, 0, nc)
+				disk.SetBits(b, 0, nc)
 			}
 		}
 		if err := im.putBlockBitmap(g, b); err != nil {
@@ -791,7 +767,7 @@ func (im *offImage) rebuildResizeInode(gdb, rsv uint64) error {
 	dbuf := make([]byte, bs)
 	ibuf := make([]byte, bs)
 	nblocks := uint64(1)
-	pblk := f.superBlockNr() + 1 + gdb
+	pblk := f.SuperBlockNr() + 1 + gdb
 	for i := uint64(0); i < rsv; i, pblk = i+1, pblk+1 {
 		le.PutUint32(dbuf[4*((gdb+i)%apb):], uint32(pblk))
 		clear(ibuf)
@@ -836,10 +812,9 @@ func (im *offImage) readInodeRaw(ino uint32) ([]byte, int64, error) {
 // writeInodeRaw sets inode ino's checksum and writes it at pos.
 func (im *offImage) writeInodeRaw(ino uint32, raw []byte, pos int64) error {
 	f := im.f
-	extra := f.extraIsize(raw)
+	extra := f.ExtraIsize(raw)
 	hasHi := f.InodeSize > disk.GoodOldInodeSize && disk.OffIChecksumHi+2 <= disk.GoodOldInodeSize+extra
-	ip := &inode{ino: ino, csumSeed: f.inodeCsumSeed(ino, le.Uint32(raw[disk.OffIGeneration:]))}
-	f.setInodeCsum(ip, raw, hasHi)
+	f.SetInodeCsum(f.InodeCsumSeed(ino, le.Uint32(raw[disk.OffIGeneration:])), raw, hasHi)
 	if _, err := im.dev.WriteAt(raw, pos); err != nil {
 		return abi.Errorf(abi.EIO, "ext4: inode %d: %v", ino, err)
 	}
@@ -970,7 +945,7 @@ func (im *offImage) newSystemFile(ino uint32, raw []byte, pos int64, n uint64, w
 			return nil, nil, err
 		}
 		data = firstBlocks(skipBlocks(runs, cluster), n)
-		if len(extentsOf(data)) > f.extentBlockMax() {
+		if len(extentsOf(data)) > f.ExtentBlockMax() {
 			return nil, nil, abi.Errorf(abi.ENOSPC, "ext4: %s: the free space is too fragmented for %d blocks", what, n)
 		}
 	}
@@ -989,10 +964,10 @@ func (im *offImage) newSystemFile(ino uint32, raw []byte, pos int64, n uint64, w
 		if mapBlocks == 1 {
 			leafBlk := runs[0].start
 			leaf := make([]byte, bs)
-			putExtents(leaf, f.extentBlockMax(), extentsOf(data))
+			putExtents(leaf, f.ExtentBlockMax(), extentsOf(data))
 			if sb.MetadataCsum() {
-				off := disk.ExtentHeaderSize + f.extentBlockMax()*disk.ExtentEntrySize
-				le.PutUint32(leaf[off:], disk.Csum32(f.CrcTab, f.inodeCsumSeed(ino, 0), leaf[:off]))
+				off := disk.ExtentHeaderSize + f.ExtentBlockMax()*disk.ExtentEntrySize
+				le.PutUint32(leaf[off:], disk.Csum32(f.CrcTab, f.InodeCsumSeed(ino, 0), leaf[:off]))
 			}
 			if err := im.write(leafBlk, leaf); err != nil {
 				return nil, nil, err
@@ -1034,7 +1009,7 @@ func (im *offImage) newSystemInode(raw []byte, n, total uint64) {
 	for _, off := range []int{disk.OffIAtime, disk.OffICtime, disk.OffIMtime} {
 		le.PutUint32(raw[off:], now)
 	}
-	if extra := uint32(f.newExtraIsize()); extra > 0 {
+	if extra := uint32(f.NewExtraIsize()); extra > 0 {
 		le.PutUint16(raw[disk.OffIExtraIsize:], uint16(extra))
 		if disk.OffICrtime+4 <= disk.GoodOldInodeSize+extra {
 			le.PutUint32(raw[disk.OffICrtime:], now)
@@ -1181,7 +1156,7 @@ func (im *offImage) putBlockMap(iblock []byte, runs []blockRange, n uint64) ([]b
 func (im *offImage) freeRuns(n uint64) ([]blockRange, error) {
 	f := im.f
 	cb := f.ClusterBits
-	nc := (n + f.clusterMask()) >> cb
+	nc := (n + f.ClusterMask()) >> cb
 	if start, err := im.findFreeRun(nc); err == nil {
 		return []blockRange{{start, nc << cb}}, nil
 	}
@@ -1192,10 +1167,10 @@ func (im *offImage) freeRuns(n uint64) ([]blockRange, error) {
 		if err := im.blockBitmap(g, b); err != nil {
 			return nil, err
 		}
-		first, size := f.groupFirst(g), f.groupClusters(g)
-		for i := findZero(b, 0, size); i < size && need > 0; i = findZero(b, i, size) {
+		first, size := f.GroupFirst(g), f.GroupClusters(g)
+		for i := disk.FindZero(b, 0, size); i < size && need > 0; i = disk.FindZero(b, i, size) {
 			j := i + 1
-			for j < size && !testBit(b, j) && j-i < need {
+			for j < size && !disk.TestBit(b, j) && j-i < need {
 				j++
 			}
 			if k := len(runs); k > 0 && runs[k-1].start+runs[k-1].n == first+i<<cb {
@@ -1223,15 +1198,15 @@ func (im *offImage) findFreeRun(n uint64) (uint64, error) {
 		if err := im.blockBitmap(g, b); err != nil {
 			return 0, err
 		}
-		first, size := f.groupFirst(g), f.groupClusters(g)
+		first, size := f.GroupFirst(g), f.GroupClusters(g)
 		for i := uint64(0); i < size; {
-			if testBit(b, i) {
+			if disk.TestBit(b, i) {
 				runLen = 0
 				i++
 				continue
 			}
 			j := i + 1
-			for j < size && !testBit(b, j) && runLen+j-i < n {
+			for j < size && !disk.TestBit(b, j) && runLen+j-i < n {
 				j++
 			}
 			if runLen == 0 {
@@ -1254,16 +1229,16 @@ func (im *offImage) markUsed(start, n uint64) error {
 	cb := f.ClusterBits
 	b := make([]byte, f.BlockSize)
 	for n > 0 {
-		g, bit := f.groupOfBlock(start)
-		k := min((n+f.clusterMask())>>cb, f.groupClusters(g)-bit)
+		g, bit := f.GroupOfBlock(start)
+		k := min((n+f.ClusterMask())>>cb, f.GroupClusters(g)-bit)
 		if err := im.blockBitmap(g, b); err != nil {
 			return err
 		}
 		for i := bit; i < bit+k; i++ {
-			if testBit(b, i) {
-				return abi.Errorf(abi.EUCLEAN, "ext4: block %d: already in use", f.groupFirst(g)+i<<cb)
+			if disk.TestBit(b, i) {
+				return abi.Errorf(abi.EUCLEAN, "ext4: block %d: already in use", f.GroupFirst(g)+i<<cb)
 			}
-			setBit(b, i)
+			disk.SetBit(b, i)
 		}
 		if err := im.putBlockBitmap(g, b); err != nil {
 			return err

@@ -205,6 +205,6 @@ func (a *orphanAlloc) indirect(level int) (uint64, error) {
 // orphanBlock is the content of an empty orphan file block at blk.
 func (o *mkfsOutput) orphanBlock(blk uint64) []byte {
 	b := make([]byte, o.bs)
-	o.f.putEmptyOrphanBlock(b, blk, o.f.inodeCsumSeed(o.orphanIno, 0))
+	o.f.PutEmptyOrphanBlock(b, blk, o.f.InodeCsumSeed(o.orphanIno, 0))
 	return b
 }

@@ -301,7 +301,7 @@ func (o *mkfsOutput) inodeCsum(ino uint32, raw []byte, hasHi bool) {
 	if o.roCompat&disk.RoCompatMetadataCsum == 0 {
 		return
 	}
-	o.f.setInodeCsum(&inode{csumSeed: o.f.inodeCsumSeed(ino, 0)}, raw, hasHi)
+	o.f.SetInodeCsum(o.f.InodeCsumSeed(ino, 0), raw, hasHi)
 }
 
 // writeInodes writes the inodes mke2fs writes: the reserved ones (zero,
@@ -349,7 +349,7 @@ func (o *mkfsOutput) writeBlocks(w *mkfsWriter) error {
 		if ip.mode&0o170000 != 0o40000 {
 			continue
 		}
-		seed := o.f.inodeCsumSeed(ip.ino, 0)
+		seed := o.f.InodeCsumSeed(ip.ino, 0)
 		for _, b := range ip.dataBlocks {
 			d := o.dirBlocks[b]
 			if meta {
@@ -370,7 +370,7 @@ func (o *mkfsOutput) writeBlocks(w *mkfsWriter) error {
 		if meta {
 			maxEntries := int(le.Uint16(d[4:]))
 			t := disk.ExtentHeaderSize + maxEntries*disk.ExtentEntrySize
-			le.PutUint32(d[t:], disk.Csum32(castagnoli, o.f.inodeCsumSeed(journalIno, 0), d[:t]))
+			le.PutUint32(d[t:], disk.Csum32(castagnoli, o.f.InodeCsumSeed(journalIno, 0), d[:t]))
 		}
 		if err := w.put(int64(b*o.bs), d); err != nil {
 			return err
@@ -431,7 +431,7 @@ func (o *mkfsOutput) descTable() []byte {
 		raw := buf[uint64(g)*uint64(ds) : uint64(g+1)*uint64(ds)]
 		disk.EncodeGroupDesc(raw, &d, ds)
 		if o.csum {
-			le.PutUint16(raw[disk.OffBgChecksum:], o.f.groupDescCsum(g, raw))
+			le.PutUint16(raw[disk.OffBgChecksum:], o.f.GroupDescCsum(g, raw))
 		}
 	}
 	return buf

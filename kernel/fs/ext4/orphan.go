@@ -59,7 +59,7 @@ func (h *handle) setLastOrphan(ino uint32) error {
 		return err
 	}
 	le.PutUint32(s[offSLastOrphan:], ino)
-	h.f.setSuperCsum(s)
+	h.f.SetSuperCsum(s)
 	return nil
 }
 
@@ -308,12 +308,12 @@ func (h *handle) orphanInode(ino uint32) (*inode, error) {
 	// it is.
 	g := (ino - 1) / f.Super.SInodesPerGroup
 	used := false
-	if !f.hasGroupCsum() || f.Groups[g].BgFlags&disk.BgInodeUninit == 0 {
+	if !f.HasGroupCsum() || f.Groups[g].BgFlags&disk.BgInodeUninit == 0 {
 		bits, err := h.metaBlock(f.Groups[g].BgInodeBitmap)
 		if err != nil {
 			return nil, err
 		}
-		used = testBit(bits, uint64((ino-1)%f.Super.SInodesPerGroup))
+		used = disk.TestBit(bits, uint64((ino-1)%f.Super.SInodesPerGroup))
 	}
 	if !used {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: bad orphan inode %d: not in use", ino)
@@ -328,12 +328,12 @@ func (h *handle) orphanInode(ino uint32) (*inode, error) {
 	c := bytes.Clone(raw)
 	le.PutUint16(c[disk.OffILinksCount:], 1)
 	if f.Super.MetadataCsum() {
-		seed := &inode{ino: ino, csumSeed: f.inodeCsumSeed(ino, le.Uint32(c[disk.OffIGeneration:]))}
-		hasHi := f.InodeSize > disk.GoodOldInodeSize && disk.OffIChecksumHi+2 <= disk.GoodOldInodeSize+f.extraIsize(c)
+		seed := &inode{ino: ino, csumSeed: f.InodeCsumSeed(ino, le.Uint32(c[disk.OffIGeneration:]))}
+		hasHi := f.InodeSize > disk.GoodOldInodeSize && disk.OffIChecksumHi+2 <= disk.GoodOldInodeSize+f.ExtraIsize(c)
 		if err := f.verifyInodeCsum(seed, raw, hasHi); err != nil {
 			return nil, err
 		}
-		f.setInodeCsum(seed, c, hasHi)
+		f.SetInodeCsum(seed.csumSeed, c, hasHi)
 	}
 	ip, err := f.decodeInode(ino, c)
 	if err != nil {

@@ -116,10 +116,7 @@ func (f *fsys) loadOrphanFile() error {
 
 // csum is the orphan block checksum of b, the block at blk.
 func (o *orphanFile) csum(f *fsys, b []byte, blk uint64) uint32 {
-	var nr [8]byte
-	le.PutUint64(nr[:], blk)
-	c := disk.Csum32(f.CrcTab, o.seed, nr[:])
-	return disk.Csum32(f.CrcTab, c, b[:4*o.perBlock])
+	return f.OrphanBlockCsum(b, blk, o.seed)
 }
 
 // setCsum sets the checksum in b's tail, with metadata_csum.
@@ -127,16 +124,6 @@ func (o *orphanFile) setCsum(f *fsys, b []byte, blk uint64) {
 	if f.Super.MetadataCsum() {
 		le.PutUint32(b[f.BlockSize-disk.OrphanTailSize+4:], o.csum(f, b, blk))
 	}
-}
-
-// putEmptyOrphanBlock fills b as an orphan file block at blk with no
-// entry: zeros, the tail's magic and, with metadata_csum, its checksum
-// from seed, the orphan file inode's checksum seed (mke2fs's mkorphan_proc).
-func (f *fsys) putEmptyOrphanBlock(b []byte, blk uint64, seed uint32) {
-	clear(b)
-	le.PutUint32(b[len(b)-disk.OrphanTailSize:], disk.OrphanBlockMagic)
-	o := orphanFile{perBlock: (f.BlockSize - disk.OrphanTailSize) / 4, seed: seed}
-	o.setCsum(f, b, blk)
 }
 
 // pending reports whether some entry of the orphan file is taken.

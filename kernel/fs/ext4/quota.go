@@ -168,7 +168,7 @@ func (f *fsys) ownerOf(raw []byte) quotaOwner {
 	var o quotaOwner
 	o.id[disk.QuotaUser] = uint32(le.Uint16(raw[disk.OffIUid:])) | uint32(le.Uint16(raw[disk.OffIUidHigh:]))<<16
 	o.id[disk.QuotaGroup] = uint32(le.Uint16(raw[disk.OffIGid:])) | uint32(le.Uint16(raw[disk.OffIGidHigh:]))<<16
-	if extra := f.extraIsize(raw); f.InodeSize > disk.GoodOldInodeSize && disk.OffIProjid+4 <= disk.GoodOldInodeSize+extra {
+	if extra := f.ExtraIsize(raw); f.InodeSize > disk.GoodOldInodeSize && disk.OffIProjid+4 <= disk.GoodOldInodeSize+extra {
 		o.id[disk.QuotaProject] = le.Uint32(raw[disk.OffIProjid:])
 	}
 	o.space = f.rawBlocks(raw, le.Uint32(raw[disk.OffIFlags:])) << 9

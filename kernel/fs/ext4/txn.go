@@ -463,16 +463,9 @@ func (f *fsys) writeSuperCounts() error {
 	}
 	le.PutUint32(s[0x10:], uint32(ifree))
 	f.Super.SFreeBlocksCount, f.Super.SFreeInodesCount = bfree, uint32(ifree)
-	f.setSuperCsum(s)
+	f.SetSuperCsum(s)
 	f.sbDirty = false
 	return nil
-}
-
-// setSuperCsum sets s_checksum of the 1024-byte superblock s.
-func (f *fsys) setSuperCsum(s []byte) {
-	if f.Super.MetadataCsum() {
-		le.PutUint32(s[disk.OffSChecksum:], disk.Csum32(f.CrcTab, ^uint32(0), s[:disk.OffSChecksum]))
-	}
 }
 
 // txnDevice is the device as a read-write mount reads it: the running

@@ -134,7 +134,7 @@ func (f *fsys) loadJournalRW() error {
 				s := p[disk.SuperblockOffset-int(sbBlk<<f.BlockBits):][:disk.SuperblockSize]
 				if le.Uint32(s[0x60:])&disk.IncompatRecover == 0 {
 					le.PutUint32(s[0x60:], le.Uint32(s[0x60:])|disk.IncompatRecover)
-					f.setSuperCsum(s)
+					f.SetSuperCsum(s)
 				}
 			}
 			_, err := f.out.WriteAt(p, int64(blk)<<f.BlockBits)
@@ -302,7 +302,7 @@ func (f *fsys) editSuper(edit func(s []byte)) error {
 	}
 	edit(s)
 	le.PutUint64(s[0x178:], f.kbytes+f.written>>10)
-	f.setSuperCsum(s)
+	f.SetSuperCsum(s)
 	if _, err := f.out.WriteAt(s, disk.SuperblockOffset); err != nil {
 		return abi.Errorf(abi.EIO, "ext4: superblock: %v", err)
 	}

@@ -189,7 +189,7 @@ func (h *handle) ibodyLayout(ip *inode) (slot []byte, start int, err error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	extra := int(f.extraIsize(slot))
+	extra := int(f.ExtraIsize(slot))
 	start = disk.GoodOldInodeSize + extra
 	if extra == 0 || start+4+4 > len(slot) {
 		return nil, 0, nil
@@ -319,7 +319,7 @@ func (h *handle) shareXattrBlock(ip *inode, blk uint64) error {
 	// A whole cluster under bigalloc, and the values of the block's
 	// ea_inodes, which every inode sharing it is charged (e2fsck's
 	// check_ext_attr on a block seen before).
-	ip.blocks += f.clusterSectors() + f.eaCharge(ea)
+	ip.blocks += f.ClusterSectors() + f.eaCharge(ea)
 	if err := h.chargeEARefs(ip, len(ea)); err != nil {
 		return err
 	}
