@@ -121,3 +121,18 @@ const (
 	InlineDotdotPos = 12
 	InlineDirShift  = 24 - 4
 )
+
+// RecLenToDisk encodes rec_len (ext4_rec_len_to_disk): a whole 64 KiB
+// block is 65535.
+func RecLenToDisk(n uint32) uint16 {
+	if n >= 65536 {
+		return MaxRecLen
+	}
+	return uint16(n)
+}
+
+const (
+	InlineDotdotSize = 4      // EXT4_INLINE_DOTDOT_SIZE: the parent in i_block[0..3]
+	XattrRound       = 3      // EXT4_XATTR_ROUND
+	InlineDataName   = "data" // EXT4_XATTR_SYSTEM_DATA, in the "system." index
+)

@@ -92,3 +92,70 @@ func ExtentIdxAt(b []byte, i int) ExtentIdx {
 		EiLeaf:  uint64(le.Uint32(e[4:])) | uint64(le.Uint16(e[8:]))<<32,
 	}
 }
+
+// ExtNode is an extent tree node being edited: the root in i_block (Blk
+// 0) or a tree block at Blk, B its bytes. The accessors below read and
+// write its header and entries in place.
+type ExtNode struct {
+	Blk uint64
+	B   []byte
+}
+
+func (n ExtNode) Entries() int     { return int(le.Uint16(n.B[2:])) }
+func (n ExtNode) SetEntries(k int) { le.PutUint16(n.B[2:], uint16(k)) }
+func (n ExtNode) Max() int         { return int(le.Uint16(n.B[4:])) }
+func (n ExtNode) Depth() int       { return int(le.Uint16(n.B[6:])) }
+func (n ExtNode) Entry(i int) []byte {
+	return n.B[ExtentHeaderSize+i*ExtentEntrySize:][:ExtentEntrySize]
+}
+func (n ExtNode) Key(i int) uint32       { return le.Uint32(n.Entry(i)) }
+func (n ExtNode) SetKey(i int, k uint32) { le.PutUint32(n.Entry(i), k) }
+
+// PutExtent encodes x as leaf entry i.
+func (n ExtNode) PutExtent(i int, x Extent) {
+	e := n.Entry(i)
+	l := x.EeLen
+	if x.Unwritten {
+		l += ExtentInitMaxLen
+	}
+	le.PutUint32(e[0:], x.EeBlock)
+	le.PutUint16(e[4:], uint16(l))
+	le.PutUint16(e[6:], uint16(x.EeStart>>32))
+	le.PutUint32(e[8:], uint32(x.EeStart))
+}
+
+// PutIdx encodes an index entry i.
+func (n ExtNode) PutIdx(i int, key uint32, leaf uint64) {
+	e := n.Entry(i)
+	le.PutUint32(e[0:], key)
+	le.PutUint32(e[4:], uint32(leaf))
+	le.PutUint16(e[8:], uint16(leaf>>32))
+	le.PutUint16(e[10:], 0)
+}
+
+// InsertAt opens a slot at i, moving the entries from i one up.
+func (n ExtNode) InsertAt(i int) {
+	k := n.Entries()
+	copy(n.B[ExtentHeaderSize+(i+1)*ExtentEntrySize:], n.B[ExtentHeaderSize+i*ExtentEntrySize:ExtentHeaderSize+k*ExtentEntrySize])
+	n.SetEntries(k + 1)
+}
+
+// DeleteAt removes entry i, clearing the freed slot.
+func (n ExtNode) DeleteAt(i int) {
+	k := n.Entries()
+	copy(n.B[ExtentHeaderSize+i*ExtentEntrySize:], n.B[ExtentHeaderSize+(i+1)*ExtentEntrySize:ExtentHeaderSize+k*ExtentEntrySize])
+	clear(n.Entry(k - 1))
+	n.SetEntries(k - 1)
+}
+
+// InitExtentNode writes an empty node header (eh_generation 0).
+func InitExtentNode(b []byte, max, depth int) {
+	le.PutUint16(b[0:], ExtentMagic)
+	le.PutUint16(b[2:], 0)
+	le.PutUint16(b[4:], uint16(max))
+	le.PutUint16(b[6:], uint16(depth))
+	le.PutUint32(b[8:], 0)
+}
+
+// ExtentRootMax is the root's room: (60-12)/12 entries.
+const ExtentRootMax = (IBlockLen - ExtentHeaderSize) / ExtentEntrySize

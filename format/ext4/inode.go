@@ -1,5 +1,11 @@
 package ext4
 
+import (
+	"math"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
 // Inodes (Documentation/filesystems/ext4/inodes.rst; struct ext4_inode).
 // The first 128 bytes are the ext2 inode; from byte 128, i_extra_isize
 // bytes of extra fields follow (checksum high half, nanosecond times,
@@ -111,4 +117,46 @@ func (fs *Geometry) NewExtraIsize() uint16 {
 	x := max(uint32(fs.Super.SWantExtraIsize), uint32(fs.Super.SMinExtraIsize), 32)
 	x = min(x, fs.InodeSize-GoodOldInodeSize) &^ 3
 	return uint16(x)
+}
+
+// Block maps of ext2 and ext3 files (Documentation/filesystems/ext4/
+// blockmap.rst; fs/ext4/indirect.c): i_block[0..11] point to the first 12
+// data blocks, i_block[12] to a block of pointers, i_block[13] to a block
+// of pointers to pointer blocks, i_block[14] one level deeper. A zero
+// pointer is a hole, at any level.
+const (
+	NdirBlocks = 12
+	IndBlock   = 12
+	DindBlock  = 13
+	TindBlock  = 14
+)
+
+const (
+	RootIno = 2
+	// InodeCacheSize bounds the number of decoded inodes kept by number.
+	InodeCacheSize = 4096
+)
+
+// EncodeTime splits t into the 32-bit seconds field and the extra field
+// (Documentation/filesystems/ext4/inodes.rst, "Inode Timestamps": two
+// epoch bits extending the seconds, then nanoseconds), clamped to what
+// the fields can hold, as ext4_encode_extra_time and the superblock's
+// time range do.
+func EncodeTime(t abi.Timespec, extra bool) (uint32, uint32) {
+	sec, nsec := t.Sec, t.Nsec
+	lo, hi := int64(math.MinInt32), int64(math.MaxInt32)
+	if extra {
+		hi += 3 << 32
+	}
+	switch {
+	case sec < lo:
+		sec, nsec = lo, 0
+	case sec > hi:
+		sec, nsec = hi, 999999999
+	}
+	if nsec < 0 || nsec > 999999999 {
+		nsec = 0
+	}
+	x := uint32((sec-int64(int32(sec)))>>32)&3 | uint32(nsec)<<2
+	return uint32(int32(sec)), x
 }

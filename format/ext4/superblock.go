@@ -449,3 +449,9 @@ func (fs *Geometry) SetSuperCsum(s []byte) {
 		le.PutUint32(s[OffSChecksum:], Csum32(fs.CrcTab, ^uint32(0), s[:OffSChecksum]))
 	}
 }
+
+// Superblock fields a read-write mount changes directly (super.rst).
+const (
+	SuperStateValid       = 0x0001 // EXT4_VALID_FS in s_state
+	SuperDefaultMaxMounts = 20     // EXT4_DFL_MAX_MNT_COUNT
+)

@@ -579,7 +579,7 @@ func (f *fsys) inodeGroup(dir *inode, isDir bool) (uint32, bool) {
 	if dir != nil {
 		parent = (dir.ino - 1) / f.Super.SInodesPerGroup
 	}
-	if isDir && (dir == nil || dir.ino == rootIno) {
+	if isDir && (dir == nil || dir.ino == disk.RootIno) {
 		var tot unit
 		for u := uint32(0); u < units; u++ {
 			c := count(u)

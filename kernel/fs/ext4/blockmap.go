@@ -3,19 +3,8 @@ package ext4
 import (
 	"encoding/binary"
 
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
-)
-
-// Block maps of ext2 and ext3 files (Documentation/filesystems/ext4/
-// blockmap.rst; fs/ext4/indirect.c): i_block[0..11] point to the first 12
-// data blocks, i_block[12] to a block of pointers, i_block[13] to a block
-// of pointers to pointer blocks, i_block[14] one level deeper. A zero
-// pointer is a hole, at any level.
-const (
-	ndirBlocks = 12
-	indBlock   = 12
-	dindBlock  = 13
-	tindBlock  = 14
 )
 
 // blockMapWalk holds the state of one walk of an inode's block map.
@@ -39,15 +28,15 @@ func (ip *inode) blockMapRuns() ([]run, error) {
 		budget:  ip.blocks>>(f.BlockBits-9) + 1,
 	}
 	le := binary.LittleEndian
-	for i := uint64(0); i < ndirBlocks && i < w.nblocks; i++ {
+	for i := uint64(0); i < disk.NdirBlocks && i < w.nblocks; i++ {
 		if err := w.data(i, uint64(le.Uint32(ip.iBlock[4*i:]))); err != nil {
 			return nil, err
 		}
 	}
-	base := uint64(ndirBlocks)
+	base := uint64(disk.NdirBlocks)
 	span := w.perBlk
 	for level := 1; level <= 3 && base < w.nblocks; level++ {
-		ptr := uint64(le.Uint32(ip.iBlock[4*(indBlock+level-1):]))
+		ptr := uint64(le.Uint32(ip.iBlock[4*(disk.IndBlock+level-1):]))
 		if err := w.indirect(ptr, level, base); err != nil {
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -15,26 +16,26 @@ import (
 // 12 + p + p^2 + p^3 with p pointers per block, within 2^32.
 func (f *fsys) bmapLimit() uint64 {
 	p := uint64(f.BlockSize / 4)
-	return min(ndirBlocks+p+p*p+p*p*p, 1<<32-1)
+	return min(disk.NdirBlocks+p+p*p+p*p*p, 1<<32-1)
 }
 
 // bmapOffsets returns the slots leading to logical block lblk: the slot
 // in i_block, then one per pointer block; depth is their number less one.
 func (f *fsys) bmapOffsets(lblk uint64) (off [4]uint64, depth int) {
 	p := uint64(f.BlockSize / 4)
-	if lblk < ndirBlocks {
+	if lblk < disk.NdirBlocks {
 		return [4]uint64{lblk}, 0
 	}
-	lblk -= ndirBlocks
+	lblk -= disk.NdirBlocks
 	if lblk < p {
-		return [4]uint64{indBlock, lblk}, 1
+		return [4]uint64{disk.IndBlock, lblk}, 1
 	}
 	lblk -= p
 	if lblk < p*p {
-		return [4]uint64{dindBlock, lblk / p, lblk % p}, 2
+		return [4]uint64{disk.DindBlock, lblk / p, lblk % p}, 2
 	}
 	lblk -= p * p
-	return [4]uint64{tindBlock, lblk / (p * p), lblk / p % p, lblk % p}, 3
+	return [4]uint64{disk.TindBlock, lblk / (p * p), lblk / p % p, lblk % p}, 3
 }
 
 // checkPtr checks that a block pointer lies inside the filesystem.
@@ -85,7 +86,7 @@ func (h *handle) bmapAlloc(ip *inode, lblk, n, goal uint64) (uint64, uint64, err
 		holder, holderBlk = b, ptr
 	}
 	slot := off[depth]
-	limit := uint64(ndirBlocks)
+	limit := uint64(disk.NdirBlocks)
 	if depth > 0 {
 		limit = uint64(f.BlockSize / 4)
 	}
@@ -146,7 +147,7 @@ func (fr *blockFreer) flush() error {
 func (h *handle) bmapRemove(ip *inode, from, to uint64) error {
 	f := h.f
 	fr := &blockFreer{h: h, ip: ip}
-	for i := from; i < min(to, ndirBlocks); i++ {
+	for i := from; i < min(to, disk.NdirBlocks); i++ {
 		if ptr := uint64(le.Uint32(ip.iBlock[4*i:])); ptr != 0 {
 			if err := h.checkPtr(ip, ptr); err != nil {
 				return err
@@ -158,11 +159,11 @@ func (h *handle) bmapRemove(ip *inode, from, to uint64) error {
 		}
 	}
 	p := uint64(f.BlockSize / 4)
-	base, span := uint64(ndirBlocks), uint64(1)
+	base, span := uint64(disk.NdirBlocks), uint64(1)
 	w := &bmapRemover{h: h, ip: ip, fr: fr, from: from, to: to, p: p}
 	for level := 1; level <= 3; level++ {
 		cover := span * p
-		slot := 4 * (indBlock + level - 1)
+		slot := 4 * (disk.IndBlock + level - 1)
 		if ptr := uint64(le.Uint32(ip.iBlock[slot:])); ptr != 0 && base < to && base+cover > from {
 			empty, err := w.remove(ptr, level, base)
 			if err != nil {

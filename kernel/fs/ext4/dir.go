@@ -299,7 +299,7 @@ func (di dirInode) Lookup(name string) (vfs.Inode, error) {
 	}
 	// ext4_lookup: only the root and inodes from s_first_ino on may be
 	// linked from a directory (ext4_valid_inum).
-	if ino != rootIno && ino < ip.f.Super.SFirstIno {
+	if ino != disk.RootIno && ino < ip.f.Super.SFirstIno {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: lookup %q: bad inode number %d", ip.ino, name, ino)
 	}
 	child, err := ip.f.iget(ino)

@@ -54,15 +54,6 @@ func modeToFtype(mode uint32) uint8 {
 	return 0
 }
 
-// recLenToDisk encodes rec_len (ext4_rec_len_to_disk): a whole 64 KiB
-// block is 65535.
-func recLenToDisk(n uint32) uint16 {
-	if n >= 65536 {
-		return disk.MaxRecLen
-	}
-	return uint16(n)
-}
-
 // dirTailLen is the room reserved for the checksum tail at the end of a
 // leaf block.
 func (f *fsys) dirTailLen() int {
@@ -80,7 +71,7 @@ func (f *fsys) dirUsable() int { return int(f.BlockSize) - f.dirTailLen() }
 func (f *fsys) putDirent(b []byte, off int, ino uint32, recLen uint32, name []byte, ftype uint8) {
 	e := b[off:]
 	le.PutUint32(e[0:], ino)
-	le.PutUint16(e[4:], recLenToDisk(recLen))
+	le.PutUint16(e[4:], disk.RecLenToDisk(recLen))
 	e[6] = uint8(len(name))
 	if !f.Super.HasIncompat(disk.IncompatFiletype) {
 		ftype = 0
@@ -258,7 +249,7 @@ func (f *fsys) insertDirentIn(b []byte, name []byte, ino uint32, ftype uint8) (b
 		return false, nil
 	}
 	if used > 0 {
-		le.PutUint16(b[at+4:], recLenToDisk(used))
+		le.PutUint16(b[at+4:], disk.RecLenToDisk(used))
 		at += int(used)
 		recLen -= used
 	}
@@ -294,7 +285,7 @@ func (f *fsys) removeDirentIn(b []byte, off int) error {
 		return abi.Errorf(abi.EUCLEAN, "entry at offset %d vanished", off)
 	}
 	if prev >= 0 {
-		le.PutUint16(b[prev+4:], recLenToDisk(prevLen+recLen))
+		le.PutUint16(b[prev+4:], disk.RecLenToDisk(prevLen+recLen))
 		clear(b[off : off+int(recLen)])
 		return nil
 	}

@@ -64,12 +64,6 @@ import (
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
 
-const (
-	rootIno = 2
-	// inodeCacheSize bounds the number of decoded inodes kept by number.
-	inodeCacheSize = 4096
-)
-
 // fsType is the registered "ext4" filesystem type (ext4_fs_type).
 type fsType struct{}
 
@@ -262,7 +256,7 @@ func roCompatKnown() uint32 {
 // Root returns the root directory, inode 2.
 func (f *fsys) Root() (vfs.Inode, error) {
 	defer f.rlock()()
-	ip, err := f.iget(rootIno)
+	ip, err := f.iget(disk.RootIno)
 	if err != nil {
 		return nil, err
 	}

@@ -140,8 +140,8 @@ func (h *handle) splitMoved(ip *inode, x disk.Extent, lo, ln uint64) error {
 		}
 		y.EeLen = l
 		leaf := path[len(path)-1]
-		leaf.putExtent(i, y)
-		h.dirtyNode(ip, leaf.extNode)
+		leaf.PutExtent(i, y)
+		h.dirtyNode(ip, leaf.ExtNode)
 		return nil
 	}
 	if err := setLen(uint32(lo - uint64(head))); err != nil {
@@ -163,37 +163,37 @@ func (h *handle) splitMoved(ip *inode, x disk.Extent, lo, ln uint64) error {
 // (ext4_ext_shift_extents). The caller has made room: no extent moves
 // onto or past another.
 func (h *handle) shiftExtents(ip *inode, start uint32, delta int64) error {
-	return h.shiftNode(ip, extNode{0, ip.iBlock[:]}, -1, start, delta)
+	return h.shiftNode(ip, disk.ExtNode{Blk: 0, B: ip.iBlock[:]}, -1, start, delta)
 }
 
 // shiftNode shifts the extents under node n, of depth want (-1 for the
 // root, whose depth is its own), descending only into children that may
 // hold keys from start on.
-func (h *handle) shiftNode(ip *inode, n extNode, want int, start uint32, delta int64) error {
+func (h *handle) shiftNode(ip *inode, n disk.ExtNode, want int, start uint32, delta int64) error {
 	f := h.f
-	hd, err := disk.DecodeExtentNode(n.b)
+	hd, err := disk.DecodeExtentNode(n.B)
 	if err == nil && want >= 0 && int(hd.EhDepth) != want {
 		err = abi.Errorf(abi.EUCLEAN, "bad depth %d, want %d", hd.EhDepth, want)
 	}
 	if err != nil {
-		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: %v", ip.ino, n.blk, err))
+		return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: %v", ip.ino, n.Blk, err))
 	}
 	k := int(hd.EhEntries)
 	changed := false
 	if hd.EhDepth == 0 {
 		for i := range k {
-			if x := disk.ExtentAt(n.b, i); x.EeBlock >= start {
+			if x := disk.ExtentAt(n.B, i); x.EeBlock >= start {
 				x.EeBlock = uint32(int64(x.EeBlock) + delta)
-				n.putExtent(i, x)
+				n.PutExtent(i, x)
 				changed = true
 			}
 		}
 	} else {
 		for i := range k {
-			if i+1 < k && n.key(i+1) <= start {
+			if i+1 < k && n.Key(i+1) <= start {
 				continue // every key under it lies before start
 			}
-			leaf := disk.ExtentIdxAt(n.b, i).EiLeaf
+			leaf := disk.ExtentIdxAt(n.B, i).EiLeaf
 			if leaf < uint64(f.Super.SFirstDataBlock) || leaf >= f.Super.SBlocksCount {
 				return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent index points to block %d outside the filesystem", ip.ino, leaf))
 			}
@@ -201,12 +201,12 @@ func (h *handle) shiftNode(ip *inode, n extNode, want int, start uint32, delta i
 			if err != nil {
 				return err
 			}
-			c := extNode{leaf, b}
+			c := disk.ExtNode{Blk: leaf, B: b}
 			if err := h.shiftNode(ip, c, int(hd.EhDepth)-1, start, delta); err != nil {
 				return err
 			}
-			if c.entries() > 0 && n.key(i) != c.key(0) {
-				n.setKey(i, c.key(0))
+			if c.Entries() > 0 && n.Key(i) != c.Key(0) {
+				n.SetKey(i, c.Key(0))
 				changed = true
 			}
 		}

@@ -27,89 +27,23 @@ import (
 // e2fsck requires (ext4_ext_correct_indexes keeps it so); tree blocks
 // carry the tail checksum with metadata_csum and count in i_blocks.
 
-// extNode is one node: the root in i_block (blk 0) or a tree block (the
-// transaction's copy).
-type extNode struct {
-	blk uint64
-	b   []byte
-}
-
-func (n extNode) entries() int     { return int(le.Uint16(n.b[2:])) }
-func (n extNode) setEntries(k int) { le.PutUint16(n.b[2:], uint16(k)) }
-func (n extNode) max() int         { return int(le.Uint16(n.b[4:])) }
-func (n extNode) depth() int       { return int(le.Uint16(n.b[6:])) }
-func (n extNode) entry(i int) []byte {
-	return n.b[disk.ExtentHeaderSize+i*disk.ExtentEntrySize:][:disk.ExtentEntrySize]
-}
-func (n extNode) key(i int) uint32       { return le.Uint32(n.entry(i)) }
-func (n extNode) setKey(i int, k uint32) { le.PutUint32(n.entry(i), k) }
-
-// putExtent encodes x as leaf entry i.
-func (n extNode) putExtent(i int, x disk.Extent) {
-	e := n.entry(i)
-	l := x.EeLen
-	if x.Unwritten {
-		l += disk.ExtentInitMaxLen
-	}
-	le.PutUint32(e[0:], x.EeBlock)
-	le.PutUint16(e[4:], uint16(l))
-	le.PutUint16(e[6:], uint16(x.EeStart>>32))
-	le.PutUint32(e[8:], uint32(x.EeStart))
-}
-
-// putIdx encodes an index entry i.
-func (n extNode) putIdx(i int, key uint32, leaf uint64) {
-	e := n.entry(i)
-	le.PutUint32(e[0:], key)
-	le.PutUint32(e[4:], uint32(leaf))
-	le.PutUint16(e[8:], uint16(leaf>>32))
-	le.PutUint16(e[10:], 0)
-}
-
-// insertAt opens a slot at i, moving the entries from i one up.
-func (n extNode) insertAt(i int) {
-	k := n.entries()
-	copy(n.b[disk.ExtentHeaderSize+(i+1)*disk.ExtentEntrySize:], n.b[disk.ExtentHeaderSize+i*disk.ExtentEntrySize:disk.ExtentHeaderSize+k*disk.ExtentEntrySize])
-	n.setEntries(k + 1)
-}
-
-// deleteAt removes entry i, clearing the freed slot.
-func (n extNode) deleteAt(i int) {
-	k := n.entries()
-	copy(n.b[disk.ExtentHeaderSize+i*disk.ExtentEntrySize:], n.b[disk.ExtentHeaderSize+(i+1)*disk.ExtentEntrySize:disk.ExtentHeaderSize+k*disk.ExtentEntrySize])
-	clear(n.entry(k - 1))
-	n.setEntries(k - 1)
-}
-
-// initExtentNode writes an empty node header (eh_generation 0).
-func initExtentNode(b []byte, max, depth int) {
-	le.PutUint16(b[0:], disk.ExtentMagic)
-	le.PutUint16(b[2:], 0)
-	le.PutUint16(b[4:], uint16(max))
-	le.PutUint16(b[6:], uint16(depth))
-	le.PutUint32(b[8:], 0)
-}
-
-// extentRootMax is the root's room: (60-12)/12 entries.
-const extentRootMax = (disk.IBlockLen - disk.ExtentHeaderSize) / disk.ExtentEntrySize
-
 // extLevel is a node on the path from the root to a leaf and the entry
 // followed there: the last whose key is at most the key sought, or -1 in
 // a leaf when the key lies before every entry.
 type extLevel struct {
-	extNode
+	disk.ExtNode
 	i int
 }
 
 // dirtyNode sets a tree block's tail checksum after a change; the root is
 // written with the inode.
-func (h *handle) dirtyNode(ip *inode, n extNode) {
+func (h *handle) dirtyNode(ip *inode, n disk.ExtNode) {
 	f := h.f
-	if n.blk == 0 || !f.Super.MetadataCsum() {
+	if n.Blk == 0 || !f.Super.MetadataCsum() {
 		return
 	}
-	off := disk.ExtentHeaderSize + n.max()*disk.ExtentEntrySize
-	le.PutUint32(n.b[off:], disk.Csum32(f.CrcTab, ip.csumSeed, n.b[:off]))
+	off := disk.ExtentHeaderSize + n.Max()*disk.ExtentEntrySize
+	le.PutUint32(n.B[off:], disk.Csum32(f.CrcTab, ip.csumSeed, n.B[:off]))
 }
 
 // extentPath descends from the root to the leaf where key belongs
@@ -117,26 +51,26 @@ func (h *handle) dirtyNode(ip *inode, n extNode) {
 func (h *handle) extentPath(ip *inode, key uint32) ([]extLevel, error) {
 	f := h.f
 	var path []extLevel
-	n := extNode{0, ip.iBlock[:]}
+	n := disk.ExtNode{Blk: 0, B: ip.iBlock[:]}
 	for {
-		hd, err := disk.DecodeExtentNode(n.b)
+		hd, err := disk.DecodeExtentNode(n.B)
 		if err != nil {
-			return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: %v", ip.ino, n.blk, err))
+			return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: %v", ip.ino, n.Blk, err))
 		}
-		if len(path) > 0 && int(hd.EhDepth) != path[len(path)-1].depth()-1 || len(path) > disk.ExtentMaxDepth {
-			return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: bad depth %d", ip.ino, n.blk, hd.EhDepth))
+		if len(path) > 0 && int(hd.EhDepth) != path[len(path)-1].Depth()-1 || len(path) > disk.ExtentMaxDepth {
+			return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: bad depth %d", ip.ino, n.Blk, hd.EhDepth))
 		}
 		k := int(hd.EhEntries)
-		i := sort.Search(k, func(i int) bool { return n.key(i) > key }) - 1
+		i := sort.Search(k, func(i int) bool { return n.Key(i) > key }) - 1
 		if hd.EhDepth == 0 {
 			return append(path, extLevel{n, i}), nil
 		}
 		if k == 0 {
-			return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: empty index node", ip.ino, n.blk))
+			return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: empty index node", ip.ino, n.Blk))
 		}
 		i = max(i, 0)
 		path = append(path, extLevel{n, i})
-		child := disk.ExtentIdxAt(n.b, i).EiLeaf
+		child := disk.ExtentIdxAt(n.B, i).EiLeaf
 		if child < uint64(f.Super.SFirstDataBlock) || child >= f.Super.SBlocksCount {
 			return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent index points to block %d outside the filesystem", ip.ino, child))
 		}
@@ -144,7 +78,7 @@ func (h *handle) extentPath(ip *inode, key uint32) ([]extLevel, error) {
 		if err != nil {
 			return nil, err
 		}
-		n = extNode{child, b}
+		n = disk.ExtNode{Blk: child, B: b}
 	}
 }
 
@@ -153,16 +87,16 @@ func (h *handle) extentPath(ip *inode, key uint32) ([]extLevel, error) {
 // first (ext4_ext_correct_indexes).
 func (h *handle) fixIndexes(ip *inode, path []extLevel, l int) {
 	for ; l > 0; l-- {
-		if path[l].entries() == 0 {
+		if path[l].Entries() == 0 {
 			return
 		}
-		k := path[l].key(0)
+		k := path[l].Key(0)
 		p := path[l-1]
-		if p.key(p.i) == k {
+		if p.Key(p.i) == k {
 			return
 		}
-		p.setKey(p.i, k)
-		h.dirtyNode(ip, p.extNode)
+		p.SetKey(p.i, k)
+		h.dirtyNode(ip, p.ExtNode)
 		if p.i != 0 {
 			return
 		}
@@ -196,34 +130,34 @@ func (h *handle) insertExtent(ip *inode, x disk.Extent) error {
 			return err
 		}
 		leaf := path[len(path)-1]
-		n, i := leaf.entries(), leaf.i
+		n, i := leaf.Entries(), leaf.i
 		if i >= 0 {
-			if l := disk.ExtentAt(leaf.b, i); canMerge(l, x) {
+			if l := disk.ExtentAt(leaf.B, i); canMerge(l, x) {
 				l.EeLen += x.EeLen
 				if i+1 < n {
-					if r := disk.ExtentAt(leaf.b, i+1); canMerge(l, r) {
+					if r := disk.ExtentAt(leaf.B, i+1); canMerge(l, r) {
 						l.EeLen += r.EeLen
-						leaf.deleteAt(i + 1)
+						leaf.DeleteAt(i + 1)
 					}
 				}
-				leaf.putExtent(i, l)
-				h.dirtyNode(ip, leaf.extNode)
+				leaf.PutExtent(i, l)
+				h.dirtyNode(ip, leaf.ExtNode)
 				return nil
 			}
 		}
 		if i+1 < n {
-			if r := disk.ExtentAt(leaf.b, i+1); canMerge(x, r) {
+			if r := disk.ExtentAt(leaf.B, i+1); canMerge(x, r) {
 				r.EeBlock, r.EeStart, r.EeLen = x.EeBlock, x.EeStart, r.EeLen+x.EeLen
-				leaf.putExtent(i+1, r)
-				h.dirtyNode(ip, leaf.extNode)
+				leaf.PutExtent(i+1, r)
+				h.dirtyNode(ip, leaf.ExtNode)
 				h.fixIndexes(ip, path, len(path)-1)
 				return nil
 			}
 		}
-		if n < leaf.max() {
-			leaf.insertAt(i + 1)
-			leaf.putExtent(i+1, x)
-			h.dirtyNode(ip, leaf.extNode)
+		if n < leaf.Max() {
+			leaf.InsertAt(i + 1)
+			leaf.PutExtent(i+1, x)
+			h.dirtyNode(ip, leaf.ExtNode)
 			h.fixIndexes(ip, path, len(path)-1)
 			return nil
 		}
@@ -238,7 +172,7 @@ func (h *handle) insertExtent(ip *inode, x disk.Extent) error {
 // that has room, or grows the tree when even the root is full.
 func (h *handle) makeRoom(ip *inode, path []extLevel, key uint32) error {
 	for l := len(path) - 2; l >= 0; l-- {
-		if path[l].entries() < path[l].max() {
+		if path[l].Entries() < path[l].Max() {
 			return h.splitNode(ip, path, l+1, key)
 		}
 	}
@@ -257,8 +191,8 @@ func (h *handle) treeGoal(ip *inode, near uint64) uint64 {
 // an index of that one block (ext4_ext_grow_indepth).
 func (h *handle) growDepth(ip *inode) error {
 	f := h.f
-	root := extNode{0, ip.iBlock[:]}
-	d := root.depth()
+	root := disk.ExtNode{Blk: 0, B: ip.iBlock[:]}
+	d := root.Depth()
 	if d+1 > disk.ExtentMaxDepth {
 		return h.fail(abi.Errorf(abi.EFBIG, "ext4: inode %d: extent tree too deep", ip.ino))
 	}
@@ -270,20 +204,20 @@ func (h *handle) growDepth(ip *inode) error {
 	if err != nil {
 		return err
 	}
-	k := root.entries()
-	initExtentNode(b, f.ExtentBlockMax(), d)
-	copy(b[disk.ExtentHeaderSize:], root.b[disk.ExtentHeaderSize:disk.ExtentHeaderSize+k*disk.ExtentEntrySize])
-	child := extNode{nb, b}
-	child.setEntries(k)
+	k := root.Entries()
+	disk.InitExtentNode(b, f.ExtentBlockMax(), d)
+	copy(b[disk.ExtentHeaderSize:], root.B[disk.ExtentHeaderSize:disk.ExtentHeaderSize+k*disk.ExtentEntrySize])
+	child := disk.ExtNode{Blk: nb, B: b}
+	child.SetEntries(k)
 	h.dirtyNode(ip, child)
 	first := uint32(0)
 	if k > 0 {
-		first = child.key(0)
+		first = child.Key(0)
 	}
-	clear(root.b[disk.ExtentHeaderSize:])
-	initExtentNode(root.b, extentRootMax, d+1)
-	root.setEntries(1)
-	root.putIdx(0, first, nb)
+	clear(root.B[disk.ExtentHeaderSize:])
+	disk.InitExtentNode(root.B, disk.ExtentRootMax, d+1)
+	root.SetEntries(1)
+	root.PutIdx(0, first, nb)
 	return nil
 }
 
@@ -294,19 +228,19 @@ func (h *handle) growDepth(ip *inode) error {
 func (h *handle) splitNode(ip *inode, path []extLevel, l int, key uint32) error {
 	f := h.f
 	nd, p := path[l], path[l-1]
-	n := nd.entries()
+	n := nd.Entries()
 	m := n / 2
 	border := uint32(0)
 	switch {
-	case nd.depth() == 0 && nd.i == n-1:
+	case nd.Depth() == 0 && nd.i == n-1:
 		m, border = n, key
 	case nd.i == n-1:
 		m = n - 1
 	}
 	if m < n {
-		border = nd.key(m)
+		border = nd.Key(m)
 	}
-	nb, err := h.allocBlock(ip, h.treeGoal(ip, nd.blk))
+	nb, err := h.allocBlock(ip, h.treeGoal(ip, nd.Blk))
 	if err != nil {
 		return err
 	}
@@ -314,17 +248,17 @@ func (h *handle) splitNode(ip *inode, path []extLevel, l int, key uint32) error 
 	if err != nil {
 		return err
 	}
-	initExtentNode(b, f.ExtentBlockMax(), nd.depth())
-	nn := extNode{nb, b}
-	copy(b[disk.ExtentHeaderSize:], nd.b[disk.ExtentHeaderSize+m*disk.ExtentEntrySize:disk.ExtentHeaderSize+n*disk.ExtentEntrySize])
-	nn.setEntries(n - m)
-	clear(nd.b[disk.ExtentHeaderSize+m*disk.ExtentEntrySize : disk.ExtentHeaderSize+n*disk.ExtentEntrySize])
-	nd.setEntries(m)
+	disk.InitExtentNode(b, f.ExtentBlockMax(), nd.Depth())
+	nn := disk.ExtNode{Blk: nb, B: b}
+	copy(b[disk.ExtentHeaderSize:], nd.B[disk.ExtentHeaderSize+m*disk.ExtentEntrySize:disk.ExtentHeaderSize+n*disk.ExtentEntrySize])
+	nn.SetEntries(n - m)
+	clear(nd.B[disk.ExtentHeaderSize+m*disk.ExtentEntrySize : disk.ExtentHeaderSize+n*disk.ExtentEntrySize])
+	nd.SetEntries(m)
 	h.dirtyNode(ip, nn)
-	h.dirtyNode(ip, nd.extNode)
-	p.insertAt(p.i + 1)
-	p.putIdx(p.i+1, border, nb)
-	h.dirtyNode(ip, p.extNode)
+	h.dirtyNode(ip, nd.ExtNode)
+	p.InsertAt(p.i + 1)
+	p.PutIdx(p.i+1, border, nb)
+	h.dirtyNode(ip, p.ExtNode)
 	return nil
 }
 
@@ -333,20 +267,20 @@ func (h *handle) splitNode(ip *inode, path []extLevel, l int, key uint32) error 
 // empty leaf when nothing is left.
 func (h *handle) removeEntry(ip *inode, path []extLevel, i int) error {
 	l := len(path) - 1
-	path[l].deleteAt(i)
-	for l > 0 && path[l].entries() == 0 {
-		if err := h.freeBlocks(ip, path[l].blk, 1); err != nil {
+	path[l].DeleteAt(i)
+	for l > 0 && path[l].Entries() == 0 {
+		if err := h.freeBlocks(ip, path[l].Blk, 1); err != nil {
 			return err
 		}
 		l--
-		path[l].deleteAt(path[l].i)
+		path[l].DeleteAt(path[l].i)
 		i = path[l].i
 	}
-	if l == 0 && path[0].entries() == 0 {
-		initExtentNode(path[0].b, extentRootMax, 0)
+	if l == 0 && path[0].Entries() == 0 {
+		disk.InitExtentNode(path[0].B, disk.ExtentRootMax, 0)
 		return nil
 	}
-	h.dirtyNode(ip, path[l].extNode)
+	h.dirtyNode(ip, path[l].ExtNode)
 	if i == 0 {
 		h.fixIndexes(ip, path, l)
 	}
@@ -357,8 +291,8 @@ func (h *handle) removeEntry(ip *inode, path []extLevel, i int) error {
 // there is one.
 func nextLeafKey(path []extLevel) (uint32, bool) {
 	for l := len(path) - 2; l >= 0; l-- {
-		if path[l].i+1 < path[l].entries() {
-			return path[l].key(path[l].i + 1), true
+		if path[l].i+1 < path[l].Entries() {
+			return path[l].Key(path[l].i + 1), true
 		}
 	}
 	return 0, false
@@ -374,11 +308,11 @@ func (h *handle) findExtent(ip *inode, start, to uint64) (path []extLevel, i int
 		}
 		leaf := path[len(path)-1]
 		i = leaf.i
-		if i < 0 || uint64(disk.ExtentAt(leaf.b, i).EeBlock)+uint64(disk.ExtentAt(leaf.b, i).EeLen) <= start {
+		if i < 0 || uint64(disk.ExtentAt(leaf.B, i).EeBlock)+uint64(disk.ExtentAt(leaf.B, i).EeLen) <= start {
 			i++
 		}
-		if i < leaf.entries() {
-			x = disk.ExtentAt(leaf.b, i)
+		if i < leaf.Entries() {
+			x = disk.ExtentAt(leaf.B, i)
 			return path, i, x, uint64(x.EeBlock) < to, nil
 		}
 		k, more := nextLeafKey(path)
@@ -410,28 +344,28 @@ func (h *handle) removeRange(ip *inode, from, to uint64, free bool) error {
 		case a == xs:
 			y := x
 			y.EeBlock, y.EeStart, y.EeLen = uint32(b), x.EeStart+(b-xs), uint32(xe-b)
-			leaf.putExtent(i, y)
-			h.dirtyNode(ip, leaf.extNode)
+			leaf.PutExtent(i, y)
+			h.dirtyNode(ip, leaf.ExtNode)
 			if i == 0 {
 				h.fixIndexes(ip, path, len(path)-1)
 			}
 		case b == xe:
 			y := x
 			y.EeLen = uint32(a - xs)
-			leaf.putExtent(i, y)
-			h.dirtyNode(ip, leaf.extNode)
+			leaf.PutExtent(i, y)
+			h.dirtyNode(ip, leaf.ExtNode)
 		default:
 			// The range lies inside x: keep its head, insert its tail.
 			y := x
 			y.EeLen = uint32(a - xs)
-			leaf.putExtent(i, y)
-			h.dirtyNode(ip, leaf.extNode)
+			leaf.PutExtent(i, y)
+			h.dirtyNode(ip, leaf.ExtNode)
 			tail := disk.Extent{EeBlock: uint32(b), EeLen: uint32(xe - b), EeStart: x.EeStart + (b - xs), Unwritten: x.Unwritten}
 			if err := h.insertExtent(ip, tail); err != nil {
 				// Put x back whole, so that nothing leaks.
 				if p2, j, y2, ok2, err2 := h.findExtent(ip, xs, xs+1); err2 == nil && ok2 && uint64(y2.EeBlock) == xs {
-					p2[len(p2)-1].putExtent(j, x)
-					h.dirtyNode(ip, p2[len(p2)-1].extNode)
+					p2[len(p2)-1].PutExtent(j, x)
+					h.dirtyNode(ip, p2[len(p2)-1].ExtNode)
 				}
 				return err
 			}
@@ -507,8 +441,8 @@ func (h *handle) setExtentKind(ip *inode, from, to uint64, unwritten bool) error
 			if a == xs && b == xe && x.EeLen <= maxExtentLen(unwritten) {
 				leaf := path[len(path)-1]
 				x.Unwritten = unwritten
-				leaf.putExtent(i, x)
-				h.dirtyNode(ip, leaf.extNode)
+				leaf.PutExtent(i, x)
+				h.dirtyNode(ip, leaf.ExtNode)
 			} else {
 				if err := h.removeRange(ip, a, b, false); err != nil {
 					return err
@@ -535,5 +469,5 @@ func (h *handle) extentTruncate(ip *inode, from uint64) error {
 // initExtentRoot makes i_block an empty extent root (ext4_ext_tree_init).
 func (ip *inode) initExtentRoot() {
 	clear(ip.iBlock[:])
-	initExtentNode(ip.iBlock[:], extentRootMax, 0)
+	disk.InitExtentNode(ip.iBlock[:], disk.ExtentRootMax, 0)
 }

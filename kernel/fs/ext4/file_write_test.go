@@ -294,7 +294,7 @@ func TestNewDeleteInode(t *testing.T) {
 			img := makeWriteImage(t, lay.args, 16, map[string][]byte{"a": []byte("hello")})
 			f, _ := mountImageRW(t, img)
 			before, _ := f.Statfs()
-			root, err := f.iget(rootIno)
+			root, err := f.iget(disk.RootIno)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -437,13 +437,13 @@ func TestEncodeTime(t *testing.T) {
 		{Sec: 0}, {Sec: -1, Nsec: 5}, {Sec: 1<<31 - 1}, {Sec: 1 << 31, Nsec: 1}, {Sec: -1 << 31},
 		{Sec: 1<<34 - 1<<31 - 1, Nsec: 999999999},
 	} {
-		lo, x := encodeTime(ts, true)
+		lo, x := disk.EncodeTime(ts, true)
 		got := abi.Timespec{Sec: int64(int32(lo)) + int64(x&3)<<32, Nsec: int64(x >> 2)}
 		if got != ts {
 			t.Errorf("%v -> %#x %#x -> %v", ts, lo, x, got)
 		}
 	}
-	if lo, _ := encodeTime(abi.Timespec{Sec: 1 << 40}, false); int32(lo) != 1<<31-1 {
+	if lo, _ := disk.EncodeTime(abi.Timespec{Sec: 1 << 40}, false); int32(lo) != 1<<31-1 {
 		t.Errorf("no clamp without the extra field: %d", int32(lo))
 	}
 }
@@ -629,7 +629,7 @@ func TestDeleteXattrBlock(t *testing.T) {
 			img := makeWriteImage(t, lay.args, 16, map[string][]byte{"a": nil})
 			f, _ := mountImageRW(t, img)
 			before, _ := f.Statfs()
-			root, _ := f.iget(rootIno)
+			root, _ := f.iget(disk.RootIno)
 			h, _ := f.begin()
 			x, err1 := h.newInode(root, testCtx, abi.S_IFREG|0o600)
 			y, err2 := h.newInode(root, testCtx, abi.S_IFREG|0o600)

@@ -617,7 +617,7 @@ func journalImage(t testing.TB) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, _ := f.iget(rootIno)
+	root, _ := f.iget(disk.RootIno)
 	rruns, _ := root.blockRuns()
 	bs := int64(f.BlockSize)
 	phys := func(runs []run, n uint64) int64 {

@@ -87,7 +87,7 @@ func FuzzACLXattr(f *testing.F) {
 func FuzzInlineDir(f *testing.F) {
 	seed := make([]byte, disk.IBlockLen+68)
 	le.PutUint32(seed, 2)
-	le.PutUint16(seed[inlineDotdotSize+4:], disk.IBlockLen-inlineDotdotSize)
+	le.PutUint16(seed[disk.InlineDotdotSize+4:], disk.IBlockLen-disk.InlineDotdotSize)
 	le.PutUint16(seed[disk.IBlockLen+4:], 68)
 	f.Add(seed, "name", uint32(12))
 	f.Add(seed[:disk.IBlockLen], strings.Repeat("n", 60), uint32(13))

@@ -337,7 +337,7 @@ func dxInsertEntry(b []byte, co, at int, hash uint32, blk uint64) {
 // bytes, the first one's hash slot taken by dx_countlimit).
 func (f *fsys) initDxNode(b []byte, ents []byte) {
 	clear(b)
-	le.PutUint16(b[4:], recLenToDisk(f.BlockSize)) // the fake entry spans the block
+	le.PutUint16(b[4:], disk.RecLenToDisk(f.BlockSize)) // the fake entry spans the block
 	copy(b[disk.DxNodeCountOffset:], ents)
 	le.PutUint16(b[disk.DxNodeCountOffset:], uint16(f.dxNodeLimit()))
 	le.PutUint16(b[disk.DxNodeCountOffset+2:], uint16(len(ents)/disk.DxEntrySize))

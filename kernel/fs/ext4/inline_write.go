@@ -38,12 +38,6 @@ import (
 // system.data stays in the inode: the xattr writer (xattr_write.go) moves
 // only the attribute it sets to the block, never the in-inode ones.
 
-const (
-	inlineDotdotSize = 4      // EXT4_INLINE_DOTDOT_SIZE: the parent in i_block[0..3]
-	xattrRound       = 3      // EXT4_XATTR_ROUND
-	inlineDataName   = "data" // EXT4_XATTR_SYSTEM_DATA, in the "system." index
-)
-
 // inlineBuf returns a copy of ip's inline data as stored, i_block then
 // system.data's value, not cut at i_size (ext4_read_inline_data of the
 // whole inline size), and whether system.data is there.
@@ -55,7 +49,7 @@ func (ip *inode) inlineBuf() ([]byte, bool, error) {
 	buf := append([]byte(nil), ip.iBlock[:]...)
 	for i := range ents {
 		e := &ents[i]
-		if e.Index == disk.XattrIndexSystem && e.Name == inlineDataName {
+		if e.Index == disk.XattrIndexSystem && e.Name == disk.InlineDataName {
 			if e.Inum != 0 {
 				return nil, false, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: system.data in an ea_inode", ip.ino)
 			}
@@ -88,7 +82,7 @@ func (h *handle) maxInlineSize(ip *inode) (int, error) {
 		if e.Inum == 0 {
 			minOffs -= xattrValueLen(int(e.Size))
 		}
-		if e.Index == disk.XattrIndexSystem && e.Name == inlineDataName {
+		if e.Index == disk.XattrIndexSystem && e.Name == disk.InlineDataName {
 			data = int(e.Size)
 		}
 	}
@@ -96,8 +90,8 @@ func (h *handle) maxInlineSize(ip *inode) (int, error) {
 	switch {
 	case data >= 0:
 		free += xattrValueLen(data)
-	case free-xattrEntryLen(len(inlineDataName)) > xattrRound:
-		free = xattrValueLen(free - xattrEntryLen(len(inlineDataName)) - xattrRound)
+	case free-xattrEntryLen(len(disk.InlineDataName)) > disk.XattrRound:
+		free = xattrValueLen(free - xattrEntryLen(len(disk.InlineDataName)) - disk.XattrRound)
 	default:
 		free = 0
 	}
@@ -143,8 +137,8 @@ func (h *handle) storeInline(ip *inode, buf []byte) error {
 	if len(buf) > disk.IBlockLen {
 		value = buf[disk.IBlockLen:]
 	}
-	it := xattrItem{index: disk.XattrIndexSystem, name: inlineDataName, value: value}
-	if i := findItem(items, disk.XattrIndexSystem, inlineDataName); i >= 0 {
+	it := xattrItem{index: disk.XattrIndexSystem, name: disk.InlineDataName, value: value}
+	if i := findItem(items, disk.XattrIndexSystem, disk.InlineDataName); i >= 0 {
 		items[i] = it
 	} else {
 		items = append(items, it)
@@ -169,7 +163,7 @@ func (h *handle) destroyInline(ip *inode) error {
 	if err != nil {
 		return err
 	}
-	if i := findItem(items, disk.XattrIndexSystem, inlineDataName); slot != nil && i >= 0 {
+	if i := findItem(items, disk.XattrIndexSystem, disk.InlineDataName); slot != nil && i >= 0 {
 		h.writeIbody(ip, slot, start, append(items[:i], items[i+1:]...))
 	}
 	ip.flags &^= disk.InodeInlineDataFl
@@ -207,7 +201,7 @@ func (h *handle) convertInline(ip *inode, buf []byte) error {
 	f := h.f
 	if ip.isDir() {
 		// ext4_check_all_de: entries that do not parse stay inline.
-		for _, r := range [2][]byte{buf[inlineDotdotSize:min(len(buf), disk.IBlockLen)], buf[min(len(buf), disk.IBlockLen):]} {
+		for _, r := range [2][]byte{buf[disk.InlineDotdotSize:min(len(buf), disk.IBlockLen)], buf[min(len(buf), disk.IBlockLen):]} {
 			if err := disk.ParseDirBlock(r, f.BlockSize, f.Super.HasIncompat(disk.IncompatFiletype), func(int, disk.Dirent) bool { return true }); err != nil {
 				return h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: inline directory: %v", ip.ino, err))
 			}
@@ -258,7 +252,7 @@ func (f *fsys) convertInlineDir(b []byte, ino uint32, buf []byte) error {
 	hdr := int(disk.DirRecLen(1) + disk.DirRecLen(2))
 	f.putDirent(b, 0, ino, disk.DirRecLen(1), []byte("."), 2)
 	f.putDirent(b, int(disk.DirRecLen(1)), parent, disk.DirRecLen(2), []byte(".."), 2)
-	n := copy(b[hdr:], buf[inlineDotdotSize:])
+	n := copy(b[hdr:], buf[disk.InlineDotdotSize:])
 	end := hdr + n
 	usable := f.dirUsable()
 	if end > usable {
@@ -274,7 +268,7 @@ func (f *fsys) convertInlineDir(b []byte, ino uint32, buf []byte) error {
 		last = off
 		off += int(d.RecLen)
 	}
-	le.PutUint16(b[last+4:], recLenToDisk(uint32(usable-last)))
+	le.PutUint16(b[last+4:], disk.RecLenToDisk(uint32(usable-last)))
 	f.initDirTail(b)
 	return nil
 }
@@ -282,7 +276,7 @@ func (f *fsys) convertInlineDir(b []byte, ino uint32, buf []byte) error {
 // inlineRegions splits inline data into its two entry areas: i_block after
 // the parent, and system.data's value.
 func inlineRegions(buf []byte) [2][]byte {
-	return [2][]byte{buf[inlineDotdotSize:disk.IBlockLen], buf[disk.IBlockLen:]}
+	return [2][]byte{buf[disk.InlineDotdotSize:disk.IBlockLen], buf[disk.IBlockLen:]}
 }
 
 // writeInline is a write to a file that is or may become inline
@@ -372,7 +366,7 @@ func (h *handle) inlineDirInit(ip *inode, parent uint32) (bool, error) {
 	}
 	buf := make([]byte, disk.IBlockLen)
 	le.PutUint32(buf, parent)
-	h.f.putDirent(buf, inlineDotdotSize, 0, disk.IBlockLen-inlineDotdotSize, nil, 0)
+	h.f.putDirent(buf, disk.InlineDotdotSize, 0, disk.IBlockLen-disk.InlineDotdotSize, nil, 0)
 	if err := h.storeInline(ip, buf); err != nil {
 		return false, err
 	}
@@ -395,7 +389,7 @@ func (h *handle) addInlineEntry(dir *inode, name string, ino uint32, ftype uint8
 	if len(buf) == disk.IBlockLen {
 		// No entries in system.data yet: first try i_block, then
 		// grow system.data when that leaves more than a minimal entry.
-		ok, err := f.insertDirentIn(buf[inlineDotdotSize:], []byte(name), ino, ftype)
+		ok, err := f.insertDirentIn(buf[disk.InlineDotdotSize:], []byte(name), ino, ftype)
 		if err != nil || ok {
 			return h.storeDirInline(dir, buf, ok, err)
 		}
@@ -452,7 +446,7 @@ func (ip *inode) findInlineEntry(name string) (dirSlot, error) {
 	}
 	filetype := ip.f.Super.HasIncompat(disk.IncompatFiletype)
 	match := ip.nameMatcher(name) // ignoring case in a casefolded directory
-	bases := [2]int{inlineDotdotSize, disk.IBlockLen}
+	bases := [2]int{disk.InlineDotdotSize, disk.IBlockLen}
 	for r, b := range inlineRegions(buf) {
 		s := dirSlot{inline: true, off: -1}
 		perr := disk.ParseDirBlock(b, ip.f.BlockSize, filetype, func(off int, d disk.Dirent) bool {
@@ -482,7 +476,7 @@ func (h *handle) changeInlineEntry(dir *inode, s dirSlot, change func(region []b
 	if err != nil {
 		return h.fail(err)
 	}
-	region, base := buf[inlineDotdotSize:disk.IBlockLen], inlineDotdotSize
+	region, base := buf[disk.InlineDotdotSize:disk.IBlockLen], disk.InlineDotdotSize
 	if s.off >= disk.IBlockLen {
 		region, base = buf[disk.IBlockLen:], disk.IBlockLen
 	}

@@ -86,7 +86,7 @@ func (f *fsys) iget(ino uint32) (*inode, error) {
 		if old, ok := f.inodes[ino]; ok {
 			ip = old
 		} else {
-			if !f.rw && len(f.inodes) >= inodeCacheSize {
+			if !f.rw && len(f.inodes) >= disk.InodeCacheSize {
 				// Evict an arbitrary entry: map order is random enough
 				// to keep the cache bounded without bookkeeping.
 				for k := range f.inodes {

@@ -43,30 +43,6 @@ func (h *handle) inodeSlot(ino uint32) ([]byte, error) {
 	return b[off&uint64(f.BlockSize-1):][:f.InodeSize], nil
 }
 
-// encodeTime splits t into the 32-bit seconds field and the extra field
-// (Documentation/filesystems/ext4/inodes.rst, "Inode Timestamps": two
-// epoch bits extending the seconds, then nanoseconds), clamped to what
-// the fields can hold, as ext4_encode_extra_time and the superblock's
-// time range do.
-func encodeTime(t abi.Timespec, extra bool) (uint32, uint32) {
-	sec, nsec := t.Sec, t.Nsec
-	lo, hi := int64(math.MinInt32), int64(math.MaxInt32)
-	if extra {
-		hi += 3 << 32
-	}
-	switch {
-	case sec < lo:
-		sec, nsec = lo, 0
-	case sec > hi:
-		sec, nsec = hi, 999999999
-	}
-	if nsec < 0 || nsec > 999999999 {
-		nsec = 0
-	}
-	x := uint32((sec-int64(int32(sec)))>>32)&3 | uint32(nsec)<<2
-	return uint32(int32(sec)), x
-}
-
 // encodeInode writes ip's fields into its slot raw and sets the checksum.
 func (f *fsys) encodeInode(ip *inode, raw []byte) error {
 	sb := f.Super
@@ -124,7 +100,7 @@ func (f *fsys) encodeInode(ip *inode, raw []byte) error {
 		return f.InodeSize > disk.GoodOldInodeSize && off+n <= disk.GoodOldInodeSize+extra
 	}
 	put := func(off, extraOff uint32, t abi.Timespec) {
-		s, x := encodeTime(t, fits(extraOff, 4))
+		s, x := disk.EncodeTime(t, fits(extraOff, 4))
 		le.PutUint32(raw[off:], s)
 		if fits(extraOff, 4) {
 			le.PutUint32(raw[extraOff:], x)
@@ -402,7 +378,7 @@ func (h *handle) deleteInode(ip *inode) error {
 	if err != nil {
 		return err
 	}
-	s, _ := encodeTime(ip.ctime, false)
+	s, _ := disk.EncodeTime(ip.ctime, false)
 	le.PutUint32(raw[offIDtime:], s)
 	if err := h.putInode(ip, raw, true); err != nil {
 		return h.fail(err)

@@ -185,7 +185,7 @@ func crashWorkload(t *testing.T, img string, limit, mode int) int {
 		if err := setLabel(h, st.label); err != nil {
 			h.fail(err)
 		}
-		if err := setMtime(h, rootIno, uint32(st.mtime)); err != nil {
+		if err := setMtime(h, disk.RootIno, uint32(st.mtime)); err != nil {
 			h.fail(err)
 		}
 		if err := h.stop(); err != nil {
@@ -211,7 +211,7 @@ func readState(t *testing.T, img string) crashState {
 	if strings.Contains(log.String(), "recovery") {
 		t.Errorf("the image still needs recovery:\n%s", log)
 	}
-	ip, err := f.iget(rootIno)
+	ip, err := f.iget(disk.RootIno)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +404,7 @@ func checkCleanUnmount(t *testing.T, img string, journal bool) {
 	if sb.HasIncompat(disk.IncompatRecover) {
 		t.Error("needs_recovery set after a clean unmount")
 	}
-	if sb.SState&superStateValid == 0 {
+	if sb.SState&disk.SuperStateValid == 0 {
 		t.Errorf("s_state %#x without EXT4_VALID_FS after a clean unmount", sb.SState)
 	}
 	if sb.SMtime == 0 || sb.SWtime == 0 {
@@ -457,7 +457,7 @@ func TestMountStateWhileMounted(t *testing.T) {
 			if v.journal && !during.HasIncompat(disk.IncompatRecover) {
 				t.Error("needs_recovery clear while mounted read-write")
 			}
-			if !v.journal && during.SState&superStateValid != 0 {
+			if !v.journal && during.SState&disk.SuperStateValid != 0 {
 				t.Error("EXT4_VALID_FS set while mounted read-write without a journal")
 			}
 			if string(bytes.TrimRight(during.SVolumeName[:], "\x00")) != "mounted" {
@@ -743,7 +743,7 @@ func TestReadersDuringCommits(t *testing.T) {
 			t.Fatal(err)
 		}
 		setLabel(h, fmt.Sprint("l", i))
-		setMtime(h, rootIno, uint32(1000+i))
+		setMtime(h, disk.RootIno, uint32(1000+i))
 		if err := h.stop(); err != nil {
 			t.Fatal(err)
 		}

@@ -105,7 +105,7 @@ func openOffline(dev ImageDevice, what string) (*offImage, error) {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: blocks per group %d != clusters per group %d of %d blocks",
 			what, sb.SBlocksPerGroup, sb.SClustersPerGroup, 1<<f.ClusterBits)
 	}
-	if sb.HasIncompat(disk.IncompatRecover) || sb.SState&superStateValid == 0 || sb.SState&0x2 != 0 {
+	if sb.HasIncompat(disk.IncompatRecover) || sb.SState&disk.SuperStateValid == 0 || sb.SState&0x2 != 0 {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: the filesystem is not clean (needs recovery, in use or with errors): run e2fsck", what)
 	}
 	// The device must hold every block the superblock counts, as the
@@ -938,7 +938,7 @@ func (im *offImage) newSystemFile(ino uint32, raw []byte, pos int64, n uint64, w
 	if extents {
 		data = firstBlocks(runs, n)
 	}
-	if extents && len(extentsOf(data)) > extentRootMax {
+	if extents && len(extentsOf(data)) > disk.ExtentRootMax {
 		mapBlocks = 1
 		cluster := uint64(1) << f.ClusterBits
 		if runs, err = im.freeRuns(cluster + n); err != nil {
@@ -972,12 +972,12 @@ func (im *offImage) newSystemFile(ino uint32, raw []byte, pos int64, n uint64, w
 			if err := im.write(leafBlk, leaf); err != nil {
 				return nil, nil, err
 			}
-			root := extNode{0, iblock}
-			initExtentNode(iblock, extentRootMax, 1)
-			root.setEntries(1)
-			root.putIdx(0, 0, leafBlk)
+			root := disk.ExtNode{Blk: 0, B: iblock}
+			disk.InitExtentNode(iblock, disk.ExtentRootMax, 1)
+			root.SetEntries(1)
+			root.PutIdx(0, 0, leafBlk)
 		} else {
-			putExtents(iblock, extentRootMax, extentsOf(data))
+			putExtents(iblock, disk.ExtentRootMax, extentsOf(data))
 		}
 	} else {
 		if data, err = im.putBlockMap(iblock, runs, n); err != nil {
@@ -1062,22 +1062,22 @@ func skipBlocks(runs []blockRange, k uint64) []blockRange {
 // putExtents writes the leaf node (an extent root of room max, or a leaf
 // block) holding xs.
 func putExtents(node []byte, max int, xs []disk.Extent) {
-	nd := extNode{0, node}
-	initExtentNode(node, max, 0)
+	nd := disk.ExtNode{Blk: 0, B: node}
+	disk.InitExtentNode(node, max, 0)
 	for i, x := range xs {
-		nd.putExtent(i, x)
+		nd.PutExtent(i, x)
 	}
-	nd.setEntries(len(xs))
+	nd.SetEntries(len(xs))
 }
 
 // bmapMetaBlocks counts the indirect blocks a block map of n blocks needs,
 // with apb addresses a block.
 func bmapMetaBlocks(n, apb uint64) uint64 {
 	ceil := func(a, b uint64) uint64 { return (a + b - 1) / b }
-	if n <= ndirBlocks {
+	if n <= disk.NdirBlocks {
 		return 0
 	}
-	n -= ndirBlocks
+	n -= disk.NdirBlocks
 	m := uint64(1) // the indirect block
 	if n <= apb {
 		return m
@@ -1138,11 +1138,11 @@ func (im *offImage) putBlockMap(iblock []byte, runs []blockRange, n uint64) ([]b
 		}
 		return blk
 	}
-	for i := 0; i < ndirBlocks && n > 0; i++ {
+	for i := 0; i < disk.NdirBlocks && n > 0; i++ {
 		le.PutUint32(iblock[4*i:], uint32(addData()))
 	}
 	for level := 1; level <= 3 && n > 0; level++ {
-		le.PutUint32(iblock[4*(ndirBlocks+level-1):], uint32(fill(level)))
+		le.PutUint32(iblock[4*(disk.NdirBlocks+level-1):], uint32(fill(level)))
 	}
 	if n > 0 {
 		return nil, abi.Errorf(abi.EFBIG, "ext4: add journal: too many blocks for a block map")

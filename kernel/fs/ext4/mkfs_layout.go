@@ -293,7 +293,7 @@ func planMkfs(p MkfsParams) (*mkfsLayout, error) {
 		return nil, err
 	}
 	// reserve_inodes and create_bad_block_inode.
-	for ino := uint32(rootIno + 1); ino < disk.GoodOldFirstIno; ino++ {
+	for ino := uint32(disk.RootIno + 1); ino < disk.GoodOldFirstIno; ino++ {
 		l.inodeAllocStats(ino, false)
 	}
 	l.inodeAllocStats(badIno, false)
@@ -1019,7 +1019,7 @@ func (l *mkfsLayout) dirTail() uint64 {
 func (l *mkfsLayout) newDirBlock(dir, parent uint32) []byte {
 	b := make([]byte, l.bs)
 	end := l.bs - l.dirTail()
-	le.PutUint16(b[4:], recLenToDisk(uint32(end)))
+	le.PutUint16(b[4:], disk.RecLenToDisk(uint32(end)))
 	if dir != 0 {
 		var ft byte
 		if l.incompat&disk.IncompatFiletype != 0 {
@@ -1029,7 +1029,7 @@ func (l *mkfsLayout) newDirBlock(dir, parent uint32) []byte {
 		le.PutUint16(b[4:], 12)
 		b[6], b[7], b[8] = 1, ft, '.'
 		le.PutUint32(b[12:], parent)
-		le.PutUint16(b[16:], recLenToDisk(uint32(end-12)))
+		le.PutUint16(b[16:], disk.RecLenToDisk(uint32(end-12)))
 		b[18], b[19], b[20], b[21] = 2, ft, '.', '.'
 	}
 	if l.dirTail() != 0 {
@@ -1071,7 +1071,7 @@ func (l *mkfsLayout) mkdirInline(ino, parent uint32, mode uint16) *mkfsInode {
 	ip := &mkfsInode{ino: ino, mode: mode, size: disk.IBlockLen, links: 2, flags: disk.InodeInlineDataFl,
 		atime: t, ctime: t, mtime: t, crtime: t, large: true}
 	le.PutUint32(ip.iblock[0:], parent)
-	le.PutUint16(ip.iblock[inlineDotdotSize+4:], disk.IBlockLen-inlineDotdotSize)
+	le.PutUint16(ip.iblock[disk.InlineDotdotSize+4:], disk.IBlockLen-disk.InlineDotdotSize)
 	l.itW(ino) // ext2fs_write_new_inode
 	l.itW(ino) // system.data, by ext2fs_xattrs_write
 	l.inodeAllocStats(ino, true)
@@ -1094,7 +1094,7 @@ func (l *mkfsLayout) expandInlineDir(ip *mkfsInode, parent uint32) error {
 	b := l.newDirBlock(ip.ino, parent)
 	end := l.bs - l.dirTail()
 	le.PutUint16(b[16:], uint16(disk.DirRecLen(2)))
-	le.PutUint16(b[24+4:], recLenToDisk(uint32(end-24)))
+	le.PutUint16(b[24+4:], disk.RecLenToDisk(uint32(end-24)))
 	l.dirBlocks[blk] = b
 	l.ioW(blk)
 	if l.incompat&disk.IncompatExtents != 0 {
@@ -1114,13 +1114,13 @@ func (l *mkfsLayout) expandInlineDir(ip *mkfsInode, parent uint32) error {
 }
 
 func (l *mkfsLayout) makeRoot() error {
-	ip, err := l.mkdir(rootIno, rootIno, 0o40755)
+	ip, err := l.mkdir(disk.RootIno, disk.RootIno, 0o40755)
 	if err != nil {
 		return err
 	}
 	ip.uid, ip.gid = l.p.RootUID, l.p.RootGID
 	if ip.uid != 0 || ip.gid != 0 {
-		l.itW(rootIno)
+		l.itW(disk.RootIno)
 	}
 	return nil
 }
@@ -1137,25 +1137,25 @@ func (l *mkfsLayout) makeLostFound() error {
 	// expansion below moves it into a block.
 	var ip *mkfsInode
 	if l.incompat&disk.IncompatInlineData != 0 {
-		ip = l.mkdirInline(ino, rootIno, 0o40700)
-	} else if ip, err = l.mkdir(ino, rootIno, 0o40700); err != nil {
+		ip = l.mkdirInline(ino, disk.RootIno, 0o40700)
+	} else if ip, err = l.mkdir(ino, disk.RootIno, 0o40700); err != nil {
 		return err
 	}
 	// ext2fs_link: the new entry takes the room after "..".
-	root := l.inodeTab[rootIno]
+	root := l.inodeTab[disk.RootIno]
 	rb := l.dirBlocks[root.dataBlocks[0]]
 	// The lookup for an existing name, ext2fs_link's read and write of
 	// the block, the parent's link count, create_lost_and_found's lookup.
 	l.ioR(root.dataBlocks[0])
 	l.ioR(root.dataBlocks[0])
 	l.ioW(root.dataBlocks[0])
-	l.itW(rootIno)
+	l.itW(disk.RootIno)
 	l.ioR(root.dataBlocks[0])
 	end := l.bs - l.dirTail()
 	le.PutUint16(rb[16:], 12)
 	e := rb[24:]
 	le.PutUint32(e[0:], ino)
-	le.PutUint16(e[4:], recLenToDisk(uint32(end-24)))
+	le.PutUint16(e[4:], disk.RecLenToDisk(uint32(end-24)))
 	name := "lost+found"
 	e[6] = byte(len(name))
 	if l.incompat&disk.IncompatFiletype != 0 {
@@ -1170,7 +1170,7 @@ func (l *mkfsLayout) makeLostFound() error {
 			break
 		}
 		if len(ip.dataBlocks) == 0 {
-			if err := l.expandInlineDir(ip, rootIno); err != nil {
+			if err := l.expandInlineDir(ip, disk.RootIno); err != nil {
 				return err
 			}
 			continue
@@ -1193,7 +1193,7 @@ func (l *mkfsLayout) makeLostFound() error {
 		ip.dataBlocks = append(ip.dataBlocks, blk)
 		ip.size += l.bs
 	}
-	for _, ino := range [...]uint32{rootIno, ino} {
+	for _, ino := range [...]uint32{disk.RootIno, ino} {
 		if err := l.mapDir(l.inodeTab[ino]); err != nil {
 			return err
 		}
@@ -1219,11 +1219,11 @@ func (l *mkfsLayout) mapDir(ip *mkfsInode) error {
 			runs = append(runs, run{lblk: uint64(i), pblk: b, n: 1})
 		}
 	}
-	if len(runs) > extentRootMax {
+	if len(runs) > disk.ExtentRootMax {
 		return abi.Errorf(abi.ENOSPC, "ext4: mkfs: directory %d too fragmented", ip.ino)
 	}
 	ip.flags |= extentsFl
-	l.putExtents(ip.iblock[:], runs, extentRootMax, 0)
+	l.putExtents(ip.iblock[:], runs, disk.ExtentRootMax, 0)
 	return nil
 }
 
@@ -1413,7 +1413,7 @@ func (l *mkfsLayout) allocJournalExtents(ip *mkfsInode, n uint32) error {
 			l.blockAllocStats(b + k)
 			k = min(k+l.ratio, left)
 		}
-		if len(l.journalRuns) == extentRootMax {
+		if len(l.journalRuns) == disk.ExtentRootMax {
 			leaf, err = l.newBlock(l.journalRuns[0].pblk - 1)
 			if err != nil {
 				return err
@@ -1431,7 +1431,7 @@ func (l *mkfsLayout) allocJournalExtents(ip *mkfsInode, n uint32) error {
 	}
 	ip.blocks += (uint64(n) + l.ratio - 1) / l.ratio * l.clusterSectors()
 	if leaf == 0 {
-		l.putExtents(ip.iblock[:], l.journalRuns, extentRootMax, 0)
+		l.putExtents(ip.iblock[:], l.journalRuns, disk.ExtentRootMax, 0)
 		return nil
 	}
 	if len(l.journalRuns) > int(l.bs-disk.ExtentHeaderSize)/disk.ExtentEntrySize {
@@ -1443,7 +1443,7 @@ func (l *mkfsLayout) allocJournalExtents(ip *mkfsInode, n uint32) error {
 	// The root becomes an index of one entry over the leaf; the split
 	// leaves the old extents 1 to 3 in its unused slots (and so in
 	// s_jnl_blocks).
-	l.putExtents(ip.iblock[:], l.journalRuns[:extentRootMax], extentRootMax, 0)
+	l.putExtents(ip.iblock[:], l.journalRuns[:disk.ExtentRootMax], disk.ExtentRootMax, 0)
 	le.PutUint16(ip.iblock[2:], 1)
 	le.PutUint16(ip.iblock[6:], 1)
 	le.PutUint32(ip.iblock[12:], 0)
@@ -1455,7 +1455,7 @@ func (l *mkfsLayout) allocJournalExtents(ip *mkfsInode, n uint32) error {
 
 // putExtents writes a leaf node of runs into b.
 func (l *mkfsLayout) putExtents(b []byte, runs []run, maxEntries, depth int) {
-	initExtentNode(b, maxEntries, depth)
+	disk.InitExtentNode(b, maxEntries, depth)
 	le.PutUint16(b[2:], uint16(len(runs)))
 	for i, r := range runs {
 		e := b[disk.ExtentHeaderSize+i*disk.ExtentEntrySize:]

@@ -137,14 +137,14 @@ func (a *orphanAlloc) extents() error {
 		if k := len(a.runs) - 1; k >= 0 && a.runs[k].pblk+a.runs[k].n == b && a.runs[k].n < disk.ExtentInitMaxLen {
 			a.runs[k].n++
 		} else {
-			if len(a.runs) == extentRootMax {
-				return abi.Errorf(abi.EOPNOTSUPP, "ext4: mkfs: orphan file in more than %d extents not supported", extentRootMax)
+			if len(a.runs) == disk.ExtentRootMax {
+				return abi.Errorf(abi.EOPNOTSUPP, "ext4: mkfs: orphan file in more than %d extents not supported", disk.ExtentRootMax)
 			}
 			a.runs = append(a.runs, run{lblk: a.lblk, pblk: b, n: 1})
 		}
 		a.lblk++
 	}
-	l.putExtents(a.ip.iblock[:], a.runs, extentRootMax, 0)
+	l.putExtents(a.ip.iblock[:], a.runs, disk.ExtentRootMax, 0)
 	return nil
 }
 

@@ -97,7 +97,7 @@ func (l *mkfsLayout) quotaUsage(bits uint8) [disk.QuotaTypes][]*dquot {
 	slices.Sort(inos)
 	for _, ino := range inos {
 		ip := l.inodeTab[ino]
-		if ip.links == 0 || ino != rootIno && ino < disk.GoodOldFirstIno {
+		if ip.links == 0 || ino != disk.RootIno && ino < disk.GoodOldFirstIno {
 			continue
 		}
 		ids := [disk.QuotaTypes]uint32{ip.uid, ip.gid, 0} // i_projid is 0
@@ -433,10 +433,10 @@ func (f *mkfsFile) mapInode() error {
 		}
 		return nil
 	}
-	if len(f.runs) > extentRootMax {
-		return abi.Errorf(abi.EOPNOTSUPP, "ext4: mkfs: quota file in more than %d extents not supported", extentRootMax)
+	if len(f.runs) > disk.ExtentRootMax {
+		return abi.Errorf(abi.EOPNOTSUPP, "ext4: mkfs: quota file in more than %d extents not supported", disk.ExtentRootMax)
 	}
-	l.putExtents(f.ip.iblock[:], f.runs, extentRootMax, 0)
+	l.putExtents(f.ip.iblock[:], f.runs, disk.ExtentRootMax, 0)
 	return nil
 }
 

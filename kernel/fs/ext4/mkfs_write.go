@@ -276,7 +276,7 @@ func (o *mkfsOutput) encodeInode(ip *mkfsInode, raw []byte) {
 	// A time from 2038 on needs the epoch bits of the extra fields,
 	// which only a large inode has (mke2fs 1.47.0 writes 32 bits).
 	putTime := func(off, extraOff int, sec int64) {
-		lo, x := encodeTime(abi.Timespec{Sec: sec}, large)
+		lo, x := disk.EncodeTime(abi.Timespec{Sec: sec}, large)
 		le.PutUint32(raw[off:], lo)
 		if large {
 			le.PutUint32(raw[extraOff:], x)

@@ -149,7 +149,7 @@ func (f *fsys) loadQuota() error {
 // counts reports whether inode ino is charged to quotas (see above).
 func (q *quotaState) counts(f *fsys, ip *inode) bool {
 	ino := ip.ino
-	if ino != rootIno && ino < f.Super.SFirstIno || ino == q.prjIno || ino == q.orphanIno {
+	if ino != disk.RootIno && ino < f.Super.SFirstIno || ino == q.prjIno || ino == q.orphanIno {
 		return false
 	}
 	return ip.flags&disk.InodeEAInodeFl == 0

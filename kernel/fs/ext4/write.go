@@ -260,12 +260,6 @@ func (f *fsys) unmountWritable() error {
 	return nil
 }
 
-// Superblock fields a read-write mount changes directly (super.rst).
-const (
-	superStateValid       = 0x0001 // EXT4_VALID_FS in s_state
-	superDefaultMaxMounts = 20     // EXT4_DFL_MAX_MNT_COUNT
-)
-
 // setupSuper marks the superblock in use by a read-write mount, as
 // ext4_setup_super does, written and flushed before any transaction: with
 // a journal needs_recovery is set, so that a crash leaves the journal
@@ -282,10 +276,10 @@ func (f *fsys) setupSuper() error {
 				le.PutUint32(s[0x64:], le.Uint32(s[0x64:])|disk.RoCompatOrphanPresent)
 			}
 		} else {
-			le.PutUint16(s[0x3A:], f.state&^superStateValid)
+			le.PutUint16(s[0x3A:], f.state&^disk.SuperStateValid)
 		}
 		if int16(le.Uint16(s[0x36:])) == 0 {
-			le.PutUint16(s[0x36:], superDefaultMaxMounts)
+			le.PutUint16(s[0x36:], disk.SuperDefaultMaxMounts)
 		}
 		le.PutUint16(s[0x34:], le.Uint16(s[0x34:])+1)
 	})

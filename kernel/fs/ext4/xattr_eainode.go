@@ -101,7 +101,7 @@ func (h *handle) newEAInode(ip *inode, item xattrItem, now abi.Timespec) (xattrI
 	if ea := h.eaFind(item.value, hash); ea != nil {
 		return named(ea.ino), nil
 	}
-	root, err := f.iget(rootIno)
+	root, err := f.iget(disk.RootIno)
 	if err != nil {
 		return item, err
 	}
