@@ -57,3 +57,38 @@ func SetDqdhLinks(b []byte, next, prev uint32) {
 	le.PutUint32(b[0:], next)
 	le.PutUint32(b[4:], prev)
 }
+
+// Dqblk is struct v2r1_disk_dqblk (quotaio_v2.h), a quota file's entry for
+// one id: the id, 4 bytes of padding, then the limits, usage and grace
+// times as 64-bit values.
+type Dqblk struct {
+	DqbID                                      uint32
+	DqbIhardlimit, DqbIsoftlimit, DqbCurinodes uint64
+	DqbBhardlimit, DqbBsoftlimit, DqbCurspace  uint64
+	DqbBtime, DqbItime                         uint64
+}
+
+// Decode reads the entry e (QuotaEntrySize bytes).
+func (d *Dqblk) Decode(e []byte) {
+	d.DqbID = le.Uint32(e[0:])
+	d.DqbIhardlimit, d.DqbIsoftlimit, d.DqbCurinodes = le.Uint64(e[8:]), le.Uint64(e[16:]), le.Uint64(e[24:])
+	d.DqbBhardlimit, d.DqbBsoftlimit, d.DqbCurspace = le.Uint64(e[32:]), le.Uint64(e[40:]), le.Uint64(e[48:])
+	d.DqbBtime, d.DqbItime = le.Uint64(e[56:]), le.Uint64(e[64:])
+}
+
+// Encode writes the entry into e; an entry that would read as unused (id
+// 0 and nothing else) gets dqb_itime 1, as v2r1_mem2diskdqb marks it.
+func (d *Dqblk) Encode(e []byte) {
+	le.PutUint32(e[0:], d.DqbID)
+	le.PutUint32(e[4:], 0)
+	vs := [...]uint64{d.DqbIhardlimit, d.DqbIsoftlimit, d.DqbCurinodes,
+		d.DqbBhardlimit, d.DqbBsoftlimit, d.DqbCurspace, d.DqbBtime, d.DqbItime}
+	used := d.DqbID != 0
+	for i, v := range vs {
+		le.PutUint64(e[8+8*i:], v)
+		used = used || v != 0
+	}
+	if !used {
+		le.PutUint64(e[64:], 1)
+	}
+}

@@ -105,17 +105,17 @@ func (l *mkfsLayout) quotaUsage(bits uint8) [disk.QuotaTypes][]*dquot {
 			if bits&(1<<t) == 0 {
 				continue
 			}
-			i := slices.IndexFunc(out[t], func(d *dquot) bool { return d.id == ids[t] })
+			i := slices.IndexFunc(out[t], func(d *dquot) bool { return d.DqbID == ids[t] })
 			if i < 0 {
-				out[t] = append(out[t], &dquot{id: ids[t]})
+				out[t] = append(out[t], &dquot{Dqblk: disk.Dqblk{DqbID: ids[t]}})
 				i = len(out[t]) - 1
 			}
-			out[t][i].curinodes++
-			out[t][i].curspace += ip.blocks * 512
+			out[t][i].DqbCurinodes++
+			out[t][i].DqbCurspace += ip.blocks * 512
 		}
 	}
 	for t := range out {
-		slices.SortFunc(out[t], func(a, b *dquot) int { return cmp.Compare(a.id, b.id) })
+		slices.SortFunc(out[t], func(a, b *dquot) int { return cmp.Compare(a.DqbID, b.DqbID) })
 	}
 	return out
 }
@@ -205,7 +205,7 @@ func (l *mkfsLayout) makeQuotaFile(t int, dquots []*dquot) error {
 			return err
 		}
 		var e [disk.QuotaEntrySize]byte
-		d.encode(e[:])
+		d.Encode(e[:])
 		if err := f.write(uint64(d.off), e[:]); err != nil {
 			return err
 		}
@@ -497,7 +497,7 @@ func (q *mkfsQuotaTree) insertTree(d *dquot, blk *uint32, depth int) error {
 	} else {
 		b = q.readBlk(*blk)
 	}
-	i := 4 * disk.TreeIndex(d.id, depth)
+	i := 4 * disk.TreeIndex(d.DqbID, depth)
 	next := le.Uint32(b[i:])
 	fresh := next == 0
 	var err error

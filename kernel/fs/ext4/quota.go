@@ -85,15 +85,14 @@ type quotaFile struct {
 
 // dquot is one id's entry (struct dquot with its v2r1_disk_dqblk).
 type dquot struct {
-	id  uint32
-	off int64 // the entry's byte offset in the file; 0: not in the tree
-	// ihardlimit, isoftlimit, curinodes, bhardlimit, bsoftlimit,
-	// curspace, btime, itime, as stored.
-	ihard, isoft, curinodes, bhard, bsoft, curspace, btime, itime uint64
-	dirty                                                         bool
+	disk.Dqblk
+	off   int64 // the entry's byte offset in the file; 0: not in the tree
+	dirty bool
 }
 
-func (d *dquot) noLimits() bool { return d.ihard|d.isoft|d.bhard|d.bsoft == 0 }
+func (d *dquot) noLimits() bool {
+	return d.DqbIhardlimit|d.DqbIsoftlimit|d.DqbBhardlimit|d.DqbBsoftlimit == 0
+}
 
 // loadQuota opens the quota files named by the superblock on a read-write
 // mount (ext4_enable_quotas): their header and info are checked and read;
@@ -267,19 +266,19 @@ func (h *handle) charge(t int, id uint32, space, inodes int64) error {
 		return err
 	}
 	if space > 0 {
-		d.curspace += uint64(space)
+		d.DqbCurspace += uint64(space)
 	} else if space < 0 {
-		d.curspace -= min(d.curspace, uint64(-space))
-		if d.curspace <= d.bsoft<<10 {
-			d.btime = 0
+		d.DqbCurspace -= min(d.DqbCurspace, uint64(-space))
+		if d.DqbCurspace <= d.DqbBsoftlimit<<10 {
+			d.DqbBtime = 0
 		}
 	}
 	if inodes > 0 {
-		d.curinodes += uint64(inodes)
+		d.DqbCurinodes += uint64(inodes)
 	} else if inodes < 0 {
-		d.curinodes -= min(d.curinodes, uint64(-inodes))
-		if d.curinodes <= d.isoft {
-			d.itime = 0
+		d.DqbCurinodes -= min(d.DqbCurinodes, uint64(-inodes))
+		if d.DqbCurinodes <= d.DqbIsoftlimit {
+			d.DqbItime = 0
 		}
 	}
 	if !d.dirty {
@@ -296,7 +295,7 @@ func (h *handle) dquotOf(qf *quotaFile, id uint32) (*dquot, error) {
 	if d, ok := qf.dquots[id]; ok {
 		return d, nil
 	}
-	d := &dquot{id: id}
+	d := &dquot{Dqblk: disk.Dqblk{DqbID: id}}
 	off, err := qf.find(id)
 	if err != nil {
 		return nil, h.fail(err)
@@ -306,32 +305,11 @@ func (h *handle) dquotOf(qf *quotaFile, id uint32) (*dquot, error) {
 		if err := qf.read(uint32(off/disk.QuotaBlockSize), b); err != nil {
 			return nil, h.fail(err)
 		}
-		d.decode(b[off%disk.QuotaBlockSize:][:disk.QuotaEntrySize])
+		d.Decode(b[off%disk.QuotaBlockSize:][:disk.QuotaEntrySize])
 		d.off = off
 	}
 	qf.dquots[id] = d
 	return d, nil
-}
-
-// decode reads a struct v2r1_disk_dqblk.
-func (d *dquot) decode(e []byte) {
-	d.ihard, d.isoft, d.curinodes = le.Uint64(e[8:]), le.Uint64(e[16:]), le.Uint64(e[24:])
-	d.bhard, d.bsoft, d.curspace = le.Uint64(e[32:]), le.Uint64(e[40:]), le.Uint64(e[48:])
-	d.btime, d.itime = le.Uint64(e[56:]), le.Uint64(e[64:])
-}
-
-// encode writes a struct v2r1_disk_dqblk; an entry that would read as
-// unused (id 0 and nothing else) gets dqb_itime 1, as v2r1_mem2diskdqb
-// marks it.
-func (d *dquot) encode(e []byte) {
-	le.PutUint32(e[0:], d.id)
-	le.PutUint32(e[4:], 0)
-	for i, v := range [...]uint64{d.ihard, d.isoft, d.curinodes, d.bhard, d.bsoft, d.curspace, d.btime, d.itime} {
-		le.PutUint64(e[8+8*i:], v)
-	}
-	if allZero(e) {
-		le.PutUint64(e[64:], 1)
-	}
 }
 
 // flushQuota writes the changed entries and info blocks into the quota
@@ -348,16 +326,16 @@ func (h *handle) flushQuota() error {
 		if qf == nil {
 			continue
 		}
-		slices.SortFunc(qf.dirty, func(a, b *dquot) int { return cmp.Compare(a.id, b.id) })
+		slices.SortFunc(qf.dirty, func(a, b *dquot) int { return cmp.Compare(a.DqbID, b.DqbID) })
 		for _, d := range qf.dirty {
 			d.dirty = false
-			if d.curspace == 0 && d.curinodes == 0 && d.noLimits() {
+			if d.DqbCurspace == 0 && d.DqbCurinodes == 0 && d.noLimits() {
 				if d.off != 0 {
 					if err := qf.remove(h, d); err != nil {
 						return h.fail(err)
 					}
 				}
-				delete(qf.dquots, d.id)
+				delete(qf.dquots, d.DqbID)
 				continue
 			}
 			if d.off == 0 {
@@ -366,7 +344,7 @@ func (h *handle) flushQuota() error {
 				}
 			}
 			var e [disk.QuotaEntrySize]byte
-			d.encode(e[:])
+			d.Encode(e[:])
 			if err := qf.writeAt(h, d.off, e[:]); err != nil {
 				return h.fail(err)
 			}
@@ -642,7 +620,7 @@ func (qf *quotaFile) insertTree(h *handle, d *dquot, blk *uint32, depth int) err
 	} else if err := qf.read(*blk, b); err != nil {
 		return err
 	}
-	i := 4 * disk.TreeIndex(d.id, depth)
+	i := 4 * disk.TreeIndex(d.DqbID, depth)
 	next := le.Uint32(b[i:])
 	fresh := next == 0
 	if !fresh {
@@ -652,7 +630,7 @@ func (qf *quotaFile) insertTree(h *handle, d *dquot, blk *uint32, depth int) err
 	}
 	if depth == disk.QuotaTreeDepth-1 {
 		if !fresh {
-			return abi.Errorf(abi.EUCLEAN, "ext4: quota inode %d: inserting id %d, already present", qf.ip.ino, d.id)
+			return abi.Errorf(abi.EUCLEAN, "ext4: quota inode %d: inserting id %d, already present", qf.ip.ino, d.DqbID)
 		}
 		n, err := qf.findFreeEntry(h, d)
 		if err != nil {
@@ -682,7 +660,7 @@ func (qf *quotaFile) removeTree(h *handle, d *dquot, blk *uint32, depth int) err
 	if err := qf.read(*blk, b); err != nil {
 		return err
 	}
-	i := 4 * disk.TreeIndex(d.id, depth)
+	i := 4 * disk.TreeIndex(d.DqbID, depth)
 	next := le.Uint32(b[i:])
 	if err := qf.checkRef(next, "tree"); err != nil {
 		return err
@@ -715,7 +693,7 @@ func (qf *quotaFile) removeTree(h *handle, d *dquot, blk *uint32, depth int) err
 func (qf *quotaFile) freeEntry(h *handle, d *dquot, blk uint32) error {
 	if uint32(d.off/disk.QuotaBlockSize) != blk {
 		return abi.Errorf(abi.EUCLEAN, "ext4: quota inode %d: id %d: entry at %d, tree points to block %d",
-			qf.ip.ino, d.id, d.off, blk)
+			qf.ip.ino, d.DqbID, d.off, blk)
 	}
 	b := make([]byte, disk.QuotaBlockSize)
 	if err := qf.read(blk, b); err != nil {
