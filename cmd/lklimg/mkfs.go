@@ -12,7 +12,7 @@ import (
 	"github.com/lklimg/lklimg/internal/cliflags"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
-	"github.com/lklimg/lklimg/kernel/fs/ext4"
+	"github.com/lklimg/lklimg/tools/e2fsprogs"
 	"github.com/urfave/cli/v2"
 )
 
@@ -237,7 +237,7 @@ func mkfs(f *mkfsFlags, image string, getenv func(string) string, stdout, stderr
 		img.abandon()
 		return exitImage, err
 	}
-	sum, err := ext4.PlanMkfs(p)
+	sum, err := e2fsprogs.PlanMkfs(p)
 	if err != nil {
 		img.abandon()
 		return exitImage, fmt.Errorf("%s: %w", image, err)
@@ -253,7 +253,7 @@ func mkfs(f *mkfsFlags, image string, getenv func(string) string, stdout, stderr
 		printSummary(stdout, &sum)
 	}
 	fl := img.f
-	if err := ext4.Mkfs(fl, p); err != nil {
+	if err := e2fsprogs.Mkfs(fl, p); err != nil {
 		fl.Close()
 		return exitFail, fmt.Errorf("%s: %w", image, err)
 	}
@@ -283,7 +283,7 @@ func mkfs(f *mkfsFlags, image string, getenv func(string) string, stdout, stderr
 }
 
 // printSummary prints what mke2fs prints of the new filesystem.
-func printSummary(w io.Writer, s *ext4.MkfsSummary) {
+func printSummary(w io.Writer, s *e2fsprogs.MkfsSummary) {
 	fmt.Fprintf(w, "Creating filesystem with %d %dk blocks and %d inodes\n", s.Blocks, s.BlockSize>>10, s.Inodes)
 	fmt.Fprintf(w, "Filesystem UUID: %s\n", formatUUID(s.UUID))
 	if len(s.Backups) > 0 {
@@ -318,7 +318,7 @@ func printSummary(w io.Writer, s *ext4.MkfsSummary) {
 //
 // With SOURCE_DATE_EPOCH no time stamp is later than it (mke2fs 1.47.1's
 // clamping).
-func populate(f *mkfsFlags, image string, p *ext4.MkfsParams, epoch *int64, tarFile *os.File, stdout, stderr io.Writer) (int, error) {
+func populate(f *mkfsFlags, image string, p *e2fsprogs.MkfsParams, epoch *int64, tarFile *os.File, stdout, stderr io.Writer) (int, error) {
 	n := &newFS{image: image, fsType: "ext4", memoryMB: f.memoryMB, epoch: epoch}
 	status := exitOK
 	used, err := n.fill(func(k *kernel.Kernel, dir string) error {
@@ -361,7 +361,7 @@ func populate(f *mkfsFlags, image string, p *ext4.MkfsParams, epoch *int64, tarF
 
 // restoreRoot gives the root back the mode, owner and times Mkfs made it
 // with, which the copy of "DIR/." took from DIR.
-func restoreRoot(k *kernel.Kernel, root string, p *ext4.MkfsParams) error {
+func restoreRoot(k *kernel.Kernel, root string, p *e2fsprogs.MkfsParams) error {
 	if err := k.Fchmodat(abi.AT_FDCWD, root, 0o755, 0); err != nil {
 		return fmt.Errorf("/: chmod: %w", err)
 	}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/lklimg/lklimg/internal/cliflags"
-	"github.com/lklimg/lklimg/kernel/fs/ext4"
+	"github.com/lklimg/lklimg/tools/e2fsprogs"
 	"github.com/urfave/cli/v2"
 )
 
@@ -79,11 +79,11 @@ const identityHelp = "With SOURCE_DATE_EPOCH set (or --timestamp), every time st
 // UUID (-U random).
 type given struct{ uuid, hashSeed, randomUUID bool }
 
-// mkfsParams turns the flags into ext4.MkfsParams for a device of size
+// mkfsParams turns the flags into e2fsprogs.MkfsParams for a device of size
 // bytes, the time of the stamps being epoch (nil: now). The UUID and
 // hash seed the flags do not give are set by identity afterwards.
-func mkfsParams(f *fsFlags, size int64, epoch *int64) (p ext4.MkfsParams, g given, err error) {
-	p, err = ext4.DefaultMkfsParams(size, f.fsType)
+func mkfsParams(f *fsFlags, size int64, epoch *int64) (p e2fsprogs.MkfsParams, g given, err error) {
+	p, err = e2fsprogs.DefaultMkfsParams(size, f.fsType)
 	if err != nil {
 		return p, g, fmt.Errorf("-t %s: not ext2, ext3 or ext4", f.fsType)
 	}
@@ -197,11 +197,11 @@ func mkfsParams(f *fsFlags, size int64, epoch *int64) (p ext4.MkfsParams, g give
 				for _, q := range strings.Split(v, ":") {
 					switch q {
 					case "usr", "usrquota":
-						bits |= ext4.QuotaUsrBit
+						bits |= e2fsprogs.QuotaUsrBit
 					case "grp", "grpquota":
-						bits |= ext4.QuotaGrpBit
+						bits |= e2fsprogs.QuotaGrpBit
 					case "prj", "prjquota":
-						bits |= ext4.QuotaPrjBit
+						bits |= e2fsprogs.QuotaPrjBit
 					default:
 						return p, g, fmt.Errorf("-E %s: unknown quota type %q (usrquota, grpquota, prjquota)", o, q)
 					}
@@ -286,7 +286,7 @@ func fixedTime(f *fsFlags, getenv func(string) string) (*int64, error) {
 //
 // The hash seed must be fixed before any directory is indexed, and the
 // UUID seeds metadata checksums, so both are known before Mkfs.
-func identity(p *ext4.MkfsParams, g given, epoch *int64, what string, input func() ([]byte, error)) error {
+func identity(p *e2fsprogs.MkfsParams, g given, epoch *int64, what string, input func() ([]byte, error)) error {
 	var digest []byte
 	derive := func(purpose string) ([16]byte, error) {
 		if epoch == nil {
@@ -315,7 +315,7 @@ func identity(p *ext4.MkfsParams, g given, epoch *int64, what string, input func
 }
 
 // deriveUUID is identity's derived UUID.
-func deriveUUID(purpose, what string, p *ext4.MkfsParams, digest []byte) [16]byte {
+func deriveUUID(purpose, what string, p *e2fsprogs.MkfsParams, digest []byte) [16]byte {
 	h := sha256.New()
 	fmt.Fprintf(h, "lklimg %s\x00%s\x00%+v\x00", purpose, what, *p)
 	h.Write(digest)

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/lklimg/lklimg/internal/testutil"
-	"github.com/lklimg/lklimg/kernel/fs/ext4"
+	"github.com/lklimg/lklimg/tools/e2fsprogs"
 )
 
 func TestParseUUID(t *testing.T) {
@@ -27,7 +27,7 @@ func TestParseUUID(t *testing.T) {
 // shapes the image, every parameter (the time among them) and the
 // input's digest; it is a version 4 UUID.
 func TestDerivedIdentity(t *testing.T) {
-	p := ext4.MkfsParams{Time: 1700000000}
+	p := e2fsprogs.MkfsParams{Time: 1700000000}
 	a := deriveUUID("uuid", "tar2fs", &p, []byte("x"))
 	if a != deriveUUID("uuid", "tar2fs", &p, []byte("x")) {
 		t.Error("not deterministic")
@@ -125,7 +125,7 @@ func TestIdentity(t *testing.T) {
 	}
 }
 
-// TestOverheadBlocks: for a whole filesystem, ext4.OverheadBlocks (which
+// TestOverheadBlocks: for a whole filesystem, e2fsprogs.OverheadBlocks (which
 // tar2fs sizes the journal of the smallest image with) is the
 // s_overhead_clusters Mkfs writes, the metadata e2fsck counts; for the
 // first groups of the large file tar2fs fills, it grows with the groups.
@@ -160,7 +160,7 @@ func TestOverheadBlocks(t *testing.T) {
 		}
 		f.Truncate(c.size)
 		p.Zeroed = true
-		err = ext4.Mkfs(f, p)
+		err = e2fsprogs.Mkfs(f, p)
 		f.Close()
 		if err != nil {
 			t.Fatal(err)
@@ -168,7 +168,7 @@ func TestOverheadBlocks(t *testing.T) {
 		out := string(testutil.Run(t, dumpe2fs, "-h", img))
 		_, v, _ := strings.Cut(out, "Overhead clusters:")
 		v, _, _ = strings.Cut(v, "\n")
-		got, err := ext4.OverheadBlocks(p, p.Blocks)
+		got, err := e2fsprogs.OverheadBlocks(p, p.Blocks)
 		got /= uint64(p.ClusterBytes() / p.BlockSize)
 		if err != nil || fmt.Sprint(got) != strings.TrimSpace(v) {
 			t.Errorf("%d %+v: OverheadBlocks %d clusters (%v), s_overhead_clusters %q", c.size, c.opts, got, err, strings.TrimSpace(v))
@@ -182,8 +182,8 @@ func TestOverheadBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	one, err1 := ext4.OverheadBlocks(p, 1000)
-	two, err2 := ext4.OverheadBlocks(p, 40000)
+	one, err1 := e2fsprogs.OverheadBlocks(p, 1000)
+	two, err2 := e2fsprogs.OverheadBlocks(p, 40000)
 	if err1 != nil || err2 != nil || one == 0 || two <= one {
 		t.Errorf("1 TiB's first group: %d, two groups: %d (%v %v)", one, two, err1, err2)
 	}

@@ -11,13 +11,13 @@ import (
 	"github.com/lklimg/lklimg/internal/compress"
 	"github.com/lklimg/lklimg/internal/progress"
 	"github.com/lklimg/lklimg/kernel"
-	"github.com/lklimg/lklimg/kernel/fs/ext4"
+	"github.com/lklimg/lklimg/tools/e2fsprogs"
 	"github.com/urfave/cli/v2"
 )
 
 // tar2fs: a filesystem image made from a tar archive, as hcsshim's
 // tar2ext4 or mkfs.ext4 -d on GNU tar's extraction would make it, without
-// root: mkfs (ext4.Mkfs), then the library kernel mounts the new
+// root: mkfs (e2fsprogs.Mkfs), then the library kernel mounts the new
 // filesystem and archive.Import extracts the archive into it through its
 // syscalls, then it is unmounted cleanly.
 //
@@ -25,8 +25,8 @@ import (
 // filesystem is made on a large sparse file (tar2fsVirtualSize) without a
 // journal, filled with the "alloc=pack" mount option (every allocation in
 // the lowest groups), then cut to the groups it uses plus --free
-// (ext4.Minimize), given the journal mke2fs would give its final size
-// (ext4.AddJournal, when the type has one), and the file truncated to it.
+// (e2fsprogs.Minimize), given the journal mke2fs would give its final size
+// (e2fsprogs.AddJournal, when the type has one), and the file truncated to it.
 //
 // Reproducible images: see identity (mkfsflags.go). The input's digest
 // is a SHA-256 of the input file's bytes, read once more for it; stdin,
@@ -84,7 +84,7 @@ func tar2fsCommand(stdin io.Reader, stdout, stderr io.Writer, status *int) *cli.
 
 // tar2fsPlan is what the flags decide before anything is written.
 type tar2fsPlan struct {
-	params      ext4.MkfsParams
+	params      e2fsprogs.MkfsParams
 	given       given // what of the identity the flags give
 	fileSize    int64 // the image file's size while it is filled
 	minimize    bool  // no -s: cut to fit afterwards
@@ -150,7 +150,7 @@ func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr
 	if err := out.Truncate(plan.fileSize); err != nil {
 		return exitImage, fmt.Errorf("%s: %w", image, unwrapPathErr(err))
 	}
-	if err := ext4.Mkfs(out, plan.params); err != nil {
+	if err := e2fsprogs.Mkfs(out, plan.params); err != nil {
 		os.Remove(image)
 		return exitImage, fmt.Errorf("%s: mkfs: %w", image, err)
 	}
@@ -292,22 +292,22 @@ func shrinkImage(out *os.File, plan *tar2fsPlan, used uint64) error {
 	orphan := uint64(0)
 	if plan.wantOrphanFile && plan.wantJournal && journal > 0 {
 		if orphan = p.OrphanFileBlocks; orphan == 0 {
-			orphan = ext4.DefaultOrphanFileBlocks(used+free+uint64(journal), cluster)
+			orphan = e2fsprogs.DefaultOrphanFileBlocks(used+free+uint64(journal), cluster)
 		}
 	}
 	// With bigalloc each takes whole clusters, a leaf one of its own.
 	up := func(n uint64) uint64 { return (n + cluster - 1) / cluster * cluster }
-	blocks, err := ext4.Minimize(out, up(free)+up(uint64(journal))+up(orphan)+3*cluster)
+	blocks, err := e2fsprogs.Minimize(out, up(free)+up(uint64(journal))+up(orphan)+3*cluster)
 	if err != nil {
 		return fmt.Errorf("shrink: %w", err)
 	}
 	if plan.wantJournal && journal > 0 {
-		if err := ext4.AddJournal(out, journal); err != nil {
+		if err := e2fsprogs.AddJournal(out, journal); err != nil {
 			return fmt.Errorf("add the journal: %w", err)
 		}
 	}
 	if orphan > 0 {
-		if err := ext4.AddOrphanFile(out, orphan); err != nil {
+		if err := e2fsprogs.AddOrphanFile(out, orphan); err != nil {
 			return fmt.Errorf("add the orphan file: %w", err)
 		}
 	}
@@ -320,19 +320,19 @@ func shrinkImage(out *os.File, plan *tar2fsPlan, used uint64) error {
 // defaultJournal is the journal mke2fs would give the filesystem the
 // smallest image holds: used blocks (statfs's, which leave the metadata
 // out), the journal, and the metadata of the groups that holds
-// (ext4.OverheadBlocks of the filesystem made on the large file, which
+// (e2fsprogs.OverheadBlocks of the filesystem made on the large file, which
 // Minimize cuts). The size and the journal depend on each other: a few
 // rounds settle them (the journal's size is a step function of the
 // size).
-func defaultJournal(p *ext4.MkfsParams, used uint64) (uint32, error) {
+func defaultJournal(p *e2fsprogs.MkfsParams, used uint64) (uint32, error) {
 	var journal uint32
 	for range 3 {
 		size := used + uint64(journal)
-		overhead, err := ext4.OverheadBlocks(*p, size)
+		overhead, err := e2fsprogs.OverheadBlocks(*p, size)
 		if err != nil {
 			return 0, fmt.Errorf("journal size: %w", err)
 		}
-		next := ext4.DefaultJournalBlocks(size + overhead)
+		next := e2fsprogs.DefaultJournalBlocks(size + overhead)
 		if next == journal {
 			break
 		}

@@ -19,7 +19,7 @@ import (
 
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/abi"
-	"github.com/lklimg/lklimg/kernel/fs/ext4"
+	"github.com/lklimg/lklimg/tools/e2fsprogs"
 )
 
 // tar2fsSource makes testutil.MakeTree's tree and GNU tar's pax archive
@@ -180,12 +180,12 @@ func TestTar2fsImportStep(t *testing.T) {
 	}
 }
 
-// mkfsImplemented skips a test that runs the whole command while ext4.Mkfs
+// mkfsImplemented skips a test that runs the whole command while e2fsprogs.Mkfs
 // is the stub that says ENOSYS (before the layout writer is merged).
 func mkfsImplemented(t *testing.T) {
 	t.Helper()
-	if _, err := ext4.DefaultMkfsParams(64<<20, "ext4"); errors.Is(err, abi.ENOSYS) {
-		t.Skip("ext4.Mkfs is not implemented in this tree yet (ENOSYS)")
+	if _, err := e2fsprogs.DefaultMkfsParams(64<<20, "ext4"); errors.Is(err, abi.ENOSYS) {
+		t.Skip("e2fsprogs.Mkfs is not implemented in this tree yet (ENOSYS)")
 	}
 }
 
@@ -325,7 +325,7 @@ func TestTar2fsUsage(t *testing.T) {
 		}
 	}
 	// A missing input is said before the image is made.
-	if _, err := ext4.DefaultMkfsParams(64<<20, "ext4"); err == nil {
+	if _, err := e2fsprogs.DefaultMkfsParams(64<<20, "ext4"); err == nil {
 		r := lklimg(t, nil, nil, "tar2fs", filepath.Join(dir, "missing.tar"), img)
 		if r.code != exitImage || !strings.Contains(r.stderr, "missing.tar: no such file or directory") {
 			t.Errorf("missing input: exit %d, %q", r.code, r.stderr)

@@ -1,5 +1,7 @@
 package ext4
 
+import "bytes"
+
 // Bitmap bits: bit i of a bitmap is bit i%8 of byte i/8.
 func TestBit(b []byte, i uint64) bool { return b[i>>3]&(1<<(i&7)) != 0 }
 func SetBit(b []byte, i uint64)       { b[i>>3] |= 1 << (i & 7) }
@@ -25,4 +27,12 @@ func SetBits(b []byte, from, to uint64) {
 	for i := from; i < to; i++ {
 		SetBit(b, i)
 	}
+}
+
+// AllZero reports whether b holds only zero bytes: every byte equal to the
+// one before it, and the first zero, as one bytes.Equal (which compares
+// with vector instructions) rather than a loop over the bytes (the
+// journal's 16 MiB were 30 ms of tar2fs).
+func AllZero(b []byte) bool {
+	return len(b) == 0 || b[0] == 0 && bytes.Equal(b[1:], b[:len(b)-1])
 }

@@ -154,3 +154,68 @@ func (fs *Geometry) DescBlock(nr uint64) uint64 {
 	}
 	return b
 }
+
+// LoadGroupDescs reads the descriptor table into Groups through read (a
+// block of the device into b), checking each descriptor as
+// ext4_check_descriptors does: a bad checksum is reported to badCsum and
+// marked (BadCsum), a bitmap or inode table outside the filesystem is
+// EUCLEAN. devSize bounds the table: each of its blocks must be on the
+// device, so that a damaged group count cannot size the allocation.
+func (fs *Geometry) LoadGroupDescs(devSize int64, read func(b []byte, blk uint64) error, badCsum func(g uint64, want, got uint16)) error {
+	sb := fs.Super
+	ngroups := sb.GroupCount()
+	descSize := sb.DescSize()
+	nblocks := (ngroups + uint64(fs.DescPerBlock) - 1) / uint64(fs.DescPerBlock)
+	if nblocks*uint64(fs.BlockSize) > uint64(devSize) {
+		return abi.Errorf(abi.EINVAL, "ext4: %d group descriptor blocks exceed the device", nblocks)
+	}
+	fs.Groups = make([]GroupDesc, ngroups)
+	buf := make([]byte, fs.BlockSize)
+	csum := fs.HasGroupCsum()
+	for nr := uint64(0); nr < nblocks; nr++ {
+		blk := fs.DescBlock(nr)
+		if err := read(buf, blk); err != nil {
+			return abi.Errorf(abi.EIO, "ext4: group descriptor block %d: %v", blk, err)
+		}
+		for i := uint64(0); i < uint64(fs.DescPerBlock); i++ {
+			g := nr*uint64(fs.DescPerBlock) + i
+			if g >= ngroups {
+				break
+			}
+			raw := buf[i*uint64(descSize) : (i+1)*uint64(descSize)]
+			d, err := DecodeGroupDesc(raw, descSize)
+			if err != nil {
+				return err
+			}
+			if csum {
+				if want := fs.GroupDescCsum(uint32(g), raw); want != d.BgChecksum {
+					badCsum(g, want, d.BgChecksum)
+					d.BadCsum = true
+				}
+			}
+			if err := fs.CheckGroupDesc(g, &d); err != nil {
+				return err
+			}
+			fs.Groups[g] = d
+		}
+	}
+	return nil
+}
+
+// CheckGroupDesc checks that group g's bitmaps and inode table lie inside
+// the filesystem (ext4_check_descriptors; with flex_bg they may lie in
+// another group).
+func (fs *Geometry) CheckGroupDesc(g uint64, d *GroupDesc) error {
+	last := fs.Super.SBlocksCount
+	first := uint64(fs.Super.SFirstDataBlock)
+	itb := fs.InodeTableBlocks
+	switch {
+	case d.BgBlockBitmap < first || d.BgBlockBitmap >= last:
+		return abi.Errorf(abi.EUCLEAN, "ext4: group descriptor %d: block bitmap %d not in filesystem", g, d.BgBlockBitmap)
+	case d.BgInodeBitmap < first || d.BgInodeBitmap >= last:
+		return abi.Errorf(abi.EUCLEAN, "ext4: group descriptor %d: inode bitmap %d not in filesystem", g, d.BgInodeBitmap)
+	case d.BgInodeTable < first || d.BgInodeTable+itb > last || d.BgInodeTable+itb < d.BgInodeTable:
+		return abi.Errorf(abi.EUCLEAN, "ext4: group descriptor %d: inode table %d not in filesystem", g, d.BgInodeTable)
+	}
+	return nil
+}

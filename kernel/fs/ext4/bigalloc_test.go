@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/lklimg/lklimg/hostcopy"
+	"github.com/lklimg/lklimg/internal/kerneltest"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -53,11 +54,11 @@ func TestBigallocTree(t *testing.T) {
 	}
 	for _, lay := range layouts {
 		t.Run(lay.name, func(t *testing.T) {
-			img := sparseImage(t, "256M", lay.args...)
+			img := testutil.Mke2fsImage(t, "256M", lay.args...)
 			twin := filepath.Join(t.TempDir(), "twin")
 			testutil.Run(t, "cp", "-a", src, twin) // holes kept, zeros written
 			var df abi.Statfs
-			withKernel(t, img, lay.opts, func(k *kernel.Kernel, must func(string, error)) {
+			kerneltest.WithKernel(t, img, lay.opts, func(k *kernel.Kernel, must func(string, error)) {
 				var errs []string
 				opts := hostcopy.Options{Owners: true, Report: func(err error) { errs = append(errs, err.Error()) }}
 				if err := hostcopy.To(k, "/mnt", []string{src + "/."}, "/", opts); err != nil || len(errs) > 0 {
@@ -67,7 +68,7 @@ func TestBigallocTree(t *testing.T) {
 			})
 			checkBigalloc(t, img, twin, df, "after the copy", testutil.CompareOptions{HoleUnit: 4096})
 
-			withKernel(t, img, lay.opts, func(k *kernel.Kernel, must func(string, error)) {
+			kerneltest.WithKernel(t, img, lay.opts, func(k *kernel.Kernel, must func(string, error)) {
 				bigallocOps(twinOps{t: t, k: k, must: must, twin: twin})
 				must("statfs", k.Statfs("/mnt", &df))
 			})
@@ -76,11 +77,11 @@ func TestBigallocTree(t *testing.T) {
 			checkBigalloc(t, img, twin, df, "after the changes", noMtime)
 
 			// Files the host kernel wrote, changed by ours.
-			mnt, umount := hostMount(t, img, "rw")
+			mnt, umount := testutil.HostMount(t, img, "rw")
 			linuxOps(twinOps{t: t, mnt: mnt, twin: twin})
 			umount()
-			e2fsck(t, img)
-			withKernel(t, img, lay.opts, func(k *kernel.Kernel, must func(string, error)) {
+			testutil.E2fsckClean(t, img)
+			kerneltest.WithKernel(t, img, lay.opts, func(k *kernel.Kernel, must func(string, error)) {
 				changeLinuxFiles(twinOps{t: t, k: k, must: must, twin: twin})
 				must("statfs", k.Statfs("/mnt", &df))
 			})
@@ -107,14 +108,14 @@ func TestBigallocRandomOps(t *testing.T) {
 	}
 	for _, args := range layouts {
 		t.Run(args[1]+"-"+args[5], func(t *testing.T) {
-			img := sparseImage(t, "128M", args...)
+			img := testutil.Mke2fsImage(t, "128M", args...)
 			twin := t.TempDir()
 			rnd := rand.New(rand.NewSource(11))
 			exists := map[string]bool{}
 			xattr := map[string]bool{}
 			var df abi.Statfs
 			for round := 0; round < 3; round++ {
-				withKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
+				kerneltest.WithKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
 					o := twinOps{t: t, k: k, must: must, twin: twin}
 					for range 300 {
 						name := "f" + strconv.Itoa(rnd.Intn(6))
@@ -360,8 +361,8 @@ func changeLinuxFiles(o twinOps) {
 // compares holes a page wide), and its df against ours.
 func checkBigalloc(t *testing.T, img, twin string, df abi.Statfs, when string, o testutil.CompareOptions) {
 	t.Helper()
-	e2fsck(t, img)
-	mnt, umount := hostMount(t, img, "ro")
+	testutil.E2fsckClean(t, img)
+	mnt, umount := testutil.HostMount(t, img, "ro")
 	defer umount()
 	got, err := testutil.ScanDir(mnt)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/lklimg/lklimg/internal/kerneltest"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -26,8 +27,8 @@ func TestCasefoldSetflags(t *testing.T) {
 		{"-b", "4096", "-O", "casefold,^inline_data"},
 	} {
 		t.Run(args[1]+"-"+args[3], func(t *testing.T) {
-			img := sparseImage(t, "32M", args...)
-			withKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
+			img := testutil.Mke2fsImage(t, "32M", args...)
+			kerneltest.WithKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
 				// chattr +F or -F: the flags shown, FS_CASEFOLD_FL
 				// set or cleared.
 				setflags := func(p string, fl uint32) error {
@@ -81,12 +82,12 @@ func TestCasefoldSetflags(t *testing.T) {
 				must("mknod cf/sub/a", k.Mknodat(abi.AT_FDCWD, "/mnt/cf/sub/a", abi.S_IFREG|0o644, 0))
 				must("mknod cf/sub/A", k.Mknodat(abi.AT_FDCWD, "/mnt/cf/sub/A", abi.S_IFREG|0o644, 0))
 			})
-			e2fsck(t, img)
+			testutil.E2fsckClean(t, img)
 		})
 	}
 	t.Run("nofeature", func(t *testing.T) {
-		img := sparseImage(t, "32M", "-b", "1024")
-		withKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
+		img := testutil.Mke2fsImage(t, "32M", "-b", "1024")
+		kerneltest.WithKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
 			must("mkdir d", k.Mkdirat(abi.AT_FDCWD, "/mnt/d", 0o755))
 			fd, err := k.Openat(abi.AT_FDCWD, "/mnt/d", abi.O_RDONLY, 0)
 			must("open d", err)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/lklimg/lklimg/internal/kerneltest"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -22,8 +23,8 @@ import (
 // 2^31.
 func TestEAInodeHashSmallInode(t *testing.T) {
 	testutil.Need(t, "mke2fs", "e2fsck")
-	img := sparseImage(t, "32M", "-b", "1024", "-I", "128", "-O", "ea_inode", "-U", "6b33f586-a7ab-4b2e-a3a4-5b8e4c3f2a11")
-	withKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
+	img := testutil.Mke2fsImage(t, "32M", "-b", "1024", "-I", "128", "-O", "ea_inode", "-U", "6b33f586-a7ab-4b2e-a3a4-5b8e4c3f2a11")
+	kerneltest.WithKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
 		for i := range 8 {
 			n := "/mnt/f" + strconv.Itoa(i)
 			fd, err := k.Openat(abi.AT_FDCWD, n, abi.O_RDWR|abi.O_CREAT, 0o644)
@@ -32,7 +33,7 @@ func TestEAInodeHashSmallInode(t *testing.T) {
 			must("setxattr "+n, k.Setxattr(n, "user.big", pattern(1500+i*111, byte(i*53)), 0))
 		}
 	})
-	e2fsck(t, img)
+	testutil.E2fsckClean(t, img)
 }
 
 // TestQuotaEAInodeRefs checks the quota charge of values in ea_inodes:
@@ -79,9 +80,9 @@ func TestQuotaEAInodeRefs(t *testing.T) {
 		{"-b", "4096", "-I", "128", "-O", "quota,ea_inode,bigalloc", "-C", "16384"},
 	} {
 		t.Run(args[1]+"-"+args[3], func(t *testing.T) {
-			img := sparseImage(t, "64M", args...)
+			img := testutil.Mke2fsImage(t, "64M", args...)
 			for _, s := range steps {
-				withKernel(t, img, "", s.do)
+				kerneltest.WithKernel(t, img, "", s.do)
 				if out, err := exec.Command("e2fsck", "-fn", img).CombinedOutput(); err != nil {
 					t.Fatalf("after %s: e2fsck -fn: %v\n%s", s.name, err, out)
 				}
@@ -97,9 +98,9 @@ func TestQuotaEAInodeRefs(t *testing.T) {
 // ESTALE on the freed inode).
 func TestEAInodeMovesToInode(t *testing.T) {
 	testutil.Need(t, "mke2fs", "e2fsck")
-	img := sparseImage(t, "32M", "-b", "4096", "-I", "256", "-O", "ea_inode,^inline_data")
+	img := testutil.Mke2fsImage(t, "32M", "-b", "4096", "-I", "256", "-O", "ea_inode,^inline_data")
 	big := pattern(9000, 5)
-	withKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
+	kerneltest.WithKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
 		fd, err := k.Openat(abi.AT_FDCWD, "/mnt/a", abi.O_RDWR|abi.O_CREAT, 0o644)
 		must("create", err)
 		must("close", k.Close(fd))
@@ -114,5 +115,5 @@ func TestEAInodeMovesToInode(t *testing.T) {
 			t.Errorf("user.big reads %d bytes, not the value set", n)
 		}
 	})
-	e2fsck(t, img)
+	testutil.E2fsckClean(t, img)
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/lklimg/lklimg/archive"
+	"github.com/lklimg/lklimg/internal/kerneltest"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -48,7 +49,7 @@ func TestFeatureMixRandomOps(t *testing.T) {
 	}
 	for i, args := range layouts {
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
-			img := sparseImage(t, "64M", args...)
+			img := testutil.Mke2fsImage(t, "64M", args...)
 			casefold := slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, "casefold") })
 			seed := int64(17 + i)
 			if s, err := strconv.ParseInt(os.Getenv("LKLIMG_MIX_SEED"), 10, 64); err == nil {
@@ -57,7 +58,7 @@ func TestFeatureMixRandomOps(t *testing.T) {
 			rnd := rand.New(rand.NewSource(seed))
 			for round := 0; round < rounds; round++ {
 				crash := filepath.Join(t.TempDir(), "crash")
-				withKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
+				kerneltest.WithKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
 					mixOps(t, k, must, rnd, 1500, func() {
 						// A crash now: the log holds the last
 						// transactions, unlinked files are open.
@@ -65,13 +66,13 @@ func TestFeatureMixRandomOps(t *testing.T) {
 						testutil.Run(t, "cp", "--sparse=always", img, crash)
 					})
 				})
-				e2fsck(t, img)
+				testutil.E2fsckClean(t, img)
 				// Our kernel replays the crashed image's log and
 				// processes its orphans: e2fsck -fn must be clean. (The
 				// host's kernel mounts no quota read-write without
 				// CONFIG_QUOTA.)
-				withKernel(t, crash, "", func(*kernel.Kernel, func(string, error)) {})
-				e2fsck(t, crash)
+				kerneltest.WithKernel(t, crash, "", func(*kernel.Kernel, func(string, error)) {})
+				testutil.E2fsckClean(t, crash)
 			}
 			// What our kernel reads of the image is what the host's
 			// reads: contents, owners, modes, xattrs, links. (The
@@ -80,7 +81,7 @@ func TestFeatureMixRandomOps(t *testing.T) {
 				return
 			}
 			var tarball bytes.Buffer
-			withKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
+			kerneltest.WithKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
 				must("export", archive.Export(k, "/mnt", &tarball, archive.Options{}))
 			})
 			ours, err := testutil.ScanTar(&tarball)

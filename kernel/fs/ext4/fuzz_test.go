@@ -99,7 +99,7 @@ func FuzzGroupDesc(f *testing.F) {
 			return
 		}
 		fs.GroupDescCsum(3, b[:size])
-		fs.checkGroupDesc(0, &g)
+		fs.CheckGroupDesc(0, &g)
 	})
 }
 

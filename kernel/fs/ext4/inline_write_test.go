@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/lklimg/lklimg/hostcopy"
+	"github.com/lklimg/lklimg/internal/kerneltest"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -184,7 +185,7 @@ func linuxTwin(t *testing.T, img string, edit func(o fsOps)) string {
 	testutil.Run(t, "mount", "-o", "loop", twin, mnt)
 	edit(hostOps{t, mnt})
 	testutil.Run(t, "umount", mnt)
-	e2fsck(t, twin)
+	testutil.E2fsckClean(t, twin)
 	return twin
 }
 
@@ -216,14 +217,14 @@ func TestInlineCopyTree(t *testing.T) {
 				testutil.MakeTree(t, filepath.Join(src, "rich"))
 			}
 			img := inlineImage(t, l.args...)
-			withKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
+			kerneltest.WithKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
 				var errs []string
 				opts := hostcopy.Options{Owners: os.Geteuid() == 0, Report: func(err error) { errs = append(errs, err.Error()) }}
 				if err := hostcopy.To(k, "/mnt", []string{src + "/."}, "/", opts); err != nil || len(errs) > 0 {
 					t.Fatalf("hostcopy.To: %v %q", err, errs)
 				}
 			})
-			e2fsck(t, img)
+			testutil.E2fsckClean(t, img)
 			compareHost(t, img, testutil.MustScanDir(t, src), nil)
 			for _, n := range inlineSizes(l.max) {
 				want := int64(0)
@@ -452,16 +453,16 @@ func TestInlineEdits(t *testing.T) {
 		t.Run(l.name, func(t *testing.T) {
 			img := inlineImage(t, l.args...)
 			twin := linuxTwin(t, img, inlineEdits)
-			withKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
+			kerneltest.WithKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
 				inlineEdits(kernelOps{k, must})
 			})
-			e2fsck(t, img)
+			testutil.E2fsckClean(t, img)
 			// Linux 6.18 loses on disk the zeros of a hole punched
 			// into a file it just converted from inline (the block
 			// goes through the journal, the zeros through the page
 			// cache): it shows "\0\0c" until unmounted, "abc" after.
 			compareHost(t, img, testutil.LoopView(t, twin), []string{"punched"}, "mtime")
-			mnt, umount := hostMount(t, img, "ro")
+			mnt, umount := testutil.HostMount(t, img, "ro")
 			if b, err := os.ReadFile(filepath.Join(mnt, "punched")); err != nil || string(b) != "\x00\x00c" {
 				t.Errorf("punched: %q, %v; want \"\\0\\0c\"", b, err)
 			}
@@ -519,8 +520,8 @@ func TestInlineHostImage(t *testing.T) {
 		o.rename("hd6/n3", "hd/n3")
 	}
 	twin := linuxTwin(t, img, edits)
-	withKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) { edits(kernelOps{k, must}) })
-	e2fsck(t, img)
+	kerneltest.WithKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) { edits(kernelOps{k, must}) })
+	testutil.E2fsckClean(t, img)
 	compareHost(t, img, testutil.LoopView(t, twin), nil, "mtime")
 	sameInline(t, img, twin, "s", "m", "hd", "hd6", "hd/sub")
 	wantInline(t, img, "s", 60)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lklimg/lklimg/internal/kerneltest"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -23,9 +24,9 @@ func TestOrphanReleasedByE2fsck(t *testing.T) {
 	testutil.Need(t, "mke2fs", "e2fsck", "cp")
 	for _, feat := range []string{"orphan_file", "^orphan_file"} {
 		t.Run(feat, func(t *testing.T) {
-			img := sparseImage(t, "32M", "-b", "1024", "-O", feat)
+			img := testutil.Mke2fsImage(t, "32M", "-b", "1024", "-O", feat)
 			crash := filepath.Join(t.TempDir(), "crash")
-			withKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
+			kerneltest.WithKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
 				fd, err := k.Openat(abi.AT_FDCWD, "/mnt/gone", abi.O_RDWR|abi.O_CREAT, 0o644)
 				must("create", err)
 				_, err = k.Pwrite(fd, pattern(100*kib, 1), 0)
@@ -36,7 +37,7 @@ func TestOrphanReleasedByE2fsck(t *testing.T) {
 				must("close", k.Close(fd))
 			})
 			testutil.Run(t, "e2fsck", "-E", "journal_only", "-y", crash)
-			withKernel(t, crash, "", func(k *kernel.Kernel, must func(string, error)) {
+			kerneltest.WithKernel(t, crash, "", func(k *kernel.Kernel, must func(string, error)) {
 				fd, err := k.Openat(abi.AT_FDCWD, "/mnt/new", abi.O_RDWR|abi.O_CREAT, 0o644)
 				must("create", err)
 				_, err = k.Pwrite(fd, pattern(100*kib, 2), 0)
@@ -56,7 +57,7 @@ func TestOrphanReleasedByE2fsck(t *testing.T) {
 					problem = l
 				}
 			}
-			e2fsck(t, crash)
+			testutil.E2fsckClean(t, crash)
 		})
 	}
 }

@@ -452,7 +452,7 @@ func (qf *quotaFile) find(id uint32) (int64, error) {
 	}
 	for i := range disk.QuotaEntriesPerBk {
 		e := b[disk.QuotaDataHdrSize+i*disk.QuotaEntrySize:][:disk.QuotaEntrySize]
-		if le.Uint32(e) == id && !allZero(e) {
+		if le.Uint32(e) == id && !disk.AllZero(e) {
 			return int64(blk)*disk.QuotaBlockSize + int64(disk.QuotaDataHdrSize+i*disk.QuotaEntrySize), nil
 		}
 	}
@@ -588,7 +588,7 @@ func (qf *quotaFile) findFreeEntry(h *handle, d *dquot) (uint32, error) {
 	disk.SetDqdhEntries(b, disk.DqdhEntries(b)+1)
 	i := 0
 	for ; i < disk.QuotaEntriesPerBk; i++ {
-		if allZero(b[disk.QuotaDataHdrSize+i*disk.QuotaEntrySize:][:disk.QuotaEntrySize]) {
+		if disk.AllZero(b[disk.QuotaDataHdrSize+i*disk.QuotaEntrySize:][:disk.QuotaEntrySize]) {
 			break
 		}
 	}
@@ -677,7 +677,7 @@ func (qf *quotaFile) removeTree(h *handle, d *dquot, blk *uint32, depth int) err
 		return nil
 	}
 	le.PutUint32(b[i:], 0)
-	if *blk != disk.QuotaTreeOff && allZero(b) {
+	if *blk != disk.QuotaTreeOff && disk.AllZero(b) {
 		if err := qf.putFreeBlk(h, b, *blk); err != nil {
 			return err
 		}

@@ -2,7 +2,6 @@ package ext4
 
 import (
 	"os"
-	"os/exec"
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/testutil"
@@ -57,13 +56,5 @@ func umountRW(t testing.TB, f *fsys) {
 	}
 }
 
-// e2fsckClean runs e2fsck -fn on an image and fails the test unless it
-// exits 0 (nothing to fix).
-func e2fsckClean(t testing.TB, path string) {
-	t.Helper()
-	testutil.Need(t, "e2fsck")
-	out, err := exec.Command("e2fsck", "-fn", path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("e2fsck -fn %s: %v\n%s", path, err, out)
-	}
-}
+// e2fsckClean is testutil.E2fsckClean.
+func e2fsckClean(t testing.TB, path string) { testutil.E2fsckClean(t, path) }

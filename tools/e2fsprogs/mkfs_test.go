@@ -1,4 +1,4 @@
-package ext4
+package e2fsprogs
 
 import (
 	"bytes"
@@ -13,15 +13,11 @@ import (
 	"testing"
 
 	disk "github.com/lklimg/lklimg/format/ext4"
+	"github.com/lklimg/lklimg/internal/kerneltest"
 	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
-	"github.com/lklimg/lklimg/kernel/vfs"
 )
-
-// The oracle is the host's mke2fs 1.47.0 with Debian's mke2fs.conf: each
-// case makes the same filesystem with mke2fs (fixed time, UUID and hash
-// seed) and with Mkfs on sparse files of the same size, and requires the
-// same dumpe2fs output and the same bytes.
 
 const (
 	mkfsTestTime = 1700000000
@@ -211,7 +207,7 @@ func TestMkfsMatchesMke2fs(t *testing.T) {
 				t.Errorf("%d blocks of 4 KiB differ: %v", len(d), d[:min(len(d), 20)])
 			}
 			if !c.big {
-				e2fsckClean(t, ours)
+				testutil.E2fsckClean(t, ours)
 			}
 		})
 	}
@@ -400,29 +396,21 @@ var mkfsCases = []mkfsCase{
 		edit: func(p *MkfsParams) error { p.InodeSize = 128; return p.SetFeatures("quota") }},
 }
 
-// mkfsWriteTree writes a directory and a file through our driver,
+// mkfsWriteTree writes a directory and a file through our kernel,
 // mounted read-write, and unmounts.
 func mkfsWriteTree(t *testing.T, img string) {
 	t.Helper()
-	f, log := mountImageRW(t, img)
-	root, err := f.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := vfs.Ctx{Now: abi.Timespec{Sec: mkfsTestTime + 10}}
-	d, err := root.(vfs.DirWriter).Mkdir(ctx, "ours", abi.S_IFDIR|0o755)
-	if err != nil {
-		t.Fatalf("mkdir: %v\nlog:\n%s", err, log)
-	}
-	fi, err := d.(vfs.DirWriter).Create(ctx, "f", abi.S_IFREG|0o644)
-	if err != nil {
-		t.Fatalf("create: %v\nlog:\n%s", err, log)
-	}
-	data := bytes.Repeat([]byte("0123456789abcdef"), 20000)
-	if _, err := fi.(vfs.FileWriter).WriteAt(ctx, data, 0); err != nil {
-		t.Fatalf("write: %v\nlog:\n%s", err, log)
-	}
-	umountRW(t, f)
+	kerneltest.WithKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
+		if strings.Contains(k.Dmesg(), " r/o ") {
+			t.Fatalf("mounted read-only:\n%s", k.Dmesg())
+		}
+		must("mkdir", k.Mkdirat(abi.AT_FDCWD, "/mnt/ours", 0o755))
+		fd, err := k.Openat(abi.AT_FDCWD, "/mnt/ours/f", abi.O_CREAT|abi.O_WRONLY, 0o644)
+		must("create", err)
+		_, err = k.Write(fd, bytes.Repeat([]byte("0123456789abcdef"), 20000))
+		must("write", err)
+		must("close", k.Close(fd))
+	})
 }
 
 // TestMkfsMounts mounts what Mkfs makes read-write with the host's
@@ -438,9 +426,9 @@ func TestMkfsMounts(t *testing.T) {
 			dir := t.TempDir()
 			img := filepath.Join(dir, "img")
 			mkfsOurs(t, img, c)
-			e2fsckClean(t, img)
+			testutil.E2fsckClean(t, img)
 			mkfsWriteTree(t, img)
-			e2fsckClean(t, img)
+			testutil.E2fsckClean(t, img)
 			if strings.HasSuffix(c.name, "b65536") {
 				return // Linux mounts blocks up to its page size (4 KiB here)
 			}
@@ -473,7 +461,7 @@ func TestMkfsMounts(t *testing.T) {
 			if want := bytes.Repeat([]byte("0123456789abcdef"), 20000); !bytes.Equal(got, want) {
 				t.Errorf("the host reads %d bytes of our file, not what we wrote", len(got))
 			}
-			e2fsckClean(t, img)
+			testutil.E2fsckClean(t, img)
 		})
 	}
 }
@@ -522,9 +510,9 @@ func TestMkfsNotZeroed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e2fsckClean(t, img)
+			testutil.E2fsckClean(t, img)
 			mkfsWriteTree(t, img)
-			e2fsckClean(t, img)
+			testutil.E2fsckClean(t, img)
 			if out := dumpe2fsText(t, img); strings.Contains(out, "ITABLE_ZEROED") {
 				t.Errorf("groups marked ITABLE_ZEROED on a device that was not zeroed")
 			}
@@ -707,30 +695,18 @@ func TestMkfsLateTime(t *testing.T) {
 	img := filepath.Join(t.TempDir(), "img")
 	c := mkfsCase{size: 32 << 20, fsType: "ext4", edit: func(p *MkfsParams) error { p.Time = 3000000000; return nil }}
 	mkfsOurs(t, img, c)
-	e2fsckClean(t, img)
-	f, _ := mountImageRW(t, img)
-	root, err := f.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{".", "lost+found"} {
-		ino := root
-		if name != "." {
-			if ino, err = root.(vfs.Lookuper).Lookup(name); err != nil {
-				t.Fatal(err)
+	testutil.E2fsckClean(t, img)
+	kerneltest.WithKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
+		for _, name := range []string{".", "lost+found"} {
+			var stx abi.Statx
+			must("statx "+name, k.Statx(abi.AT_FDCWD, "/mnt/"+name, 0, abi.STATX_BASIC_STATS|abi.STATX_BTIME, &stx))
+			want := abi.StatxTimestamp{Sec: 3000000000}
+			if stx.Mtime != want || stx.Atime != want || stx.Ctime != want || stx.Btime != want {
+				t.Errorf("%s: times %v %v %v %v, want %v", name, stx.Atime, stx.Mtime, stx.Ctime, stx.Btime, want)
 			}
 		}
-		a, err := ino.Getattr()
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := abi.Timespec{Sec: 3000000000}
-		if a.Mtime != want || a.Atime != want || a.Ctime != want || a.Btime != want {
-			t.Errorf("%s: times %v %v %v %v, want %v", name, a.Atime, a.Mtime, a.Ctime, a.Btime, want)
-		}
-	}
-	umountRW(t, f)
-	e2fsckClean(t, img)
+	})
+	testutil.E2fsckClean(t, img)
 	p, _ := DefaultMkfsParams(32<<20, "ext4")
 	p.Time = 1 << 32
 	if err := Mkfs(discardDev{32 << 20}, p); err == nil {

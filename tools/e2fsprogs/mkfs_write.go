@@ -1,4 +1,4 @@
-package ext4
+package e2fsprogs
 
 import (
 	"encoding/binary"
@@ -9,15 +9,6 @@ import (
 	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
-
-// Writing the planned layout out, as ext2fs_close (lib/ext2fs/closefs.c)
-// and mke2fs's earlier writes leave it: the superblock and descriptors at
-// group 0 and at every backup group (backups with s_state 0 and their
-// group number in s_block_group_nr), the bitmaps of the initialized
-// groups with the padding of the last one (rw_bitmaps.c write_bitmaps),
-// the inodes mke2fs writes, the directory blocks, the resize inode's
-// blocks and the journal superblock. Pieces are gathered and written in
-// as few, large writes as their placement allows.
 
 // Offsets of struct ext2_super_block fields (lib/ext2fs/ext2_fs.h) the
 // writer sets beyond those superblock.go decodes.
@@ -64,7 +55,7 @@ const (
 // shared encoders need.
 type mkfsOutput struct {
 	*mkfsLayout
-	f          *fsys // superblock fields and checksum seed, for groupDescCsum and setInodeCsum
+	f          *disk.Geometry // superblock fields and checksum seed, for the checksums
 	freeBlocks []uint32
 	freeInodes []uint32
 	bbCsum     []uint32
@@ -80,10 +71,10 @@ func Mkfs(dev io.WriterAt, p MkfsParams) error {
 		return err
 	}
 	o := &mkfsOutput{mkfsLayout: l}
-	o.f = &fsys{Geometry: disk.Geometry{Super: &disk.Superblock{
+	o.f = &disk.Geometry{Super: &disk.Superblock{
 		SFeatureCompat: l.compat, SFeatureIncompat: l.incompat, SFeatureRoCompat: l.roCompat,
 		SUUID: l.p.UUID, SChecksumSeed: disk.Csum32(castagnoli, ^uint32(0), l.p.UUID[:]),
-	}, BlockSize: uint32(l.bs), InodeSize: uint32(l.p.InodeSize), DescPerBlock: l.descPerBlock}}
+	}, BlockSize: uint32(l.bs), InodeSize: uint32(l.p.InodeSize), DescPerBlock: l.descPerBlock}
 	o.f.SetCsumSeed()
 	w := &mkfsWriter{dev: dev}
 	if !p.Zeroed {
@@ -110,7 +101,7 @@ func Mkfs(dev io.WriterAt, p MkfsParams) error {
 // castagnoli is the crc32c table (read only).
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// zeroes clears what mke2fs clears on a device that does not read as
+// Zeroes clears what mke2fs clears on a device that does not read as
 // zeros: the first 4 KiB (zap_sector 0-1, the boot sector, and 2-7),
 // the end of the device (old RAID superblocks), the used part of each
 // inode table (lazy_itable_init's) and the journal.
@@ -144,7 +135,7 @@ func (o *mkfsOutput) zeroes(w *mkfsWriter) error {
 	return nil
 }
 
-// initUnused is group g's bg_itable_unused as ext2fs_initialize set it,
+// InitUnused is group g's bg_itable_unused as ext2fs_initialize set it,
 // which decides how much of the table write_inode_tables zeroes.
 func (o *mkfsOutput) initUnused(g uint32) uint32 {
 	if !o.csum {
@@ -157,7 +148,7 @@ func (o *mkfsOutput) initUnused(g uint32) uint32 {
 	return o.ipg - min(o.ipg, uint32(disk.GoodOldFirstIno-before))
 }
 
-// summarize counts each group's free blocks and inodes (what the
+// Summarize counts each group's free blocks and inodes (what the
 // allocation statistics of libext2fs kept) and sets the flags that
 // write_inode_tables sets.
 func (o *mkfsOutput) summarize() {
@@ -180,7 +171,7 @@ func (o *mkfsOutput) summarize() {
 	}
 }
 
-// blockBitmap returns group g's block bitmap block, padded as
+// BlockBitmap returns group g's block bitmap block, padded as
 // write_bitmaps pads it: bytes past the group's bits are 0xff, and the
 // last group's bits past the end of the filesystem are set.
 func (o *mkfsOutput) blockBitmap(g uint32) []byte {
@@ -213,7 +204,7 @@ func (o *mkfsOutput) blockBitmap(g uint32) []byte {
 	return b
 }
 
-// inodeBitmap returns group g's inode bitmap block (0xff past its bits).
+// InodeBitmap returns group g's inode bitmap block (0xff past its bits).
 func (o *mkfsOutput) inodeBitmap(g uint32) []byte {
 	b := make([]byte, o.bs)
 	nbytes := uint64(o.ipg+7) / 8
@@ -229,7 +220,7 @@ func (o *mkfsOutput) inodeBitmap(g uint32) []byte {
 	return b
 }
 
-// writeBitmaps writes the bitmaps of the groups without the uninit flags
+// WriteBitmaps writes the bitmaps of the groups without the uninit flags
 // (all of them without group checksums), noting their checksums.
 func (o *mkfsOutput) writeBitmaps(w *mkfsWriter) error {
 	meta := o.roCompat&disk.RoCompatMetadataCsum != 0
@@ -257,7 +248,7 @@ func (o *mkfsOutput) writeBitmaps(w *mkfsWriter) error {
 	return nil
 }
 
-// encodeInode writes ip into the inode slot raw (zeroed), with its
+// EncodeInode writes ip into the inode slot raw (zeroed), with its
 // checksum.
 func (o *mkfsOutput) encodeInode(ip *mkfsInode, raw []byte) {
 	le.PutUint16(raw[disk.OffIMode:], ip.mode)
@@ -295,7 +286,7 @@ func (o *mkfsOutput) encodeInode(ip *mkfsInode, raw []byte) {
 	o.inodeCsum(ip.ino, raw, large)
 }
 
-// inodeCsum sets the checksum of inode ino's slot raw; the high half
+// InodeCsum sets the checksum of inode ino's slot raw; the high half
 // only when i_extra_isize covers it.
 func (o *mkfsOutput) inodeCsum(ino uint32, raw []byte, hasHi bool) {
 	if o.roCompat&disk.RoCompatMetadataCsum == 0 {
@@ -304,7 +295,7 @@ func (o *mkfsOutput) inodeCsum(ino uint32, raw []byte, hasHi bool) {
 	o.f.SetInodeCsum(o.f.InodeCsumSeed(ino, 0), raw, hasHi)
 }
 
-// writeInodes writes the inodes mke2fs writes: the reserved ones (zero,
+// WriteInodes writes the inodes mke2fs writes: the reserved ones (zero,
 // with their checksums with metadata_csum, as write_reserved_inodes
 // leaves them), the bad blocks, root, resize, journal and lost+found
 // inodes; for each group holding some, the start of its inode table up
@@ -341,7 +332,7 @@ func (o *mkfsOutput) writeInodes(w *mkfsWriter) error {
 	return nil
 }
 
-// writeBlocks writes the directory blocks (with their checksum tails),
+// WriteBlocks writes the directory blocks (with their checksum tails),
 // the indirect blocks, the journal's extent leaf and its superblock.
 func (o *mkfsOutput) writeBlocks(w *mkfsWriter) error {
 	meta := o.roCompat&disk.RoCompatMetadataCsum != 0
@@ -396,7 +387,7 @@ func (o *mkfsOutput) writeBlocks(w *mkfsWriter) error {
 	return nil
 }
 
-// journalSuper is ext2fs_create_journal_superblock2's block: a v2
+// JournalSuper is ext2fs_create_journal_superblock2's block: a v2
 // superblock (big-endian, kernel/fs/jbd2) with no features; the kernel
 // sets csum v3 and 64bit when it first loads the journal.
 func (o *mkfsOutput) journalSuper() []byte {
@@ -413,7 +404,7 @@ func (o *mkfsOutput) journalSuper() []byte {
 	return b
 }
 
-// descTable encodes every group descriptor, with their checksums.
+// DescTable encodes every group descriptor, with their checksums.
 func (o *mkfsOutput) descTable() []byte {
 	buf := make([]byte, o.descBlocks*o.bs)
 	ds := o.descSize
@@ -437,7 +428,7 @@ func (o *mkfsOutput) descTable() []byte {
 	return buf
 }
 
-// super encodes the superblock as ext2fs_flush writes it for group g:
+// Super encodes the superblock as ext2fs_flush writes it for group g:
 // the primary valid, the backups with s_state 0 and their group number.
 func (o *mkfsOutput) super(g uint32) []byte {
 	if o.sbBase == nil {
@@ -454,7 +445,7 @@ func (o *mkfsOutput) super(g uint32) []byte {
 	return s
 }
 
-// superBase encodes the primary superblock, but for its checksum.
+// SuperBase encodes the primary superblock, but for its checksum.
 func (o *mkfsOutput) superBase() []byte {
 	s := make([]byte, disk.SuperblockSize)
 	p := &o.p
@@ -551,7 +542,7 @@ func (o *mkfsOutput) superBase() []byte {
 	return s
 }
 
-// kbytesWritten is s_kbytes_written as mke2fs leaves it: 1 when a
+// KbytesWritten is s_kbytes_written as mke2fs leaves it: 1 when a
 // feature marks the filesystem as ext4 (so that the kernel keeps the
 // count), plus what its I/O manager wrote before closing (see
 // mkfsIOModel), plus ext2fs_close's allowance for the descriptors it is
@@ -564,7 +555,7 @@ func (o *mkfsOutput) kbytesWritten() uint64 {
 	return 1 + o.ioModelBytes()>>10 + (o.descBlocks+1)/(o.bs/1024)
 }
 
-// writeSupers writes the superblock and the descriptor table at group 0
+// WriteSupers writes the superblock and the descriptor table at group 0
 // and at each group with a backup (ext2fs_flush2), and the meta_bg
 // descriptor blocks.
 func (o *mkfsOutput) writeSupers(w *mkfsWriter) error {
@@ -617,7 +608,7 @@ type mkfsPiece struct {
 
 const mkfsMaxIO = 4 << 20
 
-// put queues data for offset off. The caller must not change data after.
+// Put queues data for offset off. The caller must not change data after.
 func (w *mkfsWriter) put(off int64, data []byte) error {
 	w.pieces = append(w.pieces, mkfsPiece{off, data})
 	w.pending += len(data)
@@ -627,7 +618,7 @@ func (w *mkfsWriter) put(off int64, data []byte) error {
 	return nil
 }
 
-// flush writes the queued pieces.
+// Flush writes the queued pieces.
 func (w *mkfsWriter) flush() error {
 	slices.SortStableFunc(w.pieces, func(a, b mkfsPiece) int {
 		switch {
@@ -661,7 +652,7 @@ func (w *mkfsWriter) flush() error {
 	return nil
 }
 
-// zero writes n zero bytes at off, at once (before any queued piece).
+// Zero writes n zero bytes at off, at once (before any queued piece).
 func (w *mkfsWriter) zero(off, n int64) error {
 	if w.zeros == nil {
 		w.zeros = make([]byte, 1<<20)

@@ -1,6 +1,6 @@
 //go:build linux
 
-package ext4_test
+package e2fsprogs_test
 
 import (
 	"bufio"
@@ -19,10 +19,11 @@ import (
 	"testing"
 
 	"github.com/lklimg/lklimg/hostcopy"
+	"github.com/lklimg/lklimg/internal/kerneltest"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
-	"github.com/lklimg/lklimg/kernel/fs/ext4"
+	"github.com/lklimg/lklimg/tools/e2fsprogs"
 	"golang.org/x/sys/unix"
 )
 
@@ -206,62 +207,6 @@ func (d *dump) usage(t *testing.T) usage {
 	return u
 }
 
-// e2fsck runs e2fsck -fn on img and fails the test unless it finds
-// nothing.
-func e2fsck(t *testing.T, img string) {
-	t.Helper()
-	if out, err := exec.Command("e2fsck", "-fn", img).CombinedOutput(); err != nil {
-		t.Fatalf("e2fsck -fn %s: %v\n%s", img, err, out)
-	}
-}
-
-// sparseImage makes a sparse file of size bytes holding an ext4 made by
-// mke2fs with args (before the device).
-func sparseImage(t *testing.T, size string, args ...string) string {
-	t.Helper()
-	testutil.Need(t, "mke2fs", "e2fsck", "dumpe2fs")
-	img := filepath.Join(t.TempDir(), "img")
-	a := []string{"-q", "-F"}
-	if !slices.Contains(args, "-t") {
-		a = append(a, "-t", "ext4")
-	}
-	a = append(a, args...)
-	testutil.Run(t, "mke2fs", append(a, img, size)...)
-	return img
-}
-
-// withKernel boots a kernel, mounts img read-write on /mnt with the mount
-// data opts, runs fill, unmounts and halts.
-func withKernel(t *testing.T, img, opts string, fill func(k *kernel.Kernel, must func(string, error))) {
-	t.Helper()
-	withKernelFlags(t, img, 0, opts, fill)
-}
-
-// withKernelFlags is withKernel with mount flags.
-func withKernelFlags(t *testing.T, img string, flags uint64, opts string, fill func(k *kernel.Kernel, must func(string, error))) {
-	t.Helper()
-	k, err := kernel.Boot(kernel.Config{Now: func() abi.Timespec { return abi.Timespec{Sec: 1700000000} }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Halt()
-	must := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", what, err, k.Dmesg())
-		}
-	}
-	_, err = k.AddDisk(img, kernel.DiskOptions{})
-	must("add disk", err)
-	if err := k.Mkdirat(abi.AT_FDCWD, "/mnt", 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
-		t.Fatal(err)
-	}
-	must("mount", k.Mount("/dev/vda", "/mnt", "ext4", flags, opts))
-	fill(k, must)
-	must("umount", k.Umount("/mnt", 0))
-	must("halt", k.Halt())
-}
-
 // writeMix writes, through the syscalls, what makes every kind of block
 // the allocator hands out: top-level directories (which the default
 // policy spreads over the disk), files of varied sizes, a directory big
@@ -327,13 +272,13 @@ func TestAllocPack(t *testing.T) {
 		{"1k-noflex-32bit", []string{"-b", "1024", "-O", "^has_journal,^flex_bg,^64bit"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			packed := sparseImage(t, "64G", tc.args...)
-			spread := sparseImage(t, "64G", tc.args...)
+			packed := testutil.Mke2fsImage(t, "64G", tc.args...)
+			spread := testutil.Mke2fsImage(t, "64G", tc.args...)
 			var made int
-			withKernel(t, packed, "alloc=pack", func(k *kernel.Kernel, must func(string, error)) { made = writeMix(k, must) })
-			withKernel(t, spread, "", func(k *kernel.Kernel, must func(string, error)) { writeMix(k, must) })
-			e2fsck(t, packed)
-			e2fsck(t, spread)
+			kerneltest.WithKernel(t, packed, "alloc=pack", func(k *kernel.Kernel, must func(string, error)) { made = writeMix(k, must) })
+			kerneltest.WithKernel(t, spread, "", func(k *kernel.Kernel, must func(string, error)) { writeMix(k, must) })
+			testutil.E2fsckClean(t, packed)
+			testutil.E2fsckClean(t, spread)
 			dp, ds := readDump(t, packed), readDump(t, spread)
 			p, s := dp.usage(t), ds.usage(t)
 			t.Logf("packed: %+v", p)
@@ -365,7 +310,7 @@ func TestAllocPack(t *testing.T) {
 // exceeds what a bitmap block holds (without bigalloc, where the mount
 // does not check it) must not make a write panic.
 func TestAllocBadClustersPerGroup(t *testing.T) {
-	img := sparseImage(t, "64M")
+	img := testutil.Mke2fsImage(t, "64M")
 	testutil.Run(t, "debugfs", "-w", "-R", "ssv clusters_per_group 99999", img)
 	k, err := kernel.Boot(kernel.Config{})
 	if err != nil {
@@ -436,7 +381,7 @@ func minimizeFile(t *testing.T, img string, free uint64) uint64 {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	n, err := ext4.Minimize(f, free)
+	n, err := e2fsprogs.Minimize(f, free)
 	if err != nil {
 		t.Fatalf("Minimize: %v", err)
 	}
@@ -457,8 +402,8 @@ func copyImage(t *testing.T, img string) string {
 func TestMinimize(t *testing.T) {
 	for _, tc := range minimizeCases {
 		t.Run(tc.name, func(t *testing.T) {
-			img := sparseImage(t, tc.size, tc.args...)
-			withKernel(t, img, "alloc=pack", func(k *kernel.Kernel, must func(string, error)) { writeMix(k, must) })
+			img := testutil.Mke2fsImage(t, tc.size, tc.args...)
+			kerneltest.WithKernel(t, img, "alloc=pack", func(k *kernel.Kernel, must func(string, error)) { writeMix(k, must) })
 			before := readDump(t, img)
 			ref := copyImage(t, img)
 			free := tc.free
@@ -466,7 +411,7 @@ func TestMinimize(t *testing.T) {
 				free = 1000
 			}
 			n := minimizeFile(t, img, free)
-			e2fsck(t, img)
+			testutil.E2fsckClean(t, img)
 			after := readDump(t, img)
 			bs := after.num(t, "Block size")
 			if got := after.num(t, "Block count"); got != n || n >= before.num(t, "Block count") {
@@ -531,12 +476,12 @@ func TestMinimize(t *testing.T) {
 			if err := os.Truncate(img, int64(n*bs)); err != nil {
 				t.Fatal(err)
 			}
-			e2fsck(t, img)
+			testutil.E2fsckClean(t, img)
 			if bs > uint64(os.Getpagesize()) {
 				return // the host kernel mounts no block larger than a page
 			}
 			hostWrite(t, img)
-			e2fsck(t, img)
+			testutil.E2fsckClean(t, img)
 		})
 	}
 }
@@ -546,39 +491,13 @@ func TestMinimize(t *testing.T) {
 // devices).
 func hostWrite(t *testing.T, img string) {
 	t.Helper()
-	mnt, umount := hostMount(t, img, "rw")
+	mnt, umount := testutil.HostMount(t, img, "rw")
 	defer umount()
 	if err := os.WriteFile(filepath.Join(mnt, "host-file"), bytes.Repeat([]byte("h"), 256<<10), 0o644); err != nil {
 		t.Error(err)
 	}
 	if err := os.RemoveAll(filepath.Join(mnt, "top1")); err != nil {
 		t.Error(err)
-	}
-}
-
-// hostMount mounts img in the host kernel (mount -o loop,opts) and
-// returns the mount point and the function that unmounts it, which the
-// test's cleanup calls too when it was not; it skips the test without
-// loop devices (fails under CI).
-func hostMount(t *testing.T, img, opts string) (string, func()) {
-	t.Helper()
-	testutil.NeedLoop(t)
-	mnt := filepath.Join(t.TempDir(), "mnt")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Run(t, "mount", "-o", "loop,"+opts, img, mnt)
-	mounted := true
-	t.Cleanup(func() {
-		if mounted {
-			exec.Command("umount", mnt).Run()
-		}
-	})
-	return mnt, func() {
-		if mounted {
-			mounted = false
-			testutil.Run(t, "umount", mnt)
-		}
 	}
 }
 
@@ -598,7 +517,7 @@ func TestMinimizeRefuses(t *testing.T) {
 		{"needs_recovery", nil, "feature needs_recovery", abi.EUCLEAN},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			img := sparseImage(t, "1G", tc.args...)
+			img := testutil.Mke2fsImage(t, "1G", tc.args...)
 			if tc.debug != "" {
 				testutil.Run(t, "debugfs", "-w", "-R", tc.debug, img)
 			}
@@ -608,7 +527,7 @@ func TestMinimizeRefuses(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			if _, err := ext4.Minimize(f, 0); !errors.Is(err, tc.want) {
+			if _, err := e2fsprogs.Minimize(f, 0); !errors.Is(err, tc.want) {
 				t.Errorf("Minimize: %v, want %v", err, tc.want)
 			}
 			if sum(img) != before {
@@ -617,14 +536,14 @@ func TestMinimizeRefuses(t *testing.T) {
 		})
 	}
 	t.Run("twice", func(t *testing.T) {
-		img := sparseImage(t, "4G", "-g", "2048", "-O", "^has_journal")
-		withKernel(t, img, "alloc=pack", func(k *kernel.Kernel, must func(string, error)) { writeMix(k, must) })
+		img := testutil.Mke2fsImage(t, "4G", "-g", "2048", "-O", "^has_journal")
+		kerneltest.WithKernel(t, img, "alloc=pack", func(k *kernel.Kernel, must func(string, error)) { writeMix(k, must) })
 		n := minimizeFile(t, img, 0)
 		before := sum(img)
 		if m := minimizeFile(t, img, 0); m != n || sum(img) != before {
 			t.Errorf("second Minimize: %d (first %d), image changed %v", m, n, sum(img) != before)
 		}
-		e2fsck(t, img)
+		testutil.E2fsckClean(t, img)
 	})
 }
 
@@ -676,7 +595,7 @@ func addJournalFile(t *testing.T, img string, blocks uint32) error {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	return ext4.AddJournal(f, blocks)
+	return e2fsprogs.AddJournal(f, blocks)
 }
 
 // TestAddJournal adds journals to filesystems made without one and
@@ -707,20 +626,20 @@ func TestAddJournal(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			testutil.Need(t, "tune2fs")
-			img := sparseImage(t, tc.size, tc.args...)
-			withKernel(t, img, "alloc=pack", func(k *kernel.Kernel, must func(string, error)) { writeMix(k, must) })
+			img := testutil.Mke2fsImage(t, tc.size, tc.args...)
+			kerneltest.WithKernel(t, img, "alloc=pack", func(k *kernel.Kernel, must func(string, error)) { writeMix(k, must) })
 			ref := copyImage(t, img)
 			if err := addJournalFile(t, img, tc.blocks); err != nil {
 				t.Fatalf("AddJournal: %v", err)
 			}
-			e2fsck(t, img)
+			testutil.E2fsckClean(t, img)
 			if err := addJournalFile(t, img, tc.blocks); !errors.Is(err, abi.EEXIST) {
 				t.Errorf("second AddJournal: %v, want EEXIST", err)
 			}
 			bs := readDump(t, img).num(t, "Block size")
 			blocks := uint64(tc.blocks)
 			if blocks == 0 {
-				blocks = uint64(ext4.DefaultJournalBlocks(readDump(t, img).num(t, "Block count")))
+				blocks = uint64(e2fsprogs.DefaultJournalBlocks(readDump(t, img).num(t, "Block count")))
 			}
 			testutil.Run(t, "tune2fs", "-J", fmt.Sprintf("size=%d", blocks*bs>>20), ref)
 			got, want := readDump(t, img), readDump(t, ref)
@@ -748,8 +667,8 @@ func TestAddJournal(t *testing.T) {
 			// The host kernel mounts it, sets the journal's features and
 			// writes through it; so does the driver.
 			hostWrite(t, img)
-			e2fsck(t, img)
-			withKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
+			testutil.E2fsckClean(t, img)
+			kerneltest.WithKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
 				fd, err := k.Openat(abi.AT_FDCWD, "/mnt/ours", abi.O_CREAT|abi.O_WRONLY, 0o644)
 				must("create", err)
 				_, err = k.Write(fd, bytes.Repeat([]byte("o"), 100000))
@@ -757,7 +676,7 @@ func TestAddJournal(t *testing.T) {
 				must("close", k.Close(fd))
 				must("rmdir", k.Unlinkat(abi.AT_FDCWD, "/mnt/top2/sub", abi.AT_REMOVEDIR))
 			})
-			e2fsck(t, img)
+			testutil.E2fsckClean(t, img)
 		})
 	}
 }
@@ -779,20 +698,20 @@ func TestMinimizeEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := sparseImage(t, "64G", "-O", "^has_journal")
-	withKernel(t, img, "alloc=pack", func(k *kernel.Kernel, must func(string, error)) {
+	img := testutil.Mke2fsImage(t, "64G", "-O", "^has_journal")
+	kerneltest.WithKernel(t, img, "alloc=pack", func(k *kernel.Kernel, must func(string, error)) {
 		var errs []string
 		opts := hostcopy.Options{Owners: os.Geteuid() == 0, Report: func(err error) { errs = append(errs, err.Error()) }}
 		if err := hostcopy.To(k, "/mnt", []string{src + "/."}, "/", opts); err != nil || len(errs) > 0 {
 			t.Fatalf("hostcopy.To: %v %q", err, errs)
 		}
 	})
-	e2fsck(t, img)
+	testutil.E2fsckClean(t, img)
 	twin := copyImage(t, img)
 	// Room for the journal (at most 4096 blocks below 1 GiB) and more.
 	const free = 8192
 	n := minimizeFile(t, img, free)
-	e2fsck(t, img)
+	testutil.E2fsckClean(t, img)
 	if err := addJournalFile(t, img, 0); err != nil {
 		t.Fatalf("AddJournal: %v", err)
 	}
@@ -805,10 +724,10 @@ func TestMinimizeEndToEnd(t *testing.T) {
 	if err := os.Truncate(img, int64(n*bs)); err != nil {
 		t.Fatal(err)
 	}
-	e2fsck(t, img)
+	testutil.E2fsckClean(t, img)
 	d = readDump(t, img)
 	used, left := d.num(t, "Block count")-d.num(t, "Free blocks"), d.num(t, "Free blocks")
-	journal := uint64(ext4.DefaultJournalBlocks(n))
+	journal := uint64(e2fsprogs.DefaultJournalBlocks(n))
 	t.Logf("%d blocks (file %d MiB): %d used (data, metadata and a %d-block journal), %d free",
 		n, n*bs>>20, used, journal, left)
 	// Small: the blocks in use and the free ones asked for, but for the
@@ -818,7 +737,7 @@ func TestMinimizeEndToEnd(t *testing.T) {
 		t.Errorf("%d free blocks and a %d-block journal, asked for %d free", left, journal, free)
 	}
 
-	mnt, umount := hostMount(t, img, "ro")
+	mnt, umount := testutil.HostMount(t, img, "ro")
 	got, err := testutil.ScanDir(mnt)
 	if err != nil {
 		t.Fatal(err)
@@ -841,7 +760,7 @@ func TestMinimizeEndToEnd(t *testing.T) {
 	}
 	umount()
 	hostWrite(t, img)
-	e2fsck(t, img)
+	testutil.E2fsckClean(t, img)
 }
 
 // TestAddJournalReplay writes a transaction into the journal AddJournal
@@ -850,9 +769,9 @@ func TestMinimizeEndToEnd(t *testing.T) {
 // show the replayed block, and the host kernel must replay it onto the
 // disk, leaving e2fsck clean.
 func TestAddJournalReplay(t *testing.T) {
-	img := sparseImage(t, "1G", "-O", "^has_journal")
+	img := testutil.Mke2fsImage(t, "1G", "-O", "^has_journal")
 	old := bytes.Repeat([]byte("a"), 4096)
-	withKernel(t, img, "alloc=pack", func(k *kernel.Kernel, must func(string, error)) {
+	kerneltest.WithKernel(t, img, "alloc=pack", func(k *kernel.Kernel, must func(string, error)) {
 		fd, err := k.Openat(abi.AT_FDCWD, "/mnt/f", abi.O_CREAT|abi.O_WRONLY, 0o644)
 		must("create", err)
 		_, err = k.Write(fd, old)
@@ -862,7 +781,7 @@ func TestAddJournalReplay(t *testing.T) {
 	if err := addJournalFile(t, img, 0); err != nil {
 		t.Fatalf("AddJournal: %v", err)
 	}
-	e2fsck(t, img)
+	testutil.E2fsckClean(t, img)
 	out, err := exec.Command("debugfs", "-R", "bmap /f 0", img).Output()
 	if err != nil {
 		t.Fatalf("debugfs bmap: %v", err)
@@ -890,16 +809,16 @@ func TestAddJournalReplay(t *testing.T) {
 		must("read", err)
 		return b[:n]
 	}
-	withKernelFlags(t, img, abi.MS_RDONLY, "", func(k *kernel.Kernel, must func(string, error)) {
+	kerneltest.WithKernelFlags(t, img, abi.MS_RDONLY, "", func(k *kernel.Kernel, must func(string, error)) {
 		if got := read(k, must); !bytes.Equal(got, data) {
 			t.Errorf("driver, read-only: /f holds %.16q..., want the journal's block", got)
 		}
 	})
-	mnt, umount := hostMount(t, img, "rw")
+	mnt, umount := testutil.HostMount(t, img, "rw")
 	got, err := os.ReadFile(filepath.Join(mnt, "f"))
 	umount()
 	if err != nil || !bytes.Equal(got, data) {
 		t.Errorf("host: /f holds %.16q... (%v), want the journal's block", got, err)
 	}
-	e2fsck(t, img)
+	testutil.E2fsckClean(t, img)
 }

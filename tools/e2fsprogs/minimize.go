@@ -1,7 +1,6 @@
-package ext4
+package e2fsprogs
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/binary"
 	"math/bits"
@@ -12,31 +11,6 @@ import (
 	"github.com/lklimg/lklimg/kernel/fs/jbd2"
 )
 
-// Shrinking a filesystem to what it holds (resize2fs -M, for the case
-// where nothing has to move), and adding a journal to one (tune2fs -j):
-// tar2fs makes a large sparse filesystem without a journal, fills it
-// with the "alloc=pack" mount option so that everything lies in its
-// first groups, then cuts the groups nothing uses and adds the journal
-// sized for what is left.
-//
-// Both work on an unmounted, clean filesystem through an offImage: the
-// superblock and descriptors decoded by the mount's own code (an fsys
-// that is never mounted), the bitmaps read and written directly, and at
-// the end the descriptor table and superblock written to the primary
-// location and every backup, as ext2fs_close does. What they support:
-// 1, 2, 4 and 64 KiB blocks, 32 and 64 bit descriptors, flex_bg,
-// sparse_super and sparse_super2, resize_inode, meta_bg (without
-// resize_inode, as e2fsck wants it), uninit_bg, metadata_csum and
-// bigalloc. Not MMP, or a filesystem that needs recovery or has errors.
-//
-// With bigalloc a bit of a block bitmap is a cluster (alloc.go): the
-// descriptors' free counts are clusters and s_free_blocks_count blocks
-// (EXT4_C2B), the cut ends on a cluster boundary, a cluster holding the
-// metadata of a group kept stays in use though it also held a cut
-// group's (flex_bg packs the bitmaps block by block), and the files the
-// tools add take whole clusters, charged whole in i_blocks, as
-// libext2fs allocates them.
-
 // ImageDevice is an unmounted filesystem's device, read and written in
 // place: an *os.File, or a section of one.
 type ImageDevice interface {
@@ -46,23 +20,12 @@ type ImageDevice interface {
 
 // offImage is an unmounted filesystem opened by Minimize or AddJournal.
 type offImage struct {
-	f   *fsys
+	f   *disk.Geometry
 	dev ImageDevice
 	raw []byte // the primary superblock's 1024 bytes
 	// The group count and second sparse_super2 backup as opened.
 	origGroups, origBackup1 uint32
 }
-
-// imageBlockDev shows an ImageDevice to the mount's decoders as a
-// vfs.BlockDevice of the filesystem's size.
-type imageBlockDev struct {
-	ImageDevice
-	size int64
-}
-
-func (d imageBlockDev) Name() string   { return "image" }
-func (d imageBlockDev) Size() int64    { return d.size }
-func (d imageBlockDev) ReadOnly() bool { return true }
 
 // Features the offline tools keep valid; others are refused with
 // EOPNOTSUPP (incompat, ro_compat) before anything is written.
@@ -86,7 +49,8 @@ func openOffline(dev ImageDevice, what string) (*offImage, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &fsys{Geometry: disk.NewGeometry(sb), log: nopLogger{}}
+	geom := disk.NewGeometry(sb)
+	f := &geom
 	if sb.MetadataCsum() {
 		if c := disk.Csum32(f.CrcTab, ^uint32(0), raw[:disk.OffSChecksum]); c != sb.SChecksum {
 			return nil, abi.Errorf(abi.EUCLEAN, "ext4: %s: superblock: bad checksum", what)
@@ -117,8 +81,14 @@ func openOffline(dev ImageDevice, what string) (*offImage, error) {
 	} else if _, err := dev.ReadAt(last, int64(sb.SBlocksCount<<f.BlockBits)-1); err != nil {
 		return nil, abi.Errorf(abi.EINVAL, "ext4: %s: bad geometry: block count %d exceeds the device", what, sb.SBlocksCount)
 	}
-	f.dev = imageBlockDev{dev, int64(sb.SBlocksCount << f.BlockBits)}
-	if err := f.loadGroupDescs(); err != nil {
+	read := func(b []byte, blk uint64) error {
+		if blk >= sb.SBlocksCount {
+			return abi.Errorf(abi.EUCLEAN, "block %d beyond end of filesystem", blk)
+		}
+		_, err := dev.ReadAt(b, int64(blk<<f.BlockBits))
+		return err
+	}
+	if err := f.LoadGroupDescs(int64(sb.SBlocksCount<<f.BlockBits), read, func(uint64, uint16, uint16) {}); err != nil {
 		return nil, err
 	}
 	for g := range f.Groups {
@@ -137,7 +107,7 @@ func openOffline(dev ImageDevice, what string) (*offImage, error) {
 	return &offImage{f: f, dev: dev, raw: raw, origGroups: uint32(len(f.Groups)), origBackup1: sb.SBackupBGs[1]}, nil
 }
 
-// read and write move whole blocks.
+// Read and write move whole blocks.
 func (im *offImage) read(blk uint64, b []byte) error {
 	if _, err := im.dev.ReadAt(b, int64(blk<<im.f.BlockBits)); err != nil {
 		return abi.Errorf(abi.EIO, "ext4: block %d: %v", blk, err)
@@ -152,7 +122,7 @@ func (im *offImage) write(blk uint64, b []byte) error {
 	return nil
 }
 
-// blockBitmap reads group g's block bitmap into b, or computes it for a
+// BlockBitmap reads group g's block bitmap into b, or computes it for a
 // BLOCK_UNINIT group from the geometry im.f holds now.
 func (im *offImage) blockBitmap(g uint32, b []byte) error {
 	f := im.f
@@ -163,7 +133,7 @@ func (im *offImage) blockBitmap(g uint32, b []byte) error {
 	return im.read(f.Groups[g].BgBlockBitmap, b)
 }
 
-// putBlockBitmap writes b as group g's block bitmap, with the bits past
+// PutBlockBitmap writes b as group g's block bitmap, with the bits past
 // the group's last cluster set, and sets the descriptor's free count (in
 // clusters), bitmap checksum and flags to match (the descriptor itself is
 // written by writeMeta).
@@ -192,7 +162,7 @@ func allClear(b []byte, n uint64) bool {
 	return true
 }
 
-// writeMeta writes the descriptor table and the superblock, with the
+// WriteMeta writes the descriptor table and the superblock, with the
 // counts summed from the descriptors (clusters, stored as blocks), to their primary places and to
 // every backup (ext2fs_flush): backups of the superblock carry their
 // group's number in s_block_group_nr. edit, when set, changes the
@@ -277,7 +247,7 @@ func (im *offImage) writeMeta(edit func(s []byte)) error {
 	return nil
 }
 
-// descCopies lists the blocks holding descriptor block nr: the primary,
+// DescCopies lists the blocks holding descriptor block nr: the primary,
 // then the backups after each backup superblock (or, with meta_bg, in the
 // second and last groups of its meta group).
 func (im *offImage) descCopies(nr uint64) []uint64 {
@@ -363,7 +333,7 @@ func Minimize(dev ImageDevice, free uint64) (uint64, error) {
 	return end, im.cut(end)
 }
 
-// minimalEnd computes Minimize's new block count (step 1).
+// MinimalEnd computes Minimize's new block count (step 1).
 func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 	f := im.f
 	sb := f.Super
@@ -459,7 +429,7 @@ func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 	return sb.SBlocksCount, nil
 }
 
-// newGeometry is what the groups, the descriptor table and the reserved
+// NewGeometry is what the groups, the descriptor table and the reserved
 // GDT blocks would be with end blocks.
 func (im *offImage) newGeometry(end uint64) (groups uint32, gdb, rsv uint64) {
 	f := im.f
@@ -475,7 +445,7 @@ func (im *offImage) newGeometry(end uint64) (groups uint32, gdb, rsv uint64) {
 	return groups, gdb, rsv
 }
 
-// newBaseMeta is baseMetaBlocks for group g after the cut to groups
+// NewBaseMeta is baseMetaBlocks for group g after the cut to groups
 // groups with gdb descriptor blocks and rsv reserved GDT blocks: the
 // superblock backup and the descriptor table and its reserve, or with
 // meta_bg past s_first_meta_bg the meta group's descriptor block.
@@ -504,7 +474,7 @@ func (im *offImage) newBaseMeta(g uint64, groups uint32, gdb, rsv uint64) uint64
 	return n
 }
 
-// newHasSuper is hasSuper after the cut to groups groups: sparse_super2
+// NewHasSuper is hasSuper after the cut to groups groups: sparse_super2
 // backups in cut groups are dropped, but for one in the last group, which
 // moves to the new last group (movesBackup).
 func (im *offImage) newHasSuper(g uint64, groups uint32) bool {
@@ -514,7 +484,7 @@ func (im *offImage) newHasSuper(g uint64, groups uint32) bool {
 	return g < uint64(groups) && im.f.Super.HasSuper(g)
 }
 
-// movesBackup reports whether the cut to groups groups moves the second
+// MovesBackup reports whether the cut to groups groups moves the second
 // sparse_super2 backup from the old last group to the new one, as
 // adjust_fs_info does (when its blocks there are free: cut checks).
 func (im *offImage) movesBackup(groups uint32) bool {
@@ -523,7 +493,7 @@ func (im *offImage) movesBackup(groups uint32) bool {
 		groups < im.origGroups && groups-1 > 1 && groups-1 != sb.SBackupBGs[0]
 }
 
-// roundEnd grows end so that the last group is not smaller than its
+// RoundEnd grows end so that the last group is not smaller than its
 // overhead + 50 blocks (adjust_fs_info's rule, which drops such a group:
 // here it is grown, as no block may move), nor past a whole group, and
 // ends on a cluster (adjust_fs_info rounds the count to clusters, as
@@ -551,7 +521,7 @@ func (im *offImage) roundEnd(end uint64) uint64 {
 	return first + (end-first+f.ClusterMask())&^f.ClusterMask()
 }
 
-// metaBetween counts the clusters in [lo, hi) that the groups kept with
+// MetaBetween counts the clusters in [lo, hi) that the groups kept with
 // hi blocks use for their own superblock backups, descriptors and
 // reserved GDT blocks, bitmaps and inode tables (keptMeta); a cluster
 // two of them share counts once.
@@ -586,7 +556,7 @@ func clustersIn(rs []blockRange, cb uint32) uint64 {
 	return n
 }
 
-// keptMeta lists the blocks the groups kept with end blocks use for their
+// KeptMeta lists the blocks the groups kept with end blocks use for their
 // own superblock backups, descriptors and reserved GDT blocks
 // (newBaseMeta), bitmaps and inode tables.
 func (im *offImage) keptMeta(end uint64) []blockRange {
@@ -606,7 +576,7 @@ func (im *offImage) keptMeta(end uint64) []blockRange {
 	return out
 }
 
-// cut shrinks the filesystem to end blocks (steps 2 to 4).
+// Cut shrinks the filesystem to end blocks (steps 2 to 4).
 func (im *offImage) cut(end uint64) error {
 	f := im.f
 	sb := f.Super
@@ -742,7 +712,7 @@ func (im *offImage) cut(end uint64) error {
 // backup groups in order.
 const dindBlockIdx = 13 // EXT2_DIND_BLOCK
 
-// rebuildResizeInode writes the resize inode's double indirect block and
+// RebuildResizeInode writes the resize inode's double indirect block and
 // reserved GDT blocks for gdb descriptor blocks and rsv reserved ones in
 // the current geometry, and its i_blocks (fix_resize_inode, then
 // ext2fs_create_resize_inode).
@@ -793,7 +763,7 @@ func (im *offImage) rebuildResizeInode(gdb, rsv uint64) error {
 	return im.writeInodeRaw(resizeIno, raw, pos)
 }
 
-// readInodeRaw reads inode ino's bytes, and returns its byte position.
+// ReadInodeRaw reads inode ino's bytes, and returns its byte position.
 func (im *offImage) readInodeRaw(ino uint32) ([]byte, int64, error) {
 	f := im.f
 	ipg := f.Super.SInodesPerGroup
@@ -809,7 +779,7 @@ func (im *offImage) readInodeRaw(ino uint32) ([]byte, int64, error) {
 	return raw, pos, nil
 }
 
-// writeInodeRaw sets inode ino's checksum and writes it at pos.
+// WriteInodeRaw sets inode ino's checksum and writes it at pos.
 func (im *offImage) writeInodeRaw(ino uint32, raw []byte, pos int64) error {
 	f := im.f
 	extra := f.ExtraIsize(raw)
@@ -908,7 +878,7 @@ func AddJournal(dev ImageDevice, blocks uint32) error {
 
 const jbd2MinJournalBlocks = 1024 // JBD2_MIN_JOURNAL_BLOCKS
 
-// newSystemFile gives inode ino (its slot raw, at pos) n blocks of data
+// NewSystemFile gives inode ino (its slot raw, at pos) n blocks of data
 // and writes it as a new special file (newSystemInode): the blocks are
 // one free run when one holds them all, else the lowest free runs; an
 // extent tree needs a leaf block (the first) for more than four extents,
@@ -990,7 +960,7 @@ func (im *offImage) newSystemFile(ino uint32, raw []byte, pos int64, n uint64, w
 	return data, iblock, nil
 }
 
-// newSystemInode fills raw as a new special file of n blocks of data,
+// NewSystemInode fills raw as a new special file of n blocks of data,
 // total with its mapping blocks (ext2fs_write_new_inode): a regular file
 // of mode 0600 and one link, its times the superblock's s_wtime.
 func (im *offImage) newSystemInode(raw []byte, n, total uint64) {
@@ -1093,7 +1063,7 @@ func bmapMetaBlocks(n, apb uint64) uint64 {
 	return m
 }
 
-// putBlockMap maps n blocks in i_block (a block map), taking the data
+// PutBlockMap maps n blocks in i_block (a block map), taking the data
 // and indirect blocks from runs in order, an indirect block before the
 // blocks it lists (as ext2fs_bmap allocates them); it writes the
 // indirect blocks and returns the data blocks as runs.
@@ -1150,7 +1120,7 @@ func (im *offImage) putBlockMap(iblock []byte, runs []blockRange, n uint64) ([]b
 	return data, err
 }
 
-// freeRuns returns free clusters for n blocks, as block ranges of whole
+// FreeRuns returns free clusters for n blocks, as block ranges of whole
 // clusters: one run when one holds them all (findFreeRun), else the
 // lowest free runs. ENOSPC when too few are free.
 func (im *offImage) freeRuns(n uint64) ([]blockRange, error) {
@@ -1188,7 +1158,7 @@ func (im *offImage) freeRuns(n uint64) ([]blockRange, error) {
 	return nil, abi.Errorf(abi.ENOSPC, "ext4: add journal: %d free clusters wanted, %d free", nc, nc-need)
 }
 
-// findFreeRun returns the first block of the first run of n free
+// FindFreeRun returns the first block of the first run of n free
 // clusters, which may span groups. ENOSPC when there is none.
 func (im *offImage) findFreeRun(n uint64) (uint64, error) {
 	f := im.f
@@ -1222,7 +1192,7 @@ func (im *offImage) findFreeRun(n uint64) (uint64, error) {
 	return 0, abi.Errorf(abi.ENOSPC, "ext4: add journal: no run of %d free clusters", n)
 }
 
-// markUsed marks the clusters of blocks [start, start+n) used in their
+// MarkUsed marks the clusters of blocks [start, start+n) used in their
 // groups' bitmaps (freeRuns gives whole clusters).
 func (im *offImage) markUsed(start, n uint64) error {
 	f := im.f
@@ -1249,7 +1219,7 @@ func (im *offImage) markUsed(start, n uint64) error {
 	return nil
 }
 
-// zeroBlocks makes blocks [start, start+n) read as zero, writing only
+// ZeroBlocks makes blocks [start, start+n) read as zero, writing only
 // those that do not already.
 func (im *offImage) zeroBlocks(start, n uint64) error {
 	const chunk = 256
@@ -1263,7 +1233,7 @@ func (im *offImage) zeroBlocks(start, n uint64) error {
 		}
 		for i := uint64(0); i < k; i++ {
 			blk := p[i*bs : (i+1)*bs]
-			if !allZero(blk) {
+			if !disk.AllZero(blk) {
 				clear(blk)
 				if err := im.write(start+i, blk); err != nil {
 					return err
@@ -1274,11 +1244,4 @@ func (im *offImage) zeroBlocks(start, n uint64) error {
 		n -= k
 	}
 	return nil
-}
-
-func allZero(b []byte) bool {
-	// Every byte equal to the one before it, and the first zero: one
-	// bytes.Equal, which compares with vector instructions, instead of a
-	// loop over the bytes (the journal's 16 MiB were 30 ms of tar2fs).
-	return len(b) == 0 || b[0] == 0 && bytes.Equal(b[1:], b[:len(b)-1])
 }

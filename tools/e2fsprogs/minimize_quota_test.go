@@ -1,6 +1,6 @@
 //go:build linux
 
-package ext4_test
+package e2fsprogs_test
 
 import (
 	"fmt"
@@ -11,10 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lklimg/lklimg/internal/kerneltest"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
-	"github.com/lklimg/lklimg/kernel/fs/ext4"
+	"github.com/lklimg/lklimg/tools/e2fsprogs"
 )
 
 // TestMinimizeQuota is tar2fs's path on a filesystem with quota and
@@ -40,8 +41,8 @@ func TestMinimizeQuota(t *testing.T) {
 		{"4k-bigalloc-C16k", "16G", []string{"-O", "^has_journal,quota,project,bigalloc", "-C", "16384"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			img := sparseImage(t, tc.size, append([]string{"-I", "256"}, tc.args...)...)
-			withKernel(t, img, "alloc=pack", func(k *kernel.Kernel, must func(string, error)) {
+			img := testutil.Mke2fsImage(t, tc.size, append([]string{"-I", "256"}, tc.args...)...)
+			kerneltest.WithKernel(t, img, "alloc=pack", func(k *kernel.Kernel, must func(string, error)) {
 				writeMix(k, must)
 				// 300 owners and 40 projects: quota trees of more than
 				// one leaf block each.
@@ -59,7 +60,7 @@ func TestMinimizeQuota(t *testing.T) {
 					}
 				}
 			})
-			e2fsck(t, img)
+			testutil.E2fsckClean(t, img)
 			want := quotas(t, img)
 			if len(want["user"]) < 300 || len(want["project"]) < 40 {
 				t.Fatalf("quota ids: %d users, %d projects", len(want["user"]), len(want["project"]))
@@ -67,15 +68,15 @@ func TestMinimizeQuota(t *testing.T) {
 			qinos := quotaInodes(t, img)
 
 			n := minimizeFile(t, img, 8192)
-			e2fsck(t, img)
+			testutil.E2fsckClean(t, img)
 			expectQuotas(t, img, "after Minimize", want, qinos)
 			f, err := os.OpenFile(img, os.O_RDWR, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = ext4.AddJournal(f, 0)
+			err = e2fsprogs.AddJournal(f, 0)
 			if err == nil {
-				err = ext4.AddOrphanFile(f, 0)
+				err = e2fsprogs.AddOrphanFile(f, 0)
 			}
 			f.Close()
 			if err != nil {
@@ -85,7 +86,7 @@ func TestMinimizeQuota(t *testing.T) {
 			if err := os.Truncate(img, int64(n*bs)); err != nil {
 				t.Fatal(err)
 			}
-			e2fsck(t, img)
+			testutil.E2fsckClean(t, img)
 			expectQuotas(t, img, "with the journal and the orphan file", want, qinos)
 			for ino, blocks := range qinos {
 				for _, b := range blocks {

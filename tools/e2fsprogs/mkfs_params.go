@@ -1,4 +1,4 @@
-package ext4
+package e2fsprogs
 
 import (
 	"math/bits"

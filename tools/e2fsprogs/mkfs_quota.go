@@ -1,4 +1,4 @@
-package ext4
+package e2fsprogs
 
 import (
 	"cmp"
@@ -7,37 +7,6 @@ import (
 	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
-
-// The quota files as mke2fs 1.47.0 makes them (create_quota_inodes in
-// misc/mke2fs.c; quota_compute_usage and quota_write_inode in
-// lib/support/mkquota.c, quota_file_create in quotaio.c, the tree of
-// quotaio_tree.c), after the journal and before the orphan file:
-//
-//   - the usage is what an inode scan finds: the root and every inode from
-//     s_first_ino on with links (root and lost+found), one inode and
-//     i_blocks*512 bytes for its uid, its gid and project 0;
-//   - then for each type (user, group, project): the user and group files
-//     are inodes 3 and 4, the project file the first free inode from the
-//     root's group (12, before the orphan file takes the next one); the
-//     inode is written new (mode 0100600, one link, EXT2_IMMUTABLE_FL, and
-//     EXT4_EXTENTS_FL with extents) and filled through an ext2_file
-//     (lib/ext2fs/fileio.c): the header, the info, then each id's entry
-//     inserted into the tree (tree blocks 2 to 4 and the data block 5
-//     taken at the end of the file, the root, block 1, written last) and
-//     the info again;
-//   - the bitmaps are written (ext2fs_write_bitmaps) at the end.
-//
-// The file's blocks are allocated as they are first written (ext2fs_bmap2
-// with BMAP_ALLOC): from the block mapped before the logical one, else
-// from the first data block (extents) or the inode's group (a block map);
-// with bigalloc, a block of a logical cluster already mapped takes its
-// place in that cluster. Every I/O the library does on the way is traced
-// for s_kbytes_written (mkfs_iomodel.go): the file's one-block buffer,
-// the zeroing of each new block, the inode written after each mapping and
-// size change, ext2fs_file_set_size's zeroing past the end. The inode is
-// read through the inode table once, when quota_inode_init_new first
-// reads it; every later read finds it in libext2fs's inode cache (as the
-// bad blocks inode the scan starts with), which does no I/O.
 
 // Quota type bits, as mke2fs's -E quotatype= sets them (QUOTA_USR_BIT,
 // QUOTA_GRP_BIT, QUOTA_PRJ_BIT).
@@ -66,7 +35,7 @@ func quotaTypeBits(p *MkfsParams) uint8 {
 	return bits
 }
 
-// makeQuota is create_quota_inodes.
+// MakeQuota is create_quota_inodes.
 func (l *mkfsLayout) makeQuota() error {
 	bits := quotaTypeBits(&l.p)
 	usage := l.quotaUsage(bits)
@@ -86,7 +55,7 @@ func (l *mkfsLayout) makeQuota() error {
 	return nil
 }
 
-// quotaUsage is quota_compute_usage: per type, the entries of the ids in
+// QuotaUsage is quota_compute_usage: per type, the entries of the ids in
 // use, sorted by id (the order of the dictionary write_dquots walks).
 func (l *mkfsLayout) quotaUsage(bits uint8) [disk.QuotaTypes][]*dquot {
 	var out [disk.QuotaTypes][]*dquot
@@ -120,7 +89,7 @@ func (l *mkfsLayout) quotaUsage(bits uint8) [disk.QuotaTypes][]*dquot {
 	return out
 }
 
-// traceInodeScan traces the reads of quota_compute_usage's inode scan
+// TraceInodeScan traces the reads of quota_compute_usage's inode scan
 // (lib/ext2fs/inode.c): of each group not INODE_UNINIT, the blocks of its
 // inode table up to bg_itable_unused (the whole table without group
 // checksums), 8 blocks at a time; a read of more than 4 blocks bypasses
@@ -155,7 +124,7 @@ func (l *mkfsLayout) traceInodeScan() {
 	}
 }
 
-// traceBitmaps traces write_bitmaps: each group's block bitmap, then its
+// TraceBitmaps traces write_bitmaps: each group's block bitmap, then its
 // inode bitmap, but those of uninit groups.
 func (l *mkfsLayout) traceBitmaps() {
 	for g := range l.groups {
@@ -169,7 +138,7 @@ func (l *mkfsLayout) traceBitmaps() {
 	}
 }
 
-// makeQuotaFile is quota_file_create, write_dquots and quota_file_close
+// MakeQuotaFile is quota_file_create, write_dquots and quota_file_close
 // for type t.
 func (l *mkfsLayout) makeQuotaFile(t int, dquots []*dquot) error {
 	ino := [disk.QuotaTypes]uint32{3, 4, 0}[t] // EXT4_USR_QUOTA_INO, EXT4_GRP_QUOTA_INO
@@ -237,7 +206,7 @@ type mkfsFile struct {
 	runs         []run             // the extents, with extents
 }
 
-// sync is sync_buffer_position.
+// Sync is sync_buffer_position.
 func (f *mkfsFile) sync() {
 	if b := f.pos / f.l.bs; b != f.blockno {
 		f.flush()
@@ -246,7 +215,7 @@ func (f *mkfsFile) sync() {
 	}
 }
 
-// flush is ext2fs_file_flush: the block was mapped when first written.
+// Flush is ext2fs_file_flush: the block was mapped when first written.
 func (f *mkfsFile) flush() {
 	if !f.valid || !f.dirty {
 		return
@@ -256,7 +225,7 @@ func (f *mkfsFile) flush() {
 	f.dirty = false
 }
 
-// load is load_buffer: the block is read unless the write covers it.
+// Load is load_buffer: the block is read unless the write covers it.
 func (f *mkfsFile) load(dontfill bool) {
 	if f.valid {
 		return
@@ -273,7 +242,7 @@ func (f *mkfsFile) load(dontfill bool) {
 	f.valid = true
 }
 
-// read is ext2fs_file_read at off into p; what lies past the end of the
+// Read is ext2fs_file_read at off into p; what lies past the end of the
 // file reads as zeros (read_blk).
 func (f *mkfsFile) read(off uint64, p []byte) {
 	clear(p)
@@ -289,7 +258,7 @@ func (f *mkfsFile) read(off uint64, p []byte) {
 	}
 }
 
-// write is ext2fs_file_write of p at off, with the size it leaves.
+// Write is ext2fs_file_write of p at off, with the size it leaves.
 func (f *mkfsFile) write(off uint64, p []byte) error {
 	f.pos = off
 	for len(p) > 0 {
@@ -315,7 +284,7 @@ func (f *mkfsFile) write(off uint64, p []byte) error {
 	return nil
 }
 
-// setSize is ext2fs_file_set_size2 growing the file: the inode written,
+// SetSize is ext2fs_file_set_size2 growing the file: the inode written,
 // then the block holding the end read and written back zeroed past it
 // (ext2fs_file_zero_past_offset).
 func (f *mkfsFile) setSize(size uint64) {
@@ -336,7 +305,7 @@ func (f *mkfsFile) setSize(size uint64) {
 	clear(l.quotaBlock(b)[off:])
 }
 
-// quotaBlock is the content of quota file block b as the device holds it.
+// QuotaBlock is the content of quota file block b as the device holds it.
 func (l *mkfsLayout) quotaBlock(b uint64) []byte {
 	d, ok := l.quotaData[b]
 	if !ok {
@@ -346,7 +315,7 @@ func (l *mkfsLayout) quotaBlock(b uint64) []byte {
 	return d
 }
 
-// alloc maps logical block lblk (ext2fs_bmap2 with BMAP_ALLOC): a new
+// Alloc maps logical block lblk (ext2fs_bmap2 with BMAP_ALLOC): a new
 // block zeroed through the cache (ext2fs_alloc_block3), the inode written
 // by ext2fs_extent_set_bmap and by ext2fs_bmap2 for i_blocks.
 func (f *mkfsFile) alloc(lblk uint64) (uint64, error) {
@@ -392,7 +361,7 @@ func (f *mkfsFile) alloc(lblk uint64) (uint64, error) {
 	return pb, nil
 }
 
-// setBmap maps the unmapped block lblk to pb, with extents as
+// SetBmap maps the unmapped block lblk to pb, with extents as
 // ext2fs_extent_set_bmap does: the extent before it (the one
 // ext2fs_extent_goto stops at) grows at its end or its start, else the
 // next one at its start, else a new extent goes in after it (before it
@@ -424,7 +393,7 @@ func (f *mkfsFile) setBmap(lblk, pb uint64) {
 	}
 }
 
-// mapInode sets i_block: the extents in the inode, or the direct blocks.
+// MapInode sets i_block: the extents in the inode, or the direct blocks.
 func (f *mkfsFile) mapInode() error {
 	l := f.l
 	if l.incompat&disk.IncompatExtents == 0 {
@@ -466,7 +435,7 @@ func (q *mkfsQuotaTree) writeBlk(blk uint32, b []byte) error {
 	return q.f.write(uint64(blk)*disk.QuotaBlockSize, b)
 }
 
-// getFreeBlk is get_free_dqblk on a file without free blocks: a zeroed
+// GetFreeBlk is get_free_dqblk on a file without free blocks: a zeroed
 // block at the end.
 func (q *mkfsQuotaTree) getFreeBlk() (uint32, error) {
 	blk := q.info[disk.DqiBlocks]
@@ -478,7 +447,7 @@ func (q *mkfsQuotaTree) getFreeBlk() (uint32, error) {
 	return blk, nil
 }
 
-// insert is dq_insert_tree: d's path from the root, new tree blocks
+// Insert is dq_insert_tree: d's path from the root, new tree blocks
 // written after what they point to, d.off set.
 func (q *mkfsQuotaTree) insert(d *dquot) error {
 	root := uint32(disk.QuotaTreeOff)
@@ -513,7 +482,7 @@ func (q *mkfsQuotaTree) insertTree(d *dquot, blk *uint32, depth int) error {
 	return q.writeBlk(*blk, b)
 }
 
-// findFreeEntry is find_free_dqentry: a slot in the data block with free
+// FindFreeEntry is find_free_dqentry: a slot in the data block with free
 // entries, or in a new one.
 func (q *mkfsQuotaTree) findFreeEntry(d *dquot) (uint32, error) {
 	blk := q.info[disk.DqiFreeEntry]
@@ -535,7 +504,7 @@ func (q *mkfsQuotaTree) findFreeEntry(d *dquot) (uint32, error) {
 	}
 	disk.SetDqdhEntries(b, n+1)
 	i := 0
-	for i < disk.QuotaEntriesPerBk && !allZero(b[disk.QuotaDataHdrSize+i*disk.QuotaEntrySize:][:disk.QuotaEntrySize]) {
+	for i < disk.QuotaEntriesPerBk && !disk.AllZero(b[disk.QuotaDataHdrSize+i*disk.QuotaEntrySize:][:disk.QuotaEntrySize]) {
 		i++
 	}
 	if err := q.writeBlk(blk, b); err != nil {

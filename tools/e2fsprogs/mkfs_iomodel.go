@@ -1,21 +1,6 @@
-package ext4
+package e2fsprogs
 
 import disk "github.com/lklimg/lklimg/format/ext4"
-
-// s_kbytes_written as mke2fs leaves it counts the bytes its unix I/O
-// manager (lib/ext2fs/unix_io.c) had written when ext2fs_close2 read its
-// statistics, after write_bitmaps and before the superblocks and
-// descriptors are flushed. Most of mke2fs's writes go through that
-// manager's cache of 8 blocks, written back when an entry is reused for
-// another block (least recently used first): what counts is the blocks
-// evicted by then, plus the direct writes of zap_sector (the first 4 KiB
-// of the device), while zeroing is done by fallocate and counts nothing;
-// a read of more than 4 blocks (the inode scan of the quota code) writes
-// every dirty block out first, keeping them cached. The bitmaps are
-// written at close only if they changed since the last
-// ext2fs_write_bitmaps (the quota code's). The planner records the block
-// accesses mke2fs's library calls make, in order (mkfsLayout.trace);
-// this replays them through such a cache.
 
 // mkfsAccess is one block read or write through the I/O cache.
 type mkfsAccess struct {
@@ -34,13 +19,13 @@ const (
 func (l *mkfsLayout) ioR(b uint64) { l.trace = append(l.trace, mkfsAccess{blk: b}) }
 func (l *mkfsLayout) ioW(b uint64) { l.trace = append(l.trace, mkfsAccess{blk: b, write: true}) }
 
-// itBlk is the inode table block holding inode ino.
+// ItBlk is the inode table block holding inode ino.
 func (l *mkfsLayout) itBlk(ino uint32) uint64 {
 	g := (ino - 1) / l.ipg
 	return l.groups[g].inodeTable + uint64((ino-1)%l.ipg)*uint64(l.p.InodeSize)/l.bs
 }
 
-// itR and itW are ext2fs_read_inode and ext2fs_write_inode: the library
+// ItR and itW are ext2fs_read_inode and ext2fs_write_inode: the library
 // reads an inode table block through the cache only when its own
 // one-block buffer holds another.
 func (l *mkfsLayout) itR(ino uint32) {
@@ -55,7 +40,7 @@ func (l *mkfsLayout) itW(ino uint32) {
 	l.ioW(l.itBlk(ino))
 }
 
-// ioModelBytes replays the trace, then write_bitmaps's writes of the
+// IoModelBytes replays the trace, then write_bitmaps's writes of the
 // dirty bitmaps, through the cache and returns the bytes written.
 func (o *mkfsOutput) ioModelBytes() uint64 {
 	type entry struct {

@@ -1,21 +1,9 @@
-package ext4
+package e2fsprogs
 
 import (
 	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
-
-// The orphan file as mke2fs 1.47.0 makes it (ext2fs_create_orphan_file and
-// ext2fs_default_orphan_file_blocks in lib/ext2fs/orphan.c), last of all,
-// after the journal and s_overhead_clusters: the first free inode from the
-// root's group (12 on a new filesystem), mode 0100600, one link, the
-// blocks appended one by one through ext2fs_block_iterate3, each the next
-// block of the last one's cluster, or the first free block from where the
-// last one is (from the first data block for the first one), written as an empty orphan block (zero entries, the tail's
-// magic, with metadata_csum its checksum for generation 0: orphanfile.go).
-// With extents, the extents must fit in the inode (a file spread over
-// more than 4 runs, which needs a leaf block, is not made); with a block
-// map, the indirect blocks come each before the blocks it maps.
 
 // DefaultOrphanFileBlocks is ext2fs_default_orphan_file_blocks, the
 // orphan file's size in blocks for a filesystem of blocks blocks: 32 blocks
@@ -32,7 +20,7 @@ func DefaultOrphanFileBlocks(blocks, ratio uint64) uint64 {
 	return (n + ratio - 1) &^ (ratio - 1)
 }
 
-// newInodeFromRoot is ext2fs_new_inode with the root as the directory:
+// NewInodeFromRoot is ext2fs_new_inode with the root as the directory:
 // the first inode not in use from s_first_ino in the root's group on. An
 // INODE_UNINIT group it looks in (check_inode_uninit) loses both uninit
 // flags, as the kernel's allocator clears them.
@@ -50,7 +38,7 @@ func (l *mkfsLayout) newInodeFromRoot() (uint32, error) {
 	return ino, nil
 }
 
-// makeOrphanFile is ext2fs_create_orphan_file with n blocks (0: the
+// MakeOrphanFile is ext2fs_create_orphan_file with n blocks (0: the
 // default size).
 func (l *mkfsLayout) makeOrphanFile(n uint64) error {
 	if n == 0 {
@@ -100,7 +88,7 @@ type orphanAlloc struct {
 	lblk      uint64
 }
 
-// block allocates the next block, the next one of the last one's
+// Block allocates the next block, the next one of the last one's
 // cluster but for the file's first block, else the first free from the
 // last one, and writes it: an empty orphan block, or zeros for an
 // indirect block.
@@ -124,7 +112,7 @@ func (a *orphanAlloc) block(data bool) (uint64, error) {
 	return b, nil
 }
 
-// extents appends the blocks to an extent tree in the inode, which
+// Extents appends the blocks to an extent tree in the inode, which
 // ext2fs_extent_set_bmap writes after each.
 func (a *orphanAlloc) extents() error {
 	l := a.l
@@ -148,7 +136,7 @@ func (a *orphanAlloc) extents() error {
 	return nil
 }
 
-// mapped appends the blocks to a block map: the direct blocks, then each
+// Mapped appends the blocks to a block map: the direct blocks, then each
 // indirect block allocated before the blocks it maps, read, filled and
 // written (block_iterate_ind, _dind, _tind); the inode is written at the
 // end.
@@ -175,7 +163,7 @@ func (a *orphanAlloc) mapped() error {
 	return nil
 }
 
-// indirect allocates an indirect block of level (1: it maps data blocks)
+// Indirect allocates an indirect block of level (1: it maps data blocks)
 // and what it maps.
 func (a *orphanAlloc) indirect(level int) (uint64, error) {
 	l := a.l
@@ -202,7 +190,7 @@ func (a *orphanAlloc) indirect(level int) (uint64, error) {
 	return b, nil
 }
 
-// orphanBlock is the content of an empty orphan file block at blk.
+// OrphanBlock is the content of an empty orphan file block at blk.
 func (o *mkfsOutput) orphanBlock(blk uint64) []byte {
 	b := make([]byte, o.bs)
 	o.f.PutEmptyOrphanBlock(b, blk, o.f.InodeCsumSeed(o.orphanIno, 0))

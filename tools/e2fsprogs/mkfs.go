@@ -1,41 +1,4 @@
-package ext4
-
-// Making a filesystem (mke2fs): the layout writer. Mkfs lays out an empty
-// ext2, ext3 or ext4 on a device as mke2fs 1.47 does with the same
-// parameters: the superblock and its backups, the group descriptors, the
-// reserved GDT blocks and the resize inode, the bitmaps and inode tables
-// (placed by flex_bg as ext2fs_allocate_group_table does), the journal,
-// the root directory and lost+found, the quota files, the orphan file.
-//
-// With the same UUID, hash seed and time (mke2fs -U, -E hash_seed= and
-// E2FSPROGS_FAKE_TIME) on a device that reads as zeros (Zeroed; mke2fs
-// discards a regular file first), the image is mke2fs 1.47.0's byte for
-// byte, s_kbytes_written included (mkfs_iomodel.go): mkfs_test.go checks
-// it for the size types, block sizes, inode sizes and counts, and the
-// features below. The plan (mkfs_layout.go) follows mke2fs's decisions
-// step by step; the writer (mkfs_write.go) writes what ext2fs_close
-// leaves on the device.
-//
-// Features Mkfs makes: has_journal (an internal journal, extents or block
-// map), ext_attr, resize_inode, dir_index, sparse_super, sparse_super2,
-// filetype, extent, 64bit, flex_bg, meta_bg, large_file, huge_file,
-// dir_nlink, extra_isize, uninit_bg, metadata_csum, metadata_csum_seed,
-// large_dir, orphan_file, stable_inodes, verity, ea_inode, encrypt
-// (s_encrypt_algos set as mke2fs sets it), casefold (utf8-12.1, strict or
-// not), inline_data (which only changes lost+found: made inline by
-// ext2fs_mkdir, its first expansion moves it to a block with "." and ".."
-// of minimal length, so it ends one block shorter, its inode keeping an
-// empty xattr header), bigalloc (-C: the bitmaps and inode tables placed
-// block by block, then every allocation a whole cluster, the next blocks
-// of a directory or of the orphan file taken from its last cluster first;
-// the descriptors count free clusters, the superblock free blocks), quota
-// and project (the user, group and project quota files holding the root's
-// and lost+found's usage, -E quotatype= choosing them: mkfs_quota.go).
-// Not made (refused): mmp, fast_commit, journal_dev and the rest, which
-// need more than the layout.
-// mke2fs.conf is Debian's
-// (mkfs_params.go), not read from the host; the directory hash is signed,
-// as mke2fs built for x86 makes it.
+package e2fsprogs
 
 // MkfsParams is what mke2fs takes from its command line and mke2fs.conf.
 // DefaultMkfsParams fills it as mke2fs would for a device of a size.

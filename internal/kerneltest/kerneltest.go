@@ -1,0 +1,51 @@
+// Package kerneltest holds the test helpers that drive a library kernel
+// over an image: for the tests of packages the kernel does not import
+// (the drivers' external tests, the userspace tools, the commands). It is
+// apart from internal/testutil because the kernel's own tests import
+// testutil, and testutil may therefore not import the kernel.
+package kerneltest
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/lklimg/lklimg/kernel"
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// Now is the clock of the kernels WithKernel boots: every time stamp
+// they write.
+const Now = 1700000000
+
+// WithKernel boots a kernel, mounts img read-write on /mnt with the mount
+// data opts, runs fill, unmounts and halts. fill's must fails the test
+// with the kernel's log when its error is not nil.
+func WithKernel(t testing.TB, img, opts string, fill func(k *kernel.Kernel, must func(string, error))) {
+	t.Helper()
+	WithKernelFlags(t, img, 0, opts, fill)
+}
+
+// WithKernelFlags is WithKernel with mount flags.
+func WithKernelFlags(t testing.TB, img string, flags uint64, opts string, fill func(k *kernel.Kernel, must func(string, error))) {
+	t.Helper()
+	k, err := kernel.Boot(kernel.Config{Now: func() abi.Timespec { return abi.Timespec{Sec: Now} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Halt()
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", what, err, k.Dmesg())
+		}
+	}
+	_, err = k.AddDisk(img, kernel.DiskOptions{})
+	must("add disk", err)
+	if err := k.Mkdirat(abi.AT_FDCWD, "/mnt", 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
+		t.Fatal(err)
+	}
+	must("mount", k.Mount("/dev/vda", "/mnt", "ext4", flags, opts))
+	fill(k, must)
+	must("umount", k.Umount("/mnt", 0))
+	must("halt", k.Halt())
+}

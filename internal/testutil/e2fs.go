@@ -1,0 +1,63 @@
+package testutil
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// E2fsckClean runs e2fsck -fn on an image and fails the test unless it
+// exits 0 (nothing to fix).
+func E2fsckClean(t testing.TB, path string) {
+	t.Helper()
+	Need(t, "e2fsck")
+	out, err := exec.Command("e2fsck", "-fn", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("e2fsck -fn %s: %v\n%s", path, err, out)
+	}
+}
+
+// Mke2fsImage makes a sparse file of size bytes (mke2fs's size argument:
+// "64M") in the test's temporary directory holding an ext4 made by mke2fs
+// with args (before the device; -t ext4 unless args give -t), and returns
+// its path.
+func Mke2fsImage(t testing.TB, size string, args ...string) string {
+	t.Helper()
+	Need(t, "mke2fs", "e2fsck", "dumpe2fs")
+	img := filepath.Join(t.TempDir(), "img")
+	a := []string{"-q", "-F"}
+	if !slices.Contains(args, "-t") {
+		a = append(a, "-t", "ext4")
+	}
+	a = append(a, args...)
+	Run(t, "mke2fs", append(a, img, size)...)
+	return img
+}
+
+// HostMount mounts img in the host kernel (mount -o loop,opts) and
+// returns the mount point and the function that unmounts it, which the
+// test's cleanup calls too when it was not; it skips the test without
+// loop devices (fails under CI).
+func HostMount(t testing.TB, img, opts string) (string, func()) {
+	t.Helper()
+	NeedLoop(t)
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	Run(t, "mount", "-o", "loop,"+opts, img, mnt)
+	mounted := true
+	t.Cleanup(func() {
+		if mounted {
+			exec.Command("umount", mnt).Run()
+		}
+	})
+	return mnt, func() {
+		if mounted {
+			mounted = false
+			Run(t, "umount", mnt)
+		}
+	}
+}
