@@ -140,7 +140,7 @@ func TestMkfsPartition(t *testing.T) {
 
 // TestTar2fsPartition: tar2fs -P 2 fills partition 2 of a GPT disk with
 // the archive's tree, as e2fsck and the host kernel see it, and writes
-// nothing outside it.
+// nothing outside it; cptofs -P 2 then copies a file into it.
 func TestTar2fsPartition(t *testing.T) {
 	mkfsImplemented(t)
 	archive, want := tar2fsSource(t)
@@ -158,6 +158,23 @@ func TestTar2fsPartition(t *testing.T) {
 	if out := testutil.Run(t, "dumpe2fs", "-h", p2); !bytes.Contains(out, []byte("Block count:              40960\n")) {
 		t.Errorf("partition 2's filesystem is not 40 MiB (40960 blocks of 1 KiB, mke2fs's small type):\n%s", out)
 	}
+	// cptofs -P 2 copies into the same partition, and nowhere else.
+	host := filepath.Join(t.TempDir(), "hello")
+	if err := os.WriteFile(host, []byte("hello, partition 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := lklimg(t, nil, nil, "cp-in", "-P", "2", "-i", img, host, "/"); r.code != 0 || r.stderr != "" {
+		t.Fatalf("cp-in -P 2: %+v", r)
+	}
+	if after := outsideP2(t, img); after != before {
+		t.Errorf("cp-in -P 2 wrote outside partition 2")
+	}
+	p2 = partition2(t, img)
+	e2fsckClean(t, p2)
+	if out, err := exec.Command("debugfs", "-R", "cat /hello", p2).Output(); err != nil || string(out) != "hello, partition 2\n" {
+		t.Errorf("cp-in -P 2: /hello holds %q (%v)", out, err)
+	}
+
 	if r := lklimg(t, nil, nil, "tar2fs", "-q", "-P", "2", "--free", "1M", archive, img); r.code != exitImage || !strings.Contains(r.stderr, "--free is for the smallest image") {
 		t.Errorf("tar2fs -P 2 --free: %+v", r)
 	}
@@ -192,6 +209,9 @@ func TestMkfsDeviceMounted(t *testing.T) {
 	}
 	if err := d.k.Umount(dir, 0); err != nil {
 		t.Fatal(err)
+	}
+	if err := d.k.ResizeDisk(d.dev, 32<<20); !errors.Is(err, abi.EINVAL) {
+		t.Errorf("ResizeDisk of partition %s: %v, want EINVAL", d.dev, err)
 	}
 	f, err := d.open()
 	if err != nil {
