@@ -15,21 +15,21 @@ type Resizer interface {
 
 // ResizeDisk makes the disk called name n bytes long: the host resizes
 // its image (a raw file is cut or extended as a sparse file, to n bytes
-// exactly) and the disk's capacity changes (to n rounded down to whole
-// sectors), as Linux's set_capacity_and_notify follows a
-// virtio-blk config change. The disk's dirty pages are written back and
-// its pages dropped first, so nothing cached outlives the cut; its
-// partitions keep their places.
+// exactly) and the disk's capacity becomes n rounded down to whole
+// sectors, as Linux's set_capacity_and_notify follows a virtio-blk config
+// change. The disk's dirty pages are written back and its pages dropped
+// first, so nothing cached outlives the cut. Its partitions keep their
+// places, one past the new end cut there (the table is not read again:
+// it is the partitioner's business).
 //
 // Unlike Linux, which lets a disk change under its users, a disk in use
 // is refused: Resize is for the tools that make an image (the cut to size
 // at the end of tar2fs), not for a running system.
 //
 // Errors: ENOENT for an unknown name; EINVAL for a partition, or an n not
-// positive; EOPNOTSUPP for a disk that cannot be
-// resized (a host block device, a read-only image); EBUSY while the disk
-// or one of its partitions is open or mounted, or if a partition would
-// end past n; EIO from the host or the writeback.
+// positive; EOPNOTSUPP for a disk that cannot be resized (a host block
+// device, a read-only image); EBUSY while the disk or one of its
+// partitions is open or mounted; EIO from the host or the writeback.
 func (mg *Manager) ResizeDisk(name string, n int64) error {
 	dev, err := mg.Device(name)
 	if err != nil {
@@ -53,11 +53,6 @@ func (mg *Manager) ResizeDisk(name string, n int64) error {
 		return abi.Errorf(abi.EBUSY, "%s: the disk is open or mounted", dev.name)
 	}
 	parts := mg.Partitions(dev.name)
-	for _, p := range parts {
-		if p.start+p.size > n {
-			return abi.Errorf(abi.EBUSY, "%s: partition %s ends at byte %d, past the new size %d", dev.name, p.name, p.start+p.size, n)
-		}
-	}
 	old := dev.m
 	werr := old.detach()
 	rerr := r.Resize(n)
@@ -66,7 +61,13 @@ func (mg *Manager) ResizeDisk(name string, n int64) error {
 	m := mg.cache.attach(old.disk)
 	dev.m, dev.size = m, m.size
 	for _, p := range parts {
+		// A partition past the new end is cut there, as
+		// blk_add_partitions cuts one past the end of the disk.
 		p.m = m
+		if end := p.start + p.size; end > m.size {
+			p.size = max(0, m.size-p.start)
+			mg.logf("%s: %s size extends beyond EOD, truncated", dev.name, p.name)
+		}
 	}
 	if rerr == nil {
 		mg.logf("%s: detected capacity change from %d to %d", dev.name, old.size/SectorSize, m.size/SectorSize)
