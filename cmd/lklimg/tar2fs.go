@@ -301,6 +301,10 @@ func planTar2fs(f *tar2fsFlags, getenv func(string) string, a archiveSize) (*tar
 		}
 		plan.mountData = "alloc=pack"
 	}
+	// Planned for a device that reads as zeros, as a new file does; the
+	// device says whether it does when the filesystem is made (makeFS).
+	// The derived UUID and hash seed (identity) hash it as planned.
+	p.Zeroed = true
 	plan.params = p
 	return plan, nil
 }
