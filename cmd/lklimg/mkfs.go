@@ -114,13 +114,12 @@ type mkfsImage struct {
 	sizeFlag string
 }
 
-// openImage attaches the image (creating it when it does not exist and
-// no partition is asked for), opens the device the filesystem goes on
-// (the kernel's clock at epoch, for -d) and finds the filesystem's size: -s SIZE, else the device's
-// (BLKGETSIZE64). With -s on the whole disk the image is made SIZE bytes
-// long (ResizeDisk: a host block device keeps its size, which must hold
-// SIZE). It changes nothing of the image but its size, and that only
-// once it has found no filesystem there to keep (-F).
+// openImage boots a kernel (its clock at epoch, for -d), attaches the
+// image (creating it when it does not exist and no partition is asked
+// for), opens the device the filesystem goes on and finds the
+// filesystem's size: -s SIZE, else the device's (BLKGETSIZE64). It
+// changes nothing of the image: with -s on the whole disk, resize makes
+// it SIZE bytes long once the filesystem is planned.
 func openImage(f *mkfsFlags, image string, epoch *int64) (*mkfsImage, error) {
 	var size int64 = -1
 	if f.size != "" {

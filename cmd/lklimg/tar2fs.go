@@ -18,16 +18,19 @@ import (
 
 // tar2fs: a filesystem image made from a tar archive, as hcsshim's
 // tar2ext4 or mkfs.ext4 -d on GNU tar's extraction would make it, without
-// root: mkfs (ext4.Mkfs), then the library kernel mounts the new
-// filesystem and archive.Import extracts the archive into it through its
-// syscalls, then it is unmounted cleanly.
+// root. One library kernel does it all on the image's device (/dev/vda,
+// or /dev/vdaN with -P N): mkfs (ext4.Mkfs) through the device file,
+// then the kernel mounts the new filesystem and archive.Import extracts
+// the archive into it through its syscalls, then it is unmounted cleanly.
 //
-// Without -s the image is the smallest that holds the archive: the
+// Without -s or -P the image is the smallest that holds the archive: the
 // filesystem is made on a large sparse file (tar2fsVirtualSize) without a
 // journal, filled with the "alloc=pack" mount option (every allocation in
 // the lowest groups), then cut to the groups it uses plus --free
 // (ext4.Minimize), given the journal mke2fs would give its final size
-// (ext4.AddJournal, when the type has one), and the file truncated to it.
+// (ext4.AddJournal, when the type has one), and the disk cut to it
+// (Kernel.ResizeDisk: the virtio backend truncates the file). With -P the
+// filesystem fills the partition, as with -s.
 //
 // Reproducible images: see identity (mkfsflags.go). The input's digest
 // is a SHA-256 of the input file's bytes, read once more for it; stdin,
