@@ -24,6 +24,8 @@ const minorsPerDisk = 16
 type devices interface {
 	// addDisk attaches an image file and returns the disk's name ("vda").
 	addDisk(path string, opts DiskOptions) (string, error)
+	// resizeDisk makes a disk n bytes long (block.Manager.ResizeDisk).
+	resizeDisk(name string, n int64) error
 	// device returns a disk or partition by name ("vda1" or "/dev/vda1"),
 	// or ENXIO.
 	device(name string) (vfs.BlockDevice, error)

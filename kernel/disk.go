@@ -32,7 +32,8 @@ func (b *blockLayer) addDisk(path string, opts DiskOptions) (string, error) {
 	if arena == nil {
 		return "", abi.Errorf(abi.ENXIO, "block layer closed")
 	}
-	d, err := virtioblk.Open(path, virtioblk.OpenOptions{ReadOnly: opts.ReadOnly, CacheUnsafe: opts.CacheUnsafe}, arena)
+	d, err := virtioblk.Open(path, virtioblk.OpenOptions{ReadOnly: opts.ReadOnly, CacheUnsafe: opts.CacheUnsafe,
+		Create: opts.Create, Truncate: opts.Truncate, Size: opts.Size}, arena)
 	if err != nil {
 		return "", hostErr(err)
 	}
@@ -55,6 +56,10 @@ func hostErr(err error) error {
 		return err
 	}
 	return abi.Errorf(abi.EIO, "%v", err)
+}
+
+func (b *blockLayer) resizeDisk(name string, n int64) error {
+	return b.mgr.ResizeDisk(name, n)
 }
 
 func (b *blockLayer) device(name string) (vfs.BlockDevice, error) {

@@ -40,6 +40,8 @@ func (f *fakeDevices) addDisk(path string, opts DiskOptions) (string, error) {
 	return name, nil
 }
 
+func (f *fakeDevices) resizeDisk(name string, n int64) error { return abi.EOPNOTSUPP }
+
 func (f *fakeDevices) device(name string) (vfs.BlockDevice, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -88,6 +88,15 @@ type DiskOptions struct {
 	// is interrupted, so that nothing waits for the host's disk. What was
 	// written is in the file when the kernel halts either way.
 	CacheUnsafe bool
+	// Create makes the image file if it does not exist (O_CREAT, mode
+	// 0644 less the host's umask); Truncate cuts it to nothing first
+	// (O_TRUNC). For the tools that make an image (mkfs, tar2fs).
+	Create, Truncate bool
+	// Size, when larger than the image file, extends it to Size bytes
+	// as a sparse file (the disk then reads as zeros past the old end);
+	// a larger file, or a host block device, keeps its size.
+	// Kernel.ResizeDisk sets the size exactly.
+	Size int64
 }
 
 // Kernel is a booted library kernel.

@@ -48,6 +48,26 @@ func (k *Kernel) AddDisk(path string, opts DiskOptions) (string, error) {
 	return name, nil
 }
 
+// ResizeDisk makes the disk ("vda" or "/dev/vda") n bytes long: its
+// image file is cut or extended (sparse) to n bytes, and the disk's size
+// (BLKGETSIZE64 of /dev/vda: n rounded down to whole sectors) follows, as
+// when the host resizes a VM's virtio disk. It is how a tool that made an
+// image cuts it to the filesystem's size; the partitions found when the
+// disk was added stay, cut at the new end.
+//
+// Errors: ENOENT for an unknown disk; EINVAL for a partition, or an n not
+// positive; EOPNOTSUPP for an image that cannot change size (a host block
+// device, a disk added read-only); EBUSY while the disk or a partition of
+// it is open or mounted; EIO.
+func (k *Kernel) ResizeDisk(disk string, n int64) error {
+	k.mountMu.Lock()
+	defer k.mountMu.Unlock()
+	if k.halted {
+		return abi.Errorf(abi.EIO, "kernel halted")
+	}
+	return k.devs.resizeDisk(strings.TrimPrefix(disk, "/dev/"), n)
+}
+
 // Partitions returns the names of the partitions found on disk ("vda" or
 // "/dev/vda") as "vda1", ..., in table order; none for a disk without a
 // partition table. Errors: ENXIO for an unknown disk.

@@ -13,11 +13,14 @@ import (
 // The host calls are in backend_raw_linux.go and, for every other system,
 // backend_raw_other.go.
 type RawFile struct {
-	f     *os.File
-	fd    uintptr // f.Fd(), taken once; f keeps it open
-	ro    bool
-	size  int64
-	zeros []byte // a run of zeros to write when the host cannot zero a range; never written
+	f  *os.File
+	fd uintptr // f.Fd(), taken once; f keeps it open
+	ro bool
+	// regular: a regular file (not a host block device), which can be
+	// resized and whose holes read as zeros.
+	regular bool
+	size    int64
+	zeros   []byte // a run of zeros to write when the host cannot zero a range; never written
 	// unsafe: Flush does not flush (SetCacheUnsafe).
 	unsafe bool
 }
@@ -28,14 +31,43 @@ type RawFile struct {
 // built from scratch, where a crash means building again.
 func (r *RawFile) SetCacheUnsafe() { r.unsafe = true }
 
-// OpenRaw opens the image at path. A read-only backend opens the file
-// O_RDONLY, so nothing can ever be written to it.
+// RawOptions says how OpenRawFile opens an image file.
+type RawOptions struct {
+	// ReadOnly opens the file O_RDONLY, so nothing can ever be written
+	// to it.
+	ReadOnly bool
+	// Create makes the file if it does not exist (O_CREAT, mode 0644
+	// less the host's umask), Truncate cuts it to nothing first
+	// (O_TRUNC); both need a writable backend.
+	Create, Truncate bool
+	// Size, when larger than a regular file, extends it to Size bytes
+	// (a sparse file: the new part is a hole, which reads as zeros).
+	// A larger file, and a block device, keep their size.
+	Size int64
+}
+
+// OpenRaw opens the image at path, read-only or not (OpenRawFile).
 func OpenRaw(path string, readOnly bool) (*RawFile, error) {
+	return OpenRawFile(path, RawOptions{ReadOnly: readOnly})
+}
+
+// OpenRawFile opens the image at path as o says: a regular file or a
+// host block device.
+func OpenRawFile(path string, o RawOptions) (*RawFile, error) {
 	flag := os.O_RDWR
-	if readOnly {
+	switch {
+	case o.ReadOnly && (o.Create || o.Truncate || o.Size > 0):
+		return nil, fmt.Errorf("virtio: %s: a read-only image cannot be created, truncated or extended", path)
+	case o.ReadOnly:
 		flag = os.O_RDONLY
 	}
-	f, err := os.OpenFile(path, flag, 0)
+	if o.Create {
+		flag |= os.O_CREATE
+	}
+	if o.Truncate {
+		flag |= os.O_TRUNC
+	}
+	f, err := os.OpenFile(path, flag, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -45,8 +77,15 @@ func OpenRaw(path string, readOnly bool) (*RawFile, error) {
 		return nil, err
 	}
 	size := st.Size()
+	regular := st.Mode().IsRegular()
 	switch {
-	case st.Mode().IsRegular():
+	case regular && o.Size > size:
+		if err := f.Truncate(o.Size); err != nil {
+			f.Close()
+			return nil, err
+		}
+		size = o.Size
+	case regular:
 	case st.Mode()&os.ModeDevice != 0 && st.Mode()&os.ModeCharDevice == 0:
 		// A host block device: its size is where a seek to the end lands.
 		if size, err = f.Seek(0, io.SeekEnd); err != nil {
@@ -57,8 +96,29 @@ func OpenRaw(path string, readOnly bool) (*RawFile, error) {
 		f.Close()
 		return nil, fmt.Errorf("virtio: %s: not a regular file or block device", path)
 	}
-	return &RawFile{f: f, fd: f.Fd(), ro: readOnly, size: size &^ (SectorSize - 1),
+	return &RawFile{f: f, fd: f.Fd(), ro: o.ReadOnly, regular: regular, size: size &^ (SectorSize - 1),
 		zeros: make([]byte, 1<<16)}, nil
+}
+
+// CanUnmap reports whether Discard deallocates, so that a discarded
+// range reads as zeros at no cost: a regular file's holes do; what a host
+// block device does with a discard is not known.
+func (r *RawFile) CanUnmap() bool { return r.regular && !r.ro }
+
+// Resize makes the file n bytes long (ftruncate: a cut drops the bytes
+// past n, a growth adds a hole), as a host's `truncate -s` or `qemu-img
+// resize` of a raw image does; the capacity becomes n rounded down to
+// whole sectors. Only a writable regular file can be resized: a block
+// device's size is the hardware's (errors.ErrUnsupported).
+func (r *RawFile) Resize(n int64) error {
+	if !r.regular || r.ro {
+		return fmt.Errorf("virtio: resize a block device or a read-only image: %w", errors.ErrUnsupported)
+	}
+	if err := r.f.Truncate(n); err != nil {
+		return err
+	}
+	r.size = n &^ (SectorSize - 1)
+	return nil
 }
 
 // ReadAt implements Backend.
@@ -100,7 +160,26 @@ func (r *RawFile) Discard(off, n int64) error {
 	if r.ro {
 		return ErrReadOnly
 	}
-	return punchHole(r, off, n)
+	err := punchHole(r, off, n)
+	if errors.Is(err, errors.ErrUnsupported) && r.regular && off+n >= r.size {
+		// A host without hole punching (backend_raw_other.go) can
+		// still drop a file's tail: cut it at off and extend it back.
+		err = r.dropTail(off)
+	}
+	return err
+}
+
+// dropTail makes the file's bytes from off read as zeros by cutting it
+// there and extending it back to its size, which leaves a hole.
+func (r *RawFile) dropTail(off int64) error {
+	st, err := r.f.Stat()
+	if err != nil {
+		return err
+	}
+	if err := r.f.Truncate(off); err != nil {
+		return err
+	}
+	return r.f.Truncate(st.Size())
 }
 
 // WriteZeroes implements Backend: the host zeroes the range in place if it

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 )
 
 // virtio-blk (virtio 1.2 §5.2).
@@ -118,11 +119,14 @@ type BlkConfig struct {
 type blk struct {
 	be       Backend
 	cfg      BlkConfig
-	capacity uint64 // in sectors
+	capacity atomic.Uint64 // in sectors; changes only by resize
 	ro       bool
 	offered  Features
 	feat     Features // negotiated; set before workers start, read-only after
-	space    []byte   // the config space, immutable
+	// space is the config space: replaced whole, never changed in
+	// place, by resize, which counts gen up first and after (§2.5.1).
+	space atomic.Pointer[[]byte]
+	gen   atomic.Uint32
 }
 
 // NewBlkDevice makes a virtio-blk device over be. The device owns be and
@@ -159,14 +163,15 @@ func NewBlkDevice(be Backend, cfg BlkConfig) (*Device, error) {
 	def(&cfg.MaxWriteZeroesSectors, 1<<22)
 	def(&cfg.MaxWriteZeroesSeg, 16)
 
-	b := &blk{be: be, cfg: cfg, capacity: uint64(be.Size()) / SectorSize, ro: be.ReadOnly()}
+	b := &blk{be: be, cfg: cfg, ro: be.ReadOnly()}
+	b.capacity.Store(uint64(be.Size()) / SectorSize)
 	b.offered = FVersion1 | FIndirectDesc | BlkFSegMax | BlkFBlkSize | BlkFFlush | BlkFDiscard | BlkFWriteZeroes
 	if b.ro {
 		b.offered |= BlkFRO
 	}
 	s := make([]byte, blkConfigSize)
 	le := binary.LittleEndian
-	le.PutUint64(s[BlkCfgCapacity:], b.capacity)
+	le.PutUint64(s[BlkCfgCapacity:], b.capacity.Load())
 	le.PutUint32(s[BlkCfgSegMax:], cfg.SegMax)
 	le.PutUint32(s[BlkCfgBlkSize:], cfg.BlkSize)
 	le.PutUint16(s[BlkCfgNumQueues:], 1)
@@ -175,17 +180,53 @@ func NewBlkDevice(be Backend, cfg BlkConfig) (*Device, error) {
 	le.PutUint32(s[BlkCfgDiscardSectorAlignment:], cfg.BlkSize/SectorSize)
 	le.PutUint32(s[BlkCfgMaxWriteZeroesSectors:], cfg.MaxWriteZeroesSectors)
 	le.PutUint32(s[BlkCfgMaxWriteZeroesSeg:], cfg.MaxWriteZeroesSeg)
-	s[BlkCfgWriteZeroesMayUnmap] = 1
-	b.space = s
+	// A backend that cannot deallocate writes its zeros: the driver
+	// must not take its write-zeroes for a cheap unmap.
+	if u, ok := be.(interface{ CanUnmap() bool }); !ok || u.CanUnmap() {
+		s[BlkCfgWriteZeroesMayUnmap] = 1
+	}
+	b.space.Store(&s)
 	return newDevice(b, cfg.QueueSize, cfg.Workers), nil
 }
 
 func (b *blk) deviceID() DeviceID    { return DeviceIDBlock }
 func (b *blk) features() Features    { return b.offered }
-func (b *blk) config() []byte        { return b.space }
+func (b *blk) config() []byte        { return *b.space.Load() }
+func (b *blk) generation() uint32    { return b.gen.Load() }
 func (b *blk) negotiated(f Features) { b.feat = f }
 func (b *blk) close() error          { return b.be.Close() }
 func (b *blk) decode(c *chain) error { return decodeBlk(c) }
+
+// Resizer is a Backend whose size can change: a raw image file.
+type Resizer interface {
+	// Resize makes the backend n bytes long; errors.ErrUnsupported if
+	// it cannot be (a host block device).
+	Resize(n int64) error
+}
+
+// resize is the host changing the disk's size, as QEMU's block_resize
+// does: the backend is resized and the capacity in the config space
+// follows, the generation counted up around the change (§2.5.1), so a
+// driver reading the config space sees the old capacity or the new one,
+// never a mix. The driver learns of it by reading the config space again
+// (virtblk_config_changed); no request may be in flight.
+func (b *blk) resize(n int64) error {
+	r, ok := b.be.(Resizer)
+	if !ok || b.ro {
+		return fmt.Errorf("virtio-blk: resize: %w", errors.ErrUnsupported)
+	}
+	if err := r.Resize(n); err != nil {
+		return err
+	}
+	s := append([]byte(nil), b.config()...)
+	capacity := uint64(b.be.Size()) / SectorSize
+	binary.LittleEndian.PutUint64(s[BlkCfgCapacity:], capacity)
+	b.gen.Add(1)
+	b.capacity.Store(capacity)
+	b.space.Store(&s)
+	b.gen.Add(1)
+	return nil
+}
 
 // blkRequest is a virtio-blk request decoded from a chain (§5.2.6). The
 // spec lets the driver frame it in any descriptors (§2.6.4), so the
@@ -345,7 +386,8 @@ func (b *blk) do(r *blkRequest) (uint32, error) {
 // whole sectors (§5.2.6.1: IN and OUT data is a multiple of 512 bytes),
 // and returns the byte offset. 64-bit throughout: no 2 TiB limit.
 func (b *blk) rangeOf(sector, n uint64) (int64, error) {
-	if n%SectorSize != 0 || sector > b.capacity || n/SectorSize > b.capacity-sector {
+	capacity := b.capacity.Load()
+	if n%SectorSize != 0 || sector > capacity || n/SectorSize > capacity-sector {
 		return 0, errBlk(BlkSIOErr)
 	}
 	return int64(sector * SectorSize), nil

@@ -1,6 +1,7 @@
 package virtio
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -12,6 +13,8 @@ type function interface {
 	deviceID() DeviceID
 	features() Features
 	config() []byte
+	// generation is the config generation (§2.5.1).
+	generation() uint32
 	// negotiated is called at FEATURES_OK with the accepted features,
 	// before any worker starts.
 	negotiated(Features)
@@ -152,9 +155,24 @@ func (d *Device) reset() {
 	d.mu.Unlock()
 }
 
-// ConfigGeneration implements Transport. The config space never changes
-// while the device exists.
-func (d *Device) ConfigGeneration() uint32 { return 0 }
+// ConfigGeneration implements Transport. The config space changes only
+// when the host resizes the disk (Resize).
+func (d *Device) ConfigGeneration() uint32 { return d.fn.generation() }
+
+// Resize is the host's side of a change of the disk's size (QEMU's
+// block_resize): the backend becomes n bytes long and the capacity in
+// the config space follows. The driver must have no request in flight,
+// and reads the new capacity from the config space (as Linux's
+// virtblk_config_changed does on the interrupt). Errors: one matching
+// errors.ErrUnsupported for a backend that cannot change its size (a
+// host block device, a read-only image); the host's.
+func (d *Device) Resize(n int64) error {
+	b, ok := d.fn.(*blk)
+	if !ok {
+		return fmt.Errorf("virtio: resize of device type %d: %w", d.fn.deviceID(), errors.ErrUnsupported)
+	}
+	return b.resize(n)
+}
 
 // ReadConfig implements Transport.
 func (d *Device) ReadConfig(off int, b []byte) {

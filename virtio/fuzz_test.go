@@ -77,8 +77,9 @@ func FuzzDecodeChain(f *testing.F) {
 			t.Fatalf("data %d bytes, recorded %d", dl, c.blk.dlen)
 		}
 		// Serving it against a small memory backend must not panic either.
-		b := &blk{be: NewMemBackend(4096, false), capacity: 8, cfg: BlkConfig{MaxDiscardSeg: 4, MaxDiscardSectors: 8,
+		b := &blk{be: NewMemBackend(4096, false), cfg: BlkConfig{MaxDiscardSeg: 4, MaxDiscardSectors: 8,
 			MaxWriteZeroesSeg: 4, MaxWriteZeroesSectors: 8}, feat: FVersion1 | BlkFFlush | BlkFDiscard | BlkFWriteZeroes}
+		b.capacity.Store(8)
 		n := b.serve(&c)
 		if uint64(n) > c.wlen {
 			t.Fatalf("used.len %d above %d writable bytes", n, c.wlen)

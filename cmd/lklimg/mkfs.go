@@ -10,6 +10,7 @@ import (
 
 	"github.com/lklimg/lklimg/hostcopy"
 	"github.com/lklimg/lklimg/internal/cliflags"
+	"github.com/lklimg/lklimg/internal/devfile"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/tools/e2fsprogs"
@@ -22,6 +23,7 @@ type mkfsFlags struct {
 	size, dir    string
 	quiet, force bool
 	memoryMB     int
+	partition    int // -P N: the filesystem goes on partition N
 }
 
 // mkfsCommand is `lklimg mkfs IMAGE`: an empty ext2, ext3 or ext4 laid
@@ -37,6 +39,8 @@ func mkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 			"KB, MB, GB, TB are powers of 1000). With -s the file is created or resized, and reads as zeros;\n" +
 			"without it the filesystem fills the existing file (whose contents are discarded, as mke2fs\n" +
 			"discards a device's) or device.\n" +
+			"-P N makes it on partition N of a partitioned disk image, which it fills (-s: its first SIZE bytes);\n" +
+			"nothing outside the partition is written.\n" +
 			"-d TAR extracts a tar archive (gzip, zstd, xz or bzip2 compressed, or not) as tar2fs does.\n" +
 			identityHelp + "\n" +
 			"The times -d copies or extracts are then clamped to that time (access times become modification times).",
@@ -49,7 +53,8 @@ func mkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 			&cli.BoolFlag{Name: "q", Destination: &f.quiet, Usage: "print nothing"},
 			&cli.BoolFlag{Name: "F", Destination: &f.force, Usage: "overwrite an existing filesystem"},
 			&cli.IntFlag{Name: "mb", Value: kernel.DefaultMemory >> 20, Destination: &f.memoryMB,
-				Usage: "kernel memory in `MB` for -d"},
+				Usage: "kernel memory in `MB`"},
+			cliflags.PartitionFlag(&f.partition),
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -96,96 +101,106 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-// mkfsImage is the image being made: the open file, its size, whether
-// it is a regular file (cleared to zeros before the filesystem is
-// written), and whether mkfs created it.
+// mkfsImage is the image being made: the kernel and device it is made
+// on, the device open for writing, the filesystem's size, and whether
+// mkfs created the image file.
 type mkfsImage struct {
-	f        *os.File
-	size     int64
-	regular  bool
-	created  bool
-	name     string
+	d       *newDisk
+	f       *devfile.File
+	size    int64
+	created bool
+	// sizeFlag is -s on the whole disk: the image is to be made size
+	// bytes long (resize).
 	sizeFlag string
 }
 
-// openImage opens (creating) the image and finds the filesystem's size:
-// -s SIZE, else the file's or device's. It changes nothing yet.
-func openImage(image, sizeFlag string, force bool) (*mkfsImage, error) {
+// openImage boots a kernel (its clock at epoch, for -d), attaches the
+// image (creating it when it does not exist and no partition is asked
+// for), opens the device the filesystem goes on and finds the
+// filesystem's size: -s SIZE, else the device's (BLKGETSIZE64). It
+// changes nothing of the image: with -s on the whole disk, resize makes
+// it SIZE bytes long once the filesystem is planned.
+func openImage(f *mkfsFlags, image string, epoch *int64) (*mkfsImage, error) {
 	var size int64 = -1
-	if sizeFlag != "" {
+	if f.size != "" {
 		var err error
-		if size, err = parseSize(sizeFlag); err != nil {
-			return nil, fmt.Errorf("-s %s: %w", sizeFlag, err)
+		if size, err = parseSize(f.size); err != nil {
+			return nil, fmt.Errorf("-s %s: %w", f.size, err)
 		}
 	}
+	whole := f.partition == 0
+	// Whether mkfs makes the file, to remove it again on a failure: the
+	// host's view of the path, which only the virtio backend opens.
 	_, statErr := os.Lstat(image)
-	fl, err := os.OpenFile(image, os.O_RDWR|os.O_CREATE, 0o644)
+	d, err := bootDisk(image, f.memoryMB, nil, epoch, f.partition, kernel.DiskOptions{Create: whole})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", image, unwrapPathErr(err))
+		return nil, err
 	}
-	img := &mkfsImage{f: fl, name: image, sizeFlag: sizeFlag, created: os.IsNotExist(statErr)}
+	img := &mkfsImage{d: d, created: whole && os.IsNotExist(statErr)}
 	fail := func(err error) (*mkfsImage, error) {
 		img.abandon()
 		return nil, err
 	}
-	fi, err := fl.Stat()
-	if err != nil {
+	if img.f, err = d.open(); err != nil {
 		return fail(err)
 	}
-	if !force {
+	if !f.force {
 		// mke2fs asks before overwriting a filesystem; lklimg refuses.
 		var magic [2]byte
-		if n, _ := fl.ReadAt(magic[:], 1024+0x38); n == 2 && magic == [2]byte{0x53, 0xEF} {
+		if n, _ := img.f.ReadAt(magic[:], 1024+0x38); n == 2 && magic == [2]byte{0x53, 0xEF} {
 			return fail(fmt.Errorf("%s contains an ext2/ext3/ext4 file system: use -F to overwrite it", image))
 		}
 	}
-	img.regular = fi.Mode().IsRegular()
-	if img.regular {
-		if size < 0 {
-			size = fi.Size()
-		}
-		img.size = size
-		return img, nil
-	}
-	end, err := fl.Seek(0, io.SeekEnd)
-	if err != nil {
-		return fail(fmt.Errorf("%s: size: %w", image, err))
-	}
-	if size > end {
-		return fail(fmt.Errorf("%s: -s %s is larger than the device (%d bytes)", image, sizeFlag, end))
-	}
-	if size < 0 {
-		size = end
+	devSize := img.f.Size()
+	switch {
+	case size < 0:
+		size = devSize
+	case !whole && size > devSize:
+		return fail(fmt.Errorf("%s: -s %s: Filesystem larger than apparent device size (partition %d has %d bytes)",
+			image, f.size, f.partition, devSize))
+	case whole:
+		img.sizeFlag = f.size
 	}
 	img.size = size
 	return img, nil
 }
 
-// abandon closes the image after a failure before anything was written,
-// removing it if mkfs created it.
-func (img *mkfsImage) abandon() {
-	img.f.Close()
-	if img.created {
-		os.Remove(img.name)
+// resize makes the image img.size bytes long for -s on the whole disk,
+// once the filesystem is planned (the device closed meanwhile: a disk in
+// use cannot change size); a host block device, which keeps its size,
+// must hold img.size bytes.
+func (img *mkfsImage) resize() error {
+	d, size, sizeFlag := img.d, img.size, img.sizeFlag
+	devSize := img.f.Size()
+	if sizeFlag == "" || size == devSize {
+		return nil
 	}
+	if err := img.f.Close(); err != nil {
+		return err
+	}
+	img.f = nil
+	err := d.k.ResizeDisk(d.disk, size)
+	switch {
+	case errors.Is(err, abi.EOPNOTSUPP) && size > devSize:
+		return fmt.Errorf("%s: -s %s is larger than the device (%d bytes)", d.image, sizeFlag, devSize)
+	case errors.Is(err, abi.EOPNOTSUPP):
+	case err != nil:
+		return fmt.Errorf("%s: %w", d.image, err)
+	}
+	img.f, err = d.open()
+	return err
 }
 
-// clear makes a regular file read as zeros at its new size: cut to
-// nothing, then extended (mke2fs discards the whole device first, which
-// leaves a file's blocks as holes). It reports whether the image now
-// reads as zeros.
-func (img *mkfsImage) clear() (bool, error) {
-	if !img.regular {
-		return false, nil
+// abandon halts the kernel after a failure before anything was written,
+// removing the image if mkfs created it.
+func (img *mkfsImage) abandon() {
+	if img.f != nil {
+		img.f.Close()
 	}
-	err := img.f.Truncate(0)
-	if err == nil {
-		err = img.f.Truncate(img.size)
+	img.d.k.Halt()
+	if img.created {
+		os.Remove(img.d.image)
 	}
-	if err != nil {
-		return false, fmt.Errorf("%s: %w", img.name, unwrapPathErr(err))
-	}
-	return true, nil
 }
 
 func unwrapPathErr(err error) error {
@@ -221,7 +236,7 @@ func mkfs(f *mkfsFlags, image string, getenv func(string) string, stdout, stderr
 			return exitImage, fmt.Errorf("-d %s: not a directory or a tar archive", f.dir)
 		}
 	}
-	img, err := openImage(image, f.size, f.force)
+	img, err := openImage(f, image, epoch)
 	if err != nil {
 		return exitImage, err
 	}
@@ -242,7 +257,11 @@ func mkfs(f *mkfsFlags, image string, getenv func(string) string, stdout, stderr
 		img.abandon()
 		return exitImage, fmt.Errorf("%s: %w", image, err)
 	}
-	if p.Zeroed, err = img.clear(); err != nil {
+	if err := img.resize(); err != nil {
+		img.abandon()
+		return exitImage, err
+	}
+	if p.Zeroed, err = clearDevice(img.f, img.size); err != nil {
 		img.abandon()
 		return exitFail, err
 	}
@@ -252,9 +271,14 @@ func mkfs(f *mkfsFlags, image string, getenv func(string) string, stdout, stderr
 	if !f.quiet {
 		printSummary(stdout, &sum)
 	}
-	fl := img.f
-	if err := e2fsprogs.Mkfs(fl, p); err != nil {
-		fl.Close()
+	d := img.d
+	defer d.k.Halt()
+	err = e2fsprogs.Mkfs(img.f, p)
+	// Closed before the filling mounts it: the open holds the device.
+	if cerr := img.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return exitFail, fmt.Errorf("%s: %w", image, err)
 	}
 	status := exitOK
@@ -262,22 +286,19 @@ func mkfs(f *mkfsFlags, image string, getenv func(string) string, stdout, stderr
 		if !f.quiet {
 			fmt.Fprint(stdout, "Copying files into the device: ")
 		}
-		if status, err = populate(f, image, &p, epoch, tarFile, stdout, stderr); err != nil {
-			fl.Close()
+		if status, err = populate(f, d, &p, epoch, tarFile, stdout, stderr); err != nil {
 			return status, err
 		}
 		if !f.quiet {
 			fmt.Fprintln(stdout, "done")
 		}
 	}
-	// mke2fs flushes the device before it exits; -d's filling did not
-	// wait for the host's disk (newFS.fill).
-	err = fl.Sync()
-	if cerr := fl.Close(); err == nil {
-		err = cerr
+	// mke2fs flushes the device before it exits.
+	if err := d.sync(); err != nil {
+		return exitFail, err
 	}
-	if err != nil {
-		return exitFail, fmt.Errorf("%s: %w", image, err)
+	if err := d.halt(); err != nil {
+		return exitFail, err
 	}
 	return status, nil
 }
@@ -318,8 +339,9 @@ func printSummary(w io.Writer, s *e2fsprogs.MkfsSummary) {
 //
 // With SOURCE_DATE_EPOCH no time stamp is later than it (mke2fs 1.47.1's
 // clamping).
-func populate(f *mkfsFlags, image string, p *e2fsprogs.MkfsParams, epoch *int64, tarFile *os.File, stdout, stderr io.Writer) (int, error) {
-	n := &newFS{image: image, fsType: "ext4", memoryMB: f.memoryMB, epoch: epoch}
+func populate(f *mkfsFlags, d *newDisk, p *e2fsprogs.MkfsParams, epoch *int64, tarFile *os.File, stdout, stderr io.Writer) (int, error) {
+	n := &newFS{d: d, fsType: "ext4"}
+	image := d.image
 	status := exitOK
 	used, err := n.fill(func(k *kernel.Kernel, dir string) error {
 		var err error

@@ -13,55 +13,39 @@ import (
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
-// newFS is a filesystem just made on an image file, about to be filled
-// through the library kernel (mkfs -d, tar2fs).
+// newFS is a filesystem just made on a device, about to be filled
+// through the library kernel that made it (mkfs -d, tar2fs).
 type newFS struct {
-	image, fsType string
-	mountData     string    // options beyond "nobarrier" ("alloc=pack")
-	memoryMB      int       // the kernel's memory
-	printk        io.Writer // the kernel log, or nil
-	epoch         *int64    // the kernel's clock, when the time is fixed
+	d         *newDisk
+	fsType    string
+	mountData string // options beyond "nobarrier" ("alloc=pack")
 }
 
-// fill boots the kernel on the new image, mounts it read-write, calls
-// fill on the mount point, and unmounts, which writes everything back and
-// leaves the filesystem clean. It returns the blocks the filesystem uses
-// (statfs, before the unmount; 0 when it could not be mounted, or not
-// unmounted cleanly: the image is then of no use) and the errors of fill
-// and of the steps.
+// fill mounts the new filesystem read-write, calls fill on the mount
+// point, and unmounts, which writes everything back and leaves the
+// filesystem clean. It returns the blocks the filesystem uses (statfs,
+// before the unmount; 0 when it could not be mounted, or not unmounted
+// cleanly: the image is then of no use) and the errors of fill and of the
+// steps.
 //
 // The image is new: if the build is interrupted it is of no use whatever
-// was flushed, so nothing waits for the host's disk while it is filled
-// (the disk ignores flushes, the filesystem, mounted nobarrier, asks for
-// none); the caller flushes the file once at the end if it wants it on
-// the disk.
+// was flushed, so the filesystem, mounted nobarrier, asks for no flush
+// while it is filled; the caller flushes the device once at the end if it
+// wants it on the disk.
 func (n *newFS) fill(fill func(k *kernel.Kernel, dir string) error) (uint64, error) {
-	cfg := kernel.Config{Memory: int64(n.memoryMB) << 20, Printk: n.printk}
-	if n.epoch != nil {
-		now := abi.Timespec{Sec: *n.epoch}
-		cfg.Now = func() abi.Timespec { return now }
-	}
-	k, err := kernel.Boot(cfg)
-	if err != nil {
-		return 0, fmt.Errorf("boot: %w", err)
-	}
-	defer k.Halt()
-	dev, err := k.AddDisk(n.image, kernel.DiskOptions{CacheUnsafe: true})
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", n.image, err)
-	}
+	k, image := n.d.k, n.d.image
 	data := "nobarrier"
 	if n.mountData != "" {
 		data = n.mountData + "," + data
 	}
-	dir, err := k.MountDev(dev, n.fsType, 0, data)
+	dir, err := k.MountDev(n.d.dev, n.fsType, 0, data)
 	if err != nil {
-		return 0, fmt.Errorf("%s: mount the new filesystem: %w", n.image, err)
+		return 0, fmt.Errorf("%s: mount the new filesystem: %w", image, err)
 	}
-	m := &cliflags.Mounted{Kernel: k, Dir: dir, Device: dev, FSType: n.fsType}
+	m := &cliflags.Mounted{Kernel: k, Dir: dir, Device: n.d.dev, FSType: n.fsType}
 	if why := m.ReadOnlyReason(); why != "" {
 		k.Umount(dir, 0)
-		return 0, fmt.Errorf("%s: the new filesystem cannot be written: %s", n.image, why)
+		return 0, fmt.Errorf("%s: the new filesystem cannot be written: %s", image, why)
 	}
 	fillErr := fill(k, dir)
 	var st abi.Statfs
@@ -70,10 +54,7 @@ func (n *newFS) fill(fill func(k *kernel.Kernel, dir string) error) (uint64, err
 		used = st.Blocks - st.Bfree
 	}
 	if err := k.Umount(dir, 0); err != nil {
-		return 0, errors.Join(fillErr, fmt.Errorf("%s: unmount: %w", n.image, err))
-	}
-	if err := k.Halt(); err != nil {
-		return 0, errors.Join(fillErr, fmt.Errorf("%s: %w", n.image, err))
+		return 0, errors.Join(fillErr, fmt.Errorf("%s: unmount: %w", image, err))
 	}
 	return used, fillErr
 }

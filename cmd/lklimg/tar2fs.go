@@ -9,6 +9,7 @@ import (
 
 	"github.com/lklimg/lklimg/internal/cliflags"
 	"github.com/lklimg/lklimg/internal/compress"
+	"github.com/lklimg/lklimg/internal/devfile"
 	"github.com/lklimg/lklimg/internal/progress"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/tools/e2fsprogs"
@@ -17,16 +18,19 @@ import (
 
 // tar2fs: a filesystem image made from a tar archive, as hcsshim's
 // tar2ext4 or mkfs.ext4 -d on GNU tar's extraction would make it, without
-// root: mkfs (e2fsprogs.Mkfs), then the library kernel mounts the new
-// filesystem and archive.Import extracts the archive into it through its
-// syscalls, then it is unmounted cleanly.
+// root. One library kernel does it all on the image's device (/dev/vda,
+// or /dev/vdaN with -P N): mkfs (e2fsprogs.Mkfs) through the device file,
+// then the kernel mounts the new filesystem and archive.Import extracts
+// the archive into it through its syscalls, then it is unmounted cleanly.
 //
-// Without -s the image is the smallest that holds the archive: the
+// Without -s or -P the image is the smallest that holds the archive: the
 // filesystem is made on a large sparse file (tar2fsVirtualSize) without a
 // journal, filled with the "alloc=pack" mount option (every allocation in
 // the lowest groups), then cut to the groups it uses plus --free
 // (e2fsprogs.Minimize), given the journal mke2fs would give its final size
-// (e2fsprogs.AddJournal, when the type has one), and the file truncated to it.
+// (e2fsprogs.AddJournal, when the type has one), and the disk cut to it
+// (Kernel.ResizeDisk: the virtio backend truncates the file). With -P the
+// filesystem fills the partition, as with -s.
 //
 // Reproducible images: see identity (mkfsflags.go). The input's digest
 // is a SHA-256 of the input file's bytes, read once more for it; stdin,
@@ -38,6 +42,8 @@ type tar2fsFlags struct {
 	size, free, whiteouts        string
 	quiet, verbose, printk, sync bool
 	memoryMB                     int
+	partition                    int   // -P N: the filesystem fills partition N
+	partSize                     int64 // partition N's size, once the disk is attached
 }
 
 // tar2fsCommand is `lklimg tar2fs [options] TAR|- IMAGE`.
@@ -69,6 +75,7 @@ func tar2fsCommand(stdin io.Reader, stdout, stderr io.Writer, status *int) *cli.
 				Usage: "kernel memory in `MB` (page cache and queues live in it)"},
 			&cli.BoolFlag{Name: "enable-printk", Aliases: []string{"p"}, Destination: &f.printk,
 				Usage: "show the kernel log on stderr"},
+			cliflags.PartitionFlag(&f.partition),
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
@@ -137,21 +144,45 @@ func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr
 			return exitImage, err
 		}
 	}
+	var printk io.Writer
+	if f.printk {
+		printk = stderr
+	}
+	var d *newDisk
+	if f.partition > 0 {
+		// The partition's size is the filesystem's: planned again for it.
+		d, err = bootDisk(image, f.memoryMB, printk, plan.epoch, f.partition, kernel.DiskOptions{CacheUnsafe: !f.sync})
+		if err != nil {
+			return exitImage, err
+		}
+		defer d.k.Halt()
+		if f.partSize, err = d.size(); err != nil {
+			return exitImage, err
+		}
+		if plan, err = planTar2fs(f, getenv, archiveSize{}); err != nil {
+			return exitImage, err
+		}
+	}
 	what := fmt.Sprintf("tar2fs minimize=%t free=%d whiteouts=%q", plan.minimize, plan.free, plan.whiteouts)
 	if err := identity(&plan.params, plan.given, plan.epoch, what, digest); err != nil {
 		return exitImage, err
 	}
-
-	out, err := os.OpenFile(image, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return exitImage, fmt.Errorf("%s: %w", image, unwrapPathErr(err))
+	// The image file is new, unless it holds the partition: then it is
+	// the user's disk, kept whatever happens.
+	remove := func() {}
+	if d == nil {
+		opts := kernel.DiskOptions{Create: true, Truncate: true, Size: plan.fileSize, CacheUnsafe: !f.sync}
+		if d, err = bootDisk(image, f.memoryMB, printk, plan.epoch, 0, opts); err != nil {
+			return exitImage, err
+		}
+		defer d.k.Halt()
+		remove = func() {
+			d.k.Halt()
+			os.Remove(image)
+		}
 	}
-	defer out.Close()
-	if err := out.Truncate(plan.fileSize); err != nil {
-		return exitImage, fmt.Errorf("%s: %w", image, unwrapPathErr(err))
-	}
-	if err := e2fsprogs.Mkfs(out, plan.params); err != nil {
-		os.Remove(image)
+	if err := makeFS(d, &plan.params, plan.fileSize); err != nil {
+		remove()
 		return exitImage, fmt.Errorf("%s: mkfs: %w", image, err)
 	}
 
@@ -159,27 +190,46 @@ func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr
 	if bar != nil {
 		in = &countingReader{r: in, bar: bar}
 	}
-	status, used, importErr := tar2fsImport(f, plan, image, in, stdout, stderr, bar)
+	status, used, importErr := tar2fsImport(f, plan, d, in, stdout, stderr, bar)
 	if importErr != nil && used == 0 {
 		// Not mounted: nothing was imported, the image is of no use.
-		os.Remove(image)
+		remove()
 		return exitImage, importErr
 	}
 	if plan.minimize {
-		if err := shrinkImage(out, plan, used); err != nil {
+		if err := shrinkImage(d, plan, used); err != nil {
 			// What stopped the import first: it explains the rest.
 			return exitImage, errors.Join(importErr, fmt.Errorf("%s: %w (the image is not usable)", image, err))
 		}
 	}
 	if f.sync {
-		if err := out.Sync(); err != nil {
-			return exitImage, fmt.Errorf("%s: %w", image, unwrapPathErr(err))
+		if err := d.sync(); err != nil {
+			return exitImage, err
 		}
+	}
+	if err := d.halt(); err != nil {
+		return exitImage, errors.Join(importErr, err)
 	}
 	if importErr != nil {
 		return exitImage, importErr
 	}
 	return status, nil
+}
+
+// makeFS makes the filesystem of p on the device, of size bytes (the
+// device cleared first, as clearDevice says: p.Zeroed follows).
+func makeFS(d *newDisk, p *e2fsprogs.MkfsParams, size int64) error {
+	f, err := d.open()
+	if err != nil {
+		return err
+	}
+	if p.Zeroed, err = clearDevice(f, size); err == nil {
+		err = e2fsprogs.Mkfs(f, *p)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // planTar2fs turns the flags into mkfs parameters (mkfsParams, as mkfs's)
@@ -191,10 +241,22 @@ func planTar2fs(f *tar2fsFlags, getenv func(string) string, a archiveSize) (*tar
 		return nil, fmt.Errorf("--whiteouts %s: the mode is overlay", f.whiteouts)
 	}
 	plan := &tar2fsPlan{fileSize: virtualSize(a, f.inodeRatio, f.blockSize), minimize: true, whiteouts: f.whiteouts}
+	if f.partition > 0 {
+		// -P: the filesystem fills the partition, as with -s; until
+		// its size is known the flags are checked for 1 GiB.
+		plan.fileSize, plan.minimize = f.partSize, false
+		if plan.fileSize == 0 {
+			plan.fileSize = 1 << 30
+		}
+	}
 	if f.size != "" {
 		n, err := parseSize(f.size)
 		if err != nil || n <= 0 {
 			return nil, fmt.Errorf("-s %s: not a size (bytes, or with K, M, G, T)", f.size)
+		}
+		if f.partSize > 0 && n > f.partSize {
+			return nil, fmt.Errorf("-s %s: Filesystem larger than apparent device size (partition %d has %d bytes)",
+				f.size, f.partition, f.partSize)
 		}
 		plan.fileSize, plan.minimize = n, false
 	}
@@ -204,7 +266,7 @@ func planTar2fs(f *tar2fsFlags, getenv func(string) string, a archiveSize) (*tar
 			return nil, fmt.Errorf("--free %s: not a size (bytes, or with K, M, G, T)", f.free)
 		}
 		if !plan.minimize {
-			return nil, errors.New("--free is for the smallest image: with -s, the free space is what the size leaves")
+			return nil, errors.New("--free is for the smallest image: with -s or -P, the free space is what the size leaves")
 		}
 		plan.free = uint64(n)
 	}
@@ -242,7 +304,10 @@ func planTar2fs(f *tar2fsFlags, getenv func(string) string, a archiveSize) (*tar
 		}
 		plan.mountData = "alloc=pack"
 	}
-	p.Zeroed = true // a new file, truncated: it reads as zeros
+	// Planned for a device that reads as zeros, as a new file does; the
+	// device says whether it does when the filesystem is made (makeFS).
+	// The derived UUID and hash seed (identity) hash it as planned.
+	p.Zeroed = true
 	plan.params = p
 	return plan, nil
 }
@@ -251,11 +316,9 @@ func planTar2fs(f *tar2fsFlags, getenv func(string) string, a archiveSize) (*tar
 // imports the archive and unmounts (newFS.fill, importTar). It returns
 // the exit status so far, the blocks the filesystem uses (0 when it could
 // not be mounted) and an error that stopped the import.
-func tar2fsImport(f *tar2fsFlags, plan *tar2fsPlan, image string, in io.Reader, stdout, stderr io.Writer, bar *progress.Bar) (int, uint64, error) {
-	n := &newFS{image: image, fsType: f.fsType, mountData: plan.mountData, memoryMB: f.memoryMB, epoch: plan.epoch}
-	if f.printk {
-		n.printk = stderr
-	}
+func tar2fsImport(f *tar2fsFlags, plan *tar2fsPlan, d *newDisk, in io.Reader, stdout, stderr io.Writer, bar *progress.Bar) (int, uint64, error) {
+	n := &newFS{d: d, fsType: f.fsType, mountData: plan.mountData}
+	image := d.image
 	imp := &importTar{who: "tar2fs", image: image, whiteouts: f.whiteouts, verbose: f.verbose, bar: bar,
 		stdout: stdout, stderr: stderr}
 	status := exitOK
@@ -270,10 +333,27 @@ func tar2fsImport(f *tar2fsFlags, plan *tar2fsPlan, image string, in io.Reader, 
 	return status, used, err
 }
 
-// shrinkImage cuts the filesystem on out to what it uses plus the free
-// space asked for and the journal's room, adds the journal, and truncates
-// the file to the filesystem's new end.
-func shrinkImage(out *os.File, plan *tar2fsPlan, used uint64) error {
+// shrinkImage cuts the filesystem on the device to what it uses plus the
+// free space asked for and the journal's room, adds the journal, and cuts
+// the disk (the image file) to the filesystem's new end.
+func shrinkImage(d *newDisk, plan *tar2fsPlan, used uint64) error {
+	out, err := d.open()
+	if err != nil {
+		return err
+	}
+	blocks, err := shrinkFS(out, plan, used)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return d.k.ResizeDisk(d.disk, int64(blocks*uint64(plan.params.BlockSize)))
+}
+
+// shrinkFS is shrinkImage's work on the open device: it returns the
+// filesystem's blocks.
+func shrinkFS(out *devfile.File, plan *tar2fsPlan, used uint64) (uint64, error) {
 	p := &plan.params
 	bs := uint64(p.BlockSize)
 	free := (plan.free + bs - 1) / bs
@@ -281,7 +361,7 @@ func shrinkImage(out *os.File, plan *tar2fsPlan, used uint64) error {
 	if plan.wantJournal && journal == 0 {
 		var err error
 		if journal, err = defaultJournal(p, used+free); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	// The orphan file, as mke2fs makes it with the journal (none when
@@ -299,22 +379,19 @@ func shrinkImage(out *os.File, plan *tar2fsPlan, used uint64) error {
 	up := func(n uint64) uint64 { return (n + cluster - 1) / cluster * cluster }
 	blocks, err := e2fsprogs.Minimize(out, up(free)+up(uint64(journal))+up(orphan)+3*cluster)
 	if err != nil {
-		return fmt.Errorf("shrink: %w", err)
+		return 0, fmt.Errorf("shrink: %w", err)
 	}
 	if plan.wantJournal && journal > 0 {
 		if err := e2fsprogs.AddJournal(out, journal); err != nil {
-			return fmt.Errorf("add the journal: %w", err)
+			return 0, fmt.Errorf("add the journal: %w", err)
 		}
 	}
 	if orphan > 0 {
 		if err := e2fsprogs.AddOrphanFile(out, orphan); err != nil {
-			return fmt.Errorf("add the orphan file: %w", err)
+			return 0, fmt.Errorf("add the orphan file: %w", err)
 		}
 	}
-	if err := out.Truncate(int64(blocks * bs)); err != nil {
-		return unwrapPathErr(err)
-	}
-	return nil
+	return blocks, nil
 }
 
 // defaultJournal is the journal mke2fs would give the filesystem the

@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/tools/e2fsprogs"
 )
@@ -162,7 +163,7 @@ func TestTar2fsImportStep(t *testing.T) {
 			}
 			defer in.Close()
 			var stdout, stderr bytes.Buffer
-			status, used, err := tar2fsImport(f, plan, img, in, &stdout, &stderr, nil)
+			status, used, err := importImage(t, f, plan, img, in, &stdout, &stderr)
 			if err != nil || status != exitOK || stderr.Len() > 0 || used == 0 {
 				t.Fatalf("import: status %d, used %d, %v\n%s", status, used, err, stderr.String())
 			}
@@ -360,7 +361,7 @@ func TestTar2fsImportStepFails(t *testing.T) {
 		}
 		defer in.Close()
 		var stdout, stderr bytes.Buffer
-		status, used, err := tar2fsImport(f, &tar2fsPlan{}, img, in, &stdout, &stderr, nil)
+		status, used, err := importImage(t, f, &tar2fsPlan{}, img, in, &stdout, &stderr)
 		return status, used, err, stderr.String()
 	}
 
@@ -409,7 +410,7 @@ func TestTar2fsImportStepReports(t *testing.T) {
 	defer in.Close()
 	var stdout, stderr bytes.Buffer
 	f := &tar2fsFlags{fsFlags: fsFlags{fsType: "ext4"}, memoryMB: 32, verbose: true}
-	status, _, err := tar2fsImport(f, &tar2fsPlan{}, img, in, &stdout, &stderr, nil)
+	status, _, err := importImage(t, f, &tar2fsPlan{}, img, in, &stdout, &stderr)
 	wantOut := "./\n./a\n./d/\n./d/b\n./d/c\nd/../a\n"
 	wantErr := "lklimg: tar2fs: d/../a: member name contains '..'\n" +
 		"lklimg: tar2fs: 1 entry of the archive could not be imported\n"
@@ -439,7 +440,7 @@ func TestTar2fsImportStepChecksum(t *testing.T) {
 	testutil.Run(t, testutil.Need(t, "mkfs.ext4")[0], "-q", "-F", img)
 	var stdout, stderr bytes.Buffer
 	f := &tar2fsFlags{fsFlags: fsFlags{fsType: "ext4"}, memoryMB: 32}
-	status, used, err := tar2fsImport(f, &tar2fsPlan{}, img, bytes.NewReader(gz), &stdout, &stderr, nil)
+	status, used, err := importImage(t, f, &tar2fsPlan{}, img, bytes.NewReader(gz), &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "input: after the archive's end") || used == 0 {
 		t.Errorf("status %d, used %d, %v", status, used, err)
 	}
@@ -448,7 +449,7 @@ func TestTar2fsImportStepChecksum(t *testing.T) {
 	img2 := filepath.Join(t.TempDir(), "img")
 	testutil.Run(t, "truncate", "-s", "8M", img2)
 	testutil.Run(t, testutil.Need(t, "mkfs.ext4")[0], "-q", "-F", img2)
-	if status, _, err := tar2fsImport(f, &tar2fsPlan{}, img2, bytes.NewReader(gz), &stdout, &stderr, nil); err != nil || status != exitOK {
+	if status, _, err := importImage(t, f, &tar2fsPlan{}, img2, bytes.NewReader(gz), &stdout, &stderr); err != nil || status != exitOK {
 		t.Errorf("intact: status %d, %v", status, err)
 	}
 }
@@ -749,4 +750,20 @@ func TestTar2fsOrphanFile(t *testing.T) {
 			fsckView(t, img)
 		})
 	}
+}
+
+// importImage is tar2fs's import step on the filesystem of the image
+// file img: a kernel booted on it, halted afterwards (which writes the
+// image).
+func importImage(t *testing.T, f *tar2fsFlags, plan *tar2fsPlan, img string, in io.Reader, stdout, stderr io.Writer) (int, uint64, error) {
+	t.Helper()
+	d, err := bootDisk(img, f.memoryMB, nil, plan.epoch, 0, kernel.DiskOptions{CacheUnsafe: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, used, err := tar2fsImport(f, plan, d, in, stdout, stderr, nil)
+	if herr := d.halt(); herr != nil {
+		t.Errorf("halt: %v", herr)
+	}
+	return status, used, err
 }

@@ -46,8 +46,7 @@ func (d *Disk) MountData() string {
 // Flags returns the flag definitions, bound to d.
 func (d *Disk) Flags() []cli.Flag {
 	return []cli.Flag{
-		&cli.IntFlag{Name: "partition", Aliases: []string{"P"}, Destination: &d.Partition,
-			Usage: "use partition `N` of a partitioned disk (0: the whole disk)"},
+		PartitionFlag(&d.Partition),
 		&cli.StringFlag{Name: "filesystem-type", Aliases: []string{"t"}, Destination: &d.FSType,
 			Usage: "filesystem `TYPE` (ext4, ...); probed when not given"},
 		&cli.IntFlag{Name: "mb", Aliases: []string{"m"}, Value: kernel.DefaultMemory >> 20, Destination: &d.MemoryMB,
@@ -57,6 +56,38 @@ func (d *Disk) Flags() []cli.Flag {
 		&cli.BoolFlag{Name: "no-journal", Destination: &d.NoJournal,
 			Usage: "do not replay the journal of a filesystem that needs recovery (mount option noload)"},
 	}
+}
+
+// PartitionFlag is -P N alone, for the commands that make a filesystem
+// (mkfs, tar2fs), whose other letters are mke2fs's.
+func PartitionFlag(n *int) cli.Flag {
+	return &cli.IntFlag{Name: "partition", Aliases: []string{"P"}, Destination: n,
+		Usage: "use partition `N` of a partitioned disk (0: the whole disk)"}
+}
+
+// PartitionDevice returns the device of partition n of disk ("vda2"),
+// attached from image, or disk itself for n 0. Errors say what is wrong
+// for a person: a negative n, a disk without a partition table, a
+// partition it does not have (listing those it has).
+func PartitionDevice(k *kernel.Kernel, image, disk string, n int) (string, error) {
+	if n < 0 {
+		return "", fmt.Errorf("-P %d: a partition number is 1 or more (0: the whole disk)", n)
+	}
+	if n == 0 {
+		return disk, nil
+	}
+	parts, err := k.Partitions(disk)
+	if err != nil {
+		return "", fmt.Errorf("%s: partition table: %w", image, err)
+	}
+	if len(parts) == 0 {
+		return "", fmt.Errorf("%s: -P %d: the disk has no partition table", image, n)
+	}
+	dev := disk + strconv.Itoa(n)
+	if !slices.Contains(parts, dev) {
+		return "", fmt.Errorf("%s: -P %d: no such partition (the disk has %s)", image, n, partList(disk, parts))
+	}
+	return dev, nil
 }
 
 // Mounted is an image's filesystem mounted in a booted kernel.
@@ -115,19 +146,16 @@ func (d *Disk) mount(k *kernel.Kernel, image string, readOnly bool) (*Mounted, e
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", image, err)
 	}
+	dev, err := PartitionDevice(k, image, disk, d.Partition)
+	if err != nil {
+		return nil, err
+	}
 	parts, err := k.Partitions(disk)
 	if err != nil {
 		return nil, fmt.Errorf("%s: partition table: %w", image, err)
 	}
-	dev := disk
 	switch {
-	case d.Partition > 0 && len(parts) == 0:
-		return nil, fmt.Errorf("%s: -P %d: the disk has no partition table", image, d.Partition)
 	case d.Partition > 0:
-		dev = disk + strconv.Itoa(d.Partition)
-		if !slices.Contains(parts, dev) {
-			return nil, fmt.Errorf("%s: -P %d: no such partition (the disk has %s)", image, d.Partition, partList(disk, parts))
-		}
 	case len(parts) > 0 && d.FSType == "":
 		// A filesystem on the whole disk wins over a table that only
 		// looks like one (a FAT boot sector ends like an MBR).

@@ -30,6 +30,7 @@ type Syscalls interface {
 	Pread(fd int, p []byte, off int64) (int, error)
 	Pwrite(fd int, p []byte, off int64) (int, error)
 	Fsync(fd int) error
+	Fallocate(fd int, mode uint32, off, n int64) error
 	BlkGetSize64(fd int) (uint64, error)
 	BlkDiscard(fd int, off, n uint64) error
 	BlkZeroout(fd int, off, n uint64) error
@@ -151,6 +152,20 @@ func (f *File) Zeroout(off, n int64) error {
 	}
 	if err := f.sys.BlkZeroout(f.fd, uint64(off), uint64(n)); err != nil {
 		return fmt.Errorf("%s: zeroout of %d bytes at %d: %w", f.path, n, off, err)
+	}
+	return nil
+}
+
+// ZeroUnmap makes n bytes from off read as zeros by deallocating them
+// (fallocate(2) FALLOC_FL_WRITE_ZEROES): a raw image file gets a hole,
+// at no cost whatever n is. It is how a tool asks for what mke2fs gets
+// from discarding a regular file: a device that reads as zeros. off and
+// n are multiples of 512.
+// Errors: EOPNOTSUPP when the disk cannot deallocate what it zeroes (a
+// host block device; then nothing changed); EINVAL; EIO.
+func (f *File) ZeroUnmap(off, n int64) error {
+	if err := f.sys.Fallocate(f.fd, abi.FALLOC_FL_WRITE_ZEROES, off, n); err != nil {
+		return fmt.Errorf("%s: write zeroes (unmap) of %d bytes at %d: %w", f.path, n, off, err)
 	}
 	return nil
 }

@@ -139,3 +139,37 @@ func TestOpenNotBlock(t *testing.T) {
 		t.Errorf("next descriptor %d %v, want %d", fd2, err, fd)
 	}
 }
+
+// TestZeroUnmap: on a raw image file the device's write-zeroes unmaps,
+// so ZeroUnmap makes the range read as zeros through the device and in
+// the file; a range not of whole sectors is EINVAL.
+func TestZeroUnmap(t *testing.T) {
+	k, img := bootDisk(t)
+	f, err := Open(k, "vda", abi.O_RDWR|abi.O_EXCL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.ZeroUnmap(4096, 1<<20); err != nil {
+		t.Fatalf("ZeroUnmap: %v", err)
+	}
+	if err := f.ZeroUnmap(100, 512); !errors.Is(err, abi.EINVAL) {
+		t.Errorf("ZeroUnmap at 100: %v, want EINVAL", err)
+	}
+	got := make([]byte, 1<<20+2)
+	if _, err := f.ReadAt(got, 4095); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pattern := func(i int) byte { return byte(i*3 + 1) } // bootDisk's
+	want := append([]byte{pattern(4095)}, make([]byte, 1<<20)...)
+	want = append(want, pattern(4096+1<<20))
+	if !bytes.Equal(got, want) || !bytes.Equal(data[4095:4095+len(want)], want) {
+		t.Errorf("after ZeroUnmap the range does not read as zeros between its neighbours")
+	}
+}

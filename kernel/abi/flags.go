@@ -114,6 +114,9 @@ const (
 	FALLOC_FL_ZERO_RANGE     = 0x10
 	FALLOC_FL_COLLAPSE_RANGE = 0x08
 	FALLOC_FL_INSERT_RANGE   = 0x20
+	// FALLOC_FL_WRITE_ZEROES (Linux 6.17) zeroes a range by the device's
+	// write-zeroes that may deallocate it; EOPNOTSUPP where it cannot.
+	FALLOC_FL_WRITE_ZEROES = 0x80
 )
 
 // renameat2(2) flags.

@@ -32,6 +32,7 @@ type Device struct {
 	holder  any        // who holds the device exclusively; nil if nobody
 	holders int        // claims of holder not yet ended
 	parts   int        // on a whole disk: claims on its partitions
+	opens   int        // on a whole disk: open files of it and its partitions
 }
 
 // Name returns the device's name without /dev/: "vda", "vda1".

@@ -36,6 +36,10 @@ func (d *Device) Open(write, excl bool) (*File, error) {
 			return nil, err
 		}
 	}
+	w := d.whole()
+	w.claimMu.Lock()
+	w.opens++
+	w.claimMu.Unlock()
 	return f, nil
 }
 
@@ -54,6 +58,10 @@ func (f *File) Release() error {
 	if f.excl {
 		f.d.Unclaim(f)
 	}
+	w := f.d.whole()
+	w.claimMu.Lock()
+	w.opens--
+	w.claimMu.Unlock()
 	if f.write && !f.d.ro {
 		return f.d.Writeback()
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/block"
 	"github.com/lklimg/lklimg/kernel/mm"
 	"github.com/lklimg/lklimg/virtio"
@@ -63,10 +64,13 @@ type Disk struct {
 	arena *mm.Arena
 	owned io.Closer // closed by Close when Open made the device
 
+	// capacity is in sectors, read from config space at New and again
+	// when the disk is resized (Resize).
+	capacity atomic.Uint64
+
 	// Negotiated and read from config space at New; immutable after.
 	feat        virtio.Features
-	indirect    bool   // VIRTIO_F_INDIRECT_DESC: a request takes one ring slot
-	capacity    uint64 // sectors
+	indirect    bool // VIRTIO_F_INDIRECT_DESC: a request takes one ring slot
 	ro          bool
 	id          string
 	maxSegs     int
@@ -174,19 +178,24 @@ func (d *Disk) init(opts Options) error {
 	return d.readID()
 }
 
-// readConfig reads struct virtio_blk_config (§5.2.4), retrying while the
+// config reads struct virtio_blk_config (§5.2.4), retrying while the
 // config generation changes under it (§2.5.1).
-func (d *Disk) readConfig(opts Options) {
+func (d *Disk) config() [64]byte {
 	var cfg [64]byte
 	for {
 		gen := d.dev.ConfigGeneration()
 		d.dev.ReadConfig(0, cfg[:])
 		if d.dev.ConfigGeneration() == gen {
-			break
+			return cfg
 		}
 	}
+}
+
+// readConfig takes what the driver uses of the config space.
+func (d *Disk) readConfig(opts Options) {
+	cfg := d.config()
 	le := binary.LittleEndian
-	d.capacity = le.Uint64(cfg[virtio.BlkCfgCapacity:])
+	d.capacity.Store(le.Uint64(cfg[virtio.BlkCfgCapacity:]))
 	d.ro = d.feat.Has(virtio.BlkFRO)
 	d.indirect = d.feat.Has(virtio.FIndirectDesc)
 	d.maxSegs = 0
@@ -313,7 +322,32 @@ func (d *Disk) readID() error {
 }
 
 // Size implements block.Disk.
-func (d *Disk) Size() int64 { return int64(d.capacity * virtio.SectorSize) }
+func (d *Disk) Size() int64 { return int64(d.capacity.Load() * virtio.SectorSize) }
+
+// Resize asks the host to make the disk n bytes long, as an administrator
+// resizing a VM's disk does (QEMU's block_resize; virtio.Device.Resize),
+// and reads the new capacity from the config space, as Linux's
+// virtblk_config_changed does on the configuration interrupt that
+// follows. Only a disk made by Open can be resized, and no request may be
+// in flight (the block layer has written back and dropped its pages).
+// Errors: EOPNOTSUPP for a disk whose image cannot change size (a host
+// block device, a read-only image); EIO with the host's error.
+func (d *Disk) Resize(n int64) error {
+	r, ok := d.owned.(interface{ Resize(int64) error })
+	if !ok {
+		return abi.Errorf(abi.EOPNOTSUPP, "virtioblk: this disk cannot be resized")
+	}
+	err := r.Resize(n)
+	if errors.Is(err, errors.ErrUnsupported) {
+		return abi.Errorf(abi.EOPNOTSUPP, "virtioblk: %v", err)
+	}
+	if err != nil {
+		return abi.Errorf(abi.EIO, "virtioblk: resize: %v", err)
+	}
+	cfg := d.config()
+	d.capacity.Store(binary.LittleEndian.Uint64(cfg[virtio.BlkCfgCapacity:]))
+	return nil
+}
 
 // ReadOnly implements block.Disk.
 func (d *Disk) ReadOnly() bool { return d.ro }

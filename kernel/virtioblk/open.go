@@ -12,6 +12,10 @@ import (
 // OpenOptions says how Open attaches an image file.
 type OpenOptions struct {
 	ReadOnly bool
+	// Create, Truncate and Size make or extend the image file (see
+	// virtio.RawOptions).
+	Create, Truncate bool
+	Size             int64
 	// CacheUnsafe: flush requests do not flush the file (see
 	// virtio.RawFile.SetCacheUnsafe).
 	CacheUnsafe bool
@@ -23,7 +27,7 @@ type OpenOptions struct {
 // VIRTIO_BLK_F_RO. Close closes all three. Errors from the host carry
 // an errno: ENOENT, EACCES, EINVAL (not a file or block device), else EIO.
 func Open(path string, o OpenOptions, arena *mm.Arena) (*Disk, error) {
-	be, err := virtio.OpenRaw(path, o.ReadOnly)
+	be, err := virtio.OpenRawFile(path, virtio.RawOptions{ReadOnly: o.ReadOnly, Create: o.Create, Truncate: o.Truncate, Size: o.Size})
 	if err != nil {
 		return nil, hostErrno(err)
 	}

@@ -36,7 +36,7 @@ func (d *Disk) rw(off int64, segs []mm.Seg, write bool) error {
 		total += uint64(s.Len)
 	}
 	sector := uint64(off) / virtio.SectorSize
-	if sector > d.capacity || total/virtio.SectorSize > d.capacity-sector {
+	if capacity := d.capacity.Load(); sector > capacity || total/virtio.SectorSize > capacity-sector {
 		return abi.Errorf(abi.EIO, "virtioblk: %d bytes at %d beyond the end of the disk (%d bytes)", total, off, d.Size())
 	}
 	typ := virtio.BlkTIn
@@ -124,7 +124,7 @@ func (d *Disk) dwz(typ uint32, feature virtio.Features, maxSectors, flags uint32
 		return abi.Errorf(abi.EINVAL, "virtioblk: range %d+%d not sector aligned", off, n)
 	}
 	sector, count := uint64(off)/virtio.SectorSize, uint64(n)/virtio.SectorSize
-	if sector > d.capacity || count > d.capacity-sector {
+	if capacity := d.capacity.Load(); sector > capacity || count > capacity-sector {
 		return abi.Errorf(abi.EIO, "virtioblk: range %d+%d beyond the end of the disk", off, n)
 	}
 	for count > 0 {
