@@ -8,7 +8,7 @@ import (
 
 	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
-	"github.com/lklimg/lklimg/kernel/fs/jbd2"
+	"github.com/lklimg/lklimg/format/jbd2"
 )
 
 // ImageDevice is an unmounted filesystem's device, read and written in

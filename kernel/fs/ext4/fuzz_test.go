@@ -14,9 +14,9 @@ import (
 	"time"
 
 	disk "github.com/lklimg/lklimg/format/ext4"
+	jbd2disk "github.com/lklimg/lklimg/format/jbd2"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/abi"
-	"github.com/lklimg/lklimg/kernel/fs/jbd2"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
 
@@ -638,17 +638,17 @@ func journalImage(t testing.TB) []byte {
 	}
 	desc := b[phys(jruns, first) : phys(jruns, first)+bs]
 	clear(desc)
-	be.PutUint32(desc[0:], jbd2.MagicNumber)
-	be.PutUint32(desc[4:], jbd2.DescriptorBlock)
+	be.PutUint32(desc[0:], jbd2disk.MagicNumber)
+	be.PutUint32(desc[4:], jbd2disk.DescriptorBlock)
 	be.PutUint32(desc[8:], 7)
 	tag := desc[12:] // after journal_header_t
 	be.PutUint32(tag[0:], uint32(dirBlk))
-	be.PutUint16(tag[6:], jbd2.FlagLastTag) // a new UUID follows (zeros)
+	be.PutUint16(tag[6:], jbd2disk.FlagLastTag) // a new UUID follows (zeros)
 	copy(b[phys(jruns, first+1):], logged)
 	commit := b[phys(jruns, first+2) : phys(jruns, first+2)+bs]
 	clear(commit)
-	be.PutUint32(commit[0:], jbd2.MagicNumber)
-	be.PutUint32(commit[4:], jbd2.CommitBlock)
+	be.PutUint32(commit[0:], jbd2disk.MagicNumber)
+	be.PutUint32(commit[4:], jbd2disk.CommitBlock)
 	be.PutUint32(commit[8:], 7)
 	le := binary.LittleEndian
 	le.PutUint32(b[1024+0x60:], le.Uint32(b[1024+0x60:])|disk.IncompatRecover)

@@ -15,9 +15,9 @@ import (
 	"testing"
 
 	disk "github.com/lklimg/lklimg/format/ext4"
+	jbd2disk "github.com/lklimg/lklimg/format/jbd2"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/abi"
-	"github.com/lklimg/lklimg/kernel/fs/jbd2"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
 
@@ -376,7 +376,7 @@ func superOf(t *testing.T, img string) *disk.Superblock {
 
 // journalSuper reads the journal superblock of img through a read-only
 // mount.
-func journalSuper(t *testing.T, img string) *jbd2.Superblock {
+func journalSuper(t *testing.T, img string) *jbd2disk.Superblock {
 	t.Helper()
 	sb, _ := mountImage(t, img)
 	f := sb.(*fsys)
@@ -388,7 +388,7 @@ func journalSuper(t *testing.T, img string) *jbd2.Superblock {
 	if err := j.ReadBlock(0, p); err != nil {
 		t.Fatal(err)
 	}
-	jsb, err := jbd2.DecodeSuperblock(p)
+	jsb, err := jbd2disk.DecodeSuperblock(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,7 +430,7 @@ func TestMountStateWhileMounted(t *testing.T) {
 		journal bool
 		jfeat   uint32 // journal incompat features after the mount
 	}{
-		{"ext4", nil, true, jbd2.FeatureIncompatCsumV3 | jbd2.FeatureIncompat64bit},
+		{"ext4", nil, true, jbd2disk.FeatureIncompatCsumV3 | jbd2disk.FeatureIncompat64bit},
 		{"ext3", []string{"-t", "ext3"}, true, 0},
 		{"ext2", []string{"-t", "ext2"}, false, 0},
 	} {
@@ -566,7 +566,7 @@ func dirtyImage(t *testing.T, dir string, mkfsArgs []string) (string, int64, []b
 		le.PutUint32(s[disk.OffSChecksum:], disk.Csum32(tab, ^uint32(0), s[:disk.OffSChecksum]))
 	}
 	data := bytes.Repeat([]byte("jbd2"), int(bs)/4)
-	binary.BigEndian.PutUint32(data, jbd2.MagicNumber)
+	binary.BigEndian.PutUint32(data, jbd2disk.MagicNumber)
 	payload := filepath.Join(dir, "payload")
 	if err := os.WriteFile(payload, append(append([]byte(nil), sbCopy...), data...), 0o644); err != nil {
 		t.Fatal(err)
@@ -646,7 +646,7 @@ func crashMount(t *testing.T, img string, limit int) (crashDev, *fsys, *testLog)
 
 // journalSuper2 reads the journal superblock of img as debugfs sees it
 // (logdump's first line), without mounting: the image may need recovery.
-func journalSuper2(t *testing.T, img string) *jbd2.Superblock {
+func journalSuper2(t *testing.T, img string) *jbd2disk.Superblock {
 	t.Helper()
 	out := string(testutil.Run(t, "debugfs", "-R", "logdump", img))
 	var start, seq uint32
@@ -656,7 +656,7 @@ func journalSuper2(t *testing.T, img string) *jbd2.Superblock {
 	}
 	fmt.Sscan(m[1], &start)
 	fmt.Sscan(m[2], &seq)
-	return &jbd2.Superblock{Start: start, Sequence: seq}
+	return &jbd2disk.Superblock{Start: start, Sequence: seq}
 }
 
 // TestAbortedMount checks that a failed commit aborts the mount: later

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	disk "github.com/lklimg/lklimg/format/ext4"
+	jbd2disk "github.com/lklimg/lklimg/format/jbd2"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/fs/jbd2"
 	"github.com/lklimg/lklimg/kernel/vfs"
@@ -158,13 +159,13 @@ func (f *fsys) loadJournalRW() error {
 	// otherwise; 64-bit tags on a 64bit filesystem.
 	var setIncompat uint32
 	if f.Super.MetadataCsum() {
-		setIncompat = jbd2.FeatureIncompatCsumV3
+		setIncompat = jbd2disk.FeatureIncompatCsumV3
 	}
 	if f.Super.HasIncompat(disk.Incompat64bit) {
-		setIncompat |= jbd2.FeatureIncompat64bit
+		setIncompat |= jbd2disk.FeatureIncompat64bit
 	}
-	if err := l.SetFeatures(0, setIncompat, jbd2.FeatureCompatChecksum,
-		jbd2.FeatureIncompatAsyncCommit|jbd2.FeatureIncompatCsumV2|jbd2.FeatureIncompatCsumV3); err != nil {
+	if err := l.SetFeatures(0, setIncompat, jbd2disk.FeatureCompatChecksum,
+		jbd2disk.FeatureIncompatAsyncCommit|jbd2disk.FeatureIncompatCsumV2|jbd2disk.FeatureIncompatCsumV3); err != nil {
 		return err
 	}
 	f.jlog = l

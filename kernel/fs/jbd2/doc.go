@@ -13,16 +13,9 @@
 //
 // # What is implemented
 //
-//   - The journal superblock, v1 and v2 (superblock.go), with its crc32c
-//     checksum when checksums v2 or v3 are on. Shared journals (s_nr_users
-//     > 1) and unknown incompat or ro_compat features are refused.
-//   - Descriptor blocks with 32- and 64-bit block tags, with no checksum,
-//     checksum v2 (16-bit tag checksums) or v3 (journal_block_tag3_t),
-//     escaped blocks (descriptor.go); revoke blocks with 32- or 64-bit
-//     records (revoke.go); commit blocks (commit.go); the block tail
-//     checksum of descriptor and revoke blocks and the commit block checksum
-//     (csum.go); the old compat "checksum v1" (a crc32_be over each
-//     transaction's descriptor and data blocks, checked at its commit).
+//   - The on-disk structures are format/jbd2's (the journal superblock,
+//     descriptor, revoke and commit blocks, the tag formats and the
+//     checksums, with the notes the documents leave out).
 //   - Recovery in the passes of recovery.c (recovery.go), following its
 //     decisions exactly, including the ones that look odd (see Recover).
 //
@@ -44,27 +37,6 @@
 // journal when a block is read. The filesystem then reads every block
 // through the overlay first: a hit is read from the journal, a miss from
 // the device.
-//
-// # Format notes the documents leave out
-//
-//   - Everything in the journal is big-endian, unlike ext4.
-//   - jbd2_chksum is crc32c without the pre- and post-inversion of the
-//     usual CRC-32C; the checksum seed is that raw crc32c, started at ~0,
-//     of the journal superblock's s_uuid (for an internal journal mkfs copies
-//     the filesystem's UUID there). The superblock checksum is the raw
-//     crc32c, started at ~0, of the 1024-byte superblock with s_checksum
-//     zeroed, and is not seeded with the UUID.
-//   - In a tag, t_flags is the big-endian 16-bit word at offset 6 in every
-//     tag format (in journal_block_tag3_t it is the low half of a 32-bit
-//     field). Tag sizes: 8 bytes (32-bit), 12 (64-bit), 10 or 14 with
-//     checksum v2, 16 with checksum v3.
-//   - A revoke record with transaction R cancels the copies of its block
-//     logged in transactions up to and including R; later copies replay.
-//   - The log wraps from the end of the normal log area back to s_first.
-//     With fast commits that end is s_maxlen - s_num_fc_blks, where the
-//     kernel's writer wraps; the wrap() of recovery.c as e2fsprogs 1.47
-//     copies it uses s_maxlen there, which only matters for a log that
-//     wraps in a journal with fast commits.
 //
 // # Use from a filesystem
 //

@@ -3,6 +3,8 @@ package jbd2
 import (
 	"encoding/binary"
 	"testing"
+
+	disk "github.com/lklimg/lklimg/format/jbd2"
 )
 
 // Fuzz targets for every decoder and for Recover; their seeds run in every
@@ -16,7 +18,7 @@ func sampleJournal(i int) *memJournal {
 	fs := featureSets[i%len(featureSets)]
 	s := newSynth(bs, 24, fs.compat, fs.incompat, 1)
 	esc := fill(bs, 9)
-	binary.BigEndian.PutUint32(esc, MagicNumber)
+	binary.BigEndian.PutUint32(esc, disk.MagicNumber)
 	s.txn([]uint64{10, 11}, [][]byte{fill(bs, 1), esc}, nil, true)
 	s.txn([]uint64{12}, [][]byte{fill(bs, 2)}, []uint64{10}, true)
 	s.txn([]uint64{13}, [][]byte{fill(bs, 3)}, nil, false)
@@ -28,17 +30,17 @@ func FuzzSuperblock(f *testing.F) {
 		f.Add(sampleJournal(i).b[:1024])
 	}
 	v1 := make([]byte, 1024)
-	putHeader(v1, SuperblockV1, 0)
+	disk.PutHeader(v1, disk.SuperblockV1, 0)
 	f.Add(v1)
 	f.Add(make([]byte, 1024))
 	f.Add([]byte{0xC0, 0x3B, 0x39, 0x98})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		sb, err := DecodeSuperblock(b)
+		sb, err := disk.DecodeSuperblock(b)
 		if err != nil {
 			return
 		}
 		_ = sb.String()
-		_ = newTagFormat(sb)
+		_ = disk.NewTagFormat(sb)
 	})
 }
 
@@ -48,12 +50,12 @@ func FuzzDescriptor(f *testing.F) {
 	}
 	f.Add([]byte{0xC0, 0x3B, 0x39, 0x98, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0}, uint32(0))
 	f.Fuzz(func(t *testing.T, b []byte, incompat uint32) {
-		sb := &Superblock{FeatureIncompat: incompat}
-		_, tags, err := DecodeDescriptor(sb, b)
+		sb := &disk.Superblock{FeatureIncompat: incompat}
+		_, tags, err := disk.DecodeDescriptor(sb, b)
 		if err != nil {
 			return
 		}
-		if len(tags) > (len(b)-headerSize)/8 {
+		if len(tags) > (len(b)-disk.HeaderSize)/8 {
 			t.Fatalf("%d tags in %d bytes", len(tags), len(b))
 		}
 	})
@@ -66,8 +68,8 @@ func FuzzRevoke(f *testing.F) {
 		f.Add(j.b[7*1024:8*1024], fs.incompat)
 	}
 	f.Fuzz(func(t *testing.T, b []byte, incompat uint32) {
-		sb := &Superblock{FeatureIncompat: incompat}
-		_, recs, err := DecodeRevoke(sb, b)
+		sb := &disk.Superblock{FeatureIncompat: incompat}
+		_, recs, err := disk.DecodeRevoke(sb, b)
 		if err != nil {
 			return
 		}
@@ -81,14 +83,14 @@ func FuzzCommit(f *testing.F) {
 	for i := range featureSets {
 		f.Add(sampleJournal(i).b[4*1024 : 5*1024])
 	}
-	f.Add(make([]byte, commitSize))
+	f.Add(make([]byte, disk.CommitSize))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		c, err := DecodeCommit(b)
+		c, err := disk.DecodeCommit(b)
 		if err != nil {
 			return
 		}
 		if len(b) >= 1024 {
-			_ = commitCsumOK(1, b[:1024])
+			_ = disk.CommitCsumOK(1, b[:1024])
 		}
 		_ = c.CommitSec
 	})

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	disk "github.com/lklimg/lklimg/format/jbd2"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -79,8 +80,8 @@ type Log struct {
 	dev         Device
 	bs          int
 	sbBuf       []byte // journal block 0 as on disk, updated in place
-	sb          *Superblock
-	tf          tagFormat
+	sb          *disk.Superblock
+	tf          disk.TagFormat
 	seed        uint32 // j_csum_seed
 	first, last uint32 // the log area [first, last)
 	head        uint32 // j_head: the next log block to write
@@ -97,7 +98,7 @@ type Log struct {
 // first (Recover), and EUCLEAN is returned here. A journal with s_errno set
 // (aborted) gives EUCLEAN too; the superblock's errors are DecodeSuperblock's.
 func OpenLog(dev Device, blockSize int) (*Log, error) {
-	if blockSize < superblockSize || blockSize > 1<<16 || blockSize&(blockSize-1) != 0 {
+	if blockSize < disk.SuperblockSize || blockSize > 1<<16 || blockSize&(blockSize-1) != 0 {
 		return nil, abi.Errorf(abi.EINVAL, "jbd2: bad block size %d", blockSize)
 	}
 	if dev.Blocks() == 0 {
@@ -108,11 +109,11 @@ func OpenLog(dev Device, blockSize int) (*Log, error) {
 	if err := dev.ReadBlock(0, l.sbBuf); err != nil {
 		return nil, fmt.Errorf("jbd2: reading journal superblock: %w", err)
 	}
-	sb, err := DecodeSuperblock(l.sbBuf)
+	sb, err := disk.DecodeSuperblock(l.sbBuf)
 	if err != nil {
 		return nil, err
 	}
-	if sb.BlockType != SuperblockV2 {
+	if sb.BlockType != disk.SuperblockV2 {
 		// A v1 superblock has no feature words: v1 journals are from
 		// ext3's first days and the kernel upgrades them; not here.
 		return nil, abi.Errorf(abi.EINVAL, "jbd2: journal superblock v1 cannot be written")
@@ -126,9 +127,9 @@ func OpenLog(dev Device, blockSize int) (*Log, error) {
 	if sb.Errno != 0 {
 		return nil, abi.Errorf(abi.EUCLEAN, "jbd2: the journal was aborted with error %d", -sb.Errno)
 	}
-	l.sb, l.tf = sb, newTagFormat(sb)
+	l.sb, l.tf = sb, disk.NewTagFormat(sb)
 	if sb.CsumV2orV3() {
-		l.seed = csumSeed(sb.UUID)
+		l.seed = disk.CsumSeed(sb.UUID)
 	}
 	// journal_reset: the log starts at s_first; jbd2_journal_recover of
 	// a clean log takes s_sequence + 1 as the next transaction's id.
@@ -154,27 +155,27 @@ func (l *Log) SetFeatures(setCompat, setIncompat, clearCompat, clearIncompat uin
 	sb.FeatureCompat = sb.FeatureCompat&^clearCompat | setCompat
 	sb.FeatureIncompat = sb.FeatureIncompat&^clearIncompat | setIncompat
 	switch {
-	case sb.FeatureCompat&^FeatureCompatChecksum != 0 || sb.FeatureIncompat&^knownIncompat != 0:
+	case sb.FeatureCompat&^disk.FeatureCompatChecksum != 0 || sb.FeatureIncompat&^disk.KnownIncompat != 0:
 		return abi.Errorf(abi.EINVAL, "jbd2: unknown features compat %#x incompat %#x", sb.FeatureCompat, sb.FeatureIncompat)
-	case sb.Has(FeatureIncompatCsumV2) && sb.Has(FeatureIncompatCsumV3),
-		sb.CsumV2orV3() && sb.csumV1():
+	case sb.Has(disk.FeatureIncompatCsumV2) && sb.Has(disk.FeatureIncompatCsumV3),
+		sb.CsumV2orV3() && sb.CsumV1():
 		return abi.Errorf(abi.EINVAL, "jbd2: more than one checksum version")
 	}
 	be := binary.BigEndian
 	be.PutUint32(l.sbBuf[0x24:], sb.FeatureCompat)
 	be.PutUint32(l.sbBuf[0x28:], sb.FeatureIncompat)
 	if sb.CsumV2orV3() {
-		sb.ChecksumType = crc32cChksumType
-		l.sbBuf[0x50] = crc32cChksumType
-		l.seed = csumSeed(sb.UUID)
+		sb.ChecksumType = disk.Crc32cChksumType
+		l.sbBuf[0x50] = disk.Crc32cChksumType
+		l.seed = disk.CsumSeed(sb.UUID)
 	}
 	*l.sb = sb
-	l.tf = newTagFormat(l.sb)
+	l.tf = disk.NewTagFormat(l.sb)
 	return nil
 }
 
 // Superblock returns the journal superblock as last written.
-func (l *Log) Superblock() *Superblock { return l.sb }
+func (l *Log) Superblock() *disk.Superblock { return l.sb }
 
 // Sequence returns the id the next transaction gets.
 func (l *Log) Sequence() uint32 { return l.seq }
@@ -188,14 +189,14 @@ func (l *Log) MaxTransactionBlocks() int { return int(l.last / 4) }
 // tagsPerDescriptor is how many tags one descriptor block holds: the first
 // tag carries the 16-byte UUID, the block tail is kept free.
 func (l *Log) tagsPerDescriptor() int {
-	room := l.bs - headerSize - l.tf.tail - uuidSize
-	return room / l.tf.size
+	room := l.bs - disk.HeaderSize - l.tf.Tail - disk.UuidSize
+	return room / l.tf.Size
 }
 
 // revokesPerBlock is how many revoke records one revoke block holds: after
 // its header, with the block tail kept free.
 func (l *Log) revokesPerBlock() int {
-	return (l.bs - revokeHeaderSize - l.tf.tail) / revokeRecordSize(l.tf.is64)
+	return (l.bs - disk.RevokeHeaderSize - l.tf.Tail) / disk.RevokeRecordSize(l.tf.Is64)
 }
 
 // LogBlocks returns how many log blocks a transaction of n blocks and r
@@ -252,10 +253,10 @@ func (l *Log) writeSuper(sequence, start uint32) error {
 	be.PutUint32(l.sbBuf[0x18:], sequence)
 	be.PutUint32(l.sbBuf[0x1C:], start)
 	if l.sb.CsumV2orV3() {
-		be.PutUint32(l.sbBuf[sbChecksumOff:], superblockCsum(l.sbBuf))
+		be.PutUint32(l.sbBuf[disk.SbChecksumOff:], disk.SuperblockCsum(l.sbBuf))
 	}
 	l.sb.Sequence, l.sb.Start = sequence, start
-	l.sb.Checksum = be.Uint32(l.sbBuf[sbChecksumOff:])
+	l.sb.Checksum = be.Uint32(l.sbBuf[disk.SbChecksumOff:])
 	return l.write(0, l.sbBuf)
 }
 
@@ -289,7 +290,7 @@ func (l *Log) Commit(blocks []Block, revoked []uint64, sec uint64, nsec uint32) 
 		return abi.Errorf(abi.ENOSPC, "jbd2: log full: %d of %d blocks hold transactions not checkpointed", l.used, l.last-l.first)
 	}
 	for _, nr := range revoked {
-		if !l.tf.is64 && nr > 1<<32-1 {
+		if !l.tf.Is64 && nr > 1<<32-1 {
 			return abi.Errorf(abi.EINVAL, "jbd2: revoke of block %d needs the 64bit journal feature", nr)
 		}
 	}
@@ -297,17 +298,17 @@ func (l *Log) Commit(blocks []Block, revoked []uint64, sec uint64, nsec uint32) 
 		if len(b.Data) != l.bs {
 			return abi.Errorf(abi.EINVAL, "jbd2: block %d: %d bytes, block size %d", b.Nr, len(b.Data), l.bs)
 		}
-		if !l.tf.is64 && b.Nr > 1<<32-1 {
+		if !l.tf.Is64 && b.Nr > 1<<32-1 {
 			return abi.Errorf(abi.EINVAL, "jbd2: block %d needs the 64bit journal feature", b.Nr)
 		}
 	}
 	tid := l.seq
-	revokeFeature := len(revoked) > 0 && !l.sb.Has(FeatureIncompatRevoke)
+	revokeFeature := len(revoked) > 0 && !l.sb.Has(disk.FeatureIncompatRevoke)
 	if revokeFeature {
 		// The first revoke record sets the feature for good, as
 		// jbd2_journal_revoke does; the superblock carrying it is
 		// durable before the commit block.
-		l.sb.FeatureIncompat |= FeatureIncompatRevoke
+		l.sb.FeatureIncompat |= disk.FeatureIncompatRevoke
 		binary.BigEndian.PutUint32(l.sbBuf[0x28:], l.sb.FeatureIncompat)
 	}
 	if l.empty {
@@ -331,49 +332,49 @@ func (l *Log) Commit(blocks []Block, revoked []uint64, sec uint64, nsec uint32) 
 		batch := blocks[i:min(i+per, len(blocks))]
 		d := l.desc
 		clear(d)
-		putHeader(d, DescriptorBlock, tid)
-		off := headerSize
+		disk.PutHeader(d, disk.DescriptorBlock, tid)
+		off := disk.HeaderSize
 		for k, b := range batch {
-			t := BlockTag{Blocknr: b.Nr}
+			t := disk.BlockTag{Blocknr: b.Nr}
 			if k > 0 {
-				t.Flags |= FlagSameUUID
+				t.Flags |= disk.FlagSameUUID
 			}
 			if k == len(batch)-1 {
-				t.Flags |= FlagLastTag
+				t.Flags |= disk.FlagLastTag
 			}
-			if be.Uint32(b.Data) == MagicNumber {
-				t.Flags |= FlagEscape
+			if be.Uint32(b.Data) == disk.MagicNumber {
+				t.Flags |= disk.FlagEscape
 			}
 			// The tag checksum is of the block as logged, escaped
 			// (jbd2_block_tag_csum_set over the log buffer).
 			c := l.logged(b, t.Flags)
-			if l.tf.csumV2 || l.tf.csumV3 {
-				t.Checksum = tagCsum(l.seed, tid, c)
+			if l.tf.CsumV2 || l.tf.CsumV3 {
+				t.Checksum = disk.TagCsum(l.seed, tid, c)
 			}
-			encodeTag(d[off:], t, l.tf)
-			off += l.tf.size
+			disk.EncodeTag(d[off:], t, l.tf)
+			off += l.tf.Size
 			if k == 0 {
 				copy(d[off:], l.sb.UUID[:])
-				off += uuidSize
+				off += disk.UuidSize
 			}
 		}
-		if l.tf.tail > 0 {
-			be.PutUint32(d[l.bs-blockTailSize:], crc32cHole(l.seed, d, l.bs-blockTailSize))
+		if l.tf.Tail > 0 {
+			be.PutUint32(d[l.bs-disk.BlockTailSize:], disk.Crc32cHole(l.seed, d, l.bs-disk.BlockTailSize))
 		}
-		if l.sb.csumV1() {
-			crc = crc32BE(crc, d)
+		if l.sb.CsumV1() {
+			crc = disk.Crc32BE(crc, d)
 		}
 		if err := l.write(l.next(), d); err != nil {
 			return err
 		}
 		for _, b := range batch {
 			flags := uint16(0)
-			if be.Uint32(b.Data) == MagicNumber {
-				flags = FlagEscape
+			if be.Uint32(b.Data) == disk.MagicNumber {
+				flags = disk.FlagEscape
 			}
 			c := l.logged(b, flags)
-			if l.sb.csumV1() {
-				crc = crc32BE(crc, c)
+			if l.sb.CsumV1() {
+				crc = disk.Crc32BE(crc, c)
 			}
 			if err := l.write(l.next(), c); err != nil {
 				return err
@@ -387,15 +388,15 @@ func (l *Log) Commit(blocks []Block, revoked []uint64, sec uint64, nsec uint32) 
 	}
 	c := l.desc
 	clear(c)
-	putHeader(c, CommitBlock, tid)
-	if l.sb.csumV1() {
-		c[0x0C], c[0x0D] = crc32ChksumType, crc32ChksumSize
-		be.PutUint32(c[commitChksumOff:], crc)
+	disk.PutHeader(c, disk.CommitBlock, tid)
+	if l.sb.CsumV1() {
+		c[0x0C], c[0x0D] = disk.Crc32ChksumType, disk.Crc32ChksumSize
+		be.PutUint32(c[disk.CommitChksumOff:], crc)
 	}
-	be.PutUint64(c[commitSecOff:], sec)
-	be.PutUint32(c[commitNsecOff:], nsec)
+	be.PutUint64(c[disk.CommitSecOff:], sec)
+	be.PutUint32(c[disk.CommitNsecOff:], nsec)
 	if l.sb.CsumV2orV3() {
-		be.PutUint32(c[commitChksumOff:], crc32cHole(l.seed, c, commitChksumOff))
+		be.PutUint32(c[disk.CommitChksumOff:], disk.Crc32cHole(l.seed, c, disk.CommitChksumOff))
 	}
 	if err := l.write(l.next(), c); err != nil {
 		return err
@@ -414,26 +415,26 @@ func (l *Log) Commit(blocks []Block, revoked []uint64, sec uint64, nsec uint32) 
 // (jbd2_revoke_csum_set). They are not part of the v1 commit checksum,
 // which covers descriptors and copies only.
 func (l *Log) writeRevokes(tid uint32, revoked []uint64) error {
-	rl := revokeRecordSize(l.tf.is64)
+	rl := disk.RevokeRecordSize(l.tf.Is64)
 	per := l.revokesPerBlock()
 	be := binary.BigEndian
 	for i := 0; i < len(revoked); i += per {
 		batch := revoked[i:min(i+per, len(revoked))]
 		d := l.desc
 		clear(d)
-		putHeader(d, RevokeBlock, tid)
-		off := revokeHeaderSize
+		disk.PutHeader(d, disk.RevokeBlock, tid)
+		off := disk.RevokeHeaderSize
 		for _, nr := range batch {
-			if l.tf.is64 {
+			if l.tf.Is64 {
 				be.PutUint64(d[off:], nr)
 			} else {
 				be.PutUint32(d[off:], uint32(nr))
 			}
 			off += rl
 		}
-		be.PutUint32(d[revokeCountOff:], uint32(off))
-		if l.tf.tail > 0 {
-			be.PutUint32(d[l.bs-blockTailSize:], crc32cHole(l.seed, d, l.bs-blockTailSize))
+		be.PutUint32(d[disk.RevokeCountOff:], uint32(off))
+		if l.tf.Tail > 0 {
+			be.PutUint32(d[l.bs-disk.BlockTailSize:], disk.Crc32cHole(l.seed, d, l.bs-disk.BlockTailSize))
 		}
 		if err := l.write(l.next(), d); err != nil {
 			return err
@@ -446,7 +447,7 @@ func (l *Log) writeRevokes(tid uint32, revoked []uint64) error {
 // FlagEscape a copy whose first 4 bytes (the magic) are zeroed, in the
 // Log's scratch block.
 func (l *Log) logged(b Block, flags uint16) []byte {
-	if flags&FlagEscape == 0 {
+	if flags&disk.FlagEscape == 0 {
 		return b.Data
 	}
 	copy(l.esc, b.Data)
@@ -512,7 +513,7 @@ func (o *Overlay) Checkpoint(dev Device, home func(fsBlock uint64, p []byte) err
 	be.PutUint32(p[0x18:], o.end+1)
 	be.PutUint32(p[0x1C:], 0)
 	if o.sb.CsumV2orV3() {
-		be.PutUint32(p[sbChecksumOff:], superblockCsum(p))
+		be.PutUint32(p[disk.SbChecksumOff:], disk.SuperblockCsum(p))
 	}
 	if err := dev.WriteBlock(0, p); err != nil {
 		return fmt.Errorf("jbd2: writing journal superblock: %w", err)

@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	disk "github.com/lklimg/lklimg/format/jbd2"
 )
 
 // Tests of the writing side: transactions a Log writes are replayed block
@@ -63,12 +65,12 @@ type logConfig struct {
 
 var logConfigs = []logConfig{
 	{"nocsum-32bit", 0, 0},
-	{"nocsum-64bit", 0, FeatureIncompat64bit},
-	{"csum-v1", FeatureCompatChecksum, 0},
-	{"csum-v2-32bit", 0, FeatureIncompatCsumV2},
-	{"csum-v2-64bit", 0, FeatureIncompatCsumV2 | FeatureIncompat64bit},
-	{"csum-v3-32bit", 0, FeatureIncompatCsumV3},
-	{"csum-v3-64bit", 0, FeatureIncompatCsumV3 | FeatureIncompat64bit},
+	{"nocsum-64bit", 0, disk.FeatureIncompat64bit},
+	{"csum-v1", disk.FeatureCompatChecksum, 0},
+	{"csum-v2-32bit", 0, disk.FeatureIncompatCsumV2},
+	{"csum-v2-64bit", 0, disk.FeatureIncompatCsumV2 | disk.FeatureIncompat64bit},
+	{"csum-v3-32bit", 0, disk.FeatureIncompatCsumV3},
+	{"csum-v3-64bit", 0, disk.FeatureIncompatCsumV3 | disk.FeatureIncompat64bit},
 }
 
 // randomTxn makes a transaction of n blocks from first, every third one
@@ -81,7 +83,7 @@ func randomTxn(r *rand.Rand, bs int, first uint64, n int) []Block {
 			d[j] = byte(r.Uint32())
 		}
 		if i%3 == 0 {
-			binary.BigEndian.PutUint32(d, MagicNumber)
+			binary.BigEndian.PutUint32(d, disk.MagicNumber)
 		}
 		tx[i] = Block{Nr: first + uint64(i)*7, Data: d}
 	}
@@ -182,7 +184,7 @@ func TestLogRoundTrip(t *testing.T) {
 				}
 				commitAt := -1
 				for i, o := range dev.ops {
-					if o.n > 0 && binary.BigEndian.Uint32(o.data[4:]) == CommitBlock && binary.BigEndian.Uint32(o.data) == MagicNumber {
+					if o.n > 0 && binary.BigEndian.Uint32(o.data[4:]) == disk.CommitBlock && binary.BigEndian.Uint32(o.data) == disk.MagicNumber {
 						commitAt = i
 					}
 				}
@@ -289,13 +291,13 @@ func TestLogAgainstE2fsck(t *testing.T) {
 		rounds               int // checkpointed transactions first (the log moves on)
 	}{
 		{name: "nocsum-32bit", bs: 1024, size: "8M", features: "has_journal,^metadata_csum,^64bit"},
-		{name: "nocsum-64bit", bs: 1024, size: "8M", features: "has_journal,^metadata_csum,64bit", incompat: FeatureIncompat64bit},
-		{name: "csum-v1", bs: 1024, size: "8M", features: "has_journal,^metadata_csum,^64bit", open: "-c", compat: FeatureCompatChecksum},
-		{name: "csum-v2", bs: 1024, size: "8M", features: "has_journal,metadata_csum,^64bit", open: "-c -v 2", incompat: FeatureIncompatCsumV2},
-		{name: "csum-v3-32bit", bs: 1024, size: "8M", features: "has_journal,metadata_csum,^64bit", open: "-c", incompat: FeatureIncompatCsumV3},
-		{name: "csum-v3-64bit-4k", bs: 4096, size: "16M", features: "has_journal,metadata_csum,64bit", open: "-c", incompat: FeatureIncompatCsumV3 | FeatureIncompat64bit},
+		{name: "nocsum-64bit", bs: 1024, size: "8M", features: "has_journal,^metadata_csum,64bit", incompat: disk.FeatureIncompat64bit},
+		{name: "csum-v1", bs: 1024, size: "8M", features: "has_journal,^metadata_csum,^64bit", open: "-c", compat: disk.FeatureCompatChecksum},
+		{name: "csum-v2", bs: 1024, size: "8M", features: "has_journal,metadata_csum,^64bit", open: "-c -v 2", incompat: disk.FeatureIncompatCsumV2},
+		{name: "csum-v3-32bit", bs: 1024, size: "8M", features: "has_journal,metadata_csum,^64bit", open: "-c", incompat: disk.FeatureIncompatCsumV3},
+		{name: "csum-v3-64bit-4k", bs: 4096, size: "16M", features: "has_journal,metadata_csum,64bit", open: "-c", incompat: disk.FeatureIncompatCsumV3 | disk.FeatureIncompat64bit},
 		{name: "wrapped-v3", bs: 1024, size: "8M", features: "has_journal,metadata_csum,^64bit", mkfs: []string{"-J", "size=1"}, open: "-c",
-			incompat: FeatureIncompatCsumV3, rounds: 45},
+			incompat: disk.FeatureIncompatCsumV3, rounds: 45},
 		{name: "wrapped-nocsum", bs: 1024, size: "8M", features: "has_journal,^metadata_csum,^64bit", mkfs: []string{"-J", "size=1"}, rounds: 45},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
@@ -320,7 +322,7 @@ func TestLogAgainstE2fsck(t *testing.T) {
 				t.Fatal(err)
 			}
 			sb := l.Superblock()
-			if sb.FeatureIncompat&^FeatureIncompatRevoke != sc.incompat || sb.FeatureCompat != sc.compat {
+			if sb.FeatureIncompat&^disk.FeatureIncompatRevoke != sc.incompat || sb.FeatureCompat != sc.compat {
 				t.Fatalf("journal features %s, want incompat %#x compat %#x", sb.Features(), sc.incompat, sc.compat)
 			}
 			r := rand.New(rand.NewPCG(7, uint64(sc.bs)))
@@ -360,7 +362,7 @@ func TestLogAgainstE2fsck(t *testing.T) {
 			if err := l.Commit(d, nil, 500, 4); err != nil {
 				t.Fatal(err)
 			}
-			if !l.Superblock().Has(FeatureIncompatRevoke) {
+			if !l.Superblock().Has(disk.FeatureIncompatRevoke) {
 				t.Error("the journal has revoke records but not the revoke feature")
 			}
 			if sc.rounds > 0 && l.head >= startHead {
@@ -394,7 +396,7 @@ func TestLogAgainstE2fsck(t *testing.T) {
 				fmt.Sscan(m[1], &nr)
 				fmt.Sscanf(m[3], "0x%x", &flags)
 				logged[nr] = true
-				if flags&FlagEscape != 0 {
+				if flags&disk.FlagEscape != 0 {
 					escaped++
 				}
 			}
@@ -433,7 +435,7 @@ func TestLogAgainstE2fsck(t *testing.T) {
 // a nil home the log is only skipped.
 func TestCheckpointRecovery(t *testing.T) {
 	for _, home := range []bool{true, false} {
-		s := newSynth(1024, 64, 0, FeatureIncompatCsumV3, 1)
+		s := newSynth(1024, 64, 0, disk.FeatureIncompatCsumV3, 1)
 		r := rand.New(rand.NewPCG(3, 4))
 		a, b := randomTxn(r, 1024, 10, 5), randomTxn(r, 1024, 10, 3)
 		for _, tx := range [][]Block{a, b} {
@@ -498,33 +500,33 @@ func TestCheckpointRecovery(t *testing.T) {
 // transaction with the new format; bad combinations and a busy log are
 // refused.
 func TestSetFeatures(t *testing.T) {
-	s := newSynth(1024, 128, FeatureCompatChecksum, 0, 1)
+	s := newSynth(1024, 128, disk.FeatureCompatChecksum, 0, 1)
 	dev := &recDevice{memJournal: *s.finish(0)}
 	l, err := OpenLog(dev, 1024)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.SetFeatures(0, FeatureIncompatCsumV2, 0, 0); err == nil {
+	if err := l.SetFeatures(0, disk.FeatureIncompatCsumV2, 0, 0); err == nil {
 		t.Error("checksum v1 and v2 together accepted")
 	}
 	if err := l.SetFeatures(0, 0x1000, 0, 0); err == nil {
 		t.Error("an unknown feature accepted")
 	}
-	if err := l.SetFeatures(0, FeatureIncompatCsumV3|FeatureIncompat64bit, FeatureCompatChecksum, 0); err != nil {
+	if err := l.SetFeatures(0, disk.FeatureIncompatCsumV3|disk.FeatureIncompat64bit, disk.FeatureCompatChecksum, 0); err != nil {
 		t.Fatal(err)
 	}
 	tx := randomTxn(rand.New(rand.NewPCG(5, 6)), 1024, 1<<33, 10)
 	if err := l.Commit(tx, nil, 1, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.SetFeatures(0, 0, 0, FeatureIncompatCsumV3); err == nil {
+	if err := l.SetFeatures(0, 0, 0, disk.FeatureIncompatCsumV3); err == nil {
 		t.Error("features changed on a log with a transaction")
 	}
 	ov, err := Recover(dev, 1024, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sb := ov.Superblock(); sb.FeatureCompat != 0 || sb.FeatureIncompat != FeatureIncompatCsumV3|FeatureIncompat64bit || sb.ChecksumType != crc32cChksumType {
+	if sb := ov.Superblock(); sb.FeatureCompat != 0 || sb.FeatureIncompat != disk.FeatureIncompatCsumV3|disk.FeatureIncompat64bit || sb.ChecksumType != disk.Crc32cChksumType {
 		t.Errorf("journal superblock after the switch: %v", sb)
 	}
 	wantReplay(t, ov, tx)

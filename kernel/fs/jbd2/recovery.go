@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	disk "github.com/lklimg/lklimg/format/jbd2"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -39,7 +40,7 @@ type entry struct {
 // (Read if the Journal's ReadBlock may). A nil *Overlay is an empty one.
 type Overlay struct {
 	j            Journal
-	sb           *Superblock
+	sb           *disk.Superblock
 	blockSize    int
 	m            map[uint64]entry
 	start, end   uint32 // transactions [start, end) were replayed
@@ -49,7 +50,7 @@ type Overlay struct {
 }
 
 // Superblock returns the decoded journal superblock.
-func (o *Overlay) Superblock() *Superblock {
+func (o *Overlay) Superblock() *disk.Superblock {
 	if o == nil {
 		return nil
 	}
@@ -150,15 +151,15 @@ const (
 // reads, for one Recover call.
 type recovery struct {
 	j    Journal
-	sb   *Superblock
-	tf   tagFormat
+	sb   *disk.Superblock
+	tf   disk.TagFormat
 	seed uint32 // j_csum_seed
 	logf func(string, ...any)
 
 	maxlen, first, last uint32 // jread limit; the log area [first, last)
 
 	buf, data []byte // one journal block each
-	tags      []BlockTag
+	tags      []disk.BlockTag
 	recs      []uint64
 
 	startTID, endTID uint32 // info->start_transaction, end_transaction
@@ -224,7 +225,7 @@ func Recover(j Journal, blockSize int, log func(string, ...any)) (*Overlay, erro
 	if log == nil {
 		log = func(string, ...any) {}
 	}
-	if blockSize < superblockSize || blockSize > 1<<16 || blockSize&(blockSize-1) != 0 {
+	if blockSize < disk.SuperblockSize || blockSize > 1<<16 || blockSize&(blockSize-1) != 0 {
 		return nil, abi.Errorf(abi.EINVAL, "jbd2: bad block size %d", blockSize)
 	}
 	if j.Blocks() == 0 {
@@ -234,11 +235,11 @@ func Recover(j Journal, blockSize int, log func(string, ...any)) (*Overlay, erro
 	if err := j.ReadBlock(0, buf); err != nil {
 		return nil, fmt.Errorf("jbd2: reading journal superblock: %w", err)
 	}
-	sb, err := DecodeSuperblock(buf)
+	sb, err := disk.DecodeSuperblock(buf)
 	if err != nil {
 		return nil, err
 	}
-	r := &recovery{j: j, sb: sb, tf: newTagFormat(sb), logf: log, buf: buf, data: make([]byte, blockSize)}
+	r := &recovery{j: j, sb: sb, tf: disk.NewTagFormat(sb), logf: log, buf: buf, data: make([]byte, blockSize)}
 	if err := r.geometry(blockSize); err != nil {
 		return nil, err
 	}
@@ -253,7 +254,7 @@ func Recover(j Journal, blockSize int, log func(string, ...any)) (*Overlay, erro
 		log("jbd2: journal was aborted with error %d", -sb.Errno)
 	}
 	if sb.CsumV2orV3() {
-		r.seed = csumSeed(sb.UUID)
+		r.seed = disk.CsumSeed(sb.UUID)
 	}
 	r.m = make(map[uint64]entry)
 	r.bad = make(map[uint64]uint32)
@@ -269,7 +270,7 @@ func Recover(j Journal, blockSize int, log func(string, ...any)) (*Overlay, erro
 	}
 	o.m, o.start, o.end = r.m, r.startTID, r.endTID
 	o.failedCommit, o.hasFailed = r.failedCommit, r.hasFailed
-	if sb.Has(FeatureIncompatFastCommit) {
+	if sb.Has(disk.FeatureIncompatFastCommit) {
 		o.fastCommit = true
 		log("jbd2: fast commit replay not supported: fast commit blocks ignored")
 	}
@@ -313,7 +314,7 @@ func (r *recovery) geometry(blockSize int) error {
 // logArea checks the superblock against the journal's size and block size
 // and returns the log area [first, last): [s_first, s_maxlen), or up to
 // the fast commit area. Recovery and the writer (Log) use the same area.
-func logArea(sb *Superblock, j Journal, blockSize int) (first, last uint32, err error) {
+func logArea(sb *disk.Superblock, j Journal, blockSize int) (first, last uint32, err error) {
 	if sb.Blocksize != uint32(blockSize) {
 		return 0, 0, abi.Errorf(abi.EUCLEAN, "jbd2: journal block size %d, filesystem block size %d", sb.Blocksize, blockSize)
 	}
@@ -324,9 +325,9 @@ func logArea(sb *Superblock, j Journal, blockSize int) (first, last uint32, err 
 		return 0, 0, abi.Errorf(abi.EUCLEAN, "jbd2: bad log start s_first %d (s_maxlen %d)", sb.First, sb.Maxlen)
 	}
 	first, last = sb.First, sb.Maxlen
-	if sb.Has(FeatureIncompatFastCommit) {
-		n := sb.numFCBlocks()
-		if sb.Maxlen < n || sb.Maxlen-n < minFCBlocks {
+	if sb.Has(disk.FeatureIncompatFastCommit) {
+		n := sb.NumFCBlocks()
+		if sb.Maxlen < n || sb.Maxlen-n < disk.MinFCBlocks {
 			return 0, 0, abi.Errorf(abi.EUCLEAN, "jbd2: incorrect fast commit blocks: %d of %d", n, sb.Maxlen)
 		}
 		last = sb.Maxlen - n
@@ -364,12 +365,12 @@ func tidGT(x, y uint32) bool  { return int32(x-y) > 0 }
 func tidGEQ(x, y uint32) bool { return int32(x-y) >= 0 }
 
 // tagCsumOK is jbd2_block_tag_csum_verify.
-func (r *recovery) tagCsumOK(t BlockTag, sequence uint32, data []byte) bool {
+func (r *recovery) tagCsumOK(t disk.BlockTag, sequence uint32, data []byte) bool {
 	switch {
-	case r.tf.csumV3:
-		return t.Checksum == tagCsum(r.seed, sequence, data)
-	case r.tf.csumV2:
-		return t.Checksum == tagCsum(r.seed, sequence, data)&0xFFFF
+	case r.tf.CsumV3:
+		return t.Checksum == disk.TagCsum(r.seed, sequence, data)
+	case r.tf.CsumV2:
+		return t.Checksum == disk.TagCsum(r.seed, sequence, data)&0xFFFF
 	}
 	return true
 }
@@ -408,13 +409,13 @@ loop:
 		if err := r.jread(at, r.buf); err != nil {
 			return err // failed
 		}
-		h, _ := decodeHeader(r.buf)
-		if h.Magic != MagicNumber || h.Sequence != next {
+		h, _ := disk.DecodeHeader(r.buf)
+		if h.Magic != disk.MagicNumber || h.Sequence != next {
 			break
 		}
 		switch h.BlockType {
-		case DescriptorBlock:
-			if r.tf.tail > 0 && !blockTailOK(r.seed, r.buf) {
+		case disk.DescriptorBlock:
+			if r.tf.Tail > 0 && !disk.BlockTailOK(r.seed, r.buf) {
 				// The scan may see stale blocks of an older log; the
 				// commit time decides later. Past the scan it is fatal.
 				if p != passScan {
@@ -422,18 +423,18 @@ loop:
 				}
 				needCheckCommitTime = true
 			}
-			r.tags = decodeTags(r.tags[:0], r.buf, r.tf)
+			r.tags = disk.DecodeTags(r.tags[:0], r.buf, r.tf)
 			if p != passReplay {
-				if p == passScan && r.sb.csumV1() && !needCheckCommitTime && !r.endSet {
+				if p == passScan && r.sb.CsumV1() && !needCheckCommitTime && !r.endSet {
 					// calc_chksums
-					crcSum = crc32BE(crcSum, r.buf)
+					crcSum = disk.Crc32BE(crcSum, r.buf)
 					for range r.tags {
 						io := advance()
 						if err := r.jread(io, r.data); err != nil {
 							r.logf("jbd2: %v", err)
 							break loop
 						}
-						crcSum = crc32BE(crcSum, r.data)
+						crcSum = disk.Crc32BE(crcSum, r.data)
 					}
 					continue
 				}
@@ -458,13 +459,13 @@ loop:
 					}
 					continue
 				}
-				r.m[t.Blocknr] = entry{jblock: uint32(io), tid: next, escaped: t.Flags&FlagEscape != 0}
+				r.m[t.Blocknr] = entry{jblock: uint32(io), tid: next, escaped: t.Flags&disk.FlagEscape != 0}
 				r.nrReplays++
 			}
 			continue
 
-		case CommitBlock:
-			c, err := DecodeCommit(r.buf)
+		case disk.CommitBlock:
+			c, err := disk.DecodeCommit(r.buf)
 			if err != nil {
 				return err
 			}
@@ -480,12 +481,12 @@ loop:
 				break loop // ignore_crc_mismatch
 			}
 			bad := false
-			if p == passScan && r.sb.csumV1() {
+			if p == passScan && r.sb.CsumV1() {
 				if r.endSet {
 					r.failedCommit, r.hasFailed = r.endTID, true
 					break loop
 				}
-				ok := (crcSum == c.Chksum && c.ChksumType == crc32ChksumType && c.ChksumSize == crc32ChksumSize) ||
+				ok := (crcSum == c.Chksum && c.ChksumType == disk.Crc32ChksumType && c.ChksumSize == disk.Crc32ChksumSize) ||
 					(c.ChksumType == 0 && c.ChksumSize == 0 && c.Chksum == 0)
 				if ok {
 					crcSum = ^uint32(0)
@@ -493,7 +494,7 @@ loop:
 					bad = true
 				}
 			}
-			if !bad && p == passScan && r.sb.CsumV2orV3() && !commitCsumOK(r.seed, r.buf) {
+			if !bad && p == passScan && r.sb.CsumV2orV3() && !disk.CommitCsumOK(r.seed, r.buf) {
 				bad = true
 			}
 			if bad { // chksum_error
@@ -502,7 +503,7 @@ loop:
 					break loop // ignore_crc_mismatch
 				}
 				r.endTID, r.endSet = next, true
-				if !r.sb.Has(FeatureIncompatAsyncCommit) {
+				if !r.sb.Has(disk.FeatureIncompatAsyncCommit) {
 					r.failedCommit, r.hasFailed = next, true
 					break loop
 				}
@@ -513,14 +514,14 @@ loop:
 			next++
 			continue
 
-		case RevokeBlock:
-			if p == passScan && r.tf.tail > 0 && !blockTailOK(r.seed, r.buf) {
+		case disk.RevokeBlock:
+			if p == passScan && r.tf.Tail > 0 && !disk.BlockTailOK(r.seed, r.buf) {
 				needCheckCommitTime = true
 			}
 			if p != passRevoke {
 				continue
 			}
-			recs, err := decodeRevoke(r.recs[:0], r.buf, r.tf.is64, r.tf.tail)
+			recs, err := disk.DecodeRevokeRecords(r.recs[:0], r.buf, r.tf.Is64, r.tf.Tail)
 			r.recs = recs
 			if err != nil {
 				return fmt.Errorf("jbd2: log block %d: %w", at, err)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	disk "github.com/lklimg/lklimg/format/jbd2"
 	"github.com/lklimg/lklimg/internal/testutil"
 )
 
@@ -114,7 +115,7 @@ func blockData(bs, k, i int) []byte {
 		b[j] = byte(k*37 + i*11 + j*7 + j>>8)
 	}
 	if i == 0 {
-		binary.BigEndian.PutUint32(b, MagicNumber)
+		binary.BigEndian.PutUint32(b, disk.MagicNumber)
 	}
 	return b
 }
@@ -208,27 +209,27 @@ func (e *env) putJournalBlock(t *testing.T, n uint32, p []byte) {
 // journal block number and its header, following descriptors' tag counts.
 type logBlock struct {
 	n uint32
-	h Header
+	h disk.Header
 }
 
 func (e *env) logBlocks(t *testing.T, j *fileJournal) []logBlock {
-	sb, err := DecodeSuperblock(j.b)
+	sb, err := disk.DecodeSuperblock(j.b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tf := newTagFormat(sb)
+	tf := disk.NewTagFormat(sb)
 	var out []logBlock
 	n := sb.Start
 	for i := 0; i < int(sb.Maxlen); i++ {
 		b := j.b[int(n)*e.bs : int(n+1)*e.bs]
-		h, _ := decodeHeader(b)
-		if h.Magic != MagicNumber {
+		h, _ := disk.DecodeHeader(b)
+		if h.Magic != disk.MagicNumber {
 			break
 		}
 		out = append(out, logBlock{n, h})
 		skip := uint32(1)
-		if h.BlockType == DescriptorBlock {
-			skip += uint32(len(decodeTags(nil, b, tf)))
+		if h.BlockType == disk.DescriptorBlock {
+			skip += uint32(len(disk.DecodeTags(nil, b, tf)))
 		}
 		n += skip
 		if n >= sb.Maxlen {
@@ -265,7 +266,7 @@ func (e *env) corrupt(t *testing.T, n uint32, off int) {
 // long-used journal does. debugfs never wraps, so the test does it.
 func (e *env) rotate(t *testing.T, shift uint32) {
 	j := e.journal(t)
-	sb, err := DecodeSuperblock(j.b)
+	sb, err := disk.DecodeSuperblock(j.b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +282,7 @@ func (e *env) rotate(t *testing.T, shift uint32) {
 	b := append([]byte(nil), j.b[:e.bs]...)
 	binary.BigEndian.PutUint32(b[0x1C:], sb.First+shift)
 	if sb.CsumV2orV3() {
-		binary.BigEndian.PutUint32(b[sbChecksumOff:], superblockCsum(b))
+		binary.BigEndian.PutUint32(b[disk.SbChecksumOff:], disk.SuperblockCsum(b))
 	}
 	e.putJournalBlock(t, 0, b)
 }
@@ -420,24 +421,24 @@ func TestRecoverAgainstE2fsck(t *testing.T) {
 	three := []txn{{blocks: []uint64{0, 1}}, {blocks: []uint64{2, 0}}, {blocks: []uint64{3, 1}}}
 	scenarios := []scenario{
 		{name: "nocsum-32bit", bs: 1024, size: "8M", features: "has_journal,^metadata_csum,^64bit",
-			txns: standard, incompat: FeatureIncompatRevoke, wantTx: 6},
+			txns: standard, incompat: disk.FeatureIncompatRevoke, wantTx: 6},
 		{name: "nocsum-64bit", bs: 1024, size: "8M", features: "has_journal,^metadata_csum,64bit",
-			txns: standard, incompat: FeatureIncompatRevoke | FeatureIncompat64bit, wantTx: 6},
+			txns: standard, incompat: disk.FeatureIncompatRevoke | disk.FeatureIncompat64bit, wantTx: 6},
 		{name: "csum-v1", bs: 1024, size: "8M", features: "has_journal,^metadata_csum,^64bit", open: "-c",
-			txns: noRevokes, compat: FeatureCompatChecksum, wantTx: 4},
+			txns: noRevokes, compat: disk.FeatureCompatChecksum, wantTx: 4},
 		// debugfs 1.47 puts revoke blocks in its v1 checksum, the
 		// kernel's commit and recovery leave them out: e2fsck too stops
 		// at the first transaction with a revoke block.
 		{name: "csum-v1-revoke", bs: 1024, size: "8M", features: "has_journal,^metadata_csum,^64bit", open: "-c",
-			txns: standard, incompat: FeatureIncompatRevoke, compat: FeatureCompatChecksum, wantTx: 1, wantErr: true},
+			txns: standard, incompat: disk.FeatureIncompatRevoke, compat: disk.FeatureCompatChecksum, wantTx: 1, wantErr: true},
 		{name: "csum-v2-32bit", bs: 1024, size: "8M", features: "has_journal,metadata_csum,^64bit", open: "-c -v 2",
-			txns: standard, incompat: FeatureIncompatRevoke | FeatureIncompatCsumV2, wantTx: 6},
+			txns: standard, incompat: disk.FeatureIncompatRevoke | disk.FeatureIncompatCsumV2, wantTx: 6},
 		{name: "csum-v2-64bit", bs: 1024, size: "8M", features: "has_journal,metadata_csum,64bit", open: "-c -v 2",
-			txns: standard, incompat: FeatureIncompatRevoke | FeatureIncompatCsumV2 | FeatureIncompat64bit, wantTx: 6},
+			txns: standard, incompat: disk.FeatureIncompatRevoke | disk.FeatureIncompatCsumV2 | disk.FeatureIncompat64bit, wantTx: 6},
 		{name: "csum-v3-32bit", bs: 1024, size: "8M", features: "has_journal,metadata_csum,^64bit", open: "-c",
-			txns: standard, incompat: FeatureIncompatRevoke | FeatureIncompatCsumV3, wantTx: 6},
+			txns: standard, incompat: disk.FeatureIncompatRevoke | disk.FeatureIncompatCsumV3, wantTx: 6},
 		{name: "csum-v3-64bit-4k", bs: 4096, size: "16M", features: "has_journal,metadata_csum,64bit", open: "-c",
-			txns: standard, incompat: FeatureIncompatRevoke | FeatureIncompatCsumV3 | FeatureIncompat64bit, wantTx: 6},
+			txns: standard, incompat: disk.FeatureIncompatRevoke | disk.FeatureIncompatCsumV3 | disk.FeatureIncompat64bit, wantTx: 6},
 		{name: "torn-last-nocsum", bs: 1024, size: "8M", features: "has_journal,^metadata_csum",
 			txns: withTorn, wantTx: 6},
 		{name: "torn-last-v3", bs: 1024, size: "8M", features: "has_journal,metadata_csum", open: "-c",
@@ -448,28 +449,28 @@ func TestRecoverAgainstE2fsck(t *testing.T) {
 			txns: standard, wantTx: 6, mutate: func(t *testing.T, e *env) { e.rotate(t, 1023-7) }},
 		{name: "bad-commit-magic-nocsum", bs: 1024, size: "8M", features: "has_journal,^metadata_csum",
 			txns: three, wantTx: 1, mutate: func(t *testing.T, e *env) {
-				e.corrupt(t, e.find(t, e.journal(t), CommitBlock, 1), 0)
+				e.corrupt(t, e.find(t, e.journal(t), disk.CommitBlock, 1), 0)
 			}},
 		{name: "bad-commit-csum-v1", bs: 1024, size: "8M", features: "has_journal,^metadata_csum", open: "-c",
-			txns: three, compat: FeatureCompatChecksum, wantTx: 1, wantErr: true, mutate: func(t *testing.T, e *env) {
+			txns: three, compat: disk.FeatureCompatChecksum, wantTx: 1, wantErr: true, mutate: func(t *testing.T, e *env) {
 				// a data block of transaction 1: its crc32_be no longer matches
-				e.corrupt(t, e.find(t, e.journal(t), DescriptorBlock, 1)+1, 100)
+				e.corrupt(t, e.find(t, e.journal(t), disk.DescriptorBlock, 1)+1, 100)
 			}},
 		{name: "bad-commit-csum-v3", bs: 1024, size: "8M", features: "has_journal,metadata_csum", open: "-c",
 			txns: three, wantTx: 1, wantErr: true, mutate: func(t *testing.T, e *env) {
-				e.corrupt(t, e.find(t, e.journal(t), CommitBlock, 1), commitNsecOff)
+				e.corrupt(t, e.find(t, e.journal(t), disk.CommitBlock, 1), disk.CommitNsecOff)
 			}},
 		{name: "bad-data-csum-v3", bs: 1024, size: "8M", features: "has_journal,metadata_csum", open: "-c",
 			txns: three, wantTx: 3, wantErr: true, mutate: func(t *testing.T, e *env) {
-				e.corrupt(t, e.find(t, e.journal(t), DescriptorBlock, 2)+2, 100)
+				e.corrupt(t, e.find(t, e.journal(t), disk.DescriptorBlock, 2)+2, 100)
 			}},
 		{name: "bad-data-csum-v2", bs: 1024, size: "8M", features: "has_journal,metadata_csum", open: "-c -v 2",
 			txns: three, wantTx: 3, wantErr: true, mutate: func(t *testing.T, e *env) {
-				e.corrupt(t, e.find(t, e.journal(t), DescriptorBlock, 1)+1, 100)
+				e.corrupt(t, e.find(t, e.journal(t), disk.DescriptorBlock, 1)+1, 100)
 			}},
 		{name: "bad-descriptor-csum-v3", bs: 1024, size: "8M", features: "has_journal,metadata_csum", open: "-c",
 			txns: three, wantNil: true, mutate: func(t *testing.T, e *env) {
-				e.corrupt(t, e.find(t, e.journal(t), DescriptorBlock, 1), 200)
+				e.corrupt(t, e.find(t, e.journal(t), disk.DescriptorBlock, 1), 200)
 			}},
 	}
 	for _, sc := range scenarios {

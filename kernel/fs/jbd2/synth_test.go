@@ -3,6 +3,8 @@ package jbd2
 import (
 	"encoding/binary"
 	"fmt"
+
+	disk "github.com/lklimg/lklimg/format/jbd2"
 )
 
 // synth writes small journals in memory for unit and fuzz tests, as the
@@ -28,7 +30,7 @@ func newSynth(bs int, n, compat, incompat, start uint32) *synth {
 	for i := range s.uuid {
 		s.uuid[i] = byte(0x40 + i)
 	}
-	s.seed = csumSeed(s.uuid)
+	s.seed = disk.CsumSeed(s.uuid)
 	return s
 }
 
@@ -45,13 +47,13 @@ func (s *synth) next() []byte {
 	return b
 }
 
-func (s *synth) sb() *Superblock {
-	return &Superblock{FeatureCompat: s.compat, FeatureIncompat: s.incompat}
+func (s *synth) sb() *disk.Superblock {
+	return &disk.Superblock{FeatureCompat: s.compat, FeatureIncompat: s.incompat}
 }
 
 func (s *synth) tail(b []byte) {
 	if s.sb().CsumV2orV3() {
-		binary.BigEndian.PutUint32(b[len(b)-4:], crc32cHole(s.seed, b, len(b)-4))
+		binary.BigEndian.PutUint32(b[len(b)-4:], disk.Crc32cHole(s.seed, b, len(b)-4))
 	}
 }
 
@@ -59,58 +61,58 @@ func (s *synth) tail(b []byte) {
 // Without commit the transaction is torn. It returns the journal block of
 // each data copy.
 func (s *synth) txn(blocks []uint64, data [][]byte, revokes []uint64, commit bool) []uint32 {
-	tf := newTagFormat(s.sb())
+	tf := disk.NewTagFormat(s.sb())
 	crc := ^uint32(0)
 	var where []uint32
 	for i := 0; i < len(blocks); {
 		desc := s.next()
-		putHeader(desc, DescriptorBlock, s.seq)
-		off := headerSize
+		disk.PutHeader(desc, disk.DescriptorBlock, s.seq)
+		off := disk.HeaderSize
 		var batch []int
 		var escaped []bool
 		for ; i < len(blocks); i++ {
-			need := tf.size
+			need := tf.Size
 			if len(batch) == 0 {
-				need += uuidSize
+				need += disk.UuidSize
 			}
-			if off+need > s.bs-tf.tail {
+			if off+need > s.bs-tf.Tail {
 				break
 			}
 			t := desc[off:]
 			binary.BigEndian.PutUint32(t[0:], uint32(blocks[i]))
-			if tf.is64 {
+			if tf.Is64 {
 				binary.BigEndian.PutUint32(t[8:], uint32(blocks[i]>>32))
 			}
 			flags := uint16(0)
 			if len(batch) > 0 {
-				flags |= FlagSameUUID
+				flags |= disk.FlagSameUUID
 			}
 			d := append([]byte(nil), data[i]...)
-			if binary.BigEndian.Uint32(d) == MagicNumber {
-				flags |= FlagEscape
+			if binary.BigEndian.Uint32(d) == disk.MagicNumber {
+				flags |= disk.FlagEscape
 				clear(d[:4])
 			}
-			c := tagCsum(s.seed, s.seq, d) // of the block as logged, escaped
+			c := disk.TagCsum(s.seed, s.seq, d) // of the block as logged, escaped
 			switch {
-			case tf.csumV3:
+			case tf.CsumV3:
 				binary.BigEndian.PutUint32(t[12:], c)
-			case tf.csumV2:
+			case tf.CsumV2:
 				binary.BigEndian.PutUint16(t[4:], uint16(c))
 			}
 			if i == len(blocks)-1 {
-				flags |= FlagLastTag
+				flags |= disk.FlagLastTag
 			}
 			binary.BigEndian.PutUint16(t[6:], flags)
-			off += tf.size
+			off += tf.Size
 			if len(batch) == 0 {
 				copy(desc[off:], s.uuid[:])
-				off += uuidSize
+				off += disk.UuidSize
 			}
 			batch = append(batch, i)
-			escaped = append(escaped, flags&FlagEscape != 0)
+			escaped = append(escaped, flags&disk.FlagEscape != 0)
 		}
 		s.tail(desc)
-		crc = crc32BE(crc, desc)
+		crc = disk.Crc32BE(crc, desc)
 		for x, k := range batch {
 			where = append(where, s.pos)
 			d := s.next()
@@ -118,39 +120,39 @@ func (s *synth) txn(blocks []uint64, data [][]byte, revokes []uint64, commit boo
 			if escaped[x] {
 				clear(d[:4])
 			}
-			crc = crc32BE(crc, d)
+			crc = disk.Crc32BE(crc, d)
 		}
 	}
 	rl := 4
-	if tf.is64 {
+	if tf.Is64 {
 		rl = 8
 	}
 	for i := 0; i < len(revokes); {
 		r := s.next()
-		putHeader(r, RevokeBlock, s.seq)
-		off := revokeHeaderSize
-		for ; i < len(revokes) && off+rl <= s.bs-tf.tail; i++ {
-			if tf.is64 {
+		disk.PutHeader(r, disk.RevokeBlock, s.seq)
+		off := disk.RevokeHeaderSize
+		for ; i < len(revokes) && off+rl <= s.bs-tf.Tail; i++ {
+			if tf.Is64 {
 				binary.BigEndian.PutUint64(r[off:], revokes[i])
 			} else {
 				binary.BigEndian.PutUint32(r[off:], uint32(revokes[i]))
 			}
 			off += rl
 		}
-		binary.BigEndian.PutUint32(r[revokeCountOff:], uint32(off))
+		binary.BigEndian.PutUint32(r[disk.RevokeCountOff:], uint32(off))
 		s.tail(r)
 	}
 	if commit {
 		c := s.next()
-		putHeader(c, CommitBlock, s.seq)
+		disk.PutHeader(c, disk.CommitBlock, s.seq)
 		s.time++
-		binary.BigEndian.PutUint64(c[commitSecOff:], s.time)
-		if s.compat&FeatureCompatChecksum != 0 {
-			c[0x0C], c[0x0D] = crc32ChksumType, crc32ChksumSize
-			binary.BigEndian.PutUint32(c[commitChksumOff:], crc)
+		binary.BigEndian.PutUint64(c[disk.CommitSecOff:], s.time)
+		if s.compat&disk.FeatureCompatChecksum != 0 {
+			c[0x0C], c[0x0D] = disk.Crc32ChksumType, disk.Crc32ChksumSize
+			binary.BigEndian.PutUint32(c[disk.CommitChksumOff:], crc)
 		}
 		if s.sb().CsumV2orV3() {
-			binary.BigEndian.PutUint32(c[commitChksumOff:], crc32cHole(s.seed, c, commitChksumOff))
+			binary.BigEndian.PutUint32(c[disk.CommitChksumOff:], disk.Crc32cHole(s.seed, c, disk.CommitChksumOff))
 		}
 	}
 	s.seq++
@@ -161,7 +163,7 @@ func (s *synth) txn(blocks []uint64, data [][]byte, revokes []uint64, commit boo
 func (s *synth) finish(start uint32) *memJournal {
 	b := s.block(0)
 	clear(b)
-	putHeader(b, SuperblockV2, 0)
+	disk.PutHeader(b, disk.SuperblockV2, 0)
 	be := binary.BigEndian
 	be.PutUint32(b[0x0C:], uint32(s.bs))
 	be.PutUint32(b[0x10:], s.n)
@@ -173,8 +175,8 @@ func (s *synth) finish(start uint32) *memJournal {
 	copy(b[0x30:], s.uuid[:])
 	be.PutUint32(b[0x40:], 1)
 	if s.sb().CsumV2orV3() {
-		b[0x50] = crc32cChksumType
-		be.PutUint32(b[sbChecksumOff:], superblockCsum(b))
+		b[0x50] = disk.Crc32cChksumType
+		be.PutUint32(b[disk.SbChecksumOff:], disk.SuperblockCsum(b))
 	}
 	return &memJournal{b: append([]byte(nil), s.b...), bs: s.bs}
 }

@@ -7,16 +7,17 @@ import (
 	"io"
 	"testing"
 
+	disk "github.com/lklimg/lklimg/format/jbd2"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
 func TestCRCs(t *testing.T) {
 	// CRC-32/MPEG-2 (crc32_be from ~0, no final inversion) and the raw
 	// crc32c from ~0 (CRC-32C's check value, not inverted).
-	if got := crc32BE(^uint32(0), []byte("123456789")); got != 0x0376E6E7 {
+	if got := disk.Crc32BE(^uint32(0), []byte("123456789")); got != 0x0376E6E7 {
 		t.Errorf("crc32_be = %#08x", got)
 	}
-	if got := crc32c(^uint32(0), []byte("123456789")); got != ^uint32(0xE3069283) {
+	if got := disk.Crc32c(^uint32(0), []byte("123456789")); got != ^uint32(0xE3069283) {
 		t.Errorf("crc32c = %#08x", got)
 	}
 }
@@ -27,13 +28,13 @@ var featureSets = []struct {
 	name             string
 	compat, incompat uint32
 }{
-	{"none", 0, FeatureIncompatRevoke},
-	{"64bit", 0, FeatureIncompatRevoke | FeatureIncompat64bit},
-	{"v1", FeatureCompatChecksum, FeatureIncompatRevoke},
-	{"v2", 0, FeatureIncompatRevoke | FeatureIncompatCsumV2},
-	{"v2-64bit", 0, FeatureIncompatRevoke | FeatureIncompatCsumV2 | FeatureIncompat64bit},
-	{"v3", 0, FeatureIncompatRevoke | FeatureIncompatCsumV3},
-	{"v3-64bit", 0, FeatureIncompatRevoke | FeatureIncompatCsumV3 | FeatureIncompat64bit},
+	{"none", 0, disk.FeatureIncompatRevoke},
+	{"64bit", 0, disk.FeatureIncompatRevoke | disk.FeatureIncompat64bit},
+	{"v1", disk.FeatureCompatChecksum, disk.FeatureIncompatRevoke},
+	{"v2", 0, disk.FeatureIncompatRevoke | disk.FeatureIncompatCsumV2},
+	{"v2-64bit", 0, disk.FeatureIncompatRevoke | disk.FeatureIncompatCsumV2 | disk.FeatureIncompat64bit},
+	{"v3", 0, disk.FeatureIncompatRevoke | disk.FeatureIncompatCsumV3},
+	{"v3-64bit", 0, disk.FeatureIncompatRevoke | disk.FeatureIncompatCsumV3 | disk.FeatureIncompat64bit},
 }
 
 // TestSynthWrapped replays many transactions through a tiny journal, so
@@ -51,19 +52,19 @@ func TestSynthWrapped(t *testing.T) {
 			}
 			start, startSeq := s.pos, s.seq
 			big := uint64(1) << 33
-			if fs.incompat&FeatureIncompat64bit == 0 {
+			if fs.incompat&disk.FeatureIncompat64bit == 0 {
 				big = 77
 			}
 			esc := fill(bs, 3)
-			binary.BigEndian.PutUint32(esc, MagicNumber)
+			binary.BigEndian.PutUint32(esc, disk.MagicNumber)
 			s.txn([]uint64{100, 101, big}, [][]byte{fill(bs, 1), fill(bs, 2), esc}, nil, true)
 			s.txn([]uint64{102, 100}, [][]byte{fill(bs, 4), fill(bs, 5)}, []uint64{101}, true)
 			s.txn([]uint64{103}, [][]byte{fill(bs, 6)}, []uint64{102}, true)
 			s.txn([]uint64{104}, [][]byte{fill(bs, 7)}, nil, false) // torn
 			j := s.finish(start)
 			binary.BigEndian.PutUint32(j.b[0x18:], startSeq)
-			if (&Superblock{FeatureIncompat: fs.incompat}).CsumV2orV3() {
-				binary.BigEndian.PutUint32(j.b[sbChecksumOff:], superblockCsum(j.b))
+			if (&disk.Superblock{FeatureIncompat: fs.incompat}).CsumV2orV3() {
+				binary.BigEndian.PutUint32(j.b[disk.SbChecksumOff:], disk.SuperblockCsum(j.b))
 			}
 			ov, err := Recover(j, bs, t.Logf)
 			if err != nil {
@@ -91,7 +92,7 @@ func TestSynthWrapped(t *testing.T) {
 // panics or loops.
 func TestRecoverCorrupt(t *testing.T) {
 	const bs = 1024
-	s := newSynth(bs, 16, 0, FeatureIncompatCsumV3, 1)
+	s := newSynth(bs, 16, 0, disk.FeatureIncompatCsumV3, 1)
 	s.txn([]uint64{5}, [][]byte{fill(bs, 1)}, nil, true)
 	good := s.finish(1)
 	mod := func(f func(b []byte)) *memJournal {
@@ -99,11 +100,11 @@ func TestRecoverCorrupt(t *testing.T) {
 		f(b)
 		return &memJournal{b: b, bs: bs}
 	}
-	resum := func(b []byte) { binary.BigEndian.PutUint32(b[sbChecksumOff:], superblockCsum(b)) }
+	resum := func(b []byte) { binary.BigEndian.PutUint32(b[disk.SbChecksumOff:], disk.SuperblockCsum(b)) }
 	cases := map[string]*memJournal{
 		"bad sb csum":      mod(func(b []byte) { b[0x30] ^= 1 }),
 		"unknown incompat": mod(func(b []byte) { b[0x2B] |= 0x40; resum(b) }),
-		"v2 and v3":        mod(func(b []byte) { b[0x2B] |= FeatureIncompatCsumV2; resum(b) }),
+		"v2 and v3":        mod(func(b []byte) { b[0x2B] |= disk.FeatureIncompatCsumV2; resum(b) }),
 		"start past end":   mod(func(b []byte) { binary.BigEndian.PutUint32(b[0x1C:], 99); resum(b) }),
 		"maxlen too big":   mod(func(b []byte) { binary.BigEndian.PutUint32(b[0x10:], 17); resum(b) }),
 		"first zero":       mod(func(b []byte) { binary.BigEndian.PutUint32(b[0x14:], 0); resum(b) }),
@@ -111,10 +112,10 @@ func TestRecoverCorrupt(t *testing.T) {
 		"revoke count":     nil,
 	}
 	// A revoke block whose r_count exceeds the block: EINVAL.
-	s2 := newSynth(bs, 16, 0, FeatureIncompatRevoke, 1)
+	s2 := newSynth(bs, 16, 0, disk.FeatureIncompatRevoke, 1)
 	s2.txn(nil, nil, []uint64{3}, true)
 	j2 := s2.finish(1)
-	binary.BigEndian.PutUint32(j2.b[bs+revokeCountOff:], bs+1)
+	binary.BigEndian.PutUint32(j2.b[bs+disk.RevokeCountOff:], bs+1)
 	cases["revoke count"] = j2
 	for name, j := range cases {
 		ov, err := Recover(j, bs, nil)
@@ -128,11 +129,11 @@ func TestRecoverCorrupt(t *testing.T) {
 	}
 	// All-revoke ring with one sequence number and no commit: the scan
 	// must stop after one lap.
-	s3 := newSynth(bs, 16, 0, FeatureIncompatRevoke, 1)
+	s3 := newSynth(bs, 16, 0, disk.FeatureIncompatRevoke, 1)
 	for i := 0; i < 15; i++ {
 		r := s3.next()
-		putHeader(r, RevokeBlock, 1)
-		binary.BigEndian.PutUint32(r[revokeCountOff:], revokeHeaderSize)
+		disk.PutHeader(r, disk.RevokeBlock, 1)
+		binary.BigEndian.PutUint32(r[disk.RevokeCountOff:], disk.RevokeHeaderSize)
 	}
 	ov, err := Recover(s3.finish(1), bs, t.Logf)
 	if err != nil || ov.Len() != 0 {
@@ -145,16 +146,16 @@ func TestRecoverCorrupt(t *testing.T) {
 // (recovery.c: the scan goes on, j_failed_commit stays 0).
 func TestAsyncCommit(t *testing.T) {
 	const bs = 1024
-	s := newSynth(bs, 32, 0, FeatureIncompatCsumV3|FeatureIncompatAsyncCommit, 1)
+	s := newSynth(bs, 32, 0, disk.FeatureIncompatCsumV3|disk.FeatureIncompatAsyncCommit, 1)
 	s.txn([]uint64{1}, [][]byte{fill(bs, 1)}, nil, true)
 	s.txn([]uint64{2}, [][]byte{fill(bs, 2)}, nil, true) // commit at block 6
 	s.txn([]uint64{3}, [][]byte{fill(bs, 3)}, nil, true)
 	j := s.finish(1)
-	j.b[6*bs+commitNsecOff] ^= 1
+	j.b[6*bs+disk.CommitNsecOff] ^= 1
 	for _, async := range []bool{true, false} {
 		if !async {
-			j.b[0x2B] &^= FeatureIncompatAsyncCommit
-			binary.BigEndian.PutUint32(j.b[sbChecksumOff:], superblockCsum(j.b))
+			j.b[0x2B] &^= disk.FeatureIncompatAsyncCommit
+			binary.BigEndian.PutUint32(j.b[disk.SbChecksumOff:], disk.SuperblockCsum(j.b))
 		}
 		ov, err := Recover(j, bs, t.Logf)
 		if ov == nil || (err == nil) != async {
@@ -173,13 +174,13 @@ func TestAsyncCommit(t *testing.T) {
 // replay; the fast commit area is reported as ignored.
 func TestFastCommit(t *testing.T) {
 	const bs = 1024
-	s := newSynth(bs, 1024+defaultFCBlks+8, 0, FeatureIncompatCsumV3|FeatureIncompatFastCommit, 1)
+	s := newSynth(bs, 1024+disk.DefaultFCBlks+8, 0, disk.FeatureIncompatCsumV3|disk.FeatureIncompatFastCommit, 1)
 	s.txn([]uint64{1}, [][]byte{fill(bs, 1)}, nil, true)
 	ov, err := Recover(s.finish(1), bs, t.Logf)
 	if err != nil || ov.Len() != 1 || !ov.FastCommitIgnored() {
 		t.Fatalf("Recover = %v (len %d), %v", ov, ov.Len(), err)
 	}
-	small := newSynth(bs, 64, 0, FeatureIncompatFastCommit, 1)
+	small := newSynth(bs, 64, 0, disk.FeatureIncompatFastCommit, 1)
 	small.txn([]uint64{1}, [][]byte{fill(bs, 1)}, nil, true)
 	if _, err := Recover(small.finish(1), bs, nil); err == nil {
 		t.Fatal("fast commit area larger than the journal accepted")
@@ -205,9 +206,9 @@ func (m memDevice) ReadAt(p []byte, off int64) (int, error) {
 
 func TestDevice(t *testing.T) {
 	const bs = 1024
-	s := newSynth(bs, 32, 0, FeatureIncompatCsumV3, 1)
+	s := newSynth(bs, 32, 0, disk.FeatureIncompatCsumV3, 1)
 	esc := fill(bs, 7)
-	binary.BigEndian.PutUint32(esc, MagicNumber)
+	binary.BigEndian.PutUint32(esc, disk.MagicNumber)
 	s.txn([]uint64{2, 5}, [][]byte{fill(bs, 0xAA), esc}, nil, true)
 	ov, err := Recover(s.finish(1), bs, nil)
 	if err != nil {

@@ -6,11 +6,6 @@ import (
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
-// Descriptor blocks (journal.rst, "Descriptor Block"): a journal_header_t,
-// then block tags, one per data block that follows the descriptor in the
-// log, in order; with checksum v2/v3, a jbd2_journal_block_tail in the
-// block's last 4 bytes.
-
 // Tag flags, t_flags (include/linux/jbd2.h JBD2_FLAG_*).
 const (
 	FlagEscape   = 1 // the data block began with MagicNumber, zeroed in the log
@@ -19,7 +14,7 @@ const (
 	FlagLastTag  = 8 // last tag of this descriptor
 )
 
-const uuidSize = 16
+const UuidSize = 16
 
 // BlockTag is one tag of a descriptor block: journal_block_tag_t, or
 // journal_block_tag3_t with checksum v3.
@@ -29,74 +24,74 @@ type BlockTag struct {
 	Checksum uint32 // t_checksum: 16 bits with checksum v2, 32 with v3
 }
 
-// tagFormat is what the journal's features say about its tags
+// TagFormat is what the journal's features say about its tags
 // (journal_tag_bytes in include/linux/jbd2.h).
-type tagFormat struct {
-	size   int  // bytes per tag, without the UUID
-	is64   bool // t_blocknr_high is meaningful
-	csumV2 bool // 16-bit t_checksum at offset 4
-	csumV3 bool // journal_block_tag3_t, 32-bit t_checksum at offset 12
-	tail   int  // bytes reserved at the block's end (block tail checksum)
+type TagFormat struct {
+	Size   int  // bytes per tag, without the UUID
+	Is64   bool // t_blocknr_high is meaningful
+	CsumV2 bool // 16-bit t_checksum at offset 4
+	CsumV3 bool // journal_block_tag3_t, 32-bit t_checksum at offset 12
+	Tail   int  // bytes reserved at the block's end (block tail checksum)
 }
 
-func newTagFormat(sb *Superblock) tagFormat {
-	tf := tagFormat{
-		is64:   sb.Has(FeatureIncompat64bit),
-		csumV2: sb.Has(FeatureIncompatCsumV2),
-		csumV3: sb.Has(FeatureIncompatCsumV3),
+func NewTagFormat(sb *Superblock) TagFormat {
+	tf := TagFormat{
+		Is64:   sb.Has(FeatureIncompat64bit),
+		CsumV2: sb.Has(FeatureIncompatCsumV2),
+		CsumV3: sb.Has(FeatureIncompatCsumV3),
 	}
 	switch {
-	case tf.csumV3:
-		tf.size = 16 // journal_block_tag3_t, whatever 64bit says
+	case tf.CsumV3:
+		tf.Size = 16 // journal_block_tag3_t, whatever 64bit says
 	default:
-		tf.size = 12 // journal_block_tag_t
-		if tf.csumV2 {
-			tf.size += 2
+		tf.Size = 12 // journal_block_tag_t
+		if tf.CsumV2 {
+			tf.Size += 2
 		}
-		if !tf.is64 {
-			tf.size -= 4
+		if !tf.Is64 {
+			tf.Size -= 4
 		}
 	}
 	if sb.CsumV2orV3() {
-		tf.tail = blockTailSize
+		tf.Tail = BlockTailSize
 	}
 	return tf
 }
 
-// decodeTag reads one tag from the start of b, which holds at least
+// DecodeTag reads one tag from the start of b, which holds at least
 // tf.size bytes. t_flags is the big-endian 16-bit word at offset 6 in every
 // format: in journal_block_tag3_t it is the low half of a 32-bit field.
-func decodeTag(b []byte, tf tagFormat) BlockTag {
+func DecodeTag(b []byte, tf TagFormat) BlockTag {
 	be := binary.BigEndian
 	t := BlockTag{
 		Blocknr: uint64(be.Uint32(b[0:])),
 		Flags:   be.Uint16(b[6:]),
 	}
-	if tf.is64 {
+	if tf.Is64 {
 		t.Blocknr |= uint64(be.Uint32(b[8:])) << 32
 	}
 	switch {
-	case tf.csumV3:
+	case tf.CsumV3:
 		t.Checksum = be.Uint32(b[12:])
-	case tf.csumV2:
+	case tf.CsumV2:
 		t.Checksum = uint32(be.Uint16(b[4:]))
 	}
 	return t
 }
 
-// decodeTags appends to dst the tags of the descriptor block b in log
+// DecodeTags appends to dst the tags of the descriptor block b in log
 // order, walking them as count_tags and do_one_pass do
 // (fs/jbd2/recovery.c): a tag is read while it fits before the block tail;
 // a tag without FlagSameUUID is followed by a 16-byte UUID; FlagLastTag
 // ends the list. The count is bounded by the block size.
-func decodeTags(dst []BlockTag, b []byte, tf tagFormat) []BlockTag {
-	limit := len(b) - tf.tail
-	for off := headerSize; off+tf.size <= limit; {
-		t := decodeTag(b[off:], tf)
+func DecodeTags(dst []BlockTag, b []byte, tf TagFormat) []BlockTag {
+	limit := len(b) - tf.Tail
+	for off := HeaderSize; off+tf.Size <= limit; {
+		t := DecodeTag(b[off:], tf)
 		dst = append(dst, t)
-		off += tf.size
+		off += tf.Size
 		if t.Flags&FlagSameUUID == 0 {
-			off += uuidSize
+			off += UuidSize
 		}
 		if t.Flags&FlagLastTag != 0 {
 			break
@@ -109,30 +104,30 @@ func decodeTags(dst []BlockTag, b []byte, tf tagFormat) []BlockTag {
 // superblock's features: its header and its tags. It checks the header's
 // magic and type, not the checksum (see blockTailOK).
 func DecodeDescriptor(sb *Superblock, b []byte) (Header, []BlockTag, error) {
-	h, err := decodeHeader(b)
+	h, err := DecodeHeader(b)
 	if err != nil {
 		return h, nil, err
 	}
 	if h.Magic != MagicNumber || h.BlockType != DescriptorBlock {
 		return h, nil, abi.Errorf(abi.EUCLEAN, "jbd2: not a descriptor block (magic %#08x type %d)", h.Magic, h.BlockType)
 	}
-	return h, decodeTags(nil, b, newTagFormat(sb)), nil
+	return h, DecodeTags(nil, b, NewTagFormat(sb)), nil
 }
 
-// encodeTag writes t at the start of b, which holds at least tf.size bytes:
+// EncodeTag writes t at the start of b, which holds at least tf.size bytes:
 // the mirror of decodeTag.
-func encodeTag(b []byte, t BlockTag, tf tagFormat) {
+func EncodeTag(b []byte, t BlockTag, tf TagFormat) {
 	be := binary.BigEndian
-	clear(b[:tf.size])
+	clear(b[:tf.Size])
 	be.PutUint32(b[0:], uint32(t.Blocknr))
 	be.PutUint16(b[6:], t.Flags)
-	if tf.is64 {
+	if tf.Is64 {
 		be.PutUint32(b[8:], uint32(t.Blocknr>>32))
 	}
 	switch {
-	case tf.csumV3:
+	case tf.CsumV3:
 		be.PutUint32(b[12:], t.Checksum)
-	case tf.csumV2:
+	case tf.CsumV2:
 		be.PutUint16(b[4:], uint16(t.Checksum))
 	}
 }

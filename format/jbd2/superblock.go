@@ -34,26 +34,26 @@ const (
 	FeatureIncompatCsumV3      = 0x10
 	FeatureIncompatFastCommit  = 0x20
 
-	knownIncompat = FeatureIncompatRevoke | FeatureIncompat64bit |
+	KnownIncompat = FeatureIncompatRevoke | FeatureIncompat64bit |
 		FeatureIncompatAsyncCommit | FeatureIncompatCsumV2 |
 		FeatureIncompatCsumV3 | FeatureIncompatFastCommit
-	knownROCompat = 0
+	KnownROCompat = 0
 )
 
 // Checksum types (h_chksum_type, s_checksum_type).
 const (
-	crc32ChksumType  = 1 // JBD2_CRC32_CHKSUM, checksum v1
-	crc32cChksumType = 4 // JBD2_CRC32C_CHKSUM, checksum v2/v3
-	crc32ChksumSize  = 4 // JBD2_CRC32_CHKSUM_SIZE
+	Crc32ChksumType  = 1 // JBD2_CRC32_CHKSUM, checksum v1
+	Crc32cChksumType = 4 // JBD2_CRC32C_CHKSUM, checksum v2/v3
+	Crc32ChksumSize  = 4 // JBD2_CRC32_CHKSUM_SIZE
 )
 
 const (
-	headerSize     = 12   // journal_header_t
-	superblockSize = 1024 // journal_superblock_t
-	sbChecksumOff  = 0xFC // s_checksum
-	blockTailSize  = 4    // struct jbd2_journal_block_tail
-	minFCBlocks    = 1024 // JBD2_MIN_JOURNAL_BLOCKS, checked with fast commits
-	defaultFCBlks  = 256  // JBD2_DEFAULT_FAST_COMMIT_BLOCKS
+	HeaderSize     = 12   // journal_header_t
+	SuperblockSize = 1024 // journal_superblock_t
+	SbChecksumOff  = 0xFC // s_checksum
+	BlockTailSize  = 4    // struct jbd2_journal_block_tail
+	MinFCBlocks    = 1024 // JBD2_MIN_JOURNAL_BLOCKS, checked with fast commits
+	DefaultFCBlks  = 256  // JBD2_DEFAULT_FAST_COMMIT_BLOCKS
 )
 
 // Header is journal_header_t, the 12 bytes that start every journal
@@ -64,10 +64,10 @@ type Header struct {
 	Sequence  uint32 // h_sequence, the transaction id
 }
 
-// decodeHeader reads journal_header_t from the start of b.
-func decodeHeader(b []byte) (Header, error) {
-	if len(b) < headerSize {
-		return Header{}, abi.Errorf(abi.EUCLEAN, "jbd2: journal block header: %d bytes, want %d", len(b), headerSize)
+// DecodeHeader reads journal_header_t from the start of b.
+func DecodeHeader(b []byte) (Header, error) {
+	if len(b) < HeaderSize {
+		return Header{}, abi.Errorf(abi.EUCLEAN, "jbd2: journal block header: %d bytes, want %d", len(b), HeaderSize)
 	}
 	return Header{
 		Magic:     binary.BigEndian.Uint32(b[0:]),
@@ -110,10 +110,10 @@ type Superblock struct {
 // and checksum. It returns EUCLEAN for a corrupt superblock and EINVAL for
 // one this code does not support (unknown features, a shared journal).
 func DecodeSuperblock(b []byte) (*Superblock, error) {
-	if len(b) < superblockSize {
-		return nil, abi.Errorf(abi.EUCLEAN, "jbd2: journal superblock: %d bytes, want %d", len(b), superblockSize)
+	if len(b) < SuperblockSize {
+		return nil, abi.Errorf(abi.EUCLEAN, "jbd2: journal superblock: %d bytes, want %d", len(b), SuperblockSize)
 	}
-	h, _ := decodeHeader(b)
+	h, _ := DecodeHeader(b)
 	if h.Magic != MagicNumber {
 		return nil, abi.Errorf(abi.EUCLEAN, "jbd2: journal superblock: bad magic %#08x", h.Magic)
 	}
@@ -146,15 +146,15 @@ func DecodeSuperblock(b []byte) (*Superblock, error) {
 	sb.MaxTransData = be.Uint32(b[0x4C:])
 	sb.ChecksumType = b[0x50]
 	sb.NumFCBlks = be.Uint32(b[0x54:])
-	sb.Checksum = be.Uint32(b[sbChecksumOff:])
+	sb.Checksum = be.Uint32(b[SbChecksumOff:])
 
 	if sb.NrUsers > 1 {
 		return nil, abi.Errorf(abi.EINVAL, "jbd2: journal superblock: journal shared by %d filesystems is not supported", sb.NrUsers)
 	}
-	if f := sb.FeatureIncompat &^ knownIncompat; f != 0 {
+	if f := sb.FeatureIncompat &^ KnownIncompat; f != 0 {
 		return nil, abi.Errorf(abi.EINVAL, "jbd2: journal superblock: unknown incompat features %#x", f)
 	}
-	if f := sb.FeatureROCompat &^ knownROCompat; f != 0 {
+	if f := sb.FeatureROCompat &^ KnownROCompat; f != 0 {
 		return nil, abi.Errorf(abi.EINVAL, "jbd2: journal superblock: unknown ro_compat features %#x", f)
 	}
 	if sb.Has(FeatureIncompatCsumV2) && sb.Has(FeatureIncompatCsumV3) {
@@ -164,10 +164,10 @@ func DecodeSuperblock(b []byte) (*Superblock, error) {
 		if sb.FeatureCompat&FeatureCompatChecksum != 0 {
 			return nil, abi.Errorf(abi.EUCLEAN, "jbd2: journal superblock: checksum v1 and v2/v3 both set")
 		}
-		if sb.ChecksumType != crc32cChksumType {
-			return nil, abi.Errorf(abi.EUCLEAN, "jbd2: journal superblock: checksum type %d, want %d (crc32c)", sb.ChecksumType, crc32cChksumType)
+		if sb.ChecksumType != Crc32cChksumType {
+			return nil, abi.Errorf(abi.EUCLEAN, "jbd2: journal superblock: checksum type %d, want %d (crc32c)", sb.ChecksumType, Crc32cChksumType)
 		}
-		if c := superblockCsum(b); c != sb.Checksum {
+		if c := SuperblockCsum(b); c != sb.Checksum {
 			return nil, abi.Errorf(abi.EUCLEAN, "jbd2: journal superblock: bad checksum %#08x, computed %#08x", sb.Checksum, c)
 		}
 	}
@@ -183,15 +183,15 @@ func (sb *Superblock) CsumV2orV3() bool {
 	return sb.Has(FeatureIncompatCsumV2) || sb.Has(FeatureIncompatCsumV3)
 }
 
-// csumV1 reports whether transactions carry a crc32_be in their commit
+// CsumV1 reports whether transactions carry a crc32_be in their commit
 // block (JBD2_FEATURE_COMPAT_CHECKSUM).
-func (sb *Superblock) csumV1() bool { return sb.FeatureCompat&FeatureCompatChecksum != 0 }
+func (sb *Superblock) CsumV1() bool { return sb.FeatureCompat&FeatureCompatChecksum != 0 }
 
-// numFCBlocks is jbd2_journal_get_num_fc_blks: the fast commit area's
+// NumFCBlocks is jbd2_journal_get_num_fc_blks: the fast commit area's
 // length, 256 when s_num_fc_blks is 0.
-func (sb *Superblock) numFCBlocks() uint32 {
+func (sb *Superblock) NumFCBlocks() uint32 {
 	if sb.NumFCBlks == 0 {
-		return defaultFCBlks
+		return DefaultFCBlks
 	}
 	return sb.NumFCBlks
 }
@@ -200,19 +200,19 @@ func (sb *Superblock) numFCBlocks() uint32 {
 func (sb *Superblock) Features() string {
 	var s []string
 	names := []struct {
-		bit  uint32
-		name string
+		Bit  uint32
+		Name string
 	}{
 		{FeatureIncompatRevoke, "revoke"}, {FeatureIncompat64bit, "64bit"},
 		{FeatureIncompatAsyncCommit, "async_commit"}, {FeatureIncompatCsumV2, "csum_v2"},
 		{FeatureIncompatCsumV3, "csum_v3"}, {FeatureIncompatFastCommit, "fast_commit"},
 	}
-	if sb.csumV1() {
+	if sb.CsumV1() {
 		s = append(s, "checksum")
 	}
 	for _, n := range names {
-		if sb.Has(n.bit) {
-			s = append(s, n.name)
+		if sb.Has(n.Bit) {
+			s = append(s, n.Name)
 		}
 	}
 	if len(s) == 0 {

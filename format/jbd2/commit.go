@@ -17,10 +17,10 @@ import (
 //	0x30 h_commit_sec   be64
 //	0x38 h_commit_nsec  be32
 const (
-	commitChksumOff = 0x10
-	commitSecOff    = 0x30
-	commitNsecOff   = 0x38
-	commitSize      = 0x3C
+	CommitChksumOff = 0x10
+	CommitSecOff    = 0x30
+	CommitNsecOff   = 0x38
+	CommitSize      = 0x3C
 )
 
 // CommitHeader is struct commit_header.
@@ -36,10 +36,10 @@ type CommitHeader struct {
 // DecodeCommit decodes a commit block's header. It checks the magic and
 // type, not the checksum (see commitCsumOK).
 func DecodeCommit(b []byte) (CommitHeader, error) {
-	if len(b) < commitSize {
-		return CommitHeader{}, abi.Errorf(abi.EUCLEAN, "jbd2: commit block: %d bytes, want %d", len(b), commitSize)
+	if len(b) < CommitSize {
+		return CommitHeader{}, abi.Errorf(abi.EUCLEAN, "jbd2: commit block: %d bytes, want %d", len(b), CommitSize)
 	}
-	h, _ := decodeHeader(b)
+	h, _ := DecodeHeader(b)
 	if h.Magic != MagicNumber || h.BlockType != CommitBlock {
 		return CommitHeader{}, abi.Errorf(abi.EUCLEAN, "jbd2: not a commit block (magic %#08x type %d)", h.Magic, h.BlockType)
 	}
@@ -48,14 +48,14 @@ func DecodeCommit(b []byte) (CommitHeader, error) {
 		Header:     h,
 		ChksumType: b[0x0C],
 		ChksumSize: b[0x0D],
-		Chksum:     be.Uint32(b[commitChksumOff:]),
-		CommitSec:  be.Uint64(b[commitSecOff:]),
-		CommitNsec: be.Uint32(b[commitNsecOff:]),
+		Chksum:     be.Uint32(b[CommitChksumOff:]),
+		CommitSec:  be.Uint64(b[CommitSecOff:]),
+		CommitNsec: be.Uint32(b[CommitNsecOff:]),
 	}, nil
 }
 
-// putHeader writes journal_header_t at the start of b.
-func putHeader(b []byte, typ, seq uint32) {
+// PutHeader writes journal_header_t at the start of b.
+func PutHeader(b []byte, typ, seq uint32) {
 	binary.BigEndian.PutUint32(b[0:], MagicNumber)
 	binary.BigEndian.PutUint32(b[4:], typ)
 	binary.BigEndian.PutUint32(b[8:], seq)
