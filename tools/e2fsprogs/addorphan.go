@@ -63,7 +63,7 @@ func AddOrphanFile(dev ImageDevice, blocks uint64) error {
 	})
 }
 
-// AllocInode takes the first free inode from s_first_ino on, as
+// allocInode takes the first free inode from s_first_ino on, as
 // ext2fs_new_inode does from the root's group, and marks it in use: the
 // group's inode bitmap (with its checksum), free count, INODE_UNINIT flag
 // and bg_itable_unused (the descriptors are written by writeMeta).

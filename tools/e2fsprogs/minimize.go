@@ -7,8 +7,8 @@ import (
 	"slices"
 
 	disk "github.com/lklimg/lklimg/format/ext4"
-	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/format/jbd2"
+	"github.com/lklimg/lklimg/kernel/abi"
 )
 
 // ImageDevice is an unmounted filesystem's device, read and written in
@@ -107,7 +107,7 @@ func openOffline(dev ImageDevice, what string) (*offImage, error) {
 	return &offImage{f: f, dev: dev, raw: raw, origGroups: uint32(len(f.Groups)), origBackup1: sb.SBackupBGs[1]}, nil
 }
 
-// Read and write move whole blocks.
+// read and write move whole blocks.
 func (im *offImage) read(blk uint64, b []byte) error {
 	if _, err := im.dev.ReadAt(b, int64(blk<<im.f.BlockBits)); err != nil {
 		return abi.Errorf(abi.EIO, "ext4: block %d: %v", blk, err)
@@ -122,7 +122,7 @@ func (im *offImage) write(blk uint64, b []byte) error {
 	return nil
 }
 
-// BlockBitmap reads group g's block bitmap into b, or computes it for a
+// blockBitmap reads group g's block bitmap into b, or computes it for a
 // BLOCK_UNINIT group from the geometry im.f holds now.
 func (im *offImage) blockBitmap(g uint32, b []byte) error {
 	f := im.f
@@ -133,7 +133,7 @@ func (im *offImage) blockBitmap(g uint32, b []byte) error {
 	return im.read(f.Groups[g].BgBlockBitmap, b)
 }
 
-// PutBlockBitmap writes b as group g's block bitmap, with the bits past
+// putBlockBitmap writes b as group g's block bitmap, with the bits past
 // the group's last cluster set, and sets the descriptor's free count (in
 // clusters), bitmap checksum and flags to match (the descriptor itself is
 // written by writeMeta).
@@ -162,7 +162,7 @@ func allClear(b []byte, n uint64) bool {
 	return true
 }
 
-// WriteMeta writes the descriptor table and the superblock, with the
+// writeMeta writes the descriptor table and the superblock, with the
 // counts summed from the descriptors (clusters, stored as blocks), to their primary places and to
 // every backup (ext2fs_flush): backups of the superblock carry their
 // group's number in s_block_group_nr. edit, when set, changes the
@@ -247,7 +247,7 @@ func (im *offImage) writeMeta(edit func(s []byte)) error {
 	return nil
 }
 
-// DescCopies lists the blocks holding descriptor block nr: the primary,
+// descCopies lists the blocks holding descriptor block nr: the primary,
 // then the backups after each backup superblock (or, with meta_bg, in the
 // second and last groups of its meta group).
 func (im *offImage) descCopies(nr uint64) []uint64 {
@@ -333,7 +333,7 @@ func Minimize(dev ImageDevice, free uint64) (uint64, error) {
 	return end, im.cut(end)
 }
 
-// MinimalEnd computes Minimize's new block count (step 1).
+// minimalEnd computes Minimize's new block count (step 1).
 func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 	f := im.f
 	sb := f.Super
@@ -429,7 +429,7 @@ func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 	return sb.SBlocksCount, nil
 }
 
-// NewGeometry is what the groups, the descriptor table and the reserved
+// newGeometry is what the groups, the descriptor table and the reserved
 // GDT blocks would be with end blocks.
 func (im *offImage) newGeometry(end uint64) (groups uint32, gdb, rsv uint64) {
 	f := im.f
@@ -445,7 +445,7 @@ func (im *offImage) newGeometry(end uint64) (groups uint32, gdb, rsv uint64) {
 	return groups, gdb, rsv
 }
 
-// NewBaseMeta is baseMetaBlocks for group g after the cut to groups
+// newBaseMeta is baseMetaBlocks for group g after the cut to groups
 // groups with gdb descriptor blocks and rsv reserved GDT blocks: the
 // superblock backup and the descriptor table and its reserve, or with
 // meta_bg past s_first_meta_bg the meta group's descriptor block.
@@ -474,7 +474,7 @@ func (im *offImage) newBaseMeta(g uint64, groups uint32, gdb, rsv uint64) uint64
 	return n
 }
 
-// NewHasSuper is hasSuper after the cut to groups groups: sparse_super2
+// newHasSuper is hasSuper after the cut to groups groups: sparse_super2
 // backups in cut groups are dropped, but for one in the last group, which
 // moves to the new last group (movesBackup).
 func (im *offImage) newHasSuper(g uint64, groups uint32) bool {
@@ -484,7 +484,7 @@ func (im *offImage) newHasSuper(g uint64, groups uint32) bool {
 	return g < uint64(groups) && im.f.Super.HasSuper(g)
 }
 
-// MovesBackup reports whether the cut to groups groups moves the second
+// movesBackup reports whether the cut to groups groups moves the second
 // sparse_super2 backup from the old last group to the new one, as
 // adjust_fs_info does (when its blocks there are free: cut checks).
 func (im *offImage) movesBackup(groups uint32) bool {
@@ -493,7 +493,7 @@ func (im *offImage) movesBackup(groups uint32) bool {
 		groups < im.origGroups && groups-1 > 1 && groups-1 != sb.SBackupBGs[0]
 }
 
-// RoundEnd grows end so that the last group is not smaller than its
+// roundEnd grows end so that the last group is not smaller than its
 // overhead + 50 blocks (adjust_fs_info's rule, which drops such a group:
 // here it is grown, as no block may move), nor past a whole group, and
 // ends on a cluster (adjust_fs_info rounds the count to clusters, as
@@ -521,7 +521,7 @@ func (im *offImage) roundEnd(end uint64) uint64 {
 	return first + (end-first+f.ClusterMask())&^f.ClusterMask()
 }
 
-// MetaBetween counts the clusters in [lo, hi) that the groups kept with
+// metaBetween counts the clusters in [lo, hi) that the groups kept with
 // hi blocks use for their own superblock backups, descriptors and
 // reserved GDT blocks, bitmaps and inode tables (keptMeta); a cluster
 // two of them share counts once.
@@ -556,7 +556,7 @@ func clustersIn(rs []blockRange, cb uint32) uint64 {
 	return n
 }
 
-// KeptMeta lists the blocks the groups kept with end blocks use for their
+// keptMeta lists the blocks the groups kept with end blocks use for their
 // own superblock backups, descriptors and reserved GDT blocks
 // (newBaseMeta), bitmaps and inode tables.
 func (im *offImage) keptMeta(end uint64) []blockRange {
@@ -576,7 +576,7 @@ func (im *offImage) keptMeta(end uint64) []blockRange {
 	return out
 }
 
-// Cut shrinks the filesystem to end blocks (steps 2 to 4).
+// cut shrinks the filesystem to end blocks (steps 2 to 4).
 func (im *offImage) cut(end uint64) error {
 	f := im.f
 	sb := f.Super
@@ -712,7 +712,7 @@ func (im *offImage) cut(end uint64) error {
 // backup groups in order.
 const dindBlockIdx = 13 // EXT2_DIND_BLOCK
 
-// RebuildResizeInode writes the resize inode's double indirect block and
+// rebuildResizeInode writes the resize inode's double indirect block and
 // reserved GDT blocks for gdb descriptor blocks and rsv reserved ones in
 // the current geometry, and its i_blocks (fix_resize_inode, then
 // ext2fs_create_resize_inode).
@@ -763,7 +763,7 @@ func (im *offImage) rebuildResizeInode(gdb, rsv uint64) error {
 	return im.writeInodeRaw(resizeIno, raw, pos)
 }
 
-// ReadInodeRaw reads inode ino's bytes, and returns its byte position.
+// readInodeRaw reads inode ino's bytes, and returns its byte position.
 func (im *offImage) readInodeRaw(ino uint32) ([]byte, int64, error) {
 	f := im.f
 	ipg := f.Super.SInodesPerGroup
@@ -779,7 +779,7 @@ func (im *offImage) readInodeRaw(ino uint32) ([]byte, int64, error) {
 	return raw, pos, nil
 }
 
-// WriteInodeRaw sets inode ino's checksum and writes it at pos.
+// writeInodeRaw sets inode ino's checksum and writes it at pos.
 func (im *offImage) writeInodeRaw(ino uint32, raw []byte, pos int64) error {
 	f := im.f
 	extra := f.ExtraIsize(raw)
@@ -878,7 +878,7 @@ func AddJournal(dev ImageDevice, blocks uint32) error {
 
 const jbd2MinJournalBlocks = 1024 // JBD2_MIN_JOURNAL_BLOCKS
 
-// NewSystemFile gives inode ino (its slot raw, at pos) n blocks of data
+// newSystemFile gives inode ino (its slot raw, at pos) n blocks of data
 // and writes it as a new special file (newSystemInode): the blocks are
 // one free run when one holds them all, else the lowest free runs; an
 // extent tree needs a leaf block (the first) for more than four extents,
@@ -960,7 +960,7 @@ func (im *offImage) newSystemFile(ino uint32, raw []byte, pos int64, n uint64, w
 	return data, iblock, nil
 }
 
-// NewSystemInode fills raw as a new special file of n blocks of data,
+// newSystemInode fills raw as a new special file of n blocks of data,
 // total with its mapping blocks (ext2fs_write_new_inode): a regular file
 // of mode 0600 and one link, its times the superblock's s_wtime.
 func (im *offImage) newSystemInode(raw []byte, n, total uint64) {
@@ -1063,7 +1063,7 @@ func bmapMetaBlocks(n, apb uint64) uint64 {
 	return m
 }
 
-// PutBlockMap maps n blocks in i_block (a block map), taking the data
+// putBlockMap maps n blocks in i_block (a block map), taking the data
 // and indirect blocks from runs in order, an indirect block before the
 // blocks it lists (as ext2fs_bmap allocates them); it writes the
 // indirect blocks and returns the data blocks as runs.
@@ -1120,7 +1120,7 @@ func (im *offImage) putBlockMap(iblock []byte, runs []blockRange, n uint64) ([]b
 	return data, err
 }
 
-// FreeRuns returns free clusters for n blocks, as block ranges of whole
+// freeRuns returns free clusters for n blocks, as block ranges of whole
 // clusters: one run when one holds them all (findFreeRun), else the
 // lowest free runs. ENOSPC when too few are free.
 func (im *offImage) freeRuns(n uint64) ([]blockRange, error) {
@@ -1158,7 +1158,7 @@ func (im *offImage) freeRuns(n uint64) ([]blockRange, error) {
 	return nil, abi.Errorf(abi.ENOSPC, "ext4: add journal: %d free clusters wanted, %d free", nc, nc-need)
 }
 
-// FindFreeRun returns the first block of the first run of n free
+// findFreeRun returns the first block of the first run of n free
 // clusters, which may span groups. ENOSPC when there is none.
 func (im *offImage) findFreeRun(n uint64) (uint64, error) {
 	f := im.f
@@ -1192,7 +1192,7 @@ func (im *offImage) findFreeRun(n uint64) (uint64, error) {
 	return 0, abi.Errorf(abi.ENOSPC, "ext4: add journal: no run of %d free clusters", n)
 }
 
-// MarkUsed marks the clusters of blocks [start, start+n) used in their
+// markUsed marks the clusters of blocks [start, start+n) used in their
 // groups' bitmaps (freeRuns gives whole clusters).
 func (im *offImage) markUsed(start, n uint64) error {
 	f := im.f
@@ -1219,7 +1219,7 @@ func (im *offImage) markUsed(start, n uint64) error {
 	return nil
 }
 
-// ZeroBlocks makes blocks [start, start+n) read as zero, writing only
+// zeroBlocks makes blocks [start, start+n) read as zero, writing only
 // those that do not already.
 func (im *offImage) zeroBlocks(start, n uint64) error {
 	const chunk = 256

@@ -19,13 +19,13 @@ const (
 func (l *mkfsLayout) ioR(b uint64) { l.trace = append(l.trace, mkfsAccess{blk: b}) }
 func (l *mkfsLayout) ioW(b uint64) { l.trace = append(l.trace, mkfsAccess{blk: b, write: true}) }
 
-// ItBlk is the inode table block holding inode ino.
+// itBlk is the inode table block holding inode ino.
 func (l *mkfsLayout) itBlk(ino uint32) uint64 {
 	g := (ino - 1) / l.ipg
 	return l.groups[g].inodeTable + uint64((ino-1)%l.ipg)*uint64(l.p.InodeSize)/l.bs
 }
 
-// ItR and itW are ext2fs_read_inode and ext2fs_write_inode: the library
+// itR and itW are ext2fs_read_inode and ext2fs_write_inode: the library
 // reads an inode table block through the cache only when its own
 // one-block buffer holds another.
 func (l *mkfsLayout) itR(ino uint32) {
@@ -40,7 +40,7 @@ func (l *mkfsLayout) itW(ino uint32) {
 	l.ioW(l.itBlk(ino))
 }
 
-// IoModelBytes replays the trace, then write_bitmaps's writes of the
+// ioModelBytes replays the trace, then write_bitmaps's writes of the
 // dirty bitmaps, through the cache and returns the bytes written.
 func (o *mkfsOutput) ioModelBytes() uint64 {
 	type entry struct {

@@ -118,7 +118,7 @@ type mkfsLayout struct {
 	bufBlk uint64 // the inode table block libext2fs's inode buffer holds
 }
 
-// Sb returns the superblock fields the shared helpers look at
+// sb returns the superblock fields the shared helpers look at
 // (hasSuper), for the planned filesystem.
 func (l *mkfsLayout) sb() *disk.Superblock {
 	return &disk.Superblock{
@@ -296,7 +296,7 @@ func planMkfs(p MkfsParams) (*mkfsLayout, error) {
 	return l, nil
 }
 
-// Geometry is ext2fs_initialize's: the groups, inodes per group and
+// geometry is ext2fs_initialize's: the groups, inodes per group and
 // reserved GDT blocks, shrinking the filesystem by a last group too
 // small for its own metadata.
 func (l *mkfsLayout) geometry() error {
@@ -489,7 +489,7 @@ retry:
 	return nil
 }
 
-// CalcReservedGdt is calc_reserved_gdt_blocks: room for the descriptors
+// calcReservedGdt is calc_reserved_gdt_blocks: room for the descriptors
 // of a filesystem 1024 times larger (or of 2^32 blocks), at most one
 // indirect block's worth.
 func (l *mkfsLayout) calcReservedGdt() uint32 {
@@ -505,7 +505,7 @@ func (l *mkfsLayout) calcReservedGdt() uint32 {
 	return uint32(rsv)
 }
 
-// HasSuper is ext2fs_bg_has_super.
+// hasSuper is ext2fs_bg_has_super.
 func (l *mkfsLayout) hasSuper(g uint32) bool {
 	sb := l.sb()
 	return sb.HasSuper(uint64(g))
@@ -526,7 +526,7 @@ func (l *mkfsLayout) groupOf(b uint64) uint32 {
 	return uint32((b - l.firstData) / l.bpg)
 }
 
-// SuperAndBgd is ext2fs_super_and_bgd_loc2: where group g's superblock
+// superAndBgd is ext2fs_super_and_bgd_loc2: where group g's superblock
 // backup, its copy of the old-style descriptor table, and its meta_bg
 // descriptor block are (0: none).
 func (l *mkfsLayout) superAndBgd(g uint32) (super, oldDesc, newDesc uint64) {
@@ -553,7 +553,7 @@ func (l *mkfsLayout) superAndBgd(g uint32) (super, oldDesc, newDesc uint64) {
 	return
 }
 
-// OldDescBlocks is how many blocks follow a superblock as its
+// oldDescBlocks is how many blocks follow a superblock as its
 // descriptor table: the descriptors and the reserved GDT blocks, or with
 // meta_bg s_first_meta_bg (0).
 func (l *mkfsLayout) oldDescBlocks() uint64 {
@@ -579,7 +579,7 @@ func (l *mkfsLayout) mark(b uint64) {
 	l.bmap[g][i/64] |= 1 << (i % 64)
 }
 
-// MarkRange marks blocks [b, b+n) in use, a group's words at a time
+// markRange marks blocks [b, b+n) in use, a group's words at a time
 // (the inode tables of a 1 TiB filesystem are four million blocks).
 func (l *mkfsLayout) markRange(b, n uint64) {
 	for n > 0 {
@@ -594,7 +594,7 @@ func (l *mkfsLayout) markRange(b, n uint64) {
 	}
 }
 
-// RangeFree reports whether blocks [b, b+n) are all free.
+// rangeFree reports whether blocks [b, b+n) are all free.
 func (l *mkfsLayout) rangeFree(b, n uint64) bool {
 	for n > 0 {
 		g := l.groupOf(b)
@@ -627,7 +627,7 @@ func forWords(m []uint64, from, to uint64, fn func(w *uint64, mask uint64) bool)
 	return true
 }
 
-// ReserveGroups marks each group's superblock and descriptors in use
+// reserveGroups marks each group's superblock and descriptors in use
 // and sets the initial flags (the loop at the end of ext2fs_initialize).
 func (l *mkfsLayout) reserveGroups() {
 	l.bmap = make([][]uint64, l.ngroups)
@@ -691,7 +691,7 @@ func (l *mkfsLayout) reserveGroups() {
 	l.initFree &^= l.ratio - 1
 }
 
-// GetFreeBlocks is ext2fs_get_free_blocks2: the first run of num free
+// getFreeBlocks is ext2fs_get_free_blocks2: the first run of num free
 // blocks from start, wrapping to the first data block once when finish is
 // not after start, stopping at finish.
 func (l *mkfsLayout) getFreeBlocks(start, finish, num uint64) (uint64, bool) {
@@ -722,7 +722,7 @@ func (l *mkfsLayout) getFreeBlocks(start, finish, num uint64) (uint64, bool) {
 	}
 }
 
-// FlexbgOffset is flexbg_offset: where to put a flex group's run of
+// flexbgOffset is flexbg_offset: where to put a flex group's run of
 // bitmaps or inode tables.
 func (l *mkfsLayout) flexbgOffset(g uint32, startBlk uint64, remGrp uint32, elemSize uint64) uint64 {
 	flexSize := uint32(1) << l.logFlex
@@ -751,7 +751,7 @@ func (l *mkfsLayout) flexbgOffset(g uint32, startBlk uint64, remGrp uint32, elem
 	return b
 }
 
-// AllocateTables is ext2fs_allocate_tables: each group's block bitmap,
+// allocateTables is ext2fs_allocate_tables: each group's block bitmap,
 // inode bitmap and inode table.
 func (l *mkfsLayout) allocateTables() error {
 	for g := uint32(0); g < l.ngroups; g++ {
@@ -762,7 +762,7 @@ func (l *mkfsLayout) allocateTables() error {
 	return nil
 }
 
-// FlexTaken clears BLOCK_UNINIT on the groups a flex_bg table lands in
+// flexTaken clears BLOCK_UNINIT on the groups a flex_bg table lands in
 // and counts its blocks off their free counts (ext2fs_allocate_group_table's
 // accounting: a bitmap one, an inode table's part its blocks / the
 // cluster ratio).
@@ -859,7 +859,7 @@ func (l *mkfsLayout) allocateGroupTable(g uint32) error {
 	return nil
 }
 
-// UsedBlocks counts the blocks in use (ext2fs_count_used_clusters over
+// usedBlocks counts the blocks in use (ext2fs_count_used_clusters over
 // the whole filesystem).
 func (l *mkfsLayout) usedBlocks() uint64 {
 	n := uint64(0)
@@ -871,7 +871,7 @@ func (l *mkfsLayout) usedBlocks() uint64 {
 	return n
 }
 
-// ClusterBitmap marks every block of each cluster that has one in use
+// clusterBitmap marks every block of each cluster that has one in use
 // (ext2fs_convert_subcluster_bitmap), so that the block bitmap reads as
 // the cluster bitmap mke2fs allocates from.
 func (l *mkfsLayout) clusterBitmap() {
@@ -892,13 +892,13 @@ func (l *mkfsLayout) clusterBitmap() {
 	}
 }
 
-// ClusterSectors is a cluster's size in 512-byte sectors, what one
+// clusterSectors is a cluster's size in 512-byte sectors, what one
 // allocation adds to i_blocks (ext2fs_iblk_add_blocks).
 func (l *mkfsLayout) clusterSectors() uint64 {
 	return l.ratio * l.bs / 512
 }
 
-// MidFree is group g's free count as get_midpoint_journal_block reads
+// midFree is group g's free count as get_midpoint_journal_block reads
 // it: the free blocks, or with bigalloc descFree's mixed count as the
 // descriptor holds it (16 bits, 32 with 64-bit descriptors: a group of
 // more than 65535 blocks wraps).
@@ -913,7 +913,7 @@ func (l *mkfsLayout) midFree(g uint32) uint64 {
 	return uint64(l.descFree[g]) & mask
 }
 
-// GroupFree counts the free blocks of group g.
+// groupFree counts the free blocks of group g.
 func (l *mkfsLayout) groupFree(g uint32) uint64 {
 	n := l.groupLast(g) - l.groupFirst(g) + 1
 	for _, w := range l.bmap[g] {
@@ -922,7 +922,7 @@ func (l *mkfsLayout) groupFree(g uint32) uint64 {
 	return n
 }
 
-// NewBlock is ext2fs_new_block2: the first free block from goal (or the
+// newBlock is ext2fs_new_block2: the first free block from goal (or the
 // first data block), wrapping once; the group found loses BLOCK_UNINIT.
 func (l *mkfsLayout) newBlock(goal uint64) (uint64, error) {
 	if goal == 0 || goal >= l.blocks {
@@ -940,7 +940,7 @@ func (l *mkfsLayout) newBlock(goal uint64) (uint64, error) {
 	return 0, abi.Errorf(abi.ENOSPC, "ext4: mkfs: could not allocate block")
 }
 
-// BlockAllocStats is ext2fs_block_alloc_stats2 for an allocation: the
+// blockAllocStats is ext2fs_block_alloc_stats2 for an allocation: the
 // cluster of b.
 func (l *mkfsLayout) blockAllocStats(b uint64) {
 	l.markRange(b&^(l.ratio-1), l.ratio)
@@ -949,7 +949,7 @@ func (l *mkfsLayout) blockAllocStats(b uint64) {
 	l.bbDirty = true
 }
 
-// InodeAllocStats is ext2fs_inode_alloc_stats2 for an allocation.
+// inodeAllocStats is ext2fs_inode_alloc_stats2 for an allocation.
 func (l *mkfsLayout) inodeAllocStats(ino uint32, dir bool) {
 	l.inodesUsed[ino] = true
 	l.ibDirty = true
@@ -967,7 +967,7 @@ func (l *mkfsLayout) inodeAllocStats(ino uint32, dir bool) {
 	}
 }
 
-// InodeGoal is ext2fs_find_inode_goal for an inode without blocks: the
+// inodeGoal is ext2fs_find_inode_goal for an inode without blocks: the
 // first block of its (flex) group.
 func (l *mkfsLayout) inodeGoal(ino uint32) uint64 {
 	g := (ino - 1) / l.ipg
@@ -977,7 +977,7 @@ func (l *mkfsLayout) inodeGoal(ino uint32) uint64 {
 	return l.groupFirst(g)
 }
 
-// DirTail is the size of the checksum tail of a directory leaf.
+// dirTail is the size of the checksum tail of a directory leaf.
 func (l *mkfsLayout) dirTail() uint64 {
 	if l.roCompat&disk.RoCompatMetadataCsum != 0 {
 		return disk.DirTailSize
@@ -985,7 +985,7 @@ func (l *mkfsLayout) dirTail() uint64 {
 	return 0
 }
 
-// NewDirBlock is ext2fs_new_dir_block: "." and ".." for dir (parent), or
+// newDirBlock is ext2fs_new_dir_block: "." and ".." for dir (parent), or
 // an empty block when dir is 0.
 func (l *mkfsLayout) newDirBlock(dir, parent uint32) []byte {
 	b := make([]byte, l.bs)
@@ -1011,7 +1011,7 @@ func (l *mkfsLayout) newDirBlock(dir, parent uint32) []byte {
 	return b
 }
 
-// Mkdir is ext2fs_mkdir for the root and lost+found: one block, goal
+// mkdir is ext2fs_mkdir for the root and lost+found: one block, goal
 // the inode's group.
 func (l *mkfsLayout) mkdir(ino, parent uint32, mode uint16) (*mkfsInode, error) {
 	blk, err := l.newBlock(l.inodeGoal(ino))
@@ -1034,7 +1034,7 @@ func (l *mkfsLayout) mkdir(ino, parent uint32, mode uint16) (*mkfsInode, error) 
 	return ip, nil
 }
 
-// MkdirInline is ext2fs_mkdir for an inline directory (inline_data, an
+// mkdirInline is ext2fs_mkdir for an inline directory (inline_data, an
 // inode from s_first_ino on): the parent in i_block[0..3], one empty entry
 // over the rest, an empty system.data (ext2fs_inline_data_init); no block.
 func (l *mkfsLayout) mkdirInline(ino, parent uint32, mode uint16) *mkfsInode {
@@ -1050,7 +1050,7 @@ func (l *mkfsLayout) mkdirInline(ino, parent uint32, mode uint16) *mkfsInode {
 	return ip
 }
 
-// ExpandInlineDir is ext2fs_inline_data_expand of an empty inline
+// expandInlineDir is ext2fs_inline_data_expand of an empty inline
 // directory: i_block cleared and system.data removed (the in-inode area
 // keeps its header), then one block from the first free one with "." and
 // ".." of minimal length and the inline area's empty entry stretched over
@@ -1096,7 +1096,7 @@ func (l *mkfsLayout) makeRoot() error {
 	return nil
 }
 
-// MakeLostFound is create_lost_and_found: inode 11 (the first free from
+// makeLostFound is create_lost_and_found: inode 11 (the first free from
 // the root's group), linked into the root by splitting "..", then grown
 // to 16 KiB and at least 2 blocks, at most 12 (ext2fs_expand_dir).
 func (l *mkfsLayout) makeLostFound() error {
@@ -1172,7 +1172,7 @@ func (l *mkfsLayout) makeLostFound() error {
 	return nil
 }
 
-// MapDir sets a directory's i_block: an extent tree in the inode
+// mapDir sets a directory's i_block: an extent tree in the inode
 // (ext2fs_extent_set_bmap merges contiguous blocks) or the direct block
 // pointers.
 func (l *mkfsLayout) mapDir(ip *mkfsInode) error {
@@ -1198,7 +1198,7 @@ func (l *mkfsLayout) mapDir(ip *mkfsInode) error {
 	return nil
 }
 
-// MakeResizeInode is ext2fs_create_resize_inode: a double indirect block
+// makeResizeInode is ext2fs_create_resize_inode: a double indirect block
 // whose entries are the reserved GDT blocks of group 0, each of which is
 // an indirect block listing its copies in the backup groups.
 func (l *mkfsLayout) makeResizeInode() error {
@@ -1240,7 +1240,7 @@ func (l *mkfsLayout) makeResizeInode() error {
 	return nil
 }
 
-// BackupGroups lists the groups with superblock backups in list_backups
+// backupGroups lists the groups with superblock backups in list_backups
 // order (res_gdt.c): powers of 3, 5 and 7 merged, every group without
 // sparse_super, s_backup_bgs with sparse_super2.
 func (l *mkfsLayout) backupGroups() []uint32 {
@@ -1276,7 +1276,7 @@ func (l *mkfsLayout) backupGroups() []uint32 {
 	}
 }
 
-// MidpointJournalBlock is get_midpoint_journal_block: the first block of
+// midpointJournalBlock is get_midpoint_journal_block: the first block of
 // the group with the most free blocks around the middle of the
 // filesystem (from the start of its flex group).
 func (l *mkfsLayout) midpointJournalBlock() uint64 {
@@ -1310,7 +1310,7 @@ func (l *mkfsLayout) midpointJournalBlock() uint64 {
 	return l.groupFirst(best)
 }
 
-// MakeJournal is write_journal_inode: inode 8, sized by
+// makeJournal is write_journal_inode: inode 8, sized by
 // ext2fs_default_journal_size or -J size=, allocated by ext2fs_fallocate
 // (extents: runs of at most 32768 blocks from the midpoint goal;
 // block maps: block by block with the indirect blocks in between, from
@@ -1361,7 +1361,7 @@ func (l *mkfsLayout) makeJournal() error {
 // extentsFl is EXT4_EXTENTS_FL.
 const extentsFl = 0x80000
 
-// AllocJournalExtents allocates n blocks in runs of at most 32768 from
+// allocJournalExtents allocates n blocks in runs of at most 32768 from
 // the midpoint goal, each from where the last ended, and writes the
 // extent tree: in the inode for up to 4 extents; else, as
 // ext2fs_extent_node_split does when the fifth is inserted (its blocks
@@ -1424,7 +1424,7 @@ func (l *mkfsLayout) allocJournalExtents(ip *mkfsInode, n uint32) error {
 	return nil
 }
 
-// PutExtents writes a leaf node of runs into b.
+// putExtents writes a leaf node of runs into b.
 func (l *mkfsLayout) putExtents(b []byte, runs []run, maxEntries, depth int) {
 	disk.InitExtentNode(b, maxEntries, depth)
 	le.PutUint16(b[2:], uint16(len(runs)))
@@ -1437,7 +1437,7 @@ func (l *mkfsLayout) putExtents(b []byte, runs []run, maxEntries, depth int) {
 	}
 }
 
-// AllocJournalMapped allocates a block-mapped journal as ext2fs_bmap2
+// allocJournalMapped allocates a block-mapped journal as ext2fs_bmap2
 // does block by block (lib/ext2fs/bmap.c): each block the first free
 // after the previous one, zeroed through the I/O cache as
 // ext2fs_alloc_block writes it, an indirect block allocated just before
@@ -1531,7 +1531,7 @@ func (l *mkfsLayout) allocJournalMapped(ip *mkfsInode, n uint32) error {
 	return nil
 }
 
-// NewInd starts an indirect block of the journal at b.
+// newInd starts an indirect block of the journal at b.
 func (l *mkfsLayout) newInd(b uint64) {
 	l.indBlocks[b] = make([]byte, l.bs)
 }

@@ -20,7 +20,7 @@ func DefaultOrphanFileBlocks(blocks, ratio uint64) uint64 {
 	return (n + ratio - 1) &^ (ratio - 1)
 }
 
-// NewInodeFromRoot is ext2fs_new_inode with the root as the directory:
+// newInodeFromRoot is ext2fs_new_inode with the root as the directory:
 // the first inode not in use from s_first_ino in the root's group on. An
 // INODE_UNINIT group it looks in (check_inode_uninit) loses both uninit
 // flags, as the kernel's allocator clears them.
@@ -38,7 +38,7 @@ func (l *mkfsLayout) newInodeFromRoot() (uint32, error) {
 	return ino, nil
 }
 
-// MakeOrphanFile is ext2fs_create_orphan_file with n blocks (0: the
+// makeOrphanFile is ext2fs_create_orphan_file with n blocks (0: the
 // default size).
 func (l *mkfsLayout) makeOrphanFile(n uint64) error {
 	if n == 0 {
@@ -88,7 +88,7 @@ type orphanAlloc struct {
 	lblk      uint64
 }
 
-// Block allocates the next block, the next one of the last one's
+// block allocates the next block, the next one of the last one's
 // cluster but for the file's first block, else the first free from the
 // last one, and writes it: an empty orphan block, or zeros for an
 // indirect block.
@@ -112,7 +112,7 @@ func (a *orphanAlloc) block(data bool) (uint64, error) {
 	return b, nil
 }
 
-// Extents appends the blocks to an extent tree in the inode, which
+// extents appends the blocks to an extent tree in the inode, which
 // ext2fs_extent_set_bmap writes after each.
 func (a *orphanAlloc) extents() error {
 	l := a.l
@@ -136,7 +136,7 @@ func (a *orphanAlloc) extents() error {
 	return nil
 }
 
-// Mapped appends the blocks to a block map: the direct blocks, then each
+// mapped appends the blocks to a block map: the direct blocks, then each
 // indirect block allocated before the blocks it maps, read, filled and
 // written (block_iterate_ind, _dind, _tind); the inode is written at the
 // end.
@@ -163,7 +163,7 @@ func (a *orphanAlloc) mapped() error {
 	return nil
 }
 
-// Indirect allocates an indirect block of level (1: it maps data blocks)
+// indirect allocates an indirect block of level (1: it maps data blocks)
 // and what it maps.
 func (a *orphanAlloc) indirect(level int) (uint64, error) {
 	l := a.l
@@ -190,7 +190,7 @@ func (a *orphanAlloc) indirect(level int) (uint64, error) {
 	return b, nil
 }
 
-// OrphanBlock is the content of an empty orphan file block at blk.
+// orphanBlock is the content of an empty orphan file block at blk.
 func (o *mkfsOutput) orphanBlock(blk uint64) []byte {
 	b := make([]byte, o.bs)
 	o.f.PutEmptyOrphanBlock(b, blk, o.f.InodeCsumSeed(o.orphanIno, 0))

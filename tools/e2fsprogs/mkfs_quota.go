@@ -35,7 +35,7 @@ func quotaTypeBits(p *MkfsParams) uint8 {
 	return bits
 }
 
-// MakeQuota is create_quota_inodes.
+// makeQuota is create_quota_inodes.
 func (l *mkfsLayout) makeQuota() error {
 	bits := quotaTypeBits(&l.p)
 	usage := l.quotaUsage(bits)
@@ -55,7 +55,7 @@ func (l *mkfsLayout) makeQuota() error {
 	return nil
 }
 
-// QuotaUsage is quota_compute_usage: per type, the entries of the ids in
+// quotaUsage is quota_compute_usage: per type, the entries of the ids in
 // use, sorted by id (the order of the dictionary write_dquots walks).
 func (l *mkfsLayout) quotaUsage(bits uint8) [disk.QuotaTypes][]*dquot {
 	var out [disk.QuotaTypes][]*dquot
@@ -89,7 +89,7 @@ func (l *mkfsLayout) quotaUsage(bits uint8) [disk.QuotaTypes][]*dquot {
 	return out
 }
 
-// TraceInodeScan traces the reads of quota_compute_usage's inode scan
+// traceInodeScan traces the reads of quota_compute_usage's inode scan
 // (lib/ext2fs/inode.c): of each group not INODE_UNINIT, the blocks of its
 // inode table up to bg_itable_unused (the whole table without group
 // checksums), 8 blocks at a time; a read of more than 4 blocks bypasses
@@ -124,7 +124,7 @@ func (l *mkfsLayout) traceInodeScan() {
 	}
 }
 
-// TraceBitmaps traces write_bitmaps: each group's block bitmap, then its
+// traceBitmaps traces write_bitmaps: each group's block bitmap, then its
 // inode bitmap, but those of uninit groups.
 func (l *mkfsLayout) traceBitmaps() {
 	for g := range l.groups {
@@ -138,7 +138,7 @@ func (l *mkfsLayout) traceBitmaps() {
 	}
 }
 
-// MakeQuotaFile is quota_file_create, write_dquots and quota_file_close
+// makeQuotaFile is quota_file_create, write_dquots and quota_file_close
 // for type t.
 func (l *mkfsLayout) makeQuotaFile(t int, dquots []*dquot) error {
 	ino := [disk.QuotaTypes]uint32{3, 4, 0}[t] // EXT4_USR_QUOTA_INO, EXT4_GRP_QUOTA_INO
@@ -206,7 +206,7 @@ type mkfsFile struct {
 	runs         []run             // the extents, with extents
 }
 
-// Sync is sync_buffer_position.
+// sync is sync_buffer_position.
 func (f *mkfsFile) sync() {
 	if b := f.pos / f.l.bs; b != f.blockno {
 		f.flush()
@@ -215,7 +215,7 @@ func (f *mkfsFile) sync() {
 	}
 }
 
-// Flush is ext2fs_file_flush: the block was mapped when first written.
+// flush is ext2fs_file_flush: the block was mapped when first written.
 func (f *mkfsFile) flush() {
 	if !f.valid || !f.dirty {
 		return
@@ -225,7 +225,7 @@ func (f *mkfsFile) flush() {
 	f.dirty = false
 }
 
-// Load is load_buffer: the block is read unless the write covers it.
+// load is load_buffer: the block is read unless the write covers it.
 func (f *mkfsFile) load(dontfill bool) {
 	if f.valid {
 		return
@@ -242,7 +242,7 @@ func (f *mkfsFile) load(dontfill bool) {
 	f.valid = true
 }
 
-// Read is ext2fs_file_read at off into p; what lies past the end of the
+// read is ext2fs_file_read at off into p; what lies past the end of the
 // file reads as zeros (read_blk).
 func (f *mkfsFile) read(off uint64, p []byte) {
 	clear(p)
@@ -258,7 +258,7 @@ func (f *mkfsFile) read(off uint64, p []byte) {
 	}
 }
 
-// Write is ext2fs_file_write of p at off, with the size it leaves.
+// write is ext2fs_file_write of p at off, with the size it leaves.
 func (f *mkfsFile) write(off uint64, p []byte) error {
 	f.pos = off
 	for len(p) > 0 {
@@ -284,7 +284,7 @@ func (f *mkfsFile) write(off uint64, p []byte) error {
 	return nil
 }
 
-// SetSize is ext2fs_file_set_size2 growing the file: the inode written,
+// setSize is ext2fs_file_set_size2 growing the file: the inode written,
 // then the block holding the end read and written back zeroed past it
 // (ext2fs_file_zero_past_offset).
 func (f *mkfsFile) setSize(size uint64) {
@@ -305,7 +305,7 @@ func (f *mkfsFile) setSize(size uint64) {
 	clear(l.quotaBlock(b)[off:])
 }
 
-// QuotaBlock is the content of quota file block b as the device holds it.
+// quotaBlock is the content of quota file block b as the device holds it.
 func (l *mkfsLayout) quotaBlock(b uint64) []byte {
 	d, ok := l.quotaData[b]
 	if !ok {
@@ -315,7 +315,7 @@ func (l *mkfsLayout) quotaBlock(b uint64) []byte {
 	return d
 }
 
-// Alloc maps logical block lblk (ext2fs_bmap2 with BMAP_ALLOC): a new
+// alloc maps logical block lblk (ext2fs_bmap2 with BMAP_ALLOC): a new
 // block zeroed through the cache (ext2fs_alloc_block3), the inode written
 // by ext2fs_extent_set_bmap and by ext2fs_bmap2 for i_blocks.
 func (f *mkfsFile) alloc(lblk uint64) (uint64, error) {
@@ -361,7 +361,7 @@ func (f *mkfsFile) alloc(lblk uint64) (uint64, error) {
 	return pb, nil
 }
 
-// SetBmap maps the unmapped block lblk to pb, with extents as
+// setBmap maps the unmapped block lblk to pb, with extents as
 // ext2fs_extent_set_bmap does: the extent before it (the one
 // ext2fs_extent_goto stops at) grows at its end or its start, else the
 // next one at its start, else a new extent goes in after it (before it
@@ -393,7 +393,7 @@ func (f *mkfsFile) setBmap(lblk, pb uint64) {
 	}
 }
 
-// MapInode sets i_block: the extents in the inode, or the direct blocks.
+// mapInode sets i_block: the extents in the inode, or the direct blocks.
 func (f *mkfsFile) mapInode() error {
 	l := f.l
 	if l.incompat&disk.IncompatExtents == 0 {
@@ -435,7 +435,7 @@ func (q *mkfsQuotaTree) writeBlk(blk uint32, b []byte) error {
 	return q.f.write(uint64(blk)*disk.QuotaBlockSize, b)
 }
 
-// GetFreeBlk is get_free_dqblk on a file without free blocks: a zeroed
+// getFreeBlk is get_free_dqblk on a file without free blocks: a zeroed
 // block at the end.
 func (q *mkfsQuotaTree) getFreeBlk() (uint32, error) {
 	blk := q.info[disk.DqiBlocks]
@@ -447,7 +447,7 @@ func (q *mkfsQuotaTree) getFreeBlk() (uint32, error) {
 	return blk, nil
 }
 
-// Insert is dq_insert_tree: d's path from the root, new tree blocks
+// insert is dq_insert_tree: d's path from the root, new tree blocks
 // written after what they point to, d.off set.
 func (q *mkfsQuotaTree) insert(d *dquot) error {
 	root := uint32(disk.QuotaTreeOff)
@@ -482,7 +482,7 @@ func (q *mkfsQuotaTree) insertTree(d *dquot, blk *uint32, depth int) error {
 	return q.writeBlk(*blk, b)
 }
 
-// FindFreeEntry is find_free_dqentry: a slot in the data block with free
+// findFreeEntry is find_free_dqentry: a slot in the data block with free
 // entries, or in a new one.
 func (q *mkfsQuotaTree) findFreeEntry(d *dquot) (uint32, error) {
 	blk := q.info[disk.DqiFreeEntry]

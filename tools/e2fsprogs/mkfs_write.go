@@ -101,7 +101,7 @@ func Mkfs(dev io.WriterAt, p MkfsParams) error {
 // castagnoli is the crc32c table (read only).
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// Zeroes clears what mke2fs clears on a device that does not read as
+// zeroes clears what mke2fs clears on a device that does not read as
 // zeros: the first 4 KiB (zap_sector 0-1, the boot sector, and 2-7),
 // the end of the device (old RAID superblocks), the used part of each
 // inode table (lazy_itable_init's) and the journal.
@@ -135,7 +135,7 @@ func (o *mkfsOutput) zeroes(w *mkfsWriter) error {
 	return nil
 }
 
-// InitUnused is group g's bg_itable_unused as ext2fs_initialize set it,
+// initUnused is group g's bg_itable_unused as ext2fs_initialize set it,
 // which decides how much of the table write_inode_tables zeroes.
 func (o *mkfsOutput) initUnused(g uint32) uint32 {
 	if !o.csum {
@@ -148,7 +148,7 @@ func (o *mkfsOutput) initUnused(g uint32) uint32 {
 	return o.ipg - min(o.ipg, uint32(disk.GoodOldFirstIno-before))
 }
 
-// Summarize counts each group's free blocks and inodes (what the
+// summarize counts each group's free blocks and inodes (what the
 // allocation statistics of libext2fs kept) and sets the flags that
 // write_inode_tables sets.
 func (o *mkfsOutput) summarize() {
@@ -171,7 +171,7 @@ func (o *mkfsOutput) summarize() {
 	}
 }
 
-// BlockBitmap returns group g's block bitmap block, padded as
+// blockBitmap returns group g's block bitmap block, padded as
 // write_bitmaps pads it: bytes past the group's bits are 0xff, and the
 // last group's bits past the end of the filesystem are set.
 func (o *mkfsOutput) blockBitmap(g uint32) []byte {
@@ -204,7 +204,7 @@ func (o *mkfsOutput) blockBitmap(g uint32) []byte {
 	return b
 }
 
-// InodeBitmap returns group g's inode bitmap block (0xff past its bits).
+// inodeBitmap returns group g's inode bitmap block (0xff past its bits).
 func (o *mkfsOutput) inodeBitmap(g uint32) []byte {
 	b := make([]byte, o.bs)
 	nbytes := uint64(o.ipg+7) / 8
@@ -220,7 +220,7 @@ func (o *mkfsOutput) inodeBitmap(g uint32) []byte {
 	return b
 }
 
-// WriteBitmaps writes the bitmaps of the groups without the uninit flags
+// writeBitmaps writes the bitmaps of the groups without the uninit flags
 // (all of them without group checksums), noting their checksums.
 func (o *mkfsOutput) writeBitmaps(w *mkfsWriter) error {
 	meta := o.roCompat&disk.RoCompatMetadataCsum != 0
@@ -248,7 +248,7 @@ func (o *mkfsOutput) writeBitmaps(w *mkfsWriter) error {
 	return nil
 }
 
-// EncodeInode writes ip into the inode slot raw (zeroed), with its
+// encodeInode writes ip into the inode slot raw (zeroed), with its
 // checksum.
 func (o *mkfsOutput) encodeInode(ip *mkfsInode, raw []byte) {
 	le.PutUint16(raw[disk.OffIMode:], ip.mode)
@@ -286,7 +286,7 @@ func (o *mkfsOutput) encodeInode(ip *mkfsInode, raw []byte) {
 	o.inodeCsum(ip.ino, raw, large)
 }
 
-// InodeCsum sets the checksum of inode ino's slot raw; the high half
+// inodeCsum sets the checksum of inode ino's slot raw; the high half
 // only when i_extra_isize covers it.
 func (o *mkfsOutput) inodeCsum(ino uint32, raw []byte, hasHi bool) {
 	if o.roCompat&disk.RoCompatMetadataCsum == 0 {
@@ -295,7 +295,7 @@ func (o *mkfsOutput) inodeCsum(ino uint32, raw []byte, hasHi bool) {
 	o.f.SetInodeCsum(o.f.InodeCsumSeed(ino, 0), raw, hasHi)
 }
 
-// WriteInodes writes the inodes mke2fs writes: the reserved ones (zero,
+// writeInodes writes the inodes mke2fs writes: the reserved ones (zero,
 // with their checksums with metadata_csum, as write_reserved_inodes
 // leaves them), the bad blocks, root, resize, journal and lost+found
 // inodes; for each group holding some, the start of its inode table up
@@ -332,7 +332,7 @@ func (o *mkfsOutput) writeInodes(w *mkfsWriter) error {
 	return nil
 }
 
-// WriteBlocks writes the directory blocks (with their checksum tails),
+// writeBlocks writes the directory blocks (with their checksum tails),
 // the indirect blocks, the journal's extent leaf and its superblock.
 func (o *mkfsOutput) writeBlocks(w *mkfsWriter) error {
 	meta := o.roCompat&disk.RoCompatMetadataCsum != 0
@@ -387,7 +387,7 @@ func (o *mkfsOutput) writeBlocks(w *mkfsWriter) error {
 	return nil
 }
 
-// JournalSuper is ext2fs_create_journal_superblock2's block: a v2
+// journalSuper is ext2fs_create_journal_superblock2's block: a v2
 // superblock (big-endian, kernel/fs/jbd2) with no features; the kernel
 // sets csum v3 and 64bit when it first loads the journal.
 func (o *mkfsOutput) journalSuper() []byte {
@@ -404,7 +404,7 @@ func (o *mkfsOutput) journalSuper() []byte {
 	return b
 }
 
-// DescTable encodes every group descriptor, with their checksums.
+// descTable encodes every group descriptor, with their checksums.
 func (o *mkfsOutput) descTable() []byte {
 	buf := make([]byte, o.descBlocks*o.bs)
 	ds := o.descSize
@@ -428,7 +428,7 @@ func (o *mkfsOutput) descTable() []byte {
 	return buf
 }
 
-// Super encodes the superblock as ext2fs_flush writes it for group g:
+// super encodes the superblock as ext2fs_flush writes it for group g:
 // the primary valid, the backups with s_state 0 and their group number.
 func (o *mkfsOutput) super(g uint32) []byte {
 	if o.sbBase == nil {
@@ -445,7 +445,7 @@ func (o *mkfsOutput) super(g uint32) []byte {
 	return s
 }
 
-// SuperBase encodes the primary superblock, but for its checksum.
+// superBase encodes the primary superblock, but for its checksum.
 func (o *mkfsOutput) superBase() []byte {
 	s := make([]byte, disk.SuperblockSize)
 	p := &o.p
@@ -542,7 +542,7 @@ func (o *mkfsOutput) superBase() []byte {
 	return s
 }
 
-// KbytesWritten is s_kbytes_written as mke2fs leaves it: 1 when a
+// kbytesWritten is s_kbytes_written as mke2fs leaves it: 1 when a
 // feature marks the filesystem as ext4 (so that the kernel keeps the
 // count), plus what its I/O manager wrote before closing (see
 // mkfsIOModel), plus ext2fs_close's allowance for the descriptors it is
@@ -555,7 +555,7 @@ func (o *mkfsOutput) kbytesWritten() uint64 {
 	return 1 + o.ioModelBytes()>>10 + (o.descBlocks+1)/(o.bs/1024)
 }
 
-// WriteSupers writes the superblock and the descriptor table at group 0
+// writeSupers writes the superblock and the descriptor table at group 0
 // and at each group with a backup (ext2fs_flush2), and the meta_bg
 // descriptor blocks.
 func (o *mkfsOutput) writeSupers(w *mkfsWriter) error {
@@ -608,7 +608,7 @@ type mkfsPiece struct {
 
 const mkfsMaxIO = 4 << 20
 
-// Put queues data for offset off. The caller must not change data after.
+// put queues data for offset off. The caller must not change data after.
 func (w *mkfsWriter) put(off int64, data []byte) error {
 	w.pieces = append(w.pieces, mkfsPiece{off, data})
 	w.pending += len(data)
@@ -618,7 +618,7 @@ func (w *mkfsWriter) put(off int64, data []byte) error {
 	return nil
 }
 
-// Flush writes the queued pieces.
+// flush writes the queued pieces.
 func (w *mkfsWriter) flush() error {
 	slices.SortStableFunc(w.pieces, func(a, b mkfsPiece) int {
 		switch {
@@ -652,7 +652,7 @@ func (w *mkfsWriter) flush() error {
 	return nil
 }
 
-// Zero writes n zero bytes at off, at once (before any queued piece).
+// zero writes n zero bytes at off, at once (before any queued piece).
 func (w *mkfsWriter) zero(off, n int64) error {
 	if w.zeros == nil {
 		w.zeros = make([]byte, 1<<20)
