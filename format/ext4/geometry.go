@@ -151,10 +151,10 @@ func (fs *Geometry) InitBlockBitmap(g uint32, b []byte) {
 	SetBits(b, 0, fs.BaseMetaClusters(g))
 	first, n := fs.GroupFirst(g), fs.GroupBlocks(g)
 	mark := func(start, count uint64) {
-		for blk := start; blk < start+count; blk++ {
-			if blk >= first && blk < first+n {
-				SetBit(b, (blk-first)>>fs.ClusterBits)
-			}
+		// Only the part inside this group: walking every block of every
+		// group's inode table made each call O(groups * table blocks).
+		for blk := max(start, first); blk < min(start+count, first+n); blk++ {
+			SetBit(b, (blk-first)>>fs.ClusterBits)
 		}
 	}
 	for i := range fs.Groups {
