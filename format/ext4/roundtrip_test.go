@@ -396,3 +396,48 @@ func TestBitmap(t *testing.T) {
 		t.Error("AllZero")
 	}
 }
+
+// TestGeometryHelpers checks the small derived values: a tree block's
+// room, what a cluster counts in i_blocks, the extra inode size of new
+// inodes and the check of an inode's i_extra_isize.
+func TestGeometryHelpers(t *testing.T) {
+	for _, c := range []struct {
+		logBlock, logCluster uint32
+		bigalloc             bool
+		isize, want, min     uint16
+		room                 int
+		sectors              int64
+		newExtra             uint16
+	}{
+		{0, 0, false, 128, 0, 0, 84, 2, 0},
+		{2, 2, false, 256, 32, 32, 340, 8, 32},
+		{2, 6, true, 256, 64, 0, 340, 128, 64},
+		{6, 6, false, 1024, 0, 0, 5460, 128, 32},
+		{2, 2, false, 160, 64, 0, 340, 8, 32}, // capped by the room: 32
+		{2, 2, false, 140, 0, 0, 340, 8, 12},  // a 12-byte room
+	} {
+		sb := &Superblock{SLogBlockSize: c.logBlock, SLogClusterSize: c.logCluster, SInodeSize: c.isize,
+			SWantExtraIsize: c.want, SMinExtraIsize: c.min}
+		if c.bigalloc {
+			sb.SFeatureRoCompat = RoCompatBigalloc
+		}
+		g := NewGeometry(sb)
+		if g.ExtentBlockMax() != c.room || g.ClusterSectors() != c.sectors || g.NewExtraIsize() != c.newExtra {
+			t.Errorf("%+v: ExtentBlockMax %d ClusterSectors %d NewExtraIsize %d", c, g.ExtentBlockMax(), g.ClusterSectors(), g.NewExtraIsize())
+		}
+		raw := make([]byte, c.isize)
+		if c.isize > GoodOldInodeSize {
+			for x, want := range map[uint16]uint32{0: 0, 4: 4, 6: 0, c.isize - GoodOldInodeSize: uint32(c.isize - GoodOldInodeSize), c.isize - GoodOldInodeSize + 4: 0} {
+				le.PutUint16(raw[OffIExtraIsize:], x)
+				if want&3 != 0 {
+					want = 0
+				}
+				if got := g.ExtraIsize(raw); got != want {
+					t.Errorf("inode size %d, i_extra_isize %d: ExtraIsize %d, want %d", c.isize, x, got, want)
+				}
+			}
+		} else if g.ExtraIsize(raw) != 0 {
+			t.Error("ExtraIsize of a 128-byte inode")
+		}
+	}
+}
