@@ -49,6 +49,7 @@ func TestChecksumsAgainstMke2fs(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			path := testutil.Mke2fsImage(t, "32M", append([]string{"-g", "4096", "-N", "2048"}, c.args...)...)
 			if c.seed {
+				testutil.Need(t, "tune2fs")
 				// With metadata_csum_seed the seed stays when the UUID
 				// changes: the checksums no longer follow the UUID.
 				testutil.Run(t, "tune2fs", "-U", "9e1f0c2a-7d3b-4c5e-8f60-718293a4b5c6", path)

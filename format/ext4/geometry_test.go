@@ -18,8 +18,9 @@ type layout struct {
 // several meta groups appear, 1, 2, 4 and 64 KiB blocks, revision 0,
 // no sparse_super, sparse_super2 with one and two backups, meta_bg with
 // 32- and 64-byte descriptors, bigalloc (with 1 KiB blocks, where
-// s_first_data_block is 0), flex_bg sizes and none, gdt_csum, casefold.
-// No journal: the tests read metadata, and the images stay quick to make.
+// s_first_data_block is 0), flex_bg sizes and none, gdt_csum, casefold, a journal and an orphan file.
+// No journal but in the last: the tests read metadata, and the images
+// stay quick to make.
 func layouts() []layout {
 	nj := "^has_journal"
 	return []layout{
@@ -39,7 +40,7 @@ func layouts() []layout {
 		{"no-flex_bg", "64M", []string{"-b", "4096", "-g", "2048", "-O", nj + ",^flex_bg"}},
 		{"gdt_csum-32byte", "32M", []string{"-b", "1024", "-g", "2048", "-O", nj + ",^metadata_csum,^64bit,uninit_bg"}},
 		{"casefold-csum_seed", "32M", []string{"-b", "4096", "-g", "2048", "-O", nj + ",casefold,metadata_csum_seed"}},
-		{"journal", "64M", []string{"-b", "4096", "-g", "4096", "-E", "hash_seed=9e1f0c2a-7d3b-4c5e-8f60-718293a4b5c6"}},
+		{"journal", "64M", []string{"-b", "4096", "-g", "4096", "-O", "orphan_file", "-E", "hash_seed=9e1f0c2a-7d3b-4c5e-8f60-718293a4b5c6"}},
 	}
 }
 
@@ -113,6 +114,14 @@ func checkSuperblock(t *testing.T, sb *Superblock, d *dumpe2fs) {
 		wtime = time.Unix(int64(sb.SWtime), 0).UTC().Format(time.ANSIC)
 	}
 	str("Last write time", wtime)
+	mtime := "n/a"
+	if sb.SMtime != 0 {
+		mtime = time.Unix(int64(sb.SMtime), 0).UTC().Format(time.ANSIC)
+	}
+	str("Last mount time", mtime)
+	if sb.HasCompat(CompatOrphanFile) {
+		eq("Orphan file inode", uint64(sb.SOrphanFileInum))
+	}
 	if sb.HasCompat(CompatResizeInode) {
 		eq("Reserved GDT blocks", uint64(sb.SReservedGdtBlocks))
 	}
