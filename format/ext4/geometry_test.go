@@ -18,9 +18,9 @@ type layout struct {
 // several meta groups appear, 1, 2, 4 and 64 KiB blocks, revision 0,
 // no sparse_super, sparse_super2 with one and two backups, meta_bg with
 // 32- and 64-byte descriptors, bigalloc (with 1 KiB blocks, where
-// s_first_data_block is 0), flex_bg sizes and none, gdt_csum, casefold, a journal and an orphan file.
-// No journal but in the last: the tests read metadata, and the images
-// stay quick to make.
+// s_first_data_block is 0), flex_bg sizes and none, gdt_csum, casefold,
+// a journal with an orphan file. Only the last has a journal: the tests
+// read metadata, and the images stay quick to make.
 func layouts() []layout {
 	nj := "^has_journal"
 	return []layout{
