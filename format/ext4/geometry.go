@@ -148,7 +148,11 @@ func (fs *Geometry) BaseMetaClusters(g uint32) uint64 {
 // group's last cluster.
 func (fs *Geometry) InitBlockBitmap(g uint32, b []byte) {
 	clear(b)
-	SetBits(b, 0, fs.BaseMetaClusters(g))
+	// A damaged superblock (a descriptor table longer than a group)
+	// can give more base metadata than the bitmap has bits: Linux's
+	// ext4_init_block_bitmap refuses the group (EFSCORRUPTED); here
+	// every bit is set, which makes the group full just as well.
+	SetBits(b, 0, min(fs.BaseMetaClusters(g), uint64(len(b))*8))
 	first, n := fs.GroupFirst(g), fs.GroupBlocks(g)
 	mark := func(start, count uint64) {
 		// Only the part inside this group: walking every block of every
