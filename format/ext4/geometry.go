@@ -1,6 +1,9 @@
 package ext4
 
-import "hash/crc32"
+import (
+	"hash/crc32"
+	"math/bits"
+)
 
 // Geometry is a filesystem's layout as every reader derives it from the
 // superblock and the group descriptors: the computed fields of Linux's
@@ -172,13 +175,17 @@ func (fs *Geometry) InitBlockBitmap(g uint32, b []byte) {
 
 // CountFree counts the clear bits among group g's clusters in b.
 func (fs *Geometry) CountFree(g uint32, b []byte) uint32 {
-	n := uint32(0)
-	for i := uint64(0); i < fs.GroupClusters(g); i++ {
-		if !TestBit(b, i) {
-			n++
+	n := fs.GroupClusters(g)
+	used := 0
+	for _, c := range b[:n>>3] {
+		used += bits.OnesCount8(c)
+	}
+	for i := n &^ 7; i < n; i++ {
+		if TestBit(b, i) {
+			used++
 		}
 	}
-	return n
+	return uint32(n) - uint32(used)
 }
 
 // SuperBlockNr is the block holding the primary superblock.
