@@ -22,10 +22,16 @@ func FindZero(b []byte, from, to uint64) uint64 {
 	return to
 }
 
-// SetBits marks bits [from, to).
+// SetBits marks bits [from, to), whole bytes at a time in between.
 func SetBits(b []byte, from, to uint64) {
-	for i := from; i < to; i++ {
-		SetBit(b, i)
+	for ; from < to && from&7 != 0; from++ {
+		SetBit(b, from)
+	}
+	for ; from+8 <= to; from += 8 {
+		b[from>>3] = 0xFF
+	}
+	for ; from < to; from++ {
+		SetBit(b, from)
 	}
 }
 

@@ -1,6 +1,9 @@
 package ext4
 
-import "hash/crc32"
+import (
+	"hash/crc32"
+	"math/bits"
+)
 
 // Geometry is a filesystem's layout as every reader derives it from the
 // superblock and the group descriptors: the computed fields of Linux's
@@ -148,13 +151,17 @@ func (fs *Geometry) BaseMetaClusters(g uint32) uint64 {
 // group's last cluster.
 func (fs *Geometry) InitBlockBitmap(g uint32, b []byte) {
 	clear(b)
-	SetBits(b, 0, fs.BaseMetaClusters(g))
+	// A damaged superblock (a descriptor table longer than a group)
+	// can give more base metadata than the bitmap has bits: Linux's
+	// ext4_init_block_bitmap refuses the group (EFSCORRUPTED); here
+	// every bit is set, which makes the group full just as well.
+	SetBits(b, 0, min(fs.BaseMetaClusters(g), uint64(len(b))*8))
 	first, n := fs.GroupFirst(g), fs.GroupBlocks(g)
 	mark := func(start, count uint64) {
-		for blk := start; blk < start+count; blk++ {
-			if blk >= first && blk < first+n {
-				SetBit(b, (blk-first)>>fs.ClusterBits)
-			}
+		// Only the part inside this group: walking every block of every
+		// group's inode table made each call O(groups * table blocks).
+		for blk := max(start, first); blk < min(start+count, first+n); blk++ {
+			SetBit(b, (blk-first)>>fs.ClusterBits)
 		}
 	}
 	for i := range fs.Groups {
@@ -168,13 +175,17 @@ func (fs *Geometry) InitBlockBitmap(g uint32, b []byte) {
 
 // CountFree counts the clear bits among group g's clusters in b.
 func (fs *Geometry) CountFree(g uint32, b []byte) uint32 {
-	n := uint32(0)
-	for i := uint64(0); i < fs.GroupClusters(g); i++ {
-		if !TestBit(b, i) {
-			n++
+	n := fs.GroupClusters(g)
+	used := 0
+	for _, c := range b[:n>>3] {
+		used += bits.OnesCount8(c)
+	}
+	for i := n &^ 7; i < n; i++ {
+		if TestBit(b, i) {
+			used++
 		}
 	}
-	return n
+	return uint32(n) - uint32(used)
 }
 
 // SuperBlockNr is the block holding the primary superblock.

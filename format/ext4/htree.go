@@ -172,6 +172,50 @@ func TeaTransform(buf *[4]uint32, in *[4]uint32) {
 	buf[1] += b1
 }
 
+// DirHash is ext4fs_dirhash (fs/ext4/hash.c) for a hash version that
+// already says signed or unsigned (the driver adds 3 to a legacy, half_md4
+// or tea version when s_flags says unsigned): the name's hash, its low bit
+// cleared and EXT4_HTREE_EOF_32BIT<<1 moved below it, and its minor hash.
+// The seed is s_hash_seed; all zeros means MD4's initial words. ok is false
+// for SipHash (casefolded encrypted directories) and unknown versions.
+func DirHash(version uint8, name []byte, seed [4]uint32) (hash, minor uint32, ok bool) {
+	buf := [4]uint32{0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476}
+	if seed != [4]uint32{} {
+		buf = seed
+	}
+	switch version {
+	case HashLegacy, HashLegacyUnsigned:
+		hash = DxHackHash(name, version == HashLegacy)
+	case HashHalfMD4, HashHalfMD4Unsigned:
+		var in [8]uint32
+		for p := name; ; p = p[32:] {
+			Str2hashbuf(p, in[:], version == HashHalfMD4)
+			HalfMD4Transform(&buf, &in)
+			if len(p) <= 32 {
+				break
+			}
+		}
+		hash, minor = buf[1], buf[2]
+	case HashTea, HashTeaUnsigned:
+		var in [4]uint32
+		for p := name; ; p = p[16:] {
+			Str2hashbuf(p, in[:], version == HashTea)
+			TeaTransform(&buf, &in)
+			if len(p) <= 16 {
+				break
+			}
+		}
+		hash, minor = buf[0], buf[1]
+	default:
+		return 0, 0, false
+	}
+	hash &^= 1
+	if hash == 0x7fffffff<<1 { // EXT4_HTREE_EOF_32BIT << 1
+		hash = (0x7fffffff - 1) << 1
+	}
+	return hash, minor, true
+}
+
 // DxFind returns the index of the entry of a dx node (count entries at
 // ents) whose range holds hash: the last whose hash is <= hash, entry 0
 // (the node's first block, with no hash) when none is, as dx_probe's

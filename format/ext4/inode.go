@@ -141,20 +141,19 @@ const (
 // (Documentation/filesystems/ext4/inodes.rst, "Inode Timestamps": two
 // epoch bits extending the seconds, then nanoseconds), clamped to what
 // the fields can hold, as ext4_encode_extra_time and the superblock's
-// time range do.
+// time range (s_time_min, s_time_max) do. As the VFS's
+// timestamp_truncate, a time at either end of the range keeps no
+// nanoseconds: Linux stores 0x7fffffff:00000003 for any time from
+// 2446-05-10 22:38:55 on, and 0x80000000 with no nanoseconds for any
+// time up to 1901-12-13 20:45:52.
 func EncodeTime(t abi.Timespec, extra bool) (uint32, uint32) {
 	sec, nsec := t.Sec, t.Nsec
 	lo, hi := int64(math.MinInt32), int64(math.MaxInt32)
 	if extra {
 		hi += 3 << 32
 	}
-	switch {
-	case sec < lo:
-		sec, nsec = lo, 0
-	case sec > hi:
-		sec, nsec = hi, 999999999
-	}
-	if nsec < 0 || nsec > 999999999 {
+	sec = min(max(sec, lo), hi)
+	if sec == lo || sec == hi || nsec < 0 || nsec > 999999999 {
 		nsec = 0
 	}
 	x := uint32((sec-int64(int32(sec)))>>32)&3 | uint32(nsec)<<2

@@ -292,6 +292,17 @@ func (s *Superblock) Check() error {
 			return abi.Errorf(abi.EINVAL, "ext4: superblock: unsupported descriptor size %d", d)
 		}
 	}
+	// ext4_fill_super: the online resize reserve fits in one block of
+	// the resize inode's indirect map.
+	if s.SRevLevel > RevGoodOld && uint32(s.SReservedGdtBlocks) > bs/4 {
+		return abi.Errorf(abi.EINVAL, "ext4: superblock: number of reserved GDT blocks insanely large: %d", s.SReservedGdtBlocks)
+	}
+	// ext4_group_desc_init: meta groups start within the descriptor table.
+	if s.SFeatureIncompat&IncompatMetaBG != 0 {
+		if db := (s.GroupCount() + uint64(bs/s.DescSize()) - 1) / uint64(bs/s.DescSize()); uint64(s.SFirstMetaBG) > db {
+			return abi.Errorf(abi.EINVAL, "ext4: superblock: first meta block group too large: %d (group descriptor block count %d)", s.SFirstMetaBG, db)
+		}
+	}
 	if s.SFeatureRoCompat&RoCompatMetadataCsum != 0 && s.SChecksumType != ChecksumTypeCrc32c {
 		return abi.Errorf(abi.EINVAL, "ext4: superblock: unknown checksum algorithm %d", s.SChecksumType)
 	}

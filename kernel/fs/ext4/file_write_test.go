@@ -431,47 +431,6 @@ func TestSetattr(t *testing.T) {
 	checkHostAttr(t, img, "a", a)
 }
 
-// TestEncodeTime round-trips times through the inode's fields.
-func TestEncodeTime(t *testing.T) {
-	for _, ts := range []abi.Timespec{
-		{Sec: 0}, {Sec: -1, Nsec: 5}, {Sec: 1<<31 - 1}, {Sec: 1 << 31, Nsec: 1}, {Sec: -1 << 31},
-		{Sec: 1<<34 - 1<<31 - 1, Nsec: 999999999},
-	} {
-		lo, x := disk.EncodeTime(ts, true)
-		got := abi.Timespec{Sec: int64(int32(lo)) + int64(x&3)<<32, Nsec: int64(x >> 2)}
-		if got != ts {
-			t.Errorf("%v -> %#x %#x -> %v", ts, lo, x, got)
-		}
-	}
-	if lo, _ := disk.EncodeTime(abi.Timespec{Sec: 1 << 40}, false); int32(lo) != 1<<31-1 {
-		t.Errorf("no clamp without the extra field: %d", int32(lo))
-	}
-}
-
-// TestGroupDescRoundTrip encodes decoded descriptors back.
-func TestGroupDescRoundTrip(t *testing.T) {
-	for _, size := range []uint32{32, 64} {
-		raw := make([]byte, size)
-		rand.New(rand.NewSource(int64(size))).Read(raw)
-		d, err := disk.DecodeGroupDesc(raw, size)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := make([]byte, size)
-		copy(out, raw)
-		clear(out[:0x14])
-		clear(out[0x18:0x20])
-		if size == 64 {
-			clear(out[0x20:0x34])
-			clear(out[0x38:0x3C])
-		}
-		disk.EncodeGroupDesc(out, &d, size)
-		if !bytes.Equal(out, raw) {
-			t.Errorf("size %d: %x, want %x", size, out, raw)
-		}
-	}
-}
-
 // TestAllocLayout checks where blocks go: a file written in order, in
 // pieces, is one extent (one run); blocks freed in a transaction are not
 // reused before it commits, and are after.

@@ -137,46 +137,10 @@ func (ip *inode) dxHash(version uint8, name []byte) (uint32, bool) {
 // dxHash2 is dxHash returning the minor hash too (ext4fs_dirhash); in a
 // casefolded directory it hashes the casefolded name.
 func (ip *inode) dxHash2(version uint8, name []byte) (hash, minor uint32, ok bool) {
-	f := ip.f
-	name = ip.hashName(name)
-	if version <= disk.HashTea && !f.hashSigned {
+	if version <= disk.HashTea && !ip.f.hashSigned {
 		version += 3
 	}
-	buf := [4]uint32{0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476}
-	if s := f.Super.SHashSeed; s != [4]uint32{} {
-		buf = s
-	}
-	switch version {
-	case disk.HashLegacy, disk.HashLegacyUnsigned:
-		hash = disk.DxHackHash(name, version == disk.HashLegacy)
-	case disk.HashHalfMD4, disk.HashHalfMD4Unsigned:
-		var in [8]uint32
-		for p := name; ; p = p[32:] {
-			disk.Str2hashbuf(p, in[:], version == disk.HashHalfMD4)
-			disk.HalfMD4Transform(&buf, &in)
-			if len(p) <= 32 {
-				break
-			}
-		}
-		hash, minor = buf[1], buf[2]
-	case disk.HashTea, disk.HashTeaUnsigned:
-		var in [4]uint32
-		for p := name; ; p = p[16:] {
-			disk.Str2hashbuf(p, in[:], version == disk.HashTea)
-			disk.TeaTransform(&buf, &in)
-			if len(p) <= 16 {
-				break
-			}
-		}
-		hash, minor = buf[0], buf[1]
-	default:
-		return 0, 0, false
-	}
-	hash &^= 1
-	if hash == 0x7fffffff<<1 { // EXT4_HTREE_EOF_32BIT << 1
-		hash = (0x7fffffff - 1) << 1
-	}
-	return hash, minor, true
+	return disk.DirHash(version, ip.hashName(name), ip.f.Super.SHashSeed)
 }
 
 // Hash-order readdir (ext4_dx_readdir, ext4_htree_fill_tree in
