@@ -61,3 +61,12 @@ func HostMount(t testing.TB, img, opts string) (string, func()) {
 		}
 	}
 }
+
+// FsckView runs e2fsck -fn on img (it must find nothing) and returns what
+// the host kernel shows of it, loop-mounted read-only (LoopView): how a
+// test of a tool that wrote an image ends.
+func FsckView(t testing.TB, img string) Tree {
+	t.Helper()
+	E2fsckClean(t, img)
+	return LoopView(t, img)
+}
