@@ -22,54 +22,6 @@ func lklimgMkfs(t *testing.T, env []string, args ...string) result {
 	return runCmd(t, cmd)
 }
 
-// sameFiles compares two files of the same size, reading only the data
-// extents either has (SEEK_DATA, SEEK_HOLE): the images are sparse.
-func sameFiles(t *testing.T, a, b string) bool {
-	t.Helper()
-	fa, err := os.Open(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fa.Close()
-	fb, err := os.Open(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fb.Close()
-	sa, _ := fa.Stat()
-	sb, _ := fb.Stat()
-	if sa.Size() != sb.Size() {
-		return false
-	}
-	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
-	for _, f := range []*os.File{fa, fb} {
-		for off := int64(0); off < sa.Size(); {
-			d, err := unix.Seek(int(f.Fd()), off, unix.SEEK_DATA)
-			if err != nil {
-				break // ENXIO: no data after off
-			}
-			h, err := unix.Seek(int(f.Fd()), d, unix.SEEK_HOLE)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for p := d; p < h; p += int64(len(ba)) {
-				n := min(int64(len(ba)), h-p)
-				if _, err := fa.ReadAt(ba[:n], p); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := fb.ReadAt(bb[:n], p); err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(ba[:n], bb[:n]) {
-					return false
-				}
-			}
-			off = h
-		}
-	}
-	return true
-}
-
 func featuresLine(t *testing.T, img string) string {
 	t.Helper()
 	out, err := exec.Command("dumpe2fs", "-h", img).Output()
@@ -135,7 +87,7 @@ func TestMkfsAsMkfsExt4(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("mke2fs: %v\n%s", err, out)
 		}
-		if !sameFiles(t, ours, ref) {
+		if !testutil.SameFiles(t, ours, ref) {
 			t.Errorf("%v: the image differs from mke2fs's", c)
 		}
 	}
@@ -233,7 +185,7 @@ func testMkfsDir(t *testing.T, args []string) {
 		}
 		testutil.E2fsckClean(t, i)
 	}
-	if !sameFiles(t, img, again) {
+	if !testutil.SameFiles(t, img, again) {
 		t.Errorf("two runs of mkfs -d with SOURCE_DATE_EPOCH made different images")
 	}
 	mnt := filepath.Join(dir, "mnt")
@@ -292,7 +244,7 @@ func TestMkfsReproducible(t *testing.T) {
 		}
 		testutil.E2fsckClean(t, img)
 	}
-	if !sameFiles(t, imgs[0], imgs[1]) {
+	if !testutil.SameFiles(t, imgs[0], imgs[1]) {
 		t.Errorf("two runs with SOURCE_DATE_EPOCH made different images")
 	}
 	// Times past SOURCE_DATE_EPOCH are clamped to it (the files were
@@ -307,7 +259,7 @@ func TestMkfsReproducible(t *testing.T) {
 	if r := lklimgMkfs(t, nil, "-q", "-s", "64M", "-d", src, imgs[2]); r.code != 0 {
 		t.Fatalf("mkfs: %+v", r)
 	}
-	if sameFiles(t, imgs[0], imgs[2]) {
+	if testutil.SameFiles(t, imgs[0], imgs[2]) {
 		t.Errorf("a run without SOURCE_DATE_EPOCH made the same image")
 	}
 }
@@ -366,7 +318,7 @@ func TestMkfsTar(t *testing.T) {
 		}
 	}
 	testutil.ExpectSame(t, "source vs mkfs -d TAR", want, testutil.FsckView(t, img), testutil.TreeArchiveOptions())
-	if !sameFiles(t, img, again) {
+	if !testutil.SameFiles(t, img, again) {
 		t.Errorf("two runs of mkfs -d TAR with SOURCE_DATE_EPOCH made different images")
 	}
 	// Without SOURCE_DATE_EPOCH, uncompressed.
@@ -398,7 +350,7 @@ func TestMkfsTimestamp(t *testing.T) {
 	if r := lklimgMkfs(t, []string{"SOURCE_DATE_EPOCH=1"}, "-q", "-s", "64M", "--timestamp", "@1700000000", b); r.code != 0 {
 		t.Fatalf("--timestamp with SOURCE_DATE_EPOCH: %+v", r)
 	}
-	if !sameFiles(t, a, b) {
+	if !testutil.SameFiles(t, a, b) {
 		t.Errorf("--timestamp did not make the same image twice, or SOURCE_DATE_EPOCH won over it")
 	}
 	testutil.E2fsckClean(t, a)

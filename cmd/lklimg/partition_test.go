@@ -96,7 +96,7 @@ func TestMkfsPartition(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("mke2fs: %v\n%s", err, out)
 	}
-	if !sameFiles(t, ours, ref) {
+	if !testutil.SameFiles(t, ours, ref) {
 		t.Errorf("partition 2 differs from mke2fs's image of its size")
 	}
 
@@ -118,7 +118,7 @@ func TestMkfsPartition(t *testing.T) {
 	if after := outsideP2(t, img); after != before {
 		t.Errorf("a refused mkfs wrote outside partition 2")
 	}
-	if !sameFiles(t, partition2(t, img), ref) {
+	if !testutil.SameFiles(t, partition2(t, img), ref) {
 		t.Errorf("a refused mkfs changed partition 2")
 	}
 

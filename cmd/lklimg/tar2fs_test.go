@@ -224,7 +224,7 @@ func TestTar2fsMkfsFlags(t *testing.T) {
 			t.Fatalf("%q: %+v", a, r)
 		}
 	}
-	if !sameFiles(t, imgs[0], imgs[1]) || !sameFiles(t, imgs[0], imgs[2]) {
+	if !testutil.SameFiles(t, imgs[0], imgs[1]) || !testutil.SameFiles(t, imgs[0], imgs[2]) {
 		t.Errorf("--timestamp: not the same image twice, or not SOURCE_DATE_EPOCH's")
 	}
 	testutil.ExpectSame(t, "source vs image", want, testutil.FsckView(t, imgs[0]), testutil.TreeArchiveOptions())

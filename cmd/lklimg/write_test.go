@@ -393,9 +393,7 @@ func TestWriteOwnNames(t *testing.T) {
 			t.Errorf("lklimg %q: %+v, want %+v", c.args, got, c.want)
 		}
 	}
-	if out, err := exec.Command(tools[1], "-fn", img).CombinedOutput(); err != nil {
-		t.Fatalf("e2fsck -fn: %v\n%s", err, out)
-	}
+	testutil.E2fsckClean(t, img)
 	mnt := filepath.Join(tmp, "mnt")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)

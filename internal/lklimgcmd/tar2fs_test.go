@@ -72,11 +72,9 @@ func TestTar2fsImportStep(t *testing.T) {
 // driver will not write is refused before anything is imported.
 func TestTar2fsImportStepFails(t *testing.T) {
 	archive, _ := testutil.TreeArchive(t)
-	mke2fs := testutil.Need(t, "mkfs.ext4")[0]
 	mkfs := func(size string, opts ...string) string {
 		img := filepath.Join(t.TempDir(), "img")
-		testutil.Run(t, "truncate", "-s", size, img)
-		testutil.Run(t, mke2fs, append(append([]string{"-q", "-F"}, opts...), img)...)
+		testutil.MkfsExt4(t, img, "", size, opts...)
 		return img
 	}
 	f := &tar2fsFlags{fsFlags: fsFlags{fsType: "ext4"}, memoryMB: 32}
@@ -97,10 +95,7 @@ func TestTar2fsImportStepFails(t *testing.T) {
 		!strings.Contains(err.Error(), "import stopped after") || used == 0 || stderr != "" {
 		t.Errorf("2M: status %d, used %d, %v, stderr %q", status, used, err, stderr)
 	}
-	e2fsck := testutil.Need(t, "e2fsck")[0]
-	if out, err := exec.Command(e2fsck, "-fn", img).CombinedOutput(); err != nil {
-		t.Errorf("e2fsck -fn after ENOSPC: %v\n%s", err, out)
-	}
+	testutil.E2fsckClean(t, img) // after ENOSPC
 
 	img = mkfs("16M", "-O", "mmp") // a feature the driver reads but does not write
 	status, used, err, _ = run(img)
@@ -127,8 +122,7 @@ func TestTar2fsImportStepReports(t *testing.T) {
 	// GNU tar keeps a member name with ".." when told --absolute-names.
 	testutil.Run(t, tarPath, "--sort=name", "-cf", archive, "-C", src, "--absolute-names", ".", "d/../a")
 	img := filepath.Join(t.TempDir(), "img")
-	testutil.Run(t, "truncate", "-s", "8M", img)
-	testutil.Run(t, testutil.Need(t, "mkfs.ext4")[0], "-q", "-F", img)
+	testutil.MkfsExt4(t, img, "", "8M")
 	in, err := os.Open(archive)
 	if err != nil {
 		t.Fatal(err)
@@ -162,8 +156,7 @@ func TestTar2fsImportStepChecksum(t *testing.T) {
 	}
 	gz[len(gz)-8] ^= 0xff // the CRC-32's first byte
 	img := filepath.Join(t.TempDir(), "img")
-	testutil.Run(t, "truncate", "-s", "8M", img)
-	testutil.Run(t, testutil.Need(t, "mkfs.ext4")[0], "-q", "-F", img)
+	testutil.MkfsExt4(t, img, "", "8M")
 	var stdout, stderr bytes.Buffer
 	f := &tar2fsFlags{fsFlags: fsFlags{fsType: "ext4"}, memoryMB: 32}
 	status, used, err := importImage(t, f, &tar2fsPlan{}, img, bytes.NewReader(gz), &stdout, &stderr)
@@ -173,8 +166,7 @@ func TestTar2fsImportStepChecksum(t *testing.T) {
 	// Intact, it goes through.
 	gz[len(gz)-8] ^= 0xff
 	img2 := filepath.Join(t.TempDir(), "img")
-	testutil.Run(t, "truncate", "-s", "8M", img2)
-	testutil.Run(t, testutil.Need(t, "mkfs.ext4")[0], "-q", "-F", img2)
+	testutil.MkfsExt4(t, img2, "", "8M")
 	if status, _, err := importImage(t, f, &tar2fsPlan{}, img2, bytes.NewReader(gz), &stdout, &stderr); err != nil || status != exitOK {
 		t.Errorf("intact: status %d, %v", status, err)
 	}

@@ -15,14 +15,8 @@ import (
 func TreeArchive(t testing.TB) (string, Tree) {
 	t.Helper()
 	tarPath := Need(t, "tar")[0]
-	dir := t.TempDir()
-	src := filepath.Join(dir, "src")
-	if err := os.Mkdir(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	MakeTree(t, src)
-	tree := MustScanDir(t, src)
-	archive := filepath.Join(dir, "tree.tar")
+	src, tree := NewTree(t)
+	archive := filepath.Join(t.TempDir(), "tree.tar")
 	Run(t, tarPath, "--format=pax", "-S", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner",
 		"-cf", archive, "-C", src, ".")
 	return archive, tree
