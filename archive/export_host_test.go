@@ -31,15 +31,7 @@ func exportHost(t *testing.T, dir string, opts Options) ([]byte, []error) {
 // archive/tar reads it, then as GNU tar and bsdtar extract it (holes
 // included), and that a second export is byte-identical.
 func TestExportHostTree(t *testing.T) {
-	src := filepath.Join(t.TempDir(), "src")
-	if err := os.Mkdir(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	testutil.MakeTree(t, src)
-	want, err := testutil.ScanDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, want := testutil.NewTree(t)
 	var selinux bytes.Buffer
 	out, reports := exportHost(t, src, Options{SELinuxFile: &selinux})
 	if len(reports) != 1 || !errors.Is(reports[0], ErrSocket) || !strings.Contains(reports[0].Error(), "/special/socket") {

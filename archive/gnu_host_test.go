@@ -16,7 +16,7 @@ import (
 // extract it to the tree, holes included, less what the format cannot
 // hold (xattrs, nanoseconds).
 func TestExportGNU(t *testing.T) {
-	src, want := hostTree(t)
+	src, want := testutil.NewTree(t)
 	out, _ := exportHost(t, src, Options{Format: FormatGNU})
 	file := filepath.Join(t.TempDir(), "gnu.tar")
 	if err := os.WriteFile(file, out, 0o644); err != nil {

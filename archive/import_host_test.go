@@ -120,7 +120,7 @@ func TestImportReplaceHost(t *testing.T) {
 	got := t.TempDir()
 	err, reports := importFile(t, hostSys{}, got, archive, ImportOptions{})
 	checkReplaceReports(t, err, reports)
-	compareReplace(t, scanOrFail(t, want), scanOrFail(t, got))
+	compareReplace(t, testutil.MustScanDir(t, want), testutil.MustScanDir(t, got))
 }
 
 // checkReplaceReports: of the replacement cases, only the file over a
@@ -131,15 +131,6 @@ func checkReplaceReports(t *testing.T, err error, reports []string) {
 	if !errors.Is(err, ErrIncomplete) || len(reports) != 1 || !strings.HasPrefix(reports[0], "./full: create: ENOTEMPTY") {
 		t.Errorf("Import: %v %q", err, reports)
 	}
-}
-
-func scanOrFail(t *testing.T, dir string) testutil.Tree {
-	t.Helper()
-	tree, err := testutil.ScanDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tree
 }
 
 // compareReplace compares GNU tar's extraction with Import's; the
@@ -247,7 +238,7 @@ func TestImportWhiteoutsHost(t *testing.T) {
 		if err, reports := importFile(t, hostSys{}, dst, writeEntries(t, entries), ImportOptions{Whiteouts: mode}); err != nil || len(reports) > 0 {
 			t.Fatalf("%q: Import: %v %q", mode, err, reports)
 		}
-		checkWhiteouts(t, mode, scanOrFail(t, dst))
+		checkWhiteouts(t, mode, testutil.MustScanDir(t, dst))
 	}
 }
 
@@ -313,10 +304,8 @@ func TestImportDamaged(t *testing.T) {
 // mkfs.ext4.
 func mkfsImage(t *testing.T, size string, opts ...string) string {
 	t.Helper()
-	mke2fs := testutil.Need(t, "mkfs.ext4")[0]
 	img := filepath.Join(t.TempDir(), "img")
-	testutil.Run(t, "truncate", "-s", size, img)
-	testutil.Run(t, mke2fs, append(append([]string{"-q", "-F", "-E", "root_owner=0:0"}, opts...), img)...)
+	testutil.MkfsExt4(t, img, "", size, opts...)
 	return img
 }
 
@@ -354,27 +343,13 @@ func umountImage(t *testing.T, k *kernel.Kernel, dir string) {
 	}
 }
 
-// fsckAndView runs e2fsck -fn on img (it must find nothing) and returns
-// what the host kernel shows of it, loop-mounted read-only.
-func fsckAndView(t *testing.T, img string) testutil.Tree {
-	t.Helper()
-	var tree testutil.Tree
-	fsckAndMount(t, img, func(mnt string) { tree = scanOrFail(t, mnt) })
-	return tree
-}
-
 // fsckAndMount runs e2fsck -fn on img (it must find nothing), then look
 // on img loop-mounted read-only.
 func fsckAndMount(t *testing.T, img string, look func(mnt string)) {
 	t.Helper()
-	e2fsck := testutil.Need(t, "e2fsck")[0]
-	if out, err := exec.Command(e2fsck, "-fn", img).CombinedOutput(); err != nil {
-		t.Fatalf("e2fsck -fn: %v\n%s", err, out)
-	}
-	testutil.NeedLoop(t)
-	mnt := t.TempDir()
-	testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
-	defer testutil.Run(t, "umount", mnt)
+	testutil.E2fsckClean(t, img)
+	mnt, umount := testutil.HostMount(t, img, "ro")
+	defer umount()
 	look(mnt)
 }
 
@@ -406,7 +381,7 @@ func testImportExt4(t *testing.T, s *toolTree) {
 				t.Fatalf("Import: %v\n%s\n%s", err, strings.Join(reports, "\n"), k.Dmesg())
 			}
 			umountImage(t, k, dir)
-			got := fsckAndView(t, img)
+			got := testutil.FsckView(t, img)
 			want, o := source, formatOptions(format)
 			if format == "ustar" || format == "v7" {
 				want = read
@@ -455,7 +430,7 @@ func TestImportReplaceExt4(t *testing.T) {
 	err, reports := importFile(t, k, dir, archive, ImportOptions{})
 	checkReplaceReports(t, err, reports)
 	umountImage(t, k, dir)
-	compareReplace(t, scanOrFail(t, want), fsckAndView(t, img))
+	compareReplace(t, testutil.MustScanDir(t, want), testutil.FsckView(t, img))
 
 	img = mkfsImage(t, "16M")
 	k, dir = bootImage(t, img)
@@ -463,7 +438,7 @@ func TestImportReplaceExt4(t *testing.T) {
 		t.Fatalf("Import: %v %q", err, reports)
 	}
 	umountImage(t, k, dir)
-	checkWhiteouts(t, "overlay", fsckAndView(t, img))
+	checkWhiteouts(t, "overlay", testutil.FsckView(t, img))
 }
 
 // TestImportENOSPC: an archive larger than the filesystem stops the
@@ -484,7 +459,7 @@ func TestImportENOSPC(t *testing.T) {
 		t.Fatalf("Import: %v, reports %q", err, reports)
 	}
 	umountImage(t, k, dir)
-	fsckAndView(t, img)
+	testutil.FsckView(t, img)
 }
 
 // TestImportHugeSparse: a 10 GiB sparse file (its size base-256 in GNU
@@ -583,7 +558,7 @@ func TestImportXattrTooBig(t *testing.T) {
 		t.Errorf("Import: %v %q", err, reports)
 	}
 	umountImage(t, k, dir)
-	got := fsckAndView(t, img)
+	got := testutil.FsckView(t, img)
 	if e := got["big"]; e == nil || e.Mtime != 1234e9 || e.Mode != 0o640 || string(e.Xattrs["user.b-small"]) != "fits" || len(e.Xattrs) != 1 {
 		t.Errorf("big: %+v", e)
 	}

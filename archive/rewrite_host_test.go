@@ -6,34 +6,17 @@ import (
 	"archive/tar"
 	"bytes"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/testutil"
 )
 
-// hostTree makes the full test tree and scans it.
-func hostTree(t *testing.T) (string, testutil.Tree) {
-	t.Helper()
-	src := filepath.Join(t.TempDir(), "src")
-	if err := os.Mkdir(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	testutil.MakeTree(t, src)
-	want, err := testutil.ScanDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return src, want
-}
-
 // TestExportExclude: excluded names go, with everything under an excluded
 // directory; a hard link whose first name is excluded is archived whole
 // under the next.
 func TestExportExclude(t *testing.T) {
-	src, want := hostTree(t)
+	src, want := testutil.NewTree(t)
 	var listed []string
 	out, _ := exportHost(t, src, Options{
 		Exclude: []string{"many", "*.bin", "./a/b/c/", "names/-rf", "hard/one"},
@@ -65,7 +48,7 @@ func TestExportExclude(t *testing.T) {
 // TestExportRewrite: owners, names, clamped times and dropped xattrs, as
 // Go's archive/tar reads them back; the rest of the tree is unchanged.
 func TestExportRewrite(t *testing.T) {
-	src, want := hostTree(t)
+	src, want := testutil.NewTree(t)
 	const clampSec = 1_500_000_000
 	root, wheel := uint32(0), uint32(10)
 	out, _ := exportHost(t, src, Options{Rewrite: Rewrite{

@@ -111,7 +111,7 @@ func TestToSharesXattrBlocks(t *testing.T) {
 	if !slices.Equal(kb, hb) {
 		t.Errorf("the copy's xattr blocks have %v users, cp -a's on the host %v", kb, hb)
 	}
-	checkClean(t, tools[1], kimg)
+	testutil.E2fsckClean(t, kimg)
 
 	k, err = kernel.Boot(kernel.Config{})
 	if err != nil {
@@ -132,7 +132,7 @@ func TestToSharesXattrBlocks(t *testing.T) {
 	testutil.Run(t, "mount", "-o", "loop", himg, hmnt)
 	apply("host", hmnt+"/src/", unix.Setxattr, unix.Removexattr)
 	testutil.Run(t, "umount", hmnt)
-	checkClean(t, tools[1], kimg)
+	testutil.E2fsckClean(t, kimg)
 	kb, hb = xattrBlocks(t, tools[2], kimg, files), xattrBlocks(t, tools[2], himg, files)
 	t.Logf("users of each xattr block after the changes: kernel %v, host %v", kb, hb)
 	// Which files share which of the two full blocks follows the order
@@ -179,12 +179,4 @@ func xattrBlocks(t *testing.T, debugfs, img string, files int) []int {
 		t.Fatalf("debugfs stat showed %d File ACL lines for %d files", n, files)
 	}
 	return slices.Sorted(maps.Values(users))
-}
-
-// checkClean runs e2fsck -fn on img.
-func checkClean(t *testing.T, e2fsck, img string) {
-	t.Helper()
-	if out, err := exec.Command(e2fsck, "-fn", img).CombinedOutput(); err != nil {
-		t.Errorf("e2fsck -fn: %v\n%s", err, out)
-	}
 }

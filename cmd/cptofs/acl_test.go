@@ -49,7 +49,7 @@ func testToDefaultACL(t *testing.T, inodeSize string) {
 	}
 	kimg, himg := filepath.Join(dir, "k.img"), filepath.Join(dir, "h.img")
 	for _, img := range []string{kimg, himg} {
-		mkfs(t, img, base, "16M", "-I", inodeSize, "-U", "0b3f4c1e-9c5a-4a8e-8f1d-2a6b7c8d9e0f")
+		testutil.MkfsExt4(t, img, base, "16M", "-I", inodeSize, "-U", "0b3f4c1e-9c5a-4a8e-8f1d-2a6b7c8d9e0f")
 	}
 	mustRun(t, cptofs(t, "-i", kimg, src+"/.", "/dst"), "cptofs SRC/. /dst")
 	mnt := filepath.Join(dir, "mnt")
@@ -59,7 +59,7 @@ func testToDefaultACL(t *testing.T, inodeSize string) {
 	testutil.Run(t, "mount", "-o", "loop", himg, mnt)
 	testutil.Run(t, "cp", "-a", src+"/.", mnt+"/dst")
 	testutil.Run(t, "umount", mnt)
-	e2fsckClean(t, kimg)
+	testutil.E2fsckClean(t, kimg)
 	opts := testutil.CompareOptions{SkipPaths: []string{"lost+found"}, HoleUnit: 4096}
 	testutil.ExpectSame(t, "cp -a on the host vs cptofs", testutil.LoopView(t, himg), testutil.LoopView(t, kimg), opts)
 }

@@ -20,11 +20,11 @@ func TestCorpus(t *testing.T) {
 	dir := testutil.NeedCorpus(t)
 	src := filepath.Join(dir, "rootfs")
 	img := filepath.Join(t.TempDir(), "rootfs.img")
-	mkfs(t, img, "", "1G")
+	testutil.MkfsExt4(t, img, "", "1G")
 	cmd := cptofsCmd("-i", img, ".", "/")
 	cmd.Dir = src
 	mustRun(t, runCmd(t, cmd), "cptofs")
-	e2fsckClean(t, img)
+	testutil.E2fsckClean(t, img)
 
 	want := testutil.MustScanDir(t, src)
 	opts := testutil.CompareOptions{SkipPaths: []string{".", "lost+found", ".complete"},

@@ -52,7 +52,7 @@ func TestCrash(t *testing.T) {
 	}
 	work := t.TempDir()
 	template := filepath.Join(work, "template.img")
-	mkfs(t, template, "", "64M")
+	testutil.MkfsExt4(t, template, "", "64M")
 	img := filepath.Join(work, "crash.img")
 	fresh := func() {
 		testutil.Run(t, "cp", "--sparse=always", template, img)
@@ -63,7 +63,7 @@ func TestCrash(t *testing.T) {
 	start := time.Now()
 	mustRun(t, cptofs(t, "-i", img, src+"/.", "/"), "cptofs")
 	whole := time.Since(start)
-	e2fsckClean(t, img)
+	testutil.E2fsckClean(t, img)
 
 	rnd := rand.New(rand.NewPCG(5, uint64(n)))
 	mnt := filepath.Join(work, "mnt")

@@ -37,7 +37,7 @@ func TestFeatureMatrix(t *testing.T) {
 		t.Run(f.Name, func(t *testing.T) {
 			want := want
 			img := filepath.Join(t.TempDir(), "fs.img")
-			mkfs(t, img, "", f.Size(64), f.Opts...)
+			testutil.MkfsExt4(t, img, "", f.Size(64), f.Opts...)
 			f.Prepare(t, img)
 			view := testutil.LoopView
 			var secret testutil.Tree
@@ -52,10 +52,10 @@ func TestFeatureMatrix(t *testing.T) {
 				want = withBig
 			}
 			mustRun(t, cptofs(t, "-i", img, src+"/.", "/"), "cptofs")
-			e2fsckClean(t, img)
+			testutil.E2fsckClean(t, img)
 			// Again, over the same files: each is replaced.
 			mustRun(t, cptofs(t, "-i", img, src+"/.", "/"), "cptofs again")
-			e2fsckClean(t, img)
+			testutil.E2fsckClean(t, img)
 			opts := testutil.CompareOptions{SkipPaths: []string{"lost+found", "secret"}, HoleUnit: f.HoleUnit()}
 			if f.LogHostView(t, false, "compared through cpfromfs only") {
 				got := view(t, img)

@@ -25,7 +25,7 @@ import (
 func TestFromTree(t *testing.T) {
 	src, want := shared.Get(t)
 	img := filepath.Join(t.TempDir(), "fs.img")
-	mkfs(t, img, src, "64M")
+	testutil.MkfsExt4(t, img, src, "64M")
 	retimed := testutil.Retime(t, img, want)
 	before := readFile(t, img)
 
@@ -71,7 +71,7 @@ func TestFromSources(t *testing.T) {
 		t.Fatal(err)
 	}
 	img := filepath.Join(t.TempDir(), "fs.img")
-	mkfs(t, img, src, "8M")
+	testutil.MkfsExt4(t, img, src, "8M")
 
 	out := t.TempDir()
 	r := cpfromfs(t, "-v", "-i", img, "/etc/host*", "/bin/tool", "usr/lib/.", out)
@@ -133,7 +133,7 @@ func TestFromSources(t *testing.T) {
 func TestFromMerge(t *testing.T) {
 	src := smallTree(t)
 	img := filepath.Join(t.TempDir(), "fs.img")
-	mkfs(t, img, src, "8M")
+	testutil.MkfsExt4(t, img, src, "8M")
 
 	out := t.TempDir()
 	writeFile(t, filepath.Join(out, "etc/hostname"), "old contents, longer than the new\n")
@@ -205,7 +205,7 @@ func TestFromEscape(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(src, "evil-file-src/evil-file"), "through a dangling symlink\n")
 	img := filepath.Join(base, "fs.img")
-	mkfs(t, img, src, "8M")
+	testutil.MkfsExt4(t, img, src, "8M")
 
 	dst := filepath.Join(base, "dst", "inner")
 	if err := os.MkdirAll(dst, 0o755); err != nil {
@@ -246,7 +246,7 @@ func TestFromEscape(t *testing.T) {
 // nothing.
 func TestFromDryRun(t *testing.T) {
 	img := filepath.Join(t.TempDir(), "fs.img")
-	mkfs(t, img, smallTree(t), "8M")
+	testutil.MkfsExt4(t, img, smallTree(t), "8M")
 	out := t.TempDir()
 	r := cpfromfs(t, "--dry-run", "-i", img, "/etc", out)
 	mustRun(t, r, "--dry-run")
@@ -270,7 +270,7 @@ func TestFromOwners(t *testing.T) {
 		t.Fatal(err)
 	}
 	img := filepath.Join(t.TempDir(), "fs.img")
-	mkfs(t, img, src, "8M")
+	testutil.MkfsExt4(t, img, src, "8M")
 	out := t.TempDir()
 	mustRun(t, cpfromfs(t, "-i", img, "/etc", out), "cpfromfs")
 	if e := testutil.MustScanDir(t, out)["etc/hosts"]; e.Uid != 1234 || e.Gid != 5678 {
@@ -292,7 +292,7 @@ func TestFromOwners(t *testing.T) {
 func TestProgress(t *testing.T) {
 	script := testutil.Need(t, "script")[0]
 	img := filepath.Join(t.TempDir(), "fs.img")
-	mkfs(t, img, smallTree(t), "8M")
+	testutil.MkfsExt4(t, img, smallTree(t), "8M")
 	term := func(args ...string) string {
 		return testutil.OnTerminal(t, script, cpfromfsBin, args...)
 	}
@@ -312,7 +312,7 @@ func TestProgress(t *testing.T) {
 	// cptofs knows its total: the sources' data.
 	t.Run("cptofs", func(t *testing.T) {
 		dst := filepath.Join(t.TempDir(), "fs.img")
-		mkfs(t, dst, "", "8M")
+		testutil.MkfsExt4(t, dst, "", "8M")
 		screen := testutil.OnTerminal(t, script, cptofsBin, "-i", dst, smallTree(t), "/")
 		if !strings.Contains(screen, " B / ") || !strings.Contains(screen, "%") || !strings.HasSuffix(screen, "\r\x1b[K") {
 			t.Errorf("no bar with a total: %q", screen)
@@ -344,7 +344,7 @@ func TestFromAsUser(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(base) })
 	must(os.Chmod(base, 0o777))
 	img := filepath.Join(base, "fs.img")
-	mkfs(t, img, src, "8M")
+	testutil.MkfsExt4(t, img, src, "8M")
 	must(os.Chmod(img, 0o644))
 	asNobody := func(args ...string) result {
 		cmd := exec.Command(cpfromfsBin, args...)
@@ -382,7 +382,7 @@ func TestFromCraftedNames(t *testing.T) {
 	writeFile(t, filepath.Join(src, "d/aXb"), "escaped\n")
 	writeFile(t, filepath.Join(src, "d/fine"), "fine\n")
 	img := filepath.Join(base, "fs.img")
-	mkfs(t, img, src, "8M", "-O", "^metadata_csum")
+	testutil.MkfsExt4(t, img, src, "8M", "-O", "^metadata_csum")
 	b, err := os.ReadFile(img)
 	if err != nil {
 		t.Fatal(err)
@@ -442,7 +442,7 @@ func TestFromNoSpace(t *testing.T) {
 		}
 	}
 	img := filepath.Join(t.TempDir(), "fs.img")
-	mkfs(t, img, src, "16M")
+	testutil.MkfsExt4(t, img, src, "16M")
 	mnt := t.TempDir()
 	testutil.Run(t, "mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt)
 	defer testutil.Run(t, "umount", mnt)

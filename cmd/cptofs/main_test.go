@@ -75,30 +75,6 @@ func mustRun(t *testing.T, r result, what string) {
 	}
 }
 
-// mkfs makes an ext4 image of size bytes, from the directory src if it
-// is not "".
-func mkfs(t *testing.T, img, src, size string, opts ...string) {
-	t.Helper()
-	mke2fs := testutil.Need(t, "mkfs.ext4")[0]
-	testutil.Run(t, "truncate", "-s", size, img)
-	args := []string{"-q", "-F", "-E", "root_owner=0:0"}
-	if src != "" {
-		args = append(args, "-d", src)
-	}
-	testutil.Run(t, mke2fs, append(append(args, opts...), img)...)
-}
-
-// e2fsckClean runs e2fsck -fn on img and fails the test unless it finds
-// nothing.
-func e2fsckClean(t *testing.T, img string) {
-	t.Helper()
-	e2fsck := testutil.Need(t, "e2fsck")[0]
-	out, err := exec.Command(e2fsck, "-fn", img).CombinedOutput()
-	if err != nil {
-		t.Fatalf("e2fsck -fn: %v\n%s", err, out)
-	}
-}
-
 // smallTree makes a few files for the tests that are not about content.
 func smallTree(t *testing.T) string {
 	t.Helper()
@@ -159,7 +135,7 @@ func lines(s string) []string {
 func TestErrors(t *testing.T) {
 	dir := t.TempDir()
 	img := filepath.Join(dir, "fs.img")
-	mkfs(t, img, smallTree(t), "4M")
+	testutil.MkfsExt4(t, img, smallTree(t), "4M")
 	junk := filepath.Join(dir, "junk.img")
 	writeFile(t, junk, strings.Repeat("not a filesystem ", 100000))
 	missing := filepath.Join(dir, "missing.img")
@@ -206,7 +182,7 @@ func TestPartitions(t *testing.T) {
 	sfdisk := testutil.Need(t, "sfdisk")[0]
 	dir := t.TempDir()
 	fsImg := filepath.Join(dir, "fs.img")
-	mkfs(t, fsImg, smallTree(t), "4M")
+	testutil.MkfsExt4(t, fsImg, smallTree(t), "4M")
 	disk := filepath.Join(dir, "disk.img")
 	testutil.Run(t, "truncate", "-s", "16M", disk)
 	cmd := exec.Command(sfdisk, "-q", disk)
@@ -239,7 +215,7 @@ func TestPartitions(t *testing.T) {
 		if err := os.WriteFile(part, []byte(after[4096*512:12288*512]), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		e2fsckClean(t, part)
+		testutil.E2fsckClean(t, part)
 		out := t.TempDir()
 		mustRun(t, cpfromfs(t, "-P", "2", "-i", disk, "/etc/motd", out), "cpfromfs -P 2")
 		if readFile(t, filepath.Join(out, "motd")) != "hello\n" {

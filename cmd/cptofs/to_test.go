@@ -21,10 +21,10 @@ import (
 func TestToTree(t *testing.T) {
 	src, want := shared.Get(t)
 	img := filepath.Join(t.TempDir(), "fs.img")
-	mkfs(t, img, "", "64M")
+	testutil.MkfsExt4(t, img, "", "64M")
 
 	mustRun(t, cptofs(t, "-i", img, src+"/.", "/"), "cptofs SRC/. /")
-	e2fsckClean(t, img)
+	testutil.E2fsckClean(t, img)
 	opts := testutil.CompareOptions{SkipPaths: []string{"lost+found"}, HoleUnit: 4096}
 	if os.Geteuid() != 0 {
 		opts.Ignore = append(opts.Ignore, "uid", "gid") // owned by the kernel's 0:0
@@ -48,7 +48,7 @@ func TestToSources(t *testing.T) {
 		t.Fatal(err)
 	}
 	img := filepath.Join(t.TempDir(), "fs.img")
-	mkfs(t, img, "", "16M")
+	testutil.MkfsExt4(t, img, "", "16M")
 	mustRun(t, cptofs(t, "-i", img, src+"/etc", "/"), "cptofs etc")
 	r := cptofs(t, "-v", "-s", "system_u:object_r:etc_t:s0", "-o", "42", "-g", "43", "-i", img,
 		src+"/etc/host*", src+"/usr/lib", src+"/bin", "/etc")
@@ -64,7 +64,7 @@ func TestToSources(t *testing.T) {
 	if got := lines(r.stdout); !slices.Equal(got, wantList) {
 		t.Errorf("-v listed\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantList, "\n"))
 	}
-	e2fsckClean(t, img)
+	testutil.E2fsckClean(t, img)
 	out := t.TempDir()
 	mustRun(t, cpfromfs(t, "-i", img, "/etc", out), "cpfromfs")
 	tree := testutil.MustScanDir(t, out)
@@ -101,7 +101,7 @@ func TestToSources(t *testing.T) {
 func TestToOverwrite(t *testing.T) {
 	src := smallTree(t)
 	img := filepath.Join(t.TempDir(), "fs.img")
-	mkfs(t, img, "", "16M")
+	testutil.MkfsExt4(t, img, "", "16M")
 	mustRun(t, cptofs(t, "-i", img, src+"/.", "/"), "first copy")
 
 	// In the image: a link to etc/hostname, a file of its own; in the
@@ -118,7 +118,7 @@ func TestToOverwrite(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "cptofs: "+src+"/usr/lib: cannot overwrite directory /usr/lib with a non-directory") {
 		t.Errorf("second copy: exit %d, stderr %q", r.code, r.stderr)
 	}
-	e2fsckClean(t, img)
+	testutil.E2fsckClean(t, img)
 	out := t.TempDir()
 	mustRun(t, cpfromfs(t, "-i", img, "/", out), "cpfromfs")
 	for p, want := range map[string]string{
@@ -146,19 +146,19 @@ func TestToNoSpace(t *testing.T) {
 		}
 	}
 	img := filepath.Join(t.TempDir(), "fs.img")
-	mkfs(t, img, "", "4M")
+	testutil.MkfsExt4(t, img, "", "4M")
 	r := cptofs(t, "-i", img, src+"/.", "/")
 	if r.code != 1 || !strings.Contains(r.stderr, "cptofs: no space left on device in "+img+" while copying "+src+"/") {
 		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 	}
-	e2fsckClean(t, img)
+	testutil.E2fsckClean(t, img)
 }
 
 // TestToDryRun: --dry-run lists and does not touch the image.
 func TestToDryRun(t *testing.T) {
 	src := smallTree(t)
 	img := filepath.Join(t.TempDir(), "fs.img")
-	mkfs(t, img, "", "8M")
+	testutil.MkfsExt4(t, img, "", "8M")
 	before := readFile(t, img)
 	r := cptofs(t, "--dry-run", "-i", img, src+"/etc", "/")
 	mustRun(t, r, "--dry-run")
@@ -199,9 +199,9 @@ func TestToVariants(t *testing.T) {
 	for _, v := range testutil.Ext4Layouts() {
 		t.Run(v.Name, func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "fs.img")
-			mkfs(t, img, "", "16M", v.Opts...)
+			testutil.MkfsExt4(t, img, "", "16M", v.Opts...)
 			mustRun(t, cptofs(t, "-i", img, src+"/.", "/"), "cptofs")
-			e2fsckClean(t, img)
+			testutil.E2fsckClean(t, img)
 			opts := testutil.CompareOptions{SkipPaths: []string{"lost+found"}, HoleUnit: 4096}
 			if v.NoNS {
 				opts.MtimeUnit = time.Second
@@ -228,11 +228,11 @@ func TestToQuota(t *testing.T) {
 	}
 	want := testutil.MustScanDir(t, src)
 	img := filepath.Join(t.TempDir(), "fs.img")
-	mkfs(t, img, "", "16M", "-O", "quota,project")
+	testutil.MkfsExt4(t, img, "", "16M", "-O", "quota,project")
 	mustRun(t, cptofs(t, "-i", img, src+"/.", "/"), "cptofs")
-	e2fsckClean(t, img)
+	testutil.E2fsckClean(t, img)
 	mustRun(t, cptofs(t, "-i", img, src+"/.", "/"), "cptofs again")
-	e2fsckClean(t, img)
+	testutil.E2fsckClean(t, img)
 	opts := testutil.CompareOptions{SkipPaths: []string{"lost+found"}, HoleUnit: 4096}
 	if os.Geteuid() != 0 {
 		opts.Ignore = append(opts.Ignore, "uid", "gid")

@@ -115,7 +115,7 @@ func atoi(t *testing.T, s string) int64 {
 func makeDamageBase(t *testing.T, name, src, dir string, opts ...string) *damageBase {
 	tools := testutil.Need(t, "mkfs.ext4", "debugfs", "dumpe2fs")
 	img := filepath.Join(dir, name+".img")
-	mkfs(t, img, src, "24M", opts...)
+	testutil.MkfsExt4(t, img, src, "24M", opts...)
 	b := &damageBase{name: name}
 	var err error
 	if b.img, err = os.ReadFile(img); err != nil {

@@ -418,7 +418,7 @@ func TestDifferential(t *testing.T) {
 		if size == "" {
 			size = "32M"
 		}
-		mkfs(t, img, src, size, l.mkfs...)
+		testutil.MkfsExt4(t, img, src, size, l.mkfs...)
 		if len(l.setup) > 0 {
 			runDebugfs(t, tools[1], img, l.setup)
 		}

@@ -67,7 +67,7 @@ func TestCompression(t *testing.T) {
 		t.Fatal(err)
 	}
 	img := filepath.Join(dir, "fs.img")
-	mkfs(t, img, src, "16M")
+	testutil.MkfsExt4(t, img, src, "16M")
 	plain := mustExport(t, img)
 	want, err := testutil.ScanTar(bytes.NewReader(plain))
 	if err != nil {
@@ -140,7 +140,7 @@ func TestDeterministic(t *testing.T) {
 	}
 	testutil.MakeTree(t, src)
 	img := filepath.Join(t.TempDir(), "fs.img")
-	mkfs(t, img, src, "64M")
+	testutil.MkfsExt4(t, img, src, "64M")
 	first := mustExport(t, img)
 	for _, run := range []struct {
 		env  []string
@@ -167,7 +167,7 @@ func TestSelection(t *testing.T) {
 		}
 	}
 	img := filepath.Join(t.TempDir(), "fs.img")
-	mkfs(t, img, src, "4M")
+	testutil.MkfsExt4(t, img, src, "4M")
 
 	for _, dir := range []string{"usr/bin", "/usr/bin/", "bin", "/etc/../usr/./bin", "bin/../bin"} {
 		got := names(t, mustExport(t, "-C", dir, img))
@@ -382,7 +382,7 @@ func TestExcludeLikeGNUTar(t *testing.T) {
 		}
 	}
 	img := filepath.Join(t.TempDir(), "fs.img")
-	mkfs(t, img, src, "4M")
+	testutil.MkfsExt4(t, img, src, "4M")
 	for _, patterns := range [][]string{
 		{"etc/*.conf", "a*c", "passwd"},
 		{"*/cache", ".*"},

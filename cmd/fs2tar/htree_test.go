@@ -22,13 +22,13 @@ func TestHashCollisions(t *testing.T) {
 	testutil.NeedLoop(t)
 	tools := testutil.Need(t, "tune2fs", "e2fsck")
 	img := filepath.Join(t.TempDir(), "fs.img")
-	mkfs(t, img, t.TempDir(), "64M")
+	testutil.MkfsExt4(t, img, t.TempDir(), "64M")
 	testutil.Run(t, tools[0], "-E", "hash_alg=legacy", img)
 	names := testutil.LegacyCollisions("", 1<<20)
 	for i := range 3000 {
 		names = append(names, fmt.Sprintf("file-%05d", i))
 	}
-	mnt := loopMount(t, img, "loop")
+	mnt, umount := testutil.HostMount(t, img, "rw")
 	dir := filepath.Join(mnt, "test2")
 	must(t, os.Mkdir(dir, 0o755))
 	target := filepath.Join(mnt, "target")
@@ -36,7 +36,7 @@ func TestHashCollisions(t *testing.T) {
 	for _, name := range names {
 		must(t, unix.Link(target, filepath.Join(dir, name)))
 	}
-	umount(t, mnt)
+	umount()
 	testutil.Run(t, tools[1], "-fn", img)
 
 	r := fs2tar(t, img)
@@ -50,9 +50,9 @@ func TestHashCollisions(t *testing.T) {
 	if n := countUnder(got, "test2"); n != len(names) {
 		t.Errorf("test2: %d entries archived, want %d", n, len(names))
 	}
-	mnt = loopMount(t, img, "loop,ro")
+	mnt, umount = testutil.HostMount(t, img, "ro")
 	kernelView, err := testutil.ScanDir(mnt)
-	umount(t, mnt)
+	umount()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -122,7 +122,7 @@ func TestDirtyJournal(t *testing.T) {
 		t.Run(v.name, func(t *testing.T) {
 			dir := t.TempDir()
 			img := filepath.Join(dir, "img")
-			mkfs(t, img, src, "16M", append([]string{"-b", strconv.Itoa(bs), "-O", "^dir_index"}, v.mkfs...)...)
+			testutil.MkfsExt4(t, img, src, "16M", append([]string{"-b", strconv.Itoa(bs), "-O", "^dir_index"}, v.mkfs...)...)
 			fblk := debugfsBlock(t, debugfs, img, "/f")
 			dblk := debugfsBlock(t, debugfs, img, "/d")
 

@@ -64,16 +64,8 @@ type featureSet struct {
 // numbers, xattrs and hard links. Hidden inodes (journal, quota, resize,
 // orphan file, ea_inode values) must therefore never appear.
 func TestFeatures(t *testing.T) {
-	tools := testutil.Need(t, "mkfs.ext4", "e2fsck", "debugfs")
-	src := filepath.Join(t.TempDir(), "src")
-	if err := os.Mkdir(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	testutil.MakeTree(t, src)
-	want, err := testutil.ScanDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	testutil.Need(t, "mkfs.ext4", "e2fsck", "debugfs")
+	src, want := testutil.NewTree(t)
 	for _, fs := range featureSets() {
 		t.Run(fs.name, func(t *testing.T) {
 			start := time.Now()
@@ -82,19 +74,17 @@ func TestFeatures(t *testing.T) {
 			if size == "" {
 				size = "64M"
 			}
-			mkfs(t, img, src, size, fs.mkfs...)
+			testutil.MkfsExt4(t, img, src, size, fs.mkfs...)
 			if fs.rw != nil {
 				testutil.NeedLoop(t)
-				mnt := loopMount(t, img, "loop")
+				mnt, umount := testutil.HostMount(t, img, "rw")
 				fs.rw(t, mnt)
-				umount(t, mnt)
+				umount()
 			}
 			if fs.craft != nil {
 				fs.craft(t, img)
 			}
-			if out, err := exec.Command(tools[1], "-fn", img).CombinedOutput(); err != nil {
-				t.Fatalf("e2fsck -fn: %v\n%s", err, out)
-			}
+			testutil.E2fsckClean(t, img)
 			skipped := fs.skipped
 			if fs.encrypted != "" {
 				skipped = encryptedFiles(t, img, fs.encrypted)
@@ -156,7 +146,7 @@ func TestFeatures(t *testing.T) {
 				}
 			} else {
 				testutil.NeedLoop(t)
-				mnt := loopMount(t, img, "loop,ro")
+				mnt, umount := testutil.HostMount(t, img, "ro")
 				for _, p := range skipped {
 					if _, err := os.Lstat(filepath.Join(mnt, p)); err != nil {
 						t.Errorf("%s: not in the kernel's view: %v", p, err)
@@ -165,7 +155,7 @@ func TestFeatures(t *testing.T) {
 				// The kernel lists an encrypted directory without the
 				// key (with encoded names) but opens none of its files.
 				kernelView, err := testutil.ScanDirExcept(mnt, skipped...)
-				umount(t, mnt)
+				umount()
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -207,10 +197,10 @@ func featureSets() []featureSet {
 		{name: "inode-128", mkfs: []string{"-I", "128"}},
 		{name: "inline_data", mkfs: []string{"-O", "inline_data"}, rw: writeInline,
 			check: func(t *testing.T, img string, got testutil.Tree) {
-				if !strings.Contains(debugfsOut(t, img, "stat /inline/file"), "Size of inline data") {
+				if !strings.Contains(testutil.DebugfsOut(t, img, "stat /inline/file"), "Size of inline data") {
 					t.Error("inline/file is not stored inline")
 				}
-				if !strings.Contains(debugfsOut(t, img, "stat /inline/dir"), "Size of inline data") {
+				if !strings.Contains(testutil.DebugfsOut(t, img, "stat /inline/dir"), "Size of inline data") {
 					t.Error("inline/dir is not stored inline")
 				}
 			}},
@@ -222,7 +212,7 @@ func featureSets() []featureSet {
 			"-E", "root_owner=0:0,hash_seed=0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"},
 			rw: makeHugeDir,
 			check: func(t *testing.T, img string, got testutil.Tree) {
-				if out := debugfsOut(t, img, "htree /huge"); !strings.Contains(out, "Indirect levels: 2") {
+				if out := testutil.DebugfsOut(t, img, "htree /huge"); !strings.Contains(out, "Indirect levels: 2") {
 					t.Errorf("/huge has no 3-level htree:\n%.500s", out)
 				}
 				if n := countUnder(got, "huge"); n != hugeDirEntries {
@@ -251,25 +241,6 @@ func featureSets() []featureSet {
 		{name: "verity", mkfs: []string{"-O", "verity"}, craft: craftVerity, expect: expectVerity,
 			noKernel: "a kernel without CONFIG_FS_VERITY refuses to open a verity file (EOPNOTSUPP)", check: checkVerity},
 	}
-}
-
-// loopMount mounts img with the host kernel on a new directory.
-func loopMount(t *testing.T, img, opts string) string {
-	t.Helper()
-	mnt := t.TempDir()
-	testutil.Run(t, "mount", "-o", opts, img, mnt)
-	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
-	return mnt
-}
-
-func umount(t *testing.T, mnt string) {
-	t.Helper()
-	testutil.Run(t, "umount", mnt)
-}
-
-func debugfsOut(t *testing.T, img, req string) string {
-	t.Helper()
-	return string(testutil.Run(t, testutil.Need(t, "debugfs")[0], "-R", req, img))
 }
 
 func countUnder(tree testutil.Tree, dir string) int {
@@ -360,8 +331,8 @@ func setProjectIDs(t *testing.T, img string) {
 		testutil.Run(t, debugfs, "-w", "-R", "sif "+f+" projid 4242", img)
 	}
 	fsckFix(t, img)
-	if !strings.Contains(debugfsOut(t, img, "stat /small.txt"), "Project:  4242") {
-		t.Errorf("no project id:\n%s", debugfsOut(t, img, "stat /small.txt"))
+	if !strings.Contains(testutil.DebugfsOut(t, img, "stat /small.txt"), "Project:  4242") {
+		t.Errorf("no project id:\n%s", testutil.DebugfsOut(t, img, "stat /small.txt"))
 	}
 }
 
@@ -369,8 +340,8 @@ func setProjectIDs(t *testing.T, img string) {
 // image's root) as the host kernel lists them without the key.
 func encryptedFiles(t *testing.T, img, dir string) []string {
 	testutil.NeedLoop(t)
-	mnt := loopMount(t, img, "loop,ro")
-	defer umount(t, mnt)
+	mnt, umount := testutil.HostMount(t, img, "ro")
+	defer umount()
 	var files []string
 	err := filepath.WalkDir(filepath.Join(mnt, dir), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -442,7 +413,7 @@ func craftCasefold(t *testing.T, img string) {
 	if err != nil && !strings.Contains(err.Error(), "exit status 1") {
 		t.Fatalf("e2fsck -fyD: %v\n%s", err, out)
 	}
-	if s := debugfsOut(t, img, "stat /cf"); !strings.Contains(s, "Flags: 0x40081000") { // casefold, extents, index
+	if s := testutil.DebugfsOut(t, img, "stat /cf"); !strings.Contains(s, "Flags: 0x40081000") { // casefold, extents, index
 		t.Fatalf("/cf is not an indexed casefolded directory:\n%s", s)
 	}
 	if mnt := t.TempDir(); exec.Command("mount", "-o", "loop,ro", img, mnt).Run() == nil {
@@ -595,7 +566,7 @@ func TestUnknownIncompat(t *testing.T) {
 		{0x1000, "dirdata"},
 	} {
 		img := filepath.Join(t.TempDir(), "fs.img")
-		mkfs(t, img, smallTree(t), "4M")
+		testutil.MkfsExt4(t, img, smallTree(t), "4M")
 		inc := incompatOf(t, img)
 		testutil.Run(t, debugfs, "-w", "-R", fmt.Sprintf("ssv feature_incompat %#x", inc|c.bits), img)
 		r := fs2tar(t, img)

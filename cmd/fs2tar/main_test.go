@@ -74,15 +74,6 @@ func mustExport(t *testing.T, args ...string) []byte {
 	return r.stdout
 }
 
-// mkfs makes an ext4 image of size bytes from the directory src.
-func mkfs(t *testing.T, img, src, size string, opts ...string) {
-	t.Helper()
-	mke2fs := testutil.Need(t, "mkfs.ext4")[0]
-	testutil.Run(t, "truncate", "-s", size, img)
-	args := append([]string{"-q", "-F", "-d", src, "-E", "root_owner=0:0"}, opts...)
-	testutil.Run(t, mke2fs, append(args, img)...)
-}
-
 func fileSum(t *testing.T, path string) [32]byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -98,19 +89,11 @@ func fileSum(t *testing.T, path string) [32]byte {
 // what the host kernel shows of the image when it mounts it; GNU tar
 // extracting the archive must restore the holes the host kernel shows.
 func TestExt4Variants(t *testing.T) {
-	src := filepath.Join(t.TempDir(), "src")
-	if err := os.Mkdir(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	testutil.MakeTree(t, src)
-	want, err := testutil.ScanDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, want := testutil.NewTree(t)
 	for _, v := range testutil.Ext4Layouts() {
 		t.Run(v.Name, func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "fs.img")
-			mkfs(t, img, src, "64M", v.Opts...)
+			testutil.MkfsExt4(t, img, src, "64M", v.Opts...)
 			retimed := testutil.Retime(t, img, want)
 			before := fileSum(t, img)
 			start := time.Now()
@@ -193,7 +176,7 @@ func TestPartitions(t *testing.T) {
 	sfdisk := testutil.Need(t, "sfdisk")[0]
 	dir := t.TempDir()
 	fsImg := filepath.Join(dir, "fs.img")
-	mkfs(t, fsImg, smallTree(t), "4M")
+	testutil.MkfsExt4(t, fsImg, smallTree(t), "4M")
 	bare := mustExport(t, fsImg)
 	for _, label := range []string{"gpt", "dos"} {
 		t.Run(label, func(t *testing.T) {
@@ -233,7 +216,7 @@ func TestPartitions(t *testing.T) {
 func TestErrors(t *testing.T) {
 	dir := t.TempDir()
 	fsImg := filepath.Join(dir, "fs.img")
-	mkfs(t, fsImg, smallTree(t), "4M")
+	testutil.MkfsExt4(t, fsImg, smallTree(t), "4M")
 	write := func(name string, data []byte) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, data, 0o644); err != nil {
@@ -307,7 +290,7 @@ func TestUnreadableImage(t *testing.T) {
 func TestUnwritableOutput(t *testing.T) {
 	dir := t.TempDir()
 	img := filepath.Join(dir, "fs.img")
-	mkfs(t, img, smallTree(t), "4M")
+	testutil.MkfsExt4(t, img, smallTree(t), "4M")
 	out := filepath.Join(dir, "no-such-dir", "out.tar")
 	r := fs2tar(t, img, out)
 	if r.code != 1 || r.stderr != "fs2tar: "+out+": cannot create the output: no such file or directory\n" {
@@ -333,7 +316,7 @@ func TestOutputs(t *testing.T) {
 		testutil.Skip(t, "setfattr security.selinux: %v", err)
 	}
 	img := filepath.Join(dir, "fs.img")
-	mkfs(t, img, src, "4M")
+	testutil.MkfsExt4(t, img, src, "4M")
 	before := fileSum(t, img)
 	first := mustExport(t, img)
 	for _, args := range [][]string{{img, "-"}, {"-t", "ext4", img}, {"-m", "8", img}, {"--mb", "64", "-p", img}} {
@@ -375,7 +358,7 @@ func TestClosedPipe(t *testing.T) {
 		t.Fatal(err)
 	}
 	img := filepath.Join(dir, "fs.img")
-	mkfs(t, img, src, "32M")
+	testutil.MkfsExt4(t, img, src, "32M")
 	// Compressed, the writes come from the compressors' goroutines.
 	for _, args := range [][]string{{img}, {"-z", img}, {"--zstd", img}, {"-J", img}} {
 		cmd := exec.Command(bin, args...)
@@ -439,7 +422,7 @@ func TestCorruptEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	img := filepath.Join(t.TempDir(), "fs.img")
-	mkfs(t, img, src, "4M")
+	testutil.MkfsExt4(t, img, src, "4M")
 	testutil.Run(t, debugfs, "-w", "-R", "sif /etc/broken block[0] 0", img)
 	r := fs2tar(t, img)
 	if r.code != 1 || !strings.Contains(r.stderr, "fs2tar: /etc/broken: ") || !strings.Contains(r.stderr, "EUCLEAN") ||

@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -38,9 +37,7 @@ func TestTar2fsCorpus(t *testing.T) {
 	opts := testutil.CompareOptions{SkipPaths: []string{".", "lost+found"}}
 	check := func(what, img string) {
 		t.Helper()
-		if out, err := exec.Command(tools[0], "-fn", img).CombinedOutput(); err != nil {
-			t.Fatalf("%s: e2fsck -fn: %v\n%s", what, err, out)
-		}
+		testutil.E2fsckClean(t, img)
 		hdr := testutil.Run(t, tools[1], "-h", img)
 		for _, feature := range []string{"has_journal", "metadata_csum", "extent", "64bit", "flex_bg"} {
 			if !bytes.Contains(hdr, []byte(feature)) {

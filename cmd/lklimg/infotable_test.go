@@ -83,11 +83,7 @@ func TestInfoTable(t *testing.T) {
 			dir := t.TempDir()
 			img := filepath.Join(dir, "vda")
 			testutil.Run(t, "truncate", "-s", c.size, img)
-			cmd := exec.Command(sfdisk, "-q", img)
-			cmd.Stdin = strings.NewReader(c.script)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("sfdisk: %v\n%s", err, out)
-			}
+			testutil.Sfdisk(t, img, c.script)
 			if c.cut != "" {
 				testutil.Run(t, "truncate", "-s", c.cut, img)
 			}

@@ -34,6 +34,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// The exit statuses the command documents.
+const (
+	exitOK    = 0
+	exitFail  = 1 // some PATH failed
+	exitImage = 2 // the image cannot be used, or a usage error
+)
+
 // result is one run of a command.
 type result struct {
 	stdout, stderr string

@@ -22,61 +22,6 @@ func lklimgMkfs(t *testing.T, env []string, args ...string) result {
 	return runCmd(t, cmd)
 }
 
-func e2fsckClean(t *testing.T, img string) {
-	t.Helper()
-	if out, err := exec.Command("e2fsck", "-fn", img).CombinedOutput(); err != nil {
-		t.Fatalf("e2fsck -fn %s: %v\n%s", img, err, out)
-	}
-}
-
-// sameFiles compares two files of the same size, reading only the data
-// extents either has (SEEK_DATA, SEEK_HOLE): the images are sparse.
-func sameFiles(t *testing.T, a, b string) bool {
-	t.Helper()
-	fa, err := os.Open(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fa.Close()
-	fb, err := os.Open(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fb.Close()
-	sa, _ := fa.Stat()
-	sb, _ := fb.Stat()
-	if sa.Size() != sb.Size() {
-		return false
-	}
-	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
-	for _, f := range []*os.File{fa, fb} {
-		for off := int64(0); off < sa.Size(); {
-			d, err := unix.Seek(int(f.Fd()), off, unix.SEEK_DATA)
-			if err != nil {
-				break // ENXIO: no data after off
-			}
-			h, err := unix.Seek(int(f.Fd()), d, unix.SEEK_HOLE)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for p := d; p < h; p += int64(len(ba)) {
-				n := min(int64(len(ba)), h-p)
-				if _, err := fa.ReadAt(ba[:n], p); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := fb.ReadAt(bb[:n], p); err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(ba[:n], bb[:n]) {
-					return false
-				}
-			}
-			off = h
-		}
-	}
-	return true
-}
-
 func featuresLine(t *testing.T, img string) string {
 	t.Helper()
 	out, err := exec.Command("dumpe2fs", "-h", img).Output()
@@ -103,7 +48,7 @@ func TestMkfsAsMkfsExt4(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "Creating filesystem with 262144 4k blocks and 65536 inodes") {
 		t.Fatalf("lklimg mkfs: %+v", r)
 	}
-	e2fsckClean(t, ours)
+	testutil.E2fsckClean(t, ours)
 	testutil.Run(t, "truncate", "-s", "1G", ref)
 	testutil.Run(t, "mkfs.ext4", "-q", "-F", ref)
 	if a, b := featuresLine(t, ours), featuresLine(t, ref); a != b {
@@ -142,7 +87,7 @@ func TestMkfsAsMkfsExt4(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("mke2fs: %v\n%s", err, out)
 		}
-		if !sameFiles(t, ours, ref) {
+		if !testutil.SameFiles(t, ours, ref) {
 			t.Errorf("%v: the image differs from mke2fs's", c)
 		}
 	}
@@ -197,22 +142,6 @@ func TestMkfsErrors(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int64{
-		"4096": 4096, "100K": 100 << 10, "512M": 512 << 20, "1G": 1 << 30, "2T": 2 << 40,
-		"1g": 1 << 30, "3MiB": 3 << 20, "1MB": 1000000, "5KB": 5000,
-	} {
-		if got, err := parseSize(in); err != nil || got != want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "G", "1X", "1GG", "-5", "99999999999T"} {
-		if _, err := parseSize(in); err == nil {
-			t.Errorf("parseSize(%q) succeeded", in)
-		}
-	}
-}
-
 // TestMkfsDir: -d copies a tree in; the host kernel sees it as it is on
 // the host; with SOURCE_DATE_EPOCH two runs make the same image. Also
 // into bigalloc images, whose allocations are clusters.
@@ -254,9 +183,9 @@ func testMkfsDir(t *testing.T, args []string) {
 		if r.code != 0 || r.stderr != "" {
 			t.Fatalf("mkfs -d: %+v", r)
 		}
-		e2fsckClean(t, i)
+		testutil.E2fsckClean(t, i)
 	}
-	if !sameFiles(t, img, again) {
+	if !testutil.SameFiles(t, img, again) {
 		t.Errorf("two runs of mkfs -d with SOURCE_DATE_EPOCH made different images")
 	}
 	mnt := filepath.Join(dir, "mnt")
@@ -313,9 +242,9 @@ func TestMkfsReproducible(t *testing.T) {
 		if r := lklimgMkfs(t, env, "-q", "-s", "64M", "-d", src, img); r.code != 0 || r.stderr != "" {
 			t.Fatalf("mkfs: %+v", r)
 		}
-		e2fsckClean(t, img)
+		testutil.E2fsckClean(t, img)
 	}
-	if !sameFiles(t, imgs[0], imgs[1]) {
+	if !testutil.SameFiles(t, imgs[0], imgs[1]) {
 		t.Errorf("two runs with SOURCE_DATE_EPOCH made different images")
 	}
 	// Times past SOURCE_DATE_EPOCH are clamped to it (the files were
@@ -330,7 +259,7 @@ func TestMkfsReproducible(t *testing.T) {
 	if r := lklimgMkfs(t, nil, "-q", "-s", "64M", "-d", src, imgs[2]); r.code != 0 {
 		t.Fatalf("mkfs: %+v", r)
 	}
-	if sameFiles(t, imgs[0], imgs[2]) {
+	if testutil.SameFiles(t, imgs[0], imgs[2]) {
 		t.Errorf("a run without SOURCE_DATE_EPOCH made the same image")
 	}
 }
@@ -354,7 +283,7 @@ func TestMkfsBlockDevice(t *testing.T) {
 	if r := lklimgMkfs(t, nil, "-t", "ext4", "-L", "dev", dev); r.code != 0 || !strings.Contains(r.stdout, "40960 1k blocks") {
 		t.Fatalf("mkfs %s: %+v", dev, r)
 	}
-	e2fsckClean(t, dev)
+	testutil.E2fsckClean(t, dev)
 	mnt := filepath.Join(dir, "mnt")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)
@@ -365,7 +294,7 @@ func TestMkfsBlockDevice(t *testing.T) {
 	if werr != nil {
 		t.Fatal(werr)
 	}
-	e2fsckClean(t, dev)
+	testutil.E2fsckClean(t, dev)
 	if r := lklimgMkfs(t, nil, "-q", dev); r.code != exitImage || !strings.Contains(r.stderr, "-F") {
 		t.Errorf("mkfs over a filesystem without -F: %+v", r)
 	}
@@ -376,8 +305,8 @@ func TestMkfsBlockDevice(t *testing.T) {
 // source tree (the root too: the archive's "./"), and with
 // SOURCE_DATE_EPOCH two runs make the same bytes.
 func TestMkfsTar(t *testing.T) {
-	archive, want := tar2fsSource(t)
-	gz := compressed(t, archive, "gzip")
+	archive, want := testutil.TreeArchive(t)
+	gz := testutil.Compressed(t, archive, "gzip")
 	dir := t.TempDir()
 	img, again := filepath.Join(dir, "x.img"), filepath.Join(dir, "y.img")
 	// The epoch is after every time in the tree: nothing is clamped.
@@ -388,8 +317,8 @@ func TestMkfsTar(t *testing.T) {
 			t.Fatalf("mkfs -d TAR: %+v", r)
 		}
 	}
-	compareTrees(t, "source vs mkfs -d TAR", want, fsckView(t, img))
-	if !sameFiles(t, img, again) {
+	testutil.ExpectSame(t, "source vs mkfs -d TAR", want, testutil.FsckView(t, img), testutil.TreeArchiveOptions())
+	if !testutil.SameFiles(t, img, again) {
 		t.Errorf("two runs of mkfs -d TAR with SOURCE_DATE_EPOCH made different images")
 	}
 	// Without SOURCE_DATE_EPOCH, uncompressed.
@@ -397,7 +326,7 @@ func TestMkfsTar(t *testing.T) {
 	if r := lklimgMkfs(t, nil, "-q", "-s", "64M", "-d", archive, plain); r.code != 0 || r.stderr != "" || r.stdout != "" {
 		t.Fatalf("mkfs -q -d TAR: %+v", r)
 	}
-	compareTrees(t, "source vs mkfs -d TAR (no epoch)", want, fsckView(t, plain))
+	testutil.ExpectSame(t, "source vs mkfs -d TAR (no epoch)", want, testutil.FsckView(t, plain), testutil.TreeArchiveOptions())
 	// Not an archive: said, status 1 or 2, and e2fsck still finds nothing.
 	junk := filepath.Join(dir, "junk")
 	if err := os.WriteFile(junk, bytes.Repeat([]byte("not a tar\n"), 100), 0o644); err != nil {
@@ -407,7 +336,7 @@ func TestMkfsTar(t *testing.T) {
 	if r := lklimgMkfs(t, nil, "-q", "-s", "16M", "-d", junk, bad); r.code == 0 || r.stderr == "" {
 		t.Errorf("mkfs -d junk: %+v", r)
 	}
-	e2fsckClean(t, bad)
+	testutil.E2fsckClean(t, bad)
 }
 
 // TestMkfsTimestamp: --timestamp fixes the time as SOURCE_DATE_EPOCH
@@ -421,10 +350,10 @@ func TestMkfsTimestamp(t *testing.T) {
 	if r := lklimgMkfs(t, []string{"SOURCE_DATE_EPOCH=1"}, "-q", "-s", "64M", "--timestamp", "@1700000000", b); r.code != 0 {
 		t.Fatalf("--timestamp with SOURCE_DATE_EPOCH: %+v", r)
 	}
-	if !sameFiles(t, a, b) {
+	if !testutil.SameFiles(t, a, b) {
 		t.Errorf("--timestamp did not make the same image twice, or SOURCE_DATE_EPOCH won over it")
 	}
-	e2fsckClean(t, a)
+	testutil.E2fsckClean(t, a)
 	if r := lklimgMkfs(t, nil, "-q", "-F", "-s", "64M", "--timestamp", "soon", a); r.code != exitImage ||
 		!strings.Contains(r.stderr, "--timestamp soon: not a time ext4 stores") {
 		t.Errorf("--timestamp soon: %+v", r)

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,8 +13,6 @@ import (
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/testutil"
-	"github.com/lklimg/lklimg/kernel"
-	"github.com/lklimg/lklimg/kernel/abi"
 )
 
 // The GPT disk of the partition tests: 64 MiB, partition 1 of 8 MiB at
@@ -30,14 +27,9 @@ const (
 // bytes, so that a stray write there shows.
 func gptDisk(t *testing.T) string {
 	t.Helper()
-	sfdisk := testutil.Need(t, "sfdisk")[0]
 	img := filepath.Join(t.TempDir(), "gpt.img")
 	testutil.Run(t, "truncate", "-s", "64M", img)
-	cmd := exec.Command(sfdisk, "-q", img)
-	cmd.Stdin = strings.NewReader("label: gpt\nstart=2048, size=16384\nstart=22528, size=81920\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("sfdisk: %v\n%s", err, out)
-	}
+	testutil.Sfdisk(t, img, "label: gpt\nstart=2048, size=16384\nstart=22528, size=81920\n")
 	junk := make([]byte, 8<<20)
 	rand.Read(junk)
 	f, err := os.OpenFile(img, os.O_RDWR, 0)
@@ -83,7 +75,6 @@ func partition2(t *testing.T, img string) string {
 // bytes mke2fs makes on a file of the partition's size, and writes
 // nothing outside the partition; e2fsck finds nothing.
 func TestMkfsPartition(t *testing.T) {
-	mkfsImplemented(t)
 	testutil.Need(t, "mke2fs", "e2fsck")
 	img := gptDisk(t)
 	before := outsideP2(t, img)
@@ -97,7 +88,7 @@ func TestMkfsPartition(t *testing.T) {
 		t.Errorf("mkfs -P 2 wrote outside partition 2")
 	}
 	ours := partition2(t, img)
-	e2fsckClean(t, ours)
+	testutil.E2fsckClean(t, ours)
 	ref := filepath.Join(t.TempDir(), "ref.img")
 	testutil.Run(t, "truncate", "-s", "40M", ref)
 	cmd := exec.Command("mke2fs", append(append([]string{"-q", "-F", "-t", "ext4"}, opts...), ref)...)
@@ -105,7 +96,7 @@ func TestMkfsPartition(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("mke2fs: %v\n%s", err, out)
 	}
-	if !sameFiles(t, ours, ref) {
+	if !testutil.SameFiles(t, ours, ref) {
 		t.Errorf("partition 2 differs from mke2fs's image of its size")
 	}
 
@@ -127,7 +118,7 @@ func TestMkfsPartition(t *testing.T) {
 	if after := outsideP2(t, img); after != before {
 		t.Errorf("a refused mkfs wrote outside partition 2")
 	}
-	if !sameFiles(t, partition2(t, img), ref) {
+	if !testutil.SameFiles(t, partition2(t, img), ref) {
 		t.Errorf("a refused mkfs changed partition 2")
 	}
 
@@ -142,8 +133,7 @@ func TestMkfsPartition(t *testing.T) {
 // the archive's tree, as e2fsck and the host kernel see it, and writes
 // nothing outside it; cptofs -P 2 then copies a file into it.
 func TestTar2fsPartition(t *testing.T) {
-	mkfsImplemented(t)
-	archive, want := tar2fsSource(t)
+	archive, want := testutil.TreeArchive(t)
 	img := gptDisk(t)
 	before := outsideP2(t, img)
 	if r := lklimg(t, nil, nil, "tar2fs", "-q", "-P", "2", archive, img); r.code != 0 || r.stderr != "" {
@@ -153,7 +143,7 @@ func TestTar2fsPartition(t *testing.T) {
 		t.Errorf("tar2fs -P 2 wrote outside partition 2")
 	}
 	p2 := partition2(t, img)
-	compareTrees(t, "source vs partition 2", want, fsckView(t, p2))
+	testutil.ExpectSame(t, "source vs partition 2", want, testutil.FsckView(t, p2), testutil.TreeArchiveOptions())
 	// The filesystem fills the partition.
 	if out := testutil.Run(t, "dumpe2fs", "-h", p2); !bytes.Contains(out, []byte("Block count:              40960\n")) {
 		t.Errorf("partition 2's filesystem is not 40 MiB (40960 blocks of 1 KiB, mke2fs's small type):\n%s", out)
@@ -170,7 +160,7 @@ func TestTar2fsPartition(t *testing.T) {
 		t.Errorf("cp-in -P 2 wrote outside partition 2")
 	}
 	p2 = partition2(t, img)
-	e2fsckClean(t, p2)
+	testutil.E2fsckClean(t, p2)
 	if out, err := exec.Command("debugfs", "-R", "cat /hello", p2).Output(); err != nil || string(out) != "hello, partition 2\n" {
 		t.Errorf("cp-in -P 2: /hello holds %q (%v)", out, err)
 	}
@@ -178,44 +168,4 @@ func TestTar2fsPartition(t *testing.T) {
 	if r := lklimg(t, nil, nil, "tar2fs", "-q", "-P", "2", "--free", "1M", archive, img); r.code != exitImage || !strings.Contains(r.stderr, "--free is for the smallest image") {
 		t.Errorf("tar2fs -P 2 --free: %+v", r)
 	}
-}
-
-// TestMkfsDeviceMounted: the device mkfs opens is held (O_EXCL): while
-// its filesystem is mounted, the open fails with EBUSY, as mke2fs's does
-// on a mounted device; and a disk in use cannot be cut.
-func TestMkfsDeviceMounted(t *testing.T) {
-	mkfsImplemented(t)
-	img := gptDisk(t)
-	if r := lklimgMkfs(t, nil, "-q", "-P", "2", img); r.code != 0 {
-		t.Fatalf("mkfs -P 2: %+v", r)
-	}
-	d, err := bootDisk(img, 32, nil, nil, 2, kernel.DiskOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.k.Halt()
-	dir, err := d.k.MountDev(d.dev, "ext4", 0, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f, err := d.open(); !errors.Is(err, abi.EBUSY) {
-		t.Errorf("open of the mounted vda2 O_EXCL: %v, want EBUSY", err)
-		if f != nil {
-			f.Close()
-		}
-	}
-	if err := d.k.ResizeDisk(d.disk, 32<<20); !errors.Is(err, abi.EBUSY) {
-		t.Errorf("ResizeDisk of a disk with a mounted partition: %v, want EBUSY", err)
-	}
-	if err := d.k.Umount(dir, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.k.ResizeDisk(d.dev, 32<<20); !errors.Is(err, abi.EINVAL) {
-		t.Errorf("ResizeDisk of partition %s: %v, want EINVAL", d.dev, err)
-	}
-	f, err := d.open()
-	if err != nil {
-		t.Fatalf("open after the unmount: %v", err)
-	}
-	f.Close()
 }

@@ -5,7 +5,6 @@ package main
 import (
 	"archive/tar"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,81 +17,8 @@ import (
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/testutil"
-	"github.com/lklimg/lklimg/kernel"
-	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/tools/e2fsprogs"
 )
-
-// tar2fsSource makes testutil.MakeTree's tree and GNU tar's pax archive
-// of it (with xattrs, ACLs and sparse files); it returns the archive and
-// the tree's scan.
-func tar2fsSource(t *testing.T) (string, testutil.Tree) {
-	t.Helper()
-	dir := t.TempDir()
-	src := filepath.Join(dir, "src")
-	if err := os.Mkdir(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	testutil.MakeTree(t, src)
-	tree, err := testutil.ScanDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tarPath := testutil.Need(t, "tar")[0]
-	archive := filepath.Join(dir, "tree.tar")
-	testutil.Run(t, tarPath, "--format=pax", "-S", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner",
-		"-cf", archive, "-C", src, ".")
-	return archive, tree
-}
-
-// compressed returns the archive compressed with tool ("" for none).
-func compressed(t *testing.T, archive, tool string) string {
-	t.Helper()
-	if tool == "" {
-		return archive
-	}
-	bin := testutil.Need(t, tool)[0]
-	out := filepath.Join(t.TempDir(), "tree.tar."+tool)
-	f, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var msg bytes.Buffer
-	cmd := exec.Command(bin, "-c", archive)
-	cmd.Stdout, cmd.Stderr = f, &msg
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s: %v %s", tool, err, msg.String())
-	}
-	return out
-}
-
-// treeOptions is what a comparison of the source with an image leaves
-// out: sockets (tar has none), lost+found (mkfs's), the FIFO's second
-// name (GNU tar archives it as a FIFO of its own).
-func treeOptions() testutil.CompareOptions {
-	return testutil.CompareOptions{SkipTypes: []string{testutil.TypeSocket}, HoleUnit: 4096,
-		SkipPaths: []string{"lost+found", "hard/fifo-link"}}
-}
-
-// fsckView runs e2fsck -fn on img (it must find nothing) and returns what
-// the host kernel shows of it, loop-mounted read-only.
-func fsckView(t *testing.T, img string) testutil.Tree {
-	t.Helper()
-	e2fsckClean(t, img)
-	return testutil.LoopView(t, img)
-}
-
-func compareTrees(t *testing.T, what string, want, got testutil.Tree) {
-	t.Helper()
-	for i, d := range testutil.Compare(want, got, treeOptions()) {
-		if i == 40 {
-			t.Errorf("%s: ...", what)
-			break
-		}
-		t.Errorf("%s: %s", what, d)
-	}
-}
 
 // TestTar2fsFeatureMatrix is tar2fs's part of the feature matrix: the
 // test tree's archive goes into the smallest image (with 16 MiB free)
@@ -101,8 +27,7 @@ func compareTrees(t *testing.T, what string, want, got testutil.Tree) {
 // mount the image) shows the source tree. What our mkfs cannot make yet
 // is said in the log.
 func TestTar2fsFeatureMatrix(t *testing.T) {
-	mkfsImplemented(t)
-	archive, want := tar2fsSource(t)
+	archive, want := testutil.TreeArchive(t)
 	for _, f := range testutil.Ext4Features() {
 		t.Run(f.Name, func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "img")
@@ -119,74 +44,15 @@ func TestTar2fsFeatureMatrix(t *testing.T) {
 				t.Fatalf("%q: exit %d\n%s", a, r.code, r.stderr)
 			}
 			f.CheckFeatures(t, img)
-			e2fsckClean(t, img)
+			testutil.E2fsckClean(t, img)
 			view := testutil.LoopView
 			if !f.LogHostView(t, false, "compared through fs2tar") {
 				view = fs2tarView
 			}
-			opts := treeOptions()
+			opts := testutil.TreeArchiveOptions()
 			opts.HoleUnit = f.HoleUnit()
 			testutil.ExpectSame(t, "source vs image", want, view(t, img), opts)
 		})
-	}
-}
-
-// TestTar2fsImportStep runs tar2fs's kernel step (mount read-write,
-// import, unmount) on images made by the host's mkfs.ext4 with a fixed
-// UUID, hash seed and time, for the archive uncompressed and compressed
-// each way: the image is clean, holds the source tree, and two runs with
-// the same clock write the same bytes.
-func TestTar2fsImportStep(t *testing.T) {
-	archive, want := tar2fsSource(t)
-	mke2fs := testutil.Need(t, "mkfs.ext4")[0]
-	mkfs := func() string {
-		img := filepath.Join(t.TempDir(), "img")
-		testutil.Run(t, "truncate", "-s", "96M", img)
-		cmd := exec.Command(mke2fs, "-q", "-F", "-E", "root_owner=0:0,hash_seed=01234567-89ab-cdef-0123-456789abcdef",
-			"-U", "76543210-89ab-cdef-0123-456789abcdef", img)
-		cmd.Env = append(os.Environ(), "E2FSPROGS_FAKE_TIME=1600000000")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("mkfs.ext4: %v\n%s", err, out)
-		}
-		return img
-	}
-	epoch := int64(1700000000)
-	plan := &tar2fsPlan{epoch: &epoch}
-	f := &tar2fsFlags{fsFlags: fsFlags{fsType: "ext4"}, memoryMB: 64}
-	var first []byte
-	for _, tool := range []string{"", "gzip", "zstd", "xz", "bzip2"} {
-		t.Run("compress="+tool, func(t *testing.T) {
-			img := mkfs()
-			in, err := os.Open(compressed(t, archive, tool))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer in.Close()
-			var stdout, stderr bytes.Buffer
-			status, used, err := importImage(t, f, plan, img, in, &stdout, &stderr)
-			if err != nil || status != exitOK || stderr.Len() > 0 || used == 0 {
-				t.Fatalf("import: status %d, used %d, %v\n%s", status, used, err, stderr.String())
-			}
-			data, err := os.ReadFile(img)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if first == nil {
-				first = data
-			} else if !bytes.Equal(first, data) {
-				t.Errorf("the image differs from the first run's")
-			}
-			compareTrees(t, "source vs image", want, fsckView(t, img))
-		})
-	}
-}
-
-// mkfsImplemented skips a test that runs the whole command while e2fsprogs.Mkfs
-// is the stub that says ENOSYS (before the layout writer is merged).
-func mkfsImplemented(t *testing.T) {
-	t.Helper()
-	if _, err := e2fsprogs.DefaultMkfsParams(64<<20, "ext4"); errors.Is(err, abi.ENOSYS) {
-		t.Skip("e2fsprogs.Mkfs is not implemented in this tree yet (ENOSYS)")
 	}
 }
 
@@ -203,8 +69,7 @@ func lklimg(t *testing.T, env []string, stdin io.Reader, args ...string) result 
 // each is clean for e2fsck, holds the source tree as the host kernel
 // sees it, and with SOURCE_DATE_EPOCH two runs give the same bytes.
 func TestTar2fs(t *testing.T) {
-	mkfsImplemented(t)
-	archive, want := tar2fsSource(t)
+	archive, want := testutil.TreeArchive(t)
 	dir := t.TempDir()
 	epoch := []string{"SOURCE_DATE_EPOCH=1700000000"}
 
@@ -215,14 +80,14 @@ func TestTar2fs(t *testing.T) {
 	if fi, err := os.Stat(sized); err != nil || fi.Size() != 128<<20 {
 		t.Errorf("-s 128M: %v %v", fi, err)
 	}
-	compareTrees(t, "source vs -s image", want, fsckView(t, sized))
+	testutil.ExpectSame(t, "source vs -s image", want, testutil.FsckView(t, sized), testutil.TreeArchiveOptions())
 
 	small := filepath.Join(dir, "small.img")
-	gz := compressed(t, archive, "gzip")
+	gz := testutil.Compressed(t, archive, "gzip")
 	if r := lklimg(t, epoch, nil, "tar2fs", "-q", gz, small); r.code != 0 || r.stderr != "" {
 		t.Fatalf("tar2fs: exit %d\n%s", r.code, r.stderr)
 	}
-	compareTrees(t, "source vs smallest image", want, fsckView(t, small))
+	testutil.ExpectSame(t, "source vs smallest image", want, testutil.FsckView(t, small), testutil.TreeArchiveOptions())
 	fi, err := os.Stat(small)
 	if err != nil {
 		t.Fatal(err)
@@ -265,7 +130,6 @@ func TestTar2fs(t *testing.T) {
 
 // TestTar2fsWhiteouts: --whiteouts overlay through the command.
 func TestTar2fsWhiteouts(t *testing.T) {
-	mkfsImplemented(t)
 	src := t.TempDir()
 	for p, data := range map[string]string{"etc/.wh.gone": "", "opq/.wh..wh..opq": "", "opq/kept": "k"} {
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(src, p)), 0o755); err != nil {
@@ -282,7 +146,7 @@ func TestTar2fsWhiteouts(t *testing.T) {
 	if r := lklimg(t, nil, nil, "tar2fs", "-q", "--whiteouts", "overlay", archive, img); r.code != 0 || r.stderr != "" {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
-	got := fsckView(t, img)
+	got := testutil.FsckView(t, img)
 	if e := got["etc/gone"]; e == nil || e.Type != testutil.TypeChar || e.RdevMajor != 0 || e.RdevMinor != 0 {
 		t.Errorf("etc/gone: %+v", e)
 	}
@@ -341,126 +205,12 @@ func TestTar2fsUsage(t *testing.T) {
 	}
 }
 
-// TestTar2fsImportStepFails: a filesystem too small stops the import
-// with ENOSPC said plainly (the image stays consistent), and one the
-// driver will not write is refused before anything is imported.
-func TestTar2fsImportStepFails(t *testing.T) {
-	archive, _ := tar2fsSource(t)
-	mke2fs := testutil.Need(t, "mkfs.ext4")[0]
-	mkfs := func(size string, opts ...string) string {
-		img := filepath.Join(t.TempDir(), "img")
-		testutil.Run(t, "truncate", "-s", size, img)
-		testutil.Run(t, mke2fs, append(append([]string{"-q", "-F"}, opts...), img)...)
-		return img
-	}
-	f := &tar2fsFlags{fsFlags: fsFlags{fsType: "ext4"}, memoryMB: 32}
-	run := func(img string) (int, uint64, error, string) {
-		in, err := os.Open(archive)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer in.Close()
-		var stdout, stderr bytes.Buffer
-		status, used, err := importImage(t, f, &tar2fsPlan{}, img, in, &stdout, &stderr)
-		return status, used, err, stderr.String()
-	}
-
-	img := mkfs("2M")
-	status, used, err, stderr := run(img)
-	if err == nil || !errors.Is(err, abi.ENOSPC) || !strings.Contains(err.Error(), "the filesystem is full") ||
-		!strings.Contains(err.Error(), "import stopped after") || used == 0 || stderr != "" {
-		t.Errorf("2M: status %d, used %d, %v, stderr %q", status, used, err, stderr)
-	}
-	e2fsck := testutil.Need(t, "e2fsck")[0]
-	if out, err := exec.Command(e2fsck, "-fn", img).CombinedOutput(); err != nil {
-		t.Errorf("e2fsck -fn after ENOSPC: %v\n%s", err, out)
-	}
-
-	img = mkfs("16M", "-O", "mmp") // a feature the driver reads but does not write
-	status, used, err, _ = run(img)
-	if status != exitImage || used != 0 || err == nil || !strings.Contains(err.Error(), "the new filesystem cannot be written") {
-		t.Errorf("mmp: status %d, used %d, %v", status, used, err)
-	}
-}
-
-// TestTar2fsImportStepReports: -v lists every entry on stdout; an entry
-// that fails is said on stderr with the count at the end, and the status
-// is 1, the rest imported.
-func TestTar2fsImportStepReports(t *testing.T) {
-	src := t.TempDir()
-	for _, p := range []string{"a", "d/b", "d/c"} {
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(src, p)), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(src, p), []byte(p), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tarPath := testutil.Need(t, "tar")[0]
-	archive := filepath.Join(t.TempDir(), "a.tar")
-	// GNU tar keeps a member name with ".." when told --absolute-names.
-	testutil.Run(t, tarPath, "--sort=name", "-cf", archive, "-C", src, "--absolute-names", ".", "d/../a")
-	img := filepath.Join(t.TempDir(), "img")
-	testutil.Run(t, "truncate", "-s", "8M", img)
-	testutil.Run(t, testutil.Need(t, "mkfs.ext4")[0], "-q", "-F", img)
-	in, err := os.Open(archive)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	var stdout, stderr bytes.Buffer
-	f := &tar2fsFlags{fsFlags: fsFlags{fsType: "ext4"}, memoryMB: 32, verbose: true}
-	status, _, err := importImage(t, f, &tar2fsPlan{}, img, in, &stdout, &stderr)
-	wantOut := "./\n./a\n./d/\n./d/b\n./d/c\nd/../a\n"
-	wantErr := "lklimg: tar2fs: d/../a: member name contains '..'\n" +
-		"lklimg: tar2fs: 1 entry of the archive could not be imported\n"
-	if err != nil || status != exitFail || stdout.String() != wantOut || stderr.String() != wantErr {
-		t.Errorf("status %d, %v\nstdout:\n%s\nstderr:\n%s", status, err, stdout.String(), stderr.String())
-	}
-}
-
-// TestTar2fsImportStepChecksum: a compressed input whose checksum does
-// not match (the gzip trailer's CRC-32, read after the archive's end) is
-// an error, though every entry was read.
-func TestTar2fsImportStepChecksum(t *testing.T) {
-	src := t.TempDir()
-	if err := os.WriteFile(filepath.Join(src, "f"), []byte("some data\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tarPath := testutil.Need(t, "tar")[0]
-	archive := filepath.Join(t.TempDir(), "a.tar")
-	testutil.Run(t, tarPath, "-cf", archive, "-C", src, ".")
-	gz, err := os.ReadFile(compressed(t, archive, "gzip"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gz[len(gz)-8] ^= 0xff // the CRC-32's first byte
-	img := filepath.Join(t.TempDir(), "img")
-	testutil.Run(t, "truncate", "-s", "8M", img)
-	testutil.Run(t, testutil.Need(t, "mkfs.ext4")[0], "-q", "-F", img)
-	var stdout, stderr bytes.Buffer
-	f := &tar2fsFlags{fsFlags: fsFlags{fsType: "ext4"}, memoryMB: 32}
-	status, used, err := importImage(t, f, &tar2fsPlan{}, img, bytes.NewReader(gz), &stdout, &stderr)
-	if err == nil || !strings.Contains(err.Error(), "input: after the archive's end") || used == 0 {
-		t.Errorf("status %d, used %d, %v", status, used, err)
-	}
-	// Intact, it goes through.
-	gz[len(gz)-8] ^= 0xff
-	img2 := filepath.Join(t.TempDir(), "img")
-	testutil.Run(t, "truncate", "-s", "8M", img2)
-	testutil.Run(t, testutil.Need(t, "mkfs.ext4")[0], "-q", "-F", img2)
-	if status, _, err := importImage(t, f, &tar2fsPlan{}, img2, bytes.NewReader(gz), &stdout, &stderr); err != nil || status != exitOK {
-		t.Errorf("intact: status %d, %v", status, err)
-	}
-}
-
 // TestTar2fsMkfsFlags: tar2fs takes mkfs's options (here -I, -i, -G, -J,
 // -L, -E root_owner=, --timestamp) for the smallest image: the image has
 // what they ask, is clean and holds the tree, and --timestamp makes it
 // reproducible as SOURCE_DATE_EPOCH does.
 func TestTar2fsMkfsFlags(t *testing.T) {
-	mkfsImplemented(t)
-	archive, want := tar2fsSource(t)
+	archive, want := testutil.TreeArchive(t)
 	dir := t.TempDir()
 	imgs := []string{filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "c")}
 	args := []string{"tar2fs", "-q", "-I", "512", "-i", "8192", "-G", "4", "-J", "size=4", "-L", "lbl", "-E", "root_owner=0:0"}
@@ -474,10 +224,10 @@ func TestTar2fsMkfsFlags(t *testing.T) {
 			t.Fatalf("%q: %+v", a, r)
 		}
 	}
-	if !sameFiles(t, imgs[0], imgs[1]) || !sameFiles(t, imgs[0], imgs[2]) {
+	if !testutil.SameFiles(t, imgs[0], imgs[1]) || !testutil.SameFiles(t, imgs[0], imgs[2]) {
 		t.Errorf("--timestamp: not the same image twice, or not SOURCE_DATE_EPOCH's")
 	}
-	compareTrees(t, "source vs image", want, fsckView(t, imgs[0]))
+	testutil.ExpectSame(t, "source vs image", want, testutil.FsckView(t, imgs[0]), testutil.TreeArchiveOptions())
 	out := string(testutil.Run(t, testutil.Need(t, "dumpe2fs")[0], "-h", imgs[0]))
 	for _, line := range []string{"Inode size:\t          512", "Flex block group size:    4", "Total journal blocks:     1024",
 		"Filesystem volume name:   lbl", "Inodes per group:         16384", "Filesystem created:       Tue Nov 14 22:13:20 2023"} {
@@ -496,8 +246,7 @@ func TestTar2fsMkfsFlags(t *testing.T) {
 // journal, --free and the cut groups' inode tables it could not give
 // back.
 func TestTar2fsBigalloc(t *testing.T) {
-	mkfsImplemented(t)
-	archive, want := tar2fsSource(t)
+	archive, want := testutil.TreeArchive(t)
 	dumpe2fs := testutil.Need(t, "dumpe2fs")[0]
 	epoch := []string{"SOURCE_DATE_EPOCH=1700000000"}
 	plain := filepath.Join(t.TempDir(), "plain.img")
@@ -533,7 +282,7 @@ func TestTar2fsBigalloc(t *testing.T) {
 				t.Errorf("two runs with SOURCE_DATE_EPOCH differ (%d and %d bytes)", len(imgs[0]), len(imgs[1]))
 			}
 			img := filepath.Join(dir, "0")
-			compareTrees(t, "source vs image", want, fsckView(t, img))
+			testutil.ExpectSame(t, "source vs image", want, testutil.FsckView(t, img), testutil.TreeArchiveOptions())
 			out := string(testutil.Run(t, dumpe2fs, "-h", img))
 			for _, s := range []string{"Cluster size:             " + c.cluster, "has_journal", "bigalloc"} {
 				if !strings.Contains(out, s) {
@@ -581,103 +330,12 @@ func fileSize(t *testing.T, path string) int64 {
 	return fi.Size()
 }
 
-// TestVirtualSize: an uncompressed archive of n bytes gets a filesystem of
-// (32 + 16) n (its entries' inodes at 16 KiB each, two 4 KiB blocks each)
-// plus 256 MiB, at least 1 GiB (mke2fs.conf's default size type) and at
-// most tar2fsVirtualSize, which is also what an archive of unknown size
-// gets.
-func TestVirtualSize(t *testing.T) {
-	for _, c := range []struct {
-		n         int64
-		ratio, bs int
-		want      int64
-	}{
-		{0, 0, 0, tar2fsVirtualSize},
-		{-1, 0, 0, tar2fsVirtualSize},
-		{10 << 20, 0, 0, 1 << 30},
-		{200 << 20, 0, 0, 200<<20*(32+16) + 256<<20},
-		{200 << 20, 4096, 0, 200<<20*(8+16) + 256<<20},
-		{20 << 20, 1024, 1024, 1 << 30},
-		{200 << 20, 65536, 0, 200<<20*(128+16) + 256<<20},
-		{100 << 20, 0, 65536, 100<<20*(32+256) + 256<<20},
-		{30 << 30, 0, 0, tar2fsVirtualSize},
-		{1 << 62, 0, 0, tar2fsVirtualSize},
-	} {
-		if got := virtualSize(archiveSize{plain: c.n, headers: c.n}, c.ratio, c.bs); got != c.want {
-			t.Errorf("virtualSize(%d, -i %d, -b %d) = %d, want %d", c.n, c.ratio, c.bs, got, c.want)
-		}
-	}
-	// Scanned: the headers as before, the data once, a block per entry.
-	for _, c := range []struct {
-		a    archiveSize
-		bs   int
-		want int64
-	}{
-		{archiveSize{plain: 200 << 20, headers: 20 << 20, entries: 6000}, 0, 20<<20*(32+16) + 180<<20 + 6000*4096 + 256<<20},
-		{archiveSize{plain: 200 << 20, headers: 10 << 20, entries: 6000}, 65536, 10<<20*(32+256) + 190<<20 + 6000*65536 + 256<<20},
-		{archiveSize{plain: 100 << 20, headers: 1 << 20, entries: 100}, 0, 1 << 30},
-		{archiveSize{plain: 1 << 50, headers: 1 << 20, entries: 100}, 0, tar2fsVirtualSize},
-		{archiveSize{plain: 1 << 30, headers: 1 << 20, entries: 1 << 40}, 0, tar2fsVirtualSize},
-	} {
-		if got := virtualSize(c.a, 0, c.bs); got != c.want {
-			t.Errorf("virtualSize(%+v, -b %d) = %d, want %d", c.a, c.bs, got, c.want)
-		}
-	}
-}
-
-// TestScanArchive: scanArchive counts an archive's entries and the bytes
-// it reads (headers, pax records, padding): the files' data but a byte
-// of each is skipped; the file is rewound. An archive it cannot walk
-// counts as all headers.
-func TestScanArchive(t *testing.T) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	sizes := []int64{100000, 0, 1, 5000, 2 << 20}
-	data := int64(0)
-	for i, n := range sizes {
-		h := &tar.Header{Name: fmt.Sprintf("d/%s/f%d", strings.Repeat("x", 120), i), Mode: 0o644, Size: n,
-			Typeflag: tar.TypeReg, PAXRecords: map[string]string{"SCHILY.xattr.user.a": "b"}}
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write(make([]byte, n))
-		data += n
-	}
-	tw.WriteHeader(&tar.Header{Name: "d/", Mode: 0o755, Typeflag: tar.TypeDir})
-	tw.Close()
-	path := filepath.Join(t.TempDir(), "a.tar")
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	size := int64(buf.Len())
-	a, err := scanArchive(f, size)
-	if skipped := a.plain - a.headers; err != nil || a.entries != 6 || skipped > data || skipped < data-int64(len(sizes)) {
-		t.Errorf("scanArchive: %+v (%v); %d bytes of data in %d", a, err, data, size)
-	}
-	if pos, _ := f.Seek(0, io.SeekCurrent); pos != 0 {
-		t.Errorf("not rewound: at %d", pos)
-	}
-	// Cut in the middle of a file's data: all headers.
-	if err := os.Truncate(path, size/2); err != nil {
-		t.Fatal(err)
-	}
-	if a, err := scanArchive(f, size/2); err != nil || a != (archiveSize{plain: size / 2, headers: size / 2}) {
-		t.Errorf("truncated archive: %+v (%v)", a, err)
-	}
-}
-
 // TestTar2fsManySmallEntries: the filesystem a plain archive is filled in
 // holds it even when every entry takes a whole large block: 20,000
 // one-byte files with -b 65536 (1.3 GB of blocks for a 20 MB archive;
 // an estimate by inodes alone made 1 GiB, and the import ran out of
 // space).
 func TestTar2fsManySmallEntries(t *testing.T) {
-	mkfsImplemented(t)
 	fsck := testutil.Need(t, "e2fsck")[0]
 	dir := t.TempDir()
 	var buf bytes.Buffer
@@ -715,8 +373,7 @@ func TestTar2fsManySmallEntries(t *testing.T) {
 // clean, has the orphan file and holds the tree, and the host kernel
 // mounts it read-write (it reads the orphan file) and leaves it clean.
 func TestTar2fsOrphanFile(t *testing.T) {
-	mkfsImplemented(t)
-	archive, want := tar2fsSource(t)
+	archive, want := testutil.TreeArchive(t)
 	dumpe2fs := testutil.Need(t, "dumpe2fs")[0]
 	for _, c := range []struct {
 		name string
@@ -739,7 +396,7 @@ func TestTar2fsOrphanFile(t *testing.T) {
 					t.Errorf("dumpe2fs -h: no %q in\n%s", s, out)
 				}
 			}
-			compareTrees(t, "source vs image", want, fsckView(t, img))
+			testutil.ExpectSame(t, "source vs image", want, testutil.FsckView(t, img), testutil.TreeArchiveOptions())
 			mnt := t.TempDir()
 			testutil.Run(t, "mount", "-o", "loop", img, mnt)
 			werr := os.WriteFile(filepath.Join(mnt, "host-file"), []byte("x"), 0o644)
@@ -747,23 +404,7 @@ func TestTar2fsOrphanFile(t *testing.T) {
 			if werr != nil {
 				t.Fatal(werr)
 			}
-			fsckView(t, img)
+			testutil.FsckView(t, img)
 		})
 	}
-}
-
-// importImage is tar2fs's import step on the filesystem of the image
-// file img: a kernel booted on it, halted afterwards (which writes the
-// image).
-func importImage(t *testing.T, f *tar2fsFlags, plan *tar2fsPlan, img string, in io.Reader, stdout, stderr io.Writer) (int, uint64, error) {
-	t.Helper()
-	d, err := bootDisk(img, f.memoryMB, nil, plan.epoch, 0, kernel.DiskOptions{CacheUnsafe: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	status, used, err := tar2fsImport(f, plan, d, in, stdout, stderr, nil)
-	if herr := d.halt(); herr != nil {
-		t.Errorf("halt: %v", herr)
-	}
-	return status, used, err
 }

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/lklimg/lklimg/internal/testutil"
-	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -349,54 +348,6 @@ func runWriteCase(t *testing.T, tools []string, tmp string, b writeBases, mnt st
 	os.Remove(ourImg)
 }
 
-// TestParseModeAgainstChmod applies modes with parseMode and with GNU
-// chmod on host files and directories of several starting modes, umask
-// 022, and requires the same result; and refuses what chmod refuses.
-func TestParseModeAgainstChmod(t *testing.T) {
-	chmodBin := testutil.Need(t, "chmod")[0]
-	dir := t.TempDir()
-	old := unix.Umask(0o022)
-	defer unix.Umask(old)
-	modes := []string{"u+x", "go-w", "a=r", "=", "u=g", "g=u", "o=u", "+t", "a+X", "+X", "g+s", "u+s,g-s",
-		"u=rwx,g=rx,o=", "o+t,u-s", "+x", "=w", "+rwx", "ug=rw", "a-x,u+X", "u+", "+",
-		"755", "0", "4755", "2755", "02755", "00755", "000755", "7777", "1", "ugo+rw,o-r"}
-	for _, start := range []uint32{0o644, 0o755, 0o4751, 0o2700, 0o1777, 0o000, 0o6711} {
-		for _, isDir := range []bool{false, true} {
-			for _, mode := range modes {
-				p := filepath.Join(dir, "x")
-				os.RemoveAll(p)
-				if isDir {
-					if err := os.Mkdir(p, 0o700); err != nil {
-						t.Fatal(err)
-					}
-				} else if err := os.WriteFile(p, nil, 0o600); err != nil {
-					t.Fatal(err)
-				}
-				if err := unix.Chmod(p, start); err != nil {
-					t.Fatal(err)
-				}
-				if out, err := exec.Command(chmodBin, mode, p).CombinedOutput(); err != nil {
-					t.Fatalf("chmod %s: %v %s", mode, err, out)
-				}
-				var st unix.Stat_t
-				if err := unix.Stat(p, &st); err != nil {
-					t.Fatal(err)
-				}
-				got, ok := parseMode(mode, start, isDir, 0o022)
-				if !ok || got != st.Mode&0o7777 {
-					t.Errorf("mode %q on %#o (dir %v): got %#o %v, chmod gives %#o", mode, start, isDir, got, ok, st.Mode&0o7777)
-				}
-			}
-		}
-	}
-	for _, bad := range []string{"", "u", "u+z", "8", "0x7", "rwx", "u+x,", "77777", "a+=r,"} {
-		want := exec.Command(chmodBin, bad, filepath.Join(dir, "x")).Run() == nil
-		if _, ok := parseMode(bad, 0o644, false, 0o022); ok != want {
-			t.Errorf("mode %q: parses %v, chmod accepts %v", bad, ok, want)
-		}
-	}
-}
-
 // TestWriteOwnNames checks what GNU cannot be run on: chown by names only
 // the image's /etc/passwd and /etc/group hold, and rm's refusal of the
 // image's root, whose GNU messages are written out here (coreutils 9's
@@ -442,9 +393,7 @@ func TestWriteOwnNames(t *testing.T) {
 			t.Errorf("lklimg %q: %+v, want %+v", c.args, got, c.want)
 		}
 	}
-	if out, err := exec.Command(tools[1], "-fn", img).CombinedOutput(); err != nil {
-		t.Fatalf("e2fsck -fn: %v\n%s", err, out)
-	}
+	testutil.E2fsckClean(t, img)
 	mnt := filepath.Join(tmp, "mnt")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)
@@ -469,59 +418,5 @@ func TestWriteOwnNames(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(mnt, "etc/passwd")); err != nil {
 		t.Errorf("rm removed what it refused to: %v", err)
-	}
-}
-
-// TestDecodeValue checks setfattr's value syntax on the forms getfattr
-// prints.
-func TestDecodeValue(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		want string
-		ok   bool
-	}{
-		{"plain", "plain", true},
-		{`"quoted \"x\" \\ \012 end"`, "quoted \"x\" \\ \n end", true},
-		{"0x00ff41", "\x00\xffA", true},
-		{"0X4142", "AB", true},
-		{"0sAAEC", "\x00\x01\x02", true},
-		{"0x4", "", false},
-		{"0s!!", "", false},
-		{`"abc`, `"abc`, true},
-		{`"`, `"`, true},
-		{`""`, "", true},
-		{"", "", true},
-	} {
-		got, err := decodeValue(c.in)
-		if (err == nil) != c.ok || (c.ok && string(got) != c.want) {
-			t.Errorf("decodeValue(%q) = %q, %v; want %q ok=%v", c.in, got, err, c.want, c.ok)
-		}
-	}
-}
-
-// TestPermute checks that options after operands move before them, with
-// their values, as GNU getopt takes them.
-func TestPermute(t *testing.T) {
-	var cmds []*cli.Command
-	status := 0
-	for _, sc := range subcommands() {
-		cmds = append(cmds, sc.command(nil, nil, &status))
-	}
-	for _, c := range []struct{ in, want string }{
-		{"lklimg rm img d -r", "lklimg rm -r -- img d"},
-		{"lklimg mkdir img a -pm 700 b", "lklimg mkdir -pm 700 -- img a b"},
-		{"lklimg mkdir img a -m700 --mode 711 --mode=1 b", "lklimg mkdir -m700 --mode 711 --mode=1 -- img a b"},
-		{"lklimg chmod -- -w img f", "lklimg chmod -- -w img f"},
-		{"lklimg chmod -w img f -P 1", "lklimg chmod -P 1 -- -w img f"},
-		{"lklimg chmod img f -w", "lklimg chmod -- -w img f"},
-		{"lklimg chmod u+x img -t ext4 f", "lklimg chmod -t ext4 -- u+x img f"},
-		{"lklimg touch img f -d @5 -- -d", "lklimg touch -d @5 -- img f -d"},
-		{"lklimg ls -l img", "lklimg ls -l -- img"},
-		{"lklimg nosuch a -b", "lklimg nosuch a -b"},
-		{"lklimg rm", "lklimg rm"},
-	} {
-		if got := strings.Join(permute(strings.Fields(c.in), cmds), " "); got != c.want {
-			t.Errorf("permute(%s) = %s, want %s", c.in, got, c.want)
-		}
 	}
 }

@@ -36,6 +36,34 @@ func Mke2fsImage(t testing.TB, size string, args ...string) string {
 	return img
 }
 
+// MkfsExt4 makes at img (a new sparse file of size bytes, mke2fs's size
+// argument: "64M") an ext4 filesystem with the host's mkfs.ext4, root
+// owned by root (-E root_owner=0:0, as a tree copied in by root would be),
+// holding the directory src when it is not "" (-d src), with opts
+// before the device.
+func MkfsExt4(t testing.TB, img, src, size string, opts ...string) {
+	t.Helper()
+	mke2fs := Need(t, "mkfs.ext4")[0]
+	Run(t, "truncate", "-s", size, img)
+	args := []string{"-q", "-F", "-E", "root_owner=0:0"}
+	if src != "" {
+		args = append(args, "-d", src)
+	}
+	Run(t, mke2fs, append(append(args, opts...), img)...)
+}
+
+// DebugfsOut runs debugfs's request req (-R) on img, read-only, and
+// returns its output (its banner, on stderr, left out).
+func DebugfsOut(t testing.TB, img, req string) string {
+	t.Helper()
+	debugfs := Need(t, "debugfs")[0]
+	out, err := exec.Command(debugfs, "-R", req, img).Output()
+	if err != nil {
+		t.Fatalf("debugfs -R %q %s: %v", req, img, err)
+	}
+	return string(out)
+}
+
 // HostMount mounts img in the host kernel (mount -o loop,opts) and
 // returns the mount point and the function that unmounts it, which the
 // test's cleanup calls too when it was not; it skips the test without
@@ -60,4 +88,13 @@ func HostMount(t testing.TB, img, opts string) (string, func()) {
 			Run(t, "umount", mnt)
 		}
 	}
+}
+
+// FsckView runs e2fsck -fn on img (it must find nothing) and returns what
+// the host kernel shows of it, loop-mounted read-only (LoopView): how a
+// test of a tool that wrote an image ends.
+func FsckView(t testing.TB, img string) Tree {
+	t.Helper()
+	E2fsckClean(t, img)
+	return LoopView(t, img)
 }

@@ -53,6 +53,19 @@ func (s *SharedTree) Remove() {
 	}
 }
 
+// NewTree makes MakeTree's tree in a new directory of the test's
+// (t.TempDir()/src), for a test that changes it or needs its own, and
+// returns the directory and its scan (SharedTree is the one made once).
+func NewTree(t testing.TB) (string, Tree) {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "src")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	MakeTree(t, src)
+	return src, MustScanDir(t, src)
+}
+
 // MustScanDir is ScanDir, failing the test on an error.
 func MustScanDir(t testing.TB, dir string) Tree {
 	t.Helper()

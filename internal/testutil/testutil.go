@@ -6,6 +6,7 @@ package testutil
 import (
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 )
 
@@ -97,4 +98,18 @@ func Run(t testing.TB, name string, args ...string) []byte {
 // bare CI shell. Call it from TestMain, before tests start.
 func UTF8Locale() {
 	os.Setenv("LC_ALL", "C.UTF-8")
+}
+
+// Sfdisk partitions the disk image img (an existing file of the disk's
+// size) with sfdisk's script ("label: gpt\nstart=2048, size=16384\n"),
+// leaving the kernel alone (the image is a file). It skips the test
+// without sfdisk (fails under CI).
+func Sfdisk(t testing.TB, img, script string) {
+	t.Helper()
+	sfdisk := Need(t, "sfdisk")[0]
+	cmd := exec.Command(sfdisk, "-q", "--no-reread", "--no-tell-kernel", img)
+	cmd.Stdin = strings.NewReader(script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v\n%s", err, out)
+	}
 }

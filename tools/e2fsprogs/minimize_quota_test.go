@@ -107,7 +107,7 @@ func quotas(t *testing.T, img string) map[string]map[string]string {
 	t.Helper()
 	out := map[string]map[string]string{}
 	for _, typ := range []string{"user", "group", "project"} {
-		lines := strings.Split(debugfsOut(t, img, "lq "+typ), "\n")
+		lines := strings.Split(testutil.DebugfsOut(t, img, "lq "+typ), "\n")
 		m := map[string]string{}
 		for _, l := range lines[1:] {
 			if f := strings.Fields(l); len(f) == 7 {
@@ -131,7 +131,7 @@ func quotaInodes(t *testing.T, img string) map[uint64][]uint64 {
 			t.Fatalf("dumpe2fs: %s: %q", k, d.head[k])
 		}
 		var blocks []uint64
-		for _, f := range strings.Fields(debugfsOut(t, img, fmt.Sprintf("blocks <%d>", ino))) {
+		for _, f := range strings.Fields(testutil.DebugfsOut(t, img, fmt.Sprintf("blocks <%d>", ino))) {
 			b, err := strconv.ParseUint(f, 10, 64)
 			if err != nil {
 				t.Fatalf("debugfs blocks <%d>: %q", ino, f)
@@ -171,17 +171,6 @@ func expectQuotas(t *testing.T, img, when string, want map[string]map[string]str
 	if err != nil || regexp.MustCompile(`(?i)quota`).MatchString(strings.ReplaceAll(string(out), img, "IMAGE")) {
 		t.Errorf("%s: e2fsck -fn: %v\n%s", when, err, out)
 	}
-}
-
-// debugfsOut runs the debugfs request req on img and returns its
-// standard output (debugfs says its version on stderr).
-func debugfsOut(t *testing.T, img, req string) string {
-	t.Helper()
-	out, err := exec.Command("debugfs", "-R", req, img).Output()
-	if err != nil {
-		t.Fatalf("debugfs -R %q: %v", req, err)
-	}
-	return string(out)
 }
 
 // keys lists a map's keys.

@@ -689,15 +689,7 @@ func TestAddJournal(t *testing.T) {
 // show the same tree as the source, and the file must be small.
 func TestMinimizeEndToEnd(t *testing.T) {
 	testutil.Need(t, "mke2fs", "e2fsck", "dumpe2fs")
-	src := filepath.Join(t.TempDir(), "src")
-	if err := os.Mkdir(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	testutil.MakeTree(t, src)
-	want, err := testutil.ScanDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, want := testutil.NewTree(t)
 	img := testutil.Mke2fsImage(t, "64G", "-O", "^has_journal")
 	kerneltest.WithKernel(t, img, "alloc=pack", func(k *kernel.Kernel, must func(string, error)) {
 		var errs []string

@@ -125,66 +125,6 @@ func diffLines(a, b string) string {
 	return strings.Join(out, "\n")
 }
 
-// dataRanges lists the data extents of a sparse file (SEEK_DATA and
-// SEEK_HOLE), so that comparing images reads only what was written.
-func dataRanges(t testing.TB, f *os.File) [][2]int64 {
-	t.Helper()
-	const seekData, seekHole = 3, 4
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][2]int64
-	for off := int64(0); off < st.Size(); {
-		d, err := f.Seek(off, seekData)
-		if err != nil {
-			break // ENXIO: no data after off
-		}
-		h, err := f.Seek(d, seekHole)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, [2]int64{d, h})
-		off = h
-	}
-	return out
-}
-
-// diffBlocks lists the blocks of size bs that differ between two sparse
-// files of the same size, reading the data extents of either.
-func diffBlocks(t testing.TB, a, b string, bs int64) []int64 {
-	t.Helper()
-	fa, err := os.Open(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fa.Close()
-	fb, err := os.Open(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fb.Close()
-	blocks := map[int64]bool{}
-	for _, f := range []*os.File{fa, fb} {
-		for _, r := range dataRanges(t, f) {
-			for blk := r[0] / bs; blk*bs < r[1]; blk++ {
-				blocks[blk] = true
-			}
-		}
-	}
-	var diff []int64
-	ba, bb := make([]byte, bs), make([]byte, bs)
-	for blk := range blocks {
-		na, _ := fa.ReadAt(ba, blk*bs)
-		nb, _ := fb.ReadAt(bb, blk*bs)
-		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
-			diff = append(diff, blk)
-		}
-	}
-	slices.Sort(diff)
-	return diff
-}
-
 func TestMkfsMatchesMke2fs(t *testing.T) {
 	testutil.Need(t, "mke2fs")
 	testutil.Need(t, "dumpe2fs")
@@ -203,7 +143,7 @@ func TestMkfsMatchesMke2fs(t *testing.T) {
 				t.Errorf("dumpe2fs differs:\n%s", diffLines(dr, do))
 			}
 			bs := int64(4096)
-			if d := diffBlocks(t, ref, ours, bs); len(d) > 0 {
+			if d := testutil.DiffBlocks(t, ref, ours, bs); len(d) > 0 {
 				t.Errorf("%d blocks of 4 KiB differ: %v", len(d), d[:min(len(d), 20)])
 			}
 			if !c.big {
@@ -640,7 +580,7 @@ func TestMkfsRandomAgainstMke2fs(t *testing.T) {
 			case refErr == nil && err != nil:
 				t.Errorf("Mkfs refused, mke2fs did not")
 			case refErr == nil:
-				if d := diffBlocks(t, ref, ours, 4096); len(d) > 0 {
+				if d := testutil.DiffBlocks(t, ref, ours, 4096); len(d) > 0 {
 					t.Errorf("%d blocks of 4 KiB differ: %v\n%s", len(d), d[:min(len(d), 20)],
 						diffLines(dumpe2fsText(t, ref), dumpe2fsText(t, ours)))
 				}

@@ -1,4 +1,4 @@
-package main
+package lklimgcmd
 
 import (
 	"archive/tar"

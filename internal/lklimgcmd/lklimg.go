@@ -1,0 +1,304 @@
+// Package lklimgcmd is the lklimg command, the toolbox: its subcommands'
+// flags, help, messages and exit statuses, run by cmd/lklimg, whose
+// documentation describes it. Every subcommand but mkfs and tar2fs mounts
+// the image through the kernel's syscalls (session); mkfs and tar2fs
+// make a new filesystem on its device with tools/e2fsprogs and fill it
+// through the same kernel.
+package lklimgcmd
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/lklimg/lklimg/internal/cliflags"
+	"github.com/lklimg/lklimg/kernel"
+	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/urfave/cli/v2"
+)
+
+// Exit statuses shared by the subcommands.
+const (
+	exitOK    = 0
+	exitFail  = 1 // some PATH failed
+	exitImage = 2 // the image cannot be used, or a usage error
+)
+
+// session is one subcommand's view of the mounted image: the kernel, the
+// mount point and the streams. Its status is the exit status so far.
+type session struct {
+	k      *kernel.Kernel
+	root   string // the mount point in the kernel
+	dev    string // the device mounted ("vda", "vda2")
+	out    *bufio.Writer
+	stderr io.Writer
+	status int
+}
+
+// kpath turns a path inside the image into the kernel's path under the
+// mount point. It is cleaned lexically first, so that ".." cannot leave
+// the image; a trailing "/" is kept, since it asks for a directory.
+func (s *session) kpath(p string) string {
+	kp := s.root + path.Clean("/"+p)
+	if strings.HasSuffix(p, "/") && !strings.HasSuffix(kp, "/") {
+		kp += "/"
+	}
+	return kp
+}
+
+// warn prints "lklimg: MSG" on stderr, after what stdout holds so far,
+// and raises the exit status to status.
+func (s *session) warn(status int, format string, args ...any) {
+	s.out.Flush()
+	fmt.Fprintf(s.stderr, "lklimg: "+format+"\n", args...)
+	s.status = max(s.status, status)
+}
+
+// strerror is the C library's message for the errno err carries ("No such
+// file or directory"), as the GNU tools print it, followed by the
+// kernel's reason when it gave one.
+func strerror(err error) string {
+	errno := abi.ErrnoOf(err)
+	msg := syscall.Errno(errno).Error()
+	if msg != "" {
+		msg = strings.ToUpper(msg[:1]) + msg[1:]
+	}
+	var e *abi.Error
+	if errors.As(err, &e) {
+		msg += " (" + e.Detail + ")"
+	}
+	return msg
+}
+
+// subcommand is one of lklimg's commands: its name, flags and body. The
+// body runs with the image mounted read-only; minArgs counts the
+// arguments after IMAGE it needs.
+type subcommand struct {
+	name, usage, args string
+	minArgs, maxArgs  int // maxArgs < 0: no limit
+	flags             []cli.Flag
+	body              func(s *session, args []string)
+	// write mounts the image read-write; the body's changes are then
+	// committed by unmounting before the kernel halts.
+	write bool
+	// before counts the arguments that come before IMAGE (chmod's MODE,
+	// chown's OWNER); the body receives them first.
+	before int
+}
+
+// command turns a subcommand into a cli.Command with the disk flags.
+func (sc subcommand) command(stdout, stderr io.Writer, status *int) *cli.Command {
+	var disk cliflags.Disk
+	return &cli.Command{
+		Name:                   sc.name,
+		Usage:                  sc.usage,
+		ArgsUsage:              sc.args,
+		Flags:                  append(sc.flags, withoutShort(disk.Flags(), sc.flags)...),
+		UseShortOptionHandling: true,
+		Action: func(c *cli.Context) error {
+			n := c.NArg() - 1
+			if n < sc.minArgs || (sc.maxArgs >= 0 && n > sc.maxArgs) {
+				return fmt.Errorf("usage: lklimg %s [options] %s", sc.name, sc.args)
+			}
+			args := c.Args().Slice()
+			image := args[sc.before]
+			args = append(args[:sc.before:sc.before], args[sc.before+1:]...)
+			disk.LimitHeap(os.Getenv, sc.write)
+			m, err := disk.Mount(image, !sc.write, stderr)
+			if err != nil {
+				return err
+			}
+			defer m.Kernel.Halt()
+			if sc.write {
+				if why := m.ReadOnlyReason(); why != "" {
+					return fmt.Errorf("%s: the filesystem cannot be written: %s", image, why)
+				}
+			}
+			s := &session{k: m.Kernel, root: m.Dir, dev: m.Device, out: bufio.NewWriter(stdout), stderr: stderr}
+			sc.body(s, args)
+			if err := s.out.Flush(); err != nil {
+				s.warn(exitFail, "write error: %v", err)
+			}
+			if sc.write {
+				// Unmounting writes back what the body changed and
+				// leaves the filesystem clean.
+				if err := m.Kernel.Umount(m.Dir, 0); err != nil {
+					s.warn(exitFail, "%s: unmount: %s", image, strerror(err))
+				}
+				if err := m.Kernel.Halt(); err != nil {
+					s.warn(exitFail, "%s: %s", image, strerror(err))
+				}
+			}
+			*status = s.status
+			return nil
+		},
+	}
+}
+
+// withoutShort drops from disk the aliases a subcommand's own flags use
+// (mkdir's -p and -m are GNU's, not -P's neighbours -p and -m): those disk
+// flags keep their long names.
+func withoutShort(disk, own []cli.Flag) []cli.Flag {
+	taken := map[string]bool{}
+	for _, f := range own {
+		for _, n := range f.Names() {
+			taken[n] = true
+		}
+	}
+	keep := func(aliases []string) []string {
+		var out []string
+		for _, a := range aliases {
+			if !taken[a] {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	for _, f := range disk {
+		switch f := f.(type) {
+		case *cli.IntFlag:
+			f.Aliases = keep(f.Aliases)
+		case *cli.BoolFlag:
+			f.Aliases = keep(f.Aliases)
+		case *cli.StringFlag:
+			f.Aliases = keep(f.Aliases)
+		}
+	}
+	return disk
+}
+
+// permute moves the options that follow operands ("rm dir -r") before
+// them, as GNU getopt does, since the flag parser stops at the first
+// operand; a flag's value moves with it, and "--" ends the options.
+func permute(args []string, cmds []*cli.Command) []string {
+	if len(args) < 3 {
+		return args
+	}
+	var cmd *cli.Command
+	for _, c := range cmds {
+		if c.HasName(args[1]) {
+			cmd = c
+		}
+	}
+	if cmd == nil || cmd.SkipFlagParsing { // an alias parses its own
+		return args
+	}
+	takesValue := map[string]bool{}
+	for _, f := range cmd.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			takesValue[n] = !isBool
+		}
+	}
+	var opts, operands []string
+	rest := args[2:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		switch {
+		case a == "--":
+			operands = append(operands, rest[i+1:]...)
+			i = len(rest)
+		case cmd.Name == "chmod" && isModeOption(a, takesValue):
+			// GNU chmod takes "-w" anywhere as the MODE, its first
+			// operand.
+			operands = append([]string{a}, operands...)
+		case len(a) > 1 && a[0] == '-':
+			opts = append(opts, a)
+			if needsValue(a, takesValue) && i+1 < len(rest) {
+				i++
+				opts = append(opts, rest[i])
+			}
+		default:
+			operands = append(operands, a)
+		}
+	}
+	out := append(slices.Clip(args[:2]), opts...)
+	if len(operands) > 0 {
+		out = append(out, "--")
+	}
+	return append(out, operands...)
+}
+
+// isModeOption says whether chmod's argument a, which starts with "-"
+// like an option, is a MODE ("-w", "-rwx,o+t"), as GNU chmod takes it: a
+// flag of lklimg's own ("-t", "-P") stays one.
+func isModeOption(a string, flags map[string]bool) bool {
+	if len(a) < 2 || a[0] != '-' || a[1] == '-' {
+		return false
+	}
+	if _, known := flags[a[1:2]]; known {
+		return false
+	}
+	_, ok := parseMode(a, 0, false, 0)
+	return ok
+}
+
+// needsValue says whether option a takes the next argument as its value:
+// "--mode" does, "--mode=755" does not; of grouped short options ("-pm"),
+// a value-taking letter takes the rest of the group, or the next argument
+// when it is last.
+func needsValue(a string, takesValue map[string]bool) bool {
+	if name, ok := strings.CutPrefix(a, "--"); ok {
+		return takesValue[name] && !strings.Contains(name, "=")
+	}
+	for j := 1; j < len(a); j++ {
+		if takesValue[a[j:j+1]] {
+			return j == len(a)-1
+		}
+	}
+	return false
+}
+
+// Run runs the command on args (os.Args: args[0] is the program's name)
+// with its streams and returns the exit status; tar2fs reads "-" from
+// os.Stdin.
+func Run(args []string, stdout, stderr io.Writer) int {
+	status := exitOK
+	var cmds []*cli.Command
+	for _, sc := range subcommands() {
+		cmds = append(cmds, sc.command(stdout, stderr, &status))
+	}
+	cmds = append(cmds, infoCommand(stdout, stderr, &status), mkfsCommand(stdout, stderr, &status))
+	cmds = append(cmds, tar2fsCommand(os.Stdin, stdout, stderr, &status))
+	cmds = append(cmds, aliasCommands(stdout, stderr, &status)...)
+	app := &cli.App{
+		Name:  "lklimg",
+		Usage: "look inside or change the filesystem of a disk image, as the GNU tools would on it mounted",
+		Description: "IMAGE is opened read-only by ls, cat, stat, df, getfattr, info, fs2tar and cp-out, read-write by the others\n" +
+			"(mkfs and tar2fs make a new filesystem on it);\n" +
+			"PATHs are inside it (\"/\" is its root).\n" +
+			"Exit status: as the GNU tool; 2 when the image cannot be opened or mounted, or a usage error.",
+		Commands:        cmds,
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		HideHelpCommand: true,
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return err
+		},
+	}
+	if err := app.Run(permute(args, cmds)); err != nil {
+		fmt.Fprintf(stderr, "lklimg: %v\n", err)
+		return exitImage
+	}
+	return status
+}
+
+func subcommands() []subcommand {
+	return append([]subcommand{
+		lsCommand(),
+		{name: "cat", usage: "write files' bytes to stdout, as cat", args: "IMAGE PATH...",
+			minArgs: 1, maxArgs: -1, body: cat},
+		{name: "stat", usage: "show files' status, as GNU stat", args: "IMAGE PATH...",
+			minArgs: 1, maxArgs: -1, body: stat},
+		{name: "df", usage: "show the filesystem's space, as df -B1", args: "IMAGE",
+			minArgs: 0, maxArgs: 0, body: df},
+		{name: "getfattr", usage: "dump files' extended attributes, as getfattr -d -m - --absolute-names",
+			args: "IMAGE PATH...", minArgs: 1, maxArgs: -1, body: getfattr},
+	}, writeCommands()...)
+}

@@ -1,0 +1,56 @@
+package testutil
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// TreeArchive makes MakeTree's tree and GNU tar's pax archive of it (with
+// xattrs, ACLs and sparse files, numeric owners) in the test's temporary
+// directory; it returns the archive and the tree's scan. It skips the test
+// without GNU tar (fails under CI).
+func TreeArchive(t testing.TB) (string, Tree) {
+	t.Helper()
+	tarPath := Need(t, "tar")[0]
+	src, tree := NewTree(t)
+	archive := filepath.Join(t.TempDir(), "tree.tar")
+	Run(t, tarPath, "--format=pax", "-S", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner",
+		"-cf", archive, "-C", src, ".")
+	return archive, tree
+}
+
+// TreeArchiveOptions is what a comparison of TreeArchive's tree with an
+// ext4 image made from its archive leaves out: sockets (tar has none),
+// lost+found (mkfs's), the FIFO's second name (GNU tar archives it as a
+// FIFO of its own); holes count in 4 KiB blocks.
+func TreeArchiveOptions() CompareOptions {
+	return CompareOptions{SkipTypes: []string{TypeSocket}, HoleUnit: 4096,
+		SkipPaths: []string{"lost+found", "hard/fifo-link"}}
+}
+
+// Compressed returns file compressed with tool (gzip, zstd, xz, bzip2:
+// "TOOL -c FILE"), in the test's temporary directory, or file itself when
+// tool is "". It skips the test without the tool (fails under CI).
+func Compressed(t testing.TB, file, tool string) string {
+	t.Helper()
+	if tool == "" {
+		return file
+	}
+	bin := Need(t, tool)[0]
+	out := filepath.Join(t.TempDir(), filepath.Base(file)+"."+tool)
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var msg bytes.Buffer
+	cmd := exec.Command(bin, "-c", file)
+	cmd.Stdout, cmd.Stderr = f, &msg
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s: %v %s", tool, err, msg.String())
+	}
+	return out
+}
