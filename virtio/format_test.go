@@ -125,3 +125,28 @@ func fmtErr(err error) string {
 	}
 	return err.Error()
 }
+
+// FuzzProbeFormat: the probes take any first bytes and last sector, of
+// any length, without panicking, and a format claims only what holds its
+// magic where its specification puts it.
+func FuzzProbeFormat(f *testing.F) {
+	f.Add([]byte("QFI\xfb\x00\x00\x00\x03"), []byte{})
+	f.Add([]byte("\x3a\xff\x26"), []byte("conectix"))
+	f.Add([]byte{}, []byte("conecti"))
+	f.Add([]byte("KDMVvhdxfile"), make([]byte, SectorSize))
+	magic := map[string]string{"qcow2": "QFI\xfb", "vmdk": "KDMV", "vhdx": "vhdxfile", "android-sparse": "\x3a\xff\x26\xed"}
+	f.Fuzz(func(t *testing.T, head, tail []byte) {
+		for _, fm := range Formats() {
+			if fm.Probe == nil || !fm.Probe(head, tail) {
+				continue
+			}
+			ok := strings.HasPrefix(string(head), magic[fm.Name])
+			if fm.Name == "vpc" {
+				ok = strings.HasPrefix(string(head), "conectix") || strings.HasPrefix(string(tail), "conectix")
+			}
+			if !ok {
+				t.Errorf("%s claims %q / %q", fm.Name, head, tail)
+			}
+		}
+	})
+}
