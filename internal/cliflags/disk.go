@@ -203,29 +203,43 @@ func tableName(label string) string {
 // error) for a person, naming the image once: "no such file or
 // directory", "cannot read the image: permission denied", "is a
 // directory, not a disk image", or, for an image format the kernel has no
-// backend for, which it is and how to convert it.
+// backend for, which it is and how to convert it. The errno stays
+// reachable for errors.Is.
 func AddDiskError(image string, readOnly bool, err error) error {
 	access := "write"
 	if readOnly {
 		access = "read"
 	}
+	var why string
 	switch abi.ErrnoOf(err) {
 	case abi.ENOENT:
-		return fmt.Errorf("%s: no such file or directory", image)
+		why = "no such file or directory"
 	case abi.ENOTDIR:
-		return fmt.Errorf("%s: not a directory", image)
+		why = "not a directory"
 	case abi.EISDIR:
-		return fmt.Errorf("%s: is a directory, not a disk image", image)
+		why = "is a directory, not a disk image"
 	case abi.EACCES, abi.EPERM:
-		return fmt.Errorf("%s: cannot %s the image: permission denied", image, access)
+		why = "cannot " + access + " the image: permission denied"
 	case abi.EMEDIUMTYPE:
 		var e *abi.Error
 		if errors.As(err, &e) {
-			return fmt.Errorf("%s: %s", image, e.Detail)
+			why = e.Detail
 		}
 	}
-	return fmt.Errorf("%s: %w", image, err)
+	if why == "" {
+		return fmt.Errorf("%s: %w", image, err)
+	}
+	return &imageError{msg: image + ": " + why, err: err}
 }
+
+// imageError is a message for a person over the kernel's error.
+type imageError struct {
+	msg string
+	err error
+}
+
+func (e *imageError) Error() string { return e.msg }
+func (e *imageError) Unwrap() error { return e.err }
 
 // partCount says how many partitions there are, and which: "1 partition
 // (2)", "3 partitions (1, 2 and 5)".

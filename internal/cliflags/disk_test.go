@@ -2,6 +2,8 @@ package cliflags
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,6 +106,9 @@ func TestMountErrors(t *testing.T) {
 		}
 		if !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("%s -t %q: %q, want %q", tc.image, tc.d.FSType, err, tc.want)
+		}
+		if tc.image == missing && tc.d.FSType == "" && !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: %v is not ErrNotExist", tc.image, err)
 		}
 	}
 }
