@@ -117,6 +117,9 @@ func (r *RawFile) grow(n int64) error {
 	if err != nil || n <= st.Size() {
 		return err
 	}
+	if r.ro {
+		return fmt.Errorf("virtio: %s: a read-only image cannot be extended", r.f.Name())
+	}
 	if err := r.f.Truncate(n); err != nil {
 		return err
 	}

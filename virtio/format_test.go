@@ -96,6 +96,10 @@ func TestOpenImageRaw(t *testing.T) {
 		}
 		be.Close()
 	}
+	if _, err := OpenImage(imageWith(t, "", 0), ImageOptions{ReadOnly: true, Size: 1 << 20}); err == nil ||
+		!strings.Contains(err.Error(), "a read-only image cannot be") {
+		t.Errorf("read-only and extended: %v", err)
+	}
 	newImg := filepath.Join(dir, "new.img")
 	be, err := OpenImage(newImg, ImageOptions{Create: true, Size: 4096})
 	if err != nil || be.Size() != 4096 {
