@@ -2,10 +2,10 @@ package kernel
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/block"
-	"github.com/lklimg/lklimg/kernel/fs/ext4"
 	"github.com/lklimg/lklimg/kernel/mm"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
@@ -15,9 +15,9 @@ import (
 const cacheShare = 0.75
 
 // Boot starts a kernel: it allocates the arena of cfg.Memory bytes, the
-// page cache in it, the block layer, registers the filesystem types (ext4,
-// serving ext2 and ext3 too as CONFIG_EXT4_USE_FOR_EXT2 does) and mounts
-// the ramfs at "/" with /dev and /mnt.
+// page cache in it, the block layer, registers the filesystem types (the
+// table in filesystems.go) and mounts the ramfs at "/" with /dev and
+// /mnt.
 //
 // Errors: EINVAL for a Memory too small or too large for an arena.
 func Boot(cfg Config) (*Kernel, error) {
@@ -32,19 +32,13 @@ func Boot(cfg Config) (*Kernel, error) {
 	log.Printf("Memory: %dK available", arena.Size()>>10)
 	cache := block.NewCache(arena, int(float64(arena.Pages())*cacheShare))
 	bl := &blockLayer{arena: arena, cache: cache, mgr: block.NewManager(cache, log.Printf)}
-	k, err := boot(cfg, log, bl, []fsType{{t: ext4.NewType(), aliases: []string{"ext2", "ext3"}}})
+	k, err := boot(cfg, log, bl, filesystems())
 	if err != nil {
 		bl.close()
 		return nil, err
 	}
 	k.arena = arena
 	return k, nil
-}
-
-// fsType is a filesystem type to register, with its aliases.
-type fsType struct {
-	t       vfs.FilesystemType
-	aliases []string
 }
 
 // boot builds a kernel over a block layer and filesystem types (the real
@@ -69,29 +63,8 @@ func boot(cfg Config, log *printk, devs devices, types []fsType) (*Kernel, error
 			return nil, err
 		}
 	}
-	log.Printf("VFS: registered filesystems: %s", k.fsNames())
+	log.Printf("VFS: registered filesystems: %s", strings.Join(k.Filesystems(), " "))
 	return k, nil
-}
-
-// Filesystems returns the names of the registered filesystem types, in
-// registration order (aliases such as ext2 and ext3 are not listed).
-func (k *Kernel) Filesystems() []string {
-	var names []string
-	for _, t := range k.vfs.FilesystemTypes() {
-		names = append(names, t.Name())
-	}
-	return names
-}
-
-func (k *Kernel) fsNames() string {
-	s := ""
-	for i, t := range k.vfs.FilesystemTypes() {
-		if i > 0 {
-			s += " "
-		}
-		s += t.Name()
-	}
-	return s
 }
 
 // Halt unmounts every filesystem, stops the devices and releases the

@@ -252,3 +252,33 @@ func TestBootPartitioned(t *testing.T) {
 		t.Errorf("the image changed")
 	}
 }
+
+// TestFilesystemTable: the types a kernel registers are the table's, by
+// name and alias, and FilesystemType picks one by either, refusing an
+// unknown name with the list.
+func TestFilesystemTable(t *testing.T) {
+	k, err := Boot(Config{Memory: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Halt()
+	var names []string
+	for _, n := range FilesystemNames() {
+		names = append(names, n.Name)
+		for _, a := range append([]string{n.Name}, n.Aliases...) {
+			if got, err := k.FilesystemType(a); err != nil || got != n.Name {
+				t.Errorf("FilesystemType(%q): %q %v, want %q", a, got, err, n.Name)
+			}
+		}
+	}
+	if got := k.Filesystems(); !slices.Equal(got, names) || !slices.Contains(names, "ext4") {
+		t.Errorf("Filesystems: %v, table %v", got, names)
+	}
+	if got := FilesystemTypesHelp(); got != "ext4, ext2, ext3" {
+		t.Errorf("FilesystemTypesHelp: %q", got)
+	}
+	_, err = k.FilesystemType("btrfs")
+	if !errors.Is(err, abi.ENODEV) || !strings.Contains(err.Error(), `"btrfs" (this kernel reads ext4)`) {
+		t.Errorf("FilesystemType(btrfs): %v", err)
+	}
+}

@@ -32,7 +32,7 @@ func (b *blockLayer) addDisk(path string, opts DiskOptions) (string, error) {
 	if arena == nil {
 		return "", abi.Errorf(abi.ENXIO, "block layer closed")
 	}
-	d, err := virtioblk.Open(path, virtioblk.OpenOptions{ReadOnly: opts.ReadOnly, CacheUnsafe: opts.CacheUnsafe,
+	d, err := virtioblk.Open(path, virtioblk.OpenOptions{Format: opts.Format, ReadOnly: opts.ReadOnly, CacheUnsafe: opts.CacheUnsafe,
 		Create: opts.Create, Truncate: opts.Truncate, Size: opts.Size}, arena)
 	if err != nil {
 		return "", hostErr(err)

@@ -79,6 +79,12 @@ type Config struct {
 
 // DiskOptions describes a disk to attach.
 type DiskOptions struct {
+	// Format is the image file's format, a virtio backend's name:
+	// "raw", or "" (as "auto") to probe it by its magic numbers. A file
+	// in a format the kernel knows but has no backend for (qcow2, VMDK,
+	// VHD, VHDX, Android sparse) is refused (EMEDIUMTYPE, saying how to
+	// convert it) rather than read as raw bytes.
+	Format string
 	// ReadOnly opens the image file read-only and offers the disk as
 	// VIRTIO_BLK_F_RO: nothing is ever written to the file.
 	ReadOnly bool

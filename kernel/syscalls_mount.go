@@ -16,8 +16,14 @@ const extMajor = 259
 // returns its device name ("vda"); its partitions appear as "vda1", ...,
 // and block device nodes /dev/vda, /dev/vda1, ... are made for them.
 //
-// Errors: what opening the image returns (ENOENT, EACCES, as errnos with
-// the host's reason); EIO after Halt.
+// The image's format is opts.Format, or the one its magic numbers show
+// (raw when none does).
+//
+// Errors: what opening the image returns (ENOENT, EACCES, EISDIR, as
+// errnos with the host's reason); EMEDIUMTYPE for an image format without
+// a backend (qcow2, VMDK, VHD, VHDX, Android sparse), its reason naming
+// the format and how to convert it to raw; EINVAL for an unknown
+// opts.Format; EIO after Halt.
 func (k *Kernel) AddDisk(path string, opts DiskOptions) (string, error) {
 	k.mountMu.Lock()
 	defer k.mountMu.Unlock()

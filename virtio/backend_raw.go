@@ -79,13 +79,10 @@ func OpenRawFile(path string, o RawOptions) (*RawFile, error) {
 	size := st.Size()
 	regular := st.Mode().IsRegular()
 	switch {
-	case regular && o.Size > size:
-		if err := f.Truncate(o.Size); err != nil {
-			f.Close()
-			return nil, err
-		}
-		size = o.Size
 	case regular:
+	case st.IsDir():
+		f.Close()
+		return nil, &os.PathError{Op: "open", Path: path, Err: ErrIsDir}
 	case st.Mode()&os.ModeDevice != 0 && st.Mode()&os.ModeCharDevice == 0:
 		// A host block device: its size is where a seek to the end lands.
 		if size, err = f.Seek(0, io.SeekEnd); err != nil {
@@ -96,8 +93,38 @@ func OpenRawFile(path string, o RawOptions) (*RawFile, error) {
 		f.Close()
 		return nil, fmt.Errorf("virtio: %s: not a regular file or block device", path)
 	}
-	return &RawFile{f: f, fd: f.Fd(), ro: o.ReadOnly, regular: regular, size: size &^ (SectorSize - 1),
-		zeros: make([]byte, 1<<16)}, nil
+	r := &RawFile{f: f, fd: f.Fd(), ro: o.ReadOnly, regular: regular, size: size &^ (SectorSize - 1),
+		zeros: make([]byte, 1<<16)}
+	if err := r.grow(o.Size); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// ErrIsDir is OpenRawFile's refusal of a directory (which a read-only
+// open(2) would accept), as the host's EISDIR for a writable one.
+var ErrIsDir = errors.New("is a directory")
+
+// grow extends a regular file shorter than n bytes to n, sparse (the new
+// part is a hole, which reads as zeros); a larger file, and a block
+// device, keep their size.
+func (r *RawFile) grow(n int64) error {
+	if !r.regular {
+		return nil
+	}
+	st, err := r.f.Stat()
+	if err != nil || n <= st.Size() {
+		return err
+	}
+	if r.ro {
+		return fmt.Errorf("virtio: %s: a read-only image cannot be extended", r.f.Name())
+	}
+	if err := r.f.Truncate(n); err != nil {
+		return err
+	}
+	r.size = n &^ (SectorSize - 1)
+	return nil
 }
 
 // CanUnmap reports whether Discard deallocates, so that a discarded

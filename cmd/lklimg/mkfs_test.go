@@ -109,6 +109,7 @@ func TestMkfsErrors(t *testing.T) {
 	}{
 		{[]string{"-q", img}, "use -F to overwrite"},
 		{[]string{"-q", "-F", "-t", "xfs", img}, "-t xfs"},
+		{[]string{"-q", "-t", "vfat", img}, "-t vfat: no mkfs for vfat yet (mkfs makes ext4, ext3, ext2)"},
 		{[]string{"-q", "-F", "-s", "12Q", img}, "invalid size"},
 		{[]string{"-q", "-F", "-O", "nosuch", img}, "invalid filesystem option"},
 		{[]string{"-q", "-F", "-b", "3000", img}, "invalid block size"},
@@ -139,6 +140,20 @@ func TestMkfsErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(fresh); !os.IsNotExist(err) {
 		t.Errorf("a refused mkfs left %s: %v", fresh, err)
+	}
+	// An image format the kernel has no backend for is refused, not
+	// overwritten as raw, even with -F and -s.
+	qcow := filepath.Join(dir, "x.qcow2")
+	head := append([]byte("QFI\xfb\x00\x00\x00\x03"), make([]byte, 4088)...)
+	if err := os.WriteFile(qcow, head, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := lklimgMkfs(t, nil, "-q", "-F", "-s", "64M", qcow)
+	if want := qcow + ": a qcow2 image, a format this kernel cannot open yet: convert it to a raw image first (qemu-img convert -O raw"; r.code != exitImage || !strings.Contains(r.stderr, want) {
+		t.Errorf("mkfs of a qcow2 image: %+v, want %q", r, want)
+	}
+	if after, err := os.ReadFile(qcow); err != nil || !bytes.Equal(after, head) {
+		t.Errorf("mkfs changed the qcow2 image (%v)", err)
 	}
 }
 

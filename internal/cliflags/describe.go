@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/lklimg/lklimg/internal/compress"
+	"github.com/lklimg/lklimg/internal/devfile"
+	"github.com/lklimg/lklimg/kernel"
+	"github.com/lklimg/lklimg/kernel/abi"
 )
 
 // describeSize is how much of an image describe reads: enough to reach
@@ -15,22 +17,28 @@ import (
 // (64 KiB + 64).
 const describeSize = 68 << 10
 
-// describe says what the file at path seems to be, for the error when no
+// describe says what the disk ("vda") seems to be, for the error when no
 // filesystem the kernel knows and no partition table was found on it:
 // a format we do not read (with what to do about it), blank space, or
-// else its first bytes. The magic numbers are those of the formats' own
-// documents (RFC 1952, RFC 8878, the xz and qcow2 specifications,
-// ECMA-119, and the superblock layouts of squashfs, XFS, btrfs, FAT,
-// LUKS), as blkid(8) and file(1) use them.
-func describe(path string) string {
-	f, err := os.Open(path)
+// else its first bytes. It reads them through the kernel, as blkid reads
+// /dev/vda. The magic numbers are those of the formats' own documents
+// (RFC 1952, RFC 8878, the xz specification, ECMA-119, and the superblock
+// layouts of squashfs, XFS, btrfs, FAT, LUKS), as blkid(8) and file(1)
+// use them; image formats (qcow2, ...) are refused before, by the
+// kernel's AddDisk.
+func describe(k *kernel.Kernel, disk string) string {
+	f, err := devfile.Open(k, disk, abi.O_RDONLY)
 	if err != nil {
 		return "cannot read it: " + err.Error()
 	}
 	defer f.Close()
-	head := make([]byte, describeSize)
-	n, err := io.ReadFull(f, head)
-	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+	if f.Size() == 0 {
+		// The disk's capacity is the file's size in whole sectors.
+		return "an empty file, or one shorter than a sector (512 bytes)"
+	}
+	head := make([]byte, min(describeSize, f.Size()))
+	n, err := f.ReadAt(head, 0)
+	if err != nil && err != io.EOF {
 		return "cannot read it: " + err.Error()
 	}
 	return describeBytes(head[:n])
@@ -47,8 +55,6 @@ func describeBytes(b []byte) string {
 	switch {
 	case len(b) == 0:
 		return "an empty file"
-	case at(0, "QFI\xfb"):
-		return "a qcow2 image: convert it to a raw image first (qemu-img convert -O raw)"
 	case at(0, "LUKS\xba\xbe"):
 		return "a LUKS encrypted volume"
 	case at(0, "hsqs"):

@@ -24,7 +24,6 @@ func TestDescribeBytes(t *testing.T) {
 		{"gzip", []byte{0x1f, 0x8b, 8, 0}, "gzip-compressed data, not a disk image: decompress it first"},
 		{"zstd", []byte{0x28, 0xb5, 0x2f, 0xfd, 0}, "zstd-compressed"},
 		{"xz", []byte("\xfd7zXZ\x00\x00"), "xz-compressed"},
-		{"qcow2", []byte("QFI\xfb\x00\x00\x00\x03"), "a qcow2 image: convert it to a raw image first"},
 		{"squashfs", []byte("hsqs...."), "a squashfs filesystem"},
 		{"iso", put(40000, 0x8001, "CD001"), "an ISO 9660 filesystem"},
 		{"btrfs", put(70000, 0x10040, "_BHRfS_M"), "a btrfs filesystem"},

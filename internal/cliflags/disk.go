@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,7 +47,7 @@ func (d *Disk) Flags() []cli.Flag {
 	return []cli.Flag{
 		PartitionFlag(&d.Partition),
 		&cli.StringFlag{Name: "filesystem-type", Aliases: []string{"t"}, Destination: &d.FSType,
-			Usage: "filesystem `TYPE` (ext4, ...); probed when not given"},
+			Usage: "filesystem `TYPE` (" + kernel.FilesystemTypesHelp() + "); probed when not given"},
 		&cli.IntFlag{Name: "mb", Aliases: []string{"m"}, Value: kernel.DefaultMemory >> 20, Destination: &d.MemoryMB,
 			Usage: "kernel memory in `MB` (page cache and queues live in it)"},
 		&cli.BoolFlag{Name: "enable-printk", Aliases: []string{"p"}, Destination: &d.Printk,
@@ -114,17 +113,6 @@ func (d *Disk) Mount(image string, readOnly bool, printk io.Writer) (*Mounted, e
 	if d.MemoryMB <= 0 {
 		return nil, fmt.Errorf("-m %d: the kernel needs some memory", d.MemoryMB)
 	}
-	// The host's view first: its errors are clearer than the kernel's.
-	if fi, err := os.Stat(image); err != nil {
-		return nil, fmt.Errorf("%s: %w", image, unwrapPath(err))
-	} else if fi.IsDir() {
-		return nil, fmt.Errorf("%s: is a directory, not a disk image", image)
-	}
-	f, err := os.Open(image)
-	if err != nil {
-		return nil, fmt.Errorf("%s: cannot read the image: %w", image, unwrapPath(err))
-	}
-	f.Close()
 	cfg := kernel.Config{Memory: int64(d.MemoryMB) << 20}
 	if d.Printk {
 		cfg.Printk = printk
@@ -142,9 +130,15 @@ func (d *Disk) Mount(image string, readOnly bool, printk io.Writer) (*Mounted, e
 }
 
 func (d *Disk) mount(k *kernel.Kernel, image string, readOnly bool) (*Mounted, error) {
+	if d.FSType != "" {
+		if _, err := k.FilesystemType(d.FSType); err != nil {
+			return nil, fmt.Errorf("-t %s: unknown filesystem type (this kernel reads %s)",
+				d.FSType, strings.Join(k.Filesystems(), ", "))
+		}
+	}
 	disk, err := k.AddDisk(image, kernel.DiskOptions{ReadOnly: readOnly})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", image, err)
+		return nil, AddDiskError(image, readOnly, err)
 	}
 	dev, err := PartitionDevice(k, image, disk, d.Partition)
 	if err != nil {
@@ -170,7 +164,7 @@ func (d *Disk) mount(k *kernel.Kernel, image string, readOnly bool) (*Mounted, e
 		fstype, err = k.Probe(dev)
 		if errors.Is(err, abi.ENODEV) && dev == disk {
 			return nil, fmt.Errorf("%s: not a filesystem this kernel reads (%s): %s", image,
-				strings.Join(k.Filesystems(), ", "), describe(image))
+				strings.Join(k.Filesystems(), ", "), describe(k, disk))
 		}
 		if errors.Is(err, abi.ENODEV) {
 			return nil, fmt.Errorf("%s: no filesystem found on %s (an empty partition, or a type this kernel does not read: it reads %s)",
@@ -185,10 +179,6 @@ func (d *Disk) mount(k *kernel.Kernel, image string, readOnly bool) (*Mounted, e
 		flags = abi.MS_RDONLY
 	}
 	dir, err := k.MountDev(dev, fstype, flags, d.MountData())
-	if errors.Is(err, abi.ENODEV) && d.FSType != "" {
-		return nil, fmt.Errorf("-t %s: unknown filesystem type (this kernel reads %s)",
-			d.FSType, strings.Join(k.Filesystems(), ", "))
-	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: mount %s (%s): %w", image, dev, fstype, err)
 	}
@@ -209,16 +199,47 @@ func tableName(label string) string {
 	return "a " + label
 }
 
-// unwrapPath drops the operation and path of an *os.PathError ("stat
-// x: no such file" becomes "no such file"): the message names the image
-// itself.
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
+// AddDiskError says why the kernel could not attach image (AddDisk's
+// error) for a person, naming the image once: "no such file or
+// directory", "cannot read the image: permission denied", "is a
+// directory, not a disk image", or, for an image format the kernel has no
+// backend for, which it is and how to convert it. The errno stays
+// reachable for errors.Is.
+func AddDiskError(image string, readOnly bool, err error) error {
+	access := "write"
+	if readOnly {
+		access = "read"
 	}
-	return err
+	var why string
+	switch abi.ErrnoOf(err) {
+	case abi.ENOENT:
+		why = "no such file or directory"
+	case abi.ENOTDIR:
+		why = "not a directory"
+	case abi.EISDIR:
+		why = "is a directory, not a disk image"
+	case abi.EACCES, abi.EPERM:
+		why = "cannot " + access + " the image: permission denied"
+	case abi.EMEDIUMTYPE:
+		var e *abi.Error
+		if errors.As(err, &e) {
+			why = e.Detail
+		}
+	}
+	if why == "" {
+		return fmt.Errorf("%s: %w", image, err)
+	}
+	return &imageError{msg: image + ": " + why, err: err}
 }
+
+// imageError is a message for a person over the kernel's error.
+type imageError struct {
+	msg string
+	err error
+}
+
+func (e *imageError) Error() string { return e.msg }
+func (e *imageError) Unwrap() error { return e.err }
 
 // partCount says how many partitions there are, and which: "1 partition
 // (2)", "3 partitions (1, 2 and 5)".

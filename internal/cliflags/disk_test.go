@@ -1,6 +1,12 @@
 package cliflags
 
 import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/urfave/cli/v2"
@@ -55,5 +61,54 @@ func TestFlags(t *testing.T) {
 	d.NoJournal = true
 	if got := d.MountData(); got != "noload" {
 		t.Errorf("MountData() = %q with --no-journal, want noload", got)
+	}
+}
+
+// TestMountErrors: what Mount says of an image it cannot use, every
+// word of it from the kernel (AddDisk's errno, the device read through
+// /dev/vda): a missing file, a directory, an image format without a
+// backend, a file shorter than a sector, text, an unknown -t (checked
+// before the image is opened), and an alias picking its type.
+func TestMountErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	qcow := write("disk.qcow2", append([]byte("QFI\xfb\x00\x00\x00\x03"), make([]byte, 4096)...))
+	vhd := write("disk.vhd", append(make([]byte, 4096), append([]byte("conectix"), make([]byte, 504)...)...))
+	tiny := write("tiny.img", []byte("abc"))
+	text := write("text.img", bytes.Repeat([]byte("not a filesystem "), 1000))
+	missing := filepath.Join(dir, "missing.img")
+	for _, tc := range []struct {
+		d     Disk
+		image string
+		want  string
+	}{
+		{Disk{}, missing, missing + ": no such file or directory"},
+		{Disk{}, dir, dir + ": is a directory, not a disk image"},
+		{Disk{}, qcow, qcow + ": a qcow2 image, a format this kernel cannot open yet: convert it to a raw image first (qemu-img convert -O raw " + qcow + " " + qcow + ".raw)"},
+		{Disk{}, vhd, vhd + ": a VHD image, a format this kernel cannot open yet"},
+		{Disk{}, tiny, tiny + ": not a filesystem this kernel reads (ext4): an empty file, or one shorter than a sector (512 bytes)"},
+		{Disk{}, text, text + `: not a filesystem this kernel reads (ext4): no filesystem or partition table found (first bytes: 6e 6f 74 20`},
+		{Disk{FSType: "btrfs"}, missing, "-t btrfs: unknown filesystem type (this kernel reads ext4)"},
+		{Disk{FSType: "ext3"}, text, text + ": mount vda (ext3): "},
+	} {
+		tc.d.MemoryMB = 4
+		m, err := tc.d.Mount(tc.image, true, nil)
+		if err == nil {
+			m.Kernel.Halt()
+			t.Errorf("%s -t %q: mounted", tc.image, tc.d.FSType)
+			continue
+		}
+		if !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%s -t %q: %q, want %q", tc.image, tc.d.FSType, err, tc.want)
+		}
+		if tc.image == missing && tc.d.FSType == "" && !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: %v is not ErrNotExist", tc.image, err)
+		}
 	}
 }

@@ -42,16 +42,6 @@ func infoCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 // and its statfs(2) figures. A device without a filesystem says so; an
 // error mounting one is reported and makes the status 1.
 func info(d *cliflags.Disk, image string, stdout, stderr io.Writer) (int, error) {
-	// The host's view first: its errors are clearer than the kernel's.
-	if fi, err := os.Stat(image); err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return 0, fmt.Errorf("%s: %w", image, err)
-	} else if fi.IsDir() {
-		return 0, fmt.Errorf("%s: is a directory, not a disk image", image)
-	}
 	cfg := kernel.Config{Memory: int64(d.MemoryMB) << 20}
 	if d.Printk {
 		cfg.Printk = stderr
@@ -63,7 +53,7 @@ func info(d *cliflags.Disk, image string, stdout, stderr io.Writer) (int, error)
 	defer k.Halt()
 	dev, err := k.AddDisk(image, kernel.DiskOptions{ReadOnly: true})
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", image, err)
+		return 0, cliflags.AddDiskError(image, true, err)
 	}
 	label, parts, err := k.PartitionTable(dev)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/lklimg/lklimg/internal/devfile"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/tools"
 	"github.com/lklimg/lklimg/tools/e2fsprogs"
 	"github.com/urfave/cli/v2"
 )
@@ -34,7 +35,7 @@ func mkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 	var f mkfsFlags
 	return &cli.Command{
 		Name:  "mkfs",
-		Usage: "make an ext2/ext3/ext4 filesystem on IMAGE, as mke2fs does (-d DIR|TAR fills it)",
+		Usage: "make a filesystem (" + strings.Join(tools.MkfsTypes(), ", ") + ") on IMAGE, as mke2fs does (-d DIR|TAR fills it)",
 		Description: "SIZE is bytes, or a number with K, M, G or T (powers of 1024, as truncate's and mke2fs's;\n" +
 			"KB, MB, GB, TB are powers of 1000). With -s the file is created or resized, and reads as zeros;\n" +
 			"without it the filesystem fills the existing file (whose contents are discarded, as mke2fs\n" +
@@ -214,6 +215,11 @@ func unwrapPathErr(err error) error {
 // mkfs makes the filesystem and, with -d, fills it; it returns the exit
 // status.
 func mkfs(f *mkfsFlags, image string, getenv func(string) string, stdout, stderr io.Writer) (int, error) {
+	// The suite that makes -t's type (tools.Suites): e2fsprogs's mke2fs,
+	// the body below, is the only one yet.
+	if _, err := tools.ForMkfs(f.fsType); err != nil {
+		return exitImage, fmt.Errorf("-t %s: %w", f.fsType, err)
+	}
 	epoch, err := fixedTime(&f.fsFlags, getenv)
 	if err != nil {
 		return exitImage, err

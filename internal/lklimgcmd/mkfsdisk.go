@@ -43,7 +43,7 @@ func bootDisk(image string, memoryMB int, printk io.Writer, epoch *int64, part i
 	disk, err := k.AddDisk(image, opts)
 	if err != nil {
 		k.Halt()
-		return nil, fmt.Errorf("%s: %w", image, err)
+		return nil, cliflags.AddDiskError(image, opts.ReadOnly, err)
 	}
 	dev, err := cliflags.PartitionDevice(k, image, disk, part)
 	if err != nil {

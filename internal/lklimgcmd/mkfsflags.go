@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lklimg/lklimg/internal/cliflags"
+	"github.com/lklimg/lklimg/tools"
 	"github.com/lklimg/lklimg/tools/e2fsprogs"
 	"github.com/urfave/cli/v2"
 )
@@ -33,7 +34,7 @@ func (f *fsFlags) cliFlags() []cli.Flag {
 	f.reserved = -1
 	return []cli.Flag{
 		&cli.StringFlag{Name: "t", Aliases: []string{"type"}, Value: "ext4", Destination: &f.fsType,
-			Usage: "filesystem `TYPE`: ext4, ext3 or ext2"},
+			Usage: "filesystem `TYPE`: " + strings.Join(tools.MkfsTypes(), ", ")},
 		&cli.IntFlag{Name: "b", Aliases: []string{"block-size"}, Destination: &f.blockSize, DefaultText: "by size",
 			Usage: "block size in `BYTES` (1024, 2048, 4096, 65536; as mke2fs.conf)"},
 		&cli.StringFlag{Name: "C", Aliases: []string{"cluster-size"}, Destination: &f.cluster, DefaultText: "16 blocks",
@@ -83,9 +84,12 @@ type given struct{ uuid, hashSeed, randomUUID bool }
 // bytes, the time of the stamps being epoch (nil: now). The UUID and
 // hash seed the flags do not give are set by identity afterwards.
 func mkfsParams(f *fsFlags, size int64, epoch *int64) (p e2fsprogs.MkfsParams, g given, err error) {
+	if _, err := tools.ForMkfs(f.fsType); err != nil {
+		return p, g, fmt.Errorf("-t %s: %w", f.fsType, err)
+	}
 	p, err = e2fsprogs.DefaultMkfsParams(size, f.fsType)
 	if err != nil {
-		return p, g, fmt.Errorf("-t %s: not ext2, ext3 or ext4", f.fsType)
+		return p, g, fmt.Errorf("-t %s: %w", f.fsType, err)
 	}
 	if f.blockSize != 0 {
 		if err := p.SetBlockSize(size, uint32(f.blockSize)); err != nil {

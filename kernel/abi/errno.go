@@ -55,6 +55,7 @@ const (
 	ESTALE       Errno = 116
 	EUCLEAN      Errno = 117 // "Structure needs cleaning": ext4's EFSCORRUPTED
 	EDQUOT       Errno = 122
+	EMEDIUMTYPE  Errno = 124 // "Wrong medium type": an image format without a backend
 	EKEYREJECTED Errno = 129
 	ENOKEY       Errno = 126
 )
@@ -73,7 +74,7 @@ var errnoNames = map[Errno]string{
 	ERANGE: "ERANGE", EDEADLK: "EDEADLK", ENAMETOOLONG: "ENAMETOOLONG",
 	ENOSYS: "ENOSYS", ENOTEMPTY: "ENOTEMPTY", ELOOP: "ELOOP", ENODATA: "ENODATA",
 	EOVERFLOW: "EOVERFLOW", EOPNOTSUPP: "EOPNOTSUPP", ESTALE: "ESTALE",
-	EUCLEAN: "EUCLEAN", EDQUOT: "EDQUOT", EKEYREJECTED: "EKEYREJECTED", ENOKEY: "ENOKEY",
+	EUCLEAN: "EUCLEAN", EDQUOT: "EDQUOT", EMEDIUMTYPE: "EMEDIUMTYPE", EKEYREJECTED: "EKEYREJECTED", ENOKEY: "ENOKEY",
 }
 
 // Error returns the errno's symbolic name, as strace prints it.

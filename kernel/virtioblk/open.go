@@ -3,6 +3,7 @@ package virtioblk
 import (
 	"errors"
 	"io/fs"
+	"syscall"
 
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/mm"
@@ -11,6 +12,9 @@ import (
 
 // OpenOptions says how Open attaches an image file.
 type OpenOptions struct {
+	// Format is the image's format ("raw"); "" or "auto" probes it
+	// (virtio.OpenImage).
+	Format   string
 	ReadOnly bool
 	// Create, Truncate and Size make or extend the image file (see
 	// virtio.RawOptions).
@@ -21,18 +25,18 @@ type OpenOptions struct {
 	CacheUnsafe bool
 }
 
-// Open attaches the raw image file at path: a raw-file backend, a
-// virtio-blk device over it, and this driver on the device, with its
-// queue in arena. A read-only disk opens the file O_RDONLY and offers
-// VIRTIO_BLK_F_RO. Close closes all three. Errors from the host carry
-// an errno: ENOENT, EACCES, EINVAL (not a file or block device), else EIO.
+// Open attaches the image file at path: a backend of its format
+// (virtio.OpenImage: raw today), a virtio-blk device over it, and this
+// driver on the device, with its queue in arena. A read-only disk opens
+// the file O_RDONLY and offers VIRTIO_BLK_F_RO. Close closes all three.
+// Errors from the host carry an errno: ENOENT, EACCES, EISDIR, EINVAL
+// (not a file or block device, an unknown format), EMEDIUMTYPE (an image
+// format without a backend yet: virtio.FormatError), else EIO.
 func Open(path string, o OpenOptions, arena *mm.Arena) (*Disk, error) {
-	be, err := virtio.OpenRawFile(path, virtio.RawOptions{ReadOnly: o.ReadOnly, Create: o.Create, Truncate: o.Truncate, Size: o.Size})
+	be, err := virtio.OpenImage(path, virtio.ImageOptions{Format: o.Format, ReadOnly: o.ReadOnly,
+		Create: o.Create, Truncate: o.Truncate, Size: o.Size, CacheUnsafe: o.CacheUnsafe})
 	if err != nil {
 		return nil, hostErrno(err)
-	}
-	if o.CacheUnsafe {
-		be.SetCacheUnsafe()
 	}
 	dev, err := virtio.NewBlkDevice(be, virtio.BlkConfig{})
 	if err != nil {
@@ -53,12 +57,16 @@ func Open(path string, o OpenOptions, arena *mm.Arena) (*Disk, error) {
 func hostErrno(err error) error {
 	errno := abi.EIO
 	switch {
+	case errors.As(err, new(*virtio.FormatError)):
+		errno = abi.EMEDIUMTYPE
+	case errors.Is(err, virtio.ErrIsDir) || errors.Is(err, syscall.EISDIR):
+		errno = abi.EISDIR
 	case errors.Is(err, fs.ErrNotExist):
 		errno = abi.ENOENT
 	case errors.Is(err, fs.ErrPermission):
 		errno = abi.EACCES
 	case !errors.As(err, new(*fs.PathError)):
-		errno = abi.EINVAL // OpenRaw's own refusal of the file's type
+		errno = abi.EINVAL // OpenImage's own refusal of the file's type or format name
 	}
 	return abi.Errorf(errno, "%v", err)
 }

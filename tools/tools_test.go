@@ -1,0 +1,36 @@
+package tools
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/lklimg/lklimg/kernel"
+)
+
+// TestForMkfs: each type of the table picks its suite, one the kernel
+// mounts (by name or alias); a type without a mkfs is refused listing
+// those with one.
+func TestForMkfs(t *testing.T) {
+	var mounted []string
+	for _, n := range kernel.FilesystemNames() {
+		mounted = append(append(mounted, n.Name), n.Aliases...)
+	}
+	if got := MkfsTypes(); !slices.Equal(got, []string{"ext4", "ext3", "ext2"}) {
+		t.Errorf("MkfsTypes: %v", got)
+	}
+	for _, typ := range MkfsTypes() {
+		s, err := ForMkfs(typ)
+		if err != nil || s.Name != "e2fsprogs" || s.Mkfs != "mke2fs" {
+			t.Errorf("ForMkfs(%s): %+v %v", typ, s, err)
+		}
+		if !slices.Contains(mounted, typ) {
+			t.Errorf("%s: made, but the kernel does not mount it (%v)", typ, mounted)
+		}
+	}
+	for _, typ := range []string{"vfat", "", "EXT4"} {
+		_, err := ForMkfs(typ)
+		if want := "no mkfs for " + typ + " yet (mkfs makes ext4, ext3, ext2)"; err == nil || err.Error() != want {
+			t.Errorf("ForMkfs(%q): %v, want %q", typ, err, want)
+		}
+	}
+}
