@@ -1,11 +1,14 @@
 package testutil
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
+	"time"
 )
 
 // E2fsckClean runs e2fsck -fn on an image and fails the test unless it
@@ -49,8 +52,18 @@ func MkfsExt4(t testing.TB, img, src, size string, opts ...string) {
 	if src != "" {
 		args = append(args, "-d", src)
 	}
-	Run(t, mke2fs, append(append(args, opts...), img)...)
+	cmd := exec.Command(mke2fs, append(append(args, opts...), img)...)
+	// One time for every image a test binary makes, so that twins made
+	// in different seconds (an image for us and one for the host kernel)
+	// have the same root and lost+found times.
+	cmd.Env = append(os.Environ(), fmt.Sprintf("E2FSPROGS_FAKE_TIME=%d", mkfsTime()))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", cmd, err, out)
+	}
 }
+
+// mkfsTime is the time MkfsExt4's images are made at: the first call's.
+var mkfsTime = sync.OnceValue(func() int64 { return time.Now().Unix() })
 
 // DebugfsOut runs debugfs's request req (-R) on img, read-only, and
 // returns its output (its banner, on stderr, left out).
