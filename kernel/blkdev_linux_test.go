@@ -64,21 +64,6 @@ func outsideHash(t *testing.T, img string, start, size int64) [32]byte {
 	return sum
 }
 
-// hostRange returns the image file's bytes [off, off+n).
-func hostRange(t *testing.T, img string, off, n int64) []byte {
-	t.Helper()
-	f, err := os.Open(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, n)
-	if _, err := f.ReadAt(b, off); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // bootDisk boots a kernel with img attached and returns it.
 func bootDisk(t *testing.T, img string, opts DiskOptions) *Kernel {
 	t.Helper()
@@ -135,7 +120,7 @@ func TestBlockDeviceReadWrite(t *testing.T) {
 	if err := k.Fsync(fd); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(hostRange(t, img, p1Start, p1Size), want) {
+	if !bytes.Equal(testutil.ReadAt(t, img, p1Start, p1Size), want) {
 		t.Errorf("after fsync the image file does not hold what was written to vda1")
 	}
 	if outsideHash(t, img, p1Start, p1Size) != before {
@@ -239,7 +224,7 @@ func TestBlockDeviceReadWrite(t *testing.T) {
 		t.Errorf("read of a write-only device file: %v, want EBADF", err)
 	}
 	k.Close(fd)
-	if got := hostRange(t, img, p1Start+100, 6); string(got) != "closed" {
+	if got := testutil.ReadAt(t, img, p1Start+100, 6); string(got) != "closed" {
 		t.Errorf("after close the image holds %q", got)
 	}
 
@@ -275,7 +260,7 @@ func TestBlockDeviceReadWrite(t *testing.T) {
 	if outsideHash(t, img, p1Start, p1Size) != before {
 		t.Errorf("bytes outside vda1 changed")
 	}
-	if !bytes.Equal(hostRange(t, img, p1Start+p1Size-512, 512), want[p1Size-512:]) {
+	if !bytes.Equal(testutil.ReadAt(t, img, p1Start+p1Size-512, 512), want[p1Size-512:]) {
 		t.Errorf("the write across the end is not in the image")
 	}
 }
@@ -289,7 +274,7 @@ func TestBlockDeviceReadOnly(t *testing.T) {
 	k := bootDisk(t, img, DiskOptions{ReadOnly: true})
 	fd := openDev(t, k, "/dev/vda1", abi.O_RDWR)
 	buf := make([]byte, 4096)
-	if n, err := k.Pread(fd, buf, 0); n != len(buf) || err != nil || !bytes.Equal(buf, hostRange(t, img, p1Start, 4096)) {
+	if n, err := k.Pread(fd, buf, 0); n != len(buf) || err != nil || !bytes.Equal(buf, testutil.ReadAt(t, img, p1Start, 4096)) {
 		t.Errorf("read: %d %v", n, err)
 	}
 	checks := []struct {
@@ -337,7 +322,7 @@ func TestBlockDeviceDiscard(t *testing.T) {
 	before := outsideHash(t, img, p1Start, p1Size)
 	k := bootDisk(t, img, DiskOptions{})
 	fd := openDev(t, k, "/dev/vda1", abi.O_RDWR)
-	want := hostRange(t, img, p1Start, p1Size)
+	want := testutil.ReadAt(t, img, p1Start, p1Size)
 
 	// Each operation zeroes its own range of the partition.
 	ops := []struct {
@@ -376,7 +361,7 @@ func TestBlockDeviceDiscard(t *testing.T) {
 	if err := k.Fsync(fd); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(hostRange(t, img, p1Start, p1Size), want) {
+	if !bytes.Equal(testutil.ReadAt(t, img, p1Start, p1Size), want) {
 		t.Errorf("the image's vda1 differs from what was read")
 	}
 	if outsideHash(t, img, p1Start, p1Size) != before {
@@ -531,7 +516,7 @@ func TestBlockDeviceMkfsAndMount(t *testing.T) {
 		t.Errorf("bytes outside vda2 changed")
 	}
 	part := filepath.Join(tmp, "part.ext4")
-	if err := os.WriteFile(part, hostRange(t, img, p2Start, int64(len(fsdata))), 0o644); err != nil {
+	if err := os.WriteFile(part, testutil.ReadAt(t, img, p2Start, int64(len(fsdata))), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command(e2fsck, "-fn", part).CombinedOutput(); err != nil {
@@ -606,7 +591,7 @@ func TestBlockDeviceSharedPage(t *testing.T) {
 	if err := k.Fsync(part); err != nil {
 		t.Fatal(err)
 	}
-	got := hostRange(t, img, p1Start-512, 1024)
+	got := testutil.ReadAt(t, img, p1Start-512, 1024)
 	if !bytes.Equal(got[:512], bytes.Repeat([]byte{0x21}, 512)) || !bytes.Equal(got[512:], bytes.Repeat([]byte{0x11}, 512)) {
 		t.Errorf("the sectors around vda1's start hold %x... and %x..., want 21 and 11", got[:4], got[512:516])
 	}

@@ -83,3 +83,19 @@ func SameFiles(t testing.TB, a, b string) bool {
 	}
 	return sa.Size() == sb.Size() && len(DiffBlocks(t, a, b, 1<<20)) == 0
 }
+
+// ReadAt returns the n bytes of the file path at off, failing the test
+// if they cannot all be read.
+func ReadAt(t testing.TB, path string, off, n int64) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatalf("%s: read %d bytes at %d: %v", path, n, off, err)
+	}
+	return b
+}

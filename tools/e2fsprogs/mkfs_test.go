@@ -68,8 +68,10 @@ func mkfsOracle(t testing.TB, path string, c mkfsCase) {
 	}
 }
 
-// mkfsOurs runs Mkfs on a new sparse file of size bytes.
-func mkfsOurs(t testing.TB, path string, c mkfsCase) {
+// testParams is case c's parameters as the tests give them to mke2fs
+// too (its UUID, hash seed and time; a device that reads as zeros), with
+// c.edit applied; the error is the edit's.
+func testParams(t testing.TB, c mkfsCase) (MkfsParams, error) {
 	t.Helper()
 	p, err := DefaultMkfsParams(c.size, c.fsType)
 	if err != nil {
@@ -80,9 +82,17 @@ func mkfsOurs(t testing.TB, path string, c mkfsCase) {
 	p.Time = mkfsTestTime
 	p.Zeroed = true
 	if c.edit != nil {
-		if err := c.edit(&p); err != nil {
-			t.Fatal(err)
-		}
+		err = c.edit(&p)
+	}
+	return p, err
+}
+
+// mkfsOurs runs Mkfs on a new sparse file of size bytes.
+func mkfsOurs(t testing.TB, path string, c mkfsCase) {
+	t.Helper()
+	p, err := testParams(t, c)
+	if err != nil {
+		t.Fatal(err)
 	}
 	f, err := os.Create(path)
 	if err != nil {
@@ -555,15 +565,7 @@ func TestMkfsRandomAgainstMke2fs(t *testing.T) {
 			cmd := exec.Command("mke2fs", append(args, ref)...)
 			cmd.Env = append(os.Environ(), fmt.Sprintf("E2FSPROGS_FAKE_TIME=%d", mkfsTestTime), "MKE2FS_CONFIG=/etc/mke2fs.conf")
 			out, refErr := cmd.CombinedOutput()
-			p, err := DefaultMkfsParams(c.size, c.fsType)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p.UUID = parseTestUUID(t, mkfsTestUUID)
-			p.HashSeed = parseTestUUID(t, mkfsTestSeed)
-			p.Time = mkfsTestTime
-			p.Zeroed = true
-			err = c.edit(&p)
+			p, err := testParams(t, c)
 			if err == nil {
 				f, ferr := os.Create(ours)
 				if ferr != nil {

@@ -220,7 +220,7 @@ func readState(t *testing.T, img string) crashState {
 		if st == crashSteps[k] {
 			for i := 0; i <= k; i++ {
 				data, blk := crashData(f, i)
-				if !bytes.Equal(readAt(t, img, int64(blk)<<f.BlockBits, len(data)), data) {
+				if !bytes.Equal(testutil.ReadAt(t, img, int64(blk)<<f.BlockBits, int64(len(data))), data) {
 					t.Errorf("step %d is on the disk but not the data of step %d", k, i)
 				}
 			}
@@ -438,7 +438,7 @@ func TestMountStateWhileMounted(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "x.img")
 			testutil.Run(t, "mkfs.ext4", append(append([]string{"-q", "-F"}, v.args...), img, "8M")...)
 			before := superOf(t, img)
-			kb := le.Uint64(readAt(t, img, disk.SuperblockOffset+0x178, 8))
+			kb := le.Uint64(testutil.ReadAt(t, img, disk.SuperblockOffset+0x178, 8))
 			f, log := mountImageRW(t, img)
 			h, err := f.begin()
 			if err != nil {
@@ -471,10 +471,10 @@ func TestMountStateWhileMounted(t *testing.T) {
 			if after.SState != before.SState {
 				t.Errorf("s_state %#x after unmount, %#x before", after.SState, before.SState)
 			}
-			if got := le.Uint16(readAt(t, img, disk.SuperblockOffset+0x34, 2)); got != 1 {
+			if got := le.Uint16(testutil.ReadAt(t, img, disk.SuperblockOffset+0x34, 2)); got != 1 {
 				t.Errorf("s_mnt_count %d, want 1", got)
 			}
-			if got := le.Uint64(readAt(t, img, disk.SuperblockOffset+0x178, 8)); got <= kb {
+			if got := le.Uint64(testutil.ReadAt(t, img, disk.SuperblockOffset+0x178, 8)); got <= kb {
 				t.Errorf("s_kbytes_written %d, was %d", got, kb)
 			}
 			checkCleanUnmount(t, img, v.journal)
@@ -486,20 +486,6 @@ func TestMountStateWhileMounted(t *testing.T) {
 			}
 		})
 	}
-}
-
-func readAt(t *testing.T, img string, off int64, n int) []byte {
-	t.Helper()
-	f, err := os.Open(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, n)
-	if _, err := f.ReadAt(b, off); err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // TestMountRWReplays makes a dirty journal with debugfs (dirtyImage). A read-write mount replays them onto the disk before anything
@@ -527,7 +513,7 @@ func TestMountRWReplays(t *testing.T) {
 				t.Errorf("mounted label %q", got)
 			}
 			// On disk while mounted: the blocks home, the journal empty.
-			if got := readAt(t, img, free*bs, int(bs)); !bytes.Equal(got, data) {
+			if got := testutil.ReadAt(t, img, free*bs, int64(bs)); !bytes.Equal(got, data) {
 				t.Error("the escaped block is not home after the mount")
 			}
 			if js := journalSuper2(t, img); js.Start != 0 {
@@ -557,7 +543,7 @@ func dirtyImage(t *testing.T, dir string, mkfsArgs []string) (string, int64, []b
 	bs := int64(sb.BlockSize())
 	sbBlk := int64(disk.SuperblockOffset) / bs
 	free := int64(sb.SBlocksCount) - 10 // a free block near the end
-	sbCopy := readAt(t, img, sbBlk*bs, int(bs))
+	sbCopy := testutil.ReadAt(t, img, sbBlk*bs, int64(bs))
 	s := sbCopy[disk.SuperblockOffset-sbBlk*bs:][:disk.SuperblockSize]
 	clear(s[0x78:0x88])
 	copy(s[0x78:], "replayed")
@@ -852,7 +838,7 @@ func TestRevokeReusedBlock(t *testing.T) {
 				} else {
 					testutil.Run(t, r[0], append(r[1:], c)...)
 				}
-				if got := readAt(t, c, int64(blk)<<f.BlockBits, len(want)); !bytes.Equal(got, want) {
+				if got := testutil.ReadAt(t, c, int64(blk)<<f.BlockBits, int64(len(want))); !bytes.Equal(got, want) {
 					t.Errorf("%s's replay: block %d holds %q..., want %q...", r[0], blk, got[:4], want[:4])
 				}
 				e2fsckClean(t, c)

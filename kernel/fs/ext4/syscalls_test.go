@@ -1,14 +1,13 @@
 package ext4_test
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 
+	"github.com/lklimg/lklimg/internal/kerneltest"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -23,64 +22,44 @@ func TestNamespaceSyscalls(t *testing.T) {
 	testutil.Need(t, "mkfs.ext4", "e2fsck")
 	img := filepath.Join(t.TempDir(), "img")
 	testutil.Run(t, "mkfs.ext4", "-q", "-F", img, "64M")
-	k, err := kernel.Boot(kernel.Config{Now: func() abi.Timespec { return abi.Timespec{Sec: 1700000000} }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Halt()
-	must := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", what, err, k.Dmesg())
+	kerneltest.WithKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
+		must("mkdir d", k.Mkdirat(abi.AT_FDCWD, "/mnt/d", 0o755))
+		held := -1
+		for i := range 3000 {
+			fd, err := k.Openat(abi.AT_FDCWD, fmt.Sprintf("/mnt/d/f%d", i), abi.O_CREAT|abi.O_RDWR, 0o644)
+			must("create", err)
+			_, err = k.Write(fd, []byte("hello"))
+			must("write", err)
+			if i == 7 {
+				held = fd
+				continue
+			}
+			must("close", k.Close(fd))
 		}
-	}
-	_, err = k.AddDisk(img, kernel.DiskOptions{})
-	must("add disk", err)
-	if err := k.Mkdirat(abi.AT_FDCWD, "/mnt", 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
-		t.Fatal(err)
-	}
-	must("mount", k.Mount("/dev/vda", "/mnt", "ext4", 0, ""))
-	must("mkdir d", k.Mkdirat(abi.AT_FDCWD, "/mnt/d", 0o755))
-	held := -1
-	for i := range 3000 {
-		fd, err := k.Openat(abi.AT_FDCWD, fmt.Sprintf("/mnt/d/f%d", i), abi.O_CREAT|abi.O_RDWR, 0o644)
-		must("create", err)
-		_, err = k.Write(fd, []byte("hello"))
-		must("write", err)
-		if i == 7 {
-			held = fd
-			continue
+		must("unlink open file", k.Unlinkat(abi.AT_FDCWD, "/mnt/d/f7", 0))
+		var st abi.Stat
+		must("fstat", k.Fstat(held, &st))
+		if st.Nlink != 0 {
+			t.Errorf("unlinked open file: nlink %d", st.Nlink)
 		}
-		must("close", k.Close(fd))
-	}
-	must("unlink open file", k.Unlinkat(abi.AT_FDCWD, "/mnt/d/f7", 0))
-	var st abi.Stat
-	must("fstat", k.Fstat(held, &st))
-	if st.Nlink != 0 {
-		t.Errorf("unlinked open file: nlink %d", st.Nlink)
-	}
-	must("rename", k.Renameat2(abi.AT_FDCWD, "/mnt/d/f1", abi.AT_FDCWD, "/mnt/g", 0))
-	must("symlink", k.Symlinkat("target/of/link", abi.AT_FDCWD, "/mnt/sl"))
-	must("link", k.Linkat(abi.AT_FDCWD, "/mnt/g", abi.AT_FDCWD, "/mnt/d/hard", 0))
-	must("mknod", k.Mknodat(abi.AT_FDCWD, "/mnt/fifo", abi.S_IFIFO|0o644, 0))
-	must("setxattr", k.Setxattr("/mnt/g", "user.x", []byte("val"), 0))
-	must("mkdir e", k.Mkdirat(abi.AT_FDCWD, "/mnt/e", 0o755))
-	must("rmdir e", k.Unlinkat(abi.AT_FDCWD, "/mnt/e", abi.AT_REMOVEDIR))
-	must("rename dir", k.Renameat2(abi.AT_FDCWD, "/mnt/d", abi.AT_FDCWD, "/mnt/lost+found/d", 0))
-	must("close held", k.Close(held))
-	must("umount", k.Umount("/mnt", 0))
-	must("halt", k.Halt())
-	if out, err := exec.Command("e2fsck", "-fn", img).CombinedOutput(); err != nil {
-		t.Fatalf("e2fsck: %v\n%s", err, out)
-	}
+		must("rename", k.Renameat2(abi.AT_FDCWD, "/mnt/d/f1", abi.AT_FDCWD, "/mnt/g", 0))
+		must("symlink", k.Symlinkat("target/of/link", abi.AT_FDCWD, "/mnt/sl"))
+		must("link", k.Linkat(abi.AT_FDCWD, "/mnt/g", abi.AT_FDCWD, "/mnt/d/hard", 0))
+		must("mknod", k.Mknodat(abi.AT_FDCWD, "/mnt/fifo", abi.S_IFIFO|0o644, 0))
+		must("setxattr", k.Setxattr("/mnt/g", "user.x", []byte("val"), 0))
+		must("mkdir e", k.Mkdirat(abi.AT_FDCWD, "/mnt/e", 0o755))
+		must("rmdir e", k.Unlinkat(abi.AT_FDCWD, "/mnt/e", abi.AT_REMOVEDIR))
+		must("rename dir", k.Renameat2(abi.AT_FDCWD, "/mnt/d", abi.AT_FDCWD, "/mnt/lost+found/d", 0))
+		must("close held", k.Close(held))
+	})
+	testutil.E2fsckClean(t, img)
 
-	testutil.NeedLoop(t)
-	mnt := filepath.Join(t.TempDir(), "mnt")
-	os.Mkdir(mnt, 0o755)
-	testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
-	defer exec.Command("umount", mnt).Run()
+	mnt, umount := testutil.HostMount(t, img, "ro")
+	defer umount()
 	ents, err := os.ReadDir(filepath.Join(mnt, "lost+found/d"))
-	must("host readdir", err)
+	if err != nil {
+		t.Fatalf("host readdir: %v", err)
+	}
 	if len(ents) != 3000-2+1 { // f1 and f7 gone, hard added
 		t.Errorf("host: %d entries, want %d", len(ents), 2999)
 	}
