@@ -16,6 +16,7 @@ import (
 
 	"github.com/lklimg/lklimg/hostcopy"
 	"github.com/lklimg/lklimg/internal/cliflags"
+	"github.com/lklimg/lklimg/internal/profile"
 	"github.com/lklimg/lklimg/internal/progress"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/urfave/cli/v2"
@@ -44,11 +45,13 @@ type flags struct {
 }
 
 // Run runs the command on args with its streams and returns the exit
-// status. args[0] is the program's name, as os.Args: "cpfromfs" (or a
+// status (within the profiles the environment asks for: internal/profile).
+// args[0] is the program's name, as os.Args: "cpfromfs" (or a
 // path ending in it) copies out, anything else copies in unless --from
 // says otherwise. Its messages say "cptofs:" or "cpfromfs:" whoever runs
 // it: lklimg's cp-in and cp-out are the same commands.
 func Run(args []string, stdout, stderr io.Writer) int {
+	defer profile.Start("cptofs", os.Getenv, stderr)()
 	var f flags
 	f.name = "cptofs"
 	if len(args) > 0 && strings.TrimSuffix(filepath.Base(args[0]), ".exe") == "cpfromfs" {

@@ -16,6 +16,7 @@ import (
 	"github.com/lklimg/lklimg/archive"
 	"github.com/lklimg/lklimg/internal/cliflags"
 	"github.com/lklimg/lklimg/internal/compress"
+	"github.com/lklimg/lklimg/internal/profile"
 	"github.com/lklimg/lklimg/internal/progress"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/urfave/cli/v2"
@@ -31,10 +32,10 @@ const (
 
 // Run runs fs2tar on args (args[0] is the program's name, as os.Args)
 // with its streams, within the profiles the environment asks for
-// (profile.go), and returns the exit status. Its messages say "fs2tar:"
+// (internal/profile), and returns the exit status. Its messages say "fs2tar:"
 // whoever runs it: "lklimg fs2tar" is the same command.
 func Run(args []string, stdout, stderr io.Writer) int {
-	stop := startProfile(os.Getenv, stderr)
+	stop := profile.Start("fs2tar", os.Getenv, stderr)
 	defer stop()
 	return run(args, stdout, stderr)
 }
@@ -213,7 +214,7 @@ func export(f *flags, image, output string, stdout, stderr io.Writer) int {
 	}
 
 	err = archive.Export(m.Kernel, root, tarOut, opts)
-	writeHeapProfile(os.Getenv, stderr)
+	profile.WriteHeap("fs2tar", os.Getenv, stderr)
 	if lostXattrs > 0 {
 		// GNU tar says nothing; a rootfs without its capabilities and
 		// labels would only show at boot.

@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/lklimg/lklimg/internal/cliflags"
+	"github.com/lklimg/lklimg/internal/profile"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/urfave/cli/v2"
@@ -256,9 +257,11 @@ func needsValue(a string, takesValue map[string]bool) bool {
 }
 
 // Run runs the command on args (os.Args: args[0] is the program's name)
-// with its streams and returns the exit status; tar2fs reads "-" from
+// with its streams, within the profiles the environment asks for
+// (internal/profile), and returns the exit status; tar2fs reads "-" from
 // os.Stdin.
 func Run(args []string, stdout, stderr io.Writer) int {
+	defer profile.Start("lklimg", os.Getenv, stderr)()
 	status := exitOK
 	var cmds []*cli.Command
 	for _, sc := range subcommands() {
