@@ -103,7 +103,7 @@ func (tr *Reader) sparse(h *Header, sp *sparseInfo, size int64) error {
 	if h.Sparse == nil {
 		h.Sparse = []Extent{}
 	}
-	tr.remain, tr.skip = size, pad
+	tr.data, tr.remain, tr.skip = size, size, pad
 	return nil
 }
 

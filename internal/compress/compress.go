@@ -153,9 +153,12 @@ func Detect(head []byte) Method {
 
 // NewReader returns a reader of r's content, decompressed by the method
 // its first bytes name (uncompressed input is returned as it is), and that
-// method. Close releases the decoder (it does not close r). Uncompressed
-// input is read ahead on a goroutine of its own (ReadAhead); gzip's and
-// zstd's decoders read ahead themselves.
+// method. Close releases the decoder (it does not close r). xz and bzip2,
+// whose decoders run on one core, are decoded ahead on a goroutine of
+// their own (ReadAhead); gzip's and zstd's decoders read ahead themselves.
+// Uncompressed input is read in large reads (ReadAheadSize) on the
+// consumer's goroutine: archive.Import reads the archive on one of its
+// own, and a read-ahead goroutine would only add a copy of every byte.
 func NewReader(r io.Reader) (io.ReadCloser, Method, error) {
 	br := bufio.NewReader(r)
 	head, err := br.Peek(6)
@@ -181,9 +184,9 @@ func NewReader(r io.Reader) (io.ReadCloser, Method, error) {
 		if err != nil {
 			return nil, m, err
 		}
-		return io.NopCloser(z), m, nil
+		return ReadAhead(z), m, nil
 	case Bzip2:
-		return io.NopCloser(bzip2.NewReader(br)), m, nil
+		return ReadAhead(bzip2.NewReader(br)), m, nil
 	}
-	return ReadAhead(br), None, nil
+	return io.NopCloser(bufio.NewReaderSize(br, ReadAheadSize)), None, nil
 }

@@ -6,11 +6,10 @@ import (
 )
 
 // Reading ahead: a reader that fills a few large buffers from its source
-// on a goroutine of its own, so that reading the input (a read(2) of a
-// file or a pipe, or a decompressor that runs on one core: xz, bzip2) goes
-// on while the consumer works on what was read before. tar2fs's input is
-// the stream that feeds everything it writes; on two cores this takes the
-// reading off its critical path.
+// on a goroutine of its own, so that a decoder that runs on one core (xz,
+// bzip2) goes on while the consumer works on what was decoded before.
+// tar2fs's input is the stream that feeds everything it writes; on two
+// cores this takes decoding off its critical path.
 
 // ReadAheadSize and ReadAheadBuffers are the size and number of the
 // buffers a read-ahead reader fills: 4 MiB in flight at most.

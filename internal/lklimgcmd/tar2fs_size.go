@@ -1,9 +1,10 @@
 package lklimgcmd
 
 import (
-	"archive/tar"
 	"io"
 	"os"
+
+	"github.com/lklimg/lklimg/archive"
 )
 
 // tar2fsVirtualSize is the size of the sparse file a filesystem is made
@@ -24,39 +25,84 @@ type archiveSize struct {
 }
 
 // scanArchive reads the headers of the uncompressed archive file in, of
-// size bytes, skipping the files' data (archive/tar seeks over it, and
-// reads only its last byte), and rewinds it. An archive the reader
-// cannot walk counts as all headers, as if not scanned: the import says
-// what is wrong with it.
+// size bytes, skipping the files' data (archive.Reader seeks over it,
+// and reads only its last byte): headers is what was read but the data
+// (the end's second zero block and padding are not read). An archive the reader cannot walk counts
+// as all headers, as if not scanned: the import says what is wrong with
+// it. The file's offset is not moved: it reads with pread (scanFile).
 func scanArchive(in *os.File, size int64) (archiveSize, error) {
 	a := archiveSize{plain: size, headers: size}
-	c := &countingFile{f: in}
-	tr := tar.NewReader(c)
-	n := int64(0)
+	c := &scanFile{f: in, size: size, buf: make([]byte, scanWindow)}
+	tr := archive.NewReader(c)
+	var data, n int64
 	var err error
 	for ; err == nil; n++ {
-		_, err = tr.Next()
+		if _, err = tr.Next(); err == nil {
+			data += tr.DataSize()
+		}
 	}
-	if err == io.EOF && c.read < size {
-		a.headers, a.entries = c.read, n-1
+	if c.err != nil {
+		return a, c.err
 	}
-	_, err = in.Seek(0, io.SeekStart)
-	return a, err
+	if err == io.EOF && tr.Offset() <= size {
+		a.headers, a.entries = tr.Offset()-data, n-1
+	}
+	return a, nil
 }
 
-// countingFile counts the bytes read from f; seeks are not reads.
-type countingFile struct {
-	f    *os.File
-	read int64
+// scanWindow is the bytes scanFile reads at a time: a few headers of
+// small files, read in one pread rather than three syscalls each.
+const scanWindow = 64 << 10
+
+// scanFile is scanArchive's view of the archive: Seek only moves its
+// position, and Read is served from a window of the file read with
+// pread, so that skipping a file's data costs nothing and reading the
+// next header (with the last byte of the data before it, which the
+// reader reads to see that the archive does not end early) costs
+// one pread per window, or none. It keeps the file's error apart from
+// the end of the archive.
+type scanFile struct {
+	f         *os.File
+	size, pos int64
+	buf       []byte
+	start     int64 // the file offset of buf[0]
+	n         int   // the bytes of buf read
+	err       error
 }
 
-func (c *countingFile) Read(p []byte) (int, error) {
-	n, err := c.f.Read(p)
-	c.read += int64(n)
-	return n, err
+func (c *scanFile) Read(p []byte) (int, error) {
+	if c.pos >= c.size {
+		return 0, io.EOF
+	}
+	if c.pos < c.start || c.pos >= c.start+int64(c.n) {
+		n, err := c.f.ReadAt(c.buf, c.pos)
+		if n == 0 {
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF // the file shrank
+			}
+			c.err = err
+			return 0, err
+		}
+		c.start, c.n = c.pos, n
+	}
+	n := copy(p, c.buf[c.pos-c.start:c.n])
+	c.pos += int64(n)
+	return n, nil
 }
 
-func (c *countingFile) Seek(off int64, whence int) (int64, error) { return c.f.Seek(off, whence) }
+func (c *scanFile) Seek(off int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		off += c.pos
+	case io.SeekEnd:
+		off += c.size
+	}
+	if off < 0 {
+		return c.pos, os.ErrInvalid
+	}
+	c.pos = off
+	return off, nil
+}
 
 // virtualSize is the size of the sparse file the filesystem is made on
 // when -s is not given: a bound on what the archive a can take, at least
