@@ -25,6 +25,7 @@ const (
 	offSFirstIno         = 0x54
 	offSInodeSize        = 0x58
 	offSBlockGroupNr     = 0x5A
+	offSUUID             = 0x68
 	offSReservedGdt      = 0xCE
 	offSJournalInum      = 0xE0
 	offSHashSeed         = 0xEC
