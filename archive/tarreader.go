@@ -88,7 +88,6 @@ type Reader struct {
 	meta    []byte            // readMeta's buffer for small entries
 	off     int64             // bytes consumed from r
 	global  map[string]string // pax 'g' records in force
-	data    int64             // the entry's stored data bytes
 	remain  int64             // data bytes of the entry Read still gives
 	skip    int64             // bytes after those to the next header
 	name    string            // the current entry, for messages
@@ -102,10 +101,6 @@ func NewReader(r io.Reader) *Reader { return &Reader{r: r} }
 
 // Offset returns how many bytes of the archive have been consumed.
 func (tr *Reader) Offset() int64 { return tr.off }
-
-// DataSize returns the bytes of the current entry's data stored in the
-// archive (for a sparse file, its regions' bytes), read or not.
-func (tr *Reader) DataSize() int64 { return tr.data }
 
 // Warnings returns what was wrong with the current entry without making
 // it unusable: an ACL that names a user the archive gives no number for,
@@ -129,7 +124,7 @@ func (tr *Reader) Next() (*Header, error) {
 		tr.err = err
 		return nil, err
 	}
-	tr.data, tr.remain, tr.skip = 0, 0, 0
+	tr.remain, tr.skip = 0, 0
 	h, err := tr.next()
 	if err != nil {
 		tr.err = err
@@ -174,16 +169,8 @@ func (tr *Reader) truncated() error {
 	return &FormatError{Offset: tr.off, Name: tr.name, Msg: "the archive ends inside the entry: " + io.ErrUnexpectedEOF.Error()}
 }
 
-// discard skips n bytes of the archive: over all but the last byte by
-// seeking when the input is an io.Seeker (a file, as archive/tar does),
-// then by reading, so that an archive cut short is still seen as such.
+// discard skips n bytes of the archive.
 func (tr *Reader) discard(n int64) error {
-	if s, ok := tr.r.(io.Seeker); ok && n > 1 {
-		if _, err := s.Seek(n-1, io.SeekCurrent); err == nil {
-			tr.off += n - 1
-			n = 1
-		}
-	}
 	for idle := 0; n > 0; {
 		if tr.scratch == nil {
 			tr.scratch = make([]byte, 64<<10)
@@ -492,7 +479,7 @@ func (tr *Reader) entry(size int64, pax []paxRecord, longName, longLink *string)
 			return h, tr.sparse(h, sp, size)
 		}
 		h.Size = size
-		tr.data, tr.remain, tr.skip = size, size, padding(size)
+		tr.remain, tr.skip = size, padding(size)
 	case rawTyp == typeGNUDumpdir || !isHeaderOnly(h.Typeflag):
 		tr.skip = size + padding(size)
 	}

@@ -103,7 +103,7 @@ func (tr *Reader) sparse(h *Header, sp *sparseInfo, size int64) error {
 	if h.Sparse == nil {
 		h.Sparse = []Extent{}
 	}
-	tr.data, tr.remain, tr.skip = size, size, pad
+	tr.remain, tr.skip = size, pad
 	return nil
 }
 

@@ -67,7 +67,8 @@ func lklimg(t *testing.T, env []string, stdin io.Reader, args ...string) result 
 // TestTar2fs makes images with the command: a fixed size and the
 // smallest that fits, from a file and from stdin, compressed or not;
 // each is clean for e2fsck, holds the source tree as the host kernel
-// sees it, and with SOURCE_DATE_EPOCH two runs give the same bytes.
+// sees it, and with SOURCE_DATE_EPOCH runs on the same input bytes give
+// the same image, from a file or stdin, and other bytes another UUID.
 func TestTar2fs(t *testing.T) {
 	archive, want := testutil.TreeArchive(t)
 	dir := t.TempDir()
@@ -99,9 +100,14 @@ func TestTar2fs(t *testing.T) {
 	if fi.Size() > data+64<<20 {
 		t.Errorf("smallest image: %d bytes for %d bytes of files", fi.Size(), data)
 	}
+	// A journal as mke2fs gives the image's size: none under 2048
+	// blocks (ext2fs_default_journal_size).
 	dumpe2fs := testutil.Need(t, "dumpe2fs")[0]
-	if out := testutil.Run(t, dumpe2fs, "-h", small); !bytes.Contains(out, []byte("has_journal")) {
-		t.Errorf("smallest image: no journal:\n%s", out)
+	out := string(testutil.Run(t, dumpe2fs, "-h", small))
+	_, count, _ := strings.Cut(out, "Block count:")
+	blocks, _ := strconv.Atoi(strings.Fields(count + " 0")[0])
+	if journal := strings.Contains(out, "has_journal"); blocks == 0 || journal != (blocks >= 2048+1024) {
+		t.Errorf("smallest image: %d blocks, journal %t:\n%s", blocks, journal, out)
 	}
 
 	// Reproducible: the same input from stdin, twice.
@@ -118,13 +124,20 @@ func TestTar2fs(t *testing.T) {
 	}
 	a, _ := os.ReadFile(filepath.Join(dir, "repro1.img"))
 	b, _ := os.ReadFile(filepath.Join(dir, "repro2.img"))
-	if len(a) == 0 || !bytes.Equal(a, b) {
-		t.Errorf("two runs with SOURCE_DATE_EPOCH differ (%d and %d bytes)", len(a), len(b))
-	}
-	// A file input hashes into the UUID: another archive, another UUID.
 	c, _ := os.ReadFile(small)
-	if bytes.Equal(c[0x468:0x478], a[0x468:0x478]) {
-		t.Errorf("the UUID of an image from a file is that of one from stdin")
+	if len(a) == 0 || !bytes.Equal(a, b) || !bytes.Equal(a, c) {
+		t.Errorf("runs with SOURCE_DATE_EPOCH on the same bytes differ (%d and %d bytes from stdin, %d from the file)",
+			len(a), len(b), len(c))
+	}
+	// The input's bytes make the UUID: the same tree uncompressed is
+	// another input; the hash seed, from the parameters, is the same.
+	plain := filepath.Join(dir, "plain.img")
+	if r := lklimg(t, epoch, nil, "tar2fs", "-q", archive, plain); r.code != 0 || r.stderr != "" {
+		t.Fatalf("tar2fs: exit %d\n%s", r.code, r.stderr)
+	}
+	d, _ := os.ReadFile(plain)
+	if len(d) < 0x400+0x100 || bytes.Equal(d[0x468:0x478], a[0x468:0x478]) || !bytes.Equal(d[0x4EC:0x4FC], a[0x4EC:0x4FC]) {
+		t.Errorf("another input: the same UUID, or another hash seed")
 	}
 }
 

@@ -68,8 +68,8 @@ func (f *fsFlags) reservedFlag() cli.Flag {
 		Usage: "`PERCENT` of blocks reserved for root"}
 }
 
-// identityHelp is what the help of both commands says of time stamps and
-// identity.
+// identityHelp is what mkfs's help says of time stamps and identity
+// (tar2fs's: tar2fsIdentityHelp).
 const identityHelp = "With SOURCE_DATE_EPOCH set (or --timestamp), every time stamp the filesystem is made with is\n" +
 	"that time, and the UUID and hash seed not given (-U, -E hash_seed=) are derived from the time,\n" +
 	"the parameters and the input archive's bytes: the same inputs make the same image. Without it,\n" +
@@ -284,8 +284,9 @@ func fixedTime(f *fsFlags, getenv func(string) string) (*int64, error) {
 //     of the purpose ("uuid", "hash_seed"), the command and what else
 //     shapes the image (what), every parameter (p, the time among them;
 //     the UUID too for the hash seed) and the input's digest (input:
-//     the SHA-256 of the archive file, nil for none, such as stdin or
-//     a directory);
+//     the SHA-256 of the archive file, nil for none: a directory, or
+//     tar2fs, which derives the UUID again after the import,
+//     planIdentity);
 //   - otherwise random.
 //
 // The hash seed must be fixed before any directory is indexed, and the

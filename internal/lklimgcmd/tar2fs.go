@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/lklimg/lklimg/internal/cliflags"
-	"github.com/lklimg/lklimg/internal/compress"
 	"github.com/lklimg/lklimg/internal/devfile"
 	"github.com/lklimg/lklimg/internal/progress"
 	"github.com/lklimg/lklimg/kernel"
@@ -24,17 +23,33 @@ import (
 // the archive into it through its syscalls, then it is unmounted cleanly.
 //
 // Without -s or -P the image is the smallest that holds the archive: the
-// filesystem is made on a large sparse file (tar2fsVirtualSize) without a
-// journal, filled with the "alloc=pack" mount option (every allocation in
-// the lowest groups), then cut to the groups it uses plus --free
+// filesystem is made on a large sparse file (tar2fsVirtualSize), whatever
+// the input, without a journal and with each group's bitmaps and inode
+// table in the group itself (flex_bg size 1, unless -G says otherwise),
+// filled with the "alloc=pack" mount option (every allocation in the
+// lowest groups), then cut to the groups it uses plus --free
 // (e2fsprogs.Minimize), given the journal mke2fs would give its final size
 // (e2fsprogs.AddJournal, when the type has one), and the disk cut to it
-// (Kernel.ResizeDisk: the virtio backend truncates the file). With -P the
-// filesystem fills the partition, as with -s.
+// (Kernel.ResizeDisk: the virtio backend truncates the file). The groups
+// cut take their metadata with them, leaving no unused blocks among the
+// groups kept, where flex_bg's packing would leave the cut groups' inode
+// tables; and the descriptor table's blocks the cut frees become the
+// reserved GDT blocks (mkfs reserves one). With -P the filesystem fills
+// the partition, as with -s.
 //
-// Reproducible images: see identity (mkfsflags.go). The input's digest
-// is a SHA-256 of the input file's bytes, read once more for it; stdin,
-// which cannot be read twice, counts by the parameters only.
+// The plan does not depend on the input, so a file and stdin give the
+// same image: the archive is read once, as a stream.
+//
+// Reproducible images: see planIdentity (tar2fs_identity.go): the input
+// is read once, its digest taken as it is read, and the UUID set after
+// the import.
+
+// tar2fsVirtualSize is the size of the sparse file the smallest image's
+// filesystem is made on: 1 TiB, which ext4 with 4 KiB blocks holds
+// without 64bit and every host filesystem holds as a sparse file (ext4's
+// limit for a file is 16 TiB); it bounds the archive. Only what is
+// written takes room.
+const tar2fsVirtualSize = 1 << 40
 
 // tar2fsFlags are tar2fs's options: mke2fs's (fsFlags) and its own.
 type tar2fsFlags struct {
@@ -55,7 +70,7 @@ func tar2fsCommand(stdin io.Reader, stdout, stderr io.Writer, status *int) *cli.
 		ArgsUsage: "TAR|- IMAGE",
 		Description: "IMAGE is made anew: SIZE bytes with -s, else the smallest that holds the archive (plus --free).\n" +
 			"Entries are extracted as GNU tar -x --xattrs --acls --numeric-owner -p would as root.\n" +
-			identityHelp + "\n" +
+			tar2fsIdentityHelp + "\n" +
 			"Exit status: 0; 1 when some entries could not be extracted (each said); 2 when the image could not be made.",
 		UseShortOptionHandling: true,
 		Flags: append(f.cliFlags(),
@@ -102,6 +117,9 @@ type tar2fsPlan struct {
 	epoch          *int64
 	mountData      string // "alloc=pack" when cut to fit
 	whiteouts      string
+	// uuid, when set, is given to the filesystem after the import
+	// (settledUUID), before the journal is added.
+	uuid *[16]byte
 }
 
 // tar2fs makes image from the archive input ("-": stdin). It returns the
@@ -109,13 +127,12 @@ type tar2fsPlan struct {
 func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) (int, error) {
 	// The options first, then the input: a missing file is said before
 	// the image is touched.
-	plan, err := planTar2fs(f, getenv, archiveSize{})
+	plan, err := planTar2fs(f, getenv)
 	if err != nil {
 		return exitImage, err
 	}
 	var in io.Reader = stdin
-	var digest func() ([]byte, error)
-	var inSize, plainSize int64
+	var inSize int64
 	var inFile *os.File
 	if input != "-" {
 		inFile, err = os.Open(input)
@@ -125,24 +142,10 @@ func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr
 		defer inFile.Close()
 		if fi, err := inFile.Stat(); err == nil && fi.Mode().IsRegular() {
 			inSize = fi.Size()
-			head := make([]byte, 6)
-			if n, _ := inFile.ReadAt(head, 0); compress.Detect(head[:n]) == compress.None {
-				plainSize = inSize
-			}
 		} else if err == nil && fi.IsDir() {
 			return exitImage, fmt.Errorf("%s: is a directory, not a tar archive", input)
 		}
-		in, digest = inFile, fileDigest(inFile, input)
-	}
-	if plan.minimize && plainSize > 0 {
-		// Planned again for what the archive holds (virtualSize).
-		a, err := scanArchive(inFile, plainSize)
-		if err != nil {
-			return exitImage, fmt.Errorf("%s: %w", input, unwrapPathErr(err))
-		}
-		if plan, err = planTar2fs(f, getenv, a); err != nil {
-			return exitImage, err
-		}
+		in = inFile
 	}
 	var printk io.Writer
 	if f.printk {
@@ -159,13 +162,19 @@ func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr
 		if f.partSize, err = d.size(); err != nil {
 			return exitImage, err
 		}
-		if plan, err = planTar2fs(f, getenv, archiveSize{}); err != nil {
+		if plan, err = planTar2fs(f, getenv); err != nil {
 			return exitImage, err
 		}
 	}
 	what := fmt.Sprintf("tar2fs minimize=%t free=%d whiteouts=%q", plan.minimize, plan.free, plan.whiteouts)
-	if err := identity(&plan.params, plan.given, plan.epoch, what, digest); err != nil {
+	later, err := planIdentity(&plan.params, plan.given, plan.epoch, what, f.features)
+	if err != nil {
 		return exitImage, err
+	}
+	var digest *inputDigest
+	if later {
+		digest = newInputDigest(in)
+		in = digest
 	}
 	// The image file is new, unless it holds the partition: then it is
 	// the user's disk, kept whatever happens.
@@ -196,10 +205,22 @@ func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr
 		remove()
 		return exitImage, importErr
 	}
+	if digest != nil && importErr == nil {
+		sum, err := digest.Finish()
+		if err != nil {
+			return exitImage, fmt.Errorf("%s: %w", input, unwrapPathErr(err))
+		}
+		uuid := settledUUID(&plan.params, what, sum)
+		plan.uuid = &uuid
+	}
 	if plan.minimize {
 		if err := shrinkImage(d, plan, used); err != nil {
 			// What stopped the import first: it explains the rest.
 			return exitImage, errors.Join(importErr, fmt.Errorf("%s: %w (the image is not usable)", image, err))
+		}
+	} else if plan.uuid != nil {
+		if err := setUUID(d, *plan.uuid); err != nil {
+			return exitImage, fmt.Errorf("%s: %w", image, err)
 		}
 	}
 	if f.sync {
@@ -234,13 +255,11 @@ func makeFS(d *newDisk, p *e2fsprogs.MkfsParams, size int64) error {
 
 // planTar2fs turns the flags into mkfs parameters (mkfsParams, as mkfs's)
 // and the rest of the plan.
-// a is what an uncompressed archive file holds, zero if not known
-// (virtualSize).
-func planTar2fs(f *tar2fsFlags, getenv func(string) string, a archiveSize) (*tar2fsPlan, error) {
+func planTar2fs(f *tar2fsFlags, getenv func(string) string) (*tar2fsPlan, error) {
 	if f.whiteouts != "" && f.whiteouts != "overlay" {
 		return nil, fmt.Errorf("--whiteouts %s: the mode is overlay", f.whiteouts)
 	}
-	plan := &tar2fsPlan{fileSize: virtualSize(a, f.inodeRatio, f.blockSize), minimize: true, whiteouts: f.whiteouts}
+	plan := &tar2fsPlan{fileSize: tar2fsVirtualSize, minimize: true, whiteouts: f.whiteouts}
 	if f.partition > 0 {
 		// -P: the filesystem fills the partition, as with -s; until
 		// its size is known the flags are checked for 1 GiB.
@@ -281,18 +300,17 @@ func planTar2fs(f *tar2fsFlags, getenv func(string) string, a archiveSize) (*tar
 	if err != nil {
 		return nil, err
 	}
-	if c := int(p.ClusterBytes()); plan.minimize && c > int(p.BlockSize) {
-		// bigalloc: a small file or a directory takes a cluster, not a
-		// block.
-		if size := virtualSize(a, f.inodeRatio, c); size > plan.fileSize {
-			plan.fileSize = size
-			if p, g, err = mkfsParams(&f.fsFlags, plan.fileSize, plan.epoch); err != nil {
-				return nil, err
-			}
-		}
-	}
 	plan.given = g
 	if plan.minimize {
+		// The layout that the cut leaves whole (see tar2fs): each group's
+		// metadata in the group, one reserved GDT block to which the
+		// descriptor blocks the cut frees are added.
+		if f.flexSize == 0 {
+			p.FlexBGSize = 1
+		}
+		if p.ReservedGDTBlocks == 0 {
+			p.ReservedGDTBlocks = 1
+		}
 		// The journal is added once the size is known (AddJournal), as
 		// large as mke2fs would make it for that size, or as -J says.
 		plan.wantJournal = p.HasFeature("has_journal")
@@ -333,8 +351,22 @@ func tar2fsImport(f *tar2fsFlags, plan *tar2fsPlan, d *newDisk, in io.Reader, st
 	return status, used, err
 }
 
+// setUUID gives the unmounted filesystem on the device its settled UUID.
+func setUUID(d *newDisk, uuid [16]byte) error {
+	out, err := d.open()
+	if err != nil {
+		return err
+	}
+	err = e2fsprogs.SetUUID(out, uuid)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // shrinkImage cuts the filesystem on the device to what it uses plus the
-// free space asked for and the journal's room, adds the journal, and cuts
+// free space asked for and the journal's room, gives it its settled UUID
+// (plan.uuid), adds the journal, and cuts
 // the disk (the image file) to the filesystem's new end.
 func shrinkImage(d *newDisk, plan *tar2fsPlan, used uint64) error {
 	out, err := d.open()
@@ -380,6 +412,11 @@ func shrinkFS(out *devfile.File, plan *tar2fsPlan, used uint64) (uint64, error) 
 	blocks, err := e2fsprogs.Minimize(out, up(free)+up(uint64(journal))+up(orphan)+3*cluster)
 	if err != nil {
 		return 0, fmt.Errorf("shrink: %w", err)
+	}
+	if plan.uuid != nil {
+		if err := e2fsprogs.SetUUID(out, *plan.uuid); err != nil {
+			return 0, err
+		}
 	}
 	if plan.wantJournal && journal > 0 {
 		if err := e2fsprogs.AddJournal(out, journal); err != nil {
