@@ -326,15 +326,34 @@ func Minimize(dev ImageDevice, free uint64) (uint64, error) {
 		return 0, abi.Errorf(abi.EOPNOTSUPP, "ext4: minimize: meta_bg with resize_inode is not supported")
 	}
 	oldBlocks := sb.SBlocksCount
-	end, err := im.minimalEnd(free)
-	if err != nil || end >= oldBlocks {
+	plan, err := im.minimalEnd(free)
+	if err != nil {
 		return oldBlocks, err
 	}
-	return end, im.cut(end)
+	// The end with moves: tried dry first, grown by what did not fit
+	// (a tree that grows, free space cut in pieces) until all does.
+	end, moves := plan.fixed, false
+	for tight, tries := plan.moved, 0; tight < end && tries < 16; tries++ {
+		short, err := im.cut(tight, true, true)
+		if err != nil {
+			return oldBlocks, err
+		}
+		if short == 0 {
+			end, moves = tight, true
+			break
+		}
+		tight = plan.settle(tight + max(short, 1)<<f.ClusterBits)
+	}
+	if end >= oldBlocks {
+		return oldBlocks, nil
+	}
+	_, err = im.cut(end, moves, false)
+	return end, err
 }
 
-// minimalEnd computes Minimize's new block count (step 1).
-func (im *offImage) minimalEnd(free uint64) (uint64, error) {
+// minimalEnd computes Minimize's new block count (step 1), without
+// moves and with them.
+func (im *offImage) minimalEnd(free uint64) (endPlan, error) {
 	f := im.f
 	sb := f.Super
 	first := uint64(sb.SFirstDataBlock)
@@ -381,7 +400,7 @@ func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 			continue // its bitmap is all metadata
 		}
 		if err := im.read(f.Groups[g].BgBlockBitmap, bb); err != nil {
-			return 0, err
+			return endPlan{}, err
 		}
 		gfirst := f.GroupFirst(g)
 		clear(mb)
@@ -405,28 +424,41 @@ func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 	newFree := func(e uint64) int64 {
 		return (int64((e-first)>>cb) - int64(data) - int64(im.metaBetween(first, e))) << cb
 	}
-	end := max(high+1, first+uint64(inodeGroups-1)*bpg+1)
-	for range 1000 {
-		if end >= sb.SBlocksCount {
-			return sb.SBlocksCount, nil
+	// settle grows end until the free blocks are free and every group
+	// kept holds its own bitmaps and inode table.
+	settle := func(end uint64) uint64 {
+		for range 1000 {
+			if end >= sb.SBlocksCount {
+				return sb.SBlocksCount
+			}
+			next := end
+			if d := int64(free) - newFree(next); d > 0 {
+				next += uint64(d)
+			}
+			next = im.roundEnd(next)
+			n := uint32((next - first + bpg - 1) / bpg)
+			for g := range min(n, ngroups) {
+				d := &f.Groups[g]
+				next = max(next, d.BgBlockBitmap+1, d.BgInodeBitmap+1, d.BgInodeTable+f.InodeTableBlocks)
+			}
+			if next == end {
+				return end
+			}
+			end = next
 		}
-		next := end
-		if d := int64(free) - newFree(next); d > 0 {
-			next += uint64(d)
-		}
-		next = im.roundEnd(next)
-		// Every group kept holds its own bitmaps and inode table.
-		n := uint32((next - first + bpg - 1) / bpg)
-		for g := range min(n, ngroups) {
-			d := &f.Groups[g]
-			next = max(next, d.BgBlockBitmap+1, d.BgInodeBitmap+1, d.BgInodeTable+f.InodeTableBlocks)
-		}
-		if next == end {
-			return end, nil
-		}
-		end = next
+		return sb.SBlocksCount
 	}
-	return sb.SBlocksCount, nil
+	inodeEnd := first + uint64(inodeGroups-1)*bpg + 1
+	return endPlan{fixed: settle(max(high+1, inodeEnd)), moved: settle(inodeEnd), settle: settle}, nil
+}
+
+// endPlan is what minimalEnd found: the end that moves no block, the end
+// once the blocks past it are moved (not larger), and the function that
+// grows an end to one that holds the free blocks and the groups'
+// metadata.
+type endPlan struct {
+	fixed, moved uint64
+	settle       func(uint64) uint64
 }
 
 // newGeometry is what the groups, the descriptor table and the reserved
@@ -576,12 +608,19 @@ func (im *offImage) keptMeta(end uint64) []blockRange {
 	return out
 }
 
-// cut shrinks the filesystem to end blocks (steps 2 to 4).
-func (im *offImage) cut(end uint64) error {
+// cut shrinks the filesystem to end blocks (steps 2 to 4), first moving
+// the blocks of files past the end when moves is set (relocate.go). A dry
+// run writes nothing and leaves im as it was: it returns the clusters the
+// moves would want and not find free below the end.
+func (im *offImage) cut(end uint64, moves, dry bool) (uint64, error) {
 	f := im.f
 	sb := f.Super
 	old := *sb
 	oldGroups := f.Groups
+	if dry {
+		saved := slices.Clone(oldGroups)
+		defer func() { *sb, f.Groups = old, saved }()
+	}
 	groups, gdb, rsv := im.newGeometry(end)
 	bs := uint64(f.BlockSize)
 
@@ -596,7 +635,7 @@ func (im *offImage) cut(end uint64) error {
 		}
 		b := make([]byte, bs)
 		if err := im.read(oldGroups[g].BgBlockBitmap, b); err != nil {
-			return err
+			return 0, err
 		}
 		bitmaps[g] = b
 	}
@@ -677,18 +716,29 @@ func (im *offImage) cut(end uint64) error {
 				disk.SetBits(b, 0, nc)
 			}
 		}
-		if err := im.putBlockBitmap(g, b); err != nil {
-			return err
+		bitmaps[g] = b
+	}
+	if moves {
+		m := im.newMover(end, old.SBlocksCount, bitmaps, dry)
+		if err := m.relocate(); err != nil || dry {
+			return m.short, err
+		}
+	}
+	for g := range groups {
+		if b, ok := bitmaps[g]; ok {
+			if err := im.putBlockBitmap(g, b); err != nil {
+				return 0, err
+			}
 		}
 	}
 
 	// Step 3: the resize inode for the new reserved GDT blocks.
 	if sb.HasCompat(disk.CompatResizeInode) {
 		if err := im.rebuildResizeInode(gdb, rsv); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return im.writeMeta(func(s []byte) {
+	return 0, im.writeMeta(func(s []byte) {
 		le.PutUint32(s[0x0:], sb.SInodesCount)
 		le.PutUint32(s[0x4:], uint32(end))
 		le.PutUint32(s[0x8:], uint32(sb.SRBlocksCount))
@@ -935,10 +985,7 @@ func (im *offImage) newSystemFile(ino uint32, raw []byte, pos int64, n uint64, w
 			leafBlk := runs[0].start
 			leaf := make([]byte, bs)
 			putExtents(leaf, f.ExtentBlockMax(), extentsOf(data))
-			if sb.MetadataCsum() {
-				off := disk.ExtentHeaderSize + f.ExtentBlockMax()*disk.ExtentEntrySize
-				le.PutUint32(leaf[off:], disk.Csum32(f.CrcTab, f.InodeCsumSeed(ino, 0), leaf[:off]))
-			}
+			im.setExtentTail(leaf, ino, 0)
 			if err := im.write(leafBlk, leaf); err != nil {
 				return nil, nil, err
 			}
