@@ -334,20 +334,21 @@ func Minimize(dev ImageDevice, free uint64) (uint64, error) {
 	// (a tree that grows, free space cut in pieces) until all does.
 	end, moves := plan.fixed, false
 	for tight, tries := plan.moved, 0; tight < end && tries < 16; tries++ {
-		short, err := im.cut(tight, true, true)
+		want, grown, err := im.cut(tight, true, true)
 		if err != nil {
 			return oldBlocks, err
 		}
-		if short == 0 {
+		if next := plan.settle(max(want, tight), grown); want == 0 && next == tight {
 			end, moves = tight, true
 			break
+		} else {
+			tight = max(next, tight+1)
 		}
-		tight = plan.settle(tight + max(short, 1)<<f.ClusterBits)
 	}
 	if end >= oldBlocks {
 		return oldBlocks, nil
 	}
-	_, err = im.cut(end, moves, false)
+	_, _, err = im.cut(end, moves, false)
 	return end, err
 }
 
@@ -421,18 +422,19 @@ func (im *offImage) minimalEnd(free uint64) (endPlan, error) {
 	// free (counting those below the data: the cut groups' tables a
 	// flex group's first group held are free after the cut), in whole
 	// clusters.
-	newFree := func(e uint64) int64 {
-		return (int64((e-first)>>cb) - int64(data) - int64(im.metaBetween(first, e))) << cb
+	newFree := func(e, extra uint64) int64 {
+		return (int64((e-first)>>cb) - int64(data+extra) - int64(im.metaBetween(first, e))) << cb
 	}
-	// settle grows end until the free blocks are free and every group
+	// settle grows end until the free blocks are free (with extra
+	// clusters more in use: the trees the moves grow) and every group
 	// kept holds its own bitmaps and inode table.
-	settle := func(end uint64) uint64 {
+	settle := func(end, extra uint64) uint64 {
 		for range 1000 {
 			if end >= sb.SBlocksCount {
 				return sb.SBlocksCount
 			}
 			next := end
-			if d := int64(free) - newFree(next); d > 0 {
+			if d := int64(free) - newFree(next, extra); d > 0 {
 				next += uint64(d)
 			}
 			next = im.roundEnd(next)
@@ -449,7 +451,7 @@ func (im *offImage) minimalEnd(free uint64) (endPlan, error) {
 		return sb.SBlocksCount
 	}
 	inodeEnd := first + uint64(inodeGroups-1)*bpg + 1
-	return endPlan{fixed: settle(max(high+1, inodeEnd)), moved: settle(inodeEnd), settle: settle}, nil
+	return endPlan{fixed: settle(max(high+1, inodeEnd), 0), moved: settle(inodeEnd, 0), settle: settle}, nil
 }
 
 // endPlan is what minimalEnd found: the end that moves no block, the end
@@ -458,7 +460,7 @@ func (im *offImage) minimalEnd(free uint64) (endPlan, error) {
 // metadata.
 type endPlan struct {
 	fixed, moved uint64
-	settle       func(uint64) uint64
+	settle       func(end, extra uint64) uint64
 }
 
 // newGeometry is what the groups, the descriptor table and the reserved
@@ -610,9 +612,10 @@ func (im *offImage) keptMeta(end uint64) []blockRange {
 
 // cut shrinks the filesystem to end blocks (steps 2 to 4), first moving
 // the blocks of files past the end when moves is set (relocate.go). A dry
-// run writes nothing and leaves im as it was: it returns the clusters the
-// moves would want and not find free below the end.
-func (im *offImage) cut(end uint64, moves, dry bool) (uint64, error) {
+// run writes nothing and leaves im as it was: it returns 0 when the
+// moves fit, else the end they want at least (mover.wants), and the
+// clusters the trees they rebuild grow by.
+func (im *offImage) cut(end uint64, moves, dry bool) (uint64, uint64, error) {
 	f := im.f
 	sb := f.Super
 	old := *sb
@@ -635,7 +638,7 @@ func (im *offImage) cut(end uint64, moves, dry bool) (uint64, error) {
 		}
 		b := make([]byte, bs)
 		if err := im.read(oldGroups[g].BgBlockBitmap, b); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		bitmaps[g] = b
 	}
@@ -721,13 +724,13 @@ func (im *offImage) cut(end uint64, moves, dry bool) (uint64, error) {
 	if moves {
 		m := im.newMover(end, old.SBlocksCount, bitmaps, dry)
 		if err := m.relocate(); err != nil || dry {
-			return m.short, err
+			return m.wants(), uint64(max(m.grown, 0)), err
 		}
 	}
 	for g := range groups {
 		if b, ok := bitmaps[g]; ok {
 			if err := im.putBlockBitmap(g, b); err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 		}
 	}
@@ -735,10 +738,10 @@ func (im *offImage) cut(end uint64, moves, dry bool) (uint64, error) {
 	// Step 3: the resize inode for the new reserved GDT blocks.
 	if sb.HasCompat(disk.CompatResizeInode) {
 		if err := im.rebuildResizeInode(gdb, rsv); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	return 0, im.writeMeta(func(s []byte) {
+	return 0, 0, im.writeMeta(func(s []byte) {
 		le.PutUint32(s[0x0:], sb.SInodesCount)
 		le.PutUint32(s[0x4:], uint32(end))
 		le.PutUint32(s[0x8:], uint32(sb.SRBlocksCount))

@@ -22,10 +22,11 @@ import (
 // run in the file's order, from the lowest free run that holds the whole
 // run (else from the largest runs), so that contiguous runs stay so.
 //
-// The journal, the orphan file and the bad blocks inode are refused
-// (EOPNOTSUPP) when they have blocks past the end: Minimize runs before
-// AddJournal and AddOrphanFile, and their blocks carry their place
-// (s_jnl_blocks, the orphan blocks' checksums).
+// The journal, the orphan file and the bad blocks inode do not move:
+// Minimize runs before AddJournal and AddOrphanFile, and their blocks
+// carry their place (s_jnl_blocks, the orphan blocks' checksums). The
+// dry run asks for an end past them instead (as without moves), and a
+// real one refuses to cut them (EOPNOTSUPP).
 
 // mover moves the blocks past end during a cut. bitmaps are the kept
 // groups' block bitmaps as cut builds them (a group whose bitmap is
@@ -36,12 +37,17 @@ type mover struct {
 	endC      uint64 // the first cluster past the end
 	oldBlocks uint64 // s_blocks_count before the cut: the pointers' bound
 	bitmaps   map[uint32][]byte
-	dry       bool          // count only: nothing is written
-	free      []blockRange  // free clusters below the end (in clusters)
+	dry       bool              // count only: nothing is written
+	free      []blockRange      // free clusters below the end (in clusters)
 	xattr     map[uint64]uint64 // xattr blocks moved: old -> new
 	short     uint64            // clusters wanted that were not free
 	fake      uint64            // the next cluster a dry run pretends to take
 	moved     uint64            // clusters moved
+	// pinned is the end a dry run wants for the blocks of the inodes
+	// it may not move; high is the end of the blocks of the inode being
+	// fixed (checkBlock).
+	pinned, high uint64
+	grown        int64 // tree clusters added, net
 }
 
 // piece is n clusters moved from old to new.
@@ -80,6 +86,17 @@ func (im *offImage) newMover(end, oldBlocks uint64, bitmaps map[uint32][]byte, d
 	return m
 }
 
+// wants is the end a dry run found too small asks for: 0 when all fit,
+// else past the blocks it may not move and with room for the clusters
+// that did not fit.
+func (m *mover) wants() uint64 {
+	w := m.pinned
+	if m.short > 0 {
+		w = max(w, m.end+m.short<<m.im.f.ClusterBits)
+	}
+	return w
+}
+
 // take marks n clusters from cluster c used in their groups' bitmaps.
 func (m *mover) take(c, n uint64) {
 	f := m.im.f
@@ -92,7 +109,7 @@ func (m *mover) take(c, n uint64) {
 			f.InitBlockBitmap(g, bm)
 			m.bitmaps[g] = bm
 		}
-		disk.SetBit(bm, bit>>cb)
+		disk.SetBit(bm, bit)
 	}
 }
 
@@ -102,7 +119,7 @@ func (m *mover) release(c uint64) {
 	f := m.im.f
 	g, bit := f.GroupOfBlock(c << f.ClusterBits)
 	if bm, ok := m.bitmaps[g]; ok {
-		disk.ClearBit(bm, bit>>f.ClusterBits)
+		disk.ClearBit(bm, bit)
 	}
 }
 
@@ -232,6 +249,7 @@ func (m *mover) checkBlock(ino uint32, b, n uint64) error {
 	if b < first || b+n > m.oldBlocks || b+n < b {
 		return abi.Errorf(abi.EUCLEAN, "ext4: minimize: inode %d: block %d+%d out of range: run e2fsck", ino, b, n)
 	}
+	m.high = max(m.high, b+n)
 	return nil
 }
 
@@ -294,6 +312,7 @@ func (m *mover) fixInode(ino uint32, raw []byte, pos int64) error {
 	flags := le.Uint32(raw[disk.OffIFlags:])
 	size := uint64(le.Uint32(raw[disk.OffISizeLo:])) | uint64(le.Uint32(raw[disk.OffISizeHigh:]))<<32
 	changed := false
+	m.high = 0
 	var err error
 	hasMap := flags&disk.InodeInlineDataFl == 0 &&
 		(mode == 0 || mode == abi.S_IFREG || mode == abi.S_IFDIR ||
@@ -332,6 +351,10 @@ func (m *mover) fixInode(ino uint32, raw []byte, pos int64) error {
 		return nil
 	}
 	if ino == 1 || ino == sb.SJournalInum || ino == sb.SOrphanFileInum {
+		if m.dry {
+			m.pinned = max(m.pinned, m.high)
+			return nil
+		}
 		return abi.Errorf(abi.EOPNOTSUPP, "ext4: minimize: inode %d (journal, orphan file or bad blocks) has blocks past block %d: not moved", ino, m.end)
 	}
 	if m.dry {

@@ -102,6 +102,7 @@ func (m *mover) fixExtents(ino uint32, raw []byte) (bool, error) {
 	}
 	if delta != 0 {
 		m.im.addIBlocks(raw, delta)
+		m.grown += delta
 	}
 	return true, nil
 }
@@ -273,10 +274,13 @@ func (im *offImage) addIBlocks(raw []byte, n int64) {
 // to them. It reports whether raw changed.
 func (m *mover) fixBlockMap(ino uint32, raw []byte) (bool, error) {
 	f := m.im.f
+	iblock := raw[disk.OffIBlock:][:disk.IBlockLen]
+	if disk.AllZero(iblock) {
+		return false, nil
+	}
 	if f.ClusterBits != 0 {
 		return false, abi.Errorf(abi.EUCLEAN, "ext4: minimize: inode %d: a block map with bigalloc: run e2fsck", ino)
 	}
-	iblock := raw[disk.OffIBlock:][:disk.IBlockLen]
 	apb := int(f.BlockSize / 4)
 	level := func(i int) int { return max(0, i-disk.NdirBlocks+1) }
 	var list []uint64
