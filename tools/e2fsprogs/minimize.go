@@ -277,16 +277,23 @@ func (im *offImage) descCopies(nr uint64) []uint64 {
 
 // Minimize shrinks the unmounted filesystem on dev to the fewest blocks
 // that hold everything it uses and leave at least free blocks free (for a
-// journal AddJournal adds next, and room to write), without moving any
-// block or inode in use: it shrinks as far as what is in use allows, and
+// journal AddJournal adds next, and room to write), moving the blocks of
+// files that lie past that end into free blocks below it (relocate.go;
+// inodes do not move): it shrinks as far as what is in use allows, and
 // leaves the filesystem as it is when that is not at all. It returns the
 // new s_blocks_count, to which the caller cuts the image file.
 //
-// What it does, as resize2fs does when it shrinks without moving
-// anything (resize/resize2fs.c adjust_fs_info, free_gdp_blocks,
-// fix_resize_inode):
+// What it does, as resize2fs does when it shrinks (resize/resize2fs.c
+// adjust_fs_info, blocks_to_move, block_mover, inode_scan_and_fix,
+// free_gdp_blocks, fix_resize_inode):
 //
-//  1. The end: past the highest block in use that is not a group's
+//  1. The end, with moves: past the last group holding an inode in use
+//     and as far as it takes for the blocks in use that are not group
+//     metadata, the kept groups' metadata and the free blocks to fit
+//     (found as below, then tried by a dry run of the moves, which may
+//     ask for more: trees that grow, the journal that does not move).
+//     The end without moves, when that is not smaller: past the highest
+//     block in use that is not a group's
 //     superblock, descriptors, reserved GDT blocks, bitmap or inode table
 //     (those of the groups cut go with them, wherever flex_bg put them),
 //     and past the last group holding an inode in use; then as many more
@@ -309,26 +316,45 @@ func (im *offImage) descCopies(nr uint64) []uint64 {
 //     freed.
 //  4. Block bitmaps: the cut groups' bitmaps and inode tables in the kept
 //     groups are freed, the freed descriptor blocks too, and the last
-//     group's bits past the end are set; then every descriptor and
-//     superblock copy is written.
+//     group's bits past the end are set; the blocks past the end move
+//     into the free ones (mover.relocate); then every bitmap, descriptor
+//     and superblock copy is written.
 //
 // A filesystem that is not clean gives EUCLEAN; MMP and
 // meta_bg with resize_inode give EOPNOTSUPP.
 func Minimize(dev ImageDevice, free uint64) (uint64, error) {
+	im, end, moves, err := planMinimize(dev, free)
+	if err != nil || end >= im.f.Super.SBlocksCount {
+		return end, err
+	}
+	_, _, err = im.cut(end, moves, false)
+	return end, err
+}
+
+// MinimizedBlocks is the block count Minimize(dev, free) would give,
+// without writing anything: tar2fs sizes the journal by it.
+func MinimizedBlocks(dev ImageDevice, free uint64) (uint64, error) {
+	_, end, _, err := planMinimize(dev, free)
+	return end, err
+}
+
+// planMinimize opens the filesystem on dev and finds Minimize's end, and
+// whether blocks move to reach it.
+func planMinimize(dev ImageDevice, free uint64) (*offImage, uint64, bool, error) {
 	im, err := openOffline(dev, "minimize")
 	if err != nil {
-		return 0, err
+		return nil, 0, false, err
 	}
 	f := im.f
 	sb := f.Super
 	if sb.HasIncompat(disk.IncompatMetaBG) && sb.HasCompat(disk.CompatResizeInode) {
 		// e2fsck turns the resize inode off on a meta_bg filesystem.
-		return 0, abi.Errorf(abi.EOPNOTSUPP, "ext4: minimize: meta_bg with resize_inode is not supported")
+		return nil, 0, false, abi.Errorf(abi.EOPNOTSUPP, "ext4: minimize: meta_bg with resize_inode is not supported")
 	}
 	oldBlocks := sb.SBlocksCount
 	plan, err := im.minimalEnd(free)
 	if err != nil {
-		return oldBlocks, err
+		return nil, 0, false, err
 	}
 	// The end with moves: tried dry first, grown by what did not fit
 	// (a tree that grows, free space cut in pieces) until all does.
@@ -336,7 +362,7 @@ func Minimize(dev ImageDevice, free uint64) (uint64, error) {
 	for tight, tries := plan.moved, 0; tight < end && tries < 16; tries++ {
 		want, grown, err := im.cut(tight, true, true)
 		if err != nil {
-			return oldBlocks, err
+			return nil, 0, false, err
 		}
 		if next := plan.settle(max(want, tight), grown); want == 0 && next == tight {
 			end, moves = tight, true
@@ -345,11 +371,7 @@ func Minimize(dev ImageDevice, free uint64) (uint64, error) {
 			tight = max(next, tight+1)
 		}
 	}
-	if end >= oldBlocks {
-		return oldBlocks, nil
-	}
-	_, _, err = im.cut(end, moves, false)
-	return end, err
+	return im, min(end, oldBlocks), moves, nil
 }
 
 // minimalEnd computes Minimize's new block count (step 1), without
