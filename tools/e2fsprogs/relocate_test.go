@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -36,11 +38,14 @@ var relocateCases = []struct {
 	{"ext2-1k", "32M", []string{"-t", "ext2", "-b", "1024"}},
 	{"ext3", "64M", []string{"-t", "ext3"}},
 	{"4k-bigalloc-C16k", "128M", []string{"-O", "^has_journal,bigalloc", "-C", "16384"}},
+	{"4k-ea_inode-inline_data", "64M", []string{"-O", "^has_journal,ea_inode,inline_data"}},
+	{"4k-nocsum-32bit", "64M", []string{"-O", "^has_journal,^metadata_csum,^64bit"}},
 }
 
 // fragmentSource fills dir with what the images hold: files of many
-// sizes in order (the odd ones to be deleted), a big file last, a
-// directory of 600 names (htree), fast and slow symlinks, hard links.
+// sizes in order (the odd ones to be deleted), a big file last, an
+// empty directory (fragment fills it), fast and slow symlinks, hard
+// links.
 func fragmentSource(t *testing.T, dir string) {
 	t.Helper()
 	rnd := rand.New(rand.NewSource(1))
@@ -55,45 +60,68 @@ func fragmentSource(t *testing.T, dir string) {
 		return b
 	}
 	must(os.MkdirAll(filepath.Join(dir, "d"), 0o755))
-	must(os.MkdirAll(filepath.Join(dir, "big"), 0o755))
+	must(os.MkdirAll(filepath.Join(dir, "htree"), 0o755))
 	for i := range 120 {
 		n := 1000 + rnd.Intn(60000)
 		must(os.WriteFile(filepath.Join(dir, "d", fmt.Sprintf("f%03d", i)), data(n), 0o644))
 	}
 	must(os.WriteFile(filepath.Join(dir, "d", "zlast"), data(3<<20), 0o600))
-	for i := range 600 {
-		must(os.WriteFile(filepath.Join(dir, "big", fmt.Sprintf("entry-with-a-long-name-%04d", i)), nil, 0o644))
-	}
 	must(os.Symlink("f000", filepath.Join(dir, "d", "fast")))
 	must(os.Symlink(strings.Repeat("long/", 30)+"target", filepath.Join(dir, "d", "slow")))
 	must(os.Link(filepath.Join(dir, "d", "f002"), filepath.Join(dir, "hardlink")))
 }
 
-// fragment deletes the odd files through the host kernel and gives some
-// of the others the same large xattr (the kernel shares one block
-// between them) and others one of their own.
+// fragment gives some of the files the same large xattr (the kernel
+// shares one block between them) and others one of their own (in an EA
+// inode with ea_inode), puts 800 names in /htree (the kernel indexes it;
+// its inodes stay in the first group, the parent's) and deletes the odd
+// files, all through the host kernel: the xattr blocks and the
+// directory's blocks lie above the holes.
 func fragment(t *testing.T, img string) {
 	t.Helper()
 	mnt, umount := testutil.HostMount(t, img, "rw")
 	defer umount()
 	shared := bytes.Repeat([]byte("shared value "), 40)
+	own := 700
+	if strings.Contains(string(testutil.DebugfsOut(t, img, "features")), "ea_inode") {
+		own = 9000
+	}
 	for i := range 120 {
 		p := filepath.Join(mnt, "d", fmt.Sprintf("f%03d", i))
 		switch {
-		case i%2 == 1:
-			if err := os.Remove(p); err != nil {
-				t.Fatal(err)
-			}
 		case i%8 == 0:
 			if err := unix.Setxattr(p, "user.shared", shared, 0); err != nil {
 				t.Fatal(err)
 			}
 		case i%8 == 2:
-			if err := unix.Setxattr(p, "user.own", bytes.Repeat([]byte{byte(i)}, 700), 0); err != nil {
+			if err := unix.Setxattr(p, "user.own", bytes.Repeat([]byte{byte(i)}, own), 0); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
+	for i := range 800 {
+		if err := os.WriteFile(filepath.Join(mnt, "htree", fmt.Sprintf("a-rather-long-file-name-%04d", i)), []byte{byte(i)}, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i < 120; i += 2 {
+		if err := os.Remove(filepath.Join(mnt, "d", fmt.Sprintf("f%03d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+var reFileACL = regexp.MustCompile(`File ACL: (\d+)`)
+
+// fileACL is the xattr block of path in img (debugfs stat), 0 for none.
+func fileACL(t *testing.T, img, path string) uint64 {
+	t.Helper()
+	m := reFileACL.FindStringSubmatch(testutil.DebugfsOut(t, img, "stat "+path))
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.ParseUint(m[1], 10, 64)
+	return n
 }
 
 func TestMinimizeMoves(t *testing.T) {
@@ -104,6 +132,13 @@ func TestMinimizeMoves(t *testing.T) {
 			img := testutil.Mke2fsImage(t, tc.size, append([]string{"-d", src}, tc.args...)...)
 			fragment(t, img)
 			testutil.E2fsckClean(t, img)
+			if !strings.Contains(testutil.DebugfsOut(t, img, "htree /htree"), "Root node dump") {
+				t.Fatalf("/htree is not indexed")
+			}
+			acl := fileACL(t, img, "/d/f000")
+			if acl == 0 || fileACL(t, img, "/d/f008") != acl {
+				t.Fatalf("/d/f000 and /d/f008 do not share an xattr block")
+			}
 			before := readDump(t, img)
 			view := testutil.LoopView(t, img)
 			ref := copyImage(t, img)
@@ -117,6 +152,11 @@ func TestMinimizeMoves(t *testing.T) {
 			}
 			if ua.highBlock >= n {
 				t.Fatalf("data at block %d past the end %d", ua.highBlock, n)
+			}
+			if a := fileACL(t, img, "/d/f000"); fileACL(t, img, "/d/f008") != a || a >= n {
+				t.Errorf("the shared xattr block %d (was %d) is not shared below the end %d", a, acl, n)
+			} else {
+				t.Logf("the shared xattr block: %d -> %d", acl, a)
 			}
 			if err := os.Truncate(img, int64(n*after.num(t, "Block size"))); err != nil {
 				t.Fatal(err)
