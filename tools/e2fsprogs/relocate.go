@@ -1,6 +1,7 @@
 package e2fsprogs
 
 import (
+	"cmp"
 	"encoding/binary"
 	"slices"
 
@@ -42,7 +43,6 @@ type mover struct {
 	xattr     map[uint64]uint64 // xattr blocks moved: old -> new
 	short     uint64            // clusters wanted that were not free
 	fake      uint64            // the next cluster a dry run pretends to take
-	moved     uint64            // clusters moved
 	// pinned is the end a dry run wants for the blocks of the inodes
 	// it may not move; high is the end of the blocks of the inode being
 	// fixed (checkBlock).
@@ -177,21 +177,10 @@ func (m *mover) allocClusters(list []uint64) ([]piece, error) {
 			return nil, err
 		}
 		ps = append(ps, p...)
-		m.moved += uint64(j - i)
 		i = j
 	}
-	slices.SortFunc(ps, func(a, b piece) int { return compareU64(a.old, b.old) })
+	slices.SortFunc(ps, func(a, b piece) int { return cmp.Compare(a.old, b.old) })
 	return ps, nil
-}
-
-func compareU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // copyPieces copies the moved clusters to their new places.
@@ -314,9 +303,10 @@ func (m *mover) fixInode(ino uint32, raw []byte, pos int64) error {
 	changed := false
 	m.high = 0
 	var err error
+	// A symlink shorter than i_block is held in it (ext4_inode_is_fast_symlink;
+	// an encrypted one too: its ciphertext is as long as i_size + 1).
 	hasMap := flags&disk.InodeInlineDataFl == 0 &&
-		(mode == 0 || mode == abi.S_IFREG || mode == abi.S_IFDIR ||
-			mode == abi.S_IFLNK && (flags&disk.InodeExtentsFl != 0 || size >= disk.IBlockLen))
+		(mode == 0 || mode == abi.S_IFREG || mode == abi.S_IFDIR || mode == abi.S_IFLNK && size >= disk.IBlockLen)
 	if hasMap {
 		if flags&disk.InodeExtentsFl != 0 {
 			changed, err = m.fixExtents(ino, raw)

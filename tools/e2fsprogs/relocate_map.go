@@ -168,7 +168,6 @@ func (m *mover) putTree(ino, gen uint32, iblock []byte, xs []disk.Extent, old []
 		if err != nil {
 			return 0, err
 		}
-		m.moved += more
 		for _, p := range ps {
 			for c := p.new; c < p.new+p.n; c++ {
 				blks = append(blks, c<<cb)
