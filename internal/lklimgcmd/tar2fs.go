@@ -214,7 +214,7 @@ func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr
 		plan.uuid = &uuid
 	}
 	if plan.minimize {
-		if err := shrinkImage(d, plan, used); err != nil {
+		if err := shrinkImage(d, plan); err != nil {
 			// What stopped the import first: it explains the rest.
 			return exitImage, errors.Join(importErr, fmt.Errorf("%s: %w (the image is not usable)", image, err))
 		}
@@ -368,12 +368,12 @@ func setUUID(d *newDisk, uuid [16]byte) error {
 // free space asked for and the journal's room, gives it its settled UUID
 // (plan.uuid), adds the journal, and cuts
 // the disk (the image file) to the filesystem's new end.
-func shrinkImage(d *newDisk, plan *tar2fsPlan, used uint64) error {
+func shrinkImage(d *newDisk, plan *tar2fsPlan) error {
 	out, err := d.open()
 	if err != nil {
 		return err
 	}
-	blocks, err := shrinkFS(out, plan, used)
+	blocks, err := shrinkFS(out, plan)
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
@@ -385,31 +385,38 @@ func shrinkImage(d *newDisk, plan *tar2fsPlan, used uint64) error {
 
 // shrinkFS is shrinkImage's work on the open device: it returns the
 // filesystem's blocks.
-func shrinkFS(out *devfile.File, plan *tar2fsPlan, used uint64) (uint64, error) {
+func shrinkFS(out *devfile.File, plan *tar2fsPlan) (uint64, error) {
 	p := &plan.params
 	bs := uint64(p.BlockSize)
 	free := (plan.free + bs - 1) / bs
-	journal := p.JournalBlocks // -J size=
-	if plan.wantJournal && journal == 0 {
-		var err error
-		if journal, err = defaultJournal(p, used+free); err != nil {
-			return 0, err
-		}
-	}
 	// The orphan file, as mke2fs makes it with the journal (none when
-	// there is no journal), sized for the filesystem's estimated size;
-	// its mapping takes 3 blocks at most (a leaf, or the indirect blocks
-	// of 512 blocks).
+	// there is no journal), sized for the filesystem's size; its
+	// mapping takes 3 blocks at most (a leaf, or the indirect blocks of
+	// 512 blocks). With bigalloc each takes whole clusters, a leaf one of
+	// its own.
 	cluster := uint64(p.ClusterBytes() / p.BlockSize)
-	orphan := uint64(0)
-	if plan.wantOrphanFile && plan.wantJournal && journal > 0 {
-		if orphan = p.OrphanFileBlocks; orphan == 0 {
-			orphan = e2fsprogs.DefaultOrphanFileBlocks(used+free+uint64(journal), cluster)
-		}
-	}
-	// With bigalloc each takes whole clusters, a leaf one of its own.
 	up := func(n uint64) uint64 { return (n + cluster - 1) / cluster * cluster }
-	blocks, err := e2fsprogs.Minimize(out, up(free)+up(uint64(journal))+up(orphan)+3*cluster)
+	sizes := func(blocks uint64) (uint32, uint64) {
+		journal := p.JournalBlocks // -J size=
+		if plan.wantJournal && journal == 0 {
+			journal = e2fsprogs.DefaultJournalBlocks(blocks)
+		}
+		orphan := uint64(0)
+		if plan.wantOrphanFile && plan.wantJournal && journal > 0 {
+			if orphan = p.OrphanFileBlocks; orphan == 0 {
+				orphan = e2fsprogs.DefaultOrphanFileBlocks(blocks, cluster)
+			}
+		}
+		return journal, orphan
+	}
+	room := func(journal uint32, orphan uint64) uint64 {
+		return up(free) + up(uint64(journal)) + up(orphan) + 3*cluster
+	}
+	journal, orphan, err := defaultJournal(out, sizes, room)
+	if err != nil {
+		return 0, err
+	}
+	blocks, err := e2fsprogs.Minimize(out, room(journal, orphan))
 	if err != nil {
 		return 0, fmt.Errorf("shrink: %w", err)
 	}
@@ -431,28 +438,32 @@ func shrinkFS(out *devfile.File, plan *tar2fsPlan, used uint64) (uint64, error) 
 	return blocks, nil
 }
 
-// defaultJournal is the journal mke2fs would give the filesystem the
-// smallest image holds: used blocks (statfs's, which leave the metadata
-// out), the journal, and the metadata of the groups that holds
-// (e2fsprogs.OverheadBlocks of the filesystem made on the large file, which
-// Minimize cuts). The size and the journal depend on each other: a few
-// rounds settle them (the journal's size is a step function of the
-// size).
-func defaultJournal(p *e2fsprogs.MkfsParams, used uint64) (uint32, error) {
+// defaultJournal is the journal and orphan file mke2fs would give the
+// filesystem Minimize makes (sizes: DefaultJournalBlocks and
+// DefaultOrphanFileBlocks of its blocks, or -J size= and -E
+// orphan_file_size=), asked of e2fsprogs.MinimizedBlocks with their room
+// (room) left free. The size and the journal depend on each other: a
+// few rounds settle them (the journal's size is a step function of the
+// size); when they do not, the larger journal is taken.
+func defaultJournal(out *devfile.File, sizes func(blocks uint64) (uint32, uint64),
+	room func(uint32, uint64) uint64) (uint32, uint64, error) {
 	var journal uint32
-	for range 3 {
-		size := used + uint64(journal)
-		overhead, err := e2fsprogs.OverheadBlocks(*p, size)
+	var orphan uint64
+	for i := range 4 {
+		blocks, err := e2fsprogs.MinimizedBlocks(out, room(journal, orphan))
 		if err != nil {
-			return 0, fmt.Errorf("journal size: %w", err)
+			return 0, 0, fmt.Errorf("shrink: %w", err)
 		}
-		next := e2fsprogs.DefaultJournalBlocks(size + overhead)
-		if next == journal {
+		j, o := sizes(blocks)
+		if j == journal && o == orphan {
 			break
 		}
-		journal = next
+		if i == 3 && j < journal {
+			break
+		}
+		journal, orphan = j, o
 	}
-	return journal, nil
+	return journal, orphan, nil
 }
 
 // tar2fsBar returns a progress bar over the input's bytes (total: the

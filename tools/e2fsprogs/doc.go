@@ -1,6 +1,6 @@
 // Package e2fsprogs is lklimg's ext2/ext3/ext4 userspace tools, the
 // counterparts of e2fsprogs' programs: Mkfs (mke2fs), Minimize (resize2fs
-// -M, for the case where nothing has to move), AddJournal (tune2fs -j) and
+// -M: blocks move, inodes do not), AddJournal (tune2fs -j) and
 // AddOrphanFile (tune2fs -O orphan_file). Like e2fsprogs on Linux they
 // work on a block device they are handed (an io.WriterAt, ImageDevice: a
 // kernel file descriptor on /dev/vda or /dev/vdaN), never through the

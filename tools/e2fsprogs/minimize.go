@@ -277,16 +277,23 @@ func (im *offImage) descCopies(nr uint64) []uint64 {
 
 // Minimize shrinks the unmounted filesystem on dev to the fewest blocks
 // that hold everything it uses and leave at least free blocks free (for a
-// journal AddJournal adds next, and room to write), without moving any
-// block or inode in use: it shrinks as far as what is in use allows, and
+// journal AddJournal adds next, and room to write), moving the blocks of
+// files that lie past that end into free blocks below it (relocate.go;
+// inodes do not move): it shrinks as far as what is in use allows, and
 // leaves the filesystem as it is when that is not at all. It returns the
 // new s_blocks_count, to which the caller cuts the image file.
 //
-// What it does, as resize2fs does when it shrinks without moving
-// anything (resize/resize2fs.c adjust_fs_info, free_gdp_blocks,
-// fix_resize_inode):
+// What it does, as resize2fs does when it shrinks (resize/resize2fs.c
+// adjust_fs_info, blocks_to_move, block_mover, inode_scan_and_fix,
+// free_gdp_blocks, fix_resize_inode):
 //
-//  1. The end: past the highest block in use that is not a group's
+//  1. The end, with moves: past the last group holding an inode in use
+//     and as far as it takes for the blocks in use that are not group
+//     metadata, the kept groups' metadata and the free blocks to fit
+//     (found as below, then tried by a dry run of the moves, which may
+//     ask for more: trees that grow, the journal that does not move).
+//     The end without moves, when that is not smaller: past the highest
+//     block in use that is not a group's
 //     superblock, descriptors, reserved GDT blocks, bitmap or inode table
 //     (those of the groups cut go with them, wherever flex_bg put them),
 //     and past the last group holding an inode in use; then as many more
@@ -309,32 +316,67 @@ func (im *offImage) descCopies(nr uint64) []uint64 {
 //     freed.
 //  4. Block bitmaps: the cut groups' bitmaps and inode tables in the kept
 //     groups are freed, the freed descriptor blocks too, and the last
-//     group's bits past the end are set; then every descriptor and
-//     superblock copy is written.
+//     group's bits past the end are set; the blocks past the end move
+//     into the free ones (mover.relocate); then every bitmap, descriptor
+//     and superblock copy is written.
 //
 // A filesystem that is not clean gives EUCLEAN; MMP and
 // meta_bg with resize_inode give EOPNOTSUPP.
 func Minimize(dev ImageDevice, free uint64) (uint64, error) {
+	im, end, moves, err := planMinimize(dev, free)
+	if err != nil || end >= im.f.Super.SBlocksCount {
+		return end, err
+	}
+	_, _, err = im.cut(end, moves, false)
+	return end, err
+}
+
+// MinimizedBlocks is the block count Minimize(dev, free) would give,
+// without writing anything: tar2fs sizes the journal by it.
+func MinimizedBlocks(dev ImageDevice, free uint64) (uint64, error) {
+	_, end, _, err := planMinimize(dev, free)
+	return end, err
+}
+
+// planMinimize opens the filesystem on dev and finds Minimize's end, and
+// whether blocks move to reach it.
+func planMinimize(dev ImageDevice, free uint64) (*offImage, uint64, bool, error) {
 	im, err := openOffline(dev, "minimize")
 	if err != nil {
-		return 0, err
+		return nil, 0, false, err
 	}
 	f := im.f
 	sb := f.Super
 	if sb.HasIncompat(disk.IncompatMetaBG) && sb.HasCompat(disk.CompatResizeInode) {
 		// e2fsck turns the resize inode off on a meta_bg filesystem.
-		return 0, abi.Errorf(abi.EOPNOTSUPP, "ext4: minimize: meta_bg with resize_inode is not supported")
+		return nil, 0, false, abi.Errorf(abi.EOPNOTSUPP, "ext4: minimize: meta_bg with resize_inode is not supported")
 	}
 	oldBlocks := sb.SBlocksCount
-	end, err := im.minimalEnd(free)
-	if err != nil || end >= oldBlocks {
-		return oldBlocks, err
+	plan, err := im.minimalEnd(free)
+	if err != nil {
+		return nil, 0, false, err
 	}
-	return end, im.cut(end)
+	// The end with moves: tried dry first, grown by what did not fit
+	// (a tree that grows, free space cut in pieces) until all does.
+	end, moves := plan.fixed, false
+	for tight, tries := plan.moved, 0; tight < end && tries < 16; tries++ {
+		want, grown, err := im.cut(tight, true, true)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		if next := plan.settle(max(want, tight), grown); want == 0 && next == tight {
+			end, moves = tight, true
+			break
+		} else {
+			tight = max(next, tight+1)
+		}
+	}
+	return im, min(end, oldBlocks), moves, nil
 }
 
-// minimalEnd computes Minimize's new block count (step 1).
-func (im *offImage) minimalEnd(free uint64) (uint64, error) {
+// minimalEnd computes Minimize's new block count (step 1), without
+// moves and with them.
+func (im *offImage) minimalEnd(free uint64) (endPlan, error) {
 	f := im.f
 	sb := f.Super
 	first := uint64(sb.SFirstDataBlock)
@@ -381,7 +423,7 @@ func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 			continue // its bitmap is all metadata
 		}
 		if err := im.read(f.Groups[g].BgBlockBitmap, bb); err != nil {
-			return 0, err
+			return endPlan{}, err
 		}
 		gfirst := f.GroupFirst(g)
 		clear(mb)
@@ -402,31 +444,45 @@ func (im *offImage) minimalEnd(free uint64) (uint64, error) {
 	// free (counting those below the data: the cut groups' tables a
 	// flex group's first group held are free after the cut), in whole
 	// clusters.
-	newFree := func(e uint64) int64 {
-		return (int64((e-first)>>cb) - int64(data) - int64(im.metaBetween(first, e))) << cb
+	newFree := func(e, extra uint64) int64 {
+		return (int64((e-first)>>cb) - int64(data+extra) - int64(im.metaBetween(first, e))) << cb
 	}
-	end := max(high+1, first+uint64(inodeGroups-1)*bpg+1)
-	for range 1000 {
-		if end >= sb.SBlocksCount {
-			return sb.SBlocksCount, nil
+	// settle grows end until the free blocks are free (with extra
+	// clusters more in use: the trees the moves grow) and every group
+	// kept holds its own bitmaps and inode table.
+	settle := func(end, extra uint64) uint64 {
+		for range 1000 {
+			if end >= sb.SBlocksCount {
+				return sb.SBlocksCount
+			}
+			next := end
+			if d := int64(free) - newFree(next, extra); d > 0 {
+				next += uint64(d)
+			}
+			next = im.roundEnd(next)
+			n := uint32((next - first + bpg - 1) / bpg)
+			for g := range min(n, ngroups) {
+				d := &f.Groups[g]
+				next = max(next, d.BgBlockBitmap+1, d.BgInodeBitmap+1, d.BgInodeTable+f.InodeTableBlocks)
+			}
+			if next == end {
+				return end
+			}
+			end = next
 		}
-		next := end
-		if d := int64(free) - newFree(next); d > 0 {
-			next += uint64(d)
-		}
-		next = im.roundEnd(next)
-		// Every group kept holds its own bitmaps and inode table.
-		n := uint32((next - first + bpg - 1) / bpg)
-		for g := range min(n, ngroups) {
-			d := &f.Groups[g]
-			next = max(next, d.BgBlockBitmap+1, d.BgInodeBitmap+1, d.BgInodeTable+f.InodeTableBlocks)
-		}
-		if next == end {
-			return end, nil
-		}
-		end = next
+		return sb.SBlocksCount
 	}
-	return sb.SBlocksCount, nil
+	inodeEnd := first + uint64(inodeGroups-1)*bpg + 1
+	return endPlan{fixed: settle(max(high+1, inodeEnd), 0), moved: settle(inodeEnd, 0), settle: settle}, nil
+}
+
+// endPlan is what minimalEnd found: the end that moves no block, the end
+// once the blocks past it are moved (not larger), and the function that
+// grows an end to one that holds the free blocks and the groups'
+// metadata.
+type endPlan struct {
+	fixed, moved uint64
+	settle       func(end, extra uint64) uint64
 }
 
 // newGeometry is what the groups, the descriptor table and the reserved
@@ -576,12 +632,20 @@ func (im *offImage) keptMeta(end uint64) []blockRange {
 	return out
 }
 
-// cut shrinks the filesystem to end blocks (steps 2 to 4).
-func (im *offImage) cut(end uint64) error {
+// cut shrinks the filesystem to end blocks (steps 2 to 4), first moving
+// the blocks of files past the end when moves is set (relocate.go). A dry
+// run writes nothing and leaves im as it was: it returns 0 when the
+// moves fit, else the end they want at least (mover.wants), and the
+// clusters the trees they rebuild grow by.
+func (im *offImage) cut(end uint64, moves, dry bool) (uint64, uint64, error) {
 	f := im.f
 	sb := f.Super
 	old := *sb
 	oldGroups := f.Groups
+	if dry {
+		saved := slices.Clone(oldGroups)
+		defer func() { *sb, f.Groups = old, saved }()
+	}
 	groups, gdb, rsv := im.newGeometry(end)
 	bs := uint64(f.BlockSize)
 
@@ -596,7 +660,7 @@ func (im *offImage) cut(end uint64) error {
 		}
 		b := make([]byte, bs)
 		if err := im.read(oldGroups[g].BgBlockBitmap, b); err != nil {
-			return err
+			return 0, 0, err
 		}
 		bitmaps[g] = b
 	}
@@ -677,18 +741,29 @@ func (im *offImage) cut(end uint64) error {
 				disk.SetBits(b, 0, nc)
 			}
 		}
-		if err := im.putBlockBitmap(g, b); err != nil {
-			return err
+		bitmaps[g] = b
+	}
+	if moves {
+		m := im.newMover(end, old.SBlocksCount, bitmaps, dry)
+		if err := m.relocate(); err != nil || dry {
+			return m.wants(), uint64(max(m.grown, 0)), err
+		}
+	}
+	for g := range groups {
+		if b, ok := bitmaps[g]; ok {
+			if err := im.putBlockBitmap(g, b); err != nil {
+				return 0, 0, err
+			}
 		}
 	}
 
 	// Step 3: the resize inode for the new reserved GDT blocks.
 	if sb.HasCompat(disk.CompatResizeInode) {
 		if err := im.rebuildResizeInode(gdb, rsv); err != nil {
-			return err
+			return 0, 0, err
 		}
 	}
-	return im.writeMeta(func(s []byte) {
+	return 0, 0, im.writeMeta(func(s []byte) {
 		le.PutUint32(s[0x0:], sb.SInodesCount)
 		le.PutUint32(s[0x4:], uint32(end))
 		le.PutUint32(s[0x8:], uint32(sb.SRBlocksCount))
@@ -935,10 +1010,7 @@ func (im *offImage) newSystemFile(ino uint32, raw []byte, pos int64, n uint64, w
 			leafBlk := runs[0].start
 			leaf := make([]byte, bs)
 			putExtents(leaf, f.ExtentBlockMax(), extentsOf(data))
-			if sb.MetadataCsum() {
-				off := disk.ExtentHeaderSize + f.ExtentBlockMax()*disk.ExtentEntrySize
-				le.PutUint32(leaf[off:], disk.Csum32(f.CrcTab, f.InodeCsumSeed(ino, 0), leaf[:off]))
-			}
+			im.setExtentTail(leaf, ino, 0)
 			if err := im.write(leafBlk, leaf); err != nil {
 				return nil, nil, err
 			}

@@ -23,8 +23,9 @@ import (
 // branch): filled through the kernel by many owners and projects (the
 // quota files grow past their first blocks), minimized, given a journal
 // and an orphan file, and cut. The quota inodes (3, 4 and
-// s_prj_quota_inum) keep their blocks, all below the new end (Minimize
-// cuts no block in use, wherever it lies), and every id's usage as
+// s_prj_quota_inum) keep as many blocks, all below the new end (Minimize
+// moves those past it), then keep them through AddJournal and
+// AddOrphanFile, and every id's usage as
 // debugfs lists it stays what it was: e2fsck -fn, which counts every
 // inode from s_first_ino but the quota inodes and the orphan file (as
 // mke2fs's own orphan file shows: it is charged to nobody), finds the
@@ -69,6 +70,14 @@ func TestMinimizeQuota(t *testing.T) {
 
 			n := minimizeFile(t, img, 8192)
 			testutil.E2fsckClean(t, img)
+			// Blocks past the end moved: as many, all below it.
+			moved := quotaInodes(t, img)
+			for ino, blocks := range qinos {
+				if len(moved[ino]) != len(blocks) {
+					t.Errorf("after Minimize: quota inode %d: blocks %v, were %v", ino, moved[ino], blocks)
+				}
+			}
+			qinos = moved
 			expectQuotas(t, img, "after Minimize", want, qinos)
 			f, err := os.OpenFile(img, os.O_RDWR, 0)
 			if err != nil {
