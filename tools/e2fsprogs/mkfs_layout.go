@@ -89,9 +89,8 @@ type mkfsLayout struct {
 	// compares: with bigalloc in mixed units (blocks from
 	// ext2fs_initialize, a cluster less an allocation).
 	descFree []int64
-	// bmap is the block bitmap, one slice of bpg bits per group, nil
-	// for a group with no block in use (most of a large filesystem's).
-	bmap [][]uint64
+	// bmap is the block bitmap, one groupBitmap per group.
+	bmap []groupBitmap
 	// inodesUsed are the inodes in use (a few of group 0's).
 	inodesUsed map[uint32]bool
 
@@ -566,30 +565,18 @@ func (l *mkfsLayout) oldDescBlocks() uint64 {
 // Block bitmap helpers.
 func (l *mkfsLayout) used(b uint64) bool {
 	g := l.groupOf(b)
-	i := b - l.groupFirst(g)
-	return l.bmap[g] != nil && l.bmap[g][i/64]&(1<<(i%64)) != 0
+	return l.bmap[g].test(b - l.groupFirst(g))
 }
 
-func (l *mkfsLayout) mark(b uint64) {
-	g := l.groupOf(b)
-	if l.bmap[g] == nil {
-		l.bmap[g] = make([]uint64, (l.bpg+63)/64)
-	}
-	i := b - l.groupFirst(g)
-	l.bmap[g][i/64] |= 1 << (i % 64)
-}
+func (l *mkfsLayout) mark(b uint64) { l.markRange(b, 1) }
 
 // markRange marks blocks [b, b+n) in use, a group's words at a time
 // (the inode tables of a 1 TiB filesystem are four million blocks).
 func (l *mkfsLayout) markRange(b, n uint64) {
 	for n > 0 {
 		g := l.groupOf(b)
-		if l.bmap[g] == nil {
-			l.bmap[g] = make([]uint64, (l.bpg+63)/64)
-		}
 		k := min(n, l.groupLast(g)-b+1)
-		i := b - l.groupFirst(g)
-		forWords(l.bmap[g], i, i+k, func(w *uint64, mask uint64) bool { *w |= mask; return true })
+		l.bmap[g].set(b-l.groupFirst(g), k, l.bpg)
 		b, n = b+k, n-k
 	}
 }
@@ -599,8 +586,7 @@ func (l *mkfsLayout) rangeFree(b, n uint64) bool {
 	for n > 0 {
 		g := l.groupOf(b)
 		k := min(n, l.groupLast(g)-b+1)
-		i := b - l.groupFirst(g)
-		if m := l.bmap[g]; m != nil && !forWords(m, i, i+k, func(w *uint64, mask uint64) bool { return *w&mask == 0 }) {
+		if !l.bmap[g].free(b-l.groupFirst(g), k) {
 			return false
 		}
 		b, n = b+k, n-k
@@ -608,29 +594,10 @@ func (l *mkfsLayout) rangeFree(b, n uint64) bool {
 	return true
 }
 
-// forWords calls fn with each word of the bitmap m that holds bits
-// [from, to) and the mask of those bits in it, while fn returns true; it
-// reports whether every call did.
-func forWords(m []uint64, from, to uint64, fn func(w *uint64, mask uint64) bool) bool {
-	for from < to {
-		wi, lo := from/64, from%64
-		hi := min(to-wi*64, 64)
-		mask := ^uint64(0) << lo
-		if hi < 64 {
-			mask &= 1<<hi - 1
-		}
-		if !fn(&m[wi], mask) {
-			return false
-		}
-		from = wi*64 + hi
-	}
-	return true
-}
-
 // reserveGroups marks each group's superblock and descriptors in use
 // and sets the initial flags (the loop at the end of ext2fs_initialize).
 func (l *mkfsLayout) reserveGroups() {
-	l.bmap = make([][]uint64, l.ngroups)
+	l.bmap = make([]groupBitmap, l.ngroups)
 	l.inodesUsed = make(map[uint32]bool)
 	l.groups = make([]mkfsGroup, l.ngroups)
 	l.descFree = make([]int64, l.ngroups)
@@ -863,10 +830,8 @@ func (l *mkfsLayout) allocateGroupTable(g uint32) error {
 // the whole filesystem).
 func (l *mkfsLayout) usedBlocks() uint64 {
 	n := uint64(0)
-	for _, m := range l.bmap {
-		for _, w := range m {
-			n += uint64(bits.OnesCount64(w))
-		}
+	for g := range l.bmap {
+		n += l.bmap[g].count()
 	}
 	return n
 }
@@ -878,8 +843,8 @@ func (l *mkfsLayout) clusterBitmap() {
 	if l.ratio == 1 {
 		return
 	}
-	for g, m := range l.bmap {
-		if m == nil {
+	for g := range l.bmap {
+		if l.bmap[g].empty() {
 			continue
 		}
 		first := l.groupFirst(uint32(g))
@@ -915,11 +880,7 @@ func (l *mkfsLayout) midFree(g uint32) uint64 {
 
 // groupFree counts the free blocks of group g.
 func (l *mkfsLayout) groupFree(g uint32) uint64 {
-	n := l.groupLast(g) - l.groupFirst(g) + 1
-	for _, w := range l.bmap[g] {
-		n -= uint64(bits.OnesCount64(w))
-	}
-	return n
+	return l.groupLast(g) - l.groupFirst(g) + 1 - l.bmap[g].count()
 }
 
 // newBlock is ext2fs_new_block2: the first free block from goal (or the

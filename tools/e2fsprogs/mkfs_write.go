@@ -186,12 +186,12 @@ func (o *mkfsOutput) blockBitmap(g uint32) []byte {
 	first := o.groupFirst(g)
 	last := o.groupLast(g)
 	if o.ratio == 1 {
-		for i, w := range o.bmap[g] {
+		for i := uint64(0); i*8 < nbytes; i++ {
 			var le8 [8]byte
-			binary.LittleEndian.PutUint64(le8[:], w)
+			binary.LittleEndian.PutUint64(le8[:], o.bmap[g].word(i))
 			copy(b[i*8:nbytes], le8[:])
 		}
-	} else if o.bmap[g] != nil {
+	} else if !o.bmap[g].empty() {
 		// One bit a cluster (clusterBitmap marked them whole).
 		for c := uint64(0); c*o.ratio <= last-first; c++ {
 			if o.used(first + c*o.ratio) {
