@@ -1,23 +1,35 @@
 package ext4
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
+)
 
 // Bitmap bits: bit i of a bitmap is bit i%8 of byte i/8.
 func TestBit(b []byte, i uint64) bool { return b[i>>3]&(1<<(i&7)) != 0 }
 func SetBit(b []byte, i uint64)       { b[i>>3] |= 1 << (i & 7) }
 func ClearBit(b []byte, i uint64)     { b[i>>3] &^= 1 << (i & 7) }
 
-// FindZero returns the first clear bit in [from, to), or to.
+// FindZero returns the first clear bit in [from, to), or to. Whole
+// 64-bit words are looked at once: an allocator that searches a group
+// from its start passes over every block in use before it.
 func FindZero(b []byte, from, to uint64) uint64 {
-	for i := from; i < to; {
-		if i&7 == 0 && i+8 <= to && b[i>>3] == 0xFF {
-			i += 8
-			continue
-		}
+	i := from
+	for ; i < to && i&63 != 0; i++ {
 		if !TestBit(b, i) {
 			return i
 		}
-		i++
+	}
+	for ; i+64 <= to; i += 64 {
+		if w := binary.LittleEndian.Uint64(b[i>>3:]); w != ^uint64(0) {
+			return i + uint64(bits.TrailingZeros64(^w))
+		}
+	}
+	for ; i < to; i++ {
+		if !TestBit(b, i) {
+			return i
+		}
 	}
 	return to
 }

@@ -441,3 +441,30 @@ func TestGeometryHelpers(t *testing.T) {
 		}
 	}
 }
+
+// TestFindZeroWords: FindZero agrees with a bit-by-bit search for every
+// start and end over a bitmap of random words with runs of set bits.
+func TestFindZeroWords(t *testing.T) {
+	b := make([]byte, 64)
+	for i := range b {
+		b[i] = 0xFF
+	}
+	b[13] = 0xEF // bit 108
+	b[40] = 0x7F // bit 327
+	b[63] = 0xFE // bit 504
+	slow := func(from, to uint64) uint64 {
+		for i := from; i < to; i++ {
+			if !TestBit(b, i) {
+				return i
+			}
+		}
+		return to
+	}
+	for from := uint64(0); from <= 512; from++ {
+		for to := from; to <= 512; to++ {
+			if got, want := FindZero(b, from, to), slow(from, to); got != want {
+				t.Fatalf("FindZero(%d, %d) = %d, want %d", from, to, got, want)
+			}
+		}
+	}
+}

@@ -33,8 +33,13 @@ type Arena struct {
 
 	mu   sync.Mutex
 	used []uint64 // one bit per page, set when allocated; guarded by mu
-	free int      // number of free pages; guarded by mu
-	hint int      // page index where the next search starts; guarded by mu
+	// dirty has a bit per page set once it was allocated: a page never
+	// handed out is still the zeros make gave it, and Alloc does not
+	// clear it again (the page cache's first fill of the arena would
+	// write every page twice). Guarded by mu.
+	dirty []uint64
+	free  int // number of free pages; guarded by mu
+	hint  int // page index where the next search starts; guarded by mu
 }
 
 // NewArena allocates an arena of size bytes, rounded down to whole pages.
@@ -47,9 +52,10 @@ func NewArena(size int64) (*Arena, error) {
 		return nil, fmt.Errorf("mm: arena of %d bytes is too large", size)
 	}
 	return &Arena{
-		mem:  make([]byte, pages*PageSize),
-		used: make([]uint64, (pages+63)/64),
-		free: int(pages),
+		mem:   make([]byte, pages*PageSize),
+		used:  make([]uint64, (pages+63)/64),
+		dirty: make([]uint64, (pages+63)/64),
+		free:  int(pages),
 	}, nil
 }
 
@@ -87,8 +93,12 @@ func (a *Arena) Alloc(n int) (Addr, error) {
 				if a.hint >= total {
 					a.hint = 0
 				}
-				b := a.mem[p*PageSize : (p+n)*PageSize]
-				clear(b)
+				for i := p; i < p+n; i++ {
+					if a.dirty[i/64]&(1<<(i%64)) != 0 {
+						clear(a.mem[i*PageSize : (i+1)*PageSize])
+					}
+					a.dirty[i/64] |= 1 << (i % 64)
+				}
 				return Addr(p * PageSize), nil
 			}
 		}
