@@ -12,12 +12,14 @@ import (
 const HeapHeadroom = 20 << 20
 
 // WriteHeadroom is the Go heap a command that writes needs on top of
-// HeapHeadroom: the ext4 driver's running transaction keeps up to 4,096
-// metadata blocks in memory (16 MiB of 4 KiB blocks) until it commits,
-// plus what the commit builds. Without it a long write (tar2fs's import)
-// has its live heap at the limit, and the collector runs back to back: a
-// third of tar2fs's CPU went there.
-const WriteHeadroom = 24 << 20
+// HeapHeadroom: the ext4 driver's running transaction keeps its metadata
+// blocks in memory until it commits, at most an eighth of the page
+// cache's bound (4 MiB at the default -m), plus what the commit builds
+// and the import's read-ahead buffers (4 MiB). Without it a long write
+// (tar2fs's import) has its live heap at the limit and the collector
+// runs back to back. At the default -m a writing command's limit is
+// 60 MiB, which keeps its peak RSS under 64 MiB (issue 13).
+const WriteHeadroom = 8 << 20
 
 // LimitHeap sets the Go runtime's soft memory limit to the kernel's memory
 // plus HeapHeadroom (and WriteHeadroom when the command writes), unless

@@ -109,6 +109,10 @@ func (d *Device) WriteAt(p []byte, off int64) (int, error) {
 	return n, short
 }
 
+// CacheBytes returns the bound of the disk's page cache in bytes
+// (vfs.CacheSizer).
+func (d *Device) CacheBytes() int64 { return int64(d.m.c.MaxPages()) * mm.PageSize }
+
 // Readahead starts reading n bytes from off in the background, so that
 // later reads find them in the cache. It returns at once; the part outside
 // the device is ignored, and so is all of it when memory is short.

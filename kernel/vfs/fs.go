@@ -36,6 +36,15 @@ type Readaheader interface {
 	Readahead(off, n int64)
 }
 
+// CacheSizer is implemented by block devices whose page cache is bounded
+// by the kernel's memory: CacheBytes is that bound. A driver that keeps
+// state of its own in memory in proportion to what it writes (ext4's
+// running transaction) scales it by the bound, so that the kernel's
+// memory (-m) bounds the whole.
+type CacheSizer interface {
+	CacheBytes() int64
+}
+
 // Logger is the kernel's log (printk). Drivers report what Linux would put in
 // dmesg: mount options, features, corruption found.
 type Logger interface {

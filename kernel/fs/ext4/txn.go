@@ -36,7 +36,7 @@ import (
 // blocks' places through the page cache, where the log covers them until
 // a checkpoint; without one, straight to their places. It runs when the
 // transaction holds f.max blocks (the journal's j_max_transaction_buffers,
-// a quarter of the journal, at most maxTxnBlocksCap), at Sync and at
+// a quarter of the journal, at most txnBlocksCap), at Sync and at
 // Unmount. A handle may take the transaction past f.max before its stop
 // commits it. A transaction that does not fit in the log at all is
 // written in place without the journal, with a warning: a crash there
@@ -94,8 +94,27 @@ import (
 var le = binary.LittleEndian
 
 // maxTxnBlocksCap bounds a transaction's blocks whatever the journal's size
-// (4096 blocks are 16 MiB with 4 KiB blocks).
-const maxTxnBlocksCap = 4096
+// (4096 blocks are 16 MiB with 4 KiB blocks); txnMemoryShare bounds them by
+// the kernel's memory too: a transaction's blocks are copies in memory
+// until it commits, where Linux's are the page cache's own buffers, so at
+// most 1/txnMemoryShare of the page cache's bound (vfs.CacheSizer), and
+// never under minTxnBlocks (a handle's worst case, a rename across
+// indexed directories, stays well within one transaction).
+const (
+	maxTxnBlocksCap = 4096
+	txnMemoryShare  = 8
+	minTxnBlocks    = 256
+)
+
+// txnBlocksCap is the transaction bound of a mount on dev: maxTxnBlocksCap,
+// or less when the device's cache is small.
+func txnBlocksCap(dev vfs.BlockDevice, blockSize uint32) int {
+	n := maxTxnBlocksCap
+	if cs, ok := dev.(vfs.CacheSizer); ok {
+		n = min(n, max(minTxnBlocks, int(cs.CacheBytes()/txnMemoryShare/int64(blockSize))))
+	}
+	return n
+}
 
 // txn is the running transaction (transaction_t).
 type txn struct {

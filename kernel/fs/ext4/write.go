@@ -70,7 +70,7 @@ func (f *fsys) mountWritable() {
 			return
 		}
 	} else {
-		f.max = maxTxnBlocksCap
+		f.max = txnBlocksCap(f.dev, f.BlockSize)
 	}
 	if err := f.loadOrphanFile(); err != nil {
 		f.log.Printf("EXT4-fs (%s): %v: mounting read-only", name, err)
@@ -169,7 +169,7 @@ func (f *fsys) loadJournalRW() error {
 		return err
 	}
 	f.jlog = l
-	f.max = min(l.MaxTransactionBlocks(), maxTxnBlocksCap)
+	f.max = min(l.MaxTransactionBlocks(), txnBlocksCap(f.dev, f.BlockSize))
 	return nil
 }
 
