@@ -9,6 +9,7 @@ import (
 
 	"github.com/lklimg/lklimg/internal/cliflags"
 	"github.com/lklimg/lklimg/internal/devfile"
+	"github.com/lklimg/lklimg/internal/profile"
 	"github.com/lklimg/lklimg/internal/progress"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/tools/e2fsprogs"
@@ -200,6 +201,7 @@ func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr
 		in = &countingReader{r: in, bar: bar}
 	}
 	status, used, importErr := tar2fsImport(f, plan, d, in, stdout, stderr, bar)
+	profile.WriteHeap("tar2fs", os.Getenv, stderr) // after the import, before the cut: the heap it left
 	if importErr != nil && used == 0 {
 		// Not mounted: nothing was imported, the image is of no use.
 		remove()
