@@ -83,6 +83,11 @@ type ImportSyscalls interface {
 	Fchownat(dirfd int, path string, uid, gid int, flags int) error
 	Utimensat(dirfd int, path string, times *[2]abi.Timespec, flags int) error
 	Lsetxattr(path, name string, value []byte, flags int) error
+	// The same on an open regular file, which needs no walk of its path.
+	Fchmod(fd int, mode uint32) error
+	Fchown(fd int, uid, gid int) error
+	Futimens(fd int, times *[2]abi.Timespec) error
+	Fsetxattr(fd int, name string, value []byte, flags int) error
 }
 
 // ImportOptions changes what Import does.
@@ -324,7 +329,7 @@ func (im *importer) entry(h *Header) {
 			im.fail(h.Name, "symlink", err)
 			return
 		}
-		im.meta(h, kp)
+		im.meta(h, kp, -1)
 	case TypeChar, TypeBlock, TypeFifo:
 		mode := map[byte]uint32{TypeChar: abi.S_IFCHR, TypeBlock: abi.S_IFBLK, TypeFifo: abi.S_IFIFO}[h.Typeflag]
 		dev := abi.Makedev(h.Devmajor, h.Devminor)
@@ -335,7 +340,7 @@ func (im *importer) entry(h *Header) {
 			im.fail(h.Name, "mknod", err)
 			return
 		}
-		im.meta(h, kp)
+		im.meta(h, kp, -1)
 	default:
 		im.fail(h.Name, "", abi.Errorf(abi.EINVAL, "unsupported entry type %q", h.Typeflag))
 	}
@@ -501,7 +506,7 @@ func (im *importer) finishDirs() {
 			continue // removed since
 		}
 		delete(im.pending, rel)
-		im.meta(h, im.kpath(rel))
+		im.meta(h, im.kpath(rel), -1)
 	}
 }
 
@@ -538,12 +543,11 @@ func (im *importer) file(h *Header, kp string) {
 			ok = false
 		}
 	}
+	if ok {
+		im.meta(h, kp, fd)
+	}
 	if err := im.sys.Close(fd); err != nil && ok {
 		im.fail(h.Name, "close", err)
-		ok = false
-	}
-	if ok {
-		im.meta(h, kp)
 	}
 }
 
@@ -663,22 +667,34 @@ func (im *importer) whiteout(h *Header, rel string) bool {
 	}
 	w := *h
 	w.Typeflag, w.Mode, w.Devmajor, w.Devminor, w.Xattrs = TypeChar, 0, 0, 0, nil
-	im.meta(&w, kp)
+	im.meta(&w, kp, -1)
 	return true
 }
 
 // meta gives kp the owner, mode, xattrs and times of h, in that order:
 // chown clears setuid bits and security.capability, so both come after
 // it; times come last, as every other change sets ctime and may set
-// mtime.
-func (im *importer) meta(h *Header, kp string) {
-	nofollow := abi.AT_SYMLINK_NOFOLLOW
-	if err := im.sys.Fchownat(abi.AT_FDCWD, kp, int(h.Uid), int(h.Gid), nofollow); err != nil {
+// mtime. fd, when not -1, is kp open (a regular file the import wrote):
+// the calls go to it, as GNU tar's do, without a walk of the path each.
+func (im *importer) meta(h *Header, kp string, fd int) {
+	const nofollow = abi.AT_SYMLINK_NOFOLLOW
+	var err error
+	if fd >= 0 {
+		err = im.sys.Fchown(fd, int(h.Uid), int(h.Gid))
+	} else {
+		err = im.sys.Fchownat(abi.AT_FDCWD, kp, int(h.Uid), int(h.Gid), nofollow)
+	}
+	if err != nil {
 		im.fail(h.Name, "chown", err)
 		return
 	}
 	if h.Typeflag != TypeSymlink {
-		if err := im.sys.Fchmodat(abi.AT_FDCWD, kp, h.Mode&0o7777, 0); err != nil {
+		if fd >= 0 {
+			err = im.sys.Fchmod(fd, h.Mode&0o7777)
+		} else {
+			err = im.sys.Fchmodat(abi.AT_FDCWD, kp, h.Mode&0o7777, 0)
+		}
+		if err != nil {
 			im.fail(h.Name, "chmod", err)
 			return
 		}
@@ -686,7 +702,11 @@ func (im *importer) meta(h *Header, kp string) {
 	var tooBig []string // the names of the attributes that did not fit
 	var tooBigErr error
 	for _, x := range h.Xattrs {
-		err := im.sys.Lsetxattr(kp, x.Name, x.Value, 0)
+		if fd >= 0 {
+			err = im.sys.Fsetxattr(fd, x.Name, x.Value, 0)
+		} else {
+			err = im.sys.Lsetxattr(kp, x.Name, x.Value, 0)
+		}
 		if errors.Is(err, abi.ENOSPC) {
 			// ext4 says ENOSPC for an attribute that does not fit in
 			// the inode and its one xattr block: this entry's trouble,
@@ -709,7 +729,12 @@ func (im *importer) meta(h *Header, kp string) {
 		atime = *h.Atime
 	}
 	times := [2]abi.Timespec{{Sec: atime.Sec, Nsec: atime.Nsec}, {Sec: h.Mtime.Sec, Nsec: h.Mtime.Nsec}}
-	if err := im.sys.Utimensat(abi.AT_FDCWD, kp, &times, nofollow); err != nil {
+	if fd >= 0 {
+		err = im.sys.Futimens(fd, &times)
+	} else {
+		err = im.sys.Utimensat(abi.AT_FDCWD, kp, &times, nofollow)
+	}
+	if err != nil {
 		im.fail(h.Name, "utimensat", err)
 	}
 }

@@ -131,6 +131,17 @@ func (HostSys) Utimensat(dirfd int, path string, times *[2]abi.Timespec, flags i
 func (HostSys) Lsetxattr(path, name string, value []byte, flags int) error {
 	return errno(unix.Lsetxattr(path, name, value, flags))
 }
+func (HostSys) Fchmod(fd int, mode uint32) error { return errno(unix.Fchmod(fd, mode)) }
+func (HostSys) Fchown(fd int, uid, gid int) error {
+	return errno(unix.Fchown(fd, uid, gid))
+}
+func (HostSys) Futimens(fd int, times *[2]abi.Timespec) error {
+	ts := []unix.Timespec{{Sec: times[0].Sec, Nsec: times[0].Nsec}, {Sec: times[1].Sec, Nsec: times[1].Nsec}}
+	return errno(unix.UtimesNanoAt(fd, "", ts, unix.AT_EMPTY_PATH))
+}
+func (HostSys) Fsetxattr(fd int, name string, value []byte, flags int) error {
+	return errno(unix.Fsetxattr(fd, name, value, flags))
+}
 func (HostSys) Lremovexattr(path, name string) error {
 	return errno(unix.Lremovexattr(path, name))
 }
