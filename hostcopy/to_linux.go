@@ -214,6 +214,7 @@ func (c *toCopier) copy(src, kp string, fresh bool) {
 	}
 
 	var err error
+	kfd := -1 // a regular file's, open for meta
 	switch typ {
 	case unix.S_IFDIR:
 		if !exists {
@@ -223,9 +224,10 @@ func (c *toCopier) copy(src, kp string, fresh bool) {
 			c.dir(src, kp, !exists)
 		}
 	case unix.S_IFREG:
-		if !c.file(src, kp, &st) {
+		if kfd = c.file(src, kp, &st); kfd < 0 {
 			return
 		}
+		defer c.k.Close(kfd)
 	case unix.S_IFLNK:
 		var target string
 		target, err = os.Readlink(src)
@@ -251,7 +253,7 @@ func (c *toCopier) copy(src, kp string, fresh bool) {
 	if !isDir && st.Nlink > 1 {
 		c.links[id] = kp
 	}
-	c.meta(src, kp, &st)
+	c.meta(src, kp, &st, kfd)
 }
 
 // show is the kernel path kp as a path inside the image.
@@ -297,25 +299,25 @@ func (c *toCopier) dir(src, kp string, fresh bool) {
 
 // file creates kp and writes the data regions of the host file src (of
 // lstat st) into it, leaving its holes unwritten, then sets its size. It
-// reports its own failures, and returns whether the file was made. The
+// reports its own failures, and returns the new file open for writing
+// (for meta; the caller closes it), or -1 when it was not made. The
 // host file is read through a bare descriptor: an os.File would register
 // it with the runtime's poller, a syscall more per file for nothing.
-func (c *toCopier) file(src, kp string, st *unix.Stat_t) bool {
+func (c *toCopier) file(src, kp string, st *unix.Stat_t) int {
 	size := st.Size
 	// O_NOFOLLOW: src was a regular file when lstat saw it; if a symlink
 	// has taken its place since, it is not followed.
 	in, err := unix.Open(src, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		c.fail(src, "open", hostErr(err))
-		return false
+		return -1
 	}
 	defer unix.Close(in)
 	kfd, err := c.k.Openat(abi.AT_FDCWD, kp, abi.O_WRONLY|abi.O_CREAT|abi.O_EXCL|abi.O_NOFOLLOW|abi.O_CLOEXEC, 0o600)
 	if err != nil {
 		c.fail(src, "create", err)
-		return false
+		return -1
 	}
-	defer c.k.Close(kfd)
 	var written int64 // the end of the data written
 	// A file with as many blocks as its size needs has no hole to look
 	// for (st_blocks counts 512-byte units).
@@ -347,7 +349,7 @@ func (c *toCopier) file(src, kp string, st *unix.Stat_t) bool {
 	var pe *PathError
 	if errors.As(err, &pe) {
 		c.fail(src, pe.Op, pe.Err)
-		return true // made, with what could be written
+		return kfd // made, with what could be written
 	}
 	// A file ending in a hole (or all hole) gets its size from
 	// ftruncate; one whose data reach its end has it already.
@@ -356,7 +358,7 @@ func (c *toCopier) file(src, kp string, st *unix.Stat_t) bool {
 			c.fail(src, "truncate", err)
 		}
 	}
-	return true
+	return kfd
 }
 
 // hostRegions calls data with each data region of the open host file fd,
@@ -411,15 +413,28 @@ func (c *toCopier) dropInheritedACLs(src, kp string, xs []xattr) {
 // meta gives kp the owner, mode, xattrs and times of src, in that order:
 // chown clears setuid bits and security.capability, so both come after it;
 // times come last, as every other change sets ctime and may set mtime.
-func (c *toCopier) meta(src, kp string, st *unix.Stat_t) {
-	nofollow := abi.AT_SYMLINK_NOFOLLOW
+// kfd, when not -1, is kp open (a regular file): the calls go to it
+// without a walk of kp each.
+func (c *toCopier) meta(src, kp string, st *unix.Stat_t, kfd int) {
+	const nofollow = abi.AT_SYMLINK_NOFOLLOW
+	var err error
 	if uid, gid, ok := c.owner(st.Uid, st.Gid); ok {
-		if err := c.k.Fchownat(abi.AT_FDCWD, kp, uid, gid, nofollow); err != nil {
+		if kfd >= 0 {
+			err = c.k.Fchown(kfd, uid, gid)
+		} else {
+			err = c.k.Fchownat(abi.AT_FDCWD, kp, uid, gid, nofollow)
+		}
+		if err != nil {
 			c.fail(src, "chown", err)
 		}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
-		if err := c.k.Fchmodat(abi.AT_FDCWD, kp, st.Mode&0o7777, 0); err != nil {
+		if kfd >= 0 {
+			err = c.k.Fchmod(kfd, st.Mode&0o7777)
+		} else {
+			err = c.k.Fchmodat(abi.AT_FDCWD, kp, st.Mode&0o7777, 0)
+		}
+		if err != nil {
 			c.fail(src, "chmod", err)
 		}
 	}
@@ -434,7 +449,12 @@ func (c *toCopier) meta(src, kp string, st *unix.Stat_t) {
 	}
 	xs = c.withSELinux(xs)
 	for _, x := range xs {
-		if err := c.k.Lsetxattr(kp, x.name, x.value, 0); err != nil {
+		if kfd >= 0 {
+			err = c.k.Fsetxattr(kfd, x.name, x.value, 0)
+		} else {
+			err = c.k.Lsetxattr(kp, x.name, x.value, 0)
+		}
+		if err != nil {
 			c.fail(src, "setxattr "+x.name, err)
 		}
 	}
@@ -445,7 +465,12 @@ func (c *toCopier) meta(src, kp string, st *unix.Stat_t) {
 		{Sec: st.Atim.Sec, Nsec: st.Atim.Nsec},
 		{Sec: st.Mtim.Sec, Nsec: st.Mtim.Nsec},
 	}
-	if err := c.k.Utimensat(abi.AT_FDCWD, kp, &times, nofollow); err != nil {
+	if kfd >= 0 {
+		err = c.k.Futimens(kfd, &times)
+	} else {
+		err = c.k.Utimensat(abi.AT_FDCWD, kp, &times, nofollow)
+	}
+	if err != nil {
 		c.fail(src, "utimensat", err)
 	}
 }
