@@ -131,11 +131,7 @@ const (
 	TindBlock  = 14
 )
 
-const (
-	RootIno = 2
-	// InodeCacheSize bounds the number of decoded inodes kept by number.
-	InodeCacheSize = 4096
-)
+const RootIno = 2
 
 // EncodeTime splits t into the 32-bit seconds field and the extra field
 // (Documentation/filesystems/ext4/inodes.rst, "Inode Timestamps": two

@@ -7,7 +7,7 @@ import (
 
 // HeapHeadroom is the Go heap a command may use beyond the kernel's memory
 // (-m): the kernel's bounded caches outside the arena (8,192 unused
-// dentries, 4,096 decoded inodes: about 9 MiB live on the bench images),
+// dentries and the inodes they hold: about 9 MiB live on the bench images),
 // the tar buffer, and the garbage made between two collections.
 const HeapHeadroom = 20 << 20
 

@@ -108,7 +108,7 @@ type fsys struct {
 	blockPool sync.Pool // of *[]byte, block-sized buffers for directory reads
 
 	mu     sync.Mutex // guards inodes
-	inodes map[uint32]*inode
+	inodes icache     // icache.go
 
 	xcache     xattrCache  // attribute blocks to share (xattr_cache.go)
 	writeState             // a read-write mount's (txn.go, write.go)
@@ -169,7 +169,7 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		dev:      dev,
 		log:      log,
 		Geometry: disk.NewGeometry(sb),
-		inodes:   make(map[uint32]*inode),
+		inodes:   make(icache),
 	}
 	f.ra, _ = dev.(vfs.Readaheader)
 	if sb.SBlocksCount > uint64(dev.Size())>>f.BlockBits {

@@ -72,7 +72,7 @@ type inode struct {
 // iget returns inode ino, from the cache or the inode table (ext4_iget).
 func (f *fsys) iget(ino uint32) (*inode, error) {
 	f.mu.Lock()
-	if ip, ok := f.inodes[ino]; ok {
+	if ip := f.cached(ino); ip != nil {
 		f.mu.Unlock()
 		return ip, nil
 	}
@@ -82,21 +82,7 @@ func (f *fsys) iget(ino uint32) (*inode, error) {
 		return nil, err
 	}
 	f.mu.Lock()
-	if f.inodes != nil {
-		if old, ok := f.inodes[ino]; ok {
-			ip = old
-		} else {
-			if !f.rw && len(f.inodes) >= disk.InodeCacheSize {
-				// Evict an arbitrary entry: map order is random enough
-				// to keep the cache bounded without bookkeeping.
-				for k := range f.inodes {
-					delete(f.inodes, k)
-					break
-				}
-			}
-			f.inodes[ino] = ip
-		}
-	}
+	ip = f.cacheInode(ip, false)
 	f.mu.Unlock()
 	return ip, nil
 }

@@ -225,9 +225,7 @@ func (h *handle) newInodeFlags(dir *inode, ctx vfs.Ctx, mode, flags uint32) (*in
 		return nil, err
 	}
 	f.mu.Lock()
-	if f.inodes != nil {
-		f.inodes[ino] = ip
-	}
+	ip = f.cacheInode(ip, true)
 	f.mu.Unlock()
 	return ip, nil
 }
@@ -390,9 +388,7 @@ func (h *handle) deleteInode(ip *inode) error {
 		return err
 	}
 	f.mu.Lock()
-	if f.inodes[ip.ino] == ip {
-		delete(f.inodes, ip.ino)
-	}
+	f.forget(ip)
 	f.mu.Unlock()
 	return nil
 }

@@ -246,7 +246,7 @@ func (f *fsys) recover(opts mountOptions, rdonly bool) error {
 	f.SetCsumSeed() // from the replayed superblock, as Linux reads it after the replay
 	f.replayed = true
 	f.mu.Lock()
-	f.inodes = make(map[uint32]*inode)
+	f.inodes = make(icache)
 	f.mu.Unlock()
 	return f.loadGroupDescs()
 }

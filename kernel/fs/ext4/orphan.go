@@ -173,13 +173,8 @@ func (h *handle) reapInode(ip *inode) error {
 
 // Evict is called when the VFS forgets one reference to the inode
 // (vfs.Evicter; super_operations.evict_inode at the last one): an inode
-// with no link and no reference left is freed; one with links leaves the
-// inode cache (evict_inode, then the slab), as every change to it is in
-// the inode table already (writeInode), so that a long write keeps as
-// many inodes in memory as the VFS holds, not every inode it made. The
-// write lock orders it against the handouts (Lookup and Root take the
-// read side, the DirWriter methods the write side): an inode is never
-// handed out between its count falling to zero and its leaving the cache.
+// with no link and no reference left is freed. One with links stays
+// cached while anything holds it (icache.go).
 func (ip *inode) Evict() error {
 	f := ip.f
 	if !f.rw {
@@ -191,15 +186,8 @@ func (ip *inode) Evict() error {
 	}
 	if atomic.AddInt32(&ip.refs, -1) <= 0 {
 		atomic.StoreInt32(&ip.refs, 0)
-		switch {
-		case ip.links == 0:
+		if ip.links == 0 {
 			err = h.reapInode(ip)
-		case !ip.orphan && ip.orphanSlot == 0:
-			f.mu.Lock()
-			if f.inodes[ip.ino] == ip {
-				delete(f.inodes, ip.ino)
-			}
-			f.mu.Unlock()
 		}
 	}
 	return finish(h, err)
@@ -211,8 +199,8 @@ func (ip *inode) Evict() error {
 func (f *fsys) releaseOrphans() error {
 	f.mu.Lock()
 	var gone []*inode
-	for _, ip := range f.inodes {
-		if ip.links == 0 && ip.mode != 0 && ip.ino >= f.Super.SFirstIno {
+	for _, w := range f.inodes {
+		if ip := w.Value(); ip != nil && ip.links == 0 && ip.mode != 0 && ip.ino >= f.Super.SFirstIno {
 			gone = append(gone, ip)
 		}
 	}
