@@ -28,6 +28,16 @@ type Syscalls interface {
 	Fgetxattr(fd int, name string, dest []byte) (int, error)
 }
 
+// Sendfiler is implemented by kernels that can send a file's data
+// straight to a host descriptor (kernel.Kernel.Sendfile: sendfile(2) with
+// the host's descriptor as its output). When the output of Export is one
+// (abi.HostFile: an *os.File, uncompressed), the data of large files goes
+// that way instead of through the output buffer; where the kernel cannot
+// send (EOPNOTSUPP), or stops early, the rest is read as usual.
+type Sendfiler interface {
+	Sendfile(out abi.HostFile, in int, count int64) (int64, error)
+}
+
 // Options tunes Export.
 type Options struct {
 	// SELinuxFile, when set, receives a line "PATH CONTEXT" for every
@@ -137,6 +147,11 @@ func Export(sys Syscalls, root string, w io.Writer, opts Options) error {
 		dents:  make([]byte, 64<<10),
 	}
 	x.exclude = exclude
+	if s, ok := sys.(Sendfiler); ok {
+		if out, ok := w.(abi.HostFile); ok {
+			x.sendfile = func(fd int, n int64) (int64, error) { return s.Sendfile(out, fd, n) }
+		}
+	}
 	x.tw.SetFormat(opts.Format)
 	var st abi.Stat
 	if err := sys.Fstatat(abi.AT_FDCWD, root, &st, 0); err != nil {
@@ -181,6 +196,10 @@ type exporter struct {
 	stopped *PathError
 
 	exclude *Excluder // Options.Exclude
+	// sendfile sends n bytes of the file open as fd to the output (see
+	// Sendfiler); nil when the output or the kernel cannot.
+	sendfile func(fd int, n int64) (int64, error)
+	sent     bool // sendfile sent some data
 }
 
 // errStopped unwinds the walk after a failure under Options.Strict.

@@ -41,18 +41,62 @@ func (x *exporter) file(fd int, rel string, h *Header, id fileID, linked bool) e
 		if _, err := x.sys.Lseek(fd, e.Offset, abi.SEEK_SET); err != nil {
 			return x.dataFailed(rel, "lseek", err)
 		}
-		n, err := x.tw.ReadFrom(io.LimitReader(r, e.Length))
+		sent, err := x.send(fd, e)
+		if err != nil {
+			return err
+		}
+		if sent > 0 {
+			// Sendfile stopped early (a hole, the image's end): read
+			// the rest from where it stopped.
+			if _, err := x.sys.Lseek(fd, e.Offset+sent, abi.SEEK_SET); err != nil {
+				return x.dataFailed(rel, "lseek", err)
+			}
+		}
+		n, err := x.tw.ReadFrom(io.LimitReader(r, e.Length-sent))
 		if f := x.fatal(); f != nil {
 			return f
 		}
 		if err != nil {
 			return x.dataFailed(rel, "read", err)
 		}
-		if n < e.Length {
+		if n < e.Length-sent {
 			return x.dataFailed(rel, "read", errShrank)
 		}
 	}
 	return nil
+}
+
+// sendMin is the smallest data region sent by Sendfile: smaller ones are
+// copied into the output buffer, which holds many of them and their
+// headers for one write, where a send would need a write of the buffer
+// and a sendfile each.
+const sendMin = 64 << 10
+
+// send sends as much of region e of the file open as fd, its position at
+// e.Offset, to the output by Sendfile as the kernel can, and returns how
+// many bytes went; the caller reads the rest. It returns an error only
+// when the output failed. A kernel that cannot send at all (EOPNOTSUPP
+// before any byte of the export went) is not asked again.
+func (x *exporter) send(fd int, e Extent) (int64, error) {
+	if x.sendfile == nil || e.Length < sendMin {
+		return 0, nil
+	}
+	var sent int64
+	for sent < e.Length {
+		k, err := x.tw.SendFrom(e.Length-sent, func(n int64) (int64, error) { return x.sendfile(fd, n) })
+		sent += k
+		if f := x.fatal(); f != nil {
+			return sent, f
+		}
+		if errors.Is(err, abi.EOPNOTSUPP) && !x.sent {
+			x.sendfile = nil
+		}
+		x.sent = x.sent || k > 0
+		if err != nil || k == 0 {
+			break
+		}
+	}
+	return sent, nil
 }
 
 var errShrank = errors.New("file shrank while read; padded with zeros")
