@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"slices"
 	"strings"
 
@@ -149,7 +150,22 @@ func Export(sys Syscalls, root string, w io.Writer, opts Options) error {
 	x.exclude = exclude
 	if s, ok := sys.(Sendfiler); ok {
 		if out, ok := w.(abi.HostFile); ok {
-			x.sendfile = func(fd int, n int64) (int64, error) { return s.Sendfile(out, fd, n) }
+			x.sendfile = func(fd int, n int64) (int64, error) {
+				k, err := s.Sendfile(out, fd, n)
+				var we *abi.HostWriteError
+				if f, ok := w.(interface{ Name() string }); ok && errors.As(err, &we) {
+					// As os.File says its write errors.
+					err = &abi.HostWriteError{Err: &fs.PathError{Op: "write", Path: f.Name(), Err: we.Err}}
+				}
+				return k, err
+			}
+			if !opts.Strict {
+				// Strict stops at the first failure, which the output
+				// goroutine would see after the walk went past it.
+				x.out = newAsyncOutput(w, size)
+				x.tw = NewWriterSize(x.out, size)
+				defer x.out.close()
+			}
 		}
 	}
 	x.tw.SetFormat(opts.Format)
@@ -163,7 +179,14 @@ func Export(sys Syscalls, root string, w io.Writer, opts Options) error {
 	if err := x.entry(dir{fd: abi.AT_FDCWD}, "", "", &st); err != nil && err != errStopped {
 		return err
 	}
-	if err := x.tw.Close(); err != nil {
+	err = x.tw.Close()
+	if x.out != nil {
+		if oerr := x.out.close(); err == nil {
+			err = oerr
+		}
+		x.reportLate()
+	}
+	if err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
 	if x.stopped != nil {
@@ -199,7 +222,8 @@ type exporter struct {
 	// sendfile sends n bytes of the file open as fd to the output (see
 	// Sendfiler); nil when the output or the kernel cannot.
 	sendfile func(fd int, n int64) (int64, error)
-	sent     bool // sendfile sent some data
+	sent     bool         // sendfile sent some data
+	out      *asyncOutput // the output goroutine, when files are sent
 }
 
 // errStopped unwinds the walk after a failure under Options.Strict.
@@ -268,6 +292,18 @@ func (x *exporter) stop() error {
 		return errStopped
 	}
 	return nil
+}
+
+// reportLate reports the failures of the output goroutine, which
+// reads what it could not send: they count as the walk's own.
+func (x *exporter) reportLate() {
+	if x.out == nil {
+		return
+	}
+	for _, pe := range x.out.takeLate() {
+		x.failed++
+		x.report(pe)
+	}
 }
 
 func (x *exporter) report(err error) {
@@ -370,6 +406,7 @@ func tarName(rel string) string { return "." + rel }
 // is st, and the tree under it if it is a directory. It returns only
 // errors that stop the export.
 func (x *exporter) entry(d dir, rel, name string, st *abi.Stat) error {
+	x.reportLate()
 	h := &Header{
 		Name:  tarName(rel),
 		Mode:  st.Mode & 0o7777,
@@ -435,6 +472,7 @@ func (x *exporter) entry(d dir, rel, name string, st *abi.Stat) error {
 	// A file or directory is opened first: its xattrs are then read from
 	// the descriptor, its data or entries too.
 	fd := abi.AT_FDCWD
+	handed := false
 	var openErr error
 	switch {
 	case typ == abi.S_IFREG:
@@ -444,7 +482,11 @@ func (x *exporter) entry(d dir, rel, name string, st *abi.Stat) error {
 			x.fail(rel, "open", openErr)
 			return nil
 		}
-		defer x.sys.Close(fd)
+		defer func() {
+			if !handed { // to the output goroutine, which closes it
+				x.sys.Close(fd)
+			}
+		}()
 	case typ == abi.S_IFDIR && x.depth < maxDirFDs:
 		dirfd, path := x.at(d, rel, name)
 		flags := abi.O_RDONLY | abi.O_DIRECTORY | abi.O_CLOEXEC
@@ -487,7 +529,9 @@ func (x *exporter) entry(d dir, rel, name string, st *abi.Stat) error {
 	}
 
 	if typ == abi.S_IFREG {
-		return x.file(fd, rel, h, id, st.Nlink > 1)
+		var err error
+		handed, err = x.file(fd, rel, h, id, st.Nlink > 1)
+		return err
 	}
 	if err := x.writeHeader(h); err != nil {
 		if f := x.fatal(); f != nil {

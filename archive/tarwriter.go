@@ -401,6 +401,14 @@ func (tw *Writer) flush() {
 	if tw.err != nil || len(tw.buf) == 0 {
 		return
 	}
+	if bw, ok := tw.out.(bufferWriter); ok {
+		next, err := bw.writeBuffer(tw.buf)
+		tw.buf = next[:0]
+		if err != nil {
+			tw.err = err
+		}
+		return
+	}
 	n, err := tw.out.Write(tw.buf)
 	if err == nil && n < len(tw.buf) {
 		err = io.ErrShortWrite
