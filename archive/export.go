@@ -34,7 +34,11 @@ type Syscalls interface {
 // the host's descriptor as its output). When the output of Export is one
 // (abi.HostFile: an *os.File, uncompressed), the data of large files goes
 // that way instead of through the output buffer; where the kernel cannot
-// send (EOPNOTSUPP), or stops early, the rest is read as usual.
+// send (EOPNOTSUPP), or stops early, the rest is read as usual. Export
+// then writes its output on a goroutine of its own (output.go), which
+// calls Sendfile, Read and Close on the files it sends while the walk
+// goes on: the implementation must be safe for concurrent callers, as the
+// kernel's syscalls are.
 type Sendfiler interface {
 	Sendfile(out abi.HostFile, in int, count int64) (int64, error)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/testutil"
@@ -91,19 +92,28 @@ func TestExportSendfile(t *testing.T) {
 // output goroutine.
 type failingSendfiler struct {
 	*kernel.Kernel
+	mu  sync.Mutex   // Export calls from its output goroutine too
 	fds map[int]bool // descriptors of big.bin
+}
+
+func (f *failingSendfiler) failing(fd int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.fds[fd]
 }
 
 func (f *failingSendfiler) Openat(dirfd int, path string, flags int, mode uint32) (int, error) {
 	fd, err := f.Kernel.Openat(dirfd, path, flags, mode)
 	if err == nil {
+		f.mu.Lock()
 		f.fds[fd] = strings.HasSuffix(path, "big.bin")
+		f.mu.Unlock()
 	}
 	return fd, err
 }
 
 func (f *failingSendfiler) Sendfile(out abi.HostFile, in int, n int64) (int64, error) {
-	if !f.fds[in] {
+	if !f.failing(in) {
 		return f.Kernel.Sendfile(out, in, n)
 	}
 	pos, err := f.Kernel.Lseek(in, 0, abi.SEEK_CUR)
@@ -114,7 +124,7 @@ func (f *failingSendfiler) Sendfile(out abi.HostFile, in int, n int64) (int64, e
 }
 
 func (f *failingSendfiler) Read(fd int, p []byte) (int, error) {
-	if f.fds[fd] {
+	if f.failing(fd) {
 		return 0, abi.EIO
 	}
 	return f.Kernel.Read(fd, p)
