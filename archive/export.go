@@ -324,8 +324,17 @@ func (x *exporter) fatal() error {
 	return nil
 }
 
-// walk archives the entries names (sorted) of directory d, recursing into
-// subdirectories after their own entry.
+// walk archives the entries names (in the directory's own order) of
+// directory d in bytewise order, recursing into subdirectories after their
+// own entry.
+//
+// The entries are stat'ed first, in the directory's order: ext4 looks a
+// name up from the block where the previous lookup succeeded, so each
+// block is searched about once, where the lookups in sorted order
+// searched half the directory each (a linear directory's lookups were
+// 15% of an export). Failures are reported in the walk's order all the
+// same. A directory of more than maxStatAhead entries is stat'ed as it is
+// walked, to bound the memory held.
 //
 // A directory that is its own ancestor (on a damaged filesystem, a
 // directory linked into its own subtree) would make the walk endless: it
@@ -333,20 +342,36 @@ func (x *exporter) fatal() error {
 // (d_splice_alias: "would have caused loop"). Depth is thus bounded by the
 // number of distinct directories.
 func (x *exporter) walk(d dir, names []string) error {
+	ents := make([]dirEntry, 0, len(names))
+	ahead := len(names) <= maxStatAhead
 	for _, name := range names {
-		child := d.rel + "/" + name
-		if x.excluded(child) {
-			continue
+		e := dirEntry{name: name}
+		if ahead {
+			if x.excluded(d.rel + "/" + name) {
+				continue
+			}
+			e.stat(x, d)
 		}
-		dirfd, path := x.at(d, child, name)
-		var st abi.Stat
-		if err := x.sys.Fstatat(dirfd, path, &st, abi.AT_SYMLINK_NOFOLLOW); err != nil {
-			x.fail(child, "stat", err)
+		ents = append(ents, e)
+	}
+	slices.SortFunc(ents, func(a, b dirEntry) int { return strings.Compare(a.name, b.name) })
+	for i := range ents {
+		e := &ents[i]
+		child := d.rel + "/" + e.name
+		if !e.done {
+			if x.excluded(child) {
+				continue
+			}
+			e.stat(x, d)
+		}
+		if e.err != nil {
+			x.fail(child, "stat", e.err)
 			if err := x.stop(); err != nil {
 				return err
 			}
 			continue
 		}
+		st := &e.st
 		if st.Mode&abi.S_IFMT == abi.S_IFDIR && x.onPath[fileID{st.Dev, st.Ino}] {
 			x.fail(child, "walk", abi.Errorf(abi.ELOOP, "directory cycle: inode %d is an ancestor of itself", st.Ino))
 			if err := x.stop(); err != nil {
@@ -354,7 +379,7 @@ func (x *exporter) walk(d dir, names []string) error {
 			}
 			continue
 		}
-		if err := x.entry(d, child, name, &st); err != nil {
+		if err := x.entry(d, child, e.name, st); err != nil {
 			return err
 		}
 		if err := x.stop(); err != nil {
@@ -364,9 +389,29 @@ func (x *exporter) walk(d dir, names []string) error {
 	return nil
 }
 
-// readDir returns the names in directory d, without "." and "..",
-// sorted bytewise. On a failure it returns the names listed before it
-// with the error.
+// maxStatAhead is the most entries of one directory walk stats before it
+// walks them (about 200 bytes each).
+const maxStatAhead = 1 << 14
+
+// dirEntry is an entry of a directory being walked, with its lstat once
+// taken.
+type dirEntry struct {
+	name string
+	st   abi.Stat
+	err  error
+	done bool // st or err is set
+}
+
+// stat takes the entry's lstat, named from directory d.
+func (e *dirEntry) stat(x *exporter, d dir) {
+	dirfd, path := x.at(d, d.rel+"/"+e.name, e.name)
+	e.err = x.sys.Fstatat(dirfd, path, &e.st, abi.AT_SYMLINK_NOFOLLOW)
+	e.done = true
+}
+
+// readDir returns the names in directory d, without "." and "..", in
+// the directory's own order. On a failure it returns the names listed
+// before it with the error.
 func (x *exporter) readDir(d dir) ([]string, error) {
 	fd := d.fd
 	if fd == abi.AT_FDCWD {
@@ -386,7 +431,6 @@ func (x *exporter) readDir(d dir) ([]string, error) {
 	for {
 		n, err := x.sys.Getdents64(fd, x.dents)
 		if err != nil {
-			slices.Sort(names)
 			return names, err
 		}
 		if n == 0 {
@@ -399,7 +443,6 @@ func (x *exporter) readDir(d dir) ([]string, error) {
 			}
 		}
 	}
-	slices.Sort(names)
 	return names, nil
 }
 
