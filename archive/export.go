@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"slices"
 	"strings"
 
@@ -26,6 +27,20 @@ type Syscalls interface {
 	Lgetxattr(path, name string, dest []byte) (int, error)
 	Flistxattr(fd int, dest []byte) (int, error)
 	Fgetxattr(fd int, name string, dest []byte) (int, error)
+}
+
+// Sendfiler is implemented by kernels that can send a file's data
+// straight to a host descriptor (kernel.Kernel.Sendfile: sendfile(2) with
+// the host's descriptor as its output). When the output of Export is one
+// (abi.HostFile: an *os.File, uncompressed), the data of large files goes
+// that way instead of through the output buffer; where the kernel cannot
+// send (EOPNOTSUPP), or stops early, the rest is read as usual. Export
+// then writes its output on a goroutine of its own (output.go), which
+// calls Sendfile, Read and Close on the files it sends while the walk
+// goes on: the implementation must be safe for concurrent callers, as the
+// kernel's syscalls are.
+type Sendfiler interface {
+	Sendfile(out abi.HostFile, in int, count int64) (int64, error)
 }
 
 // Options tunes Export.
@@ -137,6 +152,26 @@ func Export(sys Syscalls, root string, w io.Writer, opts Options) error {
 		dents:  make([]byte, 64<<10),
 	}
 	x.exclude = exclude
+	if s, ok := sys.(Sendfiler); ok {
+		if out, ok := w.(abi.HostFile); ok {
+			x.sendfile = func(fd int, n int64) (int64, error) {
+				k, err := s.Sendfile(out, fd, n)
+				var we *abi.HostWriteError
+				if f, ok := w.(interface{ Name() string }); ok && errors.As(err, &we) {
+					// As os.File says its write errors.
+					err = &abi.HostWriteError{Err: &fs.PathError{Op: "write", Path: f.Name(), Err: we.Err}}
+				}
+				return k, err
+			}
+			if !opts.Strict {
+				// Strict stops at the first failure, which the output
+				// goroutine would see after the walk went past it.
+				x.out = newAsyncOutput(w, size)
+				x.tw = NewWriterSize(x.out, size)
+				defer x.out.close()
+			}
+		}
+	}
 	x.tw.SetFormat(opts.Format)
 	var st abi.Stat
 	if err := sys.Fstatat(abi.AT_FDCWD, root, &st, 0); err != nil {
@@ -148,7 +183,14 @@ func Export(sys Syscalls, root string, w io.Writer, opts Options) error {
 	if err := x.entry(dir{fd: abi.AT_FDCWD}, "", "", &st); err != nil && err != errStopped {
 		return err
 	}
-	if err := x.tw.Close(); err != nil {
+	err = x.tw.Close()
+	if x.out != nil {
+		if oerr := x.out.close(); err == nil {
+			err = oerr
+		}
+		x.reportLate()
+	}
+	if err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
 	if x.stopped != nil {
@@ -181,6 +223,11 @@ type exporter struct {
 	stopped *PathError
 
 	exclude *Excluder // Options.Exclude
+	// sendfile sends n bytes of the file open as fd to the output (see
+	// Sendfiler); nil when the output or the kernel cannot.
+	sendfile func(fd int, n int64) (int64, error)
+	sent     bool         // sendfile sent some data
+	out      *asyncOutput // the output goroutine, when files are sent
 }
 
 // errStopped unwinds the walk after a failure under Options.Strict.
@@ -251,6 +298,18 @@ func (x *exporter) stop() error {
 	return nil
 }
 
+// reportLate reports the failures of the output goroutine, which
+// reads what it could not send: they count as the walk's own.
+func (x *exporter) reportLate() {
+	if x.out == nil {
+		return
+	}
+	for _, pe := range x.out.takeLate() {
+		x.failed++
+		x.report(pe)
+	}
+}
+
 func (x *exporter) report(err error) {
 	if x.opts.Report != nil {
 		x.opts.Report(err)
@@ -265,8 +324,17 @@ func (x *exporter) fatal() error {
 	return nil
 }
 
-// walk archives the entries names (sorted) of directory d, recursing into
-// subdirectories after their own entry.
+// walk archives the entries names (in the directory's own order) of
+// directory d in bytewise order, recursing into subdirectories after their
+// own entry.
+//
+// The entries are stat'ed first, in the directory's order: ext4 looks a
+// name up from the block where the previous lookup succeeded, so each
+// block is searched about once, where the lookups in sorted order
+// searched half the directory each (a linear directory's lookups were
+// 15% of an export). Failures are reported in the walk's order all the
+// same. A directory of more than maxStatAhead entries is stat'ed as it is
+// walked, to bound the memory held.
 //
 // A directory that is its own ancestor (on a damaged filesystem, a
 // directory linked into its own subtree) would make the walk endless: it
@@ -274,20 +342,36 @@ func (x *exporter) fatal() error {
 // (d_splice_alias: "would have caused loop"). Depth is thus bounded by the
 // number of distinct directories.
 func (x *exporter) walk(d dir, names []string) error {
+	ents := make([]dirEntry, 0, len(names))
+	ahead := len(names) <= maxStatAhead
 	for _, name := range names {
-		child := d.rel + "/" + name
-		if x.excluded(child) {
-			continue
+		e := dirEntry{name: name}
+		if ahead {
+			if x.excluded(d.rel + "/" + name) {
+				continue
+			}
+			e.stat(x, d)
 		}
-		dirfd, path := x.at(d, child, name)
-		var st abi.Stat
-		if err := x.sys.Fstatat(dirfd, path, &st, abi.AT_SYMLINK_NOFOLLOW); err != nil {
-			x.fail(child, "stat", err)
+		ents = append(ents, e)
+	}
+	slices.SortFunc(ents, func(a, b dirEntry) int { return strings.Compare(a.name, b.name) })
+	for i := range ents {
+		e := &ents[i]
+		child := d.rel + "/" + e.name
+		if !e.done {
+			if x.excluded(child) {
+				continue
+			}
+			e.stat(x, d)
+		}
+		if e.err != nil {
+			x.fail(child, "stat", e.err)
 			if err := x.stop(); err != nil {
 				return err
 			}
 			continue
 		}
+		st := &e.st
 		if st.Mode&abi.S_IFMT == abi.S_IFDIR && x.onPath[fileID{st.Dev, st.Ino}] {
 			x.fail(child, "walk", abi.Errorf(abi.ELOOP, "directory cycle: inode %d is an ancestor of itself", st.Ino))
 			if err := x.stop(); err != nil {
@@ -295,7 +379,7 @@ func (x *exporter) walk(d dir, names []string) error {
 			}
 			continue
 		}
-		if err := x.entry(d, child, name, &st); err != nil {
+		if err := x.entry(d, child, e.name, st); err != nil {
 			return err
 		}
 		if err := x.stop(); err != nil {
@@ -305,9 +389,29 @@ func (x *exporter) walk(d dir, names []string) error {
 	return nil
 }
 
-// readDir returns the names in directory d, without "." and "..",
-// sorted bytewise. On a failure it returns the names listed before it
-// with the error.
+// maxStatAhead is the most entries of one directory walk stats before it
+// walks them (about 200 bytes each).
+const maxStatAhead = 1 << 14
+
+// dirEntry is an entry of a directory being walked, with its lstat once
+// taken.
+type dirEntry struct {
+	name string
+	st   abi.Stat
+	err  error
+	done bool // st or err is set
+}
+
+// stat takes the entry's lstat, named from directory d.
+func (e *dirEntry) stat(x *exporter, d dir) {
+	dirfd, path := x.at(d, d.rel+"/"+e.name, e.name)
+	e.err = x.sys.Fstatat(dirfd, path, &e.st, abi.AT_SYMLINK_NOFOLLOW)
+	e.done = true
+}
+
+// readDir returns the names in directory d, without "." and "..", in
+// the directory's own order. On a failure it returns the names listed
+// before it with the error.
 func (x *exporter) readDir(d dir) ([]string, error) {
 	fd := d.fd
 	if fd == abi.AT_FDCWD {
@@ -327,7 +431,6 @@ func (x *exporter) readDir(d dir) ([]string, error) {
 	for {
 		n, err := x.sys.Getdents64(fd, x.dents)
 		if err != nil {
-			slices.Sort(names)
 			return names, err
 		}
 		if n == 0 {
@@ -340,7 +443,6 @@ func (x *exporter) readDir(d dir) ([]string, error) {
 			}
 		}
 	}
-	slices.Sort(names)
 	return names, nil
 }
 
@@ -351,6 +453,7 @@ func tarName(rel string) string { return "." + rel }
 // is st, and the tree under it if it is a directory. It returns only
 // errors that stop the export.
 func (x *exporter) entry(d dir, rel, name string, st *abi.Stat) error {
+	x.reportLate()
 	h := &Header{
 		Name:  tarName(rel),
 		Mode:  st.Mode & 0o7777,
@@ -416,6 +519,7 @@ func (x *exporter) entry(d dir, rel, name string, st *abi.Stat) error {
 	// A file or directory is opened first: its xattrs are then read from
 	// the descriptor, its data or entries too.
 	fd := abi.AT_FDCWD
+	handed := false
 	var openErr error
 	switch {
 	case typ == abi.S_IFREG:
@@ -425,7 +529,11 @@ func (x *exporter) entry(d dir, rel, name string, st *abi.Stat) error {
 			x.fail(rel, "open", openErr)
 			return nil
 		}
-		defer x.sys.Close(fd)
+		defer func() {
+			if !handed { // to the output goroutine, which closes it
+				x.sys.Close(fd)
+			}
+		}()
 	case typ == abi.S_IFDIR && x.depth < maxDirFDs:
 		dirfd, path := x.at(d, rel, name)
 		flags := abi.O_RDONLY | abi.O_DIRECTORY | abi.O_CLOEXEC
@@ -468,7 +576,9 @@ func (x *exporter) entry(d dir, rel, name string, st *abi.Stat) error {
 	}
 
 	if typ == abi.S_IFREG {
-		return x.file(fd, rel, h, id, st.Nlink > 1)
+		var err error
+		handed, err = x.file(fd, rel, h, id, st.Nlink > 1)
+		return err
 	}
 	if err := x.writeHeader(h); err != nil {
 		if f := x.fatal(); f != nil {

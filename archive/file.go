@@ -9,13 +9,15 @@ import (
 
 // file archives a regular file open as fd: it finds its data regions,
 // writes the header (sparse when there is a hole) and the data, read from
-// the kernel straight into the output buffer.
-func (x *exporter) file(fd int, rel string, h *Header, id fileID, linked bool) error {
+// the kernel straight into the output buffer, or sent to the output
+// (Sendfile). It reports whether it handed fd to the output goroutine,
+// which then closes it.
+func (x *exporter) file(fd int, rel string, h *Header, id fileID, linked bool) (handed bool, err error) {
 	if h.Size > 0 {
 		ext, err := dataExtents(x.sys, fd, h.Size)
 		if err != nil {
 			x.fail(rel, "lseek", err)
-			return nil
+			return false, nil
 		}
 		if ext != nil {
 			h.Sparse = AlignExtents(ext, h.Size)
@@ -23,10 +25,10 @@ func (x *exporter) file(fd int, rel string, h *Header, id fileID, linked bool) e
 	}
 	if err := x.writeHeader(h); err != nil {
 		if f := x.fatal(); f != nil {
-			return f
+			return false, f
 		}
 		x.fail(rel, "archive", err)
-		return nil
+		return false, nil
 	}
 	if linked {
 		x.links[id] = h.Name
@@ -39,20 +41,76 @@ func (x *exporter) file(fd int, rel string, h *Header, id fileID, linked bool) e
 	for _, e := range regions {
 		// SEEK_DATA and SEEK_HOLE moved the file position: set it.
 		if _, err := x.sys.Lseek(fd, e.Offset, abi.SEEK_SET); err != nil {
-			return x.dataFailed(rel, "lseek", err)
+			return false, x.dataFailed(rel, "lseek", err)
 		}
-		n, err := x.tw.ReadFrom(io.LimitReader(r, e.Length))
+		if x.out != nil && !x.out.cannotSend.Load() && h.Sparse == nil && e.Length >= sendMin {
+			// The whole file, sent by the output goroutine.
+			return true, x.sendQueued(fd, rel, e.Length)
+		}
+		sent, err := x.send(fd, e)
+		if err != nil {
+			return false, err
+		}
+		if sent > 0 {
+			// Sendfile stopped early (a hole, the image's end): read
+			// the rest from where it stopped.
+			if _, err := x.sys.Lseek(fd, e.Offset+sent, abi.SEEK_SET); err != nil {
+				return false, x.dataFailed(rel, "lseek", err)
+			}
+		}
+		n, err := x.tw.ReadFrom(io.LimitReader(r, e.Length-sent))
 		if f := x.fatal(); f != nil {
-			return f
+			return false, f
 		}
 		if err != nil {
-			return x.dataFailed(rel, "read", err)
+			return false, x.dataFailed(rel, "read", err)
 		}
-		if n < e.Length {
-			return x.dataFailed(rel, "read", errShrank)
+		if n < e.Length-sent {
+			return false, x.dataFailed(rel, "read", errShrank)
 		}
 	}
-	return nil
+	return false, nil
+}
+
+// sendMin is the smallest data region sent by Sendfile: smaller ones are
+// copied into the output buffer, which holds many of them and their
+// headers for one write, where a send would need a write of the buffer
+// and a sendfile each.
+const sendMin = 16 << 10
+
+// send sends as much of region e of the file open as fd, its position at
+// e.Offset, to the output by Sendfile as the kernel can, and returns how
+// many bytes went; the caller reads the rest. It returns an error only
+// when the output failed. A kernel that cannot send at all (EOPNOTSUPP
+// before any byte of the export went) is not asked again.
+func (x *exporter) send(fd int, e Extent) (int64, error) {
+	if x.sendfile == nil || e.Length < sendMin {
+		return 0, nil
+	}
+	var sent int64
+	for sent < e.Length {
+		k, err := x.tw.SendFrom(e.Length-sent, func(n int64) (int64, error) {
+			if x.out != nil {
+				// After what the output goroutine has queued.
+				if err := x.out.wait(); err != nil {
+					return 0, &abi.HostWriteError{Err: err}
+				}
+			}
+			return x.sendfile(fd, n)
+		})
+		sent += k
+		if f := x.fatal(); f != nil {
+			return sent, f
+		}
+		if errors.Is(err, abi.EOPNOTSUPP) && !x.sent {
+			x.sendfile = nil
+		}
+		x.sent = x.sent || k > 0
+		if err != nil || k == 0 {
+			break
+		}
+	}
+	return sent, nil
 }
 
 var errShrank = errors.New("file shrank while read; padded with zeros")

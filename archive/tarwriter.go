@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/lklimg/lklimg/kernel/abi"
 )
 
 // DefaultBufferSize is the size of a Writer's output buffer: large reads
@@ -293,6 +295,32 @@ func (tw *Writer) ReadFrom(r io.Reader) (int64, error) {
 	return total, tw.err
 }
 
+// SendFrom completes up to n bytes of the current entry's data by send,
+// which writes them to the Writer's output itself (Kernel.Sendfile to the
+// host file under it): the buffered output is flushed first, so that the
+// bytes land in order. send returns how many bytes it wrote; an
+// *abi.HostWriteError is the output's failure, sticky as any write error,
+// and any other error is returned as it is, the Writer staying usable
+// (ReadFrom can complete the entry from where send stopped).
+func (tw *Writer) SendFrom(n int64, send func(n int64) (int64, error)) (int64, error) {
+	n = min(n, tw.remain)
+	if tw.flush(); tw.err != nil {
+		return 0, tw.err
+	}
+	k, err := send(n)
+	if k < 0 || k > n {
+		tw.err = fmt.Errorf("archive: %q: sent %d bytes for %d", tw.name, k, n)
+		return 0, tw.err
+	}
+	tw.remain -= k
+	var we *abi.HostWriteError
+	if errors.As(err, &we) {
+		tw.err = we.Err
+		return k, tw.err
+	}
+	return k, err
+}
+
 // Remaining returns how many data bytes the current entry still expects.
 func (tw *Writer) Remaining() int64 { return tw.remain }
 
@@ -371,6 +399,14 @@ func (tw *Writer) zeros(n int64) {
 
 func (tw *Writer) flush() {
 	if tw.err != nil || len(tw.buf) == 0 {
+		return
+	}
+	if bw, ok := tw.out.(bufferWriter); ok {
+		next, err := bw.writeBuffer(tw.buf)
+		tw.buf = next[:0]
+		if err != nil {
+			tw.err = err
+		}
 		return
 	}
 	n, err := tw.out.Write(tw.buf)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"maps"
+	"math/rand"
 	"slices"
 	"strings"
 	"testing"
@@ -318,5 +319,30 @@ func TestWriterHugeSize(t *testing.T) {
 	}
 	if want := int64(3*blockSize + size + padding(size) + 3*blockSize + 512 + 512 + 2*blockSize); c.n != want {
 		t.Errorf("archive of %d bytes, want %d", c.n, want)
+	}
+}
+
+// TestByteSum: the word-at-a-time sum of a header's bytes is the byte by
+// byte one, for all-255 blocks (the lanes' worst case) and random ones
+// of every length around the word and lane boundaries.
+func TestByteSum(t *testing.T) {
+	r := rand.New(rand.NewSource(2))
+	for _, n := range []int{0, 1, 7, 8, 9, 511, 512, 513, 1024, 4096} {
+		for k := 0; k < 50; k++ {
+			b := make([]byte, n)
+			r.Read(b)
+			if k == 0 {
+				for i := range b {
+					b[i] = 255
+				}
+			}
+			var want int64
+			for _, c := range b {
+				want += int64(c)
+			}
+			if got := byteSum(b); got != want {
+				t.Fatalf("%d bytes: sum %d, want %d", n, got, want)
+			}
+		}
 	}
 }

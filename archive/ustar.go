@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"encoding/binary"
 	"strconv"
 	"strings"
 )
@@ -118,10 +119,32 @@ func setChecksum(blk []byte) {
 	for i := 0; i < lenChksum; i++ {
 		blk[offChksum+i] = ' '
 	}
+	putOctal(blk[offChksum:offChksum+7], byteSum(blk[:blockSize]))
+	blk[offChksum+7] = ' '
+}
+
+// byteSum returns the sum of the bytes of b, a block: eight at a time,
+// the even and the odd bytes of each word added in 16-bit lanes (64 words
+// of 255s fill a lane to 16,320, short of overflowing), then the lanes
+// added up. Every header is summed once: two blocks an entry, 5 ms of a
+// corpus export byte by byte.
+func byteSum(b []byte) int64 {
+	const lanes = 0x00FF00FF00FF00FF
 	var sum int64
-	for _, c := range blk[:blockSize] {
+	for len(b) >= 8 {
+		n := min(len(b)/8, 64)
+		var even, odd uint64
+		for i := range n {
+			w := binary.LittleEndian.Uint64(b[8*i:])
+			even += w & lanes
+			odd += w >> 8 & lanes
+		}
+		x := even + odd // each lane at most 32,640
+		sum += int64(x&0xFFFF + x>>16&0xFFFF + x>>32&0xFFFF + x>>48)
+		b = b[8*n:]
+	}
+	for _, c := range b {
 		sum += int64(c)
 	}
-	putOctal(blk[offChksum:offChksum+7], sum)
-	blk[offChksum+7] = ' '
+	return sum
 }

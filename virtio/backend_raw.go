@@ -256,3 +256,7 @@ func (r *RawFile) ReadOnly() bool { return r.ro }
 
 // Close implements Backend.
 func (r *RawFile) Close() error { return r.f.Close() }
+
+// SendTo implements Sender: the host's sendfile(2) where it has one
+// (backend_raw_linux.go), else errors.ErrUnsupported.
+func (r *RawFile) SendTo(dst Sink, off, n int64) (int64, error) { return sendTo(r, dst, off, n) }

@@ -123,3 +123,41 @@ func seekHole(r *RawFile, off int64) (int64, error) {
 	}
 	return h, err
 }
+
+// sendTo is sendfile(2) from the image at off to dst's file position, in
+// chunks of at most 1 GiB, waiting (poll) when dst is a non-blocking
+// pipe that is full. To a pipe the host moves page references, not bytes
+// (splice_file_to_pipe). Errors are sorted by side: EIO and ENOMEM are
+// the image's; EINVAL, ESPIPE, ENOSYS and EOPNOTSUPP before anything was
+// sent mean the host cannot send to dst (errors.ErrUnsupported); the
+// rest (EPIPE, ENOSPC, EBADF, ...) are dst's, as a *SinkError.
+func sendTo(r *RawFile, dst Sink, off, n int64) (int64, error) {
+	out := int(dst.Fd())
+	var done int64
+	for done < n {
+		pos := off + done
+		k, err := unix.Sendfile(out, int(r.fd), &pos, int(min(n-done, 1<<30)))
+		if k > 0 {
+			done += int64(k)
+		}
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			pfd := []unix.PollFd{{Fd: int32(out), Events: unix.POLLOUT}}
+			if _, perr := unix.Poll(pfd, -1); perr != nil && perr != unix.EINTR {
+				return done, &SinkError{Err: perr}
+			}
+			continue
+		case err == unix.EIO || err == unix.ENOMEM:
+			return done, fmt.Errorf("virtio: sendfile at %d: %w", pos, err)
+		case (err == unix.EINVAL || err == unix.ESPIPE || err == unix.ENOSYS || err == unix.EOPNOTSUPP) && done == 0:
+			return 0, fmt.Errorf("virtio: sendfile: %w (%w)", errors.ErrUnsupported, err)
+		case err != nil:
+			return done, &SinkError{Err: err}
+		case k == 0:
+			return done, nil // the image file ended
+		}
+	}
+	return done, nil
+}

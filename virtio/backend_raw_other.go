@@ -47,3 +47,5 @@ func zeroRange(r *RawFile, off, n int64) error { return errors.ErrUnsupported }
 func seekData(r *RawFile, off int64) (int64, error) { return off, nil }
 
 func seekHole(r *RawFile, off int64) (int64, error) { return r.size, nil }
+
+func sendTo(r *RawFile, dst Sink, off, n int64) (int64, error) { return 0, errors.ErrUnsupported }

@@ -176,6 +176,12 @@ func export(f *flags, image, output string, stdout, stderr io.Writer) int {
 		return fail(exitImage, err)
 	}
 	var tarOut io.Writer = zw
+	if method == compress.None {
+		// The output itself, so that the export can send file data to it
+		// straight from the image (archive.Sendfiler) when it is a
+		// host file.
+		tarOut = out
+	}
 
 	// As GNU tar: the -v listing goes to stdout, unless the archive does.
 	list := func(name string) { fmt.Fprintln(stdout, name) }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"errors"
+	"sync"
 
 	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -321,11 +322,19 @@ func (ip *inode) lookupLinear(name string) (uint32, error) {
 	buf := ip.f.getBlock()
 	defer ip.f.putBlock(buf)
 	start := ip.lookupStart.Load()
+	slot := ip.f.dirSlot()
 	search := func(lblk uint64) (uint32, error) {
+		if ino, hit, err := slot.search(ip, lblk, name); hit {
+			if ino != 0 {
+				ip.lookupStart.Store(lblk)
+			}
+			return ino, err
+		}
 		ok, err := ip.dirBlock(runs, lblk, buf)
 		if err != nil || !ok {
 			return 0, err
 		}
+		slot.store(ip.ino, lblk, buf)
 		ino, err := ip.searchDirBlock(buf, lblk, name)
 		if ino != 0 {
 			ip.lookupStart.Store(lblk)
@@ -346,6 +355,57 @@ func (ip *inode) lookupLinear(name string) (uint32, error) {
 		}
 	}
 	return 0, abi.ENOENT
+}
+
+// lookupSlot is the directory block a linear lookup read last, its
+// checksum verified, kept while the device is read-only and the mount
+// too (the block cannot change): the next lookup in the same block, as
+// the lookups of names in readdir order mostly are, neither reads nor
+// verifies it again, as Linux keeps the block's buffer_head and verifies
+// it once (buffer_verified). A nil *lookupSlot keeps nothing.
+type lookupSlot struct {
+	mu   sync.Mutex
+	ino  uint32
+	lblk uint64
+	b    []byte // nil while empty
+}
+
+// dirSlot returns the filesystem's lookup slot, or nil when blocks may
+// change (a read-write mount, a writable device).
+func (f *fsys) dirSlot() *lookupSlot {
+	if f.rw || !f.dev.ReadOnly() {
+		return nil
+	}
+	return &f.lookupSlot
+}
+
+// search looks for name in block lblk of directory ip if the slot holds
+// it (hit).
+func (s *lookupSlot) search(ip *inode, lblk uint64, name string) (ino uint32, hit bool, err error) {
+	if s == nil {
+		return 0, false, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.b == nil || s.ino != ip.ino || s.lblk != lblk {
+		return 0, false, nil
+	}
+	ino, err = ip.searchDirBlock(s.b, lblk, name)
+	return ino, true, err
+}
+
+// store keeps a copy of block lblk of directory ino, verified.
+func (s *lookupSlot) store(ino uint32, lblk uint64, b []byte) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.b == nil {
+		s.b = make([]byte, len(b))
+	}
+	copy(s.b, b)
+	s.ino, s.lblk = ino, lblk
 }
 
 // searchDirBlock looks for name in one block; 0 means not there.

@@ -105,7 +105,8 @@ type fsys struct {
 	jinode *journalInode
 	base   vfs.BlockDevice
 
-	blockPool sync.Pool // of *[]byte, block-sized buffers for directory reads
+	blockPool  sync.Pool  // of *[]byte, block-sized buffers for directory reads
+	lookupSlot lookupSlot // the directory block searched last (dir.go)
 
 	mu     sync.Mutex // guards inodes
 	inodes icache     // icache.go
