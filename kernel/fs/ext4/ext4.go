@@ -108,8 +108,13 @@ type fsys struct {
 	blockPool  sync.Pool  // of *[]byte, block-sized buffers for directory reads
 	lookupSlot lookupSlot // the directory block searched last (dir.go)
 
-	mu     sync.Mutex // guards inodes
+	mu     sync.Mutex // guards inodes and unlinked
 	inodes icache     // icache.go
+	// unlinked holds the inodes whose last link went while the VFS held
+	// them (on the orphan list or in the orphan file when there is a
+	// journal): freed at their last Evict, or at unmount, they must not
+	// leave memory with the weak cache before (Linux's s_orphan list).
+	unlinked map[uint32]*inode
 
 	xcache     xattrCache  // attribute blocks to share (xattr_cache.go)
 	writeState             // a read-write mount's (txn.go, write.go)
@@ -171,6 +176,7 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		log:      log,
 		Geometry: disk.NewGeometry(sb),
 		inodes:   make(icache),
+		unlinked: make(map[uint32]*inode),
 	}
 	f.ra, _ = dev.(vfs.Readaheader)
 	if sb.SBlocksCount > uint64(dev.Size())>>f.BlockBits {

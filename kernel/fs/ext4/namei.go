@@ -411,6 +411,12 @@ func (h *handle) dropLink(ip *inode) error {
 	if err := h.writeInode(ip); err != nil {
 		return err
 	}
+	h.f.mu.Lock()
+	if h.f.unlinked == nil {
+		h.f.unlinked = make(map[uint32]*inode)
+	}
+	h.f.unlinked[ip.ino] = ip // freed at its last Evict, or at unmount
+	h.f.mu.Unlock()
 	return h.orphanAdd(ip)
 }
 

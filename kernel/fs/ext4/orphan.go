@@ -2,6 +2,8 @@ package ext4
 
 import (
 	"bytes"
+	"cmp"
+	"slices"
 	"sync/atomic"
 
 	disk "github.com/lklimg/lklimg/format/ext4"
@@ -168,6 +170,9 @@ func (h *handle) reapInode(ip *inode) error {
 	if err := h.orphanDel(ip); err != nil {
 		return err
 	}
+	h.f.mu.Lock()
+	delete(h.f.unlinked, ip.ino)
+	h.f.mu.Unlock()
 	return h.deleteInode(ip)
 }
 
@@ -194,17 +199,18 @@ func (ip *inode) Evict() error {
 }
 
 // releaseOrphans frees, at unmount, the inodes whose last link went while
-// the VFS held them: the VFS holds none after Unmount, as Linux evicts
-// every inode at umount.
+// the VFS held them (f.unlinked): the VFS holds none after Unmount, as
+// Linux evicts every inode at umount.
 func (f *fsys) releaseOrphans() error {
 	f.mu.Lock()
 	var gone []*inode
-	for _, w := range f.inodes {
-		if ip := w.Value(); ip != nil && ip.links == 0 && ip.mode != 0 && ip.ino >= f.Super.SFirstIno {
+	for _, ip := range f.unlinked {
+		if ip.links == 0 && ip.mode != 0 && ip.ino >= f.Super.SFirstIno {
 			gone = append(gone, ip)
 		}
 	}
 	f.mu.Unlock()
+	slices.SortFunc(gone, func(a, b *inode) int { return cmp.Compare(a.ino, b.ino) })
 	if len(gone) == 0 {
 		return nil
 	}
