@@ -28,6 +28,20 @@ const (
 	XattrIndexRichACL  = 8
 )
 
+// XattrBlockCsum is ext4_xattr_block_csum: the crc32c, from the
+// filesystem's seed, of the block number (le64), then of the attribute
+// block b with h_checksum taken as zero. The number is the block's home:
+// a block that moves gets another checksum.
+func (g *Geometry) XattrBlockCsum(b []byte, blk uint64) uint32 {
+	var le64 [8]byte
+	binary.LittleEndian.PutUint64(le64[:], blk)
+	var zero [4]byte
+	c := Csum32(g.CrcTab, g.CsumSeed, le64[:])
+	c = Csum32(g.CrcTab, c, b[:OffXattrHChecksum])
+	c = Csum32(g.CrcTab, c, zero[:])
+	return Csum32(g.CrcTab, c, b[OffXattrHChecksum+4:])
+}
+
 // XattrPrefixes maps e_name_index to the name prefix (ext4_xattr_handler_map
 // and the on-disk index list).
 var XattrPrefixes = [...]string{

@@ -2,7 +2,6 @@ package e2fsprogs
 
 import (
 	"cmp"
-	"encoding/binary"
 	"slices"
 
 	disk "github.com/lklimg/lklimg/format/ext4"
@@ -379,19 +378,7 @@ func (m *mover) moveXattrBlock(ino uint32, blk uint64) (uint64, error) {
 		return 0, abi.Errorf(abi.EUCLEAN, "ext4: minimize: inode %d: xattr block %d: bad magic", ino, blk)
 	}
 	if f.Super.MetadataCsum() {
-		le.PutUint32(b[disk.OffXattrHChecksum:], xattrBlockCsum(f, b, nb))
+		le.PutUint32(b[disk.OffXattrHChecksum:], f.XattrBlockCsum(b, nb))
 	}
 	return nb, m.im.write(nb, b)
-}
-
-// xattrBlockCsum is ext4_xattr_block_csum: crc32c of the block number,
-// then of the block with h_checksum taken as zero.
-func xattrBlockCsum(f *disk.Geometry, b []byte, blk uint64) uint32 {
-	var le64 [8]byte
-	binary.LittleEndian.PutUint64(le64[:], blk)
-	var zero [4]byte
-	c := disk.Csum32(f.CrcTab, f.CsumSeed, le64[:])
-	c = disk.Csum32(f.CrcTab, c, b[:disk.OffXattrHChecksum])
-	c = disk.Csum32(f.CrcTab, c, zero[:])
-	return disk.Csum32(f.CrcTab, c, b[disk.OffXattrHChecksum+4:])
 }

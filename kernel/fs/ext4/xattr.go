@@ -67,23 +67,11 @@ func (f *fsys) decodeXattrBlock(b []byte, blk uint64) ([]disk.XattrEntry, error)
 		return nil, abi.Errorf(abi.EUCLEAN, "bad h_blocks %d", n)
 	}
 	if f.Super.MetadataCsum() {
-		if got, c := le.Uint32(b[disk.OffXattrHChecksum:]), f.xattrBlockCsum(b, blk); got != c {
+		if got, c := le.Uint32(b[disk.OffXattrHChecksum:]), f.XattrBlockCsum(b, blk); got != c {
 			return nil, abi.Errorf(abi.EUCLEAN, "bad checksum %#08x, want %#08x", got, c)
 		}
 	}
 	return disk.DecodeXattrEntries(b, disk.XattrBlockHdrSize, 0)
-}
-
-// xattrBlockCsum is ext4_xattr_block_csum: crc32c of the block number
-// and the block with h_checksum taken as zero.
-func (f *fsys) xattrBlockCsum(b []byte, blk uint64) uint32 {
-	var le64 [8]byte
-	binary.LittleEndian.PutUint64(le64[:], blk)
-	var zero [4]byte
-	c := disk.Csum32(f.CrcTab, f.CsumSeed, le64[:])
-	c = disk.Csum32(f.CrcTab, c, b[:disk.OffXattrHChecksum])
-	c = disk.Csum32(f.CrcTab, c, zero[:])
-	return disk.Csum32(f.CrcTab, c, b[disk.OffXattrHChecksum+4:])
 }
 
 // xattrs returns the in-inode entries, then the block's.

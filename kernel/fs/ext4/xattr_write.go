@@ -228,7 +228,7 @@ func (f *fsys) setXattrBlockCsum(b []byte, blk uint64, hashes []uint32) {
 // leaves the hashes as they are (h_refcount).
 func (f *fsys) setXattrCsumOnly(b []byte, blk uint64) {
 	if f.Super.MetadataCsum() {
-		le.PutUint32(b[disk.OffXattrHChecksum:], f.xattrBlockCsum(b, blk))
+		le.PutUint32(b[disk.OffXattrHChecksum:], f.XattrBlockCsum(b, blk))
 	}
 }
 
