@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"math/bits"
 	"sync"
 
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -11,12 +12,20 @@ import (
 const DefaultMaxFiles = 1024
 
 // FDTable is struct files_struct: the file descriptors of the one process
-// the library kernel serves. mu guards files and the count.
+// the library kernel serves. The lowest free descriptor is found as
+// fs/file.c's find_next_fd finds it, in two bitmaps: open_fds, a bit per
+// descriptor, and full_fds_bits, a bit per word of open_fds that has no
+// free bit, so that a search skips 4096 open descriptors a word and a
+// server holding thousands of files open does not scan them at each
+// open. mu guards everything but max.
 type FDTable struct {
 	max int
 
 	mu    sync.Mutex
-	files []*File // index is the fd; nil is free; guarded by mu
+	files []*File  // index is the fd; nil is free
+	open  []uint64 // open_fds: bit fd%64 of word fd/64 is set while fd is in use
+	full  []uint64 // full_fds_bits: bit w%64 of word w/64 is set while open[w] is all ones
+	n     int      // descriptors in use
 }
 
 // NewFDTable returns an empty table allowing fds 0..max-1
@@ -28,23 +37,51 @@ func NewFDTable(max int) *FDTable {
 	return &FDTable{max: max}
 }
 
+// lowestFreeLocked returns the lowest descriptor not in use, which may be
+// past the end of the bitmaps.
+func (t *FDTable) lowestFreeLocked() int {
+	for i, fw := range t.full {
+		if fw == ^uint64(0) {
+			continue
+		}
+		// Every word before w is full and exists, so w is at most
+		// len(t.open): the first word not yet grown.
+		w := i*64 + bits.TrailingZeros64(^fw)
+		if w >= len(t.open) {
+			return len(t.open) * 64
+		}
+		return w*64 + bits.TrailingZeros64(^t.open[w])
+	}
+	return len(t.open) * 64
+}
+
 // Install puts f at the lowest free descriptor and returns it (fd_install
 // after get_unused_fd), taking over the caller's reference.
 // Errors: EMFILE when every descriptor below the limit is in use.
 func (t *FDTable) Install(f *File) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for fd, x := range t.files {
-		if x == nil {
-			t.files[fd] = f
-			return fd, nil
-		}
-	}
-	if len(t.files) >= t.max {
+	fd := t.lowestFreeLocked()
+	if fd >= t.max {
 		return -1, abi.EMFILE
 	}
-	t.files = append(t.files, f)
-	return len(t.files) - 1, nil
+	for len(t.files) <= fd {
+		t.files = append(t.files, nil)
+	}
+	w := fd / 64
+	for len(t.open) <= w {
+		t.open = append(t.open, 0)
+	}
+	for len(t.full) <= w/64 {
+		t.full = append(t.full, 0)
+	}
+	t.files[fd] = f
+	t.open[w] |= 1 << (fd % 64)
+	if t.open[w] == ^uint64(0) {
+		t.full[w/64] |= 1 << (w % 64)
+	}
+	t.n++
+	return fd, nil
 }
 
 // Get returns the file at fd with a new reference the caller must drop
@@ -70,9 +107,10 @@ func (t *FDTable) Remove(fd int) (*File, error) {
 	}
 	f := t.files[fd]
 	t.files[fd] = nil
-	for len(t.files) > 0 && t.files[len(t.files)-1] == nil {
-		t.files = t.files[:len(t.files)-1]
-	}
+	w := fd / 64
+	t.open[w] &^= 1 << (fd % 64)
+	t.full[w/64] &^= 1 << (w % 64)
+	t.n--
 	return f, nil
 }
 
@@ -87,7 +125,7 @@ func (t *FDTable) RemoveAll() []*File {
 			fs = append(fs, f)
 		}
 	}
-	t.files = nil
+	t.files, t.open, t.full, t.n = nil, nil, nil, 0
 	return fs
 }
 
@@ -95,11 +133,5 @@ func (t *FDTable) RemoveAll() []*File {
 func (t *FDTable) Len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := 0
-	for _, f := range t.files {
-		if f != nil {
-			n++
-		}
-	}
-	return n
+	return t.n
 }
