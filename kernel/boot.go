@@ -44,16 +44,15 @@ func Boot(cfg Config) (*Kernel, error) {
 // boot builds a kernel over a block layer and filesystem types (the real
 // ones for Boot, fakes in tests).
 func boot(cfg Config, log *printk, devs devices, types []fsType) (*Kernel, error) {
-	k := &Kernel{
+	k := &Kernel{system: &system{
 		cfg:      cfg,
 		log:      log,
 		devs:     devs,
-		fds:      vfs.NewFDTable(MaxFiles),
+		fds:      vfs.NewFDTable(cfg.MaxFiles),
 		devNames: make(map[uint64]string),
-	}
+	}, uid: cfg.Uid, gid: cfg.Gid}
 	k.umask.Store(0o022)
-	v, err := vfs.New(vfs.Options{Log: log, Now: cfg.Now, Uid: cfg.Uid, Gid: cfg.Gid, Umask: k.umask.Load,
-		OpenDevice: k.openDevice})
+	v, err := vfs.New(vfs.Options{Log: log, Now: cfg.Now, Cred: k.cred(), OpenDevice: k.openDevice})
 	if err != nil {
 		return nil, err
 	}

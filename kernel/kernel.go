@@ -8,8 +8,13 @@
 // # The process
 //
 // The kernel serves one process: one fd table (lowest free descriptor
-// first, at most MaxFiles), and a current directory that is always "/", so
-// AT_FDCWD and relative paths resolve from the root of the namespace. The
+// first, at most Config.MaxFiles), and a current directory that is always
+// "/", so AT_FDCWD and relative paths resolve from the root of the
+// namespace. The *Kernel Boot returns is the process's first thread;
+// Kernel.As makes others, each with its own credentials and umask (a
+// Cred), sharing everything else: as a file server's threads, each
+// serving another user after setfsuid, setfsgid and umask in its own
+// fs_struct (virtiofsd, lklfuse). The
 // namespace starts as a ramfs with /dev (a block device node per disk and
 // partition, made by AddDisk) and /mnt (where MountDev mounts).
 //
@@ -17,9 +22,13 @@
 //
 // A filesystem mounted without MS_RDONLY is writable unless its disk is
 // read-only or its driver refuses (then it is mounted read-only and the
-// log says why). The write syscalls (syscalls_write.go) act as root, own
-// new files by Config.Uid/Gid, stamp changes with Config.Now (so that
-// images can be reproducible) and apply the umask (Umask, 022 at boot).
+// log says why). The write syscalls (syscalls_write.go) act as root
+// (no permission is checked), own new files by the calling thread's
+// Cred (Config.Uid/Gid for the first thread; a set-group-ID directory's
+// group and the directory's S_ISGID pass on as inode_init_owner says),
+// apply its umask (Umask, 022 at boot; a default ACL on the directory
+// replaces it) and stamp changes with Config.Now (so that images can be
+// reproducible).
 // Changes are durable after Fsync, Syncfs, Sync, Umount or Halt. The ramfs
 // at "/" is writable too: files made there live in memory.
 //
@@ -56,8 +65,9 @@ import (
 const DefaultMemory = 32 << 20
 
 // MaxFiles is the number of file descriptors the process may hold open
-// (RLIMIT_NOFILE): openat returns EMFILE beyond it.
-const MaxFiles = 1024
+// (RLIMIT_NOFILE) when Config.MaxFiles is zero: openat returns EMFILE
+// beyond it.
+const MaxFiles = vfs.DefaultMaxFiles
 
 // Config describes the kernel to boot.
 type Config struct {
@@ -72,9 +82,12 @@ type Config struct {
 	// change. Nil means the host's clock. A fixed clock (SOURCE_DATE_EPOCH)
 	// makes images reproducible.
 	Now func() abi.Timespec
-	// Uid and Gid own the files the kernel's process creates (its fsuid
-	// and fsgid); 0 is root.
+	// Uid and Gid own the files the kernel's first thread creates (its
+	// fsuid and fsgid); 0 is root. Kernel.As gives other threads others.
 	Uid, Gid uint32
+	// MaxFiles is RLIMIT_NOFILE: the most file descriptors open at once
+	// (EMFILE beyond). Zero means MaxFiles.
+	MaxFiles int
 }
 
 // DiskOptions describes a disk to attach.
@@ -105,15 +118,47 @@ type DiskOptions struct {
 	Size int64
 }
 
-// Kernel is a booted library kernel.
+// Cred is what a thread of the kernel's process makes inodes with: its
+// fsuid and fsgid (struct cred) and its umask (fs_struct). Kernel.As
+// takes one.
+type Cred = vfs.Cred
+
+// Kernel is a booted library kernel, as one thread of its process calls
+// it: the system it shares with the other threads (mounts, fd table,
+// page cache) and its own credentials (Boot's: Config.Uid/Gid and the
+// umask 022; As makes others). Every syscall works on any thread.
 type Kernel struct {
+	*system
+	uid, gid uint32        // fsuid and fsgid: the owner of new inodes
+	umask    atomic.Uint32 // fs_struct.umask
+}
+
+// As returns a thread of k's process with the credentials and umask of
+// c (as a file server's thread after setfsuid, setfsgid and umask): the
+// inodes its syscalls make (Openat with O_CREAT, Mkdirat, Mknodat,
+// Symlinkat, a RENAME_WHITEOUT's whiteout) are owned by c.Uid and c.Gid
+// with c.Umask applied; every other call acts as the first thread's, as
+// root. It shares everything else with k, costs one small allocation
+// and may be dropped at any time; its Umask changes its own umask only.
+func (k *Kernel) As(c Cred) *Kernel {
+	t := &Kernel{system: k.system, uid: c.Uid, gid: c.Gid}
+	t.umask.Store(c.Umask & 0o777)
+	return t
+}
+
+// cred returns the calling thread's credentials for the VFS.
+func (k *Kernel) cred() vfs.Cred {
+	return vfs.Cred{Uid: k.uid, Gid: k.gid, Umask: k.umask.Load()}
+}
+
+// system is the state every thread of the kernel's process shares.
+type system struct {
 	cfg   Config
 	log   *printk
 	arena *mm.Arena // nil in tests without a block layer
 	devs  devices
 	vfs   *vfs.VFS
 	fds   *vfs.FDTable
-	umask atomic.Uint32 // the process's umask (fs_struct.umask)
 
 	// mountMu serialises AddDisk, Mount, Umount and Halt, and guards
 	// nextExt and halted, and devNames with devMu: a writer of

@@ -203,6 +203,32 @@ func TestEMFILE(t *testing.T) {
 	}
 }
 
+// TestMaxFiles raises RLIMIT_NOFILE by Config.MaxFiles: thousands of
+// descriptors open, EMFILE past the limit, and the lowest free one still
+// handed out first after closes scattered over them.
+func TestMaxFiles(t *testing.T) {
+	const max = 5000
+	k := bootRamfs(t, Config{MaxFiles: max})
+	for i := 0; i < max; i++ {
+		if fd, err := k.Openat(abi.AT_FDCWD, "/dev", abi.O_RDONLY, 0); err != nil || fd != i {
+			t.Fatalf("open %d: fd %d, %v", i, fd, err)
+		}
+	}
+	if _, err := k.Openat(abi.AT_FDCWD, "/dev", abi.O_RDONLY, 0); !errors.Is(err, abi.EMFILE) {
+		t.Fatalf("open beyond the limit: %v", err)
+	}
+	for _, fd := range []int{4999, 4097, 4095, 64, 63} {
+		if err := k.Close(fd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []int{63, 64, 4095, 4097, 4999} {
+		if fd, err := k.Openat(abi.AT_FDCWD, "/mnt", abi.O_RDONLY, 0); fd != want || err != nil {
+			t.Errorf("reopen: fd %d, %v; want %d", fd, err, want)
+		}
+	}
+}
+
 func TestRootGetdents(t *testing.T) {
 	k, _ := bootFake(t, true)
 	fd, err := k.Openat(abi.AT_FDCWD, "/", abi.O_RDONLY|abi.O_DIRECTORY, 0)

@@ -68,7 +68,7 @@ func (k *Kernel) Openat(dirfd int, path string, flags int, mode uint32) (int, er
 	if err != nil {
 		return -1, err
 	}
-	f, err := k.vfs.Openat(start, path, flags, mode)
+	f, err := k.vfs.Openat(k.cred(), start, path, flags, mode)
 	done()
 	if err != nil {
 		return -1, err
@@ -173,5 +173,5 @@ func (k *Kernel) Mkdirat(dirfd int, path string, mode uint32) error {
 		return err
 	}
 	defer done()
-	return k.vfs.Mkdirat(start, path, mode)
+	return k.vfs.Mkdirat(k.cred(), start, path, mode)
 }

@@ -211,7 +211,7 @@ func (k *Kernel) MountDev(dev, fstype string, flags uint64, data string) (string
 	if _, err := k.devs.device(name); err != nil {
 		return "", err
 	}
-	if err := k.vfs.Mkdirat(nil, dir, 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
+	if err := k.vfs.Mkdirat(k.cred(), nil, dir, 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
 		return "", err
 	}
 	if _, err := k.mountLocked("/dev/"+name, dir, fstype, flags, data); err != nil {
@@ -249,7 +249,7 @@ func (k *Kernel) Umount(target string, flags int) error {
 // devNode makes the block device node p, rw-rw---- whatever the umask
 // (as devtmpfs makes nodes), unless it exists.
 func (k *Kernel) devNode(p string, rdev uint64) error {
-	err := k.vfs.Mknodat(nil, p, abi.S_IFBLK|0o660, rdev)
+	err := k.vfs.Mknodat(k.cred(), nil, p, abi.S_IFBLK|0o660, rdev)
 	if errors.Is(err, abi.EEXIST) {
 		return nil
 	}

@@ -163,7 +163,7 @@ func (k *Kernel) Mknodat(dirfd int, path string, mode uint32, dev uint64) error 
 		return err
 	}
 	defer done()
-	return k.vfs.Mknodat(start, path, mode, dev)
+	return k.vfs.Mknodat(k.cred(), start, path, mode, dev)
 }
 
 // Symlinkat is symlinkat(2): path becomes a symbolic link to target, with
@@ -180,7 +180,7 @@ func (k *Kernel) Symlinkat(target string, dirfd int, path string) error {
 		return err
 	}
 	defer done()
-	return k.vfs.Symlinkat(target, start, path)
+	return k.vfs.Symlinkat(k.cred(), target, start, path)
 }
 
 // Linkat is linkat(2): newpath becomes another name of oldpath's file.
@@ -250,7 +250,7 @@ func (k *Kernel) Renameat2(olddirfd int, oldpath string, newdirfd int, newpath s
 		return err
 	}
 	defer done()
-	return k.vfs.Renameat2(ostart, oldpath, nstart, newpath, flags)
+	return k.vfs.Renameat2(k.cred(), ostart, oldpath, nstart, newpath, flags)
 }
 
 // at2 is at for the two paths of linkat and renameat2.
@@ -435,7 +435,8 @@ func (k *Kernel) Sync() error {
 	return k.vfs.Sync()
 }
 
-// Umask is umask(2): it sets the mask (mask&0777) and returns the old one.
+// Umask is umask(2): it sets the calling thread's mask (mask&0777) and
+// returns the old one.
 func (k *Kernel) Umask(mask uint32) uint32 {
 	return k.umask.Swap(mask & 0o777)
 }

@@ -23,7 +23,7 @@ func (v *VFS) setattr(d *Dentry, a SetAttr) error {
 	if !ok {
 		return abi.EPERM
 	}
-	ctx := v.ctx()
+	ctx := v.ctx(v.cred)
 	a.Valid |= SetCtime
 	a.Ctime = ctx.Now
 	if a.Valid&SetMtime != 0 && a.Mtime == (abi.Timespec{}) {
@@ -130,7 +130,7 @@ func (v *VFS) Utimens(d *Dentry, times *[2]abi.Timespec) error {
 	if !ok {
 		return abi.EPERM
 	}
-	ctx := v.ctx()
+	ctx := v.ctx(v.cred)
 	ctx.Now = now
 	a.Valid |= SetCtime
 	a.Ctime = now
@@ -217,7 +217,7 @@ func (v *VFS) Setxattr(d *Dentry, name string, value []byte, flags int) error {
 	if err != nil {
 		return err
 	}
-	return x.Setxattr(v.ctx(), name, value, flags)
+	return x.Setxattr(v.ctx(v.cred), name, value, flags)
 }
 
 // CheckSetxattr applies setxattr(2)'s checks of its arguments, which come
@@ -253,7 +253,7 @@ func (v *VFS) Removexattr(d *Dentry, name string) error {
 	if err != nil {
 		return err
 	}
-	return x.Removexattr(v.ctx(), name)
+	return x.Removexattr(v.ctx(v.cred), name)
 }
 
 // Syncfs makes every change to m's filesystem durable (sync_filesystem);

@@ -35,8 +35,13 @@
 // its new parent and name with its subtree. The cache holds no negative
 // dentries, so a missing name is always asked of the driver. Attribute
 // changes (attr.go) follow fs/attr.c's notify_change: the change time is
-// stamped with every change, from Options.Now, and new inodes are owned
-// by Options.Uid/Gid (or a set-group-ID directory's group). When the VFS
+// stamped with every change, from Options.Now. The calls that make an
+// inode (Openat, Mkdirat, Mknodat, Symlinkat, and Renameat2 for a
+// whiteout) take the calling task's Cred as a parameter, as gVisor's VFS
+// takes its credentials, since the library kernel's syscalls come from
+// many goroutines each acting for another user: the new inode is owned
+// by its Uid/Gid (or a set-group-ID directory's group) and its Umask
+// applies, unless a default ACL replaces it. The rest act as root. When the VFS
 // drops an inode the driver handed out, it calls Evict (see Evicter in
 // fs.go).
 //
@@ -66,7 +71,7 @@
 //
 // File.mu guards a File's offset and directory position; it is taken before
 // VFS.mu and may be held across driver calls (reads), as f_pos_lock is.
-// FDTable.mu guards the descriptor slots only.
+// FDTable.mu guards the descriptor slots and their bitmaps only.
 //
 // Drivers' Evict calls are queued while VFS.mu is held and made after it
 // is released (VFS.unlock); they may be made with a lookupMu or File.mu

@@ -77,8 +77,8 @@ func (f *File) DecRef() {
 
 // Openat resolves path from start as openat(2) does and opens it
 // (do_filp_open). The returned File has one reference. With O_CREAT a
-// missing regular file is made with permissions mode, less the umask
-// (see make), even through a dangling symlink (unless O_EXCL);
+// missing regular file is made with permissions mode, owned by cred and
+// less its umask (see make), even through a dangling symlink (unless O_EXCL);
 // O_TRUNC empties an existing regular file.
 //
 // Errors: those of Walk; ENOTDIR for O_DIRECTORY on a non-directory; ELOOP
@@ -92,7 +92,7 @@ func (f *File) DecRef() {
 // device, FIFO or socket (no drivers for them); ENOENT for
 // O_CREAT in a removed directory; EACCES if the filesystem cannot create;
 // what the driver returns (ENOSPC).
-func (v *VFS) Openat(start *Dentry, path string, flags int, mode uint32) (*File, error) {
+func (v *VFS) Openat(cred Cred, start *Dentry, path string, flags int, mode uint32) (*File, error) {
 	if flags&abi.O_PATH != 0 {
 		flags &= abi.O_PATH | abi.O_DIRECTORY | abi.O_NOFOLLOW | abi.O_CLOEXEC
 	}
@@ -115,7 +115,7 @@ func (v *VFS) Openat(start *Dentry, path string, flags int, mode uint32) (*File,
 	// followed (unless O_EXCL or O_NOFOLLOW) and the name it points to
 	// created if missing, each link counting towards MAXSYMLINKS.
 	for links := 0; ; links++ {
-		d, created, target, err := v.openCreate(start, path, flags, mode)
+		d, created, target, err := v.openCreate(cred, start, path, flags, mode)
 		if start != nil && links > 0 {
 			v.Put(start)
 		}
@@ -144,7 +144,7 @@ type symlinkTarget struct {
 
 // openCreate is one step of an O_CREAT open: it returns the dentry to
 // open (created reports it is new), or a symlink to follow.
-func (v *VFS) openCreate(start *Dentry, path string, flags int, mode uint32) (d *Dentry, created bool, link symlinkTarget, err error) {
+func (v *VFS) openCreate(cred Cred, start *Dentry, path string, flags int, mode uint32) (d *Dentry, created bool, link symlinkTarget, err error) {
 	dir, name, trailing, err := v.WalkParent(start, path)
 	if err != nil {
 		return nil, false, link, err
@@ -176,7 +176,7 @@ func (v *VFS) openCreate(start *Dentry, path string, flags int, mode uint32) (d 
 	case dir.mnt.ReadOnly():
 		return nil, false, link, abi.EROFS
 	default:
-		n := &newName{v: v, dir: dir, name: name}
+		n := &newName{v: v, dir: dir, name: name, cred: cred}
 		c, err = n.make(abi.S_IFREG|mode&0o7777, abi.EACCES,
 			func(w DirWriter, ctx Ctx, name string, mode uint32) (Inode, error) {
 				return w.Create(ctx, name, mode)
@@ -611,7 +611,7 @@ func (f *File) pwrite(p []byte, off int64, appending bool) (int, int64, error) {
 	if len(p) == 0 {
 		return 0, off, nil
 	}
-	n, err := w.WriteAt(f.v.ctx(), p, off)
+	n, err := w.WriteAt(f.v.ctx(f.v.cred), p, off)
 	if n < 0 || n > len(p) {
 		return 0, off, abi.Errorf(abi.EIO, "driver write returned %d of %d bytes", n, len(p))
 	}
@@ -713,7 +713,7 @@ func (f *File) Fallocate(mode uint32, off, n int64) error {
 	}
 	unlock := f.v.lockInode(f.d)
 	defer unlock()
-	return w.Fallocate(f.v.ctx(), mode, off, n)
+	return w.Fallocate(f.v.ctx(f.v.cred), mode, off, n)
 }
 
 // Fsync writes the file's changes back (fsync(2), fdatasync(2) with

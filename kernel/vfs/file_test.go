@@ -16,7 +16,7 @@ func TestFileOps(t *testing.T) {
 	v := e.v
 	open := func(path string, flags int) *vfs.File {
 		t.Helper()
-		f, err := v.Openat(nil, path, flags, 0)
+		f, err := v.Openat(vfs.Cred{}, nil, path, flags, 0)
 		if err != nil {
 			t.Fatalf("open %s: %v", path, err)
 		}
@@ -56,7 +56,7 @@ func TestFileOps(t *testing.T) {
 		{"/mnt/a/file", abi.O_CREAT | abi.O_EXCL, abi.EEXIST},
 		{"/mnt/a/dangling", abi.O_CREAT | abi.O_EXCL, abi.EEXIST},
 	} {
-		if f, err := v.Openat(nil, c.path, c.flags, 0); !errors.Is(err, c.want) {
+		if f, err := v.Openat(vfs.Cred{}, nil, c.path, c.flags, 0); !errors.Is(err, c.want) {
 			t.Errorf("open %s %#o: %v, want %v", c.path, c.flags, err, c.want)
 			if err == nil {
 				f.DecRef()
@@ -137,10 +137,10 @@ func TestFileOps(t *testing.T) {
 func TestOpener(t *testing.T) {
 	e := newEnv(t, vfs.Options{})
 	e.typ.Images["vda"].Children["file"].OpenErr = abi.ENOKEY
-	if _, err := e.v.Openat(nil, "/mnt/a/file", abi.O_RDONLY, 0); !errors.Is(err, abi.ENOKEY) {
+	if _, err := e.v.Openat(vfs.Cred{}, nil, "/mnt/a/file", abi.O_RDONLY, 0); !errors.Is(err, abi.ENOKEY) {
 		t.Errorf("open: %v, want ENOKEY", err)
 	}
-	f, err := e.v.Openat(nil, "/mnt/a/file", abi.O_PATH, 0)
+	f, err := e.v.Openat(vfs.Cred{}, nil, "/mnt/a/file", abi.O_PATH, 0)
 	if err != nil {
 		t.Fatalf("O_PATH open: %v", err)
 	}
@@ -178,7 +178,7 @@ func TestGetdentsRuns(t *testing.T) {
 	}
 	open := func(path string) *vfs.File {
 		t.Helper()
-		f, err := v.Openat(nil, path, abi.O_RDONLY|abi.O_DIRECTORY, 0)
+		f, err := v.Openat(vfs.Cred{}, nil, path, abi.O_RDONLY|abi.O_DIRECTORY, 0)
 		if err != nil {
 			t.Fatalf("open %s: %v", path, err)
 		}

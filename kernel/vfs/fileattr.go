@@ -126,7 +126,7 @@ func (v *VFS) FileattrSet(d *Dentry, fa Fileattr) error {
 	if fa.Cowextsize == 0 {
 		fa.Xflags &^= abi.FS_XFLAG_COWEXTSIZE
 	}
-	return fi.SetFileattr(v.ctx(), fa)
+	return fi.SetFileattr(v.ctx(v.cred), fa)
 }
 
 // commonXflags is the xflags with a flag peer (FS_XFLAG_COMMON).

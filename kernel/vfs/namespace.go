@@ -37,11 +37,13 @@ func lastType(name string) int {
 }
 
 // newName is a name about to be made (filename_create): its directory,
-// with a reference and its lookupMu held, until done is called.
+// with a reference and its lookupMu held, until done is called, and the
+// cred of the task making it.
 type newName struct {
 	v    *VFS
 	dir  *Dentry
 	name string
+	cred Cred
 }
 
 func (n *newName) done() {
@@ -93,7 +95,7 @@ type makeFunc func(w DirWriter, ctx Ctx, name string, mode uint32) (Inode, error
 
 // make makes the new name with fn and caches its dentry, returned with a
 // reference. The new inode is owned as inode_init_owner owns it: by the
-// task's fsuid, and its fsgid unless the directory is set-group-ID, when
+// task's fsuid (n.cred), and its fsgid unless the directory is set-group-ID, when
 // it takes the directory's group, and a new directory inherits S_ISGID.
 // mode holds the type bits and the permission bits; the task's umask is
 // taken from them here unless the filesystem applies it itself
@@ -111,7 +113,7 @@ func (n *newName) make(mode uint32, eperm abi.Errno, fn makeFunc) (*Dentry, erro
 	if !ok {
 		return nil, eperm
 	}
-	ctx := v.ctx()
+	ctx := v.ctx(n.cred)
 	pa, err := dir.inode.Getattr()
 	if err != nil {
 		return nil, err
@@ -132,12 +134,14 @@ func (n *newName) make(mode uint32, eperm abi.Errno, fn makeFunc) (*Dentry, erro
 	return v.addChild(dir, n.name, inode)
 }
 
-// makeAt is lockNew then make, for the calls that only make a name.
-func (v *VFS) makeAt(start *Dentry, path string, mode uint32, eperm abi.Errno, fn makeFunc) error {
+// makeAt is lockNew then make by the task with cred, for the calls that
+// only make a name.
+func (v *VFS) makeAt(cred Cred, start *Dentry, path string, mode uint32, eperm abi.Errno, fn makeFunc) error {
 	n, err := v.lockNew(start, path, mode&abi.S_IFMT == abi.S_IFDIR)
 	if err != nil {
 		return err
 	}
+	n.cred = cred
 	defer n.done()
 	d, err := n.make(mode, eperm, fn)
 	if err != nil {
@@ -148,36 +152,36 @@ func (v *VFS) makeAt(start *Dentry, path string, mode uint32, eperm abi.Errno, f
 }
 
 // Mkdirat creates the directory path with permissions mode (mkdirat(2)),
-// less the umask (see make). Only the permission bits and S_ISVTX
+// owned by cred and less its umask (see make). Only the permission bits and S_ISVTX
 // of mode count (vfs_prepare_mode); S_ISGID comes from the parent.
 //
 // Errors: those of lockNew (EEXIST, ENOENT, EROFS) and make (EPERM,
 // ENOSPC, EMLINK).
-func (v *VFS) Mkdirat(start *Dentry, path string, mode uint32) error {
-	return v.makeAt(start, path, abi.S_IFDIR|mode&(0o777|abi.S_ISVTX), abi.EPERM,
+func (v *VFS) Mkdirat(cred Cred, start *Dentry, path string, mode uint32) error {
+	return v.makeAt(cred, start, path, abi.S_IFDIR|mode&(0o777|abi.S_ISVTX), abi.EPERM,
 		func(w DirWriter, ctx Ctx, name string, mode uint32) (Inode, error) {
 			return w.Mkdir(ctx, name, mode)
 		})
 }
 
 // Mknodat creates the node path of type and permissions mode with device
-// number rdev (mknodat(2)), less the umask (see make). A type of 0
+// number rdev (mknodat(2)), owned by cred and less its umask (see make). A type of 0
 // or S_IFREG makes an empty regular file (through Create).
 //
 // Errors: EPERM for S_IFDIR, EINVAL for an unknown type (may_mknod,
 // before the path is looked at); then as Mkdirat.
-func (v *VFS) Mknodat(start *Dentry, path string, mode uint32, rdev uint64) error {
+func (v *VFS) Mknodat(cred Cred, start *Dentry, path string, mode uint32, rdev uint64) error {
 	if err := CheckMknodMode(mode); err != nil {
 		return err
 	}
 	switch mode & abi.S_IFMT {
 	case 0, abi.S_IFREG:
-		return v.makeAt(start, path, abi.S_IFREG|mode&0o7777, abi.EPERM,
+		return v.makeAt(cred, start, path, abi.S_IFREG|mode&0o7777, abi.EPERM,
 			func(w DirWriter, ctx Ctx, name string, mode uint32) (Inode, error) {
 				return w.Create(ctx, name, mode)
 			})
 	}
-	return v.makeAt(start, path, mode&(abi.S_IFMT|0o7777), abi.EPERM,
+	return v.makeAt(cred, start, path, mode&(abi.S_IFMT|0o7777), abi.EPERM,
 		func(w DirWriter, ctx Ctx, name string, mode uint32) (Inode, error) {
 			return w.Mknod(ctx, name, mode, rdev)
 		})
@@ -209,15 +213,15 @@ func CheckSymlinkTarget(target string) error {
 }
 
 // Symlinkat creates path as a symbolic link to target (symlinkat(2)),
-// with permissions 0777 whatever the umask.
+// owned by cred (see make), with permissions 0777 whatever the umask.
 //
 // Errors: ENOENT for an empty target, ENAMETOOLONG for one of PATH_MAX
 // bytes or more (getname's checks); then as Mkdirat.
-func (v *VFS) Symlinkat(target string, start *Dentry, path string) error {
+func (v *VFS) Symlinkat(cred Cred, target string, start *Dentry, path string) error {
 	if err := CheckSymlinkTarget(target); err != nil {
 		return err
 	}
-	return v.makeAt(start, path, abi.S_IFLNK|0o777, abi.EPERM,
+	return v.makeAt(cred, start, path, abi.S_IFLNK|0o777, abi.EPERM,
 		func(w DirWriter, ctx Ctx, name string, mode uint32) (Inode, error) {
 			return w.Symlink(ctx, name, target)
 		})
@@ -273,7 +277,7 @@ func (v *VFS) Linkat(oldStart *Dentry, oldPath string, newStart *Dentry, newPath
 	}
 	// The new name is not cached: its first lookup hands the inode out
 	// again under that name.
-	return w.Link(v.ctx(), n.name, old.inode)
+	return w.Link(v.ctx(v.cred), n.name, old.inode)
 }
 
 // Unlinkat removes path (unlinkat(2)): a non-directory, or with
@@ -345,9 +349,9 @@ func (v *VFS) removeLocked(dir *Dentry, name string, trailing, rmdir bool) (*Den
 		return c, abi.EPERM
 	}
 	if rmdir {
-		err = w.Rmdir(v.ctx(), name)
+		err = w.Rmdir(v.ctx(v.cred), name)
 	} else {
-		err = w.Unlink(v.ctx(), name)
+		err = w.Unlink(v.ctx(v.cred), name)
 	}
 	if err != nil {
 		return c, err
@@ -370,7 +374,7 @@ func (v *VFS) isMountpoint(d *Dentry) bool {
 // RENAME_EXCHANGE swaps the two names, which must both exist;
 // RENAME_WHITEOUT leaves a whiteout (a character device 0:0) at oldPath,
 // where the driver can make one (EINVAL where not, after the checks
-// below, as Linux's simple_rename says). Renaming a name onto another
+// below, as Linux's simple_rename says), owned by cred as a new inode is. Renaming a name onto another
 // name of the same inode does nothing. The dentry cache follows: the
 // renamed dentry moves to its new parent and name (its children with it),
 // a replaced one is dropped as by unlink.
@@ -387,7 +391,7 @@ func (v *VFS) isMountpoint(d *Dentry) bool {
 // the reverse; EBUSY for a mountpoint; EPERM if the filesystem cannot
 // rename; ENOTEMPTY for a non-empty directory replaced, EMLINK and what
 // the driver returns.
-func (v *VFS) Renameat2(oldStart *Dentry, oldPath string, newStart *Dentry, newPath string, flags uint32) error {
+func (v *VFS) Renameat2(cred Cred, oldStart *Dentry, oldPath string, newStart *Dentry, newPath string, flags uint32) error {
 	if flags&^(abi.RENAME_NOREPLACE|abi.RENAME_EXCHANGE|abi.RENAME_WHITEOUT) != 0 ||
 		flags&abi.RENAME_EXCHANGE != 0 && flags&(abi.RENAME_NOREPLACE|abi.RENAME_WHITEOUT) != 0 {
 		return abi.EINVAL
@@ -421,7 +425,7 @@ func (v *VFS) Renameat2(oldStart *Dentry, oldPath string, newStart *Dentry, newP
 	if ndir != odir {
 		ndir.lookupMu.Lock()
 	}
-	old, repl, err := v.renameLocked(odir, oname, otrail, ndir, nname, ntrail, flags)
+	old, repl, err := v.renameLocked(cred, odir, oname, otrail, ndir, nname, ntrail, flags)
 	if ndir != odir {
 		ndir.lookupMu.Unlock()
 	}
@@ -434,7 +438,7 @@ func (v *VFS) Renameat2(oldStart *Dentry, oldPath string, newStart *Dentry, newP
 // renameLocked is the part of Renameat2 done with both directories
 // locked. It returns the dentries it looked up, with references to drop
 // once the directories are unlocked.
-func (v *VFS) renameLocked(odir *Dentry, oname string, otrail bool, ndir *Dentry, nname string, ntrail bool, flags uint32) (old, repl *Dentry, err error) {
+func (v *VFS) renameLocked(cred Cred, odir *Dentry, oname string, otrail bool, ndir *Dentry, nname string, ntrail bool, flags uint32) (old, repl *Dentry, err error) {
 	exchange := flags&abi.RENAME_EXCHANGE != 0
 	old, err = v.lookupChildLocked(odir, oname)
 	if err != nil {
@@ -484,7 +488,7 @@ func (v *VFS) renameLocked(odir *Dentry, oname string, otrail bool, ndir *Dentry
 	if !ok {
 		return old, repl, abi.EPERM
 	}
-	if err := w.Rename(v.ctx(), oname, ndir.inode, nname, flags); err != nil {
+	if err := w.Rename(v.ctx(cred), oname, ndir.inode, nname, flags); err != nil {
 		return old, repl, err
 	}
 	v.mu.Lock()

@@ -21,11 +21,11 @@ type Options struct {
 	Log Logger
 	// Now is the clock of changes (current_time); nil is the host's.
 	Now func() abi.Timespec
-	// Uid and Gid own new inodes (the task's fsuid and fsgid).
-	Uid, Gid uint32
-	// Umask is the task's umask (current_umask()), taken from the
-	// permissions of new inodes; nil is none.
-	Umask func() uint32
+	// Cred is the booting task's: it owns the directories New makes
+	// (/dev, /mnt) and is the Ctx of the changes that make no inode
+	// (their owner fields are not used). The calls that make inodes
+	// take their caller's Cred.
+	Cred Cred
 	// OpenDevice opens the device of a block device node, rdev its
 	// number and flags open(2)'s (blkdev_open): ENXIO for a number no
 	// device has. Nil makes every device node ENXIO.
@@ -39,8 +39,7 @@ type VFS struct {
 	log       Logger
 	maxUnused int
 	now       func() abi.Timespec
-	uid, gid  uint32
-	umask     func() uint32
+	cred      Cred
 	openDev   func(rdev uint64, flags int) (DeviceFile, error)
 
 	// renameMu serialises renames (s_vfs_rename_mutex), so that the
@@ -75,16 +74,11 @@ func New(opts Options) (*VFS, error) {
 	if opts.Now == nil {
 		opts.Now = hostNow
 	}
-	if opts.Umask == nil {
-		opts.Umask = func() uint32 { return 0 }
-	}
 	v := &VFS{
 		log:       opts.Log,
 		maxUnused: opts.MaxUnusedDentries,
 		now:       opts.Now,
-		uid:       opts.Uid,
-		gid:       opts.Gid,
-		umask:     opts.Umask,
+		cred:      opts.Cred,
 		openDev:   opts.OpenDevice,
 		types:     make(map[string]FilesystemType),
 		nextAnon:  1,
@@ -101,7 +95,7 @@ func New(opts Options) (*VFS, error) {
 	v.root = root
 	v.mounts = append(v.mounts, root)
 	for _, dir := range []string{"/dev", "/mnt"} {
-		if err := v.Mkdirat(nil, dir, 0o755); err != nil {
+		if err := v.Mkdirat(v.cred, nil, dir, 0o755); err != nil {
 			return nil, err
 		}
 	}
@@ -114,10 +108,21 @@ func hostNow() abi.Timespec {
 	return abi.Timespec{Sec: t.Unix(), Nsec: int64(t.Nanosecond())}
 }
 
-// ctx returns the context of a write: the task's owner, umask and the
-// time now.
-func (v *VFS) ctx() Ctx {
-	return Ctx{Uid: v.uid, Gid: v.gid, Umask: v.umask() & 0o777, Now: v.now()}
+// Cred is what the VFS takes from the task that calls it to make an
+// inode (struct cred's fsuid and fsgid, fs_struct's umask): the calls
+// that make inodes take it as a parameter, as gVisor's VFS takes its
+// *auth.Credentials, so that callers on many goroutines (lklfuse's
+// requests, each for another user) each own what they make. The rest
+// act with root's capabilities whoever calls.
+type Cred struct {
+	Uid, Gid uint32
+	Umask    uint32
+}
+
+// ctx returns the context of a write by the task with cred: its owner,
+// umask and the time now.
+func (v *VFS) ctx(cred Cred) Ctx {
+	return Ctx{Uid: cred.Uid, Gid: cred.Gid, Umask: cred.Umask & 0o777, Now: v.now()}
 }
 
 // lockInode takes the write lock of d's inode and returns its unlock.

@@ -53,7 +53,7 @@ func newEnv(t *testing.T, opts vfs.Options) *testEnv {
 	if err := v.RegisterFilesystem(typ, "fake2"); err != nil {
 		t.Fatal(err)
 	}
-	if err := v.Mkdirat(nil, "/mnt/a", 0o755); err != nil {
+	if err := v.Mkdirat(vfs.Cred{}, nil, "/mnt/a", 0o755); err != nil {
 		t.Fatal(err)
 	}
 	target := mustWalk(t, v, nil, "/mnt/a", 0)
@@ -202,7 +202,7 @@ func TestSymlinkLimit(t *testing.T) {
 	typ := &vfstest.Type{TypeName: "fake", Images: map[string]*vfstest.Node{"vda": chain(abi.MAXSYMLINKS), "vdb": chain(abi.MAXSYMLINKS + 1)}}
 	v.RegisterFilesystem(typ)
 	for _, dev := range []string{"vda", "vdb"} {
-		if err := v.Mkdirat(nil, "/mnt/"+dev, 0o755); err != nil {
+		if err := v.Mkdirat(vfs.Cred{}, nil, "/mnt/"+dev, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		target := mustWalk(t, v, nil, "/mnt/"+dev, 0)
@@ -225,7 +225,7 @@ func TestMountUmount(t *testing.T) {
 	e := newEnv(t, vfs.Options{})
 	v := e.v
 	// The same device twice: EBUSY.
-	if err := v.Mkdirat(nil, "/mnt/b", 0o755); err != nil {
+	if err := v.Mkdirat(vfs.Cred{}, nil, "/mnt/b", 0o755); err != nil {
 		t.Fatal(err)
 	}
 	b := mustWalk(t, v, nil, "/mnt/b", 0)
@@ -276,7 +276,7 @@ func TestMountUmount(t *testing.T) {
 		t.Errorf("umount with a submount: %v", err)
 	}
 	// Busy with an open file.
-	file, err := v.Openat(nil, "/mnt/a/dir/sub/file", abi.O_RDONLY, 0)
+	file, err := v.Openat(vfs.Cred{}, nil, "/mnt/a/dir/sub/file", abi.O_RDONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +346,7 @@ func TestDentryLRUBound(t *testing.T) {
 	}
 	typ := &vfstest.Type{TypeName: "fake", Images: map[string]*vfstest.Node{"vda": root}}
 	v.RegisterFilesystem(typ)
-	v.Mkdirat(nil, "/mnt/x", 0o755)
+	v.Mkdirat(vfs.Cred{}, nil, "/mnt/x", 0o755)
 	target := mustWalk(t, v, nil, "/mnt/x", 0)
 	if _, err := v.Mount(target, vfs.MountInfo{Type: typ, Source: "vda", Device: &vfstest.Device{DevName: "vda"}}); err != nil {
 		t.Fatal(err)
@@ -405,7 +405,7 @@ func TestConcurrentWalks(t *testing.T) {
 func TestMountRace(t *testing.T) {
 	e := newEnv(t, vfs.Options{MaxUnusedDentries: 8})
 	v := e.v
-	if err := v.Mkdirat(nil, "/mnt/r", 0o755); err != nil {
+	if err := v.Mkdirat(vfs.Cred{}, nil, "/mnt/r", 0o755); err != nil {
 		t.Fatal(err)
 	}
 	stop := make(chan struct{})

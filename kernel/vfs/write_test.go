@@ -15,7 +15,7 @@ import (
 // mountRamfs mounts a fresh ramfs on the directory path (made if missing).
 func mountRamfs(t *testing.T, v *vfs.VFS, path string, flags uint64) *vfs.Mount {
 	t.Helper()
-	if err := v.Mkdirat(nil, path, 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
+	if err := v.Mkdirat(vfs.Cred{}, nil, path, 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
 		t.Fatal(err)
 	}
 	target := mustWalk(t, v, nil, path, 0)
@@ -36,7 +36,13 @@ func umount(t *testing.T, v *vfs.VFS, path string) error {
 
 func create(t *testing.T, v *vfs.VFS, path, data string) {
 	t.Helper()
-	f, err := v.Openat(nil, path, abi.O_CREAT|abi.O_WRONLY|abi.O_TRUNC, 0o644)
+	createAs(t, v, vfs.Cred{}, path, data)
+}
+
+// createAs is create by the task with cred.
+func createAs(t *testing.T, v *vfs.VFS, cred vfs.Cred, path, data string) {
+	t.Helper()
+	f, err := v.Openat(cred, nil, path, abi.O_CREAT|abi.O_WRONLY|abi.O_TRUNC, 0o644)
 	if err != nil {
 		t.Fatalf("create %s: %v", path, err)
 	}
@@ -73,14 +79,14 @@ func TestDentryCacheAfterRename(t *testing.T) {
 	}
 	m := mountRamfs(t, v, "/mnt/r", 0)
 	for _, d := range []string{"/mnt/r/a", "/mnt/r/a/b", "/mnt/r/c"} {
-		if err := v.Mkdirat(nil, d, 0o755); err != nil {
+		if err := v.Mkdirat(vfs.Cred{}, nil, d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	create(t, v, "/mnt/r/a/b/f", "data")
 	f := mustWalk(t, v, nil, "/mnt/r/a/b/f", 0)
 	b := mustWalk(t, v, nil, "/mnt/r/a/b", 0)
-	wantErr(t, "rename a/b c/d", v.Renameat2(nil, "/mnt/r/a/b", nil, "/mnt/r/c/d", 0), 0)
+	wantErr(t, "rename a/b c/d", v.Renameat2(vfs.Cred{}, nil, "/mnt/r/a/b", nil, "/mnt/r/c/d", 0), 0)
 	if b.Name() != "d" || v.PathOf(b) != "/mnt/r/c/d" || v.PathOf(f) != "/mnt/r/c/d/f" {
 		t.Errorf("after rename: %q %q %q", b.Name(), v.PathOf(b), v.PathOf(f))
 	}
@@ -101,19 +107,19 @@ func TestDentryCacheAfterRename(t *testing.T) {
 	// Exchange swaps the two dentries.
 	create(t, v, "/mnt/r/x", "x")
 	x := mustWalk(t, v, nil, "/mnt/r/x", 0)
-	wantErr(t, "exchange", v.Renameat2(nil, "/mnt/r/x", nil, "/mnt/r/c/d", abi.RENAME_EXCHANGE), 0)
+	wantErr(t, "exchange", v.Renameat2(vfs.Cred{}, nil, "/mnt/r/x", nil, "/mnt/r/c/d", abi.RENAME_EXCHANGE), 0)
 	if v.PathOf(x) != "/mnt/r/c/d" || v.PathOf(b) != "/mnt/r/x" || v.PathOf(f) != "/mnt/r/x/f" {
 		t.Errorf("after exchange: %q %q %q", v.PathOf(x), v.PathOf(b), v.PathOf(f))
 	}
 
 	// A replaced file's open description still reads the old data.
 	create(t, v, "/mnt/r/old", "old data")
-	of, err := v.Openat(nil, "/mnt/r/old", abi.O_RDWR, 0)
+	of, err := v.Openat(vfs.Cred{}, nil, "/mnt/r/old", abi.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	create(t, v, "/mnt/r/new", "new data")
-	wantErr(t, "rename new old", v.Renameat2(nil, "/mnt/r/new", nil, "/mnt/r/old", 0), 0)
+	wantErr(t, "rename new old", v.Renameat2(vfs.Cred{}, nil, "/mnt/r/new", nil, "/mnt/r/old", 0), 0)
 	if s := readAll(t, of); s != "old data" {
 		t.Errorf("replaced file reads %q", s)
 	}
@@ -123,7 +129,7 @@ func TestDentryCacheAfterRename(t *testing.T) {
 	if s := readAll(t, of); s != "old datamore" {
 		t.Errorf("replaced file reads %q", s)
 	}
-	nf, err := v.Openat(nil, "/mnt/r/old", abi.O_RDONLY, 0)
+	nf, err := v.Openat(vfs.Cred{}, nil, "/mnt/r/old", abi.O_RDONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,18 +183,18 @@ func TestEvictBalance(t *testing.T) {
 	}
 	for i := 0; i < 20; i++ {
 		dir := fmt.Sprintf("/mnt/r/d%d", i)
-		must("mkdir", v.Mkdirat(nil, dir, 0o755))
+		must("mkdir", v.Mkdirat(vfs.Cred{}, nil, dir, 0o755))
 		create(t, v, dir+"/f", "x")
-		must("symlink", v.Symlinkat("f", nil, dir+"/l"))
-		must("mknod", v.Mknodat(nil, dir+"/p", abi.S_IFIFO|0o644, 0))
+		must("symlink", v.Symlinkat(vfs.Cred{}, "f", nil, dir+"/l"))
+		must("mknod", v.Mknodat(vfs.Cred{}, nil, dir+"/p", abi.S_IFIFO|0o644, 0))
 		must("link", v.Linkat(nil, dir+"/f", nil, dir+"/g", 0))
-		must("rename", v.Renameat2(nil, dir+"/g", nil, dir+"/h", 0))
-		must("rename over", v.Renameat2(nil, dir+"/l", nil, dir+"/p", 0))
-		must("exchange", v.Renameat2(nil, dir+"/h", nil, dir+"/p", abi.RENAME_EXCHANGE))
+		must("rename", v.Renameat2(vfs.Cred{}, nil, dir+"/g", nil, dir+"/h", 0))
+		must("rename over", v.Renameat2(vfs.Cred{}, nil, dir+"/l", nil, dir+"/p", 0))
+		must("exchange", v.Renameat2(vfs.Cred{}, nil, dir+"/h", nil, dir+"/p", abi.RENAME_EXCHANGE))
 	}
 	// An unlinked file held open stays live until closed.
 	create(t, v, "/mnt/r/open", "data")
-	f, err := v.Openat(nil, "/mnt/r/open", abi.O_RDWR, 0)
+	f, err := v.Openat(vfs.Cred{}, nil, "/mnt/r/open", abi.O_RDWR, 0)
 	must("open", err)
 	must("unlink", v.Unlinkat(nil, "/mnt/r/open", 0))
 	for i := 0; i < 20; i++ {
@@ -267,19 +273,19 @@ func TestMountBoundaries(t *testing.T) {
 	b := mountRamfs(t, v, "/mnt/b", 0)
 	ro := mountRamfs(t, v, "/mnt/ro", abi.MS_RDONLY)
 	create(t, v, "/mnt/a/f", "f")
-	if err := v.Mkdirat(nil, "/mnt/a/mp", 0o755); err != nil {
+	if err := v.Mkdirat(vfs.Cred{}, nil, "/mnt/a/mp", 0o755); err != nil {
 		t.Fatal(err)
 	}
 	mountRamfs(t, v, "/mnt/a/mp", 0)
-	wantErr(t, "rename across", v.Renameat2(nil, "/mnt/a/f", nil, "/mnt/b/f", 0), abi.EXDEV)
+	wantErr(t, "rename across", v.Renameat2(vfs.Cred{}, nil, "/mnt/a/f", nil, "/mnt/b/f", 0), abi.EXDEV)
 	wantErr(t, "link across", v.Linkat(nil, "/mnt/a/f", nil, "/mnt/b/f", 0), abi.EXDEV)
-	wantErr(t, "rename onto the root of a mount", v.Renameat2(nil, "/mnt/a/f", nil, "/mnt/a/mp", 0), abi.EISDIR)
+	wantErr(t, "rename onto the root of a mount", v.Renameat2(vfs.Cred{}, nil, "/mnt/a/f", nil, "/mnt/a/mp", 0), abi.EISDIR)
 	wantErr(t, "rmdir mountpoint", v.Unlinkat(nil, "/mnt/a/mp", abi.AT_REMOVEDIR), abi.EBUSY)
-	wantErr(t, "rename mountpoint", v.Renameat2(nil, "/mnt/a/mp", nil, "/mnt/a/mp2", 0), abi.EBUSY)
-	if err := v.Mkdirat(nil, "/mnt/a/empty", 0o755); err != nil {
+	wantErr(t, "rename mountpoint", v.Renameat2(vfs.Cred{}, nil, "/mnt/a/mp", nil, "/mnt/a/mp2", 0), abi.EBUSY)
+	if err := v.Mkdirat(vfs.Cred{}, nil, "/mnt/a/empty", 0o755); err != nil {
 		t.Fatal(err)
 	}
-	wantErr(t, "rename over mountpoint", v.Renameat2(nil, "/mnt/a/empty", nil, "/mnt/a/mp", 0), abi.EBUSY)
+	wantErr(t, "rename over mountpoint", v.Renameat2(vfs.Cred{}, nil, "/mnt/a/empty", nil, "/mnt/a/mp", 0), abi.EBUSY)
 	wantErr(t, "rmdir mount root", v.Unlinkat(nil, "/mnt/a/mp/.", abi.AT_REMOVEDIR), abi.EINVAL)
 	wantErr(t, "rmdir /", v.Unlinkat(nil, "/", abi.AT_REMOVEDIR), abi.EBUSY)
 	wantErr(t, "rmdir mountpoint from /", v.Unlinkat(nil, "/mnt/ro", abi.AT_REMOVEDIR), abi.EBUSY)
@@ -288,22 +294,25 @@ func TestMountBoundaries(t *testing.T) {
 		what string
 		err  error
 	}{
-		{"mkdir", v.Mkdirat(nil, "/mnt/ro/d", 0o755)},
-		{"mknod", v.Mknodat(nil, "/mnt/ro/p", abi.S_IFIFO|0o644, 0)},
-		{"symlink", v.Symlinkat("x", nil, "/mnt/ro/l")},
+		{"mkdir", v.Mkdirat(vfs.Cred{}, nil, "/mnt/ro/d", 0o755)},
+		{"mknod", v.Mknodat(vfs.Cred{}, nil, "/mnt/ro/p", abi.S_IFIFO|0o644, 0)},
+		{"symlink", v.Symlinkat(vfs.Cred{}, "x", nil, "/mnt/ro/l")},
 		{"unlink missing", v.Unlinkat(nil, "/mnt/ro/x", 0)},
-		{"rename", v.Renameat2(nil, "/mnt/ro/x", nil, "/mnt/ro/y", 0)},
+		{"rename", v.Renameat2(vfs.Cred{}, nil, "/mnt/ro/x", nil, "/mnt/ro/y", 0)},
 		{"chmod", v.Chmod(ro.Root(), 0o700)},
 		{"chown", v.Chown(ro.Root(), 1, 1)},
 		{"utimens", v.Utimens(ro.Root(), nil)},
 		{"setxattr", v.Setxattr(ro.Root(), "user.a", nil, 0)},
 		{"removexattr", v.Removexattr(ro.Root(), "user.a")},
-		{"create", func() error { _, err := v.Openat(nil, "/mnt/ro/f", abi.O_CREAT|abi.O_RDONLY, 0o644); return err }()},
+		{"create", func() error {
+			_, err := v.Openat(vfs.Cred{}, nil, "/mnt/ro/f", abi.O_CREAT|abi.O_RDONLY, 0o644)
+			return err
+		}()},
 	} {
 		wantErr(t, "read-only "+c.what, c.err, abi.EROFS)
 	}
 	wantErr(t, "link onto read-only", v.Linkat(nil, "/mnt/a/f", nil, "/mnt/ro/f", 0), abi.EROFS)
-	wantErr(t, "mkdir existing on read-only", v.Mkdirat(nil, "/mnt/ro", 0o755), abi.EEXIST)
+	wantErr(t, "mkdir existing on read-only", v.Mkdirat(vfs.Cred{}, nil, "/mnt/ro", 0o755), abi.EEXIST)
 
 	wantErr(t, "sync", v.Sync(), 0)
 	for _, m := range []*vfs.Mount{a, b, ro} {
@@ -334,7 +343,7 @@ func TestMountBoundaries(t *testing.T) {
 // while ctime still moves.
 func TestClockAndOwner(t *testing.T) {
 	now := abi.Timespec{Sec: 1000, Nsec: 1}
-	v, err := vfs.New(vfs.Options{Now: func() abi.Timespec { return now }, Uid: 1000, Gid: 100})
+	v, err := vfs.New(vfs.Options{Now: func() abi.Timespec { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,17 +364,17 @@ func TestClockAndOwner(t *testing.T) {
 			t.Errorf("%s: atime %d mtime %d ctime %d, want %d %d %d", path, at.Atime.Sec, at.Mtime.Sec, at.Ctime.Sec, a, m, c)
 		}
 	}
-	if err := v.Mkdirat(nil, "/d", 0o755); err != nil {
+	if err := v.Mkdirat(vfs.Cred{}, nil, "/d", 0o755); err != nil {
 		t.Fatal(err)
 	}
 	now.Sec = 2000
-	create(t, v, "/d/f", "x")
+	createAs(t, v, vfs.Cred{Uid: 1000, Gid: 100, Umask: 0o022}, "/d/f", "x")
 	times("/d/f", 2000, 2000, 2000)
 	times("/d", 1000, 2000, 2000)
 	if a := attr("/d/f"); a.Uid != 1000 || a.Gid != 100 {
 		t.Errorf("owner %d:%d", a.Uid, a.Gid)
 	}
-	f, err := v.Openat(nil, "/d/f", abi.O_WRONLY, 0)
+	f, err := v.Openat(vfs.Cred{}, nil, "/d/f", abi.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +410,7 @@ func TestClockAndOwner(t *testing.T) {
 	v.Setxattr(d, "user.x", []byte("1"), 0)
 	times("/d/f", 7000, 8000, 10000)
 	now.Sec = 11000
-	v.Renameat2(nil, "/d/f", nil, "/d/g", 0)
+	v.Renameat2(vfs.Cred{}, nil, "/d/f", nil, "/d/g", 0)
 	times("/d/g", 7000, 8000, 11000)
 	times("/d", 1000, 11000, 11000)
 	f.DecRef()
@@ -421,7 +430,7 @@ func TestConcurrentAppends(t *testing.T) {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			f, err := v.Openat(nil, "/log", abi.O_WRONLY|abi.O_APPEND, 0)
+			f, err := v.Openat(vfs.Cred{}, nil, "/log", abi.O_WRONLY|abi.O_APPEND, 0)
 			if err != nil {
 				t.Error(err)
 				return
@@ -436,7 +445,7 @@ func TestConcurrentAppends(t *testing.T) {
 		}(w)
 	}
 	wg.Wait()
-	f, err := v.Openat(nil, "/log", abi.O_RDONLY, 0)
+	f, err := v.Openat(vfs.Cred{}, nil, "/log", abi.O_RDONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,7 +475,7 @@ func TestConcurrentNamespace(t *testing.T) {
 	}
 	m := mountRamfs(t, v, "/mnt/r", 0)
 	for _, d := range []string{"/mnt/r/x", "/mnt/r/y"} {
-		if err := v.Mkdirat(nil, d, 0o755); err != nil {
+		if err := v.Mkdirat(vfs.Cred{}, nil, d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -483,11 +492,11 @@ func TestConcurrentNamespace(t *testing.T) {
 				}
 				switch i % 5 {
 				case 0:
-					if f, err := v.Openat(nil, src, abi.O_CREAT|abi.O_WRONLY, 0o644); err == nil {
+					if f, err := v.Openat(vfs.Cred{}, nil, src, abi.O_CREAT|abi.O_WRONLY, 0o644); err == nil {
 						f.DecRef()
 					}
 				case 1, 2:
-					v.Renameat2(nil, src, nil, dst, 0)
+					v.Renameat2(vfs.Cred{}, nil, src, nil, dst, 0)
 				case 3:
 					v.Unlinkat(nil, src, 0)
 				case 4:
@@ -501,7 +510,7 @@ func TestConcurrentNamespace(t *testing.T) {
 	wg.Wait()
 	// What the cache finds agrees with what the driver lists.
 	for _, dir := range []string{"/mnt/r/x", "/mnt/r/y"} {
-		f, err := v.Openat(nil, dir, abi.O_RDONLY|abi.O_DIRECTORY, 0)
+		f, err := v.Openat(vfs.Cred{}, nil, dir, abi.O_RDONLY|abi.O_DIRECTORY, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -539,7 +548,7 @@ func TestRamfsData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := v.Openat(nil, "/f", abi.O_CREAT|abi.O_RDWR, 0o644)
+	f, err := v.Openat(vfs.Cred{}, nil, "/f", abi.O_CREAT|abi.O_RDWR, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
