@@ -273,6 +273,16 @@ type PosixACLer interface {
 	PosixACL() bool
 }
 
+// Exporter is implemented by the superblocks of filesystems that hand
+// out file handles (s_export_op's encode_fh, Documentation/filesystems/
+// nfs/exporting.rst): name_to_handle_at(2) asks them; the others refuse
+// it with EOPNOTSUPP, as Linux's ramfs does.
+type Exporter interface {
+	// EncodeFH returns the handle of ino, an inode of this superblock,
+	// without its parent (encode_fh with a NULL parent).
+	EncodeFH(ino Inode) (abi.FileHandle, error)
+}
+
 // DirWriter is implemented by the directories of a writable filesystem
 // (inode_operations create, mkdir, mknod, symlink, link, unlink, rmdir,
 // rename). mode holds the type bits and the permission bits after the

@@ -14,6 +14,7 @@ type Mount struct {
 	source string      // "/dev/vda1", or "rootfs"
 	dev    BlockDevice // nil for the ramfs
 	devt   uint64      // st_dev of its files
+	id     int         // mnt_id: unique among the VFS's mounts, never reused
 	flags  uint64      // MS_*
 	root   *Dentry
 	holder *mountHolder // its claim on dev (a Claimer); nil if none
@@ -34,6 +35,12 @@ func (m *Mount) Root() *Dentry { return m.root }
 
 // Superblock returns the mounted filesystem.
 func (m *Mount) Superblock() Superblock { return m.sb }
+
+// ID returns the mount's ID (mnt_id, as /proc/self/mountinfo and
+// name_to_handle_at(2) give it): unique among the VFS's mounts, counted
+// from 1 for the root, and not reused after an unmount, unlike Linux's,
+// which an IDA recycles.
+func (m *Mount) ID() int { return m.id }
 
 // Type returns the filesystem type's name ("ext4").
 func (m *Mount) Type() string { return m.fstype }
@@ -72,11 +79,13 @@ func (v *VFS) newMount(sb Superblock, fstype, source string, dev BlockDevice, de
 		return nil, abi.Errorf(abi.EUCLEAN, "%s: root inode %d is not a directory", source, root.ino)
 	}
 	m.root = root
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	m.id = v.nextID
+	v.nextID++
 	if devt == 0 {
-		v.mu.Lock()
 		m.devt = abi.Makedev(0, v.nextAnon)
 		v.nextAnon++
-		v.mu.Unlock()
 	}
 	return m, nil
 }

@@ -60,6 +60,7 @@ type VFS struct {
 	lru      list.List // unused dentries, least recently used at the front; guarded by mu
 	evicts   []Inode   // inodes to Evict once mu is released (see unlock); guarded by mu
 	nextAnon uint32    // next minor of an anonymous device (major 0); guarded by mu
+	nextID   int       // next mount ID; guarded by mu
 }
 
 // New returns a VFS whose root is a fresh ramfs holding the directories
@@ -82,6 +83,7 @@ func New(opts Options) (*VFS, error) {
 		openDev:   opts.OpenDevice,
 		types:     make(map[string]FilesystemType),
 		nextAnon:  1,
+		nextID:    1,
 	}
 	rt := RamfsType()
 	sb, err := rt.Mount(nil, 0, "", v.log)
