@@ -144,3 +144,14 @@ func TestCredRamfs(t *testing.T) {
 	checkCreds(t, k, "/c")
 	checkCredsConcurrent(t, k, "/cc")
 }
+
+// TestAsAllocs checks that a thread costs one allocation (its handle),
+// as lklfuse makes one per request.
+func TestAsAllocs(t *testing.T) {
+	k := bootRamfs(t, Config{})
+	var sink *Kernel
+	n := testing.AllocsPerRun(100, func() { sink = k.As(Cred{Uid: 1, Gid: 2, Umask: 0o022}) })
+	if n != 1 || sink.system != k.system {
+		t.Errorf("As: %v allocations, want 1", n)
+	}
+}
