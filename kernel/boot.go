@@ -80,6 +80,12 @@ func (k *Kernel) Halt() error {
 	for _, f := range k.fds.RemoveAll() {
 		f.DecRef()
 	}
+	k.cwdMu.Lock()
+	if k.cwd != nil {
+		k.vfs.Put(k.cwd)
+		k.cwd = nil
+	}
+	k.cwdMu.Unlock()
 	err := k.vfs.UmountAll()
 	if k.devs != nil {
 		err = errors.Join(err, k.devs.close())

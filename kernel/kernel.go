@@ -8,9 +8,9 @@
 // # The process
 //
 // The kernel serves one process: one fd table (lowest free descriptor
-// first, at most Config.MaxFiles), and a current directory that is always
-// "/", so AT_FDCWD and relative paths resolve from the root of the
-// namespace. The *Kernel Boot returns is the process's first thread;
+// first, at most Config.MaxFiles), and a working directory, the root of
+// the namespace until Chdir, where AT_FDCWD and relative paths start.
+// The *Kernel Boot returns is the process's first thread;
 // Kernel.As makes others, each with its own credentials and umask (a
 // Cred), sharing everything else: as a file server's threads, each
 // serving another user after setfsuid, setfsgid and umask in its own
@@ -159,6 +159,11 @@ type system struct {
 	devs  devices
 	vfs   *vfs.VFS
 	fds   *vfs.FDTable
+
+	// cwdMu guards cwd, the working directory (fs_struct.pwd) with its
+	// reference; nil is the root.
+	cwdMu sync.RWMutex
+	cwd   *vfs.Dentry
 
 	// mountMu serialises AddDisk, Mount, Umount and Halt, and guards
 	// nextExt and halted, and devNames with devMu: a writer of

@@ -6,14 +6,25 @@ import (
 )
 
 // at returns the dentry a *at syscall starts from, with the reference to
-// release by calling done: nil (the root, which is the current directory)
-// for AT_FDCWD or an absolute path, else dirfd's dentry.
+// release by calling done: nil (the root) for an absolute path, the
+// working directory (nil, the root, until Chdir) for AT_FDCWD, else
+// dirfd's dentry.
 //
 // Errors: EBADF for a dirfd not open; ENOTDIR if path is relative and not
 // empty and dirfd is not a directory.
 func (k *Kernel) at(dirfd int, path string) (start *vfs.Dentry, done func(), err error) {
-	if (path != "" && path[0] == '/') || dirfd == abi.AT_FDCWD {
+	if path != "" && path[0] == '/' {
 		return nil, func() {}, nil
+	}
+	if dirfd == abi.AT_FDCWD {
+		k.cwdMu.RLock()
+		defer k.cwdMu.RUnlock()
+		if k.cwd == nil {
+			return nil, func() {}, nil
+		}
+		d := k.cwd
+		k.vfs.Get(d)
+		return d, func() { k.vfs.Put(d) }, nil
 	}
 	f, err := k.fds.Get(dirfd)
 	if err != nil {
@@ -25,6 +36,51 @@ func (k *Kernel) at(dirfd int, path string) (start *vfs.Dentry, done func(), err
 		return nil, nil, abi.ENOTDIR
 	}
 	return d, f.DecRef, nil
+}
+
+// Chdir is chdir(2): relative paths of every thread (AT_FDCWD) start at
+// the directory path names from now on. The working directory is the
+// process's, shared by the threads As makes (LKL's lklfuse chroots into
+// its mount the same way, so that a request's path is short); a mount
+// holding it cannot be unmounted (EBUSY), as on Linux.
+//
+// Errors: the path walk's; ENOTDIR for a path that is not a directory.
+func (k *Kernel) Chdir(path string) error {
+	d, err := k.walkAt(abi.AT_FDCWD, path, 0)
+	if err != nil {
+		return err
+	}
+	return k.setCwd(d)
+}
+
+// Fchdir is fchdir(2): the working directory becomes fd's.
+// Errors: EBADF for an fd not open; ENOTDIR for a file that is not a
+// directory.
+func (k *Kernel) Fchdir(fd int) error {
+	f, err := k.fds.Get(fd)
+	if err != nil {
+		return err
+	}
+	defer f.DecRef()
+	d := f.Dentry()
+	k.vfs.Get(d)
+	return k.setCwd(d)
+}
+
+// setCwd makes d, whose reference it takes over, the working directory.
+func (k *Kernel) setCwd(d *vfs.Dentry) error {
+	if !d.IsDir() {
+		k.vfs.Put(d)
+		return abi.ENOTDIR
+	}
+	k.cwdMu.Lock()
+	old := k.cwd
+	k.cwd = d
+	k.cwdMu.Unlock()
+	if old != nil {
+		k.vfs.Put(old)
+	}
+	return nil
 }
 
 // walkAt resolves path from dirfd with vfs.Walk flags, returning the

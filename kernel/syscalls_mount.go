@@ -100,7 +100,7 @@ func (k *Kernel) Probe(dev string) (string, error) {
 // block device node ("/dev/vda1"), or, as a convenience, a bare device
 // name ("vda1") that is not a path that exists.
 func (k *Kernel) sourceDevice(source string) (vfs.BlockDevice, error) {
-	d, err := k.vfs.Walk(nil, source, 0)
+	d, err := k.walkAt(abi.AT_FDCWD, source, 0)
 	if err != nil {
 		if errors.Is(err, abi.ENOENT) && source != "" && !strings.Contains(source, "/") {
 			if bd, err2 := k.devs.device(source); err2 == nil {
@@ -166,7 +166,7 @@ func (k *Kernel) mountLocked(source, target, fstype string, flags uint64, data s
 	if forcedRO {
 		flags |= abi.MS_RDONLY
 	}
-	d, err := k.vfs.Walk(nil, target, 0)
+	d, err := k.walkAt(abi.AT_FDCWD, target, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +233,7 @@ func (k *Kernel) Umount(target string, flags int) error {
 	}
 	k.mountMu.Lock()
 	defer k.mountMu.Unlock()
-	d, err := k.vfs.Walk(nil, target, 0)
+	d, err := k.walkAt(abi.AT_FDCWD, target, 0)
 	if err != nil {
 		return err
 	}
@@ -256,7 +256,7 @@ func (k *Kernel) devNode(p string, rdev uint64) error {
 	if err != nil {
 		return err
 	}
-	d, err := k.vfs.Walk(nil, p, vfs.WalkNoFollow)
+	d, err := k.walkAt(abi.AT_FDCWD, p, vfs.WalkNoFollow)
 	if err != nil {
 		return err
 	}

@@ -140,7 +140,7 @@ const statxAttributesKnown = abi.STATX_ATTR_COMPRESSED | abi.STATX_ATTR_IMMUTABL
 // Statfs is statfs(2) on the filesystem holding path.
 // Errors: the path walk's; what the filesystem returns.
 func (k *Kernel) Statfs(path string, st *abi.Statfs) error {
-	d, err := k.vfs.Walk(nil, path, 0)
+	d, err := k.walkAt(abi.AT_FDCWD, path, 0)
 	if err != nil {
 		return err
 	}

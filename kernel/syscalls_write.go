@@ -116,7 +116,7 @@ func (k *Kernel) Truncate(path string, size int64) error {
 	if size < 0 {
 		return abi.EINVAL
 	}
-	d, err := k.vfs.Walk(nil, path, 0)
+	d, err := k.walkAt(abi.AT_FDCWD, path, 0)
 	if err != nil {
 		return err
 	}
@@ -354,7 +354,7 @@ func (k *Kernel) setxattr(path string, wf int, name string, value []byte, flags 
 	if err := vfs.CheckSetxattr(name, value, flags); err != nil {
 		return err
 	}
-	d, err := k.vfs.Walk(nil, path, wf)
+	d, err := k.walkAt(abi.AT_FDCWD, path, wf)
 	if err != nil {
 		return err
 	}
@@ -388,7 +388,7 @@ func (k *Kernel) removexattr(path string, wf int, name string) error {
 	if err := vfs.CheckXattrName(name); err != nil {
 		return err
 	}
-	d, err := k.vfs.Walk(nil, path, wf)
+	d, err := k.walkAt(abi.AT_FDCWD, path, wf)
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ func (k *Kernel) Fgetxattr(fd int, name string, dest []byte) (int, error) {
 }
 
 func (k *Kernel) getxattr(path string, flags int, name string, dest []byte) (int, error) {
-	d, err := k.vfs.Walk(nil, path, flags)
+	d, err := k.walkAt(abi.AT_FDCWD, path, flags)
 	if err != nil {
 		return 0, err
 	}
@@ -88,7 +88,7 @@ func (k *Kernel) Flistxattr(fd int, dest []byte) (int, error) {
 }
 
 func (k *Kernel) listxattr(path string, flags int, dest []byte) (int, error) {
-	d, err := k.vfs.Walk(nil, path, flags)
+	d, err := k.walkAt(abi.AT_FDCWD, path, flags)
 	if err != nil {
 		return 0, err
 	}
