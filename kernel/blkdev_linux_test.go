@@ -270,7 +270,7 @@ func TestBlockDeviceReadWrite(t *testing.T) {
 // loop device; the image never changes.
 func TestBlockDeviceReadOnly(t *testing.T) {
 	img := gptDisk(t)
-	before := hashFile(t, img)
+	before := testutil.FileSum(t, img)
 	k := bootDisk(t, img, DiskOptions{ReadOnly: true})
 	fd := openDev(t, k, "/dev/vda1", abi.O_RDWR)
 	buf := make([]byte, 4096)
@@ -306,7 +306,7 @@ func TestBlockDeviceReadOnly(t *testing.T) {
 	if err := k.Halt(); err != nil {
 		t.Fatal(err)
 	}
-	if hashFile(t, img) != before {
+	if testutil.FileSum(t, img) != before {
 		t.Errorf("the read-only image changed")
 	}
 }

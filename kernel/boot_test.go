@@ -2,7 +2,6 @@ package kernel
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -70,22 +69,13 @@ func makeImage(t *testing.T, mnt string, withLoop bool) string {
 	return img
 }
 
-func hashFile(t *testing.T, path string) [32]byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sha256.Sum256(b)
-}
-
 // TestBoot is the boot test, as LKL's: boot the kernel, attach ext4 images
 // made by mkfs.ext4 read-only, mount them, and check every syscall and its
 // errno cases against the real virtio-blk, block layer and ext4 driver.
 func TestBoot(t *testing.T) {
 	img := makeImage(t, "/mnt/vda", true)
 	clean := makeImage(t, "/mnt/vdb", false)
-	before, beforeClean := hashFile(t, img), hashFile(t, clean)
+	before, beforeClean := testutil.FileSum(t, img), testutil.FileSum(t, clean)
 
 	var log bytes.Buffer
 	k, err := Boot(Config{Memory: 16 << 20, Printk: &log})
@@ -159,7 +149,7 @@ func TestBoot(t *testing.T) {
 	if err := k.Halt(); err != nil {
 		t.Errorf("Halt: %v", err)
 	}
-	if hashFile(t, img) != before || hashFile(t, clean) != beforeClean {
+	if testutil.FileSum(t, img) != before || testutil.FileSum(t, clean) != beforeClean {
 		t.Errorf("a read-only disk's image file changed")
 	}
 	dmesg := log.String()
@@ -198,7 +188,7 @@ func TestBootPartitioned(t *testing.T) {
 		t.Fatalf("sfdisk: %v\n%s", err, out)
 	}
 	testutil.Run(t, tools[1], "-q", "-F", "-E", "offset=1048576", "-d", root, img, "16M")
-	before := hashFile(t, img)
+	before := testutil.FileSum(t, img)
 
 	k, err := Boot(Config{})
 	if err != nil {
@@ -248,7 +238,7 @@ func TestBootPartitioned(t *testing.T) {
 	if err := k.Halt(); err != nil {
 		t.Fatal(err)
 	}
-	if hashFile(t, img) != before {
+	if testutil.FileSum(t, img) != before {
 		t.Errorf("the image changed")
 	}
 }

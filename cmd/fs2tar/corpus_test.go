@@ -18,12 +18,12 @@ import (
 func TestCorpus(t *testing.T) {
 	dir := testutil.NeedCorpus(t)
 	img := filepath.Join(dir, "rootfs.ext4")
-	before := fileSum(t, img)
+	before := testutil.FileSum(t, img)
 	got, err := testutil.ScanTar(bytes.NewReader(mustExport(t, img)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fileSum(t, img) != before {
+	if testutil.FileSum(t, img) != before {
 		t.Fatal("the image changed")
 	}
 	src, err := testutil.ScanDir(filepath.Join(dir, "rootfs"))

@@ -110,7 +110,7 @@ func TestCompression(t *testing.T) {
 			for _, d := range testutil.Compare(want, got, testutil.CompareOptions{}) {
 				t.Errorf("uncompressed vs %s: %s", tc.tool, d)
 			}
-			first := fileSum(t, out)
+			first := testutil.FileSum(t, out)
 			if st, _ := os.Stat(out); st.Size() >= int64(len(plain))/2 {
 				t.Errorf("compressed to %d bytes of %d", st.Size(), len(plain))
 			}
@@ -118,7 +118,7 @@ func TestCompression(t *testing.T) {
 				if r := fs2tarEnv(t, env, args...); r.code != 0 {
 					t.Fatalf("again: exit %d: %s", r.code, r.stderr)
 				}
-				if fileSum(t, out) != first {
+				if testutil.FileSum(t, out) != first {
 					t.Errorf("%v: the compressed archive differs from the first run's", env)
 				}
 			}

@@ -142,7 +142,7 @@ func TestDirtyJournal(t *testing.T) {
 
 			dirty := filepath.Join(dir, "dirty")
 			dirtyImage(t, debugfs, img, dirty, v.csum, map[int64][]byte{fblk: replayed, dblk: dirBlock})
-			sum := fileSum(t, dirty)
+			sum := testutil.FileSum(t, dirty)
 
 			files := tarFiles(t, mustExport(t, dirty))
 			if !bytes.Equal(files["./f"], replayed) {
@@ -154,7 +154,7 @@ func TestDirtyJournal(t *testing.T) {
 			if _, ok := files["./d/aaaa"]; ok {
 				t.Errorf("./d/aaaa is still there after the replay")
 			}
-			if fileSum(t, dirty) != sum {
+			if testutil.FileSum(t, dirty) != sum {
 				t.Fatalf("fs2tar changed the image")
 			}
 
@@ -170,7 +170,7 @@ func TestDirtyJournal(t *testing.T) {
 			if r.code != 0 || !strings.Contains(r.stderr, "noload") {
 				t.Errorf("--no-journal -p: exit %d, no noload warning in the log:\n%s", r.code, r.stderr)
 			}
-			if fileSum(t, dirty) != sum {
+			if testutil.FileSum(t, dirty) != sum {
 				t.Fatalf("fs2tar --no-journal changed the image")
 			}
 

@@ -89,9 +89,9 @@ func TestFeatures(t *testing.T) {
 			if fs.encrypted != "" {
 				skipped = encryptedFiles(t, img, fs.encrypted)
 			}
-			before := fileSum(t, img)
+			before := testutil.FileSum(t, img)
 			r := fs2tar(t, img)
-			if fileSum(t, img) != before {
+			if testutil.FileSum(t, img) != before {
 				t.Error("the image changed")
 			}
 			wantCode := 0

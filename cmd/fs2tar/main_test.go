@@ -4,7 +4,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -74,15 +73,6 @@ func mustExport(t *testing.T, args ...string) []byte {
 	return r.stdout
 }
 
-func fileSum(t *testing.T, path string) [32]byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sha256.Sum256(b)
-}
-
 // TestExt4Variants is the acceptance test: the full test tree goes into
 // an image with mkfs.ext4 -d, in every layout; fs2tar's archive must hold
 // the source tree (less what mkfs or the layout cannot keep) and exactly
@@ -95,11 +85,11 @@ func TestExt4Variants(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "fs.img")
 			testutil.MkfsExt4(t, img, src, "64M", v.Opts...)
 			retimed := testutil.Retime(t, img, want)
-			before := fileSum(t, img)
+			before := testutil.FileSum(t, img)
 			start := time.Now()
 			out := mustExport(t, img)
 			t.Logf("fs2tar: %d bytes in %v", len(out), time.Since(start))
-			if fileSum(t, img) != before {
+			if testutil.FileSum(t, img) != before {
 				t.Fatal("the image changed")
 			}
 			got, err := testutil.ScanTar(bytes.NewReader(out))
@@ -142,7 +132,7 @@ func TestExt4Variants(t *testing.T) {
 					t.Errorf("mount -o loop vs GNU tar -x of fs2tar: %s", d)
 				}
 			})
-			if fileSum(t, img) != before {
+			if testutil.FileSum(t, img) != before {
 				t.Fatal("the image changed")
 			}
 		})
@@ -317,7 +307,7 @@ func TestOutputs(t *testing.T) {
 	}
 	img := filepath.Join(dir, "fs.img")
 	testutil.MkfsExt4(t, img, src, "4M")
-	before := fileSum(t, img)
+	before := testutil.FileSum(t, img)
 	first := mustExport(t, img)
 	for _, args := range [][]string{{img, "-"}, {"-t", "ext4", img}, {"-m", "8", img}, {"--mb", "64", "-p", img}} {
 		r := fs2tar(t, args...)
@@ -336,7 +326,7 @@ func TestOutputs(t *testing.T) {
 	if b, _ := os.ReadFile(contexts); string(b) != "/etc/hostname system_u:object_r:etc_t:s0\n" {
 		t.Errorf("SELinux contexts file: %q", b)
 	}
-	if fileSum(t, img) != before {
+	if testutil.FileSum(t, img) != before {
 		t.Error("the image changed")
 	}
 }
@@ -391,7 +381,7 @@ func TestSmallImage(t *testing.T) {
 	img := filepath.Join("..", "..", "testdata", "small.ext4")
 	again := filepath.Join(t.TempDir(), "small.ext4")
 	testutil.Run(t, "sh", filepath.Join("..", "..", "testdata", "mkimage.sh"), again)
-	if fileSum(t, img) != fileSum(t, again) {
+	if testutil.FileSum(t, img) != testutil.FileSum(t, again) {
 		t.Error("testdata/mkimage.sh does not make testdata/small.ext4 again: run it and commit the image")
 	}
 	contexts := filepath.Join(t.TempDir(), "contexts")

@@ -31,15 +31,22 @@ type Disk struct {
 	// filesystem that needs recovery is read as the device holds it,
 	// without replaying its journal, as Linux's "noload" mount option.
 	NoJournal bool
+	// Data is more of the filesystem's mount options, comma-separated
+	// (lklfuse's opts=).
+	Data string
 }
 
 // MountData returns the filesystem-specific mount options (mount(2)'s
 // data string) the flags ask for.
 func (d *Disk) MountData() string {
+	var opts []string
 	if d.NoJournal {
-		return "noload"
+		opts = append(opts, "noload")
 	}
-	return ""
+	if d.Data != "" {
+		opts = append(opts, d.Data)
+	}
+	return strings.Join(opts, ",")
 }
 
 // Flags returns the flag definitions, bound to d.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/lklimg/lklimg/internal/cptofscmd"
 	"github.com/lklimg/lklimg/internal/fs2tarcmd"
+	"github.com/lklimg/lklimg/internal/lklfusecmd"
 	"github.com/urfave/cli/v2"
 )
 
@@ -29,6 +30,7 @@ func aliases() []alias {
 		// cpfromfs symlink to cptofs does.
 		{"cp-in", "cptofs", "copy host files into the image, as cptofs (its options: lklimg cp-in --help)", cptofscmd.Run},
 		{"cp-out", "cpfromfs", "copy files out of the image, as cpfromfs (its options: lklimg cp-out --help)", cptofscmd.Run},
+		{"mount", "lklfuse", "mount the image's filesystem through FUSE, as lklfuse (its options: lklimg mount --help)", lklfusecmd.Run},
 	}
 }
 

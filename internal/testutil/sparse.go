@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"os"
 	"slices"
 	"testing"
@@ -98,4 +99,15 @@ func ReadAt(t testing.TB, path string, off, n int64) []byte {
 		t.Fatalf("%s: read %d bytes at %d: %v", path, n, off, err)
 	}
 	return b
+}
+
+// FileSum returns the SHA-256 of the file at path: whether an image
+// changed by a byte.
+func FileSum(t testing.TB, path string) [32]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
 }

@@ -113,3 +113,15 @@ func Sfdisk(t testing.TB, img, script string) {
 		t.Fatalf("sfdisk: %v\n%s", err, out)
 	}
 }
+
+// NeedFUSE skips the test (fails it under CI) unless it can mount FUSE
+// filesystems directly: root, and /dev/fuse.
+func NeedFUSE(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		Skip(t, "not root: cannot mount FUSE filesystems directly")
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		Skip(t, "no /dev/fuse: %v", err)
+	}
+}

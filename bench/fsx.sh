@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Data integrity of lklfuse under random operations: xfstests' fsx (reads,
+# writes, mmap, truncate, fallocate, hole punching, copy_file_range, each
+# verified against a model) and fsstress (parallel creates, writes,
+# renames, links, unlinks), in an ext4 image mounted by bin/lklfuse; then
+# the image is unmounted and checked by e2fsck -fn. fsx and fsstress are
+# built from an xfstests checkout (github.com/kdave/xfstests; CI cannot
+# fetch it), which needs libacl1-dev, libattr1-dev, uuid-dev and
+# xfslibs-dev.
+#
+#   bench/fsx.sh XFSTESTS_CHECKOUT [FSX_OPS] [FSSTRESS_OPS]
+#
+# Exit status 0 when both passed and the image is clean.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+src=${1:?usage: bench/fsx.sh XFSTESTS_CHECKOUT [FSX_OPS] [FSSTRESS_OPS]}
+fsx_ops=${2:-100000}
+stress_ops=${3:-2000}
+src=$(cd "$src" && pwd)
+if [ ! -x "$src/ltp/fsx" ] || [ ! -x "$src/ltp/fsstress" ]; then
+  (cd "$src" && { [ -f include/builddefs ] || { make configure && ./configure; } >/dev/null; } &&
+    make -C lib >/dev/null && make -C ltp fsx fsstress >/dev/null)
+fi
+[ -x "$here/bin/lklfuse" ] || make -C "$here" build >/dev/null
+
+work=$(mktemp -d)
+mnt=$work/mnt
+mkdir "$mnt"
+img=$work/img
+cleanup() {
+  cd /
+  mountpoint -q "$mnt" && { fusermount3 -u "$mnt" 2>/dev/null || umount "$mnt"; }
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mkfs.ext4 -q -F "$img" 1G
+"$here/bin/lklfuse" "$img" "$mnt"
+status=0
+"$src/ltp/fsx" -N "$fsx_ops" -S 7 -l 8388608 -o 262144 "$mnt/fsx-file" | tail -1 || status=1
+mkdir "$mnt/stress"
+"$src/ltp/fsstress" -d "$mnt/stress" -p 4 -n "$stress_ops" -s 42 || status=1
+pid=$(pgrep -f "lklfuse $img $mnt" || true)
+fusermount3 -u "$mnt"
+while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+if e2fsck -fn "$img" >"$work/fsck" 2>&1; then
+  echo "e2fsck -fn: clean"
+else
+  cat "$work/fsck"
+  status=1
+fi
+exit $status

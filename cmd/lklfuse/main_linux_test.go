@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lklimg/lklimg/internal/testutil"
+)
+
+var bin string
+
+func TestMain(m *testing.M) {
+	var dir string
+	var err error
+	if bin, dir, err = testutil.BuildCommand("lklfuse"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func lklfuse(t *testing.T, args ...string) testutil.Result {
+	t.Helper()
+	return testutil.RunCommand(t, exec.Command(bin, args...))
+}
+
+// mounted reports whether mnt is a mount point of a FUSE filesystem
+// (/proc/self/mountinfo), and its options.
+func mounted(t *testing.T, mnt string) (bool, string) {
+	t.Helper()
+	info, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(info), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 5 && f[4] == mnt {
+			return true, f[5]
+		}
+	}
+	return false, ""
+}
+
+// serverPid returns the pid of the background server of mnt.
+func serverPid(t *testing.T, mnt string) int {
+	t.Helper()
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		cmdline, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+		if len(args) > 0 && args[0] == bin && args[len(args)-1] == mnt {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			return pid
+		}
+	}
+	t.Fatalf("no server process for %s", mnt)
+	return 0
+}
+
+// waitGone waits for pid to end and mnt to be unmounted.
+func waitGone(t *testing.T, pid int, mnt string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		m, _ := mounted(t, mnt)
+		if !m && syscall.Kill(pid, 0) != nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("server %d of %s still there", pid, mnt)
+}
+
+func newImage(t *testing.T) string {
+	t.Helper()
+	img := filepath.Join(t.TempDir(), "img")
+	testutil.MkfsExt4(t, img, "", "32M")
+	return img
+}
+
+// TestBackground: lklfuse returns once the mount is ready; what is
+// written through it is in the image after SIGTERM has unmounted it and
+// the server has ended, and e2fsck -fn finds the image clean.
+func TestBackground(t *testing.T) {
+	testutil.NeedFUSE(t)
+	for _, stop := range []string{"SIGTERM", "fusermount3 -u"} {
+		t.Run(stop, func(t *testing.T) {
+			img := newImage(t)
+			mnt := t.TempDir()
+			r := lklfuse(t, img, mnt)
+			if r.Code != 0 {
+				t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+			}
+			ok, opts := mounted(t, mnt)
+			if !ok || !strings.HasPrefix(opts, "rw") {
+				t.Fatalf("%s not mounted read-write after lklfuse returned (%q)", mnt, opts)
+			}
+			if err := os.WriteFile(filepath.Join(mnt, "hello"), []byte("world\n"), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			pid := serverPid(t, mnt)
+			if stop == "SIGTERM" {
+				if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				testutil.Run(t, testutil.Need(t, "fusermount3")[0], "-u", mnt)
+			}
+			waitGone(t, pid, mnt)
+			testutil.E2fsckClean(t, img)
+			if got := testutil.DebugfsOut(t, img, "cat /hello"); got != "world\n" {
+				t.Errorf("/hello in the image: %q", got)
+			}
+			if st := testutil.DebugfsOut(t, img, "stat /hello"); !strings.Contains(st, "Mode:  0640") {
+				t.Errorf("/hello's mode:\n%s", st)
+			}
+		})
+	}
+}
+
+// TestReadOnly: -o ro mounts read-only on the host too; a write is EROFS
+// and the image file is not changed by a byte.
+func TestReadOnly(t *testing.T) {
+	testutil.NeedFUSE(t)
+	img := newImage(t)
+	before := testutil.FileSum(t, img)
+	mnt := t.TempDir()
+	if r := lklfuse(t, "-o", "ro", img, mnt); r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+	}
+	if ok, opts := mounted(t, mnt); !ok || !strings.HasPrefix(opts, "ro") {
+		t.Fatalf("%s not mounted read-only (%q)", mnt, opts)
+	}
+	pid := serverPid(t, mnt)
+	err := os.WriteFile(filepath.Join(mnt, "x"), nil, 0o644)
+	if !errors.Is(err, syscall.EROFS) {
+		t.Errorf("write on a read-only mount: %v, want EROFS", err)
+	}
+	if _, err := os.ReadDir(filepath.Join(mnt, "lost+found")); err != nil {
+		t.Error(err)
+	}
+	syscall.Kill(pid, syscall.SIGINT)
+	waitGone(t, pid, mnt)
+	if after := testutil.FileSum(t, img); after != before {
+		t.Error("the image changed under a read-only mount")
+	}
+}
+
+// TestErrors: what cannot be mounted says why, naming it, with exit
+// status 1 (2 for a wrong command line), and leaves nothing mounted.
+func TestErrors(t *testing.T) {
+	testutil.NeedFUSE(t)
+	img := newImage(t)
+	mnt := t.TempDir()
+	notDir := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(notDir, nil, 0o644)
+	junk := filepath.Join(t.TempDir(), "junk")
+	os.WriteFile(junk, bytes.Repeat([]byte{0x5a}, 1<<20), 0o644)
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{filepath.Join(mnt, "missing.img"), mnt}, 1, "missing.img"},
+		{[]string{junk, mnt}, 1, "not a filesystem this kernel reads"},
+		{[]string{img, notDir}, 1, notDir + ": not a directory"},
+		{[]string{img, notDir + "-missing"}, 1, "no such file or directory"},
+		{[]string{"-o", "type=vfat", img, mnt}, 1, "-t vfat: unknown filesystem type"},
+		{[]string{"-o", "part=2", img, mnt}, 1, "the disk has no partition table"},
+		{[]string{"-o", "mb=x", img, mnt}, 2, "-o mb=x"},
+		{[]string{img}, 2, "need IMAGE and MOUNTPOINT"},
+		{[]string{"-x", img, mnt}, 2, "unknown option -x"},
+	} {
+		r := lklfuse(t, c.args...)
+		if r.Code != c.code || !strings.Contains(string(r.Stderr), c.want) {
+			t.Errorf("lklfuse %q: exit %d, %q; want %d and %q", c.args, r.Code, r.Stderr, c.code, c.want)
+		}
+		if ok, _ := mounted(t, mnt); ok {
+			t.Fatalf("lklfuse %q left %s mounted", c.args, mnt)
+		}
+	}
+}

@@ -1,0 +1,146 @@
+//go:build linux
+
+// Package fusefs serves a directory of the library kernel as a FUSE
+// filesystem of the host (through github.com/hanwen/go-fuse/v2), as LKL's
+// lklfuse does: every request becomes one or a few of the kernel's
+// syscalls, made as the process that sent it (kernel.Cred), so that the
+// host sees what Linux shows of the image and a write through the mount is
+// a write of the kernel's ext4 driver, journaled like any other.
+//
+// The FUSE node of an inode is found again by its path from the root of
+// the served directory: go-fuse keeps the tree of the names the host has
+// looked up (and moves a name when a rename succeeds), and each request
+// walks that path in the kernel, whose dentry cache makes the walk cheap.
+// An inode is known to go-fuse by its number and generation (its
+// StableAttr), so a number ext4 reuses for a new file after the old one
+// was deleted is a new node, and the hard links of one inode are one node.
+// Open files and directories are the kernel's file descriptors, one per
+// FUSE handle; reads, writes and getdents go through them.
+//
+// Permissions are the host's to check: the mount is made with
+// default_permissions and POSIX ACL support, so the host kernel applies
+// the modes, owners and ACLs this server reports, as it does for a local
+// filesystem, and the library kernel (which holds every capability)
+// does what was allowed. Owners of new inodes, the umask and the
+// inheritance of default ACLs are the kernel's (inode_init_owner and
+// posix_acl_create through kernel.Kernel.As).
+package fusefs
+
+import (
+	"context"
+	"errors"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/lklimg/lklimg/kernel"
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// Options says what to serve and how.
+type Options struct {
+	// Kernel is the booted kernel and Dir the directory of it to serve,
+	// usually the mount point of an image's filesystem.
+	// Root makes Dir the kernel's working directory (Chdir), as LKL's
+	// lklfuse chroots into its mount: the server's paths are relative
+	// to it. Chdir elsewhere before unmounting it.
+	Kernel *kernel.Kernel
+	Dir    string
+	// AttrTimeout and EntryTimeout are how long the host may keep
+	// attributes and names without asking again; the image changes
+	// only through this server, which tells the host what each change
+	// did, so the host's caches stay true. Zero makes the host ask
+	// each time.
+	AttrTimeout, EntryTimeout time.Duration
+	// Debug logs every request and reply (go-fuse's debug output) to
+	// the standard error.
+	Debug bool
+}
+
+// server is what every node shares.
+type server struct {
+	k    *kernel.Kernel
+	root *node
+}
+
+// Root returns the root node of the served tree and the go-fuse options
+// the mount needs, for fs.NewNodeFS.
+func Root(o Options) (fs.InodeEmbedder, *fs.Options, error) {
+	var st abi.Stat
+	if err := o.Kernel.Fstatat(abi.AT_FDCWD, o.Dir, &st, 0); err != nil {
+		return nil, nil, err
+	}
+	if st.Mode&abi.S_IFMT != abi.S_IFDIR {
+		return nil, nil, abi.ENOTDIR
+	}
+	// Requests name inodes relative to the served directory.
+	if err := o.Kernel.Chdir(o.Dir); err != nil {
+		return nil, nil, err
+	}
+	srv := &server{k: o.Kernel}
+	srv.root = &node{srv: srv}
+	attr, entry := o.AttrTimeout, o.EntryTimeout
+	gen, err := srv.generation(o.Dir, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := &fs.Options{
+		AttrTimeout:    &attr,
+		EntryTimeout:   &entry,
+		RootStableAttr: &fs.StableAttr{Ino: st.Ino, Gen: uint64(gen)},
+		// Modes are the image's, 0 included (go-fuse would make a
+		// mode of 0 into 0644).
+		NullPermissions: true,
+		MountOptions: fuse.MountOptions{
+			// The host checks permissions against what we
+			// report, ACLs included (FUSE_POSIX_ACL).
+			EnableAcl: true,
+			Options:   []string{"default_permissions"},
+			// The umask reaches the kernel, which applies it or
+			// the parent's default ACL (FUSE_DONT_MASK); see
+			// umaskFS.
+			ExtraCapabilities: fuse.CAP_DONT_MASK,
+			MaxWrite:          1 << 20,
+			Debug:             o.Debug,
+		},
+	}
+	return srv.root, opts, nil
+}
+
+// generation returns the i_generation of the inode at path (flags
+// AT_SYMLINK_FOLLOW or 0), from the file handle name_to_handle_at gives:
+// FILEID_INO32_GEN (type 1) holds the 32-bit inode number and the
+// generation. A filesystem without handles has generation 0.
+func (s *server) generation(path string, flags int) (uint32, error) {
+	fh, _, err := s.k.NameToHandleAt(abi.AT_FDCWD, path, flags)
+	if errors.Is(err, abi.EOPNOTSUPP) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if fh.Type == abi.FILEID_INO32_GEN && len(fh.Bytes) >= 8 {
+		return uint32(fh.Bytes[4]) | uint32(fh.Bytes[5])<<8 | uint32(fh.Bytes[6])<<16 | uint32(fh.Bytes[7])<<24, nil
+	}
+	return 0, nil
+}
+
+// as returns the kernel as the task that sent the request of ctx, with
+// umask: its fsuid and fsgid own what it makes.
+func (s *server) as(ctx context.Context, umask uint32) *kernel.Kernel {
+	c, ok := fuse.FromContext(ctx)
+	if !ok {
+		return s.k
+	}
+	return s.k.As(kernel.Cred{Uid: c.Uid, Gid: c.Gid, Umask: umask})
+}
+
+// errno turns a kernel error into the errno of the reply. The kernel's
+// numbers are Linux's, which are the host's on Linux.
+func errno(err error) syscall.Errno {
+	if err == nil {
+		return 0
+	}
+	return syscall.Errno(abi.ErrnoOf(err))
+}

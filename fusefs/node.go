@@ -1,0 +1,129 @@
+//go:build linux
+
+package fusefs
+
+import (
+	"context"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// node is one inode the host knows. It holds nothing of the kernel's:
+// each request finds the inode again by its path (see the package
+// documentation).
+type node struct {
+	fs.Inode
+	srv *server
+}
+
+// path is the kernel path of n, relative to the served directory (the
+// kernel's working directory): the names from the root to n, as go-fuse
+// last saw them. Relative, it is never longer than the host's own path
+// to n, so the host's PATH_MAX holds for it.
+func (n *node) path() string {
+	if p := n.Path(n.srv.root.EmbeddedInode()); p != "" {
+		return p
+	}
+	return "."
+}
+
+// child is the kernel path of name in the directory n.
+func (n *node) child(name string) string {
+	if p := n.Path(n.srv.root.EmbeddedInode()); p != "" {
+		return p + "/" + name
+	}
+	return name
+}
+
+// newChild returns the node of the inode at path (just looked up or
+// made), filling out with its attributes: go-fuse returns the node it
+// has for the same inode number and generation, so hard links are one
+// node.
+func (n *node) newChild(ctx context.Context, path string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	var st abi.Stat
+	if err := n.srv.k.Fstatat(abi.AT_FDCWD, path, &st, abi.AT_SYMLINK_NOFOLLOW); err != nil {
+		return nil, errno(err)
+	}
+	gen, err := n.srv.generation(path, 0)
+	if err != nil {
+		return nil, errno(err)
+	}
+	fillAttr(&out.Attr, &st)
+	out.Generation = uint64(gen)
+	id := fs.StableAttr{Mode: st.Mode & abi.S_IFMT, Ino: st.Ino, Gen: uint64(gen)}
+	return n.NewInode(ctx, &node{srv: n.srv}, id), 0
+}
+
+var (
+	_ fs.NodeLookuper   = (*node)(nil)
+	_ fs.NodeGetattrer  = (*node)(nil)
+	_ fs.NodeSetattrer  = (*node)(nil)
+	_ fs.NodeStatfser   = (*node)(nil)
+	_ fs.NodeReadlinker = (*node)(nil)
+)
+
+// Lookup is FUSE_LOOKUP: fstatat of the name.
+func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	return n.newChild(ctx, n.child(name), out)
+}
+
+// Getattr is FUSE_GETATTR: fstat of the handle the host names (an fstat
+// of an open file, which may have no name left), else fstatat of the
+// path.
+func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	var st abi.Stat
+	var err error
+	if h, ok := f.(*handle); ok {
+		err = n.srv.k.Fstat(h.fd, &st)
+	} else {
+		err = n.srv.k.Fstatat(abi.AT_FDCWD, n.path(), &st, abi.AT_SYMLINK_NOFOLLOW)
+	}
+	if err != nil {
+		return errno(err)
+	}
+	fillAttr(&out.Attr, &st)
+	return 0
+}
+
+// Statfs is FUSE_STATFS: statfs(2) of the served directory.
+func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	var st abi.Statfs
+	if err := n.srv.k.Statfs(n.path(), &st); err != nil {
+		return errno(err)
+	}
+	out.Blocks, out.Bfree, out.Bavail = st.Blocks, st.Bfree, st.Bavail
+	out.Files, out.Ffree = st.Files, st.Ffree
+	out.Bsize, out.Frsize = uint32(st.Bsize), uint32(st.Frsize)
+	out.NameLen = uint32(st.Namelen)
+	return 0
+}
+
+// Readlink is FUSE_READLINK.
+func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	buf := make([]byte, abi.PATH_MAX)
+	m, err := n.srv.k.Readlinkat(abi.AT_FDCWD, n.path(), buf)
+	if err != nil {
+		return nil, errno(err)
+	}
+	return buf[:m], 0
+}
+
+// fillAttr copies a stat into FUSE's attributes. FUSE carries a device
+// number as Linux's new_encode_dev does.
+func fillAttr(a *fuse.Attr, st *abi.Stat) {
+	a.Ino = st.Ino
+	a.Size = uint64(st.Size)
+	a.Blocks = uint64(st.Blocks)
+	a.Atime, a.Atimensec = uint64(st.Atim.Sec), uint32(st.Atim.Nsec)
+	a.Mtime, a.Mtimensec = uint64(st.Mtim.Sec), uint32(st.Mtim.Nsec)
+	a.Ctime, a.Ctimensec = uint64(st.Ctim.Sec), uint32(st.Ctim.Nsec)
+	a.Mode = st.Mode
+	a.Nlink = uint32(st.Nlink)
+	a.Owner = fuse.Owner{Uid: st.Uid, Gid: st.Gid}
+	major, minor := abi.Major(st.Rdev), abi.Minor(st.Rdev)
+	a.Rdev = minor&0xff | major<<8 | (minor&^0xff)<<12
+	a.Blksize = uint32(st.Blksize)
+}
