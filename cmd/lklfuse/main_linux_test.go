@@ -194,3 +194,41 @@ func TestErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestReadOnlyFeature: a filesystem the driver cannot write (here an
+// ro_compat feature of a newer kernel) is served read-only, with the
+// reason on stderr, as mount(8) says it mounted a write-protected device
+// read-only; nothing of the image changes.
+func TestReadOnlyFeature(t *testing.T) {
+	testutil.NeedFUSE(t)
+	img := filepath.Join(t.TempDir(), "img")
+	testutil.MkfsExt4(t, img, "", "32M", "-O", "^metadata_csum")
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// s_feature_ro_compat (superblock offset 0x64): an unknown bit.
+	var b [4]byte
+	f.ReadAt(b[:], 1024+0x64)
+	b[3] |= 0x80
+	f.WriteAt(b[:], 1024+0x64)
+	f.Close()
+	before := testutil.FileSum(t, img)
+	mnt := t.TempDir()
+	r := lklfuse(t, img, mnt)
+	if r.Code != 0 || !strings.Contains(string(r.Stderr), "mounted read-only: EXT4-fs (vda): write support for feature(s) ro_compat_0x80000000 not available") {
+		t.Fatalf("exit %d: %q", r.Code, r.Stderr)
+	}
+	if ok, opts := mounted(t, mnt); !ok || !strings.HasPrefix(opts, "ro") {
+		t.Fatalf("%s not mounted read-only (%q)", mnt, opts)
+	}
+	pid := serverPid(t, mnt)
+	if err := os.Mkdir(filepath.Join(mnt, "x"), 0o755); !errors.Is(err, syscall.EROFS) {
+		t.Errorf("mkdir: %v, want EROFS", err)
+	}
+	syscall.Kill(pid, syscall.SIGTERM)
+	waitGone(t, pid, mnt)
+	if testutil.FileSum(t, img) != before {
+		t.Error("the image changed")
+	}
+}

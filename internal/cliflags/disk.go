@@ -280,7 +280,7 @@ func (m *Mounted) ReadOnlyReason() string {
 	}
 	why := "the driver mounted it read-only"
 	for _, line := range strings.Split(m.Kernel.Dmesg(), "\n") {
-		if strings.Contains(line, "read-only") && strings.Contains(line, m.Device) {
+		if strings.Contains(line, "mounting read-only") && strings.Contains(line, m.Device) {
 			if _, msg, ok := strings.Cut(line, "] "); ok { // after printk's "[    0.006421] "
 				line = msg
 			}

@@ -189,6 +189,15 @@ func TestFeatures(t *testing.T) {
 	if !strings.Contains(log.String(), "80000000") {
 		t.Errorf("log does not report the ro_compat feature: %s", log)
 	}
+	// A read-write mount stays read-only, as ext4_fill_super refuses
+	// one: a feature of a newer kernel is not written around.
+	log = &testLog{}
+	if _, err := NewType().Mount(openDevRW(t, set(0x64, 0x80000000)), 0, "", log); err != nil {
+		t.Errorf("unknown ro_compat, read-write: %v", err)
+	}
+	if !strings.Contains(log.String(), "write support for feature(s) ro_compat_0x80000000 not available: mounting read-only") {
+		t.Errorf("a read-write mount with an unknown ro_compat feature: %s", log)
+	}
 	if !NewType().Probe(openDev(t, img)) || NewType().Probe(memDev(make([]byte, 4096))) {
 		t.Errorf("probe")
 	}

@@ -176,22 +176,15 @@ func (f *fsys) loadJournalRW() error {
 // notWritable says why f cannot be written, or "".
 func (f *fsys) notWritable() string {
 	sb := f.Super
-	var u []string
-	for _, n := range disk.CompatNames {
-		if sb.SFeatureCompat&n.Bit&^compatWritable != 0 {
-			u = append(u, n.Name)
-		}
+	// The features the writer does not keep, named as dumpe2fs names
+	// them, unknown bits included ("ro_compat_0x80000000": a feature
+	// of a newer kernel).
+	other := disk.Superblock{
+		SFeatureCompat:   sb.SFeatureCompat &^ compatWritable,
+		SFeatureRoCompat: sb.SFeatureRoCompat &^ roCompatWritable,
+		SFeatureIncompat: sb.SFeatureIncompat &^ incompatWritable,
 	}
-	for _, n := range disk.RoCompatNames {
-		if sb.SFeatureRoCompat&n.Bit&^roCompatWritable != 0 {
-			u = append(u, n.Name)
-		}
-	}
-	for _, n := range disk.IncompatNames {
-		if sb.SFeatureIncompat&n.Bit&^incompatWritable != 0 {
-			u = append(u, n.Name)
-		}
-	}
+	u := strings.Fields(other.FeatureString())
 	switch {
 	case len(u) > 0:
 		return "write support for feature(s) " + strings.Join(u, ",") + " not available"
