@@ -18,6 +18,7 @@ import (
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
+	"golang.org/x/sys/unix"
 )
 
 var shared testutil.SharedTree
@@ -115,7 +116,8 @@ func (s *served) stop() {
 // TestServeView: an image mkfs.ext4 -d filled with every kind of entry
 // (hard links, symlinks, devices, fifos, sockets, xattrs, ACLs, holes)
 // looks through the FUSE mount as through the host kernel's loop mount,
-// entry by entry, inode numbers included.
+// entry by entry, inode numbers, birth times and statx attributes
+// included.
 func TestServeView(t *testing.T) {
 	src, _ := shared.Get(t)
 	img := filepath.Join(t.TempDir(), "img")
@@ -124,39 +126,43 @@ func TestServeView(t *testing.T) {
 	s := serve(t, img, true)
 	got := testutil.MustScanDir(t, s.mnt)
 	testutil.ExpectSame(t, "fuse vs loop", want, got, testutil.CompareOptions{})
-	inodes := loopInodes(t, img)
-	for p, ino := range inodes {
-		var st syscall.Stat_t
-		if err := syscall.Lstat(filepath.Join(s.mnt, p), &st); err != nil {
+	for p, want := range loopStatx(t, img) {
+		var got unix.Statx_t
+		if err := unix.Statx(unix.AT_FDCWD, filepath.Join(s.mnt, p), unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS|unix.STATX_BTIME, &got); err != nil {
 			t.Errorf("%s: %v", p, err)
 			continue
 		}
-		if st.Ino != ino {
-			t.Errorf("%s: inode %d through FUSE, %d in the image", p, st.Ino, ino)
+		if got.Ino != want.Ino || got.Btime != want.Btime || got.Attributes&want.Attributes_mask != want.Attributes {
+			t.Errorf("%s: inode %d, born %v, attributes %#x through FUSE; %d, %v, %#x in the image",
+				p, got.Ino, got.Btime, got.Attributes, want.Ino, want.Btime, want.Attributes)
 		}
 	}
 	s.stop()
 }
 
-// loopInodes returns the inode number of each path of img, as the host's
-// loop mount shows them.
-func loopInodes(t *testing.T, img string) map[string]uint64 {
+// loopStatx returns the statx (inode number, birth time, attributes) of
+// each path of img, as the host's loop mount shows them.
+func loopStatx(t *testing.T, img string) map[string]unix.Statx_t {
 	t.Helper()
 	mnt, done := testutil.HostMount(t, img, "ro")
 	defer done()
-	inodes := map[string]uint64{}
+	stx := map[string]unix.Statx_t{}
 	err := filepath.Walk(mnt, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(mnt, p)
-		inodes[rel] = fi.Sys().(*syscall.Stat_t).Ino
+		var x unix.Statx_t
+		if err := unix.Statx(unix.AT_FDCWD, p, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS|unix.STATX_BTIME, &x); err != nil {
+			return err
+		}
+		stx[rel] = x
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return inodes
+	return stx
 }
 
 // TestServeWrites: a tree made through the FUSE mount (every kind of

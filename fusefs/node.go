@@ -88,6 +88,32 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 	return 0
 }
 
+// Statx is FUSE_STATX, which the host sends when a caller of statx(2)
+// asks for more than getattr gives (the birth time): statx of the handle
+// or of the path, with the attributes (immutable, append-only, ...).
+func (n *node) Statx(ctx context.Context, f fs.FileHandle, flags, mask uint32, out *fuse.StatxOut) syscall.Errno {
+	var stx abi.Statx
+	var err error
+	if h, ok := f.(*handle); ok {
+		err = n.srv.k.Statx(h.fd, "", abi.AT_EMPTY_PATH, mask, &stx)
+	} else {
+		err = n.srv.k.Statx(abi.AT_FDCWD, n.path(), abi.AT_SYMLINK_NOFOLLOW, mask, &stx)
+	}
+	if err != nil {
+		return errno(err)
+	}
+	x := &out.Statx
+	x.Mask, x.Blksize, x.Attributes, x.AttributesMask = stx.Mask, stx.Blksize, stx.Attributes, stx.AttributesMask
+	x.Nlink, x.Uid, x.Gid, x.Mode = stx.Nlink, stx.Uid, stx.Gid, stx.Mode
+	x.Ino, x.Size, x.Blocks = stx.Ino, stx.Size, stx.Blocks
+	x.Atime = fuse.SxTime{Sec: uint64(stx.Atime.Sec), Nsec: stx.Atime.Nsec}
+	x.Btime = fuse.SxTime{Sec: uint64(stx.Btime.Sec), Nsec: stx.Btime.Nsec}
+	x.Ctime = fuse.SxTime{Sec: uint64(stx.Ctime.Sec), Nsec: stx.Ctime.Nsec}
+	x.Mtime = fuse.SxTime{Sec: uint64(stx.Mtime.Sec), Nsec: stx.Mtime.Nsec}
+	x.RdevMajor, x.RdevMinor = stx.RdevMajor, stx.RdevMinor
+	return 0
+}
+
 // Statfs is FUSE_STATFS: statfs(2) of the served directory.
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	var st abi.Statfs

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -230,5 +231,63 @@ func TestReadOnlyFeature(t *testing.T) {
 	waitGone(t, pid, mnt)
 	if testutil.FileSum(t, img) != before {
 		t.Error("the image changed")
+	}
+}
+
+// TestPartition: -o part=N serves partition N of a GPT disk; what is
+// written lands inside that partition (the image outside it unchanged)
+// and the partition's filesystem is clean.
+func TestPartition(t *testing.T) {
+	testutil.NeedFUSE(t)
+	dir := t.TempDir()
+	part := filepath.Join(dir, "part")
+	testutil.MkfsExt4(t, part, "", "16M")
+	disk := filepath.Join(dir, "disk")
+	testutil.Run(t, "truncate", "-s", "40M", disk)
+	testutil.Sfdisk(t, disk, "label: gpt\nstart=2048, size=16384\nstart=18432, size=32768\n")
+	p, err := os.ReadFile(part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(disk, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(p, 18432*512); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	outside := func() [32]byte {
+		b, err := os.ReadFile(disk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sha256.Sum256(append(b[:18432*512:18432*512], b[(18432+32768)*512:]...))
+	}
+	before := outside()
+	mnt := t.TempDir()
+	if r := lklfuse(t, "-o", "part=2,type=ext4", disk, mnt); r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+	}
+	pid := serverPid(t, mnt)
+	if err := os.WriteFile(filepath.Join(mnt, "in-p2"), []byte("two\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, testutil.Need(t, "fusermount3")[0], "-u", mnt)
+	waitGone(t, pid, mnt)
+	b, err := os.ReadFile(disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if outside() != before {
+		t.Error("the disk changed outside partition 2")
+	}
+	out := filepath.Join(dir, "p2")
+	if err := os.WriteFile(out, b[18432*512:(18432+32768)*512], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testutil.E2fsckClean(t, out)
+	if got := testutil.DebugfsOut(t, out, "cat /in-p2"); got != "two\n" {
+		t.Errorf("/in-p2 in partition 2: %q", got)
 	}
 }
