@@ -31,9 +31,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// lklfuse runs the command; a mount it made that the test leaves behind
+// (a failed test) is detached at the test's end, which ends its server.
 func lklfuse(t *testing.T, args ...string) testutil.Result {
 	t.Helper()
-	return testutil.RunCommand(t, exec.Command(bin, args...))
+	r := testutil.RunCommand(t, exec.Command(bin, args...))
+	if mnt := args[len(args)-1]; r.Code == 0 {
+		t.Cleanup(func() {
+			if ok, _ := mounted(t, mnt); ok {
+				exec.Command("umount", "-l", mnt).Run()
+			}
+		})
+	}
+	return r
 }
 
 // mounted reports whether mnt is a mount point of a FUSE filesystem

@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"sync"
+
+	"github.com/lklimg/lklimg/internal/profile"
 )
 
 // Exit statuses.
@@ -57,6 +59,9 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	defer rep.close()
+	// The server's profiles (LKLIMG_CPUPROFILE, ...): run with -f.
+	stop := profile.Start("lklfuse", os.Getenv, rep)
+	defer stop()
 	if err := serve(o, rep, rep.ready); err != nil {
 		fmt.Fprintf(rep, "lklfuse: %v\n", err)
 		return exitError

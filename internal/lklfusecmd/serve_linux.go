@@ -13,6 +13,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/lklimg/lklimg/fusefs"
 	"github.com/lklimg/lklimg/internal/cliflags"
+	"github.com/lklimg/lklimg/internal/profile"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -31,7 +32,9 @@ func serve(o *options, msgs io.Writer, ready func()) error {
 		return fmt.Errorf("%s: not a directory", o.mountpoint)
 	}
 	disk := cliflags.Disk{Partition: o.part, FSType: o.fstype, MemoryMB: o.mb, Data: o.fsOpts}
-	disk.LimitHeap(os.Getenv, !o.readOnly)
+	// Read-only too, the server needs the write headroom: go-fuse's
+	// request buffers (MaxWrite, 128 KiB, one per request in flight).
+	disk.LimitHeap(os.Getenv, true)
 	m, err := disk.Mount(o.image, o.readOnly, msgs)
 	if err != nil && !o.readOnly && writeProtected(err) {
 		// As mount(8) does with a write-protected device.
@@ -101,6 +104,7 @@ func serve(o *options, msgs io.Writer, ready func()) error {
 		}
 	}()
 	srv.Wait()
+	profile.WriteHeap("lklfuse", os.Getenv, msgs)
 	signal.Stop(sigs)
 	close(sigs)
 
