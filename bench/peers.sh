@@ -5,9 +5,9 @@
 #
 #   bench/peers.sh
 set -euo pipefail
-if ! command -v hyperfine >/dev/null || ! command -v zstd >/dev/null; then
+if ! command -v hyperfine >/dev/null || ! command -v zstd >/dev/null || ! command -v fuse2fs >/dev/null; then
   apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q e2fsprogs libarchive-tools zstd attr acl hyperfine >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q e2fsprogs libarchive-tools zstd attr acl hyperfine fuse3 fuse2fs >/dev/null
 fi
 w=$(mktemp -d)
 trap 'rm -rf "$w"' EXIT

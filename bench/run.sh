@@ -129,6 +129,28 @@ if [ -x "$lklimg" ] && [ -e "$tar" ]; then
   fi
 fi
 
+# lklfuse (issue 14): tar of the corpus image's tree through the FUSE mount,
+# read-only, against fuse2fs (e2fsprogs' FUSE server) and the loop mount.
+# Each run mounts, reads, unmounts and waits for the server to end.
+if [ "$(id -u)" = 0 ] && [ -e /dev/fuse ] && command -v fusermount3 >/dev/null; then
+  echo
+  echo "lklfuse: tar of the mounted corpus image | cat, mount to unmount"
+  # A server that has exited but is not yet reaped (a zombie) is gone.
+  gone='while pgrep -r D,R,S -x lklfuse >/dev/null || pgrep -r D,R,S -x fuse2fs >/dev/null; do sleep 0.02; done'
+  fpeers=(fuse "'$here/bin/lklfuse' -o ro '$img' '$work/m' && tar -C '$work/m' -cf - . | cat >/dev/null; fusermount3 -u '$work/m'; $gone"
+    floop "mount -o loop,ro '$img' '$work/m' && tar -C '$work/m' -cf - . | cat >/dev/null; umount '$work/m'")
+  if command -v fuse2fs >/dev/null; then
+    fpeers+=(fuse2fs "fuse2fs -o ro,fakeroot '$img' '$work/m' && tar -C '$work/m' -cf - . | cat >/dev/null; fusermount3 -u '$work/m'; $gone")
+  fi
+  timeall "${fpeers[@]}"
+  printf '%-44s %8.3fs\n' "lklfuse -o ro + tar | cat" "${T[fuse]}"
+  if [ -n "${T[fuse2fs]:-}" ]; then
+    r=$(ratio "${T[fuse]}" "${T[fuse2fs]}")
+    printf '%-44s %8.3fs   lklfuse/fuse2fs = %s (goal <= 0.5: %s)\n' "fuse2fs -o ro + tar | cat" "${T[fuse2fs]}" "$r" "$(goal "$r" '<=' 0.5)"
+  fi
+  printf '%-44s %8.3fs   lklfuse/loop = %s\n' "mount -o loop,ro + tar | cat" "${T[floop]}" "$(ratio "${T[fuse]}" "${T[floop]}")"
+fi
+
 # The large images (bench/big-images.sh makes them once, ~11 GiB of disk):
 # a 3 GiB file streamed alone, and peak RSS on a 4 GiB image that also
 # holds 100,000 small files. BIG=0 skips them.

@@ -101,6 +101,9 @@ func Root(o Options) (fs.InodeEmbedder, *fs.Options, error) {
 			// the parent's default ACL (FUSE_DONT_MASK); see
 			// umaskFS.
 			ExtraCapabilities: fuse.CAP_DONT_MASK,
+			// A symlink's target never changes: the host may
+			// keep it.
+			EnableSymlinkCaching: true,
 			// Linux's default request size. go-fuse keeps a
 			// buffer of MaxWrite per request in flight: at 1 MiB
 			// the buffers alone pushed the server's heap to its
