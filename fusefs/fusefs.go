@@ -110,7 +110,11 @@ func Root(o Options) (fs.InodeEmbedder, *fs.Options, error) {
 			// limit and the collector ran back to back (a tar of
 			// the corpus through the mount took 4.4 s, not 1.7 s).
 			MaxWrite: 128 << 10,
-			Debug:    o.Debug,
+			// Replies carry data from the server's memory: splicing
+			// them through a pipe only adds syscalls (a tar through
+			// the mount took 15% longer).
+			DisableSplice: true,
+			Debug:         o.Debug,
 		},
 	}
 	return srv.root, opts, nil
