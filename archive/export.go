@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/lklimg/lklimg/kernel/abi"
 )
@@ -224,10 +225,14 @@ type exporter struct {
 
 	exclude *Excluder // Options.Exclude
 	// sendfile sends n bytes of the file open as fd to the output (see
-	// Sendfiler); nil when the output or the kernel cannot.
+	// Sendfiler); nil when the output or the kernel cannot. Set before
+	// the walk, never changed after: the output goroutine calls it too.
 	sendfile func(fd int, n int64) (int64, error)
-	sent     bool         // sendfile sent some data
-	out      *asyncOutput // the output goroutine, when files are sent
+	// sentAny: some data went by sendfile; cannotSend: it failed with
+	// EOPNOTSUPP before any did, and is not asked again. Shared by the
+	// walk and the output goroutine (sendRun).
+	sentAny, cannotSend atomic.Bool
+	out                 *asyncOutput // the output goroutine, when files are sent
 }
 
 // errStopped unwinds the walk after a failure under Options.Strict.

@@ -31,31 +31,39 @@ func (c *countingSendfiler) Sendfile(out abi.HostFile, in int, n int64) (int64, 
 	return k, err
 }
 
-// TestExportSendfile: the test tree (a multi-MiB file, sparse files) in
-// an image made by mkfs.ext4 -d, exported to a buffer (data copied) and
-// to a host file and a pipe (large data sent by Sendfile): the archives
-// are the same bytes, and the sends carried the large file's data.
-func TestExportSendfile(t *testing.T) {
-	src, _ := testutil.NewTree(t)
+// sendfileImage puts the test tree (src) into an image made by mkfs.ext4
+// -d, mounts it read-only in a new kernel and exports it to a buffer,
+// the data copied: want is the archive the sends must make.
+func sendfileImage(t *testing.T) (k *kernel.Kernel, root, src string, want *bytes.Buffer) {
+	t.Helper()
+	src, _ = testutil.NewTree(t)
 	img := filepath.Join(t.TempDir(), "fs.img")
 	testutil.MkfsExt4(t, img, src, "64M")
 	k, err := kernel.Boot(kernel.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer k.Halt()
+	t.Cleanup(func() { k.Halt() })
 	dev, err := k.AddDisk(img, kernel.DiskOptions{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := k.MountDev(dev, "ext4", abi.MS_RDONLY, "")
-	if err != nil {
+	if root, err = k.MountDev(dev, "ext4", abi.MS_RDONLY, ""); err != nil {
 		t.Fatal(err)
 	}
-	var want bytes.Buffer
-	if err := Export(k, root, &want, Options{}); err != nil {
+	want = new(bytes.Buffer)
+	if err := Export(k, root, want, Options{}); err != nil {
 		t.Fatal(err)
 	}
+	return k, root, src, want
+}
+
+// TestExportSendfile: the test tree (a multi-MiB file, sparse files) in
+// an image made by mkfs.ext4 -d, exported to a buffer (data copied) and
+// to a host file and a pipe (large data sent by Sendfile): the archives
+// are the same bytes, and the sends carried the large file's data.
+func TestExportSendfile(t *testing.T) {
+	k, root, _, want := sendfileImage(t)
 
 	sys := &countingSendfiler{Kernel: k}
 	f, err := os.Create(filepath.Join(t.TempDir(), "out.tar"))
@@ -134,26 +142,7 @@ func (f *failingSendfiler) Read(fd int, p []byte) (int, error) {
 // goroutine keeps its place, zero-filled from the failure on; the failure
 // is reported as the walk reports its own, and the export is incomplete.
 func TestExportSendfileFails(t *testing.T) {
-	src, _ := testutil.NewTree(t)
-	img := filepath.Join(t.TempDir(), "fs.img")
-	testutil.MkfsExt4(t, img, src, "64M")
-	k, err := kernel.Boot(kernel.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Halt()
-	dev, err := k.AddDisk(img, kernel.DiskOptions{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := k.MountDev(dev, "ext4", abi.MS_RDONLY, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want bytes.Buffer
-	if err := Export(k, root, &want, Options{}); err != nil {
-		t.Fatal(err)
-	}
+	k, root, src, want := sendfileImage(t)
 	f, err := os.Create(filepath.Join(t.TempDir(), "out.tar"))
 	if err != nil {
 		t.Fatal(err)

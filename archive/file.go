@@ -43,7 +43,7 @@ func (x *exporter) file(fd int, rel string, h *Header, id fileID, linked bool) (
 		if _, err := x.sys.Lseek(fd, e.Offset, abi.SEEK_SET); err != nil {
 			return false, x.dataFailed(rel, "lseek", err)
 		}
-		if x.out != nil && !x.out.cannotSend.Load() && h.Sparse == nil && e.Length >= sendMin {
+		if x.out != nil && !x.cannotSend.Load() && h.Sparse == nil && e.Length >= sendMin {
 			// The whole file, sent by the output goroutine.
 			return true, x.sendQueued(fd, rel, e.Length)
 		}
@@ -79,33 +79,44 @@ func (x *exporter) file(fd int, rel string, h *Header, id fileID, linked bool) (
 const sendMin = 16 << 10
 
 // send sends as much of region e of the file open as fd, its position at
-// e.Offset, to the output by Sendfile as the kernel can, and returns how
-// many bytes went; the caller reads the rest. It returns an error only
-// when the output failed. A kernel that cannot send at all (EOPNOTSUPP
-// before any byte of the export went) is not asked again.
+// e.Offset, to the output by Sendfile as the kernel can, after what the
+// output goroutine has queued, and returns how many bytes went; the
+// caller reads the rest. It returns an error only when the output failed.
 func (x *exporter) send(fd int, e Extent) (int64, error) {
-	if x.sendfile == nil || e.Length < sendMin {
+	if x.sendfile == nil || x.cannotSend.Load() || e.Length < sendMin {
 		return 0, nil
 	}
-	var sent int64
-	for sent < e.Length {
-		k, err := x.tw.SendFrom(e.Length-sent, func(n int64) (int64, error) {
-			if x.out != nil {
-				// After what the output goroutine has queued.
-				if err := x.out.wait(); err != nil {
-					return 0, &abi.HostWriteError{Err: err}
-				}
+	sent, _ := x.tw.SendFrom(e.Length, func(n int64) (int64, error) {
+		if x.out != nil {
+			if err := x.out.wait(); err != nil {
+				return 0, &abi.HostWriteError{Err: err}
 			}
-			return x.sendfile(fd, n)
-		})
+		}
+		return x.sendRun(fd, n)
+	})
+	return sent, x.fatal()
+}
+
+// sendRun sends up to n bytes of the file open as fd, from its position,
+// by Sendfile for as long as the kernel sends, and returns how many went.
+// It returns only the output's failure (an *abi.HostWriteError); where
+// the kernel stops (a hole, the image's end, a failure) the caller reads
+// the rest. A kernel that cannot send at all (EOPNOTSUPP before any byte
+// of the export went) is not asked again (cannotSend). The walk and the
+// output goroutine both call it.
+func (x *exporter) sendRun(fd int, n int64) (int64, error) {
+	var sent int64
+	for sent < n {
+		k, err := x.sendfile(fd, n-sent)
 		sent += k
-		if f := x.fatal(); f != nil {
-			return sent, f
+		if k > 0 {
+			x.sentAny.Store(true)
+		} else if errors.Is(err, abi.EOPNOTSUPP) && !x.sentAny.Load() {
+			x.cannotSend.Store(true)
 		}
-		if errors.Is(err, abi.EOPNOTSUPP) && !x.sent {
-			x.sendfile = nil
+		if errors.As(err, new(*abi.HostWriteError)) {
+			return sent, err
 		}
-		x.sent = x.sent || k > 0
 		if err != nil || k == 0 {
 			break
 		}

@@ -83,10 +83,8 @@ type ImportSyscalls interface {
 	Fchownat(dirfd int, path string, uid, gid int, flags int) error
 	Utimensat(dirfd int, path string, times *[2]abi.Timespec, flags int) error
 	Lsetxattr(path, name string, value []byte, flags int) error
-	// The same on an open regular file, which needs no walk of its path.
-	Fchmod(fd int, mode uint32) error
-	Fchown(fd int, uid, gid int) error
-	Futimens(fd int, times *[2]abi.Timespec) error
+	// Lsetxattr on an open regular file, which needs no walk of its
+	// path (the *at calls take it with AT_EMPTY_PATH).
 	Fsetxattr(fd int, name string, value []byte, flags int) error
 }
 
@@ -675,26 +673,21 @@ func (im *importer) whiteout(h *Header, rel string) bool {
 // chown clears setuid bits and security.capability, so both come after
 // it; times come last, as every other change sets ctime and may set
 // mtime. fd, when not -1, is kp open (a regular file the import wrote):
-// the calls go to it, as GNU tar's do, without a walk of the path each.
+// the calls go to it (AT_EMPTY_PATH), as GNU tar's do, without a walk of
+// the path each.
 func (im *importer) meta(h *Header, kp string, fd int) {
-	const nofollow = abi.AT_SYMLINK_NOFOLLOW
-	var err error
+	dirfd, path, at := abi.AT_FDCWD, kp, abi.AT_SYMLINK_NOFOLLOW
+	setxattr := func(name string, value []byte) error { return im.sys.Lsetxattr(kp, name, value, 0) }
 	if fd >= 0 {
-		err = im.sys.Fchown(fd, int(h.Uid), int(h.Gid))
-	} else {
-		err = im.sys.Fchownat(abi.AT_FDCWD, kp, int(h.Uid), int(h.Gid), nofollow)
+		dirfd, path, at = fd, "", abi.AT_EMPTY_PATH
+		setxattr = func(name string, value []byte) error { return im.sys.Fsetxattr(fd, name, value, 0) }
 	}
-	if err != nil {
+	if err := im.sys.Fchownat(dirfd, path, int(h.Uid), int(h.Gid), at); err != nil {
 		im.fail(h.Name, "chown", err)
 		return
 	}
 	if h.Typeflag != TypeSymlink {
-		if fd >= 0 {
-			err = im.sys.Fchmod(fd, h.Mode&0o7777)
-		} else {
-			err = im.sys.Fchmodat(abi.AT_FDCWD, kp, h.Mode&0o7777, 0)
-		}
-		if err != nil {
+		if err := im.sys.Fchmodat(dirfd, path, h.Mode&0o7777, at&abi.AT_EMPTY_PATH); err != nil {
 			im.fail(h.Name, "chmod", err)
 			return
 		}
@@ -702,11 +695,7 @@ func (im *importer) meta(h *Header, kp string, fd int) {
 	var tooBig []string // the names of the attributes that did not fit
 	var tooBigErr error
 	for _, x := range h.Xattrs {
-		if fd >= 0 {
-			err = im.sys.Fsetxattr(fd, x.Name, x.Value, 0)
-		} else {
-			err = im.sys.Lsetxattr(kp, x.Name, x.Value, 0)
-		}
+		err := setxattr(x.Name, x.Value)
 		if errors.Is(err, abi.ENOSPC) {
 			// ext4 says ENOSPC for an attribute that does not fit in
 			// the inode and its one xattr block: this entry's trouble,
@@ -729,12 +718,7 @@ func (im *importer) meta(h *Header, kp string, fd int) {
 		atime = *h.Atime
 	}
 	times := [2]abi.Timespec{{Sec: atime.Sec, Nsec: atime.Nsec}, {Sec: h.Mtime.Sec, Nsec: h.Mtime.Nsec}}
-	if fd >= 0 {
-		err = im.sys.Futimens(fd, &times)
-	} else {
-		err = im.sys.Utimensat(abi.AT_FDCWD, kp, &times, nofollow)
-	}
-	if err != nil {
+	if err := im.sys.Utimensat(dirfd, path, &times, at); err != nil {
 		im.fail(h.Name, "utimensat", err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"sync"
-	"sync/atomic"
 
 	"github.com/lklimg/lklimg/kernel/abi"
 )
@@ -43,9 +42,6 @@ type asyncOutput struct {
 
 	scratch []byte // the output goroutine's buffer for what could not be sent
 	closed  bool   // close was called (by the walk)
-
-	sent       atomic.Bool // some data was sent
-	cannotSend atomic.Bool // Sendfile failed with EOPNOTSUPP before any was
 }
 
 // newAsyncOutput starts the output goroutine on w with buffers of size
@@ -162,13 +158,12 @@ func (x *exporter) sendQueued(fd int, rel string, n int64) error {
 		return x.fatal()
 	}
 	tw.remain -= n
-	send := x.sendfile
 	x.out.do(func(failed bool) error {
 		defer x.sys.Close(fd)
 		if failed {
 			return nil
 		}
-		return x.sendAll(send, fd, rel, n)
+		return x.sendAll(fd, rel, n)
 	})
 	return nil
 }
@@ -176,24 +171,13 @@ func (x *exporter) sendQueued(fd int, rel string, n int64) error {
 // sendAll sends n bytes of fd from its position to the output, on the
 // output goroutine, and reads what Sendfile could not send. It returns
 // only the output's failures.
-func (x *exporter) sendAll(send func(fd int, n int64) (int64, error), fd int, rel string, n int64) error {
+func (x *exporter) sendAll(fd int, rel string, n int64) error {
 	a := x.out
-	for n > 0 {
-		k, err := send(fd, n)
-		n -= k
-		var we *abi.HostWriteError
-		if errors.As(err, &we) {
-			return we.Err
-		}
-		if k > 0 {
-			a.sent.Store(true)
-		} else if errors.Is(err, abi.EOPNOTSUPP) && !a.sent.Load() {
-			a.cannotSend.Store(true) // the walk stops handing files over
-		}
-		if err != nil || k == 0 {
-			break
-		}
+	k, err := x.sendRun(fd, n)
+	if we := new(*abi.HostWriteError); errors.As(err, we) {
+		return (*we).Err
 	}
+	n -= k
 	if n == 0 {
 		return nil
 	}

@@ -21,31 +21,11 @@ if [ ! -x "$src/ltp/fsx" ] || [ ! -x "$src/ltp/fsstress" ]; then
   (cd "$src" && { [ -f include/builddefs ] || { make configure && ./configure; } >/dev/null; } &&
     make -C lib >/dev/null && make -C ltp fsx fsstress >/dev/null)
 fi
-[ -x "$here/bin/lklfuse" ] || make -C "$here" build >/dev/null
-
-work=$(mktemp -d)
-mnt=$work/mnt
-mkdir "$mnt"
-img=$work/img
-cleanup() {
-  cd /
-  mountpoint -q "$mnt" && { fusermount3 -u "$mnt" 2>/dev/null || umount "$mnt"; }
-  rm -rf "$work"
-}
-trap cleanup EXIT
-mkfs.ext4 -q -F "$img" 1G
-"$here/bin/lklfuse" "$img" "$mnt"
+. "$here/bench/fuse-image.sh"
+fuse_mount
 status=0
 "$src/ltp/fsx" -N "$fsx_ops" -S 7 -l 8388608 -o 262144 "$mnt/fsx-file" | tail -1 || status=1
 mkdir "$mnt/stress"
 "$src/ltp/fsstress" -d "$mnt/stress" -p 4 -n "$stress_ops" -s 42 || status=1
-pid=$(pgrep -f "lklfuse $img $mnt" || true)
-fusermount3 -u "$mnt"
-while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-if e2fsck -fn "$img" >"$work/fsck" 2>&1; then
-  echo "e2fsck -fn: clean"
-else
-  cat "$work/fsck"
-  status=1
-fi
+fuse_check || status=1
 exit $status

@@ -9,7 +9,7 @@
 # TEST_DIRs are under tests/ (chmod, rename, ...); all of them by default.
 # Prints prove's summary; exit status 0 when every test passed and the
 # image is clean. The same run on the host's own ext4 (a loop mount) is
-# the reference: LKLIMG_PJDFSTEST_LOOP=1 runs it there instead.
+# the reference: LKLIMG_FUSE_LOOP=1 runs it there instead.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 src=${1:?usage: bench/pjdfstest.sh PJDFSTEST_CHECKOUT [TEST_DIR...]}
@@ -18,26 +18,9 @@ src=$(cd "$src" && pwd)
 if [ ! -x "$src/pjdfstest" ]; then
   (cd "$src" && autoreconf -ifs >/dev/null 2>&1 && ./configure >/dev/null && make pjdfstest >/dev/null)
 fi
-[ -x "$here/bin/lklfuse" ] || make -C "$here" build >/dev/null
 command -v prove >/dev/null || { echo "pjdfstest.sh: needs prove (perl)" >&2; exit 2; }
-
-work=$(mktemp -d)
-mnt=$work/mnt
-mkdir "$mnt"
-img=$work/img
-cleanup() {
-  cd /
-  mountpoint -q "$mnt" && { fusermount3 -u "$mnt" 2>/dev/null || umount "$mnt"; }
-  rm -rf "$work"
-}
-trap cleanup EXIT
-mkfs.ext4 -q -F "$img" 1G
-
-if [ "${LKLIMG_PJDFSTEST_LOOP:-}" = 1 ]; then
-  mount -o loop "$img" "$mnt"
-else
-  "$here/bin/lklfuse" -o allow_other "$img" "$mnt"
-fi
+. "$here/bench/fuse-image.sh"
+fuse_mount -o allow_other
 tests=()
 if [ $# -eq 0 ]; then
   tests=("$src/tests")
@@ -46,14 +29,5 @@ else
 fi
 status=0
 (cd "$mnt" && prove -r "${tests[@]}") || status=$?
-cd /
-if [ "${LKLIMG_PJDFSTEST_LOOP:-}" = 1 ]; then
-  umount "$mnt"
-else
-  pid=$(pgrep -f "lklfuse -o allow_other $img $mnt" || true)
-  fusermount3 -u "$mnt"
-  # The server leaves the image clean when it ends.
-  while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-fi
-e2fsck -fn "$img" >"$work/fsck" 2>&1 || { cat "$work/fsck"; echo "pjdfstest.sh: e2fsck -fn found errors" >&2; status=1; }
+fuse_check || status=1
 exit $status

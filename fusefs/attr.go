@@ -25,8 +25,8 @@ var (
 // chown must clear set-user-ID bits, sends the mode without them
 // (file_remove_privs and setattr_prepare in fuse_do_setattr).
 func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	k, path := n.srv.k, n.path()
-	h, _ := f.(*handle)
+	k := n.srv.k
+	dirfd, path, at := n.at(f)
 	if in.Valid&(fuse.FATTR_UID|fuse.FATTR_GID) != 0 {
 		uid, gid := -1, -1
 		if in.Valid&fuse.FATTR_UID != 0 {
@@ -35,30 +35,18 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 		if in.Valid&fuse.FATTR_GID != 0 {
 			gid = int(in.Gid)
 		}
-		var err error
-		if h != nil {
-			err = k.Fchown(h.fd, uid, gid)
-		} else {
-			err = k.Fchownat(abi.AT_FDCWD, path, uid, gid, abi.AT_SYMLINK_NOFOLLOW)
-		}
-		if err != nil {
+		if err := k.Fchownat(dirfd, path, uid, gid, at); err != nil {
 			return errno(err)
 		}
 	}
 	if in.Valid&fuse.FATTR_MODE != 0 {
-		var err error
-		if h != nil {
-			err = k.Fchmod(h.fd, in.Mode&0o7777)
-		} else {
-			err = k.Fchmodat(abi.AT_FDCWD, path, in.Mode&0o7777, 0)
-		}
-		if err != nil {
+		if err := k.Fchmodat(dirfd, path, in.Mode&0o7777, at&abi.AT_EMPTY_PATH); err != nil {
 			return errno(err)
 		}
 	}
 	if in.Valid&fuse.FATTR_SIZE != 0 {
 		var err error
-		if h != nil {
+		if h, ok := f.(*handle); ok {
 			err = k.Ftruncate(h.fd, int64(in.Size))
 		} else {
 			err = k.Truncate(path, int64(in.Size))
@@ -72,13 +60,7 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 			setTime(in.Valid, fuse.FATTR_ATIME, fuse.FATTR_ATIME_NOW, in.Atime, in.Atimensec),
 			setTime(in.Valid, fuse.FATTR_MTIME, fuse.FATTR_MTIME_NOW, in.Mtime, in.Mtimensec),
 		}
-		var err error
-		if h != nil {
-			err = k.Futimens(h.fd, &times)
-		} else {
-			err = k.Utimensat(abi.AT_FDCWD, path, &times, abi.AT_SYMLINK_NOFOLLOW)
-		}
-		if err != nil {
+		if err := k.Utimensat(dirfd, path, &times, at); err != nil {
 			return errno(err)
 		}
 	}

@@ -28,6 +28,7 @@ package fusefs
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"syscall"
 	"time"
@@ -67,21 +68,19 @@ type server struct {
 // Root returns the root node of the served tree and the go-fuse options
 // the mount needs, for fs.NewNodeFS.
 func Root(o Options) (fs.InodeEmbedder, *fs.Options, error) {
-	var st abi.Stat
-	if err := o.Kernel.Fstatat(abi.AT_FDCWD, o.Dir, &st, 0); err != nil {
+	// Requests name inodes relative to the served directory (ENOTDIR
+	// if it is not one).
+	if err := o.Kernel.Chdir(o.Dir); err != nil {
 		return nil, nil, err
 	}
-	if st.Mode&abi.S_IFMT != abi.S_IFDIR {
-		return nil, nil, abi.ENOTDIR
-	}
-	// Requests name inodes relative to the served directory.
-	if err := o.Kernel.Chdir(o.Dir); err != nil {
+	var st abi.Stat
+	if err := o.Kernel.Fstatat(abi.AT_FDCWD, ".", &st, 0); err != nil {
 		return nil, nil, err
 	}
 	srv := &server{k: o.Kernel}
 	srv.root = &node{srv: srv}
 	attr, entry := o.AttrTimeout, o.EntryTimeout
-	gen, err := srv.generation(o.Dir, 0)
+	gen, err := srv.generation(".")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -120,12 +119,13 @@ func Root(o Options) (fs.InodeEmbedder, *fs.Options, error) {
 	return srv.root, opts, nil
 }
 
-// generation returns the i_generation of the inode at path (flags
-// AT_SYMLINK_FOLLOW or 0), from the file handle name_to_handle_at gives:
-// FILEID_INO32_GEN (type 1) holds the 32-bit inode number and the
-// generation. A filesystem without handles has generation 0.
-func (s *server) generation(path string, flags int) (uint32, error) {
-	fh, _, err := s.k.NameToHandleAt(abi.AT_FDCWD, path, flags)
+// generation returns the i_generation of the inode at path (a final
+// symlink not followed), from the file handle name_to_handle_at gives:
+// FILEID_INO32_GEN holds the 32-bit inode number, then the generation
+// (little-endian, the ABI's order). A filesystem without handles has
+// generation 0.
+func (s *server) generation(path string) (uint32, error) {
+	fh, _, err := s.k.NameToHandleAt(abi.AT_FDCWD, path, 0)
 	if errors.Is(err, abi.EOPNOTSUPP) {
 		return 0, nil
 	}
@@ -133,7 +133,7 @@ func (s *server) generation(path string, flags int) (uint32, error) {
 		return 0, err
 	}
 	if fh.Type == abi.FILEID_INO32_GEN && len(fh.Bytes) >= 8 {
-		return uint32(fh.Bytes[4]) | uint32(fh.Bytes[5])<<8 | uint32(fh.Bytes[6])<<16 | uint32(fh.Bytes[7])<<24, nil
+		return binary.LittleEndian.Uint32(fh.Bytes[4:]), nil
 	}
 	return 0, nil
 }

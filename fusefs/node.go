@@ -32,10 +32,20 @@ func (n *node) path() string {
 
 // child is the kernel path of name in the directory n.
 func (n *node) child(name string) string {
-	if p := n.Path(n.srv.root.EmbeddedInode()); p != "" {
+	if p := n.path(); p != "." {
 		return p + "/" + name
 	}
 	return name
+}
+
+// at names what a request on n changes or reads, for the *at syscalls:
+// the open file of the handle the host gives (AT_EMPTY_PATH), which may
+// have no name left, or else n's path (AT_SYMLINK_NOFOLLOW).
+func (n *node) at(f fs.FileHandle) (dirfd int, path string, flags int) {
+	if h, ok := f.(*handle); ok {
+		return h.fd, "", abi.AT_EMPTY_PATH
+	}
+	return abi.AT_FDCWD, n.path(), abi.AT_SYMLINK_NOFOLLOW
 }
 
 // newChild returns the node of the inode at path (just looked up or
@@ -47,7 +57,7 @@ func (n *node) newChild(ctx context.Context, path string, out *fuse.EntryOut) (*
 	if err := n.srv.k.Fstatat(abi.AT_FDCWD, path, &st, abi.AT_SYMLINK_NOFOLLOW); err != nil {
 		return nil, errno(err)
 	}
-	gen, err := n.srv.generation(path, 0)
+	gen, err := n.srv.generation(path)
 	if err != nil {
 		return nil, errno(err)
 	}
@@ -70,18 +80,12 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 	return n.newChild(ctx, n.child(name), out)
 }
 
-// Getattr is FUSE_GETATTR: fstat of the handle the host names (an fstat
-// of an open file, which may have no name left), else fstatat of the
-// path.
+// Getattr is FUSE_GETATTR: fstatat of the handle the host names (an
+// fstat of an open file, which may have no name left), or of the path.
 func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	var st abi.Stat
-	var err error
-	if h, ok := f.(*handle); ok {
-		err = n.srv.k.Fstat(h.fd, &st)
-	} else {
-		err = n.srv.k.Fstatat(abi.AT_FDCWD, n.path(), &st, abi.AT_SYMLINK_NOFOLLOW)
-	}
-	if err != nil {
+	dirfd, path, at := n.at(f)
+	if err := n.srv.k.Fstatat(dirfd, path, &st, at); err != nil {
 		return errno(err)
 	}
 	fillAttr(&out.Attr, &st)
@@ -93,13 +97,8 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 // or of the path, with the attributes (immutable, append-only, ...).
 func (n *node) Statx(ctx context.Context, f fs.FileHandle, flags, mask uint32, out *fuse.StatxOut) syscall.Errno {
 	var stx abi.Statx
-	var err error
-	if h, ok := f.(*handle); ok {
-		err = n.srv.k.Statx(h.fd, "", abi.AT_EMPTY_PATH, mask, &stx)
-	} else {
-		err = n.srv.k.Statx(abi.AT_FDCWD, n.path(), abi.AT_SYMLINK_NOFOLLOW, mask, &stx)
-	}
-	if err != nil {
+	dirfd, path, at := n.at(f)
+	if err := n.srv.k.Statx(dirfd, path, at, mask, &stx); err != nil {
 		return errno(err)
 	}
 	x := &out.Statx

@@ -414,27 +414,21 @@ func (c *toCopier) dropInheritedACLs(src, kp string, xs []xattr) {
 // chown clears setuid bits and security.capability, so both come after it;
 // times come last, as every other change sets ctime and may set mtime.
 // kfd, when not -1, is kp open (a regular file): the calls go to it
-// without a walk of kp each.
+// (AT_EMPTY_PATH) without a walk of kp each.
 func (c *toCopier) meta(src, kp string, st *unix.Stat_t, kfd int) {
-	const nofollow = abi.AT_SYMLINK_NOFOLLOW
-	var err error
+	dirfd, path, at := abi.AT_FDCWD, kp, abi.AT_SYMLINK_NOFOLLOW
+	setxattr := func(name string, value []byte) error { return c.k.Lsetxattr(kp, name, value, 0) }
+	if kfd >= 0 {
+		dirfd, path, at = kfd, "", abi.AT_EMPTY_PATH
+		setxattr = func(name string, value []byte) error { return c.k.Fsetxattr(kfd, name, value, 0) }
+	}
 	if uid, gid, ok := c.owner(st.Uid, st.Gid); ok {
-		if kfd >= 0 {
-			err = c.k.Fchown(kfd, uid, gid)
-		} else {
-			err = c.k.Fchownat(abi.AT_FDCWD, kp, uid, gid, nofollow)
-		}
-		if err != nil {
+		if err := c.k.Fchownat(dirfd, path, uid, gid, at); err != nil {
 			c.fail(src, "chown", err)
 		}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
-		if kfd >= 0 {
-			err = c.k.Fchmod(kfd, st.Mode&0o7777)
-		} else {
-			err = c.k.Fchmodat(abi.AT_FDCWD, kp, st.Mode&0o7777, 0)
-		}
-		if err != nil {
+		if err := c.k.Fchmodat(dirfd, path, st.Mode&0o7777, at&abi.AT_EMPTY_PATH); err != nil {
 			c.fail(src, "chmod", err)
 		}
 	}
@@ -449,12 +443,7 @@ func (c *toCopier) meta(src, kp string, st *unix.Stat_t, kfd int) {
 	}
 	xs = c.withSELinux(xs)
 	for _, x := range xs {
-		if kfd >= 0 {
-			err = c.k.Fsetxattr(kfd, x.name, x.value, 0)
-		} else {
-			err = c.k.Lsetxattr(kp, x.name, x.value, 0)
-		}
-		if err != nil {
+		if err := setxattr(x.name, x.value); err != nil {
 			c.fail(src, "setxattr "+x.name, err)
 		}
 	}
@@ -465,12 +454,7 @@ func (c *toCopier) meta(src, kp string, st *unix.Stat_t, kfd int) {
 		{Sec: st.Atim.Sec, Nsec: st.Atim.Nsec},
 		{Sec: st.Mtim.Sec, Nsec: st.Mtim.Nsec},
 	}
-	if kfd >= 0 {
-		err = c.k.Futimens(kfd, &times)
-	} else {
-		err = c.k.Utimensat(abi.AT_FDCWD, kp, &times, nofollow)
-	}
-	if err != nil {
+	if err := c.k.Utimensat(dirfd, path, &times, at); err != nil {
 		c.fail(src, "utimensat", err)
 	}
 }

@@ -52,7 +52,7 @@ func (d *Device) SendTo(dst Sink, off, n int64) (int64, error) {
 	if !ok {
 		return 0, fmt.Errorf("virtio: backend cannot send to a host descriptor: %w", errors.ErrUnsupported)
 	}
-	if off < 0 || n < 0 || off+n > b.be.Size() {
+	if size := b.be.Size(); off < 0 || n < 0 || off > size || n > size-off {
 		return 0, fmt.Errorf("virtio: send of %d bytes at %d past the device's end %d", n, off, b.be.Size())
 	}
 	d.mu.Lock()

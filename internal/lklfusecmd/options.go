@@ -131,46 +131,26 @@ func (o *options) parseOpts(list string) error {
 	for _, opt := range splitEscaped(list, ',') {
 		key, value, hasValue := cutEscaped(opt)
 		var err error
-		switch key {
-		case "":
-		case "type":
-			o.fstype = value
-		case "part":
-			o.part, err = strconv.Atoi(value)
-		case "mb":
-			o.mb, err = strconv.Atoi(value)
-			if err == nil && o.mb <= 0 {
-				err = errors.New("the kernel needs some memory")
+		if set := o.valued(key); set != nil {
+			if err = errors.New("needs a value"); hasValue {
+				err = set(value)
 			}
-		case "opts":
-			o.fsOpts = value
-		case "log":
-			o.log = value
-		case "ro":
-			o.readOnly = true
-		case "rw":
-			o.readOnly = false
-		case "allow_other":
-			o.allowOther = true
-		case "allow_root":
-			o.allowRoot = true
-		case "default_permissions":
-		case "fsname":
-			o.fsname = value
-		case "subtype":
-			o.subtype = value
-		case "attr_timeout":
-			o.attrTimeout, err = strconv.ParseFloat(value, 64)
-		case "entry_timeout":
-			o.entryTimeout, err = strconv.ParseFloat(value, 64)
-		case "debug":
-			o.debug, o.foreground = true, true
-		default:
-			o.extra = append(o.extra, unescape(opt))
-			continue
-		}
-		if err == nil && needsValue(key) && !hasValue {
-			err = errors.New("needs a value")
+		} else {
+			switch key {
+			case "", "default_permissions":
+			case "ro":
+				o.readOnly = true
+			case "rw":
+				o.readOnly = false
+			case "allow_other":
+				o.allowOther = true
+			case "allow_root":
+				o.allowRoot = true
+			case "debug":
+				o.debug, o.foreground = true, true
+			default:
+				o.extra = append(o.extra, unescape(opt))
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("-o %s: %v", unescape(opt), err)
@@ -179,12 +159,39 @@ func (o *options) parseOpts(list string) error {
 	return nil
 }
 
-func needsValue(key string) bool {
-	switch key {
-	case "type", "part", "mb", "opts", "log", "fsname", "subtype", "attr_timeout", "entry_timeout":
-		return true
+// valued returns the setter of the -o option key=VALUE, or nil for an
+// option that takes no value (or is the host mount's).
+func (o *options) valued(key string) func(value string) error {
+	str := func(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
+	num := func(p *float64) func(string) error {
+		return func(v string) (err error) { *p, err = strconv.ParseFloat(v, 64); return err }
 	}
-	return false
+	switch key {
+	case "type":
+		return str(&o.fstype)
+	case "opts":
+		return str(&o.fsOpts)
+	case "log":
+		return str(&o.log)
+	case "fsname":
+		return str(&o.fsname)
+	case "subtype":
+		return str(&o.subtype)
+	case "attr_timeout":
+		return num(&o.attrTimeout)
+	case "entry_timeout":
+		return num(&o.entryTimeout)
+	case "part":
+		return func(v string) (err error) { o.part, err = strconv.Atoi(v); return err }
+	case "mb":
+		return func(v string) (err error) {
+			if o.mb, err = strconv.Atoi(v); err == nil && o.mb <= 0 {
+				err = errors.New("the kernel needs some memory")
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // splitEscaped splits s at each sep not escaped by a backslash; the

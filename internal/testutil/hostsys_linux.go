@@ -118,7 +118,13 @@ func (HostSys) Linkat(olddirfd int, oldpath string, newdirfd int, newpath string
 func (HostSys) Unlinkat(dirfd int, path string, flags int) error {
 	return errno(unix.Unlinkat(dirfd, path, flags))
 }
+
+// Fchmodat takes AT_EMPTY_PATH as the kernel's fchmodat2 does; x/sys's
+// fchmodat takes no flags.
 func (HostSys) Fchmodat(dirfd int, path string, mode uint32, flags int) error {
+	if flags == abi.AT_EMPTY_PATH && path == "" {
+		return errno(unix.Fchmod(dirfd, mode))
+	}
 	return errno(unix.Fchmodat(dirfd, path, mode, flags))
 }
 func (HostSys) Fchownat(dirfd int, path string, uid, gid int, flags int) error {
@@ -130,14 +136,6 @@ func (HostSys) Utimensat(dirfd int, path string, times *[2]abi.Timespec, flags i
 }
 func (HostSys) Lsetxattr(path, name string, value []byte, flags int) error {
 	return errno(unix.Lsetxattr(path, name, value, flags))
-}
-func (HostSys) Fchmod(fd int, mode uint32) error { return errno(unix.Fchmod(fd, mode)) }
-func (HostSys) Fchown(fd int, uid, gid int) error {
-	return errno(unix.Fchown(fd, uid, gid))
-}
-func (HostSys) Futimens(fd int, times *[2]abi.Timespec) error {
-	ts := []unix.Timespec{{Sec: times[0].Sec, Nsec: times[0].Nsec}, {Sec: times[1].Sec, Nsec: times[1].Nsec}}
-	return errno(unix.UtimesNanoAt(fd, "", ts, unix.AT_EMPTY_PATH))
 }
 func (HostSys) Fsetxattr(fd int, name string, value []byte, flags int) error {
 	return errno(unix.Fsetxattr(fd, name, value, flags))

@@ -70,6 +70,22 @@ func (t Tree) Paths() []string {
 	return ps
 }
 
+// Sub returns the entries under dir (a path of t), with paths relative
+// to it: dir itself becomes ".". The entries are t's, renamed.
+func (t Tree) Sub(dir string) Tree {
+	sub := Tree{}
+	for p, e := range t {
+		if rel, ok := strings.CutPrefix(p, dir+"/"); ok {
+			e.Path = rel
+			sub[rel] = e
+		} else if p == dir {
+			e.Path = "."
+			sub["."] = e
+		}
+	}
+	return sub
+}
+
 // ScanTar reads a tar archive with Go's archive/tar (which understands
 // pax, GNU sparse 1.0 and SCHILY.xattr records) into a Tree. A hard link
 // entry becomes a copy of its target's entry with the target's Ino.

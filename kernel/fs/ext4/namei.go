@@ -412,9 +412,6 @@ func (h *handle) dropLink(ip *inode) error {
 		return err
 	}
 	h.f.mu.Lock()
-	if h.f.unlinked == nil {
-		h.f.unlinked = make(map[uint32]*inode)
-	}
 	h.f.unlinked[ip.ino] = ip // freed at its last Evict, or at unmount
 	h.f.mu.Unlock()
 	return h.orphanAdd(ip)
