@@ -264,11 +264,11 @@ func TestFilesystemTable(t *testing.T) {
 	if got := k.Filesystems(); !slices.Equal(got, names) || !slices.Contains(names, "ext4") {
 		t.Errorf("Filesystems: %v, table %v", got, names)
 	}
-	if got := FilesystemTypesHelp(); got != "ext4, ext2, ext3" {
+	if got := FilesystemTypesHelp(); got != "ext4, ext2, ext3, vfat, msdos, fat" {
 		t.Errorf("FilesystemTypesHelp: %q", got)
 	}
 	_, err = k.FilesystemType("btrfs")
-	if !errors.Is(err, abi.ENODEV) || !strings.Contains(err.Error(), `"btrfs" (this kernel reads ext4)`) {
+	if !errors.Is(err, abi.ENODEV) || !strings.Contains(err.Error(), `"btrfs" (this kernel reads ext4, vfat)`) {
 		t.Errorf("FilesystemType(btrfs): %v", err)
 	}
 }

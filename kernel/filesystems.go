@@ -6,6 +6,7 @@ import (
 
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/fs/ext4"
+	"github.com/lklimg/lklimg/kernel/fs/vfat"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
 
@@ -25,6 +26,9 @@ func filesystems() []fsType {
 	return []fsType{
 		// ext4 serves ext2 and ext3 too, as CONFIG_EXT4_USE_FOR_EXT2.
 		{t: ext4.NewType(), aliases: []string{"ext2", "ext3"}},
+		// vfat, as Linux registers it after ext4; "msdos" and "fat"
+		// name it too (this driver always reads long names).
+		{t: vfat.NewType(), aliases: []string{"msdos", "fat"}},
 	}
 }
 
@@ -47,7 +51,7 @@ func FilesystemNames() []FilesystemName {
 }
 
 // FilesystemTypesHelp lists every name FilesystemNames accepts, for a
-// -t flag's usage: "ext4, ext2, ext3".
+// -t flag's usage: "ext4, ext2, ext3, vfat, msdos, fat".
 func FilesystemTypesHelp() string {
 	var all []string
 	for _, n := range FilesystemNames() {

@@ -1,0 +1,153 @@
+package vfat
+
+import (
+	"github.com/lklimg/lklimg/format/fat"
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// Cluster chains (fatent.c, cache.c): a file's clusters are found by
+// following the FAT from its first cluster. They are read once per inode
+// into runs of physically contiguous clusters, so that data is read in
+// large pieces, and changed together with the FAT by the writer.
+
+// run is n clusters from cluster phys, holding the file's clusters from
+// its logical cluster log on.
+type run struct {
+	log, phys, n uint32
+}
+
+// runsBytes returns the bytes the runs cover.
+func runsBytes(runs []run, clusterSize uint32) int64 {
+	if len(runs) == 0 {
+		return 0
+	}
+	last := runs[len(runs)-1]
+	return int64(last.log+last.n) * int64(clusterSize)
+}
+
+// fatReader reads FAT entries through a window of the first FAT, so that
+// following a chain costs a device read per window, not per entry. Linux
+// reads the first FAT whatever FAT32's ExtFlags say, and so do we.
+type fatReader struct {
+	f    *fsys
+	base int64 // the window's first byte in the FAT; -1 before the first read
+	buf  []byte
+}
+
+const fatWindow = 16 << 10
+
+func (f *fsys) fatReader() *fatReader { return &fatReader{f: f, base: -1} }
+
+// fatOffset is the device offset of the first FAT, the one read.
+func (f *fsys) fatOffset() int64 { return int64(f.FATStart) * int64(f.SectorSize) }
+
+// get returns entry c: the next cluster, fat.EntFree, fat.EntEOF (the end
+// of the chain; a bad-cluster mark reads as one, as in Linux), or EIO
+// for an entry outside the FAT ("invalid access to FAT").
+func (r *fatReader) get(c uint32) (uint32, error) {
+	v, err := r.getRaw(c)
+	if v == fat.EntBad {
+		v = fat.EntEOF
+	}
+	return v, err
+}
+
+// getRaw is get with the bad-cluster mark returned as fat.EntBad.
+func (r *fatReader) getRaw(c uint32) (uint32, error) {
+	f := r.f
+	if !f.ValidCluster(c) {
+		return 0, abi.Errorf(abi.EIO, "vfat: invalid access to FAT (entry %#08x)", c)
+	}
+	off, size := fat.EntryOffset(f.Bits, c)
+	if r.base < 0 || off < r.base || off+int64(size) > r.base+int64(len(r.buf)) {
+		if r.buf == nil {
+			r.buf = make([]byte, fatWindow)
+		}
+		r.base = off &^ (fatWindow/2 - 1) // FAT12 entries may straddle: keep room after
+		fatBytes := int64(f.FATSectors) * int64(f.SectorSize)
+		n := min(int64(fatWindow), fatBytes-r.base)
+		r.buf = r.buf[:cap(r.buf)][:n]
+		if _, err := f.dev.ReadAt(r.buf, f.fatOffset()+r.base); err != nil {
+			r.base = -1
+			return 0, abi.Errorf(abi.EIO, "vfat: reading the FAT at %d: %v", r.base, err)
+		}
+	}
+	return fat.GetEntry(f.Bits, c, r.buf[off-r.base:]), nil
+}
+
+// chainShared is chain for a caller holding f.mu shared, where several
+// readers may want the runs at once: ip.rmu makes one read them.
+func (ip *inode) chainShared() ([]run, error) {
+	ip.rmu.Lock()
+	defer ip.rmu.Unlock()
+	return ip.chain()
+}
+
+// chain returns the inode's cluster chain as runs, reading it on first
+// use (the caller holds f.mu exclusively, or shared with ip.rmu). A free entry inside the chain, an entry pointing outside the
+// volume, or a chain longer than the volume (a loop) is EIO, as
+// fat_get_cluster reports them.
+func (ip *inode) chain() ([]run, error) {
+	if ip.runs != nil || ip.fixedRoot() {
+		return ip.runs, nil
+	}
+	runs, err := ip.f.readChain(ip.start(), ip.ipos)
+	if err != nil {
+		return nil, err
+	}
+	ip.runs = runs
+	return runs, nil
+}
+
+// readChain follows the chain from start. An inode's runs are read under
+// f.mu held shared by several readers at once: each reads its own.
+func (f *fsys) readChain(start uint32, ipos int64) ([]run, error) {
+	runs := []run{}
+	if start == 0 {
+		return runs, nil
+	}
+	r := f.fatReader()
+	c, n := start, uint32(0)
+	for {
+		if !f.ValidCluster(c) {
+			return nil, abi.Errorf(abi.EIO, "vfat: invalid cluster chain (i_pos %d): cluster %#x out of range", ipos, c)
+		}
+		if k := len(runs) - 1; k >= 0 && runs[k].phys+runs[k].n == c {
+			runs[k].n++
+		} else {
+			runs = append(runs, run{log: n, phys: c, n: 1})
+		}
+		n++
+		if n > f.Clusters {
+			return nil, abi.Errorf(abi.EIO, "vfat: detected the cluster chain loop (i_pos %d)", ipos)
+		}
+		next, err := r.get(c)
+		if err != nil {
+			return nil, err
+		}
+		switch next {
+		case fat.EntEOF:
+			return runs, nil
+		case fat.EntFree:
+			return nil, abi.Errorf(abi.EIO, "vfat: invalid cluster chain (i_pos %d): cluster %#x is free", ipos, c)
+		}
+		c = next
+	}
+}
+
+// findRun returns the run holding logical cluster lc, or false.
+func findRun(runs []run, lc uint32) (run, bool) {
+	lo, hi := 0, len(runs)
+	for lo < hi {
+		m := (lo + hi) / 2
+		if runs[m].log+runs[m].n <= lc {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(runs) && runs[lo].log <= lc {
+		return runs[lo], true
+	}
+	return run{}, false
+}
