@@ -18,18 +18,32 @@ var (
 	MaxTime = time.Date(2107, 12, 31, 23, 59, 58, 0, time.UTC)
 )
 
+// daysBefore is the days of a non-leap year before each month, 1-12;
+// months 0 and 13-15 count none, as Linux's days_in_year table has it.
+var daysBefore = [16]int64{0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 0, 0, 0}
+
 // ToUnix converts a date, a time and hundredths (cs, 0 where the field has
 // none) to seconds and nanoseconds since the Unix epoch, the fields being
-// offset seconds east of UTC (fat_time_fat2unix). Out-of-range parts
-// (month 0 or 13, day 0) are taken as they come, as Linux does: the
-// arithmetic runs on.
+// offset seconds east of UTC. It is fat_time_fat2unix's arithmetic, which
+// takes fields out of their ranges as they come: month 0 counts as 1 and
+// 13-15 as no days, day 0 as 1, seconds, minutes and hours past their
+// ends run on into the next unit.
 func ToUnix(date, tm uint16, cs uint8, offset int) (sec int64, nsec int64) {
-	year := int(date>>9) + 1980
-	month := int(date >> 5 & 0x0F)
-	day := int(date & 0x1F)
-	hour, min, sec2 := int(tm>>11), int(tm>>5&0x3F), int(tm&0x1F)*2
-	t := time.Date(year, time.Month(max(month, 1)), max(day, 1), hour, min, sec2, 0, time.UTC)
-	sec = t.Unix() - int64(offset)
+	const daysDelta = 365*10 + 2 // 1970-01-01 to 1980-01-01
+	const year2100 = 120
+	year := int64(date >> 9)
+	month := max(1, int64(date>>5&0x0F))
+	day := max(1, int64(date&0x1F)) - 1
+	leapDays := (year + 3) / 4
+	if year > year2100 {
+		leapDays-- // 2100 is not a leap year
+	}
+	if year&3 == 0 && year != year2100 && month > 2 {
+		leapDays++
+	}
+	sec = int64(tm&0x1F)*2 + int64(tm>>5&0x3F)*60 + int64(tm>>11)*3600
+	sec += (year*365 + leapDays + daysBefore[month] + day + daysDelta) * 86400
+	sec -= int64(offset)
 	if cs > 0 {
 		sec += int64(cs / 100)
 		nsec = int64(cs%100) * 10_000_000

@@ -28,6 +28,13 @@ func WithKernel(t testing.TB, img, opts string, fill func(k *kernel.Kernel, must
 // WithKernelFlags is WithKernel with mount flags.
 func WithKernelFlags(t testing.TB, img string, flags uint64, opts string, fill func(k *kernel.Kernel, must func(string, error))) {
 	t.Helper()
+	WithMount(t, img, "ext4", flags, opts, fill)
+}
+
+// WithMount is WithKernelFlags for a filesystem type of any driver ("":
+// probed).
+func WithMount(t testing.TB, img, fstype string, flags uint64, opts string, fill func(k *kernel.Kernel, must func(string, error))) {
+	t.Helper()
 	k, err := kernel.Boot(kernel.Config{Now: func() abi.Timespec { return abi.Timespec{Sec: Now} }})
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +51,7 @@ func WithKernelFlags(t testing.TB, img string, flags uint64, opts string, fill f
 	if err := k.Mkdirat(abi.AT_FDCWD, "/mnt", 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
 		t.Fatal(err)
 	}
-	must("mount", k.Mount("/dev/vda", "/mnt", "ext4", flags, opts))
+	must("mount", k.Mount("/dev/vda", "/mnt", fstype, flags, opts))
 	fill(k, must)
 	must("umount", k.Umount("/mnt", 0))
 	must("halt", k.Halt())

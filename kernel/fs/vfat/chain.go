@@ -27,19 +27,31 @@ func runsBytes(runs []run, clusterSize uint32) int64 {
 
 // fatReader reads FAT entries through a window of the first FAT, so that
 // following a chain costs a device read per window, not per entry. Linux
-// reads the first FAT whatever FAT32's ExtFlags say, and so do we.
+// reads the first FAT whatever FAT32's ExtFlags say, and so do we. A
+// writer (holding f.mu exclusively) changes entries in the window with
+// put and writes the changed bytes to every FAT with flush, as
+// fat_mirror_bhs copies the first FAT's sectors to the others.
 type fatReader struct {
-	f    *fsys
-	base int64 // the window's first byte in the FAT; -1 before the first read
-	buf  []byte
+	f      *fsys
+	base   int64 // the window's first byte in the FAT; -1 before the first read
+	buf    []byte
+	lo, hi int64 // the window's changed bytes, relative to base; lo == hi: none
 }
 
-const fatWindow = 16 << 10
+// fatWindow is the window's size; fatSlack bytes past its end are kept
+// zero so that the last FAT12 entry of a FAT whose length ends inside
+// it decodes.
+const (
+	fatWindow = 16 << 10
+	fatSlack  = 4
+)
 
 func (f *fsys) fatReader() *fatReader { return &fatReader{f: f, base: -1} }
 
-// fatOffset is the device offset of the first FAT, the one read.
-func (f *fsys) fatOffset() int64 { return int64(f.FATStart) * int64(f.SectorSize) }
+// fatOffset is the device offset of FAT n (0 is the one read).
+func (f *fsys) fatOffset(n uint32) int64 {
+	return (int64(f.FATStart) + int64(n)*int64(f.FATSectors)) * int64(f.SectorSize)
+}
 
 // get returns entry c: the next cluster, fat.EntFree, fat.EntEOF (the end
 // of the chain; a bad-cluster mark reads as one, as in Linux), or EIO
@@ -54,25 +66,74 @@ func (r *fatReader) get(c uint32) (uint32, error) {
 
 // getRaw is get with the bad-cluster mark returned as fat.EntBad.
 func (r *fatReader) getRaw(c uint32) (uint32, error) {
+	p, err := r.entry(c)
+	if err != nil {
+		return 0, err
+	}
+	return fat.GetEntry(r.f.Bits, c, p), nil
+}
+
+// put sets entry c to v (a cluster, fat.EntFree or fat.EntEOF).
+func (r *fatReader) put(c, v uint32) error {
+	p, err := r.entry(c)
+	if err != nil {
+		return err
+	}
+	fat.PutEntry(r.f.Bits, c, p, v)
+	off, size := fat.EntryOffset(r.f.Bits, c)
+	lo, hi := off-r.base, off-r.base+int64(size)
+	if r.lo == r.hi {
+		r.lo, r.hi = lo, hi
+	} else {
+		r.lo, r.hi = min(r.lo, lo), max(r.hi, hi)
+	}
+	return nil
+}
+
+// entry returns the window's bytes from entry c on, moving the window
+// (and flushing its changes) when c is outside it.
+func (r *fatReader) entry(c uint32) ([]byte, error) {
 	f := r.f
 	if !f.ValidCluster(c) {
-		return 0, abi.Errorf(abi.EIO, "vfat: invalid access to FAT (entry %#08x)", c)
+		return nil, abi.Errorf(abi.EIO, "vfat: invalid access to FAT (entry %#08x)", c)
 	}
 	off, size := fat.EntryOffset(f.Bits, c)
 	if r.base < 0 || off < r.base || off+int64(size) > r.base+int64(len(r.buf)) {
-		if r.buf == nil {
-			r.buf = make([]byte, fatWindow)
+		if err := r.flush(); err != nil {
+			return nil, err
 		}
-		r.base = off &^ (fatWindow/2 - 1) // FAT12 entries may straddle: keep room after
+		if r.buf == nil {
+			r.buf = make([]byte, fatWindow+fatSlack)
+		}
+		// Half a window of room after off: a FAT12 entry may straddle.
+		r.base = off &^ (fatWindow/2 - 1)
 		fatBytes := int64(f.FATSectors) * int64(f.SectorSize)
 		n := min(int64(fatWindow), fatBytes-r.base)
-		r.buf = r.buf[:cap(r.buf)][:n]
-		if _, err := f.dev.ReadAt(r.buf, f.fatOffset()+r.base); err != nil {
+		r.buf = r.buf[:n+fatSlack]
+		clear(r.buf[n:])
+		if _, err := f.dev.ReadAt(r.buf[:n], f.fatOffset(0)+r.base); err != nil {
 			r.base = -1
-			return 0, abi.Errorf(abi.EIO, "vfat: reading the FAT at %d: %v", r.base, err)
+			return nil, abi.Errorf(abi.EIO, "vfat: reading the FAT at %d: %v", off, err)
 		}
 	}
-	return fat.GetEntry(f.Bits, c, r.buf[off-r.base:]), nil
+	return r.buf[off-r.base:], nil
+}
+
+// flush writes the window's changed bytes to every FAT.
+func (r *fatReader) flush() error {
+	if r.lo == r.hi {
+		return nil
+	}
+	f := r.f
+	fatBytes := int64(f.FATSectors) * int64(f.SectorSize)
+	lo, hi := r.lo, min(r.hi, fatBytes-r.base) // never into the slack
+	r.lo, r.hi = 0, 0
+	for n := range f.NumFATs {
+		if _, err := f.wdev.WriteAt(r.buf[lo:hi], f.fatOffset(n)+r.base+lo); err != nil {
+			return abi.Errorf(abi.EIO, "vfat: writing FAT %d: %v", n+1, err)
+		}
+	}
+	return nil
 }
 
 // chainShared is chain for a caller holding f.mu shared, where several

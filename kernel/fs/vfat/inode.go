@@ -144,7 +144,7 @@ func (f *fsys) cachedInode(ipos int64) *inode { return f.inodes[ipos] }
 // reads the device and takes no lock of the cache: Lookup calls it
 // between two holds of f.imu.
 func (f *fsys) readInode(ipos int64, de *fat.DirEntry) (*inode, error) {
-	ip := &inode{f: f, ino: inoOf(ipos), ipos: ipos, de: *de, dir: de.Attr&fat.AttrDirectory != 0}
+	ip := &inode{f: f, ipos: ipos, de: *de, dir: de.Attr&fat.AttrDirectory != 0}
 	if !ip.dir {
 		ip.size = int64(de.FileSize)
 		ip.nlink = 1
@@ -171,11 +171,58 @@ func (f *fsys) readInode(ipos int64, de *fat.DirEntry) (*inode, error) {
 }
 
 // handout counts a reference the VFS takes and keeps ip findable by its
-// position. The caller holds f.mu exclusively, or shared with f.imu.
+// position. A new inode gets its number here: its position's, unless a
+// live inode has it (one that was renamed or unlinked from that position
+// keeps its number while held), then a spare one above every position's.
+// The caller holds f.mu exclusively, or shared with f.imu.
 func (f *fsys) handout(ip *inode) *inode {
+	if ip.handouts == 0 && ip.ino == 0 {
+		ip.ino = inoOf(ip.ipos)
+		if f.inos[ip.ino] {
+			f.spare++
+			ip.ino = inoOf(f.dev.Size()) + f.spare
+		}
+		f.inos[ip.ino] = true
+	}
 	ip.handouts++
-	if ip.ipos != 0 {
+	if ip.ipos != 0 && !ip.unlinked {
 		f.inodes[ip.ipos] = ip
 	}
 	return ip
+}
+
+// Evict drops a reference of the VFS (vfs.Evicter). At the last one the
+// inode leaves the cache, and an unlinked one's clusters are freed
+// (fat_evict_inode); clusters fallocate added past the size are given
+// back (fat_free_eofblocks).
+func (ip *inode) Evict() (err error) {
+	f := ip.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ip.handouts--; ip.handouts > 0 || ip.ipos == 0 {
+		return nil
+	}
+	delete(f.inos, ip.ino)
+	if f.inodes[ip.ipos] == ip {
+		delete(f.inodes, ip.ipos)
+	}
+	if f.wdev == nil {
+		return nil
+	}
+	w := f.fatReader()
+	defer func() {
+		if ferr := w.flush(); err == nil {
+			err = ferr
+		}
+	}()
+	if ip.unlinked {
+		if c := ip.start(); c != 0 {
+			return f.freeChain(w, c)
+		}
+		return nil
+	}
+	if !ip.dir {
+		return ip.trimPrealloc(w)
+	}
+	return nil
 }

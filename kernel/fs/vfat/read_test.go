@@ -2,7 +2,6 @@ package vfat_test
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lklimg/lklimg/archive"
+	"github.com/lklimg/lklimg/internal/kerneltest"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -129,31 +129,17 @@ func fatImage(t *testing.T, src, size string, mkfsArgs ...string) string {
 	return img
 }
 
-// kernelView exports the image's tree through the library kernel.
+// kernelView exports the image's tree through the library kernel, the
+// type probed.
 func kernelView(t *testing.T, img, opts string) testutil.Tree {
-	k, err := kernel.Boot(kernel.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Halt()
-	if _, err := k.AddDisk(img, kernel.DiskOptions{ReadOnly: true}); err != nil {
-		t.Fatal(err)
-	}
-	if err := k.Mkdirat(abi.AT_FDCWD, "/mnt", 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
-		t.Fatal(err)
-	}
-	// No type given: the kernel must probe it.
-	if err := k.Mount("/dev/vda", "/mnt", "", abi.MS_RDONLY, opts); err != nil {
-		t.Fatalf("mount: %v\n%s", err, k.Dmesg())
-	}
-	var buf bytes.Buffer
-	if err := archive.Export(k, "/mnt", &buf, archive.Options{Strict: true}); err != nil {
-		t.Fatalf("export: %v\n%s", err, k.Dmesg())
-	}
-	tree, err := testutil.ScanTar(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var tree testutil.Tree
+	kerneltest.WithMount(t, img, "", abi.MS_RDONLY, opts, func(k *kernel.Kernel, must func(string, error)) {
+		var buf bytes.Buffer
+		must("export", archive.Export(k, "/mnt", &buf, archive.Options{Strict: true}))
+		var err error
+		tree, err = testutil.ScanTar(&buf)
+		must("scan", err)
+	})
 	return tree
 }
 

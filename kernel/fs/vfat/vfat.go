@@ -96,6 +96,8 @@ type fsys struct {
 	// mu's shared side (lookups); holding mu exclusively is enough.
 	imu    sync.Mutex
 	inodes map[int64]*inode // by i_pos, while the VFS holds them (inode.go)
+	inos   map[uint64]bool  // the numbers of the inodes the VFS holds
+	spare  uint64           // spare numbers handed out (handout)
 	root   *inode
 
 	// The allocator's state (alloc.go): the free count (-1 unknown) and
@@ -132,7 +134,7 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		var l *fat.Layout
 		if l, err = b.Check(); err == nil {
 			f := &fsys{dev: dev, log: log, name: name, Layout: *l, opts: opts, boot: b,
-				inodes: make(map[int64]*inode), freeClusters: -1, prevFree: fat.FirstCluster}
+				inodes: make(map[int64]*inode), inos: make(map[uint64]bool), freeClusters: -1, prevFree: fat.FirstCluster}
 			return f.mount(flags)
 		}
 	}
@@ -192,7 +194,11 @@ func (f *fsys) readFSInfo() {
 }
 
 // Root returns the root directory.
-func (f *fsys) Root() (vfs.Inode, error) { return f.handout(f.root), nil }
+func (f *fsys) Root() (vfs.Inode, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.handout(f.root), nil
+}
 
 // Statfs reports the volume as fat_statfs does: blocks are clusters, the
 // free ones counted on the FAT once and then kept; no inode counts.

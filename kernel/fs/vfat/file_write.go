@@ -1,0 +1,255 @@
+package vfat
+
+import (
+	"github.com/lklimg/lklimg/format/fat"
+	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/vfs"
+)
+
+// File writes, truncation, fallocate and attribute changes (fs/fat/file.c,
+// inode.c). FAT has no holes: a file grows by clusters written with its
+// data or with zeros (fat_cont_expand), so every byte below the size is
+// on the disk. A write sets the archive attribute and the write time.
+
+// maxFileSize is the largest FAT file (s_maxbytes): 4 GiB - 1.
+const maxFileSize = 1<<32 - 1
+
+// WriteAt writes p at off (fat's generic_file_write_iter): a gap from
+// the end of the file to off is written with zeros first. EFBIG at or
+// past 4 GiB - 1; a write across it is cut there.
+func (ip *inode) WriteAt(ctx vfs.Ctx, p []byte, off int64) (n int, err error) {
+	f := ip.f
+	w, done := f.lockW()
+	defer done(&err)
+	if off >= maxFileSize {
+		return 0, abi.Errorf(abi.EFBIG, "vfat: offset %d past the largest FAT file", off)
+	}
+	if off+int64(len(p)) > maxFileSize {
+		p = p[:maxFileSize-off]
+	}
+	if err := ip.expand(w, off); err != nil {
+		return 0, err
+	}
+	end := off + int64(len(p))
+	if err := ip.allocTo(w, end); err != nil {
+		return 0, err
+	}
+	if err := ip.writeData(p, off); err != nil {
+		return 0, err
+	}
+	ip.size = max(ip.size, end)
+	ip.de.Attr |= fat.AttrArchive
+	f.setMtime(&ip.de, ctx.Now)
+	if err := ip.writeInode(); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// allocTo makes the chain hold end bytes.
+func (ip *inode) allocTo(w *fatReader, end int64) error {
+	runs, err := ip.chain()
+	if err != nil {
+		return err
+	}
+	cs := int64(ip.f.ClusterSize)
+	need := (end+cs-1)/cs - int64(chainClusters(runs))
+	if need <= 0 {
+		return nil
+	}
+	_, err = ip.grow(w, int(need))
+	return err
+}
+
+// expand writes zeros from the end of the file to size (what
+// cont_write_begin does before a write past the end): the clusters past
+// the old size may hold anything.
+func (ip *inode) expand(w *fatReader, size int64) error {
+	if size <= ip.size {
+		return nil
+	}
+	if err := ip.allocTo(w, size); err != nil {
+		return err
+	}
+	zero := make([]byte, min(size-ip.size, 1<<20))
+	for pos := ip.size; pos < size; {
+		n := min(int64(len(zero)), size-pos)
+		if err := ip.writeData(zero[:n], pos); err != nil {
+			return err
+		}
+		pos += n
+	}
+	ip.size = size
+	return nil
+}
+
+// writeData writes p at off into clusters the chain already holds, one
+// device write per run.
+func (ip *inode) writeData(p []byte, off int64) error {
+	f := ip.f
+	runs, err := ip.chain()
+	if err != nil {
+		return err
+	}
+	cs := int64(f.ClusterSize)
+	for n := int64(0); n < int64(len(p)); {
+		pos := off + n
+		lc := uint32(pos / cs)
+		r, ok := findRun(runs, lc)
+		if !ok {
+			return abi.Errorf(abi.EIO, "vfat: i_pos %d: no cluster %d to write", ip.ipos, lc)
+		}
+		chunk := min(int64(len(p))-n, int64(r.log+r.n)*cs-pos)
+		dev := f.ClusterOffset(r.phys+lc-r.log) + pos%cs
+		if _, err := f.wdev.WriteAt(p[n:n+chunk], dev); err != nil {
+			return abi.Errorf(abi.EIO, "vfat: i_pos %d: writing at %d: %v", ip.ipos, dev, err)
+		}
+		n += chunk
+	}
+	return nil
+}
+
+// truncate sets the size (fat_setattr with ATTR_SIZE): growing writes
+// zeros, shrinking frees the clusters past the new end; either way the
+// archive attribute is set when the file has clusters.
+func (ip *inode) truncate(w *fatReader, size int64) error {
+	if size > maxFileSize {
+		return abi.Errorf(abi.EFBIG, "vfat: size %d past the largest FAT file", size)
+	}
+	if size >= ip.size {
+		if size > ip.size {
+			ip.de.Attr |= fat.AttrArchive
+		}
+		return ip.expand(w, size)
+	}
+	cs := int64(ip.f.ClusterSize)
+	if ip.start() != 0 {
+		ip.de.Attr |= fat.AttrArchive
+	}
+	ip.size = size
+	return ip.cut(w, uint32((size+cs-1)/cs))
+}
+
+// trimPrealloc gives back the clusters past the size (fat_free_eofblocks),
+// which fallocate with FALLOC_FL_KEEP_SIZE added, when the inode leaves
+// memory.
+func (ip *inode) trimPrealloc(w *fatReader) error {
+	runs, err := ip.chain()
+	if err != nil {
+		return err
+	}
+	cs := int64(ip.f.ClusterSize)
+	keep := uint32((ip.size + cs - 1) / cs)
+	if chainClusters(runs) <= keep {
+		return nil
+	}
+	if err := ip.cut(w, keep); err != nil {
+		return err
+	}
+	return ip.writeInode()
+}
+
+// Fallocate is fat_fallocate: mode 0 grows the file with zeros as an
+// extending truncate does; FALLOC_FL_KEEP_SIZE adds clusters past the
+// size without changing it (given back when the inode leaves memory);
+// every other mode is EOPNOTSUPP.
+func (ip *inode) Fallocate(ctx vfs.Ctx, mode uint32, off, n int64) (err error) {
+	f := ip.f
+	if mode&^abi.FALLOC_FL_KEEP_SIZE != 0 {
+		return abi.Errorf(abi.EOPNOTSUPP, "vfat: fallocate mode %#x", mode)
+	}
+	w, done := f.lockW()
+	defer done(&err)
+	end := off + n
+	if end > maxFileSize {
+		return abi.Errorf(abi.EFBIG, "vfat: %d bytes past the largest FAT file", end)
+	}
+	if mode&abi.FALLOC_FL_KEEP_SIZE != 0 {
+		return ip.allocTo(w, end)
+	}
+	if end <= ip.size {
+		return nil
+	}
+	if err := ip.expand(w, end); err != nil {
+		return err
+	}
+	ip.de.Attr |= fat.AttrArchive
+	f.setMtime(&ip.de, ctx.Now)
+	return ip.writeInode()
+}
+
+// Setattr changes what FAT holds of the attributes (fat_setattr): the
+// size; the write bits of the mode, as the read-only attribute, where the
+// mount's masks let a mode hold it (any other chmod is silently ignored,
+// setuid, setgid and sticky are EPERM); owners only to the mount's own
+// (else EPERM); mtime and the access date. ctime is the write time: a
+// change of its own is dropped. With the quiet option, what would be
+// EPERM succeeds and changes nothing. The root's times never change.
+func (ip *inode) Setattr(ctx vfs.Ctx, a vfs.SetAttr) (err error) {
+	f := ip.f
+	w, done := f.lockW()
+	defer done(&err)
+	o := &f.opts
+	if a.Valid&(vfs.SetUid|vfs.SetGid) != 0 {
+		if a.Valid&vfs.SetUid != 0 && a.Uid != o.uid || a.Valid&vfs.SetGid != 0 && a.Gid != o.gid {
+			if o.quiet {
+				return nil
+			}
+			return abi.Errorf(abi.EPERM, "vfat: owners are the mount's (uid=%d, gid=%d)", o.uid, o.gid)
+		}
+	}
+	if a.Valid&vfs.SetMode != 0 {
+		if a.Mode&^0o777 != 0 {
+			if o.quiet {
+				return nil
+			}
+			return abi.Errorf(abi.EPERM, "vfat: no setuid, setgid or sticky bits on FAT")
+		}
+		ip.chmod(a.Mode)
+	}
+	if a.Valid&vfs.SetSize != 0 {
+		if ip.dir {
+			return abi.EISDIR
+		}
+		if err := ip.truncate(w, a.Size); err != nil {
+			return err
+		}
+		f.setMtime(&ip.de, ctx.Now)
+	}
+	if ip.ipos != 0 {
+		if a.Valid&vfs.SetMtime != 0 {
+			f.setMtime(&ip.de, a.Mtime)
+		}
+		if a.Valid&vfs.SetAtime != 0 {
+			f.setAtime(&ip.de, a.Atime)
+		}
+	}
+	return ip.writeInode()
+}
+
+// chmod applies a permission change as fat_sanitize_mode allows it: read
+// and execute bits as they are, the write bits all there (clearing
+// ATTR_RO) or all gone (setting it, where the mode can hold it:
+// files, directories with rodir, and a mask that leaves a write bit).
+// Anything else changes nothing.
+func (ip *inode) chmod(mode uint32) {
+	o := &ip.f.opts
+	mask := o.fmask
+	if ip.dir {
+		mask = o.dmask
+	}
+	cur := ip.mode() & 0o777
+	perm := mode & 0o777 &^ mask
+	if perm&0o555 != cur&0o555 {
+		return
+	}
+	canHoldRO := (!ip.dir || o.rodir) && 0o222&^mask != 0
+	switch perm & 0o222 {
+	case 0o222 &^ mask:
+		ip.de.Attr &^= fat.AttrReadOnly
+	case 0:
+		if canHoldRO {
+			ip.de.Attr |= fat.AttrReadOnly
+		}
+	}
+}
