@@ -1,0 +1,297 @@
+package dosfstools
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lklimg/lklimg/format/fat"
+	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+const mkfsTestVolID = 0x5eed1234
+
+type mkfsCase struct {
+	name string
+	size int64
+	args []string            // mkfs.fat's options
+	edit func(p *MkfsParams) // the same for Mkfs
+	want string              // the FAT type expected: "FAT12", "FAT16", "FAT32"
+}
+
+const (
+	kib = int64(1) << 10
+	mib = kib << 10
+	gib = mib << 10
+)
+
+func mkfsCases() []mkfsCase {
+	bits := func(n int) func(p *MkfsParams) { return func(p *MkfsParams) { p.FATBits = n } }
+	return []mkfsCase{
+		{name: "64K", size: 64 * kib, want: "FAT12"},
+		{name: "160K", size: 160 * kib, want: "FAT12"},
+		{name: "360K-floppy", size: 360 * kib, want: "FAT12"},
+		{name: "720K-floppy", size: 720 * kib, want: "FAT12"},
+		{name: "1200K-floppy", size: 1200 * kib, want: "FAT12"},
+		{name: "1440K-floppy", size: 1440 * kib, want: "FAT12"},
+		{name: "2880K-floppy", size: 2880 * kib, want: "FAT12"},
+		{name: "256K-F32", size: 256 * kib, args: []string{"-F", "32"}, edit: bits(32), want: "FAT32"},
+		{name: "8M-F32", size: 8 * mib, args: []string{"-F", "32"}, edit: bits(32), want: "FAT32"},
+		{name: "3M", size: 3 * mib, want: "FAT12"},
+		{name: "5M-odd", size: 5*mib + 1536, want: "FAT12"},
+		{name: "16M", size: 16 * mib, want: "FAT16"},
+		{name: "16M-F12", size: 16 * mib, args: []string{"-F", "12"}, edit: bits(12), want: "FAT12"},
+		{name: "16M-label", size: 16 * mib, args: []string{"-n", "ESP"},
+			edit: func(p *MkfsParams) { p.Label = "ESP" }, want: "FAT16"},
+		{name: "16M-lower-label", size: 16 * mib, args: []string{"-n", "my disk"},
+			edit: func(p *MkfsParams) { p.Label = "my disk" }, want: "FAT16"},
+		{name: "16M-s1", size: 16 * mib, args: []string{"-s", "1"},
+			edit: func(p *MkfsParams) { p.SecPerClus = 1 }, want: "FAT16"},
+		{name: "16M-s16-r64-R8-f1", size: 16 * mib, args: []string{"-s", "16", "-r", "64", "-R", "8", "-f", "1"},
+			edit: func(p *MkfsParams) { p.SecPerClus, p.RootEntries, p.Reserved, p.NumFATs = 16, 64, 8, 1 }, want: "FAT12"},
+		{name: "16M-S4096", size: 16 * mib, args: []string{"-S", "4096"},
+			edit: func(p *MkfsParams) { p.SectorSize = 4096 }, want: "FAT12"},
+		{name: "16M-a-r100", size: 16 * mib, args: []string{"-a", "-r", "100"},
+			edit: func(p *MkfsParams) { p.NoAlign, p.RootEntries = true, 100 }, want: "FAT16"},
+		{name: "16M-h-M", size: 16 * mib, args: []string{"-h", "2048", "-M", "0xF0"},
+			edit: func(p *MkfsParams) { p.Hidden, p.HiddenGiven, p.Media = 2048, true, 0xF0 }, want: "FAT16"},
+		{name: "100M", size: 100 * mib, want: "FAT16"},
+		{name: "100M-F32", size: 100 * mib, args: []string{"-F", "32"}, edit: bits(32), want: "FAT32"},
+		{name: "100M-F32-R2", size: 100 * mib, args: []string{"-F", "32", "-R", "2"},
+			edit: func(p *MkfsParams) { p.FATBits, p.Reserved = 32, 2 }, want: "FAT32"},
+		{name: "100M-F32-R5", size: 100 * mib, args: []string{"-F", "32", "-R", "5", "-s", "1", "-a"},
+			edit: func(p *MkfsParams) { p.FATBits, p.Reserved, p.SecPerClus, p.NoAlign = 32, 5, 1, true }, want: "FAT32"},
+		{name: "300M", size: 300 * mib, want: "FAT16"},
+		{name: "300M-F32-label", size: 300 * mib, args: []string{"-F", "32", "-n", "EFI SYSTEM"},
+			edit: func(p *MkfsParams) { p.FATBits, p.Label = 32, "EFI SYSTEM" }, want: "FAT32"},
+		{name: "200M-F12", size: 200 * mib, args: []string{"-F", "12"}, edit: bits(12), want: "FAT12"},
+		{name: "511M", size: 511 * mib, want: "FAT16"},
+		{name: "600M", size: 600 * mib, want: "FAT32"},
+		{name: "600M-F16", size: 600 * mib, args: []string{"-F", "16"}, edit: bits(16), want: "FAT16"},
+		{name: "600M-S4096", size: 600 * mib, args: []string{"-S", "4096", "-n", "BIG"},
+			edit: func(p *MkfsParams) { p.SectorSize, p.Label = 4096, "BIG" }, want: "FAT32"},
+		{name: "2G", size: 2 * gib, want: "FAT32"},
+		{name: "2G-s64-f1", size: 2 * gib, args: []string{"-s", "64", "-f", "1"},
+			edit: func(p *MkfsParams) { p.SecPerClus, p.NumFATs = 64, 1 }, want: "FAT32"},
+		{name: "33G", size: 33 * gib, want: "FAT32"},
+		{name: "33G-odd", size: 33*gib + 7*512, args: []string{"-n", "DATA"},
+			edit: func(p *MkfsParams) { p.Label = "DATA" }, want: "FAT32"},
+	}
+}
+
+// prefill makes path a sparse file of size bytes whose areas mkfs may
+// write (its first bytes, up to a little past the root directory) and
+// last 64 KiB hold random bytes, the same for the same seed: what either
+// mkfs leaves unwritten is then seen.
+func prefill(t testing.TB, path string, size, first int64, seed uint64) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(seed, 0))
+	fill := func(off, n int64) {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		if _, err := f.WriteAt(b, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first = min(first, size)
+	fill(0, first)
+	if tail := max(first, size-64*kib); tail < size {
+		fill(tail, size-tail)
+	}
+}
+
+// writtenEnd is where the area mkfs writes ends, from the plan.
+func writtenEnd(t testing.TB, p MkfsParams) int64 {
+	t.Helper()
+	l, err := planMkfs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := int64(l.sectorSize)
+	return int64(l.reserved)*ss + int64(l.boot.NumFATs)*int64(l.fatLength)*ss + int64(l.rootBytes)
+}
+
+func testParams(c mkfsCase) MkfsParams {
+	p := MkfsParams{Size: c.size, VolumeID: mkfsTestVolID, Time: InvariantTime}
+	if c.edit != nil {
+		c.edit(&p)
+	}
+	return p
+}
+
+// mkfsOracle runs mkfs.fat on path with the test's volume ID and
+// --invariant's time (in UTC).
+func mkfsOracle(t testing.TB, path string, args []string) []byte {
+	t.Helper()
+	all := append([]string{"--invariant", "-i", fmt.Sprintf("%08x", mkfsTestVolID)}, args...)
+	cmd := exec.Command("mkfs.fat", append(all, path)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("mkfs.fat %v: %v\n%s", all, err, out)
+	}
+	return out
+}
+
+func TestMkfsMatchesMkfsFat(t *testing.T) {
+	testutil.Need(t, "mkfs.fat", "fsck.fat")
+	dir := t.TempDir()
+	for i, c := range mkfsCases() {
+		t.Run(c.name, func(t *testing.T) {
+			p := testParams(c)
+			first := writtenEnd(t, p) + 64*kib
+			want, got := filepath.Join(dir, c.name+".want"), filepath.Join(dir, c.name+".got")
+			defer os.Remove(want)
+			defer os.Remove(got)
+			prefill(t, want, c.size, first, uint64(i))
+			prefill(t, got, c.size, first, uint64(i))
+			out := mkfsOracle(t, want, c.args)
+			f, err := os.OpenFile(got, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = Mkfs(f, p)
+			f.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := testutil.DiffBlocks(t, want, got, 512); len(diff) > 0 {
+				t.Errorf("%d sectors differ from mkfs.fat's, the first %d", len(diff), diff[0])
+				wb, gb := testutil.ReadAt(t, want, diff[0]*512, 512), testutil.ReadAt(t, got, diff[0]*512, 512)
+				for j := range wb {
+					if wb[j] != gb[j] {
+						t.Errorf("byte %d: mkfs.fat %#02x, ours %#02x", j, wb[j], gb[j])
+						break
+					}
+				}
+			}
+			sum, err := PlanMkfs(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if typ := strings.TrimSpace(string(sum.Boot.FilSysType[:])); typ != c.want {
+				t.Errorf("made %s, want %s", typ, c.want)
+			}
+			// mkfs.fat's warnings are ours.
+			for _, w := range sum.Warnings {
+				if !strings.Contains(string(out), strings.TrimPrefix(w, "mkfs.fat: ")) {
+					t.Errorf("warning %q not in mkfs.fat's output:\n%s", w, out)
+				}
+			}
+			// What we planned is what the boot sector says, and Linux
+			// would mount it (but -a -r 100: a root directory not of
+			// whole sectors, which mkfs.fat makes and Linux refuses).
+			b, err := fat.DecodeBootSector(testutil.ReadAt(t, got, 0, 512))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if *b != sum.Boot {
+				t.Errorf("boot sector %+v, planned %+v", *b, sum.Boot)
+			}
+			if l, err := b.Check(); c.name != "16M-a-r100" && (err != nil || l.Clusters != sum.Clusters || l.Bits != sum.Bits) {
+				t.Errorf("Check: %v %+v, planned %d clusters FAT%d", err, l, sum.Clusters, sum.Bits)
+			}
+			if c.name != "16M-a-r100" && (p.SectorSize == 0 || p.SectorSize == 512) {
+				if out, err := exec.Command("fsck.fat", "-n", got).CombinedOutput(); err != nil {
+					t.Errorf("fsck.fat -n: %v\n%s", err, out)
+				}
+			}
+		})
+	}
+}
+
+// TestMkfsLabelMtools: mtools lists the label mkfs.fat's way, from the
+// root directory's entry.
+func TestMkfsLabelMtools(t *testing.T) {
+	testutil.Need(t, "mdir")
+	img := filepath.Join(t.TempDir(), "esp.img")
+	prefill(t, img, 64*mib, 0, 0)
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Mkfs(f, MkfsParams{Size: 64 * mib, Label: "EFI", VolumeID: 0xABCD0123, Time: InvariantTime})
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("mdir", "-i", img, "::/")
+	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("mdir: %v\n%s", err, out)
+	}
+	for _, want := range []string{"Volume in drive : is EFI", "Volume Serial Number is ABCD-0123"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("mdir shows no %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestMkfsErrors: what mkfs.fat refuses, we refuse in its words.
+func TestMkfsErrors(t *testing.T) {
+	testutil.Need(t, "mkfs.fat")
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name string
+		size int64
+		args []string
+		edit func(p *MkfsParams)
+	}{
+		{"too-small", 16 * kib, nil, nil},
+		{"too-small-F32", 20 * kib, []string{"-F", "32"}, func(p *MkfsParams) { p.FATBits = 32 }},
+		{"too-few-F16", 1440 * kib, []string{"-F", "16"}, func(p *MkfsParams) { p.FATBits = 16 }},
+		{"too-many-F12", 300 * mib, []string{"-F", "12"}, func(p *MkfsParams) { p.FATBits = 12 }},
+		{"too-many-F16", 5 * gib, []string{"-F", "16"}, func(p *MkfsParams) { p.FATBits = 16 }},
+		{"s1-F16-big", 2 * gib, []string{"-F", "16", "-s", "1"}, func(p *MkfsParams) { p.FATBits, p.SecPerClus = 16, 1 }},
+		{"bad-s", 16 * mib, []string{"-s", "3"}, func(p *MkfsParams) { p.SecPerClus = 3 }},
+		{"label-long", 16 * mib, []string{"-n", "ABCDEFGHIJKL"}, func(p *MkfsParams) { p.Label = "ABCDEFGHIJKL" }},
+		{"label-dot", 16 * mib, []string{"-n", "A.B"}, func(p *MkfsParams) { p.Label = "A.B" }},
+		{"label-space", 16 * mib, []string{"-n", " AB"}, func(p *MkfsParams) { p.Label = " AB" }},
+		{"label-utf8", 16 * mib, []string{"-n", "CAFÉ"}, func(p *MkfsParams) { p.Label = "CAFÉ" }},
+		{"F32-R1", 100 * mib, []string{"-F", "32", "-R", "1"}, func(p *MkfsParams) { p.FATBits, p.Reserved = 32, 1 }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			img := filepath.Join(dir, c.name)
+			prefill(t, img, c.size, 0, 0)
+			defer os.Remove(img)
+			out, err := exec.Command("mkfs.fat", append(c.args, img)...).CombinedOutput()
+			if err == nil {
+				t.Fatalf("mkfs.fat %v made it:\n%s", c.args, out)
+			}
+			p := MkfsParams{Size: c.size}
+			if c.edit != nil {
+				c.edit(&p)
+			}
+			_, perr := PlanMkfs(p)
+			var e *abi.Error
+			if !errors.As(perr, &e) || e.Errno != abi.EINVAL {
+				t.Fatalf("PlanMkfs: %v, want EINVAL", perr)
+			}
+			// mkfs.fat's message, less its program name and our
+			// number formatting of a bad option's value.
+			msg := strings.TrimPrefix(e.Detail, "mkfs.fat: ")
+			if i := strings.Index(msg, " : "); i >= 0 {
+				msg = msg[:i]
+			}
+			if !strings.Contains(string(out), msg) {
+				t.Errorf("ours %q, mkfs.fat's:\n%s", e.Detail, out)
+			}
+		})
+	}
+}
