@@ -216,7 +216,8 @@ func unwrapPathErr(err error) error {
 // status.
 func mkfs(f *mkfsFlags, image string, getenv func(string) string, stdout, stderr io.Writer) (int, error) {
 	// The suite that makes -t's type (tools.Suites): e2fsprogs's mke2fs,
-	// the body below, is the only one yet.
+	// the body below; dosfstools' types never reach here
+	// (mkfsCommandFor gives them vfatMkfsCommand).
 	if _, err := tools.ForMkfs(f.fsType); err != nil {
 		return exitImage, fmt.Errorf("-t %s: %w", f.fsType, err)
 	}
