@@ -127,6 +127,39 @@ func writtenEnd(t testing.TB, p MkfsParams) int64 {
 	return int64(l.reserved)*ss + int64(l.boot.NumFATs)*int64(l.fatLength)*ss + int64(l.rootBytes)
 }
 
+// mkfsFile runs Mkfs on the file at path.
+func mkfsFile(t testing.TB, path string, p MkfsParams) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Mkfs(f, p)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// diffSectors says how the file got differs from mkfs.fat's want: how
+// many sectors, the first byte; "" if it does not.
+func diffSectors(t testing.TB, want, got string) string {
+	t.Helper()
+	diff := testutil.DiffBlocks(t, want, got, 512)
+	if len(diff) == 0 {
+		return ""
+	}
+	wb, gb := testutil.ReadAt(t, want, diff[0]*512, 512), testutil.ReadAt(t, got, diff[0]*512, 512)
+	j := 0
+	for j < len(wb) && wb[j] == gb[j] {
+		j++
+	}
+	return fmt.Sprintf("%d sectors differ from mkfs.fat's, the first %d at its byte %d: mkfs.fat %#02x, ours %#02x",
+		len(diff), diff[0], j, wb[j], gb[j])
+}
+
 func testParams(c mkfsCase) MkfsParams {
 	p := MkfsParams{Size: c.size, VolumeID: mkfsTestVolID, Time: InvariantTime}
 	if c.edit != nil {
@@ -161,24 +194,9 @@ func TestMkfsMatchesMkfsFat(t *testing.T) {
 			prefill(t, want, c.size, first, uint64(i))
 			prefill(t, got, c.size, first, uint64(i))
 			out := mkfsOracle(t, want, c.args)
-			f, err := os.OpenFile(got, os.O_RDWR, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = Mkfs(f, p)
-			f.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := testutil.DiffBlocks(t, want, got, 512); len(diff) > 0 {
-				t.Errorf("%d sectors differ from mkfs.fat's, the first %d", len(diff), diff[0])
-				wb, gb := testutil.ReadAt(t, want, diff[0]*512, 512), testutil.ReadAt(t, got, diff[0]*512, 512)
-				for j := range wb {
-					if wb[j] != gb[j] {
-						t.Errorf("byte %d: mkfs.fat %#02x, ours %#02x", j, wb[j], gb[j])
-						break
-					}
-				}
+			mkfsFile(t, got, p)
+			if d := diffSectors(t, want, got); d != "" {
+				t.Error(d)
 			}
 			sum, err := PlanMkfs(p)
 			if err != nil {
@@ -221,15 +239,7 @@ func TestMkfsLabelMtools(t *testing.T) {
 	testutil.Need(t, "mdir")
 	img := filepath.Join(t.TempDir(), "esp.img")
 	prefill(t, img, 64*mib, 0, 0)
-	f, err := os.OpenFile(img, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = Mkfs(f, MkfsParams{Size: 64 * mib, Label: "EFI", VolumeID: 0xABCD0123, Time: InvariantTime})
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	mkfsFile(t, img, MkfsParams{Size: 64 * mib, Label: "EFI", VolumeID: 0xABCD0123, Time: InvariantTime})
 	cmd := exec.Command("mdir", "-i", img, "::/")
 	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
 	out, err := cmd.CombinedOutput()
@@ -294,4 +304,102 @@ func TestMkfsErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMkfsRandomAsMkfsFat: random sizes (20 KiB to 40 GiB) and option
+// sets, the same bytes as mkfs.fat's, or the same refusal.
+func TestMkfsRandomAsMkfsFat(t *testing.T) {
+	testutil.Need(t, "mkfs.fat")
+	dir := t.TempDir()
+	seed := uint64(15)
+	if s := os.Getenv("MKFAT_SEED"); s != "" {
+		fmt.Sscan(s, &seed)
+	}
+	r := rand.New(rand.NewPCG(seed, 2))
+	pick := func(vals ...uint32) uint32 { return vals[r.IntN(len(vals))] }
+	n := 60
+	if s := os.Getenv("MKFAT_RANDOM"); s != "" {
+		fmt.Sscan(s, &n)
+	}
+	made := 0
+	for i := range n {
+		size := int64(20*kib) << r.IntN(21)
+		size += r.Int64N(size) / 512 * 512
+		if r.IntN(4) == 0 {
+			size += r.Int64N(1024) // a size not of whole sectors
+		}
+		p := MkfsParams{Size: size, VolumeID: r.Uint32(), Time: InvariantTime}
+		args := []string{"-i", fmt.Sprintf("%x", p.VolumeID)}
+		if r.IntN(2) == 0 {
+			p.FATBits = int(pick(12, 16, 32))
+			args = append(args, "-F", fmt.Sprint(p.FATBits))
+		}
+		if r.IntN(4) == 0 {
+			p.SectorSize = pick(512, 1024, 2048, 4096)
+			args = append(args, "-S", fmt.Sprint(p.SectorSize))
+		}
+		if r.IntN(3) == 0 {
+			p.SecPerClus = pick(1, 2, 4, 8, 16, 32, 64, 128)
+			args = append(args, "-s", fmt.Sprint(p.SecPerClus))
+		}
+		if r.IntN(4) == 0 {
+			p.Reserved = 1 + r.Uint32N(64)
+			args = append(args, "-R", fmt.Sprint(p.Reserved))
+		}
+		if r.IntN(4) == 0 {
+			p.RootEntries = 16 + r.Uint32N(2000)
+			args = append(args, "-r", fmt.Sprint(p.RootEntries))
+		}
+		if r.IntN(4) == 0 {
+			p.NumFATs = 1 + r.Uint32N(4)
+			args = append(args, "-f", fmt.Sprint(p.NumFATs))
+		}
+		if r.IntN(5) == 0 {
+			p.NoAlign = true
+			args = append(args, "-a")
+		}
+		if r.IntN(3) == 0 {
+			p.Label = []string{"A", "EFI SYSTEM", "boot", "X_1-2", "NO NAME", "ABCDEFGHIJK"}[r.IntN(6)]
+			args = append(args, "-n", p.Label)
+		}
+		name := fmt.Sprintf("%d-%d", i, size)
+		want, got := filepath.Join(dir, name+".want"), filepath.Join(dir, name+".got")
+		_, perr := PlanMkfs(p)
+		first := int64(0)
+		if perr == nil {
+			first = writtenEnd(t, p) + 64*kib
+		}
+		prefill(t, want, size, first, uint64(i))
+		prefill(t, got, size, first, uint64(i))
+		cmd := exec.Command("mkfs.fat", append(append([]string{"--invariant"}, args...), want)...)
+		out, err := cmd.CombinedOutput()
+		switch {
+		case perr != nil && err == nil:
+			t.Errorf("%s %v: mkfs.fat made it, we refused: %v", name, args, perr)
+		case perr != nil:
+			msg := strings.TrimPrefix(errDetail(perr), "mkfs.fat: ")
+			if !strings.Contains(string(out), msg) {
+				t.Errorf("%s %v: ours %q, mkfs.fat's:\n%s", name, args, msg, out)
+			}
+		case err != nil:
+			t.Errorf("%s %v: mkfs.fat refused, we did not:\n%s", name, args, out)
+		default:
+			mkfsFile(t, got, p)
+			if d := diffSectors(t, want, got); d != "" {
+				t.Errorf("%s %v: %s", name, args, d)
+			}
+			made++
+		}
+		os.Remove(want)
+		os.Remove(got)
+	}
+	t.Logf("%d of %d made, the others refused by both", made, n)
+}
+
+func errDetail(err error) string {
+	var e *abi.Error
+	if errors.As(err, &e) {
+		return e.Detail
+	}
+	return err.Error()
 }
