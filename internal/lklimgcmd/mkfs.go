@@ -34,8 +34,9 @@ type mkfsFlags struct {
 func mkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 	var f mkfsFlags
 	return &cli.Command{
-		Name:  "mkfs",
-		Usage: "make a filesystem (" + strings.Join(tools.MkfsTypes(), ", ") + ") on IMAGE, as mke2fs does (-d DIR|TAR fills it)",
+		Name: "mkfs",
+		Usage: "make a filesystem (" + strings.Join(tools.MkfsTypes(), ", ") + ") on IMAGE, as mke2fs does (-d DIR|TAR fills it);\n" +
+			"with -t vfat as mkfs.fat does, with its options (lklimg mkfs -t vfat --help)",
 		Description: "SIZE is bytes, or a number with K, M, G or T (powers of 1024, as truncate's and mke2fs's;\n" +
 			"KB, MB, GB, TB are powers of 1000). With -s the file is created or resized, and reads as zeros;\n" +
 			"without it the filesystem fills the existing file (whose contents are discarded, as mke2fs\n" +

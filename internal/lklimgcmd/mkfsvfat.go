@@ -104,7 +104,7 @@ func vfatMkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 		str("timestamp", &f.timestamp, "the `TIME` of the label (@SECONDS or a date), as SOURCE_DATE_EPOCH"),
 		&cli.BoolFlag{Name: "q", Destination: &f.quiet, Usage: "print nothing"},
 		&cli.BoolFlag{Name: "help", Destination: &f.help, Usage: "show help"},
-		str("d", &f.dir, "(not for vfat yet)"),
+		str("d", &f.dir, "`DIR|TAR` to fill the volume from: refused until the kernel has its vfat driver"),
 		&cli.IntFlag{Name: "mb", Value: kernel.DefaultMemory >> 20, Destination: &f.memoryMB,
 			Usage: "kernel memory in `MB`"},
 		cliflags.PartitionFlag(&f.partition),
@@ -231,6 +231,10 @@ func mkfsVfat(f *vfatFlags, image, size string, getenv func(string) string, stdo
 		return exitImage, err
 	}
 	p.Size = img.size
+	if p.Size == 0 {
+		img.abandon()
+		return exitImage, fmt.Errorf("%s: the image is empty: give its SIZE (lklimg mkfs -t vfat IMAGE SIZE)", image)
+	}
 	if f.partition != 0 {
 		if p.Partition, err = partitionOf(img.d); err != nil {
 			img.abandon()

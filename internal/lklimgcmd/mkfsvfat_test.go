@@ -129,6 +129,31 @@ func TestMkfsVfatAsMkfsFat(t *testing.T) {
 	}
 }
 
+// TestMkfsVfatExisting: on an existing file (no SIZE), the volume fills
+// it, and what mkfs.fat leaves of the file's bytes we leave too: the same
+// bytes from a file of random bytes.
+func TestMkfsVfatExisting(t *testing.T) {
+	testutil.Need(t, "mkfs.fat")
+	dir := t.TempDir()
+	ours, ref := filepath.Join(dir, "ours"), filepath.Join(dir, "ref")
+	junk := make([]byte, 3<<20+7*512)
+	for i := range junk {
+		junk[i] = byte(i*131 + i>>9)
+	}
+	for _, p := range []string{ours, ref} {
+		if err := os.WriteFile(p, junk, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, _, stderr := runLklimg(t, "mkfs", "-q", "-t", "vfat", "--invariant", "-F", "16", "-s", "1", "-n", "OLD", ours); code != 0 {
+		t.Fatalf("mkfs: status %d\n%s", code, stderr)
+	}
+	testutil.Run(t, "mkfs.fat", "--invariant", "-F", "16", "-s", "1", "-n", "OLD", ref)
+	if got, want := testutil.ReadAt(t, ours, 0, int64(len(junk))), testutil.ReadAt(t, ref, 0, int64(len(junk))); !bytes.Equal(got, want) {
+		t.Error("the image differs from mkfs.fat's")
+	}
+}
+
 // TestMkfsVfatPartition: -P N makes the volume of the partition's size
 // on it, its hidden sectors the partition's start and its geometry the
 // disk's (as mkfs.fat on /dev/loop0p1 reads them from sysfs): mkfs.fat
@@ -171,6 +196,7 @@ func TestMkfsVfatErrors(t *testing.T) {
 		{[]string{"-n", "ABCDEFGHIJKL", img, "16M"}, "Label can be no longer than 11 characters"},
 		{[]string{"-i", "nothex", img, "16M"}, "Volume ID must be a hexadecimal number"},
 		{[]string{img, "16M", "extra"}, "usage: lklimg mkfs -t vfat"},
+		{[]string{img}, "the image is empty: give its SIZE"},
 	} {
 		code, _, stderr := runLklimg(t, append([]string{"mkfs", "-t", "vfat"}, c.args...)...)
 		if code != exitImage || !strings.Contains(stderr, c.want) {
