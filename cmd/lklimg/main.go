@@ -24,7 +24,8 @@
 //
 //	lklimg mkfs -t vfat|msdos [-F 12|16|32] [-n LABEL] [-i VOLID] [-S SECTOR_SIZE]
 //	            [-s SECTORS_PER_CLUSTER] [-R RESERVED] [-r ROOT_ENTRIES] [-f FATS]
-//	            [-h HIDDEN] [-M MEDIA] [-a] [--invariant] [-q] IMAGE [SIZE]
+//	            [-h HIDDEN] [-M MEDIA] [-g HEADS/SECTORS] [-D DRIVE] [-b BACKUP]
+//	            [-a] [--invariant] [-q] IMAGE [SIZE]
 //
 // mkfs exits 2 when it refuses (a wrong option, parameters mke2fs would
 // refuse, an existing filesystem without -F), leaving IMAGE as it was; 1

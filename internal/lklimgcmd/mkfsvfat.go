@@ -22,6 +22,7 @@ type vfatFlags struct {
 	fsType, fatBits, label, volID, timestamp string
 	sectorSize, secPerClus, reserved         string
 	rootEntries, numFATs, hidden, media      string
+	geometry, drive, backup                  string
 	noAlign, invariant, quiet, help          bool
 	dir                                      string
 	memoryMB, partition                      int
@@ -31,7 +32,7 @@ type vfatFlags struct {
 // ext4OnlyFlags are mkfs's mke2fs options that mkfs.fat has no
 // counterpart of: given with -t vfat they are refused by name rather
 // than as unknown.
-var ext4OnlyFlags = []string{"b", "C", "N", "I", "G", "L", "U", "E", "O", "J", "m"}
+var ext4OnlyFlags = []string{"N", "G", "L", "U", "E", "O", "J"}
 
 // mkfsTypeArg returns the -t TYPE given to `lklimg mkfs` in args
 // (os.Args: "lklimg", "mkfs", ...): "-t T", "-tT", "--type T",
@@ -98,6 +99,9 @@ func vfatMkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 		str("f", &f.numFATs, "`NUMBER` of FATs, 1 to 4 (default 2)"),
 		str("h", &f.hidden, "`NUMBER` of hidden sectors (default: the partition's start, 0 for a file)"),
 		str("M", &f.media, "media descriptor `BYTE`: 0xF0 or 0xF8 to 0xFF (default 0xF8)"),
+		str("g", &f.geometry, "`HEADS/SECTORS` per track of the BPB's geometry (default: by size)"),
+		str("D", &f.drive, "BIOS drive `NUMBER` (default 0x80, 0 on floppies)"),
+		str("b", &f.backup, "`SECTOR` of the FAT32 backup boot sector, 0 for none (default 6)"),
 		&cli.BoolFlag{Name: "a", Destination: &f.noAlign, Usage: "do not align the data area to clusters"},
 		&cli.BoolFlag{Name: "invariant", Destination: &f.invariant,
 			Usage: "mkfs.fat --invariant's volume ID (1234abcd) and time (2015-03-14 09:26:53 UTC)"},
@@ -167,13 +171,16 @@ func vfatParams(f *vfatFlags, epoch *int64, now time.Time) (p dosfstools.MkfsPar
 		{"f", f.numFATs, &p.NumFATs, 255, "Bad number of FATs"},
 		{"h", f.hidden, &p.Hidden, 1<<32 - 1, "Bad number of hidden sectors"},
 		{"M", f.media, &p.Media, 0xFF, "Bad number for media descriptor"},
+		{"D", f.drive, &p.DriveNumber, 0xFF, "Bad drive number"},
+		{"b", f.backup, &p.BackupBoot, 0xFFFF, "Bad location for backup boot sector"},
 	} {
 		if o.v == "" {
 			continue
 		}
 		// C's strtol with base 0, as mkfs.fat reads them: 0x.. is hex.
 		n, err := strconv.ParseUint(o.v, 0, 64)
-		if err != nil || n > o.max || n == 0 && o.flag != "h" { // 0 is the default's value here
+		zeroOK := o.flag == "h" || o.flag == "D" || o.flag == "b" // elsewhere 0 is the default's value
+		if err != nil || n > o.max || n == 0 && !zeroOK {
 			return p, fmt.Errorf("-%s %s: %s : %s", o.flag, o.v, o.bad, o.v)
 		}
 		switch d := o.dest.(type) {
@@ -181,11 +188,22 @@ func vfatParams(f *vfatFlags, epoch *int64, now time.Time) (p dosfstools.MkfsPar
 			*d = int(n)
 		case *uint32:
 			*d = uint32(n)
+		case *uint16:
+			*d = uint16(n)
 		case *uint8:
 			*d = uint8(n)
 		}
 	}
-	p.HiddenGiven = f.hidden != ""
+	p.HiddenGiven, p.DriveGiven, p.BackupGiven = f.hidden != "", f.drive != "", f.backup != ""
+	if f.geometry != "" {
+		h, s, ok := strings.Cut(f.geometry, "/")
+		heads, err1 := strconv.ParseUint(h, 0, 16)
+		spt, err2 := strconv.ParseUint(s, 0, 16)
+		if !ok || err1 != nil || err2 != nil || heads == 0 || spt == 0 {
+			return p, fmt.Errorf("-g %s: Bad format of geometry : %s", f.geometry, f.geometry)
+		}
+		p.Heads, p.SecPerTrk = uint16(heads), uint16(spt)
+	}
 	p.NoAlign = f.noAlign
 	p.Label = f.label
 	switch {

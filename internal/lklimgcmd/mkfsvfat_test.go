@@ -91,6 +91,7 @@ func TestMkfsVfatAsMkfsFat(t *testing.T) {
 		{"100M", []string{"-n", "ESP"}, []string{"-i", "1234abcd"}, dosfstools.InvariantTime},
 		{"600M", []string{"-n", "lower", "-s", "1", "-R", "8"}, []string{"--invariant"}, 0},
 		{"64M", []string{"-F", "32", "-f", "1", "-r", "64"}, []string{"-t", "msdos", "--invariant"}, 0},
+		{"300M", []string{"-F", "32", "-R", "12", "-b", "3", "-D", "0x81", "-g", "64/32", "-M", "0xF9"}, []string{"--invariant"}, 0},
 		{"2G", nil, nil, dosfstools.InvariantTime - 1<<12}, // the ID differs
 	} {
 		ours, ref := filepath.Join(dir, "ours-"+c.size), filepath.Join(dir, "ref-"+c.size)
@@ -187,7 +188,7 @@ func TestMkfsVfatErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"-d", dir, img, "16M"}, "vfat: populating needs the vfat driver"},
-		{[]string{"-b", "4096", img, "16M"}, "-b is an option of mke2fs (-t ext4), not of mkfs.fat"},
+		{[]string{"-O", "casefold", img, "16M"}, "-O is an option of mke2fs (-t ext4), not of mkfs.fat"},
 		{[]string{"-L", "X", img, "16M"}, "-L is an option of mke2fs"},
 		{[]string{"-s", "3", img, "16M"}, "Bad number of sectors per cluster"},
 		{[]string{"-s", "64M", img}, "Bad number of sectors per cluster"},
@@ -195,6 +196,8 @@ func TestMkfsVfatErrors(t *testing.T) {
 		{[]string{"-F", "12", img, "300M"}, "Attempting to create a too small or a too large filesystem"},
 		{[]string{"-n", "ABCDEFGHIJKL", img, "16M"}, "Label can be no longer than 11 characters"},
 		{[]string{"-i", "nothex", img, "16M"}, "Volume ID must be a hexadecimal number"},
+		{[]string{"-g", "16", img, "16M"}, "Bad format of geometry"},
+		{[]string{"-F", "32", "-b", "40", img, "100M"}, "Backup boot sector must be a reserved sector"},
 		{[]string{img, "16M", "extra"}, "usage: lklimg mkfs -t vfat"},
 		{[]string{img}, "the image is empty: give its SIZE"},
 	} {

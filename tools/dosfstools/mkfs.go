@@ -25,6 +25,17 @@ type MkfsParams struct {
 	Hidden      uint32
 	HiddenGiven bool
 	Media       uint8 // -M, 0xF0 or 0xF8 to 0xFF; 0: by size (0xF8, floppies' own)
+	// Heads and SecPerTrk are -g HEADS/SECTORS, the geometry in the BPB
+	// (the volume is cut to whole tracks of it); 0: by size.
+	Heads, SecPerTrk uint16
+	// DriveNumber is BS_DrvNum (-D) when DriveGiven; otherwise 0x80 with
+	// media 0xF8, 0 with a floppy's.
+	DriveNumber uint8
+	DriveGiven  bool
+	// BackupBoot is the FAT32 backup boot sector (-b) when BackupGiven
+	// (0: none); otherwise 6, or what room the reserved sectors leave.
+	BackupBoot  uint16
+	BackupGiven bool
 	// NoAlign is -a: the FATs and the root directory are not padded to
 	// whole clusters, nor the volume cut to whole tracks.
 	NoAlign bool

@@ -97,6 +97,9 @@ func planMkfs(p MkfsParams) (*mkfsLayout, error) {
 	// establish_params: the geometry, media, first cluster size and root
 	// entries for the device.
 	heads, spt, media, clusterSize, rootEntries := establishParams(&p, ss)
+	if p.Heads != 0 && p.SecPerTrk != 0 { // -g
+		heads, spt = p.Heads, p.SecPerTrk
+	}
 	if bits == 0 && p.Size >= 512<<20 {
 		bits = 32 // "Auto-selecting FAT32 for large filesystem"
 	}
@@ -126,6 +129,9 @@ func planMkfs(p MkfsParams) (*mkfsLayout, error) {
 	b.Media = media
 	if media == 0xF8 {
 		b.DrvNum = 0x80
+	}
+	if p.DriveGiven {
+		b.DrvNum = p.DriveNumber
 	}
 	if bits == 32 {
 		if p.RootEntries != 0 {
@@ -257,9 +263,16 @@ func planMkfs(p MkfsParams) (*mkfsLayout, error) {
 		b.JmpBoot[1] = fat.BootCodeOffset32 - 2
 		b.RootClus = fat.FirstCluster
 		b.FSInfo = 1
-		backup, err := backupBootSector(reserved, uint32(b.FSInfo))
-		if err != nil {
-			return nil, err
+		backup := backupBootSector(reserved, uint32(b.FSInfo))
+		if p.BackupGiven {
+			backup = uint32(p.BackupBoot)
+		}
+		switch {
+		case backup == 0:
+		case backup == uint32(b.FSInfo):
+			return nil, mkfsErr("Backup boot sector must not be same as info sector (%d)", b.FSInfo)
+		case backup >= reserved:
+			return nil, mkfsErr("Backup boot sector must be a reserved sector")
 		}
 		b.BkBootSec = uint16(backup)
 	}
@@ -370,23 +383,19 @@ func fat32ClusterSize(sectors uint64) uint32 {
 	return 1
 }
 
-// backupBootSector is where mkfs.fat puts the FAT32 backup boot sector:
-// 6 (fatgen §3.3) when there is room, else the last or second-last
-// reserved sector not the FSInfo one, else none (0).
-func backupBootSector(reserved, info uint32) (uint32, error) {
-	var backup uint32
+// backupBootSector is where mkfs.fat puts the FAT32 backup boot sector
+// unless -b says: 6 (fatgen §3.3) when there is room, else the last or
+// second-last reserved sector not the FSInfo one, else none (0).
+func backupBootSector(reserved, info uint32) uint32 {
 	switch {
 	case reserved >= 7 && info != 6:
-		backup = 6
+		return 6
 	case reserved >= 3+info && info != reserved-2 && info != reserved-1:
-		backup = reserved - 2
+		return reserved - 2
 	case reserved >= 3 && info != reserved-1:
-		backup = reserved - 1
+		return reserved - 1
 	}
-	if backup == info && backup != 0 {
-		return 0, mkfsErr("Backup boot sector must not be same as info sector (%d)", info)
-	}
-	return backup, nil
+	return 0
 }
 
 // setLabel checks -n as mkfs.fat does and keeps it space padded: at most
