@@ -2,8 +2,8 @@
 // flags, help, messages and exit statuses, run by cmd/lklimg, whose
 // documentation describes it. Every subcommand but mkfs and tar2fs mounts
 // the image through the kernel's syscalls (session); mkfs and tar2fs
-// make a new filesystem on its device with tools/e2fsprogs and fill it
-// through the same kernel.
+// make a new filesystem on its device with tools/e2fsprogs (mkfs -t vfat:
+// tools/dosfstools) and fill it through the same kernel.
 package lklimgcmd
 
 import (
