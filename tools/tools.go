@@ -1,6 +1,6 @@
 // Package tools is the table of the filesystems' userspace tools: for
-// each suite (e2fsprogs for ext2, ext3 and ext4; later dosfstools,
-// squashfs-tools, ...), the filesystem types its mkfs makes and the
+// each suite (e2fsprogs for ext2, ext3 and ext4; dosfstools for vfat;
+// later squashfs-tools, ...), the filesystem types its mkfs makes and the
 // programs it has, as a Linux distribution packages them. Each suite is a
 // package under tools/ (tools/e2fsprogs) that runs as a program on the
 // library kernel, on a block device it opens through the syscalls. A
@@ -38,11 +38,14 @@ func Suites() []Suite {
 		// Mkfs, Minimize (resize2fs -M), AddJournal and AddOrphanFile
 		// (tune2fs -j, -O orphan_file).
 		{Name: "e2fsprogs", Types: []string{"ext4", "ext3", "ext2"}, Mkfs: "mke2fs", Resize: "resize2fs", Tune: "tune2fs"},
+		// Mkfs (mkfs.fat, which Linux distributions also install as
+		// mkfs.vfat and mkfs.msdos: Linux's two types of a FAT volume).
+		{Name: "dosfstools", Types: []string{"vfat", "msdos"}, Mkfs: "mkfs.fat"},
 	}
 }
 
 // MkfsTypes returns every type some suite's mkfs makes, in table order:
-// "ext4", "ext3", "ext2".
+// "ext4", "ext3", "ext2", "vfat", "msdos".
 func MkfsTypes() []string {
 	var types []string
 	for _, s := range Suites() {
@@ -54,8 +57,8 @@ func MkfsTypes() []string {
 }
 
 // ForMkfs returns the suite whose mkfs makes fstype. Its error says there
-// is none yet, listing the types there is one for: "no mkfs for vfat yet
-// (mkfs makes ext4, ext3, ext2)".
+// is none yet, listing the types there is one for: "no mkfs for xfs yet
+// (mkfs makes ext4, ext3, ext2, vfat, msdos)".
 func ForMkfs(fstype string) (Suite, error) {
 	for _, s := range Suites() {
 		if s.Mkfs != "" && slices.Contains(s.Types, fstype) {

@@ -19,6 +19,14 @@
 //	            [-O FEATURES] [-J size=MiB]
 //	            [-d DIR] [-q] [-F] IMAGE
 //
+// and, a FAT volume laid out as mkfs.fat 4.2 lays it out, its options
+// mkfs.fat's letters (SIZE creates or resizes the file):
+//
+//	lklimg mkfs -t vfat|msdos [-F 12|16|32] [-n LABEL] [-i VOLID] [-S SECTOR_SIZE]
+//	            [-s SECTORS_PER_CLUSTER] [-R RESERVED] [-r ROOT_ENTRIES] [-f FATS]
+//	            [-h HIDDEN] [-M MEDIA] [-g HEADS/SECTORS] [-D DRIVE] [-b BACKUP]
+//	            [-a] [--invariant] [-q] IMAGE [SIZE]
+//
 // mkfs exits 2 when it refuses (a wrong option, parameters mke2fs would
 // refuse, an existing filesystem without -F), leaving IMAGE as it was; 1
 // when writing failed or -d could not copy some entries.

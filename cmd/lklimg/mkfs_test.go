@@ -109,7 +109,7 @@ func TestMkfsErrors(t *testing.T) {
 	}{
 		{[]string{"-q", img}, "use -F to overwrite"},
 		{[]string{"-q", "-F", "-t", "xfs", img}, "-t xfs"},
-		{[]string{"-q", "-t", "vfat", img}, "-t vfat: no mkfs for vfat yet (mkfs makes ext4, ext3, ext2)"},
+		{[]string{"-q", "-t", "vfat", "-N", "1024", img}, "-N is an option of mke2fs (-t ext4), not of mkfs.fat (-t vfat)"},
 		{[]string{"-q", "-F", "-s", "12Q", img}, "invalid size"},
 		{[]string{"-q", "-F", "-O", "nosuch", img}, "invalid filesystem option"},
 		{[]string{"-q", "-F", "-b", "3000", img}, "invalid block size"},

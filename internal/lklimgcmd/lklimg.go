@@ -2,8 +2,8 @@
 // flags, help, messages and exit statuses, run by cmd/lklimg, whose
 // documentation describes it. Every subcommand but mkfs and tar2fs mounts
 // the image through the kernel's syscalls (session); mkfs and tar2fs
-// make a new filesystem on its device with tools/e2fsprogs and fill it
-// through the same kernel.
+// make a new filesystem on its device with tools/e2fsprogs (mkfs -t vfat:
+// tools/dosfstools) and fill it through the same kernel.
 package lklimgcmd
 
 import (
@@ -267,7 +267,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	for _, sc := range subcommands() {
 		cmds = append(cmds, sc.command(stdout, stderr, &status))
 	}
-	cmds = append(cmds, infoCommand(stdout, stderr, &status), mkfsCommand(stdout, stderr, &status))
+	cmds = append(cmds, infoCommand(stdout, stderr, &status), mkfsCommandFor(args, stdout, stderr, &status))
 	cmds = append(cmds, tar2fsCommand(os.Stdin, stdout, stderr, &status))
 	cmds = append(cmds, aliasCommands(stdout, stderr, &status)...)
 	app := &cli.App{

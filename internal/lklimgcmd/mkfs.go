@@ -34,8 +34,9 @@ type mkfsFlags struct {
 func mkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 	var f mkfsFlags
 	return &cli.Command{
-		Name:  "mkfs",
-		Usage: "make a filesystem (" + strings.Join(tools.MkfsTypes(), ", ") + ") on IMAGE, as mke2fs does (-d DIR|TAR fills it)",
+		Name: "mkfs",
+		Usage: "make a filesystem (" + strings.Join(tools.MkfsTypes(), ", ") + ") on IMAGE, as mke2fs does (-d DIR|TAR fills it);\n" +
+			"with -t vfat as mkfs.fat does, with its options (lklimg mkfs -t vfat --help)",
 		Description: "SIZE is bytes, or a number with K, M, G or T (powers of 1024, as truncate's and mke2fs's;\n" +
 			"KB, MB, GB, TB are powers of 1000). With -s the file is created or resized, and reads as zeros;\n" +
 			"without it the filesystem fills the existing file (whose contents are discarded, as mke2fs\n" +
@@ -216,7 +217,8 @@ func unwrapPathErr(err error) error {
 // status.
 func mkfs(f *mkfsFlags, image string, getenv func(string) string, stdout, stderr io.Writer) (int, error) {
 	// The suite that makes -t's type (tools.Suites): e2fsprogs's mke2fs,
-	// the body below, is the only one yet.
+	// the body below; dosfstools' types never reach here
+	// (mkfsCommandFor gives them vfatMkfsCommand).
 	if _, err := tools.ForMkfs(f.fsType); err != nil {
 		return exitImage, fmt.Errorf("-t %s: %w", f.fsType, err)
 	}

@@ -84,8 +84,10 @@ type given struct{ uuid, hashSeed, randomUUID bool }
 // bytes, the time of the stamps being epoch (nil: now). The UUID and
 // hash seed the flags do not give are set by identity afterwards.
 func mkfsParams(f *fsFlags, size int64, epoch *int64) (p e2fsprogs.MkfsParams, g given, err error) {
-	if _, err := tools.ForMkfs(f.fsType); err != nil {
+	if s, err := tools.ForMkfs(f.fsType); err != nil {
 		return p, g, fmt.Errorf("-t %s: %w", f.fsType, err)
+	} else if s.Name != "e2fsprogs" {
+		return p, g, fmt.Errorf("-t %s: only mke2fs's types (ext4, ext3, ext2) are filled from a tar yet", f.fsType)
 	}
 	p, err = e2fsprogs.DefaultMkfsParams(size, f.fsType)
 	if err != nil {
