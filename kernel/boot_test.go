@@ -106,7 +106,7 @@ func TestBoot(t *testing.T) {
 	if _, _, err := k.PartitionTable("vdz"); err == nil {
 		t.Error("PartitionTable(vdz): no error")
 	}
-	if got := k.Filesystems(); !slices.Equal(got, []string{"ext4"}) {
+	if got := k.Filesystems(); !slices.Equal(got, []string{"ext4", "vfat"}) {
 		t.Errorf("Filesystems: %v", got)
 	}
 	if typ, err := k.Probe("vda"); err != nil || typ != "ext4" {
