@@ -18,11 +18,7 @@ import (
 func TestDOSAttributes(t *testing.T) {
 	testutil.Need(t, "mkfs.fat", "mcopy", "mattrib")
 	dir := t.TempDir()
-	img := filepath.Join(dir, "fat.img")
-	if err := exec.Command("truncate", "-s", "8M", img).Run(); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Run(t, "mkfs.fat", "-i", "1234abcd", img)
+	img := mkfsFAT(t, "8M", "-i", "1234abcd")
 	for _, n := range []string{"hs", "ro", "plain"} {
 		os.WriteFile(filepath.Join(dir, n), []byte(n), 0o644)
 		mtools(t, "mcopy", "-i", img, filepath.Join(dir, n), "::/"+n)

@@ -305,33 +305,32 @@ func (ip *inode) Lookup(name string) (vfs.Inode, error) {
 	return f.handout(child), nil
 }
 
-// find returns the record of name, or ENOENT. The caller holds f.mu.
+// find returns the record of name, or ENOENT: the first record whose
+// long or short name matches, through the directory's index. The caller
+// holds f.mu.
 func (ip *inode) find(name string) (*record, error) {
 	f := ip.f
+	idx, err := ip.index()
+	if err != nil {
+		return nil, err
+	}
 	want := f.fold(stripTail(name))
-	s, err := ip.scanner(0)
+	pos, ok := idx.byName[want]
+	if !ok {
+		return nil, abi.ENOENT
+	}
+	s, err := ip.scanner(pos)
 	if err != nil {
 		return nil, err
 	}
 	r := new(record)
-	for {
-		ok, err := s.nextRecord(r)
-		if err != nil {
-			return nil, err
+	if ok, err := s.nextRecord(r); err != nil || !ok || r.start != pos {
+		if err == nil {
+			err = abi.Errorf(abi.EIO, "vfat: directory i_pos %d: no entry at %d where its index has %q", ip.ipos, pos, name)
 		}
-		if !ok {
-			return nil, abi.ENOENT
-		}
-		if isDot(&r.de) {
-			continue
-		}
-		if short := f.shortName(&r.de); short != "" && f.fold(short) == want {
-			return r, nil
-		}
-		if r.long != nil && f.fold(f.longName(r.long)) == want {
-			return r, nil
-		}
+		return nil, err
 	}
+	return r, nil
 }
 
 // FoldName is the dentry cache's key of a name in a FAT directory

@@ -73,7 +73,12 @@ func (ip *inode) writeInode() error {
 func (dir *inode) addEntries(w *fatReader, ents []byte) (cpos, ipos int64, err error) {
 	f := dir.f
 	need := int64(len(ents) / fat.DirEntrySize)
-	s, err := dir.scanner(0)
+	idx, err := dir.index()
+	if err != nil {
+		return 0, 0, err
+	}
+	// No run of free entries starts before idx.firstFree.
+	s, err := dir.scanner(idx.firstFree)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -122,14 +127,25 @@ func (dir *inode) addEntries(w *fatReader, ents []byte) (cpos, ipos int64, err e
 	return dir.placeEntries(runStart, ents)
 }
 
-// placeEntries writes ents at cpos and returns the last one's place.
+// placeEntries writes ents at cpos, indexes the new record, and returns
+// the short entry's place.
 func (dir *inode) placeEntries(cpos int64, ents []byte) (int64, int64, error) {
 	if err := dir.writeRaw(cpos, ents); err != nil {
 		return 0, 0, err
 	}
-	last := cpos + int64(len(ents)) - fat.DirEntrySize
-	off, err := dir.devOffset(last)
-	return last, off, err
+	s, err := dir.scanner(cpos)
+	if err != nil {
+		return 0, 0, err
+	}
+	var r record
+	if ok, err := s.nextRecord(&r); err != nil || !ok || r.start != cpos {
+		if err == nil {
+			err = abi.Errorf(abi.EIO, "vfat: directory i_pos %d: the entries written at %d do not read back", dir.ipos, cpos)
+		}
+		return 0, 0, err
+	}
+	dir.added(&r)
+	return r.end - fat.DirEntrySize, r.ipos, nil
 }
 
 // zeroClusters writes zeros over the clusters.
@@ -146,6 +162,7 @@ func (f *fsys) zeroClusters(cl []uint32) error {
 // removeRecord marks a name's short entry and then its slots free
 // (fat_remove_entries): only their first byte changes.
 func (dir *inode) removeRecord(r *record) error {
+	dir.removed(r)
 	free := []byte{fat.DirEntFree}
 	for pos := r.end - fat.DirEntrySize; pos >= r.start; pos -= fat.DirEntrySize {
 		off, err := dir.devOffset(pos)

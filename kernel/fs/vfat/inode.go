@@ -25,7 +25,8 @@ type inode struct {
 	size  int64
 	nlink uint32
 	runs  []run      // the cluster chain, nil until read (chain.go)
-	rmu   sync.Mutex // guards runs among the holders of f.mu shared
+	rmu   sync.Mutex // guards runs and idx among the holders of f.mu shared
+	idx   *dirIndex  // a directory's index, nil until built (dirindex.go)
 	// handouts counts the VFS's references (see vfs.Evicter); the inode
 	// stays in fsys.inodes while it is above zero.
 	handouts int

@@ -87,15 +87,24 @@ func mtools(t *testing.T, tool string, args ...string) {
 	}
 }
 
-// fatImage makes an image of the tree with mkfs.fat ARGS and mcopy, a
-// file deleted and another written over its place to fragment a chain.
-func fatImage(t *testing.T, src, size string, mkfsArgs ...string) string {
-	testutil.Need(t, "mkfs.fat", "mcopy", "mdel")
+// mkfsFAT makes a new empty FAT image of SIZE (truncate's form) with
+// mkfs.fat ARGS.
+func mkfsFAT(t *testing.T, size string, args ...string) string {
+	t.Helper()
+	testutil.Need(t, "mkfs.fat")
 	img := filepath.Join(t.TempDir(), "fat.img")
 	if err := exec.Command("truncate", "-s", size, img).Run(); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Run(t, "mkfs.fat", append(mkfsArgs, img)...)
+	testutil.Run(t, "mkfs.fat", append(args, img)...)
+	return img
+}
+
+// fatImage makes an image of the tree with mkfs.fat ARGS and mcopy, a
+// file deleted and another written over its place to fragment a chain.
+func fatImage(t *testing.T, src, size string, mkfsArgs ...string) string {
+	testutil.Need(t, "mkfs.fat", "mcopy", "mdel")
+	img := mkfsFAT(t, size, mkfsArgs...)
 	var top []string
 	ents, _ := os.ReadDir(src)
 	for _, e := range ents {

@@ -251,20 +251,9 @@ func (dir *inode) makeShortName(units []uint16) (name [fat.NameLen]byte, lcase u
 // bytes of name (vfat_find_form, fat_scan): labels, slots and free entries
 // do not count.
 func (dir *inode) hasShortName(name *[fat.NameLen]byte) (bool, error) {
-	s, err := dir.scanner(0)
+	idx, err := dir.index()
 	if err != nil {
 		return false, err
 	}
-	for {
-		raw, _, _, ok, err := s.next()
-		if err != nil || !ok {
-			return false, err
-		}
-		if raw[0] == fat.DirEntFree || raw[0] == fat.DirEntEnd || fat.IsLongName(raw) || raw[11]&fat.AttrVolumeID != 0 {
-			continue
-		}
-		if [fat.NameLen]byte(raw[:fat.NameLen]) == *name {
-			return true, nil
-		}
-	}
+	return idx.shorts[*name] > 0, nil
 }

@@ -130,11 +130,7 @@ func TestWriteTree(t *testing.T) {
 			testutil.Need(t, "mkfs.fat", "mcopy")
 			src := t.TempDir()
 			makeTree(t, src, 7)
-			img := filepath.Join(t.TempDir(), "fat.img")
-			if err := exec.Command("truncate", "-s", c.size, img).Run(); err != nil {
-				t.Fatal(err)
-			}
-			testutil.Run(t, "mkfs.fat", append(c.args, img)...)
+			img := mkfsFAT(t, c.size, c.args...)
 			withFAT(t, img, "", func(k *kernel.Kernel) { copyIn(t, k, src, "/mnt") })
 			fsckClean(t, img)
 			want, err := testutil.ScanDir(src)
@@ -213,11 +209,7 @@ func pad3(i int) string { return fmt.Sprintf("%03d", i) }
 // names beyond the BMP, the names FAT refuses, and lookups ignoring case.
 func TestNames(t *testing.T) {
 	testutil.Need(t, "mkfs.fat", "mdir")
-	img := filepath.Join(t.TempDir(), "fat.img")
-	if err := exec.Command("truncate", "-s", "32M", img).Run(); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Run(t, "mkfs.fat", "-F", "16", img)
+	img := mkfsFAT(t, "32M", "-F", "16")
 	aliases := map[string]string{
 		"README.TXT":       "README  TXT",
 		"readme2.txt":      "README2 TXT",
