@@ -1,5 +1,6 @@
 // Package tools is the table of the filesystems' userspace tools: for
-// each suite (e2fsprogs for ext2, ext3 and ext4; later dosfstools,
+// each suite (e2fsprogs for ext2, ext3 and ext4; fdisk, the partitioner
+// of the disk, with no filesystem; later dosfstools,
 // squashfs-tools, ...), the filesystem types its mkfs makes and the
 // programs it has, as a Linux distribution packages them. Each suite is a
 // package under tools/ (tools/e2fsprogs) that runs as a program on the
@@ -29,6 +30,9 @@ type Suite struct {
 	// Mkfs, Resize and Tune are its programs, as Linux names them
 	// ("mke2fs", "resize2fs", "tune2fs"); "" where it has none yet.
 	Mkfs, Resize, Tune string
+	// Partition is its partitioner, for a suite of the disk rather than
+	// of a filesystem ("sfdisk", which `lklimg part` stands for).
+	Partition string
 }
 
 // Suites returns the table, built afresh for each caller (nothing in it
@@ -38,6 +42,8 @@ func Suites() []Suite {
 		// Mkfs, Minimize (resize2fs -M), AddJournal and AddOrphanFile
 		// (tune2fs -j, -O orphan_file).
 		{Name: "e2fsprogs", Types: []string{"ext4", "ext3", "ext2"}, Mkfs: "mke2fs", Resize: "resize2fs", Tune: "tune2fs"},
+		// Plan and Write (sfdisk with a script): tools/fdisk.
+		{Name: "fdisk", Partition: "sfdisk"},
 	}
 }
 
