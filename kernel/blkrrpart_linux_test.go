@@ -7,23 +7,37 @@ import (
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/devfile"
+	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/tools/fdisk"
 )
 
 // TestBlkRrpart: a new table written through /dev/vda is taken by
-// BLKRRPART: EBUSY while a partition is open, then the old partitions and
+// BLKRRPART: EBUSY while a partition is mounted or open, then the old partitions and
 // their nodes go and the new ones come, with the new table's places.
 func TestBlkRrpart(t *testing.T) {
 	img := gptDisk(t)
+	// An ext4 on vda2 (8 MiB at sector 8192), to mount.
+	testutil.Run(t, testutil.Need(t, "mke2fs")[0], "-q", "-F", "-t", "ext4", "-E", "offset=4194304", img, "8M")
 	k := bootDisk(t, img, DiskOptions{})
 	before, _ := k.Partitions("vda")
-	p1 := openDev(t, k, "/dev/vda1", abi.O_RDONLY)
-	f, err := devfile.Open(k, "vda", abi.O_RDWR|abi.O_EXCL)
+	mnt, err := k.MountDev("vda2", "ext4", 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Opened without O_EXCL, which a mounted partition refuses.
+	f, err := devfile.Open(k, "vda", abi.O_RDWR)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	if err := k.BlkRrpart(f.Fd()); !errors.Is(err, abi.EBUSY) {
+		t.Fatalf("BLKRRPART with vda2 mounted: %v, want EBUSY", err)
+	}
+	if err := k.Umount(mnt, 0); err != nil {
+		t.Fatal(err)
+	}
+	p1 := openDev(t, k, "/dev/vda1", abi.O_RDONLY)
 	s, err := fdisk.Parse(strings.NewReader("label: dos\n,1M\n,2M\n,,E\n,1M\n"), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/lklimg/lklimg/tools/fdisk"
 )
 
 const partScript = `label: gpt
@@ -107,5 +108,47 @@ func TestPartSeeded(t *testing.T) {
 	}
 	if !bytes.Equal(imgs[0], imgs[1]) {
 		t.Error("seeded runs differ")
+	}
+}
+
+// TestPartIDs: SOURCE_DATE_EPOCH seeds the identifiers with the script,
+// --seed alone; nothing set is random.
+func TestPartIDs(t *testing.T) {
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == "SOURCE_DATE_EPOCH" {
+				return v
+			}
+			return ""
+		}
+	}
+	plan := func(ids func() (*fdisk.IDs, error)) string {
+		t.Helper()
+		s, _ := fdisk.Parse(strings.NewReader("label: gpt\n,\n"), nil)
+		i, err := ids()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tab, err := fdisk.Plan(s, 1<<17, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tab.DiskGUID.String() + tab.Partitions[0].UUID.String()
+	}
+	a := plan(func() (*fdisk.IDs, error) { return partIDs("", []byte("x"), env("1")) })
+	b := plan(func() (*fdisk.IDs, error) { return partIDs("", []byte("x"), env("1")) })
+	c := plan(func() (*fdisk.IDs, error) { return partIDs("", []byte("y"), env("1")) })
+	d := plan(func() (*fdisk.IDs, error) { return partIDs("", []byte("x"), env("")) })
+	e := plan(func() (*fdisk.IDs, error) {
+		return partIDs("01234567-89ab-cdef-0123-456789abcdef", []byte("x"), env("1"))
+	})
+	f := plan(func() (*fdisk.IDs, error) {
+		return partIDs("01234567-89AB-CDEF-0123-456789ABCDEF", []byte("y"), env(""))
+	})
+	if a != b || a == c || a == d || e != f || e == a {
+		t.Errorf("identifiers: %s %s %s %s %s %s", a, b, c, d, e, f)
+	}
+	if _, err := partIDs("nope", nil, env("")); err == nil {
+		t.Error("--seed nope accepted")
 	}
 }

@@ -285,3 +285,56 @@ func TestErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestRelabel: a DOS table written over a GPT leaves the old headers as
+// sfdisk does, their signatures wiped.
+func TestRelabel(t *testing.T) {
+	const size = 64 << 20
+	var imgs [2]*os.File
+	for i := range imgs {
+		dir, f := newImage(t, size)
+		if out, err := sfdiskRun(t, dir, 0, "label: gpt\nlabel-id: 01234567-89AB-CDEF-0123-456789ABCDEF\nsize=10M, uuid=11111111-2222-3333-4444-555555555555\nuuid=21111111-2222-3333-4444-555555555555\n", "-q", "--no-reread", "--no-tell-kernel", "disk.img"); err != nil {
+			t.Fatalf("sfdisk: %v\n%s", err, out)
+		}
+		imgs[i] = f
+	}
+	dir := filepath.Dir(imgs[0].Name())
+	script := "label: dos\nlabel-id: 0x11112222\n,10M\n"
+	if out, err := sfdiskRun(t, dir, 0, script, "-q", "--no-reread", "--no-tell-kernel", "disk.img"); err != nil {
+		t.Fatalf("sfdisk: %v\n%s", err, out)
+	}
+	if err := ours(t, imgs[1], size, script, RandomIDs()); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(ends(t, imgs[0], size), ends(t, imgs[1], size)) {
+		t.Error("the relabelled disk differs from sfdisk's")
+	}
+}
+
+// FuzzParse: no script makes Parse or Plan panic, and a plan keeps its
+// partitions on the disk and apart.
+func FuzzParse(f *testing.F) {
+	for _, c := range sfdiskScripts {
+		f.Add(c.script)
+	}
+	f.Fuzz(func(t *testing.T, script string) {
+		s, err := Parse(strings.NewReader(script), nil)
+		if err != nil {
+			return
+		}
+		tab, err := Plan(s, 1<<17, SeededIDs(nil))
+		if err != nil {
+			return
+		}
+		for i, p := range tab.Partitions {
+			if p.Sectors == 0 || p.End() >= tab.Sectors {
+				t.Fatalf("partition %d: %d+%d on %d sectors", p.Number, p.Start, p.Sectors, tab.Sectors)
+			}
+			for _, q := range tab.Partitions[i+1:] {
+				if !p.Extended && !q.Extended && p.Start <= q.End() && q.Start <= p.End() {
+					t.Fatalf("partitions %d and %d overlap", p.Number, q.Number)
+				}
+			}
+		}
+	})
+}

@@ -28,10 +28,32 @@ func Write(dev Device, t *Table) error {
 		return fmt.Errorf("reading sector 0: %w", err)
 	}
 	clear(sector0[mbr.OffDiskSignature:])
+	if err := wipeGPT(dev, t.Sectors); err != nil {
+		return err
+	}
 	if t.Label == "gpt" {
 		return writeGPT(dev, t, sector0)
 	}
 	return writeDOS(dev, t, sector0)
+}
+
+// wipeGPT erases the signature of an old GPT's headers, as sfdisk has
+// libblkid wipe the old table's magic before it writes a new label: the 8
+// bytes "EFI PART" at LBA 1 and at the last LBA are zeroed, the rest left
+// (a new GPT writes both sectors again; a DOS label leaves them so).
+func wipeGPT(dev Device, sectors uint64) error {
+	for _, lba := range []uint64{1, sectors - 1} {
+		var sig [8]byte
+		if _, err := dev.ReadAt(sig[:], int64(lba*SectorSize)); err != nil && err != io.EOF {
+			return fmt.Errorf("reading sector %d: %w", lba, err)
+		}
+		if string(sig[:]) == gpt.Signature {
+			if _, err := dev.WriteAt(make([]byte, len(sig)), int64(lba*SectorSize)); err != nil {
+				return fmt.Errorf("wiping the GPT signature at sector %d: %w", lba, err)
+			}
+		}
+	}
+	return nil
 }
 
 func writeAt(dev Device, b []byte, lba uint64) error {
