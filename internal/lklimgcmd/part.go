@@ -201,13 +201,14 @@ func partDump(image string, memoryMB int, w io.Writer) error {
 // dumpScript is the table as sfdisk --dump prints it (util-linux
 // sfdisk.c, fdisk_script_write_file): the headers, then one line per
 // partition named after the image, as sfdisk names a file's partitions.
-// A GPT's table-length, which the kernel's view does not keep, is not
-// printed (sfdisk prints it when it is not 128).
 func dumpScript(image string, info kernel.PartitionTableInfo) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "label: %s\nlabel-id: %s\ndevice: %s\nunit: sectors\n", info.Label, info.ID, image)
 	if info.Label == "gpt" {
 		fmt.Fprintf(&b, "first-lba: %d\nlast-lba: %d\n", info.FirstLBA, info.LastLBA)
+		if info.TableLength != gpt.DefaultEntries {
+			fmt.Fprintf(&b, "table-length: %d\n", info.TableLength)
+		}
 	}
 	if info.Size <= 4<<20 {
 		// libfdisk's grain is one sector on small disks.

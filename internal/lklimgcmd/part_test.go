@@ -13,53 +13,78 @@ import (
 	"github.com/lklimg/lklimg/tools/fdisk"
 )
 
-const partScript = `label: gpt
+// partCases are scripts `lklimg part` and sfdisk both write, on images
+// of the same size, with every identifier given; listing is a line of
+// the new table's listing, sizes the partitions' sectors by number.
+var partCases = []struct {
+	name, script, listing string
+	size                  int64
+	sizes                 map[int]int
+}{
+	{"gpt", `label: gpt
 label-id: 01234567-89AB-CDEF-0123-456789ABCDEF
 size=10M, type=uefi, name=esp, uuid=11111111-2222-3333-4444-555555555555
 size=1800K, type=S, uuid=21111111-2222-3333-4444-555555555555, attrs="RequiredPartition GUID:60"
 type=L, uuid=41111111-2222-3333-4444-555555555555, name="root"
-`
+`, "vda2   22528  26623    4096   2M Linux swap\n", 64 << 20, map[int]int{1: 20480, 2: 4096, 3: 102400}},
+	{"gpt table-length", `label: gpt
+label-id: 01234567-89AB-CDEF-0123-456789ABCDEF
+table-length: 8
+start=1M, size=3M, type="Linux /usr (x86-64)", uuid=11111111-2222-3333-4444-555555555555
+`, "vda1    2048  8191    6144   3M Linux /usr (x86-64)\n", 32 << 20, map[int]int{1: 6144}},
+	{"dos", `label: dos
+label-id: 0x12345678
+,10M,L,*
+,,E
+,1000,S
+,
+`, "vda5        24576  25575    1000  500K 82 Linux swap / Solaris\n", 64 << 20, map[int]int{1: 20480, 2: 2, 5: 1000, 6: 102400}},
+}
 
 // TestPart: `lklimg part` through the kernel writes the bytes sfdisk
 // writes for the same script on an image of the same size, --dump prints
 // what sfdisk --dump prints, and the host kernel finds the partitions.
 func TestPart(t *testing.T) {
 	sfdisk := testutil.Need(t, "sfdisk")[0]
-	dir := t.TempDir()
-	theirs, ours := filepath.Join(dir, "theirs.img"), filepath.Join(dir, "ours.img")
-	if err := os.WriteFile(theirs, nil, 0o644); err != nil {
-		t.Fatal(err)
+	for _, c := range partCases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			theirs, ours := filepath.Join(dir, "theirs.img"), filepath.Join(dir, "ours.img")
+			if err := os.WriteFile(theirs, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(theirs, c.size); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(sfdisk, "-q", "--no-reread", "--no-tell-kernel", theirs)
+			cmd.Stdin = strings.NewReader(c.script)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("sfdisk: %v\n%s", err, out)
+			}
+			var out, errs bytes.Buffer
+			o := partOptions{size: strconv.FormatInt(c.size, 10), memoryMB: 32}
+			if err := part(ours, o, strings.NewReader(c.script), &out, &errs); err != nil {
+				t.Fatalf("part: %v\n%s", err, errs.String())
+			}
+			if !strings.Contains(out.String(), c.listing) {
+				t.Errorf("listing:\n%s", out.String())
+			}
+			a, _ := os.ReadFile(theirs)
+			b, _ := os.ReadFile(ours)
+			if !bytes.Equal(a, b) {
+				t.Error("the image differs from sfdisk's")
+			}
+			var dump bytes.Buffer
+			if err := partDump(ours, 32, &dump); err != nil {
+				t.Fatal(err)
+			}
+			want := testutil.Run(t, sfdisk, "--dump", ours)
+			if dump.String() != string(want) {
+				t.Errorf("--dump:\n%s\nsfdisk --dump:\n%s", dump.String(), want)
+			}
+			hostPartitions(t, theirs, ours, c.sizes)
+		})
 	}
-	if err := os.Truncate(theirs, 64<<20); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(sfdisk, "-q", "--no-reread", "--no-tell-kernel", theirs)
-	cmd.Stdin = strings.NewReader(partScript)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("sfdisk: %v\n%s", err, out)
-	}
-	var out, errs bytes.Buffer
-	o := partOptions{size: "64M", memoryMB: 32}
-	if err := part(ours, o, strings.NewReader(partScript), &out, &errs); err != nil {
-		t.Fatalf("part: %v\n%s", err, errs.String())
-	}
-	if !strings.Contains(out.String(), "vda2   22528  26623    4096   2M Linux swap\n") {
-		t.Errorf("listing:\n%s", out.String())
-	}
-	a, _ := os.ReadFile(theirs)
-	b, _ := os.ReadFile(ours)
-	if !bytes.Equal(a, b) {
-		t.Error("the image differs from sfdisk's")
-	}
-	var dump bytes.Buffer
-	if err := partDump(ours, 32, &dump); err != nil {
-		t.Fatal(err)
-	}
-	want := testutil.Run(t, sfdisk, "--dump", ours)
-	if dump.String() != string(want) {
-		t.Errorf("--dump:\n%s\nsfdisk --dump:\n%s", dump.String(), want)
-	}
-	hostPartitions(t, theirs, ours, []int{20480, 4096, 102400})
 }
 
 // hostPartitions attaches ours to a loop device with partition scanning
@@ -67,7 +92,7 @@ func TestPart(t *testing.T) {
 // in /sys/block. theirs, sfdisk's image, is the control: a host kernel
 // that finds no partition on it does not scan loop devices (this kind of
 // test machine's does not), and the check is skipped.
-func hostPartitions(t *testing.T, theirs, ours string, sizes []int) {
+func hostPartitions(t *testing.T, theirs, ours string, sizes map[int]int) {
 	t.Helper()
 	testutil.Need(t, "losetup")
 	testutil.NeedLoop(t)
@@ -87,9 +112,9 @@ func hostPartitions(t *testing.T, theirs, ours string, sizes []int) {
 	}
 	loop, detach = attach(ours)
 	defer detach()
-	for i, want := range sizes {
-		if got, err := size(loop, i+1); err != nil || got != strconv.Itoa(want) {
-			t.Errorf("%sp%d: %q sectors, %v; want %d", loop, i+1, got, err, want)
+	for n, want := range sizes {
+		if got, err := size(loop, n); err != nil || got != strconv.Itoa(want) {
+			t.Errorf("%sp%d: %q sectors, %v; want %d", loop, n, got, err, want)
 		}
 	}
 }

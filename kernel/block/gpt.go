@@ -40,6 +40,7 @@ func readGPT(s sectorReader, logf func(string, ...any)) (*Table, error) {
 		ID:       h.DiskGUID.String(),
 		FirstLBA: h.FirstUsableLBA,
 		LastLBA:  h.LastUsableLBA,
+		Entries:  h.NumberOfPartitionEntries,
 		Backup:   backup,
 	}
 	for i, e := range entries {

@@ -31,8 +31,10 @@ type Table struct {
 	// ID is the disk identifier: the MBR's disk signature ("0x1234abcd")
 	// or the GPT's disk GUID.
 	ID string
-	// FirstLBA and LastLBA bound the sectors GPT partitions may use.
+	// FirstLBA and LastLBA bound the sectors GPT partitions may use;
+	// Entries is the length of the GPT's entry array.
 	FirstLBA, LastLBA uint64
+	Entries           uint32
 	// Backup is set when the primary GPT was corrupt and the table was
 	// read from the backup GPT at the end of the disk.
 	Backup bool
