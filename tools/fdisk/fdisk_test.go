@@ -267,12 +267,12 @@ func TestSeeded(t *testing.T) {
 func TestErrors(t *testing.T) {
 	for _, c := range []struct{ script, want string }{
 		{"label: gpt\nstart=2048,size=4096\nstart=4000,size=100\n", "line 3: partition 2: sector 4000 already used"},
-		{"label: gpt\nstart=130000,size=2000\n", "line 2: partition 1: 2000 sectors from 130000 do not fit"},
-		{"label: gpt\n,\n,1M\n", "line 3: partition 2: 2048 sectors from 129024 do not fit"},
+		{"label: gpt\nstart=130000,size=2000\n", "line 2: partition 1: the last usable GPT sector is 131038, but 131999 is requested"},
+		{"label: gpt\n,\n,1M\n", "line 3: partition 2: no free range of at least 2048 sectors"},
 		{"label: gpt\ntype=esp\n", `line 2: partition 1: unknown GPT partition type "esp"`},
 		{"label: dos\ntype=bogus\n", `line 2: unknown MBR partition type "bogus"`},
 		{"label: gpt\ntype=E\n", `unknown GPT partition type "E"`},
-		{"label: dos\nsize=100G\n", "do not fit"},
+		{"label: dos\nsize=100G\n", "no free sectors available"},
 		{"label: dos\n,1M\n,1M\n,1M\n,1M\n,1M\n", "line 6: all four primary partitions are in use"},
 		{"label: dos\nunit: bytes\n", "line 2: unit"},
 		{"label: gpt\nfirst-lba: 10\n", "first-lba 10 is outside"},

@@ -57,6 +57,9 @@ type layout struct {
 	gptLast    bool   // GPT: a default size reaching last is aligned
 	alignShort bool   // GPT: a suffixed size of at most a grain is not aligned
 	largest    bool   // GPT: a default start is in the largest free range
+	fit        bool   // DOS: a default start is where the size fits
+	inRange    bool   // GPT, DOS logical: a default start aligned in its range
+	tinyExt    bool   // DOS logical: the extended partition is under a grain
 }
 
 // Alignment (libfdisk's alignment.c): LBAs are aligned to the grain, 1 MiB
@@ -81,15 +84,20 @@ func (l *layout) nearest(x uint64) uint64 {
 	return (x + l.grain/2) / l.grain * l.grain
 }
 
-// alignEnd is the end of a partition from start to end aligned inside the
-// free range up to limit: the nearest grain boundary kept between the
-// start and the limit, less one sector (fdisk_align_lba_in_range).
-func (l *layout) alignEnd(start, end, limit uint64) uint64 {
-	e := min(max(l.nearest(end), l.up(start)), l.down(limit))
-	if e > start && e <= limit+1 {
+// alignEnd is the last sector of a partition from start whose end lba is
+// aligned inside the free range up to limit (fdisk_align_lba_in_range,
+// then one sector less): the nearest grain boundary, kept between the
+// start and the limit aligned inwards. A range too small to hold a
+// boundary leaves lba as it is.
+func (l *layout) alignEnd(start, lba, limit uint64) uint64 {
+	e := lba
+	if a, b := l.up(start), l.down(limit); a < b {
+		e = min(max(l.nearest(lba), a), b)
+	}
+	if e > start {
 		return e - 1
 	}
-	return end
+	return e
 }
 
 // firstFree returns the lowest sector from x on that no span holds, after
@@ -118,21 +126,45 @@ func freeEnd(start, limit uint64, used []span) uint64 {
 	return limit
 }
 
+// defaultStart returns the first default start from x on: skip sectors
+// on (a logical partition's EBR and the grain after it), aligned up, and
+// past each partition that holds it; with l.inRange (a GPT, a logical
+// partition), a start in the free range at the end that holds no grain
+// boundary after it stays unaligned, as fdisk_align_lba_in_range leaves
+// it. A start past hi means none.
+func (l *layout) defaultStart(x, hi, skip uint64, used []span) uint64 {
+	for {
+		c := l.up(x + skip)
+		if l.inRange && c <= hi && freeEnd(x+skip, hi, used) == hi && l.up(x+skip) >= l.down(hi) {
+			c = x + skip
+		}
+		if c > hi || !inUse(c, used) {
+			return c
+		}
+		for _, s := range used {
+			if c >= s.a && c <= s.b {
+				x = s.b + 1
+			}
+		}
+	}
+}
+
 // largestFree returns the first sector of the largest free range in
 // [lo, hi] (the first of equals), as libfdisk's gpt.c places a default
-// start (find_first_in_largest); lo if none is free.
-func largestFree(lo, hi uint64, used []span) uint64 {
+// start (find_first_in_largest), a range shorter than min not counting;
+// false if there is none.
+func largestFree(lo, hi, min uint64, used []span) (uint64, bool) {
 	sorted := slices.Clone(used)
 	slices.SortFunc(sorted, func(a, b span) int { return cmp.Compare(a.a, b.a) })
 	best, bestLen := lo, uint64(0)
 	x := lo
 	for _, s := range append(sorted, span{hi + 1, hi + 1}) {
-		if s.a > x && s.a-x > bestLen {
+		if s.a > x && s.a-x > bestLen && s.a-x >= min {
 			best, bestLen = x, s.a-x
 		}
 		x = max(x, s.b+1)
 	}
-	return best
+	return best, bestLen > 0
 }
 
 func inUse(x uint64, used []span) bool {
@@ -144,65 +176,117 @@ func inUse(x uint64, used []span) bool {
 	return false
 }
 
-// place computes a partition's start and size from its spec within
+// place computes a partition's start and last sector from its spec within
 // [lo, hi] (skip: sectors kept free before a default start, for a
 // logical partition's EBR).
+//
+// The default start is the first free sector, aligned up; on a GPT the
+// first of the largest free range (libfdisk's find_first_in_largest), left
+// unaligned when the range holds no grain boundary, on a DOS disk the
+// first where a given size fits. The default size runs to
+// the end of the free range; on a GPT a range that ends at the last
+// usable sector ends at the last grain boundary instead. A size with a
+// suffix is aligned (alignEnd): on a GPT when it is more than a grain,
+// from its last sector, and one larger than the free range is cut to it,
+// as sfdisk cuts it; on a DOS disk from the sector after it when that is
+// inside the free range, and one under a grain is not aligned but takes
+// one more sector, as sfdisk 2.38 gives it (dos.c's "tiny partition"
+// keeps its stop one past the size).
+// A size in sectors is taken as it is.
 func (l *layout) place(p *PartitionSpec, lo, hi, skip uint64, used []span, num int) (start, end uint64, err error) {
-	switch p.Start {
-	case "", "-", "+":
-		if l.largest {
-			lo = largestFree(lo, hi, used)
-		}
-		start = firstFree(lo, used, func(x uint64) uint64 { return l.up(x + skip) })
-		if start > hi {
-			return 0, 0, lineErr(p.Line, "partition %d: no free sectors available", num)
-		}
-	default:
-		v, bytes, err := parseAmount(p.Start)
-		if err != nil {
-			return 0, 0, lineErr(p.Line, "partition %d: start %q: %v", num, p.Start, err)
+	dflt := p.Size == "" || p.Size == "-" || p.Size == "+"
+	var v uint64
+	var bytes bool
+	if !dflt {
+		if v, bytes, err = parseAmount(p.Size); err != nil {
+			return 0, 0, lineErr(p.Line, "partition %d: size %q: %v", num, p.Size, err)
 		}
 		if bytes {
 			v /= SectorSize
 		}
-		if v < lo || v > hi {
-			return 0, 0, lineErr(p.Line, "partition %d: start %d is outside the usable sectors %d-%d", num, v, lo, hi)
+		if v == 0 {
+			return 0, 0, lineErr(p.Line, "partition %d: size 0", num)
 		}
-		if inUse(v, used) {
-			return 0, 0, lineErr(p.Line, "partition %d: sector %d already used", num, v)
-		}
-		start = v
 	}
-	limit := freeEnd(start, hi, used)
-	switch p.Size {
+	switch p.Start {
 	case "", "-", "+":
-		end = limit
-		if l.gptLast && limit == l.last {
-			end = l.alignEnd(start, limit, limit)
+		if l.largest {
+			var ok bool
+			if lo, ok = largestFree(lo, hi, l.grain, used); !ok {
+				return 0, 0, lineErr(p.Line, "partition %d: no free range of at least %d sectors", num, l.grain)
+			}
 		}
-		return start, end, nil
+		start = l.defaultStart(lo, hi, skip, used)
+		if l.fit && !dflt {
+			// The next free range while the size does not fit.
+			for start <= hi && start+v-1 > freeEnd(start, hi, used) {
+				start = l.defaultStart(freeEnd(start, hi, used)+1, hi, skip, used)
+			}
+		}
+		if start > hi && l.tinyExt {
+			// In an extended partition smaller than a grain, a logical
+			// partition after the first has its EBR at the first free
+			// sector and starts at the next, as sfdisk places them.
+			if x := firstFree(lo, used, func(x uint64) uint64 { return x }); x < hi && !inUse(x+1, used) {
+				start = x + 1
+			}
+		}
+		if start > hi {
+			return 0, 0, lineErr(p.Line, "partition %d: no free sectors available", num)
+		}
+	default:
+		s, inBytes, err := parseAmount(p.Start)
+		if err != nil {
+			return 0, 0, lineErr(p.Line, "partition %d: start %q: %v", num, p.Start, err)
+		}
+		if inBytes {
+			s /= SectorSize
+		}
+		if s < lo || s > hi {
+			return 0, 0, lineErr(p.Line, "partition %d: start %d is outside the usable sectors %d-%d", num, s, lo, hi)
+		}
+		if inUse(s, used) {
+			return 0, 0, lineErr(p.Line, "partition %d: sector %d already used", num, s)
+		}
+		start = s
 	}
-	v, bytes, err := parseAmount(p.Size)
-	if err != nil {
-		return 0, 0, lineErr(p.Line, "partition %d: size %q: %v", num, p.Size, err)
+	rawLimit := freeEnd(start, hi, used)
+	limit := rawLimit
+	if l.gptLast && limit == l.last {
+		if e := l.alignEnd(start, limit, limit); e >= start {
+			limit = e
+		}
 	}
-	if bytes {
-		v /= SectorSize
-	}
-	if v == 0 {
-		return 0, 0, lineErr(p.Line, "partition %d: size 0", num)
+	if dflt {
+		return start, limit, nil
 	}
 	end = start + v - 1
-	if end > limit || end < start {
+	switch {
+	case l.fit && end > rawLimit:
+		// Checked before alignment, which would cut it.
+		return 0, 0, lineErr(p.Line, "partition %d: %d sectors from %d do not fit: %d are free up to sector %d",
+			num, v, start, rawLimit-start+1, rawLimit)
+	case !bytes || l.grain == 1:
+	case l.alignShort && v-1 > l.grain && end != limit:
+		end = l.alignEnd(start, end, limit)
+	case l.alignShort:
+	case v < l.grain:
+		end = start + v
+	case start+v < limit:
+		end = l.alignEnd(start, start+v, limit)
+	}
+	// On a GPT after the alignment, which may have cut the size to the
+	// free range, as sfdisk checks it.
+	if l.largest && end > l.last {
+		return 0, 0, lineErr(p.Line, "partition %d: the last usable GPT sector is %d, but %d is requested", num, l.last, end)
+	}
+	if end > rawLimit || end < start {
 		what := "the end of the usable sectors"
-		if limit < hi {
+		if rawLimit < hi {
 			what = "the next partition"
 		}
 		return 0, 0, lineErr(p.Line, "partition %d: %d sectors from %d do not fit: %d are free up to %s (sector %d)",
-			num, v, start, limit-start+1, what, limit)
-	}
-	if bytes && l.grain > 1 && (!l.alignShort || v-1 > l.grain) {
-		end = l.alignEnd(start, end, limit)
+			num, v, start, rawLimit-start+1, what, rawLimit)
 	}
 	return start, end, nil
 }
@@ -265,7 +349,7 @@ func planGPT(s *Script, t *Table, l *layout, ids *IDs) (*Table, error) {
 		t.LastLBA = s.LastLBA
 	}
 	l.first, l.last = t.FirstLBA, t.LastLBA
-	l.gptLast, l.alignShort, l.largest = true, true, true
+	l.gptLast, l.alignShort, l.largest, l.inRange = true, true, true, true
 	var err error
 	if t.DiskGUID, err = labelGUID(s, ids); err != nil {
 		return nil, err

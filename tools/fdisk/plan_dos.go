@@ -9,13 +9,12 @@ import (
 // planDOS lays out an MBR table (libfdisk's dos.c): four primary slots,
 // at most one extended partition, and logical partitions inside it, each
 // behind its EBR. A line without a number takes the lowest free primary
-// slot while one is free and there is room outside the extended
-// partition, else it becomes the next logical partition; a start given
-// inside the extended partition makes it logical too. The first logical
-// partition's EBR is the extended partition's first sector; each other's
-// is a grain before its start, where a default start leaves room for it.
+// slot while one is free and there seems to be room outside the extended
+// partition (freeOutside), else it becomes the next logical partition; a
+// start given inside the extended partition makes it logical too. A default start
+// leaves a grain before a logical partition for its EBR.
 func planDOS(s *Script, t *Table, l *layout, ids *IDs) (*Table, error) {
-	l.first, l.last = l.grain, t.Sectors-1
+	l.first, l.last, l.fit = l.grain, t.Sectors-1, true
 	if t.Sectors < 2 {
 		return nil, &Error{Msg: "the disk is too small for a partition table"}
 	}
@@ -34,11 +33,10 @@ func planDOS(s *Script, t *Table, l *layout, ids *IDs) (*Table, error) {
 		}
 		return u
 	}
-	// A logical partition takes its EBR through its end.
 	logicalUsed := func() []span {
 		var u []span
 		for _, q := range logicals {
-			u = append(u, span{q.EBR, q.End()})
+			u = append(u, span{q.EBR, q.EBR}, span{q.Start, q.End()})
 		}
 		return u
 	}
@@ -68,8 +66,7 @@ func planDOS(s *Script, t *Table, l *layout, ids *IDs) (*Table, error) {
 		case ext != nil && startInside(p.Start, ext):
 			logical = true
 		default:
-			room := firstFree(l.first, primaryUsed(), l.up) <= l.last
-			logical = ext != nil && (freeSlot() == 0 || !room)
+			logical = ext != nil && (freeSlot() == 0 || !l.freeOutside(t.Partitions, t.Sectors))
 		}
 		var q Partition
 		if logical {
@@ -83,20 +80,26 @@ func planDOS(s *Script, t *Table, l *layout, ids *IDs) (*Table, error) {
 			if mbr.IsExtended(code) {
 				return nil, lineErr(p.Line, "partition %d: an extended partition inside the extended partition", num)
 			}
+			l.inRange, l.tinyExt = true, ext.Sectors < l.grain && len(logicals) > 0
 			start, end, err := l.place(p, ext.Start, ext.End(), l.first, logicalUsed(), num)
+			l.inRange, l.tinyExt = false, false
 			if err != nil {
 				return nil, err
 			}
 			if start == ext.Start {
 				return nil, lineErr(p.Line, "partition %d: sector %d is the extended partition's EBR", num, start)
 			}
+			// The first logical partition's EBR is the extended
+			// partition's first sector; another's a grain before it, or
+			// the sector before it where that is not inside the extended
+			// partition (as sfdisk places them).
 			ebr := ext.Start
 			if len(logicals) > 0 {
-				if start < ext.Start+l.first {
-					return nil, lineErr(p.Line, "partition %d: no room for its EBR before sector %d", num, start)
+				ebr = start - 1
+				if start > ext.Start+l.first {
+					ebr = start - l.first
 				}
-				ebr = start - l.first
-				if inUse(ebr, logicalUsed()) {
+				if ebr <= ext.Start || inUse(ebr, logicalUsed()) {
 					return nil, lineErr(p.Line, "partition %d: sector %d for its EBR already used", num, ebr)
 				}
 			}
@@ -166,4 +169,26 @@ func labelID(s *Script, ids *IDs) (uint32, error) {
 		return 0, &Error{Msg: "label-id " + s.LabelID + ": not a 32-bit hex number"}
 	}
 	return uint32(v), nil
+}
+
+// freeOutside reports whether libfdisk's dos.c sees room for a primary
+// partition: walking the used primary slots in slot order, a gap of at
+// least a grain between the end of the one before (or the first usable
+// sector) and a partition's start, or after the last one before the end
+// of the disk. The walk is by slot, not by place, so it may see room
+// where the extended partition lies (sfdisk then chooses a primary
+// partition and fails for want of room, as Plan does).
+func (l *layout) freeOutside(parts []Partition, sectors uint64) bool {
+	first := l.first
+	for n := 1; n <= 4; n++ {
+		for _, q := range parts {
+			if q.Number == n {
+				if first+l.grain <= q.Start {
+					return true
+				}
+				first = q.Start + q.Sectors
+			}
+		}
+	}
+	return first+l.grain <= sectors
 }
