@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/block"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
 
@@ -26,6 +27,10 @@ type devices interface {
 	addDisk(path string, opts DiskOptions) (string, error)
 	// resizeDisk makes a disk n bytes long (block.Manager.ResizeDisk).
 	resizeDisk(name string, n int64) error
+	// rereadPartitions reads a disk's partition table again
+	// (block.Manager.RereadPartitions) and names the partition devices
+	// dropped and made.
+	rereadPartitions(d *block.Device, holder any) (dropped, made []string, err error)
 	// device returns a disk or partition by name ("vda1" or "/dev/vda1"),
 	// or ENXIO.
 	device(name string) (vfs.BlockDevice, error)

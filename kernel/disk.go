@@ -62,6 +62,10 @@ func (b *blockLayer) resizeDisk(name string, n int64) error {
 	return b.mgr.ResizeDisk(name, n)
 }
 
+func (b *blockLayer) rereadPartitions(d *block.Device, holder any) ([]string, []string, error) {
+	return b.mgr.RereadPartitions(d, holder)
+}
+
 func (b *blockLayer) device(name string) (vfs.BlockDevice, error) {
 	d, err := b.mgr.Device(name)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/block"
 	"github.com/lklimg/lklimg/kernel/vfs"
 	"github.com/lklimg/lklimg/kernel/vfs/vfstest"
 )
@@ -41,6 +42,9 @@ func (f *fakeDevices) addDisk(path string, opts DiskOptions) (string, error) {
 }
 
 func (f *fakeDevices) resizeDisk(name string, n int64) error { return abi.EOPNOTSUPP }
+func (f *fakeDevices) rereadPartitions(*block.Device, any) ([]string, []string, error) {
+	return nil, nil, abi.EOPNOTSUPP
+}
 
 func (f *fakeDevices) device(name string) (vfs.BlockDevice, error) {
 	f.mu.Lock()

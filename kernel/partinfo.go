@@ -26,8 +26,11 @@ type PartitionTableInfo struct {
 	// ID is the disk identifier as sfdisk prints it: the MBR disk
 	// signature ("0x1234abcd") or the GPT disk GUID (upper case).
 	ID string
-	// FirstLBA and LastLBA bound the sectors GPT partitions may use.
+	// FirstLBA and LastLBA bound the sectors GPT partitions may use;
+	// TableLength is the number of entries of the GPT's array (128 as
+	// sfdisk makes it; sfdisk --dump's table-length).
 	FirstLBA, LastLBA uint64
+	TableLength       uint32
 	// Backup is set when the primary GPT was corrupt and the table was
 	// read from the backup GPT.
 	Backup bool
@@ -104,6 +107,7 @@ func (b *blockLayer) partitionInfo(disk string) (PartitionTableInfo, error) {
 	}
 	info.Label, info.ID = t.Label, t.ID
 	info.FirstLBA, info.LastLBA, info.Backup = t.FirstLBA, t.LastLBA, t.Backup
+	info.TableLength = t.Entries
 	for i := range t.Partitions {
 		info.Partitions = append(info.Partitions, partitionInfo(dev.Name(), &t.Partitions[i]))
 	}

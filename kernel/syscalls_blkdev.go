@@ -129,3 +129,31 @@ func (k *Kernel) BlkZeroout(fd int, off, n uint64) error {
 func (k *Kernel) BlkFlsBuf(fd int) error {
 	return k.withBlockFile(fd, func(f *block.File) error { return f.FlushBuf() })
 }
+
+// BlkRrpart is ioctl(fd, BLKRRPART): the disk's partition table is read
+// again, as a partitioner asks after writing one (sfdisk, then `lklimg
+// part`): the old partition devices and their /dev nodes go, the new
+// table's are made (block.Manager.RereadPartitions).
+// Errors: EBADF, ENOTTY; EINVAL on a partition; EBUSY while a partition
+// of the disk is open or mounted, or another holder has the disk
+// exclusively; EIO after Halt.
+func (k *Kernel) BlkRrpart(fd int) error {
+	k.mountMu.Lock()
+	defer k.mountMu.Unlock()
+	if k.halted {
+		return abi.Errorf(abi.EIO, "kernel halted")
+	}
+	var dropped, made []string
+	err := k.withBlockFile(fd, func(f *block.File) error {
+		var err error
+		dropped, made, err = k.devs.rereadPartitions(f.Device(), f.Holder())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := k.removeDevNodes(dropped); err != nil {
+		return err
+	}
+	return k.addDevNodes(made)
+}

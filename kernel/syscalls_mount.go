@@ -38,20 +38,47 @@ func (k *Kernel) AddDisk(path string, opts DiskOptions) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, n := range append([]string{name}, parts...) {
+	if err := k.addDevNodes(append([]string{name}, parts...)); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+// addDevNodes gives each device its number and /dev node. k.mountMu is
+// held.
+func (k *Kernel) addDevNodes(names []string) error {
+	for _, n := range names {
 		rdev, ok := devNumber(n)
 		if !ok {
 			rdev = abi.Makedev(extMajor, k.nextExt)
 			k.nextExt++
 		}
 		if err := k.devNode("/dev/"+n, rdev); err != nil {
-			return "", err
+			return err
 		}
 		k.devMu.Lock()
 		k.devNames[rdev] = n
 		k.devMu.Unlock()
 	}
-	return name, nil
+	return nil
+}
+
+// removeDevNodes forgets the devices' numbers and removes their /dev
+// nodes, as udev does when a partition goes. k.mountMu is held.
+func (k *Kernel) removeDevNodes(names []string) error {
+	for _, n := range names {
+		k.devMu.Lock()
+		for rdev, m := range k.devNames {
+			if m == n {
+				delete(k.devNames, rdev)
+			}
+		}
+		k.devMu.Unlock()
+		if err := k.vfs.Unlinkat(nil, "/dev/"+n, 0); err != nil && !errors.Is(err, abi.ENOENT) {
+			return err
+		}
+	}
+	return nil
 }
 
 // ResizeDisk makes the disk ("vda" or "/dev/vda") n bytes long: its

@@ -1,6 +1,7 @@
 // Package tools is the table of the filesystems' userspace tools: for
 // each suite (e2fsprogs for ext2, ext3 and ext4; dosfstools for vfat;
-// later squashfs-tools, ...), the filesystem types its mkfs makes and the
+// fdisk, the partitioner of the disk, with no filesystem; later
+// squashfs-tools, ...), the filesystem types its mkfs makes and the
 // programs it has, as a Linux distribution packages them. Each suite is a
 // package under tools/ (tools/e2fsprogs) that runs as a program on the
 // library kernel, on a block device it opens through the syscalls. A
@@ -29,6 +30,9 @@ type Suite struct {
 	// Mkfs, Resize and Tune are its programs, as Linux names them
 	// ("mke2fs", "resize2fs", "tune2fs"); "" where it has none yet.
 	Mkfs, Resize, Tune string
+	// Partition is its partitioner, for a suite of the disk rather than
+	// of a filesystem ("sfdisk", which `lklimg part` stands for).
+	Partition string
 }
 
 // Suites returns the table, built afresh for each caller (nothing in it
@@ -41,6 +45,8 @@ func Suites() []Suite {
 		// Mkfs (mkfs.fat, which Linux distributions also install as
 		// mkfs.vfat and mkfs.msdos: Linux's two types of a FAT volume).
 		{Name: "dosfstools", Types: []string{"vfat", "msdos"}, Mkfs: "mkfs.fat"},
+		// Plan and Write (sfdisk with a script): tools/fdisk.
+		{Name: "fdisk", Partition: "sfdisk"},
 	}
 }
 

@@ -268,7 +268,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		cmds = append(cmds, sc.command(stdout, stderr, &status))
 	}
 	cmds = append(cmds, infoCommand(stdout, stderr, &status), mkfsCommandFor(args, stdout, stderr, &status))
-	cmds = append(cmds, tar2fsCommand(os.Stdin, stdout, stderr, &status))
+	cmds = append(cmds, tar2fsCommand(os.Stdin, stdout, stderr, &status), partCommand(os.Stdin, stdout, stderr, &status))
 	cmds = append(cmds, aliasCommands(stdout, stderr, &status)...)
 	app := &cli.App{
 		Name:  "lklimg",

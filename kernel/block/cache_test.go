@@ -1,6 +1,8 @@
 package block
 
 import (
+	"github.com/lklimg/lklimg/format/mbr"
+
 	"bytes"
 	"errors"
 	"io"
@@ -419,7 +421,7 @@ func TestDeviceBounds(t *testing.T) {
 	}
 }
 
-// TestPartitionWindow puts a partition at sector 63, as old MBR tools do:
+// TestPartitionWindow puts a partition at sector 63, as old mbr.MBR tools do:
 // reads are byte-granular over the disk's pages and never leave the
 // partition, nor do writes.
 func TestPartitionWindow(t *testing.T) {
@@ -427,10 +429,10 @@ func TestPartitionWindow(t *testing.T) {
 	c := NewCache(a, 128)
 	data := randomBytes(2<<20, 11)
 	clear(data[:512])
-	mbr := MBR{DiskSignature: 0x1234}
-	mbr.Entries[0] = MBREntry{Type: 0x83, StartLBA: 63, Sectors: 1000}
-	mbr.Entries[1] = MBREntry{Type: 0x83, StartLBA: 1063, Sectors: 2000}
-	mbr.Encode(data[:512])
+	mb := mbr.MBR{DiskSignature: 0x1234}
+	mb.Entries[0] = mbr.Entry{Type: 0x83, StartLBA: 63, Sectors: 1000}
+	mb.Entries[1] = mbr.Entry{Type: 0x83, StartLBA: 1063, Sectors: 2000}
+	mb.Encode(data[:512])
 	d := newMemDisk(a, data)
 	r := newRigDisk(t, a, c, d)
 	p1, err := r.mgr.Device("/dev/vda1")
@@ -455,7 +457,7 @@ func TestPartitionWindow(t *testing.T) {
 	if !bytes.Equal(buf[:n], data[63*512:1063*512]) {
 		t.Fatal("vda1: wrong bytes")
 	}
-	// Fill vda1 and check that vda2 and the MBR are intact.
+	// Fill vda1 and check that vda2 and the mbr.MBR are intact.
 	fill := bytes.Repeat([]byte{0xA5}, len(buf))
 	if n, err := p1.WriteAt(fill, 0); n != 1000*512 || !errors.Is(err, abi.ENOSPC) {
 		t.Fatalf("write of vda1 and beyond: %d, %v", n, err)
@@ -488,9 +490,9 @@ func testWriteZeroesDiscard(t *testing.T, noWZ bool) {
 	c := NewCache(a, 128)
 	data := randomBytes(1<<20, 30)
 	clear(data[:512])
-	var mbr MBR
-	mbr.Entries[0] = MBREntry{Type: 0x83, StartLBA: 63, Sectors: 1500}
-	mbr.Encode(data[:512])
+	var mb mbr.MBR
+	mb.Entries[0] = mbr.Entry{Type: 0x83, StartLBA: 63, Sectors: 1500}
+	mb.Encode(data[:512])
 	d := newMemDisk(a, data)
 	d.noWZ = noWZ
 	r := newRigDisk(t, a, c, d)

@@ -33,6 +33,7 @@ type Device struct {
 	holders int        // claims of holder not yet ended
 	parts   int        // on a whole disk: claims on its partitions
 	opens   int        // on a whole disk: open files of it and its partitions
+	pOpens  int        // on a whole disk: open files of its partitions
 }
 
 // Name returns the device's name without /dev/: "vda", "vda1".

@@ -39,6 +39,9 @@ func (d *Device) Open(write, excl bool) (*File, error) {
 	w := d.whole()
 	w.claimMu.Lock()
 	w.opens++
+	if d != w {
+		w.pOpens++
+	}
 	w.claimMu.Unlock()
 	return f, nil
 }
@@ -61,6 +64,9 @@ func (f *File) Release() error {
 	w := f.d.whole()
 	w.claimMu.Lock()
 	w.opens--
+	if f.d != w {
+		w.pOpens--
+	}
 	w.claimMu.Unlock()
 	if f.write && !f.d.ro {
 		return f.d.Writeback()
@@ -244,3 +250,13 @@ func (f *File) PhysicalBlockSize() int { return SectorSize }
 
 // ReadOnly is BLKROGET: whether the disk refuses writes.
 func (f *File) ReadOnly() bool { return f.d.ro }
+
+// Holder returns what holds the device for this file: the file itself
+// when it was opened O_EXCL, else nil (an ioctl such as BLKRRPART lets
+// the holder through).
+func (f *File) Holder() any {
+	if f.excl {
+		return f
+	}
+	return nil
+}

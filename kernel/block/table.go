@@ -1,10 +1,10 @@
 package block
 
 import (
-	"encoding/binary"
-	"fmt"
 	"io"
 
+	"github.com/lklimg/lklimg/format/gpt"
+	"github.com/lklimg/lklimg/format/mbr"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -31,8 +31,10 @@ type Table struct {
 	// ID is the disk identifier: the MBR's disk signature ("0x1234abcd")
 	// or the GPT's disk GUID.
 	ID string
-	// FirstLBA and LastLBA bound the sectors GPT partitions may use.
+	// FirstLBA and LastLBA bound the sectors GPT partitions may use;
+	// Entries is the length of the GPT's entry array.
 	FirstLBA, LastLBA uint64
+	Entries           uint32
 	// Backup is set when the primary GPT was corrupt and the table was
 	// read from the backup GPT at the end of the disk.
 	Backup bool
@@ -59,25 +61,11 @@ type Partition struct {
 	Logical  bool
 
 	// GPT: the type and unique GUIDs, attribute bits and name.
-	TypeGUID   GUID
-	UniqueGUID GUID
+	TypeGUID   gpt.GUID
+	UniqueGUID gpt.GUID
 	Attributes uint64
 	Name       string
 }
-
-// GUID is a GUID as stored on disk (UEFI 2.10 Appendix A): the first three
-// fields little-endian, the last two bytes as they are.
-type GUID [16]byte
-
-// String formats the GUID as sfdisk and blkid print it, upper case.
-func (g GUID) String() string {
-	return fmt.Sprintf("%08X-%04X-%04X-%X-%X",
-		binary.LittleEndian.Uint32(g[0:4]), binary.LittleEndian.Uint16(g[4:6]),
-		binary.LittleEndian.Uint16(g[6:8]), g[8:10], g[10:16])
-}
-
-// IsZero reports whether the GUID is all zeros (an unused GPT entry).
-func (g GUID) IsZero() bool { return g == GUID{} }
 
 // sectorReader reads whole sectors of a disk of a known size.
 type sectorReader struct {
@@ -114,16 +102,16 @@ func ReadTable(r io.ReaderAt, size int64, logf func(format string, args ...any))
 	if err != nil {
 		return nil, err
 	}
-	mbr, err := DecodeMBR(b)
+	m, err := mbr.Decode(b)
 	if err != nil {
 		return nil, nil
 	}
-	for _, e := range mbr.Entries {
-		if e.Type == mbrTypeGPTProtective {
+	for _, e := range m.Entries {
+		if e.Type == mbr.TypeGPTProtective {
 			return readGPT(s, logf)
 		}
 	}
-	return readMSDOS(s, mbr, logf)
+	return readMSDOS(s, m, logf)
 }
 
 // TypeName returns a name for the partition's type, as fdisk lists them,

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lklimg/lklimg/format/gpt"
+	"github.com/lklimg/lklimg/format/mbr"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
@@ -293,7 +295,7 @@ func TestSfdiskGPTBackupCorrupt(t *testing.T) {
 
 // mbrImage returns a disk of sectors sectors with the given boot record
 // at each sector.
-func mbrImage(sectors int, records map[uint64]MBR) []byte {
+func mbrImage(sectors int, records map[uint64]mbr.MBR) []byte {
 	data := make([]byte, sectors*512)
 	for lba, m := range records {
 		m.Encode(data[lba*512:])
@@ -304,14 +306,14 @@ func mbrImage(sectors int, records map[uint64]MBR) []byte {
 // TestEBRLoop follows a chain whose last link points back to the first
 // EBR: the loop is cut and logged, the partitions before it kept.
 func TestEBRLoop(t *testing.T) {
-	var mbr, ebr1, ebr2 MBR
-	mbr.Entries[0] = MBREntry{Type: 0x83, StartLBA: 2048, Sectors: 2048}
-	mbr.Entries[1] = MBREntry{Type: 0x05, StartLBA: 4096, Sectors: 8192}
-	ebr1.Entries[0] = MBREntry{Type: 0x83, StartLBA: 63, Sectors: 1000}
-	ebr1.Entries[1] = MBREntry{Type: 0x05, StartLBA: 2048, Sectors: 2048}
-	ebr2.Entries[0] = MBREntry{Type: 0x83, StartLBA: 63, Sectors: 1000}
-	ebr2.Entries[1] = MBREntry{Type: 0x05, StartLBA: 0, Sectors: 2048} // back to ebr1
-	data := mbrImage(16384, map[uint64]MBR{0: mbr, 4096: ebr1, 6144: ebr2})
+	var mb, ebr1, ebr2 mbr.MBR
+	mb.Entries[0] = mbr.Entry{Type: 0x83, StartLBA: 2048, Sectors: 2048}
+	mb.Entries[1] = mbr.Entry{Type: 0x05, StartLBA: 4096, Sectors: 8192}
+	ebr1.Entries[0] = mbr.Entry{Type: 0x83, StartLBA: 63, Sectors: 1000}
+	ebr1.Entries[1] = mbr.Entry{Type: 0x05, StartLBA: 2048, Sectors: 2048}
+	ebr2.Entries[0] = mbr.Entry{Type: 0x83, StartLBA: 63, Sectors: 1000}
+	ebr2.Entries[1] = mbr.Entry{Type: 0x05, StartLBA: 0, Sectors: 2048} // back to ebr1
+	data := mbrImage(16384, map[uint64]mbr.MBR{0: mb, 4096: ebr1, 6144: ebr2})
 	r, log := addImage(t, data)
 	tab, _ := r.mgr.Table("vda")
 	if tab == nil || len(tab.Partitions) != 4 {
@@ -330,11 +332,11 @@ func TestEBRLoop(t *testing.T) {
 
 // TestEBRSelfLoop: an EBR linking to itself.
 func TestEBRSelfLoop(t *testing.T) {
-	var mbr, ebr MBR
-	mbr.Entries[0] = MBREntry{Type: 0x0F, StartLBA: 2048, Sectors: 8192}
-	ebr.Entries[0] = MBREntry{Type: 0x83, StartLBA: 63, Sectors: 100}
-	ebr.Entries[1] = MBREntry{Type: 0x0F, StartLBA: 0, Sectors: 8192}
-	r, _ := addImage(t, mbrImage(16384, map[uint64]MBR{0: mbr, 2048: ebr}))
+	var mb, ebr mbr.MBR
+	mb.Entries[0] = mbr.Entry{Type: 0x0F, StartLBA: 2048, Sectors: 8192}
+	ebr.Entries[0] = mbr.Entry{Type: 0x83, StartLBA: 63, Sectors: 100}
+	ebr.Entries[1] = mbr.Entry{Type: 0x0F, StartLBA: 0, Sectors: 8192}
+	r, _ := addImage(t, mbrImage(16384, map[uint64]mbr.MBR{0: mb, 2048: ebr}))
 	if got := len(r.mgr.Partitions("vda")); got != 2 {
 		t.Errorf("%d partitions, want vda1 and vda5", got)
 	}
@@ -344,13 +346,13 @@ func TestEBRSelfLoop(t *testing.T) {
 // registered, one running past it is cut, as Linux does; entries 3 and 4
 // of an EBR outside the extended partition are ignored.
 func TestMBROutOfRange(t *testing.T) {
-	var mbr, ebr MBR
-	mbr.Entries[0] = MBREntry{Type: 0x83, StartLBA: 2048, Sectors: 100000}
-	mbr.Entries[1] = MBREntry{Type: 0x83, StartLBA: 1 << 30, Sectors: 10}
-	mbr.Entries[2] = MBREntry{Type: 0x85, StartLBA: 1024, Sectors: 1000}
-	ebr.Entries[0] = MBREntry{Type: 0x83, StartLBA: 1, Sectors: 10}
-	ebr.Entries[2] = MBREntry{Type: 0x83, StartLBA: 2, Sectors: 5000} // garbage
-	r, log := addImage(t, mbrImage(8192, map[uint64]MBR{0: mbr, 1024: ebr}))
+	var mb, ebr mbr.MBR
+	mb.Entries[0] = mbr.Entry{Type: 0x83, StartLBA: 2048, Sectors: 100000}
+	mb.Entries[1] = mbr.Entry{Type: 0x83, StartLBA: 1 << 30, Sectors: 10}
+	mb.Entries[2] = mbr.Entry{Type: 0x85, StartLBA: 1024, Sectors: 1000}
+	ebr.Entries[0] = mbr.Entry{Type: 0x83, StartLBA: 1, Sectors: 10}
+	ebr.Entries[2] = mbr.Entry{Type: 0x83, StartLBA: 2, Sectors: 5000} // garbage
+	r, log := addImage(t, mbrImage(8192, map[uint64]mbr.MBR{0: mb, 1024: ebr}))
 	p1, err := r.mgr.Device("vda1")
 	if err != nil || p1.Size() != (8192-2048)*512 {
 		t.Errorf("vda1: %v", err)
@@ -388,25 +390,25 @@ func TestNoTable(t *testing.T) {
 	}
 }
 
-// gptImage builds a GPT disk of sectors sectors with a protective MBR and
+// gptImage builds a GPT disk of sectors sectors with a protective mbr.MBR and
 // both GPTs of 128 entries.
-func gptImage(sectors uint64, parts []GPTEntry) []byte { return gptImageN(sectors, 128, parts) }
+func gptImage(sectors uint64, parts []gpt.Entry) []byte { return gptImageN(sectors, 128, parts) }
 
 // gptImageN is gptImage with n entries, a multiple of 4.
-func gptImageN(sectors uint64, n int, parts []GPTEntry) []byte {
+func gptImageN(sectors uint64, n int, parts []gpt.Entry) []byte {
 	data := make([]byte, sectors*512)
-	var pmbr MBR
-	pmbr.Entries[0] = MBREntry{Type: 0xEE, StartLBA: 1, Sectors: uint32(min(sectors-1, 0xFFFFFFFF))}
+	var pmbr mbr.MBR
+	pmbr.Entries[0] = mbr.Entry{Type: 0xEE, StartLBA: 1, Sectors: uint32(min(sectors-1, 0xFFFFFFFF))}
 	pmbr.Encode(data)
 	array := make([]byte, n*128)
 	as := uint64(n / 4)
 	for i := range parts {
 		parts[i].Encode(array[i*128:])
 	}
-	h := GPTHeader{
+	h := gpt.Header{
 		Revision: 0x00010000, HeaderSize: 92,
 		FirstUsableLBA: 2 + as, LastUsableLBA: sectors - 2 - as,
-		DiskGUID:                 GUID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
+		DiskGUID:                 gpt.GUID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
 		NumberOfPartitionEntries: uint32(n), SizeOfPartitionEntry: 128,
 		PartitionEntryArrayCRC32: crc32.ChecksumIEEE(array),
 	}
@@ -419,14 +421,14 @@ func gptImageN(sectors uint64, n int, parts []GPTEntry) []byte {
 	return data
 }
 
-var linuxFS = GUID{0xAF, 0x3D, 0xC6, 0x0F, 0x83, 0x84, 0x72, 0x47, 0x8E, 0x79, 0x3D, 0x69, 0xD8, 0x47, 0x7D, 0xE4}
+var linuxFS = gpt.GUID{0xAF, 0x3D, 0xC6, 0x0F, 0x83, 0x84, 0x72, 0x47, 0x8E, 0x79, 0x3D, 0x69, 0xD8, 0x47, 0x7D, 0xE4}
 
 func TestGPTRoundTrip(t *testing.T) {
 	if linuxFS.String() != "0FC63DAF-8483-4772-8E79-3D69D8477DE4" {
 		t.Fatalf("GUID string %s", linuxFS)
 	}
-	parts := []GPTEntry{
-		{PartitionTypeGUID: linuxFS, UniquePartitionGUID: GUID{9}, StartingLBA: 40, EndingLBA: 99, Attributes: 1 << 60, PartitionName: "räksmörgås"},
+	parts := []gpt.Entry{
+		{PartitionTypeGUID: linuxFS, UniquePartitionGUID: gpt.GUID{9}, StartingLBA: 40, EndingLBA: 99, Attributes: 1 << 60, PartitionName: "räksmörgås"},
 		{},
 		{PartitionTypeGUID: linuxFS, StartingLBA: 100, EndingLBA: 1 << 40}, // off the disk: ignored
 		{PartitionTypeGUID: linuxFS, StartingLBA: 150, EndingLBA: 149},     // backwards: ignored
@@ -438,7 +440,7 @@ func TestGPTRoundTrip(t *testing.T) {
 		t.Fatalf("table %+v", tab)
 	}
 	p := tab.Partitions[0]
-	if p.Number != 1 || p.Start != 40 || p.Sectors != 60 || p.Name != "räksmörgås" || p.Attributes != 1<<60 || p.UniqueGUID != (GUID{9}) {
+	if p.Number != 1 || p.Start != 40 || p.Sectors != 60 || p.Name != "räksmörgås" || p.Attributes != 1<<60 || p.UniqueGUID != (gpt.GUID{9}) {
 		t.Errorf("partition 1: %+v", p)
 	}
 	if p := tab.Partitions[1]; p.Number != 5 || p.Name != strings.Repeat("x", 36) {
@@ -448,16 +450,16 @@ func TestGPTRoundTrip(t *testing.T) {
 
 func TestGPTHeaderChecks(t *testing.T) {
 	good := gptImage(256, nil)[512:1024]
-	if _, err := DecodeGPTHeader(good); err != nil {
+	if _, err := gpt.DecodeHeader(good); err != nil {
 		t.Fatal(err)
 	}
-	h, _ := DecodeGPTHeader(good)
-	for name, mutate := range map[string]func(h *GPTHeader){
-		"header size small": func(h *GPTHeader) { h.HeaderSize = 91 },
-		"entry size 100":    func(h *GPTHeader) { h.SizeOfPartitionEntry = 100 },
-		"entry size 384":    func(h *GPTHeader) { h.SizeOfPartitionEntry = 384 },
-		"too many entries":  func(h *GPTHeader) { h.NumberOfPartitionEntries = 1 << 20 },
-		"usable backwards":  func(h *GPTHeader) { h.FirstUsableLBA = h.LastUsableLBA + 1 },
+	h, _ := gpt.DecodeHeader(good)
+	for name, mutate := range map[string]func(h *gpt.Header){
+		"header size small": func(h *gpt.Header) { h.HeaderSize = 91 },
+		"entry size 100":    func(h *gpt.Header) { h.SizeOfPartitionEntry = 100 },
+		"entry size 384":    func(h *gpt.Header) { h.SizeOfPartitionEntry = 384 },
+		"too many entries":  func(h *gpt.Header) { h.NumberOfPartitionEntries = 1 << 20 },
+		"usable backwards":  func(h *gpt.Header) { h.FirstUsableLBA = h.LastUsableLBA + 1 },
 	} {
 		b := make([]byte, 512)
 		hh := *h
@@ -468,13 +470,13 @@ func TestGPTHeaderChecks(t *testing.T) {
 		} else {
 			hh.Encode(b)
 		}
-		if _, err := DecodeGPTHeader(b); !errors.Is(err, abi.EUCLEAN) {
+		if _, err := gpt.DecodeHeader(b); !errors.Is(err, abi.EUCLEAN) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
 	b := append([]byte(nil), good...)
 	b[20] = 1
-	if _, err := DecodeGPTHeader(b); err == nil {
+	if _, err := gpt.DecodeHeader(b); err == nil {
 		t.Error("reserved field or CRC not checked")
 	}
 }
@@ -521,22 +523,22 @@ func fuzzTable(t *testing.T, data []byte) {
 // minimises whole images, and large ones make it crawl.
 
 func FuzzMBR(f *testing.F) {
-	var mbr, ebr1, ebr2 MBR
-	mbr.Entries[0] = MBREntry{Status: 0x80, Type: 0x83, StartLBA: 1, Sectors: 3}
-	mbr.Entries[1] = MBREntry{Type: 0x05, StartLBA: 4, Sectors: 12}
-	ebr1.Entries[0] = MBREntry{Type: 0x83, StartLBA: 1, Sectors: 3}
-	ebr1.Entries[1] = MBREntry{Type: 0x05, StartLBA: 4, Sectors: 8}
-	ebr2.Entries[0] = MBREntry{Type: 0x83, StartLBA: 1, Sectors: 7}
-	f.Add(mbrImage(16, map[uint64]MBR{0: mbr, 4: ebr1, 8: ebr2}))
-	ebr2.Entries[1] = MBREntry{Type: 0x05, StartLBA: 0, Sectors: 4}
-	f.Add(mbrImage(16, map[uint64]MBR{0: mbr, 4: ebr1, 8: ebr2}))
-	f.Add(mbrImage(2, map[uint64]MBR{0: mbr}))
+	var mb, ebr1, ebr2 mbr.MBR
+	mb.Entries[0] = mbr.Entry{Status: 0x80, Type: 0x83, StartLBA: 1, Sectors: 3}
+	mb.Entries[1] = mbr.Entry{Type: 0x05, StartLBA: 4, Sectors: 12}
+	ebr1.Entries[0] = mbr.Entry{Type: 0x83, StartLBA: 1, Sectors: 3}
+	ebr1.Entries[1] = mbr.Entry{Type: 0x05, StartLBA: 4, Sectors: 8}
+	ebr2.Entries[0] = mbr.Entry{Type: 0x83, StartLBA: 1, Sectors: 7}
+	f.Add(mbrImage(16, map[uint64]mbr.MBR{0: mb, 4: ebr1, 8: ebr2}))
+	ebr2.Entries[1] = mbr.Entry{Type: 0x05, StartLBA: 0, Sectors: 4}
+	f.Add(mbrImage(16, map[uint64]mbr.MBR{0: mb, 4: ebr1, 8: ebr2}))
+	f.Add(mbrImage(2, map[uint64]mbr.MBR{0: mb}))
 	f.Add([]byte{})
 	f.Fuzz(fuzzTable)
 }
 
 func FuzzGPT(f *testing.F) {
-	parts := []GPTEntry{
+	parts := []gpt.Entry{
 		{PartitionTypeGUID: linuxFS, StartingLBA: 3, EndingLBA: 6, PartitionName: "a"},
 		{PartitionTypeGUID: linuxFS, StartingLBA: 7, EndingLBA: 13, PartitionName: "b"},
 	}
@@ -548,24 +550,4 @@ func FuzzGPT(f *testing.F) {
 	bad[1024] ^= 1
 	f.Add(bad)
 	f.Fuzz(fuzzTable)
-}
-
-func FuzzGPTHeader(f *testing.F) {
-	f.Add(gptImage(128, nil)[512:1024])
-	f.Fuzz(func(t *testing.T, b []byte) {
-		h, err := DecodeGPTHeader(b)
-		if err != nil {
-			return
-		}
-		// A header that decodes describes an array we may allocate.
-		if h.arraySectors()*SectorSize > gptMaxArrayBytes+SectorSize {
-			t.Fatalf("array of %d sectors accepted", h.arraySectors())
-		}
-		var out [SectorSize]byte
-		h.Encode(out[:])
-		h2, err := DecodeGPTHeader(out[:])
-		if err != nil || *h2 != *h {
-			t.Fatalf("round trip: %+v, %v", h2, err)
-		}
-	})
 }
