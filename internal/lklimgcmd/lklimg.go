@@ -176,7 +176,9 @@ func withoutShort(disk, own []cli.Flag) []cli.Flag {
 
 // permute moves the options that follow operands ("rm dir -r") before
 // them, as GNU getopt does, since the flag parser stops at the first
-// operand; a flag's value moves with it, and "--" ends the options.
+// operand; a flag's value moves with it, and "--" ends the options. A
+// command with subcommands (disk build) is permuted after the
+// subcommand's name.
 func permute(args []string, cmds []*cli.Command) []string {
 	if len(args) < 3 {
 		return args
@@ -189,6 +191,9 @@ func permute(args []string, cmds []*cli.Command) []string {
 	}
 	if cmd == nil || cmd.SkipFlagParsing { // an alias parses its own
 		return args
+	}
+	if len(cmd.Subcommands) > 0 {
+		return append(args[:1:1], permute(args[1:], cmd.Subcommands)...)
 	}
 	takesValue := map[string]bool{}
 	for _, f := range cmd.Flags {
@@ -268,7 +273,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		cmds = append(cmds, sc.command(stdout, stderr, &status))
 	}
 	cmds = append(cmds, infoCommand(stdout, stderr, &status), mkfsCommandFor(args, stdout, stderr, &status))
-	cmds = append(cmds, tar2fsCommand(os.Stdin, stdout, stderr, &status), partCommand(os.Stdin, stdout, stderr, &status))
+	cmds = append(cmds, tar2fsCommand(os.Stdin, stdout, stderr, &status), partCommand(os.Stdin, stdout, stderr, &status),
+		diskCommand(stdout, stderr, &status))
 	cmds = append(cmds, aliasCommands(stdout, stderr, &status)...)
 	app := &cli.App{
 		Name:  "lklimg",

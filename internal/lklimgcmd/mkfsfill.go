@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/lklimg/lklimg/archive"
 	"github.com/lklimg/lklimg/internal/cliflags"
@@ -34,9 +35,10 @@ type newFS struct {
 // wants it on the disk.
 func (n *newFS) fill(fill func(k *kernel.Kernel, dir string) error) (uint64, error) {
 	k, image := n.d.k, n.d.image
-	data := "nobarrier"
-	if n.mountData != "" {
-		data = n.mountData + "," + data
+	data := n.mountData
+	if strings.HasPrefix(n.fsType, "ext") {
+		// FAT has no barriers to leave out (and no such option).
+		data = strings.TrimPrefix(data+",nobarrier", ",")
 	}
 	dir, err := k.MountDev(n.d.dev, n.fsType, 0, data)
 	if err != nil {

@@ -131,25 +131,15 @@ func part(image string, o partOptions, stdin io.Reader, stdout, stderr io.Writer
 			return fmt.Errorf("%s: %w", image, err)
 		}
 	}
-	f, err := d.open()
+	diskSize, err := d.size()
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	t, err := fdisk.Plan(script, uint64(f.Size())/fdisk.SectorSize, ids)
+	t, err := fdisk.Plan(script, uint64(diskSize)/fdisk.SectorSize, ids)
 	if err != nil {
 		return fmt.Errorf("script: %w", err)
 	}
-	if err := fdisk.Write(f, t); err != nil {
-		return fmt.Errorf("%s: %w", image, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("%s: %w", image, err)
-	}
-	if err := d.k.BlkRrpart(f.Fd()); err != nil {
-		return fmt.Errorf("%s: re-reading the partition table: %w", image, err)
-	}
-	if err := f.Close(); err != nil {
+	if err := writeTable(d, t); err != nil {
 		return err
 	}
 	if !o.quiet {

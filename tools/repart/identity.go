@@ -166,3 +166,7 @@ func FSLabel(format, label string) string {
 	}
 	return label
 }
+
+// Derive is deriveID for the caller's own identities (a filesystem's
+// hash seed): HMAC-SHA256 of msg keyed with key, made a version 4 UUID.
+func Derive(key ID128, msg string) ID128 { return deriveID(key, []byte(msg)) }

@@ -175,3 +175,6 @@ func expand(s, arch string, max int) (string, error) {
 	}
 	return b.String(), nil
 }
+
+// ParseSize is --size's parser: systemd's parse_size with base 1024.
+func ParseSize(s string) (uint64, error) { return parseSize(s) }
