@@ -263,3 +263,73 @@ func TestDiskBootsInOVMF(t *testing.T) {
 		t.Fatalf("no %s on the console (qemu: %v):\n%q", marker, err, tail)
 	}
 }
+
+// TestDiskBuildMinimize: Minimize=best makes each filesystem as small as
+// its content allows and the partition that size: the ext4 within a few
+// percent of what resize2fs -M makes of mke2fs -d's image of the same
+// tree (and e2fsck clean with the tree in it); the FAT volume holding
+// its files, where mkfs.fat's volume of nine tenths the size cannot
+// (mcopy runs out of space).
+func TestDiskBuildMinimize(t *testing.T) {
+	testutil.Need(t, "sfdisk", "fsck.fat", "mcopy", "mkfs.fat", "mkfs.ext4", "resize2fs")
+	esp := espTree(t, "LKLIMG")
+	for i := range 300 {
+		p := filepath.Join(esp, "data", fmt.Sprintf("file number %03d.bin", i))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, bytes.Repeat([]byte{byte(i)}, i*97), 0o644)
+	}
+	src, srcTree := testutil.NewTree(t)
+	dir := writeDefs(t, map[string]string{
+		"10-esp.conf":  "[Partition]\nType=esp\nFormat=vfat\nCopyFiles=" + esp + ":/\nMinimize=best\nSizeMinBytes=4K\n",
+		"20-root.conf": "[Partition]\nType=root\nFormat=ext4\nCopyFiles=" + src + ":/\nMinimize=best\nSizeMinBytes=4K\n",
+	})
+	img := filepath.Join(t.TempDir(), "disk.img")
+	if r := runCmd(t, exec.Command(lklimgBin, "disk", "build", "-q", "--definitions", dir, img)); r.code != exitOK {
+		t.Fatalf("disk build: exit %d\n%s", r.code, r.stderr)
+	}
+	parts := sfdiskStarts(t, img)
+
+	espImg := partitionFile(t, img, parts[0][0], parts[0][1])
+	testutil.Run(t, "fsck.fat", "-n", espImg)
+	// mkfs.fat and mcopy -s of the ESP's files into a volume of size
+	// bytes: whether they fit.
+	fits := func(size int64) (bool, string) {
+		vol := filepath.Join(t.TempDir(), "vol.img")
+		os.WriteFile(vol, nil, 0o644)
+		os.Truncate(vol, size)
+		testutil.Run(t, "mkfs.fat", vol)
+		ents, _ := os.ReadDir(esp)
+		args := []string{"-s", "-i", vol}
+		for _, e := range ents {
+			args = append(args, filepath.Join(esp, e.Name()))
+		}
+		cmd := exec.Command("mcopy", append(args, "::")...)
+		cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+		out, err := cmd.CombinedOutput()
+		return err == nil, string(out)
+	}
+	if ok, out := fits(parts[0][1] * 512); !ok {
+		t.Errorf("mcopy cannot fill a volume of the ESP's size (%d sectors):\n%s", parts[0][1], out)
+	}
+	if ok, _ := fits(parts[0][1] * 512 * 9 / 10 / 4096 * 4096); ok {
+		t.Errorf("the ESP (%d sectors) is not the smallest: nine tenths of it hold the files too", parts[0][1])
+	}
+
+	rootImg := partitionFile(t, img, parts[1][0], parts[1][1])
+	view := testutil.FsckView(t, rootImg)
+	opts := testutil.TreeArchiveOptions()
+	opts.SkipPaths = append(opts.SkipPaths, ".")
+	for _, d := range testutil.Compare(srcTree, view, opts) {
+		t.Error("root: " + d)
+	}
+	ref := filepath.Join(t.TempDir(), "ref.img")
+	os.WriteFile(ref, nil, 0o644)
+	os.Truncate(ref, 256<<20)
+	testutil.Run(t, "mkfs.ext4", "-q", "-I", "256", "-m", "0", "-T", "default", "-d", src, ref)
+	testutil.Run(t, "resize2fs", "-M", ref)
+	fi, _ := os.Stat(ref)
+	if got := parts[1][1] * 512; got > fi.Size()*105/100 {
+		t.Errorf("root: %d bytes, resize2fs -M of mke2fs -d's: %d", got, fi.Size())
+	}
+	t.Logf("ESP %d bytes; root %d bytes, resize2fs -M's %d", parts[0][1]*512, parts[1][1]*512, fi.Size())
+}

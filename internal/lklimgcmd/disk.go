@@ -98,9 +98,6 @@ func diskBuild(image string, o *diskOptions, getenv func(string) string, stdout,
 		return exitImage, err
 	}
 	for _, d := range defs {
-		if d.Minimize != "off" {
-			return exitImage, fmt.Errorf("%s: Minimize=%s is not supported yet", d.File, d.Minimize)
-		}
 		if d.Format != "" {
 			if _, ok := partitionMakers[d.Format]; !ok {
 				return exitImage, fmt.Errorf("%s: Format=%s: disk build makes ext4, ext3, ext2, vfat and msdos", d.File, d.Format)
@@ -119,6 +116,24 @@ func diskBuild(image string, o *diskOptions, getenv func(string) string, stdout,
 		epoch = newestTime(o, defs)
 	}
 	parts := repart.NewPlanned(defs)
+	repart.Identify(parts, seed)
+	status := exitOK
+	minimized := map[*repart.Planned]string{} // ext: the temporary image
+	defer func() {
+		for _, f := range minimized {
+			os.Remove(f)
+		}
+	}()
+	for _, p := range parts {
+		if p.Minimize == "off" || !populated(p) {
+			continue
+		}
+		st, err := minimize(image, p, o, epoch, minimized, stdout, stderr)
+		if err != nil {
+			return st, fmt.Errorf("%s: Minimize=%s: %w", p.File, p.Minimize, err)
+		}
+		status = max(status, st)
+	}
 	l, err := repart.Plan(parts, size, seed)
 	if err != nil {
 		return exitImage, err
@@ -139,7 +154,6 @@ func diskBuild(image string, o *diskOptions, getenv func(string) string, stdout,
 	if err := writeTable(d, l.Table); err != nil {
 		return exitFail, err
 	}
-	status := exitOK
 	for _, p := range l.Parts {
 		if p.Dropped || p.Format == "" {
 			continue
@@ -150,11 +164,17 @@ func diskBuild(image string, o *diskOptions, getenv func(string) string, stdout,
 		}
 		pd := &newDisk{k: d.k, image: image, disk: d.disk, dev: dev}
 		where := fmt.Sprintf("%s: partition %d (%s)", image, p.Number, p.File)
+		if tmp, ok := minimized[p]; ok {
+			if err := copyImage(pd, tmp); err != nil {
+				return exitFail, fmt.Errorf("%s: %w", where, err)
+			}
+			continue
+		}
 		after, err := partitionMakers[p.Format](pd, p, epoch)
 		if err != nil {
 			return exitFail, fmt.Errorf("%s: %w", where, err)
 		}
-		st, err := fillPartition(pd, p, o.root, epoch, stdout, stderr)
+		st, err := fillPartition(pd, p, o.root, "", epoch, stdout, stderr)
 		if err != nil {
 			return st, fmt.Errorf("%s: %w", where, err)
 		}
@@ -252,6 +272,35 @@ func newestTime(o *diskOptions, defs []*repart.Partition) *int64 {
 		n = 0
 	}
 	return &n
+}
+
+// minimize settles a Minimize= partition's ContentSize: for ext4 from
+// the filesystem made in a temporary image (kept in minimized), for vfat
+// computed (disk_minimize.go).
+func minimize(image string, p *repart.Planned, o *diskOptions, epoch *int64, minimized map[*repart.Planned]string, stdout, stderr io.Writer) (int, error) {
+	c, err := contentOf(o.root, p)
+	if err != nil {
+		return exitFail, err
+	}
+	grow := 1.0
+	if p.Minimize == "guess" {
+		grow = 1.5
+	}
+	if p.Format == "vfat" || p.Format == "msdos" {
+		p.ContentSize, err = minimizeFAT(c, p, grow)
+		return exitOK, err
+	}
+	tmp, st, err := minimizeExt(image, p, o.root, epoch, o.memoryMB, c, stdout, stderr)
+	if err != nil {
+		return st, err
+	}
+	minimized[p] = tmp
+	fi, err := os.Stat(tmp)
+	if err != nil {
+		return exitFail, err
+	}
+	p.ContentSize = uint64(fi.Size())
+	return st, nil
 }
 
 // sourcePath is a CopyFiles= source on the host, under --root.

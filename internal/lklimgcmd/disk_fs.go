@@ -38,19 +38,10 @@ var partitionMakers = map[string]func(d *newDisk, p *repart.Planned, epoch *int6
 // on when the kernel commits, and would make the bytes differ from one
 // build to the next.
 func mkfsExtPartition(d *newDisk, p *repart.Planned, epoch *int64) (func() error, error) {
-	size := int64(p.Size)
-	pm, err := e2fsprogs.DefaultMkfsParams(size, p.Format)
+	pm, err := extParams(p, int64(p.Size), epoch)
 	if err != nil {
 		return nil, err
 	}
-	if err := pm.SetBlockSize(size, 4096); err != nil {
-		return nil, err
-	}
-	pm.InodeRatio, pm.InodeSize, pm.ReservedPercent = 16384, 256, 0
-	pm.Label = repart.FSLabel(p.Format, p.Label)
-	pm.UUID = p.FSUUID()
-	pm.HashSeed = repart.Derive(p.UUID, "lklimg ext4 hash seed")
-	pm.Time = buildTime(epoch)
 	var after func() error
 	if journal, orphan := pm.HasFeature("has_journal"), pm.HasFeature("orphan_file"); populated(p) && journal {
 		if err := pm.SetFeatures("^has_journal,^orphan_file"); err != nil {
@@ -58,21 +49,45 @@ func mkfsExtPartition(d *newDisk, p *repart.Planned, epoch *int64) (func() error
 		}
 		after = func() error { return addJournal(d, pm.Blocks, orphan) }
 	}
+	return after, mkfsExt(d, pm)
+}
+
+// extParams are mkfs.ext4's parameters as systemd-repart runs it, for
+// the partition and a filesystem of size bytes made at the build's time.
+func extParams(p *repart.Planned, size int64, epoch *int64) (e2fsprogs.MkfsParams, error) {
+	pm, err := e2fsprogs.DefaultMkfsParams(size, p.Format)
+	if err != nil {
+		return pm, err
+	}
+	if err := pm.SetBlockSize(size, 4096); err != nil {
+		return pm, err
+	}
+	pm.InodeRatio, pm.InodeSize, pm.ReservedPercent = 16384, 256, 0
+	pm.Label = repart.FSLabel(p.Format, p.Label)
+	pm.UUID = p.FSUUID()
+	pm.HashSeed = repart.Derive(p.UUID, "lklimg ext4 hash seed")
+	pm.Time = buildTime(epoch)
+	return pm, nil
+}
+
+// mkfsExt makes the filesystem on the device, its unwritten blocks
+// deallocated first (they read as zeros: mke2fs's lazy init).
+func mkfsExt(d *newDisk, pm e2fsprogs.MkfsParams) error {
 	if _, err := e2fsprogs.PlanMkfs(pm); err != nil {
-		return nil, err
+		return err
 	}
 	f, err := d.open()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer f.Close()
-	if pm.Zeroed, err = clearDevice(f, size); err != nil {
-		return nil, err
+	if pm.Zeroed, err = clearDevice(f, int64(pm.Blocks)*int64(pm.BlockSize)); err != nil {
+		return err
 	}
 	if err := e2fsprogs.Mkfs(f, pm); err != nil {
-		return nil, err
+		return err
 	}
-	return after, f.Close()
+	return f.Close()
 }
 
 // addJournal adds the journal mke2fs gives a filesystem of blocks blocks,
@@ -108,7 +123,11 @@ func mkfsFATPartition(d *newDisk, p *repart.Planned, epoch *int64) (func() error
 	if err != nil {
 		return nil, err
 	}
-	vp := dosfstools.MkfsParams{Size: int64(p.Size), Partition: part, Label: repart.FSLabel("vfat", p.Label),
+	size := p.Size
+	if p.ContentSize > 0 {
+		size = p.ContentSize // Minimize=: the volume is smaller than its partition
+	}
+	vp := dosfstools.MkfsParams{Size: int64(size), Partition: part, Label: repart.FSLabel("vfat", p.Label),
 		VolumeID: p.VolumeID(), Time: buildTime(epoch)}
 	if _, err := dosfstools.PlanMkfs(vp); err != nil {
 		return nil, errors.New(errDetail(err))
@@ -148,7 +167,7 @@ func buildTime(epoch *int64) int64 {
 // On FAT, owners, symlinks and device nodes cannot be kept: entries that
 // fail are reported and the status is exitFail. With the time fixed,
 // no stamp is later than it (clampTimes).
-func fillPartition(d *newDisk, p *repart.Planned, root string, epoch *int64, stdout, stderr io.Writer) (int, error) {
+func fillPartition(d *newDisk, p *repart.Planned, root, mountData string, epoch *int64, stdout, stderr io.Writer) (int, error) {
 	if !populated(p) {
 		return exitOK, nil
 	}
@@ -157,7 +176,7 @@ func fillPartition(d *newDisk, p *repart.Planned, root string, epoch *int64, std
 		fmt.Fprintf(stderr, "lklimg: disk build: %s: %v\n", p.File, err)
 		status = exitFail
 	}
-	n := &newFS{d: d, fsType: p.Format}
+	n := &newFS{d: d, fsType: p.Format, mountData: mountData}
 	fat := p.Format == "vfat" || p.Format == "msdos"
 	used, err := n.fill(func(k *kernel.Kernel, dir string) error {
 		for _, cf := range p.CopyFiles {

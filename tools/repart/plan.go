@@ -52,6 +52,23 @@ type Planned struct {
 	UUID    ID128  // its GUID
 	Label   string // its GPT name
 	Attrs   uint64 // its GPT attribute bits
+
+	identified bool
+}
+
+// Identify gives the partitions their GUIDs and labels from seed, which
+// do not depend on the layout (a dropped partition counts): a caller
+// that needs them before Plan (to make a minimized filesystem with its
+// UUID) calls it first, and Plan keeps them.
+func Identify(parts []*Planned, seed ID128) {
+	if len(parts) == 0 || parts[0].identified {
+		return
+	}
+	partitionUUIDs(parts, seed)
+	labels(parts)
+	for _, p := range parts {
+		p.identified = true
+	}
 }
 
 // FSUUID is the UUID of the filesystem made in the partition
@@ -114,8 +131,7 @@ func Plan(parts []*Planned, size uint64, seed ID128) (*Layout, error) {
 		return nil, err
 	}
 	grow(parts, area)
-	partitionUUIDs(parts, seed)
-	labels(parts)
+	Identify(parts, seed)
 	t := &fdisk.Table{Label: "gpt", Sectors: sectors, DiskGUID: gpt.FromBigEndian(deriveID(seed, []byte("disk-uuid"))),
 		FirstLBA: first, LastLBA: last, Entries: 128}
 	off, n := start, 0
