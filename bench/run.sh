@@ -129,6 +129,26 @@ if [ -x "$lklimg" ] && [ -e "$tar" ]; then
   fi
 fi
 
+# A whole disk (issue 15): a GPT disk of an ESP (vfat, 128 MiB) and a root
+# (ext4, 1 GiB, the corpus tree copied in) from the same repart.d files, by
+# lklimg disk build against systemd-repart --empty=create (which formats
+# through mkfs.vfat and mkfs.ext4 and fills the root through a loop mount;
+# its vfat cannot be filled here, this kernel has no vfat, so the ESP is
+# left empty by both).
+if [ -x "$lklimg" ] && [ "$(id -u)" = 0 ] && command -v systemd-repart >/dev/null; then
+  echo
+  echo "a whole disk from repart.d files: an empty 128 MiB ESP, a 1 GiB ext4 root with the corpus tree"
+  mkdir -p "$work/defs"
+  printf '[Partition]\nType=esp\nFormat=vfat\nSizeMinBytes=128M\nSizeMaxBytes=128M\n' >"$work/defs/10-esp.conf"
+  printf '[Partition]\nType=root\nFormat=ext4\nCopyFiles=%s:/\nSizeMinBytes=1G\nSizeMaxBytes=1G\n' "$corpus/rootfs" >"$work/defs/20-root.conf"
+  seed=0d0b7b6f-3c52-4b5b-9c8e-1f2a3b4c5d6e
+  timeall disk "rm -f '$work/disk.img'; '$lklimg' disk build -q --definitions '$work/defs' --seed $seed '$work/disk.img'" \
+    repart "rm -f '$work/repart.img'; systemd-repart --empty=create --size=auto --seed=$seed --definitions='$work/defs' --dry-run=no --no-pager '$work/repart.img' 2>/dev/null"
+  printf '%-44s %8.3fs\n' "systemd-repart --empty=create" "${T[repart]}"
+  r=$(ratio "${T[disk]}" "${T[repart]}")
+  printf '%-44s %8.3fs   disk-build/systemd-repart = %s (goal <= 0.5: %s)\n' "lklimg disk build" "${T[disk]}" "$r" "$(goal "$r" '<=' 0.5)"
+fi
+
 # lklfuse (issue 14): tar of the corpus image's tree through the FUSE mount,
 # read-only, against fuse2fs (e2fsprogs' FUSE server) and the loop mount.
 # Each run mounts, reads, unmounts and waits for the server to end.

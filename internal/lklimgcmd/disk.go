@@ -28,7 +28,7 @@ type diskOptions struct {
 	arch        string // a GOARCH: what root and usr mean
 	timestamp   string
 	memoryMB    int
-	quiet       bool
+	quiet, sync bool
 }
 
 // diskCommand is `lklimg disk`, whose one subcommand is build.
@@ -56,6 +56,7 @@ func diskCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 				&cli.StringFlag{Name: "architecture", Usage: "the `ARCH` (a Go GOARCH) whose root and usr types Type=root and Type=usr mean", Destination: &o.arch},
 				&cli.StringFlag{Name: "timestamp", Usage: "the `TIME` of every stamp (@SECONDS or a date), as SOURCE_DATE_EPOCH", Destination: &o.timestamp},
 				&cli.IntFlag{Name: "mb", Aliases: []string{"m"}, Value: kernel.DefaultMemory >> 20, Usage: "the kernel's memory in `MiB`", Destination: &o.memoryMB},
+				&cli.BoolFlag{Name: "sync", Usage: "flush the image to the disk before exiting (systemd-repart does; tar2fs, tar and cp do not)", Destination: &o.sync},
 				&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors and warnings", Destination: &o.quiet},
 			},
 			Action: func(c *cli.Context) error {
@@ -146,7 +147,9 @@ func diskBuild(image string, o *diskOptions, getenv func(string) string, stdout,
 			return exitImage, err
 		}
 	}
-	d, err := bootDisk(image, o.memoryMB, nil, epoch, 0, kernel.DiskOptions{Create: true, Size: int64(l.Size)})
+	// A new image, of no use if the build stops half way: nothing waits
+	// for the host's disk unless --sync asks (CacheUnsafe, as tar2fs).
+	d, err := bootDisk(image, o.memoryMB, nil, epoch, 0, kernel.DiskOptions{Create: true, Size: int64(l.Size), CacheUnsafe: !o.sync})
 	if err != nil {
 		return exitImage, err
 	}
@@ -185,8 +188,10 @@ func diskBuild(image string, o *diskOptions, getenv func(string) string, stdout,
 		}
 		status = max(status, st)
 	}
-	if err := d.sync(); err != nil {
-		return exitFail, err
+	if o.sync {
+		if err := d.sync(); err != nil {
+			return exitFail, err
+		}
 	}
 	if !o.quiet {
 		for _, p := range l.Parts {

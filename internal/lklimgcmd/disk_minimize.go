@@ -270,7 +270,7 @@ func minimizeExt(image string, p *repart.Planned, root string, epoch *int64, mem
 // buildMinimizedExt is one try of minimizeExt on a file of size bytes
 // with an inode for each of the entries and half as many again.
 func buildMinimizedExt(tmp string, size, entries int64, p *repart.Planned, root string, epoch *int64, memoryMB int, stdout, stderr io.Writer) (int, error) {
-	d, err := bootDisk(tmp, memoryMB, nil, epoch, 0, kernel.DiskOptions{Create: true, Size: size})
+	d, err := bootDisk(tmp, memoryMB, nil, epoch, 0, kernel.DiskOptions{Create: true, Size: size, CacheUnsafe: true})
 	if err != nil {
 		return exitFail, err
 	}
