@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/lklimg/lklimg/tools/repart"
 )
 
 // espTree writes an ESP's files: a startup.nsh that prints marker and
@@ -97,7 +98,7 @@ func TestDiskBuild(t *testing.T) {
 	defs := map[string]string{
 		"10-esp.conf":  "[Partition]\nType=esp\nFormat=vfat\nCopyFiles=" + esp + ":/\nSizeMinBytes=64M\n",
 		"20-root.conf": "[Partition]\nType=root\nFormat=ext4\nCopyFiles=" + src + ":/\nCopyFiles=" + tarFile + ":/srv/layer\nMakeDirectories=/home /var/tmp\nSizeMinBytes=96M\n",
-		"30-swap.conf": "[Partition]\nType=swap\nSizeMinBytes=8M\nSizeMaxBytes=8M\n",
+		"30-swap.conf": "[Partition]\nType=swap\nFormat=swap\nSizeMinBytes=8M\nSizeMaxBytes=8M\n",
 	}
 	dir := writeDefs(t, defs)
 	const seed = "0d0b7b6f-3c52-4b5b-9c8e-1f2a3b4c5d6e"
@@ -136,6 +137,24 @@ func TestDiskBuild(t *testing.T) {
 	parts := sfdiskStarts(t, img)
 	if len(parts) != 3 {
 		t.Fatalf("partitions: %v", parts)
+	}
+
+	// The swap area, as blkid sees it: systemd-repart's label and UUID.
+	if blkid, err := exec.LookPath("blkid"); err == nil {
+		swap := partitionFile(t, img, parts[2][0], parts[2][1])
+		out := string(testutil.Run(t, blkid, "-o", "export", swap))
+		dump := string(testutil.Run(t, "sfdisk", "--dump", img))
+		_, rest, _ := strings.Cut(dump[strings.LastIndex(dump, " : start="):], "uuid=")
+		partUUID, err := repart.ParseID128(rest[:36])
+		if err != nil {
+			t.Fatal(err)
+		}
+		fsUUID := repart.Derive(partUUID, "file-system-uuid")
+		for _, want := range []string{"TYPE=swap", "LABEL=swap", "UUID=" + fsUUID.String()} {
+			if !strings.Contains(out, want+"\n") && !strings.Contains(out, "\n"+want) {
+				t.Errorf("swap: blkid says %q, want %s", out, want)
+			}
+		}
 	}
 
 	// The ESP.
@@ -205,7 +224,7 @@ func TestDiskBuildErrors(t *testing.T) {
 	}{
 		{[]string{img}, exitImage, "--definitions DIR: no definitions given"},
 		{[]string{"--definitions", dir, exists}, exitImage, "exists (--empty=force replaces it)"},
-		{[]string{"--definitions", xfs, img}, exitImage, "Format=xfs: disk build makes ext4, ext3, ext2, vfat and msdos"},
+		{[]string{"--definitions", xfs, img}, exitImage, "Format=xfs: disk build makes ext4, ext3, ext2, vfat, msdos and swap"},
 		{[]string{"--definitions", dir, "--size", "5M", img}, exitImage, "cannot fit the partitions (10-root.conf)"},
 		{[]string{"--definitions", dir, "--seed", "nope", img}, exitImage, "--seed nope: a UUID or random"},
 		{[]string{"--definitions", t.TempDir(), img}, exitImage, "no partition definitions (*.conf)"},

@@ -101,7 +101,10 @@ func diskBuild(image string, o *diskOptions, getenv func(string) string, stdout,
 	for _, d := range defs {
 		if d.Format != "" {
 			if _, ok := partitionMakers[d.Format]; !ok {
-				return exitImage, fmt.Errorf("%s: Format=%s: disk build makes ext4, ext3, ext2, vfat and msdos", d.File, d.Format)
+				return exitImage, fmt.Errorf("%s: Format=%s: disk build makes ext4, ext3, ext2, vfat, msdos and swap", d.File, d.Format)
+			}
+			if d.Format == "swap" && (len(d.CopyFiles) > 0 || len(d.MakeDirectories) > 0) {
+				return exitImage, fmt.Errorf("%s: Format=swap holds no files (CopyFiles=, MakeDirectories=)", d.File)
 			}
 		}
 	}

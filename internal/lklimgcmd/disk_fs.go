@@ -14,6 +14,7 @@ import (
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/tools/dosfstools"
 	"github.com/lklimg/lklimg/tools/e2fsprogs"
+	"github.com/lklimg/lklimg/tools/mkswap"
 	"github.com/lklimg/lklimg/tools/repart"
 )
 
@@ -23,6 +24,20 @@ import (
 var partitionMakers = map[string]func(d *newDisk, p *repart.Planned, epoch *int64) (func() error, error){
 	"ext4": mkfsExtPartition, "ext3": mkfsExtPartition, "ext2": mkfsExtPartition,
 	"vfat": mkfsFATPartition, "msdos": mkfsFATPartition,
+	"swap": mkswapPartition,
+}
+
+// mkswapPartition is systemd-repart's `mkswap -L LABEL -U UUID`.
+func mkswapPartition(d *newDisk, p *repart.Planned, epoch *int64) (func() error, error) {
+	f, err := d.open()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if err := mkswap.Mkswap(f, mkswap.Params{Size: int64(p.Size), UUID: p.FSUUID(), Label: repart.FSLabel("swap", p.Label)}); err != nil {
+		return nil, err
+	}
+	return nil, f.Close()
 }
 
 // mkfsExtPartition is systemd-repart's `mkfs.ext4 -L LABEL -U UUID -I 256
