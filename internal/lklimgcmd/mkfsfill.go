@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 
 	"github.com/lklimg/lklimg/archive"
+	"github.com/lklimg/lklimg/hostcopy"
 	"github.com/lklimg/lklimg/internal/cliflags"
 	"github.com/lklimg/lklimg/internal/compress"
 	"github.com/lklimg/lklimg/internal/progress"
@@ -74,7 +77,7 @@ type importTar struct {
 	stderr    io.Writer
 }
 
-func (o *importTar) run(k *kernel.Kernel, dir string, in io.Reader) (int, error) {
+func (o *importTar) run(k archive.ImportSyscalls, dir string, in io.Reader) (int, error) {
 	r, _, err := compress.NewReader(in)
 	if err != nil {
 		return exitImage, fmt.Errorf("input: %w", err)
@@ -130,6 +133,91 @@ func (o *importTar) run(k *kernel.Kernel, dir string, in io.Reader) (int, error)
 	// input taken, not a broken pipe.
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		return status, fmt.Errorf("input: after the archive's end: %w (the image holds what was read before)", err)
+	}
+	return status, nil
+}
+
+// fillSource checks what a new filesystem is to be filled from (mkfs -d
+// SOURCE): a directory, or a regular file, which is a tar archive (as
+// mke2fs 1.47.1's -d takes one). It returns whether it is a tar.
+func fillSource(source string) (isTar bool, err error) {
+	fi, err := os.Stat(source)
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("-d %s: %w", source, unwrapPathErr(err))
+	case fi.IsDir():
+		return false, nil
+	case fi.Mode().IsRegular():
+		return true, nil
+	}
+	return false, fmt.Errorf("-d %s: not a directory or a tar archive", source)
+}
+
+// fillOptions says how fillDevice fills a new filesystem.
+type fillOptions struct {
+	who    string // the command, prefixing each failed entry on stderr: "mkfs"
+	image  string // the image's name, in messages
+	epoch  *int64 // SOURCE_DATE_EPOCH: no time later than it (nil: none)
+	stderr io.Writer
+}
+
+// fillDevice fills the FAT volume (fsType "vfat" or "msdos": the same
+// bytes, mounted as vfat) just made on the device dev of k ("vda",
+// "vda1") from source: a host directory, whose contents are copied to the
+// root as cptofs copies them, or a tar archive (a regular file, gzip,
+// zstd, xz or bzip2 compressed or not), extracted there as tar2fs does.
+// What FAT cannot hold is left out or reported as fatBuild says. The
+// volume is mounted nobarrier and unmounted clean (newFS.fill): nothing
+// is flushed to the host's disk, which the caller does once if it wants.
+// With o.epoch the kernel's clock should stand at it (bootDisk), so that
+// the creation times it stamps are it too: the same source and epoch
+// then make the same bytes.
+//
+// It returns exitOK; exitFail when some entries could not be copied
+// (each said on o.stderr, "lklimg: WHO: PATH: what: why"), with a nil
+// error; or a status and the error that stopped the fill (a full volume,
+// an unreadable source, a failed mount: exitImage when nothing was
+// written).
+func fillDevice(k *kernel.Kernel, dev, fsType, source string, o fillOptions) (int, error) {
+	if fsType != "vfat" && fsType != "msdos" {
+		return exitImage, fmt.Errorf("%s: fillDevice fills FAT volumes, not %s", o.image, fsType)
+	}
+	isTar, err := fillSource(source)
+	if err != nil {
+		return exitImage, err
+	}
+	var tarFile *os.File
+	if isTar {
+		if tarFile, err = os.Open(source); err != nil {
+			return exitImage, fmt.Errorf("-d %s: %w", source, unwrapPathErr(err))
+		}
+		defer tarFile.Close()
+	}
+	n := &newFS{d: &newDisk{k: k, image: o.image, dev: dev}, fsType: "vfat"}
+	status := exitOK
+	used, err := n.fill(func(k *kernel.Kernel, dir string) error {
+		sys := newFATBuild(k, o.epoch)
+		if tarFile != nil {
+			imp := &importTar{who: o.who, image: o.image, stdout: io.Discard, stderr: o.stderr}
+			var err error
+			status, err = imp.run(sys, dir, tarFile)
+			return err
+		}
+		opts := hostcopy.Options{
+			Report: func(err error) {
+				fmt.Fprintf(o.stderr, "lklimg: %s: %v\n", o.who, err)
+				status = exitFail
+			},
+		}
+		return hostcopy.To(sys, dir, []string{strings.TrimRight(source, "/") + "/."}, "/", opts)
+	})
+	switch {
+	case used == 0:
+		return exitImage, err
+	case errors.Is(err, hostcopy.ErrIncomplete) && status == exitFail:
+		return exitFail, nil // each failure was reported
+	case err != nil:
+		return exitFail, fmt.Errorf("-d %s: %w", source, err)
 	}
 	return status, nil
 }

@@ -108,7 +108,7 @@ func vfatMkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 		str("timestamp", &f.timestamp, "the `TIME` of the label (@SECONDS or a date), as SOURCE_DATE_EPOCH"),
 		&cli.BoolFlag{Name: "q", Destination: &f.quiet, Usage: "print nothing"},
 		&cli.BoolFlag{Name: "help", Destination: &f.help, Usage: "show help"},
-		str("d", &f.dir, "`DIR|TAR` to fill the volume from: refused until the kernel has its vfat driver"),
+		str("d", &f.dir, "copy the host directory's contents, or extract the tar archive, `DIR|TAR` into the new volume"),
 		&cli.IntFlag{Name: "mb", Value: kernel.DefaultMemory >> 20, Destination: &f.memoryMB,
 			Usage: "kernel memory in `MB`"},
 		cliflags.PartitionFlag(&f.partition),
@@ -145,6 +145,9 @@ func vfatMkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 					return fmt.Errorf("-%s is an option of mke2fs (-t ext4), not of mkfs.fat (-t %s): see lklimg mkfs -t vfat --help",
 						fl.Name, f.fsType)
 				}
+			}
+			if f.dir != "" {
+				(&cliflags.Disk{MemoryMB: f.memoryMB}).LimitHeap(os.Getenv, true)
 			}
 			var err error
 			*status, err = mkfsVfat(&f, c.Args().First(), c.Args().Get(1), os.Getenv, stdout, stderr)
@@ -229,10 +232,12 @@ func vfatParams(f *vfatFlags, epoch *int64, now time.Time) (p dosfstools.MkfsPar
 
 // mkfsVfat makes the FAT volume and returns the exit status.
 func mkfsVfat(f *vfatFlags, image, size string, getenv func(string) string, stdout, stderr io.Writer) (int, error) {
+	// -d's argument first: a missing one is said before the image is
+	// touched.
 	if f.dir != "" {
-		// The one place that refuses it: populating goes through the
-		// kernel's vfat driver, as mkfs -d does for ext4.
-		return exitImage, errors.New("-d: vfat: populating needs the vfat driver")
+		if _, err := fillSource(f.dir); err != nil {
+			return exitImage, err
+		}
 	}
 	epoch, err := fixedTime(&fsFlags{timestamp: f.timestamp}, getenv)
 	if err != nil {
@@ -244,7 +249,11 @@ func mkfsVfat(f *vfatFlags, image, size string, getenv func(string) string, stdo
 	}
 	// mkfs.fat does not refuse to overwrite a filesystem: neither does
 	// -t vfat (force).
-	img, err := openImage(&mkfsFlags{size: size, memoryMB: f.memoryMB, partition: f.partition, force: true}, image, epoch)
+	// With -d, the image is not flushed to the host's disk: mkfs.fat
+	// followed by mcopy -s leaves the copy unflushed, and a build that
+	// is interrupted is of no use whatever was flushed.
+	img, err := openImage(&mkfsFlags{size: size, memoryMB: f.memoryMB, partition: f.partition, force: true,
+		cacheUnsafe: f.dir != ""}, image, epoch)
 	if err != nil {
 		return exitImage, err
 	}
@@ -283,14 +292,23 @@ func mkfsVfat(f *vfatFlags, image, size string, getenv func(string) string, stdo
 	if err != nil {
 		return exitFail, fmt.Errorf("%s: %w", image, err)
 	}
-	// mkfs.fat fsyncs the device before it exits.
+	status := exitOK
+	if f.dir != "" {
+		// Filled through the kernel's vfat driver, as mkfs -d fills ext4.
+		o := fillOptions{who: "mkfs", image: image, epoch: epoch, stderr: stderr}
+		if status, err = fillDevice(d.k, d.dev, f.fsType, f.dir, o); err != nil {
+			return status, err
+		}
+	}
+	// mkfs.fat fsyncs the device before it exits (with -d, a flush
+	// that does nothing).
 	if err := d.sync(); err != nil {
 		return exitFail, err
 	}
 	if err := d.halt(); err != nil {
 		return exitFail, err
 	}
-	return exitOK, nil
+	return status, nil
 }
 
 // partitionOf is what mkfs.fat reads from sysfs of the partition d's
