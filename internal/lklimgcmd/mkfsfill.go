@@ -193,7 +193,9 @@ func fillDevice(k *kernel.Kernel, dev, fsType, source string, o fillOptions) (in
 		}
 		defer tarFile.Close()
 	}
-	n := &newFS{d: &newDisk{k: k, image: o.image, dev: dev}, fsType: "vfat"}
+	// usefree: the free count FSInfo holds is right on a volume just made
+	// (mkfs.fat counts it), so it is not counted again over the FAT.
+	n := &newFS{d: &newDisk{k: k, image: o.image, dev: dev}, fsType: "vfat", mountData: "usefree"}
 	status := exitOK
 	used, err := n.fill(func(k *kernel.Kernel, dir string) error {
 		sys := newFATBuild(k, o.epoch)
@@ -204,6 +206,7 @@ func fillDevice(k *kernel.Kernel, dev, fsType, source string, o fillOptions) (in
 			return err
 		}
 		opts := hostcopy.Options{
+			NoXattrs: true, // fatBuild would drop them
 			Report: func(err error) {
 				fmt.Fprintf(o.stderr, "lklimg: %s: %v\n", o.who, err)
 				status = exitFail
