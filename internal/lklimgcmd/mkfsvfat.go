@@ -235,8 +235,8 @@ func mkfsVfat(f *vfatFlags, image, size string, getenv func(string) string, stdo
 	// -d's argument first: a missing one is said before the image is
 	// touched.
 	if f.dir != "" {
-		if _, err := fillSource(f.dir); err != nil {
-			return exitImage, err
+		if _, err := checkFillSource(f.dir); err != nil {
+			return exitImage, fmt.Errorf("-d %w", err)
 		}
 	}
 	epoch, err := fixedTime(&fsFlags{timestamp: f.timestamp}, getenv)
@@ -296,7 +296,7 @@ func mkfsVfat(f *vfatFlags, image, size string, getenv func(string) string, stdo
 	if f.dir != "" {
 		// Filled through the kernel's vfat driver, as mkfs -d fills ext4.
 		o := fillOptions{who: "mkfs", image: image, epoch: epoch, stderr: stderr}
-		if status, err = fillDevice(d.k, d.dev, f.fsType, f.dir, o); err != nil {
+		if status, err = fillDevice(d.k, d.dev, f.fsType, []fillSource{{Path: f.dir}}, o); err != nil {
 			return status, err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/lklimg/lklimg/kernel"
 )
 
 // fatSource makes a tree a FAT volume can hold all of: long, short,
@@ -272,4 +273,65 @@ func TestMkfsVfatFillErrors(t *testing.T) {
 		t.Errorf("a source larger than the volume: status %d, stderr %q", code, stderr)
 	}
 	fsckFATClean(t, img)
+}
+
+// TestFillDevice: fillDevice as disk build calls it, on a volume made
+// before: several sources, each to its target directory (made with its
+// parents, or merged into), a directory and a tar; a target that is a
+// file is an error naming it.
+func TestFillDevice(t *testing.T) {
+	testutil.Need(t, "mcopy", "fsck.fat", "tar")
+	dir := t.TempDir()
+	boot, loader := filepath.Join(dir, "boot"), filepath.Join(dir, "loader")
+	for p, data := range map[string]string{
+		boot + "/BOOTX64.EFI":           "MZ efi",
+		loader + "/entries/linux.conf":  "title Linux\n",
+		loader + "/loader.conf":         "timeout 3\n",
+		dir + "/root/startup.nsh":       "fs0:\\EFI\\BOOT\\BOOTX64.EFI\n",
+		dir + "/root/EFI/BOOT/grub.cfg": "set timeout=1\n",
+	} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tarFile := filepath.Join(dir, "loader.tar")
+	testutil.Run(t, "tar", "-C", loader, "-cf", tarFile, ".")
+	img := filepath.Join(dir, "esp.img")
+	if code, _, stderr := runLklimg(t, "mkfs", "-q", "-t", "vfat", img, "32M"); code != 0 {
+		t.Fatalf("mkfs: status %d\n%s", code, stderr)
+	}
+	d, err := bootDisk(img, 32, nil, nil, 0, kernel.DiskOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	o := fillOptions{who: "disk build", image: img, stderr: &stderr}
+	status, err := fillDevice(d.k, d.dev, "vfat", []fillSource{
+		{Path: boot, Target: "/EFI/BOOT"}, {Path: tarFile, Target: "loader"}, {Path: filepath.Join(dir, "root")},
+	}, o)
+	if err != nil || status != exitOK || stderr.Len() > 0 {
+		t.Errorf("fillDevice: %d, %v\n%s", status, err, stderr.String())
+	}
+	status, err = fillDevice(d.k, d.dev, "vfat", []fillSource{{Path: boot, Target: "/startup.nsh/x"}}, o)
+	if err == nil || !strings.Contains(err.Error(), "/startup.nsh/x: mkdir /startup.nsh: ENOTDIR") {
+		t.Errorf("a target under a file: %d, %v", status, err)
+	}
+	if err := d.halt(); err != nil {
+		t.Fatal(err)
+	}
+	fsckFATClean(t, img)
+	got := mtoolsTree(t, img)
+	var paths []string
+	for _, p := range got.Paths() {
+		if got[p].Type == testutil.TypeFile {
+			paths = append(paths, p)
+		}
+	}
+	want := "EFI/BOOT/BOOTX64.EFI EFI/BOOT/grub.cfg loader/entries/linux.conf loader/loader.conf startup.nsh"
+	if strings.Join(paths, " ") != want {
+		t.Errorf("files %v, want %s", paths, want)
+	}
 }
