@@ -114,6 +114,7 @@ func TestMkfsVfatFill(t *testing.T) {
 		{"dir-fat16", src, "64M"},
 		{"dir-fat32", src, "600M"},
 		{"dir-fat12", filepath.Join(src, "deep"), "2M"},
+		{"dir-msdos", src, "64M"}, // -t msdos: the same
 		{"tar", tarFile, "64M"},
 		{"tar.gz", testutil.Compressed(t, tarFile, "gzip"), "64M"},
 		{"tar.zst", testutil.Compressed(t, tarFile, "zstd"), "64M"},
@@ -121,7 +122,11 @@ func TestMkfsVfatFill(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			img := filepath.Join(dir, c.name+".img")
 			defer os.Remove(img)
-			code, _, stderr := runLklimg(t, "mkfs", "-q", "-t", "vfat", "-n", "ESP", "-d", c.source, img, c.size)
+			typ := "vfat"
+			if c.name == "dir-msdos" {
+				typ = "msdos"
+			}
+			code, _, stderr := runLklimg(t, "mkfs", "-q", "-t", typ, "-n", "ESP", "-d", c.source, img, c.size)
 			if code != 0 || stderr != "" {
 				t.Fatalf("status %d\n%s", code, stderr)
 			}
@@ -334,4 +339,29 @@ func TestFillDevice(t *testing.T) {
 	if strings.Join(paths, " ") != want {
 		t.Errorf("files %v, want %s", paths, want)
 	}
+}
+
+// TestMkfsVfatFillPartition: -P N -d fills the volume made on partition
+// N; nothing outside it changes.
+func TestMkfsVfatFillPartition(t *testing.T) {
+	testutil.Need(t, "mcopy", "fsck.fat", "sfdisk")
+	src := filepath.Join(t.TempDir(), "src")
+	fatSource(t, src)
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk.img")
+	testutil.Run(t, "truncate", "-s", "100M", img)
+	testutil.Sfdisk(t, img, "label: gpt\nstart=2048, size=60M, type=uefi\nsize=20M\n")
+	head, tail := testutil.ReadAt(t, img, 0, 1<<20), testutil.ReadAt(t, img, 61<<20, 39<<20)
+	if code, _, stderr := runLklimg(t, "mkfs", "-q", "-t", "vfat", "-P", "1", "-d", src, img); code != 0 {
+		t.Fatalf("mkfs -P 1 -d: status %d\n%s", code, stderr)
+	}
+	if !bytes.Equal(head, testutil.ReadAt(t, img, 0, 1<<20)) || !bytes.Equal(tail, testutil.ReadAt(t, img, 61<<20, 39<<20)) {
+		t.Error("bytes outside the partition changed")
+	}
+	part := filepath.Join(dir, "part.img")
+	if err := os.WriteFile(part, testutil.ReadAt(t, img, 1<<20, 60<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fsckFATClean(t, part)
+	testutil.ExpectSame(t, "the source and mcopy's extraction", testutil.MustScanDir(t, src), mtoolsTree(t, img+"@@1M"), fatCompare)
 }
