@@ -125,9 +125,14 @@ func vfatMkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 			"With SIZE the file is created or resized, and reads as zeros; without it the volume fills the\n" +
 			"existing file or device, and, as with mkfs.fat, what lay past its FATs and root directory stays.\n" +
 			"-P N makes it on partition N (its first SIZE bytes with SIZE); nothing outside is written.\n" +
+			"-d DIR copies the directory's contents in, -d TAR extracts the archive (compressed or not), as mcopy -s\n" +
+			"would: owners, modes (but read-only: no write permission) and xattrs are left out, hard links copied;\n" +
+			"symlinks, devices, FIFOs and sockets are said one by one (exit status 1). The copy is not flushed to\n" +
+			"the host's disk.\n" +
 			"With SOURCE_DATE_EPOCH set (or --timestamp), the label's time is that time (UTC) and the volume ID\n" +
-			"the one mkfs.fat derives from a clock at that second (seconds << 20): the same inputs make the\n" +
-			"same image. Without it, they are the clock's, as mkfs.fat's.",
+			"the one mkfs.fat derives from a clock at that second (seconds << 20); -d's times are clamped to it and\n" +
+			"the creation times are it: the same inputs make the same image. Without it, they are the clock's,\n" +
+			"as mkfs.fat's.",
 		ArgsUsage:              "IMAGE [SIZE]",
 		UseShortOptionHandling: true,
 		// -h is mkfs.fat's hidden sectors: help is --help alone.
