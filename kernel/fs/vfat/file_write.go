@@ -128,7 +128,7 @@ func (ip *inode) writeData(p []byte, off, pad int64) error {
 // bytes and the zeros together from a page of its own.
 func (f *fsys) writePadded(data []byte, dev, pad int64) error {
 	end := dev + int64(len(data))
-	ps := max(end/pageSize*pageSize, dev)
+	ps := max(f.pageStart(end), dev)
 	if ps > dev {
 		if _, err := f.wdev.WriteAt(data[:ps-dev], dev); err != nil {
 			return err
@@ -143,6 +143,17 @@ func (f *fsys) writePadded(data []byte, dev, pad int64) error {
 // pageSize is the device cache's page: what it reads first when a write
 // covers part of one it does not hold.
 const pageSize = 4096
+
+// pageStart returns the device offset where the cache's page holding the
+// device offset off starts: the disk's pages, a partition starting
+// anywhere.
+func (f *fsys) pageStart(off int64) int64 {
+	var shift int64
+	if p, ok := f.dev.(interface{ Start() int64 }); ok {
+		shift = p.Start() % pageSize
+	}
+	return (off+shift)/pageSize*pageSize - shift
+}
 
 // tailPad returns how many zeros a write whose end, end, is the file's
 // new end may add after it on the device, to the end of its page, where
@@ -171,7 +182,7 @@ func (ip *inode) tailPad(w *fatReader, end int64) (int64, error) {
 	}
 	c := r.phys + lc - r.log
 	dev := f.ClusterOffset(c) + (end-1)%cs + 1
-	pageEnd := (dev + pageSize - 1) / pageSize * pageSize
+	pageEnd := f.pageStart(dev + pageSize - 1)
 	stop := min(f.ClusterOffset(c)+cs, pageEnd)
 	for stop < pageEnd {
 		// The next cluster, if it is free; then the one after.
