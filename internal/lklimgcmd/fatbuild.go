@@ -13,8 +13,9 @@ import (
 // (mkfs -t vfat -d, disk build's vfat partitions): hostcopy.To and
 // archive.Import copy trees through it as through the kernel, and it
 // leaves out what FAT cannot hold, as mcopy does, instead of failing each
-// entry as Linux's vfat does (cp -a to a vfat mount reports every owner
-// and setuid mode it cannot keep):
+// entry as Linux's vfat does (cp -a as root to a vfat mount reports
+// every owner and setuid mode it cannot keep, coreutils'
+// chown_failure_ok; as a user, none):
 //
 //   - owners are the mount's (chown changes nothing);
 //   - of the mode, only "no write permission at all" is kept, as the
