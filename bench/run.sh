@@ -129,6 +129,33 @@ if [ -x "$lklimg" ] && [ -e "$tar" ]; then
   fi
 fi
 
+# An ESP (issue 15): a tree of about 100 MiB of regular files (the corpus's
+# /usr/bin, /usr/sbin, /usr/lib and /usr/share/locale: symlinks left out,
+# hard links as copies; made once, from the corpus) into a new 256 MiB
+# FAT32 image, by lklimg mkfs -t vfat -d against mkfs.fat + mcopy -s.
+# Neither flushes the copy to the disk. The floor: every file of the tree
+# read and written, one after the other, into one file by cat.
+if [ -x "$lklimg" ] && command -v mkfs.fat >/dev/null && command -v mcopy >/dev/null; then
+  esp=$corpus/esp-tree
+  if [ ! -e "$esp.complete" ]; then
+    rm -rf "$esp"; mkdir -p "$esp"
+    (cd "$corpus/rootfs" && find usr/bin usr/sbin usr/lib usr/share/locale -type f | LC_ALL=C sort) >"$work/esp.list"
+    tar -C "$corpus/rootfs" --hard-dereference --no-recursion -T "$work/esp.list" -cf - | tar -C "$esp" -xf -
+    touch "$esp.complete"
+  fi
+  echo
+  echo "an ESP: $esp ($(du -sh "$esp" | cut -f1), $(find "$esp" -type f | wc -l) files) into a new 256 MiB FAT32 image"
+  find "$esp" -type f -print0 | xargs -0 cat >/dev/null
+  timeall vfat "rm -f '$work/v.img'; '$lklimg' mkfs -q -t vfat -F 32 -d '$esp' '$work/v.img' 256M" \
+    mcopy "rm -f '$work/m.img'; mkfs.fat -F 32 -C '$work/m.img' 262144 >/dev/null && MTOOLS_SKIP_CHECK=1 mcopy -s -i '$work/m.img' '$esp'/* ::" \
+    floor "find '$esp' -type f -print0 | xargs -0 cat >'$work/floor.bin'"
+  printf '%-44s %8.3fs\n' "cat of every file into one (the floor)" "${T[floor]}"
+  printf '%-44s %8.3fs\n' "mkfs.fat -F 32 + mcopy -s TREE/* ::" "${T[mcopy]}"
+  r=$(ratio "${T[vfat]}" "${T[mcopy]}")
+  printf '%-44s %8.3fs   vfat/mcopy = %s (goal <= 0.5: %s)\n' "lklimg mkfs -t vfat -F 32 -d TREE" "${T[vfat]}" "$r" "$(goal "$r" '<=' 0.5)"
+  rm -f "$work/v.img" "$work/m.img" "$work/floor.bin"
+fi
+
 # A whole disk (issue 15): a GPT disk of an ESP (vfat, 128 MiB) and a root
 # (ext4, 1 GiB, the corpus tree copied in) from the same repart.d files, by
 # lklimg disk build against systemd-repart --empty=create (which formats

@@ -69,6 +69,9 @@ type Options struct {
 	// entry gets, in place of the source's (a NUL is appended, as the
 	// kernel stores contexts).
 	SELinux string
+	// NoXattrs leaves extended attributes out: To neither reads the
+	// sources' nor sets any (a filesystem without them: FAT).
+	NoXattrs bool
 	// DryRun changes nothing: the copy only walks the sources and tells
 	// OnEntry what it would copy where.
 	DryRun bool

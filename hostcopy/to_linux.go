@@ -410,6 +410,29 @@ func (c *toCopier) dropInheritedACLs(src, kp string, xs []xattr) {
 	}
 }
 
+// xattrs gives kp the extended attributes of src (of lstat st), with
+// setxattr, and removes the ACLs kp inherited that src lacks.
+func (c *toCopier) xattrs(src, kp string, st *unix.Stat_t, setxattr func(name string, value []byte) error) {
+	xs, err := c.readXattrs(
+		func(b []byte) (int, error) { n, err := unix.Llistxattr(src, b); return n, hostErr(err) },
+		func(name string, b []byte) (int, error) {
+			n, err := unix.Lgetxattr(src, name, b)
+			return n, hostErr(err)
+		})
+	if err != nil {
+		c.fail(src, "read xattrs", err)
+	}
+	xs = c.withSELinux(xs)
+	for _, x := range xs {
+		if err := setxattr(x.name, x.value); err != nil {
+			c.fail(src, "setxattr "+x.name, err)
+		}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+		c.dropInheritedACLs(src, kp, xs)
+	}
+}
+
 // meta gives kp the owner, mode, xattrs and times of src, in that order:
 // chown clears setuid bits and security.capability, so both come after it;
 // times come last, as every other change sets ctime and may set mtime.
@@ -432,23 +455,8 @@ func (c *toCopier) meta(src, kp string, st *unix.Stat_t, kfd int) {
 			c.fail(src, "chmod", err)
 		}
 	}
-	xs, err := c.readXattrs(
-		func(b []byte) (int, error) { n, err := unix.Llistxattr(src, b); return n, hostErr(err) },
-		func(name string, b []byte) (int, error) {
-			n, err := unix.Lgetxattr(src, name, b)
-			return n, hostErr(err)
-		})
-	if err != nil {
-		c.fail(src, "read xattrs", err)
-	}
-	xs = c.withSELinux(xs)
-	for _, x := range xs {
-		if err := setxattr(x.name, x.value); err != nil {
-			c.fail(src, "setxattr "+x.name, err)
-		}
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
-		c.dropInheritedACLs(src, kp, xs)
+	if !c.opts.NoXattrs {
+		c.xattrs(src, kp, st, setxattr)
 	}
 	times := [2]abi.Timespec{
 		{Sec: st.Atim.Sec, Nsec: st.Atim.Nsec},

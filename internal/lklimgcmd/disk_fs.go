@@ -179,30 +179,41 @@ func buildTime(epoch *int64) int64 {
 //     extracted into TARGET (archive.Import, as tar2fs);
 //   - MakeDirectories=: each path made, 0755, the missing parents too.
 //
-// On FAT, owners, symlinks and device nodes cannot be kept: entries that
-// fail are reported and the status is exitFail. With the time fixed,
-// no stamp is later than it (clampTimes).
+// On FAT the copy goes through fatBuild, as mkfs -t vfat -d's: owners,
+// modes and extended attributes are not kept (FAT has none), hard links
+// become copies, and what FAT cannot hold (symlinks, device nodes) is
+// reported, making the status exitFail. With the time fixed, no stamp
+// is later than it (clampTimes).
 func fillPartition(d *newDisk, p *repart.Planned, root, mountData string, epoch *int64, stdout, stderr io.Writer) (int, error) {
 	if !populated(p) {
 		return exitOK, nil
 	}
 	status := exitOK
-	report := func(err error) {
+	opts := hostcopy.Options{Owners: true, Report: func(err error) {
 		fmt.Fprintf(stderr, "lklimg: disk build: %s: %v\n", p.File, err)
 		status = exitFail
+	}}
+	fat := p.Format == "vfat" || p.Format == "msdos"
+	if fat {
+		// A volume just made: the free count FSInfo holds is right.
+		mountData = strings.TrimPrefix(mountData+",usefree", ",")
+		opts.Owners, opts.NoXattrs = false, true
 	}
 	n := &newFS{d: d, fsType: p.Format, mountData: mountData}
-	fat := p.Format == "vfat" || p.Format == "msdos"
 	used, err := n.fill(func(k *kernel.Kernel, dir string) error {
+		var sys hostcopy.Kernel = k
+		if fat {
+			sys = newFATBuild(k, epoch)
+		}
 		for _, cf := range p.CopyFiles {
-			st, err := copyFiles(k, dir, sourcePath(root, cf.Source), cf.Target, !fat, report, stdout, stderr)
+			st, err := copyFiles(sys, dir, sourcePath(root, cf.Source), cf.Target, opts, stdout, stderr)
 			if err != nil {
 				return fmt.Errorf("CopyFiles=%s:%s: %w", cf.Source, cf.Target, err)
 			}
 			status = max(status, st)
 		}
 		for _, md := range p.MakeDirectories {
-			if err := mkdirAll(k, dir, md); err != nil {
+			if _, err := mkdirAll(sys, dir, md); err != nil {
 				return fmt.Errorf("MakeDirectories=%s: %w", md, err)
 			}
 		}
@@ -219,12 +230,11 @@ func fillPartition(d *newDisk, p *repart.Planned, root, mountData string, epoch 
 
 // copyFiles copies one CopyFiles= source into the filesystem mounted at
 // dir and returns the status.
-func copyFiles(k *kernel.Kernel, dir, src, target string, owners bool, report func(error), stdout, stderr io.Writer) (int, error) {
+func copyFiles(sys hostcopy.Kernel, dir, src, target string, opts hostcopy.Options, stdout, stderr io.Writer) (int, error) {
 	fi, err := os.Stat(src)
 	if err != nil {
 		return exitFail, unwrapPathErr(err)
 	}
-	opts := hostcopy.Options{Owners: owners, Report: report}
 	copyErr := func(err error) (int, error) {
 		if errors.Is(err, hostcopy.ErrIncomplete) {
 			return exitFail, nil // each failure was reported
@@ -234,14 +244,15 @@ func copyFiles(k *kernel.Kernel, dir, src, target string, owners bool, report fu
 	switch {
 	case fi.IsDir():
 		var st abi.Stat
-		if err := k.Fstatat(abi.AT_FDCWD, path.Join(dir, target), &st, 0); err == nil && st.Mode&abi.S_IFMT == abi.S_IFDIR {
-			if err := hostcopy.To(k, dir, []string{strings.TrimRight(src, "/") + "/."}, target, opts); err != nil {
+		if err := sys.Fstatat(abi.AT_FDCWD, path.Join(dir, target), &st, 0); err == nil && st.Mode&abi.S_IFMT == abi.S_IFDIR {
+			if err := hostcopy.To(sys, dir, []string{strings.TrimRight(src, "/") + "/."}, target, opts); err != nil {
 				return copyErr(err)
 			}
 			return exitOK, nil
 		}
 	case isTarName(src):
-		if err := mkdirAll(k, dir, target); err != nil {
+		kdir, err := mkdirAll(sys, dir, target)
+		if err != nil {
 			return exitFail, err
 		}
 		f, err := os.Open(src)
@@ -250,17 +261,17 @@ func copyFiles(k *kernel.Kernel, dir, src, target string, owners bool, report fu
 		}
 		defer f.Close()
 		imp := &importTar{who: "disk build", image: src, stdout: stdout, stderr: stderr}
-		return imp.run(k, path.Join(dir, target), f)
+		return imp.run(sys, kdir, f)
 	case !fi.Mode().IsRegular():
 		return exitFail, fmt.Errorf("%s: not a directory, a regular file or a tar archive", src)
 	}
 	if target == "/" {
 		return exitFail, fmt.Errorf("%s: a file cannot be copied to the root directory", src)
 	}
-	if err := mkdirAll(k, dir, path.Dir(target)); err != nil {
+	if _, err := mkdirAll(sys, dir, path.Dir(target)); err != nil {
 		return exitFail, err
 	}
-	if err := hostcopy.To(k, dir, []string{src}, target, opts); err != nil {
+	if err := hostcopy.To(sys, dir, []string{src}, target, opts); err != nil {
 		return copyErr(err)
 	}
 	return exitOK, nil
@@ -275,20 +286,4 @@ func isTarName(p string) bool {
 		}
 	}
 	return false
-}
-
-// mkdirAll makes p under dir and its missing parents, 0755 (mkdir_p_root);
-// what exists is left as it is.
-func mkdirAll(k *kernel.Kernel, dir, p string) error {
-	cur := dir
-	for _, c := range strings.Split(strings.Trim(path.Clean(p), "/"), "/") {
-		if c == "" {
-			continue
-		}
-		cur = path.Join(cur, c)
-		if err := k.Mkdirat(abi.AT_FDCWD, cur, 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
-			return fmt.Errorf("%s: mkdir: %w", strings.TrimPrefix(cur, dir), err)
-		}
-	}
-	return nil
 }

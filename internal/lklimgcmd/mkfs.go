@@ -25,6 +25,9 @@ type mkfsFlags struct {
 	quiet, force bool
 	memoryMB     int
 	partition    int // -P N: the filesystem goes on partition N
+	// cacheUnsafe: the image is never flushed to the host's disk
+	// (DiskOptions.CacheUnsafe), as mcopy leaves it (mkfs -t vfat -d).
+	cacheUnsafe bool
 }
 
 // mkfsCommand is `lklimg mkfs IMAGE`: an empty ext2, ext3 or ext4 laid
@@ -134,7 +137,7 @@ func openImage(f *mkfsFlags, image string, epoch *int64) (*mkfsImage, error) {
 	// Whether mkfs makes the file, to remove it again on a failure: the
 	// host's view of the path, which only the virtio backend opens.
 	_, statErr := os.Lstat(image)
-	d, err := bootDisk(image, f.memoryMB, nil, epoch, f.partition, kernel.DiskOptions{Create: whole})
+	d, err := bootDisk(image, f.memoryMB, nil, epoch, f.partition, kernel.DiskOptions{Create: whole, CacheUnsafe: f.cacheUnsafe})
 	if err != nil {
 		return nil, err
 	}

@@ -108,7 +108,7 @@ func vfatMkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 		str("timestamp", &f.timestamp, "the `TIME` of the label (@SECONDS or a date), as SOURCE_DATE_EPOCH"),
 		&cli.BoolFlag{Name: "q", Destination: &f.quiet, Usage: "print nothing"},
 		&cli.BoolFlag{Name: "help", Destination: &f.help, Usage: "show help"},
-		str("d", &f.dir, "`DIR|TAR` to fill the volume from: refused until the kernel has its vfat driver"),
+		str("d", &f.dir, "copy the host directory's contents, or extract the tar archive, `DIR|TAR` into the new volume"),
 		&cli.IntFlag{Name: "mb", Value: kernel.DefaultMemory >> 20, Destination: &f.memoryMB,
 			Usage: "kernel memory in `MB`"},
 		cliflags.PartitionFlag(&f.partition),
@@ -125,9 +125,14 @@ func vfatMkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 			"With SIZE the file is created or resized, and reads as zeros; without it the volume fills the\n" +
 			"existing file or device, and, as with mkfs.fat, what lay past its FATs and root directory stays.\n" +
 			"-P N makes it on partition N (its first SIZE bytes with SIZE); nothing outside is written.\n" +
+			"-d DIR copies the directory's contents in, -d TAR extracts the archive (compressed or not), as mcopy -s\n" +
+			"would: owners, modes (but read-only: no write permission) and xattrs are left out, hard links copied;\n" +
+			"symlinks, devices, FIFOs and sockets are said one by one (exit status 1). The copy is not flushed to\n" +
+			"the host's disk.\n" +
 			"With SOURCE_DATE_EPOCH set (or --timestamp), the label's time is that time (UTC) and the volume ID\n" +
-			"the one mkfs.fat derives from a clock at that second (seconds << 20): the same inputs make the\n" +
-			"same image. Without it, they are the clock's, as mkfs.fat's.",
+			"the one mkfs.fat derives from a clock at that second (seconds << 20); -d's times are clamped to it and\n" +
+			"the creation times are it: the same inputs make the same image. Without it, they are the clock's,\n" +
+			"as mkfs.fat's.",
 		ArgsUsage:              "IMAGE [SIZE]",
 		UseShortOptionHandling: true,
 		// -h is mkfs.fat's hidden sectors: help is --help alone.
@@ -145,6 +150,9 @@ func vfatMkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 					return fmt.Errorf("-%s is an option of mke2fs (-t ext4), not of mkfs.fat (-t %s): see lklimg mkfs -t vfat --help",
 						fl.Name, f.fsType)
 				}
+			}
+			if f.dir != "" {
+				(&cliflags.Disk{MemoryMB: f.memoryMB}).LimitHeap(os.Getenv, true)
 			}
 			var err error
 			*status, err = mkfsVfat(&f, c.Args().First(), c.Args().Get(1), os.Getenv, stdout, stderr)
@@ -229,10 +237,12 @@ func vfatParams(f *vfatFlags, epoch *int64, now time.Time) (p dosfstools.MkfsPar
 
 // mkfsVfat makes the FAT volume and returns the exit status.
 func mkfsVfat(f *vfatFlags, image, size string, getenv func(string) string, stdout, stderr io.Writer) (int, error) {
+	// -d's argument first: a missing one is said before the image is
+	// touched.
 	if f.dir != "" {
-		// The one place that refuses it: populating goes through the
-		// kernel's vfat driver, as mkfs -d does for ext4.
-		return exitImage, errors.New("-d: vfat: populating needs the vfat driver")
+		if _, err := checkFillSource(f.dir); err != nil {
+			return exitImage, fmt.Errorf("-d %w", err)
+		}
 	}
 	epoch, err := fixedTime(&fsFlags{timestamp: f.timestamp}, getenv)
 	if err != nil {
@@ -244,7 +254,11 @@ func mkfsVfat(f *vfatFlags, image, size string, getenv func(string) string, stdo
 	}
 	// mkfs.fat does not refuse to overwrite a filesystem: neither does
 	// -t vfat (force).
-	img, err := openImage(&mkfsFlags{size: size, memoryMB: f.memoryMB, partition: f.partition, force: true}, image, epoch)
+	// With -d, the image is not flushed to the host's disk: mkfs.fat
+	// followed by mcopy -s leaves the copy unflushed, and a build that
+	// is interrupted is of no use whatever was flushed.
+	img, err := openImage(&mkfsFlags{size: size, memoryMB: f.memoryMB, partition: f.partition, force: true,
+		cacheUnsafe: f.dir != ""}, image, epoch)
 	if err != nil {
 		return exitImage, err
 	}
@@ -283,14 +297,23 @@ func mkfsVfat(f *vfatFlags, image, size string, getenv func(string) string, stdo
 	if err != nil {
 		return exitFail, fmt.Errorf("%s: %w", image, err)
 	}
-	// mkfs.fat fsyncs the device before it exits.
+	status := exitOK
+	if f.dir != "" {
+		// Filled through the kernel's vfat driver, as mkfs -d fills ext4.
+		o := fillOptions{who: "mkfs", image: image, epoch: epoch, stderr: stderr}
+		if status, err = fillDevice(d.k, d.dev, f.fsType, []fillSource{{Path: f.dir}}, o); err != nil {
+			return status, err
+		}
+	}
+	// mkfs.fat fsyncs the device before it exits (with -d, a flush
+	// that does nothing).
 	if err := d.sync(); err != nil {
 		return exitFail, err
 	}
 	if err := d.halt(); err != nil {
 		return exitFail, err
 	}
-	return exitOK, nil
+	return status, nil
 }
 
 // partitionOf is what mkfs.fat reads from sysfs of the partition d's

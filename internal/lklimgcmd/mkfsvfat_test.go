@@ -187,7 +187,6 @@ func TestMkfsVfatErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-d", dir, img, "16M"}, "vfat: populating needs the vfat driver"},
 		{[]string{"-O", "casefold", img, "16M"}, "-O is an option of mke2fs (-t ext4), not of mkfs.fat"},
 		{[]string{"-L", "X", img, "16M"}, "-L is an option of mke2fs"},
 		{[]string{"-s", "3", img, "16M"}, "Bad number of sectors per cluster"},

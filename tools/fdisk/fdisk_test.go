@@ -199,6 +199,9 @@ func TestLikeSfdisk(t *testing.T) {
 			if out, err := sfdiskRun(t, dirB, 0, "", "--verify", "disk.img"); err != nil || !strings.Contains(out, "No errors detected") {
 				t.Errorf("sfdisk --verify: %v\n%s", err, out)
 			}
+			if strings.HasPrefix(c.script, "label: gpt") {
+				sgdiskVerify(t, dirB)
+			}
 			a, b := ends(t, fa, c.size), ends(t, fb, c.size)
 			if !c.random && !bytes.Equal(a, b) {
 				for i := range a {
@@ -209,6 +212,19 @@ func TestLikeSfdisk(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// sgdiskVerify runs gdisk's own checks (sgdisk -v) on the GPT disk.img
+// in dir: headers, CRCs, the backup, overlaps, the protective MBR.
+func sgdiskVerify(t *testing.T, dir string) {
+	t.Helper()
+	sgdisk := testutil.Need(t, "sgdisk")[0]
+	cmd := exec.Command(sgdisk, "-v", "disk.img")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "No problems found") {
+		t.Errorf("sgdisk -v: %v\n%s", err, out)
 	}
 }
 

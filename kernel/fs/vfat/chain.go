@@ -48,6 +48,18 @@ const (
 
 func (f *fsys) fatReader() *fatReader { return &fatReader{f: f, base: -1} }
 
+// writer returns the writers' FAT window, kept from one operation to
+// the next (the caller holds f.mu exclusively, and flushes it before
+// letting go): every change of the FAT goes through it, so what it holds
+// stays the FAT's, and a run of writes (a file written a MiB at a time,
+// a tree copied in) reads each part of the FAT once, not once per call.
+func (f *fsys) writer() *fatReader {
+	if f.wfat == nil {
+		f.wfat = f.fatReader()
+	}
+	return f.wfat
+}
+
 // fatOffset is the device offset of FAT n (0 is the one read).
 func (f *fsys) fatOffset(n uint32) int64 {
 	return (int64(f.FATStart) + int64(n)*int64(f.FATSectors)) * int64(f.SectorSize)
@@ -130,6 +142,7 @@ func (r *fatReader) flush() error {
 	r.lo, r.hi = 0, 0
 	for n := range f.NumFATs {
 		if _, err := f.wdev.WriteAt(r.buf[lo:hi], f.fatOffset(n)+r.base+lo); err != nil {
+			r.base = -1 // read again: the FAT does not hold the window's bytes
 			return abi.Errorf(abi.EIO, "vfat: writing FAT %d: %v", n+1, err)
 		}
 	}

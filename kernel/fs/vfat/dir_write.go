@@ -30,16 +30,23 @@ func (dir *inode) devOffset(cpos int64) (int64, error) {
 }
 
 // writeRaw writes 32-byte entries at the directory's position cpos on,
-// each where its cluster puts it.
+// each where its cluster puts it: one device write per cluster.
 func (dir *inode) writeRaw(cpos int64, ents []byte) error {
-	for i := 0; i < len(ents); i += fat.DirEntrySize {
-		off, err := dir.devOffset(cpos + int64(i))
+	cs := int64(dir.f.ClusterSize)
+	for i := int64(0); i < int64(len(ents)); {
+		pos := cpos + i
+		n := min(int64(len(ents))-i, cs-pos%cs) // to the cluster's end
+		if dir.fixedRoot() {
+			n = int64(len(ents)) - i // contiguous sectors
+		}
+		off, err := dir.devOffset(pos)
 		if err != nil {
 			return err
 		}
-		if _, err := dir.f.wdev.WriteAt(ents[i:i+fat.DirEntrySize], off); err != nil {
+		if _, err := dir.f.wdev.WriteAt(ents[i:i+n], off); err != nil {
 			return abi.Errorf(abi.EIO, "vfat: writing a directory entry at %d: %v", off, err)
 		}
+		i += n
 	}
 	return nil
 }

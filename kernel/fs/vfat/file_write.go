@@ -34,7 +34,13 @@ func (ip *inode) WriteAt(ctx vfs.Ctx, p []byte, off int64) (n int, err error) {
 	if err := ip.allocTo(w, end); err != nil {
 		return 0, err
 	}
-	if err := ip.writeData(p, off); err != nil {
+	var pad int64
+	if end >= ip.size {
+		if pad, err = ip.tailPad(w, end); err != nil {
+			return 0, err
+		}
+	}
+	if err := ip.writeData(p, off, pad); err != nil {
 		return 0, err
 	}
 	ip.size = max(ip.size, end)
@@ -74,7 +80,7 @@ func (ip *inode) expand(w *fatReader, size int64) error {
 	zero := make([]byte, min(size-ip.size, 1<<20))
 	for pos := ip.size; pos < size; {
 		n := min(int64(len(zero)), size-pos)
-		if err := ip.writeData(zero[:n], pos); err != nil {
+		if err := ip.writeData(zero[:n], pos, 0); err != nil {
 			return err
 		}
 		pos += n
@@ -84,8 +90,10 @@ func (ip *inode) expand(w *fatReader, size int64) error {
 }
 
 // writeData writes p at off into clusters the chain already holds, one
-// device write per run.
-func (ip *inode) writeData(p []byte, off int64) error {
+// device write per run, and pad zeros after it (tailPad); the page the
+// last bytes and the zeros share is written as one piece, so that the
+// device's cache takes it whole instead of reading it first.
+func (ip *inode) writeData(p []byte, off, pad int64) error {
 	f := ip.f
 	runs, err := ip.chain()
 	if err != nil {
@@ -101,12 +109,97 @@ func (ip *inode) writeData(p []byte, off int64) error {
 		}
 		chunk := min(int64(len(p))-n, int64(r.log+r.n)*cs-pos)
 		dev := f.ClusterOffset(r.phys+lc-r.log) + pos%cs
-		if _, err := f.wdev.WriteAt(p[n:n+chunk], dev); err != nil {
+		data := p[n : n+chunk]
+		if n+chunk == int64(len(p)) && pad > 0 {
+			err = f.writePadded(data, dev, pad)
+		} else {
+			_, err = f.wdev.WriteAt(data, dev)
+		}
+		if err != nil {
 			return abi.Errorf(abi.EIO, "vfat: i_pos %d: writing at %d: %v", ip.ipos, dev, err)
 		}
 		n += chunk
 	}
 	return nil
+}
+
+// writePadded writes data at the device offset dev followed by pad zeros
+// (pad < pageSize): the whole pages of data as they are, the last page's
+// bytes and the zeros together from a page of its own.
+func (f *fsys) writePadded(data []byte, dev, pad int64) error {
+	end := dev + int64(len(data))
+	ps := max(f.pageStart(end), dev)
+	if ps > dev {
+		if _, err := f.wdev.WriteAt(data[:ps-dev], dev); err != nil {
+			return err
+		}
+	}
+	var page [pageSize]byte
+	k := copy(page[:], data[ps-dev:])
+	_, err := f.wdev.WriteAt(page[:int64(k)+pad], ps)
+	return err
+}
+
+// pageSize is the device cache's page: what it reads first when a write
+// covers part of one it does not hold.
+const pageSize = 4096
+
+// pageStart returns the device offset where the cache's page holding the
+// device offset off starts: the disk's pages, a partition starting
+// anywhere.
+func (f *fsys) pageStart(off int64) int64 {
+	var shift int64
+	if p, ok := f.dev.(interface{ Start() int64 }); ok {
+		shift = p.Start() % pageSize
+	}
+	return (off+shift)/pageSize*pageSize - shift
+}
+
+// tailPad returns how many zeros a write whose end, end, is the file's
+// new end may add after it on the device, to the end of its page, where
+// nothing lies: the rest of the file's last cluster past its size, then
+// free clusters. The device's cache keeps whole pages (Linux's buffer
+// heads keep sectors), so a page a write covers only in part is read
+// from the disk first: once per file while a volume is filled, whose
+// files end in clusters smaller than a page. Padded, the page is written
+// whole and not read. Nothing is lost: Linux zeroes a new block's bytes
+// past the end too (block_write_begin), and a free cluster holds
+// nothing.
+func (ip *inode) tailPad(w *fatReader, end int64) (int64, error) {
+	f := ip.f
+	if end == 0 {
+		return 0, nil
+	}
+	runs, err := ip.chain()
+	if err != nil {
+		return 0, err
+	}
+	cs := int64(f.ClusterSize)
+	lc := uint32((end - 1) / cs)
+	r, ok := findRun(runs, lc)
+	if !ok {
+		return 0, abi.Errorf(abi.EIO, "vfat: i_pos %d: no cluster %d to write", ip.ipos, lc)
+	}
+	c := r.phys + lc - r.log
+	dev := f.ClusterOffset(c) + (end-1)%cs + 1
+	pageEnd := f.pageStart(dev + pageSize - 1)
+	stop := min(f.ClusterOffset(c)+cs, pageEnd)
+	for stop < pageEnd {
+		// The next cluster, if it is free; then the one after.
+		c++
+		if !f.ValidCluster(c) {
+			break
+		}
+		v, err := w.getRaw(c)
+		if err != nil {
+			return 0, err
+		}
+		if v != fat.EntFree {
+			break
+		}
+		stop = min(stop+cs, pageEnd)
+	}
+	return max(stop-dev, 0), nil
 }
 
 // truncate sets the size (fat_setattr with ATTR_SIZE): growing writes

@@ -210,7 +210,7 @@ func (ip *inode) Evict() (err error) {
 	if f.wdev == nil {
 		return nil
 	}
-	w := f.fatReader()
+	w := f.writer()
 	defer func() {
 		if ferr := w.flush(); err == nil {
 			err = ferr

@@ -16,7 +16,7 @@ import (
 // changes entries through; done flushes it and unlocks.
 func (f *fsys) lockW() (w *fatReader, done func(*error)) {
 	f.mu.Lock()
-	w = f.fatReader()
+	w = f.writer()
 	return w, func(err *error) {
 		if ferr := w.flush(); *err == nil {
 			*err = ferr

@@ -34,7 +34,12 @@ type options struct {
 	usefree      bool // trust FSInfo's free count
 	discard      bool
 	numtail      bool // short names of long ones always get ~N (not nonumtail)
-	errors       string
+	// noBarrier (nobarrier, barrier=0; this driver's own: Linux's fat has
+	// no such option): sync and unmount write the dirty pages back but
+	// never flush the disk's cache, as ext4's nobarrier; for a volume
+	// built from nothing, of no use if the build is interrupted (mkfs -d).
+	noBarrier bool
+	errors    string
 }
 
 // The shortname= values (VFAT_SFN_DISPLAY_* and VFAT_SFN_CREATE_* in
@@ -179,6 +184,10 @@ func parseOptions(data string) (options, error) {
 			o.usefree = true
 		case "discard":
 			o.discard = true
+		case "nobarrier":
+			o.noBarrier = true
+		case "barrier":
+			o.noBarrier = opt == "barrier=0"
 		case "nonumtail":
 			o.numtail = false
 		case "numtail":

@@ -104,6 +104,7 @@ type fsys struct {
 	// where the next search starts (prev_free).
 	freeClusters int64
 	prevFree     uint32
+	wfat         *fatReader // the writers' FAT window (writer)
 	fsinfoDirty  bool
 	wasDirty     bool // the volume was dirty when mounted: leave it so
 }

@@ -44,7 +44,7 @@ func (f *fsys) setState(dirty bool) error {
 }
 
 // Sync writes FSInfo's hints and every dirty page to the device and
-// flushes it.
+// flushes it (not with nobarrier).
 func (f *fsys) Sync() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -54,6 +54,15 @@ func (f *fsys) Sync() error {
 func (f *fsys) syncLocked() error {
 	if err := f.flushFSInfo(); err != nil {
 		return err
+	}
+	return f.flushDevice()
+}
+
+// flushDevice writes every dirty page of the device back and flushes its
+// cache; with nobarrier it only writes the pages back.
+func (f *fsys) flushDevice() error {
+	if wb, ok := f.wdev.(vfs.Writebacker); ok && f.opts.noBarrier {
+		return wb.Writeback()
 	}
 	return f.wdev.Sync()
 }
@@ -100,5 +109,5 @@ func (f *fsys) stopWriting() error {
 			return err
 		}
 	}
-	return f.wdev.Sync()
+	return f.flushDevice()
 }
