@@ -11,14 +11,12 @@ import (
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // imageArgs are -i IMAGE, with -P 1 for a FAT volume in partition 1.
 func imageArgs(img testutil.FATImage) []string {
-	if img.Offset != 0 {
-		return []string{"-P", "1", "-i", img.Path}
-	}
-	return []string{"-i", img.Path}
+	return append(img.PartitionFlag(), "-i", img.Path)
 }
 
 // TestFATFrom copies FAT12, FAT16 and FAT32 volumes made by mkfs.fat and
@@ -29,9 +27,7 @@ func imageArgs(img testutil.FATImage) []string {
 func TestFATFrom(t *testing.T) {
 	for _, c := range testutil.FATCases() {
 		t.Run(c.Name, func(t *testing.T) {
-			src := t.TempDir()
-			testutil.MakeFATTree(t, src)
-			img := testutil.MakeFATImage(t, c, src)
+			img, _ := testutil.NewFATImage(t, c)
 			out := filepath.Join(t.TempDir(), "out")
 			mustRun(t, cpfromfs(t, append(imageArgs(img), "/", out)...), "cpfromfs")
 			got := testutil.MustScanDir(t, out)
@@ -62,7 +58,7 @@ func TestFATFrom(t *testing.T) {
 // FAT holds (files, directories, long and non-ASCII names, times) must be
 // what mtools then extracts, and fsck.fat -n must find the volume clean;
 // what it cannot hold (symbolic links, device nodes, FIFOs, hard links,
-// owners other than the mount's) is reported entry by entry, with exit
+// owners other than the mount's, extended attributes) is reported entry by entry, with exit
 // status 1, and the rest copied. A mode without write permission becomes
 // ATTR_RO (fat_setattr); one that FAT cannot show is left out silently,
 // as Linux leaves it.
@@ -81,6 +77,7 @@ func TestFATTo(t *testing.T) {
 			writeFile(t, filepath.Join(odd, "owned.txt"), "owned by 1000\n")
 			writeFile(t, filepath.Join(odd, "readonly.txt"), "no write bits\n")
 			writeFile(t, filepath.Join(odd, "private.txt"), "0600: FAT cannot show it\n")
+			writeFile(t, filepath.Join(odd, "xattr.txt"), "with an xattr\n")
 			for _, err := range []error{
 				os.Chown(filepath.Join(odd, "owned.txt"), 1000, 1000),
 				os.Chmod(filepath.Join(odd, "readonly.txt"), 0o555),
@@ -89,6 +86,7 @@ func TestFATTo(t *testing.T) {
 				syscall.Mkfifo(filepath.Join(odd, "fifo"), 0o644),
 				syscall.Mknod(filepath.Join(odd, "null"), syscall.S_IFCHR|0o666, 1<<8|3),
 				os.Link(filepath.Join(odd, "private.txt"), filepath.Join(odd, "private-link.txt")),
+				unix.Setxattr(filepath.Join(odd, "xattr.txt"), "user.test", []byte("v"), 0),
 			} {
 				if err != nil {
 					t.Fatal(err)
@@ -111,7 +109,8 @@ func TestFATTo(t *testing.T) {
 				"cptofs: " + odd + "/link: create: EPERM (vfat: FAT holds no symbolic links)",
 				"cptofs: " + odd + "/null: create: EPERM (vfat: FAT holds no device nodes, FIFOs or sockets)",
 				"cptofs: " + odd + "/owned.txt: chown: EPERM (vfat: owners are the mount's (uid=0, gid=0))",
-				"cptofs: some entries could not be copied: 5 failed",
+				"cptofs: " + odd + "/xattr.txt: setxattr user.test: EOPNOTSUPP",
+				"cptofs: some entries could not be copied: 6 failed",
 			}
 			gotErrs := lines(r.stderr)
 			// The hard link is the second name met of the pair.
@@ -144,7 +143,7 @@ func TestFATTo(t *testing.T) {
 			if slices.Contains(oddNames, "private-link.txt") {
 				private = "private-link.txt"
 			}
-			if want := []string{".", "owned.txt", private, "readonly.txt"}; !slices.Equal(oddNames, want) {
+			if want := []string{".", "owned.txt", private, "readonly.txt", "xattr.txt"}; !slices.Equal(oddNames, want) {
 				t.Errorf("odd/ holds %q, want %q", oddNames, want)
 			}
 			flags := testutil.MattribFlags(t, img)

@@ -12,17 +12,9 @@ import (
 	"github.com/lklimg/lklimg/internal/testutil"
 )
 
-// partitionArgs are the -P flag of a FAT volume in partition 1.
-func partitionArgs(img testutil.FATImage) []string {
-	if img.Offset != 0 {
-		return []string{"-P", "1"}
-	}
-	return nil
-}
-
 // TestFAT exports FAT12, FAT16 and FAT32 volumes made by mkfs.fat and
 // filled by mcopy, whole and in MBR and GPT partitions, probed and with
-// -t vfat: the archive must hold what mtools extracts (names, sizes,
+// -t vfat (msdos, fat): the archive must hold what mtools extracts (names, sizes,
 // contents, mtimes to 2 s) and the source tree, with the modes and owners
 // Linux's vfat gives with its defaults (uid=0, gid=0, umask=022: 0755
 // for files and directories alike, fs/fat/inode.c fat_make_mode) or with
@@ -30,17 +22,17 @@ func partitionArgs(img testutil.FATImage) []string {
 func TestFAT(t *testing.T) {
 	for _, c := range testutil.FATCases() {
 		t.Run(c.Name, func(t *testing.T) {
-			src := t.TempDir()
-			testutil.MakeFATTree(t, src)
-			img := testutil.MakeFATImage(t, c, src)
+			img, src := testutil.NewFATImage(t, c)
 			before := testutil.FileSum(t, img.Path)
 			mtools := testutil.MtoolsView(t, img)
 			source := testutil.MustScanDir(t, src)
 			if len(mtools) < 74 {
 				t.Fatalf("mtools extracted %d entries", len(mtools))
 			}
-			for _, typ := range []string{"", "vfat"} {
-				args := partitionArgs(img)
+			// msdos and fat name this kernel's vfat driver (README: Linux's
+			// msdos driver, 8.3 names only, is not provided).
+			for _, typ := range []string{"", "vfat", "msdos", "fat"} {
+				args := img.PartitionFlag()
 				if typ != "" {
 					args = append(args, "-t", typ)
 				}
@@ -62,7 +54,7 @@ func TestFAT(t *testing.T) {
 			}
 
 			// Owners and masks from mount options.
-			args := append(partitionArgs(img), "--mount-options", "uid=1000,gid=100,fmask=0137,dmask=0027", img.Path)
+			args := append(img.PartitionFlag(), "--mount-options", "uid=1000,gid=100,fmask=0137,dmask=0027", img.Path)
 			got, err := testutil.ScanTar(bytes.NewReader(mustExport(t, args...)))
 			if err != nil {
 				t.Fatal(err)

@@ -50,9 +50,7 @@ func TestFATReadWrite(t *testing.T) {
 	fusermount := testutil.Need(t, "fusermount3", "cp", "mv", "rm", "mkdir")[0]
 	for _, c := range testutil.FATCases() {
 		t.Run(c.Name, func(t *testing.T) {
-			src := t.TempDir()
-			testutil.MakeFATTree(t, src)
-			img := testutil.MakeFATImage(t, c, src)
+			img, _ := testutil.NewFATImage(t, c)
 			mirror := t.TempDir()
 			testutil.Mtools(t, "mcopy", "-s", "-m", "-n", "-i", img.Mtools(), "::/*", mirror)
 			tree := filepath.Join(t.TempDir(), "tree")
@@ -107,9 +105,7 @@ func TestFATReadOnly(t *testing.T) {
 	testutil.NeedFUSE(t)
 	for _, c := range testutil.FATCases() {
 		t.Run(c.Name, func(t *testing.T) {
-			src := t.TempDir()
-			testutil.MakeFATTree(t, src)
-			img := testutil.MakeFATImage(t, c, src)
+			img, _ := testutil.NewFATImage(t, c)
 			before := testutil.FileSum(t, img.Path)
 			want := testutil.MtoolsView(t, img)
 			for _, m := range []struct {

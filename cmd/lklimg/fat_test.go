@@ -32,13 +32,8 @@ type fatVolume struct {
 
 func newFATVolume(t *testing.T, c testutil.FATCase) fatVolume {
 	t.Helper()
-	src := t.TempDir()
-	testutil.MakeFATTree(t, src)
-	v := fatVolume{img: testutil.MakeFATImage(t, c, src), ext: t.TempDir()}
-	v.args = []string{v.img.Path}
-	if v.img.Offset != 0 {
-		v.args = []string{"-P", "1", v.img.Path}
-	}
+	img, _ := testutil.NewFATImage(t, c)
+	v := fatVolume{img: img, args: append(img.PartitionFlag(), img.Path), ext: t.TempDir()}
 	testutil.Mtools(t, "mcopy", "-s", "-m", "-n", "-i", v.img.Mtools(), "::/*", v.ext)
 	testutil.Run(t, "chmod", "-R", "0755", v.ext)
 	return v

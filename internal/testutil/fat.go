@@ -67,6 +67,24 @@ func (f FATImage) Mtools() string {
 	return f.Path + "@@" + strconv.FormatInt(f.Offset, 10)
 }
 
+// PartitionFlag is the commands' -P 1 for a volume in a partition,
+// nothing for a whole-disk one.
+func (f FATImage) PartitionFlag() []string {
+	if f.Offset == 0 {
+		return nil
+	}
+	return []string{"-P", "1"}
+}
+
+// NewFATImage makes MakeFATTree's tree in a new directory and a volume of
+// c's layout holding it (MakeFATImage), and returns both.
+func NewFATImage(t testing.TB, c FATCase) (img FATImage, src string) {
+	t.Helper()
+	src = t.TempDir()
+	MakeFATTree(t, src)
+	return MakeFATImage(t, c, src), src
+}
+
 // Mtools runs an mtools command with the time zone pinned to UTC (mtools
 // reads and writes local time), its geometry check off and names in
 // UTF-8, and returns its output; a failure fails the test.
