@@ -146,3 +146,51 @@ func TestFATReadOnly(t *testing.T) {
 		})
 	}
 }
+
+// TestFATNoAccess: a user mounting a FAT volume whose mount options shut
+// them out of its root (umask=077, owned by root) gets lklfuse's error
+// and exit status 1, and no mount is left behind.
+func TestFATNoAccess(t *testing.T) {
+	testutil.NeedFUSE(t)
+	testutil.Need(t, "fusermount3")
+	// Places nobody may reach: the image (read-write) and the mount point.
+	dir, err := os.MkdirTemp("", "fat-no-access")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	img := testutil.MakeEmptyFAT(t, testutil.FATCases()[0])
+	data, err := os.ReadFile(img.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, mnt := filepath.Join(dir, "fat.img"), filepath.Join(dir, "mnt")
+	if err := os.WriteFile(path, data, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{os.Mkdir(mnt, 0o777), os.Chmod(dir, 0o755), os.Chmod(path, 0o666), os.Chmod(mnt, 0o777)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(bin, "-o", `opts=umask=077`, path, mnt)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	r := testutil.RunCommand(t, cmd)
+	ok, _ := mounted(t, mnt)
+	if ok {
+		exec.Command("umount", "-l", mnt).Run()
+	}
+	if r.Code != 1 || !strings.Contains(string(r.Stderr), "lklfuse: mount "+mnt+": permission denied") || ok {
+		t.Errorf("as nobody, umask=077: exit %d, stderr %q, mounted after: %v; want 1, permission denied, no mount", r.Code, r.Stderr, ok)
+	}
+	// With a umask that lets others in, the same user mounts it.
+	cmd = exec.Command(bin, "-o", `opts=umask=022`, path, mnt)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if r := testutil.RunCommand(t, cmd); r.Code != 0 {
+		t.Fatalf("as nobody, umask=022: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	pid := serverPid(t, mnt)
+	syscall.Kill(pid, syscall.SIGTERM)
+	waitGone(t, pid, mnt)
+	testutil.FsckFATClean(t, testutil.FATImage{Path: path})
+}
