@@ -227,8 +227,8 @@ func TestFATToolboxRead(t *testing.T) {
 // statuses, and after them mtools must extract the changed tree (times
 // kept by mv, set by touch -d) and fsck.fat -n find the volume clean.
 // chmod without write bits sets ATTR_RO (mattrib shows it), with them
-// clears it; chown to another owner and symlinks are refused, as Linux
-// refuses them, with exit status 1.
+// clears it; chown to another owner, links and xattrs are refused, as
+// Linux refuses them, with exit status 1.
 func TestFATToolboxWrite(t *testing.T) {
 	testutil.Need(t, "mkdir", "rm", "rmdir", "mv", "touch")
 	for _, c := range testutil.FATCases() {
@@ -267,6 +267,9 @@ func TestFATToolboxWrite(t *testing.T) {
 				{"chown", []string{"5"}, []string{"empty"}, 1, "lklimg: changing ownership of 'empty': Operation not permitted"},
 				{"ln", []string{"-s"}, []string{"empty", "link"}, 1, "lklimg: failed to create symbolic link 'link': Operation not permitted"},
 				{"ln", nil, []string{"empty", "hard"}, 1, "lklimg: failed to create hard link 'hard' => 'empty': Operation not permitted"},
+				// No xattrs: listxattr finds none, setxattr is EOPNOTSUPP (GNU's words).
+				{"getfattr", nil, []string{"empty"}, 0, ""},
+				{"setfattr", []string{"-n", "user.a", "-v", "1"}, []string{"empty"}, 1, "lklimg: empty: Operation not supported"},
 			} {
 				r := v.lklimg(t, op.cmd, op.opts, op.paths...)
 				if r.code != op.code || !strings.HasPrefix(r.stderr, op.message) || (op.message == "") != (r.stderr == "") {
