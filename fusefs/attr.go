@@ -4,6 +4,7 @@ package fusefs
 
 import (
 	"context"
+	"errors"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -81,8 +82,20 @@ func setTime(valid, set, now uint32, sec uint64, nsec uint32) abi.Timespec {
 
 // Getxattr is FUSE_GETXATTR: lgetxattr(2). An empty dest asks for the
 // size.
+//
+// A filesystem without extended attributes (FAT) answers EOPNOTSUPP.
+// Linux never asks one for an ACL (no SB_POSIXACL), but the host asks the
+// server for the ACL of each inode it checks a non-owner's permission on
+// (FUSE_POSIX_ACL) and takes anything but ENODATA, or ENOSYS (which would
+// turn getxattr off for the whole mount), as the check's error
+// (fuse_get_inode_acl in fs/fuse/acl.c): every access to a FAT mounted
+// with uid= other than the caller's failed with EOPNOTSUPP. No ACL is
+// ENODATA.
 func (n *node) Getxattr(ctx context.Context, name string, dest []byte) (uint32, syscall.Errno) {
 	m, err := n.srv.k.Lgetxattr(n.path(), name, dest)
+	if errors.Is(err, abi.EOPNOTSUPP) && (name == "system.posix_acl_access" || name == "system.posix_acl_default") {
+		return 0, syscall.ENODATA
+	}
 	return uint32(m), errno(err)
 }
 

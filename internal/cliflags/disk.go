@@ -61,6 +61,10 @@ func (d *Disk) Flags() []cli.Flag {
 			Usage: "show the kernel log on stderr"},
 		&cli.BoolFlag{Name: "no-journal", Destination: &d.NoJournal,
 			Usage: "do not replay the journal of a filesystem that needs recovery (mount option noload)"},
+		// No letter: -o is cptofs's owner. FAT's owners and modes are
+		// mount options (uid=, gid=, umask=...), as with Linux's mount -o.
+		&cli.StringFlag{Name: "mount-options", Destination: &d.Data,
+			Usage: "more mount `OPTIONS`, comma-separated, as mount -o takes them (vfat: uid=, gid=, umask=, fmask=, dmask=, showexec, shortname=, codepage=...)"},
 	}
 }
 

@@ -52,13 +52,15 @@ options:
     -V, --version        the version
 
 lklfuse options (-o):
-    type=TYPE            filesystem type (ext2, ext3, ext4); probed when not given
+    type=TYPE            filesystem type (ext4, ext2, ext3, vfat, msdos, fat);
+                         probed when not given
     part=N               partition N of a partitioned disk (0: the whole disk)
     ro                   mount read-only: the image file is never written
     rw                   mount read-write (the default)
     mb=MB                kernel memory in MiB (page cache and queues), default 32
     opts=OPTIONS         the filesystem's own mount options (use \, for a comma
-                         and \= for an equals sign inside them)
+                         and \= for an equals sign inside them), as FAT's
+                         owners and modes: opts=uid=1000\,umask=022
     log=FILE             append the kernel log and the server's messages to FILE
 
 FUSE options (-o):

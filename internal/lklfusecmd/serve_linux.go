@@ -90,6 +90,13 @@ func serve(o *options, msgs io.Writer, ready func()) error {
 	}
 	go srv.Serve()
 	if err := srv.WaitMount(); err != nil {
+		// The host has mounted it, but the first look inside failed
+		// (go-fuse opens a name in the root, which a user the root's
+		// mode shuts out cannot: a FAT mounted with umask=077 and
+		// another uid=): take the mount away again rather than leave
+		// it dead ("transport endpoint is not connected") once this
+		// server exits.
+		srv.Unmount()
 		k.Halt()
 		return fmt.Errorf("mount %s: %w", o.mountpoint, err)
 	}
