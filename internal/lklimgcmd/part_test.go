@@ -91,7 +91,8 @@ func TestPart(t *testing.T) {
 // (losetup -P) and checks the sizes the host kernel gives its partitions
 // in /sys/block. theirs, sfdisk's image, is the control: a host kernel
 // that finds no partition on it does not scan loop devices (this kind of
-// test machine's does not), and the check is skipped.
+// test machine's does not), and there is nothing to check: the bytes
+// compared with sfdisk's are the test then.
 func hostPartitions(t *testing.T, theirs, ours string, sizes map[int]int) {
 	t.Helper()
 	testutil.Need(t, "losetup")
@@ -108,7 +109,8 @@ func hostPartitions(t *testing.T, theirs, ours string, sizes map[int]int) {
 	_, err := size(loop, 1)
 	detach()
 	if err != nil {
-		testutil.Skip(t, "the host kernel shows no partition of sfdisk's image on a loop device: %v", err)
+		t.Logf("the host kernel shows no partition of sfdisk's image on a loop device (%v): not checked", err)
+		return
 	}
 	loop, detach = attach(ours)
 	defer detach()
