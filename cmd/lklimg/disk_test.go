@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -351,4 +352,40 @@ func TestDiskBuildMinimize(t *testing.T) {
 		t.Errorf("root: %d bytes, resize2fs -M of mke2fs -d's: %d", got, fi.Size())
 	}
 	t.Logf("ESP %d bytes; root %d bytes, resize2fs -M's %d", parts[0][1]*512, parts[1][1]*512, fi.Size())
+}
+
+// TestDiskBuildUnprivileged: disk build needs no root: run as nobody, it
+// makes the disk and keeps the owners of the sources (a file of uid 1234)
+// in the ext4 root, as the host kernel shows it.
+func TestDiskBuildUnprivileged(t *testing.T) {
+	setpriv := testutil.Need(t, "setpriv")[0]
+	if os.Geteuid() != 0 {
+		testutil.Skip(t, "not root: cannot become nobody to check that root is not needed")
+	}
+	base := t.TempDir()
+	os.Chmod(filepath.Dir(base), 0o755) // the test's own temporary directory
+	os.Chmod(base, 0o755)
+	src := filepath.Join(base, "src")
+	os.MkdirAll(filepath.Join(src, "etc"), 0o755)
+	os.WriteFile(filepath.Join(src, "etc", "owned"), []byte("x\n"), 0o644)
+	os.Chown(filepath.Join(src, "etc", "owned"), 1234, 99)
+	defs := filepath.Join(base, "defs")
+	os.Mkdir(defs, 0o755)
+	os.WriteFile(filepath.Join(defs, "10-root.conf"), []byte("[Partition]\nType=root\nFormat=ext4\nCopyFiles="+src+":/\n"), 0o644)
+	out := filepath.Join(base, "out")
+	os.Mkdir(out, 0o755)
+	os.Chown(out, 65534, 65534)
+	img := filepath.Join(out, "disk.img")
+	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", lklimgBin, "disk", "build", "-q", "--definitions", defs, img)
+	if r := runCmd(t, cmd); r.code != exitOK {
+		t.Fatalf("disk build as nobody: exit %d\n%s", r.code, r.stderr)
+	}
+	if fi, err := os.Stat(img); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 65534 {
+		t.Fatalf("the image: %v, %v", fi, err)
+	}
+	parts := sfdiskStarts(t, img)
+	view := testutil.FsckView(t, partitionFile(t, img, parts[0][0], parts[0][1]))
+	if e := view["etc/owned"]; e == nil || e.Uid != 1234 || e.Gid != 99 {
+		t.Errorf("etc/owned: %+v, want owner 1234:99", e)
+	}
 }
