@@ -86,3 +86,18 @@ func TestRead(t *testing.T) {
 		}
 	}
 }
+
+// TestHugeSizes: sizes no file can hold are refused, not wrapped around.
+func TestHugeSizes(t *testing.T) {
+	for _, c := range []string{"SizeMinBytes=15E\n", "PaddingMinBytes=8E\nSizeMinBytes=8E\n", "SizeMinBytes=4E\n"} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "p.conf"), []byte("[Partition]\nType=esp\n"+c), 0o644)
+		parts, err := Read([]string{dir}, "amd64", func(string) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l, err := Plan(NewPlanned(parts), 0, ID128{1}); err == nil {
+			t.Errorf("%q: a disk of %d bytes", c, l.Size)
+		}
+	}
+}

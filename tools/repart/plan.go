@@ -18,6 +18,9 @@ const (
 	// first MiB and the backup GPT, rounded.
 	gptMetadataSize = 1044 << 10
 	sectorSize      = 512
+	// maxDiskSize is the largest image: a file's size is an int64, and
+	// the sums of sizes stay far from overflowing.
+	maxDiskSize = 1 << 62
 )
 
 // fsMinSize is the smallest filesystem of a type systemd-repart makes
@@ -108,8 +111,11 @@ func Plan(parts []*Planned, size uint64, seed ID128) (*Layout, error) {
 	if size == 0 {
 		size = gptMetadataSize
 		for _, p := range parts {
-			size += p.minWithPadding()
+			size += min(p.minWithPadding(), maxDiskSize)
 		}
+	}
+	if size > maxDiskSize {
+		return nil, fmt.Errorf("a disk of %d bytes is larger than a file can be (%d)", size, uint64(maxDiskSize))
 	}
 	size = roundUp(size, grain)
 	sectors := size / sectorSize
@@ -183,7 +189,9 @@ func (p *Planned) paddingMin() uint64 {
 	return p.PaddingMin
 }
 
-func (p *Planned) minWithPadding() uint64 { return roundUp(p.minSize()+p.paddingMin(), grain) }
+func (p *Planned) minWithPadding() uint64 {
+	return roundUp(min(p.minSize(), maxDiskSize)+min(p.paddingMin(), maxDiskSize), grain)
+}
 
 // fit drops partitions while their minimums exceed the free area: all of
 // the highest priority above 0 at each step
