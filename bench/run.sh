@@ -174,6 +174,11 @@ if [ -x "$lklimg" ] && [ "$(id -u)" = 0 ] && command -v systemd-repart >/dev/nul
   printf '%-44s %8.3fs\n' "systemd-repart --empty=create" "${T[repart]}"
   r=$(ratio "${T[disk]}" "${T[repart]}")
   printf '%-44s %8.3fs   disk-build/systemd-repart = %s (goal <= 0.5: %s)\n' "lklimg disk build" "${T[disk]}" "$r" "$(goal "$r" '<=' 0.5)"
+  rm -f "$work/disk.img"
+  /usr/bin/time -v "$lklimg" disk build -q --definitions "$work/defs" --seed $seed "$work/disk.img" 2>"$work/time" >/dev/null
+  m=$(awk -F: '/Maximum resident set size/ {printf "%.1f", ($2+0)/1024}' "$work/time")
+  printf '%-44s %8s MiB (goal <= 64: %s)\n' "peak RSS: lklimg disk build" "$m" "$(goal "$m" '<=' 64)"
+  rm -f "$work/disk.img" "$work/repart.img"
 fi
 
 # lklfuse (issue 14): tar of the corpus image's tree through the FUSE mount,
