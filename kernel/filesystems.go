@@ -26,9 +26,11 @@ func filesystems() []fsType {
 	return []fsType{
 		// ext4 serves ext2 and ext3 too, as CONFIG_EXT4_USE_FOR_EXT2.
 		{t: ext4.NewType(), aliases: []string{"ext2", "ext3"}},
-		// vfat, as Linux registers it after ext4; "msdos" and "fat"
-		// name it too (this driver always reads long names).
-		{t: vfat.NewType(), aliases: []string{"msdos", "fat"}},
+		// vfat, as Linux registers it after ext4 ("fat" names it too),
+		// then msdos: the same driver with 8.3 names only. A probe finds
+		// vfat first, as blkid names a FAT volume vfat.
+		{t: vfat.NewType(), aliases: []string{"fat"}},
+		{t: vfat.NewMsdosType()},
 	}
 }
 
@@ -51,7 +53,7 @@ func FilesystemNames() []FilesystemName {
 }
 
 // FilesystemTypesHelp lists every name FilesystemNames accepts, for a
-// -t flag's usage: "ext4, ext2, ext3, vfat, msdos, fat".
+// -t flag's usage: "ext4, ext2, ext3, vfat, fat, msdos".
 func FilesystemTypesHelp() string {
 	var all []string
 	for _, n := range FilesystemNames() {

@@ -6,7 +6,10 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/testutil"
@@ -29,9 +32,8 @@ func TestFAT(t *testing.T) {
 			if len(mtools) < 74 {
 				t.Fatalf("mtools extracted %d entries", len(mtools))
 			}
-			// msdos and fat name this kernel's vfat driver (README: Linux's
-			// msdos driver, 8.3 names only, is not provided).
-			for _, typ := range []string{"", "vfat", "msdos", "fat"} {
+			// fat names the vfat driver too; msdos is checked below.
+			for _, typ := range []string{"", "vfat", "fat"} {
 				args := img.PartitionFlag()
 				if typ != "" {
 					args = append(args, "-t", typ)
@@ -51,6 +53,35 @@ func TestFAT(t *testing.T) {
 						t.Errorf("-t %q: %s: mode %o owner %d:%d, want 755 0:0", typ, p, e.Mode, e.Uid, e.Gid)
 					}
 				}
+			}
+
+			// -t msdos: the same entries by their 8.3 names, in lower
+			// case (Linux's msdos: no long names).
+			dos, err := testutil.ScanTar(bytes.NewReader(mustExport(t, append(img.PartitionFlag(), "-t", "msdos", img.Path)...)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			short := regexp.MustCompile(`^[^./A-Z]{1,8}(\.[^./A-Z]{1,3})?$`)
+			var sizesA, sizesB []int64
+			for p, e := range dos {
+				for _, part := range strings.Split(p, "/") {
+					if p != "." && !short.MatchString(part) {
+						t.Errorf("-t msdos: %q is not a lower-case 8.3 name", p)
+					}
+				}
+				if e.Type == testutil.TypeFile {
+					sizesB = append(sizesB, e.Size)
+				}
+			}
+			for _, e := range mtools {
+				if e.Type == testutil.TypeFile {
+					sizesA = append(sizesA, e.Size)
+				}
+			}
+			slices.Sort(sizesA)
+			slices.Sort(sizesB)
+			if len(dos) != len(mtools) || !slices.Equal(sizesA, sizesB) {
+				t.Errorf("-t msdos: %d entries (files of sizes %v), mtools %d (%v)", len(dos), sizesB, len(mtools), sizesA)
 			}
 
 			// Owners and masks from mount options.

@@ -315,6 +315,13 @@ func (ip *inode) find(name string) (*record, error) {
 		return nil, err
 	}
 	want := f.fold(stripTail(name))
+	if f.msdos {
+		short, err := f.msdosFormat(name)
+		if err != nil {
+			return nil, abi.ENOENT
+		}
+		want = msdosKey(short)
+	}
 	pos, ok := idx.byName[want]
 	if !ok {
 		return nil, abi.ENOENT
@@ -335,4 +342,12 @@ func (ip *inode) find(name string) (*record, error) {
 
 // FoldName is the dentry cache's key of a name in a FAT directory
 // (vfat_hashi): names that Lookup finds as one are one.
-func (ip *inode) FoldName(name string) string { return ip.f.fold(stripTail(name)) }
+func (ip *inode) FoldName(name string) string {
+	if ip.f.msdos {
+		if short, err := ip.f.msdosFormat(name); err == nil {
+			return msdosKey(short)
+		}
+		return name
+	}
+	return ip.f.fold(stripTail(name))
+}

@@ -188,6 +188,19 @@ func (dir *inode) removeRecord(r *record) error {
 // (vfat_build_slots).
 func (dir *inode) buildEntries(name string, attr uint8, cluster uint32, now abi.Timespec) ([]byte, fat.DirEntry, error) {
 	f := dir.f
+	if f.msdos {
+		// An 8.3 name alone (msdos_add_entry).
+		short, err := f.msdosFormat(name)
+		if err != nil {
+			return nil, fat.DirEntry{}, err
+		}
+		de := fat.DirEntry{Name: short, Attr: attr}
+		de.SetCluster(f.Bits, cluster)
+		f.stamp(&de, now, true)
+		ents := make([]byte, fat.DirEntrySize)
+		de.Encode(ents)
+		return ents, de, nil
+	}
 	units, err := f.toUnits(name)
 	if err != nil {
 		return nil, fat.DirEntry{}, err

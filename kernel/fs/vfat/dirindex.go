@@ -88,6 +88,9 @@ func (idx *dirIndex) addNames(f *fsys, r *record) {
 
 // recordNames returns the folded names a record answers to.
 func recordNames(f *fsys, r *record) []string {
+	if f.msdos {
+		return []string{msdosKey(r.de.Name)}
+	}
 	var names []string
 	if short := f.shortName(&r.de); short != "" {
 		names = append(names, f.fold(short))

@@ -82,7 +82,7 @@ func (dir *inode) Mkdir(ctx vfs.Ctx, name string, mode uint32) (ino vfs.Inode, e
 	f := dir.f
 	w, done := f.lockW()
 	defer done(&err)
-	if _, err := f.toUnits(name); err != nil {
+	if err := f.checkName(name); err != nil {
 		return nil, err
 	}
 	got, err := f.allocClusters(w, 1)

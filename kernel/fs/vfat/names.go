@@ -22,6 +22,9 @@ import (
 // displayName returns the name readdir shows for r: the long name if it
 // has one, else the short name; "" for an entry with no name.
 func (f *fsys) displayName(r *record) string {
+	if f.msdos {
+		return f.msdosName(&r.de)
+	}
 	if r.long != nil {
 		return f.longName(r.long)
 	}
@@ -71,10 +74,10 @@ func (f *fsys) shortName(de *fat.DirEntry) string {
 	base := trimPad(name[:8])
 	ext := trimPad(name[8:])
 	var b strings.Builder
-	f.shortPart(&b, base, de.NTRes&fat.CaseLowerBase != 0)
+	f.shortPart(&b, base, f.lowerPart(de.NTRes&fat.CaseLowerBase != 0))
 	if len(ext) > 0 {
 		b.WriteByte('.')
-		f.shortPart(&b, ext, de.NTRes&fat.CaseLowerExt != 0)
+		f.shortPart(&b, ext, f.lowerPart(de.NTRes&fat.CaseLowerExt != 0))
 	}
 	if len(base) == 0 {
 		return "" // no name at all: Linux passes the entry over
@@ -96,17 +99,21 @@ func trimPad(p []byte) []byte {
 	return p
 }
 
-// shortPart writes one part of a short name, each byte through the code
-// page (fat_short2uni), lower-cased where shortname= says
-// (fat_shortname2uni).
-func (f *fsys) shortPart(b *strings.Builder, p []byte, lowerBit bool) {
-	lower := false
+// lowerPart says whether a short name's part is shown in lower case, as
+// shortname= says, given its NT case bit (fat_shortname2uni).
+func (f *fsys) lowerPart(lowerBit bool) bool {
 	switch f.opts.shortname {
 	case shortnameLower:
-		lower = true
+		return true
 	case shortnameWinNT, shortnameMixed:
-		lower = lowerBit
+		return lowerBit
 	}
+	return false
+}
+
+// shortPart writes one part of a short name, each byte through the code
+// page (fat_short2uni), in lower case when lower.
+func (f *fsys) shortPart(b *strings.Builder, p []byte, lower bool) {
 	cp := f.opts.codepage
 	for _, c := range p {
 		r := cp.DecodeByte(c)

@@ -40,6 +40,9 @@ type options struct {
 	// built from nothing, of no use if the build is interrupted (mkfs -d).
 	noBarrier bool
 	errors    string
+	// The msdos type's: dots (names may start with a dot, which is
+	// dropped) and nocase (names keep their case).
+	dotsOK, nocase bool
 }
 
 // The shortname= values (VFAT_SFN_DISPLAY_* and VFAT_SFN_CREATE_* in
@@ -92,6 +95,17 @@ func parseOptions(data string) (options, error) {
 		case "", "ro", "rw", "defaults", "noatime", "relatime", "strictatime", "nodiratime",
 			"dos1xfloppy", "check", "uni_xlate", "debug", "nfs", "posix", "conv", "cvf_format", "cvf_options":
 			// No effect on what this driver shows or writes.
+		case "dots", "nodots", "dotsOK":
+			switch {
+			case name == "dots" || val == "yes":
+				o.dotsOK = true
+			case name == "nodots" || val == "no":
+				o.dotsOK = false
+			default:
+				return bad()
+			}
+		case "nocase":
+			o.nocase = true
 		case "uid", "gid":
 			n, ok := num(10, 1<<32-1)
 			if !ok {

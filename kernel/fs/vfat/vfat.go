@@ -40,13 +40,19 @@ const MsdosSuperMagic = 0x4d44
 // rootIno is the root directory's inode number (MSDOS_ROOT_INO).
 const rootIno = 1
 
-// fsType is the registered "vfat" type (vfat_fs_type).
-type fsType struct{}
+// fsType is the registered "vfat" type (vfat_fs_type), or with msdos the
+// "msdos" one (msdos.go).
+type fsType struct{ msdos bool }
 
 // NewType returns the vfat filesystem type.
 func NewType() vfs.FilesystemType { return fsType{} }
 
-func (fsType) Name() string { return "vfat" }
+func (t fsType) Name() string {
+	if t.msdos {
+		return "msdos"
+	}
+	return "vfat"
+}
 
 // Probe reads the boot sector and accepts it as blkid's vfat probe does:
 // one of the magic strings or a jump instruction, and a BPB a mount would
@@ -82,10 +88,11 @@ func (fsType) Probe(dev vfs.BlockDevice) bool {
 
 // fsys is a mounted FAT volume (struct msdos_sb_info).
 type fsys struct {
-	dev  vfs.BlockDevice
-	wdev vfs.BlockWriter // nil on a read-only mount
-	log  vfs.Logger
-	name string
+	msdos bool // the msdos type: 8.3 names only (msdos.go)
+	dev   vfs.BlockDevice
+	wdev  vfs.BlockWriter // nil on a read-only mount
+	log   vfs.Logger
+	name  string
 	fat.Layout
 	opts options
 	boot *fat.BootSector
@@ -115,7 +122,7 @@ func (nopLogger) Printf(string, ...any) {}
 
 // Mount reads and checks the boot sector (fat_fill_super) and, on FAT32,
 // the FSInfo sector.
-func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logger) (vfs.Superblock, error) {
+func (t fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logger) (vfs.Superblock, error) {
 	if log == nil {
 		log = nopLogger{}
 	}
@@ -134,7 +141,7 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	if err == nil {
 		var l *fat.Layout
 		if l, err = b.Check(); err == nil {
-			f := &fsys{dev: dev, log: log, name: name, Layout: *l, opts: opts, boot: b,
+			f := &fsys{dev: dev, log: log, name: name, Layout: *l, opts: opts, boot: b, msdos: t.msdos,
 				inodes: make(map[int64]*inode), inos: make(map[uint64]bool), freeClusters: -1, prevFree: fat.FirstCluster}
 			return f.mount(flags)
 		}
