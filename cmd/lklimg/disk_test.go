@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -387,5 +389,44 @@ func TestDiskBuildUnprivileged(t *testing.T) {
 	view := testutil.FsckView(t, partitionFile(t, img, parts[0][0], parts[0][1]))
 	if e := view["etc/owned"]; e == nil || e.Uid != 1234 || e.Gid != 99 {
 		t.Errorf("etc/owned: %+v, want owner 1234:99", e)
+	}
+}
+
+// TestDiskBuildSources: CopyFiles= sources under --root; a regular file
+// copied to a path whose parents are made; a directory copied to a new
+// target (made a copy of it) and merged into an existing one; a
+// definition of two [Partition] sections and a drop-in; --empty=force
+// replacing an image.
+func TestDiskBuildSources(t *testing.T) {
+	root := t.TempDir()
+	for p, body := range map[string]string{"etc/os-release": "ID=test\n", "srv/a/one": "1\n", "srv/b/two": "2\n"} {
+		os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755)
+		os.WriteFile(filepath.Join(root, p), []byte(body), 0o644)
+	}
+	dir := writeDefs(t, map[string]string{
+		"10-root.conf": "[Partition]\nType=root\nFormat=ext4\nCopyFiles=/etc/os-release:/usr/lib/os-release\n" +
+			"[Partition]\nCopyFiles=/srv/a:/data\nCopyFiles=/srv/b:/data\nSizeMinBytes=32M\n",
+	})
+	os.Mkdir(filepath.Join(dir, "10-root.conf.d"), 0o755)
+	os.WriteFile(filepath.Join(dir, "10-root.conf.d", "label.conf"), []byte("[Partition]\nLabel=system\n"), 0o644)
+	img := filepath.Join(t.TempDir(), "disk.img")
+	os.WriteFile(img, []byte("an old image"), 0o644)
+	if r := runCmd(t, exec.Command(lklimgBin, "disk", "build", "-q", "--definitions", dir, "--root", root, "--empty=force", img)); r.code != exitOK {
+		t.Fatalf("disk build: exit %d\n%s", r.code, r.stderr)
+	}
+	dump := string(testutil.Run(t, "sfdisk", "--dump", img))
+	if !strings.Contains(dump, `name="system"`) {
+		t.Errorf("the drop-in's label is not the partition's name:\n%s", dump)
+	}
+	parts := sfdiskStarts(t, img)
+	view := testutil.FsckView(t, partitionFile(t, img, parts[0][0], parts[0][1]))
+	for p, want := range map[string]string{"usr/lib/os-release": "ID=test\n", "data/one": "1\n", "data/two": "2\n"} {
+		sum := sha256.Sum256([]byte(want))
+		if e := view[p]; e == nil || e.SHA256 != hex.EncodeToString(sum[:]) {
+			t.Errorf("%s: %+v, want %q", p, e, want)
+		}
+	}
+	if e := view["usr/lib"]; e == nil || e.Mode&0o777 != 0o755 {
+		t.Errorf("usr/lib: %+v, want a directory 0755", e)
 	}
 }
