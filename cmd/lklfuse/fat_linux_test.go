@@ -151,8 +151,7 @@ func TestFATReadOnly(t *testing.T) {
 // them out of its root (umask=077, owned by root) gets lklfuse's error
 // and exit status 1, and no mount is left behind.
 func TestFATNoAccess(t *testing.T) {
-	testutil.NeedFUSE(t)
-	testutil.Need(t, "fusermount3")
+	testutil.NeedUserFUSE(t)
 	// Places nobody may reach: the image (read-write) and the mount point.
 	dir, err := os.MkdirTemp("", "fat-no-access")
 	if err != nil {

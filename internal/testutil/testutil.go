@@ -125,3 +125,21 @@ func NeedFUSE(t testing.TB) {
 		Skip(t, "no /dev/fuse: %v", err)
 	}
 }
+
+// NeedUserFUSE skips t unless users other than root can mount FUSE
+// filesystems here: NeedFUSE, fusermount3 installed setuid, and /dev/fuse
+// open to everyone (mode 0666, as the fuse package's udev rule makes it;
+// a machine without udev leaves it 0600, and .ci/run sets it).
+func NeedUserFUSE(t testing.TB) {
+	t.Helper()
+	NeedFUSE(t)
+	Need(t, "fusermount3")
+	if st, err := os.Stat("/dev/fuse"); err != nil || st.Mode().Perm()&0o006 != 0o006 {
+		Skip(t, "/dev/fuse is not open to every user (mode %v): chmod 0666 /dev/fuse", st.Mode().Perm())
+	}
+	if p, err := exec.LookPath("fusermount3"); err == nil {
+		if st, err := os.Stat(p); err != nil || st.Mode()&os.ModeSetuid == 0 {
+			Skip(t, "%s is not setuid: users cannot mount", p)
+		}
+	}
+}
