@@ -57,12 +57,22 @@ type Options struct {
 	// Debug logs every request and reply (go-fuse's debug output) to
 	// the standard error.
 	Debug bool
+	// MaxNodes bounds the nodes the server keeps (see prune.go): the
+	// host is told to drop the name of every node older than the last
+	// MaxNodes made. 0 is DefaultMaxNodes; negative is no bound.
+	MaxNodes int
 }
+
+// DefaultMaxNodes is how many of the last nodes made a server keeps by
+// default: about 9 MiB of go-fuse's nodes, twice the corpus rootfs's
+// entries.
+const DefaultMaxNodes = 16384
 
 // server is what every node shares.
 type server struct {
-	k    *kernel.Kernel
-	root *node
+	k     *kernel.Kernel
+	root  *node
+	nodes *pruner
 }
 
 // Root returns the root node of the served tree and the go-fuse options
@@ -77,7 +87,11 @@ func Root(o Options) (fs.InodeEmbedder, *fs.Options, error) {
 	if err := o.Kernel.Fstatat(abi.AT_FDCWD, ".", &st, 0); err != nil {
 		return nil, nil, err
 	}
-	srv := &server{k: o.Kernel}
+	maxNodes := o.MaxNodes
+	if maxNodes == 0 {
+		maxNodes = DefaultMaxNodes
+	}
+	srv := &server{k: o.Kernel, nodes: newPruner(maxNodes)}
 	srv.root = &node{srv: srv}
 	attr, entry := o.AttrTimeout, o.EntryTimeout
 	gen, err := srv.generation(".")
@@ -117,6 +131,20 @@ func Root(o Options) (fs.InodeEmbedder, *fs.Options, error) {
 		},
 	}
 	return srv.root, opts, nil
+}
+
+// Nodes returns how many nodes the tree of root (from Root) holds, the
+// root not counted: what go-fuse keeps of the inodes the host knows.
+func Nodes(root fs.InodeEmbedder) int {
+	var count func(*fs.Inode) int
+	count = func(ino *fs.Inode) int {
+		n := 0
+		for _, c := range ino.Children() {
+			n += 1 + count(c)
+		}
+		return n
+	}
+	return count(root.EmbeddedInode())
 }
 
 // generation returns the i_generation of the inode at path (a final

@@ -64,7 +64,9 @@ func (n *node) newChild(ctx context.Context, path string, out *fuse.EntryOut) (*
 	fillAttr(&out.Attr, &st)
 	out.Generation = uint64(gen)
 	id := fs.StableAttr{Mode: st.Mode & abi.S_IFMT, Ino: st.Ino, Gen: uint64(gen)}
-	return n.NewInode(ctx, &node{srv: n.srv}, id), 0
+	ino := n.NewInode(ctx, &node{srv: n.srv}, id)
+	n.srv.nodes.made(ino)
+	return ino, 0
 }
 
 var (

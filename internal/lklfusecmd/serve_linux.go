@@ -56,6 +56,7 @@ func serve(o *options, msgs io.Writer, ready func()) error {
 		Kernel: k, Dir: m.Dir, Debug: o.debug,
 		AttrTimeout:  seconds(o.attrTimeout),
 		EntryTimeout: seconds(o.entryTimeout),
+		MaxNodes:     o.maxNodes,
 	})
 	if err != nil {
 		k.Halt()
