@@ -25,6 +25,9 @@ type handle struct {
 var (
 	_ fs.NodeOpener         = (*node)(nil)
 	_ fs.NodeOpendirHandler = (*node)(nil)
+	_ fs.NodeReader         = (*node)(nil)
+	_ fs.NodeLseeker        = (*node)(nil)
+	_ fs.NodeFlusher        = (*node)(nil)
 
 	_ fs.FileReader       = (*handle)(nil)
 	_ fs.FileWriter       = (*handle)(nil)
@@ -56,8 +59,12 @@ func openFlags(flags uint32) int {
 // the requests of reading a tree through the mount.
 const fileOpenFlags = fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_NOFLUSH
 
-// Open is FUSE_OPEN: openat(2) of the path.
+// Open is FUSE_OPEN: openat(2) of the path; ENOSYS for a read with
+// Options.NoOpen, which tells the host to send no more opens of files.
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if n.srv.noOpen && flags&abi.O_ACCMODE == abi.O_RDONLY {
+		return nil, 0, syscall.ENOSYS
+	}
 	fd, err := n.srv.k.Openat(abi.AT_FDCWD, n.path(), openFlags(flags)|abi.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, 0, errno(err)
@@ -72,6 +79,52 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 		return nil, 0, errno(err)
 	}
 	return &handle{srv: n.srv, fd: fd}, fuse.FOPEN_KEEP_CACHE, 0
+}
+
+// Read is FUSE_READ on the open file f, or (Options.NoOpen) on the file
+// n names, opened by its path for this read.
+func (n *node) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if h, ok := f.(*handle); ok {
+		return h.Read(ctx, dest, off)
+	}
+	h, e := n.openForRead()
+	if e != 0 {
+		return nil, e
+	}
+	defer h.Release(ctx)
+	return h.Read(ctx, dest, off)
+}
+
+// Lseek is FUSE_LSEEK on f, or (Options.NoOpen) on the file n names.
+func (n *node) Lseek(ctx context.Context, f fs.FileHandle, off uint64, whence uint32) (uint64, syscall.Errno) {
+	if h, ok := f.(*handle); ok {
+		return h.Lseek(ctx, off, whence)
+	}
+	h, e := n.openForRead()
+	if e != 0 {
+		return 0, e
+	}
+	defer h.Release(ctx)
+	return h.Lseek(ctx, off, whence)
+}
+
+// Flush is FUSE_FLUSH on f; without one (Options.NoOpen) ENOSYS, which
+// tells the host to send no more flushes.
+func (n *node) Flush(ctx context.Context, f fs.FileHandle) syscall.Errno {
+	if h, ok := f.(*handle); ok {
+		return h.Flush(ctx)
+	}
+	return syscall.ENOSYS
+}
+
+// openForRead opens the file n names for reading, for a request that
+// came without an open file (Options.NoOpen).
+func (n *node) openForRead() (*handle, syscall.Errno) {
+	fd, err := n.srv.k.Openat(abi.AT_FDCWD, n.path(), abi.O_RDONLY|abi.O_NOFOLLOW|abi.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, errno(err)
+	}
+	return &handle{srv: n.srv, fd: fd}, 0
 }
 
 // Read is FUSE_READ: pread(2).

@@ -57,6 +57,14 @@ type Options struct {
 	// Debug logs every request and reply (go-fuse's debug output) to
 	// the standard error.
 	Debug bool
+	// NoOpen serves regular files without FUSE_OPEN, for read-only
+	// mounts: the host's first open of a file for reading is answered
+	// ENOSYS, after which the host sends no OPEN, RELEASE or FLUSH for
+	// files (fc->no_open, Linux 3.14) and each read names the file by
+	// its node, which the server opens by its path in the kernel for
+	// that read. Reading a small file then takes a lookup and a read
+	// where it took four requests.
+	NoOpen bool
 	// MaxNodes bounds the nodes the server keeps (see prune.go): the
 	// host is told to drop the name of every node older than the last
 	// MaxNodes made. 0 is DefaultMaxNodes; negative is no bound.
@@ -70,9 +78,10 @@ const DefaultMaxNodes = 16384
 
 // server is what every node shares.
 type server struct {
-	k     *kernel.Kernel
-	root  *node
-	nodes *pruner
+	k      *kernel.Kernel
+	root   *node
+	nodes  *pruner
+	noOpen bool // Options.NoOpen
 }
 
 // Root returns the root node of the served tree and the go-fuse options
@@ -91,7 +100,7 @@ func Root(o Options) (fs.InodeEmbedder, *fs.Options, error) {
 	if maxNodes == 0 {
 		maxNodes = DefaultMaxNodes
 	}
-	srv := &server{k: o.Kernel, nodes: newPruner(maxNodes)}
+	srv := &server{k: o.Kernel, nodes: newPruner(maxNodes), noOpen: o.NoOpen}
 	srv.root = &node{srv: srv}
 	attr, entry := o.AttrTimeout, o.EntryTimeout
 	gen, err := srv.generation(".")

@@ -44,7 +44,9 @@ type served struct {
 // on a new mount point, with the options lklfuse uses.
 func serve(t *testing.T, img string, ro bool) *served {
 	t.Helper()
-	return serveOpts(t, img, ro, fusefs.Options{})
+	// Read-only, files are served without FUSE_OPEN, as lklfuse -o ro
+	// serves them.
+	return serveOpts(t, img, ro, fusefs.Options{NoOpen: ro})
 }
 
 // serveOpts is serve with o's settings (Kernel and Dir are the served

@@ -57,6 +57,7 @@ func serve(o *options, msgs io.Writer, ready func()) error {
 		AttrTimeout:  seconds(o.attrTimeout),
 		EntryTimeout: seconds(o.entryTimeout),
 		MaxNodes:     o.maxNodes,
+		NoOpen:       o.readOnly,
 	})
 	if err != nil {
 		k.Halt()
