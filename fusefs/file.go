@@ -62,6 +62,8 @@ const fileOpenFlags = fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_NOFLUSH
 // Open is FUSE_OPEN: openat(2) of the path; ENOSYS for a read with
 // Options.NoOpen, which tells the host to send no more opens of files.
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	n.srv.names.RLock()
+	defer n.srv.names.RUnlock()
 	if n.srv.noOpen && flags&abi.O_ACCMODE == abi.O_RDONLY {
 		return nil, 0, syscall.ENOSYS
 	}
@@ -74,6 +76,8 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 
 // OpendirHandle is FUSE_OPENDIR.
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	n.srv.names.RLock()
+	defer n.srv.names.RUnlock()
 	fd, err := n.srv.k.Openat(abi.AT_FDCWD, n.path(), abi.O_RDONLY|abi.O_DIRECTORY|abi.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, 0, errno(err)
@@ -120,6 +124,8 @@ func (n *node) Flush(ctx context.Context, f fs.FileHandle) syscall.Errno {
 // openForRead opens the file n names for reading, for a request that
 // came without an open file (Options.NoOpen).
 func (n *node) openForRead() (*handle, syscall.Errno) {
+	n.srv.names.RLock()
+	defer n.srv.names.RUnlock()
 	fd, err := n.srv.k.Openat(abi.AT_FDCWD, n.path(), abi.O_RDONLY|abi.O_NOFOLLOW|abi.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, errno(err)

@@ -30,6 +30,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"sync"
 	"syscall"
 	"time"
 
@@ -82,6 +83,13 @@ type server struct {
 	root   *node
 	nodes  *pruner
 	noOpen bool // Options.NoOpen
+
+	// names is held shared by every request that walks a path of
+	// go-fuse's tree in the kernel, and exclusively by a rename
+	// (umaskFS.Rename) from the kernel's renameat2 to go-fuse's move of
+	// the name in its tree: no request walks a path between the two,
+	// where the kernel has the new name and the tree the old (ENOENT).
+	names sync.RWMutex
 }
 
 // Root returns the root node of the served tree and the go-fuse options

@@ -398,3 +398,52 @@ func TestServeBoundedNodes(t *testing.T) {
 // pruneSlack is how far past its bound the node count may be after a
 // walk: the names of the directory being walked, which the host holds.
 const pruneSlack = 200
+
+// TestServeRenameRace: stats of a file through a descriptor of its
+// directory, while another thread renames the directory back and forth,
+// always find the file: the server never walks a path of go-fuse's tree
+// between the kernel's rename and the tree's (which gave ENOENT).
+func TestServeRenameRace(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "img")
+	testutil.MkfsExt4(t, img, "", "32M")
+	s := serve(t, img, false)
+	if err := os.MkdirAll(filepath.Join(s.mnt, "a", "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.mnt, "a", "sub", "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.Open(filepath.Join(s.mnt, "a", "sub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	fusefs.SetRenameDelay(time.Millisecond)
+	defer fusefs.SetRenameDelay(0)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		names := []string{"a", "b"}
+		for i := 0; i < 200; i++ {
+			if err := os.Rename(filepath.Join(s.mnt, names[i%2]), filepath.Join(s.mnt, names[(i+1)%2])); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	misses := 0
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(int(dir.Fd()), "f", &st, 0); err != nil {
+			misses++
+		}
+	}
+	if misses > 0 {
+		t.Errorf("%d stats of a file under a directory being renamed failed", misses)
+	}
+}
