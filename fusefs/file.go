@@ -4,6 +4,7 @@ package fusefs
 
 import (
 	"context"
+	"math"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -28,6 +29,7 @@ var (
 	_ fs.NodeReader         = (*node)(nil)
 	_ fs.NodeLseeker        = (*node)(nil)
 	_ fs.NodeFlusher        = (*node)(nil)
+	_ fs.NodeCopyFileRanger = (*node)(nil)
 
 	_ fs.FileReader       = (*handle)(nil)
 	_ fs.FileWriter       = (*handle)(nil)
@@ -110,6 +112,27 @@ func (n *node) Lseek(ctx context.Context, f fs.FileHandle, off uint64, whence ui
 	}
 	defer h.Release(ctx)
 	return h.Lseek(ctx, off, whence)
+}
+
+// CopyFileRange is FUSE_COPY_FILE_RANGE: copy_file_range(2) between the
+// two open files, in the kernel, so the data never crosses to the host
+// and back. Without open files (Options.NoOpen: a read-only mount, where
+// the host refuses the write side first) ENOSYS, which makes the host
+// copy by reads and writes.
+func (n *node) CopyFileRange(ctx context.Context, fhIn fs.FileHandle, offIn uint64, out *fs.Inode, fhOut fs.FileHandle,
+	offOut uint64, size uint64, flags uint64) (uint32, syscall.Errno) {
+	in, ok1 := fhIn.(*handle)
+	dst, ok2 := fhOut.(*handle)
+	if !ok1 || !ok2 {
+		return 0, syscall.ENOSYS
+	}
+	if offIn > math.MaxInt64 || offOut > math.MaxInt64 || flags > math.MaxUint32 {
+		return 0, syscall.EINVAL
+	}
+	pi, po := int64(offIn), int64(offOut)
+	// A FUSE reply counts in 32 bits.
+	m, err := n.srv.k.CopyFileRange(in.fd, &pi, dst.fd, &po, int64(min(size, math.MaxUint32&^0xfff)), uint32(flags))
+	return uint32(m), errno(err)
 }
 
 // Flush is FUSE_FLUSH on f; without one (Options.NoOpen) ENOSYS, which

@@ -1,6 +1,7 @@
 package fusefs_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -445,5 +446,45 @@ func TestServeRenameRace(t *testing.T) {
 	}
 	if misses > 0 {
 		t.Errorf("%d stats of a file under a directory being renamed failed", misses)
+	}
+}
+
+// TestServeCopyFileRange: copy_file_range(2) between two files of the
+// mount is served by the kernel's (FUSE_COPY_FILE_RANGE), and after the
+// unmount the copy is what the host kernel reads.
+func TestServeCopyFileRange(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "img")
+	testutil.MkfsExt4(t, img, "", "32M")
+	s := serve(t, img, false)
+	data := make([]byte, 3<<20+123)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	if err := os.WriteFile(filepath.Join(s.mnt, "src"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in, err := os.Open(filepath.Join(s.mnt, "src"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(filepath.Join(s.mnt, "dst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	offIn, offOut := int64(1000), int64(0)
+	for offIn < int64(len(data)) {
+		n, err := unix.CopyFileRange(int(in.Fd()), &offIn, int(out.Fd()), &offOut, 1<<20, 0)
+		if err != nil || n == 0 {
+			t.Fatalf("copy_file_range at %d: %d, %v", offIn, n, err)
+		}
+	}
+	in.Close()
+	out.Close()
+	s.stop()
+	mnt, done := testutil.HostMount(t, img, "ro")
+	defer done()
+	if got, err := os.ReadFile(filepath.Join(mnt, "dst")); err != nil || !bytes.Equal(got, data[1000:]) {
+		t.Errorf("the copy read by the host kernel: %d bytes, %v; want the source from 1000", len(got), err)
 	}
 }
