@@ -381,7 +381,7 @@ func TestServeBoundedNodes(t *testing.T) {
 		testutil.ExpectSame(t, fmt.Sprintf("walk %d: fuse vs loop", walk), want, got, testutil.CompareOptions{})
 		// The host's FORGETs come in batches after the walk.
 		var n int
-		for i := 0; i < 50; i++ {
+		for i := 0; i < 150; i++ {
 			if n = fusefs.Nodes(s.root); n <= max+pruneSlack {
 				break
 			}

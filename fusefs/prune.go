@@ -22,17 +22,18 @@ import (
 
 // pruner drops the names of the nodes older than its last max.
 type pruner struct {
-	mu   sync.Mutex
-	ring []*fs.Inode // the last nodes made; nil for no bound
-	next int         // the oldest, replaced by the next one made
-	drop chan *fs.Inode
+	mu      sync.Mutex
+	ring    []*fs.Inode // the last nodes made; nil for no bound
+	next    int         // the oldest, replaced by the next one made
+	pending []*fs.Inode // replaced, their names to drop
+	wake    chan struct{}
 }
 
 func newPruner(max int) *pruner {
 	p := &pruner{}
 	if max > 0 {
 		p.ring = make([]*fs.Inode, max)
-		p.drop = make(chan *fs.Inode, 1024)
+		p.wake = make(chan struct{}, 1)
 		go p.run()
 	}
 	return p
@@ -41,8 +42,9 @@ func newPruner(max int) *pruner {
 // made remembers a node go-fuse may add (a lookup's: go-fuse keeps the
 // node it knows already for the same inode and discards this one, which
 // then has no name to drop), and hands the one it replaces to run. A
-// request never waits for the dropping: when run lags that far behind, a
-// node is left to the host's own reclaim.
+// request never waits for the dropping (the host may hold the directory
+// whose name run drops until this request is answered): the pending
+// nodes are only pointers to nodes go-fuse holds anyway.
 func (p *pruner) made(ino *fs.Inode) {
 	if p.ring == nil {
 		return
@@ -51,23 +53,33 @@ func (p *pruner) made(ino *fs.Inode) {
 	old := p.ring[p.next]
 	p.ring[p.next] = ino
 	p.next = (p.next + 1) % len(p.ring)
+	if old != nil {
+		p.pending = append(p.pending, old)
+	}
 	p.mu.Unlock()
 	if old != nil {
 		select {
-		case p.drop <- old:
+		case p.wake <- struct{}{}:
 		default:
 		}
 	}
 }
 
-// run drops the names handed to it, from its own goroutine: a
+// run drops the names of the pending nodes, from its own goroutine: a
 // notification written while a request of the same directory is served
 // waits for that request, which another goroutine answers. A name gone
 // already (ENOENT) is no error.
 func (p *pruner) run() {
-	for ino := range p.drop {
-		if name, parent := ino.Parent(); parent != nil {
-			parent.NotifyEntry(name)
+	var batch []*fs.Inode
+	for range p.wake {
+		p.mu.Lock()
+		batch, p.pending = p.pending, batch[:0]
+		p.mu.Unlock()
+		for i, ino := range batch {
+			if name, parent := ino.Parent(); parent != nil {
+				parent.NotifyEntry(name)
+			}
+			batch[i] = nil
 		}
 	}
 }
