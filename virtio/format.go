@@ -47,7 +47,7 @@ func Formats() []Format {
 		return func(head, _ []byte) bool { return strings.HasPrefix(string(head), magic) }
 	}
 	return []Format{
-		{Name: "qcow2", What: "a qcow2 image", Probe: at("QFI\xfb"), Convert: qemuConvert},
+		{Name: "qcow2", What: "a qcow2 image", Probe: at("QFI\xfb"), Open: OpenQcow2, Convert: qemuConvert},
 		{Name: "vmdk", What: "a VMDK image", Probe: at("KDMV"), Convert: qemuConvert},
 		{Name: "vhdx", What: "a VHDX image", Probe: at("vhdxfile"), Convert: qemuConvert},
 		{Name: "vpc", What: "a VHD image", Probe: func(head, tail []byte) bool {
