@@ -386,6 +386,40 @@ func (q *Qcow2File) unzstd(in, out []byte) error {
 	return err
 }
 
+// SendTo implements Sender: the guest bytes from off that the image
+// file (or a backing file that can send) holds as they are are sent from
+// it by the host; it stops at a cluster that is not (compressed, zero,
+// unallocated without a backing file), where a read gets the rest:
+// ErrUnsupported if that is the first byte, else the count so far.
+func (q *Qcow2File) SendTo(dst Sink, off, n int64) (int64, error) {
+	var done int64
+	for done < n && off+done < q.size {
+		pos := off + done
+		r, err := q.region(pos)
+		if err != nil {
+			return done, err
+		}
+		want := min(r.n, n-done, q.size-pos)
+		var k int64
+		switch s, ok := q.backing.(Sender); {
+		case r.kind == qcow2.Normal:
+			k, err = q.raw.SendTo(dst, int64(r.host), want)
+		case r.kind == qcow2.Unallocated && ok && pos < q.backing.Size():
+			k, err = s.SendTo(dst, pos, min(want, q.backing.Size()-pos))
+		default:
+			if done == 0 {
+				return 0, fmt.Errorf("virtio: qcow2: cluster at %d not stored as is: %w", pos, errors.ErrUnsupported)
+			}
+			return done, nil
+		}
+		done += k
+		if err != nil || k < want {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
 // WriteAt implements Backend: this backend is read-only.
 func (q *Qcow2File) WriteAt(bufs [][]byte, off int64) error { return ErrReadOnly }
 

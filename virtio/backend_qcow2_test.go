@@ -44,11 +44,54 @@ func readAllOdd(t *testing.T, be Backend, r *rand.Rand) []byte {
 	return out
 }
 
+// firstDiff is the offset of the first byte where a and b differ.
+func firstDiff(a, b []byte) int {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	return i
+}
+
+// sendAll sends the whole disk of be to a new file at path by SendTo,
+// reading what it does not send (as fs2tar does), and returns the file.
+func sendAll(t *testing.T, be Backend, path string) []byte {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for off := int64(0); off < be.Size(); {
+		k, err := be.(Sender).SendTo(f, off, be.Size()-off)
+		if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+			t.Fatalf("send at %d: %v", off, err)
+		}
+		off += k
+		if k == 0 && off < be.Size() {
+			n := min(int64(len(buf)), be.Size()-off)
+			if err := be.ReadAt([][]byte{buf[:n]}, off); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Write(buf[:n]); err != nil {
+				t.Fatal(err)
+			}
+			off += n
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // TestQcow2 reads qcow2 images qemu-img made, of every layout: version 2
 // and 3, clusters of 512 bytes to 2 MiB, deflate and zstd compression,
 // extended L2 entries, zero clusters, chains of backing files written to
 // by qemu-io (subclusters included); every guest byte must be what
-// qemu-img convert -O raw gives.
+// qemu-img convert -O raw gives, read and sent (SendTo).
 func TestQcow2(t *testing.T) {
 	testutil.Need(t, "qemu-img", "qemu-io")
 	dir := t.TempDir()
@@ -127,11 +170,10 @@ func TestQcow2(t *testing.T) {
 				t.Fatalf("size %d, qemu-img's %d", be.Size(), len(wantBytes))
 			}
 			if got := readAllOdd(t, be, r); !bytes.Equal(got, wantBytes) {
-				i := 0
-				for i < len(got) && got[i] == wantBytes[i] {
-					i++
-				}
-				t.Errorf("the guest disk differs from qemu-img's from byte %d", i)
+				t.Errorf("the guest disk differs from qemu-img's from byte %d", firstDiff(got, wantBytes))
+			}
+			if got := sendAll(t, be, filepath.Join(dir, name+".sent")); !bytes.Equal(got, wantBytes) {
+				t.Errorf("the guest disk sent differs from qemu-img's from byte %d", firstDiff(got, wantBytes))
 			}
 		})
 	}
