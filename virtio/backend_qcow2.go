@@ -59,8 +59,7 @@ func OpenQcow2(path string, o ImageOptions) (Backend, error) {
 
 func openQcow2(path string, o ImageOptions, depth int) (Backend, error) {
 	if !o.ReadOnly || o.Create || o.Truncate || o.Size > 0 {
-		return nil, fmt.Errorf("virtio: %s: a qcow2 image is opened read-only here (writing qcow2 is not supported yet: %s)",
-			path, "qemu-img convert -O raw "+path+" "+path+".raw")
+		return nil, &ImageError{Path: path, Format: format("qcow2"), ReadOnly: true, Err: ErrReadOnly}
 	}
 	raw, err := OpenRawFile(path, RawOptions{ReadOnly: true})
 	if err != nil {
@@ -69,7 +68,11 @@ func openQcow2(path string, o ImageOptions, depth int) (Backend, error) {
 	q, err := newQcow2(raw, path, depth)
 	if err != nil {
 		raw.Close()
-		return nil, fmt.Errorf("virtio: %s: %w", path, err)
+		var ie *ImageError
+		if errors.As(err, &ie) {
+			return nil, err // a backing file's, which names it
+		}
+		return nil, &ImageError{Path: path, Format: format("qcow2"), Err: err}
 	}
 	return q, nil
 }
@@ -125,7 +128,7 @@ func newQcow2(raw *RawFile, path string, depth int) (*Qcow2File, error) {
 			b, err = OpenImage(name, bo)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("backing file: %w", err)
+			return nil, fmt.Errorf("its backing file: %w", err)
 		}
 		q.backing = b
 	}

@@ -235,7 +235,7 @@ func TestQcow2Damage(t *testing.T) {
 	over := filepath.Join(dir, "over.qcow2")
 	qemuImg(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", "d.raw", "-F", "raw", over)
 	os.Remove(raw)
-	if _, err := OpenImage(over, ImageOptions{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "backing file") {
+	if _, err := OpenImage(over, ImageOptions{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "its backing file") {
 		t.Errorf("a missing backing file: %v", err)
 	}
 	if _, err := qcow2.DecodeHeader(orig[:50], int64(len(orig))); !errors.Is(err, qcow2.ErrCorrupt) {

@@ -96,6 +96,36 @@ func (e *FormatError) Error() string {
 		e.Format.What, strings.ReplaceAll(e.Format.Convert, "IMAGE", e.Path))
 }
 
+// ImageError is a backend's refusal of an image in a format it serves:
+// one it cannot read (damaged, or with a feature not read), or, with
+// ReadOnly, one it reads but was asked to write.
+type ImageError struct {
+	Path     string
+	Format   Format
+	ReadOnly bool  // the format is served read-only and a write open was asked
+	Err      error // why it cannot be read
+}
+
+func (e *ImageError) Error() string {
+	if e.ReadOnly {
+		return fmt.Sprintf("%s, which this kernel reads but does not write yet: convert it to a raw image to change it (%s)",
+			e.Format.What, strings.ReplaceAll(e.Format.Convert, "IMAGE", e.Path))
+	}
+	return fmt.Sprintf("%s this kernel cannot read: %v", e.Format.What, e.Err)
+}
+
+func (e *ImageError) Unwrap() error { return e.Err }
+
+// format returns the format called name.
+func format(name string) Format {
+	for _, f := range Formats() {
+		if f.Name == name {
+			return f
+		}
+	}
+	return Format{Name: name, What: "a " + name + " image"}
+}
+
 // OpenImage opens the disk image at path as a backend: in the format
 // o.Format names, or, for "" or "auto", the one its first and last bytes
 // show, raw when none does (as QEMU's probing, without trusting a raw

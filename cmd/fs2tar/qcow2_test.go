@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/testutil"
@@ -11,7 +12,7 @@ import (
 // TestQcow2: fs2tar of an ext4 image converted to qcow2 by qemu-img
 // (plain, deflate-compressed, zstd-compressed, and an overlay on the raw
 // image as its backing file) gives the same archive, byte for byte, as
-// fs2tar of the raw image.
+// fs2tar of the raw image; -f names the format instead of the probe.
 func TestQcow2(t *testing.T) {
 	testutil.Need(t, "qemu-img")
 	dir := t.TempDir()
@@ -30,5 +31,16 @@ func TestQcow2(t *testing.T) {
 		if got := mustExport(t, img, "-"); !bytes.Equal(got, want) {
 			t.Errorf("%s: fs2tar of the qcow2 image (%d bytes) differs from fs2tar of the raw one (%d)", name, len(got), len(want))
 		}
+	}
+	// -f names the format: qcow2 as probed; raw reads the qcow2 file's
+	// own bytes, where no filesystem is.
+	if got := mustExport(t, "-f", "qcow2", filepath.Join(dir, "plain.qcow2"), "-"); !bytes.Equal(got, want) {
+		t.Error("fs2tar -f qcow2 differs from fs2tar of the raw image")
+	}
+	if r := fs2tar(t, "-f", "raw", filepath.Join(dir, "plain.qcow2"), "-"); r.code != 2 || !strings.Contains(r.stderr, "not a filesystem this kernel reads") {
+		t.Errorf("fs2tar -f raw of a qcow2 image: exit %d, %s", r.code, r.stderr)
+	}
+	if r := fs2tar(t, "-f", "qcow2", raw, "-"); r.code != 2 || !strings.Contains(r.stderr, raw+": a qcow2 image this kernel cannot read: qcow2: corrupt image: no qcow2 magic") {
+		t.Errorf("fs2tar -f qcow2 of a raw image: exit %d, %s", r.code, r.stderr)
 	}
 }
