@@ -48,7 +48,9 @@ func Formats() []Format {
 	}
 	return []Format{
 		{Name: "qcow2", What: "a qcow2 image", Probe: at("QFI\xfb"), Open: OpenQcow2, Convert: qemuConvert},
-		{Name: "vmdk", What: "a VMDK image", Probe: at("KDMV"), Convert: qemuConvert},
+		{Name: "vmdk", What: "a VMDK image", Probe: func(head, _ []byte) bool {
+			return strings.HasPrefix(string(head), "KDMV") || strings.HasPrefix(string(head), "# Disk DescriptorFile")
+		}, Open: OpenVmdk, Convert: qemuConvert},
 		{Name: "vhdx", What: "a VHDX image", Probe: at("vhdxfile"), Convert: qemuConvert},
 		{Name: "vpc", What: "a VHD image", Probe: func(head, tail []byte) bool {
 			return strings.HasPrefix(string(tail), "conectix") || strings.HasPrefix(string(head), "conectix")

@@ -9,11 +9,12 @@ import (
 	"github.com/lklimg/lklimg/internal/testutil"
 )
 
-// TestQcow2: fs2tar of an ext4 image converted to qcow2 by qemu-img
-// (plain, deflate-compressed, zstd-compressed, and an overlay on the raw
-// image as its backing file) gives the same archive, byte for byte, as
-// fs2tar of the raw image; -f names the format instead of the probe.
-func TestQcow2(t *testing.T) {
+// TestImageFormats: fs2tar of an ext4 image converted by qemu-img to
+// qcow2 (plain, deflate-compressed, zstd-compressed, and an overlay on the
+// raw image as its backing file) and to VMDK (sparse, stream-optimized,
+// flat) gives the same archive, byte for byte, as fs2tar of the raw
+// image; -f names the format instead of the probe.
+func TestImageFormats(t *testing.T) {
 	testutil.Need(t, "qemu-img")
 	dir := t.TempDir()
 	raw := filepath.Join(dir, "fs.img")
@@ -21,12 +22,15 @@ func TestQcow2(t *testing.T) {
 	testutil.MkfsExt4(t, raw, src, "64M")
 	want := mustExport(t, raw, "-")
 	for name, args := range map[string][]string{
-		"plain":   {"convert", "-f", "raw", "-O", "qcow2"},
-		"deflate": {"convert", "-f", "raw", "-O", "qcow2", "-c"},
-		"zstd":    {"convert", "-f", "raw", "-O", "qcow2", "-c", "-o", "compression_type=zstd"},
-		"overlay": {"create", "-q", "-f", "qcow2", "-F", "raw", "-b"},
+		"plain.qcow2":     {"convert", "-f", "raw", "-O", "qcow2"},
+		"deflate.qcow2":   {"convert", "-f", "raw", "-O", "qcow2", "-c"},
+		"zstd.qcow2":      {"convert", "-f", "raw", "-O", "qcow2", "-c", "-o", "compression_type=zstd"},
+		"overlay.qcow2":   {"create", "-q", "-f", "qcow2", "-F", "raw", "-b"},
+		"sparse.vmdk":     {"convert", "-f", "raw", "-O", "vmdk"},
+		"stream.vmdk":     {"convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized"},
+		"descriptor.vmdk": {"convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=monolithicFlat"},
 	} {
-		img := filepath.Join(dir, name+".qcow2")
+		img := filepath.Join(dir, name)
 		testutil.Run(t, "qemu-img", append(args, raw, img)...)
 		if got := mustExport(t, img, "-"); !bytes.Equal(got, want) {
 			t.Errorf("%s: fs2tar of the qcow2 image (%d bytes) differs from fs2tar of the raw one (%d)", name, len(got), len(want))
