@@ -72,7 +72,7 @@ func TestVmdk(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		damaged(t, orig, "vmdk", 1024)
+		damaged(t, orig, "vmdk", 0, 1024)
 	}
 	if _, err := OpenImage(filepath.Join(dir, "monolithicSparse.vmdk"), ImageOptions{}); err == nil ||
 		!strings.Contains(err.Error(), "reads but does not write yet") {

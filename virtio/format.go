@@ -54,7 +54,7 @@ func Formats() []Format {
 		{Name: "vhdx", What: "a VHDX image", Probe: at("vhdxfile"), Convert: qemuConvert},
 		{Name: "vpc", What: "a VHD image", Probe: func(head, tail []byte) bool {
 			return strings.HasPrefix(string(tail), "conectix") || strings.HasPrefix(string(head), "conectix")
-		}, Convert: qemuConvert},
+		}, Open: OpenVhd, Convert: qemuConvert},
 		{Name: "android-sparse", What: "an Android sparse image", Probe: func(head, _ []byte) bool {
 			return len(head) >= 4 && binary.LittleEndian.Uint32(head) == 0xed26ff3a
 		}, Convert: "simg2img IMAGE IMAGE.raw"},

@@ -11,8 +11,8 @@ import (
 
 // TestImageFormats: fs2tar of an ext4 image converted by qemu-img to
 // qcow2 (plain, deflate-compressed, zstd-compressed, and an overlay on the
-// raw image as its backing file) and to VMDK (sparse, stream-optimized,
-// flat) gives the same archive, byte for byte, as fs2tar of the raw
+// raw image as its backing file), to VMDK (sparse, stream-optimized,
+// flat) and to VHD (dynamic, fixed) gives the same archive, byte for byte, as fs2tar of the raw
 // image; -f names the format instead of the probe.
 func TestImageFormats(t *testing.T) {
 	testutil.Need(t, "qemu-img")
@@ -29,6 +29,8 @@ func TestImageFormats(t *testing.T) {
 		"sparse.vmdk":     {"convert", "-f", "raw", "-O", "vmdk"},
 		"stream.vmdk":     {"convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized"},
 		"descriptor.vmdk": {"convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=monolithicFlat"},
+		"dynamic.vhd":     {"convert", "-f", "raw", "-O", "vpc", "-o", "force_size=on"},
+		"fixed.vhd":       {"convert", "-f", "raw", "-O", "vpc", "-o", "subformat=fixed,force_size=on"},
 	} {
 		img := filepath.Join(dir, name)
 		testutil.Run(t, "qemu-img", append(args, raw, img)...)
