@@ -57,7 +57,7 @@ func Formats() []Format {
 		}, Open: OpenVhd, Convert: qemuConvert},
 		{Name: "android-sparse", What: "an Android sparse image", Probe: func(head, _ []byte) bool {
 			return len(head) >= 4 && binary.LittleEndian.Uint32(head) == 0xed26ff3a
-		}, Convert: "simg2img IMAGE IMAGE.raw"},
+		}, Open: OpenSparse, Convert: "simg2img IMAGE IMAGE.raw"},
 		{Name: "raw", What: "a raw image", Open: func(path string, o ImageOptions) (Backend, error) {
 			o.Format = "raw"
 			return OpenImage(path, o)

@@ -12,7 +12,8 @@ import (
 // TestImageFormats: fs2tar of an ext4 image converted by qemu-img to
 // qcow2 (plain, deflate-compressed, zstd-compressed, and an overlay on the
 // raw image as its backing file), to VMDK (sparse, stream-optimized,
-// flat) and to VHD (dynamic, fixed) gives the same archive, byte for byte, as fs2tar of the raw
+// flat) and to VHD (dynamic, fixed), and by img2simg to an Android sparse
+// image, gives the same archive, byte for byte, as fs2tar of the raw
 // image; -f names the format instead of the probe.
 func TestImageFormats(t *testing.T) {
 	testutil.Need(t, "qemu-img")
@@ -30,10 +31,15 @@ func TestImageFormats(t *testing.T) {
 		"stream.vmdk":     {"convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized"},
 		"descriptor.vmdk": {"convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=monolithicFlat"},
 		"dynamic.vhd":     {"convert", "-f", "raw", "-O", "vpc", "-o", "force_size=on"},
+		"android.simg":    nil,
 		"fixed.vhd":       {"convert", "-f", "raw", "-O", "vpc", "-o", "subformat=fixed,force_size=on"},
 	} {
 		img := filepath.Join(dir, name)
-		testutil.Run(t, "qemu-img", append(args, raw, img)...)
+		if args == nil {
+			testutil.Run(t, testutil.Need(t, "img2simg")[0], raw, img)
+		} else {
+			testutil.Run(t, "qemu-img", append(args, raw, img)...)
+		}
 		if got := mustExport(t, img, "-"); !bytes.Equal(got, want) {
 			t.Errorf("%s: fs2tar of the qcow2 image (%d bytes) differs from fs2tar of the raw one (%d)", name, len(got), len(want))
 		}
