@@ -14,7 +14,8 @@ import (
 type inode struct {
 	f     *fsys
 	sq    *sq.Inode
-	extra sq.Ref // the reference just after the fixed part
+	extra sq.Ref      // the reference just after the fixed part
+	xattr *sq.XattrID // its xattr id entry, nil for none
 
 	// A regular file's block list cursor (file.go), guarded by mu.
 	mu  sync.Mutex
@@ -36,7 +37,11 @@ func (f *fsys) readInode(ref sq.Ref) (*inode, error) {
 	if i.Fragment != sq.InvalidFrag && uint64(i.Fragment) >= uint64(f.sb.Fragments) {
 		return nil, abi.Errorf(abi.EIO, "squashfs: inode %d: fragment %d of %d", i.InodeNumber, i.Fragment, f.sb.Fragments)
 	}
-	ip := &inode{f: f, sq: i, extra: r.ref()}
+	xid, err := f.xattrID(i.Xattr, i.InodeNumber)
+	if err != nil {
+		return nil, err
+	}
+	ip := &inode{f: f, sq: i, extra: r.ref(), xattr: xid}
 	ip.cur = blockCursor{dev: int64(i.StartBlock), list: ip.extra}
 	return ip, nil
 }
@@ -52,7 +57,8 @@ var typeBits = [...]uint32{
 
 // Getattr reports the inode as squashfs_read_inode fills it: the one
 // time stored as mtime, atime and ctime; a regular file's blocks from
-// its size less its sparse bytes; st_blksize the device block size.
+// its size less its sparse bytes, and any inode's xattrs' size in
+// blocks added; st_blksize the device block size.
 func (ip *inode) Getattr() (vfs.Attr, error) {
 	i := ip.sq
 	t := abi.Timespec{Sec: int64(i.Mtime)}
@@ -79,6 +85,10 @@ func (ip *inode) Getattr() (vfs.Attr, error) {
 		a.Size = int64(i.FileSize)
 	case sq.TypeBlkdev, sq.TypeChrdev:
 		a.Rdev = abi.Makedev(sq.DecodeRdev(i.Rdev))
+	}
+	if ip.xattr != nil {
+		// The xattrs count as blocks of the inode's.
+		a.Blocks += (int64(ip.xattr.Size)-1)>>9 + 1
 	}
 	return a, nil
 }

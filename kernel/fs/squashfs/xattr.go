@@ -12,6 +12,28 @@ import (
 // over, as Linux has no handler for it. A value marked out of line is a
 // reference to the value kept elsewhere in the table.
 
+// xattrID reads entry x of the xattr id table (squashfs_xattr_lookup):
+// nil when the inode has none, or the image no xattr table (Linux then
+// shows none).
+func (f *fsys) xattrID(x uint32, ino uint32) (*sq.XattrID, error) {
+	if x == sq.InvalidXattr || f.xattrIndex == nil {
+		return nil, nil
+	}
+	if x >= f.xattrs.XattrIDs {
+		return nil, abi.Errorf(abi.EIO, "squashfs: inode %d: xattr index %d of %d", ino, x, f.xattrs.XattrIDs)
+	}
+	slot, off := sq.TableRef(uint64(x), sq.XattrIDEntrySize)
+	var b [sq.XattrIDEntrySize]byte
+	if _, err := f.reader(0, sq.MakeRef(f.xattrIndex[slot], uint16(off))).Read(b[:]); err != nil {
+		return nil, err
+	}
+	id, err := sq.DecodeXattrID(b[:])
+	if err != nil {
+		return nil, err
+	}
+	return &id, nil
+}
+
 // xattrSizeMax is XATTR_SIZE_MAX: the largest value getxattr returns.
 const xattrSizeMax = 65536
 
@@ -20,21 +42,9 @@ const xattrSizeMax = 65536
 // and has read the value (or not: a value not read is passed over).
 func (ip *inode) xattrRecords(fn func(name string, known bool, typ uint16, r *metaReader) (more, read bool, err error)) error {
 	f := ip.f
-	x := ip.sq.Xattr
-	if x == sq.InvalidXattr {
+	id := ip.xattr
+	if id == nil {
 		return nil
-	}
-	if x >= f.xattrs.XattrIDs {
-		return abi.Errorf(abi.EIO, "squashfs: inode %d: xattr index %d of %d", ip.sq.InodeNumber, x, f.xattrs.XattrIDs)
-	}
-	slot, off := sq.TableRef(uint64(x), sq.XattrIDEntrySize)
-	var b [sq.XattrIDEntrySize]byte
-	if _, err := f.reader(0, sq.MakeRef(f.xattrIndex[slot], uint16(off))).Read(b[:]); err != nil {
-		return err
-	}
-	id, err := sq.DecodeXattrID(b[:])
-	if err != nil {
-		return err
 	}
 	r := f.reader(int64(f.xattrs.XattrTableStart), id.Xattr)
 	var nb [256]byte // XATTR_NAME_MAX and one: a longer name is damage

@@ -1,0 +1,120 @@
+package squashfs_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/lklimg/lklimg/internal/kerneltest"
+	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/lklimg/lklimg/kernel"
+	"github.com/lklimg/lklimg/kernel/abi"
+	"golang.org/x/sys/unix"
+)
+
+// TestMountAsLinux: a read-write mount is served read-only (EROFS for a
+// change, as squashfs_fill_super's SB_RDONLY makes it); statfs reports
+// what the host's squashfs_statfs does; every inode number is the
+// host's; a directory of 600 entries read with getdents64 buffers of a
+// few entries lists the host's names in the host's order.
+func TestMountAsLinux(t *testing.T) {
+	testutil.NeedLoop(t)
+	src := tree.get(t)
+	img := mksquashfs(t, src, "-comp", "xz")
+	mnt := t.TempDir()
+	testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
+	defer testutil.Run(t, "umount", mnt)
+
+	var host unix.Statfs_t
+	if err := unix.Statfs(mnt, &host); err != nil {
+		t.Fatal(err)
+	}
+	hostNames := func(dir string) []string {
+		f, err := os.Open(filepath.Join(mnt, dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		names, err := f.Readdirnames(-1) // getdents64's order
+		if err != nil {
+			t.Fatal(err)
+		}
+		return names
+	}
+	kerneltest.WithMount(t, img, "squashfs", 0, "", func(k *kernel.Kernel, must func(string, error)) {
+		var st abi.Statfs
+		must("statfs", k.Statfs("/mnt", &st))
+		if st.Type != int64(host.Type) || st.Bsize != host.Bsize || st.Blocks != host.Blocks || st.Files != host.Files ||
+			st.Bfree != host.Bfree || st.Ffree != host.Ffree || st.Namelen != host.Namelen {
+			t.Errorf("statfs: %+v, host %+v", st, host)
+		}
+		if _, err := k.Openat(abi.AT_FDCWD, "/mnt/new", abi.O_CREAT|abi.O_WRONLY, 0o644); !errors.Is(err, abi.EROFS) {
+			t.Errorf("create on a read-write mount request: %v, want EROFS", err)
+		}
+		if err := k.Mkdirat(abi.AT_FDCWD, "/mnt/squashfs/d", 0o755); !errors.Is(err, abi.EROFS) {
+			t.Errorf("mkdir: %v, want EROFS", err)
+		}
+
+		// Inode numbers, entry by entry.
+		n := 0
+		err := filepath.Walk(mnt, func(p string, fi os.FileInfo, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(mnt, p)
+			var s abi.Stat
+			if err := k.Fstatat(abi.AT_FDCWD, filepath.Join("/mnt", rel), &s, abi.AT_SYMLINK_NOFOLLOW); err != nil {
+				return err
+			}
+			hs := fi.Sys().(*syscall.Stat_t)
+			if rel != "." && (s.Ino != hs.Ino || s.Nlink != uint64(hs.Nlink) || s.Size != hs.Size && fi.Mode().IsRegular()) {
+				t.Errorf("%s: ino %d nlink %d size %d, host %d %d %d", rel, s.Ino, s.Nlink, s.Size, hs.Ino, hs.Nlink, hs.Size)
+			}
+			if s.Blocks != hs.Blocks || s.Blksize != hs.Blksize {
+				t.Errorf("%s: %d blocks of %d, host %d of %d", rel, s.Blocks, s.Blksize, hs.Blocks, hs.Blksize)
+			}
+			n++
+			return nil
+		})
+		must("walk", err)
+		t.Logf("%d inode numbers compared", n)
+
+		// A large directory read a few entries at a time.
+		for _, dir := range []string{"squashfs/many", "many", "."} {
+			want := hostNames(dir)
+			fd, err := k.Openat(abi.AT_FDCWD, filepath.Join("/mnt", dir), abi.O_RDONLY|abi.O_DIRECTORY, 0)
+			if err != nil {
+				t.Logf("%s: %v", dir, err)
+				continue
+			}
+			var got []string
+			buf := make([]byte, 400)
+			for {
+				m, err := k.Getdents64(fd, buf)
+				must("getdents64", err)
+				if m == 0 {
+					break
+				}
+				for _, d := range abi.ParseDirents(buf[:m], nil) {
+					if d.Name != "." && d.Name != ".." {
+						got = append(got, d.Name)
+					}
+				}
+			}
+			k.Close(fd)
+			if len(got) != len(want) {
+				t.Errorf("%s: %d names, host %d", dir, len(got), len(want))
+				continue
+			}
+			for i := range got {
+				if got[i] != want[i] {
+					t.Errorf("%s: name %d: %q, host %q", dir, i, got[i], want[i])
+					break
+				}
+			}
+			t.Logf("%s: %d names in order", dir, len(got))
+		}
+	})
+}
