@@ -114,10 +114,7 @@ func makeExtras(src string) error {
 // mksquashfs makes an image of src with mksquashfs ARGS.
 func mksquashfs(t *testing.T, src string, args ...string) string {
 	t.Helper()
-	testutil.Need(t, "mksquashfs")
-	img := filepath.Join(t.TempDir(), "sq.img")
-	testutil.Run(t, "mksquashfs", append([]string{src, img, "-noappend", "-quiet", "-no-progress"}, args...)...)
-	return img
+	return testutil.SquashfsImage(t, src, args...)
 }
 
 // kernelView exports the image's tree through the library kernel, the
