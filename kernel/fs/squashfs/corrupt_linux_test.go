@@ -21,9 +21,14 @@ import (
 // memDev is an image in memory.
 type memDev = vfstest.Mem
 
-// walkBudget bounds the inodes one walk visits: a damaged directory
-// may name its own ancestors.
-const walkBudget = 2000
+// walkBudget bounds the inodes one walk visits, and walkNames the names
+// it looks up in a directory: a damaged directory may name its own
+// ancestors, or one large directory many times, and each lookup scans
+// the listing (as Linux's does).
+const (
+	walkBudget = 300
+	walkNames  = 64
+)
 
 // walk reads everything under ip and returns the first error (with an
 // errno, or the test fails), and how many inodes it saw.
@@ -76,7 +81,7 @@ func walk(t *testing.T, ip vfs.Inode, depth int, budget *int) (int, error) {
 	var names []string
 	note(d.ReadDir(0, func(e vfs.DirEntry) bool {
 		names = append(names, e.Name)
-		return len(names) < 1000
+		return len(names) < walkNames
 	}))
 	for _, n := range names {
 		c, err := d.Lookup(n)

@@ -16,8 +16,8 @@ import (
 
 // TestMountAsLinux: a read-write mount is served read-only (EROFS for a
 // change, as squashfs_fill_super's SB_RDONLY makes it); statfs reports
-// what the host's squashfs_statfs does; every inode number is the
-// host's; a directory of 600 entries read with getdents64 buffers of a
+// what the host's squashfs_statfs does; every inode's number, link
+// count, size, mode, block count and times are the host's; a directory of 600 entries read with getdents64 buffers of a
 // few entries lists the host's names in the host's order.
 func TestMountAsLinux(t *testing.T) {
 	testutil.NeedLoop(t)
@@ -69,8 +69,11 @@ func TestMountAsLinux(t *testing.T) {
 				return err
 			}
 			hs := fi.Sys().(*syscall.Stat_t)
-			if rel != "." && (s.Ino != hs.Ino || s.Nlink != uint64(hs.Nlink) || s.Size != hs.Size && fi.Mode().IsRegular()) {
-				t.Errorf("%s: ino %d nlink %d size %d, host %d %d %d", rel, s.Ino, s.Nlink, s.Size, hs.Ino, hs.Nlink, hs.Size)
+			if rel != "." && (s.Ino != hs.Ino || s.Nlink != uint64(hs.Nlink)) || s.Size != hs.Size || s.Mode != hs.Mode {
+				t.Errorf("%s: ino %d nlink %d size %d mode %o, host %d %d %d %o", rel, s.Ino, s.Nlink, s.Size, s.Mode, hs.Ino, hs.Nlink, hs.Size, hs.Mode)
+			}
+			if s.Atim.Sec != hs.Atim.Sec || s.Ctim.Sec != hs.Ctim.Sec || s.Atim.Nsec != hs.Atim.Nsec || s.Ctim.Nsec != hs.Ctim.Nsec {
+				t.Errorf("%s: atime %v ctime %v, host %v %v", rel, s.Atim, s.Ctim, hs.Atim, hs.Ctim)
 			}
 			if s.Blocks != hs.Blocks || s.Blksize != hs.Blksize {
 				t.Errorf("%s: %d blocks of %d, host %d of %d", rel, s.Blocks, s.Blksize, hs.Blocks, hs.Blksize)
