@@ -107,7 +107,9 @@ func (f *fsys) metaBlock(pos int64) (*cacheEntry, error) {
 	}
 	n, err := f.decompress(e.buf, src, compressed)
 	if err != nil {
-		return nil, abi.Errorf(abi.EIO, "squashfs: metadata block at %d: %v", pos, err)
+		err = abi.Errorf(abi.EIO, "squashfs: metadata block at %d: %v", pos, err)
+		f.logError(err)
+		return nil, err
 	}
 	e.pos, e.data, e.next = pos, e.buf[:n], pos+sq.MetadataHeaderSize+int64(size)
 	return e, nil
@@ -130,7 +132,9 @@ func (f *fsys) dataBlock(c *cache, pos int64, w uint32, want int, exact bool) ([
 		}
 		n, err := f.decompress(e.buf, src, compressed)
 		if err != nil {
-			return nil, abi.Errorf(abi.EIO, "squashfs: %s block at %d: %v", c.name, pos, err)
+			err = abi.Errorf(abi.EIO, "squashfs: %s block at %d: %v", c.name, pos, err)
+			f.logError(err)
+			return nil, err
 		}
 		e.pos, e.data = pos, e.buf[:n]
 	}

@@ -1,6 +1,7 @@
 package squashfs_test
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -17,12 +18,26 @@ import (
 // TestMountAsLinux: a read-write mount is served read-only (EROFS for a
 // change, as squashfs_fill_super's SB_RDONLY makes it); statfs reports
 // what the host's squashfs_statfs does; every inode's number, link
-// count, size, mode, block count and times are the host's; a directory of 600 entries read with getdents64 buffers of a
-// few entries lists the host's names in the host's order.
+// count, size, mode, block count and times are the host's, and so are
+// file handles (with an export table) or their absence (without); large
+// directories read with getdents64 buffers of a few entries list the
+// host's names in the host's order.
 func TestMountAsLinux(t *testing.T) {
 	testutil.NeedLoop(t)
 	src := tree.get(t)
-	img := mksquashfs(t, src, "-comp", "xz")
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"xz-exports", []string{"-comp", "xz"}},
+		{"gzip-4k-no-exports", []string{"-no-exports", "-b", "4K"}},
+	} {
+		t.Run(c.name, func(t *testing.T) { mountAsLinux(t, mksquashfs(t, src, c.args...)) })
+	}
+}
+
+// mountAsLinux is TestMountAsLinux on one image.
+func mountAsLinux(t *testing.T, img string) {
 	mnt := t.TempDir()
 	testutil.Run(t, "mount", "-o", "loop,ro", img, mnt)
 	defer testutil.Run(t, "umount", mnt)
@@ -75,6 +90,9 @@ func TestMountAsLinux(t *testing.T) {
 			if s.Atim.Sec != hs.Atim.Sec || s.Ctim.Sec != hs.Ctim.Sec || s.Atim.Nsec != hs.Atim.Nsec || s.Ctim.Nsec != hs.Ctim.Nsec {
 				t.Errorf("%s: atime %v ctime %v, host %v %v", rel, s.Atim, s.Ctim, hs.Atim, hs.Ctim)
 			}
+			if fi.Mode().IsRegular() || fi.IsDir() {
+				checkHandle(t, k, p, filepath.Join("/mnt", rel))
+			}
 			if s.Blocks != hs.Blocks || s.Blksize != hs.Blksize {
 				t.Errorf("%s: %d blocks of %d, host %d of %d", rel, s.Blocks, s.Blksize, hs.Blocks, hs.Blksize)
 			}
@@ -120,4 +138,21 @@ func TestMountAsLinux(t *testing.T) {
 			t.Logf("%s: %d names in order", dir, len(got))
 		}
 	})
+}
+
+// checkHandle compares name_to_handle_at(2) of a path on the host with
+// the library kernel's: both fail with EOPNOTSUPP, or give the same
+// handle.
+func checkHandle(t *testing.T, k *kernel.Kernel, hostPath, path string) {
+	t.Helper()
+	h, _, herr := unix.NameToHandleAt(unix.AT_FDCWD, hostPath, 0)
+	fh, _, err := k.NameToHandleAt(abi.AT_FDCWD, path, 0)
+	switch {
+	case herr != nil || err != nil:
+		if !errors.Is(herr, unix.EOPNOTSUPP) || !errors.Is(err, abi.EOPNOTSUPP) {
+			t.Errorf("%s: name_to_handle_at: %v, host %v", path, err, herr)
+		}
+	case fh.Type != h.Type() || !bytes.Equal(fh.Bytes, h.Bytes()):
+		t.Errorf("%s: handle %d %x, host %d %x", path, fh.Type, fh.Bytes, h.Type(), h.Bytes())
+	}
 }

@@ -79,10 +79,9 @@ type fsys struct {
 // EIO for damage.
 func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logger) (vfs.Superblock, error) {
 	name := dev.Name()
+	f := &fsys{dev: dev, log: log, name: name}
 	fail := func(err error) (vfs.Superblock, error) {
-		if log != nil {
-			log.Printf("SQUASHFS error: %v", err)
-		}
+		f.logError(err)
 		return nil, err
 	}
 	if err := parseOptions(data); err != nil {
@@ -99,12 +98,11 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	if s.BytesUsed > uint64(dev.Size()) {
 		return fail(abi.Errorf(abi.EINVAL, "squashfs: image of %d bytes larger than the device %s (%d bytes)", s.BytesUsed, name, dev.Size()))
 	}
-	f := &fsys{dev: dev, log: log, name: name, sb: s,
-		scratch: make([]byte, max(s.BlockSize, sq.MetadataSize)),
-		meta:    newCache("metadata", metaCacheBlocks, sq.MetadataSize),
-		frags:   newCache("fragment", fragCacheBlocks, int(s.BlockSize)),
-		data:    newCache("data", dataCacheBlocks, int(s.BlockSize)),
-	}
+	f.sb = s
+	f.scratch = make([]byte, max(s.BlockSize, sq.MetadataSize))
+	f.meta = newCache("metadata", metaCacheBlocks, sq.MetadataSize)
+	f.frags = newCache("fragment", fragCacheBlocks, int(s.BlockSize))
+	f.data = newCache("data", dataCacheBlocks, int(s.BlockSize))
 	if err := f.setup(); err != nil {
 		return fail(err)
 	}
@@ -186,6 +184,14 @@ func (f *fsys) setup() error {
 	}
 	f.root = root
 	return nil
+}
+
+// logError puts err in the kernel's log as Linux's squashfs ERROR does
+// ("SQUASHFS error: ..."), naming the device.
+func (f *fsys) logError(err error) {
+	if f.log != nil {
+		f.log.Printf("SQUASHFS error: %s: %v", f.name, err)
+	}
 }
 
 // readIndex reads a table's index of n block positions at start, which
