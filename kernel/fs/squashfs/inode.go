@@ -1,6 +1,7 @@
 package squashfs
 
 import (
+	"bytes"
 	"sync"
 
 	sq "github.com/lklimg/lklimg/format/squashfs"
@@ -115,5 +116,12 @@ func (ip *inode) vfsInode() vfs.Inode {
 	return ip
 }
 
-// Readlink returns a symlink's target (squashfs_symlink_aops).
-func (s symlinkInode) Readlink() (string, error) { return string(s.sq.Target), nil }
+// Readlink returns a symlink's target (squashfs_symlink_aops), up to a
+// NUL byte, as Linux's readlink copies it as a C string.
+func (s symlinkInode) Readlink() (string, error) {
+	t := s.sq.Target
+	if i := bytes.IndexByte(t, 0); i >= 0 {
+		t = t[:i]
+	}
+	return string(t), nil
+}

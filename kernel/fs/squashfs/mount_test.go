@@ -92,6 +92,7 @@ func mountAsLinux(t *testing.T, img string) {
 			}
 			if fi.Mode().IsRegular() || fi.IsDir() {
 				checkHandle(t, k, p, filepath.Join("/mnt", rel))
+				checkNoACL(t, k, p, filepath.Join("/mnt", rel))
 			}
 			if s.Blocks != hs.Blocks || s.Blksize != hs.Blksize {
 				t.Errorf("%s: %d blocks of %d, host %d of %d", rel, s.Blocks, s.Blksize, hs.Blocks, hs.Blksize)
@@ -154,5 +155,17 @@ func checkHandle(t *testing.T, k *kernel.Kernel, hostPath, path string) {
 		}
 	case fh.Type != h.Type() || !bytes.Equal(fh.Bytes, h.Bytes()):
 		t.Errorf("%s: handle %d %x, host %d %x", path, fh.Type, fh.Bytes, h.Type(), h.Bytes())
+	}
+}
+
+// checkNoACL compares getxattr(2) of an ACL (a namespace SquashFS has no
+// handler for) on the host with the library kernel's.
+func checkNoACL(t *testing.T, k *kernel.Kernel, hostPath, path string) {
+	t.Helper()
+	buf := make([]byte, 256)
+	_, herr := unix.Lgetxattr(hostPath, "system.posix_acl_access", buf)
+	_, err := k.Lgetxattr(path, "system.posix_acl_access", buf)
+	if !errors.Is(herr, unix.EOPNOTSUPP) || !errors.Is(err, abi.EOPNOTSUPP) {
+		t.Errorf("%s: getxattr system.posix_acl_access: %v, host %v", path, err, herr)
 	}
 }

@@ -1,6 +1,8 @@
 package squashfs
 
 import (
+	"strings"
+
 	sq "github.com/lklimg/lklimg/format/squashfs"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
@@ -86,9 +88,13 @@ func (ip *inode) Listxattr() ([]string, error) {
 }
 
 // Getxattr returns the value of the xattr name, following an out-of-line
-// value's reference (squashfs_xattr_get). ENODATA when there is none;
-// E2BIG for a value larger than XATTR_SIZE_MAX.
+// value's reference (squashfs_xattr_get). EOPNOTSUPP for a name of a
+// namespace SquashFS has no handler for (system.*: no ACLs); ENODATA
+// when there is none; E2BIG for a value larger than XATTR_SIZE_MAX.
 func (ip *inode) Getxattr(name string) ([]byte, error) {
+	if !strings.HasPrefix(name, "user.") && !strings.HasPrefix(name, "trusted.") && !strings.HasPrefix(name, "security.") {
+		return nil, abi.EOPNOTSUPP
+	}
 	f := ip.f
 	var value []byte
 	found := false
