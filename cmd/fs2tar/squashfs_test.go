@@ -5,6 +5,10 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/testutil"
@@ -45,4 +49,62 @@ func TestSquashfs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDamagedSquashfs is the damage sweep for SquashFS: 300 images, each
+// a small image (gzip, xz, lzo) with one to four bytes changed at seeded
+// random places (half of them in the superblock or the tables at the
+// end), run through the fs2tar binary as the ext4 sweep runs it: it must
+// end by itself (no panic, no hang) with status 0, 1 or 2, name a path
+// for each entry it skips, and stay under damageMaxRSS.
+func TestDamagedSquashfs(t *testing.T) {
+	tools := testutil.Need(t, "/usr/bin/time", "prlimit")
+	var bases [][]byte
+	for _, args := range [][]string{nil, {"-comp", "xz"}, {"-comp", "lzo"}} {
+		bases = append(bases, testutil.SmallSquashfs(t, args...))
+	}
+	img := filepath.Join(t.TempDir(), "damaged.img")
+	rnd := rand.New(rand.NewPCG(7, 16))
+	codes := map[int]int{}
+	var maxRSS int64
+	for i := range 300 {
+		b := append([]byte(nil), bases[i%len(bases)]...)
+		for range 1 + rnd.IntN(4) {
+			at := rnd.IntN(len(b))
+			switch rnd.IntN(4) {
+			case 0:
+				at = rnd.IntN(96)
+			case 1:
+				at = len(b) - 1 - rnd.IntN(min(len(b), 600))
+			}
+			b[at] ^= byte(1 + rnd.IntN(255))
+		}
+		if err := os.WriteFile(img, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r, err := runCapped(tools[0], tools[1], img)
+		if err != nil {
+			t.Fatalf("%d: %v", i, err)
+		}
+		codes[r.code]++
+		maxRSS = max(maxRSS, r.maxRSS)
+		bad := ""
+		switch {
+		case r.timedOut:
+			bad = "did not end in " + damageTimeout.String()
+		case strings.Contains(r.stderr, "panic:") || strings.Contains(r.stderr, "goroutine ") || strings.Contains(r.stderr, "fatal error"):
+			bad = "crashed"
+		case r.code != 0 && r.code != 1 && r.code != 2:
+			bad = fmt.Sprintf("exit status %d", r.code)
+		case r.maxRSS > damageMaxRSS:
+			bad = fmt.Sprintf("peak RSS %d MiB", r.maxRSS>>20)
+		case r.code == 1 && len(errorPaths(r.stderr)) == 0:
+			bad = "exit 1 without naming a path"
+		}
+		if bad != "" {
+			t.Errorf("damaged image %d: %s\n%.3000s", i, bad, r.stderr)
+			t.Logf("kept as %s", keepImage(img, "damaged-squashfs", i))
+		}
+	}
+	t.Logf("300 damaged images: exit statuses %v, peak RSS %d MiB", codes, maxRSS>>20)
 }

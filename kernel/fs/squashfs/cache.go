@@ -1,6 +1,10 @@
 package squashfs
 
 import (
+	"errors"
+	"fmt"
+	"strings"
+
 	sq "github.com/lklimg/lklimg/format/squashfs"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
@@ -99,7 +103,7 @@ func (f *fsys) metaBlock(pos int64) (*cacheEntry, error) {
 	}
 	size, compressed, err := sq.DecodeMetadataHeader(h)
 	if err != nil {
-		return nil, abi.Errorf(abi.EIO, "%v at %d", err, pos)
+		return nil, where(err, "metadata block at %d", pos)
 	}
 	src, err := f.readRaw(pos+sq.MetadataHeaderSize, size)
 	if err != nil {
@@ -107,7 +111,7 @@ func (f *fsys) metaBlock(pos int64) (*cacheEntry, error) {
 	}
 	n, err := f.decompress(e.buf, src, compressed)
 	if err != nil {
-		err = abi.Errorf(abi.EIO, "squashfs: metadata block at %d: %v", pos, err)
+		err = where(err, "metadata block at %d", pos)
 		f.logError(err)
 		return nil, err
 	}
@@ -132,7 +136,7 @@ func (f *fsys) dataBlock(c *cache, pos int64, w uint32, want int, exact bool) ([
 		}
 		n, err := f.decompress(e.buf, src, compressed)
 		if err != nil {
-			err = abi.Errorf(abi.EIO, "squashfs: %s block at %d: %v", c.name, pos, err)
+			err = where(err, "%s block at %d", c.name, pos)
 			f.logError(err)
 			return nil, err
 		}
@@ -142,6 +146,19 @@ func (f *fsys) dataBlock(c *cache, pos int64, w uint32, want int, exact bool) ([
 		return nil, abi.Errorf(abi.EIO, "squashfs: %s block at %d holds %d bytes, want %d", c.name, pos, len(e.data), want)
 	}
 	return e.data, nil
+}
+
+// where returns err with where it happened put before its reason
+// ("squashfs: metadata block at 4096: zlib decompression failed ..."),
+// its errno kept (EIO for an error without one).
+func where(err error, format string, args ...any) error {
+	var e *abi.Error
+	reason := err.Error()
+	errno := abi.ErrnoOf(err)
+	if errors.As(err, &e) {
+		reason = e.Detail
+	}
+	return abi.Errorf(errno, "squashfs: %s: %s", fmt.Sprintf(format, args...), strings.TrimPrefix(reason, "squashfs: "))
 }
 
 // decompress decompresses src into dst (or copies it, stored as it is).

@@ -51,17 +51,17 @@ func (d dirInode) walk(from int64, block uint64, fn func(e *dirEntry) bool) erro
 			return abi.Errorf(abi.EIO, "squashfs: directory inode %d: listing ends in a header", d.sq.InodeNumber)
 		}
 		if _, err := r.Read(hb[:]); err != nil {
-			return err
+			return where(err, "directory inode %d", d.sq.InodeNumber)
 		}
 		h, err := sq.DecodeDirHeader(hb[:])
 		if err != nil {
-			return abi.Errorf(abi.EIO, "%v (directory inode %d)", err, d.sq.InodeNumber)
+			return where(err, "directory inode %d", d.sq.InodeNumber)
 		}
 		at += sq.DirHeaderSize
 		for range h.Count {
 			de, err := sq.DecodeDirEntry(r, name[:])
 			if err != nil {
-				return abi.Errorf(abi.EIO, "%v (directory inode %d)", err, d.sq.InodeNumber)
+				return where(err, "directory inode %d", d.sq.InodeNumber)
 			}
 			at += sq.DirEntrySize + int64(len(de.Name))
 			if at > length {
@@ -87,7 +87,7 @@ func (d dirInode) index(fn func(x *sq.DirIndex) bool) error {
 	for range d.sq.IndexCount {
 		x, err := sq.DecodeDirIndex(r, name[:])
 		if err != nil {
-			return abi.Errorf(abi.EIO, "%v (directory inode %d)", err, d.sq.InodeNumber)
+			return where(err, "directory inode %d", d.sq.InodeNumber)
 		}
 		if int64(x.Index) >= d.listing() {
 			return abi.Errorf(abi.EIO, "squashfs: directory inode %d: index entry at %d past the listing", d.sq.InodeNumber, x.Index)

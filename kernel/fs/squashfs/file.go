@@ -85,7 +85,7 @@ func (fi fileInode) ReadAt(p []byte, off int64) (int, error) {
 		if j < nblocks {
 			dev, w, err := ip.block(j)
 			if err != nil {
-				return int(n), err
+				return int(n), where(err, "inode %d: block list", ip.sq.InodeNumber)
 			}
 			if bsize, _ := sq.DataBlockSize(w); bsize == 0 {
 				clear(p[n : n+chunk])
@@ -97,12 +97,12 @@ func (fi fileInode) ReadAt(p []byte, off int64) (int, error) {
 				}
 				f.mu.Unlock()
 				if err != nil {
-					return int(n), err
+					return int(n), where(err, "inode %d: block %d", ip.sq.InodeNumber, j)
 				}
 			}
 		} else {
 			if err := ip.readFragment(p[n:n+chunk], in, blen); err != nil {
-				return int(n), err
+				return int(n), where(err, "inode %d: fragment %d", ip.sq.InodeNumber, ip.sq.Fragment)
 			}
 		}
 		n += chunk
