@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/testutil"
@@ -88,20 +87,7 @@ func TestDamagedSquashfs(t *testing.T) {
 		}
 		codes[r.code]++
 		maxRSS = max(maxRSS, r.maxRSS)
-		bad := ""
-		switch {
-		case r.timedOut:
-			bad = "did not end in " + damageTimeout.String()
-		case strings.Contains(r.stderr, "panic:") || strings.Contains(r.stderr, "goroutine ") || strings.Contains(r.stderr, "fatal error"):
-			bad = "crashed"
-		case r.code != 0 && r.code != 1 && r.code != 2:
-			bad = fmt.Sprintf("exit status %d", r.code)
-		case r.maxRSS > damageMaxRSS:
-			bad = fmt.Sprintf("peak RSS %d MiB", r.maxRSS>>20)
-		case r.code == 1 && len(errorPaths(r.stderr)) == 0:
-			bad = "exit 1 without naming a path"
-		}
-		if bad != "" {
+		if bad := r.verdict(); bad != "" {
 			t.Errorf("damaged image %d: %s\n%.3000s", i, bad, r.stderr)
 			t.Logf("kept as %s", keepImage(img, "damaged-squashfs", i))
 		}
