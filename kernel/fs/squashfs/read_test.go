@@ -41,6 +41,13 @@ var layouts = []struct {
 	{name: "all-root", args: []string{"-all-root"}},
 	{name: "exports-no-duplicates", args: []string{"-exports", "-no-duplicates"}},
 	{name: "zstd-1m-tailends", args: []string{"-comp", "zstd", "-b", "1M", "-tailends"}},
+	// Compressor options: what they change is the compressor's
+	// stream, which the decompressors must take as it comes.
+	{name: "xz-dict-50", args: []string{"-comp", "xz", "-Xdict-size", "50%"}},
+	{name: "lzo1x-1-15", args: []string{"-comp", "lzo", "-Xalgorithm", "lzo1x_1_15"}},
+	{name: "lzo1x-999-level1", args: []string{"-comp", "lzo", "-Xcompression-level", "1"}},
+	{name: "gzip-window8-filtered", args: []string{"-comp", "gzip", "-Xwindow-size", "8", "-Xstrategy", "filtered"}},
+	{name: "zstd-level19", args: []string{"-comp", "zstd", "-Xcompression-level", "19"}},
 }
 
 func TestReadMksquashfsImages(t *testing.T) {
