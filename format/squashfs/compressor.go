@@ -160,7 +160,8 @@ func (z *zlibDecompressor) Decompress(dst, src []byte) (int, error) {
 	return readAll("zlib", z.r, dst)
 }
 
-// xzDecompressor is xz: one .xz stream of LZMA2 (xz_wrapper.c). Its
+// xzDecompressor is xz: one .xz stream of LZMA2, maybe after the x86
+// BCJ filter (xz_wrapper.c; other BCJ filters are refused). Its
 // dictionary is at most dict bytes (the options' dictionary size, or
 // the block size), as Linux's xz_dec_init with that size refuses a
 // stream that wants more, so that a damaged header cannot make a large
@@ -171,8 +172,25 @@ type xzDecompressor struct {
 }
 
 func (x *xzDecompressor) Decompress(dst, src []byte) (int, error) {
-	if err := xzCheckDict(src, x.dict); err != nil {
+	bcj, data, err := xzBlockHeader(src, x.dict)
+	if err != nil {
 		return 0, corrupt("xz", err)
+	}
+	if bcj {
+		// BCJ then LZMA2 (mksquashfs -Xbcj x86): the LZMA2 data
+		// decoded alone, then the filter undone. The stream's index
+		// and check after the data are not read.
+		x.src.Reset(src[data:])
+		r, err := lzma.Reader2Config{DictCap: int(x.dict)}.NewReader2(&x.src)
+		if err != nil {
+			return 0, corrupt("xz", err)
+		}
+		n, err := readAll("xz", r, dst)
+		if err != nil {
+			return 0, err
+		}
+		BCJX86Decode(dst[:n])
+		return n, nil
 	}
 	x.src.Reset(src)
 	r, err := xz.ReaderConfig{DictCap: int(x.dict), SingleStream: true}.NewReader(&x.src)
@@ -182,19 +200,27 @@ func (x *xzDecompressor) Decompress(dst, src []byte) (int, error) {
 	return readAll("xz", r, dst)
 }
 
-// xzCheckDict reads the first block header of an .xz stream (the xz file
-// format, 3.1) and checks that its filters end in LZMA2 with a dictionary
-// of at most dict bytes.
-func xzCheckDict(src []byte, dict uint32) error {
+// Filter ids of the xz format (5.3.1) that squashfs xz blocks use.
+const (
+	xzFilterX86   = 0x04
+	xzFilterLZMA2 = 0x21
+)
+
+// xzBlockHeader reads the first block header of an .xz stream (the xz
+// file format, 3.1.x) and checks its filters: LZMA2 last, with a
+// dictionary of at most dict bytes, alone or after the x86 BCJ filter
+// (bcj) with no start offset. data is where the block's data starts.
+func xzBlockHeader(src []byte, dict uint32) (bcj bool, data int, err error) {
 	const streamHeader = 12
 	if len(src) < streamHeader+2 {
-		return fmt.Errorf("stream of %d bytes", len(src))
+		return false, 0, fmt.Errorf("stream of %d bytes", len(src))
 	}
 	h := src[streamHeader:]
 	size := (int(h[0]) + 1) * 4
 	if h[0] == 0 || size > len(h) {
-		return fmt.Errorf("block header of %d bytes", size)
+		return false, 0, fmt.Errorf("block header of %d bytes", size)
 	}
+	data = streamHeader + size
 	h = h[:size-4] // less the CRC32
 	flags := h[1]
 	pos := 2
@@ -215,44 +241,50 @@ func xzCheckDict(src []byte, dict uint32) error {
 	}
 	if flags&0x40 != 0 {
 		if _, err := varint(); err != nil {
-			return err
+			return false, 0, err
 		}
 	}
 	if flags&0x80 != 0 {
 		if _, err := varint(); err != nil {
-			return err
+			return false, 0, err
 		}
 	}
 	filters := int(flags&3) + 1
+	if filters > 2 {
+		return false, 0, fmt.Errorf("%d filters", filters)
+	}
 	for i := range filters {
 		id, err := varint()
 		if err != nil {
-			return err
+			return false, 0, err
 		}
 		n, err := varint()
 		if err != nil {
-			return err
+			return false, 0, err
 		}
 		if n > uint64(len(h)-pos) {
-			return fmt.Errorf("filter properties truncated")
+			return false, 0, fmt.Errorf("filter properties truncated")
 		}
 		props := h[pos : pos+int(n)]
 		pos += int(n)
 		if i < filters-1 {
-			return fmt.Errorf("filter %#x before LZMA2 not supported", id)
-		}
-		if id != 0x21 || n != 1 || props[0] > 40 {
-			return fmt.Errorf("last filter %#x is not LZMA2", id)
-		}
-		if props[0] < 40 {
-			if d := uint64(2|props[0]&1) << (props[0]/2 + 11); d > uint64(dict) {
-				return fmt.Errorf("dictionary of %d bytes, more than %d", d, dict)
+			if id != xzFilterX86 || n != 0 && (n != 4 || le.Uint32(props) != 0) {
+				return false, 0, fmt.Errorf("filter %#x before LZMA2 not supported", id)
 			}
-		} else {
-			return fmt.Errorf("dictionary of 4 GiB")
+			bcj = true
+			continue
+		}
+		if id != xzFilterLZMA2 || n != 1 || props[0] > 40 {
+			return false, 0, fmt.Errorf("last filter %#x is not LZMA2", id)
+		}
+		if props[0] == 40 {
+			return false, 0, fmt.Errorf("dictionary of 4 GiB")
+		}
+		if d := uint64(2|props[0]&1) << (props[0]/2 + 11); d > uint64(dict) {
+			return false, 0, fmt.Errorf("dictionary of %d bytes, more than %d", d, dict)
 		}
 	}
-	return nil
+	return bcj, data, nil
 }
 
 // lzmaDecompressor is lzma: the legacy .lzma format (a 13-byte header of
