@@ -1,9 +1,14 @@
 package squashfs
 
-// The x86 BCJ filter's decoder (the xz file format's filter 0x04, "x86
-// branch/call/jump converter"): mksquashfs -Xbcj x86 compresses blocks
-// of executables with it before LZMA2, and Linux's xz_dec undoes it. The
-// encoder turns the relative 32-bit targets of E8 (call) and E9 (jmp)
+// The BCJ filters' decoders (the xz file format's filters 0x04 to 0x09,
+// "branch/call/jump converters"): mksquashfs -Xbcj x86,arm,... tries
+// each filter named before LZMA2 on each block of executables and keeps
+// the smallest result, and Linux's xz_dec undoes it. Each encoder turns
+// the relative targets of an architecture's call instructions into
+// absolute ones, so that repeated calls of one function compress alike;
+// the decoder turns them back. IA-64's is not done (EIO).
+//
+// x86: the encoder turns the relative 32-bit targets of E8 (call) and E9 (jmp)
 // instructions into absolute ones, so that repeated calls of one
 // function compress alike; the decoder turns them back. Which E8/E9
 // bytes were converted depends on the bytes before them (a small mask of
@@ -73,5 +78,68 @@ func BCJX86Decode(buf []byte) {
 		dest |= -(dest & 0x01000000)
 		le.PutUint32(buf[i+1:], dest)
 		i += 4
+	}
+}
+
+// BCJARMDecode undoes the ARM filter: BL instructions (a byte 0xEB at
+// the top of an aligned little-endian word), whose 24-bit word offset
+// is relative to the instruction's address plus 8.
+func BCJARMDecode(buf []byte) {
+	for i := 0; i+4 <= len(buf); i += 4 {
+		if buf[i+3] != 0xeb {
+			continue
+		}
+		src := (uint32(buf[i+2])<<16 | uint32(buf[i+1])<<8 | uint32(buf[i])) << 2
+		dest := (src - uint32(i+8)) >> 2
+		buf[i+2], buf[i+1], buf[i] = byte(dest>>16), byte(dest>>8), byte(dest)
+	}
+}
+
+// BCJARMThumbDecode undoes the ARM-Thumb filter: BL pairs of 16-bit
+// halves (0xF000 then 0xF800 prefixes) holding a 22-bit halfword offset
+// relative to the instruction's address plus 4.
+func BCJARMThumbDecode(buf []byte) {
+	for i := 0; i+4 <= len(buf); i += 2 {
+		if buf[i+1]&0xf8 != 0xf0 || buf[i+3]&0xf8 != 0xf8 {
+			continue
+		}
+		src := (uint32(buf[i+1]&7)<<19 | uint32(buf[i])<<11 | uint32(buf[i+3]&7)<<8 | uint32(buf[i+2])) << 1
+		dest := (src - uint32(i+4)) >> 1
+		buf[i+1] = 0xf0 | byte(dest>>19&7)
+		buf[i] = byte(dest >> 11)
+		buf[i+3] = 0xf8 | byte(dest>>8&7)
+		buf[i+2] = byte(dest)
+		i += 2
+	}
+}
+
+// BCJPowerPCDecode undoes the PowerPC filter: big-endian "bl"
+// instructions (opcode 18 with AA=0, LK=1) and their 24-bit byte offset.
+func BCJPowerPCDecode(buf []byte) {
+	for i := 0; i+4 <= len(buf); i += 4 {
+		if buf[i]>>2 != 0x12 || buf[i+3]&3 != 1 {
+			continue
+		}
+		src := uint32(buf[i]&3)<<24 | uint32(buf[i+1])<<16 | uint32(buf[i+2])<<8 | uint32(buf[i+3]&^3)
+		dest := src - uint32(i)
+		buf[i] = 0x48 | byte(dest>>24&3)
+		buf[i+1] = byte(dest >> 16)
+		buf[i+2] = byte(dest >> 8)
+		buf[i+3] = buf[i+3]&3 | byte(dest)
+	}
+}
+
+// BCJSPARCDecode undoes the SPARC filter: big-endian "call"
+// instructions whose 30-bit word displacement fits in 22 bits (a top
+// byte of 0x40 or 0x7F).
+func BCJSPARCDecode(buf []byte) {
+	for i := 0; i+4 <= len(buf); i += 4 {
+		if !(buf[i] == 0x40 && buf[i+1]&0xc0 == 0 || buf[i] == 0x7f && buf[i+1]&0xc0 == 0xc0) {
+			continue
+		}
+		src := uint32(buf[i])<<24 | uint32(buf[i+1])<<16 | uint32(buf[i+2])<<8 | uint32(buf[i+3])
+		dest := (src<<2 - uint32(i)) >> 2
+		dest = (0-(dest>>22&1))<<22&0x3fffffff | dest&0x3fffff | 0x40000000
+		buf[i], buf[i+1], buf[i+2], buf[i+3] = byte(dest>>24), byte(dest>>16), byte(dest>>8), byte(dest)
 	}
 }

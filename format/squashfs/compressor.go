@@ -160,8 +160,8 @@ func (z *zlibDecompressor) Decompress(dst, src []byte) (int, error) {
 	return readAll("zlib", z.r, dst)
 }
 
-// xzDecompressor is xz: one .xz stream of LZMA2, maybe after the x86
-// BCJ filter (xz_wrapper.c; other BCJ filters are refused). Its
+// xzDecompressor is xz: one .xz stream of LZMA2, maybe after a
+// BCJ filter (xz_wrapper.c; IA-64's BCJ filter is refused). Its
 // dictionary is at most dict bytes (the options' dictionary size, or
 // the block size), as Linux's xz_dec_init with that size refuses a
 // stream that wants more, so that a damaged header cannot make a large
@@ -176,10 +176,10 @@ func (x *xzDecompressor) Decompress(dst, src []byte) (int, error) {
 	if err != nil {
 		return 0, corrupt("xz", err)
 	}
-	if bcj {
-		// BCJ then LZMA2 (mksquashfs -Xbcj x86): the LZMA2 data
-		// decoded alone, then the filter undone. The stream's index
-		// and check after the data are not read.
+	if bcj != nil {
+		// BCJ then LZMA2 (mksquashfs -Xbcj): the LZMA2 data decoded
+		// alone, then the filter undone. The stream's index and
+		// check after the data are not read.
 		x.src.Reset(src[data:])
 		r, err := lzma.Reader2Config{DictCap: int(x.dict)}.NewReader2(&x.src)
 		if err != nil {
@@ -189,7 +189,7 @@ func (x *xzDecompressor) Decompress(dst, src []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		BCJX86Decode(dst[:n])
+		bcj(dst[:n])
 		return n, nil
 	}
 	x.src.Reset(src)
@@ -200,25 +200,40 @@ func (x *xzDecompressor) Decompress(dst, src []byte) (int, error) {
 	return readAll("xz", r, dst)
 }
 
-// Filter ids of the xz format (5.3.1) that squashfs xz blocks use.
-const (
-	xzFilterX86   = 0x04
-	xzFilterLZMA2 = 0x21
-)
+// xzFilterLZMA2 is LZMA2's filter id in the xz format (5.3.1).
+const xzFilterLZMA2 = 0x21
+
+// xzBCJ returns the decoder of the BCJ filter of an xz filter id
+// (5.3.3), nil for another filter.
+func xzBCJ(id uint64) func([]byte) {
+	switch id {
+	case 0x04:
+		return BCJX86Decode
+	case 0x05:
+		return BCJPowerPCDecode
+	case 0x07:
+		return BCJARMDecode
+	case 0x08:
+		return BCJARMThumbDecode
+	case 0x09:
+		return BCJSPARCDecode
+	}
+	return nil
+}
 
 // xzBlockHeader reads the first block header of an .xz stream (the xz
 // file format, 3.1.x) and checks its filters: LZMA2 last, with a
-// dictionary of at most dict bytes, alone or after the x86 BCJ filter
-// (bcj) with no start offset. data is where the block's data starts.
-func xzBlockHeader(src []byte, dict uint32) (bcj bool, data int, err error) {
+// dictionary of at most dict bytes, alone or after a BCJ filter (bcj: its
+// decoder) with no start offset. data is where the block's data starts.
+func xzBlockHeader(src []byte, dict uint32) (bcj func([]byte), data int, err error) {
 	const streamHeader = 12
 	if len(src) < streamHeader+2 {
-		return false, 0, fmt.Errorf("stream of %d bytes", len(src))
+		return nil, 0, fmt.Errorf("stream of %d bytes", len(src))
 	}
 	h := src[streamHeader:]
 	size := (int(h[0]) + 1) * 4
 	if h[0] == 0 || size > len(h) {
-		return false, 0, fmt.Errorf("block header of %d bytes", size)
+		return nil, 0, fmt.Errorf("block header of %d bytes", size)
 	}
 	data = streamHeader + size
 	h = h[:size-4] // less the CRC32
@@ -241,47 +256,47 @@ func xzBlockHeader(src []byte, dict uint32) (bcj bool, data int, err error) {
 	}
 	if flags&0x40 != 0 {
 		if _, err := varint(); err != nil {
-			return false, 0, err
+			return nil, 0, err
 		}
 	}
 	if flags&0x80 != 0 {
 		if _, err := varint(); err != nil {
-			return false, 0, err
+			return nil, 0, err
 		}
 	}
 	filters := int(flags&3) + 1
 	if filters > 2 {
-		return false, 0, fmt.Errorf("%d filters", filters)
+		return nil, 0, fmt.Errorf("%d filters", filters)
 	}
 	for i := range filters {
 		id, err := varint()
 		if err != nil {
-			return false, 0, err
+			return nil, 0, err
 		}
 		n, err := varint()
 		if err != nil {
-			return false, 0, err
+			return nil, 0, err
 		}
 		if n > uint64(len(h)-pos) {
-			return false, 0, fmt.Errorf("filter properties truncated")
+			return nil, 0, fmt.Errorf("filter properties truncated")
 		}
 		props := h[pos : pos+int(n)]
 		pos += int(n)
 		if i < filters-1 {
-			if id != xzFilterX86 || n != 0 && (n != 4 || le.Uint32(props) != 0) {
-				return false, 0, fmt.Errorf("filter %#x before LZMA2 not supported", id)
+			bcj = xzBCJ(id)
+			if bcj == nil || n != 0 && (n != 4 || le.Uint32(props) != 0) {
+				return nil, 0, fmt.Errorf("filter %#x before LZMA2 not supported", id)
 			}
-			bcj = true
 			continue
 		}
 		if id != xzFilterLZMA2 || n != 1 || props[0] > 40 {
-			return false, 0, fmt.Errorf("last filter %#x is not LZMA2", id)
+			return nil, 0, fmt.Errorf("last filter %#x is not LZMA2", id)
 		}
 		if props[0] == 40 {
-			return false, 0, fmt.Errorf("dictionary of 4 GiB")
+			return nil, 0, fmt.Errorf("dictionary of 4 GiB")
 		}
 		if d := uint64(2|props[0]&1) << (props[0]/2 + 11); d > uint64(dict) {
-			return false, 0, fmt.Errorf("dictionary of %d bytes, more than %d", d, dict)
+			return nil, 0, fmt.Errorf("dictionary of %d bytes, more than %d", d, dict)
 		}
 	}
 	return bcj, data, nil

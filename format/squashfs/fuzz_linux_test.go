@@ -203,12 +203,15 @@ func FuzzDecompressors(f *testing.F) {
 	})
 }
 
-// FuzzBCJX86 undoes the x86 BCJ filter on any bytes: never a panic, and
-// bytes without an E8 or E9 left alone.
+// FuzzBCJX86 undoes the BCJ filters on any bytes: never a panic, and
+// for x86, bytes without an E8 or E9 left alone.
 func FuzzBCJX86(f *testing.F) {
 	f.Add([]byte{0xe8, 0, 0, 0, 0, 0xe9, 0x10, 0, 0, 0xff, 0xe8, 0xe8, 1, 2, 3, 4})
 	f.Add(bytes.Repeat([]byte{0xe8, 0xff}, 40))
 	f.Fuzz(func(t *testing.T, p []byte) {
+		for _, d := range []func([]byte){BCJARMDecode, BCJARMThumbDecode, BCJPowerPCDecode, BCJSPARCDecode} {
+			d(append([]byte(nil), p...))
+		}
 		b := append([]byte(nil), p...)
 		BCJX86Decode(b)
 		if bytes.IndexByte(p, 0xe8) < 0 && bytes.IndexByte(p, 0xe9) < 0 && !bytes.Equal(b, p) {
