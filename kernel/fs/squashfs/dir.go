@@ -129,7 +129,8 @@ func (d dirInode) ReadDir(pos int64, emit func(vfs.DirEntry) bool) error {
 
 // Lookup finds name (squashfs_lookup): from the index entry of the last
 // header whose first name is not after it, entry by entry, stopping at a
-// name whose first byte is past name's, as Linux does.
+// name whose first byte is past name's, as Linux does (on x86, where
+// char is signed).
 func (d dirInode) Lookup(name string) (vfs.Inode, error) {
 	var from int64
 	var block uint64
@@ -145,7 +146,11 @@ func (d dirInode) Lookup(name string) (vfs.Inode, error) {
 	}
 	var found *dirEntry
 	err = d.walk(from, block, func(e *dirEntry) bool {
-		if name[0] < e.Name[0] {
+		// Linux compares the first bytes as its C types are: the
+		// name's unsigned, the entry's a (signed, on x86) char, so
+		// that an entry starting with a byte over 0x7f never stops
+		// the scan.
+		if int(name[0]) < int(int8(e.Name[0])) {
 			return false
 		}
 		if string(e.Name) == name {
