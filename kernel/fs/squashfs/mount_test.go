@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -167,5 +168,36 @@ func checkNoACL(t *testing.T, k *kernel.Kernel, hostPath, path string) {
 	_, err := k.Lgetxattr(path, "system.posix_acl_access", buf)
 	if !errors.Is(herr, unix.EOPNOTSUPP) || !errors.Is(err, abi.EOPNOTSUPP) {
 		t.Errorf("%s: getxattr system.posix_acl_access: %v, host %v", path, err, herr)
+	}
+}
+
+// TestMountOptions: the mount options the host's squashfs takes are
+// taken, the others refused with EINVAL, as the host does.
+func TestMountOptions(t *testing.T) {
+	testutil.NeedLoop(t)
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "f"), []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := mksquashfs(t, src)
+	for _, o := range []string{"errors=continue", "errors=panic", "errors=bad", "threads=single", "foo", "errors=continue,foo"} {
+		mnt := t.TempDir()
+		host := exec.Command("mount", "-o", "loop,ro,"+o, img, mnt).Run() == nil
+		if host {
+			testutil.Run(t, "umount", mnt)
+		}
+		k, err := kernel.Boot(kernel.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := k.AddDisk(img, kernel.DiskOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		k.Mkdirat(abi.AT_FDCWD, "/mnt", 0o755)
+		err = k.Mount("/dev/vda", "/mnt", "squashfs", abi.MS_RDONLY, o)
+		if (err == nil) != host || err != nil && !errors.Is(err, abi.EINVAL) {
+			t.Errorf("-o %s: %v, host mounts: %v", o, err, host)
+		}
+		k.Halt()
 	}
 }

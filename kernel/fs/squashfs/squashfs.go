@@ -85,7 +85,11 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		return nil, err
 	}
 	if err := parseOptions(data); err != nil {
-		return fail(err)
+		// As the fs_context parser logs it: "squashfs: Unknown ...".
+		if log != nil {
+			log.Printf("%s", err.(*abi.Error).Detail)
+		}
+		return nil, err
 	}
 	p := make([]byte, sq.SuperblockSize)
 	if _, err := dev.ReadAt(p, 0); err != nil {
@@ -236,17 +240,23 @@ func (f *fsys) readXattrTable(next *uint64) error {
 	return nil
 }
 
-// parseOptions checks the mount data as squashfs_parse_param: errors=
-// (continue or panic) and threads= are known, and change nothing here.
+// parseOptions checks the mount data as squashfs_parse_param does:
+// errors= (continue or panic, which change nothing here) is the one
+// parameter; threads= exists only in kernels built with
+// CONFIG_SQUASHFS_CHOICE_DECOMP_BY_MOUNT, which Debian's and this
+// project's reference kernel are not, so it is refused like any unknown
+// parameter. Errors: EINVAL with the kernel's message.
 func parseOptions(data string) error {
 	for _, o := range strings.Split(data, ",") {
 		k, v, _ := strings.Cut(o, "=")
 		switch {
 		case o == "":
-		case k == "errors" && (v == "continue" || v == "panic"):
-		case k == "threads" && v != "":
+		case k == "errors":
+			if v != "continue" && v != "panic" {
+				return abi.Errorf(abi.EINVAL, "squashfs: Bad value for 'errors'")
+			}
 		default:
-			return abi.Errorf(abi.EINVAL, "squashfs: unknown parameter '%s'", o)
+			return abi.Errorf(abi.EINVAL, "squashfs: Unknown parameter '%s'", k)
 		}
 	}
 	return nil
