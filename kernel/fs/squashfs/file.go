@@ -120,21 +120,7 @@ func (ip *inode) readFragment(p []byte, in, tail int64) error {
 	if ip.sq.Fragment == sq.InvalidFrag {
 		return abi.Errorf(abi.EIO, "squashfs: inode %d: block past its block list", ip.sq.InodeNumber)
 	}
-	slot, off := sq.TableRef(uint64(ip.sq.Fragment), sq.FragmentEntrySize)
-	if slot >= uint64(len(f.fragIndex)) {
-		return abi.Errorf(abi.EIO, "squashfs: inode %d: fragment %d past the table", ip.sq.InodeNumber, ip.sq.Fragment)
-	}
-	var b [sq.FragmentEntrySize]byte
-	if _, err := f.reader(0, sq.MakeRef(f.fragIndex[slot], uint16(off))).Read(b[:]); err != nil {
-		return err
-	}
-	fe, err := sq.DecodeFragmentEntry(b[:])
-	if err != nil {
-		return err
-	}
-	if fe.StartBlock > 1<<62 {
-		return abi.Errorf(abi.EIO, "squashfs: fragment %d at %d", ip.sq.Fragment, fe.StartBlock)
-	}
+	fe := ip.frag
 	end := int64(ip.sq.Offset) + tail
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -144,4 +130,24 @@ func (ip *inode) readFragment(p []byte, in, tail int64) error {
 	}
 	copy(p, data[int64(ip.sq.Offset)+in:end])
 	return nil
+}
+
+// fragment reads entry n of the fragment table (squashfs_frag_lookup).
+func (f *fsys) fragment(n uint32) (sq.FragmentEntry, error) {
+	slot, off := sq.TableRef(uint64(n), sq.FragmentEntrySize)
+	if slot >= uint64(len(f.fragIndex)) {
+		return sq.FragmentEntry{}, abi.Errorf(abi.EIO, "squashfs: fragment %d past the table", n)
+	}
+	var b [sq.FragmentEntrySize]byte
+	if _, err := f.reader(0, sq.MakeRef(f.fragIndex[slot], uint16(off))).Read(b[:]); err != nil {
+		return sq.FragmentEntry{}, err
+	}
+	fe, err := sq.DecodeFragmentEntry(b[:])
+	if err != nil {
+		return sq.FragmentEntry{}, err
+	}
+	if fe.StartBlock > 1<<62 {
+		return sq.FragmentEntry{}, abi.Errorf(abi.EIO, "squashfs: fragment %d at %d", n, fe.StartBlock)
+	}
+	return fe, nil
 }

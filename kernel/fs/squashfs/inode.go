@@ -15,8 +15,9 @@ import (
 type inode struct {
 	f     *fsys
 	sq    *sq.Inode
-	extra sq.Ref      // the reference just after the fixed part
-	xattr *sq.XattrID // its xattr id entry, nil for none
+	extra sq.Ref           // the reference just after the fixed part
+	xattr *sq.XattrID      // its xattr id entry, nil for none
+	frag  sq.FragmentEntry // a regular file's fragment, if it has one
 
 	// A regular file's block list cursor (file.go), guarded by mu.
 	mu  sync.Mutex
@@ -43,6 +44,13 @@ func (f *fsys) readInode(ref sq.Ref) (*inode, error) {
 		return nil, err
 	}
 	ip := &inode{f: f, sq: i, extra: r.ref(), xattr: xid}
+	if i.Fragment != sq.InvalidFrag {
+		// Linux looks the fragment up as it reads the inode
+		// (squashfs_frag_lookup), and fails the inode if it cannot.
+		if ip.frag, err = f.fragment(i.Fragment); err != nil {
+			return nil, where(err, "inode %d: fragment %d", i.InodeNumber, i.Fragment)
+		}
+	}
 	ip.cur = blockCursor{dev: int64(i.StartBlock), list: ip.extra}
 	return ip, nil
 }
