@@ -100,7 +100,13 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		return fail(err)
 	}
 	if s.BytesUsed > uint64(dev.Size()) {
-		return fail(abi.Errorf(abi.EINVAL, "squashfs: image of %d bytes larger than the device %s (%d bytes)", s.BytesUsed, name, dev.Size()))
+		hint := ""
+		if s.BytesUsed-uint64(dev.Size()) < 512 {
+			// A disk is whole sectors (a loop device too): an image
+			// made with -nopad loses its last partial one.
+			hint = ": its end is in a partial sector (mksquashfs -nopad?), pad the file to 4 KiB"
+		}
+		return fail(abi.Errorf(abi.EINVAL, "squashfs: image of %d bytes larger than the device %s (%d bytes)%s", s.BytesUsed, name, dev.Size(), hint))
 	}
 	f.sb = s
 	f.scratch = make([]byte, max(s.BlockSize, sq.MetadataSize))
