@@ -131,8 +131,11 @@ func (f *fsys) setup() error {
 			return err
 		}
 		size, compressed, err := sq.DecodeMetadataHeader(h)
-		if err != nil || compressed {
-			return abi.Errorf(abi.EIO, "squashfs: compressor options block: %v (compressed %v)", err, compressed)
+		if err != nil {
+			return where(err, "compressor options")
+		}
+		if compressed {
+			return abi.Errorf(abi.EIO, "squashfs: compressor options stored compressed")
 		}
 		b, err := f.readRaw(sq.SuperblockSize+sq.MetadataHeaderSize, size)
 		if err != nil {
