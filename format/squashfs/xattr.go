@@ -39,8 +39,8 @@ type XattrKey struct {
 	Name []byte
 }
 
-// DecodeXattrKey reads a key from r, its name into name (which must hold
-// 65535 bytes, or the key's length is refused).
+// DecodeXattrKey reads a key from r, its name into name: a name longer
+// than name is refused (EIO), as longer than any the VFS takes.
 func DecodeXattrKey(r io.Reader, name []byte) (XattrKey, error) {
 	var p [4]byte
 	if _, err := io.ReadFull(r, p[:]); err != nil {
