@@ -1,7 +1,6 @@
 package vfat
 
 import (
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/vfs"
+	"github.com/lklimg/lklimg/kernel/vfs/vfstest"
 )
 
 // Damaged images: seeded mutations of small FAT12, FAT16 and FAT32
@@ -17,22 +17,8 @@ import (
 // walked whole through the driver. Nothing may panic or hang: every
 // damage is an error or a tree that reads.
 
-// memDev is a vfs.BlockDevice over bytes.
-type memDev []byte
-
-func (d memDev) Name() string   { return "mem" }
-func (d memDev) Size() int64    { return int64(len(d)) }
-func (d memDev) ReadOnly() bool { return true }
-func (d memDev) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 || off >= int64(len(d)) {
-		return 0, io.EOF
-	}
-	n := copy(p, d[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
+// memDev is an image in memory.
+type memDev = vfstest.Mem
 
 // smallImage makes a FAT image with a few files and directories, long
 // names among them.

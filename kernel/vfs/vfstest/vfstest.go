@@ -82,6 +82,26 @@ func (d *Device) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
+// Mem is a read-only block device over bytes: an image in memory, for
+// drivers' damage tests and fuzz targets.
+type Mem []byte
+
+func (d Mem) Name() string   { return "mem" }
+func (d Mem) Size() int64    { return int64(len(d)) }
+func (d Mem) ReadOnly() bool { return true }
+
+// ReadAt reads the bytes at off, as io.ReaderAt does.
+func (d Mem) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off >= int64(len(d)) {
+		return 0, io.EOF
+	}
+	n := copy(p, d[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
 // Type is a fake filesystem type: a device holds the tree Images has under
 // its name. NoXattrs makes its inodes lack the Xattrer interface.
 type Type struct {
