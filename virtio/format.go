@@ -40,7 +40,8 @@ const qemuConvert = "qemu-img convert -O raw IMAGE IMAGE.raw"
 // Virtual Disk Format 1.1 (a sparse extent's "KDM V" as a little-endian
 // 0x564d444b), Microsoft's VHDX specification ("vhdxfile" at offset 0) and
 // VHD specification (the footer's cookie "conectix" in the last sector,
-// and at offset 0 in a dynamic disk's copy), and AOSP's
+// and at offset 0 in a dynamic disk's copy), VirtualBox's VDI header (its
+// signature 0xbeda107f at 0x40, little-endian), and AOSP's
 // libsparse/sparse_format.h (SPARSE_HEADER_MAGIC 0xed26ff3a, little-endian).
 func Formats() []Format {
 	at := func(magic string) func(head, tail []byte) bool {
@@ -51,10 +52,13 @@ func Formats() []Format {
 		{Name: "vmdk", What: "a VMDK image", Probe: func(head, _ []byte) bool {
 			return strings.HasPrefix(string(head), "KDMV") || strings.HasPrefix(string(head), "# Disk DescriptorFile")
 		}, Open: OpenVmdk, Convert: qemuConvert},
-		{Name: "vhdx", What: "a VHDX image", Probe: at("vhdxfile"), Convert: qemuConvert},
+		{Name: "vhdx", What: "a VHDX image", Probe: at("vhdxfile"), Open: OpenVhdx, Convert: qemuConvert},
 		{Name: "vpc", What: "a VHD image", Probe: func(head, tail []byte) bool {
 			return strings.HasPrefix(string(tail), "conectix") || strings.HasPrefix(string(head), "conectix")
 		}, Open: OpenVhd, Convert: qemuConvert},
+		{Name: "vdi", What: "a VDI image", Probe: func(head, _ []byte) bool {
+			return len(head) >= 0x44 && binary.LittleEndian.Uint32(head[0x40:]) == 0xbeda107f
+		}, Convert: qemuConvert},
 		{Name: "android-sparse", What: "an Android sparse image", Probe: func(head, _ []byte) bool {
 			return len(head) >= 4 && binary.LittleEndian.Uint32(head) == 0xed26ff3a
 		}, Open: OpenSparse, Convert: "simg2img IMAGE IMAGE.raw"},

@@ -35,7 +35,7 @@ func TestOpenImageRefusesFormats(t *testing.T) {
 		off           int
 		what, convert string
 	}{
-		{"vhdx", "vhdxfile", 0, "a VHDX image", "qemu-img convert -O raw"},
+		{"vdi", "\x7f\x10\xda\xbe", 0x40, "a VDI image", "qemu-img convert -O raw"},
 	} {
 		p := imageWith(t, tc.magic, tc.off)
 		before, _ := os.ReadFile(p)
@@ -108,7 +108,7 @@ func TestOpenImageRaw(t *testing.T) {
 	}
 	be.Close()
 	if _, err := OpenImage(newImg, ImageOptions{Format: "qcow3"}); err == nil ||
-		!strings.Contains(err.Error(), `unknown image format "qcow3" (known: auto, qcow2, vmdk, vhdx, vpc, android-sparse, raw)`) {
+		!strings.Contains(err.Error(), `unknown image format "qcow3" (known: auto, qcow2, vmdk, vhdx, vpc, vdi, android-sparse, raw)`) {
 		t.Errorf("format qcow3: %v", err)
 	}
 	for _, ro := range []bool{true, false} {
@@ -134,6 +134,7 @@ func FuzzProbeFormat(f *testing.F) {
 	f.Add([]byte{}, []byte("conecti"))
 	f.Add([]byte("KDMVvhdxfile"), make([]byte, SectorSize))
 	magic := map[string]string{"qcow2": "QFI\xfb", "vmdk": "KDMV", "vhdx": "vhdxfile", "android-sparse": "\x3a\xff\x26\xed"}
+	f.Add(append(make([]byte, 0x40), 0x7f, 0x10, 0xda, 0xbe), []byte{})
 	f.Fuzz(func(t *testing.T, head, tail []byte) {
 		for _, fm := range Formats() {
 			if fm.Probe == nil || !fm.Probe(head, tail) {
@@ -142,6 +143,9 @@ func FuzzProbeFormat(f *testing.F) {
 			ok := strings.HasPrefix(string(head), magic[fm.Name])
 			if fm.Name == "vmdk" {
 				ok = ok || strings.HasPrefix(string(head), "# Disk DescriptorFile")
+			}
+			if fm.Name == "vdi" {
+				ok = len(head) >= 0x44 && string(head[0x40:0x44]) == "\x7f\x10\xda\xbe"
 			}
 			if fm.Name == "vpc" {
 				ok = strings.HasPrefix(string(head), "conectix") || strings.HasPrefix(string(tail), "conectix")

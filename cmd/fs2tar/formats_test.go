@@ -12,7 +12,7 @@ import (
 // TestImageFormats: fs2tar of an ext4 image converted by qemu-img to
 // qcow2 (plain, deflate-compressed, zstd-compressed, and an overlay on the
 // raw image as its backing file), to VMDK (sparse, stream-optimized,
-// flat) and to VHD (dynamic, fixed), and by img2simg to an Android sparse
+// flat), to VHD (dynamic, fixed) and to VHDX, and by img2simg to an Android sparse
 // image, gives the same archive, byte for byte, as fs2tar of the raw
 // image; -f names the format instead of the probe.
 func TestImageFormats(t *testing.T) {
@@ -32,6 +32,7 @@ func TestImageFormats(t *testing.T) {
 		"descriptor.vmdk": {"convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=monolithicFlat"},
 		"dynamic.vhd":     {"convert", "-f", "raw", "-O", "vpc", "-o", "force_size=on"},
 		"android.simg":    nil,
+		"dynamic.vhdx":    {"convert", "-f", "raw", "-O", "vhdx"},
 		"fixed.vhd":       {"convert", "-f", "raw", "-O", "vpc", "-o", "subformat=fixed,force_size=on"},
 	} {
 		img := filepath.Join(dir, name)
