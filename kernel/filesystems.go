@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/fs/erofs"
 	"github.com/lklimg/lklimg/kernel/fs/ext4"
 	"github.com/lklimg/lklimg/kernel/fs/vfat"
 	"github.com/lklimg/lklimg/kernel/vfs"
@@ -31,6 +32,8 @@ func filesystems() []fsType {
 		// vfat first, as blkid names a FAT volume vfat.
 		{t: vfat.NewType(), aliases: []string{"fat"}},
 		{t: vfat.NewMsdosType()},
+		// erofs, read-only: found by its magic at byte 1024.
+		{t: erofs.NewType()},
 	}
 }
 
@@ -53,7 +56,7 @@ func FilesystemNames() []FilesystemName {
 }
 
 // FilesystemTypesHelp lists every name FilesystemNames accepts, for a
-// -t flag's usage: "ext4, ext2, ext3, vfat, fat, msdos".
+// -t flag's usage: "ext4, ext2, ext3, vfat, fat, msdos, erofs".
 func FilesystemTypesHelp() string {
 	var all []string
 	for _, n := range FilesystemNames() {

@@ -6,9 +6,12 @@
 package kerneltest
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
+	"github.com/lklimg/lklimg/archive"
+	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
@@ -55,4 +58,21 @@ func WithMount(t testing.TB, img, fstype string, flags uint64, opts string, fill
 	fill(k, must)
 	must("umount", k.Umount("/mnt", 0))
 	must("halt", k.Halt())
+}
+
+// ExportView returns what the library kernel shows of img's filesystem
+// (fstype, "" probed; mounted with flags and opts): the tree fs2tar's
+// export makes of it (archive.Export, strict), scanned as a
+// testutil.Tree to compare with an oracle's.
+func ExportView(t testing.TB, img, fstype string, flags uint64, opts string) testutil.Tree {
+	t.Helper()
+	var tree testutil.Tree
+	WithMount(t, img, fstype, flags, opts, func(k *kernel.Kernel, must func(string, error)) {
+		var buf bytes.Buffer
+		must("export", archive.Export(k, "/mnt", &buf, archive.Options{Strict: true}))
+		var err error
+		tree, err = testutil.ScanTar(&buf)
+		must("scan", err)
+	})
+	return tree
 }
