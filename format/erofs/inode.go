@@ -123,6 +123,10 @@ func DecodeInode(p []byte) (*Inode, error) {
 	default:
 		return nil, abi.Errorf(abi.EUCLEAN, "erofs: bogus i_mode (%o)", in.Mode)
 	}
+	if in.MtimeNsec >= 1e9 {
+		// Linux shows it as it is; no time has such nanoseconds.
+		return nil, abi.Errorf(abi.EUCLEAN, "erofs: i_mtime_nsec %d", in.MtimeNsec)
+	}
 	if in.Size > 1<<62 {
 		return nil, abi.Errorf(abi.EUCLEAN, "erofs: inode size %d", in.Size)
 	}

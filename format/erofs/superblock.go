@@ -133,7 +133,7 @@ func (s *SuperBlock) Size() int { return SuperBlockSize + int(s.SbExtSlots)*SbEx
 // Check applies erofs_read_superblock's checks (EINVAL, as Linux fails
 // the mount): a block size Linux mounts, no separate directory block
 // size, no incompatible feature unknown to it, the superblock and its
-// slots within the first block.
+// slots within the first block; and a build time a clock can show.
 func (s *SuperBlock) Check() error {
 	if s.BlkSzBits < MinBlkSzBits || s.BlkSzBits > MaxBlkSzBits {
 		return abi.Errorf(abi.EINVAL, "erofs: blkszbits %d isn't supported", s.BlkSzBits)
@@ -143,6 +143,11 @@ func (s *SuperBlock) Check() error {
 	}
 	if f := s.FeatureIncompat &^ FeatureIncompatAll; f != 0 {
 		return abi.Errorf(abi.EINVAL, "erofs: unidentified incompatible feature %#x, please upgrade kernel", f)
+	}
+	if s.BuildTimeNsec >= 1e9 {
+		// The time of every compact inode: no time has such
+		// nanoseconds (Linux shows them as they are).
+		return abi.Errorf(abi.EINVAL, "erofs: build_time_nsec %d", s.BuildTimeNsec)
 	}
 	if SuperOffset+s.Size() > 4096 {
 		return abi.Errorf(abi.EINVAL, "erofs: invalid sb_extslots %d (more than a fs block)", s.SbExtSlots)

@@ -49,12 +49,63 @@ func (f *fsys) iget(nid uint64) (*inode, error) {
 		return nil, inodeErr(nid, err)
 	}
 	ip := &inode{f: f, nid: nid, di: di, pos: pos, inline: pos + int64(n) + int64(di.XattrISize())}
-	if di.DataLayout() == disk.InodeChunkBased {
-		if bits := f.blkbits + uint(di.ChunkFormat()&disk.ChunkFormatBlkBitsMask); bits > 40 {
-			return nil, inodeErr(nid, abi.Errorf(abi.EUCLEAN, "erofs: chunk of 2^%d bytes", bits))
-		}
+	if err := ip.checkSize(); err != nil {
+		return nil, inodeErr(nid, err)
 	}
 	return ip, nil
+}
+
+// checkSize refuses a size the image cannot hold: the blocks of a flat
+// file, the chunk entries of a chunk-based one, the lcluster indexes of a
+// compressed one (or its fragment) must lie on the device. Linux reports
+// such a size and fails the reads; refusing the inode (EUCLEAN) keeps a
+// damaged size from making a reader fill terabytes with zeros.
+func (ip *inode) checkSize() error {
+	f, di := ip.f, ip.di
+	size, dev := int64(di.Size), f.dev.Size()
+	switch ip.mode() & abi.S_IFMT {
+	case abi.S_IFREG, abi.S_IFDIR, abi.S_IFLNK:
+	default:
+		return nil
+	}
+	nblocks := (size + f.bsize - 1) >> f.blkbits
+	bad := func(what string) error {
+		return abi.Errorf(abi.EUCLEAN, "erofs: size %d: %s beyond the device (%d bytes)", size, what, dev)
+	}
+	switch di.DataLayout() {
+	case disk.InodeFlatPlain, disk.InodeFlatInline:
+		n := nblocks
+		if di.DataLayout() == disk.InodeFlatInline && n > 0 {
+			n-- // the tail is inline
+		}
+		if n > 0 && (int64(di.U)+n)<<f.blkbits > dev {
+			return bad("data blocks")
+		}
+	case disk.InodeChunkBased:
+		bits := f.blkbits + uint(di.ChunkFormat()&disk.ChunkFormatBlkBitsMask)
+		if bits > 40 {
+			return abi.Errorf(abi.EUCLEAN, "erofs: chunk of 2^%d bytes", bits)
+		}
+		if ip.inline+(size>>bits)*int64(disk.ChunkEntrySize(di.ChunkFormat())) > dev {
+			return bad("chunk entries")
+		}
+	case disk.InodeCompressedFull, disk.InodeCompressedCompact:
+		hpos := (ip.inline + 7) &^ 7
+		var b [disk.MapHeaderSize]byte
+		if err := f.readMeta(b[:], hpos, "map header"); err != nil {
+			return err
+		}
+		h, _ := disk.DecodeMapHeader(b[:])
+		if h.WholeFragment() {
+			if f.packed == nil || size > int64(f.packed.di.Size) {
+				return bad("fragment")
+			}
+		} else if hpos+disk.MapHeaderSize+nblocks*2 > dev {
+			// Compact 2-byte indexes are the smallest.
+			return bad("lcluster indexes")
+		}
+	}
+	return nil
 }
 
 // inodeErr names the inode in err's reason.

@@ -2,7 +2,6 @@ package erofs_test
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,10 +21,7 @@ import (
 // mkfsErofs makes an image of src with mkfs.erofs ARGS.
 func mkfsErofs(t testing.TB, src string, args ...string) string {
 	t.Helper()
-	testutil.Need(t, "mkfs.erofs")
-	img := filepath.Join(t.TempDir(), "erofs.img")
-	testutil.Run(t, "mkfs.erofs", append(args, img, src)...)
-	return img
+	return testutil.MkfsErofs(t, src, args...)
 }
 
 // kernelView exports the image's tree through the library kernel, the
@@ -94,30 +90,11 @@ func bigTree(t testing.TB) string {
 	return dir
 }
 
-// erofsTree returns a copy of the shared tree that mkfs.erofs 1.5 can
-// take: it fails ("Could not format the device") on a name of 255
-// bytes, so those are cut to 254 (the longest names the test covers).
+// erofsTree returns a copy of the shared tree mkfs.erofs can take.
 func erofsTree(t testing.TB) string {
 	t.Helper()
 	src, _ := shared.Get(t)
-	dst := filepath.Join(t.TempDir(), "tree")
-	testutil.Run(t, "cp", "-a", src, dst)
-	var long []string
-	err := filepath.WalkDir(dst, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && len(d.Name()) >= 255 {
-			long = append(long, p)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := len(long) - 1; i >= 0; i-- {
-		if err := os.Rename(long[i], long[i][:len(long[i])-1]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dst
+	return testutil.ErofsTree(t, src)
 }
 
 func TestReadAgainstHost(t *testing.T) {

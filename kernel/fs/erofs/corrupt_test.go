@@ -1,0 +1,144 @@
+package erofs_test
+
+import (
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lklimg/lklimg/archive"
+	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/lklimg/lklimg/kernel"
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// Damaged images: seeded mutations of small mkfs.erofs images (plain and
+// LZ4 with compact and full indexes), each attached to a kernel, mounted
+// with the type probed and exported whole as fs2tar would. Nothing may
+// panic or hang (each has a deadline), and every failure must be an
+// errno a reader can act on: EUCLEAN for damage (the reason naming the
+// structure), EIO, EINVAL or EOPNOTSUPP for a superblock Linux refuses
+// too, ENOENT/ENOTDIR/ELOOP for names that lead nowhere.
+
+// smallTree writes a tree with a bit of everything an image holds.
+func smallTree(t testing.TB) string {
+	src := t.TempDir()
+	var text strings.Builder
+	for i := 0; text.Len() < 30000; i++ {
+		text.WriteString(strings.Repeat("compressible ", i%7+1) + "\n")
+	}
+	files := map[string]string{"text": text.String(), "small": "hi\n", "sub/deep/x": "x", "sub/y": strings.Repeat("y", 5000)}
+	testutil.WriteFiles(t, src, files, map[string]string{"user.shared": "same", "user.own": "value"})
+	for i := range 200 {
+		if err := os.WriteFile(filepath.Join(src, "sub", "file-"+strings.Repeat("z", i%50)+string(rune('a'+i%26))+string(rune('a'+i/26))), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("sub/deep/x", filepath.Join(src, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(src, "small"), filepath.Join(src, "sub", "hard")); err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// exportDamaged mounts img in a new kernel and exports it; it returns the
+// mount's or the export's error.
+func exportDamaged(img string) (err error) {
+	k, err := kernel.Boot(kernel.Config{})
+	if err != nil {
+		return err
+	}
+	defer k.Halt()
+	if _, err := k.AddDisk(img, kernel.DiskOptions{}); err != nil {
+		return err
+	}
+	if err := k.Mkdirat(abi.AT_FDCWD, "/mnt", 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
+		return err
+	}
+	if err := k.Mount("/dev/vda", "/mnt", "", abi.MS_RDONLY, ""); err != nil {
+		return err
+	}
+	return archive.Export(k, "/mnt", io.Discard, archive.Options{Strict: true})
+}
+
+func TestCorruptImages(t *testing.T) {
+	testutil.Need(t, "mkfs.erofs", "setfattr")
+	src := smallTree(t)
+	counts := map[string]int{}
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"plain", []string{"-x1"}},
+		{"lz4hc-compact", []string{"-zlz4hc", "-x1"}},
+		{"lz4-full-ztail", []string{"-zlz4", "-Elegacy-compress", "-Eztailpacking"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			orig, err := os.ReadFile(mkfsErofs(t, src, c.args...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := exportDamaged(writeImage(t, orig)); err != nil {
+				t.Fatalf("the undamaged image: %v", err)
+			}
+			r := rand.New(rand.NewPCG(uint64(len(c.name)), 16))
+			for i := range 100 {
+				img := append([]byte(nil), orig...)
+				for range 1 + r.IntN(4) {
+					at := r.IntN(len(img))
+					if r.IntN(4) == 0 {
+						// The superblock's fields.
+						at = 1024 + r.IntN(128)
+					}
+					img[at] = byte(r.Uint32())
+				}
+				path := writeImage(t, img)
+				done := make(chan error, 1)
+				go func() { done <- exportDamaged(path) }()
+				select {
+				case err := <-done:
+					counts[errName(err)]++
+					if err != nil && !clearErr(err) {
+						t.Errorf("mutation %d: unclear error %v", i, err)
+					}
+				case <-time.After(20 * time.Second):
+					os.WriteFile(filepath.Join(os.TempDir(), "erofs-hang.img"), img, 0o644)
+					t.Fatalf("mutation %d: mount and export still running after 20s", i)
+				}
+			}
+		})
+	}
+	t.Logf("outcomes of the mutations: %v", counts)
+}
+
+func writeImage(t testing.TB, b []byte) string {
+	p := filepath.Join(t.TempDir(), "img")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// clearErr reports whether err carries an errno a damaged image may
+// give.
+func clearErr(err error) bool {
+	for _, e := range []abi.Errno{abi.EUCLEAN, abi.EIO, abi.EINVAL, abi.EOPNOTSUPP, abi.ENOENT, abi.ENOTDIR, abi.ELOOP, abi.ENODEV} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func errName(err error) string {
+	if err == nil {
+		return "exported"
+	}
+	return abi.ErrnoOf(err).Error()
+}
