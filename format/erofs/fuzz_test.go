@@ -2,6 +2,8 @@ package erofs
 
 import (
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // The fuzz targets run every decoder of the package on any bytes: none
@@ -152,6 +154,30 @@ func FuzzLZ4(f *testing.F) {
 			if m, err := DecompressLZ4(src, again, true); err != nil || m != got || string(again) != string(dst[:got]) {
 				t.Fatalf("decoded %d bytes, then %d (%v)", got, m, err)
 			}
+		}
+	})
+}
+
+func FuzzDecompress(f *testing.F) {
+	f.Add([]byte("\x00\x00\xf3\x48\xcd\xc9\xc9\x57\x00\x00"), uint16(5), uint8(CompressionDeflate))
+	f.Add([]byte("\x28\xb5\x2f\xfd\x20\x05\x29\x00\x00hello"), uint16(5), uint8(CompressionZstd))
+	f.Add([]byte("\xa2\x00\x34\x19\x49\xee\x8d\xe9\x17\x89\x3a\x33\x5f\xff\xff"), uint16(5), uint8(CompressionLZMA))
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<24))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, src []byte, n uint16, alg uint8) {
+		dst := make([]byte, n)
+		if s, err := SkipZeroPadding(src); err == nil {
+			src = s
+		}
+		switch alg % 3 {
+		case 0:
+			DecompressDeflate(src, dst)
+		case 1:
+			DecompressZstd(dec, src, dst)
+		case 2:
+			DecompressMicroLZMA(src, dst)
 		}
 	})
 }

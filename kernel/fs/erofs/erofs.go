@@ -8,9 +8,9 @@
 // packed inode), symlinks, devices and xattrs (inline, shared, long
 // prefixes).
 //
-// Compressed data: LZ4 (and uncompressed "plain" pclusters, shifted or
-// interlaced) is decoded; LZMA, DEFLATE and Zstandard pclusters are
-// refused with EOPNOTSUPP. A pcluster's extent is decoded whole into a
+// Compressed data: LZ4, MicroLZMA, DEFLATE and Zstandard pclusters are
+// decoded, and uncompressed "plain" ones (shifted or interlaced). A
+// pcluster's extent is decoded whole into a
 // buffer the mount keeps (one, the last decoded), so that a file read in
 // pieces decodes each extent once.
 //
@@ -21,6 +21,8 @@ package erofs
 
 import (
 	"sync"
+
+	"github.com/klauspost/compress/zstd"
 
 	disk "github.com/lklimg/lklimg/format/erofs"
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -63,6 +65,7 @@ type fsys struct {
 	// take it while they decode and copy.
 	zmu    sync.Mutex
 	zcache zextent
+	zstd   *zstd.Decoder // made on first use, under zmu
 }
 
 type nopLogger struct{}
@@ -158,6 +161,10 @@ func (f *fsys) Statfs() (abi.Statfs, error) {
 func (f *fsys) Unmount() error {
 	f.zmu.Lock()
 	f.zcache = zextent{}
+	if f.zstd != nil {
+		f.zstd.Close()
+		f.zstd = nil
+	}
 	f.zmu.Unlock()
 	return nil
 }

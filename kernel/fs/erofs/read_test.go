@@ -50,15 +50,7 @@ func makeBigTree(t testing.TB, dir string) {
 			t.Fatal(err)
 		}
 	}
-	seed := uint32(1)
-	rnd := func(n int) []byte {
-		b := make([]byte, n)
-		for i := range b {
-			seed = seed*1664525 + 1013904223
-			b[i] = byte(seed >> 24)
-		}
-		return b
-	}
+	rnd := randomBytes(1)
 	text := func(n int) []byte {
 		var sb strings.Builder
 		for i := 0; sb.Len() < n; i++ {
@@ -80,6 +72,19 @@ func makeBigTree(t testing.TB, dir string) {
 		mixed := append(text(n/2), rnd(n-n/2)...)
 		write(filepath.Join(dir, "sizes", fmt.Sprintf("mixed-%d", n)), mixed)
 		write(filepath.Join(dir, "sizes", fmt.Sprintf("zeros-%d", n)), make([]byte, n))
+	}
+}
+
+// randomBytes returns a generator of pseudo-random bytes from seed (an
+// LCG: the same bytes on every run).
+func randomBytes(seed uint32) func(n int) []byte {
+	return func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			seed = seed*1664525 + 1013904223
+			b[i] = byte(seed >> 24)
+		}
+		return b
 	}
 }
 

@@ -1,6 +1,8 @@
 package erofs
 
 import (
+	"github.com/klauspost/compress/zstd"
+
 	disk "github.com/lklimg/lklimg/format/erofs"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
@@ -134,18 +136,38 @@ func (f *fsys) decompress(m zmap, in, out []byte) error {
 		}
 		_, err := disk.DecompressLZ4(src, out, !m.partial)
 		return err
+	case disk.CompressionDeflate, disk.CompressionZstd, disk.CompressionLZMA:
+		// These always come with 0padding.
+		src, err := disk.SkipZeroPadding(in)
+		if err != nil {
+			return err
+		}
+		switch m.alg {
+		case disk.CompressionDeflate:
+			return disk.DecompressDeflate(src, out)
+		case disk.CompressionLZMA:
+			return disk.DecompressMicroLZMA(src, out)
+		}
+		dec, err := f.zstdDecoder()
+		if err != nil {
+			return err
+		}
+		return disk.DecompressZstd(dec, src, out)
 	}
-	return abi.Errorf(abi.EOPNOTSUPP, "erofs: %s pclusters are not read by this kernel", algName(m.alg))
+	return abi.Errorf(abi.EOPNOTSUPP, "erofs: compression algorithm %d", m.alg)
 }
 
-func algName(alg int) string {
-	switch alg {
-	case disk.CompressionLZMA:
-		return "MicroLZMA"
-	case disk.CompressionDeflate:
-		return "DEFLATE"
-	case disk.CompressionZstd:
-		return "Zstandard"
+// zstdDecoder returns the mount's zstd decoder, made on first use:
+// synchronous, its memory bounded as the largest extent and window an
+// image may have need.
+func (f *fsys) zstdDecoder() (*zstd.Decoder, error) {
+	if f.zstd == nil {
+		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1),
+			zstd.WithDecoderMaxMemory(2*maxExtent), zstd.WithDecoderMaxWindow(maxPcluster*8))
+		if err != nil {
+			return nil, abi.Errorf(abi.EIO, "erofs: zstd: %v", err)
+		}
+		f.zstd = d
 	}
-	return "unknown"
+	return f.zstd, nil
 }
