@@ -115,7 +115,8 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	f.sb = sb
 	f.blkbits = uint(sb.BlkSzBits)
 	f.bsize = 1 << f.blkbits
-	if sb.PackedNid != 0 {
+	// Linux reads the packed inode only with the FRAGMENTS feature.
+	if sb.FeatureIncompat&disk.FeatureIncompatFragments != 0 && sb.PackedNid != 0 {
 		if f.packed, err = f.iget(sb.PackedNid); err != nil {
 			return fail(err)
 		}

@@ -32,12 +32,21 @@ import (
 
 const synthBlock = 4096
 
-// synthFile is a file of a synthetic image and its algorithm.
+// synthFile is a file of a synthetic image and its algorithm; frag puts
+// its data in the packed inode: all of it (fragWhole) or its last
+// lcluster (fragTail).
 type synthFile struct {
 	name string
 	alg  int
 	data []byte
+	frag int
 }
+
+const (
+	fragNone = iota
+	fragWhole
+	fragTail
+)
 
 // compressChunk encodes one lcluster's data with alg; nil when it does
 // not fit a block with room to spare.
@@ -114,6 +123,8 @@ func synthImage(t testing.TB, files []synthFile) []byte {
 		n := (len(f.data) + synthBlock - 1) / synthBlock
 		pos += (32 + 16 + 8*n + 31) &^ 31
 	}
+	packedNid := uint64(pos / 32)
+	pos += 32
 	metaBlocks := (pos + synthBlock - 1) / synthBlock
 	meta = make([]byte, metaBlocks*synthBlock)
 	// The root: a compact FLAT_INLINE directory.
@@ -134,9 +145,10 @@ func synthImage(t testing.TB, files []synthFile) []byte {
 		copy(dir[nameoff:], n)
 		nameoff += len(n)
 	}
-	var data []byte
+	var data, packed []byte
 	dataStart := 1 + metaBlocks
 	compressed := map[int]int{}
+	incompat := uint32(disk.FeatureIncompatZeroPadding | disk.FeatureIncompatComprCfgs)
 	for i, f := range files {
 		ip := meta[nids[i]*32:]
 		n := (len(f.data) + synthBlock - 1) / synthBlock
@@ -147,7 +159,28 @@ func synthImage(t testing.TB, files []synthFile) []byte {
 		le.PutUint32(ip[16:], uint32(n))
 		le.PutUint32(ip[20:], uint32(nids[i]))
 		ip[32+6] = uint8(f.alg) // h_algorithmtype; h_advise 0, lclusters of a block
+		if f.frag != fragNone {
+			incompat |= disk.FeatureIncompatFragments
+		}
+		if f.frag == fragWhole {
+			// The map header is the fragment's offset with bit 63.
+			le.PutUint64(ip[32:], uint64(len(packed))|1<<63)
+			le.PutUint32(ip[16:], 0)
+			packed = append(packed, f.data...)
+			continue
+		}
 		for l := range n {
+			if f.frag == fragTail && l == n-1 {
+				// The tail extent: a head whose data is in the
+				// packed inode (h_fragmentoff; the index's
+				// blkaddr the offset's high half).
+				le.PutUint16(ip[32+4:], disk.AdviseFragmentPcluster)
+				le.PutUint32(ip[32:], uint32(len(packed)))
+				le.PutUint16(ip[48+8*l:], disk.LclusterTypeHead1)
+				packed = append(packed, f.data[l*synthBlock:]...)
+				le.PutUint32(ip[16:], uint32(n-1))
+				break
+			}
 			chunk := f.data[l*synthBlock : min(len(f.data), (l+1)*synthBlock)]
 			blk := make([]byte, synthBlock)
 			idx := ip[48+8*l:]
@@ -168,6 +201,15 @@ func synthImage(t testing.TB, files []synthFile) []byte {
 			t.Fatalf("no lcluster compressed with algorithm %d", alg)
 		}
 	}
+	// The packed inode: a plain file after the pclusters.
+	pp := meta[packedNid*32:]
+	le.PutUint16(pp[0:], disk.InodeFlatPlain<<1)
+	le.PutUint16(pp[4:], 0o100644)
+	le.PutUint16(pp[6:], 1)
+	le.PutUint32(pp[8:], uint32(len(packed)))
+	le.PutUint32(pp[16:], uint32(dataStart+len(data)/synthBlock))
+	data = append(data, packed...)
+	data = append(data, make([]byte, -len(data)&(synthBlock-1))...)
 	img := make([]byte, synthBlock)
 	sb := img[disk.SuperOffset:]
 	le.PutUint32(sb[0:], disk.SuperMagicV1)
@@ -176,7 +218,8 @@ func synthImage(t testing.TB, files []synthFile) []byte {
 	le.PutUint64(sb[24:], 1700000000)
 	le.PutUint32(sb[36:], uint32(dataStart+len(data)/synthBlock))
 	le.PutUint32(sb[40:], 1)
-	le.PutUint32(sb[80:], disk.FeatureIncompatZeroPadding|disk.FeatureIncompatComprCfgs)
+	le.PutUint32(sb[80:], incompat)
+	le.PutUint64(sb[96:], packedNid)
 	le.PutUint16(sb[84:], algs)
 	// The configurations, one per algorithm in order: a u16 size and
 	// the record, each 4-aligned (erofs_read_metadata).
@@ -233,12 +276,17 @@ func TestSynthCompressors(t *testing.T) {
 		{"zstd", []int{disk.CompressionZstd}},
 		{"lzma", []int{disk.CompressionLZMA}},
 		{"all", []int{disk.CompressionDeflate, disk.CompressionZstd, disk.CompressionLZMA}},
+		{"fragments", []int{disk.CompressionZstd, disk.CompressionDeflate}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var files []synthFile
 			for i, alg := range c.algs {
 				for name, data := range synthContents(uint32(i + 1)) {
 					files = append(files, synthFile{name: fmt.Sprintf("%s-%d", name, alg), alg: alg, data: data})
+					if c.name == "fragments" {
+						files = append(files, synthFile{name: fmt.Sprintf("%s-%d-whole", name, alg), alg: alg, data: data, frag: fragWhole},
+							synthFile{name: fmt.Sprintf("%s-%d-tail", name, alg), alg: alg, data: data, frag: fragTail})
+					}
 				}
 			}
 			img := filepath.Join(t.TempDir(), "synth.img")
