@@ -40,7 +40,41 @@ type synthFile struct {
 	alg  int
 	data []byte
 	frag int
+	// xattrs are inline entries: a name index (bit 7: a long prefix),
+	// the name after the prefix, the value.
+	xattrs []synthXattr
 }
+
+type synthXattr struct {
+	index       uint8
+	name, value string
+}
+
+// xattrBody returns the inline xattr body of xs (no shared ones), and
+// its i_xattr_icount.
+func xattrBody(xs []synthXattr) ([]byte, uint16) {
+	if len(xs) == 0 {
+		return nil, 0
+	}
+	b := make([]byte, disk.XattrIbodyHeaderSize)
+	for _, x := range xs {
+		e := []byte{byte(len(x.name)), x.index, byte(len(x.value)), byte(len(x.value) >> 8)}
+		e = append(append(e, x.name...), x.value...)
+		b = append(b, e...)
+		b = append(b, make([]byte, -len(b)&3)...)
+	}
+	return b, uint16((len(b)-disk.XattrIbodyHeaderSize)/4 + 1)
+}
+
+// synthPrefixes are the long xattr name prefixes of every synthetic
+// image, kept in the packed inode, or in block 0 at synthPrefixStart
+// when Linux has none (no FRAGMENTS) and reads them from the metadata.
+var synthPrefixes = []struct {
+	base  uint8
+	infix string
+}{{disk.XattrIndexUser, "long.prefix."}, {disk.XattrIndexTrusted, "overlay."}}
+
+const synthPrefixStart = 2048
 
 const (
 	fragNone = iota
@@ -121,7 +155,8 @@ func synthImage(t testing.TB, files []synthFile) []byte {
 	for i, f := range files {
 		nids[i] = uint64(pos / 32)
 		n := (len(f.data) + synthBlock - 1) / synthBlock
-		pos += (32 + 16 + 8*n + 31) &^ 31
+		xb, _ := xattrBody(f.xattrs)
+		pos += ((32+len(xb)+7)&^7 + 16 + 8*n + 31) &^ 31
 	}
 	packedNid := uint64(pos / 32)
 	pos += 32
@@ -158,6 +193,13 @@ func synthImage(t testing.TB, files []synthFile) []byte {
 		le.PutUint32(ip[8:], uint32(len(f.data)))
 		le.PutUint32(ip[16:], uint32(n))
 		le.PutUint32(ip[20:], uint32(nids[i]))
+		xb, icount := xattrBody(f.xattrs)
+		le.PutUint16(ip[2:], icount)
+		copy(ip[32:], xb)
+		if len(xb) > 0 {
+			// The map header follows the xattrs, 8-aligned.
+			ip = ip[(32+len(xb)+7)&^7-32:]
+		}
 		ip[32+6] = uint8(f.alg) // h_algorithmtype; h_advise 0, lclusters of a block
 		if f.frag != fragNone {
 			incompat |= disk.FeatureIncompatFragments
@@ -201,6 +243,21 @@ func synthImage(t testing.TB, files []synthFile) []byte {
 			t.Fatalf("no lcluster compressed with algorithm %d", alg)
 		}
 	}
+	// The long prefix records (a u16 size, the base index, the infix,
+	// 4-aligned): in the packed inode when Linux reads it (FRAGMENTS),
+	// else in block 0.
+	var prefixes []byte
+	for _, p := range synthPrefixes {
+		r := []byte{byte(1 + len(p.infix)), 0, p.base}
+		prefixes = append(append(prefixes, r...), p.infix...)
+		prefixes = append(prefixes, make([]byte, -len(prefixes)&3)...)
+	}
+	prefixStart := synthPrefixStart
+	if incompat&disk.FeatureIncompatFragments != 0 {
+		packed = append(packed, make([]byte, -len(packed)&3)...)
+		prefixStart = len(packed)
+		packed = append(packed, prefixes...)
+	}
 	// The packed inode: a plain file after the pclusters.
 	pp := meta[packedNid*32:]
 	le.PutUint16(pp[0:], disk.InodeFlatPlain<<1)
@@ -218,8 +275,13 @@ func synthImage(t testing.TB, files []synthFile) []byte {
 	le.PutUint64(sb[24:], 1700000000)
 	le.PutUint32(sb[36:], uint32(dataStart+len(data)/synthBlock))
 	le.PutUint32(sb[40:], 1)
-	le.PutUint32(sb[80:], incompat)
+	le.PutUint32(sb[80:], incompat|disk.FeatureIncompatXattrPrefixes)
 	le.PutUint64(sb[96:], packedNid)
+	sb[91] = byte(len(synthPrefixes))
+	le.PutUint32(sb[92:], uint32(prefixStart/4))
+	if incompat&disk.FeatureIncompatFragments == 0 {
+		copy(img[synthPrefixStart:], prefixes)
+	}
 	le.PutUint16(sb[84:], algs)
 	// The configurations, one per algorithm in order: a u16 size and
 	// the record, each 4-aligned (erofs_read_metadata).
@@ -283,6 +345,11 @@ func TestSynthCompressors(t *testing.T) {
 			for i, alg := range c.algs {
 				for name, data := range synthContents(uint32(i + 1)) {
 					files = append(files, synthFile{name: fmt.Sprintf("%s-%d", name, alg), alg: alg, data: data})
+					if name == "text" {
+						files[len(files)-1].xattrs = []synthXattr{{disk.XattrIndexUser, "plain", "short prefix"},
+							{disk.XattrLongPrefix | 0, "a", "long user prefix"}, {disk.XattrLongPrefix | 1, "upper", "/lower"},
+							{disk.XattrLongPrefix | 0, "", "empty name"}}
+					}
 					if c.name == "fragments" {
 						files = append(files, synthFile{name: fmt.Sprintf("%s-%d-whole", name, alg), alg: alg, data: data, frag: fragWhole},
 							synthFile{name: fmt.Sprintf("%s-%d-tail", name, alg), alg: alg, data: data, frag: fragTail})
@@ -298,6 +365,11 @@ func TestSynthCompressors(t *testing.T) {
 				e := want[f.name]
 				if e == nil || e.SHA256 != fmt.Sprintf("%x", sha256.Sum256(f.data)) {
 					t.Fatalf("the host kernel shows %s as %+v", f.name, e)
+				}
+			}
+			for _, f := range files {
+				if len(f.xattrs) > 0 && len(want[f.name].Xattrs) != len(f.xattrs) {
+					t.Fatalf("the host kernel shows %s's xattrs as %q", f.name, want[f.name].Xattrs)
 				}
 			}
 			got := kernelView(t, img)
