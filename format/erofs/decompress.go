@@ -82,8 +82,28 @@ func DecompressMicroLZMA(src, dst []byte) error {
 	if err != nil {
 		return abi.Errorf(abi.EUCLEAN, "erofs: lzma: %v", err)
 	}
-	if _, err := io.ReadFull(r, dst); err != nil {
-		return abi.Errorf(abi.EUCLEAN, "erofs: lzma: %v", err)
+	// A stream that holds more than the extent (a shared pcluster's
+	// prefix) fails the reader's size check once dst is decoded: the
+	// bytes decoded before the failure are still there to read, so the
+	// reads go on until two in a row bring nothing.
+	n, empty := 0, 0
+	var first error
+	for n < len(dst) {
+		k, err := r.Read(dst[n:])
+		n += k
+		if first == nil && err != nil && err != io.EOF {
+			first = err
+		}
+		if k > 0 {
+			empty = 0
+			continue
+		}
+		if empty++; empty == 2 {
+			if first == nil {
+				first = io.ErrUnexpectedEOF
+			}
+			return abi.Errorf(abi.EUCLEAN, "erofs: lzma: %v after %d bytes of %d", first, n, len(dst))
+		}
 	}
 	return nil
 }

@@ -40,6 +40,14 @@ type synthFile struct {
 	alg  int
 	data []byte
 	frag int
+	// alg2, when head2 is set, compresses the odd lclusters (HEAD2).
+	alg2  int
+	head2 bool
+	// interlaced marks the file's PLAIN lclusters interlaced.
+	interlaced bool
+	// partialOf names a file whose first pcluster this one's only
+	// lcluster refers to, as a prefix (dedupe: PARTIAL_REF).
+	partialOf string
 	// xattrs are inline entries: a name index (bit 7: a long prefix),
 	// the name after the prefix, the value.
 	xattrs []synthXattr
@@ -137,7 +145,11 @@ func synthImage(t testing.TB, files []synthFile) []byte {
 	algs := uint16(0)
 	for _, f := range files {
 		algs |= 1 << f.alg
+		if f.head2 {
+			algs |= 1 << f.alg2
+		}
 	}
+	pblk0 := map[string]int{} // the first pcluster of each file written
 	// Metadata from block 1 (meta_blkaddr): the root (nid 0) and its
 	// entries inline, then each file's inode and indexes, 32-aligned.
 	meta := make([]byte, 32)
@@ -201,6 +213,24 @@ func synthImage(t testing.TB, files []synthFile) []byte {
 			ip = ip[(32+len(xb)+7)&^7-32:]
 		}
 		ip[32+6] = uint8(f.alg) // h_algorithmtype; h_advise 0, lclusters of a block
+		if f.head2 {
+			ip[32+6] |= uint8(f.alg2) << 4
+			incompat |= disk.FeatureIncompatComprHead2
+		}
+		if f.interlaced {
+			le.PutUint16(ip[32+4:], disk.AdviseInterlacedPcluster)
+		}
+		if f.partialOf != "" {
+			b, ok := pblk0[f.partialOf]
+			if !ok || n != 1 {
+				t.Fatalf("%s: no pcluster of %s to refer to", f.name, f.partialOf)
+			}
+			le.PutUint16(ip[48:], disk.LclusterTypeHead1|disk.LiPartialRef)
+			le.PutUint32(ip[48+4:], uint32(b))
+			le.PutUint32(ip[16:], 1)
+			incompat |= disk.FeatureIncompatDedupe
+			continue
+		}
 		if f.frag != fragNone {
 			incompat |= disk.FeatureIncompatFragments
 		}
@@ -226,10 +256,17 @@ func synthImage(t testing.TB, files []synthFile) []byte {
 			chunk := f.data[l*synthBlock : min(len(f.data), (l+1)*synthBlock)]
 			blk := make([]byte, synthBlock)
 			idx := ip[48+8*l:]
-			if z := compressChunk(t, f.alg, chunk); z != nil {
+			alg, typ := f.alg, uint16(disk.LclusterTypeHead1)
+			if f.head2 && l%2 == 1 {
+				alg, typ = f.alg2, disk.LclusterTypeHead2
+			}
+			if l == 0 {
+				pblk0[f.name] = dataStart + len(data)/synthBlock
+			}
+			if z := compressChunk(t, alg, chunk); z != nil {
 				copy(blk[synthBlock-len(z):], z)
-				le.PutUint16(idx[0:], disk.LclusterTypeHead1)
-				compressed[f.alg]++
+				le.PutUint16(idx[0:], typ)
+				compressed[alg]++
 			} else {
 				copy(blk, chunk)
 				le.PutUint16(idx[0:], disk.LclusterTypePlain)
@@ -339,6 +376,7 @@ func TestSynthCompressors(t *testing.T) {
 		{"lzma", []int{disk.CompressionLZMA}},
 		{"all", []int{disk.CompressionDeflate, disk.CompressionZstd, disk.CompressionLZMA}},
 		{"fragments", []int{disk.CompressionZstd, disk.CompressionDeflate}},
+		{"head2-interlaced-dedupe", []int{disk.CompressionLZMA, disk.CompressionDeflate}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var files []synthFile
@@ -349,6 +387,14 @@ func TestSynthCompressors(t *testing.T) {
 						files[len(files)-1].xattrs = []synthXattr{{disk.XattrIndexUser, "plain", "short prefix"},
 							{disk.XattrLongPrefix | 0, "a", "long user prefix"}, {disk.XattrLongPrefix | 1, "upper", "/lower"},
 							{disk.XattrLongPrefix | 0, "", "empty name"}}
+					}
+					if c.name == "head2-interlaced-dedupe" {
+						f := &files[len(files)-1]
+						f.head2, f.alg2 = true, disk.CompressionZstd
+						f.interlaced = true
+						if name == "text" {
+							files = append(files, synthFile{name: f.name + "-prefix", alg: alg, data: data[:1000], partialOf: f.name})
+						}
 					}
 					if c.name == "fragments" {
 						files = append(files, synthFile{name: fmt.Sprintf("%s-%d-whole", name, alg), alg: alg, data: data, frag: fragWhole},

@@ -122,9 +122,13 @@ func (f *fsys) decompress(m zmap, in, out []byte) error {
 		if len(out) > len(in) {
 			return abi.Errorf(abi.EUCLEAN, "erofs: plain extent of %d bytes in %d", len(out), len(in))
 		}
-		cur := min(int(f.bsize-m.la%f.bsize), len(out))
-		copy(out, in[len(in)-cur:])
-		copy(out[cur:], in)
+		cur := int(f.bsize - m.la%f.bsize)
+		if cur > len(in) {
+			return abi.Errorf(abi.EUCLEAN, "erofs: interlaced extent at %d in %d bytes", m.la, len(in))
+		}
+		n := min(cur, len(out))
+		copy(out[:n], in[len(in)-cur:])
+		copy(out[n:], in)
 		return nil
 	case disk.CompressionLZ4:
 		src := in
