@@ -38,6 +38,13 @@ func WithKernelFlags(t testing.TB, img string, flags uint64, opts string, fill f
 // probed).
 func WithMount(t testing.TB, img, fstype string, flags uint64, opts string, fill func(k *kernel.Kernel, must func(string, error))) {
 	t.Helper()
+	WithDiskMount(t, img, kernel.DiskOptions{}, fstype, flags, opts, fill)
+}
+
+// WithDiskMount is WithMount with the disk attached with disk's options
+// (ReadOnly: a disk whose device sends data by sendfile).
+func WithDiskMount(t testing.TB, img string, disk kernel.DiskOptions, fstype string, flags uint64, opts string, fill func(k *kernel.Kernel, must func(string, error))) {
+	t.Helper()
 	k, err := kernel.Boot(kernel.Config{Now: func() abi.Timespec { return abi.Timespec{Sec: Now} }})
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +56,7 @@ func WithMount(t testing.TB, img, fstype string, flags uint64, opts string, fill
 			t.Fatalf("%s: %v\n%s", what, err, k.Dmesg())
 		}
 	}
-	_, err = k.AddDisk(img, kernel.DiskOptions{})
+	_, err = k.AddDisk(img, disk)
 	must("add disk", err)
 	if err := k.Mkdirat(abi.AT_FDCWD, "/mnt", 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
 		t.Fatal(err)
