@@ -155,15 +155,16 @@ func (s *SuperBlock) Check() error {
 	return nil
 }
 
-// ChecksumLen returns how many bytes from offset 1024 the checksum covers:
-// the rest of the first block (of a page when blocks are smaller, as
-// Linux reads the superblock's page).
+// ChecksumLen returns how many bytes from offset 1024 the checksum covers
+// (erofs_superblock_csum_verify): the rest of the first block, or a
+// whole block when blocks are 1024 bytes or smaller (the superblock is
+// then a block of its own).
 func (s *SuperBlock) ChecksumLen() int {
 	n := s.BlockSize()
-	if n <= SuperOffset {
-		n = 4096
+	if n > SuperOffset {
+		n -= SuperOffset
 	}
-	return n - SuperOffset
+	return n
 }
 
 // SuperChecksum returns the checksum of p, the ChecksumLen bytes from

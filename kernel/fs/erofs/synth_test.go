@@ -40,6 +40,8 @@ type synthFile struct {
 	alg  int
 	data []byte
 	frag int
+	// flat stores the file uncompressed (FLAT_PLAIN).
+	flat bool
 	// alg2, when head2 is set, compresses the odd lclusters (HEAD2).
 	alg2  int
 	head2 bool
@@ -92,7 +94,7 @@ const (
 
 // compressChunk encodes one lcluster's data with alg; nil when it does
 // not fit a block with room to spare.
-func compressChunk(t testing.TB, alg int, data []byte) []byte {
+func compressChunk(t testing.TB, alg int, data []byte, bs int) []byte {
 	var buf bytes.Buffer
 	switch alg {
 	case disk.CompressionDeflate:
@@ -132,18 +134,22 @@ func compressChunk(t testing.TB, alg int, data []byte) []byte {
 	}
 	// A stream must not start with a zero byte, which 0padding would
 	// take for padding (a deflate stored block does).
-	if buf.Len() >= synthBlock-16 || buf.Bytes()[0] == 0 {
+	if buf.Len() >= bs-16 || buf.Bytes()[0] == 0 {
 		return nil
 	}
 	return buf.Bytes()
 }
 
-// synthImage writes an image of files (in the root directory).
-func synthImage(t testing.TB, files []synthFile) []byte {
+// synthImage writes an image of files (in the root directory) with
+// blocks of bs bytes, its superblock checksummed when csum is set.
+func synthImage(t testing.TB, bs int, csum bool, files []synthFile) []byte {
 	slices.SortFunc(files, func(a, b synthFile) int { return strings.Compare(a.name, b.name) })
 	le := binary.LittleEndian
 	algs := uint16(0)
 	for _, f := range files {
+		if f.flat {
+			continue
+		}
 		algs |= 1 << f.alg
 		if f.head2 {
 			algs |= 1 << f.alg2
@@ -166,14 +172,20 @@ func synthImage(t testing.TB, files []synthFile) []byte {
 	pos := metaEnd
 	for i, f := range files {
 		nids[i] = uint64(pos / 32)
-		n := (len(f.data) + synthBlock - 1) / synthBlock
+		n := (len(f.data) + bs - 1) / bs
 		xb, _ := xattrBody(f.xattrs)
+		if f.flat {
+			n = -2 // no map header, no indexes
+		}
 		pos += ((32+len(xb)+7)&^7 + 16 + 8*n + 31) &^ 31
 	}
 	packedNid := uint64(pos / 32)
 	pos += 32
-	metaBlocks := (pos + synthBlock - 1) / synthBlock
-	meta = make([]byte, metaBlocks*synthBlock)
+	metaBlocks := (pos + bs - 1) / bs
+	meta = make([]byte, metaBlocks*bs)
+	if 32+dirSize > bs {
+		t.Fatalf("a root directory of %d bytes does not fit a block of %d", dirSize, bs)
+	}
 	// The root: a compact FLAT_INLINE directory.
 	le.PutUint16(meta[0:], disk.InodeFlatInline<<1)
 	le.PutUint16(meta[4:], 0o40755)
@@ -193,12 +205,18 @@ func synthImage(t testing.TB, files []synthFile) []byte {
 		nameoff += len(n)
 	}
 	var data, packed []byte
-	dataStart := 1 + metaBlocks
+	// The superblock's area (4 KiB, with the configurations and the
+	// prefixes) comes first, then the metadata, then the data.
+	head := 4096 / bs
+	dataStart := head + metaBlocks
 	compressed := map[int]int{}
-	incompat := uint32(disk.FeatureIncompatZeroPadding | disk.FeatureIncompatComprCfgs)
+	incompat := uint32(disk.FeatureIncompatZeroPadding)
+	if algs != 0 {
+		incompat |= disk.FeatureIncompatComprCfgs
+	}
 	for i, f := range files {
 		ip := meta[nids[i]*32:]
-		n := (len(f.data) + synthBlock - 1) / synthBlock
+		n := (len(f.data) + bs - 1) / bs
 		le.PutUint16(ip[0:], disk.InodeCompressedFull<<1)
 		le.PutUint16(ip[4:], 0o100644)
 		le.PutUint16(ip[6:], 1)
@@ -208,6 +226,13 @@ func synthImage(t testing.TB, files []synthFile) []byte {
 		xb, icount := xattrBody(f.xattrs)
 		le.PutUint16(ip[2:], icount)
 		copy(ip[32:], xb)
+		if f.flat {
+			le.PutUint16(ip[0:], disk.InodeFlatPlain<<1)
+			le.PutUint32(ip[16:], uint32(dataStart+len(data)/bs))
+			data = append(data, f.data...)
+			data = append(data, make([]byte, -len(data)&(bs-1))...)
+			continue
+		}
 		if len(xb) > 0 {
 			// The map header follows the xattrs, 8-aligned.
 			ip = ip[(32+len(xb)+7)&^7-32:]
@@ -249,29 +274,29 @@ func synthImage(t testing.TB, files []synthFile) []byte {
 				le.PutUint16(ip[32+4:], disk.AdviseFragmentPcluster)
 				le.PutUint32(ip[32:], uint32(len(packed)))
 				le.PutUint16(ip[48+8*l:], disk.LclusterTypeHead1)
-				packed = append(packed, f.data[l*synthBlock:]...)
+				packed = append(packed, f.data[l*bs:]...)
 				le.PutUint32(ip[16:], uint32(n-1))
 				break
 			}
-			chunk := f.data[l*synthBlock : min(len(f.data), (l+1)*synthBlock)]
-			blk := make([]byte, synthBlock)
+			chunk := f.data[l*bs : min(len(f.data), (l+1)*bs)]
+			blk := make([]byte, bs)
 			idx := ip[48+8*l:]
 			alg, typ := f.alg, uint16(disk.LclusterTypeHead1)
 			if f.head2 && l%2 == 1 {
 				alg, typ = f.alg2, disk.LclusterTypeHead2
 			}
 			if l == 0 {
-				pblk0[f.name] = dataStart + len(data)/synthBlock
+				pblk0[f.name] = dataStart + len(data)/bs
 			}
-			if z := compressChunk(t, alg, chunk); z != nil {
-				copy(blk[synthBlock-len(z):], z)
+			if z := compressChunk(t, alg, chunk, bs); z != nil {
+				copy(blk[bs-len(z):], z)
 				le.PutUint16(idx[0:], typ)
 				compressed[alg]++
 			} else {
 				copy(blk, chunk)
 				le.PutUint16(idx[0:], disk.LclusterTypePlain)
 			}
-			le.PutUint32(idx[4:], uint32(dataStart+len(data)/synthBlock))
+			le.PutUint32(idx[4:], uint32(dataStart+len(data)/bs))
 			data = append(data, blk...)
 		}
 	}
@@ -301,17 +326,19 @@ func synthImage(t testing.TB, files []synthFile) []byte {
 	le.PutUint16(pp[4:], 0o100644)
 	le.PutUint16(pp[6:], 1)
 	le.PutUint32(pp[8:], uint32(len(packed)))
-	le.PutUint32(pp[16:], uint32(dataStart+len(data)/synthBlock))
+	le.PutUint32(pp[16:], uint32(dataStart+len(data)/bs))
 	data = append(data, packed...)
-	data = append(data, make([]byte, -len(data)&(synthBlock-1))...)
-	img := make([]byte, synthBlock)
+	data = append(data, make([]byte, -len(data)&(bs-1))...)
+	img := make([]byte, head*bs)
 	sb := img[disk.SuperOffset:]
 	le.PutUint32(sb[0:], disk.SuperMagicV1)
-	sb[12] = 12
+	for bs > 1<<sb[12] {
+		sb[12]++
+	}
 	le.PutUint64(sb[16:], uint64(len(files)+1))
 	le.PutUint64(sb[24:], 1700000000)
-	le.PutUint32(sb[36:], uint32(dataStart+len(data)/synthBlock))
-	le.PutUint32(sb[40:], 1)
+	le.PutUint32(sb[36:], uint32(dataStart+len(data)/bs))
+	le.PutUint32(sb[40:], uint32(head))
 	le.PutUint32(sb[80:], incompat|disk.FeatureIncompatXattrPrefixes)
 	le.PutUint64(sb[96:], packedNid)
 	sb[91] = byte(len(synthPrefixes))
@@ -343,6 +370,14 @@ func synthImage(t testing.TB, files []synthFile) []byte {
 		le.PutUint16(sb[at:], uint16(len(rec)))
 		copy(sb[at+2:], rec)
 		at += 2 + len(rec)
+	}
+	if csum {
+		le.PutUint32(sb[8:], disk.FeatureCompatSbChksum)
+		d, err := disk.DecodeSuperBlock(sb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		le.PutUint32(sb[4:], disk.SuperChecksum(sb[:d.ChecksumLen()]))
 	}
 	img = append(img, meta...)
 	return append(img, data...)
@@ -403,7 +438,7 @@ func TestSynthCompressors(t *testing.T) {
 				}
 			}
 			img := filepath.Join(t.TempDir(), "synth.img")
-			if err := os.WriteFile(img, synthImage(t, files), 0o644); err != nil {
+			if err := os.WriteFile(img, synthImage(t, synthBlock, true, files), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			want := testutil.LoopView(t, img)
@@ -421,6 +456,36 @@ func TestSynthCompressors(t *testing.T) {
 			got := kernelView(t, img)
 			testutil.ExpectSame(t, "host vs library kernel", want, got, compareOptions())
 			t.Logf("%d files of %d algorithms agree", len(files), len(c.algs))
+		})
+	}
+}
+
+// TestSynthBlockSizes: blocks of 512 to 4096 bytes (mkfs.erofs 1.5 makes
+// 4096 only), the superblock checksummed, flat files and compressed ones
+// in lclusters of a block: the host kernel and the library kernel agree.
+func TestSynthBlockSizes(t *testing.T) {
+	testutil.NeedLoop(t)
+	for _, bs := range []int{512, 1024, 2048, 4096} {
+		t.Run(fmt.Sprint(bs), func(t *testing.T) {
+			c := synthContents(7)
+			files := []synthFile{
+				{name: "flat-text", flat: true, data: c["text"], xattrs: []synthXattr{{disk.XattrIndexUser, "k", "v"}}},
+				{name: "flat-random", flat: true, data: c["random"]},
+				{name: "flat-tiny", flat: true, data: c["tiny"]},
+				{name: "z-text", alg: disk.CompressionDeflate, data: c["text"]},
+				{name: "z-mixed", alg: disk.CompressionZstd, data: c["mixed"]},
+			}
+			img := filepath.Join(t.TempDir(), "synth.img")
+			if err := os.WriteFile(img, synthImage(t, bs, true, files), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			want := testutil.LoopView(t, img)
+			for _, f := range files {
+				if e := want[f.name]; e == nil || e.SHA256 != fmt.Sprintf("%x", sha256.Sum256(f.data)) {
+					t.Fatalf("the host kernel shows %s as %+v", f.name, e)
+				}
+			}
+			testutil.ExpectSame(t, "host vs library kernel", want, kernelView(t, img), compareOptions())
 		})
 	}
 }
