@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lklimg/lklimg/archive"
+	disk "github.com/lklimg/lklimg/format/erofs"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -78,11 +79,17 @@ func TestCorruptImages(t *testing.T) {
 		{"plain", []string{"-x1"}},
 		{"lz4hc-compact", []string{"-zlz4hc", "-x1"}},
 		{"lz4-full-ztail", []string{"-zlz4", "-Elegacy-compress", "-Eztailpacking"}},
+		{"synthetic", nil}, // synthImage's: deflate, zstd, lzma, fragments, HEAD2, dedupe, long prefixes
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			orig, err := os.ReadFile(mkfsErofs(t, src, c.args...))
-			if err != nil {
-				t.Fatal(err)
+			var orig []byte
+			if c.name == "synthetic" {
+				orig = synthDamageImage(t)
+			} else {
+				var err error
+				if orig, err = os.ReadFile(mkfsErofs(t, src, c.args...)); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if err := exportDamaged(writeImage(t, orig)); err != nil {
 				t.Fatalf("the undamaged image: %v", err)
@@ -92,9 +99,13 @@ func TestCorruptImages(t *testing.T) {
 				img := append([]byte(nil), orig...)
 				for range 1 + r.IntN(4) {
 					at := r.IntN(len(img))
-					if r.IntN(4) == 0 {
+					switch r.IntN(4) {
+					case 0:
 						// The superblock's fields.
 						at = 1024 + r.IntN(128)
+					case 1:
+						// The metadata, at the start.
+						at = r.IntN(min(len(img), 3*4096))
 					}
 					img[at] = byte(r.Uint32())
 				}
@@ -115,6 +126,21 @@ func TestCorruptImages(t *testing.T) {
 		})
 	}
 	t.Logf("outcomes of the mutations: %v", counts)
+}
+
+// synthDamageImage is a synthetic image with every feature synthImage
+// writes, small.
+func synthDamageImage(t testing.TB) []byte {
+	c := synthContents(3)
+	return synthImage(t, synthBlock, true, []synthFile{
+		{name: "deflate", alg: disk.CompressionDeflate, data: c["text"][:20000], head2: true, alg2: disk.CompressionZstd,
+			xattrs: []synthXattr{{disk.XattrLongPrefix | 1, "x", "y"}, {disk.XattrIndexUser, "u", "v"}}},
+		{name: "lzma", alg: disk.CompressionLZMA, data: c["mixed"], interlaced: true},
+		{name: "prefix", alg: disk.CompressionDeflate, data: c["text"][:700], partialOf: "deflate"},
+		{name: "tail", alg: disk.CompressionZstd, data: c["text"][:9000], frag: fragTail},
+		{name: "whole", alg: disk.CompressionZstd, data: c["random"], frag: fragWhole},
+		{name: "flat", flat: true, data: c["random"][:5000]},
+	})
 }
 
 func writeImage(t testing.TB, b []byte) string {
