@@ -42,6 +42,11 @@ type synthFile struct {
 	frag int
 	// flat stores the file uncompressed (FLAT_PLAIN).
 	flat bool
+	// extents, when set, cut the file into extents of its own (each
+	// ending where the next starts, the last at the end of the data),
+	// an extent's head anywhere in its lcluster: compressed, or plain
+	// (stored as is: interlaced, or shifted when that is not set).
+	extents []synthExtent
 	// alg2, when head2 is set, compresses the odd lclusters (HEAD2).
 	alg2  int
 	head2 bool
@@ -53,6 +58,11 @@ type synthFile struct {
 	// xattrs are inline entries: a name index (bit 7: a long prefix),
 	// the name after the prefix, the value.
 	xattrs []synthXattr
+}
+
+type synthExtent struct {
+	end   int
+	plain bool
 }
 
 type synthXattr struct {
@@ -244,6 +254,65 @@ func synthImage(t testing.TB, bs int, csum bool, files []synthFile) []byte {
 		}
 		if f.interlaced {
 			le.PutUint16(ip[32+4:], disk.AdviseInterlacedPcluster)
+		}
+		if len(f.extents) > 0 {
+			heads := 0
+			headAt := map[int]bool{}
+			start := 0
+			for e, x := range f.extents {
+				hl := start / bs
+				idx := ip[48+8*hl:]
+				blk := make([]byte, bs)
+				part := f.data[start:x.end]
+				typ := uint16(disk.LclusterTypeHead1)
+				if x.plain {
+					typ = disk.LclusterTypePlain
+					for i, b := range part {
+						if f.interlaced {
+							blk[(start+i)%bs] = b
+						} else {
+							blk[i] = b
+						}
+					}
+				} else if z := compressChunk(t, f.alg, part, bs); z != nil {
+					copy(blk[bs-len(z):], z)
+					compressed[f.alg]++
+				} else {
+					t.Fatalf("%s: extent %d does not compress into a block", f.name, e)
+				}
+				if headAt[hl] || len(part) > bs && x.plain {
+					t.Fatalf("%s: extent %d: two heads in lcluster %d, or a plain extent over a block", f.name, e, hl)
+				}
+				headAt[hl] = true
+				le.PutUint16(idx[0:], typ)
+				le.PutUint16(idx[2:], uint16(start%bs))
+				le.PutUint32(idx[4:], uint32(dataStart+len(data)/bs))
+				data = append(data, blk...)
+				heads++
+				// The lclusters the extent covers past its head:
+				// NONHEAD, their distances to it and to the next
+				// head (the lcluster where it ends, or past the
+				// last).
+				next := x.end / bs
+				if e+1 == len(f.extents) {
+					next = n
+				}
+				for l := hl + 1; l < next; l++ {
+					d := ip[48+8*l:]
+					le.PutUint16(d[0:], disk.LclusterTypeNonhead)
+					le.PutUint16(d[4:], uint16(l-hl))
+					le.PutUint16(d[6:], uint16(next-l))
+				}
+				start = x.end
+			}
+			if start != len(f.data) {
+				t.Fatalf("%s: extents end at %d, the data at %d", f.name, start, len(f.data))
+			}
+			le.PutUint32(ip[16:], uint32(heads))
+			if f.interlaced {
+				le.PutUint16(ip[32+4:], disk.AdviseInterlacedPcluster)
+			}
+			continue
 		}
 		if f.partialOf != "" {
 			b, ok := pblk0[f.partialOf]
@@ -488,4 +557,33 @@ func TestSynthBlockSizes(t *testing.T) {
 			testutil.ExpectSame(t, "host vs library kernel", want, kernelView(t, img), compareOptions())
 		})
 	}
+}
+
+// TestSynthExtents: extents that start inside their lclusters
+// (clusterofs), an lcluster holding the end of one extent and the head
+// of the next, NONHEAD lclusters looked back through, and plain
+// extents stored shifted or interlaced at an offset inside the block:
+// the host kernel and the library kernel agree.
+func TestSynthExtents(t *testing.T) {
+	testutil.NeedLoop(t)
+	c := synthContents(5)
+	data := append(append(append([]byte(nil), c["text"][:6000]...), c["random"][:4000]...), c["text"][6000:16000]...)
+	var files []synthFile
+	for _, alg := range []int{disk.CompressionDeflate, disk.CompressionZstd, disk.CompressionLZMA} {
+		for _, interlaced := range []bool{false, true} {
+			files = append(files, synthFile{name: fmt.Sprintf("alg%d-interlaced-%v", alg, interlaced), alg: alg, data: data,
+				interlaced: interlaced, extents: []synthExtent{{6000, false}, {10000, true}, {20000, false}}})
+		}
+	}
+	img := filepath.Join(t.TempDir(), "synth.img")
+	if err := os.WriteFile(img, synthImage(t, synthBlock, true, files), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := testutil.LoopView(t, img)
+	for _, f := range files {
+		if e := want[f.name]; e == nil || e.SHA256 != fmt.Sprintf("%x", sha256.Sum256(f.data)) {
+			t.Fatalf("the host kernel shows %s as %+v", f.name, e)
+		}
+	}
+	testutil.ExpectSame(t, "host vs library kernel", want, kernelView(t, img), compareOptions())
 }
