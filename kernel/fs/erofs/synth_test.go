@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,7 +17,10 @@ import (
 	"github.com/ulikunitz/xz/lzma"
 
 	disk "github.com/lklimg/lklimg/format/erofs"
+	"github.com/lklimg/lklimg/internal/kerneltest"
 	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/lklimg/lklimg/kernel"
+	"github.com/lklimg/lklimg/kernel/abi"
 )
 
 // mkfs.erofs 1.5, the oracle tool here, makes LZ4 only. Images with the
@@ -42,6 +46,12 @@ type synthFile struct {
 	frag int
 	// flat stores the file uncompressed (FLAT_PLAIN).
 	flat bool
+	// size and chunks, when size is set, make a chunk-based file of
+	// that size (an extended inode) of chunkBits-sized chunks: those of
+	// chunks (by index) hold their bytes, the others are holes.
+	size      int64
+	chunkBits uint
+	chunks    map[int64][]byte
 	// extents, when set, cut the file into extents of its own (each
 	// ending where the next starts, the last at the end of the data),
 	// an extent's head anywhere in its lcluster: compressed, or plain
@@ -157,7 +167,7 @@ func synthImage(t testing.TB, bs int, csum bool, files []synthFile) []byte {
 	le := binary.LittleEndian
 	algs := uint16(0)
 	for _, f := range files {
-		if f.flat {
+		if f.flat || f.size > 0 {
 			continue
 		}
 		algs |= 1 << f.alg
@@ -186,6 +196,10 @@ func synthImage(t testing.TB, bs int, csum bool, files []synthFile) []byte {
 		xb, _ := xattrBody(f.xattrs)
 		if f.flat {
 			n = -2 // no map header, no indexes
+		}
+		if f.size > 0 {
+			// An extended inode and the block map.
+			n = (int((f.size+1<<f.chunkBits-1)>>f.chunkBits)+1)/2 + 4
 		}
 		pos += ((32+len(xb)+7)&^7 + 16 + 8*n + 31) &^ 31
 	}
@@ -236,6 +250,25 @@ func synthImage(t testing.TB, bs int, csum bool, files []synthFile) []byte {
 		xb, icount := xattrBody(f.xattrs)
 		le.PutUint16(ip[2:], icount)
 		copy(ip[32:], xb)
+		if f.size > 0 {
+			nchunks := (f.size + 1<<f.chunkBits - 1) >> f.chunkBits
+			le.PutUint16(ip[0:], disk.InodeChunkBased<<1|1)
+			le.PutUint16(ip[2:], 0)
+			le.PutUint64(ip[8:], uint64(f.size))
+			le.PutUint16(ip[16:], uint16(f.chunkBits-uint(bits.TrailingZeros(uint(bs)))))
+			le.PutUint32(ip[44:], 1)
+			for c := range nchunks {
+				addr := uint32(disk.NullAddr)
+				if b, ok := f.chunks[c]; ok {
+					addr = uint32(dataStart + len(data)/bs)
+					chunk := make([]byte, 1<<f.chunkBits)
+					copy(chunk, b)
+					data = append(data, chunk...)
+				}
+				le.PutUint32(ip[64+4*c:], addr)
+			}
+			continue
+		}
 		if f.flat {
 			le.PutUint16(ip[0:], disk.InodeFlatPlain<<1)
 			le.PutUint32(ip[16:], uint32(dataStart+len(data)/bs))
@@ -573,4 +606,47 @@ func checkSynth(t *testing.T, bs int, files []synthFile) testutil.Tree {
 	}
 	testutil.ExpectSame(t, "host vs library kernel", want, kernelView(t, img), compareOptions())
 	return want
+}
+
+// TestSynthHugeSparse: a chunk-based file of more than 4 GiB (an
+// extended inode's 64-bit size, chunk entries past 2^32 bytes), mostly
+// holes; its size and bytes read around its chunks, the holes and the
+// 4 GiB mark, agree with the host kernel's.
+func TestSynthHugeSparse(t *testing.T) {
+	testutil.NeedLoop(t)
+	size := int64(5<<30 + 123)
+	f := synthFile{name: "huge", size: size, chunkBits: 20, chunks: map[int64][]byte{
+		0: []byte("first chunk"), 4095: bytes.Repeat([]byte("just below 4 GiB "), 1000),
+		4096: []byte("at 4 GiB"), 5120: []byte("tail"),
+	}}
+	img := filepath.Join(t.TempDir(), "synth.img")
+	if err := os.WriteFile(img, synthImage(t, synthBlock, true, []synthFile{f}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mnt, umount := testutil.HostMount(t, img, "ro")
+	defer umount()
+	host, err := os.Open(filepath.Join(mnt, "huge"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	kerneltest.WithMount(t, img, "erofs", abi.MS_RDONLY, "", func(k *kernel.Kernel, must func(string, error)) {
+		var st abi.Stat
+		must("stat", k.Fstatat(abi.AT_FDCWD, "/mnt/huge", &st, 0))
+		if st.Size != size {
+			t.Errorf("size %d, want %d", st.Size, size)
+		}
+		fd, err := k.Openat(abi.AT_FDCWD, "/mnt/huge", abi.O_RDONLY, 0)
+		must("open", err)
+		defer k.Close(fd)
+		for _, off := range []int64{0, 5, 1 << 20, 4095 << 20, 4095<<20 + 16000, 4<<30 - 100, 4 << 30, 4<<30 + 1<<20, 5<<30 - 10, size - 200} {
+			want := make([]byte, 1000)
+			n, _ := host.ReadAt(want, off)
+			got := make([]byte, 1000)
+			m, _ := k.Pread(fd, got, off)
+			if n != m || !bytes.Equal(want[:n], got[:m]) {
+				t.Errorf("at %d: %d bytes %q, host %d %q", off, m, got[:min(m, 40)], n, want[:min(n, 40)])
+			}
+		}
+	})
 }
