@@ -68,11 +68,10 @@ func DecompressMicroLZMA(src, dst []byte) error {
 	if props >= 9*5*5 {
 		return abi.Errorf(abi.EUCLEAN, "erofs: lzma: properties byte %#x", props)
 	}
-	// Every match lies in the extent: a dictionary of its size will do.
-	dict := max(len(dst), 4096)
-	if dict > maxLZMADict {
-		return abi.Errorf(abi.EUCLEAN, "erofs: lzma: extent of %d bytes", len(dst))
-	}
+	// Every match lies in the extent, and no farther back than the
+	// image's dictionary (at most 8 MiB): a dictionary of the extent's
+	// size, or of that, will do.
+	dict := min(max(len(dst), 4096), maxLZMADict)
 	var h [lzma.HeaderLen + 1]byte
 	h[0] = props
 	binary.LittleEndian.PutUint32(h[1:], uint32(dict))

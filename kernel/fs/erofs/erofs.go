@@ -37,14 +37,16 @@ func NewType() vfs.FilesystemType { return fsType{} }
 
 func (fsType) Name() string { return "erofs" }
 
-// Probe accepts a device with the EROFS magic at byte 1024, as blkid's
-// erofs probe does.
+// Probe accepts a device with the EROFS magic at byte 1024 and a block
+// size Linux mounts, as blkid's erofs probe looks at the magic and the
+// block size bits.
 func (fsType) Probe(dev vfs.BlockDevice) bool {
-	var m [4]byte
-	if n, _ := dev.ReadAt(m[:], disk.SuperOffset); n < len(m) {
+	var p [disk.SuperBlockSize]byte
+	if n, _ := dev.ReadAt(p[:], disk.SuperOffset); n < len(p) {
 		return false
 	}
-	return uint32(m[0])|uint32(m[1])<<8|uint32(m[2])<<16|uint32(m[3])<<24 == disk.SuperMagicV1
+	sb, err := disk.DecodeSuperBlock(p[:])
+	return err == nil && sb.BlkSzBits >= disk.MinBlkSzBits && sb.BlkSzBits <= disk.MaxBlkSzBits
 }
 
 // fsys is a mounted EROFS image (struct erofs_sb_info).
