@@ -82,6 +82,8 @@ func TestDirentsAndStat(t *testing.T) {
 		{"tree-lz4-shared-xattrs", tree, []string{"-zlz4", "-x1"}},
 		{"big-plain", big, nil},
 		{"big-lz4hc-extended", big, []string{"-zlz4hc", "-Eforce-inode-extended"}},
+		{"big-compact-chunks", big, []string{"-Eforce-inode-compact", "--chunksize=4096"}},
+		{"tree-lz4-bigpcluster-ztail", tree, []string{"-zlz4", "-C65536", "-Eztailpacking"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			img := mkfsErofs(t, c.src, c.args...)
