@@ -55,6 +55,7 @@ type fsys struct {
 	log     vfs.Logger
 	name    string
 	sb      *disk.SuperBlock
+	opts    options
 	bsize   int64
 	blkbits uint
 	// prefixes are the long xattr name prefixes (xattr_prefix_count).
@@ -86,6 +87,10 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	fail := func(err error) (vfs.Superblock, error) {
 		log.Printf("erofs (device %s): %v", f.name, err)
 		return nil, err
+	}
+	var err error
+	if f.opts, err = parseOptions(data); err != nil {
+		return fail(err)
 	}
 	p := make([]byte, 4096)
 	if n, err := dev.ReadAt(p, 0); n < disk.SuperOffset+disk.SuperBlockSize {

@@ -1,6 +1,8 @@
 package erofs
 
 import (
+	"strings"
+
 	disk "github.com/lklimg/lklimg/format/erofs"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
@@ -86,11 +88,29 @@ func (f *fsys) fullName(e disk.XattrEntry) (xattr, bool) {
 	} else if prefix = disk.XattrPrefix(e.NameIndex); prefix == "" {
 		return xattr{}, false
 	}
-	return xattr{name: prefix + string(e.Name), value: e.Value}, true
+	x := xattr{name: prefix + string(e.Name), value: e.Value}
+	return x, f.shown(x.name)
 }
 
-// Getxattr returns the value of the attribute name, or ENODATA.
+// shown reports whether the mount shows the attribute name: user.* ones
+// unless nouser_xattr, POSIX ACLs unless noacl (the handlers' list and
+// get refuse them then).
+func (f *fsys) shown(name string) bool {
+	switch {
+	case strings.HasPrefix(name, "user."):
+		return f.opts.userXattr
+	case name == "system.posix_acl_access" || name == "system.posix_acl_default":
+		return f.opts.acl
+	}
+	return true
+}
+
+// Getxattr returns the value of the attribute name, or ENODATA;
+// EOPNOTSUPP for a namespace the mount hides (nouser_xattr, noacl).
 func (ip *inode) Getxattr(name string) ([]byte, error) {
+	if !ip.f.shown(name) {
+		return nil, abi.EOPNOTSUPP
+	}
 	var v []byte
 	found := false
 	err := ip.xattrs(func(x xattr) bool {
