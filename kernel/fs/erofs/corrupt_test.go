@@ -1,6 +1,7 @@
 package erofs_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -167,4 +168,39 @@ func errName(err error) string {
 		return "exported"
 	}
 	return abi.ErrnoOf(err).Error()
+}
+
+// A packed inode whose own data is a fragment of itself would have a
+// read recurse for ever: it is EUCLEAN.
+func TestPackedSelfLoop(t *testing.T) {
+	c := synthContents(9)
+	img := synthImage(t, synthBlock, false, []synthFile{{name: "whole", alg: disk.CompressionZstd, data: c["text"], frag: fragWhole},
+		{name: "z", alg: disk.CompressionZstd, data: c["text"]}})
+	sb, err := disk.DecodeSuperBlock(img[disk.SuperOffset:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The packed inode made compressed, its one extent (all NONHEADs
+	// back to lcluster 0) a fragment at offset 0 of itself.
+	le := binary.LittleEndian
+	pos := int(sb.MetaBlkAddr)*synthBlock + int(sb.PackedNid)*32
+	size := int(le.Uint32(img[pos+8:]))
+	le.PutUint16(img[pos:], disk.InodeCompressedFull<<1)
+	le.PutUint32(img[pos+16:], 0)
+	clear(img[pos+32 : pos+48])
+	le.PutUint16(img[pos+32+4:], disk.AdviseFragmentPcluster)
+	img[pos+32+6] = disk.CompressionZstd
+	for l := range (size + synthBlock - 1) / synthBlock {
+		idx := img[pos+48+8*l:]
+		clear(idx[:8])
+		if l == 0 {
+			le.PutUint16(idx, disk.LclusterTypeHead1)
+		} else {
+			le.PutUint16(idx, disk.LclusterTypeNonhead)
+			le.PutUint16(idx[4:], uint16(l))
+		}
+	}
+	if err := exportDamaged(writeImage(t, img)); !errors.Is(err, abi.EUCLEAN) {
+		t.Errorf("export: %v, want EUCLEAN", err)
+	}
 }

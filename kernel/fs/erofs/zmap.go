@@ -45,6 +45,10 @@ func (ip *inode) zinit() (*zinfo, error) {
 		return nil, err
 	}
 	z := &zinfo{}
+	if f.packed != nil && ip.nid == f.packed.nid && (h.WholeFragment() || h.Advise&disk.AdviseFragmentPcluster != 0) {
+		// The packed inode's data in itself: a loop Linux refuses too.
+		return nil, abi.Errorf(abi.EUCLEAN, "erofs: the packed inode has a fragment of its own")
+	}
 	if h.WholeFragment() {
 		z.advise = disk.AdviseFragmentPcluster
 		z.wholeFragment = true
