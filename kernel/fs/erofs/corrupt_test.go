@@ -204,3 +204,29 @@ func TestPackedSelfLoop(t *testing.T) {
 		t.Errorf("export: %v, want EUCLEAN", err)
 	}
 }
+
+// A directory entry naming the root (a cycle) ends the export with
+// ELOOP, as the walk finds the root among the entry's ancestors.
+func TestDirectoryCycle(t *testing.T) {
+	c := synthContents(9)
+	img := synthImage(t, synthBlock, false, []synthFile{{name: "loop", alg: disk.CompressionZstd, data: c["text"]}})
+	sb, err := disk.DecodeSuperBlock(img[disk.SuperOffset:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The root's third entry ("loop"), inline after the root inode: nid
+	// 0 (the root), a directory.
+	de := img[int(sb.MetaBlkAddr)*synthBlock+32+2*disk.DirentSize:]
+	clear(de[:8])
+	de[10] = disk.FTDir
+	done := make(chan error, 1)
+	go func() { done <- exportDamaged(writeImage(t, img)) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, abi.ELOOP) {
+			t.Errorf("export: %v, want ELOOP", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the export of a directory cycle still running after 20s")
+	}
+}
