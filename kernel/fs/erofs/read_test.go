@@ -1,9 +1,12 @@
 package erofs_test
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -145,6 +148,45 @@ func TestReadAgainstHost(t *testing.T) {
 				testutil.ExpectSame(t, tree.name, want, got, compareOptions())
 				t.Logf("%s: %d entries compared", tree.name, len(want))
 			}
+		})
+	}
+}
+
+// TestReadNewerMkfs compares the layouts a newer mkfs.erofs makes and
+// 1.5 (this test's minimum) cannot: the compressors its help lists
+// beyond LZ4, fragments, dedupe and other block sizes, each case
+// skipped when this mkfs.erofs refuses its options.
+func TestReadNewerMkfs(t *testing.T) {
+	testutil.Need(t, "mkfs.erofs")
+	help, _ := exec.Command("mkfs.erofs", "--help").CombinedOutput()
+	var cases [][]string
+	for _, alg := range []string{"lzma", "deflate", "zstd"} {
+		if regexp.MustCompile(`(?m)(^\s*|[:,] *)` + alg + `\b`).Match(help) {
+			cases = append(cases, []string{"-z" + alg}, []string{"-z" + alg, "-C65536", "-Eztailpacking"})
+		}
+	}
+	for _, e := range []string{"fragments", "all-fragments", "dedupe"} {
+		if bytes.Contains(help, []byte(e)) {
+			cases = append(cases, []string{"-zlz4hc", "-E" + e})
+		}
+	}
+	if bytes.Contains(help, []byte("\n -b#")) {
+		cases = append(cases, []string{"-b1024"}, []string{"-b512", "-zlz4hc"})
+	}
+	if len(cases) == 0 {
+		t.Log("this mkfs.erofs makes nothing beyond what TestReadAgainstHost covers")
+		return
+	}
+	src := erofsTree(t)
+	for _, args := range cases {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			img := filepath.Join(t.TempDir(), "erofs.img")
+			if out, err := exec.Command("mkfs.erofs", append(args, img, src)...).CombinedOutput(); err != nil {
+				t.Logf("mkfs.erofs %s refused: %v\n%s", args, err, out)
+				return
+			}
+			want := testutil.LoopView(t, img)
+			testutil.ExpectSame(t, "host vs library kernel", want, kernelView(t, img), compareOptions())
 		})
 	}
 }
