@@ -34,7 +34,13 @@ const (
 	IVersionMask    = 0x1
 	IDataLayoutBit  = 1
 	IDataLayoutMask = 0x7
-	IAll            = 0xf
+	// INlink1Bit, on a compact inode of anything but a directory, says
+	// it has one link and that i_nb (the link count's field) holds the
+	// high 16 bits of i_u's block number (EROFS_I_NLINK_1_BIT); on a
+	// directory the same bit says its "." entry is left out
+	// (EROFS_I_DOT_OMITTED_BIT), which this package does not read.
+	INlink1Bit = 4
+	IAll       = 1<<(INlink1Bit+1) - 1
 )
 
 // Data layouts (EROFS_INODE_*).
@@ -65,8 +71,11 @@ type Inode struct {
 	Nlink       uint32
 	Size        uint64
 	U           uint32 // i_u: raw_blkaddr, compressed_blocks, rdev or chunk format
-	Ino         uint32 // i_ino, for 32-bit stat only
-	Uid, Gid    uint32
+	// UHi is i_nb's high 16 bits of a block number or count (a compact
+	// inode with INlink1Bit), else 0.
+	UHi      uint16
+	Ino      uint32 // i_ino, for 32-bit stat only
+	Uid, Gid uint32
 	// Mtime and MtimeNsec are an extended inode's; a compact one's Mtime
 	// is i_reserved, an offset from the build time (zero in images of
 	// older mkfs), MtimeNsec zero.
@@ -111,6 +120,9 @@ func DecodeInode(p []byte) (*Inode, error) {
 		in.Nlink = le.Uint32(p[44:])
 	} else {
 		in.Nlink = uint32(le.Uint16(p[6:]))
+		if in.Format&(1<<INlink1Bit) != 0 && uint32(in.Mode)&abi.S_IFMT != abi.S_IFDIR {
+			in.Nlink, in.UHi = 1, le.Uint16(p[6:])
+		}
 		in.Size = uint64(le.Uint32(p[8:]))
 		in.Mtime = uint64(le.Uint32(p[12:]))
 		in.U = le.Uint32(p[16:])
@@ -122,6 +134,9 @@ func DecodeInode(p []byte) (*Inode, error) {
 	case abi.S_IFREG, abi.S_IFDIR, abi.S_IFLNK, abi.S_IFCHR, abi.S_IFBLK, abi.S_IFIFO, abi.S_IFSOCK:
 	default:
 		return nil, abi.Errorf(abi.EUCLEAN, "erofs: bogus i_mode (%o)", in.Mode)
+	}
+	if in.Format&(1<<INlink1Bit) != 0 && uint32(in.Mode)&abi.S_IFMT == abi.S_IFDIR {
+		return nil, abi.Errorf(abi.EOPNOTSUPP, "erofs: directory without its \".\" entry (EROFS_I_DOT_OMITTED)")
 	}
 	if in.MtimeNsec >= 1e9 {
 		// Linux shows it as it is; no time has such nanoseconds.
@@ -160,6 +175,10 @@ func (in *Inode) XattrISize() int {
 	}
 	return XattrIbodyHeaderSize + 4*(int(in.XattrICount)-1)
 }
+
+// Start returns i_u as the block number of a flat file, or the block
+// count of a compressed one, with i_nb's high bits.
+func (in *Inode) Start() int64 { return int64(in.UHi)<<32 | int64(in.U) }
 
 // ChunkFormat returns i_u.c.format of a chunk-based inode.
 func (in *Inode) ChunkFormat() uint16 { return uint16(in.U) }

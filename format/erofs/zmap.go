@@ -22,8 +22,11 @@ const (
 	MapHeaderSize     = 8
 	LclusterIndexSize = 8
 
-	// h_advise bits (Z_EROFS_ADVISE_*).
+	// h_advise bits (Z_EROFS_ADVISE_*). Bit 0 is COMPACTED_2B for
+	// compact indexes; for full ones newer images use it for extent
+	// records (Z_EROFS_ADVISE_EXTENTS), which this package does not read.
 	AdviseCompacted2B        = 0x1
+	AdviseExtents            = 0x1
 	AdviseBigPcluster1       = 0x2
 	AdviseBigPcluster2       = 0x4
 	AdviseInlinePcluster     = 0x8

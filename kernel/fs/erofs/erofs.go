@@ -8,6 +8,11 @@
 // packed inode), symlinks, devices and xattrs (inline, shared, long
 // prefixes).
 //
+// Not read (EOPNOTSUPP or, for their incompatible feature bits, EINVAL
+// at mount): the 48-bit layout, the metabox, compressed extent records
+// and directories without their "." entry (Linux 6.15 and later), and
+// images spread over extra devices.
+//
 // Compressed data: LZ4, MicroLZMA, DEFLATE and Zstandard pclusters are
 // decoded, and uncompressed "plain" ones (shifted or interlaced). A
 // pcluster's extent is decoded whole into a

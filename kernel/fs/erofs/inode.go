@@ -78,7 +78,7 @@ func (ip *inode) checkSize() error {
 		if di.DataLayout() == disk.InodeFlatInline && n > 0 {
 			n-- // the tail is inline
 		}
-		if n > 0 && (int64(di.U)+n)<<f.blkbits > dev {
+		if n > 0 && (di.Start()+n)<<f.blkbits > dev {
 			return bad("data blocks")
 		}
 	case disk.InodeChunkBased:
@@ -149,7 +149,7 @@ func (ip *inode) Getattr() (vfs.Attr, error) {
 	a.Atime, a.Ctime = a.Mtime, a.Mtime
 	if di.Compressed() {
 		a.Attributes |= abi.STATX_ATTR_COMPRESSED
-		a.Blocks = int64(di.U) << (f.blkbits - 9)
+		a.Blocks = di.Start() << (f.blkbits - 9)
 	} else {
 		a.Blocks = (int64(di.Size) + f.bsize - 1) >> f.blkbits << (f.blkbits - 9)
 	}
@@ -227,7 +227,7 @@ func (ip *inode) mapFlat(off int64) (flatMap, error) {
 			lastblk--
 		}
 		if off < lastblk<<f.blkbits {
-			return flatMap{pa: int64(di.U)<<f.blkbits + off, len: lastblk<<f.blkbits - off}, nil
+			return flatMap{pa: di.Start()<<f.blkbits + off, len: lastblk<<f.blkbits - off}, nil
 		}
 		// The tail, inline after the inode: it may not cross a block.
 		tail := size - lastblk<<f.blkbits

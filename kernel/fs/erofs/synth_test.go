@@ -15,6 +15,7 @@ import (
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz/lzma"
+	"golang.org/x/sys/unix"
 
 	disk "github.com/lklimg/lklimg/format/erofs"
 	"github.com/lklimg/lklimg/internal/kerneltest"
@@ -44,8 +45,9 @@ type synthFile struct {
 	alg  int
 	data []byte
 	frag int
-	// flat stores the file uncompressed (FLAT_PLAIN).
-	flat bool
+	// flat stores the file uncompressed (FLAT_PLAIN); nlink1 marks its
+	// compact inode EROFS_I_NLINK_1_BIT (i_nb then not the link count).
+	flat, nlink1 bool
 	// size and chunks, when size is set, make a chunk-based file of
 	// that size (an extended inode) of chunkBits-sized chunks: those of
 	// chunks (by index) hold their bytes, the others are holes.
@@ -271,6 +273,12 @@ func synthImage(t testing.TB, bs int, csum bool, files []synthFile) []byte {
 		}
 		if f.flat {
 			le.PutUint16(ip[0:], disk.InodeFlatPlain<<1)
+			if f.nlink1 {
+				// EROFS_I_NLINK_1_BIT: one link, i_nb free for
+				// other uses (48-bit block numbers).
+				le.PutUint16(ip[0:], disk.InodeFlatPlain<<1|1<<disk.INlink1Bit)
+				le.PutUint16(ip[6:], 0)
+			}
 			le.PutUint32(ip[16:], uint32(dataStart+len(data)/bs))
 			data = append(data, f.data...)
 			data = append(data, make([]byte, -len(data)&(bs-1))...)
@@ -539,7 +547,7 @@ func TestSynthCompressors(t *testing.T) {
 					}
 				}
 			}
-			want := checkSynth(t, synthBlock, files)
+			_, want := checkSynth(t, synthBlock, files)
 			for _, f := range files {
 				if len(f.xattrs) > 0 && len(want[f.name].Xattrs) != len(f.xattrs) {
 					t.Errorf("the host kernel shows %s's xattrs as %q", f.name, want[f.name].Xattrs)
@@ -561,11 +569,27 @@ func TestSynthBlockSizes(t *testing.T) {
 			files := []synthFile{
 				{name: "flat-text", flat: true, data: c["text"], xattrs: []synthXattr{{disk.XattrIndexUser, "k", "v"}}},
 				{name: "flat-random", flat: true, data: c["random"]},
-				{name: "flat-tiny", flat: true, data: c["tiny"]},
+				{name: "flat-tiny", flat: true, data: c["tiny"], nlink1: true},
 				{name: "z-text", alg: disk.CompressionDeflate, data: c["text"]},
 				{name: "z-mixed", alg: disk.CompressionZstd, data: c["mixed"]},
 			}
-			checkSynth(t, bs, files)
+			img, _ := checkSynth(t, bs, files)
+			// flat-tiny's compact inode says one link by its format
+			// (EROFS_I_NLINK_1_BIT), its i_nb another thing.
+			mnt, umount := testutil.HostMount(t, img, "ro")
+			var hs unix.Stat_t
+			err := unix.Lstat(filepath.Join(mnt, "flat-tiny"), &hs)
+			umount()
+			if err != nil {
+				t.Fatal(err)
+			}
+			kerneltest.WithMount(t, img, "erofs", abi.MS_RDONLY, "", func(k *kernel.Kernel, must func(string, error)) {
+				var st abi.Stat
+				must("stat", k.Fstatat(abi.AT_FDCWD, "/mnt/flat-tiny", &st, 0))
+				if st.Nlink != 1 || uint64(hs.Nlink) != 1 {
+					t.Errorf("flat-tiny: %d links, host %d, want 1", st.Nlink, hs.Nlink)
+				}
+			})
 		})
 	}
 }
@@ -591,8 +615,8 @@ func TestSynthExtents(t *testing.T) {
 
 // checkSynth writes the image of files with blocks of bs bytes; the host
 // kernel must show each file's data, and the library kernel what the
-// host shows. It returns the host's view.
-func checkSynth(t *testing.T, bs int, files []synthFile) testutil.Tree {
+// host shows. It returns the image and the host's view.
+func checkSynth(t *testing.T, bs int, files []synthFile) (string, testutil.Tree) {
 	t.Helper()
 	img := filepath.Join(t.TempDir(), "synth.img")
 	if err := os.WriteFile(img, synthImage(t, bs, true, files), 0o644); err != nil {
@@ -605,7 +629,7 @@ func checkSynth(t *testing.T, bs int, files []synthFile) testutil.Tree {
 		}
 	}
 	testutil.ExpectSame(t, "host vs library kernel", want, kernelView(t, img), compareOptions())
-	return want
+	return img, want
 }
 
 // TestSynthHugeSparse: a chunk-based file of more than 4 GiB (an

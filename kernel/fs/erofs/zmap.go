@@ -60,6 +60,10 @@ func (ip *inode) zinit() (*zinfo, error) {
 		return z, nil
 	}
 	z.advise = h.Advise
+	if ip.di.DataLayout() == disk.InodeCompressedFull && z.advise&disk.AdviseExtents != 0 {
+		// Linux 6.15's extent records instead of lcluster indexes.
+		return nil, abi.Errorf(abi.EOPNOTSUPP, "erofs: compressed extent records are not read by this kernel")
+	}
 	z.algs = [2]uint8{h.AlgorithmType & 15, h.AlgorithmType >> 4}
 	for i, a := range z.algs {
 		if a >= disk.CompressionMax {
