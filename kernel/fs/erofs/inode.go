@@ -100,9 +100,17 @@ func (ip *inode) checkSize() error {
 			if f.packed == nil || size > int64(f.packed.di.Size) {
 				return bad("fragment")
 			}
-		} else if hpos+disk.MapHeaderSize+nblocks*2 > dev {
-			// Compact 2-byte indexes are the smallest.
-			return bad("lcluster indexes")
+		} else {
+			// One index per lcluster: 2 bytes at the least (compact),
+			// 8 in the full form.
+			lcbits := f.blkbits + uint(h.ClusterBits&7)
+			n, each := (size+1<<lcbits-1)>>lcbits, int64(2)
+			if di.DataLayout() == disk.InodeCompressedFull {
+				each = disk.LclusterIndexSize
+			}
+			if hpos+disk.MapHeaderSize+n*each > dev {
+				return bad("lcluster indexes")
+			}
 		}
 	}
 	return nil
