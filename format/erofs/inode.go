@@ -180,6 +180,19 @@ func (in *Inode) XattrISize() int {
 // count of a compressed one, with i_nb's high bits.
 func (in *Inode) Start() int64 { return int64(in.UHi)<<32 | int64(in.U) }
 
+// NoData reports whether a FLAT_PLAIN file has no blocks at all: its
+// block number is EROFS_NULL_ADDR (all ones in its 32 bits, or 48 with
+// i_nb's), and it reads as zeros (erofs_read_inode).
+func (in *Inode) NoData() bool {
+	if in.DataLayout() != InodeFlatPlain {
+		return false
+	}
+	if in.Format&(1<<INlink1Bit) != 0 && uint32(in.Mode)&abi.S_IFMT != abi.S_IFDIR && !in.Extended() {
+		return in.UHi == 0xffff && in.U == NullAddr
+	}
+	return in.U == NullAddr
+}
+
 // ChunkFormat returns i_u.c.format of a chunk-based inode.
 func (in *Inode) ChunkFormat() uint16 { return uint16(in.U) }
 

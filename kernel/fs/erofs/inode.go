@@ -74,6 +74,9 @@ func (ip *inode) checkSize() error {
 	}
 	switch di.DataLayout() {
 	case disk.InodeFlatPlain, disk.InodeFlatInline:
+		if di.NoData() {
+			return nil
+		}
 		n := nblocks
 		if di.DataLayout() == disk.InodeFlatInline && n > 0 {
 			n-- // the tail is inline
@@ -229,6 +232,10 @@ func (ip *inode) mapFlat(off int64) (flatMap, error) {
 	size := int64(di.Size)
 	switch di.DataLayout() {
 	case disk.InodeFlatPlain, disk.InodeFlatInline:
+		if di.NoData() {
+			// No block: zeros to the end.
+			return flatMap{hole: true, len: size - off}, nil
+		}
 		nblocks := (size + f.bsize - 1) >> f.blkbits
 		lastblk := nblocks
 		if di.DataLayout() == disk.InodeFlatInline {

@@ -48,6 +48,8 @@ type synthFile struct {
 	// flat stores the file uncompressed (FLAT_PLAIN); nlink1 marks its
 	// compact inode EROFS_I_NLINK_1_BIT (i_nb then not the link count).
 	flat, nlink1 bool
+	// nullAddr gives a flat file of zeros no block: EROFS_NULL_ADDR.
+	nullAddr bool
 	// size and chunks, when size is set, make a chunk-based file of
 	// that size (an extended inode) of chunkBits-sized chunks: those of
 	// chunks (by index) hold their bytes, the others are holes.
@@ -278,6 +280,10 @@ func synthImage(t testing.TB, bs int, csum bool, files []synthFile) []byte {
 				// other uses (48-bit block numbers).
 				le.PutUint16(ip[0:], disk.InodeFlatPlain<<1|1<<disk.INlink1Bit)
 				le.PutUint16(ip[6:], 0)
+			}
+			if f.nullAddr {
+				le.PutUint32(ip[16:], disk.NullAddr)
+				continue
 			}
 			le.PutUint32(ip[16:], uint32(dataStart+len(data)/bs))
 			data = append(data, f.data...)
@@ -570,6 +576,7 @@ func TestSynthBlockSizes(t *testing.T) {
 				{name: "flat-text", flat: true, data: c["text"], xattrs: []synthXattr{{disk.XattrIndexUser, "k", "v"}}},
 				{name: "flat-random", flat: true, data: c["random"]},
 				{name: "flat-tiny", flat: true, data: c["tiny"], nlink1: true},
+				{name: "flat-null", flat: true, data: make([]byte, 3*bs+7), nullAddr: true},
 				{name: "z-text", alg: disk.CompressionDeflate, data: c["text"]},
 				{name: "z-mixed", alg: disk.CompressionZstd, data: c["mixed"]},
 			}
