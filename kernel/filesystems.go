@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/fs/erofs"
 	"github.com/lklimg/lklimg/kernel/fs/ext4"
 	"github.com/lklimg/lklimg/kernel/fs/squashfs"
 	"github.com/lklimg/lklimg/kernel/fs/vfat"
@@ -34,6 +35,8 @@ func filesystems() []fsType {
 		{t: vfat.NewMsdosType()},
 		// squashfs, read-only: a read-write mount is served read-only.
 		{t: squashfs.NewType()},
+		// erofs, read-only: found by its magic at byte 1024.
+		{t: erofs.NewType()},
 	}
 }
 
@@ -56,7 +59,7 @@ func FilesystemNames() []FilesystemName {
 }
 
 // FilesystemTypesHelp lists every name FilesystemNames accepts, for a
-// -t flag's usage: "ext4, ext2, ext3, vfat, fat, msdos, squashfs".
+// -t flag's usage: "ext4, ext2, ext3, vfat, fat, msdos, squashfs, erofs".
 func FilesystemTypesHelp() string {
 	var all []string
 	for _, n := range FilesystemNames() {

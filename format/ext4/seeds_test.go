@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -23,24 +22,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		t.Skip("writes testdata/fuzz: set LKLIMG_WRITE_FUZZ_SEEDS=1")
 	}
 	write := func(target, name string, args ...any) {
-		s := "go test fuzz v1\n"
-		for _, a := range args {
-			switch v := a.(type) {
-			case []byte:
-				s += "[]byte(" + strconv.Quote(string(v)) + ")\n"
-			case string:
-				s += "string(" + strconv.Quote(v) + ")\n"
-			default:
-				s += fmt.Sprintf("%T(%v)\n", v, v)
-			}
-		}
-		dir := filepath.Join("testdata", "fuzz", target)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		testutil.WriteFuzzSeed(t, target, name, args...)
 	}
 	for _, l := range layouts() {
 		switch l.name {

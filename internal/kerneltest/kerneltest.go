@@ -6,9 +6,12 @@
 package kerneltest
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
+	"github.com/lklimg/lklimg/archive"
+	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
@@ -35,6 +38,13 @@ func WithKernelFlags(t testing.TB, img string, flags uint64, opts string, fill f
 // probed).
 func WithMount(t testing.TB, img, fstype string, flags uint64, opts string, fill func(k *kernel.Kernel, must func(string, error))) {
 	t.Helper()
+	WithDiskMount(t, img, kernel.DiskOptions{}, fstype, flags, opts, fill)
+}
+
+// WithDiskMount is WithMount with the disk attached with disk's options
+// (ReadOnly: a disk whose device sends data by sendfile).
+func WithDiskMount(t testing.TB, img string, disk kernel.DiskOptions, fstype string, flags uint64, opts string, fill func(k *kernel.Kernel, must func(string, error))) {
+	t.Helper()
 	k, err := kernel.Boot(kernel.Config{Now: func() abi.Timespec { return abi.Timespec{Sec: Now} }})
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +56,7 @@ func WithMount(t testing.TB, img, fstype string, flags uint64, opts string, fill
 			t.Fatalf("%s: %v\n%s", what, err, k.Dmesg())
 		}
 	}
-	_, err = k.AddDisk(img, kernel.DiskOptions{})
+	_, err = k.AddDisk(img, disk)
 	must("add disk", err)
 	if err := k.Mkdirat(abi.AT_FDCWD, "/mnt", 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
 		t.Fatal(err)
@@ -55,4 +65,21 @@ func WithMount(t testing.TB, img, fstype string, flags uint64, opts string, fill
 	fill(k, must)
 	must("umount", k.Umount("/mnt", 0))
 	must("halt", k.Halt())
+}
+
+// ExportView returns what the library kernel shows of img's filesystem
+// (fstype, "" probed; mounted with flags and opts): the tree fs2tar's
+// export makes of it (archive.Export, strict), scanned as a
+// testutil.Tree to compare with an oracle's.
+func ExportView(t testing.TB, img, fstype string, flags uint64, opts string) testutil.Tree {
+	t.Helper()
+	var tree testutil.Tree
+	WithMount(t, img, fstype, flags, opts, func(k *kernel.Kernel, must func(string, error)) {
+		var buf bytes.Buffer
+		must("export", archive.Export(k, "/mnt", &buf, archive.Options{Strict: true}))
+		var err error
+		tree, err = testutil.ScanTar(&buf)
+		must("scan", err)
+	})
+	return tree
 }

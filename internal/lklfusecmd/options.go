@@ -53,7 +53,7 @@ options:
     -V, --version        the version
 
 lklfuse options (-o):
-    type=TYPE            filesystem type (ext4, ext2, ext3, vfat, fat, msdos, squashfs);
+    type=TYPE            filesystem type (ext4, ext2, ext3, vfat, fat, msdos, squashfs, erofs);
                          probed when not given
     part=N               partition N of a partitioned disk (0: the whole disk)
     ro                   mount read-only: the image file is never written
