@@ -203,6 +203,45 @@ if [ "$(id -u)" = 0 ] && [ -e /dev/fuse ] && command -v fusermount3 >/dev/null; 
   printf '%-44s %8.3fs   lklfuse/loop = %s\n' "mount -o loop,ro + tar | cat" "${T[floop]}" "$(ratio "${T[fuse]}" "${T[floop]}")"
 fi
 
+# Other image formats (issue 17): the corpus image as qcow2 (qemu-img
+# convert, uncompressed), exported by fs2tar against the raw image.
+if command -v qemu-img >/dev/null; then
+  qemu-img convert -f raw -O qcow2 "$img" "$work/r.qcow2"
+  echo
+  echo "the corpus image as qcow2 ($(du -h "$work/r.qcow2" | cut -f1))"
+  timeall qraw "'$fs2tar' '$img' - | cat >/dev/null" qcow "'$fs2tar' '$work/r.qcow2' - | cat >/dev/null"
+  printf '%-44s %8.3fs
+' "fs2tar IMAGE.raw - | cat" "${T[qraw]}"
+  r=$(ratio "${T[qcow]}" "${T[qraw]}")
+  printf '%-44s %8.3fs   qcow2/raw = %s (goal <= 1.2: %s)\n' "fs2tar IMAGE.qcow2 - | cat" "${T[qcow]}" "$r" "$(goal "$r" '<=' 1.2)"
+fi
+
+# Read-only image filesystems (issue 16): the corpus tree as a SquashFS
+# image (mksquashfs, zstd), exported by fs2tar against sqfs2tar
+# (squashfs-tools-ng) and against the loop mount + GNU tar.
+if command -v mksquashfs >/dev/null; then
+  mksquashfs "$corpus/rootfs" "$work/r.sqfs" -comp zstd -quiet -no-progress >/dev/null
+  echo
+  echo "the corpus tree as squashfs, zstd ($(du -h "$work/r.sqfs" | cut -f1))"
+  speers=(sours "'$fs2tar' '$work/r.sqfs' - | cat >/dev/null")
+  if command -v sqfs2tar >/dev/null; then
+    speers+=(sqfs2tar "sqfs2tar '$work/r.sqfs' 2>/dev/null | cat >/dev/null")
+  fi
+  if [ "$(id -u)" = 0 ]; then
+    speers+=(sloop "mount -o loop,ro '$work/r.sqfs' '$work/m' && tar -C '$work/m' -cf - . | cat >/dev/null; umount '$work/m'")
+  fi
+  timeall "${speers[@]}"
+  printf '%-44s %8.3fs
+' "fs2tar IMAGE - | cat" "${T[sours]}"
+  if [ -n "${T[sqfs2tar]:-}" ]; then
+    r=$(ratio "${T[sours]}" "${T[sqfs2tar]}")
+    printf '%-44s %8.3fs   fs2tar/sqfs2tar = %s (goal <= 0.5: %s)\n' "sqfs2tar IMAGE | cat" "${T[sqfs2tar]}" "$r" "$(goal "$r" '<=' 0.5)"
+  fi
+  if [ -n "${T[sloop]:-}" ]; then
+    printf '%-44s %8.3fs   fs2tar/loop = %s\n' "mount -o loop,ro + tar | cat" "${T[sloop]}" "$(ratio "${T[sours]}" "${T[sloop]}")"
+  fi
+fi
+
 # The large images (bench/big-images.sh makes them once, ~11 GiB of disk):
 # a 3 GiB file streamed alone, and peak RSS on a 4 GiB image that also
 # holds 100,000 small files. BIG=0 skips them.
