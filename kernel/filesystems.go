@@ -6,6 +6,7 @@ import (
 
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/fs/ext4"
+	"github.com/lklimg/lklimg/kernel/fs/isofs"
 	"github.com/lklimg/lklimg/kernel/fs/vfat"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
@@ -31,6 +32,9 @@ func filesystems() []fsType {
 		// vfat first, as blkid names a FAT volume vfat.
 		{t: vfat.NewType(), aliases: []string{"fat"}},
 		{t: vfat.NewMsdosType()},
+		// iso9660, after msdos as Linux registers it (mount -t takes
+		// only "iso9660"; isofs is its source directory's name).
+		{t: isofs.NewType()},
 	}
 }
 

@@ -6,9 +6,12 @@
 package kerneltest
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
+	"github.com/lklimg/lklimg/archive"
+	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
@@ -55,4 +58,21 @@ func WithMount(t testing.TB, img, fstype string, flags uint64, opts string, fill
 	fill(k, must)
 	must("umount", k.Umount("/mnt", 0))
 	must("halt", k.Halt())
+}
+
+// ExportTree mounts img read-only (fstype "": probed) with the mount data
+// opts and returns the tree the kernel shows, as fs2tar's export makes it
+// (archive.Export, strict) read back by testutil.ScanTar: what a driver's
+// test compares with an oracle's view.
+func ExportTree(t testing.TB, img, fstype, opts string) testutil.Tree {
+	t.Helper()
+	var tree testutil.Tree
+	WithMount(t, img, fstype, abi.MS_RDONLY, opts, func(k *kernel.Kernel, must func(string, error)) {
+		var buf bytes.Buffer
+		must("export", archive.Export(k, "/mnt", &buf, archive.Options{Strict: true}))
+		var err error
+		tree, err = testutil.ScanTar(&buf)
+		must("scan", err)
+	})
+	return tree
 }

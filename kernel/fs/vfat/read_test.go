@@ -11,11 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lklimg/lklimg/archive"
 	"github.com/lklimg/lklimg/internal/kerneltest"
 	"github.com/lklimg/lklimg/internal/testutil"
-	"github.com/lklimg/lklimg/kernel"
-	"github.com/lklimg/lklimg/kernel/abi"
 )
 
 // The read side is checked against mtools, the oracle for FAT here (this
@@ -141,15 +138,7 @@ func fatImage(t *testing.T, src, size string, mkfsArgs ...string) string {
 // kernelView exports the image's tree through the library kernel, the
 // type probed.
 func kernelView(t *testing.T, img, opts string) testutil.Tree {
-	var tree testutil.Tree
-	kerneltest.WithMount(t, img, "", abi.MS_RDONLY, opts, func(k *kernel.Kernel, must func(string, error)) {
-		var buf bytes.Buffer
-		must("export", archive.Export(k, "/mnt", &buf, archive.Options{Strict: true}))
-		var err error
-		tree, err = testutil.ScanTar(&buf)
-		must("scan", err)
-	})
-	return tree
+	return kerneltest.ExportTree(t, img, "", opts)
 }
 
 func TestReadMtoolsImages(t *testing.T) {
