@@ -314,3 +314,11 @@ func TestReadElTorito(t *testing.T) {
 	n := compare(t, want, got, testutil.CompareOptions{Ignore: []string{"links"}, SkipPaths: []string{"."}, MtimeUnit: time.Second})
 	t.Logf("El Torito: %d entries compared", n)
 }
+
+func mkdir(t *testing.T, dir string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
