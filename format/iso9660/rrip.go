@@ -13,7 +13,7 @@ type PX struct {
 
 // DecodePX decodes a PX entry (36 or 44 bytes).
 func DecodePX(e Entry) (PX, error) {
-	if err := e.CheckLength(); err != nil {
+	if err := e.need(SigPX); err != nil {
 		return PX{}, err
 	}
 	d := e.Data
@@ -30,7 +30,7 @@ type PN struct{ High, Low uint32 }
 
 // DecodePN decodes a PN entry.
 func DecodePN(e Entry) (PN, error) {
-	if err := e.CheckLength(); err != nil {
+	if err := e.need(SigPN); err != nil {
 		return PN{}, err
 	}
 	return PN{High: both733(e.Data[0:]), Low: both733(e.Data[8:])}, nil
@@ -71,7 +71,7 @@ type SLComponent struct {
 // Linux's loop reads components while two bytes or more are left and so
 // does this one; a component whose text runs past the entry is EUCLEAN.
 func DecodeSL(e Entry) (SL, error) {
-	if err := e.CheckLength(); err != nil {
+	if err := e.need(SigSL); err != nil {
 		return SL{}, err
 	}
 	sl := SL{Flags: e.Data[0]}
@@ -133,7 +133,7 @@ type NM struct {
 
 // DecodeNM decodes an NM entry.
 func DecodeNM(e Entry) (NM, error) {
-	if err := e.CheckLength(); err != nil {
+	if err := e.need(SigNM); err != nil {
 		return NM{}, err
 	}
 	return NM{Flags: e.Data[0], Name: e.Data[1:]}, nil
@@ -164,7 +164,7 @@ type TF struct {
 // its flags name, the stamps before it are returned, their flags alone
 // kept, with an EUCLEAN error: Linux reads the stamps that fit.
 func DecodeTF(e Entry) (TF, error) {
-	if err := e.CheckLength(); err != nil {
+	if err := e.need(SigTF); err != nil {
 		return TF{}, err
 	}
 	tf := TF{Flags: e.Data[0]}
@@ -195,7 +195,7 @@ func DecodeTF(e Entry) (TF, error) {
 // relocated directory (CL, RRIP §4.1.5.1) or of the real parent (PL,
 // §4.1.5.2).
 func DecodeLocation(e Entry) (uint32, error) {
-	if err := e.CheckLength(); err != nil {
+	if err := e.need(SigCL); err != nil {
 		return 0, err
 	}
 	return both733(e.Data), nil
@@ -213,7 +213,7 @@ type ZF struct {
 
 // DecodeZF decodes a ZF entry.
 func DecodeZF(e Entry) (ZF, error) {
-	if err := e.CheckLength(); err != nil {
+	if err := e.need(SigZF); err != nil {
 		return ZF{}, err
 	}
 	d := e.Data

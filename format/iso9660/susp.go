@@ -90,9 +90,13 @@ var minData = map[Sig]int{
 
 // CheckLength returns EUCLEAN when e is shorter than its signature's
 // fixed part (rock_check_overflow).
-func (e Entry) CheckLength() error {
-	if m, ok := minData[e.Sig]; ok && len(e.Data) < m {
-		return corrupt("SUSP entry %v: %d bytes of data, under %d", e.Sig, len(e.Data), m)
+func (e Entry) CheckLength() error { return e.need(e.Sig) }
+
+// need checks that e holds the fixed part of a sig entry, which the
+// decoder of sig reads (whatever e's own signature).
+func (e Entry) need(sig Sig) error {
+	if m := minData[sig]; len(e.Data) < m {
+		return corrupt("SUSP entry %v: %d bytes of data, under the %d of %v", e.Sig, len(e.Data), m, sig)
 	}
 	return nil
 }
@@ -102,7 +106,7 @@ type SP struct{ Skip uint8 }
 
 // DecodeSP decodes an SP entry; its check bytes must be BE EF.
 func DecodeSP(e Entry) (SP, error) {
-	if err := e.CheckLength(); err != nil {
+	if err := e.need(SigSP); err != nil {
 		return SP{}, err
 	}
 	if e.Data[0] != 0xBE || e.Data[1] != 0xEF {
@@ -119,7 +123,7 @@ type CE struct {
 
 // DecodeCE decodes a CE entry.
 func DecodeCE(e Entry) (CE, error) {
-	if err := e.CheckLength(); err != nil {
+	if err := e.need(SigCE); err != nil {
 		return CE{}, err
 	}
 	return CE{Block: both733(e.Data[0:]), Offset: both733(e.Data[8:]), Length: both733(e.Data[16:])}, nil
@@ -134,7 +138,7 @@ type ER struct {
 
 // DecodeER decodes an ER entry.
 func DecodeER(e Entry) (ER, error) {
-	if err := e.CheckLength(); err != nil {
+	if err := e.need(SigER); err != nil {
 		return ER{}, err
 	}
 	lid, ldes, lsrc := int(e.Data[0]), int(e.Data[1]), int(e.Data[2])
