@@ -12,6 +12,7 @@ import (
 
 	"github.com/lklimg/lklimg/archive"
 	"github.com/lklimg/lklimg/format/iso9660"
+	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
@@ -42,7 +43,7 @@ func TestCorruptImages(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(src, "boot.img"), make([]byte, 2048), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	imgPath := xorrisoNative(t, src, []string{"-joliet", "on", "-compliance", "deep_paths_off", "-rr_reloc_dir", "RR_MOVED", "-zisofs", "default"},
+	imgPath := testutil.XorrisoNative(t, src, []string{"-joliet", "on", "-compliance", "deep_paths_off", "-rr_reloc_dir", "RR_MOVED", "-zisofs", "default"},
 		[]string{"-find", "/z", "-type", "f", "-exec", "set_filter", "--zisofs", "--",
 			"-boot_image", "any", "bin_path=/boot.img", "-boot_image", "any", "emul_type=no_emulation"})
 	orig, err := os.ReadFile(imgPath)

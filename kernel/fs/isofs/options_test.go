@@ -31,8 +31,8 @@ func TestReadPlainNames(t *testing.T) {
 		{"level1-map-off", "map=off", []string{"--norock"}, []string{"-ecma119_map", "unmapped"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			img := xorrisoImage(t, src, c.args...)
-			want := xorrisoExtract(t, img, c.read...)
+			img := testutil.XorrisoImage(t, src, c.args...)
+			want := testutil.XorrisoView(t, img, c.read...)
 			got := kernelView(t, img, c.opts)
 			n := compare(t, want, got, o)
 			t.Logf("%s: %d entries compared", c.name, n)
@@ -47,8 +47,8 @@ func TestReadPlainNames(t *testing.T) {
 func TestMountOptions(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	testutil.MakeTree(t, mkdir(t, src))
-	joliet := xorrisoImage(t, src, "--norock", "-J", "-joliet-long")
-	rr := xorrisoImage(t, src, "-R")
+	joliet := testutil.XorrisoImage(t, src, "--norock", "-J", "-joliet-long")
+	rr := testutil.XorrisoImage(t, src, "-R")
 	srcTree, err := testutil.ScanDir(src)
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package isofs_test
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -24,41 +23,14 @@ import (
 // the ISO 9660 names (-read_fs auto), the latter lowercased with ";1"
 // stripped as Linux's map=normal (-ecma119_map lowercase).
 
-// xorrisoImage makes an ISO image of src with xorriso -as mkisofs ARGS.
-func xorrisoImage(t *testing.T, src string, args ...string) string {
-	t.Helper()
-	testutil.Need(t, "xorriso")
-	img := filepath.Join(t.TempDir(), "image.iso")
-	args = append([]string{"-as", "mkisofs", "-quiet", "-o", img}, args...)
-	testutil.Run(t, "xorriso", append(args, src)...)
-	return img
-}
-
-// xorrisoExtract extracts the image's tree with xorriso, devices too.
-func xorrisoExtract(t *testing.T, img string, readArgs ...string) testutil.Tree {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "x")
-	args := append([]string{"-osirrox", "on:o_excl_off:device_files", "-abort_on", "FATAL", "-ecma119_map", "lowercase"}, readArgs...)
-	args = append(args, "-indev", img, "-extract", "/", dir)
-	cmd := exec.Command("xorriso", args...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("xorriso %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	tree, err := testutil.ScanDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tree
-}
-
 // kernelView exports the image's tree through the library kernel, the
 // type probed.
 func kernelView(t *testing.T, img, opts string) testutil.Tree {
 	return kerneltest.ExportTree(t, img, "", opts)
 }
 
-// sourceTree makes testutil's tree in a new directory and returns it,
-// with the sockets removed (no ISO writer keeps them).
+// sourceTree makes testutil's tree in a new directory and returns it
+// (its socket, which no ISO writer keeps, is left out of comparisons).
 func sourceTree(t *testing.T) string {
 	src := filepath.Join(t.TempDir(), "src")
 	if err := os.Mkdir(src, 0o755); err != nil {
@@ -121,8 +93,8 @@ func TestReadXorrisoImages(t *testing.T) {
 		{"plain", []string{"--norock", "-iso-level", "4"}, "", nil, plain},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			img := xorrisoImage(t, src, c.args...)
-			want := xorrisoExtract(t, img, c.read...)
+			img := testutil.XorrisoImage(t, src, c.args...)
+			want := testutil.XorrisoView(t, img, c.read...)
 			got := kernelView(t, img, c.opts)
 			longNames(t, want, got)
 			if c.opts == "" && slices.Contains(c.args, "-R") {
@@ -207,19 +179,6 @@ func symlinkAttrs(t *testing.T, src, want, got testutil.Tree) {
 	}
 }
 
-// xorrisoNative makes an image of src with xorriso's own commands: those
-// between -outdev and -map, then those after it (filters set on the
-// tree).
-func xorrisoNative(t *testing.T, src string, before, after []string) string {
-	t.Helper()
-	testutil.Need(t, "xorriso")
-	img := filepath.Join(t.TempDir(), "image.iso")
-	args := append([]string{"-report_about", "WARNING", "-outdev", img}, before...)
-	args = append(args, "-map", src, "/")
-	testutil.Run(t, "xorriso", append(args, after...)...)
-	return img
-}
-
 // TestReadRelocated reads a tree of 30 levels written with Rock Ridge's
 // relocation (RRIP §4.1.5): past the eighth level directories are moved
 // to RR_MOVED and left a CL record, their "." a PL; RR_MOVED itself
@@ -231,11 +190,11 @@ func TestReadRelocated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := xorrisoNative(t, src, []string{"-compliance", "deep_paths_off", "-rr_reloc_dir", "RR_MOVED"}, nil)
+	img := testutil.XorrisoNative(t, src, []string{"-compliance", "deep_paths_off", "-rr_reloc_dir", "RR_MOVED"}, nil)
 	if b, err := os.ReadFile(img); err != nil || !bytes.Contains(b, []byte("RR_MOVED")) {
 		t.Fatalf("no RR_MOVED in the image (%v)", err)
 	}
-	want := xorrisoExtract(t, img)
+	want := testutil.XorrisoView(t, img)
 	got := kernelView(t, img, "")
 	if got["deep/level-0/level-1/level-2/level-3/level-4/level-5/level-6/level-7/level-8/level-9"] == nil {
 		t.Fatal("the relocated directories are missing")
@@ -263,7 +222,7 @@ func TestReadZisofs(t *testing.T) {
 		flags string
 	}{{"default", "default"}, {"block-64k", "block_size=64k"}, {"block-128k", "block_size=128k"}} {
 		t.Run(c.name, func(t *testing.T) {
-			img := xorrisoNative(t, src, []string{"-zisofs", c.flags},
+			img := testutil.XorrisoNative(t, src, []string{"-zisofs", c.flags},
 				[]string{"-find", "/", "-type", "f", "-exec", "set_filter", "--zisofs", "--"})
 			// The tree holds some 10 MiB of zeros: compressed, the
 			// image is far smaller than its files.
@@ -278,7 +237,7 @@ func TestReadZisofs(t *testing.T) {
 			if st.Size() > total/2 {
 				t.Fatalf("image of %d bytes for %d bytes of files: not compressed", st.Size(), total)
 			}
-			want := xorrisoExtract(t, img)
+			want := testutil.XorrisoView(t, img)
 			got := kernelView(t, img, "")
 			longNames(t, want, got)
 			linuxDevices(want)
@@ -305,8 +264,8 @@ func TestReadElTorito(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(src, "readme"), []byte("bootable\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	img := xorrisoImage(t, src, "-R", "-J", "-b", "boot/boot.img", "-no-emul-boot", "-boot-load-size", "4", "-c", "boot/boot.cat")
-	want := xorrisoExtract(t, img)
+	img := testutil.XorrisoImage(t, src, "-R", "-J", "-b", "boot/boot.img", "-no-emul-boot", "-boot-load-size", "4", "-c", "boot/boot.cat")
+	want := testutil.XorrisoView(t, img)
 	got := kernelView(t, img, "")
 	if got["boot/boot.cat"] == nil || got["boot/boot.cat"].Size != 2048 {
 		t.Errorf("boot catalog: %+v", got["boot/boot.cat"])
