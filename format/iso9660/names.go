@@ -45,24 +45,21 @@ func TranslateName(dst, name []byte) []byte {
 // utf16s_to_utf8s skips them.
 func JolietName(dst, name []byte) []byte {
 	start := len(dst)
-	units := make([]uint16, 0, len(name)/2)
+	unit := func(i int) uint16 { return uint16(name[i])<<8 | uint16(name[i+1]) }
 	for i := 0; i+1 < len(name); i += 2 {
-		u := uint16(name[i])<<8 | uint16(name[i+1])
+		u := unit(i)
 		if u == 0 {
 			break
 		}
-		units = append(units, u)
-	}
-	for i := 0; i < len(units); i++ {
-		u := units[i]
-		switch {
-		case utf16.IsSurrogate(rune(u)):
-			if u < 0xDC00 && i+1 < len(units) && units[i+1] >= 0xDC00 && units[i+1] < 0xE000 {
-				dst = utf8.AppendRune(dst, utf16.DecodeRune(rune(u), rune(units[i+1])))
-				i++
-			}
-		default:
+		if !utf16.IsSurrogate(rune(u)) {
 			dst = utf8.AppendRune(dst, rune(u))
+			continue
+		}
+		if u < 0xDC00 && i+3 < len(name) {
+			if v := unit(i + 2); v >= 0xDC00 && v < 0xE000 {
+				dst = utf8.AppendRune(dst, utf16.DecodeRune(rune(u), rune(v)))
+				i += 2
+			}
 		}
 	}
 	n := len(dst) - start

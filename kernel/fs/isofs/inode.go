@@ -87,7 +87,7 @@ func (f *fsys) recordAt(pos int64, buf []byte) (iso9660.DirRecord, error) {
 // relocated is set when reading a relocated directory's "." for the CL
 // record that points at it (isofs_iget_reloc).
 func (f *fsys) readInode(pos int64, relocated bool) (*inode, error) {
-	var buf [512]byte
+	var buf [256]byte
 	r, err := f.recordAt(pos, buf[:])
 	if err != nil {
 		return nil, err
@@ -157,7 +157,7 @@ func (f *fsys) readInode(pos int64, relocated bool) (*inode, error) {
 // what was found, as on Linux).
 func (ip *inode) readSections(pos int64) error {
 	f := ip.f
-	var buf [512]byte
+	var buf [256]byte
 	r, err := f.recordAt(pos, buf[:])
 	if err != nil {
 		return err

@@ -1,11 +1,14 @@
 package isofs_test
 
 import (
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lklimg/lklimg/format/iso9660"
 	"github.com/lklimg/lklimg/internal/kerneltest"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel"
@@ -112,5 +115,59 @@ func TestMountOptions(t *testing.T) {
 				t.Errorf("%s: stat SMALL.TXT: %v, want found %v", c.opts, err, c.found)
 			}
 		})
+	}
+}
+
+// TestHiddenAndAssociated flags two records of an xorriso image (which
+// writes neither flag): a.txt associated (ECMA-119 §9.1.6 bit 2), z.txt
+// hidden (bit 0). Linux shows hidden files unless hide, and associated
+// ones only with showassoc.
+func TestHiddenAndAssociated(t *testing.T) {
+	src := mkdir(t, filepath.Join(t.TempDir(), "src"))
+	for _, n := range []string{"a.txt", "m.txt", "z.txt"} {
+		if err := os.WriteFile(filepath.Join(src, n), []byte(n), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := testutil.XorrisoImage(t, src, "-R")
+	b, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pvd, err := iso9660.DecodeVolumeDescriptor(b[16*2048 : 17*2048])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := int(pvd.Root.Extent) * 2048; b[off] != 0; off += int(b[off]) {
+		switch string(b[off+33 : off+33+int(b[off+32])]) {
+		case "A.TXT;1":
+			b[off+25] |= iso9660.FlagAssociated
+		case "Z.TXT;1":
+			b[off+25] |= iso9660.FlagHidden
+		}
+	}
+	if err := os.WriteFile(img, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		opts string
+		want []string
+	}{
+		{"", []string{"m.txt", "z.txt"}},
+		{"unhide", []string{"m.txt", "z.txt"}},
+		{"hide", []string{"m.txt"}},
+		{"showassoc", []string{"a.txt", "m.txt", "z.txt"}},
+		{"hide,showassoc", []string{"a.txt", "m.txt"}},
+	} {
+		got := kernelView(t, img, c.opts)
+		var names []string
+		for _, p := range got.Paths() {
+			if p != "." {
+				names = append(names, p)
+			}
+		}
+		if !slices.Equal(names, c.want) {
+			t.Errorf("-o %q: %q, want %q", c.opts, names, c.want)
+		}
 	}
 }
