@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -49,5 +50,19 @@ func XorrisoView(t testing.TB, img string, readArgs ...string) Tree {
 	if out, err := exec.Command("xorriso", args...).CombinedOutput(); err != nil {
 		t.Fatalf("xorriso %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
+	return MustScanDir(t, dir)
+}
+
+// BsdtarView extracts the image with bsdtar (libarchive's ISO 9660
+// reader: Rock Ridge, Joliet, zisofs), permissions and owners kept, and
+// scans it: a second oracle, written apart from xorriso.
+func BsdtarView(t testing.TB, img string) Tree {
+	t.Helper()
+	Need(t, "bsdtar")
+	dir := filepath.Join(t.TempDir(), "x")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	Run(t, "bsdtar", "-x", "-p", "--same-owner", "-f", img, "-C", dir)
 	return MustScanDir(t, dir)
 }
