@@ -91,6 +91,7 @@ func TestReadXorrisoImages(t *testing.T) {
 		{"rockridge-level3", []string{"-R", "-iso-level", "3"}, "", nil, rr},
 		{"joliet", []string{"--norock", "-J", "-joliet-long"}, "", nil, plain},
 		{"joliet-over-rockridge", []string{"-R", "-J", "-joliet-long"}, "norock", []string{"-read_fs", "norock"}, plain},
+		{"joliet-nojoliet", []string{"--norock", "-J", "-joliet-long"}, "nojoliet", []string{"-read_fs", "ecma119"}, plain},
 		// Level 4 (ISO 9660:1999): identifiers of up to 207 bytes, no
 		// version; Linux reads them as any (the 1999 descriptor is
 		// supplementary without Joliet's escapes, and passed over).
