@@ -7,9 +7,14 @@ import (
 	"github.com/lklimg/lklimg/internal/testutil"
 )
 
+// shared is MakeTree's tree, made once for the tests that image it.
+var shared testutil.SharedTree
+
 func TestMain(m *testing.M) {
 	// xorriso converts names through the locale's charset: the C
 	// locale would mangle every non-ASCII name.
 	testutil.UTF8Locale()
-	os.Exit(m.Run())
+	code := m.Run()
+	shared.Remove()
+	os.Exit(code)
 }

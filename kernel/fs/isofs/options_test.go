@@ -20,7 +20,7 @@ import (
 // them (lower case, ";1" dropped: xorriso's -ecma119_map lowercase), and
 // as map=off leaves them (xorriso's unmapped).
 func TestReadPlainNames(t *testing.T) {
-	src := sourceTree(t)
+	src, _ := shared.Get(t)
 	o := testutil.CompareOptions{
 		Ignore: []string{"links", "xattrs", "mode", "uid", "gid"}, SkipPaths: []string{"."},
 		SkipTypes: []string{testutil.TypeSocket}, MtimeUnit: time.Second, HoleUnit: 1 << 40,
@@ -48,14 +48,9 @@ func TestReadPlainNames(t *testing.T) {
 // Rock Ridge (uid= and gid= win; mode= and dmode= only with
 // overriderockperm), and check=relaxed's case-blind lookups.
 func TestMountOptions(t *testing.T) {
-	src := filepath.Join(t.TempDir(), "src")
-	testutil.MakeTree(t, mkdir(t, src))
+	src, srcTree := shared.Get(t)
 	joliet := testutil.XorrisoImage(t, src, "--norock", "-J", "-joliet-long")
 	rr := testutil.XorrisoImage(t, src, "-R")
-	srcTree, err := testutil.ScanDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, c := range []struct {
 		name, img, opts  string
 		uid, gid         uint32

@@ -30,17 +30,6 @@ func kernelView(t *testing.T, img, opts string) testutil.Tree {
 	return kerneltest.ExportTree(t, img, "", opts)
 }
 
-// sourceTree makes testutil's tree in a new directory and returns it
-// (its socket, which no ISO writer keeps, is left out of comparisons).
-func sourceTree(t *testing.T) string {
-	src := filepath.Join(t.TempDir(), "src")
-	if err := os.Mkdir(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	testutil.MakeTree(t, src)
-	return src
-}
-
 func compare(t *testing.T, want, got testutil.Tree, o testutil.CompareOptions) int {
 	t.Helper()
 	diffs := testutil.Compare(want, got, o)
@@ -56,11 +45,7 @@ func compare(t *testing.T, want, got testutil.Tree, o testutil.CompareOptions) i
 
 func TestReadXorrisoImages(t *testing.T) {
 	testutil.Need(t, "xorriso")
-	src := sourceTree(t)
-	srcTree, err := testutil.ScanDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, srcTree := shared.Get(t)
 	// What is compared. With Rock Ridge: names, types, permissions and
 	// owners (PX), modification times (TF, whole seconds: xorriso
 	// writes the 7-byte form), contents, symlink targets (SL), device
@@ -195,11 +180,7 @@ func symlinkAttrs(t *testing.T, src, want, got testutil.Tree) {
 // carries RE, and Linux, as xorriso, hides it and shows every
 // directory where it belongs. Compared as the Rock Ridge images are.
 func TestReadRelocated(t *testing.T) {
-	src := sourceTree(t)
-	srcTree, err := testutil.ScanDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, srcTree := shared.Get(t)
 	img := testutil.XorrisoNative(t, src, []string{"-compliance", "deep_paths_off", "-rr_reloc_dir", "RR_MOVED"}, nil)
 	if b, err := os.ReadFile(img); err != nil || !bytes.Contains(b, []byte("RR_MOVED")) {
 		t.Fatalf("no RR_MOVED in the image (%v)", err)
@@ -222,11 +203,7 @@ func TestReadRelocated(t *testing.T) {
 // (xorriso's set_filter --zisofs): the kernel shows them decompressed,
 // as Linux does, and as xorriso extracts them.
 func TestReadZisofs(t *testing.T) {
-	src := sourceTree(t)
-	srcTree, err := testutil.ScanDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, srcTree := shared.Get(t)
 	for _, c := range []struct {
 		name  string
 		flags string
