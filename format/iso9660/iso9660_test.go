@@ -139,3 +139,50 @@ func TestZisofsInflate(t *testing.T) {
 		t.Error("a block past the file was accepted")
 	}
 }
+
+func TestSUSPEntries(t *testing.T) {
+	// NM, then ST: what follows ST is not read.
+	area := []byte("NM\x06\x01\x00aST\x04\x01NM\x06\x01\x00b")
+	var names []string
+	for {
+		e, rest, ok, err := NextEntry(area)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		nm, err := DecodeNM(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, string(nm.Name))
+		area = rest
+	}
+	if len(names) != 1 || names[0] != "a" {
+		t.Errorf("names %q, want [a]", names)
+	}
+	for _, bad := range [][]byte{[]byte("NM\x02\x01"), []byte("NM\x09\x01\x00a")} {
+		if _, _, _, err := NextEntry(bad); err == nil {
+			t.Errorf("% x: accepted", bad)
+		}
+	}
+	// TF, long form: MODIFY and ACCESS, 17 bytes each.
+	tf := append([]byte{TFModify | TFAccess | TFLongForm}, []byte("2024022912000050\x08")...)
+	tf = append(tf, []byte("1969123123595999\x00")...)
+	got, err := DecodeTF(Entry{Sig: SigTF, Data: tf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := got.Times[1]; m.Sec != time.Date(2024, 2, 29, 10, 0, 0, 0, time.UTC).Unix() || m.Nsec != 500000000 {
+		t.Errorf("modify: %+v", m)
+	}
+	if a := got.Times[2]; a.Sec != -1 || a.Nsec != 990000000 {
+		t.Errorf("access: %+v", a)
+	}
+	// Too short for its second stamp: the first is kept.
+	got, err = DecodeTF(Entry{Sig: SigTF, Data: tf[:20]})
+	if err == nil || got.Flags&TFAccess != 0 || got.Flags&TFModify == 0 {
+		t.Errorf("short TF: flags %x, %v", got.Flags, err)
+	}
+}

@@ -3,6 +3,7 @@ package isofs_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/kerneltest"
@@ -49,4 +50,34 @@ func TestHardLinks(t *testing.T) {
 			t.Errorf("sub: nlink %d, want PX's 1", st.Nlink)
 		}
 	})
+}
+
+// TestNameLengths: Rock Ridge names up to 253 bytes, which xorriso
+// splits into NM pieces (NM's CONTINUE flag, in a continuation area),
+// are shown whole; from 254 bytes Linux cuts them at a piece's end
+// (get_rock_ridge_filename), so they are shown as a prefix.
+func TestNameLengths(t *testing.T) {
+	src := mkdir(t, filepath.Join(t.TempDir(), "src"))
+	lengths := []int{1, 100, 150, 200, 250, 253, 254, 255}
+	for _, n := range lengths {
+		name := strings.Repeat(string(rune('a'+n%26)), n)
+		if err := os.WriteFile(filepath.Join(src, name), []byte(name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := testutil.XorrisoImage(t, src, "-R")
+	got := kernelView(t, img, "")
+	for _, n := range lengths {
+		name := strings.Repeat(string(rune('a'+n%26)), n)
+		e := got[name]
+		switch {
+		case n < 254 && (e == nil || e.Size != int64(n)):
+			t.Errorf("%d bytes: %+v", n, e)
+		case n >= 254 && e != nil:
+			t.Errorf("%d bytes: shown whole", n)
+		}
+	}
+	if len(got) != len(lengths)+1 {
+		t.Errorf("%d entries, want %d", len(got), len(lengths)+1)
+	}
 }
