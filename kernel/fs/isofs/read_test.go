@@ -11,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lklimg/lklimg/format/iso9660"
 	"github.com/lklimg/lklimg/internal/kerneltest"
 	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/lklimg/lklimg/kernel"
+	"github.com/lklimg/lklimg/kernel/abi"
 )
 
 // The read side is checked against xorriso, the oracle for ISO 9660 here
@@ -240,6 +243,18 @@ func TestReadZisofs(t *testing.T) {
 				n = compare(t, bsdtarView(t, img, gotBsd), gotBsd, bsdtarOptions(o))
 				t.Logf("zisofs %s: %d entries compared with bsdtar's", c.name, n)
 			}
+			// nocompress shows the files as stored: zisofs's header.
+			kerneltest.WithMount(t, img, "iso9660", abi.MS_RDONLY, "nocompress", func(k *kernel.Kernel, must func(string, error)) {
+				fd, err := k.Openat(abi.AT_FDCWD, "/mnt/zeros.bin", abi.O_RDONLY, 0)
+				must("open", err)
+				hdr := make([]byte, iso9660.ZisofsHeaderSize)
+				_, err = k.Pread(fd, hdr, 0)
+				must("read", err)
+				must("close", k.Close(fd))
+				if h, err := iso9660.DecodeZisofsHeader(hdr); err != nil || h.Size != 70000 {
+					t.Errorf("nocompress: zeros.bin starts % x (%v)", hdr, err)
+				}
+			})
 		})
 	}
 }
