@@ -166,3 +166,32 @@ func TestHiddenAndAssociated(t *testing.T) {
 		}
 	}
 }
+
+// TestJolietCaseCollision: names that differ only in case, on a Joliet
+// image. Linux's default for Joliet is check=relaxed, whose lookups are
+// case-blind: both names find the first record in directory order
+// (Joliet sorts "X.TXT" before "x.txt") and show its file, as Linux
+// shows xt_CONNMARK.h's data under xt_connmark.h on a Joliet disc of
+// /usr/include. check=strict tells them apart, as xorriso does.
+func TestJolietCaseCollision(t *testing.T) {
+	src := mkdir(t, filepath.Join(t.TempDir(), "src"))
+	for name, data := range map[string]string{"X.TXT": "upper\n", "x.txt": "lower, longer\n"} {
+		if err := os.WriteFile(filepath.Join(src, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := testutil.XorrisoImage(t, src, "--norock", "-J")
+	want := testutil.XorrisoView(t, img)
+	for _, c := range []struct {
+		opts         string
+		upper, lower int64 // the sizes shown
+	}{{"", 6, 6}, {"check=relaxed", 6, 6}, {"check=strict", 6, 14}} {
+		got := kernelView(t, img, c.opts)
+		if got["X.TXT"] == nil || got["x.txt"] == nil || got["X.TXT"].Size != c.upper || got["x.txt"].Size != c.lower {
+			t.Errorf("-o %q: %+v %+v, want sizes %d and %d", c.opts, got["X.TXT"], got["x.txt"], c.upper, c.lower)
+		}
+		if c.opts == "check=strict" {
+			compare(t, want, got, testutil.CompareOptions{Ignore: []string{"mode", "uid", "gid"}, SkipPaths: []string{"."}, MtimeUnit: time.Second})
+		}
+	}
+}
