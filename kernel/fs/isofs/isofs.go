@@ -30,7 +30,10 @@
 // Deviations, each for an image Linux would mishandle: a PX mode with no
 // file type is EUCLEAN here (Linux makes an inode with no type); the
 // XA-skipping retry and the SP offset are decided once, from the root,
-// at mount.
+// at mount; a ZF block size under 2^9 is refused as one over 2^17 is.
+// Not implemented: High Sierra discs, map=acorn, session= (an image
+// file has no table of contents; sbsector= names a session), charsets
+// other than UTF-8 for Joliet names.
 //
 // Locking: a mounted volume never changes. Inodes are made afresh at
 // each lookup from the records (through the page cache) and are not
