@@ -1,7 +1,6 @@
 package vfat
 
 import (
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -10,29 +9,13 @@ import (
 
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/vfs"
+	"github.com/lklimg/lklimg/kernel/vfs/vfstest"
 )
 
 // Damaged images: seeded mutations of small FAT12, FAT16 and FAT32
 // images (the boot sector, the FATs, directories, data), each mounted and
 // walked whole through the driver. Nothing may panic or hang: every
 // damage is an error or a tree that reads.
-
-// memDev is a vfs.BlockDevice over bytes.
-type memDev []byte
-
-func (d memDev) Name() string   { return "mem" }
-func (d memDev) Size() int64    { return int64(len(d)) }
-func (d memDev) ReadOnly() bool { return true }
-func (d memDev) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 || off >= int64(len(d)) {
-		return 0, io.EOF
-	}
-	n := copy(p, d[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
 
 // smallImage makes a FAT image with a few files and directories, long
 // names among them.
@@ -105,7 +88,7 @@ func TestCorruptImages(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			orig := smallImage(t, c.size, c.args...)
-			b, _ := fsType{}.Mount(memDev(orig), 1, "", nil)
+			b, _ := fsType{}.Mount(vfstest.Bytes(orig), 1, "", nil)
 			if b == nil {
 				t.Fatal("the undamaged image does not mount")
 			}
@@ -115,7 +98,7 @@ func TestCorruptImages(t *testing.T) {
 				sb.ClusterOffset(2), sb.ClusterOffset(3), sb.ClusterOffset(4)}
 			r := rand.New(rand.NewPCG(uint64(len(c.name)), 9))
 			for range 400 {
-				img := append(memDev(nil), orig...)
+				img := append(vfstest.Bytes(nil), orig...)
 				for range 1 + r.IntN(6) {
 					at := spots[r.IntN(len(spots))] + r.Int64N(2048)
 					if at < int64(len(img)) {

@@ -82,6 +82,27 @@ func (d *Device) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
+// Bytes is a read-only block device over bytes: an image in memory, for
+// a driver's tests that mount it without a kernel (damaged images,
+// fuzzing).
+type Bytes []byte
+
+func (d Bytes) Name() string   { return "mem" }
+func (d Bytes) Size() int64    { return int64(len(d)) }
+func (d Bytes) ReadOnly() bool { return true }
+
+// ReadAt reads the bytes at off, as io.ReaderAt.
+func (d Bytes) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off >= int64(len(d)) {
+		return 0, io.EOF
+	}
+	n := copy(p, d[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
 // Type is a fake filesystem type: a device holds the tree Images has under
 // its name. NoXattrs makes its inodes lack the Xattrer interface.
 type Type struct {
