@@ -9,9 +9,11 @@
 //
 //   - Names: Rock Ridge's when the root's "." record has the ER entry
 //     that names it (norock turns it off), else Joliet's when there is a
-//     Joliet descriptor (nojoliet), else the ISO 9660 identifier mapped
-//     as map=normal does (lower case, ";1" dropped). A disc with both
-//     whose primary root is empty is read through Joliet.
+//     Joliet descriptor (nojoliet), else Rock Ridge's NM where a record
+//     has one (entries are read without ER too), else the ISO 9660
+//     identifier mapped as map=normal does (lower case, ";1" dropped).
+//     A disc with both whose primary root is empty is read through
+//     Joliet.
 //   - Inode numbers come from where the record is: the byte offset of a
 //     file's directory record divided by 32 (isofs_get_ino), a
 //     directory's from its first block (its "." record, from which its

@@ -1,6 +1,7 @@
 package isofs_test
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"slices"
@@ -192,6 +193,44 @@ func TestJolietCaseCollision(t *testing.T) {
 		}
 		if c.opts == "check=strict" {
 			compare(t, want, got, testutil.CompareOptions{Ignore: []string{"mode", "uid", "gid"}, SkipPaths: []string{"."}, MtimeUnit: time.Second})
+		}
+	}
+}
+
+// TestRockRidgeWithoutER: Linux takes Rock Ridge as present (s_rock 1)
+// only when the root's "." has an ER entry naming it. Without ER, Rock
+// Ridge's entries are still read where found (s_rock 2), but a Joliet
+// descriptor wins over them. The ER of xorriso's images is renamed
+// here ("XR", an entry nobody reads).
+func TestRockRidgeWithoutER(t *testing.T) {
+	src := mkdir(t, filepath.Join(t.TempDir(), "src"))
+	if err := os.WriteFile(filepath.Join(src, "Mixed Case Name.txt"), []byte("x"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string // the name shown
+		mode uint32
+	}{
+		{[]string{"-R"}, "Mixed Case Name.txt", 0o640},
+		{[]string{"-R", "-J"}, "Mixed Case Name.txt", 0o555},
+	} {
+		img := testutil.XorrisoImage(t, src, c.args...)
+		b, err := os.ReadFile(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := bytes.Index(b, []byte("RRIP_1991A"))
+		if at < 8 || string(b[at-8:at-6]) != "ER" {
+			t.Fatalf("%v: no ER entry found", c.args)
+		}
+		b[at-8] = 'X'
+		if err := os.WriteFile(img, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got := kernelView(t, img, "")
+		if e := got[c.want]; e == nil || e.Mode != c.mode {
+			t.Errorf("%v: %q is %+v, want mode %04o (entries %q)", c.args, c.want, e, c.mode, got.Paths())
 		}
 	}
 }
