@@ -234,3 +234,22 @@ func TestRockRidgeWithoutER(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyPrimaryRoot: on a disc with Rock Ridge and Joliet whose
+// primary root holds only "." and ".." (its files hidden from the ISO
+// 9660 tree, mkisofs's -hide), Linux disables Rock Ridge and reads the
+// Joliet tree (rootdir_empty).
+func TestEmptyPrimaryRoot(t *testing.T) {
+	src := mkdir(t, filepath.Join(t.TempDir(), "src"))
+	if err := os.WriteFile(filepath.Join(src, "only in Joliet.txt"), []byte("x"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	img := testutil.XorrisoImage(t, src, "-R", "-J", "-hide", "only in Joliet.txt")
+	got := kernelView(t, img, "")
+	if e := got["only in Joliet.txt"]; e == nil || e.Mode != 0o555 || len(got) != 2 {
+		t.Errorf("entries %q, the file %+v: want it from Joliet (mode 0555)", got.Paths(), e)
+	}
+	if got := kernelView(t, img, "nojoliet"); len(got) != 1 {
+		t.Errorf("nojoliet: entries %q, want the empty root", got.Paths())
+	}
+}
