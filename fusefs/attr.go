@@ -26,6 +26,8 @@ var (
 // chown must clear set-user-ID bits, sends the mode without them
 // (file_remove_privs and setattr_prepare in fuse_do_setattr).
 func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	n.srv.names.RLock()
+	defer n.srv.names.RUnlock()
 	k := n.srv.k
 	dirfd, path, at := n.at(f)
 	if in.Valid&(fuse.FATTR_UID|fuse.FATTR_GID) != 0 {
@@ -65,7 +67,7 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 			return errno(err)
 		}
 	}
-	return n.Getattr(ctx, f, out)
+	return n.getattr(f, out)
 }
 
 // setTime is one time of utimensat(2) from a setattr: UTIME_OMIT when it
@@ -92,6 +94,8 @@ func setTime(valid, set, now uint32, sec uint64, nsec uint32) abi.Timespec {
 // with uid= other than the caller's failed with EOPNOTSUPP. No ACL is
 // ENODATA.
 func (n *node) Getxattr(ctx context.Context, name string, dest []byte) (uint32, syscall.Errno) {
+	n.srv.names.RLock()
+	defer n.srv.names.RUnlock()
 	m, err := n.srv.k.Lgetxattr(n.path(), name, dest)
 	if errors.Is(err, abi.EOPNOTSUPP) && (name == "system.posix_acl_access" || name == "system.posix_acl_default") {
 		return 0, syscall.ENODATA
@@ -101,6 +105,8 @@ func (n *node) Getxattr(ctx context.Context, name string, dest []byte) (uint32, 
 
 // Listxattr is FUSE_LISTXATTR: llistxattr(2).
 func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	n.srv.names.RLock()
+	defer n.srv.names.RUnlock()
 	m, err := n.srv.k.Llistxattr(n.path(), dest)
 	return uint32(m), errno(err)
 }
@@ -110,10 +116,14 @@ func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errn
 // xattrs, and the mode change an access ACL implies is the driver's, as
 // ext4_set_acl makes it).
 func (n *node) Setxattr(ctx context.Context, name string, data []byte, flags uint32) syscall.Errno {
+	n.srv.names.RLock()
+	defer n.srv.names.RUnlock()
 	return errno(n.srv.k.Lsetxattr(n.path(), name, data, int(flags)))
 }
 
 // Removexattr is FUSE_REMOVEXATTR.
 func (n *node) Removexattr(ctx context.Context, name string) syscall.Errno {
+	n.srv.names.RLock()
+	defer n.srv.names.RUnlock()
 	return errno(n.srv.k.Lremovexattr(n.path(), name))
 }

@@ -4,6 +4,7 @@ package fusefs
 
 import (
 	"context"
+	"math"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -25,6 +26,10 @@ type handle struct {
 var (
 	_ fs.NodeOpener         = (*node)(nil)
 	_ fs.NodeOpendirHandler = (*node)(nil)
+	_ fs.NodeReader         = (*node)(nil)
+	_ fs.NodeLseeker        = (*node)(nil)
+	_ fs.NodeFlusher        = (*node)(nil)
+	_ fs.NodeCopyFileRanger = (*node)(nil)
 
 	_ fs.FileReader       = (*handle)(nil)
 	_ fs.FileWriter       = (*handle)(nil)
@@ -56,8 +61,14 @@ func openFlags(flags uint32) int {
 // the requests of reading a tree through the mount.
 const fileOpenFlags = fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_NOFLUSH
 
-// Open is FUSE_OPEN: openat(2) of the path.
+// Open is FUSE_OPEN: openat(2) of the path; ENOSYS for a read with
+// Options.NoOpen, which tells the host to send no more opens of files.
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	n.srv.names.RLock()
+	defer n.srv.names.RUnlock()
+	if n.srv.noOpen && flags&abi.O_ACCMODE == abi.O_RDONLY {
+		return nil, 0, syscall.ENOSYS
+	}
 	fd, err := n.srv.k.Openat(abi.AT_FDCWD, n.path(), openFlags(flags)|abi.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, 0, errno(err)
@@ -67,11 +78,82 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 
 // OpendirHandle is FUSE_OPENDIR.
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	n.srv.names.RLock()
+	defer n.srv.names.RUnlock()
 	fd, err := n.srv.k.Openat(abi.AT_FDCWD, n.path(), abi.O_RDONLY|abi.O_DIRECTORY|abi.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, 0, errno(err)
 	}
 	return &handle{srv: n.srv, fd: fd}, fuse.FOPEN_KEEP_CACHE, 0
+}
+
+// Read is FUSE_READ on the open file f, or (Options.NoOpen) on the file
+// n names, opened by its path for this read.
+func (n *node) Read(ctx context.Context, f fs.FileHandle, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if h, ok := f.(*handle); ok {
+		return h.Read(ctx, dest, off)
+	}
+	h, e := n.openForRead()
+	if e != 0 {
+		return nil, e
+	}
+	defer h.Release(ctx)
+	return h.Read(ctx, dest, off)
+}
+
+// Lseek is FUSE_LSEEK on f, or (Options.NoOpen) on the file n names.
+func (n *node) Lseek(ctx context.Context, f fs.FileHandle, off uint64, whence uint32) (uint64, syscall.Errno) {
+	if h, ok := f.(*handle); ok {
+		return h.Lseek(ctx, off, whence)
+	}
+	h, e := n.openForRead()
+	if e != 0 {
+		return 0, e
+	}
+	defer h.Release(ctx)
+	return h.Lseek(ctx, off, whence)
+}
+
+// CopyFileRange is FUSE_COPY_FILE_RANGE: copy_file_range(2) between the
+// two open files, in the kernel, so the data never crosses to the host
+// and back. Without open files (Options.NoOpen: a read-only mount, where
+// the host refuses the write side first) ENOSYS, which makes the host
+// copy by reads and writes.
+func (n *node) CopyFileRange(ctx context.Context, fhIn fs.FileHandle, offIn uint64, out *fs.Inode, fhOut fs.FileHandle,
+	offOut uint64, size uint64, flags uint64) (uint32, syscall.Errno) {
+	in, ok1 := fhIn.(*handle)
+	dst, ok2 := fhOut.(*handle)
+	if !ok1 || !ok2 {
+		return 0, syscall.ENOSYS
+	}
+	if offIn > math.MaxInt64 || offOut > math.MaxInt64 || flags > math.MaxUint32 {
+		return 0, syscall.EINVAL
+	}
+	pi, po := int64(offIn), int64(offOut)
+	// A FUSE reply counts in 32 bits.
+	m, err := n.srv.k.CopyFileRange(in.fd, &pi, dst.fd, &po, int64(min(size, math.MaxUint32&^0xfff)), uint32(flags))
+	return uint32(m), errno(err)
+}
+
+// Flush is FUSE_FLUSH on f; without one (Options.NoOpen) ENOSYS, which
+// tells the host to send no more flushes.
+func (n *node) Flush(ctx context.Context, f fs.FileHandle) syscall.Errno {
+	if h, ok := f.(*handle); ok {
+		return h.Flush(ctx)
+	}
+	return syscall.ENOSYS
+}
+
+// openForRead opens the file n names for reading, for a request that
+// came without an open file (Options.NoOpen).
+func (n *node) openForRead() (*handle, syscall.Errno) {
+	n.srv.names.RLock()
+	defer n.srv.names.RUnlock()
+	fd, err := n.srv.k.Openat(abi.AT_FDCWD, n.path(), abi.O_RDONLY|abi.O_NOFOLLOW|abi.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, errno(err)
+	}
+	return &handle{srv: n.srv, fd: fd}, 0
 }
 
 // Read is FUSE_READ: pread(2).

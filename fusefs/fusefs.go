@@ -30,6 +30,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"sync"
 	"syscall"
 	"time"
 
@@ -57,12 +58,38 @@ type Options struct {
 	// Debug logs every request and reply (go-fuse's debug output) to
 	// the standard error.
 	Debug bool
+	// NoOpen serves regular files without FUSE_OPEN, for read-only
+	// mounts: the host's first open of a file for reading is answered
+	// ENOSYS, after which the host sends no OPEN, RELEASE or FLUSH for
+	// files (fc->no_open, Linux 3.14) and each read names the file by
+	// its node, which the server opens by its path in the kernel for
+	// that read. Reading a small file then takes a lookup and a read
+	// where it took four requests.
+	NoOpen bool
+	// MaxNodes bounds the nodes the server keeps (see prune.go): the
+	// host is told to drop the name of every node older than the last
+	// MaxNodes made. 0 is DefaultMaxNodes; negative is no bound.
+	MaxNodes int
 }
+
+// DefaultMaxNodes is how many of the last nodes made a server keeps by
+// default: about 9 MiB of go-fuse's nodes, twice the corpus rootfs's
+// entries.
+const DefaultMaxNodes = 16384
 
 // server is what every node shares.
 type server struct {
-	k    *kernel.Kernel
-	root *node
+	k      *kernel.Kernel
+	root   *node
+	nodes  *pruner
+	noOpen bool // Options.NoOpen
+
+	// names is held shared by every request that walks a path of
+	// go-fuse's tree in the kernel, and exclusively by a rename
+	// (umaskFS.Rename) from the kernel's renameat2 to go-fuse's move of
+	// the name in its tree: no request walks a path between the two,
+	// where the kernel has the new name and the tree the old (ENOENT).
+	names sync.RWMutex
 }
 
 // Root returns the root node of the served tree and the go-fuse options
@@ -77,7 +104,11 @@ func Root(o Options) (fs.InodeEmbedder, *fs.Options, error) {
 	if err := o.Kernel.Fstatat(abi.AT_FDCWD, ".", &st, 0); err != nil {
 		return nil, nil, err
 	}
-	srv := &server{k: o.Kernel}
+	maxNodes := o.MaxNodes
+	if maxNodes == 0 {
+		maxNodes = DefaultMaxNodes
+	}
+	srv := &server{k: o.Kernel, nodes: newPruner(maxNodes), noOpen: o.NoOpen}
 	srv.root = &node{srv: srv}
 	attr, entry := o.AttrTimeout, o.EntryTimeout
 	gen, err := srv.generation(".")
@@ -117,6 +148,20 @@ func Root(o Options) (fs.InodeEmbedder, *fs.Options, error) {
 		},
 	}
 	return srv.root, opts, nil
+}
+
+// Nodes returns how many nodes the tree of root (from Root) holds, the
+// root not counted: what go-fuse keeps of the inodes the host knows.
+func Nodes(root fs.InodeEmbedder) int {
+	var count func(*fs.Inode) int
+	count = func(ino *fs.Inode) int {
+		n := 0
+		for _, c := range ino.Children() {
+			n += 1 + count(c)
+		}
+		return n
+	}
+	return count(root.EmbeddedInode())
 }
 
 // generation returns the i_generation of the inode at path (a final

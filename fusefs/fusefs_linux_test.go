@@ -1,6 +1,7 @@
 package fusefs_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +12,9 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/lklimg/lklimg/fusefs"
 	"github.com/lklimg/lklimg/internal/testutil"
@@ -30,16 +33,26 @@ func TestMain(m *testing.M) {
 
 // served is an image's filesystem served over FUSE by this process.
 type served struct {
-	t   *testing.T
-	k   *kernel.Kernel
-	srv *fuse.Server
-	mnt string
-	dir string // the kernel's mount point
+	t    *testing.T
+	k    *kernel.Kernel
+	srv  *fuse.Server
+	mnt  string
+	dir  string           // the kernel's mount point
+	root fs.InodeEmbedder // the served root, for fusefs.Nodes
 }
 
 // serve boots a kernel on img, mounts it (read-only if ro) and serves it
 // on a new mount point, with the options lklfuse uses.
 func serve(t *testing.T, img string, ro bool) *served {
+	t.Helper()
+	// Read-only, files are served without FUSE_OPEN, as lklfuse -o ro
+	// serves them.
+	return serveOpts(t, img, ro, fusefs.Options{NoOpen: ro})
+}
+
+// serveOpts is serve with o's settings (Kernel and Dir are the served
+// image's).
+func serveOpts(t *testing.T, img string, ro bool, o fusefs.Options) *served {
 	t.Helper()
 	testutil.NeedFUSE(t)
 	k, err := kernel.Boot(kernel.Config{})
@@ -58,7 +71,8 @@ func serve(t *testing.T, img string, ro bool) *served {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, opts, err := fusefs.Root(fusefs.Options{Kernel: k, Dir: dir})
+	o.Kernel, o.Dir = k, dir
+	root, opts, err := fusefs.Root(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +96,7 @@ func serve(t *testing.T, img string, ro bool) *served {
 	if err := srv.WaitMount(); err != nil {
 		t.Fatal(err)
 	}
-	s := &served{t: t, k: k, srv: srv, mnt: mnt, dir: dir}
+	s := &served{t: t, k: k, srv: srv, mnt: mnt, dir: dir, root: root}
 	t.Cleanup(func() {
 		if s.srv != nil {
 			s.srv.Unmount()
@@ -337,4 +351,140 @@ func racy(err error) bool {
 		}
 	}
 	return false
+}
+
+// TestServeBoundedNodes: a walk of 3,000 entries through a mount that
+// keeps at most 300 nodes leaves the server with about that many, not
+// one per entry, and the view stays right: the tree equals the loop
+// mount's, a file read after its name was dropped reads as it should,
+// and a second walk finds the same.
+func TestServeBoundedNodes(t *testing.T) {
+	src := t.TempDir()
+	for d := 0; d < 20; d++ {
+		dir := filepath.Join(src, fmt.Sprintf("d%02d", d))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for f := 0; f < 150; f++ {
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d", f)), []byte(fmt.Sprint(d, f)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	img := filepath.Join(t.TempDir(), "img")
+	testutil.MkfsExt4(t, img, src, "64M")
+	want := testutil.LoopView(t, img)
+	const max = 300
+	s := serveOpts(t, img, true, fusefs.Options{MaxNodes: max})
+	for walk := 0; walk < 2; walk++ {
+		got := testutil.MustScanDir(t, s.mnt)
+		testutil.ExpectSame(t, fmt.Sprintf("walk %d: fuse vs loop", walk), want, got, testutil.CompareOptions{})
+		// The host's FORGETs come in batches after the walk.
+		var n int
+		for i := 0; i < 150; i++ {
+			if n = fusefs.Nodes(s.root); n <= max+pruneSlack {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if n > max+pruneSlack {
+			t.Errorf("walk %d: the server keeps %d nodes; want at most about %d", walk, n, max)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(s.mnt, "d00", "f000")); err != nil || string(b) != "0 0" {
+		t.Errorf("d00/f000 after its name was dropped: %q, %v", b, err)
+	}
+}
+
+// pruneSlack is how far past its bound the node count may be after a
+// walk: the names of the directory being walked, which the host holds.
+const pruneSlack = 200
+
+// TestServeRenameRace: stats of a file through a descriptor of its
+// directory, while another thread renames the directory back and forth,
+// always find the file: the server never walks a path of go-fuse's tree
+// between the kernel's rename and the tree's (which gave ENOENT).
+func TestServeRenameRace(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "img")
+	testutil.MkfsExt4(t, img, "", "32M")
+	s := serve(t, img, false)
+	if err := os.MkdirAll(filepath.Join(s.mnt, "a", "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.mnt, "a", "sub", "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.Open(filepath.Join(s.mnt, "a", "sub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	fusefs.SetRenameDelay(time.Millisecond)
+	defer fusefs.SetRenameDelay(0)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		names := []string{"a", "b"}
+		for i := 0; i < 200; i++ {
+			if err := os.Rename(filepath.Join(s.mnt, names[i%2]), filepath.Join(s.mnt, names[(i+1)%2])); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	misses := 0
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(int(dir.Fd()), "f", &st, 0); err != nil {
+			misses++
+		}
+	}
+	if misses > 0 {
+		t.Errorf("%d stats of a file under a directory being renamed failed", misses)
+	}
+}
+
+// TestServeCopyFileRange: copy_file_range(2) between two files of the
+// mount is served by the kernel's (FUSE_COPY_FILE_RANGE), and after the
+// unmount the copy is what the host kernel reads.
+func TestServeCopyFileRange(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "img")
+	testutil.MkfsExt4(t, img, "", "32M")
+	s := serve(t, img, false)
+	data := make([]byte, 3<<20+123)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	if err := os.WriteFile(filepath.Join(s.mnt, "src"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in, err := os.Open(filepath.Join(s.mnt, "src"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(filepath.Join(s.mnt, "dst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	offIn, offOut := int64(1000), int64(0)
+	for offIn < int64(len(data)) {
+		n, err := unix.CopyFileRange(int(in.Fd()), &offIn, int(out.Fd()), &offOut, 1<<20, 0)
+		if err != nil || n == 0 {
+			t.Fatalf("copy_file_range at %d: %d, %v", offIn, n, err)
+		}
+	}
+	in.Close()
+	out.Close()
+	s.stop()
+	mnt, done := testutil.HostMount(t, img, "ro")
+	defer done()
+	if got, err := os.ReadFile(filepath.Join(mnt, "dst")); err != nil || !bytes.Equal(got, data[1000:]) {
+		t.Errorf("the copy read by the host kernel: %d bytes, %v; want the source from 1000", len(got), err)
+	}
 }

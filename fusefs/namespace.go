@@ -5,6 +5,7 @@ package fusefs
 import (
 	"context"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -27,6 +28,8 @@ var (
 
 // Mkdir is FUSE_MKDIR: mkdirat(2) as the caller, with its umask.
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	n.srv.names.RLock()
+	defer n.srv.names.RUnlock()
 	mode, umask := splitMode(mode)
 	p := n.child(name)
 	if err := n.srv.as(ctx, umask).Mkdirat(abi.AT_FDCWD, p, mode&0o7777); err != nil {
@@ -38,6 +41,8 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 // Mknod is FUSE_MKNOD: mknodat(2) of a regular file, fifo, socket or
 // device node. FUSE carries the device number as new_encode_dev does.
 func (n *node) Mknod(ctx context.Context, name string, mode, rdev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	n.srv.names.RLock()
+	defer n.srv.names.RUnlock()
 	mode, umask := splitMode(mode)
 	p := n.child(name)
 	dev := abi.Makedev(rdev&0xfff00>>8, rdev&0xff|rdev>>12&0xfff00)
@@ -49,6 +54,8 @@ func (n *node) Mknod(ctx context.Context, name string, mode, rdev uint32, out *f
 
 // Symlink is FUSE_SYMLINK.
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	n.srv.names.RLock()
+	defer n.srv.names.RUnlock()
 	p := n.child(name)
 	if err := n.srv.as(ctx, 0).Symlinkat(target, abi.AT_FDCWD, p); err != nil {
 		return nil, errno(err)
@@ -58,6 +65,8 @@ func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.Entry
 
 // Link is FUSE_LINK: a new name for the inode of target.
 func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	n.srv.names.RLock()
+	defer n.srv.names.RUnlock()
 	t, ok := target.(*node)
 	if !ok {
 		return nil, syscall.EXDEV
@@ -72,6 +81,8 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 // Create is FUSE_CREATE: openat(2) with O_CREAT as the caller, the new
 // file's descriptor becoming the handle.
 func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	n.srv.names.RLock()
+	defer n.srv.names.RUnlock()
 	mode, umask := splitMode(mode)
 	p := n.child(name)
 	fd, err := n.srv.as(ctx, umask).Openat(abi.AT_FDCWD, p, openFlags(flags)|abi.O_CREAT, mode&0o7777)
@@ -88,11 +99,15 @@ func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out 
 
 // Unlink is FUSE_UNLINK.
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	n.srv.names.RLock()
+	defer n.srv.names.RUnlock()
 	return errno(n.srv.k.Unlinkat(abi.AT_FDCWD, n.child(name), 0))
 }
 
 // Rmdir is FUSE_RMDIR.
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	n.srv.names.RLock()
+	defer n.srv.names.RUnlock()
 	return errno(n.srv.k.Unlinkat(abi.AT_FDCWD, n.child(name), abi.AT_REMOVEDIR))
 }
 
@@ -104,5 +119,14 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	if !ok {
 		return syscall.EXDEV
 	}
-	return errno(n.srv.k.Renameat2(abi.AT_FDCWD, n.child(name), abi.AT_FDCWD, np.child(newName), flags))
+	err := n.srv.k.Renameat2(abi.AT_FDCWD, n.child(name), abi.AT_FDCWD, np.child(newName), flags)
+	if renameDelay > 0 {
+		time.Sleep(renameDelay)
+	}
+	return errno(err)
 }
+
+// renameDelay, set by tests only, widens the moment between the kernel's
+// rename and go-fuse's, where a request walking a path would fail
+// without the names lock.
+var renameDelay time.Duration

@@ -64,7 +64,9 @@ func (n *node) newChild(ctx context.Context, path string, out *fuse.EntryOut) (*
 	fillAttr(&out.Attr, &st)
 	out.Generation = uint64(gen)
 	id := fs.StableAttr{Mode: st.Mode & abi.S_IFMT, Ino: st.Ino, Gen: uint64(gen)}
-	return n.NewInode(ctx, &node{srv: n.srv}, id), 0
+	ino := n.NewInode(ctx, &node{srv: n.srv}, id)
+	n.srv.nodes.made(ino)
+	return ino, 0
 }
 
 var (
@@ -77,12 +79,21 @@ var (
 
 // Lookup is FUSE_LOOKUP: fstatat of the name.
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	n.srv.names.RLock()
+	defer n.srv.names.RUnlock()
 	return n.newChild(ctx, n.child(name), out)
 }
 
 // Getattr is FUSE_GETATTR: fstatat of the handle the host names (an
 // fstat of an open file, which may have no name left), or of the path.
 func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	n.srv.names.RLock()
+	defer n.srv.names.RUnlock()
+	return n.getattr(f, out)
+}
+
+// getattr is Getattr for a caller holding the names.
+func (n *node) getattr(f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	var st abi.Stat
 	dirfd, path, at := n.at(f)
 	if err := n.srv.k.Fstatat(dirfd, path, &st, at); err != nil {
@@ -96,6 +107,8 @@ func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) 
 // asks for more than getattr gives (the birth time): statx of the handle
 // or of the path, with the attributes (immutable, append-only, ...).
 func (n *node) Statx(ctx context.Context, f fs.FileHandle, flags, mask uint32, out *fuse.StatxOut) syscall.Errno {
+	n.srv.names.RLock()
+	defer n.srv.names.RUnlock()
 	var stx abi.Statx
 	dirfd, path, at := n.at(f)
 	if err := n.srv.k.Statx(dirfd, path, at, mask, &stx); err != nil {
@@ -115,6 +128,8 @@ func (n *node) Statx(ctx context.Context, f fs.FileHandle, flags, mask uint32, o
 
 // Statfs is FUSE_STATFS: statfs(2) of the served directory.
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	n.srv.names.RLock()
+	defer n.srv.names.RUnlock()
 	var st abi.Statfs
 	if err := n.srv.k.Statfs(n.path(), &st); err != nil {
 		return errno(err)
@@ -128,6 +143,8 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 
 // Readlink is FUSE_READLINK.
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	n.srv.names.RLock()
+	defer n.srv.names.RUnlock()
 	buf := make([]byte, abi.PATH_MAX)
 	m, err := n.srv.k.Readlinkat(abi.AT_FDCWD, n.path(), buf)
 	if err != nil {

@@ -22,13 +22,29 @@ const (
 // NewRawFS returns the FUSE filesystem of root with opts (both from
 // Root), ready for fuse.NewServer.
 func NewRawFS(root fs.InodeEmbedder, opts *fs.Options) fuse.RawFileSystem {
-	return umaskFS{fs.NewNodeFS(root, opts)}
+	u := umaskFS{RawFileSystem: fs.NewNodeFS(root, opts)}
+	if n, ok := root.(*node); ok {
+		u.srv = n.srv
+	}
+	return u
 }
 
 // umaskFS is go-fuse's node filesystem with the umask of each request
-// that makes an inode put into its mode.
+// that makes an inode put into its mode, and its renames made under the
+// server's names lock.
 type umaskFS struct {
 	fuse.RawFileSystem
+	srv *server
+}
+
+// Rename is go-fuse's rename (the kernel's renameat2, then the move of
+// the name in go-fuse's tree) with the server's names held exclusively.
+func (u umaskFS) Rename(cancel <-chan struct{}, in *fuse.RenameIn, oldName, newName string) fuse.Status {
+	if u.srv != nil {
+		u.srv.names.Lock()
+		defer u.srv.names.Unlock()
+	}
+	return u.RawFileSystem.Rename(cancel, in, oldName, newName)
 }
 
 func withUmask(mode, umask uint32) uint32 {

@@ -12,7 +12,7 @@ import (
 
 // TestAddDiskFormats: AddDisk refuses an image in a format without a
 // backend (EMEDIUMTYPE, naming it and how to convert it) and a directory
-// (EISDIR), attaches the qcow2-looking file as raw when told so, and
+// (EISDIR), attaches the VHDX-looking file as raw when told so, and
 // refuses an unknown format name (EINVAL).
 func TestAddDiskFormats(t *testing.T) {
 	k, err := Boot(Config{Memory: 4 << 20})
@@ -21,16 +21,16 @@ func TestAddDiskFormats(t *testing.T) {
 	}
 	defer k.Halt()
 	dir := t.TempDir()
-	img := filepath.Join(dir, "disk.qcow2")
+	img := filepath.Join(dir, "disk.vhdx")
 	b := make([]byte, 1<<20)
-	copy(b, "QFI\xfb\x00\x00\x00\x03")
+	copy(b, "vhdxfile")
 	if err := os.WriteFile(img, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, err = k.AddDisk(img, DiskOptions{})
 	if !errors.Is(err, abi.EMEDIUMTYPE) ||
-		!strings.Contains(err.Error(), "a qcow2 image, a format this kernel cannot open yet: convert it to a raw image first (qemu-img convert -O raw "+img+" "+img+".raw)") {
-		t.Errorf("AddDisk(qcow2): %v", err)
+		!strings.Contains(err.Error(), "a VHDX image, a format this kernel cannot open yet: convert it to a raw image first (qemu-img convert -O raw "+img+" "+img+".raw)") {
+		t.Errorf("AddDisk(vhdx): %v", err)
 	}
 	if _, err := k.AddDisk(dir, DiskOptions{ReadOnly: true}); !errors.Is(err, abi.EISDIR) {
 		t.Errorf("AddDisk(directory): %v", err)
@@ -43,6 +43,6 @@ func TestAddDiskFormats(t *testing.T) {
 		t.Fatalf("AddDisk(raw): %q %v", name, err)
 	}
 	if _, err := k.Probe(name); !errors.Is(err, abi.ENODEV) {
-		t.Errorf("Probe of the raw qcow2: %v", err)
+		t.Errorf("Probe of the raw VHDX: %v", err)
 	}
 }

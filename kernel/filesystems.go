@@ -7,6 +7,7 @@ import (
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/fs/ext4"
 	"github.com/lklimg/lklimg/kernel/fs/isofs"
+	"github.com/lklimg/lklimg/kernel/fs/squashfs"
 	"github.com/lklimg/lklimg/kernel/fs/vfat"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
@@ -32,7 +33,9 @@ func filesystems() []fsType {
 		// vfat first, as blkid names a FAT volume vfat.
 		{t: vfat.NewType(), aliases: []string{"fat"}},
 		{t: vfat.NewMsdosType()},
-		// iso9660, after msdos as Linux registers it (mount -t takes
+		// squashfs, read-only: a read-write mount is served read-only.
+		{t: squashfs.NewType()},
+		// iso9660, after fat as Linux registers it (mount -t takes
 		// only "iso9660"; isofs is its source directory's name).
 		{t: isofs.NewType()},
 	}
@@ -57,7 +60,7 @@ func FilesystemNames() []FilesystemName {
 }
 
 // FilesystemTypesHelp lists every name FilesystemNames accepts, for a
-// -t flag's usage: "ext4, ext2, ext3, vfat, fat, msdos".
+// -t flag's usage: "ext4, ext2, ext3, vfat, fat, msdos, squashfs, iso9660".
 func FilesystemTypesHelp() string {
 	var all []string
 	for _, n := range FilesystemNames() {

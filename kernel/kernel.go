@@ -94,9 +94,10 @@ type Config struct {
 type DiskOptions struct {
 	// Format is the image file's format, a virtio backend's name:
 	// "raw", or "" (as "auto") to probe it by its magic numbers. A file
-	// in a format the kernel knows but has no backend for (qcow2, VMDK,
-	// VHD, VHDX, Android sparse) is refused (EMEDIUMTYPE, saying how to
-	// convert it) rather than read as raw bytes.
+	// in a format the kernel knows but has no backend for (VMDK, VHD,
+	// VHDX, Android sparse) is refused (EMEDIUMTYPE, saying how to
+	// convert it) rather than read as raw bytes; qcow2 is read, and
+	// refused for writing.
 	Format string
 	// ReadOnly opens the image file read-only and offers the disk as
 	// VIRTIO_BLK_F_RO: nothing is ever written to the file.

@@ -21,7 +21,7 @@ const extMajor = 259
 //
 // Errors: what opening the image returns (ENOENT, EACCES, EISDIR, as
 // errnos with the host's reason); EMEDIUMTYPE for an image format without
-// a backend (qcow2, VMDK, VHD, VHDX, Android sparse), its reason naming
+// a backend (VMDK, VHD, VHDX, Android sparse), its reason naming
 // the format and how to convert it to raw; EINVAL for an unknown
 // opts.Format; EIO after Halt.
 func (k *Kernel) AddDisk(path string, opts DiskOptions) (string, error) {

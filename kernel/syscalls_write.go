@@ -440,3 +440,25 @@ func (k *Kernel) Sync() error {
 func (k *Kernel) Umask(mask uint32) uint32 {
 	return k.umask.Swap(mask & 0o777)
 }
+
+// CopyFileRange is copy_file_range(2): up to n bytes from fdIn at *offIn
+// (its file position when offIn is nil) to fdOut at *offOut (likewise),
+// copied by the kernel without passing through the caller; the offsets
+// given advance. It returns the bytes copied, 0 at fdIn's end.
+//
+// Errors: EBADF for a descriptor not open, O_PATH, fdIn not readable,
+// fdOut not writable or O_APPEND; the rest as vfs.CopyFileRange (EINVAL,
+// EISDIR, EOVERFLOW, EXDEV, EFBIG, ENOSPC, EIO).
+func (k *Kernel) CopyFileRange(fdIn int, offIn *int64, fdOut int, offOut *int64, n int64, flags uint32) (int64, error) {
+	in, err := k.fds.Get(fdIn)
+	if err != nil {
+		return 0, err
+	}
+	defer in.DecRef()
+	out, err := k.fds.Get(fdOut)
+	if err != nil {
+		return 0, err
+	}
+	defer out.DecRef()
+	return vfs.CopyFileRange(in, offIn, out, offOut, n, flags)
+}

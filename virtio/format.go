@@ -47,15 +47,17 @@ func Formats() []Format {
 		return func(head, _ []byte) bool { return strings.HasPrefix(string(head), magic) }
 	}
 	return []Format{
-		{Name: "qcow2", What: "a qcow2 image", Probe: at("QFI\xfb"), Convert: qemuConvert},
-		{Name: "vmdk", What: "a VMDK image", Probe: at("KDMV"), Convert: qemuConvert},
+		{Name: "qcow2", What: "a qcow2 image", Probe: at("QFI\xfb"), Open: OpenQcow2, Convert: qemuConvert},
+		{Name: "vmdk", What: "a VMDK image", Probe: func(head, _ []byte) bool {
+			return strings.HasPrefix(string(head), "KDMV") || strings.HasPrefix(string(head), "# Disk DescriptorFile")
+		}, Open: OpenVmdk, Convert: qemuConvert},
 		{Name: "vhdx", What: "a VHDX image", Probe: at("vhdxfile"), Convert: qemuConvert},
 		{Name: "vpc", What: "a VHD image", Probe: func(head, tail []byte) bool {
 			return strings.HasPrefix(string(tail), "conectix") || strings.HasPrefix(string(head), "conectix")
-		}, Convert: qemuConvert},
+		}, Open: OpenVhd, Convert: qemuConvert},
 		{Name: "android-sparse", What: "an Android sparse image", Probe: func(head, _ []byte) bool {
 			return len(head) >= 4 && binary.LittleEndian.Uint32(head) == 0xed26ff3a
-		}, Convert: "simg2img IMAGE IMAGE.raw"},
+		}, Open: OpenSparse, Convert: "simg2img IMAGE IMAGE.raw"},
 		{Name: "raw", What: "a raw image", Open: func(path string, o ImageOptions) (Backend, error) {
 			o.Format = "raw"
 			return OpenImage(path, o)
@@ -94,6 +96,36 @@ type FormatError struct {
 func (e *FormatError) Error() string {
 	return fmt.Sprintf("%s, a format this kernel cannot open yet: convert it to a raw image first (%s)",
 		e.Format.What, strings.ReplaceAll(e.Format.Convert, "IMAGE", e.Path))
+}
+
+// ImageError is a backend's refusal of an image in a format it serves:
+// one it cannot read (damaged, or with a feature not read), or, with
+// ReadOnly, one it reads but was asked to write.
+type ImageError struct {
+	Path     string
+	Format   Format
+	ReadOnly bool  // the format is served read-only and a write open was asked
+	Err      error // why it cannot be read
+}
+
+func (e *ImageError) Error() string {
+	if e.ReadOnly {
+		return fmt.Sprintf("%s, which this kernel reads but does not write yet: convert it to a raw image to change it (%s)",
+			e.Format.What, strings.ReplaceAll(e.Format.Convert, "IMAGE", e.Path))
+	}
+	return fmt.Sprintf("%s this kernel cannot read: %v", e.Format.What, e.Err)
+}
+
+func (e *ImageError) Unwrap() error { return e.Err }
+
+// format returns the format called name.
+func format(name string) Format {
+	for _, f := range Formats() {
+		if f.Name == name {
+			return f
+		}
+	}
+	return Format{Name: name, What: "a " + name + " image"}
 }
 
 // OpenImage opens the disk image at path as a backend: in the format

@@ -35,12 +35,7 @@ func TestOpenImageRefusesFormats(t *testing.T) {
 		off           int
 		what, convert string
 	}{
-		{"qcow2", "QFI\xfb\x00\x00\x00\x03", 0, "a qcow2 image", "qemu-img convert -O raw"},
-		{"vmdk", "KDMV\x01\x00\x00\x00", 0, "a VMDK image", "qemu-img convert -O raw"},
 		{"vhdx", "vhdxfile", 0, "a VHDX image", "qemu-img convert -O raw"},
-		{"vpc", "conectix\x00\x00\x00\x02", -512, "a VHD image", "qemu-img convert -O raw"},
-		{"vpc", "conectix", 0, "a VHD image", "qemu-img convert -O raw"},
-		{"android-sparse", "\x3a\xff\x26\xed\x01\x00", 0, "an Android sparse image", "simg2img"},
 	} {
 		p := imageWith(t, tc.magic, tc.off)
 		before, _ := os.ReadFile(p)
@@ -145,6 +140,9 @@ func FuzzProbeFormat(f *testing.F) {
 				continue
 			}
 			ok := strings.HasPrefix(string(head), magic[fm.Name])
+			if fm.Name == "vmdk" {
+				ok = ok || strings.HasPrefix(string(head), "# Disk DescriptorFile")
+			}
 			if fm.Name == "vpc" {
 				ok = strings.HasPrefix(string(head), "conectix") || strings.HasPrefix(string(tail), "conectix")
 			}

@@ -25,7 +25,9 @@ type Sink interface {
 type Sender interface {
 	// SendTo writes n bytes of the backend from off to dst, at dst's file
 	// position, and returns how many it wrote; fewer than n without an
-	// error means the backend's file ended. A failure to write dst is a
+	// error means the backend's file ended, or that what follows is not
+	// held as is in a file (a qcow2 cluster compressed or not allocated):
+	// a read gets the rest. A failure to write dst is a
 	// *SinkError; a backend that cannot send to dst (the host refuses
 	// the pair: EINVAL) returns an error matching errors.ErrUnsupported
 	// before it wrote anything.

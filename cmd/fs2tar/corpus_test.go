@@ -46,3 +46,27 @@ func TestCorpus(t *testing.T) {
 		}
 	})
 }
+
+// TestCorpusSquashfs is the acceptance comparison for SquashFS on the
+// corpus: its rootfs/ made into an image by mksquashfs (xz), whose fs2tar
+// archive must be what the host kernel shows of it.
+func TestCorpusSquashfs(t *testing.T) {
+	dir := testutil.NeedCorpus(t)
+	img := testutil.SquashfsImage(t, filepath.Join(dir, "rootfs"), "-comp", "xz")
+	got, err := testutil.ScanTar(bytes.NewReader(mustExport(t, img)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kernelView := testutil.LoopView(t, img)
+	diffs := testutil.Compare(kernelView, got, testutil.CompareOptions{SkipTypes: []string{testutil.TypeSocket}})
+	for i, d := range diffs {
+		if i == 50 {
+			t.Errorf("... %d more", len(diffs)-i)
+			break
+		}
+		t.Errorf("mount -o loop vs fs2tar: %s", d)
+	}
+	if len(diffs) == 0 {
+		t.Logf("%d entries of the loop-mounted view matched fs2tar's archive", len(kernelView))
+	}
+}

@@ -351,6 +351,25 @@ type runResult struct {
 	timedOut bool
 }
 
+// verdict says what is wrong with a run of the sweep, or "" if nothing
+// is: it ended by itself, with status 0, 1 or 2, under damageMaxRSS,
+// and named a path when it skipped entries (status 1).
+func (r runResult) verdict() string {
+	switch {
+	case r.timedOut:
+		return "did not end in " + damageTimeout.String()
+	case strings.Contains(r.stderr, "panic:") || strings.Contains(r.stderr, "goroutine ") || strings.Contains(r.stderr, "fatal error"):
+		return "crashed"
+	case r.code != 0 && r.code != 1 && r.code != 2:
+		return fmt.Sprintf("exit status %d", r.code)
+	case r.maxRSS > damageMaxRSS:
+		return fmt.Sprintf("peak RSS %d MiB", r.maxRSS>>20)
+	case r.code == 1 && len(errorPaths(r.stderr)) == 0 && !strings.Contains(r.stderr, "write"):
+		return "exit 1 without naming a path"
+	}
+	return ""
+}
+
 // runCapped runs fs2tar with a timeout, under RLIMIT_AS (prlimit), and
 // measures its peak RSS with GNU time. The rusage Go's os/exec returns
 // cannot be used: a child started by vfork and exec keeps the parent's
@@ -680,20 +699,7 @@ func TestDamagedImages(t *testing.T) {
 		}
 		maxRSS = max(maxRSS, r.maxRSS)
 		codes[r.code]++
-		bad := ""
-		switch {
-		case r.timedOut:
-			bad = "did not end in " + damageTimeout.String()
-		case strings.Contains(r.stderr, "panic:") || strings.Contains(r.stderr, "goroutine ") || strings.Contains(r.stderr, "fatal error"):
-			bad = "crashed"
-		case r.code != 0 && r.code != 1 && r.code != 2:
-			bad = fmt.Sprintf("exit status %d", r.code)
-		case r.maxRSS > damageMaxRSS:
-			bad = fmt.Sprintf("peak RSS %d MiB", r.maxRSS>>20)
-		case r.code == 1 && len(errorPaths(r.stderr)) == 0 && !strings.Contains(r.stderr, "write"):
-			bad = "exit 1 without naming a path"
-		}
-		if bad != "" {
+		if bad := r.verdict(); bad != "" {
 			t.Errorf("damaged image %d (%v): %s\n%.3000s", i, d, bad, r.stderr)
 			t.Logf("kept as %s", keepImage(img, "damaged", i))
 			continue

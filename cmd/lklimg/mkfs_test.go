@@ -141,19 +141,25 @@ func TestMkfsErrors(t *testing.T) {
 	if _, err := os.Stat(fresh); !os.IsNotExist(err) {
 		t.Errorf("a refused mkfs left %s: %v", fresh, err)
 	}
-	// An image format the kernel has no backend for is refused, not
-	// overwritten as raw, even with -F and -s.
-	qcow := filepath.Join(dir, "x.qcow2")
-	head := append([]byte("QFI\xfb\x00\x00\x00\x03"), make([]byte, 4088)...)
-	if err := os.WriteFile(qcow, head, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r := lklimgMkfs(t, nil, "-q", "-F", "-s", "64M", qcow)
-	if want := qcow + ": a qcow2 image, a format this kernel cannot open yet: convert it to a raw image first (qemu-img convert -O raw"; r.code != exitImage || !strings.Contains(r.stderr, want) {
-		t.Errorf("mkfs of a qcow2 image: %+v, want %q", r, want)
-	}
-	if after, err := os.ReadFile(qcow); err != nil || !bytes.Equal(after, head) {
-		t.Errorf("mkfs changed the qcow2 image (%v)", err)
+	// An image format the kernel cannot write is refused, not
+	// overwritten as raw, even with -F and -s: one it has no backend for
+	// (VHDX), and qcow2, which it reads only.
+	for _, c := range []struct{ name, magic, want string }{
+		{"x.vhdx", "vhdxfile", ": a VHDX image, a format this kernel cannot open yet: convert it to a raw image first (qemu-img convert -O raw"},
+		{"x.qcow2", "QFI\xfb\x00\x00\x00\x03", ": a qcow2 image, which this kernel reads but does not write yet: convert it to a raw image to change it (qemu-img convert -O raw"},
+	} {
+		img := filepath.Join(dir, c.name)
+		head := append([]byte(c.magic), make([]byte, 4088)...)
+		if err := os.WriteFile(img, head, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := lklimgMkfs(t, nil, "-q", "-F", "-s", "64M", img)
+		if want := img + c.want; r.code != exitImage || !strings.Contains(r.stderr, want) {
+			t.Errorf("mkfs of %s: %+v, want %q", c.name, r, want)
+		}
+		if after, err := os.ReadFile(img); err != nil || !bytes.Equal(after, head) {
+			t.Errorf("mkfs changed %s (%v)", c.name, err)
+		}
 	}
 }
 

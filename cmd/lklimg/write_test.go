@@ -225,7 +225,11 @@ var writeCases = []writeCase{
 	}},
 	{name: "touch", mtime: true, steps: [][]string{
 		{"touch", "-d", "2020-01-02 03:04:05", "f1", "new"}, {"touch", "-d", "@1600000000", "f2"},
-		{"touch", "-d", "2021-06-07T08:09:10Z", "f3", "nodir/x"}, {"touch", "-d", "@1400000000.25", "f4", "link"}, {"touch", "-d", "xyz", "f5"}, {"touch", "-d", "@1300000000", "dangling"}, {"touch", "-d", "2019-05-06", "f5", "y"}, {"touch", "-d", "@1500000000", "etc", "d", "d/sub", "d2", "empty", "full", "full/x", "full/x/y", "."},
+		{"touch", "-d", "2021-06-07T08:09:10Z", "f3", "nodir/x"}, {"touch", "-d", "@1400000000.25", "f4", "link"}, {"touch", "-d", "xyz", "f5"}, {"touch", "-d", "@1300000000", "dangling"}, {"touch", "-d", "2019-05-06", "f5", "y"},
+		{"touch", "-c", "nope-c", "f1", "-d", "@1100000000"}, {"touch", "-m", "-d", "@1234567890", "f2"}, {"touch", "-a", "-d", "@1234567890", "f3"},
+		{"touch", "-r", "f2", "f4", "new-r"}, {"touch", "-h", "-d", "@1000000000", "link", "dangling"}, {"touch", "-r", "nope", "f4"}, {"touch", "-h", "missing-h"},
+		{"touch", "-hr", "link", "f4"}, {"touch", "-am", "-d", "@1200000000", "f5"}, {"touch", "-c", "-h", "nope-ch"},
+		{"touch", "-d", "@1500000000", "etc", "d", "d/sub", "d2", "empty", "full", "full/x", "full/x/y", "."},
 	}},
 	{name: "setfattr", steps: [][]string{
 		{"setfattr", "-n", "user.a", "-v", "hello", "f1"}, {"setfattr", "-n", "user.b", "-v", "0x414243", "f1"},
@@ -297,10 +301,13 @@ func runWriteCase(t *testing.T, tools []string, tmp string, b writeBases, mnt st
 	testutil.Run(t, "umount", mnt)
 	for _, step := range c.steps {
 		args := slices.Clone(step)
+		// IMAGE goes after the options: those of valued[command] take the
+		// next argument.
+		valued := map[string]string{"mkdir": "m", "touch": "dr", "setfattr": "nvx"}[step[0]]
 		i := 1
 		for i < len(args) && strings.HasPrefix(args[i], "-") && step[0] != "chmod" {
 			i++
-			if args[i-1] == "-m" || args[i-1] == "-d" || args[i-1] == "-n" || args[i-1] == "-v" || args[i-1] == "-x" {
+			if o := args[i-1]; strings.ContainsRune(valued, rune(o[len(o)-1])) {
 				i++
 			}
 		}

@@ -58,7 +58,8 @@ func describeBytes(b []byte) string {
 	case at(0, "LUKS\xba\xbe"):
 		return "a LUKS encrypted volume"
 	case at(0, "hsqs"):
-		return "a squashfs filesystem, which this kernel does not read yet"
+		// The squashfs driver's probe refused it: -t squashfs says why.
+		return "a squashfs filesystem this kernel does not read (not SquashFS 4.0, or damaged: -t squashfs says why)"
 	case at(0, "XFSB"):
 		return "an XFS filesystem, which this kernel does not read yet"
 	case at(0x10040, "_BHRfS_M"):

@@ -34,6 +34,9 @@ type Disk struct {
 	// Data is more of the filesystem's mount options, comma-separated
 	// (lklfuse's opts=).
 	Data string
+	// Format is the image file's format (-f, --image-format, as
+	// qemu-img's -f): "raw", "qcow2", "vmdk", "vpc", "android-sparse"; empty probes it.
+	Format string
 }
 
 // MountData returns the filesystem-specific mount options (mount(2)'s
@@ -61,6 +64,8 @@ func (d *Disk) Flags() []cli.Flag {
 			Usage: "show the kernel log on stderr"},
 		&cli.BoolFlag{Name: "no-journal", Destination: &d.NoJournal,
 			Usage: "do not replay the journal of a filesystem that needs recovery (mount option noload)"},
+		&cli.StringFlag{Name: "image-format", Aliases: []string{"f"}, Destination: &d.Format,
+			Usage: "the image file's `FORMAT` (raw, qcow2, vmdk, vpc, android-sparse); probed when not given"},
 		// No letter: -o is cptofs's owner. FAT's owners and modes are
 		// mount options (uid=, gid=, umask=...), as with Linux's mount -o.
 		&cli.StringFlag{Name: "mount-options", Destination: &d.Data,
@@ -147,7 +152,7 @@ func (d *Disk) mount(k *kernel.Kernel, image string, readOnly bool) (*Mounted, e
 				d.FSType, strings.Join(k.Filesystems(), ", "))
 		}
 	}
-	disk, err := k.AddDisk(image, kernel.DiskOptions{ReadOnly: readOnly})
+	disk, err := k.AddDisk(image, kernel.DiskOptions{ReadOnly: readOnly, Format: d.Format})
 	if err != nil {
 		return nil, AddDiskError(image, readOnly, err)
 	}

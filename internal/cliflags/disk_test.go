@@ -79,7 +79,7 @@ func TestMountErrors(t *testing.T) {
 		return p
 	}
 	qcow := write("disk.qcow2", append([]byte("QFI\xfb\x00\x00\x00\x03"), make([]byte, 4096)...))
-	vhd := write("disk.vhd", append(make([]byte, 4096), append([]byte("conectix"), make([]byte, 504)...)...))
+	vhdx := write("disk.vhdx", append([]byte("vhdxfile"), make([]byte, 4096)...))
 	tiny := write("tiny.img", []byte("abc"))
 	text := write("text.img", bytes.Repeat([]byte("not a filesystem "), 1000))
 	missing := filepath.Join(dir, "missing.img")
@@ -90,11 +90,11 @@ func TestMountErrors(t *testing.T) {
 	}{
 		{Disk{}, missing, missing + ": no such file or directory"},
 		{Disk{}, dir, dir + ": is a directory, not a disk image"},
-		{Disk{}, qcow, qcow + ": a qcow2 image, a format this kernel cannot open yet: convert it to a raw image first (qemu-img convert -O raw " + qcow + " " + qcow + ".raw)"},
-		{Disk{}, vhd, vhd + ": a VHD image, a format this kernel cannot open yet"},
-		{Disk{}, tiny, tiny + ": not a filesystem this kernel reads (ext4, vfat, msdos, iso9660): an empty file, or one shorter than a sector (512 bytes)"},
-		{Disk{}, text, text + `: not a filesystem this kernel reads (ext4, vfat, msdos, iso9660): no filesystem or partition table found (first bytes: 6e 6f 74 20`},
-		{Disk{FSType: "btrfs"}, missing, "-t btrfs: unknown filesystem type (this kernel reads ext4, vfat, msdos, iso9660)"},
+		{Disk{}, qcow, qcow + ": a qcow2 image this kernel cannot read: qcow2: corrupt image: header_length 0"},
+		{Disk{}, vhdx, vhdx + ": a VHDX image, a format this kernel cannot open yet"},
+		{Disk{}, tiny, tiny + ": not a filesystem this kernel reads (ext4, vfat, msdos, squashfs, iso9660): an empty file, or one shorter than a sector (512 bytes)"},
+		{Disk{}, text, text + `: not a filesystem this kernel reads (ext4, vfat, msdos, squashfs, iso9660): no filesystem or partition table found (first bytes: 6e 6f 74 20`},
+		{Disk{FSType: "btrfs"}, missing, "-t btrfs: unknown filesystem type (this kernel reads ext4, vfat, msdos, squashfs, iso9660)"},
 		{Disk{FSType: "ext3"}, text, text + ": mount vda (ext3): "},
 	} {
 		tc.d.MemoryMB = 4

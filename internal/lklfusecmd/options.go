@@ -26,6 +26,7 @@ type options struct {
 	allowOther, allowRoot     bool
 	fsname, subtype           string
 	attrTimeout, entryTimeout float64 // seconds; 0: the default
+	maxNodes                  int     // max_nodes=; 0: fusefs's default
 	// extra are -o options passed to the host's mount as they are.
 	extra []string
 
@@ -52,7 +53,7 @@ options:
     -V, --version        the version
 
 lklfuse options (-o):
-    type=TYPE            filesystem type (ext4, ext2, ext3, vfat, fat, msdos);
+    type=TYPE            filesystem type (ext4, ext2, ext3, vfat, fat, msdos, squashfs);
                          probed when not given
     part=N               partition N of a partitioned disk (0: the whole disk)
     ro                   mount read-only: the image file is never written
@@ -71,6 +72,9 @@ FUSE options (-o):
     subtype=NAME         shown as fuse.NAME (default: lklfuse)
     attr_timeout=SEC     how long the host caches attributes (default 1)
     entry_timeout=SEC    how long the host caches names (default 1)
+    max_nodes=N          the inodes the server keeps of those the host knows
+                         (default 16384): the host drops the names of older
+                         ones, and looks them up again when used
     other options are passed to the host's mount (e.g. noatime, nodev, nosuid)
 `
 
@@ -185,6 +189,13 @@ func (o *options) valued(key string) func(value string) error {
 		return num(&o.entryTimeout)
 	case "part":
 		return func(v string) (err error) { o.part, err = strconv.Atoi(v); return err }
+	case "max_nodes":
+		return func(v string) (err error) {
+			if o.maxNodes, err = strconv.Atoi(v); err == nil && o.maxNodes <= 0 {
+				err = errors.New("the server keeps at least one node")
+			}
+			return err
+		}
 	case "mb":
 		return func(v string) (err error) {
 			if o.mb, err = strconv.Atoi(v); err == nil && o.mb <= 0 {

@@ -56,6 +56,8 @@ func serve(o *options, msgs io.Writer, ready func()) error {
 		Kernel: k, Dir: m.Dir, Debug: o.debug,
 		AttrTimeout:  seconds(o.attrTimeout),
 		EntryTimeout: seconds(o.entryTimeout),
+		MaxNodes:     o.maxNodes,
+		NoOpen:       o.readOnly,
 	})
 	if err != nil {
 		k.Halt()

@@ -255,12 +255,22 @@ func lookupID(name string, names map[uint32]string) (int, bool) {
 	return int(n), true
 }
 
-type touchFlags struct{ date string }
+type touchFlags struct {
+	date, ref                         string
+	access, modify, noCreate, noDeref bool
+}
 
 func (f *touchFlags) flags() []cli.Flag {
 	return []cli.Flag{
+		&cli.BoolFlag{Name: "a", Destination: &f.access, Usage: "change only the access time"},
+		&cli.BoolFlag{Name: "no-create", Aliases: []string{"c"}, Destination: &f.noCreate, Usage: "do not create any files"},
 		&cli.StringFlag{Name: "date", Aliases: []string{"d"}, Destination: &f.date,
 			Usage: "use `DATE` (RFC 3339, \"YYYY-MM-DD HH:MM:SS\" in UTC, or @SECONDS) instead of now"},
+		&cli.BoolFlag{Name: "no-dereference", Destination: &f.noDeref,
+			Usage: "(-h) affect each symbolic link instead of the file it names (creates nothing)"},
+		&cli.BoolFlag{Name: "m", Destination: &f.modify, Usage: "change only the modification time"},
+		&cli.StringFlag{Name: "reference", Aliases: []string{"r"}, Destination: &f.ref,
+			Usage: "use the times of `FILE` (in the image) instead of now"},
 	}
 }
 
@@ -275,29 +285,73 @@ func parseDate(d string) (abi.Timespec, error) {
 	return abi.Timespec{Sec: t.Sec, Nsec: t.Nsec}, err
 }
 
-// touch creates each missing PATH (an empty file, mode 0666 - umask) and
-// sets its access and modification times to now or -d's.
-func touch(s *session, f *touchFlags, args []string) {
-	var times *[2]abi.Timespec
+// times returns the access and modification times touch sets, as GNU
+// touch chooses them: -r's file's (lstat with -h), -d's, or now; with -a
+// or -m alone the other one is left as it is (UTIME_OMIT). false when a
+// warning was given.
+func (f *touchFlags) times(s *session) ([2]abi.Timespec, bool) {
+	now := abi.Timespec{Nsec: abi.UTIME_NOW}
+	t := [2]abi.Timespec{now, now}
+	if f.ref != "" {
+		var st abi.Stat
+		flags := 0
+		if f.noDeref {
+			flags = abi.AT_SYMLINK_NOFOLLOW
+		}
+		if err := s.k.Fstatat(abi.AT_FDCWD, s.kpath(f.ref), &st, flags); err != nil {
+			s.warn(exitFail, "failed to get attributes of '%s': %s", f.ref, strerror(err))
+			return t, false
+		}
+		t = [2]abi.Timespec{st.Atim, st.Mtim}
+	}
 	if f.date != "" {
-		t, err := parseDate(f.date)
+		d, err := parseDate(f.date)
 		if err != nil {
 			s.warn(exitFail, "invalid date format '%s'", f.date)
-			return
+			return t, false
 		}
-		times = &[2]abi.Timespec{t, t}
+		t = [2]abi.Timespec{d, d}
+	}
+	switch {
+	case f.access && !f.modify:
+		t[1] = abi.Timespec{Nsec: abi.UTIME_OMIT}
+	case f.modify && !f.access:
+		t[0] = abi.Timespec{Nsec: abi.UTIME_OMIT}
+	}
+	return t, true
+}
+
+// touch creates each missing PATH (an empty file, mode 0666 - umask;
+// not with -c or -h) and sets its times (touchFlags.times).
+func touch(s *session, f *touchFlags, args []string) {
+	times, ok := f.times(s)
+	if !ok {
+		return
 	}
 	for _, p := range args {
-		fd, err := s.k.Openat(abi.AT_FDCWD, s.kpath(p), abi.O_WRONLY|abi.O_CREAT|abi.O_NONBLOCK|abi.O_NOCTTY, 0o666)
-		if err != nil && abi.ErrnoOf(err) != abi.EISDIR {
-			s.warn(exitFail, "cannot touch '%s': %s", p, strerror(err))
-			continue
-		}
-		if err == nil {
-			err = s.k.Futimens(fd, times)
-			s.k.Close(fd)
+		var err error
+		if f.noCreate || f.noDeref {
+			flags := 0
+			if f.noDeref {
+				flags = abi.AT_SYMLINK_NOFOLLOW
+			}
+			err = s.k.Utimensat(abi.AT_FDCWD, s.kpath(p), &times, flags)
+			if f.noCreate && abi.ErrnoOf(err) == abi.ENOENT {
+				continue // -c: a missing file is not made, and not an error
+			}
 		} else {
-			err = s.k.Utimensat(abi.AT_FDCWD, s.kpath(p), times, 0)
+			var fd int
+			fd, err = s.k.Openat(abi.AT_FDCWD, s.kpath(p), abi.O_WRONLY|abi.O_CREAT|abi.O_NONBLOCK|abi.O_NOCTTY, 0o666)
+			if err != nil && abi.ErrnoOf(err) != abi.EISDIR {
+				s.warn(exitFail, "cannot touch '%s': %s", p, strerror(err))
+				continue
+			}
+			if err == nil {
+				err = s.k.Utimensat(fd, "", &times, abi.AT_EMPTY_PATH)
+				s.k.Close(fd)
+			} else {
+				err = s.k.Utimensat(abi.AT_FDCWD, s.kpath(p), &times, 0)
+			}
 		}
 		if err != nil {
 			s.warn(exitFail, "setting times of '%s': %s", p, strerror(err))

@@ -96,12 +96,18 @@ type subcommand struct {
 // command turns a subcommand into a cli.Command with the disk flags.
 func (sc subcommand) command(stdout, stderr io.Writer, status *int) *cli.Command {
 	var disk cliflags.Disk
+	flags := append(sc.flags, withoutShort(disk.Flags(), sc.flags)...)
+	_, takesH := shortH[sc.name]
+	if takesH {
+		flags = append(flags, &cli.BoolFlag{Name: "help", Usage: "show help"})
+	}
 	return &cli.Command{
 		Name:                   sc.name,
 		Usage:                  sc.usage,
 		ArgsUsage:              sc.args,
-		Flags:                  append(sc.flags, withoutShort(disk.Flags(), sc.flags)...),
+		Flags:                  flags,
 		UseShortOptionHandling: true,
+		HideHelp:               takesH,
 		Action: func(c *cli.Context) error {
 			n := c.NArg() - 1
 			if n < sc.minArgs || (sc.maxArgs >= 0 && n > sc.maxArgs) {
@@ -174,6 +180,13 @@ func withoutShort(disk, own []cli.Flag) []cli.Flag {
 	return disk
 }
 
+// shortH names the commands whose -h is a flag of their own, as GNU's
+// (touch -h: --no-dereference), and that flag's long name. The flag
+// parser takes any flag named h for help whatever the command says, so
+// such a flag has its long name alone and permute spells -h out; help is
+// --help.
+var shortH = map[string]string{"touch": "no-dereference"}
+
 // permute moves the options that follow operands ("rm dir -r") before
 // them, as GNU getopt does, since the flag parser stops at the first
 // operand; a flag's value moves with it, and "--" ends the options. A
@@ -215,6 +228,12 @@ func permute(args []string, cmds []*cli.Command) []string {
 			// operand.
 			operands = append([]string{a}, operands...)
 		case len(a) > 1 && a[0] == '-':
+			if long, ok := shortH[cmd.Name]; ok {
+				a, opts = spellH(a, takesValue, long, opts)
+				if a == "" {
+					continue
+				}
+			}
 			opts = append(opts, a)
 			if needsValue(a, takesValue) && i+1 < len(rest) {
 				i++
@@ -229,6 +248,31 @@ func permute(args []string, cmds []*cli.Command) []string {
 		out = append(out, "--")
 	}
 	return append(out, operands...)
+}
+
+// spellH takes an h out of the group of short options a ("-h", "-ch",
+// "-hr"), where it is a flag and not a value ("-rh" is -r h), adding
+// "--"+long to opts; it returns what is left of a ("" for nothing).
+func spellH(a string, takesValue map[string]bool, long string, opts []string) (string, []string) {
+	if a[1] == '-' {
+		return a, opts
+	}
+	for j := 1; j < len(a); j++ {
+		c := a[j : j+1]
+		if c == "h" {
+			opts = append(opts, "--"+long)
+			a = a[:j] + a[j+1:]
+			j--
+			continue
+		}
+		if takesValue[c] {
+			break // the rest is c's value
+		}
+	}
+	if a == "-" {
+		return "", opts
+	}
+	return a, opts
 }
 
 // isModeOption says whether chmod's argument a, which starts with "-"

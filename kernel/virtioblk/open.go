@@ -31,7 +31,8 @@ type OpenOptions struct {
 // the file O_RDONLY and offers VIRTIO_BLK_F_RO. Close closes all three.
 // Errors from the host carry an errno: ENOENT, EACCES, EISDIR, EINVAL
 // (not a file or block device, an unknown format), EMEDIUMTYPE (an image
-// format without a backend yet: virtio.FormatError), else EIO.
+// format without a backend yet, virtio.FormatError; one its backend
+// cannot read, or does not write, virtio.ImageError), else EIO.
 func Open(path string, o OpenOptions, arena *mm.Arena) (*Disk, error) {
 	be, err := virtio.OpenImage(path, virtio.ImageOptions{Format: o.Format, ReadOnly: o.ReadOnly,
 		Create: o.Create, Truncate: o.Truncate, Size: o.Size, CacheUnsafe: o.CacheUnsafe})
@@ -57,7 +58,7 @@ func Open(path string, o OpenOptions, arena *mm.Arena) (*Disk, error) {
 func hostErrno(err error) error {
 	errno := abi.EIO
 	switch {
-	case errors.As(err, new(*virtio.FormatError)):
+	case errors.As(err, new(*virtio.FormatError)) || errors.As(err, new(*virtio.ImageError)):
 		errno = abi.EMEDIUMTYPE
 	case errors.Is(err, virtio.ErrIsDir) || errors.Is(err, syscall.EISDIR):
 		errno = abi.EISDIR

@@ -85,7 +85,7 @@ func FuzzImage(f *testing.F) {
 		f.Add(p)
 	}
 	f.Fuzz(func(t *testing.T, patches []byte) {
-		work := append(vfstest.Bytes(nil), base...)
+		work := append(vfstest.Mem(nil), base...)
 		for p := patches; len(p) >= 5; p = p[5:] {
 			off := 16*2048 + int64(binary.LittleEndian.Uint32(p))%meta
 			work[off] = p[4]

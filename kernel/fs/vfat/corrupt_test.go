@@ -17,6 +17,9 @@ import (
 // walked whole through the driver. Nothing may panic or hang: every
 // damage is an error or a tree that reads.
 
+// memDev is an image in memory.
+type memDev = vfstest.Mem
+
 // smallImage makes a FAT image with a few files and directories, long
 // names among them.
 func smallImage(t *testing.T, size string, args ...string) []byte {
@@ -88,7 +91,7 @@ func TestCorruptImages(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			orig := smallImage(t, c.size, c.args...)
-			b, _ := fsType{}.Mount(vfstest.Bytes(orig), 1, "", nil)
+			b, _ := fsType{}.Mount(memDev(orig), 1, "", nil)
 			if b == nil {
 				t.Fatal("the undamaged image does not mount")
 			}
@@ -98,7 +101,7 @@ func TestCorruptImages(t *testing.T) {
 				sb.ClusterOffset(2), sb.ClusterOffset(3), sb.ClusterOffset(4)}
 			r := rand.New(rand.NewPCG(uint64(len(c.name)), 9))
 			for range 400 {
-				img := append(vfstest.Bytes(nil), orig...)
+				img := append(memDev(nil), orig...)
 				for range 1 + r.IntN(6) {
 					at := spots[r.IntN(len(spots))] + r.Int64N(2048)
 					if at < int64(len(img)) {

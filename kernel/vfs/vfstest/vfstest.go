@@ -82,17 +82,16 @@ func (d *Device) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// Bytes is a read-only block device over bytes: an image in memory, for
-// a driver's tests that mount it without a kernel (damaged images,
-// fuzzing).
-type Bytes []byte
+// Mem is a read-only block device over bytes: an image in memory, for
+// drivers' damage tests and fuzz targets.
+type Mem []byte
 
-func (d Bytes) Name() string   { return "mem" }
-func (d Bytes) Size() int64    { return int64(len(d)) }
-func (d Bytes) ReadOnly() bool { return true }
+func (d Mem) Name() string   { return "mem" }
+func (d Mem) Size() int64    { return int64(len(d)) }
+func (d Mem) ReadOnly() bool { return true }
 
-// ReadAt reads the bytes at off, as io.ReaderAt.
-func (d Bytes) ReadAt(p []byte, off int64) (int, error) {
+// ReadAt reads the bytes at off, as io.ReaderAt does.
+func (d Mem) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 || off >= int64(len(d)) {
 		return 0, io.EOF
 	}

@@ -1,0 +1,6 @@
+package fusefs
+
+import "time"
+
+// SetRenameDelay sets renameDelay, for TestServeRenameRace.
+func SetRenameDelay(d time.Duration) { renameDelay = d }

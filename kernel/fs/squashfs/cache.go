@@ -1,0 +1,173 @@
+package squashfs
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	sq "github.com/lklimg/lklimg/format/squashfs"
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// The block caches (Linux's struct squashfs_cache, fs/squashfs/cache.c):
+// a few decompressed blocks of each kind, found by their position on the
+// device, the least recently used one given up for a new one and its
+// buffer reused, so that a read allocates nothing once the caches are
+// full. Linux keeps 8 metadata blocks (SQUASHFS_CACHED_BLKS) and 3
+// fragment blocks (CONFIG_SQUASHFS_FRAGMENT_CACHE_SIZE); its data blocks
+// live in the page cache, ours in a third cache of a few blocks, so that
+// a file read in pieces smaller than a block decompresses each block
+// once. Every cache is guarded by fsys.mu, held while a block is used.
+
+// Cache sizes.
+const (
+	metaCacheBlocks = 8
+	fragCacheBlocks = 3
+	dataCacheBlocks = 4
+)
+
+// cacheEntry is one decompressed block.
+type cacheEntry struct {
+	pos  int64  // the block's position on the device; -1 while empty
+	data []byte // the decompressed bytes (len: what the block held)
+	buf  []byte // data's buffer, kept for the next block
+	next int64  // a metadata block's next block (pos + header + length)
+	used uint64 // when it was last used, for the LRU choice
+}
+
+// cache is a set of blocks of one kind, each of at most size bytes.
+type cache struct {
+	name string
+	size int
+	ents []cacheEntry
+	tick uint64
+}
+
+func newCache(name string, n, size int) *cache {
+	c := &cache{name: name, size: size, ents: make([]cacheEntry, n)}
+	for i := range c.ents {
+		c.ents[i].pos = -1
+	}
+	return c
+}
+
+// lookup returns the entry at pos, or the one to fill (pos -1).
+func (c *cache) lookup(pos int64) *cacheEntry {
+	c.tick++
+	victim := &c.ents[0]
+	for i := range c.ents {
+		e := &c.ents[i]
+		if e.pos == pos {
+			e.used = c.tick
+			return e
+		}
+		if e.pos < 0 || victim.pos >= 0 && e.used < victim.used {
+			victim = e
+		}
+	}
+	victim.pos, victim.used = -1, c.tick
+	if victim.buf == nil {
+		victim.buf = make([]byte, c.size)
+	}
+	return victim
+}
+
+// readRaw reads n bytes at pos into the fsys's scratch buffer, checking
+// that they lie inside the image (bytes_used), as squashfs_read_data
+// does. The caller holds f.mu.
+func (f *fsys) readRaw(pos int64, n int) ([]byte, error) {
+	if pos < 0 || n < 0 || uint64(pos)+uint64(n) > f.sb.BytesUsed {
+		return nil, abi.Errorf(abi.EIO, "squashfs: read of %d bytes at %d past the image's end (%d)", n, pos, f.sb.BytesUsed)
+	}
+	if n > len(f.scratch) {
+		return nil, abi.Errorf(abi.EIO, "squashfs: block of %d bytes at %d", n, pos)
+	}
+	p := f.scratch[:n]
+	if _, err := f.dev.ReadAt(p, pos); err != nil {
+		return nil, abi.Errorf(abi.EIO, "squashfs: reading %d bytes at %d: %v", n, pos, err)
+	}
+	return p, nil
+}
+
+// metaBlock returns the metadata block at pos (its data and the position
+// of the block after it). The caller holds f.mu and uses the data
+// before releasing it.
+func (f *fsys) metaBlock(pos int64) (*cacheEntry, error) {
+	e := f.meta.lookup(pos)
+	if e.pos == pos {
+		return e, nil
+	}
+	h, err := f.readRaw(pos, sq.MetadataHeaderSize)
+	if err != nil {
+		return nil, err
+	}
+	size, compressed, err := sq.DecodeMetadataHeader(h)
+	if err != nil {
+		return nil, where(err, "metadata block at %d", pos)
+	}
+	src, err := f.readRaw(pos+sq.MetadataHeaderSize, size)
+	if err != nil {
+		return nil, err
+	}
+	n, err := f.decompress(e.buf, src, compressed)
+	if err != nil {
+		err = where(err, "metadata block at %d", pos)
+		f.logError(err)
+		return nil, err
+	}
+	e.pos, e.data, e.next = pos, e.buf[:n], pos+sq.MetadataHeaderSize+int64(size)
+	return e, nil
+}
+
+// dataBlock returns the data or fragment block at pos whose size word is
+// w, from cache c, decompressed; it must hold want bytes or more (a data
+// block exactly want, as Linux's squashfs_readpage_block wants). The
+// caller holds f.mu and uses the data before releasing it.
+func (f *fsys) dataBlock(c *cache, pos int64, w uint32, want int, exact bool) ([]byte, error) {
+	e := c.lookup(pos)
+	if e.pos != pos {
+		size, compressed := sq.DataBlockSize(w)
+		if size > f.sb.BlockSize {
+			return nil, abi.Errorf(abi.EIO, "squashfs: %s block at %d of %d bytes", c.name, pos, size)
+		}
+		src, err := f.readRaw(pos, int(size))
+		if err != nil {
+			return nil, err
+		}
+		n, err := f.decompress(e.buf, src, compressed)
+		if err != nil {
+			err = where(err, "%s block at %d", c.name, pos)
+			f.logError(err)
+			return nil, err
+		}
+		e.pos, e.data = pos, e.buf[:n]
+	}
+	if len(e.data) < want || exact && len(e.data) != want {
+		return nil, abi.Errorf(abi.EIO, "squashfs: %s block at %d holds %d bytes, want %d", c.name, pos, len(e.data), want)
+	}
+	return e.data, nil
+}
+
+// where returns err with where it happened put before its reason
+// ("squashfs: metadata block at 4096: zlib decompression failed ..."),
+// its errno kept (EIO for an error without one).
+func where(err error, format string, args ...any) error {
+	var e *abi.Error
+	reason := err.Error()
+	errno := abi.ErrnoOf(err)
+	if errors.As(err, &e) {
+		reason = e.Detail
+	}
+	return abi.Errorf(errno, "squashfs: %s: %s", fmt.Sprintf(format, args...), strings.TrimPrefix(reason, "squashfs: "))
+}
+
+// decompress decompresses src into dst (or copies it, stored as it is).
+func (f *fsys) decompress(dst, src []byte, compressed bool) (int, error) {
+	if !compressed {
+		if len(src) > len(dst) {
+			return 0, abi.Errorf(abi.EIO, "squashfs: uncompressed block of %d bytes", len(src))
+		}
+		return copy(dst, src), nil
+	}
+	return f.dec.Decompress(dst, src)
+}
