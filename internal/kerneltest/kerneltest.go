@@ -60,14 +60,14 @@ func WithMount(t testing.TB, img, fstype string, flags uint64, opts string, fill
 	must("halt", k.Halt())
 }
 
-// ExportTree mounts img read-only (fstype "": probed) with the mount data
-// opts and returns the tree the kernel shows, as fs2tar's export makes it
-// (archive.Export, strict) read back by testutil.ScanTar: what a driver's
-// test compares with an oracle's view.
-func ExportTree(t testing.TB, img, fstype, opts string) testutil.Tree {
+// ExportTree mounts img (fstype "": probed) with the mount flags and
+// data opts and returns the tree the kernel shows, as fs2tar's export
+// makes it (archive.Export, strict) read back by testutil.ScanTar: what
+// a driver's test compares with an oracle's view.
+func ExportTree(t testing.TB, img, fstype string, flags uint64, opts string) testutil.Tree {
 	t.Helper()
 	var tree testutil.Tree
-	WithMount(t, img, fstype, abi.MS_RDONLY, opts, func(k *kernel.Kernel, must func(string, error)) {
+	WithMount(t, img, fstype, flags, opts, func(k *kernel.Kernel, must func(string, error)) {
 		var buf bytes.Buffer
 		must("export", archive.Export(k, "/mnt", &buf, archive.Options{Strict: true}))
 		var err error

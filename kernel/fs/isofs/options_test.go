@@ -65,7 +65,7 @@ func TestMountOptions(t *testing.T) {
 		{"rockridge", rr, "", 0, 0, 0, 0, true, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got := kerneltest.ExportTree(t, c.img, "iso9660", c.opts)
+			got := kerneltest.ExportTree(t, c.img, "iso9660", abi.MS_RDONLY, c.opts)
 			checked := 0
 			for p, e := range got {
 				s := srcTree[p]

@@ -30,7 +30,7 @@ import (
 // kernelView exports the image's tree through the library kernel, the
 // type probed.
 func kernelView(t *testing.T, img, opts string) testutil.Tree {
-	return kerneltest.ExportTree(t, img, "", opts)
+	return kerneltest.ExportTree(t, img, "", abi.MS_RDONLY, opts)
 }
 
 func compare(t *testing.T, want, got testutil.Tree, o testutil.CompareOptions) int {

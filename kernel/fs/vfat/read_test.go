@@ -13,6 +13,7 @@ import (
 
 	"github.com/lklimg/lklimg/internal/kerneltest"
 	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/lklimg/lklimg/kernel/abi"
 )
 
 // The read side is checked against mtools, the oracle for FAT here (this
@@ -138,7 +139,7 @@ func fatImage(t *testing.T, src, size string, mkfsArgs ...string) string {
 // kernelView exports the image's tree through the library kernel, the
 // type probed.
 func kernelView(t *testing.T, img, opts string) testutil.Tree {
-	return kerneltest.ExportTree(t, img, "", opts)
+	return kerneltest.ExportTree(t, img, "", abi.MS_RDONLY, opts)
 }
 
 func TestReadMtoolsImages(t *testing.T) {
