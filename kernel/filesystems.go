@@ -7,6 +7,7 @@ import (
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/fs/erofs"
 	"github.com/lklimg/lklimg/kernel/fs/ext4"
+	"github.com/lklimg/lklimg/kernel/fs/isofs"
 	"github.com/lklimg/lklimg/kernel/fs/squashfs"
 	"github.com/lklimg/lklimg/kernel/fs/vfat"
 	"github.com/lklimg/lklimg/kernel/vfs"
@@ -37,6 +38,9 @@ func filesystems() []fsType {
 		{t: squashfs.NewType()},
 		// erofs, read-only: found by its magic at byte 1024.
 		{t: erofs.NewType()},
+		// iso9660, after fat as Linux registers it (mount -t takes
+		// only "iso9660"; isofs is its source directory's name).
+		{t: isofs.NewType()},
 	}
 }
 
@@ -59,7 +63,7 @@ func FilesystemNames() []FilesystemName {
 }
 
 // FilesystemTypesHelp lists every name FilesystemNames accepts, for a
-// -t flag's usage: "ext4, ext2, ext3, vfat, fat, msdos, squashfs, erofs".
+// -t flag's usage: "ext4, ext2, ext3, vfat, fat, msdos, squashfs, erofs, iso9660".
 func FilesystemTypesHelp() string {
 	var all []string
 	for _, n := range FilesystemNames() {

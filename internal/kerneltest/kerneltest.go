@@ -67,11 +67,11 @@ func WithDiskMount(t testing.TB, img string, disk kernel.DiskOptions, fstype str
 	must("halt", k.Halt())
 }
 
-// ExportView returns what the library kernel shows of img's filesystem
-// (fstype, "" probed; mounted with flags and opts): the tree fs2tar's
-// export makes of it (archive.Export, strict), scanned as a
-// testutil.Tree to compare with an oracle's.
-func ExportView(t testing.TB, img, fstype string, flags uint64, opts string) testutil.Tree {
+// ExportTree mounts img (fstype "": probed) with the mount flags and
+// data opts and returns the tree the kernel shows, as fs2tar's export
+// makes it (archive.Export, strict) read back by testutil.ScanTar: what
+// a driver's test compares with an oracle's view.
+func ExportTree(t testing.TB, img, fstype string, flags uint64, opts string) testutil.Tree {
 	t.Helper()
 	var tree testutil.Tree
 	WithMount(t, img, fstype, flags, opts, func(k *kernel.Kernel, must func(string, error)) {

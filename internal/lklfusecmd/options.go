@@ -34,7 +34,7 @@ type options struct {
 }
 
 // usage is the help text.
-const usage = `usage: lklfuse [options] IMAGE MOUNTPOINT
+var usage = `usage: lklfuse [options] IMAGE MOUNTPOINT
        lklimg mount [options] IMAGE MOUNTPOINT
 
 Mount the filesystem inside a disk image on MOUNTPOINT through FUSE, served
@@ -53,7 +53,7 @@ options:
     -V, --version        the version
 
 lklfuse options (-o):
-    type=TYPE            filesystem type (ext4, ext2, ext3, vfat, fat, msdos, squashfs, erofs);
+    type=TYPE            filesystem type (` + kernel.FilesystemTypesHelp() + `);
                          probed when not given
     part=N               partition N of a partitioned disk (0: the whole disk)
     ro                   mount read-only: the image file is never written

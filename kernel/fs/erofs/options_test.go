@@ -21,7 +21,7 @@ func TestMountOptions(t *testing.T) {
 			mnt, umount := testutil.HostMount(t, img, "ro,"+opts)
 			want := testutil.MustScanDir(t, mnt)
 			umount()
-			got := kerneltest.ExportView(t, img, "erofs", abi.MS_RDONLY, opts)
+			got := kerneltest.ExportTree(t, img, "erofs", abi.MS_RDONLY, opts)
 			testutil.ExpectSame(t, opts, want, got, compareOptions())
 		})
 	}

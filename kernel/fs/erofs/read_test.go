@@ -30,7 +30,7 @@ func mkfsErofs(t testing.TB, src string, args ...string) string {
 // kernelView exports the image's tree through the library kernel, the
 // type probed.
 func kernelView(t testing.TB, img string) testutil.Tree {
-	return kerneltest.ExportView(t, img, "", abi.MS_RDONLY, "")
+	return kerneltest.ExportTree(t, img, "", abi.MS_RDONLY, "")
 }
 
 // compareOptions are what the comparison leaves out: sockets (tar

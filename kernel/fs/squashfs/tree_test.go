@@ -10,10 +10,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/lklimg/lklimg/archive"
 	"github.com/lklimg/lklimg/internal/kerneltest"
 	"github.com/lklimg/lklimg/internal/testutil"
-	"github.com/lklimg/lklimg/kernel"
 	"golang.org/x/sys/unix"
 )
 
@@ -121,15 +119,7 @@ func mksquashfs(t *testing.T, src string, args ...string) string {
 // type probed, mounted with flags.
 func kernelView(t *testing.T, img string, flags uint64) testutil.Tree {
 	t.Helper()
-	var tree testutil.Tree
-	kerneltest.WithMount(t, img, "", flags, "", func(k *kernel.Kernel, must func(string, error)) {
-		var buf bytes.Buffer
-		must("export", archive.Export(k, "/mnt", &buf, archive.Options{Strict: true}))
-		var err error
-		tree, err = testutil.ScanTar(&buf)
-		must("scan", err)
-	})
-	return tree
+	return kerneltest.ExportTree(t, img, "", flags, "")
 }
 
 // unsquashfsView extracts the image with unsquashfs (as root: owners,

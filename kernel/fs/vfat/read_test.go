@@ -139,7 +139,7 @@ func fatImage(t *testing.T, src, size string, mkfsArgs ...string) string {
 // kernelView exports the image's tree through the library kernel, the
 // type probed.
 func kernelView(t *testing.T, img, opts string) testutil.Tree {
-	return kerneltest.ExportView(t, img, "", abi.MS_RDONLY, opts)
+	return kerneltest.ExportTree(t, img, "", abi.MS_RDONLY, opts)
 }
 
 func TestReadMtoolsImages(t *testing.T) {
