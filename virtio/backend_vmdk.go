@@ -359,6 +359,36 @@ func (e *vmdkExtent) readGrain(part [][]byte, s vspan, off int64) error {
 	return nil
 }
 
+// SendTo implements Sender: flat extents and uncompressed grains are
+// sent from their files; it stops at a compressed grain or zeros.
+func (v *VmdkFile) SendTo(dst Sink, off, n int64) (int64, error) {
+	var done int64
+	for done < n {
+		pos := off + done
+		e := v.extentAt(pos)
+		if e == nil {
+			return done, nil
+		}
+		s, err := e.span(pos - e.start)
+		if err != nil {
+			return done, err
+		}
+		if s.file == nil || s.compressed {
+			if done == 0 {
+				return 0, fmt.Errorf("virtio: vmdk: nothing stored as is at %d: %w", pos, errors.ErrUnsupported)
+			}
+			return done, nil
+		}
+		want := min(s.n, e.start+e.n-pos, n-done)
+		k, err := s.file.SendTo(dst, s.host, want)
+		done += k
+		if err != nil || k < want {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
 // WriteAt implements Backend: read-only.
 func (v *VmdkFile) WriteAt(bufs [][]byte, off int64) error { return ErrReadOnly }
 

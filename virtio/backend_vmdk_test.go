@@ -65,6 +65,9 @@ func TestVmdk(t *testing.T) {
 			if got := readAllOdd(t, be, r); !bytes.Equal(got, wantBytes) {
 				t.Errorf("the guest disk differs from qemu-img's from byte %d", firstDiff(got, wantBytes))
 			}
+			if got := sendAll(t, be, filepath.Join(dir, c.name+".sent")); !bytes.Equal(got, wantBytes) {
+				t.Errorf("the guest disk sent differs from qemu-img's from byte %d", firstDiff(got, wantBytes))
+			}
 		})
 	}
 	for _, name := range []string{"monolithicSparse", "streamOptimized"} {
