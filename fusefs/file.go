@@ -73,7 +73,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if err != nil {
 		return nil, 0, errno(err)
 	}
-	return &handle{srv: n.srv, fd: fd}, fileOpenFlags, 0
+	return n.srv.newHandle(fd), fileOpenFlags, 0
 }
 
 // OpendirHandle is FUSE_OPENDIR.
@@ -84,7 +84,7 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 	if err != nil {
 		return nil, 0, errno(err)
 	}
-	return &handle{srv: n.srv, fd: fd}, fuse.FOPEN_KEEP_CACHE, 0
+	return n.srv.newHandle(fd), fuse.FOPEN_KEEP_CACHE, 0
 }
 
 // Read is FUSE_READ on the open file f, or (Options.NoOpen) on the file
@@ -153,7 +153,7 @@ func (n *node) openForRead() (*handle, syscall.Errno) {
 	if err != nil {
 		return nil, errno(err)
 	}
-	return &handle{srv: n.srv, fd: fd}, 0
+	return n.srv.newHandle(fd), 0
 }
 
 // Read is FUSE_READ: pread(2).
@@ -179,7 +179,7 @@ func (h *handle) Flush(ctx context.Context) syscall.Errno { return 0 }
 // Release is FUSE_RELEASE: the last host descriptor of the open file is
 // gone.
 func (h *handle) Release(ctx context.Context) syscall.Errno {
-	return errno(h.srv.k.Close(h.fd))
+	return errno(h.close())
 }
 
 // Fsync is FUSE_FSYNC: fsync(2), or fdatasync(2) for FUSE_FSYNC_FDATASYNC.
@@ -230,7 +230,7 @@ func (h *handle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 }
 
 // Releasedir is FUSE_RELEASEDIR.
-func (h *handle) Releasedir(ctx context.Context, flags uint32) { h.srv.k.Close(h.fd) }
+func (h *handle) Releasedir(ctx context.Context, flags uint32) { h.close() }
 
 // Fsyncdir is FUSE_FSYNCDIR.
 func (h *handle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {

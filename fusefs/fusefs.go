@@ -84,6 +84,11 @@ type server struct {
 	nodes  *pruner
 	noOpen bool // Options.NoOpen
 
+	// open is the handles the host holds (guarded by openMu): the
+	// kernel descriptors CloseAll closes once the host is gone.
+	openMu sync.Mutex
+	open   map[*handle]struct{}
+
 	// names is held shared by every request that walks a path of
 	// go-fuse's tree in the kernel, and exclusively by a rename
 	// (umaskFS.Rename) from the kernel's renameat2 to go-fuse's move of
@@ -108,7 +113,7 @@ func Root(o Options) (fs.InodeEmbedder, *fs.Options, error) {
 	if maxNodes == 0 {
 		maxNodes = DefaultMaxNodes
 	}
-	srv := &server{k: o.Kernel, nodes: newPruner(maxNodes), noOpen: o.NoOpen}
+	srv := &server{k: o.Kernel, nodes: newPruner(maxNodes), noOpen: o.NoOpen, open: map[*handle]struct{}{}}
 	srv.root = &node{srv: srv}
 	attr, entry := o.AttrTimeout, o.EntryTimeout
 	gen, err := srv.generation(".")
@@ -148,6 +153,51 @@ func Root(o Options) (fs.InodeEmbedder, *fs.Options, error) {
 		},
 	}
 	return srv.root, opts, nil
+}
+
+// newHandle returns the handle of the kernel descriptor fd, which the
+// host now holds.
+func (s *server) newHandle(fd int) *handle {
+	h := &handle{srv: s, fd: fd}
+	s.openMu.Lock()
+	s.open[h] = struct{}{}
+	s.openMu.Unlock()
+	return h
+}
+
+// close closes h's kernel descriptor, once: the host's release, or
+// CloseAll's.
+func (h *handle) close() error {
+	s := h.srv
+	s.openMu.Lock()
+	_, ok := s.open[h]
+	delete(s.open, h)
+	s.openMu.Unlock()
+	if !ok {
+		return nil
+	}
+	return s.k.Close(h.fd)
+}
+
+// CloseAll closes the kernel descriptors of the handles the host has not
+// released, for the end of the serving: a host that unmounts may drop
+// the RELEASE of a file closed just before, and the kernel's mount would
+// stay busy. Call it once the server's loop has ended (fuse.Server.Wait).
+func CloseAll(root fs.InodeEmbedder) {
+	n, ok := root.(*node)
+	if !ok {
+		return
+	}
+	s := n.srv
+	s.openMu.Lock()
+	var hs []*handle
+	for h := range s.open {
+		hs = append(hs, h)
+	}
+	s.openMu.Unlock()
+	for _, h := range hs {
+		h.close()
+	}
 }
 
 // Nodes returns how many nodes the tree of root (from Root) holds, the

@@ -114,6 +114,7 @@ func (s *served) stop() {
 		s.t.Fatalf("unmount %s: %v", s.mnt, err)
 	}
 	s.srv.Wait()
+	fusefs.CloseAll(s.root)
 	s.srv = nil
 	if err := s.k.Chdir("/"); err != nil {
 		s.t.Fatal(err)

@@ -94,7 +94,7 @@ func (n *node) Create(ctx context.Context, name string, flags, mode uint32, out 
 		n.srv.k.Close(fd)
 		return nil, nil, 0, e
 	}
-	return child, &handle{srv: n.srv, fd: fd}, fileOpenFlags, 0
+	return child, n.srv.newHandle(fd), fileOpenFlags, 0
 }
 
 // Unlink is FUSE_UNLINK.

@@ -117,8 +117,10 @@ func serve(o *options, msgs io.Writer, ready func()) error {
 	signal.Stop(sigs)
 	close(sigs)
 
-	// The host has let go of every file: unmount in the kernel, which
-	// commits the journal and marks the filesystem clean.
+	// The host has let go of every file (what it did not release is
+	// closed here): unmount in the kernel, which commits the journal and
+	// marks the filesystem clean.
+	fusefs.CloseAll(root)
 	err = k.Chdir("/")
 	if err == nil {
 		err = k.Umount(m.Dir, 0)
