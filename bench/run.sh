@@ -242,6 +242,20 @@ if command -v mksquashfs >/dev/null; then
   fi
 fi
 
+# ISO 9660 (issue 16): the corpus tree as a Rock Ridge + Joliet image
+# (xorriso), exported by fs2tar against bsdtar's conversion of it to a
+# tar (this host's kernel has no iso9660 to loop-mount). Goal: no slower
+# than bsdtar.
+if command -v xorriso >/dev/null && command -v bsdtar >/dev/null; then
+  xorriso -as mkisofs -quiet -R -J -o "$work/r.iso" "$corpus/rootfs" 2>/dev/null
+  echo
+  echo "the corpus tree as ISO 9660, Rock Ridge and Joliet ($(du -h "$work/r.iso" | cut -f1))"
+  timeall iours "'$fs2tar' '$work/r.iso' - | cat >/dev/null" bsdtar "bsdtar -cf - @'$work/r.iso' | cat >/dev/null"
+  printf '%-44s %8.3fs\n' "fs2tar IMAGE - | cat" "${T[iours]}"
+  r=$(ratio "${T[iours]}" "${T[bsdtar]}")
+  printf '%-44s %8.3fs   fs2tar/bsdtar = %s (goal <= 1: %s)\n' "bsdtar -cf - @IMAGE | cat" "${T[bsdtar]}" "$r" "$(goal "$r" '<=' 1)"
+fi
+
 # The large images (bench/big-images.sh makes them once, ~11 GiB of disk):
 # a 3 GiB file streamed alone, and peak RSS on a 4 GiB image that also
 # holds 100,000 small files. BIG=0 skips them.
