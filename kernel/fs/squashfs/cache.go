@@ -23,7 +23,7 @@ import (
 const (
 	metaCacheBlocks = 8
 	fragCacheBlocks = 3
-	dataCacheBlocks = 4
+	dataCacheBlocks = 8 // the block read, and readahead's after it
 )
 
 // cacheEntry is one decompressed block.
@@ -70,6 +70,16 @@ func (c *cache) lookup(pos int64) *cacheEntry {
 		victim.buf = make([]byte, c.size)
 	}
 	return victim
+}
+
+// has reports whether the block at pos is in the cache.
+func (c *cache) has(pos int64) bool {
+	for i := range c.ents {
+		if c.ents[i].pos == pos {
+			return true
+		}
+	}
+	return false
 }
 
 // readRaw reads n bytes at pos into the fsys's scratch buffer, checking
@@ -124,6 +134,7 @@ func (f *fsys) metaBlock(pos int64) (*cacheEntry, error) {
 // block exactly want, as Linux's squashfs_readpage_block wants). The
 // caller holds f.mu and uses the data before releasing it.
 func (f *fsys) dataBlock(c *cache, pos int64, w uint32, want int, exact bool) ([]byte, error) {
+	f.waitInflight(pos)
 	e := c.lookup(pos)
 	if e.pos != pos {
 		size, compressed := sq.DataBlockSize(w)
@@ -140,6 +151,7 @@ func (f *fsys) dataBlock(c *cache, pos int64, w uint32, want int, exact bool) ([
 			f.logError(err)
 			return nil, err
 		}
+		f.blocksMade.Add(1)
 		e.pos, e.data = pos, e.buf[:n]
 	}
 	if len(e.data) < want || exact && len(e.data) != want {

@@ -90,6 +90,7 @@ func (fi fileInode) ReadAt(p []byte, off int64) (int, error) {
 			if bsize, _ := sq.DataBlockSize(w); bsize == 0 {
 				clear(p[n : n+chunk])
 			} else {
+				ip.readahead(j, nblocks)
 				f.mu.Lock()
 				b, err := f.dataBlock(f.data, dev, w, int(blen), true)
 				if err == nil {
@@ -122,8 +123,12 @@ func (ip *inode) readFragment(p []byte, in, tail int64) error {
 	}
 	fe := ip.frag
 	end := int64(ip.sq.Offset) + tail
+	next, nerr := f.fragment(ip.sq.Fragment + 1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if nerr == nil {
+		f.prefetch(f.frags, int64(next.StartBlock), next.Size)
+	}
 	data, err := f.dataBlock(f.frags, int64(fe.StartBlock), fe.Size, int(end), false)
 	if err != nil {
 		return err
@@ -150,4 +155,19 @@ func (f *fsys) fragment(n uint32) (sq.FragmentEntry, error) {
 		return sq.FragmentEntry{}, abi.Errorf(abi.EIO, "squashfs: fragment %d at %d", n, fe.StartBlock)
 	}
 	return fe, nil
+}
+
+// readahead asks the workers for the raDepth blocks after block j of the
+// file (of nblocks), as a read of block j comes.
+func (ip *inode) readahead(j, nblocks uint64) {
+	f := ip.f
+	for k := j + 1; k <= j+raDepth && k < nblocks; k++ {
+		dev, w, err := ip.block(k)
+		if err != nil {
+			return
+		}
+		f.mu.Lock()
+		f.prefetch(f.data, dev, w)
+		f.mu.Unlock()
+	}
 }

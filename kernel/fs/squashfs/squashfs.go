@@ -22,6 +22,7 @@ package squashfs
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	sq "github.com/lklimg/lklimg/format/squashfs"
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -64,12 +65,21 @@ type fsys struct {
 	xattrIndex []uint64 // the xattr id table's index
 	root       *inode
 
-	mu      sync.Mutex // guards what follows
-	dec     sq.Decompressor
-	scratch []byte // compressed bytes as read, before decompression
-	meta    *cache
-	frags   *cache
-	data    *cache
+	compOpts []byte // the compressor options, for the readahead workers
+
+	ra     chan raJob     // blocks for the readahead workers (readahead.go)
+	raDone sync.WaitGroup // the workers
+	// blocksMade counts the data and fragment blocks decompressed, by
+	// readers and workers: each once for a file read in order.
+	blocksMade atomic.Int64
+
+	mu       sync.Mutex              // guards what follows
+	inflight map[int64]chan struct{} // blocks a worker is making, closed when made
+	dec      sq.Decompressor
+	scratch  []byte // compressed bytes as read, before decompression
+	meta     *cache
+	frags    *cache
+	data     *cache
 }
 
 // Mount reads the superblock, the compressor options and the id,
@@ -116,6 +126,9 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	if err := f.setup(); err != nil {
 		return fail(err)
 	}
+	if err := f.startReadahead(f.compOpts); err != nil {
+		return fail(err)
+	}
 	return f, nil
 }
 
@@ -147,7 +160,7 @@ func (f *fsys) setup() error {
 	if err != nil {
 		return err
 	}
-	f.dec = dec
+	f.dec, f.compOpts = dec, opts
 	// The tables from the end back, each ending before the next
 	// (squashfs_fill_super's next_table).
 	next := s.BytesUsed
@@ -288,8 +301,11 @@ func (f *fsys) Statfs() (abi.Statfs, error) {
 	}, nil
 }
 
-// Unmount has nothing to write.
-func (f *fsys) Unmount() error { return nil }
+// Unmount has nothing to write: it ends the readahead workers.
+func (f *fsys) Unmount() error {
+	f.stopReadahead()
+	return nil
+}
 
 // ReadOnly is always true: squashfs_fill_super sets SB_RDONLY, so a
 // read-write mount is served read-only.

@@ -1,0 +1,134 @@
+package squashfs
+
+import (
+	"runtime"
+
+	sq "github.com/lklimg/lklimg/format/squashfs"
+)
+
+// Readahead of data and fragment blocks (Linux's squashfs_readahead
+// decompresses the blocks a read will want next): a file read block
+// after block, as fs2tar and cat read, has the next blocks decompressed
+// by workers on the other cores while the reader copies this one out,
+// and the next fragment block with them. A worker has its own
+// decompressor and buffers; it puts the block it made into the cache
+// under fsys.mu, swapping buffers with the entry it takes, so nothing is
+// allocated per block. A reader wanting a block a worker is making waits
+// for it (fsys.inflight) rather than making it twice. A worker's failure
+// is dropped: the reader then makes the block itself and reports it.
+
+// raDepth is how many blocks after the one read are asked for.
+const raDepth = 2
+
+// raJob is a block to make: its cache, place and size word.
+type raJob struct {
+	c   *cache
+	pos int64
+	w   uint32
+}
+
+// startReadahead starts the workers, one per core (at most 2), each with
+// a decompressor of the image's compressor and options.
+func (f *fsys) startReadahead(compOpts []byte) error {
+	n := min(runtime.GOMAXPROCS(0), 2)
+	f.ra = make(chan raJob, 2*raDepth)
+	f.inflight = map[int64]chan struct{}{}
+	for i := 0; i < n; i++ {
+		dec, err := sq.NewDecompressor(f.sb.Compression, compOpts, f.sb.BlockSize)
+		if err != nil {
+			close(f.ra)
+			return err
+		}
+		f.raDone.Add(1)
+		go f.raWorker(dec)
+	}
+	return nil
+}
+
+// stopReadahead ends the workers, at the unmount.
+func (f *fsys) stopReadahead() {
+	if f.ra != nil {
+		close(f.ra)
+		f.raDone.Wait()
+	}
+}
+
+// prefetch asks a worker for the block at pos of cache c (size word w),
+// unless it is cached, being made, sparse, or the workers are busy. The
+// caller holds f.mu.
+func (f *fsys) prefetch(c *cache, pos int64, w uint32) {
+	if f.ra == nil {
+		return
+	}
+	if size, _ := sq.DataBlockSize(w); size == 0 || size > f.sb.BlockSize {
+		return
+	}
+	if _, ok := f.inflight[pos]; ok || c.has(pos) {
+		return
+	}
+	select {
+	case f.ra <- raJob{c: c, pos: pos, w: w}:
+		f.inflight[pos] = make(chan struct{})
+	default:
+	}
+}
+
+// raWorker makes the blocks asked for until the unmount.
+func (f *fsys) raWorker(dec sq.Decompressor) {
+	defer f.raDone.Done()
+	scratch := make([]byte, f.sb.BlockSize)
+	buf := make([]byte, f.sb.BlockSize)
+	for j := range f.ra {
+		n, ok := f.makeBlock(dec, scratch, buf, j)
+		if ok {
+			f.blocksMade.Add(1)
+		}
+		f.mu.Lock()
+		if ok {
+			if e := j.c.lookup(j.pos); e.pos != j.pos {
+				if len(e.buf) < len(buf) {
+					e.buf = make([]byte, len(buf))
+				}
+				e.buf, buf = buf, e.buf
+				e.pos, e.data = j.pos, e.buf[:n]
+			}
+		}
+		done := f.inflight[j.pos]
+		delete(f.inflight, j.pos)
+		f.mu.Unlock()
+		if done != nil {
+			close(done)
+		}
+	}
+}
+
+// makeBlock reads and decompresses the block of j into buf, with the
+// checks dataBlock makes; false when it cannot (the reader will say why).
+func (f *fsys) makeBlock(dec sq.Decompressor, scratch, buf []byte, j raJob) (int, bool) {
+	size, compressed := sq.DataBlockSize(j.w)
+	if size > f.sb.BlockSize || j.pos < 0 || uint64(j.pos)+uint64(size) > f.sb.BytesUsed {
+		return 0, false
+	}
+	src := scratch[:size]
+	if _, err := f.dev.ReadAt(src, j.pos); err != nil {
+		return 0, false
+	}
+	if !compressed {
+		return copy(buf, src), true
+	}
+	n, err := dec.Decompress(buf, src)
+	return n, err == nil
+}
+
+// waitInflight waits, with f.mu released, for a worker making the block
+// at pos, and reports whether it waited. The caller holds f.mu.
+func (f *fsys) waitInflight(pos int64) bool {
+	ch, ok := f.inflight[pos]
+	if !ok {
+		return false
+	}
+	f.mu.Unlock()
+	<-ch
+	f.mu.Lock()
+	return true
+}
