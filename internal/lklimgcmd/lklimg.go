@@ -318,7 +318,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	}
 	cmds = append(cmds, infoCommand(stdout, stderr, &status), mkfsCommandFor(args, stdout, stderr, &status))
 	cmds = append(cmds, tar2fsCommand(os.Stdin, stdout, stderr, &status), partCommand(os.Stdin, stdout, stderr, &status),
-		diskCommand(stdout, stderr, &status))
+		diskCommand(stdout, stderr, &status), convertCommand(stdout, stderr, &status))
 	cmds = append(cmds, aliasCommands(stdout, stderr, &status)...)
 	app := &cli.App{
 		Name:  "lklimg",

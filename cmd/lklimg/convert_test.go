@@ -1,0 +1,56 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/lklimg/lklimg/internal/testutil"
+)
+
+// TestConvert: lklimg convert writes the disk of a qcow2 (compressed, and
+// an overlay on a raw base), VMDK and VHDX image as the raw image qemu-img
+// convert -O raw writes, byte for byte, with its zeros left as holes; an
+// unknown output format and a missing source are refused.
+func TestConvert(t *testing.T) {
+	testutil.Need(t, "qemu-img", "mkfs.ext4")
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "base.raw")
+	src, _ := testutil.NewTree(t)
+	testutil.MkfsExt4(t, raw, src, "48M")
+	for name, args := range map[string][]string{
+		"zstd.qcow2":    {"convert", "-f", "raw", "-O", "qcow2", "-c", "-o", "compression_type=zstd", raw},
+		"overlay.qcow2": {"create", "-q", "-f", "qcow2", "-F", "raw", "-b", raw},
+		"stream.vmdk":   {"convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", raw},
+		"disk.vhdx":     {"convert", "-f", "raw", "-O", "vhdx", raw},
+	} {
+		img := filepath.Join(dir, name)
+		testutil.Run(t, "qemu-img", append(args, img)...)
+		want := filepath.Join(dir, name+".want")
+		testutil.Run(t, "qemu-img", "convert", "-O", "raw", img, want)
+		got := filepath.Join(dir, name+".raw")
+		if r := runCmd(t, exec.Command(lklimgBin, "convert", img, got)); r.code != exitOK || r.stderr != "" {
+			t.Fatalf("convert %s: exit %d, %s", name, r.code, r.stderr)
+		}
+		a, _ := os.ReadFile(got)
+		b, _ := os.ReadFile(want)
+		if !bytes.Equal(a, b) || len(a) == 0 {
+			t.Errorf("%s: lklimg convert's raw image (%d bytes) differs from qemu-img's (%d)", name, len(a), len(b))
+		}
+		var st syscall.Stat_t
+		if err := syscall.Stat(got, &st); err != nil || st.Blocks*512 >= st.Size {
+			t.Errorf("%s: the raw image has no holes (%d of %d bytes allocated)", name, st.Blocks*512, st.Size)
+		}
+	}
+	if r := runCmd(t, exec.Command(lklimgBin, "convert", "-O", "qcow2", raw, filepath.Join(dir, "x"))); r.code == exitOK || !strings.Contains(r.stderr, "only raw images are written yet") {
+		t.Errorf("convert -O qcow2: exit %d, %s", r.code, r.stderr)
+	}
+	missing := filepath.Join(dir, "missing.qcow2")
+	if r := runCmd(t, exec.Command(lklimgBin, "convert", missing, filepath.Join(dir, "y"))); r.code == exitOK || !strings.Contains(r.stderr, missing+": no such file or directory") {
+		t.Errorf("convert of a missing image: exit %d, %s", r.code, r.stderr)
+	}
+}
