@@ -14,8 +14,9 @@ import (
 
 // TestConvert: lklimg convert writes the disk of a qcow2 (compressed, and
 // an overlay on a raw base), VMDK and VHDX image as the raw image qemu-img
-// convert -O raw writes, byte for byte, with its zeros left as holes; an
-// unknown output format and a missing source are refused.
+// convert -O raw writes, byte for byte, with its zeros left as holes; with
+// -O qcow2 an image qemu-img checks clean and finds equal to the source;
+// an unknown output format and a missing source are refused.
 func TestConvert(t *testing.T) {
 	testutil.Need(t, "qemu-img", "mkfs.ext4")
 	dir := t.TempDir()
@@ -46,8 +47,31 @@ func TestConvert(t *testing.T) {
 			t.Errorf("%s: the raw image has no holes (%d of %d bytes allocated)", name, st.Blocks*512, st.Size)
 		}
 	}
-	if r := runCmd(t, exec.Command(lklimgBin, "convert", "-O", "qcow2", raw, filepath.Join(dir, "x"))); r.code == exitOK || !strings.Contains(r.stderr, "only raw images are written yet") {
-		t.Errorf("convert -O qcow2: exit %d, %s", r.code, r.stderr)
+	// -O qcow2: qemu-img check finds no error or leak, and the disk is the
+	// source's; converted back, the same raw image.
+	for _, srcImg := range []string{raw, filepath.Join(dir, "stream.vmdk")} {
+		q := srcImg + ".out.qcow2"
+		if r := runCmd(t, exec.Command(lklimgBin, "convert", "-O", "qcow2", srcImg, q)); r.code != exitOK || r.stderr != "" {
+			t.Fatalf("convert -O qcow2 %s: exit %d, %s", srcImg, r.code, r.stderr)
+		}
+		if out, err := exec.Command("qemu-img", "check", q).CombinedOutput(); err != nil || !strings.Contains(string(out), "No errors were found") {
+			t.Errorf("qemu-img check of %s: %v\n%s", q, err, out)
+		}
+		if out, err := exec.Command("qemu-img", "compare", raw, q).CombinedOutput(); err != nil {
+			t.Errorf("qemu-img compare %s: %v\n%s", q, err, out)
+		}
+		back := q + ".raw"
+		if r := runCmd(t, exec.Command(lklimgBin, "convert", q, back)); r.code != exitOK {
+			t.Fatalf("convert %s back: exit %d, %s", q, r.code, r.stderr)
+		}
+		a, _ := os.ReadFile(back)
+		b, _ := os.ReadFile(raw)
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s converted to qcow2 and back differs from the source", srcImg)
+		}
+	}
+	if r := runCmd(t, exec.Command(lklimgBin, "convert", "-O", "vmdk", raw, filepath.Join(dir, "x"))); r.code == exitOK || !strings.Contains(r.stderr, "the formats written are raw and qcow2") {
+		t.Errorf("convert -O vmdk: exit %d, %s", r.code, r.stderr)
 	}
 	missing := filepath.Join(dir, "missing.qcow2")
 	if r := runCmd(t, exec.Command(lklimgBin, "convert", missing, filepath.Join(dir, "y"))); r.code == exitOK || !strings.Contains(r.stderr, missing+": no such file or directory") {
