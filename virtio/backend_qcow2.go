@@ -2,7 +2,6 @@ package virtio
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -22,11 +21,11 @@ import (
 // too, so that the page cache's reads of one compressed cluster, a page
 // at a time, decompress it once. Safe for concurrent use.
 type Qcow2File struct {
+	mapped
 	raw     *RawFile // the image file
 	h       *qcow2.Header
 	l1      []uint64
 	backing Backend // nil for none
-	size    int64
 
 	mu     sync.Mutex
 	l2     map[uint64][]byte // L2 tables by host offset
@@ -58,23 +57,7 @@ func OpenQcow2(path string, o ImageOptions) (Backend, error) {
 }
 
 func openQcow2(path string, o ImageOptions, depth int) (Backend, error) {
-	if !o.ReadOnly || o.Create || o.Truncate || o.Size > 0 {
-		return nil, &ImageError{Path: path, Format: format("qcow2"), ReadOnly: true, Err: ErrReadOnly}
-	}
-	raw, err := OpenRawFile(path, RawOptions{ReadOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	q, err := newQcow2(raw, path, depth)
-	if err != nil {
-		raw.Close()
-		var ie *ImageError
-		if errors.As(err, &ie) {
-			return nil, err // a backing file's, which names it
-		}
-		return nil, &ImageError{Path: path, Format: format("qcow2"), Err: err}
-	}
-	return q, nil
+	return openMapped(path, o, "qcow2", func(raw *RawFile) (Backend, error) { return newQcow2(raw, path, depth) })
 }
 
 func newQcow2(raw *RawFile, path string, depth int) (*Qcow2File, error) {
@@ -100,7 +83,8 @@ func newQcow2(raw *RawFile, path string, depth int) (*Qcow2File, error) {
 	if h.IncompatibleFeatures&qcow2.IncompatExternalData != 0 {
 		return nil, fmt.Errorf("%w: an external data file (%s)", qcow2.ErrUnsupported, h.ExternalDataFile)
 	}
-	q := &Qcow2File{raw: raw, h: h, size: int64(h.Size) &^ (SectorSize - 1), l2: map[uint64][]byte{}}
+	q := &Qcow2File{raw: raw, h: h, l2: map[uint64][]byte{}}
+	q.mapped = mapped{name: "qcow2", size: int64(h.Size) &^ (SectorSize - 1), runAt: q.runAt, closers: []interface{ Close() error }{raw}}
 	q.l2Max = max(4, l2CacheBytes>>h.ClusterBits)
 	if h.L1Size > 0 {
 		tbl := make([]byte, int(h.L1Size)*8)
@@ -131,88 +115,30 @@ func newQcow2(raw *RawFile, path string, depth int) (*Qcow2File, error) {
 			return nil, fmt.Errorf("its backing file: %w", err)
 		}
 		q.backing = b
+		q.closers = append(q.closers, b)
 	}
 	return q, nil
 }
 
-// ReadAt implements Backend: the request walked a cluster (or
-// subcluster) at a time, consecutive clusters of the image file read in
-// one call.
-func (q *Qcow2File) ReadAt(bufs [][]byte, off int64) error {
-	var part [][]byte
-	for len(bufs) > 0 {
-		if off >= q.size {
-			for _, b := range bufs {
-				clear(b)
-			}
-			return nil
-		}
-		r, err := q.region(off)
-		if err != nil {
-			return err
-		}
-		part, bufs = cutBufs(part[:0], bufs, min(r.n, q.size-off))
-		var got int64
-		for _, b := range part {
-			got += int64(len(b))
-		}
-		switch r.kind {
-		case qcow2.Normal:
-			err = q.raw.ReadAt(part, int64(r.host))
-		case qcow2.Compressed:
-			err = q.readCompressed(part, r, off)
-		case qcow2.Unallocated:
-			if q.backing != nil {
-				err = q.readBacking(part, off)
-				break
-			}
-			fallthrough
-		default:
-			for _, b := range part {
-				clear(b)
-			}
-		}
-		if err != nil {
-			return err
-		}
-		off += got
+// runAt is what the guest bytes from off read as (mapped): the image
+// file's clusters (consecutive ones in one run), a compressed cluster,
+// the backing file's bytes (zeros past its end), or zeros.
+func (q *Qcow2File) runAt(off int64) (run, error) {
+	r, err := q.region(off)
+	if err != nil {
+		return run{}, err
 	}
-	return nil
-}
-
-// readBacking reads the guest range at off from the backing file, which
-// may be smaller than this image: past its end, zeros.
-func (q *Qcow2File) readBacking(part [][]byte, off int64) error {
-	size := q.backing.Size()
-	if off >= size {
-		for _, b := range part {
-			clear(b)
+	switch r.kind {
+	case qcow2.Normal:
+		return run{n: r.n, from: q.raw, at: int64(r.host)}, nil
+	case qcow2.Compressed:
+		return run{n: r.n, fill: func(part [][]byte, off int64) error { return q.readCompressed(part, r, off) }}, nil
+	case qcow2.Unallocated:
+		if q.backing != nil && off < q.backing.Size() {
+			return run{n: min(r.n, q.backing.Size()-off), from: q.backing, at: off}, nil
 		}
-		return nil
 	}
-	var in [][]byte
-	in, rest := cutBufs(nil, part, size-off)
-	for _, b := range rest {
-		clear(b)
-	}
-	return q.backing.ReadAt(in, off)
-}
-
-// cutBufs appends to dst the first n bytes of bufs (or all, when fewer)
-// as slices of them, and returns the rest.
-func cutBufs(dst, bufs [][]byte, n int64) ([][]byte, [][]byte) {
-	for len(bufs) > 0 && n > 0 {
-		b := bufs[0]
-		if int64(len(b)) > n {
-			dst = append(dst, b[:n])
-			bufs[0] = b[n:]
-			return dst, bufs
-		}
-		dst = append(dst, b)
-		n -= int64(len(b))
-		bufs = bufs[1:]
-	}
-	return dst, bufs
+	return run{n: r.n}, nil
 }
 
 // span is what guest bytes read as, from region.
@@ -386,73 +312,5 @@ func (q *Qcow2File) unzstd(in, out []byte) error {
 		return err
 	}
 	_, err := io.ReadFull(d, out)
-	return err
-}
-
-// SendTo implements Sender: the guest bytes from off that the image
-// file (or a backing file that can send) holds as they are are sent from
-// it by the host; it stops at a cluster that is not (compressed, zero,
-// unallocated without a backing file), where a read gets the rest:
-// ErrUnsupported if that is the first byte, else the count so far.
-func (q *Qcow2File) SendTo(dst Sink, off, n int64) (int64, error) {
-	var done int64
-	for done < n && off+done < q.size {
-		pos := off + done
-		r, err := q.region(pos)
-		if err != nil {
-			return done, err
-		}
-		want := min(r.n, n-done, q.size-pos)
-		var k int64
-		switch s, ok := q.backing.(Sender); {
-		case r.kind == qcow2.Normal:
-			k, err = q.raw.SendTo(dst, int64(r.host), want)
-		case r.kind == qcow2.Unallocated && ok && pos < q.backing.Size():
-			k, err = s.SendTo(dst, pos, min(want, q.backing.Size()-pos))
-		default:
-			if done == 0 {
-				return 0, fmt.Errorf("virtio: qcow2: cluster at %d not stored as is: %w", pos, errors.ErrUnsupported)
-			}
-			return done, nil
-		}
-		done += k
-		if err != nil || k < want {
-			return done, err
-		}
-	}
-	return done, nil
-}
-
-// WriteAt implements Backend: this backend is read-only.
-func (q *Qcow2File) WriteAt(bufs [][]byte, off int64) error { return ErrReadOnly }
-
-// Flush implements Backend: nothing is ever written.
-func (q *Qcow2File) Flush() error { return nil }
-
-// Discard implements Backend: read-only.
-func (q *Qcow2File) Discard(off, n int64) error { return ErrReadOnly }
-
-// WriteZeroes implements Backend: read-only.
-func (q *Qcow2File) WriteZeroes(off, n int64) error { return ErrReadOnly }
-
-// SeekData implements Backend: the guest disk is reported as data
-// everywhere (a cluster's holes are not looked for yet).
-func (q *Qcow2File) SeekData(off int64) (int64, error) { return min(off, q.size), nil }
-
-// SeekHole implements Backend: see SeekData.
-func (q *Qcow2File) SeekHole(off int64) (int64, error) { return q.size, nil }
-
-// Size implements Backend: the guest disk's size, in whole sectors.
-func (q *Qcow2File) Size() int64 { return q.size }
-
-// ReadOnly implements Backend: always.
-func (q *Qcow2File) ReadOnly() bool { return true }
-
-// Close implements Backend, closing the backing files too.
-func (q *Qcow2File) Close() error {
-	err := q.raw.Close()
-	if q.backing != nil {
-		err = errors.Join(err, q.backing.Close())
-	}
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -87,6 +88,40 @@ func sendAll(t *testing.T, be Backend, path string) []byte {
 	return b
 }
 
+// rawOf returns the disk of img as a raw image, written by the tool and
+// arguments of convert (qemu-img convert -O raw, simg2img) given img and
+// the output's name after them.
+func rawOf(t *testing.T, img string, convert ...string) []byte {
+	t.Helper()
+	out := img + ".want"
+	qemuImg(t, convert[0], append(convert[1:], img, out)...)
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// checkGuest opens img, probed, as a backend of like's type, and checks
+// its disk, read in pieces of odd sizes and sent (SendTo), against want.
+func checkGuest(t *testing.T, img string, like Backend, want []byte, r *rand.Rand) {
+	t.Helper()
+	be, err := OpenImage(img, ImageOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	if reflect.TypeOf(be) != reflect.TypeOf(like) || be.Size() != int64(len(want)) {
+		t.Fatalf("%s: %T of %d bytes, want %T of %d", img, be, be.Size(), like, len(want))
+	}
+	if got := readAllOdd(t, be, r); !bytes.Equal(got, want) {
+		t.Errorf("%s: the guest disk differs from the oracle's from byte %d", img, firstDiff(got, want))
+	}
+	if got := sendAll(t, be, img+".sent"); !bytes.Equal(got, want) {
+		t.Errorf("%s: the guest disk sent differs from the oracle's from byte %d", img, firstDiff(got, want))
+	}
+}
+
 // TestQcow2 reads qcow2 images qemu-img made, of every layout: version 2
 // and 3, clusters of 512 bytes to 2 MiB, deflate and zstd compression,
 // extended L2 entries, zero clusters, chains of backing files written to
@@ -152,29 +187,7 @@ func TestQcow2(t *testing.T) {
 	}
 	for name, img := range images {
 		t.Run(name, func(t *testing.T) {
-			want := filepath.Join(dir, name+".want")
-			qemuImg(t, "qemu-img", "convert", "-O", "raw", img, want)
-			wantBytes, err := os.ReadFile(want)
-			if err != nil {
-				t.Fatal(err)
-			}
-			be, err := OpenImage(img, ImageOptions{ReadOnly: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer be.Close()
-			if _, ok := be.(*Qcow2File); !ok {
-				t.Fatalf("opened as %T", be)
-			}
-			if be.Size() != int64(len(wantBytes)) {
-				t.Fatalf("size %d, qemu-img's %d", be.Size(), len(wantBytes))
-			}
-			if got := readAllOdd(t, be, r); !bytes.Equal(got, wantBytes) {
-				t.Errorf("the guest disk differs from qemu-img's from byte %d", firstDiff(got, wantBytes))
-			}
-			if got := sendAll(t, be, filepath.Join(dir, name+".sent")); !bytes.Equal(got, wantBytes) {
-				t.Errorf("the guest disk sent differs from qemu-img's from byte %d", firstDiff(got, wantBytes))
-			}
+			checkGuest(t, img, &Qcow2File{}, rawOf(t, img, "qemu-img", "convert", "-O", "raw"), r)
 		})
 	}
 	// Writing is refused, and says how to get a raw image.

@@ -2,7 +2,6 @@ package virtio
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"sort"
 
@@ -14,8 +13,8 @@ import (
 // from the file (raw), made of a repeated 32-bit value (fill) or of zeros
 // (don't care, and any blocks past the last chunk).
 type SparseFile struct {
+	mapped
 	raw    *RawFile
-	size   int64
 	chunks []sparseChunk // by start, in disk order
 }
 
@@ -33,19 +32,7 @@ const maxSparseChunks = 1 << 22
 
 // OpenSparse opens the Android sparse image at path for reading.
 func OpenSparse(path string, o ImageOptions) (Backend, error) {
-	if !o.ReadOnly || o.Create || o.Truncate || o.Size > 0 {
-		return nil, &ImageError{Path: path, Format: format("android-sparse"), ReadOnly: true, Err: ErrReadOnly}
-	}
-	raw, err := OpenRawFile(path, RawOptions{ReadOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	s, err := newSparse(raw)
-	if err != nil {
-		raw.Close()
-		return nil, &ImageError{Path: path, Format: format("android-sparse"), Err: err}
-	}
-	return s, nil
+	return openMapped(path, o, "android-sparse", func(raw *RawFile) (Backend, error) { return newSparse(raw) })
 }
 
 func newSparse(raw *RawFile) (*SparseFile, error) {
@@ -65,7 +52,9 @@ func newSparse(raw *RawFile) (*SparseFile, error) {
 	if h.TotalChunks > maxSparseChunks {
 		return nil, fmt.Errorf("%w: %d chunks", sparse.ErrCorrupt, h.TotalChunks)
 	}
-	s := &SparseFile{raw: raw, size: int64(h.TotalBlks) * int64(h.BlkSz) &^ (SectorSize - 1)}
+	s := &SparseFile{raw: raw}
+	s.mapped = mapped{name: "android sparse", size: int64(h.TotalBlks) * int64(h.BlkSz) &^ (SectorSize - 1), runAt: s.runAt,
+		closers: []interface{ Close() error }{raw}}
 	off, blk := int64(h.FileHdrSz), int64(0)
 	hdr := b[:h.ChunkHdrSz]
 	for i := uint32(0); i < h.TotalChunks; i++ {
@@ -103,105 +92,31 @@ func newSparse(raw *RawFile) (*SparseFile, error) {
 	return s, nil
 }
 
-// ReadAt implements Backend.
-func (s *SparseFile) ReadAt(bufs [][]byte, off int64) error {
-	var part [][]byte
-	for len(bufs) > 0 {
-		// The chunk holding off, or the zeros before the next one.
-		i := sort.Search(len(s.chunks), func(i int) bool { return s.chunks[i].start+s.chunks[i].n > off })
-		var c *sparseChunk
-		n := s.size - off
-		if i < len(s.chunks) {
-			if s.chunks[i].start <= off {
-				c = &s.chunks[i]
-				n = c.start + c.n - off
-			} else {
-				n = s.chunks[i].start - off
-			}
-		}
-		if n <= 0 {
-			for _, b := range bufs {
-				clear(b)
-			}
-			return nil
-		}
-		part, bufs = cutBufs(part[:0], bufs, n)
-		var got int64
+// runAt is what the disk's bytes from off read as (mapped): a raw
+// chunk's data in the file, a fill chunk's value repeated, or zeros (a
+// don't-care chunk, or past the last chunk).
+func (s *SparseFile) runAt(off int64) (run, error) {
+	i := sort.Search(len(s.chunks), func(i int) bool { return s.chunks[i].start+s.chunks[i].n > off })
+	if i == len(s.chunks) {
+		return run{n: s.size - off}, nil
+	}
+	c := &s.chunks[i]
+	switch {
+	case c.start > off:
+		return run{n: c.start - off}, nil
+	case c.typ == sparse.ChunkRaw:
+		return run{n: c.start + c.n - off, from: s.raw, at: c.data + off - c.start}, nil
+	}
+	return run{n: c.start + c.n - off, fill: func(part [][]byte, off int64) error {
+		var v [4]byte
+		binary.LittleEndian.PutUint32(v[:], c.fill)
+		at := (off - c.start) % 4
 		for _, b := range part {
-			got += int64(len(b))
-		}
-		switch {
-		case c == nil:
-			for _, b := range part {
-				clear(b)
-			}
-		case c.typ == sparse.ChunkRaw:
-			if err := s.raw.ReadAt(part, c.data+off-c.start); err != nil {
-				return err
-			}
-		default:
-			var v [4]byte
-			binary.LittleEndian.PutUint32(v[:], c.fill)
-			at := (off - c.start) % 4
-			for _, b := range part {
-				for j := range b {
-					b[j] = v[at]
-					at = (at + 1) % 4
-				}
+			for j := range b {
+				b[j] = v[at]
+				at = (at + 1) % 4
 			}
 		}
-		off += got
-	}
-	return nil
+		return nil
+	}}, nil
 }
-
-// SendTo implements Sender: raw chunks are sent from the file; it stops
-// at a fill or a run of zeros.
-func (s *SparseFile) SendTo(dst Sink, off, n int64) (int64, error) {
-	var done int64
-	for done < n && off+done < s.size {
-		pos := off + done
-		i := sort.Search(len(s.chunks), func(i int) bool { return s.chunks[i].start+s.chunks[i].n > pos })
-		if i == len(s.chunks) || s.chunks[i].start > pos || s.chunks[i].typ != sparse.ChunkRaw {
-			if done == 0 {
-				return 0, fmt.Errorf("virtio: android sparse: no data stored at %d: %w", pos, errors.ErrUnsupported)
-			}
-			return done, nil
-		}
-		c := s.chunks[i]
-		want := min(c.start+c.n-pos, n-done)
-		k, err := s.raw.SendTo(dst, c.data+pos-c.start, want)
-		done += k
-		if err != nil || k < want {
-			return done, err
-		}
-	}
-	return done, nil
-}
-
-// WriteAt implements Backend: read-only.
-func (s *SparseFile) WriteAt(bufs [][]byte, off int64) error { return ErrReadOnly }
-
-// Flush implements Backend: nothing is written.
-func (s *SparseFile) Flush() error { return nil }
-
-// Discard implements Backend: read-only.
-func (s *SparseFile) Discard(off, n int64) error { return ErrReadOnly }
-
-// WriteZeroes implements Backend: read-only.
-func (s *SparseFile) WriteZeroes(off, n int64) error { return ErrReadOnly }
-
-// SeekData implements Backend: all data.
-func (s *SparseFile) SeekData(off int64) (int64, error) { return min(off, s.size), nil }
-
-// SeekHole implements Backend: see SeekData.
-func (s *SparseFile) SeekHole(off int64) (int64, error) { return s.size, nil }
-
-// Size implements Backend.
-func (s *SparseFile) Size() int64 { return s.size }
-
-// ReadOnly implements Backend: always.
-func (s *SparseFile) ReadOnly() bool { return true }
-
-// Close implements Backend.
-func (s *SparseFile) Close() error { return s.raw.Close() }

@@ -2,7 +2,6 @@ package virtio
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"github.com/lklimg/lklimg/format/vhd"
@@ -14,8 +13,8 @@ import (
 // bitmap, and a block not allocated reads as zeros (as QEMU's vpc reads
 // them, the bitmap is not consulted).
 type VhdFile struct {
+	mapped
 	raw   *RawFile
-	size  int64
 	fixed bool
 	block int64    // dynamic: block size in bytes
 	bmap  int64    // dynamic: a block's bitmap size in bytes
@@ -24,19 +23,7 @@ type VhdFile struct {
 
 // OpenVhd opens the VHD image at path for reading.
 func OpenVhd(path string, o ImageOptions) (Backend, error) {
-	if !o.ReadOnly || o.Create || o.Truncate || o.Size > 0 {
-		return nil, &ImageError{Path: path, Format: format("vpc"), ReadOnly: true, Err: ErrReadOnly}
-	}
-	raw, err := OpenRawFile(path, RawOptions{ReadOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	v, err := newVhd(raw)
-	if err != nil {
-		raw.Close()
-		return nil, &ImageError{Path: path, Format: format("vpc"), Err: err}
-	}
-	return v, nil
+	return openMapped(path, o, "vpc", func(raw *RawFile) (Backend, error) { return newVhd(raw) })
 }
 
 func newVhd(raw *RawFile) (*VhdFile, error) {
@@ -65,7 +52,8 @@ func newVhd(raw *RawFile) (*VhdFile, error) {
 		}
 		f = first
 	}
-	v := &VhdFile{raw: raw, size: int64(f.Size()) &^ (SectorSize - 1)}
+	v := &VhdFile{raw: raw}
+	v.mapped = mapped{name: "vhd", size: int64(f.Size()) &^ (SectorSize - 1), runAt: v.runAt, closers: []interface{ Close() error }{raw}}
 	if f.DiskType == vhd.DiskFixed {
 		if v.size > fileSize-vhd.SectorSize {
 			return nil, fmt.Errorf("%w: a fixed disk of %d bytes in a file of %d", vhd.ErrCorrupt, v.size, fileSize)
@@ -102,89 +90,17 @@ func newVhd(raw *RawFile) (*VhdFile, error) {
 	return v, nil
 }
 
-// ReadAt implements Backend.
-func (v *VhdFile) ReadAt(bufs [][]byte, off int64) error {
+// runAt is what the guest bytes from off read as (mapped): a fixed
+// disk's bytes, a dynamic disk's block behind its bitmap, or zeros for a
+// block not stored.
+func (v *VhdFile) runAt(off int64) (run, error) {
 	if v.fixed {
-		return v.raw.ReadAt(bufs, off)
+		return run{n: v.size - off, from: v.raw, at: off}, nil
 	}
-	var part [][]byte
-	for len(bufs) > 0 {
-		if off >= v.size {
-			for _, b := range bufs {
-				clear(b)
-			}
-			return nil
-		}
-		bi := off / v.block
-		in := off % v.block
-		part, bufs = cutBufs(part[:0], bufs, min(v.block-in, v.size-off))
-		var got int64
-		for _, b := range part {
-			got += int64(len(b))
-		}
-		if s := v.bat[bi]; s == vhd.Unallocated {
-			for _, b := range part {
-				clear(b)
-			}
-		} else if err := v.raw.ReadAt(part, int64(s)*vhd.SectorSize+v.bmap+in); err != nil {
-			return err
-		}
-		off += got
+	in := off % v.block
+	s := v.bat[off/v.block]
+	if s == vhd.Unallocated {
+		return run{n: v.block - in}, nil
 	}
-	return nil
+	return run{n: v.block - in, from: v.raw, at: int64(s)*vhd.SectorSize + v.bmap + in}, nil
 }
-
-// SendTo implements Sender: a fixed disk's bytes, and a dynamic disk's
-// allocated blocks, sent from the file; it stops at a block not stored.
-func (v *VhdFile) SendTo(dst Sink, off, n int64) (int64, error) {
-	n = max(min(n, v.size-off), 0)
-	if v.fixed {
-		return v.raw.SendTo(dst, off, n)
-	}
-	var done int64
-	for done < n {
-		pos := off + done
-		s := v.bat[pos/v.block]
-		if s == vhd.Unallocated {
-			if done == 0 {
-				return 0, fmt.Errorf("virtio: vhd: block at %d not stored: %w", pos, errors.ErrUnsupported)
-			}
-			return done, nil
-		}
-		in := pos % v.block
-		want := min(v.block-in, n-done)
-		k, err := v.raw.SendTo(dst, int64(s)*vhd.SectorSize+v.bmap+in, want)
-		done += k
-		if err != nil || k < want {
-			return done, err
-		}
-	}
-	return done, nil
-}
-
-// WriteAt implements Backend: read-only.
-func (v *VhdFile) WriteAt(bufs [][]byte, off int64) error { return ErrReadOnly }
-
-// Flush implements Backend: nothing is written.
-func (v *VhdFile) Flush() error { return nil }
-
-// Discard implements Backend: read-only.
-func (v *VhdFile) Discard(off, n int64) error { return ErrReadOnly }
-
-// WriteZeroes implements Backend: read-only.
-func (v *VhdFile) WriteZeroes(off, n int64) error { return ErrReadOnly }
-
-// SeekData implements Backend: all data.
-func (v *VhdFile) SeekData(off int64) (int64, error) { return min(off, v.size), nil }
-
-// SeekHole implements Backend: see SeekData.
-func (v *VhdFile) SeekHole(off int64) (int64, error) { return v.size, nil }
-
-// Size implements Backend.
-func (v *VhdFile) Size() int64 { return v.size }
-
-// ReadOnly implements Backend: always.
-func (v *VhdFile) ReadOnly() bool { return true }
-
-// Close implements Backend.
-func (v *VhdFile) Close() error { return v.raw.Close() }

@@ -2,7 +2,6 @@ package virtio
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"github.com/lklimg/lklimg/format/vhdx"
@@ -15,8 +14,8 @@ import (
 // file, any other reads as zeros. A disk with a log to replay, or a
 // differencing disk, is refused.
 type VhdxFile struct {
+	mapped
 	raw   *RawFile
-	size  int64
 	block int64
 	ratio uint64   // chunk ratio: payload blocks per sector bitmap block
 	bat   []uint64 // the BAT's entries
@@ -24,19 +23,7 @@ type VhdxFile struct {
 
 // OpenVhdx opens the VHDX image at path for reading.
 func OpenVhdx(path string, o ImageOptions) (Backend, error) {
-	if !o.ReadOnly || o.Create || o.Truncate || o.Size > 0 {
-		return nil, &ImageError{Path: path, Format: format("vhdx"), ReadOnly: true, Err: ErrReadOnly}
-	}
-	raw, err := OpenRawFile(path, RawOptions{ReadOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	v, err := newVhdx(raw)
-	if err != nil {
-		raw.Close()
-		return nil, &ImageError{Path: path, Format: format("vhdx"), Err: err}
-	}
-	return v, nil
+	return openMapped(path, o, "vhdx", func(raw *RawFile) (Backend, error) { return newVhdx(raw) })
 }
 
 func newVhdx(raw *RawFile) (*VhdxFile, error) {
@@ -114,7 +101,8 @@ func newVhdx(raw *RawFile) (*VhdxFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &VhdxFile{raw: raw, size: int64(m.VirtualDiskSize) &^ (SectorSize - 1), block: int64(m.BlockSize), ratio: m.ChunkRatio()}
+	v := &VhdxFile{raw: raw, block: int64(m.BlockSize), ratio: m.ChunkRatio()}
+	v.mapped = mapped{name: "vhdx", size: int64(m.VirtualDiskSize) &^ (SectorSize - 1), runAt: v.runAt, closers: []interface{ Close() error }{raw}}
 	blocks := (uint64(v.size) + uint64(v.block) - 1) / uint64(v.block)
 	entries := blocks + (blocks-1)/v.ratio
 	if blocks == 0 {
@@ -134,6 +122,10 @@ func newVhdx(raw *RawFile) (*VhdxFile, error) {
 	return v, nil
 }
 
+// maxImageOffset bounds the file offsets a table may give (a BAT entry's
+// FileOffsetMB times 1 MiB could pass 2^63): 2^56 bytes.
+const maxImageOffset = 1 << 56
+
 // blockAt returns the file offset of payload block bi's data, or -1 when
 // it reads as zeros.
 func (v *VhdxFile) blockAt(bi int64) (int64, error) {
@@ -141,6 +133,9 @@ func (v *VhdxFile) blockAt(bi int64) (int64, error) {
 	state, off := vhdx.BATEntry(v.bat[i])
 	switch state {
 	case vhdx.PayloadFullyPresent:
+		if off > maxImageOffset {
+			return 0, fmt.Errorf("%w: BAT entry %#x: a block at %d", vhdx.ErrCorrupt, v.bat[i], off)
+		}
 		return int64(off), nil
 	case vhdx.PayloadNotPresent, vhdx.PayloadUndefined, vhdx.PayloadZero, vhdx.PayloadUnmapped:
 		return -1, nil
@@ -148,89 +143,13 @@ func (v *VhdxFile) blockAt(bi int64) (int64, error) {
 	return 0, fmt.Errorf("%w: BAT entry %#x", vhdx.ErrCorrupt, v.bat[i])
 }
 
-// ReadAt implements Backend.
-func (v *VhdxFile) ReadAt(bufs [][]byte, off int64) error {
-	var part [][]byte
-	for len(bufs) > 0 {
-		if off >= v.size {
-			for _, b := range bufs {
-				clear(b)
-			}
-			return nil
-		}
-		in := off % v.block
-		part, bufs = cutBufs(part[:0], bufs, min(v.block-in, v.size-off))
-		var got int64
-		for _, b := range part {
-			got += int64(len(b))
-		}
-		at, err := v.blockAt(off / v.block)
-		if err != nil {
-			return err
-		}
-		if at < 0 {
-			for _, b := range part {
-				clear(b)
-			}
-		} else if err := v.raw.ReadAt(part, at+in); err != nil {
-			return err
-		}
-		off += got
+// runAt is what the guest bytes from off read as (mapped): a present
+// block's bytes in the file, or zeros.
+func (v *VhdxFile) runAt(off int64) (run, error) {
+	in := off % v.block
+	at, err := v.blockAt(off / v.block)
+	if err != nil || at < 0 {
+		return run{n: v.block - in}, err
 	}
-	return nil
+	return run{n: v.block - in, from: v.raw, at: at + in}, nil
 }
-
-// SendTo implements Sender: present blocks sent from the file; it stops
-// at a block that reads as zeros.
-func (v *VhdxFile) SendTo(dst Sink, off, n int64) (int64, error) {
-	n = max(min(n, v.size-off), 0)
-	var done int64
-	for done < n {
-		pos := off + done
-		at, err := v.blockAt(pos / v.block)
-		if err != nil {
-			return done, err
-		}
-		if at < 0 {
-			if done == 0 {
-				return 0, fmt.Errorf("virtio: vhdx: block at %d not stored: %w", pos, errors.ErrUnsupported)
-			}
-			return done, nil
-		}
-		in := pos % v.block
-		want := min(v.block-in, n-done)
-		k, err := v.raw.SendTo(dst, at+in, want)
-		done += k
-		if err != nil || k < want {
-			return done, err
-		}
-	}
-	return done, nil
-}
-
-// WriteAt implements Backend: read-only.
-func (v *VhdxFile) WriteAt(bufs [][]byte, off int64) error { return ErrReadOnly }
-
-// Flush implements Backend: nothing is written.
-func (v *VhdxFile) Flush() error { return nil }
-
-// Discard implements Backend: read-only.
-func (v *VhdxFile) Discard(off, n int64) error { return ErrReadOnly }
-
-// WriteZeroes implements Backend: read-only.
-func (v *VhdxFile) WriteZeroes(off, n int64) error { return ErrReadOnly }
-
-// SeekData implements Backend: all data.
-func (v *VhdxFile) SeekData(off int64) (int64, error) { return min(off, v.size), nil }
-
-// SeekHole implements Backend: see SeekData.
-func (v *VhdxFile) SeekHole(off int64) (int64, error) { return v.size, nil }
-
-// Size implements Backend.
-func (v *VhdxFile) Size() int64 { return v.size }
-
-// ReadOnly implements Backend: always.
-func (v *VhdxFile) ReadOnly() bool { return true }
-
-// Close implements Backend.
-func (v *VhdxFile) Close() error { return v.raw.Close() }

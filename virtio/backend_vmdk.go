@@ -21,8 +21,8 @@ import (
 // descriptor inside; a descriptor file names its extent files beside it.
 // Safe for concurrent use.
 type VmdkFile struct {
+	mapped
 	extents []*vmdkExtent
-	size    int64
 }
 
 // vmdkExtent is one extent, at guest bytes [start, start+n).
@@ -42,59 +42,45 @@ type vmdkExtent struct {
 	} // the last grain inflated
 }
 
+// maxVmdkSize bounds the sum of a descriptor's extents (each may be
+// 2^50 sectors; thousands of them would overflow): 2^56 bytes.
+const maxVmdkSize = 1 << 56
+
 // vmdkGTCache bounds the grain tables an extent keeps (2 KiB each).
 const vmdkGTCache = 2048
 
 // OpenVmdk opens the VMDK disk at path (a sparse extent or a descriptor)
 // for reading.
 func OpenVmdk(path string, o ImageOptions) (Backend, error) {
-	if !o.ReadOnly || o.Create || o.Truncate || o.Size > 0 {
-		return nil, &ImageError{Path: path, Format: format("vmdk"), ReadOnly: true, Err: ErrReadOnly}
-	}
-	v, err := openVmdk(path)
-	if err != nil {
-		var ie *ImageError
-		if errors.As(err, &ie) {
-			return nil, err
-		}
-		return nil, &ImageError{Path: path, Format: format("vmdk"), Err: err}
-	}
-	return v, nil
+	return openMapped(path, o, "vmdk", func(raw *RawFile) (Backend, error) { return newVmdk(path, raw) })
 }
 
-func openVmdk(path string) (*VmdkFile, error) {
-	f, err := OpenRawFile(path, RawOptions{ReadOnly: true})
-	if err != nil {
-		return nil, err
-	}
+func newVmdk(path string, f *RawFile) (*VmdkFile, error) {
 	head := make([]byte, vmdk.SectorSize)
 	if err := f.ReadAt([][]byte{head}, 0); err != nil {
-		f.Close()
 		return nil, err
 	}
 	v := &VmdkFile{}
+	v.mapped = mapped{name: "vmdk", runAt: v.runAt}
 	if binary.LittleEndian.Uint32(head) == vmdk.Magic {
 		// One sparse extent, its descriptor inside.
 		e, err := sparseExtent(f)
 		if err != nil {
-			f.Close()
 			return nil, err
 		}
 		if err := checkNoParent(f, e.h); err != nil {
-			f.Close()
 			return nil, err
 		}
 		e.n = int64(e.h.Capacity) * vmdk.SectorSize
-		v.extents, v.size = []*vmdkExtent{e}, e.n
+		v.extents, v.size, v.closers = []*vmdkExtent{e}, e.n, []interface{ Close() error }{f}
 		return v, nil
 	}
-	// A descriptor file.
+	// A descriptor file: its extents' files are opened; f is kept
+	// until Close with them.
 	text := make([]byte, min(f.Size()+vmdk.SectorSize, 1<<20))
 	if err := f.ReadAt([][]byte{text}, 0); err != nil {
-		f.Close()
 		return nil, err
 	}
-	f.Close()
 	d, err := vmdk.ParseDescriptor(text)
 	if err != nil {
 		return nil, err
@@ -102,7 +88,17 @@ func openVmdk(path string) (*VmdkFile, error) {
 	if d.ParentCID != "" && d.ParentCID != "ffffffff" {
 		return nil, fmt.Errorf("%w: a disk with a parent (parentCID %s)", vmdk.ErrUnsupported, d.ParentCID)
 	}
-	for _, x := range d.Extents {
+	if err := v.addExtents(path, d.Extents); err != nil {
+		v.Close()
+		return nil, err
+	}
+	v.closers = append(v.closers, f)
+	return v, nil
+}
+
+// addExtents opens the extents of a descriptor at path, in order.
+func (v *VmdkFile) addExtents(path string, xs []vmdk.Extent) error {
+	for _, x := range xs {
 		e := &vmdkExtent{start: v.size, n: int64(x.Sectors) * vmdk.SectorSize, typ: x.Type}
 		switch x.Type {
 		case "ZERO":
@@ -113,27 +109,28 @@ func openVmdk(path string) (*VmdkFile, error) {
 			}
 			ef, err := OpenRawFile(name, RawOptions{ReadOnly: true})
 			if err != nil {
-				v.Close()
-				return nil, fmt.Errorf("extent %s: %w", x.File, err)
+				return fmt.Errorf("extent %s: %w", x.File, err)
 			}
 			e.file, e.offset = ef, int64(x.Offset)*vmdk.SectorSize
+			v.closers = append(v.closers, ef)
 			if x.Type == "SPARSE" {
 				s, err := sparseExtent(ef)
 				if err != nil {
-					ef.Close()
-					v.Close()
-					return nil, fmt.Errorf("extent %s: %w", x.File, err)
+					return fmt.Errorf("extent %s: %w", x.File, err)
 				}
 				e.h, e.gd, e.gts = s.h, s.gd, s.gts
 			}
 		default:
-			v.Close()
-			return nil, fmt.Errorf("%w: a %s extent", vmdk.ErrUnsupported, x.Type)
+			return fmt.Errorf("%w: a %s extent", vmdk.ErrUnsupported, x.Type)
 		}
 		v.extents = append(v.extents, e)
 		v.size += e.n
+		if v.size > maxVmdkSize {
+			return fmt.Errorf("%w: extents of more than %d bytes", vmdk.ErrCorrupt, int64(maxVmdkSize))
+		}
 	}
-	return v, nil
+	v.size &^= SectorSize - 1
+	return nil
 }
 
 // checkNoParent refuses a sparse extent whose embedded descriptor names a
@@ -196,44 +193,26 @@ func sparseExtent(f *RawFile) (*vmdkExtent, error) {
 	return &vmdkExtent{typ: "SPARSE", file: f, h: h, gd: gd, gts: map[uint32][]uint32{}}, nil
 }
 
-// ReadAt implements Backend: each extent's part of the request in turn.
-func (v *VmdkFile) ReadAt(bufs [][]byte, off int64) error {
-	var part [][]byte
-	for len(bufs) > 0 {
-		e := v.extentAt(off)
-		if e == nil {
-			for _, b := range bufs {
-				clear(b)
-			}
-			return nil
-		}
-		for len(bufs) > 0 && off < e.start+e.n {
-			s, err := e.span(off - e.start)
-			if err != nil {
-				return err
-			}
-			part, bufs = cutBufs(part[:0], bufs, min(s.n, e.start+e.n-off))
-			var got int64
-			for _, b := range part {
-				got += int64(len(b))
-			}
-			switch {
-			case s.file != nil && !s.compressed:
-				err = s.file.ReadAt(part, s.host)
-			case s.compressed:
-				err = e.readGrain(part, s, off-e.start)
-			default:
-				for _, b := range part {
-					clear(b)
-				}
-			}
-			if err != nil {
-				return err
-			}
-			off += got
-		}
+// runAt is what the guest bytes from off read as (mapped): a flat
+// extent's or a stored grain's bytes in their file, a compressed grain,
+// or zeros, to the end of its grain or extent.
+func (v *VmdkFile) runAt(off int64) (run, error) {
+	e := v.extentAt(off)
+	if e == nil {
+		return run{n: v.size - off}, nil
 	}
-	return nil
+	s, err := e.span(off - e.start)
+	if err != nil {
+		return run{}, err
+	}
+	n := min(s.n, e.start+e.n-off)
+	switch {
+	case s.file == nil:
+		return run{n: n}, nil
+	case s.compressed:
+		return run{n: n, fill: func(part [][]byte, off int64) error { return e.readGrain(part, s, off-e.start) }}, nil
+	}
+	return run{n: n, from: s.file, at: s.host}, nil
 }
 
 // extentAt returns the extent holding guest byte off, nil past the end.
@@ -357,69 +336,4 @@ func (e *vmdkExtent) readGrain(part [][]byte, s vspan, off int64) error {
 		at += int64(copy(b, data[at:]))
 	}
 	return nil
-}
-
-// SendTo implements Sender: flat extents and uncompressed grains are
-// sent from their files; it stops at a compressed grain or zeros.
-func (v *VmdkFile) SendTo(dst Sink, off, n int64) (int64, error) {
-	var done int64
-	for done < n {
-		pos := off + done
-		e := v.extentAt(pos)
-		if e == nil {
-			return done, nil
-		}
-		s, err := e.span(pos - e.start)
-		if err != nil {
-			return done, err
-		}
-		if s.file == nil || s.compressed {
-			if done == 0 {
-				return 0, fmt.Errorf("virtio: vmdk: nothing stored as is at %d: %w", pos, errors.ErrUnsupported)
-			}
-			return done, nil
-		}
-		want := min(s.n, e.start+e.n-pos, n-done)
-		k, err := s.file.SendTo(dst, s.host, want)
-		done += k
-		if err != nil || k < want {
-			return done, err
-		}
-	}
-	return done, nil
-}
-
-// WriteAt implements Backend: read-only.
-func (v *VmdkFile) WriteAt(bufs [][]byte, off int64) error { return ErrReadOnly }
-
-// Flush implements Backend: nothing is written.
-func (v *VmdkFile) Flush() error { return nil }
-
-// Discard implements Backend: read-only.
-func (v *VmdkFile) Discard(off, n int64) error { return ErrReadOnly }
-
-// WriteZeroes implements Backend: read-only.
-func (v *VmdkFile) WriteZeroes(off, n int64) error { return ErrReadOnly }
-
-// SeekData implements Backend: all data (holes are not looked for).
-func (v *VmdkFile) SeekData(off int64) (int64, error) { return min(off, v.size), nil }
-
-// SeekHole implements Backend: see SeekData.
-func (v *VmdkFile) SeekHole(off int64) (int64, error) { return v.size, nil }
-
-// Size implements Backend.
-func (v *VmdkFile) Size() int64 { return v.size }
-
-// ReadOnly implements Backend: always.
-func (v *VmdkFile) ReadOnly() bool { return true }
-
-// Close implements Backend: every extent's file.
-func (v *VmdkFile) Close() error {
-	var err error
-	for _, e := range v.extents {
-		if e.file != nil {
-			err = errors.Join(err, e.file.Close())
-		}
-	}
-	return err
 }

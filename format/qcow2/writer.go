@@ -1,6 +1,7 @@
 package qcow2
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -158,11 +159,8 @@ func (q *Writer) Close() error {
 	return err
 }
 
-func allZeros(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
-}
+// zeroCluster is a cluster of zeros, to compare clusters with (memequal:
+// no byte loop on every cluster of a disk).
+var zeroCluster [writerCluster]byte
+
+func allZeros(b []byte) bool { return bytes.Equal(b, zeroCluster[:len(b)]) }
