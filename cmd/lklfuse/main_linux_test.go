@@ -96,7 +96,8 @@ func waitGone(t *testing.T, pid int, mnt string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("server %d of %s still there", pid, mnt)
+	m, _ := mounted(t, mnt)
+	t.Fatalf("server %d of %s: process still there: %v, still mounted: %v", pid, mnt, syscall.Kill(pid, 0) == nil, m)
 }
 
 func newImage(t *testing.T) string {

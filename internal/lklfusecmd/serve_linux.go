@@ -102,10 +102,13 @@ func serve(o *options, msgs io.Writer, ready func()) error {
 		k.Halt()
 		return fmt.Errorf("mount %s: %w", o.mountpoint, err)
 	}
-	ready()
-
+	// Catch the signals before the caller is told the mount is ready:
+	// one sent the moment lklfuse returns (a script's kill right after
+	// it) would otherwise end this process the default way and leave a
+	// dead mount behind.
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	ready()
 	go func() {
 		for s := range sigs {
 			fmt.Fprintf(msgs, "lklfuse: %v: unmounting %s\n", s, o.mountpoint)
