@@ -3,6 +3,7 @@ package squashfs
 import (
 	"bytes"
 	"fmt"
+	"github.com/lklimg/lklimg/internal/lzo"
 	"io"
 
 	"github.com/klauspost/compress/zlib"
@@ -352,7 +353,7 @@ func (z *zstdDecompressor) Decompress(dst, src []byte) (int, error) {
 type lzoDecompressor struct{}
 
 func (lzoDecompressor) Decompress(dst, src []byte) (int, error) {
-	n, err := LZO1XDecompress(dst, src)
+	n, err := lzo.Decompress(dst, src)
 	if err != nil {
 		return 0, corrupt("lzo", err)
 	}

@@ -3,6 +3,7 @@ package squashfs
 import (
 	"bytes"
 	"errors"
+	"github.com/lklimg/lklimg/internal/lzo"
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/testutil"
@@ -65,8 +66,8 @@ func FuzzSuperblock(f *testing.F) {
 func FuzzMetadataBlock(f *testing.F) {
 	img, s := seedImage(f)
 	f.Add(img[s.InodeTableStart:s.DirectoryTableStart])
-	lzo, ls := seedImage(f, "-comp", "lzo")
-	f.Add(lzo[ls.InodeTableStart:ls.DirectoryTableStart])
+	lzoImg, ls := seedImage(f, "-comp", "lzo")
+	f.Add(lzoImg[ls.InodeTableStart:ls.DirectoryTableStart])
 	f.Fuzz(func(t *testing.T, p []byte) {
 		size, compressed, err := DecodeMetadataHeader(p)
 		mustErrno(t, err)
@@ -78,7 +79,7 @@ func FuzzMetadataBlock(f *testing.F) {
 		}
 		if compressed && size <= len(p)-2 {
 			dst := make([]byte, MetadataSize)
-			n, err := LZO1XDecompress(dst, p[2:2+size])
+			n, err := lzo.Decompress(dst, p[2:2+size])
 			if err == nil && n > MetadataSize {
 				t.Fatalf("%d bytes", n)
 			}
@@ -165,7 +166,7 @@ func FuzzLZO(f *testing.F) {
 	f.Add([]byte{0x11, 0, 0})
 	f.Fuzz(func(t *testing.T, p []byte) {
 		dst := make([]byte, 4096)
-		n, err := LZO1XDecompress(dst, p)
+		n, err := lzo.Decompress(dst, p)
 		if n > len(dst) {
 			t.Fatalf("%d bytes", n)
 		}
@@ -173,7 +174,7 @@ func FuzzLZO(f *testing.F) {
 			return
 		}
 		big := make([]byte, 8192)
-		m, err := LZO1XDecompress(big, p)
+		m, err := lzo.Decompress(big, p)
 		if err != nil || m != n || !bytes.Equal(big[:m], dst[:n]) {
 			t.Fatalf("decodes differently into a larger buffer: %d %d %v", n, m, err)
 		}

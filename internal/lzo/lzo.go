@@ -1,4 +1,6 @@
-package squashfs
+// Package lzo is LZO1X, the compression squashfs (-comp lzo) and btrfs
+// (compress=lzo) use: no well-kept Go library has it.
+package lzo
 
 import (
 	"errors"
@@ -32,11 +34,11 @@ var (
 	errLZOBack   = errors.New("lzo: match before the start of the output")
 )
 
-// LZO1XDecompress decompresses the LZO1X stream src into dst and returns
+// Decompress decompresses the LZO1X stream src into dst and returns
 // the bytes written. It fails (never panics) on a stream that reads past
 // src, writes past dst, refers to bytes before the output's start, or
 // does not end exactly with the end marker.
-func LZO1XDecompress(dst, src []byte) (int, error) {
+func Decompress(dst, src []byte) (int, error) {
 	ip, op := 0, 0
 	version := byte(0)
 	if len(src) >= 5 && src[0] == 17 {
