@@ -10,6 +10,7 @@ import (
 	"github.com/lklimg/lklimg/kernel/fs/isofs"
 	"github.com/lklimg/lklimg/kernel/fs/squashfs"
 	"github.com/lklimg/lklimg/kernel/fs/vfat"
+	"github.com/lklimg/lklimg/kernel/fs/xfs"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
 
@@ -41,6 +42,8 @@ func filesystems() []fsType {
 		// iso9660, after fat as Linux registers it (mount -t takes
 		// only "iso9660"; isofs is its source directory's name).
 		{t: isofs.NewType()},
+		// xfs, served read-only: found by its magic "XFSB" at byte 0.
+		{t: xfs.NewType()},
 	}
 }
 
@@ -63,7 +66,7 @@ func FilesystemNames() []FilesystemName {
 }
 
 // FilesystemTypesHelp lists every name FilesystemNames accepts, for a
-// -t flag's usage: "ext4, ext2, ext3, vfat, fat, msdos, squashfs, erofs, iso9660".
+// -t flag's usage: "ext4, ext2, ext3, vfat, fat, msdos, squashfs, erofs, iso9660, xfs".
 func FilesystemTypesHelp() string {
 	var all []string
 	for _, n := range FilesystemNames() {

@@ -1,0 +1,89 @@
+package xfs
+
+import (
+	"github.com/lklimg/lklimg/format/xfs"
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// checkLog refuses a filesystem whose log is dirty (xlog_find_tail
+// finding the tail behind the head): Linux would replay it, this driver
+// does not, and what the blocks hold without it is not what Linux
+// shows. The head is found as xlog_find_head does (the first BB whose
+// cycle drops, by binary search); the record before it must be a lone
+// unmount record ending at the head. A log torn by a crash in mid-write
+// is dirty all the same, so the checks of stray blocks Linux makes are
+// not needed here.
+func (f *fsys) checkLog() error {
+	sb := f.sb
+	start, err := f.fsbToByte(sb.LogStart)
+	if err != nil {
+		return abi.Errorf(abi.EUCLEAN, "xfs: log: %v", err)
+	}
+	size := int64(sb.LogBlocks) << f.blkbits
+	if agbno := sb.LogStart & (1<<sb.AgBlkLog - 1); agbno+uint64(sb.LogBlocks) > uint64(sb.AgBlocks) || size < 64*xfs.BBSize {
+		return abi.Errorf(abi.EUCLEAN, "xfs: log of %d blocks at block %d does not fit its group", sb.LogBlocks, sb.LogStart)
+	}
+	n := size / xfs.BBSize
+	bb := make([]byte, xfs.BBSize)
+	read := func(i int64) error {
+		i = ((i % n) + n) % n
+		return f.readMeta(bb, start+i*xfs.BBSize, "log")
+	}
+	cycle := func(i int64) (uint32, error) {
+		if err := read(i); err != nil {
+			return 0, err
+		}
+		return xfs.LogCycle(bb), nil
+	}
+	first, err := cycle(0)
+	if err != nil {
+		return err
+	}
+	last, err := cycle(n - 1)
+	if err != nil {
+		return err
+	}
+	head := int64(0) // the whole log of one cycle: the head wrapped to 0
+	if first != last {
+		// Blocks [0, head) hold the new cycle, [head, n) the one
+		// before: find the first of last's cycle (xlog_find_cycle_start).
+		lo, hi := int64(0), n-1
+		for hi-lo > 1 {
+			mid := lo + (hi-lo)/2
+			c, err := cycle(mid)
+			if err != nil {
+				return err
+			}
+			if c == last {
+				hi = mid
+			} else {
+				lo = mid
+			}
+		}
+		head = hi
+	}
+	// The last record header before the head.
+	for back := int64(1); back <= min(n, xfs.MaxLogRecordBBs); back++ {
+		if err := read(head - back); err != nil {
+			return err
+		}
+		h, ok := xfs.DecodeLogRecHeader(bb)
+		if !ok {
+			continue
+		}
+		rblk := head - back
+		after := rblk + h.HeaderBBs() + (int64(h.Len)+xfs.BBSize-1)/xfs.BBSize
+		if ((after%n)+n)%n != head || h.NumLogOps != 1 {
+			break
+		}
+		// The op header opens the data: oh_flags at byte 9.
+		if err := read(rblk + h.HeaderBBs()); err != nil {
+			return err
+		}
+		if bb[9]&xfs.LogUnmountTrans != 0 {
+			return nil
+		}
+		break
+	}
+	return abi.Errorf(abi.EUCLEAN, "xfs: the log is dirty (head at block %d): this kernel does not replay it; mount with -o norecovery to see the filesystem as it is on disk", head)
+}

@@ -1,0 +1,252 @@
+// Package xfs is the XFS driver, read-only (kernel/fs/xfs on format/xfs):
+// it mounts v4 and v5 filesystems as Linux's fs/xfs would mount them
+// read-only, and serves lookups (shortform directories, the hash-sorted
+// leaves of block, leaf and node directories), readdir in the order and
+// at the positions Linux's xfs_readdir gives, file data mapped by extent
+// lists and bmap btrees (holes and unwritten extents read as zeros,
+// SEEK_DATA and SEEK_HOLE over written extents), inline and remote
+// symlinks, devices, and extended attributes of every fork form, with
+// XFS's SGI_ACL_FILE and SGI_ACL_DEFAULT shown as Linux's POSIX ACL
+// xattrs. Every v5 metadata block's checksum, owner and address are
+// verified before use.
+//
+// A mount asked read-write is served read-only (ReadOnly), as the
+// squashfs and erofs drivers do: the driver writes nothing, ever.
+// Refused: filesystems with a realtime device or an external log (one
+// disk only), and a dirty log, which Linux would replay (norecovery
+// serves the filesystem as it is on disk, as Linux's does).
+//
+// Inodes are read whole on each iget through the device's page cache;
+// an inode's extent list is decoded on first use and kept with it, so a
+// file read in pieces walks its bmap btree once.
+package xfs
+
+import (
+	"github.com/lklimg/lklimg/format/xfs"
+	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/vfs"
+)
+
+// fsType is the registered "xfs" type (xfs_fs_type).
+type fsType struct{}
+
+// NewType returns the xfs filesystem type.
+func NewType() vfs.FilesystemType { return fsType{} }
+
+func (fsType) Name() string { return "xfs" }
+
+// Probe accepts a device whose first sector is an XFS superblock that
+// checks (the magic "XFSB" and a sane geometry, as blkid's xfs probe
+// looks at the magic and the sizes).
+func (fsType) Probe(dev vfs.BlockDevice) bool {
+	var p [xfs.SuperSize]byte
+	if n, _ := dev.ReadAt(p[:], 0); n < len(p) {
+		return false
+	}
+	sb, err := xfs.DecodeSuperblock(p[:])
+	return err == nil && sb.Check() == nil
+}
+
+// fsys is a mounted XFS filesystem (struct xfs_mount).
+type fsys struct {
+	dev  vfs.BlockDevice
+	log  vfs.Logger
+	name string
+	sb   *xfs.Superblock
+	opts options
+	crc  bool // v5: checksums, v3 inodes, dir3/da3/attr3 headers
+	// ftype: directory entries carry file types.
+	ftype    bool
+	bsize    int64
+	blkbits  uint
+	dirbsize int   // directory block size in bytes
+	dirfsbs  int64 // file system blocks per directory block
+	// maxACL is XFS_ACL_MAX_ENTRIES: 25 on v4, as many as fit an
+	// attribute value on v5.
+	maxACL int
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Printf(string, ...any) {}
+
+// Mount reads and checks the superblock (xfs_readsb, xfs_sb_verify with
+// its checksum on v5), refuses what the driver cannot serve (a realtime
+// device, an external log, a dirty log unless norecovery) and reads the
+// root directory. A read-write mount is served read-only (ReadOnly).
+func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logger) (vfs.Superblock, error) {
+	if log == nil {
+		log = nopLogger{}
+	}
+	f := &fsys{dev: dev, log: log, name: dev.Name()}
+	fail := func(err error) (vfs.Superblock, error) {
+		log.Printf("XFS (%s): %v", f.name, err)
+		return nil, err
+	}
+	var err error
+	if f.opts, err = parseOptions(data); err != nil {
+		return fail(err)
+	}
+	p := make([]byte, xfs.SuperSize)
+	if err := f.readMeta(p, 0, "superblock"); err != nil {
+		return fail(err)
+	}
+	sb, err := xfs.DecodeSuperblock(p)
+	if err != nil {
+		return fail(err)
+	}
+	if err := sb.Check(); err != nil {
+		return fail(err)
+	}
+	if sb.HasCRC() {
+		sect := make([]byte, sb.SectSize)
+		if err := f.readMeta(sect, 0, "superblock"); err != nil {
+			return fail(err)
+		}
+		if !xfs.VerifyChecksum(sect, xfs.SuperCRCOff) {
+			return fail(abi.Errorf(abi.EUCLEAN, "xfs: superblock: bad checksum"))
+		}
+	} else {
+		log.Printf("XFS (%s): Deprecated V4 format (crc=0) will not be supported after September 2030.", f.name)
+	}
+	f.sb = sb
+	f.crc = sb.HasCRC()
+	f.ftype = sb.HasFtype()
+	f.blkbits = uint(sb.BlockLog)
+	f.bsize = int64(sb.BlockSize)
+	f.dirbsize = sb.DirBlkSize()
+	f.dirfsbs = int64(1) << sb.DirBlkLog
+	f.maxACL = 25
+	if f.crc {
+		f.maxACL = (xfs.MaxAttrValue - 4) / 12
+	}
+	if int64(sb.DBlocks)<<f.blkbits > dev.Size() {
+		return fail(abi.Errorf(abi.EINVAL, "xfs: filesystem size mismatch detected: %d blocks of %d bytes on a device of %d bytes",
+			sb.DBlocks, f.bsize, dev.Size()))
+	}
+	if sb.RBlocks != 0 || sb.RExtents != 0 {
+		// The realtime section lives on a device of its own (rtdev=),
+		// which a library kernel with one disk does not have.
+		return fail(abi.Errorf(abi.EOPNOTSUPP, "xfs: filesystem has a realtime volume (%d blocks): realtime devices are not read", sb.RBlocks))
+	}
+	if sb.LogStart == 0 {
+		return fail(abi.Errorf(abi.EOPNOTSUPP, "xfs: filesystem has an external log: external log devices are not read"))
+	}
+	if !f.opts.norecovery {
+		if err := f.checkLog(); err != nil {
+			return fail(err)
+		}
+	}
+	root, err := f.iget(sb.RootIno)
+	if err != nil {
+		return fail(err)
+	}
+	if root.mode()&abi.S_IFMT != abi.S_IFDIR {
+		return fail(abi.Errorf(abi.EUCLEAN, "xfs: root inode %d is not a directory (mode 0%o)", sb.RootIno, root.di.Mode))
+	}
+	log.Printf("XFS (%s): Mounting V%d Filesystem %x", f.name, sb.Version(), sb.UUID)
+	log.Printf("XFS (%s): Ending clean mount", f.name)
+	return f, nil
+}
+
+// ReadOnly tells the VFS the mount is read-only whatever was asked:
+// this driver has no write path.
+func (f *fsys) ReadOnly() bool { return true }
+
+// Root returns the root directory.
+func (f *fsys) Root() (vfs.Inode, error) { return f.iget(f.sb.RootIno) }
+
+// Statfs reports what xfs_fs_statfs computes from the superblock's
+// counters: the blocks less the internal log; the free blocks less the
+// allocator's set-aside (xfs_alloc_set_aside: 4 + 4 per group,
+// XFS_ALLOCBT_AGFL_RESERVE); the inode count as free blocks could hold
+// inodes, bounded by imax_pct.
+func (f *fsys) Statfs() (abi.Statfs, error) {
+	sb := f.sb
+	blocks := sb.DBlocks
+	if sb.LogStart != 0 {
+		blocks -= uint64(sb.LogBlocks)
+	}
+	free := sb.FDBlocks
+	aside := f.setAside()
+	if free > aside {
+		free -= aside
+	} else {
+		free = 0
+	}
+	files := sb.Icount + free<<sb.InopBLog
+	if files > 1<<56-1 {
+		files = 1<<56 - 1
+	}
+	if m := f.maxIcount(); m != 0 && files > m {
+		files = m
+	}
+	files = max(files, sb.Icount)
+	ffree := int64(files) - int64(sb.Icount-sb.Ifree)
+	return abi.Statfs{
+		Type:    xfs.SuperMagic,
+		Bsize:   f.bsize,
+		Blocks:  blocks,
+		Bfree:   free,
+		Bavail:  free,
+		Files:   files,
+		Ffree:   uint64(max(ffree, 0)),
+		Namelen: xfs.MaxNameLen,
+		Frsize:  f.bsize,
+	}, nil
+}
+
+// setAside is the free blocks statfs does not count
+// (xfs_fdblocks_unavailable): the AGFL reserve of every group, plus the
+// reverse-mapping btree's worst case when the filesystem has one
+// (xfs_alloc_set_aside).
+func (f *fsys) setAside() uint64 {
+	per := uint64(4 + 4) // XFS_ALLOCBT_AGFL_RESERVE + XFS_ALLOC_AGFL_RESERVE
+	return uint64(f.sb.AgCount) * per
+}
+
+// maxIcount is the most inodes imax_pct lets the filesystem have
+// (xfs_ialloc_setup_geometry's maxicount), 0 for no bound.
+func (f *fsys) maxIcount() uint64 {
+	sb := f.sb
+	if sb.ImaxPct == 0 {
+		return 0
+	}
+	chunkBlocks := uint64(64) >> sb.InopBLog // XFS_INODES_PER_CHUNK's blocks
+	if chunkBlocks == 0 {
+		chunkBlocks = 1
+	}
+	n := sb.DBlocks * uint64(sb.ImaxPct) / 100
+	n = n / chunkBlocks * chunkBlocks
+	return n << sb.InopBLog
+}
+
+// Unmount has nothing to release.
+func (f *fsys) Unmount() error { return nil }
+
+// readMeta reads len(p) bytes at byte off of the device: EUCLEAN when
+// they lie beyond it, EIO when it cannot give them.
+func (f *fsys) readMeta(p []byte, off int64, what string) error {
+	if off < 0 || off > f.dev.Size() || int64(len(p)) > f.dev.Size()-off {
+		return abi.Errorf(abi.EUCLEAN, "xfs: %s at %d+%d beyond the device (%d bytes)", what, off, len(p), f.dev.Size())
+	}
+	if _, err := f.dev.ReadAt(p, off); err != nil {
+		return abi.Errorf(abi.EIO, "xfs: reading %s at %d: %v", what, off, err)
+	}
+	return nil
+}
+
+// fsbToByte returns the device byte offset of file system block fsb
+// (agno << agblklog | agbno, XFS_FSB_TO_DADDR), EUCLEAN when its group
+// or its block within the group does not exist.
+func (f *fsys) fsbToByte(fsb uint64) (int64, error) {
+	agno, agbno := fsb>>f.sb.AgBlkLog, fsb&(1<<f.sb.AgBlkLog-1)
+	if agno >= uint64(f.sb.AgCount) || agbno >= uint64(f.sb.AgBlocks) {
+		return 0, abi.Errorf(abi.EUCLEAN, "xfs: block %d (group %d, block %d) beyond the filesystem", fsb, agno, agbno)
+	}
+	off := int64(agno*uint64(f.sb.AgBlocks)+agbno) << f.blkbits
+	if off >= int64(f.sb.DBlocks)<<f.blkbits {
+		return 0, abi.Errorf(abi.EUCLEAN, "xfs: block %d beyond the filesystem", fsb)
+	}
+	return off, nil
+}
