@@ -1,0 +1,112 @@
+package xfs_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lklimg/lklimg/internal/kerneltest"
+	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/lklimg/lklimg/kernel"
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// mountErr boots a kernel over img and returns what mounting it with
+// the flags and options gives, and the kernel's log.
+func mountErr(t *testing.T, img string, flags uint64, opts string) (error, string) {
+	t.Helper()
+	k, err := kernel.Boot(kernel.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Halt()
+	if _, err := k.AddDisk(img, kernel.DiskOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Mkdirat(abi.AT_FDCWD, "/mnt", 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
+		t.Fatal(err)
+	}
+	err = k.Mount("/dev/vda", "/mnt", "xfs", flags, opts)
+	if err == nil {
+		if uerr := k.Umount("/mnt", 0); uerr != nil {
+			t.Fatal(uerr)
+		}
+	}
+	return err, k.Dmesg()
+}
+
+// TestDirtyLog: a filesystem shut down with transactions in its log
+// (xfs_io's shutdown, no log flush) is refused with a clear error, as
+// this kernel does not replay the log, and served as it is on disk with
+// norecovery. Once the host has mounted it (replaying the log), it is
+// clean and equal to the host's view.
+func TestDirtyLog(t *testing.T) {
+	testutil.Need(t, "mkfs.xfs", "xfs_io")
+	img := mkfsXFS(t)
+	fill(t, img, func(mnt string) {
+		for i := range 50 {
+			if err := os.WriteFile(filepath.Join(mnt, "before-"+string(rune('a'+i%26))+strings.Repeat("x", i)), []byte("data"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		testutil.Run(t, "sync")
+		if err := os.Mkdir(filepath.Join(mnt, "after-sync"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Run(t, "xfs_io", "-x", "-c", "fsync", "-c", "shutdown", filepath.Join(mnt, "after-sync"))
+	})
+	err, log := mountErr(t, img, abi.MS_RDONLY, "")
+	if !errors.Is(err, abi.EUCLEAN) || !strings.Contains(err.Error(), "log is dirty") || !strings.Contains(log, "norecovery") {
+		t.Fatalf("mount of a dirty log: %v\n%s", err, log)
+	}
+	if err, log := mountErr(t, img, abi.MS_RDONLY, "norecovery"); err != nil {
+		t.Fatalf("mount -o norecovery: %v\n%s", err, log)
+	}
+	fill(t, img) // a read-write mount replays the log (a read-only one refuses to)
+	want := testutil.LoopView(t, img)
+	testutil.ExpectSame(t, "after recovery", want, kernelView(t, img), compareOptions())
+}
+
+// TestMountRefusals: a read-write mount is served read-only (nothing
+// is written: a create fails with EROFS); a realtime volume, an
+// external log and unknown options are refused.
+func TestMountRefusals(t *testing.T) {
+	testutil.Need(t, "mkfs.xfs")
+	img := mkfsXFS(t)
+	kerneltest.WithMount(t, img, "xfs", 0, "", func(k *kernel.Kernel, must func(string, error)) {
+		if _, err := k.Openat(abi.AT_FDCWD, "/mnt/new", abi.O_CREAT|abi.O_WRONLY, 0o644); !errors.Is(err, abi.EROFS) {
+			t.Errorf("create on a read-write mount: %v, want EROFS", err)
+		}
+	})
+	if err, _ := mountErr(t, img, abi.MS_RDONLY, "nosuchoption"); !errors.Is(err, abi.EINVAL) {
+		t.Errorf("unknown option: %v", err)
+	}
+	if err, _ := mountErr(t, img, abi.MS_RDONLY, "logbufs=8,inode64,norecovery"); err != nil {
+		t.Errorf("Linux's options: %v", err)
+	}
+	dir := t.TempDir()
+	rt, logdev := filepath.Join(dir, "rt"), filepath.Join(dir, "log")
+	for _, p := range []string{rt, logdev} {
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(p, 100<<20); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-r", "rtdev=" + rt}, "realtime"},
+		{[]string{"-l", "logdev=" + logdev + ",size=64m"}, "external log"},
+	} {
+		img := mkfsXFS(t, c.args...)
+		err, log := mountErr(t, img, abi.MS_RDONLY, "")
+		if !errors.Is(err, abi.EOPNOTSUPP) || !strings.Contains(err.Error(), c.want) || !strings.Contains(log, c.want) {
+			t.Errorf("mkfs.xfs %s: mount: %v, want EOPNOTSUPP (%s)\n%s", c.args, err, c.want, log)
+		}
+	}
+}
