@@ -179,6 +179,13 @@ func DecodeDinode(p []byte, crc bool, ino uint64) (*Dinode, error) {
 	if d.Version >= 3 {
 		d.Crtime = decodeTimestamp(p[144:], bigtime)
 	}
+	for _, t := range []Timestamp{d.Atime, d.Mtime, d.Ctime, d.Crtime} {
+		// Linux takes them as they are; a stat showing 10^9 or more
+		// nanoseconds is of no use to anyone: damage.
+		if t.Nsec >= 1e9 {
+			return bad("timestamp of %d nanoseconds", t.Nsec)
+		}
+	}
 	if d.Flags2&Diflag2Nrext64 != 0 {
 		d.NExtents = be.Uint64(p[24:])
 		d.ANExtents = be.Uint32(p[76:])

@@ -96,6 +96,10 @@ func copyTree(t testing.TB, src string) func(string) {
 // very many (a da btree), and values of 3000 and 65536 bytes (remote);
 // a reflinked copy when reflink is given.
 func extraShapes(t testing.TB, reflink bool) func(string) {
+	return shapes(t, reflink, 1)
+}
+
+func shapes(t testing.TB, reflink bool, div int) func(string) {
 	return func(mnt string) {
 		t.Helper()
 		must := func(err error) {
@@ -106,7 +110,7 @@ func extraShapes(t testing.TB, reflink bool) func(string) {
 		}
 		x := filepath.Join(mnt, "xfs-shapes")
 		must(os.MkdirAll(x, 0o755))
-		for _, n := range []int{3, 40, 400, 6000} {
+		for _, n := range []int{3, 40, 400, 6000 / div} {
 			d := filepath.Join(x, fmt.Sprintf("dir-%d", n))
 			must(os.Mkdir(d, 0o755))
 			for i := range n {
@@ -116,10 +120,10 @@ func extraShapes(t testing.TB, reflink bool) func(string) {
 		}
 		thin := filepath.Join(x, "thinned")
 		must(os.Mkdir(thin, 0o755))
-		for i := range 3000 {
+		for i := range 3000 / div {
 			must(os.WriteFile(filepath.Join(thin, fmt.Sprintf("f%05d", i)), nil, 0o600))
 		}
-		for i := range 3000 {
+		for i := range 3000 / div {
 			if i%7 != 0 {
 				must(os.Remove(filepath.Join(thin, fmt.Sprintf("f%05d", i))))
 			}
@@ -129,7 +133,7 @@ func extraShapes(t testing.TB, reflink bool) func(string) {
 		fr, err := os.Create(filepath.Join(x, "fragmented"))
 		must(err)
 		blk := make([]byte, 4096)
-		for i := range 1500 {
+		for i := range 1500 / div {
 			for j := range blk {
 				blk[j] = byte(i + j/97)
 			}
@@ -162,7 +166,7 @@ func extraShapes(t testing.TB, reflink bool) func(string) {
 			name string
 			n    int
 			size int
-		}{{"attrs-few", 3, 10}, {"attrs-leaf", 60, 20}, {"attrs-node", 1500, 30}, {"attrs-remote", 2, 3000}, {"attrs-huge", 1, 65536}} {
+		}{{"attrs-few", 3, 10}, {"attrs-leaf", 60, 20}, {"attrs-node", 1500 / div, 30}, {"attrs-remote", 2, 3000}, {"attrs-huge", 1, 65536}} {
 			p := filepath.Join(x, c.name)
 			must(os.WriteFile(p, []byte(c.name), 0o644))
 			for i := range c.n {
