@@ -8,6 +8,7 @@ package kerneltest
 import (
 	"bytes"
 	"errors"
+	"io"
 	"testing"
 
 	"github.com/lklimg/lklimg/archive"
@@ -82,4 +83,35 @@ func ExportTree(t testing.TB, img, fstype string, flags uint64, opts string) tes
 		must("scan", err)
 	})
 	return tree
+}
+
+// ExportDamaged boots a kernel over img, mounts it read-only (fstype "":
+// probed) and exports everything to nowhere: what a damage test runs on
+// each mutated image. It returns the first error, from the mount or the
+// export (strict), for the test to judge; it never fails the test itself.
+func ExportDamaged(img, fstype string) error {
+	k, err := kernel.Boot(kernel.Config{})
+	if err != nil {
+		return err
+	}
+	defer k.Halt()
+	if _, err := k.AddDisk(img, kernel.DiskOptions{}); err != nil {
+		return err
+	}
+	if err := k.Mkdirat(abi.AT_FDCWD, "/mnt", 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
+		return err
+	}
+	if err := k.Mount("/dev/vda", "/mnt", fstype, abi.MS_RDONLY, ""); err != nil {
+		return err
+	}
+	return archive.Export(k, "/mnt", io.Discard, archive.Options{Strict: true})
+}
+
+// ErrName is err's errno as a damage test counts outcomes: "exported"
+// for nil.
+func ErrName(err error) string {
+	if err == nil {
+		return "exported"
+	}
+	return abi.ErrnoOf(err).Error()
 }

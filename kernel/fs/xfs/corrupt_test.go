@@ -2,7 +2,6 @@ package xfs_test
 
 import (
 	"errors"
-	"io"
 	"math/rand/v2"
 	"os"
 	"testing"
@@ -10,10 +9,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/lklimg/lklimg/archive"
 	"github.com/lklimg/lklimg/format/xfs"
+	"github.com/lklimg/lklimg/internal/kerneltest"
 	"github.com/lklimg/lklimg/internal/testutil"
-	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -23,25 +21,6 @@ import (
 // mutation may panic or hang (a deadline), and every failure must be an
 // errno that says the filesystem is damaged (EUCLEAN, EIO) or what was
 // refused.
-
-// exportDamaged mounts img as xfs and exports everything.
-func exportDamaged(img string) error {
-	k, err := kernel.Boot(kernel.Config{})
-	if err != nil {
-		return err
-	}
-	defer k.Halt()
-	if _, err := k.AddDisk(img, kernel.DiskOptions{}); err != nil {
-		return err
-	}
-	if err := k.Mkdirat(abi.AT_FDCWD, "/mnt", 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
-		return err
-	}
-	if err := k.Mount("/dev/vda", "/mnt", "xfs", abi.MS_RDONLY, ""); err != nil {
-		return err
-	}
-	return archive.Export(k, "/mnt", io.Discard, archive.Options{Strict: true})
-}
 
 // metadataRuns lists the written runs of img (SEEK_DATA, SEEK_HOLE: a
 // fresh image is sparse), the log left out: where its metadata lies,
@@ -107,7 +86,7 @@ func TestCorruptImages(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			img := c.img()
-			if err := exportDamaged(img); err != nil {
+			if err := kerneltest.ExportDamaged(img, "xfs"); err != nil {
 				t.Fatalf("the undamaged image: %v", err)
 			}
 			runs := metadataRuns(t, img)
@@ -137,10 +116,10 @@ func TestCorruptImages(t *testing.T) {
 					f.WriteAt([]byte{byte(r.Uint32())}, at)
 				}
 				done := make(chan error, 1)
-				go func() { done <- exportDamaged(img) }()
+				go func() { done <- kerneltest.ExportDamaged(img, "xfs") }()
 				select {
 				case err := <-done:
-					counts[errName(err)]++
+					counts[kerneltest.ErrName(err)]++
 					if err != nil && !clearErr(err) {
 						t.Errorf("mutation %d: unclear error %v", i, err)
 					}
@@ -164,11 +143,4 @@ func clearErr(err error) bool {
 		}
 	}
 	return false
-}
-
-func errName(err error) string {
-	if err == nil {
-		return "exported"
-	}
-	return abi.ErrnoOf(err).Error()
 }
