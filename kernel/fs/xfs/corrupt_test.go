@@ -79,7 +79,7 @@ func TestCorruptImages(t *testing.T) {
 	}{
 		{"v5", func() string {
 			img := mkfsXFS(t)
-			fill(t, img, shapes(t, true, 4))
+			testutil.FillLoop(t, img, shapes(t, true, 4))
 			return img
 		}},
 		{"v4", func() string { return mkfsXFS(t, "-m", "crc=0", "-p", protoTree(t, t.TempDir())) }},

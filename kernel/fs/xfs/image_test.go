@@ -21,24 +21,7 @@ import (
 // mkfsXFS makes an empty image of 300 MiB with mkfs.xfs ARGS.
 func mkfsXFS(t testing.TB, args ...string) string {
 	t.Helper()
-	return mkfsXFSSize(t, 300<<20, args...)
-}
-
-// mkfsXFSSize makes an empty image of size bytes (sparse).
-func mkfsXFSSize(t testing.TB, size int64, args ...string) string {
-	t.Helper()
-	testutil.Need(t, "mkfs.xfs")
-	img := filepath.Join(t.TempDir(), "xfs.img")
-	f, err := os.Create(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	testutil.Run(t, "mkfs.xfs", append([]string{"-q", "-f"}, append(args, img)...)...)
-	return img
+	return testutil.MkfsXFS(t, 300<<20, args...)
 }
 
 // hostMounts reports whether the host kernel mounts img (its XFS may
@@ -52,39 +35,6 @@ func hostMounts(t testing.TB, img string) bool {
 	}
 	testutil.Run(t, "umount", mnt)
 	return true
-}
-
-// fill mounts img read-write on the host and runs each on the mount
-// point, then unmounts it clean.
-func fill(t testing.TB, img string, each ...func(mnt string)) {
-	t.Helper()
-	testutil.NeedLoop(t)
-	mnt := t.TempDir()
-	testutil.Run(t, "mount", "-o", "loop", img, mnt)
-	defer func() {
-		testutil.Run(t, "umount", mnt)
-	}()
-	for _, f := range each {
-		f(mnt)
-	}
-}
-
-// copyTree copies src into the mount (cp -a: owners, modes, times,
-// xattrs and ACLs, hard links, devices). XFS keeps device numbers of
-// 9-bit majors and 18-bit minors only (sysv_valid_dev): MakeTree's
-// special/big-block is refused, and left out.
-func copyTree(t testing.TB, src string) func(string) {
-	return func(mnt string) {
-		t.Helper()
-		out, err := exec.Command("cp", "-a", src+"/.", mnt+"/").CombinedOutput()
-		if err != nil {
-			for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-				if !strings.Contains(l, "special/big-block") {
-					t.Fatalf("cp -a: %v\n%s", err, out)
-				}
-			}
-		}
-	}
 }
 
 // extraShapes writes what MakeTree has little of, each XFS form of its

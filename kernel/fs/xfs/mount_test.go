@@ -45,7 +45,7 @@ func mountErr(t *testing.T, img string, flags uint64, opts string) (error, strin
 func TestDirtyLog(t *testing.T) {
 	testutil.Need(t, "mkfs.xfs", "xfs_io")
 	img := mkfsXFS(t)
-	fill(t, img, func(mnt string) {
+	testutil.FillLoop(t, img, func(mnt string) {
 		for i := range 50 {
 			if err := os.WriteFile(filepath.Join(mnt, "before-"+string(rune('a'+i%26))+strings.Repeat("x", i)), []byte("data"), 0o644); err != nil {
 				t.Fatal(err)
@@ -64,7 +64,7 @@ func TestDirtyLog(t *testing.T) {
 	if err, log := mountErr(t, img, abi.MS_RDONLY, "norecovery"); err != nil {
 		t.Fatalf("mount -o norecovery: %v\n%s", err, log)
 	}
-	fill(t, img) // a read-write mount replays the log (a read-only one refuses to)
+	testutil.FillLoop(t, img) // a read-write mount replays the log (a read-only one refuses to)
 	want := testutil.LoopView(t, img)
 	testutil.ExpectSame(t, "after recovery", want, kernelView(t, img), compareOptions())
 }

@@ -52,9 +52,9 @@ func TestReadAgainstHost(t *testing.T) {
 	src := xfsTree(t)
 	for _, c := range layouts {
 		t.Run(c.name, func(t *testing.T) {
-			img := mkfsXFSSize(t, cmp.Or(c.size, 300<<20), c.args...)
+			img := testutil.MkfsXFS(t, cmp.Or(c.size, 300<<20), c.args...)
 			reflink := !strings.Contains(strings.Join(c.args, " "), "reflink=0")
-			fill(t, img, copyTree(t, src), extraShapes(t, reflink))
+			testutil.FillLoop(t, img, testutil.CopyInto(t, src), extraShapes(t, reflink))
 			want := testutil.LoopView(t, img)
 			got := kernelView(t, img)
 			testutil.ExpectSame(t, c.name, want, got, compareOptions())

@@ -76,8 +76,8 @@ func TestDirentsAndStat(t *testing.T) {
 	src := xfsTree(t)
 	for _, c := range layouts {
 		t.Run(c.name, func(t *testing.T) {
-			img := mkfsXFSSize(t, max(c.size, 300<<20), c.args...)
-			fill(t, img, copyTree(t, src), extraShapes(t, false))
+			img := testutil.MkfsXFS(t, max(c.size, 300<<20), c.args...)
+			testutil.FillLoop(t, img, testutil.CopyInto(t, src), extraShapes(t, false))
 			mnt, umount := testutil.HostMount(t, img, "ro")
 			defer umount()
 			kerneltest.WithMount(t, img, "xfs", abi.MS_RDONLY, "", func(k *kernel.Kernel, must func(string, error)) {
