@@ -290,6 +290,9 @@ func (d *DataBlock) Entry(off int, ftype bool) (DirEntry, bool, int, error) {
 		}
 		return DirEntry{}, false, off + n, nil
 	}
+	if off+9 > d.End {
+		return bad("entry cut at the end")
+	}
 	n := int(b[off+8])
 	size := DataEntSize(n, ftype)
 	if n == 0 || off+size > d.End {

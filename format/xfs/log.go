@@ -63,7 +63,7 @@ func DecodeLogRecHeader(bb []byte) (LogRecHeader, bool) {
 // (xlog_logrec_hblks).
 func (h LogRecHeader) HeaderBBs() int64 {
 	if h.Version&LogVersion2 != 0 && h.Size > LogHeaderCycleSize {
-		return int64((h.Size + LogHeaderCycleSize - 1) / LogHeaderCycleSize)
+		return (int64(h.Size) + LogHeaderCycleSize - 1) / LogHeaderCycleSize
 	}
 	return 1
 }

@@ -254,21 +254,37 @@ func (ip *inode) readDir(pos int64, dots bool, emit func(vfs.DirEntry) bool) err
 	default:
 		// xfs_dir2_leaf_getdents: the data blocks below the leaf
 		// offset, in file order; the end is the end of the last one.
-		blocks := d.dataBlocks()
-		i := sort.Search(len(blocks), func(i int) bool { return (blocks[i]+int64(f.dirbsize))>>xfs.DataAlignLog > pos })
-		if i == len(blocks) {
+		if pos >= xfs.LeafOffset>>xfs.DataAlignLog {
 			return nil
 		}
-		for _, off := range blocks[i:] {
-			b, err := d.dataBlock(off)
-			if err != nil {
-				return err
+		dbs := int64(f.dirbsize)
+		done, last := int64(-1), int64(-1)
+		for _, e := range d.exts {
+			start, stop := int64(e.StartOff)<<f.blkbits, int64(e.StartOff+e.BlockCount)<<f.blkbits
+			if start >= xfs.LeafOffset {
+				break
 			}
-			if ok, err := walkData(f, b, off, add); err != nil || !ok {
-				return err
+			stop = min(stop, xfs.LeafOffset)
+			last = (stop + dbs - 1) / dbs * dbs
+			from := max(start, (pos<<xfs.DataAlignLog)/dbs*dbs) / dbs * dbs
+			for off := from; off < stop; off += dbs {
+				if off <= done {
+					continue // a directory block over two extents
+				}
+				done = off
+				b, err := d.dataBlock(off)
+				if err != nil {
+					return err
+				}
+				if ok, err := walkData(f, b, off, add); err != nil || !ok {
+					return err
+				}
 			}
 		}
-		end = (blocks[len(blocks)-1] + int64(f.dirbsize)) >> xfs.DataAlignLog
+		if last < 0 || last>>xfs.DataAlignLog <= pos {
+			return nil
+		}
+		end = last >> xfs.DataAlignLog
 	}
 	p.flush(end)
 	return nil
@@ -293,26 +309,6 @@ func walkData(f *fsys, b *xfs.DataBlock, base int64, add func([]byte, uint64, ui
 		off = next
 	}
 	return true, nil
-}
-
-// dataBlocks lists the byte offsets of the mapped data blocks of a leaf
-// or node directory, in order.
-func (d *dir) dataBlocks() []int64 {
-	f := d.ip.f
-	var out []int64
-	for _, e := range d.exts {
-		for fb := e.StartOff; fb < e.StartOff+e.BlockCount; fb++ {
-			off := int64(fb) << f.blkbits
-			if off >= xfs.LeafOffset {
-				return out
-			}
-			off -= off % int64(f.dirbsize)
-			if len(out) == 0 || out[len(out)-1] != off {
-				out = append(out, off)
-			}
-		}
-	}
-	return out
 }
 
 // Lookup finds name (xfs_dir_lookup): by a scan of a shortform

@@ -2,11 +2,14 @@ package xfs_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/lklimg/lklimg/format/xfs"
 	"github.com/lklimg/lklimg/internal/kerneltest"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel"
@@ -85,6 +88,20 @@ func TestMountRefusals(t *testing.T) {
 	}
 	if err, _ := mountErr(t, img, abi.MS_RDONLY, "logbufs=8,inode64,norecovery"); err != nil {
 		t.Errorf("Linux's options: %v", err)
+	}
+	// needsrepair (set by xfs_db, which keeps the checksum right):
+	// EUCLEAN, as Linux refuses it ("Filesystem needs repair").
+	if _, err := exec.LookPath("xfs_db"); err == nil {
+		img := mkfsXFS(t)
+		out := string(testutil.Run(t, "xfs_db", "-r", "-c", "sb 0", "-c", "p features_incompat", img))
+		var v uint32
+		if _, err := fmt.Sscanf(strings.TrimSpace(out), "features_incompat = 0x%x", &v); err != nil {
+			t.Fatalf("xfs_db: %q: %v", out, err)
+		}
+		testutil.Run(t, "xfs_db", "-x", "-c", "sb 0", "-c", fmt.Sprintf("write -d features_incompat %d", v|xfs.FeatIncompatNeedsRepair), img)
+		if err, log := mountErr(t, img, abi.MS_RDONLY, ""); !errors.Is(err, abi.EUCLEAN) || !strings.Contains(log, "needs repair") {
+			t.Errorf("needsrepair: mount: %v\n%s", err, log)
+		}
 	}
 	dir := t.TempDir()
 	rt, logdev := filepath.Join(dir, "rt"), filepath.Join(dir, "log")
