@@ -78,6 +78,26 @@ func shapes(t testing.TB, reflink bool, div int) func(string) {
 				must(os.Remove(filepath.Join(thin, fmt.Sprintf("f%05d", i))))
 			}
 		}
+		// 512 names of one hash (xfs_da_hashname folds 8-bit bytes
+		// into 7-bit steps: flipping bit 0 of a byte and bit 7 of the
+		// next keeps the hash) among 2000 others: their leaf entries
+		// run over several leaf blocks of a node directory.
+		coll := filepath.Join(x, "collisions")
+		must(os.Mkdir(coll, 0o755))
+		for i := range 512 / div {
+			name := []byte("AAAABBBBCCCC")
+			for k := range 9 {
+				if i>>k&1 != 0 {
+					at := k/3*4 + k%3
+					name[at] ^= 1
+					name[at+1] ^= 0x80
+				}
+			}
+			must(os.WriteFile(filepath.Join(coll, string(name)), []byte{byte(i)}, 0o644))
+		}
+		for i := range 2000 / div {
+			must(os.WriteFile(filepath.Join(coll, fmt.Sprintf("other-%d", i)), nil, 0o644))
+		}
 		// Every other 4 KiB block written: one extent each (more
 		// than an inode holds), so a bmap btree.
 		fr, err := os.Create(filepath.Join(x, "fragmented"))
