@@ -1,8 +1,6 @@
 package xfs_test
 
 import (
-	"cmp"
-	"strings"
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/kerneltest"
@@ -32,11 +30,13 @@ func compareOptions() testutil.CompareOptions {
 // bigtime off, nrext64, rmapbt, 1 KiB blocks with 4 KiB directory
 // blocks, 8 KiB directory blocks, 2 KiB inodes, a small AG size (many
 // groups, inode numbers with high group bits).
-var layouts = []struct {
+type layout struct {
 	name string
 	args []string
 	size int64 // 300 MiB if 0
-}{
+}
+
+var layouts = []layout{
 	{"v5-default", nil, 0},
 	{"v5-nobigtime", []string{"-m", "bigtime=0"}, 0},
 	{"v5-nrext64-rmapbt", []string{"-i", "nrext64=1", "-m", "rmapbt=1"}, 0},
@@ -49,12 +49,9 @@ var layouts = []struct {
 
 func TestReadAgainstHost(t *testing.T) {
 	testutil.Need(t, "mkfs.xfs")
-	src := xfsTree(t)
 	for _, c := range layouts {
 		t.Run(c.name, func(t *testing.T) {
-			img := testutil.MkfsXFS(t, cmp.Or(c.size, 300<<20), c.args...)
-			reflink := !strings.Contains(strings.Join(c.args, " "), "reflink=0")
-			testutil.FillLoop(t, img, testutil.CopyInto(t, src), extraShapes(t, reflink))
+			img := layoutImage(t, c)
 			want := testutil.LoopView(t, img)
 			got := kernelView(t, img)
 			testutil.ExpectSame(t, c.name, want, got, compareOptions())

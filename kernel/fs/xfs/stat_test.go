@@ -15,8 +15,8 @@ import (
 
 // What the tree comparison does not see, checked against the host
 // kernel's mount of the same images: getdents64's order, inode numbers,
-// d_off and types ("." and ".." included), every field of lstat, and
-// statfs.
+// d_off and types ("." and ".." included), every field of lstat, the
+// birth time statx gives, and statfs.
 
 // hostDirents lists dir as the host's getdents64 gives it.
 func hostDirents(t *testing.T, dir string) []abi.Dirent {
@@ -73,11 +73,9 @@ func kernelDirents(t *testing.T, k *kernel.Kernel, dir string) []abi.Dirent {
 
 func TestDirentsAndStat(t *testing.T) {
 	testutil.Need(t, "mkfs.xfs")
-	src := xfsTree(t)
 	for _, c := range layouts {
 		t.Run(c.name, func(t *testing.T) {
-			img := testutil.MkfsXFS(t, max(c.size, 300<<20), c.args...)
-			testutil.FillLoop(t, img, testutil.CopyInto(t, src), extraShapes(t, false))
+			img := layoutImage(t, c)
 			mnt, umount := testutil.HostMount(t, img, "ro")
 			defer umount()
 			kerneltest.WithMount(t, img, "xfs", abi.MS_RDONLY, "", func(k *kernel.Kernel, must func(string, error)) {
@@ -117,6 +115,17 @@ func TestDirentsAndStat(t *testing.T) {
 							Ctim: abi.Timespec{Sec: hs.Ctim.Sec, Nsec: hs.Ctim.Nsec}}
 						if host != ks {
 							t.Errorf("%s/%s: lstat %+v, host %+v", dir, want[i].Name, ks, host)
+						}
+						// The birth time (di_crtime of v3 inodes), which
+						// lstat does not carry.
+						var hx unix.Statx_t
+						if err := unix.Statx(unix.AT_FDCWD, filepath.Join(mnt, dir, want[i].Name), unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BTIME, &hx); err != nil {
+							t.Fatal(err)
+						}
+						var kx abi.Statx
+						must("statx", k.Statx(abi.AT_FDCWD, filepath.Join("/mnt", dir, want[i].Name), abi.AT_SYMLINK_NOFOLLOW, abi.STATX_BTIME, &kx))
+						if hx.Mask&unix.STATX_BTIME != kx.Mask&abi.STATX_BTIME || hx.Btime.Sec != kx.Btime.Sec || hx.Btime.Nsec != kx.Btime.Nsec {
+							t.Errorf("%s/%s: statx btime %+v (mask %#x), host %+v (mask %#x)", dir, want[i].Name, kx.Btime, kx.Mask, hx.Btime, hx.Mask)
 						}
 						stats++
 					}
