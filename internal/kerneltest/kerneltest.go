@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
 	"testing"
 
 	"github.com/lklimg/lklimg/archive"
@@ -114,4 +115,33 @@ func ErrName(err error) string {
 		return "exported"
 	}
 	return abi.ErrnoOf(err).Error()
+}
+
+// SendfileAll copies the open file fd to out with Kernel.Sendfile, 1 MiB
+// at a time, reading with read(2) wherever the file sends nothing
+// (EOPNOTSUPP: a hole, data not on the device), as a caller of
+// sendfile(2) falls back to read. It returns the bytes sent.
+func SendfileAll(k *kernel.Kernel, fd int, out *os.File) (int64, error) {
+	sent := int64(0)
+	buf := make([]byte, 4096)
+	for {
+		n, err := k.Sendfile(out, fd, 1<<20)
+		if errors.Is(err, abi.EOPNOTSUPP) {
+			n, err := k.Read(fd, buf)
+			if err != nil {
+				return sent, err
+			}
+			if _, err := out.Write(buf[:n]); err != nil {
+				return sent, err
+			}
+			continue
+		}
+		if err != nil {
+			return sent, err
+		}
+		sent += n
+		if n == 0 {
+			return sent, nil
+		}
+	}
 }
