@@ -219,3 +219,29 @@ func FuzzLogRecHeader(f *testing.F) {
 		}
 	})
 }
+
+func FuzzAgHeaders(f *testing.F) {
+	f.Add(make([]byte, 512), true)
+	f.Fuzz(func(t *testing.T, p []byte, crc bool) {
+		if crc {
+			fixCRC(p, AgfCRCOff)
+		}
+		if a, err := DecodeAgf(p, crc, u32At(p, 8), 1<<20); err == nil && (a.FreeBlks > a.Length || a.Length > 1<<20) {
+			t.Fatalf("AGF of %d blocks, %d free", a.Length, a.FreeBlks)
+		}
+		if crc {
+			fixCRC(p, AgiCRCOff)
+		}
+		if a, err := DecodeAgi(p, crc, u32At(p, 8), 1<<20); err == nil && a.FreeCount > a.Count {
+			t.Fatalf("AGI of %d inodes, %d free", a.Count, a.FreeCount)
+		}
+	})
+}
+
+// u32At reads a big-endian u32 at off, 0 when p is shorter.
+func u32At(p []byte, off int) uint32 {
+	if off+4 > len(p) {
+		return 0
+	}
+	return be.Uint32(p[off:])
+}

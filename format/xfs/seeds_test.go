@@ -16,7 +16,7 @@ import (
 
 // TestWriteFuzzSeeds writes the seed corpus of the fuzz targets
 // (testdata/fuzz) from a v5 and a v4 image mkfs.xfs makes and the host
-// fills: the superblock, inodes of every fork form, a bmap btree block,
+// fills: the superblock, AG 0's AGF and AGI, inodes of every fork form, a bmap btree block,
 // a block-form directory block, leaf form data and leaf blocks, a da
 // node, attribute leaf and node blocks, remote value and symlink blocks,
 // the first log record. It runs with LKLIMG_WRITE_FUZZ_SEEDS=1 (go test
@@ -115,6 +115,8 @@ func cutSeeds(t *testing.T, name, img string, inos map[string]uint64) {
 		testutil.WriteFuzzSeed(t, target, name+"-"+seed, args...)
 	}
 	write("FuzzSuperblock", "sb", sbBytes)
+	write("FuzzAgHeaders", "agf", read(int64(sb.SectSize), int(sb.SectSize)), crc)
+	write("FuzzAgHeaders", "agi", read(2*int64(sb.SectSize), int(sb.SectSize)), crc)
 	bs := int64(sb.BlockSize)
 	fsb := func(b uint64) int64 {
 		return int64((b>>sb.AgBlkLog)*uint64(sb.AgBlocks)+b&(1<<sb.AgBlkLog-1)) * bs

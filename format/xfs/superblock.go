@@ -205,6 +205,12 @@ func (s *Superblock) HasFtype() bool {
 	return s.VersionNum&VersionMoreBits != 0 && s.Features2&Version2Ftype != 0
 }
 
+// HasLazySbCount reports counters the superblock keeps only at
+// unmount (always on v5; features2's bit on v4).
+func (s *Superblock) HasLazySbCount() bool {
+	return s.HasCRC() || (s.VersionNum&VersionMoreBits != 0 && s.Features2&Version2LazySbCount != 0)
+}
+
 // HasBigtime reports the bigtime feature (inode times as nanoseconds).
 func (s *Superblock) HasBigtime() bool { return s.FeaturesIncompat&FeatIncompatBigtime != 0 }
 

@@ -5,23 +5,23 @@ import (
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
-// checkLog refuses a filesystem whose log is dirty (xlog_find_tail
-// finding the tail behind the head): Linux would replay it, this driver
-// does not, and what the blocks hold without it is not what Linux
-// shows. The head is found as xlog_find_head does (the first BB whose
+// logDirty reports whether the log is dirty (xlog_find_tail finding
+// the tail behind the head): Linux would replay it, this driver does
+// not, and what the blocks hold without it is not what Linux shows; a
+// mount refuses it unless norecovery. The head is found as xlog_find_head does (the first BB whose
 // cycle drops, by binary search); the record before it must be a lone
 // unmount record ending at the head. A log torn by a crash in mid-write
 // is dirty all the same, so the checks of stray blocks Linux makes are
 // not needed here.
-func (f *fsys) checkLog() error {
+func (f *fsys) logDirty() (bool, error) {
 	sb := f.sb
 	start, err := f.fsbToByte(sb.LogStart)
 	if err != nil {
-		return abi.Errorf(abi.EUCLEAN, "xfs: log: %v", err)
+		return false, abi.Errorf(abi.EUCLEAN, "xfs: log: %v", err)
 	}
 	size := int64(sb.LogBlocks) << f.blkbits
 	if agbno := sb.LogStart & (1<<sb.AgBlkLog - 1); agbno+uint64(sb.LogBlocks) > uint64(sb.AgBlocks) || size < 64*xfs.BBSize {
-		return abi.Errorf(abi.EUCLEAN, "xfs: log of %d blocks at block %d does not fit its group", sb.LogBlocks, sb.LogStart)
+		return false, abi.Errorf(abi.EUCLEAN, "xfs: log of %d blocks at block %d does not fit its group", sb.LogBlocks, sb.LogStart)
 	}
 	n := size / xfs.BBSize
 	bb := make([]byte, xfs.BBSize)
@@ -37,11 +37,11 @@ func (f *fsys) checkLog() error {
 	}
 	first, err := cycle(0)
 	if err != nil {
-		return err
+		return false, err
 	}
 	last, err := cycle(n - 1)
 	if err != nil {
-		return err
+		return false, err
 	}
 	head := int64(0) // the whole log of one cycle: the head wrapped to 0
 	if first != last {
@@ -52,7 +52,7 @@ func (f *fsys) checkLog() error {
 			mid := lo + (hi-lo)/2
 			c, err := cycle(mid)
 			if err != nil {
-				return err
+				return false, err
 			}
 			if c == last {
 				hi = mid
@@ -65,7 +65,7 @@ func (f *fsys) checkLog() error {
 	// The last record header before the head.
 	for back := int64(1); back <= min(n, xfs.MaxLogRecordBBs); back++ {
 		if err := read(head - back); err != nil {
-			return err
+			return false, err
 		}
 		h, ok := xfs.DecodeLogRecHeader(bb)
 		if !ok {
@@ -78,12 +78,9 @@ func (f *fsys) checkLog() error {
 		}
 		// The op header opens the data: oh_flags at byte 9.
 		if err := read(rblk + h.HeaderBBs()); err != nil {
-			return err
+			return false, err
 		}
-		if bb[9]&xfs.LogUnmountTrans != 0 {
-			return nil
-		}
-		break
+		return bb[9]&xfs.LogUnmountTrans == 0, nil
 	}
-	return abi.Errorf(abi.EUCLEAN, "xfs: the log is dirty (head at block %d): this kernel does not replay it; mount with -o norecovery to see the filesystem as it is on disk", head)
+	return true, nil
 }

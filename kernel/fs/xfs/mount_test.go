@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/lklimg/lklimg/format/xfs"
 	"github.com/lklimg/lklimg/internal/kerneltest"
 	"github.com/lklimg/lklimg/internal/testutil"
@@ -43,7 +45,8 @@ func mountErr(t *testing.T, img string, flags uint64, opts string) (error, strin
 // TestDirtyLog: a filesystem shut down with transactions in its log
 // (xfs_io's shutdown, no log flush) is refused with a clear error, as
 // this kernel does not replay the log, and served as it is on disk with
-// norecovery. Once the host has mounted it (replaying the log), it is
+// norecovery, where it must show what the host's norecovery mount
+// shows. Once the host has mounted it (replaying the log), it is
 // clean and equal to the host's view.
 func TestDirtyLog(t *testing.T) {
 	testutil.Need(t, "mkfs.xfs", "xfs_io")
@@ -64,11 +67,26 @@ func TestDirtyLog(t *testing.T) {
 	if !errors.Is(err, abi.EUCLEAN) || !strings.Contains(err.Error(), "log is dirty") || !strings.Contains(log, "norecovery") {
 		t.Fatalf("mount of a dirty log: %v\n%s", err, log)
 	}
-	if err, log := mountErr(t, img, abi.MS_RDONLY, "norecovery"); err != nil {
-		t.Fatalf("mount -o norecovery: %v\n%s", err, log)
+	// norecovery: what the host's norecovery mount shows, the tree and
+	// statfs (whose counters come from the groups' headers then, as
+	// the superblock's are stale).
+	mnt, umount := testutil.HostMount(t, img, "ro,norecovery")
+	want := testutil.MustScanDir(t, mnt)
+	var hf unix.Statfs_t
+	if err := unix.Statfs(mnt, &hf); err != nil {
+		t.Fatal(err)
 	}
+	umount()
+	testutil.ExpectSame(t, "norecovery", want, kerneltest.ExportTree(t, img, "xfs", abi.MS_RDONLY, "norecovery"), compareOptions())
+	kerneltest.WithMount(t, img, "xfs", abi.MS_RDONLY, "norecovery", func(k *kernel.Kernel, must func(string, error)) {
+		var kf abi.Statfs
+		must("statfs", k.Statfs("/mnt", &kf))
+		if kf.Blocks != hf.Blocks || kf.Bfree != hf.Bfree || kf.Files != hf.Files || kf.Ffree != hf.Ffree {
+			t.Errorf("norecovery: statfs %+v, host %+v", kf, hf)
+		}
+	})
 	testutil.FillLoop(t, img) // a read-write mount replays the log (a read-only one refuses to)
-	want := testutil.LoopView(t, img)
+	want = testutil.LoopView(t, img)
 	testutil.ExpectSame(t, "after recovery", want, kernelView(t, img), compareOptions())
 }
 
@@ -126,4 +144,34 @@ func TestMountRefusals(t *testing.T) {
 			t.Errorf("mkfs.xfs %s: mount: %v, want EOPNOTSUPP (%s)\n%s", c.args, err, c.want, log)
 		}
 	}
+}
+
+// TestInsaneCounters: superblock counters out of range (more free
+// blocks than blocks, more free inodes than inodes, set by xfs_db) are
+// summed again from the groups' headers, as Linux's mount does: statfs
+// agrees with the host's.
+func TestInsaneCounters(t *testing.T) {
+	testutil.Need(t, "mkfs.xfs", "xfs_db")
+	img := mkfsXFS(t)
+	testutil.FillLoop(t, img, func(mnt string) {
+		for i := range 300 {
+			if err := os.WriteFile(filepath.Join(mnt, fmt.Sprintf("f%d", i)), make([]byte, 5000), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	testutil.Run(t, "xfs_db", "-x", "-c", "sb 0", "-c", "write -d fdblocks 99999999", "-c", "write -d ifree 5", "-c", "write -d icount 3", img)
+	mnt, umount := testutil.HostMount(t, img, "ro")
+	var hf unix.Statfs_t
+	if err := unix.Statfs(mnt, &hf); err != nil {
+		t.Fatal(err)
+	}
+	umount()
+	kerneltest.WithMount(t, img, "xfs", abi.MS_RDONLY, "", func(k *kernel.Kernel, must func(string, error)) {
+		var kf abi.Statfs
+		must("statfs", k.Statfs("/mnt", &kf))
+		if kf.Blocks != hf.Blocks || kf.Bfree != hf.Bfree || kf.Bavail != hf.Bavail || kf.Files != hf.Files || kf.Ffree != hf.Ffree {
+			t.Errorf("statfs %+v, host %+v", kf, hf)
+		}
+	})
 }

@@ -61,6 +61,9 @@ type fsys struct {
 	blkbits  uint
 	dirbsize int   // directory block size in bytes
 	dirfsbs  int64 // file system blocks per directory block
+	// icount, ifree and fdblocks are the superblock's counters, or
+	// their sums over the groups' headers when those cannot be trusted.
+	icount, ifree, fdblocks uint64
 	// maxACL is XFS_ACL_MAX_ENTRIES: 25 on v4, as many as fit an
 	// attribute value on v5.
 	maxACL int
@@ -132,8 +135,19 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	if sb.LogStart == 0 {
 		return fail(abi.Errorf(abi.EOPNOTSUPP, "xfs: filesystem has an external log: external log devices are not read"))
 	}
-	if !f.opts.norecovery {
-		if err := f.checkLog(); err != nil {
+	dirty, err := f.logDirty()
+	if err != nil {
+		return fail(err)
+	}
+	if dirty && !f.opts.norecovery {
+		return fail(abi.Errorf(abi.EUCLEAN, "xfs: the log is dirty: this kernel does not replay it; mount with -o norecovery to see the filesystem as it is on disk"))
+	}
+	if dirty {
+		log.Printf("XFS (%s): norecovery: the dirty log is not replayed", f.name)
+	}
+	f.icount, f.ifree, f.fdblocks = sb.Icount, sb.Ifree, sb.FDBlocks
+	if (dirty && sb.HasLazySbCount()) || sb.FDBlocks > sb.DBlocks || sb.Ifree > sb.Icount {
+		if err := f.countAGs(); err != nil {
 			return fail(err)
 		}
 	}
@@ -156,8 +170,8 @@ func (f *fsys) ReadOnly() bool { return true }
 // Root returns the root directory.
 func (f *fsys) Root() (vfs.Inode, error) { return f.iget(f.sb.RootIno) }
 
-// Statfs reports what xfs_fs_statfs computes from the superblock's
-// counters: the blocks less the internal log; the free blocks less the
+// Statfs reports what xfs_fs_statfs computes from the counters (the
+// superblock's, or the groups' sums): the blocks less the internal log; the free blocks less the
 // allocator's set-aside (xfs_alloc_set_aside: 4 + 4 per group,
 // XFS_ALLOCBT_AGFL_RESERVE); the inode count as free blocks could hold
 // inodes, bounded by imax_pct.
@@ -167,22 +181,22 @@ func (f *fsys) Statfs() (abi.Statfs, error) {
 	if sb.LogStart != 0 {
 		blocks -= uint64(sb.LogBlocks)
 	}
-	free := sb.FDBlocks
+	free := f.fdblocks
 	aside := f.setAside()
 	if free > aside {
 		free -= aside
 	} else {
 		free = 0
 	}
-	files := sb.Icount + free<<sb.InopBLog
+	files := f.icount + free<<sb.InopBLog
 	if files > 1<<56-1 {
 		files = 1<<56 - 1
 	}
 	if m := f.maxIcount(); m != 0 && files > m {
 		files = m
 	}
-	files = max(files, sb.Icount)
-	ffree := int64(files) - int64(sb.Icount-sb.Ifree)
+	files = max(files, f.icount)
+	ffree := int64(files) - int64(f.icount-f.ifree)
 	return abi.Statfs{
 		Type:    xfs.SuperMagic,
 		Bsize:   f.bsize,
@@ -219,6 +233,42 @@ func (f *fsys) maxIcount() uint64 {
 	n := sb.DBlocks * uint64(sb.ImaxPct) / 100
 	n = n / chunkBlocks * chunkBlocks
 	return n << sb.InopBLog
+}
+
+// countAGs sums the groups' counters as xfs_initialize_perag_data does
+// when the superblock's cannot be trusted (a dirty log with lazy
+// counters, or counters out of range): inodes and free inodes from the
+// AGIs, free blocks from the AGFs (free space, the free list, the
+// btrees' blocks).
+func (f *fsys) countAGs() error {
+	sb := f.sb
+	sect := make([]byte, sb.SectSize)
+	var icount, ifree, fdblocks uint64
+	for agno := uint32(0); agno < sb.AgCount; agno++ {
+		base := int64(agno) * int64(sb.AgBlocks) << f.blkbits
+		if err := f.readMeta(sect, base+int64(sb.SectSize), "AGF"); err != nil {
+			return err
+		}
+		agf, err := xfs.DecodeAgf(sect, f.crc, agno, sb.AgBlocks)
+		if err != nil {
+			return err
+		}
+		if err := f.readMeta(sect, base+2*int64(sb.SectSize), "AGI"); err != nil {
+			return err
+		}
+		agi, err := xfs.DecodeAgi(sect, f.crc, agno, sb.AgBlocks)
+		if err != nil {
+			return err
+		}
+		icount += uint64(agi.Count)
+		ifree += uint64(agi.FreeCount)
+		fdblocks += uint64(agf.FreeBlks) + uint64(agf.FlCount) + uint64(agf.BtreeBlks)
+	}
+	if fdblocks > sb.DBlocks || ifree > icount {
+		return abi.Errorf(abi.EUCLEAN, "xfs: the groups count %d free blocks of %d, %d free inodes of %d", fdblocks, sb.DBlocks, ifree, icount)
+	}
+	f.icount, f.ifree, f.fdblocks = icount, ifree, fdblocks
+	return nil
 }
 
 // Unmount has nothing to release.
