@@ -56,6 +56,7 @@ const (
 	VersionSectorBit = 0x0800
 	VersionExtFlgBit = 0x1000
 	VersionDirV2Bit  = 0x2000
+	VersionBorgBit   = 0x4000 // ASCII case-insensitive names (mkfs -n version=ci)
 	VersionMoreBits  = 0x8000
 )
 
@@ -210,6 +211,9 @@ func (s *Superblock) HasFtype() bool {
 func (s *Superblock) HasLazySbCount() bool {
 	return s.HasCRC() || (s.VersionNum&VersionMoreBits != 0 && s.Features2&Version2LazySbCount != 0)
 }
+
+// HasASCIICI reports directories of ASCII case-insensitive names.
+func (s *Superblock) HasASCIICI() bool { return s.VersionNum&VersionBorgBit != 0 }
 
 // HasBigtime reports the bigtime feature (inode times as nanoseconds).
 func (s *Superblock) HasBigtime() bool { return s.FeaturesIncompat&FeatIncompatBigtime != 0 }

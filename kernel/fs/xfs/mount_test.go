@@ -91,8 +91,9 @@ func TestDirtyLog(t *testing.T) {
 }
 
 // TestMountRefusals: a read-write mount is served read-only (nothing
-// is written: a create fails with EROFS); a realtime volume, an
-// external log and unknown options are refused.
+// is written: a create fails with EROFS); needsrepair, ASCII
+// case-insensitive names, a realtime volume, an external log and
+// unknown options are refused.
 func TestMountRefusals(t *testing.T) {
 	testutil.Need(t, "mkfs.xfs")
 	img := mkfsXFS(t)
@@ -120,6 +121,10 @@ func TestMountRefusals(t *testing.T) {
 		if err, log := mountErr(t, img, abi.MS_RDONLY, ""); !errors.Is(err, abi.EUCLEAN) || !strings.Contains(log, "needs repair") {
 			t.Errorf("needsrepair: mount: %v\n%s", err, log)
 		}
+	}
+	// ASCII case-insensitive names: refused, as this host's XFS does.
+	if err, log := mountErr(t, mkfsXFS(t, "-n", "version=ci"), abi.MS_RDONLY, ""); !errors.Is(err, abi.EINVAL) || !strings.Contains(log, "ascii-ci") {
+		t.Errorf("ascii-ci: mount: %v\n%s", err, log)
 	}
 	dir := t.TempDir()
 	rt, logdev := filepath.Join(dir, "rt"), filepath.Join(dir, "log")

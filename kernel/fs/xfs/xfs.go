@@ -13,7 +13,8 @@
 // A mount asked read-write is served read-only (ReadOnly), as the
 // squashfs and erofs drivers do: the driver writes nothing, ever.
 // Refused: filesystems with a realtime device or an external log (one
-// disk only), and a dirty log, which Linux would replay (norecovery
+// disk only), ASCII case-insensitive directories (as Linux without
+// CONFIG_XFS_SUPPORT_ASCII_CI refuses them), and a dirty log, which Linux would replay (norecovery
 // serves the filesystem as it is on disk, as Linux's does).
 //
 // Inodes are read whole on each iget through the device's page cache;
@@ -126,6 +127,12 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	if int64(sb.DBlocks)<<f.blkbits > dev.Size() {
 		return fail(abi.Errorf(abi.EINVAL, "xfs: filesystem size mismatch detected: %d blocks of %d bytes on a device of %d bytes",
 			sb.DBlocks, f.bsize, dev.Size()))
+	}
+	if sb.HasASCIICI() {
+		// Their names hash and compare case-insensitively; Linux
+		// without CONFIG_XFS_SUPPORT_ASCII_CI (deprecated, off in
+		// current kernels) refuses them, and so does this driver.
+		return fail(abi.Errorf(abi.EINVAL, "xfs: Deprecated ASCII case-insensitivity feature (ascii-ci=1) not supported"))
 	}
 	if sb.RBlocks != 0 || sb.RExtents != 0 {
 		// The realtime section lives on a device of its own (rtdev=),
