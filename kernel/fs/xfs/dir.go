@@ -22,8 +22,10 @@ type dirForm int
 const (
 	formShort dirForm = iota
 	formBlock
+	// formLeaf is the leaf and node forms: the same data blocks, their
+	// leaves told apart by lookup (readdir reads only data blocks, as
+	// xfs_dir2_leaf_getdents does).
 	formLeaf
-	formNode
 )
 
 // dir is a directory's extents and form, read for one operation.
@@ -35,8 +37,7 @@ type dir struct {
 
 // openDir finds the directory's form: shortform in the inode, a single
 // block when its mapping ends with its first directory block
-// (xfs_dir2_isblock), else leaf or node by the magic of the block at
-// the leaf offset.
+// (xfs_dir2_isblock), else the leaf or node form.
 func (ip *inode) openDir() (*dir, error) {
 	if !ip.isDir() {
 		return nil, abi.ENOTDIR
@@ -62,20 +63,9 @@ func (ip *inode) openDir() (*dir, error) {
 		d.form = formBlock
 		return d, nil
 	}
-	b, err := d.readBlock(xfs.LeafOffset)
-	if err != nil {
-		return nil, err
-	}
-	switch be16(b[8:]) {
-	case xfs.Dir2Leaf1Magic, xfs.Dir3Leaf1Magic:
-		d.form = formLeaf
-	default:
-		d.form = formNode
-	}
+	d.form = formLeaf
 	return d, nil
 }
-
-func be16(p []byte) uint16 { return uint16(p[0])<<8 | uint16(p[1]) }
 
 // readBlock reads the directory block at byte off of the directory: every
 // file system block of it mapped and written (a hole in metadata is
@@ -352,12 +342,16 @@ func (d *dir) lookup(name []byte) (uint64, error) {
 		}
 		ino, _, err := d.matchLeaf(b.Leaf, b.Count, hash, name, b)
 		return ino, err
-	case formLeaf:
-		lb, h, err := d.daBlock(xfs.LeafOffset, "directory leaf", xfs.LeafEntrySize, xfs.Dir2Leaf1Magic, xfs.Dir3Leaf1Magic)
-		if err != nil {
-			return 0, err
-		}
-		ino, _, err := d.matchLeaf(lb[h.HdrSize:], h.Count, hash, name, nil)
+	}
+	// The leaf form's single leaf (LEAF1), or the root of the node
+	// form's da btree (a node, or a lone LEAFN).
+	b, h, err := d.daBlock(xfs.LeafOffset, "directory leaf", xfs.LeafEntrySize,
+		xfs.Dir2Leaf1Magic, xfs.Dir3Leaf1Magic, xfs.DaNodeMagic, xfs.Da3NodeMagic, xfs.Dir2LeafNMagic, xfs.Dir3LeafNMagic)
+	if err != nil {
+		return 0, err
+	}
+	if h.Magic == xfs.Dir2Leaf1Magic || h.Magic == xfs.Dir3Leaf1Magic {
+		ino, _, err := d.matchLeaf(b[h.HdrSize:], h.Count, hash, name, nil)
 		return ino, err
 	}
 	return d.nodeLookup(hash, name)
