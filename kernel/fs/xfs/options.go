@@ -20,7 +20,7 @@ type options struct {
 func parseOptions(data string) (options, error) {
 	var o options
 	for _, opt := range strings.Split(data, ",") {
-		name, _, hasVal := strings.Cut(opt, "=")
+		name, _, _ := strings.Cut(opt, "=")
 		switch name {
 		case "", "ro", "rw", "defaults", "noatime", "relatime", "strictatime", "nodiratime", "lazytime":
 			// Mount flags, not xfs's.
@@ -32,12 +32,12 @@ func parseOptions(data string) (options, error) {
 			"uquota", "gquota", "pquota", "uqnoenforce", "gqnoenforce", "pqnoenforce", "qnoenforce",
 			"discard", "nodiscard", "dax", "grpid", "bsdgroups", "nogrpid", "sysvgroups", "nouuid",
 			"barrier", "nobarrier", "inode_lifetime", "max_atomic_write", "lifetime", "nolifetime":
+			// Tuning of writes, quotas and I/O: nothing to do here.
 		case "logdev", "rtdev":
 			return o, abi.Errorf(abi.EINVAL, "xfs: %s: only single-device filesystems are read", name)
 		default:
 			return o, abi.Errorf(abi.EINVAL, "xfs: Unknown parameter '%s'", name)
 		}
-		_ = hasVal
 	}
 	return o, nil
 }
