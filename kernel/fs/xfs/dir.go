@@ -69,8 +69,9 @@ func (ip *inode) openDir() (*dir, error) {
 
 // readBlock reads the directory block at byte off of the directory: every
 // file system block of it mapped and written (a hole in metadata is
-// damage). It returns the bytes and checks nothing else.
-func (d *dir) readBlock(off int64) ([]byte, error) {
+// damage). It returns the bytes, in buf when it has a directory block's
+// room (a reader of many blocks reuses one), and checks nothing else.
+func (d *dir) readBlock(off int64, buf []byte) ([]byte, error) {
 	ip, f := d.ip, d.ip.f
 	fb := uint64(off >> f.blkbits)
 	for i := uint64(0); i < uint64(f.dirfsbs); {
@@ -80,7 +81,10 @@ func (d *dir) readBlock(off int64) ([]byte, error) {
 		}
 		i += max(m.len, 1)
 	}
-	b := make([]byte, f.dirbsize)
+	b := buf
+	if len(b) != f.dirbsize {
+		b = make([]byte, f.dirbsize)
+	}
 	if err := ip.readFork(d.exts, b, off, "directory block"); err != nil {
 		return nil, err
 	}
@@ -96,9 +100,10 @@ func (d *dir) daddr(off int64) uint64 {
 	return uint64(b >> 9)
 }
 
-// dataBlock reads and checks the data block at byte off.
-func (d *dir) dataBlock(off int64) (*xfs.DataBlock, error) {
-	b, err := d.readBlock(off)
+// dataBlock reads and checks the data block at byte off (into buf, as
+// readBlock).
+func (d *dir) dataBlock(off int64, buf []byte) (*xfs.DataBlock, error) {
+	b, err := d.readBlock(off, buf)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +116,7 @@ func (d *dir) dataBlock(off int64) (*xfs.DataBlock, error) {
 
 // daBlock reads and checks a leaf or node block at byte off.
 func (d *dir) daBlock(off int64, what string, entsize int, magics ...uint16) ([]byte, xfs.DaBlkinfo, error) {
-	b, err := d.readBlock(off)
+	b, err := d.readBlock(off, nil)
 	if err != nil {
 		return nil, xfs.DaBlkinfo{}, err
 	}
@@ -234,7 +239,7 @@ func (ip *inode) readDir(pos int64, dots bool, emit func(vfs.DirEntry) bool) err
 		if pos >= end {
 			return nil
 		}
-		b, err := d.dataBlock(0)
+		b, err := d.dataBlock(0, nil)
 		if err != nil {
 			return err
 		}
@@ -249,6 +254,8 @@ func (ip *inode) readDir(pos int64, dots bool, emit func(vfs.DirEntry) bool) err
 		}
 		dbs := int64(f.dirbsize)
 		done, last := int64(-1), int64(-1)
+		// One buffer for every block: add copies the names it keeps.
+		buf := make([]byte, dbs)
 		for _, e := range d.exts {
 			start, stop := int64(e.StartOff)<<f.blkbits, int64(e.StartOff+e.BlockCount)<<f.blkbits
 			if start >= xfs.LeafOffset {
@@ -262,7 +269,7 @@ func (ip *inode) readDir(pos int64, dots bool, emit func(vfs.DirEntry) bool) err
 					continue // a directory block over two extents
 				}
 				done = off
-				b, err := d.dataBlock(off)
+				b, err := d.dataBlock(off, buf)
 				if err != nil {
 					return err
 				}
@@ -336,7 +343,7 @@ func (d *dir) lookup(name []byte) (uint64, error) {
 		}
 		return 0, abi.ENOENT
 	case formBlock:
-		b, err := d.dataBlock(0)
+		b, err := d.dataBlock(0, nil)
 		if err != nil {
 			return 0, err
 		}
@@ -381,7 +388,7 @@ func (d *dir) matchLeaf(p []byte, count int, hash uint32, name []byte, blk *xfs.
 				return 0, false, ip.errf("leaf entry address %d beyond the data", le.Address)
 			}
 			var err error
-			if b, err = d.dataBlock(base); err != nil {
+			if b, err = d.dataBlock(base, nil); err != nil {
 				return 0, false, err
 			}
 		} else if base != 0 {
