@@ -38,13 +38,19 @@ type Agf struct {
 	BtreeBlks uint32
 }
 
-// Agi is the part of struct xfs_agi statfs's counters need.
+// Agi is the part of struct xfs_agi statfs's counters need, and the
+// heads of its unlinked lists (agi_unlinked: 64 hash buckets of agino
+// chains through di_next_unlinked, NullAgino ending each).
 type Agi struct {
 	SeqNo     uint32
 	Length    uint32
 	Count     uint32
 	FreeCount uint32
+	Unlinked  [64]uint32
 }
+
+// NullAgino ends an unlinked list (NULLAGINO).
+const NullAgino = 0xffffffff
 
 // DecodeAgf decodes and checks the AGF of group agno from its sector p
 // (xfs_agf_verify: magic, version 1, sequence number, length, counts
@@ -94,6 +100,9 @@ func DecodeAgi(p []byte, crc bool, agno, agblocks uint32) (*Agi, error) {
 		return bad("bad checksum")
 	}
 	a := &Agi{SeqNo: be.Uint32(p[8:]), Length: be.Uint32(p[12:]), Count: be.Uint32(p[16:]), FreeCount: be.Uint32(p[28:])}
+	for i := range a.Unlinked {
+		a.Unlinked[i] = be.Uint32(p[40+4*i:])
+	}
 	if a.SeqNo != agno || a.Length == 0 || a.Length > agblocks || a.FreeCount > a.Count {
 		return bad("sequence %d, %d blocks, %d inodes, %d free", a.SeqNo, a.Length, a.Count, a.FreeCount)
 	}

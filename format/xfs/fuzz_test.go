@@ -245,3 +245,34 @@ func u32At(p []byte, off int) uint32 {
 	}
 	return be.Uint32(p[off:])
 }
+
+func FuzzLogItems(f *testing.F) {
+	f.Add([]byte("\x00\x00\x00\x01\x00\x00\x00\x10\x69\x00\x00\x00NART\x28\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00"), 1)
+	f.Fuzz(func(t *testing.T, data []byte, n int) {
+		ops, err := DecodeLogOps(data, n%1024)
+		if err != nil {
+			return
+		}
+		for _, op := range ops {
+			r := op.Data
+			switch ItemType(r) {
+			case LiBuf:
+				if b, err := DecodeBufLogFormat(r); err == nil {
+					b.Runs(func(first, n int) {
+						if n <= 0 || first < 0 || first+n > len(b.Map)*32 {
+							t.Fatalf("run %d+%d of a %d-word map", first, n, len(b.Map))
+						}
+					})
+				}
+			case LiInode:
+				DecodeInodeLogFormat(r)
+			case LiIcreate:
+				DecodeIcreate(r)
+			}
+			dip := make([]byte, 512)
+			LogDinodeToDisk(r, dip, 1)
+			BrootToBmdr(r, LBlockCRCSize, dip[176:])
+			ItemSize(r)
+		}
+	})
+}

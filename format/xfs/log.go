@@ -35,9 +35,11 @@ func LogCycle(bb []byte) uint32 {
 }
 
 // LogRecHeader is the part of struct xlog_rec_header that tells where
-// a record ends: h_version at 8, h_len at 12, h_num_logops at 40,
-// h_size at 320.
+// a record ends and which come before it: h_version at 8, h_len at 12,
+// h_lsn at 16, h_tail_lsn at 24, h_num_logops at 40, h_size at 320.
 type LogRecHeader struct {
+	Lsn       uint64 // h_lsn: cycle << 32 | block
+	TailLsn   uint64 // h_tail_lsn: the oldest record still needed
 	Cycle     uint32
 	Version   uint32
 	Len       uint32
@@ -51,6 +53,8 @@ func DecodeLogRecHeader(bb []byte) (LogRecHeader, bool) {
 		return LogRecHeader{}, false
 	}
 	return LogRecHeader{
+		Lsn:       be.Uint64(bb[16:]),
+		TailLsn:   be.Uint64(bb[24:]),
 		Cycle:     be.Uint32(bb[4:]),
 		Version:   be.Uint32(bb[8:]),
 		Len:       be.Uint32(bb[12:]),

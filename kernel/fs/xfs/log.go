@@ -5,23 +5,31 @@ import (
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
-// logDirty reports whether the log is dirty (xlog_find_tail finding
-// the tail behind the head): Linux would replay it, this driver does
-// not, and what the blocks hold without it is not what Linux shows; a
-// mount refuses it unless norecovery. The head is found as xlog_find_head does (the first BB whose
-// cycle drops, by binary search); the record before it must be a lone
-// unmount record ending at the head. A log torn by a crash in mid-write
-// is dirty all the same, so the checks of stray blocks Linux makes are
-// not needed here.
-func (f *fsys) logDirty() (bool, error) {
+// logState is where the log is and what findLog found in it.
+type logState struct {
+	start int64 // byte offset of the log
+	n     int64 // its BBs
+	head  int64 // the BB the next record would go to
+	tail  int64 // the BB of the oldest record recovery needs
+	dirty bool
+}
+
+// findLog finds the log's head, whether the log is dirty and where its
+// tail is (xlog_find_tail). The head is found as xlog_find_head does
+// (the first BB whose cycle drops, by binary search); the log is clean
+// when the record before it is a lone unmount record ending at the head
+// (xlog_check_unmount_rec), else that record's h_tail_lsn is where
+// recovery starts. A log torn by a crash in mid-write is dirty all the
+// same, so the checks of stray blocks Linux makes are not needed here.
+func (f *fsys) findLog() (logState, error) {
 	sb := f.sb
 	start, err := f.fsbToByte(sb.LogStart)
 	if err != nil {
-		return false, abi.Errorf(abi.EUCLEAN, "xfs: log: %v", err)
+		return logState{}, abi.Errorf(abi.EUCLEAN, "xfs: log: %v", err)
 	}
 	size := int64(sb.LogBlocks) << f.blkbits
 	if agbno := sb.LogStart & (1<<sb.AgBlkLog - 1); agbno+uint64(sb.LogBlocks) > uint64(sb.AgBlocks) || size < 64*xfs.BBSize {
-		return false, abi.Errorf(abi.EUCLEAN, "xfs: log of %d blocks at block %d does not fit its group", sb.LogBlocks, sb.LogStart)
+		return logState{}, abi.Errorf(abi.EUCLEAN, "xfs: log of %d blocks at block %d does not fit its group", sb.LogBlocks, sb.LogStart)
 	}
 	n := size / xfs.BBSize
 	bb := make([]byte, xfs.BBSize)
@@ -37,11 +45,11 @@ func (f *fsys) logDirty() (bool, error) {
 	}
 	first, err := cycle(0)
 	if err != nil {
-		return false, err
+		return logState{}, err
 	}
 	last, err := cycle(n - 1)
 	if err != nil {
-		return false, err
+		return logState{}, err
 	}
 	head := int64(0) // the whole log of one cycle: the head wrapped to 0
 	if first != last {
@@ -52,7 +60,7 @@ func (f *fsys) logDirty() (bool, error) {
 			mid := lo + (hi-lo)/2
 			c, err := cycle(mid)
 			if err != nil {
-				return false, err
+				return logState{}, err
 			}
 			if c == last {
 				hi = mid
@@ -62,25 +70,31 @@ func (f *fsys) logDirty() (bool, error) {
 		}
 		head = hi
 	}
+	st := logState{start: start, n: n, head: head, dirty: true}
 	// The last record header before the head.
 	for back := int64(1); back <= min(n, xfs.MaxLogRecordBBs); back++ {
 		if err := read(head - back); err != nil {
-			return false, err
+			return logState{}, err
 		}
 		h, ok := xfs.DecodeLogRecHeader(bb)
 		if !ok {
 			continue
 		}
 		rblk := head - back
+		st.tail = int64(h.TailLsn & 0xffffffff)
+		if st.tail >= n {
+			return st, abi.Errorf(abi.EUCLEAN, "xfs: log: tail at block %d of %d", st.tail, n)
+		}
 		after := rblk + h.HeaderBBs() + (int64(h.Len)+xfs.BBSize-1)/xfs.BBSize
 		if ((after%n)+n)%n != head || h.NumLogOps != 1 {
-			break
+			return st, nil
 		}
 		// The op header opens the data: oh_flags at byte 9.
 		if err := read(rblk + h.HeaderBBs()); err != nil {
-			return false, err
+			return logState{}, err
 		}
-		return bb[9]&xfs.LogUnmountTrans == 0, nil
+		st.dirty = bb[9]&xfs.LogUnmountTrans == 0
+		return st, nil
 	}
-	return true, nil
+	return st, nil
 }

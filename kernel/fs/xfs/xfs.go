@@ -11,11 +11,16 @@
 // verified before use.
 //
 // A mount asked read-write is served read-only (ReadOnly), as the
-// squashfs and erofs drivers do: the driver writes nothing, ever.
-// Refused: filesystems with a realtime device or an external log (one
-// disk only), ASCII case-insensitive directories (as Linux without
-// CONFIG_XFS_SUPPORT_ASCII_CI refuses them), and a dirty log, which Linux would replay (norecovery
-// serves the filesystem as it is on disk, as Linux's does).
+// squashfs and erofs drivers do: the driver writes nothing, ever. A
+// dirty log is recovered in memory as Linux's mount recovers it
+// (recover.go: buffers, inodes and new inode chunks replayed into an
+// overlay of the device; the unlinked inodes Linux then frees counted
+// free), or, with norecovery, left as it is, as Linux's norecovery
+// leaves it. Refused: filesystems with a realtime device or an external
+// log (one disk only), ASCII case-insensitive directories (as Linux
+// without CONFIG_XFS_SUPPORT_ASCII_CI refuses them), and logs holding
+// what the recovery does not replay (intents left unfinished, quota
+// items).
 //
 // Inodes are read whole on each iget through the device's page cache;
 // an inode's extent list is decoded on first use and kept with it, so a
@@ -76,8 +81,9 @@ func (nopLogger) Printf(string, ...any) {}
 
 // Mount reads and checks the superblock (xfs_readsb, xfs_sb_verify with
 // its checksum on v5), refuses what the driver cannot serve (a realtime
-// device, an external log, a dirty log unless norecovery) and reads the
-// root directory. A read-write mount is served read-only (ReadOnly).
+// device, an external log), recovers a dirty log in memory unless
+// norecovery, and reads the root directory. A read-write mount is
+// served read-only (ReadOnly).
 func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logger) (vfs.Superblock, error) {
 	if log == nil {
 		log = nopLogger{}
@@ -142,19 +148,39 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	if sb.LogStart == 0 {
 		return fail(abi.Errorf(abi.EOPNOTSUPP, "xfs: filesystem has an external log: external log devices are not read"))
 	}
-	dirty, err := f.logDirty()
+	st, err := f.findLog()
 	if err != nil {
 		return fail(err)
 	}
-	if dirty && !f.opts.norecovery {
-		return fail(abi.Errorf(abi.EUCLEAN, "xfs: the log is dirty: this kernel does not replay it; mount with -o norecovery to see the filesystem as it is on disk"))
-	}
-	if dirty {
-		log.Printf("XFS (%s): norecovery: the dirty log is not replayed", f.name)
+	dirty := st.dirty
+	switch {
+	case dirty && f.opts.norecovery:
+		log.Printf("XFS (%s): Mounting filesystem in no-recovery mode. Filesystem will be inconsistent.", f.name)
+	case dirty:
+		// Replayed in memory, as a read-only mount on a read-only
+		// device cannot write it back (xlog_recover).
+		log.Printf("XFS (%s): Starting recovery (logdev: internal)", f.name)
+		o, err := f.recover(st)
+		if err != nil {
+			return fail(err)
+		}
+		f.dev = o
+		// xlog_do_recover reads the superblock again.
+		if err := f.readMeta(p, 0, "superblock"); err != nil {
+			return fail(err)
+		}
+		if sb, err = xfs.DecodeSuperblock(p); err != nil {
+			return fail(err)
+		}
+		if err := sb.Check(); err != nil {
+			return fail(err)
+		}
+		f.sb = sb
+		log.Printf("XFS (%s): Ending recovery (logdev: internal): %d sectors replayed in memory", f.name, len(o.bbs))
 	}
 	f.icount, f.ifree, f.fdblocks = sb.Icount, sb.Ifree, sb.FDBlocks
 	if (dirty && sb.HasLazySbCount()) || sb.FDBlocks > sb.DBlocks || sb.Ifree > sb.Icount {
-		if err := f.countAGs(); err != nil {
+		if err := f.countAGs(dirty && !f.opts.norecovery); err != nil {
 			return fail(err)
 		}
 	}
@@ -166,7 +192,9 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		return fail(abi.Errorf(abi.EUCLEAN, "xfs: root inode %d is not a directory (mode 0%o)", sb.RootIno, root.di.Mode))
 	}
 	log.Printf("XFS (%s): Mounting V%d Filesystem %x", f.name, sb.Version(), sb.UUID)
-	log.Printf("XFS (%s): Ending clean mount", f.name)
+	if !dirty {
+		log.Printf("XFS (%s): Ending clean mount", f.name)
+	}
 	return f, nil
 }
 
@@ -246,8 +274,11 @@ func (f *fsys) maxIcount() uint64 {
 // when the superblock's cannot be trusted (a dirty log with lazy
 // counters, or counters out of range): inodes and free inodes from the
 // AGIs, free blocks from the AGFs (free space, the free list, the
-// btrees' blocks).
-func (f *fsys) countAGs() error {
+// btrees' blocks). After a recovery, the inodes left on the AGIs'
+// unlinked lists (removed while in use, or not yet inactivated when
+// the filesystem stopped) count as freed, with their blocks, as
+// xlog_recover_process_iunlinks frees them.
+func (f *fsys) countAGs(iunlinks bool) error {
 	sb := f.sb
 	sect := make([]byte, sb.SectSize)
 	var icount, ifree, fdblocks uint64
@@ -270,12 +301,78 @@ func (f *fsys) countAGs() error {
 		icount += uint64(agi.Count)
 		ifree += uint64(agi.FreeCount)
 		fdblocks += uint64(agf.FreeBlks) + uint64(agf.FlCount) + uint64(agf.BtreeBlks)
+		if iunlinks {
+			inodes, blocks, err := f.unlinked(agno, agi)
+			if err != nil {
+				return err
+			}
+			ifree += inodes
+			fdblocks += blocks
+			if inodes > 0 {
+				f.log.Printf("XFS (%s): AG %d: %d unlinked inodes freed, %d blocks with them", f.name, agno, inodes, blocks)
+			}
+		}
 	}
 	if fdblocks > sb.DBlocks || ifree > icount {
 		return abi.Errorf(abi.EUCLEAN, "xfs: the groups count %d free blocks of %d, %d free inodes of %d", fdblocks, sb.DBlocks, ifree, icount)
 	}
 	f.icount, f.ifree, f.fdblocks = icount, ifree, fdblocks
 	return nil
+}
+
+// unlinked counts the inodes on group agno's unlinked lists and their
+// blocks, each list bounded by the group's inode count; with them, the
+// inode chunks they leave wholly free, which Linux frees too (xfs_difree
+// without ikeep): their blocks.
+func (f *fsys) unlinked(agno uint32, agi *xfs.Agi) (inodes, blocks uint64, err error) {
+	sb := f.sb
+	gone := map[uint32]bool{}
+	for _, head := range agi.Unlinked {
+		for agino, n := head, uint32(0); agino != xfs.NullAgino; n++ {
+			if n > agi.Count || gone[agino] {
+				return 0, 0, abi.Errorf(abi.EUCLEAN, "xfs: AGI %d: unlinked list loops", agno)
+			}
+			ip, err := f.iget(uint64(agno)<<sb.InoBits() | uint64(agino))
+			if err != nil {
+				return 0, 0, err
+			}
+			gone[agino] = true
+			inodes++
+			blocks += ip.di.NBlocks
+			agino = be32(ip.raw[96:])
+		}
+	}
+	// A chunk is 64 inodes from an agino multiple of 64
+	// (XFS_INODES_PER_CHUNK), on consecutive blocks.
+	const perChunk = 64
+	chunkBlocks := uint64(max(perChunk>>sb.InopBLog, 1))
+	seen := map[uint32]bool{}
+	isz := int(sb.InodeSize)
+	raw := make([]byte, perChunk*isz)
+	for agino := range gone {
+		first := agino &^ (perChunk - 1)
+		if seen[first] {
+			continue
+		}
+		seen[first] = true
+		off, err := f.fsbToByte(uint64(agno)<<sb.AgBlkLog | uint64(first>>sb.InopBLog))
+		if err != nil {
+			return 0, 0, err
+		}
+		if err := f.readMeta(raw, off, "inode chunk"); err != nil {
+			return 0, 0, err
+		}
+		free := true
+		for i := 0; i < perChunk && free; i++ {
+			d := raw[i*isz:]
+			mode := uint16(d[2])<<8 | uint16(d[3])
+			free = uint16(d[0])<<8|uint16(d[1]) == xfs.DinodeMagic && (mode == 0 || gone[first+uint32(i)])
+		}
+		if free {
+			blocks += chunkBlocks
+		}
+	}
+	return inodes, blocks, nil
 }
 
 // Unmount has nothing to release.
