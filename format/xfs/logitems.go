@@ -64,6 +64,9 @@ type LogOp struct {
 // DecodeLogOps splits a record's data (its cycle words restored) into
 // its n operations, each checked to lie within it.
 func DecodeLogOps(data []byte, n int) ([]LogOp, error) {
+	if n < 0 {
+		return nil, abi.Errorf(abi.EUCLEAN, "xfs: log: %d operations", n)
+	}
 	ops := make([]LogOp, 0, min(n, len(data)/LogOpHeaderSize))
 	pos := 0
 	for i := range n {

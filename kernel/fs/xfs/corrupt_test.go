@@ -22,10 +22,8 @@ import (
 // errno that says the filesystem is damaged (EUCLEAN, EIO) or what was
 // refused.
 
-// metadataRuns lists the written runs of img (SEEK_DATA, SEEK_HOLE: a
-// fresh image is sparse), the log left out: where its metadata lies,
-// with the few data blocks of its small files.
-func metadataRuns(t testing.TB, img string) [][2]int64 {
+// logRange returns the byte range of img's internal log.
+func logRange(t testing.TB, img string) (int64, int64) {
 	t.Helper()
 	raw := make([]byte, xfs.SuperSize)
 	fd, err := os.Open(img)
@@ -41,8 +39,21 @@ func metadataRuns(t testing.TB, img string) [][2]int64 {
 		t.Fatal(err)
 	}
 	agno, agbno := sb.LogStart>>sb.AgBlkLog, sb.LogStart&(1<<sb.AgBlkLog-1)
-	logStart := int64(agno*uint64(sb.AgBlocks)+agbno) << sb.BlockLog
-	logEnd := logStart + int64(sb.LogBlocks)<<sb.BlockLog
+	start := int64(agno*uint64(sb.AgBlocks)+agbno) << sb.BlockLog
+	return start, start + int64(sb.LogBlocks)<<sb.BlockLog
+}
+
+// metadataRuns lists the written runs of img (SEEK_DATA, SEEK_HOLE: a
+// fresh image is sparse), the log left out: where its metadata lies,
+// with the few data blocks of its small files.
+func metadataRuns(t testing.TB, img string) [][2]int64 {
+	t.Helper()
+	fd, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd.Close()
+	logStart, logEnd := logRange(t, img)
 	st, _ := fd.Stat()
 	var runs [][2]int64
 	for off := int64(0); off < st.Size(); {
@@ -83,6 +94,12 @@ func TestCorruptImages(t *testing.T) {
 			return img
 		}},
 		{"v4", func() string { return mkfsXFS(t, "-m", "crc=0", "-p", protoTree(t, t.TempDir())) }},
+		// A dirty log: damage in its records meets the recovery.
+		{"v5-dirty-log", func() string {
+			return dirtyImage(t, shapes(t, false, 4), func(mnt string) {
+				testutil.Run(t, "xfs_io", "-c", "fsync", mnt) // the log forced, the blocks not written
+			})
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			img := c.img()
@@ -90,6 +107,12 @@ func TestCorruptImages(t *testing.T) {
 				t.Fatalf("the undamaged image: %v", err)
 			}
 			runs := metadataRuns(t, img)
+			if c.name == "v5-dirty-log" {
+				// The records: the log's first MiB, where a young
+				// filesystem writes them.
+				start, _ := logRange(t, img)
+				runs = [][2]int64{{start, start + 1<<20}}
+			}
 			f, err := os.OpenFile(img, os.O_RDWR, 0)
 			if err != nil {
 				t.Fatal(err)
