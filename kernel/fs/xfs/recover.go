@@ -16,8 +16,12 @@ import (
 // passes are Linux's: the first collects cancelled buffers (freed
 // metadata whose older images must not come back), the second replays
 // each transaction's items (buffers, then inodes, then inode buffers'
-// unlinked pointers, then cancellations). Replayed v5 blocks get their
-// checksums computed again, as the buffers' write verifiers would.
+// unlinked pointers, then cancellations). Buffers are replayed in log
+// order whatever LSN the block on disk holds (every change since the
+// tail is in the log, and freed blocks have their cancel records);
+// inodes newer on disk than the item are passed over, as Linux does.
+// Replayed v5 blocks get their checksums computed again, as the
+// buffers' write verifiers would.
 //
 // Not replayed, and refused (EOPNOTSUPP) when the log holds them:
 // intents left without their done items (extent frees, mapping,
@@ -442,8 +446,8 @@ func (f *fsys) replayInode(o *overlayDev, it *ritem, lsn uint64, cancelled map[i
 	}
 	isz := int(f.sb.InodeSize)
 	off := in.Blkno*xfs.BBSize + int64(in.Boffset)
-	if off%xfs.BBSize+int64(isz) > int64(in.Len)*xfs.BBSize+xfs.BBSize*64 {
-		return abi.Errorf(abi.EUCLEAN, "xfs: log: inode %d at %d", in.Ino, off)
+	if in.Boffset+isz > in.Len*xfs.BBSize {
+		return abi.Errorf(abi.EUCLEAN, "xfs: log: inode %d at %d beyond its buffer of %d blocks", in.Ino, in.Boffset, in.Len)
 	}
 	// The inode in whole sectors, as the overlay keeps them.
 	lo := off / xfs.BBSize * xfs.BBSize
