@@ -15,6 +15,7 @@
 package devfile
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -29,6 +30,7 @@ type Syscalls interface {
 	Close(fd int) error
 	Pread(fd int, p []byte, off int64) (int, error)
 	Pwrite(fd int, p []byte, off int64) (int, error)
+	Lseek(fd int, off int64, whence int) (int64, error)
 	Fsync(fd int) error
 	Fallocate(fd int, mode uint32, off, n int64) error
 	BlkGetSize64(fd int) (uint64, error)
@@ -83,6 +85,27 @@ func (f *File) Path() string { return f.path }
 
 // Size returns the device's size in bytes.
 func (f *File) Size() int64 { return f.size }
+
+// NextData returns the next run of the device's data at or after off,
+// [start, end), by lseek's SEEK_DATA and SEEK_HOLE: the rest reads as
+// zeros. No data after off is start == end == Size(). The kernel says
+// the holes of a read-only disk's image; elsewhere all is data.
+func (f *File) NextData(off int64) (start, end int64, err error) {
+	if off >= f.size {
+		return f.size, f.size, nil
+	}
+	start, err = f.sys.Lseek(f.fd, off, abi.SEEK_DATA)
+	if errors.Is(err, abi.ENXIO) {
+		return f.size, f.size, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: SEEK_DATA at %d: %w", f.path, off, err)
+	}
+	if end, err = f.sys.Lseek(f.fd, start, abi.SEEK_HOLE); err != nil {
+		return 0, 0, fmt.Errorf("%s: SEEK_HOLE at %d: %w", f.path, start, err)
+	}
+	return start, end, nil
+}
 
 // ReadAt reads len(p) bytes from off, as io.ReaderAt: a read that reaches
 // the end of the device returns the bytes before it and io.EOF.

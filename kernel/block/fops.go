@@ -260,3 +260,9 @@ func (f *File) Holder() any {
 	}
 	return nil
 }
+
+// SeekData is lseek's SEEK_DATA on the open device (Device.SeekData).
+func (f *File) SeekData(off int64) (int64, error) { return f.d.SeekData(off) }
+
+// SeekHole is lseek's SEEK_HOLE on the open device (Device.SeekHole).
+func (f *File) SeekHole(off int64) (int64, error) { return f.d.SeekHole(off) }
