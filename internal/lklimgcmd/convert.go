@@ -142,6 +142,20 @@ func convert(src, dst string, o convertOptions, stderr io.Writer) error {
 		return fmt.Errorf("%s: %w", src, err)
 	}
 	defer in.Close()
+	return copyDisk(in, src, dst, o, stderr)
+}
+
+// diskReader is a disk convert reads: the kernel's device (devfile.File),
+// or a raw image file of the host's (hostRaw).
+type diskReader interface {
+	Size() int64
+	ReadAt(p []byte, off int64) (int, error)
+	NextData(off int64) (start, end int64, err error)
+}
+
+// copyDisk writes the disk of in (src names it in errors) to a new file
+// dst in o.output's format.
+func copyDisk(in diskReader, src, dst string, o convertOptions, stderr io.Writer) error {
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("%s: cannot create the output: %w", dst, unwrapPathErr(err))
@@ -208,7 +222,7 @@ const convertBuffers = 4
 // with no data in them (the holes the kernel finds in a read-only disk's
 // image: SEEK_DATA) are not read, as qemu-img convert skips what its
 // block status says is unallocated. stop ends the reading early.
-func readChunks(in *devfile.File, src string) (<-chan chunk, func()) {
+func readChunks(in diskReader, src string) (<-chan chunk, func()) {
 	out := make(chan chunk, convertBuffers)
 	free := make(chan []byte, convertBuffers)
 	for range convertBuffers {

@@ -22,6 +22,7 @@ import (
 type mkfsFlags struct {
 	fsFlags
 	size, dir    string
+	outputFormat string // --output-format, for a new image
 	quiet, force bool
 	memoryMB     int
 	partition    int // -P N: the filesystem goes on partition N
@@ -59,6 +60,7 @@ func mkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 			&cli.BoolFlag{Name: "F", Destination: &f.force, Usage: "overwrite an existing filesystem"},
 			&cli.IntFlag{Name: "mb", Value: kernel.DefaultMemory >> 20, Destination: &f.memoryMB,
 				Usage: "kernel memory in `MB`"},
+			&cli.StringFlag{Name: "output-format", Destination: &f.outputFormat, Usage: outputFormatHelp + "; for a new image (-s)"},
 			cliflags.PartitionFlag(&f.partition),
 		),
 		Action: func(c *cli.Context) error {
@@ -217,8 +219,50 @@ func unwrapPathErr(err error) error {
 }
 
 // mkfs makes the filesystem and, with -d, fills it; it returns the exit
-// status.
+// status. A new image in another format than raw (--output-format, or
+// its name) is made raw beside it and converted (output.go).
 func mkfs(f *mkfsFlags, image string, getenv func(string) string, stdout, stderr io.Writer) (int, error) {
+	made, err := mkfsOutput(f, image)
+	if err != nil {
+		return exitImage, err
+	}
+	if made == nil {
+		return mkfsOn(f, image, getenv, stdout, stderr)
+	}
+	status, err := mkfsOn(f, made.path, getenv, stdout, stderr)
+	if err == nil {
+		err = made.finish(f.quiet, stderr)
+	}
+	if err != nil {
+		made.remove()
+		return max(status, exitFail), err
+	}
+	return status, nil
+}
+
+// mkfsOutput returns the raw image mkfs makes for a new image in another
+// format, nil to write image in place: an existing image (in its own
+// format: a qcow2 is written as qcow2), a partition, a raw one.
+func mkfsOutput(f *mkfsFlags, image string) (*madeImage, error) {
+	_, statErr := os.Lstat(image)
+	if f.partition > 0 || statErr == nil {
+		if f.outputFormat != "" {
+			return nil, fmt.Errorf("--output-format is for a new image: %s exists, and is written in place in its own format", image)
+		}
+		return nil, nil
+	}
+	format, err := outputFormatFor(f.outputFormat, image)
+	if err != nil || format == "raw" {
+		return nil, err
+	}
+	if f.size == "" {
+		return nil, fmt.Errorf("%s: a new %s image needs its size: -s SIZE", image, format)
+	}
+	return newMadeImage(image, format)
+}
+
+// mkfsOn is mkfs on image, which it writes in place.
+func mkfsOn(f *mkfsFlags, image string, getenv func(string) string, stdout, stderr io.Writer) (int, error) {
 	// The suite that makes -t's type (tools.Suites): e2fsprogs's mke2fs,
 	// the body below; dosfstools' types never reach here
 	// (mkfsCommandFor gives them vfatMkfsCommand).
