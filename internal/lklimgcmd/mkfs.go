@@ -222,47 +222,52 @@ func unwrapPathErr(err error) error {
 // status. A new image in another format than raw (--output-format, or
 // its name) is made raw beside it and converted (output.go).
 func mkfs(f *mkfsFlags, image string, getenv func(string) string, stdout, stderr io.Writer) (int, error) {
-	made, err := mkfsOutput(f, image)
+	return inFormat(f.outputFormat, image, f.partition, f.size != "", f.quiet, stderr, func(path string) (int, error) {
+		return mkfsOn(f, image, path, getenv, stdout, stderr)
+	})
+}
+
+// inFormat runs mkfs (make) on the image, or, for a new image in another
+// format than raw (--output-format flag, or its name), on a raw image
+// beside it, then converted (output.go). An existing image, or a
+// partition of one, is written in place in its own format (a qcow2 one as
+// qcow2); a new one needs its size (sized).
+func inFormat(flag, image string, partition int, sized, quiet bool, stderr io.Writer, make func(path string) (int, error)) (int, error) {
+	_, statErr := os.Lstat(image)
+	if partition > 0 || statErr == nil {
+		if flag != "" {
+			return exitImage, fmt.Errorf("--output-format is for a new image: %s exists, and is written in place in its own format", image)
+		}
+		return make(image)
+	}
+	format, err := outputFormatFor(flag, image)
 	if err != nil {
 		return exitImage, err
 	}
-	if made == nil {
-		return mkfsOn(f, image, getenv, stdout, stderr)
+	if format == "raw" {
+		return make(image)
 	}
-	status, err := mkfsOn(f, made.path, getenv, stdout, stderr)
+	if !sized {
+		return exitImage, fmt.Errorf("%s: a new %s image needs its size", image, format)
+	}
+	m, err := newMadeImage(image, format)
+	if err != nil {
+		return exitImage, err
+	}
+	status, err := make(m.path)
 	if err == nil {
-		err = made.finish(f.quiet, stderr)
+		err = m.finish(quiet, stderr)
 	}
 	if err != nil {
-		made.remove()
+		m.remove()
 		return max(status, exitFail), err
 	}
 	return status, nil
 }
 
-// mkfsOutput returns the raw image mkfs makes for a new image in another
-// format, nil to write image in place: an existing image (in its own
-// format: a qcow2 is written as qcow2), a partition, a raw one.
-func mkfsOutput(f *mkfsFlags, image string) (*madeImage, error) {
-	_, statErr := os.Lstat(image)
-	if f.partition > 0 || statErr == nil {
-		if f.outputFormat != "" {
-			return nil, fmt.Errorf("--output-format is for a new image: %s exists, and is written in place in its own format", image)
-		}
-		return nil, nil
-	}
-	format, err := outputFormatFor(f.outputFormat, image)
-	if err != nil || format == "raw" {
-		return nil, err
-	}
-	if f.size == "" {
-		return nil, fmt.Errorf("%s: a new %s image needs its size: -s SIZE", image, format)
-	}
-	return newMadeImage(image, format)
-}
-
-// mkfsOn is mkfs on image, which it writes in place.
-func mkfsOn(f *mkfsFlags, image string, getenv func(string) string, stdout, stderr io.Writer) (int, error) {
+// mkfsOn is mkfs on path, which it writes in place (image names it:
+// they differ for a new image in another format: inFormat).
+func mkfsOn(f *mkfsFlags, image, path string, getenv func(string) string, stdout, stderr io.Writer) (int, error) {
 	// The suite that makes -t's type (tools.Suites): e2fsprogs's mke2fs,
 	// the body below; dosfstools' types never reach here
 	// (mkfsCommandFor gives them vfatMkfsCommand).
@@ -291,7 +296,7 @@ func mkfsOn(f *mkfsFlags, image string, getenv func(string) string, stdout, stde
 			return exitImage, fmt.Errorf("-d %s: not a directory or a tar archive", f.dir)
 		}
 	}
-	img, err := openImage(f, image, epoch)
+	img, err := openImage(f, path, epoch)
 	if err != nil {
 		return exitImage, err
 	}
