@@ -227,25 +227,25 @@ func mkfs(f *mkfsFlags, image string, getenv func(string) string, stdout, stderr
 	})
 }
 
-// inFormat runs mkfs (make) on the image, or, for a new image in another
+// inFormat runs mkfs (build) on the image, or, for a new image in another
 // format than raw (--output-format flag, or its name), on a raw image
 // beside it, then converted (output.go). An existing image, or a
 // partition of one, is written in place in its own format (a qcow2 one as
 // qcow2); a new one needs its size (sized).
-func inFormat(flag, image string, partition int, sized, quiet bool, stderr io.Writer, make func(path string) (int, error)) (int, error) {
+func inFormat(flag, image string, partition int, sized, quiet bool, stderr io.Writer, build func(path string) (int, error)) (int, error) {
 	_, statErr := os.Lstat(image)
 	if partition > 0 || statErr == nil {
 		if flag != "" {
 			return exitImage, fmt.Errorf("--output-format is for a new image: %s exists, and is written in place in its own format", image)
 		}
-		return make(image)
+		return build(image)
 	}
 	format, err := outputFormatFor(flag, image)
 	if err != nil {
 		return exitImage, err
 	}
 	if format == "raw" {
-		return make(image)
+		return build(image)
 	}
 	if !sized {
 		return exitImage, fmt.Errorf("%s: a new %s image needs its size", image, format)
@@ -254,7 +254,7 @@ func inFormat(flag, image string, partition int, sized, quiet bool, stderr io.Wr
 	if err != nil {
 		return exitImage, err
 	}
-	status, err := make(m.path)
+	status, err := build(m.path)
 	if err == nil {
 		err = m.finish(quiet, stderr)
 	}
