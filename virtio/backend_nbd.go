@@ -126,8 +126,14 @@ func OpenNBD(uri string, o NBDOptions) (*NBD, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nbd: %s: %w", uri, err)
 	}
+	return newNBD(uri, u.Export, conn, o)
+}
+
+// newNBD runs the handshake for export on conn and starts the reader; it
+// closes conn if it fails.
+func newNBD(uri, export string, conn net.Conn, o NBDOptions) (*NBD, error) {
 	conn.SetDeadline(time.Now().Add(o.Timeout))
-	ex, err := nbd.Handshake(conn, u.Export)
+	ex, err := nbd.Handshake(conn, export)
 	if err != nil {
 		conn.Close()
 		if ne, ok := err.(net.Error); ok && ne.Timeout() {

@@ -92,13 +92,10 @@ func startNBD(t testing.TB, name string, args []string, uri string) *NBDServer {
 			t.Fatalf("%s %v exited: %s", name, args, s.out)
 		default:
 		}
-		// A connection that only probes would be a client to the
-		// server: qemu-nbd counts it. The socket file suffices there.
-		if network == "unix" {
-			if _, err := os.Stat(addr); err == nil {
-				return s
-			}
-		} else if c, err := net.Dial(network, addr); err == nil {
+		// A Unix socket's file is there from bind(2), before listen(2):
+		// only a connection tells. qemu-nbd (-t) and nbdkit take one
+		// that closes before the handshake.
+		if c, err := net.Dial(network, addr); err == nil {
 			c.Close()
 			return s
 		}
