@@ -366,19 +366,27 @@ func (c *NBD) Close() error {
 	c.mu.Lock()
 	alive := c.err == nil && !c.closing
 	c.closing = true
-	c.wake.Broadcast()
 	c.mu.Unlock()
+	var err error
 	if alive {
 		c.wmu.Lock()
 		r := nbd.Request{Type: nbd.CmdDisc}
 		r.Put(c.hdr[:])
 		c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
-		c.conn.Write(c.hdr[:]) // best effort: the server may be gone
+		_, err = c.conn.Write(c.hdr[:])
 		c.wmu.Unlock()
 	}
-	err := c.conn.Close()
+	c.mu.Lock()
+	c.wake.Broadcast()
+	c.mu.Unlock()
+	if cerr := c.conn.Close(); alive && err == nil {
+		err = cerr
+	}
 	<-c.done
-	return err
+	if err != nil {
+		return fmt.Errorf("nbd: %s: close: %w", c.uri, err)
+	}
+	return nil
 }
 
 // do performs a read or a write of bufs at off (or a data-less request
@@ -501,13 +509,13 @@ func (c *NBD) readLoop() {
 		for len(c.pending) == 0 && c.err == nil && !c.closing {
 			c.wake.Wait()
 		}
-		stop := c.err
-		if stop == nil && c.closing && len(c.pending) == 0 {
-			stop = errors.New("closed")
-		}
+		failed, closed := c.err, c.closing && len(c.pending) == 0
 		c.mu.Unlock()
-		if stop != nil {
-			c.fail(stop)
+		if failed != nil {
+			c.fail(failed) // a writer's failure: the pending calls get it
+			return
+		}
+		if closed {
 			return
 		}
 		if err := nbd.ReadReply(r, &hb, c.ex.Structured, &h); err != nil {

@@ -289,7 +289,9 @@ func (m *Mounted) ReadOnlyReason() string {
 	}
 	why := "the driver mounted it read-only"
 	for _, line := range strings.Split(m.Kernel.Dmesg(), "\n") {
-		if strings.Contains(line, "mounting read-only") && strings.Contains(line, m.Device) {
+		// The driver's reason, or the kernel's for a disk that takes no
+		// writes (a read-only NBD export): "vda: write-protected, ...".
+		if (strings.Contains(line, "mounting read-only") || strings.Contains(line, "write-protected")) && strings.Contains(line, m.Device) {
 			if _, msg, ok := strings.Cut(line, "] "); ok { // after printk's "[    0.006421] "
 				line = msg
 			}
