@@ -54,3 +54,29 @@ func TestNBD(t *testing.T) {
 		}
 	})
 }
+
+// TestNBDWriteErrors: an export that starts failing writes (nbdkit's
+// file plugin behind its error filter, EIO for one write in twenty once
+// a trigger file exists) makes cptofs fail, saying EIO, in each of five
+// copies of the test tree: no write the server failed passes for done.
+func TestNBDWriteErrors(t *testing.T) {
+	testutil.Need(t, "nbdkit")
+	src, _ := shared.Get(t)
+	img := filepath.Join(t.TempDir(), "fs.img")
+	testutil.MkfsExt4(t, img, "", "64M")
+	trigger := filepath.Join(t.TempDir(), "fail")
+	srv := testutil.Nbdkit(t, false, "--filter=error", "file", img, "error-pwrite=EIO", "error-pwrite-rate=5%",
+		"error-pwrite-file="+trigger)
+	mustRun(t, cptofs(t, "-i", srv.URI, src+"/.", "/"), "cptofs before the errors")
+	if err := os.WriteFile(trigger, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		dst := "/copy" + string(rune('0'+i))
+		r := cptofs(t, "-i", srv.URI, src, dst)
+		if r.code == 0 || !strings.Contains(r.stderr, "EIO") {
+			t.Fatalf("cptofs %s with writes failing: exit %d, %s", dst, r.code, r.stderr)
+		}
+		t.Logf("%s", strings.TrimSpace(r.stderr))
+	}
+}

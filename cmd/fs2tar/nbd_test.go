@@ -18,7 +18,8 @@ import (
 // (the server reads the format). The times are logged beside the
 // file's. An export whose bytes are a qcow2 image (nbdkit's file plugin
 // serves files as they are), a format over NBD, an nbds:// URI and a
-// missing socket are refused, each saying why.
+// missing socket and an export the server does not have are refused,
+// each saying why.
 func TestNBD(t *testing.T) {
 	testutil.Need(t, "qemu-nbd", "qemu-img", "nbdkit")
 	src, _ := testutil.NewTree(t)
@@ -52,6 +53,7 @@ func TestNBD(t *testing.T) {
 		})
 	}
 	srv := testutil.Nbdkit(t, false, "-r", "file", qcow2)
+	qemu := testutil.QemuNBD(t, false, "fs", "-f", "raw", raw)
 	socket := filepath.Join(t.TempDir(), "none")
 	for _, c := range []struct {
 		args []string
@@ -61,6 +63,8 @@ func TestNBD(t *testing.T) {
 		{[]string{"-f", "qcow2", srv.URI}, `image format "qcow2" over NBD: the disk is read as it is served (raw)`},
 		{[]string{"nbds://localhost/fs"}, "TLS (nbds://) is not supported by this client"},
 		{[]string{"nbd+unix:///fs?socket=" + socket}, "nbd+unix:///fs?socket=" + socket + ": no such file or directory"},
+		{[]string{strings.Replace(qemu.URI, "/fs?", "/other?", 1)}, "EIO (nbd: " + strings.Replace(qemu.URI, "/fs?", "/other?", 1) +
+			": the server refused NBD_OPT_GO: NBD_REP_ERR_UNKNOWN (no such export): export 'other' not present)"},
 	} {
 		r := fs2tar(t, c.args...)
 		if r.code == 0 || !strings.Contains(r.stderr, c.want) {
