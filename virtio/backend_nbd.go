@@ -69,8 +69,11 @@ type NBD struct {
 
 	noZero atomic.Bool // the server refused NBD_CMD_WRITE_ZEROES (zeroRefused)
 
-	rmw   sync.Mutex // serialises unaligned writes (read, modify, write)
-	zeros []byte     // a payload of zeros, for WriteZeroes without NBD_CMD_WRITE_ZEROES; never written
+	rmw sync.Mutex // serialises unaligned writes (read, modify, write)
+	// zeros is a payload of zeros, for WriteZeroes without
+	// NBD_CMD_WRITE_ZEROES, made once; never written.
+	zeros     []byte
+	zerosOnce sync.Once
 }
 
 // nbdCall is one request waiting for its reply.
@@ -136,7 +139,7 @@ func newNBD(uri, export string, conn net.Conn, o NBDOptions) (*NBD, error) {
 	ex, err := nbd.Handshake(conn, export)
 	if err != nil {
 		conn.Close()
-		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 			err = fmt.Errorf("%w (no answer in %v)", err, o.Timeout)
 		}
 		return nil, fmt.Errorf("nbd: %s: %w", uri, err)
@@ -240,6 +243,9 @@ func (c *NBD) Discard(off, n int64) error {
 	if !c.canZero() {
 		return fmt.Errorf("nbd: %s: discard: %w (no NBD_CMD_WRITE_ZEROES)", c.uri, errors.ErrUnsupported)
 	}
+	if (off|n)%c.align != 0 {
+		return c.WriteZeroes(off, n) // the server takes whole minimum blocks only
+	}
 	err := c.zeroes(off, n, 0)
 	if c.zeroRefused(err) {
 		return fmt.Errorf("nbd: %s: discard: %w (%w)", c.uri, errors.ErrUnsupported, err)
@@ -282,13 +288,7 @@ func (c *NBD) WriteZeroes(off, n int64) error {
 			return err
 		}
 	}
-	if c.zeros == nil {
-		c.rmw.Lock()
-		if c.zeros == nil {
-			c.zeros = make([]byte, min(c.payload, 1<<20))
-		}
-		c.rmw.Unlock()
-	}
+	c.zerosOnce.Do(func() { c.zeros = make([]byte, min(c.payload, 1<<20)) })
 	for n > 0 {
 		k := min(n, int64(len(c.zeros)))
 		if err := c.WriteAt([][]byte{c.zeros[:k]}, off); err != nil {

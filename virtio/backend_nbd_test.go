@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -438,11 +439,31 @@ func TestNBDErrors(t *testing.T) {
 	}
 }
 
-// TestNBDServerFails: a server that stops answering (the delay filter
+// TestNBDServerFails: a server that never greets fails the open after
+// the timeout; one that stops answering (the delay filter
 // holding reads for a minute) fails the request after the timeout, and
 // every later one at once; a server killed with reads and writes in
 // flight fails them all, each with the reason, none hanging.
 func TestNBDServerFails(t *testing.T) {
+	t.Run("silent", func(t *testing.T) {
+		// A server that takes the connection and never greets.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		go func() {
+			if c, err := l.Accept(); err == nil {
+				defer c.Close()
+				time.Sleep(10 * time.Second)
+			}
+		}()
+		start := time.Now()
+		_, err = OpenNBD("nbd://"+l.Addr().String()+"/x", NBDOptions{Timeout: 500 * time.Millisecond})
+		if err == nil || !strings.Contains(err.Error(), "no answer in 500ms") || time.Since(start) > 5*time.Second {
+			t.Fatalf("a silent server: %v, after %v", err, time.Since(start))
+		}
+	})
 	testutil.Need(t, "nbdkit")
 	t.Run("hung", func(t *testing.T) {
 		srv := testutil.Nbdkit(t, false, "--filter=delay", "memory", "size=4M", "delay-read=60")
