@@ -507,3 +507,40 @@ func TestNBDServerFails(t *testing.T) {
 		}
 	})
 }
+
+// TestNBDOpenImage: OpenImage takes an NBD URI for a file name: -f raw,
+// nbd or auto, read-only when asked; other formats, a size beyond the
+// export and an export holding another format's image are refused.
+func TestNBDOpenImage(t *testing.T) {
+	path, _ := sparseImage(t, 4<<20, 5)
+	srv := testutil.QemuNBD(t, false, "disk", "-f", "raw", path)
+	for _, o := range []ImageOptions{{}, {Format: "auto"}, {Format: "raw"}, {Format: "nbd"}, {ReadOnly: true}, {Create: true, Size: 1 << 20}} {
+		be, err := OpenImage(srv.URI, o)
+		if err != nil {
+			t.Fatalf("OpenImage %+v: %v", o, err)
+		}
+		if _, ok := be.(*NBD); !ok || be.Size() != 4<<20 || be.ReadOnly() != o.ReadOnly {
+			t.Errorf("OpenImage %+v: %T, size %d, read-only %v", o, be, be.Size(), be.ReadOnly())
+		}
+		be.Close()
+	}
+	qcow2 := filepath.Join(t.TempDir(), "disk.qcow2")
+	testutil.Run(t, "qemu-img", "create", "-q", "-f", "qcow2", qcow2, "4M")
+	raw := testutil.Nbdkit(t, false, "-r", "file", qcow2)
+	for _, c := range []struct {
+		uri  string
+		o    ImageOptions
+		want string
+	}{
+		{srv.URI, ImageOptions{Format: "vmdk"}, `image format "vmdk" over NBD`},
+		{srv.URI, ImageOptions{Size: 8 << 20}, "the export has 4194304 bytes, fewer than the 8388608 asked for"},
+		{raw.URI, ImageOptions{}, "the export holds a qcow2 image, not a disk"},
+	} {
+		if be, err := OpenImage(c.uri, c.o); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("OpenImage %s %+v: %v, want %q", c.uri, c.o, err, c.want)
+			if err == nil {
+				be.Close()
+			}
+		}
+	}
+}

@@ -194,13 +194,13 @@ func OpenImage(path string, o ImageOptions) (Backend, error) {
 
 // openNBDImage opens the NBD export at uri (OpenNBD) as a raw disk: the
 // server serves the disk of an image, whatever its format (qemu-nbd -f
-// qcow2), so -f raw (or auto) is the only format here, and an export
+// qcow2), so -f raw (or nbd, or auto) is the only format here, and an export
 // whose bytes are another format's image is refused as a file of it
 // would be. An export is a device of a fixed size, as a host block
 // device: Create and Truncate do not apply, and a Size larger than it
 // is refused.
 func openNBDImage(uri string, o ImageOptions) (Backend, error) {
-	if o.Format != "" && o.Format != "auto" && o.Format != "raw" {
+	if o.Format != "" && o.Format != "auto" && o.Format != "raw" && o.Format != "nbd" {
 		return nil, fmt.Errorf("virtio: %s: image format %q over NBD: the disk is read as it is served (raw); let the server read the format (qemu-nbd -f %s)",
 			uri, o.Format, o.Format)
 	}
@@ -212,7 +212,7 @@ func openNBDImage(uri string, o ImageOptions) (Backend, error) {
 		c.Close()
 		return nil, fmt.Errorf("virtio: %s: the export has %d bytes, fewer than the %d asked for", uri, c.Size(), o.Size)
 	}
-	if o.Format != "raw" {
+	if o.Format != "raw" && o.Format != "nbd" {
 		f, err := probeFormat(c)
 		if err == nil && f != nil {
 			err = fmt.Errorf("virtio: %s: the export holds %s, not a disk: serve the image's disk instead (qemu-nbd -f %s IMAGE)", uri, f.What, f.Name)
