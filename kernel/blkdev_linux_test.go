@@ -173,6 +173,11 @@ func TestBlockDeviceReadWrite(t *testing.T) {
 		}
 	}
 	k.Lseek(fd, 15, abi.SEEK_SET)
+	// A writable disk's page cache may be newer than its image: it
+	// does not send.
+	if _, err := k.Sendfile(os.Stdout, fd, 10); !errors.Is(err, abi.EOPNOTSUPP) {
+		t.Errorf("sendfile from a writable disk: %v, want EOPNOTSUPP", err)
+	}
 	// read(2) and write(2) move the offset the seeks left at 15.
 	if n, err := k.Read(fd, got[:10]); err != nil || n != 10 || !bytes.Equal(got[:10], want[15:25]) {
 		t.Errorf("read at 15: %d %v", n, err)
@@ -307,6 +312,23 @@ func TestBlockDeviceReadOnly(t *testing.T) {
 	}
 	if ro, err := k.BlkRoGet(fd); err != nil || !ro {
 		t.Errorf("BLKROGET: %v %v", ro, err)
+	}
+	// sendfile(2) from the device: its bytes from the offset, sent by
+	// the disk's host side; the offset moves past them.
+	out, err := os.Create(filepath.Join(t.TempDir(), "sent"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	k.Lseek(fd, 1000, abi.SEEK_SET)
+	if n, err := k.Sendfile(out, fd, 70000); err != nil || n != 70000 {
+		t.Errorf("sendfile from the device: %d %v", n, err)
+	}
+	if sent, _ := os.ReadFile(out.Name()); !bytes.Equal(sent, testutil.ReadAt(t, img, p1Start+1000, 70000)) {
+		t.Errorf("sendfile from the device sent other bytes")
+	}
+	if pos, _ := k.Lseek(fd, 0, abi.SEEK_CUR); pos != 71000 {
+		t.Errorf("the offset after sendfile: %d, want 71000", pos)
 	}
 	k.Close(fd)
 	if err := k.Halt(); err != nil {

@@ -174,6 +174,20 @@ func copyDisk(in diskReader, src, dst string, o convertOptions, stderr io.Writer
 		bar.Start()
 		defer bar.Stop()
 	}
+	if s, ok := in.(diskSender); ok && o.output == "raw" {
+		if err := sendDisk(s, in, out, src, dst, bar); err != nil {
+			out.Close()
+			return err
+		}
+		if err := out.Truncate(size); err != nil {
+			out.Close()
+			return fmt.Errorf("%s: %w", dst, unwrapPathErr(err))
+		}
+		if err := out.Close(); err != nil {
+			return fmt.Errorf("%s: %w", dst, unwrapPathErr(err))
+		}
+		return nil
+	}
 	chunks, stop := readChunks(in, src)
 	defer stop()
 	for c := range chunks {
@@ -201,6 +215,61 @@ func copyDisk(in diskReader, src, dst string, o convertOptions, stderr io.Writer
 	}
 	if err := out.Close(); err != nil {
 		return fmt.Errorf("%s: %w", dst, unwrapPathErr(err))
+	}
+	return nil
+}
+
+// diskSender is a disk that can send its bytes to a host file
+// (devfile.File.SendTo: sendfile(2) on the device).
+type diskSender interface {
+	SendTo(out abi.HostFile, off, n int64) (int64, error)
+}
+
+// sendDisk writes a raw image: each run of the disk's data (NextData) is
+// sent by the kernel from the image to out at the same offset, where the
+// image holds it as it is; what it does not (a compressed or made
+// cluster) is read and written, a chunk at a time, its zeros left as
+// holes. The holes between runs are never read.
+func sendDisk(s diskSender, in diskReader, out *os.File, src, dst string, bar *progress.Bar) error {
+	size := in.Size()
+	buf := make([]byte, convertChunk)
+	raw := rawOutput(out, size)
+	for off := int64(0); off < size; {
+		start, end, err := in.NextData(off)
+		if err != nil {
+			return fmt.Errorf("%s: %w", src, err)
+		}
+		if bar != nil {
+			bar.Add(start - off)
+		}
+		for p := start; p < end; {
+			if _, err := out.Seek(p, io.SeekStart); err != nil {
+				return fmt.Errorf("%s: %w", dst, unwrapPathErr(err))
+			}
+			k, err := s.SendTo(out, p, end-p)
+			var we *abi.HostWriteError
+			switch {
+			case errors.As(err, &we):
+				return fmt.Errorf("%s: %w", dst, unwrapPathErr(we.Err))
+			case err != nil && !errors.Is(err, abi.EOPNOTSUPP):
+				return fmt.Errorf("%s: reading the disk at %d: %w", src, p, err)
+			}
+			if k == 0 {
+				// Not held as is here: a chunk read and written.
+				k = min(convertChunk, end-p)
+				if _, err := in.ReadAt(buf[:k], p); err != nil {
+					return fmt.Errorf("%s: reading the disk at %d: %w", src, p, err)
+				}
+				if err := raw.write(buf[:k], p); err != nil {
+					return fmt.Errorf("%s: %w", dst, unwrapPathErr(err))
+				}
+			}
+			p += k
+			if bar != nil {
+				bar.Add(k)
+			}
+		}
+		off = end
 	}
 	return nil
 }
