@@ -63,15 +63,73 @@ func decompressZlib(dst, src []byte) error {
 }
 
 func decompressZstd(dec *zstd.Decoder, dst, src []byte) error {
+	// The frame is followed by zeros to the sector's end, which
+	// DecodeAll would take for a second frame: it is cut at its end.
+	end, err := zstdFrameEnd(src)
+	if err != nil {
+		return err
+	}
 	// DecodeAll appends: with dst's room as the capacity, a frame that
 	// holds no more than the extent decodes in place.
-	out, err := dec.DecodeAll(src, dst[:0])
+	out, err := dec.DecodeAll(src[:end], dst[:0])
 	if err != nil {
 		return abi.Errorf(abi.EUCLEAN, "btrfs: zstd: %v", err)
 	}
 	n := copy(dst, out) // a no-op in place; a frame longer than dst is cut
 	clear(dst[n:])
 	return nil
+}
+
+// zstdFrameEnd returns the length of the zstd frame src starts with
+// (RFC 8878 section 3.1.1): the header, the blocks to the last, the
+// checksum.
+func zstdFrameEnd(src []byte) (int, error) {
+	bad := func(what string) (int, error) {
+		return 0, abi.Errorf(abi.EUCLEAN, "btrfs: zstd: %s", what)
+	}
+	if len(src) < 5 || le.Uint32(src) != 0xFD2FB528 {
+		return bad("no frame magic")
+	}
+	fhd := src[4]
+	p := 5
+	single := fhd&0x20 != 0
+	if !single {
+		p++ // Window_Descriptor
+	}
+	p += [4]int{0, 1, 2, 4}[fhd&3] // Dictionary_ID
+	fcs := [4]int{0, 2, 4, 8}[fhd>>6]
+	if fcs == 0 && single {
+		fcs = 1
+	}
+	p += fcs
+	for {
+		if p+3 > len(src) {
+			return bad("frame cut in a block header")
+		}
+		h := int(src[p]) | int(src[p+1])<<8 | int(src[p+2])<<16
+		p += 3
+		size := h >> 3
+		switch (h >> 1) & 3 {
+		case 1: // RLE_Block: one byte, repeated
+			size = 1
+		case 3:
+			return bad("reserved block type")
+		}
+		if size > len(src)-p {
+			return bad("frame cut in a block")
+		}
+		p += size
+		if h&1 != 0 {
+			break
+		}
+	}
+	if fhd&4 != 0 {
+		p += 4 // Content_Checksum
+	}
+	if p > len(src) {
+		return bad("frame cut in its checksum")
+	}
+	return p, nil
 }
 
 // DecompressLZO decodes btrfs's LZO framing (lzo_decompress_bio) of src

@@ -2,6 +2,7 @@ package btrfs
 
 import (
 	"bytes"
+	"math"
 
 	disk "github.com/lklimg/lklimg/format/btrfs"
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -72,13 +73,23 @@ func (ip *inode) ReadDirDots(pos int64, emit func(vfs.DirEntry) bool) error {
 	if pos < 0 {
 		return abi.EINVAL
 	}
+	// An entry is emitted once the next is found: the last one's
+	// d_off is INT_MAX (LLONG_MAX past it), where btrfs_real_readdir
+	// leaves ctx->pos at the end ("..", in an empty directory).
+	var pending vfs.DirEntry
+	more := true
 	if pos == 0 && !emit(vfs.DirEntry{Name: ".", Ino: ip.ino, Type: abi.DT_DIR, Next: 1}) {
 		return nil
 	}
-	if pos <= 1 && !emit(vfs.DirEntry{Name: "..", Ino: ip.ino, Type: abi.DT_DIR, Next: 2}) {
-		return nil
+	if pos <= 1 {
+		pending = vfs.DirEntry{Name: "..", Ino: ip.ino, Type: abi.DT_DIR, Next: 2}
 	}
 	if ip.empty {
+		// new_simple_dir's simple_dir_operations (dcache_readdir):
+		// ".." at 2.
+		if pending.Name != "" {
+			emit(pending)
+		}
 		return nil
 	}
 	start := disk.Key{Objectid: ip.ino, Type: disk.DirIndexKey, Offset: uint64(max(pos, 2))}
@@ -93,15 +104,27 @@ func (ip *inode) ReadDirDots(pos int64, emit func(vfs.DirEntry) bool) error {
 		if len(items) != 1 {
 			return false, abi.Errorf(abi.EUCLEAN, "dir index %d holds %d items", it.Key.Offset, len(items))
 		}
-		d := items[0]
-		next := int64(it.Key.Offset + 1)
-		if next <= 0 {
-			next = 1<<63 - 1
+		if it.Key.Offset >= 1<<63-1 {
+			return false, abi.Errorf(abi.EUCLEAN, "dir index %d out of range", it.Key.Offset)
 		}
-		return emit(vfs.DirEntry{Name: string(d.Name), Ino: d.Location.Objectid, Type: disk.DType(d.Type), Next: next}), nil
+		if pending.Name != "" && !emit(pending) {
+			more = false
+			return false, nil
+		}
+		d := items[0]
+		pending = vfs.DirEntry{Name: string(d.Name), Ino: d.Location.Objectid, Type: disk.DType(d.Type), Next: int64(it.Key.Offset + 1)}
+		return true, nil
 	})
 	if err != nil {
 		return ip.errf(err)
+	}
+	if more && pending.Name != "" {
+		if pending.Next <= math.MaxInt32 {
+			pending.Next = math.MaxInt32
+		} else {
+			pending.Next = math.MaxInt64
+		}
+		emit(pending)
 	}
 	return nil
 }

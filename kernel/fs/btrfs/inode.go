@@ -36,10 +36,12 @@ func (sv *subvol) iget(ino uint64) (*inode, error) {
 }
 
 // emptyDir is new_simple_dir's inode, in directory parent's subvolume
-// and with its times.
+// and with its times. Its st_dev is the superblock's, which no
+// subvolume's is (Linux's stat shows sb->s_dev for it): sbDev here.
 func emptyDir(parent *inode) *inode {
 	it := parent.item
-	return &inode{sv: parent.sv, ino: disk.EmptySubvolDirObjectid, empty: true, item: disk.InodeItem{
+	sb := &subvol{f: parent.sv.f, id: parent.sv.id, t: parent.sv.t, rootDirid: parent.sv.rootDirid, dev: sbDev}
+	return &inode{sv: sb, ino: disk.EmptySubvolDirObjectid, empty: true, item: disk.InodeItem{
 		Mode: abi.S_IFDIR | 0o755, Nlink: 1,
 		Atime: it.Atime, Mtime: it.Mtime, Ctime: it.Ctime,
 	}}
