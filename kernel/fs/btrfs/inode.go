@@ -259,3 +259,66 @@ func (f *fsys) decompress(method uint8, dst, src []byte) error {
 	}
 	return disk.Decompress(method, dst, src, f.sb.SectorSize, zd)
 }
+
+// hasData reports whether extent e holds data: not a hole, not a
+// prealloc extent, which btrfs's SEEK_DATA passes over as holes
+// (find_desired_extent) when no dirty pages are over them.
+func hasData(e disk.FileExtent) bool {
+	return e.Type == disk.FileExtentInline || e.Type == disk.FileExtentReg && e.DiskBytenr != 0
+}
+
+// SeekData returns the first offset at or after off with data
+// (lseek SEEK_DATA, btrfs_seek_data_hole): ENXIO when none before the
+// size.
+func (ip *inode) SeekData(off int64) (int64, error) {
+	size := int64(ip.item.Size)
+	if off < 0 || off >= size {
+		return 0, abi.ENXIO
+	}
+	found := int64(-1)
+	err := ip.extents(uint64(off), func(kOff uint64, e disk.FileExtent) (bool, error) {
+		if int64(kOff) >= size {
+			return false, nil
+		}
+		if end := kOff + extentLen(e); hasData(e) && end > uint64(off) && end >= kOff {
+			found = max(off, int64(kOff))
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		return 0, ip.errf(err)
+	}
+	if found < 0 {
+		return 0, abi.ENXIO
+	}
+	return found, nil
+}
+
+// SeekHole returns the first offset at or after off in a hole, the
+// size at the latest (lseek SEEK_HOLE).
+func (ip *inode) SeekHole(off int64) (int64, error) {
+	size := int64(ip.item.Size)
+	if off < 0 || off >= size {
+		return 0, abi.ENXIO
+	}
+	cur := uint64(off)
+	err := ip.extents(cur, func(kOff uint64, e disk.FileExtent) (bool, error) {
+		end := kOff + extentLen(e)
+		if kOff > cur || end < kOff || cur >= uint64(size) {
+			return false, nil // a gap before this extent: the hole
+		}
+		if end <= cur {
+			return true, nil // the extent before off
+		}
+		if !hasData(e) {
+			return false, nil // cur is in a hole or prealloc extent
+		}
+		cur = end
+		return true, nil
+	})
+	if err != nil {
+		return 0, ip.errf(err)
+	}
+	return min(int64(cur), size), nil
+}

@@ -67,9 +67,10 @@ func hostView(t testing.TB, img, opts string) (testutil.Tree, []string) {
 	return tree, madeUp
 }
 
-// compareOptions leave out sockets (tar cannot carry them).
+// compareOptions leave out sockets (tar cannot carry them) and compare
+// the data regions SEEK_DATA and SEEK_HOLE give, to the sector.
 func compareOptions() testutil.CompareOptions {
-	return testutil.CompareOptions{SkipTypes: []string{testutil.TypeSocket}}
+	return testutil.CompareOptions{SkipTypes: []string{testutil.TypeSocket}, HoleUnit: 4096}
 }
 
 // compare checks the library kernel's view of img against the host's,
