@@ -216,6 +216,11 @@ func (n *Node) Item(i int) Item {
 	return Item{Key: DecodeKey(n.b[p:]), Data: n.b[HeaderSize+off : HeaderSize+off+size]}
 }
 
+// DataOffset returns where leaf item i's data starts in the block.
+func (n *Node) DataOffset(i int) int {
+	return HeaderSize + int(le.Uint32(n.b[HeaderSize+i*ItemSize+17:]))
+}
+
 // Ptr returns key pointer i (< Nritems) of a node.
 func (n *Node) Ptr(i int) KeyPtr {
 	p := HeaderSize + i*KeyPtrSize

@@ -8,6 +8,7 @@ package kerneltest
 import (
 	"bytes"
 	"errors"
+	"io"
 	"path/filepath"
 	"testing"
 
@@ -200,4 +201,46 @@ func Dirents(t testing.TB, k *kernel.Kernel, dir string) []abi.Dirent {
 		}
 		ds = abi.ParseDirents(buf[:n], ds)
 	}
+}
+
+// ExportErr boots a kernel over img, mounts it read-only with the type
+// probed and exports it whole as fs2tar does, and returns the first
+// error: what the damage tests judge (DamageErr).
+func ExportErr(img string) error {
+	k, err := kernel.Boot(kernel.Config{})
+	if err != nil {
+		return err
+	}
+	defer k.Halt()
+	if _, err := k.AddDisk(img, kernel.DiskOptions{}); err != nil {
+		return err
+	}
+	if err := k.Mkdirat(abi.AT_FDCWD, "/mnt", 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
+		return err
+	}
+	if err := k.Mount("/dev/vda", "/mnt", "", abi.MS_RDONLY, ""); err != nil {
+		return err
+	}
+	return archive.Export(k, "/mnt", io.Discard, archive.Options{Strict: true})
+}
+
+// DamageErr reports whether err carries an errno a damaged image may
+// rightly give: EUCLEAN for damage, EIO, EINVAL, EOPNOTSUPP or ENODEV
+// for a superblock Linux refuses too, ENOENT, ENOTDIR, ELOOP, ENXIO for
+// names and offsets that lead nowhere.
+func DamageErr(err error) bool {
+	for _, e := range []abi.Errno{abi.EUCLEAN, abi.EIO, abi.EINVAL, abi.EOPNOTSUPP, abi.ENOENT, abi.ENOTDIR, abi.ELOOP, abi.ENODEV, abi.ENXIO} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrName names err's errno for a count of outcomes ("exported" for nil).
+func ErrName(err error) string {
+	if err == nil {
+		return "exported"
+	}
+	return abi.ErrnoOf(err).Error()
 }
