@@ -36,6 +36,10 @@ func CsumName(typ uint16) string {
 	return "unknown"
 }
 
+// CsumLen returns the length of a checksum of the algorithm typ (0
+// for an unknown one).
+func CsumLen(typ uint16) int { return csumSizes[typ] }
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Checksum computes the checksum of b with the algorithm typ into sum

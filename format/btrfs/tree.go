@@ -19,6 +19,7 @@ const (
 	RootItemKey    = 132
 	RootBackrefKey = 144
 	RootRefKey     = 156
+	ExtentCsumKey  = 128
 	ChunkItemKey   = 228
 )
 
@@ -26,6 +27,7 @@ const (
 const (
 	RootTreeObjectid    = 1
 	ChunkTreeObjectid   = 3
+	CsumTreeObjectid    = 7
 	FsTreeObjectid      = 5
 	RootTreeDirObjectid = 6
 	// FirstFreeObjectid is the first inode of a tree: a subvolume's
@@ -35,6 +37,10 @@ const (
 	LastFreeObjectid = ^uint64(0) - 255
 	// FirstChunkTreeObjectid is the objectid of every CHUNK_ITEM key.
 	FirstChunkTreeObjectid = 256
+	// ExtentCsumObjectid is the objectid of every EXTENT_CSUM key in
+	// the checksum tree (-10): its offset is the logical address of the
+	// first sector the item's checksums cover, one per sector.
+	ExtentCsumObjectid = ^uint64(9)
 	// EmptySubvolDirObjectid is the inode Linux shows for a subvolume
 	// whose ROOT_REF a snapshot does not have (BTRFS_EMPTY_SUBVOL_DIR_OBJECTID).
 	EmptySubvolDirObjectid = 2

@@ -10,10 +10,10 @@
 // explicit) and shared extents alike; symlinks, devices, hard links
 // (several INODE_REFs) and xattrs (POSIX ACLs among them).
 //
-// The superblock and every tree block have their checksums verified
-// (crc32c, xxhash64, sha256 or blake2b); a dup chunk's second copy is
-// read when the first is bad. File data's checksums (the csum tree) are
-// not verified. The log tree is not replayed (as mount -o
+// The superblock, every tree block and file data have their checksums
+// verified (crc32c, xxhash64, sha256 or blake2b; data against the
+// checksum tree, EIO where it differs); a dup chunk's second copy is
+// read when a tree block's first is bad. The log tree is not replayed (as mount -o
 // rescue=nologreplay): what it holds, written by fsync after the last
 // commit, is not seen.
 //
@@ -65,6 +65,8 @@ type fsys struct {
 	// rootTree is the tree of trees (ROOT_ITEMs, ROOT_REFs, the
 	// default subvolume's dir item).
 	rootTree tree
+	// csumTree is the data checksum tree, nil without one.
+	csumTree *tree
 	// top is the mounted subvolume: its inodes report the mount's
 	// st_dev.
 	top *subvol
@@ -176,6 +178,9 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		return fail(err)
 	}
 	f.rootTree = tree{f: f, id: disk.RootTreeObjectid, bytenr: sb.Root, level: sb.RootLevel}
+	if err := f.openCsumTree(); err != nil {
+		return fail(err)
+	}
 	if sb.LogRoot != 0 {
 		log.Printf("BTRFS warning (device %s): the log tree is not replayed: changes fsynced after the last commit are not seen", f.name)
 	}

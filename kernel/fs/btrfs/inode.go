@@ -195,9 +195,12 @@ func (ip *inode) copyExtent(p []byte, off, kOff uint64, e disk.FileExtent) error
 	case e.Type == disk.FileExtentPrealloc || e.DiskBytenr == 0:
 		return nil // zeros, already
 	case e.Compression == disk.CompressNone:
-		return f.readLogical(dst, e.DiskBytenr+e.Offset+in, 0, "file data")
+		if ip.item.Flags&disk.InodeNodatasum != 0 {
+			return f.readLogical(dst, e.DiskBytenr+e.Offset+in, 0, "file data")
+		}
+		return f.readVerified(dst, e.DiskBytenr+e.Offset+in)
 	}
-	data, err := f.decodedExtent(e)
+	data, err := f.decodedExtent(e, ip.item.Flags&disk.InodeNodatasum == 0)
 	if err != nil {
 		return err
 	}
@@ -216,9 +219,9 @@ type zextent struct {
 }
 
 // decodedExtent returns e's decoded data (ram_bytes), from the cache or
-// read and decoded now. The slice is the cache's: copied out under no
+// read (its checksums checked when sums) and decoded now. The slice is the cache's: copied out under no
 // lock, it is never changed, only replaced.
-func (f *fsys) decodedExtent(e disk.FileExtent) ([]byte, error) {
+func (f *fsys) decodedExtent(e disk.FileExtent, sums bool) ([]byte, error) {
 	f.zmu.Lock()
 	z := f.zcache
 	f.zmu.Unlock()
@@ -228,6 +231,11 @@ func (f *fsys) decodedExtent(e disk.FileExtent) ([]byte, error) {
 	src := make([]byte, e.DiskNumBytes)
 	if err := f.readLogical(src, e.DiskBytenr, 0, "compressed extent"); err != nil {
 		return nil, err
+	}
+	if sums {
+		if err := f.verifyData(src, e.DiskBytenr); err != nil {
+			return nil, err
+		}
 	}
 	data := make([]byte, e.RAMBytes)
 	if err := f.decompress(e.Compression, data, src); err != nil {
