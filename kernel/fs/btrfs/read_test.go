@@ -101,6 +101,9 @@ func TestRootdirAgainstHost(t *testing.T) {
 		{"xxhash-4k-single", []string{"--csum", "xxhash", "-n", "4096", "-m", "single"}},
 		{"sha256-64k-dup", []string{"--csum", "sha256", "-n", "65536", "-m", "dup"}},
 		{"blake2-16k-single", []string{"--csum", "blake2", "-n", "16384", "-m", "single"}},
+		{"mixed-4k", []string{"--mixed", "-n", "4096"}},
+		{"data-dup", []string{"-d", "dup", "-m", "dup"}},
+		{"features-off", []string{"-O", "^no-holes,^extref,^skinny-metadata"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			img := mkfsBtrfs(t, append(c.args, "--rootdir", src)...)
