@@ -1,5 +1,5 @@
 // Package btrfs is the btrfs driver, read-only: it mounts the images of
-// format/btrfs made on one device (the single and dup profiles) and
+// format/btrfs made on one device (the single, dup and raid0 profiles) and
 // serves the VFS's read operations: the default subvolume, or the one
 // subvol=PATH or subvolid=N names; subvolumes and snapshots inside it
 // as directories with their own st_dev, as Linux shows them (a nested
@@ -13,14 +13,15 @@
 // The superblock, every tree block and file data have their checksums
 // verified (crc32c, xxhash64, sha256 or blake2b; data against the
 // checksum tree, EIO where it differs); a dup chunk's second copy is
-// read when a tree block's first is bad. The log tree is not replayed (as mount -o
-// rescue=nologreplay): what it holds, written by fsync after the last
-// commit, is not seen.
+// read when a tree block's first is bad. The log tree is not replayed
+// (as mount -o rescue=nologreplay): what it holds, written by fsync
+// after the last commit, is not seen.
 //
 // Refused at mount: several devices (num_devices above 1) and chunks of
-// the RAID profiles, the zoned layout, extent tree v2 and the RAID
-// stripe tree (EOPNOTSUPP). A mount asked read-write is read-only all
-// the same (ReadOnly).
+// the profiles that need several (RAID1, RAID10, RAID5/6, RAID1C3/4),
+// the zoned layout, extent tree v2 and the RAID stripe tree
+// (EOPNOTSUPP). A mount asked read-write is read-only all the same
+// (ReadOnly).
 package btrfs
 
 import (

@@ -103,6 +103,7 @@ func TestRootdirAgainstHost(t *testing.T) {
 		{"blake2-16k-single", []string{"--csum", "blake2", "-n", "16384", "-m", "single"}},
 		{"mixed-4k", []string{"--mixed", "-n", "4096"}},
 		{"data-dup", []string{"-d", "dup", "-m", "dup"}},
+		{"raid0", []string{"-d", "raid0", "-m", "raid0"}},
 		{"features-off", []string{"-O", "^no-holes,^extref,^skinny-metadata"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -46,21 +46,48 @@ func (m *chunkMap) add(c disk.Chunk) error {
 	return nil
 }
 
-// checkChunk refuses what one device cannot hold alone: striped and
-// mirrored profiles, and stripes on another device.
+// checkChunk refuses what one device cannot hold alone: stripes on
+// another device, and the profiles that need several (RAID1, RAID10,
+// RAID5/6, RAID1C3/4). RAID0 is read: on one device its stripes (one,
+// as mkfs.btrfs makes it there) all lie on this one.
 func (f *fsys) checkChunk(c disk.Chunk) error {
-	if c.Type&disk.BlockGroupStriped != 0 {
-		return abi.Errorf(abi.EOPNOTSUPP, "btrfs: chunk at %d: profile %#x spans devices: only single and dup are read", c.Logical, c.Type&disk.BlockGroupStriped)
+	if p := c.Type & disk.BlockGroupStriped &^ disk.BlockGroupRAID0; p != 0 {
+		return abi.Errorf(abi.EOPNOTSUPP, "btrfs: chunk at %d: profile %#x spans devices: only single, dup and raid0 on one device are read", c.Logical, p)
+	}
+	per := c.Length
+	if c.Type&disk.BlockGroupRAID0 != 0 {
+		// Linux's BTRFS_STRIPE_LEN, 64 KiB, is the only stripe
+		// length; the chunk is whole stripes of each.
+		if c.StripeLen != 64<<10 || c.Length%(c.StripeLen*uint64(len(c.Stripes))) != 0 {
+			return abi.Errorf(abi.EUCLEAN, "btrfs: chunk at %d: raid0 stripe_len %d, length %d, %d stripes", c.Logical, c.StripeLen, c.Length, len(c.Stripes))
+		}
+		per = c.Length / uint64(len(c.Stripes))
 	}
 	for _, s := range c.Stripes {
 		if s.Devid != f.sb.DevItem.Devid {
 			return abi.Errorf(abi.EOPNOTSUPP, "btrfs: chunk at %d: stripe on device %d, not this one (%d)", c.Logical, s.Devid, f.sb.DevItem.Devid)
 		}
-		if s.Offset+c.Length < s.Offset || int64(s.Offset+c.Length) > f.dev.Size() || int64(s.Offset) < 0 {
-			return abi.Errorf(abi.EUCLEAN, "btrfs: chunk at %d: stripe at %d+%d beyond the device (%d bytes)", c.Logical, s.Offset, c.Length, f.dev.Size())
+		if s.Offset+per < s.Offset || int64(s.Offset+per) > f.dev.Size() || int64(s.Offset) < 0 {
+			return abi.Errorf(abi.EUCLEAN, "btrfs: chunk at %d: stripe at %d+%d beyond the device (%d bytes)", c.Logical, s.Offset, per, f.dev.Size())
 		}
 	}
 	return nil
+}
+
+// place returns where the byte at logical at (in chunk c) lies on the
+// device in copy mirror, and how many bytes from it lie on in a row
+// (btrfs_map_block): a dup chunk's copies are its stripes; a raid0
+// chunk's 64 KiB pieces go round its stripes.
+func place(c *disk.Chunk, at uint64, mirror int) (phys int64, run uint64) {
+	off := at - c.Logical
+	if c.Type&disk.BlockGroupRAID0 == 0 {
+		s := c.Stripes[min(mirror, len(c.Stripes)-1)]
+		return int64(s.Offset + off), c.Length - off
+	}
+	n := uint64(len(c.Stripes))
+	nr := off / c.StripeLen
+	s := c.Stripes[nr%n]
+	return int64(s.Offset + nr/n*c.StripeLen + off%c.StripeLen), c.StripeLen - off%c.StripeLen
 }
 
 // readLogical reads len(p) bytes at logical address at from copy
@@ -71,9 +98,8 @@ func (f *fsys) readLogical(p []byte, at uint64, mirror int, what string) error {
 		if c == nil {
 			return abi.Errorf(abi.EUCLEAN, "btrfs: %s: logical %d is in no chunk", what, at)
 		}
-		s := c.Stripes[min(mirror, len(c.Stripes)-1)]
-		n := min(uint64(len(p)), c.Logical+c.Length-at)
-		phys := int64(s.Offset + at - c.Logical)
+		phys, run := place(c, at, mirror)
+		n := min(uint64(len(p)), run)
 		if _, err := f.dev.ReadAt(p[:n], phys); err != nil {
 			return abi.Errorf(abi.EIO, "btrfs: %s: reading %d bytes at %d: %v", what, n, phys, err)
 		}
@@ -85,7 +111,7 @@ func (f *fsys) readLogical(p []byte, at uint64, mirror int, what string) error {
 // mirrors is how many copies of logical at there are (1, or 2 in a
 // dup chunk).
 func (f *fsys) mirrors(at uint64) int {
-	if c := f.chunks.find(at); c != nil {
+	if c := f.chunks.find(at); c != nil && c.Type&disk.BlockGroupDUP != 0 {
 		return len(c.Stripes)
 	}
 	return 1
