@@ -73,9 +73,10 @@ func (ip *inode) ReadDirDots(pos int64, emit func(vfs.DirEntry) bool) error {
 	if pos < 0 {
 		return abi.EINVAL
 	}
-	// An entry is emitted once the next is found: the last one's
-	// d_off is INT_MAX (LLONG_MAX past it), where btrfs_real_readdir
-	// leaves ctx->pos at the end ("..", in an empty directory).
+	// An entry is emitted once the next is found, with that one's
+	// index as its position (d_off); the last one's is INT_MAX
+	// (LLONG_MAX past it), where btrfs_real_readdir leaves ctx->pos at
+	// the end ("..", in an empty directory).
 	var pending vfs.DirEntry
 	more := true
 	if pos == 0 && !emit(vfs.DirEntry{Name: ".", Ino: ip.ino, Type: abi.DT_DIR, Next: 1}) {
@@ -107,9 +108,14 @@ func (ip *inode) ReadDirDots(pos int64, emit func(vfs.DirEntry) bool) error {
 		if it.Key.Offset >= 1<<63-1 {
 			return false, abi.Errorf(abi.EUCLEAN, "dir index %d out of range", it.Key.Offset)
 		}
-		if pending.Name != "" && !emit(pending) {
-			more = false
-			return false, nil
+		if pending.Name != "" {
+			// getdents64's d_off of an entry is ctx->pos when the
+			// next is emitted: that one's index.
+			pending.Next = int64(it.Key.Offset)
+			if !emit(pending) {
+				more = false
+				return false, nil
+			}
 		}
 		d := items[0]
 		pending = vfs.DirEntry{Name: string(d.Name), Ino: d.Location.Objectid, Type: disk.DType(d.Type), Next: int64(it.Key.Offset + 1)}
@@ -119,7 +125,7 @@ func (ip *inode) ReadDirDots(pos int64, emit func(vfs.DirEntry) bool) error {
 		return ip.errf(err)
 	}
 	if more && pending.Name != "" {
-		if pending.Next <= math.MaxInt32 {
+		if pending.Next < math.MaxInt32 {
 			pending.Next = math.MaxInt32
 		} else {
 			pending.Next = math.MaxInt64

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/lklimg/lklimg/internal/kerneltest"
 	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -81,6 +83,32 @@ func fillData(t testing.TB, mnt string) {
 	}
 	for i := range 3000 {
 		writeFile(t, filepath.Join(mnt, "many", fmt.Sprintf("%0*d-%s", 1+i%40, i, strings.Repeat("n", i%200))), []byte(fmt.Sprint(i)))
+	}
+	// Gaps in the directory's indexes, and names reused after.
+	for i := 0; i < 3000; i += 3 {
+		if err := os.Remove(filepath.Join(mnt, "many", fmt.Sprintf("%0*d-%s", 1+i%40, i, strings.Repeat("n", i%200)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, filepath.Join(mnt, "many", "0-"), []byte("again"))
+	// Hard links enough to need INODE_EXTREF items (the names do not
+	// fit one INODE_REF item), and xattrs: many, and a large one.
+	x := filepath.Join(mnt, "xattrs")
+	writeFile(t, filepath.Join(x, "target"), text(3000))
+	for i := range 150 {
+		if err := os.Link(filepath.Join(x, "target"), filepath.Join(x, fmt.Sprintf("link-%03d-%s", i, strings.Repeat("l", 200)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, filepath.Join(x, "many-xattrs"), nil)
+	for i := range 100 {
+		if err := unix.Setxattr(filepath.Join(x, "many-xattrs"), fmt.Sprintf("user.attr-%03d", i), []byte(strings.Repeat("v", i)), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, filepath.Join(x, "big-xattr"), nil)
+	if err := unix.Setxattr(filepath.Join(x, "big-xattr"), "user.big", random(9, 3900), 0); err != nil {
+		t.Fatal(err)
 	}
 	s := filepath.Join(mnt, "sparse")
 	writeFile(t, filepath.Join(s, "keep"), nil)
