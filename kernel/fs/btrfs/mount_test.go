@@ -101,3 +101,20 @@ func TestDataChecksum(t *testing.T) {
 		}
 	})
 }
+
+// Offsets past 4 GiB: a sparse file of 4.1 GiB with data after 4 GiB,
+// compressed and not, and a prealloc range there, reads as the host's.
+func TestLargeOffsets(t *testing.T) {
+	testutil.Need(t, "fallocate")
+	testutil.NeedLoop(t)
+	img := mkfsBtrfs(t)
+	fillHost(t, img, "compress=zstd", func(mnt string) {
+		sh(t, "cd "+mnt+`
+truncate -s 4200M big
+dd if=/dev/urandom of=big bs=4096 seek=1048577 count=5 conv=notrunc 2>/dev/null
+yes 'compressible line' | head -c 300000 | dd of=big bs=4096 seek=1060000 conv=notrunc 2>/dev/null
+fallocate -n -o 4362076160 -l 1M big
+`)
+	})
+	compare(t, "large offsets", img, "")
+}
