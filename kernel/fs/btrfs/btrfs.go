@@ -174,7 +174,7 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		return fail(abi.Errorf(abi.EOPNOTSUPP, "btrfs: %d devices: only single-device filesystems are read", sb.NumDevices))
 	}
 	f.sb = sb
-	f.cache = nodeCache{nodes: map[uint64]*disk.Node{}, max: max(16, maxCacheBytes/int(sb.NodeSize))}
+	f.cache = nodeCache{nodes: map[uint64]*disk.Node{}, max: cacheBlocks(dev, sb.NodeSize)}
 	if err := f.readChunks(); err != nil {
 		return fail(err)
 	}

@@ -6,6 +6,7 @@ import (
 
 	disk "github.com/lklimg/lklimg/format/btrfs"
 	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/vfs"
 )
 
 // Logical addresses and trees (fs/btrfs/volumes.c, ctree.c): every tree
@@ -125,8 +126,20 @@ type nodeCache struct {
 	max   int
 }
 
-// maxCacheBytes bounds the cached tree blocks' memory.
+// maxCacheBytes bounds the cached tree blocks' memory; on a device
+// whose page cache the kernel's memory bounds (vfs.CacheSizer), an
+// eighth of that bound at most, so that -m bounds the whole.
 const maxCacheBytes = 16 << 20
+
+// cacheBlocks is how many tree blocks of nodeSize bytes the mount on
+// dev keeps (16 at the least: a path from root to leaf and more).
+func cacheBlocks(dev vfs.BlockDevice, nodeSize uint32) int {
+	n := int64(maxCacheBytes)
+	if cs, ok := dev.(vfs.CacheSizer); ok && cs.CacheBytes() > 0 {
+		n = min(n, cs.CacheBytes()/8)
+	}
+	return max(16, int(n/int64(nodeSize)))
+}
 
 // readNode reads the tree block at logical at and checks it (its
 // checksum, place, fsid, items) and that it is at the level the parent
