@@ -251,22 +251,31 @@ func (f *fsys) ReadOnly() bool { return true }
 // Root returns the mounted subvolume's root directory.
 func (f *fsys) Root() (vfs.Inode, error) { return f.top.iget(f.top.rootDirid) }
 
-// Statfs reports the figures btrfs_statfs does, simplified to one
-// device: blocks of sectorsize, the device's total_bytes, free what
-// bytes_used leaves; btrfs counts no inodes (f_files 0).
+// Statfs reports the figures btrfs_statfs does where they come from the
+// disk alone: blocks of sectorsize, f_blocks the device's total_bytes
+// divided by the data profile's copies (2 for dup); no inode counts
+// (f_files 0). f_bfree and f_bavail are what bytes_used leaves: Linux's
+// also take off its space reservations of the moment, which no image
+// holds.
 func (f *fsys) Statfs() (abi.Statfs, error) {
 	bits := uint(0)
 	for 1<<bits < f.sb.SectorSize {
 		bits++
 	}
+	factor := uint64(1)
+	for _, c := range f.chunks {
+		if c.Type&disk.BlockGroupData != 0 && c.Type&disk.BlockGroupDUP != 0 {
+			factor = 2
+		}
+	}
 	free := uint64(0)
 	if f.sb.TotalBytes > f.sb.BytesUsed {
-		free = (f.sb.TotalBytes - f.sb.BytesUsed) >> bits
+		free = (f.sb.TotalBytes - f.sb.BytesUsed) / factor >> bits
 	}
 	return abi.Statfs{
 		Type:    disk.SuperMagic,
 		Bsize:   int64(f.sb.SectorSize),
-		Blocks:  f.sb.TotalBytes >> bits,
+		Blocks:  f.sb.TotalBytes / factor >> bits,
 		Bfree:   free,
 		Bavail:  free,
 		Namelen: disk.NameLen,

@@ -72,7 +72,9 @@ func writeFile(t testing.TB, path string, b []byte) {
 // and ones btrfs gives up compressing), sparse files, prealloc ranges
 // (fallocate, written in part, past the size), reflinked copies
 // (shared extents) overwritten in part, a directory of thousands of
-// names, hard links in several directories.
+// names with a third removed, hard links in several directories and
+// enough in one for INODE_EXTREF items, many xattrs and a large one,
+// files with the inode flags statx reports (chattr +c, +a, +i, +d).
 func fillData(t testing.TB, mnt string) {
 	d := filepath.Join(mnt, "data")
 	for _, n := range []int{0, 1, 100, 2047, 2048, 3000, 4095, 4096, 4097, 8191, 65536, 131072, 131073, 200000, 1 << 20, 3<<20 + 17} {
@@ -127,6 +129,17 @@ cp --reflink=always orig copy
 cp --reflink=always orig copy2; printf 'overwritten' | dd of=copy2 bs=1 seek=500000 conv=notrunc 2>/dev/null
 dd if=orig of=part bs=4096 skip=10 count=100 2>/dev/null
 `, r))
+	if _, err := exec.LookPath("chattr"); err == nil {
+		// The inode flags statx reports (and +c's compression).
+		a := filepath.Join(mnt, "attrs")
+		for _, f := range []string{"compress", "append", "immutable", "nodump"} {
+			writeFile(t, filepath.Join(a, f), nil)
+		}
+		sh(t, fmt.Sprintf(`cd %s
+chattr +c compress; head -c 200000 /dev/zero > compress
+chattr +a append; chattr +i immutable; chattr +d nodump
+`, a))
+	}
 	l := filepath.Join(mnt, "links")
 	writeFile(t, filepath.Join(l, "a", "file"), text(5000))
 	for i := range 5 {

@@ -109,6 +109,7 @@ func TestRootdirAgainstHost(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			img := mkfsBtrfs(t, append(c.args, "--rootdir", src)...)
 			compare(t, c.name, img, "")
+			checkDirents(t, img, "")
 		})
 	}
 }

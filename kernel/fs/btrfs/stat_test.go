@@ -15,7 +15,8 @@ import (
 // What the tree comparison does not see, checked against the host
 // kernel's mount: getdents64's order, d_ino, d_off and d_type of every
 // directory, and lstat's inode numbers, link counts, sizes, blocks and
-// times, and whether two entries share st_dev (a subvolume's own).
+// times, whether two entries share st_dev (a subvolume's own), statx's
+// birth time and attributes, and statfs's type, block size and count.
 
 // checkDirents compares every directory's entries and every entry's
 // lstat of img mounted with opts.
@@ -42,6 +43,18 @@ func checkDirents(t *testing.T, img, opts string) {
 				// subvolume a snapshot lacks is stamped when it
 				// is made.
 				host.Atim, host.Mtim, host.Ctim = got.Atim, got.Mtim, got.Ctim
+				return
+			}
+			// statx: the birth time (otime) and the attributes.
+			var hx unix.Statx_t
+			if err := unix.Statx(unix.AT_FDCWD, filepath.Join(mnt, path), unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS|unix.STATX_BTIME, &hx); err != nil {
+				t.Fatal(err)
+			}
+			var kx abi.Statx
+			must("statx", k.Statx(abi.AT_FDCWD, filepath.Join("/mnt", path), abi.AT_SYMLINK_NOFOLLOW, abi.STATX_BASIC_STATS|abi.STATX_BTIME, &kx))
+			if hx.Btime.Sec != kx.Btime.Sec || hx.Btime.Nsec != kx.Btime.Nsec || hx.Mask&unix.STATX_BTIME != kx.Mask&abi.STATX_BTIME ||
+				hx.Attributes&hx.Attributes_mask&kx.AttributesMask != kx.Attributes&hx.Attributes_mask {
+				t.Errorf("%s: statx btime %+v mask %#x attributes %#x, host %+v %#x %#x", path, kx.Btime, kx.Mask, kx.Attributes, hx.Btime, hx.Mask, hx.Attributes)
 			}
 		})
 		var hf unix.Statfs_t
@@ -50,7 +63,7 @@ func checkDirents(t *testing.T, img, opts string) {
 		}
 		var kf abi.Statfs
 		must("statfs", k.Statfs("/mnt", &kf))
-		if kf.Type != hf.Type || kf.Bsize != hf.Bsize || kf.Namelen != hf.Namelen || kf.Files != hf.Files {
+		if kf.Type != hf.Type || kf.Bsize != hf.Bsize || kf.Blocks != hf.Blocks || kf.Namelen != hf.Namelen || kf.Files != hf.Files {
 			t.Errorf("statfs %+v, host %+v", kf, hf)
 		}
 		t.Logf("%d directory entries and %d lstats agree", entries, stats)
