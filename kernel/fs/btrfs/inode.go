@@ -40,7 +40,7 @@ func (sv *subvol) iget(ino uint64) (*inode, error) {
 // subvolume's is (Linux's stat shows sb->s_dev for it): sbDev here.
 func emptyDir(parent *inode) *inode {
 	it := parent.item
-	sb := &subvol{f: parent.sv.f, id: parent.sv.id, t: parent.sv.t, rootDirid: parent.sv.rootDirid, dev: sbDev}
+	sb := &subvol{f: parent.sv.f, id: parent.sv.id, t: parent.sv.t, rootDirid: parent.sv.rootDirid, dev: sbDev()}
 	return &inode{sv: sb, ino: disk.EmptySubvolDirObjectid, empty: true, item: disk.InodeItem{
 		Mode: abi.S_IFDIR | 0o755, Nlink: 1,
 		Atime: it.Atime, Mtime: it.Mtime, Ctime: it.Ctime,

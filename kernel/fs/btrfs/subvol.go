@@ -33,7 +33,7 @@ const anonMinorBase = 1 << 19
 // sbDev is the st_dev of the directories Linux makes up for subvolumes
 // a snapshot lacks: the superblock's own anonymous device, which no
 // subvolume's is (no subvolume has id 0).
-var sbDev = abi.Makedev(0, anonMinorBase)
+func sbDev() uint64 { return abi.Makedev(0, anonMinorBase) }
 
 // subvol opens the subvolume id (btrfs_get_fs_root): its ROOT_ITEM, the
 // first with that objectid whatever its offset (a snapshot's is its
