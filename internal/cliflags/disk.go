@@ -69,7 +69,7 @@ func (d *Disk) Flags() []cli.Flag {
 		// No letter: -o is cptofs's owner. FAT's owners and modes are
 		// mount options (uid=, gid=, umask=...), as with Linux's mount -o.
 		&cli.StringFlag{Name: "mount-options", Destination: &d.Data,
-			Usage: "more mount `OPTIONS`, comma-separated, as mount -o takes them (vfat: uid=, gid=, umask=, fmask=, dmask=, showexec, shortname=, codepage=...; iso9660: norock, nojoliet, map=, check=, uid=, gid=, mode=, dmode=...)"},
+			Usage: "more mount `OPTIONS`, comma-separated, as mount -o takes them (vfat: uid=, gid=, umask=, fmask=, dmask=, showexec, shortname=, codepage=...; iso9660: norock, nojoliet, map=, check=, uid=, gid=, mode=, dmode=...; btrfs: subvol=PATH, subvolid=N)"},
 	}
 }
 

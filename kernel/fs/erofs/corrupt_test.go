@@ -3,7 +3,6 @@ package erofs_test
 import (
 	"encoding/binary"
 	"errors"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -11,10 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lklimg/lklimg/archive"
 	disk "github.com/lklimg/lklimg/format/erofs"
+	"github.com/lklimg/lklimg/internal/kerneltest"
 	"github.com/lklimg/lklimg/internal/testutil"
-	"github.com/lklimg/lklimg/kernel"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -49,26 +47,6 @@ func smallTree(t testing.TB) string {
 	return src
 }
 
-// exportDamaged mounts img in a new kernel and exports it; it returns the
-// mount's or the export's error.
-func exportDamaged(img string) (err error) {
-	k, err := kernel.Boot(kernel.Config{})
-	if err != nil {
-		return err
-	}
-	defer k.Halt()
-	if _, err := k.AddDisk(img, kernel.DiskOptions{}); err != nil {
-		return err
-	}
-	if err := k.Mkdirat(abi.AT_FDCWD, "/mnt", 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
-		return err
-	}
-	if err := k.Mount("/dev/vda", "/mnt", "", abi.MS_RDONLY, ""); err != nil {
-		return err
-	}
-	return archive.Export(k, "/mnt", io.Discard, archive.Options{Strict: true})
-}
-
 func TestCorruptImages(t *testing.T) {
 	testutil.Need(t, "mkfs.erofs", "setfattr")
 	src := smallTree(t)
@@ -92,7 +70,7 @@ func TestCorruptImages(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := exportDamaged(writeImage(t, orig)); err != nil {
+			if err := kerneltest.ExportErr(writeImage(t, orig)); err != nil {
 				t.Fatalf("the undamaged image: %v", err)
 			}
 			r := rand.New(rand.NewPCG(uint64(len(c.name)), 16))
@@ -112,11 +90,11 @@ func TestCorruptImages(t *testing.T) {
 				}
 				path := writeImage(t, img)
 				done := make(chan error, 1)
-				go func() { done <- exportDamaged(path) }()
+				go func() { done <- kerneltest.ExportErr(path) }()
 				select {
 				case err := <-done:
-					counts[errName(err)]++
-					if err != nil && !clearErr(err) {
+					counts[kerneltest.ErrName(err)]++
+					if err != nil && !kerneltest.DamageErr(err) {
 						t.Errorf("mutation %d: unclear error %v", i, err)
 					}
 				case <-time.After(20 * time.Second):
@@ -152,24 +130,6 @@ func writeImage(t testing.TB, b []byte) string {
 	return p
 }
 
-// clearErr reports whether err carries an errno a damaged image may
-// give.
-func clearErr(err error) bool {
-	for _, e := range []abi.Errno{abi.EUCLEAN, abi.EIO, abi.EINVAL, abi.EOPNOTSUPP, abi.ENOENT, abi.ENOTDIR, abi.ELOOP, abi.ENODEV} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
-
-func errName(err error) string {
-	if err == nil {
-		return "exported"
-	}
-	return abi.ErrnoOf(err).Error()
-}
-
 // A packed inode whose own data is a fragment of itself would have a
 // read recurse for ever: it is EUCLEAN.
 func TestPackedSelfLoop(t *testing.T) {
@@ -200,7 +160,7 @@ func TestPackedSelfLoop(t *testing.T) {
 			le.PutUint16(idx[4:], uint16(l))
 		}
 	}
-	if err := exportDamaged(writeImage(t, img)); !errors.Is(err, abi.EUCLEAN) {
+	if err := kerneltest.ExportErr(writeImage(t, img)); !errors.Is(err, abi.EUCLEAN) {
 		t.Errorf("export: %v, want EUCLEAN", err)
 	}
 }
@@ -220,7 +180,7 @@ func TestDirectoryCycle(t *testing.T) {
 	clear(de[:8])
 	de[10] = disk.FTDir
 	done := make(chan error, 1)
-	go func() { done <- exportDamaged(writeImage(t, img)) }()
+	go func() { done <- kerneltest.ExportErr(writeImage(t, img)) }()
 	select {
 	case err := <-done:
 		if !errors.Is(err, abi.ELOOP) {
