@@ -1,28 +1,362 @@
 package erofsutils
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"io"
+	"sync"
 
 	disk "github.com/lklimg/lklimg/format/erofs"
 )
 
-// zfile is a compressed file's map.
-type zfile struct{ blocks uint32 }
+// Compressed files (-z), as mkfs.erofs writes them: each file is cut
+// into extents, each the longest run of its bytes that compresses into
+// one physical cluster (pcluster: -C, a block by default), the
+// compressed bytes at the pcluster's end after zeros (0padding,
+// INCOMPAT_ZERO_PADDING); a run that does not compress below a block is
+// stored as it is (a PLAIN pcluster, its block's worth of bytes). The
+// lcluster indexes (4 KiB logical clusters) say where each extent
+// starts and in which pcluster, compact (COMPRESSED_COMPACT, with
+// COMPACTED_2B) as mkfs.erofs writes them by default, or full with
+// -E legacy-compress.
+//
+// Workers: a file is cut into segments of segmentSize bytes, each
+// compressed on its own (an extent never spans two), so the image does
+// not depend on how many workers there are; the segments are read in
+// order, compressed on the pool, and written in order by one writer.
+//
+// A file whose extents all stay PLAIN is written as an uncompressed one
+// (its blocks are the same bytes), its tail inline when it fits, as
+// mkfs.erofs falls back to an uncompressed file when compressing saves
+// nothing.
 
-func (z *zfile) metaLen(xsize int) int          { return 0 }
-func (z *zfile) layout() int                    { return 0 }
-func (z *zfile) encodeMeta(p []byte, start int) {}
+// segmentSize is the bytes of a file compressed as one job.
+const segmentSize = 1 << 20
 
-type compressor struct{}
+// maxExtent bounds an extent's uncompressed bytes (a window the
+// compressor is given at most).
+const maxExtent = 256 << 10
 
-func newCompressor(name string, level, pcluster int) (*compressor, error) {
-	return nil, fmt.Errorf("erofs: compressor %s not yet", name)
+// lclusterBits is the logical cluster's size: a block.
+const lclusterBits = blkszBits
+
+// zext is one extent of a compressed file: where it starts in the file
+// and whether its pcluster is PLAIN. Its pcluster's blocks follow the
+// one before's.
+type zext struct {
+	la    int64
+	plain bool
 }
 
-type zwriter struct{}
+// zfile is a compressed file's map.
+type zfile struct {
+	ext    []zext
+	blocks uint32 // i_u: the pclusters' blocks
+	first  uint32 // the first pcluster's block
+	size   int64
+	full   bool // full indexes (-E legacy-compress)
+	alg    uint8
+}
 
-func newZWriter(b *builder, c *compressor, workers int) *zwriter       { return nil }
-func (z *zwriter) writeFile(in *inode, r io.Reader, name string) error { return nil }
-func (z *zwriter) close() error                                        { return nil }
-func (z *zwriter) super(sb *disk.SuperBlock)                           {}
+func (z *zfile) layout() int {
+	if z.full {
+		return disk.InodeCompressedFull
+	}
+	return disk.InodeCompressedCompact
+}
+
+// advise is the map header's h_advise.
+func (z *zfile) advise() uint16 {
+	if z.full {
+		return 0
+	}
+	return disk.AdviseCompacted2B
+}
+
+func (z *zfile) totalidx() uint64 { return uint64((z.size + blockSize - 1) >> lclusterBits) }
+
+// metaLen is the bytes after the inode and xattrs (inline of them):
+// the map header, aligned, and the indexes.
+func (z *zfile) metaLen(inline int) int {
+	ebase := disk.MapIndexStart(int64(inline), z.full)
+	n := int(ebase) - inline
+	if z.full {
+		return n + int(z.totalidx())*disk.LclusterIndexSize
+	}
+	return n + disk.CompactIndexesSize(ebase, z.totalidx(), z.advise())
+}
+
+// indexes returns each lcluster's index.
+func (z *zfile) indexes() []disk.LclusterIndex {
+	n := z.totalidx()
+	idx := make([]disk.LclusterIndex, n)
+	head := make([]bool, n)
+	for k, e := range z.ext {
+		h := e.la >> lclusterBits
+		t := uint8(disk.LclusterTypeHead1)
+		if e.plain {
+			t = disk.LclusterTypePlain
+		}
+		idx[h] = disk.LclusterIndex{Type: t, ClusterOfs: uint32(e.la & (blockSize - 1)), Pblk: z.first + uint32(k)}
+		head[h] = true
+	}
+	last := uint64(0)
+	for j := range n {
+		if head[j] {
+			last = j
+			continue
+		}
+		next := j + 1
+		for next < n && !head[next] {
+			next++
+		}
+		idx[j] = disk.LclusterIndex{Type: disk.LclusterTypeNonhead, Delta: [2]uint32{uint32(j - last), uint32(next - j)}}
+	}
+	return idx
+}
+
+// encodeMeta writes the map header and the indexes into p (metaLen
+// bytes), the inode and xattrs taking inline bytes before it.
+func (z *zfile) encodeMeta(p []byte, inline int) {
+	clear(p)
+	ebase := disk.MapIndexStart(int64(inline), z.full)
+	hdr := int(ebase) - inline - disk.MapHeaderSize
+	if z.full {
+		hdr -= 8
+	}
+	disk.MapHeader{Advise: z.advise(), AlgorithmType: z.alg, ClusterBits: lclusterBits - 12}.Encode(p[hdr:])
+	idx := z.indexes()
+	at := p[int(ebase)-inline:]
+	if z.full {
+		for i, m := range idx {
+			disk.EncodeFullIndex(at[i*disk.LclusterIndexSize:], m)
+		}
+		return
+	}
+	if err := disk.EncodeCompactIndexes(at, ebase, idx, lclusterBits, z.advise()); err != nil {
+		// The extents are a block apart at least and the window
+		// bounds them: every value fits its field.
+		panic(fmt.Sprintf("erofs: compact indexes: %v", err))
+	}
+}
+
+// pcluster is one compressed (or PLAIN) pcluster of a job.
+type pcluster struct {
+	llen  int
+	plain bool
+	data  []byte // the compressed bytes, or the PLAIN bytes
+}
+
+// zjob is one segment of a file to compress.
+type zjob struct {
+	in    *inode
+	name  string
+	off   int64 // the segment's offset in the file
+	buf   []byte
+	data  []byte
+	last  bool
+	sum   [sha256.Size]byte // the file's digest, on its last job
+	res   []pcluster
+	out   []byte // the compressed bytes res points into
+	done  chan struct{}
+	first bool
+}
+
+// zwriter runs the pool and the ordered writer.
+type zwriter struct {
+	b       *builder
+	c       *compressor
+	jobs    chan *zjob
+	ordered chan *zjob
+	free    chan []byte
+	wg      sync.WaitGroup
+	wdone   chan struct{}
+	err     error // the writer's, read after wdone
+	full    bool
+}
+
+func newZWriter(b *builder, c *compressor, workers int) *zwriter {
+	z := &zwriter{b: b, c: c, jobs: make(chan *zjob, workers), ordered: make(chan *zjob, 2*workers+2),
+		free: make(chan []byte, 2*workers+3), wdone: make(chan struct{}), full: b.p.LegacyCompress}
+	for range cap(z.free) {
+		z.free <- make([]byte, segmentSize)
+	}
+	for range workers {
+		z.wg.Add(1)
+		go z.worker()
+	}
+	go z.writer()
+	return z
+}
+
+// writeFile reads the file's data into segments and queues them.
+func (z *zwriter) writeFile(in *inode, r io.Reader, name string) error {
+	h := sha256.New()
+	in.comp = &zfile{size: int64(in.size), full: z.full, alg: z.c.alg}
+	for off := int64(0); off < int64(in.size); off += segmentSize {
+		n := int(min(int64(in.size)-off, segmentSize))
+		var buf []byte
+		select {
+		case buf = <-z.free:
+		case <-z.wdone:
+			return z.err
+		}
+		if _, err := io.ReadFull(r, buf[:n]); err != nil {
+			z.free <- buf
+			return fmt.Errorf("%s: reading its data: %w", name, noEOF(err))
+		}
+		h.Write(buf[:n])
+		j := &zjob{in: in, name: name, off: off, buf: buf, data: buf[:n], done: make(chan struct{}), first: off == 0}
+		if off+int64(n) == int64(in.size) {
+			j.last = true
+			h.Sum(j.sum[:0])
+		}
+		z.jobs <- j
+		z.ordered <- j
+	}
+	return nil
+}
+
+func (z *zwriter) worker() {
+	defer z.wg.Done()
+	enc := z.c.newEncoder()
+	for j := range z.jobs {
+		j.res, j.out = compressSegment(enc, j.data, z.c.pcluster, j.res[:0], j.out[:0])
+		close(j.done)
+	}
+}
+
+// compressSegment cuts data into pclusters.
+func compressSegment(enc encoder, data []byte, pclusterSize int, res []pcluster, out []byte) ([]pcluster, []byte) {
+	for off := 0; off < len(data); {
+		rest := data[off:]
+		if len(rest) > blockSize {
+			n, comp := enc.fit(rest[:min(len(rest), maxExtent)], pclusterSize)
+			if n > blockSize && len(comp) > 0 && comp[0] != 0 {
+				start := len(out)
+				out = append(out, comp...)
+				res = append(res, pcluster{llen: n, data: out[start:]})
+				off += n
+				continue
+			}
+		}
+		// Nothing saved: a PLAIN pcluster of a block's bytes.
+		n := min(len(rest), blockSize)
+		if end := off + n; end == len(data) && end%blockSize != 0 && off/blockSize != (end-1)/blockSize {
+			// The file's last extent, across an lcluster boundary:
+			// Linux takes a PLAIN extent whose last lcluster is a
+			// NONHEAD to run to that lcluster's end, past the
+			// pcluster ("invalid extent length"); cut it there.
+			n = blockSize - off%blockSize
+		}
+		res = append(res, pcluster{llen: n, plain: true, data: rest[:n]})
+		off += n
+	}
+	// out may have moved as it grew: point the results at its end form.
+	at := 0
+	for i := range res {
+		if !res[i].plain {
+			res[i].data = out[at : at+len(res[i].data)]
+			at += len(res[i].data)
+		}
+	}
+	return res, out
+}
+
+// writer writes the jobs' pclusters in order.
+func (z *zwriter) writer() {
+	defer close(z.wdone)
+	for j := range z.ordered {
+		<-j.done
+		if z.err == nil {
+			z.err = z.writeJob(j)
+		}
+		z.free <- j.buf
+	}
+}
+
+// writeJob writes one job's pclusters, and ends its file on its last.
+func (z *zwriter) writeJob(j *zjob) error {
+	b := z.b
+	zf := j.in.comp
+	if j.first {
+		zf.first = b.out.block()
+	}
+	la := j.off
+	for _, pc := range j.res {
+		zf.ext = append(zf.ext, zext{la: la, plain: pc.plain})
+		la += int64(pc.llen)
+		if pc.plain {
+			b.out.write(pc.data)
+			b.out.padBlock()
+		} else {
+			b.out.zeros(z.c.pcluster - len(pc.data))
+			b.out.write(pc.data)
+		}
+	}
+	if !j.last {
+		return b.out.err
+	}
+	zf.blocks = b.out.block() - zf.first
+	return z.endFile(j)
+}
+
+// endFile turns a file of PLAIN pclusters alone into an uncompressed
+// one, and shares an identical file's data.
+func (z *zwriter) endFile(j *zjob) error {
+	b := z.b
+	in := j.in
+	zf := in.comp
+	start := int64(zf.first) * blockSize
+	allPlain := true
+	for _, e := range zf.ext {
+		allPlain = allPlain && e.plain
+	}
+	if allPlain && z.c.pcluster == blockSize {
+		in.comp = nil
+		in.blkaddr = zf.first
+		in.nblocks = uint32(in.size / blockSize)
+		if t := int(in.size % blockSize); t > 0 {
+			in.plain = true
+			if !b.p.NoInline && b.tailBytes+int64(t) <= b.p.TailMemory && b.inlineFits(in, t) {
+				// The tail's block is the last written: take it back.
+				tail := make([]byte, t)
+				if err := b.out.readBack(tail, b.out.pos-blockSize); err != nil {
+					return err
+				}
+				b.out.truncate(b.out.pos - blockSize)
+				in.tail, in.plain = tail, false
+				b.tailBytes += int64(t)
+			}
+		}
+		if in.nblocks == 0 && !in.plain {
+			in.blkaddr = 0
+		}
+		if b.dedupe != nil {
+			return b.dedupe.share(b, in, j.sum, start)
+		}
+		return b.out.err
+	}
+	if b.dedupe != nil {
+		return b.dedupe.shareZ(b, in, j.sum, start)
+	}
+	return b.out.err
+}
+
+// close waits for the queued jobs to be written.
+func (z *zwriter) close() error {
+	close(z.jobs)
+	close(z.ordered)
+	z.wg.Wait()
+	<-z.wdone
+	if z.err != nil {
+		return z.err
+	}
+	return z.b.out.err
+}
+
+// super sets the superblock's compression fields.
+func (z *zwriter) super(sb *disk.SuperBlock) {
+	sb.FeatureIncompat |= disk.FeatureIncompatZeroPadding
+	z.c.super(sb)
+}

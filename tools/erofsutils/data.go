@@ -21,6 +21,7 @@ func (b *builder) writeFile(in *inode, r io.Reader, name string) error {
 	if in.size == 0 {
 		return nil
 	}
+	in.isize = b.inodeSize(in)
 	if b.z != nil {
 		return b.z.writeFile(in, r, name)
 	}
@@ -97,7 +98,7 @@ func (b *builder) inodeSize(in *inode) int {
 // inlineFits reports whether the inode, its xattrs (all inline: sharing
 // never makes them larger) and a tail of n bytes fit one block.
 func (b *builder) inlineFits(in *inode, n int) bool {
-	return b.inodeSize(in)+xattrInlineMax(in)+n <= blockSize
+	return in.isize+xattrInlineMax(in)+n <= blockSize
 }
 
 // xattrInlineMax is the inline xattr body's size with every xattr inline.
@@ -126,6 +127,8 @@ type dedupeKey struct {
 	sum  [sha256.Size]byte
 	// plain: the tail's place (a block, or inline) must agree too.
 	plain bool
+	// compressed: the data is a compressed file's pclusters.
+	compressed bool
 }
 
 func newDedupe(r io.ReaderAt) *dedupe {
@@ -158,6 +161,32 @@ func (d *dedupe) share(b *builder, in *inode, sum [sha256.Size]byte, start int64
 		in.tail = prev.tail
 	}
 	in.blkaddr = prev.blkaddr
+	d.saved += n
+	return nil
+}
+
+// shareZ makes a compressed file use an earlier identical one's
+// pclusters (the same bytes compress the same), dropping its own.
+func (d *dedupe) shareZ(b *builder, in *inode, sum [sha256.Size]byte, start int64) error {
+	k := dedupeKey{size: in.size, sum: sum, compressed: true}
+	prev := d.seen[k]
+	if prev == nil {
+		d.seen[k] = in
+		return nil
+	}
+	if prev.comp == nil || prev.comp.blocks != in.comp.blocks || len(prev.comp.ext) != len(in.comp.ext) {
+		return nil
+	}
+	if err := b.out.flush(); err != nil {
+		return err
+	}
+	n := int64(in.comp.blocks) * blockSize
+	same, err := d.equal(int64(prev.comp.first)*blockSize, start, n)
+	if err != nil || !same {
+		return err
+	}
+	b.out.truncate(start)
+	in.comp = prev.comp
 	d.saved += n
 	return nil
 }

@@ -157,7 +157,7 @@ func (b *builder) xattrBody(pl *plan, in *inode) error {
 // map (metaExtra).
 func (b *builder) inlineLen(in *inode) int {
 	if in.comp != nil {
-		return in.comp.metaLen(len(in.xbody))
+		return in.comp.metaLen(b.inodeSize(in) + len(in.xbody))
 	}
 	return len(in.tail) + in.dirTail
 }

@@ -35,6 +35,9 @@ type Params struct {
 	// PclusterSize is -C, the largest physical cluster in bytes (a
 	// multiple of the block size); 0 is one block.
 	PclusterSize int
+	// LegacyCompress is -E legacy-compress: full lcluster indexes
+	// (COMPRESSED_FULL) rather than compact ones.
+	LegacyCompress bool
 	// NoDedupe writes identical files' data as many times.
 	NoDedupe bool
 	// Workers compress in parallel; 0 is GOMAXPROCS. The image is the
@@ -102,6 +105,9 @@ func Mkfs(dev io.WriterAt, src archive.Source, p Params) (int64, error) {
 		b.dedupe = newDedupe(r)
 	}
 	if err := b.readSource(src); err != nil {
+		if b.z != nil {
+			b.z.close()
+		}
 		return 0, err
 	}
 	return b.finish()

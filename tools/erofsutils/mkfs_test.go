@@ -107,18 +107,32 @@ func TestMkfsAgainstOracles(t *testing.T) {
 		{"extended", func(p *erofsutils.Params) { p.ForceExtended = true }},
 		{"noinline", func(p *erofsutils.Params) { p.NoInline = true }},
 		{"no-dedupe", func(p *erofsutils.Params) { p.NoDedupe = true }},
+		{"lz4", func(p *erofsutils.Params) { p.Compressor = "lz4" }},
+		{"lz4hc", func(p *erofsutils.Params) { p.Compressor = "lz4hc" }},
+		{"lz4hc-legacy", func(p *erofsutils.Params) { p.Compressor, p.LegacyCompress = "lz4hc", true }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := erofsutils.DefaultParams()
 			p.BuildTime = archive.Time{Sec: 1700000000}
 			c.set(&p)
-			img := mkfs(t, tarPath, p)
-			host := testutil.LoopView(t, img)
-			testutil.ExpectSame(t, "source vs host kernel", want, host, compareOptions())
-			ours := kerneltest.ExportTree(t, img, "erofs", abi.MS_RDONLY, "")
-			testutil.ExpectSame(t, "host kernel vs ours", host, ours, compareOptions())
-			testutil.ExpectSame(t, "host kernel vs fsck.erofs --extract", noSetID(host), noSetID(fsckView(t, img)), fsckOptions())
-			t.Logf("%d entries compared", len(host))
+			checkImage(t, mkfs(t, tarPath, p), want, compareOptions())
 		})
 	}
+}
+
+// checkImage compares the image's tree as the host kernel shows it with
+// want (what the archive holds), then our driver's and fsck.erofs
+// --extract's with the host's.
+func checkImage(t *testing.T, img string, want testutil.Tree, o testutil.CompareOptions) {
+	t.Helper()
+	host := testutil.LoopView(t, img)
+	testutil.ExpectSame(t, "source vs host kernel", want, host, o)
+	ours := kerneltest.ExportTree(t, img, "erofs", abi.MS_RDONLY, "")
+	testutil.ExpectSame(t, "host kernel vs ours", host, ours, compareOptions())
+	testutil.ExpectSame(t, "host kernel vs fsck.erofs --extract", noSetID(host), noSetID(fsckView(t, img)), fsckOptions())
+	st, err := os.Stat(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d entries compared, image of %d bytes", len(host), st.Size())
 }

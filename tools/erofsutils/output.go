@@ -1,6 +1,9 @@
 package erofsutils
 
-import "io"
+import (
+	"errors"
+	"io"
+)
 
 // output is the device written in order: data is appended at pos
 // through a buffer flushed in large writes, and the position may move
@@ -74,3 +77,21 @@ func (o *output) truncate(off int64) {
 
 // block returns the block number of pos, which is block aligned.
 func (o *output) block() uint32 { return uint32(o.pos / blockSize) }
+
+// readBack reads what was written at off (before pos), from the buffer
+// or the device.
+func (o *output) readBack(p []byte, off int64) error {
+	if off >= o.bufStart {
+		copy(p, o.buf[off-o.bufStart:])
+		return nil
+	}
+	if err := o.flush(); err != nil {
+		return err
+	}
+	r, ok := o.dev.(io.ReaderAt)
+	if !ok {
+		return errors.New("erofs: the device cannot be read back")
+	}
+	_, err := r.ReadAt(p, off)
+	return err
+}

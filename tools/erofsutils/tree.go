@@ -37,6 +37,10 @@ type inode struct {
 	// comp is a compressed file's map (compress.go), nil otherwise.
 	comp *zfile
 
+	// isize is the inode's size as the input gave it, before any hard
+	// link to it: what the inline tail was planned with.
+	isize int
+
 	// Layout (layout.go).
 	extended bool
 	xbody    []byte // the inline xattr body

@@ -1,0 +1,192 @@
+package erofsutils
+
+import (
+	"fmt"
+
+	"github.com/pierrec/lz4/v4"
+
+	disk "github.com/lklimg/lklimg/format/erofs"
+)
+
+// encoder compresses a pcluster's worth: fit returns how many bytes of
+// the start of src compress into at most limit bytes, and those
+// compressed bytes (valid until the next call). Each worker has its own.
+type encoder interface {
+	fit(src []byte, limit int) (int, []byte)
+}
+
+// compressor is one -z algorithm at one level.
+type compressor struct {
+	name       string
+	alg        uint8 // Z_EROFS_COMPRESSION_*
+	level      int
+	pcluster   int
+	newEncoder func() encoder
+}
+
+// newCompressor returns the compressor -z names, at level (-1: the
+// algorithm's default), for pclusters of pcluster bytes.
+func newCompressor(name string, level, pcluster int) (*compressor, error) {
+	c := &compressor{name: name, level: level, pcluster: pcluster}
+	switch name {
+	case "lz4":
+		c.alg = disk.CompressionLZ4
+		c.newEncoder = func() encoder { return &lz4Encoder{fast: &lz4.Compressor{}} }
+	case "lz4hc":
+		// mkfs.erofs's levels are lz4hc's, 1 to 12 (9 by default);
+		// pierrec/lz4's search depths go to Level9.
+		if level < 0 {
+			level = 9
+		}
+		if level < 1 || level > 12 {
+			return nil, fmt.Errorf("erofs: lz4hc level %d: 1 to 12", level)
+		}
+		depth := lz4.CompressionLevel(1 << (8 + min(level, 9)))
+		c.alg = disk.CompressionLZ4
+		c.newEncoder = func() encoder { return &lz4Encoder{hc: &lz4.CompressorHC{Level: depth}} }
+	default:
+		return nil, fmt.Errorf("erofs: unknown compressor %q (lz4, lz4hc)", name)
+	}
+	if pcluster != blockSize {
+		return nil, fmt.Errorf("erofs: pcluster size %d: only %d (big pclusters are not written yet)", pcluster, blockSize)
+	}
+	return c, nil
+}
+
+// super sets what the superblock says of the algorithm: LZ4 alone needs
+// no configuration (lz4_max_distance 0 is LZ4's 64 KiB window).
+func (c *compressor) super(sb *disk.SuperBlock) {}
+
+// lz4Encoder fits LZ4 blocks to a size: LZ4 has no "destSize" mode in
+// Go, so a window of the input is compressed whole, and, when it does
+// not fit, cut after the last sequence that fits with a final run of
+// literals taken from the input (a valid block: LZ4's last sequence is
+// literals alone, at least 12 bytes here so that the last match ends
+// well before the block's end). The window grows or shrinks with what
+// the last extents held, so that little is compressed for nothing.
+type lz4Encoder struct {
+	fast  *lz4.Compressor
+	hc    *lz4.CompressorHC
+	buf   []byte
+	out   []byte
+	guess int
+}
+
+func (e *lz4Encoder) compress(src []byte) []byte {
+	if n := lz4.CompressBlockBound(len(src)); len(e.buf) < n {
+		e.buf = make([]byte, n)
+	}
+	var n int
+	if e.hc != nil {
+		n, _ = e.hc.CompressBlock(src, e.buf)
+	} else {
+		n, _ = e.fast.CompressBlock(src, e.buf)
+	}
+	return e.buf[:n]
+}
+
+func (e *lz4Encoder) fit(src []byte, limit int) (int, []byte) {
+	if e.guess == 0 {
+		e.guess = 4 * limit
+	}
+	w := min(len(src), max(e.guess, 2*limit))
+	for {
+		comp := e.compress(src[:w])
+		if len(comp) > 0 && len(comp) <= limit {
+			if w == len(src) {
+				e.guess = w
+				return w, comp
+			}
+			w = min(len(src), 2*w)
+			continue
+		}
+		n, out := lz4Cut(src[:w], comp, limit, e.out[:0])
+		e.out = out
+		e.guess = n + n/4
+		return n, out
+	}
+}
+
+// lz4LitCost is the bytes a final literal run of r bytes takes: its
+// token, its length's extra bytes, the literals.
+func lz4LitCost(r int) int {
+	if r < 15 {
+		return 1 + r
+	}
+	return 2 + (r-15)/255 + r
+}
+
+// lz4Cut returns the longest prefix of src an LZ4 block of at most
+// limit bytes holds: comp's sequences up to one whose end fits, then
+// src's next bytes as literals; and that block, appended to out.
+func lz4Cut(src, comp []byte, limit int, out []byte) (int, []byte) {
+	// The block of literals alone.
+	bestCS, bestPos, bestR := 0, 0, 0
+	for r := limit - 1; r >= 0; r-- {
+		if lz4LitCost(r) <= limit {
+			bestR = min(r, len(src))
+			break
+		}
+	}
+	ip, pos := 0, 0
+	for ip < len(comp) {
+		token := comp[ip]
+		ip++
+		ll := int(token >> 4)
+		if ll == 15 {
+			for ip < len(comp) {
+				b := comp[ip]
+				ip++
+				ll += int(b)
+				if b != 255 {
+					break
+				}
+			}
+		}
+		ip += ll
+		pos += ll
+		if ip+2 > len(comp) {
+			break // the last sequence: literals alone
+		}
+		ip += 2
+		ml := int(token & 15)
+		if ml == 15 {
+			for ip < len(comp) {
+				b := comp[ip]
+				ip++
+				ml += int(b)
+				if b != 255 {
+					break
+				}
+			}
+		}
+		pos += ml + 4
+		if ip >= limit {
+			break
+		}
+		budget := limit - ip
+		r := 0
+		for r = budget - 1; r > 0 && lz4LitCost(r) > budget; r-- {
+		}
+		r = min(r, len(src)-pos)
+		if r >= 12 && pos+r > bestPos+bestR {
+			bestCS, bestPos, bestR = ip, pos, r
+		}
+	}
+	out = append(out, comp[:bestCS]...)
+	r := bestR
+	if r < 15 {
+		out = append(out, byte(r<<4))
+	} else {
+		out = append(out, 0xf0)
+		for k := r - 15; ; k -= 255 {
+			if k < 255 {
+				out = append(out, byte(k))
+				break
+			}
+			out = append(out, 255)
+		}
+	}
+	out = append(out, src[bestPos:bestPos+r]...)
+	return bestPos + r, out
+}
