@@ -1,6 +1,7 @@
 package erofsutils
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -19,9 +20,17 @@ type Params struct {
 	// (SOURCE_DATE_EPOCH, mkfs.erofs -T with --all-time's sense).
 	BuildTime  archive.Time
 	ClampMtime bool
+	// FixedMtime gives every entry the build time (mkfs.erofs -T).
+	FixedMtime bool
+	// AllRoot makes every entry root's (--all-root).
+	AllRoot bool
 	// UUID and Label are the superblock's (-U, -L: 16 bytes at most).
-	UUID  [16]byte
-	Label string
+	// DeriveUUID, with UUID zero, derives it from every byte written
+	// before the superblock (a version 4 UUID of their SHA-256): the
+	// same input and parameters, the same UUID.
+	UUID       [16]byte
+	DeriveUUID bool
+	Label      string
 	// XattrTolerance is -x: an xattr (name and value) more inodes than
 	// this carry goes to the shared area; below 0 no xattrs are kept.
 	XattrTolerance int
@@ -94,6 +103,9 @@ func Mkfs(dev io.WriterAt, src archive.Source, p Params) (int64, error) {
 		return 0, fmt.Errorf("erofs: volume label %q: 16 bytes at most", p.Label)
 	}
 	b := &builder{p: &p, t: newTree(&p), out: newOutput(dev, blockSize)}
+	if p.DeriveUUID && p.UUID == [16]byte{} {
+		b.out.digest = sha256.New()
+	}
 	if p.Compressor != "" {
 		c, err := newCompressor(p.Compressor, p.Level, p.PclusterSize)
 		if err != nil {

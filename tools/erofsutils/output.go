@@ -2,6 +2,7 @@ package erofsutils
 
 import (
 	"errors"
+	"hash"
 	"io"
 )
 
@@ -14,6 +15,8 @@ type output struct {
 	buf      []byte
 	bufStart int64 // the device offset of buf[0]
 	err      error // sticky: the first write's error
+	// digest, when set, hashes every byte appended (Params.DeriveUUID).
+	digest hash.Hash
 }
 
 // outBufSize is the size of the writes the buffer makes.
@@ -25,6 +28,9 @@ func newOutput(dev io.WriterAt, start int64) *output {
 
 // write appends p at pos.
 func (o *output) write(p []byte) {
+	if o.digest != nil {
+		o.digest.Write(p)
+	}
 	for len(p) > 0 {
 		if len(o.buf) == cap(o.buf) {
 			o.flush()

@@ -154,6 +154,12 @@ func (t *tree) attrs(in *inode, h *archive.Header) {
 	in.mode = in.mode&abi.S_IFMT | h.Mode&0o7777
 	in.uid, in.gid = h.Uid, h.Gid
 	in.mtime = h.Mtime
+	if t.p.AllRoot {
+		in.uid, in.gid = 0, 0
+	}
+	if t.p.FixedMtime {
+		in.mtime = t.p.BuildTime
+	}
 	if bt := t.p.BuildTime; t.p.ClampMtime && (in.mtime.Sec > bt.Sec || in.mtime.Sec == bt.Sec && in.mtime.Nsec > bt.Nsec) {
 		in.mtime = bt
 	}

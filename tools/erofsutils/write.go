@@ -1,8 +1,6 @@
 package erofsutils
 
 import (
-	"crypto/sha256"
-
 	disk "github.com/lklimg/lklimg/format/erofs"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
@@ -151,6 +149,12 @@ func (b *builder) writeSuper(pl *plan, size int64) error {
 		XattrBlkAddr:  pl.xattrBlk,
 		UUID:          b.p.UUID,
 	}
+	if b.out.digest != nil {
+		// A version 4 UUID (RFC 4122 4.4) of the bytes' digest.
+		copy(sb.UUID[:], b.out.digest.Sum(nil))
+		sb.UUID[6] = sb.UUID[6]&0x0f | 0x40
+		sb.UUID[8] = sb.UUID[8]&0x3f | 0x80
+	}
 	copy(sb.VolumeName[:], b.p.Label)
 	if b.z != nil {
 		b.z.super(&sb)
@@ -161,5 +165,3 @@ func (b *builder) writeSuper(pl *plan, size int64) error {
 	_, err := b.out.dev.WriteAt(blk, 0)
 	return err
 }
-
-var _ = sha256.Size
