@@ -49,13 +49,16 @@ func TestMkfsBigTree(t *testing.T) {
 		{"lz4", func(p *erofsutils.Params) { p.Compressor = "lz4" }},
 		{"lz4hc", func(p *erofsutils.Params) { p.Compressor = "lz4hc" }},
 		{"lz4-legacy", func(p *erofsutils.Params) { p.Compressor, p.LegacyCompress = "lz4", true }},
+		{"deflate", func(p *erofsutils.Params) { p.Compressor = "deflate" }},
+		{"zstd", func(p *erofsutils.Params) { p.Compressor = "zstd" }},
+		{"zstd-legacy", func(p *erofsutils.Params) { p.Compressor, p.LegacyCompress = "zstd", true }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := erofsutils.DefaultParams()
 			p.BuildTime = archive.Time{Sec: 1700000000}
 			c.set(&p)
 			img := mkfs(t, tarPath, p)
-			checkImage(t, img, want, testutil.CompareOptions{})
+			checkImage(t, img, want, testutil.CompareOptions{}, p)
 		})
 	}
 }
@@ -64,7 +67,7 @@ func TestMkfsBigTree(t *testing.T) {
 // workers, and from one run to the next.
 func TestMkfsWorkers(t *testing.T) {
 	tarPath := tarOf(t, bigTree(t))
-	for _, z := range []string{"", "lz4", "lz4hc"} {
+	for _, z := range []string{"", "lz4", "lz4hc", "deflate", "zstd"} {
 		var imgs [][]byte
 		for _, w := range []int{1, 4, 4} {
 			p := erofsutils.DefaultParams()

@@ -228,6 +228,7 @@ func (z *zwriter) worker() {
 
 // compressSegment cuts data into pclusters.
 func compressSegment(enc encoder, data []byte, pclusterSize int, res []pcluster, out []byte) ([]pcluster, []byte) {
+	enc.reset()
 	for off := 0; off < len(data); {
 		rest := data[off:]
 		if len(rest) > blockSize {

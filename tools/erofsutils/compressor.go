@@ -1,7 +1,11 @@
 package erofsutils
 
 import (
+	"bytes"
 	"fmt"
+
+	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/pierrec/lz4/v4"
 
@@ -13,6 +17,10 @@ import (
 // compressed bytes (valid until the next call). Each worker has its own.
 type encoder interface {
 	fit(src []byte, limit int) (int, []byte)
+	// reset forgets what earlier extents taught (the window or length
+	// first tried): each segment starts afresh, so that its extents do
+	// not depend on which worker had which segment before.
+	reset()
 }
 
 // compressor is one -z algorithm at one level.
@@ -44,8 +52,29 @@ func newCompressor(name string, level, pcluster int) (*compressor, error) {
 		depth := lz4.CompressionLevel(1 << (8 + min(level, 9)))
 		c.alg = disk.CompressionLZ4
 		c.newEncoder = func() encoder { return &lz4Encoder{hc: &lz4.CompressorHC{Level: depth}} }
+	case "deflate":
+		// mkfs.erofs's levels are zlib's, 0 to 9 (1 by default).
+		if level < 0 {
+			level = 1
+		}
+		if level > 9 {
+			return nil, fmt.Errorf("erofs: deflate level %d: 0 to 9", level)
+		}
+		c.alg = disk.CompressionDeflate
+		c.newEncoder = func() encoder { return newSearchEncoder(newDeflate(level)) }
+	case "zstd":
+		// zstd's levels, 1 to 22 (3 by default), in klauspost/compress's
+		// four speeds.
+		if level < 0 {
+			level = 3
+		}
+		if level < 1 || level > 22 {
+			return nil, fmt.Errorf("erofs: zstd level %d: 1 to 22", level)
+		}
+		c.alg = disk.CompressionZstd
+		c.newEncoder = func() encoder { return newSearchEncoder(newZstd(level)) }
 	default:
-		return nil, fmt.Errorf("erofs: unknown compressor %q (lz4, lz4hc)", name)
+		return nil, fmt.Errorf("erofs: unknown compressor %q (lz4, lz4hc, deflate, zstd)", name)
 	}
 	if pcluster != blockSize {
 		return nil, fmt.Errorf("erofs: pcluster size %d: only %d (big pclusters are not written yet)", pcluster, blockSize)
@@ -54,8 +83,33 @@ func newCompressor(name string, level, pcluster int) (*compressor, error) {
 }
 
 // super sets what the superblock says of the algorithm: LZ4 alone needs
-// no configuration (lz4_max_distance 0 is LZ4's 64 KiB window).
-func (c *compressor) super(sb *disk.SuperBlock) {}
+// no configuration (lz4_max_distance 0 is LZ4's 64 KiB window); the
+// others are declared in available_compr_algs with COMPR_CFGS and
+// configured by a record after the superblock (cfgs).
+func (c *compressor) super(sb *disk.SuperBlock) {
+	if c.alg == disk.CompressionLZ4 {
+		return
+	}
+	sb.FeatureIncompat |= disk.FeatureIncompatComprCfgs
+	sb.AvailableComprAlgs = 1 << c.alg
+}
+
+// cfgs returns the algorithm's configuration records, which follow the
+// superblock (z_erofs_parse_cfgs): a u16 size then the structure, for
+// each algorithm of available_compr_algs; nil for LZ4 alone.
+func (c *compressor) cfgs() []byte {
+	switch c.alg {
+	case disk.CompressionDeflate:
+		// struct z_erofs_deflate_cfgs: windowbits u8, reserved[5].
+		return []byte{6, 0, 15, 0, 0, 0, 0, 0}
+	case disk.CompressionZstd:
+		// struct z_erofs_zstd_cfgs: format u8 (0: zstd), windowlog u8
+		// (the window's log2 less ZSTD_WINDOWLOG_ABSOLUTEMIN, 10),
+		// reserved[4]: a window of maxExtent, the most a frame spans.
+		return []byte{6, 0, 0, zstdWindowLog - 10, 0, 0, 0, 0}
+	}
+	return nil
+}
 
 // lz4Encoder fits LZ4 blocks to a size: LZ4 has no "destSize" mode in
 // Go, so a window of the input is compressed whole, and, when it does
@@ -71,6 +125,8 @@ type lz4Encoder struct {
 	out   []byte
 	guess int
 }
+
+func (e *lz4Encoder) reset() { e.guess = 0 }
 
 func (e *lz4Encoder) compress(src []byte) []byte {
 	if n := lz4.CompressBlockBound(len(src)); len(e.buf) < n {
@@ -190,3 +246,93 @@ func lz4Cut(src, comp []byte, limit int, out []byte) (int, []byte) {
 	out = append(out, src[bestPos:bestPos+r]...)
 	return bestPos + r, out
 }
+
+// searchEncoder fits a compressor without a "destSize" mode (DEFLATE,
+// Zstandard) by searching the input length: each try compresses a
+// prefix; the next length is the last that fitted scaled by how far
+// below the limit it came, or the middle of what is known when that
+// overshoots; it stops within 1/64 of the longest (or at the whole
+// input). The first length tried is the last extent's, so that a file of
+// even compressibility needs two or three tries an extent (from the
+// same start in each segment: reset).
+type searchEncoder struct {
+	c     prefixCompressor
+	best  []byte
+	guess int
+}
+
+// prefixCompressor compresses src whole, appending to dst.
+type prefixCompressor interface {
+	compress(dst, src []byte) []byte
+}
+
+func newSearchEncoder(c prefixCompressor) *searchEncoder { return &searchEncoder{c: c} }
+
+func (e *searchEncoder) reset() { e.guess = 0 }
+
+func (e *searchEncoder) fit(src []byte, limit int) (int, []byte) {
+	lo, hi := 0, len(src)+1 // lo fits (or is nothing), hi does not
+	e.best = e.best[:0]
+	var try []byte
+	n := min(len(src), max(e.guess, 2*limit))
+	for tries := 0; tries < 16 && hi-lo > max(64, lo/64); tries++ {
+		try = e.c.compress(try[:0], src[:n])
+		if len(try) <= limit {
+			lo = n
+			e.best = append(e.best[:0], try...)
+			if n == len(src) {
+				break
+			}
+		} else {
+			hi = n
+		}
+		// Scale by the room left, a little short of it; past what is
+		// known not to fit, the longest not known; else halve.
+		next := int(int64(n) * int64(limit) / int64(max(len(try), 1)) * 63 / 64)
+		if next >= hi {
+			next = hi - 1
+		}
+		if next <= lo {
+			next = lo + (hi-lo)/2
+		}
+		n = min(next, len(src))
+	}
+	e.guess = lo
+	return lo, e.best
+}
+
+// deflateCompressor is a raw DEFLATE stream (no zlib header), as Linux's
+// z_erofs_deflate_decompress inflates it (-MAX_WBITS).
+type deflateCompressor struct {
+	w   *flate.Writer
+	buf bytes.Buffer
+}
+
+func newDeflate(level int) *deflateCompressor {
+	w, _ := flate.NewWriter(nil, level) // the level is checked
+	return &deflateCompressor{w: w}
+}
+
+func (d *deflateCompressor) compress(dst, src []byte) []byte {
+	d.buf.Reset()
+	d.w.Reset(&d.buf)
+	d.w.Write(src)
+	d.w.Close()
+	return append(dst, d.buf.Bytes()...)
+}
+
+// zstdWindowLog is the window the frames are made with: an extent's
+// most, which the image's configuration declares.
+const zstdWindowLog = 18
+
+// zstdCompressor makes one Zstandard frame of each prefix, without its
+// checksum (the image has none of its own either).
+type zstdCompressor struct{ e *zstd.Encoder }
+
+func newZstd(level int) *zstdCompressor {
+	e, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)), zstd.WithEncoderCRC(false),
+		zstd.WithWindowSize(1<<zstdWindowLog), zstd.WithEncoderConcurrency(1), zstd.WithSingleSegment(true))
+	return &zstdCompressor{e: e}
+}
+
+func (z *zstdCompressor) compress(dst, src []byte) []byte { return z.e.EncodeAll(src, dst) }

@@ -161,6 +161,11 @@ func (b *builder) writeSuper(pl *plan, size int64) error {
 	}
 	blk := make([]byte, blockSize)
 	sb.Encode(blk[disk.SuperOffset:])
+	if b.z != nil {
+		// The algorithms' configurations follow the superblock
+		// (erofs_read_metadata: each record 4-byte aligned).
+		copy(blk[disk.SuperOffset+sb.Size():], b.z.c.cfgs())
+	}
 	disk.PutSuperChecksum(blk[disk.SuperOffset:])
 	_, err := b.out.dev.WriteAt(blk, 0)
 	return err
