@@ -152,14 +152,21 @@ type zjob struct {
 	in    *inode
 	name  string
 	off   int64 // the segment's offset in the file
-	buf   []byte
+	seg   *segment
 	data  []byte
 	last  bool
 	sum   [sha256.Size]byte // the file's digest, on its last job
-	res   []pcluster
-	out   []byte // the compressed bytes res points into
 	done  chan struct{}
 	first bool
+}
+
+// segment is a job's memory, kept from job to job (the free list):
+// the input bytes, the compressed bytes and the pclusters pointing in
+// them.
+type segment struct {
+	buf []byte
+	res []pcluster
+	out []byte
 }
 
 // zwriter runs the pool and the ordered writer.
@@ -168,7 +175,7 @@ type zwriter struct {
 	c       *compressor
 	jobs    chan *zjob
 	ordered chan *zjob
-	free    chan []byte
+	free    chan *segment
 	wg      sync.WaitGroup
 	wdone   chan struct{}
 	err     error // the writer's, read after wdone
@@ -177,9 +184,9 @@ type zwriter struct {
 
 func newZWriter(b *builder, c *compressor, workers int) *zwriter {
 	z := &zwriter{b: b, c: c, jobs: make(chan *zjob, workers), ordered: make(chan *zjob, 2*workers+2),
-		free: make(chan []byte, 2*workers+3), wdone: make(chan struct{}), full: b.p.LegacyCompress}
+		free: make(chan *segment, 2*workers+3), wdone: make(chan struct{}), full: b.p.LegacyCompress}
 	for range cap(z.free) {
-		z.free <- make([]byte, segmentSize)
+		z.free <- &segment{buf: make([]byte, segmentSize)}
 	}
 	for range workers {
 		z.wg.Add(1)
@@ -195,18 +202,18 @@ func (z *zwriter) writeFile(in *inode, r io.Reader, name string) error {
 	in.comp = &zfile{size: int64(in.size), full: z.full, alg: z.c.alg}
 	for off := int64(0); off < int64(in.size); off += segmentSize {
 		n := int(min(int64(in.size)-off, segmentSize))
-		var buf []byte
+		var seg *segment
 		select {
-		case buf = <-z.free:
+		case seg = <-z.free:
 		case <-z.wdone:
 			return z.err
 		}
-		if _, err := io.ReadFull(r, buf[:n]); err != nil {
-			z.free <- buf
+		if _, err := io.ReadFull(r, seg.buf[:n]); err != nil {
+			z.free <- seg
 			return fmt.Errorf("%s: reading its data: %w", name, noEOF(err))
 		}
-		h.Write(buf[:n])
-		j := &zjob{in: in, name: name, off: off, buf: buf, data: buf[:n], done: make(chan struct{}), first: off == 0}
+		h.Write(seg.buf[:n])
+		j := &zjob{in: in, name: name, off: off, seg: seg, data: seg.buf[:n], done: make(chan struct{}), first: off == 0}
 		if off+int64(n) == int64(in.size) {
 			j.last = true
 			h.Sum(j.sum[:0])
@@ -221,7 +228,7 @@ func (z *zwriter) worker() {
 	defer z.wg.Done()
 	enc := z.c.newEncoder()
 	for j := range z.jobs {
-		j.res, j.out = compressSegment(enc, j.data, z.c.pcluster, j.res[:0], j.out[:0])
+		j.seg.res, j.seg.out = compressSegment(enc, j.data, z.c.pcluster, j.seg.res[:0], j.seg.out[:0])
 		close(j.done)
 	}
 }
@@ -272,7 +279,7 @@ func (z *zwriter) writer() {
 		if z.err == nil {
 			z.err = z.writeJob(j)
 		}
-		z.free <- j.buf
+		z.free <- j.seg
 	}
 }
 
@@ -284,7 +291,7 @@ func (z *zwriter) writeJob(j *zjob) error {
 		zf.first = b.out.block()
 	}
 	la := j.off
-	for _, pc := range j.res {
+	for _, pc := range j.seg.res {
 		zf.ext = append(zf.ext, zext{la: la, plain: pc.plain})
 		la += int64(pc.llen)
 		if pc.plain {
