@@ -55,7 +55,7 @@ func erofsMkfsCommand(stdin io.Reader, stdout, stderr io.Writer, status *int) *c
 				Usage: "filesystem `TYPE`: " + strings.Join(tools.MkfsTypes(), ", ")},
 			str("d", &f.dir, "the `DIR|TAR` (- for stdin) the image is made of"),
 			str("z", &f.comp, "compress files with `ALG[,LEVEL]`: lz4, lz4hc (levels 1-12, 9 by default); none by default"),
-			str("C", &f.pcluster, "largest physical cluster `SIZE` in bytes (4096 only, yet)"),
+			str("C", &f.pcluster, "largest physical cluster `SIZE` in bytes, a multiple of 4096 up to 1M (big pclusters; default 4096)"),
 			str("E", &f.ext, "extended `OPTIONS`, comma separated: "+erofsOptions),
 			&cli.IntFlag{Name: "x", Value: erofsutils.DefaultXattrTolerance, Destination: &f.xattrTolerance,
 				Usage: "xattrs carried by more than `N` inodes are shared; below 0, no xattrs"},

@@ -52,6 +52,9 @@ func TestMkfsBigTree(t *testing.T) {
 		{"deflate", func(p *erofsutils.Params) { p.Compressor = "deflate" }},
 		{"zstd", func(p *erofsutils.Params) { p.Compressor = "zstd" }},
 		{"zstd-legacy", func(p *erofsutils.Params) { p.Compressor, p.LegacyCompress = "zstd", true }},
+		{"lz4hc-16k", func(p *erofsutils.Params) { p.Compressor, p.PclusterSize = "lz4hc", 16384 }},
+		{"lz4-64k-legacy", func(p *erofsutils.Params) { p.Compressor, p.PclusterSize, p.LegacyCompress = "lz4", 65536, true }},
+		{"zstd-1m", func(p *erofsutils.Params) { p.Compressor, p.PclusterSize = "zstd", 1<<20 }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := erofsutils.DefaultParams()

@@ -44,8 +44,9 @@ const lclusterBits = blkszBits
 // and whether its pcluster is PLAIN. Its pcluster's blocks follow the
 // one before's.
 type zext struct {
-	la    int64
-	plain bool
+	la     int64
+	plain  bool
+	blocks uint32 // the pcluster's (1 but with big pclusters)
 }
 
 // zfile is a compressed file's map.
@@ -56,6 +57,7 @@ type zfile struct {
 	size   int64
 	full   bool // full indexes (-E legacy-compress)
 	alg    uint8
+	big    bool // big pclusters (-C past a block)
 }
 
 func (z *zfile) layout() int {
@@ -67,10 +69,19 @@ func (z *zfile) layout() int {
 
 // advise is the map header's h_advise.
 func (z *zfile) advise() uint16 {
-	if z.full {
-		return 0
+	var a uint16
+	if !z.full {
+		a = disk.AdviseCompacted2B
 	}
-	return disk.AdviseCompacted2B
+	if z.big {
+		// Heads of both types may have big pclusters; mkfs.erofs
+		// sets the second for compact indexes only.
+		a |= disk.AdviseBigPcluster1
+		if !z.full {
+			a |= disk.AdviseBigPcluster2
+		}
+	}
+	return a
 }
 
 func (z *zfile) totalidx() uint64 { return uint64((z.size + blockSize - 1) >> lclusterBits) }
@@ -91,13 +102,22 @@ func (z *zfile) indexes() []disk.LclusterIndex {
 	n := z.totalidx()
 	idx := make([]disk.LclusterIndex, n)
 	head := make([]bool, n)
-	for k, e := range z.ext {
+	pblk := z.first
+	for _, e := range z.ext {
 		h := e.la >> lclusterBits
 		t := uint8(disk.LclusterTypeHead1)
 		if e.plain {
 			t = disk.LclusterTypePlain
 		}
-		idx[h] = disk.LclusterIndex{Type: t, ClusterOfs: uint32(e.la & (blockSize - 1)), Pblk: z.first + uint32(k)}
+		idx[h] = disk.LclusterIndex{Type: t, ClusterOfs: uint32(e.la & (blockSize - 1)), Pblk: pblk}
+		if z.big && !e.plain && uint64(h+1) < n {
+			// The first NONHEAD after a compressed head says its
+			// pcluster's blocks (D0_CBLKCNT); a compressed extent
+			// always runs past its head's lcluster (it holds more
+			// than its pcluster's blocks).
+			idx[h+1].CompressedBlks = e.blocks
+		}
+		pblk += e.blocks
 		head[h] = true
 	}
 	last := uint64(0)
@@ -110,7 +130,8 @@ func (z *zfile) indexes() []disk.LclusterIndex {
 		for next < n && !head[next] {
 			next++
 		}
-		idx[j] = disk.LclusterIndex{Type: disk.LclusterTypeNonhead, Delta: [2]uint32{uint32(j - last), uint32(next - j)}}
+		idx[j] = disk.LclusterIndex{Type: disk.LclusterTypeNonhead, Delta: [2]uint32{uint32(j - last), uint32(next - j)},
+			CompressedBlks: idx[j].CompressedBlks}
 	}
 	return idx
 }
@@ -199,7 +220,7 @@ func newZWriter(b *builder, c *compressor, workers int) *zwriter {
 // writeFile reads the file's data into segments and queues them.
 func (z *zwriter) writeFile(in *inode, r io.Reader, name string) error {
 	h := sha256.New()
-	in.comp = &zfile{size: int64(in.size), full: z.full, alg: z.c.alg}
+	in.comp = &zfile{size: int64(in.size), full: z.full, alg: z.c.alg, big: z.c.pcluster > blockSize}
 	for off := int64(0); off < int64(in.size); off += segmentSize {
 		n := int(min(int64(in.size)-off, segmentSize))
 		var seg *segment
@@ -240,7 +261,9 @@ func compressSegment(enc encoder, data []byte, pclusterSize int, res []pcluster,
 		rest := data[off:]
 		if len(rest) > blockSize {
 			n, comp := enc.fit(rest[:min(len(rest), maxExtent)], pclusterSize)
-			if n > blockSize && len(comp) > 0 && comp[0] != 0 {
+			// Compressed when it saves a block at least: its blocks
+			// hold less than it.
+			if blocks := (len(comp) + blockSize - 1) / blockSize; n > blocks*blockSize && len(comp) > 0 && comp[0] != 0 {
 				start := len(out)
 				out = append(out, comp...)
 				res = append(res, pcluster{llen: n, data: out[start:]})
@@ -292,13 +315,15 @@ func (z *zwriter) writeJob(j *zjob) error {
 	}
 	la := j.off
 	for _, pc := range j.seg.res {
-		zf.ext = append(zf.ext, zext{la: la, plain: pc.plain})
+		blocks := (len(pc.data) + blockSize - 1) / blockSize
+		zf.ext = append(zf.ext, zext{la: la, plain: pc.plain, blocks: uint32(blocks)})
 		la += int64(pc.llen)
 		if pc.plain {
 			b.out.write(pc.data)
 			b.out.padBlock()
 		} else {
-			b.out.zeros(z.c.pcluster - len(pc.data))
+			// 0padding: the compressed bytes end the pcluster.
+			b.out.zeros(blocks*blockSize - len(pc.data))
 			b.out.write(pc.data)
 		}
 	}
@@ -320,7 +345,7 @@ func (z *zwriter) endFile(j *zjob) error {
 	for _, e := range zf.ext {
 		allPlain = allPlain && e.plain
 	}
-	if allPlain && z.c.pcluster == blockSize {
+	if allPlain {
 		in.comp = nil
 		in.blkaddr = zf.first
 		in.nblocks = uint32(in.size / blockSize)

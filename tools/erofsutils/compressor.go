@@ -76,9 +76,6 @@ func newCompressor(name string, level, pcluster int) (*compressor, error) {
 	default:
 		return nil, fmt.Errorf("erofs: unknown compressor %q (lz4, lz4hc, deflate, zstd)", name)
 	}
-	if pcluster != blockSize {
-		return nil, fmt.Errorf("erofs: pcluster size %d: only %d (big pclusters are not written yet)", pcluster, blockSize)
-	}
 	return c, nil
 }
 
@@ -87,9 +84,11 @@ func newCompressor(name string, level, pcluster int) (*compressor, error) {
 // others are declared in available_compr_algs with COMPR_CFGS and
 // configured by a record after the superblock (cfgs).
 func (c *compressor) super(sb *disk.SuperBlock) {
-	if c.alg == disk.CompressionLZ4 {
+	if c.alg == disk.CompressionLZ4 && c.pcluster == blockSize {
 		return
 	}
+	// BIG_PCLUSTER is COMPR_CFGS's bit: big pclusters of LZ4 say
+	// their largest in LZ4's record.
 	sb.FeatureIncompat |= disk.FeatureIncompatComprCfgs
 	sb.AvailableComprAlgs = 1 << c.alg
 }
@@ -99,6 +98,16 @@ func (c *compressor) super(sb *disk.SuperBlock) {
 // each algorithm of available_compr_algs; nil for LZ4 alone.
 func (c *compressor) cfgs() []byte {
 	switch c.alg {
+	case disk.CompressionLZ4:
+		if c.pcluster == blockSize {
+			return nil
+		}
+		// struct z_erofs_lz4_cfgs: max_distance u16 (0: LZ4's 64 KiB),
+		// max_pclusterblks u16, reserved[10].
+		r := make([]byte, 2+14)
+		r[0] = 14
+		le16(r[4:], uint16(c.pcluster/blockSize))
+		return r
 	case disk.CompressionDeflate:
 		// struct z_erofs_deflate_cfgs: windowbits u8, reserved[5].
 		return []byte{6, 0, 15, 0, 0, 0, 0, 0}
@@ -336,3 +345,6 @@ func newZstd(level int) *zstdCompressor {
 }
 
 func (z *zstdCompressor) compress(dst, src []byte) []byte { return z.e.EncodeAll(src, dst) }
+
+// le16 puts a little-endian u16.
+func le16(p []byte, v uint16) { p[0], p[1] = byte(v), byte(v>>8) }

@@ -15,7 +15,12 @@
 //   - xattrs inline, or in the shared area when more inodes than the
 //     tolerance (-x) carry the same name and value;
 //   - hard links as one inode, devices, FIFOs, sockets;
-//   - identical files' data once (full-file dedupe).
+//   - identical files' data once (full-file dedupe);
+//   - with -z, compressed files (compress.go): LZ4, LZ4HC, DEFLATE,
+//     Zstandard, 0padding, compact or full indexes, big pclusters (-C).
+//
+// Not written: ztailpacking, fragments, block-level dedupe, MicroLZMA,
+// chunk-based files, other block sizes.
 //
 // Layout, in the order it is written: block 0 (the superblock at 1024),
 // the files' data as it streams in, then what is known only at the end
