@@ -28,7 +28,7 @@ type erofsFlags struct {
 }
 
 // erofsOptions is mkfs.erofs's -E options this mkfs takes.
-const erofsOptions = "legacy-compress, noinline_data, force-inode-extended"
+const erofsOptions = "legacy-compress, ztailpacking, noinline_data, force-inode-extended"
 
 // erofsMkfsCommand is `lklimg mkfs -t erofs [options] -d DIR|TAR IMAGE`.
 func erofsMkfsCommand(stdin io.Reader, stdout, stderr io.Writer, status *int) *cli.Command {
@@ -54,7 +54,7 @@ func erofsMkfsCommand(stdin io.Reader, stdout, stderr io.Writer, status *int) *c
 			&cli.StringFlag{Name: "t", Aliases: []string{"type"}, Value: "erofs", Destination: &f.fsType,
 				Usage: "filesystem `TYPE`: " + strings.Join(tools.MkfsTypes(), ", ")},
 			str("d", &f.dir, "the `DIR|TAR` (- for stdin) the image is made of"),
-			str("z", &f.comp, "compress files with `ALG[,LEVEL]`: lz4, lz4hc (levels 1-12, 9 by default); none by default"),
+			str("z", &f.comp, "compress files with `ALG[,LEVEL]`: lz4, lz4hc (1-12, 9 by default), deflate (0-9, 1), zstd (1-22, 3), lzma (MicroLZMA, slow); none by default"),
 			str("C", &f.pcluster, "largest physical cluster `SIZE` in bytes, a multiple of 4096 up to 1M (big pclusters; default 4096)"),
 			str("E", &f.ext, "extended `OPTIONS`, comma separated: "+erofsOptions),
 			&cli.IntFlag{Name: "x", Value: erofsutils.DefaultXattrTolerance, Destination: &f.xattrTolerance,
@@ -124,6 +124,8 @@ func erofsParams(f *erofsFlags, getenv func(string) string, now time.Time) (erof
 			switch o {
 			case "legacy-compress":
 				p.LegacyCompress = true
+			case "ztailpacking":
+				p.Ztailpacking = true
 			case "noinline_data":
 				p.NoInline = true
 			case "force-inode-extended":

@@ -74,7 +74,7 @@ func TestMkfsErofs(t *testing.T) {
 
 	// What erofs cannot do is refused by name.
 	for _, args := range [][]string{
-		{"mkfs", "-t", "erofs", "-zxz", "-d", tarPath, img("x.img")},
+		{"mkfs", "-t", "erofs", "-zlzo", "-d", tarPath, img("x.img")},
 		{"mkfs", "-t", "erofs", "-Eztailpacking,fragments", "-d", tarPath, img("x.img")},
 		{"tar2fs", "-t", "erofs", "-s", "10M", tarPath, img("x.img")},
 	} {

@@ -55,6 +55,9 @@ func TestMkfsBigTree(t *testing.T) {
 		{"lz4hc-16k", func(p *erofsutils.Params) { p.Compressor, p.PclusterSize = "lz4hc", 16384 }},
 		{"lz4-64k-legacy", func(p *erofsutils.Params) { p.Compressor, p.PclusterSize, p.LegacyCompress = "lz4", 65536, true }},
 		{"zstd-1m", func(p *erofsutils.Params) { p.Compressor, p.PclusterSize = "zstd", 1<<20 }},
+		{"lz4hc-ztail", func(p *erofsutils.Params) { p.Compressor, p.Ztailpacking = "lz4hc", true }},
+		{"lz4-ztail-legacy", func(p *erofsutils.Params) { p.Compressor, p.Ztailpacking, p.LegacyCompress = "lz4", true, true }},
+		{"deflate-64k-ztail", func(p *erofsutils.Params) { p.Compressor, p.PclusterSize, p.Ztailpacking = "deflate", 65536, true }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := erofsutils.DefaultParams()

@@ -1,6 +1,7 @@
 package erofsutils
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -58,6 +59,9 @@ type zfile struct {
 	full   bool // full indexes (-E legacy-compress)
 	alg    uint8
 	big    bool // big pclusters (-C past a block)
+	// idata is the last extent's pcluster when it is inline after the
+	// indexes (ztailpacking): compressed, or PLAIN bytes.
+	idata []byte
 }
 
 func (z *zfile) layout() int {
@@ -81,6 +85,9 @@ func (z *zfile) advise() uint16 {
 			a |= disk.AdviseBigPcluster2
 		}
 	}
+	if z.idata != nil {
+		a |= disk.AdviseInlinePcluster
+	}
 	return a
 }
 
@@ -92,9 +99,9 @@ func (z *zfile) metaLen(inline int) int {
 	ebase := disk.MapIndexStart(int64(inline), z.full)
 	n := int(ebase) - inline
 	if z.full {
-		return n + int(z.totalidx())*disk.LclusterIndexSize
+		return n + int(z.totalidx())*disk.LclusterIndexSize + len(z.idata)
 	}
-	return n + disk.CompactIndexesSize(ebase, z.totalidx(), z.advise())
+	return n + disk.CompactIndexesSize(ebase, z.totalidx(), z.advise()) + len(z.idata)
 }
 
 // indexes returns each lcluster's index.
@@ -115,7 +122,7 @@ func (z *zfile) indexes() []disk.LclusterIndex {
 			// pcluster's blocks (D0_CBLKCNT); a compressed extent
 			// always runs past its head's lcluster (it holds more
 			// than its pcluster's blocks).
-			idx[h+1].CompressedBlks = e.blocks
+			idx[h+1].CompressedBlks = max(e.blocks, 1)
 		}
 		pblk += e.blocks
 		head[h] = true
@@ -145,9 +152,13 @@ func (z *zfile) encodeMeta(p []byte, inline int) {
 	if z.full {
 		hdr -= 8
 	}
-	disk.MapHeader{Advise: z.advise(), AlgorithmType: z.alg, ClusterBits: lclusterBits - 12}.Encode(p[hdr:])
+	disk.MapHeader{Advise: z.advise(), AlgorithmType: z.alg, ClusterBits: lclusterBits - 12,
+		IdataSize: uint16(len(z.idata))}.Encode(p[hdr:])
+	// The inline pcluster follows the pack of the last lcluster's
+	// index (z_idataoff: the end of the indexes).
+	copy(p[len(p)-len(z.idata):], z.idata)
 	idx := z.indexes()
-	at := p[int(ebase)-inline:]
+	at := p[int(ebase)-inline : len(p)-len(z.idata)]
 	if z.full {
 		for i, m := range idx {
 			disk.EncodeFullIndex(at[i*disk.LclusterIndexSize:], m)
@@ -249,16 +260,26 @@ func (z *zwriter) worker() {
 	defer z.wg.Done()
 	enc := z.c.newEncoder()
 	for j := range z.jobs {
-		j.seg.res, j.seg.out = compressSegment(enc, j.data, z.c.pcluster, j.seg.res[:0], j.seg.out[:0])
+		j.seg.res, j.seg.out = compressSegment(enc, j.data, z.c.pcluster, j.last && z.b.p.Ztailpacking, j.seg.res[:0], j.seg.out[:0])
 		close(j.done)
 	}
 }
 
-// compressSegment cuts data into pclusters.
-func compressSegment(enc encoder, data []byte, pclusterSize int, res []pcluster, out []byte) ([]pcluster, []byte) {
+// compressSegment cuts data into pclusters. With tail (ztailpacking, the
+// file's last segment) the last bytes under a block are compressed too
+// when they shrink, to go inline.
+func compressSegment(enc encoder, data []byte, pclusterSize int, tail bool, res []pcluster, out []byte) ([]pcluster, []byte) {
 	enc.reset()
 	for off := 0; off < len(data); {
 		rest := data[off:]
+		if tail && len(rest) <= blockSize {
+			if n, comp := enc.fit(rest, blockSize); n == len(rest) && len(comp) < n && comp[0] != 0 {
+				start := len(out)
+				out = append(out, comp...)
+				res = append(res, pcluster{llen: n, data: out[start:]})
+				break
+			}
+		}
 		if len(rest) > blockSize {
 			n, comp := enc.fit(rest[:min(len(rest), maxExtent)], pclusterSize)
 			// Compressed when it saves a block at least: its blocks
@@ -370,10 +391,58 @@ func (z *zwriter) endFile(j *zjob) error {
 		}
 		return b.out.err
 	}
+	if b.p.Ztailpacking {
+		if err := z.inlineTail(in); err != nil {
+			return err
+		}
+	}
 	if b.dedupe != nil {
 		return b.dedupe.shareZ(b, in, j.sum, start)
 	}
 	return b.out.err
+}
+
+// ztailMargin is room kept for what the inode's metadata may grow by
+// between now and the layout: the indexes' alignment to the xattrs' final
+// size (a 4-byte index more or less, the map header's 8-byte alignment).
+const ztailMargin = 32
+
+// inlineTail moves a compressed file's last pcluster inline, after its
+// indexes (-E ztailpacking), when it is a block (the last written) that
+// holds less than a block of bytes and the inode, its xattrs, its map and
+// those bytes fit one block: a PLAIN tail's bytes as they are, a
+// compressed one's without the 0padding before them.
+func (z *zwriter) inlineTail(in *inode) error {
+	b := z.b
+	zf := in.comp
+	last := &zf.ext[len(zf.ext)-1]
+	if last.blocks != 1 {
+		return nil
+	}
+	blk := make([]byte, blockSize)
+	if err := b.out.readBack(blk, b.out.pos-blockSize); err != nil {
+		return err
+	}
+	var data []byte
+	if last.plain {
+		data = blk[:zf.size-last.la]
+	} else {
+		data = bytes.TrimLeft(blk, "\x00")
+	}
+	if len(data) == 0 || len(data) >= blockSize || b.tailBytes+int64(len(data)) > b.p.TailMemory {
+		return nil
+	}
+	zf.idata = data
+	inline := in.isize + xattrInlineMax(in)
+	if inline+zf.metaLen(inline)+ztailMargin > blockSize {
+		zf.idata = nil
+		return nil
+	}
+	b.out.truncate(b.out.pos - blockSize)
+	last.blocks = 0
+	zf.blocks--
+	b.tailBytes += int64(len(data))
+	return nil
 }
 
 // close waits for the queued jobs to be written.
@@ -391,5 +460,8 @@ func (z *zwriter) close() error {
 // super sets the superblock's compression fields.
 func (z *zwriter) super(sb *disk.SuperBlock) {
 	sb.FeatureIncompat |= disk.FeatureIncompatZeroPadding
+	if z.b.p.Ztailpacking {
+		sb.FeatureIncompat |= disk.FeatureIncompatZtailpacking
+	}
 	z.c.super(sb)
 }

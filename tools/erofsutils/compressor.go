@@ -8,6 +8,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/pierrec/lz4/v4"
+	"github.com/ulikunitz/xz/lzma"
 
 	disk "github.com/lklimg/lklimg/format/erofs"
 )
@@ -73,8 +74,19 @@ func newCompressor(name string, level, pcluster int) (*compressor, error) {
 		}
 		c.alg = disk.CompressionZstd
 		c.newEncoder = func() encoder { return newSearchEncoder(newZstd(level)) }
+	case "lzma":
+		// MicroLZMA; ulikunitz/xz has one matcher, whatever the level
+		// (0 to 9, 6 by default, checked for mkfs.erofs's sake).
+		if level < 0 {
+			level = 6
+		}
+		if level > 9 {
+			return nil, fmt.Errorf("erofs: lzma level %d: 0 to 9", level)
+		}
+		c.alg = disk.CompressionLZMA
+		c.newEncoder = func() encoder { return newSearchEncoder(&microLZMA{}) }
 	default:
-		return nil, fmt.Errorf("erofs: unknown compressor %q (lz4, lz4hc, deflate, zstd)", name)
+		return nil, fmt.Errorf("erofs: unknown compressor %q (lz4, lz4hc, deflate, zstd, lzma)", name)
 	}
 	return c, nil
 }
@@ -111,6 +123,16 @@ func (c *compressor) cfgs() []byte {
 	case disk.CompressionDeflate:
 		// struct z_erofs_deflate_cfgs: windowbits u8, reserved[5].
 		return []byte{6, 0, 15, 0, 0, 0, 0, 0}
+	case disk.CompressionLZMA:
+		// struct z_erofs_lzma_cfgs: dict_size u32, format u16 (0:
+		// MicroLZMA), reserved[8]: a dictionary of maxExtent, the
+		// most a stream spans.
+		r := make([]byte, 2+14)
+		r[0] = 14
+		d := uint32(lzmaDictCap)
+		le16(r[2:], uint16(d))
+		le16(r[4:], uint16(d>>16))
+		return r
 	case disk.CompressionZstd:
 		// struct z_erofs_zstd_cfgs: format u8 (0: zstd), windowlog u8
 		// (the window's log2 less ZSTD_WINDOWLOG_ABSOLUTEMIN, 10),
@@ -348,3 +370,33 @@ func (z *zstdCompressor) compress(dst, src []byte) []byte { return z.e.EncodeAll
 
 // le16 puts a little-endian u16.
 func le16(p []byte, v uint16) { p[0], p[1] = byte(v), byte(v>>8) }
+
+// lzmaDictCap is the LZMA dictionary: an extent's most.
+const lzmaDictCap = maxExtent
+
+// microLZMA makes a MicroLZMA stream (xz-embedded's xz_dec_microlzma):
+// an LZMA1 stream of known size, without its end marker or .lzma
+// header, whose first byte (the range coder's, always zero) is the
+// bitwise NOT of the properties byte instead.
+type microLZMA struct{ buf bytes.Buffer }
+
+func (m *microLZMA) compress(dst, src []byte) []byte {
+	m.buf.Reset()
+	w, err := lzma.WriterConfig{DictCap: lzmaDictCap, Size: int64(len(src))}.NewWriter(&m.buf)
+	if err == nil {
+		_, err = w.Write(src)
+	}
+	if err == nil {
+		err = w.Close()
+	}
+	b := m.buf.Bytes()
+	if err != nil || len(b) <= lzma.HeaderLen {
+		// Not compressed: longer than any pcluster, the search shrinks.
+		return append(dst, make([]byte, len(src)+blockSize)...)
+	}
+	props := b[0]
+	start := len(dst)
+	dst = append(dst, b[lzma.HeaderLen:]...)
+	dst[start] = ^props
+	return dst
+}

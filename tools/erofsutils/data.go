@@ -174,7 +174,8 @@ func (d *dedupe) shareZ(b *builder, in *inode, sum [sha256.Size]byte, start int6
 		d.seen[k] = in
 		return nil
 	}
-	if prev.comp == nil || prev.comp.blocks != in.comp.blocks || len(prev.comp.ext) != len(in.comp.ext) {
+	if prev.comp == nil || prev.comp.blocks != in.comp.blocks || len(prev.comp.ext) != len(in.comp.ext) ||
+		!bytes.Equal(prev.comp.idata, in.comp.idata) {
 		return nil
 	}
 	if err := b.out.flush(); err != nil {
@@ -186,6 +187,7 @@ func (d *dedupe) shareZ(b *builder, in *inode, sum [sha256.Size]byte, start int6
 		return err
 	}
 	b.out.truncate(start)
+	b.tailBytes -= int64(len(in.comp.idata))
 	in.comp = prev.comp
 	d.saved += n
 	return nil

@@ -17,9 +17,11 @@
 //   - hard links as one inode, devices, FIFOs, sockets;
 //   - identical files' data once (full-file dedupe);
 //   - with -z, compressed files (compress.go): LZ4, LZ4HC, DEFLATE,
-//     Zstandard, 0padding, compact or full indexes, big pclusters (-C).
+//     Zstandard, MicroLZMA (ulikunitz/xz: correct, but slow, as each
+//     extent is found by compressing several prefixes), 0padding, compact or full indexes, big pclusters (-C),
+//     the last pcluster inline (-E ztailpacking).
 //
-// Not written: ztailpacking, fragments, block-level dedupe, MicroLZMA,
+// Not written: fragments, block-level dedupe,
 // chunk-based files, other block sizes.
 //
 // Layout, in the order it is written: block 0 (the superblock at 1024),

@@ -17,6 +17,7 @@ func FuzzFit(f *testing.F) {
 	f.Add([]byte("abc"), uint16(1000), uint8(0))
 	f.Add(bytes.Repeat([]byte("line of a compressible file, 0123\n"), 3000), uint16(0), uint8(1))
 	f.Add(make([]byte, 100000), uint16(3000), uint8(3))
+	f.Add([]byte("some text, some more text"), uint16(40), uint8(4))
 	f.Fuzz(func(t *testing.T, seed []byte, stretch uint16, which uint8) {
 		// Stretch the input: repeat it, with a counter, so that short
 		// inputs still make extents of several blocks.
@@ -24,7 +25,7 @@ func FuzzFit(f *testing.F) {
 		for i := 0; len(src) < len(seed)*int(stretch%64+1) && len(src) < maxExtent; i++ {
 			src = append(append(src, seed...), byte(i))
 		}
-		names := []string{"lz4", "lz4hc", "deflate", "zstd"}
+		names := []string{"lz4", "lz4hc", "deflate", "zstd", "lzma"}
 		c, err := newCompressor(names[int(which)%len(names)], -1, blockSize)
 		if err != nil {
 			t.Fatal(err)
@@ -46,6 +47,8 @@ func FuzzFit(f *testing.F) {
 				}
 			case disk.CompressionDeflate:
 				err = disk.DecompressDeflate(out, dst)
+			case disk.CompressionLZMA:
+				err = disk.DecompressMicroLZMA(out, dst)
 			case disk.CompressionZstd:
 				err = disk.DecompressZstd(zstdDec, out, dst)
 			}

@@ -44,6 +44,9 @@ type Params struct {
 	// PclusterSize is -C, the largest physical cluster in bytes (a
 	// multiple of the block size); 0 is one block.
 	PclusterSize int
+	// Ztailpacking is -E ztailpacking: a compressed file's last
+	// pcluster, when under a block, inline after its indexes.
+	Ztailpacking bool
 	// LegacyCompress is -E legacy-compress: full lcluster indexes
 	// (COMPRESSED_FULL) rather than compact ones.
 	LegacyCompress bool

@@ -95,7 +95,7 @@ func fsckReads(alg string) bool {
 	var major, minor int
 	fmt.Sscanf(strings.TrimPrefix(strings.TrimSpace(string(out)), "fsck.erofs "), "%d.%d", &major, &minor)
 	v := major*100 + minor
-	return alg == "deflate" && v >= 107 || alg == "zstd" && v >= 108
+	return (alg == "deflate" || alg == "lzma") && v >= 107 || alg == "zstd" && v >= 108
 }
 
 // fsckView extracts the image with fsck.erofs --extract and scans it.
@@ -128,6 +128,7 @@ func TestMkfsAgainstOracles(t *testing.T) {
 		{"lz4hc-legacy", func(p *erofsutils.Params) { p.Compressor, p.LegacyCompress = "lz4hc", true }},
 		{"deflate", func(p *erofsutils.Params) { p.Compressor = "deflate" }},
 		{"zstd", func(p *erofsutils.Params) { p.Compressor = "zstd" }},
+		{"lzma-ztail", func(p *erofsutils.Params) { p.Compressor, p.Ztailpacking = "lzma", true }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := erofsutils.DefaultParams()
