@@ -176,7 +176,7 @@ func (e *lz4Encoder) fit(src []byte, limit int) (int, []byte) {
 	if e.guess == 0 {
 		e.guess = 4 * limit
 	}
-	w := min(len(src), max(e.guess, 2*limit))
+	w := min(len(src), max(e.guess, limit+limit/8))
 	for {
 		comp := e.compress(src[:w])
 		if len(comp) > 0 && len(comp) <= limit {
@@ -203,18 +203,29 @@ func lz4LitCost(r int) int {
 	return 2 + (r-15)/255 + r
 }
 
+// lz4MaxLit returns the longest final literal run a budget of b bytes
+// holds (lz4LitCost's inverse), or -1 when none does.
+func lz4MaxLit(b int) int {
+	if b < 16 {
+		return b - 1
+	}
+	// r >= 15: r + (r-15)/255 <= b-2; from below, then up.
+	r := 15 + (b-17)*255/256
+	for lz4LitCost(r+1) <= b {
+		r++
+	}
+	for lz4LitCost(r) > b {
+		r--
+	}
+	return r
+}
+
 // lz4Cut returns the longest prefix of src an LZ4 block of at most
 // limit bytes holds: comp's sequences up to one whose end fits, then
 // src's next bytes as literals; and that block, appended to out.
 func lz4Cut(src, comp []byte, limit int, out []byte) (int, []byte) {
 	// The block of literals alone.
-	bestCS, bestPos, bestR := 0, 0, 0
-	for r := limit - 1; r >= 0; r-- {
-		if lz4LitCost(r) <= limit {
-			bestR = min(r, len(src))
-			break
-		}
-	}
+	bestCS, bestPos, bestR := 0, 0, min(max(lz4MaxLit(limit), 0), len(src))
 	ip, pos := 0, 0
 	for ip < len(comp) {
 		token := comp[ip]
@@ -251,11 +262,7 @@ func lz4Cut(src, comp []byte, limit int, out []byte) (int, []byte) {
 		if ip >= limit {
 			break
 		}
-		budget := limit - ip
-		r := 0
-		for r = budget - 1; r > 0 && lz4LitCost(r) > budget; r-- {
-		}
-		r = min(r, len(src)-pos)
+		r := min(lz4MaxLit(limit-ip), len(src)-pos)
 		if r >= 12 && pos+r > bestPos+bestR {
 			bestCS, bestPos, bestR = ip, pos, r
 		}

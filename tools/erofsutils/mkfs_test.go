@@ -40,7 +40,9 @@ func mkfs(t testing.TB, tarPath string, p erofsutils.Params) string {
 		t.Fatal(err)
 	}
 	var reports []error
-	p.Report = func(err error) { reports = append(reports, err) }
+	if p.Report == nil {
+		p.Report = func(err error) { reports = append(reports, err) }
+	}
 	size, err := erofsutils.Mkfs(out, archive.NewReader(f), p)
 	if err != nil {
 		t.Fatalf("Mkfs: %v", err)
