@@ -22,7 +22,7 @@ func FuzzFit(f *testing.F) {
 		// Stretch the input: repeat it, with a counter, so that short
 		// inputs still make extents of several blocks.
 		var src []byte
-		for i := 0; len(src) < len(seed)*int(stretch%64+1) && len(src) < maxExtent; i++ {
+		for i := 0; len(src) < len(seed)*int(stretch%64+1) && len(src) < 64<<10; i++ {
 			src = append(append(src, seed...), byte(i))
 		}
 		names := []string{"lz4", "lz4hc", "deflate", "zstd", "lzma"}
