@@ -156,6 +156,25 @@ if [ -x "$lklimg" ] && command -v mkfs.fat >/dev/null && command -v mcopy >/dev/
   rm -f "$work/v.img" "$work/m.img" "$work/floor.bin"
 fi
 
+# EROFS (issue 16): the corpus tree into an EROFS image by lklimg mkfs -t
+# erofs -d against mkfs.erofs on the same tree, with the same compressor
+# (none, lz4, lz4hc at its default level 9). Neither flushes the image.
+if [ -x "$lklimg" ] && command -v mkfs.erofs >/dev/null; then
+  src=$corpus/rootfs
+  echo
+  echo "EROFS images of the corpus tree ($(du -sh "$src" | cut -f1))"
+  for z in none lz4 lz4hc; do
+    zo=; [ "$z" = none ] || zo=-z$z
+    timeall ours "rm -f '$work/e.img'; '$lklimg' mkfs -q -t erofs $zo -d '$src' '$work/e.img'" \
+      theirs "rm -f '$work/r.img'; mkfs.erofs --quiet $zo '$work/r.img' '$src' >/dev/null 2>&1"
+    printf '%-44s %8.3fs   image %s\n' "mkfs.erofs $zo IMAGE TREE" "${T[theirs]}" "$(du -h --apparent-size "$work/r.img" | cut -f1)"
+    r=$(ratio "${T[ours]}" "${T[theirs]}")
+    printf '%-44s %8.3fs   image %s   ours/mkfs.erofs = %s (goal <= 1: %s)\n' "lklimg mkfs -t erofs $zo -d TREE IMAGE" "${T[ours]}" \
+      "$(du -h --apparent-size "$work/e.img" | cut -f1)" "$r" "$(goal "$r" '<=' 1)"
+  done
+  rm -f "$work/e.img" "$work/r.img"
+fi
+
 # A whole disk (issue 15): a GPT disk of an ESP (vfat, 128 MiB) and a root
 # (ext4, 1 GiB, the corpus tree copied in) from the same repart.d files, by
 # lklimg disk build against systemd-repart --empty=create (which formats

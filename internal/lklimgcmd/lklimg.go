@@ -234,6 +234,13 @@ func permute(args []string, cmds []*cli.Command) []string {
 					continue
 				}
 			}
+			if _, isName := takesValue[a[1:]]; a[1] != '-' && len(a) > 2 && takesValue[a[1:2]] && !isName {
+				// "-zlz4hc", "-F32": a value-taking letter with its
+				// value attached, as getopt takes it (urfave/cli
+				// would read the rest as more letters).
+				opts = append(opts, a[:2], a[2:])
+				continue
+			}
 			opts = append(opts, a)
 			if needsValue(a, takesValue) && i+1 < len(rest) {
 				i++
