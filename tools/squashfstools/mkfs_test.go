@@ -1,0 +1,230 @@
+package squashfstools_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/lklimg/lklimg/archive"
+	"github.com/lklimg/lklimg/format/squashfs"
+	"github.com/lklimg/lklimg/internal/kerneltest"
+	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/lklimg/lklimg/tools/squashfstools"
+)
+
+// sourceTar returns the shared tree and GNU tar's archive of it (xattrs,
+// ACLs, sparse files, numeric owners), made once.
+func sourceTar(t *testing.T) (string, testutil.Tree) {
+	t.Helper()
+	src, tr := tree.Get(t)
+	tarPath := filepath.Join(filepath.Dir(src), "tree.tar")
+	if _, err := os.Stat(tarPath); err != nil {
+		bin := testutil.Need(t, "tar")[0]
+		testutil.Run(t, bin, "--format=pax", "-S", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner",
+			"-cf", tarPath, "-C", src, ".")
+	}
+	return tarPath, tr
+}
+
+// mkfs makes an image of the tar with p, on a file filled with random
+// bytes (so that a byte the writer forgets cannot read as zero by
+// luck), cut to the size Mkfs returns. It returns the image and the
+// entries reported.
+func mkfs(t *testing.T, tarPath string, p squashfstools.Params) (string, []error) {
+	t.Helper()
+	in, err := os.Open(tarPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	img := filepath.Join(t.TempDir(), "img.sqfs")
+	out, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	junk := make([]byte, 1<<20)
+	for i := range junk {
+		junk[i] = byte(i*131 + i>>9)
+	}
+	fi, _ := in.Stat()
+	for off := int64(0); off < fi.Size()+1<<20; off += int64(len(junk)) {
+		out.WriteAt(junk, off)
+	}
+	var reports []error
+	p.Report = func(err error) { reports = append(reports, err) }
+	size, err := squashfstools.Mkfs(out, archive.NewReader(in), p)
+	if err != nil {
+		t.Fatalf("Mkfs: %v", err)
+	}
+	if err := out.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	return img, reports
+}
+
+// compareOpts is what a SquashFS image of the tar cannot keep: sockets
+// (tar has none), the FIFO's second name (GNU tar archives it as a FIFO
+// of its own), sub-second times, ACLs (system.* xattrs: SquashFS stores
+// user., trusted. and security. ones).
+var compareOpts = testutil.CompareOptions{
+	SkipTypes: []string{testutil.TypeSocket}, SkipPaths: []string{"hard/fifo-link"},
+	MtimeUnit: time.Second, IgnoreXattrs: []string{"system.posix_acl_access", "system.posix_acl_default"},
+}
+
+// expected is the tree as SquashFS keeps it: mtimes before 1970 are 0
+// (its times are unsigned 32-bit seconds).
+func expected(src testutil.Tree) testutil.Tree {
+	out := testutil.Tree{}
+	for p, e := range src {
+		c := *e
+		if c.Mtime < 0 {
+			c.Mtime = 0
+		}
+		out[p] = &c
+	}
+	return out
+}
+
+// cases are the images the views are compared on: every compressor,
+// and the options that change the layout.
+var cases = []struct {
+	name string
+	p    squashfstools.Params
+	// lzma is not read by Linux: unsquashfs alone checks it.
+	noKernel bool
+}{
+	{name: "gzip"},
+	{name: "xz", p: squashfstools.Params{Compressor: squashfs.CompXz}},
+	{name: "xz-4k", p: squashfstools.Params{Compressor: squashfs.CompXz, BlockSize: 4096}},
+	{name: "lzma", p: squashfstools.Params{Compressor: squashfs.CompLzma}, noKernel: true},
+	{name: "lz4", p: squashfstools.Params{Compressor: squashfs.CompLz4}},
+	{name: "lz4-hc", p: squashfstools.Params{Compressor: squashfs.CompLz4, CompressorOptions: squashfs.CompressorOptions{HC: true}}},
+	{name: "zstd", p: squashfstools.Params{Compressor: squashfs.CompZstd}},
+	{name: "zstd-3", p: squashfstools.Params{Compressor: squashfs.CompZstd, CompressorOptions: squashfs.CompressorOptions{Level: 3}}},
+	{name: "lzo", p: squashfstools.Params{Compressor: squashfs.CompLzo}},
+	{name: "gzip-1-4k", p: squashfstools.Params{BlockSize: 4096, CompressorOptions: squashfs.CompressorOptions{Level: 1}}},
+	{name: "1m-always-frags", p: squashfstools.Params{BlockSize: 1 << 20, AlwaysFragments: true}},
+	{name: "no-fragments", p: squashfstools.Params{NoFragments: true, NoExports: true}},
+	{name: "uncompressed", p: squashfstools.Params{NoInodeCompression: true, NoDataCompression: true,
+		NoFragmentCompression: true, NoXattrCompression: true, NoDuplicates: true}},
+}
+
+// TestMkfsViews makes an image of the tree's tar in each case and
+// compares, entry by entry, the tree with what unsquashfs extracts,
+// what our kernel shows and what the host kernel's loop mount shows.
+func TestMkfsViews(t *testing.T) {
+	tarPath, src := sourceTar(t)
+	want := expected(src)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			img, reports := mkfs(t, tarPath, c.p)
+			if len(reports) != 3 {
+				t.Errorf("reports: %v, want the two ACL entries and a time before 1970", reports)
+			}
+			if !c.noKernel {
+				testutil.ExpectSame(t, "our kernel", want, kerneltest.ExportTree(t, img, "squashfs", 0, ""), compareOpts)
+			}
+			testutil.ExpectSame(t, "unsquashfs", want, unsquashfsView(t, img), compareOpts)
+			if c.noKernel {
+				return
+			}
+			if testutil.CanLoop() {
+				testutil.ExpectSame(t, "host kernel", want, testutil.LoopView(t, img), compareOpts)
+			}
+		})
+	}
+}
+
+// unsquashfsView extracts the image with unsquashfs (as root: owners,
+// devices and xattrs kept) and scans it.
+func unsquashfsView(t *testing.T, img string) testutil.Tree {
+	t.Helper()
+	testutil.Need(t, "unsquashfs")
+	out := filepath.Join(t.TempDir(), "x")
+	testutil.Run(t, "unsquashfs", "-no-progress", "-quiet", "-d", out, img)
+	return testutil.MustScanDir(t, out)
+}
+
+// TestMkfsWorkers checks that the image's bytes do not depend on the
+// number of workers, with every compressor, and that a fixed time makes
+// the same image twice.
+func TestMkfsWorkers(t *testing.T) {
+	tarPath, _ := sourceTar(t)
+	epoch := int64(1700000000)
+	for _, comp := range []uint16{squashfs.CompZlib, squashfs.CompXz, squashfs.CompLz4, squashfs.CompZstd, squashfs.CompLzo} {
+		t.Run(squashfs.CompressorName(comp), func(t *testing.T) {
+			var sums [][32]byte
+			for _, w := range []int{1, 4, 4} {
+				img, _ := mkfs(t, tarPath, squashfstools.Params{Compressor: comp, Workers: w, Time: &epoch})
+				sums = append(sums, testutil.FileSum(t, img))
+			}
+			if sums[0] != sums[1] || sums[1] != sums[2] {
+				t.Errorf("1 worker, 4 workers, 4 again: %x %x %x", sums[0][:8], sums[1][:8], sums[2][:8])
+			}
+		})
+	}
+}
+
+// TestMkfsEpoch checks SOURCE_DATE_EPOCH's effects: the superblock's
+// time, mtimes clamped to it, implied directories of that time; and
+// the stream's rules: a name given twice (the later wins), implied
+// parents, a hard link to an earlier name, names refused.
+func TestMkfsEpoch(t *testing.T) {
+	dir := t.TempDir()
+	tarPath := filepath.Join(dir, "in.tar")
+	f, err := os.Create(tarPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := archive.NewWriter(f)
+	add := func(h archive.Header, data string) {
+		t.Helper()
+		if h.Typeflag == archive.TypeReg {
+			h.Size = int64(len(data))
+		}
+		if err := w.WriteHeader(&h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write([]byte(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, late := archive.Time{Sec: 1000}, archive.Time{Sec: 2000000000}
+	add(archive.Header{Name: "a/b/old", Typeflag: archive.TypeReg, Mode: 0o644, Mtime: old}, "first")
+	add(archive.Header{Name: "a/b/old", Typeflag: archive.TypeReg, Mode: 0o600, Mtime: old, Uid: 7}, "second, longer")
+	add(archive.Header{Name: "./late", Typeflag: archive.TypeReg, Mode: 0o644, Mtime: late}, "late")
+	add(archive.Header{Name: "link", Typeflag: archive.TypeLink, Linkname: "a/b/old"}, "")
+	add(archive.Header{Name: "../escape", Typeflag: archive.TypeReg, Mode: 0o644}, "x")
+	add(archive.Header{Name: "dangling", Typeflag: archive.TypeLink, Linkname: "nowhere"}, "")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	epoch := int64(1700000000)
+	img, reports := mkfs(t, tarPath, squashfstools.Params{Time: &epoch})
+	if len(reports) != 2 {
+		t.Errorf("reports: %v, want ../escape and dangling", reports)
+	}
+	im := openImage(t, img)
+	if im.sb.MkfsTime != uint32(epoch) {
+		t.Errorf("superblock time %d, want %d", im.sb.MkfsTime, epoch)
+	}
+	got := kerneltest.ExportTree(t, img, "squashfs", 0, "")
+	sec := func(p string) int64 { return got[p].Mtime / 1e9 }
+	for p, want := range map[string]int64{".": epoch, "a": epoch, "a/b": epoch, "a/b/old": 1000, "late": epoch} {
+		if e := got[p]; e == nil || sec(p) != want {
+			t.Errorf("%s: mtime %v, want %d", p, e, want)
+		}
+	}
+	if e := got["a/b/old"]; e == nil || e.Mode != 0o600 || e.Uid != 7 || e.Size != int64(len("second, longer")) {
+		t.Errorf("a/b/old: %+v, want the second entry's", e)
+	}
+	if got["link"] == nil || got["a/b/old"] == nil || got["link"].Ino != got["a/b/old"].Ino {
+		t.Errorf("link is not a hard link to a/b/old")
+	}
+	if got["escape"] != nil || got["dangling"] != nil || len(got) != 6 {
+		t.Errorf("entries: %v", got.Paths())
+	}
+}
