@@ -106,16 +106,23 @@ func (e *FormatError) Error() string {
 // one it cannot read (damaged, or with a feature not read), or, with
 // ReadOnly, one it reads but was asked to write.
 type ImageError struct {
-	Path     string
-	Format   Format
-	ReadOnly bool  // the format is served read-only and a write open was asked
+	Path   string
+	Format Format
+	// ReadOnly: the format is served read-only and a write open was
+	// asked (Err is ErrReadOnly), or it is written but not in the way
+	// asked (Err says how it is written: errNoResize).
+	ReadOnly bool
 	Err      error // why it cannot be read
 }
 
 func (e *ImageError) Error() string {
 	if e.ReadOnly {
-		return fmt.Sprintf("%s, which this kernel reads but does not write yet: convert it to a raw image to change it (%s)",
-			e.Format.What, strings.ReplaceAll(e.Format.Convert, "IMAGE", e.Path))
+		what := "reads but does not write yet"
+		if e.Err != nil && e.Err != ErrReadOnly {
+			what = e.Err.Error()
+		}
+		return fmt.Sprintf("%s, which this kernel %s: convert it to a raw image to change it (%s)",
+			e.Format.What, what, strings.ReplaceAll(e.Format.Convert, "IMAGE", e.Path))
 	}
 	return fmt.Sprintf("%s this kernel cannot read: %v", e.Format.What, e.Err)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/lklimg/lklimg/internal/cliflags"
 	"github.com/lklimg/lklimg/internal/devfile"
@@ -471,15 +470,10 @@ func defaultJournal(out *devfile.File, sizes func(blocks uint64) (uint32, uint64
 // tar2fsBar returns a progress bar over the input's bytes (total: the
 // input file's size) on stderr when it is a terminal and -q is not set.
 func tar2fsBar(f *tar2fsFlags, stderr io.Writer, total int64) *progress.Bar {
-	file, ok := stderr.(*os.File)
-	if f.quiet || !ok {
+	if f.quiet {
 		return nil
 	}
-	term, width := progress.IsTerminal(file)
-	if !term {
-		return nil
-	}
-	return progress.New(stderr, total, width, time.Now)
+	return progress.OnTerminal(stderr, func() int64 { return total })
 }
 
 // countingReader tells the bar of the input's bytes as they are read.
