@@ -45,6 +45,8 @@ func Suites() []Suite {
 		// Mkfs (mkfs.fat, which Linux distributions also install as
 		// mkfs.vfat and mkfs.msdos: Linux's two types of a FAT volume).
 		{Name: "dosfstools", Types: []string{"vfat", "msdos"}, Mkfs: "mkfs.fat"},
+		// Mkfs (mksquashfs, from a tar or a directory): tools/squashfstools.
+		{Name: "squashfs-tools", Types: []string{"squashfs"}, Mkfs: "mksquashfs"},
 		// Plan and Write (sfdisk with a script): tools/fdisk.
 		{Name: "fdisk", Partition: "sfdisk"},
 	}

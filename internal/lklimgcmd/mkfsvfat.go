@@ -73,8 +73,12 @@ func mkfsTypeArg(args []string) string {
 // mkfsCommandFor is `lklimg mkfs` for the type args give: mkfs.fat's
 // options for a type dosfstools makes, mke2fs's otherwise.
 func mkfsCommandFor(args []string, stdout, stderr io.Writer, status *int) *cli.Command {
-	if s, err := tools.ForMkfs(mkfsTypeArg(args)); err == nil && s.Name == "dosfstools" {
+	s, err := tools.ForMkfs(mkfsTypeArg(args))
+	switch {
+	case err == nil && s.Name == "dosfstools":
 		return vfatMkfsCommand(stdout, stderr, status)
+	case err == nil && s.Name == squashfsTypeSuite:
+		return squashfsMkfsCommand(os.Stdin, stdout, stderr, status)
 	}
 	return mkfsCommand(stdout, stderr, status)
 }

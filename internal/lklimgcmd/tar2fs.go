@@ -11,6 +11,7 @@ import (
 	"github.com/lklimg/lklimg/internal/profile"
 	"github.com/lklimg/lklimg/internal/progress"
 	"github.com/lklimg/lklimg/kernel"
+	"github.com/lklimg/lklimg/tools"
 	"github.com/lklimg/lklimg/tools/e2fsprogs"
 	"github.com/urfave/cli/v2"
 )
@@ -125,6 +126,9 @@ type tar2fsPlan struct {
 // tar2fs makes image from the archive input ("-": stdin). It returns the
 // exit status, or an error (status 2) when the image could not be made.
 func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) (int, error) {
+	if s, err := tools.ForMkfs(f.fsType); err == nil && s.Name == squashfsTypeSuite {
+		return tar2squashfs(f, input, image, stdin, stdout, stderr, getenv)
+	}
 	// The options first, then the input: a missing file is said before
 	// the image is touched.
 	plan, err := planTar2fs(f, getenv)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -121,4 +122,36 @@ func MakeSquashfsExtras(src string) error {
 		}
 	}
 	return nil
+}
+
+// UnsquashfsView extracts the image with unsquashfs (as root: owners,
+// devices and xattrs kept) and scans it. It skips (fails under CI)
+// without unsquashfs.
+func UnsquashfsView(t testing.TB, img string) Tree {
+	t.Helper()
+	Need(t, "unsquashfs")
+	out := filepath.Join(t.TempDir(), "x")
+	Run(t, "unsquashfs", "-no-progress", "-quiet", "-d", out, img)
+	return MustScanDir(t, out)
+}
+
+// SquashfsKept is tree as a SquashFS image holds it: mtimes before 1970
+// are 0 (its times are unsigned seconds; our writer clamps them).
+func SquashfsKept(tree Tree) Tree {
+	out := Tree{}
+	for p, e := range tree {
+		c := *e
+		c.Mtime = max(c.Mtime, 0)
+		out[p] = &c
+	}
+	return out
+}
+
+// SquashfsCompare is what a comparison of MakeTree's tree with a
+// SquashFS image of it leaves out: sockets (tar has none), sub-second
+// times, ACLs (system.* xattrs: SquashFS stores user., trusted. and
+// security. ones).
+func SquashfsCompare() CompareOptions {
+	return CompareOptions{SkipTypes: []string{TypeSocket}, MtimeUnit: time.Second,
+		IgnoreXattrs: []string{"system.posix_acl_access", "system.posix_acl_default"}}
 }

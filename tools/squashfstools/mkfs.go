@@ -62,6 +62,12 @@ type Params struct {
 	Report func(error)
 }
 
+// maxPendingFragments is how many sealed fragment blocks may wait for
+// their compression before the oldest is written: a constant, so that
+// where fragment blocks land in the data does not depend on the number
+// of workers (it bounds how many fragment blocks compress at once).
+const maxPendingFragments = 16
+
 // DefaultBlockSize is mksquashfs's block size.
 const DefaultBlockSize = 128 << 10
 
@@ -124,7 +130,7 @@ func Mkfs(dev Device, src archive.Source, p Params) (int64, error) {
 	dw := &dataWriter{
 		dev: dev, pos: start, blockSize: p.BlockSize, pool: pl, noFrag: p.NoFragmentCompression,
 		dedupe: !p.NoDuplicates, buf: make([]byte, 0, 1<<20), dups: map[[2]uint64][]*fileData{},
-		frag: make([]byte, 0, p.BlockSize), maxPending: p.Workers, decomp: decomp, cached: -1,
+		frag: make([]byte, 0, p.BlockSize), maxPending: maxPendingFragments, decomp: decomp, cached: -1,
 	}
 	done := make(chan struct{})
 	go func() {

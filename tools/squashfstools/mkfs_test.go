@@ -1,10 +1,11 @@
 package squashfstools_test
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/lklimg/lklimg/archive"
 	"github.com/lklimg/lklimg/format/squashfs"
@@ -64,28 +65,13 @@ func mkfs(t *testing.T, tarPath string, p squashfstools.Params) (string, []error
 	return img, reports
 }
 
-// compareOpts is what a SquashFS image of the tar cannot keep: sockets
-// (tar has none), the FIFO's second name (GNU tar archives it as a FIFO
-// of its own), sub-second times, ACLs (system.* xattrs: SquashFS stores
-// user., trusted. and security. ones).
-var compareOpts = testutil.CompareOptions{
-	SkipTypes: []string{testutil.TypeSocket}, SkipPaths: []string{"hard/fifo-link"},
-	MtimeUnit: time.Second, IgnoreXattrs: []string{"system.posix_acl_access", "system.posix_acl_default"},
-}
-
-// expected is the tree as SquashFS keeps it: mtimes before 1970 are 0
-// (its times are unsigned 32-bit seconds).
-func expected(src testutil.Tree) testutil.Tree {
-	out := testutil.Tree{}
-	for p, e := range src {
-		c := *e
-		if c.Mtime < 0 {
-			c.Mtime = 0
-		}
-		out[p] = &c
-	}
-	return out
-}
+// compareOpts: SquashfsCompare, and the FIFO's second name, which GNU
+// tar archives as a FIFO of its own.
+var compareOpts = func() testutil.CompareOptions {
+	o := testutil.SquashfsCompare()
+	o.SkipPaths = []string{"hard/fifo-link"}
+	return o
+}()
 
 // cases are the images the views are compared on: every compressor,
 // and the options that change the layout.
@@ -116,7 +102,7 @@ var cases = []struct {
 // what our kernel shows and what the host kernel's loop mount shows.
 func TestMkfsViews(t *testing.T) {
 	tarPath, src := sourceTar(t)
-	want := expected(src)
+	want := testutil.SquashfsKept(src)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			img, reports := mkfs(t, tarPath, c.p)
@@ -126,7 +112,7 @@ func TestMkfsViews(t *testing.T) {
 			if !c.noKernel {
 				testutil.ExpectSame(t, "our kernel", want, kerneltest.ExportTree(t, img, "squashfs", 0, ""), compareOpts)
 			}
-			testutil.ExpectSame(t, "unsquashfs", want, unsquashfsView(t, img), compareOpts)
+			testutil.ExpectSame(t, "unsquashfs", want, testutil.UnsquashfsView(t, img), compareOpts)
 			if c.noKernel {
 				return
 			}
@@ -135,16 +121,6 @@ func TestMkfsViews(t *testing.T) {
 			}
 		})
 	}
-}
-
-// unsquashfsView extracts the image with unsquashfs (as root: owners,
-// devices and xattrs kept) and scans it.
-func unsquashfsView(t *testing.T, img string) testutil.Tree {
-	t.Helper()
-	testutil.Need(t, "unsquashfs")
-	out := filepath.Join(t.TempDir(), "x")
-	testutil.Run(t, "unsquashfs", "-no-progress", "-quiet", "-d", out, img)
-	return testutil.MustScanDir(t, out)
 }
 
 // TestMkfsWorkers checks that the image's bytes do not depend on the
@@ -164,6 +140,39 @@ func TestMkfsWorkers(t *testing.T) {
 				t.Errorf("1 worker, 4 workers, 4 again: %x %x %x", sums[0][:8], sums[1][:8], sums[2][:8])
 			}
 		})
+	}
+}
+
+// TestMkfsWorkersFragments: a tree of many small files (hundreds of
+// fragment blocks, compressed by the pool) is the same whatever the
+// number of workers.
+func TestMkfsWorkersFragments(t *testing.T) {
+	tarPath := filepath.Join(t.TempDir(), "small.tar")
+	f, err := os.Create(tarPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := archive.NewWriter(f)
+	for i := range 4000 {
+		data := bytes.Repeat([]byte(fmt.Sprintf("file %d ", i)), i%500)
+		h := archive.Header{Name: fmt.Sprintf("d%d/f%d", i%13, i), Typeflag: archive.TypeReg, Mode: 0o644, Size: int64(len(data))}
+		if err := w.WriteHeader(&h); err != nil {
+			t.Fatal(err)
+		}
+		w.Write(data)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	epoch := int64(1)
+	var sums [][32]byte
+	for _, workers := range []int{1, 3, 8} {
+		img, _ := mkfs(t, tarPath, squashfstools.Params{Workers: workers, Time: &epoch, BlockSize: 4096})
+		sums = append(sums, testutil.FileSum(t, img))
+	}
+	if sums[0] != sums[1] || sums[0] != sums[2] {
+		t.Errorf("1, 3 and 8 workers: %x %x %x", sums[0][:8], sums[1][:8], sums[2][:8])
 	}
 }
 
