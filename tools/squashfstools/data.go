@@ -2,6 +2,7 @@ package squashfstools
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"hash/maphash"
 	"io"
@@ -121,6 +122,7 @@ type dataWriter struct {
 	decomp     squashfs.Decompressor
 	cached     int // the fragment in cache, -1 none
 	cache      []byte
+	cmpA, cmpB []byte // same's buffers
 	err        error
 }
 
@@ -266,7 +268,10 @@ func (w *dataWriter) same(c, f *fileData, tail []byte) bool {
 	}
 	if n > 0 {
 		w.flush()
-		a, b := make([]byte, min(n, 1<<20)), make([]byte, min(n, 1<<20))
+		if w.cmpA == nil {
+			w.cmpA, w.cmpB = make([]byte, 1<<20), make([]byte, 1<<20)
+		}
+		a, b := w.cmpA[:min(n, 1<<20)], w.cmpB[:min(n, 1<<20)]
 		for off := uint64(0); off < n; off += uint64(len(a)) {
 			m := min(uint64(len(a)), n-off)
 			if _, err := w.dev.ReadAt(a[:m], int64(c.start+off)); err != nil {
@@ -377,26 +382,37 @@ func (r *dataReader) readFile(h *archive.Header, src io.Reader) (*fileData, erro
 	var hash maphash.Hash
 	hash.SetSeed(r.seed)
 	sp := sparseReader{r: src, extents: slices.Clone(h.Sparse)}
+	var zeroMark [8]byte // what is hashed of a block of zeros: its length
 	for off := uint64(0); off < size-tail; off += bs {
 		n := min(bs, size-tail-off)
-		j := <-r.free
-		j.data = j.data[:n]
-		if err := sp.read(j.data, off); err != nil {
-			r.free <- j
-			return nil, err
+		zero := sp.hole(off, n)
+		var j *job
+		if !zero {
+			j = <-r.free
+			j.data = j.data[:n]
+			if err := sp.read(j.data, off); err != nil {
+				r.free <- j
+				return nil, err
+			}
+			zero = bytes.Equal(j.data, r.zero[:n])
 		}
-		hash.Write(j.data)
-		if bytes.Equal(j.data, r.zero[:n]) {
+		if zero {
 			// A sparse block: no data, a size word of 0. mksquashfs
 			// counts whole ones in the inode's sparse field when the
-			// file is sparse on its disk (a sparse entry here).
-			r.free <- j
+			// file is sparse on its disk (a sparse entry here). A
+			// block in a hole is not read nor cleared.
+			if j != nil {
+				r.free <- j
+			}
+			le.PutUint64(zeroMark[:], n)
+			hash.Write(zeroMark[:])
 			if n == bs && h.Sparse != nil {
 				f.sparse += n
 			}
 			r.items <- item{file: f}
 			continue
 		}
+		hash.Write(j.data)
 		j.raw = r.noData
 		r.pool.submit(j)
 		r.items <- item{file: f, job: j}
@@ -407,12 +423,15 @@ func (r *dataReader) readFile(h *archive.Header, src io.Reader) (*fileData, erro
 		if err := sp.read(t, size-tail); err != nil {
 			return nil, err
 		}
-		hash.Write(t)
 		if bytes.Equal(t, r.zero[:tail]) {
+			le.PutUint64(zeroMark[:], tail)
+			hash.Write(zeroMark[:])
 			// A tail of zeros is a sparse block, not a fragment's
 			// bytes, as mksquashfs stores it.
 			f.tailLen, t = 0, nil
 			r.items <- item{file: f}
+		} else {
+			hash.Write(t)
 		}
 	}
 	if f.sparse >= size && size > 0 {
@@ -425,12 +444,23 @@ func (r *dataReader) readFile(h *archive.Header, src io.Reader) (*fileData, erro
 	return f, nil
 }
 
+var le = binary.LittleEndian
+
 // sparseReader gives a file's bytes at increasing offsets from a
 // source that holds only its extents' bytes (archive.Source's sparse
 // files), holes as zeros; without extents, the source's bytes.
 type sparseReader struct {
 	r       io.Reader
 	extents []archive.Extent
+}
+
+// hole reports whether the n bytes at off lie in a hole: between the
+// extents, or past the last (not asked at all without extents).
+func (s *sparseReader) hole(off, n uint64) bool {
+	if s.extents == nil {
+		return false
+	}
+	return len(s.extents) == 0 || uint64(s.extents[0].Offset) >= off+n
 }
 
 // read fills p with the file's bytes at off (the offsets asked only

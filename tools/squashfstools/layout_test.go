@@ -224,6 +224,9 @@ func TestLayoutAsMksquashfs(t *testing.T) {
 		{"lz4hc-no-frags-no-exports", []string{"-comp", "lz4", "-Xhc", "-no-fragments", "-no-exports"},
 			squashfstools.Params{Compressor: squashfs.CompLz4, CompressorOptions: squashfs.CompressorOptions{HC: true}, NoFragments: true, NoExports: true}},
 		{"no-xattrs-all-root", []string{"-no-xattrs", "-all-root"}, squashfstools.Params{NoXattrs: true, AllRoot: true}},
+		{"uncompressed-lzo", []string{"-noI", "-noD", "-noF", "-noX", "-comp", "lzo"}, squashfstools.Params{Compressor: squashfs.CompLzo,
+			NoInodeCompression: true, NoDataCompression: true, NoFragmentCompression: true, NoXattrCompression: true}},
+		{"xz-1m", []string{"-comp", "xz", "-b", "1M"}, squashfstools.Params{Compressor: squashfs.CompXz, BlockSize: 1 << 20}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			theirs := openImage(t, testutil.SquashfsImage(t, src, c.args...)).layout()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -113,6 +114,12 @@ func TestMkfsViews(t *testing.T) {
 				testutil.ExpectSame(t, "our kernel", want, kerneltest.ExportTree(t, img, "squashfs", 0, ""), compareOpts)
 			}
 			testutil.ExpectSame(t, "unsquashfs", want, testutil.UnsquashfsView(t, img), compareOpts)
+			if c.p.Compressor != squashfs.CompLzma {
+				// sqfs2tar leaves the root out of its archive.
+				o := compareOpts
+				o.SkipPaths = append([]string{"."}, o.SkipPaths...)
+				testutil.ExpectSame(t, "sqfs2tar", want, sqfs2tarView(t, img), o)
+			}
 			if c.noKernel {
 				return
 			}
@@ -236,4 +243,20 @@ func TestMkfsEpoch(t *testing.T) {
 	if got["escape"] != nil || got["dangling"] != nil || len(got) != 6 {
 		t.Errorf("entries: %v", got.Paths())
 	}
+}
+
+// sqfs2tarView is squashfs-tools-ng's reading of the image: sqfs2tar's
+// archive (with xattrs) scanned.
+func sqfs2tarView(t *testing.T, img string) testutil.Tree {
+	t.Helper()
+	bin := testutil.Need(t, "sqfs2tar")[0]
+	out, err := exec.Command(bin, "--no-skip", img).Output()
+	if err != nil {
+		t.Fatalf("sqfs2tar: %v", err)
+	}
+	tr, err := testutil.ScanTar(bytes.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
 }
