@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lklimg/lklimg/archive"
 	"github.com/lklimg/lklimg/format/squashfs"
@@ -122,7 +123,8 @@ type dataWriter struct {
 	decomp     squashfs.Decompressor
 	cached     int // the fragment in cache, -1 none
 	cache      []byte
-	cmpA, cmpB []byte // same's buffers
+	cmpA, cmpB []byte      // same's buffers
+	failed     atomic.Bool // err is set: what the reader's goroutine may read
 	err        error
 }
 
@@ -138,6 +140,7 @@ func (w *dataWriter) run(items <-chan item, free chan<- *job) {
 	var cur *fileData
 	for it := range items {
 		if w.err != nil {
+			w.failed.Store(true) // the reader stops
 			if it.job != nil {
 				it.job.wg.Wait()
 				free <- it.job

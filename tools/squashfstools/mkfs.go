@@ -142,7 +142,7 @@ func Mkfs(dev Device, src archive.Source, p Params) (int64, error) {
 		noData: p.NoDataCompression, pool: pl, items: items, free: free,
 		seed: maphash.MakeSeed(), zero: make([]byte, p.BlockSize),
 	}
-	t, err := readTree(src, rd, &p, func() bool { return dw.err != nil })
+	t, err := readTree(src, rd, &p, dw.failed.Load)
 	close(items)
 	<-done
 	pl.close()
