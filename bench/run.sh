@@ -214,6 +214,19 @@ if command -v qemu-img >/dev/null; then
 ' "fs2tar IMAGE.raw - | cat" "${T[qraw]}"
   r=$(ratio "${T[qcow]}" "${T[qraw]}")
   printf '%-44s %8.3fs   qcow2/raw = %s (goal <= 1.2: %s)\n' "fs2tar IMAGE.qcow2 - | cat" "${T[qcow]}" "$r" "$(goal "$r" '<=' 1.2)"
+  # lklimg convert against qemu-img convert, each way and compressed
+  # (-c: deflate, as qemu-img's default): goal no slower.
+  lklimg=$here/bin/lklimg
+  echo
+  echo "convert the corpus image (qemu-img convert vs lklimg convert)"
+  for c in "qcow2 raw:-O raw:$work/r.qcow2" "raw qcow2:-O qcow2:$img" "raw qcow2 -c:-O qcow2 -c:$img"; do
+    what=${c%%:*}; rest=${c#*:}; opts=${rest%%:*}; src=${rest#*:}
+    timeall cq "qemu-img convert $opts '$src' '$work/cv.out'" cl "'$lklimg' convert -q $opts '$src' '$work/cv.out'"
+    r=$(ratio "${T[cl]}" "${T[cq]}")
+    printf '%-44s %8.3fs\n' "qemu-img convert ($what)" "${T[cq]}"
+    printf '%-44s %8.3fs   lklimg/qemu-img = %s (goal <= 1.0: %s)\n' "lklimg convert ($what)" "${T[cl]}" "$r" "$(goal "$r" '<=' 1.0)"
+  done
+  rm -f "$work/cv.out"
 fi
 
 # Read-only image filesystems (issue 16): the corpus tree as a SquashFS

@@ -17,7 +17,9 @@ import (
 // allocated, zeros, compressed, shared) it gets new clusters, taken at
 // the end of the image file, filled with what the guest read there
 // before for the part the write does not cover (copy on write: from the
-// backing file, the decompressed cluster, zeros). Metadata is written
+// backing file, the decompressed cluster, zeros). With extended L2
+// entries the unit is the subcluster: a write fills the subclusters it
+// touches (writeSubclusters) and leaves the others as they were. Metadata is written
 // through, in an order that keeps every reference counted: the data
 // first, then the new clusters' refcounts, then the L2 entries (a new L2
 // table written whole before its L1 entry), then the old clusters'
@@ -32,8 +34,8 @@ import (
 //
 // Refused for writing (read-only opens work): images with internal
 // snapshots (shared clusters to copy on write and snapshot tables to
-// keep), extended L2 entries (subclusters), one QEMU marked corrupt, and
-// one whose refcounts are not up to date (the dirty bit of lazy
+// keep), one QEMU marked corrupt, and one whose refcounts are not up to
+// date (the dirty bit of lazy
 // refcounts), which qemu-img check -r all repairs.
 type qcow2Writer struct {
 	mu      sync.Mutex        // one write at a time: allocation and metadata
@@ -60,8 +62,6 @@ func (q *Qcow2File) enableWrite() error {
 	switch {
 	case h.NbSnapshots > 0:
 		return fmt.Errorf("%w: it has %d internal snapshots (qemu-img snapshot -l)", errQcow2Write, h.NbSnapshots)
-	case h.ExtendedL2():
-		return fmt.Errorf("%w: extended L2 entries (subclusters) are read only", errQcow2Write)
 	case h.IncompatibleFeatures&qcow2.IncompatCorrupt != 0:
 		return fmt.Errorf("%w: QEMU marked it corrupt (qemu-img check -r all repairs it)", errQcow2Write)
 	case h.IncompatibleFeatures&qcow2.IncompatDirty != 0:
@@ -170,6 +170,13 @@ func (q *Qcow2File) write(bufs [][]byte, off int64) error {
 		}
 		cs := q.h.ClusterSize()
 		in := off & (cs - 1)
+		if q.h.ExtendedL2() && c.Kind != qcow2.Compressed && (c.host == 0 || c.Copied) {
+			if bufs, err = q.writeSubclusters(c, bufs, off); err != nil {
+				return err
+			}
+			off = off&^(cs-1) + cs
+			continue
+		}
 		if c.Kind == qcow2.Normal && c.Copied {
 			// In place, with the clusters after it that follow it in
 			// the file.
@@ -195,6 +202,14 @@ func (q *Qcow2File) write(bufs [][]byte, off int64) error {
 	}
 	return nil
 }
+
+// l2Entry is an L2 entry to write: the cluster descriptor and, with
+// extended L2 entries, the subcluster bitmap (bits 0-31 allocated, 32-63
+// zeros).
+type l2Entry struct{ e, bitmap uint64 }
+
+// allSubclusters are the 32 bits of every subcluster in a bitmap half.
+const allSubclusters = 1<<qcow2.Subclusters - 1
 
 // l2Ref is an L2 entry found for a guest cluster, with where it lies.
 type l2Ref struct {
@@ -324,11 +339,82 @@ func (q *Qcow2File) writeNew(bufs [][]byte, off int64, k int64) ([][]byte, error
 	if err := q.addRefs(host/uint64(cs), uint64(k), 1); err != nil {
 		return nil, err
 	}
-	entries := make([]uint64, k)
+	entries := make([]l2Entry, k)
 	for i := range entries {
-		entries[i] = qcow2.NormalEntry(host + uint64(i)*uint64(cs))
+		// With extended L2 entries, every subcluster is written.
+		entries[i] = l2Entry{e: qcow2.NormalEntry(host + uint64(i)*uint64(cs)), bitmap: allSubclusters}
 	}
 	return bufs, q.remap(uint64(start), entries)
+}
+
+// writeSubclusters writes the start of bufs, from off, into the guest
+// cluster c (extended L2 entries: its own cluster, or none yet) up to
+// the cluster's end, and returns the rest of bufs. Only the subclusters
+// the write touches are written: in place, or in a cluster taken now; a
+// subcluster it covers in part and that is not allocated is written
+// whole, with what the guest read around the write (the backing file's
+// bytes, zeros). They become allocated; the others keep what they were
+// (the point of subclusters: no copy of the rest of the cluster).
+func (q *Qcow2File) writeSubclusters(c l2Ref, bufs [][]byte, off int64) ([][]byte, error) {
+	cs := q.h.ClusterSize()
+	sub := cs / qcow2.Subclusters
+	start := off &^ (cs - 1)
+	in := off - start
+	end := min(in+totalLen(bufs), cs, q.size-start) // in the cluster
+	alloc := uint32(c.Alloc)
+	allocated := func(i int64) bool { return c.host != 0 && alloc&(1<<i) != 0 }
+	// The bytes written, from lo to hi in the cluster: widened to whole
+	// subclusters at ends whose subcluster is not allocated.
+	lo, hi := in, end
+	if !allocated(lo / sub) {
+		lo = lo / sub * sub
+	}
+	if !allocated((hi - 1) / sub) {
+		hi = min((hi+sub-1)/sub*sub, q.size-start)
+	}
+	var iov, part [][]byte
+	if lo < in {
+		b := q.w.cow[:in-lo]
+		if err := q.mapped.ReadAt([][]byte{b}, start+lo); err != nil {
+			return nil, err
+		}
+		iov = append(iov, b)
+	}
+	part, bufs = cutBufs(nil, bufs, end-in)
+	iov = append(iov, part...)
+	if hi > end {
+		b := q.w.cow2[:hi-end]
+		if err := q.mapped.ReadAt([][]byte{b}, start+end); err != nil {
+			return nil, err
+		}
+		iov = append(iov, b)
+	}
+	host := c.host
+	if host == 0 {
+		var err error
+		if host, err = q.alloc(1); err != nil {
+			return nil, err
+		}
+	}
+	if err := q.raw.WriteAt(iov, int64(host)+lo); err != nil {
+		return nil, err
+	}
+	if c.host == 0 {
+		if err := q.addRefs(host/uint64(cs), 1, 1); err != nil {
+			return nil, err
+		}
+	}
+	var bits uint64
+	for i := lo / sub; i*sub < hi; i++ {
+		bits |= 1 << i
+	}
+	zeros := uint64(c.Zeros) &^ bits
+	e := l2Entry{e: qcow2.NormalEntry(host), bitmap: zeros<<32 | uint64(alloc) | bits}
+	if c.tblOff == 0 {
+		return bufs, q.remap(uint64(start), []l2Entry{e})
+	}
+	_, err := q.setEntries(c, []l2Entry{e})
+	return bufs, err
 }
 
 // copyFromBufs copies the bytes of bufs into b.
@@ -479,7 +565,7 @@ func (q *Qcow2File) growRefcountTable(need uint64) error {
 // remap sets the L2 entries of the guest clusters from off (all in one L2
 // table) and lowers the counts of the clusters they pointed to. A missing
 // table is made: written whole, counted, then entered in the L1 table.
-func (q *Qcow2File) remap(off uint64, entries []uint64) error {
+func (q *Qcow2File) remap(off uint64, entries []l2Entry) error {
 	h := q.h
 	c, err := q.lookup(off)
 	if err != nil {
@@ -490,7 +576,7 @@ func (q *Qcow2File) remap(off uint64, entries []uint64) error {
 		es := uint64(h.L2EntrySize())
 		tbl := make([]byte, cs)
 		for i, e := range entries {
-			binary.BigEndian.PutUint64(tbl[(uint64(c.l2i)+uint64(i))*es:], e)
+			e.put(tbl[(uint64(c.l2i)+uint64(i))*es:], h)
 		}
 		at, err := q.alloc(1)
 		if err != nil {
@@ -523,7 +609,7 @@ func (q *Qcow2File) remap(off uint64, entries []uint64) error {
 // returns the old ones. The file first, then the cached table, if any,
 // patched (and l2gen bumped): a reader that read the table from the file
 // before the write does not keep its copy.
-func (q *Qcow2File) setEntries(c l2Ref, entries []uint64) ([]qcow2.Cluster, error) {
+func (q *Qcow2File) setEntries(c l2Ref, entries []l2Entry) ([]qcow2.Cluster, error) {
 	h := q.h
 	tbl, err := q.table(c.tblOff)
 	if err != nil {
@@ -539,7 +625,7 @@ func (q *Qcow2File) setEntries(c l2Ref, entries []uint64) ([]qcow2.Cluster, erro
 			q.mu.Unlock()
 			return nil, err
 		}
-		binary.BigEndian.PutUint64(buf[i*es:], e)
+		e.put(buf[i*es:], h)
 	}
 	q.mu.Unlock()
 	if err := q.raw.WriteAt([][]byte{buf}, int64(c.tblOff)+int64(lo)); err != nil {
@@ -554,17 +640,26 @@ func (q *Qcow2File) setEntries(c l2Ref, entries []uint64) ([]qcow2.Cluster, erro
 	return old, nil
 }
 
+// put encodes the entry at the start of b (8 bytes, or 16 with extended
+// L2 entries).
+func (e l2Entry) put(b []byte, h *qcow2.Header) {
+	binary.BigEndian.PutUint64(b, e.e)
+	if h.ExtendedL2() {
+		binary.BigEndian.PutUint64(b[8:], e.bitmap)
+	}
+}
+
 // release lowers the counts of the clusters old entries held that the new
 // entries no longer do; with punch, a cluster freed is punched out of the
 // image file (a guest discard).
-func (q *Qcow2File) release(old []qcow2.Cluster, entries []uint64, punch bool) error {
+func (q *Qcow2File) release(old []qcow2.Cluster, entries []l2Entry, punch bool) error {
 	cs := uint64(q.h.ClusterSize())
 	for i, c := range old {
 		var first, n uint64
 		switch {
 		case c.Kind == qcow2.Compressed:
 			first, n = c.CompressedClusters(q.h)
-		case c.HostOffset != 0 && entries[i]&^(1<<63|1) != c.HostOffset:
+		case c.HostOffset != 0 && entries[i].e&^(1<<63|1) != c.HostOffset:
 			first, n = c.HostOffset/cs, 1
 		default:
 			continue
@@ -663,23 +758,34 @@ func (q *Qcow2File) zeroClusters(off uint64, k int, discard bool) error {
 	if c.tblOff == 0 && q.backing == nil {
 		return nil // unallocated already: zeros
 	}
-	entries := make([]uint64, k)
+	entries := make([]l2Entry, k)
 	for i := range entries {
 		d, err := q.lookup(off + uint64(i)*cs)
 		if err != nil {
 			return err
 		}
+		keep := !discard && d.Copied && d.HostOffset != 0 && (d.Kind == qcow2.Normal || d.Kind == qcow2.Zero)
 		switch {
+		case h.ExtendedL2():
+			// Every subcluster zeros, its cluster kept for a write
+			// zeroes of one written in place; or none, unallocated,
+			// where that reads as zeros.
+			switch {
+			case keep:
+				entries[i] = l2Entry{e: qcow2.NormalEntry(d.HostOffset), bitmap: allSubclusters << 32}
+			case q.backing == nil:
+				entries[i] = l2Entry{}
+			default:
+				entries[i] = l2Entry{bitmap: allSubclusters << 32}
+			}
 		case h.Version < 3 || discard && q.backing == nil:
 			// No zero entries (version 2 gets here without a
 			// backing file), or none needed.
-			entries[i] = 0
 		case d.Kind == qcow2.Unallocated && q.backing == nil:
-			entries[i] = 0
-		case !discard && d.Copied && (d.Kind == qcow2.Normal || d.Kind == qcow2.Zero && d.HostOffset != 0):
-			entries[i] = qcow2.ZeroEntry(d.HostOffset)
+		case keep:
+			entries[i] = l2Entry{e: qcow2.ZeroEntry(d.HostOffset)}
 		default:
-			entries[i] = qcow2.ZeroEntry(0)
+			entries[i] = l2Entry{e: qcow2.ZeroEntry(0)}
 		}
 	}
 	if c.tblOff == 0 {

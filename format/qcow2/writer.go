@@ -135,6 +135,20 @@ func (q *Writer) WriteClusters(b []byte) error {
 	return nil
 }
 
+// Zeros skips the disk's next n bytes, zeros (whole clusters, or up to
+// the disk's end): they take no room.
+func (q *Writer) Zeros(n int64) error {
+	if q.err != nil {
+		return q.err
+	}
+	if n < 0 || q.wrote%writerCluster != 0 || q.wrote+uint64(n) > q.size ||
+		n%writerCluster != 0 && q.wrote+uint64(n) != q.size {
+		return fmt.Errorf("qcow2: %d bytes of zeros at %d of %d", n, q.wrote, q.size)
+	}
+	q.wrote += uint64(n)
+	return nil
+}
+
 // compress compresses the n clusters of b into q.out (nil for a cluster
 // of zeros or one that does not shrink), on the workers. The buffers of
 // one call are kept for the next: no garbage per cluster.

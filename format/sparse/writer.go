@@ -68,6 +68,34 @@ func (s *Writer) Write(b []byte) (int, error) {
 	return total, nil
 }
 
+// Zeros takes the disk's next n bytes, zeros, as Write of them would
+// (a FILL chunk of 0), without looking at them.
+func (s *Writer) Zeros(n int64) error {
+	if s.err != nil {
+		return s.err
+	}
+	if s.pad != nil {
+		return fmt.Errorf("android sparse: data after a short block")
+	}
+	blocks := (n + WriterBlockSize - 1) / WriterBlockSize
+	if n%WriterBlockSize != 0 {
+		s.pad = make([]byte, WriterBlockSize) // the disk's end
+	}
+	if blocks == 0 {
+		return nil
+	}
+	if s.typ != ChunkFill || s.fill != 0 {
+		if err := s.closeChunk(); err != nil {
+			s.err = err
+			return err
+		}
+		s.typ, s.fill, s.n = ChunkFill, 0, 0
+	}
+	s.n += uint32(blocks)
+	s.blocks += uint32(blocks)
+	return nil
+}
+
 // block adds one block: to the open chunk if of its kind, else to a new
 // one.
 func (s *Writer) block(b []byte) error {

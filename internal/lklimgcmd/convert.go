@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 
@@ -72,9 +73,12 @@ const (
 	holeUnit     = 4096
 )
 
-// output is where convert writes the disk, a chunk at a time in order.
+// output is where convert writes the disk, a chunk at a time in order:
+// write the chunk's bytes, or zeros for a chunk with no data (skipped
+// unread).
 type output struct {
 	write  func(b []byte, off int64) error
+	zeros  func(n int64) error
 	finish func() error
 }
 
@@ -105,11 +109,12 @@ func outputFor(out *os.File, size int64, o convertOptions) (output, error) {
 		if err != nil {
 			return output{}, err
 		}
-		return output{write: func(b []byte, _ int64) error { return q.WriteClusters(b) }, finish: q.Close}, nil
+		return output{write: func(b []byte, _ int64) error { return q.WriteClusters(b) }, zeros: q.Zeros, finish: q.Close}, nil
 	case "android-sparse":
 		s := sparse.NewWriter(out)
 		return output{
 			write: func(b []byte, _ int64) error { _, err := s.Write(b); return err },
+			zeros: s.Zeros,
 			finish: func() error {
 				n, err := s.Close()
 				if err == nil {
@@ -137,6 +142,20 @@ func convert(src, dst string, o convertOptions, stderr io.Writer) error {
 		return fmt.Errorf("%s: %w", src, err)
 	}
 	defer in.Close()
+	return copyDisk(in, src, dst, o, stderr)
+}
+
+// diskReader is a disk convert reads: the kernel's device (devfile.File),
+// or a raw image file of the host's (hostRaw).
+type diskReader interface {
+	Size() int64
+	ReadAt(p []byte, off int64) (int, error)
+	NextData(off int64) (start, end int64, err error)
+}
+
+// copyDisk writes the disk of in (src names it in errors) to a new file
+// dst in o.output's format.
+func copyDisk(in diskReader, src, dst string, o convertOptions, stderr io.Writer) error {
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("%s: cannot create the output: %w", dst, unwrapPathErr(err))
@@ -155,20 +174,39 @@ func convert(src, dst string, o convertOptions, stderr io.Writer) error {
 		bar.Start()
 		defer bar.Stop()
 	}
-	buf := make([]byte, convertChunk)
-	for off := int64(0); off < size; {
-		n := min(int64(len(buf)), size-off)
-		if _, err := in.ReadAt(buf[:n], off); err != nil {
+	if s, ok := in.(diskSender); ok && o.output == "raw" {
+		if err := sendDisk(s, in, out, src, dst, bar); err != nil {
 			out.Close()
-			return fmt.Errorf("%s: reading the disk at %d: %w", src, off, err)
+			return err
 		}
-		if err := w.write(buf[:n], off); err != nil {
+		if err := out.Truncate(size); err != nil {
 			out.Close()
 			return fmt.Errorf("%s: %w", dst, unwrapPathErr(err))
 		}
-		off += n
+		if err := out.Close(); err != nil {
+			return fmt.Errorf("%s: %w", dst, unwrapPathErr(err))
+		}
+		return nil
+	}
+	chunks, stop := readChunks(in, src)
+	defer stop()
+	for c := range chunks {
+		switch {
+		case c.err != nil:
+			out.Close()
+			return c.err
+		case c.b == nil:
+			err = w.zeros(c.n)
+		default:
+			err = w.write(c.b, c.off)
+		}
+		if err != nil {
+			out.Close()
+			return fmt.Errorf("%s: %w", dst, unwrapPathErr(err))
+		}
+		c.done()
 		if bar != nil {
-			bar.Add(n)
+			bar.Add(c.n)
 		}
 	}
 	if err := w.finish(); err != nil {
@@ -179,6 +217,131 @@ func convert(src, dst string, o convertOptions, stderr io.Writer) error {
 		return fmt.Errorf("%s: %w", dst, unwrapPathErr(err))
 	}
 	return nil
+}
+
+// diskSender is a disk that can send its bytes to a host file
+// (devfile.File.SendTo: sendfile(2) on the device).
+type diskSender interface {
+	SendTo(out abi.HostFile, off, n int64) (int64, error)
+}
+
+// sendDisk writes a raw image: each run of the disk's data (NextData) is
+// sent by the kernel from the image to out at the same offset, where the
+// image holds it as it is; what it does not (a compressed or made
+// cluster) is read and written, a chunk at a time, its zeros left as
+// holes. The holes between runs are never read.
+func sendDisk(s diskSender, in diskReader, out *os.File, src, dst string, bar *progress.Bar) error {
+	size := in.Size()
+	buf := make([]byte, convertChunk)
+	raw := rawOutput(out, size)
+	for off := int64(0); off < size; {
+		start, end, err := in.NextData(off)
+		if err != nil {
+			return fmt.Errorf("%s: %w", src, err)
+		}
+		if bar != nil {
+			bar.Add(start - off)
+		}
+		for p := start; p < end; {
+			if _, err := out.Seek(p, io.SeekStart); err != nil {
+				return fmt.Errorf("%s: %w", dst, unwrapPathErr(err))
+			}
+			k, err := s.SendTo(out, p, end-p)
+			var we *abi.HostWriteError
+			switch {
+			case errors.As(err, &we):
+				return fmt.Errorf("%s: %w", dst, unwrapPathErr(we.Err))
+			case err != nil && !errors.Is(err, abi.EOPNOTSUPP):
+				return fmt.Errorf("%s: reading the disk at %d: %w", src, p, err)
+			}
+			if k == 0 {
+				// Not held as is here: a chunk read and written.
+				k = min(convertChunk, end-p)
+				if _, err := in.ReadAt(buf[:k], p); err != nil {
+					return fmt.Errorf("%s: reading the disk at %d: %w", src, p, err)
+				}
+				if err := raw.write(buf[:k], p); err != nil {
+					return fmt.Errorf("%s: %w", dst, unwrapPathErr(err))
+				}
+			}
+			p += k
+			if bar != nil {
+				bar.Add(k)
+			}
+		}
+		off = end
+	}
+	return nil
+}
+
+// chunk is a piece of the disk read for convert: its bytes (b, nil for a
+// chunk of zeros not read), or why it could not be read.
+type chunk struct {
+	off, n int64
+	b      []byte
+	err    error
+	done   func() // gives b back, once written
+}
+
+// convertBuffers is how many chunks may be read ahead of the output.
+const convertBuffers = 4
+
+// readChunks reads the disk of in, a convertChunk at a time in order, on
+// a goroutine of its own so that reading overlaps writing. The chunks
+// with no data in them (the holes the kernel finds in a read-only disk's
+// image: SEEK_DATA) are not read, as qemu-img convert skips what its
+// block status says is unallocated. stop ends the reading early.
+func readChunks(in diskReader, src string) (<-chan chunk, func()) {
+	out := make(chan chunk, convertBuffers)
+	free := make(chan []byte, convertBuffers)
+	for range convertBuffers {
+		free <- make([]byte, convertChunk)
+	}
+	quit := make(chan struct{})
+	go func() {
+		defer close(out)
+		size := in.Size()
+		var dataStart, dataEnd int64 = 0, -1
+		for off := int64(0); off < size; {
+			n := min(convertChunk, size-off)
+			c := chunk{off: off, n: n, done: func() {}}
+			if dataEnd <= off {
+				var err error
+				if dataStart, dataEnd, err = in.NextData(off); err != nil {
+					c.err = fmt.Errorf("%s: %w", src, err)
+				}
+			}
+			if c.err == nil && dataStart < off+n {
+				var b []byte
+				select {
+				case b = <-free:
+				case <-quit:
+					return
+				}
+				if _, err := in.ReadAt(b[:n], off); err != nil {
+					c.err = fmt.Errorf("%s: reading the disk at %d: %w", src, off, err)
+				}
+				c.b, c.done = b[:n], func() { free <- b }
+			}
+			select {
+			case out <- c:
+			case <-quit:
+				return
+			}
+			if c.err != nil {
+				return
+			}
+			off += n
+		}
+	}()
+	var once sync.Once
+	return out, func() {
+		once.Do(func() {
+			close(quit)
+			for range out {
+			}
+		})
+	}
 }
 
 // rawOutput writes a raw image: the runs of a chunk that are not all
@@ -205,5 +368,5 @@ func rawOutput(out *os.File, size int64) output {
 		}
 		return nil
 	}
-	return output{write: write, finish: func() error { return out.Truncate(size) }}
+	return output{write: write, zeros: func(int64) error { return nil }, finish: func() error { return out.Truncate(size) }}
 }

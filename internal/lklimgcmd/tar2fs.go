@@ -56,6 +56,7 @@ const tar2fsVirtualSize = 1 << 40
 type tar2fsFlags struct {
 	fsFlags
 	size, free, whiteouts        string
+	outputFormat                 string // --output-format
 	quiet, verbose, printk, sync bool
 	memoryMB                     int
 	partition                    int   // -P N: the filesystem fills partition N
@@ -81,6 +82,7 @@ func tar2fsCommand(stdin io.Reader, stdout, stderr io.Writer, status *int) *cli.
 				Usage: "free space `SIZE` to leave in the smallest image (without -s)"},
 			&cli.StringFlag{Name: "whiteouts", Destination: &f.whiteouts,
 				Usage: "`MODE` for OCI whiteouts (.wh. names): overlay makes overlayfs whiteouts"},
+			&cli.StringFlag{Name: "output-format", Destination: &f.outputFormat, Usage: outputFormatHelp},
 			&cli.BoolFlag{Name: "sync", Destination: &f.sync,
 				Usage: "flush the image to the disk before exiting, as mke2fs does (tar and cp do not)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Destination: &f.quiet,
@@ -135,6 +137,13 @@ func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return exitImage, err
 	}
+	format, err := outputFormatFor(f.outputFormat, image)
+	if err != nil {
+		return exitImage, err
+	}
+	if f.partition > 0 && f.outputFormat != "" {
+		return exitImage, fmt.Errorf("--output-format with -P: the partition is written in place, the disk in its own format")
+	}
 	var in io.Reader = stdin
 	var inSize int64
 	var inFile *os.File
@@ -181,17 +190,23 @@ func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr
 		in = digest
 	}
 	// The image file is new, unless it holds the partition: then it is
-	// the user's disk, kept whatever happens.
+	// the user's disk, kept whatever happens. A new one in another format
+	// than raw is made raw beside it, and converted at the end.
 	remove := func() {}
+	var made *madeImage
 	if d == nil {
+		if made, err = newMadeImage(image, format); err != nil {
+			return exitImage, err
+		}
 		opts := kernel.DiskOptions{Create: true, Truncate: true, Size: plan.fileSize, CacheUnsafe: !f.sync}
-		if d, err = bootDisk(image, f.memoryMB, printk, plan.epoch, 0, opts); err != nil {
+		if d, err = bootDisk(made.path, f.memoryMB, printk, plan.epoch, 0, opts); err != nil {
+			made.remove()
 			return exitImage, err
 		}
 		defer d.k.Halt()
 		remove = func() {
 			d.k.Halt()
-			os.Remove(image)
+			made.remove()
 		}
 	}
 	if err := makeFS(d, &plan.params, plan.fileSize); err != nil {
@@ -235,6 +250,11 @@ func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr
 	}
 	if err := d.halt(); err != nil {
 		return exitImage, errors.Join(importErr, err)
+	}
+	if made != nil {
+		if err := made.finish(f.quiet, stderr); err != nil {
+			return exitImage, errors.Join(importErr, err)
+		}
 	}
 	if importErr != nil {
 		return exitImage, importErr
