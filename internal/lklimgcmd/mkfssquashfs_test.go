@@ -136,3 +136,47 @@ func fileSize(t *testing.T, p string) int64 {
 	}
 	return fi.Size()
 }
+
+// TestMkfsSquashfsErrors: usage errors and a broken archive are said,
+// exit status 2, and leave no image.
+func TestMkfsSquashfsErrors(t *testing.T) {
+	dir := t.TempDir()
+	tarPath := filepath.Join(dir, "t.tar")
+	testutil.Run(t, "tar", "-cf", tarPath, "-C", t.TempDir(), ".")
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("data"), 100000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	full := filepath.Join(dir, "full.tar")
+	testutil.Run(t, "tar", "-cf", full, "-C", dir, "big")
+	b, err := os.ReadFile(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(dir, "truncated.tar")
+	if err := os.WriteFile(truncated, b[:len(b)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-d", filepath.Join(dir, "missing")}, "missing: no such file or directory"},
+		{[]string{"-comp", "bzip2", "-d", tarPath}, "-comp bzip2: compressor not known"},
+		{[]string{"-b", "3K", "-d", tarPath}, "-b 3K: block size must be a power of two between 4K and 1M"},
+		{[]string{"-comp", "xz", "-Xdict-size", "8192", "-d", tarPath}, "smaller than the block size is not supported"},
+		{[]string{"-Xhc", "-d", tarPath}, "-Xhc is lz4's option"},
+		{[]string{"-no-fragments", "-always-use-fragments", "-d", tarPath}, "cannot go together"},
+		{[]string{"-d", truncated}, "unexpected EOF"},
+		{[]string{tarPath}, "usage: lklimg mkfs -t squashfs"},
+	} {
+		img := filepath.Join(t.TempDir(), "img")
+		code, _, stderr := runLklimg(t, append(append([]string{"mkfs", "-t", "squashfs"}, c.args...), img)...)
+		if code != exitImage || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: status %d, stderr %q; want 2 and %q", c.args, code, stderr, c.want)
+		}
+		if _, err := os.Stat(img); err == nil {
+			t.Errorf("%v: the image was left", c.args)
+		}
+	}
+}
