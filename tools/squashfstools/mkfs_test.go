@@ -6,12 +6,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/lklimg/lklimg/archive"
 	"github.com/lklimg/lklimg/format/squashfs"
 	"github.com/lklimg/lklimg/internal/kerneltest"
 	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/lklimg/lklimg/kernel"
+	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/tools/squashfstools"
 )
 
@@ -259,4 +262,64 @@ func sqfs2tarView(t *testing.T, img string) testutil.Tree {
 		t.Fatal(err)
 	}
 	return tr
+}
+
+// TestMkfsLargeSparse: a sparse file of 5 GiB (a 64-bit size, an
+// extended inode, 40960 sparse blocks written without reading a hole)
+// with data at 1 GiB and at its end: our kernel and the host kernel
+// give its size and those bytes.
+func TestMkfsLargeSparse(t *testing.T) {
+	tarPath := filepath.Join(t.TempDir(), "sparse.tar")
+	f, err := os.Create(tarPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 5 << 30
+	mid, tail := bytes.Repeat([]byte("middle"), 1024)[:4096], bytes.Repeat([]byte("end!"), 1024)
+	w := archive.NewWriter(f)
+	h := archive.Header{Name: "big", Typeflag: archive.TypeReg, Mode: 0o644, Size: size,
+		Sparse: []archive.Extent{{Offset: 1 << 30, Length: 4096}, {Offset: size - 4096, Length: 4096}}}
+	if err := w.WriteHeader(&h); err != nil {
+		t.Fatal(err)
+	}
+	w.Write(mid)
+	w.Write(tail)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	img, _ := mkfs(t, tarPath, squashfstools.Params{})
+	lines := openImage(t, img).layout()
+	if !strings.Contains(lines[1], "./big: type 9 ") || !strings.Contains(lines[1], "size 5368709120 ") {
+		t.Errorf("inode: %s", lines[1])
+	}
+	check := func(who string, pread func(p []byte, off int64) (int, error)) {
+		for _, c := range []struct {
+			off  int64
+			want []byte
+		}{{1 << 30, mid}, {size - 4096, tail}, {1<<30 + 4096, make([]byte, 4096)}, {0, make([]byte, 4096)}} {
+			got := make([]byte, len(c.want))
+			if n, err := pread(got, c.off); n != len(got) || !bytes.Equal(got, c.want) {
+				t.Errorf("%s: at %d: %d bytes, %v, %q...", who, c.off, n, err, got[:8])
+			}
+		}
+	}
+	kerneltest.WithMount(t, img, "squashfs", 0, "", func(k *kernel.Kernel, must func(string, error)) {
+		fd, err := k.Openat(abi.AT_FDCWD, "/mnt/big", abi.O_RDONLY, 0)
+		must("open", err)
+		check("our kernel", func(p []byte, off int64) (int, error) { return k.Pread(fd, p, off) })
+		must("close", k.Close(fd))
+	})
+	if testutil.CanLoop() {
+		mnt, _ := testutil.HostMount(t, img, "ro")
+		hf, err := os.Open(filepath.Join(mnt, "big"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hf.Close()
+		if fi, _ := hf.Stat(); fi.Size() != size {
+			t.Errorf("host kernel: size %d", fi.Size())
+		}
+		check("host kernel", hf.ReadAt)
+	}
 }
