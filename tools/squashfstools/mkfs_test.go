@@ -107,6 +107,7 @@ var cases = []struct {
 func TestMkfsViews(t *testing.T) {
 	tarPath, src := sourceTar(t)
 	want := testutil.SquashfsKept(src)
+	t.Logf("%d entries compared in each view of each image", len(want))
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			img, reports := mkfs(t, tarPath, c.p)
