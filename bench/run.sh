@@ -274,6 +274,34 @@ if command -v mksquashfs >/dev/null; then
   fi
 fi
 
+# The squashfs writer (issue 16): the corpus tree into a SquashFS image by
+# lklimg mkfs -t squashfs -d against mksquashfs -noappend, both gzip (the
+# default) on 2 cores, and the corpus tar by lklimg tar2fs -t squashfs
+# against tar2sqfs (squashfs-tools-ng), gzip, 2 cores. Goal: no slower.
+if [ -x "$lklimg" ] && command -v mksquashfs >/dev/null; then
+  echo
+  echo "the corpus tree into a SquashFS image, gzip, 2 cores"
+  qpeers=(qours "rm -f '$work/q.sqfs'; '$lklimg' mkfs -q -t squashfs -processors 2 -d '$corpus/rootfs' '$work/q.sqfs'"
+    mksquashfs "rm -f '$work/m.sqfs'; mksquashfs '$corpus/rootfs' '$work/m.sqfs' -noappend -quiet -no-progress -processors 2")
+  if [ -e "$tar" ]; then
+    qpeers+=(qtar "rm -f '$work/qt.sqfs'; '$lklimg' tar2fs -t squashfs '$tar' '$work/qt.sqfs'")
+    if command -v tar2sqfs >/dev/null; then
+      qpeers+=(tar2sqfs "rm -f '$work/t.sqfs'; tar2sqfs -q -f -j 2 '$work/t.sqfs' <'$tar'")
+    fi
+  fi
+  timeall "${qpeers[@]}"
+  printf '%-44s %8.3fs   image %s\n' "mksquashfs TREE IMAGE" "${T[mksquashfs]}" "$(du -h --apparent-size "$work/m.sqfs" | cut -f1)"
+  r=$(ratio "${T[qours]}" "${T[mksquashfs]}")
+  printf '%-44s %8.3fs   image %s   ours/mksquashfs = %s (goal <= 1: %s)\n' "lklimg mkfs -t squashfs -d TREE IMAGE" "${T[qours]}" \
+    "$(du -h --apparent-size "$work/q.sqfs" | cut -f1)" "$r" "$(goal "$r" '<=' 1)"
+  if [ -n "${T[tar2sqfs]:-}" ]; then
+    printf '%-44s %8.3fs\n' "tar2sqfs IMAGE <TAR" "${T[tar2sqfs]}"
+    r=$(ratio "${T[qtar]}" "${T[tar2sqfs]}")
+    printf '%-44s %8.3fs   tar2fs/tar2sqfs = %s (goal <= 1: %s)\n' "lklimg tar2fs -t squashfs TAR IMAGE" "${T[qtar]}" "$r" "$(goal "$r" '<=' 1)"
+  fi
+  rm -f "$work/q.sqfs" "$work/m.sqfs" "$work/qt.sqfs" "$work/t.sqfs"
+fi
+
 # ISO 9660 (issue 16): the corpus tree as a Rock Ridge + Joliet image
 # (xorriso), exported by fs2tar against bsdtar's conversion of it to a
 # tar (this host's kernel has no iso9660 to loop-mount). Goal: no slower

@@ -179,7 +179,7 @@ func TestTar2fsUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, []string{"-t", "xfs", "a.tar", img}, "-t xfs: no mkfs for xfs yet (mkfs makes ext4, ext3, ext2, vfat, msdos, erofs)"},
+		{nil, []string{"-t", "xfs", "a.tar", img}, "-t xfs: no mkfs for xfs yet (mkfs makes ext4, ext3, ext2, vfat, msdos, squashfs, erofs)"},
 		{nil, []string{"-s", "12Q", "a.tar", img}, "-s 12Q: not a size"},
 		{nil, []string{"-s", "1G", "--free", "1M", "a.tar", img}, "--free is for the smallest image"},
 		{nil, []string{"-N", "100", "a.tar", img}, "-N needs -s"},

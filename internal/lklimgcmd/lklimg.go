@@ -304,6 +304,11 @@ func needsValue(a string, takesValue map[string]bool) bool {
 	if name, ok := strings.CutPrefix(a, "--"); ok {
 		return takesValue[name] && !strings.Contains(name, "=")
 	}
+	if v, known := takesValue[a[1:]]; known && len(a) > 2 {
+		// A long name after one dash, as mksquashfs spells its
+		// options (-comp, -noI): not a group of letters.
+		return v
+	}
 	for j := 1; j < len(a); j++ {
 		if takesValue[a[j:j+1]] {
 			return j == len(a)-1

@@ -15,7 +15,10 @@ func TestPermute(t *testing.T) {
 	for _, sc := range subcommands() {
 		cmds = append(cmds, sc.command(nil, nil, &status))
 	}
+	cmds = append(cmds, squashfsMkfsCommand(nil, nil, nil, &status))
 	for _, c := range []struct{ in, want string }{
+		// mksquashfs's long names after one dash take their values.
+		{"lklimg mkfs -t squashfs -comp zstd -Xcompression-level 3 -noI -d - img", "lklimg mkfs -t squashfs -comp zstd -Xcompression-level 3 -noI -d - -- img"},
 		{"lklimg rm img d -r", "lklimg rm -r -- img d"},
 		{"lklimg mkdir img a -pm 700 b", "lklimg mkdir -pm 700 -- img a b"},
 		{"lklimg mkdir img a -m700 --mode 711 --mode=1 b", "lklimg mkdir -m 700 --mode 711 --mode=1 -- img a b"},

@@ -77,6 +77,8 @@ func mkfsCommandFor(args []string, stdout, stderr io.Writer, status *int) *cli.C
 	switch {
 	case err == nil && s.Name == "dosfstools":
 		return vfatMkfsCommand(stdout, stderr, status)
+	case err == nil && s.Name == squashfsTypeSuite:
+		return squashfsMkfsCommand(os.Stdin, stdout, stderr, status)
 	case err == nil && s.Name == "erofs-utils":
 		return erofsMkfsCommand(os.Stdin, stdout, stderr, status)
 	}

@@ -125,11 +125,40 @@ type tar2fsPlan struct {
 	uuid *[16]byte
 }
 
+// tar2Image is tar2fs of a read-only image type (squashfs, erofs: its
+// builder), in the --output-format asked: made raw beside the image and
+// converted when not raw (output.go).
+func tar2Image(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string,
+	build func(*tar2fsFlags, string, string, io.Reader, io.Writer, io.Writer, func(string) string) (int, error)) (int, error) {
+	format, err := outputFormatFor(f.outputFormat, image)
+	if err != nil {
+		return exitImage, err
+	}
+	m, err := newMadeImage(image, format)
+	if err != nil {
+		return exitImage, err
+	}
+	status, err := build(f, input, m.path, stdin, stdout, stderr, getenv)
+	if err == nil && status != exitImage {
+		if err = m.finish(f.quiet, stderr); err != nil {
+			status = exitImage
+		}
+	}
+	if err != nil && m.path != image {
+		m.remove()
+	}
+	return status, err
+}
+
 // tar2fs makes image from the archive input ("-": stdin). It returns the
 // exit status, or an error (status 2) when the image could not be made.
 func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) (int, error) {
-	if s, err := tools.ForMkfs(f.fsType); err == nil && s.Name == "erofs-utils" {
-		return tar2erofs(f, input, image, stdin, stdout, stderr, getenv)
+	if s, err := tools.ForMkfs(f.fsType); err == nil && (s.Name == squashfsTypeSuite || s.Name == "erofs-utils") {
+		build := tar2squashfs
+		if s.Name == "erofs-utils" {
+			build = tar2erofs
+		}
+		return tar2Image(f, input, image, stdin, stdout, stderr, getenv, build)
 	}
 	// The options first, then the input: a missing file is said before
 	// the image is touched.
