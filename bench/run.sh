@@ -156,6 +156,25 @@ if [ -x "$lklimg" ] && command -v mkfs.fat >/dev/null && command -v mcopy >/dev/
   rm -f "$work/v.img" "$work/m.img" "$work/floor.bin"
 fi
 
+# EROFS (issue 16): the corpus tree into an EROFS image by lklimg mkfs -t
+# erofs -d against mkfs.erofs on the same tree, with the same compressor
+# (none, lz4, lz4hc at its default level 9). Neither flushes the image.
+if [ -x "$lklimg" ] && command -v mkfs.erofs >/dev/null; then
+  src=$corpus/rootfs
+  echo
+  echo "EROFS images of the corpus tree ($(du -sh "$src" | cut -f1))"
+  for z in none lz4 lz4hc; do
+    zo=; [ "$z" = none ] || zo=-z$z
+    timeall ours "rm -f '$work/e.img'; '$lklimg' mkfs -q -t erofs $zo -d '$src' '$work/e.img'" \
+      theirs "rm -f '$work/r.img'; mkfs.erofs --quiet $zo '$work/r.img' '$src' >/dev/null 2>&1"
+    printf '%-44s %8.3fs   image %s\n' "mkfs.erofs $zo IMAGE TREE" "${T[theirs]}" "$(du -h --apparent-size "$work/r.img" | cut -f1)"
+    r=$(ratio "${T[ours]}" "${T[theirs]}")
+    printf '%-44s %8.3fs   image %s   ours/mkfs.erofs = %s (goal <= 1: %s)\n' "lklimg mkfs -t erofs $zo -d TREE IMAGE" "${T[ours]}" \
+      "$(du -h --apparent-size "$work/e.img" | cut -f1)" "$r" "$(goal "$r" '<=' 1)"
+  done
+  rm -f "$work/e.img" "$work/r.img"
+fi
+
 # A whole disk (issue 15): a GPT disk of an ESP (vfat, 128 MiB) and a root
 # (ext4, 1 GiB, the corpus tree copied in) from the same repart.d files, by
 # lklimg disk build against systemd-repart --empty=create (which formats
@@ -214,6 +233,19 @@ if command -v qemu-img >/dev/null; then
 ' "fs2tar IMAGE.raw - | cat" "${T[qraw]}"
   r=$(ratio "${T[qcow]}" "${T[qraw]}")
   printf '%-44s %8.3fs   qcow2/raw = %s (goal <= 1.2: %s)\n' "fs2tar IMAGE.qcow2 - | cat" "${T[qcow]}" "$r" "$(goal "$r" '<=' 1.2)"
+  # lklimg convert against qemu-img convert, each way and compressed
+  # (-c: deflate, as qemu-img's default): goal no slower.
+  lklimg=$here/bin/lklimg
+  echo
+  echo "convert the corpus image (qemu-img convert vs lklimg convert)"
+  for c in "qcow2 raw:-O raw:$work/r.qcow2" "raw qcow2:-O qcow2:$img" "raw qcow2 -c:-O qcow2 -c:$img"; do
+    what=${c%%:*}; rest=${c#*:}; opts=${rest%%:*}; src=${rest#*:}
+    timeall cq "qemu-img convert $opts '$src' '$work/cv.out'" cl "'$lklimg' convert -q $opts '$src' '$work/cv.out'"
+    r=$(ratio "${T[cl]}" "${T[cq]}")
+    printf '%-44s %8.3fs\n' "qemu-img convert ($what)" "${T[cq]}"
+    printf '%-44s %8.3fs   lklimg/qemu-img = %s (goal <= 1.0: %s)\n' "lklimg convert ($what)" "${T[cl]}" "$r" "$(goal "$r" '<=' 1.0)"
+  done
+  rm -f "$work/cv.out"
 fi
 
 # Read-only image filesystems (issue 16): the corpus tree as a SquashFS
@@ -240,6 +272,34 @@ if command -v mksquashfs >/dev/null; then
   if [ -n "${T[sloop]:-}" ]; then
     printf '%-44s %8.3fs   fs2tar/loop = %s\n' "mount -o loop,ro + tar | cat" "${T[sloop]}" "$(ratio "${T[sours]}" "${T[sloop]}")"
   fi
+fi
+
+# The squashfs writer (issue 16): the corpus tree into a SquashFS image by
+# lklimg mkfs -t squashfs -d against mksquashfs -noappend, both gzip (the
+# default) on 2 cores, and the corpus tar by lklimg tar2fs -t squashfs
+# against tar2sqfs (squashfs-tools-ng), gzip, 2 cores. Goal: no slower.
+if [ -x "$lklimg" ] && command -v mksquashfs >/dev/null; then
+  echo
+  echo "the corpus tree into a SquashFS image, gzip, 2 cores"
+  qpeers=(qours "rm -f '$work/q.sqfs'; '$lklimg' mkfs -q -t squashfs -processors 2 -d '$corpus/rootfs' '$work/q.sqfs'"
+    mksquashfs "rm -f '$work/m.sqfs'; mksquashfs '$corpus/rootfs' '$work/m.sqfs' -noappend -quiet -no-progress -processors 2")
+  if [ -e "$tar" ]; then
+    qpeers+=(qtar "rm -f '$work/qt.sqfs'; '$lklimg' tar2fs -t squashfs '$tar' '$work/qt.sqfs'")
+    if command -v tar2sqfs >/dev/null; then
+      qpeers+=(tar2sqfs "rm -f '$work/t.sqfs'; tar2sqfs -q -f -j 2 '$work/t.sqfs' <'$tar'")
+    fi
+  fi
+  timeall "${qpeers[@]}"
+  printf '%-44s %8.3fs   image %s\n' "mksquashfs TREE IMAGE" "${T[mksquashfs]}" "$(du -h --apparent-size "$work/m.sqfs" | cut -f1)"
+  r=$(ratio "${T[qours]}" "${T[mksquashfs]}")
+  printf '%-44s %8.3fs   image %s   ours/mksquashfs = %s (goal <= 1: %s)\n' "lklimg mkfs -t squashfs -d TREE IMAGE" "${T[qours]}" \
+    "$(du -h --apparent-size "$work/q.sqfs" | cut -f1)" "$r" "$(goal "$r" '<=' 1)"
+  if [ -n "${T[tar2sqfs]:-}" ]; then
+    printf '%-44s %8.3fs\n' "tar2sqfs IMAGE <TAR" "${T[tar2sqfs]}"
+    r=$(ratio "${T[qtar]}" "${T[tar2sqfs]}")
+    printf '%-44s %8.3fs   tar2fs/tar2sqfs = %s (goal <= 1: %s)\n' "lklimg tar2fs -t squashfs TAR IMAGE" "${T[qtar]}" "$r" "$(goal "$r" '<=' 1)"
+  fi
+  rm -f "$work/q.sqfs" "$work/m.sqfs" "$work/qt.sqfs" "$work/t.sqfs"
 fi
 
 # ISO 9660 (issue 16): the corpus tree as a Rock Ridge + Joliet image

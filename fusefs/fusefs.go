@@ -83,6 +83,8 @@ type server struct {
 	root   *node
 	nodes  *pruner
 	noOpen bool // Options.NoOpen
+	// rootDev is the served directory's st_dev: see ino.
+	rootDev uint64
 
 	// open is the handles the host holds (guarded by openMu): the
 	// kernel descriptors CloseAll closes once the host is gone.
@@ -95,6 +97,19 @@ type server struct {
 	// the name in its tree: no request walks a path between the two,
 	// where the kernel has the new name and the tree the old (ENOENT).
 	names sync.RWMutex
+}
+
+// ino is the inode number the host is told for an inode of st_dev dev:
+// its own where dev is the served directory's, else with dev mixed into
+// the high bits. A FUSE mount has one st_dev, and go-fuse knows an
+// inode by its number: the inodes of a btrfs subvolume (a device of its
+// own, numbers from 256 again) must not pass for hard links of the
+// top's.
+func (s *server) ino(ino, dev uint64) uint64 {
+	if dev == s.rootDev {
+		return ino
+	}
+	return ino ^ dev<<40
 }
 
 // Root returns the root node of the served tree and the go-fuse options
@@ -113,7 +128,7 @@ func Root(o Options) (fs.InodeEmbedder, *fs.Options, error) {
 	if maxNodes == 0 {
 		maxNodes = DefaultMaxNodes
 	}
-	srv := &server{k: o.Kernel, nodes: newPruner(maxNodes), noOpen: o.NoOpen, open: map[*handle]struct{}{}}
+	srv := &server{k: o.Kernel, nodes: newPruner(maxNodes), noOpen: o.NoOpen, open: map[*handle]struct{}{}, rootDev: st.Dev}
 	srv.root = &node{srv: srv}
 	attr, entry := o.AttrTimeout, o.EntryTimeout
 	gen, err := srv.generation(".")

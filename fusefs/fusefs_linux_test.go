@@ -67,7 +67,7 @@ func serveOpts(t *testing.T, img string, ro bool, o fusefs.Options) *served {
 	if ro {
 		flags = abi.MS_RDONLY
 	}
-	dir, err := k.MountDev(disk, "ext4", flags, "")
+	dir, err := k.MountDev(disk, "", flags, "") // the type probed
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,6 +61,7 @@ func (n *node) newChild(ctx context.Context, path string, out *fuse.EntryOut) (*
 	if err != nil {
 		return nil, errno(err)
 	}
+	st.Ino = n.srv.ino(st.Ino, st.Dev)
 	fillAttr(&out.Attr, &st)
 	out.Generation = uint64(gen)
 	id := fs.StableAttr{Mode: st.Mode & abi.S_IFMT, Ino: st.Ino, Gen: uint64(gen)}
@@ -99,6 +100,7 @@ func (n *node) getattr(f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	if err := n.srv.k.Fstatat(dirfd, path, &st, at); err != nil {
 		return errno(err)
 	}
+	st.Ino = n.srv.ino(st.Ino, st.Dev)
 	fillAttr(&out.Attr, &st)
 	return 0
 }
@@ -117,7 +119,7 @@ func (n *node) Statx(ctx context.Context, f fs.FileHandle, flags, mask uint32, o
 	x := &out.Statx
 	x.Mask, x.Blksize, x.Attributes, x.AttributesMask = stx.Mask, stx.Blksize, stx.Attributes, stx.AttributesMask
 	x.Nlink, x.Uid, x.Gid, x.Mode = stx.Nlink, stx.Uid, stx.Gid, stx.Mode
-	x.Ino, x.Size, x.Blocks = stx.Ino, stx.Size, stx.Blocks
+	x.Ino, x.Size, x.Blocks = n.srv.ino(stx.Ino, abi.Makedev(stx.DevMajor, stx.DevMinor)), stx.Size, stx.Blocks
 	x.Atime = fuse.SxTime{Sec: uint64(stx.Atime.Sec), Nsec: stx.Atime.Nsec}
 	x.Btime = fuse.SxTime{Sec: uint64(stx.Btime.Sec), Nsec: stx.Btime.Nsec}
 	x.Ctime = fuse.SxTime{Sec: uint64(stx.Ctime.Sec), Nsec: stx.Ctime.Nsec}

@@ -151,8 +151,8 @@ func TestBlockDeviceReadWrite(t *testing.T) {
 		{1, abi.SEEK_END, -1},
 		{-1, abi.SEEK_END, p1Size - 1},
 		{-p1Size, abi.SEEK_CUR, -1},
-		{0, abi.SEEK_DATA, -1},
-		{0, abi.SEEK_HOLE, -1},
+		{0, abi.SEEK_DATA, 0},        // a writable disk: all data,
+		{100, abi.SEEK_HOLE, p1Size}, // as Linux's block devices
 		{-1, abi.SEEK_SET, -1},
 		{10, abi.SEEK_SET, 10},
 		{5, abi.SEEK_CUR, 15},
@@ -166,6 +166,17 @@ func TestBlockDeviceReadWrite(t *testing.T) {
 		} else if err != nil || pos != s.want {
 			t.Errorf("lseek(%d, %d) = %d %v, want %d", s.off, s.whence, pos, err, s.want)
 		}
+	}
+	for _, w := range []int{abi.SEEK_DATA, abi.SEEK_HOLE} {
+		if _, err := k.Lseek(fd, p1Size, w); !errors.Is(err, abi.ENXIO) {
+			t.Errorf("lseek(end, %d): %v, want ENXIO", w, err)
+		}
+	}
+	k.Lseek(fd, 15, abi.SEEK_SET)
+	// A writable disk's page cache may be newer than its image: it
+	// does not send.
+	if _, err := k.Sendfile(os.Stdout, fd, 10); !errors.Is(err, abi.EOPNOTSUPP) {
+		t.Errorf("sendfile from a writable disk: %v, want EOPNOTSUPP", err)
 	}
 	// read(2) and write(2) move the offset the seeks left at 15.
 	if n, err := k.Read(fd, got[:10]); err != nil || n != 10 || !bytes.Equal(got[:10], want[15:25]) {
@@ -301,6 +312,23 @@ func TestBlockDeviceReadOnly(t *testing.T) {
 	}
 	if ro, err := k.BlkRoGet(fd); err != nil || !ro {
 		t.Errorf("BLKROGET: %v %v", ro, err)
+	}
+	// sendfile(2) from the device: its bytes from the offset, sent by
+	// the disk's host side; the offset moves past them.
+	out, err := os.Create(filepath.Join(t.TempDir(), "sent"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	k.Lseek(fd, 1000, abi.SEEK_SET)
+	if n, err := k.Sendfile(out, fd, 70000); err != nil || n != 70000 {
+		t.Errorf("sendfile from the device: %d %v", n, err)
+	}
+	if sent, _ := os.ReadFile(out.Name()); !bytes.Equal(sent, testutil.ReadAt(t, img, p1Start+1000, 70000)) {
+		t.Errorf("sendfile from the device sent other bytes")
+	}
+	if pos, _ := k.Lseek(fd, 0, abi.SEEK_CUR); pos != 71000 {
+		t.Errorf("the offset after sendfile: %d, want 71000", pos)
 	}
 	k.Close(fd)
 	if err := k.Halt(); err != nil {
@@ -597,4 +625,97 @@ func TestBlockDeviceSharedPage(t *testing.T) {
 	}
 	k.Close(part)
 	k.Close(disk)
+}
+
+// TestBlockDeviceHoles: on a read-only disk, lseek's SEEK_DATA and
+// SEEK_HOLE on the device show the image's holes: the host's own holes
+// of a raw image file (the same offsets, partition-relative), and the
+// clusters a qcow2 image of it does not allocate (every byte outside the
+// data runs reads as zeros, and there are holes).
+func TestBlockDeviceHoles(t *testing.T) {
+	img := gptDisk(t)
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Holes in vda1 (odd start) and vda2.
+	for _, h := range [][2]int64{{p1Start + 64<<10, 128 << 10}, {p1Start + 1<<20, 256 << 10}, {p2Start + 4096, 1 << 20}, {p2Start + 3<<20, 5 << 20}} {
+		if err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, h[0], h[1]); err != nil {
+			t.Skipf("the host cannot punch holes here: %v", err)
+		}
+	}
+	f.Close()
+	hostSeek := func(off int64, whence int) int64 {
+		hf, err := os.Open(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hf.Close()
+		n, err := unix.Seek(int(hf.Fd()), off, whence)
+		if err != nil {
+			return -1
+		}
+		return n
+	}
+	k := bootDisk(t, img, DiskOptions{ReadOnly: true})
+	for _, p := range []struct {
+		dev         string
+		start, size int64
+	}{{"/dev/vda1", p1Start, p1Size}, {"/dev/vda2", p2Start, p2Size}} {
+		fd := openDev(t, k, p.dev, abi.O_RDONLY)
+		for off := int64(0); off < p.size; off += 8191 {
+			for _, w := range []int{abi.SEEK_DATA, abi.SEEK_HOLE} {
+				want := hostSeek(p.start+off, w) - p.start
+				if want >= p.size || want < off {
+					want = p.size // past the partition: none in it
+				}
+				got, err := k.Lseek(fd, off, w)
+				if w == abi.SEEK_DATA && want == p.size {
+					if !errors.Is(err, abi.ENXIO) {
+						t.Errorf("%s: SEEK_DATA at %d: %d %v, want ENXIO", p.dev, off, got, err)
+					}
+					continue
+				}
+				if err != nil || got != want {
+					t.Errorf("%s: lseek(%d, %d) = %d %v, want %d (the image file's)", p.dev, off, w, got, err, want)
+				}
+			}
+		}
+		k.Close(fd)
+	}
+	testutil.Need(t, "qemu-img")
+	qimg := img + ".qcow2"
+	if out, err := exec.Command("qemu-img", "convert", "-O", "qcow2", "-o", "cluster_size=4096", img, qimg).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img: %v\n%s", err, out)
+	}
+	k = bootDisk(t, qimg, DiskOptions{ReadOnly: true})
+	fd := openDev(t, k, "/dev/vda", abi.O_RDONLY)
+	disk, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var holes int64
+	for off := int64(0); off < int64(len(disk)); {
+		start, err := k.Lseek(fd, off, abi.SEEK_DATA)
+		if errors.Is(err, abi.ENXIO) {
+			start = int64(len(disk))
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if i := bytes.IndexFunc(disk[off:start], func(r rune) bool { return r != 0 }); i >= 0 {
+			t.Fatalf("qcow2: a hole [%d, %d) holds a non-zero byte at %d", off, start, off+int64(i))
+		}
+		holes += start - off
+		if start == int64(len(disk)) {
+			break
+		}
+		end, err := k.Lseek(fd, start, abi.SEEK_HOLE)
+		if err != nil || end <= start {
+			t.Fatalf("SEEK_HOLE at %d: %d %v", start, end, err)
+		}
+		off = end
+	}
+	if holes < 6<<20 {
+		t.Errorf("qcow2: %d bytes of holes found, the image has over 6 MiB", holes)
+	}
 }

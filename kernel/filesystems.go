@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/fs/btrfs"
 	"github.com/lklimg/lklimg/kernel/fs/erofs"
 	"github.com/lklimg/lklimg/kernel/fs/ext4"
 	"github.com/lklimg/lklimg/kernel/fs/isofs"
@@ -42,6 +43,8 @@ func filesystems() []fsType {
 		// iso9660, after fat as Linux registers it (mount -t takes
 		// only "iso9660"; isofs is its source directory's name).
 		{t: isofs.NewType()},
+		// btrfs, read-only: found by its magic at 64 KiB + 0x40.
+		{t: btrfs.NewType()},
 		// xfs, served read-only: found by its magic "XFSB" at byte 0.
 		{t: xfs.NewType()},
 	}
@@ -66,7 +69,7 @@ func FilesystemNames() []FilesystemName {
 }
 
 // FilesystemTypesHelp lists every name FilesystemNames accepts, for a
-// -t flag's usage: "ext4, ext2, ext3, vfat, fat, msdos, squashfs, erofs, iso9660, xfs".
+// -t flag's usage: "ext4, ext2, ext3, vfat, fat, msdos, squashfs, erofs, iso9660, btrfs, xfs".
 func FilesystemTypesHelp() string {
 	var all []string
 	for _, n := range FilesystemNames() {

@@ -178,11 +178,13 @@ func (k *Kernel) Pread(fd int, p []byte, off int64) (int, error) {
 // extent map where it has one; otherwise the whole file is data). On a
 // directory, SEEK_SET to 0 rewinds getdents64 and SEEK_SET to a d_off
 // resumes after that entry. On a block device SEEK_END counts from the
-// device's size and no position lies past it (fixed_size_llseek).
+// device's size and no position lies past it (fixed_size_llseek); its
+// SEEK_DATA and SEEK_HOLE find the holes of a read-only disk's image
+// (kernel/block holes.go), where Linux's find none.
 //
 // Errors: EBADF for a descriptor not open or O_PATH; EINVAL for a bad
-// whence or a negative result, and on a block device for SEEK_DATA,
-// SEEK_HOLE and a position past the end; ENXIO for SEEK_DATA/SEEK_HOLE at or past
+// whence or a negative result, and on a block device for a position
+// past the end; ENXIO for SEEK_DATA/SEEK_HOLE at or past
 // the end of the file, or SEEK_DATA in a final hole; EOVERFLOW if the
 // result overflows.
 func (k *Kernel) Lseek(fd int, off int64, whence int) (int64, error) {

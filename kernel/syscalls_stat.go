@@ -45,6 +45,9 @@ func (k *Kernel) getattrAt(dirfd int, path string, flags int) (vfs.Attr, uint64,
 		// virtio disk without topology.
 		attr.Blksize = block.SectorSize
 	}
+	if attr.Dev != 0 {
+		return attr, attr.Dev, nil
+	}
 	return attr, d.Mount().Dev(), nil
 }
 

@@ -45,13 +45,17 @@ func Suites() []Suite {
 		// Mkfs (mkfs.fat, which Linux distributions also install as
 		// mkfs.vfat and mkfs.msdos: Linux's two types of a FAT volume).
 		{Name: "dosfstools", Types: []string{"vfat", "msdos"}, Mkfs: "mkfs.fat"},
+		// Mkfs (mksquashfs, from a tar or a directory): tools/squashfstools.
+		{Name: "squashfs-tools", Types: []string{"squashfs"}, Mkfs: "mksquashfs"},
+		// Mkfs (mkfs.erofs) from an archive.Source.
+		{Name: "erofs-utils", Types: []string{"erofs"}, Mkfs: "mkfs.erofs"},
 		// Plan and Write (sfdisk with a script): tools/fdisk.
 		{Name: "fdisk", Partition: "sfdisk"},
 	}
 }
 
 // MkfsTypes returns every type some suite's mkfs makes, in table order:
-// "ext4", "ext3", "ext2", "vfat", "msdos".
+// "ext4", "ext3", "ext2", "vfat", "msdos", "squashfs", "erofs".
 func MkfsTypes() []string {
 	var types []string
 	for _, s := range Suites() {
@@ -64,7 +68,7 @@ func MkfsTypes() []string {
 
 // ForMkfs returns the suite whose mkfs makes fstype. Its error says there
 // is none yet, listing the types there is one for: "no mkfs for xfs yet
-// (mkfs makes ext4, ext3, ext2, vfat, msdos)".
+// (mkfs makes ext4, ext3, ext2, vfat, msdos, squashfs, erofs)".
 func ForMkfs(fstype string) (Suite, error) {
 	for _, s := range Suites() {
 		if s.Mkfs != "" && slices.Contains(s.Types, fstype) {

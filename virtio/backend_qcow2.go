@@ -12,22 +12,27 @@ import (
 	"github.com/lklimg/lklimg/format/qcow2"
 )
 
-// Qcow2File is a read-only Backend over a qcow2 image (format/qcow2): each
-// guest cluster found through the L1 and L2 tables is read from the image
+// Qcow2File is a Backend over a qcow2 image (format/qcow2): each guest
+// cluster found through the L1 and L2 tables is read from the image
 // file, decompressed (deflate or zstd), read as zeros, or read from the
 // backing file (a chain of them, read-only) where the image has not
 // allocated it; subclusters of extended L2 entries each on their own.
 // L2 tables are cached, a few MiB of them; the last clusters decompressed
 // too, so that the page cache's reads of one compressed cluster, a page
-// at a time, decompress it once. Safe for concurrent use.
+// at a time, decompress it once. Opened read-write, it is written as
+// backend_qcow2_write.go says. Safe for concurrent use.
 type Qcow2File struct {
 	mapped
 	raw     *RawFile // the image file
 	h       *qcow2.Header
 	l1      []uint64
-	backing Backend // nil for none
+	backing Backend      // nil for none
+	w       *qcow2Writer // nil when read-only
 
+	// mu guards l1, the cached tables and their contents (a writer
+	// changes entries in place), and the decompressed clusters.
 	mu     sync.Mutex
+	l2gen  uint64            // bumped by every change of l1 or a table
 	l2     map[uint64][]byte // L2 tables by host offset
 	l2Lru  []uint64          // their offsets, oldest first
 	l2Max  int
@@ -57,7 +62,32 @@ func OpenQcow2(path string, o ImageOptions) (Backend, error) {
 }
 
 func openQcow2(path string, o ImageOptions, depth int) (Backend, error) {
-	return openMapped(path, o, "qcow2", func(raw *RawFile) (Backend, error) { return newQcow2(raw, path, depth) })
+	if o.Truncate || o.Size > 0 {
+		// (Create asks for a file if there is none: this one is.)
+		return nil, &ImageError{Path: path, Format: format("qcow2"), ReadOnly: true, Err: errNoResize}
+	}
+	if o.ReadOnly {
+		return openMapped(path, o, "qcow2", func(raw *RawFile) (Backend, error) { return newQcow2(raw, path, depth) })
+	}
+	raw, err := OpenRawFile(path, RawOptions{})
+	if err != nil {
+		return nil, err
+	}
+	q, err := newQcow2(raw, path, depth)
+	if err == nil {
+		if err = q.enableWrite(); err != nil {
+			q.Close()
+		}
+	} else {
+		raw.Close()
+	}
+	if err != nil {
+		return nil, &ImageError{Path: path, Format: format("qcow2"), Err: err}
+	}
+	if o.CacheUnsafe {
+		raw.SetCacheUnsafe()
+	}
+	return q, nil
 }
 
 func newQcow2(raw *RawFile, path string, depth int) (*Qcow2File, error) {
@@ -163,7 +193,10 @@ func (q *Qcow2File) region(off int64) (span, error) {
 	entries := 1 << l2b
 	l2i := int(uint64(off)>>cb) & (entries - 1)
 	inCluster := off & (cs - 1)
-	tblOff, err := qcow2.L2TableOffset(q.l1[l1i], h)
+	q.mu.Lock()
+	l1 := q.l1[l1i]
+	q.mu.Unlock()
+	tblOff, err := qcow2.L2TableOffset(l1, h)
 	if err != nil {
 		return span{}, err
 	}
@@ -175,6 +208,8 @@ func (q *Qcow2File) region(off int64) (span, error) {
 	if err != nil {
 		return span{}, err
 	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	c, err := qcow2.DecodeL2(tbl, l2i, h)
 	if err != nil {
 		return span{}, err
@@ -207,12 +242,16 @@ func (q *Qcow2File) region(off int64) (span, error) {
 }
 
 // table returns the L2 table at host offset off, from the cache or read.
+// A table read while a writer changed tables is not kept: it may predate
+// the change (the writer writes the file, then patches the cached copy;
+// see setEntries).
 func (q *Qcow2File) table(off uint64) ([]byte, error) {
 	q.mu.Lock()
 	if t, ok := q.l2[off]; ok {
 		q.mu.Unlock()
 		return t, nil
 	}
+	gen := q.l2gen
 	q.mu.Unlock()
 	t := make([]byte, q.h.ClusterSize())
 	if err := q.raw.ReadAt([][]byte{t}, int64(off)); err != nil {
@@ -220,14 +259,18 @@ func (q *Qcow2File) table(off uint64) ([]byte, error) {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if _, ok := q.l2[off]; !ok {
-		if len(q.l2Lru) >= q.l2Max {
-			delete(q.l2, q.l2Lru[0])
-			q.l2Lru = q.l2Lru[1:]
-		}
-		q.l2[off] = t
-		q.l2Lru = append(q.l2Lru, off)
+	if c, ok := q.l2[off]; ok {
+		return c, nil
 	}
+	if gen != q.l2gen {
+		return t, nil // used once, not kept
+	}
+	if len(q.l2Lru) >= q.l2Max {
+		delete(q.l2, q.l2Lru[0])
+		q.l2Lru = q.l2Lru[1:]
+	}
+	q.l2[off] = t
+	q.l2Lru = append(q.l2Lru, off)
 	return t, nil
 }
 

@@ -1,7 +1,8 @@
 // Package virtio is the device side of the library kernel's disks: split
 // virtqueues laid out as the virtio 1.2 specification lays them out in guest
 // memory (§2.7), device status and feature negotiation (§2.1, §2.2, §3.1),
-// and the virtio-blk device (§5.2) backed by a host file.
+// and the virtio-blk device (§5.2) backed by a host file (an image, raw or
+// of a format read) or an NBD export (backend_nbd.go).
 //
 // The package imports nothing of the kernel. It sees guest memory only
 // through Memory, as a real device sees only bus addresses, and the driver

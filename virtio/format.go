@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+
+	"github.com/lklimg/lklimg/format/nbd"
 )
 
 // Format is a disk image format: a backend the device can serve a disk
@@ -106,16 +108,23 @@ func (e *FormatError) Error() string {
 // one it cannot read (damaged, or with a feature not read), or, with
 // ReadOnly, one it reads but was asked to write.
 type ImageError struct {
-	Path     string
-	Format   Format
-	ReadOnly bool  // the format is served read-only and a write open was asked
+	Path   string
+	Format Format
+	// ReadOnly: the format is served read-only and a write open was
+	// asked (Err is ErrReadOnly), or it is written but not in the way
+	// asked (Err says how it is written: errNoResize).
+	ReadOnly bool
 	Err      error // why it cannot be read
 }
 
 func (e *ImageError) Error() string {
 	if e.ReadOnly {
-		return fmt.Sprintf("%s, which this kernel reads but does not write yet: convert it to a raw image to change it (%s)",
-			e.Format.What, strings.ReplaceAll(e.Format.Convert, "IMAGE", e.Path))
+		what := "reads but does not write yet"
+		if e.Err != nil && e.Err != ErrReadOnly {
+			what = e.Err.Error()
+		}
+		return fmt.Sprintf("%s, which this kernel %s: convert it to a raw image to change it (%s)",
+			e.Format.What, what, strings.ReplaceAll(e.Format.Convert, "IMAGE", e.Path))
 	}
 	return fmt.Sprintf("%s this kernel cannot read: %v", e.Format.What, e.Err)
 }
@@ -137,8 +146,12 @@ func format(name string) Format {
 // show, raw when none does (as QEMU's probing, without trusting a raw
 // file to be anything else). An image of a format that has no backend
 // yet is refused with a *FormatError, before anything of it is changed
-// (created, truncated or extended).
+// (created, truncated or extended). An NBD URI in place of path is the
+// export, raw (openNBDImage).
 func OpenImage(path string, o ImageOptions) (Backend, error) {
+	if nbd.IsURI(path) {
+		return openNBDImage(path, o)
+	}
 	var chosen *Format
 	if o.Format != "" && o.Format != "auto" {
 		for _, f := range Formats() {
@@ -186,9 +199,42 @@ func OpenImage(path string, o ImageOptions) (Backend, error) {
 	return r, nil
 }
 
+// openNBDImage opens the NBD export at uri (OpenNBD) as a raw disk: the
+// server serves the disk of an image, whatever its format (qemu-nbd -f
+// qcow2), so -f raw (or nbd, or auto) is the only format here, and an export
+// whose bytes are another format's image is refused as a file of it
+// would be. An export is a device of a fixed size, as a host block
+// device: Create and Truncate do not apply, and a Size larger than it
+// is refused.
+func openNBDImage(uri string, o ImageOptions) (Backend, error) {
+	if o.Format != "" && o.Format != "auto" && o.Format != "raw" && o.Format != "nbd" {
+		return nil, fmt.Errorf("virtio: %s: image format %q over NBD: the disk is read as it is served (raw); let the server read the format (qemu-nbd -f %s)",
+			uri, o.Format, o.Format)
+	}
+	c, err := OpenNBD(uri, NBDOptions{ReadOnly: o.ReadOnly, CacheUnsafe: o.CacheUnsafe})
+	if err != nil {
+		return nil, err
+	}
+	if o.Size > c.Size() {
+		c.Close()
+		return nil, fmt.Errorf("virtio: %s: the export has %d bytes, fewer than the %d asked for", uri, c.Size(), o.Size)
+	}
+	if o.Format != "raw" && o.Format != "nbd" {
+		f, err := probeFormat(c)
+		if err == nil && f != nil {
+			err = fmt.Errorf("virtio: %s: the export holds %s, not a disk: serve the image's disk instead (qemu-nbd -f %s IMAGE)", uri, f.What, f.Name)
+		}
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
 // probeFormat returns the first format whose probe recognises the image
 // behind r, or nil for raw.
-func probeFormat(r *RawFile) (*Format, error) {
+func probeFormat(r Backend) (*Format, error) {
 	head := make([]byte, min(probeHead, r.Size()))
 	var tail []byte
 	if r.Size() >= SectorSize {

@@ -115,12 +115,47 @@ func (m *mapped) Discard(off, n int64) error { return ErrReadOnly }
 // WriteZeroes implements Backend: read-only.
 func (m *mapped) WriteZeroes(off, n int64) error { return ErrReadOnly }
 
-// SeekData implements Backend: the guest disk is reported as data
-// everywhere (the runs of zeros are not looked for).
-func (m *mapped) SeekData(off int64) (int64, error) { return min(off, m.size), nil }
+// SeekData implements Backend: the runs of zeros the format says are
+// holes (qcow2's unallocated and zero clusters, VMDK's grains not
+// allocated, ...); a run from another file (a backing image, an extent
+// file) has the holes that file has; a run the format makes (a
+// compressed cluster, a fill value) is data.
+func (m *mapped) SeekData(off int64) (int64, error) { return m.seek(off, true) }
 
 // SeekHole implements Backend: see SeekData.
-func (m *mapped) SeekHole(off int64) (int64, error) { return m.size, nil }
+func (m *mapped) SeekHole(off int64) (int64, error) { return m.seek(off, false) }
+
+// seek returns the first offset from off that is data (or, !data, a
+// hole), or the size when there is none.
+func (m *mapped) seek(off int64, data bool) (int64, error) {
+	for off < m.size {
+		r, err := m.run(off)
+		if err != nil {
+			return 0, err
+		}
+		n := min(r.n, m.size-off)
+		switch {
+		case r.from != nil:
+			// The other file's own holes, inside the run.
+			var at int64
+			if data {
+				at, err = r.from.SeekData(r.at)
+			} else {
+				at, err = r.from.SeekHole(r.at)
+			}
+			if err != nil {
+				return 0, err
+			}
+			if at < r.at+n {
+				return off + max(at-r.at, 0), nil
+			}
+		case (r.fill != nil) == data:
+			return off, nil
+		}
+		off += n
+	}
+	return m.size, nil
+}
 
 // Size implements Backend.
 func (m *mapped) Size() int64 { return m.size }

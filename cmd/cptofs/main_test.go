@@ -146,10 +146,10 @@ func TestErrors(t *testing.T) {
 		stderr string
 	}{
 		{[]string{"-i", missing, "/etc", out}, 2, ": " + missing + ": no such file or directory\n"},
-		{[]string{"-i", junk, "/etc", out}, 2, ": " + junk + ": not a filesystem this kernel reads (ext4, vfat, msdos, squashfs, erofs, iso9660, xfs): no filesystem or partition table found"},
+		{[]string{"-i", junk, "/etc", out}, 2, ": " + junk + ": not a filesystem this kernel reads (ext4, vfat, msdos, squashfs, erofs, iso9660, btrfs, xfs): no filesystem or partition table found"},
 		{[]string{"-i", dir, "/etc", out}, 2, "is a directory, not a disk image"},
 		{[]string{"-P", "2", "-i", img, "/etc", out}, 2, "-P 2: the disk has no partition table"},
-		{[]string{"-t", "nosuchfs", "-i", img, "/etc", out}, 2, ": -t nosuchfs: unknown filesystem type (this kernel reads ext4, vfat, msdos, squashfs, erofs, iso9660, xfs)\n"},
+		{[]string{"-t", "nosuchfs", "-i", img, "/etc", out}, 2, ": -t nosuchfs: unknown filesystem type (this kernel reads ext4, vfat, msdos, squashfs, erofs, iso9660, btrfs, xfs)\n"},
 		{[]string{"/etc", out}, 2, ": -i IMAGE is required\n"},
 		{[]string{"-i", img, out}, 2, "usage: "},
 		{[]string{"--no-such-flag", "-i", img, "/etc", out}, 2, "flag provided but not defined"},

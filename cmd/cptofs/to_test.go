@@ -239,3 +239,37 @@ func TestToQuota(t *testing.T) {
 	}
 	testutil.ExpectSame(t, "source vs mount -o loop", want, testutil.LoopView(t, img), opts)
 }
+
+// TestToQcow2: cptofs writes into qcow2 images in place: one converted
+// from an ext4 image, and an overlay on a raw ext4 image (its backing
+// file, which stays as it was). qemu-img check finds each clean, and the
+// host kernel, mounting qemu-img's raw conversion, shows the source tree.
+func TestToQcow2(t *testing.T) {
+	testutil.Need(t, "qemu-img")
+	src, want := shared.Get(t)
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.img")
+	testutil.MkfsExt4(t, base, "", "64M")
+	plain := filepath.Join(dir, "plain.qcow2")
+	testutil.Run(t, "qemu-img", "convert", "-O", "qcow2", base, plain)
+	overlay := filepath.Join(dir, "overlay.qcow2")
+	testutil.Run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-b", "base.img", "-F", "raw", overlay)
+	baseSum := testutil.FileSum(t, base)
+	opts := testutil.CompareOptions{SkipPaths: []string{"lost+found"}, HoleUnit: 4096}
+	if os.Geteuid() != 0 {
+		opts.Ignore = append(opts.Ignore, "uid", "gid")
+	}
+	for _, img := range []string{plain, overlay} {
+		t.Run(filepath.Base(img), func(t *testing.T) {
+			mustRun(t, cptofs(t, "-i", img, src+"/.", "/"), "cptofs SRC/. /")
+			testutil.Run(t, "qemu-img", "check", img)
+			raw := img + ".raw"
+			testutil.Run(t, "qemu-img", "convert", "-O", "raw", img, raw)
+			testutil.E2fsckClean(t, raw)
+			testutil.ExpectSame(t, "source vs the qcow2 image's disk, mounted", want, testutil.LoopView(t, raw), opts)
+		})
+	}
+	if testutil.FileSum(t, base) != baseSum {
+		t.Error("the overlay's backing file changed")
+	}
+}

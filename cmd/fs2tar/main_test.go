@@ -33,6 +33,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	testutil.RemoveWine()
 	os.Exit(code)
 }
 
@@ -225,12 +226,12 @@ func TestErrors(t *testing.T) {
 		stderr string
 	}{
 		{[]string{missing}, 2, "fs2tar: " + missing + ": no such file or directory\n"},
-		{[]string{junk}, 2, "fs2tar: " + junk + `: not a filesystem this kernel reads (ext4, vfat, msdos, squashfs, erofs, iso9660, xfs): no filesystem or partition table found (first bytes: 6e 6f 74 20 61 20 66 69 6c 65 73 79 73 74 65 6d "not a filesystem")` + "\n"},
-		{[]string{zeros}, 2, ": not a filesystem this kernel reads (ext4, vfat, msdos, squashfs, erofs, iso9660, xfs): only zeros in its first 69632 bytes (a blank image?)"},
-		{[]string{gz}, 2, ": not a filesystem this kernel reads (ext4, vfat, msdos, squashfs, erofs, iso9660, xfs): gzip-compressed data, not a disk image: decompress it first"},
+		{[]string{junk}, 2, "fs2tar: " + junk + `: not a filesystem this kernel reads (ext4, vfat, msdos, squashfs, erofs, iso9660, btrfs, xfs): no filesystem or partition table found (first bytes: 6e 6f 74 20 61 20 66 69 6c 65 73 79 73 74 65 6d "not a filesystem")` + "\n"},
+		{[]string{zeros}, 2, ": not a filesystem this kernel reads (ext4, vfat, msdos, squashfs, erofs, iso9660, btrfs, xfs): only zeros in its first 69632 bytes (a blank image?)"},
+		{[]string{gz}, 2, ": not a filesystem this kernel reads (ext4, vfat, msdos, squashfs, erofs, iso9660, btrfs, xfs): gzip-compressed data, not a disk image: decompress it first"},
 		{[]string{"-P", "2", fsImg}, 2, "-P 2: the disk has no partition table"},
 		{[]string{"-P", "-1", fsImg}, 2, "-P -1"},
-		{[]string{"-t", "nosuchfs", fsImg}, 2, "fs2tar: -t nosuchfs: unknown filesystem type (this kernel reads ext4, vfat, msdos, squashfs, erofs, iso9660, xfs)\n"},
+		{[]string{"-t", "nosuchfs", fsImg}, 2, "fs2tar: -t nosuchfs: unknown filesystem type (this kernel reads ext4, vfat, msdos, squashfs, erofs, iso9660, btrfs, xfs)\n"},
 		{[]string{}, 2, "usage: fs2tar"},
 		{[]string{"a", "b", "c"}, 2, "usage: fs2tar"},
 		{[]string{"--no-such-flag", fsImg}, 2, "flag provided but not defined"},

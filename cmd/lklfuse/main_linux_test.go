@@ -194,7 +194,7 @@ func TestErrors(t *testing.T) {
 		{[]string{junk, mnt}, 1, "not a filesystem this kernel reads"},
 		{[]string{img, notDir}, 1, notDir + ": not a directory"},
 		{[]string{img, notDir + "-missing"}, 1, "no such file or directory"},
-		{[]string{"-o", "type=btrfs", img, mnt}, 1, "-t btrfs: unknown filesystem type"},
+		{[]string{"-o", "type=zfs", img, mnt}, 1, "-t zfs: unknown filesystem type"},
 		{[]string{"-o", "type=vfat", img, mnt}, 1, "(vfat): EINVAL (fat: bogus number of FAT structures)"},
 		{[]string{"-o", "part=2", img, mnt}, 1, "the disk has no partition table"},
 		{[]string{"-o", "mb=x", img, mnt}, 2, "-o mb=x"},

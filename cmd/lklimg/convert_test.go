@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,8 +16,10 @@ import (
 // TestConvert: lklimg convert writes the disk of a qcow2 (compressed, and
 // an overlay on a raw base), VMDK and VHDX image as the raw image qemu-img
 // convert -O raw writes, byte for byte, with its zeros left as holes; with
-// -O qcow2 an image qemu-img checks clean and finds equal to the source;
-// an unknown output format and a missing source are refused.
+// -O qcow2 (and -c, deflate or zstd) an image qemu-img checks clean and
+// finds equal to the source; with -O android-sparse one simg2img expands
+// to the source; an unknown output format and a missing source are
+// refused.
 func TestConvert(t *testing.T) {
 	testutil.Need(t, "qemu-img", "mkfs.ext4")
 	dir := t.TempDir()
@@ -47,12 +50,17 @@ func TestConvert(t *testing.T) {
 			t.Errorf("%s: the raw image has no holes (%d of %d bytes allocated)", name, st.Blocks*512, st.Size)
 		}
 	}
-	// -O qcow2: qemu-img check finds no error or leak, and the disk is the
-	// source's; converted back, the same raw image.
-	for _, srcImg := range []string{raw, filepath.Join(dir, "stream.vmdk")} {
-		q := srcImg + ".out.qcow2"
-		if r := runCmd(t, exec.Command(lklimgBin, "convert", "-O", "qcow2", srcImg, q)); r.code != exitOK || r.stderr != "" {
-			t.Fatalf("convert -O qcow2 %s: exit %d, %s", srcImg, r.code, r.stderr)
+	// -O qcow2, plain and compressed: qemu-img check finds no error or
+	// leak, and the disk is the source's; converted back, the same raw
+	// image.
+	for i, srcImg := range []string{raw, filepath.Join(dir, "stream.vmdk"), raw, raw} {
+		q := srcImg + ".out" + strconv.Itoa(i) + ".qcow2"
+		args := [][]string{nil, nil, {"-c"}, {"-c", "-o", "compression_type=zstd"}}[i]
+		if r := runCmd(t, exec.Command(lklimgBin, append(append([]string{"convert", "-O", "qcow2"}, args...), srcImg, q)...)); r.code != exitOK || r.stderr != "" {
+			t.Fatalf("convert -O qcow2 %q %s: exit %d, %s", args, srcImg, r.code, r.stderr)
+		}
+		if info, _ := exec.Command("qemu-img", "info", q).CombinedOutput(); len(args) == 3 && !strings.Contains(string(info), "compression type: zstd") {
+			t.Errorf("%s: not zstd:\n%s", q, info)
 		}
 		if out, err := exec.Command("qemu-img", "check", q).CombinedOutput(); err != nil || !strings.Contains(string(out), "No errors were found") {
 			t.Errorf("qemu-img check of %s: %v\n%s", q, err, out)
@@ -70,7 +78,28 @@ func TestConvert(t *testing.T) {
 			t.Errorf("%s converted to qcow2 and back differs from the source", srcImg)
 		}
 	}
-	if r := runCmd(t, exec.Command(lklimgBin, "convert", "-O", "vmdk", raw, filepath.Join(dir, "x"))); r.code == exitOK || !strings.Contains(r.stderr, "the formats written are raw and qcow2") {
+	// -O android-sparse: simg2img expands it to the source, and it is
+	// no larger than img2simg's of the same disk.
+	t.Run("android-sparse", func(t *testing.T) {
+		testutil.Need(t, "simg2img", "img2simg")
+		simg := filepath.Join(dir, "out.simg")
+		if r := runCmd(t, exec.Command(lklimgBin, "convert", "-O", "android-sparse", raw, simg)); r.code != exitOK || r.stderr != "" {
+			t.Fatalf("convert -O android-sparse: exit %d, %s", r.code, r.stderr)
+		}
+		testutil.Run(t, "simg2img", simg, simg+".raw")
+		a, _ := os.ReadFile(simg + ".raw")
+		b, _ := os.ReadFile(raw)
+		if !bytes.Equal(a, b) {
+			t.Errorf("simg2img of convert -O android-sparse (%d bytes) differs from the source (%d)", len(a), len(b))
+		}
+		testutil.Run(t, "img2simg", raw, simg+".peer")
+		ours, _ := os.Stat(simg)
+		peer, _ := os.Stat(simg + ".peer")
+		if ours == nil || peer == nil || ours.Size() > peer.Size() {
+			t.Errorf("convert -O android-sparse: %v bytes, img2simg %v", ours, peer)
+		}
+	})
+	if r := runCmd(t, exec.Command(lklimgBin, "convert", "-O", "vmdk", raw, filepath.Join(dir, "x"))); r.code == exitOK || !strings.Contains(r.stderr, "the formats written are raw, qcow2 and android-sparse") {
 		t.Errorf("convert -O vmdk: exit %d, %s", r.code, r.stderr)
 	}
 	missing := filepath.Join(dir, "missing.qcow2")

@@ -430,3 +430,38 @@ func TestDiskBuildSources(t *testing.T) {
 		t.Errorf("usr/lib: %+v, want a directory 0755", e)
 	}
 }
+
+// TestDiskBuildQcow2: disk build writes a qcow2 disk (by its name) that
+// qemu-img checks clean and converts to the raw disk the same build
+// makes (a fixed seed and time), printing the image's own name.
+func TestDiskBuildQcow2(t *testing.T) {
+	testutil.Need(t, "qemu-img", "sfdisk")
+	src, _ := testutil.NewTree(t)
+	dir := writeDefs(t, map[string]string{
+		"10-esp.conf":  "[Partition]\nType=esp\nFormat=vfat\nSizeMinBytes=40M\n",
+		"20-root.conf": "[Partition]\nType=root\nFormat=ext4\nCopyFiles=" + src + ":/\nMinimize=best\n",
+	})
+	out := t.TempDir()
+	build := func(name string) (string, result) {
+		img := filepath.Join(out, name)
+		cmd := exec.Command(lklimgBin, "disk", "build", "--seed", "0f0e0d0c-0b0a-0908-0706-050403020100", "--definitions", dir, img)
+		cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH=1700000000")
+		r := runCmd(t, cmd)
+		if r.code != exitOK {
+			t.Fatalf("disk build %s: exit %d\n%s", name, r.code, r.stderr)
+		}
+		return img, r
+	}
+	raw, _ := build("disk.img")
+	q, r := build("disk.qcow2")
+	if !strings.Contains(r.stdout, q) || strings.Contains(r.stdout, ".raw-") {
+		t.Errorf("disk build's table names another image than %s:\n%s", q, r.stdout)
+	}
+	testutil.Run(t, "qemu-img", "check", q)
+	testutil.Run(t, "qemu-img", "convert", "-O", "raw", q, q+".raw")
+	a, _ := os.ReadFile(raw)
+	b, _ := os.ReadFile(q + ".raw")
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Errorf("the qcow2 disk (%d bytes) differs from the raw disk (%d)", len(b), len(a))
+	}
+}

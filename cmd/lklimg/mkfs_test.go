@@ -143,10 +143,11 @@ func TestMkfsErrors(t *testing.T) {
 	}
 	// An image format the kernel cannot write is refused, not
 	// overwritten as raw, even with -F and -s: one it has no backend for
-	// (VDI), and qcow2, which it reads only.
+	// (VDI), and a qcow2 image it cannot read (one it reads it writes
+	// in place: cmd/cptofs TestToQcow2).
 	for _, c := range []struct{ name, magic, want string }{
 		{"x.vdi", string(make([]byte, 0x40)) + "\x7f\x10\xda\xbe", ": a VDI image, a format this kernel cannot open yet: convert it to a raw image first (qemu-img convert -O raw"},
-		{"x.qcow2", "QFI\xfb\x00\x00\x00\x03", ": a qcow2 image, which this kernel reads but does not write yet: convert it to a raw image to change it (qemu-img convert -O raw"},
+		{"x.qcow2", "QFI\xfb\x00\x00\x00\x03", ": a qcow2 image this kernel cannot read: qcow2: corrupt image: header_length 0"},
 	} {
 		img := filepath.Join(dir, c.name)
 		head := append([]byte(c.magic), make([]byte, 4088)...)
@@ -378,5 +379,58 @@ func TestMkfsTimestamp(t *testing.T) {
 	if r := lklimgMkfs(t, nil, "-q", "-F", "-s", "64M", "--timestamp", "soon", a); r.code != exitImage ||
 		!strings.Contains(r.stderr, "--timestamp soon: not a time ext4 stores") {
 		t.Errorf("--timestamp soon: %+v", r)
+	}
+}
+
+// TestMkfsOutputFormats: mkfs -s makes a new qcow2 image (by its name)
+// filled with -d: qemu-img check finds it clean, and converted to raw it
+// is the raw image mkfs makes of the same input. Without -s, and with
+// --output-format on an existing image, it refuses.
+func TestMkfsOutputFormats(t *testing.T) {
+	testutil.Need(t, "qemu-img")
+	src, _ := testutil.NewTree(t)
+	dir := t.TempDir()
+	epoch := []string{"SOURCE_DATE_EPOCH=1700000000"}
+	raw, q := filepath.Join(dir, "ref.img"), filepath.Join(dir, "new.qcow2")
+	for _, p := range []string{raw, q} {
+		if r := lklimgMkfs(t, epoch, "-q", "-s", "48M", "-d", src, p); r.code != exitOK || r.stderr != "" {
+			t.Fatalf("mkfs %s: %+v", p, r)
+		}
+	}
+	testutil.Run(t, "qemu-img", "check", q)
+	testutil.Run(t, "qemu-img", "convert", "-O", "raw", q, q+".raw")
+	a, _ := os.ReadFile(raw)
+	b, _ := os.ReadFile(q + ".raw")
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Errorf("the qcow2 image's disk (%d bytes) differs from the raw image (%d)", len(b), len(a))
+	}
+	if r := lklimgMkfs(t, nil, "-q", filepath.Join(dir, "nosize.qcow2")); r.code != exitImage || !strings.Contains(r.stderr, "needs its size") {
+		t.Errorf("mkfs of a new qcow2 without -s: %+v", r)
+	}
+	if r := lklimgMkfs(t, nil, "-q", "-F", "--output-format", "qcow2", raw); r.code != exitImage || !strings.Contains(r.stderr, "--output-format is for a new image") {
+		t.Errorf("--output-format on an existing image: %+v", r)
+	}
+}
+
+// TestMkfsVfatOutputFormats: mkfs -t vfat IMAGE SIZE of a new qcow2 image:
+// qemu-img checks it clean, and its disk is the raw volume the same
+// command makes (a fixed volume ID and time), which mkfs.fat's summary
+// names as the image, not its raw file.
+func TestMkfsVfatOutputFormats(t *testing.T) {
+	testutil.Need(t, "qemu-img")
+	dir := t.TempDir()
+	raw, q := filepath.Join(dir, "ref.img"), filepath.Join(dir, "esp.qcow2")
+	for _, p := range []string{raw, q} {
+		r := lklimgMkfs(t, nil, "-t", "vfat", "--invariant", p, "40M")
+		if r.code != exitOK || r.stderr != "" || !strings.HasPrefix(r.stdout, p+" has ") {
+			t.Fatalf("mkfs -t vfat %s: %+v", p, r)
+		}
+	}
+	testutil.Run(t, "qemu-img", "check", q)
+	testutil.Run(t, "qemu-img", "convert", "-O", "raw", q, q+".raw")
+	a, _ := os.ReadFile(raw)
+	b, _ := os.ReadFile(q + ".raw")
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Errorf("the qcow2 volume's disk (%d bytes) differs from the raw volume (%d)", len(b), len(a))
 	}
 }

@@ -54,6 +54,10 @@ type Cluster struct {
 	// (bit i for subcluster i); nil meaning for a standard entry.
 	Alloc, Zeros uint32
 	Extended     bool
+	// Copied is the entry's bit 63: the cluster's refcount is exactly
+	// one, so a writer may change it in place (a Normal cluster, or a
+	// Zero one with a host offset, preallocated).
+	Copied bool
 }
 
 // Subclusters is how many subclusters an extended L2 cluster has.
@@ -103,6 +107,7 @@ func DecodeL2(b []byte, i int, h *Header) (Cluster, error) {
 		return c, nil
 	}
 	c.HostOffset = e & offsetMask
+	c.Copied = e&entryCopied != 0
 	if c.Extended {
 		bm := be.Uint64(b[i*es+8:])
 		c.Alloc, c.Zeros = uint32(bm), uint32(bm>>32)
@@ -129,4 +134,33 @@ func DecodeL2(b []byte, i int, h *Header) (Cluster, error) {
 		c.Kind = Normal
 	}
 	return c, nil
+}
+
+// L1Entry is the L1 entry of an L2 table at host offset off whose
+// refcount is one (a writer's new table).
+func L1Entry(off uint64) uint64 { return off | entryCopied }
+
+// NormalEntry is the standard L2 entry of a cluster at host offset off
+// whose refcount is one: written in place from then on.
+func NormalEntry(off uint64) uint64 { return off | entryCopied }
+
+// ZeroEntry is the standard L2 entry (version 3) of a cluster that reads
+// as zeros: with off 0 it holds no cluster; with a host offset (refcount
+// one) the cluster stays allocated, for a later write in place.
+func ZeroEntry(off uint64) uint64 {
+	if off == 0 {
+		return entryZero
+	}
+	return off | entryCopied | entryZero
+}
+
+// CompressedClusters returns the host clusters a compressed cluster's data
+// lies in (from its first byte to its last possible one): each counts one
+// reference to it (qcow2.txt: "refcount ... of the clusters the compressed
+// data occupies").
+func (c *Cluster) CompressedClusters(h *Header) (first, n uint64) {
+	cs := uint64(h.ClusterSize())
+	first = c.HostOffset / cs
+	last := (c.HostOffset + c.CompressedSize - 1) / cs
+	return first, last - first + 1
 }

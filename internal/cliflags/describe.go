@@ -63,7 +63,8 @@ func describeBytes(b []byte) string {
 	case at(0, "XFSB"):
 		return "an XFS filesystem, which this kernel does not read yet"
 	case at(0x10040, "_BHRfS_M"):
-		return "a btrfs filesystem, which this kernel does not read yet"
+		// The btrfs driver's mount refused it: -t btrfs says why.
+		return "a btrfs filesystem this kernel does not read (several devices, a RAID profile, or damaged: -t btrfs says why)"
 	case at(0x8001, "CD001"):
 		return "an ISO 9660 filesystem, which this kernel does not read yet"
 	case at(257, "ustar"):

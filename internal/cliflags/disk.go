@@ -65,11 +65,11 @@ func (d *Disk) Flags() []cli.Flag {
 		&cli.BoolFlag{Name: "no-journal", Destination: &d.NoJournal,
 			Usage: "do not replay the journal of a filesystem that needs recovery (mount option noload)"},
 		&cli.StringFlag{Name: "image-format", Aliases: []string{"f"}, Destination: &d.Format,
-			Usage: "the image file's `FORMAT` (raw, qcow2, vmdk, vpc, vhdx, android-sparse); probed when not given"},
+			Usage: "the image file's `FORMAT` (raw, qcow2, vmdk, vpc, vhdx, android-sparse); probed when not given. IMAGE may be an NBD export, nbd://HOST[:PORT]/EXPORT or nbd+unix:///EXPORT?socket=PATH, read as raw"},
 		// No letter: -o is cptofs's owner. FAT's owners and modes are
 		// mount options (uid=, gid=, umask=...), as with Linux's mount -o.
 		&cli.StringFlag{Name: "mount-options", Destination: &d.Data,
-			Usage: "more mount `OPTIONS`, comma-separated, as mount -o takes them (vfat: uid=, gid=, umask=, fmask=, dmask=, showexec, shortname=, codepage=...; iso9660: norock, nojoliet, map=, check=, uid=, gid=, mode=, dmode=...)"},
+			Usage: "more mount `OPTIONS`, comma-separated, as mount -o takes them (vfat: uid=, gid=, umask=, fmask=, dmask=, showexec, shortname=, codepage=...; iso9660: norock, nojoliet, map=, check=, uid=, gid=, mode=, dmode=...; btrfs: subvol=PATH, subvolid=N)"},
 	}
 }
 
@@ -289,7 +289,9 @@ func (m *Mounted) ReadOnlyReason() string {
 	}
 	why := "the driver mounted it read-only"
 	for _, line := range strings.Split(m.Kernel.Dmesg(), "\n") {
-		if strings.Contains(line, "mounting read-only") && strings.Contains(line, m.Device) {
+		// The driver's reason, or the kernel's for a disk that takes no
+		// writes (a read-only NBD export): "vda: write-protected, ...".
+		if (strings.Contains(line, "mounting read-only") || strings.Contains(line, "write-protected")) && strings.Contains(line, m.Device) {
 			if _, msg, ok := strings.Cut(line, "] "); ok { // after printk's "[    0.006421] "
 				line = msg
 			}

@@ -92,9 +92,9 @@ func TestMountErrors(t *testing.T) {
 		{Disk{}, dir, dir + ": is a directory, not a disk image"},
 		{Disk{}, qcow, qcow + ": a qcow2 image this kernel cannot read: qcow2: corrupt image: header_length 0"},
 		{Disk{}, vdi, vdi + ": a VDI image, a format this kernel cannot open yet"},
-		{Disk{}, tiny, tiny + ": not a filesystem this kernel reads (ext4, vfat, msdos, squashfs, erofs, iso9660, xfs): an empty file, or one shorter than a sector (512 bytes)"},
-		{Disk{}, text, text + `: not a filesystem this kernel reads (ext4, vfat, msdos, squashfs, erofs, iso9660, xfs): no filesystem or partition table found (first bytes: 6e 6f 74 20`},
-		{Disk{FSType: "btrfs"}, missing, "-t btrfs: unknown filesystem type (this kernel reads ext4, vfat, msdos, squashfs, erofs, iso9660, xfs)"},
+		{Disk{}, tiny, tiny + ": not a filesystem this kernel reads (ext4, vfat, msdos, squashfs, erofs, iso9660, btrfs, xfs): an empty file, or one shorter than a sector (512 bytes)"},
+		{Disk{}, text, text + `: not a filesystem this kernel reads (ext4, vfat, msdos, squashfs, erofs, iso9660, btrfs, xfs): no filesystem or partition table found (first bytes: 6e 6f 74 20`},
+		{Disk{FSType: "zfs"}, missing, "-t zfs: unknown filesystem type (this kernel reads ext4, vfat, msdos, squashfs, erofs, iso9660, btrfs, xfs)"},
 		{Disk{FSType: "ext3"}, text, text + ": mount vda (ext3): "},
 	} {
 		tc.d.MemoryMB = 4

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/lklimg/lklimg/hostcopy"
 	"github.com/lklimg/lklimg/internal/cliflags"
@@ -262,17 +261,13 @@ func imagePath(m *cliflags.Mounted, p string) string {
 // unknown for cpfromfs (bytes and entries are counted, without a
 // percentage).
 func newBar(f *flags, srcs []string, stderr io.Writer) *progress.Bar {
-	file, ok := stderr.(*os.File)
-	if f.verbosity.NoProgress || !ok {
+	if f.verbosity.NoProgress {
 		return nil
 	}
-	term, width := progress.IsTerminal(file)
-	if !term {
-		return nil
-	}
-	var total int64
-	if !f.from && !f.dryRun {
-		total = hostcopy.SourceBytes(srcs)
-	}
-	return progress.New(stderr, total, width, time.Now)
+	return progress.OnTerminal(stderr, func() int64 {
+		if f.from || f.dryRun {
+			return 0
+		}
+		return hostcopy.SourceBytes(srcs)
+	})
 }

@@ -15,9 +15,11 @@
 package devfile
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/lklimg/lklimg/kernel/abi"
 )
@@ -29,6 +31,8 @@ type Syscalls interface {
 	Close(fd int) error
 	Pread(fd int, p []byte, off int64) (int, error)
 	Pwrite(fd int, p []byte, off int64) (int, error)
+	Lseek(fd int, off int64, whence int) (int64, error)
+	Sendfile(out abi.HostFile, in int, count int64) (int64, error)
 	Fsync(fd int) error
 	Fallocate(fd int, mode uint32, off, n int64) error
 	BlkGetSize64(fd int) (uint64, error)
@@ -39,10 +43,11 @@ type Syscalls interface {
 // File is an open block device. Its methods may be called concurrently,
 // as preads and pwrites on one descriptor may.
 type File struct {
-	sys  Syscalls
-	fd   int
-	path string
-	size int64
+	sys    Syscalls
+	fd     int
+	path   string
+	size   int64
+	sendMu sync.Mutex // SendTo moves the descriptor's offset
 }
 
 var (
@@ -83,6 +88,44 @@ func (f *File) Path() string { return f.path }
 
 // Size returns the device's size in bytes.
 func (f *File) Size() int64 { return f.size }
+
+// SendTo sends n bytes of the device from off to out at out's file
+// position, by sendfile(2) on the device: the kernel has the disk's host
+// side copy them (a read-only disk's: kernel/block SendTo), never
+// through the page cache or this process's memory. It returns the bytes
+// sent, which may be fewer than n where the image does not hold the
+// bytes as they are (a compressed cluster): a read gets those. Errors:
+// EOPNOTSUPP (nothing sent: read instead), *abi.HostWriteError (out
+// failed). Calls are serialised: they move the descriptor's offset.
+func (f *File) SendTo(out abi.HostFile, off, n int64) (int64, error) {
+	f.sendMu.Lock()
+	defer f.sendMu.Unlock()
+	if _, err := f.sys.Lseek(f.fd, off, abi.SEEK_SET); err != nil {
+		return 0, fmt.Errorf("%s: lseek to %d: %w", f.path, off, err)
+	}
+	return f.sys.Sendfile(out, f.fd, n)
+}
+
+// NextData returns the next run of the device's data at or after off,
+// [start, end), by lseek's SEEK_DATA and SEEK_HOLE: the rest reads as
+// zeros. No data after off is start == end == Size(). The kernel says
+// the holes of a read-only disk's image; elsewhere all is data.
+func (f *File) NextData(off int64) (start, end int64, err error) {
+	if off >= f.size {
+		return f.size, f.size, nil
+	}
+	start, err = f.sys.Lseek(f.fd, off, abi.SEEK_DATA)
+	if errors.Is(err, abi.ENXIO) {
+		return f.size, f.size, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: SEEK_DATA at %d: %w", f.path, off, err)
+	}
+	if end, err = f.sys.Lseek(f.fd, start, abi.SEEK_HOLE); err != nil {
+		return 0, 0, fmt.Errorf("%s: SEEK_HOLE at %d: %w", f.path, start, err)
+	}
+	return start, end, nil
+}
 
 // ReadAt reads len(p) bytes from off, as io.ReaderAt: a read that reaches
 // the end of the device returns the bytes before it and io.EOF.

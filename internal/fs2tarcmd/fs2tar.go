@@ -11,7 +11,6 @@ import (
 	"os"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/lklimg/lklimg/archive"
 	"github.com/lklimg/lklimg/internal/cliflags"
@@ -279,22 +278,18 @@ func subtree(m *cliflags.Mounted, dir string) (string, error) {
 // uses (statfs): the archive's data is about that, less the metadata,
 // more the headers.
 func newBar(f *flags, m *cliflags.Mounted, stderr io.Writer) *progress.Bar {
-	file, ok := stderr.(*os.File)
-	if f.verbosity.NoProgress || !ok {
+	if f.verbosity.NoProgress {
 		return nil
 	}
-	term, width := progress.IsTerminal(file)
-	if !term {
-		return nil
-	}
-	var st abi.Statfs
-	var total int64
-	if err := m.Kernel.Statfs(m.Dir, &st); err == nil {
+	return progress.OnTerminal(stderr, func() int64 {
+		var st abi.Statfs
+		if err := m.Kernel.Statfs(m.Dir, &st); err != nil {
+			return 0
+		}
 		unit := st.Frsize
 		if unit == 0 {
 			unit = st.Bsize
 		}
-		total = int64(st.Blocks-st.Bfree) * unit
-	}
-	return progress.New(stderr, total, width, time.Now)
+		return int64(st.Blocks-st.Bfree) * unit
+	})
 }

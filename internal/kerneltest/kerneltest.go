@@ -10,7 +10,10 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/lklimg/lklimg/archive"
 	"github.com/lklimg/lklimg/internal/testutil"
@@ -47,10 +50,7 @@ func WithMount(t testing.TB, img, fstype string, flags uint64, opts string, fill
 // (ReadOnly: a disk whose device sends data by sendfile).
 func WithDiskMount(t testing.TB, img string, disk kernel.DiskOptions, fstype string, flags uint64, opts string, fill func(k *kernel.Kernel, must func(string, error))) {
 	t.Helper()
-	k, err := kernel.Boot(kernel.Config{Now: func() abi.Timespec { return abi.Timespec{Sec: Now} }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := bootWithDisk(t, img, disk)
 	defer k.Halt()
 	must := func(what string, err error) {
 		t.Helper()
@@ -58,15 +58,42 @@ func WithDiskMount(t testing.TB, img string, disk kernel.DiskOptions, fstype str
 			t.Fatalf("%s: %v\n%s", what, err, k.Dmesg())
 		}
 	}
-	_, err = k.AddDisk(img, disk)
-	must("add disk", err)
-	if err := k.Mkdirat(abi.AT_FDCWD, "/mnt", 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
-		t.Fatal(err)
-	}
 	must("mount", k.Mount("/dev/vda", "/mnt", fstype, flags, opts))
 	fill(k, must)
 	must("umount", k.Umount("/mnt", 0))
 	must("halt", k.Halt())
+}
+
+// bootWithDisk boots a kernel with img as /dev/vda and a /mnt.
+func bootWithDisk(t testing.TB, img string, disk kernel.DiskOptions) *kernel.Kernel {
+	t.Helper()
+	k, err := kernel.Boot(kernel.Config{Now: func() abi.Timespec { return abi.Timespec{Sec: Now} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.AddDisk(img, disk); err != nil {
+		k.Halt()
+		t.Fatalf("add disk: %v", err)
+	}
+	if err := k.Mkdirat(abi.AT_FDCWD, "/mnt", 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
+		k.Halt()
+		t.Fatal(err)
+	}
+	return k
+}
+
+// MountErr boots a kernel over img and returns what mounting it on
+// /mnt (fstype "": probed) with flags and opts returns: for the tests
+// of what a driver refuses.
+func MountErr(t testing.TB, img, fstype string, flags uint64, opts string) error {
+	t.Helper()
+	k := bootWithDisk(t, img, kernel.DiskOptions{})
+	defer k.Halt()
+	err := k.Mount("/dev/vda", "/mnt", fstype, flags, opts)
+	if err == nil {
+		k.Umount("/mnt", 0)
+	}
+	return err
 }
 
 // ExportTree mounts img (fstype "": probed) with the mount flags and
@@ -86,10 +113,104 @@ func ExportTree(t testing.TB, img, fstype string, flags uint64, opts string) tes
 	return tree
 }
 
-// ExportDamaged boots a kernel over img, mounts it read-only (fstype "":
-// probed) and exports everything to nowhere: what a damage test runs on
-// each mutated image. It returns the first error, from the mount or the
-// export (strict), for the test to judge; it never fails the test itself.
+// CheckDirents walks the tree the host mounted at hostMnt and the one
+// kernel k mounted at kernelMnt side by side, and fails t for each
+// difference in getdents64 (order, d_ino, d_off, d_type; ".." of the
+// root left out, as the mountpoints' parents differ) and in lstat of
+// each entry (st_dev taken as the kernel's). fix, if not nil, may
+// change the host's stat of an entry before the comparison, for what
+// the two may rightly differ in. It returns the entries and the lstats
+// compared.
+func CheckDirents(t testing.TB, k *kernel.Kernel, hostMnt, kernelMnt string, fix func(path string, host *abi.Stat, got abi.Stat)) (entries, stats int) {
+	t.Helper()
+	dirs := []string{"."}
+	for len(dirs) > 0 {
+		dir := dirs[0]
+		dirs = dirs[1:]
+		want := testutil.HostDirents(t, filepath.Join(hostMnt, dir))
+		got := Dirents(t, k, filepath.Join(kernelMnt, dir))
+		if len(want) != len(got) {
+			t.Errorf("%s: %d entries, host %d", dir, len(got), len(want))
+			continue
+		}
+		for i := range want {
+			if dir == "." && want[i].Name == ".." {
+				continue
+			}
+			if want[i] != got[i] {
+				t.Errorf("%s: entry %d: %+v, host %+v", dir, i, got[i], want[i])
+			}
+			entries++
+			if want[i].Name == "." || want[i].Name == ".." {
+				continue
+			}
+			if want[i].Type == abi.DT_DIR {
+				dirs = append(dirs, filepath.Join(dir, want[i].Name))
+			}
+			var hs unix.Stat_t
+			if err := unix.Lstat(filepath.Join(hostMnt, dir, want[i].Name), &hs); err != nil {
+				t.Fatal(err)
+			}
+			var ks abi.Stat
+			if err := k.Fstatat(abi.AT_FDCWD, filepath.Join(kernelMnt, dir, want[i].Name), &ks, abi.AT_SYMLINK_NOFOLLOW); err != nil {
+				t.Fatalf("lstat %s/%s: %v", dir, want[i].Name, err)
+			}
+			host := abi.Stat{Dev: ks.Dev, Ino: hs.Ino, Nlink: uint64(hs.Nlink), Mode: hs.Mode, Uid: hs.Uid, Gid: hs.Gid,
+				Rdev: hs.Rdev, Size: hs.Size, Blksize: int64(hs.Blksize), Blocks: hs.Blocks,
+				Atim: abi.Timespec{Sec: hs.Atim.Sec, Nsec: hs.Atim.Nsec}, Mtim: abi.Timespec{Sec: hs.Mtim.Sec, Nsec: hs.Mtim.Nsec},
+				Ctim: abi.Timespec{Sec: hs.Ctim.Sec, Nsec: hs.Ctim.Nsec}}
+			if fix != nil {
+				fix(filepath.Join(dir, want[i].Name), &host, ks)
+			}
+			if host != ks {
+				t.Errorf("%s/%s: lstat %+v, host %+v", dir, want[i].Name, ks, host)
+			}
+			stats++
+		}
+	}
+	return entries, stats
+}
+
+// HostDev returns the st_dev of path on the host.
+func HostDev(t testing.TB, path string) uint64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Dev
+}
+
+// Dirents lists dir as the kernel's getdents64 gives it, "." and ".."
+// included, in its order (testutil.HostDirents is the host's).
+func Dirents(t testing.TB, k *kernel.Kernel, dir string) []abi.Dirent {
+	t.Helper()
+	fd, err := k.Openat(abi.AT_FDCWD, dir, abi.O_RDONLY|abi.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close(fd)
+	var ds []abi.Dirent
+	buf := make([]byte, 8192)
+	for {
+		n, err := k.Getdents64(fd, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return ds
+		}
+		ds = abi.ParseDirents(buf[:n], ds)
+	}
+}
+
+// ExportErr boots a kernel over img, mounts it read-only with the type
+// probed and exports it whole as fs2tar does, and returns the first
+// error: what the damage tests judge (DamageErr).
+func ExportErr(img string) error { return ExportDamaged(img, "") }
+
+// ExportDamaged is ExportErr with the filesystem type given (fstype ""
+// probes it): it never fails the test itself.
 func ExportDamaged(img, fstype string) error {
 	k, err := kernel.Boot(kernel.Config{})
 	if err != nil {
@@ -108,8 +229,20 @@ func ExportDamaged(img, fstype string) error {
 	return archive.Export(k, "/mnt", io.Discard, archive.Options{Strict: true})
 }
 
-// ErrName is err's errno as a damage test counts outcomes: "exported"
-// for nil.
+// DamageErr reports whether err carries an errno a damaged image may
+// rightly give: EUCLEAN for damage, EIO, EINVAL, EOPNOTSUPP or ENODEV
+// for a superblock Linux refuses too, ENOENT, ENOTDIR, ELOOP, ENXIO for
+// names and offsets that lead nowhere.
+func DamageErr(err error) bool {
+	for _, e := range []abi.Errno{abi.EUCLEAN, abi.EIO, abi.EINVAL, abi.EOPNOTSUPP, abi.ENOENT, abi.ENOTDIR, abi.ELOOP, abi.ENODEV, abi.ENXIO} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrName names err's errno for a count of outcomes ("exported" for nil).
 func ErrName(err error) string {
 	if err == nil {
 		return "exported"

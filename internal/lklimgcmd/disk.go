@@ -27,6 +27,7 @@ type diskOptions struct {
 	empty       string // "create" or "force"
 	arch        string // a GOARCH: what root and usr mean
 	timestamp   string
+	format      string // --output-format
 	memoryMB    int
 	quiet, sync bool
 }
@@ -56,6 +57,7 @@ func diskCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 				&cli.StringFlag{Name: "architecture", Usage: "the `ARCH` (a Go GOARCH) whose root and usr types Type=root and Type=usr mean", Destination: &o.arch},
 				&cli.StringFlag{Name: "timestamp", Usage: "the `TIME` of every stamp (@SECONDS or a date), as SOURCE_DATE_EPOCH", Destination: &o.timestamp},
 				&cli.IntFlag{Name: "mb", Aliases: []string{"m"}, Value: kernel.DefaultMemory >> 20, Usage: "the kernel's memory in `MiB`", Destination: &o.memoryMB},
+				&cli.StringFlag{Name: "output-format", Usage: outputFormatHelp, Destination: &o.format},
 				&cli.BoolFlag{Name: "sync", Usage: "flush the image to the disk before exiting (systemd-repart does; tar2fs, tar and cp do not)", Destination: &o.sync},
 				&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors and warnings", Destination: &o.quiet},
 			},
@@ -114,6 +116,10 @@ func diskBuild(image string, o *diskOptions, getenv func(string) string, stdout,
 	if err != nil {
 		return exitImage, err
 	}
+	format, err := outputFormatFor(o.format, image)
+	if err != nil {
+		return exitImage, err
+	}
 	seed, err := diskSeed(o.seed, epoch)
 	if err != nil {
 		return exitImage, err
@@ -154,11 +160,22 @@ func diskBuild(image string, o *diskOptions, getenv func(string) string, stdout,
 	}
 	// A new image, of no use if the build stops half way: nothing waits
 	// for the host's disk unless --sync asks (CacheUnsafe, as tar2fs).
-	d, err := bootDisk(image, o.memoryMB, nil, epoch, 0, kernel.DiskOptions{Create: true, Size: int64(l.Size), CacheUnsafe: !o.sync})
+	// In another format than raw it is made raw beside it, converted at
+	// the end (output.go); image names it in messages.
+	made, err := newMadeImage(image, format)
 	if err != nil {
 		return exitImage, err
 	}
+	d, err := bootDisk(made.path, o.memoryMB, nil, epoch, 0, kernel.DiskOptions{Create: true, Size: int64(l.Size), CacheUnsafe: !o.sync})
+	if err != nil {
+		made.remove()
+		return exitImage, err
+	}
+	d.image = image
 	defer d.k.Halt()
+	if made.path != image {
+		defer made.remove() // the raw image; finish removes it too
+	}
 	if err := writeTable(d, l.Table); err != nil {
 		return exitFail, err
 	}
@@ -212,6 +229,9 @@ func diskBuild(image string, o *diskOptions, getenv func(string) string, stdout,
 		printPartitionTable(stdout, stderr, image, info)
 	}
 	if err := d.halt(); err != nil {
+		return exitFail, err
+	}
+	if err := made.finish(true, stderr); err != nil {
 		return exitFail, err
 	}
 	return status, nil

@@ -234,6 +234,13 @@ func permute(args []string, cmds []*cli.Command) []string {
 					continue
 				}
 			}
+			if _, isName := takesValue[a[1:]]; a[1] != '-' && len(a) > 2 && takesValue[a[1:2]] && !isName {
+				// "-zlz4hc", "-F32": a value-taking letter with its
+				// value attached, as getopt takes it (urfave/cli
+				// would read the rest as more letters).
+				opts = append(opts, a[:2], a[2:])
+				continue
+			}
 			opts = append(opts, a)
 			if needsValue(a, takesValue) && i+1 < len(rest) {
 				i++
@@ -296,6 +303,11 @@ func isModeOption(a string, flags map[string]bool) bool {
 func needsValue(a string, takesValue map[string]bool) bool {
 	if name, ok := strings.CutPrefix(a, "--"); ok {
 		return takesValue[name] && !strings.Contains(name, "=")
+	}
+	if v, known := takesValue[a[1:]]; known && len(a) > 2 {
+		// A long name after one dash, as mksquashfs spells its
+		// options (-comp, -noI): not a group of letters.
+		return v
 	}
 	for j := 1; j < len(a); j++ {
 		if takesValue[a[j:j+1]] {

@@ -22,6 +22,7 @@ import (
 type mkfsFlags struct {
 	fsFlags
 	size, dir    string
+	outputFormat string // --output-format, for a new image
 	quiet, force bool
 	memoryMB     int
 	partition    int // -P N: the filesystem goes on partition N
@@ -59,6 +60,7 @@ func mkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 			&cli.BoolFlag{Name: "F", Destination: &f.force, Usage: "overwrite an existing filesystem"},
 			&cli.IntFlag{Name: "mb", Value: kernel.DefaultMemory >> 20, Destination: &f.memoryMB,
 				Usage: "kernel memory in `MB`"},
+			&cli.StringFlag{Name: "output-format", Destination: &f.outputFormat, Usage: outputFormatHelp + "; for a new image (-s)"},
 			cliflags.PartitionFlag(&f.partition),
 		),
 		Action: func(c *cli.Context) error {
@@ -217,8 +219,55 @@ func unwrapPathErr(err error) error {
 }
 
 // mkfs makes the filesystem and, with -d, fills it; it returns the exit
-// status.
+// status. A new image in another format than raw (--output-format, or
+// its name) is made raw beside it and converted (output.go).
 func mkfs(f *mkfsFlags, image string, getenv func(string) string, stdout, stderr io.Writer) (int, error) {
+	return inFormat(f.outputFormat, image, f.partition, f.size != "", f.quiet, stderr, func(path string) (int, error) {
+		return mkfsOn(f, image, path, getenv, stdout, stderr)
+	})
+}
+
+// inFormat runs mkfs (build) on the image, or, for a new image in another
+// format than raw (--output-format flag, or its name), on a raw image
+// beside it, then converted (output.go). An existing image, or a
+// partition of one, is written in place in its own format (a qcow2 one as
+// qcow2); a new one needs its size (sized).
+func inFormat(flag, image string, partition int, sized, quiet bool, stderr io.Writer, build func(path string) (int, error)) (int, error) {
+	_, statErr := os.Lstat(image)
+	if partition > 0 || statErr == nil {
+		if flag != "" {
+			return exitImage, fmt.Errorf("--output-format is for a new image: %s exists, and is written in place in its own format", image)
+		}
+		return build(image)
+	}
+	format, err := outputFormatFor(flag, image)
+	if err != nil {
+		return exitImage, err
+	}
+	if format == "raw" {
+		return build(image)
+	}
+	if !sized {
+		return exitImage, fmt.Errorf("%s: a new %s image needs its size", image, format)
+	}
+	m, err := newMadeImage(image, format)
+	if err != nil {
+		return exitImage, err
+	}
+	status, err := build(m.path)
+	if err == nil {
+		err = m.finish(quiet, stderr)
+	}
+	if err != nil {
+		m.remove()
+		return max(status, exitFail), err
+	}
+	return status, nil
+}
+
+// mkfsOn is mkfs on path, which it writes in place (image names it:
+// they differ for a new image in another format: inFormat).
+func mkfsOn(f *mkfsFlags, image, path string, getenv func(string) string, stdout, stderr io.Writer) (int, error) {
 	// The suite that makes -t's type (tools.Suites): e2fsprogs's mke2fs,
 	// the body below; dosfstools' types never reach here
 	// (mkfsCommandFor gives them vfatMkfsCommand).
@@ -247,7 +296,7 @@ func mkfs(f *mkfsFlags, image string, getenv func(string) string, stdout, stderr
 			return exitImage, fmt.Errorf("-d %s: not a directory or a tar archive", f.dir)
 		}
 	}
-	img, err := openImage(f, image, epoch)
+	img, err := openImage(f, path, epoch)
 	if err != nil {
 		return exitImage, err
 	}

@@ -24,7 +24,7 @@ type vfatFlags struct {
 	rootEntries, numFATs, hidden, media      string
 	geometry, drive, backup                  string
 	noAlign, invariant, quiet, help          bool
-	dir                                      string
+	dir, outputFormat                        string
 	memoryMB, partition                      int
 	ext4Only                                 []*cli.StringFlag
 }
@@ -73,8 +73,14 @@ func mkfsTypeArg(args []string) string {
 // mkfsCommandFor is `lklimg mkfs` for the type args give: mkfs.fat's
 // options for a type dosfstools makes, mke2fs's otherwise.
 func mkfsCommandFor(args []string, stdout, stderr io.Writer, status *int) *cli.Command {
-	if s, err := tools.ForMkfs(mkfsTypeArg(args)); err == nil && s.Name == "dosfstools" {
+	s, err := tools.ForMkfs(mkfsTypeArg(args))
+	switch {
+	case err == nil && s.Name == "dosfstools":
 		return vfatMkfsCommand(stdout, stderr, status)
+	case err == nil && s.Name == squashfsTypeSuite:
+		return squashfsMkfsCommand(os.Stdin, stdout, stderr, status)
+	case err == nil && s.Name == "erofs-utils":
+		return erofsMkfsCommand(os.Stdin, stdout, stderr, status)
 	}
 	return mkfsCommand(stdout, stderr, status)
 }
@@ -112,6 +118,7 @@ func vfatMkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 		&cli.IntFlag{Name: "mb", Value: kernel.DefaultMemory >> 20, Destination: &f.memoryMB,
 			Usage: "kernel memory in `MB`"},
 		cliflags.PartitionFlag(&f.partition),
+		&cli.StringFlag{Name: "output-format", Destination: &f.outputFormat, Usage: outputFormatHelp + "; for a new image (SIZE)"},
 	}
 	for _, n := range ext4OnlyFlags {
 		fl := &cli.StringFlag{Name: n, Hidden: true}
@@ -155,7 +162,10 @@ func vfatMkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 				(&cliflags.Disk{MemoryMB: f.memoryMB}).LimitHeap(os.Getenv, true)
 			}
 			var err error
-			*status, err = mkfsVfat(&f, c.Args().First(), c.Args().Get(1), os.Getenv, stdout, stderr)
+			image, size := c.Args().First(), c.Args().Get(1)
+			*status, err = inFormat(f.outputFormat, image, f.partition, size != "", f.quiet, stderr, func(path string) (int, error) {
+				return mkfsVfat(&f, image, path, size, os.Getenv, stdout, stderr)
+			})
 			return err
 		},
 	}
@@ -236,7 +246,9 @@ func vfatParams(f *vfatFlags, epoch *int64, now time.Time) (p dosfstools.MkfsPar
 }
 
 // mkfsVfat makes the FAT volume and returns the exit status.
-func mkfsVfat(f *vfatFlags, image, size string, getenv func(string) string, stdout, stderr io.Writer) (int, error) {
+// mkfsVfat makes the volume on path (image names it: they differ for a
+// new image in another format, made raw beside it: inFormat).
+func mkfsVfat(f *vfatFlags, image, path, size string, getenv func(string) string, stdout, stderr io.Writer) (int, error) {
 	// -d's argument first: a missing one is said before the image is
 	// touched.
 	if f.dir != "" {
@@ -258,7 +270,7 @@ func mkfsVfat(f *vfatFlags, image, size string, getenv func(string) string, stdo
 	// followed by mcopy -s leaves the copy unflushed, and a build that
 	// is interrupted is of no use whatever was flushed.
 	img, err := openImage(&mkfsFlags{size: size, memoryMB: f.memoryMB, partition: f.partition, force: true,
-		cacheUnsafe: f.dir != ""}, image, epoch)
+		cacheUnsafe: f.dir != ""}, path, epoch)
 	if err != nil {
 		return exitImage, err
 	}

@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/lklimg/lklimg/internal/cliflags"
 	"github.com/lklimg/lklimg/internal/devfile"
 	"github.com/lklimg/lklimg/internal/profile"
 	"github.com/lklimg/lklimg/internal/progress"
 	"github.com/lklimg/lklimg/kernel"
+	"github.com/lklimg/lklimg/tools"
 	"github.com/lklimg/lklimg/tools/e2fsprogs"
 	"github.com/urfave/cli/v2"
 )
@@ -56,6 +56,7 @@ const tar2fsVirtualSize = 1 << 40
 type tar2fsFlags struct {
 	fsFlags
 	size, free, whiteouts        string
+	outputFormat                 string // --output-format
 	quiet, verbose, printk, sync bool
 	memoryMB                     int
 	partition                    int   // -P N: the filesystem fills partition N
@@ -81,6 +82,7 @@ func tar2fsCommand(stdin io.Reader, stdout, stderr io.Writer, status *int) *cli.
 				Usage: "free space `SIZE` to leave in the smallest image (without -s)"},
 			&cli.StringFlag{Name: "whiteouts", Destination: &f.whiteouts,
 				Usage: "`MODE` for OCI whiteouts (.wh. names): overlay makes overlayfs whiteouts"},
+			&cli.StringFlag{Name: "output-format", Destination: &f.outputFormat, Usage: outputFormatHelp},
 			&cli.BoolFlag{Name: "sync", Destination: &f.sync,
 				Usage: "flush the image to the disk before exiting, as mke2fs does (tar and cp do not)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Destination: &f.quiet,
@@ -123,14 +125,53 @@ type tar2fsPlan struct {
 	uuid *[16]byte
 }
 
+// tar2Image is tar2fs of a read-only image type (squashfs, erofs: its
+// builder), in the --output-format asked: made raw beside the image and
+// converted when not raw (output.go).
+func tar2Image(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string,
+	build func(*tar2fsFlags, string, string, io.Reader, io.Writer, io.Writer, func(string) string) (int, error)) (int, error) {
+	format, err := outputFormatFor(f.outputFormat, image)
+	if err != nil {
+		return exitImage, err
+	}
+	m, err := newMadeImage(image, format)
+	if err != nil {
+		return exitImage, err
+	}
+	status, err := build(f, input, m.path, stdin, stdout, stderr, getenv)
+	if err == nil && status != exitImage {
+		if err = m.finish(f.quiet, stderr); err != nil {
+			status = exitImage
+		}
+	}
+	if err != nil && m.path != image {
+		m.remove()
+	}
+	return status, err
+}
+
 // tar2fs makes image from the archive input ("-": stdin). It returns the
 // exit status, or an error (status 2) when the image could not be made.
 func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) (int, error) {
+	if s, err := tools.ForMkfs(f.fsType); err == nil && (s.Name == squashfsTypeSuite || s.Name == "erofs-utils") {
+		build := tar2squashfs
+		if s.Name == "erofs-utils" {
+			build = tar2erofs
+		}
+		return tar2Image(f, input, image, stdin, stdout, stderr, getenv, build)
+	}
 	// The options first, then the input: a missing file is said before
 	// the image is touched.
 	plan, err := planTar2fs(f, getenv)
 	if err != nil {
 		return exitImage, err
+	}
+	format, err := outputFormatFor(f.outputFormat, image)
+	if err != nil {
+		return exitImage, err
+	}
+	if f.partition > 0 && f.outputFormat != "" {
+		return exitImage, fmt.Errorf("--output-format with -P: the partition is written in place, the disk in its own format")
 	}
 	var in io.Reader = stdin
 	var inSize int64
@@ -178,17 +219,23 @@ func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr
 		in = digest
 	}
 	// The image file is new, unless it holds the partition: then it is
-	// the user's disk, kept whatever happens.
+	// the user's disk, kept whatever happens. A new one in another format
+	// than raw is made raw beside it, and converted at the end.
 	remove := func() {}
+	var made *madeImage
 	if d == nil {
+		if made, err = newMadeImage(image, format); err != nil {
+			return exitImage, err
+		}
 		opts := kernel.DiskOptions{Create: true, Truncate: true, Size: plan.fileSize, CacheUnsafe: !f.sync}
-		if d, err = bootDisk(image, f.memoryMB, printk, plan.epoch, 0, opts); err != nil {
+		if d, err = bootDisk(made.path, f.memoryMB, printk, plan.epoch, 0, opts); err != nil {
+			made.remove()
 			return exitImage, err
 		}
 		defer d.k.Halt()
 		remove = func() {
 			d.k.Halt()
-			os.Remove(image)
+			made.remove()
 		}
 	}
 	if err := makeFS(d, &plan.params, plan.fileSize); err != nil {
@@ -232,6 +279,11 @@ func tar2fs(f *tar2fsFlags, input, image string, stdin io.Reader, stdout, stderr
 	}
 	if err := d.halt(); err != nil {
 		return exitImage, errors.Join(importErr, err)
+	}
+	if made != nil {
+		if err := made.finish(f.quiet, stderr); err != nil {
+			return exitImage, errors.Join(importErr, err)
+		}
 	}
 	if importErr != nil {
 		return exitImage, importErr
@@ -471,15 +523,10 @@ func defaultJournal(out *devfile.File, sizes func(blocks uint64) (uint32, uint64
 // tar2fsBar returns a progress bar over the input's bytes (total: the
 // input file's size) on stderr when it is a terminal and -q is not set.
 func tar2fsBar(f *tar2fsFlags, stderr io.Writer, total int64) *progress.Bar {
-	file, ok := stderr.(*os.File)
-	if f.quiet || !ok {
+	if f.quiet {
 		return nil
 	}
-	term, width := progress.IsTerminal(file)
-	if !term {
-		return nil
-	}
-	return progress.New(stderr, total, width, time.Now)
+	return progress.OnTerminal(stderr, func() int64 { return total })
 }
 
 // countingReader tells the bar of the input's bytes as they are read.

@@ -7,6 +7,7 @@ package progress
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -204,4 +205,19 @@ func clock(d time.Duration) string {
 		return fmt.Sprintf("%d:%02d:%02d", s/3600, s/60%60, s%60)
 	}
 	return fmt.Sprintf("%d:%02d", s/60, s%60)
+}
+
+// OnTerminal returns a bar on w towards total() bytes (asked only then)
+// when w is a terminal (an *os.File IsTerminal says is one), nil
+// otherwise: a command's stderr in a log or a pipe gets no bar.
+func OnTerminal(w io.Writer, total func() int64) *Bar {
+	file, ok := w.(*os.File)
+	if !ok {
+		return nil
+	}
+	term, width := IsTerminal(file)
+	if !term {
+		return nil
+	}
+	return New(w, total(), width, time.Now)
 }

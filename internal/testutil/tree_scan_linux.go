@@ -29,16 +29,20 @@ func ScanDir(root string) (Tree, error) {
 // whose files cannot be opened without the key.
 func ScanDirExcept(root string, except ...string) (Tree, error) {
 	t := Tree{}
-	err := scanDir(t, root, ".", except)
+	var st unix.Stat_t
+	if err := unix.Lstat(root, &st); err != nil {
+		return nil, &os.PathError{Op: "lstat", Path: root, Err: err}
+	}
+	err := scanDir(t, root, ".", except, st.Dev)
 	return t, err
 }
 
-func scanDir(t Tree, root, rel string, except []string) error {
+func scanDir(t Tree, root, rel string, except []string, rootDev uint64) error {
 	if slices.Contains(except, rel) {
 		return nil
 	}
 	full := filepath.Join(root, rel)
-	e, err := scanHostEntry(full, rel)
+	e, err := scanHostEntry(full, rel, rootDev)
 	if err != nil {
 		return err
 	}
@@ -57,14 +61,17 @@ func scanDir(t Tree, root, rel string, except []string) error {
 	}
 	slices.Sort(names)
 	for _, n := range names {
-		if err := scanDir(t, root, path.Join(rel, n), except); err != nil {
+		if err := scanDir(t, root, path.Join(rel, n), except, rootDev); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func scanHostEntry(full, rel string) (*Entry, error) {
+// scanHostEntry describes one file. Its Ino is st_ino, with st_dev mixed
+// in when that is not the root's (rootDev): inode numbers of a btrfs
+// subvolume, which has a device of its own, count from 256 again.
+func scanHostEntry(full, rel string, rootDev uint64) (*Entry, error) {
 	var st unix.Stat_t
 	if err := unix.Lstat(full, &st); err != nil {
 		return nil, &os.PathError{Op: "lstat", Path: full, Err: err}
@@ -76,6 +83,9 @@ func scanHostEntry(full, rel string) (*Entry, error) {
 		Gid:   st.Gid,
 		Mtime: st.Mtim.Sec*1e9 + st.Mtim.Nsec,
 		Ino:   st.Ino,
+	}
+	if st.Dev != rootDev {
+		e.Ino ^= st.Dev << 40
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:

@@ -260,3 +260,14 @@ func (f *File) Holder() any {
 	}
 	return nil
 }
+
+// SeekData is lseek's SEEK_DATA on the open device (Device.SeekData).
+func (f *File) SeekData(off int64) (int64, error) { return f.d.SeekData(off) }
+
+// SeekHole is lseek's SEEK_HOLE on the open device (Device.SeekHole).
+func (f *File) SeekHole(off int64) (int64, error) { return f.d.SeekHole(off) }
+
+// SendTo sends n bytes of the open device from off to the host
+// descriptor dst (Device.SendTo: a read-only disk's, past the page
+// cache), for sendfile(2) on the device.
+func (f *File) SendTo(dst abi.HostFile, off, n int64) (int64, error) { return f.d.SendTo(dst, off, n) }

@@ -73,16 +73,48 @@ func (f *File) devPwrite(p []byte, off int64) (int, error) {
 	return n, err
 }
 
+// DeviceSeeker is a device file that answers SEEK_DATA and SEEK_HOLE
+// itself (a kernel/block File: the holes of a read-only disk's image).
+// Both return ENXIO at or past the end; SeekData also when no data
+// follows.
+type DeviceSeeker interface {
+	SeekData(off int64) (int64, error)
+	SeekHole(off int64) (int64, error)
+}
+
 // devSeek is lseek(2) on a device (blkdev_llseek, fixed_size_llseek):
 // SEEK_SET, SEEK_CUR and SEEK_END, the end being the device's size, and
-// no position past it. The caller holds f.mu.
+// no position past it; SEEK_DATA and SEEK_HOLE as Linux's generic ones
+// (all data, the end a hole) or, for a DeviceSeeker, as it says. The
+// caller holds f.mu.
 //
-// Errors: EINVAL for SEEK_DATA, SEEK_HOLE or another whence, and for a
-// result below 0 or past the end.
+// Errors: EINVAL for another whence, and for a result below 0 or past
+// the end; ENXIO for SEEK_DATA or SEEK_HOLE at or past the end, and
+// SEEK_DATA with no data after off.
 func (f *File) devSeek(off int64, whence int) (int64, error) {
 	size := f.dev.Size()
 	var pos int64
 	switch whence {
+	case abi.SEEK_DATA, abi.SEEK_HOLE:
+		if off < 0 || off >= size {
+			return 0, abi.ENXIO
+		}
+		pos, data := off, whence == abi.SEEK_DATA
+		if s, ok := f.dev.(DeviceSeeker); ok {
+			var err error
+			if data {
+				pos, err = s.SeekData(off)
+			} else {
+				pos, err = s.SeekHole(off)
+			}
+			if err != nil {
+				return 0, err
+			}
+		} else if !data {
+			pos = size
+		}
+		f.pos = pos
+		return pos, nil
 	case abi.SEEK_SET:
 		pos = off
 	case abi.SEEK_CUR:

@@ -340,8 +340,8 @@ func (f *File) pread(p []byte, off int64) (int, error) {
 // SEEK_END, SEEK_DATA or SEEK_HOLE (by the driver's Seeker, or treating
 // the whole file as data). For a directory SEEK_SET and SEEK_CUR move the
 // getdents64 position (0 rewinds; d_off values resume after their entry).
-// For a block device see devSeek: no SEEK_DATA or SEEK_HOLE, no position
-// past the end.
+// For a block device see devSeek: no position past the end, and
+// SEEK_DATA and SEEK_HOLE as the device says.
 //
 // Errors: EBADF for an O_PATH file; EINVAL for a bad whence or a negative
 // result; ENXIO for SEEK_DATA/SEEK_HOLE at or past the end of the file,

@@ -91,6 +91,11 @@ type Attr struct {
 	Btime      abi.Timespec // birth time; valid when HasBtime
 	HasBtime   bool
 	Attributes uint64 // STATX_ATTR_* flags
+	// Dev, when not 0, is the inode's own st_dev, not its mount's: a
+	// btrfs subvolume's anonymous device, as btrfs_getattr reports
+	// root->anon_dev, so that inode numbers, which each subvolume
+	// counts afresh, name one file with st_dev.
+	Dev uint64
 }
 
 // Inode is an inode of a mounted filesystem (struct inode). Every inode

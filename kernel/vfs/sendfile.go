@@ -33,13 +33,31 @@ type FileSender interface {
 // Sendfile sends up to n bytes from the file's offset to dst and
 // advances the offset by the bytes sent; 0 at the end of the file.
 //
+// A block device's file sends its own bytes when it is a BlockSender (a
+// read-only disk's: kernel/block), as Linux's sendfile reads a block
+// device through its page cache.
+//
 // Errors: EBADF for an O_PATH or write-only file; EINVAL for anything
-// but a regular file; EOPNOTSUPP when the driver or the device cannot
-// send the data at the offset (read(2) can); *abi.HostWriteError when dst
-// failed; what the driver returns.
+// but a regular file or a block device; EOPNOTSUPP when the driver or
+// the device cannot send the data at the offset (read(2) can);
+// *abi.HostWriteError when dst failed; what the driver returns.
 func (f *File) Sendfile(dst abi.HostFile, n int64) (int64, error) {
 	if err := f.readable(); err != nil {
 		return 0, err
+	}
+	if f.dev != nil && n >= 0 {
+		s, ok := f.dev.(BlockSender)
+		if !ok {
+			return 0, abi.Errorf(abi.EOPNOTSUPP, "the device cannot send its bytes")
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		k, err := s.SendTo(dst, f.pos, n)
+		if k < 0 || k > n {
+			return 0, abi.Errorf(abi.EIO, "device sent %d of %d bytes", k, n)
+		}
+		f.pos += k
+		return k, err
 	}
 	if f.dev != nil || f.d.IsDir() || n < 0 {
 		return 0, abi.EINVAL

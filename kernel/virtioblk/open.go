@@ -3,8 +3,10 @@ package virtioblk
 import (
 	"errors"
 	"io/fs"
+	"net"
 	"syscall"
 
+	"github.com/lklimg/lklimg/format/nbd"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/mm"
 	"github.com/lklimg/lklimg/virtio"
@@ -30,9 +32,11 @@ type OpenOptions struct {
 // driver on the device, with its queue in arena. A read-only disk opens
 // the file O_RDONLY and offers VIRTIO_BLK_F_RO. Close closes all three.
 // Errors from the host carry an errno: ENOENT, EACCES, EISDIR, EINVAL
-// (not a file or block device, an unknown format), EMEDIUMTYPE (an image
-// format without a backend yet, virtio.FormatError; one its backend
-// cannot read, or does not write, virtio.ImageError), else EIO.
+// (not a file or block device, an unknown format, a malformed NBD URI),
+// EMEDIUMTYPE (an image format without a backend yet,
+// virtio.FormatError; one its backend cannot read, or does not write,
+// virtio.ImageError), else EIO (an NBD server not reached or refusing
+// the export, among others).
 func Open(path string, o OpenOptions, arena *mm.Arena) (*Disk, error) {
 	be, err := virtio.OpenImage(path, virtio.ImageOptions{Format: o.Format, ReadOnly: o.ReadOnly,
 		Create: o.Create, Truncate: o.Truncate, Size: o.Size, CacheUnsafe: o.CacheUnsafe})
@@ -66,6 +70,8 @@ func hostErrno(err error) error {
 		errno = abi.ENOENT
 	case errors.Is(err, fs.ErrPermission):
 		errno = abi.EACCES
+	case errors.As(err, new(net.Error)) || errors.Is(err, nbd.ErrProtocol) || errors.As(err, new(*nbd.OptionError)):
+		// An NBD server not reached, or not agreeing: the host's I/O.
 	case !errors.As(err, new(*fs.PathError)):
 		errno = abi.EINVAL // OpenImage's own refusal of the file's type or format name
 	}

@@ -70,7 +70,7 @@ func TestCorruptImages(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := kerneltest.ExportDamaged(writeImage(t, orig), ""); err != nil {
+			if err := kerneltest.ExportErr(writeImage(t, orig)); err != nil {
 				t.Fatalf("the undamaged image: %v", err)
 			}
 			r := rand.New(rand.NewPCG(uint64(len(c.name)), 16))
@@ -90,11 +90,11 @@ func TestCorruptImages(t *testing.T) {
 				}
 				path := writeImage(t, img)
 				done := make(chan error, 1)
-				go func() { done <- kerneltest.ExportDamaged(path, "") }()
+				go func() { done <- kerneltest.ExportErr(path) }()
 				select {
 				case err := <-done:
 					counts[kerneltest.ErrName(err)]++
-					if err != nil && !clearErr(err) {
+					if err != nil && !kerneltest.DamageErr(err) {
 						t.Errorf("mutation %d: unclear error %v", i, err)
 					}
 				case <-time.After(20 * time.Second):
@@ -130,17 +130,6 @@ func writeImage(t testing.TB, b []byte) string {
 	return p
 }
 
-// clearErr reports whether err carries an errno a damaged image may
-// give.
-func clearErr(err error) bool {
-	for _, e := range []abi.Errno{abi.EUCLEAN, abi.EIO, abi.EINVAL, abi.EOPNOTSUPP, abi.ENOENT, abi.ENOTDIR, abi.ELOOP, abi.ENODEV} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
-
 // A packed inode whose own data is a fragment of itself would have a
 // read recurse for ever: it is EUCLEAN.
 func TestPackedSelfLoop(t *testing.T) {
@@ -171,7 +160,7 @@ func TestPackedSelfLoop(t *testing.T) {
 			le.PutUint16(idx[4:], uint16(l))
 		}
 	}
-	if err := kerneltest.ExportDamaged(writeImage(t, img), ""); !errors.Is(err, abi.EUCLEAN) {
+	if err := kerneltest.ExportErr(writeImage(t, img)); !errors.Is(err, abi.EUCLEAN) {
 		t.Errorf("export: %v, want EUCLEAN", err)
 	}
 }
@@ -191,7 +180,7 @@ func TestDirectoryCycle(t *testing.T) {
 	clear(de[:8])
 	de[10] = disk.FTDir
 	done := make(chan error, 1)
-	go func() { done <- kerneltest.ExportDamaged(writeImage(t, img), "") }()
+	go func() { done <- kerneltest.ExportErr(writeImage(t, img)) }()
 	select {
 	case err := <-done:
 		if !errors.Is(err, abi.ELOOP) {

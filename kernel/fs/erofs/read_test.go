@@ -2,8 +2,6 @@ package erofs_test
 
 import (
 	"bytes"
-	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -39,49 +37,6 @@ func compareOptions() testutil.CompareOptions {
 	return testutil.CompareOptions{SkipTypes: []string{testutil.TypeSocket}}
 }
 
-// makeBigTree writes a tree of what MakeTree has little of: directories
-// of thousands of names (many directory blocks), names of every length,
-// deep nesting, files of many sizes across lcluster and pcluster
-// boundaries, compressible and not, runs of zeros.
-func makeBigTree(t testing.TB, dir string) {
-	t.Helper()
-	write := func(p string, b []byte) {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rnd := randomBytes(1)
-	text := func(n int) []byte {
-		var sb strings.Builder
-		for i := 0; sb.Len() < n; i++ {
-			fmt.Fprintf(&sb, "line %d of a compressible file, %x\n", i, i*i)
-		}
-		return []byte(sb.String()[:n])
-	}
-	for i := range 3000 {
-		write(filepath.Join(dir, "many", fmt.Sprintf("%0*d-%s", 1+i%40, i, strings.Repeat("n", i%200))), nil)
-	}
-	deep := dir
-	for i := range 40 {
-		deep = filepath.Join(deep, fmt.Sprintf("d%d", i))
-	}
-	write(filepath.Join(deep, "leaf"), []byte("deep\n"))
-	for _, n := range []int{1, 100, 4095, 4096, 4097, 8191, 12288, 65535, 65536, 65537, 200000, 1 << 20, 3<<20 + 17} {
-		write(filepath.Join(dir, "sizes", fmt.Sprintf("text-%d", n)), text(n))
-		if n <= 1<<20 {
-			// (Larger ones only slow lz4hc down: mixed files have
-			// incompressible megabytes.)
-			write(filepath.Join(dir, "sizes", fmt.Sprintf("random-%d", n)), rnd(n))
-		}
-		mixed := append(text(n/2), rnd(n-n/2)...)
-		write(filepath.Join(dir, "sizes", fmt.Sprintf("mixed-%d", n)), mixed)
-		write(filepath.Join(dir, "sizes", fmt.Sprintf("zeros-%d", n)), make([]byte, n))
-	}
-}
-
 // randomBytes returns a generator of pseudo-random bytes from seed (an
 // LCG: the same bytes on every run).
 func randomBytes(seed uint32) func(n int) []byte {
@@ -95,10 +50,10 @@ func randomBytes(seed uint32) func(n int) []byte {
 	}
 }
 
-// bigTree makes makeBigTree's tree in a directory of the test's.
+// bigTree makes testutil.MakeErofsBigTree's tree in a directory of the test's.
 func bigTree(t testing.TB) string {
 	dir := filepath.Join(t.TempDir(), "big")
-	makeBigTree(t, dir)
+	testutil.MakeErofsBigTree(t, dir)
 	return dir
 }
 

@@ -1,0 +1,365 @@
+// Package btrfs is the btrfs driver, read-only: it mounts the images of
+// format/btrfs made on one device (the single, dup and raid0 profiles) and
+// serves the VFS's read operations: the default subvolume, or the one
+// subvol=PATH or subvolid=N names; subvolumes and snapshots inside it
+// as directories with their own st_dev, as Linux shows them (a nested
+// subvolume a snapshot does not hold as an empty directory of inode 2);
+// lookups by the name's hash (DIR_ITEM), readdir in index order
+// (DIR_INDEX); file data from inline, regular and prealloc extents,
+// compressed with zlib, LZO or zstd, holes (implicit with NO_HOLES or
+// explicit) and shared extents alike; symlinks, devices, hard links
+// (several INODE_REFs) and xattrs (POSIX ACLs among them).
+//
+// The superblock, every tree block and file data have their checksums
+// verified (crc32c, xxhash64, sha256 or blake2b; data against the
+// checksum tree, EIO where it differs); a dup chunk's second copy is
+// read when a tree block's first is bad. The log tree is not replayed
+// (as mount -o rescue=nologreplay): what it holds, written by fsync
+// after the last commit, is not seen.
+//
+// Refused at mount: several devices (num_devices above 1) and chunks of
+// the profiles that need several (RAID1, RAID10, RAID5/6, RAID1C3/4),
+// the zoned layout, extent tree v2 and the RAID stripe tree
+// (EOPNOTSUPP). A mount asked read-write is read-only all the same
+// (ReadOnly).
+package btrfs
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+
+	disk "github.com/lklimg/lklimg/format/btrfs"
+	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/vfs"
+)
+
+// fsType is the registered "btrfs" type (btrfs_fs_type).
+type fsType struct{}
+
+// NewType returns the btrfs filesystem type.
+func NewType() vfs.FilesystemType { return fsType{} }
+
+func (fsType) Name() string { return "btrfs" }
+
+// Probe accepts a device with the magic "_BHRfS_M" in the superblock at
+// 64 KiB, as blkid's btrfs probe looks at it.
+func (fsType) Probe(dev vfs.BlockDevice) bool {
+	var p [8]byte
+	if n, _ := dev.ReadAt(p[:], disk.SuperInfoOffset+disk.MagicOffset); n < len(p) {
+		return false
+	}
+	return string(p[:]) == "_BHRfS_M"
+}
+
+// fsys is a mounted btrfs (struct btrfs_fs_info).
+type fsys struct {
+	dev    vfs.BlockDevice
+	log    vfs.Logger
+	name   string
+	sb     *disk.SuperBlock
+	chunks chunkMap
+	cache  nodeCache
+	// rootTree is the tree of trees (ROOT_ITEMs, ROOT_REFs, the
+	// default subvolume's dir item).
+	rootTree tree
+	// csumTree is the data checksum tree, nil without one.
+	csumTree *tree
+	// top is the mounted subvolume: its inodes report the mount's
+	// st_dev.
+	top *subvol
+
+	submu   sync.Mutex
+	subvols map[uint64]*subvol
+
+	// zmu guards the last decoded compressed extent and the zstd
+	// decoder made on first use.
+	zmu    sync.Mutex
+	zcache zextent
+	zstd   *zstd.Decoder
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Printf(string, ...any) {}
+
+// options are the mount options that change what is shown: which
+// subvolume is the root.
+type options struct {
+	subvol      string
+	subvolid    uint64
+	hasSubvolid bool
+}
+
+// knownOptions are btrfs's other options (Documentation/filesystems/
+// btrfs.rst, btrfs_fs_parameters): they tune writing, allocation or
+// recovery, and change nothing a reader shows.
+var knownOptions = map[string]bool{
+	"acl": true, "noacl": true, "autodefrag": true, "noautodefrag": true,
+	"barrier": true, "nobarrier": true, "check_int": true, "clear_cache": true,
+	"commit": true, "compress": true, "compress-force": true, "datacow": true,
+	"nodatacow": true, "datasum": true, "nodatasum": true, "degraded": true,
+	"device": true, "discard": true, "nodiscard": true, "enospc_debug": true,
+	"noenospc_debug": true, "fatal_errors": true, "flushoncommit": true,
+	"noflushoncommit": true, "fragment": true, "max_inline": true,
+	"metadata_ratio": true, "norecovery": true, "rescan_uuid_tree": true,
+	"rescue": true, "skip_balance": true, "space_cache": true,
+	"nospace_cache": true, "ssd": true, "ssd_spread": true, "nossd": true,
+	"nossd_spread": true, "thread_pool": true, "treelog": true,
+	"notreelog": true, "usebackuproot": true, "user_subvol_rm_allowed": true,
+	"ref_verify": true, "inode_cache": true, "noinode_cache": true,
+}
+
+func parseOptions(data string) (options, error) {
+	var o options
+	for _, opt := range strings.Split(data, ",") {
+		name, val, hasVal := strings.Cut(opt, "=")
+		switch name {
+		case "", "ro", "rw", "defaults", "noatime", "relatime", "strictatime", "nodiratime", "lazytime", "nolazytime":
+		case "subvol":
+			if !hasVal || val == "" {
+				return o, abi.Errorf(abi.EINVAL, "btrfs: Bad value for 'subvol'")
+			}
+			o.subvol = val
+		case "subvolid":
+			id, err := strconv.ParseUint(val, 0, 64)
+			if err != nil {
+				return o, abi.Errorf(abi.EINVAL, "btrfs: Bad value for 'subvolid'")
+			}
+			// subvolid=0 is the default subvolume, as no option.
+			o.subvolid, o.hasSubvolid = id, id != 0
+		default:
+			if !knownOptions[name] {
+				return o, abi.Errorf(abi.EINVAL, "btrfs: Unknown parameter '%s'", name)
+			}
+		}
+	}
+	return o, nil
+}
+
+// Mount reads and checks the superblock (btrfs_validate_super and its
+// checksum), the chunk array and chunk tree, the tree of roots, then
+// opens the subvolume asked for.
+func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logger) (vfs.Superblock, error) {
+	if log == nil {
+		log = nopLogger{}
+	}
+	f := &fsys{dev: dev, log: log, name: dev.Name(), subvols: map[uint64]*subvol{}}
+	fail := func(err error) (vfs.Superblock, error) {
+		log.Printf("BTRFS error (device %s): %v", f.name, err)
+		return nil, err
+	}
+	opts, err := parseOptions(data)
+	if err != nil {
+		return fail(err)
+	}
+	b := make([]byte, disk.SuperInfoSize)
+	if n, err := dev.ReadAt(b, disk.SuperInfoOffset); n < len(b) {
+		return fail(abi.Errorf(abi.EINVAL, "btrfs: cannot read the superblock: %v", err))
+	}
+	sb, err := disk.DecodeSuperBlock(b)
+	if err != nil {
+		return fail(err)
+	}
+	if err := disk.VerifySuper(sb.CsumType, b); err != nil {
+		return fail(err)
+	}
+	if bad := sb.IncompatFlags &^ disk.IncompatRead; bad != 0 {
+		return fail(abi.Errorf(abi.EOPNOTSUPP, "btrfs: cannot mount because of unsupported optional features (%#x)", bad))
+	}
+	if sb.NumDevices != 1 {
+		return fail(abi.Errorf(abi.EOPNOTSUPP, "btrfs: %d devices: only single-device filesystems are read", sb.NumDevices))
+	}
+	f.sb = sb
+	f.cache = nodeCache{nodes: map[uint64]*disk.Node{}, max: cacheBlocks(dev, sb.NodeSize)}
+	if err := f.readChunks(); err != nil {
+		return fail(err)
+	}
+	f.rootTree = tree{f: f, id: disk.RootTreeObjectid, bytenr: sb.Root, level: sb.RootLevel}
+	if err := f.openCsumTree(); err != nil {
+		return fail(err)
+	}
+	if sb.LogRoot != 0 {
+		log.Printf("BTRFS warning (device %s): the log tree is not replayed: changes fsynced after the last commit are not seen", f.name)
+	}
+	id, err := f.pickSubvol(opts)
+	if err != nil {
+		return fail(err)
+	}
+	if f.top, err = f.subvol(id); err != nil {
+		return fail(err)
+	}
+	f.top.dev = 0 // the mount's own st_dev
+	if _, err := f.top.iget(f.top.rootDirid); err != nil {
+		return fail(err)
+	}
+	log.Printf("BTRFS info (device %s): using %s checksum algorithm; mounted subvolume %d read-only",
+		f.name, disk.CsumName(sb.CsumType), id)
+	return f, nil
+}
+
+// readChunks loads the bootstrap chunks of the superblock, then every
+// chunk of the chunk tree (btrfs_read_sys_array, btrfs_read_chunk_tree).
+func (f *fsys) readChunks() error {
+	sys, err := disk.DecodeSysChunkArray(f.sb.SysChunkArray, f.sb.SectorSize)
+	if err != nil {
+		return err
+	}
+	for _, c := range sys {
+		if err := f.checkChunk(c); err != nil {
+			return err
+		}
+		if err := f.chunks.add(c); err != nil {
+			return err
+		}
+	}
+	ct := tree{f: f, id: disk.ChunkTreeObjectid, bytenr: f.sb.ChunkRoot, level: f.sb.ChunkRootLevel}
+	start := disk.Key{Objectid: disk.FirstChunkTreeObjectid, Type: disk.ChunkItemKey}
+	var found []disk.Chunk
+	err = ct.each(start, func(it disk.Item) (bool, error) {
+		if it.Key.Objectid != disk.FirstChunkTreeObjectid || it.Key.Type != disk.ChunkItemKey {
+			return it.Key.Objectid <= disk.FirstChunkTreeObjectid, nil
+		}
+		c, _, err := disk.DecodeChunk(it.Key.Offset, it.Data, f.sb.SectorSize)
+		if err != nil {
+			return false, err
+		}
+		if err := f.checkChunk(c); err != nil {
+			return false, err
+		}
+		found = append(found, c)
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range found {
+		if err := f.chunks.add(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReadOnly tells the VFS the mount is read-only whatever was asked:
+// this driver has no write path.
+func (f *fsys) ReadOnly() bool { return true }
+
+// Root returns the mounted subvolume's root directory.
+func (f *fsys) Root() (vfs.Inode, error) { return f.top.iget(f.top.rootDirid) }
+
+// Statfs reports the figures btrfs_statfs does where they come from the
+// disk alone: blocks of sectorsize, f_blocks the device's total_bytes
+// divided by the data profile's copies (2 for dup); no inode counts
+// (f_files 0). f_bfree and f_bavail are what bytes_used leaves: Linux's
+// also take off its space reservations of the moment, which no image
+// holds.
+func (f *fsys) Statfs() (abi.Statfs, error) {
+	bits := uint(0)
+	for 1<<bits < f.sb.SectorSize {
+		bits++
+	}
+	factor := uint64(1)
+	for _, c := range f.chunks {
+		if c.Type&disk.BlockGroupData != 0 && c.Type&disk.BlockGroupDUP != 0 {
+			factor = 2
+		}
+	}
+	free := uint64(0)
+	if f.sb.TotalBytes > f.sb.BytesUsed {
+		free = (f.sb.TotalBytes - f.sb.BytesUsed) / factor >> bits
+	}
+	return abi.Statfs{
+		Type:    disk.SuperMagic,
+		Bsize:   int64(f.sb.SectorSize),
+		Blocks:  f.sb.TotalBytes / factor >> bits,
+		Bfree:   free,
+		Bavail:  free,
+		Namelen: disk.NameLen,
+		Frsize:  int64(f.sb.SectorSize),
+	}, nil
+}
+
+// Unmount drops the caches.
+func (f *fsys) Unmount() error {
+	f.zmu.Lock()
+	f.zcache = zextent{}
+	if f.zstd != nil {
+		f.zstd.Close()
+		f.zstd = nil
+	}
+	f.zmu.Unlock()
+	f.cache.mu.Lock()
+	f.cache.nodes = map[uint64]*disk.Node{}
+	f.cache.mu.Unlock()
+	return nil
+}
+
+// pickSubvol returns the id of the subvolume to mount: subvolid=N, or
+// the one subvol=PATH names from the top level (both: they must agree),
+// or the default one (the root tree's "default" dir item, set by btrfs
+// subvolume set-default), or the top level (5).
+func (f *fsys) pickSubvol(o options) (uint64, error) {
+	if o.subvol != "" {
+		id, err := f.resolveSubvol(o.subvol)
+		if err != nil {
+			return 0, err
+		}
+		if o.hasSubvolid && id != o.subvolid {
+			return 0, abi.Errorf(abi.EINVAL, "btrfs: subvol '%s' does not match subvolid %d", o.subvol, o.subvolid)
+		}
+		return id, nil
+	}
+	if o.hasSubvolid {
+		return o.subvolid, nil
+	}
+	name := []byte("default")
+	it, ok, err := f.rootTree.lookup(disk.Key{Objectid: disk.RootTreeDirObjectid, Type: disk.DirItemKey, Offset: uint64(disk.NameHash(name))})
+	if err != nil || !ok {
+		return disk.FsTreeObjectid, err
+	}
+	items, err := disk.DecodeDirItems(it.Data)
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range items {
+		if bytes.Equal(d.Name, name) {
+			return d.Location.Objectid, nil
+		}
+	}
+	return disk.FsTreeObjectid, nil
+}
+
+// resolveSubvol walks path from the top-level subvolume, crossing
+// subvolumes, to a subvolume's root (mount_subvol): EINVAL when it ends
+// at a directory that is not one, ENOENT when a name is missing.
+func (f *fsys) resolveSubvol(path string) (uint64, error) {
+	sv, err := f.subvol(disk.FsTreeObjectid)
+	if err != nil {
+		return 0, err
+	}
+	dir, err := sv.iget(sv.rootDirid)
+	if err != nil {
+		return 0, err
+	}
+	for _, name := range strings.Split(path, "/") {
+		if name == "" || name == "." {
+			continue
+		}
+		if !dir.isDir() {
+			return 0, abi.ENOTDIR
+		}
+		next, err := dir.lookup(name)
+		if err != nil {
+			return 0, abi.Errorf(abi.ErrnoOf(err), "btrfs: subvol '%s': %s: %v", path, name, err)
+		}
+		dir = next
+	}
+	if dir.ino != dir.sv.rootDirid || dir.empty {
+		return 0, abi.Errorf(abi.EINVAL, "btrfs: '%s' is not a valid subvolume", path)
+	}
+	return dir.sv.id, nil
+}

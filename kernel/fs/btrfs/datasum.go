@@ -1,0 +1,95 @@
+package btrfs
+
+import (
+	disk "github.com/lklimg/lklimg/format/btrfs"
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// Data checksums (fs/btrfs/file-item.c btrfs_lookup_bio_sums, inode.c
+// btrfs_check_data_csum): the checksum tree holds one checksum per
+// sector of file data, in EXTENT_CSUM items keyed by the logical address
+// of their first sector. A read checks every whole sector it reads of a
+// regular extent (the on-disk bytes of a compressed one) and fails with
+// EIO where one differs, as Linux does. Files marked NODATASUM (nodatacow)
+// have none; a sector the tree has no checksum for is not checked.
+
+// verifyData checks the sectors of b, read from logical address at
+// (both sector-aligned).
+func (f *fsys) verifyData(b []byte, at uint64) error {
+	if f.csumTree == nil || len(b) == 0 {
+		return nil
+	}
+	sec := uint64(f.sb.SectorSize)
+	cs := disk.CsumLen(f.sb.CsumType)
+	end := at + uint64(len(b))
+	k := disk.Key{Objectid: disk.ExtentCsumObjectid, Type: disk.ExtentCsumKey, Offset: at}
+	c, err := f.csumTree.seek(k)
+	if err != nil {
+		return err
+	}
+	var sum [disk.CsumSize]byte
+	for {
+		it, ok := c.item()
+		if ok && it.Key.Objectid == disk.ExtentCsumObjectid && it.Key.Type == disk.ExtentCsumKey {
+			if it.Key.Offset >= end {
+				return nil
+			}
+			n := uint64(len(it.Data) / cs)
+			lo, hi := max(at, it.Key.Offset), min(end, it.Key.Offset+n*sec)
+			for s := lo; s < hi; s += sec {
+				want := it.Data[(s-it.Key.Offset)/sec*uint64(cs):][:cs]
+				disk.Checksum(f.sb.CsumType, b[s-at:s-at+sec], &sum)
+				if string(sum[:cs]) != string(want) {
+					return abi.Errorf(abi.EIO, "btrfs: csum failed: logical %d: %s %x, expected %x",
+						s, disk.CsumName(f.sb.CsumType), sum[:cs], want)
+				}
+			}
+		} else if ok && it.Key.Compare(k) > 0 {
+			return nil
+		}
+		if more, err := c.next(); err != nil || !more {
+			return err
+		}
+	}
+}
+
+// readVerified reads len(p) bytes of file data at logical address at and
+// checks them: the whole sectors around them are read and verified
+// (into p itself when it is whole sectors).
+func (f *fsys) readVerified(p []byte, at uint64) error {
+	if f.csumTree == nil {
+		return f.readLogical(p, at, 0, "file data")
+	}
+	sec := uint64(f.sb.SectorSize)
+	lo := at &^ (sec - 1)
+	hi := (at + uint64(len(p)) + sec - 1) &^ (sec - 1)
+	buf := p
+	if lo != at || hi != at+uint64(len(p)) {
+		buf = make([]byte, hi-lo)
+	}
+	if err := f.readLogical(buf, lo, 0, "file data"); err != nil {
+		return err
+	}
+	if err := f.verifyData(buf, lo); err != nil {
+		return err
+	}
+	if &buf[0] != &p[0] {
+		copy(p, buf[at-lo:])
+	}
+	return nil
+}
+
+// openCsumTree finds the checksum tree (its ROOT_ITEM in the tree of
+// roots); without one, data is not checked.
+func (f *fsys) openCsumTree() error {
+	it, ok, err := f.rootTree.lookup(disk.Key{Objectid: disk.CsumTreeObjectid, Type: disk.RootItemKey})
+	if err != nil || !ok {
+		return err
+	}
+	ri, err := disk.DecodeRootItem(it.Data)
+	if err != nil {
+		return err
+	}
+	f.csumTree = &tree{f: f, id: disk.CsumTreeObjectid, bytenr: ri.Bytenr, level: ri.Level}
+	return nil
+}

@@ -1,0 +1,120 @@
+package btrfs_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	disk "github.com/lklimg/lklimg/format/btrfs"
+	"github.com/lklimg/lklimg/internal/kerneltest"
+	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/lklimg/lklimg/kernel"
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// A mount asked read-write is served read-only, as the driver has no
+// write path: writes fail with EROFS, and the image is not changed.
+func TestReadWriteRequest(t *testing.T) {
+	img := mkfsBtrfs(t, "--rootdir", t.TempDir())
+	before := testutil.FileSum(t, img)
+	kerneltest.WithMount(t, img, "btrfs", 0, "", func(k *kernel.Kernel, must func(string, error)) {
+		if _, err := k.Openat(abi.AT_FDCWD, "/mnt/new", abi.O_WRONLY|abi.O_CREAT, 0o644); !errors.Is(err, abi.EROFS) {
+			t.Errorf("create on a read-write request: %v, want EROFS", err)
+		}
+		var st abi.Statfs
+		must("statfs", k.Statfs("/mnt", &st))
+		if st.Type != disk.SuperMagic || st.Bsize != 4096 || st.Blocks != imageSize/4096 || st.Namelen != 255 {
+			t.Errorf("statfs %+v", st)
+		}
+	})
+	if testutil.FileSum(t, img) != before {
+		t.Error("the image changed")
+	}
+}
+
+// A filesystem over two devices is refused (EOPNOTSUPP): the library
+// kernel reads one disk, as Linux cannot mount it without the other.
+func TestTwoDevices(t *testing.T) {
+	testutil.Need(t, "mkfs.btrfs")
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	for _, p := range []string{a, b} {
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(p, imageSize); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Run(t, "mkfs.btrfs", "-q", "-f", "-d", "raid1", "-m", "raid1", a, b)
+	if err := kerneltest.MountErr(t, a, "btrfs", abi.MS_RDONLY, ""); !errors.Is(err, abi.EOPNOTSUPP) {
+		t.Errorf("mount of one of two devices: %v, want EOPNOTSUPP", err)
+	}
+}
+
+// A byte of file data changed on the device fails the file's read with
+// EIO, as the host's read fails: its sector's checksum differs.
+func TestDataChecksum(t *testing.T) {
+	testutil.NeedLoop(t)
+	src := t.TempDir()
+	data := random(11, 65536)
+	writeFile(t, filepath.Join(src, "file"), data)
+	writeFile(t, filepath.Join(src, "other"), text(10000))
+	img := mkfsBtrfs(t, "--rootdir", src)
+	raw, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := bytes.Index(raw, data[:64])
+	if at < 0 {
+		t.Fatal("the file's data is not in the image")
+	}
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{^data[5000]}, int64(at+5000)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	mnt, umount := testutil.HostMount(t, img, "ro")
+	if _, err := os.ReadFile(filepath.Join(mnt, "file")); !errors.Is(err, syscall.EIO) {
+		t.Errorf("the host reads the damaged file: %v", err)
+	}
+	umount()
+	kerneltest.WithMount(t, img, "btrfs", abi.MS_RDONLY, "", func(k *kernel.Kernel, must func(string, error)) {
+		fd, err := k.Openat(abi.AT_FDCWD, "/mnt/file", abi.O_RDONLY, 0)
+		must("open", err)
+		defer k.Close(fd)
+		buf := make([]byte, 65536)
+		if _, err := k.Read(fd, buf); !errors.Is(err, abi.EIO) {
+			t.Errorf("read of the damaged file: %v, want EIO", err)
+		}
+		ofd, err := k.Openat(abi.AT_FDCWD, "/mnt/other", abi.O_RDONLY, 0)
+		must("open other", err)
+		defer k.Close(ofd)
+		if n, err := k.Read(ofd, buf); err != nil || !bytes.Equal(buf[:n], text(10000)) {
+			t.Errorf("read of the other file: %d bytes, %v", n, err)
+		}
+	})
+}
+
+// Offsets past 4 GiB: a sparse file of 4.1 GiB with data after 4 GiB,
+// compressed and not, and a prealloc range there, reads as the host's.
+func TestLargeOffsets(t *testing.T) {
+	testutil.Need(t, "fallocate")
+	testutil.NeedLoop(t)
+	img := mkfsBtrfs(t)
+	fillHost(t, img, "compress=zstd", func(mnt string) {
+		sh(t, "cd "+mnt+`
+truncate -s 4200M big
+dd if=/dev/urandom of=big bs=4096 seek=1048577 count=5 conv=notrunc 2>/dev/null
+yes 'compressible line' | head -c 300000 | dd of=big bs=4096 seek=1060000 conv=notrunc 2>/dev/null
+fallocate -n -o 4362076160 -l 1M big
+`)
+	})
+	compare(t, "large offsets", img, "")
+}

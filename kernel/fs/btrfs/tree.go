@@ -1,0 +1,318 @@
+package btrfs
+
+import (
+	"sort"
+	"sync"
+
+	disk "github.com/lklimg/lklimg/format/btrfs"
+	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/vfs"
+)
+
+// Logical addresses and trees (fs/btrfs/volumes.c, ctree.c): every tree
+// block and extent is named by a logical address, which a chunk maps to
+// the device; a tree is searched from its root block down its key
+// pointers to a leaf, as btrfs_search_slot does.
+
+// chunkMap is the mount's chunks, sorted by logical start (the
+// extent_map tree of fs_info->mapping_tree).
+type chunkMap []disk.Chunk
+
+// find returns the chunk holding logical, or nil.
+func (m chunkMap) find(logical uint64) *disk.Chunk {
+	i := sort.Search(len(m), func(i int) bool { return m[i].Logical+m[i].Length > logical })
+	if i < len(m) && m[i].Logical <= logical {
+		return &m[i]
+	}
+	return nil
+}
+
+// add puts c in, replacing a chunk at the same start (the chunk tree's
+// item replaces the superblock's bootstrap copy). Overlapping chunks are
+// refused.
+func (m *chunkMap) add(c disk.Chunk) error {
+	s := *m
+	i := sort.Search(len(s), func(i int) bool { return s[i].Logical >= c.Logical })
+	if i < len(s) && s[i].Logical == c.Logical {
+		if s[i].Length != c.Length {
+			return abi.Errorf(abi.EUCLEAN, "btrfs: chunk at %d: two lengths %d and %d", c.Logical, s[i].Length, c.Length)
+		}
+		s[i] = c
+		return nil
+	}
+	if i > 0 && s[i-1].Logical+s[i-1].Length > c.Logical || i < len(s) && c.Logical+c.Length > s[i].Logical {
+		return abi.Errorf(abi.EUCLEAN, "btrfs: chunk at %d+%d overlaps another", c.Logical, c.Length)
+	}
+	*m = append(s[:i], append([]disk.Chunk{c}, s[i:]...)...)
+	return nil
+}
+
+// checkChunk refuses what one device cannot hold alone: stripes on
+// another device, and the profiles that need several (RAID1, RAID10,
+// RAID5/6, RAID1C3/4). RAID0 is read: on one device its stripes (one,
+// as mkfs.btrfs makes it there) all lie on this one.
+func (f *fsys) checkChunk(c disk.Chunk) error {
+	if p := c.Type & disk.BlockGroupStriped &^ disk.BlockGroupRAID0; p != 0 {
+		return abi.Errorf(abi.EOPNOTSUPP, "btrfs: chunk at %d: profile %#x spans devices: only single, dup and raid0 on one device are read", c.Logical, p)
+	}
+	per := c.Length
+	if c.Type&disk.BlockGroupRAID0 != 0 {
+		// Linux's BTRFS_STRIPE_LEN, 64 KiB, is the only stripe
+		// length; the chunk is whole stripes of each.
+		if c.StripeLen != 64<<10 || c.Length%(c.StripeLen*uint64(len(c.Stripes))) != 0 {
+			return abi.Errorf(abi.EUCLEAN, "btrfs: chunk at %d: raid0 stripe_len %d, length %d, %d stripes", c.Logical, c.StripeLen, c.Length, len(c.Stripes))
+		}
+		per = c.Length / uint64(len(c.Stripes))
+	}
+	for _, s := range c.Stripes {
+		if s.Devid != f.sb.DevItem.Devid {
+			return abi.Errorf(abi.EOPNOTSUPP, "btrfs: chunk at %d: stripe on device %d, not this one (%d)", c.Logical, s.Devid, f.sb.DevItem.Devid)
+		}
+		if s.Offset+per < s.Offset || int64(s.Offset+per) > f.dev.Size() || int64(s.Offset) < 0 {
+			return abi.Errorf(abi.EUCLEAN, "btrfs: chunk at %d: stripe at %d+%d beyond the device (%d bytes)", c.Logical, s.Offset, per, f.dev.Size())
+		}
+	}
+	return nil
+}
+
+// place returns where the byte at logical at (in chunk c) lies on the
+// device in copy mirror, and how many bytes from it lie on in a row
+// (btrfs_map_block): a dup chunk's copies are its stripes; a raid0
+// chunk's 64 KiB pieces go round its stripes.
+func place(c *disk.Chunk, at uint64, mirror int) (phys int64, run uint64) {
+	off := at - c.Logical
+	if c.Type&disk.BlockGroupRAID0 == 0 {
+		s := c.Stripes[min(mirror, len(c.Stripes)-1)]
+		return int64(s.Offset + off), c.Length - off
+	}
+	n := uint64(len(c.Stripes))
+	nr := off / c.StripeLen
+	s := c.Stripes[nr%n]
+	return int64(s.Offset + nr/n*c.StripeLen + off%c.StripeLen), c.StripeLen - off%c.StripeLen
+}
+
+// readLogical reads len(p) bytes at logical address at from copy
+// mirror (0: the first stripe; a dup chunk has two), across chunks.
+func (f *fsys) readLogical(p []byte, at uint64, mirror int, what string) error {
+	for len(p) > 0 {
+		c := f.chunks.find(at)
+		if c == nil {
+			return abi.Errorf(abi.EUCLEAN, "btrfs: %s: logical %d is in no chunk", what, at)
+		}
+		phys, run := place(c, at, mirror)
+		n := min(uint64(len(p)), run)
+		if _, err := f.dev.ReadAt(p[:n], phys); err != nil {
+			return abi.Errorf(abi.EIO, "btrfs: %s: reading %d bytes at %d: %v", what, n, phys, err)
+		}
+		p, at = p[n:], at+n
+	}
+	return nil
+}
+
+// mirrors is how many copies of logical at there are (1, or 2 in a
+// dup chunk).
+func (f *fsys) mirrors(at uint64) int {
+	if c := f.chunks.find(at); c != nil && c.Type&disk.BlockGroupDUP != 0 {
+		return len(c.Stripes)
+	}
+	return 1
+}
+
+// nodeCache holds the tree blocks read and verified, up to a bound, so
+// that a walk does not check the same block's checksum again.
+type nodeCache struct {
+	mu    sync.Mutex
+	nodes map[uint64]*disk.Node
+	max   int
+}
+
+// maxCacheBytes bounds the cached tree blocks' memory; on a device
+// whose page cache the kernel's memory bounds (vfs.CacheSizer), an
+// eighth of that bound at most, so that -m bounds the whole.
+const maxCacheBytes = 16 << 20
+
+// cacheBlocks is how many tree blocks of nodeSize bytes the mount on
+// dev keeps (16 at the least: a path from root to leaf and more).
+func cacheBlocks(dev vfs.BlockDevice, nodeSize uint32) int {
+	n := int64(maxCacheBytes)
+	if cs, ok := dev.(vfs.CacheSizer); ok && cs.CacheBytes() > 0 {
+		n = min(n, cs.CacheBytes()/8)
+	}
+	return max(16, int(n/int64(nodeSize)))
+}
+
+// readNode reads the tree block at logical at and checks it (its
+// checksum, place, fsid, items) and that it is at the level the parent
+// said; a dup chunk's second copy is tried when the first is bad, as
+// btrfs_read_extent_buffer tries every mirror.
+func (f *fsys) readNode(at uint64, level int) (*disk.Node, error) {
+	f.cache.mu.Lock()
+	n := f.cache.nodes[at]
+	f.cache.mu.Unlock()
+	if n == nil {
+		if at%uint64(f.sb.SectorSize) != 0 {
+			return nil, abi.Errorf(abi.EUCLEAN, "btrfs: tree block at %d unaligned", at)
+		}
+		var first error
+		for m := range f.mirrors(at) {
+			b := make([]byte, f.sb.NodeSize)
+			err := f.readLogical(b, at, m, "tree block")
+			if err == nil {
+				n, err = disk.DecodeNode(b, at, f.sb.CsumType, f.sb.FsidForBlocks())
+			}
+			if err == nil {
+				break
+			}
+			if first == nil {
+				first = err
+			}
+		}
+		if n == nil {
+			return nil, first
+		}
+		f.cache.mu.Lock()
+		if len(f.cache.nodes) >= f.cache.max {
+			for k := range f.cache.nodes { // drop one at random
+				delete(f.cache.nodes, k)
+				break
+			}
+		}
+		f.cache.nodes[at] = n
+		f.cache.mu.Unlock()
+	}
+	if level >= 0 && int(n.Level) != level {
+		return nil, abi.Errorf(abi.EUCLEAN, "btrfs: tree block at %d: level %d, %d expected", at, n.Level, level)
+	}
+	return n, nil
+}
+
+// tree is one b-tree: its root block and level.
+type tree struct {
+	f      *fsys
+	id     uint64 // the tree's objectid, for messages
+	bytenr uint64
+	level  uint8
+}
+
+// pathEnt is one level of a cursor: a block and the slot in it.
+type pathEnt struct {
+	n    *disk.Node
+	slot int
+}
+
+// cursor is a position in a tree (struct btrfs_path): path[0] is the
+// leaf. Its slot may be -1 (before the leaf's first item) or Nritems
+// (after its last) between moves.
+type cursor struct {
+	t    *tree
+	path [disk.MaxLevel]pathEnt
+}
+
+// seek puts the cursor on the last item whose key is <= k (before the
+// first item when none is).
+func (t *tree) seek(k disk.Key) (*cursor, error) {
+	c := &cursor{t: t}
+	n, err := t.f.readNode(t.bytenr, int(t.level))
+	if err != nil {
+		return nil, t.err(err)
+	}
+	for lvl := int(t.level); ; lvl-- {
+		i := n.Search(k)
+		if lvl == 0 {
+			c.path[0] = pathEnt{n, i}
+			return c, nil
+		}
+		i = max(i, 0)
+		c.path[lvl] = pathEnt{n, i}
+		if n, err = t.f.readNode(n.Ptr(i).Blockptr, lvl-1); err != nil {
+			return nil, t.err(err)
+		}
+	}
+}
+
+func (t *tree) err(err error) error {
+	return abi.Errorf(abi.ErrnoOf(err), "tree %d: %v", t.id, err)
+}
+
+// next moves to the next item: false at the end of the tree.
+func (c *cursor) next() (bool, error) {
+	leaf := &c.path[0]
+	if leaf.slot+1 < int(leaf.n.Nritems) {
+		leaf.slot++
+		return true, nil
+	}
+	// Up to the first level with a next pointer, then down its
+	// leftmost path.
+	lvl := 1
+	for ; lvl <= int(c.t.level); lvl++ {
+		if c.path[lvl].slot+1 < int(c.path[lvl].n.Nritems) {
+			break
+		}
+	}
+	if lvl > int(c.t.level) {
+		leaf.slot = int(leaf.n.Nritems)
+		return false, nil
+	}
+	c.path[lvl].slot++
+	for ; lvl > 0; lvl-- {
+		p := c.path[lvl]
+		n, err := c.t.f.readNode(p.n.Ptr(p.slot).Blockptr, lvl-1)
+		if err != nil {
+			return false, c.t.err(err)
+		}
+		c.path[lvl-1] = pathEnt{n, 0}
+	}
+	if c.path[0].n.Nritems == 0 {
+		return c.next()
+	}
+	return true, nil
+}
+
+// item returns the item the cursor is on; ok is false when it is before
+// the first or after the last.
+func (c *cursor) item() (disk.Item, bool) {
+	leaf := c.path[0]
+	if leaf.slot < 0 || leaf.slot >= int(leaf.n.Nritems) {
+		return disk.Item{}, false
+	}
+	return leaf.n.Item(leaf.slot), true
+}
+
+// each calls fn for the items from the first whose key is >= k, in key
+// order, until fn returns false or the tree ends.
+func (t *tree) each(k disk.Key, fn func(disk.Item) (bool, error)) error {
+	c, err := t.seek(k)
+	if err != nil {
+		return err
+	}
+	it, ok := c.item()
+	if !ok || it.Key.Compare(k) < 0 {
+		if ok, err = c.next(); err != nil || !ok {
+			return err
+		}
+		it, _ = c.item()
+	}
+	for {
+		more, err := fn(it)
+		if err != nil || !more {
+			return err
+		}
+		if ok, err = c.next(); err != nil || !ok {
+			return err
+		}
+		it, _ = c.item()
+	}
+}
+
+// lookup returns the item with key k exactly, or false.
+func (t *tree) lookup(k disk.Key) (disk.Item, bool, error) {
+	c, err := t.seek(k)
+	if err != nil {
+		return disk.Item{}, false, err
+	}
+	it, ok := c.item()
+	if ok && it.Key == k {
+		return it, true, nil
+	}
+	return disk.Item{}, false, nil
+}
