@@ -95,7 +95,7 @@ func mountAsLinux(t *testing.T, img string) {
 				checkHandle(t, k, p, filepath.Join("/mnt", rel))
 				checkNoACL(t, k, p, filepath.Join("/mnt", rel))
 			}
-			if s.Blocks != hs.Blocks || s.Blksize != hs.Blksize {
+			if s.Blocks != hs.Blocks || s.Blksize != int64(hs.Blksize) {
 				t.Errorf("%s: %d blocks of %d, host %d of %d", rel, s.Blocks, s.Blksize, hs.Blocks, hs.Blksize)
 			}
 			n++
