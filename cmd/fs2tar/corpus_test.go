@@ -70,3 +70,33 @@ func TestCorpusSquashfs(t *testing.T) {
 		t.Logf("%d entries of the loop-mounted view matched fs2tar's archive", len(kernelView))
 	}
 }
+
+// TestCorpusFormats: the corpus image as qcow2 (qemu-img convert, plain
+// and compressed with deflate and zstd) and served over NBD (qemu-nbd,
+// Unix socket) gives fs2tar's archive of the raw image, byte for byte.
+func TestCorpusFormats(t *testing.T) {
+	dir := testutil.NeedCorpus(t)
+	testutil.Need(t, "qemu-img")
+	img := filepath.Join(dir, "rootfs.ext4")
+	want := mustExport(t, img)
+	tmp := t.TempDir()
+	for name, opts := range map[string][]string{
+		"qcow2":         nil,
+		"qcow2-deflate": {"-c"},
+		"qcow2-zstd":    {"-c", "-o", "compression_type=zstd"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			q := filepath.Join(tmp, name+".qcow2")
+			testutil.Run(t, "qemu-img", append(append([]string{"convert", "-f", "raw", "-O", "qcow2"}, opts...), img, q)...)
+			if got := mustExport(t, q); !bytes.Equal(got, want) {
+				t.Errorf("fs2tar of the corpus image as %s differs from the raw image's (%d and %d bytes)", name, len(got), len(want))
+			}
+		})
+	}
+	t.Run("nbd", func(t *testing.T) {
+		srv := testutil.QemuNBD(t, false, "corpus", "-r", "-f", "raw", img)
+		if got := mustExport(t, srv.URI); !bytes.Equal(got, want) {
+			t.Errorf("fs2tar of the corpus image over NBD differs from the file's (%d and %d bytes)", len(got), len(want))
+		}
+	})
+}
