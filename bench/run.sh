@@ -248,6 +248,30 @@ if command -v qemu-img >/dev/null; then
   rm -f "$work/cv.out"
 fi
 
+# btrfs and XFS (issue 18): the corpus tree in a btrfs image (mkfs.btrfs
+# --rootdir, uncompressed: this btrfs-progs has no --compress) and in an
+# XFS image (mkfs.xfs, filled through a loop mount), exported by fs2tar
+# against the loop mount + GNU tar. Goal: half.
+if [ "$(id -u)" = 0 ]; then
+  for fs in btrfs xfs; do
+    command -v "mkfs.$fs" >/dev/null || continue
+    fimg=$work/r.$fs
+    rm -f "$fimg"; truncate -s 1G "$fimg"
+    if [ "$fs" = btrfs ]; then
+      mkfs.btrfs -q --rootdir "$corpus/rootfs" "$fimg" >/dev/null
+    else
+      mkfs.xfs -q "$fimg" && mount -o loop "$fimg" "$work/m" && cp -a "$corpus/rootfs/." "$work/m/" && umount "$work/m"
+    fi
+    echo
+    echo "the corpus tree in $fs ($(du -h "$fimg" | cut -f1) allocated)"
+    timeall fours "'$fs2tar' '$fimg' - | cat >/dev/null" floop "mount -o loop,ro '$fimg' '$work/m' && tar -C '$work/m' -cf - . | cat >/dev/null; umount '$work/m'"
+    printf '%-44s %8.3fs\n' "mount -o loop,ro + tar | cat" "${T[floop]}"
+    r=$(ratio "${T[fours]}" "${T[floop]}")
+    printf '%-44s %8.3fs   fs2tar/loop = %s (goal <= 0.5: %s)\n' "fs2tar IMAGE - | cat" "${T[fours]}" "$r" "$(goal "$r" '<=' 0.5)"
+    rm -f "$fimg"
+  done
+fi
+
 # Read-only image filesystems (issue 16): the corpus tree as a SquashFS
 # image (mksquashfs, zstd), exported by fs2tar against sqfs2tar
 # (squashfs-tools-ng) and against the loop mount + GNU tar.
