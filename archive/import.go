@@ -268,10 +268,11 @@ func (im *importer) kpath(rel string) string {
 	return im.root
 }
 
-// cleanName turns an entry's name into a path relative to root ("" for
+// CleanName turns an entry's name into a path relative to root ("" for
 // root itself), as GNU tar does: leading "/" removed, "." and empty
-// components dropped; ".." refused.
-func cleanName(name string) (string, error) {
+// components dropped; ".." refused (EINVAL for a NUL), as Import and the
+// image writers take names.
+func CleanName(name string) (string, error) {
 	if strings.IndexByte(name, 0) >= 0 {
 		return "", abi.Errorf(abi.EINVAL, "NUL in the name")
 	}
@@ -291,7 +292,7 @@ func cleanName(name string) (string, error) {
 
 // entry imports one entry.
 func (im *importer) entry(h *Header) {
-	rel, err := cleanName(h.Name)
+	rel, err := CleanName(h.Name)
 	if err != nil {
 		im.fail(h.Name, "", err)
 		return
@@ -583,7 +584,7 @@ func (im *importer) region(h *Header, fd int, r Extent) bool {
 
 // link makes a hard link to the earlier entry h names.
 func (im *importer) link(h *Header, kp string) {
-	rel, err := cleanName(h.Linkname)
+	rel, err := CleanName(h.Linkname)
 	if err == nil && rel == "" {
 		err = abi.Errorf(abi.EPERM, "a hard link to the root")
 	}

@@ -69,10 +69,19 @@ func (q *Qcow2File) enableWrite() error {
 	}
 	cs := uint64(h.ClusterSize())
 	w := &qcow2Writer{rtOff: h.RefcountTableOffset, rblocks: map[uint64][]byte{}, cow: make([]byte, cs), cow2: make([]byte, cs), zeros: make([]byte, cs)}
-	if h.RefcountTableOffset%cs != 0 || h.RefcountTableClusters == 0 || h.RefcountTableClusters > 1<<24 {
-		return fmt.Errorf("%w: refcount table at %d, %d clusters", qcow2.ErrCorrupt, h.RefcountTableOffset, h.RefcountTableClusters)
+	// The refcount table and its blocks must lie in the file (checked
+	// before the table is read: its size is the header's word).
+	st, err := q.raw.f.Stat()
+	if err != nil {
+		return err
 	}
-	tbl := make([]byte, uint64(h.RefcountTableClusters)*cs)
+	fileSize := uint64(st.Size())
+	tblBytes := uint64(h.RefcountTableClusters) * cs
+	if h.RefcountTableOffset%cs != 0 || h.RefcountTableClusters == 0 ||
+		h.RefcountTableOffset > fileSize || tblBytes > fileSize-h.RefcountTableOffset {
+		return fmt.Errorf("%w: refcount table at %d, %d clusters, in a file of %d bytes", qcow2.ErrCorrupt, h.RefcountTableOffset, h.RefcountTableClusters, fileSize)
+	}
+	tbl := make([]byte, tblBytes)
 	if err := q.raw.ReadAt([][]byte{tbl}, int64(h.RefcountTableOffset)); err != nil {
 		return err
 	}
@@ -81,15 +90,14 @@ func (q *Qcow2File) enableWrite() error {
 	blk := make([]byte, cs)
 	// The next cluster is past the file's end and past every cluster
 	// counted (a count may stand beyond the end of a file cut short).
-	st, err := q.raw.f.Stat()
-	if err != nil {
-		return err
-	}
-	w.next = (uint64(st.Size()) + cs - 1) / cs * cs
+	w.next = (fileSize + cs - 1) / cs * cs
 	for i := range w.rtable {
 		e, err := qcow2.RefcountBlockOffset(binary.BigEndian.Uint64(tbl[i*8:]), h)
 		if err != nil {
 			return err
+		}
+		if e > fileSize || e != 0 && cs > fileSize-e {
+			return fmt.Errorf("%w: refcount block %d at %d, past the file's %d bytes", qcow2.ErrCorrupt, i, e, fileSize)
 		}
 		w.rtable[i] = e
 		if e == 0 {
@@ -220,7 +228,9 @@ type l2Ref struct {
 	l2i    int
 }
 
-// lookup returns the L2 entry of the guest cluster holding off.
+// lookup returns the L2 entry of the guest cluster holding off, for the
+// write side (q.w set): a table or cluster past every cluster in use is
+// refused, as a write there would grow the file with garbage.
 func (q *Qcow2File) lookup(off uint64) (l2Ref, error) {
 	h := q.h
 	cb, l2b := h.ClusterBits, h.L2Bits()
@@ -231,6 +241,9 @@ func (q *Qcow2File) lookup(off uint64) (l2Ref, error) {
 	var err error
 	if r.tblOff, err = qcow2.L2TableOffset(l1, h); err != nil || r.tblOff == 0 {
 		return r, err
+	}
+	if r.tblOff+uint64(h.ClusterSize()) > q.w.next {
+		return r, fmt.Errorf("%w: L2 table at %d, past the image's clusters", qcow2.ErrCorrupt, r.tblOff)
 	}
 	if l1&(1<<63) == 0 {
 		return r, fmt.Errorf("%w: L2 table at %d shared (no COPIED bit) in an image without snapshots", qcow2.ErrCorrupt, r.tblOff)
@@ -243,6 +256,10 @@ func (q *Qcow2File) lookup(off uint64) (l2Ref, error) {
 	r.Cluster, err = qcow2.DecodeL2(tbl, r.l2i, h)
 	q.mu.Unlock()
 	r.host = r.HostOffset
+	if err == nil && r.Kind != qcow2.Compressed && r.host != 0 && r.host+uint64(h.ClusterSize()) > q.w.next {
+		// Written in place, it would land past every cluster in use.
+		err = fmt.Errorf("%w: guest cluster at %d mapped to %d, past the image's clusters", qcow2.ErrCorrupt, off, r.host)
+	}
 	return r, err
 }
 

@@ -209,10 +209,14 @@ func TestQcow2WriteRefused(t *testing.T) {
 	setBit(dirty, 79, 1) // incompatible_features bit 0
 	corrupt := img("corrupt.qcow2")
 	setBit(corrupt, 79, 2)
+	// A refcount table said to be far larger than the file.
+	huge := img("huge-refcount-table.qcow2")
+	setBit(huge, 57, 0xff)
 	for p, why := range map[string]string{
 		snap:    "internal snapshots",
 		dirty:   "refcounts are not up to date",
 		corrupt: "marked it corrupt",
+		huge:    "refcount table at",
 	} {
 		if be, err := OpenImage(p, ImageOptions{}); err == nil || !strings.Contains(err.Error(), why) {
 			if err == nil {
@@ -220,7 +224,7 @@ func TestQcow2WriteRefused(t *testing.T) {
 			}
 			t.Errorf("%s opened for writing: %v, want %q", filepath.Base(p), err, why)
 		}
-		if p == corrupt || p == dirty {
+		if p == corrupt || p == dirty || p == huge {
 			continue
 		}
 		be, err := OpenImage(p, ImageOptions{ReadOnly: true})

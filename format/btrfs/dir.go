@@ -76,23 +76,5 @@ func DecodeDirItems(b []byte) ([]DirItem, error) {
 }
 
 // DType is the DT_* of a dir item's type (btrfs_type_by_mode's inverse,
-// fs_ftype_to_dtype).
-func DType(ft uint8) uint8 {
-	switch ft & FtMask {
-	case FtRegFile:
-		return abi.DT_REG
-	case FtDir:
-		return abi.DT_DIR
-	case FtChrdev:
-		return abi.DT_CHR
-	case FtBlkdev:
-		return abi.DT_BLK
-	case FtFifo:
-		return abi.DT_FIFO
-	case FtSock:
-		return abi.DT_SOCK
-	case FtSymlink:
-		return abi.DT_LNK
-	}
-	return abi.DT_UNKNOWN
-}
+// fs_ftype_to_dtype), its flag bits masked off.
+func DType(ft uint8) uint8 { return abi.FtypeToDT(ft & FtMask) }

@@ -101,23 +101,6 @@ func lastNameEnd(b []byte, off int) int {
 	return len(b)
 }
 
-// DType returns the DT_* of an EROFS_FT_* (fs_ftype_to_dtype).
-func DType(ft uint8) uint8 {
-	switch ft {
-	case FTRegFile:
-		return abi.DT_REG
-	case FTDir:
-		return abi.DT_DIR
-	case FTChrdev:
-		return abi.DT_CHR
-	case FTBlkdev:
-		return abi.DT_BLK
-	case FTFifo:
-		return abi.DT_FIFO
-	case FTSock:
-		return abi.DT_SOCK
-	case FTSymlink:
-		return abi.DT_LNK
-	}
-	return abi.DT_UNKNOWN
-}
+// DType returns the DT_* of an EROFS_FT_* (fs_ftype_to_dtype: the same
+// values as every Linux filesystem's FT_*).
+func DType(ft uint8) uint8 { return abi.FtypeToDT(ft) }

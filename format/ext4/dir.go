@@ -20,12 +20,6 @@ const (
 	MaxRecLen        = 65535 // EXT4_MAX_REC_LEN
 )
 
-// ext4 file_type values -> d_type (fs_ftype_to_dtype).
-var FtypeToDT = [...]uint8{
-	0: abi.DT_UNKNOWN, 1: abi.DT_REG, 2: abi.DT_DIR, 3: abi.DT_CHR,
-	4: abi.DT_BLK, 5: abi.DT_FIFO, 6: abi.DT_SOCK, 7: abi.DT_LNK,
-}
-
 // Dirent is a decoded struct ext4_dir_entry_2; name aliases the block.
 type Dirent struct {
 	Inode  uint32

@@ -75,27 +75,12 @@ const (
 )
 
 // DType maps an entry's file type to getdents's d_type
-// (xfs_dir3_filetype_table).
+// (xfs_dir3_filetype_table): Linux's FT_* values, and a whiteout.
 func DType(ft uint8) uint8 {
-	switch ft {
-	case FtRegFile:
-		return abi.DT_REG
-	case FtDir:
-		return abi.DT_DIR
-	case FtChrdev:
-		return abi.DT_CHR
-	case FtBlkdev:
-		return abi.DT_BLK
-	case FtFifo:
-		return abi.DT_FIFO
-	case FtSock:
-		return abi.DT_SOCK
-	case FtSymlink:
-		return abi.DT_LNK
-	case FtWht:
-		return 14 // DT_WHT
+	if ft == FtWht {
+		return abi.DT_WHT
 	}
-	return abi.DT_UNKNOWN
+	return abi.FtypeToDT(ft)
 }
 
 // DirEntry is one entry of a directory, from any form.

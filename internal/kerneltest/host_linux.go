@@ -17,11 +17,12 @@ import (
 // kernel k mounted at kernelMnt side by side, and fails t for each
 // difference in getdents64 (order, d_ino, d_off, d_type; ".." of the
 // root left out, as the mountpoints' parents differ) and in lstat of
-// each entry (st_dev taken as the kernel's). fix, if not nil, may
-// change the host's stat of an entry before the comparison, for what
-// the two may rightly differ in. It returns the entries and the lstats
-// compared.
-func CheckDirents(t testing.TB, k *kernel.Kernel, hostMnt, kernelMnt string, fix func(path string, host *abi.Stat, got abi.Stat)) (entries, stats int) {
+// each entry (st_dev taken as the kernel's). each, if not nil, is called
+// for every entry (its path under the mounts) before the lstats are
+// compared: it may change the host's for what the two may rightly differ
+// in, and check more of the entry (statx). It returns the entries and
+// the lstats compared.
+func CheckDirents(t testing.TB, k *kernel.Kernel, hostMnt, kernelMnt string, each func(path string, host *abi.Stat, got abi.Stat)) (entries, stats int) {
 	t.Helper()
 	dirs := []string{"."}
 	for len(dirs) > 0 {
@@ -59,8 +60,8 @@ func CheckDirents(t testing.TB, k *kernel.Kernel, hostMnt, kernelMnt string, fix
 				Rdev: hs.Rdev, Size: hs.Size, Blksize: int64(hs.Blksize), Blocks: hs.Blocks,
 				Atim: abi.Timespec{Sec: hs.Atim.Sec, Nsec: hs.Atim.Nsec}, Mtim: abi.Timespec{Sec: hs.Mtim.Sec, Nsec: hs.Mtim.Nsec},
 				Ctim: abi.Timespec{Sec: hs.Ctim.Sec, Nsec: hs.Ctim.Nsec}}
-			if fix != nil {
-				fix(filepath.Join(dir, want[i].Name), &host, ks)
+			if each != nil {
+				each(filepath.Join(dir, want[i].Name), &host, ks)
 			}
 			if host != ks {
 				t.Errorf("%s/%s: lstat %+v, host %+v", dir, want[i].Name, ks, host)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -84,18 +85,9 @@ type output struct {
 
 // outputFor checks the options and returns how DST is written.
 func outputFor(out *os.File, size int64, o convertOptions) (output, error) {
-	compression := "deflate"
-	for _, kv := range strings.Split(o.options, ",") {
-		switch kv {
-		case "", "compression_type=zlib", "compression_type=deflate":
-		case "compression_type=zstd":
-			compression = "zstd"
-		default:
-			return output{}, fmt.Errorf("-o %s: the options are compression_type=zlib or zstd", kv)
-		}
-	}
-	if (o.compress || o.options != "") && o.output != "qcow2" {
-		return output{}, fmt.Errorf("-c and -o are for -O qcow2")
+	compression, err := o.check()
+	if err != nil {
+		return output{}, err
 	}
 	switch o.output {
 	case "raw":
@@ -110,7 +102,7 @@ func outputFor(out *os.File, size int64, o convertOptions) (output, error) {
 			return output{}, err
 		}
 		return output{write: func(b []byte, _ int64) error { return q.WriteClusters(b) }, zeros: q.Zeros, finish: q.Close}, nil
-	case "android-sparse":
+	default: // android-sparse: check knows no other
 		s := sparse.NewWriter(out)
 		return output{
 			write: func(b []byte, _ int64) error { _, err := s.Write(b); return err },
@@ -124,12 +116,33 @@ func outputFor(out *os.File, size int64, o convertOptions) (output, error) {
 			},
 		}, nil
 	}
-	return output{}, fmt.Errorf("-O %s: the formats written are raw, qcow2 and android-sparse", o.output)
+}
+
+// check checks the output's options and returns -o's compression type
+// (deflate unless zstd is asked for).
+func (o convertOptions) check() (compression string, err error) {
+	if !slices.Contains(outputFormats, o.output) {
+		return "", fmt.Errorf("-O %s: the formats written are raw, qcow2 and android-sparse", o.output)
+	}
+	compression = "deflate"
+	for _, kv := range strings.Split(o.options, ",") {
+		switch kv {
+		case "", "compression_type=zlib", "compression_type=deflate":
+		case "compression_type=zstd":
+			compression = "zstd"
+		default:
+			return "", fmt.Errorf("-o %s: the options are compression_type=zlib or zstd", kv)
+		}
+	}
+	if (o.compress || o.options != "") && o.output != "qcow2" {
+		return "", fmt.Errorf("-c and -o are for -O qcow2")
+	}
+	return compression, nil
 }
 
 // convert copies the disk of src to a new file dst in o.output's format.
 func convert(src, dst string, o convertOptions, stderr io.Writer) error {
-	if _, err := outputFor(nil, 0, o); err != nil {
+	if _, err := o.check(); err != nil {
 		return err // the options, before anything is opened
 	}
 	d, err := bootDisk(src, o.memoryMB, nil, nil, 0, kernel.DiskOptions{ReadOnly: true, Format: o.format})

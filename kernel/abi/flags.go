@@ -69,6 +69,33 @@ const (
 	DT_SOCK    = 12
 )
 
+// DT_WHT is an overlay whiteout's d_type (XFS's dir3 file type 8).
+const DT_WHT = 14
+
+// FtypeToDT maps the FT_* file type that ext4, btrfs, XFS and EROFS store
+// in their directory entries (include/linux/fs_types.h: 1 a regular file
+// to 7 a symlink) to d_type, as fs_ftype_to_dtype does; DT_UNKNOWN for
+// any other value.
+func FtypeToDT(ft uint8) uint8 {
+	switch ft {
+	case 1:
+		return DT_REG
+	case 2:
+		return DT_DIR
+	case 3:
+		return DT_CHR
+	case 4:
+		return DT_BLK
+	case 5:
+		return DT_FIFO
+	case 6:
+		return DT_SOCK
+	case 7:
+		return DT_LNK
+	}
+	return DT_UNKNOWN
+}
+
 // DTFromMode returns the d_type for a file type in st_mode: the type bits
 // shifted down, as the kernel's fs_umode_to_dtype does.
 func DTFromMode(mode uint32) uint8 { return uint8((mode & S_IFMT) >> 12) }

@@ -51,6 +51,14 @@ type Logger interface {
 	Printf(format string, args ...any)
 }
 
+// DiscardLogger is a Logger that says nothing: the VFS's when its options
+// give none, and a driver's Mount's when its caller (a test) gives none.
+var DiscardLogger Logger = discardLogger{}
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(string, ...any) {}
+
 // FilesystemType is struct file_system_type: one registered driver.
 type FilesystemType interface {
 	// Name is the type's name as mount -t takes it ("ext4").

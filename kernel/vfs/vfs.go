@@ -70,7 +70,7 @@ func New(opts Options) (*VFS, error) {
 		opts.MaxUnusedDentries = DefaultMaxUnusedDentries
 	}
 	if opts.Log == nil {
-		opts.Log = discardLogger{}
+		opts.Log = DiscardLogger
 	}
 	if opts.Now == nil {
 		opts.Now = hostNow
@@ -133,10 +133,6 @@ func (v *VFS) lockInode(d *Dentry) func() {
 	mu.Lock()
 	return mu.Unlock
 }
-
-type discardLogger struct{}
-
-func (discardLogger) Printf(string, ...any) {}
 
 // RegisterFilesystem adds t to the registry (register_filesystem) under its
 // Name and the given aliases ("ext2" and "ext3" for the ext4 driver, as

@@ -49,27 +49,20 @@ func newDir(mtime uint32) *inode {
 	return &inode{typ: squashfs.TypeDir, mode: 0o755, mtime: mtime, implied: true, childIndex: map[string]int{}}
 }
 
-// cleanName returns an entry's name as a path from the root ("" for the
-// root): empty, "." components and leading slashes dropped, as GNU tar
-// extracts it; a ".." component is refused, as escaping the root.
+// cleanName returns an entry's name as a path from the root ("" for
+// the root), as tar -x takes it (archive.CleanName), each component
+// within SquashFS's name length.
 func cleanName(name string) (string, error) {
-	if strings.IndexByte(name, 0) >= 0 {
-		return "", fmt.Errorf("NUL in the name")
+	rel, err := archive.CleanName(name)
+	if err != nil {
+		return "", err
 	}
-	var parts []string
-	for p := range strings.SplitSeq(name, "/") {
-		switch p {
-		case "", ".":
-		case "..":
-			return "", fmt.Errorf("a name with \"..\" would escape the root")
-		default:
-			if len(p) > squashfs.NameLen {
-				return "", fmt.Errorf("name %q longer than %d bytes", p, squashfs.NameLen)
-			}
-			parts = append(parts, p)
+	for p := range strings.SplitSeq(rel, "/") {
+		if len(p) > squashfs.NameLen {
+			return "", fmt.Errorf("name %q longer than %d bytes", p, squashfs.NameLen)
 		}
 	}
-	return strings.Join(parts, "/"), nil
+	return rel, nil
 }
 
 // lookup returns the dentry of rel (clean, not ""), and its directory,

@@ -82,10 +82,6 @@ type fsys struct {
 	zstd   *zstd.Decoder
 }
 
-type nopLogger struct{}
-
-func (nopLogger) Printf(string, ...any) {}
-
 // options are the mount options that change what is shown: which
 // subvolume is the root.
 type options struct {
@@ -145,7 +141,7 @@ func parseOptions(data string) (options, error) {
 // opens the subvolume asked for.
 func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logger) (vfs.Superblock, error) {
 	if log == nil {
-		log = nopLogger{}
+		log = vfs.DiscardLogger
 	}
 	f := &fsys{dev: dev, log: log, name: dev.Name(), subvols: map[uint64]*subvol{}}
 	fail := func(err error) (vfs.Superblock, error) {

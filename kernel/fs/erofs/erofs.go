@@ -76,17 +76,13 @@ type fsys struct {
 	zstd   *zstd.Decoder // made on first use, under zmu
 }
 
-type nopLogger struct{}
-
-func (nopLogger) Printf(string, ...any) {}
-
 // Mount reads and checks the superblock (erofs_read_superblock and
 // erofs_fill_super): the checksum when the image has one, the features,
 // and the root directory. A mount asked read-write is read-only all the
 // same (ReadOnly), as Linux's erofs_fc_fill_super sets SB_RDONLY.
 func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logger) (vfs.Superblock, error) {
 	if log == nil {
-		log = nopLogger{}
+		log = vfs.DiscardLogger
 	}
 	f := &fsys{dev: dev, log: log, name: dev.Name()}
 	fail := func(err error) (vfs.Superblock, error) {

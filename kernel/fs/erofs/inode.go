@@ -1,7 +1,6 @@
 package erofs
 
 import (
-	"io"
 	"sync"
 
 	disk "github.com/lklimg/lklimg/format/erofs"
@@ -170,29 +169,12 @@ func (ip *inode) Getattr() (vfs.Attr, error) {
 // Readlink returns a symlink's target: its data, at most a page less
 // one byte (page_get_link's nd_terminate_link).
 func (ip *inode) Readlink() (string, error) {
-	n := min(int64(ip.di.Size), 4095)
-	b := make([]byte, n)
-	if _, err := ip.readData(b, 0); err != nil {
-		return "", err
-	}
-	return string(b), nil
+	return vfs.LinkTarget(int64(ip.di.Size), ip.readData)
 }
 
 // ReadAt reads file data (erofs_file_read_iter, z_erofs_read_folio).
 func (ip *inode) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, abi.EINVAL
-	}
-	size := int64(ip.di.Size)
-	if off >= size {
-		return 0, io.EOF
-	}
-	want := p[:min(int64(len(p)), size-off)]
-	n, err := ip.readData(want, off)
-	if err == nil && n < len(p) {
-		err = io.EOF
-	}
-	return n, err
+	return vfs.ReadWithin(p, off, int64(ip.di.Size), ip.readData)
 }
 
 // readData fills p from off, which the caller has kept within the size.

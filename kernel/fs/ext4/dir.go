@@ -143,11 +143,7 @@ func (e *dirEmitter) end(pos int64) bool {
 
 // direntOf is the vfs.DirEntry of an entry with its user-visible name.
 func direntOf(name string, ino uint32, ftype uint8) vfs.DirEntry {
-	de := vfs.DirEntry{Name: name, Ino: uint64(ino)}
-	if int(ftype) < len(disk.FtypeToDT) {
-		de.Type = disk.FtypeToDT[ftype]
-	}
-	return de
+	return vfs.DirEntry{Name: name, Ino: uint64(ino), Type: abi.FtypeToDT(ftype)}
 }
 
 func (di dirInode) readDir(pos int64, dots bool, emit func(vfs.DirEntry) bool) error {

@@ -122,15 +122,11 @@ type fsys struct {
 	quota      *quotaState // quota files of a read-write mount (quota.go)
 }
 
-type nopLogger struct{}
-
-func (nopLogger) Printf(string, ...any) {}
-
 // Mount reads and checks the superblock and the group descriptors (the
 // parts of ext4_fill_super a read-only mount needs).
 func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logger) (vfs.Superblock, error) {
 	if log == nil {
-		log = nopLogger{}
+		log = vfs.DiscardLogger
 	}
 	name := dev.Name()
 	opts, err := parseMountOptions(data)

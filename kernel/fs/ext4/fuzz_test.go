@@ -59,7 +59,7 @@ func fakeFS(t testing.TB, dev []byte) *fsys {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fsys{dev: memDev(dev), log: nopLogger{}, Geometry: disk.NewGeometry(sb), inodes: icache{}}
+	f := &fsys{dev: memDev(dev), log: vfs.DiscardLogger, Geometry: disk.NewGeometry(sb), inodes: icache{}}
 	f.CrcTab = crc32.MakeTable(crc32.Castagnoli)
 	f.CsumSeed = disk.Csum32(f.CrcTab, ^uint32(0), sb.SUUID[:])
 	f.Groups = []disk.GroupDesc{{BgInodeTable: 1}}

@@ -2,10 +2,10 @@ package isofs
 
 import (
 	"encoding/binary"
-	"io"
 
 	"github.com/lklimg/lklimg/format/iso9660"
 	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/vfs"
 )
 
 // Regular file reads. A file's data is its sections one after another,
@@ -19,27 +19,14 @@ func (ip *inode) ReadAt(p []byte, off int64) (int, error) {
 	if ip.mode&abi.S_IFMT == abi.S_IFDIR {
 		return 0, abi.EISDIR
 	}
-	if off < 0 {
-		return 0, abi.EINVAL
-	}
-	if off >= ip.size {
-		return 0, io.EOF
-	}
-	want := min(int64(len(p)), ip.size-off)
-	var n int64
-	var err error
-	if ip.zf != nil {
-		n, err = ip.readZisofs(p[:want], off)
-	} else {
-		n, err = ip.readStored(p[:want], off)
-	}
-	if err != nil {
+	return vfs.ReadWithin(p, off, ip.size, func(p []byte, off int64) (int, error) {
+		read := ip.readStored
+		if ip.zf != nil {
+			read = ip.readZisofs
+		}
+		n, err := read(p, off)
 		return int(n), err
-	}
-	if n < int64(len(p)) {
-		return int(n), io.EOF
-	}
-	return int(n), nil
+	})
 }
 
 // readStored reads the stored bytes [off, off+len(p)) of the file, which

@@ -101,16 +101,12 @@ type fsys struct {
 	indexed int                 // names held by indexes
 }
 
-type nopLogger struct{}
-
-func (nopLogger) Printf(string, ...any) {}
-
 // Mount reads the volume descriptors from sector 16 and the root, as
 // isofs_fill_super does. The mount is read-only whatever flags say: the
 // VFS marks it so (ReadOnly).
 func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logger) (vfs.Superblock, error) {
 	if log == nil {
-		log = nopLogger{}
+		log = vfs.DiscardLogger
 	}
 	opts, err := parseOptions(data)
 	if err != nil {

@@ -116,15 +116,11 @@ type fsys struct {
 	wasDirty     bool // the volume was dirty when mounted: leave it so
 }
 
-type nopLogger struct{}
-
-func (nopLogger) Printf(string, ...any) {}
-
 // Mount reads and checks the boot sector (fat_fill_super) and, on FAT32,
 // the FSInfo sector.
 func (t fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logger) (vfs.Superblock, error) {
 	if log == nil {
-		log = nopLogger{}
+		log = vfs.DiscardLogger
 	}
 	name := dev.Name()
 	opts, err := parseOptions(data)

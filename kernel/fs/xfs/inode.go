@@ -1,7 +1,6 @@
 package xfs
 
 import (
-	"io"
 	"sort"
 	"sync"
 
@@ -272,25 +271,16 @@ func (ip *inode) readFork(exts []xfs.Bmbt, p []byte, off int64, what string) err
 
 // ReadAt reads file data (xfs_file_read_iter).
 func (ip *inode) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, abi.EINVAL
-	}
-	size := ip.di.Size
-	if off >= size {
-		return 0, io.EOF
-	}
-	want := p[:min(int64(len(p)), size-off)]
-	exts, err := ip.extents(dataFork)
-	if err != nil {
-		return 0, err
-	}
-	if err := ip.readFork(exts, want, off, "data"); err != nil {
-		return 0, err
-	}
-	if len(want) < len(p) {
-		return len(want), io.EOF
-	}
-	return len(want), nil
+	return vfs.ReadWithin(p, off, ip.di.Size, func(p []byte, off int64) (int, error) {
+		exts, err := ip.extents(dataFork)
+		if err != nil {
+			return 0, err
+		}
+		if err := ip.readFork(exts, p, off, "data"); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	})
 }
 
 // SeekData returns the first offset >= off in a written extent

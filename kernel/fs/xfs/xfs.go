@@ -75,10 +75,6 @@ type fsys struct {
 	maxACL int
 }
 
-type nopLogger struct{}
-
-func (nopLogger) Printf(string, ...any) {}
-
 // Mount reads and checks the superblock (xfs_readsb, xfs_sb_verify with
 // its checksum on v5), refuses what the driver cannot serve (a realtime
 // device, an external log), recovers a dirty log in memory unless
@@ -86,7 +82,7 @@ func (nopLogger) Printf(string, ...any) {}
 // served read-only (ReadOnly).
 func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logger) (vfs.Superblock, error) {
 	if log == nil {
-		log = nopLogger{}
+		log = vfs.DiscardLogger
 	}
 	f := &fsys{dev: dev, log: log, name: dev.Name()}
 	fail := func(err error) (vfs.Superblock, error) {
