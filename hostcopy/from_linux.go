@@ -375,7 +375,7 @@ func (c *fromCopier) meta(kp string, st *abi.Stat, fd int, name string, dirfd in
 			continue // trusted.* and security.* need root: cp -a as a user leaves them too
 		}
 		if err != nil {
-			c.fail(kp, "setxattr "+x.name, hostErr(err))
+			c.fail(kp, "setxattr "+x.name, setxattrError(hostErr(err)))
 		}
 	}
 	ts := []unix.Timespec{

@@ -425,7 +425,7 @@ func (c *toCopier) xattrs(src, kp string, st *unix.Stat_t, setxattr func(name st
 	xs = c.withSELinux(xs)
 	for _, x := range xs {
 		if err := setxattr(x.name, x.value); err != nil {
-			c.fail(src, "setxattr "+x.name, err)
+			c.fail(src, "setxattr "+x.name, setxattrError(err))
 		}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
