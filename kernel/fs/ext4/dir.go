@@ -36,13 +36,14 @@ func (ip *inode) verifyDirBlock(b []byte, lblk uint64) error {
 }
 
 // dirBlock reads logical block lblk of the directory into buf and checks
-// its checksum; ok is false for a hole.
+// its checksum; ok is false for a hole. A block of an extent flagged
+// unwritten (which no directory should have) is read all the same, as
+// ext4_bread reads it: it holds the directory's entries.
 func (ip *inode) dirBlock(runs []run, lblk uint64, buf []byte) (ok bool, err error) {
-	i := findRun(runs, lblk)
-	if i == len(runs) || runs[i].lblk > lblk || runs[i].unwritten {
+	p := pblkOf(runs, lblk)
+	if p == 0 {
 		return false, nil
 	}
-	p := runs[i].pblk + lblk - runs[i].lblk
 	if err := ip.f.readBlock(buf, p); err != nil {
 		return false, abi.Errorf(abi.EIO, "ext4: inode %d: directory block %d: %v", ip.ino, lblk, err)
 	}

@@ -112,10 +112,11 @@ func (ip *inode) setDirBlockCsum(b []byte, lblk uint64) {
 	le.PutUint32(b[n+8:], disk.Csum32(ip.f.CrcTab, ip.csumSeed, b[:n]))
 }
 
-// pblkOf returns the physical block of logical block lblk, or 0 for a hole.
+// pblkOf returns the physical block of a directory's logical block lblk,
+// or 0 for a hole: unwritten or not, as ext4_getblk maps it.
 func pblkOf(runs []run, lblk uint64) uint64 {
 	i := findRun(runs, lblk)
-	if i == len(runs) || runs[i].lblk > lblk || runs[i].unwritten {
+	if i == len(runs) || runs[i].lblk > lblk {
 		return 0
 	}
 	return runs[i].pblk + lblk - runs[i].lblk
