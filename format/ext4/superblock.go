@@ -140,6 +140,8 @@ type Superblock struct {
 	SMinExtraIsize     uint16
 	SWantExtraIsize    uint16
 	SFlags             uint32
+	SMmpUpdateInterval uint16 // seconds between MMP block updates (mmp)
+	SMmpBlock          uint64 // the MMP block (mmp)
 	SLogGroupsPerFlex  uint8
 	SChecksumType      uint8
 	SOverheadClusters  uint32
@@ -189,6 +191,8 @@ func DecodeSuperblock(b []byte) (*Superblock, error) {
 		SMinExtraIsize:     le.Uint16(b[0x15C:]),
 		SWantExtraIsize:    le.Uint16(b[0x15E:]),
 		SFlags:             le.Uint32(b[0x160:]),
+		SMmpUpdateInterval: le.Uint16(b[0x166:]),
+		SMmpBlock:          le.Uint64(b[0x168:]),
 		SLogGroupsPerFlex:  b[0x174],
 		SChecksumType:      b[0x175],
 		SOverheadClusters:  le.Uint32(b[0x248:]),

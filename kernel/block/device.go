@@ -80,6 +80,18 @@ func (d *Device) ReadAt(p []byte, off int64) (int, error) {
 	return n, eof
 }
 
+// ReadFresh reads as ReadAt, from the disk: the range's clean pages are
+// dropped from the cache first (a dirty one stays, newer than the disk),
+// as read_mmp_block clears the buffer's uptodate bit, so that what
+// another host wrote to the image since is seen (vfs.FreshReader).
+func (d *Device) ReadFresh(p []byte, off int64) (int, error) {
+	if off >= 0 && off < d.size && len(p) > 0 {
+		end := min(off+int64(len(p)), d.size)
+		d.m.dropClean((d.start+off)/mm.PageSize, (d.start+end-1)/mm.PageSize)
+	}
+	return d.ReadAt(p, off)
+}
+
 // WriteAt writes p at off through the cache, as io.WriterAt; the data
 // reaches the disk at Sync (or earlier, when the cache holds too many dirty
 // pages). A read-only device is EROFS; a negative off EINVAL; the part of

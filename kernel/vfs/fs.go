@@ -437,6 +437,13 @@ type BlockWriter interface {
 	Sync() error
 }
 
+// FreshReader is implemented by block devices that can read past their
+// cache: ReadFresh reads from the disk what the cache may hold stale,
+// another host having written it since (ext4's MMP block).
+type FreshReader interface {
+	ReadFresh(p []byte, off int64) (int, error)
+}
+
 // Writebacker is implemented by block devices that can write their dirty
 // pages back without flushing the disk's cache (Sync without the flush):
 // what a filesystem mounted with nobarrier does where it would flush.

@@ -157,6 +157,7 @@ type writeState struct {
 	clock   func() abi.Timespec // SetClock's; nil if not set
 	lastNow abi.Timespec        // the newest ctx time of a handle (beginCtx)
 	eaCache map[uint32][]uint32 // ea_inodes made by this mount, by value hash (xattr_eainode.go)
+	mmp     *mmpState           // the MMP block's updates (mmp.go); nil without mmp
 }
 
 // SetClock gives the mount the kernel's clock (Config.Now): the superblock's
@@ -209,6 +210,9 @@ func (f *fsys) begin() (*handle, error) {
 		return nil, abi.EROFS
 	}
 	f.wmu.Lock()
+	if f.aborted == nil && f.mmp != nil && f.mmp.lost.Load() {
+		f.aborted = abi.Errorf(abi.EBUSY, "ext4: the MMP block was taken by another node")
+	}
 	if f.aborted != nil {
 		f.wmu.Unlock()
 		return nil, abi.Errorf(abi.EROFS, "ext4: aborted after a failed commit: %v", f.aborted)

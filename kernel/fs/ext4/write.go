@@ -38,7 +38,7 @@ const (
 		disk.RoCompatQuota | disk.RoCompatProject | disk.RoCompatVerity
 	incompatWritable = disk.IncompatFiletype | disk.IncompatRecover | disk.IncompatMetaBG | disk.IncompatExtents |
 		disk.Incompat64bit | disk.IncompatFlexBG | disk.IncompatCsumSeed | disk.IncompatLargedir | disk.IncompatInlineData |
-		disk.IncompatEncrypt | disk.IncompatCasefold | disk.IncompatEAInode
+		disk.IncompatEncrypt | disk.IncompatCasefold | disk.IncompatEAInode | disk.IncompatMMP
 )
 
 // mountWritable makes f a read-write mount when it can be one, and logs
@@ -63,28 +63,39 @@ func (f *fsys) mountWritable() {
 		return
 	}
 	f.raw, f.out = base, countingWriter{out, f}
+	readOnly := func(format string, args ...any) {
+		f.log.Printf("EXT4-fs (%s): "+format+": mounting read-only", append([]any{name}, args...)...)
+		if err := f.mmpRelease(); err != nil {
+			f.log.Printf("EXT4-fs (%s): MMP block: %v", name, err)
+		}
+		f.raw, f.out, f.jlog = nil, nil, nil
+	}
+	// Before the journal is touched, as ext4_fill_super protects the
+	// mount before it loads the journal.
+	if f.Super.HasIncompat(disk.IncompatMMP) {
+		if err := f.mmpProtect(); err != nil {
+			readOnly("%v", err)
+			return
+		}
+	}
 	if f.Super.HasCompat(disk.CompatHasJournal) {
 		if err := f.loadJournalRW(); err != nil {
-			f.log.Printf("EXT4-fs (%s): error loading journal for writing: %v: mounting read-only", name, err)
-			f.raw, f.out, f.jlog = nil, nil, nil
+			readOnly("error loading journal for writing: %v", err)
 			return
 		}
 	} else {
 		f.max = txnBlocksCap(f.dev, f.BlockSize)
 	}
 	if err := f.loadOrphanFile(); err != nil {
-		f.log.Printf("EXT4-fs (%s): %v: mounting read-only", name, err)
-		f.raw, f.out, f.jlog = nil, nil, nil
+		readOnly("%v", err)
 		return
 	}
 	if err := f.loadQuota(); err != nil {
-		f.log.Printf("EXT4-fs (%s): cannot load quota files: %v: mounting read-only", name, err)
-		f.raw, f.out, f.jlog = nil, nil, nil
+		readOnly("cannot load quota files: %v", err)
 		return
 	}
 	if err := f.setupSuper(); err != nil {
-		f.log.Printf("EXT4-fs (%s): writing the superblock: %v: mounting read-only", name, err)
-		f.raw, f.out, f.jlog = nil, nil, nil
+		readOnly("writing the superblock: %v", err)
 		return
 	}
 	f.dev = txnDevice{f: f, BlockDevice: base}
@@ -251,7 +262,8 @@ func (f *fsys) unmountWritable() error {
 		return err
 	}
 	f.rw = false
-	return nil
+	// The MMP block last, left clean once everything else is.
+	return f.mmpRelease()
 }
 
 // setupSuper marks the superblock in use by a read-write mount, as
