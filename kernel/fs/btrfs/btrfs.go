@@ -80,6 +80,9 @@ type fsys struct {
 	zmu    sync.Mutex
 	zcache zextent
 	zstd   *zstd.Decoder
+
+	// bufs are the buffers sends verify data in (sendBuf bytes).
+	bufs sync.Pool
 }
 
 // options are the mount options that change what is shown: which
@@ -144,6 +147,7 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		log = vfs.DiscardLogger
 	}
 	f := &fsys{dev: dev, log: log, name: dev.Name(), subvols: map[uint64]*subvol{}}
+	f.bufs.New = func() any { b := make([]byte, sendBuf); return &b }
 	fail := func(err error) (vfs.Superblock, error) {
 		log.Printf("BTRFS error (device %s): %v", f.name, err)
 		return nil, err

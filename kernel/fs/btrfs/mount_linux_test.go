@@ -100,6 +100,33 @@ func TestDataChecksum(t *testing.T) {
 			t.Errorf("read of the other file: %d bytes, %v", n, err)
 		}
 	})
+	// Sendfile verifies the sectors before it sends them: EIO with
+	// nothing sent from the damaged one; from the sector after it, the
+	// rest goes.
+	kerneltest.WithDiskMount(t, img, kernel.DiskOptions{ReadOnly: true}, "btrfs", abi.MS_RDONLY, "", func(k *kernel.Kernel, must func(string, error)) {
+		fd, err := k.Openat(abi.AT_FDCWD, "/mnt/file", abi.O_RDONLY, 0)
+		must("open", err)
+		defer k.Close(fd)
+		out, err := os.Create(filepath.Join(t.TempDir(), "out"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		if n, err := k.Sendfile(out, fd, 65536); n != 0 || !errors.Is(err, abi.EIO) {
+			t.Errorf("sendfile of the damaged file: %d bytes, %v; want 0, EIO", n, err)
+		}
+		_, err = k.Lseek(fd, 8192, abi.SEEK_SET)
+		must("lseek", err)
+		n, err := k.Sendfile(out, fd, 65536)
+		must("sendfile after the damaged sector", err)
+		got, err := os.ReadFile(out.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 65536-8192 || !bytes.Equal(got, data[8192:]) {
+			t.Errorf("sendfile after the damaged sector: %d bytes, %d in the file, want the file's last %d", n, len(got), 65536-8192)
+		}
+	})
 }
 
 // Offsets past 4 GiB: a sparse file of 4.1 GiB with data after 4 GiB,
