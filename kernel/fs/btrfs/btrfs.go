@@ -13,11 +13,11 @@
 // The superblock, every tree block and file data have their checksums
 // verified (crc32c, xxhash64, sha256 or blake2b; data against the
 // checksum tree, EIO where it differs); a dup chunk's second copy is
-// read when a tree block's first is bad. An image with a log tree (the
-// changes fsynced after the last commit, which Linux's mount replays) is
-// refused (EOPNOTSUPP) unless mounted with rescue=nologreplay (or its old
-// name norecovery), which shows the last commit; rescue=ignoredatacsums
-// reads data unchecked.
+// read when a tree block's first is bad. The log tree (the changes
+// fsynced after the last commit) is replayed in memory as Linux's mount
+// replays it (treelog.go says what it refuses, EOPNOTSUPP), unless the mount asks rescue=nologreplay (or its old name norecovery),
+// which shows the last commit; rescue=ignoredatacsums reads data
+// unchecked.
 //
 // Refused at mount: several devices (num_devices above 1) and chunks of
 // the profiles that need several (RAID1, RAID10, RAID5/6, RAID1C3/4),
@@ -82,6 +82,10 @@ type fsys struct {
 	zmu    sync.Mutex
 	zcache zextent
 	zstd   *zstd.Decoder
+
+	// logSums are the data checksums a log replay brought back, by
+	// the logical address of their sector: over the checksum tree's.
+	logSums map[uint64][]byte
 
 	// bufs are the buffers sends verify data in (sendBuf bytes).
 	bufs sync.Pool

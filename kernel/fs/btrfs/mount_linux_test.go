@@ -64,22 +64,7 @@ func TestDataChecksum(t *testing.T) {
 	writeFile(t, filepath.Join(src, "file"), data)
 	writeFile(t, filepath.Join(src, "other"), text(10000))
 	img := mkfsBtrfs(t, "--rootdir", src)
-	raw, err := os.ReadFile(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := bytes.Index(raw, data[:64])
-	if at < 0 {
-		t.Fatal("the file's data is not in the image")
-	}
-	f, err := os.OpenFile(img, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt([]byte{^data[5000]}, int64(at+5000)); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	damageData(t, img, data, 5000)
 	mnt, umount := testutil.HostMount(t, img, "ro")
 	if _, err := os.ReadFile(filepath.Join(mnt, "file")); !errors.Is(err, syscall.EIO) {
 		t.Errorf("the host reads the damaged file: %v", err)
@@ -127,6 +112,28 @@ func TestDataChecksum(t *testing.T) {
 			t.Errorf("sendfile after the damaged sector: %d bytes, %d in the file, want the file's last %d", n, len(got), 65536-8192)
 		}
 	})
+}
+
+// damageData inverts byte off of data, a file's, where the image holds
+// it (found by its first 4 KiB).
+func damageData(t *testing.T, img string, data []byte, off int) {
+	t.Helper()
+	raw, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := bytes.Index(raw, data[:min(len(data), 4096)])
+	if at < 0 {
+		t.Fatal("the file's data is not in the image")
+	}
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte{^data[off]}, int64(at+off)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Offsets past 4 GiB: a sparse file of 4.1 GiB with data after 4 GiB,
