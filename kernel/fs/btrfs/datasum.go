@@ -55,8 +55,8 @@ func (f *fsys) eachSum(t *tree, lo, hi uint64, fn func(s uint64, sum []byte) err
 	sec := uint64(f.sb.SectorSize)
 	cs := uint64(disk.CsumLen(f.sb.CsumType))
 	k := disk.Key{Objectid: disk.ExtentCsumObjectid, Type: disk.ExtentCsumKey, Offset: lo}
-	c, err := t.seek(k)
-	if err != nil {
+	var c cursor
+	if err := t.seek(k, &c); err != nil {
 		return err
 	}
 	for {
@@ -93,7 +93,13 @@ func (f *fsys) readVerified(p []byte, at uint64) error {
 	hi := (at + uint64(len(p)) + sec - 1) &^ (sec - 1)
 	buf := p
 	if lo != at || hi != at+uint64(len(p)) {
-		buf = make([]byte, hi-lo)
+		if hi-lo <= sendBuf {
+			bp := f.bufs.Get().(*[]byte)
+			defer f.bufs.Put(bp)
+			buf = (*bp)[:hi-lo]
+		} else {
+			buf = make([]byte, hi-lo)
+		}
 	}
 	if err := f.readLogical(buf, lo, 0, "file data"); err != nil {
 		return err

@@ -252,15 +252,16 @@ type cursor struct {
 	on   int8 // with an overlay: -1 before the first item, 0 on cur, 1 past the last
 }
 
-// seek puts the cursor on the last item whose key is <= k (before the
-// first item when none is).
-func (t *tree) seek(k disk.Key) (*cursor, error) {
-	c := &cursor{t: t}
+// seek puts c on the last item of t whose key is <= k (before the
+// first item when none is). The caller's cursor (on its stack: a search
+// allocates nothing) is overwritten.
+func (t *tree) seek(k disk.Key, c *cursor) error {
+	*c = cursor{t: t}
 	if err := c.seekDisk(k); err != nil {
-		return nil, err
+		return err
 	}
 	if t.ov == nil {
-		return c, nil
+		return nil
 	}
 	// The disk's last item <= k that the overlay does not hold, and the
 	// overlay's last item <= k: the cursor is on the greater.
@@ -270,7 +271,7 @@ func (t *tree) seek(k disk.Key) (*cursor, error) {
 			break
 		}
 		if err := c.prevDisk(); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	i, found := t.ov.search(k)
@@ -288,7 +289,7 @@ func (t *tree) seek(k disk.Key) (*cursor, error) {
 		c.cur, c.on = disk.Item{Key: t.ov.keys[i], Data: t.ov.items[i]}, 0
 	}
 	c.oi = max(i, 0)
-	return c, nil
+	return nil
 }
 
 // seekDisk puts the disk path on the last item whose key is <= k.
@@ -453,13 +454,14 @@ func (c *cursor) diskItem() (disk.Item, bool) {
 // each calls fn for the items from the first whose key is >= k, in key
 // order, until fn returns false or the tree ends.
 func (t *tree) each(k disk.Key, fn func(disk.Item) (bool, error)) error {
-	c, err := t.seek(k)
-	if err != nil {
+	var c cursor
+	if err := t.seek(k, &c); err != nil {
 		return err
 	}
 	it, ok := c.item()
 	if !ok || it.Key.Compare(k) < 0 {
-		if ok, err = c.next(); err != nil || !ok {
+		more, err := c.next()
+		if err != nil || !more {
 			return err
 		}
 		it, _ = c.item()
@@ -478,8 +480,8 @@ func (t *tree) each(k disk.Key, fn func(disk.Item) (bool, error)) error {
 
 // lookup returns the item with key k exactly, or false.
 func (t *tree) lookup(k disk.Key) (disk.Item, bool, error) {
-	c, err := t.seek(k)
-	if err != nil {
+	var c cursor
+	if err := t.seek(k, &c); err != nil {
 		return disk.Item{}, false, err
 	}
 	it, ok := c.item()

@@ -955,8 +955,8 @@ func (r *replay) copySums(lo, hi uint64) error {
 // held.
 func (r *replay) dropExtents(ino, start, end uint64) (uint64, error) {
 	var hit []disk.Item
-	c, err := r.t.seek(disk.Key{Objectid: ino, Type: disk.ExtentDataKey, Offset: start})
-	if err != nil {
+	var c cursor
+	if err := r.t.seek(disk.Key{Objectid: ino, Type: disk.ExtentDataKey, Offset: start}, &c); err != nil {
 		return 0, err
 	}
 	for it, ok := c.item(); ; it, ok = c.item() {
