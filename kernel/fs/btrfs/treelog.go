@@ -36,8 +36,8 @@ import (
 //     checksums.
 //
 // Then every inode touched gets its link count from its refs
-// (fixup_inode_link_counts); a file left with none is an orphan, in no
-// directory. A directory's mtime and ctime are not changed by the names
+// (fixup_inode_link_counts); one left with none is an orphan, in no
+// directory, a directory's entries unlinked in turn. A directory's mtime and ctime are not changed by the names
 // linked, as Linux's btrfs_add_link leaves them during a replay. An
 // unlink is where this replay differs: Linux stamps the inode's ctime
 // and the directory's times with its clock then (what the log's inode
@@ -45,8 +45,7 @@ import (
 // that an image always shows the same.
 //
 // Not replayed, and refused (EOPNOTSUPP: rescue=nologreplay reads the
-// last commit): an inode logged with no links (O_TMPFILE), a directory
-// left with no links (Linux then removes what it holds), a file extent
+// last commit): an inode logged with no links (O_TMPFILE), a file extent
 // of inline data cut in part, a subvolume's name linked or unlinked, a
 // name the directory has by name or by index but not both. Linux
 // refuses to replay on read-only media (EIO, "log replay required on RO
@@ -108,9 +107,8 @@ type replay struct {
 	log     tree
 	transid uint64
 	// fixup are the inodes whose link count is counted at the end
-	// (link_to_fixup_dir), in order.
-	fixup  map[uint64]bool
-	fixups []uint64
+	// (link_to_fixup_dir's items, taken from the highest).
+	fixup map[uint64]bool
 }
 
 // run walks the log in Linux's three stages, then fixes link counts.
@@ -124,8 +122,15 @@ func (r *replay) run() error {
 			return err
 		}
 	}
-	for _, ino := range r.fixups {
-		if err := r.fixupLinks(ino); err != nil {
+	// fixup_inode_link_counts: the highest inode first, again after
+	// each, as a directory's fixup may add its entries' inodes.
+	for len(r.fixup) > 0 {
+		top := uint64(0)
+		for ino := range r.fixup {
+			top = max(top, ino)
+		}
+		delete(r.fixup, top)
+		if err := r.fixupLinks(top); err != nil {
 			return err
 		}
 	}
@@ -252,10 +257,7 @@ func (r *replay) addBytes(ino, add, del uint64) error {
 
 // addFixup records ino for the link count fixup (link_to_fixup_dir).
 func (r *replay) addFixup(ino uint64) {
-	if !r.fixup[ino] {
-		r.fixup[ino] = true
-		r.fixups = append(r.fixups, ino)
-	}
+	r.fixup[ino] = true
 }
 
 // overwriteInode copies the log's inode item l into the subvolume as
@@ -1042,8 +1044,32 @@ func (r *replay) fixupLinks(ino uint64) error {
 		return err
 	}
 	if n == 0 && in.Mode&abi.S_IFMT == abi.S_IFDIR {
-		// Linux removes what it holds (replay_dir_deletes of all).
-		return noReplay("directory %d left with no links", ino)
+		// Removed (rm -rf of its parent fsynced): its entries are
+		// unlinked (replay_dir_deletes of all), their inodes fixed up
+		// in turn.
+		var gone []disk.DirItem
+		err := r.t.each(disk.Key{Objectid: ino, Type: disk.DirIndexKey}, func(it disk.Item) (bool, error) {
+			if it.Key.Objectid != ino || it.Key.Type != disk.DirIndexKey {
+				return false, nil
+			}
+			items, err := disk.DecodeDirItems(it.Data)
+			if err != nil || len(items) != 1 {
+				return false, abi.Errorf(abi.EUCLEAN, "directory %d: dir index %d: %d items, %v", ino, it.Key.Offset, len(items), err)
+			}
+			gone = append(gone, items[0])
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, d := range gone {
+			if err := r.dropEntry(ino, d); err != nil {
+				return err
+			}
+		}
+		if b, in, err = r.mustInode(ino); err != nil {
+			return err
+		}
 	}
 	if in.Nlink != n {
 		disk.PutU32(b[disk.InodeNlinkOffset:], n)
