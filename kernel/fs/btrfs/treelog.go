@@ -768,8 +768,12 @@ func (r *replay) replayRef(it disk.Item) error {
 		}
 	}
 	// The subvolume's names in this item the log lacks are unlinked
-	// (unlink_old_inode_refs).
-	for {
+	// (unlink_old_inode_refs), each unlink taking one away: as many
+	// rounds as a ref item can hold names at most.
+	for round := 0; ; round++ {
+		if round > maxRefNames {
+			return abi.Errorf(abi.EUCLEAN, "inode %d: ref item %v: names do not go", ino, it.Key)
+		}
 		old, ok, err := r.get(it.Key)
 		if err != nil {
 			return err
@@ -827,12 +831,20 @@ func (r *replay) inodeInDir(dir, ino, idx uint64, name []byte) (bool, error) {
 	return ok && e.Location.Objectid == ino, err
 }
 
+// maxRefNames bounds the unlinks of one inode's names in one ref
+// replay, an inode's links at most (BTRFS_LINK_MAX): a damaged tree
+// whose unlink leaves a name in place is EUCLEAN, not a loop.
+const maxRefNames = 65535
+
 // dropVictims unlinks what stands in the way of the logged ref (item
 // it) of inode ino (__add_inode_ref): the inode's names in the parent
 // the log lacks, then another entry at the ref's index or of its name.
 func (r *replay) dropVictims(it disk.Item, ino uint64, ref disk.InodeRef) error {
 	for _, typ := range []uint8{disk.InodeRefKey, disk.InodeExtrefKey} {
-		for {
+		for round := 0; ; round++ {
+			if round > maxRefNames {
+				return abi.Errorf(abi.EUCLEAN, "inode %d: names in directory %d do not go", ino, ref.Parent)
+			}
 			var victim []byte
 			err := r.t.each(disk.Key{Objectid: ino, Type: typ}, func(vit disk.Item) (bool, error) {
 				if vit.Key.Objectid != ino || vit.Key.Type != typ {
