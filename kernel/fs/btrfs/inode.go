@@ -229,7 +229,11 @@ func (f *fsys) decodedExtent(e disk.FileExtent, sums bool) ([]byte, error) {
 	if z.data != nil && z.bytenr == e.DiskBytenr && z.disk == e.DiskNumBytes && z.method == e.Compression && uint64(len(z.data)) == e.RAMBytes {
 		return z.data, nil
 	}
-	src := make([]byte, e.DiskNumBytes)
+	// The on-disk bytes (MaxUncompressed at most, which DecodeFileExtent
+	// checked) in a pooled buffer: they are dropped once decoded.
+	bp := f.bufs.Get().(*[]byte)
+	defer f.bufs.Put(bp)
+	src := (*bp)[:e.DiskNumBytes]
 	if err := f.readLogical(src, e.DiskBytenr, 0, "compressed extent"); err != nil {
 		return nil, err
 	}

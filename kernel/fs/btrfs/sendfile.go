@@ -69,8 +69,12 @@ func (ip *inode) SendTo(dst abi.HostFile, off, n int64) (int64, error) {
 }
 
 // sendBuf is how many bytes of data are verified at a time before they
-// are sent.
+// are sent: the size of the mount's pooled buffers, which also hold a
+// compressed extent's on-disk bytes (the constant below fails to compile
+// if they could not).
 const sendBuf = 256 << 10
+
+const _ = uint(sendBuf - disk.MaxUncompressed)
 
 // sendLogical sends n bytes of file data at logical address at to dst,
 // each chunk's run in one send, after verifying their sectors when

@@ -2,6 +2,7 @@ package btrfs
 
 import (
 	"bytes"
+	"container/heap"
 	"encoding/binary"
 	"errors"
 	"math"
@@ -90,7 +91,7 @@ func (f *fsys) replayLog() error {
 			return err
 		}
 		sv.t.ov = &overlay{}
-		r := &replay{f: f, sv: sv, t: &sv.t, transid: f.sb.Generation + 1, fixup: map[uint64]bool{},
+		r := &replay{f: f, sv: sv, t: &sv.t, transid: f.sb.Generation + 1, inFixup: map[uint64]bool{},
 			log: tree{f: f, id: disk.TreeLogObjectid, bytenr: l.ri.Bytenr, level: l.ri.Level}}
 		if err := r.run(); err != nil {
 			return abi.Errorf(abi.ErrnoOf(err), "btrfs: log tree of subvolume %d: %v", l.id, err)
@@ -107,8 +108,24 @@ type replay struct {
 	log     tree
 	transid uint64
 	// fixup are the inodes whose link count is counted at the end
-	// (link_to_fixup_dir's items, taken from the highest).
-	fixup map[uint64]bool
+	// (link_to_fixup_dir's items), a heap of the highest first, and
+	// which are in it.
+	fixup   inoHeap
+	inFixup map[uint64]bool
+}
+
+// inoHeap is a max-heap of inode numbers (container/heap).
+type inoHeap []uint64
+
+func (h inoHeap) Len() int           { return len(h) }
+func (h inoHeap) Less(i, j int) bool { return h[i] > h[j] }
+func (h inoHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *inoHeap) Push(x any)        { *h = append(*h, x.(uint64)) }
+func (h *inoHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // run walks the log in Linux's three stages, then fixes link counts.
@@ -124,12 +141,9 @@ func (r *replay) run() error {
 	}
 	// fixup_inode_link_counts: the highest inode first, again after
 	// each, as a directory's fixup may add its entries' inodes.
-	for len(r.fixup) > 0 {
-		top := uint64(0)
-		for ino := range r.fixup {
-			top = max(top, ino)
-		}
-		delete(r.fixup, top)
+	for r.fixup.Len() > 0 {
+		top := heap.Pop(&r.fixup).(uint64)
+		delete(r.inFixup, top)
 		if err := r.fixupLinks(top); err != nil {
 			return err
 		}
@@ -257,7 +271,10 @@ func (r *replay) addBytes(ino, add, del uint64) error {
 
 // addFixup records ino for the link count fixup (link_to_fixup_dir).
 func (r *replay) addFixup(ino uint64) {
-	r.fixup[ino] = true
+	if !r.inFixup[ino] {
+		r.inFixup[ino] = true
+		heap.Push(&r.fixup, ino)
+	}
 }
 
 // overwriteInode copies the log's inode item l into the subvolume as

@@ -63,18 +63,34 @@ func logImage(t *testing.T, script string) string {
 	return logImageWith(t, "", script)
 }
 
-// logImageWith is logImage with the host's mount options opts too.
+// logImageWith is logImage with the host's mount options opts too. The
+// host may commit on its own (memory pressure, a busy machine): the
+// image is made again, three times at most.
 func logImageWith(t *testing.T, opts, script string) string {
 	t.Helper()
 	testutil.Need(t, "mkfs.btrfs", "btrfs", "setfattr", "fallocate")
-	img := mkfsBtrfs(t)
-	logged := filepath.Join(t.TempDir(), "logged.img")
-	mnt, umount := testutil.HostMount(t, img, "rw,commit=300"+opts)
-	sh(t, "cd "+mnt+"\n"+logBase+"\nsync -f .\n"+script)
-	testutil.Run(t, "cp", "--sparse=always", img, logged)
-	umount()
+	for try := 1; ; try++ {
+		img := mkfsBtrfs(t)
+		logged := filepath.Join(t.TempDir(), "logged.img")
+		mnt, umount := testutil.HostMount(t, img, "rw,commit=300"+opts)
+		sh(t, "cd "+mnt+"\n"+logBase+"\nsync -f .\n"+script)
+		testutil.Run(t, "cp", "--sparse=always", img, logged)
+		umount()
+		if hasLog(t, logged) {
+			return logged
+		}
+		if try == 3 {
+			t.Fatalf("the image has no log tree: the host committed the changes, %d times", try)
+		}
+		t.Logf("the host committed the changes: made again")
+	}
+}
+
+// hasLog reports whether img's superblock has a log tree.
+func hasLog(t *testing.T, img string) bool {
+	t.Helper()
 	b := make([]byte, disk.SuperInfoSize)
-	f, err := os.Open(logged)
+	f, err := os.Open(img)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,10 +102,7 @@ func logImageWith(t *testing.T, opts, script string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sb.LogRoot == 0 {
-		t.Fatalf("the image has no log tree: the host committed the changes")
-	}
-	return logged
+	return sb.LogRoot != 0
 }
 
 // hostReplayed returns a copy of img whose log the host replayed: a
