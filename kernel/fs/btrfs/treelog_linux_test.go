@@ -68,12 +68,18 @@ func logImage(t *testing.T, script string) string {
 // image is made again, three times at most.
 func logImageWith(t *testing.T, opts, script string) string {
 	t.Helper()
+	return logImageFrom(t, logBase, opts, script)
+}
+
+// logImageFrom is logImageWith from the committed state base made.
+func logImageFrom(t *testing.T, base, opts, script string) string {
+	t.Helper()
 	testutil.Need(t, "mkfs.btrfs", "btrfs", "setfattr", "fallocate")
 	for try := 1; ; try++ {
 		img := mkfsBtrfs(t)
 		logged := filepath.Join(t.TempDir(), "logged.img")
 		mnt, umount := testutil.HostMount(t, img, "rw,commit=300"+opts)
-		sh(t, "cd "+mnt+"\n"+logBase+"\nsync -f .\n"+script)
+		sh(t, "cd "+mnt+"\n"+base+"\nsync -f .\n"+script)
 		testutil.Run(t, "cp", "--sparse=always", img, logged)
 		umount()
 		if hasLog(t, logged) {
@@ -169,6 +175,23 @@ func TestLogReplay(t *testing.T) {
 		})
 	}
 	t.Logf("%d of %d logs replayed, %d entries compared", replayed, len(logCases), total)
+}
+
+// A directory of thousands of names over many leaves and two levels,
+// and a log of names removed, renamed and added among them: the
+// overlay's cursor goes back and forth across leaves.
+func TestLogReplayBigTree(t *testing.T) {
+	testutil.NeedLoop(t)
+	img := logImageFrom(t, `mkdir big; cd big
+for i in $(seq 1000 3999); do echo $i > f$i; done
+setfattr -n user.a -v 1 f2000; cd ..`, "", `cd big
+rm f1*; mv f2000 g2000; mv f3999 a0; for i in $(seq 1 200); do echo $i > n$i; done
+ln f2500 l2500; sync .`)
+	replayedImg, replayedAt := hostReplayed(t, img)
+	want, _ := hostView(t, replayedImg, "")
+	testutil.ExpectSame(t, "big tree", want, kernelView(t, img, ""), compareOptions())
+	checkDirentsOf(t, replayedImg, img, "", replayedAt)
+	t.Logf("%d entries compared", len(want))
 }
 
 // The data checksums of the extents a replay brings back are the log's:
