@@ -5,8 +5,10 @@
 // sys_chunk_array and the chunk tree), the tree block header with its
 // leaf items and node key pointers, and the items a reader of files
 // needs: ROOT_ITEM, ROOT_REF/ROOT_BACKREF, INODE_ITEM, INODE_REF,
-// INODE_EXTREF, DIR_ITEM/DIR_INDEX, XATTR_ITEM and EXTENT_DATA, with the
-// decoders of compressed extents (zlib, btrfs's LZO framing, zstd). The
+// INODE_EXTREF, DIR_ITEM/DIR_INDEX, XATTR_ITEM and EXTENT_DATA, the log
+// tree's DIR_LOG_INDEX (and the dir item encoder a log replay links names
+// with), with the decoders of compressed extents (zlib, btrfs's LZO
+// framing, zstd). The
 // driver (kernel/fs/btrfs) imports it; it holds no state and does no I/O.
 //
 // Names follow btrfs_tree.h: struct btrfs_inode_item's nbytes is

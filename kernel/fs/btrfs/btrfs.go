@@ -13,9 +13,11 @@
 // The superblock, every tree block and file data have their checksums
 // verified (crc32c, xxhash64, sha256 or blake2b; data against the
 // checksum tree, EIO where it differs); a dup chunk's second copy is
-// read when a tree block's first is bad. The log tree is not replayed
-// (as mount -o rescue=nologreplay): what it holds, written by fsync
-// after the last commit, is not seen.
+// read when a tree block's first is bad. The log tree (the changes
+// fsynced after the last commit) is replayed in memory as Linux's mount
+// replays it (treelog.go says what it refuses, EOPNOTSUPP), unless the mount asks rescue=nologreplay (or its old name norecovery),
+// which shows the last commit; rescue=ignoredatacsums reads data
+// unchecked.
 //
 // Refused at mount: several devices (num_devices above 1) and chunks of
 // the profiles that need several (RAID1, RAID10, RAID5/6, RAID1C3/4),
@@ -80,14 +82,40 @@ type fsys struct {
 	zmu    sync.Mutex
 	zcache zextent
 	zstd   *zstd.Decoder
+
+	// logSums are the data checksums a log replay brought back, by
+	// the logical address of their sector: over the checksum tree's.
+	logSums map[uint64][]byte
+
+	// bufs are the buffers sends verify data in (sendBuf bytes).
+	bufs sync.Pool
 }
 
 // options are the mount options that change what is shown: which
-// subvolume is the root.
+// subvolume is the root, whether the log tree is replayed, whether data
+// checksums are verified.
 type options struct {
 	subvol      string
 	subvolid    uint64
 	hasSubvolid bool
+	// nologreplay (rescue=nologreplay, norecovery): the last committed
+	// state, the log tree left alone.
+	nologreplay bool
+	// ignoredatacsums (rescue=ignoredatacsums): data read unchecked.
+	ignoredatacsums bool
+}
+
+// rescueOptions are the values of rescue= (Documentation/filesystems/
+// btrfs.rst, super.c's rescue parameter), each naming what it turns on;
+// all but usebackuproot require a read-only mount, and "all" is all of
+// them but usebackuproot. Linux 6.18 takes one value per rescue= option.
+var rescueOptions = map[string]string{
+	"usebackuproot": "usebackuproot", "nologreplay": "nologreplay",
+	"ignorebadroots": "ignorebadroots", "ibadroots": "ignorebadroots",
+	"ignoredatacsums": "ignoredatacsums", "idatacsums": "ignoredatacsums",
+	"ignoremetacsums": "ignoremetacsums", "imetacsums": "ignoremetacsums",
+	"ignoresuperflags": "ignoresuperflags", "isuperflags": "ignoresuperflags",
+	"all": "all",
 }
 
 // knownOptions are btrfs's other options (Documentation/filesystems/
@@ -101,20 +129,31 @@ var knownOptions = map[string]bool{
 	"device": true, "discard": true, "nodiscard": true, "enospc_debug": true,
 	"noenospc_debug": true, "fatal_errors": true, "flushoncommit": true,
 	"noflushoncommit": true, "fragment": true, "max_inline": true,
-	"metadata_ratio": true, "norecovery": true, "rescan_uuid_tree": true,
-	"rescue": true, "skip_balance": true, "space_cache": true,
+	"metadata_ratio": true, "rescan_uuid_tree": true, "skip_balance": true, "space_cache": true,
 	"nospace_cache": true, "ssd": true, "ssd_spread": true, "nossd": true,
 	"nossd_spread": true, "thread_pool": true, "treelog": true,
 	"notreelog": true, "usebackuproot": true, "user_subvol_rm_allowed": true,
 	"ref_verify": true, "inode_cache": true, "noinode_cache": true,
 }
 
-func parseOptions(data string) (options, error) {
+// parseOptions parses the mount data; flags are the mount's (the rescue
+// options need MS_RDONLY, as btrfs_check_options wants: EINVAL).
+func parseOptions(data string, flags uint64) (options, error) {
 	var o options
+	var rescue []string
 	for _, opt := range strings.Split(data, ",") {
 		name, val, hasVal := strings.Cut(opt, "=")
 		switch name {
 		case "", "ro", "rw", "defaults", "noatime", "relatime", "strictatime", "nodiratime", "lazytime", "nolazytime":
+		case "norecovery":
+			// The old name of rescue=nologreplay, still taken.
+			rescue = append(rescue, "nologreplay")
+		case "rescue":
+			what, ok := rescueOptions[val]
+			if !ok {
+				return o, abi.Errorf(abi.EINVAL, "btrfs: Bad value for 'rescue'")
+			}
+			rescue = append(rescue, what)
 		case "subvol":
 			if !hasVal || val == "" {
 				return o, abi.Errorf(abi.EINVAL, "btrfs: Bad value for 'subvol'")
@@ -133,6 +172,16 @@ func parseOptions(data string) (options, error) {
 			}
 		}
 	}
+	for _, what := range rescue {
+		if flags&abi.MS_RDONLY == 0 && what != "usebackuproot" {
+			if what == "all" {
+				what = "nologreplay" // the first Linux checks
+			}
+			return o, abi.Errorf(abi.EINVAL, "btrfs: %s must be used with ro mount option", what)
+		}
+		o.nologreplay = o.nologreplay || what == "nologreplay" || what == "all"
+		o.ignoredatacsums = o.ignoredatacsums || what == "ignoredatacsums" || what == "all"
+	}
 	return o, nil
 }
 
@@ -144,11 +193,12 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		log = vfs.DiscardLogger
 	}
 	f := &fsys{dev: dev, log: log, name: dev.Name(), subvols: map[uint64]*subvol{}}
+	f.bufs.New = func() any { b := make([]byte, sendBuf); return &b }
 	fail := func(err error) (vfs.Superblock, error) {
 		log.Printf("BTRFS error (device %s): %v", f.name, err)
 		return nil, err
 	}
-	opts, err := parseOptions(data)
+	opts, err := parseOptions(data, flags)
 	if err != nil {
 		return fail(err)
 	}
@@ -175,11 +225,17 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		return fail(err)
 	}
 	f.rootTree = tree{f: f, id: disk.RootTreeObjectid, bytenr: sb.Root, level: sb.RootLevel}
-	if err := f.openCsumTree(); err != nil {
-		return fail(err)
+	if !opts.ignoredatacsums {
+		if err := f.openCsumTree(); err != nil {
+			return fail(err)
+		}
 	}
 	if sb.LogRoot != 0 {
-		log.Printf("BTRFS warning (device %s): the log tree is not replayed: changes fsynced after the last commit are not seen", f.name)
+		if opts.nologreplay {
+			log.Printf("BTRFS info (device %s): disabling log replay at mount time", f.name)
+		} else if err := f.replayLog(); err != nil {
+			return fail(err)
+		}
 	}
 	id, err := f.pickSubvol(opts)
 	if err != nil {

@@ -30,6 +30,7 @@ import (
 type liveBlock struct {
 	at   int64
 	node *disk.Node
+	log  bool // a block of the log tree or the tree of log roots
 }
 
 // liveBlocks walks the image's trees from the superblock (the chunk
@@ -53,7 +54,8 @@ func liveBlocks(t testing.TB, f *os.File, sb *disk.SuperBlock) []liveBlock {
 	}
 	seen := map[uint64]bool{}
 	var blocks []liveBlock
-	var roots []uint64
+	var roots, logRoots []uint64
+	inLog := false
 	var walk func(l uint64)
 	walk = func(l uint64) {
 		if seen[l] {
@@ -69,7 +71,7 @@ func liveBlocks(t testing.TB, f *os.File, sb *disk.SuperBlock) []liveBlock {
 		if err != nil {
 			t.Fatal(err)
 		}
-		blocks = append(blocks, liveBlock{at, n})
+		blocks = append(blocks, liveBlock{at, n, inLog})
 		for i := range int(n.Nritems) {
 			if n.Level > 0 {
 				walk(n.Ptr(i).Blockptr)
@@ -83,6 +85,12 @@ func liveBlocks(t testing.TB, f *os.File, sb *disk.SuperBlock) []liveBlock {
 				}
 			case disk.RootItemKey:
 				id := it.Key.Objectid
+				if id == disk.TreeLogObjectid {
+					if r, err := disk.DecodeRootItem(it.Data); err == nil {
+						logRoots = append(logRoots, r.Bytenr)
+					}
+					break
+				}
 				if id != disk.FsTreeObjectid && (id < disk.FirstFreeObjectid || id > disk.LastFreeObjectid) {
 					break // the extent, checksum, free space... trees: not read
 				}
@@ -96,6 +104,13 @@ func liveBlocks(t testing.TB, f *os.File, sb *disk.SuperBlock) []liveBlock {
 	walk(sb.Root)
 	for i := 0; i < len(roots); i++ {
 		walk(roots[i])
+	}
+	if sb.LogRoot != 0 {
+		inLog = true
+		walk(sb.LogRoot)
+		for _, l := range logRoots {
+			walk(l)
+		}
 	}
 	return blocks
 }
@@ -120,15 +135,24 @@ func TestCorruptImages(t *testing.T) {
 		{"zstd-crc32c-4k", "compress=zstd", []string{"-n", "4096"}},
 		{"lzo-xxhash-16k", "compress-force=lzo", []string{"--csum", "xxhash"}},
 		{"zlib-sha256-dup", "compress=zlib", []string{"--csum", "sha256", "-n", "4096", "-m", "dup"}},
+		{"log", "", nil}, // a log tree replayed at each mount
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			img := mkfsBtrfs(t, append(c.mkfs, "--rootdir", src)...)
-			fillHost(t, img, c.opts, func(mnt string) {
-				writeFile(t, filepath.Join(mnt, "comp", "text"), text(300000))
-				writeFile(t, filepath.Join(mnt, "comp", "inline"), text(2000))
-				writeFile(t, filepath.Join(mnt, "comp", "mixed"), append(text(70000), random(5, 70000)...))
-				fillSubvols(t, mnt)
-			})
+			var img string
+			if c.name == "log" {
+				img = logImageFrom(t, logBase, ",compress=zstd", `echo appended >> d/old; echo new > d/new
+head -c 100000 /dev/urandom > e/rand; setfattr -n user.added -v v d/attrs; setfattr -x user.gone d/attrs
+rm d/gone; mv d/mvme d/renamed; ln d/old e/oldlink; truncate -s 5000 d/big; fallocate -o 0 -l 1M -n e/z
+sync d d/old d/new e/rand d/attrs d/renamed d/big e/z`)
+			} else {
+				img = mkfsBtrfs(t, append(c.mkfs, "--rootdir", src)...)
+				fillHost(t, img, c.opts, func(mnt string) {
+					writeFile(t, filepath.Join(mnt, "comp", "text"), text(300000))
+					writeFile(t, filepath.Join(mnt, "comp", "inline"), text(2000))
+					writeFile(t, filepath.Join(mnt, "comp", "mixed"), append(text(70000), random(5, 70000)...))
+					fillSubvols(t, mnt)
+				})
+			}
 			if err := kerneltest.ExportErr(img); err != nil {
 				t.Fatalf("the undamaged image: %v", err)
 			}
@@ -146,7 +170,13 @@ func TestCorruptImages(t *testing.T) {
 				t.Fatal(err)
 			}
 			blocks := liveBlocks(t, f, sb)
-			t.Logf("%d tree blocks in use", len(blocks))
+			var logBlocks []liveBlock
+			for _, b := range blocks {
+				if b.log {
+					logBlocks = append(logBlocks, b)
+				}
+			}
+			t.Logf("%d tree blocks in use, %d of the log", len(blocks), len(logBlocks))
 			r := rand.New(rand.NewPCG(uint64(len(c.name)), 18))
 			for i := range 100 {
 				// Where the mutation goes: a tree block (its checksum
@@ -157,6 +187,9 @@ func TestCorruptImages(t *testing.T) {
 				switch k := r.IntN(10); {
 				case k < 7:
 					lb := blocks[r.IntN(len(blocks))]
+					if len(logBlocks) > 0 && k < 4 {
+						lb = logBlocks[r.IntN(len(logBlocks))] // the log's, mostly
+					}
 					start, n, blk = lb.at, int64(sb.NodeSize), lb.node
 				case k < 9:
 					start, n = disk.SuperInfoOffset, disk.SuperInfoSize

@@ -22,26 +22,54 @@ func (f *fsys) verifyData(b []byte, at uint64) error {
 	sec := uint64(f.sb.SectorSize)
 	cs := disk.CsumLen(f.sb.CsumType)
 	end := at + uint64(len(b))
-	k := disk.Key{Objectid: disk.ExtentCsumObjectid, Type: disk.ExtentCsumKey, Offset: at}
-	c, err := f.csumTree.seek(k)
-	if err != nil {
+	var sum [disk.CsumSize]byte
+	check := func(s uint64, want []byte) error {
+		disk.Checksum(f.sb.CsumType, b[s-at:s-at+sec], &sum)
+		if string(sum[:cs]) != string(want) {
+			return abi.Errorf(abi.EIO, "btrfs: csum failed: logical %d: %s %x, expected %x",
+				s, disk.CsumName(f.sb.CsumType), sum[:cs], want)
+		}
+		return nil
+	}
+	if len(f.logSums) > 0 {
+		for s := at; s < end; s += sec {
+			if want, ok := f.logSums[s]; ok {
+				if err := check(s, want); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return f.eachSum(f.csumTree, at, end, func(s uint64, want []byte) error {
+		if _, ok := f.logSums[s]; ok {
+			return nil // the log's, checked above
+		}
+		return check(s, want)
+	})
+}
+
+// eachSum calls fn with each sector in [lo, hi) that t's EXTENT_CSUM
+// items have a checksum of, and the checksum, in order: one search, then
+// the items in key order (btrfs_lookup_csums_list).
+func (f *fsys) eachSum(t *tree, lo, hi uint64, fn func(s uint64, sum []byte) error) error {
+	sec := uint64(f.sb.SectorSize)
+	cs := uint64(disk.CsumLen(f.sb.CsumType))
+	k := disk.Key{Objectid: disk.ExtentCsumObjectid, Type: disk.ExtentCsumKey, Offset: lo}
+	var c cursor
+	if err := t.seek(k, &c); err != nil {
 		return err
 	}
-	var sum [disk.CsumSize]byte
 	for {
 		it, ok := c.item()
 		if ok && it.Key.Objectid == disk.ExtentCsumObjectid && it.Key.Type == disk.ExtentCsumKey {
-			if it.Key.Offset >= end {
+			if it.Key.Offset >= hi {
 				return nil
 			}
-			n := uint64(len(it.Data) / cs)
-			lo, hi := max(at, it.Key.Offset), min(end, it.Key.Offset+n*sec)
-			for s := lo; s < hi; s += sec {
-				want := it.Data[(s-it.Key.Offset)/sec*uint64(cs):][:cs]
-				disk.Checksum(f.sb.CsumType, b[s-at:s-at+sec], &sum)
-				if string(sum[:cs]) != string(want) {
-					return abi.Errorf(abi.EIO, "btrfs: csum failed: logical %d: %s %x, expected %x",
-						s, disk.CsumName(f.sb.CsumType), sum[:cs], want)
+			n := uint64(len(it.Data)) / cs
+			for s := max(lo, it.Key.Offset); s < min(hi, it.Key.Offset+n*sec); s += sec {
+				i := (s - it.Key.Offset) / sec * cs
+				if err := fn(s, it.Data[i:i+cs]); err != nil {
+					return err
 				}
 			}
 		} else if ok && it.Key.Compare(k) > 0 {
@@ -65,7 +93,13 @@ func (f *fsys) readVerified(p []byte, at uint64) error {
 	hi := (at + uint64(len(p)) + sec - 1) &^ (sec - 1)
 	buf := p
 	if lo != at || hi != at+uint64(len(p)) {
-		buf = make([]byte, hi-lo)
+		if hi-lo <= sendBuf {
+			bp := f.bufs.Get().(*[]byte)
+			defer f.bufs.Put(bp)
+			buf = (*bp)[:hi-lo]
+		} else {
+			buf = make([]byte, hi-lo)
+		}
 	}
 	if err := f.readLogical(buf, lo, 0, "file data"); err != nil {
 		return err

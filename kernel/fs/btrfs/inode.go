@@ -131,13 +131,14 @@ func (ip *inode) readData(p []byte, off int64) (int, error) {
 // then the rest.
 func (ip *inode) extents(off uint64, fn func(kOff uint64, e disk.FileExtent) (bool, error)) error {
 	sv := ip.sv
-	c, err := sv.t.seek(disk.Key{Objectid: ip.ino, Type: disk.ExtentDataKey, Offset: off})
-	if err != nil {
+	var c cursor
+	if err := sv.t.seek(disk.Key{Objectid: ip.ino, Type: disk.ExtentDataKey, Offset: off}, &c); err != nil {
 		return err
 	}
 	it, ok := c.item()
 	if !ok || it.Key.Objectid != ip.ino || it.Key.Type != disk.ExtentDataKey {
-		if ok, err = c.next(); err != nil || !ok {
+		more, err := c.next()
+		if err != nil || !more {
 			return err
 		}
 		it, _ = c.item()
@@ -228,7 +229,11 @@ func (f *fsys) decodedExtent(e disk.FileExtent, sums bool) ([]byte, error) {
 	if z.data != nil && z.bytenr == e.DiskBytenr && z.disk == e.DiskNumBytes && z.method == e.Compression && uint64(len(z.data)) == e.RAMBytes {
 		return z.data, nil
 	}
-	src := make([]byte, e.DiskNumBytes)
+	// The on-disk bytes (MaxUncompressed at most, which DecodeFileExtent
+	// checked) in a pooled buffer: they are dropped once decoded.
+	bp := f.bufs.Get().(*[]byte)
+	defer f.bufs.Put(bp)
+	src := (*bp)[:e.DiskNumBytes]
 	if err := f.readLogical(src, e.DiskBytenr, 0, "compressed extent"); err != nil {
 		return nil, err
 	}

@@ -64,22 +64,7 @@ func TestDataChecksum(t *testing.T) {
 	writeFile(t, filepath.Join(src, "file"), data)
 	writeFile(t, filepath.Join(src, "other"), text(10000))
 	img := mkfsBtrfs(t, "--rootdir", src)
-	raw, err := os.ReadFile(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := bytes.Index(raw, data[:64])
-	if at < 0 {
-		t.Fatal("the file's data is not in the image")
-	}
-	f, err := os.OpenFile(img, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt([]byte{^data[5000]}, int64(at+5000)); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	damageData(t, img, data, 5000)
 	mnt, umount := testutil.HostMount(t, img, "ro")
 	if _, err := os.ReadFile(filepath.Join(mnt, "file")); !errors.Is(err, syscall.EIO) {
 		t.Errorf("the host reads the damaged file: %v", err)
@@ -100,6 +85,55 @@ func TestDataChecksum(t *testing.T) {
 			t.Errorf("read of the other file: %d bytes, %v", n, err)
 		}
 	})
+	// Sendfile verifies the sectors before it sends them: EIO with
+	// nothing sent from the damaged one; from the sector after it, the
+	// rest goes.
+	kerneltest.WithDiskMount(t, img, kernel.DiskOptions{ReadOnly: true}, "btrfs", abi.MS_RDONLY, "", func(k *kernel.Kernel, must func(string, error)) {
+		fd, err := k.Openat(abi.AT_FDCWD, "/mnt/file", abi.O_RDONLY, 0)
+		must("open", err)
+		defer k.Close(fd)
+		out, err := os.Create(filepath.Join(t.TempDir(), "out"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		if n, err := k.Sendfile(out, fd, 65536); n != 0 || !errors.Is(err, abi.EIO) {
+			t.Errorf("sendfile of the damaged file: %d bytes, %v; want 0, EIO", n, err)
+		}
+		_, err = k.Lseek(fd, 8192, abi.SEEK_SET)
+		must("lseek", err)
+		n, err := k.Sendfile(out, fd, 65536)
+		must("sendfile after the damaged sector", err)
+		got, err := os.ReadFile(out.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 65536-8192 || !bytes.Equal(got, data[8192:]) {
+			t.Errorf("sendfile after the damaged sector: %d bytes, %d in the file, want the file's last %d", n, len(got), 65536-8192)
+		}
+	})
+}
+
+// damageData inverts byte off of data, a file's, where the image holds
+// it (found by its first 4 KiB).
+func damageData(t *testing.T, img string, data []byte, off int) {
+	t.Helper()
+	raw, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := bytes.Index(raw, data[:min(len(data), 4096)])
+	if at < 0 {
+		t.Fatal("the file's data is not in the image")
+	}
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte{^data[off]}, int64(at+off)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Offsets past 4 GiB: a sparse file of 4.1 GiB with data after 4 GiB,

@@ -186,12 +186,50 @@ func (f *fsys) readNode(at uint64, level int) (*disk.Node, error) {
 	return n, nil
 }
 
-// tree is one b-tree: its root block and level.
+// tree is one b-tree: its root block and level, and the items a log
+// replay put over it (nil without).
 type tree struct {
 	f      *fsys
 	id     uint64 // the tree's objectid, for messages
 	bytenr uint64
 	level  uint8
+	ov     *overlay
+}
+
+// overlay is what a log replay changed in a tree, in memory (the tree on
+// disk is never written): items put over the tree's, or deleted (nil
+// data), in key order. It is built at mount, before any reader, and
+// never changed after.
+type overlay struct {
+	keys  []disk.Key
+	items [][]byte
+}
+
+// search returns the index of the first key >= k and whether it is k.
+func (o *overlay) search(k disk.Key) (int, bool) {
+	i := sort.Search(len(o.keys), func(i int) bool { return o.keys[i].Compare(k) >= 0 })
+	return i, i < len(o.keys) && o.keys[i] == k
+}
+
+// has reports whether the overlay holds k (put or deleted).
+func (o *overlay) has(k disk.Key) bool {
+	_, ok := o.search(k)
+	return ok
+}
+
+// put sets k's item to b (nil: deleted).
+func (o *overlay) put(k disk.Key, b []byte) {
+	i, ok := o.search(k)
+	if ok {
+		o.items[i] = b
+		return
+	}
+	o.keys = append(o.keys, disk.Key{})
+	copy(o.keys[i+1:], o.keys[i:])
+	o.keys[i] = k
+	o.items = append(o.items, nil)
+	copy(o.items[i+1:], o.items[i:])
+	o.items[i] = b
 }
 
 // pathEnt is one level of a cursor: a block and the slot in it.
@@ -202,30 +240,75 @@ type pathEnt struct {
 
 // cursor is a position in a tree (struct btrfs_path): path[0] is the
 // leaf. Its slot may be -1 (before the leaf's first item) or Nritems
-// (after its last) between moves.
+// (after its last) between moves. Over a tree with an overlay, the
+// cursor's item is cur, the lesser of the disk's next item (one the
+// overlay does not hold) and the overlay's next one; oi is where the
+// overlay's next one is looked for.
 type cursor struct {
 	t    *tree
 	path [disk.MaxLevel]pathEnt
+	oi   int
+	cur  disk.Item
+	on   int8 // with an overlay: -1 before the first item, 0 on cur, 1 past the last
 }
 
-// seek puts the cursor on the last item whose key is <= k (before the
-// first item when none is).
-func (t *tree) seek(k disk.Key) (*cursor, error) {
-	c := &cursor{t: t}
+// seek puts c on the last item of t whose key is <= k (before the
+// first item when none is). The caller's cursor (on its stack: a search
+// allocates nothing) is overwritten.
+func (t *tree) seek(k disk.Key, c *cursor) error {
+	*c = cursor{t: t}
+	if err := c.seekDisk(k); err != nil {
+		return err
+	}
+	if t.ov == nil {
+		return nil
+	}
+	// The disk's last item <= k that the overlay does not hold, and the
+	// overlay's last item <= k: the cursor is on the greater.
+	for {
+		it, ok := c.diskItem()
+		if !ok || !t.ov.has(it.Key) {
+			break
+		}
+		if err := c.prevDisk(); err != nil {
+			return err
+		}
+	}
+	i, found := t.ov.search(k)
+	if !found {
+		i--
+	}
+	for i >= 0 && t.ov.items[i] == nil {
+		i--
+	}
+	c.on = -1
+	if it, ok := c.diskItem(); ok {
+		c.cur, c.on = it, 0
+	}
+	if i >= 0 && (c.on < 0 || t.ov.keys[i].Compare(c.cur.Key) > 0) {
+		c.cur, c.on = disk.Item{Key: t.ov.keys[i], Data: t.ov.items[i]}, 0
+	}
+	c.oi = max(i, 0)
+	return nil
+}
+
+// seekDisk puts the disk path on the last item whose key is <= k.
+func (c *cursor) seekDisk(k disk.Key) error {
+	t := c.t
 	n, err := t.f.readNode(t.bytenr, int(t.level))
 	if err != nil {
-		return nil, t.err(err)
+		return t.err(err)
 	}
 	for lvl := int(t.level); ; lvl-- {
 		i := n.Search(k)
 		if lvl == 0 {
 			c.path[0] = pathEnt{n, i}
-			return c, nil
+			return nil
 		}
 		i = max(i, 0)
 		c.path[lvl] = pathEnt{n, i}
 		if n, err = t.f.readNode(n.Ptr(i).Blockptr, lvl-1); err != nil {
-			return nil, t.err(err)
+			return t.err(err)
 		}
 	}
 }
@@ -236,6 +319,88 @@ func (t *tree) err(err error) error {
 
 // next moves to the next item: false at the end of the tree.
 func (c *cursor) next() (bool, error) {
+	if c.t.ov == nil {
+		return c.nextDisk()
+	}
+	if c.on > 0 {
+		return false, nil
+	}
+	// The disk's next item past cur that the overlay does not hold.
+	var d disk.Item
+	dok := false
+	for {
+		if c.path[0].slot < 0 {
+			if more, err := c.nextDisk(); err != nil || !more {
+				if err != nil {
+					return false, err
+				}
+				break
+			}
+		}
+		it, ok := c.diskItem()
+		if !ok {
+			break
+		}
+		if (c.on == 0 && it.Key.Compare(c.cur.Key) <= 0) || c.t.ov.has(it.Key) {
+			if more, err := c.nextDisk(); err != nil || !more {
+				if err != nil {
+					return false, err
+				}
+				break
+			}
+			continue
+		}
+		d, dok = it, true
+		break
+	}
+	o := c.t.ov
+	for c.oi < len(o.keys) && ((c.on == 0 && o.keys[c.oi].Compare(c.cur.Key) <= 0) || o.items[c.oi] == nil) {
+		c.oi++
+	}
+	switch {
+	case c.oi < len(o.keys) && (!dok || o.keys[c.oi].Compare(d.Key) < 0):
+		c.cur, c.on = disk.Item{Key: o.keys[c.oi], Data: o.items[c.oi]}, 0
+	case dok:
+		c.cur, c.on = d, 0
+	default:
+		c.on = 1
+		return false, nil
+	}
+	return true, nil
+}
+
+// prevDisk moves the disk path to the previous item (before the first
+// at the start of the tree).
+func (c *cursor) prevDisk() error {
+	leaf := &c.path[0]
+	if leaf.slot > 0 {
+		leaf.slot--
+		return nil
+	}
+	lvl := 1
+	for ; lvl <= int(c.t.level); lvl++ {
+		if c.path[lvl].slot > 0 {
+			break
+		}
+	}
+	if lvl > int(c.t.level) {
+		leaf.slot = -1
+		return nil
+	}
+	c.path[lvl].slot--
+	for ; lvl > 0; lvl-- {
+		p := c.path[lvl]
+		n, err := c.t.f.readNode(p.n.Ptr(p.slot).Blockptr, lvl-1)
+		if err != nil {
+			return c.t.err(err)
+		}
+		c.path[lvl-1] = pathEnt{n, int(n.Nritems) - 1}
+	}
+	return nil
+}
+
+// nextDisk moves the disk path to the next item: false at the end.
+func (c *cursor) nextDisk() (bool, error) {
 	leaf := &c.path[0]
 	if leaf.slot+1 < int(leaf.n.Nritems) {
 		leaf.slot++
@@ -263,7 +428,7 @@ func (c *cursor) next() (bool, error) {
 		c.path[lvl-1] = pathEnt{n, 0}
 	}
 	if c.path[0].n.Nritems == 0 {
-		return c.next()
+		return c.nextDisk()
 	}
 	return true, nil
 }
@@ -271,6 +436,14 @@ func (c *cursor) next() (bool, error) {
 // item returns the item the cursor is on; ok is false when it is before
 // the first or after the last.
 func (c *cursor) item() (disk.Item, bool) {
+	if c.t.ov != nil {
+		return c.cur, c.on == 0
+	}
+	return c.diskItem()
+}
+
+// diskItem is the item the disk path is on.
+func (c *cursor) diskItem() (disk.Item, bool) {
 	leaf := c.path[0]
 	if leaf.slot < 0 || leaf.slot >= int(leaf.n.Nritems) {
 		return disk.Item{}, false
@@ -281,13 +454,14 @@ func (c *cursor) item() (disk.Item, bool) {
 // each calls fn for the items from the first whose key is >= k, in key
 // order, until fn returns false or the tree ends.
 func (t *tree) each(k disk.Key, fn func(disk.Item) (bool, error)) error {
-	c, err := t.seek(k)
-	if err != nil {
+	var c cursor
+	if err := t.seek(k, &c); err != nil {
 		return err
 	}
 	it, ok := c.item()
 	if !ok || it.Key.Compare(k) < 0 {
-		if ok, err = c.next(); err != nil || !ok {
+		more, err := c.next()
+		if err != nil || !more {
 			return err
 		}
 		it, _ = c.item()
@@ -306,8 +480,8 @@ func (t *tree) each(k disk.Key, fn func(disk.Item) (bool, error)) error {
 
 // lookup returns the item with key k exactly, or false.
 func (t *tree) lookup(k disk.Key) (disk.Item, bool, error) {
-	c, err := t.seek(k)
-	if err != nil {
+	var c cursor
+	if err := t.seek(k, &c); err != nil {
 		return disk.Item{}, false, err
 	}
 	it, ok := c.item()
