@@ -22,7 +22,7 @@ func TestMountReadWrite(t *testing.T) {
 		{"ext4", nil, ""},
 		{"ext2", []string{"-t", "ext2"}, ""},
 		{"bigalloc", []string{"-O", "bigalloc", "-C", "16384"}, ""},
-		{"mmp", []string{"-O", "mmp"}, "mmp"},
+		{"fast_commit", []string{"-O", "fast_commit"}, "fast_commit"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "x.img")
