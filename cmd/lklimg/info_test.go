@@ -112,16 +112,16 @@ func TestUsage(t *testing.T) {
 // exits 2 and leaves the image as it was.
 func TestWriteReadOnlyImage(t *testing.T) {
 	mke2fs := testutil.Need(t, "mkfs.ext4")[0]
-	img := filepath.Join(t.TempDir(), "mmp.img")
-	testutil.Run(t, mke2fs, "-q", "-F", "-O", "mmp", img, "8M")
+	img := filepath.Join(t.TempDir(), "fc.img")
+	testutil.Run(t, mke2fs, "-q", "-F", "-O", "fast_commit", img, "8M")
 	before, err := os.ReadFile(img)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := runCmd(t, exec.Command(lklimgBin, "mkdir", img, "/x"))
-	want := "lklimg: " + img + ": the filesystem cannot be written: EXT4-fs (vda): write support for feature(s) mmp not available: mounting read-only\n"
+	want := "lklimg: " + img + ": the filesystem cannot be written: EXT4-fs (vda): write support for feature(s) fast_commit not available: mounting read-only\n"
 	if r.code != 2 || r.stderr != want {
-		t.Errorf("mkdir on an mmp image: exit %d, stderr %q; want exit 2, %q", r.code, r.stderr, want)
+		t.Errorf("mkdir on a fast_commit image: exit %d, stderr %q; want exit 2, %q", r.code, r.stderr, want)
 	}
 	after, err := os.ReadFile(img)
 	if err != nil {

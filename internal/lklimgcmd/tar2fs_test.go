@@ -97,10 +97,10 @@ func TestTar2fsImportStepFails(t *testing.T) {
 	}
 	testutil.E2fsckClean(t, img) // after ENOSPC
 
-	img = mkfs("16M", "-O", "mmp") // a feature the driver reads but does not write
+	img = mkfs("16M", "-O", "fast_commit") // a feature the driver reads but does not write
 	status, used, err, _ = run(img)
 	if status != exitImage || used != 0 || err == nil || !strings.Contains(err.Error(), "the new filesystem cannot be written") {
-		t.Errorf("mmp: status %d, used %d, %v", status, used, err)
+		t.Errorf("fast_commit: status %d, used %d, %v", status, used, err)
 	}
 }
 
