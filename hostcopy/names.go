@@ -2,6 +2,7 @@ package hostcopy
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/lklimg/lklimg/kernel/abi"
 )
@@ -28,8 +29,12 @@ var windowsReserved = map[string]bool{
 // plainName) as one file name, or nil: a reserved device name, a
 // character Win32 gives a meaning to (<>:"|?* and '\'; ':' would name an
 // alternate data stream) or a control character, a trailing dot or space
-// (Win32 strips them, so that "a." would be "a").
+// (Win32 strips them, so that "a." would be "a"), bytes that are not
+// UTF-8 (Windows names are UTF-16: such a name would become another).
 func windowsNameError(name string) error {
+	if !utf8.ValidString(name) {
+		return abi.Errorf(abi.EINVAL, "the name %q is not UTF-8, which Windows names (UTF-16) cannot hold", name)
+	}
 	for _, r := range name {
 		if r < 0x20 || strings.ContainsRune(`<>:"|?*\`, r) {
 			return abi.Errorf(abi.EINVAL, "the name %q holds %q, which Windows does not allow in a file name", name, r)

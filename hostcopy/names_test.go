@@ -17,6 +17,7 @@ func TestWindowsNames(t *testing.T) {
 		"com¹", "CONIN$", "con .txt", "nul ", // reserved device names, any case, any extension
 		"a:b", "x:$DATA", "a<b", "a>b", `a"b`, "a|b", "a?b", "a*b", `a\b`, "c:", // reserved characters, streams, drives
 		"a\x01b", "tab\there", "\x1f", // control characters
+		"latin1-\xe9t\xe9", "\xff", // not UTF-8
 		"trail.", "trail ", "..." + "a.", "a. ", // trailing dots or spaces
 	}
 	for _, n := range refused {
