@@ -41,6 +41,16 @@ func wineCopy(t *testing.T, w *testutil.Wine, name string, args ...string) resul
 	return runCmd(t, w.Command(named, args...))
 }
 
+// wineRichImage returns the Wine, and an ext4 image of the rich tree
+// (testutil's MakeTree, through mkfs.ext4 -d).
+func wineRichImage(t *testing.T) (*testutil.Wine, string) {
+	w := testutil.NeedWine(t)
+	src, _ := shared.Get(t)
+	img := filepath.Join(t.TempDir(), "fs.img")
+	testutil.MkfsExt4(t, img, src, "64M")
+	return w, img
+}
+
 // windowsRefuses lists the entries of tree cpfromfs.exe cannot make, with
 // the reason's key words: the types Windows has no room for, the names
 // it refuses, the symlinks Wine does not make; an entry under a refused
@@ -92,10 +102,7 @@ func without(tree testutil.Tree, refused map[string]string) testutil.Tree {
 // make). Modes, owners and xattrs it drops are listed with -v, counted
 // without.
 func TestWindowsFrom(t *testing.T) {
-	w := testutil.NeedWine(t)
-	src, _ := shared.Get(t)
-	img := filepath.Join(t.TempDir(), "fs.img")
-	testutil.MkfsExt4(t, img, src, "64M")
+	w, img := wineRichImage(t)
 
 	linuxOut := filepath.Join(t.TempDir(), "linux")
 	mustRun(t, cpfromfs(t, "-i", img, "/", linuxOut), "cpfromfs")
@@ -227,10 +234,7 @@ func TestWindowsRefusals(t *testing.T) {
 // the modes cptofs.exe gives: 0755 directories, 0644 files, 0444 when
 // Windows shows them read-only.
 func TestWindowsTo(t *testing.T) {
-	w := testutil.NeedWine(t)
-	src, _ := shared.Get(t)
-	img := filepath.Join(t.TempDir(), "fs.img")
-	testutil.MkfsExt4(t, img, src, "64M")
+	w, img := wineRichImage(t)
 	winDir := filepath.Join(t.TempDir(), "windows")
 	wineCopy(t, w, "cpfromfs", "-i", img, "/", winDir) // its refusals are TestWindowsFrom's
 	if err := os.RemoveAll(filepath.Join(winDir, "lost+found")); err != nil {
