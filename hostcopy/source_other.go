@@ -2,21 +2,16 @@
 
 package hostcopy
 
-import (
-	"errors"
+// DirSource is a host directory as an archive.Source, for the image
+// writers (mkfs -t squashfs|erofs -d DIR): here walked through the host
+// layer (walkSource, see source_walk.go), where Linux walks it with
+// archive.Export through hostsys (source_linux.go). An entry the walk
+// cannot read, or a socket, is reported to report (an
+// *archive.PathError) and left out; the directory missing, or not one,
+// is the error of the first Next.
+type DirSource struct{ *walkSource }
 
-	"github.com/lklimg/lklimg/archive"
-)
-
-var errHost = errors.New("hostcopy: a host directory as a source works only on linux for now")
-
-// DirSource is a host directory as an archive.Source (see
-// source_linux.go); here its stream fails at once.
-type DirSource struct{}
-
-// NewDirSource returns a Source whose Next fails.
-func NewDirSource(dir string, report func(error)) *DirSource { return &DirSource{} }
-
-func (*DirSource) Next() (*archive.Header, error) { return nil, errHost }
-func (*DirSource) Read(p []byte) (int, error)     { return 0, errHost }
-func (*DirSource) Close() error                   { return nil }
+// NewDirSource starts the walk of dir; report may be nil.
+func NewDirSource(dir string, report func(error)) *DirSource {
+	return &DirSource{newWalkSource(dir, report)}
+}

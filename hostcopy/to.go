@@ -118,12 +118,7 @@ func SourceBytes(srcs []string) int64 {
 				total += min(st.size, st.blocks*512)
 			}
 		case abi.S_IFDIR:
-			f, err := os.Open(p)
-			if err != nil {
-				return
-			}
-			names, _ := f.Readdirnames(-1)
-			f.Close()
+			names, _ := readNames(p)
 			for _, n := range names {
 				walk(filepath.Join(p, n))
 			}
@@ -277,17 +272,11 @@ func (c *toCopier) clear(src, kp string, srcIsDir bool) bool {
 // dir copies the entries of the host directory src into kp, which is
 // empty when fresh.
 func (c *toCopier) dir(src, kp string, fresh bool) {
-	f, err := os.Open(src)
-	if err != nil {
-		c.fail(src, "open", unwrapPath(err))
-		return
+	names, err := readNames(src)
+	var pe *PathError
+	if errors.As(err, &pe) {
+		c.fail(src, pe.Op, pe.Err)
 	}
-	names, err := f.Readdirnames(-1)
-	f.Close()
-	if err != nil {
-		c.fail(src, "readdir", unwrapPath(err))
-	}
-	slices.Sort(names)
 	for _, n := range names {
 		c.copy(filepath.Join(src, n), join(kp, n), fresh)
 		if c.stopped() {
