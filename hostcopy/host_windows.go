@@ -417,10 +417,14 @@ func lstat(path string) (hostStat, error) {
 		mtime: fromFiletime(d.LastWriteTime),
 	}
 	readOnly := d.FileAttributes&windows.FILE_ATTRIBUTE_READONLY != 0
+	reparse := d.FileAttributes&windows.FILE_ATTRIBUTE_REPARSE_POINT != 0
 	switch {
-	case fi.Mode()&os.ModeSymlink != 0:
+	case fi.Mode()&os.ModeSymlink != 0 || reparse && fi.Mode()&os.ModeIrregular != 0:
+		// A symlink, or a junction (which Go calls irregular): copied
+		// as a symlink, never followed; os.Readlink reads both.
 		st.mode = abi.S_IFLNK | 0o777
-		st.size = int64(len(fi.Name())) // readlink gives the real one
+	case fi.Mode()&os.ModeSocket != 0:
+		st.mode = abi.S_IFSOCK | 0o755 // an AF_UNIX socket file
 	case fi.IsDir():
 		st.mode = abi.S_IFDIR | 0o755
 	default:
