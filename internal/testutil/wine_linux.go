@@ -94,18 +94,32 @@ func RemoveWine() {
 // for windows/amd64, once, and returns the .exe.
 func (w *Wine) Build(t testing.TB, pkg string) string {
 	t.Helper()
+	return w.build(t, pkg, pkg, filepath.Base(pkg)+".exe", "build")
+}
+
+// BuildTest builds the test binary of package pkg for windows/amd64
+// (go test -c), once, and returns the .exe: a package's tests of its
+// Windows code, run under Wine with -test.run.
+func (w *Wine) BuildTest(t testing.TB, pkg string) string {
+	t.Helper()
+	return w.build(t, pkg, pkg+" (test)", filepath.Base(pkg)+".test.exe", "test", "-c")
+}
+
+// build runs go goArgs for windows on pkg, once per key, into name.
+func (w *Wine) build(t testing.TB, pkg, key, name string, goArgs ...string) string {
+	t.Helper()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if exe, ok := w.exes[pkg]; ok {
+	if exe, ok := w.exes[key]; ok {
 		return exe
 	}
-	exe := filepath.Join(w.dir, filepath.Base(pkg)+".exe")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", exe, pkg)
+	exe := filepath.Join(w.dir, name)
+	cmd := exec.Command("go", append(goArgs, "-trimpath", "-o", exe, pkg)...)
 	cmd.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s for windows: %v\n%s", pkg, err, out)
 	}
-	w.exes[pkg] = exe
+	w.exes[key] = exe
 	return exe
 }
 
