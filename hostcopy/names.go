@@ -27,16 +27,19 @@ var windowsReserved = map[string]bool{
 
 // windowsNameError returns why Windows cannot hold the plain name (see
 // plainName) as one file name, or nil: a reserved device name, a
-// character Win32 gives a meaning to (<>:"|?* and '\'; ':' would name an
-// alternate data stream) or a control character, a trailing dot or space
+// character Win32 gives a meaning to (<>:"|?*, '\' and '/'; ':' would
+// name an alternate data stream) or a control character, a trailing dot or space
 // (Win32 strips them, so that "a." would be "a"), bytes that are not
 // UTF-8 (Windows names are UTF-16: such a name would become another).
 func windowsNameError(name string) error {
+	if name == "" {
+		return abi.Errorf(abi.EINVAL, "an empty name")
+	}
 	if !utf8.ValidString(name) {
 		return abi.Errorf(abi.EINVAL, "the name %q is not UTF-8, which Windows names (UTF-16) cannot hold", name)
 	}
 	for _, r := range name {
-		if r < 0x20 || strings.ContainsRune(`<>:"|?*\`, r) {
+		if r < 0x20 || strings.ContainsRune(`<>:"|?*\/`, r) {
 			return abi.Errorf(abi.EINVAL, "the name %q holds %q, which Windows does not allow in a file name", name, r)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/lklimg/lklimg/kernel/abi"
 )
@@ -55,4 +56,32 @@ func TestWindowsRefused(t *testing.T) {
 	if windowsRefused([]string{"a", "b"}) != nil {
 		t.Error("refused names in a directory without any to refuse")
 	}
+}
+
+// FuzzWindowsNames: any name is refused or holds none of what Windows
+// gives a meaning to; case collisions refuse only names seen before in
+// another case. Never a panic.
+func FuzzWindowsNames(f *testing.F) {
+	for _, s := range []string{"CON", "aux.c", "a:b", "trail.", "a", "Makefile", "\xe9", "com¹.txt", `..\x`, "/", "", ".."} {
+		f.Add(s, strings.ToUpper(s))
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if err := windowsNameError(a); err == nil {
+			if strings.ContainsAny(a, `<>:"|?*\/`) || strings.HasSuffix(a, ".") || strings.HasSuffix(a, " ") || !utf8.ValidString(a) {
+				t.Fatalf("%q accepted", a)
+			}
+			for _, r := range a {
+				if r < 0x20 {
+					t.Fatalf("%q accepted", a)
+				}
+			}
+		}
+		names := []string{a, b}
+		slices.Sort(names)
+		refused := windowsRefused(names)
+		if names[0] != names[1] && windowsNameError(names[0]) == nil && windowsNameError(names[1]) == nil &&
+			(refused[names[1]] != nil) != (strings.ToUpper(names[0]) == strings.ToUpper(names[1])) {
+			t.Fatalf("%q after %q: %v", names[1], names[0], refused[names[1]])
+		}
+	})
 }
