@@ -174,21 +174,43 @@ func openDirAt(d dirHandle, name string) (dirHandle, error) {
 }
 
 // unlinkAt removes the non-directory name in d: a file, or a symlink
-// (a directory symlink is removed as a directory); the read-only
-// attribute, which DeleteFile respects, is cleared first.
+// (a directory symlink too), by a handle on it marked for deletion
+// (FileDispositionInfo). The read-only attribute, which forbids it, is
+// cleared first; the file's other names, if any, get it back (attributes
+// belong to the file, not to a name).
 func unlinkAt(d dirHandle, name string) error {
-	a, err := attrsAt(d, name)
+	h, err := open(d.child(name), windows.DELETE|windows.FILE_READ_ATTRIBUTES|windows.FILE_WRITE_ATTRIBUTES, shareAll,
+		windows.OPEN_EXISTING, windows.FILE_FLAG_OPEN_REPARSE_POINT|windows.FILE_FLAG_BACKUP_SEMANTICS)
 	if err != nil {
 		return err
 	}
-	p, _ := winPath(d.child(name))
-	if a&windows.FILE_ATTRIBUTE_READONLY != 0 {
-		windows.SetFileAttributes(p, a&^windows.FILE_ATTRIBUTE_READONLY)
+	defer windows.CloseHandle(h)
+	var fi windows.ByHandleFileInformation
+	if err := windows.GetFileInformationByHandle(h, &fi); err != nil {
+		return hostErr(err)
 	}
-	if a&windows.FILE_ATTRIBUTE_DIRECTORY != 0 {
-		return hostErr(windows.RemoveDirectory(p))
+	readOnly := fi.FileAttributes&windows.FILE_ATTRIBUTE_READONLY != 0
+	if readOnly {
+		if err := setAttributes(h, fi.FileAttributes&^windows.FILE_ATTRIBUTE_READONLY); err != nil {
+			return err
+		}
 	}
-	return hostErr(windows.DeleteFile(p))
+	deleteFile := uint32(1) // FILE_DISPOSITION_INFO's BOOLEAN, padded
+	err = windows.SetFileInformationByHandle(h, windows.FileDispositionInfo, (*byte)(unsafe.Pointer(&deleteFile)), 1)
+	if readOnly && (err != nil || fi.NumberOfLinks > 1) {
+		setAttributes(h, fi.FileAttributes)
+	}
+	return hostErr(err)
+}
+
+// setAttributes sets a file's attributes (FILE_ATTRIBUTE_NORMAL for
+// none: 0 would leave them as they are).
+func setAttributes(h windows.Handle, a uint32) error {
+	if a == 0 {
+		a = windows.FILE_ATTRIBUTE_NORMAL
+	}
+	info := fileBasicInfo{FileAttributes: a}
+	return setBasicInfo(h, &info)
 }
 
 // createAt makes the new file name in d (CREATE_NEW: never an existing
@@ -313,11 +335,7 @@ func (e hostEntry) chmod(mode uint32) error {
 			a |= windows.FILE_ATTRIBUTE_READONLY
 			want = 0o444
 		}
-		if a == 0 {
-			a = windows.FILE_ATTRIBUTE_NORMAL
-		}
-		info := fileBasicInfo{FileAttributes: a}
-		if err := setBasicInfo(e.fd, &info); err != nil {
+		if err := setAttributes(e.fd, a); err != nil {
 			return err
 		}
 	}
@@ -365,17 +383,25 @@ func setBasicInfo(h windows.Handle, info *fileBasicInfo) error {
 }
 
 // filetime is t as a FILETIME's 100 ns count; a time before 1601 (which
-// FILETIME cannot hold) is its earliest, 1 (0 would mean "unchanged").
+// FILETIME cannot hold) is its earliest, 1 (0 would mean "unchanged"),
+// one past its end its last.
 func filetime(t abi.Timespec) int64 {
-	const epoch = 116444736000000000 // 1970-01-01 in FILETIME units
-	ft := epoch + t.Sec*1e7 + t.Nsec/100
-	return max(ft, 1)
+	const limit = (1<<63 - 1 - filetimeEpoch) / 10_000_000 // seconds FILETIME holds after 1970
+	if t.Sec >= limit {
+		return 1<<63 - 1
+	}
+	return max(filetimeEpoch+t.Sec*1e7+t.Nsec/100, 1)
 }
 
-// fromFiletime is the Unix time of a FILETIME.
+// filetimeEpoch is 1970-01-01 in FILETIME units.
+const filetimeEpoch = 116444736000000000
+
+// fromFiletime is the Unix time of a FILETIME, counted in its 100 ns
+// units (Filetime.Nanoseconds overflows before 1678).
 func fromFiletime(ft windows.Filetime) abi.Timespec {
-	ns := ft.Nanoseconds()
-	return abi.Timespec{Sec: floorDiv(ns, 1e9), Nsec: ns - floorDiv(ns, 1e9)*1e9}
+	t := int64(ft.HighDateTime)<<32 | int64(ft.LowDateTime) - filetimeEpoch
+	sec := floorDiv(t, 1e7)
+	return abi.Timespec{Sec: sec, Nsec: (t - sec*1e7) * 100}
 }
 
 func floorDiv(a, b int64) int64 {

@@ -2,7 +2,6 @@ package virtio
 
 import (
 	"os"
-	"strings"
 	"testing"
 
 	"github.com/lklimg/lklimg/internal/testutil"
@@ -20,9 +19,5 @@ func TestMain(m *testing.M) {
 // whose removal (Go 1.26's os.RemoveAll) Wine 8 does not support.
 func TestWindows(t *testing.T) {
 	w := testutil.NeedWine(t)
-	exe := w.BuildTest(t, "github.com/lklimg/lklimg/virtio")
-	out, err := w.Command(exe, "-test.run", "^TestAlignedIO$", "-test.v").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "--- PASS: TestAlignedIO") {
-		t.Fatalf("virtio.test.exe under Wine: %v\n%s", err, out)
-	}
+	w.RunTests(t, "github.com/lklimg/lklimg/virtio", "^TestAlignedIO$", 1)
 }

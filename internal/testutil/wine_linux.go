@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -103,6 +104,19 @@ func (w *Wine) Build(t testing.TB, pkg string) string {
 func (w *Wine) BuildTest(t testing.TB, pkg string) string {
 	t.Helper()
 	return w.build(t, pkg, pkg+" (test)", filepath.Base(pkg)+".test.exe", "test", "-c")
+}
+
+// RunTests runs the tests of package pkg matching pattern (-test.run)
+// in its Windows build under Wine, failing t unless they all pass and
+// at least want of them ran; it returns their -test.v output.
+func (w *Wine) RunTests(t testing.TB, pkg, pattern string, want int) string {
+	t.Helper()
+	exe := w.BuildTest(t, pkg)
+	out, err := w.Command(exe, "-test.run", pattern, "-test.v").CombinedOutput()
+	if err != nil || strings.Count(string(out), "--- PASS") < want {
+		t.Fatalf("%s tests under Wine: %v (want %d passed)\n%s", pkg, err, want, out)
+	}
+	return string(out)
 }
 
 // build runs go goArgs for windows on pkg, once per key, into name.
