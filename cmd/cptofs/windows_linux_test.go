@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -274,4 +275,31 @@ func TestWindowsTo(t *testing.T) {
 		}
 	}
 	t.Logf("%d entries compared", len(want)-1)
+}
+
+// TestWindowsToOwners: cptofs.exe -o and -g give every entry that owner
+// and group in the image, as on Linux; without them, Windows has no Unix
+// owner to give and the entries are the kernel's user's (root's, uid 0).
+func TestWindowsToOwners(t *testing.T) {
+	w := testutil.NeedWine(t)
+	src := smallTree(t)
+	if err := os.Remove(filepath.Join(src, "bin")); err != nil { // a symlink Wine would follow
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args     []string
+		uid, gid string
+	}{{nil, "0", "0"}, {[]string{"-o", "1000", "-g", "100"}, "1000", "100"}} {
+		img := testutil.Mke2fsImage(t, "16M")
+		r := wineCopy(t, w, "cptofs", append(append([]string{"-i", img}, c.args...), src+"/.", "/")...)
+		if r.code != 0 || r.stderr != "" {
+			t.Fatalf("cptofs.exe %q: exit %d\n%s", c.args, r.code, r.stderr)
+		}
+		for _, p := range []string{"/etc", "/etc/hosts", "/usr/bin/tool"} {
+			out := testutil.DebugfsOut(t, img, "stat "+p)
+			if want := regexp.MustCompile(`User:\s+` + c.uid + `\s+Group:\s+` + c.gid + `\s`); !want.MatchString(out) {
+				t.Errorf("%q: %s: want %v in\n%s", c.args, p, want, out)
+			}
+		}
+	}
 }
