@@ -23,10 +23,14 @@ import (
 // contents, merged into dst.
 //
 // Nothing is written outside dst: below it, every host file is made by
-// name relative to the descriptor of its directory, each directory opened
-// with O_NOFOLLOW (a symlink, from the image or already on the host, is
-// never gone through), and names that are not plain names are refused.
-// Owners are set only with Options.Owners (or Uid/Gid).
+// name relative to its directory, held open (a descriptor on the unixes,
+// a handle Windows will not let be renamed), each directory opened
+// without following a symlink (O_NOFOLLOW; on Windows, a reparse point
+// is refused), so that a symlink, from the image or already on the host,
+// is never gone through; names that are not plain names are refused,
+// and on Windows the names it would read as something else
+// (windowsRefused: devices, streams, drives, case twins). Owners are set
+// only with Options.Owners (or Uid/Gid).
 //
 // It returns as To does.
 func From(k Kernel, root string, srcs []string, dst string, opts Options) error {
@@ -225,7 +229,8 @@ func (c *fromCopier) hardLink(kp, first string, dirfd dirHandle, name string) {
 }
 
 // dir copies the entries of the image directory kp into the host
-// directory fd (-1 in a dry run); rel is fd's path under top.
+// directory fd (noDir in a dry run); rel is fd's path under top. The
+// names the host refuses (refusedNames) are reported, one each.
 func (c *fromCopier) dir(kp string, fd dirHandle, rel string) {
 	names, err := readDir(c.k, kp, c.dents)
 	if err != nil {

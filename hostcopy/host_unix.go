@@ -151,10 +151,13 @@ func (e hostEntry) setxattr(name string, value []byte) error {
 
 // The host side of To: lstat, readlink, the file's data and holes, xattrs.
 
+// lstat describes the host entry path, a symlink not followed. Its error
+// is the host's own (as the host words it: "no such file or directory");
+// hostErr gives it the kernel's errno.
 func lstat(path string) (hostStat, error) {
 	var st unix.Stat_t
 	if err := unix.Lstat(path, &st); err != nil {
-		return hostStat{}, hostErr(err)
+		return hostStat{}, err
 	}
 	// The conversions fit every unix's field types (Mode is 16 bits on
 	// the BSDs, Dev 32 bits on macOS); the S_IF* values are the same.

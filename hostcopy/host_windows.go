@@ -420,21 +420,30 @@ var execExts = map[string]bool{".exe": true, ".com": true, ".bat": true, ".cmd":
 // lstat describes the host entry path, a symlink or junction not
 // followed: its type from os.Lstat, the rest from
 // GetFileInformationByHandle (links, file index, times). Modes are To's
-// defaults (see the top of this file); owners are 0.
+// defaults (see the top of this file); owners are 0. Its error is the
+// host's own, as the unixes' lstat; hostErr gives it the kernel's errno.
 func lstat(path string) (hostStat, error) {
 	fi, err := os.Lstat(path)
 	if err != nil {
-		return hostStat{}, unwrapPath(err)
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return hostStat{}, err
 	}
-	h, err := open(path, windows.FILE_READ_ATTRIBUTES, shareAll, windows.OPEN_EXISTING,
-		windows.FILE_FLAG_BACKUP_SEMANTICS|windows.FILE_FLAG_OPEN_REPARSE_POINT)
+	p, err := winPath(path)
+	if err != nil {
+		return hostStat{}, err
+	}
+	h, err := windows.CreateFile(p, windows.FILE_READ_ATTRIBUTES, shareAll, nil, windows.OPEN_EXISTING,
+		windows.FILE_FLAG_BACKUP_SEMANTICS|windows.FILE_FLAG_OPEN_REPARSE_POINT, 0)
 	if err != nil {
 		return hostStat{}, err
 	}
 	defer windows.CloseHandle(h)
 	var d windows.ByHandleFileInformation
 	if err := windows.GetFileInformationByHandle(h, &d); err != nil {
-		return hostStat{}, hostErr(err)
+		return hostStat{}, err
 	}
 	st := hostStat{
 		nlink: uint64(d.NumberOfLinks),
@@ -467,7 +476,7 @@ func lstat(path string) (hostStat, error) {
 		// (FSCTL_QUERY_ALLOCATED_RANGES).
 		var std fileStandardInfo
 		if err := windows.GetFileInformationByHandleEx(h, windows.FileStandardInfo, (*byte)(unsafe.Pointer(&std)), uint32(unsafe.Sizeof(std))); err != nil {
-			return hostStat{}, hostErr(err)
+			return hostStat{}, err
 		}
 		st.blocks = (std.AllocationSize + 511) / 512
 	}

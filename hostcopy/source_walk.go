@@ -63,7 +63,7 @@ func (s *walkSource) Next() (*archive.Header, error) {
 			err = abi.ENOTDIR
 		}
 		if err != nil {
-			return nil, &archive.PathError{Path: s.root, Err: err}
+			return nil, &archive.PathError{Path: s.root, Err: hostErr(err)}
 		}
 		names, err := readNames(s.root)
 		if err != nil {
@@ -83,7 +83,7 @@ func (s *walkSource) Next() (*archive.Header, error) {
 		p, name := filepath.Join(d.path, n), d.name+"/"+n
 		st, err := lstat(p)
 		if err != nil {
-			s.fail(p, "lstat", err)
+			s.fail(p, "lstat", hostErr(err))
 			continue
 		}
 		if h := s.entry(p, name, &st); h != nil {

@@ -4,6 +4,7 @@ package hostcopy
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -69,8 +70,8 @@ func hostSources(src string) ([]source, error) {
 		return []source{{path: clean, name: filepath.Base(clean)}}, nil
 	}
 	dir, base := filepath.Split(src)
-	if !errors.Is(err, abi.ENOENT) || !hasMeta(base) {
-		return nil, err
+	if !errors.Is(err, fs.ErrNotExist) || !hasMeta(base) {
+		return nil, err // the host's words, as cp says them
 	}
 	if dir == "" {
 		dir = "."
@@ -173,7 +174,7 @@ type toCopier struct {
 func (c *toCopier) copy(src, kp string, fresh bool) {
 	st, err := lstat(src)
 	if err != nil {
-		c.fail(src, "lstat", err)
+		c.fail(src, "lstat", hostErr(err))
 		return
 	}
 	typ := st.mode & abi.S_IFMT
