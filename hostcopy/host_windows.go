@@ -85,9 +85,9 @@ func winPath(p string) (*uint16, error) {
 	return windows.UTF16PtrFromString(p)
 }
 
-// open is CreateFile on p with access, sharing and flags, OPEN_EXISTING
-// unless disposition says otherwise.
-func open(p string, access, share, disposition, flags uint32) (windows.Handle, error) {
+// createFile is CreateFile on p (winPath) with access, sharing,
+// disposition and flags, its error as the kernel's errno.
+func createFile(p string, access, share, disposition, flags uint32) (windows.Handle, error) {
 	name, err := winPath(p)
 	if err != nil {
 		return noFD, abi.EINVAL
@@ -108,7 +108,7 @@ func openTop(path string) (dirHandle, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := open(abs, windows.FILE_LIST_DIRECTORY|windows.FILE_READ_ATTRIBUTES|windows.FILE_WRITE_ATTRIBUTES,
+	h, err := createFile(abs, windows.FILE_LIST_DIRECTORY|windows.FILE_READ_ATTRIBUTES|windows.FILE_WRITE_ATTRIBUTES,
 		windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE, windows.OPEN_EXISTING, windows.FILE_FLAG_BACKUP_SEMANTICS)
 	if err != nil {
 		return nil, err
@@ -151,7 +151,7 @@ func mkdirAt(d dirHandle, name string) error {
 // symlink or junction) there, and holds it against renames.
 func openDirAt(d dirHandle, name string) (dirHandle, error) {
 	p := d.child(name)
-	h, err := open(p, windows.FILE_LIST_DIRECTORY|windows.FILE_READ_ATTRIBUTES|windows.FILE_WRITE_ATTRIBUTES,
+	h, err := createFile(p, windows.FILE_LIST_DIRECTORY|windows.FILE_READ_ATTRIBUTES|windows.FILE_WRITE_ATTRIBUTES,
 		windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE, windows.OPEN_EXISTING,
 		windows.FILE_FLAG_BACKUP_SEMANTICS|windows.FILE_FLAG_OPEN_REPARSE_POINT)
 	if err != nil {
@@ -179,7 +179,7 @@ func openDirAt(d dirHandle, name string) (dirHandle, error) {
 // cleared first; the file's other names, if any, get it back (attributes
 // belong to the file, not to a name).
 func unlinkAt(d dirHandle, name string) error {
-	h, err := open(d.child(name), windows.DELETE|windows.FILE_READ_ATTRIBUTES|windows.FILE_WRITE_ATTRIBUTES, shareAll,
+	h, err := createFile(d.child(name), windows.DELETE|windows.FILE_READ_ATTRIBUTES|windows.FILE_WRITE_ATTRIBUTES, shareAll,
 		windows.OPEN_EXISTING, windows.FILE_FLAG_OPEN_REPARSE_POINT|windows.FILE_FLAG_BACKUP_SEMANTICS)
 	if err != nil {
 		return err
@@ -216,7 +216,7 @@ func setAttributes(h windows.Handle, a uint32) error {
 // createAt makes the new file name in d (CREATE_NEW: never an existing
 // file, nor through a symlink).
 func createAt(d dirHandle, name string) (hostFD, error) {
-	return open(d.child(name), windows.GENERIC_WRITE, windows.FILE_SHARE_READ, windows.CREATE_NEW,
+	return createFile(d.child(name), windows.GENERIC_WRITE, windows.FILE_SHARE_READ, windows.CREATE_NEW,
 		windows.FILE_ATTRIBUTE_NORMAL|windows.FILE_FLAG_OPEN_REPARSE_POINT)
 }
 
@@ -367,7 +367,7 @@ func (e hostEntry) setTimes(atime, mtime abi.Timespec) error {
 	h := e.fd
 	if h == noFD {
 		var err error
-		h, err = open(e.dir.child(e.name), windows.FILE_WRITE_ATTRIBUTES, shareAll, windows.OPEN_EXISTING,
+		h, err = createFile(e.dir.child(e.name), windows.FILE_WRITE_ATTRIBUTES, shareAll, windows.OPEN_EXISTING,
 			windows.FILE_FLAG_BACKUP_SEMANTICS|windows.FILE_FLAG_OPEN_REPARSE_POINT)
 		if err != nil {
 			return err
@@ -505,7 +505,7 @@ type srcFile struct{ h windows.Handle }
 // openSource opens the host file path for reading, not following a
 // symlink put in its place.
 func openSource(path string) (srcFile, error) {
-	h, err := open(path, windows.GENERIC_READ, shareAll, windows.OPEN_EXISTING,
+	h, err := createFile(path, windows.GENERIC_READ, shareAll, windows.OPEN_EXISTING,
 		windows.FILE_FLAG_OPEN_REPARSE_POINT|windows.FILE_FLAG_SEQUENTIAL_SCAN)
 	return srcFile{h}, err
 }

@@ -303,3 +303,34 @@ func TestWindowsToOwners(t *testing.T) {
 		}
 	}
 }
+
+// TestWindowsFromFormats: cpfromfs.exe of other filesystems (a GPT
+// partition of FAT32 filled by mcopy; squashfs by mksquashfs of a small
+// tree with a hard link) equals Linux cpfromfs's copy entry by entry, as
+// TestWindowsFrom compares them (mtimes to Wine's second).
+func TestWindowsFromFormats(t *testing.T) {
+	w := testutil.NeedWine(t)
+	fat, _ := testutil.NewFATImage(t, testutil.FATCases()[len(testutil.FATCases())-1])
+	small := smallTree(t)
+	if err := os.Link(filepath.Join(small, "etc/hosts"), filepath.Join(small, "usr/hosts")); err != nil {
+		t.Fatal(err)
+	}
+	for name, args := range map[string][]string{
+		"gpt-fat32": imageArgs(fat),
+		"squashfs":  {"-i", testutil.SquashfsImage(t, small, "-comp", "zstd")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			linux, windows := filepath.Join(t.TempDir(), "linux"), filepath.Join(t.TempDir(), "windows")
+			mustRun(t, cpfromfs(t, append(append([]string{}, args...), "/", linux)...), "cpfromfs")
+			r := wineCopy(t, w, "cpfromfs", append(append([]string{}, args...), "/", windows)...)
+			want, got := testutil.MustScanDir(t, linux), testutil.MustScanDir(t, windows)
+			refused := windowsRefuses(want)
+			if code := map[bool]int{true: 1, false: 0}[len(refused) > 0]; r.code != code {
+				t.Errorf("cpfromfs.exe: exit %d, want %d\n%s", r.code, code, r.stderr)
+			}
+			opts := testutil.CompareOptions{Ignore: []string{"mode", "uid", "gid", "xattrs"}, MtimeUnit: time.Second, SkipPaths: []string{"."}}
+			testutil.ExpectSame(t, "cpfromfs vs cpfromfs.exe", without(want, refused), got, opts)
+			t.Logf("%d entries compared, %d refused", len(got)-1, len(refused))
+		})
+	}
+}
