@@ -4,6 +4,10 @@
 #
 #   bench/run.sh [CORPUS_DIR]
 #
+# ONLY=ROW,ROW... runs those rows alone (fs2tar cptofs tar2fs esp erofs
+# disk lklfuse qcow2 btrfs-xfs squashfs sqfs-write iso big): for a change's
+# own figures; the README's table comes from a whole run.
+#
 # The corpus is a Debian minbase rootfs (bench/corpus.sh builds it:
 # rootfs/, rootfs.tar, rootfs.ext4). Loop mounting needs root.
 set -euo pipefail
@@ -46,35 +50,39 @@ timeall() {
 ratio() { printf '%.2f' "$(echo "$1 / $2" | bc -l)"; }
 # goal RATIO OP LIMIT: "ok" or "MISSED"
 goal() { if [ "$(echo "$1 $2 $3" | bc -l)" = 1 ]; then echo ok; else echo MISSED; fi; }
+# row NAME: whether ONLY (empty: every row) asks for the row NAME
+row() { [ -z "${ONLY:-}" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 
 cat "$img" >/dev/null # warm the host page cache
 echo "image: $img ($(du -h --apparent-size "$img" | cut -f1), $(find "$corpus/rootfs" | wc -l) entries in the source tree)"
 echo "wall times, median of $RUNS interleaved runs, page cache warm; tar output through a pipe to cat"
-peers=(cat "cat '$img' >/dev/null" ours "'$fs2tar' '$img' - | cat >/dev/null")
-if [ "$(id -u)" = 0 ]; then
-  peers+=(loop "mount -o loop,ro '$img' '$work/m' && tar -C '$work/m' -cf - . | cat >/dev/null; umount '$work/m'")
+if row fs2tar; then
+  peers=(cat "cat '$img' >/dev/null" ours "'$fs2tar' '$img' - | cat >/dev/null")
+  if [ "$(id -u)" = 0 ]; then
+    peers+=(loop "mount -o loop,ro '$img' '$work/m' && tar -C '$work/m' -cf - . | cat >/dev/null; umount '$work/m'")
+  fi
+  if command -v debugfs >/dev/null; then
+    peers+=(debugfs "rm -rf '$work/d'; mkdir '$work/d'; debugfs -R 'rdump / $work/d' '$img' 2>/dev/null; tar -C '$work/d' -cf - . | cat >/dev/null")
+  fi
+  timeall "${peers[@]}"
+  printf '%-44s %8.3fs\n' "cat IMAGE >/dev/null (the floor)" "${T[cat]}"
+  printf '%-44s %8.3fs\n' "fs2tar IMAGE - | cat" "${T[ours]}"
+  if [ -n "${T[loop]:-}" ]; then
+    r=$(ratio "${T[ours]}" "${T[loop]}")
+    printf '%-44s %8.3fs   fs2tar/loop = %s (goal <= 0.25: %s)\n' "mount -o loop,ro + tar | cat" "${T[loop]}" "$r" "$(goal "$r" '<=' 0.25)"
+  fi
+  if [ -n "${T[debugfs]:-}" ]; then
+    printf '%-44s %8.3fs   fs2tar/debugfs = %s\n' "debugfs rdump + tar | cat" "${T[debugfs]}" "$(ratio "${T[ours]}" "${T[debugfs]}")"
+  fi
+  printf '%-44s %8s    fs2tar/cat = %s\n' "" "" "$(ratio "${T[ours]}" "${T[cat]}")"
 fi
-if command -v debugfs >/dev/null; then
-  peers+=(debugfs "rm -rf '$work/d'; mkdir '$work/d'; debugfs -R 'rdump / $work/d' '$img' 2>/dev/null; tar -C '$work/d' -cf - . | cat >/dev/null")
-fi
-timeall "${peers[@]}"
-printf '%-44s %8.3fs\n' "cat IMAGE >/dev/null (the floor)" "${T[cat]}"
-printf '%-44s %8.3fs\n' "fs2tar IMAGE - | cat" "${T[ours]}"
-if [ -n "${T[loop]:-}" ]; then
-  r=$(ratio "${T[ours]}" "${T[loop]}")
-  printf '%-44s %8.3fs   fs2tar/loop = %s (goal <= 0.25: %s)\n' "mount -o loop,ro + tar | cat" "${T[loop]}" "$r" "$(goal "$r" '<=' 0.25)"
-fi
-if [ -n "${T[debugfs]:-}" ]; then
-  printf '%-44s %8.3fs   fs2tar/debugfs = %s\n' "debugfs rdump + tar | cat" "${T[debugfs]}" "$(ratio "${T[ours]}" "${T[debugfs]}")"
-fi
-printf '%-44s %8s    fs2tar/cat = %s\n' "" "" "$(ratio "${T[ours]}" "${T[cat]}")"
 
 # Writing (issue 5): the corpus tree put into a fresh 1 GiB image by
 # mkfs.ext4 + cptofs, against mke2fs -d of the same tree into the same
 # size (the peer: e2fsprogs writing without a kernel). Both images are
 # journaled, metadata_csum ext4 with mkfs.ext4's defaults.
 cptofs=$here/bin/cptofs
-if [ -x "$cptofs" ]; then
+if row cptofs && [ -x "$cptofs" ]; then
   src=$corpus/rootfs
   echo
   echo "writing: the corpus tree ($(du -sh "$src" | cut -f1)) into a fresh 1 GiB ext4 image"
@@ -92,7 +100,7 @@ fi
 # stdin. Neither syncs the image to the disk.
 lklimg=$here/bin/lklimg
 tar=$corpus/rootfs.tar
-if [ -x "$lklimg" ] && [ -e "$tar" ]; then
+if row tar2fs && [ -x "$lklimg" ] && [ -e "$tar" ]; then
   command -v tar2ext4 >/dev/null || bash "$here/bench/peers.sh" >/dev/null 2>&1 || true
   echo
   echo "images from a tar: $tar ($(du -h --apparent-size "$tar" | cut -f1), $(tar -tf "$tar" | wc -l) entries)"
@@ -135,7 +143,7 @@ fi
 # FAT32 image, by lklimg mkfs -t vfat -d against mkfs.fat + mcopy -s.
 # Neither flushes the copy to the disk. The floor: every file of the tree
 # read and written, one after the other, into one file by cat.
-if [ -x "$lklimg" ] && command -v mkfs.fat >/dev/null && command -v mcopy >/dev/null; then
+if row esp && [ -x "$lklimg" ] && command -v mkfs.fat >/dev/null && command -v mcopy >/dev/null; then
   esp=$corpus/esp-tree
   if [ ! -e "$esp.complete" ]; then
     rm -rf "$esp"; mkdir -p "$esp"
@@ -159,7 +167,7 @@ fi
 # EROFS (issue 16): the corpus tree into an EROFS image by lklimg mkfs -t
 # erofs -d against mkfs.erofs on the same tree, with the same compressor
 # (none, lz4, lz4hc at its default level 9). Neither flushes the image.
-if [ -x "$lklimg" ] && command -v mkfs.erofs >/dev/null; then
+if row erofs && [ -x "$lklimg" ] && command -v mkfs.erofs >/dev/null; then
   src=$corpus/rootfs
   echo
   echo "EROFS images of the corpus tree ($(du -sh "$src" | cut -f1))"
@@ -181,7 +189,7 @@ fi
 # through mkfs.vfat and mkfs.ext4 and fills the root through a loop mount;
 # its vfat cannot be filled here, this kernel has no vfat, so the ESP is
 # left empty by both).
-if [ -x "$lklimg" ] && [ "$(id -u)" = 0 ] && command -v systemd-repart >/dev/null; then
+if row disk && [ -x "$lklimg" ] && [ "$(id -u)" = 0 ] && command -v systemd-repart >/dev/null; then
   echo
   echo "a whole disk from repart.d files: an empty 128 MiB ESP, a 1 GiB ext4 root with the corpus tree"
   mkdir -p "$work/defs"
@@ -203,7 +211,7 @@ fi
 # lklfuse (issue 14): tar of the corpus image's tree through the FUSE mount,
 # read-only, against fuse2fs (e2fsprogs' FUSE server) and the loop mount.
 # Each run mounts, reads, unmounts and waits for the server to end.
-if [ "$(id -u)" = 0 ] && [ -e /dev/fuse ] && command -v fusermount3 >/dev/null; then
+if row lklfuse && [ "$(id -u)" = 0 ] && [ -e /dev/fuse ] && command -v fusermount3 >/dev/null; then
   echo
   echo "lklfuse: tar of the mounted corpus image | cat, mount to unmount"
   # A server that has exited but is not yet reaped (a zombie) is gone.
@@ -224,7 +232,7 @@ fi
 
 # Other image formats (issue 17): the corpus image as qcow2 (qemu-img
 # convert, uncompressed), exported by fs2tar against the raw image.
-if command -v qemu-img >/dev/null; then
+if row qcow2 && command -v qemu-img >/dev/null; then
   qemu-img convert -f raw -O qcow2 "$img" "$work/r.qcow2"
   echo
   echo "the corpus image as qcow2 ($(du -h "$work/r.qcow2" | cut -f1))"
@@ -252,7 +260,7 @@ fi
 # --rootdir, uncompressed: this btrfs-progs has no --compress) and in an
 # XFS image (mkfs.xfs, filled through a loop mount), exported by fs2tar
 # against the loop mount + GNU tar. Goal: half.
-if [ "$(id -u)" = 0 ]; then
+if row btrfs-xfs && [ "$(id -u)" = 0 ]; then
   for fs in btrfs xfs; do
     command -v "mkfs.$fs" >/dev/null || continue
     fimg=$work/r.$fs
@@ -275,7 +283,7 @@ fi
 # Read-only image filesystems (issue 16): the corpus tree as a SquashFS
 # image (mksquashfs, zstd), exported by fs2tar against sqfs2tar
 # (squashfs-tools-ng) and against the loop mount + GNU tar.
-if command -v mksquashfs >/dev/null; then
+if row squashfs && command -v mksquashfs >/dev/null; then
   mksquashfs "$corpus/rootfs" "$work/r.sqfs" -comp zstd -quiet -no-progress >/dev/null
   echo
   echo "the corpus tree as squashfs, zstd ($(du -h "$work/r.sqfs" | cut -f1))"
@@ -302,7 +310,7 @@ fi
 # lklimg mkfs -t squashfs -d against mksquashfs -noappend, both gzip (the
 # default) on 2 cores, and the corpus tar by lklimg tar2fs -t squashfs
 # against tar2sqfs (squashfs-tools-ng), gzip, 2 cores. Goal: no slower.
-if [ -x "$lklimg" ] && command -v mksquashfs >/dev/null; then
+if row sqfs-write && [ -x "$lklimg" ] && command -v mksquashfs >/dev/null; then
   echo
   echo "the corpus tree into a SquashFS image, gzip, 2 cores"
   qpeers=(qours "rm -f '$work/q.sqfs'; '$lklimg' mkfs -q -t squashfs -processors 2 -d '$corpus/rootfs' '$work/q.sqfs'"
@@ -330,7 +338,7 @@ fi
 # (xorriso), exported by fs2tar against bsdtar's conversion of it to a
 # tar (this host's kernel has no iso9660 to loop-mount). Goal: no slower
 # than bsdtar.
-if command -v xorriso >/dev/null && command -v bsdtar >/dev/null; then
+if row iso && command -v xorriso >/dev/null && command -v bsdtar >/dev/null; then
   xorriso -as mkisofs -quiet -R -J -o "$work/r.iso" "$corpus/rootfs" 2>/dev/null
   echo
   echo "the corpus tree as ISO 9660, Rock Ridge and Joliet ($(du -h "$work/r.iso" | cut -f1))"
@@ -343,7 +351,7 @@ fi
 # The large images (bench/big-images.sh makes them once, ~11 GiB of disk):
 # a 3 GiB file streamed alone, and peak RSS on a 4 GiB image that also
 # holds 100,000 small files. BIG=0 skips them.
-if [ "${BIG:-1}" != 0 ]; then
+if row big && [ "${BIG:-1}" != 0 ]; then
   "$here/bench/big-images.sh" "$corpus"
   cat "$corpus/large.bin" "$corpus/large.ext4" "$corpus/big.ext4" >/dev/null
   echo

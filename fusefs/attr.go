@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux || darwin
 
 package fusefs
 
@@ -98,7 +98,7 @@ func (n *node) Getxattr(ctx context.Context, name string, dest []byte) (uint32, 
 	defer n.srv.names.RUnlock()
 	m, err := n.srv.k.Lgetxattr(n.path(), name, dest)
 	if errors.Is(err, abi.EOPNOTSUPP) && (name == "system.posix_acl_access" || name == "system.posix_acl_default") {
-		return 0, syscall.ENODATA
+		return 0, errno(abi.ENODATA)
 	}
 	return uint32(m), errno(err)
 }
@@ -118,7 +118,7 @@ func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errn
 func (n *node) Setxattr(ctx context.Context, name string, data []byte, flags uint32) syscall.Errno {
 	n.srv.names.RLock()
 	defer n.srv.names.RUnlock()
-	return errno(n.srv.k.Lsetxattr(n.path(), name, data, int(flags)))
+	return errno(n.srv.k.Lsetxattr(n.path(), name, data, int(kernelXattrFlags(flags))))
 }
 
 // Removexattr is FUSE_REMOVEXATTR.

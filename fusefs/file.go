@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux || darwin
 
 package fusefs
 
@@ -44,12 +44,13 @@ var (
 	_ fs.FileFsyncdirer   = (*handle)(nil)
 )
 
-// openFlags are the flags of the kernel's open for FUSE's: the access mode
-// and the flags that change what the descriptor does. O_APPEND is left
+// openFlags are the flags of the kernel's open for FUSE's (the host's
+// numbers, kernelOpenFlags): the access mode and the flags that change what the descriptor does. O_APPEND is left
 // to the host, which sends each append at the end it knows; O_TRUNC has
 // already been a setattr (no FUSE_ATOMIC_O_TRUNC); O_CREAT and O_EXCL are
 // Create's.
 func openFlags(flags uint32) int {
+	flags = kernelOpenFlags(flags)
 	const keep = abi.O_ACCMODE | abi.O_SYNC | abi.O_DSYNC | abi.O_NOATIME | abi.O_DIRECTORY | abi.O_NOFOLLOW | abi.O_LARGEFILE
 	return int(flags)&keep | abi.O_CLOEXEC
 }
@@ -66,7 +67,7 @@ const fileOpenFlags = fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_NOFLUSH
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	n.srv.names.RLock()
 	defer n.srv.names.RUnlock()
-	if n.srv.noOpen && flags&abi.O_ACCMODE == abi.O_RDONLY {
+	if n.srv.noOpen && kernelOpenFlags(flags)&abi.O_ACCMODE == abi.O_RDONLY {
 		return nil, 0, syscall.ENOSYS
 	}
 	fd, err := n.srv.k.Openat(abi.AT_FDCWD, n.path(), openFlags(flags)|abi.O_NOFOLLOW, 0)
@@ -192,12 +193,12 @@ func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 
 // Allocate is FUSE_FALLOCATE: fallocate(2) with its mode.
 func (h *handle) Allocate(ctx context.Context, off, size uint64, mode uint32) syscall.Errno {
-	return errno(h.srv.k.Fallocate(h.fd, mode, int64(off), int64(size)))
+	return errno(h.srv.k.Fallocate(h.fd, kernelFallocateMode(mode), int64(off), int64(size)))
 }
 
 // Lseek is FUSE_LSEEK: SEEK_DATA and SEEK_HOLE find the image's holes.
 func (h *handle) Lseek(ctx context.Context, off uint64, whence uint32) (uint64, syscall.Errno) {
-	pos, err := h.srv.k.Lseek(h.fd, int64(off), int(whence))
+	pos, err := h.srv.k.Lseek(h.fd, int64(off), int(kernelWhence(whence)))
 	return uint64(pos), errno(err)
 }
 

@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux || darwin
 
 // Package fusefs serves a directory of the library kernel as a FUSE
 // filesystem of the host (through github.com/hanwen/go-fuse/v2), as LKL's
@@ -259,10 +259,10 @@ func (s *server) as(ctx context.Context, umask uint32) *kernel.Kernel {
 }
 
 // errno turns a kernel error into the errno of the reply. The kernel's
-// numbers are Linux's, which are the host's on Linux.
+// numbers are Linux's, which are the host's on Linux (hostErrno).
 func errno(err error) syscall.Errno {
 	if err == nil {
 		return 0
 	}
-	return syscall.Errno(abi.ErrnoOf(err))
+	return hostErrno(abi.ErrnoOf(err))
 }

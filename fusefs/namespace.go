@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux || darwin
 
 package fusefs
 
@@ -39,14 +39,13 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 }
 
 // Mknod is FUSE_MKNOD: mknodat(2) of a regular file, fifo, socket or
-// device node. FUSE carries the device number as new_encode_dev does.
+// device node, its number as the host's FUSE carries it (kernelRdev).
 func (n *node) Mknod(ctx context.Context, name string, mode, rdev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	n.srv.names.RLock()
 	defer n.srv.names.RUnlock()
 	mode, umask := splitMode(mode)
 	p := n.child(name)
-	dev := abi.Makedev(rdev&0xfff00>>8, rdev&0xff|rdev>>12&0xfff00)
-	if err := n.srv.as(ctx, umask).Mknodat(abi.AT_FDCWD, p, mode, dev); err != nil {
+	if err := n.srv.as(ctx, umask).Mknodat(abi.AT_FDCWD, p, mode, kernelRdev(rdev)); err != nil {
 		return nil, errno(err)
 	}
 	return n.newChild(ctx, p, out)
@@ -119,7 +118,7 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	if !ok {
 		return syscall.EXDEV
 	}
-	err := n.srv.k.Renameat2(abi.AT_FDCWD, n.child(name), abi.AT_FDCWD, np.child(newName), flags)
+	err := n.srv.k.Renameat2(abi.AT_FDCWD, n.child(name), abi.AT_FDCWD, np.child(newName), kernelRenameFlags(flags))
 	if renameDelay > 0 {
 		time.Sleep(renameDelay)
 	}

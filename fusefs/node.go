@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux || darwin
 
 package fusefs
 
@@ -155,8 +155,8 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 	return buf[:m], 0
 }
 
-// fillAttr copies a stat into FUSE's attributes. FUSE carries a device
-// number as Linux's new_encode_dev does.
+// fillAttr copies a stat into FUSE's attributes, the device number as the
+// host's FUSE carries it (hostRdev).
 func fillAttr(a *fuse.Attr, st *abi.Stat) {
 	a.Ino = st.Ino
 	a.Size = uint64(st.Size)
@@ -167,7 +167,6 @@ func fillAttr(a *fuse.Attr, st *abi.Stat) {
 	a.Mode = st.Mode
 	a.Nlink = uint32(st.Nlink)
 	a.Owner = fuse.Owner{Uid: st.Uid, Gid: st.Gid}
-	major, minor := abi.Major(st.Rdev), abi.Minor(st.Rdev)
-	a.Rdev = minor&0xff | major<<8 | (minor&^0xff)<<12
+	a.Rdev = hostRdev(abi.Major(st.Rdev), abi.Minor(st.Rdev))
 	a.Blksize = uint32(st.Blksize)
 }

@@ -381,7 +381,7 @@ func (c *fromCopier) meta(kp string, st *abi.Stat, fd hostFD, name string, dirfd
 			continue
 		}
 		if err != nil {
-			c.fail(kp, "setxattr "+x.name, err)
+			c.fail(kp, "setxattr "+x.name, setxattrError(err))
 		}
 	}
 	if len(xdropped) > 0 {

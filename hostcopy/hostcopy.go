@@ -115,6 +115,18 @@ func fatal(err error) bool {
 	return errors.Is(err, abi.ENOSPC) || errors.Is(err, abi.ENOSYS) || errors.Is(err, abi.EROFS)
 }
 
+// setxattrError is the error of a setxattr for the report: its ENOSPC
+// is the entry's alone, not fatal. ext4 says ENOSPC for a value that fits
+// neither in the inode nor in its one xattr block (no ea_inode), a disk
+// with room to spare; a full disk is found at the next allocation. cp -a
+// reports the file and goes on, and so does archive.Import.
+func setxattrError(err error) error {
+	if errors.Is(err, abi.ENOSPC) {
+		return errors.New("the value fits neither in the inode nor in one block (" + err.Error() + ")")
+	}
+	return err
+}
+
 // copier is what To and From share: options, counters, buffers.
 type copier struct {
 	opts   Options

@@ -388,7 +388,7 @@ func (c *toCopier) xattrs(src, kp string, st *hostStat, setxattr func(name strin
 	xs = c.withSELinux(xs)
 	for _, x := range xs {
 		if err := setxattr(x.name, x.value); err != nil {
-			c.fail(src, "setxattr "+x.name, err)
+			c.fail(src, "setxattr "+x.name, setxattrError(err))
 		}
 	}
 	if st.mode&abi.S_IFMT != abi.S_IFLNK {

@@ -273,3 +273,38 @@ func TestToQcow2(t *testing.T) {
 		t.Error("the overlay's backing file changed")
 	}
 }
+
+// TestXattrTooBig: an attribute that fits neither in the inode nor in one
+// 1 KiB xattr block (no ea_inode) is refused with ENOSPC by ext4, as by
+// Linux; that fails its file only: the file is copied without it, the
+// copy goes on, the refusal names the file and the attribute, and the
+// exit status is 1 (cp -a's behaviour, and tar2fs's).
+func TestXattrTooBig(t *testing.T) {
+	src := t.TempDir()
+	for _, n := range []string{"a", "b", "c"} {
+		writeFile(t, filepath.Join(src, n), n+"\n")
+	}
+	if err := unix.Lsetxattr(filepath.Join(src, "b"), "user.big", make([]byte, 3000), 0); err != nil {
+		t.Skipf("the host's filesystem holds no 3000-byte xattr: %v", err)
+	}
+	if err := unix.Lsetxattr(filepath.Join(src, "b"), "user.small", []byte("kept"), 0); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(t.TempDir(), "fs.img")
+	testutil.MkfsExt4(t, img, "", "16M", "-b", "1024")
+	r := cptofs(t, "-i", img, src+"/.", "/")
+	if r.code != 1 || !strings.Contains(r.stderr, "b") || !strings.Contains(r.stderr, "user.big") ||
+		strings.Contains(r.stderr, "stopped") || strings.Contains(r.stderr, "no space left on device in") {
+		t.Errorf("exit %d, stderr:\n%s\nwant status 1 and the attribute of b reported alone", r.code, r.stderr)
+	}
+	testutil.E2fsckClean(t, img)
+	got := testutil.LoopView(t, img)
+	for _, n := range []string{"a", "b", "c"} {
+		if got[n] == nil {
+			t.Errorf("%s is not in the image: the copy stopped", n)
+		}
+	}
+	if b := got["b"]; b != nil && (string(b.Xattrs["user.small"]) != "kept" || b.Xattrs["user.big"] != nil) {
+		t.Errorf("b's attributes in the image: %q", b.Xattrs)
+	}
+}

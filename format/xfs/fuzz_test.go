@@ -268,6 +268,10 @@ func FuzzLogItems(f *testing.F) {
 				DecodeInodeLogFormat(r)
 			case LiIcreate:
 				DecodeIcreate(r)
+			case LiEFI:
+				if e, err := DecodeEFI(r); err == nil && (len(e.Extents) == 0 || len(r) < 16+12*len(e.Extents)) {
+					t.Fatalf("EFI of %d extents from %d bytes", len(e.Extents), len(r))
+				}
 			}
 			dip := make([]byte, 512)
 			LogDinodeToDisk(r, dip, 1)

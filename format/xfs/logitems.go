@@ -36,9 +36,21 @@ const (
 	LiDquot    = 0x123d
 	LiQuotaOff = 0x123e
 	LiIcreate  = 0x123f
+	// Intents and their done items (XFS_LI_RUI..XFS_LI_CUD_RT): each
+	// done item is its intent's type + 1 and names it by the id at
+	// byte 8.
+	LiRUI   = 0x1240 // reverse-mapping updates
+	LiCUI   = 0x1242 // reference count updates
+	LiBUI   = 0x1244 // file mapping updates
+	LiATTRI = 0x1246 // attribute changes (logged xattrs)
+	LiXMI   = 0x1248 // file range exchanges
+	LiEFIRT = 0x124a // realtime extent frees
+	LiRUIRT = 0x124c
+	LiCUIRT = 0x124e
 	// Buffer log format flags (XFS_BLF_*).
 	BlfInodeBuf = 1 << 0
 	BlfCancel   = 1 << 1
+	BlfDquotBuf = 1<<2 | 1<<3 | 1<<4 // XFS_BLF_UDQUOT_BUF, _PDQUOT_BUF, _GDQUOT_BUF
 	BlfChunk    = 128
 	// Inode log format fields (XFS_ILOG_*).
 	IlogCore   = 0x001
@@ -285,4 +297,47 @@ func DecodeIcreate(r []byte) (Icreate, error) {
 	}
 	return Icreate{Ag: be.Uint32(r[4:]), Agbno: be.Uint32(r[8:]), Count: be.Uint32(r[12:]),
 		Isize: be.Uint32(r[16:]), Length: be.Uint32(r[20:]), Gen: be.Uint32(r[24:])}, nil
+}
+
+// Extent is one extent of an extent-free intent (struct xfs_extent): a
+// filesystem block number (AG number and AG block) and a length.
+type Extent struct {
+	Start uint64
+	Len   uint32
+}
+
+// EFI is an extent-free intent (struct xfs_efi_log_format): the extents
+// a transaction freed from their owner, which the free space btrees get
+// back in a later one, logged with an EFD of the same ID.
+type EFI struct {
+	ID      uint64
+	Extents []Extent
+}
+
+// DecodeEFI decodes an EFI's format region. The extents are 12 bytes
+// each as a 32-bit kernel logged them (xfs_efi_log_format_32) or 16 as a
+// 64-bit one did (padded); the region's length tells which, as
+// xfs_efi_copy_format decides.
+func DecodeEFI(r []byte) (EFI, error) {
+	const hdr = 16
+	if len(r) < hdr {
+		return EFI{}, abi.Errorf(abi.EUCLEAN, "xfs: log: extent-free intent of %d bytes", len(r))
+	}
+	n := int(le.Uint32(r[4:]))
+	e := EFI{ID: le.Uint64(r[8:])}
+	var size int
+	switch {
+	case n > 0 && len(r) == hdr+n*16:
+		size = 16
+	case n > 0 && len(r) == hdr+n*12:
+		size = 12
+	default:
+		return e, abi.Errorf(abi.EUCLEAN, "xfs: log: extent-free intent of %d extents in %d bytes", n, len(r))
+	}
+	e.Extents = make([]Extent, n)
+	for i := range e.Extents {
+		x := r[hdr+i*size:]
+		e.Extents[i] = Extent{Start: le.Uint64(x), Len: le.Uint32(x[8:])}
+	}
+	return e, nil
 }

@@ -23,15 +23,20 @@ import (
 // Replayed v5 blocks get their checksums computed again, as the
 // buffers' write verifiers would.
 //
-// Not replayed, and refused (EOPNOTSUPP) when the log holds them:
-// intents left without their done items (extent frees, mapping,
-// reference count and reverse mapping updates, attribute and exchange
-// intents, which Linux finishes after the replay), quota items.
+// Intents left without their done items are settled as finishIntents
+// says: extent frees counted, reverse-mapping and reference count
+// updates passed over, those that change files refused (EOPNOTSUPP).
+// Quota items and buffers are passed over, as a mount without quota
+// options passes them over.
 
 // overlayDev is the device with the replayed sectors over it.
 type overlayDev struct {
 	vfs.BlockDevice
 	bbs map[int64]*[xfs.BBSize]byte
+	// intents is how many unfinished intents the replay settled, and
+	// freed the blocks their extent frees give back (finishIntents).
+	intents int
+	freed   uint64
 }
 
 // ReadAt reads the device, then the replayed sectors over what it read.
@@ -206,10 +211,10 @@ func (t *rtrans) add(d []byte) error {
 	return nil
 }
 
-// intent item types and their done items' (XFS_LI_EFI..XFS_LI_CUD_RT):
-// each done item names its intent by the id at byte 8.
-var intentDone = map[uint16]uint16{0x1236: 0x1237, 0x1240: 0x1241, 0x1242: 0x1243, 0x1244: 0x1245,
-	0x1246: 0x1247, 0x1248: 0x1249, 0x124a: 0x124b, 0x124c: 0x124d, 0x124e: 0x124f}
+// intentDone is each intent item type's done item type.
+var intentDone = map[uint16]uint16{xfs.LiEFI: xfs.LiEFD, xfs.LiRUI: xfs.LiRUI + 1, xfs.LiCUI: xfs.LiCUI + 1,
+	xfs.LiBUI: xfs.LiBUI + 1, xfs.LiATTRI: xfs.LiATTRI + 1, xfs.LiXMI: xfs.LiXMI + 1,
+	xfs.LiEFIRT: xfs.LiEFIRT + 1, xfs.LiRUIRT: xfs.LiRUIRT + 1, xfs.LiCUIRT: xfs.LiCUIRT + 1}
 
 // replay runs the two passes over the committed transactions.
 func (f *fsys) replay(committed []*rtrans) (*overlayDev, error) {
@@ -220,7 +225,7 @@ func (f *fsys) replay(committed []*rtrans) (*overlayDev, error) {
 	}
 	// Pass 1: cancelled buffers, counted; intents and their done items.
 	cancelled := map[int64]int{}
-	open := map[uint64]uint16{}
+	open := map[uint64][]byte{} // intents by id: their format regions
 	for _, t := range committed {
 		for _, it := range t.items {
 			if len(it.regions) != it.total {
@@ -238,17 +243,21 @@ func (f *fsys) replay(committed []*rtrans) (*overlayDev, error) {
 					cancelled[b.Blkno]++
 				}
 			case intentDone[typ] != 0 && len(r) >= 16:
-				open[le64(r[8:])] = typ
+				open[le64(r[8:])] = r
 			case isDone[typ] && len(r) >= 16:
 				delete(open, le64(r[8:]))
 			case typ == xfs.LiInode, typ == xfs.LiIcreate:
+			case typ == xfs.LiDquot, typ == xfs.LiQuotaOff:
+				// Quota items are replayed only for a mount with
+				// quota options (xlog_recover_dquot_commit_pass2:
+				// m_qflags 0), which this driver never has.
 			default:
 				return nil, abi.Errorf(abi.EOPNOTSUPP, "xfs: log: item type 0x%x is not replayed by this kernel: mount with -o norecovery", typ)
 			}
 		}
 	}
-	for id, typ := range open {
-		return nil, abi.Errorf(abi.EOPNOTSUPP, "xfs: log: intent 0x%x (id %x) left unfinished, which this kernel does not finish: mount with -o norecovery", typ, id)
+	if err := f.finishIntents(o, open); err != nil {
+		return nil, err
 	}
 	// Pass 2, each transaction's items in Linux's order
 	// (xlog_recover_reorder_trans).
@@ -298,7 +307,8 @@ func le64(p []byte) uint64 {
 
 // replayBuf replays a buffer item (xlog_recover_buf_commit_pass2): its
 // logged chunks over the buffer, or only the inodes' unlinked pointers
-// of an inode buffer; a cancelled buffer is passed over.
+// of an inode buffer; a cancelled buffer and a quota buffer are passed
+// over.
 func (f *fsys) replayBuf(o *overlayDev, it *ritem, cancelled map[int64]int) error {
 	b, err := xfs.DecodeBufLogFormat(it.regions[0])
 	if err != nil {
@@ -309,6 +319,9 @@ func (f *fsys) replayBuf(o *overlayDev, it *ritem, cancelled map[int64]int) erro
 			cancelled[b.Blkno] = c - 1
 		}
 		return nil
+	}
+	if b.Flags&xfs.BlfDquotBuf != 0 {
+		return nil // quota buffers: a mount without quota leaves them (xlog_recover_do_dquot_buffer)
 	}
 	if b.Len == 0 || b.Len > 1024 {
 		return abi.Errorf(abi.EUCLEAN, "xfs: log: buffer of %d blocks", b.Len)
@@ -572,4 +585,41 @@ func (f *fsys) replayIcreate(o *overlayDev, it *ritem, cancelled map[int64]int) 
 
 func putBE32(p []byte, v uint32) {
 	p[0], p[1], p[2], p[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+}
+
+// finishIntents settles the intents the log left without their done
+// items, which Linux finishes once the log is replayed
+// (xlog_recover_process_intents); nothing is written here, so what they
+// would do must leave every file as the replay made it. An extent free
+// (EFI) gives back blocks their owner let go of in the same transaction
+// (a truncate, a removal): only the free space btrees change, which this
+// driver does not read; its blocks are counted free (o.freed) for
+// statfs. Reverse-mapping updates (RUI) change only the rmap btree.
+// Reference count updates (CUI) change only the refcount btree, but one
+// that drops an extent's last reference frees it, which only that btree
+// tells: statfs may then count fewer free blocks than Linux's. Mapping
+// updates (BUI), attribute (ATTRI) and range exchange (XMI) intents
+// change files, and realtime ones a volume this driver refuses: refused.
+func (f *fsys) finishIntents(o *overlayDev, open map[uint64][]byte) error {
+	for id, r := range open {
+		switch typ := xfs.ItemType(r); typ {
+		case xfs.LiEFI:
+			efi, err := xfs.DecodeEFI(r)
+			if err != nil {
+				return err
+			}
+			for _, x := range efi.Extents {
+				if x.Len == 0 || x.Len > f.sb.AgBlocks {
+					return abi.Errorf(abi.EUCLEAN, "xfs: log: extent-free intent %x frees %d blocks at %d", id, x.Len, x.Start)
+				}
+				o.freed += uint64(x.Len)
+			}
+			o.intents++
+		case xfs.LiRUI, xfs.LiCUI:
+			o.intents++
+		default:
+			return abi.Errorf(abi.EOPNOTSUPP, "xfs: log: intent 0x%x (id %x) left unfinished changes files, which this kernel does not finish: mount with -o norecovery", typ, id)
+		}
+	}
+	return nil
 }

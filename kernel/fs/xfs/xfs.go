@@ -149,6 +149,7 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		return fail(err)
 	}
 	dirty := st.dirty
+	var freed uint64 // blocks the log's unfinished extent frees give back
 	switch {
 	case dirty && f.opts.norecovery:
 		log.Printf("XFS (%s): Mounting filesystem in no-recovery mode. Filesystem will be inconsistent.", f.name)
@@ -173,6 +174,10 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		}
 		f.sb = sb
 		log.Printf("XFS (%s): Ending recovery (logdev: internal): %d sectors replayed in memory", f.name, len(o.bbs))
+		if o.intents > 0 {
+			log.Printf("XFS (%s): %d unfinished intents settled in memory (%d blocks freed)", f.name, o.intents, o.freed)
+		}
+		freed = o.freed
 	}
 	f.icount, f.ifree, f.fdblocks = sb.Icount, sb.Ifree, sb.FDBlocks
 	if (dirty && sb.HasLazySbCount()) || sb.FDBlocks > sb.DBlocks || sb.Ifree > sb.Icount {
@@ -180,6 +185,10 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 			return fail(err)
 		}
 	}
+	// The extents unfinished frees give back, counted after the groups'
+	// sums as Linux frees them after it sums them (xfs_log_mount_finish
+	// after xfs_initialize_perag_data).
+	f.fdblocks = min(f.fdblocks+freed, sb.DBlocks)
 	root, err := f.iget(sb.RootIno)
 	if err != nil {
 		return fail(err)
