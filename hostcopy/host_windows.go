@@ -108,12 +108,26 @@ func openTop(path string) (dirHandle, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := createFile(abs, windows.FILE_LIST_DIRECTORY|windows.FILE_READ_ATTRIBUTES|windows.FILE_WRITE_ATTRIBUTES,
-		windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE, windows.OPEN_EXISTING, windows.FILE_FLAG_BACKUP_SEMANTICS)
+	h, err := openDir(abs, 0)
 	if err != nil {
 		return nil, err
 	}
 	return &winDir{h: h, path: strings.TrimRight(abs, `\`)}, nil
+}
+
+// openDir opens the directory p to work in: to list it, read its
+// attributes and write them (its times); where the user may not write
+// them, without (its times then fail, reported). It is shared for reads
+// and writes, not for deletion: held, it cannot be renamed or removed.
+func openDir(p string, flags uint32) (windows.Handle, error) {
+	const access = windows.FILE_LIST_DIRECTORY | windows.FILE_READ_ATTRIBUTES
+	const share = windows.FILE_SHARE_READ | windows.FILE_SHARE_WRITE
+	flags |= windows.FILE_FLAG_BACKUP_SEMANTICS
+	h, err := createFile(p, access|windows.FILE_WRITE_ATTRIBUTES, share, windows.OPEN_EXISTING, flags)
+	if errors.Is(err, abi.EACCES) {
+		h, err = createFile(p, access, share, windows.OPEN_EXISTING, flags)
+	}
+	return h, err
 }
 
 func closeDir(d dirHandle) { windows.CloseHandle(d.h) }
@@ -151,9 +165,7 @@ func mkdirAt(d dirHandle, name string) error {
 // symlink or junction) there, and holds it against renames.
 func openDirAt(d dirHandle, name string) (dirHandle, error) {
 	p := d.child(name)
-	h, err := createFile(p, windows.FILE_LIST_DIRECTORY|windows.FILE_READ_ATTRIBUTES|windows.FILE_WRITE_ATTRIBUTES,
-		windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE, windows.OPEN_EXISTING,
-		windows.FILE_FLAG_BACKUP_SEMANTICS|windows.FILE_FLAG_OPEN_REPARSE_POINT)
+	h, err := openDir(p, windows.FILE_FLAG_OPEN_REPARSE_POINT)
 	if err != nil {
 		return nil, err
 	}
