@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux && !darwin && !freebsd && !windows
 
 package hostcopy
 
@@ -8,25 +8,25 @@ import (
 	"github.com/lklimg/lklimg/archive"
 )
 
-// errHost is what To and From return off Linux: the host side uses Linux's
-// lstat, xattr, mknod, utimensat and SEEK_DATA calls.
-var errHost = errors.New("hostcopy: copying between the host and an image works only on linux for now")
+// errHost is what To, From and DirSource return on the hosts without a
+// host layer (host_unix.go, host_windows.go): the other unixes, whose
+// x/sys/unix lacks some of the *at or xattr calls, and the rest.
+var errHost = errors.New("hostcopy: copying between the host and an image works on linux, darwin, freebsd and windows")
 
-// To copies host files into the kernel's tree (see to_linux.go).
+// To copies host files into the kernel's tree (see to.go).
 func To(k Kernel, root string, srcs []string, dst string, opts Options) error { return errHost }
 
-// From copies the kernel's files to the host (see from_linux.go).
+// From copies the kernel's files to the host (see from.go).
 func From(k Kernel, root string, srcs []string, dst string, opts Options) error { return errHost }
 
-// SourceBytes estimates the data To would copy (see to_linux.go).
+// SourceBytes estimates the data To would copy (see to.go).
 func SourceBytes(srcs []string) int64 { return 0 }
 
 // DirSource is a host directory as an archive.Source (see
-// source_linux.go); off Linux its stream fails at once.
+// source_linux.go); here its stream fails at once.
 type DirSource struct{}
 
-// NewDirSource returns a Source whose Next fails: the walk uses Linux's
-// calls.
+// NewDirSource returns a Source whose Next fails.
 func NewDirSource(dir string, report func(error)) *DirSource { return &DirSource{} }
 
 func (*DirSource) Next() (*archive.Header, error) { return nil, errHost }

@@ -78,6 +78,12 @@ type Options struct {
 	// Report, when set, is told of every entry that failed (a
 	// *PathError); the copy goes on.
 	Report func(err error)
+	// Dropped, when set, is told of each entry whose metadata the host
+	// cannot hold (Windows: owners, Unix modes, xattrs), with what was
+	// left: "mode 0640", "owner", "xattrs user.a, user.b". The entry is
+	// copied and the copy goes on; it is not a failure (cp -a as a user
+	// leaves owners too), but never silent either.
+	Dropped func(src string, what []string)
 	// OnEntry, when set, is called with each entry as it is copied (or,
 	// with DryRun, would be): its source and destination paths.
 	OnEntry func(src, dst string)
@@ -157,6 +163,19 @@ func (c *copier) fail(src, op string, err error) {
 		c.opts.Report(&PathError{Path: src, Op: op, Err: err})
 	}
 }
+
+// dropped tells Options.Dropped what of src the host could not hold.
+func (c *copier) dropped(src string, what []string) {
+	if c.opts.Dropped != nil {
+		c.opts.Dropped(src, what)
+	}
+}
+
+// errNotHeld is a host call's answer for metadata its host has no room
+// for (NTFS: owners, most Unix modes, xattrs): what says which.
+type errNotHeld struct{ what string }
+
+func (e *errNotHeld) Error() string { return "this host cannot hold " + e.what }
 
 // stopped reports whether a fatal error stopped the copy.
 func (c *copier) stopped() bool { return c.stop != nil }

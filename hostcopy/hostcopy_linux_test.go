@@ -19,6 +19,7 @@ var shared testutil.SharedTree
 func TestMain(m *testing.M) {
 	code := m.Run()
 	shared.Remove()
+	testutil.RemoveWine()
 	os.Exit(code)
 }
 

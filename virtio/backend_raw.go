@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 )
 
 // RawFile is a Backend over a raw image file: byte n of the disk is byte n
@@ -20,6 +21,12 @@ type RawFile struct {
 	// resized and whose holes read as zeros.
 	regular bool
 	size    int64
+	// sector is a host disk's own sector size when it is larger than a
+	// virtio sector (a 4Kn disk): its I/O must be aligned to it, which
+	// the portable calls do through a buffer (backend_raw_other.go).
+	sector  int64
+	alignMu sync.Mutex
+	aligned []byte // alignedIO's buffer
 	zeros   []byte // a run of zeros to write when the host cannot zero a range; never written
 	// unsafe: Flush does not flush (SetCacheUnsafe).
 	unsafe bool
@@ -70,6 +77,17 @@ func OpenRawFile(path string, o RawOptions) (*RawFile, error) {
 	f, err := os.OpenFile(path, flag, 0o644)
 	if err != nil {
 		return nil, err
+	}
+	// A disk as the host names it where it is not a block device of
+	// Linux's kind (\\.\PhysicalDriveN on Windows, /dev/rdiskN on
+	// macOS): its size and sector from the host's ioctls.
+	if size, sector, ok, err := hostDisk(f, path); ok || err != nil {
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		return &RawFile{f: f, fd: f.Fd(), ro: o.ReadOnly, size: size &^ (max(sector, SectorSize) - 1),
+			sector: sector, zeros: make([]byte, 1<<16)}, nil
 	}
 	st, err := f.Stat()
 	if err != nil {

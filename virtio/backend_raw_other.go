@@ -13,6 +13,9 @@ import (
 // so the whole device is reported as data.
 
 func preadv(r *RawFile, bufs [][]byte, off int64) (int64, error) {
+	if r.sector > SectorSize {
+		return alignedIO(r, bufs, off, false)
+	}
 	var done int64
 	for _, b := range bufs {
 		n, err := r.f.ReadAt(b, off+done)
@@ -28,6 +31,10 @@ func preadv(r *RawFile, bufs [][]byte, off int64) (int64, error) {
 }
 
 func pwritev(r *RawFile, bufs [][]byte, off int64) error {
+	if r.sector > SectorSize {
+		_, err := alignedIO(r, bufs, off, true)
+		return err
+	}
 	for _, b := range bufs {
 		n, err := r.f.WriteAt(b, off)
 		if err != nil {
@@ -49,3 +56,39 @@ func seekData(r *RawFile, off int64) (int64, error) { return off, nil }
 func seekHole(r *RawFile, off int64) (int64, error) { return r.size, nil }
 
 func sendTo(r *RawFile, dst Sink, off, n int64) (int64, error) { return 0, errors.ErrUnsupported }
+
+// alignedIO reads or writes bufs at off on a host disk whose sectors are
+// larger than a virtio sector (r.sector: a 4Kn disk, which takes only
+// whole sectors): each buffer goes through the whole sectors around it,
+// read first, and for a write changed and written back. The buffer is
+// r.aligned, kept between calls, under r.alignMu (a read-modify-write
+// must not interleave with another on the same sector).
+func alignedIO(r *RawFile, bufs [][]byte, off int64, write bool) (int64, error) {
+	r.alignMu.Lock()
+	defer r.alignMu.Unlock()
+	var done int64
+	for _, b := range bufs {
+		start := off &^ (r.sector - 1)
+		end := (off + int64(len(b)) + r.sector - 1) &^ (r.sector - 1)
+		if int64(cap(r.aligned)) < end-start {
+			r.aligned = make([]byte, end-start) // large: page-aligned by Go's allocator
+		}
+		a := r.aligned[:end-start]
+		n, err := r.f.ReadAt(a, start)
+		if err != nil && err != io.EOF {
+			return done, err
+		}
+		clear(a[n:])
+		if write {
+			copy(a[off-start:], b)
+			if _, err := r.f.WriteAt(a, start); err != nil {
+				return done, err
+			}
+		} else {
+			copy(b, a[off-start:])
+		}
+		done += int64(len(b))
+		off += int64(len(b))
+	}
+	return done, nil
+}

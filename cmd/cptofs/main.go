@@ -13,6 +13,15 @@
 // mounted (read-write, for cptofs), or the command line is wrong. The
 // image is always unmounted cleanly, so it is consistent whatever
 // happened.
+//
+// It runs on Linux, macOS, FreeBSD and Windows (package hostcopy's host
+// layers). On Windows, what NTFS cannot hold is reported: devices, FIFOs
+// and sockets, names Windows refuses (CON, aux.c, a:b, "x.", names that
+// differ only in case) and symlinks it will not make (without Developer
+// Mode) as failed entries; owners, Unix modes and xattrs as dropped,
+// each listed with -v and counted without (exit status 0 for those).
+// cptofs there gives files 0644 (0755 for .exe, .com, .bat, .cmd),
+// read-only ones 0444 (0555), directories 0755; -o and -g set owners.
 package main
 
 import (

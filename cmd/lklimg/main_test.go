@@ -31,6 +31,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(binDir)
+	testutil.RemoveWine()
 	os.Exit(code)
 }
 

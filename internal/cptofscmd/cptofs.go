@@ -190,10 +190,24 @@ func copyFiles(f *flags, srcs []string, dst string, stdout, stderr io.Writer) in
 		say(f.name + ": " + err.Error())
 	}
 
+	// What the host cannot hold (Windows: owners, most modes, xattrs)
+	// is not a failure, but never silent: each entry with -v, else a
+	// count.
+	dropped := 0
+	opts.Dropped = func(src string, what []string) {
+		dropped++
+		if f.verbosity.Verbose {
+			say(f.name + ": " + showSrc(f, m, src) + ": not kept on this host: " + strings.Join(what, ", "))
+		}
+	}
+
 	if f.from {
 		err = hostcopy.From(m.Kernel, m.Dir, srcs, dst, opts)
 	} else {
 		err = hostcopy.To(m.Kernel, m.Dir, srcs, dst, opts)
+	}
+	if dropped > 0 && !f.verbosity.Verbose {
+		say(fmt.Sprintf("%s: %d entries copied without the owners, modes or xattrs this host cannot hold (-v lists them)", f.name, dropped))
 	}
 	// Unmounting commits what was written and leaves the filesystem
 	// clean; Halt after it has nothing left to do.

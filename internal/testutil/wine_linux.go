@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -94,18 +95,45 @@ func RemoveWine() {
 // for windows/amd64, once, and returns the .exe.
 func (w *Wine) Build(t testing.TB, pkg string) string {
 	t.Helper()
+	return w.build(t, pkg, pkg, filepath.Base(pkg)+".exe", "build")
+}
+
+// BuildTest builds the test binary of package pkg for windows/amd64
+// (go test -c), once, and returns the .exe: a package's tests of its
+// Windows code, run under Wine with -test.run.
+func (w *Wine) BuildTest(t testing.TB, pkg string) string {
+	t.Helper()
+	return w.build(t, pkg, pkg+" (test)", filepath.Base(pkg)+".test.exe", "test", "-c")
+}
+
+// RunTests runs the tests of package pkg matching pattern (-test.run)
+// in its Windows build under Wine, failing t unless they all pass and
+// at least want of them ran; it returns their -test.v output.
+func (w *Wine) RunTests(t testing.TB, pkg, pattern string, want int) string {
+	t.Helper()
+	exe := w.BuildTest(t, pkg)
+	out, err := w.Command(exe, "-test.run", pattern, "-test.v").CombinedOutput()
+	if err != nil || strings.Count(string(out), "--- PASS") < want {
+		t.Fatalf("%s tests under Wine: %v (want %d passed)\n%s", pkg, err, want, out)
+	}
+	return string(out)
+}
+
+// build runs go goArgs for windows on pkg, once per key, into name.
+func (w *Wine) build(t testing.TB, pkg, key, name string, goArgs ...string) string {
+	t.Helper()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if exe, ok := w.exes[pkg]; ok {
+	if exe, ok := w.exes[key]; ok {
 		return exe
 	}
-	exe := filepath.Join(w.dir, filepath.Base(pkg)+".exe")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", exe, pkg)
+	exe := filepath.Join(w.dir, name)
+	cmd := exec.Command("go", append(goArgs, "-trimpath", "-o", exe, pkg)...)
 	cmd.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s for windows: %v\n%s", pkg, err, out)
 	}
-	w.exes[pkg] = exe
+	w.exes[key] = exe
 	return exe
 }
 

@@ -1,14 +1,16 @@
+//go:build linux || darwin || freebsd || windows
+
 package hostcopy
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/lklimg/lklimg/kernel/abi"
-	"golang.org/x/sys/unix"
 )
 
 // To copies the host paths srcs into the kernel's tree at root (a mount
@@ -56,8 +58,7 @@ func To(k Kernel, root string, srcs []string, dst string, opts Options) error {
 
 // hostSources expands one host source as To describes.
 func hostSources(src string) ([]source, error) {
-	var st unix.Stat_t
-	err := unix.Lstat(src, &st)
+	_, err := lstat(src)
 	if err == nil {
 		clean := filepath.Clean(src)
 		if filepath.Base(src) == "." || src == "." {
@@ -69,8 +70,8 @@ func hostSources(src string) ([]source, error) {
 		return []source{{path: clean, name: filepath.Base(clean)}}, nil
 	}
 	dir, base := filepath.Split(src)
-	if !errors.Is(err, unix.ENOENT) || !hasMeta(base) {
-		return nil, err
+	if !errors.Is(err, fs.ErrNotExist) || !hasMeta(base) {
+		return nil, err // the host's words, as cp says them
 	}
 	if dir == "" {
 		dir = "."
@@ -107,24 +108,18 @@ func SourceBytes(srcs []string) int64 {
 	seen := map[hostID]bool{}
 	var walk func(p string)
 	walk = func(p string) {
-		var st unix.Stat_t
-		if unix.Lstat(p, &st) != nil {
+		st, err := lstat(p)
+		if err != nil {
 			return
 		}
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFREG:
-			id := hostID{st.Dev, st.Ino}
-			if !seen[id] {
-				seen[id] = true
-				total += min(st.Size, st.Blocks*512)
+		switch st.mode & abi.S_IFMT {
+		case abi.S_IFREG:
+			if !seen[st.id] {
+				seen[st.id] = true
+				total += min(st.size, st.blocks*512)
 			}
-		case unix.S_IFDIR:
-			f, err := os.Open(p)
-			if err != nil {
-				return
-			}
-			names, _ := f.Readdirnames(-1)
-			f.Close()
+		case abi.S_IFDIR:
+			names, _ := readNames(p)
 			for _, n := range names {
 				walk(filepath.Join(p, n))
 			}
@@ -150,14 +145,17 @@ func unwrapPath(err error) error {
 	return hostErr(err)
 }
 
-// hostErr turns the host's errno into the kernel's (the values are
-// Linux's on both sides), so that one errors.Is test sees either.
-func hostErr(err error) error {
-	var e unix.Errno
-	if errors.As(err, &e) {
-		return abi.Errno(e)
-	}
-	return err
+// hostStat is what To needs of a host entry's lstat, in the kernel ABI's
+// terms: mode and rdev encoded as Linux's, times with nanoseconds (at the
+// host's precision).
+type hostStat struct {
+	mode         uint32 // S_IFMT and permission bits
+	uid, gid     uint32
+	rdev         uint64 // abi.Makedev's encoding
+	nlink        uint64
+	size, blocks int64 // blocks: 512-byte units allocated
+	id           hostID
+	atime, mtime abi.Timespec
 }
 
 // hostID identifies a host file for hard links.
@@ -174,13 +172,13 @@ type toCopier struct {
 // path kp. fresh says kp's directory was just made by the copy: nothing
 // is in the way, which saves a lookup per entry.
 func (c *toCopier) copy(src, kp string, fresh bool) {
-	var st unix.Stat_t
-	if err := unix.Lstat(src, &st); err != nil {
+	st, err := lstat(src)
+	if err != nil {
 		c.fail(src, "lstat", hostErr(err))
 		return
 	}
-	typ := st.Mode & unix.S_IFMT
-	isDir := typ == unix.S_IFDIR
+	typ := st.mode & abi.S_IFMT
+	isDir := typ == abi.S_IFDIR
 	c.entry(src, kp)
 	if c.opts.DryRun {
 		if isDir {
@@ -189,9 +187,8 @@ func (c *toCopier) copy(src, kp string, fresh bool) {
 		return
 	}
 
-	id := hostID{st.Dev, st.Ino}
-	if !isDir && st.Nlink > 1 {
-		if first, ok := c.links[id]; ok {
+	if !isDir && st.nlink > 1 {
+		if first, ok := c.links[st.id]; ok {
 			if !fresh && !c.clear(src, kp, false) {
 				return
 			}
@@ -213,32 +210,30 @@ func (c *toCopier) copy(src, kp string, fresh bool) {
 		exists = false
 	}
 
-	var err error
 	kfd := -1 // a regular file's, open for meta
 	switch typ {
-	case unix.S_IFDIR:
+	case abi.S_IFDIR:
 		if !exists {
 			err = c.k.Mkdirat(abi.AT_FDCWD, kp, 0o700)
 		}
 		if err == nil {
 			c.dir(src, kp, !exists)
 		}
-	case unix.S_IFREG:
+	case abi.S_IFREG:
 		if kfd = c.file(src, kp, &st); kfd < 0 {
 			return
 		}
 		defer c.k.Close(kfd)
-	case unix.S_IFLNK:
+	case abi.S_IFLNK:
 		var target string
-		target, err = os.Readlink(src)
+		target, err = readlink(src)
 		if err != nil {
-			c.fail(src, "readlink", unwrapPath(err))
+			c.fail(src, "readlink", err)
 			return
 		}
 		err = c.k.Symlinkat(target, abi.AT_FDCWD, kp)
-	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO, unix.S_IFSOCK:
-		dev := abi.Makedev(unix.Major(st.Rdev), unix.Minor(st.Rdev))
-		err = c.k.Mknodat(abi.AT_FDCWD, kp, st.Mode&(abi.S_IFMT|0o7777), dev)
+	case abi.S_IFCHR, abi.S_IFBLK, abi.S_IFIFO, abi.S_IFSOCK:
+		err = c.k.Mknodat(abi.AT_FDCWD, kp, st.mode&(abi.S_IFMT|0o7777), st.rdev)
 	default:
 		c.fail(src, "", errors.New("unknown file type"))
 		return
@@ -250,8 +245,8 @@ func (c *toCopier) copy(src, kp string, fresh bool) {
 	if c.stopped() {
 		return
 	}
-	if !isDir && st.Nlink > 1 {
-		c.links[id] = kp
+	if !isDir && st.nlink > 1 {
+		c.links[st.id] = kp
 	}
 	c.meta(src, kp, &st, kfd)
 }
@@ -278,17 +273,11 @@ func (c *toCopier) clear(src, kp string, srcIsDir bool) bool {
 // dir copies the entries of the host directory src into kp, which is
 // empty when fresh.
 func (c *toCopier) dir(src, kp string, fresh bool) {
-	f, err := os.Open(src)
-	if err != nil {
-		c.fail(src, "open", unwrapPath(err))
-		return
+	names, err := readNames(src)
+	var pe *PathError
+	if errors.As(err, &pe) {
+		c.fail(src, pe.Op, pe.Err)
 	}
-	names, err := f.Readdirnames(-1)
-	f.Close()
-	if err != nil {
-		c.fail(src, "readdir", unwrapPath(err))
-	}
-	slices.Sort(names)
 	for _, n := range names {
 		c.copy(filepath.Join(src, n), join(kp, n), fresh)
 		if c.stopped() {
@@ -301,18 +290,19 @@ func (c *toCopier) dir(src, kp string, fresh bool) {
 // lstat st) into it, leaving its holes unwritten, then sets its size. It
 // reports its own failures, and returns the new file open for writing
 // (for meta; the caller closes it), or -1 when it was not made. The
-// host file is read through a bare descriptor: an os.File would register
-// it with the runtime's poller, a syscall more per file for nothing.
-func (c *toCopier) file(src, kp string, st *unix.Stat_t) int {
-	size := st.Size
-	// O_NOFOLLOW: src was a regular file when lstat saw it; if a symlink
-	// has taken its place since, it is not followed.
-	in, err := unix.Open(src, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+// host file is read through a bare handle (openSource): an os.File would
+// register it with the runtime's poller, a syscall more per file for
+// nothing.
+func (c *toCopier) file(src, kp string, st *hostStat) int {
+	size := st.size
+	// openSource follows no symlink: src was a regular file when lstat
+	// saw it; if a symlink has taken its place since, it is not followed.
+	in, err := openSource(src)
 	if err != nil {
-		c.fail(src, "open", hostErr(err))
+		c.fail(src, "open", err)
 		return -1
 	}
-	defer unix.Close(in)
+	defer in.close()
 	kfd, err := c.k.Openat(abi.AT_FDCWD, kp, abi.O_WRONLY|abi.O_CREAT|abi.O_EXCL|abi.O_NOFOLLOW|abi.O_CLOEXEC, 0o600)
 	if err != nil {
 		c.fail(src, "create", err)
@@ -321,21 +311,21 @@ func (c *toCopier) file(src, kp string, st *unix.Stat_t) int {
 	var written int64 // the end of the data written
 	// A file with as many blocks as its size needs has no hole to look
 	// for (st_blocks counts 512-byte units).
-	regions := hostRegions
-	if st.Blocks*512 >= size {
-		regions = func(_ int, size int64, data func(start, end int64) error) error { return data(0, size) }
+	regions := in.regions
+	if st.blocks*512 >= size {
+		regions = func(size int64, data func(start, end int64) error) error { return data(0, size) }
 	}
-	err = regions(in, size, func(start, end int64) error {
+	err = regions(size, func(start, end int64) error {
 		for off := start; off < end; {
-			n, err := unix.Pread(in, c.data[:min(int64(len(c.data)), end-off)], off)
-			if err == unix.EINTR {
+			n, err := in.pread(c.data[:min(int64(len(c.data)), end-off)], off)
+			if errors.Is(err, abi.EINTR) {
 				continue
 			}
 			if n <= 0 {
 				if err == nil {
 					return nil // the file shrank under us
 				}
-				return &PathError{Path: src, Op: "read", Err: hostErr(err)}
+				return &PathError{Path: src, Op: "read", Err: err}
 			}
 			if err := pwriteFull(func(p []byte, off int64) (int, error) { return c.k.Pwrite(kfd, p, off) }, c.data[:n], off); err != nil {
 				return &PathError{Path: src, Op: "write", Err: err}
@@ -359,30 +349,6 @@ func (c *toCopier) file(src, kp string, st *unix.Stat_t) int {
 		}
 	}
 	return kfd
-}
-
-// hostRegions calls data with each data region of the open host file fd,
-// of size bytes, found with SEEK_DATA and SEEK_HOLE; a filesystem without
-// them is all data.
-func hostRegions(fd int, size int64, data func(start, end int64) error) error {
-	for off := int64(0); off < size; {
-		start, err := unix.Seek(fd, off, unix.SEEK_DATA)
-		if errors.Is(err, unix.ENXIO) {
-			return nil // a hole to the end
-		}
-		if err != nil {
-			return data(off, size) // no SEEK_DATA here
-		}
-		end, err := unix.Seek(fd, start, unix.SEEK_HOLE)
-		if err != nil || end > size {
-			end = size
-		}
-		if err := data(start, end); err != nil {
-			return err
-		}
-		off = end
-	}
-	return nil
 }
 
 // dropInheritedACLs removes from kp the ACLs src does not have, which kp
@@ -412,13 +378,10 @@ func (c *toCopier) dropInheritedACLs(src, kp string, xs []xattr) {
 
 // xattrs gives kp the extended attributes of src (of lstat st), with
 // setxattr, and removes the ACLs kp inherited that src lacks.
-func (c *toCopier) xattrs(src, kp string, st *unix.Stat_t, setxattr func(name string, value []byte) error) {
+func (c *toCopier) xattrs(src, kp string, st *hostStat, setxattr func(name string, value []byte) error) {
 	xs, err := c.readXattrs(
-		func(b []byte) (int, error) { n, err := unix.Llistxattr(src, b); return n, hostErr(err) },
-		func(name string, b []byte) (int, error) {
-			n, err := unix.Lgetxattr(src, name, b)
-			return n, hostErr(err)
-		})
+		func(b []byte) (int, error) { return listXattrs(src, b) },
+		func(name string, b []byte) (int, error) { return getXattr(src, name, b) })
 	if err != nil {
 		c.fail(src, "read xattrs", err)
 	}
@@ -428,7 +391,7 @@ func (c *toCopier) xattrs(src, kp string, st *unix.Stat_t, setxattr func(name st
 			c.fail(src, "setxattr "+x.name, setxattrError(err))
 		}
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+	if st.mode&abi.S_IFMT != abi.S_IFLNK {
 		c.dropInheritedACLs(src, kp, xs)
 	}
 }
@@ -438,30 +401,27 @@ func (c *toCopier) xattrs(src, kp string, st *unix.Stat_t, setxattr func(name st
 // times come last, as every other change sets ctime and may set mtime.
 // kfd, when not -1, is kp open (a regular file): the calls go to it
 // (AT_EMPTY_PATH) without a walk of kp each.
-func (c *toCopier) meta(src, kp string, st *unix.Stat_t, kfd int) {
+func (c *toCopier) meta(src, kp string, st *hostStat, kfd int) {
 	dirfd, path, at := abi.AT_FDCWD, kp, abi.AT_SYMLINK_NOFOLLOW
 	setxattr := func(name string, value []byte) error { return c.k.Lsetxattr(kp, name, value, 0) }
 	if kfd >= 0 {
 		dirfd, path, at = kfd, "", abi.AT_EMPTY_PATH
 		setxattr = func(name string, value []byte) error { return c.k.Fsetxattr(kfd, name, value, 0) }
 	}
-	if uid, gid, ok := c.owner(st.Uid, st.Gid); ok {
+	if uid, gid, ok := c.owner(st.uid, st.gid); ok {
 		if err := c.k.Fchownat(dirfd, path, uid, gid, at); err != nil {
 			c.fail(src, "chown", err)
 		}
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
-		if err := c.k.Fchmodat(dirfd, path, st.Mode&0o7777, at&abi.AT_EMPTY_PATH); err != nil {
+	if st.mode&abi.S_IFMT != abi.S_IFLNK {
+		if err := c.k.Fchmodat(dirfd, path, st.mode&0o7777, at&abi.AT_EMPTY_PATH); err != nil {
 			c.fail(src, "chmod", err)
 		}
 	}
 	if !c.opts.NoXattrs {
 		c.xattrs(src, kp, st, setxattr)
 	}
-	times := [2]abi.Timespec{
-		{Sec: st.Atim.Sec, Nsec: st.Atim.Nsec},
-		{Sec: st.Mtim.Sec, Nsec: st.Mtim.Nsec},
-	}
+	times := [2]abi.Timespec{st.atime, st.mtime}
 	if err := c.k.Utimensat(dirfd, path, &times, at); err != nil {
 		c.fail(src, "utimensat", err)
 	}

@@ -1,15 +1,16 @@
+//go:build linux || darwin || freebsd || windows
+
 package hostcopy
 
 import (
 	"errors"
 	"os"
+	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"unsafe"
 
+	"github.com/lklimg/lklimg/archive"
 	"github.com/lklimg/lklimg/kernel/abi"
-	"golang.org/x/sys/unix"
 )
 
 // From copies the image paths srcs (inside the kernel's tree at root, a
@@ -22,10 +23,14 @@ import (
 // contents, merged into dst.
 //
 // Nothing is written outside dst: below it, every host file is made by
-// name relative to the descriptor of its directory, each directory opened
-// with O_NOFOLLOW (a symlink, from the image or already on the host, is
-// never gone through), and names that are not plain names are refused.
-// Owners are set only with Options.Owners (or Uid/Gid).
+// name relative to its directory, held open (a descriptor on the unixes,
+// a handle Windows will not let be renamed), each directory opened
+// without following a symlink (O_NOFOLLOW; on Windows, a reparse point
+// is refused), so that a symlink, from the image or already on the host,
+// is never gone through; names that are not plain names are refused,
+// and on Windows the names it would read as something else
+// (windowsRefused: devices, streams, drives, case twins). Owners are set
+// only with Options.Owners (or Uid/Gid).
 //
 // It returns as To does.
 func From(k Kernel, root string, srcs []string, dst string, opts Options) error {
@@ -50,12 +55,12 @@ func From(k Kernel, root string, srcs []string, dst string, opts Options) error 
 	if !into {
 		topPath, name = filepath.Dir(dst), filepath.Base(dst)
 	}
-	top, err := unix.Open(topPath, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	top, err := openTop(topPath)
 	if err != nil {
 		return &PathError{Path: topPath, Op: "open", Err: err}
 	}
-	defer unix.Close(top)
-	c.top, c.hostRoot = top, topPath
+	defer closeDir(top)
+	c.top, c.hostRoot, c.root = top, topPath, root
 	for _, it := range items {
 		switch {
 		case !into:
@@ -76,7 +81,8 @@ func From(k Kernel, root string, srcs []string, dst string, opts Options) error 
 type fromCopier struct {
 	*copier
 	k        Kernel
-	top      int               // host directory every file is made under
+	root     string            // the image's mount point in the kernel
+	top      dirHandle         // host directory every file is made under
 	hostRoot string            // its path
 	links    map[uint64]string // image inode -> host path (under top) of its first copy
 	dents    []byte            // getdents64 buffer
@@ -97,13 +103,13 @@ func (c *fromCopier) mergeTop(kp string) {
 	c.entry(kp, c.hostRoot)
 	c.dir(kp, c.top, "")
 	if !c.opts.DryRun && !c.stopped() {
-		c.meta(kp, &st, c.top, "", c.top)
+		c.meta(kp, &st, dirFD(c.top), "", c.top, c.hostRoot)
 	}
 }
 
 // copy copies the image entry kp, and the tree under it, to name in the
 // host directory dirfd; rel is its host path relative to top.
-func (c *fromCopier) copy(kp string, dirfd int, name, rel string) {
+func (c *fromCopier) copy(kp string, dirfd dirHandle, name, rel string) {
 	var st abi.Stat
 	if err := c.k.Fstatat(abi.AT_FDCWD, kp, &st, abi.AT_SYMLINK_NOFOLLOW); err != nil {
 		c.fail(kp, "stat", err)
@@ -114,7 +120,7 @@ func (c *fromCopier) copy(kp string, dirfd int, name, rel string) {
 	c.entry(kp, c.show(rel))
 	if c.opts.DryRun {
 		if isDir {
-			c.dir(kp, -1, rel)
+			c.dir(kp, noDir, rel)
 		}
 		return
 	}
@@ -128,9 +134,9 @@ func (c *fromCopier) copy(kp string, dirfd int, name, rel string) {
 		}
 	}
 
-	var old unix.Stat_t
-	exists := unix.Fstatat(dirfd, name, &old, unix.AT_SYMLINK_NOFOLLOW) == nil
-	if exists && !(isDir && old.Mode&unix.S_IFMT == unix.S_IFDIR) {
+	oldDir, err := statAt(dirfd, name)
+	exists := err == nil
+	if exists && !(isDir && oldDir) {
 		if !c.clear(kp, dirfd, name, rel, isDir) {
 			return
 		}
@@ -140,20 +146,20 @@ func (c *fromCopier) copy(kp string, dirfd int, name, rel string) {
 	switch typ {
 	case abi.S_IFDIR:
 		if !exists {
-			if err := unix.Mkdirat(dirfd, name, 0o700); err != nil {
-				c.fail(kp, "mkdir "+c.show(rel), hostErr(err))
+			if err := mkdirAt(dirfd, name); err != nil {
+				c.fail(kp, "mkdir "+c.show(rel), err)
 				return
 			}
 		}
-		fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		fd, err := openDirAt(dirfd, name)
 		if err != nil {
-			c.fail(kp, "open "+c.show(rel), hostErr(err))
+			c.fail(kp, "open "+c.show(rel), err)
 			return
 		}
-		defer unix.Close(fd)
+		defer closeDir(fd)
 		c.dir(kp, fd, rel)
 		if !c.stopped() {
-			c.meta(kp, &st, fd, "", dirfd)
+			c.meta(kp, &st, dirFD(fd), "", dirfd, c.show(rel))
 		}
 		return
 	case abi.S_IFREG:
@@ -161,26 +167,26 @@ func (c *fromCopier) copy(kp string, dirfd int, name, rel string) {
 		if !ok {
 			return
 		}
-		defer unix.Close(fd)
-		c.meta(kp, &st, fd, "", dirfd)
+		defer closeFD(fd)
+		c.meta(kp, &st, fd, name, dirfd, c.show(rel))
 	case abi.S_IFLNK:
 		n, err := c.k.Readlinkat(abi.AT_FDCWD, kp, c.link)
 		if err != nil {
 			c.fail(kp, "readlink", err)
 			return
 		}
-		if err := unix.Symlinkat(string(c.link[:n]), dirfd, name); err != nil {
-			c.fail(kp, "symlink "+c.show(rel), hostErr(err))
+		target := string(c.link[:n])
+		if err := symlinkAt(target, dirfd, name, func() bool { return c.linksToDir(kp, target) }); err != nil {
+			c.fail(kp, "symlink "+c.show(rel), err)
 			return
 		}
-		c.meta(kp, &st, -1, name, dirfd)
+		c.meta(kp, &st, noFD, name, dirfd, c.show(rel))
 	case abi.S_IFCHR, abi.S_IFBLK, abi.S_IFIFO, abi.S_IFSOCK:
-		dev := unix.Mkdev(abi.Major(st.Rdev), abi.Minor(st.Rdev))
-		if err := unix.Mknodat(dirfd, name, typ|st.Mode&0o7777, int(dev)); err != nil {
-			c.fail(kp, "mknod "+c.show(rel), hostErr(err))
+		if err := mknodAt(hostEntry{fd: noFD, dir: dirfd, name: name, path: c.show(rel)}, typ|st.Mode&0o7777, st.Rdev); err != nil {
+			c.fail(kp, "mknod "+c.show(rel), err)
 			return
 		}
-		c.meta(kp, &st, -1, name, dirfd)
+		c.meta(kp, &st, noFD, name, dirfd, c.show(rel))
 	default:
 		c.fail(kp, "", errors.New("unknown file type"))
 		return
@@ -192,68 +198,53 @@ func (c *fromCopier) copy(kp string, dirfd int, name, rel string) {
 
 // clear removes the existing host non-directory name in dirfd so that kp
 // can take its place; directories clash as in toCopier.clear.
-func (c *fromCopier) clear(kp string, dirfd int, name, rel string, srcIsDir bool) bool {
-	return c.replace(kp, c.show(rel), srcIsDir, func() (bool, error) {
-		var old unix.Stat_t
-		err := unix.Fstatat(dirfd, name, &old, unix.AT_SYMLINK_NOFOLLOW)
-		return old.Mode&unix.S_IFMT == unix.S_IFDIR, hostErr(err)
-	}, func() error { return hostErr(unix.Unlinkat(dirfd, name, 0)) })
+func (c *fromCopier) clear(kp string, dirfd dirHandle, name, rel string, srcIsDir bool) bool {
+	return c.replace(kp, c.show(rel), srcIsDir, func() (bool, error) { return statAt(dirfd, name) },
+		func() error { return unlinkAt(dirfd, name) })
+}
+
+// linksToDir reports whether the symlink kp's target leads to a directory
+// inside the image, resolved as a process chrooted at the image's root
+// would: a host whose symlinks have a type (Windows) needs it.
+func (c *fromCopier) linksToDir(kp, target string) bool {
+	rel := strings.TrimPrefix(kp, strings.TrimSuffix(c.root, "/"))
+	if !strings.HasPrefix(target, "/") {
+		target = path.Join(path.Dir(rel), target)
+	}
+	full, err := archive.Resolve(c.k, c.root, target)
+	if err != nil {
+		return false
+	}
+	var st abi.Stat
+	return c.k.Fstatat(abi.AT_FDCWD, full, &st, 0) == nil && st.Mode&abi.S_IFMT == abi.S_IFDIR
 }
 
 // hardLink links name in dirfd to first, the host path (under top) of the
-// first copy of the same image inode. first's directory is reached from
-// top one component at a time with O_NOFOLLOW, so a symlink put in its
-// way since cannot lead the link outside.
-func (c *fromCopier) hardLink(kp, first string, dirfd int, name string) {
-	dir, base := filepath.Split(first)
-	pfd, err := openBeneath(c.top, dir)
-	if err != nil {
-		c.fail(kp, "link to "+c.show(first), hostErr(err))
-		return
+// first copy of the same image inode; linkBeneath reaches first's
+// directory from top without following a symlink put in its way since.
+func (c *fromCopier) hardLink(kp, first string, dirfd dirHandle, name string) {
+	if err := linkBeneath(c.top, first, dirfd, name); err != nil {
+		c.fail(kp, "link to "+c.show(first), err)
 	}
-	defer unix.Close(pfd)
-	if err := unix.Linkat(pfd, base, dirfd, name, 0); err != nil {
-		c.fail(kp, "link to "+c.show(first), hostErr(err))
-	}
-}
-
-// openBeneath opens the directory rel under the directory top, following
-// no symlink and no "..": each component is opened with O_NOFOLLOW from
-// the previous one.
-func openBeneath(top int, rel string) (int, error) {
-	fd, err := unix.Dup(top)
-	if err != nil {
-		return -1, err
-	}
-	for _, name := range strings.Split(rel, "/") {
-		if name == "" || name == "." {
-			continue
-		}
-		if name == ".." {
-			unix.Close(fd)
-			return -1, unix.EXDEV
-		}
-		next, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		unix.Close(fd)
-		if err != nil {
-			return -1, err
-		}
-		fd = next
-	}
-	return fd, nil
 }
 
 // dir copies the entries of the image directory kp into the host
-// directory fd (-1 in a dry run); rel is fd's path under top.
-func (c *fromCopier) dir(kp string, fd int, rel string) {
+// directory fd (noDir in a dry run); rel is fd's path under top. The
+// names the host refuses (refusedNames) are reported, one each.
+func (c *fromCopier) dir(kp string, fd dirHandle, rel string) {
 	names, err := readDir(c.k, kp, c.dents)
 	if err != nil {
 		c.fail(kp, "readdir", err)
 	}
+	refused := refusedNames(names)
 	for _, n := range names {
 		child := join(kp, n)
 		if !plainName(n) {
 			c.fail(child, "", abi.Errorf(abi.EINVAL, "the name %q in the image is not a plain name", n))
+			continue
+		}
+		if err := refused[n]; err != nil {
+			c.fail(child, "", err)
 			continue
 		}
 		c.copy(child, fd, n, filepath.Join(rel, n))
@@ -266,17 +257,22 @@ func (c *fromCopier) dir(kp string, fd int, rel string) {
 // file makes name in dirfd and writes the data regions of the image file
 // kp into it, leaving its holes unwritten, then sets its size. It returns
 // the host file open for its metadata, and whether it was made.
-func (c *fromCopier) file(kp string, st *abi.Stat, dirfd int, name, rel string) (int, bool) {
+func (c *fromCopier) file(kp string, st *abi.Stat, dirfd dirHandle, name, rel string) (hostFD, bool) {
 	kfd, err := c.k.Openat(abi.AT_FDCWD, kp, abi.O_RDONLY|abi.O_NOFOLLOW|abi.O_CLOEXEC, 0)
 	if err != nil {
 		c.fail(kp, "open", err)
-		return -1, false
+		return noFD, false
 	}
 	defer c.k.Close(kfd)
-	fd, err := unix.Openat(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	fd, err := createAt(dirfd, name)
 	if err != nil {
-		c.fail(kp, "create "+c.show(rel), hostErr(err))
-		return -1, false
+		c.fail(kp, "create "+c.show(rel), err)
+		return noFD, false
+	}
+	if st.Blocks*512 < st.Size {
+		// Holes to leave: a host whose files are not sparse by default
+		// (NTFS) is told first.
+		setSparse(fd)
 	}
 	for off := int64(0); off < st.Size; {
 		start, err := c.k.Lseek(kfd, off, abi.SEEK_DATA)
@@ -296,15 +292,15 @@ func (c *fromCopier) file(kp string, st *abi.Stat, dirfd int, name, rel string) 
 		}
 		off = end
 	}
-	if err := unix.Ftruncate(fd, st.Size); err != nil {
-		c.fail(kp, "truncate "+c.show(rel), hostErr(err))
+	if err := truncateFD(fd, st.Size); err != nil {
+		c.fail(kp, "truncate "+c.show(rel), err)
 	}
 	return fd, true
 }
 
 // region copies the bytes [start, end) of the image file kfd to the host
 // file fd.
-func (c *fromCopier) region(kp string, kfd, fd int, start, end int64, rel string) bool {
+func (c *fromCopier) region(kp string, kfd int, fd hostFD, start, end int64, rel string) bool {
 	for off := start; off < end; {
 		n, err := c.k.Pread(kfd, c.data[:min(int64(len(c.data)), end-off)], off)
 		if err != nil {
@@ -314,8 +310,8 @@ func (c *fromCopier) region(kp string, kfd, fd int, start, end int64, rel string
 		if n == 0 {
 			return false // the file shrank
 		}
-		if err := pwriteFull(func(p []byte, off int64) (int, error) { return unix.Pwrite(fd, p, off) }, c.data[:n], off); err != nil {
-			c.fail(kp, "write "+c.show(rel), hostErr(err))
+		if err := pwriteFull(func(p []byte, off int64) (int, error) { return pwriteFD(fd, p, off) }, c.data[:n], off); err != nil {
+			c.fail(kp, "write "+c.show(rel), err)
 			return false
 		}
 		c.bytes(n)
@@ -324,34 +320,47 @@ func (c *fromCopier) region(kp string, kfd, fd int, start, end int64, rel string
 	return true
 }
 
+// hostEntry is a host entry meta sets (through its host's methods chown,
+// chmod, setxattr, setTimes): the open fd (a regular file or a
+// directory), or name in dir (a symlink, a special file); path is its
+// host path, for the hosts whose calls have no *at form; mode is the
+// image entry's.
+type hostEntry struct {
+	fd   hostFD
+	dir  dirHandle
+	name string
+	path string
+	mode uint32
+}
+
 // meta gives a host entry the owner, mode, xattrs and times of the image
 // entry kp (see toCopier.meta for the order). The entry is the open
-// descriptor fd, or, when fd is -1, name in dirfd (a symlink or a special
-// file, which cannot be opened for this).
-func (c *fromCopier) meta(kp string, st *abi.Stat, fd int, name string, dirfd int) {
+// descriptor fd (a regular file, named name in dirfd, or a directory,
+// with name ""), or, when fd is noFD, name in dirfd (a symlink or a
+// special file, which cannot be opened for this). What the host cannot
+// hold (its calls' errNotHeld) is told to Options.Dropped, one call for
+// the entry, rather than reported as a failure. hostPath is the entry's
+// host path, for the hosts that have no call by descriptor for it.
+func (c *fromCopier) meta(kp string, st *abi.Stat, fd hostFD, name string, dirfd dirHandle, hostPath string) {
+	e := hostEntry{fd: fd, dir: dirfd, name: name, path: hostPath, mode: st.Mode}
+	var dropped []string
+	fail := func(op string, err error) {
+		var nh *errNotHeld
+		if errors.As(err, &nh) {
+			dropped = append(dropped, nh.what)
+			return
+		}
+		c.fail(kp, op, err)
+	}
 	typ := st.Mode & abi.S_IFMT
 	if uid, gid, ok := c.owner(st.Uid, st.Gid); ok {
-		var err error
-		if fd >= 0 {
-			err = unix.Fchown(fd, uid, gid)
-		} else {
-			err = unix.Fchownat(dirfd, name, uid, gid, unix.AT_SYMLINK_NOFOLLOW)
-		}
-		if err != nil {
-			c.fail(kp, "chown", hostErr(err))
+		if err := e.chown(uid, gid); err != nil {
+			fail("chown", err)
 		}
 	}
 	if typ != abi.S_IFLNK {
-		var err error
-		if fd >= 0 {
-			err = unix.Fchmod(fd, st.Mode&0o7777)
-		} else {
-			// name was just made by mknod, not a symlink: chmod cannot
-			// follow one.
-			err = unix.Fchmodat(dirfd, name, st.Mode&0o7777, 0)
-		}
-		if err != nil {
-			c.fail(kp, "chmod", hostErr(err))
+		if err := e.chmod(st.Mode & 0o7777); err != nil {
+			fail("chmod", err)
 		}
 	}
 	xs, err := c.readXattrs(
@@ -360,44 +369,28 @@ func (c *fromCopier) meta(kp string, st *abi.Stat, fd int, name string, dirfd in
 	if err != nil {
 		c.fail(kp, "read xattrs", err)
 	}
-	// A symlink or special file has no descriptor to set xattrs on;
-	// /proc/self/fd/DIRFD/NAME names it through its directory's
-	// descriptor, and lsetxattr does not follow the last component.
-	xpath := "/proc/self/fd/" + strconv.Itoa(dirfd) + "/" + name
+	var xdropped []string
 	for _, x := range c.withSELinux(xs) {
-		var err error
-		if fd >= 0 {
-			err = unix.Fsetxattr(fd, x.name, x.value, 0)
-		} else {
-			err = unix.Lsetxattr(xpath, x.name, x.value, 0)
-		}
-		if err != nil && !c.opts.Owners && errors.Is(err, unix.EPERM) {
+		err := e.setxattr(x.name, x.value)
+		if err != nil && !c.opts.Owners && errors.Is(err, abi.EPERM) {
 			continue // trusted.* and security.* need root: cp -a as a user leaves them too
 		}
+		var nh *errNotHeld
+		if errors.As(err, &nh) {
+			xdropped = append(xdropped, x.name)
+			continue
+		}
 		if err != nil {
-			c.fail(kp, "setxattr "+x.name, setxattrError(hostErr(err)))
+			c.fail(kp, "setxattr "+x.name, setxattrError(err))
 		}
 	}
-	ts := []unix.Timespec{
-		{Sec: st.Atim.Sec, Nsec: st.Atim.Nsec},
-		{Sec: st.Mtim.Sec, Nsec: st.Mtim.Nsec},
+	if len(xdropped) > 0 {
+		dropped = append(dropped, "xattrs "+strings.Join(xdropped, ", "))
 	}
-	if fd >= 0 {
-		err = futimens(fd, ts)
-	} else {
-		err = unix.UtimesNanoAt(dirfd, name, ts, unix.AT_SYMLINK_NOFOLLOW)
+	if err := e.setTimes(st.Atim, st.Mtim); err != nil {
+		fail("utimensat", err)
 	}
-	if err != nil {
-		c.fail(kp, "utimensat", hostErr(err))
+	if len(dropped) > 0 {
+		c.dropped(kp, dropped)
 	}
-}
-
-// futimens is futimens(3): utimensat(2) with a NULL path sets the times of
-// fd itself (x/sys/unix has no wrapper for it).
-func futimens(fd int, ts []unix.Timespec) error {
-	_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
-	if e != 0 {
-		return e
-	}
-	return nil
 }
