@@ -260,3 +260,168 @@ func TestMakeIndexed(t *testing.T) {
 		})
 	}
 }
+
+// dxLeafKey is a leaf of an index with the hash that leads to it and the
+// level of the index entry holding that hash: the last level for a leaf
+// that is not the first of its node, a level above it for the first one
+// (a node's first entry has no hash; its parent's entry has it).
+type dxLeafKey struct {
+	hash, level int64
+	blk         uint64
+}
+
+// dxLeafKeys walks the index of d and returns its leaves in hash order.
+func dxLeafKeys(t *testing.T, d dirInode) []dxLeafKey {
+	t.Helper()
+	runs, err := d.blockRuns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	levels := int64(-1)
+	var out []dxLeafKey
+	var walk func(lblk uint64, level int64, key dxLeafKey)
+	walk = func(lblk uint64, level int64, key dxLeafKey) {
+		b := make([]byte, d.f.BlockSize)
+		if ok, err := d.dirBlock(runs, lblk, b); err != nil || !ok {
+			t.Fatalf("index block %d: %v", lblk, err)
+		}
+		co, _ := disk.DxCountOffset(b, d.f.BlockSize)
+		if level == 0 {
+			levels = int64(b[disk.DxRootInfoOffset+6])
+		}
+		ents, count, err := disk.DxEntries(b, co)
+		if err != nil {
+			t.Fatalf("index block %d: %v", lblk, err)
+		}
+		for i := range count {
+			k := key
+			if i > 0 {
+				k = dxLeafKey{hash: int64(le.Uint32(ents[i*disk.DxEntrySize:])), level: level}
+			}
+			k.blk = uint64(le.Uint32(ents[i*disk.DxEntrySize+4:]) & 0x0fffffff)
+			if level == levels {
+				out = append(out, k)
+			} else {
+				walk(k.blk, level+1, k)
+			}
+		}
+	}
+	walk(0, 0, dxLeafKey{})
+	return out
+}
+
+// collidingNames returns 250-byte names whose half-MD4 hashes in
+// directory d collide in groups of two or more, found among n candidates
+// that differ only in their last 32-byte chunk. ext4fs_dirhash hashes a
+// name 32 bytes at a time from the seed on, so the state after the common
+// prefix is computed once and is the seed of the last chunk's hash: one
+// transform a candidate instead of eight.
+func collidingNames(t *testing.T, d dirInode, n int) []string {
+	t.Helper()
+	const prefixLen = 7 * 32
+	prefix := []byte(strings.Repeat("c", prefixLen))
+	name := func(i int) string { return fmt.Sprintf("%s%019d", prefix, i) }
+	state := d.f.Super.SHashSeed
+	if state == [4]uint32{} {
+		state = [4]uint32{0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476}
+	}
+	var in [8]uint32
+	for p := prefix; len(p) > 0; p = p[32:] {
+		disk.Str2hashbuf(p, in[:], d.f.hashSigned)
+		disk.HalfMD4Transform(&state, &in)
+	}
+	version := uint8(disk.HashHalfMD4Unsigned)
+	if d.f.hashSigned {
+		version = disk.HashHalfMD4
+	}
+	keys := make([]uint64, n)
+	for i := range n {
+		h, _, _ := disk.DirHash(version, []byte(name(i)[prefixLen:]), state)
+		keys[i] = uint64(h)<<32 | uint64(i)
+	}
+	slices.Sort(keys)
+	var out []string
+	for i := 0; i < n; {
+		j := i + 1
+		for j < n && keys[j]>>32 == keys[i]>>32 {
+			j++
+		}
+		for k := i; j-i > 1 && k < j; k++ {
+			out = append(out, name(int(uint32(keys[k]))))
+			// The shortcut must give the name's hash.
+			if h, _ := d.dxHash(d.f.Super.SDefHashVersion, []byte(out[len(out)-1])); h != uint32(keys[k]>>32) {
+				t.Fatalf("hash of %s: %#x, the prefix's state gives %#x", out[len(out)-1][prefixLen:], h, keys[k]>>32)
+			}
+		}
+		i = j
+	}
+	// In the order of the candidates, not of the hashes, so that the
+	// names go to leaves all over the index.
+	slices.Sort(out)
+	return out
+}
+
+// TestHtreeCollisions fills a directory of 1 KiB blocks with names whose
+// hashes collide in pairs, so that leaf splits leave many a hash on both
+// sides of a leaf boundary (the next leaf's index entry has the
+// "continued" low bit), some of them at a boundary between index nodes,
+// where the leaf after the last one of a node is the first of the next
+// node, its hash being in the parent's next entry (ext4_htree_next_block).
+// Every name must be found through the index and unlinked, and e2fsck and
+// the host kernel must agree. The hash seed is fixed, so the layout is the
+// same on every run.
+func TestHtreeCollisions(t *testing.T) {
+	img := mkfsTree(t, "64M", []string{"-b", "1024", "-E", "hash_seed=59e2160b-3211-4cd7-833e-a866ed52ea0e"}, func(src string) {
+		mustWrite(t, filepath.Join(src, "d/f"), "x")
+	})
+	f, _ := mountImageRW(t, img)
+	if f.Super.SDefHashVersion != disk.HashHalfMD4 {
+		t.Fatalf("hash version %d, want half_md4", f.Super.SDefHashVersion)
+	}
+	d := rwDir(t, f, "d")
+	target, err := d.Lookup("f")
+	wantErrno(t, "lookup", err, 0)
+	names := collidingNames(t, d, 1<<21)
+	if len(names) < 1000 {
+		t.Fatalf("only %d colliding names", len(names))
+	}
+	short := func(nm string) string { return nm[len(nm)-min(len(nm), 19):] }
+	for _, nm := range names {
+		wantErrno(t, "link "+short(nm), d.Link(nowCtx, nm, target), 0)
+	}
+	continued, across := 0, 0
+	levels := int64(dxLevels(t, f, "d"))
+	for _, k := range dxLeafKeys(t, d) {
+		if k.hash&1 != 0 {
+			continued++
+			if k.level < levels {
+				across++
+			}
+		}
+	}
+	t.Logf("%d names, %d leaves continue a hash, %d of them first in an index node", len(names), continued, across)
+	if across == 0 {
+		t.Fatalf("no continued hash at an index node boundary: the test no longer tests it")
+	}
+	for _, nm := range names {
+		if _, err := d.Lookup(nm); err != nil {
+			t.Fatalf("lookup %s: %v", short(nm), err)
+		}
+	}
+	want := map[string]bool{"f": true}
+	for i, nm := range names {
+		if i%2 == 0 {
+			want[nm] = true
+			continue
+		}
+		wantErrno(t, "unlink "+short(nm), d.Unlink(nowCtx, nm), 0)
+	}
+	for nm := range want {
+		if _, err := d.Lookup(nm); err != nil {
+			t.Fatalf("lookup after the unlinks %s: %v", short(nm), err)
+		}
+	}
+	umountRW(t, f)
+	e2fsckClean(t, img)
+	checkHostNames(t, filepath.Join(loopMount(t, img), "d"), want)
+}
