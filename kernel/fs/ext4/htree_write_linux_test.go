@@ -438,3 +438,73 @@ func TestHtreeCollisions(t *testing.T) {
 	}
 	checkHostNames(t, filepath.Join(loopMount(t, img), "d"), want)
 }
+
+// TestDxContinuedAcrossRoot builds a three-level index by hand (large_dir:
+// root, two levels of nodes, one leaf under each path) where two names
+// with the same hash sit in the last leaf under the root's first entry
+// and in the first leaf under its second, whose hash has the "continued"
+// bit: the leaf after the first is found by going up two levels, to the
+// root's next entry. Both names must be found by lookup (dxLookup) and by
+// the writers' search (dxFindEntry).
+func TestDxContinuedAcrossRoot(t *testing.T) {
+	const bs = 4096
+	dev := make([]byte, 11*bs)
+	fs := fakeFS(t, dev)
+	fs.Super.SFeatureIncompat |= disk.IncompatLargedir
+	ip, err := fs.decodeInode(12, inodeSeed(fs, 12, abi.S_IFDIR|0o755, disk.InodeExtentsFl|disk.InodeIndexFl, extentRoot(0, 7, 4), 7*bs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two names of one hash.
+	var a, b string
+	hash := uint32(0)
+	seen := map[uint32]string{}
+	for _, nm := range CollidingNames(fs.Super.SHashSeed, fs.hashSigned, 1<<17) {
+		h, _ := ip.dxHash(disk.HashHalfMD4, []byte(nm))
+		if other, ok := seen[h]; ok {
+			a, b, hash = other, nm, h
+			break
+		}
+		seen[h] = nm
+	}
+	if a == "" {
+		t.Fatal("no two names of one hash")
+	}
+	blk := func(lblk int) []byte { return dev[(4+lblk)*bs : (5+lblk)*bs] }
+	entry := func(hash uint32, lblk int) []byte {
+		e := make([]byte, disk.DxEntrySize)
+		le.PutUint32(e, hash)
+		le.PutUint32(e[4:], uint32(lblk))
+		return e
+	}
+	root := dxRootSeed(bs)
+	root[disk.DxRootInfoOffset+6] = 2 // indirect_levels
+	co := disk.DxRootCountOffset
+	le.PutUint16(root[co+2:], 2)
+	le.PutUint32(root[co+4:], 1)
+	copy(root[co+8:], entry(hash|1, 4))
+	copy(blk(0), root)
+	ip.setDxCsum(blk(0), co)
+	for _, n := range [][2]int{{1, 2}, {2, 3}, {4, 5}, {5, 6}} {
+		fs.initDxNode(blk(n[0]), entry(0, n[1]))
+		ip.setDxCsum(blk(n[0]), disk.DxNodeCountOffset)
+	}
+	copy(blk(3), dirBlockSeed(bs, a))
+	ip.setDirBlockCsum(blk(3), 3)
+	copy(blk(6), dirBlockSeed(bs, b))
+	ip.setDirBlockCsum(blk(6), 6)
+
+	for _, nm := range []string{a, b} {
+		if ino, err := ip.dxLookup(nm); err != nil || ino != 11 {
+			t.Errorf("dxLookup %s: %d, %v", nm[len(nm)-19:], ino, err)
+		}
+		if s, err := ip.dxFindEntry(nm); err != nil {
+			t.Errorf("dxFindEntry %s: %v", nm[len(nm)-19:], err)
+		} else if want := map[string]uint64{a: 3, b: 6}[nm]; s.lblk != want {
+			t.Errorf("dxFindEntry %s: block %d, want %d", nm[len(nm)-19:], s.lblk, want)
+		}
+	}
+	if _, err := ip.dxLookup("absent"); !errors.Is(err, abi.ENOENT) {
+		t.Errorf("dxLookup of an absent name: %v", err)
+	}
+}
