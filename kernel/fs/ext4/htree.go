@@ -75,7 +75,7 @@ func (ip *inode) dxLookup(name string) (uint32, error) {
 		return 0, disk.ErrBadDx
 	}
 	nblocks := ip.dirBlocks()
-	var next uint32 // hash of the index entry after the one taken, at the last level
+	var next uint32 // hash of the leaf after the one taken (dxNextHash)
 	var leaf uint64
 	for level := 0; ; level++ {
 		ents, count, err := disk.DxEntries(buf, co)
@@ -87,11 +87,7 @@ func (ip *inode) dxLookup(name string) (uint32, error) {
 		if blk >= nblocks {
 			return 0, disk.ErrBadDx
 		}
-		if at+1 < count {
-			next = le.Uint32(ents[(at+1)*disk.DxEntrySize:])
-		} else {
-			next = 0
-		}
+		next = dxNextHash(ents, count, at, next)
 		if level == levels {
 			leaf = blk
 			break
@@ -124,6 +120,23 @@ func (ip *inode) dxLookup(name string) (uint32, error) {
 		return ip.lookupLinear(name)
 	}
 	return 0, abi.ENOENT
+}
+
+// dxNextHash returns the hash that leads to the leaf after the one a
+// lookup descends to, given the entries of the index block at one level,
+// the entry taken there and the value for the level above: the next
+// entry's hash when the entry taken is not the block's last, else the
+// level above's. The leaf after the last one of an index node is the
+// first leaf of the next node, whose hash is in the parent's next entry
+// (a node's first entry has none): ext4_htree_next_block goes up the
+// frames until one has an entry after the one taken. Taking only the last
+// level's next entry would miss a hash continued into the first leaf of
+// the next node, and a lookup of a name there would give ENOENT.
+func dxNextHash(ents []byte, count, at int, above uint32) uint32 {
+	if at+1 < count {
+		return le.Uint32(ents[(at+1)*disk.DxEntrySize:])
+	}
+	return above
 }
 
 // dxHash computes the name hash of ext4fs_dirhash for a dx_root's

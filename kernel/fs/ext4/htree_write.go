@@ -80,8 +80,8 @@ func (f *fsys) dxMaxLevels() int {
 
 // dxProbe descends the index for name (dx_probe): it returns the index
 // blocks visited, the leaf, the root's hash version, the name's hash, and
-// the hash of the index entry after the one taken at the last level (0 if
-// none). errBadDx when the index is not usable.
+// the hash that leads to the leaf after it (dxNextHash; 0 if none).
+// errBadDx when the index is not usable.
 func (ip *inode) dxProbe(runs []run, name string, buf []byte) (frames []dxFrame, leaf uint64, version uint8, hash, next uint32, err error) {
 	f := ip.f
 	ok, err := ip.dirBlock(runs, 0, buf)
@@ -125,10 +125,7 @@ func (ip *inode) dxProbe(runs []run, name string, buf []byte) (frames []dxFrame,
 		if blk >= nblocks || blk == 0 {
 			return nil, 0, 0, 0, 0, disk.ErrBadDx
 		}
-		next = 0
-		if at+1 < count {
-			next = le.Uint32(ents[(at+1)*disk.DxEntrySize:])
-		}
+		next = dxNextHash(ents, count, at, next)
 		if level == levels {
 			return frames, blk, version, hash, next, nil
 		}

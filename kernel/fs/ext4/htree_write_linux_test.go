@@ -260,3 +260,251 @@ func TestMakeIndexed(t *testing.T) {
 		})
 	}
 }
+
+// dxLeafKey is a leaf of an index with the hash that leads to it and the
+// level of the index entry holding that hash: the last level for a leaf
+// that is not the first of its node, a level above it for the first one
+// (a node's first entry has no hash; its parent's entry has it).
+type dxLeafKey struct {
+	hash, level int64
+	blk         uint64
+}
+
+// dxLeafKeys walks the index of d and returns its leaves in hash order.
+func dxLeafKeys(t *testing.T, d dirInode) []dxLeafKey {
+	t.Helper()
+	runs, err := d.blockRuns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	levels := int64(-1)
+	var out []dxLeafKey
+	var walk func(lblk uint64, level int64, key dxLeafKey)
+	walk = func(lblk uint64, level int64, key dxLeafKey) {
+		b := make([]byte, d.f.BlockSize)
+		if ok, err := d.dirBlock(runs, lblk, b); err != nil || !ok {
+			t.Fatalf("index block %d: %v", lblk, err)
+		}
+		co, _ := disk.DxCountOffset(b, d.f.BlockSize)
+		if level == 0 {
+			levels = int64(b[disk.DxRootInfoOffset+6])
+		}
+		ents, count, err := disk.DxEntries(b, co)
+		if err != nil {
+			t.Fatalf("index block %d: %v", lblk, err)
+		}
+		for i := range count {
+			k := key
+			if i > 0 {
+				k = dxLeafKey{hash: int64(le.Uint32(ents[i*disk.DxEntrySize:])), level: level}
+			}
+			k.blk = uint64(le.Uint32(ents[i*disk.DxEntrySize+4:]) & 0x0fffffff)
+			if level == levels {
+				out = append(out, k)
+			} else {
+				walk(k.blk, level+1, k)
+			}
+		}
+	}
+	walk(0, 0, dxLeafKey{})
+	return out
+}
+
+// CollidingNames returns 250-byte names whose signed (or unsigned)
+// half-MD4 hashes under seed (s_hash_seed) collide in groups of two or
+// more, found among n candidates that differ only in their last 32-byte
+// chunk, in the order of the candidates. ext4fs_dirhash hashes a name 32
+// bytes at a time from the seed on, so the state after the common prefix
+// is computed once and is the seed of the last chunk's hash: one
+// transform a candidate instead of eight. Exported for the kernel-level
+// tests (package ext4_test).
+func CollidingNames(seed [4]uint32, signed bool, n int) []string {
+	const prefixLen = 7 * 32
+	prefix := []byte(strings.Repeat("c", prefixLen))
+	name := func(i int) string { return fmt.Sprintf("%s%019d", prefix, i) }
+	state := seed
+	if state == [4]uint32{} {
+		state = [4]uint32{0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476}
+	}
+	var in [8]uint32
+	for p := prefix; len(p) > 0; p = p[32:] {
+		disk.Str2hashbuf(p, in[:], signed)
+		disk.HalfMD4Transform(&state, &in)
+	}
+	version := uint8(disk.HashHalfMD4Unsigned)
+	if signed {
+		version = disk.HashHalfMD4
+	}
+	keys := make([]uint64, n)
+	for i := range n {
+		h, _, _ := disk.DirHash(version, []byte(name(i)[prefixLen:]), state)
+		keys[i] = uint64(h)<<32 | uint64(i)
+	}
+	slices.Sort(keys)
+	var out []string
+	for i := 0; i < n; {
+		j := i + 1
+		for j < n && keys[j]>>32 == keys[i]>>32 {
+			j++
+		}
+		for k := i; j-i > 1 && k < j; k++ {
+			out = append(out, name(int(uint32(keys[k]))))
+		}
+		i = j
+	}
+	// In the order of the candidates, not of the hashes, so that the
+	// names go to leaves all over the index.
+	slices.Sort(out)
+	return out
+}
+
+// TestHtreeCollisions fills a directory of 1 KiB blocks with names whose
+// hashes collide in pairs, so that leaf splits leave many a hash on both
+// sides of a leaf boundary (the next leaf's index entry has the
+// "continued" low bit), some of them at a boundary between index nodes,
+// where the leaf after the last one of a node is the first of the next
+// node, its hash being in the parent's next entry (ext4_htree_next_block).
+// Every name must be found through the index and unlinked, and e2fsck and
+// the host kernel must agree. The hash seed is fixed, so the layout is the
+// same on every run.
+func TestHtreeCollisions(t *testing.T) {
+	img := mkfsTree(t, "64M", []string{"-b", "1024", "-E", "hash_seed=59e2160b-3211-4cd7-833e-a866ed52ea0e"}, func(src string) {
+		mustWrite(t, filepath.Join(src, "d/f"), "x")
+	})
+	f, _ := mountImageRW(t, img)
+	if f.Super.SDefHashVersion != disk.HashHalfMD4 {
+		t.Fatalf("hash version %d, want half_md4", f.Super.SDefHashVersion)
+	}
+	d := rwDir(t, f, "d")
+	target, err := d.Lookup("f")
+	wantErrno(t, "lookup", err, 0)
+	names := CollidingNames(f.Super.SHashSeed, f.hashSigned, 1<<21)
+	if len(names) < 1000 {
+		t.Fatalf("only %d colliding names", len(names))
+	}
+	// The shortcut must give the names' hashes.
+	same := map[uint32]int{}
+	for _, nm := range names {
+		h, _ := d.dxHash(f.Super.SDefHashVersion, []byte(nm))
+		same[h]++
+	}
+	for h, n := range same {
+		if n < 2 {
+			t.Fatalf("hash %#x: %d name", h, n)
+		}
+	}
+	short := func(nm string) string { return nm[len(nm)-min(len(nm), 19):] }
+	for _, nm := range names {
+		wantErrno(t, "link "+short(nm), d.Link(nowCtx, nm, target), 0)
+	}
+	continued, across := 0, 0
+	levels := int64(dxLevels(t, f, "d"))
+	for _, k := range dxLeafKeys(t, d) {
+		if k.hash&1 != 0 {
+			continued++
+			if k.level < levels {
+				across++
+			}
+		}
+	}
+	t.Logf("%d names, %d leaves continue a hash, %d of them first in an index node", len(names), continued, across)
+	if across == 0 {
+		t.Fatalf("no continued hash at an index node boundary: the test no longer tests it")
+	}
+	for _, nm := range names {
+		if _, err := d.Lookup(nm); err != nil {
+			t.Fatalf("lookup %s: %v", short(nm), err)
+		}
+	}
+	want := map[string]bool{"f": true}
+	for i, nm := range names {
+		if i%2 == 0 {
+			want[nm] = true
+			continue
+		}
+		wantErrno(t, "unlink "+short(nm), d.Unlink(nowCtx, nm), 0)
+	}
+	for nm := range want {
+		if _, err := d.Lookup(nm); err != nil {
+			t.Fatalf("lookup after the unlinks %s: %v", short(nm), err)
+		}
+	}
+	umountRW(t, f)
+	e2fsckClean(t, img)
+	// debugfs marks each continued hash of the index "(**)": after the
+	// unlinks (which never change the index) as many as counted above.
+	if n := strings.Count(string(testutil.Run(t, "debugfs", "-R", "htree /d", img)), "(**)"); n != continued {
+		t.Errorf("debugfs shows %d continued hashes, the driver's walk %d", n, continued)
+	}
+	checkHostNames(t, filepath.Join(loopMount(t, img), "d"), want)
+}
+
+// TestDxContinuedAcrossRoot builds a three-level index by hand (large_dir:
+// root, two levels of nodes, one leaf under each path) where two names
+// with the same hash sit in the last leaf under the root's first entry
+// and in the first leaf under its second, whose hash has the "continued"
+// bit: the leaf after the first is found by going up two levels, to the
+// root's next entry. Both names must be found by lookup (dxLookup) and by
+// the writers' search (dxFindEntry).
+func TestDxContinuedAcrossRoot(t *testing.T) {
+	const bs = 4096
+	dev := make([]byte, 11*bs)
+	fs := fakeFS(t, dev)
+	fs.Super.SFeatureIncompat |= disk.IncompatLargedir
+	ip, err := fs.decodeInode(12, inodeSeed(fs, 12, abi.S_IFDIR|0o755, disk.InodeExtentsFl|disk.InodeIndexFl, extentRoot(0, 7, 4), 7*bs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two names of one hash.
+	var a, b string
+	hash := uint32(0)
+	seen := map[uint32]string{}
+	for _, nm := range CollidingNames(fs.Super.SHashSeed, fs.hashSigned, 1<<17) {
+		h, _ := ip.dxHash(disk.HashHalfMD4, []byte(nm))
+		if other, ok := seen[h]; ok {
+			a, b, hash = other, nm, h
+			break
+		}
+		seen[h] = nm
+	}
+	if a == "" {
+		t.Fatal("no two names of one hash")
+	}
+	blk := func(lblk int) []byte { return dev[(4+lblk)*bs : (5+lblk)*bs] }
+	entry := func(hash uint32, lblk int) []byte {
+		e := make([]byte, disk.DxEntrySize)
+		le.PutUint32(e, hash)
+		le.PutUint32(e[4:], uint32(lblk))
+		return e
+	}
+	root := dxRootSeed(bs)
+	root[disk.DxRootInfoOffset+6] = 2 // indirect_levels
+	co := disk.DxRootCountOffset
+	le.PutUint16(root[co+2:], 2)
+	le.PutUint32(root[co+4:], 1)
+	copy(root[co+8:], entry(hash|1, 4))
+	copy(blk(0), root)
+	ip.setDxCsum(blk(0), co)
+	for _, n := range [][2]int{{1, 2}, {2, 3}, {4, 5}, {5, 6}} {
+		fs.initDxNode(blk(n[0]), entry(0, n[1]))
+		ip.setDxCsum(blk(n[0]), disk.DxNodeCountOffset)
+	}
+	copy(blk(3), dirBlockSeed(bs, a))
+	ip.setDirBlockCsum(blk(3), 3)
+	copy(blk(6), dirBlockSeed(bs, b))
+	ip.setDirBlockCsum(blk(6), 6)
+
+	for _, nm := range []string{a, b} {
+		if ino, err := ip.dxLookup(nm); err != nil || ino != 11 {
+			t.Errorf("dxLookup %s: %d, %v", nm[len(nm)-19:], ino, err)
+		}
+		if s, err := ip.dxFindEntry(nm); err != nil {
+			t.Errorf("dxFindEntry %s: %v", nm[len(nm)-19:], err)
+		} else if want := map[string]uint64{a: 3, b: 6}[nm]; s.lblk != want {
+			t.Errorf("dxFindEntry %s: block %d, want %d", nm[len(nm)-19:], s.lblk, want)
+		}
+	}
+	if _, err := ip.dxLookup("absent"); !errors.Is(err, abi.ENOENT) {
+		t.Errorf("dxLookup of an absent name: %v", err)
+	}
+}
