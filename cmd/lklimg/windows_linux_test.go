@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +89,79 @@ func TestWindowsMkfsDir(t *testing.T) {
 				t.Errorf("lklimg.exe's image (%d bytes) differs from lklimg's (%d)", len(b), len(a))
 			}
 		})
+	}
+}
+
+// ownerName is an owner in stat's output: "(  1000/ alice)".
+var ownerName = regexp.MustCompile(`\(\s*(\d+)/\s*[^)]*\)`)
+
+// TestWindowsToolbox: the reading commands of lklimg.exe under Wine print
+// what the Linux build prints on the quick start's image (stdout, stderr
+// and exit status alike; errors in Linux's words, not the host's text
+// for the same number), and the editing commands,
+// run in the same order on two copies, leave images whose archives are
+// the same byte for byte (times clamped: each run stamps its own now).
+func TestWindowsToolbox(t *testing.T) {
+	w := testutil.NeedWine(t)
+	exe := w.Build(t, "github.com/lklimg/lklimg/cmd/lklimg")
+	img := filepath.Join("..", "..", "testdata", "small.ext4")
+	for _, args := range [][]string{
+		{"ls", "-lR", img, "/"},
+		{"ls", "-la", img, "/etc", "/home/user"},
+		{"cat", img, "/etc/passwd", "/usr/bin/hello"},
+		{"stat", img, "/etc/passwd", "/bin", "/home/user/README.link"},
+		{"df", img},
+		{"getfattr", img, "/etc/passwd"},
+		{"info", img},
+		{"cat", img, "/missing"},
+		{"ls", img, "/etc/passwd/x"},
+	} {
+		linux := runCmd(t, exec.Command(lklimgBin, args...))
+		windows := runCmd(t, w.Command(exe, args...))
+		// stat names owners from the host's user database, as GNU
+		// stat does: this host's names, "UNKNOWN" on Windows.
+		linux.stdout = ownerName.ReplaceAllString(linux.stdout, "($1/)")
+		windows.stdout = ownerName.ReplaceAllString(windows.stdout, "($1/)")
+		if linux != windows {
+			t.Errorf("lklimg %q:\nLinux exit %d, stdout %q, stderr %q\nWine  exit %d, stdout %q, stderr %q",
+				args, linux.code, linux.stdout, linux.stderr, windows.code, windows.stdout, windows.stderr)
+		}
+	}
+
+	edits := [][]string{
+		{"mkdir", "-p", "IMG", "/a/b"},
+		{"chmod", "0750", "IMG", "/a"},
+		{"chown", "1000:100", "IMG", "/a/b"},
+		{"ln", "-s", "IMG", "/etc/passwd", "/a/link"},
+		{"touch", "-d", "2020-01-02 03:04:05", "IMG", "/a/b/new"},
+		{"setfattr", "-n", "user.k", "-v", "v", "IMG", "/a/b/new"},
+		{"mv", "IMG", "/a/b/new", "/a/moved"},
+		{"rm", "IMG", "/etc/hostname"},
+	}
+	dir := t.TempDir()
+	archive := func(run func(args ...string) result, name string) []byte {
+		cp := filepath.Join(dir, name)
+		testutil.Run(t, "cp", img, cp)
+		for _, e := range edits {
+			args := append([]string(nil), e...)
+			for i, a := range args {
+				if a == "IMG" {
+					args[i] = cp
+				}
+			}
+			if r := run(args...); r.code != 0 || r.stderr != "" {
+				t.Fatalf("%s: lklimg %q: exit %d, stderr %q", name, args, r.code, r.stderr)
+			}
+		}
+		bin, err := fs2tarBin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return testutil.Run(t, bin, "--mtime-clamp", "@1000000000", cp)
+	}
+	linux := archive(func(args ...string) result { return runCmd(t, exec.Command(lklimgBin, args...)) }, "linux.img")
+	windows := archive(func(args ...string) result { return runCmd(t, w.Command(exe, args...)) }, "windows.img")
+	if len(linux) == 0 || !bytes.Equal(linux, windows) {
+		t.Errorf("the image lklimg.exe edited archives to %d bytes, differing from the Linux build's %d", len(windows), len(linux))
 	}
 }

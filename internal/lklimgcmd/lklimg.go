@@ -15,7 +15,6 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/lklimg/lklimg/internal/cliflags"
 	"github.com/lklimg/lklimg/internal/profile"
@@ -65,11 +64,7 @@ func (s *session) warn(status int, format string, args ...any) {
 // file or directory"), as the GNU tools print it, followed by the
 // kernel's reason when it gave one.
 func strerror(err error) string {
-	errno := abi.ErrnoOf(err)
-	msg := syscall.Errno(errno).Error()
-	if msg != "" {
-		msg = strings.ToUpper(msg[:1]) + msg[1:]
-	}
+	msg := abi.ErrnoOf(err).Message()
 	var e *abi.Error
 	if errors.As(err, &e) {
 		msg += " (" + e.Detail + ")"

@@ -77,6 +77,36 @@ var errnoNames = map[Errno]string{
 	EUCLEAN: "EUCLEAN", EDQUOT: "EDQUOT", EMEDIUMTYPE: "EMEDIUMTYPE", EKEYREJECTED: "EKEYREJECTED", ENOKEY: "ENOKEY",
 }
 
+// errnoMessages are the errnos' messages as Linux's C library gives them
+// (strerror), the same on every host: a host's own text for the number
+// means another error off Linux (20 is "Bad unit." on Windows).
+var errnoMessages = map[Errno]string{
+	EPERM: "Operation not permitted", ENOENT: "No such file or directory", EINTR: "Interrupted system call",
+	EIO: "Input/output error", ENXIO: "No such device or address", E2BIG: "Argument list too long",
+	EBADF: "Bad file descriptor", EAGAIN: "Resource temporarily unavailable", ENOMEM: "Cannot allocate memory",
+	EACCES: "Permission denied", EFAULT: "Bad address", ENOTBLK: "Block device required",
+	EBUSY: "Device or resource busy", EEXIST: "File exists", EXDEV: "Invalid cross-device link",
+	ENODEV: "No such device", ENOTDIR: "Not a directory", EISDIR: "Is a directory",
+	EINVAL: "Invalid argument", ENFILE: "Too many open files in system", EMFILE: "Too many open files",
+	ENOTTY: "Inappropriate ioctl for device", ETXTBSY: "Text file busy", EFBIG: "File too large",
+	ENOSPC: "No space left on device", ESPIPE: "Illegal seek", EROFS: "Read-only file system",
+	EMLINK: "Too many links", EPIPE: "Broken pipe", ERANGE: "Numerical result out of range",
+	EDEADLK: "Resource deadlock avoided", ENAMETOOLONG: "File name too long", ENOSYS: "Function not implemented",
+	ENOTEMPTY: "Directory not empty", ELOOP: "Too many levels of symbolic links", ENODATA: "No data available",
+	EOVERFLOW: "Value too large for defined data type", EOPNOTSUPP: "Operation not supported",
+	ESTALE: "Stale file handle", EUCLEAN: "Structure needs cleaning", EDQUOT: "Disk quota exceeded",
+	EMEDIUMTYPE: "Wrong medium type", EKEYREJECTED: "Key was rejected by service", ENOKEY: "Required key not available",
+}
+
+// Message returns the errno's message as strerror gives it on Linux
+// ("No such file or directory"), whatever the host.
+func (e Errno) Message() string {
+	if s, ok := errnoMessages[e]; ok {
+		return s
+	}
+	return "Unknown error " + strconv.Itoa(int(e))
+}
+
 // Error returns the errno's symbolic name, as strace prints it.
 func (e Errno) Error() string {
 	if s, ok := errnoNames[e]; ok {
