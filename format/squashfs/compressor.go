@@ -55,9 +55,21 @@ type Decompressor interface {
 	// Decompress decompresses src, one whole compressed block, into
 	// dst, whose length is the most the block may hold (block_size,
 	// or MetadataSize), and returns the bytes written. A block that
-	// does not decode, or holds more than len(dst), is EIO.
+	// does not decode, or holds more than len(dst), is EIO. dst's
+	// capacity past its length (DecompressSlack) may be written.
 	Decompress(dst, src []byte) (int, error)
 }
+
+// DecompressSlack is the capacity a buffer given to Decompress should
+// have past its length: with it, zstd's decoder copies literals and
+// matches 16 or 32 bytes at a time, overrunning their ends into the
+// slack, rather than byte-exact (klauspost/compress's "safe" sequence
+// copies, about a third slower); the block must still fit the length.
+const DecompressSlack = 64
+
+// NewBlockBuffer returns a buffer of n bytes for Decompress, with
+// DecompressSlack bytes of capacity after them.
+func NewBlockBuffer(n int) []byte { return make([]byte, n, n+DecompressSlack) }
 
 // NewDecompressor returns the decompressor of id for an image of
 // blockSize, checking the compressor options (opts, the decompressed
@@ -331,7 +343,9 @@ func (lz4Decompressor) Decompress(dst, src []byte) (int, error) {
 }
 
 // zstdDecompressor is zstd: one zstd frame per block (zstd_wrapper.c),
-// decoded by one decoder without goroutines, its output bounded.
+// decoded by one decoder without goroutines, its output bounded. The
+// decoder writes into dst's capacity; a block longer than len(dst) is
+// refused after it.
 type zstdDecompressor struct{ d *zstd.Decoder }
 
 func (z *zstdDecompressor) Decompress(dst, src []byte) (int, error) {

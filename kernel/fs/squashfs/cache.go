@@ -67,7 +67,7 @@ func (c *cache) lookup(pos int64) *cacheEntry {
 	}
 	victim.pos, victim.used = -1, c.tick
 	if victim.buf == nil {
-		victim.buf = make([]byte, c.size)
+		victim.buf = sq.NewBlockBuffer(c.size)
 	}
 	return victim
 }

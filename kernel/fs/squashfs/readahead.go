@@ -77,7 +77,7 @@ func (f *fsys) prefetch(c *cache, pos int64, w uint32) {
 func (f *fsys) raWorker(dec sq.Decompressor) {
 	defer f.raDone.Done()
 	scratch := make([]byte, f.sb.BlockSize)
-	buf := make([]byte, f.sb.BlockSize)
+	buf := sq.NewBlockBuffer(int(f.sb.BlockSize))
 	for j := range f.ra {
 		n, ok := f.makeBlock(dec, scratch, buf, j)
 		if ok {
@@ -87,7 +87,7 @@ func (f *fsys) raWorker(dec sq.Decompressor) {
 		if ok {
 			if e := j.c.lookup(j.pos); e.pos != j.pos {
 				if len(e.buf) < len(buf) {
-					e.buf = make([]byte, len(buf))
+					e.buf = sq.NewBlockBuffer(len(buf))
 				}
 				e.buf, buf = buf, e.buf
 				e.pos, e.data = j.pos, e.buf[:n]
