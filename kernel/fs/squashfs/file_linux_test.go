@@ -113,3 +113,65 @@ func TestFileReads(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestReadaheadNextFile reads a file of 3 blocks whose next file on the
+// device (in the same directory, looked up before) starts with a data
+// block: readahead past the first file's end makes that block, so that
+// the reader finds it made as it opens the next file.
+func TestReadaheadNextFile(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, name := range []string{"a", "b"} {
+		data := make([]byte, 3*4096)
+		for i := range data {
+			data[i] = byte(r.IntN(4))
+		}
+		if err := os.WriteFile(filepath.Join(src, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img, err := os.ReadFile(testutil.SquashfsImage(t, src, "-b", "4K", "-comp", "gzip", "-no-fragments"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := fsType{}.Mount(memDev(img), abi.MS_RDONLY, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Unmount()
+	f := sb.(*fsys)
+	root, _ := sb.Root()
+	var files [2]fileInode
+	for i, name := range []string{"a", "b"} {
+		ip, err := root.(vfs.Lookuper).Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[i] = ip.(fileInode)
+	}
+	a, b := files[0], files[1]
+	aEnd, w, err := a.peek(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, _ := sq.DataBlockSize(w)
+	if b0, _, _ := b.peek(0); b0 != aEnd+int64(size) {
+		t.Fatalf("b's data at %d, not after a's (%d): the test needs them in a row", b0, aEnd+int64(size))
+	}
+	buf := make([]byte, 3*4096)
+	if _, err := a.ReadAt(buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	b0, _, _ := b.peek(0)
+	f.mu.Lock()
+	for f.waitInflight(b0) {
+	}
+	made := f.data.has(b0)
+	f.mu.Unlock()
+	if !made {
+		t.Errorf("reading a to its end did not make b's first block")
+	}
+}

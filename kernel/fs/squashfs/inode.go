@@ -55,6 +55,11 @@ func (f *fsys) readInode(ref sq.Ref) (*inode, error) {
 		}
 	}
 	ip.cur = blockCursor{dev: int64(i.StartBlock), list: ip.extra}
+	if i.BasicType() == sq.TypeReg && i.Blocks(f.sb.BlockLog) > 0 && i.StartBlock < f.sb.BytesUsed {
+		f.mu.Lock()
+		f.upcoming.add(int64(i.StartBlock), ip)
+		f.mu.Unlock()
+	}
 	return ip, nil
 }
 

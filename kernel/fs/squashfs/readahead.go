@@ -10,7 +10,8 @@ import (
 // decompresses the blocks a read will want next): a file read block
 // after block, as fs2tar and cat read, has the next blocks decompressed
 // by workers on the other cores while the reader copies this one out,
-// and the next fragment block with them. A worker has its own
+// the next fragment block with them, and past a file's end the first
+// blocks of the file stored after it (file.go's readahead). A worker has its own
 // decompressor and buffers; it puts the block it made into the cache
 // under fsys.mu, swapping buffers with the entry it takes, so nothing is
 // allocated per block. A reader wanting a block a worker is making waits
@@ -131,4 +132,38 @@ func (f *fsys) waitInflight(pos int64) bool {
 	<-ch
 	f.mu.Lock()
 	return true
+}
+
+// upcomingMax is how many looked-up files the readahead index keeps.
+const upcomingMax = 1024
+
+// upcomingFiles indexes the regular files looked up lately by where
+// their first block starts on the device, for readahead to go on from a
+// file's end into the next file's blocks. It keeps the last upcomingMax
+// positions (a walk looks a directory's entries up before it reads
+// them); guarded by fsys.mu.
+type upcomingFiles struct {
+	m    map[int64]*inode
+	ring []int64 // the positions in m, the oldest at at once full
+	at   int
+}
+
+// add indexes ip, whose first block starts at pos. The caller holds
+// f.mu.
+func (u *upcomingFiles) add(pos int64, ip *inode) {
+	if u.m == nil {
+		u.m = make(map[int64]*inode, upcomingMax)
+	}
+	if _, ok := u.m[pos]; ok {
+		u.m[pos] = ip
+		return
+	}
+	if len(u.ring) < upcomingMax {
+		u.ring = append(u.ring, pos)
+	} else {
+		delete(u.m, u.ring[u.at])
+		u.ring[u.at] = pos
+		u.at = (u.at + 1) % upcomingMax
+	}
+	u.m[pos] = ip
 }

@@ -75,6 +75,7 @@ type fsys struct {
 
 	mu       sync.Mutex              // guards what follows
 	inflight map[int64]chan struct{} // blocks a worker is making, closed when made
+	upcoming upcomingFiles           // files looked up, for readahead past a file's end
 	dec      sq.Decompressor
 	scratch  []byte // compressed bytes as read, before decompression
 	meta     *cache
