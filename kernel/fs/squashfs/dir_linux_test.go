@@ -9,7 +9,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/lklimg/lklimg/internal/testutil"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
 )
@@ -33,17 +32,8 @@ func TestLookupOrders(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	img, err := os.ReadFile(testutil.SquashfsImage(t, src, "-comp", "gzip"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb, err := fsType{}.Mount(memDev(img), abi.MS_RDONLY, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Unmount()
-	root, _ := sb.Root()
-	dip, err := root.(vfs.Lookuper).Lookup("d")
+	_, root := mountSource(t, src, "-comp", "gzip")
+	dip, err := root.Lookup("d")
 	if err != nil {
 		t.Fatal(err)
 	}

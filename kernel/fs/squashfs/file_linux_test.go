@@ -51,19 +51,10 @@ func TestFileReads(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(src, "f"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	img, err := os.ReadFile(testutil.SquashfsImage(t, src, "-b", "4K", "-tailends", "-comp", "gzip"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb, err := fsType{}.Mount(memDev(img), abi.MS_RDONLY, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := sb.(*fsys)
+	f, root := mountSource(t, src, "-b", "4K", "-tailends", "-comp", "gzip")
 	count := &countingDecompressor{Decompressor: f.dec}
 	f.dec = count
-	root, _ := sb.Root()
-	ip, err := root.(vfs.Lookuper).Lookup("f")
+	ip, err := root.Lookup("f")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,20 +124,10 @@ func TestReadaheadNextFile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	img, err := os.ReadFile(testutil.SquashfsImage(t, src, "-b", "4K", "-comp", "gzip", "-no-fragments"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb, err := fsType{}.Mount(memDev(img), abi.MS_RDONLY, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Unmount()
-	f := sb.(*fsys)
-	root, _ := sb.Root()
+	f, root := mountSource(t, src, "-b", "4K", "-comp", "gzip", "-no-fragments")
 	var files [2]fileInode
 	for i, name := range []string{"a", "b"} {
-		ip, err := root.(vfs.Lookuper).Lookup(name)
+		ip, err := root.Lookup(name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,4 +155,24 @@ func TestReadaheadNextFile(t *testing.T) {
 	if !made {
 		t.Errorf("reading a to its end did not make b's first block")
 	}
+}
+
+// mountSource makes an image of src by mksquashfs ARGS and mounts it
+// from memory through the driver (unmounted at the test's end).
+func mountSource(t *testing.T, src string, args ...string) (*fsys, vfs.Lookuper) {
+	t.Helper()
+	img, err := os.ReadFile(testutil.SquashfsImage(t, src, args...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := fsType{}.Mount(memDev(img), abi.MS_RDONLY, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Unmount() })
+	root, err := sb.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sb.(*fsys), root.(vfs.Lookuper)
 }
