@@ -14,16 +14,17 @@ import (
 // device, the least recently used one given up for a new one and its
 // buffer reused, so that a read allocates nothing once the caches are
 // full. Linux keeps 8 metadata blocks (SQUASHFS_CACHED_BLKS) and 3
-// fragment blocks (CONFIG_SQUASHFS_FRAGMENT_CACHE_SIZE); its data blocks
-// live in the page cache, ours in a third cache of a few blocks, so that
-// a file read in pieces smaller than a block decompresses each block
-// once. Every cache is guarded by fsys.mu, held while a block is used.
+// fragment blocks (CONFIG_SQUASHFS_FRAGMENT_CACHE_SIZE), ours 4 (the
+// one read, readahead's after it, and room for files out of order); its
+// data blocks live in the page cache, ours in a third cache of a few
+// blocks, so that a file read in pieces smaller than a block
+// decompresses each block once. Every cache is guarded by fsys.mu, held while a block is used.
 
 // Cache sizes.
 const (
 	metaCacheBlocks = 8
-	fragCacheBlocks = 3
-	dataCacheBlocks = 8 // the block read, and readahead's after it
+	fragCacheBlocks = 4
+	dataCacheBlocks = 12 // the block read, readahead's raDepth after it, and room
 )
 
 // cacheEntry is one decompressed block.

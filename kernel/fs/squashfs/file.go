@@ -147,11 +147,18 @@ func (ip *inode) readFragment(p []byte, in, tail int64) error {
 	}
 	fe := ip.frag
 	end := int64(ip.sq.Offset) + tail
-	next, nerr := f.fragment(ip.sq.Fragment + 1)
+	var next [fragRaDepth]sq.FragmentEntry
+	n := 0
+	for ; n < fragRaDepth; n++ {
+		var err error
+		if next[n], err = f.fragment(ip.sq.Fragment + 1 + uint32(n)); err != nil {
+			break
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if nerr == nil {
-		f.prefetch(f.frags, int64(next.StartBlock), next.Size)
+	for _, fe := range next[:n] {
+		f.prefetch(f.frags, int64(fe.StartBlock), fe.Size)
 	}
 	data, err := f.dataBlock(f.frags, int64(fe.StartBlock), fe.Size, int(end), false)
 	if err != nil {

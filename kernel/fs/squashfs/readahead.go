@@ -18,8 +18,17 @@ import (
 // for it (fsys.inflight) rather than making it twice. A worker's failure
 // is dropped: the reader then makes the block itself and reports it.
 
-// raDepth is how many blocks after the one read are asked for.
-const raDepth = 2
+// raDepth is how many blocks after the one read are asked for: enough
+// for the workers to stay ahead of a reader that goes through small
+// files (lookups, headers) between blocks. fragRaDepth is how many
+// fragment blocks after the one read: one, as mksquashfs does not
+// number a directory's fragments quite in the order of its files, and a
+// second one ahead was made and dropped unread about one time in ten on
+// the bench's corpus.
+const (
+	raDepth     = 4
+	fragRaDepth = 1
+)
 
 // raJob is a block to make: its cache, place and size word.
 type raJob struct {
