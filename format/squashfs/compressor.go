@@ -3,14 +3,16 @@ package squashfs
 import (
 	"bytes"
 	"fmt"
-	"github.com/lklimg/lklimg/internal/lzo"
+	"hash/crc32"
+	"hash/crc64"
 	"io"
+
+	"github.com/lklimg/lklimg/internal/lzo"
 
 	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/pierrec/lz4/v4"
-	"github.com/ulikunitz/xz"
 	"github.com/ulikunitz/xz/lzma"
 )
 
@@ -177,41 +179,98 @@ func (z *zlibDecompressor) Decompress(dst, src []byte) (int, error) {
 // BCJ filter (xz_wrapper.c; IA-64's BCJ filter is refused). Its
 // dictionary is at most dict bytes (the options' dictionary size, or
 // the block size), as Linux's xz_dec_init with that size refuses a
-// stream that wants more, so that a damaged header cannot make a large
-// allocation.
+// stream that wants more. The LZMA2 data is decoded by lzma2.go's
+// decoder, its state kept from block to block, straight into dst; then
+// the block's padding and check (CRC32 or CRC64, as Linux checks them)
+// are checked. The stream's index and footer after them are not read:
+// they repeat the sizes the data already gave.
 type xzDecompressor struct {
 	dict uint32
-	src  bytes.Reader
+	lz   *lzma2Decoder
 }
 
 func (x *xzDecompressor) Decompress(dst, src []byte) (int, error) {
+	check, err := xzStreamHeader(src)
+	if err != nil {
+		return 0, corrupt("xz", err)
+	}
 	bcj, data, err := xzBlockHeader(src, x.dict)
 	if err != nil {
 		return 0, corrupt("xz", err)
 	}
-	if bcj != nil {
-		// BCJ then LZMA2 (mksquashfs -Xbcj): the LZMA2 data decoded
-		// alone, then the filter undone. The stream's index and
-		// check after the data are not read.
-		x.src.Reset(src[data:])
-		r, err := lzma.Reader2Config{DictCap: int(x.dict)}.NewReader2(&x.src)
-		if err != nil {
-			return 0, corrupt("xz", err)
-		}
-		n, err := readAll("xz", r, dst)
-		if err != nil {
-			return 0, err
-		}
-		bcj(dst[:n])
-		return n, nil
+	if x.lz == nil {
+		x.lz = new(lzma2Decoder)
 	}
-	x.src.Reset(src)
-	r, err := xz.ReaderConfig{DictCap: int(x.dict), SingleStream: true}.NewReader(&x.src)
+	n, used, err := x.lz.decode(dst, src[data:], x.dict)
 	if err != nil {
 		return 0, corrupt("xz", err)
 	}
-	return readAll("xz", r, dst)
+	if bcj != nil {
+		bcj(dst[:n])
+	}
+	if err := xzBlockEnd(src[data+used:], used, check, dst[:n]); err != nil {
+		return 0, corrupt("xz", err)
+	}
+	return n, nil
 }
+
+// The xz stream header (the xz file format, 2.1.1): the magic bytes,
+// the stream flags (a zero byte, then the check type) and their CRC32.
+var xzMagic = [6]byte{0xfd, '7', 'z', 'X', 'Z', 0}
+
+const (
+	xzStreamHeaderSize = 12
+	xzCheckNone        = 0
+	xzCheckCRC32       = 1
+	xzCheckCRC64       = 4
+)
+
+// xzStreamHeader checks the stream header and returns the check type.
+func xzStreamHeader(src []byte) (byte, error) {
+	if len(src) < xzStreamHeaderSize || [6]byte(src[:6]) != xzMagic {
+		return 0, fmt.Errorf("not an xz stream")
+	}
+	if crc32.ChecksumIEEE(src[6:8]) != le.Uint32(src[8:]) {
+		return 0, fmt.Errorf("stream header: bad CRC32")
+	}
+	if src[6] != 0 || src[7] > 0x0f {
+		return 0, fmt.Errorf("stream flags %#x %#x", src[6], src[7])
+	}
+	return src[7], nil
+}
+
+// xzBlockEnd checks what follows a block's data (used bytes of it, the
+// header's length being a multiple of 4): zero bytes up to a multiple of
+// 4, then the check of out, the uncompressed data.
+func xzBlockEnd(p []byte, used int, check byte, out []byte) error {
+	pad := (4 - used%4) % 4
+	if len(p) < pad {
+		return fmt.Errorf("block padding truncated")
+	}
+	for _, b := range p[:pad] {
+		if b != 0 {
+			return fmt.Errorf("block padding not zero")
+		}
+	}
+	p = p[pad:]
+	switch check {
+	case xzCheckNone:
+	case xzCheckCRC32:
+		if len(p) < 4 || crc32.ChecksumIEEE(out) != le.Uint32(p) {
+			return fmt.Errorf("CRC32 of the data does not match")
+		}
+	case xzCheckCRC64:
+		if len(p) < 8 || crc64.Checksum(out, crc64ECMA) != le.Uint64(p) {
+			return fmt.Errorf("CRC64 of the data does not match")
+		}
+	default:
+		return fmt.Errorf("check type %d not supported", check)
+	}
+	return nil
+}
+
+// crc64ECMA is xz's CRC64 (ECMA-182, reflected).
+var crc64ECMA = crc64.MakeTable(crc64.ECMA)
 
 // xzFilterLZMA2 is LZMA2's filter id in the xz format (5.3.1).
 const xzFilterLZMA2 = 0x21
@@ -249,6 +308,9 @@ func xzBlockHeader(src []byte, dict uint32) (bcj func([]byte), data int, err err
 		return nil, 0, fmt.Errorf("block header of %d bytes", size)
 	}
 	data = streamHeader + size
+	if crc32.ChecksumIEEE(h[:size-4]) != le.Uint32(h[size-4:]) {
+		return nil, 0, fmt.Errorf("block header: bad CRC32")
+	}
 	h = h[:size-4] // less the CRC32
 	flags := h[1]
 	pos := 2
