@@ -122,7 +122,7 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	f.sb = s
 	f.scratch = make([]byte, max(s.BlockSize, sq.MetadataSize))
 	f.meta = newCache("metadata", metaCacheBlocks, sq.MetadataSize)
-	f.frags = newCache("fragment", fragCacheBlocks, int(s.BlockSize))
+	f.frags = newCache("fragment", max(fragCacheBytes/int(s.BlockSize), fragCacheMin), int(s.BlockSize))
 	f.data = newCache("data", dataCacheBlocks, int(s.BlockSize))
 	if err := f.setup(); err != nil {
 		return fail(err)
