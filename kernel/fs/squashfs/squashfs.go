@@ -14,9 +14,11 @@
 // generic_file_llseek, which sees a file as all data.
 //
 // Locking: fsys.mu guards the caches, the decompressor and its scratch
-// buffer, held for each block read and copied out; an inode's block-list
-// cursor has its own lock (file.go). Everything else is read-only after
-// the mount.
+// buffer, the blocks being made by the readahead workers and the index
+// of files looked up, held for each block read and copied out; an
+// inode's block-list cursor, and a directory's last lookup's place, have
+// the inode's own lock (file.go, dir.go). Everything else is read-only
+// after the mount.
 package squashfs
 
 import (
