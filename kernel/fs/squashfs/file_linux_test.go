@@ -147,13 +147,18 @@ func TestReadaheadNextFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	b0, _, _ := b.peek(0)
-	f.mu.Lock()
-	for f.waitInflight(b0) {
-	}
-	made := f.data.has(b0)
-	f.mu.Unlock()
-	if !made {
-		t.Errorf("reading a to its end did not make b's first block")
+	for {
+		f.mu.Lock()
+		b := f.inflight[b0]
+		made := f.data.has(b0)
+		f.mu.Unlock()
+		if b == nil {
+			if !made {
+				t.Errorf("reading a to its end did not make b's first block")
+			}
+			break
+		}
+		<-b.done
 	}
 }
 

@@ -15,8 +15,11 @@ import (
 // decompressor and buffers; it puts the block it made into the cache
 // under fsys.mu, swapping buffers with the entry it takes, so nothing is
 // allocated per block. A reader wanting a block a worker is making waits
-// for it (fsys.inflight) rather than making it twice. A worker's failure
-// is dropped: the reader then makes the block itself and reports it.
+// for it (fsys.inflight) rather than making it twice; one wanting a block
+// still queued takes it and makes it itself, rather than wait for the
+// workers to reach it (on a busy machine, for them to be scheduled). A
+// worker's failure is dropped: the reader then makes the block itself
+// and reports it.
 
 // raDepth is how many blocks after the one read are asked for: enough
 // for the workers to stay ahead of a reader that goes through small
@@ -30,6 +33,14 @@ const (
 	fragRaDepth = 1
 )
 
+// raBlock is a block asked of the workers, in fsys.inflight until made:
+// started once a worker has taken it, done closed when it is made or
+// given up.
+type raBlock struct {
+	done    chan struct{}
+	started bool
+}
+
 // raJob is a block to make: its cache, place and size word.
 type raJob struct {
 	c   *cache
@@ -42,7 +53,7 @@ type raJob struct {
 func (f *fsys) startReadahead(compOpts []byte) error {
 	n := min(runtime.GOMAXPROCS(0), 2)
 	f.ra = make(chan raJob, 2*raDepth)
-	f.inflight = map[int64]chan struct{}{}
+	f.inflight = map[int64]*raBlock{}
 	for i := 0; i < n; i++ {
 		dec, err := sq.NewDecompressor(f.sb.Compression, compOpts, f.sb.BlockSize)
 		if err != nil {
@@ -78,7 +89,7 @@ func (f *fsys) prefetch(c *cache, pos int64, w uint32) {
 	}
 	select {
 	case f.ra <- raJob{c: c, pos: pos, w: w}:
-		f.inflight[pos] = make(chan struct{})
+		f.inflight[pos] = &raBlock{done: make(chan struct{})}
 	default:
 	}
 }
@@ -89,6 +100,14 @@ func (f *fsys) raWorker(dec sq.Decompressor) {
 	scratch := make([]byte, f.sb.BlockSize)
 	buf := sq.NewBlockBuffer(int(f.sb.BlockSize))
 	for j := range f.ra {
+		f.mu.Lock()
+		b := f.inflight[j.pos]
+		if b == nil || b.started { // taken by a reader
+			f.mu.Unlock()
+			continue
+		}
+		b.started = true
+		f.mu.Unlock()
 		n, ok := f.makeBlock(dec, scratch, buf, j)
 		if ok {
 			f.blocksMade.Add(1)
@@ -103,12 +122,9 @@ func (f *fsys) raWorker(dec sq.Decompressor) {
 				e.pos, e.data = j.pos, e.buf[:n]
 			}
 		}
-		done := f.inflight[j.pos]
 		delete(f.inflight, j.pos)
 		f.mu.Unlock()
-		if done != nil {
-			close(done)
-		}
+		close(b.done)
 	}
 }
 
@@ -131,14 +147,21 @@ func (f *fsys) makeBlock(dec sq.Decompressor, scratch, buf []byte, j raJob) (int
 }
 
 // waitInflight waits, with f.mu released, for a worker making the block
-// at pos, and reports whether it waited. The caller holds f.mu.
+// at pos, and reports whether it waited. A block no worker has taken yet
+// is taken from the queue, for the caller to make: other readers waiting
+// for it find it made once they have f.mu again. The caller holds f.mu.
 func (f *fsys) waitInflight(pos int64) bool {
-	ch, ok := f.inflight[pos]
+	b, ok := f.inflight[pos]
 	if !ok {
 		return false
 	}
+	if !b.started {
+		delete(f.inflight, pos)
+		close(b.done)
+		return false
+	}
 	f.mu.Unlock()
-	<-ch
+	<-b.done
 	f.mu.Lock()
 	return true
 }

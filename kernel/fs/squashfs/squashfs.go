@@ -75,9 +75,9 @@ type fsys struct {
 	// readers and workers: each once for a file read in order.
 	blocksMade atomic.Int64
 
-	mu       sync.Mutex              // guards what follows
-	inflight map[int64]chan struct{} // blocks a worker is making, closed when made
-	upcoming upcomingFiles           // files looked up, for readahead past a file's end
+	mu       sync.Mutex         // guards what follows
+	inflight map[int64]*raBlock // blocks asked of the workers, until made
+	upcoming upcomingFiles      // files looked up, for readahead past a file's end
 	dec      sq.Decompressor
 	scratch  []byte // compressed bytes as read, before decompression
 	meta     *cache
