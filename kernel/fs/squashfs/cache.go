@@ -14,20 +14,22 @@ import (
 // device, the least recently used one given up for a new one and its
 // buffer reused, so that a read allocates nothing once the caches are
 // full. Linux keeps 8 metadata blocks (SQUASHFS_CACHED_BLKS) and 3
-// fragment blocks (CONFIG_SQUASHFS_FRAGMENT_CACHE_SIZE), ours 2 MiB of
-// them (16 of 128 KiB, at least 4): mksquashfs does not store the tails
-// quite in the order of their files, and fs2tar of the bench's corpus
-// decompressed 48 blocks a second time with 4 kept, 9 with 16. Its data
-// blocks live in the page cache, ours in a third cache of a few blocks,
-// so that a file read in pieces smaller than a block decompresses each
-// block once. Every cache is guarded by fsys.mu, held while a block is used.
+// fragment blocks (CONFIG_SQUASHFS_FRAGMENT_CACHE_SIZE), ours 4; its
+// data blocks live in the page cache, ours in a third cache of a few
+// blocks (the one read and readahead's after it), so that a file read in
+// pieces smaller than a block decompresses each block once. The caches
+// are live Go heap, which the commands' memory limit bounds
+// (cliflags.LimitHeap): more blocks kept make the collector run more
+// often. On fs2tar of the bench's corpus, 16 fragment blocks and 12 data
+// blocks saved 39 of 1,770 decompressions but made 24 collections
+// instead of 10, and cost more CPU than they saved. Every cache is
+// guarded by fsys.mu, held while a block is used.
 
 // Cache sizes.
 const (
 	metaCacheBlocks = 8
-	fragCacheBytes  = 2 << 20
-	fragCacheMin    = 4
-	dataCacheBlocks = 12 // the block read, readahead's raDepth after it, and room
+	fragCacheBlocks = 4
+	dataCacheBlocks = 8
 )
 
 // cacheEntry is one decompressed block.

@@ -201,9 +201,11 @@ func (d dirInode) Lookup(name string) (vfs.Inode, error) {
 	return ip.vfsInode(), nil
 }
 
-// lookState is where a directory's last lookup that found its name
-// stopped (the entry after it), guarded by inode.mu.
+// lookState is where the last lookup that found its name stopped (the
+// entry after it) and in which directory: one for the mount, as a walk
+// looks a directory's names up one after another, guarded by fsys.lookMu.
 type lookState struct {
+	dir   *inode
 	c     dirCursor
 	start int64  // the header the scans since the last seek started from
 	max   []byte // the greatest name passed since start
@@ -214,16 +216,13 @@ type lookState struct {
 // on from the last lookup's place (see Lookup), and returns the inode
 // reference of the entry found (ENOENT for none).
 func (d dirInode) find(name string, from int64, block uint64) (sq.Ref, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	s := d.look
-	if s == nil {
-		s = &lookState{}
-		d.look = s
-	}
-	if s.max == nil || from != s.start || bytes.Compare([]byte(name), s.max) <= 0 {
+	f := d.f
+	f.lookMu.Lock()
+	defer f.lookMu.Unlock()
+	s := &f.look
+	if s.dir != d.inode || s.max == nil || from != s.start || bytes.Compare([]byte(name), s.max) <= 0 {
 		d.seek(&s.c, from, block)
-		s.start, s.max = from, s.maxb[:0]
+		s.dir, s.start, s.max = d.inode, from, s.maxb[:0]
 	}
 	for {
 		ok, err := d.next(&s.c)

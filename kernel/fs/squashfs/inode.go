@@ -23,9 +23,6 @@ type inode struct {
 	mu  sync.Mutex
 	cur blockCursor
 	cps []blockCursor // a cursor every cursorStep blocks, as reached
-
-	// A directory's last lookup's place (dir.go), guarded by mu.
-	look *lookState
 }
 
 // readInode reads the inode at ref (squashfs_read_inode) and checks its

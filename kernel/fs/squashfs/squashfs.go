@@ -16,9 +16,9 @@
 // Locking: fsys.mu guards the caches, the decompressor and its scratch
 // buffer, the blocks being made by the readahead workers and the index
 // of files looked up, held for each block read and copied out; an
-// inode's block-list cursor, and a directory's last lookup's place, have
-// the inode's own lock (file.go, dir.go). Everything else is read-only
-// after the mount.
+// inode's block-list cursor has the inode's own lock (file.go), the last
+// lookup's place fsys.lookMu (dir.go), taken before the others.
+// Everything else is read-only after the mount.
 package squashfs
 
 import (
@@ -75,6 +75,9 @@ type fsys struct {
 	// readers and workers: each once for a file read in order.
 	blocksMade atomic.Int64
 
+	lookMu sync.Mutex // guards look
+	look   lookState  // the last lookup's place (dir.go)
+
 	mu       sync.Mutex         // guards what follows
 	inflight map[int64]*raBlock // blocks asked of the workers, until made
 	upcoming upcomingFiles      // files looked up, for readahead past a file's end
@@ -124,7 +127,7 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	f.sb = s
 	f.scratch = make([]byte, max(s.BlockSize, sq.MetadataSize))
 	f.meta = newCache("metadata", metaCacheBlocks, sq.MetadataSize)
-	f.frags = newCache("fragment", max(fragCacheBytes/int(s.BlockSize), fragCacheMin), int(s.BlockSize))
+	f.frags = newCache("fragment", fragCacheBlocks, int(s.BlockSize))
 	f.data = newCache("data", dataCacheBlocks, int(s.BlockSize))
 	if err := f.setup(); err != nil {
 		return fail(err)
