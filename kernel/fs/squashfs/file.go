@@ -194,8 +194,16 @@ func (f *fsys) fragment(n uint32) (sq.FragmentEntry, error) {
 // device, if it has been looked up (fsys.upcoming): a walk such as
 // fs2tar's reads the files of a directory in the order mksquashfs wrote
 // them, so that the next file's first block is ready as it opens it.
+// Once per block: reads smaller than a block ask once.
 func (ip *inode) readahead(j, nblocks uint64) {
 	f := ip.f
+	ip.mu.Lock()
+	asked := ip.raNext == j+1
+	ip.raNext = j + 1
+	ip.mu.Unlock()
+	if asked {
+		return
+	}
 	cur, k, n := ip, j+1, nblocks
 	for left, hops := raDepth, 0; left > 0; {
 		if k >= n {

@@ -23,6 +23,9 @@ type inode struct {
 	mu  sync.Mutex
 	cur blockCursor
 	cps []blockCursor // a cursor every cursorStep blocks, as reached
+	// raNext is one past the block readahead last asked after (0:
+	// none), guarded by mu.
+	raNext uint64
 }
 
 // readInode reads the inode at ref (squashfs_read_inode) and checks its
