@@ -39,6 +39,11 @@ type cacheEntry struct {
 	buf  []byte // data's buffer, kept for the next block
 	next int64  // a metadata block's next block (pos + header + length)
 	used uint64 // when it was last used, for the LRU choice
+	// ahead: made by readahead and not read yet. Such a block is given
+	// up only when every other is too: by recency alone, the blocks a
+	// reader has just finished with would outlive the ones it reads
+	// next.
+	ahead bool
 }
 
 // cache is a set of blocks of one kind, each of at most size bytes.
@@ -57,21 +62,26 @@ func newCache(name string, n, size int) *cache {
 	return c
 }
 
-// lookup returns the entry at pos, or the one to fill (pos -1).
+// lookup returns the entry at pos, or the one to fill (pos -1): an
+// empty one, else the least recently used of those not read ahead, else
+// of all.
 func (c *cache) lookup(pos int64) *cacheEntry {
 	c.tick++
 	victim := &c.ents[0]
 	for i := range c.ents {
 		e := &c.ents[i]
 		if e.pos == pos {
-			e.used = c.tick
+			e.used, e.ahead = c.tick, false
 			return e
 		}
-		if e.pos < 0 || victim.pos >= 0 && e.used < victim.used {
+		if victim.pos < 0 {
+			continue
+		}
+		if e.pos < 0 || e.ahead != victim.ahead && !e.ahead || e.ahead == victim.ahead && e.used < victim.used {
 			victim = e
 		}
 	}
-	victim.pos, victim.used = -1, c.tick
+	victim.pos, victim.used, victim.ahead = -1, c.tick, false
 	if victim.buf == nil {
 		victim.buf = sq.NewBlockBuffer(c.size)
 	}

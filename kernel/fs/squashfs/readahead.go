@@ -119,7 +119,9 @@ func (f *fsys) raWorker(dec sq.Decompressor) {
 					e.buf = sq.NewBlockBuffer(len(buf))
 				}
 				e.buf, buf = buf, e.buf
-				e.pos, e.data = j.pos, e.buf[:n]
+				// A fragment block stays open to LRU: the
+				// files of one are not all read in a row.
+				e.pos, e.data, e.ahead = j.pos, e.buf[:n], j.c == f.data
 			}
 		}
 		delete(f.inflight, j.pos)
