@@ -181,9 +181,8 @@ func (z *zlibDecompressor) Decompress(dst, src []byte) (int, error) {
 // the block size), as Linux's xz_dec_init with that size refuses a
 // stream that wants more. The LZMA2 data is decoded by lzma2.go's
 // decoder, its state kept from block to block, straight into dst; then
-// the block's padding and check (CRC32 or CRC64, as Linux checks them)
-// are checked. The stream's index and footer after them are not read:
-// they repeat the sizes the data already gave.
+// the block's padding and check (CRC32 or CRC64, as Linux checks them),
+// the index and the stream footer are checked.
 type xzDecompressor struct {
 	dict uint32
 	lz   *lzma2Decoder
@@ -208,7 +207,12 @@ func (x *xzDecompressor) Decompress(dst, src []byte) (int, error) {
 	if bcj != nil {
 		bcj(dst[:n])
 	}
-	if err := xzBlockEnd(src[data+used:], used, check, dst[:n]); err != nil {
+	end, err := xzBlockEnd(src[data+used:], used, check, dst[:n])
+	if err == nil {
+		unpadded := uint64(data - xzStreamHeaderSize + used + end - (4-used%4)%4)
+		err = xzStreamEnd(src[data+used+end:], unpadded, uint64(n), src[6:8])
+	}
+	if err != nil {
 		return 0, corrupt("xz", err)
 	}
 	return n, nil
@@ -241,30 +245,79 @@ func xzStreamHeader(src []byte) (byte, error) {
 
 // xzBlockEnd checks what follows a block's data (used bytes of it, the
 // header's length being a multiple of 4): zero bytes up to a multiple of
-// 4, then the check of out, the uncompressed data.
-func xzBlockEnd(p []byte, used int, check byte, out []byte) error {
+// 4, the check of out (the uncompressed data), then the stream's index
+// and footer (xzStreamEnd). It returns the bytes it read.
+func xzBlockEnd(p []byte, used int, check byte, out []byte) (int, error) {
 	pad := (4 - used%4) % 4
 	if len(p) < pad {
-		return fmt.Errorf("block padding truncated")
+		return 0, fmt.Errorf("block padding truncated")
 	}
 	for _, b := range p[:pad] {
 		if b != 0 {
-			return fmt.Errorf("block padding not zero")
+			return 0, fmt.Errorf("block padding not zero")
 		}
 	}
 	p = p[pad:]
 	switch check {
 	case xzCheckNone:
+		return pad, nil
 	case xzCheckCRC32:
 		if len(p) < 4 || crc32.ChecksumIEEE(out) != le.Uint32(p) {
-			return fmt.Errorf("CRC32 of the data does not match")
+			return 0, fmt.Errorf("CRC32 of the data does not match")
 		}
+		return pad + 4, nil
 	case xzCheckCRC64:
 		if len(p) < 8 || crc64.Checksum(out, crc64ECMA) != le.Uint64(p) {
-			return fmt.Errorf("CRC64 of the data does not match")
+			return 0, fmt.Errorf("CRC64 of the data does not match")
 		}
-	default:
-		return fmt.Errorf("check type %d not supported", check)
+		return pad + 8, nil
+	}
+	return 0, fmt.Errorf("check type %d not supported", check)
+}
+
+// xzStreamEnd checks the index and the stream footer after the one block
+// (the xz file format, 4 and 2.1.2), as xz_dec.c does: one record
+// giving the block's unpadded size (its header, data and check) and
+// uncompressed size, zero padding, the index's CRC32; then the footer's
+// CRC32, backward size (the index's, its CRC32 included), the same
+// stream flags as the header's, and the magic "YZ".
+func xzStreamEnd(p []byte, unpadded, uncompressed uint64, flags []byte) error {
+	pos := 0
+	varint := func() (uint64, bool) {
+		var v uint64
+		for i := 0; i < 9 && pos < len(p); i++ {
+			b := p[pos]
+			pos++
+			v |= uint64(b&0x7f) << (7 * i)
+			if b&0x80 == 0 {
+				return v, true
+			}
+		}
+		return 0, false
+	}
+	if len(p) < 1 || p[0] != 0 {
+		return fmt.Errorf("no index after the block")
+	}
+	pos = 1
+	n, ok1 := varint()
+	u, ok2 := varint()
+	c, ok3 := varint()
+	if !ok1 || !ok2 || !ok3 || n != 1 || u != unpadded || c != uncompressed {
+		return fmt.Errorf("index does not match the block")
+	}
+	for pos%4 != 0 {
+		if pos >= len(p) || p[pos] != 0 {
+			return fmt.Errorf("index padding not zero")
+		}
+		pos++
+	}
+	if len(p)-pos < 4+xzStreamHeaderSize || crc32.ChecksumIEEE(p[:pos]) != le.Uint32(p[pos:]) {
+		return fmt.Errorf("index: bad CRC32")
+	}
+	f := p[pos+4 : pos+4+xzStreamHeaderSize]
+	if crc32.ChecksumIEEE(f[4:10]) != le.Uint32(f) || (uint64(le.Uint32(f[4:]))+1)*4 != uint64(pos+4) ||
+		f[8] != flags[0] || f[9] != flags[1] || f[10] != 'Y' || f[11] != 'Z' {
+		return fmt.Errorf("bad stream footer")
 	}
 	return nil
 }

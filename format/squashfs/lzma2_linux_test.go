@@ -48,7 +48,8 @@ func xzTool(t *testing.T, in []byte, args ...string) []byte {
 // TestXzDecoder decodes the streams liblzma (the xz command) makes with
 // many LZMA2 settings (lc, lp and pb, presets, the check types, a BCJ
 // filter), blocks of each kind: every one decodes to its input; a
-// stream cut short or with a byte of its data changed fails.
+// stream cut short or with a byte of its data, index or footer changed
+// fails.
 func TestXzDecoder(t *testing.T) {
 	testutil.Need(t, "xz")
 	inputs := xzInputs()
@@ -85,7 +86,14 @@ func TestXzDecoder(t *testing.T) {
 				}
 			}
 			// A byte of the data changed: an error, from the decoder
-			// or from the check.
+			// or from the check; of the index or the footer: an error.
+			for _, at := range []int{len(z) - 20, len(z) - 14, len(z) - 8, len(z) - 2} {
+				bad := append([]byte(nil), z...)
+				bad[at] ^= 0x01
+				if _, err := d.Decompress(dst, bad); err == nil {
+					t.Errorf("xz %v: %s with byte %d of %d changed: no error", args, name, at, len(z))
+				}
+			}
 			if args[0] != "--check=none" {
 				for _, at := range []int{40, len(z) / 3, len(z) / 2} {
 					bad := append([]byte(nil), z...)
