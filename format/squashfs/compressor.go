@@ -3,14 +3,16 @@ package squashfs
 import (
 	"bytes"
 	"fmt"
-	"github.com/lklimg/lklimg/internal/lzo"
+	"hash/crc32"
+	"hash/crc64"
 	"io"
+
+	"github.com/lklimg/lklimg/internal/lzo"
 
 	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/pierrec/lz4/v4"
-	"github.com/ulikunitz/xz"
 	"github.com/ulikunitz/xz/lzma"
 )
 
@@ -55,9 +57,21 @@ type Decompressor interface {
 	// Decompress decompresses src, one whole compressed block, into
 	// dst, whose length is the most the block may hold (block_size,
 	// or MetadataSize), and returns the bytes written. A block that
-	// does not decode, or holds more than len(dst), is EIO.
+	// does not decode, or holds more than len(dst), is EIO. dst's
+	// capacity past its length (DecompressSlack) may be written.
 	Decompress(dst, src []byte) (int, error)
 }
+
+// DecompressSlack is the capacity a buffer given to Decompress should
+// have past its length: with it, zstd's decoder copies literals and
+// matches 16 or 32 bytes at a time, overrunning their ends into the
+// slack, rather than byte-exact (klauspost/compress's "safe" sequence
+// copies, about a third slower); the block must still fit the length.
+const DecompressSlack = 64
+
+// NewBlockBuffer returns a buffer of n bytes for Decompress, with
+// DecompressSlack bytes of capacity after them.
+func NewBlockBuffer(n int) []byte { return make([]byte, n, n+DecompressSlack) }
 
 // NewDecompressor returns the decompressor of id for an image of
 // blockSize, checking the compressor options (opts, the decompressed
@@ -165,41 +179,151 @@ func (z *zlibDecompressor) Decompress(dst, src []byte) (int, error) {
 // BCJ filter (xz_wrapper.c; IA-64's BCJ filter is refused). Its
 // dictionary is at most dict bytes (the options' dictionary size, or
 // the block size), as Linux's xz_dec_init with that size refuses a
-// stream that wants more, so that a damaged header cannot make a large
-// allocation.
+// stream that wants more. The LZMA2 data is decoded by lzma2.go's
+// decoder, its state kept from block to block, straight into dst; then
+// the block's padding and check (CRC32 or CRC64, as Linux checks them),
+// the index and the stream footer are checked.
 type xzDecompressor struct {
 	dict uint32
-	src  bytes.Reader
+	lz   *lzma2Decoder
 }
 
 func (x *xzDecompressor) Decompress(dst, src []byte) (int, error) {
+	check, err := xzStreamHeader(src)
+	if err != nil {
+		return 0, corrupt("xz", err)
+	}
 	bcj, data, err := xzBlockHeader(src, x.dict)
 	if err != nil {
 		return 0, corrupt("xz", err)
 	}
-	if bcj != nil {
-		// BCJ then LZMA2 (mksquashfs -Xbcj): the LZMA2 data decoded
-		// alone, then the filter undone. The stream's index and
-		// check after the data are not read.
-		x.src.Reset(src[data:])
-		r, err := lzma.Reader2Config{DictCap: int(x.dict)}.NewReader2(&x.src)
-		if err != nil {
-			return 0, corrupt("xz", err)
-		}
-		n, err := readAll("xz", r, dst)
-		if err != nil {
-			return 0, err
-		}
-		bcj(dst[:n])
-		return n, nil
+	if x.lz == nil {
+		x.lz = new(lzma2Decoder)
 	}
-	x.src.Reset(src)
-	r, err := xz.ReaderConfig{DictCap: int(x.dict), SingleStream: true}.NewReader(&x.src)
+	n, used, err := x.lz.decode(dst, src[data:], x.dict)
 	if err != nil {
 		return 0, corrupt("xz", err)
 	}
-	return readAll("xz", r, dst)
+	if bcj != nil {
+		bcj(dst[:n])
+	}
+	end, err := xzBlockEnd(src[data+used:], used, check, dst[:n])
+	if err == nil {
+		unpadded := uint64(data - xzStreamHeaderSize + used + end - (4-used%4)%4)
+		err = xzStreamEnd(src[data+used+end:], unpadded, uint64(n), src[6:8])
+	}
+	if err != nil {
+		return 0, corrupt("xz", err)
+	}
+	return n, nil
 }
+
+// The xz stream header (the xz file format, 2.1.1): the magic bytes,
+// the stream flags (a zero byte, then the check type) and their CRC32.
+var xzMagic = [6]byte{0xfd, '7', 'z', 'X', 'Z', 0}
+
+const (
+	xzStreamHeaderSize = 12
+	xzCheckNone        = 0
+	xzCheckCRC32       = 1
+	xzCheckCRC64       = 4
+)
+
+// xzStreamHeader checks the stream header and returns the check type.
+func xzStreamHeader(src []byte) (byte, error) {
+	if len(src) < xzStreamHeaderSize || [6]byte(src[:6]) != xzMagic {
+		return 0, fmt.Errorf("not an xz stream")
+	}
+	if crc32.ChecksumIEEE(src[6:8]) != le.Uint32(src[8:]) {
+		return 0, fmt.Errorf("stream header: bad CRC32")
+	}
+	if src[6] != 0 || src[7] > 0x0f {
+		return 0, fmt.Errorf("stream flags %#x %#x", src[6], src[7])
+	}
+	return src[7], nil
+}
+
+// xzBlockEnd checks what follows a block's data (used bytes of it, the
+// header's length being a multiple of 4): zero bytes up to a multiple of
+// 4, the check of out (the uncompressed data), then the stream's index
+// and footer (xzStreamEnd). It returns the bytes it read.
+func xzBlockEnd(p []byte, used int, check byte, out []byte) (int, error) {
+	pad := (4 - used%4) % 4
+	if len(p) < pad {
+		return 0, fmt.Errorf("block padding truncated")
+	}
+	for _, b := range p[:pad] {
+		if b != 0 {
+			return 0, fmt.Errorf("block padding not zero")
+		}
+	}
+	p = p[pad:]
+	switch check {
+	case xzCheckNone:
+		return pad, nil
+	case xzCheckCRC32:
+		if len(p) < 4 || crc32.ChecksumIEEE(out) != le.Uint32(p) {
+			return 0, fmt.Errorf("CRC32 of the data does not match")
+		}
+		return pad + 4, nil
+	case xzCheckCRC64:
+		if len(p) < 8 || crc64.Checksum(out, crc64ECMA) != le.Uint64(p) {
+			return 0, fmt.Errorf("CRC64 of the data does not match")
+		}
+		return pad + 8, nil
+	}
+	return 0, fmt.Errorf("check type %d not supported", check)
+}
+
+// xzStreamEnd checks the index and the stream footer after the one block
+// (the xz file format, 4 and 2.1.2), as xz_dec.c does: one record
+// giving the block's unpadded size (its header, data and check) and
+// uncompressed size, zero padding, the index's CRC32; then the footer's
+// CRC32, backward size (the index's, its CRC32 included), the same
+// stream flags as the header's, and the magic "YZ".
+func xzStreamEnd(p []byte, unpadded, uncompressed uint64, flags []byte) error {
+	pos := 0
+	varint := func() (uint64, bool) {
+		var v uint64
+		for i := 0; i < 9 && pos < len(p); i++ {
+			b := p[pos]
+			pos++
+			v |= uint64(b&0x7f) << (7 * i)
+			if b&0x80 == 0 {
+				return v, true
+			}
+		}
+		return 0, false
+	}
+	if len(p) < 1 || p[0] != 0 {
+		return fmt.Errorf("no index after the block")
+	}
+	pos = 1
+	n, ok1 := varint()
+	u, ok2 := varint()
+	c, ok3 := varint()
+	if !ok1 || !ok2 || !ok3 || n != 1 || u != unpadded || c != uncompressed {
+		return fmt.Errorf("index does not match the block")
+	}
+	for pos%4 != 0 {
+		if pos >= len(p) || p[pos] != 0 {
+			return fmt.Errorf("index padding not zero")
+		}
+		pos++
+	}
+	if len(p)-pos < 4+xzStreamHeaderSize || crc32.ChecksumIEEE(p[:pos]) != le.Uint32(p[pos:]) {
+		return fmt.Errorf("index: bad CRC32")
+	}
+	f := p[pos+4 : pos+4+xzStreamHeaderSize]
+	if crc32.ChecksumIEEE(f[4:10]) != le.Uint32(f) || (uint64(le.Uint32(f[4:]))+1)*4 != uint64(pos+4) ||
+		f[8] != flags[0] || f[9] != flags[1] || f[10] != 'Y' || f[11] != 'Z' {
+		return fmt.Errorf("bad stream footer")
+	}
+	return nil
+}
+
+// crc64ECMA is xz's CRC64 (ECMA-182, reflected).
+var crc64ECMA = crc64.MakeTable(crc64.ECMA)
 
 // xzFilterLZMA2 is LZMA2's filter id in the xz format (5.3.1).
 const xzFilterLZMA2 = 0x21
@@ -237,6 +361,9 @@ func xzBlockHeader(src []byte, dict uint32) (bcj func([]byte), data int, err err
 		return nil, 0, fmt.Errorf("block header of %d bytes", size)
 	}
 	data = streamHeader + size
+	if crc32.ChecksumIEEE(h[:size-4]) != le.Uint32(h[size-4:]) {
+		return nil, 0, fmt.Errorf("block header: bad CRC32")
+	}
 	h = h[:size-4] // less the CRC32
 	flags := h[1]
 	pos := 2
@@ -331,7 +458,9 @@ func (lz4Decompressor) Decompress(dst, src []byte) (int, error) {
 }
 
 // zstdDecompressor is zstd: one zstd frame per block (zstd_wrapper.c),
-// decoded by one decoder without goroutines, its output bounded.
+// decoded by one decoder without goroutines, its output bounded. The
+// decoder writes into dst's capacity; a block longer than len(dst) is
+// refused after it.
 type zstdDecompressor struct{ d *zstd.Decoder }
 
 func (z *zstdDecompressor) Decompress(dst, src []byte) (int, error) {

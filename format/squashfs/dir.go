@@ -51,15 +51,20 @@ type DirEntry struct {
 }
 
 // DecodeDirEntry reads an entry from r, its name into name (which must
-// hold NameLen bytes), and checks its name's length and its type.
+// hold NameLen bytes), and checks its name's length and its type. The
+// fixed part is read into name too, so that nothing escapes to the heap
+// through r: a directory walk decodes an entry without allocating.
 func DecodeDirEntry(r io.Reader, name []byte) (DirEntry, error) {
-	var p [DirEntrySize]byte
-	if _, err := io.ReadFull(r, p[:]); err != nil {
+	if len(name) < NameLen {
+		return DirEntry{}, abi.Errorf(abi.EINVAL, "squashfs: directory entry name buffer of %d bytes", len(name))
+	}
+	p := name[:DirEntrySize]
+	if _, err := io.ReadFull(r, p); err != nil {
 		return DirEntry{}, readErr("directory entry", err)
 	}
-	e := DirEntry{Offset: le.Uint16(p[:]), InodeNumber: int16(le.Uint16(p[2:])), Type: le.Uint16(p[4:])}
+	e := DirEntry{Offset: le.Uint16(p), InodeNumber: int16(le.Uint16(p[2:])), Type: le.Uint16(p[4:])}
 	size := int(le.Uint16(p[6:])) + 1
-	if size > NameLen || size > len(name) {
+	if size > NameLen {
 		return e, abi.Errorf(abi.EIO, "squashfs: directory entry name of %d bytes", size)
 	}
 	if e.Type < TypeDir || e.Type > TypeSocket {
@@ -82,15 +87,19 @@ type DirIndex struct {
 }
 
 // DecodeDirIndex reads an index entry from r, its name into name (which
-// must hold NameLen bytes).
+// must hold NameLen bytes; the fixed part is read there first, as
+// DecodeDirEntry's).
 func DecodeDirIndex(r io.Reader, name []byte) (DirIndex, error) {
-	var p [DirIndexSize]byte
-	if _, err := io.ReadFull(r, p[:]); err != nil {
+	if len(name) < NameLen {
+		return DirIndex{}, abi.Errorf(abi.EINVAL, "squashfs: directory index name buffer of %d bytes", len(name))
+	}
+	p := name[:DirIndexSize]
+	if _, err := io.ReadFull(r, p); err != nil {
 		return DirIndex{}, readErr("directory index", err)
 	}
-	x := DirIndex{Index: le.Uint32(p[:]), StartBlock: le.Uint32(p[4:])}
+	x := DirIndex{Index: le.Uint32(p), StartBlock: le.Uint32(p[4:])}
 	size := int(le.Uint32(p[8:])) + 1
-	if size > NameLen || size > len(name) || size <= 0 {
+	if size > NameLen || size <= 0 {
 		return x, abi.Errorf(abi.EIO, "squashfs: directory index name of %d bytes", size)
 	}
 	if _, err := io.ReadFull(r, name[:size]); err != nil {

@@ -322,7 +322,7 @@ func (w *dataWriter) fragmentBytes(i int) []byte {
 		return raw
 	}
 	if cap(w.cache) < int(w.blockSize) {
-		w.cache = make([]byte, w.blockSize)
+		w.cache = squashfs.NewBlockBuffer(int(w.blockSize))
 	}
 	n, err := w.decomp.Decompress(w.cache[:w.blockSize], raw)
 	if err != nil {

@@ -26,36 +26,60 @@ type blockCursor struct {
 	list sq.Ref // block i's size word in the inode table
 }
 
-// block returns where block j starts on the device and its size word.
+// block returns where block j starts on the device and its size word,
+// the inode's cursor moved there.
 func (ip *inode) block(j uint64) (int64, uint32, error) {
 	ip.mu.Lock()
 	defer ip.mu.Unlock()
-	if j < ip.cur.i {
-		k := j / cursorStep
-		if k < uint64(len(ip.cps)) {
-			ip.cur = ip.cps[k]
-		} else {
-			ip.cur = blockCursor{dev: int64(ip.sq.StartBlock), list: ip.extra}
-		}
+	ip.rewind(&ip.cur, j)
+	return ip.advance(&ip.cur, j)
+}
+
+// peek is block without moving the inode's cursor: readahead looks at
+// the blocks after the one read, which is read next.
+func (ip *inode) peek(j uint64) (int64, uint32, error) {
+	ip.mu.Lock()
+	defer ip.mu.Unlock()
+	c := ip.cur
+	ip.rewind(&c, j)
+	return ip.advance(&c, j)
+}
+
+// rewind puts c back to the kept cursor at or before block j when c is
+// past j. The caller holds ip.mu.
+func (ip *inode) rewind(c *blockCursor, j uint64) {
+	if j >= c.i {
+		return
 	}
-	r := ip.f.reader(int64(ip.f.sb.InodeTableStart), ip.cur.list)
+	if k := j / cursorStep; k < uint64(len(ip.cps)) {
+		*c = ip.cps[k]
+	} else {
+		*c = blockCursor{dev: int64(ip.sq.StartBlock), list: ip.extra}
+	}
+}
+
+// advance moves c forward to block j and returns where it starts and its
+// size word, keeping a copy of c every cursorStep blocks. On an error c
+// goes back to the first block. The caller holds ip.mu.
+func (ip *inode) advance(c *blockCursor, j uint64) (int64, uint32, error) {
+	r := ip.f.reader(int64(ip.f.sb.InodeTableStart), c.list)
 	var b [4]byte
 	for {
-		if ip.cur.i%cursorStep == 0 && ip.cur.i/cursorStep == uint64(len(ip.cps)) {
-			ip.cps = append(ip.cps, ip.cur)
+		if c.i%cursorStep == 0 && c.i/cursorStep == uint64(len(ip.cps)) {
+			ip.cps = append(ip.cps, *c)
 		}
 		if _, err := r.Read(b[:]); err != nil {
-			ip.cur = blockCursor{dev: int64(ip.sq.StartBlock), list: ip.extra}
+			*c = blockCursor{dev: int64(ip.sq.StartBlock), list: ip.extra}
 			return 0, 0, err
 		}
 		w := uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
-		if ip.cur.i == j {
-			return ip.cur.dev, w, nil
+		if c.i == j {
+			return c.dev, w, nil
 		}
 		size, _ := sq.DataBlockSize(w)
-		ip.cur.i++
-		ip.cur.dev += int64(size)
-		ip.cur.list = r.ref()
+		c.i++
+		c.dev += int64(size)
+		c.list = r.ref()
 	}
 }
 
@@ -123,11 +147,18 @@ func (ip *inode) readFragment(p []byte, in, tail int64) error {
 	}
 	fe := ip.frag
 	end := int64(ip.sq.Offset) + tail
-	next, nerr := f.fragment(ip.sq.Fragment + 1)
+	var next [fragRaDepth]sq.FragmentEntry
+	n := 0
+	for ; n < fragRaDepth; n++ {
+		var err error
+		if next[n], err = f.fragment(ip.sq.Fragment + 1 + uint32(n)); err != nil {
+			break
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if nerr == nil {
-		f.prefetch(f.frags, int64(next.StartBlock), next.Size)
+	for _, fe := range next[:n] {
+		f.prefetch(f.frags, int64(fe.StartBlock), fe.Size)
 	}
 	data, err := f.dataBlock(f.frags, int64(fe.StartBlock), fe.Size, int(end), false)
 	if err != nil {
@@ -158,16 +189,52 @@ func (f *fsys) fragment(n uint32) (sq.FragmentEntry, error) {
 }
 
 // readahead asks the workers for the raDepth blocks after block j of the
-// file (of nblocks), as a read of block j comes.
+// file (of nblocks), as a read of block j comes; past the file's last
+// block, for the first blocks of the file whose data comes next on the
+// device, if it has been looked up (fsys.upcoming): a walk such as
+// fs2tar's reads the files of a directory in the order mksquashfs wrote
+// them, so that the next file's first block is ready as it opens it.
+// Once per block: reads smaller than a block ask once.
 func (ip *inode) readahead(j, nblocks uint64) {
 	f := ip.f
-	for k := j + 1; k <= j+raDepth && k < nblocks; k++ {
-		dev, w, err := ip.block(k)
+	ip.mu.Lock()
+	asked := ip.raNext == j+1
+	ip.raNext = j + 1
+	ip.mu.Unlock()
+	if asked {
+		return
+	}
+	cur, k, n := ip, j+1, nblocks
+	for left, hops := raDepth, 0; left > 0; {
+		if k >= n {
+			// The next file: the one whose blocks start where
+			// cur's end.
+			if n == 0 || hops == raDepth {
+				return
+			}
+			dev, w, err := cur.peek(n - 1)
+			if err != nil {
+				return
+			}
+			size, _ := sq.DataBlockSize(w)
+			f.mu.Lock()
+			next := f.upcoming.m[dev+int64(size)]
+			f.mu.Unlock()
+			if next == nil || next == cur {
+				return
+			}
+			cur, k, n = next, 0, next.sq.Blocks(f.sb.BlockLog)
+			hops++
+			continue
+		}
+		dev, w, err := cur.peek(k)
 		if err != nil {
 			return
 		}
 		f.mu.Lock()
 		f.prefetch(f.data, dev, w)
 		f.mu.Unlock()
+		k++
+		left--
 	}
 }

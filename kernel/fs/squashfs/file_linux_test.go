@@ -51,19 +51,10 @@ func TestFileReads(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(src, "f"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	img, err := os.ReadFile(testutil.SquashfsImage(t, src, "-b", "4K", "-tailends", "-comp", "gzip"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb, err := fsType{}.Mount(memDev(img), abi.MS_RDONLY, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := sb.(*fsys)
+	f, root := mountSource(t, src, "-b", "4K", "-tailends", "-comp", "gzip")
 	count := &countingDecompressor{Decompressor: f.dec}
 	f.dec = count
-	root, _ := sb.Root()
-	ip, err := root.(vfs.Lookuper).Lookup("f")
+	ip, err := root.Lookup("f")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,4 +103,81 @@ func TestFileReads(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestReadaheadNextFile reads a file of 3 blocks whose next file on the
+// device (in the same directory, looked up before) starts with a data
+// block: readahead past the first file's end makes that block, so that
+// the reader finds it made as it opens the next file.
+func TestReadaheadNextFile(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, name := range []string{"a", "b"} {
+		data := make([]byte, 3*4096)
+		for i := range data {
+			data[i] = byte(r.IntN(4))
+		}
+		if err := os.WriteFile(filepath.Join(src, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, root := mountSource(t, src, "-b", "4K", "-comp", "gzip", "-no-fragments")
+	var files [2]fileInode
+	for i, name := range []string{"a", "b"} {
+		ip, err := root.Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[i] = ip.(fileInode)
+	}
+	a, b := files[0], files[1]
+	aEnd, w, err := a.peek(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, _ := sq.DataBlockSize(w)
+	if b0, _, _ := b.peek(0); b0 != aEnd+int64(size) {
+		t.Fatalf("b's data at %d, not after a's (%d): the test needs them in a row", b0, aEnd+int64(size))
+	}
+	buf := make([]byte, 3*4096)
+	if _, err := a.ReadAt(buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	b0, _, _ := b.peek(0)
+	for {
+		f.mu.Lock()
+		b := f.inflight[b0]
+		made := f.data.has(b0)
+		f.mu.Unlock()
+		if b == nil {
+			if !made {
+				t.Errorf("reading a to its end did not make b's first block")
+			}
+			break
+		}
+		<-b.done
+	}
+}
+
+// mountSource makes an image of src by mksquashfs ARGS and mounts it
+// from memory through the driver (unmounted at the test's end).
+func mountSource(t *testing.T, src string, args ...string) (*fsys, vfs.Lookuper) {
+	t.Helper()
+	img, err := os.ReadFile(testutil.SquashfsImage(t, src, args...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := fsType{}.Mount(memDev(img), abi.MS_RDONLY, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Unmount() })
+	root, err := sb.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sb.(*fsys), root.(vfs.Lookuper)
 }

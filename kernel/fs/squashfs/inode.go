@@ -23,6 +23,9 @@ type inode struct {
 	mu  sync.Mutex
 	cur blockCursor
 	cps []blockCursor // a cursor every cursorStep blocks, as reached
+	// raNext is one past the block readahead last asked after (0:
+	// none), guarded by mu.
+	raNext uint64
 }
 
 // readInode reads the inode at ref (squashfs_read_inode) and checks its
@@ -52,6 +55,11 @@ func (f *fsys) readInode(ref sq.Ref) (*inode, error) {
 		}
 	}
 	ip.cur = blockCursor{dev: int64(i.StartBlock), list: ip.extra}
+	if i.BasicType() == sq.TypeReg && i.Blocks(f.sb.BlockLog) > 0 && i.StartBlock < f.sb.BytesUsed {
+		f.mu.Lock()
+		f.upcoming.add(int64(i.StartBlock), ip)
+		f.mu.Unlock()
+	}
 	return ip, nil
 }
 

@@ -10,15 +10,36 @@ import (
 // decompresses the blocks a read will want next): a file read block
 // after block, as fs2tar and cat read, has the next blocks decompressed
 // by workers on the other cores while the reader copies this one out,
-// and the next fragment block with them. A worker has its own
+// the next fragment block with them, and past a file's end the first
+// blocks of the file stored after it (file.go's readahead). A worker has its own
 // decompressor and buffers; it puts the block it made into the cache
 // under fsys.mu, swapping buffers with the entry it takes, so nothing is
 // allocated per block. A reader wanting a block a worker is making waits
-// for it (fsys.inflight) rather than making it twice. A worker's failure
-// is dropped: the reader then makes the block itself and reports it.
+// for it (fsys.inflight) rather than making it twice; one wanting a block
+// still queued takes it and makes it itself, rather than wait for the
+// workers to reach it (on a busy machine, for them to be scheduled). A
+// worker's failure is dropped: the reader then makes the block itself
+// and reports it.
 
-// raDepth is how many blocks after the one read are asked for.
-const raDepth = 2
+// raDepth is how many blocks after the one read are asked for: enough
+// for the workers to stay ahead of a reader that goes through small
+// files (lookups, headers) between blocks. fragRaDepth is how many
+// fragment blocks after the one read: one, as mksquashfs does not
+// number a directory's fragments quite in the order of its files, and a
+// second one ahead was made and dropped unread about one time in ten on
+// the bench's corpus.
+const (
+	raDepth     = 4
+	fragRaDepth = 1
+)
+
+// raBlock is a block asked of the workers, in fsys.inflight until made:
+// started once a worker has taken it, done closed when it is made or
+// given up.
+type raBlock struct {
+	done    chan struct{}
+	started bool
+}
 
 // raJob is a block to make: its cache, place and size word.
 type raJob struct {
@@ -32,7 +53,7 @@ type raJob struct {
 func (f *fsys) startReadahead(compOpts []byte) error {
 	n := min(runtime.GOMAXPROCS(0), 2)
 	f.ra = make(chan raJob, 2*raDepth)
-	f.inflight = map[int64]chan struct{}{}
+	f.inflight = map[int64]*raBlock{}
 	for i := 0; i < n; i++ {
 		dec, err := sq.NewDecompressor(f.sb.Compression, compOpts, f.sb.BlockSize)
 		if err != nil {
@@ -68,7 +89,7 @@ func (f *fsys) prefetch(c *cache, pos int64, w uint32) {
 	}
 	select {
 	case f.ra <- raJob{c: c, pos: pos, w: w}:
-		f.inflight[pos] = make(chan struct{})
+		f.inflight[pos] = &raBlock{done: make(chan struct{})}
 	default:
 	}
 }
@@ -77,8 +98,16 @@ func (f *fsys) prefetch(c *cache, pos int64, w uint32) {
 func (f *fsys) raWorker(dec sq.Decompressor) {
 	defer f.raDone.Done()
 	scratch := make([]byte, f.sb.BlockSize)
-	buf := make([]byte, f.sb.BlockSize)
+	buf := sq.NewBlockBuffer(int(f.sb.BlockSize))
 	for j := range f.ra {
+		f.mu.Lock()
+		b := f.inflight[j.pos]
+		if b == nil || b.started { // taken by a reader
+			f.mu.Unlock()
+			continue
+		}
+		b.started = true
+		f.mu.Unlock()
 		n, ok := f.makeBlock(dec, scratch, buf, j)
 		if ok {
 			f.blocksMade.Add(1)
@@ -87,18 +116,17 @@ func (f *fsys) raWorker(dec sq.Decompressor) {
 		if ok {
 			if e := j.c.lookup(j.pos); e.pos != j.pos {
 				if len(e.buf) < len(buf) {
-					e.buf = make([]byte, len(buf))
+					e.buf = sq.NewBlockBuffer(len(buf))
 				}
 				e.buf, buf = buf, e.buf
-				e.pos, e.data = j.pos, e.buf[:n]
+				// A fragment block stays open to LRU: the
+				// files of one are not all read in a row.
+				e.pos, e.data, e.ahead = j.pos, e.buf[:n], j.c == f.data
 			}
 		}
-		done := f.inflight[j.pos]
 		delete(f.inflight, j.pos)
 		f.mu.Unlock()
-		if done != nil {
-			close(done)
-		}
+		close(b.done)
 	}
 }
 
@@ -121,14 +149,55 @@ func (f *fsys) makeBlock(dec sq.Decompressor, scratch, buf []byte, j raJob) (int
 }
 
 // waitInflight waits, with f.mu released, for a worker making the block
-// at pos, and reports whether it waited. The caller holds f.mu.
+// at pos, and reports whether it waited. A block no worker has taken yet
+// is taken from the queue, for the caller to make: other readers waiting
+// for it find it made once they have f.mu again. The caller holds f.mu.
 func (f *fsys) waitInflight(pos int64) bool {
-	ch, ok := f.inflight[pos]
+	b, ok := f.inflight[pos]
 	if !ok {
 		return false
 	}
+	if !b.started {
+		delete(f.inflight, pos)
+		close(b.done)
+		return false
+	}
 	f.mu.Unlock()
-	<-ch
+	<-b.done
 	f.mu.Lock()
 	return true
+}
+
+// upcomingMax is how many looked-up files the readahead index keeps.
+const upcomingMax = 1024
+
+// upcomingFiles indexes the regular files looked up lately by where
+// their first block starts on the device, for readahead to go on from a
+// file's end into the next file's blocks. It keeps the last upcomingMax
+// positions (a walk looks a directory's entries up before it reads
+// them); guarded by fsys.mu.
+type upcomingFiles struct {
+	m    map[int64]*inode
+	ring []int64 // the positions in m, the oldest at at once full
+	at   int
+}
+
+// add indexes ip, whose first block starts at pos. The caller holds
+// f.mu.
+func (u *upcomingFiles) add(pos int64, ip *inode) {
+	if u.m == nil {
+		u.m = make(map[int64]*inode, upcomingMax)
+	}
+	if _, ok := u.m[pos]; ok {
+		u.m[pos] = ip
+		return
+	}
+	if len(u.ring) < upcomingMax {
+		u.ring = append(u.ring, pos)
+	} else {
+		delete(u.m, u.ring[u.at])
+		u.ring[u.at] = pos
+		u.at = (u.at + 1) % upcomingMax
+	}
+	u.m[pos] = ip
 }

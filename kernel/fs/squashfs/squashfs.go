@@ -14,9 +14,11 @@
 // generic_file_llseek, which sees a file as all data.
 //
 // Locking: fsys.mu guards the caches, the decompressor and its scratch
-// buffer, held for each block read and copied out; an inode's block-list
-// cursor has its own lock (file.go). Everything else is read-only after
-// the mount.
+// buffer, the blocks being made by the readahead workers and the index
+// of files looked up, held for each block read and copied out; an
+// inode's block-list cursor has the inode's own lock (file.go), the last
+// lookup's place fsys.lookMu (dir.go), taken before the others.
+// Everything else is read-only after the mount.
 package squashfs
 
 import (
@@ -73,8 +75,12 @@ type fsys struct {
 	// readers and workers: each once for a file read in order.
 	blocksMade atomic.Int64
 
-	mu       sync.Mutex              // guards what follows
-	inflight map[int64]chan struct{} // blocks a worker is making, closed when made
+	lookMu sync.Mutex // guards look
+	look   lookState  // the last lookup's place (dir.go)
+
+	mu       sync.Mutex         // guards what follows
+	inflight map[int64]*raBlock // blocks asked of the workers, until made
+	upcoming upcomingFiles      // files looked up, for readahead past a file's end
 	dec      sq.Decompressor
 	scratch  []byte // compressed bytes as read, before decompression
 	meta     *cache
