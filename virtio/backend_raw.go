@@ -28,6 +28,8 @@ type RawFile struct {
 	alignMu sync.Mutex
 	aligned []byte // alignedIO's buffer
 	zeros   []byte // a run of zeros to write when the host cannot zero a range; never written
+	// sparseOnce marks the file sparse before its first hole (Windows).
+	sparseOnce sync.Once
 	// unsafe: Flush does not flush (SetCacheUnsafe).
 	unsafe bool
 }
@@ -237,6 +239,11 @@ func (r *RawFile) WriteZeroes(off, n int64) error {
 	if !errors.Is(err, errors.ErrUnsupported) {
 		return err
 	}
+	return r.writeZeros(off, n)
+}
+
+// writeZeros writes n zero bytes at off.
+func (r *RawFile) writeZeros(off, n int64) error {
 	for n > 0 {
 		k := min(n, int64(len(r.zeros)))
 		if err := pwritev(r, [][]byte{r.zeros[:k]}, off); err != nil {

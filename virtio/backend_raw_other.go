@@ -8,9 +8,9 @@ import (
 )
 
 // The portable host calls: os.File's ReadAt and WriteAt, a buffer at a
-// time. Systems without a hole-punching call here report ErrUnsupported,
-// and the device then writes zeros; SEEK_DATA/SEEK_HOLE are not assumed,
-// so the whole device is reported as data.
+// time. Holes are each host's (backend_raw_holes_*.go): a host without a
+// hole-punching call reports ErrUnsupported, and the device then writes
+// zeros; one without SEEK_DATA reports the whole device as data.
 
 func preadv(r *RawFile, bufs [][]byte, off int64) (int64, error) {
 	if r.sector > SectorSize {
@@ -46,14 +46,6 @@ func pwritev(r *RawFile, bufs [][]byte, off int64) error {
 }
 
 func datasync(r *RawFile) error { return r.f.Sync() }
-
-func punchHole(r *RawFile, off, n int64) error { return errors.ErrUnsupported }
-
-func zeroRange(r *RawFile, off, n int64) error { return errors.ErrUnsupported }
-
-func seekData(r *RawFile, off int64) (int64, error) { return off, nil }
-
-func seekHole(r *RawFile, off int64) (int64, error) { return r.size, nil }
 
 func sendTo(r *RawFile, dst Sink, off, n int64) (int64, error) { return 0, errors.ErrUnsupported }
 

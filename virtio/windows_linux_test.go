@@ -13,11 +13,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// TestWindows runs this package's test of its Windows side (the raw
-// backend's portable calls on a host disk of large sectors) in the
+// TestWindows runs this package's tests of its Windows side (the raw
+// backend's portable calls on a host disk of large sectors, its holes) in the
 // Windows build under Wine (issue 19). The other tests use t.TempDir,
 // whose removal (Go 1.26's os.RemoveAll) Wine 8 does not support.
 func TestWindows(t *testing.T) {
 	w := testutil.NeedWine(t)
-	w.RunTests(t, "github.com/lklimg/lklimg/virtio", "^TestAlignedIO$", 1)
+	w.RunTests(t, "github.com/lklimg/lklimg/virtio", "^(TestAlignedIO|TestRawHoles)$", 2)
 }
