@@ -11,6 +11,7 @@ import (
 	"github.com/ulikunitz/xz/lzma"
 
 	disk "github.com/lklimg/lklimg/format/erofs"
+	"github.com/lklimg/lklimg/internal/lz4dst"
 )
 
 // encoder compresses a pcluster's worth: fit returns how many bytes of
@@ -40,7 +41,7 @@ func newCompressor(name string, level, pcluster int) (*compressor, error) {
 	switch name {
 	case "lz4":
 		c.alg = disk.CompressionLZ4
-		c.newEncoder = func() encoder { return &lz4Encoder{fast: &lz4.Compressor{}} }
+		c.newEncoder = func() encoder { return &lz4DstEncoder{} }
 	case "lz4hc":
 		// mkfs.erofs's levels are lz4hc's, 1 to 12 (9 by default);
 		// pierrec/lz4's search depths go to Level9.
@@ -142,15 +143,35 @@ func (c *compressor) cfgs() []byte {
 	return nil
 }
 
-// lz4Encoder fits LZ4 blocks to a size: LZ4 has no "destSize" mode in
-// Go, so a window of the input is compressed whole, and, when it does
-// not fit, cut after the last sequence that fits with a final run of
-// literals taken from the input (a valid block: LZ4's last sequence is
-// literals alone, at least 12 bytes here so that the last match ends
-// well before the block's end). The window grows or shrinks with what
-// the last extents held, so that little is compressed for nothing.
+// lz4DstEncoder fills a pcluster with LZ4 in one pass, as mkfs.erofs
+// does with LZ4_compress_destSize: internal/lz4dst compresses as much of
+// the input as fits in the limit. Its hash table is kept from extent to
+// extent (no allocation a pcluster); each block depends on its input
+// alone, so reset has nothing to forget.
+type lz4DstEncoder struct {
+	c   lz4dst.Compressor
+	out []byte
+}
+
+func (e *lz4DstEncoder) reset() {}
+
+func (e *lz4DstEncoder) fit(src []byte, limit int) (int, []byte) {
+	if len(e.out) < limit {
+		e.out = make([]byte, limit)
+	}
+	n, k := e.c.CompressDestSize(e.out[:limit], src)
+	return n, e.out[:k]
+}
+
+// lz4Encoder fits LZ4HC blocks to a size: pierrec/lz4's HC compressor
+// has no "destSize" mode, so a window of the input is compressed whole,
+// and, when it does not fit, cut after the last sequence that fits with
+// a final run of literals taken from the input (a valid block: LZ4's
+// last sequence is literals alone, at least 12 bytes here so that the
+// last match ends well before the block's end). The window grows or
+// shrinks with what the last extents held, so that little is compressed
+// for nothing.
 type lz4Encoder struct {
-	fast  *lz4.Compressor
 	hc    *lz4.CompressorHC
 	buf   []byte
 	out   []byte
@@ -163,12 +184,7 @@ func (e *lz4Encoder) compress(src []byte) []byte {
 	if n := lz4.CompressBlockBound(len(src)); len(e.buf) < n {
 		e.buf = make([]byte, n)
 	}
-	var n int
-	if e.hc != nil {
-		n, _ = e.hc.CompressBlock(src, e.buf)
-	} else {
-		n, _ = e.fast.CompressBlock(src, e.buf)
-	}
+	n, _ := e.hc.CompressBlock(src, e.buf)
 	return e.buf[:n]
 }
 
@@ -194,38 +210,12 @@ func (e *lz4Encoder) fit(src []byte, limit int) (int, []byte) {
 	}
 }
 
-// lz4LitCost is the bytes a final literal run of r bytes takes: its
-// token, its length's extra bytes, the literals.
-func lz4LitCost(r int) int {
-	if r < 15 {
-		return 1 + r
-	}
-	return 2 + (r-15)/255 + r
-}
-
-// lz4MaxLit returns the longest final literal run a budget of b bytes
-// holds (lz4LitCost's inverse), or -1 when none does.
-func lz4MaxLit(b int) int {
-	if b < 16 {
-		return b - 1
-	}
-	// r >= 15: r + (r-15)/255 <= b-2; from below, then up.
-	r := 15 + (b-17)*255/256
-	for lz4LitCost(r+1) <= b {
-		r++
-	}
-	for lz4LitCost(r) > b {
-		r--
-	}
-	return r
-}
-
 // lz4Cut returns the longest prefix of src an LZ4 block of at most
 // limit bytes holds: comp's sequences up to one whose end fits, then
 // src's next bytes as literals; and that block, appended to out.
 func lz4Cut(src, comp []byte, limit int, out []byte) (int, []byte) {
 	// The block of literals alone.
-	bestCS, bestPos, bestR := 0, 0, min(max(lz4MaxLit(limit), 0), len(src))
+	bestCS, bestPos, bestR := 0, 0, min(max(lz4dst.MaxLit(limit), 0), len(src))
 	ip, pos := 0, 0
 	for ip < len(comp) {
 		token := comp[ip]
@@ -262,7 +252,7 @@ func lz4Cut(src, comp []byte, limit int, out []byte) (int, []byte) {
 		if ip >= limit {
 			break
 		}
-		r := min(lz4MaxLit(limit-ip), len(src)-pos)
+		r := min(lz4dst.MaxLit(limit-ip), len(src)-pos)
 		if r >= 12 && pos+r > bestPos+bestR {
 			bestCS, bestPos, bestR = ip, pos, r
 		}

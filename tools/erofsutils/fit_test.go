@@ -61,17 +61,3 @@ func FuzzFit(f *testing.F) {
 }
 
 var zstdDec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
-
-// TestLZ4MaxLit: the longest literal run of each budget, against a
-// count from below.
-func TestLZ4MaxLit(t *testing.T) {
-	for b := 0; b < 3*blockSize; b++ {
-		want := -1
-		for r := 0; lz4LitCost(r) <= b; r++ {
-			want = r
-		}
-		if got := lz4MaxLit(b); got != want {
-			t.Fatalf("lz4MaxLit(%d) = %d, want %d", b, got, want)
-		}
-	}
-}

@@ -1,0 +1,272 @@
+// Package lz4dst compresses LZ4 blocks to a destination size: as much of
+// the input as fits in N output bytes, in one pass, which is how an EROFS
+// pcluster is filled (mkfs.erofs calls liblz4's LZ4_compress_destSize;
+// pierrec/lz4 has no such call, and compressing several prefixes to find
+// the one that fits costs several passes).
+//
+// The output is one block of the LZ4 block format
+// (lz4/doc/lz4_Block_format.md): sequences of a token (literal length in
+// the high nibble, match length less 4 in the low one, 15 meaning that
+// bytes follow, each 255 but the last), the literals, a 2-byte
+// little-endian offset back into the output (1 to 65535) and the match
+// length's extra bytes; the last sequence is literals alone. Decoders
+// rely on two end rules: the last 5 bytes of the block's output are
+// literals (LASTLITERALS), and the last match starts 12 bytes before the
+// output's end at least (MFLIMIT). Any block decoder reads the result:
+// Linux's LZ4_decompress_safe(_partial), pierrec/lz4's UncompressBlock,
+// our format/erofs DecompressLZ4.
+//
+// The matcher is a greedy one of 4-byte matches through a hash table of
+// the last position of each hash, its search stepping faster the longer
+// it finds nothing, the shape of LZ4's fast mode. The table is kept from
+// call to call: each call's positions are numbered after the last call's
+// with a gap of the largest offset (base), so that an entry from an
+// earlier call is too far back to be a match and is ignored without
+// clearing the table; the output depends on the call's input alone.
+package lz4dst
+
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
+// The LZ4 block format's constants (lz4_Block_format.md, "End of block
+// conditions", and lz4.c's names).
+const (
+	minMatch     = 4     // a match's shortest length; the token stores length-4
+	lastLiterals = 5     // LASTLITERALS: the block's last bytes, always literals
+	mfLimit      = 12    // MFLIMIT: the last match starts this far from the end at least
+	maxOffset    = 65535 // a match's farthest distance back
+	runMask      = 15    // a nibble's 15: extra length bytes follow
+)
+
+const (
+	// hashLog is the table's size: 4096 entries of 4 bytes (16 KiB, in a
+	// core's L1 cache), LZ4's default (LZ4_MEMORY_USAGE 14).
+	hashLog = 14
+	// skipTrigger: after 1<<skipTrigger positions without a match the
+	// search steps by 2, then 3, ... (LZ4's LZ4_skipTrigger), so that
+	// data that does not compress is crossed fast.
+	skipTrigger = 6
+	// maxInput bounds one call's input, so that base plus a position
+	// stays a uint32.
+	maxInput = 1 << 30
+)
+
+// Compressor holds the hash table, reused from call to call. The zero
+// value is ready; a Compressor is for one goroutine at a time.
+type Compressor struct {
+	table [1 << hashLog]uint32
+	// base is the number the next call gives its position 0, more
+	// than maxOffset past every entry of the table.
+	base uint32
+}
+
+// hash4 maps 4 bytes to a table index (a multiplicative hash: Knuth's
+// golden-ratio constant, the top bits kept).
+func hash4(u uint32) uint32 { return (u * 2654435761) >> (32 - hashLog) }
+
+// extraLen is the bytes a length's extension takes after its nibble of
+// 15: (n-15)/255 bytes of 255 and one below 255.
+func extraLen(n int) int {
+	if n < runMask {
+		return 0
+	}
+	return (n-runMask)/255 + 1
+}
+
+// LitCost is the bytes a last sequence of r literals takes: its token,
+// its length's extra bytes, the literals.
+func LitCost(r int) int { return 1 + extraLen(r) + r }
+
+// MaxLit returns the longest last run of literals b bytes hold
+// (LitCost's inverse), or -1 when b holds none (b < 1).
+func MaxLit(b int) int {
+	if b < 1+runMask {
+		return max(b, 0) - 1
+	}
+	// r >= 15: r + (r-15)/255 + 2 <= b; from below, then up.
+	r := runMask + (b-2-runMask)*255/256
+	for LitCost(r+1) <= b {
+		r++
+	}
+	for LitCost(r) > b {
+		r--
+	}
+	return r
+}
+
+// CompressDestSize compresses the longest prefix of src that it can fit
+// in dst, in one pass, as one LZ4 block of at most len(dst) bytes; it
+// returns how many bytes of src the block holds (it decodes to exactly
+// src[:consumed]) and the block's length. With len(dst) < 1 it returns 0,
+// 0; a block may hold no input (a lone token), when dst holds no
+// literal. Input past 1 GiB is not looked at.
+func (c *Compressor) CompressDestSize(dst, src []byte) (consumed, n int) {
+	if len(dst) < 1 {
+		return 0, 0
+	}
+	if len(src) > maxInput {
+		src = src[:maxInput]
+	}
+	// Position 0 is numbered base; every entry of the table is more than
+	// maxOffset below it (earlier calls' positions, or 0 for none), so
+	// that the distance check alone rules them out.
+	if c.base <= maxOffset || uint64(c.base)+uint64(len(src))+maxOffset+1 > 1<<32-1 {
+		// The numbering would wrap: start again from an empty table.
+		clear(c.table[:])
+		c.base = maxOffset + 1
+	}
+	base := c.base
+	c.base = base + uint32(len(src)) + maxOffset + 1
+	limit := len(dst)
+	op, anchor := 0, 0
+	if len(src) > mfLimit {
+		op, anchor = c.sequences(dst, src, base)
+	}
+	// The last sequence: the literals from anchor, as many as fit.
+	r := min(len(src)-anchor, MaxLit(limit-op))
+	op = putLastLiterals(dst, op, src[anchor:anchor+r])
+	return anchor + r, op
+}
+
+// sequences writes the block's sequences but its last: matches found
+// greedily, each written when it and the shortest last run of literals
+// after it still fit in dst. It returns the bytes written and the input
+// they hold (the next literals' start).
+func (c *Compressor) sequences(dst, src []byte, base uint32) (op, anchor int) {
+	limit := len(dst)
+	mfEnd := len(src) - mfLimit         // a match starts at mfEnd at most
+	matchEnd := len(src) - lastLiterals // and ends here at most
+	table := &c.table
+	table[hash4(binary.LittleEndian.Uint32(src))] = base
+	i := 1
+	for {
+		// 1. Search: the table's entry for src[i:i+4] is a match if
+		// it is this call's, near enough and the same 4 bytes. Past
+		// the literals dst still holds, no match can be written: the
+		// search stops there (else input that does not compress
+		// would be searched to its end for one pcluster).
+		searchEnd := min(mfEnd, anchor+limit-op)
+		var ref int
+		for miss := 1 << skipTrigger; ; miss++ {
+			if i > searchEnd {
+				return op, anchor
+			}
+			u := binary.LittleEndian.Uint32(src[i:])
+			h := hash4(u)
+			at := base + uint32(i)
+			d := at - table[h]
+			table[h] = at
+			// d is 1 to maxOffset for this call's positions near
+			// enough, past maxOffset for the others.
+			if d-1 < maxOffset {
+				ref = i - int(d)
+				if binary.LittleEndian.Uint32(src[ref:]) == u {
+					break
+				}
+			}
+			i += miss >> skipTrigger
+		}
+		// 2. Extend the match backwards over the pending literals, and
+		// forwards up to matchEnd.
+		for i > anchor && ref > 0 && src[i-1] == src[ref-1] {
+			i--
+			ref--
+		}
+		ml := minMatch + commonLen(src[i+minMatch:matchEnd], src[ref+minMatch:])
+		// 3. Fit: this sequence, then the shortest last sequence the
+		// end rules allow after it (5 literals, or more after a match
+		// under 7 bytes so that it starts 12 before the end).
+		lit := i - anchor
+		head := 1 + extraLen(lit) + lit + 2
+		last := LitCost(max(lastLiterals, mfLimit-ml))
+		if op+head+extraLen(ml-minMatch)+last > limit {
+			// A long match may be cut to the length whose extra
+			// bytes fit (its nibble alone: 18 bytes at most).
+			room := limit - op - head - LitCost(lastLiterals)
+			if ml < runMask+minMatch || room < 0 {
+				return op, anchor
+			}
+			ml = min(ml, runMask+minMatch-1+255*room)
+		}
+		// 4. Write the sequence.
+		op = putSequence(dst, op, src[anchor:i], i-ref, ml)
+		i += ml
+		anchor = i
+		if i > mfEnd {
+			return op, anchor
+		}
+		// The position two back gets into the table too, so that a
+		// repeat just after the match is found (as LZ4 does).
+		table[hash4(binary.LittleEndian.Uint32(src[i-2:]))] = base + uint32(i-2)
+	}
+}
+
+// commonLen returns how many bytes a and b have in common at their
+// start, up to len(a) (b is at least as long where it matters: a match's
+// reference is before its position).
+func commonLen(a, b []byte) int {
+	n := 0
+	for n+8 <= len(a) && n+8 <= len(b) {
+		x := binary.LittleEndian.Uint64(a[n:]) ^ binary.LittleEndian.Uint64(b[n:])
+		if x != 0 {
+			return n + bits.TrailingZeros64(x)/8
+		}
+		n += 8
+	}
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+// putLen writes a length's extra bytes (n >= 15 in its nibble).
+func putLen(dst []byte, op, n int) int {
+	n -= runMask
+	for n >= 255 {
+		dst[op] = 255
+		op++
+		n -= 255
+	}
+	dst[op] = byte(n)
+	return op + 1
+}
+
+// putSequence writes a token, the literals, the offset and the match
+// length's extra bytes at dst[op:], which has room (the caller counted
+// it), and returns the position after them.
+func putSequence(dst []byte, op int, lit []byte, off, ml int) int {
+	tok := op
+	op++
+	var t byte
+	if len(lit) >= runMask {
+		t = runMask << 4
+		op = putLen(dst, op, len(lit))
+	} else {
+		t = byte(len(lit)) << 4
+	}
+	op += copy(dst[op:], lit)
+	dst[op], dst[op+1] = byte(off), byte(off>>8)
+	op += 2
+	if m := ml - minMatch; m >= runMask {
+		t |= runMask
+		op = putLen(dst, op, m)
+	} else {
+		t |= byte(m)
+	}
+	dst[tok] = t
+	return op
+}
+
+// putLastLiterals writes the last sequence, literals alone.
+func putLastLiterals(dst []byte, op int, lit []byte) int {
+	if len(lit) >= runMask {
+		dst[op] = runMask << 4
+		op = putLen(dst, op+1, len(lit))
+	} else {
+		dst[op] = byte(len(lit)) << 4
+		op++
+	}
+	return op + copy(dst[op:], lit)
+}
