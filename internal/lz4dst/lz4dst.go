@@ -147,26 +147,9 @@ func (c *Compressor) sequences(dst, src []byte, base uint32) (op, anchor int) {
 		// the literals dst still holds, no match can be written: the
 		// search stops there (else input that does not compress
 		// would be searched to its end for one pcluster).
-		searchEnd := min(mfEnd, anchor+limit-op)
 		var ref int
-		for miss := 1 << skipTrigger; ; miss++ {
-			if i > searchEnd {
-				return op, anchor
-			}
-			u := binary.LittleEndian.Uint32(src[i:])
-			h := hash4(u)
-			at := base + uint32(i)
-			d := at - table[h]
-			table[h] = at
-			// d is 1 to maxOffset for this call's positions near
-			// enough, past maxOffset for the others.
-			if d-1 < maxOffset {
-				ref = i - int(d)
-				if binary.LittleEndian.Uint32(src[ref:]) == u {
-					break
-				}
-			}
-			i += miss >> skipTrigger
+		if i, ref = c.search(src, i, min(mfEnd, anchor+limit-op), base); ref < 0 {
+			return op, anchor
 		}
 		// 2. Extend the match backwards over the pending literals, and
 		// forwards up to matchEnd.
@@ -201,6 +184,31 @@ func (c *Compressor) sequences(dst, src []byte, base uint32) (op, anchor int) {
 		// repeat just after the match is found (as LZ4 does).
 		table[hash4(binary.LittleEndian.Uint32(src[i-2:]))] = base + uint32(i-2)
 	}
+}
+
+// search returns the first position from i to end whose 4 bytes the
+// table gives an earlier position of, near enough, and that position (or
+// -1 when there is none); each position looked at goes in the table. It
+// steps faster the longer it finds nothing. A function of its own, so
+// that the compiler keeps its few variables in registers.
+func (c *Compressor) search(src []byte, i, end int, base uint32) (int, int) {
+	table := &c.table
+	for miss := 1 << skipTrigger; i <= end; miss++ {
+		u := binary.LittleEndian.Uint32(src[i:])
+		h := hash4(u)
+		at := base + uint32(i)
+		d := at - table[h]
+		table[h] = at
+		// d is 1 to maxOffset for this call's positions near enough,
+		// past maxOffset for the others.
+		if d-1 < maxOffset {
+			if ref := i - int(d); binary.LittleEndian.Uint32(src[ref:]) == u {
+				return i, ref
+			}
+		}
+		i += miss >> skipTrigger
+	}
+	return i, -1
 }
 
 // commonLen returns how many bytes a and b have in common at their
@@ -246,7 +254,12 @@ func putSequence(dst []byte, op int, lit []byte, off, ml int) int {
 	} else {
 		t = byte(len(lit)) << 4
 	}
-	op += copy(dst[op:], lit)
+	if len(lit) <= 16 && cap(lit) >= 16 && op+16 <= len(dst) {
+		copy(dst[op:op+16], lit[:16])
+		op += len(lit)
+	} else {
+		op += copy(dst[op:], lit)
+	}
 	dst[op], dst[op+1] = byte(off), byte(off>>8)
 	op += 2
 	if m := ml - minMatch; m >= runMask {
