@@ -41,9 +41,12 @@ const (
 )
 
 const (
-	// hashLog is the table's size: 4096 entries of 4 bytes (16 KiB, in a
-	// core's L1 cache), LZ4's default (LZ4_MEMORY_USAGE 14).
-	hashLog = 14
+	// hashLog is the table's size: 65536 entries of 4 bytes (256 KiB,
+	// in a core's L2 cache). liblz4's default is 4096 (LZ4_MEMORY_USAGE
+	// 14); on a Debian tree in 4 KiB pclusters the larger table finds
+	// more matches, which is both faster (fewer positions searched) and
+	// 0.2% smaller than 16384 entries, 0.5% than 4096.
+	hashLog = 16
 	// skipTrigger: after 1<<skipTrigger positions without a match the
 	// search steps by 2, then 3, ... (LZ4's LZ4_skipTrigger), so that
 	// data that does not compress is crossed fast.
@@ -157,7 +160,19 @@ func (c *Compressor) sequences(dst, src []byte, base uint32) (op, anchor int) {
 			i--
 			ref--
 		}
-		ml := minMatch + commonLen(src[i+minMatch:matchEnd], src[ref+minMatch:])
+		ml := minMatch
+		if i+minMatch+8 <= matchEnd {
+			// Most matches end within their next 8 bytes: those
+			// without a call.
+			x := binary.LittleEndian.Uint64(src[i+minMatch:]) ^ binary.LittleEndian.Uint64(src[ref+minMatch:])
+			if x != 0 {
+				ml += bits.TrailingZeros64(x) / 8
+			} else {
+				ml += 8 + commonLen(src[i+minMatch+8:matchEnd], src[ref+minMatch+8:])
+			}
+		} else {
+			ml += commonLen(src[i+minMatch:matchEnd], src[ref+minMatch:])
+		}
 		// 3. Fit: this sequence, then the shortest last sequence the
 		// end rules allow after it (5 literals, or more after a match
 		// under 7 bytes so that it starts 12 before the end).

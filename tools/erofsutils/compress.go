@@ -34,7 +34,11 @@ import (
 const segmentSize = 1 << 20
 
 // maxExtent bounds an extent's uncompressed bytes (a window the
-// compressor is given at most).
+// compressor is given at most) for the compressors that search the
+// input's length (DEFLATE, Zstandard, MicroLZMA: their windows are
+// declared this size); LZ4's extents run to the segment's end (as
+// mkfs.erofs's, up to 900 KiB in 1.5), a pcluster of zeros holding a
+// megabyte.
 const maxExtent = 256 << 10
 
 // lclusterBits is the logical cluster's size: a block.
@@ -259,7 +263,7 @@ func (z *zwriter) worker() {
 	defer z.wg.Done()
 	enc := z.c.newEncoder()
 	for j := range z.jobs {
-		j.seg.res = compressSegment(enc, j.data, z.c.pcluster, j.last && z.b.p.Ztailpacking, j.seg.res[:0])
+		j.seg.res = compressSegment(enc, j.data, z.c, j.last && z.b.p.Ztailpacking, j.seg.res[:0])
 		close(j.done)
 	}
 }
@@ -271,7 +275,7 @@ func (z *zwriter) worker() {
 // pcluster is kept compressed only when it is shorter than the input it
 // holds, so they never reach input not read yet, and a segment needs no
 // second buffer.
-func compressSegment(enc encoder, data []byte, pclusterSize int, tail bool, res []pcluster) []pcluster {
+func compressSegment(enc encoder, data []byte, c *compressor, tail bool, res []pcluster) []pcluster {
 	enc.reset()
 	w := 0 // where the next pcluster's bytes go
 	keep := func(n int, b []byte, plain bool) {
@@ -287,11 +291,13 @@ func compressSegment(enc encoder, data []byte, pclusterSize int, tail bool, res 
 				break
 			}
 		}
-		if len(rest) > blockSize {
-			n, comp := enc.fit(rest[:min(len(rest), maxExtent)], pclusterSize)
-			// Compressed when it saves a block at least: its blocks
-			// hold less than it.
-			if blocks := (len(comp) + blockSize - 1) / blockSize; n > blocks*blockSize && len(comp) > 0 && comp[0] != 0 {
+		if plainBlocks(off, len(rest), len(data)) > 1 {
+			n, comp := enc.fit(rest[:min(len(rest), c.maxExtent)], c.pcluster)
+			// Compressed when it saves a block at least over PLAIN
+			// pclusters of the same bytes (as mkfs.erofs: a file's
+			// last 4000 bytes across an lcluster boundary take two
+			// PLAIN blocks, one compressed).
+			if blocks := (len(comp) + blockSize - 1) / blockSize; blocks < plainBlocks(off, n, len(data)) && len(comp) > 0 && comp[0] != 0 {
 				keep(n, comp, false)
 				off += n
 				continue
@@ -310,6 +316,19 @@ func compressSegment(enc encoder, data []byte, pclusterSize int, tail bool, res 
 		off += n
 	}
 	return res
+}
+
+// plainBlocks returns the blocks that the n bytes of data at off take as
+// PLAIN pclusters: a block's bytes each, and one more when the file's
+// last one is cut at an lcluster boundary (compressSegment). data is a
+// segment: its end is the file's when it is not block aligned.
+func plainBlocks(off, n, size int) int {
+	q := (n - 1) / blockSize // the PLAIN pclusters before the last
+	blocks := q + 1
+	if last, end := off+q*blockSize, off+n; end == size && end%blockSize != 0 && last/blockSize != (end-1)/blockSize {
+		blocks++
+	}
+	return blocks
 }
 
 // writer writes the jobs' pclusters in order.

@@ -31,16 +31,17 @@ type compressor struct {
 	alg        uint8 // Z_EROFS_COMPRESSION_*
 	level      int
 	pcluster   int
+	maxExtent  int // an extent's most bytes
 	newEncoder func() encoder
 }
 
 // newCompressor returns the compressor -z names, at level (-1: the
 // algorithm's default), for pclusters of pcluster bytes.
 func newCompressor(name string, level, pcluster int) (*compressor, error) {
-	c := &compressor{name: name, level: level, pcluster: pcluster}
+	c := &compressor{name: name, level: level, pcluster: pcluster, maxExtent: maxExtent}
 	switch name {
 	case "lz4":
-		c.alg = disk.CompressionLZ4
+		c.alg, c.maxExtent = disk.CompressionLZ4, segmentSize
 		c.newEncoder = func() encoder { return &lz4DstEncoder{} }
 	case "lz4hc":
 		// mkfs.erofs's levels are lz4hc's, 1 to 12 (9 by default);
@@ -52,7 +53,7 @@ func newCompressor(name string, level, pcluster int) (*compressor, error) {
 			return nil, fmt.Errorf("erofs: lz4hc level %d: 1 to 12", level)
 		}
 		depth := lz4.CompressionLevel(1 << (8 + min(level, 9)))
-		c.alg = disk.CompressionLZ4
+		c.alg, c.maxExtent = disk.CompressionLZ4, segmentSize
 		c.newEncoder = func() encoder { return &lz4Encoder{hc: &lz4.CompressorHC{Level: depth}} }
 	case "deflate":
 		// mkfs.erofs's levels are zlib's, 0 to 9 (1 by default).
