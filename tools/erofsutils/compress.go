@@ -296,8 +296,9 @@ func compressSegment(enc encoder, data []byte, c *compressor, tail bool, res []p
 			// Compressed when it saves a block at least over PLAIN
 			// pclusters of the same bytes (as mkfs.erofs: a file's
 			// last 4000 bytes across an lcluster boundary take two
-			// PLAIN blocks, one compressed).
-			if blocks := (len(comp) + blockSize - 1) / blockSize; blocks < plainBlocks(off, n, len(data)) && len(comp) > 0 && comp[0] != 0 {
+			// PLAIN blocks, one compressed), and shrinks (its bytes
+			// go where its input was).
+			if blocks := (len(comp) + blockSize - 1) / blockSize; blocks < plainBlocks(off, n, len(data)) && len(comp) < n && len(comp) > 0 && comp[0] != 0 {
 				keep(n, comp, false)
 				off += n
 				continue
