@@ -23,6 +23,8 @@
 // with a gap of the largest offset (base), so that an entry from an
 // earlier call is too far back to be a match and is ignored without
 // clearing the table; the output depends on the call's input alone.
+// CompressorHC (hc.go) finds longer matches through hash chains, for
+// LZ4HC's ratio, with the same fitting.
 package lz4dst
 
 import (
@@ -78,22 +80,22 @@ func extraLen(n int) int {
 	return (n-runMask)/255 + 1
 }
 
-// LitCost is the bytes a last sequence of r literals takes: its token,
+// litCost is the bytes a last sequence of r literals takes: its token,
 // its length's extra bytes, the literals.
-func LitCost(r int) int { return 1 + extraLen(r) + r }
+func litCost(r int) int { return 1 + extraLen(r) + r }
 
-// MaxLit returns the longest last run of literals b bytes hold
-// (LitCost's inverse), or -1 when b holds none (b < 1).
-func MaxLit(b int) int {
+// maxLit returns the longest last run of literals b bytes hold
+// (litCost's inverse), or -1 when b holds none (b < 1).
+func maxLit(b int) int {
 	if b < 1+runMask {
 		return max(b, 0) - 1
 	}
 	// r >= 15: r + (r-15)/255 + 2 <= b; from below, then up.
 	r := runMask + (b-2-runMask)*255/256
-	for LitCost(r+1) <= b {
+	for litCost(r+1) <= b {
 		r++
 	}
-	for LitCost(r) > b {
+	for litCost(r) > b {
 		r--
 	}
 	return r
@@ -106,29 +108,44 @@ func MaxLit(b int) int {
 // 0; a block may hold no input (a lone token), when dst holds no
 // literal. Input past 1 GiB is not looked at.
 func (c *Compressor) CompressDestSize(dst, src []byte) (consumed, n int) {
+	return compressDestSize(dst, src, &c.base, c.table[:], c.sequences)
+}
+
+// compressDestSize is CompressDestSize around a matcher's sequences: the
+// input bounded, the call's positions numbered, the last literals.
+func compressDestSize(dst, src []byte, base *uint32, table []uint32, sequences func(dst, src []byte, base uint32) (int, int)) (int, int) {
 	if len(dst) < 1 {
 		return 0, 0
 	}
 	if len(src) > maxInput {
 		src = src[:maxInput]
 	}
-	// Position 0 is numbered base; every entry of the table is more than
-	// maxOffset below it (earlier calls' positions, or 0 for none), so
-	// that the distance check alone rules them out.
-	if c.base <= maxOffset || uint64(c.base)+uint64(len(src))+maxOffset+1 > 1<<32-1 {
-		// The numbering would wrap: start again from an empty table.
-		clear(c.table[:])
-		c.base = maxOffset + 1
-	}
-	base := c.base
-	c.base = base + uint32(len(src)) + maxOffset + 1
-	limit := len(dst)
 	op, anchor := 0, 0
 	if len(src) > mfLimit {
-		op, anchor = c.sequences(dst, src, base)
+		op, anchor = sequences(dst, src, number(base, len(src), table))
 	}
-	// The last sequence: the literals from anchor, as many as fit.
-	r := min(len(src)-anchor, MaxLit(limit-op))
+	return finish(dst, op, src, anchor)
+}
+
+// number returns the number of a call's position 0 and moves *base past
+// its n positions. Every entry of the table is more than maxOffset below
+// it (earlier calls' positions, or 0 for none), so that the distance
+// check alone rules them out.
+func number(base *uint32, n int, table []uint32) uint32 {
+	if *base <= maxOffset || uint64(*base)+uint64(n)+maxOffset+1 > 1<<32-1 {
+		// The numbering would wrap: start again from an empty table.
+		clear(table)
+		*base = maxOffset + 1
+	}
+	b := *base
+	*base = b + uint32(n) + maxOffset + 1
+	return b
+}
+
+// finish writes the last sequence, the literals from anchor, as many as
+// fit, and returns the input the block holds and its length.
+func finish(dst []byte, op int, src []byte, anchor int) (int, int) {
+	r := min(len(src)-anchor, maxLit(len(dst)-op))
 	op = putLastLiterals(dst, op, src[anchor:anchor+r])
 	return anchor + r, op
 }
@@ -173,28 +190,12 @@ func (c *Compressor) sequences(dst, src []byte, base uint32) (op, anchor int) {
 		} else {
 			ml += commonLen(src[i+minMatch:matchEnd], src[ref+minMatch:])
 		}
-		// 3. Fit: this sequence, then the shortest last sequence the
-		// end rules allow after it (5 literals, or more after a match
-		// under 7 bytes so that it starts 12 before the end).
-		lit := i - anchor
-		head := 1 + extraLen(lit) + lit + 2
-		last := LitCost(max(lastLiterals, mfLimit-ml))
-		if op+head+extraLen(ml-minMatch)+last > limit {
-			// A long match may be cut to the length whose extra
-			// bytes fit (its nibble alone: 18 bytes at most).
-			room := limit - op - head - LitCost(lastLiterals)
-			if ml < runMask+minMatch || room < 0 {
-				return op, anchor
-			}
-			ml = min(ml, runMask+minMatch-1+255*room)
-		}
-		// 4. Write the sequence.
-		op = putSequence(dst, op, src[anchor:i], i-ref, ml)
-		i += ml
-		anchor = i
-		if i > mfEnd {
+		// 3. Fit and write the sequence.
+		var done bool
+		if op, anchor, done = emit(dst, op, src, anchor, i, ref, ml); done {
 			return op, anchor
 		}
+		i = anchor
 		// The position two back gets into the table too, so that a
 		// repeat just after the match is found (as LZ4 does).
 		table[hash4(binary.LittleEndian.Uint32(src[i-2:]))] = base + uint32(i-2)
@@ -224,6 +225,37 @@ func (c *Compressor) search(src []byte, i, end int, base uint32) (int, int) {
 		i += miss >> skipTrigger
 	}
 	return i, -1
+}
+
+// emit writes the sequence of the literals src[anchor:i] and the match
+// of ml bytes at ref when it fits (fitSequence), and returns the bytes
+// written and the next literals' start (the match's end); done when it
+// did not fit or no match may start after it.
+func emit(dst []byte, op int, src []byte, anchor, i, ref, ml int) (int, int, bool) {
+	op, ml, ok := fitSequence(dst, op, src[anchor:i], i-ref, ml)
+	if !ok {
+		return op, anchor, true
+	}
+	return op, i + ml, i+ml > len(src)-mfLimit
+}
+
+// fitSequence writes the sequence of the literals lit and a match of ml
+// bytes off back at dst[op:] when it fits with the shortest last
+// sequence the end rules allow after it (5 literals, or more after a
+// match under 7 bytes so that it starts 12 before the end), a long match
+// cut to the length whose extra bytes fit (the nibble alone holds 18
+// bytes, each extra byte 255 more). It returns the position after it and
+// the match's length as written; false when it does not fit.
+func fitSequence(dst []byte, op int, lit []byte, off, ml int) (int, int, bool) {
+	head := 3 + extraLen(len(lit)) + len(lit)
+	if op+head+extraLen(ml-minMatch)+litCost(max(lastLiterals, mfLimit-ml)) > len(dst) {
+		room := len(dst) - op - head - litCost(lastLiterals)
+		if ml < runMask+minMatch || room < 0 {
+			return op, ml, false
+		}
+		ml = min(ml, runMask+minMatch-1+255*room)
+	}
+	return putSequence(dst, op, lit, off, ml), ml, true
 }
 
 // commonLen returns how many bytes a and b have in common at their

@@ -16,7 +16,7 @@ import (
 // check compresses src into dst bytes and checks the block: within dst,
 // decoded by pierrec/lz4 and by the EROFS reader's decoder to exactly
 // the input it says it holds. It returns the bytes held and the block's.
-func check(t testing.TB, c *Compressor, src []byte, dstSize int) (int, int) {
+func check(t testing.TB, c destSizer, src []byte, dstSize int) (int, int) {
 	t.Helper()
 	dst := make([]byte, dstSize)
 	consumed, n := c.CompressDestSize(dst, src)
@@ -44,6 +44,11 @@ func check(t testing.TB, c *Compressor, src []byte, dstSize int) (int, int) {
 	}
 	checkEndRules(t, block, consumed)
 	return consumed, n
+}
+
+// destSizer is Compressor or CompressorHC.
+type destSizer interface {
+	CompressDestSize(dst, src []byte) (int, int)
 }
 
 // checkEndRules walks the block's sequences: the last match starts 12
@@ -126,17 +131,22 @@ func inputs(t testing.TB) map[string][]byte {
 // as the EROFS writer does; the ratio is LZ4's (near pierrec/lz4's fast
 // compressor's on the whole input).
 func TestCompressDestSize(t *testing.T) {
-	var c Compressor
+	var fast Compressor
+	t.Run("fast", func(t *testing.T) { testCompressDestSize(t, &fast) })
+	t.Run("hc", func(t *testing.T) { testCompressDestSize(t, &CompressorHC{}) })
+}
+
+func testCompressDestSize(t *testing.T, c destSizer) {
 	for name, src := range inputs(t) {
 		for _, size := range []int{0, 1, 2, 5, 6, 7, 13, 16, 17, 18, 40, 100, 271, 1000, 4096, 8192, 65536, 1 << 20} {
 			for _, l := range []int{0, 1, 12, 13, 14, 20, 100, 5000, len(src)} {
-				check(t, &c, src[:min(l, len(src))], size)
+				check(t, c, src[:min(l, len(src))], size)
 			}
 		}
 		// Pclusters of 4 KiB from windows of 256 KiB.
 		total, blocks := 0, 0
 		for off := 0; off < len(src); {
-			k, _ := check(t, &c, src[off:min(len(src), off+256<<10)], 4096)
+			k, _ := check(t, c, src[off:min(len(src), off+256<<10)], 4096)
 			if k == 0 {
 				t.Fatalf("%s: nothing at %d", name, off)
 			}
@@ -191,11 +201,11 @@ func TestStaleTable(t *testing.T) {
 func TestMaxLit(t *testing.T) {
 	for b := -1; b < 3*4096; b++ {
 		want := -1
-		for r := 0; LitCost(r) <= b; r++ {
+		for r := 0; litCost(r) <= b; r++ {
 			want = r
 		}
-		if got := MaxLit(b); got != want {
-			t.Fatalf("MaxLit(%d) = %d, want %d", b, got, want)
+		if got := maxLit(b); got != want {
+			t.Fatalf("maxLit(%d) = %d, want %d", b, got, want)
 		}
 	}
 }
@@ -223,6 +233,7 @@ func FuzzCompressDestSize(f *testing.F) {
 		f.Add(src[:min(len(src), 20000)], uint16(4096), uint8(0))
 	}
 	var c Compressor
+	hc := CompressorHC{Depth: 16}
 	f.Fuzz(func(t *testing.T, seed []byte, size uint16, stretch uint8) {
 		var src []byte
 		for i := 0; len(src) < len(seed)*(int(stretch%64)+1) && len(src) < 256<<10; i++ {
@@ -232,6 +243,7 @@ func FuzzCompressDestSize(f *testing.F) {
 			src = seed
 		}
 		check(t, &c, src, int(size))
+		check(t, &hc, src, int(size))
 	})
 }
 

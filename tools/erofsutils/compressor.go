@@ -7,7 +7,6 @@ import (
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/pierrec/lz4/v4"
 	"github.com/ulikunitz/xz/lzma"
 
 	disk "github.com/lklimg/lklimg/format/erofs"
@@ -42,19 +41,18 @@ func newCompressor(name string, level, pcluster int) (*compressor, error) {
 	switch name {
 	case "lz4":
 		c.alg, c.maxExtent = disk.CompressionLZ4, segmentSize
-		c.newEncoder = func() encoder { return &lz4DstEncoder{} }
+		c.newEncoder = func() encoder { return &lz4Encoder{c: &lz4dst.Compressor{}} }
 	case "lz4hc":
-		// mkfs.erofs's levels are lz4hc's, 1 to 12 (9 by default);
-		// pierrec/lz4's search depths go to Level9.
+		// mkfs.erofs's levels are lz4hc's, 1 to 12 (9 by default):
+		// hash chains searched 2^(level-1) deep, as LZ4HC's up to 9.
 		if level < 0 {
 			level = 9
 		}
 		if level < 1 || level > 12 {
 			return nil, fmt.Errorf("erofs: lz4hc level %d: 1 to 12", level)
 		}
-		depth := lz4.CompressionLevel(1 << (8 + min(level, 9)))
 		c.alg, c.maxExtent = disk.CompressionLZ4, segmentSize
-		c.newEncoder = func() encoder { return &lz4Encoder{hc: &lz4.CompressorHC{Level: depth}} }
+		c.newEncoder = func() encoder { return &lz4Encoder{c: &lz4dst.CompressorHC{Depth: 1 << (level - 1)}} }
 	case "deflate":
 		// mkfs.erofs's levels are zlib's, 0 to 9 (1 by default).
 		if level < 0 {
@@ -144,136 +142,26 @@ func (c *compressor) cfgs() []byte {
 	return nil
 }
 
-// lz4DstEncoder fills a pcluster with LZ4 in one pass, as mkfs.erofs
-// does with LZ4_compress_destSize: internal/lz4dst compresses as much of
-// the input as fits in the limit. Its hash table is kept from extent to
-// extent (no allocation a pcluster); each block depends on its input
-// alone, so reset has nothing to forget.
-type lz4DstEncoder struct {
-	c   lz4dst.Compressor
+// lz4Encoder fills a pcluster with LZ4 in one pass, as mkfs.erofs does
+// with LZ4_compress_destSize (LZ4_compress_HC_destSize for LZ4HC):
+// internal/lz4dst compresses as much of the input as fits in the limit.
+// Its tables are kept from extent to extent (no allocation a pcluster);
+// each block depends on its input alone, so reset has nothing to forget.
+type lz4Encoder struct {
+	c interface {
+		CompressDestSize(dst, src []byte) (int, int)
+	}
 	out []byte
 }
 
-func (e *lz4DstEncoder) reset() {}
+func (e *lz4Encoder) reset() {}
 
-func (e *lz4DstEncoder) fit(src []byte, limit int) (int, []byte) {
+func (e *lz4Encoder) fit(src []byte, limit int) (int, []byte) {
 	if len(e.out) < limit {
 		e.out = make([]byte, limit)
 	}
 	n, k := e.c.CompressDestSize(e.out[:limit], src)
 	return n, e.out[:k]
-}
-
-// lz4Encoder fits LZ4HC blocks to a size: pierrec/lz4's HC compressor
-// has no "destSize" mode, so a window of the input is compressed whole,
-// and, when it does not fit, cut after the last sequence that fits with
-// a final run of literals taken from the input (a valid block: LZ4's
-// last sequence is literals alone, at least 12 bytes here so that the
-// last match ends well before the block's end). The window grows or
-// shrinks with what the last extents held, so that little is compressed
-// for nothing.
-type lz4Encoder struct {
-	hc    *lz4.CompressorHC
-	buf   []byte
-	out   []byte
-	guess int
-}
-
-func (e *lz4Encoder) reset() { e.guess = 0 }
-
-func (e *lz4Encoder) compress(src []byte) []byte {
-	if n := lz4.CompressBlockBound(len(src)); len(e.buf) < n {
-		e.buf = make([]byte, n)
-	}
-	n, _ := e.hc.CompressBlock(src, e.buf)
-	return e.buf[:n]
-}
-
-func (e *lz4Encoder) fit(src []byte, limit int) (int, []byte) {
-	if e.guess == 0 {
-		e.guess = 4 * limit
-	}
-	w := min(len(src), max(e.guess, limit+limit/8))
-	for {
-		comp := e.compress(src[:w])
-		if len(comp) > 0 && len(comp) <= limit {
-			if w == len(src) {
-				e.guess = w
-				return w, comp
-			}
-			w = min(len(src), 2*w)
-			continue
-		}
-		n, out := lz4Cut(src[:w], comp, limit, e.out[:0])
-		e.out = out
-		e.guess = n + n/4
-		return n, out
-	}
-}
-
-// lz4Cut returns the longest prefix of src an LZ4 block of at most
-// limit bytes holds: comp's sequences up to one whose end fits, then
-// src's next bytes as literals; and that block, appended to out.
-func lz4Cut(src, comp []byte, limit int, out []byte) (int, []byte) {
-	// The block of literals alone.
-	bestCS, bestPos, bestR := 0, 0, min(max(lz4dst.MaxLit(limit), 0), len(src))
-	ip, pos := 0, 0
-	for ip < len(comp) {
-		token := comp[ip]
-		ip++
-		ll := int(token >> 4)
-		if ll == 15 {
-			for ip < len(comp) {
-				b := comp[ip]
-				ip++
-				ll += int(b)
-				if b != 255 {
-					break
-				}
-			}
-		}
-		ip += ll
-		pos += ll
-		if ip+2 > len(comp) {
-			break // the last sequence: literals alone
-		}
-		ip += 2
-		ml := int(token & 15)
-		if ml == 15 {
-			for ip < len(comp) {
-				b := comp[ip]
-				ip++
-				ml += int(b)
-				if b != 255 {
-					break
-				}
-			}
-		}
-		pos += ml + 4
-		if ip >= limit {
-			break
-		}
-		r := min(lz4dst.MaxLit(limit-ip), len(src)-pos)
-		if r >= 12 && pos+r > bestPos+bestR {
-			bestCS, bestPos, bestR = ip, pos, r
-		}
-	}
-	out = append(out, comp[:bestCS]...)
-	r := bestR
-	if r < 15 {
-		out = append(out, byte(r<<4))
-	} else {
-		out = append(out, 0xf0)
-		for k := r - 15; ; k -= 255 {
-			if k < 255 {
-				out = append(out, byte(k))
-				break
-			}
-			out = append(out, 255)
-		}
-	}
-	out = append(out, src[bestPos:bestPos+r]...)
-	return bestPos + r, out
 }
 
 // searchEncoder fits a compressor without a "destSize" mode (DEFLATE,
