@@ -228,34 +228,25 @@ func (c *Compressor) search(src []byte, i, end int, base uint32) (int, int) {
 }
 
 // emit writes the sequence of the literals src[anchor:i] and the match
-// of ml bytes at ref when it fits (fitSequence), and returns the bytes
-// written and the next literals' start (the match's end); done when it
-// did not fit or no match may start after it.
+// of ml bytes at ref when it fits with the shortest last sequence the
+// end rules allow after it (5 literals, or more after a match under 7
+// bytes so that it starts 12 before the end), a long match cut to the
+// length whose extra bytes fit (the nibble alone holds 18 bytes, each
+// extra byte 255 more). It returns the bytes written and the next
+// literals' start (the match's end); done when it did not fit (nothing
+// is written) or no match may start after it.
 func emit(dst []byte, op int, src []byte, anchor, i, ref, ml int) (int, int, bool) {
-	op, ml, ok := fitSequence(dst, op, src[anchor:i], i-ref, ml)
-	if !ok {
-		return op, anchor, true
-	}
-	return op, i + ml, i+ml > len(src)-mfLimit
-}
-
-// fitSequence writes the sequence of the literals lit and a match of ml
-// bytes off back at dst[op:] when it fits with the shortest last
-// sequence the end rules allow after it (5 literals, or more after a
-// match under 7 bytes so that it starts 12 before the end), a long match
-// cut to the length whose extra bytes fit (the nibble alone holds 18
-// bytes, each extra byte 255 more). It returns the position after it and
-// the match's length as written; false when it does not fit.
-func fitSequence(dst []byte, op int, lit []byte, off, ml int) (int, int, bool) {
-	head := 3 + extraLen(len(lit)) + len(lit)
+	lit := i - anchor
+	head := 3 + extraLen(lit) + lit
 	if op+head+extraLen(ml-minMatch)+litCost(max(lastLiterals, mfLimit-ml)) > len(dst) {
 		room := len(dst) - op - head - litCost(lastLiterals)
 		if ml < runMask+minMatch || room < 0 {
-			return op, ml, false
+			return op, anchor, true
 		}
 		ml = min(ml, runMask+minMatch-1+255*room)
 	}
-	return putSequence(dst, op, lit, off, ml), ml, true
+	op = putSequence(dst, op, src[anchor:i], i-ref, ml)
+	return op, i + ml, i+ml > len(src)-mfLimit
 }
 
 // commonLen returns how many bytes a and b have in common at their
