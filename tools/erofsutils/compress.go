@@ -2,7 +2,6 @@ package erofsutils
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"sync"
@@ -35,7 +34,11 @@ import (
 const segmentSize = 1 << 20
 
 // maxExtent bounds an extent's uncompressed bytes (a window the
-// compressor is given at most).
+// compressor is given at most) for the compressors that search the
+// input's length (DEFLATE, Zstandard, MicroLZMA: their windows are
+// declared this size); LZ4's extents run to the segment's end (as
+// mkfs.erofs's, up to 900 KiB in 1.5), a pcluster of zeros holding a
+// megabyte.
 const maxExtent = 256 << 10
 
 // lclusterBits is the logical cluster's size: a block.
@@ -187,18 +190,17 @@ type zjob struct {
 	seg   *segment
 	data  []byte
 	last  bool
-	sum   [sha256.Size]byte // the file's digest, on its last job
+	sum   uint64 // the file's digest (fileDigest), on its last job
 	done  chan struct{}
 	first bool
 }
 
 // segment is a job's memory, kept from job to job (the free list):
-// the input bytes, the compressed bytes and the pclusters pointing in
-// them.
+// the input bytes, which its pclusters' bytes replace, and the
+// pclusters pointing in them.
 type segment struct {
 	buf []byte
 	res []pcluster
-	out []byte
 }
 
 // zwriter runs the pool and the ordered writer.
@@ -212,11 +214,12 @@ type zwriter struct {
 	wdone   chan struct{}
 	err     error // the writer's, read after wdone
 	full    bool
+	blk     []byte // the writer's: a block read back (inlineTail)
 }
 
 func newZWriter(b *builder, c *compressor, workers int) *zwriter {
 	z := &zwriter{b: b, c: c, jobs: make(chan *zjob, workers), ordered: make(chan *zjob, 2*workers+2),
-		free: make(chan *segment, 2*workers+3), wdone: make(chan struct{}), full: b.p.LegacyCompress}
+		free: make(chan *segment, workers+2), wdone: make(chan struct{}), full: b.p.LegacyCompress}
 	for range cap(z.free) {
 		z.free <- &segment{buf: make([]byte, segmentSize)}
 	}
@@ -230,7 +233,7 @@ func newZWriter(b *builder, c *compressor, workers int) *zwriter {
 
 // writeFile reads the file's data into segments and queues them.
 func (z *zwriter) writeFile(in *inode, r io.Reader, name string) error {
-	h := sha256.New()
+	h := z.b.fileDigest()
 	in.comp = &zfile{size: int64(in.size), full: z.full, alg: z.c.alg, big: z.c.pcluster > blockSize}
 	for off := int64(0); off < int64(in.size); off += segmentSize {
 		n := int(min(int64(in.size)-off, segmentSize))
@@ -248,7 +251,7 @@ func (z *zwriter) writeFile(in *inode, r io.Reader, name string) error {
 		j := &zjob{in: in, name: name, off: off, seg: seg, data: seg.buf[:n], done: make(chan struct{}), first: off == 0}
 		if off+int64(n) == int64(in.size) {
 			j.last = true
-			h.Sum(j.sum[:0])
+			j.sum = h.Sum64()
 		}
 		z.jobs <- j
 		z.ordered <- j
@@ -260,34 +263,43 @@ func (z *zwriter) worker() {
 	defer z.wg.Done()
 	enc := z.c.newEncoder()
 	for j := range z.jobs {
-		j.seg.res, j.seg.out = compressSegment(enc, j.data, z.c.pcluster, j.last && z.b.p.Ztailpacking, j.seg.res[:0], j.seg.out[:0])
+		j.seg.res = compressSegment(enc, j.data, z.c, j.last && z.b.p.Ztailpacking, j.seg.res[:0])
 		close(j.done)
 	}
 }
 
 // compressSegment cuts data into pclusters. With tail (ztailpacking, the
 // file's last segment) the last bytes under a block are compressed too
-// when they shrink, to go inline.
-func compressSegment(enc encoder, data []byte, pclusterSize int, tail bool, res []pcluster, out []byte) ([]pcluster, []byte) {
+// when they shrink, to go inline. Each pcluster's bytes (compressed, or
+// PLAIN) are moved to the front of data, after the ones before: a
+// pcluster is kept compressed only when it is shorter than the input it
+// holds, so they never reach input not read yet, and a segment needs no
+// second buffer.
+func compressSegment(enc encoder, data []byte, c *compressor, tail bool, res []pcluster) []pcluster {
 	enc.reset()
+	w := 0 // where the next pcluster's bytes go
+	keep := func(n int, b []byte, plain bool) {
+		copy(data[w:], b)
+		res = append(res, pcluster{llen: n, plain: plain, data: data[w : w+len(b)]})
+		w += len(b)
+	}
 	for off := 0; off < len(data); {
 		rest := data[off:]
 		if tail && len(rest) <= blockSize {
 			if n, comp := enc.fit(rest, blockSize); n == len(rest) && len(comp) < n && comp[0] != 0 {
-				start := len(out)
-				out = append(out, comp...)
-				res = append(res, pcluster{llen: n, data: out[start:]})
+				keep(n, comp, false)
 				break
 			}
 		}
-		if len(rest) > blockSize {
-			n, comp := enc.fit(rest[:min(len(rest), maxExtent)], pclusterSize)
-			// Compressed when it saves a block at least: its blocks
-			// hold less than it.
-			if blocks := (len(comp) + blockSize - 1) / blockSize; n > blocks*blockSize && len(comp) > 0 && comp[0] != 0 {
-				start := len(out)
-				out = append(out, comp...)
-				res = append(res, pcluster{llen: n, data: out[start:]})
+		if plainBlocks(off, len(rest), len(data)) > 1 {
+			n, comp := enc.fit(rest[:min(len(rest), c.maxExtent)], c.pcluster)
+			// Compressed when it saves a block at least over PLAIN
+			// pclusters of the same bytes (as mkfs.erofs: a file's
+			// last 4000 bytes across an lcluster boundary take two
+			// PLAIN blocks, one compressed), and shrinks (its bytes
+			// go where its input was).
+			if blocks := (len(comp) + blockSize - 1) / blockSize; blocks < plainBlocks(off, n, len(data)) && len(comp) < n && len(comp) > 0 && comp[0] != 0 {
+				keep(n, comp, false)
 				off += n
 				continue
 			}
@@ -301,18 +313,23 @@ func compressSegment(enc encoder, data []byte, pclusterSize int, tail bool, res 
 			// pcluster ("invalid extent length"); cut it there.
 			n = blockSize - off%blockSize
 		}
-		res = append(res, pcluster{llen: n, plain: true, data: rest[:n]})
+		keep(n, rest[:n], true)
 		off += n
 	}
-	// out may have moved as it grew: point the results at its end form.
-	at := 0
-	for i := range res {
-		if !res[i].plain {
-			res[i].data = out[at : at+len(res[i].data)]
-			at += len(res[i].data)
-		}
+	return res
+}
+
+// plainBlocks returns the blocks that the n bytes of data at off take as
+// PLAIN pclusters: a block's bytes each, and one more when the file's
+// last one is cut at an lcluster boundary (compressSegment). data is a
+// segment: its end is the file's when it is not block aligned.
+func plainBlocks(off, n, size int) int {
+	q := (n - 1) / blockSize // the PLAIN pclusters before the last
+	blocks := q + 1
+	if last, end := off+q*blockSize, off+n; end == size && end%blockSize != 0 && last/blockSize != (end-1)/blockSize {
+		blocks++
 	}
-	return res, out
+	return blocks
 }
 
 // writer writes the jobs' pclusters in order.
@@ -419,7 +436,10 @@ func (z *zwriter) inlineTail(in *inode) error {
 	if last.blocks != 1 {
 		return nil
 	}
-	blk := make([]byte, blockSize)
+	if z.blk == nil {
+		z.blk = make([]byte, blockSize)
+	}
+	blk := z.blk
 	if err := b.out.readBack(blk, b.out.pos-blockSize); err != nil {
 		return err
 	}
@@ -438,6 +458,7 @@ func (z *zwriter) inlineTail(in *inode) error {
 		zf.idata = nil
 		return nil
 	}
+	zf.idata = bytes.Clone(data) // blk is the next file's
 	b.out.truncate(b.out.pos - blockSize)
 	last.blocks = 0
 	zf.blocks--

@@ -7,10 +7,10 @@ import (
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/pierrec/lz4/v4"
 	"github.com/ulikunitz/xz/lzma"
 
 	disk "github.com/lklimg/lklimg/format/erofs"
+	"github.com/lklimg/lklimg/internal/lz4dst"
 )
 
 // encoder compresses a pcluster's worth: fit returns how many bytes of
@@ -30,29 +30,29 @@ type compressor struct {
 	alg        uint8 // Z_EROFS_COMPRESSION_*
 	level      int
 	pcluster   int
+	maxExtent  int // an extent's most bytes
 	newEncoder func() encoder
 }
 
 // newCompressor returns the compressor -z names, at level (-1: the
 // algorithm's default), for pclusters of pcluster bytes.
 func newCompressor(name string, level, pcluster int) (*compressor, error) {
-	c := &compressor{name: name, level: level, pcluster: pcluster}
+	c := &compressor{name: name, level: level, pcluster: pcluster, maxExtent: maxExtent}
 	switch name {
 	case "lz4":
-		c.alg = disk.CompressionLZ4
-		c.newEncoder = func() encoder { return &lz4Encoder{fast: &lz4.Compressor{}} }
+		c.alg, c.maxExtent = disk.CompressionLZ4, segmentSize
+		c.newEncoder = func() encoder { return &lz4Encoder{c: &lz4dst.Compressor{}} }
 	case "lz4hc":
-		// mkfs.erofs's levels are lz4hc's, 1 to 12 (9 by default);
-		// pierrec/lz4's search depths go to Level9.
+		// mkfs.erofs's levels are lz4hc's, 1 to 12 (9 by default):
+		// hash chains searched 2^(level-1) deep, as LZ4HC's up to 9.
 		if level < 0 {
 			level = 9
 		}
 		if level < 1 || level > 12 {
 			return nil, fmt.Errorf("erofs: lz4hc level %d: 1 to 12", level)
 		}
-		depth := lz4.CompressionLevel(1 << (8 + min(level, 9)))
-		c.alg = disk.CompressionLZ4
-		c.newEncoder = func() encoder { return &lz4Encoder{hc: &lz4.CompressorHC{Level: depth}} }
+		c.alg, c.maxExtent = disk.CompressionLZ4, segmentSize
+		c.newEncoder = func() encoder { return &lz4Encoder{c: &lz4dst.CompressorHC{Depth: 1 << (level - 1)}} }
 	case "deflate":
 		// mkfs.erofs's levels are zlib's, 0 to 9 (1 by default).
 		if level < 0 {
@@ -142,147 +142,26 @@ func (c *compressor) cfgs() []byte {
 	return nil
 }
 
-// lz4Encoder fits LZ4 blocks to a size: LZ4 has no "destSize" mode in
-// Go, so a window of the input is compressed whole, and, when it does
-// not fit, cut after the last sequence that fits with a final run of
-// literals taken from the input (a valid block: LZ4's last sequence is
-// literals alone, at least 12 bytes here so that the last match ends
-// well before the block's end). The window grows or shrinks with what
-// the last extents held, so that little is compressed for nothing.
+// lz4Encoder fills a pcluster with LZ4 in one pass, as mkfs.erofs does
+// with LZ4_compress_destSize (LZ4_compress_HC_destSize for LZ4HC):
+// internal/lz4dst compresses as much of the input as fits in the limit.
+// Its tables are kept from extent to extent (no allocation a pcluster);
+// each block depends on its input alone, so reset has nothing to forget.
 type lz4Encoder struct {
-	fast  *lz4.Compressor
-	hc    *lz4.CompressorHC
-	buf   []byte
-	out   []byte
-	guess int
+	c interface {
+		CompressDestSize(dst, src []byte) (int, int)
+	}
+	out []byte
 }
 
-func (e *lz4Encoder) reset() { e.guess = 0 }
-
-func (e *lz4Encoder) compress(src []byte) []byte {
-	if n := lz4.CompressBlockBound(len(src)); len(e.buf) < n {
-		e.buf = make([]byte, n)
-	}
-	var n int
-	if e.hc != nil {
-		n, _ = e.hc.CompressBlock(src, e.buf)
-	} else {
-		n, _ = e.fast.CompressBlock(src, e.buf)
-	}
-	return e.buf[:n]
-}
+func (e *lz4Encoder) reset() {}
 
 func (e *lz4Encoder) fit(src []byte, limit int) (int, []byte) {
-	if e.guess == 0 {
-		e.guess = 4 * limit
+	if len(e.out) < limit {
+		e.out = make([]byte, limit)
 	}
-	w := min(len(src), max(e.guess, limit+limit/8))
-	for {
-		comp := e.compress(src[:w])
-		if len(comp) > 0 && len(comp) <= limit {
-			if w == len(src) {
-				e.guess = w
-				return w, comp
-			}
-			w = min(len(src), 2*w)
-			continue
-		}
-		n, out := lz4Cut(src[:w], comp, limit, e.out[:0])
-		e.out = out
-		e.guess = n + n/4
-		return n, out
-	}
-}
-
-// lz4LitCost is the bytes a final literal run of r bytes takes: its
-// token, its length's extra bytes, the literals.
-func lz4LitCost(r int) int {
-	if r < 15 {
-		return 1 + r
-	}
-	return 2 + (r-15)/255 + r
-}
-
-// lz4MaxLit returns the longest final literal run a budget of b bytes
-// holds (lz4LitCost's inverse), or -1 when none does.
-func lz4MaxLit(b int) int {
-	if b < 16 {
-		return b - 1
-	}
-	// r >= 15: r + (r-15)/255 <= b-2; from below, then up.
-	r := 15 + (b-17)*255/256
-	for lz4LitCost(r+1) <= b {
-		r++
-	}
-	for lz4LitCost(r) > b {
-		r--
-	}
-	return r
-}
-
-// lz4Cut returns the longest prefix of src an LZ4 block of at most
-// limit bytes holds: comp's sequences up to one whose end fits, then
-// src's next bytes as literals; and that block, appended to out.
-func lz4Cut(src, comp []byte, limit int, out []byte) (int, []byte) {
-	// The block of literals alone.
-	bestCS, bestPos, bestR := 0, 0, min(max(lz4MaxLit(limit), 0), len(src))
-	ip, pos := 0, 0
-	for ip < len(comp) {
-		token := comp[ip]
-		ip++
-		ll := int(token >> 4)
-		if ll == 15 {
-			for ip < len(comp) {
-				b := comp[ip]
-				ip++
-				ll += int(b)
-				if b != 255 {
-					break
-				}
-			}
-		}
-		ip += ll
-		pos += ll
-		if ip+2 > len(comp) {
-			break // the last sequence: literals alone
-		}
-		ip += 2
-		ml := int(token & 15)
-		if ml == 15 {
-			for ip < len(comp) {
-				b := comp[ip]
-				ip++
-				ml += int(b)
-				if b != 255 {
-					break
-				}
-			}
-		}
-		pos += ml + 4
-		if ip >= limit {
-			break
-		}
-		r := min(lz4MaxLit(limit-ip), len(src)-pos)
-		if r >= 12 && pos+r > bestPos+bestR {
-			bestCS, bestPos, bestR = ip, pos, r
-		}
-	}
-	out = append(out, comp[:bestCS]...)
-	r := bestR
-	if r < 15 {
-		out = append(out, byte(r<<4))
-	} else {
-		out = append(out, 0xf0)
-		for k := r - 15; ; k -= 255 {
-			if k < 255 {
-				out = append(out, byte(k))
-				break
-			}
-			out = append(out, 255)
-		}
-	}
-	out = append(out, src[bestPos:bestPos+r]...)
-	return bestPos + r, out
+	n, k := e.c.CompressDestSize(e.out[:limit], src)
+	return n, e.out[:k]
 }
 
 // searchEncoder fits a compressor without a "destSize" mode (DEFLATE,

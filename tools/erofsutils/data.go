@@ -2,9 +2,10 @@ package erofsutils
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"fmt"
 	"io"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/lklimg/lklimg/archive"
 	disk "github.com/lklimg/lklimg/format/erofs"
@@ -30,7 +31,7 @@ func (b *builder) writeFile(in *inode, r io.Reader, name string) error {
 	}
 	start := b.out.pos
 	in.blkaddr = b.out.block()
-	h := sha256.New()
+	h := b.fileDigest()
 	left := int64(in.size)
 	tailLen := int(left % blockSize)
 	for left > 0 {
@@ -60,9 +61,7 @@ func (b *builder) writeFile(in *inode, r io.Reader, name string) error {
 		}
 	}
 	if b.dedupe != nil {
-		var sum [sha256.Size]byte
-		h.Sum(sum[:0])
-		if err := b.dedupe.share(b, in, sum, start); err != nil {
+		if err := b.dedupe.share(b, in, h.Sum64(), start); err != nil {
 			return err
 		}
 	}
@@ -113,6 +112,18 @@ func xattrInlineMax(in *inode) int {
 	return n
 }
 
+// fileDigest returns the digest the dedupe looks files up by, reset
+// (one for the run: files are read one at a time). xxhash64, not a
+// cryptographic hash: a match is confirmed by comparing the bytes, and
+// the files are hashed on the one goroutine that reads them.
+func (b *builder) fileDigest() *xxhash.Digest {
+	if b.digest == nil {
+		b.digest = xxhash.New()
+	}
+	b.digest.Reset()
+	return b.digest
+}
+
 // dedupe finds files whose data was written before: by size and
 // digest, confirmed by comparing the bytes.
 type dedupe struct {
@@ -124,7 +135,7 @@ type dedupe struct {
 
 type dedupeKey struct {
 	size uint64
-	sum  [sha256.Size]byte
+	sum  uint64 // xxhash64 of the data: a candidate, the bytes compared
 	// plain: the tail's place (a block, or inline) must agree too.
 	plain bool
 	// compressed: the data is a compressed file's pclusters.
@@ -137,7 +148,7 @@ func newDedupe(r io.ReaderAt) *dedupe {
 
 // share makes in use an earlier identical file's data, dropping what was
 // just written from start, when there is one.
-func (d *dedupe) share(b *builder, in *inode, sum [sha256.Size]byte, start int64) error {
+func (d *dedupe) share(b *builder, in *inode, sum uint64, start int64) error {
 	k := dedupeKey{size: in.size, sum: sum, plain: in.plain}
 	prev := d.seen[k]
 	if prev == nil {
@@ -167,7 +178,7 @@ func (d *dedupe) share(b *builder, in *inode, sum [sha256.Size]byte, start int64
 
 // shareZ makes a compressed file use an earlier identical one's
 // pclusters (the same bytes compress the same), dropping its own.
-func (d *dedupe) shareZ(b *builder, in *inode, sum [sha256.Size]byte, start int64) error {
+func (d *dedupe) shareZ(b *builder, in *inode, sum uint64, start int64) error {
 	k := dedupeKey{size: in.size, sum: sum, compressed: true}
 	prev := d.seen[k]
 	if prev == nil {

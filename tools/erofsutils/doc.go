@@ -42,5 +42,7 @@
 // and the tail of its data (under a block) while the input streams; the
 // tails kept are bounded (Params.TailMemory), past which tails are
 // written in a block of their own (FLAT_PLAIN), which is still an image
-// mkfs.erofs -Enoinline_data would make.
+// mkfs.erofs -Enoinline_data would make. With -z, workers+2 segments of
+// 1 MiB (a segment's pclusters replace its input in its own buffer) and
+// a hash table a worker.
 package erofsutils

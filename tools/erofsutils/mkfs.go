@@ -7,6 +7,8 @@ import (
 	"io"
 	"runtime"
 
+	"github.com/cespare/xxhash/v2"
+
 	"github.com/lklimg/lklimg/archive"
 	disk "github.com/lklimg/lklimg/format/erofs"
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -137,6 +139,7 @@ type builder struct {
 	z         *zwriter
 	tailBytes int64
 	buf       []byte
+	digest    *xxhash.Digest // fileDigest's
 }
 
 // readSource builds the tree from src, writing files' data as it comes.

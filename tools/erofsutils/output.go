@@ -42,12 +42,22 @@ func (o *output) write(p []byte) {
 	}
 }
 
-// zeros appends n zero bytes.
+// zeros appends n zero bytes, cleared in the buffer itself (a zero
+// array passed to write would escape to the heap through the digest: an
+// allocation a pcluster).
 func (o *output) zeros(n int) {
-	var z [512]byte
 	for n > 0 {
-		k := min(n, len(z))
-		o.write(z[:k])
+		if len(o.buf) == cap(o.buf) {
+			o.flush()
+		}
+		k := min(n, cap(o.buf)-len(o.buf))
+		at := len(o.buf)
+		o.buf = o.buf[:at+k]
+		clear(o.buf[at:])
+		if o.digest != nil {
+			o.digest.Write(o.buf[at:])
+		}
+		o.pos += int64(k)
 		n -= k
 	}
 }
