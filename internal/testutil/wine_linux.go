@@ -139,9 +139,12 @@ func (w *Wine) build(t testing.TB, pkg, key, name string, goArgs ...string) stri
 
 // Command returns a command running exe (a Windows program, or one of
 // Wine's own) with args under Wine, in the prefix, the shim preferred to
-// Wine's builtin DLL, Wine's debug output off.
+// Wine's builtin DLL, Wine's debug output off, and a UTF-8 locale: Wine
+// maps Unix file names to Windows ones through the locale's character
+// set, and under CI's empty environment (the C locale) a name such as
+// "héllo" would reach the program mangled.
 func (w *Wine) Command(exe string, args ...string) *exec.Cmd {
 	cmd := exec.Command(w.wine, append([]string{exe}, args...)...)
-	cmd.Env = append(os.Environ(), "WINEPREFIX="+w.prefix, "WINEDEBUG=-all", "WINEDLLOVERRIDES=bcryptprimitives=n")
+	cmd.Env = append(os.Environ(), "WINEPREFIX="+w.prefix, "WINEDEBUG=-all", "WINEDLLOVERRIDES=bcryptprimitives=n", "LC_ALL=C.UTF-8")
 	return cmd
 }
