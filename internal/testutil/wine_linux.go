@@ -83,12 +83,22 @@ func NeedWine(t testing.TB) *Wine {
 	return wineEnv
 }
 
-// RemoveWine removes the prefix and the binaries, for TestMain.
+// RemoveWine stops the prefix's wineserver, waiting for it to end, then
+// removes the prefix and the binaries, for TestMain. A server outliving
+// its prefix (wineserver -k without WINEPREFIX stops another prefix's)
+// keeps its socket under /tmp/.wine-UID, named by the prefix directory's
+// inode: a later test process whose new prefix got that inode number
+// found the dying server, and its wineboot failed.
 func RemoveWine() {
-	if wineEnv != nil {
-		exec.Command("wineserver", "-k").Run()
-		os.RemoveAll(wineEnv.dir)
+	if wineEnv == nil {
+		return
 	}
+	for _, arg := range []string{"-k", "-w"} {
+		cmd := exec.Command("wineserver", arg)
+		cmd.Env = append(os.Environ(), "WINEPREFIX="+wineEnv.prefix)
+		cmd.Run()
+	}
+	os.RemoveAll(wineEnv.dir)
 }
 
 // Build builds the command package pkg ("github.com/lklimg/lklimg/cmd/fs2tar")
