@@ -57,28 +57,6 @@ func EncodeDirItem(location Key, transid uint64, typ uint8, name []byte) []byte 
 	return b
 }
 
-// FtypeOfMode is btrfs_inode_type: a dir item's type for an inode's
-// mode.
-func FtypeOfMode(mode uint32) uint8 {
-	switch mode & abi.S_IFMT {
-	case abi.S_IFREG:
-		return FtRegFile
-	case abi.S_IFDIR:
-		return FtDir
-	case abi.S_IFCHR:
-		return FtChrdev
-	case abi.S_IFBLK:
-		return FtBlkdev
-	case abi.S_IFIFO:
-		return FtFifo
-	case abi.S_IFSOCK:
-		return FtSock
-	case abi.S_IFLNK:
-		return FtSymlink
-	}
-	return FtUnknown
-}
-
 // Offsets of the inode item fields a log replay rewrites, and of a file
 // extent item's (see InodeItem and FileExtent).
 const (
@@ -90,10 +68,3 @@ const (
 	FileExtentOffset      = 37
 	FileExtentNumBytes    = 45
 )
-
-// PutU64 and PutU32 write a little-endian field of an item being
-// rewritten (b long enough: the caller decoded it first).
-func PutU64(b []byte, v uint64) { le.PutUint64(b, v) }
-
-// PutU32 is PutU64's 32-bit twin.
-func PutU32(b []byte, v uint32) { le.PutUint32(b, v) }

@@ -96,6 +96,29 @@ func FtypeToDT(ft uint8) uint8 {
 	return DT_UNKNOWN
 }
 
+// FtypeFromMode is the FT_* file type of an st_mode's type, as
+// fs_umode_to_ftype gives it (0, FT_UNKNOWN, for none): what ext4 and
+// btrfs store in a new directory entry.
+func FtypeFromMode(mode uint32) uint8 {
+	switch mode & S_IFMT {
+	case S_IFREG:
+		return 1
+	case S_IFDIR:
+		return 2
+	case S_IFCHR:
+		return 3
+	case S_IFBLK:
+		return 4
+	case S_IFIFO:
+		return 5
+	case S_IFSOCK:
+		return 6
+	case S_IFLNK:
+		return 7
+	}
+	return 0
+}
+
 // DTFromMode returns the d_type for a file type in st_mode: the type bits
 // shifted down, as the kernel's fs_umode_to_dtype does.
 func DTFromMode(mode uint32) uint8 { return uint8((mode & S_IFMT) >> 12) }

@@ -264,7 +264,7 @@ func (r *replay) addBytes(ino, add, del uint64) error {
 	if err != nil {
 		return err
 	}
-	disk.PutU64(b[disk.InodeNbytesOffset:], le64(b, disk.InodeNbytesOffset)+add-del)
+	binary.LittleEndian.PutUint64(b[disk.InodeNbytesOffset:], le64(b, disk.InodeNbytesOffset)+add-del)
 	r.putInode(ino, b)
 	return nil
 }
@@ -300,25 +300,25 @@ func (r *replay) overwriteInode(ino uint64, l []byte) error {
 	if ein != nil {
 		nbytes = ein.Nbytes
 	}
-	disk.PutU64(l[disk.InodeNbytesOffset:], nbytes)
+	binary.LittleEndian.PutUint64(l[disk.InodeNbytesOffset:], nbytes)
 	if isDir(lin.Mode) {
-		disk.PutU64(l[disk.InodeSizeOffset:], 0)
+		binary.LittleEndian.PutUint64(l[disk.InodeSizeOffset:], 0)
 	}
 	if ein != nil {
 		if lin.Generation == 0 {
 			// Logged only so that it exists: a file's size at most.
 			if isReg(lin.Mode) && isReg(ein.Mode) && lin.Size != 0 {
-				disk.PutU64(e[disk.InodeSizeOffset:], lin.Size)
+				binary.LittleEndian.PutUint64(e[disk.InodeSizeOffset:], lin.Size)
 				r.putInode(ino, e)
 			}
 			return nil
 		}
 		if isDir(lin.Mode) && isDir(ein.Mode) {
-			disk.PutU64(l[disk.InodeSizeOffset:], ein.Size)
+			binary.LittleEndian.PutUint64(l[disk.InodeSizeOffset:], ein.Size)
 		}
 	}
 	if lin.Generation == 0 {
-		disk.PutU64(l[disk.InodeGenerationOffset:], r.transid)
+		binary.LittleEndian.PutUint64(l[disk.InodeGenerationOffset:], r.transid)
 	}
 	r.putInode(ino, l)
 	return nil
@@ -508,7 +508,7 @@ func (r *replay) unlink(dir, ino uint64, name []byte) error {
 	if err != nil {
 		return err
 	}
-	disk.PutU64(b[disk.InodeSizeOffset:], le64(b, disk.InodeSizeOffset)-2*uint64(len(name)))
+	binary.LittleEndian.PutUint64(b[disk.InodeSizeOffset:], le64(b, disk.InodeSizeOffset)-min(le64(b, disk.InodeSizeOffset), 2*uint64(len(name)))) // not below 0 on a damaged log
 	r.putInode(dir, b)
 	return r.addNlink(ino, -1)
 }
@@ -520,7 +520,7 @@ func (r *replay) addNlink(ino uint64, delta int) error {
 		return err
 	}
 	n := max(int64(in.Nlink)+int64(delta), 0)
-	disk.PutU32(b[disk.InodeNlinkOffset:], uint32(n))
+	binary.LittleEndian.PutUint32(b[disk.InodeNlinkOffset:], uint32(n))
 	r.putInode(ino, b)
 	return nil
 }
@@ -681,7 +681,7 @@ func (r *replay) addLink(dir, ino uint64, name []byte, idx uint64, backref bool)
 	if err != nil {
 		return err
 	}
-	entry := disk.EncodeDirItem(disk.Key{Objectid: ino, Type: disk.InodeItemKey}, r.transid, disk.FtypeOfMode(in.Mode), name)
+	entry := disk.EncodeDirItem(disk.Key{Objectid: ino, Type: disk.InodeItemKey}, r.transid, abi.FtypeFromMode(in.Mode), name)
 	hashKey := disk.Key{Objectid: dir, Type: disk.DirItemKey, Offset: uint64(disk.NameHash(name))}
 	old, _, err := r.get(hashKey)
 	if err != nil {
@@ -703,7 +703,7 @@ func (r *replay) addLink(dir, ino uint64, name []byte, idx uint64, backref bool)
 			return err
 		}
 		var head [disk.InodeRefSize]byte
-		disk.PutU64(head[:], idx)
+		binary.LittleEndian.PutUint64(head[:], idx)
 		head[8], head[9] = byte(len(name)), byte(len(name)>>8)
 		r.t.ov.put(refKey, append(append(ref, head[:]...), name...))
 	}
@@ -711,7 +711,7 @@ func (r *replay) addLink(dir, ino uint64, name []byte, idx uint64, backref bool)
 	if err != nil {
 		return err
 	}
-	disk.PutU64(b[disk.InodeSizeOffset:], le64(b, disk.InodeSizeOffset)+2*uint64(len(name)))
+	binary.LittleEndian.PutUint64(b[disk.InodeSizeOffset:], le64(b, disk.InodeSizeOffset)+2*uint64(len(name)))
 	r.putInode(dir, b)
 	return nil
 }
@@ -1023,8 +1023,8 @@ func (r *replay) dropExtents(ino, start, end uint64) (uint64, error) {
 		}
 		cut := func(b []byte, newStart, newEnd uint64) []byte {
 			b = bytes.Clone(b)
-			disk.PutU64(b[disk.FileExtentOffset:], e.Offset+newStart-kOff)
-			disk.PutU64(b[disk.FileExtentNumBytes:], newEnd-newStart)
+			binary.LittleEndian.PutUint64(b[disk.FileExtentOffset:], e.Offset+newStart-kOff)
+			binary.LittleEndian.PutUint64(b[disk.FileExtentNumBytes:], newEnd-newStart)
 			return b
 		}
 		var gone uint64
@@ -1101,7 +1101,7 @@ func (r *replay) fixupLinks(ino uint64) error {
 		}
 	}
 	if in.Nlink != n {
-		disk.PutU32(b[disk.InodeNlinkOffset:], n)
+		binary.LittleEndian.PutUint32(b[disk.InodeNlinkOffset:], n)
 		r.putInode(ino, b)
 	}
 	return nil

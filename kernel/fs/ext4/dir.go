@@ -513,7 +513,7 @@ func (ip *inode) inlineParent() uint32 { return binary.LittleEndian.Uint32(ip.iB
 // directory's): EXT4_FT_DIR with the filetype feature, else unknown.
 func (ip *inode) dotFtype() uint8 {
 	if ip.f.Super.HasIncompat(disk.IncompatFiletype) {
-		return modeToFtype(abi.S_IFDIR)
+		return abi.FtypeFromMode(abi.S_IFDIR)
 	}
 	return 0
 }

@@ -33,27 +33,6 @@ type dirSlot struct {
 	inline     bool // in an inline directory (inline_write.go)
 }
 
-// ext4 file_type values for the S_IF* types (fs_umode_to_ftype).
-func modeToFtype(mode uint32) uint8 {
-	switch mode & abi.S_IFMT {
-	case abi.S_IFREG:
-		return 1
-	case abi.S_IFDIR:
-		return 2
-	case abi.S_IFCHR:
-		return 3
-	case abi.S_IFBLK:
-		return 4
-	case abi.S_IFIFO:
-		return 5
-	case abi.S_IFSOCK:
-		return 6
-	case abi.S_IFLNK:
-		return 7
-	}
-	return 0
-}
-
 // dirTailLen is the room reserved for the checksum tail at the end of a
 // leaf block.
 func (f *fsys) dirTailLen() int {

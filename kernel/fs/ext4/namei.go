@@ -159,7 +159,7 @@ func (di dirInode) newChildLocked(h *handle, ctx vfs.Ctx, name string, mode uint
 		err = h.writeInode(ip)
 	}
 	if err == nil {
-		err = h.addDirEntry(dir, name, ip.ino, modeToFtype(mode))
+		err = h.addDirEntry(dir, name, ip.ino, abi.FtypeFromMode(mode))
 	}
 	if err != nil {
 		// Undo the inode, as ext4's error paths drop its link and iput
@@ -320,7 +320,7 @@ func (di dirInode) Link(ctx vfs.Ctx, name string, old vfs.Inode) error {
 		if dir.projectBarrier(ip) {
 			return abi.EXDEV
 		}
-		if err := h.addDirEntry(dir, name, ip.ino, modeToFtype(uint32(ip.mode))); err != nil {
+		if err := h.addDirEntry(dir, name, ip.ino, abi.FtypeFromMode(uint32(ip.mode))); err != nil {
 			return err
 		}
 		ip.links++
@@ -509,7 +509,7 @@ func (h *handle) rename(ctx vfs.Ctx, oldDir *inode, oldName string, newDir *inod
 			return err
 		}
 	}
-	ftype := modeToFtype(uint32(old.mode))
+	ftype := abi.FtypeFromMode(uint32(old.mode))
 	if target != nil {
 		if err := h.setDirEntry(newDir, dst, old.ino, ftype); err != nil {
 			return err
@@ -525,7 +525,7 @@ func (h *handle) rename(ctx vfs.Ctx, oldDir *inode, oldName string, newDir *inod
 		}
 	}
 	if whiteout != nil {
-		err = h.setDirEntry(oldDir, src, whiteout.ino, modeToFtype(abi.S_IFCHR))
+		err = h.setDirEntry(oldDir, src, whiteout.ino, abi.FtypeFromMode(abi.S_IFCHR))
 	} else {
 		err = h.removeDirEntry(oldDir, src)
 	}
@@ -601,10 +601,10 @@ func (h *handle) exchange(ctx vfs.Ctx, oldDir *inode, src dirSlot, old *inode, n
 			return abi.EMLINK
 		}
 	}
-	if err := h.setDirEntry(newDir, dst, old.ino, modeToFtype(uint32(old.mode))); err != nil {
+	if err := h.setDirEntry(newDir, dst, old.ino, abi.FtypeFromMode(uint32(old.mode))); err != nil {
 		return err
 	}
-	if err := h.setDirEntry(oldDir, src, target.ino, modeToFtype(uint32(target.mode))); err != nil {
+	if err := h.setDirEntry(oldDir, src, target.ino, abi.FtypeFromMode(uint32(target.mode))); err != nil {
 		return err
 	}
 	if cross {
