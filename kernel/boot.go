@@ -90,6 +90,9 @@ func (k *Kernel) Halt() error {
 	if k.devs != nil {
 		err = errors.Join(err, k.devs.close())
 	}
+	if k.arena != nil {
+		k.arena.Release()
+	}
 	k.arena = nil
 	k.log.Printf("reboot: System halted")
 	if err != nil {

@@ -29,7 +29,8 @@ type Seg struct {
 // Arena is the kernel's memory and its page allocator. Pages are handed out
 // in contiguous runs, first fit over a bitmap; it is safe for concurrent use.
 type Arena struct {
-	mem []byte
+	mem     []byte
+	release func() // gives mem's pages back to the host (allocMem)
 
 	mu   sync.Mutex
 	used []uint64 // one bit per page, set when allocated; guarded by mu
@@ -51,12 +52,22 @@ func NewArena(size int64) (*Arena, error) {
 	if pages > 1<<28 {
 		return nil, fmt.Errorf("mm: arena of %d bytes is too large", size)
 	}
-	return &Arena{
-		mem:   make([]byte, pages*PageSize),
+	a := &Arena{
 		used:  make([]uint64, (pages+63)/64),
 		dirty: make([]uint64, (pages+63)/64),
 		free:  int(pages),
-	}, nil
+	}
+	a.mem, a.release = allocMem(a, pages*PageSize)
+	return a, nil
+}
+
+// Release gives the arena's memory back to the host, at the kernel's halt:
+// its pages read as zeros afterwards and the arena must not be used again.
+func (a *Arena) Release() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.release()
+	a.release = func() {}
 }
 
 // Size returns the size of the arena in bytes.

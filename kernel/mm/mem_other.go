@@ -1,0 +1,10 @@
+//go:build !linux
+
+package mm
+
+// allocMem returns size bytes of zeroed memory for the arena from the Go
+// heap, and a release that leaves it to the collector. (Linux maps it
+// apart, in huge pages: mem_linux.go.)
+func allocMem(owner *Arena, size int64) ([]byte, func()) {
+	return make([]byte, size), func() {}
+}
