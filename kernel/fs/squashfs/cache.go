@@ -148,32 +148,75 @@ func (f *fsys) metaBlock(pos int64) (*cacheEntry, error) {
 // dataBlock returns the data or fragment block at pos whose size word is
 // w, from cache c, decompressed; it must hold want bytes or more (a data
 // block exactly want, as Linux's squashfs_readpage_block wants). The
-// caller holds f.mu and uses the data before releasing it.
+// caller holds f.mu, which is released while the block is read and
+// decompressed, so that the readahead workers put the blocks they made
+// into the caches meanwhile and other readers read what is cached. A
+// block being made by a worker or another reader is waited for; one still
+// queued for the workers is taken and made here. The caller uses the data
+// before releasing f.mu.
 func (f *fsys) dataBlock(c *cache, pos int64, w uint32, want int, exact bool) ([]byte, error) {
-	f.waitInflight(pos)
-	e := c.lookup(pos)
-	if e.pos != pos {
-		size, compressed := sq.DataBlockSize(w)
-		if size > f.sb.BlockSize {
-			return nil, abi.Errorf(abi.EIO, "squashfs: %s block at %d of %d bytes", c.name, pos, size)
+	var b *raBlock
+	for {
+		if c.has(pos) {
+			return c.lookup(pos).check(c, pos, want, exact)
 		}
-		src, err := f.readRaw(pos, int(size))
-		if err != nil {
-			return nil, err
+		b = f.inflight[pos]
+		if b == nil || !b.started {
+			break
 		}
-		n, err := f.decompress(e.buf, src, compressed)
-		if err != nil {
-			err = where(err, "%s block at %d", c.name, pos)
-			f.logError(err)
-			return nil, err
-		}
-		f.blocksMade.Add(1)
-		e.pos, e.data = pos, e.buf[:n]
+		f.mu.Unlock()
+		<-b.done
+		f.mu.Lock()
 	}
+	if b == nil {
+		b = &raBlock{done: make(chan struct{})}
+		f.inflight[pos] = b
+	}
+	b.started = true
+	m, err := f.getMaker()
+	if err != nil {
+		delete(f.inflight, pos)
+		close(b.done)
+		return nil, err
+	}
+	defer f.putMaker(m)
+	f.mu.Unlock()
+	n, err := f.makeBlock(m, pos, w)
+	f.mu.Lock()
+	delete(f.inflight, pos)
+	close(b.done)
+	if err != nil {
+		err = where(err, "%s block at %d", c.name, pos)
+		f.logError(err)
+		return nil, err
+	}
+	f.blocksMade.Add(1)
+	return c.install(pos, m, n, false).check(c, pos, want, exact)
+}
+
+// check returns the entry's data if it holds want bytes or more (exactly
+// want if exact), else EIO.
+func (e *cacheEntry) check(c *cache, pos int64, want int, exact bool) ([]byte, error) {
 	if len(e.data) < want || exact && len(e.data) != want {
 		return nil, abi.Errorf(abi.EIO, "squashfs: %s block at %d holds %d bytes, want %d", c.name, pos, len(e.data), want)
 	}
 	return e.data, nil
+}
+
+// install puts the n bytes block made by m at pos into c, unless it is
+// there already, swapping buffers with the entry it takes so that nothing
+// is allocated, and returns the block's entry. ahead: made by readahead,
+// not read yet. The caller holds f.mu.
+func (c *cache) install(pos int64, m *blockMaker, n int, ahead bool) *cacheEntry {
+	e := c.lookup(pos)
+	if e.pos != pos {
+		if len(e.buf) < len(m.buf) {
+			e.buf = sq.NewBlockBuffer(len(m.buf))
+		}
+		e.buf, m.buf = m.buf, e.buf
+		e.pos, e.data, e.ahead = pos, e.buf[:n], ahead
+	}
+	return e
 }
 
 // where returns err with where it happened put before its reason

@@ -4,6 +4,7 @@ import (
 	"runtime"
 
 	sq "github.com/lklimg/lklimg/format/squashfs"
+	"github.com/lklimg/lklimg/kernel/abi"
 )
 
 // Readahead of data and fragment blocks (Linux's squashfs_readahead
@@ -11,14 +12,15 @@ import (
 // after block, as fs2tar and cat read, has the next blocks decompressed
 // by workers on the other cores while the reader copies this one out,
 // the next fragment block with them, and past a file's end the first
-// blocks of the file stored after it (file.go's readahead). A worker has its own
-// decompressor and buffers; it puts the block it made into the cache
-// under fsys.mu, swapping buffers with the entry it takes, so nothing is
-// allocated per block. A reader wanting a block a worker is making waits
-// for it (fsys.inflight) rather than making it twice; one wanting a block
-// still queued takes it and makes it itself, rather than wait for the
-// workers to reach it (on a busy machine, for them to be scheduled). A
-// worker's failure is dropped: the reader then makes the block itself
+// blocks of the file stored after it (file.go's readahead). A worker has
+// its own decompressor and buffers (a blockMaker); it puts the block it
+// made into the cache under fsys.mu, swapping buffers with the entry it
+// takes, so nothing is allocated per block. A reader wanting a block
+// being made waits for it (fsys.inflight) rather than making it twice;
+// one wanting a block still queued takes it and makes it itself, with a
+// blockMaker of fsys.makers and fsys.mu released, rather than wait for
+// the workers to reach it (on a busy machine, for them to be scheduled).
+// A worker's failure is dropped: the reader then makes the block itself
 // and reports it.
 
 // raDepth is how many blocks after the one read are asked for: enough
@@ -48,20 +50,53 @@ type raJob struct {
 	w   uint32
 }
 
-// startReadahead starts the workers, one per core (at most 2), each with
-// a decompressor of the image's compressor and options.
-func (f *fsys) startReadahead(compOpts []byte) error {
+// blockMaker is what making a data block takes: a decompressor of the
+// image's compressor and options, a buffer for the bytes as stored and
+// one for the block made. A worker has its own; a reader takes one from
+// fsys.makers while it makes a block, so that readers decompress with
+// fsys.mu released.
+type blockMaker struct {
+	dec     sq.Decompressor
+	scratch []byte
+	buf     []byte
+}
+
+// newMaker returns a blockMaker for the image.
+func (f *fsys) newMaker() (*blockMaker, error) {
+	dec, err := sq.NewDecompressor(f.sb.Compression, f.compOpts, f.sb.BlockSize)
+	if err != nil {
+		return nil, err
+	}
+	return &blockMaker{dec: dec, scratch: make([]byte, f.sb.BlockSize), buf: sq.NewBlockBuffer(int(f.sb.BlockSize))}, nil
+}
+
+// getMaker takes a blockMaker from f.makers, or makes one. The caller
+// holds f.mu.
+func (f *fsys) getMaker() (*blockMaker, error) {
+	if n := len(f.makers); n > 0 {
+		m := f.makers[n-1]
+		f.makers = f.makers[:n-1]
+		return m, nil
+	}
+	return f.newMaker()
+}
+
+// putMaker gives m back to f.makers. The caller holds f.mu.
+func (f *fsys) putMaker(m *blockMaker) { f.makers = append(f.makers, m) }
+
+// startReadahead starts the workers, one per core (at most 2).
+func (f *fsys) startReadahead() error {
 	n := min(runtime.GOMAXPROCS(0), 2)
 	f.ra = make(chan raJob, 2*raDepth)
 	f.inflight = map[int64]*raBlock{}
 	for i := 0; i < n; i++ {
-		dec, err := sq.NewDecompressor(f.sb.Compression, compOpts, f.sb.BlockSize)
+		m, err := f.newMaker()
 		if err != nil {
 			close(f.ra)
 			return err
 		}
 		f.raDone.Add(1)
-		go f.raWorker(dec)
+		go f.raWorker(m)
 	}
 	return nil
 }
@@ -95,10 +130,8 @@ func (f *fsys) prefetch(c *cache, pos int64, w uint32) {
 }
 
 // raWorker makes the blocks asked for until the unmount.
-func (f *fsys) raWorker(dec sq.Decompressor) {
+func (f *fsys) raWorker(m *blockMaker) {
 	defer f.raDone.Done()
-	scratch := make([]byte, f.sb.BlockSize)
-	buf := sq.NewBlockBuffer(int(f.sb.BlockSize))
 	for j := range f.ra {
 		f.mu.Lock()
 		b := f.inflight[j.pos]
@@ -108,21 +141,13 @@ func (f *fsys) raWorker(dec sq.Decompressor) {
 		}
 		b.started = true
 		f.mu.Unlock()
-		n, ok := f.makeBlock(dec, scratch, buf, j)
-		if ok {
-			f.blocksMade.Add(1)
-		}
+		n, err := f.makeBlock(m, j.pos, j.w)
 		f.mu.Lock()
-		if ok {
-			if e := j.c.lookup(j.pos); e.pos != j.pos {
-				if len(e.buf) < len(buf) {
-					e.buf = sq.NewBlockBuffer(len(buf))
-				}
-				e.buf, buf = buf, e.buf
-				// A fragment block stays open to LRU: the
-				// files of one are not all read in a row.
-				e.pos, e.data, e.ahead = j.pos, e.buf[:n], j.c == f.data
-			}
+		if err == nil {
+			f.blocksMade.Add(1)
+			// A fragment block stays open to LRU: the files of
+			// one are not all read in a row.
+			j.c.install(j.pos, m, n, j.c == f.data)
 		}
 		delete(f.inflight, j.pos)
 		f.mu.Unlock()
@@ -130,42 +155,25 @@ func (f *fsys) raWorker(dec sq.Decompressor) {
 	}
 }
 
-// makeBlock reads and decompresses the block of j into buf, with the
-// checks dataBlock makes; false when it cannot (the reader will say why).
-func (f *fsys) makeBlock(dec sq.Decompressor, scratch, buf []byte, j raJob) (int, bool) {
-	size, compressed := sq.DataBlockSize(j.w)
-	if size > f.sb.BlockSize || j.pos < 0 || uint64(j.pos)+uint64(size) > f.sb.BytesUsed {
-		return 0, false
+// makeBlock reads the block at pos (size word w) and decompresses it into
+// m.buf, with the checks squashfs_read_data makes, and returns its
+// length. f.mu is not held.
+func (f *fsys) makeBlock(m *blockMaker, pos int64, w uint32) (int, error) {
+	size, compressed := sq.DataBlockSize(w)
+	if size > f.sb.BlockSize {
+		return 0, abi.Errorf(abi.EIO, "squashfs: block of %d bytes", size)
 	}
-	src := scratch[:size]
-	if _, err := f.dev.ReadAt(src, j.pos); err != nil {
-		return 0, false
+	if pos < 0 || uint64(pos)+uint64(size) > f.sb.BytesUsed {
+		return 0, abi.Errorf(abi.EIO, "squashfs: read of %d bytes at %d past the image's end (%d)", size, pos, f.sb.BytesUsed)
+	}
+	src := m.scratch[:size]
+	if _, err := f.dev.ReadAt(src, pos); err != nil {
+		return 0, abi.Errorf(abi.EIO, "squashfs: reading %d bytes at %d: %v", size, pos, err)
 	}
 	if !compressed {
-		return copy(buf, src), true
+		return copy(m.buf, src), nil
 	}
-	n, err := dec.Decompress(buf, src)
-	return n, err == nil
-}
-
-// waitInflight waits, with f.mu released, for a worker making the block
-// at pos, and reports whether it waited. A block no worker has taken yet
-// is taken from the queue, for the caller to make: other readers waiting
-// for it find it made once they have f.mu again. The caller holds f.mu.
-func (f *fsys) waitInflight(pos int64) bool {
-	b, ok := f.inflight[pos]
-	if !ok {
-		return false
-	}
-	if !b.started {
-		delete(f.inflight, pos)
-		close(b.done)
-		return false
-	}
-	f.mu.Unlock()
-	<-b.done
-	f.mu.Lock()
-	return true
+	return m.dec.Decompress(m.buf, src)
 }
 
 // upcomingMax is how many looked-up files the readahead index keeps.

@@ -13,9 +13,10 @@
 // SEEK_HOLE: a sparse block reads as zeros, and Linux's squashfs uses
 // generic_file_llseek, which sees a file as all data.
 //
-// Locking: fsys.mu guards the caches, the decompressor and its scratch
-// buffer, the blocks being made by the readahead workers and the index
-// of files looked up, held for each block read and copied out; an
+// Locking: fsys.mu guards the caches, the metadata decompressor and its
+// scratch buffer, the blocks being made and the index of files looked
+// up, held for each block copied out (released while a data block is
+// read and decompressed: readahead.go's blockMaker); an
 // inode's block-list cursor has the inode's own lock (file.go), the last
 // lookup's place fsys.lookMu (dir.go), taken before the others.
 // Everything else is read-only after the mount.
@@ -79,7 +80,8 @@ type fsys struct {
 	look   lookState  // the last lookup's place (dir.go)
 
 	mu       sync.Mutex         // guards what follows
-	inflight map[int64]*raBlock // blocks asked of the workers, until made
+	inflight map[int64]*raBlock // blocks being made or asked of the workers
+	makers   []*blockMaker      // for readers making a block (readahead.go)
 	upcoming upcomingFiles      // files looked up, for readahead past a file's end
 	dec      sq.Decompressor
 	scratch  []byte // compressed bytes as read, before decompression
@@ -132,7 +134,7 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	if err := f.setup(); err != nil {
 		return fail(err)
 	}
-	if err := f.startReadahead(f.compOpts); err != nil {
+	if err := f.startReadahead(); err != nil {
 		return fail(err)
 	}
 	return f, nil
