@@ -3,6 +3,8 @@ package cliflags
 import (
 	"math"
 	"runtime/debug"
+
+	"github.com/lklimg/lklimg/kernel/mm"
 )
 
 // HeapHeadroom is the Go heap a command may use beyond the kernel's memory
@@ -21,13 +23,16 @@ const HeapHeadroom = 20 << 20
 // 60 MiB, which keeps its peak RSS under 64 MiB (issue 13).
 const WriteHeadroom = 8 << 20
 
-// LimitHeap sets the Go runtime's soft memory limit to the kernel's memory
-// plus HeapHeadroom (and WriteHeadroom when the command writes), unless
-// the user set GOMEMLIMIT, and returns the limit in force. The arena is a live 32 MiB (by default) of the Go heap, so the
-// default GOGC=100 lets the heap grow to twice that before it collects:
-// with the limit, a command's peak RSS stays near -m + 28 MiB whatever the
-// size of the image, at the cost of a collection every few tens of MiB of
-// garbage (cheap: the arena holds no pointers and is not scanned).
+// LimitHeap sets the Go runtime's soft memory limit to HeapHeadroom (and
+// WriteHeadroom when the command writes), plus the kernel's memory where
+// the arena is part of the Go heap (mm.InGoHeap: not on Linux, where it
+// is mapped apart), unless the user set GOMEMLIMIT, and returns the limit
+// in force. Either way a command's peak RSS stays near -m + 28 MiB
+// whatever the size of the image. Where the arena is in the heap, a live
+// 32 MiB (by default) that the default GOGC=100 would let the heap grow
+// to twice before it collects, the limit costs a collection every few
+// tens of MiB of garbage (cheap: the arena holds no pointers and is not
+// scanned).
 func (d *Disk) LimitHeap(getenv func(string) string, write bool) int64 {
 	headroom := int64(HeapHeadroom)
 	if write {
@@ -36,7 +41,10 @@ func (d *Disk) LimitHeap(getenv func(string) string, write bool) int64 {
 	if getenv("GOMEMLIMIT") != "" || d.MemoryMB <= 0 || int64(d.MemoryMB) > (math.MaxInt64-headroom)>>20 {
 		return debug.SetMemoryLimit(-1)
 	}
-	limit := int64(d.MemoryMB)<<20 + headroom
+	limit := headroom
+	if mm.InGoHeap {
+		limit += int64(d.MemoryMB) << 20
+	}
 	debug.SetMemoryLimit(limit)
 	return limit
 }

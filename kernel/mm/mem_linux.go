@@ -7,6 +7,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// InGoHeap reports whether the arena is memory of the Go heap, which the
+// Go runtime's memory limit counts (cliflags.LimitHeap). Not on Linux.
+const InGoHeap = false
+
 // hugePage is the size of a transparent huge page on x86-64 and arm64
 // with 4 KiB pages (HPAGE_PMD_SIZE).
 const hugePage = 2 << 20
