@@ -109,6 +109,10 @@ func mountWalk(t *testing.T, img []byte) (int, error) {
 			done <- result{0, err}
 			return
 		}
+		// Unmounted, its readahead workers end: a fuzzing run mounts
+		// thousands of images, whose workers and caches would
+		// otherwise stay, until the worker thrashes.
+		defer sb.Unmount()
 		sb.Statfs()
 		root, err := sb.Root()
 		if err != nil {
