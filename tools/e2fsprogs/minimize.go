@@ -3,6 +3,7 @@ package e2fsprogs
 import (
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"math/bits"
 	"slices"
 
@@ -1291,11 +1292,29 @@ func (im *offImage) markUsed(start, n uint64) error {
 	return nil
 }
 
-// zeroBlocks makes blocks [start, start+n) read as zero, writing only
-// those that do not already.
+// ZeroUnmapper is implemented by image devices that make a range read as
+// zeros by deallocating it (devfile.File's FALLOC_FL_WRITE_ZEROES: a raw
+// image file gets a hole), EOPNOTSUPP where the disk cannot.
+type ZeroUnmapper interface {
+	ZeroUnmap(off, n int64) error
+}
+
+// zeroBlocks makes blocks [start, start+n) read as zero: deallocated
+// where the device can (ext2fs_zero_blocks2's io_channel_zeroout, which
+// punches a regular file's holes), else by writing the blocks that do not
+// read as zeros already.
 func (im *offImage) zeroBlocks(start, n uint64) error {
 	const chunk = 256
 	bs := uint64(im.f.BlockSize)
+	if z, ok := im.dev.(ZeroUnmapper); ok {
+		err := z.ZeroUnmap(int64(start*bs), int64(n*bs))
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, abi.EOPNOTSUPP) {
+			return abi.Errorf(abi.EIO, "ext4: zeroing blocks %d+%d: %v", start, n, err)
+		}
+	}
 	buf := make([]byte, chunk*bs)
 	for n > 0 {
 		k := min(n, chunk)

@@ -836,3 +836,69 @@ func TestAddJournalReplay(t *testing.T) {
 	}
 	testutil.E2fsckClean(t, img)
 }
+
+// punchFile is an image file whose ZeroUnmap punches holes, as
+// devfile.File's FALLOC_FL_WRITE_ZEROES does on a raw image.
+type punchFile struct {
+	*os.File
+	punched int64
+}
+
+func (p *punchFile) ZeroUnmap(off, n int64) error {
+	p.punched += n
+	return unix.Fallocate(int(p.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
+}
+
+// TestAddJournalZeroes: the journal's blocks read as zeros whatever the
+// free blocks held, deallocated where the device can (ZeroUnmap: holes
+// in a raw image, nothing read), written otherwise.
+func TestAddJournalZeroes(t *testing.T) {
+	for _, punch := range []bool{false, true} {
+		t.Run(fmt.Sprint("punch=", punch), func(t *testing.T) {
+			img := testutil.Mke2fsImage(t, "64M", "-O", "^has_journal")
+			// Junk in every free block: a file filling the space,
+			// then removed.
+			kerneltest.WithKernel(t, img, "", func(k *kernel.Kernel, must func(string, error)) {
+				fd, err := k.Openat(abi.AT_FDCWD, "/mnt/fill", abi.O_CREAT|abi.O_WRONLY, 0o644)
+				must("create", err)
+				junk := bytes.Repeat([]byte{0x5A}, 1<<20)
+				for {
+					if _, err := k.Write(fd, junk); err != nil {
+						break
+					}
+				}
+				must("close", k.Close(fd))
+				must("unlink", k.Unlinkat(abi.AT_FDCWD, "/mnt/fill", 0))
+			})
+			f, err := os.OpenFile(img, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var dev e2fsprogs.ImageDevice = f
+			p := &punchFile{File: f}
+			if punch {
+				dev = p
+			}
+			err = e2fsprogs.AddJournal(dev, 1024)
+			f.Close()
+			if err != nil {
+				t.Fatalf("AddJournal: %v", err)
+			}
+			testutil.E2fsckClean(t, img)
+			if punch && p.punched < 1023*1024 {
+				t.Errorf("ZeroUnmap of %d bytes, want the journal's 1023 blocks after its superblock", p.punched)
+			}
+			data, err := exec.Command("debugfs", "-R", "cat <8>", img).Output() // the banner is on stderr
+			if err != nil {
+				t.Fatalf("debugfs cat <8>: %v", err)
+			}
+			bs := int(readDump(t, img).num(t, "Block size"))
+			if len(data) != 1024*bs {
+				t.Fatalf("journal of %d bytes, want %d", len(data), 1024*bs)
+			}
+			if i := bytes.IndexFunc(data[bs:], func(r rune) bool { return r != 0 }); i >= 0 {
+				t.Errorf("journal byte %d is %#x, want zeros past its superblock", bs+i, data[bs+i])
+			}
+		})
+	}
+}
