@@ -19,6 +19,13 @@
 // which shows the last commit; rescue=ignoredatacsums reads data
 // unchecked.
 //
+// Every tree block read is checked as Linux's read-time tree-checker
+// checks it, items and all, and against its parent's generation and
+// first key: a block Linux would refuse is EIO here too, its good items
+// with it. At mount the global trees' root blocks and the block groups
+// (the extent tree up to the last one) are read as open_ctree reads
+// them, unless rescue=ignorebadroots.
+//
 // Refused at mount: several devices (num_devices above 1) and chunks of
 // the profiles that need several (RAID1, RAID10, RAID5/6, RAID1C3/4),
 // the zoned layout, extent tree v2 and the RAID stripe tree
@@ -63,6 +70,7 @@ type fsys struct {
 	log    vfs.Logger
 	name   string
 	sb     *disk.SuperBlock
+	check  disk.CheckContext // the tree-checker's view of sb
 	chunks chunkMap
 	cache  nodeCache
 	// rootTree is the tree of trees (ROOT_ITEMs, ROOT_REFs, the
@@ -103,6 +111,12 @@ type options struct {
 	nologreplay bool
 	// ignoredatacsums (rescue=ignoredatacsums): data read unchecked.
 	ignoredatacsums bool
+	// ignorebadroots (rescue=ignorebadroots): the global trees' roots
+	// and the block groups are not read at mount.
+	ignorebadroots bool
+	// ignoresuperflags (rescue=ignoresuperflags): unknown superblock
+	// flags are let through.
+	ignoresuperflags bool
 }
 
 // rescueOptions are the values of rescue= (Documentation/filesystems/
@@ -181,6 +195,8 @@ func parseOptions(data string, flags uint64) (options, error) {
 		}
 		o.nologreplay = o.nologreplay || what == "nologreplay" || what == "all"
 		o.ignoredatacsums = o.ignoredatacsums || what == "ignoredatacsums" || what == "all"
+		o.ignorebadroots = o.ignorebadroots || what == "ignorebadroots" || what == "all"
+		o.ignoresuperflags = o.ignoresuperflags || what == "ignoresuperflags" || what == "all"
 	}
 	return o, nil
 }
@@ -213,6 +229,9 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	if err := disk.VerifySuper(sb.CsumType, b); err != nil {
 		return fail(err)
 	}
+	if bad := sb.Flags &^ disk.SuperFlagSupp; bad != 0 && !opts.ignoresuperflags {
+		return fail(abi.Errorf(abi.EINVAL, "btrfs: unrecognized or unsupported super flag %#x", bad))
+	}
 	if bad := sb.IncompatFlags &^ disk.IncompatRead; bad != 0 {
 		return fail(abi.Errorf(abi.EOPNOTSUPP, "btrfs: cannot mount because of unsupported optional features (%#x)", bad))
 	}
@@ -220,13 +239,22 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		return fail(abi.Errorf(abi.EOPNOTSUPP, "btrfs: %d devices: only single-device filesystems are read", sb.NumDevices))
 	}
 	f.sb = sb
+	f.check = disk.NewCheckContext(sb)
 	f.cache = nodeCache{nodes: map[uint64]*disk.Node{}, max: cacheBlocks(dev, sb.NodeSize)}
 	if err := f.readChunks(); err != nil {
 		return fail(err)
 	}
-	f.rootTree = tree{f: f, id: disk.RootTreeObjectid, bytenr: sb.Root, level: sb.RootLevel}
+	f.rootTree = tree{f: f, id: disk.RootTreeObjectid, bytenr: sb.Root, level: sb.RootLevel, gen: sb.Generation}
 	if !opts.ignoredatacsums {
 		if err := f.openCsumTree(); err != nil {
+			return fail(err)
+		}
+	}
+	if !opts.ignorebadroots {
+		if err := f.readGlobalRoots(); err != nil {
+			return fail(err)
+		}
+		if err := f.readBlockGroups(); err != nil {
 			return fail(err)
 		}
 	}
@@ -268,7 +296,7 @@ func (f *fsys) readChunks() error {
 			return err
 		}
 	}
-	ct := tree{f: f, id: disk.ChunkTreeObjectid, bytenr: f.sb.ChunkRoot, level: f.sb.ChunkRootLevel}
+	ct := tree{f: f, id: disk.ChunkTreeObjectid, bytenr: f.sb.ChunkRoot, level: f.sb.ChunkRootLevel, gen: f.sb.ChunkRootGeneration}
 	start := disk.Key{Objectid: disk.FirstChunkTreeObjectid, Type: disk.ChunkItemKey}
 	var found []disk.Chunk
 	err = ct.each(start, func(it disk.Item) (bool, error) {

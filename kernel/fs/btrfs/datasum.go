@@ -124,6 +124,6 @@ func (f *fsys) openCsumTree() error {
 	if err != nil {
 		return err
 	}
-	f.csumTree = &tree{f: f, id: disk.CsumTreeObjectid, bytenr: ri.Bytenr, level: ri.Level}
+	f.csumTree = &tree{f: f, id: disk.CsumTreeObjectid, bytenr: ri.Bytenr, level: ri.Level, gen: ri.Generation}
 	return nil
 }

@@ -26,7 +26,7 @@ func (sv *subvol) iget(ino uint64) (*inode, error) {
 		return nil, err
 	}
 	if !ok {
-		return nil, abi.Errorf(abi.EUCLEAN, "btrfs: subvolume %d: inode %d has no inode item", sv.id, ino)
+		return nil, abi.Errorf(abi.ENOENT, "btrfs: subvolume %d: inode %d has no inode item", sv.id, ino)
 	}
 	item, err := disk.DecodeInodeItem(it.Data)
 	if err != nil {

@@ -1,0 +1,290 @@
+package btrfs_test
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	disk "github.com/lklimg/lklimg/format/btrfs"
+	"github.com/lklimg/lklimg/internal/testutil"
+	"github.com/lklimg/lklimg/kernel"
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// The read-time tree-checker and what Linux reads at mount: an item
+// made bad in a leaf (its checksum set right) makes Linux refuse the
+// whole leaf, so the mount fails (a leaf of the extent tree, which
+// Linux reads whole at mount for the block groups, unless
+// rescue=ignorebadroots) or every path whose lookup goes through the
+// leaf fails with EIO, the leaf's good items with it. The library
+// kernel must fail the same mounts and the same paths, with the same
+// errno.
+
+// leafBlocks returns the physical offsets of the leaves of tree id in
+// img that hold an item of key type typ, from btrfs-progs' dump-tree and
+// btrfs-map-logical.
+func leafBlocks(t *testing.T, img string, id uint64, typ uint8) []int64 {
+	t.Helper()
+	out, err := exec.Command("btrfs", "inspect-internal", "dump-tree", "-t", strconv.FormatUint(id, 10), img).Output()
+	if err != nil {
+		t.Fatalf("dump-tree: %v", err)
+	}
+	var leaves []int64
+	for _, blk := range regexp.MustCompile(`(?m)^leaf (\d+) items`).FindAllStringSubmatch(string(out), -1) {
+		l, _ := strconv.ParseUint(blk[1], 10, 64)
+		m, err := exec.Command("btrfs-map-logical", "-l", blk[1], img).Output()
+		if err != nil {
+			t.Fatalf("btrfs-map-logical: %v", err)
+		}
+		p := regexp.MustCompile(`physical (\d+)`).FindStringSubmatch(string(m))
+		if p == nil {
+			t.Fatalf("btrfs-map-logical %d: %s", l, m)
+		}
+		at, _ := strconv.ParseInt(p[1], 10, 64)
+		n := readLeaf(t, img, at, l)
+		for i := range int(n.Nritems) {
+			if n.Item(i).Key.Type == typ {
+				leaves = append(leaves, at)
+				break
+			}
+		}
+	}
+	return leaves
+}
+
+// readLeaf decodes the tree block at physical at (logical l) of img.
+func readLeaf(t *testing.T, img string, at int64, l uint64) *disk.Node {
+	t.Helper()
+	sb := superOf(t, img)
+	b := make([]byte, sb.NodeSize)
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.ReadAt(b, at); err != nil {
+		t.Fatal(err)
+	}
+	n, err := disk.DecodeNode(b, l, sb.CsumType, sb.Fsid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func superOf(t *testing.T, img string) *disk.SuperBlock {
+	t.Helper()
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, disk.SuperInfoSize)
+	if _, err := f.ReadAt(b, disk.SuperInfoOffset); err != nil {
+		t.Fatal(err)
+	}
+	sb, err := disk.DecodeSuperBlock(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sb
+}
+
+// damageItem copies img and, in the copy, has change rewrite the data
+// of the first item of key type typ in the leaf at physical at (its key
+// too, by the item's index), then sets the leaf's checksum right.
+func damageItem(t *testing.T, img string, at int64, typ uint8, change func(n *disk.Node, i int, b []byte)) string {
+	t.Helper()
+	sb := superOf(t, img)
+	orig, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "damaged.img")
+	if err := os.WriteFile(out, orig, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := append([]byte(nil), orig[at:at+int64(sb.NodeSize)]...)
+	n, err := disk.DecodeNode(b, binary.LittleEndian.Uint64(b[48:]), sb.CsumType, sb.Fsid) // the header's bytenr
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range int(n.Nritems) {
+		if n.Item(i).Key.Type == typ {
+			change(n, i, b)
+			break
+		}
+	}
+	disk.FixChecksum(sb.CsumType, b)
+	f, err := os.OpenFile(out, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(b, at); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// outcome is what a mount of an image shows: the mount's errno, or the
+// errno of lstat and of opening each path ("" for success).
+type outcome struct {
+	mount string
+	paths map[string]string
+}
+
+func errnoName(err error) string {
+	if err == nil {
+		return ""
+	}
+	if e, ok := err.(unix.Errno); ok {
+		if e == unix.EUCLEAN {
+			return "EUCLEAN"
+		}
+		return unix.ErrnoName(e)
+	}
+	return abi.ErrnoOf(err).Error()
+}
+
+// hostOutcome mounts img read-only (a read-only loop device) with opts
+// in the host kernel and tries paths.
+func hostOutcome(t *testing.T, img, opts string, paths []string) outcome {
+	t.Helper()
+	out, err := exec.Command("losetup", "-f", "--show", "-r", img).Output()
+	if err != nil {
+		t.Skipf("losetup: %v", err)
+	}
+	dev := strings.TrimSpace(string(out))
+	defer exec.Command("losetup", "-d", dev).Run()
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(dev, mnt, "btrfs", unix.MS_RDONLY, opts); err != nil {
+		return outcome{mount: errnoName(err)}
+	}
+	defer unix.Unmount(mnt, 0)
+	o := outcome{paths: map[string]string{}}
+	for _, p := range paths {
+		var st unix.Stat_t
+		err := unix.Lstat(filepath.Join(mnt, p), &st)
+		if err == nil {
+			var fd int
+			if fd, err = unix.Open(filepath.Join(mnt, p), unix.O_RDONLY|unix.O_NOFOLLOW, 0); err == nil {
+				unix.Close(fd)
+			}
+		}
+		o.paths[p] = errnoName(err)
+	}
+	return o
+}
+
+// kernelOutcome is hostOutcome through the library kernel.
+func kernelOutcome(t *testing.T, img, opts string, paths []string) outcome {
+	t.Helper()
+	k, err := kernel.Boot(kernel.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Halt()
+	if _, err := k.AddDisk(img, kernel.DiskOptions{ReadOnly: true, Format: "raw"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Mkdirat(abi.AT_FDCWD, "/mnt", 0o755); err != nil && abi.ErrnoOf(err) != abi.EEXIST {
+		t.Fatal(err)
+	}
+	if err := k.Mount("/dev/vda", "/mnt", "btrfs", abi.MS_RDONLY, opts); err != nil {
+		t.Logf("library kernel: mount: %v", err)
+		return outcome{mount: errnoName(err)}
+	}
+	o := outcome{paths: map[string]string{}}
+	for _, p := range paths {
+		var st abi.Stat
+		err := k.Fstatat(abi.AT_FDCWD, "/mnt/"+p, &st, abi.AT_SYMLINK_NOFOLLOW)
+		if err == nil {
+			var fd int
+			if fd, err = k.Openat(abi.AT_FDCWD, "/mnt/"+p, abi.O_RDONLY|abi.O_NOFOLLOW, 0); err == nil {
+				k.Close(fd)
+			}
+		}
+		o.paths[p] = errnoName(err)
+	}
+	return o
+}
+
+func TestTreeCheckerAgainstHost(t *testing.T) {
+	testutil.Need(t, "mkfs.btrfs", "btrfs", "btrfs-map-logical", "losetup")
+	testutil.NeedLoop(t)
+	src := t.TempDir()
+	files := map[string]string{"top": "x"}
+	for i := range 300 {
+		files[fmt.Sprintf("many/file-%03d", i)] = fmt.Sprint(i)
+	}
+	testutil.WriteFiles(t, src, files, nil)
+	paths := []string{"top", "many"}
+	for p := range files {
+		if strings.HasPrefix(p, "many/") {
+			paths = append(paths, p)
+		}
+	}
+	img := mkfsBtrfs(t, "-n", "4096", "-m", "single", "--rootdir", src)
+	fsLeaves := leafBlocks(t, img, disk.FsTreeObjectid, disk.InodeItemKey)
+	if len(fsLeaves) < 3 {
+		t.Fatalf("%d leaves with inodes, want more", len(fsLeaves))
+	}
+	last := fsLeaves[len(fsLeaves)-2] // not the first leaf (the root directory's)
+	for _, c := range []struct {
+		name string
+		at   int64
+		typ  uint8
+		// change damages item i of the block b (n decoded).
+		change func(n *disk.Node, i int, b []byte)
+	}{
+		{"inode-mode", last, disk.InodeItemKey, func(n *disk.Node, i int, b []byte) {
+			// check_inode_item: no S_IF* type.
+			copy(b[n.DataOffset(i)+52:], []byte{0o644 & 0xff, 0o644 >> 8, 0, 0})
+		}},
+		{"inode-generation", last, disk.InodeItemKey, func(n *disk.Node, i int, b []byte) {
+			b[n.DataOffset(i)+7] = 0x40 // far past the superblock's
+		}},
+		{"dir-index-type", leafBlocks(t, img, disk.FsTreeObjectid, disk.DirIndexKey)[1], disk.DirIndexKey, func(n *disk.Node, i int, b []byte) {
+			b[n.DataOffset(i)+29] = 12 // check_dir_item: no such BTRFS_FT_*
+		}},
+		{"extent-generation", leafBlocks(t, img, disk.ExtentTreeObjectid, disk.MetadataItemKey)[0], disk.MetadataItemKey, func(n *disk.Node, i int, b []byte) {
+			b[n.DataOffset(i)+8+7] = 0x40 // check_extent_item's generation
+		}},
+		{"extent-flags", leafBlocks(t, img, disk.ExtentTreeObjectid, disk.MetadataItemKey)[0], disk.MetadataItemKey, func(n *disk.Node, i int, b []byte) {
+			b[n.DataOffset(i)+16] = 3 // data and tree block at once
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			bad := damageItem(t, img, c.at, c.typ, c.change)
+			for _, opts := range []string{"", "rescue=all"} {
+				want := hostOutcome(t, bad, opts, paths)
+				got := kernelOutcome(t, bad, opts, paths)
+				if got.mount != want.mount {
+					t.Fatalf("-o %q: mount: %q, host %q", opts, got.mount, want.mount)
+				}
+				failed := 0
+				for _, p := range paths {
+					if got.paths[p] != want.paths[p] {
+						t.Errorf("-o %q: %s: %q, host %q", opts, p, got.paths[p], want.paths[p])
+					}
+					if want.paths[p] != "" {
+						failed++
+					}
+				}
+				t.Logf("-o %q: mount %q, %d of %d paths failed on both", opts, want.mount, failed, len(paths))
+			}
+		})
+	}
+}
