@@ -288,3 +288,60 @@ func TestTreeCheckerAgainstHost(t *testing.T) {
 		})
 	}
 }
+
+// A symlink's target with a NUL byte in it (damage: the inline extent
+// holding it changed) reads up to the NUL, as Linux's readlink(2) does.
+func TestSymlinkTargetNUL(t *testing.T) {
+	testutil.Need(t, "mkfs.btrfs", "btrfs", "btrfs-map-logical", "losetup")
+	testutil.NeedLoop(t)
+	src := t.TempDir()
+	if err := os.Symlink("abcdef", filepath.Join(src, "link")); err != nil {
+		t.Fatal(err)
+	}
+	img := mkfsBtrfs(t, "-n", "4096", "-m", "single", "--rootdir", src)
+	leaves := leafBlocks(t, img, disk.FsTreeObjectid, disk.ExtentDataKey)
+	bad := damageItem(t, img, leaves[0], disk.ExtentDataKey, func(n *disk.Node, i int, b []byte) {
+		inline := b[n.DataOffset(i)+disk.FileExtentInlineDataStart:]
+		if string(inline[:6]) != "abcdef" {
+			t.Fatalf("inline extent %q, not the link's", inline[:6])
+		}
+		inline[2] = 0
+	})
+	for _, sys := range []struct {
+		name     string
+		readlink func() string
+	}{
+		{"host", func() string {
+			mnt, umount := testutil.HostMount(t, bad, "ro")
+			defer umount()
+			s, err := os.Readlink(filepath.Join(mnt, "link"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}},
+		{"library kernel", func() string {
+			k, err := kernel.Boot(kernel.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer k.Halt()
+			if _, err := k.AddDisk(bad, kernel.DiskOptions{ReadOnly: true}); err != nil {
+				t.Fatal(err)
+			}
+			if err := k.Mount("/dev/vda", "/mnt", "btrfs", abi.MS_RDONLY, ""); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 4096)
+			n, err := k.Readlinkat(abi.AT_FDCWD, "/mnt/link", buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(buf[:n])
+		}},
+	} {
+		if got := sys.readlink(); got != "ab" {
+			t.Errorf("%s: readlink %q, want %q", sys.name, got, "ab")
+		}
+	}
+}
