@@ -29,6 +29,8 @@ const (
 	SharedDataRefKey   = 184
 	BlockGroupItemKey  = 192
 	DevExtentKey       = 204
+	DevItemKey         = 216
+	DevItemsObjectid   = 1          // the objectid of every DEV_ITEM key
 	TreeRelocObjectid  = ^uint64(7) // BTRFS_TREE_RELOC_OBJECTID, -8
 	DataRelocObjectid  = ^uint64(8) // BTRFS_DATA_RELOC_TREE_OBJECTID, -9
 	FreeInoObjectid    = ^uint64(11)

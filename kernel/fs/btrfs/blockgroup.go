@@ -107,3 +107,68 @@ func (f *fsys) readBlockGroups() error {
 	}
 	return nil
 }
+
+// devExtentSize is sizeof(struct btrfs_dev_extent): chunk_tree,
+// chunk_objectid, chunk_offset, length (u64 each), chunk_tree_uuid.
+const devExtentSize = 48
+
+// verifyDevExtents checks the device tree's DEV_EXTENTs of this device
+// against the chunks, as btrfs_verify_dev_extents does at mount: each
+// names a chunk with a stripe here of its length (verify_one_dev_extent),
+// inside the device, after the one before; every stripe of every chunk
+// has its dev extent. EUCLEAN for any difference.
+func (f *fsys) verifyDevExtents() error {
+	t, ok, err := f.rootTreeOf(disk.DevTreeObjectid)
+	if err != nil || !ok {
+		return err
+	}
+	devid := f.sb.DevItem.Devid
+	found := map[uint64]int{} // chunk start: its stripes' dev extents found
+	prevEnd := uint64(0)
+	err = t.each(disk.Key{Objectid: devid, Type: disk.DevExtentKey}, func(it disk.Item) (bool, error) {
+		if it.Key.Objectid != devid || it.Key.Type != disk.DevExtentKey {
+			return false, nil
+		}
+		phys := it.Key.Offset
+		if len(it.Data) < devExtentSize {
+			return false, abi.Errorf(abi.EUCLEAN, "btrfs: dev extent physical offset %d on devid %d: item of %d bytes", phys, devid, len(it.Data))
+		}
+		logical, length := binary.LittleEndian.Uint64(it.Data[16:]), binary.LittleEndian.Uint64(it.Data[24:])
+		if phys < prevEnd {
+			return false, abi.Errorf(abi.EUCLEAN, "btrfs: dev extent devid %d physical offset %d overlap with previous dev extent end %d", devid, phys, prevEnd)
+		}
+		c := f.chunks.find(logical)
+		if c == nil || c.Logical != logical {
+			return false, abi.Errorf(abi.EUCLEAN, "btrfs: dev extent physical offset %d on devid %d doesn't have corresponding chunk", phys, devid)
+		}
+		per := c.Length
+		if c.Type&disk.BlockGroupRAID0 != 0 {
+			per = c.Length / uint64(len(c.Stripes))
+		}
+		if per != length {
+			return false, abi.Errorf(abi.EUCLEAN, "btrfs: dev extent physical offset %d on devid %d length doesn't match chunk %d, have %d expect %d", phys, devid, logical, length, per)
+		}
+		stripe := false
+		for _, s := range c.Stripes {
+			stripe = stripe || s.Devid == devid && s.Offset == phys
+		}
+		if !stripe {
+			return false, abi.Errorf(abi.EUCLEAN, "btrfs: dev extent physical offset %d on devid %d doesn't have corresponding chunk", phys, devid)
+		}
+		if phys+length > f.devBytes || phys+length < phys {
+			return false, abi.Errorf(abi.EUCLEAN, "btrfs: dev extent devid %d physical offset %d len %d is beyond device boundary %d", devid, phys, length, f.devBytes)
+		}
+		found[logical]++
+		prevEnd = phys + length
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range f.chunks {
+		if found[c.Logical] != len(c.Stripes) {
+			return abi.Errorf(abi.EUCLEAN, "btrfs: chunk %d has missing dev extent, have %d expect %d", c.Logical, found[c.Logical], len(c.Stripes))
+		}
+	}
+	return nil
+}

@@ -24,10 +24,11 @@
 // first key: a block Linux would refuse is EIO here too, its good items
 // with it. At mount the global trees' root blocks and the block groups
 // (the extent tree up to the last one) are read as open_ctree reads
-// them, unless rescue=ignorebadroots.
+// them, and the dev extents verified, unless rescue=ignorebadroots.
 //
-// Refused at mount: several devices (num_devices above 1) and chunks of
-// the profiles that need several (RAID1, RAID10, RAID5/6, RAID1C3/4),
+// Refused at mount: several devices (DEV_ITEMs in the chunk tree; a
+// superblock's num_devices that differs is mended, as in Linux) and
+// chunks of the profiles that need several (RAID1, RAID10, RAID5/6, RAID1C3/4),
 // the zoned layout, extent tree v2 and the RAID stripe tree
 // (EOPNOTSUPP). A mount asked read-write is read-only all the same
 // (ReadOnly).
@@ -35,6 +36,7 @@ package btrfs
 
 import (
 	"bytes"
+	"encoding/binary"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,7 +74,9 @@ type fsys struct {
 	sb     *disk.SuperBlock
 	check  disk.CheckContext // the tree-checker's view of sb
 	chunks chunkMap
-	cache  nodeCache
+	// devBytes is the device's total_bytes, its chunk tree DEV_ITEM's.
+	devBytes uint64
+	cache    nodeCache
 	// rootTree is the tree of trees (ROOT_ITEMs, ROOT_REFs, the
 	// default subvolume's dir item).
 	rootTree tree
@@ -235,14 +239,30 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	if bad := sb.IncompatFlags &^ disk.IncompatRead; bad != 0 {
 		return fail(abi.Errorf(abi.EOPNOTSUPP, "btrfs: cannot mount because of unsupported optional features (%#x)", bad))
 	}
-	if sb.NumDevices != 1 {
-		return fail(abi.Errorf(abi.EOPNOTSUPP, "btrfs: %d devices: only single-device filesystems are read", sb.NumDevices))
-	}
 	f.sb = sb
 	f.check = disk.NewCheckContext(sb)
 	f.cache = nodeCache{nodes: map[uint64]*disk.Node{}, max: cacheBlocks(dev, sb.NodeSize)}
+	// Linux counts the devices by the chunk tree's DEV_ITEMs and mends
+	// a superblock's num_devices that differs (btrfs_read_chunk_tree):
+	// one DEV_ITEM, this device's, is a filesystem of one device.
+	multi := func(n uint64) error {
+		return abi.Errorf(abi.EOPNOTSUPP, "btrfs: %d devices: only single-device filesystems are read", n)
+	}
 	if err := f.readChunks(); err != nil {
+		if sb.NumDevices != 1 {
+			return fail(multi(sb.NumDevices))
+		}
 		return fail(err)
+	}
+	devs, err := f.devItems()
+	if err != nil {
+		return fail(err)
+	}
+	if len(devs) != 1 || devs[0] != sb.DevItem.Devid {
+		return fail(multi(max(uint64(len(devs)), sb.NumDevices)))
+	}
+	if sb.NumDevices != 1 {
+		log.Printf("BTRFS warning (device %s): super block num_devices %d mismatch with DEV_ITEM count 1", f.name, sb.NumDevices)
 	}
 	f.rootTree = tree{f: f, id: disk.RootTreeObjectid, bytenr: sb.Root, level: sb.RootLevel, gen: sb.Generation}
 	if !opts.ignoredatacsums {
@@ -255,6 +275,9 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 			return fail(err)
 		}
 		if err := f.readBlockGroups(); err != nil {
+			return fail(err)
+		}
+		if err := f.verifyDevExtents(); err != nil {
 			return fail(err)
 		}
 	}
@@ -322,6 +345,26 @@ func (f *fsys) readChunks() error {
 		}
 	}
 	return nil
+}
+
+// devItems returns the devids of the chunk tree's DEV_ITEMs (key
+// (DEV_ITEMS, DEV_ITEM, devid)), as btrfs_read_chunk_tree reads them,
+// and keeps this device's total_bytes (read_one_dev) in f.devBytes.
+func (f *fsys) devItems() ([]uint64, error) {
+	ct := tree{f: f, id: disk.ChunkTreeObjectid, bytenr: f.sb.ChunkRoot, level: f.sb.ChunkRootLevel, gen: f.sb.ChunkRootGeneration}
+	var devs []uint64
+	f.devBytes = f.sb.DevItem.TotalBytes
+	err := ct.each(disk.Key{Objectid: disk.DevItemsObjectid, Type: disk.DevItemKey}, func(it disk.Item) (bool, error) {
+		if it.Key.Objectid != disk.DevItemsObjectid || it.Key.Type != disk.DevItemKey {
+			return false, nil
+		}
+		devs = append(devs, it.Key.Offset)
+		if it.Key.Offset == f.sb.DevItem.Devid && len(it.Data) >= 16 {
+			f.devBytes = binary.LittleEndian.Uint64(it.Data[8:])
+		}
+		return true, nil
+	})
+	return devs, err
 }
 
 // ReadOnly tells the VFS the mount is read-only whatever was asked:

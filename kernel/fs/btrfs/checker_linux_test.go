@@ -2,6 +2,7 @@ package btrfs_test
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -99,9 +100,10 @@ func superOf(t *testing.T, img string) *disk.SuperBlock {
 }
 
 // damageItem copies img and, in the copy, has change rewrite the data
-// of the first item of key type typ in the leaf at physical at (its key
-// too, by the item's index), then sets the leaf's checksum right.
-func damageItem(t *testing.T, img string, at int64, typ uint8, change func(n *disk.Node, i int, b []byte)) string {
+// of the items of key type typ in the leaf at physical at (their keys
+// too, by the item's index) until it returns true, then sets the leaf's
+// checksum right.
+func damageItem(t *testing.T, img string, at int64, typ uint8, change func(n *disk.Node, i int, b []byte) bool) string {
 	t.Helper()
 	sb := superOf(t, img)
 	orig, err := os.ReadFile(img)
@@ -118,8 +120,7 @@ func damageItem(t *testing.T, img string, at int64, typ uint8, change func(n *di
 		t.Fatal(err)
 	}
 	for i := range int(n.Nritems) {
-		if n.Item(i).Key.Type == typ {
-			change(n, i, b)
+		if n.Item(i).Key.Type == typ && change(n, i, b) {
 			break
 		}
 	}
@@ -247,23 +248,28 @@ func TestTreeCheckerAgainstHost(t *testing.T) {
 		at   int64
 		typ  uint8
 		// change damages item i of the block b (n decoded).
-		change func(n *disk.Node, i int, b []byte)
+		change func(n *disk.Node, i int, b []byte) bool
 	}{
-		{"inode-mode", last, disk.InodeItemKey, func(n *disk.Node, i int, b []byte) {
+		{"inode-mode", last, disk.InodeItemKey, func(n *disk.Node, i int, b []byte) bool {
 			// check_inode_item: no S_IF* type.
 			copy(b[n.DataOffset(i)+52:], []byte{0o644 & 0xff, 0o644 >> 8, 0, 0})
+			return true
 		}},
-		{"inode-generation", last, disk.InodeItemKey, func(n *disk.Node, i int, b []byte) {
+		{"inode-generation", last, disk.InodeItemKey, func(n *disk.Node, i int, b []byte) bool {
 			b[n.DataOffset(i)+7] = 0x40 // far past the superblock's
+			return true
 		}},
-		{"dir-index-type", leafBlocks(t, img, disk.FsTreeObjectid, disk.DirIndexKey)[1], disk.DirIndexKey, func(n *disk.Node, i int, b []byte) {
+		{"dir-index-type", leafBlocks(t, img, disk.FsTreeObjectid, disk.DirIndexKey)[1], disk.DirIndexKey, func(n *disk.Node, i int, b []byte) bool {
 			b[n.DataOffset(i)+29] = 12 // check_dir_item: no such BTRFS_FT_*
+			return true
 		}},
-		{"extent-generation", leafBlocks(t, img, disk.ExtentTreeObjectid, disk.MetadataItemKey)[0], disk.MetadataItemKey, func(n *disk.Node, i int, b []byte) {
+		{"extent-generation", leafBlocks(t, img, disk.ExtentTreeObjectid, disk.MetadataItemKey)[0], disk.MetadataItemKey, func(n *disk.Node, i int, b []byte) bool {
 			b[n.DataOffset(i)+8+7] = 0x40 // check_extent_item's generation
+			return true
 		}},
-		{"extent-flags", leafBlocks(t, img, disk.ExtentTreeObjectid, disk.MetadataItemKey)[0], disk.MetadataItemKey, func(n *disk.Node, i int, b []byte) {
+		{"extent-flags", leafBlocks(t, img, disk.ExtentTreeObjectid, disk.MetadataItemKey)[0], disk.MetadataItemKey, func(n *disk.Node, i int, b []byte) bool {
 			b[n.DataOffset(i)+16] = 3 // data and tree block at once
+			return true
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -300,12 +306,13 @@ func TestSymlinkTargetNUL(t *testing.T) {
 	}
 	img := mkfsBtrfs(t, "-n", "4096", "-m", "single", "--rootdir", src)
 	leaves := leafBlocks(t, img, disk.FsTreeObjectid, disk.ExtentDataKey)
-	bad := damageItem(t, img, leaves[0], disk.ExtentDataKey, func(n *disk.Node, i int, b []byte) {
+	bad := damageItem(t, img, leaves[0], disk.ExtentDataKey, func(n *disk.Node, i int, b []byte) bool {
 		inline := b[n.DataOffset(i)+disk.FileExtentInlineDataStart:]
 		if string(inline[:6]) != "abcdef" {
 			t.Fatalf("inline extent %q, not the link's", inline[:6])
 		}
 		inline[2] = 0
+		return true
 	})
 	for _, sys := range []struct {
 		name     string
@@ -343,5 +350,127 @@ func TestSymlinkTargetNUL(t *testing.T) {
 		if got := sys.readlink(); got != "ab" {
 			t.Errorf("%s: readlink %q, want %q", sys.name, got, "ab")
 		}
+	}
+}
+
+// A superblock whose num_devices is wrong (the chunk tree has one
+// DEV_ITEM, this device's) mounts, as in Linux, which counts the
+// DEV_ITEMs (btrfs_read_chunk_tree) and warns.
+func TestNumDevicesMismatch(t *testing.T) {
+	testutil.Need(t, "mkfs.btrfs")
+	testutil.NeedLoop(t)
+	src, _ := shared.Get(t)
+	img := mkfsBtrfs(t, "--rootdir", src)
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, disk.SuperInfoSize)
+	if _, err := f.ReadAt(b, disk.SuperInfoOffset); err != nil {
+		t.Fatal(err)
+	}
+	binary.LittleEndian.PutUint64(b[0x88:], 8) // num_devices
+	disk.FixChecksum(superOf(t, img).CsumType, b)
+	if _, err := f.WriteAt(b, disk.SuperInfoOffset); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	compare(t, "num_devices 8", img, "")
+}
+
+// A file's sectors the checksum tree has no checksum for (the csum item
+// moved away from them) fail to read with EIO, as Linux's csum hole.
+func TestCsumHole(t *testing.T) {
+	testutil.Need(t, "mkfs.btrfs", "btrfs", "btrfs-map-logical", "losetup")
+	testutil.NeedLoop(t)
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "data"), random(7, 64<<10))
+	img := mkfsBtrfs(t, "-n", "4096", "-m", "single", "--rootdir", src)
+	leaves := leafBlocks(t, img, disk.CsumTreeObjectid, disk.ExtentCsumKey)
+	bad := damageItem(t, img, leaves[len(leaves)-1], disk.ExtentCsumKey, func(n *disk.Node, i int, b []byte) bool {
+		if int(n.Nritems) != i+1 {
+			t.Fatalf("%d checksum items, want one", n.Nritems)
+		}
+		p := disk.HeaderSize + i*disk.ItemSize + 9 // the key's offset
+		binary.LittleEndian.PutUint64(b[p:], binary.LittleEndian.Uint64(b[p:])+1<<30)
+		return true
+	})
+	mnt, umount := testutil.HostMount(t, bad, "ro")
+	_, herr := os.ReadFile(filepath.Join(mnt, "data"))
+	umount()
+	k, err := kernel.Boot(kernel.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Halt()
+	if _, err := k.AddDisk(bad, kernel.DiskOptions{ReadOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Mount("/dev/vda", "/mnt", "btrfs", abi.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := k.Openat(abi.AT_FDCWD, "/mnt/data", abi.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, kerr := k.Read(fd, make([]byte, 64<<10))
+	if !errors.Is(herr, unix.EIO) || abi.ErrnoOf(kerr) != abi.EIO {
+		t.Fatalf("read: %v, host %v; want EIO from both", kerr, herr)
+	}
+}
+
+// SEEK_HOLE's quick path: a file with no prealloc extents whose nbytes
+// is its size has no holes for Linux (find_desired_extent), whatever its
+// extents say (here a sparse file's nbytes made its size).
+func TestSeekHoleQuickPath(t *testing.T) {
+	testutil.Need(t, "mkfs.btrfs", "btrfs", "btrfs-map-logical", "losetup")
+	testutil.NeedLoop(t)
+	img := mkfsBtrfs(t, "-n", "4096", "-m", "single")
+	fillHost(t, img, "", func(mnt string) {
+		sh(t, "cd "+mnt+" && head -c 4096 /dev/urandom > sparse && truncate -s 65536 sparse && head -c 4096 /dev/urandom >> sparse && sync")
+	})
+	const size = 65536 + 4096
+	found := false
+	bad := damageItem(t, img, leafBlocks(t, img, disk.FsTreeObjectid, disk.InodeItemKey)[0], disk.InodeItemKey, func(n *disk.Node, i int, b []byte) bool {
+		p := n.DataOffset(i)
+		if binary.LittleEndian.Uint64(b[p+16:]) != size { // not the file's size
+			return false
+		}
+		binary.LittleEndian.PutUint64(b[p+24:], size) // nbytes
+		found = true
+		return true
+	})
+	if !found {
+		t.Fatal("no inode of the sparse file's size")
+	}
+	mnt, umount := testutil.HostMount(t, bad, "ro")
+	hf, err := os.Open(filepath.Join(mnt, "sparse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := unix.Seek(int(hf.Fd()), 0, unix.SEEK_HOLE)
+	hf.Close()
+	umount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := kernel.Boot(kernel.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Halt()
+	if _, err := k.AddDisk(bad, kernel.DiskOptions{ReadOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Mount("/dev/vda", "/mnt", "btrfs", abi.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := k.Openat(abi.AT_FDCWD, "/mnt/sparse", abi.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := k.Lseek(fd, 0, abi.SEEK_HOLE)
+	if err != nil || got != want || want != size {
+		t.Fatalf("SEEK_HOLE from 0: %d, %v; host %d (size %d)", got, err, want, size)
 	}
 }
