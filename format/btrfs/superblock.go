@@ -64,6 +64,10 @@ const (
 // block group tree) are not among them.
 const SuperFlagSupp = 1<<0 | 1<<1 | 1<<2 | 1<<32 | 1<<33 | 1<<34
 
+// SuperFlagChangingFsidV2 marks a metadata_uuid change btrfstune has
+// not finished (BTRFS_SUPER_FLAG_CHANGING_FSID_V2).
+const SuperFlagChangingFsidV2 = 1 << 36
+
 // CompatROBlockGroupTree is the compat_ro bit of a filesystem whose
 // block group items are in the block group tree (id 11), not the
 // extent tree (BTRFS_FEATURE_COMPAT_RO_BLOCK_GROUP_TREE).

@@ -233,6 +233,11 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	if err := disk.VerifySuper(sb.CsumType, b); err != nil {
 		return fail(err)
 	}
+	if sb.Flags&disk.SuperFlagChangingFsidV2 != 0 {
+		// Refused when the device is scanned (device_list_add), before
+		// any mount option is looked at.
+		return fail(abi.Errorf(abi.EAGAIN, "btrfs: device %s has incomplete metadata_uuid change, please use btrfstune to complete", f.name))
+	}
 	if bad := sb.Flags &^ disk.SuperFlagSupp; bad != 0 && !opts.ignoresuperflags {
 		return fail(abi.Errorf(abi.EINVAL, "btrfs: unrecognized or unsupported super flag %#x", bad))
 	}

@@ -361,21 +361,55 @@ func TestNumDevicesMismatch(t *testing.T) {
 	testutil.NeedLoop(t)
 	src, _ := shared.Get(t)
 	img := mkfsBtrfs(t, "--rootdir", src)
+	setSuper(t, img, 0x88, 8) // num_devices
+	compare(t, "num_devices 8", img, "")
+}
+
+// setSuper sets the u64 at off in img's superblock to v, its checksum
+// set right.
+func setSuper(t *testing.T, img string, off int, v uint64) {
+	t.Helper()
 	f, err := os.OpenFile(img, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer f.Close()
 	b := make([]byte, disk.SuperInfoSize)
 	if _, err := f.ReadAt(b, disk.SuperInfoOffset); err != nil {
 		t.Fatal(err)
 	}
-	binary.LittleEndian.PutUint64(b[0x88:], 8) // num_devices
+	binary.LittleEndian.PutUint64(b[off:], v)
 	disk.FixChecksum(superOf(t, img).CsumType, b)
 	if _, err := f.WriteAt(b, disk.SuperInfoOffset); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
-	compare(t, "num_devices 8", img, "")
+}
+
+// Superblock flags: a conversion btrfs-progs left half done (to the
+// block group tree) is refused (EINVAL) but with
+// rescue=ignoresuperflags; an unfinished metadata_uuid change always
+// (EAGAIN), as Linux refuses the device when it scans it.
+func TestSuperFlags(t *testing.T) {
+	testutil.Need(t, "mkfs.btrfs", "losetup")
+	testutil.NeedLoop(t)
+	base := mkfsBtrfs(t)
+	for _, c := range []struct {
+		name string
+		flag uint64
+	}{{"changing-bg-tree", 1 << 38}, {"changing-fsid-v2", disk.SuperFlagChangingFsidV2}} {
+		t.Run(c.name, func(t *testing.T) {
+			img := filepath.Join(t.TempDir(), "flags.img")
+			testutil.Run(t, "cp", "--sparse=always", base, img)
+			setSuper(t, img, 0x38, 1|c.flag) // flags: WRITTEN and the flag
+			for _, opts := range []string{"", "rescue=all"} {
+				want := hostOutcome(t, img, opts, nil)
+				got := kernelOutcome(t, img, opts, nil)
+				if got.mount != want.mount {
+					t.Errorf("-o %q: mount %q, host %q", opts, got.mount, want.mount)
+				}
+			}
+		})
+	}
 }
 
 // A file's sectors the checksum tree has no checksum for (the csum item
