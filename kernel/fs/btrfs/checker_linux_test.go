@@ -189,20 +189,35 @@ func hostOutcome(t *testing.T, img, opts string, paths []string) outcome {
 	return o
 }
 
-// kernelOutcome is hostOutcome through the library kernel.
-func kernelOutcome(t *testing.T, img, opts string, paths []string) outcome {
+// bootWith boots a library kernel with img as a read-only /dev/vda,
+// halted at the test's end.
+func bootWith(t *testing.T, img string) *kernel.Kernel {
 	t.Helper()
 	k, err := kernel.Boot(kernel.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer k.Halt()
+	t.Cleanup(func() { k.Halt() })
 	if _, err := k.AddDisk(img, kernel.DiskOptions{ReadOnly: true, Format: "raw"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := k.Mkdirat(abi.AT_FDCWD, "/mnt", 0o755); err != nil && abi.ErrnoOf(err) != abi.EEXIST {
+	return k
+}
+
+// mountedKernel is bootWith with the image mounted on /mnt.
+func mountedKernel(t *testing.T, img string) *kernel.Kernel {
+	t.Helper()
+	k := bootWith(t, img)
+	if err := k.Mount("/dev/vda", "/mnt", "btrfs", abi.MS_RDONLY, ""); err != nil {
 		t.Fatal(err)
 	}
+	return k
+}
+
+// kernelOutcome is hostOutcome through the library kernel.
+func kernelOutcome(t *testing.T, img, opts string, paths []string) outcome {
+	t.Helper()
+	k := bootWith(t, img)
 	if err := k.Mount("/dev/vda", "/mnt", "btrfs", abi.MS_RDONLY, opts); err != nil {
 		t.Logf("library kernel: mount: %v", err)
 		return outcome{mount: errnoName(err)}
@@ -328,17 +343,7 @@ func TestSymlinkTargetNUL(t *testing.T) {
 			return s
 		}},
 		{"library kernel", func() string {
-			k, err := kernel.Boot(kernel.Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer k.Halt()
-			if _, err := k.AddDisk(bad, kernel.DiskOptions{ReadOnly: true}); err != nil {
-				t.Fatal(err)
-			}
-			if err := k.Mount("/dev/vda", "/mnt", "btrfs", abi.MS_RDONLY, ""); err != nil {
-				t.Fatal(err)
-			}
+			k := mountedKernel(t, bad)
 			buf := make([]byte, 4096)
 			n, err := k.Readlinkat(abi.AT_FDCWD, "/mnt/link", buf)
 			if err != nil {
@@ -432,17 +437,7 @@ func TestCsumHole(t *testing.T) {
 	mnt, umount := testutil.HostMount(t, bad, "ro")
 	_, herr := os.ReadFile(filepath.Join(mnt, "data"))
 	umount()
-	k, err := kernel.Boot(kernel.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Halt()
-	if _, err := k.AddDisk(bad, kernel.DiskOptions{ReadOnly: true}); err != nil {
-		t.Fatal(err)
-	}
-	if err := k.Mount("/dev/vda", "/mnt", "btrfs", abi.MS_RDONLY, ""); err != nil {
-		t.Fatal(err)
-	}
+	k := mountedKernel(t, bad)
 	fd, err := k.Openat(abi.AT_FDCWD, "/mnt/data", abi.O_RDONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -488,17 +483,7 @@ func TestSeekHoleQuickPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := kernel.Boot(kernel.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Halt()
-	if _, err := k.AddDisk(bad, kernel.DiskOptions{ReadOnly: true}); err != nil {
-		t.Fatal(err)
-	}
-	if err := k.Mount("/dev/vda", "/mnt", "btrfs", abi.MS_RDONLY, ""); err != nil {
-		t.Fatal(err)
-	}
+	k := mountedKernel(t, bad)
 	fd, err := k.Openat(abi.AT_FDCWD, "/mnt/sparse", abi.O_RDONLY, 0)
 	if err != nil {
 		t.Fatal(err)
