@@ -46,6 +46,8 @@ func FuzzNode(f *testing.F) {
 		if err != nil {
 			return
 		}
+		// The tree-checker reads any leaf DecodeNode lets through.
+		n.CheckItems(CheckContext{SectorSize: 4096, NodeSize: uint32(len(p)), CsumSize: 4, Generation: 10, SkinnyMetadata: true})
 		for i := 0; i < int(n.Nritems); i++ {
 			k := n.Key(i)
 			if n.Level == 0 {

@@ -17,6 +17,10 @@ import (
 // and times, which a reader does not need.
 const RootItemMinSize = 239
 
+// RootItemSize is sizeof(struct btrfs_root_item) as Linux writes it
+// since generation_v2 (with the uuids and the times).
+const RootItemSize = 439
+
 // RootSubvolRdonly is the root item flag of a read-only subvolume
 // (BTRFS_ROOT_SUBVOL_RDONLY).
 const RootSubvolRdonly = 1 << 0

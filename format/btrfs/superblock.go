@@ -56,6 +56,23 @@ const (
 	MaxNodeSize   = 65536
 )
 
+// SuperFlagSupp is BTRFS_SUPER_FLAG_SUPP, the superblock flags Linux
+// mounts with (btrfs_validate_super refuses others, EINVAL, unless
+// rescue=ignoresuperflags): the header's WRITTEN and RELOC, ERROR,
+// SEEDING, METADUMP and METADUMP_V2. The flags btrfs-progs sets while a
+// conversion is half done (changing the fsid, the checksum, to the
+// block group tree) are not among them.
+const SuperFlagSupp = 1<<0 | 1<<1 | 1<<2 | 1<<32 | 1<<33 | 1<<34
+
+// SuperFlagChangingFsidV2 marks a metadata_uuid change btrfstune has
+// not finished (BTRFS_SUPER_FLAG_CHANGING_FSID_V2).
+const SuperFlagChangingFsidV2 = 1 << 36
+
+// CompatROBlockGroupTree is the compat_ro bit of a filesystem whose
+// block group items are in the block group tree (id 11), not the
+// extent tree (BTRFS_FEATURE_COMPAT_RO_BLOCK_GROUP_TREE).
+const CompatROBlockGroupTree = 1 << 3
+
 // Incompatible features (BTRFS_FEATURE_INCOMPAT_*).
 const (
 	IncompatMixedBackref   = 1 << 0

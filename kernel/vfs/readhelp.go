@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"bytes"
 	"io"
 
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -29,11 +30,16 @@ func ReadWithin(p []byte, off, size int64, fill func(p []byte, off int64) (int, 
 
 // LinkTarget reads a symlink's target, its data of size bytes, with
 // fill: at most a page less one byte, as page_get_link's
-// nd_terminate_link cuts it.
+// nd_terminate_link cuts it, and up to its first NUL byte: Linux takes
+// the page as a C string (readlink_copy's strlen, the path walk's), so
+// a target with a NUL in it ends there (empty when it starts with one).
 func LinkTarget(size int64, fill func(p []byte, off int64) (int, error)) (string, error) {
 	b := make([]byte, min(size, 4095))
 	if _, err := fill(b, 0); err != nil {
 		return "", err
+	}
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
 	}
 	return string(b), nil
 }

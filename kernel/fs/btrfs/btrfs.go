@@ -19,8 +19,16 @@
 // which shows the last commit; rescue=ignoredatacsums reads data
 // unchecked.
 //
-// Refused at mount: several devices (num_devices above 1) and chunks of
-// the profiles that need several (RAID1, RAID10, RAID5/6, RAID1C3/4),
+// Every tree block read is checked as Linux's read-time tree-checker
+// checks it, items and all, and against its parent's generation and
+// first key: a block Linux would refuse is EIO here too, its good items
+// with it. At mount the global trees' root blocks and the block groups
+// (the extent tree up to the last one) are read as open_ctree reads
+// them, and the dev extents verified, unless rescue=ignorebadroots.
+//
+// Refused at mount: several devices (DEV_ITEMs in the chunk tree; a
+// superblock's num_devices that differs is mended, as in Linux) and
+// chunks of the profiles that need several (RAID1, RAID10, RAID5/6, RAID1C3/4),
 // the zoned layout, extent tree v2 and the RAID stripe tree
 // (EOPNOTSUPP). A mount asked read-write is read-only all the same
 // (ReadOnly).
@@ -28,6 +36,7 @@ package btrfs
 
 import (
 	"bytes"
+	"encoding/binary"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,8 +72,11 @@ type fsys struct {
 	log    vfs.Logger
 	name   string
 	sb     *disk.SuperBlock
+	check  disk.CheckContext // the tree-checker's view of sb
 	chunks chunkMap
-	cache  nodeCache
+	// devBytes is the device's total_bytes, its chunk tree DEV_ITEM's.
+	devBytes uint64
+	cache    nodeCache
 	// rootTree is the tree of trees (ROOT_ITEMs, ROOT_REFs, the
 	// default subvolume's dir item).
 	rootTree tree
@@ -103,6 +115,12 @@ type options struct {
 	nologreplay bool
 	// ignoredatacsums (rescue=ignoredatacsums): data read unchecked.
 	ignoredatacsums bool
+	// ignorebadroots (rescue=ignorebadroots): the global trees' roots
+	// and the block groups are not read at mount.
+	ignorebadroots bool
+	// ignoresuperflags (rescue=ignoresuperflags): unknown superblock
+	// flags are let through.
+	ignoresuperflags bool
 }
 
 // rescueOptions are the values of rescue= (Documentation/filesystems/
@@ -181,6 +199,8 @@ func parseOptions(data string, flags uint64) (options, error) {
 		}
 		o.nologreplay = o.nologreplay || what == "nologreplay" || what == "all"
 		o.ignoredatacsums = o.ignoredatacsums || what == "ignoredatacsums" || what == "all"
+		o.ignorebadroots = o.ignorebadroots || what == "ignorebadroots" || what == "all"
+		o.ignoresuperflags = o.ignoresuperflags || what == "ignoresuperflags" || what == "all"
 	}
 	return o, nil
 }
@@ -213,20 +233,56 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	if err := disk.VerifySuper(sb.CsumType, b); err != nil {
 		return fail(err)
 	}
+	if sb.Flags&disk.SuperFlagChangingFsidV2 != 0 {
+		// Refused when the device is scanned (device_list_add), before
+		// any mount option is looked at.
+		return fail(abi.Errorf(abi.EAGAIN, "btrfs: device %s has incomplete metadata_uuid change, please use btrfstune to complete", f.name))
+	}
+	if bad := sb.Flags &^ disk.SuperFlagSupp; bad != 0 && !opts.ignoresuperflags {
+		return fail(abi.Errorf(abi.EINVAL, "btrfs: unrecognized or unsupported super flag %#x", bad))
+	}
 	if bad := sb.IncompatFlags &^ disk.IncompatRead; bad != 0 {
 		return fail(abi.Errorf(abi.EOPNOTSUPP, "btrfs: cannot mount because of unsupported optional features (%#x)", bad))
 	}
-	if sb.NumDevices != 1 {
-		return fail(abi.Errorf(abi.EOPNOTSUPP, "btrfs: %d devices: only single-device filesystems are read", sb.NumDevices))
-	}
 	f.sb = sb
+	f.check = disk.NewCheckContext(sb)
 	f.cache = nodeCache{nodes: map[uint64]*disk.Node{}, max: cacheBlocks(dev, sb.NodeSize)}
+	// Linux counts the devices by the chunk tree's DEV_ITEMs and mends
+	// a superblock's num_devices that differs (btrfs_read_chunk_tree):
+	// one DEV_ITEM, this device's, is a filesystem of one device.
+	multi := func(n uint64) error {
+		return abi.Errorf(abi.EOPNOTSUPP, "btrfs: %d devices: only single-device filesystems are read", n)
+	}
 	if err := f.readChunks(); err != nil {
+		if sb.NumDevices != 1 {
+			return fail(multi(sb.NumDevices))
+		}
 		return fail(err)
 	}
-	f.rootTree = tree{f: f, id: disk.RootTreeObjectid, bytenr: sb.Root, level: sb.RootLevel}
+	devs, err := f.devItems()
+	if err != nil {
+		return fail(err)
+	}
+	if len(devs) != 1 || devs[0] != sb.DevItem.Devid {
+		return fail(multi(max(uint64(len(devs)), sb.NumDevices)))
+	}
+	if sb.NumDevices != 1 {
+		log.Printf("BTRFS warning (device %s): super block num_devices %d mismatch with DEV_ITEM count 1", f.name, sb.NumDevices)
+	}
+	f.rootTree = tree{f: f, id: disk.RootTreeObjectid, bytenr: sb.Root, level: sb.RootLevel, gen: sb.Generation}
 	if !opts.ignoredatacsums {
 		if err := f.openCsumTree(); err != nil {
+			return fail(err)
+		}
+	}
+	if !opts.ignorebadroots {
+		if err := f.readGlobalRoots(); err != nil {
+			return fail(err)
+		}
+		if err := f.readBlockGroups(); err != nil {
+			return fail(err)
+		}
+		if err := f.verifyDevExtents(); err != nil {
 			return fail(err)
 		}
 	}
@@ -268,7 +324,7 @@ func (f *fsys) readChunks() error {
 			return err
 		}
 	}
-	ct := tree{f: f, id: disk.ChunkTreeObjectid, bytenr: f.sb.ChunkRoot, level: f.sb.ChunkRootLevel}
+	ct := tree{f: f, id: disk.ChunkTreeObjectid, bytenr: f.sb.ChunkRoot, level: f.sb.ChunkRootLevel, gen: f.sb.ChunkRootGeneration}
 	start := disk.Key{Objectid: disk.FirstChunkTreeObjectid, Type: disk.ChunkItemKey}
 	var found []disk.Chunk
 	err = ct.each(start, func(it disk.Item) (bool, error) {
@@ -294,6 +350,26 @@ func (f *fsys) readChunks() error {
 		}
 	}
 	return nil
+}
+
+// devItems returns the devids of the chunk tree's DEV_ITEMs (key
+// (DEV_ITEMS, DEV_ITEM, devid)), as btrfs_read_chunk_tree reads them,
+// and keeps this device's total_bytes (read_one_dev) in f.devBytes.
+func (f *fsys) devItems() ([]uint64, error) {
+	ct := tree{f: f, id: disk.ChunkTreeObjectid, bytenr: f.sb.ChunkRoot, level: f.sb.ChunkRootLevel, gen: f.sb.ChunkRootGeneration}
+	var devs []uint64
+	f.devBytes = f.sb.DevItem.TotalBytes
+	err := ct.each(disk.Key{Objectid: disk.DevItemsObjectid, Type: disk.DevItemKey}, func(it disk.Item) (bool, error) {
+		if it.Key.Objectid != disk.DevItemsObjectid || it.Key.Type != disk.DevItemKey {
+			return false, nil
+		}
+		devs = append(devs, it.Key.Offset)
+		if it.Key.Offset == f.sb.DevItem.Devid && len(it.Data) >= 16 {
+			f.devBytes = binary.LittleEndian.Uint64(it.Data[8:])
+		}
+		return true, nil
+	})
+	return devs, err
 }
 
 // ReadOnly tells the VFS the mount is read-only whatever was asked:

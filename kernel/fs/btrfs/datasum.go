@@ -11,7 +11,8 @@ import (
 // of their first sector. A read checks every whole sector it reads of a
 // regular extent (the on-disk bytes of a compressed one) and fails with
 // EIO where one differs, as Linux does. Files marked NODATASUM (nodatacow)
-// have none; a sector the tree has no checksum for is not checked.
+// have none; a sector of another file the tree has no checksum for is a
+// csum hole, EIO as in Linux.
 
 // verifyData checks the sectors of b, read from logical address at
 // (both sector-aligned).
@@ -40,12 +41,31 @@ func (f *fsys) verifyData(b []byte, at uint64) error {
 			}
 		}
 	}
-	return f.eachSum(f.csumTree, at, end, func(s uint64, want []byte) error {
+	// A sector with no checksum is a csum hole: btrfs_lookup_bio_sums
+	// leaves a zero checksum for it, which the data then fails (EIO).
+	next := at
+	holes := func(upto uint64) error {
+		for ; next < upto; next += sec {
+			if _, ok := f.logSums[next]; !ok {
+				return abi.Errorf(abi.EIO, "btrfs: csum hole found for disk bytenr range [%d, %d)", next, next+sec)
+			}
+		}
+		return nil
+	}
+	err := f.eachSum(f.csumTree, at, end, func(s uint64, want []byte) error {
+		if err := holes(s); err != nil {
+			return err
+		}
+		next = s + sec
 		if _, ok := f.logSums[s]; ok {
 			return nil // the log's, checked above
 		}
 		return check(s, want)
 	})
+	if err != nil {
+		return err
+	}
+	return holes(end)
 }
 
 // eachSum calls fn with each sector in [lo, hi) that t's EXTENT_CSUM
@@ -124,6 +144,6 @@ func (f *fsys) openCsumTree() error {
 	if err != nil {
 		return err
 	}
-	f.csumTree = &tree{f: f, id: disk.CsumTreeObjectid, bytenr: ri.Bytenr, level: ri.Level}
+	f.csumTree = &tree{f: f, id: disk.CsumTreeObjectid, bytenr: ri.Bytenr, level: ri.Level, gen: ri.Generation}
 	return nil
 }

@@ -66,6 +66,18 @@ func (ip *inode) lookup(name string) (*inode, error) {
 	return nil, abi.ENOENT
 }
 
+// Open is btrfs_opendir's read of the directory: Linux finds its last
+// index (btrfs_get_dir_last_index, the search for (ino, DIR_INDEX, -1))
+// before any readdir, so that a bad block on the way fails open(2)
+// (EIO), not getdents. Other inodes open without a read.
+func (ip *inode) Open(flags int) error {
+	if !ip.isDir() || ip.empty {
+		return nil
+	}
+	var c cursor
+	return ip.sv.t.seek(disk.Key{Objectid: ip.ino, Type: disk.DirIndexKey, Offset: ^uint64(0)}, &c)
+}
+
 // ReadDirDots emits ".", ".." and the entries in index order from
 // position pos (btrfs_real_readdir). An entry's d_ino is its location's
 // objectid: a subvolume's id for a subvolume, as Linux reports it.

@@ -26,7 +26,7 @@ func (sv *subvol) iget(ino uint64) (*inode, error) {
 		return nil, err
 	}
 	if !ok {
-		return nil, abi.Errorf(abi.EUCLEAN, "btrfs: subvolume %d: inode %d has no inode item", sv.id, ino)
+		return nil, abi.Errorf(abi.ENOENT, "btrfs: subvolume %d: inode %d has no inode item", sv.id, ino)
 	}
 	item, err := disk.DecodeInodeItem(it.Data)
 	if err != nil {
@@ -314,6 +314,12 @@ func (ip *inode) SeekHole(off int64) (int64, error) {
 	size := int64(ip.item.Size)
 	if off < 0 || off >= size {
 		return 0, abi.ENXIO
+	}
+	// find_desired_extent's quick path: no prealloc extents and as many
+	// bytes used as the size, so no holes (even where an extent item is
+	// missing from a damaged tree: Linux does not look).
+	if ip.item.Flags&disk.InodePrealloc == 0 && ip.item.Nbytes == ip.item.Size {
+		return size, nil
 	}
 	cur := uint64(off)
 	err := ip.extents(cur, func(kOff uint64, e disk.FileExtent) (bool, error) {

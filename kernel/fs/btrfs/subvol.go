@@ -72,9 +72,16 @@ func (f *fsys) subvol(id uint64) (*subvol, error) {
 	sv = &subvol{
 		f:         f,
 		id:        id,
-		t:         tree{f: f, id: id, bytenr: ri.Bytenr, level: ri.Level},
+		t:         tree{f: f, id: id, bytenr: ri.Bytenr, level: ri.Level, gen: ri.Generation},
 		rootDirid: dirid,
 		dev:       abi.Makedev(0, uint32(anonMinorBase|id&(anonMinorBase-1))),
+	}
+	// btrfs_init_fs_root looks for the highest inode number in use
+	// (btrfs_init_root_free_objectid): the path down to the tree's last
+	// leaf is read, and a bad block on it fails the subvolume's opening.
+	var c cursor
+	if err := sv.t.seek(disk.Key{Objectid: disk.LastFreeObjectid, Type: 0xff, Offset: ^uint64(0)}, &c); err != nil {
+		return nil, err
 	}
 	f.submu.Lock()
 	if old := f.subvols[id]; old != nil {

@@ -68,7 +68,10 @@ func (f *fsys) checkChunk(c disk.Chunk) error {
 		if s.Devid != f.sb.DevItem.Devid {
 			return abi.Errorf(abi.EOPNOTSUPP, "btrfs: chunk at %d: stripe on device %d, not this one (%d)", c.Logical, s.Devid, f.sb.DevItem.Devid)
 		}
-		if s.Offset+per < s.Offset || int64(s.Offset+per) > f.dev.Size() || int64(s.Offset) < 0 {
+		// A stripe past the device's end is refused with the dev extents
+		// (verifyDevExtents), as Linux does, not here: rescue=all
+		// mounts such a filesystem, and a read past the end fails.
+		if s.Offset+per < s.Offset || int64(s.Offset+per) < 0 {
 			return abi.Errorf(abi.EUCLEAN, "btrfs: chunk at %d: stripe at %d+%d beyond the device (%d bytes)", c.Logical, s.Offset, per, f.dev.Size())
 		}
 	}
@@ -142,48 +145,83 @@ func cacheBlocks(dev vfs.BlockDevice, nodeSize uint32) int {
 }
 
 // readNode reads the tree block at logical at and checks it (its
-// checksum, place, fsid, items) and that it is at the level the parent
-// said; a dup chunk's second copy is tried when the first is bad, as
-// btrfs_read_extent_buffer tries every mirror.
-func (f *fsys) readNode(at uint64, level int) (*disk.Node, error) {
+// checksum, place, fsid, items: disk.DecodeNode and CheckItems, Linux's
+// read-time tree-checker) and that it is what the parent said: its
+// level, its generation gen (btrfs_verify_parent_transid; 0: not known)
+// and its first key first (hasFirst false: a root, which has none to
+// match). A dup chunk's second copy is tried when the first is bad, as
+// btrfs_read_extent_buffer tries every mirror. A block no copy of which
+// passes is EIO, as Linux's read of it fails (the reason, EUCLEAN's
+// damage, kept in the message).
+func (f *fsys) readNode(at uint64, level int, gen uint64, first disk.Key, hasFirst bool) (*disk.Node, error) {
 	f.cache.mu.Lock()
 	n := f.cache.nodes[at]
 	f.cache.mu.Unlock()
+	if n != nil {
+		if err := parentCheck(n, level, gen, first, hasFirst); err != nil {
+			return nil, abi.Errorf(abi.EIO, "%v", err)
+		}
+		return n, nil
+	}
+	if at%uint64(f.sb.SectorSize) != 0 {
+		return nil, abi.Errorf(abi.EIO, "btrfs: tree block at %d unaligned", at)
+	}
+	var first1 error
+	for m := range f.mirrors(at) {
+		b := make([]byte, f.sb.NodeSize)
+		err := f.readLogical(b, at, m, "tree block")
+		if err == nil {
+			n, err = disk.DecodeNode(b, at, f.sb.CsumType, f.sb.FsidForBlocks())
+		}
+		if err == nil {
+			err = parentCheck(n, level, gen, first, hasFirst)
+		}
+		if err == nil {
+			err = n.CheckItems(f.check)
+		}
+		if err == nil {
+			break
+		}
+		n = nil
+		if first1 == nil {
+			first1 = err
+		}
+	}
 	if n == nil {
-		if at%uint64(f.sb.SectorSize) != 0 {
-			return nil, abi.Errorf(abi.EUCLEAN, "btrfs: tree block at %d unaligned", at)
-		}
-		var first error
-		for m := range f.mirrors(at) {
-			b := make([]byte, f.sb.NodeSize)
-			err := f.readLogical(b, at, m, "tree block")
-			if err == nil {
-				n, err = disk.DecodeNode(b, at, f.sb.CsumType, f.sb.FsidForBlocks())
-			}
-			if err == nil {
-				break
-			}
-			if first == nil {
-				first = err
-			}
-		}
-		if n == nil {
-			return nil, first
-		}
-		f.cache.mu.Lock()
-		if len(f.cache.nodes) >= f.cache.max {
-			for k := range f.cache.nodes { // drop one at random
-				delete(f.cache.nodes, k)
-				break
-			}
-		}
-		f.cache.nodes[at] = n
-		f.cache.mu.Unlock()
+		return nil, abi.Errorf(abi.EIO, "%v", first1)
 	}
-	if level >= 0 && int(n.Level) != level {
-		return nil, abi.Errorf(abi.EUCLEAN, "btrfs: tree block at %d: level %d, %d expected", at, n.Level, level)
+	f.cache.mu.Lock()
+	if len(f.cache.nodes) >= f.cache.max {
+		for k := range f.cache.nodes { // drop one at random
+			delete(f.cache.nodes, k)
+			break
+		}
 	}
+	f.cache.nodes[at] = n
+	f.cache.mu.Unlock()
 	return n, nil
+}
+
+// parentCheck checks block n against what its parent (or the root's
+// item) says of it, as btrfs_verify_level_key and verify_parent_transid
+// do: its level (level < 0: any), generation (gen 0: any) and first
+// key (hasFirst false: any; an empty block has none and fails).
+func parentCheck(n *disk.Node, level int, gen uint64, first disk.Key, hasFirst bool) error {
+	if level >= 0 && int(n.Level) != level {
+		return abi.Errorf(abi.EUCLEAN, "btrfs: tree block at %d: level %d, %d expected", n.Bytenr, n.Level, level)
+	}
+	if gen != 0 && n.Generation != gen {
+		return abi.Errorf(abi.EIO, "btrfs: parent transid verify failed on logical %d wanted %d found %d", n.Bytenr, gen, n.Generation)
+	}
+	if hasFirst {
+		if n.Nritems == 0 {
+			return abi.Errorf(abi.EUCLEAN, "btrfs: tree block at %d: no items, expected first key %v", n.Bytenr, first)
+		}
+		if k := n.Key(0); k != first {
+			return abi.Errorf(abi.EUCLEAN, "btrfs: tree first key mismatch detected, bytenr=%d have %v expect %v", n.Bytenr, k, first)
+		}
+	}
+	return nil
 }
 
 // tree is one b-tree: its root block and level, and the items a log
@@ -193,6 +231,7 @@ type tree struct {
 	id     uint64 // the tree's objectid, for messages
 	bytenr uint64
 	level  uint8
+	gen    uint64 // the root block's generation (its root item's; 0: unchecked)
 	ov     *overlay
 }
 
@@ -295,7 +334,7 @@ func (t *tree) seek(k disk.Key, c *cursor) error {
 // seekDisk puts the disk path on the last item whose key is <= k.
 func (c *cursor) seekDisk(k disk.Key) error {
 	t := c.t
-	n, err := t.f.readNode(t.bytenr, int(t.level))
+	n, err := t.f.readNode(t.bytenr, int(t.level), t.gen, disk.Key{}, false)
 	if err != nil {
 		return t.err(err)
 	}
@@ -307,10 +346,16 @@ func (c *cursor) seekDisk(k disk.Key) error {
 		}
 		i = max(i, 0)
 		c.path[lvl] = pathEnt{n, i}
-		if n, err = t.f.readNode(n.Ptr(i).Blockptr, lvl-1); err != nil {
+		if n, err = t.f.child(n, i); err != nil {
 			return t.err(err)
 		}
 	}
+}
+
+// child reads the block key pointer i of node n points to.
+func (f *fsys) child(n *disk.Node, i int) (*disk.Node, error) {
+	p := n.Ptr(i)
+	return f.readNode(p.Blockptr, int(n.Level)-1, p.Generation, p.Key, true)
 }
 
 func (t *tree) err(err error) error {
@@ -390,7 +435,7 @@ func (c *cursor) prevDisk() error {
 	c.path[lvl].slot--
 	for ; lvl > 0; lvl-- {
 		p := c.path[lvl]
-		n, err := c.t.f.readNode(p.n.Ptr(p.slot).Blockptr, lvl-1)
+		n, err := c.t.f.child(p.n, p.slot)
 		if err != nil {
 			return c.t.err(err)
 		}
@@ -421,7 +466,7 @@ func (c *cursor) nextDisk() (bool, error) {
 	c.path[lvl].slot++
 	for ; lvl > 0; lvl-- {
 		p := c.path[lvl]
-		n, err := c.t.f.readNode(p.n.Ptr(p.slot).Blockptr, lvl-1)
+		n, err := c.t.f.child(p.n, p.slot)
 		if err != nil {
 			return false, c.t.err(err)
 		}

@@ -60,7 +60,7 @@ func noReplay(format string, args ...any) error {
 // replayLog replays every subvolume's log tree (btrfs_recover_log_trees).
 func (f *fsys) replayLog() error {
 	f.log.Printf("BTRFS info (device %s): start tree-log replay", f.name)
-	roots := tree{f: f, id: disk.TreeLogObjectid, bytenr: f.sb.LogRoot, level: f.sb.LogRootLevel}
+	roots := tree{f: f, id: disk.TreeLogObjectid, bytenr: f.sb.LogRoot, level: f.sb.LogRootLevel, gen: f.sb.Generation + 1}
 	type logRoot struct {
 		id uint64
 		ri disk.RootItem
@@ -92,7 +92,7 @@ func (f *fsys) replayLog() error {
 		}
 		sv.t.ov = &overlay{}
 		r := &replay{f: f, sv: sv, t: &sv.t, transid: f.sb.Generation + 1, inFixup: map[uint64]bool{},
-			log: tree{f: f, id: disk.TreeLogObjectid, bytenr: l.ri.Bytenr, level: l.ri.Level}}
+			log: tree{f: f, id: disk.TreeLogObjectid, bytenr: l.ri.Bytenr, level: l.ri.Level, gen: l.ri.Generation}}
 		if err := r.run(); err != nil {
 			return abi.Errorf(abi.ErrnoOf(err), "btrfs: log tree of subvolume %d: %v", l.id, err)
 		}
