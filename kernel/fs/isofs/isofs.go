@@ -238,7 +238,10 @@ scan:
 
 // readRockRoot reads the SUSP entries of the root's "." record at pos, as
 // the root's first isofs_iget does: SP gives the skip of every other
-// record's area, ER turns Rock Ridge on.
+// record's area, ER turns Rock Ridge on. When no SP starts the area, it
+// is read again 14 bytes on (parse_rock_ridge_inode's RR_REGARD_XA
+// retry): genisoimage -XA puts CD-ROM XA's system use information
+// first, then SP with a skip of 14, and Linux finds Rock Ridge there.
 func (f *fsys) readRockRoot(pos int64) error {
 	if f.rock == rockOff {
 		return nil
@@ -248,7 +251,15 @@ func (f *fsys) readRockRoot(pos int64) error {
 	if err != nil {
 		return err
 	}
-	return f.walkSUSP(r.SystemUse, false, func(e iso9660.Entry) (bool, error) {
+	if err := f.readRockRootArea(&r, false); err != nil || f.rockOffset >= 0 || f.rock != rockMaybe {
+		return err
+	}
+	return f.readRockRootArea(&r, true)
+}
+
+// readRockRootArea is one pass of readRockRoot, xa as walkSUSP's.
+func (f *fsys) readRockRootArea(r *iso9660.DirRecord, xa bool) error {
+	return f.walkSUSP(r.SystemUse, xa, func(e iso9660.Entry) (bool, error) {
 		switch e.Sig {
 		case iso9660.SigSP:
 			sp, err := iso9660.DecodeSP(e)

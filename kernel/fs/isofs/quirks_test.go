@@ -1,6 +1,8 @@
 package isofs_test
 
 import (
+	"compress/gzip"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -59,5 +61,62 @@ func TestReadRootRecordLength(t *testing.T) {
 	n := compare(t, want, got, testutil.CompareOptions{Ignore: []string{"links", "xattrs"}, SkipPaths: []string{"."}, MtimeUnit: time.Second})
 	if n < 4 {
 		t.Errorf("%d entries compared", n)
+	}
+}
+
+// gunzip writes the gzip file src decompressed to a temporary file and
+// returns its path.
+func gunzip(t *testing.T, src string) string {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	z, err := gzip.NewReader(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "image")
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, z); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// TestReadXA reads genisoimage -XA's image (testdata/xa.sh made it):
+// every record's system use area starts with CD-ROM XA's 14 bytes, the
+// SUSP entries after them. Linux finds the root's SP there on its second
+// look (RR_REGARD_XA) and reads Rock Ridge, not Joliet: names, modes,
+// owners, times and the symlink are the source's, as the script set them.
+func TestReadXA(t *testing.T) {
+	got := kernelView(t, gunzip(t, "testdata/xa.iso.gz"), "")
+	mtime := time.Date(2020, 2, 3, 4, 5, 6, 0, time.UTC).UnixNano()
+	for _, w := range []testutil.Entry{
+		{Path: "readme.txt", Type: testutil.TypeFile, Mode: 0o640, Uid: 1234, Gid: 5678, Size: 6},
+		{Path: "Sub Dir", Type: testutil.TypeDir, Mode: 0o750},
+		{Path: "Sub Dir/Inner File.dat", Type: testutil.TypeFile, Mode: 0o644, Size: 6},
+		{Path: "link", Type: testutil.TypeSymlink, Mode: 0o777, LinkTarget: "Sub Dir/Inner File.dat"},
+	} {
+		g := got[w.Path]
+		if g == nil {
+			t.Errorf("%s: missing; the tree: %v", w.Path, got.Paths())
+			continue
+		}
+		if g.Type != w.Type || g.Mode != w.Mode || g.Uid != w.Uid || g.Gid != w.Gid || g.Mtime != mtime ||
+			g.Size != w.Size || g.LinkTarget != w.LinkTarget {
+			t.Errorf("%s: %s %o %d:%d mtime %d size %d target %q, want %s %o %d:%d %d %d %q", w.Path,
+				g.Type, g.Mode, g.Uid, g.Gid, g.Mtime, g.Size, g.LinkTarget, w.Type, w.Mode, w.Uid, w.Gid, mtime, w.Size, w.LinkTarget)
+		}
+	}
+	if len(got) != 5 {
+		t.Errorf("%d entries, want 5: %v", len(got), got.Paths())
 	}
 }
