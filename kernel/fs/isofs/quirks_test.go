@@ -1,6 +1,7 @@
 package isofs_test
 
 import (
+	"bytes"
 	"compress/gzip"
 	"io"
 	"os"
@@ -177,5 +178,101 @@ func TestReadGenisoimage(t *testing.T) {
 				t.Errorf("%d entries compared", n)
 			}
 		})
+	}
+}
+
+// toHighSierra rewrites a plain ISO 9660 image (no Joliet, no Rock Ridge)
+// as High Sierra would have it: its primary descriptor in High Sierra's
+// layout, the terminator with "CDROM", and in every directory record the
+// flags moved to byte 24 (the date's zone offset there, byte 25
+// reserved). No tool here writes High Sierra; the layouts are
+// include/uapi/linux/iso_fs.h's.
+func toHighSierra(t *testing.T, img string) {
+	t.Helper()
+	const ss = iso9660.SectorSize
+	pokeImage(t, img, func(p []byte) {
+		pvd := p[16*ss : 17*ss]
+		if !iso9660.IsDescriptor(pvd) || pvd[0] != iso9660.TypePrimary {
+			t.Fatal("sector 16 is not a primary descriptor")
+		}
+		hs := make([]byte, ss)
+		hs[0], hs[7] = 16, 16 // its own block number, both byte orders
+		hs[8], hs[14] = iso9660.TypePrimary, 1
+		copy(hs[9:], iso9660.HSStandardID)
+		for _, m := range [][3]int{{8, 16, 32}, {40, 48, 32}, {80, 88, 8}, {120, 128, 4}, {124, 132, 4}, {128, 136, 4}, {132, 140, 8}, {140, 148, 4}, {156, 180, 34}} {
+			copy(hs[m[1]:m[1]+m[2]], pvd[m[0]:m[0]+m[2]])
+		}
+		root := hs[180:214]
+		root[24], root[25] = root[25], 0
+		extent, size := int(le32(root[2:])), int(le32(root[10:]))
+		copy(pvd, hs)
+		for s := 17; ; s++ {
+			d := p[s*ss : (s+1)*ss]
+			if !iso9660.IsDescriptor(d) {
+				t.Fatalf("sector %d: no descriptor", s)
+			}
+			term := d[0] == iso9660.TypeTerminator
+			clear(d)
+			d[8], d[14] = iso9660.TypeTerminator, 1
+			copy(d[9:], iso9660.HSStandardID)
+			if term {
+				break
+			}
+		}
+		seen := map[int]bool{}
+		var walk func(extent, size int)
+		walk = func(extent, size int) {
+			if seen[extent] {
+				return
+			}
+			seen[extent] = true
+			dir := p[extent*ss : extent*ss+size]
+			for off := 0; off < len(dir); {
+				n := int(dir[off])
+				if n == 0 {
+					off = (off/ss + 1) * ss
+					continue
+				}
+				r := dir[off : off+n]
+				flags, name := r[25], r[33:33+int(r[32])]
+				r[24], r[25] = flags, 0
+				if flags&iso9660.FlagDirectory != 0 && !bytes.Equal(name, []byte{0}) && !bytes.Equal(name, []byte{1}) {
+					walk(int(le32(r[2:])), int(le32(r[10:])))
+				}
+				off += n
+			}
+		}
+		walk(extent, size)
+	})
+}
+
+func le32(p []byte) uint32 {
+	return uint32(p[0]) | uint32(p[1])<<8 | uint32(p[2])<<16 | uint32(p[3])<<24
+}
+
+// TestReadHighSierra reads a High Sierra disc (made from a plain image by
+// toHighSierra): Linux reads it with ISO 9660's rules, names mapped,
+// no Rock Ridge; the tree must be the one xorriso extracts from the
+// image before it was rewritten.
+func TestReadHighSierra(t *testing.T) {
+	src := smallTree(t)
+	mkdir(t, filepath.Join(src, "dir", "sub"))
+	if err := os.WriteFile(filepath.Join(src, "dir", "sub", "deeper.txt"), []byte("deeper\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := testutil.XorrisoImage(t, src, "--norock")
+	want := testutil.XorrisoView(t, img)
+	toHighSierra(t, img)
+	got := kernelView(t, img, "")
+	n := compare(t, want, got, testutil.CompareOptions{
+		Ignore: []string{"links", "xattrs", "mode", "uid", "gid"}, SkipPaths: []string{"."}, MtimeUnit: time.Second,
+	})
+	if n < 5 {
+		t.Errorf("%d entries compared", n)
+	}
+	for p, e := range got {
+		if p != "." && (e.Mode != 0o555 || e.Uid != 0) {
+			t.Errorf("%s: mode %o uid %d, want 555 and root's", p, e.Mode, e.Uid)
+		}
 	}
 }
