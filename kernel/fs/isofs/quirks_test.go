@@ -3,6 +3,7 @@ package isofs_test
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -219,30 +220,7 @@ func toHighSierra(t *testing.T, img string) {
 				break
 			}
 		}
-		seen := map[int]bool{}
-		var walk func(extent, size int)
-		walk = func(extent, size int) {
-			if seen[extent] {
-				return
-			}
-			seen[extent] = true
-			dir := p[extent*ss : extent*ss+size]
-			for off := 0; off < len(dir); {
-				n := int(dir[off])
-				if n == 0 {
-					off = (off/ss + 1) * ss
-					continue
-				}
-				r := dir[off : off+n]
-				flags, name := r[25], r[33:33+int(r[32])]
-				r[24], r[25] = flags, 0
-				if flags&iso9660.FlagDirectory != 0 && !bytes.Equal(name, []byte{0}) && !bytes.Equal(name, []byte{1}) {
-					walk(int(le32(r[2:])), int(le32(r[10:])))
-				}
-				off += n
-			}
-		}
-		walk(extent, size)
+		walkRecords(p, extent, size, 25, func(r []byte) { r[24], r[25] = r[25], 0 })
 	})
 }
 
@@ -273,6 +251,110 @@ func TestReadHighSierra(t *testing.T) {
 	for p, e := range got {
 		if p != "." && (e.Mode != 0o555 || e.Uid != 0) {
 			t.Errorf("%s: mode %o uid %d, want 555 and root's", p, e.Mode, e.Uid)
+		}
+	}
+}
+
+// walkRecords calls fn on every directory record of the tree whose root
+// directory's extent and size are given, each once (a directory's "."
+// and ".." too), in an image of 2048-byte blocks; flags is where a
+// record's flags are (25, or 24 for High Sierra).
+func walkRecords(p []byte, extent, size, flags int, fn func(r []byte)) {
+	const ss = iso9660.SectorSize
+	seen := map[int]bool{}
+	var walk func(extent, size int)
+	walk = func(extent, size int) {
+		if seen[extent] {
+			return
+		}
+		seen[extent] = true
+		dir := p[extent*ss : extent*ss+size]
+		for off := 0; off < len(dir); {
+			n := int(dir[off])
+			if n == 0 {
+				off = (off/ss + 1) * ss
+				continue
+			}
+			r := dir[off : off+n]
+			sub, name := r[flags]&iso9660.FlagDirectory != 0, r[33:33+int(r[32])]
+			ext, sz := int(le32(r[2:])), int(le32(r[10:]))
+			fn(r)
+			if sub && !bytes.Equal(name, []byte{0}) && !bytes.Equal(name, []byte{1}) {
+				walk(ext, sz)
+			}
+			off += n
+		}
+	}
+	walk(extent, size)
+}
+
+// rescale rewrites an image of 2048-byte logical blocks as one of bs-byte
+// blocks, its data where it was: every descriptor's logical block size,
+// volume space size and root extent, and every record's extent (in both
+// byte orders) multiplied by 2048/bs. ECMA-119 allows 512 and 1024
+// (§6.1.2); Linux reads them (isofs_fill_super's zone sizes).
+func rescale(t *testing.T, img string, bs int) {
+	t.Helper()
+	const ss = iso9660.SectorSize
+	k := uint32(ss / bs)
+	put733 := func(p []byte, v uint32) {
+		p[0], p[1], p[2], p[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+		p[4], p[5], p[6], p[7] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+	}
+	pokeImage(t, img, func(p []byte) {
+		for s := 16; ; s++ {
+			d := p[s*ss : (s+1)*ss]
+			if !iso9660.IsDescriptor(d) {
+				t.Fatalf("sector %d: no descriptor", s)
+			}
+			if d[0] == iso9660.TypeTerminator {
+				break
+			}
+			if d[0] != iso9660.TypePrimary && d[0] != iso9660.TypeSupplementary {
+				continue
+			}
+			d[128], d[129], d[130], d[131] = byte(bs), byte(bs>>8), byte(bs>>8), byte(bs)
+			put733(d[80:], le32(d[80:])*k)
+			root := d[156:190]
+			extent, size := int(le32(root[2:])), int(le32(root[10:]))
+			put733(root[2:], uint32(extent)*k)
+			walkRecords(p, extent, size, 25, func(r []byte) { put733(r[2:], le32(r[2:])*k) })
+		}
+	})
+}
+
+// TestReadBlockSizes reads images of 512- and 1024-byte logical blocks
+// (made from xorriso's by rescale), with Joliet or the ISO 9660 names:
+// the trees must be those xorriso extracts from the images before they
+// were rewritten.
+func TestReadBlockSizes(t *testing.T) {
+	src := smallTree(t)
+	big := bytes.Repeat([]byte("0123456789abcdef"), 5000)
+	if err := os.WriteFile(filepath.Join(src, "dir", "big.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 60 {
+		if err := os.WriteFile(filepath.Join(src, "dir", fmt.Sprintf("many-files-with-long-names-%03d", i)), []byte{byte(i)}, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		read []string
+	}{{[]string{"--norock", "-J", "-joliet-long"}, nil}, {[]string{"--norock", "-iso-level", "3"}, nil}} {
+		for _, bs := range []int{512, 1024} {
+			t.Run(fmt.Sprintf("%s-%d", strings.Join(c.args, ""), bs), func(t *testing.T) {
+				img := testutil.XorrisoImage(t, src, c.args...)
+				want := testutil.XorrisoView(t, img, c.read...)
+				rescale(t, img, bs)
+				got := kernelView(t, img, "")
+				n := compare(t, want, got, testutil.CompareOptions{
+					Ignore: []string{"links", "xattrs", "mode", "uid", "gid"}, SkipPaths: []string{"."}, MtimeUnit: time.Second,
+				})
+				if n < 60 {
+					t.Errorf("%d entries compared", n)
+				}
+			})
 		}
 	}
 }
