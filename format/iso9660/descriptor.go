@@ -94,14 +94,34 @@ func DecodeVolumeDescriptor(p []byte) (*VolumeDescriptor, error) {
 	copy(d.EscapeSequences[:], p[88:120])
 	copy(d.CreationDate[:], p[813:830])
 	copy(d.ModificationDate[:], p[830:847])
-	// The root's record is 34 bytes: a one-byte name (0x00).
-	root, err := DecodeDirRecord(p[156:190])
+	root, err := decodeRootRecord(p[156:], false)
 	if err != nil {
-		return nil, corrupt("volume descriptor: root directory record: %v", err)
+		return nil, err
 	}
 	d.Root = root
-	d.Root.SystemUse = nil
 	return d, nil
+}
+
+// decodeRootRecord decodes the root's record in a descriptor, p at its
+// start (High Sierra's layout when hs). The record is 34 bytes: a
+// one-byte name (0x00). Linux (isofs_fill_super) reads only its extent
+// and extended attribute length, so a length byte or identifier length
+// other writers got wrong (libarchive's test_read_format_iso_3.iso says
+// 68) is taken as the 34 and 1 the field holds.
+func decodeRootRecord(p []byte, hs bool) (DirRecord, error) {
+	var rec [MinDirRecordSize]byte
+	copy(rec[:], p[:MinDirRecordSize])
+	rec[0], rec[32] = MinDirRecordSize, 1
+	decode := DecodeDirRecord
+	if hs {
+		decode = DecodeHSDirRecord
+	}
+	root, err := decode(rec[:])
+	if err != nil {
+		return root, corrupt("volume descriptor: root directory record: %v", err)
+	}
+	root.SystemUse = nil
+	return root, nil
 }
 
 // JolietLevel returns the Joliet level (1, 2 or 3) a supplementary

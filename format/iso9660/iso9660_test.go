@@ -3,6 +3,7 @@ package iso9660
 import (
 	"bytes"
 	"compress/zlib"
+	"strings"
 	"testing"
 	"time"
 )
@@ -184,5 +185,38 @@ func TestSUSPEntries(t *testing.T) {
 	got, err = DecodeTF(Entry{Sig: SigTF, Data: tf[:20]})
 	if err == nil || got.Flags&TFAccess != 0 || got.Flags&TFModify == 0 {
 		t.Errorf("short TF: flags %x, %v", got.Flags, err)
+	}
+}
+
+// TestSLWrappedLength decodes an SL entry as genisoimage writes one of
+// more than 255 bytes in a continuation area: five components of 90
+// bytes (465 bytes) under a length byte of 465-256 = 209, a TF after.
+// Linux's get_symlink_chunk takes the components that start within the
+// 209 bytes, the third of them whole past the entry's end, and the walk
+// goes on 209 bytes on.
+func TestSLWrappedLength(t *testing.T) {
+	comp := append([]byte{0, 90}, bytes.Repeat([]byte("t"), 90)...)
+	area := append([]byte{'S', 'L', byte(5 + 5*len(comp)), 1, 0}, bytes.Repeat(comp, 5)...)
+	area = append(area, 'T', 'F', 5, 1, 0)
+	e, rest, ok, err := NextEntry(area)
+	if err != nil || !ok {
+		t.Fatalf("NextEntry: %v %v", ok, err)
+	}
+	if len(rest) != len(area)-209 {
+		t.Errorf("the walk goes on %d bytes on, want 209", len(area)-len(rest))
+	}
+	sl, err := DecodeSL(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := sl.AppendTarget(nil, 4095)
+	want := strings.Join([]string{strings.Repeat("t", 90), strings.Repeat("t", 90), strings.Repeat("t", 90)}, "/")
+	if !ok || string(got) != want {
+		t.Errorf("target of %d bytes %q, want %d", len(got), got, len(want))
+	}
+	// Past the area's end a component is refused.
+	e.Tail = e.Tail[:250]
+	if _, err := DecodeSL(e); err == nil {
+		t.Error("a component running past its area was accepted")
 	}
 }

@@ -67,22 +67,31 @@ type SLComponent struct {
 	Text  []byte
 }
 
-// DecodeSL decodes an SL entry, checking that every component record fits.
-// Linux's loop reads components while two bytes or more are left and so
-// does this one; a component whose text runs past the entry is EUCLEAN.
+// DecodeSL decodes an SL entry. Linux's loop (get_symlink_chunk) reads
+// components while two bytes or more of the entry are left, and copies
+// each component's text whole, even past the entry's end: genisoimage
+// writes an SL entry of more than 255 bytes with its length byte
+// wrapped (465 as 209), and Linux reads the components that start within
+// those 209 bytes. So does this decoder, from the rest of the area
+// (Entry.Tail); a component whose text runs past the area is EUCLEAN.
 func DecodeSL(e Entry) (SL, error) {
 	if err := e.need(SigSL); err != nil {
 		return SL{}, err
 	}
 	sl := SL{Flags: e.Data[0]}
-	c := e.Data[1:]
-	for len(c) > 1 {
-		n := int(c[1])
-		if 2+n > len(c) {
-			return SL{}, corrupt("SL entry: component of %d bytes, %d left", n, len(c)-2)
+	room := e.Tail
+	if len(room) < len(e.Data) {
+		room = e.Data
+	}
+	room = room[1:]
+	for off, slen := 0, len(e.Data)-1; slen > 1; {
+		n := int(room[off+1])
+		if off+2+n > len(room) {
+			return SL{}, corrupt("SL entry: component of %d bytes, %d left", n, len(room)-off-2)
 		}
-		sl.Components = append(sl.Components, SLComponent{Flags: c[0], Text: c[2 : 2+n]})
-		c = c[2+n:]
+		sl.Components = append(sl.Components, SLComponent{Flags: room[off], Text: room[off+2 : off+2+n]})
+		off += 2 + n
+		slen -= 2 + n
 	}
 	return sl, nil
 }

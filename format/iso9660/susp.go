@@ -50,6 +50,10 @@ type Entry struct {
 	Sig     Sig
 	Version uint8
 	Data    []byte
+	// Tail is Data and the rest of the area after it, for the decoders
+	// that read past an entry's end where Linux does (DecodeSL); nil
+	// for an entry made by hand, which has only Data.
+	Tail []byte
 }
 
 // NextEntry returns the entry at the start of area and the rest of the
@@ -74,6 +78,7 @@ func NextEntry(area []byte) (e Entry, rest []byte, ok bool, err error) {
 	if n >= EntryHeaderSize {
 		e.Version = area[3]
 		e.Data = area[EntryHeaderSize:n]
+		e.Tail = area[EntryHeaderSize:]
 	}
 	if e.Sig == SigST {
 		return e, nil, false, nil

@@ -72,7 +72,7 @@ func (s *dirScanner) nextRecord() (r iso9660.DirRecord, pos, dev int64, ok bool,
 		}
 		pos, dev = s.pos, s.start+s.pos
 		s.pos += n
-		r, err = iso9660.DecodeDirRecord(s.buf[off : off+n])
+		r, err = f.decodeRecord(s.buf[off : off+n])
 		if err != nil {
 			f.log.Printf("iso9660: Corrupted directory entry in block %d of directory %d", (s.start+pos)>>f.shift, inoOf(s.start))
 			return r, pos, dev, false, abi.Errorf(abi.EIO, "isofs: directory at %d, position %d: %v", s.start, pos, err)

@@ -75,7 +75,7 @@ func (f *fsys) recordAt(pos int64, buf []byte) (iso9660.DirRecord, error) {
 	if _, err := f.dev.ReadAt(p[:l], pos); err != nil {
 		return iso9660.DirRecord{}, abi.Errorf(abi.EIO, "isofs: directory record at %d: %v", pos, err)
 	}
-	r, err := iso9660.DecodeDirRecord(p[:l])
+	r, err := f.decodeRecord(p[:l])
 	if err != nil {
 		f.log.Printf("ISOFS: Corrupted directory entry at %d: %v", pos, err)
 		return r, abi.Errorf(abi.EIO, "isofs: at %d: %v", pos, err)

@@ -26,6 +26,9 @@
 //     associated are left out unless showassoc, hidden ones only with
 //     hide; relocated directories (RE) are left out where they lie and
 //     shown where their CL record stands.
+//   - High Sierra discs (the 1986 draft of ISO 9660) are read as Linux
+//     reads them: their primary descriptor, records with the flags one
+//     byte earlier, no Rock Ridge, names mapped.
 //   - Without Rock Ridge every file is r-x for all (mode= and dmode=
 //     change that), owned by uid= and gid= (root by default).
 //
@@ -33,7 +36,7 @@
 // file type is EUCLEAN here (Linux makes an inode with no type); the
 // XA-skipping retry and the SP offset are decided once, from the root,
 // at mount; a ZF block size under 2^9 is refused as one over 2^17 is.
-// Not implemented: High Sierra discs, map=acorn, session= (an image
+// Not implemented: map=acorn, session= (an image
 // file has no table of contents; sbsector= names a session), charsets
 // other than UTF-8 for Joliet names.
 //
@@ -63,12 +66,12 @@ func NewType() vfs.FilesystemType { return fsType{} }
 func (fsType) Name() string { return "iso9660" }
 
 // Probe looks for "CD001" at sector 16 (byte 32769), as blkid's iso9660
-// probe does; a hybrid image partitioned with an MBR or a GPT has it on
-// its whole disk.
+// probe does, or High Sierra's "CDROM" (byte 32777); a hybrid image
+// partitioned with an MBR or a GPT has it on its whole disk.
 func (fsType) Probe(dev vfs.BlockDevice) bool {
-	p := make([]byte, 8)
+	p := make([]byte, 16)
 	n, _ := dev.ReadAt(p, iso9660.FirstDescriptorSector*iso9660.SectorSize)
-	return n == len(p) && iso9660.IsDescriptor(p)
+	return n == len(p) && (iso9660.IsDescriptor(p) || iso9660.IsHSDescriptor(p))
 }
 
 // Rock Ridge states (s_rock).
@@ -89,6 +92,7 @@ type fsys struct {
 	bsize  int64 // the logical block size
 	nzones uint32
 
+	highSierra bool // records have High Sierra's layout (s_high_sierra)
 	rock       int
 	rockOffset int // SP's LEN_SKP; -1 when the root had no SP
 	joliet     int // Joliet level; 0 when not reading Joliet names
@@ -140,8 +144,22 @@ scan:
 			f.log.Printf("ISOFS: bread failed, dev=%s, iso_blknum=%d", f.name, start+iso9660.FirstDescriptorSector+i)
 			return abi.Errorf(abi.EIO, "isofs: volume descriptor at sector %d: %v", start+iso9660.FirstDescriptorSector+i, err)
 		}
+		if iso9660.IsHSDescriptor(p) {
+			// High Sierra: its primary descriptor is the one
+			// read, without Rock Ridge; any other type of it
+			// fails the mount, as on Linux.
+			if iso9660.HSType(p) != iso9660.TypePrimary {
+				return abi.Errorf(abi.EINVAL, "isofs: High Sierra volume descriptor of type %d at sector %d before the primary", iso9660.HSType(p), start+iso9660.FirstDescriptorSector+i)
+			}
+			d, err := iso9660.DecodeHSVolumeDescriptor(p)
+			if err != nil {
+				f.log.Printf("ISOFS: %v", err)
+				return err
+			}
+			pri, f.highSierra, f.opts.rock = d, true, false
+			break scan
+		}
 		if !iso9660.IsDescriptor(p) {
-			// High Sierra ("CDROM" at byte 9) is not read.
 			continue
 		}
 		switch p[0] {
@@ -194,6 +212,9 @@ scan:
 	}
 	f.log.Printf("ISOFS: Max size:%d   Log zone size:%d", f.nzones, f.bsize)
 	f.log.Printf("ISOFS: First datazone:%d", firstDataZone)
+	if f.highSierra {
+		f.log.Printf("ISOFS: Disc in High Sierra format.")
+	}
 
 	if f.opts.rock {
 		f.rock = rockMaybe
@@ -238,7 +259,10 @@ scan:
 
 // readRockRoot reads the SUSP entries of the root's "." record at pos, as
 // the root's first isofs_iget does: SP gives the skip of every other
-// record's area, ER turns Rock Ridge on.
+// record's area, ER turns Rock Ridge on. When no SP starts the area, it
+// is read again 14 bytes on (parse_rock_ridge_inode's RR_REGARD_XA
+// retry): genisoimage -XA puts CD-ROM XA's system use information
+// first, then SP with a skip of 14, and Linux finds Rock Ridge there.
 func (f *fsys) readRockRoot(pos int64) error {
 	if f.rock == rockOff {
 		return nil
@@ -248,7 +272,15 @@ func (f *fsys) readRockRoot(pos int64) error {
 	if err != nil {
 		return err
 	}
-	return f.walkSUSP(r.SystemUse, false, func(e iso9660.Entry) (bool, error) {
+	if err := f.readRockRootArea(&r, false); err != nil || f.rockOffset >= 0 || f.rock != rockMaybe {
+		return err
+	}
+	return f.readRockRootArea(&r, true)
+}
+
+// readRockRootArea is one pass of readRockRoot, xa as walkSUSP's.
+func (f *fsys) readRockRootArea(r *iso9660.DirRecord, xa bool) error {
+	return f.walkSUSP(r.SystemUse, xa, func(e iso9660.Entry) (bool, error) {
 		switch e.Sig {
 		case iso9660.SigSP:
 			sp, err := iso9660.DecodeSP(e)
@@ -268,6 +300,15 @@ func (f *fsys) readRockRoot(pos int64) error {
 		}
 		return false, nil
 	})
+}
+
+// decodeRecord decodes the directory record at the start of p, in High
+// Sierra's layout on such a disc.
+func (f *fsys) decodeRecord(p []byte) (iso9660.DirRecord, error) {
+	if f.highSierra {
+		return iso9660.DecodeHSDirRecord(p)
+	}
+	return iso9660.DecodeDirRecord(p)
 }
 
 // rootDirEmpty reports whether the directory at pos has fewer than three
