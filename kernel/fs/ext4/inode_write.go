@@ -43,6 +43,43 @@ func (h *handle) inodeSlot(ino uint32) ([]byte, error) {
 	return b[off&uint64(f.BlockSize-1):][:f.InodeSize], nil
 }
 
+// newInodeSlot returns new inode ino's bytes as inodeSlot does, but
+// without reading its inode table block when no other inode of the block
+// is in use (the group's inode bitmap, which allocInode has just read):
+// the block starts zeroed, as __ext4_get_inode_loc skips the read of a
+// block whose other inodes are all free. Filling an image, the inode
+// table is otherwise read back a block at a time, once per transaction,
+// each read growing a readahead window over the tables.
+func (h *handle) newInodeSlot(ino uint32) ([]byte, error) {
+	f := h.f
+	sb := f.Super
+	if ino < 1 || ino > sb.SInodesCount {
+		return h.inodeSlot(ino)
+	}
+	g, idx := (ino-1)/sb.SInodesPerGroup, uint64((ino-1)%sb.SInodesPerGroup)
+	off := idx * uint64(f.InodeSize)
+	blk := f.Groups[g].BgInodeTable + off>>f.BlockBits
+	if _, ok := f.txn.blocks[blk]; ok {
+		return h.inodeSlot(ino)
+	}
+	bitmap, err := h.inodeBitmap(g)
+	if err != nil {
+		return nil, err
+	}
+	per := uint64(f.BlockSize / f.InodeSize)
+	first := idx / per * per
+	for i := first; i < min(first+per, uint64(sb.SInodesPerGroup)); i++ {
+		if i != idx && disk.TestBit(bitmap, i) {
+			return h.inodeSlot(ino)
+		}
+	}
+	b, err := h.newMetaBlock(blk)
+	if err != nil {
+		return nil, err
+	}
+	return b[off&uint64(f.BlockSize-1):][:f.InodeSize], nil
+}
+
 // encodeInode writes ip's fields into its slot raw and sets the checksum.
 func (f *fsys) encodeInode(ip *inode, raw []byte) error {
 	sb := f.Super
@@ -207,7 +244,7 @@ func (h *handle) newInodeFlags(dir *inode, ctx vfs.Ctx, mode, flags uint32) (*in
 	// __ext4_new_inode: files and directories may go inline.
 	ip.mayInline = f.Super.HasIncompat(disk.IncompatInlineData) && (typ == abi.S_IFREG || isDir)
 	ip.csumSeed = f.InodeCsumSeed(ino, ip.generation)
-	raw, err := h.inodeSlot(ino)
+	raw, err := h.newInodeSlot(ino)
 	if err != nil {
 		return nil, err
 	}
