@@ -148,6 +148,26 @@ func TestOpener(t *testing.T) {
 	f.DecRef()
 }
 
+// mountFake returns a VFS with a fake filesystem of tree mounted
+// read-only on its root.
+func mountFake(t *testing.T, tree *vfstest.Node) *vfs.VFS {
+	t.Helper()
+	v, err := vfs.New(vfs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	typ := &vfstest.Type{TypeName: "fake", Images: map[string]*vfstest.Node{"vda": tree}}
+	if err := v.RegisterFilesystem(typ); err != nil {
+		t.Fatal(err)
+	}
+	root := mustWalk(t, v, nil, "/", 0)
+	defer v.Put(root)
+	if _, err := v.Mount(root, vfs.MountInfo{Type: typ, Source: "/dev/vda", Device: &vfstest.Device{DevName: "vda", Bytes: 1 << 20}, Flags: abi.MS_RDONLY}); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 // TestGetdentsRuns reads a directory whose entries share positions in runs
 // (as ext4's hash collision chains do): every entry once whatever the
 // buffer, d_off the run's position inside it, lseek to a run's d_off
@@ -162,21 +182,7 @@ func TestGetdentsRuns(t *testing.T) {
 	runs.Run = 3
 	stuck := vfstest.Dir(map[string]*vfstest.Node{"x": vfstest.File("")})
 	stuck.Stuck = true
-	v, err := vfs.New(vfs.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	typ := &vfstest.Type{TypeName: "fake", Images: map[string]*vfstest.Node{
-		"vda": vfstest.Dir(map[string]*vfstest.Node{"runs": runs, "stuck": stuck}),
-	}}
-	if err := v.RegisterFilesystem(typ); err != nil {
-		t.Fatal(err)
-	}
-	root := mustWalk(t, v, nil, "/", 0)
-	defer v.Put(root)
-	if _, err := v.Mount(root, vfs.MountInfo{Type: typ, Source: "/dev/vda", Device: &vfstest.Device{DevName: "vda", Bytes: 1 << 20}, Flags: abi.MS_RDONLY}); err != nil {
-		t.Fatal(err)
-	}
+	v := mountFake(t, vfstest.Dir(map[string]*vfstest.Node{"runs": runs, "stuck": stuck}))
 	open := func(path string) *vfs.File {
 		t.Helper()
 		f, err := v.Openat(vfs.Cred{}, nil, path, abi.O_RDONLY|abi.O_DIRECTORY, 0)
@@ -272,24 +278,10 @@ func TestGetdentsRuns(t *testing.T) {
 func TestDamagedNames(t *testing.T) {
 	link := vfstest.Symlink("t")
 	link.Xattrs = map[string][]byte{"user.x": []byte("u"), "trusted.y": []byte("t")}
-	v, err := vfs.New(vfs.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	typ := &vfstest.Type{TypeName: "fake", Images: map[string]*vfstest.Node{
-		"vda": vfstest.Dir(map[string]*vfstest.Node{
-			"bad":  vfstest.Dir(map[string]*vfstest.Node{"a": vfstest.File(""), "b/c": vfstest.File(""), "d": vfstest.File("")}),
-			"link": link,
-		}),
-	}}
-	if err := v.RegisterFilesystem(typ); err != nil {
-		t.Fatal(err)
-	}
-	root := mustWalk(t, v, nil, "/", 0)
-	defer v.Put(root)
-	if _, err := v.Mount(root, vfs.MountInfo{Type: typ, Source: "/dev/vda", Device: &vfstest.Device{DevName: "vda", Bytes: 1 << 20}, Flags: abi.MS_RDONLY}); err != nil {
-		t.Fatal(err)
-	}
+	v := mountFake(t, vfstest.Dir(map[string]*vfstest.Node{
+		"bad":  vfstest.Dir(map[string]*vfstest.Node{"a": vfstest.File(""), "b/c": vfstest.File(""), "d": vfstest.File("")}),
+		"link": link,
+	}))
 	f, err := v.Openat(vfs.Cred{}, nil, "/bad", abi.O_RDONLY|abi.O_DIRECTORY, 0)
 	if err != nil {
 		t.Fatal(err)
