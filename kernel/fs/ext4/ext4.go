@@ -259,7 +259,7 @@ func roCompatKnown() uint32 {
 // Root returns the root directory, inode 2.
 func (f *fsys) Root() (vfs.Inode, error) {
 	defer f.rlock()()
-	ip, err := f.iget(disk.RootIno)
+	ip, err := f.igetFlags(disk.RootIno, igetSpecial)
 	if err != nil {
 		return nil, err
 	}
@@ -368,7 +368,7 @@ func (f *fsys) overhead(clusterShift uint32) uint64 {
 		o += 2 + f.InodeTableBlocks
 	}
 	if sb.HasCompat(disk.CompatHasJournal) && sb.SJournalInum != 0 {
-		if j, err := f.iget(sb.SJournalInum); err == nil {
+		if j, err := f.igetFlags(sb.SJournalInum, igetSpecial); err == nil {
 			o += uint64(j.size) >> f.BlockBits
 		}
 	}

@@ -78,11 +78,23 @@ func (fi fileInode) Open(flags int) error {
 
 // ReadAt reads file data at off (ext4_file_read_iter). Holes and unwritten
 // extents read as zeros; it returns io.EOF with the bytes read at the end of
-// the file. Errors: ENOKEY for encrypted contents, EUCLEAN for a damaged
-// block map, EIO from the device.
+// the file. Errors: ENOKEY for encrypted contents; EIO from the device,
+// and for a damaged block map (dataErr).
 func (fi fileInode) ReadAt(p []byte, off int64) (int, error) {
 	defer fi.f.rlock()()
-	return fi.readData(p, off)
+	n, err := fi.readData(p, off)
+	return n, dataErr(err)
+}
+
+// dataErr is the error read(2) of a regular file gives for err: EIO for
+// damage in the file's block map (EUCLEAN, EBADMSG), which Linux meets
+// filling the page cache (ext4_mpage_readpages fails the folio, and
+// filemap_read_folio reports EIO), the cause kept in the message.
+func dataErr(err error) error {
+	if err != nil && isDamage(err) {
+		return abi.Errorf(abi.EIO, "%v", err)
+	}
+	return err
 }
 
 // readData reads the inode's data (a file's, or a slow symlink's).

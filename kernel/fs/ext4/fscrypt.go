@@ -79,7 +79,8 @@ func noKeyMatcher(name string) func(entry []byte) bool {
 // userName is the name readdir reports for an entry of directory ip: the
 // name itself, or its no-key form in an encrypted directory.
 func (ip *inode) userName(name []byte, hash, minor uint32) (string, error) {
-	if !ip.isEncrypted() {
+	// fscrypt_fname_disk_to_usr: "." and ".." are never encrypted.
+	if !ip.isEncrypted() || disk.IsDot(name) {
 		return string(name), nil
 	}
 	return noKeyName(name, hash, minor)

@@ -165,7 +165,7 @@ func (f *fsys) openJournal() (*journalInode, error) {
 		// (s_journal_uuid, s_journal_dev), which an image cannot reach.
 		return nil, abi.Errorf(abi.EOPNOTSUPP, "ext4: external journal not supported")
 	}
-	jip, err := f.iget(sb.SJournalInum)
+	jip, err := f.igetFlags(sb.SJournalInum, igetSpecial)
 	if err != nil {
 		return nil, abi.Errorf(abi.ErrnoOf(err), "ext4: journal inode %d: %v", sb.SJournalInum, err)
 	}

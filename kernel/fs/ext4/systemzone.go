@@ -16,7 +16,7 @@ func (f *fsys) checkSystemZone() error {
 	if !sb.HasCompat(disk.CompatHasJournal) || sb.SJournalInum == 0 {
 		return nil
 	}
-	if _, err := f.iget(sb.SJournalInum); err != nil {
+	if _, err := f.igetFlags(sb.SJournalInum, igetSpecial); err != nil {
 		f.log.Printf("EXT4-fs (%s): failed to initialize system zone: journal inode %d: %v",
 			f.dev.Name(), sb.SJournalInum, err)
 		return abi.Errorf(abi.ErrnoOf(err), "ext4: failed to initialize system zone: journal inode %d: %v",

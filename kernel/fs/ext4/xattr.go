@@ -41,7 +41,7 @@ func (ip *inode) readXattrBlock(cache bool) ([]disk.XattrEntry, error) {
 	}
 	ents, err := f.decodeXattrBlock(b, blk)
 	if err != nil {
-		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr block %d: %v", ip.ino, blk, err)
+		return nil, abi.Errorf(abi.ErrnoOf(err), "ext4: inode %d: xattr block %d: %v", ip.ino, blk, err)
 	}
 	if cache && f.rw {
 		// A block getxattr or listxattr read may be shared by the next
@@ -68,8 +68,13 @@ func (f *fsys) decodeXattrBlock(b []byte, blk uint64) ([]disk.XattrEntry, error)
 	}
 	if f.Super.MetadataCsum() {
 		if got, c := le.Uint32(b[disk.OffXattrHChecksum:]), f.XattrBlockCsum(b, blk); got != c {
-			return nil, abi.Errorf(abi.EUCLEAN, "bad checksum %#08x, want %#08x", got, c)
+			// ext4_xattr_block_csum_verify fails with EFSBADCRC.
+			return nil, abi.Errorf(abi.EFSBADCRC, "bad checksum %#08x, want %#08x", got, c)
 		}
+	}
+	// ext4_xattr_block_get and _list check the block (check_xattrs).
+	if err := f.checkXattrs(b, disk.XattrBlockHdrSize, 0); err != nil {
+		return nil, err
 	}
 	return disk.DecodeXattrEntries(b, disk.XattrBlockHdrSize, 0)
 }
@@ -135,7 +140,7 @@ func (ip *inode) eaInodeValue(e *disk.XattrEntry) ([]byte, error) {
 	if !ip.f.Super.HasIncompat(disk.IncompatEAInode) {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr %s in ea_inode %d without the ea_inode feature", ip.ino, e.FullName(), e.Inum)
 	}
-	ea, err := ip.f.iget(e.Inum)
+	ea, err := ip.f.igetFlags(e.Inum, igetEAInode)
 	if err != nil {
 		return nil, err
 	}
