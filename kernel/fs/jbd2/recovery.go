@@ -219,8 +219,9 @@ type recovery struct {
 // with a bad checksum or unreadable, a failed commit - Recover returns the
 // overlay of what it recovered together with an EUCLEAN or EIO error: the
 // kernel then refuses the mount, while e2fsck keeps the replayed blocks
-// and goes on to check the filesystem. Checksum failures are EUCLEAN (the
-// kernel's EFSBADCRC is EBADMSG, which kernel/abi lacks).
+// and goes on to check the filesystem. Checksum failures are EBADMSG (the
+// kernel's EFSBADCRC); a superblock that does not fit the journal is
+// EINVAL, as journal_get_superblock refuses it.
 func Recover(j Journal, blockSize int, log func(string, ...any)) (*Overlay, error) {
 	if log == nil {
 		log = func(string, ...any) {}
@@ -293,7 +294,7 @@ func Recover(j Journal, blockSize int, log func(string, ...any)) (*Overlay, erro
 			}
 			log("jbd2: invalid checksum recovering data block %d in log", b)
 		}
-		return o, abi.Errorf(abi.EUCLEAN, "jbd2: %d logged blocks failed their checksums (first: block %d); replayed the rest", len(bad), bad[0])
+		return o, abi.Errorf(abi.EFSBADCRC, "jbd2: %d logged blocks failed their checksums (first: block %d); replayed the rest", len(bad), bad[0])
 	case r.hasFailed:
 		log("jbd2: journal transaction %d is corrupt", r.failedCommit)
 		return o, abi.Errorf(abi.EUCLEAN, "jbd2: journal transaction %d is corrupt; replayed transactions %d to %d", r.failedCommit, r.startTID, r.endTID-1)
@@ -314,26 +315,28 @@ func (r *recovery) geometry(blockSize int) error {
 // logArea checks the superblock against the journal's size and block size
 // and returns the log area [first, last): [s_first, s_maxlen), or up to
 // the fast commit area. Recovery and the writer (Log) use the same area.
+// A superblock that does not fit is EINVAL, as journal_get_superblock and
+// journal_load refuse it.
 func logArea(sb *disk.Superblock, j Journal, blockSize int) (first, last uint32, err error) {
 	if sb.Blocksize != uint32(blockSize) {
-		return 0, 0, abi.Errorf(abi.EUCLEAN, "jbd2: journal block size %d, filesystem block size %d", sb.Blocksize, blockSize)
+		return 0, 0, abi.Errorf(abi.EINVAL, "jbd2: journal block size %d, filesystem block size %d", sb.Blocksize, blockSize)
 	}
 	if sb.Maxlen > j.Blocks() {
-		return 0, 0, abi.Errorf(abi.EUCLEAN, "jbd2: journal too short: s_maxlen %d, %d blocks", sb.Maxlen, j.Blocks())
+		return 0, 0, abi.Errorf(abi.EINVAL, "jbd2: journal too short: s_maxlen %d, %d blocks", sb.Maxlen, j.Blocks())
 	}
 	if sb.First == 0 || sb.First >= sb.Maxlen {
-		return 0, 0, abi.Errorf(abi.EUCLEAN, "jbd2: bad log start s_first %d (s_maxlen %d)", sb.First, sb.Maxlen)
+		return 0, 0, abi.Errorf(abi.EINVAL, "jbd2: bad log start s_first %d (s_maxlen %d)", sb.First, sb.Maxlen)
 	}
 	first, last = sb.First, sb.Maxlen
 	if sb.Has(disk.FeatureIncompatFastCommit) {
 		n := sb.NumFCBlocks()
 		if sb.Maxlen < n || sb.Maxlen-n < disk.MinFCBlocks {
-			return 0, 0, abi.Errorf(abi.EUCLEAN, "jbd2: incorrect fast commit blocks: %d of %d", n, sb.Maxlen)
+			return 0, 0, abi.Errorf(abi.EINVAL, "jbd2: incorrect fast commit blocks: %d of %d", n, sb.Maxlen)
 		}
 		last = sb.Maxlen - n
 	}
 	if first >= last {
-		return 0, 0, abi.Errorf(abi.EUCLEAN, "jbd2: empty log area [%d, %d)", first, last)
+		return 0, 0, abi.Errorf(abi.EINVAL, "jbd2: empty log area [%d, %d)", first, last)
 	}
 	return first, last, nil
 }
@@ -419,7 +422,7 @@ loop:
 				// The scan may see stale blocks of an older log; the
 				// commit time decides later. Past the scan it is fatal.
 				if p != passScan {
-					return abi.Errorf(abi.EUCLEAN, "jbd2: invalid checksum recovering descriptor block %d in log", at)
+					return abi.Errorf(abi.EFSBADCRC, "jbd2: invalid checksum recovering descriptor block %d in log", at)
 				}
 				needCheckCommitTime = true
 			}
