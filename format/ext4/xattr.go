@@ -27,6 +27,9 @@ const (
 	XattrIndexSecurity = 6
 	XattrIndexSystem   = 7
 	XattrIndexRichACL  = 8
+	// XattrIndexEncryption holds the fscrypt context, named "c"
+	// (EXT4_XATTR_INDEX_ENCRYPTION, EXT4_XATTR_NAME_ENCRYPTION_CONTEXT).
+	XattrIndexEncryption = 9
 )
 
 // XattrBlockCsum is ext4_xattr_block_csum: the crc32c, from the

@@ -209,15 +209,47 @@ func TestFeatures(t *testing.T) {
 }
 
 // TestEncryptedNoKey: encrypted inodes (EXT4_ENCRYPT_FL, set here with
-// debugfs) report ENOKEY at open, readdir and lookup, as Linux does
-// without the key, and statx shows them encrypted.
+// debugfs, and an fscrypt context poked into the in-inode attributes)
+// report ENOKEY at open and read, as Linux does without the key, and
+// statx shows them encrypted. A context fscrypt_policy_from_context does
+// not recognise fails the open with EINVAL, and an encrypted inode with
+// no context at all gives ENODATA at open, readdir and lookup, as
+// fscrypt_get_encryption_info fails (the host reads e2fsprogs'
+// f_bad_encryption so).
 func TestEncryptedNoKey(t *testing.T) {
 	debugfs := testutil.Need(t, "debugfs")[0]
 	img := filepath.Join(t.TempDir(), "enc.img")
 	if err := os.WriteFile(img, smallImage(t, "-O", "encrypt"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Run(t, debugfs, "-w", "-R", "sif /f flags 0x80800", img)
+	// A v2 context (AES-256-XTS and -CTS, 16-byte padding): version,
+	// modes, flags, 4 reserved bytes, key identifier, nonce.
+	ctx := append([]byte{2, 1, 4, 2, 0, 0, 0, 0}, bytes.Repeat([]byte{0x5A}, 32)...)
+	bad := append([]byte{7}, ctx[1:]...)
+	for name, c := range map[string][]byte{"f": ctx, "tiny": bad} {
+		v := filepath.Join(t.TempDir(), "ctx")
+		if err := os.WriteFile(v, c, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Run(t, debugfs, "-w", "-R", "sif /"+name+" flags 0x80800", img)
+		testutil.Run(t, debugfs, "-w", "-R", "ea_set -f "+v+" /"+name+" user.c", img)
+		// user.c becomes the encryption context: index 9, name "c".
+		b, err := os.ReadFile(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs := int64(1024)
+		ib := debugfsInt(t, img, "imap /"+name, `located at block (\d+)`)*bs + debugfsInt(t, img, "imap /"+name, `offset (0x[0-9a-f]+)`)
+		ib += 128 + int64(binary.LittleEndian.Uint16(b[ib+128:]))
+		if b[ib+4] != 1 || b[ib+4+1] != 1 || b[ib+4+16] != 'c' {
+			t.Fatalf("%s: user.c is not the first in-inode attribute", name)
+		}
+		b[ib+4+1] = 9
+		if err := os.WriteFile(img, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Run(t, debugfs, "-n", "-w", "-R", "sif /"+name+" checksum calc", img)
+	}
 	testutil.Run(t, debugfs, "-w", "-R", "sif /e flags 0x80800", img)
 	sb, _ := mountImage(t, img)
 	f, err := lookupPath(sb, "f")
@@ -230,15 +262,30 @@ func TestEncryptedNoKey(t *testing.T) {
 	if a, _ := f.Getattr(); a.Attributes&abi.STATX_ATTR_ENCRYPTED == 0 {
 		t.Errorf("attributes %#x: not encrypted", a.Attributes)
 	}
+	tiny, err := lookupPath(sb, "tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "open with a bad context", tiny.(vfs.Opener).Open(abi.O_RDONLY), abi.EINVAL, "encryption context")
+	// fscrypt_has_permitted_context, which ext4_lookup applies (EPERM)
+	// to a directory or symlink in an encrypted directory: the same
+	// policy only; not an unencrypted child or a bad context.
+	l, err := lookupPath(sb, "l")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, ti, li := f.(fileInode).inode, tiny.(fileInode).inode, l.(symlinkInode).inode
+	if !fi.fscryptPermitted(fi) || fi.fscryptPermitted(ti) || fi.fscryptPermitted(li) {
+		t.Errorf("permitted contexts: same %v, bad context %v, unencrypted %v; want true, false, false",
+			fi.fscryptPermitted(fi), fi.fscryptPermitted(ti), fi.fscryptPermitted(li))
+	}
 	e, err := lookupPath(sb, "e")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The directory's names were never encrypted: shorter than a cipher
-	// block, they have no no-key form (fscrypt_fname_disk_to_usr).
-	wantErr(t, "readdir", e.(vfs.DirReader).ReadDir(0, func(vfs.DirEntry) bool { return true }), abi.EUCLEAN, "shorter than 16")
+	wantErr(t, "readdir", e.(vfs.DirReader).ReadDir(0, func(vfs.DirEntry) bool { return true }), abi.ENODATA, "no encryption context")
 	_, err = e.(vfs.Lookuper).Lookup("x")
-	wantErr(t, "lookup", err, abi.ENOENT, "")
+	wantErr(t, "lookup", err, abi.ENODATA, "no encryption context")
 }
 
 // TestNoKeyNames: no-key names encode the ciphertext (and the hash), and

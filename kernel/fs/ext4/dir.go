@@ -156,6 +156,9 @@ func (di dirInode) readDir(pos int64, dots bool, emit func(vfs.DirEntry) bool) e
 	if pos < 0 {
 		return abi.EINVAL
 	}
+	if err := ip.fscryptPrepareDir(); err != nil {
+		return err
+	}
 	if ip.isEncrypted() && ip.isCasefolded() {
 		// Encrypted and casefolded names keep their hash in the entry
 		// (dirdata), which this driver does not read.
@@ -253,6 +256,9 @@ func (di dirInode) Lookup(name string) (vfs.Inode, error) {
 	if len(name) == 0 || len(name) > abi.NAME_MAX {
 		return nil, abi.ENOENT
 	}
+	if err := ip.fscryptPrepareDir(); err != nil {
+		return nil, err
+	}
 	if ip.isEncrypted() && ip.isCasefolded() {
 		return nil, abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted casefolded directory", ip.ino)
 	}
@@ -286,6 +292,10 @@ func (di dirInode) Lookup(name string) (vfs.Inode, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	// ext4_lookup: "Inconsistent encryption contexts".
+	if (child.isDir() || child.isLnk()) && !ip.fscryptPermitted(child) {
+		return nil, abi.Errorf(abi.EPERM, "ext4: inode %d: lookup %q: inconsistent encryption contexts: %d/%d", ip.ino, name, ip.ino, ino)
 	}
 	return child.handOut(), nil
 }

@@ -62,12 +62,18 @@ func findRun(runs []run, lblk uint64) int {
 }
 
 // Open refuses an encrypted file, whose key the driver never has: ENOKEY,
-// as fscrypt_file_open returns without the key (ext4_file_open); and a
+// as fscrypt_file_open returns without the key (ext4_file_open), or
+// ENODATA or EINVAL for a missing or damaged encryption context; and a
 // verity file opened for writing: EPERM, as fsverity_file_open refuses
 // it (its Merkle tree past i_size covers the contents as they are).
 func (fi fileInode) Open(flags int) error {
 	defer fi.f.rlock()()
 	if fi.flags&disk.InodeEncryptFl != 0 {
+		// fscrypt_require_key reads the context before it looks
+		// for the key: a missing or bad one is its own error.
+		if _, err := fi.fscryptPolicy(); err != nil {
+			return err
+		}
 		return abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted file, no key", fi.ino)
 	}
 	if fi.flags&disk.InodeVerityFl != 0 && flags&abi.O_ACCMODE != abi.O_RDONLY {
