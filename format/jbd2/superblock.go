@@ -110,9 +110,8 @@ type Superblock struct {
 // and checksum. Its errnos are those of the kernel's journal_get_superblock
 // (fs/jbd2/journal.c): EINVAL for a block that is no journal superblock
 // (magic, block type), for feature flags that contradict each other and
-// for what this code does not support (unknown features, a shared
-// journal); EBADMSG (EFSBADCRC) for a bad checksum; EUCLEAN for a short
-// block.
+// for what this code does not support (unknown features); EBADMSG
+// (EFSBADCRC) for a bad checksum; EUCLEAN for a short block.
 func DecodeSuperblock(b []byte) (*Superblock, error) {
 	if len(b) < SuperblockSize {
 		return nil, abi.Errorf(abi.EUCLEAN, "jbd2: journal superblock: %d bytes, want %d", len(b), SuperblockSize)
@@ -153,9 +152,10 @@ func DecodeSuperblock(b []byte) (*Superblock, error) {
 	sb.NumFCBlks = be.Uint32(b[0x54:])
 	sb.Checksum = be.Uint32(b[SbChecksumOff:])
 
-	if sb.NrUsers > 1 {
-		return nil, abi.Errorf(abi.EINVAL, "jbd2: journal superblock: journal shared by %d filesystems is not supported", sb.NrUsers)
-	}
+	// s_nr_users counts the filesystems of an external journal (ext4
+	// refuses one shared by several, ext4_get_dev_journal); the kernel
+	// reads an internal journal whatever it says (e2fsck calls more than
+	// one corruption).
 	if f := sb.FeatureIncompat &^ KnownIncompat; f != 0 {
 		return nil, abi.Errorf(abi.EINVAL, "jbd2: journal superblock: unknown incompat features %#x", f)
 	}

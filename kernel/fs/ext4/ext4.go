@@ -180,6 +180,20 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 			name, sb.SBlocksCount, uint64(dev.Size())>>f.BlockBits)
 		return nil, abi.Errorf(abi.EINVAL, "ext4: bad geometry: block count %d exceeds size of device", sb.SBlocksCount)
 	}
+	// ext4_inode_info_init: the extra inode space the superblock asks
+	// new inodes to keep must fit in an inode.
+	if f.InodeSize > disk.GoodOldInodeSize && sb.HasRoCompat(disk.RoCompatExtraIsize) {
+		room := f.InodeSize - disk.GoodOldInodeSize
+		for _, v := range []struct {
+			name string
+			n    uint16
+		}{{"s_want_extra_isize", sb.SWantExtraIsize}, {"s_min_extra_isize", sb.SMinExtraIsize}} {
+			if uint32(v.n) > room {
+				log.Printf("EXT4-fs (%s): bad %s: %d", name, v.name, v.n)
+				return nil, abi.Errorf(abi.EINVAL, "ext4: bad %s: %d", v.name, v.n)
+			}
+		}
+	}
 	// Directory hashes treat names as signed chars unless s_flags says
 	// unsigned; with neither flag the kernel takes the CPU's char, signed
 	// on x86 (ext4_fill_super).

@@ -236,3 +236,85 @@ func TestIgetDamage(t *testing.T) {
 	}
 	umount()
 }
+
+// TestEncryptedSymlinkSize: an encrypted symlink's target is read as
+// ext4_encrypted_get_link reads it, whatever i_size says: the ciphertext's
+// length is in its header, within i_block for a fast link
+// (fscrypt_get_symlink); stat's size is that of the no-key target, and a
+// header of length 0 fails lstat itself with EUCLEAN
+// (fscrypt_symlink_getattr), as the host reads e2fsprogs'
+// f_badsymlinks2.
+func TestEncryptedSymlinkSize(t *testing.T) {
+	src := t.TempDir()
+	for _, n := range []string{"small", "empty"} {
+		if err := os.Symlink(strings.Repeat("t", 30), filepath.Join(src, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// i_block[0]: a 16-byte ciphertext's length, then "AA".
+	img := craftImage(t, src, "4M", []string{"-O", "encrypt,^has_journal"},
+		[]string{"sif /small flags 0x800", "sif /small block[0] 0x41410010", "sif /small size 1",
+			"sif /empty flags 0x800", "sif /empty block[0] 0"})
+	sb, _ := mountImage(t, img)
+	ip, err := lookupPath(sb, "small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := noKeyName(append([]byte("AA"), bytes.Repeat([]byte("t"), 14)...), 0, 0)
+	got, err := ip.(vfs.Readlinker).Readlink()
+	if a, aerr := ip.Getattr(); err != nil || got != want || aerr != nil || a.Size != int64(len(want)) {
+		t.Errorf("small: readlink %q, %v; size %d, %v; want %q", got, err, a.Size, aerr, want)
+	}
+	ip, err = lookupPath(sb, "empty")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ip.Getattr(); !errors.Is(err, abi.EUCLEAN) {
+		t.Errorf("empty: getattr %v, want EUCLEAN", err)
+	}
+}
+
+// TestJournalSuperblockAtMount: a journal that needs no recovery is
+// loaded at mount all the same (ext4_load_journal, load_superblock): a
+// journal superblock with a bad magic fails the mount with EINVAL ("no
+// valid journal superblock found"), as the host refuses e2fsprogs'
+// f_jnl_etb_alloc_fail; s_nr_users, which only an external journal's
+// users count, does not matter (d_corrupt_journal_nr_users mounts). An
+// s_want_extra_isize larger than the inode's room fails the mount with
+// EINVAL (ext4_inode_info_init, f_sb_extra_isize).
+func TestJournalSuperblockAtMount(t *testing.T) {
+	img := craftImage(t, t.TempDir(), "8M", []string{"-b", "1024", "-O", "^metadata_csum"})
+	jblk := debugfsInt(t, img, "bmap <8> 0", `(?m)^(\d+)$`)
+	poke := func(off int64, b ...byte) string {
+		p := filepath.Join(t.TempDir(), "x.img")
+		testutil.Run(t, "cp", img, p)
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteAt(b, off); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	mount := func(p string) error {
+		_, err := NewType().Mount(openDev(t, p), abi.MS_RDONLY, "", nil)
+		return err
+	}
+	if err := mount(poke(jblk*1024, 0, 0, 0, 0)); !errors.Is(err, abi.EINVAL) {
+		t.Errorf("journal superblock without its magic: mount %v, want EINVAL", err)
+	}
+	// s_nr_users at 0x40 of the journal superblock (big-endian; no
+	// journal checksum without metadata_csum).
+	if err := mount(poke(jblk*1024+0x40, 0, 0, 0x27, 0x0F)); err != nil {
+		t.Errorf("s_nr_users 9999: mount %v", err)
+	}
+	// s_want_extra_isize (0x15E) of 200 in 256-byte inodes.
+	if err := mount(poke(1024+0x15E, 200, 0)); !errors.Is(err, abi.EINVAL) {
+		t.Errorf("s_want_extra_isize 200: mount %v, want EINVAL", err)
+	}
+	if err := mount(img); err != nil {
+		t.Errorf("the image itself: %v", err)
+	}
+}

@@ -303,13 +303,14 @@ func (ip *inode) igetChecks() error {
 	// The block references in i_block of a file, a directory or a slow
 	// symlink without inline data: the extent root
 	// (ext4_ext_check_inode) or the direct block pointers
-	// (ext4_ind_check_inode; the journal inode's are not checked).
+	// (ext4_ind_check_inode; ext4_check_blockref passes over the
+	// journal's inode only once the journal is loaded, after this iget).
 	if ip.flags&disk.InodeInlineDataFl == 0 && (ip.isReg() || ip.isDir() || ip.isLnk() && !ip.isFastSymlink()) {
 		if ip.flags&disk.InodeExtentsFl != 0 {
 			if err := ip.checkExtentRoot(); err != nil {
 				return err
 			}
-		} else if !(sb.HasCompat(disk.CompatHasJournal) && ino == sb.SJournalInum) {
+		} else {
 			for i := 0; i < disk.NdirBlocks; i++ {
 				if b := uint64(le.Uint32(ip.iBlock[4*i:])); b != 0 && !f.blockValid(b, 1) {
 					return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: block %d: invalid block", ino, b)
@@ -393,7 +394,8 @@ func (ip *inode) isLnk() bool { return ip.mode&abi.S_IFMT == abi.S_IFLNK }
 // Ino returns the inode number.
 func (ip *inode) Ino() uint64 { return uint64(ip.ino) }
 
-// Getattr returns the inode's attributes (ext4_getattr). It never fails.
+// Getattr returns the inode's attributes (ext4_getattr). It fails only
+// for an encrypted symlink whose target cannot be read.
 func (ip *inode) Getattr() (vfs.Attr, error) {
 	defer ip.f.rlock()()
 	a := vfs.Attr{
@@ -418,11 +420,14 @@ func (ip *inode) Getattr() (vfs.Attr, error) {
 		a.Blocks += (ip.size + 511) >> 9
 	}
 	// fscrypt_symlink_getattr: an encrypted link's size is that of the
-	// target readlink returns (its no-key form), not of its ciphertext.
+	// target readlink returns (its no-key form), not of its ciphertext;
+	// a target that cannot be read fails the getattr (EUCLEAN).
 	if ip.isLnk() && ip.isEncrypted() {
-		if t, err := ip.readlink(); err == nil {
-			a.Size = int64(len(t))
+		t, err := ip.readlink()
+		if err != nil {
+			return vfs.Attr{}, err
 		}
+		a.Size = int64(len(t))
 	}
 	for _, m := range [...]struct {
 		fl   uint32

@@ -226,17 +226,7 @@ func Recover(j Journal, blockSize int, log func(string, ...any)) (*Overlay, erro
 	if log == nil {
 		log = func(string, ...any) {}
 	}
-	if blockSize < disk.SuperblockSize || blockSize > 1<<16 || blockSize&(blockSize-1) != 0 {
-		return nil, abi.Errorf(abi.EINVAL, "jbd2: bad block size %d", blockSize)
-	}
-	if j.Blocks() == 0 {
-		return nil, abi.Errorf(abi.EUCLEAN, "jbd2: empty journal")
-	}
-	buf := make([]byte, blockSize)
-	if err := j.ReadBlock(0, buf); err != nil {
-		return nil, fmt.Errorf("jbd2: reading journal superblock: %w", err)
-	}
-	sb, err := disk.DecodeSuperblock(buf)
+	sb, buf, err := loadSuperblock(j, blockSize)
 	if err != nil {
 		return nil, err
 	}
@@ -300,6 +290,37 @@ func Recover(j Journal, blockSize int, log func(string, ...any)) (*Overlay, erro
 		return o, abi.Errorf(abi.EUCLEAN, "jbd2: journal transaction %d is corrupt; replayed transactions %d to %d", r.failedCommit, r.startTID, r.endTID-1)
 	}
 	return o, nil
+}
+
+// loadSuperblock reads and decodes the journal's superblock (block 0)
+// into a block-sized buffer it returns with it.
+func loadSuperblock(j Journal, blockSize int) (*disk.Superblock, []byte, error) {
+	if blockSize < disk.SuperblockSize || blockSize > 1<<16 || blockSize&(blockSize-1) != 0 {
+		return nil, nil, abi.Errorf(abi.EINVAL, "jbd2: bad block size %d", blockSize)
+	}
+	if j.Blocks() == 0 {
+		return nil, nil, abi.Errorf(abi.EUCLEAN, "jbd2: empty journal")
+	}
+	buf := make([]byte, blockSize)
+	if err := j.ReadBlock(0, buf); err != nil {
+		return nil, nil, fmt.Errorf("jbd2: reading journal superblock: %w", err)
+	}
+	sb, err := disk.DecodeSuperblock(buf)
+	return sb, buf, err
+}
+
+// CheckSuperblock reads the journal's superblock and checks it as the
+// kernel's load_superblock does whenever it loads a journal, one that
+// needs no recovery too (ext4_load_journal then wipes it): its fields
+// and checksum (DecodeSuperblock), and that it fits the journal and the
+// filesystem's block size.
+func CheckSuperblock(j Journal, blockSize int) error {
+	sb, _, err := loadSuperblock(j, blockSize)
+	if err != nil {
+		return err
+	}
+	_, _, err = logArea(sb, j, blockSize)
+	return err
 }
 
 // geometry checks the superblock against the journal's size and block
@@ -478,7 +499,7 @@ loop:
 				// means the log itself is corrupt; an older one, a
 				// stale block: the log ends before it.
 				if c.CommitSec >= lastCommitTime {
-					return abi.Errorf(abi.EUCLEAN, "jbd2: invalid checksum found in transaction %d", next)
+					return abi.Errorf(abi.EFSBADCRC, "jbd2: invalid checksum found in transaction %d", next)
 				}
 				r.logf("jbd2: invalid checksum ignored in transaction %d, likely stale data", next)
 				break loop // ignore_crc_mismatch
