@@ -105,8 +105,9 @@ type fsys struct {
 	jinode *journalInode
 	base   vfs.BlockDevice
 
-	blockPool  sync.Pool  // of *[]byte, block-sized buffers for directory reads
-	lookupSlot lookupSlot // the directory block searched last (dir.go)
+	sysZone    []zoneRange // metadata blocks no file maps (systemzone.go)
+	blockPool  sync.Pool   // of *[]byte, block-sized buffers for directory reads
+	lookupSlot lookupSlot  // the directory block searched last (dir.go)
 
 	mu     sync.Mutex // guards inodes and unlinked
 	inodes icache     // icache.go

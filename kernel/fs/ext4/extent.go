@@ -161,8 +161,8 @@ func (ip *inode) checkExtentEntries(b []byte, h disk.ExtentHeader, blk uint64, l
 			switch {
 			case e.EeLen == 0:
 				return abi.Errorf(abi.EUCLEAN, "zero-length extent at logical block %d", e.EeBlock)
-			case !f.blockValid(e.EeStart, uint64(e.EeLen)):
-				return abi.Errorf(abi.EUCLEAN, "physical blocks %d+%d outside the filesystem", e.EeStart, e.EeLen)
+			case !f.blockValid(e.EeStart, uint64(e.EeLen), ip.ino):
+				return abi.Errorf(abi.EUCLEAN, "physical blocks %d+%d outside the filesystem or in its metadata", e.EeStart, e.EeLen)
 			case uint64(e.EeBlock) < cur:
 				return abi.Errorf(abi.EUCLEAN, "extent at logical block %d overlaps the one before", e.EeBlock)
 			}
@@ -171,8 +171,8 @@ func (ip *inode) checkExtentEntries(b []byte, h disk.ExtentHeader, blk uint64, l
 			x := disk.ExtentIdxAt(b, i)
 			first = x.EiBlock
 			switch {
-			case !f.blockValid(x.EiLeaf, 1):
-				return abi.Errorf(abi.EUCLEAN, "index points to block %d outside the filesystem", x.EiLeaf)
+			case !f.blockValid(x.EiLeaf, 1, ip.ino):
+				return abi.Errorf(abi.EUCLEAN, "index points to block %d outside the filesystem or in its metadata", x.EiLeaf)
 			case uint64(x.EiBlock) < cur:
 				return abi.Errorf(abi.EUCLEAN, "index at logical block %d out of order", x.EiBlock)
 			}

@@ -92,6 +92,7 @@ func dirEntries(t *testing.T, img []byte, blk, bs int64) (offs []int, names []st
 // TestIgetDamage damages inodes and directory entries as disks come
 // damaged (the cases of e2fsprogs' tests f_extents, f_badsymlinks,
 // f_ea_checks, f_ea_value_crash, f_many_subdirs, f_recnect_bad, f_bad_inode_csum,
+// f_dupfsblks (blocks in the system zone),
 // f_salvage_dir, f_baddir2, f_trunc_dirent_header) and checks that each
 // name reads as Linux reads it: __ext4_iget's checks refuse the inode
 // with EUCLEAN, or EBADMSG for its checksum (fs/ext4/inode.c); a bad
@@ -101,7 +102,7 @@ func dirEntries(t *testing.T, img []byte, blk, bs int64) (offs []int, names []st
 // errnos Linux gives are asserted.
 func TestIgetDamage(t *testing.T) {
 	src := t.TempDir()
-	for _, n := range []string{"ok", "eaflag", "badacl", "nomagic", "extstart", "nolinks", "casefold", "csum", "extlen", "xattr"} {
+	for _, n := range []string{"ok", "eaflag", "badacl", "nomagic", "extstart", "nolinks", "casefold", "csum", "extlen", "xattr", "zone", "zoneacl"} {
 		if err := os.WriteFile(filepath.Join(src, n), bytes.Repeat([]byte(n), 700), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -132,6 +133,8 @@ func TestIgetDamage(t *testing.T) {
 			"sif /bigsize size 0xC00000400",  // i_size_high of a directory: not its size
 			"sif /multi flags 0x80000",       // drop the index: a linear directory
 			"ea_set /xattr user.moo cow",     // an in-inode attribute
+			"sif /zone block[5] 2",           // an extent on the group descriptors (block 2 of 1 KiB blocks)
+			"sif /zoneacl file_acl 2",        // so the attribute block
 		})
 	bs := int64(1024)
 	blocks := func(path string) []int64 {
@@ -185,9 +188,9 @@ func TestIgetDamage(t *testing.T) {
 	want := map[string]abi.Errno{
 		"eaflag": abi.EUCLEAN, "badacl": abi.EUCLEAN, "nomagic": abi.EUCLEAN, "extstart": abi.EUCLEAN,
 		"extlen": abi.EUCLEAN, "nolinks": abi.EUCLEAN, "casefold": abi.EUCLEAN, "immutable-link": abi.EUCLEAN,
-		"xattr": abi.EUCLEAN,
+		"xattr": abi.EUCLEAN, "zone": abi.EUCLEAN, "zoneacl": abi.EUCLEAN,
 	}
-	names = []string{"ok", "eaflag", "badacl", "nomagic", "extstart", "extlen", "nolinks", "casefold", "immutable-link", "xattr", "bigsize", "one", "multi"}
+	names = []string{"ok", "eaflag", "badacl", "nomagic", "extstart", "extlen", "nolinks", "casefold", "immutable-link", "xattr", "zone", "zoneacl", "bigsize", "one", "multi"}
 	sb, _ := mountImage(t, img)
 	ours := map[string]damageView{}
 	for _, n := range names {

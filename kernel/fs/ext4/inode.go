@@ -297,7 +297,7 @@ func (ip *inode) igetChecks() error {
 	if !sb.HasCompat(disk.CompatDirIndex) && sb.MetadataCsum() && ip.flags&disk.InodeIndexFl != 0 {
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: iget: Dir with htree data on filesystem without dir_index feature", ino)
 	}
-	if ip.fileACL != 0 && !f.blockValid(ip.fileACL, 1) {
+	if ip.fileACL != 0 && !f.blockValid(ip.fileACL, 1, ino) {
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: iget: bad extended attribute block %d", ino, ip.fileACL)
 	}
 	// The block references in i_block of a file, a directory or a slow
@@ -312,7 +312,7 @@ func (ip *inode) igetChecks() error {
 			}
 		} else {
 			for i := 0; i < disk.NdirBlocks; i++ {
-				if b := uint64(le.Uint32(ip.iBlock[4*i:])); b != 0 && !f.blockValid(b, 1) {
+				if b := uint64(le.Uint32(ip.iBlock[4*i:])); b != 0 && !f.blockValid(b, 1, ino) {
 					return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: block %d: invalid block", ino, b)
 				}
 			}
@@ -333,14 +333,6 @@ func (ip *inode) igetChecks() error {
 func (f *fsys) checkXattrs(area []byte, start, valueBase int) error {
 	sb := f.Super
 	return disk.CheckXattrs(area, start, valueBase, sb.HasIncompat(disk.IncompatEAInode), sb.SFirstIno, sb.SInodesCount)
-}
-
-// blockValid reports whether n blocks from start lie in the filesystem
-// past the superblock's block (the range checks of ext4_sb_block_valid;
-// the system zone, metadata blocks file blocks may not overlap, is not
-// kept).
-func (f *fsys) blockValid(start, n uint64) bool {
-	return start > uint64(f.Super.SFirstDataBlock) && start+n >= start && start+n <= f.Super.SBlocksCount
 }
 
 // rawBlocks decodes i_blocks of an inode slot whose i_flags are flags, in
