@@ -321,3 +321,54 @@ func TestJournalSuperblockAtMount(t *testing.T) {
 		t.Errorf("the image itself: %v", err)
 	}
 }
+
+// TestEAInodeHashDamage: a value in an ea_inode whose hash (i_atime) is
+// not the value's fails getxattr with EUCLEAN ("EA inode hash validation
+// failed", ext4_xattr_inode_verify_hashes), as the host reads e2fsprogs'
+// f_ea_inode; the value with its hash intact reads.
+func TestEAInodeHashDamage(t *testing.T) {
+	val := filepath.Join(t.TempDir(), "val")
+	big := bytes.Repeat([]byte("ea_inode value "), 400)
+	if err := os.WriteFile(val, big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir()
+	for _, n := range []string{"good", "bad"} {
+		if err := os.WriteFile(filepath.Join(src, n), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := craftImage(t, src, "8M", []string{"-O", "ea_inode,^has_journal"},
+		[]string{"ea_set -f " + val + " /good user.big", "ea_set -f " + val + " /bad user.big"})
+	sb, _ := mountImage(t, img)
+	ip, err := lookupPath(sb, "bad")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, err := ip.(fileInode).ibodyXattrs()
+	if err != nil || len(ents) != 1 || ents[0].Inum == 0 {
+		t.Fatalf("bad: in-inode attributes %+v, %v; want one in an ea_inode", ents, err)
+	}
+	testutil.Run(t, "debugfs", "-w", "-R", "sif <"+strconv.Itoa(int(ents[0].Inum))+"> atime 0x12345678", img)
+	sb, _ = mountImage(t, img)
+	for name, want := range map[string]abi.Errno{"good": 0, "bad": abi.EUCLEAN} {
+		ip, err := lookupPath(sb, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := ip.(vfs.Xattrer).Getxattr("user.big")
+		// (debugfs may store a prefix of the file.)
+		if abi.ErrnoOf(err) != want || want == 0 && (len(v) == 0 || !bytes.HasPrefix(big, v)) {
+			t.Errorf("%s: getxattr %d bytes, %v; want %v", name, len(v), err, want)
+		}
+	}
+	if !testutil.CanLoop() {
+		return
+	}
+	mnt, umount := testutil.HostMount(t, img, "ro,errors=continue")
+	defer umount()
+	_, err = unix.Lgetxattr(filepath.Join(mnt, "bad"), "user.big", make([]byte, 1<<16))
+	if !errors.Is(err, unix.EUCLEAN) {
+		t.Errorf("bad: the host's getxattr %v", err)
+	}
+}
