@@ -27,6 +27,7 @@ var darwinErrno = map[abi.Errno]uintptr{
 	abi.ENOTEMPTY:    66,
 	abi.ELOOP:        62,
 	abi.ENODATA:      93, // ENOATTR
+	abi.EBADMSG:      94,
 	abi.EOVERFLOW:    84,
 	abi.EOPNOTSUPP:   45, // ENOTSUP
 	abi.ESTALE:       70,

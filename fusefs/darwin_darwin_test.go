@@ -17,7 +17,7 @@ func TestDarwinNumbers(t *testing.T) {
 		{"ENOTEMPTY", 66, int(unix.ENOTEMPTY)}, {"ELOOP", 62, int(unix.ELOOP)},
 		{"ENOATTR", 93, int(unix.ENOATTR)}, {"EOVERFLOW", 84, int(unix.EOVERFLOW)},
 		{"ENOTSUP", 45, int(unix.ENOTSUP)}, {"ESTALE", 70, int(unix.ESTALE)},
-		{"EDQUOT", 69, int(unix.EDQUOT)},
+		{"EDQUOT", 69, int(unix.EDQUOT)}, {"EBADMSG", 94, int(unix.EBADMSG)},
 		{"O_SYNC", darwinO_SYNC, unix.O_SYNC}, {"O_DSYNC", darwinO_DSYNC, unix.O_DSYNC},
 		{"O_NOFOLLOW", darwinO_NOFOLLOW, unix.O_NOFOLLOW}, {"O_DIRECTORY", darwinO_DIRECTORY, unix.O_DIRECTORY},
 		{"SEEK_HOLE", 3, unix.SEEK_HOLE}, {"SEEK_DATA", 4, unix.SEEK_DATA},

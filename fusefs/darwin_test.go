@@ -18,7 +18,7 @@ func TestDarwinErrno(t *testing.T) {
 		{abi.EAGAIN, 35}, {abi.EDEADLK, 11}, {abi.ENOTEMPTY, 66},
 		{abi.ENAMETOOLONG, 63}, {abi.ELOOP, 62}, {abi.ENOSYS, 78},
 		{abi.ENODATA, 93}, {abi.EOPNOTSUPP, 45}, {abi.EUCLEAN, 5},
-		{abi.EDQUOT, 69}, {abi.ESTALE, 70}, {abi.EOVERFLOW, 84},
+		{abi.EDQUOT, 69}, {abi.ESTALE, 70}, {abi.EOVERFLOW, 84}, {abi.EBADMSG, 94},
 	} {
 		if got := darwinErrnoOf(c.linux); got != c.darwin {
 			t.Errorf("%v: Darwin errno %d, want %d", c.linux, got, c.darwin)
@@ -27,7 +27,7 @@ func TestDarwinErrno(t *testing.T) {
 	// Every errno above ERANGE the kernel returns has its own line: none
 	// may reach macOS as Linux's number, which means another error there.
 	for _, e := range []abi.Errno{abi.EDEADLK, abi.ENAMETOOLONG, abi.ENOSYS, abi.ENOTEMPTY, abi.ELOOP,
-		abi.ENODATA, abi.EOVERFLOW, abi.EOPNOTSUPP, abi.ESTALE, abi.EUCLEAN, abi.EDQUOT,
+		abi.ENODATA, abi.EBADMSG, abi.EOVERFLOW, abi.EOPNOTSUPP, abi.ESTALE, abi.EUCLEAN, abi.EDQUOT,
 		abi.EMEDIUMTYPE, abi.EKEYREJECTED, abi.ENOKEY} {
 		if _, ok := darwinErrno[e]; !ok {
 			t.Errorf("%v has no Darwin errno", e)

@@ -87,6 +87,12 @@ func DecodeDirent(b []byte, off int, blockSize uint32, filetype bool) (Dirent, e
 		return d, abi.Errorf(abi.EUCLEAN, "entry at offset %d: rec_len %d is too small for name_len %d", off, d.RecLen, nameLen)
 	case uint64(off)+uint64(d.RecLen) > uint64(len(b)):
 		return d, abi.Errorf(abi.EUCLEAN, "entry at offset %d: directory entry overrun (rec_len %d)", off, d.RecLen)
+	case off+int(d.RecLen) > len(b)-int(DirRecLen(1)) && off+int(d.RecLen) != len(b):
+		// No room for another entry after this one, yet it does
+		// not reach the end.
+		return d, abi.Errorf(abi.EUCLEAN, "entry at offset %d: directory entry too close to block end (rec_len %d)", off, d.RecLen)
+	case off+int(d.RecLen) == len(b) && nameLen == 1 && e[DirentHeaderSize] == '.':
+		return d, abi.Errorf(abi.EUCLEAN, "entry at offset %d: '.' directory cannot be the last in data block", off)
 	}
 	d.Name = e[DirentHeaderSize : DirentHeaderSize+nameLen]
 	return d, nil

@@ -133,6 +133,10 @@ const (
 
 const RootIno = 2
 
+// BootLoaderIno is EXT4_BOOT_LOADER_INO, the reserved inode of
+// EXT4_IOC_SWAP_BOOT: a new filesystem leaves it blank (no links).
+const BootLoaderIno = 5
+
 // EncodeTime splits t into the 32-bit seconds field and the extra field
 // (Documentation/filesystems/ext4/inodes.rst, "Inode Timestamps": two
 // epoch bits extending the seconds, then nanoseconds), clamped to what

@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	"bytes"
 	"encoding/binary"
 
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -26,6 +27,9 @@ const (
 	XattrIndexSecurity = 6
 	XattrIndexSystem   = 7
 	XattrIndexRichACL  = 8
+	// XattrIndexEncryption holds the fscrypt context, named "c"
+	// (EXT4_XATTR_INDEX_ENCRYPTION, EXT4_XATTR_NAME_ENCRYPTION_CONTEXT).
+	XattrIndexEncryption = 9
 )
 
 // XattrBlockCsum is ext4_xattr_block_csum: the crc32c, from the
@@ -132,6 +136,68 @@ func DecodeXattrEntries(area []byte, start, valueBase int) ([]XattrEntry, error)
 		off += elen
 	}
 	return ents, nil
+}
+
+// XattrValueMax is EXT4_XATTR_SIZE_MAX, the largest value check_xattrs
+// lets an entry claim (16 MiB; getxattr(2) returns at most 64 KiB).
+const XattrValueMax = 1 << 24
+
+// CheckXattrs makes the checks of check_xattrs (fs/ext4/xattr.c) on an
+// attribute area, entries from area[start:], values at valueBase +
+// e_value_offs: every entry inside the area before its end, no name
+// holding a NUL; then each value: an ea_inode only with the feature, a
+// valid inode number other than the root's (ext4_valid_inum: from
+// firstIno to inodesCount) and a nonzero size; a size at most
+// XattrValueMax; a value stored in the area after the names' end marker
+// and inside the area with its padding. The error is EUCLEAN with
+// check_xattrs' reason.
+func CheckXattrs(area []byte, start, valueBase int, eaInode bool, firstIno, inodesCount uint32) error {
+	le := binary.LittleEndian
+	bad := func(why string) error { return abi.Errorf(abi.EUCLEAN, "%s", why) }
+	next := func(off int) int { return off + (XattrEntryHdrSize+int(area[off])+3)&^3 }
+	off := start
+	for {
+		if off+4 > len(area) {
+			return bad("e_name out of bounds")
+		}
+		if le.Uint32(area[off:]) == 0 {
+			break
+		}
+		n := next(off)
+		if n >= len(area) {
+			return bad("e_name out of bounds")
+		}
+		if bytes.IndexByte(area[off+XattrEntryHdrSize:off+XattrEntryHdrSize+int(area[off])], 0) >= 0 {
+			return bad("bad e_name length")
+		}
+		off = n
+	}
+	end := off // the names' end marker
+	for e := start; e < end; e = next(e) {
+		size := uint64(le.Uint32(area[e+8:]))
+		inum := le.Uint32(area[e+4:])
+		switch {
+		case inum != 0 && !eaInode:
+			return bad("ea_inode specified without ea_inode feature enabled")
+		case inum != 0 && (inum == RootIno || inum < firstIno || inum > inodesCount):
+			return bad("invalid ea_ino")
+		case inum != 0 && size == 0:
+			return bad("invalid size in ea xattr")
+		case size > XattrValueMax:
+			return bad("e_value size too large")
+		}
+		if size != 0 && inum == 0 {
+			offs := int(le.Uint16(area[e+2:]))
+			if offs > len(area)-valueBase {
+				return bad("e_value out of bounds")
+			}
+			v := valueBase + offs
+			if v < end+4 || (size+3)&^3 > uint64(len(area)-v) {
+				return bad("overlapping e_value")
+			}
+		}
+	}
+	return nil
 }
 
 // IsSystemData reports whether e is system.data, the rest of an inline

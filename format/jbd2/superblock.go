@@ -107,15 +107,19 @@ type Superblock struct {
 // 1024 bytes of b, with the checks of e2fsck_journal_load (e2fsck/journal.c)
 // and the kernel's journal_load that do not depend on the journal's size:
 // magic, type, known features, one checksum version at most, checksum type
-// and checksum. It returns EUCLEAN for a corrupt superblock and EINVAL for
-// one this code does not support (unknown features, a shared journal).
+// and checksum. Its errnos are those of the kernel's journal_get_superblock
+// (fs/jbd2/journal.c): EINVAL for a block that is no journal superblock
+// (magic, block type), for feature flags that contradict each other and
+// for what this code does not support (unknown features); EBADMSG
+// (EFSBADCRC) for a bad checksum; EUCLEAN for a short block.
 func DecodeSuperblock(b []byte) (*Superblock, error) {
 	if len(b) < SuperblockSize {
 		return nil, abi.Errorf(abi.EUCLEAN, "jbd2: journal superblock: %d bytes, want %d", len(b), SuperblockSize)
 	}
 	h, _ := DecodeHeader(b)
 	if h.Magic != MagicNumber {
-		return nil, abi.Errorf(abi.EUCLEAN, "jbd2: journal superblock: bad magic %#08x", h.Magic)
+		// "JBD2: no valid journal superblock found"
+		return nil, abi.Errorf(abi.EINVAL, "jbd2: journal superblock: bad magic %#08x", h.Magic)
 	}
 	be := binary.BigEndian
 	sb := &Superblock{
@@ -132,7 +136,7 @@ func DecodeSuperblock(b []byte) (*Superblock, error) {
 		return sb, nil // no features, no checksum
 	case SuperblockV2:
 	case DescriptorBlock, CommitBlock, RevokeBlock:
-		return nil, abi.Errorf(abi.EUCLEAN, "jbd2: journal superblock: block type %d is not a superblock", h.BlockType)
+		return nil, abi.Errorf(abi.EINVAL, "jbd2: journal superblock: block type %d is not a superblock", h.BlockType)
 	default:
 		return nil, abi.Errorf(abi.EINVAL, "jbd2: journal superblock: unsupported version (block type %d)", h.BlockType)
 	}
@@ -148,9 +152,10 @@ func DecodeSuperblock(b []byte) (*Superblock, error) {
 	sb.NumFCBlks = be.Uint32(b[0x54:])
 	sb.Checksum = be.Uint32(b[SbChecksumOff:])
 
-	if sb.NrUsers > 1 {
-		return nil, abi.Errorf(abi.EINVAL, "jbd2: journal superblock: journal shared by %d filesystems is not supported", sb.NrUsers)
-	}
+	// s_nr_users counts the filesystems of an external journal (ext4
+	// refuses one shared by several, ext4_get_dev_journal); the kernel
+	// reads an internal journal whatever it says (e2fsck calls more than
+	// one corruption).
 	if f := sb.FeatureIncompat &^ KnownIncompat; f != 0 {
 		return nil, abi.Errorf(abi.EINVAL, "jbd2: journal superblock: unknown incompat features %#x", f)
 	}
@@ -158,17 +163,17 @@ func DecodeSuperblock(b []byte) (*Superblock, error) {
 		return nil, abi.Errorf(abi.EINVAL, "jbd2: journal superblock: unknown ro_compat features %#x", f)
 	}
 	if sb.Has(FeatureIncompatCsumV2) && sb.Has(FeatureIncompatCsumV3) {
-		return nil, abi.Errorf(abi.EUCLEAN, "jbd2: journal superblock: checksum v2 and v3 both set")
+		return nil, abi.Errorf(abi.EINVAL, "jbd2: journal superblock: checksum v2 and v3 both set")
 	}
 	if sb.CsumV2orV3() {
 		if sb.FeatureCompat&FeatureCompatChecksum != 0 {
-			return nil, abi.Errorf(abi.EUCLEAN, "jbd2: journal superblock: checksum v1 and v2/v3 both set")
+			return nil, abi.Errorf(abi.EINVAL, "jbd2: journal superblock: checksum v1 and v2/v3 both set")
 		}
 		if sb.ChecksumType != Crc32cChksumType {
-			return nil, abi.Errorf(abi.EUCLEAN, "jbd2: journal superblock: checksum type %d, want %d (crc32c)", sb.ChecksumType, Crc32cChksumType)
+			return nil, abi.Errorf(abi.EINVAL, "jbd2: journal superblock: checksum type %d, want %d (crc32c)", sb.ChecksumType, Crc32cChksumType)
 		}
 		if c := SuperblockCsum(b); c != sb.Checksum {
-			return nil, abi.Errorf(abi.EUCLEAN, "jbd2: journal superblock: bad checksum %#08x, computed %#08x", sb.Checksum, c)
+			return nil, abi.Errorf(abi.EFSBADCRC, "jbd2: journal superblock: bad checksum %#08x, computed %#08x", sb.Checksum, c)
 		}
 	}
 	return sb, nil

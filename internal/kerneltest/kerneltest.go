@@ -159,11 +159,11 @@ func ExportDamaged(img, fstype string) error {
 }
 
 // DamageErr reports whether err carries an errno a damaged image may
-// rightly give: EUCLEAN for damage, EIO, EINVAL, EOPNOTSUPP or ENODEV
-// for a superblock Linux refuses too, ENOENT, ENOTDIR, ELOOP, ENXIO for
-// names and offsets that lead nowhere.
+// rightly give: EUCLEAN for damage, EBADMSG for a bad checksum, EIO,
+// EINVAL, EOPNOTSUPP or ENODEV for a superblock Linux refuses too,
+// ENOENT, ENOTDIR, ELOOP, ENXIO for names and offsets that lead nowhere.
 func DamageErr(err error) bool {
-	for _, e := range []abi.Errno{abi.EUCLEAN, abi.EIO, abi.EINVAL, abi.EOPNOTSUPP, abi.ENOENT, abi.ENOTDIR, abi.ELOOP, abi.ENODEV, abi.ENXIO} {
+	for _, e := range []abi.Errno{abi.EUCLEAN, abi.EBADMSG, abi.EIO, abi.EINVAL, abi.EOPNOTSUPP, abi.ENOENT, abi.ENOTDIR, abi.ELOOP, abi.ENODEV, abi.ENXIO} {
 		if errors.Is(err, e) {
 			return true
 		}

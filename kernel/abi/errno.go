@@ -50,6 +50,7 @@ const (
 	ENOTEMPTY    Errno = 39
 	ELOOP        Errno = 40
 	ENODATA      Errno = 61
+	EBADMSG      Errno = 74 // "Bad message": ext4's EFSBADCRC, a checksum that does not match
 	EOVERFLOW    Errno = 75
 	EOPNOTSUPP   Errno = 95
 	ESTALE       Errno = 116
@@ -63,6 +64,10 @@ const (
 // EFSCORRUPTED is the name ext4 and xfs give EUCLEAN.
 const EFSCORRUPTED = EUCLEAN
 
+// EFSBADCRC is the name ext4 and xfs give EBADMSG: metadata whose
+// checksum does not match (fs/ext4/ext4.h).
+const EFSBADCRC = EBADMSG
+
 var errnoNames = map[Errno]string{
 	EPERM: "EPERM", ENOENT: "ENOENT", EINTR: "EINTR", EIO: "EIO", ENXIO: "ENXIO",
 	E2BIG: "E2BIG", EBADF: "EBADF", EAGAIN: "EAGAIN", ENOMEM: "ENOMEM",
@@ -72,7 +77,7 @@ var errnoNames = map[Errno]string{
 	ENOTTY: "ENOTTY", ETXTBSY: "ETXTBSY", EFBIG: "EFBIG", ENOSPC: "ENOSPC",
 	ESPIPE: "ESPIPE", EROFS: "EROFS", EMLINK: "EMLINK", EPIPE: "EPIPE",
 	ERANGE: "ERANGE", EDEADLK: "EDEADLK", ENAMETOOLONG: "ENAMETOOLONG",
-	ENOSYS: "ENOSYS", ENOTEMPTY: "ENOTEMPTY", ELOOP: "ELOOP", ENODATA: "ENODATA",
+	ENOSYS: "ENOSYS", ENOTEMPTY: "ENOTEMPTY", ELOOP: "ELOOP", ENODATA: "ENODATA", EBADMSG: "EBADMSG",
 	EOVERFLOW: "EOVERFLOW", EOPNOTSUPP: "EOPNOTSUPP", ESTALE: "ESTALE",
 	EUCLEAN: "EUCLEAN", EDQUOT: "EDQUOT", EMEDIUMTYPE: "EMEDIUMTYPE", EKEYREJECTED: "EKEYREJECTED", ENOKEY: "ENOKEY",
 }
@@ -92,7 +97,7 @@ var errnoMessages = map[Errno]string{
 	ENOSPC: "No space left on device", ESPIPE: "Illegal seek", EROFS: "Read-only file system",
 	EMLINK: "Too many links", EPIPE: "Broken pipe", ERANGE: "Numerical result out of range",
 	EDEADLK: "Resource deadlock avoided", ENAMETOOLONG: "File name too long", ENOSYS: "Function not implemented",
-	ENOTEMPTY: "Directory not empty", ELOOP: "Too many levels of symbolic links", ENODATA: "No data available",
+	ENOTEMPTY: "Directory not empty", ELOOP: "Too many levels of symbolic links", ENODATA: "No data available", EBADMSG: "Bad message",
 	EOVERFLOW: "Value too large for defined data type", EOPNOTSUPP: "Operation not supported",
 	ESTALE: "Stale file handle", EUCLEAN: "Structure needs cleaning", EDQUOT: "Disk quota exceeded",
 	EMEDIUMTYPE: "Wrong medium type", EKEYREJECTED: "Key was rejected by service", ENOKEY: "Required key not available",

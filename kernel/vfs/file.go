@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -484,7 +485,13 @@ func (f *File) Getdents64(buf []byte) (int, error) {
 			next = math.MaxInt64 - base
 		}
 		next += base
-		if e.Name == "" || len(e.Name) > abi.NAME_MAX {
+		if e.Name == "" || strings.IndexByte(e.Name, '/') >= 0 {
+			// verify_dirent_name (fs/readdir.c): such a name would
+			// make a path of another file; the listing stops there.
+			stuck = abi.Errorf(abi.EIO, "directory inode %d: bad entry name %q", f.d.ino, e.Name)
+			return false
+		}
+		if len(e.Name) > abi.NAME_MAX {
 			stuck = abi.Errorf(abi.EUCLEAN, "directory inode %d: entry name of %d bytes", f.d.ino, len(e.Name))
 			return false
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -147,6 +148,26 @@ func TestOpener(t *testing.T) {
 	f.DecRef()
 }
 
+// mountFake returns a VFS with a fake filesystem of tree mounted
+// read-only on its root.
+func mountFake(t *testing.T, tree *vfstest.Node) *vfs.VFS {
+	t.Helper()
+	v, err := vfs.New(vfs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	typ := &vfstest.Type{TypeName: "fake", Images: map[string]*vfstest.Node{"vda": tree}}
+	if err := v.RegisterFilesystem(typ); err != nil {
+		t.Fatal(err)
+	}
+	root := mustWalk(t, v, nil, "/", 0)
+	defer v.Put(root)
+	if _, err := v.Mount(root, vfs.MountInfo{Type: typ, Source: "/dev/vda", Device: &vfstest.Device{DevName: "vda", Bytes: 1 << 20}, Flags: abi.MS_RDONLY}); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 // TestGetdentsRuns reads a directory whose entries share positions in runs
 // (as ext4's hash collision chains do): every entry once whatever the
 // buffer, d_off the run's position inside it, lseek to a run's d_off
@@ -161,21 +182,7 @@ func TestGetdentsRuns(t *testing.T) {
 	runs.Run = 3
 	stuck := vfstest.Dir(map[string]*vfstest.Node{"x": vfstest.File("")})
 	stuck.Stuck = true
-	v, err := vfs.New(vfs.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	typ := &vfstest.Type{TypeName: "fake", Images: map[string]*vfstest.Node{
-		"vda": vfstest.Dir(map[string]*vfstest.Node{"runs": runs, "stuck": stuck}),
-	}}
-	if err := v.RegisterFilesystem(typ); err != nil {
-		t.Fatal(err)
-	}
-	root := mustWalk(t, v, nil, "/", 0)
-	defer v.Put(root)
-	if _, err := v.Mount(root, vfs.MountInfo{Type: typ, Source: "/dev/vda", Device: &vfstest.Device{DevName: "vda", Bytes: 1 << 20}, Flags: abi.MS_RDONLY}); err != nil {
-		t.Fatal(err)
-	}
+	v := mountFake(t, vfstest.Dir(map[string]*vfstest.Node{"runs": runs, "stuck": stuck}))
 	open := func(path string) *vfs.File {
 		t.Helper()
 		f, err := v.Openat(vfs.Cred{}, nil, path, abi.O_RDONLY|abi.O_DIRECTORY, 0)
@@ -260,5 +267,54 @@ func TestGetdentsRuns(t *testing.T) {
 	}
 	if _, err := f.Getdents64(buf); !errors.Is(err, abi.EUCLEAN) {
 		t.Errorf("stuck directory: %v, want EUCLEAN", err)
+	}
+}
+
+// TestDamagedNames: an entry name a damaged directory gives with a '/'
+// ends the listing with EIO after the entries before it
+// (verify_dirent_name), and a user.* attribute of a symlink reads as
+// absent (xattr_permission), trusted.* as stored: both as the host
+// kernel shows e2fsprogs' f_baddir and f_clear_xattr images.
+func TestDamagedNames(t *testing.T) {
+	link := vfstest.Symlink("t")
+	link.Xattrs = map[string][]byte{"user.x": []byte("u"), "trusted.y": []byte("t")}
+	v := mountFake(t, vfstest.Dir(map[string]*vfstest.Node{
+		"bad":  vfstest.Dir(map[string]*vfstest.Node{"a": vfstest.File(""), "b/c": vfstest.File(""), "d": vfstest.File("")}),
+		"link": link,
+	}))
+	f, err := v.Openat(vfs.Cred{}, nil, "/bad", abi.O_RDONLY|abi.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.DecRef()
+	var names []string
+	buf := make([]byte, 4096)
+	for range 3 {
+		n, err := f.Getdents64(buf)
+		if err != nil {
+			if !errors.Is(err, abi.EIO) {
+				t.Errorf("getdents64: %v, want EIO", err)
+			}
+			break
+		}
+		if n == 0 {
+			t.Error("getdents64 reached the end past a name with '/'")
+			break
+		}
+		for _, d := range abi.ParseDirents(buf[:n], nil) {
+			names = append(names, d.Name)
+		}
+	}
+	if got := strings.Join(names, " "); got != ". .. a" {
+		t.Errorf("entries %q, want \". .. a\"", got)
+	}
+
+	d := mustWalk(t, v, nil, "/link", vfs.WalkNoFollow)
+	defer v.Put(d)
+	if _, err := v.Getxattr(d, "user.x"); !errors.Is(err, abi.ENODATA) {
+		t.Errorf("user.x of a symlink: %v, want ENODATA", err)
+	}
+	if val, err := v.Getxattr(d, "trusted.y"); err != nil || string(val) != "t" {
+		t.Errorf("trusted.y of a symlink: %q, %v", val, err)
 	}
 }

@@ -1,6 +1,8 @@
 package vfs
 
 import (
+	"strings"
+
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -27,7 +29,9 @@ func checkXattrName(name string) error {
 
 // Getxattr returns the value of extended attribute name of d (vfs_getxattr).
 // Errors: ERANGE for a bad name; EOPNOTSUPP if the filesystem has no
-// xattrs; ENODATA if d has no such attribute; what the driver returns.
+// xattrs; ENODATA if d has no such attribute, or for a user.* name on
+// an inode neither a regular file nor a directory; what the driver
+// returns.
 func (v *VFS) Getxattr(d *Dentry, name string) ([]byte, error) {
 	if err := checkXattrName(name); err != nil {
 		return nil, err
@@ -35,6 +39,11 @@ func (v *VFS) Getxattr(d *Dentry, name string) ([]byte, error) {
 	x, ok := d.inode.(Xattrer)
 	if !ok {
 		return nil, abi.EOPNOTSUPP
+	}
+	// xattr_permission: only regular files and directories have user.*
+	// attributes; those a damaged disk gives others are not read.
+	if strings.HasPrefix(name, "user.") && d.mode != abi.S_IFREG && d.mode != abi.S_IFDIR {
+		return nil, abi.ENODATA
 	}
 	return x.Getxattr(name)
 }

@@ -43,6 +43,14 @@ func (ip *inode) blockMapRuns() ([]run, error) {
 		base += span
 		span *= w.perBlk
 	}
+	// ext4_map_blocks (check_block_validity) refuses a mapping into
+	// the filesystem's metadata: "lblock mapped to illegal pblock".
+	for _, r := range w.runs {
+		if !f.blockValid(r.pblk, r.n, ip.ino) {
+			return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: logical block %d mapped to illegal block %d (length %d)",
+				ip.ino, r.lblk, r.pblk, r.n)
+		}
+	}
 	return w.runs, nil
 }
 

@@ -111,17 +111,22 @@ func TestChecksums(t *testing.T) {
 		off := debugfsInt(t, img, "imap /small", `offset (0x[0-9a-f]+)`)
 		sb := mount(patched(t, img, blk*bs+off+0x08))
 		_, err := lookupPath(sb, "small")
-		wantErr(t, "lookup", err, abi.EUCLEAN, "inode", "checksum")
+		// __ext4_iget: EFSBADCRC.
+		wantErr(t, "lookup", err, abi.EBADMSG, "inode", "checksum")
 	})
 	t.Run("extent block", func(t *testing.T) {
 		blk := debugfsInt(t, img, "stat /frag", `\(ETB0\):(\d+)`)
-		sb := mount(patched(t, img, blk*bs+20))
+		// A byte of the last, unused entry slot: covered by the
+		// checksum, checked by nothing else (__ext4_ext_check checks
+		// the entries first).
+		sb := mount(patched(t, img, blk*bs+bs-8))
 		ip, err := lookupPath(sb, "frag")
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, err = ip.(vfs.FileReader).ReadAt(make([]byte, 10), 0)
-		wantErr(t, "read", err, abi.EUCLEAN, "extent block "+strconv.FormatInt(blk, 10), "checksum")
+		// EFSBADCRC in the map, EIO from read as filemap_read_folio.
+		wantErr(t, "read", err, abi.EIO, "EBADMSG", "extent block "+strconv.FormatInt(blk, 10), "checksum")
 	})
 	t.Run("directory block", func(t *testing.T) {
 		blk := debugfsInt(t, img, "blocks /dir/sub", `(?m)^(\d+)`)
@@ -130,10 +135,13 @@ func TestChecksums(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// One block with dir_index: read in hash order, where
+		// ext4_read_dirblock fails with EFSBADCRC, as does
+		// __ext4_find_entry.
 		_, err = readDirAll(ip)
-		wantErr(t, "readdir", err, abi.EUCLEAN, "directory block 0", "checksum")
+		wantErr(t, "readdir", err, abi.EBADMSG, "directory block 0", "checksum")
 		_, err = ip.(vfs.Lookuper).Lookup("file")
-		wantErr(t, "lookup", err, abi.EUCLEAN, "directory block 0", "checksum")
+		wantErr(t, "lookup", err, abi.EBADMSG, "directory block 0", "checksum")
 	})
 	t.Run("htree block", func(t *testing.T) {
 		blk := debugfsInt(t, img, "blocks /big", `(?m)^(\d+)`)
@@ -143,7 +151,7 @@ func TestChecksums(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = ip.(vfs.Lookuper).Lookup("entry-0001-q")
-		wantErr(t, "lookup", err, abi.EUCLEAN, "htree block 0", "checksum")
+		wantErr(t, "lookup", err, abi.EBADMSG, "htree block 0", "checksum")
 	})
 	t.Run("xattr block", func(t *testing.T) {
 		blk := debugfsInt(t, img, "stat /xattrs", `File ACL: (\d+)`)
@@ -153,7 +161,7 @@ func TestChecksums(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = ip.(vfs.Xattrer).Getxattr("user.big")
-		wantErr(t, "getxattr", err, abi.EUCLEAN, "xattr block", "checksum")
+		wantErr(t, "getxattr", err, abi.EBADMSG, "xattr block", "checksum")
 	})
 }
 
@@ -204,15 +212,47 @@ func TestFeatures(t *testing.T) {
 }
 
 // TestEncryptedNoKey: encrypted inodes (EXT4_ENCRYPT_FL, set here with
-// debugfs) report ENOKEY at open, readdir and lookup, as Linux does
-// without the key, and statx shows them encrypted.
+// debugfs, and an fscrypt context poked into the in-inode attributes)
+// report ENOKEY at open and read, as Linux does without the key, and
+// statx shows them encrypted. A context fscrypt_policy_from_context does
+// not recognise fails the open with EINVAL, and an encrypted inode with
+// no context at all gives ENODATA at open, readdir and lookup, as
+// fscrypt_get_encryption_info fails (the host reads e2fsprogs'
+// f_bad_encryption so).
 func TestEncryptedNoKey(t *testing.T) {
 	debugfs := testutil.Need(t, "debugfs")[0]
 	img := filepath.Join(t.TempDir(), "enc.img")
 	if err := os.WriteFile(img, smallImage(t, "-O", "encrypt"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Run(t, debugfs, "-w", "-R", "sif /f flags 0x80800", img)
+	// A v2 context (AES-256-XTS and -CTS, 16-byte padding): version,
+	// modes, flags, 4 reserved bytes, key identifier, nonce.
+	ctx := append([]byte{2, 1, 4, 2, 0, 0, 0, 0}, bytes.Repeat([]byte{0x5A}, 32)...)
+	bad := append([]byte{7}, ctx[1:]...)
+	for name, c := range map[string][]byte{"f": ctx, "tiny": bad} {
+		v := filepath.Join(t.TempDir(), "ctx")
+		if err := os.WriteFile(v, c, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Run(t, debugfs, "-w", "-R", "sif /"+name+" flags 0x80800", img)
+		testutil.Run(t, debugfs, "-w", "-R", "ea_set -f "+v+" /"+name+" user.c", img)
+		// user.c becomes the encryption context: index 9, name "c".
+		b, err := os.ReadFile(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs := int64(1024)
+		ib := debugfsInt(t, img, "imap /"+name, `located at block (\d+)`)*bs + debugfsInt(t, img, "imap /"+name, `offset (0x[0-9a-f]+)`)
+		ib += 128 + int64(binary.LittleEndian.Uint16(b[ib+128:]))
+		if b[ib+4] != 1 || b[ib+4+1] != 1 || b[ib+4+16] != 'c' {
+			t.Fatalf("%s: user.c is not the first in-inode attribute", name)
+		}
+		b[ib+4+1] = 9
+		if err := os.WriteFile(img, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Run(t, debugfs, "-n", "-w", "-R", "sif /"+name+" checksum calc", img)
+	}
 	testutil.Run(t, debugfs, "-w", "-R", "sif /e flags 0x80800", img)
 	sb, _ := mountImage(t, img)
 	f, err := lookupPath(sb, "f")
@@ -225,15 +265,30 @@ func TestEncryptedNoKey(t *testing.T) {
 	if a, _ := f.Getattr(); a.Attributes&abi.STATX_ATTR_ENCRYPTED == 0 {
 		t.Errorf("attributes %#x: not encrypted", a.Attributes)
 	}
+	tiny, err := lookupPath(sb, "tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "open with a bad context", tiny.(vfs.Opener).Open(abi.O_RDONLY), abi.EINVAL, "encryption context")
+	// fscrypt_has_permitted_context, which ext4_lookup applies (EPERM)
+	// to a directory or symlink in an encrypted directory: the same
+	// policy only; not an unencrypted child or a bad context.
+	l, err := lookupPath(sb, "l")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, ti, li := f.(fileInode).inode, tiny.(fileInode).inode, l.(symlinkInode).inode
+	if !fi.fscryptPermitted(fi) || fi.fscryptPermitted(ti) || fi.fscryptPermitted(li) {
+		t.Errorf("permitted contexts: same %v, bad context %v, unencrypted %v; want true, false, false",
+			fi.fscryptPermitted(fi), fi.fscryptPermitted(ti), fi.fscryptPermitted(li))
+	}
 	e, err := lookupPath(sb, "e")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The directory's names were never encrypted: shorter than a cipher
-	// block, they have no no-key form (fscrypt_fname_disk_to_usr).
-	wantErr(t, "readdir", e.(vfs.DirReader).ReadDir(0, func(vfs.DirEntry) bool { return true }), abi.EUCLEAN, "shorter than 16")
+	wantErr(t, "readdir", e.(vfs.DirReader).ReadDir(0, func(vfs.DirEntry) bool { return true }), abi.ENODATA, "no encryption context")
 	_, err = e.(vfs.Lookuper).Lookup("x")
-	wantErr(t, "lookup", err, abi.ENOENT, "")
+	wantErr(t, "lookup", err, abi.ENODATA, "no encryption context")
 }
 
 // TestNoKeyNames: no-key names encode the ciphertext (and the hash), and

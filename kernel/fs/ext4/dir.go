@@ -1,7 +1,6 @@
 package ext4
 
 import (
-	"cmp"
 	"encoding/binary"
 	"errors"
 	"sync"
@@ -14,7 +13,8 @@ import (
 // verifyDirBlock checks a directory block's checksum with metadata_csum:
 // the dx checksum for htree root and node blocks, else the dirent tail,
 // crc32c of the block before the tail seeded per inode
-// (ext4_dirblock_csum_verify).
+// (ext4_dirblock_csum_verify). Errors: EBADMSG (EFSBADCRC) for a bad or
+// missing checksum, as ext4_read_dirblock and __ext4_find_entry give it.
 func (ip *inode) verifyDirBlock(b []byte, lblk uint64) error {
 	if !ip.f.Super.MetadataCsum() {
 		return nil
@@ -25,12 +25,12 @@ func (ip *inode) verifyDirBlock(b []byte, lblk uint64) error {
 		}
 	}
 	if !disk.IsDirTail(b) {
-		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: directory block %d: no space for directory leaf checksum", ip.ino, lblk)
+		return abi.Errorf(abi.EFSBADCRC, "ext4: inode %d: directory block %d: no space for directory leaf checksum", ip.ino, lblk)
 	}
 	n := len(b) - disk.DirTailSize
 	want := disk.Csum32(ip.f.CrcTab, ip.csumSeed, b[:n])
 	if got := binary.LittleEndian.Uint32(b[n+8:]); got != want {
-		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: directory block %d: bad checksum %#08x, want %#08x", ip.ino, lblk, got, want)
+		return abi.Errorf(abi.EFSBADCRC, "ext4: inode %d: directory block %d: bad checksum %#08x, want %#08x", ip.ino, lblk, got, want)
 	}
 	return nil
 }
@@ -96,8 +96,11 @@ func (ip *inode) checkEntry(lblk uint64, off int, d disk.Dirent) error {
 // byte offsets (shifted as ext4_read_inline_dir does for an inline
 // directory). Each entry's Next is the position of the next entry Linux
 // would emit, or where its listing ends, as getdents64 reports d_off.
-// Errors: EUCLEAN naming the directory and block for a damaged entry or
-// checksum, ENOKEY for an encrypted directory, EIO from the device.
+// Errors: ENOKEY for an encrypted casefolded directory, EIO from the
+// device; in hash order EBADMSG for a block failing its checksum and
+// EUCLEAN for a damaged index or a hole (ext4_dx_readdir fails there).
+// Damaged entries and, in block order, blocks failing their checksum are
+// skipped and logged, as ext4_readdir skips them.
 func (di dirInode) ReadDir(pos int64, emit func(vfs.DirEntry) bool) error {
 	return di.readDir(pos, false, emit)
 }
@@ -153,6 +156,9 @@ func (di dirInode) readDir(pos int64, dots bool, emit func(vfs.DirEntry) bool) e
 	if pos < 0 {
 		return abi.EINVAL
 	}
+	if err := ip.fscryptPrepareDir(); err != nil {
+		return err
+	}
 	if ip.isEncrypted() && ip.isCasefolded() {
 		// Encrypted and casefolded names keep their hash in the entry
 		// (dirdata), which this driver does not read.
@@ -175,19 +181,17 @@ func (di dirInode) readDir(pos int64, dots bool, emit func(vfs.DirEntry) bool) e
 	filetype := f.Super.HasIncompat(disk.IncompatFiletype)
 	buf := f.getBlock()
 	defer f.putBlock(buf)
-	// A damaged block does not end the listing: as ext4_readdir does,
+	// Damage neither ends nor fails the listing: as ext4_readdir does,
 	// a block that fails its checksum is skipped, and so is the rest of
-	// a block after a bad entry; the first such error is returned after
-	// the last entry (the VFS hands it to the next getdents call).
-	var damaged error
+	// a block after a bad entry, the damage going to the kernel's log.
 	first := uint64(pos) >> f.BlockBits
 	for lblk := range ip.dirBlockNumbers(runs, first) {
 		ok, err := ip.dirBlock(runs, lblk, buf)
-		if err != nil && !errors.Is(err, abi.EUCLEAN) {
+		if err != nil && !isDamage(err) {
 			return err
 		}
 		if err != nil {
-			damaged = cmp.Or(damaged, err)
+			f.logError(err)
 			continue
 		}
 		if !ok {
@@ -195,7 +199,8 @@ func (di dirInode) readDir(pos int64, dots bool, emit func(vfs.DirEntry) bool) e
 		}
 		base := int64(lblk) << f.BlockBits
 		stop := false
-		var entErr error
+		var entErr, nameErr error
+		nameOff := 0
 		perr := disk.ParseDirBlock(buf, f.BlockSize, filetype, func(off int, d disk.Dirent) bool {
 			if base+int64(off) < pos || d.Inode == 0 || !dots && disk.IsDot(d.Name) {
 				return true
@@ -205,7 +210,7 @@ func (di dirInode) readDir(pos int64, dots bool, emit func(vfs.DirEntry) bool) e
 			}
 			name, err := ip.userName(d.Name, 0, 0)
 			if err != nil {
-				entErr = ip.dirErr(lblk, err)
+				nameErr, nameOff = ip.dirErr(lblk, err), off
 				return false
 			}
 			stop = !em.add(base+int64(off), direntOf(name, d.Inode, d.Ftype))
@@ -214,55 +219,32 @@ func (di dirInode) readDir(pos int64, dots bool, emit func(vfs.DirEntry) bool) e
 		if stop {
 			return nil
 		}
+		if nameErr != nil {
+			// ext4_readdir fails on a name fscrypt cannot show.
+			em.end(base + int64(nameOff))
+			return nameErr
+		}
 		if entErr != nil {
-			damaged = cmp.Or(damaged, entErr)
+			f.logError(entErr)
 		} else if perr != nil {
-			damaged = cmp.Or(damaged, ip.dirErr(lblk, perr))
+			f.logError(ip.dirErr(lblk, perr))
 		}
 	}
 	// ext4_readdir walks on to i_size, its position at the end.
-	if !em.end(max(int64(ip.size), pos)) {
-		return nil
-	}
-	if damaged == nil && first > 0 {
-		// The listing ends in this call: report damage in the blocks
-		// an earlier call went past, which it could not return.
-		damaged = ip.dirDamage(runs, 0, first)
-	}
-	return damaged
+	em.end(max(int64(ip.size), pos))
+	return nil
 }
 
-// dirDamage returns the first damage (bad checksum, bad entry) in the
-// directory's blocks [from, to), or nil.
-func (ip *inode) dirDamage(runs []run, from, to uint64) error {
-	f := ip.f
-	filetype := f.Super.HasIncompat(disk.IncompatFiletype)
-	buf := f.getBlock()
-	defer f.putBlock(buf)
-	for lblk := range ip.dirBlockNumbers(runs, from) {
-		if lblk >= to {
-			break
-		}
-		ok, err := ip.dirBlock(runs, lblk, buf)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			continue
-		}
-		var entErr error
-		perr := disk.ParseDirBlock(buf, f.BlockSize, filetype, func(off int, d disk.Dirent) bool {
-			entErr = ip.checkEntry(lblk, off, d)
-			return entErr == nil
-		})
-		if entErr != nil {
-			return entErr
-		}
-		if perr != nil {
-			return ip.dirErr(lblk, perr)
-		}
-	}
-	return nil
+// isDamage reports whether err is damage found in a structure (EUCLEAN,
+// or EBADMSG for a bad checksum) rather than a failure to read it.
+func isDamage(err error) bool {
+	return errors.Is(err, abi.EFSCORRUPTED) || errors.Is(err, abi.EFSBADCRC)
+}
+
+// logError writes damage the driver read past to the kernel's log, as
+// ext4_error_inode does where Linux goes on without failing the call.
+func (f *fsys) logError(err error) {
+	f.log.Printf("EXT4-fs error (device %s): %v", f.dev.Name(), err)
 }
 
 // Lookup finds name in the directory (ext4_lookup): through the htree index
@@ -273,6 +255,9 @@ func (di dirInode) Lookup(name string) (vfs.Inode, error) {
 	ip := di.inode
 	if len(name) == 0 || len(name) > abi.NAME_MAX {
 		return nil, abi.ENOENT
+	}
+	if err := ip.fscryptPrepareDir(); err != nil {
+		return nil, err
 	}
 	if ip.isEncrypted() && ip.isCasefolded() {
 		return nil, abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted casefolded directory", ip.ino)
@@ -301,8 +286,16 @@ func (di dirInode) Lookup(name string) (vfs.Inode, error) {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: lookup %q: bad inode number %d", ip.ino, name, ino)
 	}
 	child, err := ip.f.iget(ino)
+	if errors.Is(err, abi.ESTALE) {
+		// ext4_lookup: an entry naming an unlinked inode is damage.
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: lookup %q: deleted inode referenced: %d", ip.ino, name, ino)
+	}
 	if err != nil {
 		return nil, err
+	}
+	// ext4_lookup: "Inconsistent encryption contexts".
+	if (child.isDir() || child.isLnk()) && !ip.fscryptPermitted(child) {
+		return nil, abi.Errorf(abi.EPERM, "ext4: inode %d: lookup %q: inconsistent encryption contexts: %d/%d", ip.ino, name, ip.ino, ino)
 	}
 	return child.handOut(), nil
 }

@@ -105,8 +105,9 @@ type fsys struct {
 	jinode *journalInode
 	base   vfs.BlockDevice
 
-	blockPool  sync.Pool  // of *[]byte, block-sized buffers for directory reads
-	lookupSlot lookupSlot // the directory block searched last (dir.go)
+	sysZone    []zoneRange // metadata blocks no file maps (systemzone.go)
+	blockPool  sync.Pool   // of *[]byte, block-sized buffers for directory reads
+	lookupSlot lookupSlot  // the directory block searched last (dir.go)
 
 	mu     sync.Mutex // guards inodes and unlinked
 	inodes icache     // icache.go
@@ -179,6 +180,20 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		log.Printf("EXT4-fs (%s): bad geometry: block count %d exceeds size of device (%d blocks)",
 			name, sb.SBlocksCount, uint64(dev.Size())>>f.BlockBits)
 		return nil, abi.Errorf(abi.EINVAL, "ext4: bad geometry: block count %d exceeds size of device", sb.SBlocksCount)
+	}
+	// ext4_inode_info_init: the extra inode space the superblock asks
+	// new inodes to keep must fit in an inode.
+	if f.InodeSize > disk.GoodOldInodeSize && sb.HasRoCompat(disk.RoCompatExtraIsize) {
+		room := f.InodeSize - disk.GoodOldInodeSize
+		for _, v := range []struct {
+			name string
+			n    uint16
+		}{{"s_want_extra_isize", sb.SWantExtraIsize}, {"s_min_extra_isize", sb.SMinExtraIsize}} {
+			if uint32(v.n) > room {
+				log.Printf("EXT4-fs (%s): bad %s: %d", name, v.name, v.n)
+				return nil, abi.Errorf(abi.EINVAL, "ext4: bad %s: %d", v.name, v.n)
+			}
+		}
 	}
 	// Directory hashes treat names as signed chars unless s_flags says
 	// unsigned; with neither flag the kernel takes the CPU's char, signed
@@ -259,7 +274,7 @@ func roCompatKnown() uint32 {
 // Root returns the root directory, inode 2.
 func (f *fsys) Root() (vfs.Inode, error) {
 	defer f.rlock()()
-	ip, err := f.iget(disk.RootIno)
+	ip, err := f.igetFlags(disk.RootIno, igetSpecial)
 	if err != nil {
 		return nil, err
 	}
@@ -368,7 +383,7 @@ func (f *fsys) overhead(clusterShift uint32) uint64 {
 		o += 2 + f.InodeTableBlocks
 	}
 	if sb.HasCompat(disk.CompatHasJournal) && sb.SJournalInum != 0 {
-		if j, err := f.iget(sb.SJournalInum); err == nil {
+		if j, err := f.igetFlags(sb.SJournalInum, igetSpecial); err == nil {
 			o += uint64(j.size) >> f.BlockBits
 		}
 	}

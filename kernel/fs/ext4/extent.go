@@ -83,6 +83,9 @@ func (w *extentWalk) node(b []byte, h disk.ExtentHeader, blk uint64) error {
 			return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: depth %d, want %d",
 				ip.ino, x.EiLeaf, ch.EhDepth, h.EhDepth-1)
 		}
+		if err := ip.checkExtentEntries(cb, ch, x.EiLeaf, x.EiBlock, false); err != nil {
+			return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: %v", ip.ino, x.EiLeaf, err)
+		}
 		if f.Super.MetadataCsum() {
 			if err := ip.verifyExtentTail(cb, ch, x.EiLeaf); err != nil {
 				return err
@@ -104,7 +107,82 @@ func (ip *inode) verifyExtentTail(b []byte, h disk.ExtentHeader, blk uint64) err
 	}
 	want := disk.Csum32(ip.f.CrcTab, ip.csumSeed, b[:off])
 	if got := binary.LittleEndian.Uint32(b[off:]); got != want {
-		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: bad checksum %#08x, want %#08x", ip.ino, blk, got, want)
+		// __ext4_ext_check: "extent tree corrupted", EFSBADCRC.
+		return abi.Errorf(abi.EFSBADCRC, "ext4: inode %d: extent block %d: bad checksum %#08x, want %#08x", ip.ino, blk, got, want)
+	}
+	return nil
+}
+
+// checkExtentRoot checks the extent tree's root in i_block as
+// ext4_ext_check_inode does at iget (__ext4_ext_check): the header, and
+// that its entries are valid (ext4_valid_extent_entries): extents not
+// empty, within the filesystem and not overlapping; index entries
+// pointing inside the filesystem and in increasing order. The nodes
+// below are checked as they are read (extentRuns).
+func (ip *inode) checkExtentRoot() error {
+	// A depth up to 32 passes here; beyond ExtentMaxDepth the walk
+	// refuses it, as ext4_find_extent does.
+	b := ip.iBlock[:]
+	h := disk.ExtentHeader{EhMagic: le.Uint16(b[0:]), EhEntries: le.Uint16(b[2:]), EhMax: le.Uint16(b[4:]), EhDepth: le.Uint16(b[6:])}
+	if h.EhDepth > disk.ExtentMaxDepth && h.EhDepth <= 32 {
+		h.EhDepth = disk.ExtentMaxDepth
+		var err error
+		c := ip.iBlock
+		le.PutUint16(c[6:], h.EhDepth)
+		if h, err = disk.DecodeExtentNode(c[:]); err != nil {
+			return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent root: %v", ip.ino, err)
+		}
+	} else if _, err := disk.DecodeExtentNode(b); err != nil {
+		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent root: %v", ip.ino, err)
+	}
+	if err := ip.checkExtentEntries(b, h, 0, 0, true); err != nil {
+		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent root: %v", ip.ino, err)
+	}
+	return nil
+}
+
+// checkExtentEntries is ext4_valid_extent_entries for a checked node at
+// logical block lblk (its index entry's ei_block; unchecked for the
+// root): the errors name what is wrong, without the inode.
+func (ip *inode) checkExtentEntries(b []byte, h disk.ExtentHeader, blk uint64, lblk uint32, root bool) error {
+	f := ip.f
+	if h.EhEntries == 0 {
+		if h.EhDepth > 0 {
+			return abi.Errorf(abi.EUCLEAN, "eh_entries is 0 but eh_depth is > 0")
+		}
+		return nil
+	}
+	cur := uint64(0)
+	for i := 0; i < int(h.EhEntries); i++ {
+		var first uint32
+		if h.EhDepth == 0 {
+			e := disk.ExtentAt(b, i)
+			first = e.EeBlock
+			switch {
+			case e.EeLen == 0:
+				return abi.Errorf(abi.EUCLEAN, "zero-length extent at logical block %d", e.EeBlock)
+			case !f.blockValid(e.EeStart, uint64(e.EeLen), ip.ino):
+				return abi.Errorf(abi.EUCLEAN, "physical blocks %d+%d outside the filesystem or in its metadata", e.EeStart, e.EeLen)
+			case uint64(e.EeBlock) < cur:
+				return abi.Errorf(abi.EUCLEAN, "extent at logical block %d overlaps the one before", e.EeBlock)
+			}
+			cur = uint64(e.EeBlock) + uint64(e.EeLen)
+		} else {
+			x := disk.ExtentIdxAt(b, i)
+			first = x.EiBlock
+			switch {
+			case !f.blockValid(x.EiLeaf, 1, ip.ino):
+				return abi.Errorf(abi.EUCLEAN, "index points to block %d outside the filesystem or in its metadata", x.EiLeaf)
+			case uint64(x.EiBlock) < cur:
+				return abi.Errorf(abi.EUCLEAN, "index at logical block %d out of order", x.EiBlock)
+			}
+			cur = uint64(x.EiBlock) + 1
+		}
+		// The first entry of a node below the root starts where its
+		// index entry says.
+		if i == 0 && !root && first != lblk {
+			return abi.Errorf(abi.EUCLEAN, "extent block %d: first entry at logical block %d, its index says %d", blk, first, lblk)
+		}
 	}
 	return nil
 }

@@ -62,12 +62,18 @@ func findRun(runs []run, lblk uint64) int {
 }
 
 // Open refuses an encrypted file, whose key the driver never has: ENOKEY,
-// as fscrypt_file_open returns without the key (ext4_file_open); and a
+// as fscrypt_file_open returns without the key (ext4_file_open), or
+// ENODATA or EINVAL for a missing or damaged encryption context; and a
 // verity file opened for writing: EPERM, as fsverity_file_open refuses
 // it (its Merkle tree past i_size covers the contents as they are).
 func (fi fileInode) Open(flags int) error {
 	defer fi.f.rlock()()
 	if fi.flags&disk.InodeEncryptFl != 0 {
+		// fscrypt_require_key reads the context before it looks
+		// for the key: a missing or bad one is its own error.
+		if _, err := fi.fscryptPolicy(); err != nil {
+			return err
+		}
 		return abi.Errorf(abi.ENOKEY, "ext4: inode %d: encrypted file, no key", fi.ino)
 	}
 	if fi.flags&disk.InodeVerityFl != 0 && flags&abi.O_ACCMODE != abi.O_RDONLY {
@@ -78,11 +84,23 @@ func (fi fileInode) Open(flags int) error {
 
 // ReadAt reads file data at off (ext4_file_read_iter). Holes and unwritten
 // extents read as zeros; it returns io.EOF with the bytes read at the end of
-// the file. Errors: ENOKEY for encrypted contents, EUCLEAN for a damaged
-// block map, EIO from the device.
+// the file. Errors: ENOKEY for encrypted contents; EIO from the device,
+// and for a damaged block map (dataErr).
 func (fi fileInode) ReadAt(p []byte, off int64) (int, error) {
 	defer fi.f.rlock()()
-	return fi.readData(p, off)
+	n, err := fi.readData(p, off)
+	return n, dataErr(err)
+}
+
+// dataErr is the error read(2) of a regular file gives for err: EIO for
+// damage in the file's block map (EUCLEAN, EBADMSG), which Linux meets
+// filling the page cache (ext4_mpage_readpages fails the folio, and
+// filemap_read_folio reports EIO), the cause kept in the message.
+func dataErr(err error) error {
+	if err != nil && isDamage(err) {
+		return abi.Errorf(abi.EIO, "%v", err)
+	}
+	return err
 }
 
 // readData reads the inode's data (a file's, or a slow symlink's).

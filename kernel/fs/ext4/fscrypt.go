@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 
 	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -79,7 +80,8 @@ func noKeyMatcher(name string) func(entry []byte) bool {
 // userName is the name readdir reports for an entry of directory ip: the
 // name itself, or its no-key form in an encrypted directory.
 func (ip *inode) userName(name []byte, hash, minor uint32) (string, error) {
-	if !ip.isEncrypted() {
+	// fscrypt_fname_disk_to_usr: "." and ".." are never encrypted.
+	if !ip.isEncrypted() || disk.IsDot(name) {
 		return string(name), nil
 	}
 	return noKeyName(name, hash, minor)
@@ -101,4 +103,87 @@ func (ip *inode) encryptedLink(raw []byte) (string, error) {
 		return "", abi.Errorf(abi.EUCLEAN, "ext4: inode %d: encrypted symlink: %v", ip.ino, err)
 	}
 	return s, nil
+}
+
+// fscrypt contexts (fs/crypto/policy.c, struct fscrypt_context_v1/v2): a
+// version byte, the contents and filenames modes, flags, the key's
+// descriptor (8 bytes, v1) or reserved bytes and identifier (4 + 16, v2),
+// then a 16-byte nonce that is no part of the policy.
+const (
+	fscryptContextV1Size = 28
+	fscryptContextV2Size = 40
+	fscryptNonceSize     = 16
+)
+
+// fscryptPolicy returns the encryption policy of an encrypted inode, its
+// context without the nonce, with the errors fscrypt_get_encryption_info
+// meets without the key: ENODATA for no context, EINVAL for a context
+// fscrypt_policy_from_context does not recognise or a policy
+// fscrypt_supported_policy refuses (modes, flags).
+func (ip *inode) fscryptPolicy() ([]byte, error) {
+	ents, err := ip.xattrs()
+	if err != nil {
+		return nil, err
+	}
+	var ctx []byte
+	for _, e := range ents {
+		if e.Index == disk.XattrIndexEncryption && e.Name == "c" && e.Value != nil {
+			ctx = e.Value
+		}
+	}
+	if ctx == nil {
+		return nil, abi.Errorf(abi.ENODATA, "ext4: inode %d: no encryption context", ip.ino)
+	}
+	size, flagsOK := 0, uint8(0)
+	switch ctx[0] {
+	case 1:
+		size, flagsOK = fscryptContextV1Size, 0x03|0x04 // padding, DIRECT_KEY
+	case 2:
+		size, flagsOK = fscryptContextV2Size, 0x03|0x04|0x08|0x10 // and IV_INO_LBLK_64, _32
+	}
+	if size == 0 || len(ctx) != size {
+		return nil, abi.Errorf(abi.EINVAL, "ext4: inode %d: unrecognized or corrupt encryption context", ip.ino)
+	}
+	// fscrypt_valid_enc_modes_v1/v2: the contents and filenames modes
+	// go in pairs (AES-256-XTS with AES-256-CTS or, v2, HCTR2; AES-128
+	// CBC/CTS; Adiantum; SM4, v2).
+	modes := [2]uint8{ctx[1], ctx[2]}
+	valid := modes == [2]uint8{1, 4} || modes == [2]uint8{5, 6} || modes == [2]uint8{9, 9} ||
+		ctx[0] == 2 && (modes == [2]uint8{1, 10} || modes == [2]uint8{7, 8})
+	if !valid || ctx[3]&^flagsOK != 0 {
+		return nil, abi.Errorf(abi.EINVAL, "ext4: inode %d: unrecognized or corrupt encryption policy", ip.ino)
+	}
+	return ctx[:size-fscryptNonceSize], nil
+}
+
+// fscryptPrepareDir is the part of fscrypt_prepare_readdir and
+// fscrypt_prepare_lookup a directory without its key meets: an encrypted
+// directory without an encryption context is ENODATA (a context it does
+// not support is read as no-key names all the same).
+func (ip *inode) fscryptPrepareDir() error {
+	if !ip.isEncrypted() {
+		return nil
+	}
+	if _, err := ip.fscryptPolicy(); errors.Is(err, abi.ENODATA) {
+		return err
+	}
+	return nil
+}
+
+// fscryptPermitted is fscrypt_has_permitted_context without keys: a
+// directory or symlink in an encrypted directory must be encrypted with
+// the directory's policy (ext4_lookup refuses it with EPERM otherwise).
+func (dir *inode) fscryptPermitted(child *inode) bool {
+	if !dir.isEncrypted() || !child.isDir() && !child.isLnk() && !child.isReg() {
+		return true
+	}
+	if !child.isEncrypted() {
+		return false
+	}
+	p, err := dir.fscryptPolicy()
+	if err != nil {
+		return false
+	}
+	c, err := child.fscryptPolicy()
+	return err == nil && bytes.Equal(p, c)
 }

@@ -24,14 +24,14 @@ func (ip *inode) verifyDxCsum(b []byte, countOff int, lblk uint64) error {
 	count := int(le.Uint16(b[countOff+2:]))
 	tail := countOff + limit*disk.DxEntrySize
 	if count > limit || tail+disk.DxTailSize > len(b) {
-		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: htree block %d: no space for tree checksum", ip.ino, lblk)
+		return abi.Errorf(abi.EFSBADCRC, "ext4: inode %d: htree block %d: no space for tree checksum", ip.ino, lblk)
 	}
 	c := disk.Csum32(ip.f.CrcTab, ip.csumSeed, b[:countOff+count*disk.DxEntrySize])
 	c = disk.Csum32(ip.f.CrcTab, c, b[tail:tail+4])
 	var zero [4]byte
 	c = disk.Csum32(ip.f.CrcTab, c, zero[:])
 	if got := le.Uint32(b[tail+4:]); got != c {
-		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: htree block %d: bad checksum %#08x, want %#08x", ip.ino, lblk, got, c)
+		return abi.Errorf(abi.EFSBADCRC, "ext4: inode %d: htree block %d: bad checksum %#08x, want %#08x", ip.ino, lblk, got, c)
 	}
 	return nil
 }
@@ -323,9 +323,9 @@ func (ip *inode) dxLeaves(runs []run) ([]dxLeaf, uint8, [2]dxDirent, error) {
 // hashBlockEntries collects the entries of one directory block (or inline
 // area) whose position is at or after (startHash, startMinor), in block
 // order, as htree_dirblock_to_tree stores them.
-func (ip *inode) hashBlockEntries(b []byte, lblk uint64, version uint8, startHash, startMinor uint32, out []dxDirent) ([]dxDirent, error) {
+func (ip *inode) hashBlockEntries(b []byte, lblk uint64, version uint8, startHash, startMinor uint32, out []dxDirent) (ents []dxDirent, damaged, err error) {
 	filetype := ip.f.Super.HasIncompat(disk.IncompatFiletype)
-	var entErr error
+	var entErr, nameErr error
 	perr := disk.ParseDirBlock(b, uint32(len(b)), filetype, func(off int, d disk.Dirent) bool {
 		if d.Inode == 0 {
 			return true
@@ -343,22 +343,27 @@ func (ip *inode) hashBlockEntries(b []byte, lblk uint64, version uint8, startHas
 		}
 		name, err := ip.userName(d.Name, h, m)
 		if err != nil {
-			entErr = ip.dirErr(lblk, err)
+			nameErr = ip.dirErr(lblk, err)
 			return false
 		}
 		out = append(out, dxDirent{hash: h, minor: m, de: vfsDirent{name: name, ino: d.Inode, ftype: d.Ftype}})
 		return true
 	})
+	// An encrypted name fscrypt_fname_disk_to_usr refuses fails the
+	// read (htree_dirblock_to_tree returns its error).
+	if nameErr != nil {
+		return out, nil, nameErr
+	}
 	// After a bad entry the rest of the block is ignored, as
 	// htree_dirblock_to_tree does; the entries before it are kept and
 	// the damage is returned with them.
 	if entErr != nil {
-		return out, entErr
+		return out, entErr, nil
 	}
 	if perr != nil {
-		return out, ip.dirErr(lblk, perr)
+		return out, ip.dirErr(lblk, perr), nil
 	}
-	return out, nil
+	return out, nil, nil
 }
 
 // dxFill returns the entries one ext4_htree_fill_tree call stores from
@@ -389,9 +394,11 @@ func (ip *inode) dxFiller() (dxFill, uint8, error) {
 			}
 			for _, r := range regions {
 				if len(r) > 0 {
-					var err error
-					out, err = ip.hashBlockEntries(r, 0, version, startHash, startMinor, out)
-					damaged = cmp.Or(damaged, err)
+					var bad, err error
+					if out, bad, err = ip.hashBlockEntries(r, 0, version, startHash, startMinor, out); err != nil {
+						return out, 0, damaged, err
+					}
+					damaged = cmp.Or(damaged, bad)
 				}
 			}
 			return out, ^uint32(0), damaged, nil
@@ -408,11 +415,14 @@ func (ip *inode) dxFiller() (dxFill, uint8, error) {
 			buf := f.getBlock()
 			defer f.putBlock(buf)
 			ok, err := ip.dirBlock(runs, 0, buf)
-			if err != nil || !ok {
+			if err == nil && !ok {
+				err = ip.dxHole(0)
+			}
+			if err != nil {
 				return out, ^uint32(0), nil, err
 			}
-			out, damaged := ip.hashBlockEntries(buf, 0, version, startHash, startMinor, out)
-			return out, ^uint32(0), damaged, nil
+			out, damaged, err := ip.hashBlockEntries(buf, 0, version, startHash, startMinor, out)
+			return out, ^uint32(0), damaged, err
 		}, version, nil
 	}
 	leaves, version, dots, err := ip.dxLeaves(runs)
@@ -437,19 +447,29 @@ func (ip *inode) dxFiller() (dxFill, uint8, error) {
 		// not continue a hash (low bit clear).
 		for ; i < len(leaves); i++ {
 			ok, err := ip.dirBlock(runs, leaves[i].blk, buf)
+			if err == nil && !ok {
+				err = ip.dxHole(leaves[i].blk)
+			}
 			if err != nil {
 				return out, 0, damaged, err
 			}
-			if ok {
-				out, err = ip.hashBlockEntries(buf, leaves[i].blk, version, startHash, startMinor, out)
-				damaged = cmp.Or(damaged, err)
+			var bad error
+			if out, bad, err = ip.hashBlockEntries(buf, leaves[i].blk, version, startHash, startMinor, out); err != nil {
+				return out, 0, damaged, err
 			}
+			damaged = cmp.Or(damaged, bad)
 			if i+1 < len(leaves) && len(out) > 0 && leaves[i+1].hash&1 == 0 {
 				return out, leaves[i+1].hash, damaged, nil
 			}
 		}
 		return out, ^uint32(0), damaged, nil
 	}, version, nil
+}
+
+// dxHole is the error of a hole where a hash-order read wants a leaf
+// (ext4_read_dirblock's "Directory hole found for htree leaf block").
+func (ip *inode) dxHole(lblk uint64) error {
+	return abi.Errorf(abi.EFSCORRUPTED, "ext4: inode %d: directory hole found for htree leaf block %d", ip.ino, lblk)
 }
 
 // readDirHashOrder is ReadDir in hash order, with "." and ".." if dots. It
@@ -469,7 +489,8 @@ func (ip *inode) readDirHashOrder(pos int64, dots bool, em *dirEmitter) error {
 	if _, _, ok := ip.dxHash2(version, []byte("x")); !ok {
 		return disk.ErrBadDx
 	}
-	var damaged error // a bad entry: the rest of its block is skipped
+	// A bad entry: the rest of its block is skipped, and logged
+	// (htree_dirblock_to_tree).
 	hash, minor := uint32(pos>>32)<<1, uint32(pos)
 	var ents []dxDirent
 	for {
@@ -479,7 +500,9 @@ func (ip *inode) readDirHashOrder(pos int64, dots bool, em *dirEmitter) error {
 		if err != nil {
 			return err
 		}
-		damaged = cmp.Or(damaged, bad)
+		if bad != nil {
+			ip.f.logError(bad)
+		}
 		dxChainOrder(ents)
 		for k := range ents {
 			e := &ents[k]
@@ -496,21 +519,11 @@ func (ip *inode) readDirHashOrder(pos int64, dots bool, em *dirEmitter) error {
 		if next <= hash {
 			// Leaves out of hash order would have the fills go
 			// round for ever.
-			damaged = cmp.Or(damaged, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: htree leaves out of hash order", ip.ino))
+			ip.f.logError(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: htree leaves out of hash order", ip.ino))
 			break
 		}
 		hash, minor = next, 0
 	}
-	if !em.end(htreeEOF64) {
-		return nil
-	}
-	if damaged == nil && pos > 0 && ip.flags&disk.InodeInlineDataFl == 0 {
-		// The listing ends in this call: report damage an earlier call
-		// went past. Hash order visits every leaf, so a linear pass
-		// over the blocks finds it.
-		if runs, err := ip.blockRuns(); err == nil {
-			damaged = ip.dirDamage(runs, 0, ip.dirBlocks())
-		}
-	}
-	return damaged
+	em.end(htreeEOF64)
+	return nil
 }

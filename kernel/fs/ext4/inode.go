@@ -3,6 +3,7 @@ package ext4
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -69,21 +70,51 @@ type inode struct {
 	orphanSlot uint32
 }
 
-// iget returns inode ino, from the cache or the inode table (ext4_iget).
-func (f *fsys) iget(ino uint32) (*inode, error) {
+// How an inode is asked for (ext4_iget_flags): the checks that differ by
+// caller (check_igot_inode, __ext4_iget), made on a cached inode too.
+type igetFlags int
+
+const (
+	igetNormal  igetFlags = iota
+	igetSpecial           // EXT4_IGET_SPECIAL: a reserved inode the superblock names (root, journal, quota, orphan file)
+	igetEAInode           // EXT4_IGET_EA_INODE: the inode holding an attribute's value
+)
+
+// iget returns inode ino, from the cache or the inode table (ext4_iget,
+// EXT4_IGET_NORMAL). Errors: ESTALE for an unlinked inode (lookup turns
+// it into EUCLEAN); EUCLEAN for an inode __ext4_iget refuses; EBADMSG for
+// a bad checksum; EIO from the device.
+func (f *fsys) iget(ino uint32) (*inode, error) { return f.igetFlags(ino, igetNormal) }
+
+// igetFlags is __ext4_iget with its flags.
+func (f *fsys) igetFlags(ino uint32, flags igetFlags) (*inode, error) {
 	f.mu.Lock()
-	if ip := f.cached(ino); ip != nil {
+	ip := f.cached(ino)
+	f.mu.Unlock()
+	if ip == nil {
+		var err error
+		if ip, err = f.readInode(ino); err != nil {
+			// __ext4_iget: an unallocated inode the superblock
+			// names is damage, not a stale number.
+			if flags == igetSpecial && errors.Is(err, abi.ESTALE) {
+				return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: iget: special inode unallocated", ino)
+			}
+			return nil, err
+		}
+		f.mu.Lock()
+		ip = f.cacheInode(ip, false)
 		f.mu.Unlock()
-		return ip, nil
 	}
-	f.mu.Unlock()
-	ip, err := f.readInode(ino)
-	if err != nil {
-		return nil, err
+	// check_igot_inode: an ea_inode is reached only through the
+	// attribute that names it, and holds no attributes of its own.
+	switch ea := ip.flags&disk.InodeEAInodeFl != 0; {
+	case flags == igetEAInode && !ea:
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: missing EA_INODE flag", ino)
+	case flags == igetEAInode && (ip.ibody != nil || ip.fileACL != 0):
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: ea_inode with extended attributes", ino)
+	case flags != igetEAInode && ea:
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: unexpected EA_INODE flag", ino)
 	}
-	f.mu.Lock()
-	ip = f.cacheInode(ip, false)
-	f.mu.Unlock()
 	return ip, nil
 }
 
@@ -128,9 +159,11 @@ func (f *fsys) decodeInode(ino uint32, raw []byte) (*inode, error) {
 	if sb.HasIncompat(disk.Incompat64bit) {
 		ip.fileACL |= uint64(le.Uint16(raw[disk.OffIFileACLHigh:])) << 32
 	}
-	size := uint64(le.Uint32(raw[disk.OffISizeLo:])) | uint64(le.Uint32(raw[disk.OffISizeHigh:]))<<32
-	if size > 1<<62 {
-		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: bad i_size %d", ino, size)
+	// ext4_isize: i_size_high (once i_dir_acl) counts for regular
+	// files, and for every inode with largedir.
+	size := uint64(le.Uint32(raw[disk.OffISizeLo:]))
+	if ip.mode&abi.S_IFMT == abi.S_IFREG || sb.HasIncompat(disk.IncompatLargedir) {
+		size |= uint64(le.Uint32(raw[disk.OffISizeHigh:])) << 32
 	}
 	ip.size = int64(size)
 
@@ -183,7 +216,10 @@ func (f *fsys) decodeInode(ino uint32, raw []byte) (*inode, error) {
 		ip.projid = le.Uint32(raw[disk.OffIProjid:])
 	}
 
-	if ip.links == 0 && (ip.mode == 0 || ino >= sb.SFirstIno) {
+	// __ext4_iget: an inode without links is deleted or unallocated
+	// (only orphan recovery reads such inodes, orphan.go), the boot
+	// loader's inode excepted, which a new filesystem leaves blank.
+	if ip.links == 0 && ino != disk.BootLoaderIno {
 		return nil, abi.Errorf(abi.ESTALE, "ext4: inode %d: deleted inode referenced", ino)
 	}
 	switch ip.mode & abi.S_IFMT {
@@ -208,19 +244,32 @@ func (f *fsys) decodeInode(ino uint32, raw []byte) (*inode, error) {
 		start := disk.GoodOldInodeSize + extra
 		if start+4 <= f.InodeSize && le.Uint32(raw[start:]) == disk.XattrMagic {
 			ip.ibody = raw[start:f.InodeSize]
+			// ext4_iget_extra_inode checks the area at iget
+			// (xattr_check_inode).
+			if err := f.checkXattrs(ip.ibody, 4, 4); err != nil {
+				return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: corrupted in-inode xattr: %v", ino, err)
+			}
 		}
 	}
 	// ext4_has_inline_data: the flag counts only with a system.data
 	// attribute in the inode, which ext4_find_inline_data_nolock looks
 	// for at iget (i_inline_off); without one Linux maps the inode's
 	// blocks as if the flag were clear (an ext2 block map reads as
-	// such; an extent tree ext4_iget refuses, which we read).
+	// such; an extent tree was refused above).
+	// __ext4_iget refuses both flags on disk, whether or not the
+	// inode has a system.data attribute.
+	if ip.flags&disk.InodeInlineDataFl != 0 && ip.flags&disk.InodeExtentsFl != 0 {
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: inode has both inline data and extents flags", ino)
+	}
 	if ip.flags&disk.InodeInlineDataFl != 0 {
 		if ents, err := ip.ibodyXattrs(); err == nil && !slices.ContainsFunc(ents, disk.IsSystemData) {
 			ip.flags &^= disk.InodeInlineDataFl
 		}
 	}
 	ip.mayInline = ip.flags&disk.InodeInlineDataFl != 0
+	if err := ip.igetChecks(); err != nil {
+		return nil, err
+	}
 	// __ext4_iget: an unencrypted fast symlink's target fills i_block up
 	// to i_size and ends there ("invalid fast symlink length"); only an
 	// orphan being released (no links) may have a size of 0 and any
@@ -231,6 +280,59 @@ func (f *fsys) decodeInode(ino uint32, raw []byte) (*inode, error) {
 		}
 	}
 	return ip, nil
+}
+
+// igetChecks makes the checks of __ext4_iget on a decoded inode that its
+// own fields allow, each EUCLEAN (EFSCORRUPTED) as Linux refuses the inode
+// (fs/ext4/inode.c).
+func (ip *inode) igetChecks() error {
+	f, ino := ip.f, ip.ino
+	sb := f.Super
+	// "iget: bad i_size value": negative or beyond ext4_get_maxbytes.
+	if ip.size < 0 || ip.size > ip.maxBytes() {
+		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: iget: bad i_size value: %d", ino, ip.size)
+	}
+	// An htree on a filesystem without dir_index would be taken for
+	// free space, whose checksums it breaks.
+	if !sb.HasCompat(disk.CompatDirIndex) && sb.MetadataCsum() && ip.flags&disk.InodeIndexFl != 0 {
+		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: iget: Dir with htree data on filesystem without dir_index feature", ino)
+	}
+	if ip.fileACL != 0 && !f.blockValid(ip.fileACL, 1, ino) {
+		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: iget: bad extended attribute block %d", ino, ip.fileACL)
+	}
+	// The block references in i_block of a file, a directory or a slow
+	// symlink without inline data: the extent root
+	// (ext4_ext_check_inode) or the direct block pointers
+	// (ext4_ind_check_inode; ext4_check_blockref passes over the
+	// journal's inode only once the journal is loaded, after this iget).
+	if ip.flags&disk.InodeInlineDataFl == 0 && (ip.isReg() || ip.isDir() || ip.isLnk() && !ip.isFastSymlink()) {
+		if ip.flags&disk.InodeExtentsFl != 0 {
+			if err := ip.checkExtentRoot(); err != nil {
+				return err
+			}
+		} else {
+			for i := 0; i < disk.NdirBlocks; i++ {
+				if b := uint64(le.Uint32(ip.iBlock[4*i:])); b != 0 && !f.blockValid(b, 1, ino) {
+					return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: block %d: invalid block", ino, b)
+				}
+			}
+		}
+	}
+	// The VFS cannot set these on a symlink: only damage can.
+	if ip.isLnk() && ip.flags&(disk.InodeAppendFl|disk.InodeImmutableFl) != 0 {
+		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: iget: immutable or append flags not allowed on symlinks", ino)
+	}
+	if ip.flags&disk.InodeCasefoldFl != 0 && !sb.HasIncompat(disk.IncompatCasefold) {
+		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: casefold flag without casefold feature", ino)
+	}
+	return nil
+}
+
+// checkXattrs is disk.CheckXattrs with the filesystem's ea_inode feature
+// and inode numbers.
+func (f *fsys) checkXattrs(area []byte, start, valueBase int) error {
+	sb := f.Super
+	return disk.CheckXattrs(area, start, valueBase, sb.HasIncompat(disk.IncompatEAInode), sb.SFirstIno, sb.SInodesCount)
 }
 
 // rawBlocks decodes i_blocks of an inode slot whose i_flags are flags, in
@@ -271,7 +373,8 @@ func (f *fsys) verifyInodeCsum(ip *inode, raw []byte, hasHi bool) error {
 		c &= 0xFFFF
 	}
 	if c != stored {
-		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: bad checksum %#x, want %#x", ip.ino, stored, c)
+		// __ext4_iget: "iget: checksum invalid", EFSBADCRC.
+		return abi.Errorf(abi.EFSBADCRC, "ext4: inode %d: bad checksum %#x, want %#x", ip.ino, stored, c)
 	}
 	return nil
 }
@@ -283,7 +386,8 @@ func (ip *inode) isLnk() bool { return ip.mode&abi.S_IFMT == abi.S_IFLNK }
 // Ino returns the inode number.
 func (ip *inode) Ino() uint64 { return uint64(ip.ino) }
 
-// Getattr returns the inode's attributes (ext4_getattr). It never fails.
+// Getattr returns the inode's attributes (ext4_getattr). It fails only
+// for an encrypted symlink whose target cannot be read.
 func (ip *inode) Getattr() (vfs.Attr, error) {
 	defer ip.f.rlock()()
 	a := vfs.Attr{
@@ -308,11 +412,14 @@ func (ip *inode) Getattr() (vfs.Attr, error) {
 		a.Blocks += (ip.size + 511) >> 9
 	}
 	// fscrypt_symlink_getattr: an encrypted link's size is that of the
-	// target readlink returns (its no-key form), not of its ciphertext.
+	// target readlink returns (its no-key form), not of its ciphertext;
+	// a target that cannot be read fails the getattr (EUCLEAN).
 	if ip.isLnk() && ip.isEncrypted() {
-		if t, err := ip.readlink(); err == nil {
-			a.Size = int64(len(t))
+		t, err := ip.readlink()
+		if err != nil {
+			return vfs.Attr{}, err
 		}
+		a.Size = int64(len(t))
 	}
 	for _, m := range [...]struct {
 		fl   uint32

@@ -165,7 +165,7 @@ func (f *fsys) openJournal() (*journalInode, error) {
 		// (s_journal_uuid, s_journal_dev), which an image cannot reach.
 		return nil, abi.Errorf(abi.EOPNOTSUPP, "ext4: external journal not supported")
 	}
-	jip, err := f.iget(sb.SJournalInum)
+	jip, err := f.igetFlags(sb.SJournalInum, igetSpecial)
 	if err != nil {
 		return nil, abi.Errorf(abi.ErrnoOf(err), "ext4: journal inode %d: %v", sb.SJournalInum, err)
 	}
@@ -195,7 +195,25 @@ func (f *fsys) openJournal() (*journalInode, error) {
 // warns that the filesystem is read without its journal.
 func (f *fsys) recover(opts mountOptions, rdonly bool) error {
 	sb, name := f.Super, f.dev.Name()
-	if !sb.HasCompat(disk.CompatHasJournal) || !sb.HasIncompat(disk.IncompatRecover) {
+	if !sb.HasCompat(disk.CompatHasJournal) {
+		return nil
+	}
+	if !sb.HasIncompat(disk.IncompatRecover) {
+		// A journal that needs no recovery is loaded all the same
+		// (ext4_load_journal wipes it): a superblock load_superblock
+		// refuses fails the mount ("Could not load journal inode").
+		// An external journal is not reached.
+		if opts.noload || sb.SJournalInum == 0 {
+			return nil
+		}
+		j, err := f.openJournal()
+		if err != nil {
+			return err
+		}
+		if err := jbd2.CheckSuperblock(j, int(f.BlockSize)); err != nil {
+			f.log.Printf("EXT4-fs (%s): Could not load journal inode: %v", name, err)
+			return abi.Errorf(abi.ErrnoOf(err), "ext4: journal inode %d: %v", sb.SJournalInum, err)
+		}
 		return nil
 	}
 	if opts.noload {

@@ -53,7 +53,7 @@ func (f *fsys) loadOrphanFile() error {
 	if ino := sb.SOrphanFileInum; ino < 1 || ino > sb.SInodesCount {
 		return abi.Errorf(abi.EUCLEAN, "ext4: orphan file: bad inode number %d", ino)
 	}
-	ip, err := f.iget(sb.SOrphanFileInum)
+	ip, err := f.igetFlags(sb.SOrphanFileInum, igetSpecial)
 	if err != nil {
 		return err
 	}

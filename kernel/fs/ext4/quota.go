@@ -119,7 +119,7 @@ func (f *fsys) loadQuota() error {
 		if ino == 0 {
 			continue
 		}
-		ip, err := f.iget(ino)
+		ip, err := f.igetFlags(ino, igetSpecial)
 		if err != nil {
 			return abi.Errorf(abi.ErrnoOf(err), "ext4: quota file (type %d): %v", t, err)
 		}

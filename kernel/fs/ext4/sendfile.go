@@ -16,8 +16,8 @@ import (
 // returns EOPNOTSUPP if it sent nothing. A read-write mount, whose data
 // may be newer in memory than on the disk, and a journal replayed in
 // memory (f.dev is then its overlay, which cannot send) never send.
-// Errors: ENOKEY for encrypted contents, EUCLEAN for a damaged block map,
-// the device's (vfs.BlockSender).
+// Errors: ENOKEY for encrypted contents, EIO for a damaged block map (as
+// ReadAt), the device's (vfs.BlockSender).
 func (fi fileInode) SendTo(dst abi.HostFile, off, n int64) (int64, error) {
 	defer fi.f.rlock()()
 	ip, f := fi.inode, fi.f
@@ -36,7 +36,7 @@ func (fi fileInode) SendTo(dst abi.HostFile, off, n int64) (int64, error) {
 	}
 	runs, err := ip.blockRuns()
 	if err != nil {
-		return 0, err
+		return 0, dataErr(err)
 	}
 	bits := f.BlockBits
 	pos, end := off, off+min(n, ip.size-off)

@@ -50,6 +50,12 @@ func (ip *inode) readlink() (string, error) {
 	// cut at i_size or at the room it has, whichever is shorter, and
 	// readlink returns it up to its first NUL.
 	var buf []byte
+	if ip.isEncrypted() {
+		// ext4_encrypted_get_link ignores i_size: fscrypt_get_symlink
+		// takes the ciphertext's length from its header, within
+		// i_block or the whole of block 0.
+		return ip.readEncryptedLink()
+	}
 	if ip.isFastSymlink() {
 		// Only an unlinked inode passes iget with a size of 0.
 		if ip.size == 0 {
@@ -76,9 +82,6 @@ func (ip *inode) readlink() (string, error) {
 			}
 		}
 	}
-	if ip.isEncrypted() {
-		return ip.encryptedLink(buf)
-	}
 	// The kernel's page-based link stops at a NUL (nd_terminate_link).
 	for i, c := range buf {
 		if c == 0 {
@@ -87,6 +90,35 @@ func (ip *inode) readlink() (string, error) {
 		}
 	}
 	return string(buf), nil
+}
+
+// readEncryptedLink is readlink of an encrypted link: the no-key form of
+// the ciphertext in i_block (a fast link), its inline data, or block 0
+// read whole whatever i_size says.
+func (ip *inode) readEncryptedLink() (string, error) {
+	if ip.isFastSymlink() {
+		return ip.encryptedLink(ip.iBlock[:])
+	}
+	if ip.flags&disk.InodeInlineDataFl != 0 {
+		data, err := ip.inlineData()
+		if err != nil {
+			return "", err
+		}
+		return ip.encryptedLink(data)
+	}
+	runs, err := ip.blockRuns()
+	if err != nil {
+		return "", err
+	}
+	p := pblkOf(runs, 0)
+	if p == 0 {
+		return "", abi.Errorf(abi.EUCLEAN, "ext4: inode %d: bad symlink: block 0 is a hole", ip.ino)
+	}
+	buf := make([]byte, ip.f.BlockSize)
+	if err := ip.f.readBlock(buf, p); err != nil {
+		return "", abi.Errorf(abi.EIO, "ext4: inode %d: symlink block %d: %v", ip.ino, p, err)
+	}
+	return ip.encryptedLink(buf)
 }
 
 // block0Mapped reports whether logical block 0 has a block, whatever the

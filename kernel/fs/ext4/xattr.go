@@ -2,6 +2,7 @@ package ext4
 
 import (
 	"encoding/binary"
+	"slices"
 	"strings"
 
 	disk "github.com/lklimg/lklimg/format/ext4"
@@ -41,7 +42,7 @@ func (ip *inode) readXattrBlock(cache bool) ([]disk.XattrEntry, error) {
 	}
 	ents, err := f.decodeXattrBlock(b, blk)
 	if err != nil {
-		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr block %d: %v", ip.ino, blk, err)
+		return nil, abi.Errorf(abi.ErrnoOf(err), "ext4: inode %d: xattr block %d: %v", ip.ino, blk, err)
 	}
 	if cache && f.rw {
 		// A block getxattr or listxattr read may be shared by the next
@@ -68,8 +69,13 @@ func (f *fsys) decodeXattrBlock(b []byte, blk uint64) ([]disk.XattrEntry, error)
 	}
 	if f.Super.MetadataCsum() {
 		if got, c := le.Uint32(b[disk.OffXattrHChecksum:]), f.XattrBlockCsum(b, blk); got != c {
-			return nil, abi.Errorf(abi.EUCLEAN, "bad checksum %#08x, want %#08x", got, c)
+			// ext4_xattr_block_csum_verify fails with EFSBADCRC.
+			return nil, abi.Errorf(abi.EFSBADCRC, "bad checksum %#08x, want %#08x", got, c)
 		}
+	}
+	// ext4_xattr_block_get and _list check the block (check_xattrs).
+	if err := f.checkXattrs(b, disk.XattrBlockHdrSize, 0); err != nil {
+		return nil, err
 	}
 	return disk.DecodeXattrEntries(b, disk.XattrBlockHdrSize, 0)
 }
@@ -135,7 +141,7 @@ func (ip *inode) eaInodeValue(e *disk.XattrEntry) ([]byte, error) {
 	if !ip.f.Super.HasIncompat(disk.IncompatEAInode) {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr %s in ea_inode %d without the ea_inode feature", ip.ino, e.FullName(), e.Inum)
 	}
-	ea, err := ip.f.iget(e.Inum)
+	ea, err := ip.f.igetFlags(e.Inum, igetEAInode)
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +152,30 @@ func (ip *inode) eaInodeValue(e *disk.XattrEntry) ([]byte, error) {
 	v := make([]byte, e.Size) // e_value_size is bounded by XATTR_SIZE_MAX
 	if _, err := ea.readData(v, 0); err != nil && e.Size > 0 {
 		return nil, err
+	}
+	// ext4_xattr_inode_get: the value's hash must be the one the
+	// ea_inode keeps in i_atime (ext4_xattr_inode_verify_hashes), but
+	// for a Lustre ea_inode, which has none: its i_atime is not the
+	// entry's hash and its i_mtime and generation name the owner
+	// (ext4_xattr_inode_iget).
+	stored := uint32(ea.atime.Sec)
+	lustre := stored != e.Hash && uint32(ea.mtime.Sec) == ip.ino && ea.generation == ip.generation
+	if lustre {
+		return v, nil
+	}
+	h := ip.f.eaValueHash(v)
+	ok := h == stored
+	// An in-inode entry's e_hash must be its name's with the value's
+	// hash, or the hash of the signed-char variant old kernels made.
+	if in, err := ip.ibodyXattrs(); ok && err == nil && slices.ContainsFunc(in, func(x disk.XattrEntry) bool {
+		return x.Index == e.Index && x.Name == e.Name && x.Inum == e.Inum
+	}) {
+		var w [4]byte
+		le.PutUint32(w[:], h)
+		ok = e.Hash == eaEntryHash(e.Name, h) || e.Hash == xattrHashEntrySigned(e.Name, w[:])
+	}
+	if !ok {
+		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: xattr %s: ea_inode %d: EA inode hash validation failed", ip.ino, e.FullName(), e.Inum)
 	}
 	return v, nil
 }

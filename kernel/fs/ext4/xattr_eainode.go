@@ -157,11 +157,11 @@ func (f *fsys) eaInodeOf(ino uint32) (*inode, error) {
 	if ino < f.Super.SFirstIno || ino > f.Super.SInodesCount {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: ea_inode %d: bad inode number", ino)
 	}
-	ea, err := f.iget(ino)
+	ea, err := f.igetFlags(ino, igetEAInode)
 	if err != nil {
 		return nil, err
 	}
-	if ea.flags&disk.InodeEAInodeFl == 0 || !ea.isReg() {
+	if !ea.isReg() {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: not an ea_inode", ino)
 	}
 	return ea, nil

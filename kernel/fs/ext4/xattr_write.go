@@ -87,11 +87,21 @@ func (it *xattrItem) entryHash() uint32 {
 	return xattrHashEntry(it.name, it.value)
 }
 
-func xattrHashEntry(name string, value []byte) uint32 {
+func xattrHashEntry(name string, value []byte) uint32 { return xattrHash(name, value, false) }
+
+// xattrHashEntrySigned is ext4_xattr_hash_entry_signed: the name's bytes
+// taken as signed chars, as kernels before 6.2 hashed them on x86.
+func xattrHashEntrySigned(name string, value []byte) uint32 { return xattrHash(name, value, true) }
+
+func xattrHash(name string, value []byte, signed bool) uint32 {
 	const nameShift, valueShift = 5, 16
 	var hash uint32
 	for i := 0; i < len(name); i++ {
-		hash = hash<<nameShift ^ hash>>(32-nameShift) ^ uint32(name[i])
+		c := uint32(name[i])
+		if signed {
+			c = uint32(int32(int8(name[i])))
+		}
+		hash = hash<<nameShift ^ hash>>(32-nameShift) ^ c
 	}
 	for i := 0; i < len(value); i += 4 {
 		var w [4]byte

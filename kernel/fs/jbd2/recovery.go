@@ -219,23 +219,14 @@ type recovery struct {
 // with a bad checksum or unreadable, a failed commit - Recover returns the
 // overlay of what it recovered together with an EUCLEAN or EIO error: the
 // kernel then refuses the mount, while e2fsck keeps the replayed blocks
-// and goes on to check the filesystem. Checksum failures are EUCLEAN (the
-// kernel's EFSBADCRC is EBADMSG, which kernel/abi lacks).
+// and goes on to check the filesystem. Checksum failures are EBADMSG (the
+// kernel's EFSBADCRC); a superblock that does not fit the journal is
+// EINVAL, as journal_get_superblock refuses it.
 func Recover(j Journal, blockSize int, log func(string, ...any)) (*Overlay, error) {
 	if log == nil {
 		log = func(string, ...any) {}
 	}
-	if blockSize < disk.SuperblockSize || blockSize > 1<<16 || blockSize&(blockSize-1) != 0 {
-		return nil, abi.Errorf(abi.EINVAL, "jbd2: bad block size %d", blockSize)
-	}
-	if j.Blocks() == 0 {
-		return nil, abi.Errorf(abi.EUCLEAN, "jbd2: empty journal")
-	}
-	buf := make([]byte, blockSize)
-	if err := j.ReadBlock(0, buf); err != nil {
-		return nil, fmt.Errorf("jbd2: reading journal superblock: %w", err)
-	}
-	sb, err := disk.DecodeSuperblock(buf)
+	sb, buf, err := loadSuperblock(j, blockSize)
 	if err != nil {
 		return nil, err
 	}
@@ -293,12 +284,43 @@ func Recover(j Journal, blockSize int, log func(string, ...any)) (*Overlay, erro
 			}
 			log("jbd2: invalid checksum recovering data block %d in log", b)
 		}
-		return o, abi.Errorf(abi.EUCLEAN, "jbd2: %d logged blocks failed their checksums (first: block %d); replayed the rest", len(bad), bad[0])
+		return o, abi.Errorf(abi.EFSBADCRC, "jbd2: %d logged blocks failed their checksums (first: block %d); replayed the rest", len(bad), bad[0])
 	case r.hasFailed:
 		log("jbd2: journal transaction %d is corrupt", r.failedCommit)
 		return o, abi.Errorf(abi.EUCLEAN, "jbd2: journal transaction %d is corrupt; replayed transactions %d to %d", r.failedCommit, r.startTID, r.endTID-1)
 	}
 	return o, nil
+}
+
+// loadSuperblock reads and decodes the journal's superblock (block 0)
+// into a block-sized buffer it returns with it.
+func loadSuperblock(j Journal, blockSize int) (*disk.Superblock, []byte, error) {
+	if blockSize < disk.SuperblockSize || blockSize > 1<<16 || blockSize&(blockSize-1) != 0 {
+		return nil, nil, abi.Errorf(abi.EINVAL, "jbd2: bad block size %d", blockSize)
+	}
+	if j.Blocks() == 0 {
+		return nil, nil, abi.Errorf(abi.EUCLEAN, "jbd2: empty journal")
+	}
+	buf := make([]byte, blockSize)
+	if err := j.ReadBlock(0, buf); err != nil {
+		return nil, nil, fmt.Errorf("jbd2: reading journal superblock: %w", err)
+	}
+	sb, err := disk.DecodeSuperblock(buf)
+	return sb, buf, err
+}
+
+// CheckSuperblock reads the journal's superblock and checks it as the
+// kernel's load_superblock does whenever it loads a journal, one that
+// needs no recovery too (ext4_load_journal then wipes it): its fields
+// and checksum (DecodeSuperblock), and that it fits the journal and the
+// filesystem's block size.
+func CheckSuperblock(j Journal, blockSize int) error {
+	sb, _, err := loadSuperblock(j, blockSize)
+	if err != nil {
+		return err
+	}
+	_, _, err = logArea(sb, j, blockSize)
+	return err
 }
 
 // geometry checks the superblock against the journal's size and block
@@ -314,26 +336,28 @@ func (r *recovery) geometry(blockSize int) error {
 // logArea checks the superblock against the journal's size and block size
 // and returns the log area [first, last): [s_first, s_maxlen), or up to
 // the fast commit area. Recovery and the writer (Log) use the same area.
+// A superblock that does not fit is EINVAL, as journal_get_superblock and
+// journal_load refuse it.
 func logArea(sb *disk.Superblock, j Journal, blockSize int) (first, last uint32, err error) {
 	if sb.Blocksize != uint32(blockSize) {
-		return 0, 0, abi.Errorf(abi.EUCLEAN, "jbd2: journal block size %d, filesystem block size %d", sb.Blocksize, blockSize)
+		return 0, 0, abi.Errorf(abi.EINVAL, "jbd2: journal block size %d, filesystem block size %d", sb.Blocksize, blockSize)
 	}
 	if sb.Maxlen > j.Blocks() {
-		return 0, 0, abi.Errorf(abi.EUCLEAN, "jbd2: journal too short: s_maxlen %d, %d blocks", sb.Maxlen, j.Blocks())
+		return 0, 0, abi.Errorf(abi.EINVAL, "jbd2: journal too short: s_maxlen %d, %d blocks", sb.Maxlen, j.Blocks())
 	}
 	if sb.First == 0 || sb.First >= sb.Maxlen {
-		return 0, 0, abi.Errorf(abi.EUCLEAN, "jbd2: bad log start s_first %d (s_maxlen %d)", sb.First, sb.Maxlen)
+		return 0, 0, abi.Errorf(abi.EINVAL, "jbd2: bad log start s_first %d (s_maxlen %d)", sb.First, sb.Maxlen)
 	}
 	first, last = sb.First, sb.Maxlen
 	if sb.Has(disk.FeatureIncompatFastCommit) {
 		n := sb.NumFCBlocks()
 		if sb.Maxlen < n || sb.Maxlen-n < disk.MinFCBlocks {
-			return 0, 0, abi.Errorf(abi.EUCLEAN, "jbd2: incorrect fast commit blocks: %d of %d", n, sb.Maxlen)
+			return 0, 0, abi.Errorf(abi.EINVAL, "jbd2: incorrect fast commit blocks: %d of %d", n, sb.Maxlen)
 		}
 		last = sb.Maxlen - n
 	}
 	if first >= last {
-		return 0, 0, abi.Errorf(abi.EUCLEAN, "jbd2: empty log area [%d, %d)", first, last)
+		return 0, 0, abi.Errorf(abi.EINVAL, "jbd2: empty log area [%d, %d)", first, last)
 	}
 	return first, last, nil
 }
@@ -419,7 +443,7 @@ loop:
 				// The scan may see stale blocks of an older log; the
 				// commit time decides later. Past the scan it is fatal.
 				if p != passScan {
-					return abi.Errorf(abi.EUCLEAN, "jbd2: invalid checksum recovering descriptor block %d in log", at)
+					return abi.Errorf(abi.EFSBADCRC, "jbd2: invalid checksum recovering descriptor block %d in log", at)
 				}
 				needCheckCommitTime = true
 			}
@@ -475,7 +499,7 @@ loop:
 				// means the log itself is corrupt; an older one, a
 				// stale block: the log ends before it.
 				if c.CommitSec >= lastCommitTime {
-					return abi.Errorf(abi.EUCLEAN, "jbd2: invalid checksum found in transaction %d", next)
+					return abi.Errorf(abi.EFSBADCRC, "jbd2: invalid checksum found in transaction %d", next)
 				}
 				r.logf("jbd2: invalid checksum ignored in transaction %d, likely stale data", next)
 				break loop // ignore_crc_mismatch
