@@ -373,8 +373,11 @@ func TestFromAsUser(t *testing.T) {
 
 // TestFromCraftedNames: an image whose directory holds names no kernel
 // would make ("../escape", "a/b": bytes patched into a directory block
-// of an image without checksums) gets them refused, by the walk and by a
-// pattern never matches them; nothing is written outside DST.
+// of an image without checksums) gets them refused: the kernel's
+// getdents64 ends the listing with EIO at such a name, as Linux's
+// verify_dirent_name does, for the walk and for a pattern alike (the
+// walk's own check of plain names stays behind it); nothing is written
+// outside DST.
 func TestFromCraftedNames(t *testing.T) {
 	base := t.TempDir()
 	src := filepath.Join(base, "src")
@@ -401,17 +404,11 @@ func TestFromCraftedNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := cpfromfs(t, "-i", img, "/d", dst)
-	if r.code != 1 || !strings.Contains(r.stderr, `"../escape" in the image is not a plain name`) ||
-		!strings.Contains(r.stderr, `"a/b" in the image is not a plain name`) {
+	if r.code != 1 || !strings.Contains(r.stderr, "/d: readdir: EIO") || !strings.Contains(r.stderr, "bad entry name") {
 		t.Errorf("walk: exit %d, stderr %q", r.code, r.stderr)
 	}
-	if got := readFile(t, filepath.Join(dst, "d/fine")); got != "fine\n" {
-		t.Errorf("d/fine: %q", got)
-	}
-	// A pattern's "*" never matches a '/' (and a "[/]" class splits the
-	// source path before it): only "fine" is copied.
 	r = cpfromfs(t, "-i", img, "/d/*", dst)
-	if r.code != 0 || r.stderr != "" {
+	if r.code != 1 || !strings.Contains(r.stderr, "EIO") || !strings.Contains(r.stderr, "bad entry name") {
 		t.Errorf("pattern: exit %d, stderr %q", r.code, r.stderr)
 	}
 	for _, p := range []string{filepath.Join(base, "dst", "escape"), filepath.Join(dst, "escape"), filepath.Join(dst, "a")} {
