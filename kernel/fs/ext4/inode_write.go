@@ -28,20 +28,7 @@ const (
 
 // inodeSlot returns inode ino's bytes in the transaction's copy of its
 // inode table block.
-func (h *handle) inodeSlot(ino uint32) ([]byte, error) {
-	f := h.f
-	sb := f.Super
-	if ino < 1 || ino > sb.SInodesCount {
-		return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: invalid inode number", ino))
-	}
-	g, idx := (ino-1)/sb.SInodesPerGroup, uint64((ino-1)%sb.SInodesPerGroup)
-	off := idx * uint64(f.InodeSize)
-	b, err := h.metaBlock(f.Groups[g].BgInodeTable + off>>f.BlockBits)
-	if err != nil {
-		return nil, err
-	}
-	return b[off&uint64(f.BlockSize-1):][:f.InodeSize], nil
-}
+func (h *handle) inodeSlot(ino uint32) ([]byte, error) { return h.slot(ino, false) }
 
 // newInodeSlot returns new inode ino's bytes as inodeSlot does, but
 // without reading its inode table block when no other inode of the block
@@ -50,30 +37,35 @@ func (h *handle) inodeSlot(ino uint32) ([]byte, error) {
 // block whose other inodes are all free. Filling an image, the inode
 // table is otherwise read back a block at a time, once per transaction,
 // each read growing a readahead window over the tables.
-func (h *handle) newInodeSlot(ino uint32) ([]byte, error) {
+func (h *handle) newInodeSlot(ino uint32) ([]byte, error) { return h.slot(ino, true) }
+
+// slot is inodeSlot, and newInodeSlot when fresh.
+func (h *handle) slot(ino uint32, fresh bool) ([]byte, error) {
 	f := h.f
 	sb := f.Super
 	if ino < 1 || ino > sb.SInodesCount {
-		return h.inodeSlot(ino)
+		return nil, h.fail(abi.Errorf(abi.EUCLEAN, "ext4: inode %d: invalid inode number", ino))
 	}
 	g, idx := (ino-1)/sb.SInodesPerGroup, uint64((ino-1)%sb.SInodesPerGroup)
 	off := idx * uint64(f.InodeSize)
 	blk := f.Groups[g].BgInodeTable + off>>f.BlockBits
-	if _, ok := f.txn.blocks[blk]; ok {
-		return h.inodeSlot(ino)
-	}
-	bitmap, err := h.inodeBitmap(g)
-	if err != nil {
-		return nil, err
-	}
-	per := uint64(f.BlockSize / f.InodeSize)
-	first := idx / per * per
-	for i := first; i < min(first+per, uint64(sb.SInodesPerGroup)); i++ {
-		if i != idx && disk.TestBit(bitmap, i) {
-			return h.inodeSlot(ino)
+	get := h.metaBlock
+	if _, ok := f.txn.blocks[blk]; fresh && !ok {
+		bitmap, err := h.inodeBitmap(g)
+		if err != nil {
+			return nil, err
+		}
+		per := uint64(f.BlockSize / f.InodeSize)
+		first := idx / per * per
+		alone := true
+		for i := first; i < min(first+per, uint64(sb.SInodesPerGroup)); i++ {
+			alone = alone && (i == idx || !disk.TestBit(bitmap, i))
+		}
+		if alone {
+			get = h.newMetaBlock
 		}
 	}
-	b, err := h.newMetaBlock(blk)
+	b, err := get(blk)
 	if err != nil {
 		return nil, err
 	}

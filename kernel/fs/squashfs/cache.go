@@ -98,17 +98,22 @@ func (c *cache) has(pos int64) bool {
 	return false
 }
 
-// readRaw reads n bytes at pos into the fsys's scratch buffer, checking
-// that they lie inside the image (bytes_used), as squashfs_read_data
-// does. The caller holds f.mu.
+// readRaw reads n bytes at pos into the fsys's scratch buffer (readStored).
+// The caller holds f.mu.
 func (f *fsys) readRaw(pos int64, n int) ([]byte, error) {
-	if pos < 0 || n < 0 || uint64(pos)+uint64(n) > f.sb.BytesUsed {
-		return nil, abi.Errorf(abi.EIO, "squashfs: read of %d bytes at %d past the image's end (%d)", n, pos, f.sb.BytesUsed)
-	}
 	if n > len(f.scratch) {
 		return nil, abi.Errorf(abi.EIO, "squashfs: block of %d bytes at %d", n, pos)
 	}
-	p := f.scratch[:n]
+	return f.readStored(f.scratch[:n], pos)
+}
+
+// readStored reads len(p) bytes at pos into p, checking that they lie
+// inside the image (bytes_used), as squashfs_read_data does.
+func (f *fsys) readStored(p []byte, pos int64) ([]byte, error) {
+	n := len(p)
+	if pos < 0 || uint64(pos)+uint64(n) > f.sb.BytesUsed {
+		return nil, abi.Errorf(abi.EIO, "squashfs: read of %d bytes at %d past the image's end (%d)", n, pos, f.sb.BytesUsed)
+	}
 	if _, err := f.dev.ReadAt(p, pos); err != nil {
 		return nil, abi.Errorf(abi.EIO, "squashfs: reading %d bytes at %d: %v", n, pos, err)
 	}

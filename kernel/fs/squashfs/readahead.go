@@ -163,12 +163,9 @@ func (f *fsys) makeBlock(m *blockMaker, pos int64, w uint32) (int, error) {
 	if size > f.sb.BlockSize {
 		return 0, abi.Errorf(abi.EIO, "squashfs: block of %d bytes", size)
 	}
-	if pos < 0 || uint64(pos)+uint64(size) > f.sb.BytesUsed {
-		return 0, abi.Errorf(abi.EIO, "squashfs: read of %d bytes at %d past the image's end (%d)", size, pos, f.sb.BytesUsed)
-	}
-	src := m.scratch[:size]
-	if _, err := f.dev.ReadAt(src, pos); err != nil {
-		return 0, abi.Errorf(abi.EIO, "squashfs: reading %d bytes at %d: %v", size, pos, err)
+	src, err := f.readStored(m.scratch[:size], pos)
+	if err != nil {
+		return 0, err
 	}
 	if !compressed {
 		return copy(m.buf, src), nil
