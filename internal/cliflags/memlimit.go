@@ -23,7 +23,8 @@ const HeapHeadroom = 20 << 20
 // 60 MiB, which keeps its peak RSS under 64 MiB (issue 13).
 const WriteHeadroom = 8 << 20
 
-// LimitHeap sets the Go runtime's soft memory limit to HeapHeadroom (and
+// LimitHeap has the Go heap backed by huge pages where it can
+// (adviseHugeHeap), sets the Go runtime's soft memory limit to HeapHeadroom (and
 // WriteHeadroom when the command writes), plus the kernel's memory where
 // the arena is part of the Go heap (mm.InGoHeap: not on Linux, where it
 // is mapped apart), unless the user set GOMEMLIMIT, and returns the limit
@@ -39,12 +40,14 @@ func (d *Disk) LimitHeap(getenv func(string) string, write bool) int64 {
 		headroom += WriteHeadroom
 	}
 	if getenv("GOMEMLIMIT") != "" || d.MemoryMB <= 0 || int64(d.MemoryMB) > (math.MaxInt64-headroom)>>20 {
+		adviseHugeHeap(0)
 		return debug.SetMemoryLimit(-1)
 	}
 	limit := headroom
 	if mm.InGoHeap {
 		limit += int64(d.MemoryMB) << 20
 	}
+	adviseHugeHeap(limit)
 	debug.SetMemoryLimit(limit)
 	return limit
 }
