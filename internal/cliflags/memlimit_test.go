@@ -17,14 +17,11 @@ func TestLimitHeap(t *testing.T) {
 	if mm.InGoHeap {
 		arena = 32 << 20
 	}
-	if got, want := d.LimitHeap(func(string) string { return "" }, false), arena+HeapHeadroom; got != want {
+	if got, want := d.LimitHeap(func(string) string { return "" }), arena+HeapHeadroom; got != want {
 		t.Errorf("LimitHeap(-m 32) = %d, want %d", got, want)
 	}
 	if got := debug.SetMemoryLimit(-1); got != arena+HeapHeadroom {
 		t.Errorf("limit in force %d", got)
-	}
-	if got, want := d.LimitHeap(func(string) string { return "" }, true), arena+HeapHeadroom+WriteHeadroom; got != want {
-		t.Errorf("LimitHeap(-m 32) for writing = %d, want %d", got, want)
 	}
 	debug.SetMemoryLimit(old)
 	env := func(k string) string {
@@ -33,7 +30,7 @@ func TestLimitHeap(t *testing.T) {
 		}
 		return ""
 	}
-	if got := d.LimitHeap(env, true); got != old {
+	if got := d.LimitHeap(env); got != old {
 		t.Errorf("LimitHeap with GOMEMLIMIT set = %d, want the limit unchanged (%d)", got, old)
 	}
 }

@@ -152,7 +152,7 @@ func copyFiles(f *flags, srcs []string, dst string, stdout, stderr io.Writer) in
 		return fail(exitImage, err)
 	}
 	readOnly := f.from || f.dryRun
-	f.disk.LimitHeap(os.Getenv, !readOnly) // peak RSS bounded by -m, whatever the image
+	f.disk.LimitHeap(os.Getenv) // peak RSS bounded by -m, whatever the image
 	m, err := f.disk.Mount(f.image, readOnly, stderr)
 	if err != nil {
 		return fail(exitImage, err)

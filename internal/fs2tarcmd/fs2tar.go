@@ -123,7 +123,7 @@ func export(f *flags, image, output string, stdout, stderr io.Writer) int {
 	if _, err := archive.NewExcluder(f.exclude); err != nil {
 		return fail(exitImage, err)
 	}
-	f.disk.LimitHeap(os.Getenv, false) // peak RSS bounded by -m, whatever the image
+	f.disk.LimitHeap(os.Getenv) // peak RSS bounded by -m, whatever the image
 	m, err := f.disk.Mount(image, true, stderr)
 	if err != nil {
 		return fail(exitImage, err)

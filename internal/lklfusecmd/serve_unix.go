@@ -36,7 +36,7 @@ func serve(o *options, msgs io.Writer, ready func()) error {
 	disk := cliflags.Disk{Partition: o.part, FSType: o.fstype, MemoryMB: o.mb, Data: o.fsOpts}
 	// Read-only too, the server needs the write headroom: go-fuse's
 	// request buffers (MaxWrite, 128 KiB, one per request in flight).
-	disk.LimitHeap(os.Getenv, true)
+	disk.LimitHeap(os.Getenv)
 	m, err := disk.Mount(o.image, o.readOnly, msgs)
 	if err != nil && !o.readOnly && writeProtected(err) {
 		// As mount(8) does with a write-protected device.

@@ -57,7 +57,7 @@ func convertCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 			if c.NArg() != 2 {
 				return errors.New("usage: lklimg convert [options] SRC DST")
 			}
-			(&cliflags.Disk{MemoryMB: o.memoryMB}).LimitHeap(os.Getenv, false)
+			(&cliflags.Disk{MemoryMB: o.memoryMB}).LimitHeap(os.Getenv)
 			err := convert(c.Args().Get(0), c.Args().Get(1), o, stderr)
 			if err != nil {
 				*status = exitFail

@@ -67,7 +67,7 @@ func diskCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 					return errors.New("usage: lklimg disk build --definitions DIR [options] IMAGE")
 				}
 				// Peak RSS bounded by -m, as every command that writes.
-				(&cliflags.Disk{MemoryMB: o.memoryMB}).LimitHeap(os.Getenv, true)
+				(&cliflags.Disk{MemoryMB: o.memoryMB}).LimitHeap(os.Getenv)
 				st, err := diskBuild(c.Args().First(), &o, os.Getenv, stdout, stderr)
 				*status = st
 				return err

@@ -29,7 +29,7 @@ func infoCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 			if c.NArg() != 1 {
 				return errors.New("usage: lklimg info [options] IMAGE")
 			}
-			disk.LimitHeap(os.Getenv, false)
+			disk.LimitHeap(os.Getenv)
 			var err error
 			*status, err = info(&disk, c.Args().First(), stdout, stderr)
 			return err

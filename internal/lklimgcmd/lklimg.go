@@ -111,7 +111,7 @@ func (sc subcommand) command(stdout, stderr io.Writer, status *int) *cli.Command
 			args := c.Args().Slice()
 			image := args[sc.before]
 			args = append(args[:sc.before:sc.before], args[sc.before+1:]...)
-			disk.LimitHeap(os.Getenv, sc.write)
+			disk.LimitHeap(os.Getenv)
 			m, err := disk.Mount(image, !sc.write, stderr)
 			if err != nil {
 				return err

@@ -68,7 +68,7 @@ func mkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 				return errors.New("usage: lklimg mkfs [options] IMAGE")
 			}
 			if f.dir != "" {
-				(&cliflags.Disk{MemoryMB: f.memoryMB}).LimitHeap(os.Getenv, true)
+				(&cliflags.Disk{MemoryMB: f.memoryMB}).LimitHeap(os.Getenv)
 			}
 			var err error
 			*status, err = mkfs(&f, c.Args().First(), os.Getenv, stdout, stderr)

@@ -89,7 +89,7 @@ func erofsMkfsCommand(stdin io.Reader, stdout, stderr io.Writer, status *int) *c
 			if err != nil {
 				return err
 			}
-			(&cliflags.Disk{MemoryMB: f.memoryMB}).LimitHeap(os.Getenv, true)
+			(&cliflags.Disk{MemoryMB: f.memoryMB}).LimitHeap(os.Getenv)
 			*status, err = makeErofs(erofsRun{image: image, source: src, params: p, memoryMB: f.memoryMB,
 				printk: f.printk, quiet: f.quiet, who: "mkfs"}, stdin, stdout, stderr)
 			return err

@@ -91,7 +91,7 @@ func squashfsMkfsCommand(stdin io.Reader, stdout, stderr io.Writer, status *int)
 			if c.NArg() != 1 || f.dir == "" {
 				return errors.New("usage: lklimg mkfs -t squashfs [options] -d DIR|TAR IMAGE")
 			}
-			(&cliflags.Disk{MemoryMB: f.memoryMB}).LimitHeap(os.Getenv, true)
+			(&cliflags.Disk{MemoryMB: f.memoryMB}).LimitHeap(os.Getenv)
 			p, err := squashfsParams(&f)
 			if err != nil {
 				*status = exitImage

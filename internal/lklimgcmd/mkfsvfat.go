@@ -159,7 +159,7 @@ func vfatMkfsCommand(stdout, stderr io.Writer, status *int) *cli.Command {
 				}
 			}
 			if f.dir != "" {
-				(&cliflags.Disk{MemoryMB: f.memoryMB}).LimitHeap(os.Getenv, true)
+				(&cliflags.Disk{MemoryMB: f.memoryMB}).LimitHeap(os.Getenv)
 			}
 			var err error
 			image, size := c.Args().First(), c.Args().Get(1)

@@ -99,7 +99,7 @@ func tar2fsCommand(stdin io.Reader, stdout, stderr io.Writer, status *int) *cli.
 			if c.NArg() != 2 {
 				return errors.New("usage: lklimg tar2fs [options] TAR|- IMAGE")
 			}
-			(&cliflags.Disk{MemoryMB: f.memoryMB}).LimitHeap(os.Getenv, true)
+			(&cliflags.Disk{MemoryMB: f.memoryMB}).LimitHeap(os.Getenv)
 			var err error
 			*status, err = tar2fs(&f, c.Args().Get(0), c.Args().Get(1), stdin, stdout, stderr, os.Getenv)
 			return err
