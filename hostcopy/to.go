@@ -166,13 +166,25 @@ type toCopier struct {
 	k     Kernel
 	root  string            // the mount point, without a trailing "/"
 	links map[hostID]string // kernel path of the first copy of each multiply linked file
+	bufs  chan []byte       // the prefetchers' data buffers (prefetch.go)
 }
 
 // copy copies the host entry src, and the tree under it, to the kernel
 // path kp. fresh says kp's directory was just made by the copy: nothing
 // is in the way, which saves a lookup per entry.
-func (c *toCopier) copy(src, kp string, fresh bool) {
-	st, err := lstat(src)
+func (c *toCopier) copy(src, kp string, fresh bool) { c.copyAhead(src, kp, fresh, nil) }
+
+// copyAhead is copy with what a prefetcher found of src (a: nil for
+// nothing); it gives a's buffer back.
+func (c *toCopier) copyAhead(src, kp string, fresh bool, a *ahead) {
+	defer c.release(a)
+	var st hostStat
+	var err error
+	if a != nil {
+		st, err = a.st, a.err
+	} else {
+		st, err = lstat(src)
+	}
 	if err != nil {
 		c.fail(src, "lstat", hostErr(err))
 		return
@@ -220,7 +232,7 @@ func (c *toCopier) copy(src, kp string, fresh bool) {
 			c.dir(src, kp, !exists)
 		}
 	case abi.S_IFREG:
-		if kfd = c.file(src, kp, &st); kfd < 0 {
+		if kfd = c.file(src, kp, &st, a); kfd < 0 {
 			return
 		}
 		defer c.k.Close(kfd)
@@ -248,7 +260,7 @@ func (c *toCopier) copy(src, kp string, fresh bool) {
 	if !isDir && st.nlink > 1 {
 		c.links[st.id] = kp
 	}
-	c.meta(src, kp, &st, kfd)
+	c.meta(src, kp, &st, kfd, a != nil && a.noXattrs)
 }
 
 // show is the kernel path kp as a path inside the image.
@@ -278,8 +290,13 @@ func (c *toCopier) dir(src, kp string, fresh bool) {
 	if errors.As(err, &pe) {
 		c.fail(src, pe.Op, pe.Err)
 	}
+	if len(names) == 0 {
+		return
+	}
+	p := c.prefetch(src, names)
+	defer c.stopPrefetch(p)
 	for _, n := range names {
-		c.copy(filepath.Join(src, n), join(kp, n), fresh)
+		c.copyAhead(filepath.Join(src, n), join(kp, n), fresh, p.next())
 		if c.stopped() {
 			return
 		}
@@ -293,7 +310,10 @@ func (c *toCopier) dir(src, kp string, fresh bool) {
 // host file is read through a bare handle (openSource): an os.File would
 // register it with the runtime's poller, a syscall more per file for
 // nothing.
-func (c *toCopier) file(src, kp string, st *hostStat) int {
+func (c *toCopier) file(src, kp string, st *hostStat, a *ahead) int {
+	if a != nil && a.read {
+		return c.fileAhead(src, kp, st, a)
+	}
 	size := st.size
 	// openSource follows no symlink: src was a regular file when lstat
 	// saw it; if a symlink has taken its place since, it is not followed.
@@ -303,9 +323,8 @@ func (c *toCopier) file(src, kp string, st *hostStat) int {
 		return -1
 	}
 	defer in.close()
-	kfd, err := c.k.Openat(abi.AT_FDCWD, kp, abi.O_WRONLY|abi.O_CREAT|abi.O_EXCL|abi.O_NOFOLLOW|abi.O_CLOEXEC, 0o600)
-	if err != nil {
-		c.fail(src, "create", err)
+	kfd := c.create(src, kp)
+	if kfd < 0 {
 		return -1
 	}
 	var written int64 // the end of the data written
@@ -351,6 +370,46 @@ func (c *toCopier) file(src, kp string, st *hostStat) int {
 	return kfd
 }
 
+// create makes the regular file kp, open for writing, or reports why it
+// could not and returns -1.
+func (c *toCopier) create(src, kp string) int {
+	kfd, err := c.k.Openat(abi.AT_FDCWD, kp, abi.O_WRONLY|abi.O_CREAT|abi.O_EXCL|abi.O_NOFOLLOW|abi.O_CLOEXEC, 0o600)
+	if err != nil {
+		c.fail(src, "create", err)
+		return -1
+	}
+	return kfd
+}
+
+// fileAhead is file for a small file a prefetcher read whole (a.read):
+// its data written at once, a failure to open or read it reported as
+// file reports them.
+func (c *toCopier) fileAhead(src, kp string, st *hostStat, a *ahead) int {
+	if a.readOp == "open" {
+		c.fail(src, "open", a.readErr)
+		return -1
+	}
+	kfd := c.create(src, kp)
+	if kfd < 0 {
+		return -1
+	}
+	if err := pwriteFull(func(p []byte, off int64) (int, error) { return c.k.Pwrite(kfd, p, off) }, a.data[:a.n], 0); err != nil {
+		c.fail(src, "write", err)
+		return kfd
+	}
+	c.bytes(a.n)
+	if a.readErr != nil {
+		c.fail(src, a.readOp, a.readErr)
+		return kfd
+	}
+	if int64(a.n) != st.size {
+		if err := c.k.Ftruncate(kfd, st.size); err != nil {
+			c.fail(src, "truncate", err)
+		}
+	}
+	return kfd
+}
+
 // dropInheritedACLs removes from kp the ACLs src does not have, which kp
 // inherited from a default ACL of its directory in the image: cp -a
 // leaves a copy with exactly the source's ACLs (libacl's perm_copy sets
@@ -378,12 +437,16 @@ func (c *toCopier) dropInheritedACLs(src, kp string, xs []xattr) {
 
 // xattrs gives kp the extended attributes of src (of lstat st), with
 // setxattr, and removes the ACLs kp inherited that src lacks.
-func (c *toCopier) xattrs(src, kp string, st *hostStat, setxattr func(name string, value []byte) error) {
-	xs, err := c.readXattrs(
-		func(b []byte) (int, error) { return listXattrs(src, b) },
-		func(name string, b []byte) (int, error) { return getXattr(src, name, b) })
-	if err != nil {
-		c.fail(src, "read xattrs", err)
+func (c *toCopier) xattrs(src, kp string, st *hostStat, setxattr func(name string, value []byte) error, none bool) {
+	var xs []xattr
+	if !none {
+		var err error
+		xs, err = c.readXattrs(
+			func(b []byte) (int, error) { return listXattrs(src, b) },
+			func(name string, b []byte) (int, error) { return getXattr(src, name, b) })
+		if err != nil {
+			c.fail(src, "read xattrs", err)
+		}
 	}
 	xs = c.withSELinux(xs)
 	for _, x := range xs {
@@ -401,7 +464,7 @@ func (c *toCopier) xattrs(src, kp string, st *hostStat, setxattr func(name strin
 // times come last, as every other change sets ctime and may set mtime.
 // kfd, when not -1, is kp open (a regular file): the calls go to it
 // (AT_EMPTY_PATH) without a walk of kp each.
-func (c *toCopier) meta(src, kp string, st *hostStat, kfd int) {
+func (c *toCopier) meta(src, kp string, st *hostStat, kfd int, noXattrs bool) {
 	dirfd, path, at := abi.AT_FDCWD, kp, abi.AT_SYMLINK_NOFOLLOW
 	setxattr := func(name string, value []byte) error { return c.k.Lsetxattr(kp, name, value, 0) }
 	if kfd >= 0 {
@@ -419,7 +482,7 @@ func (c *toCopier) meta(src, kp string, st *hostStat, kfd int) {
 		}
 	}
 	if !c.opts.NoXattrs {
-		c.xattrs(src, kp, st, setxattr)
+		c.xattrs(src, kp, st, setxattr, noXattrs)
 	}
 	times := [2]abi.Timespec{st.atime, st.mtime}
 	if err := c.k.Utimensat(dirfd, path, &times, at); err != nil {
