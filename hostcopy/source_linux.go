@@ -2,7 +2,6 @@ package hostcopy
 
 import (
 	"errors"
-	"io"
 	"sync"
 
 	"github.com/lklimg/lklimg/archive"
@@ -16,9 +15,9 @@ import (
 // xattr), walked through the host's own syscalls (hostsys.Sys).
 //
 // The walk runs on a goroutine of its own and hands the tar stream to
-// the Source through a pipe: the walk's reads overlap the writer's
-// compression, and the data is copied once on the way (into the pipe's
-// reader's buffer). An entry the walk cannot read is reported to report
+// the Source through an archive.Pipe, a buffer at a time: the walk's
+// reads overlap the writer's compression, and the data is copied once on
+// the way (out of the pipe's buffer into the reader's). An entry the walk cannot read is reported to report
 // (an *archive.PathError) and left out, as fs2tar leaves it; the stream
 // then ends as usual. So is a socket (archive.ErrSocket), which the tar
 // stream between the two cannot carry. A failure of the walk itself (dir missing, not a
@@ -28,13 +27,13 @@ import (
 // for it.
 type DirSource struct {
 	*archive.Reader
-	pr   *io.PipeReader
+	pr   *archive.PipeReader
 	done sync.WaitGroup
 }
 
 // NewDirSource starts the walk of dir; report may be nil.
 func NewDirSource(dir string, report func(error)) *DirSource {
-	pr, pw := io.Pipe()
+	pr, pw := archive.Pipe(archive.DefaultBufferSize)
 	s := &DirSource{Reader: archive.NewReader(pr), pr: pr}
 	s.done.Add(1)
 	go func() {
