@@ -1,0 +1,77 @@
+package vfat_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/lklimg/lklimg/kernel"
+	"github.com/lklimg/lklimg/kernel/abi"
+)
+
+// TestAllocAcrossFATWindow: an allocation scanning from a low cluster
+// across the first 16 KiB of a FAT32 FAT, where cluster 4096's entry is,
+// must see that cluster taken. The FAT window once read the four bytes
+// past its end from its zeroed slack, so the scan took cluster 4096,
+// a cluster of another file, as free: two chains cross-linked (found
+// by fsx: ftruncate failed with EIO, "deleting FAT entry beyond EOF").
+func TestAllocAcrossFATWindow(t *testing.T) {
+	img := mkfsFAT(t, "40M", "-F", "32", "-s", "1")
+	dir := t.TempDir()
+	big := bytes.Repeat([]byte("0123456789abcdef"), 6000*512/16) // 6000 clusters
+	if err := os.WriteFile(filepath.Join(dir, "a"), []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "big"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// a takes cluster 3 (the root has 2), big 4 to 6003; a's is freed
+	// and FSInfo's next-free hint points at the start.
+	mtools(t, "mcopy", "-i", img, filepath.Join(dir, "a"), filepath.Join(dir, "big"), "::/")
+	mtools(t, "mdel", "-i", img, "::/a")
+	setNextFree(t, img, 2)
+
+	withFAT(t, img, "", func(k *kernel.Kernel) {
+		fd, err := k.Openat(abi.AT_FDCWD, "/mnt/new", abi.O_WRONLY|abi.O_CREAT, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := k.Pwrite(fd, bytes.Repeat([]byte{'n'}, 1024), 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := k.Close(fd); err != nil {
+			t.Fatal(err)
+		}
+	})
+	fsckClean(t, img)
+	got, err := os.ReadFile(filepath.Join(extractMtools(t, img), "big"))
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("big read back by mtools differs (%v)", err)
+	}
+}
+
+// setNextFree sets FSInfo's next-free hint (FSI_Nxt_Free, at byte 492 of
+// the FSInfo sector, sector 1 as mkfs.fat makes it).
+func setNextFree(t *testing.T, img string, c uint32) {
+	t.Helper()
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], c)
+	if _, err := f.WriteAt(b[:], 512+492); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// extractMtools copies the image's files out with mcopy.
+func extractMtools(t *testing.T, img string) string {
+	t.Helper()
+	out := t.TempDir()
+	mtools(t, "mcopy", "-s", "-m", "-n", "-i", img, "::/*", out)
+	return out
+}
