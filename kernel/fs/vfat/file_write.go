@@ -1,6 +1,8 @@
 package vfat
 
 import (
+	"cmp"
+
 	"github.com/lklimg/lklimg/format/fat"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
@@ -37,13 +39,11 @@ func (ip *inode) WriteAt(ctx vfs.Ctx, p []byte, off int64) (n int, err error) {
 		if abi.ErrnoOf(err) != abi.ENOSPC {
 			return 0, err
 		}
-		if end, err = ip.fitted(off, end); err != nil {
-			return 0, err
+		fit, ferr := ip.fitted(end)
+		if ferr != nil || fit <= off {
+			return 0, cmp.Or(ferr, err)
 		}
-		if end <= off {
-			return 0, abi.Errorf(abi.ENOSPC, "vfat: no room for a page at %d", off)
-		}
-		p, full = p[:end-off], abi.Errorf(abi.ENOSPC, "vfat: the volume is full: %d of %d bytes written", end-off, len(p))
+		p, end, full = p[:fit-off], fit, err
 		if err := ip.allocTo(w, end); err != nil {
 			return 0, err
 		}
@@ -66,12 +66,12 @@ func (ip *inode) WriteAt(ctx vfs.Ctx, p []byte, off int64) (n int, err error) {
 	return len(p), full
 }
 
-// fitted returns how far a write from off to end gets on a full volume:
+// fitted returns how far a write ending at end gets on a full volume:
 // generic_perform_write copies page by page, each page's clusters got
 // first (cont_write_begin), so it stops at the first page of the file
 // whose clusters are not all free; the pages before it are written, and
 // the write returns their count.
-func (ip *inode) fitted(off, end int64) (int64, error) {
+func (ip *inode) fitted(end int64) (int64, error) {
 	runs, err := ip.chain()
 	if err != nil {
 		return 0, err
