@@ -12,43 +12,53 @@ import (
 )
 
 // TestAllocAcrossFATWindow: an allocation scanning from a low cluster
-// across the first 16 KiB of a FAT32 FAT, where cluster 4096's entry is,
-// must see that cluster taken. The FAT window once read the four bytes
-// past its end from its zeroed slack, so the scan took cluster 4096,
-// a cluster of another file, as free: two chains cross-linked (found
-// by fsx: ftruncate failed with EIO, "deleting FAT entry beyond EOF").
+// across the first 16 KiB of the FAT, where cluster 4096's entry is on
+// FAT32 and cluster 8192's on FAT16, must see that cluster taken. The FAT
+// window once read the bytes past its end from its zeroed slack, so the
+// scan took that cluster, a cluster of another file, as free: two chains
+// cross-linked (found by fsx: ftruncate failed with EIO, "deleting FAT
+// entry beyond EOF").
 func TestAllocAcrossFATWindow(t *testing.T) {
-	img := mkfsFAT(t, "40M", "-F", "32", "-s", "1")
-	dir := t.TempDir()
-	big := bytes.Repeat([]byte("0123456789abcdef"), 6000*512/16) // 6000 clusters
-	if err := os.WriteFile(filepath.Join(dir, "a"), []byte("a"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "big"), big, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// a takes cluster 3 (the root has 2), big 4 to 6003; a's is freed
-	// and FSInfo's next-free hint points at the start.
-	mtools(t, "mcopy", "-i", img, filepath.Join(dir, "a"), filepath.Join(dir, "big"), "::/")
-	mtools(t, "mdel", "-i", img, "::/a")
-	setNextFree(t, img, 2)
-
-	withFAT(t, img, "", func(k *kernel.Kernel) {
-		fd, err := k.Openat(abi.AT_FDCWD, "/mnt/new", abi.O_WRONLY|abi.O_CREAT, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := k.Pwrite(fd, bytes.Repeat([]byte{'n'}, 1024), 0); err != nil {
-			t.Fatal(err)
-		}
-		if err := k.Close(fd); err != nil {
-			t.Fatal(err)
-		}
-	})
-	fsckClean(t, img)
-	got, err := os.ReadFile(filepath.Join(extractMtools(t, img), "big"))
-	if err != nil || !bytes.Equal(got, big) {
-		t.Fatalf("big read back by mtools differs (%v)", err)
+	for _, c := range []struct {
+		bits, size string
+		clusters   int // big's, past the window's end
+	}{{"32", "40M", 6000}, {"16", "30M", 10000}} {
+		t.Run("fat"+c.bits, func(t *testing.T) {
+			img := mkfsFAT(t, c.size, "-F", c.bits, "-s", "1")
+			dir := t.TempDir()
+			big := bytes.Repeat([]byte("0123456789abcdef"), c.clusters*512/16)
+			if err := os.WriteFile(filepath.Join(dir, "a"), []byte("a"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "big"), big, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// a takes the first free cluster, big the ones after it; a's
+			// is freed and the allocator starts from the volume's start
+			// (FAT32: FSInfo's next-free hint set to it).
+			mtools(t, "mcopy", "-i", img, filepath.Join(dir, "a"), filepath.Join(dir, "big"), "::/")
+			mtools(t, "mdel", "-i", img, "::/a")
+			if c.bits == "32" {
+				setNextFree(t, img, 2)
+			}
+			withFAT(t, img, "", func(k *kernel.Kernel) {
+				fd, err := k.Openat(abi.AT_FDCWD, "/mnt/new", abi.O_WRONLY|abi.O_CREAT, 0o644)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := k.Pwrite(fd, bytes.Repeat([]byte{'n'}, 1024), 0); err != nil {
+					t.Fatal(err)
+				}
+				if err := k.Close(fd); err != nil {
+					t.Fatal(err)
+				}
+			})
+			fsckClean(t, img)
+			got, err := os.ReadFile(filepath.Join(extractMtools(t, img), "big"))
+			if err != nil || !bytes.Equal(got, big) {
+				t.Fatalf("big read back by mtools differs (%v)", err)
+			}
+		})
 	}
 }
 
