@@ -11,13 +11,14 @@ import (
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
-// TestAllocAcrossFATWindow: an allocation scanning from a low cluster
-// across the first 16 KiB of the FAT, where cluster 4096's entry is on
-// FAT32 and cluster 8192's on FAT16, must see that cluster taken. The FAT
-// window once read the bytes past its end from its zeroed slack, so the
-// scan took that cluster, a cluster of another file, as free: two chains
-// cross-linked (found by fsx: ftruncate failed with EIO, "deleting FAT
-// entry beyond EOF").
+// TestAllocAcrossFATWindow: a chain followed, and an allocation scanning,
+// from a low cluster across the first 16 KiB of the FAT, where cluster
+// 4096's entry is on FAT32 and cluster 8192's on FAT16, must read that
+// cluster's entry. The
+// FAT window once read the bytes past its end from its zeroed slack: a
+// file crossing that cluster could not be read (EIO), and the scan took
+// the cluster, another file's, as free: two chains cross-linked (found by
+// fsx: ftruncate failed with EIO, "deleting FAT entry beyond EOF").
 func TestAllocAcrossFATWindow(t *testing.T) {
 	for _, c := range []struct {
 		bits, size string
@@ -58,6 +59,10 @@ func TestAllocAcrossFATWindow(t *testing.T) {
 			if err != nil || !bytes.Equal(got, big) {
 				t.Fatalf("big read back by mtools differs (%v)", err)
 			}
+			// Read by the kernel: following big's chain read the entry
+			// past the window's end from the slack too, so the read
+			// failed with EIO ("cluster 0x1000 is free").
+			compareTrees(t, mtoolsView(t, img), kernelView(t, img, ""))
 		})
 	}
 }
