@@ -6,7 +6,8 @@
 # the image is unmounted and checked by e2fsck -fn. fsx and fsstress are
 # built from an xfstests checkout (github.com/kdave/xfstests; CI cannot
 # fetch it), which needs libacl1-dev, libattr1-dev, uuid-dev and
-# xfslibs-dev.
+# xfslibs-dev. LKLIMG_FUSE_FS=vfat runs them on FAT32 (bench/fuse-image.sh),
+# where fsx leaves out the fallocate modes FAT refuses.
 #
 #   bench/fsx.sh XFSTESTS_CHECKOUT [FSX_OPS] [FSSTRESS_OPS]
 #

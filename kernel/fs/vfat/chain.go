@@ -110,7 +110,18 @@ func (r *fatReader) entry(c uint32) ([]byte, error) {
 		return nil, abi.Errorf(abi.EIO, "vfat: invalid access to FAT (entry %#08x)", c)
 	}
 	off, size := fat.EntryOffset(f.Bits, c)
-	if r.base < 0 || off < r.base || off+int64(size) > r.base+int64(len(r.buf)) {
+	fatBytes := int64(f.FATSectors) * int64(f.SectorSize)
+	// The slack holds zeros, not the FAT: it counts as inside the window
+	// only past the FAT's end. An entry just past a window's read bytes is
+	// read with its own window, as fat_ent_bread reads the block an entry
+	// is in (fat12_ent_bread both blocks of one straddling two); taken
+	// from the slack it read as free, and a free cluster allocated there
+	// cross-linked two chains.
+	held := r.base + int64(len(r.buf))
+	if held < fatBytes {
+		held -= fatSlack
+	}
+	if r.base < 0 || off < r.base || off+int64(size) > held {
 		if err := r.flush(); err != nil {
 			return nil, err
 		}
@@ -119,7 +130,6 @@ func (r *fatReader) entry(c uint32) ([]byte, error) {
 		}
 		// Half a window of room after off: a FAT12 entry may straddle.
 		r.base = off &^ (fatWindow/2 - 1)
-		fatBytes := int64(f.FATSectors) * int64(f.SectorSize)
 		n := min(int64(fatWindow), fatBytes-r.base)
 		r.buf = r.buf[:n+fatSlack]
 		clear(r.buf[n:])

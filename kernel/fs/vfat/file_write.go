@@ -1,6 +1,8 @@
 package vfat
 
 import (
+	"cmp"
+
 	"github.com/lklimg/lklimg/format/fat"
 	"github.com/lklimg/lklimg/kernel/abi"
 	"github.com/lklimg/lklimg/kernel/vfs"
@@ -16,7 +18,8 @@ const maxFileSize = 1<<32 - 1
 
 // WriteAt writes p at off (fat's generic_file_write_iter): a gap from
 // the end of the file to off is written with zeros first. EFBIG at or
-// past 4 GiB - 1; a write across it is cut there.
+// past 4 GiB - 1; a write across it is cut there. When the volume fills,
+// what fits is written and ENOSPC returned with its count (fitted).
 func (ip *inode) WriteAt(ctx vfs.Ctx, p []byte, off int64) (n int, err error) {
 	f := ip.f
 	w, done := f.lockW()
@@ -31,8 +34,19 @@ func (ip *inode) WriteAt(ctx vfs.Ctx, p []byte, off int64) (n int, err error) {
 		return 0, err
 	}
 	end := off + int64(len(p))
+	var full error
 	if err := ip.allocTo(w, end); err != nil {
-		return 0, err
+		if abi.ErrnoOf(err) != abi.ENOSPC {
+			return 0, err
+		}
+		fit, ferr := ip.fitted(end)
+		if ferr != nil || fit <= off {
+			return 0, cmp.Or(ferr, err)
+		}
+		p, end, full = p[:fit-off], fit, err
+		if err := ip.allocTo(w, end); err != nil {
+			return 0, err
+		}
 	}
 	var pad int64
 	if end >= ip.size {
@@ -49,7 +63,28 @@ func (ip *inode) WriteAt(ctx vfs.Ctx, p []byte, off int64) (n int, err error) {
 	if err := ip.writeInode(); err != nil {
 		return 0, err
 	}
-	return len(p), nil
+	return len(p), full
+}
+
+// fitted returns how far a write ending at end gets on a full volume:
+// generic_perform_write copies page by page, each page's clusters got
+// first (cont_write_begin), so it stops at the first page of the file
+// whose clusters are not all free; the pages before it are written, and
+// the write returns their count.
+func (ip *inode) fitted(end int64) (int64, error) {
+	runs, err := ip.chain()
+	if err != nil {
+		return 0, err
+	}
+	free, err := ip.f.countFree()
+	if err != nil {
+		return 0, err
+	}
+	room := (int64(chainClusters(runs)) + free) * int64(ip.f.ClusterSize)
+	if room >= end {
+		return end, nil
+	}
+	return room / pageSize * pageSize, nil
 }
 
 // allocTo makes the chain hold end bytes.

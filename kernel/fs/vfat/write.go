@@ -11,7 +11,8 @@ import (
 // unmount, and FSInfo's hints are written back at each sync.
 
 // startWriting makes the mount writable: the device must take writes,
-// and the dirty bit is set (unless it was, which is then left for fsck).
+// and the dirty bit is set and written through (unless it was set, which
+// is then left for fsck).
 func (f *fsys) startWriting() error {
 	w, ok := f.dev.(vfs.BlockWriter)
 	if !ok || f.dev.ReadOnly() {
@@ -19,10 +20,16 @@ func (f *fsys) startWriting() error {
 	}
 	f.wdev = w
 	f.wasDirty = f.DirtyOnDisk
-	if !f.wasDirty {
-		return f.setState(true)
+	if f.wasDirty {
+		return nil
 	}
-	return nil
+	if err := f.setState(true); err != nil {
+		return err
+	}
+	// On the disk now, as fat_set_state's sync_dirty_buffer has it: left
+	// in the cache, a server killed after some of the FAT and data were
+	// written back could leave a volume changed but marked clean.
+	return f.flushDevice()
 }
 
 // setState sets or clears StateDirty in the boot sector (fat_set_state).

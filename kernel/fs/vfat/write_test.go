@@ -96,9 +96,7 @@ func fsckClean(t *testing.T, img string) {
 // mtoolsView extracts the image with mcopy and scans it.
 func mtoolsView(t *testing.T, img string) testutil.Tree {
 	t.Helper()
-	out := t.TempDir()
-	mtools(t, "mcopy", "-s", "-m", "-n", "-i", img, "::/*", out)
-	tree, err := testutil.ScanDir(out)
+	tree, err := testutil.ScanDir(extractMtools(t, img))
 	if err != nil {
 		t.Fatal(err)
 	}
