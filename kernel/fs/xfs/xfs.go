@@ -70,6 +70,9 @@ type fsys struct {
 	// icount, ifree and fdblocks are the superblock's counters, or
 	// their sums over the groups' headers when those cannot be trusted.
 	icount, ifree, fdblocks uint64
+	// bmaps are the mapping updates a dirty log left unfinished, by
+	// inode, which iget applies (applyBmaps); nil after a clean mount.
+	bmaps map[uint64][]xfs.MapExtent
 	// maxACL is XFS_ACL_MAX_ENTRIES: 25 on v4, as many as fit an
 	// attribute value on v5.
 	maxACL int
@@ -178,6 +181,7 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 			log.Printf("XFS (%s): %d unfinished intents settled in memory (%d blocks freed)", f.name, o.intents, o.freed)
 		}
 		freed = o.freed
+		f.bmaps = o.bmaps
 	}
 	f.icount, f.ifree, f.fdblocks = sb.Icount, sb.Ifree, sb.FDBlocks
 	if (dirty && sb.HasLazySbCount()) || sb.FDBlocks > sb.DBlocks || sb.Ifree > sb.Icount {
