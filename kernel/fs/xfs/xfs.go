@@ -19,8 +19,8 @@
 // leaves it. Refused: filesystems with a realtime device or an external
 // log (one disk only), ASCII case-insensitive directories (as Linux
 // without CONFIG_XFS_SUPPORT_ASCII_CI refuses them), and logs holding
-// what the recovery does not replay (intents left unfinished, quota
-// items).
+// what the recovery does not replay (attribute and range exchange
+// intents left unfinished, realtime intents).
 //
 // Inodes are read whole on each iget through the device's page cache;
 // an inode's extent list is decoded on first use and kept with it, so a
