@@ -724,6 +724,15 @@ func (f *fsys) finishIntents(o *overlayDev, open map[uint64]openIntent) error {
 			if m.Flags&xfs.BmapExtentRealtime != 0 {
 				return abi.Errorf(abi.EOPNOTSUPP, "xfs: log: mapping update intent %x is of a realtime file: mount with -o norecovery", id)
 			}
+			// xfs_bui_validate_extent: the owner an inode number
+			// and the extent within one group (xfs_verify_ino,
+			// xfs_verify_fsbext).
+			sb := f.sb
+			agno, agbno := m.StartBlock>>sb.AgBlkLog, m.StartBlock&(1<<sb.AgBlkLog-1)
+			if m.Owner == 0 || m.Owner>>sb.InoBits() >= uint64(sb.AgCount) ||
+				agno >= uint64(sb.AgCount) || agbno+uint64(m.Len) > uint64(sb.AgBlocks) {
+				return abi.Errorf(abi.EUCLEAN, "xfs: log: mapping update intent %x: inode %d, %d blocks at %d", id, m.Owner, m.Len, m.StartBlock)
+			}
 			if o.bmaps == nil {
 				o.bmaps = map[uint64][]xfs.MapExtent{}
 			}
