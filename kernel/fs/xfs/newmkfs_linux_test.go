@@ -78,16 +78,9 @@ func recordTree(t *testing.T, img, file string) {
 
 // loadTree reads a tree recordTree wrote.
 func loadTree(t *testing.T, file string) testutil.Tree {
-	z, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec, err := zstd.NewReader(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dec.Close()
-	b, err := dec.DecodeAll(z, nil)
+	p := filepath.Join(t.TempDir(), "tree.json")
+	unzstd(t, file, p)
+	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
 	}

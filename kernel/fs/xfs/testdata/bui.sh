@@ -8,11 +8,12 @@
 # and xfs_io's shutdown (no log flush) stops the filesystem at a random
 # moment; the script tries until xfs_logprint shows a BUI whose id no BUD
 # names (about one try in seven). Not the same bytes on each run: the
-# image is committed, this says how it was made; then newmkfs.sh's last
-# step records the tree the host shows of it.
+# image is committed, this says how it was made; then `newmkfs.sh none`
+# (no image made) records the tree the host shows of it.
 #
 # Usage (root, loop devices): MKFS=/path/to/mkfs.xfs testdata/bui.sh [OUT]
 set -eu
+. "$(dirname "$0")/unfinished.sh"
 mkfs=${MKFS:-mkfs.xfs}
 out=${1:-$(cd "$(dirname "$0")" && pwd)/bui-unfinished.img.zst}
 w=$(mktemp -d); trap 'umount -q "$w/m" 2>/dev/null || true; rm -rf "$w"' EXIT
@@ -40,13 +41,7 @@ for try in $(seq 1 100); do
   xfs_io -x -c shutdown "$w/m"
   wait "$copies" "$exchanges" "$syncs" || true
   umount "$w/m"
-  # A BUI whose id no BUD names.
-  if xfs_logprint -t "$w/x.img" 2>/dev/null | awk '
-      /(BUI|BUD): +#regs/ && match($0, /id: ?0x[0-9a-f]+/) {
-        id = substr($0, RSTART, RLENGTH); sub(/id: ?/, "", id)
-        if ($0 ~ /BUI:/) bui[id] = 1; else delete bui[id]
-      }
-      END { n = 0; for (k in bui) n++; exit n == 0 }'; then
+  if unfinished BUI "$w/x.img"; then
     zstd -q -19 -f "$w/x.img" -o "$out"
     echo "try $try: $out"
     exit 0
