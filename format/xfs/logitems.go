@@ -341,3 +341,63 @@ func DecodeEFI(r []byte) (EFI, error) {
 	}
 	return e, nil
 }
+
+// MapExtent is one file mapping update of a BUI (struct
+// xfs_map_extent): map or unmap the file blocks StartOff..+Len of inode
+// Owner's data or attribute fork, at filesystem block StartBlock.
+type MapExtent struct {
+	Owner      uint64
+	StartBlock uint64
+	StartOff   uint64
+	Len        uint32
+	Flags      uint32
+}
+
+// me_flags of a MapExtent (XFS_BMAP_*, XFS_BMAP_EXTENT_*).
+const (
+	BmapTypeMask        = 0xff
+	BmapMap             = 1
+	BmapUnmap           = 2
+	BmapExtentAttrFork  = 1 << 31
+	BmapExtentUnwritten = 1 << 30
+	BmapExtentRealtime  = 1 << 29
+	bmapExtentFlags     = BmapTypeMask | BmapExtentAttrFork | BmapExtentUnwritten | BmapExtentRealtime
+)
+
+// Type is the update's kind: BmapMap or BmapUnmap.
+func (m MapExtent) Type() uint32 { return m.Flags & BmapTypeMask }
+
+// BUI is a file mapping update intent (struct xfs_bui_log_format): a
+// change of a file's block map that a transaction chain had still to
+// make (a reflink remap, the end of a copy-on-write, an exchange of
+// ranges), done when its BUD of the same ID is logged.
+type BUI struct {
+	ID      uint64
+	Extents []MapExtent
+}
+
+// DecodeBUI decodes a BUI's format region: a 16-byte header and the
+// 32-byte extents, one of them as Linux logs them
+// (XFS_BUI_MAX_FAST_EXTENTS, checked by xlog_recover_bui_commit_pass2),
+// of a known kind and flags (xfs_bui_validate_extent).
+func DecodeBUI(r []byte) (BUI, error) {
+	const hdr, size = 16, 32
+	if len(r) < hdr {
+		return BUI{}, abi.Errorf(abi.EUCLEAN, "xfs: log: mapping update intent of %d bytes", len(r))
+	}
+	n := int(le.Uint32(r[4:]))
+	b := BUI{ID: le.Uint64(r[8:])}
+	if n != 1 || len(r) != hdr+n*size {
+		return b, abi.Errorf(abi.EUCLEAN, "xfs: log: mapping update intent of %d extents in %d bytes", n, len(r))
+	}
+	x := r[hdr:]
+	m := MapExtent{Owner: le.Uint64(x), StartBlock: le.Uint64(x[8:]), StartOff: le.Uint64(x[16:]),
+		Len: le.Uint32(x[24:]), Flags: le.Uint32(x[28:])}
+	if t := m.Type(); (t != BmapMap && t != BmapUnmap) || m.Flags&^bmapExtentFlags != 0 || m.Len == 0 ||
+		m.StartOff+uint64(m.Len) > 1<<54 {
+		return b, abi.Errorf(abi.EUCLEAN, "xfs: log: mapping update intent %x: bad extent (flags 0x%x, %d blocks at file block %d)",
+			b.ID, m.Flags, m.Len, m.StartOff)
+	}
+	b.Extents = []MapExtent{m}
+	return b, nil
+}

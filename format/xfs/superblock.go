@@ -29,11 +29,16 @@ import (
 //	216 sb_features_incompat  220 sb_features_log_incompat
 //	224 sb_crc (le32)         228 sb_spino_align  232 sb_pquotino u64
 //	240 sb_lsn u64            248 sb_meta_uuid[16]
+//	    (metadir, XFS_SB_FEAT_INCOMPAT_METADIR, from here)
+//	264 sb_metadirino u64     272 sb_rgcount      276 sb_rgextents
+//	280 sb_rgblklog u8        281 sb_pad[7]       288 sb_rtstart u64
+//	296 sb_rtreserved u64
 const (
 	// SuperMagic is sb_magicnum, and statfs's f_type (XFS_SUPER_MAGIC).
 	SuperMagic = 0x58465342
-	// SuperSize is the part of the superblock decoded.
-	SuperSize = 264
+	// SuperSize is the part of the superblock decoded (to
+	// sb_rtreserved, metadir's last field).
+	SuperSize = 304
 	// SuperCRCOff is sb_crc's offset (XFS_SB_CRC_OFF).
 	SuperCRCOff = 224
 	// MaxNameLen is the longest name (MAXNAMELEN - 1).
@@ -92,7 +97,7 @@ const (
 	// not.
 	FeatIncompatKnown = FeatIncompatFtype | FeatIncompatSpinodes | FeatIncompatMetaUUID |
 		FeatIncompatBigtime | FeatIncompatNeedsRepair | FeatIncompatNrext64 |
-		FeatIncompatExchRange | FeatIncompatParent
+		FeatIncompatExchRange | FeatIncompatParent | FeatIncompatMetadir
 )
 
 // Superblock is struct xfs_dsb (the fields a reader uses).
@@ -135,6 +140,17 @@ type Superblock struct {
 	CRC                 uint32
 	SpinoAlign          uint32
 	MetaUUID            [16]byte
+	// The metadir feature's fields (zero without it): the root of the
+	// metadata directory tree, which holds the quota and realtime
+	// inodes in place of sb_uquotino..sb_pquotino and sb_rbmino,
+	// sb_rsumino; the realtime groups; an internal realtime section
+	// (zoned) at sb_rtstart.
+	MetadirIno uint64
+	RgCount    uint32
+	RgExtents  uint32
+	RgBlkLog   uint8
+	RtStart    uint64
+	RtReserved uint64
 }
 
 // DecodeSuperblock decodes the superblock from the start of p; it checks
@@ -188,6 +204,14 @@ func DecodeSuperblock(p []byte) (*Superblock, error) {
 		s.SpinoAlign = be.Uint32(p[228:])
 		copy(s.MetaUUID[:], p[248:264])
 	}
+	if s.HasMetadir() {
+		s.MetadirIno = be.Uint64(p[264:])
+		s.RgCount = be.Uint32(p[272:])
+		s.RgExtents = be.Uint32(p[276:])
+		s.RgBlkLog = p[280]
+		s.RtStart = be.Uint64(p[288:])
+		s.RtReserved = be.Uint64(p[296:])
+	}
 	return s, nil
 }
 
@@ -223,6 +247,12 @@ func (s *Superblock) HasNrext64() bool { return s.FeaturesIncompat&FeatIncompatN
 
 // HasParent reports parent pointers (attributes with XFS_ATTR_PARENT).
 func (s *Superblock) HasParent() bool { return s.FeaturesIncompat&FeatIncompatParent != 0 }
+
+// HasMetadir reports the metadata directory tree (metadir): quota and
+// realtime inodes live in it, marked XFS_DIFLAG2_METADATA.
+func (s *Superblock) HasMetadir() bool {
+	return s.Version() == Version5 && s.FeaturesIncompat&FeatIncompatMetadir != 0
+}
 
 // DirBlkSize is a directory block's size in bytes (geo->blksize).
 func (s *Superblock) DirBlkSize() int { return int(s.BlockSize) << s.DirBlkLog }

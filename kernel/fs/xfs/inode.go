@@ -58,6 +58,11 @@ func (f *fsys) iget(ino uint64) (*inode, error) {
 		return nil, abi.Errorf(abi.EUCLEAN, "xfs: inode %d is free", ino)
 	}
 	ip := &inode{f: f, ino: ino, di: di, raw: raw}
+	if ms := f.bmaps[ino]; len(ms) > 0 {
+		if err := ip.applyBmaps(ms); err != nil {
+			return nil, err
+		}
+	}
 	if ip.isReg() || ip.isDir() || ip.mode()&abi.S_IFMT == abi.S_IFLNK {
 		// A size the filesystem cannot hold is damage; refusing it keeps
 		// a reader from filling terabytes with zeros (xfs_dinode_verify

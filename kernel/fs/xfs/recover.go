@@ -25,7 +25,9 @@ import (
 //
 // Intents left without their done items are settled as finishIntents
 // says: extent frees counted, reverse-mapping and reference count
-// updates passed over, those that change files refused (EOPNOTSUPP).
+// updates passed over, file mapping updates kept to be applied to their
+// inodes' extent lists as they are read (bmaps), attribute changes and
+// range exchanges refused (EOPNOTSUPP).
 // Quota items and buffers are passed over, as a mount without quota
 // options passes them over.
 
@@ -37,6 +39,9 @@ type overlayDev struct {
 	// freed the blocks their extent frees give back (finishIntents).
 	intents int
 	freed   uint64
+	// bmaps are the unfinished file mapping updates (BUIs) by inode,
+	// in log order, which iget applies to the forks it reads.
+	bmaps map[uint64][]xfs.MapExtent
 }
 
 // ReadAt reads the device, then the replayed sectors over what it read.
@@ -225,7 +230,9 @@ func (f *fsys) replay(committed []*rtrans) (*overlayDev, error) {
 	}
 	// Pass 1: cancelled buffers, counted; intents and their done items.
 	cancelled := map[int64]int{}
-	open := map[uint64][]byte{} // intents by id: their format regions
+	// open holds the intents by id: their format regions and the
+	// order they were logged in, which Linux finishes them in.
+	open := map[uint64]openIntent{}
 	for _, t := range committed {
 		for _, it := range t.items {
 			if len(it.regions) != it.total {
@@ -243,7 +250,7 @@ func (f *fsys) replay(committed []*rtrans) (*overlayDev, error) {
 					cancelled[b.Blkno]++
 				}
 			case intentDone[typ] != 0 && len(r) >= 16:
-				open[le64(r[8:])] = r
+				open[le64(r[8:])] = openIntent{len(open), r}
 			case isDone[typ] && len(r) >= 16:
 				delete(open, le64(r[8:]))
 			case typ == xfs.LiInode, typ == xfs.LiIcreate:
@@ -583,6 +590,87 @@ func (f *fsys) replayIcreate(o *overlayDev, it *ritem, cancelled map[int64]int) 
 	return nil
 }
 
+// openIntent is an intent the log has not seen done: its format region
+// and its place in log order.
+type openIntent struct {
+	seq int
+	r   []byte
+}
+
+// applyBmaps applies the unfinished mapping updates of inode ip, in log
+// order, to the extent lists of the forks they name, as Linux's
+// recovery finishes them (xfs_bmap_recover_work, xfs_bmap_finish_one):
+// a map inserts the extent into a hole (xfs_bmapi_remap: an overlap is
+// corruption), an unmap removes whatever the range maps, splitting
+// extents at its ends (__xfs_bunmapi, relogged until the whole range is
+// done, its blocks left to the reference count updates). di_nblocks
+// follows both, as those functions change i_nblocks.
+func (ip *inode) applyBmaps(ms []xfs.MapExtent) error {
+	for _, m := range ms {
+		which := dataFork
+		if m.Flags&xfs.BmapExtentAttrFork != 0 {
+			which = attrFork
+		}
+		format := ip.di.Format
+		if which == attrFork {
+			format = ip.di.AFormat
+			if ip.di.Forkoff == 0 {
+				format = 0
+			}
+		}
+		if format != xfs.FmtExtents && format != xfs.FmtBtree {
+			return abi.Errorf(abi.EUCLEAN, "xfs: log: mapping update of inode %d: fork %d of format %d has no extents", ip.ino, which, format)
+		}
+		slot := &ip.data
+		if which == attrFork {
+			slot = &ip.attr
+		}
+		if *slot == nil {
+			exts, err := ip.readExtents(which)
+			if err != nil {
+				return err
+			}
+			*slot = &exts
+		}
+		exts, lo, hi := **slot, m.StartOff, m.StartOff+uint64(m.Len)
+		var out []xfs.Bmbt
+		switch m.Type() {
+		case xfs.BmapMap:
+			at := len(exts)
+			for i, e := range exts {
+				if e.StartOff+e.BlockCount > lo && e.StartOff < hi {
+					return abi.Errorf(abi.EUCLEAN, "xfs: log: mapping update of inode %d maps file block %d, already mapped", ip.ino, max(lo, e.StartOff))
+				}
+				if e.StartOff >= hi && at == len(exts) {
+					at = i
+				}
+			}
+			out = append(out, exts[:at]...)
+			out = append(out, xfs.Bmbt{StartOff: lo, StartBlock: m.StartBlock, BlockCount: uint64(m.Len),
+				Unwritten: m.Flags&xfs.BmapExtentUnwritten != 0})
+			out = append(out, exts[at:]...)
+			ip.di.NBlocks += uint64(m.Len)
+		case xfs.BmapUnmap:
+			for _, e := range exts {
+				end := e.StartOff + e.BlockCount
+				if end <= lo || e.StartOff >= hi {
+					out = append(out, e)
+					continue
+				}
+				if e.StartOff < lo {
+					out = append(out, xfs.Bmbt{StartOff: e.StartOff, StartBlock: e.StartBlock, BlockCount: lo - e.StartOff, Unwritten: e.Unwritten})
+				}
+				if end > hi {
+					out = append(out, xfs.Bmbt{StartOff: hi, StartBlock: e.StartBlock + (hi - e.StartOff), BlockCount: end - hi, Unwritten: e.Unwritten})
+				}
+				ip.di.NBlocks -= min(ip.di.NBlocks, min(end, hi)-max(e.StartOff, lo))
+			}
+		}
+		*slot = &out
+	}
+	return nil
+}
+
 func putBE32(p []byte, v uint32) {
 	p[0], p[1], p[2], p[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
 }
@@ -597,11 +685,21 @@ func putBE32(p []byte, v uint32) {
 // statfs. Reverse-mapping updates (RUI) change only the rmap btree.
 // Reference count updates (CUI) change only the refcount btree, but one
 // that drops an extent's last reference frees it, which only that btree
-// tells: statfs may then count fewer free blocks than Linux's. Mapping
-// updates (BUI), attribute (ATTRI) and range exchange (XMI) intents
-// change files, and realtime ones a volume this driver refuses: refused.
-func (f *fsys) finishIntents(o *overlayDev, open map[uint64][]byte) error {
-	for id, r := range open {
+// tells: statfs may then count fewer free blocks than Linux's. A file
+// mapping update (BUI: a reflink remap, the end of a copy-on-write)
+// maps or unmaps a range of one fork; it is kept in o.bmaps for iget to
+// apply to the inode's extent list and block count as
+// xfs_bmap_finish_one would (applyBmaps). Attribute (ATTRI) and range
+// exchange (XMI) intents change files in ways not yet replayed, and
+// realtime ones a volume this driver refuses: refused.
+func (f *fsys) finishIntents(o *overlayDev, open map[uint64]openIntent) error {
+	ids := make([]uint64, 0, len(open))
+	for id := range open {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return open[ids[i]].seq < open[ids[j]].seq })
+	for _, id := range ids {
+		r := open[id].r
 		switch typ := xfs.ItemType(r); typ {
 		case xfs.LiEFI:
 			efi, err := xfs.DecodeEFI(r)
@@ -616,6 +714,29 @@ func (f *fsys) finishIntents(o *overlayDev, open map[uint64][]byte) error {
 			}
 			o.intents++
 		case xfs.LiRUI, xfs.LiCUI:
+			o.intents++
+		case xfs.LiBUI:
+			bui, err := xfs.DecodeBUI(r)
+			if err != nil {
+				return err
+			}
+			m := bui.Extents[0]
+			if m.Flags&xfs.BmapExtentRealtime != 0 {
+				return abi.Errorf(abi.EOPNOTSUPP, "xfs: log: mapping update intent %x is of a realtime file: mount with -o norecovery", id)
+			}
+			// xfs_bui_validate_extent: the owner an inode number
+			// and the extent within one group (xfs_verify_ino,
+			// xfs_verify_fsbext).
+			sb := f.sb
+			agno, agbno := m.StartBlock>>sb.AgBlkLog, m.StartBlock&(1<<sb.AgBlkLog-1)
+			if m.Owner == 0 || m.Owner>>sb.InoBits() >= uint64(sb.AgCount) ||
+				agno >= uint64(sb.AgCount) || agbno+uint64(m.Len) > uint64(sb.AgBlocks) {
+				return abi.Errorf(abi.EUCLEAN, "xfs: log: mapping update intent %x: inode %d, %d blocks at %d", id, m.Owner, m.Len, m.StartBlock)
+			}
+			if o.bmaps == nil {
+				o.bmaps = map[uint64][]xfs.MapExtent{}
+			}
+			o.bmaps[m.Owner] = append(o.bmaps[m.Owner], m)
 			o.intents++
 		default:
 			return abi.Errorf(abi.EOPNOTSUPP, "xfs: log: intent 0x%x (id %x) left unfinished changes files, which this kernel does not finish: mount with -o norecovery", typ, id)

@@ -19,8 +19,8 @@
 // leaves it. Refused: filesystems with a realtime device or an external
 // log (one disk only), ASCII case-insensitive directories (as Linux
 // without CONFIG_XFS_SUPPORT_ASCII_CI refuses them), and logs holding
-// what the recovery does not replay (intents left unfinished, quota
-// items).
+// what the recovery does not replay (attribute and range exchange
+// intents left unfinished, realtime intents).
 //
 // Inodes are read whole on each iget through the device's page cache;
 // an inode's extent list is decoded on first use and kept with it, so a
@@ -70,6 +70,9 @@ type fsys struct {
 	// icount, ifree and fdblocks are the superblock's counters, or
 	// their sums over the groups' headers when those cannot be trusted.
 	icount, ifree, fdblocks uint64
+	// bmaps are the mapping updates a dirty log left unfinished, by
+	// inode, which iget applies (applyBmaps); nil after a clean mount.
+	bmaps map[uint64][]xfs.MapExtent
 	// maxACL is XFS_ACL_MAX_ENTRIES: 25 on v4, as many as fit an
 	// attribute value on v5.
 	maxACL int
@@ -178,6 +181,7 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 			log.Printf("XFS (%s): %d unfinished intents settled in memory (%d blocks freed)", f.name, o.intents, o.freed)
 		}
 		freed = o.freed
+		f.bmaps = o.bmaps
 	}
 	f.icount, f.ifree, f.fdblocks = sb.Icount, sb.Ifree, sb.FDBlocks
 	if (dirty && sb.HasLazySbCount()) || sb.FDBlocks > sb.DBlocks || sb.Ifree > sb.Icount {

@@ -14,6 +14,7 @@
 #
 # Usage (root, loop devices): kernel/fs/xfs/testdata/intents.sh [OUT]
 set -eu
+. "$(dirname "$0")/unfinished.sh"
 out=${1:-$(cd "$(dirname "$0")" && pwd)/efi-unfinished.img.zst}
 w=$(mktemp -d); trap 'umount -q "$w/m" 2>/dev/null || true; rm -rf "$w"' EXIT
 mkdir "$w/m"
@@ -36,13 +37,7 @@ for try in $(seq 1 100); do
   xfs_io -x -c shutdown "$w/m"
   wait "$syncs" || true
   umount "$w/m"
-  # An EFI whose id no EFD names.
-  if xfs_logprint -t "$w/x.img" 2>/dev/null | awk '
-      /(EFI|EFD): +#regs/ && match($0, /id: ?0x[0-9a-f]+/) {
-        id = substr($0, RSTART, RLENGTH); sub(/id: ?/, "", id)
-        if ($0 ~ /EFI:/) efi[id] = 1; else delete efi[id]
-      }
-      END { n = 0; for (k in efi) n++; exit n == 0 }'; then
+  if unfinished EFI "$w/x.img"; then
     zstd -q -19 -f "$w/x.img" -o "$out"
     echo "try $try: $out"
     exit 0
