@@ -1,7 +1,10 @@
 package testutil
 
 import (
+	"io"
+
 	"bytes"
+	"github.com/klauspost/compress/zstd"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,4 +56,54 @@ func Compressed(t testing.TB, file, tool string) string {
 		t.Fatalf("%s: %v %s", tool, err, msg.String())
 	}
 	return out
+}
+
+// Unzstd decompresses the zstd file src (a committed image) into the
+// file dst, sparse: blocks of zeros are left as holes.
+func Unzstd(t testing.TB, src, dst string) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	d, err := zstd.NewReader(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	buf := make([]byte, 64<<10)
+	var off int64
+	for {
+		n, err := io.ReadFull(d, buf)
+		if n > 0 && !allZero(buf[:n]) {
+			if _, err := out.WriteAt(buf[:n], off); err != nil {
+				t.Fatal(err)
+			}
+		}
+		off += int64(n)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+	}
+	if err := out.Truncate(off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
