@@ -83,6 +83,30 @@ func (c *Chunk) DevLength() uint64 {
 	return c.Length / uint64(c.DataStripes())
 }
 
+// IsRAID56 reports whether the chunk is RAID5 or RAID6: its data can be
+// rebuilt from the other stripes of a row and the P parity.
+func (c *Chunk) IsRAID56() bool { return c.Type&(BlockGroupRAID5|BlockGroupRAID6) != 0 }
+
+// RowPeers returns, for the byte at logical at of a RAID5/6 chunk, the
+// stripes whose pieces XOR to its piece (the row's other data pieces and
+// its P parity, as raid56.c's recover_sectors with one stripe lost), the
+// offset in each stripe's device extent where they lie (add the stripe's
+// Offset) and how many bytes lie on in a row.
+func (c *Chunk) RowPeers(at uint64) (peers []int, inStripe, run uint64) {
+	off := at - c.Logical
+	n := len(c.Stripes)
+	data := c.DataStripes()
+	nr, in := off/StripeLen, off%StripeLen
+	row := nr / uint64(data)
+	self := int(nr % uint64(data))
+	for i := 0; i <= data; i++ { // the data pieces, then P
+		if i != self {
+			peers = append(peers, (i+int(row))%n)
+		}
+	}
+	return peers, row*StripeLen + in, StripeLen - in
+}
+
 // Place returns which stripe holds copy mirror (0 to Copies()-1) of the
 // byte at logical at of the chunk, its offset on that stripe's device,
 // and how many bytes from it lie on in a row (btrfs_map_block). A

@@ -16,8 +16,9 @@
 // verified (crc32c, xxhash64, sha256 or blake2b; data against the
 // checksum tree, EIO where it differs); a mirrored chunk's next copy
 // (dup, raid1, raid1c3/4, raid10) is read when a tree block's or a
-// data sector's first is bad or on a device missing (-o degraded);
-// RAID5/6 parity is not used. The log tree (the changes
+// data sector's first is bad or on a device missing (-o degraded); a
+// RAID5/6 piece is rebuilt from the rest of its row and the P parity
+// then (RAID6's Q is not used: two pieces of a row lost are EIO). The log tree (the changes
 // fsynced after the last commit) is replayed in memory as Linux's mount
 // replays it (treelog.go says what it refuses, EOPNOTSUPP), unless the mount asks rescue=nologreplay (or its old name norecovery),
 // which shows the last commit; rescue=ignoredatacsums reads data

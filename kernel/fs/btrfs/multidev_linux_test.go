@@ -1,6 +1,7 @@
 package btrfs_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -164,4 +165,39 @@ func TestDeviceMissing(t *testing.T) {
 		compare(t, "degraded "+filepath.Base(img), img, "degraded")
 	}
 	compareDevices(t, "both", imgs, "degraded")
+}
+
+// A RAID5 data sector damaged on its device is rebuilt from the rest of
+// its row and the parity when its checksum fails, as the host rebuilds it
+// (and the read succeeds); so is a device missing under -o degraded.
+func TestRaid5Rebuild(t *testing.T) {
+	testutil.Need(t, "mkfs.btrfs")
+	testutil.NeedLoop(t)
+	imgs := mkfsDevices(t, 3, "-d", "raid5", "-m", "raid1")
+	data := random(21, 1<<20)
+	mnt, umount := hostMountDevices(t, imgs, "rw")
+	writeFile(t, filepath.Join(mnt, "file"), data)
+	writeFile(t, filepath.Join(mnt, "text"), text(300000))
+	umount()
+	// A sector of the first piece of the file the first device holds.
+	raw, err := os.ReadFile(imgs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := 0; ; off += 64 << 10 {
+		if off+4096 > len(data) {
+			t.Fatal("no piece of the file on the first device")
+		}
+		if bytes.Contains(raw, data[off:off+4096]) {
+			damageData(t, imgs[0], data[off:], 100)
+			break
+		}
+	}
+	// The host's view, read before: a read-write mount would write
+	// the repaired sectors back.
+	compareDevices(t, "damaged", imgs, "")
+	mnt, umount = hostMountDevices(t, imgs[1:], "ro,degraded")
+	want, madeUp := hostScan(t, mnt)
+	umount()
+	expectView(t, "degraded", want, madeUp, kerneltest.ExportTreeDevices(t, imgs[1:], "", abi.MS_RDONLY, "degraded"))
 }

@@ -52,6 +52,11 @@ func (ip *inode) SendTo(dst abi.HostFile, off, n int64) (int64, error) {
 		return k == want, nil
 	})
 	sent := int64(pos) - off
+	if sent > 0 && errors.Is(sendErr, abi.EOPNOTSUPP) {
+		// What could not be sent is left to the next call, which
+		// leaves it to read(2).
+		return sent, nil
+	}
 	if sendErr != nil {
 		if errors.As(sendErr, new(*abi.HostWriteError)) || (sent == 0 && errors.Is(sendErr, abi.EOPNOTSUPP)) {
 			return sent, sendErr
@@ -98,6 +103,10 @@ func (f *fsys) sendLogical(dst abi.HostFile, at, n uint64, sums bool) (uint64, e
 			if verr = f.verifyRange(at+done, want, m); verr == nil {
 				break
 			}
+		}
+		if verr != nil && c.IsRAID56() {
+			// Read(2) rebuilds it from the rest of its row.
+			return done, abi.Errorf(abi.EOPNOTSUPP, "btrfs: logical %d: to be rebuilt from its parity", at+done)
 		}
 		if verr != nil {
 			return done, verr

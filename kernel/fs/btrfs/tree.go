@@ -1,6 +1,7 @@
 package btrfs
 
 import (
+	"errors"
 	"sort"
 	"sync"
 
@@ -86,25 +87,85 @@ func (f *fsys) readLogical(p []byte, at uint64, mirror int, what string) error {
 		if c == nil {
 			return abi.Errorf(abi.EUCLEAN, "btrfs: %s: logical %d is in no chunk", what, at)
 		}
-		dev, phys, run := f.place(c, at, mirror)
-		n := min(uint64(len(p)), run)
-		if dev == nil {
-			return abi.Errorf(abi.EIO, "btrfs: %s: logical %d: its device is missing", what, at)
+		if c.IsRAID56() && mirror == c.Copies() {
+			// Each piece rebuilt; one whose row has another
+			// device missing is read as it is (degraded: the one
+			// missing is not its own).
+			n, err := f.rebuild(p, c, at, what)
+			if err == errPeerMissing {
+				n, err = f.readPiece(p, c, at, 0, what)
+			}
+			if err != nil {
+				return err
+			}
+			p, at = p[n:], at+n
+			continue
 		}
-		if _, err := dev.ReadAt(p[:n], phys); err != nil {
-			return abi.Errorf(abi.EIO, "btrfs: %s: reading %d bytes at %d of %s: %v", what, n, phys, dev.Name(), err)
+		n, err := f.readPiece(p, c, at, mirror, what)
+		if err != nil {
+			return err
 		}
 		p, at = p[n:], at+n
 	}
 	return nil
 }
 
-// mirrors is how many copies of logical at there are (Chunk.Copies).
-func (f *fsys) mirrors(at uint64) int {
-	if c := f.chunks.find(at); c != nil {
-		return c.Copies()
+// errPeerMissing is rebuild's error when another device of the row is
+// missing.
+var errPeerMissing = errors.New("btrfs: a device of the row is missing")
+
+// readPiece reads the bytes at logical at of chunk c in copy mirror, up
+// to the end of the run that lies on one device, and returns how many it
+// read.
+func (f *fsys) readPiece(p []byte, c *disk.Chunk, at uint64, mirror int, what string) (uint64, error) {
+	dev, phys, run := f.place(c, at, mirror)
+	n := min(uint64(len(p)), run)
+	if dev == nil {
+		return 0, abi.Errorf(abi.EIO, "btrfs: %s: logical %d: its device is missing", what, at)
 	}
-	return 1
+	if _, err := dev.ReadAt(p[:n], phys); err != nil {
+		return 0, abi.Errorf(abi.EIO, "btrfs: %s: reading %d bytes at %d of %s: %v", what, n, phys, dev.Name(), err)
+	}
+	return n, nil
+}
+
+// mirrors is how many ways there are to read logical at: its copies
+// (Chunk.Copies), and in a RAID5/6 chunk the data rebuilt from the rest
+// of its row and the P parity (btrfs_num_copies' second mirror; RAID6's
+// third, from Q, is not made here).
+func (f *fsys) mirrors(at uint64) int {
+	c := f.chunks.find(at)
+	switch {
+	case c == nil:
+		return 1
+	case c.IsRAID56():
+		return c.Copies() + 1
+	}
+	return c.Copies()
+}
+
+// rebuild reads the bytes at logical at of RAID5/6 chunk c, up to the
+// end of their 64 KiB piece (len(p) at most), as the XOR of the row's
+// other data pieces and its P parity, and returns how many it made.
+func (f *fsys) rebuild(p []byte, c *disk.Chunk, at uint64, what string) (uint64, error) {
+	peers, in, run := c.RowPeers(at)
+	n := min(uint64(len(p)), run)
+	clear(p[:n])
+	buf := make([]byte, n)
+	for _, i := range peers {
+		s := c.Stripes[i]
+		dev := f.devs[s.Devid]
+		if dev == nil {
+			return 0, errPeerMissing
+		}
+		if _, err := dev.ReadAt(buf, int64(s.Offset+in)); err != nil {
+			return 0, abi.Errorf(abi.EIO, "btrfs: %s: rebuilding logical %d: reading %d bytes at %d of %s: %v", what, at, n, s.Offset+in, dev.Name(), err)
+		}
+		for j := range buf {
+			p[j] ^= buf[j]
+		}
+	}
+	return n, nil
 }
 
 // nodeCache holds the tree blocks read and verified, up to a bound, so
