@@ -4,8 +4,6 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -116,19 +114,8 @@ func TestBtrfsDevices(t *testing.T) {
 		testutil.Unzstd(t, filepath.Join(dir, fmt.Sprintf("progs-raid10-%d.img.zst", i)), img)
 		imgs = append(imgs, img)
 	}
-	f, err := os.Open(filepath.Join(dir, "progs-raid10.json.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	z, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var want struct{ Tree testutil.Tree }
-	if err := json.NewDecoder(z).Decode(&want); err != nil {
-		t.Fatal(err)
-	}
+	testutil.ReadJSONGz(t, filepath.Join(dir, "progs-raid10.json.gz"), &want)
 	args := []string{"--device", imgs[1], "--device", imgs[2], "--device", imgs[3], imgs[0]}
 	testutil.ExpectSame(t, "recorded host view vs fs2tar --device", want.Tree, exportTree(t, args...), btrfsCompare)
 	r := fs2tar(t, imgs[0])

@@ -1,6 +1,8 @@
 package testutil
 
 import (
+	"compress/gzip"
+	"encoding/json"
 	"io"
 
 	"bytes"
@@ -106,4 +108,37 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// ReadJSONGz decodes the gzipped JSON file (a recorded tree) into v.
+func ReadJSONGz(t testing.TB, file string, v any) {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	if err := json.NewDecoder(z).Decode(v); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+}
+
+// WriteJSONGz writes v to file as gzipped JSON (ReadJSONGz's).
+func WriteJSONGz(t testing.TB, file string, v any) {
+	t.Helper()
+	var buf bytes.Buffer
+	z, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err := json.NewEncoder(z).Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

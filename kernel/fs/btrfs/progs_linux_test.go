@@ -1,8 +1,6 @@
 package btrfs_test
 
 import (
-	"compress/gzip"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -84,19 +82,8 @@ func TestProgsImages(t *testing.T) {
 // loadView reads a recorded view.
 func loadView(t *testing.T, file string) recordedView {
 	t.Helper()
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	z, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var v recordedView
-	if err := json.NewDecoder(z).Decode(&v); err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
+	testutil.ReadJSONGz(t, file, &v)
 	return v
 }
 
@@ -116,18 +103,5 @@ func recordView(t *testing.T, file string, imgs []string, log bool) {
 		v.Tree, v.MadeUp = hostScan(t, mnt)
 		umount()
 	}
-	f, err := os.Create(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	z, _ := gzip.NewWriterLevel(f, gzip.BestCompression)
-	if err := json.NewEncoder(z).Encode(v); err != nil {
-		t.Fatal(err)
-	}
-	if err := z.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteJSONGz(t, file, v)
 }
