@@ -93,16 +93,14 @@ const (
 	IncompatRaidStripeTree = 1 << 14
 	IncompatSimpleQuota    = 1 << 16
 	// IncompatSupp is what Linux 6.18 built without
-	// CONFIG_BTRFS_EXPERIMENTAL mounts (BTRFS_FEATURE_INCOMPAT_SUPP):
-	// extent tree v2, the RAID stripe tree and the remap tree are
-	// experimental, unknown to it.
-	IncompatSupp = IncompatRead | IncompatZoned
-	// IncompatRead is what this reader knows: everything Linux mounts
-	// but the zoned layout.
-	IncompatRead = IncompatMixedBackref | IncompatDefaultSubvol | IncompatMixedGroups |
+	// CONFIG_BTRFS_EXPERIMENTAL mounts (BTRFS_FEATURE_INCOMPAT_SUPP), all
+	// of it read here: extent tree v2, the RAID stripe tree and the
+	// remap tree are experimental, unknown to it.
+	IncompatSupp = IncompatMixedBackref | IncompatDefaultSubvol | IncompatMixedGroups |
 		IncompatCompressLZO | IncompatCompressZSTD | IncompatBigMetadata |
 		IncompatExtendedIref | IncompatRAID56 | IncompatSkinnyMetadata |
-		IncompatNoHoles | IncompatMetadataUUID | IncompatRAID1C34 | IncompatSimpleQuota
+		IncompatNoHoles | IncompatMetadataUUID | IncompatRAID1C34 | IncompatSimpleQuota |
+		IncompatZoned
 )
 
 // SuperBlock is the decoded struct btrfs_super_block.

@@ -35,8 +35,9 @@
 // superblock's num_devices that differs from the chunk tree's DEV_ITEMs
 // is mended, as in Linux); the incompat features Linux 6.18 does not
 // know without CONFIG_BTRFS_EXPERIMENTAL (extent tree v2, the RAID
-// stripe tree, the remap tree: EINVAL, as Linux); the zoned layout
-// (EOPNOTSUPP). Sector sizes above 4 KiB, which Linux mounts only where
+// stripe tree, the remap tree: EINVAL, as Linux). The zoned layout is
+// read where its superblock is where it always is (emulated zones on a
+// file: mkfs.btrfs -O zoned on an image). Sector sizes above 4 KiB, which Linux mounts only where
 // the page is as large, are read. A mount asked read-write is read-only
 // all the same (ReadOnly).
 package btrfs
@@ -261,9 +262,6 @@ func (fsType) MountDevices(dev vfs.BlockDevice, others []vfs.BlockDevice, flags 
 	if bad := sb.IncompatFlags &^ disk.IncompatSupp; bad != 0 {
 		// btrfs_check_features: what Linux does not know is EINVAL.
 		return fail(abi.Errorf(abi.EINVAL, "btrfs: cannot mount because of unknown incompat features (%#x)", bad))
-	}
-	if bad := sb.IncompatFlags &^ disk.IncompatRead; bad != 0 {
-		return fail(abi.Errorf(abi.EOPNOTSUPP, "btrfs: cannot mount because of unsupported optional features (%#x)", bad))
 	}
 	f.sb = sb
 	f.check = disk.NewCheckContext(sb)
