@@ -65,6 +65,11 @@ const (
 // block group tree) are not among them.
 const SuperFlagSupp = 1<<0 | 1<<1 | 1<<2 | 1<<32 | 1<<33 | 1<<34
 
+// SuperFlagSeeding (BTRFS_SUPER_FLAG_SEEDING) marks a seed filesystem
+// (btrfstune -S 1): read-only, the base of the filesystems sprouted from
+// it by adding a device, whose chunks lie on its devices too.
+const SuperFlagSeeding = 1 << 32
+
 // SuperFlagChangingFsidV2 marks a metadata_uuid change btrfstune has
 // not finished (BTRFS_SUPER_FLAG_CHANGING_FSID_V2).
 const SuperFlagChangingFsidV2 = 1 << 36

@@ -2,7 +2,8 @@
 // format/btrfs, on one device or several (every profile: single, dup,
 // raid0, raid1, raid1c3/4, raid10, raid5/6; the other devices found among
 // the kernel's by their superblocks, as the devices udev's scan
-// registered in Linux), and serves the VFS's read operations: the default subvolume, or the one
+// registered in Linux, a seed filesystem's among them for one sprouted
+// from it), and serves the VFS's read operations: the default subvolume, or the one
 // subvol=PATH or subvolid=N names; subvolumes and snapshots inside it
 // as directories with their own st_dev, as Linux shows them (a nested
 // subvolume a snapshot does not hold as an empty directory of inode 2);
@@ -44,6 +45,7 @@ package btrfs
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,8 +81,12 @@ type fsys struct {
 	// devs are the filesystem's devices by devid (dev among them), found
 	// by their superblocks; devBytes their total_bytes, the chunk
 	// tree's DEV_ITEMs'.
-	devs     map[uint64]vfs.BlockDevice
-	uuids    map[uint64][16]byte
+	devs  map[uint64]vfs.BlockDevice
+	uuids map[uint64][16]byte
+	fsids map[uint64][disk.FsidSize]byte
+	// seeds are the fsids of the seed filesystems found, whose tree
+	// blocks a sprouted filesystem's trees may hold.
+	seeds    [][disk.FsidSize]byte
 	devBytes map[uint64]uint64
 	// degraded (-o degraded) lets devices be missing.
 	degraded bool
@@ -384,27 +390,41 @@ func readSuper(dev vfs.BlockDevice) (*disk.SuperBlock, error) {
 // superblock is good and names this filesystem (its fsid) under another
 // devid, as the devices scanned into the filesystem's fs_devices
 // (device_list_add); a devid found twice keeps the copy of the newer
-// generation.
+// generation. A seed filesystem's devices (SEEDING) are kept too, under
+// devids this one's do not take: a sprouted filesystem's DEV_ITEMs name
+// them by their fsid (open_seed_devices), which devItems checks.
 func (f *fsys) findDevices(others []vfs.BlockDevice) {
 	f.devs = map[uint64]vfs.BlockDevice{f.sb.DevItem.Devid: f.dev}
-	uuids := map[uint64][16]byte{f.sb.DevItem.Devid: f.sb.DevItem.UUID}
-	gens := map[uint64]uint64{}
+	f.uuids = map[uint64][16]byte{f.sb.DevItem.Devid: f.sb.DevItem.UUID}
+	f.fsids = map[uint64][disk.FsidSize]byte{f.sb.DevItem.Devid: f.sb.FsidForBlocks()}
+	type found struct {
+		own bool
+		gen uint64
+	}
+	seen := map[uint64]found{f.sb.DevItem.Devid: {true, ^uint64(0)}}
 	for _, d := range others {
 		if !(fsType{}).Probe(d) {
 			continue
 		}
 		sb, err := readSuper(d)
-		if err != nil || sb.Fsid != f.sb.Fsid || sb.DevItem.Devid == f.sb.DevItem.Devid {
+		if err != nil {
+			continue
+		}
+		own := sb.Fsid == f.sb.Fsid
+		if !own && sb.Flags&disk.SuperFlagSeeding == 0 {
 			continue
 		}
 		id := sb.DevItem.Devid
-		if _, ok := f.devs[id]; ok && gens[id] >= sb.Generation {
+		if s, ok := seen[id]; ok && (s.own && !own || s.own == own && s.gen >= sb.Generation) {
 			continue
 		}
-		f.devs[id], uuids[id], gens[id] = d, sb.DevItem.UUID, sb.Generation
-		f.log.Printf("BTRFS: device fsid %x devid %d transid %d %s", f.sb.Fsid, id, sb.Generation, d.Name())
+		seen[id] = found{own, sb.Generation}
+		if !own && !slices.Contains(f.seeds, sb.FsidForBlocks()) {
+			f.seeds = append(f.seeds, sb.FsidForBlocks())
+		}
+		f.devs[id], f.uuids[id], f.fsids[id] = d, sb.DevItem.UUID, sb.FsidForBlocks()
+		f.log.Printf("BTRFS: device fsid %s devid %d transid %d %s", disk.UUIDString(sb.Fsid), id, sb.Generation, d.Name())
 	}
-	f.uuids = uuids
 }
 
 // missing checks that the device of devid was found, or may be missing
@@ -437,9 +457,9 @@ func (f *fsys) devItems() ([]uint64, error) {
 			return false, abi.Errorf(abi.EUCLEAN, "btrfs: dev item %d of %d bytes", it.Key.Offset, len(it.Data))
 		}
 		d := disk.DecodeDevItem(it.Data)
-		if f.devs[d.Devid] != nil && f.uuids[d.Devid] != d.UUID {
-			// Another device under this devid (device_list_add
-			// matches by devid and uuid): not this one's.
+		if f.devs[d.Devid] != nil && (f.uuids[d.Devid] != d.UUID || f.fsids[d.Devid] != d.Fsid) {
+			// Another device under this devid (btrfs_find_device
+			// matches by devid, uuid and fsid): not this one's.
 			delete(f.devs, d.Devid)
 		}
 		if err := f.missing(d.Devid); err != nil {

@@ -201,3 +201,41 @@ func TestRaid5Rebuild(t *testing.T) {
 	umount()
 	expectView(t, "degraded", want, madeUp, kerneltest.ExportTreeDevices(t, imgs[1:], "", abi.MS_RDONLY, "degraded"))
 }
+
+// A filesystem sprouted from a seed (btrfstune -S 1, then a device added
+// to the seed's mount): its chunks lie on the seed's device too, named by
+// the seed's fsid, and its trees hold the seed's blocks. Read with both
+// devices as the host reads it; the seed alone is the seed's tree.
+func TestSeedAgainstHost(t *testing.T) {
+	testutil.Need(t, "mkfs.btrfs", "btrfs", "btrfstune", "losetup")
+	testutil.NeedLoop(t)
+	src, _ := shared.Get(t)
+	imgs := mkfsDevices(t, 2)
+	seed, sprout := imgs[0], imgs[1]
+	testutil.Run(t, "mkfs.btrfs", "-q", "-f", seed)
+	mnt, umount := testutil.HostMount(t, seed, "rw")
+	testutil.Run(t, "cp", "-a", src+"/.", filepath.Join(mnt, "tree"))
+	writeFile(t, filepath.Join(mnt, "gone"), text(5000))
+	umount()
+	testutil.Run(t, "btrfstune", "-S", "1", seed)
+	out, err := exec.Command("losetup", "-f", "--show", sprout).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	loop := strings.TrimSpace(string(out))
+	defer exec.Command("losetup", "-d", loop).Run()
+	mnt, umount = testutil.HostMount(t, seed, "ro")
+	testutil.Run(t, "btrfs", "device", "add", "-f", loop, mnt)
+	testutil.Run(t, "mount", "-o", "remount,rw", mnt)
+	writeFile(t, filepath.Join(mnt, "new"), text(300000))
+	if err := os.Remove(filepath.Join(mnt, "gone")); err != nil {
+		t.Fatal(err)
+	}
+	umount()
+	exec.Command("losetup", "-d", loop).Run()
+	compareDevices(t, "sprout", []string{sprout, seed}, "")
+	compare(t, "seed", seed, "")
+	if err := kerneltest.MountErr(t, sprout, "btrfs", abi.MS_RDONLY, ""); !errors.Is(err, abi.ENOENT) {
+		t.Errorf("the sprout without its seed: %v, want ENOENT", err)
+	}
+}

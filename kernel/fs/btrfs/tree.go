@@ -218,7 +218,7 @@ func (f *fsys) readNode(at uint64, level int, gen uint64, first disk.Key, hasFir
 		b := make([]byte, f.sb.NodeSize)
 		err := f.readLogical(b, at, m, "tree block")
 		if err == nil {
-			n, err = disk.DecodeNode(b, at, f.sb.CsumType, f.sb.FsidForBlocks())
+			n, err = disk.DecodeNode(b, at, f.sb.CsumType, f.sb.FsidForBlocks(), f.seeds...)
 		}
 		if err == nil {
 			err = parentCheck(n, level, gen, first, hasFirst)
