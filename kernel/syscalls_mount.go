@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"errors"
+	"sort"
 	"strings"
 
 	"github.com/lklimg/lklimg/kernel/abi"
@@ -206,6 +207,7 @@ func (k *Kernel) mountLocked(source, target, fstype string, flags uint64, data s
 	}
 	m, err := k.vfs.Mount(d, vfs.MountInfo{
 		Type: t, Source: "/dev/" + dev.Name(), Device: dev, Dev: devt, Flags: flags, Data: data,
+		Others: k.otherDevices(dev.Name()),
 	})
 	if err != nil {
 		return nil, err
@@ -219,6 +221,29 @@ func (k *Kernel) mountLocked(source, target, fstype string, flags uint64, data s
 	}
 	k.log.Printf("VFS: mounted /dev/%s on %s type %s (%s)", dev.Name(), k.vfs.PathOf(m.Root()), t.Name(), mode)
 	return m, nil
+}
+
+// otherDevices returns the block devices (disks and partitions) other
+// than the one named, in name order: where a filesystem over several
+// devices finds its other members, as Linux's btrfs finds them among
+// the devices udev's scan registered.
+func (k *Kernel) otherDevices(name string) []vfs.BlockDevice {
+	k.devMu.Lock()
+	var names []string
+	for _, n := range k.devNames {
+		if n != name {
+			names = append(names, n)
+		}
+	}
+	k.devMu.Unlock()
+	sort.Strings(names)
+	var out []vfs.BlockDevice
+	for _, n := range names {
+		if bd, err := k.devs.device(n); err == nil {
+			out = append(out, bd)
+		}
+	}
+	return out
 }
 
 // MountDev mounts block device dev ("vda1" or "/dev/vda1") on the

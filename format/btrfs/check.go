@@ -520,7 +520,10 @@ func (c CheckContext) checkExtentItem(it Item, prev Key, n *Node, i int) error {
 		seq := off
 		size := inlineRefSize
 		switch typ {
-		case TreeBlockRefKey, ExtentOwnerRefKey:
+		case ExtentOwnerRefKey:
+			// The subvolume that made the extent (squota): not a
+			// reference, none counted.
+		case TreeBlockRefKey:
 			inline++
 		case SharedBlockRefKey:
 			if off%s != 0 {

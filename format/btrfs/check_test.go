@@ -119,4 +119,18 @@ func TestCheckItems(t *testing.T) {
 			t.Errorf("inline refs in order %v: %v", tc.ok, err)
 		}
 	}
+	// A squota owner ref (the subvolume that made the extent) before
+	// a data ref of one reference is no reference itself: refs 1, as
+	// Linux writes it.
+	owner := make([]byte, 9)
+	owner[0] = ExtentOwnerRefKey
+	le.PutUint64(owner[1:], 5)
+	item := make([]byte, 24)
+	le.PutUint64(item, 1)
+	le.PutUint64(item[8:], 5)
+	le.PutUint64(item[16:], ExtentFlagData)
+	item = append(append(item, owner...), inlineRef(0)...)
+	if err := leafWith(ExtentTreeObjectid, Key{12648448, ExtentItemKey, 4096}, item).CheckItems(c); err != nil {
+		t.Errorf("owner ref: %v", err)
+	}
 }

@@ -1,6 +1,8 @@
 package btrfs
 
 import (
+	"math/bits"
+
 	"github.com/lklimg/lklimg/kernel/abi"
 )
 
@@ -30,10 +32,110 @@ const (
 	BlockGroupRAID1C3  = 1 << 9
 	BlockGroupRAID1C4  = 1 << 10
 	// BlockGroupStriped are the profiles that spread a chunk over
-	// several devices (or stripes of one), which this reader refuses.
+	// several devices (or stripes of one).
 	BlockGroupStriped = BlockGroupRAID0 | BlockGroupRAID1 | BlockGroupRAID10 |
 		BlockGroupRAID5 | BlockGroupRAID6 | BlockGroupRAID1C3 | BlockGroupRAID1C4
+	// BlockGroupMirrored are the profiles whose every stripe holds the
+	// whole chunk (btrfs_raid_array's sub_stripes 1, ncopies the
+	// stripes): copies to read from when one is bad.
+	BlockGroupMirrored = BlockGroupDUP | BlockGroupRAID1 | BlockGroupRAID1C3 | BlockGroupRAID1C4
+	// StripeLen is BTRFS_STRIPE_LEN, the length of a striped profile's
+	// pieces: the only one Linux uses.
+	StripeLen = 64 << 10
 )
+
+// Copies is how many copies of each byte the chunk holds
+// (btrfs_chunk_max_errors + 1, btrfs_num_copies): every stripe of a
+// mirrored profile, both of a RAID10 pair, one otherwise (RAID5/6's
+// parity is not a copy).
+func (c *Chunk) Copies() int {
+	switch {
+	case c.Type&BlockGroupMirrored != 0:
+		return len(c.Stripes)
+	case c.Type&BlockGroupRAID10 != 0:
+		return int(c.SubStripes)
+	}
+	return 1
+}
+
+// DataStripes is how many stripes the chunk's bytes are spread over, one
+// 64 KiB piece after another (calc_data_stripes): all of RAID0's, the
+// pairs of RAID10, all but the parity of RAID5 (one) and RAID6 (two);
+// one for the mirrored profiles and single.
+func (c *Chunk) DataStripes() int {
+	n := len(c.Stripes)
+	switch {
+	case c.Type&BlockGroupRAID0 != 0:
+		return n
+	case c.Type&BlockGroupRAID10 != 0:
+		return n / int(c.SubStripes)
+	case c.Type&BlockGroupRAID5 != 0:
+		return n - 1
+	case c.Type&BlockGroupRAID6 != 0:
+		return n - 2
+	}
+	return 1
+}
+
+// DevLength is how many bytes of each device a stripe of the chunk
+// covers, the length of its dev extents (btrfs_calc_stripe_length).
+func (c *Chunk) DevLength() uint64 {
+	return c.Length / uint64(c.DataStripes())
+}
+
+// IsRAID56 reports whether the chunk is RAID5 or RAID6: its data can be
+// rebuilt from the other stripes of a row and the P parity.
+func (c *Chunk) IsRAID56() bool { return c.Type&(BlockGroupRAID5|BlockGroupRAID6) != 0 }
+
+// RowPeers returns, for the byte at logical at of a RAID5/6 chunk, the
+// stripes whose pieces XOR to its piece (the row's other data pieces and
+// its P parity, as raid56.c's recover_sectors with one stripe lost), the
+// offset in each stripe's device extent where they lie (add the stripe's
+// Offset) and how many bytes lie on in a row.
+func (c *Chunk) RowPeers(at uint64) (peers []int, inStripe, run uint64) {
+	off := at - c.Logical
+	n := len(c.Stripes)
+	data := c.DataStripes()
+	nr, in := off/StripeLen, off%StripeLen
+	row := nr / uint64(data)
+	self := int(nr % uint64(data))
+	for i := 0; i <= data; i++ { // the data pieces, then P
+		if i != self {
+			peers = append(peers, (i+int(row))%n)
+		}
+	}
+	return peers, row*StripeLen + in, StripeLen - in
+}
+
+// Place returns which stripe holds copy mirror (0 to Copies()-1) of the
+// byte at logical at of the chunk, its offset on that stripe's device,
+// and how many bytes from it lie on in a row (btrfs_map_block). A
+// striped chunk's 64 KiB pieces go round its data stripes; RAID10's
+// round its pairs, mirror picking one of a pair; RAID5/6's parity
+// pieces move one stripe on each row (map_blocks_raid56_read), so that
+// the data piece nr of row r is on stripe (nr + r) mod num_stripes.
+func (c *Chunk) Place(at uint64, mirror int) (stripe int, phys, run uint64) {
+	off := at - c.Logical
+	n := uint64(len(c.Stripes))
+	nr, in := off/StripeLen, off%StripeLen
+	switch {
+	case c.Type&BlockGroupRAID0 != 0:
+		stripe = int(nr % n)
+		return stripe, c.Stripes[stripe].Offset + nr/n*StripeLen + in, StripeLen - in
+	case c.Type&BlockGroupRAID10 != 0:
+		sub := uint64(c.SubStripes)
+		groups := n / sub
+		stripe = int(nr%groups*sub) + mirror%int(sub)
+		return stripe, c.Stripes[stripe].Offset + nr/groups*StripeLen + in, StripeLen - in
+	case c.Type&(BlockGroupRAID5|BlockGroupRAID6) != 0:
+		data := uint64(c.DataStripes())
+		row := nr / data
+		stripe = int((nr%data + row) % n)
+		return stripe, c.Stripes[stripe].Offset + row*StripeLen + in, StripeLen - in
+	}
+	stripe = min(mirror, len(c.Stripes)-1)
+	return stripe, c.Stripes[stripe].Offset + off, c.Length - off
+}
 
 // Stripe is struct btrfs_stripe: where a copy of the chunk lies.
 type Stripe struct {
@@ -85,6 +187,25 @@ func DecodeChunk(logical uint64, b []byte, sectorSize uint32) (Chunk, int, error
 	}
 	if c.Type&(BlockGroupData|BlockGroupSystem|BlockGroupMetadata) == 0 {
 		return bad("type %#x has no block group type", c.Type)
+	}
+	if bits.OnesCount64(c.Type&blockGroupProfileMask) > 1 {
+		return bad("invalid chunk profile flag: %#x", c.Type&blockGroupProfileMask)
+	}
+	if c.StripeLen != StripeLen {
+		return bad("invalid stripe length %d", c.StripeLen)
+	}
+	// The stripes each profile needs (btrfs_check_chunk_valid), so
+	// that Place divides by none of zero.
+	ns, t := c.NumStripes, c.Type
+	if t&BlockGroupRAID10 != 0 && (c.SubStripes != 2 || ns%2 != 0) ||
+		t&BlockGroupRAID1 != 0 && ns != 2 ||
+		t&BlockGroupRAID1C3 != 0 && ns != 3 ||
+		t&BlockGroupRAID1C4 != 0 && ns != 4 ||
+		t&BlockGroupRAID5 != 0 && ns < 2 ||
+		t&BlockGroupRAID6 != 0 && ns < 3 ||
+		t&BlockGroupDUP != 0 && ns != 2 ||
+		t&blockGroupProfileMask == 0 && ns != 1 {
+		return bad("invalid num_stripes:sub_stripes %d:%d for profile %#x", ns, c.SubStripes, t&blockGroupProfileMask)
 	}
 	c.Stripes = make([]Stripe, c.NumStripes)
 	for i := range c.Stripes {

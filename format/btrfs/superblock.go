@@ -2,6 +2,7 @@ package btrfs
 
 import (
 	"encoding/binary"
+	"fmt"
 
 	"github.com/lklimg/lklimg/kernel/abi"
 )
@@ -64,6 +65,11 @@ const (
 // block group tree) are not among them.
 const SuperFlagSupp = 1<<0 | 1<<1 | 1<<2 | 1<<32 | 1<<33 | 1<<34
 
+// SuperFlagSeeding (BTRFS_SUPER_FLAG_SEEDING) marks a seed filesystem
+// (btrfstune -S 1): read-only, the base of the filesystems sprouted from
+// it by adding a device, whose chunks lie on its devices too.
+const SuperFlagSeeding = 1 << 32
+
 // SuperFlagChangingFsidV2 marks a metadata_uuid change btrfstune has
 // not finished (BTRFS_SUPER_FLAG_CHANGING_FSID_V2).
 const SuperFlagChangingFsidV2 = 1 << 36
@@ -91,13 +97,15 @@ const (
 	IncompatExtentTreeV2   = 1 << 13
 	IncompatRaidStripeTree = 1 << 14
 	IncompatSimpleQuota    = 1 << 16
-	// IncompatRead is what this reader knows: everything but the
-	// zoned layout, extent tree v2 and the RAID stripe tree, which
-	// change where data lies.
-	IncompatRead = IncompatMixedBackref | IncompatDefaultSubvol | IncompatMixedGroups |
+	// IncompatSupp is what Linux 6.18 built without
+	// CONFIG_BTRFS_EXPERIMENTAL mounts (BTRFS_FEATURE_INCOMPAT_SUPP), all
+	// of it read here: extent tree v2, the RAID stripe tree and the
+	// remap tree are experimental, unknown to it.
+	IncompatSupp = IncompatMixedBackref | IncompatDefaultSubvol | IncompatMixedGroups |
 		IncompatCompressLZO | IncompatCompressZSTD | IncompatBigMetadata |
 		IncompatExtendedIref | IncompatRAID56 | IncompatSkinnyMetadata |
-		IncompatNoHoles | IncompatMetadataUUID | IncompatRAID1C34 | IncompatSimpleQuota
+		IncompatNoHoles | IncompatMetadataUUID | IncompatRAID1C34 | IncompatSimpleQuota |
+		IncompatZoned
 )
 
 // SuperBlock is the decoded struct btrfs_super_block.
@@ -149,7 +157,9 @@ type DevItem struct {
 // DevItemSize is sizeof(struct btrfs_dev_item).
 const DevItemSize = 98
 
-func decodeDevItem(b []byte) DevItem {
+// DecodeDevItem decodes a dev item: the superblock's, or a DEV_ITEM of
+// the chunk tree (b at least DevItemSize bytes).
+func DecodeDevItem(b []byte) DevItem {
 	d := DevItem{
 		Devid:      le.Uint64(b[0:]),
 		TotalBytes: le.Uint64(b[8:]),
@@ -162,6 +172,11 @@ func decodeDevItem(b []byte) DevItem {
 }
 
 var le = binary.LittleEndian
+
+// UUIDString is u as Linux's %pU prints it: 8-4-4-4-12 hex digits.
+func UUIDString(u [16]byte) string {
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+}
 
 // DecodeSuperBlock decodes the 4096 bytes of a superblock. It checks the
 // magic and the sizes a reader relies on (btrfs_validate_super), not the
@@ -194,7 +209,7 @@ func DecodeSuperBlock(b []byte) (*SuperBlock, error) {
 		RootLevel:           b[0xc6],
 		ChunkRootLevel:      b[0xc7],
 		LogRootLevel:        b[0xc8],
-		DevItem:             decodeDevItem(b[0xc9 : 0xc9+DevItemSize]),
+		DevItem:             DecodeDevItem(b[0xc9 : 0xc9+DevItemSize]),
 	}
 	copy(s.Csum[:], b[:CsumSize])
 	copy(s.Fsid[:], b[0x20:0x30])

@@ -1,8 +1,8 @@
 package btrfs
 
 import (
-	"bytes"
 	"fmt"
+	"slices"
 
 	"github.com/lklimg/lklimg/kernel/abi"
 )
@@ -134,20 +134,22 @@ type Node struct {
 // (btrfs_validate_extent_buffer, btrfs_check_leaf, btrfs_check_node):
 // its checksum with csumType, bytenr, fsid, level, and that every item
 // or key pointer lies inside the block with keys in ascending order. It
-// keeps b, which the caller must not change.
-func DecodeNode(b []byte, at uint64, csumType uint16, fsid [FsidSize]byte) (*Node, error) {
+// keeps b, which the caller must not change. The block's fsid is fsid or
+// one of seeds, those of the seed filesystems a sprouted one's blocks
+// may lie in (check_tree_block_fsid).
+func DecodeNode(b []byte, at uint64, csumType uint16, fsid [FsidSize]byte, seeds ...[FsidSize]byte) (*Node, error) {
 	if len(b) < HeaderSize {
 		return nil, abi.Errorf(abi.EUCLEAN, "btrfs: tree block at %d: %d bytes", at, len(b))
 	}
 	if err := verify(csumType, b, "tree block", at); err != nil {
 		return nil, err
 	}
-	return DecodeNodeUnchecked(b, at, fsid)
+	return DecodeNodeUnchecked(b, at, fsid, seeds...)
 }
 
 // DecodeNodeUnchecked is DecodeNode without the checksum: for a reader
 // that has verified it (or a fuzzer that wants the rest exercised).
-func DecodeNodeUnchecked(b []byte, at uint64, fsid [FsidSize]byte) (*Node, error) {
+func DecodeNodeUnchecked(b []byte, at uint64, fsid [FsidSize]byte, seeds ...[FsidSize]byte) (*Node, error) {
 	if len(b) < HeaderSize {
 		return nil, abi.Errorf(abi.EUCLEAN, "btrfs: tree block at %d: %d bytes", at, len(b))
 	}
@@ -166,7 +168,7 @@ func DecodeNodeUnchecked(b []byte, at uint64, fsid [FsidSize]byte) (*Node, error
 	if h.Bytenr != at {
 		return bad("bad tree block start, mirror want %d have %d", at, h.Bytenr)
 	}
-	if !bytes.Equal(h.Fsid[:], fsid[:]) {
+	if h.Fsid != fsid && !slices.Contains(seeds, h.Fsid) {
 		return bad("bad fsid %x", h.Fsid)
 	}
 	if h.Level >= MaxLevel {

@@ -37,6 +37,11 @@ type Disk struct {
 	// Format is the image file's format (-f, --image-format, as
 	// qemu-img's -f): "raw", "qcow2", "vmdk", "vpc", "vhdx", "android-sparse"; empty probes it.
 	Format string
+	// Devices are more image files (--device, repeated), attached as
+	// further disks (vdb, vdc, ...) before the mount: the other devices
+	// of a filesystem over several (btrfs), which Linux finds by their
+	// superblocks once they are attached (or named by device=).
+	Devices []string
 }
 
 // MountData returns the filesystem-specific mount options (mount(2)'s
@@ -66,6 +71,8 @@ func (d *Disk) Flags() []cli.Flag {
 			Usage: "do not replay the journal of a filesystem that needs recovery (mount option noload)"},
 		&cli.StringFlag{Name: "image-format", Aliases: []string{"f"}, Destination: &d.Format,
 			Usage: "the image file's `FORMAT` (raw, qcow2, vmdk, vpc, vhdx, android-sparse); probed when not given. IMAGE may be an NBD export, nbd://HOST[:PORT]/EXPORT or nbd+unix:///EXPORT?socket=PATH, read as raw"},
+		&cli.StringSliceFlag{Name: "device", Action: func(_ *cli.Context, v []string) error { d.Devices = v; return nil },
+			Usage: "attach `IMAGE` too, as a further disk: another device of a filesystem over several (btrfs RAID1, ...); repeat for each"},
 		// No letter: -o is cptofs's owner. FAT's owners and modes are
 		// mount options (uid=, gid=, umask=...), as with Linux's mount -o.
 		&cli.StringFlag{Name: "mount-options", Destination: &d.Data,
@@ -159,6 +166,11 @@ func (d *Disk) mount(k *kernel.Kernel, image string, readOnly bool) (*Mounted, e
 	dev, err := PartitionDevice(k, image, disk, d.Partition)
 	if err != nil {
 		return nil, err
+	}
+	for _, more := range d.Devices {
+		if _, err := k.AddDisk(more, kernel.DiskOptions{ReadOnly: readOnly, Format: d.Format}); err != nil {
+			return nil, AddDiskError(more, readOnly, err)
+		}
 	}
 	parts, err := k.Partitions(disk)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -42,10 +43,10 @@ func TestPartList(t *testing.T) {
 func TestFlags(t *testing.T) {
 	var d Disk
 	app := &cli.App{Flags: d.Flags(), Action: func(*cli.Context) error { return nil }}
-	if err := app.Run([]string{"x", "-P", "2", "-t", "ext4", "--mb", "64", "-p", "--no-journal"}); err != nil {
+	if err := app.Run([]string{"x", "-P", "2", "-t", "ext4", "--mb", "64", "-p", "--no-journal", "--device", "b.img", "--device", "c.img"}); err != nil {
 		t.Fatal(err)
 	}
-	if d != (Disk{Partition: 2, FSType: "ext4", MemoryMB: 64, Printk: true, NoJournal: true}) {
+	if !reflect.DeepEqual(d, Disk{Partition: 2, FSType: "ext4", MemoryMB: 64, Printk: true, NoJournal: true, Devices: []string{"b.img", "c.img"}}) {
 		t.Errorf("parsed %+v", d)
 	}
 	d = Disk{}

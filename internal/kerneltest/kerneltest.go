@@ -47,7 +47,20 @@ func WithMount(t testing.TB, img, fstype string, flags uint64, opts string, fill
 // (ReadOnly: a disk whose device sends data by sendfile).
 func WithDiskMount(t testing.TB, img string, disk kernel.DiskOptions, fstype string, flags uint64, opts string, fill func(k *kernel.Kernel, must func(string, error))) {
 	t.Helper()
-	k := bootWithDisk(t, img, disk)
+	withDisksMount(t, disk, fstype, flags, opts, fill, img)
+}
+
+// WithDevicesMount is WithMount over several images: the first is
+// /dev/vda, mounted; the others vdb, vdc, ..., the further devices of a
+// filesystem over several (btrfs).
+func WithDevicesMount(t testing.TB, imgs []string, fstype string, flags uint64, opts string, fill func(k *kernel.Kernel, must func(string, error))) {
+	t.Helper()
+	withDisksMount(t, kernel.DiskOptions{}, fstype, flags, opts, fill, imgs...)
+}
+
+func withDisksMount(t testing.TB, disk kernel.DiskOptions, fstype string, flags uint64, opts string, fill func(k *kernel.Kernel, must func(string, error)), imgs ...string) {
+	t.Helper()
+	k := bootWithDisk(t, imgs[0], disk, imgs[1:]...)
 	defer k.Halt()
 	must := func(what string, err error) {
 		t.Helper()
@@ -61,16 +74,19 @@ func WithDiskMount(t testing.TB, img string, disk kernel.DiskOptions, fstype str
 	must("halt", k.Halt())
 }
 
-// bootWithDisk boots a kernel with img as /dev/vda and a /mnt.
-func bootWithDisk(t testing.TB, img string, disk kernel.DiskOptions) *kernel.Kernel {
+// bootWithDisk boots a kernel with img as /dev/vda (more as vdb, ...)
+// and a /mnt.
+func bootWithDisk(t testing.TB, img string, disk kernel.DiskOptions, more ...string) *kernel.Kernel {
 	t.Helper()
 	k, err := kernel.Boot(kernel.Config{Now: func() abi.Timespec { return abi.Timespec{Sec: Now} }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := k.AddDisk(img, disk); err != nil {
-		k.Halt()
-		t.Fatalf("add disk: %v", err)
+	for _, p := range append([]string{img}, more...) {
+		if _, err := k.AddDisk(p, disk); err != nil {
+			k.Halt()
+			t.Fatalf("add disk %s: %v", p, err)
+		}
 	}
 	if err := k.Mkdirat(abi.AT_FDCWD, "/mnt", 0o755); err != nil && !errors.Is(err, abi.EEXIST) {
 		k.Halt()
@@ -99,8 +115,15 @@ func MountErr(t testing.TB, img, fstype string, flags uint64, opts string) error
 // a driver's test compares with an oracle's view.
 func ExportTree(t testing.TB, img, fstype string, flags uint64, opts string) testutil.Tree {
 	t.Helper()
+	return ExportTreeDevices(t, []string{img}, fstype, flags, opts)
+}
+
+// ExportTreeDevices is ExportTree over several images
+// (WithDevicesMount).
+func ExportTreeDevices(t testing.TB, imgs []string, fstype string, flags uint64, opts string) testutil.Tree {
+	t.Helper()
 	var tree testutil.Tree
-	WithMount(t, img, fstype, flags, opts, func(k *kernel.Kernel, must func(string, error)) {
+	WithDevicesMount(t, imgs, fstype, flags, opts, func(k *kernel.Kernel, must func(string, error)) {
 		var buf bytes.Buffer
 		must("export", archive.Export(k, "/mnt", &buf, archive.Options{Strict: true}))
 		var err error

@@ -14,12 +14,13 @@ type options struct {
 	image, mountpoint string
 
 	// LKL's -o options.
-	fstype   string // type=
-	part     int    // part=
-	readOnly bool   // ro
-	mb       int    // mb=
-	fsOpts   string // opts=: the filesystem's own mount options
-	log      string // log=: the kernel log and messages of a background server
+	fstype   string   // type=
+	part     int      // part=
+	readOnly bool     // ro
+	mb       int      // mb=
+	fsOpts   string   // opts=: the filesystem's own mount options
+	log      string   // log=: the kernel log and messages of a background server
+	devices  []string // device=, repeated: further images (btrfs over several)
 
 	// FUSE's.
 	foreground, debug, single bool // -f, -d, -s
@@ -63,6 +64,9 @@ lklfuse options (-o):
                          and \= for an equals sign inside them), as FAT's
                          owners and modes: opts=uid=1000\,umask=022
     log=FILE             append the kernel log and the server's messages to FILE
+    device=IMAGE         attach IMAGE too, as a further disk: another device of
+                         a filesystem over several (btrfs raid1, ...); repeat
+                         for each
 
 FUSE options (-o):
     allow_other          let other users than the one who mounted use the mount
@@ -179,6 +183,8 @@ func (o *options) valued(key string) func(value string) error {
 		return str(&o.fsOpts)
 	case "log":
 		return str(&o.log)
+	case "device":
+		return func(v string) error { o.devices = append(o.devices, v); return nil }
 	case "fsname":
 		return str(&o.fsname)
 	case "subtype":

@@ -10,13 +10,14 @@ import (
 // names; -o lists split at unescaped commas, opts= keeping escaped ones.
 func TestParseArgs(t *testing.T) {
 	o, err := parseArgs([]string{"-o", `type=ext4,part=2,ro,mb=48`, "img", "-oallow_other,noatime", "mnt", "-s",
-		"-o", `opts=data=journal\,noload,log=/tmp/l,attr_timeout=0.5,fsname=x\=y,max_nodes=100`})
+		"-o", `opts=data=journal\,noload,log=/tmp/l,attr_timeout=0.5,fsname=x\=y,max_nodes=100`, "-o", "device=b.img,device=c.img"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if o.image != "img" || o.mountpoint != "mnt" || o.fstype != "ext4" || o.part != 2 || !o.readOnly || o.mb != 48 ||
 		!o.allowOther || !o.single || o.foreground || o.fsOpts != "data=journal,noload" || o.log != "/tmp/l" ||
-		o.attrTimeout != 0.5 || o.entryTimeout != 1 || o.maxNodes != 100 || o.fsname != "x=y" || !slices.Equal(o.extra, []string{"noatime"}) {
+		o.attrTimeout != 0.5 || o.entryTimeout != 1 || o.maxNodes != 100 || o.fsname != "x=y" || !slices.Equal(o.extra, []string{"noatime"}) ||
+		!slices.Equal(o.devices, []string{"b.img", "c.img"}) {
 		t.Errorf("parsed %+v", *o)
 	}
 	if o, err := parseArgs([]string{"-d", "-o", "ro,rw", "a", "b"}); err != nil || o.readOnly || !o.debug || !o.foreground {

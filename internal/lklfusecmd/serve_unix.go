@@ -33,7 +33,7 @@ func serve(o *options, msgs io.Writer, ready func()) error {
 	} else if !fi.IsDir() {
 		return fmt.Errorf("%s: not a directory", o.mountpoint)
 	}
-	disk := cliflags.Disk{Partition: o.part, FSType: o.fstype, MemoryMB: o.mb, Data: o.fsOpts}
+	disk := cliflags.Disk{Partition: o.part, FSType: o.fstype, MemoryMB: o.mb, Data: o.fsOpts, Devices: o.devices}
 	// Read-only too, the server needs the write headroom: go-fuse's
 	// request buffers (MaxWrite, 128 KiB, one per request in flight).
 	disk.LimitHeap(os.Getenv)

@@ -72,6 +72,18 @@ type FilesystemType interface {
 	Mount(dev BlockDevice, flags uint64, data string, log Logger) (Superblock, error)
 }
 
+// MultiDeviceType is a FilesystemType whose filesystems may span several
+// devices (btrfs). Its MountDevices is called instead of Mount, with the
+// kernel's other block devices besides dev, among which it finds the
+// filesystem's other members by their superblocks, as Linux's btrfs finds
+// them among the devices registered by the scan udev runs as each appears
+// (btrfs_scan_one_device) or named by device= options. The other devices
+// are only read: the mount does not hold them.
+type MultiDeviceType interface {
+	FilesystemType
+	MountDevices(dev BlockDevice, others []BlockDevice, flags uint64, data string, log Logger) (Superblock, error)
+}
+
 // Superblock is a mounted filesystem (struct super_block).
 type Superblock interface {
 	// Root returns the root directory's inode.

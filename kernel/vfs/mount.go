@@ -98,6 +98,9 @@ type MountInfo struct {
 	Dev    uint64      // st_dev for its files; 0 picks an anonymous one
 	Flags  uint64      // MS_*
 	Data   string      // the option string
+	// Others are the kernel's other block devices, for a
+	// MultiDeviceType to find the filesystem's other members among.
+	Others []BlockDevice
 }
 
 // Mount mounts a filesystem of type mi.Type from mi.Device on the directory
@@ -159,7 +162,13 @@ func (h *mountHolder) unclaim() {
 
 // mountClaimed is Mount once the device is held.
 func (v *VFS) mountClaimed(target *Dentry, mi MountInfo) (*Mount, error) {
-	sb, err := mi.Type.Mount(mi.Device, mi.Flags, mi.Data, v.log)
+	var sb Superblock
+	var err error
+	if mt, ok := mi.Type.(MultiDeviceType); ok {
+		sb, err = mt.MountDevices(mi.Device, mi.Others, mi.Flags, mi.Data, v.log)
+	} else {
+		sb, err = mi.Type.Mount(mi.Device, mi.Flags, mi.Data, v.log)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -112,22 +112,24 @@ func (f *fsys) readBlockGroups() error {
 // chunk_objectid, chunk_offset, length (u64 each), chunk_tree_uuid.
 const devExtentSize = 48
 
-// verifyDevExtents checks the device tree's DEV_EXTENTs of this device
+// verifyDevExtents checks the device tree's DEV_EXTENTs of every device
 // against the chunks, as btrfs_verify_dev_extents does at mount: each
-// names a chunk with a stripe here of its length (verify_one_dev_extent),
-// inside the device, after the one before; every stripe of every chunk
-// has its dev extent. EUCLEAN for any difference.
+// names a chunk with a stripe there of its length (verify_one_dev_extent),
+// inside the device, after the one before on it; every stripe of every
+// chunk has its dev extent. EUCLEAN for any difference.
 func (f *fsys) verifyDevExtents() error {
 	t, ok, err := f.rootTreeOf(disk.DevTreeObjectid)
 	if err != nil || !ok {
 		return err
 	}
-	devid := f.sb.DevItem.Devid
 	found := map[uint64]int{} // chunk start: its stripes' dev extents found
-	prevEnd := uint64(0)
-	err = t.each(disk.Key{Objectid: devid, Type: disk.DevExtentKey}, func(it disk.Item) (bool, error) {
-		if it.Key.Objectid != devid || it.Key.Type != disk.DevExtentKey {
-			return false, nil
+	devid, prevEnd := uint64(0), uint64(0)
+	err = t.each(disk.Key{Objectid: 1, Type: disk.DevExtentKey}, func(it disk.Item) (bool, error) {
+		if it.Key.Type != disk.DevExtentKey {
+			return true, nil
+		}
+		if it.Key.Objectid != devid {
+			devid, prevEnd = it.Key.Objectid, 0
 		}
 		phys := it.Key.Offset
 		if len(it.Data) < devExtentSize {
@@ -141,10 +143,7 @@ func (f *fsys) verifyDevExtents() error {
 		if c == nil || c.Logical != logical {
 			return false, abi.Errorf(abi.EUCLEAN, "btrfs: dev extent physical offset %d on devid %d doesn't have corresponding chunk", phys, devid)
 		}
-		per := c.Length
-		if c.Type&disk.BlockGroupRAID0 != 0 {
-			per = c.Length / uint64(len(c.Stripes))
-		}
+		per := c.DevLength()
 		if per != length {
 			return false, abi.Errorf(abi.EUCLEAN, "btrfs: dev extent physical offset %d on devid %d length doesn't match chunk %d, have %d expect %d", phys, devid, logical, length, per)
 		}
@@ -155,8 +154,8 @@ func (f *fsys) verifyDevExtents() error {
 		if !stripe {
 			return false, abi.Errorf(abi.EUCLEAN, "btrfs: dev extent physical offset %d on devid %d doesn't have corresponding chunk", phys, devid)
 		}
-		if phys+length > f.devBytes || phys+length < phys {
-			return false, abi.Errorf(abi.EUCLEAN, "btrfs: dev extent devid %d physical offset %d len %d is beyond device boundary %d", devid, phys, length, f.devBytes)
+		if phys+length > f.devBytes[devid] || phys+length < phys {
+			return false, abi.Errorf(abi.EUCLEAN, "btrfs: dev extent devid %d physical offset %d len %d is beyond device boundary %d", devid, phys, length, f.devBytes[devid])
 		}
 		found[logical]++
 		prevEnd = phys + length

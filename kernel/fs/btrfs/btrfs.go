@@ -1,6 +1,9 @@
 // Package btrfs is the btrfs driver, read-only: it mounts the images of
-// format/btrfs made on one device (the single, dup and raid0 profiles) and
-// serves the VFS's read operations: the default subvolume, or the one
+// format/btrfs, on one device or several (every profile: single, dup,
+// raid0, raid1, raid1c3/4, raid10, raid5/6; the other devices found among
+// the kernel's by their superblocks, as the devices udev's scan
+// registered in Linux, a seed filesystem's among them for one sprouted
+// from it), and serves the VFS's read operations: the default subvolume, or the one
 // subvol=PATH or subvolid=N names; subvolumes and snapshots inside it
 // as directories with their own st_dev, as Linux shows them (a nested
 // subvolume a snapshot does not hold as an empty directory of inode 2);
@@ -12,8 +15,11 @@
 //
 // The superblock, every tree block and file data have their checksums
 // verified (crc32c, xxhash64, sha256 or blake2b; data against the
-// checksum tree, EIO where it differs); a dup chunk's second copy is
-// read when a tree block's first is bad. The log tree (the changes
+// checksum tree, EIO where it differs); a mirrored chunk's next copy
+// (dup, raid1, raid1c3/4, raid10) is read when a tree block's or a
+// data sector's first is bad or on a device missing (-o degraded); a
+// RAID5/6 piece is rebuilt from the rest of its row and the P parity
+// then (RAID6's Q is not used: two pieces of a row lost are EIO). The log tree (the changes
 // fsynced after the last commit) is replayed in memory as Linux's mount
 // replays it (treelog.go says what it refuses, EOPNOTSUPP), unless the mount asks rescue=nologreplay (or its old name norecovery),
 // which shows the last commit; rescue=ignoredatacsums reads data
@@ -26,17 +32,20 @@
 // (the extent tree up to the last one) are read as open_ctree reads
 // them, and the dev extents verified, unless rescue=ignorebadroots.
 //
-// Refused at mount: several devices (DEV_ITEMs in the chunk tree; a
-// superblock's num_devices that differs is mended, as in Linux) and
-// chunks of the profiles that need several (RAID1, RAID10, RAID5/6, RAID1C3/4),
-// the zoned layout, extent tree v2 and the RAID stripe tree
-// (EOPNOTSUPP). A mount asked read-write is read-only all the same
-// (ReadOnly).
+// Refused at mount: a device missing (ENOENT, unless -o degraded; a
+// superblock's num_devices that differs from the chunk tree's DEV_ITEMs
+// is mended, as in Linux); the incompat features Linux 6.18 does not
+// know without CONFIG_BTRFS_EXPERIMENTAL (extent tree v2, the RAID
+// stripe tree, the remap tree: EINVAL, as Linux). The zoned layout is
+// read where its superblock is where it always is (emulated zones on a
+// file: mkfs.btrfs -O zoned on an image). Sector sizes above 4 KiB, which Linux mounts only where
+// the page is as large, are read. A mount asked read-write is read-only
+// all the same (ReadOnly).
 package btrfs
 
 import (
 	"bytes"
-	"encoding/binary"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,14 +77,24 @@ func (fsType) Probe(dev vfs.BlockDevice) bool {
 
 // fsys is a mounted btrfs (struct btrfs_fs_info).
 type fsys struct {
-	dev    vfs.BlockDevice
-	log    vfs.Logger
-	name   string
-	sb     *disk.SuperBlock
-	check  disk.CheckContext // the tree-checker's view of sb
-	chunks chunkMap
-	// devBytes is the device's total_bytes, its chunk tree DEV_ITEM's.
-	devBytes uint64
+	dev vfs.BlockDevice
+	// devs are the filesystem's devices by devid (dev among them), found
+	// by their superblocks; devBytes their total_bytes, the chunk
+	// tree's DEV_ITEMs'.
+	devs  map[uint64]vfs.BlockDevice
+	uuids map[uint64][16]byte
+	fsids map[uint64][disk.FsidSize]byte
+	// seeds are the fsids of the seed filesystems found, whose tree
+	// blocks a sprouted filesystem's trees may hold.
+	seeds    [][disk.FsidSize]byte
+	devBytes map[uint64]uint64
+	// degraded (-o degraded) lets devices be missing.
+	degraded bool
+	log      vfs.Logger
+	name     string
+	sb       *disk.SuperBlock
+	check    disk.CheckContext // the tree-checker's view of sb
+	chunks   chunkMap
 	cache    nodeCache
 	// rootTree is the tree of trees (ROOT_ITEMs, ROOT_REFs, the
 	// default subvolume's dir item).
@@ -121,6 +140,9 @@ type options struct {
 	// ignoresuperflags (rescue=ignoresuperflags): unknown superblock
 	// flags are let through.
 	ignoresuperflags bool
+	// degraded: devices may be missing; what they held is read from
+	// the copies on the others, or fails (EIO).
+	degraded bool
 }
 
 // rescueOptions are the values of rescue= (Documentation/filesystems/
@@ -143,7 +165,7 @@ var knownOptions = map[string]bool{
 	"acl": true, "noacl": true, "autodefrag": true, "noautodefrag": true,
 	"barrier": true, "nobarrier": true, "check_int": true, "clear_cache": true,
 	"commit": true, "compress": true, "compress-force": true, "datacow": true,
-	"nodatacow": true, "datasum": true, "nodatasum": true, "degraded": true,
+	"nodatacow": true, "datasum": true, "nodatasum": true,
 	"device": true, "discard": true, "nodiscard": true, "enospc_debug": true,
 	"noenospc_debug": true, "fatal_errors": true, "flushoncommit": true,
 	"noflushoncommit": true, "fragment": true, "max_inline": true,
@@ -163,6 +185,8 @@ func parseOptions(data string, flags uint64) (options, error) {
 		name, val, hasVal := strings.Cut(opt, "=")
 		switch name {
 		case "", "ro", "rw", "defaults", "noatime", "relatime", "strictatime", "nodiratime", "lazytime", "nolazytime":
+		case "degraded":
+			o.degraded = true
 		case "norecovery":
 			// The old name of rescue=nologreplay, still taken.
 			rescue = append(rescue, "nologreplay")
@@ -205,10 +229,17 @@ func parseOptions(data string, flags uint64) (options, error) {
 	return o, nil
 }
 
-// Mount reads and checks the superblock (btrfs_validate_super and its
-// checksum), the chunk array and chunk tree, the tree of roots, then
-// opens the subvolume asked for.
-func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logger) (vfs.Superblock, error) {
+// Mount mounts a filesystem on dev alone (MountDevices with no other
+// devices).
+func (t fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logger) (vfs.Superblock, error) {
+	return t.MountDevices(dev, nil, flags, data, log)
+}
+
+// MountDevices reads and checks the superblock (btrfs_validate_super
+// and its checksum), finds the filesystem's other devices among others,
+// reads the chunk array and chunk tree, the tree of roots, then opens the
+// subvolume asked for.
+func (fsType) MountDevices(dev vfs.BlockDevice, others []vfs.BlockDevice, flags uint64, data string, log vfs.Logger) (vfs.Superblock, error) {
 	if log == nil {
 		log = vfs.DiscardLogger
 	}
@@ -222,15 +253,8 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	if err != nil {
 		return fail(err)
 	}
-	b := make([]byte, disk.SuperInfoSize)
-	if n, err := dev.ReadAt(b, disk.SuperInfoOffset); n < len(b) {
-		return fail(abi.Errorf(abi.EINVAL, "btrfs: cannot read the superblock: %v", err))
-	}
-	sb, err := disk.DecodeSuperBlock(b)
+	sb, err := readSuper(dev)
 	if err != nil {
-		return fail(err)
-	}
-	if err := disk.VerifySuper(sb.CsumType, b); err != nil {
 		return fail(err)
 	}
 	if sb.Flags&disk.SuperFlagChangingFsidV2 != 0 {
@@ -241,33 +265,27 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 	if bad := sb.Flags &^ disk.SuperFlagSupp; bad != 0 && !opts.ignoresuperflags {
 		return fail(abi.Errorf(abi.EINVAL, "btrfs: unrecognized or unsupported super flag %#x", bad))
 	}
-	if bad := sb.IncompatFlags &^ disk.IncompatRead; bad != 0 {
-		return fail(abi.Errorf(abi.EOPNOTSUPP, "btrfs: cannot mount because of unsupported optional features (%#x)", bad))
+	if bad := sb.IncompatFlags &^ disk.IncompatSupp; bad != 0 {
+		// btrfs_check_features: what Linux does not know is EINVAL.
+		return fail(abi.Errorf(abi.EINVAL, "btrfs: cannot mount because of unknown incompat features (%#x)", bad))
 	}
 	f.sb = sb
 	f.check = disk.NewCheckContext(sb)
 	f.cache = nodeCache{nodes: map[uint64]*disk.Node{}, max: cacheBlocks(dev, sb.NodeSize)}
-	// Linux counts the devices by the chunk tree's DEV_ITEMs and mends
-	// a superblock's num_devices that differs (btrfs_read_chunk_tree):
-	// one DEV_ITEM, this device's, is a filesystem of one device.
-	multi := func(n uint64) error {
-		return abi.Errorf(abi.EOPNOTSUPP, "btrfs: %d devices: only single-device filesystems are read", n)
-	}
+	f.degraded = opts.degraded
+	f.findDevices(others)
 	if err := f.readChunks(); err != nil {
-		if sb.NumDevices != 1 {
-			return fail(multi(sb.NumDevices))
-		}
 		return fail(err)
 	}
 	devs, err := f.devItems()
 	if err != nil {
 		return fail(err)
 	}
-	if len(devs) != 1 || devs[0] != sb.DevItem.Devid {
-		return fail(multi(max(uint64(len(devs)), sb.NumDevices)))
-	}
-	if sb.NumDevices != 1 {
-		log.Printf("BTRFS warning (device %s): super block num_devices %d mismatch with DEV_ITEM count 1", f.name, sb.NumDevices)
+	if uint64(len(devs)) != sb.NumDevices {
+		// Linux counts the devices by the chunk tree's DEV_ITEMs and
+		// mends a superblock's num_devices that differs
+		// (btrfs_read_chunk_tree).
+		log.Printf("BTRFS warning (device %s): super block num_devices %d mismatch with DEV_ITEM count %d", f.name, sb.NumDevices, len(devs))
 	}
 	f.rootTree = tree{f: f, id: disk.RootTreeObjectid, bytenr: sb.Root, level: sb.RootLevel, gen: sb.Generation}
 	if !opts.ignoredatacsums {
@@ -352,21 +370,103 @@ func (f *fsys) readChunks() error {
 	return nil
 }
 
+// readSuper reads dev's superblock and checks its checksum.
+func readSuper(dev vfs.BlockDevice) (*disk.SuperBlock, error) {
+	b := make([]byte, disk.SuperInfoSize)
+	if n, err := dev.ReadAt(b, disk.SuperInfoOffset); n < len(b) {
+		return nil, abi.Errorf(abi.EINVAL, "btrfs: cannot read the superblock: %v", err)
+	}
+	sb, err := disk.DecodeSuperBlock(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := disk.VerifySuper(sb.CsumType, b); err != nil {
+		return nil, err
+	}
+	return sb, nil
+}
+
+// findDevices keeps the mounted device and those of others whose
+// superblock is good and names this filesystem (its fsid) under another
+// devid, as the devices scanned into the filesystem's fs_devices
+// (device_list_add); a devid found twice keeps the copy of the newer
+// generation. A seed filesystem's devices (SEEDING) are kept too, under
+// devids this one's do not take: a sprouted filesystem's DEV_ITEMs name
+// them by their fsid (open_seed_devices), which devItems checks.
+func (f *fsys) findDevices(others []vfs.BlockDevice) {
+	f.devs = map[uint64]vfs.BlockDevice{f.sb.DevItem.Devid: f.dev}
+	f.uuids = map[uint64][16]byte{f.sb.DevItem.Devid: f.sb.DevItem.UUID}
+	f.fsids = map[uint64][disk.FsidSize]byte{f.sb.DevItem.Devid: f.sb.FsidForBlocks()}
+	type found struct {
+		own bool
+		gen uint64
+	}
+	seen := map[uint64]found{f.sb.DevItem.Devid: {true, ^uint64(0)}}
+	for _, d := range others {
+		if !(fsType{}).Probe(d) {
+			continue
+		}
+		sb, err := readSuper(d)
+		if err != nil {
+			continue
+		}
+		own := sb.Fsid == f.sb.Fsid
+		if !own && sb.Flags&disk.SuperFlagSeeding == 0 {
+			continue
+		}
+		id := sb.DevItem.Devid
+		if s, ok := seen[id]; ok && (s.own && !own || s.own == own && s.gen >= sb.Generation) {
+			continue
+		}
+		seen[id] = found{own, sb.Generation}
+		if !own && !slices.Contains(f.seeds, sb.FsidForBlocks()) {
+			f.seeds = append(f.seeds, sb.FsidForBlocks())
+		}
+		f.devs[id], f.uuids[id], f.fsids[id] = d, sb.DevItem.UUID, sb.FsidForBlocks()
+		f.log.Printf("BTRFS: device fsid %s devid %d transid %d %s", disk.UUIDString(sb.Fsid), id, sb.Generation, d.Name())
+	}
+}
+
+// missing checks that the device of devid was found, or may be missing
+// (-o degraded); ENOENT as Linux's mount fails without it otherwise
+// (btrfs_report_missing_device).
+func (f *fsys) missing(devid uint64) error {
+	if f.devs[devid] != nil {
+		return nil
+	}
+	if f.degraded {
+		f.log.Printf("BTRFS warning (device %s): devid %d missing", f.name, devid)
+		return nil
+	}
+	return abi.Errorf(abi.ENOENT, "btrfs: devid %d is missing", devid)
+}
+
 // devItems returns the devids of the chunk tree's DEV_ITEMs (key
-// (DEV_ITEMS, DEV_ITEM, devid)), as btrfs_read_chunk_tree reads them,
-// and keeps this device's total_bytes (read_one_dev) in f.devBytes.
+// (DEV_ITEMS, DEV_ITEM, devid)), as btrfs_read_chunk_tree reads them
+// (read_one_dev): each must be a device found, by devid and uuid
+// (ENOENT: a device missing). Their total_bytes go in f.devBytes.
 func (f *fsys) devItems() ([]uint64, error) {
 	ct := tree{f: f, id: disk.ChunkTreeObjectid, bytenr: f.sb.ChunkRoot, level: f.sb.ChunkRootLevel, gen: f.sb.ChunkRootGeneration}
 	var devs []uint64
-	f.devBytes = f.sb.DevItem.TotalBytes
+	f.devBytes = map[uint64]uint64{}
 	err := ct.each(disk.Key{Objectid: disk.DevItemsObjectid, Type: disk.DevItemKey}, func(it disk.Item) (bool, error) {
 		if it.Key.Objectid != disk.DevItemsObjectid || it.Key.Type != disk.DevItemKey {
 			return false, nil
 		}
-		devs = append(devs, it.Key.Offset)
-		if it.Key.Offset == f.sb.DevItem.Devid && len(it.Data) >= 16 {
-			f.devBytes = binary.LittleEndian.Uint64(it.Data[8:])
+		if len(it.Data) < disk.DevItemSize {
+			return false, abi.Errorf(abi.EUCLEAN, "btrfs: dev item %d of %d bytes", it.Key.Offset, len(it.Data))
 		}
+		d := disk.DecodeDevItem(it.Data)
+		if f.devs[d.Devid] != nil && (f.uuids[d.Devid] != d.UUID || f.fsids[d.Devid] != d.Fsid) {
+			// Another device under this devid (btrfs_find_device
+			// matches by devid, uuid and fsid): not this one's.
+			delete(f.devs, d.Devid)
+		}
+		if err := f.missing(d.Devid); err != nil {
+			return false, abi.Errorf(abi.ENOENT, "btrfs: devid %d uuid %s is missing", d.Devid, disk.UUIDString(d.UUID))
+		}
+		devs = append(devs, d.Devid)
+		f.devBytes[d.Devid] = d.TotalBytes
 		return true, nil
 	})
 	return devs, err
@@ -392,8 +492,8 @@ func (f *fsys) Statfs() (abi.Statfs, error) {
 	}
 	factor := uint64(1)
 	for _, c := range f.chunks {
-		if c.Type&disk.BlockGroupData != 0 && c.Type&disk.BlockGroupDUP != 0 {
-			factor = 2
+		if c.Type&disk.BlockGroupData != 0 {
+			factor = max(factor, uint64(c.Copies()))
 		}
 	}
 	free := uint64(0)

@@ -106,7 +106,7 @@ func (f *fsys) eachSum(t *tree, lo, hi uint64, fn func(s uint64, sum []byte) err
 // (into p itself when it is whole sectors).
 func (f *fsys) readVerified(p []byte, at uint64) error {
 	if f.csumTree == nil {
-		return f.readLogical(p, at, 0, "file data")
+		return f.readMirrored(p, at, false, "file data")
 	}
 	sec := uint64(f.sb.SectorSize)
 	lo := at &^ (sec - 1)
@@ -121,16 +121,36 @@ func (f *fsys) readVerified(p []byte, at uint64) error {
 			buf = make([]byte, hi-lo)
 		}
 	}
-	if err := f.readLogical(buf, lo, 0, "file data"); err != nil {
-		return err
-	}
-	if err := f.verifyData(buf, lo); err != nil {
+	if err := f.readMirrored(buf, lo, true, "file data"); err != nil {
 		return err
 	}
 	if &buf[0] != &p[0] {
 		copy(p, buf[at-lo:])
 	}
 	return nil
+}
+
+// readMirrored reads len(p) bytes of file data at logical address at
+// (in one chunk, as an extent is), checked against their checksums when
+// verify (p whole sectors), from the first copy that reads and passes:
+// a bad or missing copy is read again from the next, as Linux's read
+// repair does (btrfs_repair_one_sector). The first copy's error when
+// none does.
+func (f *fsys) readMirrored(p []byte, at uint64, verify bool, what string) error {
+	var first error
+	for m := range f.mirrors(at) {
+		err := f.readLogical(p, at, m, what)
+		if err == nil && verify {
+			err = f.verifyData(p, at)
+		}
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // openCsumTree finds the checksum tree (its ROOT_ITEM in the tree of

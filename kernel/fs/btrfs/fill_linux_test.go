@@ -246,3 +246,30 @@ func TestSubvolOptions(t *testing.T) {
 		})
 	}
 }
+
+// The zoned layout on a file (emulated zones: the superblock where it
+// always is, the chunks in whole zones, data written sequentially in each)
+// reads as any other, as the host reads it.
+func TestZonedAgainstHost(t *testing.T) {
+	testutil.Need(t, "mkfs.btrfs", "btrfs")
+	testutil.NeedLoop(t)
+	src, _ := shared.Get(t)
+	img := filepath.Join(t.TempDir(), "zoned.img")
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// mkfs.btrfs's least for a zoned device: 12 zones of 256 MiB.
+	if err := os.Truncate(img, 4<<30); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, "mkfs.btrfs", "-q", "-f", "-O", "zoned", img)
+	fillHost(t, img, "compress=zstd", func(mnt string) {
+		testutil.Run(t, "cp", "-a", src+"/.", filepath.Join(mnt, "tree"))
+		fillSubvols(t, mnt)
+		writeFile(t, filepath.Join(mnt, "text"), text(3<<20))
+		writeFile(t, filepath.Join(mnt, "random"), random(3, 3<<20))
+		sh(t, "cd "+mnt+" && cp --reflink=always random random2 && truncate -s 100M sparse && echo end >> sparse")
+	})
+	compare(t, "zoned", img, "")
+	checkDirents(t, img, "")
+}

@@ -197,7 +197,7 @@ func (ip *inode) copyExtent(p []byte, off, kOff uint64, e disk.FileExtent) error
 		return nil // zeros, already
 	case e.Compression == disk.CompressNone:
 		if ip.item.Flags&disk.InodeNodatasum != 0 {
-			return f.readLogical(dst, e.DiskBytenr+e.Offset+in, 0, "file data")
+			return f.readMirrored(dst, e.DiskBytenr+e.Offset+in, false, "file data")
 		}
 		return f.readVerified(dst, e.DiskBytenr+e.Offset+in)
 	}
@@ -234,13 +234,8 @@ func (f *fsys) decodedExtent(e disk.FileExtent, sums bool) ([]byte, error) {
 	bp := f.bufs.Get().(*[]byte)
 	defer f.bufs.Put(bp)
 	src := (*bp)[:e.DiskNumBytes]
-	if err := f.readLogical(src, e.DiskBytenr, 0, "compressed extent"); err != nil {
+	if err := f.readMirrored(src, e.DiskBytenr, sums && f.csumTree != nil, "compressed extent"); err != nil {
 		return nil, err
-	}
-	if sums {
-		if err := f.verifyData(src, e.DiskBytenr); err != nil {
-			return nil, err
-		}
 	}
 	data := make([]byte, e.RAMBytes)
 	if err := f.decompress(e.Compression, data, src); err != nil {

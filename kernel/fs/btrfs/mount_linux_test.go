@@ -35,26 +35,6 @@ func TestReadWriteRequest(t *testing.T) {
 	}
 }
 
-// A filesystem over two devices is refused (EOPNOTSUPP): the library
-// kernel reads one disk, as Linux cannot mount it without the other.
-func TestTwoDevices(t *testing.T) {
-	testutil.Need(t, "mkfs.btrfs")
-	dir := t.TempDir()
-	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
-	for _, p := range []string{a, b} {
-		if err := os.WriteFile(p, nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Truncate(p, imageSize); err != nil {
-			t.Fatal(err)
-		}
-	}
-	testutil.Run(t, "mkfs.btrfs", "-q", "-f", "-d", "raid1", "-m", "raid1", a, b)
-	if err := kerneltest.MountErr(t, a, "btrfs", abi.MS_RDONLY, ""); !errors.Is(err, abi.EOPNOTSUPP) {
-		t.Errorf("mount of one of two devices: %v, want EOPNOTSUPP", err)
-	}
-}
-
 // A byte of file data changed on the device fails the file's read with
 // EIO, as the host's read fails: its sector's checksum differs.
 func TestDataChecksum(t *testing.T) {

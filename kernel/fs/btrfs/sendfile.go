@@ -26,8 +26,7 @@ func (ip *inode) SendTo(dst abi.HostFile, off, n int64) (int64, error) {
 	if off >= size || n == 0 {
 		return 0, nil
 	}
-	dev, ok := f.dev.(vfs.BlockSender)
-	if !ok {
+	if _, ok := f.dev.(vfs.BlockSender); !ok {
 		return 0, abi.Errorf(abi.EOPNOTSUPP, "btrfs: inode %d: data not sendable from the device", ip.ino)
 	}
 	sums := ip.item.Flags&disk.InodeNodatasum == 0
@@ -44,7 +43,7 @@ func (ip *inode) SendTo(dst abi.HostFile, off, n int64) (int64, error) {
 			return false, nil
 		}
 		want := min(eEnd, end) - pos
-		k, err := f.sendLogical(dst, dev, e.DiskBytenr+e.Offset+(pos-kOff), want, sums)
+		k, err := f.sendLogical(dst, e.DiskBytenr+e.Offset+(pos-kOff), want, sums)
 		pos += k
 		if err != nil {
 			sendErr = err
@@ -53,6 +52,11 @@ func (ip *inode) SendTo(dst abi.HostFile, off, n int64) (int64, error) {
 		return k == want, nil
 	})
 	sent := int64(pos) - off
+	if sent > 0 && errors.Is(sendErr, abi.EOPNOTSUPP) {
+		// What could not be sent is left to the next call, which
+		// leaves it to read(2).
+		return sent, nil
+	}
 	if sendErr != nil {
 		if errors.As(sendErr, new(*abi.HostWriteError)) || (sent == 0 && errors.Is(sendErr, abi.EOPNOTSUPP)) {
 			return sent, sendErr
@@ -80,19 +84,37 @@ const _ = uint(sendBuf - disk.MaxUncompressed)
 // each chunk's run in one send, after verifying their sectors when
 // sums. It returns how many bytes went; fewer without an error when the
 // device ended.
-func (f *fsys) sendLogical(dst abi.HostFile, dev vfs.BlockSender, at, n uint64, sums bool) (uint64, error) {
+func (f *fsys) sendLogical(dst abi.HostFile, at, n uint64, sums bool) (uint64, error) {
 	var done uint64
 	for done < n {
 		c := f.chunks.find(at + done)
 		if c == nil {
 			return done, abi.Errorf(abi.EUCLEAN, "btrfs: file data: logical %d is in no chunk", at+done)
 		}
-		phys, run := place(c, at+done, 0)
-		want := min(n-done, run)
-		if sums && f.csumTree != nil {
-			if err := f.verifyRange(at+done, want); err != nil {
-				return done, err
+		// The first copy whose sectors pass is sent.
+		mirror, want := 0, uint64(0)
+		var verr error
+		for m := range c.Copies() {
+			_, _, run := f.place(c, at+done, m)
+			want, mirror = min(n-done, run), m
+			if !sums || f.csumTree == nil {
+				break
 			}
+			if verr = f.verifyRange(at+done, want, m); verr == nil {
+				break
+			}
+		}
+		if verr != nil && c.IsRAID56() {
+			// Read(2) rebuilds it from the rest of its row.
+			return done, abi.Errorf(abi.EOPNOTSUPP, "btrfs: logical %d: to be rebuilt from its parity", at+done)
+		}
+		if verr != nil {
+			return done, verr
+		}
+		d, phys, _ := f.place(c, at+done, mirror)
+		dev, ok := d.(vfs.BlockSender)
+		if !ok {
+			return done, abi.Errorf(abi.EOPNOTSUPP, "btrfs: logical %d: data not sendable from its device", at+done)
 		}
 		k, err := dev.SendTo(dst, phys, int64(want))
 		done += uint64(k)
@@ -107,8 +129,8 @@ func (f *fsys) sendLogical(dst abi.HostFile, dev vfs.BlockSender, at, n uint64, 
 }
 
 // verifyRange reads and checks the sectors around n bytes of file data
-// at logical address at, a buffer's worth at a time.
-func (f *fsys) verifyRange(at, n uint64) error {
+// at logical address at in copy mirror, a buffer's worth at a time.
+func (f *fsys) verifyRange(at, n uint64, mirror int) error {
 	sec := uint64(f.sb.SectorSize)
 	lo := at &^ (sec - 1)
 	hi := (at + n + sec - 1) &^ (sec - 1)
@@ -117,7 +139,7 @@ func (f *fsys) verifyRange(at, n uint64) error {
 	buf := *bp
 	for lo < hi {
 		k := min(hi-lo, uint64(len(buf)))
-		if err := f.readLogical(buf[:k], lo, 0, "file data"); err != nil {
+		if err := f.readLogical(buf[:k], lo, mirror, "file data"); err != nil {
 			return err
 		}
 		if err := f.verifyData(buf[:k], lo); err != nil {

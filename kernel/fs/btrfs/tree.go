@@ -1,6 +1,7 @@
 package btrfs
 
 import (
+	"errors"
 	"sort"
 	"sync"
 
@@ -47,78 +48,124 @@ func (m *chunkMap) add(c disk.Chunk) error {
 	return nil
 }
 
-// checkChunk refuses what one device cannot hold alone: stripes on
-// another device, and the profiles that need several (RAID1, RAID10,
-// RAID5/6, RAID1C3/4). RAID0 is read: on one device its stripes (one,
-// as mkfs.btrfs makes it there) all lie on this one.
+// checkChunk refuses a chunk with a stripe on a device not found
+// (ENOENT, as read_one_chunk without -o degraded) or beyond any device.
 func (f *fsys) checkChunk(c disk.Chunk) error {
-	if p := c.Type & disk.BlockGroupStriped &^ disk.BlockGroupRAID0; p != 0 {
-		return abi.Errorf(abi.EOPNOTSUPP, "btrfs: chunk at %d: profile %#x spans devices: only single, dup and raid0 on one device are read", c.Logical, p)
+	if c.Length%(disk.StripeLen*uint64(c.DataStripes())) != 0 && c.Type&disk.BlockGroupStriped&^disk.BlockGroupMirrored != 0 {
+		return abi.Errorf(abi.EUCLEAN, "btrfs: chunk at %d: length %d not whole stripes of %d", c.Logical, c.Length, len(c.Stripes))
 	}
-	per := c.Length
-	if c.Type&disk.BlockGroupRAID0 != 0 {
-		// Linux's BTRFS_STRIPE_LEN, 64 KiB, is the only stripe
-		// length; the chunk is whole stripes of each.
-		if c.StripeLen != 64<<10 || c.Length%(c.StripeLen*uint64(len(c.Stripes))) != 0 {
-			return abi.Errorf(abi.EUCLEAN, "btrfs: chunk at %d: raid0 stripe_len %d, length %d, %d stripes", c.Logical, c.StripeLen, c.Length, len(c.Stripes))
-		}
-		per = c.Length / uint64(len(c.Stripes))
-	}
+	per := c.DevLength()
 	for _, s := range c.Stripes {
-		if s.Devid != f.sb.DevItem.Devid {
-			return abi.Errorf(abi.EOPNOTSUPP, "btrfs: chunk at %d: stripe on device %d, not this one (%d)", c.Logical, s.Devid, f.sb.DevItem.Devid)
+		if err := f.missing(s.Devid); err != nil {
+			return abi.Errorf(abi.ENOENT, "btrfs: chunk at %d: %v", c.Logical, err)
 		}
 		// A stripe past the device's end is refused with the dev extents
 		// (verifyDevExtents), as Linux does, not here: rescue=all
 		// mounts such a filesystem, and a read past the end fails.
 		if s.Offset+per < s.Offset || int64(s.Offset+per) < 0 {
-			return abi.Errorf(abi.EUCLEAN, "btrfs: chunk at %d: stripe at %d+%d beyond the device (%d bytes)", c.Logical, s.Offset, per, f.dev.Size())
+			return abi.Errorf(abi.EUCLEAN, "btrfs: chunk at %d: stripe at %d+%d beyond any device", c.Logical, s.Offset, per)
 		}
 	}
 	return nil
 }
 
-// place returns where the byte at logical at (in chunk c) lies on the
-// device in copy mirror, and how many bytes from it lie on in a row
-// (btrfs_map_block): a dup chunk's copies are its stripes; a raid0
-// chunk's 64 KiB pieces go round its stripes.
-func place(c *disk.Chunk, at uint64, mirror int) (phys int64, run uint64) {
-	off := at - c.Logical
-	if c.Type&disk.BlockGroupRAID0 == 0 {
-		s := c.Stripes[min(mirror, len(c.Stripes)-1)]
-		return int64(s.Offset + off), c.Length - off
-	}
-	n := uint64(len(c.Stripes))
-	nr := off / c.StripeLen
-	s := c.Stripes[nr%n]
-	return int64(s.Offset + nr/n*c.StripeLen + off%c.StripeLen), c.StripeLen - off%c.StripeLen
+// place returns the device and offset on it where copy mirror of the
+// byte at logical at (in chunk c) lies, and how many bytes from it lie
+// on in a row (btrfs_map_block). The device is nil where it is missing
+// (-o degraded).
+func (f *fsys) place(c *disk.Chunk, at uint64, mirror int) (vfs.BlockDevice, int64, uint64) {
+	i, phys, run := c.Place(at, mirror)
+	return f.devs[c.Stripes[i].Devid], int64(phys), run
 }
 
 // readLogical reads len(p) bytes at logical address at from copy
-// mirror (0: the first stripe; a dup chunk has two), across chunks.
+// mirror (0: the first; a mirrored chunk has one on each stripe), across
+// chunks.
 func (f *fsys) readLogical(p []byte, at uint64, mirror int, what string) error {
 	for len(p) > 0 {
 		c := f.chunks.find(at)
 		if c == nil {
 			return abi.Errorf(abi.EUCLEAN, "btrfs: %s: logical %d is in no chunk", what, at)
 		}
-		phys, run := place(c, at, mirror)
-		n := min(uint64(len(p)), run)
-		if _, err := f.dev.ReadAt(p[:n], phys); err != nil {
-			return abi.Errorf(abi.EIO, "btrfs: %s: reading %d bytes at %d: %v", what, n, phys, err)
+		if c.IsRAID56() && mirror == c.Copies() {
+			// Each piece rebuilt; one whose row has another
+			// device missing is read as it is (degraded: the one
+			// missing is not its own).
+			n, err := f.rebuild(p, c, at, what)
+			if err == errPeerMissing {
+				n, err = f.readPiece(p, c, at, 0, what)
+			}
+			if err != nil {
+				return err
+			}
+			p, at = p[n:], at+n
+			continue
+		}
+		n, err := f.readPiece(p, c, at, mirror, what)
+		if err != nil {
+			return err
 		}
 		p, at = p[n:], at+n
 	}
 	return nil
 }
 
-// mirrors is how many copies of logical at there are (1, or 2 in a
-// dup chunk).
-func (f *fsys) mirrors(at uint64) int {
-	if c := f.chunks.find(at); c != nil && c.Type&disk.BlockGroupDUP != 0 {
-		return len(c.Stripes)
+// errPeerMissing is rebuild's error when another device of the row is
+// missing.
+var errPeerMissing = errors.New("btrfs: a device of the row is missing")
+
+// readPiece reads the bytes at logical at of chunk c in copy mirror, up
+// to the end of the run that lies on one device, and returns how many it
+// read.
+func (f *fsys) readPiece(p []byte, c *disk.Chunk, at uint64, mirror int, what string) (uint64, error) {
+	dev, phys, run := f.place(c, at, mirror)
+	n := min(uint64(len(p)), run)
+	if dev == nil {
+		return 0, abi.Errorf(abi.EIO, "btrfs: %s: logical %d: its device is missing", what, at)
 	}
-	return 1
+	if _, err := dev.ReadAt(p[:n], phys); err != nil {
+		return 0, abi.Errorf(abi.EIO, "btrfs: %s: reading %d bytes at %d of %s: %v", what, n, phys, dev.Name(), err)
+	}
+	return n, nil
+}
+
+// mirrors is how many ways there are to read logical at: its copies
+// (Chunk.Copies), and in a RAID5/6 chunk the data rebuilt from the rest
+// of its row and the P parity (btrfs_num_copies' second mirror; RAID6's
+// third, from Q, is not made here).
+func (f *fsys) mirrors(at uint64) int {
+	c := f.chunks.find(at)
+	switch {
+	case c == nil:
+		return 1
+	case c.IsRAID56():
+		return c.Copies() + 1
+	}
+	return c.Copies()
+}
+
+// rebuild reads the bytes at logical at of RAID5/6 chunk c, up to the
+// end of their 64 KiB piece (len(p) at most), as the XOR of the row's
+// other data pieces and its P parity, and returns how many it made.
+func (f *fsys) rebuild(p []byte, c *disk.Chunk, at uint64, what string) (uint64, error) {
+	peers, in, run := c.RowPeers(at)
+	n := min(uint64(len(p)), run)
+	clear(p[:n])
+	buf := make([]byte, n)
+	for _, i := range peers {
+		s := c.Stripes[i]
+		dev := f.devs[s.Devid]
+		if dev == nil {
+			return 0, errPeerMissing
+		}
+		if _, err := dev.ReadAt(buf, int64(s.Offset+in)); err != nil {
+			return 0, abi.Errorf(abi.EIO, "btrfs: %s: rebuilding logical %d: reading %d bytes at %d of %s: %v", what, at, n, s.Offset+in, dev.Name(), err)
+		}
+		for j := range buf {
+			p[j] ^= buf[j]
+		}
+	}
+	return n, nil
 }
 
 // nodeCache holds the tree blocks read and verified, up to a bound, so
@@ -171,7 +218,7 @@ func (f *fsys) readNode(at uint64, level int, gen uint64, first disk.Key, hasFir
 		b := make([]byte, f.sb.NodeSize)
 		err := f.readLogical(b, at, m, "tree block")
 		if err == nil {
-			n, err = disk.DecodeNode(b, at, f.sb.CsumType, f.sb.FsidForBlocks())
+			n, err = disk.DecodeNode(b, at, f.sb.CsumType, f.sb.FsidForBlocks(), f.seeds...)
 		}
 		if err == nil {
 			err = parentCheck(n, level, gen, first, hasFirst)

@@ -3,14 +3,12 @@ package xfs_test
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
 
 	"github.com/lklimg/lklimg/format/xfs"
@@ -301,7 +299,7 @@ func TestUnfinishedIntents(t *testing.T) {
 	if p := os.Getenv("LKLIMG_XFS_INTENTS_IMAGE"); p != "" {
 		testutil.Run(t, "cp", "--sparse=always", p, img) // another catch, by hand
 	} else {
-		unzstd(t, "testdata/efi-unfinished.img.zst", img)
+		testutil.Unzstd(t, "testdata/efi-unfinished.img.zst", img)
 	}
 	before := testutil.FileSum(t, img)
 	cp := filepath.Join(t.TempDir(), "copy.img")
@@ -325,30 +323,5 @@ func TestUnfinishedIntents(t *testing.T) {
 	checkStatfs(t, img, "", hf)
 	if testutil.FileSum(t, img) != before {
 		t.Error("the image changed")
-	}
-}
-
-// unzstd decompresses the zstd file src into dst.
-func unzstd(t *testing.T, src, dst string) {
-	t.Helper()
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	d, err := zstd.NewReader(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, d); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
 	}
 }
