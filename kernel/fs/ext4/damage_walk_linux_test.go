@@ -1,0 +1,136 @@
+//go:build linux
+
+package ext4_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/lklimg/lklimg/internal/testutil"
+)
+
+// damageCase is an image made by mkfs.ext4 with opts from a tree of
+// files (name to size), then damaged by debugfs's requests and by
+// damage, and the lines its walk (walkImage) must hold.
+type damageCase struct {
+	name   string
+	opts   []string
+	files  map[string]int
+	debugs []string
+	damage func(t *testing.T, img string)
+	want   []string
+}
+
+// TestDamageWalks walks damaged images as TestE2fsprogsImages walks
+// e2fsprogs' (the cases its sweep found), checks the lines each walk
+// must hold, and with loop devices compares the whole walk with the
+// host kernel's.
+func TestDamageWalks(t *testing.T) {
+	testutil.Need(t, "mkfs.ext4", "debugfs")
+	cases := []damageCase{{
+		// ext4_load_super: EFSBADCRC (f_super_bad_csum).
+		name: "superblock checksum",
+		opts: []string{"-b", "1024", "-O", "metadata_csum,^has_journal"},
+		damage: func(t *testing.T, img string) {
+			patchImage(t, img, 1024+0x30, []byte{0xFF})
+		},
+		want: []string{"mount EBADMSG\n"},
+	}, {
+		// A block bitmap on the superblock: ext4_check_descriptors
+		// lets a read-only mount by, add_system_zone refuses it
+		// (f_miss_blk_bmap).
+		name:   "bitmap on the superblock",
+		opts:   []string{"-b", "1024", "-O", "^metadata_csum,^has_journal"},
+		debugs: []string{"set_bg 0 block_bitmap 1"},
+		want:   []string{"mount EUCLEAN\n"},
+	}, {
+		// An inode table starting on the inode bitmap
+		// (f_overfsblks).
+		name: "inode table on a bitmap",
+		opts: []string{"-b", "1024", "-O", "^metadata_csum,^has_journal,^flex_bg"},
+		damage: func(t *testing.T, img string) {
+			ibm := debugfsNum(t, img, "stats", `Group  0: .*inode bitmap at (\d+)`)
+			testutil.Run(t, "debugfs", "-w", "-R", "set_bg 0 inode_table "+strconv.FormatInt(ibm, 10), img)
+		},
+		want: []string{"mount EUCLEAN\n"},
+	}, {
+		// A pointer outside the filesystem in the indirect block,
+		// for logical block 17: the pages before the one holding it
+		// read, then EIO (f_lotsbad, f_itable_collision); the
+		// indirect block's other pointers map (ext4_check_blockref
+		// fails only its first reading).
+		name:  "indirect block",
+		opts:  []string{"-b", "1024", "-O", "^extent,^64bit,^has_journal,^metadata_csum"},
+		files: map[string]int{"f": 40 << 10},
+		damage: func(t *testing.T, img string) {
+			ind := debugfsNum(t, img, "stat /f", `\(IND\):(\d+)`)
+			patchImage(t, img, ind*1024+4*5, binary.LittleEndian.AppendUint32(nil, 0xFFFFFF))
+		},
+		want: []string{"/f read 16384 ", " EIO\n"},
+	}}
+	for _, c := range cases {
+		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
+			src := t.TempDir()
+			for n, size := range c.files {
+				data := bytes.Repeat([]byte(n+" data "), size/(len(n)+6)+1)[:size]
+				if err := os.WriteFile(filepath.Join(src, n), data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			img := filepath.Join(t.TempDir(), "fs.img")
+			testutil.MkfsExt4(t, img, src, "4M", c.opts...)
+			for _, d := range c.debugs {
+				testutil.Run(t, "debugfs", "-w", "-R", d, img)
+			}
+			if c.damage != nil {
+				c.damage(t, img)
+			}
+			ours := ourImageWalk(t, img)
+			for _, w := range c.want {
+				if !strings.Contains(ours, w) {
+					t.Errorf("our walk has no %q:\n%s", w, ours)
+				}
+			}
+			if !testutil.CanLoop() {
+				return
+			}
+			if host := hostImageWalk(t, img); host != ours {
+				t.Errorf("the host's walk:\n%s\nours:\n%s", host, ours)
+			}
+		})
+	}
+}
+
+// debugfsNum is the number the first group of pattern matches in the
+// output of debugfs's request req on img.
+func debugfsNum(t *testing.T, img, req, pattern string) int64 {
+	t.Helper()
+	m := regexp.MustCompile(pattern).FindStringSubmatch(testutil.DebugfsOut(t, img, req))
+	if m == nil {
+		t.Fatalf("debugfs %q: no %q", req, pattern)
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// patchImage writes b at off in img.
+func patchImage(t *testing.T, img string, off int64, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
