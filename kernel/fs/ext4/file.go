@@ -7,6 +7,7 @@ import (
 
 	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/vfs"
 )
 
 // Regular file data: the extent tree or block map flattened into runs of
@@ -108,6 +109,20 @@ func (fi fileInode) Open(flags int) error {
 		return abi.Errorf(abi.EPERM, "ext4: inode %d: verity file opened for writing", fi.ino)
 	}
 	return nil
+}
+
+// OpenIn refuses a file opened through an encrypted directory whose
+// policy it does not share, an unencrypted one included: EPERM, as
+// fscrypt_file_open ("inconsistent encryption contexts"), after Open's
+// ENOKEY for an encrypted file.
+func (fi fileInode) OpenIn(parent vfs.Inode, flags int) error {
+	defer fi.f.rlock()()
+	dir, ok := fi.f.toInode(parent)
+	if !ok || dir.fscryptPermitted(fi.inode) {
+		return nil
+	}
+	fi.f.log.Printf("fscrypt: inconsistent encryption contexts: %d/%d", dir.ino, fi.ino)
+	return abi.Errorf(abi.EPERM, "ext4: inode %d: inconsistent encryption contexts: %d/%d", fi.ino, dir.ino, fi.ino)
 }
 
 // ReadAt reads file data at off (ext4_file_read_iter). Holes and unwritten
