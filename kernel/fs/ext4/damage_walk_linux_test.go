@@ -73,11 +73,21 @@ func TestDamageWalks(t *testing.T) {
 			patchImage(t, img, ind*1024+4*5, binary.LittleEndian.AppendUint32(nil, 0xFFFFFF))
 		},
 		want: []string{"/f read 16384 ", " EIO\n"},
+	}, {
+		// A directory linked below itself: the root as /d/root,
+		// /d as /d/e/up (f_baddir). d_splice_alias refuses the
+		// lookups (ELOOP); the root's other names read.
+		name:   "directory loop",
+		opts:   []string{"-b", "1024", "-O", "^has_journal"},
+		files:  map[string]int{"d/e/f": 10},
+		debugs: []string{"ln <2> /d/root", "ln /d /d/e/up", "ln /d/e /d/e2"},
+		want:   []string{"/d/root lstat ELOOP\n", "/d/e/up lstat ELOOP\n", "/d/e2 mode 40"},
 	}}
 	for _, c := range cases {
 		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
 			src := t.TempDir()
 			for n, size := range c.files {
+				os.MkdirAll(filepath.Dir(filepath.Join(src, n)), 0o755)
 				data := bytes.Repeat([]byte(n+" data "), size/(len(n)+6)+1)[:size]
 				if err := os.WriteFile(filepath.Join(src, n), data, 0o644); err != nil {
 					t.Fatal(err)
