@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -22,6 +23,7 @@ type damageCase struct {
 	name   string
 	opts   []string
 	files  map[string]int
+	index  bool // e2fsck -fD indexes the directories first
 	debugs []string
 	damage func(t *testing.T, img string)
 	want   []string
@@ -32,7 +34,7 @@ type damageCase struct {
 // must hold, and with loop devices compares the whole walk with the
 // host kernel's.
 func TestDamageWalks(t *testing.T) {
-	testutil.Need(t, "mkfs.ext4", "debugfs")
+	testutil.Need(t, "mkfs.ext4", "debugfs", "e2fsck")
 	cases := []damageCase{{
 		// ext4_load_super: EFSBADCRC (f_super_bad_csum).
 		name: "superblock checksum",
@@ -82,6 +84,41 @@ func TestDamageWalks(t *testing.T) {
 		files:  map[string]int{"d/e/f": 10},
 		debugs: []string{"ln <2> /d/root", "ln /d /d/e/up", "ln /d/e /d/e2"},
 		want:   []string{"/d/root lstat ELOOP\n", "/d/e/up lstat ELOOP\n", "/d/e2 mode 40"},
+	}, {
+		// A hole where the index has a leaf: the names of the
+		// leaves before it are listed, the last one too, then
+		// EUCLEAN ("Directory hole found for htree leaf block",
+		// f_holedir3).
+		name:   "htree leaf hole",
+		opts:   []string{"-b", "1024", "-O", "^has_journal,^metadata_csum"},
+		files:  manyFiles("d/", 300),
+		index:  true,
+		debugs: []string{"punch /d 3 3"},
+		want:   []string{"/d list ", " EUCLEAN\n"},
+	}, {
+		// The first and third leaves swapped in the index: each fill lists the
+		// names of its leaves from its start hash on, the next
+		// goes back to lower hashes (ext4_dx_readdir); names in
+		// the wrong leaf are not found by lookup (f_h_reindex).
+		name:  "htree leaves swapped",
+		opts:  []string{"-b", "1024", "-O", "^has_journal,^metadata_csum"},
+		files: manyFiles("d/", 300),
+		index: true,
+		damage: func(t *testing.T, img string) {
+			b := debugfsNum(t, img, "bmap /d 0", `(\d+)`) * 1024
+			// dx_root: entry i (i >= 1) at 0x20+8i, its block at +4.
+			raw := make([]byte, 8)
+			f, err := os.OpenFile(img, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			f.ReadAt(raw[:4], b+0x28+4)
+			f.ReadAt(raw[4:], b+0x38+4)
+			f.WriteAt(raw[4:], b+0x28+4)
+			f.WriteAt(raw[:4], b+0x38+4)
+		},
+		want: []string{"/d list ", " ok\n"},
 	}}
 	for _, c := range cases {
 		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
@@ -95,6 +132,13 @@ func TestDamageWalks(t *testing.T) {
 			}
 			img := filepath.Join(t.TempDir(), "fs.img")
 			testutil.MkfsExt4(t, img, src, "4M", c.opts...)
+			if c.index {
+				// Exit status 1: directories optimised.
+				exec.Command("e2fsck", "-fyD", img).Run()
+				if !strings.Contains(testutil.DebugfsOut(t, img, "htree /d"), "Root node dump") {
+					t.Fatal("/d is not indexed")
+				}
+			}
 			for _, d := range c.debugs {
 				testutil.Run(t, "debugfs", "-w", "-R", d, img)
 			}
@@ -115,6 +159,16 @@ func TestDamageWalks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// manyFiles names n empty files under dir, with long names, so that
+// their directory is indexed over many leaves.
+func manyFiles(dir string, n int) map[string]int {
+	m := map[string]int{}
+	for i := range n {
+		m[dir+strings.Repeat("f", 30)+strconv.Itoa(i)] = 0
+	}
+	return m
 }
 
 // debugfsNum is the number the first group of pattern matches in the
