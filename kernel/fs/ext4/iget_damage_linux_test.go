@@ -372,3 +372,21 @@ func TestEAInodeHashDamage(t *testing.T) {
 		t.Errorf("bad: the host's getxattr %v", err)
 	}
 }
+
+// TestExternalJournalAbsent: a filesystem whose journal is on another
+// device (s_journal_inum 0, s_journal_dev) and needs recovery does not
+// mount: the kernel has no such device, and ext4_get_journal_blkdev's
+// open of the number fails with ENXIO ("failed to open journal device");
+// with noload it mounts.
+func TestExternalJournalAbsent(t *testing.T) {
+	img := craftImage(t, t.TempDir(), "4M", []string{"-b", "1024", "-O", "^has_journal"},
+		[]string{"feature has_journal needs_recovery", "ssv journal_inum 0", "ssv journal_dev 0xfff01"})
+	log := &testLog{}
+	_, err := NewType().Mount(openDev(t, img), abi.MS_RDONLY, "", log)
+	if !errors.Is(err, abi.ENXIO) || !strings.Contains(log.String(), "unknown-block(4095,1)") {
+		t.Errorf("mount: %v, want ENXIO; log:\n%s", err, log)
+	}
+	if _, err := NewType().Mount(openDev(t, img), abi.MS_RDONLY, "noload", nil); err != nil {
+		t.Errorf("mount with noload: %v", err)
+	}
+}

@@ -162,8 +162,13 @@ func (f *fsys) openJournal() (*journalInode, error) {
 	sb := f.Super
 	if sb.SJournalInum == 0 {
 		// s_journal_inum 0 means the journal is on another device
-		// (s_journal_uuid, s_journal_dev), which an image cannot reach.
-		return nil, abi.Errorf(abi.EOPNOTSUPP, "ext4: external journal not supported")
+		// (s_journal_uuid, s_journal_dev), which the kernel has not:
+		// ext4_get_journal_blkdev cannot open the device number
+		// (bdev_file_open_by_dev: ENXIO).
+		d := sb.SJournalDev // new_decode_dev
+		major, minor := (d&0xfff00)>>8, d&0xff|(d>>12)&0xfff00
+		f.log.Printf("EXT4-fs (%s): failed to open journal device unknown-block(%d,%d) %d", f.dev.Name(), major, minor, -int(abi.ENXIO))
+		return nil, abi.Errorf(abi.ENXIO, "ext4: external journal on device %d:%d not found", major, minor)
 	}
 	jip, err := f.igetFlags(sb.SJournalInum, igetSpecial)
 	if err != nil {
