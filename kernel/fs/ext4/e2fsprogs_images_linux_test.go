@@ -189,10 +189,16 @@ func (hostSys) list(p string) ([]string, error) {
 		return nil, err
 	}
 	defer unix.Close(fd)
+	return listAll(func(buf []byte) (int, error) { return unix.Getdents(fd, buf) })
+}
+
+// listAll lists a directory by getdents64 until its end or an error,
+// without "." and "..".
+func listAll(getdents func([]byte) (int, error)) ([]string, error) {
 	var names []string
 	buf := make([]byte, 8192)
 	for {
-		n, err := unix.Getdents(fd, buf)
+		n, err := getdents(buf)
 		if err != nil {
 			return names, err
 		}
@@ -213,10 +219,16 @@ func (hostSys) read(p string) ([]byte, error) {
 		return nil, err
 	}
 	defer unix.Close(fd)
+	return readAll(func(buf []byte) (int, error) { return unix.Read(fd, buf) }, walkChunk)
+}
+
+// readAll reads a file by reads of chunk bytes until its end, or until
+// an error, returned with the bytes read before it.
+func readAll(read func([]byte) (int, error), chunk int) ([]byte, error) {
 	var data []byte
-	buf := make([]byte, walkChunk)
+	buf := make([]byte, chunk)
 	for {
-		n, err := unix.Read(fd, buf)
+		n, err := read(buf)
 		if err != nil {
 			return data, err
 		}
@@ -279,22 +291,7 @@ func (s ourSys) list(p string) ([]string, error) {
 		return nil, err
 	}
 	defer s.k.Close(fd)
-	var names []string
-	buf := make([]byte, 8192)
-	for {
-		n, err := s.k.Getdents64(fd, buf)
-		if err != nil {
-			return names, err
-		}
-		if n == 0 {
-			return names, nil
-		}
-		for _, d := range abi.ParseDirents(buf[:n], nil) {
-			if d.Name != "." && d.Name != ".." {
-				names = append(names, d.Name)
-			}
-		}
-	}
+	return listAll(func(buf []byte) (int, error) { return s.k.Getdents64(fd, buf) })
 }
 
 func (s ourSys) read(p string) ([]byte, error) {
@@ -303,18 +300,7 @@ func (s ourSys) read(p string) ([]byte, error) {
 		return nil, err
 	}
 	defer s.k.Close(fd)
-	var data []byte
-	buf := make([]byte, walkChunk)
-	for {
-		n, err := s.k.Read(fd, buf)
-		if err != nil {
-			return data, err
-		}
-		if n == 0 {
-			return data, nil
-		}
-		data = append(data, buf[:n]...)
-	}
+	return readAll(func(buf []byte) (int, error) { return s.k.Read(fd, buf) }, walkChunk)
 }
 
 func (s ourSys) readlink(p string) (string, error) {
