@@ -133,6 +133,7 @@ type Superblock struct {
 	SVolumeName        [16]byte
 	SReservedGdtBlocks uint16
 	SJournalInum       uint32
+	SJournalDev        uint32 // device number of an external journal (s_journal_inum 0)
 	SHashSeed          [4]uint32
 	SDefHashVersion    uint8
 	SDescSize          uint16
@@ -185,6 +186,7 @@ func DecodeSuperblock(b []byte) (*Superblock, error) {
 		SFeatureRoCompat:   le.Uint32(b[0x64:]),
 		SReservedGdtBlocks: le.Uint16(b[0xCE:]),
 		SJournalInum:       le.Uint32(b[0xE0:]),
+		SJournalDev:        le.Uint32(b[0xE4:]),
 		SDefHashVersion:    b[0xFC],
 		SDescSize:          le.Uint16(b[0xFE:]),
 		SFirstMetaBG:       le.Uint32(b[0x104:]),

@@ -308,7 +308,9 @@ func (v *VFS) lookupChildLocked(d *Dentry, name string) (*Dentry, error) {
 // addChild caches inode, just handed out by the driver (Lookup or a
 // DirWriter method), as d's child name and returns its dentry with a
 // reference. If that fails the inode is evicted at once, so that every
-// handout is matched by one Evict. The caller holds d.lookupMu.
+// handout is matched by one Evict: ENOENT if d was removed meanwhile,
+// ELOOP for a directory that is d or one of its ancestors. The caller
+// holds d.lookupMu.
 func (v *VFS) addChild(d *Dentry, name string, inode Inode) (*Dentry, error) {
 	c, err := newDentry(name, d, d.mnt, inode)
 	if err != nil {
@@ -322,6 +324,19 @@ func (v *VFS) addChild(d *Dentry, name string, inode Inode) (*Dentry, error) {
 		v.mu.Unlock()
 		v.evict([]Inode{inode})
 		return nil, abi.ENOENT
+	}
+	if c.mode == abi.S_IFDIR {
+		// d_splice_alias: a directory has one dentry, and one
+		// among d and its ancestors (a damaged filesystem linking a
+		// directory below itself) would make the tree a loop: ELOOP.
+		for p := d; p != nil; p = p.parent {
+			if p.ino == c.ino {
+				v.mu.Unlock()
+				v.log.Printf("VFS: Lookup of '%s' in %s %s would have caused loop", name, d.mnt.fstype, d.mnt.source)
+				v.evict([]Inode{inode})
+				return nil, abi.ELOOP
+			}
+		}
 	}
 	if old := d.children[c.key]; old != nil {
 		// Cannot happen while d.lookupMu serialises changes; keep the

@@ -211,7 +211,8 @@ func (v *VFS) openCreate(cred Cred, start *Dentry, path string, flags int, mode 
 // Open opens d (vfs_open after may_open), taking its own reference on d.
 // O_TRUNC empties a regular file.
 // Errors: as Openat, for the checks that concern an existing file; what
-// the inode's Open returns (Opener), such as ENOKEY.
+// the inode's Open returns (Opener), such as ENOKEY, and its OpenIn
+// (ParentOpener), such as EPERM.
 func (v *VFS) Open(d *Dentry, flags int) (*File, error) {
 	return v.open(d, flags, false)
 }
@@ -246,6 +247,16 @@ func (v *VFS) open(d *Dentry, flags int, created bool) (*File, error) {
 	if o, ok := d.inode.(Opener); ok && flags&abi.O_PATH == 0 {
 		if err := o.Open(flags); err != nil {
 			return nil, err
+		}
+	}
+	if o, ok := d.inode.(ParentOpener); ok && flags&abi.O_PATH == 0 {
+		v.mu.Lock()
+		p := d.parent
+		v.mu.Unlock()
+		if p != nil {
+			if err := o.OpenIn(p.inode, flags); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if flags&abi.O_TRUNC != 0 && flags&abi.O_PATH == 0 && d.mode == abi.S_IFREG && !created {

@@ -212,6 +212,16 @@ type Opener interface {
 	Open(flags int) error
 }
 
+// ParentOpener is implemented by inodes whose open depends on the
+// directory they are opened through, as fscrypt_file_open checks the
+// encryption policy of dget_parent(file_dentry(filp)).
+type ParentOpener interface {
+	// OpenIn is called after Open (Opener) for every open but O_PATH
+	// ones, with the inode of the directory the opened dentry is in;
+	// not at the root of a mount.
+	OpenIn(parent Inode, flags int) error
+}
+
 // Readlinker is implemented by symbolic links (inode_operations.get_link).
 type Readlinker interface {
 	// Readlink returns the link's target.

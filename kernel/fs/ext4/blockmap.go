@@ -15,6 +15,24 @@ type blockMapWalk struct {
 	runs    []run
 	budget  int64 // pointer blocks that may still be read
 	bufs    [3][]byte
+	// bad is the first logical block a failing pointer block covers,
+	// once one fails (badSet).
+	bad    uint64
+	badSet bool
+}
+
+// fail records that the blocks from logical block base on cannot be
+// mapped, unless blocks before failed already (partial reads:
+// mapDamage). ext4_ind_map_blocks fails the blocks under a pointer block
+// that cannot be read, and a block whose pointer is invalid
+// (check_block_validity); ext4_get_branch's ext4_check_blockref of a
+// whole pointer block fails only its first reading: the buffer stays
+// up to date and later readings (the page's own, after readahead's)
+// map its valid pointers.
+func (w *blockMapWalk) fail(base uint64) {
+	if !w.badSet {
+		w.bad, w.badSet = base, true
+	}
 }
 
 // blockMapRuns flattens the inode's block map into runs for the blocks
@@ -30,7 +48,7 @@ func (ip *inode) blockMapRuns() ([]run, error) {
 	le := binary.LittleEndian
 	for i := uint64(0); i < disk.NdirBlocks && i < w.nblocks; i++ {
 		if err := w.data(i, uint64(le.Uint32(ip.iBlock[4*i:]))); err != nil {
-			return nil, err
+			return nil, newMapDamage(w.runs, i, err)
 		}
 	}
 	base := uint64(disk.NdirBlocks)
@@ -38,7 +56,8 @@ func (ip *inode) blockMapRuns() ([]run, error) {
 	for level := 1; level <= 3 && base < w.nblocks; level++ {
 		ptr := uint64(le.Uint32(ip.iBlock[4*(disk.IndBlock+level-1):]))
 		if err := w.indirect(ptr, level, base); err != nil {
-			return nil, err
+			w.fail(base)
+			return nil, newMapDamage(w.runs, w.bad, err)
 		}
 		base += span
 		span *= w.perBlk
@@ -47,8 +66,12 @@ func (ip *inode) blockMapRuns() ([]run, error) {
 	// the filesystem's metadata: "lblock mapped to illegal pblock".
 	for _, r := range w.runs {
 		if !f.blockValid(r.pblk, r.n, ip.ino) {
-			return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: logical block %d mapped to illegal block %d (length %d)",
-				ip.ino, r.lblk, r.pblk, r.n)
+			from := r.lblk
+			for from < r.lblk+r.n && f.blockValid(r.pblk+from-r.lblk, 1, ip.ino) {
+				from++
+			}
+			return nil, newMapDamage(w.runs, from, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: logical block %d mapped to illegal block %d (length %d)",
+				ip.ino, r.lblk, r.pblk, r.n))
 		}
 	}
 	return w.runs, nil
@@ -61,6 +84,7 @@ func (w *blockMapWalk) data(lblk, p uint64) error {
 	}
 	f := w.ip.f
 	if p < uint64(f.Super.SFirstDataBlock) || p >= f.Super.SBlocksCount {
+		w.fail(lblk)
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: block map: logical block %d maps to block %d outside the filesystem",
 			w.ip.ino, lblk, p)
 	}
@@ -76,9 +100,11 @@ func (w *blockMapWalk) indirect(p uint64, level int, base uint64) error {
 	}
 	ip, f := w.ip, w.ip.f
 	if p < uint64(f.Super.SFirstDataBlock) || p >= f.Super.SBlocksCount {
+		w.fail(base)
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: block map: indirect block %d outside the filesystem", ip.ino, p)
 	}
 	if w.budget--; w.budget < 0 {
+		w.fail(base)
 		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: block map has more blocks than i_blocks counts", ip.ino)
 	}
 	if w.bufs[level-1] == nil {
@@ -86,6 +112,7 @@ func (w *blockMapWalk) indirect(p uint64, level int, base uint64) error {
 	}
 	b := w.bufs[level-1]
 	if err := f.readBlock(b, p); err != nil {
+		w.fail(base)
 		return abi.Errorf(abi.EIO, "ext4: inode %d: indirect block %d: %v", ip.ino, p, err)
 	}
 	span := uint64(1)

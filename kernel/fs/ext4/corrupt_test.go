@@ -88,7 +88,8 @@ func TestChecksums(t *testing.T) {
 
 	t.Run("superblock", func(t *testing.T) {
 		_, err := NewType().Mount(openDev(t, patched(t, img, 1024+0x30)), abi.MS_RDONLY, "", nil)
-		wantErr(t, "mount", err, abi.EUCLEAN, "superblock", "checksum")
+		// EFSBADCRC, as the host refuses e2fsprogs' f_super_bad_csum.
+		wantErr(t, "mount", err, abi.EBADMSG, "superblock", "checksum")
 	})
 	t.Run("group descriptor", func(t *testing.T) {
 		// Like Linux, a read-only mount logs the bad checksum and goes
@@ -218,7 +219,8 @@ func TestFeatures(t *testing.T) {
 // not recognise fails the open with EINVAL, and an encrypted inode with
 // no context at all gives ENODATA at open, readdir and lookup, as
 // fscrypt_get_encryption_info fails (the host reads e2fsprogs'
-// f_bad_encryption so).
+// f_bad_encryption so); an unencrypted file in an encrypted directory
+// does not open (EPERM).
 func TestEncryptedNoKey(t *testing.T) {
 	debugfs := testutil.Need(t, "debugfs")[0]
 	img := filepath.Join(t.TempDir(), "enc.img")
@@ -285,6 +287,21 @@ func TestEncryptedNoKey(t *testing.T) {
 	e, err := lookupPath(sb, "e")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// fscrypt_file_open: an unencrypted file opened through an
+	// encrypted directory is EPERM (f_bad_encryption), through an
+	// unencrypted one opens.
+	d, err := lookupPath(sb, "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := lookupPath(sb, "d/"+strings.Repeat("n", 20)+"A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "open in an encrypted directory", plain.(vfs.ParentOpener).OpenIn(e, abi.O_RDONLY), abi.EPERM, "inconsistent encryption")
+	if err := plain.(vfs.ParentOpener).OpenIn(d, abi.O_RDONLY); err != nil {
+		t.Errorf("open in its directory: %v", err)
 	}
 	wantErr(t, "readdir", e.(vfs.DirReader).ReadDir(0, func(vfs.DirEntry) bool { return true }), abi.ENODATA, "no encryption context")
 	_, err = e.(vfs.Lookuper).Lookup("x")

@@ -141,7 +141,8 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		return nil, abi.Errorf(abi.EIO, "ext4: superblock: %v", err)
 	}
 	// The superblock checksum is checked before the geometry and the
-	// features, as ext4_fill_super does.
+	// features, as ext4_load_super does; a mismatch is EFSBADCRC
+	// (EBADMSG), as every checksum.
 	var crcTab *crc32.Table
 	le := binary.LittleEndian
 	if le.Uint16(raw[disk.OffSMagic:]) == disk.Ext4SuperMagic && le.Uint32(raw[0x4C:]) != disk.RevGoodOld &&
@@ -149,7 +150,7 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 		crcTab = crc32.MakeTable(crc32.Castagnoli)
 		if got, c := le.Uint32(raw[disk.OffSChecksum:]), disk.Csum32(crcTab, ^uint32(0), raw[:disk.OffSChecksum]); c != got {
 			log.Printf("EXT4-fs (%s): VFS: Found ext4 filesystem with invalid superblock checksum.  Run e2fsck?", name)
-			return nil, abi.Errorf(abi.EUCLEAN, "ext4: superblock: bad checksum %#08x, want %#08x", got, c)
+			return nil, abi.Errorf(abi.EBADMSG, "ext4: superblock: bad checksum %#08x, want %#08x", got, c)
 		}
 	}
 	sb, err := disk.DecodeSuperblock(raw)

@@ -14,6 +14,18 @@ type extentWalk struct {
 	next   uint64 // the lowest logical block the next extent may start at
 	budget int64  // tree blocks that may still be read (i_blocks bounds them)
 	bufs   [disk.ExtentMaxDepth][]byte
+	// bad is the first logical block a failing node covers, once one
+	// fails (badSet).
+	bad    uint64
+	badSet bool
+}
+
+// fail records that the node covering logical blocks from from on
+// failed, unless a node below it did.
+func (w *extentWalk) fail(from uint64) {
+	if !w.badSet {
+		w.bad, w.badSet = from, true
+	}
 }
 
 // extentRuns flattens the inode's extent tree into runs, checking that
@@ -27,14 +39,18 @@ func (ip *inode) extentRuns() ([]run, error) {
 		return nil, abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent root: %v", ip.ino, err)
 	}
 	w := &extentWalk{ip: ip, budget: ip.blocks>>(f.BlockBits-9) + 1}
-	if err := w.node(ip.iBlock[:], h, 0); err != nil {
-		return nil, err
+	if err := w.node(ip.iBlock[:], h, 0, 0); err != nil {
+		w.fail(0)
+		return nil, newMapDamage(w.runs, w.bad, err)
 	}
 	return w.runs, nil
 }
 
-// node walks one checked node; blk is its block (0 for the root).
-func (w *extentWalk) node(b []byte, h disk.ExtentHeader, blk uint64) error {
+// node walks one checked node; blk is its block (0 for the root), from
+// the first logical block it covers. A node that fails fails every
+// logical block it covers, as ext4_find_extent fails for them all
+// (partial reads: mapDamage).
+func (w *extentWalk) node(b []byte, h disk.ExtentHeader, blk, from uint64) error {
 	ip, f := w.ip, w.ip.f
 	if h.EhDepth == 0 {
 		for i := 0; i < int(h.EhEntries); i++ {
@@ -64,38 +80,52 @@ func (w *extentWalk) node(b []byte, h disk.ExtentHeader, blk uint64) error {
 			return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: index points to block %d outside the filesystem",
 				ip.ino, blk, x.EiLeaf)
 		}
-		if w.budget--; w.budget < 0 {
-			return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent tree has more blocks than i_blocks counts", ip.ino)
+		// ext4_ext_binsearch_idx takes the first index for the
+		// blocks before it too.
+		childFrom := uint64(x.EiBlock)
+		if i == 0 {
+			childFrom = from
 		}
-		lvl := int(h.EhDepth) - 1
-		if w.bufs[lvl] == nil {
-			w.bufs[lvl] = make([]byte, f.BlockSize)
-		}
-		cb := w.bufs[lvl]
-		if err := f.readBlock(cb, x.EiLeaf); err != nil {
-			return abi.Errorf(abi.EIO, "ext4: inode %d: extent block %d: %v", ip.ino, x.EiLeaf, err)
-		}
-		ch, err := disk.DecodeExtentNode(cb)
-		if err != nil {
-			return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: %v", ip.ino, x.EiLeaf, err)
-		}
-		if ch.EhDepth != h.EhDepth-1 {
-			return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: depth %d, want %d",
-				ip.ino, x.EiLeaf, ch.EhDepth, h.EhDepth-1)
-		}
-		if err := ip.checkExtentEntries(cb, ch, x.EiLeaf, x.EiBlock, false); err != nil {
-			return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: %v", ip.ino, x.EiLeaf, err)
-		}
-		if f.Super.MetadataCsum() {
-			if err := ip.verifyExtentTail(cb, ch, x.EiLeaf); err != nil {
-				return err
-			}
-		}
-		if err := w.node(cb, ch, x.EiLeaf); err != nil {
+		if err := w.child(x, h, childFrom); err != nil {
+			w.fail(childFrom)
 			return err
 		}
 	}
 	return nil
+}
+
+// child reads, checks and walks the node index entry x of a node with
+// header h points to.
+func (w *extentWalk) child(x disk.ExtentIdx, h disk.ExtentHeader, from uint64) error {
+	ip, f := w.ip, w.ip.f
+	if w.budget--; w.budget < 0 {
+		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent tree has more blocks than i_blocks counts", ip.ino)
+	}
+	lvl := int(h.EhDepth) - 1
+	if w.bufs[lvl] == nil {
+		w.bufs[lvl] = make([]byte, f.BlockSize)
+	}
+	cb := w.bufs[lvl]
+	if err := f.readBlock(cb, x.EiLeaf); err != nil {
+		return abi.Errorf(abi.EIO, "ext4: inode %d: extent block %d: %v", ip.ino, x.EiLeaf, err)
+	}
+	ch, err := disk.DecodeExtentNode(cb)
+	if err != nil {
+		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: %v", ip.ino, x.EiLeaf, err)
+	}
+	if ch.EhDepth != h.EhDepth-1 {
+		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: depth %d, want %d",
+			ip.ino, x.EiLeaf, ch.EhDepth, h.EhDepth-1)
+	}
+	if err := ip.checkExtentEntries(cb, ch, x.EiLeaf, x.EiBlock, false); err != nil {
+		return abi.Errorf(abi.EUCLEAN, "ext4: inode %d: extent block %d: %v", ip.ino, x.EiLeaf, err)
+	}
+	if f.Super.MetadataCsum() {
+		if err := ip.verifyExtentTail(cb, ch, x.EiLeaf); err != nil {
+			return err
+		}
+	}
+	return w.node(cb, ch, x.EiLeaf, from)
 }
 
 // verifyExtentTail checks struct ext4_extent_tail, the crc32c of the block

@@ -72,18 +72,11 @@ func (k featureKernel) readFile(p string) ([]byte, error) {
 		return nil, err
 	}
 	defer k.Close(fd)
-	var all []byte
-	buf := make([]byte, 1<<16)
-	for {
-		n, err := k.Read(fd, buf)
-		if err != nil {
-			return nil, err
-		}
-		if n == 0 {
-			return all, nil
-		}
-		all = append(all, buf[:n]...)
+	all, err := readAll(func(buf []byte) (int, error) { return k.Read(fd, buf) }, 1<<16)
+	if err != nil {
+		return nil, err
 	}
+	return all, nil
 }
 
 // fsckClean fails the test unless e2fsck -fn finds img clean.

@@ -1,11 +1,13 @@
 package ext4
 
 import (
+	"errors"
 	"io"
 	"sort"
 
 	disk "github.com/lklimg/lklimg/format/ext4"
 	"github.com/lklimg/lklimg/kernel/abi"
+	"github.com/lklimg/lklimg/kernel/vfs"
 )
 
 // Regular file data: the extent tree or block map flattened into runs of
@@ -30,6 +32,33 @@ func appendRun(runs []run, r run) []run {
 		}
 	}
 	return append(runs, r)
+}
+
+// mapDamage is the error of a block map or extent tree that fails from
+// logical block from on: runs are the inode's runs before it, which
+// Linux still reads, as it maps a file block by block
+// (ext4_map_blocks) where the driver builds its map whole.
+type mapDamage struct {
+	from uint64
+	runs []run
+	err  error
+}
+
+func (e *mapDamage) Error() string { return e.err.Error() }
+func (e *mapDamage) Unwrap() error { return e.err }
+
+// newMapDamage is a mapDamage of err from logical block from on, keeping
+// runs' blocks before it.
+func newMapDamage(runs []run, from uint64, err error) error {
+	var keep []run
+	for _, r := range runs {
+		if r.lblk >= from {
+			break
+		}
+		r.n = min(r.n, from-r.lblk)
+		keep = append(keep, r)
+	}
+	return &mapDamage{from: from, runs: keep, err: err}
 }
 
 // blockRuns returns the inode's block map, building it on first use.
@@ -80,6 +109,20 @@ func (fi fileInode) Open(flags int) error {
 		return abi.Errorf(abi.EPERM, "ext4: inode %d: verity file opened for writing", fi.ino)
 	}
 	return nil
+}
+
+// OpenIn refuses a file opened through an encrypted directory whose
+// policy it does not share, an unencrypted one included: EPERM, as
+// fscrypt_file_open ("inconsistent encryption contexts"), after Open's
+// ENOKEY for an encrypted file.
+func (fi fileInode) OpenIn(parent vfs.Inode, flags int) error {
+	defer fi.f.rlock()()
+	dir, ok := fi.f.toInode(parent)
+	if !ok || dir.fscryptPermitted(fi.inode) {
+		return nil
+	}
+	fi.f.log.Printf("fscrypt: inconsistent encryption contexts: %d/%d", dir.ino, fi.ino)
+	return abi.Errorf(abi.EPERM, "ext4: inode %d: inconsistent encryption contexts: %d/%d", fi.ino, dir.ino, fi.ino)
 }
 
 // ReadAt reads file data at off (ext4_file_read_iter). Holes and unwritten
@@ -145,12 +188,28 @@ func (ip *inode) readRaw(p []byte, off int64) (int, error) {
 		clear(p[c:])
 		return n, eof
 	}
-	runs, err := ip.blockRuns()
-	if err != nil {
-		return 0, err
-	}
 	f := ip.f
 	bits := f.BlockBits
+	runs, mapErr := ip.blockRuns()
+	if mapErr != nil {
+		// A damaged map fails the read from the page holding the
+		// first block it cannot map; the pages before it are read
+		// and returned, as filemap_read returns what it copied
+		// before the folio that failed (the next read fails).
+		var d *mapDamage
+		if !errors.As(mapErr, &d) {
+			return 0, mapErr
+		}
+		limit := int64(d.from<<bits) &^ (pageSize - 1)
+		if off >= limit {
+			return 0, mapErr
+		}
+		runs = d.runs
+		if off+int64(n) > limit {
+			n, eof = int(limit-off), nil
+			p = p[:n]
+		}
+	}
 	pos, end := off, off+int64(n)
 	i := findRun(runs, uint64(pos)>>bits)
 	for pos < end {
@@ -183,11 +242,18 @@ func (ip *inode) readRaw(p []byte, off int64) (int, error) {
 		pos = stop
 		i++
 	}
+	if mapErr != nil {
+		return n, mapErr
+	}
 	if f.ra != nil {
 		ip.readahead(runs, end, n)
 	}
 	return n, eof
 }
+
+// pageSize is the page size of the Linux the driver reads as: page
+// cache reads fail or succeed a page at a time.
+const pageSize = 4096
 
 // readahead asks the device to start reading the file's next blocks, after
 // a read that ended at end, over a window of eight read sizes, up to

@@ -498,18 +498,37 @@ func (ip *inode) readDirHashOrder(pos int64, dots bool, em *dirEmitter) error {
 		var bad error
 		ents, next, bad, err = fill(hash, minor, ents[:0])
 		if err != nil {
+			// The names listed before the failing fill are
+			// returned, the last one too (ext4_dx_readdir emitted
+			// it before it filled again); the error comes after.
+			em.end(int64(hash>>1)<<32 | int64(minor))
 			return err
 		}
 		if bad != nil {
 			ip.f.logError(bad)
 		}
 		dxChainOrder(ents)
+		// A fill whose leaves hold names hashed at or past the next
+		// fill's start (a damaged index, its leaves out of order)
+		// lists them all, and the next fill goes back to the hashes
+		// from its start: ext4_dx_readdir walks its sorted names and
+		// lets the position go back. Such a fill is one run at the
+		// position it started from, so that positions still grow and
+		// a listing resumed mid-run makes the same fill again.
+		run := int64(-1)
+		if n := len(ents); n > 0 && next != ^uint32(0) && ents[n-1].pos() >= int64(next>>1)<<32 {
+			run = int64(hash>>1)<<32 | int64(minor)
+		}
 		for k := range ents {
 			e := &ents[k]
 			if e.dot && !dots {
 				continue
 			}
-			if !em.add(e.pos(), direntOf(e.de.name, e.de.ino, e.de.ftype)) {
+			p := e.pos()
+			if run >= 0 {
+				p = run
+			}
+			if !em.add(p, direntOf(e.de.name, e.de.ino, e.de.ftype)) {
 				return nil
 			}
 		}

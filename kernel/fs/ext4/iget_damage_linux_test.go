@@ -4,7 +4,9 @@ package ext4
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
@@ -370,5 +372,82 @@ func TestEAInodeHashDamage(t *testing.T) {
 	_, err = unix.Lgetxattr(filepath.Join(mnt, "bad"), "user.big", make([]byte, 1<<16))
 	if !errors.Is(err, unix.EUCLEAN) {
 		t.Errorf("bad: the host's getxattr %v", err)
+	}
+}
+
+// TestExternalJournalAbsent: a filesystem whose journal is on another
+// device (s_journal_inum 0, s_journal_dev) and needs recovery does not
+// mount: the kernel has no such device, and ext4_get_journal_blkdev's
+// open of the number fails with ENXIO ("failed to open journal device");
+// with noload it mounts.
+func TestExternalJournalAbsent(t *testing.T) {
+	img := craftImage(t, t.TempDir(), "4M", []string{"-b", "1024", "-O", "^has_journal"},
+		[]string{"feature has_journal needs_recovery", "ssv journal_inum 0", "ssv journal_dev 0xfff01"})
+	log := &testLog{}
+	_, err := NewType().Mount(openDev(t, img), abi.MS_RDONLY, "", log)
+	if !errors.Is(err, abi.ENXIO) || !strings.Contains(log.String(), "unknown-block(4095,1)") {
+		t.Errorf("mount: %v, want ENXIO; log:\n%s", err, log)
+	}
+	if _, err := NewType().Mount(openDev(t, img), abi.MS_RDONLY, "noload", nil); err != nil {
+		t.Errorf("mount with noload: %v", err)
+	}
+}
+
+// TestFastCommitReadOnly: a journal whose fast commit area holds a
+// transaction to replay (a head and a tail of the tid after the log's
+// last, the tail's crc32c right) refuses a read-only mount with EROFS,
+// as ext4_fc_replay's changes take journal handles a read-only
+// filesystem refuses (the host reads e2fsprogs' j_recover_fast_commit
+// so); a tail whose crc does not match leaves nothing to replay.
+func TestFastCommitReadOnly(t *testing.T) {
+	img := craftImage(t, t.TempDir(), "8M", []string{"-b", "1024", "-O", "fast_commit,^metadata_csum"},
+		[]string{"feature needs_recovery"})
+	raw, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jblk := func(n int64) int64 {
+		return debugfsInt(t, img, "bmap <8> "+strconv.FormatInt(n, 10), `(?m)^(\d+)$`) * 1024
+	}
+	sb := jblk(0)
+	be := binary.BigEndian
+	maxlen, seq := int64(be.Uint32(raw[sb+0x10:])), be.Uint32(raw[sb+0x18:])
+	nfc := int64(be.Uint32(raw[sb+0x54:]))
+	if nfc == 0 {
+		nfc = 256
+	}
+	be.PutUint32(raw[sb+0x1C:], 1) // s_start: the log (empty) needs recovery
+	// JBD2_FEATURE_INCOMPAT_FAST_COMMIT, which the kernel sets on its
+	// first fast commit.
+	be.PutUint32(raw[sb+0x28:], be.Uint32(raw[sb+0x28:])|0x20)
+	clear(raw[jblk(1) : jblk(1)+1024])
+	// The fast commit area from j_fc_first, one past the log's end:
+	// HEAD (features 0, tid), TAIL (tid, crc of the tags up to fc_crc).
+	fc := jblk(maxlen - nfc + 1)
+	b := raw[fc : fc+1024]
+	clear(b)
+	le.PutUint16(b[0:], fcTagHead)
+	le.PutUint16(b[2:], 8)
+	le.PutUint32(b[8:], seq)
+	le.PutUint16(b[12:], fcTagTail)
+	le.PutUint16(b[14:], 1024-16)
+	le.PutUint32(b[16:], seq)
+	tab := crc32.MakeTable(crc32.Castagnoli)
+	le.PutUint32(b[20:], disk.Csum32(tab, 0, b[:20]))
+	if err := os.WriteFile(img, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewType().Mount(openDev(t, img), abi.MS_RDONLY, "", nil); !errors.Is(err, abi.EROFS) {
+		t.Errorf("mount: %v, want EROFS", err)
+	}
+	if _, err := NewType().Mount(openDev(t, img), abi.MS_RDONLY, "noload", nil); err != nil {
+		t.Errorf("mount with noload: %v", err)
+	}
+	b[20] ^= 1
+	if err := os.WriteFile(img, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewType().Mount(openDev(t, img), abi.MS_RDONLY, "", nil); err != nil {
+		t.Errorf("mount with a bad tail crc: %v", err)
 	}
 }

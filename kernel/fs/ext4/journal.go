@@ -1,6 +1,8 @@
 package ext4
 
 import (
+	"encoding/binary"
+	"hash/crc32"
 	"strings"
 
 	disk "github.com/lklimg/lklimg/format/ext4"
@@ -162,8 +164,13 @@ func (f *fsys) openJournal() (*journalInode, error) {
 	sb := f.Super
 	if sb.SJournalInum == 0 {
 		// s_journal_inum 0 means the journal is on another device
-		// (s_journal_uuid, s_journal_dev), which an image cannot reach.
-		return nil, abi.Errorf(abi.EOPNOTSUPP, "ext4: external journal not supported")
+		// (s_journal_uuid, s_journal_dev), which the kernel has not:
+		// ext4_get_journal_blkdev cannot open the device number
+		// (bdev_file_open_by_dev: ENXIO).
+		d := sb.SJournalDev // new_decode_dev
+		major, minor := (d&0xfff00)>>8, d&0xff|(d>>12)&0xfff00
+		f.log.Printf("EXT4-fs (%s): failed to open journal device unknown-block(%d,%d) %d", f.dev.Name(), major, minor, -int(abi.ENXIO))
+		return nil, abi.Errorf(abi.ENXIO, "ext4: external journal on device %d:%d not found", major, minor)
 	}
 	jip, err := f.igetFlags(sb.SJournalInum, igetSpecial)
 	if err != nil {
@@ -235,6 +242,12 @@ func (f *fsys) recover(opts mountOptions, rdonly bool) error {
 	if err != nil {
 		return err
 	}
+	if rdonly && o.FastCommitIgnored() && fastCommitsToReplay(j, o, f.CrcTab, int(f.BlockSize), f.InodeSize) {
+		// ext4_fc_replay's changes take journal handles, which a
+		// read-only filesystem refuses (ext4_journal_check_start).
+		f.log.Printf("JBD2: journal recovery failed")
+		return abi.Errorf(abi.EROFS, "ext4: fast commits to replay on a read-only mount")
+	}
 	f.ovl, f.jinode, f.base = o, j, f.dev
 	if o.Clean() {
 		return nil
@@ -267,4 +280,96 @@ func (f *fsys) recover(opts mountOptions, rdonly bool) error {
 	f.inodes = make(icache)
 	f.mu.Unlock()
 	return f.loadGroupDescs()
+}
+
+// Fast commit tags (fs/ext4/fast_commit.h, struct ext4_fc_tl: le16 tag,
+// le16 length, then the value).
+const (
+	fcTagAddRange = 1
+	fcTagDelRange = 2
+	fcTagCreat    = 3
+	fcTagLink     = 4
+	fcTagUnlink   = 5
+	fcTagInode    = 6
+	fcTagPad      = 7
+	fcTagTail     = 8
+	fcTagHead     = 9
+	fcTagBaseLen  = 4
+)
+
+// fastCommitsToReplay is the scan pass of the fast commit area
+// (fc_do_one_pass calling ext4_fc_replay_scan): it reports whether the
+// area, from j_fc_first (one past the log area's end), holds tags of the
+// transaction after the last one recovered (a head of that tid, then
+// tags whose crc32c a tail of that tid confirms), which the replay pass
+// would apply. The filesystem's csum table is the crc32c one.
+func fastCommitsToReplay(j jbd2.Journal, o *jbd2.Overlay, crcTab *crc32.Table, bs int, inodeSize uint32) bool {
+	sb := o.Superblock()
+	_, expected := o.Transactions()
+	if crcTab == nil {
+		crcTab = crc32.MakeTable(crc32.Castagnoli)
+	}
+	le := binary.LittleEndian
+	b := make([]byte, bs)
+	var crc uint32
+	tags, replay := 0, 0
+	for n := sb.Maxlen - sb.NumFCBlocks() + 1; n < sb.Maxlen; n++ {
+		if j.ReadBlock(n, b) != nil {
+			break
+		}
+		if tags == 0 && le.Uint16(b) != fcTagHead {
+			// "Check if we can stop early".
+			break
+		}
+		for off := 0; off+fcTagBaseLen <= bs; {
+			tag, l := le.Uint16(b[off:]), int(le.Uint16(b[off+2:]))
+			val := off + fcTagBaseLen
+			if l > bs-val || !fcValueLenValid(tag, l, inodeSize) {
+				return replay > 0
+			}
+			switch tag {
+			case fcTagAddRange, fcTagDelRange, fcTagLink, fcTagUnlink, fcTagCreat, fcTagInode, fcTagPad:
+				tags++
+				crc = disk.Csum32(crcTab, crc, b[off:val+l])
+			case fcTagTail:
+				tags++
+				crc = disk.Csum32(crcTab, crc, b[off:val+4]) // up to fc_crc
+				if le.Uint32(b[val:]) != expected || le.Uint32(b[val+4:]) != crc {
+					return replay > 0
+				}
+				replay, crc = tags, 0
+			case fcTagHead:
+				// An unknown feature or another transaction ends
+				// the scan.
+				if le.Uint32(b[val:]) != 0 || le.Uint32(b[val+4:]) != expected {
+					return replay > 0
+				}
+				tags++
+				crc = disk.Csum32(crcTab, crc, b[off:val+l])
+			default:
+				return replay > 0
+			}
+			off = val + l
+		}
+	}
+	return replay > 0
+}
+
+// fcValueLenValid is ext4_fc_value_len_isvalid.
+func fcValueLenValid(tag uint16, l int, inodeSize uint32) bool {
+	switch tag {
+	case fcTagAddRange:
+		return l == 16 // fc_ino, struct ext4_extent
+	case fcTagDelRange:
+		return l == 12 // fc_ino, fc_lblk, fc_len
+	case fcTagCreat, fcTagLink, fcTagUnlink:
+		return l > 8 && l <= 8+255 // fc_parent_ino, fc_ino, a name of up to EXT4_NAME_LEN
+	case fcTagInode:
+		return l > 4 && l <= 4+int(inodeSize) // fc_ino, the raw inode
+	case fcTagTail:
+		return l >= 8 // fc_tid, fc_crc, then padding to the block's end
+	case fcTagHead:
+		return l == 8 // fc_features, fc_tid
+	}
+	return true
 }

@@ -16,8 +16,9 @@ import (
 // returns EOPNOTSUPP if it sent nothing. A read-write mount, whose data
 // may be newer in memory than on the disk, and a journal replayed in
 // memory (f.dev is then its overlay, which cannot send) never send.
-// Errors: ENOKEY for encrypted contents, EIO for a damaged block map (as
-// ReadAt), the device's (vfs.BlockSender).
+// Errors: ENOKEY for encrypted contents; EOPNOTSUPP for a damaged block
+// map, which ReadAt reads up to the damage; the device's
+// (vfs.BlockSender).
 func (fi fileInode) SendTo(dst abi.HostFile, off, n int64) (int64, error) {
 	defer fi.f.rlock()()
 	ip, f := fi.inode, fi.f
@@ -35,6 +36,10 @@ func (fi fileInode) SendTo(dst abi.HostFile, off, n int64) (int64, error) {
 		return 0, abi.Errorf(abi.EOPNOTSUPP, "ext4: inode %d: data not sendable from the device", ip.ino)
 	}
 	runs, err := ip.blockRuns()
+	if d := (*mapDamage)(nil); errors.As(err, &d) {
+		// Read shows the blocks before the damage (readRaw).
+		return 0, abi.Errorf(abi.EOPNOTSUPP, "ext4: inode %d: damaged block map: %v", ip.ino, err)
+	}
 	if err != nil {
 		return 0, dataErr(err)
 	}

@@ -195,7 +195,10 @@ type recovery struct {
 //     otherwise the failure is reported as FailedCommit. A descriptor or
 //     revoke block that fails its checksum is only suspect during the
 //     scan: if its transaction's commit block is newer than the previous
-//     one, recovery fails (EUCLEAN), otherwise the log ends there.
+//     one, recovery fails (EUCLEAN), otherwise the log ends there. A
+//     revoke block whose r_count runs past the block fails the scan
+//     (EINVAL), even in a transaction whose commit block never came:
+//     scan_revoke_records counts the records in PASS_SCAN.
 //  2. Replay: for each tag of each descriptor in the transactions found,
 //     the block's location becomes the overlay's entry for its
 //     filesystem block, later copies replacing earlier ones. A copy whose
@@ -542,13 +545,20 @@ loop:
 			if p == passScan && r.tf.Tail > 0 && !disk.BlockTailOK(r.seed, r.buf) {
 				needCheckCommitTime = true
 			}
-			if p != passRevoke {
+			if p == passReplay {
 				continue
 			}
+			// scan_revoke_records runs in the scan pass too (to
+			// size the revoke table): a bad r_count fails the
+			// recovery there (EINVAL), in a transaction without
+			// its commit block as well.
 			recs, err := disk.DecodeRevokeRecords(r.recs[:0], r.buf, r.tf.Is64, r.tf.Tail)
 			r.recs = recs
 			if err != nil {
 				return fmt.Errorf("jbd2: log block %d: %w", at, err)
+			}
+			if p != passRevoke {
+				continue
 			}
 			for _, b := range recs {
 				r.revoke(b, next)

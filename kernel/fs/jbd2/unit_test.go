@@ -117,6 +117,15 @@ func TestRecoverCorrupt(t *testing.T) {
 	j2 := s2.finish(1)
 	binary.BigEndian.PutUint32(j2.b[bs+disk.RevokeCountOff:], bs+1)
 	cases["revoke count"] = j2
+	// The same in a transaction whose commit block never came:
+	// scan_revoke_records runs in the scan pass (e2fsprogs'
+	// j_corrupt_revoke_block, which the host refuses).
+	s4 := newSynth(bs, 16, 0, disk.FeatureIncompatRevoke, 1)
+	s4.txn([]uint64{5}, [][]byte{fill(bs, 1)}, nil, true)
+	s4.txn(nil, nil, []uint64{3}, false)
+	j4 := s4.finish(1)
+	binary.BigEndian.PutUint32(j4.b[4*bs+disk.RevokeCountOff:], 0xFFFFFFFF)
+	cases["revoke count, no commit"] = j4
 	for name, j := range cases {
 		ov, err := Recover(j, bs, nil)
 		if err == nil || ov != nil {
