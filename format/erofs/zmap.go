@@ -190,18 +190,25 @@ func (c CompactLayout) Pos(lcn uint64) (int64, uint, error) {
 
 // CompactPack returns, for an index of size 1<<amortizedshift, how many
 // lclusters a pack holds (vcnt) and the pack's size in bytes, or
-// EOPNOTSUPP for a combination Linux does not read.
+// EOPNOTSUPP for a combination Linux does not read: 2-byte indexes only
+// for lclusters of 4 KiB or less (their "lo" is 12 bits, CompactLoBits).
 func CompactPack(amortizedshift, lclusterbits uint) (vcnt, size int, err error) {
 	switch {
 	case amortizedshift == 2 && lclusterbits <= 14:
 		vcnt = 2
-	case amortizedshift == 1 && lclusterbits == 12:
+	case amortizedshift == 1 && lclusterbits <= 12:
 		vcnt = 16
 	default:
 		return 0, 0, abi.Errorf(abi.EOPNOTSUPP, "erofs: compact %d-byte indexes of %d-bit lclusters", 1<<amortizedshift, lclusterbits)
 	}
 	return vcnt, vcnt << amortizedshift, nil
 }
+
+// CompactLoBits returns the width of a compact index's "lo" field: the
+// lcluster bits, but never fewer than 12, so that a NONHEAD's CBLKCNT
+// flag (LiD0Cblkcnt, bit 11) fits lclusters smaller than 4 KiB too
+// (z_erofs_load_compact_lcluster: max(lclusterbits, ilog2(CBLKCNT)+1)).
+func CompactLoBits(lclusterbits uint) uint { return max(lclusterbits, 12) }
 
 // decodeCompactedBits reads the bit field of lcluster i of a pack: its
 // low lobits and the two type bits above them.
@@ -214,7 +221,7 @@ func decodeCompactedBits(pack []byte, lobits, pos uint) (lo uint32, typ uint8) {
 
 // DecodeCompactIndex decodes lcluster i of the compact pack (vcnt
 // entries, whose last 4 bytes are the pack's base block), as
-// unpack_compacted_index: each entry is lclusterbits of "lo" (a head's
+// unpack_compacted_index: each entry is CompactLoBits of "lo" (a head's
 // cluster offset, a NONHEAD's delta[0] or CBLKCNT; the pack's last
 // NONHEAD keeps delta[1] there instead) and 2 type bits; a head's block
 // is the base plus the blocks of the heads before it in the pack. With
@@ -224,15 +231,16 @@ func DecodeCompactIndex(pack []byte, vcnt, i int, lclusterbits uint, bigPcluster
 		return LclusterIndex{}, abi.Errorf(abi.EUCLEAN, "erofs: compact index %d of %d", i, vcnt)
 	}
 	encodebits := uint((len(pack) - 4) * 8 / vcnt)
-	if encodebits < lclusterbits+2 {
+	lobits := CompactLoBits(lclusterbits)
+	if encodebits < lobits+2 {
 		return LclusterIndex{}, abi.Errorf(abi.EUCLEAN, "erofs: compact pack of %d bytes for %d lclusters", len(pack), vcnt)
 	}
-	lo, typ := decodeCompactedBits(pack, lclusterbits, encodebits*uint(i))
+	lo, typ := decodeCompactedBits(pack, lobits, encodebits*uint(i))
 	m := LclusterIndex{Type: typ}
 	if typ == LclusterTypeNonhead {
 		m.ClusterOfs = 1 << lclusterbits
 		if lookahead {
-			m.Delta[1] = compactedLookahead(pack, vcnt, i, lclusterbits, encodebits)
+			m.Delta[1] = compactedLookahead(pack, vcnt, i, lobits, encodebits)
 		}
 		if lo&LiD0Cblkcnt != 0 {
 			if !bigPcluster {
@@ -248,7 +256,7 @@ func DecodeCompactIndex(pack []byte, vcnt, i int, lclusterbits uint, bigPcluster
 		}
 		// The pack's last lcluster keeps delta[1]: delta[0] is the one
 		// before's plus one.
-		lo, typ = decodeCompactedBits(pack, lclusterbits, encodebits*uint(i-1))
+		lo, typ = decodeCompactedBits(pack, lobits, encodebits*uint(i-1))
 		if typ != LclusterTypeNonhead {
 			lo = 0
 		} else if lo&LiD0Cblkcnt != 0 {
@@ -263,7 +271,7 @@ func DecodeCompactIndex(pack []byte, vcnt, i int, lclusterbits uint, bigPcluster
 		nblk = 1
 		for i > 0 {
 			i--
-			lo, typ = decodeCompactedBits(pack, lclusterbits, encodebits*uint(i))
+			lo, typ = decodeCompactedBits(pack, lobits, encodebits*uint(i))
 			if typ == LclusterTypeNonhead {
 				i -= int(lo)
 			}
@@ -274,7 +282,7 @@ func DecodeCompactIndex(pack []byte, vcnt, i int, lclusterbits uint, bigPcluster
 	} else {
 		for i > 0 {
 			i--
-			lo, typ = decodeCompactedBits(pack, lclusterbits, encodebits*uint(i))
+			lo, typ = decodeCompactedBits(pack, lobits, encodebits*uint(i))
 			if typ == LclusterTypeNonhead {
 				if lo&LiD0Cblkcnt != 0 {
 					i--
@@ -298,12 +306,12 @@ func DecodeCompactIndex(pack []byte, vcnt, i int, lclusterbits uint, bigPcluster
 // compactedLookahead returns a NONHEAD's distance to the next head
 // (get_compacted_la_distance): the NONHEADs after it in the pack, plus
 // what the pack's last one keeps when the extent runs on.
-func compactedLookahead(pack []byte, vcnt, i int, lclusterbits, encodebits uint) uint32 {
+func compactedLookahead(pack []byte, vcnt, i int, lobits, encodebits uint) uint32 {
 	var lo uint32
 	var typ uint8
 	d1 := uint32(0)
 	for ; i < vcnt; i++ {
-		lo, typ = decodeCompactedBits(pack, lclusterbits, encodebits*uint(i))
+		lo, typ = decodeCompactedBits(pack, lobits, encodebits*uint(i))
 		if typ != LclusterTypeNonhead {
 			return d1
 		}
