@@ -23,7 +23,8 @@ func ChunkEntrySize(format uint16) int {
 // ChunkEntry is a decoded chunk entry.
 type ChunkEntry struct {
 	DeviceID uint16
-	BlkAddr  uint32
+	BlkAddr  uint64
+	Hole     bool
 }
 
 // DecodeChunkEntry decodes the chunk entry at the start of p.
@@ -33,7 +34,17 @@ func DecodeChunkEntry(p []byte, format uint16) (ChunkEntry, error) {
 		return ChunkEntry{}, abi.Errorf(abi.EUCLEAN, "erofs: chunk entry cut at %d bytes", len(p))
 	}
 	if n == 4 {
-		return ChunkEntry{BlkAddr: le.Uint32(p)}, nil
+		a := le.Uint32(p)
+		return ChunkEntry{BlkAddr: uint64(a), Hole: a == NullAddr}, nil
 	}
-	return ChunkEntry{DeviceID: le.Uint16(p[2:]), BlkAddr: le.Uint32(p[4:])}, nil
+	// erofs_map_blocks: the high bits only with 48BIT, a hole when the
+	// bits in use are all ones.
+	e := ChunkEntry{DeviceID: le.Uint16(p[2:]), BlkAddr: uint64(le.Uint32(p[4:]))}
+	mask := uint64(1)<<32 - 1
+	if format&ChunkFormat48Bit != 0 {
+		e.BlkAddr |= uint64(le.Uint16(p)) << 32
+		mask = 1<<48 - 1
+	}
+	e.Hole = e.BlkAddr == mask
+	return e, nil
 }

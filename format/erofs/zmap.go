@@ -64,6 +64,64 @@ const (
 	CompressionInterlaced = CompressionMax + 1
 )
 
+// Extent records (Z_EROFS_ADVISE_EXTENTS, full-index files of the
+// 48-bit layout): instead of lcluster indexes, after the map header
+// (aligned to the record size, 4 << h_advise bits 1-2) come records of
+// struct z_erofs_extent, cut to that size:
+//
+//	 0 plen u32 (bits 0-20 the encoded length, 27 PARTIAL_REF, 28-31
+//	   the format: 0 stored as is, else the algorithm plus one)
+//	 4 pstart_lo u32    8 pstart_hi u32    12 lstart_lo u32
+//	16 lstart_hi u32   20 reserved[12]
+//
+// Records of 4 bytes, one per lcluster, follow a u64 start from which
+// their encoded lengths are laid end to end; of 8, one per lcluster with
+// its start; of 16 or 32, one per extent with its logical start, as
+// many as h_extents_lo and h_extents_hi (the header's bytes 0-3 and 6-7)
+// say, searched by binary search (z_erofs_map_blocks_ext). An encoded
+// length of 0 is a hole; the last extent of a file with
+// AdviseFragmentPcluster is its fragment, plen (and pstart_lo << 32)
+// the fragment's offset.
+const (
+	AdviseExtRecSzBit  = 1
+	AdviseExtRecSzMask = 0x3
+	ExtentPlenPartial  = 1 << 27
+	ExtentPlenFmtBit   = 28
+	ExtentPlenMask     = 2<<20 - 1
+)
+
+// ExtentRecSize returns the size of one extent record (z_erofs_extent_recsize).
+func ExtentRecSize(advise uint16) int {
+	return 4 << (advise >> AdviseExtRecSzBit & AdviseExtRecSzMask)
+}
+
+// Extent is one decoded extent record; fields past the record's size
+// are zero.
+type Extent struct {
+	Plen   uint32
+	Pstart uint64
+	Lstart uint64
+}
+
+// DecodeExtent decodes the record of size recsz at the start of p.
+func DecodeExtent(p []byte, recsz int) (Extent, error) {
+	if recsz < 4 || len(p) < recsz {
+		return Extent{}, abi.Errorf(abi.EUCLEAN, "erofs: extent record cut at %d bytes", len(p))
+	}
+	e := Extent{Plen: le.Uint32(p)}
+	if recsz >= 8 {
+		e.Pstart = uint64(le.Uint32(p[4:]))
+	}
+	if recsz >= 16 {
+		e.Pstart |= uint64(le.Uint32(p[8:])) << 32
+		e.Lstart = uint64(le.Uint32(p[12:]))
+	}
+	if recsz >= 32 {
+		e.Lstart |= uint64(le.Uint32(p[16:])) << 32
+	}
+	return e, nil
+}
+
 // MapHeader is struct z_erofs_map_header.
 type MapHeader struct {
 	// Raw is the whole header as one little-endian u64: with bit 63 set
@@ -75,6 +133,9 @@ type MapHeader struct {
 	Advise        uint16
 	AlgorithmType uint8
 	ClusterBits   uint8
+	// Extents is h_extents_lo | h_extents_hi << 32, the extent record
+	// count of a file with records of 16 bytes or more.
+	Extents uint64
 }
 
 // DecodeMapHeader decodes the map header at the start of p (8 bytes).
@@ -89,6 +150,7 @@ func DecodeMapHeader(p []byte) (MapHeader, error) {
 		Advise:        le.Uint16(p[4:]),
 		AlgorithmType: p[6],
 		ClusterBits:   p[7],
+		Extents:       uint64(le.Uint32(p)) | uint64(le.Uint16(p[6:]))<<32,
 	}, nil
 }
 

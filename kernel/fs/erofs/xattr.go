@@ -32,7 +32,7 @@ func (ip *inode) xattrs(each func(xattr) bool) error {
 		return abi.Errorf(abi.EUCLEAN, "erofs: nid %d: xattr body of %d bytes", ip.nid, size)
 	}
 	body := make([]byte, size)
-	if err := f.readMeta(body, ip.pos+int64(ip.di.ISize()), "xattr body"); err != nil {
+	if err := ip.readMeta(body, ip.pos+int64(ip.di.ISize()), "xattr body"); err != nil {
 		return inodeErr(ip.nid, err)
 	}
 	h, err := disk.DecodeXattrIbodyHeader(body)
@@ -53,15 +53,18 @@ func (ip *inode) xattrs(each func(xattr) bool) error {
 		}
 		rest = rest[n:]
 	}
+	// The shared area lies in the metabox with SHARED_EA_IN_METABOX
+	// (erofs_xattr_iter_shared).
+	mbox := f.sb.FeatureCompat&disk.FeatureCompatSharedEaInMetabox != 0
 	for i := 0; i < int(h.SharedCount); i++ {
 		id := disk.SharedXattr(body, i)
 		pos := int64(f.sb.XattrBlkAddr)<<f.blkbits + int64(id)*4
 		var hd [disk.XattrEntrySize]byte
-		if err := f.readMeta(hd[:], pos, "shared xattr"); err != nil {
+		if err := f.readMetaIn(mbox, hd[:], pos, "shared xattr"); err != nil {
 			return inodeErr(ip.nid, err)
 		}
 		b := make([]byte, disk.XattrEntrySize+int(hd[0])+(int(hd[2])|int(hd[3])<<8))
-		if err := f.readMeta(b, pos, "shared xattr"); err != nil {
+		if err := f.readMetaIn(mbox, b, pos, "shared xattr"); err != nil {
 			return inodeErr(ip.nid, err)
 		}
 		e, _, err := disk.DecodeXattrEntry(b)
