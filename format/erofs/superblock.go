@@ -56,6 +56,9 @@ const (
 	// FeatureCompatSharedEaInMetabox puts the shared xattr area in the
 	// metabox inode's data (EROFS_FEATURE_COMPAT_SHARED_EA_IN_METABOX).
 	FeatureCompatSharedEaInMetabox = 0x8
+	// FeatureCompatPlainXattrPfx keeps the long xattr name prefixes on
+	// the device, not in the packed or metabox inode.
+	FeatureCompatPlainXattrPfx = 0x10
 
 	FeatureIncompatZeroPadding   = 0x1
 	FeatureIncompatComprCfgs     = 0x2

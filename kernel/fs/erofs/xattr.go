@@ -87,7 +87,9 @@ func (f *fsys) fullName(e disk.XattrEntry) (xattr, bool) {
 		if i >= len(f.prefixes) {
 			return xattr{}, false
 		}
-		prefix = f.prefixes[i]
+		if prefix = f.prefixes[i]; prefix == "" {
+			return xattr{}, false
+		}
 	} else if prefix = disk.XattrPrefix(e.NameIndex); prefix == "" {
 		return xattr{}, false
 	}
@@ -157,9 +159,12 @@ func (f *fsys) loadPrefixes() error {
 		if err := f.readPrefixBytes(b, pos+2); err != nil {
 			return err
 		}
-		p, err := disk.DecodeLongPrefix(b)
+		p, known, err := disk.DecodeLongPrefix(b)
 		if err != nil {
 			return err
+		}
+		if !known {
+			p = "" // fullName passes over its names
 		}
 		f.prefixes = append(f.prefixes, p)
 		pos += int64(2+n+3) &^ 3
@@ -167,7 +172,16 @@ func (f *fsys) loadPrefixes() error {
 	return nil
 }
 
+// readPrefixBytes reads the prefix records: in the metabox when the
+// image has one, else in the packed inode, else (or with
+// PLAIN_XATTR_PFX) on the device, as erofs-utils' reader.
 func (f *fsys) readPrefixBytes(p []byte, pos int64) error {
+	if f.sb.FeatureCompat&disk.FeatureCompatPlainXattrPfx != 0 {
+		return f.readMeta(p, pos, "long xattr prefixes")
+	}
+	if f.metabox != nil {
+		return f.readMetaIn(true, p, pos, "long xattr prefixes")
+	}
 	if f.packed == nil {
 		return f.readMeta(p, pos, "long xattr prefixes")
 	}
