@@ -71,6 +71,12 @@ type fsys struct {
 	// and long xattr prefixes; nil without one.
 	packed *inode
 
+	// devs are the extra devices' slots: a library kernel mounts an
+	// image on one disk, read as Linux reads one mounted without device=
+	// options (erofs_scan_devices' flatdev): each extra device from its
+	// unified address on the primary one.
+	devs []disk.DeviceSlot
+
 	// metabox is the metabox inode (metabox_nid), whose data holds the
 	// inodes of nids with disk.NidMetaboxBit; nil without one.
 	metabox *inode
@@ -129,14 +135,14 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 			return fail(abi.Errorf(abi.EUCLEAN, "erofs: invalid checksum 0x%08x, 0x%08x expected", crc, sb.Checksum))
 		}
 	}
-	if sb.ExtraDevices != 0 {
-		// Linux needs the device= options naming them; a library
-		// kernel image has one disk.
-		return fail(abi.Errorf(abi.EOPNOTSUPP, "erofs: %d extra devices: only single-device images are read", sb.ExtraDevices))
-	}
 	f.sb = sb
 	f.blkbits = uint(sb.BlkSzBits)
 	f.bsize = 1 << f.blkbits
+	if sb.ExtraDevices != 0 {
+		if err := f.loadDevices(); err != nil {
+			return fail(err)
+		}
+	}
 	// Linux reads the packed inode only with the FRAGMENTS feature, and
 	// the metabox inode after it (erofs_fc_fill_super).
 	if sb.FeatureIncompat&disk.FeatureIncompatFragments != 0 && sb.PackedNid != 0 {
@@ -199,6 +205,21 @@ func (f *fsys) Unmount() error {
 		f.zstd = nil
 	}
 	f.zstdMu.Unlock()
+	return nil
+}
+
+// loadDevices reads the extra devices' slots (erofs_scan_devices).
+func (f *fsys) loadDevices() error {
+	pos := int64(f.sb.DevtSlotOff) * disk.DeviceSlotSize
+	for i := 0; i < int(f.sb.ExtraDevices); i++ {
+		var b [disk.DeviceSlotSize]byte
+		if err := f.readMeta(b[:], pos, "device slot"); err != nil {
+			return err
+		}
+		d, _ := disk.DecodeDeviceSlot(b[:], f.sb.FeatureIncompat&disk.FeatureIncompat48Bit != 0)
+		f.devs = append(f.devs, d)
+		pos += disk.DeviceSlotSize
+	}
 	return nil
 }
 

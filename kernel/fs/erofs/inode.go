@@ -218,6 +218,10 @@ func (ip *inode) readData(p []byte, off int64) (int, error) {
 		chunk := p[n : n+int(min(int64(len(p)-n), m.len))]
 		if m.hole {
 			clear(chunk)
+		} else if !m.meta && m.pa+int64(len(chunk)) > ip.f.dev.Size() {
+			// A read past the disk's end fails its I/O (EIO), as a
+			// chunk of an extra device the image does not hold.
+			return n, abi.Errorf(abi.EIO, "erofs: nid %d: data at %d+%d beyond the device (%d bytes)", ip.nid, m.pa, len(chunk), ip.f.dev.Size())
 		} else if err := ip.f.readMetaIn(m.meta && ip.mbox, chunk, m.pa, "data"); err != nil {
 			return n, inodeErr(ip.nid, err)
 		}
@@ -277,6 +281,13 @@ func (ip *inode) mapFlat(off int64) (flatMap, error) {
 		n := min(int64(1)<<bits-in, size-off)
 		if e.Hole {
 			return flatMap{hole: true, len: n}, nil
+		}
+		if id := e.DeviceID & disk.DeviceIDMask(uint16(len(f.devs))); id != 0 {
+			// erofs_map_dev, flatdev: the device's unified address.
+			if int(id) > len(f.devs) {
+				return flatMap{}, abi.Errorf(abi.ENODEV, "erofs: chunk on device %d of %d", id, len(f.devs))
+			}
+			e.BlkAddr += f.devs[id-1].UniAddr
 		}
 		if e.BlkAddr >= 1<<(62-f.blkbits) {
 			return flatMap{}, abi.Errorf(abi.EUCLEAN, "erofs: chunk at block %d", e.BlkAddr)
