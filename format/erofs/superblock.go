@@ -167,13 +167,12 @@ func (s *SuperBlock) Root() uint64 {
 	return uint64(s.RootNid)
 }
 
-// TotalBlocks returns the block count statfs shows: with the 48-bit
-// layout and rootnid_8b set, Linux 6.18's erofs_read_superblock takes
-// blocks_lo as the high part and blocks_hi (root_nid's field) as the low
-// one, and so is it shown here.
-func (s *SuperBlock) TotalBlocks() uint64 {
+// PrimaryBlocks returns the primary device's block count: blocks_lo,
+// with blocks_hi (root_nid's field) above it when the 48-bit layout
+// has rootnid_8b set (erofs_read_superblock).
+func (s *SuperBlock) PrimaryBlocks() uint64 {
 	if s.FeatureIncompat&FeatureIncompat48Bit != 0 && s.RootNid8 != 0 {
-		return uint64(s.Blocks)<<32 | uint64(s.RootNid)
+		return uint64(s.RootNid)<<32 | uint64(s.Blocks)
 	}
 	return uint64(s.Blocks)
 }

@@ -70,14 +70,14 @@ func (ip *inode) readDir(pos int64, dots bool, emit func(vfs.DirEntry) bool) err
 			if !dots && (name == "." || name == "..") {
 				continue
 			}
-			if !emit(vfs.DirEntry{Name: name, Ino: e.Nid, Type: disk.DType(e.FileType), Next: next}) {
+			if !emit(vfs.DirEntry{Name: name, Ino: f.ino(e.Nid), Type: disk.DType(e.FileType), Next: next}) {
 				return nil
 			}
 		}
 		pos = end
 	}
 	if dots && pos == size && ip.di.DotOmitted() {
-		emit(vfs.DirEntry{Name: ".", Ino: ip.nid, Type: abi.DT_DIR, Next: size + 1})
+		emit(vfs.DirEntry{Name: ".", Ino: ip.Ino(), Type: abi.DT_DIR, Next: size + 1})
 	}
 	return nil
 }

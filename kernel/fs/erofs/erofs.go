@@ -178,13 +178,18 @@ func (f *fsys) ReadOnly() bool { return true }
 // Root returns the root directory.
 func (f *fsys) Root() (vfs.Inode, error) { return f.iget(f.sb.Root()) }
 
-// Statfs reports the image as erofs_statfs does: every block used, no
-// free block; f_files as ULLONG_MAX and f_ffree the rest after inos.
+// Statfs reports the image as erofs_statfs does: every block used (the
+// extra devices' too), no free block; f_files as ULLONG_MAX and f_ffree
+// the rest after inos.
 func (f *fsys) Statfs() (abi.Statfs, error) {
+	blocks := f.sb.PrimaryBlocks()
+	for _, d := range f.devs {
+		blocks += d.Blocks
+	}
 	return abi.Statfs{
 		Type:    disk.SuperMagicV1,
 		Bsize:   f.bsize,
-		Blocks:  f.sb.TotalBlocks(),
+		Blocks:  blocks,
 		Files:   ^uint64(0),
 		Ffree:   ^uint64(0) - f.sb.Inos,
 		Namelen: disk.NameLen,

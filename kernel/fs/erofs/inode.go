@@ -149,7 +149,18 @@ func inodeErr(nid uint64, err error) error {
 }
 
 // Ino is the inode number: the nid, as on 64-bit Linux (erofs_squash_ino).
-func (ip *inode) Ino() uint64 { return ip.nid }
+func (ip *inode) Ino() uint64 { return ip.f.ino(ip.nid) }
+
+// ino returns the inode number of nid: the nid itself, but in an image
+// with a metabox, where Linux 6.18 keeps the numbers of the metabox's
+// inodes small: the nid's bits 31-62 move up one, the metabox bit (63)
+// takes bit 31's place (as the host shows them: 2^31 plus the slot).
+func (f *fsys) ino(nid uint64) uint64 {
+	if f.sb.FeatureIncompat&disk.FeatureIncompatMetabox == 0 {
+		return nid
+	}
+	return nid<<1&^(1<<32-1) | nid&(1<<31-1) | nid>>disk.NidMetaboxBit<<31
+}
 
 func (ip *inode) mode() uint32 { return uint32(ip.di.Mode) }
 
@@ -163,7 +174,7 @@ func (ip *inode) isDir() bool { return ip.mode()&abi.S_IFMT == abi.S_IFDIR }
 func (ip *inode) Getattr() (vfs.Attr, error) {
 	f, di := ip.f, ip.di
 	a := vfs.Attr{
-		Ino:        ip.nid,
+		Ino:        ip.Ino(),
 		Mode:       ip.mode(),
 		Nlink:      di.Nlink,
 		Uid:        di.Uid,
