@@ -83,8 +83,8 @@ type fsys struct {
 
 	// zfile is the last decoded extent of a file's data, zmeta the
 	// metabox's (read while a file's extent is decoded, when the
-	// file's indexes lie in the metabox).
-	zfile, zmeta zcache
+	// file's indexes lie in the metabox), zpacked the packed inode's.
+	zfile, zmeta, zpacked zcache
 	zstdMu       sync.Mutex
 	zstd         *zstd.Decoder // made on first use, under zstdMu
 }
@@ -199,7 +199,7 @@ func (f *fsys) Statfs() (abi.Statfs, error) {
 
 // Unmount has nothing to release but the decoded extent.
 func (f *fsys) Unmount() error {
-	for _, c := range []*zcache{&f.zfile, &f.zmeta} {
+	for _, c := range []*zcache{&f.zfile, &f.zmeta, &f.zpacked} {
 		c.mu.Lock()
 		c.zextent = zextent{}
 		c.mu.Unlock()

@@ -77,9 +77,15 @@ func (ip *inode) readFragment(fragOff uint64, p []byte, pos, la int64) (int, err
 // extent unless it is the one decoded last.
 func (ip *inode) readExtent(z *zinfo, m zmap, p []byte, pos int64) (int, error) {
 	f := ip.f
+	// Each its own cache and lock: a file's extent may need the
+	// metabox's (its indexes) and that the packed inode's (a fragment
+	// of the metabox), never the other way round.
 	zc := &f.zfile
-	if ip == f.metabox {
+	switch ip {
+	case f.metabox:
 		zc = &f.zmeta
+	case f.packed:
+		zc = &f.zpacked
 	}
 	zc.mu.Lock()
 	defer zc.mu.Unlock()
