@@ -85,8 +85,8 @@ type fsys struct {
 	// metabox's (read while a file's extent is decoded, when the
 	// file's indexes lie in the metabox), zpacked the packed inode's.
 	zfile, zmeta, zpacked zcache
-	zstdMu       sync.Mutex
-	zstd         *zstd.Decoder // made on first use, under zstdMu
+	zstdMu                sync.Mutex
+	zstd                  *zstd.Decoder // made on first use, under zstdMu
 }
 
 // zcache is the last decoded extent and the lock compressed reads take

@@ -1,8 +1,6 @@
 package erofs_test
 
 import (
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -43,17 +41,7 @@ func TestDirentsAndStat(t *testing.T) {
 // it, nids of the metabox (bit 63 set) as inode numbers, the block
 // count statfs shows of a 48-bit image.
 func TestMkfs19DirentsAndStat(t *testing.T) {
-	imgs, err := filepath.Glob(filepath.Join(mkfs19Dir, "*.img.gz"))
-	if err != nil || len(imgs) == 0 {
-		t.Fatalf("no images in %s: %v", mkfs19Dir, err)
-	}
-	for _, gz := range imgs {
-		name := strings.TrimSuffix(filepath.Base(gz), ".img.gz")
-		if name == "tar-index" {
-			continue // its files' data fail with EIO
-		}
-		t.Run(name, func(t *testing.T) { checkDirentsAndStat(t, testutil.Gunzip(t, gz)) })
-	}
+	eachMkfs19(t, func(t *testing.T, name, gz string) { checkDirentsAndStat(t, testutil.Gunzip(t, gz)) })
 }
 
 // checkDirentsAndStat compares the host's mount of img with the library
