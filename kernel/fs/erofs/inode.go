@@ -295,8 +295,10 @@ func (ip *inode) mapFlat(off int64) (flatMap, error) {
 		}
 		if id := e.DeviceID & disk.DeviceIDMask(uint16(len(f.devs))); id != 0 {
 			// erofs_map_dev, flatdev: the device's unified address.
+			// An unknown device is ENODEV there, which read(2) shows
+			// as a failed read: EIO.
 			if int(id) > len(f.devs) {
-				return flatMap{}, abi.Errorf(abi.ENODEV, "erofs: chunk on device %d of %d", id, len(f.devs))
+				return flatMap{}, abi.Errorf(abi.EIO, "erofs: chunk on device %d of %d", id, len(f.devs))
 			}
 			e.BlkAddr += f.devs[id-1].UniAddr
 		}
