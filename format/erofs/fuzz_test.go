@@ -88,7 +88,7 @@ func FuzzXattrBody(f *testing.F) {
 			XattrPrefix(e.NameIndex)
 			rest = rest[min(n, len(rest)):]
 		}
-		DecodeLongPrefix(body)
+		_, _, _ = DecodeLongPrefix(body)
 	})
 }
 

@@ -17,14 +17,16 @@ import "github.com/lklimg/lklimg/kernel/abi"
 // Extended (struct erofs_inode_extended):
 //
 //	 0 i_format u16      2 i_xattr_icount u16   4 i_mode u16
-//	 6 i_reserved u16    8 i_size u64          16 i_u u32
+//	 6 i_nb u16          8 i_size u64          16 i_u u32
 //	20 i_ino u32        24 i_uid u32           28 i_gid u32
 //	32 i_mtime u64      40 i_mtime_nsec u32    44 i_nlink u32
 //	48 i_reserved2[16]
 //
 // i_u is the first block of a flat file (raw_blkaddr), the compressed
 // block count of a compressed one, the device number of a device (Linux's
-// new_encode_dev form), the chunk format of a chunk-based file.
+// new_encode_dev form), the chunk format of a chunk-based file. i_nb is
+// the high 16 bits of the first block (startblk_hi) in an extended inode,
+// and in a compact one with INlink1Bit; else a compact inode's link count.
 const (
 	InodeSlotBits     = 5
 	InodeCompactSize  = 32
@@ -38,7 +40,7 @@ const (
 	// it has one link and that i_nb (the link count's field) holds the
 	// high 16 bits of i_u's block number (EROFS_I_NLINK_1_BIT); on a
 	// directory the same bit says its "." entry is left out
-	// (EROFS_I_DOT_OMITTED_BIT), which this package does not read.
+	// (EROFS_I_DOT_OMITTED_BIT).
 	INlink1Bit = 4
 	IAll       = 1<<(INlink1Bit+1) - 1
 )
@@ -57,7 +59,9 @@ const (
 const (
 	ChunkFormatBlkBitsMask = 0x1f
 	ChunkFormatIndexes     = 0x20
-	ChunkFormatAll         = ChunkFormatBlkBitsMask | ChunkFormatIndexes
+	// ChunkFormat48Bit: chunk indexes with startblk_hi.
+	ChunkFormat48Bit = 0x40
+	ChunkFormatAll   = ChunkFormatBlkBitsMask | ChunkFormatIndexes | ChunkFormat48Bit
 )
 
 // NullAddr is the block address of a chunk that is a hole (EROFS_NULL_ADDR).
@@ -71,8 +75,8 @@ type Inode struct {
 	Nlink       uint32
 	Size        uint64
 	U           uint32 // i_u: raw_blkaddr, compressed_blocks, rdev or chunk format
-	// UHi is i_nb's high 16 bits of a block number or count (a compact
-	// inode with INlink1Bit), else 0.
+	// UHi is i_nb's high 16 bits of a block number (startblk_hi: an
+	// extended inode's, a compact one's with INlink1Bit), else 0.
 	UHi      uint16
 	Ino      uint32 // i_ino, for 32-bit stat only
 	Uid, Gid uint32
@@ -110,6 +114,7 @@ func DecodeInode(p []byte) (*Inode, error) {
 		if len(p) < InodeExtendedSize {
 			return nil, abi.Errorf(abi.EUCLEAN, "erofs: extended inode: %d bytes", len(p))
 		}
+		in.UHi = le.Uint16(p[6:])
 		in.Size = le.Uint64(p[8:])
 		in.U = le.Uint32(p[16:])
 		in.Ino = le.Uint32(p[20:])
@@ -135,8 +140,10 @@ func DecodeInode(p []byte) (*Inode, error) {
 	default:
 		return nil, abi.Errorf(abi.EUCLEAN, "erofs: bogus i_mode (%o)", in.Mode)
 	}
-	if in.Format&(1<<INlink1Bit) != 0 && uint32(in.Mode)&abi.S_IFMT == abi.S_IFDIR {
-		return nil, abi.Errorf(abi.EOPNOTSUPP, "erofs: directory without its \".\" entry (EROFS_I_DOT_OMITTED)")
+	switch uint32(in.Mode) & abi.S_IFMT {
+	case abi.S_IFREG, abi.S_IFDIR, abi.S_IFLNK:
+	default:
+		in.UHi = 0 // i_nb is startblk_hi only where i_u is a block
 	}
 	if in.MtimeNsec >= 1e9 {
 		// Linux shows it as it is; no time has such nanoseconds.
@@ -176,21 +183,28 @@ func (in *Inode) XattrISize() int {
 	return XattrIbodyHeaderSize + 4*(int(in.XattrICount)-1)
 }
 
-// Start returns i_u as the block number of a flat file, or the block
-// count of a compressed one, with i_nb's high bits.
+// Start returns the first block of a flat file: i_u with i_nb's high
+// bits (startblk_hi).
 func (in *Inode) Start() int64 { return int64(in.UHi)<<32 | int64(in.U) }
 
+// DotOmitted reports whether a directory has no "." entry
+// (EROFS_I_DOT_OMITTED_BIT): Linux's readdir shows one after the others.
+func (in *Inode) DotOmitted() bool {
+	return in.Format&(1<<INlink1Bit) != 0 && uint32(in.Mode)&abi.S_IFMT == abi.S_IFDIR
+}
+
 // NoData reports whether a FLAT_PLAIN file has no blocks at all: its
-// block number is EROFS_NULL_ADDR (all ones in its 32 bits, or 48 with
-// i_nb's), and it reads as zeros (erofs_read_inode).
+// block number is EROFS_NULL_ADDR (all ones in its 48 bits where i_nb
+// is startblk_hi, in its 32 bits where i_nb is the link count), and it
+// reads as zeros (erofs_read_inode).
 func (in *Inode) NoData() bool {
-	if in.DataLayout() != InodeFlatPlain {
+	if in.DataLayout() != InodeFlatPlain || in.U != NullAddr {
 		return false
 	}
-	if in.Format&(1<<INlink1Bit) != 0 && uint32(in.Mode)&abi.S_IFMT != abi.S_IFDIR && !in.Extended() {
-		return in.UHi == 0xffff && in.U == NullAddr
+	if in.Extended() || in.Format&(1<<INlink1Bit) != 0 && uint32(in.Mode)&abi.S_IFMT != abi.S_IFDIR {
+		return in.UHi == 0xffff
 	}
-	return in.U == NullAddr
+	return true
 }
 
 // ChunkFormat returns i_u.c.format of a chunk-based inode.

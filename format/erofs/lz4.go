@@ -1,6 +1,10 @@
 package erofs
 
-import "github.com/lklimg/lklimg/kernel/abi"
+import (
+	"math"
+
+	"github.com/lklimg/lklimg/kernel/abi"
+)
 
 // LZ4 pclusters hold one LZ4 block (the LZ4 block format: sequences of a
 // token, literals and a match), decoded here as Linux's
@@ -64,8 +68,11 @@ func DecompressLZ4(src, dst []byte, full bool) (int, error) {
 		}
 		ml := int(token&15) + 4
 		if ml == 19 {
+			// No bound but the input's: a match may run far past
+			// dst's end when dst is a prefix of the block (a
+			// deduplicated extent sharing its pcluster).
 			var ok bool
-			if ml, s, ok = extendLen(src, s, ml, len(dst)+255); !ok {
+			if ml, s, ok = extendLen(src, s, ml, math.MaxInt); !ok {
 				return bad("match length")
 			}
 		}
@@ -91,6 +98,7 @@ func DecompressLZ4(src, dst []byte, full bool) (int, error) {
 // extendLen adds to n the length bytes at src[s:] (each 255 but the
 // last says more follow) and returns n and the position after them; false
 // when they are cut or n passes limit (a length no buffer has room for).
+// n stays below 255 times the input's length, so it cannot overflow.
 func extendLen(src []byte, s, n, limit int) (int, int, bool) {
 	for {
 		if s >= len(src) {

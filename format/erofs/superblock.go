@@ -24,6 +24,13 @@ import (
 //	90 dirblkbits u8        91 xattr_prefix_count u8
 //	92 xattr_prefix_start u32
 //	96 packed_nid u64       104 xattr_filter_reserved u8, reserved
+//
+// and, in the first extension slots, with the 48-bit layout:
+//
+//	108 build_time u32      112 rootnid_8b u64     120 reserved
+//	128 metabox_nid u64 (METABOX)
+//
+// With 48BIT, root_nid's field holds blocks_hi when rootnid_8b is set.
 const (
 	SuperOffset    = 1024
 	SuperBlockSize = 128
@@ -46,6 +53,12 @@ const (
 	FeatureCompatSbChksum    = 0x1
 	FeatureCompatMtime       = 0x2
 	FeatureCompatXattrFilter = 0x4
+	// FeatureCompatSharedEaInMetabox puts the shared xattr area in the
+	// metabox inode's data (EROFS_FEATURE_COMPAT_SHARED_EA_IN_METABOX).
+	FeatureCompatSharedEaInMetabox = 0x8
+	// FeatureCompatPlainXattrPfx keeps the long xattr name prefixes on
+	// the device, not in the packed or metabox inode.
+	FeatureCompatPlainXattrPfx = 0x10
 
 	FeatureIncompatZeroPadding   = 0x1
 	FeatureIncompatComprCfgs     = 0x2
@@ -57,8 +70,19 @@ const (
 	FeatureIncompatFragments     = 0x20
 	FeatureIncompatDedupe        = 0x20
 	FeatureIncompatXattrPrefixes = 0x40
-	FeatureIncompatAll           = 0x7f
+	// Feature48Bit: block addresses of 48 bits (i_nb's startblk_hi,
+	// chunk indexes' startblk_hi), a 64-bit root nid, compressed
+	// extent records, directories without ".".
+	FeatureIncompat48Bit = 0x80
+	// FeatureIncompatMetabox: inodes (those whose nid has bit 63 set)
+	// kept in the data of the metabox inode, which may be compressed.
+	FeatureIncompatMetabox = 0x100
+	FeatureIncompatAll     = 0x1ff
 )
+
+// NidMetaboxBit is the bit of a nid (a directory entry's, the root's)
+// that says the inode lies in the metabox (EROFS_DIRENT_NID_METABOX_BIT).
+const NidMetaboxBit = 63
 
 // SuperBlock is struct erofs_super_block.
 type SuperBlock struct {
@@ -84,6 +108,10 @@ type SuperBlock struct {
 	XattrPrefixCount   uint8
 	XattrPrefixStart   uint32
 	PackedNid          uint64
+	// RootNid8 (48BIT) and MetaboxNid (METABOX, in the first
+	// extension slot) are zero when p or sb_extslots has no room for them.
+	RootNid8   uint64
+	MetaboxNid uint64
 }
 
 // DecodeSuperBlock decodes the superblock from p, the bytes from device
@@ -115,6 +143,12 @@ func DecodeSuperBlock(p []byte) (*SuperBlock, error) {
 		XattrPrefixStart:   le.Uint32(p[92:]),
 		PackedNid:          le.Uint64(p[96:]),
 	}
+	if len(p) >= 120 {
+		s.RootNid8 = le.Uint64(p[112:])
+	}
+	if len(p) >= 136 && s.SbExtSlots > 0 {
+		s.MetaboxNid = le.Uint64(p[128:])
+	}
 	copy(s.UUID[:], p[48:64])
 	copy(s.VolumeName[:], p[64:80])
 	if s.Magic != SuperMagicV1 {
@@ -122,6 +156,25 @@ func DecodeSuperBlock(p []byte) (*SuperBlock, error) {
 		return nil, abi.Errorf(abi.EINVAL, "erofs: cannot find valid erofs superblock (magic %#x)", s.Magic)
 	}
 	return s, nil
+}
+
+// Root returns the root directory's nid: rootnid_8b with the 48-bit
+// layout when set, else root_nid (erofs_read_superblock).
+func (s *SuperBlock) Root() uint64 {
+	if s.FeatureIncompat&FeatureIncompat48Bit != 0 && s.RootNid8 != 0 {
+		return s.RootNid8
+	}
+	return uint64(s.RootNid)
+}
+
+// PrimaryBlocks returns the primary device's block count: blocks_lo,
+// with blocks_hi (root_nid's field) above it when the 48-bit layout
+// has rootnid_8b set (erofs_read_superblock).
+func (s *SuperBlock) PrimaryBlocks() uint64 {
+	if s.FeatureIncompat&FeatureIncompat48Bit != 0 && s.RootNid8 != 0 {
+		return uint64(s.RootNid)<<32 | uint64(s.Blocks)
+	}
+	return uint64(s.Blocks)
 }
 
 // BlockSize returns the block size in bytes.
@@ -151,6 +204,16 @@ func (s *SuperBlock) Check() error {
 	}
 	if SuperOffset+s.Size() > 4096 {
 		return abi.Errorf(abi.EINVAL, "erofs: invalid sb_extslots %d (more than a fs block)", s.SbExtSlots)
+	}
+	if s.FeatureIncompat&FeatureIncompatMetabox != 0 {
+		// The superblock must reach metabox_nid, which may not point
+		// into the metabox itself (EFSCORRUPTED in Linux).
+		if s.Size() <= 128 {
+			return abi.Errorf(abi.EUCLEAN, "erofs: metabox without metabox_nid (sb_extslots %d)", s.SbExtSlots)
+		}
+		if s.MetaboxNid>>NidMetaboxBit != 0 {
+			return abi.Errorf(abi.EUCLEAN, "erofs: metabox_nid %#x in the metabox", s.MetaboxNid)
+		}
 	}
 	return nil
 }

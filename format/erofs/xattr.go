@@ -105,14 +105,15 @@ func XattrPrefix(index uint8) string {
 }
 
 // DecodeLongPrefix decodes a long prefix record's payload (after its u16
-// length): the full prefix, its base prefix and the infix.
-func DecodeLongPrefix(p []byte) (string, error) {
-	if len(p) < 1 {
-		return "", abi.Errorf(abi.EUCLEAN, "erofs: empty long xattr prefix")
+// length): the full prefix, its base prefix and the infix, and whether
+// the base index is one Linux has a handler for. A record of no byte, or
+// of more than a base and a name, is EUCLEAN (erofs_xattr_prefixes_init);
+// an unknown base is not (mkfs.erofs's --xattr-inode-digest stores one of
+// base 0), but names under it are never shown.
+func DecodeLongPrefix(p []byte) (string, bool, error) {
+	if len(p) < 1 || len(p) > 1+NameLen {
+		return "", false, abi.Errorf(abi.EUCLEAN, "erofs: long xattr prefix of %d bytes", len(p))
 	}
 	base := XattrPrefix(p[0])
-	if base == "" {
-		return "", abi.Errorf(abi.EUCLEAN, "erofs: long xattr prefix of base index %d", p[0])
-	}
-	return base + string(p[1:]), nil
+	return base + string(p[1:]), base != "", nil
 }

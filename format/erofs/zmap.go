@@ -64,6 +64,64 @@ const (
 	CompressionInterlaced = CompressionMax + 1
 )
 
+// Extent records (Z_EROFS_ADVISE_EXTENTS, full-index files of the
+// 48-bit layout): instead of lcluster indexes, after the map header
+// (aligned to the record size, 4 << h_advise bits 1-2) come records of
+// struct z_erofs_extent, cut to that size:
+//
+//	 0 plen u32 (bits 0-20 the encoded length, 27 PARTIAL_REF, 28-31
+//	   the format: 0 stored as is, else the algorithm plus one)
+//	 4 pstart_lo u32    8 pstart_hi u32    12 lstart_lo u32
+//	16 lstart_hi u32   20 reserved[12]
+//
+// Records of 4 bytes, one per lcluster, follow a u64 start from which
+// their encoded lengths are laid end to end; of 8, one per lcluster with
+// its start; of 16 or 32, one per extent with its logical start, as
+// many as h_extents_lo and h_extents_hi (the header's bytes 0-3 and 6-7)
+// say, searched by binary search (z_erofs_map_blocks_ext). An encoded
+// length of 0 is a hole; the last extent of a file with
+// AdviseFragmentPcluster is its fragment, plen (and pstart_lo << 32)
+// the fragment's offset.
+const (
+	AdviseExtRecSzBit  = 1
+	AdviseExtRecSzMask = 0x3
+	ExtentPlenPartial  = 1 << 27
+	ExtentPlenFmtBit   = 28
+	ExtentPlenMask     = 2<<20 - 1
+)
+
+// ExtentRecSize returns the size of one extent record (z_erofs_extent_recsize).
+func ExtentRecSize(advise uint16) int {
+	return 4 << (advise >> AdviseExtRecSzBit & AdviseExtRecSzMask)
+}
+
+// Extent is one decoded extent record; fields past the record's size
+// are zero.
+type Extent struct {
+	Plen   uint32
+	Pstart uint64
+	Lstart uint64
+}
+
+// DecodeExtent decodes the record of size recsz at the start of p.
+func DecodeExtent(p []byte, recsz int) (Extent, error) {
+	if recsz < 4 || len(p) < recsz {
+		return Extent{}, abi.Errorf(abi.EUCLEAN, "erofs: extent record cut at %d bytes", len(p))
+	}
+	e := Extent{Plen: le.Uint32(p)}
+	if recsz >= 8 {
+		e.Pstart = uint64(le.Uint32(p[4:]))
+	}
+	if recsz >= 16 {
+		e.Pstart |= uint64(le.Uint32(p[8:])) << 32
+		e.Lstart = uint64(le.Uint32(p[12:]))
+	}
+	if recsz >= 32 {
+		e.Lstart |= uint64(le.Uint32(p[16:])) << 32
+	}
+	return e, nil
+}
+
 // MapHeader is struct z_erofs_map_header.
 type MapHeader struct {
 	// Raw is the whole header as one little-endian u64: with bit 63 set
@@ -75,6 +133,9 @@ type MapHeader struct {
 	Advise        uint16
 	AlgorithmType uint8
 	ClusterBits   uint8
+	// Extents is h_extents_lo | h_extents_hi << 32, the extent record
+	// count of a file with records of 16 bytes or more.
+	Extents uint64
 }
 
 // DecodeMapHeader decodes the map header at the start of p (8 bytes).
@@ -89,6 +150,7 @@ func DecodeMapHeader(p []byte) (MapHeader, error) {
 		Advise:        le.Uint16(p[4:]),
 		AlgorithmType: p[6],
 		ClusterBits:   p[7],
+		Extents:       uint64(le.Uint32(p)) | uint64(le.Uint16(p[6:]))<<32,
 	}, nil
 }
 
@@ -190,18 +252,25 @@ func (c CompactLayout) Pos(lcn uint64) (int64, uint, error) {
 
 // CompactPack returns, for an index of size 1<<amortizedshift, how many
 // lclusters a pack holds (vcnt) and the pack's size in bytes, or
-// EOPNOTSUPP for a combination Linux does not read.
+// EOPNOTSUPP for a combination Linux does not read: 2-byte indexes only
+// for lclusters of 4 KiB or less (their "lo" is 12 bits, CompactLoBits).
 func CompactPack(amortizedshift, lclusterbits uint) (vcnt, size int, err error) {
 	switch {
 	case amortizedshift == 2 && lclusterbits <= 14:
 		vcnt = 2
-	case amortizedshift == 1 && lclusterbits == 12:
+	case amortizedshift == 1 && lclusterbits <= 12:
 		vcnt = 16
 	default:
 		return 0, 0, abi.Errorf(abi.EOPNOTSUPP, "erofs: compact %d-byte indexes of %d-bit lclusters", 1<<amortizedshift, lclusterbits)
 	}
 	return vcnt, vcnt << amortizedshift, nil
 }
+
+// CompactLoBits returns the width of a compact index's "lo" field: the
+// lcluster bits, but never fewer than 12, so that a NONHEAD's CBLKCNT
+// flag (LiD0Cblkcnt, bit 11) fits lclusters smaller than 4 KiB too
+// (z_erofs_load_compact_lcluster: max(lclusterbits, ilog2(CBLKCNT)+1)).
+func CompactLoBits(lclusterbits uint) uint { return max(lclusterbits, 12) }
 
 // decodeCompactedBits reads the bit field of lcluster i of a pack: its
 // low lobits and the two type bits above them.
@@ -214,7 +283,7 @@ func decodeCompactedBits(pack []byte, lobits, pos uint) (lo uint32, typ uint8) {
 
 // DecodeCompactIndex decodes lcluster i of the compact pack (vcnt
 // entries, whose last 4 bytes are the pack's base block), as
-// unpack_compacted_index: each entry is lclusterbits of "lo" (a head's
+// unpack_compacted_index: each entry is CompactLoBits of "lo" (a head's
 // cluster offset, a NONHEAD's delta[0] or CBLKCNT; the pack's last
 // NONHEAD keeps delta[1] there instead) and 2 type bits; a head's block
 // is the base plus the blocks of the heads before it in the pack. With
@@ -224,15 +293,16 @@ func DecodeCompactIndex(pack []byte, vcnt, i int, lclusterbits uint, bigPcluster
 		return LclusterIndex{}, abi.Errorf(abi.EUCLEAN, "erofs: compact index %d of %d", i, vcnt)
 	}
 	encodebits := uint((len(pack) - 4) * 8 / vcnt)
-	if encodebits < lclusterbits+2 {
+	lobits := CompactLoBits(lclusterbits)
+	if encodebits < lobits+2 {
 		return LclusterIndex{}, abi.Errorf(abi.EUCLEAN, "erofs: compact pack of %d bytes for %d lclusters", len(pack), vcnt)
 	}
-	lo, typ := decodeCompactedBits(pack, lclusterbits, encodebits*uint(i))
+	lo, typ := decodeCompactedBits(pack, lobits, encodebits*uint(i))
 	m := LclusterIndex{Type: typ}
 	if typ == LclusterTypeNonhead {
 		m.ClusterOfs = 1 << lclusterbits
 		if lookahead {
-			m.Delta[1] = compactedLookahead(pack, vcnt, i, lclusterbits, encodebits)
+			m.Delta[1] = compactedLookahead(pack, vcnt, i, lobits, encodebits)
 		}
 		if lo&LiD0Cblkcnt != 0 {
 			if !bigPcluster {
@@ -248,7 +318,7 @@ func DecodeCompactIndex(pack []byte, vcnt, i int, lclusterbits uint, bigPcluster
 		}
 		// The pack's last lcluster keeps delta[1]: delta[0] is the one
 		// before's plus one.
-		lo, typ = decodeCompactedBits(pack, lclusterbits, encodebits*uint(i-1))
+		lo, typ = decodeCompactedBits(pack, lobits, encodebits*uint(i-1))
 		if typ != LclusterTypeNonhead {
 			lo = 0
 		} else if lo&LiD0Cblkcnt != 0 {
@@ -263,7 +333,7 @@ func DecodeCompactIndex(pack []byte, vcnt, i int, lclusterbits uint, bigPcluster
 		nblk = 1
 		for i > 0 {
 			i--
-			lo, typ = decodeCompactedBits(pack, lclusterbits, encodebits*uint(i))
+			lo, typ = decodeCompactedBits(pack, lobits, encodebits*uint(i))
 			if typ == LclusterTypeNonhead {
 				i -= int(lo)
 			}
@@ -274,7 +344,7 @@ func DecodeCompactIndex(pack []byte, vcnt, i int, lclusterbits uint, bigPcluster
 	} else {
 		for i > 0 {
 			i--
-			lo, typ = decodeCompactedBits(pack, lclusterbits, encodebits*uint(i))
+			lo, typ = decodeCompactedBits(pack, lobits, encodebits*uint(i))
 			if typ == LclusterTypeNonhead {
 				if lo&LiD0Cblkcnt != 0 {
 					i--
@@ -298,12 +368,12 @@ func DecodeCompactIndex(pack []byte, vcnt, i int, lclusterbits uint, bigPcluster
 // compactedLookahead returns a NONHEAD's distance to the next head
 // (get_compacted_la_distance): the NONHEADs after it in the pack, plus
 // what the pack's last one keeps when the extent runs on.
-func compactedLookahead(pack []byte, vcnt, i int, lclusterbits, encodebits uint) uint32 {
+func compactedLookahead(pack []byte, vcnt, i int, lobits, encodebits uint) uint32 {
 	var lo uint32
 	var typ uint8
 	d1 := uint32(0)
 	for ; i < vcnt; i++ {
-		lo, typ = decodeCompactedBits(pack, lclusterbits, encodebits*uint(i))
+		lo, typ = decodeCompactedBits(pack, lobits, encodebits*uint(i))
 		if typ != LclusterTypeNonhead {
 			return d1
 		}

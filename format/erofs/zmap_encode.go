@@ -67,7 +67,7 @@ func CompactIndexesSize(ebase int64, totalidx uint64, advise uint16) int {
 // EncodeCompactIndexes writes the compact indexes of idx (one per
 // lcluster, in order) into dst (CompactIndexesSize bytes, whose first
 // byte lies at ebase), as compacted_load_cluster_from_disk reads them
-// back: each pack's entries as bit fields of lclusterbits "lo" and 2 type
+// back: each pack's entries as bit fields of CompactLoBits "lo" and 2 type
 // bits (a head's cluster offset, a NONHEAD's delta[0] or CBLKCNT, the
 // pack's last NONHEAD its delta[1]) and, in its last 4 bytes, the base
 // its heads' blocks are counted from. Heads' blocks must follow one
@@ -95,6 +95,7 @@ func EncodeCompactIndexes(dst []byte, ebase int64, idx []LclusterIndex, lcluster
 		}
 		pack := dst[off : off+int64(size)]
 		encodebits := uint((size - 4) * 8 / vcnt)
+		lobits := CompactLoBits(lclusterbits)
 		head := -1
 		for i := range vcnt {
 			j := first + i
@@ -115,10 +116,10 @@ func EncodeCompactIndexes(dst []byte, ebase int64, idx []LclusterIndex, lcluster
 			} else if head < 0 {
 				head = i
 			}
-			if lo >= 1<<lclusterbits {
-				return abi.Errorf(abi.EUCLEAN, "erofs: lcluster %d: %d does not fit %d bits", j, lo, lclusterbits)
+			if lo >= 1<<lobits {
+				return abi.Errorf(abi.EUCLEAN, "erofs: lcluster %d: %d does not fit %d bits", j, lo, lobits)
 			}
-			putCompactedBits(pack, lclusterbits, encodebits*uint(i), lo, m.Type)
+			putCompactedBits(pack, lobits, encodebits*uint(i), lo, m.Type)
 		}
 		if head >= 0 {
 			got, err := DecodeCompactIndex(pack, vcnt, head, lclusterbits, big, false)

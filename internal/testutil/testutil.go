@@ -4,8 +4,11 @@
 package testutil
 
 import (
+	"compress/gzip"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -142,4 +145,31 @@ func NeedUserFUSE(t testing.TB) {
 			Skip(t, "%s is not setuid: users cannot mount", p)
 		}
 	}
+}
+
+// Gunzip writes the gzip file src (a committed test image) decompressed
+// to a file of the test's temporary directory and returns its path.
+func Gunzip(t testing.TB, src string) string {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	z, err := gzip.NewReader(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "image")
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, z); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dst
 }

@@ -54,15 +54,29 @@ func TestCorruptImages(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		args []string
+		// gz names an image of testdata/mkfs19 (mkfs.erofs 1.9.3's).
+		gz string
 	}{
-		{"plain", []string{"-x1"}},
-		{"lz4hc-compact", []string{"-zlz4hc", "-x1"}},
-		{"lz4-full-ztail", []string{"-zlz4", "-Elegacy-compress", "-Eztailpacking"}},
-		{"synthetic", nil}, // synthImage's: deflate, zstd, lzma, fragments, HEAD2, dedupe, long prefixes
+		{"plain", []string{"-x1"}, ""},
+		{"lz4hc-compact", []string{"-zlz4hc", "-x1"}, ""},
+		{"lz4-full-ztail", []string{"-zlz4", "-Elegacy-compress", "-Eztailpacking"}, ""},
+		{"synthetic", nil, ""}, // synthImage's: deflate, zstd, lzma, fragments, HEAD2, dedupe, long prefixes
+		{"48bit-extent-records", nil, "48bit-lz4"},
+		{"48bit-chunks", nil, "48bit-chunks"},
+		{"metabox", nil, "metabox"},
+		{"metabox-zstd-fragments", nil, "metabox-zstd"},
+		{"dot-omitted", nil, "dot-omitted"},
+		{"extra-device", nil, "tar-index-flat"},
+		{"512-byte-blocks", nil, "b512-lz4"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var orig []byte
-			if c.name == "synthetic" {
+			if c.gz != "" {
+				var err error
+				if orig, err = os.ReadFile(testutil.Gunzip(t, filepath.Join(mkfs19Dir, c.gz+".img.gz"))); err != nil {
+					t.Fatal(err)
+				}
+			} else if c.name == "synthetic" {
 				orig = synthDamageImage(t)
 			} else {
 				var err error

@@ -11,7 +11,9 @@ import (
 // Directories: blocks of sorted entries (format/erofs dirent.go), "."
 // and ".." among them. A position is an entry's byte offset in the
 // directory; after a block's last entry it is the next block's start
-// (erofs_readdir's ctx->pos).
+// (erofs_readdir's ctx->pos). A directory without its "." entry
+// (disk.Inode.DotOmitted) shows one at position size, after the others,
+// as erofs_readdir does; the next position is size+1.
 
 // dirBlock reads and checks block i of the directory into buf (a block's
 // room) and returns it: the last block only as far as the size goes.
@@ -68,11 +70,14 @@ func (ip *inode) readDir(pos int64, dots bool, emit func(vfs.DirEntry) bool) err
 			if !dots && (name == "." || name == "..") {
 				continue
 			}
-			if !emit(vfs.DirEntry{Name: name, Ino: e.Nid, Type: disk.DType(e.FileType), Next: next}) {
+			if !emit(vfs.DirEntry{Name: name, Ino: f.ino(e.Nid), Type: disk.DType(e.FileType), Next: next}) {
 				return nil
 			}
 		}
 		pos = end
+	}
+	if dots && pos == size && ip.di.DotOmitted() {
+		emit(vfs.DirEntry{Name: ".", Ino: ip.Ino(), Type: abi.DT_DIR, Next: size + 1})
 	}
 	return nil
 }

@@ -8,10 +8,12 @@
 // packed inode), symlinks, devices and xattrs (inline, shared, long
 // prefixes).
 //
-// Not read (EOPNOTSUPP or, for their incompatible feature bits, EINVAL
-// at mount): the 48-bit layout, the metabox, compressed extent records
-// and directories without their "." entry (Linux 6.15 and later), and
-// images spread over extra devices.
+// The 48-bit layout is read (48-bit block addresses, 64-bit root nid,
+// compressed extent records, directories without their "." entry), and
+// the metabox: inodes whose nid has bit 63 set lie, with all their
+// metadata, in the data of the metabox inode (compressed or not).
+//
+// Not read (EOPNOTSUPP at mount): images spread over extra devices.
 //
 // Compressed data: LZ4, MicroLZMA, DEFLATE and Zstandard pclusters are
 // decoded, and uncompressed "plain" ones (shifted or interlaced). A
@@ -69,11 +71,29 @@ type fsys struct {
 	// and long xattr prefixes; nil without one.
 	packed *inode
 
-	// zmu guards the last decoded extent (zcache): compressed reads
-	// take it while they decode and copy.
-	zmu    sync.Mutex
-	zcache zextent
-	zstd   *zstd.Decoder // made on first use, under zmu
+	// devs are the extra devices' slots: a library kernel mounts an
+	// image on one disk, read as Linux reads one mounted without device=
+	// options (erofs_scan_devices' flatdev): each extra device from its
+	// unified address on the primary one.
+	devs []disk.DeviceSlot
+
+	// metabox is the metabox inode (metabox_nid), whose data holds the
+	// inodes of nids with disk.NidMetaboxBit; nil without one.
+	metabox *inode
+
+	// zfile is the last decoded extent of a file's data, zmeta the
+	// metabox's (read while a file's extent is decoded, when the
+	// file's indexes lie in the metabox), zpacked the packed inode's.
+	zfile, zmeta, zpacked zcache
+	zstdMu                sync.Mutex
+	zstd                  *zstd.Decoder // made on first use, under zstdMu
+}
+
+// zcache is the last decoded extent and the lock compressed reads take
+// while they decode and copy.
+type zcache struct {
+	mu sync.Mutex
+	zextent
 }
 
 // Mount reads and checks the superblock (erofs_read_superblock and
@@ -115,17 +135,23 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 			return fail(abi.Errorf(abi.EUCLEAN, "erofs: invalid checksum 0x%08x, 0x%08x expected", crc, sb.Checksum))
 		}
 	}
-	if sb.ExtraDevices != 0 {
-		// Linux needs the device= options naming them; a library
-		// kernel image has one disk.
-		return fail(abi.Errorf(abi.EOPNOTSUPP, "erofs: %d extra devices: only single-device images are read", sb.ExtraDevices))
-	}
 	f.sb = sb
 	f.blkbits = uint(sb.BlkSzBits)
 	f.bsize = 1 << f.blkbits
-	// Linux reads the packed inode only with the FRAGMENTS feature.
+	if sb.ExtraDevices != 0 {
+		if err := f.loadDevices(); err != nil {
+			return fail(err)
+		}
+	}
+	// Linux reads the packed inode only with the FRAGMENTS feature, and
+	// the metabox inode after it (erofs_fc_fill_super).
 	if sb.FeatureIncompat&disk.FeatureIncompatFragments != 0 && sb.PackedNid != 0 {
 		if f.packed, err = f.iget(sb.PackedNid); err != nil {
+			return fail(err)
+		}
+	}
+	if sb.FeatureIncompat&disk.FeatureIncompatMetabox != 0 {
+		if f.metabox, err = f.iget(sb.MetaboxNid); err != nil {
 			return fail(err)
 		}
 	}
@@ -134,14 +160,14 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 			return fail(err)
 		}
 	}
-	root, err := f.iget(uint64(sb.RootNid))
+	root, err := f.iget(sb.Root())
 	if err != nil {
 		return fail(err)
 	}
 	if uint32(root.di.Mode)&abi.S_IFMT != abi.S_IFDIR {
-		return fail(abi.Errorf(abi.EINVAL, "erofs: rootino(nid %d) is not a directory(i_mode %o)", sb.RootNid, root.di.Mode))
+		return fail(abi.Errorf(abi.EINVAL, "erofs: rootino(nid %d) is not a directory(i_mode %o)", sb.Root(), root.di.Mode))
 	}
-	log.Printf("erofs (device %s): mounted with root inode @ nid %d.", f.name, sb.RootNid)
+	log.Printf("erofs (device %s): mounted with root inode @ nid %d.", f.name, sb.Root())
 	return f, nil
 }
 
@@ -150,15 +176,20 @@ func (fsType) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Logg
 func (f *fsys) ReadOnly() bool { return true }
 
 // Root returns the root directory.
-func (f *fsys) Root() (vfs.Inode, error) { return f.iget(uint64(f.sb.RootNid)) }
+func (f *fsys) Root() (vfs.Inode, error) { return f.iget(f.sb.Root()) }
 
-// Statfs reports the image as erofs_statfs does: every block used, no
-// free block; f_files as ULLONG_MAX and f_ffree the rest after inos.
+// Statfs reports the image as erofs_statfs does: every block used (the
+// extra devices' too), no free block; f_files as ULLONG_MAX and f_ffree
+// the rest after inos.
 func (f *fsys) Statfs() (abi.Statfs, error) {
+	blocks := f.sb.PrimaryBlocks()
+	for _, d := range f.devs {
+		blocks += d.Blocks
+	}
 	return abi.Statfs{
 		Type:    disk.SuperMagicV1,
 		Bsize:   f.bsize,
-		Blocks:  uint64(f.sb.Blocks),
+		Blocks:  blocks,
 		Files:   ^uint64(0),
 		Ffree:   ^uint64(0) - f.sb.Inos,
 		Namelen: disk.NameLen,
@@ -168,14 +199,51 @@ func (f *fsys) Statfs() (abi.Statfs, error) {
 
 // Unmount has nothing to release but the decoded extent.
 func (f *fsys) Unmount() error {
-	f.zmu.Lock()
-	f.zcache = zextent{}
+	for _, c := range []*zcache{&f.zfile, &f.zmeta, &f.zpacked} {
+		c.mu.Lock()
+		c.zextent = zextent{}
+		c.mu.Unlock()
+	}
+	f.zstdMu.Lock()
 	if f.zstd != nil {
 		f.zstd.Close()
 		f.zstd = nil
 	}
-	f.zmu.Unlock()
+	f.zstdMu.Unlock()
 	return nil
+}
+
+// loadDevices reads the extra devices' slots (erofs_scan_devices).
+func (f *fsys) loadDevices() error {
+	pos := int64(f.sb.DevtSlotOff) * disk.DeviceSlotSize
+	for i := 0; i < int(f.sb.ExtraDevices); i++ {
+		var b [disk.DeviceSlotSize]byte
+		if err := f.readMeta(b[:], pos, "device slot"); err != nil {
+			return err
+		}
+		d, _ := disk.DecodeDeviceSlot(b[:], f.sb.FeatureIncompat&disk.FeatureIncompat48Bit != 0)
+		f.devs = append(f.devs, d)
+		pos += disk.DeviceSlotSize
+	}
+	return nil
+}
+
+// readMetaIn reads metadata at off: of the metabox inode's data when
+// mbox is set (an inode in the metabox: its metadata, erofs_read_metabuf
+// with in_mbox), else of the device.
+func (f *fsys) readMetaIn(mbox bool, p []byte, off int64, what string) error {
+	if !mbox {
+		return f.readMeta(p, off, what)
+	}
+	mb := f.metabox
+	if mb == nil {
+		return abi.Errorf(abi.EUCLEAN, "erofs: %s in the metabox, which the image has not", what)
+	}
+	if off < 0 || off > int64(mb.di.Size) || int64(len(p)) > int64(mb.di.Size)-off {
+		return abi.Errorf(abi.EUCLEAN, "erofs: %s at %d+%d beyond the metabox (%d bytes)", what, off, len(p), mb.di.Size)
+	}
+	_, err := mb.readData(p, off)
+	return err
 }
 
 // readMeta reads n bytes of metadata at byte off of the device: EIO

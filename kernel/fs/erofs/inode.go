@@ -18,7 +18,10 @@ type inode struct {
 	// pos is the inode's byte offset (erofs_iloc); inline is where its
 	// inline part starts, after the inode and its xattr body (the tail
 	// of a FLAT_INLINE file, a chunk or compressed file's indexes).
+	// Both are offsets in the metabox inode's data when mbox is set (the
+	// nid's disk.NidMetaboxBit), else on the device.
 	pos, inline int64
+	mbox        bool
 
 	zmu sync.Mutex
 	z   *zinfo // compressed files' map header, nil until read (zmap.go)
@@ -28,18 +31,24 @@ type inode struct {
 // extended inode may cross a block boundary: the device is read as bytes,
 // so it is read whole all the same.
 func (f *fsys) iget(nid uint64) (*inode, error) {
-	if nid > (uint64(1)<<62)>>disk.InodeSlotBits {
+	mbox := nid>>disk.NidMetaboxBit != 0
+	slot := nid &^ (1 << disk.NidMetaboxBit)
+	if slot > (uint64(1)<<62)>>disk.InodeSlotBits {
 		return nil, abi.Errorf(abi.EUCLEAN, "erofs: nid %d out of range", nid)
 	}
-	pos := int64(f.sb.MetaBlkAddr)<<f.blkbits + int64(nid)<<disk.InodeSlotBits
+	// erofs_iloc: from meta_blkaddr, or from the metabox's start.
+	pos := int64(slot) << disk.InodeSlotBits
+	if !mbox {
+		pos += int64(f.sb.MetaBlkAddr) << f.blkbits
+	}
 	var b [disk.InodeExtendedSize]byte
 	n := disk.InodeCompactSize
-	if err := f.readMeta(b[:n], pos, "inode"); err != nil {
+	if err := f.readMetaIn(mbox, b[:n], pos, "inode"); err != nil {
 		return nil, inodeErr(nid, err)
 	}
 	if disk.InodeSize(uint16(b[0])|uint16(b[1])<<8) == disk.InodeExtendedSize {
 		n = disk.InodeExtendedSize
-		if err := f.readMeta(b[disk.InodeCompactSize:n], pos+disk.InodeCompactSize, "inode"); err != nil {
+		if err := f.readMetaIn(mbox, b[disk.InodeCompactSize:n], pos+disk.InodeCompactSize, "inode"); err != nil {
 			return nil, inodeErr(nid, err)
 		}
 	}
@@ -47,11 +56,25 @@ func (f *fsys) iget(nid uint64) (*inode, error) {
 	if err != nil {
 		return nil, inodeErr(nid, err)
 	}
-	ip := &inode{f: f, nid: nid, di: di, pos: pos, inline: pos + int64(n) + int64(di.XattrISize())}
+	ip := &inode{f: f, nid: nid, di: di, pos: pos, inline: pos + int64(n) + int64(di.XattrISize()), mbox: mbox}
 	if err := ip.checkSize(); err != nil {
 		return nil, inodeErr(nid, err)
 	}
 	return ip, nil
+}
+
+// readMeta reads the inode's metadata at off (pos and inline's space).
+func (ip *inode) readMeta(p []byte, off int64, what string) error {
+	return ip.f.readMetaIn(ip.mbox, p, off, what)
+}
+
+// metaSize is the size of the space the inode's metadata lies in: the
+// device's, or the metabox's data.
+func (ip *inode) metaSize() int64 {
+	if ip.mbox && ip.f.metabox != nil {
+		return int64(ip.f.metabox.di.Size)
+	}
+	return ip.f.dev.Size()
 }
 
 // checkSize refuses a size the image cannot hold: the blocks of a flat
@@ -88,13 +111,13 @@ func (ip *inode) checkSize() error {
 		if bits > 40 {
 			return abi.Errorf(abi.EUCLEAN, "erofs: chunk of 2^%d bytes", bits)
 		}
-		if ip.inline+(size>>bits)*int64(disk.ChunkEntrySize(di.ChunkFormat())) > dev {
+		if ip.inline+(size>>bits)*int64(disk.ChunkEntrySize(di.ChunkFormat())) > ip.metaSize() {
 			return bad("chunk entries")
 		}
 	case disk.InodeCompressedFull, disk.InodeCompressedCompact:
 		hpos := (ip.inline + 7) &^ 7
 		var b [disk.MapHeaderSize]byte
-		if err := f.readMeta(b[:], hpos, "map header"); err != nil {
+		if err := ip.readMeta(b[:], hpos, "map header"); err != nil {
 			return err
 		}
 		h, _ := disk.DecodeMapHeader(b[:])
@@ -102,6 +125,8 @@ func (ip *inode) checkSize() error {
 			if f.packed == nil || size > int64(f.packed.di.Size) {
 				return bad("fragment")
 			}
+		} else if di.DataLayout() == disk.InodeCompressedFull && h.Advise&disk.AdviseExtents != 0 {
+			// Extent records: as many as the header says (zmap.go).
 		} else {
 			// One index per lcluster: 2 bytes at the least (compact),
 			// 8 in the full form.
@@ -110,7 +135,7 @@ func (ip *inode) checkSize() error {
 			if di.DataLayout() == disk.InodeCompressedFull {
 				each = disk.LclusterIndexSize
 			}
-			if hpos+disk.MapHeaderSize+n*each > dev {
+			if hpos+disk.MapHeaderSize+n*each > ip.metaSize() {
 				return bad("lcluster indexes")
 			}
 		}
@@ -124,7 +149,18 @@ func inodeErr(nid uint64, err error) error {
 }
 
 // Ino is the inode number: the nid, as on 64-bit Linux (erofs_squash_ino).
-func (ip *inode) Ino() uint64 { return ip.nid }
+func (ip *inode) Ino() uint64 { return ip.f.ino(ip.nid) }
+
+// ino returns the inode number of nid: the nid itself, but in an image
+// with a metabox, where Linux 6.18 keeps the numbers of the metabox's
+// inodes small: the nid's bits 31-62 move up one, the metabox bit (63)
+// takes bit 31's place (as the host shows them: 2^31 plus the slot).
+func (f *fsys) ino(nid uint64) uint64 {
+	if f.sb.FeatureIncompat&disk.FeatureIncompatMetabox == 0 {
+		return nid
+	}
+	return nid<<1&^(1<<32-1) | nid&(1<<31-1) | nid>>disk.NidMetaboxBit<<31
+}
 
 func (ip *inode) mode() uint32 { return uint32(ip.di.Mode) }
 
@@ -138,7 +174,7 @@ func (ip *inode) isDir() bool { return ip.mode()&abi.S_IFMT == abi.S_IFDIR }
 func (ip *inode) Getattr() (vfs.Attr, error) {
 	f, di := ip.f, ip.di
 	a := vfs.Attr{
-		Ino:        ip.nid,
+		Ino:        ip.Ino(),
 		Mode:       ip.mode(),
 		Nlink:      di.Nlink,
 		Uid:        di.Uid,
@@ -158,8 +194,9 @@ func (ip *inode) Getattr() (vfs.Attr, error) {
 	}
 	a.Atime, a.Ctime = a.Mtime, a.Mtime
 	if di.Compressed() {
+		// blocks_lo only, as erofs_read_inode.
 		a.Attributes |= abi.STATX_ATTR_COMPRESSED
-		a.Blocks = di.Start() << (f.blkbits - 9)
+		a.Blocks = int64(di.U) << (f.blkbits - 9)
 	} else {
 		a.Blocks = (int64(di.Size) + f.bsize - 1) >> f.blkbits << (f.blkbits - 9)
 	}
@@ -192,7 +229,11 @@ func (ip *inode) readData(p []byte, off int64) (int, error) {
 		chunk := p[n : n+int(min(int64(len(p)-n), m.len))]
 		if m.hole {
 			clear(chunk)
-		} else if err := ip.f.readMeta(chunk, m.pa, "data"); err != nil {
+		} else if !m.meta && m.pa+int64(len(chunk)) > ip.f.dev.Size() {
+			// A read past the disk's end fails its I/O (EIO), as a
+			// chunk of an extra device the image does not hold.
+			return n, abi.Errorf(abi.EIO, "erofs: nid %d: data at %d+%d beyond the device (%d bytes)", ip.nid, m.pa, len(chunk), ip.f.dev.Size())
+		} else if err := ip.f.readMetaIn(m.meta && ip.mbox, chunk, m.pa, "data"); err != nil {
 			return n, inodeErr(ip.nid, err)
 		}
 		n += len(chunk)
@@ -201,10 +242,11 @@ func (ip *inode) readData(p []byte, off int64) (int, error) {
 }
 
 // flatMap is where a piece of an uncompressed file lies: len bytes from
-// pa on the device, or a hole.
+// pa on the device (or, for meta, the inline tail, in the inode's
+// metadata space), or a hole.
 type flatMap struct {
-	pa, len int64
-	hole    bool
+	pa, len    int64
+	hole, meta bool
 }
 
 // mapFlat maps the byte at off (< size) of an uncompressed file
@@ -231,7 +273,7 @@ func (ip *inode) mapFlat(off int64) (flatMap, error) {
 		if ip.inline%f.bsize+tail > f.bsize {
 			return flatMap{}, abi.Errorf(abi.EUCLEAN, "erofs: inline data cross block boundary")
 		}
-		return flatMap{pa: ip.inline + off - lastblk<<f.blkbits, len: size - off}, nil
+		return flatMap{pa: ip.inline + off - lastblk<<f.blkbits, len: size - off, meta: true}, nil
 	case disk.InodeChunkBased:
 		format := di.ChunkFormat()
 		bits := f.blkbits + uint(format&disk.ChunkFormatBlkBitsMask)
@@ -239,7 +281,7 @@ func (ip *inode) mapFlat(off int64) (flatMap, error) {
 		chunk := off >> bits
 		pos := (ip.inline+unit-1)/unit*unit + chunk*unit
 		var b [8]byte
-		if err := f.readMeta(b[:unit], pos, "chunk index"); err != nil {
+		if err := ip.readMeta(b[:unit], pos, "chunk index"); err != nil {
 			return flatMap{}, err
 		}
 		e, err := disk.DecodeChunkEntry(b[:unit], format)
@@ -248,8 +290,20 @@ func (ip *inode) mapFlat(off int64) (flatMap, error) {
 		}
 		in := off - chunk<<bits
 		n := min(int64(1)<<bits-in, size-off)
-		if e.BlkAddr == disk.NullAddr {
+		if e.Hole {
 			return flatMap{hole: true, len: n}, nil
+		}
+		if id := e.DeviceID & disk.DeviceIDMask(uint16(len(f.devs))); id != 0 {
+			// erofs_map_dev, flatdev: the device's unified address.
+			// An unknown device is ENODEV there, which read(2) shows
+			// as a failed read: EIO.
+			if int(id) > len(f.devs) {
+				return flatMap{}, abi.Errorf(abi.EIO, "erofs: chunk on device %d of %d", id, len(f.devs))
+			}
+			e.BlkAddr += f.devs[id-1].UniAddr
+		}
+		if e.BlkAddr >= 1<<(62-f.blkbits) {
+			return flatMap{}, abi.Errorf(abi.EUCLEAN, "erofs: chunk at block %d", e.BlkAddr)
 		}
 		return flatMap{pa: int64(e.BlkAddr)<<f.blkbits + in, len: n}, nil
 	}

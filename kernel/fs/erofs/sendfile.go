@@ -32,8 +32,8 @@ func (ip *inode) SendTo(dst abi.HostFile, off, n int64) (int64, error) {
 		if err != nil {
 			return pos - off, inodeErr(ip.nid, err)
 		}
-		if m.hole {
-			break // zeros, which Read makes
+		if m.hole || m.meta && ip.mbox {
+			break // zeros, or bytes of the metabox: Read makes them
 		}
 		want := min(m.len, end-pos)
 		k, err := dev.SendTo(dst, m.pa, want)

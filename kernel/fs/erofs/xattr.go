@@ -32,7 +32,7 @@ func (ip *inode) xattrs(each func(xattr) bool) error {
 		return abi.Errorf(abi.EUCLEAN, "erofs: nid %d: xattr body of %d bytes", ip.nid, size)
 	}
 	body := make([]byte, size)
-	if err := f.readMeta(body, ip.pos+int64(ip.di.ISize()), "xattr body"); err != nil {
+	if err := ip.readMeta(body, ip.pos+int64(ip.di.ISize()), "xattr body"); err != nil {
 		return inodeErr(ip.nid, err)
 	}
 	h, err := disk.DecodeXattrIbodyHeader(body)
@@ -53,15 +53,18 @@ func (ip *inode) xattrs(each func(xattr) bool) error {
 		}
 		rest = rest[n:]
 	}
+	// The shared area lies in the metabox with SHARED_EA_IN_METABOX
+	// (erofs_xattr_iter_shared).
+	mbox := f.sb.FeatureCompat&disk.FeatureCompatSharedEaInMetabox != 0
 	for i := 0; i < int(h.SharedCount); i++ {
 		id := disk.SharedXattr(body, i)
 		pos := int64(f.sb.XattrBlkAddr)<<f.blkbits + int64(id)*4
 		var hd [disk.XattrEntrySize]byte
-		if err := f.readMeta(hd[:], pos, "shared xattr"); err != nil {
+		if err := f.readMetaIn(mbox, hd[:], pos, "shared xattr"); err != nil {
 			return inodeErr(ip.nid, err)
 		}
 		b := make([]byte, disk.XattrEntrySize+int(hd[0])+(int(hd[2])|int(hd[3])<<8))
-		if err := f.readMeta(b, pos, "shared xattr"); err != nil {
+		if err := f.readMetaIn(mbox, b, pos, "shared xattr"); err != nil {
 			return inodeErr(ip.nid, err)
 		}
 		e, _, err := disk.DecodeXattrEntry(b)
@@ -84,7 +87,9 @@ func (f *fsys) fullName(e disk.XattrEntry) (xattr, bool) {
 		if i >= len(f.prefixes) {
 			return xattr{}, false
 		}
-		prefix = f.prefixes[i]
+		if prefix = f.prefixes[i]; prefix == "" {
+			return xattr{}, false
+		}
 	} else if prefix = disk.XattrPrefix(e.NameIndex); prefix == "" {
 		return xattr{}, false
 	}
@@ -154,9 +159,12 @@ func (f *fsys) loadPrefixes() error {
 		if err := f.readPrefixBytes(b, pos+2); err != nil {
 			return err
 		}
-		p, err := disk.DecodeLongPrefix(b)
+		p, known, err := disk.DecodeLongPrefix(b)
 		if err != nil {
 			return err
+		}
+		if !known {
+			p = "" // fullName passes over its names
 		}
 		f.prefixes = append(f.prefixes, p)
 		pos += int64(2+n+3) &^ 3
@@ -164,7 +172,16 @@ func (f *fsys) loadPrefixes() error {
 	return nil
 }
 
+// readPrefixBytes reads the prefix records: in the metabox when the
+// image has one, else in the packed inode, else (or with
+// PLAIN_XATTR_PFX) on the device, as erofs-utils' reader.
 func (f *fsys) readPrefixBytes(p []byte, pos int64) error {
+	if f.sb.FeatureCompat&disk.FeatureCompatPlainXattrPfx != 0 {
+		return f.readMeta(p, pos, "long xattr prefixes")
+	}
+	if f.metabox != nil {
+		return f.readMetaIn(true, p, pos, "long xattr prefixes")
+	}
 	if f.packed == nil {
 		return f.readMeta(p, pos, "long xattr prefixes")
 	}

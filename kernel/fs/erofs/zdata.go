@@ -40,9 +40,13 @@ func (ip *inode) zread(p []byte, off int64) (int, error) {
 			return n, inodeErr(ip.nid, err)
 		}
 		var k int
-		if m.fragment {
-			k, err = ip.readFragment(z, p[n:], pos, m.la)
-		} else {
+		switch {
+		case m.hole:
+			k = int(min(int64(len(p)-n), m.la+m.llen-pos))
+			clear(p[n : n+k])
+		case m.fragment:
+			k, err = ip.readFragment(m.fragOff, p[n:], pos, m.la)
+		default:
 			k, err = ip.readExtent(z, m, p[n:], pos)
 		}
 		n += k
@@ -54,12 +58,16 @@ func (ip *inode) zread(p []byte, off int64) (int, error) {
 }
 
 // readFragment copies from the packed inode the tail fragment's bytes
-// from pos (its extent starting at la) to the end of p or of the file.
-func (ip *inode) readFragment(z *zinfo, p []byte, pos, la int64) (int, error) {
+// (from fragOff there) from pos (its extent starting at la) to the end
+// of p or of the file.
+func (ip *inode) readFragment(fragOff uint64, p []byte, pos, la int64) (int, error) {
 	packed := ip.f.packed
+	if packed == nil {
+		return 0, abi.Errorf(abi.EUCLEAN, "erofs: fragment without a packed inode")
+	}
 	k := min(int64(len(p)), int64(ip.di.Size)-pos)
-	from := int64(z.fragmentOff) + (pos - la)
-	if from < 0 || int64(z.fragmentOff) < 0 || from > int64(packed.di.Size) || k > int64(packed.di.Size)-from {
+	from := int64(fragOff) + (pos - la)
+	if from < 0 || int64(fragOff) < 0 || from > int64(packed.di.Size) || k > int64(packed.di.Size)-from {
 		return 0, abi.Errorf(abi.EUCLEAN, "erofs: fragment at %d+%d beyond the packed inode (%d bytes)", from, k, packed.di.Size)
 	}
 	return packed.readData(p[:k], from)
@@ -69,14 +77,27 @@ func (ip *inode) readFragment(z *zinfo, p []byte, pos, la int64) (int, error) {
 // extent unless it is the one decoded last.
 func (ip *inode) readExtent(z *zinfo, m zmap, p []byte, pos int64) (int, error) {
 	f := ip.f
-	f.zmu.Lock()
-	defer f.zmu.Unlock()
-	c := &f.zcache
+	// Each its own cache and lock: a file's extent may need the
+	// metabox's (its indexes) and that the packed inode's (a fragment
+	// of the metabox), never the other way round.
+	zc := &f.zfile
+	switch ip {
+	case f.metabox:
+		zc = &f.zmeta
+	case f.packed:
+		zc = &f.zpacked
+	}
+	zc.mu.Lock()
+	defer zc.mu.Unlock()
+	c := &zc.zextent
 	if c.data == nil || c.nid != ip.nid || c.la != m.la || pos >= c.la+int64(len(c.data)) {
 		c.data = c.data[:0]
-		end, err := ip.extentEnd(z, m)
-		if err != nil {
-			return 0, err
+		end := m.la + m.llen
+		if !m.exact {
+			var err error
+			if end, err = ip.extentEnd(z, m); err != nil {
+				return 0, err
+			}
 		}
 		if end <= pos || end-m.la > maxExtent {
 			return 0, abi.Errorf(abi.EUCLEAN, "erofs: extent [%d, %d) for byte %d", m.la, end, pos)
@@ -85,7 +106,7 @@ func (ip *inode) readExtent(z *zinfo, m zmap, p []byte, pos int64) (int, error) 
 			return 0, abi.Errorf(abi.EUCLEAN, "erofs: pcluster of %d bytes", m.plen)
 		}
 		c.in = grow(c.in, int(m.plen))
-		if err := f.readMeta(c.in, m.pa, "pcluster"); err != nil {
+		if err := f.readMetaIn(m.meta && ip.mbox, c.in, m.pa, "pcluster"); err != nil {
 			return 0, err
 		}
 		out := grow(c.data, int(end-m.la))
@@ -165,6 +186,8 @@ func (f *fsys) decompress(m zmap, in, out []byte) error {
 // synchronous, its memory bounded as the largest extent and window an
 // image may have need.
 func (f *fsys) zstdDecoder() (*zstd.Decoder, error) {
+	f.zstdMu.Lock()
+	defer f.zstdMu.Unlock()
 	if f.zstd == nil {
 		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1),
 			zstd.WithDecoderMaxMemory(2*maxExtent), zstd.WithDecoderMaxWindow(maxPcluster*8))

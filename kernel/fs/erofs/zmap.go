@@ -1,6 +1,8 @@
 package erofs
 
 import (
+	"encoding/binary"
+
 	disk "github.com/lklimg/lklimg/format/erofs"
 	"github.com/lklimg/lklimg/kernel/abi"
 )
@@ -25,6 +27,15 @@ type zinfo struct {
 	fragmentOff   uint64
 	wholeFragment bool
 	compact       disk.CompactLayout
+	// extents: the file has extent records (disk.AdviseExtents), of
+	// recsz bytes from recpos, nextents of them when they say their
+	// logical start; for 4-byte records, the start of each lcluster's
+	// pcluster (recpa), worked out once.
+	extents  bool
+	recsz    int
+	recpos   int64
+	nextents uint64
+	recpa    []int64
 }
 
 // zinit reads the map header (z_erofs_fill_inode_lazy) once.
@@ -37,7 +48,7 @@ func (ip *inode) zinit() (*zinfo, error) {
 	f := ip.f
 	hpos := (ip.inline + 7) &^ 7
 	var b [disk.MapHeaderSize]byte
-	if err := f.readMeta(b[:], hpos, "map header"); err != nil {
+	if err := ip.readMeta(b[:], hpos, "map header"); err != nil {
 		return nil, err
 	}
 	h, err := disk.DecodeMapHeader(b[:])
@@ -61,8 +72,11 @@ func (ip *inode) zinit() (*zinfo, error) {
 	}
 	z.advise = h.Advise
 	if ip.di.DataLayout() == disk.InodeCompressedFull && z.advise&disk.AdviseExtents != 0 {
-		// Linux 6.15's extent records instead of lcluster indexes.
-		return nil, abi.Errorf(abi.EOPNOTSUPP, "erofs: compressed extent records are not read by this kernel")
+		if err := ip.zinitExtents(z, h, hpos); err != nil {
+			return nil, err
+		}
+		ip.z = z
+		return z, nil
 	}
 	z.algs = [2]uint8{h.AlgorithmType & 15, h.AlgorithmType >> 4}
 	for i, a := range z.algs {
@@ -105,6 +119,157 @@ func (ip *inode) zinit() (*zinfo, error) {
 	return z, nil
 }
 
+// zinitExtents reads what z_erofs_fill_inode_lazy reads of a file with
+// extent records: their size and count, or the lcluster size they are
+// laid by; 4-byte records are read once, whole, for their sums.
+func (ip *inode) zinitExtents(z *zinfo, h disk.MapHeader, hpos int64) error {
+	f := ip.f
+	z.extents = true
+	z.recsz = disk.ExtentRecSize(z.advise)
+	rs := int64(z.recsz)
+	z.recpos = (hpos + disk.MapHeaderSize + rs - 1) / rs * rs
+	size := int64(ip.di.Size)
+	if z.recsz > 8 {
+		z.nextents = h.Extents
+		if z.nextents > uint64(ip.metaSize())/uint64(z.recsz) {
+			return abi.Errorf(abi.EUCLEAN, "erofs: %d extent records", z.nextents)
+		}
+		return nil
+	}
+	z.lclusterbits = f.blkbits + uint(h.ClusterBits&15)
+	if z.lclusterbits > 30 {
+		return abi.Errorf(abi.EUCLEAN, "erofs: lcluster of 2^%d bytes", z.lclusterbits)
+	}
+	n := (size + 1<<z.lclusterbits - 1) >> z.lclusterbits
+	if z.recsz == 8 {
+		return nil
+	}
+	// A u64 start, then the lengths one after another.
+	if 8+n*4 > ip.metaSize()-z.recpos {
+		return abi.Errorf(abi.EUCLEAN, "erofs: %d extent records beyond the metadata", n)
+	}
+	b := make([]byte, 8+n*4)
+	if err := ip.readMeta(b, z.recpos, "extent records"); err != nil {
+		return err
+	}
+	pa := int64(le64(b))
+	z.recpa = make([]int64, n)
+	for i := range z.recpa {
+		z.recpa[i] = pa
+		pa += int64(le32(b[8+4*i:]) & disk.ExtentPlenMask)
+	}
+	return nil
+}
+
+// mapExt maps the extent holding byte ofs of a file with extent
+// records (z_erofs_map_blocks_ext): records laid by lcluster are found
+// by index, others by binary search on their logical start.
+func (ip *inode) mapExt(z *zinfo, ofs int64) (zmap, error) {
+	f := ip.f
+	size := int64(ip.di.Size)
+	lend := size
+	var lstart int64
+	var e disk.Extent
+	var last bool
+	rec := make([]byte, z.recsz)
+	if z.recsz <= 8 {
+		bits := z.lclusterbits
+		lcn := ofs >> bits
+		if z.recsz == 4 {
+			if lcn >= int64(len(z.recpa)) {
+				return zmap{}, abi.Errorf(abi.EUCLEAN, "erofs: byte %d past the extent records", ofs)
+			}
+			if err := ip.readMeta(rec, z.recpos+8+lcn*4, "extent record"); err != nil {
+				return zmap{}, err
+			}
+		} else if err := ip.readMeta(rec, z.recpos+lcn*8, "extent record"); err != nil {
+			return zmap{}, err
+		}
+		var err error
+		if e, err = disk.DecodeExtent(rec, z.recsz); err != nil {
+			return zmap{}, err
+		}
+		if z.recsz == 4 {
+			e.Pstart = uint64(z.recpa[lcn])
+		}
+		lstart = lcn << bits
+		next := lstart + 1<<bits
+		last = next >= (size+1<<bits-1)>>bits<<bits
+		lend = min(next, lend)
+	} else {
+		lstart = lend
+		l, r := uint64(0), z.nextents
+		for l < r {
+			mid := l + (r-l)/2
+			if err := ip.readMeta(rec, z.recpos+int64(mid)*int64(z.recsz), "extent record"); err != nil {
+				return zmap{}, err
+			}
+			x, err := disk.DecodeExtent(rec, z.recsz)
+			if err != nil {
+				return zmap{}, err
+			}
+			la := int64(x.Lstart)
+			if x.Lstart > uint64(size) {
+				return zmap{}, abi.Errorf(abi.EUCLEAN, "erofs: extent record at %d past the size", x.Lstart)
+			}
+			if la > ofs {
+				r = mid
+				if la > lend {
+					return zmap{}, abi.Errorf(abi.EUCLEAN, "erofs: extent records out of order")
+				}
+				lend = la
+			} else {
+				l = mid + 1
+				if la == ofs {
+					r = min(l+1, r)
+				}
+				lstart, e = la, x
+			}
+		}
+		last = l >= z.nextents
+	}
+	if lstart >= lend || lstart > ofs {
+		return zmap{}, abi.Errorf(abi.EUCLEAN, "erofs: no extent record for byte %d", ofs)
+	}
+	m := zmap{la: lstart, llen: lend - lstart, exact: true}
+	plen := e.Plen & disk.ExtentPlenMask
+	switch {
+	case last && z.advise&disk.AdviseFragmentPcluster != 0:
+		m.fragment = true
+		m.fragOff = uint64(e.Plen)
+		if z.recsz > 4 {
+			m.fragOff |= e.Pstart << 32
+		}
+	case plen == 0:
+		m.hole = true
+	default:
+		m.pa, m.plen = int64(e.Pstart), int64(plen)
+		m.partial = e.Plen&disk.ExtentPlenPartial != 0
+		if format := int(e.Plen >> disk.ExtentPlenFmtBit); format != 0 {
+			m.alg = format - 1
+		} else if z.advise&disk.AdviseInterlacedPcluster != 0 && (m.pa|m.plen)&(f.bsize-1) == 0 {
+			m.alg = disk.CompressionInterlaced
+		} else {
+			m.alg = disk.CompressionShifted
+		}
+		// z_erofs_map_sanity_check.
+		if m.alg >= disk.CompressionInterlaced+1 {
+			return m, abi.Errorf(abi.EOPNOTSUPP, "erofs: unknown algorithm %d @ pos %d, please upgrade kernel", m.alg, m.la)
+		}
+		if m.alg < disk.CompressionMax && f.algs()&(1<<m.alg) == 0 {
+			return m, abi.Errorf(abi.EUCLEAN, "erofs: inconsistent algorithmtype %d", m.alg)
+		}
+		if m.plen > maxPcluster || m.llen > maxExtent {
+			return m, abi.Errorf(abi.EOPNOTSUPP, "erofs: extent of %d bytes in %d", m.llen, m.plen)
+		}
+	}
+	return m, nil
+}
+
+// le32 and le64 read little-endian words.
+func le32(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
+func le64(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
+
 // zrec is z_erofs_maprecorder: the lcluster last read.
 type zrec struct {
 	disk.LclusterIndex
@@ -116,7 +281,6 @@ type zrec struct {
 // loadLcluster reads lcluster lcn's index, full or compact
 // (z_erofs_load_cluster_from_disk).
 func (ip *inode) loadLcluster(z *zinfo, lcn uint64, lookahead bool) (zrec, error) {
-	f := ip.f
 	big1 := z.advise&disk.AdviseBigPcluster1 != 0
 	r := zrec{lcn: lcn}
 	if ip.di.DataLayout() == disk.InodeCompressedFull {
@@ -125,7 +289,7 @@ func (ip *inode) loadLcluster(z *zinfo, lcn uint64, lookahead bool) (zrec, error
 		}
 		pos := (ip.inline+7)&^7 + disk.MapHeaderSize + 8 + int64(lcn)*disk.LclusterIndexSize
 		var b [disk.LclusterIndexSize]byte
-		if err := f.readMeta(b[:], pos, "lcluster index"); err != nil {
+		if err := ip.readMeta(b[:], pos, "lcluster index"); err != nil {
 			return r, err
 		}
 		li, err := disk.DecodeFullIndex(b[:], z.lclusterbits, z.advise&(disk.AdviseBigPcluster1|disk.AdviseBigPcluster2) != 0)
@@ -143,7 +307,7 @@ func (ip *inode) loadLcluster(z *zinfo, lcn uint64, lookahead bool) (zrec, error
 	base := pos &^ int64(size-1)
 	var b [32]byte
 	pack := b[:size]
-	if err := f.readMeta(pack, base, "compact lcluster indexes"); err != nil {
+	if err := ip.readMeta(pack, base, "compact lcluster indexes"); err != nil {
 		return r, err
 	}
 	li, err := disk.DecodeCompactIndex(pack, vcnt, int(pos-base)>>shift, z.lclusterbits, big1, lookahead)
@@ -158,19 +322,27 @@ type zmap struct {
 	pa, plen int64
 	alg      int
 	meta     bool // the pcluster is inline (ztailpacking): pa is a byte offset
-	fragment bool // the data is in the packed inode
+	fragment bool // the data is in the packed inode, from fragOff
+	fragOff  uint64
 	partial  bool
 	headLcn  uint64
+	// hole: no data, zeros (an extent record's); exact: [la, la+llen)
+	// is the whole extent (extent records), not only up to the byte
+	// asked for.
+	hole, exact bool
 }
 
 // zmapBlocks maps the extent holding byte ofs (z_erofs_do_map_blocks);
 // findTail records the tail extent's head in z (EROFS_GET_BLOCKS_FINDTAIL).
 func (ip *inode) zmapBlocks(z *zinfo, ofs int64, findTail bool) (zmap, error) {
 	var m zmap
+	if z.extents {
+		return ip.mapExt(z, ofs)
+	}
 	if !findTail && z.advise&disk.AdviseFragmentPcluster != 0 && z.tailHeadLcn == 0 {
 		// The tail extent is the whole file: all in the packed inode
 		// (z_erofs_map_blocks_iter).
-		return zmap{la: 0, llen: int64(ip.di.Size), fragment: true}, nil
+		return zmap{la: 0, llen: int64(ip.di.Size), fragment: true, fragOff: z.fragmentOff}, nil
 	}
 	bits := z.lclusterbits
 	initial := uint64(ofs) >> bits
@@ -227,6 +399,7 @@ func (ip *inode) zmapBlocks(z *zinfo, ofs int64, findTail bool) (zmap, error) {
 		m.pa, m.plen = z.idataOff, z.idataSize
 	case z.advise&disk.AdviseFragmentPcluster != 0 && r.lcn == z.tailHeadLcn:
 		m.fragment = true
+		m.fragOff = z.fragmentOff
 	default:
 		m.pa = int64(r.Pblk) << ip.f.blkbits
 		if m.plen, err = ip.compressedLen(z, r); err != nil {

@@ -2,9 +2,7 @@ package isofs_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -68,32 +66,8 @@ func TestReadRootRecordLength(t *testing.T) {
 	}
 }
 
-// gunzip writes the gzip file src decompressed to a temporary file and
-// returns its path.
-func gunzip(t *testing.T, src string) string {
-	t.Helper()
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	z, err := gzip.NewReader(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst := filepath.Join(t.TempDir(), "image")
-	out, err := os.Create(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, z); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
+// gunzip is testutil.Gunzip.
+func gunzip(t *testing.T, src string) string { return testutil.Gunzip(t, src) }
 
 // TestReadXA reads genisoimage -XA's image (testdata/xa.sh made it):
 // every record's system use area starts with CD-ROM XA's 14 bytes, the

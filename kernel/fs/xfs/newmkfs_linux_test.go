@@ -40,7 +40,7 @@ func TestNewMkfsImages(t *testing.T) {
 		treeFile := strings.TrimSuffix(z, ".img.zst") + ".tree.json.zst"
 		t.Run(name, func(t *testing.T) {
 			img := filepath.Join(t.TempDir(), "xfs.img")
-			unzstd(t, z, img)
+			testutil.Unzstd(t, z, img)
 			if record {
 				recordTree(t, img, treeFile)
 			}
@@ -79,7 +79,7 @@ func recordTree(t *testing.T, img, file string) {
 // loadTree reads a tree recordTree wrote.
 func loadTree(t *testing.T, file string) testutil.Tree {
 	p := filepath.Join(t.TempDir(), "tree.json")
-	unzstd(t, file, p)
+	testutil.Unzstd(t, file, p)
 	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
