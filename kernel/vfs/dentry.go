@@ -15,6 +15,7 @@ type Dentry struct {
 	mnt   *Mount
 	inode Inode
 	ino   uint64
+	dev   uint64 // Attr.Dev: a btrfs subvolume's own st_dev, else 0
 	mode  uint32 // S_IF* type bits: an inode never changes type
 
 	// lookupMu serialises driver lookups of children and every change
@@ -78,6 +79,7 @@ func newDentry(name string, parent *Dentry, mnt *Mount, inode Inode) (*Dentry, e
 		mnt:    mnt,
 		inode:  inode,
 		ino:    inode.Ino(),
+		dev:    attr.Dev,
 		mode:   attr.Mode & abi.S_IFMT,
 	}, nil
 }
@@ -329,8 +331,11 @@ func (v *VFS) addChild(d *Dentry, name string, inode Inode) (*Dentry, error) {
 		// d_splice_alias: a directory has one dentry, and one
 		// among d and its ancestors (a damaged filesystem linking a
 		// directory below itself) would make the tree a loop: ELOOP.
+		// The same inode is the same number on the same device: a
+		// btrfs subvolume's root has its parent volume's root's
+		// number (256) on a device of its own.
 		for p := d; p != nil; p = p.parent {
-			if p.ino == c.ino {
+			if p.ino == c.ino && p.dev == c.dev {
 				v.mu.Unlock()
 				v.log.Printf("VFS: Lookup of '%s' in %s %s would have caused loop", name, d.mnt.fstype, d.mnt.source)
 				v.evict([]Inode{inode})

@@ -318,3 +318,22 @@ func TestDamagedNames(t *testing.T) {
 		t.Errorf("trusted.y of a symlink: %q, %v", val, err)
 	}
 }
+
+// TestAncestorLoop: a directory that is one of its ancestors' inode (a
+// damaged filesystem's directory linked below itself) is ELOOP, as
+// d_splice_alias refuses it; one with the same number on a device of its
+// own (a btrfs subvolume's root, 256 as its parent volume's root) is
+// another inode and walks.
+func TestAncestorLoop(t *testing.T) {
+	v := mountFake(t, vfstest.Dir(map[string]*vfstest.Node{
+		"d": vfstest.Dir(map[string]*vfstest.Node{
+			"up":  {Mode: abi.S_IFDIR | 0o755, Ino: 2},
+			"vol": {Mode: abi.S_IFDIR | 0o755, Ino: 2, Dev: abi.Makedev(0, 42)},
+		}),
+	}))
+	if _, err := v.Walk(nil, "/d/up", 0); !errors.Is(err, abi.ELOOP) {
+		t.Errorf("a directory that is the root: %v, want ELOOP", err)
+	}
+	d := mustWalk(t, v, nil, "/d/vol", 0)
+	v.Put(d)
+}

@@ -40,6 +40,12 @@ type Node struct {
 	// driver would.
 	Run   int
 	Stuck bool
+	// Ino, when set, is the node's inode number instead of one counted
+	// from 2 (the root's): two nodes given one number are one inode to
+	// the VFS, as a damaged filesystem's directory linked twice. Dev is
+	// Attr.Dev, an inode's own device (a btrfs subvolume's).
+	Ino uint64
+	Dev uint64
 
 	ino uint64
 }
@@ -136,7 +142,9 @@ func (t *Type) Mount(dev vfs.BlockDevice, flags uint64, data string, log vfs.Log
 	next := uint64(2)
 	var number func(n *Node)
 	number = func(n *Node) {
-		if n.ino == 0 {
+		if n.ino == 0 && n.Ino != 0 {
+			n.ino = n.Ino
+		} else if n.ino == 0 {
 			n.ino = next
 			next++
 		}
@@ -214,7 +222,7 @@ func (in *inode) Getattr() (vfs.Attr, error) {
 		return vfs.Attr{}, n.GetattrErr
 	}
 	a := vfs.Attr{
-		Ino: n.ino, Mode: n.Mode, Nlink: 1, Rdev: n.Rdev, Blksize: 4096,
+		Ino: n.ino, Dev: n.Dev, Mode: n.Mode, Nlink: 1, Rdev: n.Rdev, Blksize: 4096,
 		Mtime: n.Mtime, Atime: n.Mtime, Ctime: n.Mtime,
 	}
 	switch n.Mode & abi.S_IFMT {
