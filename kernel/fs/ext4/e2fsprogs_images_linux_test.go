@@ -180,7 +180,7 @@ type hostSys struct{}
 func (hostSys) lstat(p string) (uint32, int64, uint64, error) {
 	var st unix.Stat_t
 	err := unix.Lstat(p, &st)
-	return st.Mode, st.Size, st.Nlink, err
+	return st.Mode, st.Size, uint64(st.Nlink), err // uint32 on some architectures
 }
 
 func (hostSys) list(p string) ([]string, error) {
@@ -282,7 +282,7 @@ type ourSys struct{ k *kernel.Kernel }
 func (s ourSys) lstat(p string) (uint32, int64, uint64, error) {
 	var st abi.Stat
 	err := s.k.Fstatat(abi.AT_FDCWD, p, &st, abi.AT_SYMLINK_NOFOLLOW)
-	return st.Mode, st.Size, st.Nlink, err
+	return st.Mode, st.Size, uint64(st.Nlink), err // uint32 on some architectures
 }
 
 func (s ourSys) list(p string) ([]string, error) {
