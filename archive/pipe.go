@@ -25,7 +25,7 @@ func Pipe(size int) (*PipeReader, *PipeWriter) {
 	for range pipeBuffers - 1 {
 		p.free <- make([]byte, 0, size)
 	}
-	return &PipeReader{p: p}, &PipeWriter{p: p, size: size}
+	return &PipeReader{p: p}, &PipeWriter{p: p}
 }
 
 // pipeBuffers is how many buffers a Pipe has, the Writer's own among
@@ -97,7 +97,6 @@ func (r *PipeReader) CloseWithError(err error) error {
 // PipeWriter is the writing half of a Pipe.
 type PipeWriter struct {
 	p      *pipe
-	size   int
 	closed bool
 }
 
@@ -117,10 +116,8 @@ func (w *PipeWriter) writeBuffer(b []byte) ([]byte, error) {
 	if len(b) == 0 {
 		return b, nil
 	}
-	select {
-	case w.p.full <- b:
-	case <-w.p.done:
-		return b[:0], w.readErr()
+	if err := w.send(b); err != nil {
+		return b[:0], err
 	}
 	select {
 	case next := <-w.p.free:
@@ -130,9 +127,22 @@ func (w *PipeWriter) writeBuffer(b []byte) ([]byte, error) {
 	}
 }
 
-// Write copies p into the pipe's buffers and hands them over, for a
+// send hands the full buffer b to the reader.
+func (w *PipeWriter) send(b []byte) error {
+	select {
+	case w.p.full <- b:
+		return nil
+	case <-w.p.done:
+		return w.readErr()
+	}
+}
+
+// Write copies p into the pipe's free buffers and hands them over, for a
 // writer other than a Writer.
 func (w *PipeWriter) Write(p []byte) (int, error) {
+	if w.closed {
+		return 0, io.ErrClosedPipe
+	}
 	n := 0
 	for n < len(p) {
 		var buf []byte
@@ -141,12 +151,10 @@ func (w *PipeWriter) Write(p []byte) (int, error) {
 		case <-w.p.done:
 			return n, w.readErr()
 		}
-		k := copy(buf[:min(w.size, cap(buf))], p[n:])
-		rest, err := w.writeBuffer(buf[:k])
-		if err != nil {
+		k := copy(buf[:cap(buf)], p[n:])
+		if err := w.send(buf[:k]); err != nil {
 			return n, err
 		}
-		w.p.free <- rest // a buffer back for the next piece
 		n += k
 	}
 	return n, nil

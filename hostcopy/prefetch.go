@@ -37,10 +37,10 @@ type ahead struct {
 	err error // lstat's failure, as lstat returned it
 	// noXattrs: the entry's xattr list was read and is empty.
 	noXattrs bool
-	// A regular file's data, read whole (data[:n]) when read is set;
-	// readOp and readErr say why it could not be ("open" or "read";
-	// data[:n] is then what was read before a read failed).
-	read    bool
+	// A regular file's data, read whole (data[:n]) when data is set
+	// (a buffer of the pool); readOp and readErr say why it could not
+	// be ("open" or "read"; data[:n] is then what was read before a
+	// read failed).
 	data    []byte
 	n       int
 	readOp  string
@@ -125,7 +125,6 @@ func (c *toCopier) look(src string) *ahead {
 	default:
 		return a // every buffer is ahead: the copy reads this one
 	}
-	a.read = true
 	in, err := openSource(src)
 	if err != nil {
 		a.readOp, a.readErr = "open", err

@@ -311,7 +311,7 @@ func (c *toCopier) dir(src, kp string, fresh bool) {
 // register it with the runtime's poller, a syscall more per file for
 // nothing.
 func (c *toCopier) file(src, kp string, st *hostStat, a *ahead) int {
-	if a != nil && a.read {
+	if a != nil && a.data != nil {
 		return c.fileAhead(src, kp, st, a)
 	}
 	size := st.size
@@ -381,7 +381,7 @@ func (c *toCopier) create(src, kp string) int {
 	return kfd
 }
 
-// fileAhead is file for a small file a prefetcher read whole (a.read):
+// fileAhead is file for a small file a prefetcher read whole (a.data):
 // its data written at once, a failure to open or read it reported as
 // file reports them.
 func (c *toCopier) fileAhead(src, kp string, st *hostStat, a *ahead) int {
